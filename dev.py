@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Project tasks that set themselves up: ``python3 dev.py example`` and ``python3 dev.py test``.
+
+Each task creates ``.venv`` beside this file (stdlib ``venv``) and installs the project with
+its ``dev`` extra the first time, or again whenever ``pyproject.toml`` changes, so the two
+README commands work on a fresh machine that has only Python 3.11+ and pip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".eduengine-installed"
+
+
+def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and PY.exists():
+        return
+    if not PY.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def example() -> None:
+    ensure_venv()
+    _run(PY, "examples/quickstart.py")
+
+
+def test() -> None:
+    ensure_venv()
+    env = dict(os.environ)
+    pg = ROOT / "scripts" / "postgres.py"
+    if pg.exists():
+        # Starts a throwaway PostgreSQL cluster (installing the server if needed) and
+        # exports EDUENGINE_PG_DSN for the contract suite; stopped again at the end.
+        from_pg = subprocess.run(
+            [str(PY), str(pg), "start"], cwd=ROOT, capture_output=True, text=True
+        )
+        sys.stderr.write(from_pg.stderr)
+        if from_pg.returncode == 0 and from_pg.stdout.strip():
+            env["EDUENGINE_PG_DSN"] = from_pg.stdout.strip().splitlines()[-1]
+        elif env.get("CI") == "true":
+            print("PostgreSQL could not be started, and CI must run its tests", flush=True)
+            sys.exit(1)
+    try:
+        _run(PY, "-m", "ruff", "check", ".", env=env)
+        _run(PY, "-m", "mypy", env=env)
+        _run(PY, "-m", "pytest", *sys.argv[2:], env=env)
+    finally:
+        if pg.exists() and "EDUENGINE_PG_DSN" in env:
+            subprocess.run([str(PY), str(pg), "stop"], cwd=ROOT)
+
+
+TASKS = {"example": example, "test": test}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        print(f"usage: python3 dev.py {{{'|'.join(TASKS)}}} [pytest args]", file=sys.stderr)
+        sys.exit(2)
+    TASKS[sys.argv[1]]()

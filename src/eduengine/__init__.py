@@ -1,0 +1,83 @@
+"""eduengine: a typed, storage-agnostic booking and pricing engine for online schools.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from eduengine import BookingService, FixedClock, InMemoryStore
+>>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+>>> svc = BookingService(InMemoryStore().unit_of_work, clock=clock)
+>>> slot = svc.create_slot("algebra", clock.now() + timedelta(hours=5),
+...                        clock.now() + timedelta(hours=6), capacity=30)
+>>> svc.book(slot.id, "student-1").slot_id == slot.id
+True
+"""
+
+from eduengine.adapters.memory import InMemoryEventBus, InMemoryStore
+from eduengine.booking.events import (
+    AttendanceMarked,
+    CapacityChanged,
+    DomainEvent,
+    OfferAccepted,
+    OfferDeclined,
+    OfferExpired,
+    SeatBooked,
+    SeatCounter,
+    SeatOffered,
+    SeatReleased,
+    SeriesCreated,
+    SlotCancelled,
+    SlotCreated,
+    SlotEvent,
+    WaitlistJoined,
+    WaitlistLeft,
+    WaitlistPromoted,
+)
+from eduengine.booking.model import (
+    Booking,
+    BookingStatus,
+    Offer,
+    Slot,
+    SlotStatus,
+    WaitlistEntry,
+    WaitlistMode,
+)
+from eduengine.booking.series import Series
+from eduengine.clock import Clock, FixedClock, SystemClock
+from eduengine.errors import EduEngineError
+from eduengine.service import BookingService
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttendanceMarked",
+    "Booking",
+    "BookingService",
+    "BookingStatus",
+    "CapacityChanged",
+    "Clock",
+    "DomainEvent",
+    "EduEngineError",
+    "FixedClock",
+    "InMemoryEventBus",
+    "InMemoryStore",
+    "Offer",
+    "OfferAccepted",
+    "OfferDeclined",
+    "OfferExpired",
+    "SeatBooked",
+    "SeatCounter",
+    "SeatOffered",
+    "SeatReleased",
+    "Series",
+    "SeriesCreated",
+    "Slot",
+    "SlotCancelled",
+    "SlotCreated",
+    "SlotEvent",
+    "SlotStatus",
+    "SystemClock",
+    "WaitlistEntry",
+    "WaitlistJoined",
+    "WaitlistLeft",
+    "WaitlistMode",
+    "WaitlistPromoted",
+    "__version__",
+]

@@ -1,0 +1,285 @@
+"""The in-memory adapter: the reference semantics every other adapter must match.
+
+It behaves like a real store: a unit of work takes the store's lock (so commands are
+serialisable across threads), works on private copies, and writes them back only on
+``commit()``; a unit of work left without a commit changes nothing.
+
+>>> store = InMemoryStore()
+>>> with store.unit_of_work() as uow:
+...     uow.slots.list_ids()
+[]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Booking, Slot
+from eduengine.booking.series import Series
+from eduengine.errors import (
+    BookingNotFound,
+    DuplicateId,
+    LockTimeout,
+    SeriesNotFound,
+    SlotNotFound,
+)
+
+
+class InMemoryStore:
+    """Committed state shared by every unit of work made from it (thread-safe)."""
+
+    def __init__(self, *, lock_timeout: float = 10.0) -> None:
+        self.lock_timeout = lock_timeout
+        self._lock = threading.Lock()
+        self.slots: dict[str, Slot] = {}
+        self.bookings: dict[str, Booking] = {}
+        self.bookings_by_student: dict[str, list[str]] = {}
+        self.series: dict[str, Series] = {}
+        #: feature-module documents: kind -> key -> JSON text (text, so no copy is shared)
+        self.records: dict[str, dict[str, str]] = {}
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "slots": {sid: slot_state(s) for sid, s in self.slots.items()},
+                "bookings": {bid: attrs.asdict(b) for bid, b in self.bookings.items()},
+                "series": {sid: attrs.asdict(s) for sid, s in self.series.items()},
+                "records": {
+                    kind: {key: json.loads(text) for key, text in docs.items()}
+                    for kind, docs in self.records.items()
+                    if docs
+                },
+            }
+
+
+def slot_state(slot: Slot) -> dict[str, Any]:
+    """A slot's persistent state as plain data (shared by every adapter's snapshot)."""
+    return {
+        "course_id": slot.course_id,
+        "tutor_id": slot.tutor_id,
+        "series_id": slot.series_id,
+        "start": slot.start,
+        "end": slot.end,
+        "capacity": slot.capacity,
+        "status": slot.status.value,
+        "waitlist_mode": slot.waitlist_mode.value,
+        "offer_ttl": slot.offer_ttl,
+        "seats": sorted(b.id for b in slot.bookings.values()),
+        "waitlist": [(e.student_id, e.joined_at) for e in slot.waitlist],
+        "offers": sorted(
+            (o.student_id, o.id, o.offered_at, o.expires_at) for o in slot.offers.values()
+        ),
+    }
+
+
+class InMemorySlotRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+
+    def add(self, slot: Slot) -> None:
+        if slot.id in self._store.slots or slot.id in self._uow.staged:
+            raise DuplicateId(f"slot {slot.id!r} already exists")
+        slot.changed = True
+        self._uow.staged[slot.id] = slot
+
+    def get(self, slot_id: str) -> Slot:
+        staged = self._uow.staged.get(slot_id)
+        if staged is not None:
+            return staged
+        committed = self._store.slots.get(slot_id) if isinstance(slot_id, str) else None
+        if committed is None:
+            raise SlotNotFound(str(slot_id))
+        slot = committed.clone()
+        self._uow.staged[slot_id] = slot
+        return slot
+
+    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
+        return [self.get(sid) for sid in slot_ids]
+
+    def ids_with_offers_due(self, now: datetime) -> list[str]:
+        return sorted(
+            sid
+            for sid, slot in self._store.slots.items()
+            if any(o.expires_at <= now for o in slot.offers.values())
+        )
+
+    def list_ids(self) -> list[str]:
+        return sorted(set(self._store.slots) | set(self._uow.staged))
+
+
+class InMemoryBookingRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+
+    def _staged(self, booking_id: str) -> Booking | None:
+        for slot in self._uow.staged.values():
+            if booking_id in slot.changed_bookings:
+                return slot.changed_bookings[booking_id]
+        return None
+
+    def get(self, booking_id: str) -> Booking:
+        booking = self._staged(booking_id) or self._store.bookings.get(booking_id)
+        if booking is None:
+            raise BookingNotFound(str(booking_id))
+        return booking
+
+    def for_student(self, student_id: str) -> list[Booking]:
+        ids = self._store.bookings_by_student.get(student_id, [])
+        return [self.get(bid) for bid in ids]
+
+
+class InMemorySeriesRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+
+    def add(self, series: Series) -> None:
+        if series.id in self._store.series or series.id in self._uow.new_series:
+            raise DuplicateId(f"series {series.id!r} already exists")
+        self._uow.new_series[series.id] = series
+
+    def get(self, series_id: str) -> Series:
+        series = self._uow.new_series.get(series_id) or self._store.series.get(series_id)
+        if series is None:
+            raise SeriesNotFound(str(series_id))
+        return series
+
+
+_DELETED = object()
+
+
+class InMemoryRecordRepository:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        staged = self._uow.staged_records.get((kind, key))
+        if staged is not None:
+            return None if staged is _DELETED else json.loads(str(staged))
+        text = self._store.records.get(kind, {}).get(key)
+        return None if text is None else dict(json.loads(text))
+
+    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        # Serialising at once rejects non-JSON values inside the command (so it rolls back)
+        # and keeps the caller's dict from aliasing stored state.
+        self._uow.staged_records[(kind, key)] = json.dumps(data, sort_keys=True)
+
+    def delete(self, kind: str, key: str) -> None:
+        self._uow.staged_records[(kind, key)] = _DELETED
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        keys = set(self._store.records.get(kind, {}))
+        keys |= {k for (kd, k) in self._uow.staged_records if kd == kind}
+        found = ((k, self.get(kind, k)) for k in sorted(keys))
+        return [(k, doc) for k, doc in found if doc is not None]
+
+
+class InMemoryUnitOfWork:
+    """One serialisable transaction over an :class:`InMemoryStore`."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.staged: dict[str, Slot] = {}
+        self.new_series: dict[str, Series] = {}
+        self.staged_records: dict[tuple[str, str], object] = {}
+        self._events: list[DomainEvent] = []
+        self._committed = False
+        self.records = InMemoryRecordRepository(self)
+        self.slots = InMemorySlotRepository(self)
+        self.bookings = InMemoryBookingRepository(self)
+        self.series = InMemorySeriesRepository(self)
+
+    def __enter__(self) -> Self:
+        if not self.store._lock.acquire(timeout=self.store.lock_timeout):
+            raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
+        self.staged = {}
+        self.new_series = {}
+        self.staged_records = {}
+        self._events = []
+        self._committed = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                self.rollback()
+        finally:
+            self.store._lock.release()
+
+    def commit(self) -> None:
+        store = self.store
+        for sid, slot in self.staged.items():
+            self._events.extend(slot.events)
+            if not slot.changed:
+                continue
+            for booking in slot.changed_bookings.values():
+                if booking.id not in store.bookings:
+                    store.bookings_by_student.setdefault(booking.student_id, []).append(booking.id)
+                store.bookings[booking.id] = booking
+            committed = slot.clone()
+            committed.version = slot.version + 1
+            store.slots[sid] = committed
+        store.series.update(self.new_series)
+        for (kind, key), text in self.staged_records.items():
+            docs = store.records.setdefault(kind, {})
+            if text is _DELETED:
+                docs.pop(key, None)
+            else:
+                docs[key] = str(text)
+        self.staged = {}
+        self.new_series = {}
+        self.staged_records = {}
+        self._committed = True
+
+    def rollback(self) -> None:
+        self.staged = {}
+        self.new_series = {}
+        self.staged_records = {}
+        self._events = []
+
+    def record_events(self, events: Sequence[DomainEvent]) -> None:
+        """Queue events raised outside a slot (feature modules) for publication."""
+        self._events.extend(events)
+
+    def collect_events(self) -> list[DomainEvent]:
+        events, self._events = self._events, []
+        return events
+
+
+class InMemoryEventBus:
+    """An :class:`~eduengine.ports.EventPublisher` that keeps every event and calls
+    subscribers synchronously (after commit)."""
+
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+        self._subscribers: list[Callable[[DomainEvent], None]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, handler: Callable[[DomainEvent], None]) -> None:
+        self._subscribers.append(handler)
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        with self._lock:
+            self.events.extend(events)
+        for event in events:
+            for handler in list(self._subscribers):
+                handler(event)

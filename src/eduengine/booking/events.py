@@ -1,0 +1,169 @@
+"""Typed, immutable domain events of the booking core.
+
+Every event about a slot carries the slot's ``capacity`` and ``seats_left`` after the
+change, so a host can push live seat counts (WebSocket, SSE) straight from the event.
+:class:`SeatCounter` rebuilds seat counts from a stream of events.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+>>> counter = SeatCounter()
+>>> counter.apply(SlotCreated(occurred_at=t, slot_id="s1", capacity=2, seats_left=2,
+...                           course_id="c1", start=t, end=t))
+>>> counter.apply(SeatBooked(occurred_at=t, slot_id="s1", capacity=2, seats_left=1,
+...                          booking_id="b1", student_id="ann"))
+>>> counter.taken["s1"]
+1
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class DomainEvent:
+    """Base of every event; ``occurred_at`` comes from the service's clock."""
+
+    occurred_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SlotEvent(DomainEvent):
+    slot_id: str
+    capacity: int
+    seats_left: int
+
+
+@attrs.frozen(kw_only=True)
+class SlotCreated(SlotEvent):
+    course_id: str
+    start: datetime
+    end: datetime
+    series_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SlotCancelled(SlotEvent):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class SeriesCreated(DomainEvent):
+    series_id: str
+    course_id: str
+    slot_ids: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SeatBooked(SlotEvent):
+    booking_id: str
+    student_id: str
+    series_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SeatReleased(SlotEvent):
+    booking_id: str
+    student_id: str
+    reason: str = "cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class WaitlistJoined(SlotEvent):
+    student_id: str
+    position: int
+
+
+@attrs.frozen(kw_only=True)
+class WaitlistLeft(SlotEvent):
+    student_id: str
+
+
+@attrs.frozen(kw_only=True)
+class WaitlistPromoted(SlotEvent):
+    """Auto mode: the first waiting student got the freed seat."""
+
+    student_id: str
+    booking_id: str
+
+
+@attrs.frozen(kw_only=True)
+class SeatOffered(SlotEvent):
+    """Offer mode: a freed seat is held for the first waiting student until ``expires_at``."""
+
+    student_id: str
+    offer_id: str
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class OfferAccepted(SlotEvent):
+    student_id: str
+    offer_id: str
+    booking_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OfferDeclined(SlotEvent):
+    student_id: str
+    offer_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OfferExpired(SlotEvent):
+    student_id: str
+    offer_id: str
+
+
+@attrs.frozen(kw_only=True)
+class CapacityChanged(SlotEvent):
+    old_capacity: int
+
+
+@attrs.frozen(kw_only=True)
+class AttendanceMarked(SlotEvent):
+    booking_id: str
+    student_id: str
+    status: str
+
+
+# How each event moves the number of seats taken (bookings plus held offers).
+_SEAT_DELTA: dict[type[SlotEvent], int] = {
+    SeatBooked: 1,
+    SeatReleased: -1,
+    WaitlistPromoted: 1,
+    SeatOffered: 1,
+    OfferAccepted: 0,
+    OfferDeclined: -1,
+    OfferExpired: -1,
+}
+
+
+class SeatCounter:
+    """A projection of seats taken per slot, rebuilt from events alone.
+
+    Hosts use it to keep a live seat count without reading the store; the test suite uses
+    it to prove the published events tell the whole story.
+    """
+
+    def __init__(self) -> None:
+        self.capacity: dict[str, int] = {}
+        self.taken: dict[str, int] = {}
+
+    def apply(self, event: DomainEvent) -> None:
+        if not isinstance(event, SlotEvent):
+            return
+        if isinstance(event, SlotCreated):
+            self.capacity[event.slot_id] = event.capacity
+            self.taken[event.slot_id] = 0
+        elif isinstance(event, CapacityChanged):
+            self.capacity[event.slot_id] = event.capacity
+        else:
+            self.taken[event.slot_id] = self.taken.get(event.slot_id, 0) + _SEAT_DELTA.get(
+                type(event), 0
+            )
+
+    def seats_left(self, slot_id: str) -> int:
+        return max(0, self.capacity[slot_id] - self.taken[slot_id])

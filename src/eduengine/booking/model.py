@@ -1,0 +1,505 @@
+"""The booking core's pure domain: slots, seats (bookings), waitlists and seat offers.
+
+Nothing here reads a clock or touches storage: the current time (``now``) and a source
+of fresh ids (``new_id``) are arguments. The :class:`Slot` aggregate is the consistency
+boundary: it owns its active seats, its waitlist and its outstanding offers, and it alone
+enforces ``seats_taken <= capacity``.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> import itertools
+>>> ids = (f"b{i}" for i in itertools.count(1)).__next__
+>>> t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+>>> slot = Slot.create(slot_id="s1", course_id="math", start=t0 + timedelta(days=1),
+...                    end=t0 + timedelta(days=1, hours=1), capacity=1)
+>>> slot.book("ann", now=t0, new_id=ids).id
+'b1'
+>>> slot.seats_left
+0
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+import attrs
+
+from eduengine.booking import events as ev
+from eduengine.clock import require_aware
+from eduengine.errors import (
+    AlreadyBooked,
+    AlreadyWaiting,
+    BookingClosed,
+    BookingNotFound,
+    CapacityBelowBookings,
+    InvalidCapacity,
+    InvalidInput,
+    InvalidTimeRange,
+    InvalidTransition,
+    NotWaiting,
+    OfferNotFound,
+    SeatsAvailable,
+    SlotFull,
+)
+
+IdFactory = Callable[[], str]
+
+
+class SlotStatus(enum.Enum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class BookingStatus(enum.Enum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+    @property
+    def holds_seat(self) -> bool:
+        return self is not BookingStatus.CANCELLED
+
+
+class WaitlistMode(enum.Enum):
+    """What happens when a seat frees and students are waiting.
+
+    ``AUTO`` books the first waiting student at once; ``OFFER`` holds the seat for them
+    (it counts against capacity) until they accept, decline, or the offer expires.
+    """
+
+    AUTO = "auto"
+    OFFER = "offer"
+
+
+def _check_id(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+
+
+def check_capacity(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidCapacity(f"capacity must be a non-negative integer, got {value!r}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Booking:
+    """One seat held by one student in one slot."""
+
+    id: str
+    student_id: str
+    slot_id: str
+    status: BookingStatus
+    created_at: datetime
+    series_id: str | None = None
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.status.holds_seat
+
+
+@attrs.frozen(kw_only=True)
+class WaitlistEntry:
+    student_id: str
+    joined_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Offer:
+    """A freed seat held for one waiting student until ``expires_at``."""
+
+    id: str
+    student_id: str
+    slot_id: str
+    offered_at: datetime
+    expires_at: datetime
+
+
+@attrs.define(kw_only=True, eq=False)
+class Slot:
+    """One session of a course at a time, with a number of seats.
+
+    Build new slots with :meth:`create` (which validates); the plain constructor is for
+    adapters rebuilding a slot from storage.
+    """
+
+    id: str
+    course_id: str
+    start: datetime
+    end: datetime
+    capacity: int
+    tutor_id: str | None = None
+    series_id: str | None = None
+    status: SlotStatus = SlotStatus.OPEN
+    waitlist_mode: WaitlistMode = WaitlistMode.AUTO
+    offer_ttl: timedelta = timedelta(hours=2)
+    version: int = 0
+    #: active seats (confirmed, attended, no-show) by student id
+    bookings: dict[str, Booking] = attrs.field(factory=dict)
+    waitlist: list[WaitlistEntry] = attrs.field(factory=list)
+    #: outstanding seat offers by student id
+    offers: dict[str, Offer] = attrs.field(factory=dict)
+    #: events raised since the slot was loaded; the unit of work collects them
+    events: list[ev.DomainEvent] = attrs.field(factory=list)
+    #: bookings written since the slot was loaded (by booking id); adapters persist them
+    changed_bookings: dict[str, Booking] = attrs.field(factory=dict)
+    changed: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        slot_id: str,
+        course_id: str,
+        start: datetime,
+        end: datetime,
+        capacity: int,
+        tutor_id: str | None = None,
+        series_id: str | None = None,
+        waitlist_mode: WaitlistMode = WaitlistMode.AUTO,
+        offer_ttl: timedelta = timedelta(hours=2),
+        now: datetime | None = None,
+    ) -> Slot:
+        """Validate and build a new, empty, open slot."""
+        _check_id("slot_id", slot_id)
+        _check_id("course_id", course_id)
+        require_aware("start", start)
+        require_aware("end", end)
+        if end <= start:
+            raise InvalidTimeRange(f"slot {slot_id!r}: end {end} is not after start {start}")
+        check_capacity(capacity)
+        if not isinstance(waitlist_mode, WaitlistMode):
+            raise InvalidInput(f"waitlist_mode must be a WaitlistMode, got {waitlist_mode!r}")
+        if not isinstance(offer_ttl, timedelta) or offer_ttl <= timedelta(0):
+            raise InvalidTimeRange(f"offer_ttl must be a positive timedelta, got {offer_ttl!r}")
+        slot = cls(
+            id=slot_id,
+            course_id=course_id,
+            start=start,
+            end=end,
+            capacity=capacity,
+            tutor_id=tutor_id,
+            series_id=series_id,
+            waitlist_mode=waitlist_mode,
+            offer_ttl=offer_ttl,
+        )
+        if now is not None:
+            slot._emit(
+                ev.SlotCreated,
+                now,
+                course_id=course_id,
+                start=start,
+                end=end,
+                series_id=series_id,
+            )
+        return slot
+
+    def clone(self) -> Slot:
+        """A copy that shares no mutable state (values inside are immutable)."""
+        return Slot(
+            id=self.id,
+            course_id=self.course_id,
+            start=self.start,
+            end=self.end,
+            capacity=self.capacity,
+            tutor_id=self.tutor_id,
+            series_id=self.series_id,
+            status=self.status,
+            waitlist_mode=self.waitlist_mode,
+            offer_ttl=self.offer_ttl,
+            version=self.version,
+            bookings=dict(self.bookings),
+            waitlist=list(self.waitlist),
+            offers=dict(self.offers),
+        )
+
+    # --- queries ----------------------------------------------------------------------
+
+    @property
+    def seats_taken(self) -> int:
+        """Active seats plus seats held by outstanding offers."""
+        return len(self.bookings) + len(self.offers)
+
+    @property
+    def seats_left(self) -> int:
+        return max(0, self.capacity - self.seats_taken)
+
+    def has_started(self, now: datetime) -> bool:
+        return now >= self.start
+
+    def is_bookable(self, now: datetime) -> bool:
+        return self.status is SlotStatus.OPEN and not self.has_started(now)
+
+    def holds_seat(self, student_id: str) -> bool:
+        return student_id in self.bookings
+
+    def waitlist_position(self, student_id: str) -> int | None:
+        """1-based position on the waitlist, or ``None`` when not waiting."""
+        for index, entry in enumerate(self.waitlist, start=1):
+            if entry.student_id == student_id:
+                return index
+        return None
+
+    def active_booking(self, booking_id: str) -> Booking | None:
+        for booking in self.bookings.values():
+            if booking.id == booking_id:
+                return booking
+        return None
+
+    # --- commands ---------------------------------------------------------------------
+
+    def book(
+        self,
+        student_id: str,
+        *,
+        now: datetime,
+        new_id: IdFactory,
+        series_id: str | None = None,
+    ) -> Booking:
+        """Give ``student_id`` a seat, or raise; a student holding an offer accepts it."""
+        _check_id("student_id", student_id)
+        self._ensure_bookable(now, "book")
+        self.expire_offers(now, new_id)
+        if student_id in self.bookings:
+            raise AlreadyBooked(self.id, student_id)
+        if student_id in self.offers:
+            return self.accept_offer(student_id, now=now, new_id=new_id)
+        if self.seats_left <= 0:
+            raise SlotFull(self.id, self.capacity)
+        self._drop_from_waitlist(student_id, now)
+        booking = self._seat(student_id, now, new_id, series_id)
+        self._emit(
+            ev.SeatBooked, now, booking_id=booking.id, student_id=student_id, series_id=series_id
+        )
+        return booking
+
+    def cancel(self, booking_id: str, *, now: datetime, new_id: IdFactory) -> Booking:
+        """Release a confirmed seat before the slot starts and refill it from the waitlist."""
+        booking = self.active_booking(booking_id)
+        if booking is None:
+            raise BookingNotFound(booking_id)
+        if booking.status is not BookingStatus.CONFIRMED:
+            raise InvalidTransition(
+                f"booking {booking_id!r} is {booking.status.value}; only a confirmed booking "
+                "can be cancelled"
+            )
+        if self.has_started(now):
+            raise BookingClosed(self.id, f"cannot cancel booking {booking_id!r} after start")
+        cancelled = self._release(booking, now, "cancelled")
+        self.fill_free_seats(now, new_id)
+        return cancelled
+
+    def join_waitlist(self, student_id: str, *, now: datetime, new_id: IdFactory) -> int:
+        """Queue ``student_id`` (FIFO) for a seat; returns the 1-based position."""
+        _check_id("student_id", student_id)
+        self._ensure_bookable(now, "join the waitlist")
+        self.expire_offers(now, new_id)
+        if student_id in self.bookings:
+            raise AlreadyBooked(self.id, student_id)
+        if student_id in self.offers or self.waitlist_position(student_id) is not None:
+            raise AlreadyWaiting(self.id, student_id)
+        if self.seats_left > 0:
+            raise SeatsAvailable(self.id, self.seats_left)
+        self.waitlist.append(WaitlistEntry(student_id=student_id, joined_at=now))
+        self.changed = True
+        position = len(self.waitlist)
+        self._emit(ev.WaitlistJoined, now, student_id=student_id, position=position)
+        return position
+
+    def leave_waitlist(self, student_id: str, *, now: datetime) -> None:
+        if not self._drop_from_waitlist(student_id, now):
+            raise NotWaiting(self.id, student_id)
+
+    def accept_offer(self, student_id: str, *, now: datetime, new_id: IdFactory) -> Booking:
+        """Turn a live seat offer into a confirmed booking."""
+        self.expire_offers(now, new_id)
+        offer = self.offers.get(student_id)
+        if offer is None:
+            raise OfferNotFound(self.id, student_id)
+        del self.offers[student_id]
+        booking = self._seat(student_id, now, new_id, None)
+        self._emit(
+            ev.OfferAccepted, now, student_id=student_id, offer_id=offer.id, booking_id=booking.id
+        )
+        return booking
+
+    def decline_offer(self, student_id: str, *, now: datetime, new_id: IdFactory) -> None:
+        self.expire_offers(now, new_id)
+        offer = self.offers.pop(student_id, None)
+        if offer is None:
+            raise OfferNotFound(self.id, student_id)
+        self.changed = True
+        self._emit(ev.OfferDeclined, now, student_id=student_id, offer_id=offer.id)
+        self.fill_free_seats(now, new_id)
+
+    def expire_offers(self, now: datetime, new_id: IdFactory) -> int:
+        """Withdraw every offer due at ``now`` and pass the seats on; returns how many."""
+        due = [o for o in self.offers.values() if o.expires_at <= now]
+        for offer in sorted(due, key=lambda o: (o.expires_at, o.id)):
+            del self.offers[offer.student_id]
+            self.changed = True
+            self._emit(ev.OfferExpired, now, student_id=offer.student_id, offer_id=offer.id)
+        if due:
+            self.fill_free_seats(now, new_id)
+        return len(due)
+
+    def change_capacity(self, capacity: int, *, now: datetime, new_id: IdFactory) -> None:
+        """Raise or lower the number of seats; never below the seats already taken."""
+        check_capacity(capacity)
+        if self.status is SlotStatus.CANCELLED:
+            raise BookingClosed(self.id, "slot is cancelled")
+        self.expire_offers(now, new_id)
+        if capacity < self.seats_taken:
+            raise CapacityBelowBookings(self.id, capacity, self.seats_taken)
+        old = self.capacity
+        if old == capacity:
+            return
+        self.capacity = capacity
+        self.changed = True
+        self._emit(ev.CapacityChanged, now, old_capacity=old)
+        self.fill_free_seats(now, new_id)
+
+    def mark_attendance(self, booking_id: str, status: BookingStatus, *, now: datetime) -> Booking:
+        """Record attended / no-show for an active seat once the slot has started."""
+        if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
+            raise InvalidInput(f"attendance must be attended or no_show, got {status!r}")
+        booking = self.active_booking(booking_id)
+        if booking is None:
+            raise BookingNotFound(booking_id)
+        if not self.has_started(now):
+            raise InvalidTransition(
+                f"slot {self.id!r} has not started; attendance of {booking_id!r} cannot be marked"
+            )
+        if booking.status is status:
+            return booking
+        marked = attrs.evolve(booking, status=status)
+        self._store(marked)
+        self._emit(
+            ev.AttendanceMarked,
+            now,
+            booking_id=booking_id,
+            student_id=booking.student_id,
+            status=status.value,
+        )
+        return marked
+
+    def cancel_slot(self, *, now: datetime) -> list[Booking]:
+        """Cancel the whole session: every seat is released, waitlist and offers dropped."""
+        if self.status is SlotStatus.CANCELLED:
+            raise BookingClosed(self.id, "slot is already cancelled")
+        if self.has_started(now):
+            raise BookingClosed(self.id, "cannot cancel a slot that already started")
+        released = [
+            self._release(b, now, "slot_cancelled")
+            for b in sorted(self.bookings.values(), key=lambda b: b.id)
+        ]
+        for offer in list(self.offers.values()):
+            del self.offers[offer.student_id]
+            self._emit(ev.OfferExpired, now, student_id=offer.student_id, offer_id=offer.id)
+        self.waitlist.clear()
+        self.status = SlotStatus.CANCELLED
+        self.changed = True
+        self._emit(ev.SlotCancelled, now)
+        return released
+
+    def fill_free_seats(self, now: datetime, new_id: IdFactory) -> None:
+        """Hand free seats to waiting students, first come first served.
+
+        Nobody is promoted or offered a seat once the slot started or was cancelled.
+        """
+        if not self.is_bookable(now):
+            return
+        while self.waitlist and self.capacity - self.seats_taken > 0:
+            entry = self.waitlist.pop(0)
+            self.changed = True
+            if self.waitlist_mode is WaitlistMode.AUTO:
+                booking = self._seat(entry.student_id, now, new_id, None)
+                self._emit(
+                    ev.WaitlistPromoted, now, student_id=entry.student_id, booking_id=booking.id
+                )
+            else:
+                offer = Offer(
+                    id=new_id(),
+                    student_id=entry.student_id,
+                    slot_id=self.id,
+                    offered_at=now,
+                    expires_at=min(now + self.offer_ttl, self.start),
+                )
+                self.offers[entry.student_id] = offer
+                self._emit(
+                    ev.SeatOffered,
+                    now,
+                    student_id=entry.student_id,
+                    offer_id=offer.id,
+                    expires_at=offer.expires_at,
+                )
+
+    # --- internals --------------------------------------------------------------------
+
+    def _ensure_bookable(self, now: datetime, action: str) -> None:
+        require_aware("now", now)
+        if self.status is SlotStatus.CANCELLED:
+            raise BookingClosed(self.id, f"cannot {action}: slot is cancelled")
+        if self.has_started(now):
+            raise BookingClosed(self.id, f"cannot {action}: slot started at {self.start}")
+
+    def _seat(
+        self, student_id: str, now: datetime, new_id: IdFactory, series_id: str | None
+    ) -> Booking:
+        booking = Booking(
+            id=new_id(),
+            student_id=student_id,
+            slot_id=self.id,
+            status=BookingStatus.CONFIRMED,
+            created_at=now,
+            series_id=series_id,
+        )
+        self._store(booking)
+        return booking
+
+    def _store(self, booking: Booking) -> None:
+        if booking.holds_seat:
+            self.bookings[booking.student_id] = booking
+        else:
+            self.bookings.pop(booking.student_id, None)
+        self.changed_bookings[booking.id] = booking
+        self.changed = True
+
+    def _release(self, booking: Booking, now: datetime, reason: str) -> Booking:
+        cancelled = attrs.evolve(booking, status=BookingStatus.CANCELLED)
+        self._store(cancelled)
+        self._emit(
+            ev.SeatReleased,
+            now,
+            booking_id=booking.id,
+            student_id=booking.student_id,
+            reason=reason,
+        )
+        return cancelled
+
+    def _drop_from_waitlist(self, student_id: str, now: datetime) -> bool:
+        for index, entry in enumerate(self.waitlist):
+            if entry.student_id == student_id:
+                del self.waitlist[index]
+                self.changed = True
+                self._emit(ev.WaitlistLeft, now, student_id=student_id)
+                return True
+        return False
+
+    def _emit(self, kind: Callable[..., ev.SlotEvent], now: datetime, **fields: object) -> None:
+        self.events.append(
+            kind(
+                occurred_at=now,
+                slot_id=self.id,
+                capacity=self.capacity,
+                seats_left=self.seats_left,
+                **fields,
+            )
+        )
+
+
+def bookable_sessions(slots: Iterable[Slot], now: datetime) -> list[Slot]:
+    """The sessions of a series a student can still book at ``now``, in time order."""
+    return sorted((s for s in slots if s.is_bookable(now)), key=lambda s: (s.start, s.id))

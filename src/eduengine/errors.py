@@ -1,0 +1,179 @@
+"""Every error eduengine raises, rooted at :class:`EduEngineError`.
+
+Domain errors mean "the command was refused and nothing changed"; persistence errors mean
+the storage could not complete the command (also with nothing changed). Where it is true
+an error also subclasses the matching built-in, so ``except ValueError`` keeps working.
+
+>>> from eduengine.errors import EduEngineError, SlotFull
+>>> issubclass(SlotFull, EduEngineError)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EduEngineError(Exception):
+    """Root of every error raised by eduengine."""
+
+
+# --- domain ---------------------------------------------------------------------------
+
+
+class DomainError(EduEngineError):
+    """A command was refused by a business rule; the state is unchanged."""
+
+
+class InvalidInput(DomainError, ValueError):
+    """An argument is malformed (wrong type, out of range)."""
+
+
+class NaiveDatetime(InvalidInput):
+    """A datetime without a time zone was given where an aware one is required."""
+
+    def __init__(self, name: str, value: object) -> None:
+        super().__init__(f"{name} must be timezone-aware, got naive datetime {value!r}")
+        self.name = name
+
+
+class InvalidTimeRange(InvalidInput):
+    """An interval ends before (or when) it starts, or a duration is not positive."""
+
+
+class InvalidCapacity(InvalidInput):
+    """Capacity is not a non-negative integer."""
+
+
+class InvalidRecurrence(InvalidInput):
+    """An RRULE cannot be parsed, is unbounded, or yields no session."""
+
+
+class NotFound(DomainError, LookupError):
+    """An id names nothing."""
+
+
+class SlotNotFound(NotFound):
+    def __init__(self, slot_id: str) -> None:
+        super().__init__(f"slot {slot_id!r} not found")
+        self.slot_id = slot_id
+
+
+class SeriesNotFound(NotFound):
+    def __init__(self, series_id: str) -> None:
+        super().__init__(f"series {series_id!r} not found")
+        self.series_id = series_id
+
+
+class BookingNotFound(NotFound):
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(f"booking {booking_id!r} not found")
+        self.booking_id = booking_id
+
+
+class OfferNotFound(NotFound):
+    def __init__(self, slot_id: str, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} holds no seat offer for slot {slot_id!r}")
+        self.slot_id = slot_id
+        self.student_id = student_id
+
+
+class DuplicateId(DomainError, ValueError):
+    """An object with this id already exists."""
+
+
+class BookingRefused(DomainError):
+    """A seat cannot be booked (or a waitlist joined) in the current state."""
+
+
+class SlotFull(BookingRefused):
+    def __init__(self, slot_id: str, capacity: int) -> None:
+        super().__init__(f"slot {slot_id!r} is full ({capacity} of {capacity} seats taken)")
+        self.slot_id = slot_id
+        self.capacity = capacity
+
+
+class SeriesFull(SlotFull):
+    """At least one session of a series is full; nothing was booked."""
+
+    def __init__(self, series_id: str, full_slot_ids: Sequence[str]) -> None:
+        BookingRefused.__init__(
+            self,
+            f"series {series_id!r} cannot be booked: session(s) {', '.join(full_slot_ids)} full",
+        )
+        self.series_id = series_id
+        self.full_slot_ids = tuple(full_slot_ids)
+        self.slot_id = full_slot_ids[0]
+        self.capacity = 0
+
+
+class AlreadyBooked(BookingRefused):
+    def __init__(self, slot_id: str, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} already holds a seat in slot {slot_id!r}")
+        self.slot_id = slot_id
+        self.student_id = student_id
+
+
+class BookingClosed(BookingRefused):
+    """The slot already started, was cancelled, or the booking can no longer change."""
+
+    def __init__(self, slot_id: str, reason: str) -> None:
+        super().__init__(f"slot {slot_id!r} is closed for this: {reason}")
+        self.slot_id = slot_id
+        self.reason = reason
+
+
+class AlreadyWaiting(BookingRefused):
+    def __init__(self, slot_id: str, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} is already on the waitlist of slot {slot_id!r}")
+        self.slot_id = slot_id
+        self.student_id = student_id
+
+
+class NotWaiting(BookingRefused):
+    def __init__(self, slot_id: str, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} is not on the waitlist of slot {slot_id!r}")
+        self.slot_id = slot_id
+        self.student_id = student_id
+
+
+class SeatsAvailable(BookingRefused):
+    """Joining a waitlist is refused while a seat can simply be booked."""
+
+    def __init__(self, slot_id: str, seats_left: int) -> None:
+        super().__init__(f"slot {slot_id!r} has {seats_left} seat(s) left: book instead")
+        self.slot_id = slot_id
+        self.seats_left = seats_left
+
+
+class CapacityBelowBookings(DomainError, ValueError):
+    def __init__(self, slot_id: str, requested: int, taken: int) -> None:
+        super().__init__(
+            f"slot {slot_id!r}: capacity {requested} is below the {taken} seat(s) already taken"
+        )
+        self.slot_id = slot_id
+        self.requested = requested
+        self.taken = taken
+
+
+class InvalidTransition(DomainError):
+    """The object is not in a state that allows this command."""
+
+
+# --- persistence ----------------------------------------------------------------------
+
+
+class PersistenceError(EduEngineError):
+    """The storage could not complete the command; nothing was written."""
+
+
+class ConcurrencyConflict(PersistenceError):
+    """Another transaction changed the same data and retries were exhausted."""
+
+
+class LockTimeout(PersistenceError, TimeoutError):
+    """A lock could not be taken in time."""
+
+
+class SchemaError(PersistenceError):
+    """The database schema is missing or newer than this library understands."""

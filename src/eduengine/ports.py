@@ -1,0 +1,148 @@
+"""The protocols between the domain/service layer and the outside world.
+
+Adapters (``eduengine.adapters.*``) implement them; nothing in the domain imports an
+adapter. A unit of work is a context manager that rolls back unless :meth:`commit` was
+called; every repository it hands out sees and writes one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Booking, Slot
+from eduengine.booking.series import Series
+from eduengine.clock import Clock
+
+__all__ = [
+    "BookingRepository",
+    "Clock",
+    "EventPublisher",
+    "JsonValue",
+    "RecordRepository",
+    "SeriesRepository",
+    "SlotRepository",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
+
+
+class SlotRepository(Protocol):
+    """Slot aggregates. ``get`` locks the slot for the rest of the unit of work."""
+
+    def add(self, slot: Slot) -> None:
+        """Stage a new slot; raises ``DuplicateId`` if the id is taken."""
+
+    def get(self, slot_id: str) -> Slot:
+        """Load (and lock) one slot with its seats, waitlist and offers, or raise
+        ``SlotNotFound``."""
+        ...
+
+    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
+        """Load (and lock) several slots, locking in sorted id order so that concurrent
+        multi-slot commands cannot deadlock. Returned in the order asked."""
+        ...
+
+    def ids_with_offers_due(self, now: datetime) -> list[str]:
+        """Ids of slots holding an offer that expires at or before ``now``."""
+        ...
+
+    def list_ids(self) -> list[str]: ...
+
+
+class BookingRepository(Protocol):
+    """Read access to bookings of any status (seats are written through their slot)."""
+
+    def get(self, booking_id: str) -> Booking:
+        """The booking, or raise ``BookingNotFound``."""
+        ...
+
+    def for_student(self, student_id: str) -> list[Booking]: ...
+
+
+class SeriesRepository(Protocol):
+    def add(self, series: Series) -> None: ...
+
+    def get(self, series_id: str) -> Series:
+        """The series, or raise ``SeriesNotFound``."""
+        ...
+
+
+JsonValue = Any
+"""A JSON-compatible value: str, int, bool, None, lists and dicts of them."""
+
+
+class RecordRepository(Protocol):
+    """Versioned JSON documents by ``(kind, key)``, for the feature modules.
+
+    The booking core has dedicated tables for its hot path; the other modules (deals,
+    pricing, levels, students, availability ...) persist each aggregate as one JSON
+    document, so every adapter supports every module through this one port. ``get``
+    locks the document for the rest of the unit of work (``SELECT ... FOR UPDATE`` in
+    PostgreSQL, the write lock in SQLite, the store lock in memory). Documents must be
+    JSON-compatible: encode datetimes as ISO strings and money as decimal strings.
+    """
+
+    def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:
+        """The stored document (a private copy), or ``None``."""
+        ...
+
+    def put(self, kind: str, key: str, data: dict[str, JsonValue]) -> None:
+        """Insert or replace a document; visible to later reads in this unit of work."""
+
+    def delete(self, kind: str, key: str) -> None: ...
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, JsonValue]]]:
+        """Every ``(key, document)`` of a kind, sorted by key."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository."""
+
+    slots: SlotRepository
+    bookings: BookingRepository
+    series: SeriesRepository
+    records: RecordRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def record_events(self, events: Sequence[DomainEvent]) -> None:
+        """Queue events raised outside a slot (feature modules); published after commit."""
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Events raised by the aggregates this unit of work committed, in order."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class EventPublisher(Protocol):
+    """Receives events after their transaction committed (e.g. to push seat counts)."""
+
+    def publish(self, events: Sequence[DomainEvent]) -> None: ...
+
+
+class Store(Protocol):
+    """What an adapter offers the service layer and the contract suite."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """A full, comparable dump of the stored state (for tests and audits)."""
+        ...

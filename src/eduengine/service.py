@@ -1,0 +1,306 @@
+"""The service layer: each command runs in one unit of work, and its events are
+published only after that unit of work committed.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from eduengine import BookingService, FixedClock, InMemoryStore
+>>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+>>> svc = BookingService(InMemoryStore().unit_of_work, clock=clock)
+>>> slot = svc.create_slot("math", clock.now() + timedelta(days=1),
+...                        clock.now() + timedelta(days=1, hours=1), capacity=1)
+>>> svc.book(slot.id, "ann").status.value
+'confirmed'
+>>> svc.get_slot(slot.id).seats_left
+0
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+from eduengine.booking import events as ev
+from eduengine.booking.model import (
+    Booking,
+    BookingStatus,
+    IdFactory,
+    Slot,
+    WaitlistMode,
+    bookable_sessions,
+)
+from eduengine.booking.series import Series
+from eduengine.clock import Clock, SystemClock
+from eduengine.errors import (
+    AlreadyBooked,
+    BookingClosed,
+    InvalidTransition,
+    SeriesFull,
+)
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+
+
+def uuid_ids() -> str:
+    return uuid.uuid4().hex
+
+
+class _NoPublisher:
+    def publish(self, events: Sequence[ev.DomainEvent]) -> None:
+        return None
+
+
+class BookingService:
+    """Commands and queries of the booking core.
+
+    ``uow`` makes a fresh unit of work per call (e.g. ``InMemoryStore().unit_of_work`` or
+    ``SqliteStore(path).unit_of_work``); ``clock`` supplies ``now``; ``publisher`` receives
+    each command's events after commit; ``new_id`` makes ids (uuid4 hex by default).
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+    ) -> None:
+        self._uow = uow
+        self.clock: Clock = clock or SystemClock()
+        self._publisher: EventPublisher = publisher or _NoPublisher()
+        self._new_id: IdFactory = new_id or uuid_ids
+
+    def _run(
+        self,
+        command: Callable[[UnitOfWork, datetime], T],
+        *,
+        write: bool = True,
+        also: list[ev.DomainEvent] | None = None,
+    ) -> T:
+        now = self.clock.now()
+        with self._uow() as uow:
+            result = command(uow, now)
+            if not write:
+                return result
+            uow.commit()
+            events = uow.collect_events() + (also or [])
+        if events:
+            self._publisher.publish(events)
+        return result
+
+    # --- commands ---------------------------------------------------------------------
+
+    def create_slot(
+        self,
+        course_id: str,
+        start: datetime,
+        end: datetime,
+        capacity: int,
+        *,
+        slot_id: str | None = None,
+        tutor_id: str | None = None,
+        waitlist_mode: WaitlistMode = WaitlistMode.AUTO,
+        offer_ttl: timedelta = timedelta(hours=2),
+    ) -> Slot:
+        """Create an open slot with ``capacity`` seats; returns a copy of it."""
+
+        def command(uow: UnitOfWork, now: datetime) -> Slot:
+            slot = Slot.create(
+                slot_id=slot_id if slot_id is not None else self._new_id(),
+                course_id=course_id,
+                start=start,
+                end=end,
+                capacity=capacity,
+                tutor_id=tutor_id,
+                waitlist_mode=waitlist_mode,
+                offer_ttl=offer_ttl,
+                now=now,
+            )
+            uow.slots.add(slot)
+            return slot.clone()
+
+        return self._run(command)
+
+    def create_series(
+        self,
+        course_id: str,
+        rrule: str,
+        dtstart: datetime,
+        duration: timedelta,
+        capacity: int,
+        *,
+        exdates: Sequence[datetime | date] = (),
+        series_id: str | None = None,
+        tutor_id: str | None = None,
+        waitlist_mode: WaitlistMode = WaitlistMode.AUTO,
+        offer_ttl: timedelta = timedelta(hours=2),
+    ) -> Series:
+        """Create a repeating timetable and one slot per session.
+
+        ``rrule`` is an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=WE;COUNT=10"``;
+        ``dtstart`` (aware, in the timetable's zone) is the first session's start.
+        """
+
+        def command(uow: UnitOfWork, now: datetime) -> Series:
+            series, slots = Series.create(
+                series_id=series_id if series_id is not None else self._new_id(),
+                course_id=course_id,
+                rrule=rrule,
+                dtstart=dtstart,
+                duration=duration,
+                capacity=capacity,
+                exdates=exdates,
+                tutor_id=tutor_id,
+                waitlist_mode=waitlist_mode,
+                offer_ttl=offer_ttl,
+                now=now,
+            )
+            uow.series.add(series)
+            for slot in slots:
+                uow.slots.add(slot)
+            created.append(
+                ev.SeriesCreated(
+                    occurred_at=now,
+                    series_id=series.id,
+                    course_id=course_id,
+                    slot_ids=series.slot_ids,
+                )
+            )
+            return series
+
+        created: list[ev.DomainEvent] = []
+        return self._run(command, also=created)
+
+    def book(self, slot_id: str, student_id: str) -> Booking:
+        """Book one seat (raises ``SlotFull``, ``AlreadyBooked``, ``BookingClosed`` ...)."""
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
+        )
+
+    def book_series(self, series_id: str, student_id: str) -> list[Booking]:
+        """Book every session of a series still to come, all or nothing.
+
+        If any session is full, ``SeriesFull`` names every full session and nothing is
+        booked.
+        """
+
+        def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
+            series = uow.series.get(series_id)
+            sessions = bookable_sessions(uow.slots.get_many(series.slot_ids), now)
+            if not sessions:
+                raise BookingClosed(
+                    series.slot_ids[-1], f"series {series_id!r} has no session left"
+                )
+            for slot in sessions:
+                slot.expire_offers(now, self._new_id)
+            for slot in sessions:
+                if slot.holds_seat(student_id):
+                    raise AlreadyBooked(slot.id, student_id)
+            full = [s.id for s in sessions if s.seats_left <= 0 and student_id not in s.offers]
+            if full:
+                raise SeriesFull(series_id, full)
+            return [
+                s.book(student_id, now=now, new_id=self._new_id, series_id=series_id)
+                for s in sessions
+            ]
+
+        return self._run(command)
+
+    def cancel(self, booking_id: str) -> Booking:
+        """Cancel a confirmed booking before its slot starts; the waitlist refills it."""
+
+        def command(uow: UnitOfWork, now: datetime) -> Booking:
+            booking = uow.bookings.get(booking_id)
+            if not booking.holds_seat:
+                raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
+            return uow.slots.get(booking.slot_id).cancel(booking_id, now=now, new_id=self._new_id)
+
+        return self._run(command)
+
+    def join_waitlist(self, slot_id: str, student_id: str) -> int:
+        """Queue for a full slot; returns the 1-based position."""
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).join_waitlist(
+                student_id, now=now, new_id=self._new_id
+            )
+        )
+
+    def leave_waitlist(self, slot_id: str, student_id: str) -> None:
+        self._run(lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now))
+
+    def accept_offer(self, slot_id: str, student_id: str) -> Booking:
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).accept_offer(
+                student_id, now=now, new_id=self._new_id
+            )
+        )
+
+    def decline_offer(self, slot_id: str, student_id: str) -> None:
+        self._run(
+            lambda uow, now: uow.slots.get(slot_id).decline_offer(
+                student_id, now=now, new_id=self._new_id
+            )
+        )
+
+    def expire_offers(self) -> int:
+        """Withdraw every offer past its expiry and pass the seats on; returns how many.
+
+        Safe to call from several workers: each slot is handled under its lock.
+        """
+
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            return sum(
+                uow.slots.get(sid).expire_offers(now, self._new_id)
+                for sid in uow.slots.ids_with_offers_due(now)
+            )
+
+        return self._run(command)
+
+    def change_capacity(self, slot_id: str, capacity: int) -> None:
+        """Raise or lower a slot's capacity (never below the seats taken)."""
+        self._run(
+            lambda uow, now: uow.slots.get(slot_id).change_capacity(
+                capacity, now=now, new_id=self._new_id
+            )
+        )
+
+    def mark_attended(self, booking_id: str) -> Booking:
+        return self._mark(booking_id, BookingStatus.ATTENDED)
+
+    def mark_no_show(self, booking_id: str) -> Booking:
+        return self._mark(booking_id, BookingStatus.NO_SHOW)
+
+    def _mark(self, booking_id: str, status: BookingStatus) -> Booking:
+        def command(uow: UnitOfWork, now: datetime) -> Booking:
+            booking = uow.bookings.get(booking_id)
+            if not booking.holds_seat:
+                raise InvalidTransition(f"booking {booking_id!r} is cancelled")
+            return uow.slots.get(booking.slot_id).mark_attendance(booking_id, status, now=now)
+
+        return self._run(command)
+
+    def cancel_slot(self, slot_id: str) -> list[Booking]:
+        """Cancel a whole session; every seat is released (reason ``slot_cancelled``)."""
+        return self._run(lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now))
+
+    # --- queries ----------------------------------------------------------------------
+
+    def get_slot(self, slot_id: str) -> Slot:
+        return self._run(lambda uow, now: uow.slots.get(slot_id).clone(), write=False)
+
+    def get_series(self, series_id: str) -> Series:
+        return self._run(lambda uow, now: uow.series.get(series_id), write=False)
+
+    def get_booking(self, booking_id: str) -> Booking:
+        return self._run(lambda uow, now: uow.bookings.get(booking_id), write=False)
+
+    def bookings_for_student(self, student_id: str) -> list[Booking]:
+        return self._run(lambda uow, now: uow.bookings.for_student(student_id), write=False)
+
+    def waitlist_position(self, slot_id: str, student_id: str) -> int | None:
+        """1-based waitlist position, or ``None`` when the student is not waiting."""
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id), write=False
+        )
