@@ -42,7 +42,7 @@ from eduengine.booking.model import (
 from eduengine.booking.series import Series
 from eduengine.clock import Clock, FixedClock, SystemClock
 from eduengine.errors import EduEngineError
-from eduengine.service import BookingService
+from eduengine.service import BookingService, ServiceBase
 
 __version__ = "0.1.0"
 
@@ -68,6 +68,7 @@ __all__ = [
     "SeatReleased",
     "Series",
     "SeriesCreated",
+    "ServiceBase",
     "Slot",
     "SlotCancelled",
     "SlotCreated",

@@ -51,12 +51,13 @@ class _NoPublisher:
         return None
 
 
-class BookingService:
-    """Commands and queries of the booking core.
+class ServiceBase:
+    """Runs each command in one unit of work and publishes its events after commit.
 
     ``uow`` makes a fresh unit of work per call (e.g. ``InMemoryStore().unit_of_work`` or
     ``SqliteStore(path).unit_of_work``); ``clock`` supplies ``now``; ``publisher`` receives
     each command's events after commit; ``new_id`` makes ids (uuid4 hex by default).
+    Every service of the library (booking, deals, levels ...) builds on it.
     """
 
     def __init__(
@@ -89,6 +90,10 @@ class BookingService:
         if events:
             self._publisher.publish(events)
         return result
+
+
+class BookingService(ServiceBase):
+    """Commands and queries of the booking core (see :class:`ServiceBase` for arguments)."""
 
     # --- commands ---------------------------------------------------------------------
 
