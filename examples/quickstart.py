@@ -6,26 +6,18 @@ Run it with ``python3 dev.py example`` (sets up ``.venv`` itself).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from eduengine import BookingService, DomainEvent, SlotEvent, SystemClock
+from eduengine import BookingService, DomainEvent, InMemoryStore, SlotEvent, SystemClock
 from eduengine.errors import SlotFull
-from eduengine.ports import UnitOfWork
 
 
-def open_store(directory: Path) -> tuple[str, object]:
-    """The embedded default store (SQLite) when available, else the in-memory one."""
-    try:
-        from eduengine.adapters.sqlite import SqliteStore
-    except ImportError:
-        from eduengine import InMemoryStore
-
-        return "memory", InMemoryStore()
-    store = SqliteStore(directory / "school.sqlite3")
-    store.migrate()
-    return "sqlite", store
+def open_store(directory: Path) -> tuple[str, InMemoryStore]:
+    # TODO(sqlite adapter): switch to the embedded default, SQLite, in ``directory``.
+    return "memory", InMemoryStore()
 
 
 def main() -> None:
@@ -37,18 +29,13 @@ def main() -> None:
             print(f"  event {type(event).__name__:<17} seats left {event.seats_left}")
 
     class Printer:
-        def publish(self, events: list[DomainEvent]) -> None:
+        def publish(self, events: Sequence[DomainEvent]) -> None:
             for event in events:
                 show(event)
 
     with tempfile.TemporaryDirectory() as tmp:
         kind, store = open_store(Path(tmp))
-        uow_factory = store.unit_of_work  # type: ignore[attr-defined]
-
-        def uow() -> UnitOfWork:
-            return uow_factory()  # type: ignore[no-any-return]
-
-        svc = BookingService(uow, clock=SystemClock(), publisher=Printer())
+        svc = BookingService(store.unit_of_work, clock=SystemClock(), publisher=Printer())
         print(f"store: {kind}")
         now = svc.clock.now()
         watched.add("python-101@tomorrow")

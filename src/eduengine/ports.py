@@ -103,10 +103,17 @@ class RecordRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction over every repository."""
 
-    slots: SlotRepository
-    bookings: BookingRepository
-    series: SeriesRepository
-    records: RecordRepository
+    @property
+    def slots(self) -> SlotRepository: ...
+
+    @property
+    def bookings(self) -> BookingRepository: ...
+
+    @property
+    def series(self) -> SeriesRepository: ...
+
+    @property
+    def records(self) -> RecordRepository: ...
 
     def __enter__(self) -> Self: ...
 
