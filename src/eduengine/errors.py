@@ -123,6 +123,15 @@ class BookingClosed(BookingRefused):
         self.reason = reason
 
 
+class BookingNotOpen(BookingRefused):
+    """Rush booking: the slot opens for booking at ``opens_at``, not yet."""
+
+    def __init__(self, slot_id: str, opens_at: object) -> None:
+        super().__init__(f"slot {slot_id!r} opens for booking at {opens_at}, not yet")
+        self.slot_id = slot_id
+        self.opens_at = opens_at
+
+
 class AlreadyWaiting(BookingRefused):
     def __init__(self, slot_id: str, student_id: str) -> None:
         super().__init__(f"student {student_id!r} is already on the waitlist of slot {slot_id!r}")

@@ -108,8 +108,12 @@ class BookingService(ServiceBase):
         tutor_id: str | None = None,
         waitlist_mode: WaitlistMode = WaitlistMode.AUTO,
         offer_ttl: timedelta = timedelta(hours=2),
+        opens_at: datetime | None = None,
     ) -> Slot:
-        """Create an open slot with ``capacity`` seats; returns a copy of it."""
+        """Create an open slot with ``capacity`` seats; returns a copy of it.
+
+        With ``opens_at`` (rush booking) seats can be booked only from that instant on.
+        """
 
         def command(uow: UnitOfWork, now: datetime) -> Slot:
             slot = Slot.create(
@@ -121,6 +125,7 @@ class BookingService(ServiceBase):
                 tutor_id=tutor_id,
                 waitlist_mode=waitlist_mode,
                 offer_ttl=offer_ttl,
+                opens_at=opens_at,
                 now=now,
             )
             uow.slots.add(slot)

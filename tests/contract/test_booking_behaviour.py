@@ -21,6 +21,7 @@ from eduengine.errors import (
     AlreadyBooked,
     AlreadyWaiting,
     BookingClosed,
+    BookingNotOpen,
     CapacityBelowBookings,
     InvalidTransition,
     OfferNotFound,
@@ -280,3 +281,15 @@ def test_a_series_books_only_the_sessions_still_to_come(
     clock.advance(timedelta(days=1))
     booked = svc.book_series(series.id, "ann")
     assert [b.slot_id for b in booked] == list(series.slot_ids[1:])
+
+
+def test_a_rush_slot_refuses_bookings_before_it_opens(
+    svc: BookingService, clock: FixedClock
+) -> None:
+    start, end = tomorrow(clock)
+    opens = clock.now() + HOUR
+    slot = svc.create_slot("math", start, end, capacity=3, opens_at=opens)
+    with pytest.raises(BookingNotOpen, match=slot.id):
+        svc.book(slot.id, "ann")
+    clock.set(opens)
+    assert svc.book(slot.id, "ann").slot_id == slot.id

@@ -75,6 +75,7 @@ def slot_state(slot: Slot) -> dict[str, Any]:
         "status": slot.status.value,
         "waitlist_mode": slot.waitlist_mode.value,
         "offer_ttl": slot.offer_ttl,
+        "opens_at": slot.opens_at,
         "seats": sorted(b.id for b in slot.bookings.values()),
         "waitlist": [(e.student_id, e.joined_at) for e in slot.waitlist],
         "offers": sorted(

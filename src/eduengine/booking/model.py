@@ -32,6 +32,7 @@ from eduengine.errors import (
     AlreadyWaiting,
     BookingClosed,
     BookingNotFound,
+    BookingNotOpen,
     CapacityBelowBookings,
     InvalidCapacity,
     InvalidInput,
@@ -135,6 +136,8 @@ class Slot:
     status: SlotStatus = SlotStatus.OPEN
     waitlist_mode: WaitlistMode = WaitlistMode.AUTO
     offer_ttl: timedelta = timedelta(hours=2)
+    #: rush booking: seats cannot be booked before this instant (``None``: open at once)
+    opens_at: datetime | None = None
     version: int = 0
     #: active seats (confirmed, attended, no-show) by student id
     bookings: dict[str, Booking] = attrs.field(factory=dict)
@@ -160,6 +163,7 @@ class Slot:
         series_id: str | None = None,
         waitlist_mode: WaitlistMode = WaitlistMode.AUTO,
         offer_ttl: timedelta = timedelta(hours=2),
+        opens_at: datetime | None = None,
         now: datetime | None = None,
     ) -> Slot:
         """Validate and build a new, empty, open slot."""
@@ -174,6 +178,12 @@ class Slot:
             raise InvalidInput(f"waitlist_mode must be a WaitlistMode, got {waitlist_mode!r}")
         if not isinstance(offer_ttl, timedelta) or offer_ttl <= timedelta(0):
             raise InvalidTimeRange(f"offer_ttl must be a positive timedelta, got {offer_ttl!r}")
+        if opens_at is not None:
+            require_aware("opens_at", opens_at)
+            if opens_at >= start:
+                raise InvalidTimeRange(
+                    f"slot {slot_id!r}: opens_at {opens_at} is not before start {start}"
+                )
         slot = cls(
             id=slot_id,
             course_id=course_id,
@@ -184,6 +194,7 @@ class Slot:
             series_id=series_id,
             waitlist_mode=waitlist_mode,
             offer_ttl=offer_ttl,
+            opens_at=opens_at,
         )
         if now is not None:
             slot._emit(
@@ -209,6 +220,7 @@ class Slot:
             status=self.status,
             waitlist_mode=self.waitlist_mode,
             offer_ttl=self.offer_ttl,
+            opens_at=self.opens_at,
             version=self.version,
             bookings=dict(self.bookings),
             waitlist=list(self.waitlist),
@@ -231,6 +243,10 @@ class Slot:
 
     def is_bookable(self, now: datetime) -> bool:
         return self.status is SlotStatus.OPEN and not self.has_started(now)
+
+    def is_open_for_booking(self, now: datetime) -> bool:
+        """Bookable and past ``opens_at`` (rush booking)."""
+        return self.is_bookable(now) and (self.opens_at is None or now >= self.opens_at)
 
     def holds_seat(self, student_id: str) -> bool:
         return student_id in self.bookings
@@ -261,6 +277,8 @@ class Slot:
         """Give ``student_id`` a seat, or raise; a student holding an offer accepts it."""
         _check_id("student_id", student_id)
         self._ensure_bookable(now, "book")
+        if self.opens_at is not None and now < self.opens_at:
+            raise BookingNotOpen(self.id, self.opens_at)
         self.expire_offers(now, new_id)
         if student_id in self.bookings:
             raise AlreadyBooked(self.id, student_id)
