@@ -103,8 +103,8 @@ CASES: list[Case] = [
     (
         "float capacity",
         InvalidCapacity,
-        lambda w: w.svc.create_slot("m", w.start, w.start + HOUR, 2.0),
-    ),  # type: ignore[arg-type]
+        lambda w: w.svc.create_slot("m", w.start, w.start + HOUR, 2.0),  # type: ignore[arg-type]
+    ),
     ("empty course id", InvalidInput, lambda w: w.svc.create_slot("", w.start, w.start + HOUR, 1)),
     (
         "duplicate slot id",
