@@ -236,9 +236,13 @@ class InMemoryUnitOfWork:
                 if booking.id not in store.bookings:
                     store.bookings_by_student.setdefault(booking.student_id, []).append(booking.id)
                 store.bookings[booking.id] = booking
-            committed = slot.clone()
-            committed.version = slot.version + 1
-            store.slots[sid] = committed
+            # The unit of work is finished with its copy, so it becomes the committed
+            # state as is (callers only ever receive clones or immutable values).
+            slot.events = []
+            slot.changed_bookings = {}
+            slot.changed = False
+            slot.version += 1
+            store.slots[sid] = slot
         store.series.update(self.new_series)
         for (kind, key), text in self.staged_records.items():
             docs = store.records.setdefault(kind, {})

@@ -98,7 +98,7 @@ class Booking:
 
     @property
     def holds_seat(self) -> bool:
-        return self.status.holds_seat
+        return self.status is not BookingStatus.CANCELLED
 
 
 @attrs.frozen(kw_only=True)
@@ -118,7 +118,7 @@ class Offer:
     expires_at: datetime
 
 
-@attrs.define(kw_only=True, eq=False)
+@attrs.define(kw_only=True, eq=False, slots=False)
 class Slot:
     """One session of a course at a time, with a number of seats.
 
@@ -208,24 +208,20 @@ class Slot:
         return slot
 
     def clone(self) -> Slot:
-        """A copy that shares no mutable state (values inside are immutable)."""
-        return Slot(
-            id=self.id,
-            course_id=self.course_id,
-            start=self.start,
-            end=self.end,
-            capacity=self.capacity,
-            tutor_id=self.tutor_id,
-            series_id=self.series_id,
-            status=self.status,
-            waitlist_mode=self.waitlist_mode,
-            offer_ttl=self.offer_ttl,
-            opens_at=self.opens_at,
-            version=self.version,
-            bookings=dict(self.bookings),
-            waitlist=list(self.waitlist),
-            offers=dict(self.offers),
-        )
+        """A copy that shares no mutable state (values inside are immutable).
+
+        Built without ``__init__`` because it runs on every load: the fields were
+        validated when the slot was created.
+        """
+        twin = object.__new__(Slot)
+        twin.__dict__.update(self.__dict__)
+        twin.bookings = dict(self.bookings)
+        twin.waitlist = list(self.waitlist)
+        twin.offers = dict(self.offers)
+        twin.events = []
+        twin.changed_bookings = {}
+        twin.changed = False
+        return twin
 
     # --- queries ----------------------------------------------------------------------
 
@@ -258,7 +254,11 @@ class Slot:
                 return index
         return None
 
-    def active_booking(self, booking_id: str) -> Booking | None:
+    def active_booking(self, booking_id: str, student_id: str | None = None) -> Booking | None:
+        """The active seat with this id; ``student_id``, when known, makes it O(1)."""
+        if student_id is not None:
+            found = self.bookings.get(student_id)
+            return found if found is not None and found.id == booking_id else None
         for booking in self.bookings.values():
             if booking.id == booking_id:
                 return booking
@@ -293,9 +293,16 @@ class Slot:
         )
         return booking
 
-    def cancel(self, booking_id: str, *, now: datetime, new_id: IdFactory) -> Booking:
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        now: datetime,
+        new_id: IdFactory,
+        student_id: str | None = None,
+    ) -> Booking:
         """Release a confirmed seat before the slot starts and refill it from the waitlist."""
-        booking = self.active_booking(booking_id)
+        booking = self.active_booking(booking_id, student_id)
         if booking is None:
             raise BookingNotFound(booking_id)
         if booking.status is not BookingStatus.CONFIRMED:
@@ -486,7 +493,14 @@ class Slot:
         self.changed = True
 
     def _release(self, booking: Booking, now: datetime, reason: str) -> Booking:
-        cancelled = attrs.evolve(booking, status=BookingStatus.CANCELLED)
+        cancelled = Booking(
+            id=booking.id,
+            student_id=booking.student_id,
+            slot_id=booking.slot_id,
+            status=BookingStatus.CANCELLED,
+            created_at=booking.created_at,
+            series_id=booking.series_id,
+        )
         self._store(cancelled)
         self._emit(
             ev.SeatReleased,
