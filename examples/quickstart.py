@@ -11,13 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from eduengine import BookingService, DomainEvent, InMemoryStore, SlotEvent, SystemClock
+from eduengine import BookingService, DomainEvent, SlotEvent, SystemClock
+from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import SlotFull
 
 
-def open_store(directory: Path) -> tuple[str, InMemoryStore]:
-    # TODO(sqlite adapter): switch to the embedded default, SQLite, in ``directory``.
-    return "memory", InMemoryStore()
+def open_store(directory: Path) -> tuple[str, SqliteStore]:
+    """The embedded default: a SQLite file, migrated (idempotent) before use."""
+    store = SqliteStore(directory / "school.sqlite3")
+    store.migrate()
+    return "sqlite", store
 
 
 def main() -> None:
@@ -36,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         kind, store = open_store(Path(tmp))
         svc = BookingService(store.unit_of_work, clock=SystemClock(), publisher=Printer())
-        print(f"store: {kind}")
+        print(f"store: {kind} ({store.path})")
         now = svc.clock.now()
         watched.add("python-101@tomorrow")
         slot = svc.create_slot(
@@ -70,6 +73,8 @@ def main() -> None:
             f"series {series.id[:8]}: dan booked {len(sessions)} sessions, "
             f"first {svc.get_slot(sessions[0].slot_id).start:%a %Y-%m-%d %H:%M %Z}"
         )
+
+        store.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,576 @@
+"""The SQLite adapter: the embedded default store (stdlib ``sqlite3``).
+
+Concurrency control: every unit of work is one ``BEGIN IMMEDIATE`` transaction. SQLite
+allows one writer per database at a time, across threads *and* processes, so commands
+are serialisable and a slot can never be oversold, whatever the interleaving. Waiting for
+the write lock is bounded by ``lock_timeout`` (SQLite's ``busy_timeout``), after which
+:class:`~eduengine.errors.LockTimeout` is raised. File databases use WAL journaling, so
+readers never block the writer.
+
+>>> store = SqliteStore(":memory:")
+>>> store.migrate()
+>>> with store.unit_of_work() as uow:
+...     uow.slots.list_ids()
+[]
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from eduengine.adapters import sql_common as enc
+from eduengine.adapters.memory import slot_state
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Booking, Slot
+from eduengine.booking.series import Series
+from eduengine.errors import (
+    BookingNotFound,
+    DuplicateId,
+    LockTimeout,
+    PersistenceError,
+    SchemaError,
+    SeriesNotFound,
+    SlotNotFound,
+)
+from eduengine.ports import EventPublisher
+
+#: Versioned migrations, applied in order by :meth:`SqliteStore.migrate`.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE slots (
+        id            TEXT PRIMARY KEY,
+        course_id     TEXT NOT NULL,
+        tutor_id      TEXT,
+        series_id     TEXT,
+        start_at      TEXT NOT NULL,
+        end_at        TEXT NOT NULL,
+        capacity      INTEGER NOT NULL CHECK (capacity >= 0),
+        status        TEXT NOT NULL,
+        waitlist_mode TEXT NOT NULL,
+        offer_ttl_us  INTEGER NOT NULL,
+        opens_at      TEXT,
+        version       INTEGER NOT NULL
+    );
+    CREATE TABLE bookings (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        slot_id    TEXT NOT NULL REFERENCES slots (id),
+        student_id TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        series_id  TEXT
+    );
+    -- Second line of defence behind the Slot aggregate: one active seat per student.
+    CREATE UNIQUE INDEX bookings_one_active_seat
+        ON bookings (slot_id, student_id) WHERE status <> 'cancelled';
+    CREATE INDEX bookings_by_student ON bookings (student_id, seq);
+    CREATE TABLE waitlist (
+        slot_id    TEXT NOT NULL REFERENCES slots (id),
+        position   INTEGER NOT NULL,
+        student_id TEXT NOT NULL,
+        joined_at  TEXT NOT NULL,
+        PRIMARY KEY (slot_id, position)
+    );
+    CREATE TABLE offers (
+        id         TEXT PRIMARY KEY,
+        slot_id    TEXT NOT NULL REFERENCES slots (id),
+        student_id TEXT NOT NULL,
+        offered_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        expires_us INTEGER NOT NULL
+    );
+    CREATE INDEX offers_due ON offers (expires_us);
+    CREATE TABLE series (
+        id   TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE records (
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_type TEXT NOT NULL,
+        payload    BLOB NOT NULL,
+        published  INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SqliteStore:
+    """A SQLite database holding every aggregate of the library.
+
+    ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
+    (it is idempotent) before the first unit of work. With ``outbox=True`` every committed
+    event is also written to an ``outbox`` table in the same transaction; a host then
+    relays it with :meth:`relay_outbox`, so no event is lost if the process dies between
+    commit and publish.
+    """
+
+    def __init__(
+        self, path: str | Path, *, lock_timeout: float = 10.0, outbox: bool = False
+    ) -> None:
+        self.path = str(path)
+        self.lock_timeout = lock_timeout
+        self.outbox = outbox
+        self._memory = self.path == ":memory:"
+        self._local = threading.local()
+        self._shared_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._schema_checked = False
+        self._shared: sqlite3.Connection | None = None
+
+    # --- connections --------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.lock_timeout,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (one shared connection for ``:memory:``)."""
+        if self._memory:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on error."""
+        if self._memory and not self._shared_lock.acquire(timeout=self.lock_timeout):
+            raise LockTimeout(f"SQLite store busy for more than {self.lock_timeout}s")
+        try:
+            conn = self.connection()
+            begin(conn, self.lock_timeout)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+        finally:
+            if self._memory:
+                self._shared_lock.release()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+        self._shared = None
+
+    # --- schema -------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION`; safe to call again or concurrently."""
+        with self.transaction() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+            if current > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"database schema version {current} is newer than this library's "
+                    f"{SCHEMA_VERSION}"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(MIGRATIONS[version - 1]):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, datetime.now(UTC).isoformat()),
+                )
+        self._schema_checked = True
+
+    def schema_version(self) -> int:
+        conn = self.connection()
+        try:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0] or 0)
+
+    def _check_schema(self) -> None:
+        if self._schema_checked:
+            return
+        if self.schema_version() != SCHEMA_VERSION:
+            raise SchemaError(
+                f"SQLite database {self.path!r} is not migrated "
+                f"(version {self.schema_version()}, need {SCHEMA_VERSION}): call migrate()"
+            )
+        self._schema_checked = True
+
+    # --- units of work, snapshot, outbox --------------------------------------------
+
+    def unit_of_work(self) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            slots = {sid: slot_state(uow.slots.get(sid)) for sid in uow.slots.list_ids()}
+            bookings = {
+                row["id"]: attrs.asdict(enc.booking_from_row(row))
+                for row in conn.execute("SELECT * FROM bookings ORDER BY seq")
+            }
+            series = {
+                row["id"]: attrs.asdict(enc.series_in(row["id"], row["data"]))
+                for row in conn.execute("SELECT id, data FROM series ORDER BY id")
+            }
+            records: dict[str, dict[str, Any]] = {}
+            for row in conn.execute("SELECT kind, key, data FROM records ORDER BY kind, key"):
+                records.setdefault(row["kind"], {})[row["key"]] = json.loads(row["data"])
+        return {"slots": slots, "bookings": bookings, "series": series, "records": records}
+
+    def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
+        """Committed events not yet relayed, oldest first."""
+        rows = self.connection().execute(
+            "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT ?", (limit,)
+        )
+        return [(row["id"], pickle.loads(row["payload"])) for row in rows]
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("UPDATE outbox SET published = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def relay_outbox(self, publisher: EventPublisher) -> int:
+        """Publish pending outbox events in commit order, then mark them (at least once)."""
+        pending = self.pending_outbox()
+        if pending:
+            publisher.publish([event for _, event in pending])
+            self.mark_published([i for i, _ in pending])
+        return len(pending)
+
+
+def begin(conn: sqlite3.Connection, lock_timeout: float) -> None:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise LockTimeout(
+                f"SQLite write lock not available within {lock_timeout}s: {exc}"
+            ) from exc
+        raise PersistenceError(f"cannot begin a SQLite transaction: {exc}") from exc
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip() and not s.strip().startswith("--")]
+
+
+class SqliteSlotRepository:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, slot: Slot) -> None:
+        exists = self._uow.conn.execute("SELECT 1 FROM slots WHERE id = ?", (slot.id,)).fetchone()
+        if exists or slot.id in self._uow.staged:
+            raise DuplicateId(f"slot {slot.id!r} already exists")
+        slot.changed = True
+        self._uow.staged[slot.id] = slot
+        self._uow.new_slot_ids.add(slot.id)
+
+    def get(self, slot_id: str) -> Slot:
+        staged = self._uow.staged.get(slot_id)
+        if staged is not None:
+            return staged
+        if not isinstance(slot_id, str):
+            raise SlotNotFound(str(slot_id))
+        conn = self._uow.conn
+        row = conn.execute("SELECT * FROM slots WHERE id = ?", (slot_id,)).fetchone()
+        if row is None:
+            raise SlotNotFound(slot_id)
+        slot = enc.slot_from_rows(
+            row,
+            conn.execute(
+                "SELECT * FROM bookings WHERE slot_id = ? AND status <> 'cancelled' ORDER BY seq",
+                (slot_id,),
+            ).fetchall(),
+            conn.execute(
+                "SELECT * FROM waitlist WHERE slot_id = ? ORDER BY position", (slot_id,)
+            ).fetchall(),
+            conn.execute(
+                "SELECT * FROM offers WHERE slot_id = ? ORDER BY id", (slot_id,)
+            ).fetchall(),
+        )
+        self._uow.staged[slot_id] = slot
+        return slot
+
+    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
+        # The transaction already holds the database's write lock, so order is free here;
+        # we still load in sorted order to mirror the row-locking adapters.
+        loaded = {sid: self.get(sid) for sid in sorted(set(slot_ids))}
+        return [loaded[sid] for sid in slot_ids]
+
+    def ids_with_offers_due(self, now: datetime) -> list[str]:
+        rows = self._uow.conn.execute(
+            "SELECT DISTINCT slot_id FROM offers WHERE expires_us <= ? ORDER BY slot_id",
+            (enc.micros(now),),
+        )
+        return [row[0] for row in rows]
+
+    def list_ids(self) -> list[str]:
+        rows = self._uow.conn.execute("SELECT id FROM slots")
+        return sorted({row[0] for row in rows} | set(self._uow.staged))
+
+
+class SqliteBookingRepository:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, booking_id: str) -> Booking:
+        for slot in self._uow.staged.values():
+            if booking_id in slot.changed_bookings:
+                return slot.changed_bookings[booking_id]
+        if not isinstance(booking_id, str):
+            raise BookingNotFound(str(booking_id))
+        row = self._uow.conn.execute(
+            "SELECT * FROM bookings WHERE id = ?", (booking_id,)
+        ).fetchone()
+        if row is None:
+            raise BookingNotFound(booking_id)
+        return enc.booking_from_row(row)
+
+    def for_student(self, student_id: str) -> list[Booking]:
+        rows = self._uow.conn.execute(
+            "SELECT * FROM bookings WHERE student_id = ? ORDER BY seq", (student_id,)
+        )
+        return [enc.booking_from_row(row) for row in rows]
+
+
+class SqliteSeriesRepository:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, series: Series) -> None:
+        try:
+            self._uow.conn.execute(
+                "INSERT INTO series (id, data) VALUES (?, ?)", (series.id, enc.series_out(series))
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateId(f"series {series.id!r} already exists") from exc
+
+    def get(self, series_id: str) -> Series:
+        row = self._uow.conn.execute(
+            "SELECT data FROM series WHERE id = ?", (series_id,)
+        ).fetchone()
+        if row is None:
+            raise SeriesNotFound(str(series_id))
+        return enc.series_in(series_id, row["data"])
+
+
+class SqliteRecordRepository:
+    """JSON documents, written through at once: the transaction holds the write lock."""
+
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        row = self._uow.conn.execute(
+            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row["data"]))
+
+    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        self._uow.conn.execute(
+            "INSERT INTO records (kind, key, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
+            (kind, key, json.dumps(data, sort_keys=True)),
+        )
+
+    def delete(self, kind: str, key: str) -> None:
+        self._uow.conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._uow.conn.execute(
+            "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
+        )
+        return [(row["key"], dict(json.loads(row["data"]))) for row in rows]
+
+
+class SqliteUnitOfWork:
+    """One ``BEGIN IMMEDIATE`` transaction; rolls back unless :meth:`commit` is called."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.staged: dict[str, Slot] = {}
+        self.new_slot_ids: set[str] = set()
+        self._events: list[DomainEvent] = []
+        self._open = False
+        self._slots = SqliteSlotRepository(self)
+        self._bookings = SqliteBookingRepository(self)
+        self._series = SqliteSeriesRepository(self)
+        self._records = SqliteRecordRepository(self)
+
+    @property
+    def slots(self) -> SqliteSlotRepository:
+        return self._slots
+
+    @property
+    def bookings(self) -> SqliteBookingRepository:
+        return self._bookings
+
+    @property
+    def series(self) -> SqliteSeriesRepository:
+        return self._series
+
+    @property
+    def records(self) -> SqliteRecordRepository:
+        return self._records
+
+    def __enter__(self) -> Self:
+        store = self.store
+        store._check_schema()
+        if store._memory and not store._shared_lock.acquire(timeout=store.lock_timeout):
+            raise LockTimeout(f"SQLite store busy for more than {store.lock_timeout}s")
+        try:
+            self.conn = store.connection()
+            begin(self.conn, store.lock_timeout)
+        except BaseException:
+            if store._memory:
+                store._shared_lock.release()
+            raise
+        self._open = True
+        self.staged = {}
+        self.new_slot_ids = set()
+        self._events = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._open:
+                self.rollback()
+        finally:
+            if self.store._memory:
+                self.store._shared_lock.release()
+
+    def commit(self) -> None:
+        conn = self.conn
+        try:
+            for slot in self.staged.values():
+                self._events.extend(slot.events)
+                if slot.changed:
+                    self._write_slot(conn, slot)
+            if self.store.outbox and self._events:
+                conn.executemany(
+                    "INSERT INTO outbox (event_type, payload) VALUES (?, ?)",
+                    [(type(e).__name__, pickle.dumps(e)) for e in self._events],
+                )
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            self.rollback()
+            raise PersistenceError(f"SQLite refused the write: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            self.rollback()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LockTimeout(f"SQLite commit timed out: {exc}") from exc
+            raise PersistenceError(f"SQLite commit failed: {exc}") from exc
+        self._open = False
+        for slot in self.staged.values():
+            slot.events = []
+            slot.changed_bookings = {}
+            slot.changed = False
+        self.staged = {}
+
+    def _write_slot(self, conn: sqlite3.Connection, slot: Slot) -> None:
+        row = enc.slot_row(slot)
+        if slot.id in self.new_slot_ids:
+            conn.execute(
+                f"INSERT INTO slots ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+        else:
+            row.pop("id")
+            row["version"] = slot.version + 1
+            conn.execute(
+                f"UPDATE slots SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                (*row.values(), slot.id),
+            )
+        for booking in slot.changed_bookings.values():
+            b = enc.booking_row(booking)
+            conn.execute(
+                "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
+                "VALUES (:id, :slot_id, :student_id, :status, :created_at, :series_id) "
+                "ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                b,
+            )
+        conn.execute("DELETE FROM waitlist WHERE slot_id = ?", (slot.id,))
+        conn.executemany(
+            "INSERT INTO waitlist (slot_id, position, student_id, joined_at) VALUES (?, ?, ?, ?)",
+            [
+                (slot.id, n, e.student_id, enc.dt_out(e.joined_at))
+                for n, e in enumerate(slot.waitlist)
+            ],
+        )
+        conn.execute("DELETE FROM offers WHERE slot_id = ?", (slot.id,))
+        conn.executemany(
+            "INSERT INTO offers (id, slot_id, student_id, offered_at, expires_at, expires_us) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    o.id,
+                    slot.id,
+                    o.student_id,
+                    enc.dt_out(o.offered_at),
+                    enc.dt_out(o.expires_at),
+                    enc.micros(o.expires_at),
+                )
+                for o in slot.offers.values()
+            ],
+        )
+
+    def rollback(self) -> None:
+        if self._open:
+            self._open = False
+            self.conn.execute("ROLLBACK")
+        self.staged = {}
+        self.new_slot_ids = set()
+        self._events = []
+
+    def record_events(self, events: Sequence[DomainEvent]) -> None:
+        self._events.extend(events)
+
+    def collect_events(self) -> list[DomainEvent]:
+        events, self._events = self._events, []
+        return events
