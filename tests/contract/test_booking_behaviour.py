@@ -293,3 +293,18 @@ def test_a_rush_slot_refuses_bookings_before_it_opens(
         svc.book(slot.id, "ann")
     clock.set(opens)
     assert svc.book(slot.id, "ann").slot_id == slot.id
+
+
+def test_an_exception_before_commit_leaves_the_store_unchanged(
+    store: StoreHandle, svc: BookingService, clock: FixedClock
+) -> None:
+    slot = svc.create_slot("math", *tomorrow(clock), capacity=3)
+    svc.book(slot.id, "ann")
+    before = store.snapshot()
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        loaded = uow.slots.get(slot.id)
+        loaded.book("bob", now=clock.now(), new_id=lambda: "b-bob")
+        loaded.change_capacity(9, now=clock.now(), new_id=lambda: "x")
+        uow.records.put("notes", "n1", {"text": "never stored"})
+        raise RuntimeError("the host's code failed before commit")
+    assert store.snapshot() == before
