@@ -12,10 +12,23 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+
+def _rebuild(cls: type[EduEngineError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class EduEngineError(Exception):
     """Root of every error raised by eduengine."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors carry ids as attributes and take them in __init__, which the default
+        # pickling (cls(*args)) cannot rebuild; keep them picklable across processes.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 # --- domain ---------------------------------------------------------------------------
@@ -178,6 +191,11 @@ class PersistenceError(EduEngineError):
 
 class ConcurrencyConflict(PersistenceError):
     """Another transaction changed the same data and retries were exhausted."""
+
+
+class RetryableConflict(ConcurrencyConflict):
+    """A transient conflict (deadlock, serialisation failure): running the whole command
+    again may succeed. The service layer retries it a bounded number of times."""
 
 
 class LockTimeout(PersistenceError, TimeoutError):

@@ -35,6 +35,7 @@ from eduengine.errors import (
     AlreadyBooked,
     BookingClosed,
     InvalidTransition,
+    RetryableConflict,
     SeriesFull,
 )
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
@@ -74,6 +75,8 @@ class ServiceBase:
         self.clock: Clock = clock or SystemClock()
         self._publisher: EventPublisher = publisher or _NoPublisher()
         self._new_id: IdFactory = new_id or uuid_ids
+        #: how often a command is tried when storage reports a transient conflict
+        self.max_attempts = 3
 
     def _run(
         self,
@@ -82,13 +85,21 @@ class ServiceBase:
         write: bool = True,
         also: list[ev.DomainEvent] | None = None,
     ) -> T:
-        now = self.clock.now()
-        with self._uow() as uow:
-            result = command(uow, now)
-            if not write:
-                return result
-            uow.commit()
-            events = uow.collect_events() + (also or [])
+        for attempt in range(1, self.max_attempts + 1):
+            now = self.clock.now()
+            try:
+                with self._uow() as uow:
+                    result = command(uow, now)
+                    if not write:
+                        return result
+                    uow.commit()
+                    events = uow.collect_events() + (also or [])
+                break
+            except RetryableConflict:
+                # The unit of work rolled back; the command reloads everything it needs,
+                # so running it again from the top is safe.
+                if attempt == self.max_attempts:
+                    raise
         if events:
             self._publisher.publish(events)
         return result

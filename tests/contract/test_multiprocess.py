@@ -23,7 +23,7 @@ from eduengine import (
     InMemoryEventBus,
     WaitlistPromoted,
 )
-from eduengine.errors import AlreadyBooked, EduEngineError, SeatsAvailable, SlotFull
+from eduengine.errors import AlreadyBooked, SeatsAvailable, SlotFull
 from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
 
@@ -110,13 +110,18 @@ def _join_child(name: str, location: str, slot_id: str, students: list[str]) -> 
     handle, svc, bus = _service(name, location)
     try:
         for student in students:
-            try:
-                svc.join_waitlist(slot_id, student)
-            except SeatsAvailable:
+            # As a user would: queue, or book directly if a seat is free at that instant;
+            # seats come and go under our feet, so try again until one of them works.
+            for _ in range(50):
                 try:
-                    svc.book(slot_id, student)
-                except EduEngineError:
                     svc.join_waitlist(slot_id, student)
+                    break
+                except SeatsAvailable:
+                    try:
+                        svc.book(slot_id, student)
+                        break
+                    except SlotFull:
+                        continue
     finally:
         handle.close()
     return bus.events
