@@ -20,6 +20,7 @@ import json
 import pickle
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -150,7 +151,6 @@ class SqliteStore:
         conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if not self._memory:
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         with self._connections_lock:
             self._connections.append(conn)
@@ -198,6 +198,8 @@ class SqliteStore:
 
     def migrate(self) -> None:
         """Bring the schema to :data:`SCHEMA_VERSION`; safe to call again or concurrently."""
+        if not self._memory:
+            self._use_wal()
         with self.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
@@ -217,6 +219,20 @@ class SqliteStore:
                     (version, datetime.now(UTC).isoformat()),
                 )
         self._schema_checked = True
+
+    def _use_wal(self) -> None:
+        # WAL is a property of the database file, so setting it once (here) is enough.
+        # Switching needs a moment of exclusive access, which SQLite does not wait for
+        # through busy_timeout: retry briefly while another process is connected.
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                self.connection().execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise LockTimeout(f"cannot switch {self.path!r} to WAL: {exc}") from exc
+                time.sleep(0.01)
 
     def schema_version(self) -> int:
         conn = self.connection()
