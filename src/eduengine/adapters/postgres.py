@@ -275,10 +275,25 @@ class PostgresStore:
 
 def begin(conn: Conn, lock_timeout: float) -> None:
     try:
-        conn.execute("BEGIN")
-        conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
+        # one round trip: BEGIN and the lock timeout for this transaction only
+        conn.execute(f"BEGIN; SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'".encode())
     except psycopg.Error as exc:
         raise _translate(exc, "begin") from exc
+
+
+_LOAD_SLOTS = """
+SELECT s.*,
+    (SELECT coalesce(json_agg(b ORDER BY b.seq), '[]'::json) FROM bookings b
+        WHERE b.slot_id = s.id AND b.status <> 'cancelled') AS seats,
+    (SELECT coalesce(json_agg(w ORDER BY w.position), '[]'::json) FROM waitlist w
+        WHERE w.slot_id = s.id) AS queue,
+    (SELECT coalesce(json_agg(o ORDER BY o.id), '[]'::json) FROM offers o
+        WHERE o.slot_id = s.id) AS held
+FROM slots s
+WHERE s.id = ANY(%s)
+"""
+
+_LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 
 
 class PostgresSlotRepository:
@@ -303,36 +318,26 @@ class PostgresSlotRepository:
                 raise SlotNotFound(str(sid))
         missing = sorted({sid for sid in slot_ids if sid not in staged})
         if missing:
-            # One statement, rows locked in id order: no deadlock between series bookings.
-            rows = self._uow.execute(
-                "SELECT * FROM slots WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (missing,)
-            ).fetchall()
+            # Lock the rows first, in id order (so concurrent series bookings cannot
+            # deadlock), then read them with their seats, waitlist and offers in a second
+            # statement: under READ COMMITTED that statement takes a fresh snapshot, so
+            # it sees whatever the previous lock holder committed. (Reading in the same
+            # statement as the lock would return seats from before the wait.)
+            with self._uow.conn.pipeline():
+                self._uow.execute(_LOCK_SLOTS, (missing,))
+                loading = self._uow.execute(_LOAD_SLOTS, (missing,))
+            rows = loading.fetchall()
             found = {row["id"]: row for row in rows}
             for sid in missing:
                 if sid not in found:
                     raise SlotNotFound(sid)
-            children: dict[str, dict[str, list[Any]]] = {
-                sid: {"bookings": [], "waitlist": [], "offers": []} for sid in missing
-            }
-            for row in self._uow.execute(
-                "SELECT * FROM bookings WHERE slot_id = ANY(%s) AND status <> 'cancelled' "
-                "ORDER BY seq",
-                (missing,),
-            ):
-                children[row["slot_id"]]["bookings"].append(row)
-            for row in self._uow.execute(
-                "SELECT * FROM waitlist WHERE slot_id = ANY(%s) ORDER BY slot_id, position",
-                (missing,),
-            ):
-                children[row["slot_id"]]["waitlist"].append(row)
-            for row in self._uow.execute(
-                "SELECT * FROM offers WHERE slot_id = ANY(%s) ORDER BY id", (missing,)
-            ):
-                children[row["slot_id"]]["offers"].append(row)
             for sid in missing:
-                c = children[sid]
-                staged[sid] = enc.slot_from_rows(
-                    found[sid], c["bookings"], c["waitlist"], c["offers"]
+                row = found[sid]
+                slot = enc.slot_from_rows(row, row["seats"], row["queue"], row["held"])
+                staged[sid] = slot
+                self._uow.loaded_children[sid] = (
+                    tuple(slot.waitlist),
+                    tuple(slot.offers.values()),
                 )
         return [staged[sid] for sid in slot_ids]
 
@@ -435,6 +440,9 @@ class PostgresUnitOfWork:
         self.store = store
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
+        #: waitlist and offers as loaded, so unchanged ones are not rewritten
+        self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self.version_checks: list[tuple[str, psycopg.Cursor[Any]]] = []
         self._events: list[DomainEvent] = []
         self._open = False
         self._slots = PostgresSlotRepository(self)
@@ -486,16 +494,21 @@ class PostgresUnitOfWork:
 
     def commit(self) -> None:
         try:
-            for slot in self.staged.values():
-                self._events.extend(slot.events)
-                if slot.changed:
-                    self._write_slot(slot)
-            if self.store.outbox and self._events:
-                with self.conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
-                        [(type(e).__name__, pickle.dumps(e)) for e in self._events],
-                    )
+            # Pipeline mode sends every write and the COMMIT in one flight.
+            with self.conn.pipeline():
+                for slot in self.staged.values():
+                    self._events.extend(slot.events)
+                    if slot.changed:
+                        self._write_slot(slot)
+                if self.store.outbox and self._events:
+                    with self.conn.cursor() as cur:
+                        cur.executemany(
+                            "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
+                            [(type(e).__name__, pickle.dumps(e)) for e in self._events],
+                        )
+            stale = [sid for sid, cur in self.version_checks if cur.rowcount != 1]
+            if stale:
+                raise RetryableConflict(f"slot(s) {', '.join(stale)} changed under the lock")
             self.conn.execute("COMMIT")
         except psycopg.Error as exc:
             self.rollback()
@@ -522,10 +535,13 @@ class PostgresUnitOfWork:
         else:
             row.pop("id")
             row["version"] = slot.version + 1
-            conn.execute(
-                f"UPDATE slots SET {', '.join(f'{k} = %s' for k in row)} WHERE id = %s".encode(),
-                (*row.values(), slot.id),
+            # The version check is a second line of defence behind the row lock.
+            changed = conn.execute(
+                f"UPDATE slots SET {', '.join(f'{k} = %s' for k in row)} "
+                "WHERE id = %s AND version = %s".encode(),
+                (*row.values(), slot.id, slot.version),
             )
+            self.version_checks.append((slot.id, changed))
         with conn.cursor() as cur:
             if slot.changed_bookings:
                 cur.executemany(
@@ -534,6 +550,9 @@ class PostgresUnitOfWork:
                     "%(series_id)s) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
                     [enc.booking_row(b) for b in slot.changed_bookings.values()],
                 )
+            before = self.loaded_children.get(slot.id)
+            if before == (tuple(slot.waitlist), tuple(slot.offers.values())):
+                return
             cur.execute("DELETE FROM waitlist WHERE slot_id = %s", (slot.id,))
             if slot.waitlist:
                 cur.executemany(

@@ -40,6 +40,7 @@ from eduengine.errors import (
     DuplicateId,
     LockTimeout,
     PersistenceError,
+    RetryableConflict,
     SchemaError,
     SeriesNotFound,
     SlotNotFound,
@@ -346,6 +347,7 @@ class SqliteSlotRepository:
             ).fetchall(),
         )
         self._uow.staged[slot_id] = slot
+        self._uow.loaded_children[slot_id] = (tuple(slot.waitlist), tuple(slot.offers.values()))
         return slot
 
     def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
@@ -447,6 +449,8 @@ class SqliteUnitOfWork:
         self.store = store
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
+        #: waitlist and offers as loaded, so unchanged ones are not rewritten
+        self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._events: list[DomainEvent] = []
         self._open = False
         self._slots = SqliteSlotRepository(self)
@@ -485,6 +489,7 @@ class SqliteUnitOfWork:
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
+        self.loaded_children = {}
         self._events = []
         return self
 
@@ -514,6 +519,9 @@ class SqliteUnitOfWork:
                     [(type(e).__name__, pickle.dumps(e)) for e in self._events],
                 )
             conn.execute("COMMIT")
+        except RetryableConflict:
+            self.rollback()
+            raise
         except sqlite3.IntegrityError as exc:
             self.rollback()
             raise PersistenceError(f"SQLite refused the write: {exc}") from exc
@@ -539,10 +547,14 @@ class SqliteUnitOfWork:
         else:
             row.pop("id")
             row["version"] = slot.version + 1
-            conn.execute(
-                f"UPDATE slots SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
-                (*row.values(), slot.id),
+            # The version check is a second line of defence behind the write lock.
+            changed = conn.execute(
+                f"UPDATE slots SET {', '.join(f'{k} = ?' for k in row)} "
+                "WHERE id = ? AND version = ?",
+                (*row.values(), slot.id, slot.version),
             )
+            if changed.rowcount != 1:
+                raise RetryableConflict(f"slot {slot.id!r} changed under the lock")
         for booking in slot.changed_bookings.values():
             b = enc.booking_row(booking)
             conn.execute(
@@ -551,6 +563,9 @@ class SqliteUnitOfWork:
                 "ON CONFLICT (id) DO UPDATE SET status = excluded.status",
                 b,
             )
+        before = self.loaded_children.get(slot.id)
+        if before == (tuple(slot.waitlist), tuple(slot.offers.values())):
+            return
         conn.execute("DELETE FROM waitlist WHERE slot_id = ?", (slot.id,))
         conn.executemany(
             "INSERT INTO waitlist (slot_id, position, student_id, joined_at) VALUES (?, ?, ?, ?)",

@@ -1,0 +1,210 @@
+"""Bookings per second through the service on SQLite and PostgreSQL, beside raw SQL.
+
+    .venv/bin/python benchmarks/bench_storage.py [--quick] [--dsn postgresql://...]
+
+For each store it measures, in the same run, the service (``BookingService.book``: one
+unit of work, the Slot aggregate loaded with its seats, events) and a hand-written
+baseline that does the minimal correct thing in raw SQL — ``UPDATE slot SET booked =
+booked + 1 WHERE id = ? AND booked < capacity`` plus the seat insert, one transaction —
+once in a single process and once with 4 concurrent processes, and prints the ratios.
+PostgreSQL runs when ``--dsn`` or ``EDUENGINE_PG_DSN`` names a server (``python3
+scripts/postgres.py start`` prints one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from eduengine import BookingService, FixedClock
+from eduengine.errors import SlotFull
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SPAWN = multiprocessing.get_context("spawn")
+
+BASELINE_SQLITE = """
+CREATE TABLE IF NOT EXISTS slot (id TEXT PRIMARY KEY, capacity INT, booked INT);
+CREATE TABLE IF NOT EXISTS seat (id TEXT PRIMARY KEY, slot_id TEXT, student_id TEXT,
+    UNIQUE (slot_id, student_id));
+"""
+
+
+# --- the service --------------------------------------------------------------------
+
+
+def _open(kind: str, where: str) -> Any:
+    if kind == "sqlite":
+        from eduengine.adapters.sqlite import SqliteStore
+
+        return SqliteStore(where)
+    from eduengine.adapters.postgres import PostgresStore
+
+    dsn, _, schema = where.partition("#")
+    return PostgresStore(dsn, schema=schema)
+
+
+def service_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int:
+    store = _open(kind, where)
+    svc = BookingService(store.unit_of_work, clock=FixedClock(NOW))
+    done = 0
+    for n, slot_id in enumerate(slot_ids):
+        try:
+            svc.book(slot_id, f"{tag}-{n}")
+            done += 1
+        except SlotFull:
+            pass
+    store.close()
+    return done
+
+
+def setup_service(kind: str, where: str, slots: int, capacity: int) -> list[str]:
+    store = _open(kind, where)
+    store.migrate()
+    svc = BookingService(store.unit_of_work, clock=FixedClock(NOW))
+    start = NOW + timedelta(days=1)
+    ids = [
+        svc.create_slot("c", start, start + timedelta(hours=1), capacity).id for _ in range(slots)
+    ]
+    store.close()
+    return ids
+
+
+# --- the baseline ---------------------------------------------------------------------
+
+
+def baseline_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int:
+    done = 0
+    if kind == "sqlite":
+        conn = sqlite3.connect(where, isolation_level=None, timeout=30)
+        for n, slot_id in enumerate(slot_ids):
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                "UPDATE slot SET booked = booked + 1 WHERE id = ? AND booked < capacity",
+                (slot_id,),
+            )
+            if cur.rowcount == 1:
+                conn.execute(
+                    "INSERT INTO seat VALUES (?, ?, ?)", (uuid.uuid4().hex, slot_id, f"{tag}-{n}")
+                )
+                done += 1
+            conn.execute("COMMIT")
+        conn.close()
+        return done
+    import psycopg
+
+    dsn, _, schema = where.partition("#")
+    with psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}") as pg:
+        for n, slot_id in enumerate(slot_ids):
+            with pg.transaction():
+                pg_cur = pg.execute(
+                    "UPDATE slot SET booked = booked + 1 WHERE id = %s AND booked < capacity",
+                    (slot_id,),
+                )
+                if pg_cur.rowcount == 1:
+                    pg.execute(
+                        "INSERT INTO seat VALUES (%s, %s, %s)",
+                        (uuid.uuid4().hex, slot_id, f"{tag}-{n}"),
+                    )
+                    done += 1
+    return done
+
+
+def setup_baseline(kind: str, where: str, slots: int, capacity: int) -> list[str]:
+    ids = [uuid.uuid4().hex for _ in range(slots)]
+    if kind == "sqlite":
+        conn = sqlite3.connect(where, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(BASELINE_SQLITE)
+        conn.executemany("INSERT INTO slot VALUES (?, ?, 0)", [(i, capacity) for i in ids])
+        conn.close()
+        return ids
+    import psycopg
+
+    dsn, _, schema = where.partition("#")
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        pg.execute(f'CREATE SCHEMA "{schema}"'.encode())
+        pg.execute(f'SET search_path TO "{schema}"'.encode())
+        pg.execute("CREATE TABLE slot (id TEXT PRIMARY KEY, capacity INT, booked INT)")
+        pg.execute(
+            "CREATE TABLE seat (id TEXT PRIMARY KEY, slot_id TEXT, student_id TEXT, "
+            "UNIQUE (slot_id, student_id))"
+        )
+        with pg.cursor() as cur:
+            cur.executemany("INSERT INTO slot VALUES (%s, %s, 0)", [(i, capacity) for i in ids])
+    return ids
+
+
+# --- the runs -----------------------------------------------------------------------
+
+
+def timed(
+    worker: Callable[[str, str, list[str], str], int],
+    kind: str,
+    where: str,
+    slot_ids: list[str],
+    processes: int,
+    attempts: int,
+) -> float:
+    plan = [slot_ids[k % len(slot_ids)] for k in range(attempts)]
+    started = time.perf_counter()
+    if processes == 1:
+        booked = worker(kind, where, plan, "p0")
+    else:
+        with ProcessPoolExecutor(processes, mp_context=SPAWN) as pool:
+            parts = [plan[p::processes] for p in range(processes)]
+            booked = sum(
+                pool.map(
+                    worker,
+                    [kind] * processes,
+                    [where] * processes,
+                    parts,
+                    [f"p{p}" for p in range(processes)],
+                )
+            )
+    elapsed = time.perf_counter() - started
+    assert booked == attempts, f"{worker.__name__} booked {booked} of {attempts}"
+    return attempts / elapsed
+
+
+def compare(kind: str, make_where: Callable[[str], str], attempts: int) -> None:
+    slots, capacity = 50, attempts  # never full: every attempt books
+    for processes in (1, 4):
+        where_s, where_b = make_where("svc"), make_where("base")
+        svc_ids = setup_service(kind, where_s, slots, capacity)
+        base_ids = setup_baseline(kind, where_b, slots, capacity)
+        service = timed(service_worker, kind, where_s, svc_ids, processes, attempts)
+        baseline = timed(baseline_worker, kind, where_b, base_ids, processes, attempts)
+        print(
+            f"{kind:<9} {processes} process(es): service {service:>8,.0f} bookings/s, "
+            f"raw SQL {baseline:>8,.0f} bookings/s, ratio {baseline / service:.2f}x "
+            "(aim: within 1.5x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--dsn", default=os.environ.get("EDUENGINE_PG_DSN"))
+    args = parser.parse_args()
+    attempts = 400 if args.quick else 4000
+    with tempfile.TemporaryDirectory() as tmp:
+        compare("sqlite", lambda tag: str(Path(tmp) / f"{tag}-{uuid.uuid4().hex}.db"), attempts)
+    if args.dsn:
+        dsn = args.dsn
+        compare("postgres", lambda tag: f"{dsn}#bench_{tag}_{uuid.uuid4().hex[:8]}", attempts)
+    else:
+        print("postgres: skipped (no --dsn / EDUENGINE_PG_DSN)")
+
+
+if __name__ == "__main__":
+    main()
