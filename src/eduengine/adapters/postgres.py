@@ -323,10 +323,13 @@ class PostgresSlotRepository:
             # statement: under READ COMMITTED that statement takes a fresh snapshot, so
             # it sees whatever the previous lock holder committed. (Reading in the same
             # statement as the lock would return seats from before the wait.)
-            with self._uow.conn.pipeline():
-                self._uow.execute(_LOCK_SLOTS, (missing,))
-                loading = self._uow.execute(_LOAD_SLOTS, (missing,))
-            rows = loading.fetchall()
+            try:
+                with self._uow.conn.pipeline():
+                    self._uow.execute(_LOCK_SLOTS, (missing,))
+                    loading = self._uow.execute(_LOAD_SLOTS, (missing,))
+                rows = loading.fetchall()
+            except psycopg.Error as exc:
+                raise _translate(exc, "loading slots") from exc
             found = {row["id"]: row for row in rows}
             for sid in missing:
                 if sid not in found:
