@@ -204,3 +204,14 @@ class LockTimeout(PersistenceError, TimeoutError):
 
 class SchemaError(PersistenceError):
     """The database schema is missing or newer than this library understands."""
+
+
+# --- money --------------------------------------------------------------------------
+
+
+class InvalidMoney(InvalidInput):
+    """A money amount is a float, not finite, or has an unknown currency."""
+
+
+class CurrencyMismatch(InvalidMoney):
+    """Two amounts in different currencies were combined."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from eduengine.booking.model import (
     Booking,
@@ -22,20 +21,11 @@ from eduengine.booking.model import (
     WaitlistMode,
 )
 from eduengine.booking.series import Series
+from eduengine.codec import dt_in as dt_in
+from eduengine.codec import dt_out as dt_out
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-
-
-def dt_out(value: datetime) -> str:
-    zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else ""
-    return f"{value.isoformat()}|{zone}"
-
-
-def dt_in(text: str) -> datetime:
-    stamp, _, zone = text.partition("|")
-    value = datetime.fromisoformat(stamp)
-    return value.astimezone(ZoneInfo(zone)) if zone else value
 
 
 def opt_dt_out(value: datetime | None) -> str | None:

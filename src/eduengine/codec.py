@@ -1,0 +1,28 @@
+"""Text forms for values stored in JSON documents and SQL columns.
+
+An aware datetime becomes ``<ISO-8601>|<zone key>`` so a ``ZoneInfo`` survives the trip:
+
+>>> from datetime import datetime
+>>> from zoneinfo import ZoneInfo
+>>> when = datetime(2026, 3, 4, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+>>> dt_out(when)
+'2026-03-04T20:00:00+08:00|Asia/Shanghai'
+>>> dt_in(dt_out(when)) == when and dt_in(dt_out(when)).tzinfo == when.tzinfo
+True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def dt_out(value: datetime) -> str:
+    zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else ""
+    return f"{value.isoformat()}|{zone}"
+
+
+def dt_in(text: str) -> datetime:
+    stamp, _, zone = text.partition("|")
+    value = datetime.fromisoformat(stamp)
+    return value.astimezone(ZoneInfo(zone)) if zone else value

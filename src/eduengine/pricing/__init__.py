@@ -1,0 +1,5 @@
+"""Pricing: exact money (more to come: price rules, coupons)."""
+
+from eduengine.pricing.money import Money
+
+__all__ = ["Money"]
