@@ -215,3 +215,24 @@ class InvalidMoney(InvalidInput):
 
 class CurrencyMismatch(InvalidMoney):
     """Two amounts in different currencies were combined."""
+
+
+# --- policies -----------------------------------------------------------------------
+
+
+class BookingRestricted(BookingRefused):
+    """The student's booking rights are restricted after too many violations."""
+
+    def __init__(self, student_id: str, reason: str) -> None:
+        super().__init__(f"student {student_id!r} may not book now: {reason}")
+        self.student_id = student_id
+        self.reason = reason
+
+
+class RescheduleRefused(BookingRefused):
+    """A booking cannot be moved (outside the free window, or over the limit)."""
+
+    def __init__(self, booking_id: str, reason: str) -> None:
+        super().__init__(f"booking {booking_id!r} cannot be rescheduled: {reason}")
+        self.booking_id = booking_id
+        self.reason = reason

@@ -1,0 +1,22 @@
+"""Cancellation, reschedule and no-show policies (违约 / 爽约 / 限制预约权限)."""
+
+from eduengine.policies.model import CancellationPolicy, Restriction, Violation, ViolationKind
+from eduengine.policies.service import (
+    BookingRescheduled,
+    CancellationOutcome,
+    PolicyService,
+    StudentRestricted,
+    ViolationRecorded,
+)
+
+__all__ = [
+    "BookingRescheduled",
+    "CancellationOutcome",
+    "CancellationPolicy",
+    "PolicyService",
+    "Restriction",
+    "StudentRestricted",
+    "Violation",
+    "ViolationKind",
+    "ViolationRecorded",
+]
