@@ -236,3 +236,21 @@ class RescheduleRefused(BookingRefused):
         super().__init__(f"booking {booking_id!r} cannot be rescheduled: {reason}")
         self.booking_id = booking_id
         self.reason = reason
+
+
+# --- rush booking -------------------------------------------------------------------
+
+
+class QueueError(BookingRefused):
+    """A rush-booking queue command cannot be taken in its current state."""
+
+    def __init__(self, slot_id: str, reason: str) -> None:
+        super().__init__(f"rush queue of slot {slot_id!r}: {reason}")
+        self.slot_id = slot_id
+        self.reason = reason
+
+
+class QueueNotFound(NotFound):
+    def __init__(self, slot_id: str) -> None:
+        super().__init__(f"slot {slot_id!r} has no rush queue")
+        self.slot_id = slot_id

@@ -386,6 +386,18 @@ class Slot:
         self._emit(ev.CapacityChanged, now, old_capacity=old)
         self.fill_free_seats(now, new_id)
 
+    def postpone_opening(self, opens_at: datetime, *, now: datetime) -> None:
+        """Move a rush slot's opening later (e.g. behind its admission queue)."""
+        require_aware("opens_at", opens_at)
+        if self.opens_at is None or opens_at < self.opens_at:
+            raise InvalidInput(f"slot {self.id!r}: opening can only be postponed")
+        if opens_at >= self.start:
+            raise InvalidTimeRange(f"slot {self.id!r}: opens_at {opens_at} is not before start")
+        if now >= self.opens_at:
+            raise BookingClosed(self.id, "the slot is already open for booking")
+        self.opens_at = opens_at
+        self.changed = True
+
     def mark_attendance(self, booking_id: str, status: BookingStatus, *, now: datetime) -> Booking:
         """Record attended / no-show for an active seat once the slot has started."""
         if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):

@@ -1,0 +1,13 @@
+"""Rush booking (团班抢课): a fair queue in front of a slot that opens at an instant."""
+
+from eduengine.rush.model import QueuePosition, RushQueue, fair_order
+from eduengine.rush.service import QueueAdmitted, QueueEntered, RushService
+
+__all__ = [
+    "QueueAdmitted",
+    "QueueEntered",
+    "QueuePosition",
+    "RushQueue",
+    "RushService",
+    "fair_order",
+]

@@ -1,0 +1,192 @@
+"""Rush booking through the unit of work: queue, admit in the fair order, overflow to the
+waitlist — all in one transaction with the slot, so admission never oversells."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.errors import InvalidInput, InvalidTimeRange, QueueError, QueueNotFound, SlotFull
+from eduengine.ports import UnitOfWork
+from eduengine.rush.model import Entry, QueuePosition, RushQueue
+from eduengine.service import ServiceBase
+
+KIND = "rush_queue"
+
+
+@attrs.frozen(kw_only=True)
+class QueueEntered(DomainEvent):
+    slot_id: str
+    student_id: str
+    entrants: int
+
+
+@attrs.frozen(kw_only=True)
+class QueueAdmitted(DomainEvent):
+    slot_id: str
+    admitted: tuple[str, ...]
+    waitlisted: tuple[str, ...]
+
+
+class RushService(ServiceBase):
+    """A fair queue in front of a slot with ``opens_at``.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from eduengine import BookingService, FixedClock, InMemoryStore
+    >>> store, clock = InMemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
+    >>> slots = BookingService(store.unit_of_work, clock=clock)
+    >>> hot = slots.create_slot("olympiad", clock.now() + timedelta(days=2),
+    ...     clock.now() + timedelta(days=2, hours=1), 1, opens_at=clock.now() + timedelta(hours=1))
+    >>> rush = RushService(store.unit_of_work, clock=clock)
+    >>> rush.open_queue(hot.id, seed="demo")
+    >>> rush.enter(hot.id, "ann").state, rush.enter(hot.id, "bob").state
+    ('lottery', 'lottery')
+    >>> _ = clock.advance(timedelta(hours=1, seconds=2))
+    >>> result = rush.admit(hot.id)
+    >>> len(result.admitted), len(result.waitlisted)
+    (1, 1)
+    """
+
+    def open_queue(
+        self, slot_id: str, *, seed: str, window: timedelta = timedelta(seconds=2)
+    ) -> None:
+        """Put a fair queue in front of a rush slot (one with ``opens_at``).
+
+        Entrants until ``opens_at + window`` take part in the lottery; direct bookings
+        open only at that instant, once the queue has been admitted.
+        """
+        if not isinstance(seed, str) or not seed:
+            raise InvalidInput(f"seed must be a non-empty string, got {seed!r}")
+        if not isinstance(window, timedelta) or window < timedelta(0):
+            raise InvalidTimeRange(f"window must be a non-negative timedelta, got {window!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            slot = uow.slots.get(slot_id)
+            if slot.opens_at is None:
+                raise QueueError(slot_id, "the slot has no opens_at; it is not a rush slot")
+            if uow.records.get(KIND, slot_id) is not None:
+                raise QueueError(slot_id, "a queue already exists")
+            queue = RushQueue(slot_id=slot_id, opens_at=slot.opens_at, window=window, seed=seed)
+            # Direct bookings wait for the admission, or a fast client could jump the
+            # lottery during the window.
+            slot.postpone_opening(queue.admission_at, now=now)
+            uow.records.put(KIND, slot_id, queue.to_record())
+
+        self._run(command)
+
+    def enter(self, slot_id: str, student_id: str) -> QueuePosition:
+        """Join the queue (before or after opening); returns where the student stands."""
+        if not isinstance(student_id, str) or not student_id:
+            raise InvalidInput(f"student_id must be a non-empty string, got {student_id!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> QueuePosition:
+            queue = self._queue(uow, slot_id)
+            if queue.has(student_id):
+                raise QueueError(slot_id, f"student {student_id!r} is already in the queue")
+            if queue.admitted:
+                raise QueueError(slot_id, "admission is over: book or join the waitlist")
+            queue.entries.append(Entry(student_id=student_id, entered_at=now))
+            uow.records.put(KIND, slot_id, queue.to_record())
+            uow.record_events(
+                [
+                    QueueEntered(
+                        occurred_at=now,
+                        slot_id=slot_id,
+                        student_id=student_id,
+                        entrants=len(queue.entries),
+                    )
+                ]
+            )
+            return self._position(uow, queue, student_id, now)
+
+        return self._run(command)
+
+    def admit(self, slot_id: str) -> QueueAdmitted:
+        """At or after ``opens_at + window``: seat the queue in the fair order, the rest on
+        the slot's waitlist. Runs once; a second call is refused."""
+
+        def command(uow: UnitOfWork, now: datetime) -> QueueAdmitted:
+            queue = self._queue(uow, slot_id)
+            if queue.admitted:
+                raise QueueError(slot_id, "already admitted")
+            if now < queue.admission_at:
+                raise QueueError(slot_id, f"admission starts at {queue.admission_at}")
+            slot = uow.slots.get(slot_id)
+            seated: list[str] = []
+            waiting: list[str] = []
+            for student in queue.admission_order():
+                if slot.holds_seat(student) or slot.waitlist_position(student) is not None:
+                    continue  # booked directly since: keep what they have
+                try:
+                    slot.book(student, now=now, new_id=self._new_id)
+                    seated.append(student)
+                except SlotFull:
+                    slot.join_waitlist(student, now=now, new_id=self._new_id)
+                    waiting.append(student)
+            queue.admitted = True
+            queue.order = seated + waiting
+            uow.records.put(KIND, slot_id, queue.to_record())
+            event = QueueAdmitted(
+                occurred_at=now, slot_id=slot_id, admitted=tuple(seated), waitlisted=tuple(waiting)
+            )
+            uow.record_events([event])
+            return event
+
+        return self._run(command)
+
+    def admit_due(self) -> list[QueueAdmitted]:
+        """Admit every queue whose admission time has come (for a periodic worker)."""
+
+        def command(uow: UnitOfWork, now: datetime) -> list[str]:
+            return [
+                key
+                for key, doc in uow.records.list(KIND)
+                if not doc["admitted"] and RushQueue.from_record(doc).admission_at <= now
+            ]
+
+        done = []
+        for slot_id in self._run(command, write=False):
+            try:
+                done.append(self.admit(slot_id))
+            except QueueError:
+                continue  # another worker admitted it first
+        return done
+
+    def position(self, slot_id: str, student_id: str) -> QueuePosition:
+        def query(uow: UnitOfWork, now: datetime) -> QueuePosition:
+            queue = self._queue(uow, slot_id)
+            if not queue.has(student_id):
+                raise QueueError(slot_id, f"student {student_id!r} is not in the queue")
+            return self._position(uow, queue, student_id, now)
+
+        return self._run(query, write=False)
+
+    # --- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _queue(uow: UnitOfWork, slot_id: str) -> RushQueue:
+        doc = uow.records.get(KIND, slot_id)
+        if doc is None:
+            raise QueueNotFound(str(slot_id))
+        return RushQueue.from_record(doc)
+
+    @staticmethod
+    def _position(
+        uow: UnitOfWork, queue: RushQueue, student_id: str, now: datetime
+    ) -> QueuePosition:
+        entrants = len(queue.entries)
+        if queue.admitted:
+            slot = uow.slots.get(queue.slot_id)
+            if slot.holds_seat(student_id):
+                return QueuePosition(state="admitted", entrants=entrants)
+            place = slot.waitlist_position(student_id)
+            return QueuePosition(state="waitlisted", entrants=entrants, place=place)
+        mine = next(e for e in queue.entries if e.student_id == student_id)
+        if mine.entered_at <= queue.admission_at:
+            return QueuePosition(state="lottery", entrants=entrants)
+        late = [e for e in queue.entries if e.entered_at > queue.admission_at]
+        late.sort(key=lambda e: e.entered_at)
+        place = [e.student_id for e in late].index(student_id) + 1
+        return QueuePosition(state="queued", entrants=entrants, place=place)
