@@ -254,3 +254,26 @@ class QueueNotFound(NotFound):
     def __init__(self, slot_id: str) -> None:
         super().__init__(f"slot {slot_id!r} has no rush queue")
         self.slot_id = slot_id
+
+
+# --- 1-on-1 availability ------------------------------------------------------------
+
+
+class TutorNotFound(NotFound):
+    def __init__(self, tutor_id: str) -> None:
+        super().__init__(f"tutor {tutor_id!r} has no schedule")
+        self.tutor_id = tutor_id
+
+
+class OverlappingRanges(InvalidInput):
+    """Working hours or date overrides overlap each other."""
+
+
+class TimeNotAvailable(BookingRefused):
+    """The tutor is not free at (all of) the requested time(s)."""
+
+    def __init__(self, tutor_id: str, starts: Sequence[object]) -> None:
+        listed = ", ".join(str(s) for s in starts)
+        super().__init__(f"tutor {tutor_id!r} is not available at {listed}")
+        self.tutor_id = tutor_id
+        self.starts = tuple(starts)

@@ -1,0 +1,345 @@
+"""A tutor's working hours and the open start times they leave (pure).
+
+Working hours are wall-clock ranges in the tutor's own time zone; a session is a real
+duration. Around DST changes a start time that does not exist on the wall clock (the
+spring gap) is skipped, and a wall time that happens twice (the autumn overlap) is offered
+once, at its first occurrence.
+
+>>> from datetime import date, datetime, time, timedelta, timezone
+>>> sched = TutorSchedule(tutor_id="lin", timezone="Asia/Kolkata",
+...     weekly={0: (TimeRange(time(9, 0), time(11, 0)),)}, session=timedelta(minutes=60),
+...     step=timedelta(minutes=30))
+>>> monday = datetime(2026, 3, 2, tzinfo=timezone.utc)
+>>> [t.strftime("%H:%M") for t in open_times(sched, BusyIndex(), monday,
+...     monday + timedelta(days=1), now=monday - timedelta(days=1), viewer_tz="Asia/Kolkata")]
+['09:00', '09:30', '10:00']
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from sortedcontainers import SortedKeyList
+
+from eduengine.clock import require_aware
+from eduengine.codec import dt_in, dt_out
+from eduengine.errors import InvalidInput, InvalidTimeRange, OverlappingRanges
+
+ZERO = timedelta(0)
+
+
+def zone(name: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(name, ZoneInfo):
+        return name
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"unknown time zone {name!r}") from exc
+
+
+@attrs.frozen
+class TimeRange:
+    """Wall-clock hours ``[start, end)`` within one day."""
+
+    start: time
+    end: time
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.start, time) or not isinstance(self.end, time):
+            raise InvalidInput(f"working hours need datetime.time values, got {self!r}")
+        if self.end <= self.start:
+            raise InvalidTimeRange(f"working hours end {self.end} is not after {self.start}")
+
+
+def _no_overlap(where: str, ranges: Iterable[TimeRange]) -> tuple[TimeRange, ...]:
+    ordered = sorted(ranges, key=lambda r: r.start)
+    for a, b in itertools.pairwise(ordered):
+        if b.start < a.end:
+            raise OverlappingRanges(f"{where}: {a.start}-{a.end} overlaps {b.start}-{b.end}")
+    return tuple(ordered)
+
+
+def _duration(name: str, value: timedelta, *, positive: bool) -> None:
+    if not isinstance(value, timedelta) or value < ZERO or (positive and value == ZERO):
+        kind = "positive" if positive else "non-negative"
+        raise InvalidTimeRange(f"{name} must be a {kind} timedelta, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class TutorSchedule:
+    """When a tutor works and how their 1-on-1 sessions are laid out."""
+
+    tutor_id: str
+    timezone: str
+    #: weekday (0 = Monday) -> working hours
+    weekly: Mapping[int, tuple[TimeRange, ...]] = attrs.field(factory=dict)
+    #: a date's hours replace the weekly ones; an empty tuple is a day off
+    overrides: Mapping[date, tuple[TimeRange, ...]] = attrs.field(factory=dict)
+    session: timedelta = timedelta(minutes=60)
+    step: timedelta = timedelta(minutes=30)
+    buffer_before: timedelta = ZERO
+    buffer_after: timedelta = ZERO
+    min_notice: timedelta = ZERO
+    horizon: timedelta = timedelta(days=60)
+    max_per_day: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.tutor_id, str) or not self.tutor_id:
+            raise InvalidInput(f"tutor_id must be a non-empty string, got {self.tutor_id!r}")
+        zone(self.timezone)
+        for name in ("session", "step", "horizon"):
+            _duration(name, getattr(self, name), positive=True)
+        for name in ("buffer_before", "buffer_after", "min_notice"):
+            _duration(name, getattr(self, name), positive=False)
+        if self.max_per_day is not None and (
+            isinstance(self.max_per_day, bool)
+            or not isinstance(self.max_per_day, int)
+            or self.max_per_day < 1
+        ):
+            raise InvalidInput(f"max_per_day must be a positive int, got {self.max_per_day!r}")
+        weekly = {}
+        for day, ranges in self.weekly.items():
+            if day not in range(7):
+                raise InvalidInput(f"weekday must be 0 (Monday) to 6, got {day!r}")
+            weekly[day] = _no_overlap(f"weekday {day}", ranges)
+        overrides = {}
+        for on, ranges in self.overrides.items():
+            if not isinstance(on, date) or isinstance(on, datetime):
+                raise InvalidInput(f"override keys must be dates, got {on!r}")
+            overrides[on] = _no_overlap(f"override {on}", ranges)
+        object.__setattr__(self, "weekly", weekly)
+        object.__setattr__(self, "overrides", overrides)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    def hours_on(self, day: date) -> tuple[TimeRange, ...]:
+        if day in self.overrides:
+            return self.overrides[day]
+        return self.weekly.get(day.weekday(), ())
+
+    def to_record(self) -> dict[str, Any]:
+        def ranges(rs: tuple[TimeRange, ...]) -> list[list[str]]:
+            return [[r.start.isoformat(), r.end.isoformat()] for r in rs]
+
+        return {
+            "tutor_id": self.tutor_id,
+            "timezone": self.timezone,
+            "weekly": {str(k): ranges(v) for k, v in self.weekly.items()},
+            "overrides": {k.isoformat(): ranges(v) for k, v in self.overrides.items()},
+            "session_us": self.session // timedelta(microseconds=1),
+            "step_us": self.step // timedelta(microseconds=1),
+            "buffer_before_us": self.buffer_before // timedelta(microseconds=1),
+            "buffer_after_us": self.buffer_after // timedelta(microseconds=1),
+            "min_notice_us": self.min_notice // timedelta(microseconds=1),
+            "horizon_us": self.horizon // timedelta(microseconds=1),
+            "max_per_day": self.max_per_day,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> TutorSchedule:
+        def ranges(rs: list[list[str]]) -> tuple[TimeRange, ...]:
+            return tuple(TimeRange(time.fromisoformat(a), time.fromisoformat(b)) for a, b in rs)
+
+        def us(key: str) -> timedelta:
+            return timedelta(microseconds=data[key])
+
+        return cls(
+            tutor_id=data["tutor_id"],
+            timezone=data["timezone"],
+            weekly={int(k): ranges(v) for k, v in data["weekly"].items()},
+            overrides={date.fromisoformat(k): ranges(v) for k, v in data["overrides"].items()},
+            session=us("session_us"),
+            step=us("step_us"),
+            buffer_before=us("buffer_before_us"),
+            buffer_after=us("buffer_after_us"),
+            min_notice=us("min_notice_us"),
+            horizon=us("horizon_us"),
+            max_per_day=data["max_per_day"],
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Busy:
+    start: datetime
+    end: datetime
+    booking_id: str
+    slot_id: str
+
+
+class BusyIndex:
+    """A tutor's booked sessions, sorted by start (sortedcontainers), for O(log n)
+    conflict checks. Sessions never overlap each other, so their ends are sorted too."""
+
+    def __init__(self, items: Iterable[Busy] = ()) -> None:
+        self._items: SortedKeyList[Busy, datetime] = SortedKeyList(items, key=lambda b: b.start)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Any:
+        return iter(self._items)
+
+    def add(self, busy: Busy) -> None:
+        self._items.add(busy)
+
+    def remove_booking(self, booking_id: str) -> bool:
+        for item in self._items:
+            if item.booking_id == booking_id:
+                self._items.remove(item)
+                return True
+        return False
+
+    def conflicts(
+        self, start: datetime, end: datetime, before: timedelta, after: timedelta
+    ) -> bool:
+        """Would a session ``[start, end)`` and its buffers touch a booked one and its?"""
+        # Busy b blocks [b.start - before, b.end + after); the candidate needs the same.
+        # Only the latest session starting before our blocked end can reach us.
+        idx = self._items.bisect_key_left(end + after + before)
+        if idx == 0:
+            return False
+        latest: Busy = self._items[idx - 1]
+        return latest.end + after + before > start
+
+    def count_between(self, start: datetime, end: datetime) -> int:
+        return sum(1 for _ in self._items.irange_key(start, end, inclusive=(True, False)))
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "busy": [
+                {
+                    "start": dt_out(b.start),
+                    "end": dt_out(b.end),
+                    "booking_id": b.booking_id,
+                    "slot_id": b.slot_id,
+                }
+                for b in self._items
+            ]
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any] | None) -> BusyIndex:
+        if not data:
+            return cls()
+        return cls(
+            Busy(
+                start=dt_in(b["start"]),
+                end=dt_in(b["end"]),
+                booking_id=b["booking_id"],
+                slot_id=b["slot_id"],
+            )
+            for b in data["busy"]
+        )
+
+
+def localize(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
+    """The instant a wall-clock time happens on ``day`` (its first occurrence), or None
+    if the clock skips it (DST gap)."""
+    naive = datetime.combine(day, wall)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    back = aware.astimezone(UTC).astimezone(tz)
+    if back.replace(tzinfo=None) != naive:
+        return None
+    return aware.astimezone(UTC)
+
+
+def _window_end(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    end = localize(day, wall, tz)
+    if end is None:  # the range ends inside a DST gap: it ends when the clock resumes
+        end = datetime.combine(day, wall).replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return end
+
+
+def open_times(
+    schedule: TutorSchedule,
+    busy: BusyIndex,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    viewer_tz: str | ZoneInfo = "UTC",
+) -> list[datetime]:
+    """Bookable session starts in ``[start, end)``, shown in ``viewer_tz``."""
+    for name, value in (("start", start), ("end", end), ("now", now)):
+        require_aware(name, value)
+    if end <= start:
+        raise InvalidTimeRange(f"open_times: end {end} is not after start {start}")
+    viewer = zone(viewer_tz)
+    tz = schedule.tz
+    earliest = max(start, now + schedule.min_notice)
+    latest = min(end, now + schedule.horizon)
+    if latest <= earliest:
+        return []
+    found: list[datetime] = []
+    day = earliest.astimezone(tz).date() - timedelta(days=1)
+    last_day = latest.astimezone(tz).date()
+    while day <= last_day:
+        ranges = schedule.hours_on(day)
+        if ranges:
+            capped = False
+            if schedule.max_per_day is not None:
+                day_start = localize(day, time(0), tz) or _window_end(day, time(0), tz)
+                day_end = localize(day + timedelta(days=1), time(0), tz) or _window_end(
+                    day + timedelta(days=1), time(0), tz
+                )
+                capped = busy.count_between(day_start, day_end) >= schedule.max_per_day
+            if not capped:
+                for r in ranges:
+                    found.extend(_starts_in(schedule, busy, day, r, tz, earliest, latest))
+        day += timedelta(days=1)
+    return [t.astimezone(viewer) for t in found]
+
+
+def _starts_in(
+    schedule: TutorSchedule,
+    busy: BusyIndex,
+    day: date,
+    hours: TimeRange,
+    tz: ZoneInfo,
+    earliest: datetime,
+    latest: datetime,
+) -> Iterable[datetime]:
+    window_end = _window_end(day, hours.end, tz)
+    wall = datetime.combine(day, hours.start)
+    stop = datetime.combine(day, hours.end)
+    seen: set[datetime] = set()
+    while wall < stop:
+        at = localize(day, wall.time(), tz)
+        wall += schedule.step
+        if at is None or at in seen:
+            continue
+        seen.add(at)
+        finish = at + schedule.session
+        if at < earliest or at >= latest or finish > window_end:
+            continue
+        if busy.conflicts(at, finish, schedule.buffer_before, schedule.buffer_after):
+            continue
+        yield at
+
+
+def naive_open_times(
+    schedule: TutorSchedule,
+    busy: list[Busy],
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+) -> list[datetime]:
+    """The same answer by a linear scan of every booking (the benchmark's baseline)."""
+    everything = open_times(schedule, BusyIndex(), start, end, now=now)
+    before, after = schedule.buffer_before, schedule.buffer_after
+    return [
+        t
+        for t in everything
+        if not any(
+            b.start - before < t + schedule.session + after and b.end + after > t - before
+            for b in busy
+        )
+    ]

@@ -1,0 +1,257 @@
+"""Booking 1-on-1 lessons from a tutor's open times, re-checked inside the transaction.
+
+A tutor's schedule and booked sessions are two JSON documents; the booked-sessions
+document is read through ``uow.records.get``, which locks it, so two students racing for
+the same time are serialised: the first wins, the second gets ``TimeNotAvailable``.
+Each lesson is an ordinary capacity-1 :class:`~eduengine.booking.model.Slot` with the
+tutor id, so cancellation, attendance, reminders and calendars work as for any slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from eduengine.availability.model import (
+    Busy,
+    BusyIndex,
+    TutorSchedule,
+    localize,
+    open_times,
+    zone,
+)
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Booking, IdFactory, Slot
+from eduengine.clock import Clock, require_aware
+from eduengine.errors import InvalidInput, InvalidTransition, TimeNotAvailable, TutorNotFound
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service import ServiceBase
+
+SCHEDULES = "tutor_schedule"
+CALENDARS = "tutor_calendar"
+
+RoomHook = Callable[[Slot], str]
+
+
+@attrs.frozen(kw_only=True)
+class OneOnOneLesson:
+    """A booked 1-on-1 lesson and the room (join link / room id) the host made for it."""
+
+    booking: Booking
+    slot_id: str
+    tutor_id: str
+    start: datetime
+    end: datetime
+    room: str | None
+
+
+@attrs.frozen(kw_only=True)
+class OneOnOneBooked(DomainEvent):
+    tutor_id: str
+    student_id: str
+    booking_id: str
+    slot_id: str
+    start: datetime
+    room: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleChanged(DomainEvent):
+    tutor_id: str
+
+
+class AvailabilityService(ServiceBase):
+    """Tutor schedules, open times and 1-on-1 bookings.
+
+    ``room_for`` is the host's hook that makes a join link or room id for a new lesson.
+
+    >>> from datetime import datetime, time, timedelta, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine.availability import TimeRange, TutorSchedule
+    >>> clock = FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    >>> desk = AvailabilityService(InMemoryStore().unit_of_work, clock=clock,
+    ...                            room_for=lambda slot: f"room-{slot.id[:4]}")
+    >>> desk.set_schedule(TutorSchedule(tutor_id="lin", timezone="Europe/London",
+    ...     weekly={0: (TimeRange(time(9), time(12)),)}))
+    >>> first = desk.open_times("lin", clock.now(), clock.now() + timedelta(days=2))[0]
+    >>> first.isoformat()
+    '2026-03-02T09:00:00+00:00'
+    >>> desk.book("lin", "ann", first).room.startswith("room-")
+    True
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        room_for: RoomHook | None = None,
+        course_id: str = "one-on-one",
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        self.room_for = room_for
+        self.course_id = course_id
+
+    def set_schedule(self, schedule: TutorSchedule) -> None:
+        """Create or replace a tutor's schedule (existing lessons stay booked)."""
+        if not isinstance(schedule, TutorSchedule):
+            raise InvalidInput(f"expected a TutorSchedule, got {schedule!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            uow.records.put(SCHEDULES, schedule.tutor_id, schedule.to_record())
+            uow.record_events([ScheduleChanged(occurred_at=now, tutor_id=schedule.tutor_id)])
+
+        self._run(command)
+
+    def schedule_of(self, tutor_id: str) -> TutorSchedule:
+        return self._run(lambda uow, now: _schedule(uow, tutor_id), write=False)
+
+    def open_times(
+        self,
+        tutor_id: str,
+        start: datetime,
+        end: datetime,
+        viewer_tz: str | ZoneInfo = "UTC",
+    ) -> list[datetime]:
+        """Bookable start times of ``tutor_id`` in ``[start, end)``, in ``viewer_tz``."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[datetime]:
+            schedule = _schedule(uow, tutor_id)
+            busy = BusyIndex.from_record(uow.records.get(CALENDARS, tutor_id))
+            return open_times(schedule, busy, start, end, now=now, viewer_tz=viewer_tz)
+
+        return self._run(query, write=False)
+
+    def book(self, tutor_id: str, student_id: str, start: datetime) -> OneOnOneLesson:
+        """Book the tutor at ``start`` (one of the open times), or raise
+        ``TimeNotAvailable``."""
+        require_aware("start", start)
+        return self._run(lambda uow, now: self._book_all(uow, now, tutor_id, student_id, [start]))[
+            0
+        ]
+
+    def book_weekly(
+        self, tutor_id: str, student_id: str, first_start: datetime, weeks: int
+    ) -> list[OneOnOneLesson]:
+        """The same wall-clock time in the tutor's zone, weekly for ``weeks`` weeks, all or
+        nothing: every occurrence is checked, and the error names each one that is not
+        free."""
+        require_aware("first_start", first_start)
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+            raise InvalidInput(f"weeks must be a positive int, got {weeks!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> list[OneOnOneLesson]:
+            schedule = _schedule(uow, tutor_id)
+            tz = schedule.tz
+            local = first_start.astimezone(tz)
+            starts: list[datetime] = []
+            missing: list[datetime] = []
+            for k in range(weeks):
+                day = local.date() + timedelta(weeks=k)
+                at = localize(day, local.time().replace(tzinfo=None), tz)
+                if at is None:
+                    missing.append(local + timedelta(weeks=k))
+                else:
+                    starts.append(at)
+            if missing:
+                raise TimeNotAvailable(tutor_id, missing)
+            return self._book_all(uow, now, tutor_id, student_id, starts)
+
+        return self._run(command)
+
+    def cancel(self, booking_id: str) -> Booking:
+        """Cancel a 1-on-1 lesson and free the tutor's time."""
+
+        def command(uow: UnitOfWork, now: datetime) -> Booking:
+            booking = uow.bookings.get(booking_id)
+            if not booking.holds_seat:
+                raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
+            slot = uow.slots.get(booking.slot_id)
+            if slot.tutor_id is None:
+                raise InvalidTransition(f"booking {booking_id!r} is not a 1-on-1 lesson")
+            cancelled = slot.cancel(
+                booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
+            )
+            busy = BusyIndex.from_record(uow.records.get(CALENDARS, slot.tutor_id))
+            busy.remove_booking(booking_id)
+            uow.records.put(CALENDARS, slot.tutor_id, busy.to_record())
+            return cancelled
+
+        return self._run(command)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _book_all(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        tutor_id: str,
+        student_id: str,
+        starts: list[datetime],
+    ) -> list[OneOnOneLesson]:
+        schedule = _schedule(uow, tutor_id)
+        busy = BusyIndex.from_record(uow.records.get(CALENDARS, tutor_id))  # locks the tutor
+        refused = [s for s in starts if not _is_open(schedule, busy, s, now)]
+        if refused:
+            raise TimeNotAvailable(tutor_id, refused)
+        lessons = []
+        for start in starts:
+            if not _is_open(schedule, busy, start, now):  # e.g. max sessions per day reached
+                raise TimeNotAvailable(tutor_id, [start])
+            slot = Slot.create(
+                slot_id=self._new_id(),
+                course_id=self.course_id,
+                start=start,
+                end=start + schedule.session,
+                capacity=1,
+                tutor_id=tutor_id,
+                now=now,
+            )
+            uow.slots.add(slot)
+            booking = slot.book(student_id, now=now, new_id=self._new_id)
+            busy.add(Busy(start=slot.start, end=slot.end, booking_id=booking.id, slot_id=slot.id))
+            room = self.room_for(slot) if self.room_for is not None else None
+            lessons.append(
+                OneOnOneLesson(
+                    booking=booking,
+                    slot_id=slot.id,
+                    tutor_id=tutor_id,
+                    start=slot.start,
+                    end=slot.end,
+                    room=room,
+                )
+            )
+            uow.record_events(
+                [
+                    OneOnOneBooked(
+                        occurred_at=now,
+                        tutor_id=tutor_id,
+                        student_id=student_id,
+                        booking_id=booking.id,
+                        slot_id=slot.id,
+                        start=slot.start,
+                        room=room,
+                    )
+                ]
+            )
+        uow.records.put(CALENDARS, tutor_id, busy.to_record())
+        return lessons
+
+
+def _schedule(uow: UnitOfWork, tutor_id: str) -> TutorSchedule:
+    data = uow.records.get(SCHEDULES, tutor_id)
+    if data is None:
+        raise TutorNotFound(str(tutor_id))
+    return TutorSchedule.from_record(data)
+
+
+def _is_open(schedule: TutorSchedule, busy: BusyIndex, start: datetime, now: datetime) -> bool:
+    window = open_times(
+        schedule, busy, start, start + timedelta(microseconds=1), now=now, viewer_tz=zone("UTC")
+    )
+    return any(t == start for t in window)
