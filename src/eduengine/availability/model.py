@@ -208,6 +208,10 @@ class BusyIndex:
         latest: Busy = self._items[idx - 1]
         return latest.end + after + before > start
 
+    def between(self, start: datetime, end: datetime) -> list[Busy]:
+        """Bookings starting in ``[start, end]``, in order."""
+        return list(self._items.irange_key(start, end))
+
     def count_between(self, start: datetime, end: datetime) -> int:
         return sum(1 for _ in self._items.irange_key(start, end, inclusive=(True, False)))
 
@@ -307,6 +311,13 @@ def _starts_in(
     latest: datetime,
 ) -> Iterable[datetime]:
     window_end = _window_end(day, hours.end, tz)
+    window_start = localize(day, hours.start, tz)
+    if window_start is not None and (
+        window_start.astimezone(tz).utcoffset() == window_end.astimezone(tz).utcoffset()
+    ):
+        yield from _starts_fast(schedule, busy, window_start, window_end, earliest, latest)
+        return
+    # The window spans a DST change: walk the wall clock and skip or dedupe as needed.
     wall = datetime.combine(day, hours.start)
     stop = datetime.combine(day, hours.end)
     seen: set[datetime] = set()
@@ -322,6 +333,40 @@ def _starts_in(
         if busy.conflicts(at, finish, schedule.buffer_before, schedule.buffer_after):
             continue
         yield at
+
+
+def _starts_fast(
+    schedule: TutorSchedule,
+    busy: BusyIndex,
+    window_start: datetime,
+    window_end: datetime,
+    earliest: datetime,
+    latest: datetime,
+) -> Iterable[datetime]:
+    """No DST change inside the window: starts are plain arithmetic in UTC, and each
+    booking lets us jump straight past the times it blocks."""
+    step, session = schedule.step, schedule.session
+    pad = schedule.buffer_before + schedule.buffer_after
+    last = min(window_end - session, latest - timedelta(microseconds=1))
+    first = window_start
+    if earliest > first:  # round up to the window's step grid
+        first += step * -(-(earliest - first) // step)
+    # A lesson that started up to a day before may still reach into this window.
+    blockers = iter(busy.between(first - pad - timedelta(days=1), last + session + pad))
+    blocker = next(blockers, None)
+    at = first
+    while at <= last:
+        finish = at + session
+        # skip bookings that end (with buffers) before this candidate
+        while blocker is not None and blocker.end + pad <= at:
+            blocker = next(blockers, None)
+        if blocker is not None and blocker.start < finish + pad:
+            # blocked: jump to the first grid time after this booking's blocked span
+            free_from = blocker.end + pad
+            at += step * -(-(free_from - at) // step)
+            continue
+        yield at
+        at += step
 
 
 def naive_open_times(
