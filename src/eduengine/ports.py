@@ -52,6 +52,10 @@ class SlotRepository(Protocol):
 
     def list_ids(self) -> list[str]: ...
 
+    def ids_for_tutor(self, tutor_id: str) -> list[str]:
+        """Ids of the slots a tutor teaches, sorted."""
+        ...
+
 
 class BookingRepository(Protocol):
     """Read access to bookings of any status (seats are written through their slot)."""

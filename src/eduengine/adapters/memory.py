@@ -119,6 +119,13 @@ class InMemorySlotRepository:
     def list_ids(self) -> list[str]:
         return sorted(set(self._store.slots) | set(self._uow.staged))
 
+    def ids_for_tutor(self, tutor_id: str) -> list[str]:
+        return sorted(
+            sid
+            for sid in set(self._store.slots) | set(self._uow.staged)
+            if (self._uow.staged.get(sid) or self._store.slots[sid]).tutor_id == tutor_id
+        )
+
 
 class InMemoryBookingRepository:
     def __init__(self, uow: InMemoryUnitOfWork) -> None:

@@ -355,6 +355,11 @@ class PostgresSlotRepository:
         rows = self._uow.execute("SELECT id FROM slots")
         return sorted({row["id"] for row in rows} | set(self._uow.staged))
 
+    def ids_for_tutor(self, tutor_id: str) -> list[str]:
+        rows = self._uow.execute("SELECT id FROM slots WHERE tutor_id = %s", (tutor_id,))
+        staged = {sid for sid, slot in self._uow.staged.items() if slot.tutor_id == tutor_id}
+        return sorted({row["id"] for row in rows} | staged)
+
 
 class PostgresBookingRepository:
     def __init__(self, uow: PostgresUnitOfWork) -> None:

@@ -367,6 +367,11 @@ class SqliteSlotRepository:
         rows = self._uow.conn.execute("SELECT id FROM slots")
         return sorted({row[0] for row in rows} | set(self._uow.staged))
 
+    def ids_for_tutor(self, tutor_id: str) -> list[str]:
+        rows = self._uow.conn.execute("SELECT id FROM slots WHERE tutor_id = ?", (tutor_id,))
+        staged = {sid for sid, slot in self._uow.staged.items() if slot.tutor_id == tutor_id}
+        return sorted({row[0] for row in rows} | staged)
+
 
 class SqliteBookingRepository:
     def __init__(self, uow: SqliteUnitOfWork) -> None:

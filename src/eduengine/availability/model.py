@@ -277,7 +277,8 @@ def open_times(
         raise InvalidTimeRange(f"open_times: end {end} is not after start {start}")
     viewer = zone(viewer_tz)
     tz = schedule.tz
-    earliest = max(start, now + schedule.min_notice)
+    # strictly after now: a lesson starting this instant has already started
+    earliest = max(start, now + schedule.min_notice, now + timedelta(microseconds=1))
     latest = min(end, now + schedule.horizon)
     if latest <= earliest:
         return []
