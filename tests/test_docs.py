@@ -21,6 +21,17 @@ MODULES = [
     "eduengine.booking.events",
     "eduengine.adapters.memory",
     "eduengine.adapters.sqlite",
+    "eduengine.codec",
+    "eduengine.pricing.money",
+    "eduengine.policies.model",
+    "eduengine.policies.service",
+    "eduengine.reminders.model",
+    "eduengine.reminders.service",
+    "eduengine.rush.model",
+    "eduengine.rush.service",
+    "eduengine.availability.model",
+    "eduengine.availability.service",
+    "eduengine.ical",
 ]
 
 

@@ -155,13 +155,18 @@ def test_reminders_are_due_once_each_at_their_time(school: School) -> None:
     assert school.reminders.due_reminders() == []
     school.clock.set(slot.start - timedelta(days=1))
     [day_before] = school.reminders.due_reminders()
-    assert day_before.kind == "before:1 day, 0:00:00" and day_before.booking_id == booking.id
-    school.clock.set(slot.start)
-    assert [r.kind for r in school.reminders.due_reminders()] == [
-        "before:1:00:00",
-        "before:0:15:00",
-    ]
+    assert day_before.kind == "before:1d" and day_before.booking_id == booking.id
+    school.clock.set(slot.start - timedelta(minutes=15))
+    assert [r.kind for r in school.reminders.due_reminders()] == ["before:1h", "before:15m"]
     assert school.reminders.due_reminders() == []
+
+
+def test_a_reminder_is_never_sent_after_the_class_started(school: School) -> None:
+    slot = school.slot(in_hours=48)
+    booking = school.desk.book(slot.id, "ann")
+    school.clock.set(slot.start + timedelta(minutes=1))  # the worker was down for two days
+    assert school.reminders.due_reminders() == []
+    assert school.reminders.pending(booking.id) == []
 
 
 def test_cancelling_voids_and_rescheduling_moves_pending_reminders(school: School) -> None:

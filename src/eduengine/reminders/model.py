@@ -4,7 +4,7 @@
 >>> plan = ReminderPlan()
 >>> t = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 >>> [k for k, _ in plan.schedule(booked_at=t, start=t + timedelta(hours=2))]
-['confirmation', 'before:1:00:00', 'before:0:15:00']
+['confirmation', 'before:1h', 'before:15m']
 """
 
 from __future__ import annotations
@@ -48,8 +48,17 @@ class ReminderPlan:
         for offset in sorted(set(self.offsets), reverse=True):
             at = start - offset
             if at >= booked_at:
-                due.append((f"before:{offset}", at))
+                due.append((f"before:{offset_label(offset)}", at))
         return due
+
+
+def offset_label(offset: timedelta) -> str:
+    """``1d``, ``1h``, ``15m``, ``1h30m`` ... for reminder kinds."""
+    minutes = int(offset.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m" if mins else ""]
+    return "".join(parts) or f"{int(offset.total_seconds())}s"
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +97,19 @@ def reminder_record(
         "channel": channel.value,
         "items": [{"kind": k, "due_at": dt_out(at), "state": "pending"} for k, at in due],
     }
+
+
+def expire_started(record: dict[str, Any], now: datetime) -> bool:
+    """Pending reminders of a class that has started are never sent late; returns whether
+    any was expired."""
+    if now < dt_in(record["start"]):
+        return False
+    changed = False
+    for item in record["items"]:
+        if item["state"] == "pending":
+            item["state"] = "expired"
+            changed = True
+    return changed
 
 
 def due_items(record: dict[str, Any], now: datetime | None) -> list[Reminder]:

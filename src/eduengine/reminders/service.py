@@ -20,6 +20,7 @@ from eduengine.reminders.model import (
     Reminder,
     ReminderPlan,
     due_items,
+    expire_started,
     parse_channel,
     reminder_record,
 )
@@ -124,6 +125,9 @@ class ReminderService(ServiceBase):
             for key in candidates:
                 record = uow.records.get(KIND, key)  # locked: re-check under the lock
                 if record is None:
+                    continue
+                if expire_started(record, now):
+                    uow.records.put(KIND, key, record)
                     continue
                 due = due_items(record, now)
                 if not due:

@@ -1,0 +1,65 @@
+"""Cancellation windows, late fees, no-shows, restrictions, reschedules and reminders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from eduengine import BookingService, FixedClock, InMemoryStore
+from eduengine.errors import BookingRestricted
+from eduengine.policies import CancellationPolicy, PolicyService
+from eduengine.pricing import Money
+from eduengine.reminders import Reminder, ReminderPlan, ReminderService
+
+
+class PrintNotifier:
+    def send(self, reminder: Reminder) -> None:
+        print(
+            f"  [{reminder.channel.value}] to {reminder.student_id}: {reminder.kind} "
+            f"(class at {reminder.start:%a %H:%M})"
+        )
+
+
+def main() -> None:
+    store = InMemoryStore()
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    slots = BookingService(store.unit_of_work, clock=clock)
+    policy = CancellationPolicy(
+        free_until=timedelta(hours=24),
+        late_fee=Money("20.00", "CNY"),
+        max_violations=2,
+        period=timedelta(days=30),
+        restrict_for=timedelta(days=7),
+        max_reschedules=1,
+    )
+    desk = PolicyService(store.unit_of_work, policy=policy, reminders=ReminderPlan(), clock=clock)
+    reminders = ReminderService(store.unit_of_work, clock=clock)
+    reminders.set_channel("ann", "sms")
+
+    def slot(hours: int) -> str:
+        start = clock.now() + timedelta(hours=hours)
+        return slots.create_slot("speaking", start, start + timedelta(hours=1), 8).id
+
+    a, b, c = slot(48), slot(72), slot(5)
+    booking = desk.book(a, "ann")
+    print("on booking:")
+    reminders.send_due(PrintNotifier())
+    moved = desk.reschedule(booking.id, b)
+    print(f"rescheduled free of charge to slot {moved.slot_id[:8]}")
+    reminders.send_due(PrintNotifier())
+    outcome = desk.cancel(desk.book(c, "ann").id)
+    print(f"cancelled 5 hours before: late={outcome.late}, fee={outcome.fee}")
+    clock.advance(timedelta(days=2, minutes=5))
+    print("two days later:")
+    reminders.send_due(PrintNotifier())
+    clock.set(slots.get_slot(moved.slot_id).start + timedelta(minutes=10))
+    reminders.send_due(PrintNotifier())
+    desk.mark_no_show(moved.id)
+    print(f"violations: {[v.kind.value for v in desk.violations('ann')]}")
+    try:
+        desk.book(slot(24), "ann")
+    except BookingRestricted as refused:
+        print(f"refused: {refused}")
+
+
+if __name__ == "__main__":
+    main()
