@@ -277,3 +277,51 @@ class TimeNotAvailable(BookingRefused):
         super().__init__(f"tutor {tutor_id!r} is not available at {listed}")
         self.tutor_id = tutor_id
         self.starts = tuple(starts)
+
+
+# --- payments and group deals ------------------------------------------------------
+
+
+class PaymentFailed(EduEngineError):
+    """The payment gateway declined or could not confirm a charge or refund."""
+
+
+class CampaignNotFound(NotFound):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"group-deal campaign {campaign_id!r} not found")
+        self.campaign_id = campaign_id
+
+
+class GroupNotFound(NotFound):
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"group {group_id!r} not found")
+        self.group_id = group_id
+
+
+class GroupClosed(BookingRefused):
+    """The group is no longer open for joining (formed, failed, cancelled, past deadline)."""
+
+    def __init__(self, group_id: str, reason: str) -> None:
+        super().__init__(f"group {group_id!r} cannot be joined: {reason}")
+        self.group_id = group_id
+        self.reason = reason
+
+
+class GroupFull(BookingRefused):
+    def __init__(self, group_id: str, size: int) -> None:
+        super().__init__(f"group {group_id!r} is full ({size} members)")
+        self.group_id = group_id
+        self.size = size
+
+
+class DealLimitReached(BookingRefused):
+    """A per-student limit of the campaign (groups opened, joined, one open group)."""
+
+
+class AbuseSuspected(BookingRefused):
+    """A risk rule denied the request; the decision was recorded."""
+
+    def __init__(self, student_id: str, reasons: Sequence[str]) -> None:
+        super().__init__(f"request of student {student_id!r} denied: {'; '.join(reasons)}")
+        self.student_id = student_id
+        self.reasons = tuple(reasons)

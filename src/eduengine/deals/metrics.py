@@ -1,0 +1,54 @@
+"""Group-deal metrics computed from events alone (成团率, 病毒传播系数 ...).
+
+>>> DealMetrics().success_rate is None
+True
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from eduengine.booking.events import DomainEvent
+from eduengine.deals.service import GroupFailed, GroupFormed, GroupOpened, MemberJoined
+from eduengine.pricing.money import Money
+
+
+class DealMetrics:
+    """Feed it every event (``apply``); read the figures as properties."""
+
+    def __init__(self) -> None:
+        self.groups_opened = 0
+        self.groups_formed = 0
+        self.groups_failed = 0
+        self.orders = 0
+        self.revenue: Money | None = None
+        self.new_students = 0
+
+    def apply(self, event: DomainEvent) -> None:
+        if isinstance(event, GroupOpened):
+            self.groups_opened += 1
+        elif isinstance(event, GroupFormed):
+            self.groups_formed += 1
+        elif isinstance(event, GroupFailed):
+            self.groups_failed += 1
+        elif isinstance(event, MemberJoined):
+            self.orders += 1
+            self.revenue = event.amount if self.revenue is None else self.revenue + event.amount
+            self.new_students += 1 if event.new_student else 0
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        """Formed groups over settled (formed + failed) groups."""
+        settled = self.groups_formed + self.groups_failed
+        return None if settled == 0 else Decimal(self.groups_formed) / settled
+
+    @property
+    def average_order_value(self) -> Money | None:
+        if self.revenue is None or self.orders == 0:
+            return None
+        return Money(self.revenue.amount / self.orders, self.revenue.currency)
+
+    @property
+    def viral_coefficient(self) -> Decimal | None:
+        """New (first-purchase) students per opened group."""
+        return None if self.groups_opened == 0 else Decimal(self.new_students) / self.groups_opened

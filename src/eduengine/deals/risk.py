@@ -1,0 +1,123 @@
+"""Anti-abuse (薅羊毛 / 刷单): pluggable risk rules evaluated before opening or joining.
+
+A rule looks at the attempt, the group and the student's recent attempts, and answers
+allow, review (let through, flagged) or deny, with reasons. The strictest answer wins.
+
+>>> from datetime import datetime, timezone
+>>> rule = SameDevice()
+>>> attempt = JoinAttempt(student_id="b", account="acct-b", device_id="phone-1", ip=None,
+...                       at=datetime(2026, 3, 2, tzinfo=timezone.utc))
+>>> rule.evaluate(attempt, [("a", "acct-a", "phone-1", None)], []).level
+'deny'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+LEVELS = ("allow", "review", "deny")
+
+#: other members of the group: (student, payment account, device id, ip)
+Peer = tuple[str, str, str | None, str | None]
+
+
+@attrs.frozen(kw_only=True)
+class JoinAttempt:
+    student_id: str
+    account: str
+    device_id: str | None
+    ip: str | None
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class RiskDecision:
+    level: str = "allow"
+    reasons: tuple[str, ...] = ()
+
+    @staticmethod
+    def combine(decisions: Sequence[RiskDecision]) -> RiskDecision:
+        level = max((d.level for d in decisions), key=LEVELS.index, default="allow")
+        reasons = tuple(r for d in decisions for r in d.reasons)
+        return RiskDecision(level=level, reasons=reasons)
+
+
+class RiskRule(Protocol):
+    def evaluate(
+        self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
+    ) -> RiskDecision: ...
+
+
+@attrs.frozen
+class SameDevice:
+    level: str = "deny"
+
+    def evaluate(
+        self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
+    ) -> RiskDecision:
+        if attempt.device_id and any(p[2] == attempt.device_id for p in peers):
+            return RiskDecision(
+                level=self.level, reasons=(f"device {attempt.device_id} already in the group",)
+            )
+        return RiskDecision()
+
+
+@attrs.frozen
+class SameIp:
+    level: str = "review"
+
+    def evaluate(
+        self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
+    ) -> RiskDecision:
+        if attempt.ip and any(p[3] == attempt.ip for p in peers):
+            return RiskDecision(
+                level=self.level, reasons=(f"IP {attempt.ip} already in the group",)
+            )
+        return RiskDecision()
+
+
+@attrs.frozen
+class SamePaymentAccount:
+    level: str = "deny"
+
+    def evaluate(
+        self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
+    ) -> RiskDecision:
+        if any(p[1] == attempt.account for p in peers):
+            return RiskDecision(
+                level=self.level,
+                reasons=(f"payment account {attempt.account} already in the group",),
+            )
+        return RiskDecision()
+
+
+@attrs.frozen
+class TooManyGroups:
+    """More than ``limit`` groups opened or joined within ``window``."""
+
+    limit: int = 5
+    window: timedelta = timedelta(hours=1)
+    level: str = "deny"
+
+    def evaluate(
+        self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
+    ) -> RiskDecision:
+        count = sum(1 for t in recent if t > attempt.at - self.window)
+        if count >= self.limit:
+            return RiskDecision(
+                level=self.level,
+                reasons=(f"{count} groups in the last {self.window}, limit {self.limit}",),
+            )
+        return RiskDecision()
+
+
+DEFAULT_RULES: tuple[RiskRule, ...] = (
+    SameDevice(),
+    SameIp(),
+    SamePaymentAccount(),
+    TooManyGroups(),
+)

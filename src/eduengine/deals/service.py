@@ -1,0 +1,721 @@
+"""Group deals through units of work and a payment gateway.
+
+Order of operations for joining (the gateway is outside any database transaction):
+
+1. one unit of work reserves a place (member ``pending``) after every check — open, before
+   the deadline, not full (pending places count), limits, risk rules — under the group
+   document's lock, so concurrent joins can never overfill a group;
+2. the gateway charges with the idempotency key ``charge:<group>:<student>``;
+3. a second unit of work confirms the member (``paid``) and forms the group when enough
+   members have paid, granting access to every paid member exactly once. A declined charge
+   removes the reservation instead.
+
+Refunds (a member leaving, a failed or cancelled group) first mark the member
+``refund_due`` in a unit of work, then call the gateway with ``refund:<group>:<student>``
+and mark ``refunded``. A refund the gateway failed to confirm stays ``refund_due`` and
+``expire_due`` retries it; the key makes sure no member is ever refunded twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock
+from eduengine.codec import dt_in, dt_out
+from eduengine.deals.model import GroupDeal, GroupDealCampaign, GroupState, Member
+from eduengine.deals.risk import DEFAULT_RULES, JoinAttempt, Peer, RiskDecision, RiskRule
+from eduengine.errors import (
+    AbuseSuspected,
+    CampaignNotFound,
+    DealLimitReached,
+    DuplicateId,
+    GroupClosed,
+    GroupFull,
+    GroupNotFound,
+    InvalidInput,
+    InvalidTransition,
+    PaymentFailed,
+)
+from eduengine.payments import PaymentGateway
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing.money import Money
+from eduengine.service import ServiceBase
+
+CAMPAIGNS = "deal_campaign"
+GROUPS = "group_deal"
+CODES = "deal_share_code"
+PARTICIPATION = "deal_participation"
+ACTIVITY = "deal_activity"
+RISK_LOG = "deal_risk_log"
+CUSTOMERS = "customer"
+REFERRALS = "referral"
+
+
+# --- events -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class GroupOpened(DomainEvent):
+    group_id: str
+    campaign_id: str
+    initiator: str
+    share_code: str
+    deadline: datetime
+
+
+@attrs.frozen(kw_only=True)
+class MemberJoined(DomainEvent):
+    group_id: str
+    student_id: str
+    amount: Money
+    members: int
+    still_needed: int
+    seconds_left: int
+    new_student: bool
+
+
+@attrs.frozen(kw_only=True)
+class MemberLeft(DomainEvent):
+    group_id: str
+    student_id: str
+
+
+@attrs.frozen(kw_only=True)
+class GroupFormed(DomainEvent):
+    group_id: str
+    members: tuple[str, ...]
+    forced: bool
+
+
+@attrs.frozen(kw_only=True)
+class GroupFailed(DomainEvent):
+    group_id: str
+    members: tuple[str, ...]
+    cancelled: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class AccessGranted(DomainEvent):
+    group_id: str
+    student_id: str
+    course_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RefundIssued(DomainEvent):
+    group_id: str
+    student_id: str
+    amount: Money
+    refund_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RiskDecisionRecorded(DomainEvent):
+    student_id: str
+    group_id: str | None
+    level: str
+    reasons: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ReferralRewarded(DomainEvent):
+    referrer_id: str
+    referred_id: str
+    reward: str
+
+
+# --- the service ----------------------------------------------------------------------
+
+
+class DealService(ServiceBase):
+    """Campaigns, groups, payments, refunds, risk rules and referral rewards.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine.payments import FakePaymentGateway
+    >>> from eduengine.pricing import Money
+    >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
+    >>> deals = DealService(InMemoryStore().unit_of_work, gateway=FakePaymentGateway(),
+    ...                     clock=clock)
+    >>> deals.create_campaign(GroupDealCampaign(id="spring", course_id="python-101",
+    ...     list_price=Money("199", "CNY"), group_price=Money("99", "CNY"), required_size=2,
+    ...     starts_at=clock.now(), ends_at=clock.now() + timedelta(days=30)))
+    >>> group = deals.open_group("spring", "ann", account="acct-ann")
+    >>> deals.join_group(group.id, "bob", account="acct-bob").state.value
+    'formed'
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        gateway: PaymentGateway,
+        risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
+        referral_reward: str = "coupon:REFERRAL-50",
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        self.gateway = gateway
+        self.risk_rules = tuple(risk_rules)
+        self.referral_reward = referral_reward
+
+    # --- campaigns and queries ---------------------------------------------------------
+
+    def create_campaign(self, campaign: GroupDealCampaign) -> None:
+        if not isinstance(campaign, GroupDealCampaign):
+            raise InvalidInput(f"expected a GroupDealCampaign, got {campaign!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            if uow.records.get(CAMPAIGNS, campaign.id) is not None:
+                raise DuplicateId(f"campaign {campaign.id!r} already exists")
+            uow.records.put(CAMPAIGNS, campaign.id, campaign.to_record())
+
+        self._run(command)
+
+    def get_group(self, group_id: str) -> GroupDeal:
+        return self._run(lambda uow, now: _group(uow, group_id), write=False)
+
+    def group_by_code(self, share_code: str) -> GroupDeal:
+        def query(uow: UnitOfWork, now: datetime) -> GroupDeal:
+            doc = uow.records.get(CODES, share_code)
+            if doc is None:
+                raise GroupNotFound(f"share code {share_code}")
+            return _group(uow, doc["group_id"])
+
+        return self._run(query, write=False)
+
+    def closing_soon(self, within: timedelta) -> list[GroupDeal]:
+        """Open groups whose deadline falls within ``within`` (for "closing soon" nudges)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[GroupDeal]:
+            groups = [GroupDeal.from_record(d) for _, d in uow.records.list(GROUPS)]
+            return sorted(
+                (
+                    g
+                    for g in groups
+                    if g.state is GroupState.OPEN and now < g.deadline <= now + within
+                ),
+                key=lambda g: (g.deadline, g.id),
+            )
+
+        return self._run(query, write=False)
+
+    def risk_decisions(self, student_id: str) -> list[dict[str, Any]]:
+        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
+            return [d for _, d in uow.records.list(RISK_LOG) if d["student_id"] == student_id]
+
+        return self._run(query, write=False)
+
+    def register_referral(self, referrer_id: str, referred_id: str) -> None:
+        """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
+        if referrer_id == referred_id:
+            raise InvalidInput("a student cannot refer themselves")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            if uow.records.get(REFERRALS, referred_id) is not None:
+                raise DuplicateId(f"student {referred_id!r} was already referred")
+            customer = uow.records.get(CUSTOMERS, referred_id)
+            if customer and customer["paid_orders"] > 0:
+                raise InvalidTransition(f"student {referred_id!r} is not a new student")
+            uow.records.put(REFERRALS, referred_id, {"referrer": referrer_id, "rewarded": False})
+
+        self._run(command)
+
+    # --- open, join, leave -----------------------------------------------------------
+
+    def open_group(
+        self,
+        campaign_id: str,
+        initiator: str,
+        *,
+        account: str,
+        device_id: str | None = None,
+        ip: str | None = None,
+    ) -> GroupDeal:
+        """Open a group (开团) and pay the group price as its first member."""
+        def reserve(uow: UnitOfWork, now: datetime) -> str:
+            campaign = _campaign(uow, campaign_id)
+            if not campaign.starts_at <= now < campaign.ends_at:
+                raise GroupClosed(campaign_id, "the campaign is not running")
+            part = _participation(uow, campaign_id, initiator)
+            if part["opened"] >= campaign.max_opened_per_student:
+                raise DealLimitReached(
+                    f"student {initiator!r} already opened {part['opened']} group(s) "
+                    f"in campaign {campaign_id!r}"
+                )
+            self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
+            attempt = JoinAttempt(
+                student_id=initiator, account=account, device_id=device_id, ip=ip, at=now
+            )
+            self._check_risk(uow, attempt, None, [], now)
+            group = GroupDeal(
+                id=self._new_id(),
+                campaign_id=campaign_id,
+                initiator=initiator,
+                share_code=self._new_id()[:8].upper(),
+                opened_at=now,
+                deadline=min(now + campaign.duration, campaign.ends_at),
+                price=campaign.group_price,
+                required_size=campaign.required_size,
+                capacity=campaign.capacity,
+                members=[
+                    Member(
+                        student_id=initiator,
+                        status="pending",
+                        joined_at=now,
+                        account=account,
+                        device_id=device_id,
+                        ip=ip,
+                    )
+                ],
+            )
+            part["opened"] += 1
+            part["groups"].append(group.id)
+            uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
+            uow.records.put(GROUPS, group.id, group.to_record())
+            uow.records.put(CODES, group.share_code, {"group_id": group.id})
+            uow.record_events(
+                [
+                    GroupOpened(
+                        occurred_at=now,
+                        group_id=group.id,
+                        campaign_id=campaign_id,
+                        initiator=initiator,
+                        share_code=group.share_code,
+                        deadline=group.deadline,
+                    )
+                ]
+            )
+            return group.id
+
+        group_id = self._guarded(reserve, initiator)
+        return self._pay(group_id, initiator, account)
+
+    def join_group(
+        self,
+        group_id: str,
+        student_id: str,
+        *,
+        account: str,
+        device_id: str | None = None,
+        ip: str | None = None,
+    ) -> GroupDeal:
+        """Join an open group (参团) at the group price."""
+
+        def reserve(uow: UnitOfWork, now: datetime) -> str:
+            group = _group(uow, group_id)
+            campaign = _campaign(uow, group.campaign_id)
+            if group.state is not GroupState.OPEN:
+                raise GroupClosed(group_id, f"the group is {group.state.value}")
+            if now >= group.deadline:
+                raise GroupClosed(group_id, f"the deadline {group.deadline} has passed")
+            if group.member(student_id) is not None:
+                raise GroupClosed(group_id, f"student {student_id!r} is already a member")
+            if group.places_taken >= group.capacity:
+                raise GroupFull(group_id, group.capacity)
+            part = _participation(uow, group.campaign_id, student_id)
+            if part["joined"] >= campaign.max_joined_per_student:
+                raise DealLimitReached(
+                    f"student {student_id!r} already joined {part['joined']} group(s) "
+                    f"in campaign {campaign.id!r}"
+                )
+            self._ensure_not_in_open_group(uow, campaign.id, student_id, part)
+            peers: list[Peer] = [
+                (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
+            ]
+            attempt = JoinAttempt(
+                student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
+            )
+            self._check_risk(uow, attempt, group_id, peers, now)
+            group.members.append(
+                Member(
+                    student_id=student_id,
+                    status="pending",
+                    joined_at=now,
+                    account=account,
+                    device_id=device_id,
+                    ip=ip,
+                )
+            )
+            part["joined"] += 1
+            part["groups"].append(group_id)
+            uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
+            uow.records.put(GROUPS, group_id, group.to_record())
+            return group_id
+
+        self._guarded(reserve, student_id)
+        return self._pay(group_id, student_id, account)
+
+    def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
+        """Leave an open group; the group price is refunded."""
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            group = _group(uow, group_id)
+            member = group.member(student_id)
+            if member is None or member.status != "paid":
+                raise InvalidTransition(
+                    f"student {student_id!r} is not a paid member of {group_id!r}"
+                )
+            if group.state is not GroupState.OPEN:
+                raise GroupClosed(group_id, f"the group is {group.state.value}")
+            member.status = "refund_due"
+            uow.records.put(GROUPS, group_id, group.to_record())
+            uow.record_events(
+                [MemberLeft(occurred_at=now, group_id=group_id, student_id=student_id)]
+            )
+
+        self._run(command)
+        self._refund_due(group_id)
+        return self.get_group(group_id)
+
+    def cancel_group(self, group_id: str) -> GroupDeal:
+        """Operator cancels an open group; every paid member is refunded."""
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            group = _group(uow, group_id)
+            if group.state is not GroupState.OPEN:
+                raise GroupClosed(group_id, f"the group is already {group.state.value}")
+            self._fail(uow, group, now, cancelled=True)
+
+        self._run(command)
+        self._refund_due(group_id)
+        return self.get_group(group_id)
+
+    def expire_due(self) -> int:
+        """Settle every open group past its deadline and retry refunds not yet confirmed.
+
+        Idempotent and safe to run from several workers at once; returns how many groups
+        it settled.
+        """
+
+        def find(uow: UnitOfWork, now: datetime) -> tuple[list[str], list[str]]:
+            due, refunds = [], []
+            for key, doc in uow.records.list(GROUPS):
+                if doc["state"] == GroupState.OPEN.value and dt_in(doc["deadline"]) <= now:
+                    due.append(key)
+                if any(m["status"] == "refund_due" for m in doc["members"]):
+                    refunds.append(key)
+            return due, refunds
+
+        due, refunds = self._run(find, write=False)
+        settled = 0
+        for group_id in due:
+            if self._run(self._settler(group_id)):
+                settled += 1
+        for group_id in sorted(set(due) | set(refunds)):
+            self._refund_due(group_id)
+        return settled
+
+    # --- internals -------------------------------------------------------------------
+
+    def _guarded(self, reserve: Any, student_id: str) -> str:
+        """Run a reservation; a risk denial is recorded in a unit of work of its own, so
+        the refusal itself changes nothing else."""
+        try:
+            return str(self._run(reserve))
+        except _Denied as denied:
+            refusal = denied
+
+        def log(uow: UnitOfWork, now: datetime) -> None:
+            self._log_risk(uow, refusal.attempt, refusal.group_id, refusal.decision, now)
+
+        self._run(log)
+        raise AbuseSuspected(student_id, refusal.decision.reasons)
+
+    def _check_risk(
+        self,
+        uow: UnitOfWork,
+        attempt: JoinAttempt,
+        group_id: str | None,
+        peers: Sequence[Peer],
+        now: datetime,
+    ) -> None:
+        activity = uow.records.get(ACTIVITY, attempt.student_id) or {"at": []}
+        recent = [dt_in(t) for t in activity["at"]]
+        decision = RiskDecision.combine(
+            [r.evaluate(attempt, peers, recent) for r in self.risk_rules]
+        )
+        if decision.level == "deny":
+            raise _Denied(attempt, group_id, decision)
+        if decision.level == "review":
+            self._log_risk(uow, attempt, group_id, decision, now)
+        activity["at"] = [*activity["at"][-49:], dt_out(now)]
+        uow.records.put(ACTIVITY, attempt.student_id, activity)
+
+    def _log_risk(
+        self,
+        uow: UnitOfWork,
+        attempt: JoinAttempt,
+        group_id: str | None,
+        decision: RiskDecision,
+        now: datetime,
+    ) -> None:
+        uow.records.put(
+            RISK_LOG,
+            f"{dt_out(now)}#{self._new_id()}",
+            {
+                "student_id": attempt.student_id,
+                "group_id": group_id,
+                "level": decision.level,
+                "reasons": list(decision.reasons),
+                "at": dt_out(now),
+                "account": attempt.account,
+                "device_id": attempt.device_id,
+                "ip": attempt.ip,
+            },
+        )
+        uow.record_events(
+            [
+                RiskDecisionRecorded(
+                    occurred_at=now,
+                    student_id=attempt.student_id,
+                    group_id=group_id,
+                    level=decision.level,
+                    reasons=decision.reasons,
+                )
+            ]
+        )
+
+    def _ensure_not_in_open_group(
+        self, uow: UnitOfWork, campaign_id: str, student_id: str, part: dict[str, Any]
+    ) -> None:
+        for gid in part["groups"]:
+            other = _group(uow, gid)
+            mine = other.member(student_id)
+            if other.state is GroupState.OPEN and mine is not None and mine.counts:
+                raise DealLimitReached(
+                    f"student {student_id!r} is already in open group {gid!r} of "
+                    f"campaign {campaign_id!r}"
+                )
+
+    def _pay(self, group_id: str, student_id: str, account: str) -> GroupDeal:
+        group = self.get_group(group_id)
+        try:
+            charge = self.gateway.charge(f"charge:{group_id}:{student_id}", account, group.price)
+        except PaymentFailed:
+            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id))
+            raise
+        self._run(lambda uow, now: self._confirm(uow, group_id, student_id, charge.id, now))
+        self._refund_due(group_id)  # if the group closed while the charge was under way
+        return self.get_group(group_id)
+
+    def _drop_pending(self, uow: UnitOfWork, group_id: str, student_id: str) -> None:
+        group = _group(uow, group_id)
+        group.members = [
+            m for m in group.members if not (m.student_id == student_id and m.status == "pending")
+        ]
+        uow.records.put(GROUPS, group_id, group.to_record())
+        key = f"{group.campaign_id}:{student_id}"
+        part = _participation(uow, group.campaign_id, student_id)
+        if group_id in part["groups"]:
+            part["groups"].remove(group_id)
+            if student_id == group.initiator:
+                part["opened"] -= 1
+            else:
+                part["joined"] -= 1
+        uow.records.put(PARTICIPATION, key, part)
+
+    def _confirm(
+        self, uow: UnitOfWork, group_id: str, student_id: str, charge_id: str, now: datetime
+    ) -> None:
+        group = _group(uow, group_id)
+        member = group.member(student_id)
+        if member is None or member.status != "pending":
+            return  # confirmed already (a retried call)
+        member.status = "paid"
+        member.charge_id = charge_id
+        customer = uow.records.get(CUSTOMERS, student_id) or {"paid_orders": 0}
+        new_student = customer["paid_orders"] == 0
+        customer["paid_orders"] += 1
+        uow.records.put(CUSTOMERS, student_id, customer)
+        events: list[DomainEvent] = [
+            MemberJoined(
+                occurred_at=now,
+                group_id=group_id,
+                student_id=student_id,
+                amount=group.price,
+                members=len(group.paid),
+                still_needed=max(0, group.required_size - len(group.paid)),
+                seconds_left=max(0, int((group.deadline - now).total_seconds())),
+                new_student=new_student,
+            )
+        ]
+        if new_student:
+            events += self._reward_referrer(uow, student_id, now)
+        if group.state is GroupState.OPEN and len(group.paid) >= group.required_size:
+            group.state = GroupState.FORMED
+            events.append(
+                GroupFormed(
+                    occurred_at=now,
+                    group_id=group_id,
+                    members=tuple(m.student_id for m in group.paid),
+                    forced=False,
+                )
+            )
+        if group.state is GroupState.FORMED:
+            events += self._grant_access(uow, group, now)
+        elif group.state is not GroupState.OPEN:
+            member.status = "refund_due"  # the group closed while the charge was under way
+        uow.records.put(GROUPS, group_id, group.to_record())
+        uow.record_events(events)
+
+    def _grant_access(self, uow: UnitOfWork, group: GroupDeal, now: datetime) -> list[DomainEvent]:
+        course = _campaign(uow, group.campaign_id).course_id
+        events: list[DomainEvent] = []
+        for m in group.paid:
+            if not m.access:
+                m.access = True
+                events.append(
+                    AccessGranted(
+                        occurred_at=now,
+                        group_id=group.id,
+                        student_id=m.student_id,
+                        course_id=course,
+                    )
+                )
+        return events
+
+    def _reward_referrer(
+        self, uow: UnitOfWork, student_id: str, now: datetime
+    ) -> list[DomainEvent]:
+        referral = uow.records.get(REFERRALS, student_id)
+        if referral is None or referral["rewarded"]:
+            return []
+        referral["rewarded"] = True
+        uow.records.put(REFERRALS, student_id, referral)
+        return [
+            ReferralRewarded(
+                occurred_at=now,
+                referrer_id=referral["referrer"],
+                referred_id=student_id,
+                reward=self.referral_reward,
+            )
+        ]
+
+    def _settler(self, group_id: str) -> Callable[[UnitOfWork, datetime], bool]:
+        return lambda uow, now: self._settle(uow, group_id, now)
+
+    def _settle(self, uow: UnitOfWork, group_id: str, now: datetime) -> bool:
+        group = _group(uow, group_id)
+        if group.state is not GroupState.OPEN or now < group.deadline:
+            return False  # another worker settled it, or it formed meanwhile
+        campaign = _campaign(uow, group.campaign_id)
+        share = campaign.force_share
+        if share is not None and len(group.paid) >= math.ceil(group.required_size * share):
+            group.state = GroupState.FORMED
+            group.forced = True
+            events: list[DomainEvent] = [
+                GroupFormed(
+                    occurred_at=now,
+                    group_id=group_id,
+                    members=tuple(m.student_id for m in group.paid),
+                    forced=True,
+                )
+            ]
+            events += self._grant_access(uow, group, now)
+            uow.records.put(GROUPS, group_id, group.to_record())
+            uow.record_events(events)
+            return True
+        self._fail(uow, group, now, cancelled=False)
+        return True
+
+    def _fail(self, uow: UnitOfWork, group: GroupDeal, now: datetime, *, cancelled: bool) -> None:
+        group.state = GroupState.CANCELLED if cancelled else GroupState.FAILED
+        members = tuple(m.student_id for m in group.paid)
+        for m in group.paid:
+            m.status = "refund_due"
+        uow.records.put(GROUPS, group.id, group.to_record())
+        uow.record_events(
+            [GroupFailed(occurred_at=now, group_id=group.id, members=members, cancelled=cancelled)]
+        )
+
+    def _refund_due(self, group_id: str) -> None:
+        group = self.get_group(group_id)
+        for member in group.members:
+            if member.status != "refund_due" or member.charge_id is None:
+                continue
+            try:
+                refund = self.gateway.refund(
+                    f"refund:{group_id}:{member.student_id}", member.charge_id, group.price
+                )
+            except PaymentFailed:
+                continue  # stays refund_due: the next expire_due retries with the same key
+
+            def mark(
+                uow: UnitOfWork,
+                now: datetime,
+                student: str = member.student_id,
+                refund_id: str = refund.id,
+            ) -> None:
+                fresh = _group(uow, group_id)
+                m = fresh.member(student)
+                if m is None or m.status != "refund_due":
+                    return  # another worker marked it
+                m.status = "refunded"
+                uow.records.put(GROUPS, group_id, fresh.to_record())
+                uow.record_events(
+                    [
+                        RefundIssued(
+                            occurred_at=now,
+                            group_id=group_id,
+                            student_id=student,
+                            amount=fresh.price,
+                            refund_id=refund_id,
+                        )
+                    ]
+                )
+
+            self._run(mark)
+
+
+class _Denied(Exception):
+    def __init__(self, attempt: JoinAttempt, group_id: str | None, decision: RiskDecision):
+        super().__init__(decision.reasons)
+        self.attempt = attempt
+        self.group_id = group_id
+        self.decision = decision
+
+
+def _campaign(uow: UnitOfWork, campaign_id: str) -> GroupDealCampaign:
+    doc = uow.records.get(CAMPAIGNS, campaign_id)
+    if doc is None:
+        raise CampaignNotFound(str(campaign_id))
+    return GroupDealCampaign.from_record(doc)
+
+
+def _group(uow: UnitOfWork, group_id: str) -> GroupDeal:
+    doc = uow.records.get(GROUPS, group_id) if isinstance(group_id, str) else None
+    if doc is None:
+        raise GroupNotFound(str(group_id))
+    return GroupDeal.from_record(doc)
+
+
+def _participation(uow: UnitOfWork, campaign_id: str, student_id: str) -> dict[str, Any]:
+    return uow.records.get(PARTICIPATION, f"{campaign_id}:{student_id}") or {
+        "groups": [],
+        "opened": 0,
+        "joined": 0,
+    }
+
+
+__all__ = [
+    "AccessGranted",
+    "DealService",
+    "GroupFailed",
+    "GroupFormed",
+    "GroupOpened",
+    "MemberJoined",
+    "MemberLeft",
+    "ReferralRewarded",
+    "RefundIssued",
+    "RiskDecisionRecorded",
+]
