@@ -1,0 +1,277 @@
+"""Group deals (拼团) on every adapter: forming, failing, refunds, limits, risk, referrals."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from eduengine import FixedClock, InMemoryEventBus
+from eduengine.deals import (
+    AccessGranted,
+    DealMetrics,
+    DealService,
+    GroupDealCampaign,
+    GroupState,
+    ReferralRewarded,
+    RefundIssued,
+    SameDevice,
+    SameIp,
+    SamePaymentAccount,
+    TooManyGroups,
+)
+from eduengine.errors import (
+    AbuseSuspected,
+    CampaignNotFound,
+    DealLimitReached,
+    EduEngineError,
+    GroupClosed,
+    GroupFull,
+    GroupNotFound,
+    InvalidInput,
+    PaymentFailed,
+)
+from eduengine.payments import FakePaymentGateway
+from eduengine.pricing import Money
+from tests.adapters import StoreHandle
+
+PRICE = Money("99.00", "CNY")
+
+
+class Mall:
+    def __init__(self, store: StoreHandle, clock: FixedClock, **campaign: object) -> None:
+        self.clock = clock
+        self.bus = InMemoryEventBus()
+        self.gateway = FakePaymentGateway()
+        self.deals = DealService(
+            store.unit_of_work,
+            gateway=self.gateway,
+            clock=clock,
+            publisher=self.bus,
+            risk_rules=(SameDevice(), SameIp(), SamePaymentAccount(), TooManyGroups(limit=50)),
+        )
+        settings: dict[str, object] = {
+            "id": "spring",
+            "course_id": "python-101",
+            "list_price": Money("199.00", "CNY"),
+            "group_price": PRICE,
+            "required_size": 3,
+            "max_size": 4,
+            "duration": timedelta(hours=24),
+            "starts_at": clock.now(),
+            "ends_at": clock.now() + timedelta(days=30),
+            "max_joined_per_student": 5,
+        }
+        settings.update(campaign)
+        self.deals.create_campaign(GroupDealCampaign(**settings))  # type: ignore[arg-type]
+
+    def open(self, student: str) -> str:
+        return self.deals.open_group("spring", student, account=f"acct-{student}").id
+
+    def join(self, group_id: str, student: str) -> GroupState:
+        return self.deals.join_group(group_id, student, account=f"acct-{student}").state
+
+    def events(self, kind: type) -> list[object]:
+        return [e for e in self.bus.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def mall(store: StoreHandle, clock: FixedClock) -> Mall:
+    return Mall(store, clock)
+
+
+def test_a_group_forms_at_its_size_and_everyone_gets_access_once(mall: Mall) -> None:
+    gid = mall.open("ann")
+    assert mall.join(gid, "bob") is GroupState.OPEN
+    assert mall.join(gid, "cat") is GroupState.FORMED
+    access = [(e.student_id, e.course_id) for e in mall.events(AccessGranted)]  # type: ignore[attr-defined]
+    assert sorted(access) == [("ann", "python-101"), ("bob", "python-101"), ("cat", "python-101")]
+    with pytest.raises(GroupClosed, match="formed"):
+        mall.join(gid, "dan")
+    charged, refunded = mall.gateway.totals()
+    assert charged == PRICE * 3 and refunded is None
+
+
+def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    mall.clock.advance(timedelta(hours=24))
+    with pytest.raises(GroupClosed, match="deadline"):
+        mall.join(gid, "cat")
+    assert mall.deals.expire_due() == 1
+    assert mall.deals.expire_due() == 0
+    group = mall.deals.get_group(gid)
+    assert group.state is GroupState.FAILED
+    assert {m.status for m in group.members} == {"refunded"}
+    refunds = [e.student_id for e in mall.events(RefundIssued)]  # type: ignore[attr-defined]
+    assert sorted(refunds) == ["ann", "bob"]
+    assert mall.gateway.balance("acct-ann") == Money("0.00", "CNY")
+    assert not mall.events(AccessGranted)
+
+
+def test_a_refund_the_gateway_did_not_confirm_is_retried_by_the_next_sweep(mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    mall.clock.advance(timedelta(days=1))
+    mall.gateway.fail_next_refunds(1)
+    mall.deals.expire_due()
+    statuses = sorted(m.status for m in mall.deals.get_group(gid).members)
+    assert statuses == ["refund_due", "refunded"]
+    mall.deals.expire_due()
+    assert {m.status for m in mall.deals.get_group(gid).members} == {"refunded"}
+    assert len(mall.gateway.refunds) == 2 and len(mall.events(RefundIssued)) == 2
+
+
+def test_concurrent_joins_never_overfill_a_group(mall: Mall) -> None:
+    gid = mall.open("ann")
+    results: list[str] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(8)
+
+    def join(n: int) -> None:
+        gate.wait()
+        try:
+            outcome = mall.join(gid, f"s{n}").value
+        except EduEngineError as refused:
+            outcome = type(refused).__name__
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=join, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    group = mall.deals.get_group(gid)
+    assert len(group.paid) <= 4 and group.state is GroupState.FORMED
+    assert len(group.paid) == 1 + sum(1 for r in results if r in ("open", "formed"))
+    charged, _ = mall.gateway.totals()
+    assert charged == PRICE * len(group.paid)
+
+
+def test_a_member_may_leave_an_open_group_and_is_refunded(mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    group = mall.deals.leave_group(gid, "bob")
+    assert group.member("bob") is not None and group.member("bob").status == "refunded"  # type: ignore[union-attr]
+    assert mall.join(gid, "cat") is GroupState.OPEN
+    assert mall.gateway.balance("acct-bob") == Money("0.00", "CNY")
+
+
+def test_one_open_group_per_campaign_and_per_student_limits(mall: Mall) -> None:
+    first = mall.open("ann")
+    with pytest.raises(DealLimitReached, match="already opened"):
+        mall.open("ann")
+    second = mall.open("bob")
+    with pytest.raises(DealLimitReached, match="already in open group"):
+        mall.join(second, "ann")
+    assert mall.deals.get_group(first).places_taken == 1
+
+
+def test_a_forced_group_forms_with_its_real_members_when_allowed(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    mall = Mall(store, clock, force_share=Decimal("0.6"))
+    gid = mall.open("ann")
+    mall.join(gid, "bob")  # 2 of 3 = 67% >= 60%
+    mall.clock.advance(timedelta(days=1))
+    mall.deals.expire_due()
+    group = mall.deals.get_group(gid)
+    assert group.state is GroupState.FORMED and group.forced
+    assert len(mall.events(AccessGranted)) == 2
+
+
+def test_a_declined_charge_releases_the_reserved_place(mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.gateway.fail_next_charges(1)
+    with pytest.raises(PaymentFailed):
+        mall.join(gid, "bob")
+    assert mall.deals.get_group(gid).member("bob") is None
+    assert mall.join(gid, "bob") is GroupState.OPEN
+
+
+def test_the_same_device_or_payment_account_is_denied_and_recorded(
+    store: StoreHandle, mall: Mall
+) -> None:
+    gid = mall.deals.open_group(
+        "spring", "ann", account="acct-1", device_id="phone-A", ip="1.1.1.1"
+    )
+    before = store.snapshot()
+    with pytest.raises(AbuseSuspected, match="device phone-A"):
+        mall.deals.join_group(gid.id, "bob", account="acct-2", device_id="phone-A")
+    with pytest.raises(AbuseSuspected, match="payment account acct-1"):
+        mall.deals.join_group(gid.id, "cat", account="acct-1")
+    after = store.snapshot()
+    assert after["records"].get("group_deal") == before["records"].get("group_deal")
+    decisions = mall.deals.risk_decisions("bob") + mall.deals.risk_decisions("cat")
+    assert [d["level"] for d in decisions] == ["deny", "deny"]
+    # the same IP only flags the join for review
+    mall.deals.join_group(gid.id, "dan", account="acct-3", ip="1.1.1.1")
+    assert [d["level"] for d in mall.deals.risk_decisions("dan")] == ["review"]
+
+
+def test_a_referrer_is_rewarded_once_when_the_new_student_first_pays(mall: Mall) -> None:
+    mall.deals.register_referral("ann", "bob")
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    mall.join(gid, "cat")
+    second = mall.open("bob")
+    mall.join(second, "dan")
+    rewards = [(e.referrer_id, e.referred_id) for e in mall.events(ReferralRewarded)]  # type: ignore[attr-defined]
+    assert rewards == [("ann", "bob")]
+    with pytest.raises(EduEngineError):
+        mall.deals.register_referral("cat", "bob")
+
+
+def test_metrics_come_from_events(mall: Mall) -> None:
+    formed = mall.open("ann")
+    mall.join(formed, "bob")
+    mall.join(formed, "cat")
+    failed = mall.open("dan")
+    mall.clock.advance(timedelta(days=1))
+    mall.deals.expire_due()
+    metrics = DealMetrics()
+    for event in mall.bus.events:
+        metrics.apply(event)
+    assert metrics.groups_opened == 2 and failed
+    assert metrics.success_rate == Decimal("0.5")
+    assert metrics.average_order_value == PRICE
+    assert metrics.viral_coefficient == Decimal(4) / 2
+
+
+def test_closing_soon_lists_open_groups_near_their_deadline(mall: Mall) -> None:
+    gid = mall.open("ann")
+    assert mall.deals.closing_soon(timedelta(hours=1)) == []
+    mall.clock.advance(timedelta(hours=23, minutes=30))
+    assert [g.id for g in mall.deals.closing_soon(timedelta(hours=1))] == [gid]
+
+
+def test_bad_input_is_refused_and_changes_nothing(store: StoreHandle, mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    mall.join(gid, "cat")
+    before = store.snapshot()
+    for bad, error in (
+        (lambda: mall.deals.open_group("nope", "x", account="a"), CampaignNotFound),
+        (lambda: mall.deals.join_group("nope", "x", account="a"), GroupNotFound),
+        (lambda: mall.deals.join_group(gid, "x", account="a"), GroupClosed),
+        (lambda: mall.deals.leave_group(gid, "zed"), EduEngineError),
+        (lambda: mall.deals.cancel_group(gid), GroupClosed),
+        (lambda: mall.deals.register_referral("ann", "ann"), InvalidInput),
+    ):
+        with pytest.raises(error):
+            bad()
+    assert store.snapshot() == before
+    with pytest.raises(InvalidInput):
+        GroupDealCampaign(
+            id="x",
+            course_id="c",
+            list_price=PRICE,
+            group_price=Money("120", "CNY"),
+            required_size=2,
+            starts_at=mall.clock.now(),
+            ends_at=mall.clock.now() + timedelta(days=1),
+        )
+    assert GroupFull.__mro__[1].__name__ == "BookingRefused"
