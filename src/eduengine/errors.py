@@ -325,3 +325,21 @@ class AbuseSuspected(BookingRefused):
         super().__init__(f"request of student {student_id!r} denied: {'; '.join(reasons)}")
         self.student_id = student_id
         self.reasons = tuple(reasons)
+
+
+# --- pricing ----------------------------------------------------------------------------
+
+
+class CouponRefused(DomainError):
+    """A coupon code does not apply (unknown, expired, minimum spend, usage limit ...)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"coupon {code!r} cannot be used: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class OrderNotFound(NotFound):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} not found")
+        self.order_id = order_id

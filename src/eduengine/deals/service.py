@@ -242,6 +242,7 @@ class DealService(ServiceBase):
         ip: str | None = None,
     ) -> GroupDeal:
         """Open a group (开团) and pay the group price as its first member."""
+
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             campaign = _campaign(uow, campaign_id)
             if not campaign.starts_at <= now < campaign.ends_at:

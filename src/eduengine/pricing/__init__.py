@@ -1,5 +1,27 @@
-"""Pricing: exact money (more to come: price rules, coupons)."""
+"""Pricing: exact money, price rules, coupons, quotes and checkout."""
 
 from eduengine.pricing.money import Money
+from eduengine.pricing.rules import (
+    Conditions,
+    Coupon,
+    Customer,
+    DiscountKind,
+    OrderLine,
+    PriceRule,
+    Quote,
+    QuoteLine,
+    quote,
+)
 
-__all__ = ["Money"]
+__all__ = [
+    "Conditions",
+    "Coupon",
+    "Customer",
+    "DiscountKind",
+    "Money",
+    "OrderLine",
+    "PriceRule",
+    "Quote",
+    "QuoteLine",
+    "quote",
+]

@@ -1,0 +1,300 @@
+"""Price rules, coupons and quotes (pure), with exact money.
+
+Rules apply per line, highest ``priority`` first: an ``exclusive`` rule that applies is the
+only rule on its line; otherwise ``stackable`` rules apply one after another on the running
+price, and a non-stackable rule applies only if nothing applied before it, and stops the
+chain. Coupons then take an order-level discount, spread over the lines in whole minor
+units with the remainder on the last line, so the lines always add up to the total. A
+combined discount cap limits rules and coupons together. No price goes below zero;
+percentages round half-up to the currency's minor unit.
+
+>>> from decimal import Decimal
+>>> rule = PriceRule(id="early", kind=DiscountKind.PERCENT, value=Decimal("10"))
+>>> q = quote([OrderLine(course_id="py", price=Money("199.00", "CNY"))],
+...           Customer(student_id="ann"), rules=[rule])
+>>> str(q.total)
+'179.10 CNY'
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from eduengine.codec import dt_in, dt_out
+from eduengine.errors import CouponRefused, InvalidInput
+from eduengine.pricing.money import MINOR_UNITS, Money
+
+
+class DiscountKind(enum.Enum):
+    PERCENT = "percent"
+    AMOUNT = "amount"
+    FIXED_PRICE = "fixed_price"
+
+
+def _check_value(kind: DiscountKind, value: object) -> None:
+    if kind is DiscountKind.PERCENT:
+        if not isinstance(value, Decimal) or not Decimal(0) < value <= 100:
+            raise InvalidInput(f"a percentage must be a Decimal in (0, 100], got {value!r}")
+    elif not isinstance(value, Money) or value.amount < 0:
+        raise InvalidInput(f"{kind.value} needs a non-negative Money value, got {value!r}")
+
+
+def percent_of(price: Money, pct: Decimal) -> Money:
+    """``pct`` percent of ``price``, rounded half-up to the minor unit."""
+    exponent = Decimal(1).scaleb(-MINOR_UNITS[price.currency])
+    return Money((price.amount * pct / 100).quantize(exponent, ROUND_HALF_UP), price.currency)
+
+
+@attrs.frozen(kw_only=True)
+class Customer:
+    student_id: str
+    tags: frozenset[str] = frozenset()
+    level: int = 0
+    first_purchase: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Conditions:
+    course_ids: frozenset[str] | None = None
+    student_tags: frozenset[str] | None = None  # any of them
+    min_level: int | None = None
+    first_purchase_only: bool = False
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def hold(self, course_id: str, customer: Customer, now: datetime | None) -> bool:
+        if self.course_ids is not None and course_id not in self.course_ids:
+            return False
+        if self.student_tags is not None and not (self.student_tags & customer.tags):
+            return False
+        if self.min_level is not None and customer.level < self.min_level:
+            return False
+        if self.first_purchase_only and not customer.first_purchase:
+            return False
+        if now is not None and self.starts_at is not None and now < self.starts_at:
+            return False
+        return not (now is not None and self.ends_at is not None and now >= self.ends_at)
+
+
+@attrs.frozen(kw_only=True)
+class PriceRule:
+    id: str
+    kind: DiscountKind
+    value: Decimal | Money
+    name: str = ""
+    priority: int = 0
+    exclusive: bool = False
+    stackable: bool = True
+    conditions: Conditions = Conditions()
+
+    def __attrs_post_init__(self) -> None:
+        _check_value(self.kind, self.value)
+
+    def apply(self, price: Money) -> Money:
+        if self.kind is DiscountKind.PERCENT:
+            assert isinstance(self.value, Decimal)
+            new = price - percent_of(price, self.value)
+        elif self.kind is DiscountKind.AMOUNT:
+            assert isinstance(self.value, Money)
+            new = price - self.value
+        else:
+            assert isinstance(self.value, Money)
+            new = min(price, self.value)
+        return max(new, Money.zero(price.currency))
+
+
+@attrs.frozen(kw_only=True)
+class Coupon:
+    code: str
+    kind: DiscountKind
+    value: Decimal | Money
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    min_spend: Money | None = None
+    max_redemptions: int | None = None
+    max_per_student: int | None = 1
+    course_ids: frozenset[str] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.code, str) or not self.code:
+            raise InvalidInput("a coupon needs a code")
+        if self.kind is DiscountKind.FIXED_PRICE:
+            raise InvalidInput("coupons take a percentage or an amount off")
+        _check_value(self.kind, self.value)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "kind": self.kind.value,
+            "value": str(self.value) if isinstance(self.value, Decimal) else self.value.to_record(),
+            "valid_from": None if self.valid_from is None else dt_out(self.valid_from),
+            "valid_until": None if self.valid_until is None else dt_out(self.valid_until),
+            "min_spend": None if self.min_spend is None else self.min_spend.to_record(),
+            "max_redemptions": self.max_redemptions,
+            "max_per_student": self.max_per_student,
+            "course_ids": None if self.course_ids is None else sorted(self.course_ids),
+        }
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Coupon:
+        kind = DiscountKind(d["kind"])
+        value: Decimal | Money = (
+            Decimal(d["value"]) if kind is DiscountKind.PERCENT else Money.from_record(d["value"])
+        )
+        return cls(
+            code=d["code"],
+            kind=kind,
+            value=value,
+            valid_from=None if d["valid_from"] is None else dt_in(d["valid_from"]),
+            valid_until=None if d["valid_until"] is None else dt_in(d["valid_until"]),
+            min_spend=None if d["min_spend"] is None else Money.from_record(d["min_spend"]),
+            max_redemptions=d["max_redemptions"],
+            max_per_student=d["max_per_student"],
+            course_ids=None if d["course_ids"] is None else frozenset(d["course_ids"]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class OrderLine:
+    course_id: str
+    price: Money
+
+
+@attrs.frozen(kw_only=True)
+class QuoteLine:
+    course_id: str
+    list_price: Money
+    #: (label, amount taken off) for each rule and each coupon share, in order
+    adjustments: tuple[tuple[str, Money], ...]
+    total: Money
+
+
+@attrs.frozen(kw_only=True)
+class Quote:
+    lines: tuple[QuoteLine, ...]
+    coupons: tuple[str, ...]
+    subtotal: Money
+    discount: Money
+    total: Money
+
+    def explain(self) -> list[str]:
+        """Human-readable breakdown: list price, each rule, each coupon, total."""
+        out = []
+        for line in self.lines:
+            out.append(f"{line.course_id}: list price {line.list_price}")
+            out += [f"  - {label}: -{amount}" for label, amount in line.adjustments]
+            out.append(f"  = {line.total}")
+        out.append(f"total {self.total} (saved {self.discount})")
+        return out
+
+
+def quote(
+    lines: Sequence[OrderLine],
+    customer: Customer,
+    *,
+    rules: Sequence[PriceRule] = (),
+    coupons: Sequence[Coupon] = (),
+    now: datetime | None = None,
+    max_discount: Money | None = None,
+) -> Quote:
+    """Price an order. Coupons passed here must already be checked for use limits."""
+    if not lines:
+        raise InvalidInput("an order needs at least one line")
+    currency = lines[0].price.currency
+    if any(line.price.currency != currency for line in lines):
+        raise InvalidInput("all lines of an order must share a currency")
+    zero = Money.zero(currency)
+    ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
+    priced: list[tuple[OrderLine, list[tuple[str, Money]], Money]] = []
+    for line in lines:
+        price = line.price
+        adjustments: list[tuple[str, Money]] = []
+        applicable = [r for r in ordered if r.conditions.hold(line.course_id, customer, now)]
+        exclusive = next((r for r in applicable if r.exclusive), None)
+        chain = [exclusive] if exclusive is not None else applicable
+        for rule in chain:
+            if not rule.stackable and adjustments:
+                continue
+            new = rule.apply(price)
+            if new < price:
+                adjustments.append((f"rule {rule.name or rule.id}", price - new))
+                price = new
+            if not rule.stackable:
+                break
+        priced.append((line, adjustments, price))
+    subtotal = sum((p for _, _, p in priced), zero)
+    rule_discount = sum((line.price for line, _, _ in priced), zero) - subtotal
+    for coupon in coupons:
+        _check_coupon_window(coupon, now)
+        eligible = [
+            i
+            for i, (line, _, p) in enumerate(priced)
+            if coupon.course_ids is None or line.course_id in coupon.course_ids
+        ]
+        base = sum((priced[i][2] for i in eligible), zero)
+        if coupon.min_spend is not None and base < coupon.min_spend:
+            raise CouponRefused(coupon.code, f"minimum spend {coupon.min_spend}, order has {base}")
+        if isinstance(coupon.value, Decimal):
+            off = percent_of(base, coupon.value)
+        else:
+            off = min(coupon.value, base)
+        if max_discount is not None:
+            room = max(max_discount - rule_discount, zero)
+            off = min(off, room)
+        rule_discount = rule_discount + off
+        if off == zero or not eligible:
+            continue
+        shares = _spread(off, [priced[i][2] for i in eligible])
+        for i, share in zip(eligible, shares, strict=True):
+            line, adjustments, price = priced[i]
+            adjustments.append((f"coupon {coupon.code}", share))
+            priced[i] = (line, adjustments, price - share)
+    out = tuple(
+        QuoteLine(
+            course_id=line.course_id, list_price=line.price, adjustments=tuple(adj), total=price
+        )
+        for line, adj, price in priced
+    )
+    list_total = sum((line.price for line in lines), zero)
+    total = sum((q.total for q in out), zero)
+    return Quote(
+        lines=out,
+        coupons=tuple(c.code for c in coupons),
+        subtotal=list_total,
+        discount=list_total - total,
+        total=total,
+    )
+
+
+def _spread(amount: Money, weights: Sequence[Money]) -> list[Money]:
+    """Split ``amount`` in proportion to ``weights`` in whole minor units, rounding down,
+    with the remainder on the last line (capped by each line's price)."""
+    total_w = sum(w.minor_units for w in weights)
+    units = amount.minor_units
+    if total_w == 0:
+        return [Money.zero(amount.currency) for _ in weights]
+    caps = [w.minor_units for w in weights]
+    shares = [units * c // total_w for c in caps]
+    shares[-1] += units - sum(shares)
+    # a tiny last line cannot take more than its price: pass the excess backwards
+    for i in range(len(shares) - 1, 0, -1):
+        excess = shares[i] - caps[i]
+        if excess > 0:
+            shares[i] -= excess
+            shares[i - 1] += excess
+    return [Money.from_minor(s, amount.currency) for s in shares]
+
+
+def _check_coupon_window(coupon: Coupon, now: datetime | None) -> None:
+    if now is None:
+        return
+    if coupon.valid_from is not None and now < coupon.valid_from:
+        raise CouponRefused(coupon.code, f"valid from {coupon.valid_from}")
+    if coupon.valid_until is not None and now >= coupon.valid_until:
+        raise CouponRefused(coupon.code, f"expired at {coupon.valid_until}")

@@ -1,0 +1,277 @@
+"""Quotes and checkout through units of work: coupon limits that hold under concurrency.
+
+Each coupon's redemptions live in one JSON document, read with ``uow.records.get`` (which
+locks it), so a coupon is never redeemed beyond its limits however many checkouts race.
+Checkout charges exactly the quoted total with the idempotency key ``order:<order id>``;
+a declined payment or a cancelled order releases the redemptions again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock
+from eduengine.errors import (
+    CouponRefused,
+    DuplicateId,
+    InvalidInput,
+    InvalidTransition,
+    OrderNotFound,
+    PaymentFailed,
+)
+from eduengine.payments import PaymentGateway
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing.money import Money
+from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
+from eduengine.service import ServiceBase
+
+COUPONS = "coupon"
+RULES = "price_rule"
+ORDERS = "order"
+
+
+@attrs.frozen(kw_only=True)
+class OrderPaid(DomainEvent):
+    order_id: str
+    student_id: str
+    total: Money
+    coupons: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class OrderCancelled(DomainEvent):
+    order_id: str
+    student_id: str
+    refunded: Money | None
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    id: str
+    student_id: str
+    quote: Quote
+    status: str  # pending | paid | failed | cancelled
+    charge_id: str | None = None
+
+
+class PricingService(ServiceBase):
+    """Price rules, coupons, quotes and checkout.
+
+    Rules are given to the service (they are configuration); coupons are stored, because
+    their redemptions are state.
+
+    >>> from datetime import datetime, timezone
+    >>> from decimal import Decimal
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine.payments import FakePaymentGateway
+    >>> from eduengine.pricing.rules import DiscountKind
+    >>> shop = PricingService(InMemoryStore().unit_of_work, gateway=FakePaymentGateway(),
+    ...     clock=FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> shop.add_coupon(Coupon(code="HELLO", kind=DiscountKind.AMOUNT,
+    ...                        value=Money("20", "CNY")))
+    >>> order = shop.checkout("o1", Customer(student_id="ann"),
+    ...     [OrderLine(course_id="py", price=Money("199", "CNY"))], coupons=["HELLO"],
+    ...     account="acct-ann")
+    >>> str(order.quote.total), order.status
+    ('179.00 CNY', 'paid')
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        gateway: PaymentGateway,
+        rules: Sequence[PriceRule] = (),
+        max_discount: Money | None = None,
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        self.gateway = gateway
+        self.rules = tuple(rules)
+        self.max_discount = max_discount
+
+    def add_coupon(self, coupon: Coupon) -> None:
+        if not isinstance(coupon, Coupon):
+            raise InvalidInput(f"expected a Coupon, got {coupon!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            if uow.records.get(COUPONS, coupon.code) is not None:
+                raise DuplicateId(f"coupon {coupon.code!r} already exists")
+            uow.records.put(COUPONS, coupon.code, {"coupon": coupon.to_record(), "used": {}})
+
+        self._run(command)
+
+    def redemptions(self, code: str) -> int:
+        def query(uow: UnitOfWork, now: datetime) -> int:
+            return len(_coupon_doc(uow, code)["used"])
+
+        return self._run(query, write=False)
+
+    def quote(
+        self, customer: Customer, lines: Sequence[OrderLine], coupons: Sequence[str] = ()
+    ) -> Quote:
+        """The price breakdown (checks coupon limits, redeems nothing)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> Quote:
+            found = [self._usable(uow, code, customer.student_id)[0] for code in coupons]
+            return quote(
+                lines,
+                customer,
+                rules=self.rules,
+                coupons=found,
+                now=now,
+                max_discount=self.max_discount,
+            )
+
+        return self._run(query, write=False)
+
+    def checkout(
+        self,
+        order_id: str,
+        customer: Customer,
+        lines: Sequence[OrderLine],
+        *,
+        coupons: Sequence[str] = (),
+        account: str,
+    ) -> Order:
+        """Quote, redeem the coupons, and charge exactly the quoted total."""
+        if len(set(coupons)) != len(coupons):
+            raise InvalidInput("a coupon code can be used once per order")
+
+        def reserve(uow: UnitOfWork, now: datetime) -> Order:
+            if uow.records.get(ORDERS, order_id) is not None:
+                raise DuplicateId(f"order {order_id!r} already exists")
+            found = []
+            for code in sorted(coupons):  # lock coupons in one order: no deadlock
+                coupon, doc = self._usable(uow, code, customer.student_id)
+                doc["used"][order_id] = customer.student_id
+                uow.records.put(COUPONS, code, doc)
+                found.append(coupon)
+            by_code = {c.code: c for c in found}
+            priced = quote(
+                lines,
+                customer,
+                rules=self.rules,
+                coupons=[by_code[c] for c in coupons],
+                now=now,
+                max_discount=self.max_discount,
+            )
+            order = Order(
+                id=order_id, student_id=customer.student_id, quote=priced, status="pending"
+            )
+            uow.records.put(ORDERS, order_id, _order_record(order))
+            return order
+
+        order = self._run(reserve)
+        try:
+            charge = None
+            if order.quote.total.amount > 0:
+                charge = self.gateway.charge(f"order:{order_id}", account, order.quote.total)
+        except PaymentFailed:
+            self._run(lambda uow, now: self._close(uow, order_id, "failed", now, None))
+            raise
+
+        def confirm(uow: UnitOfWork, now: datetime) -> Order:
+            doc = _order_doc(uow, order_id)
+            doc["status"] = "paid"
+            doc["charge_id"] = None if charge is None else charge.id
+            uow.records.put(ORDERS, order_id, doc)
+            uow.record_events(
+                [
+                    OrderPaid(
+                        occurred_at=now,
+                        order_id=order_id,
+                        student_id=customer.student_id,
+                        total=order.quote.total,
+                        coupons=order.quote.coupons,
+                    )
+                ]
+            )
+            return attrs.evolve(order, status="paid", charge_id=doc["charge_id"])
+
+        return self._run(confirm)
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel a paid order: refund it and release its coupon redemptions."""
+        doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+        if doc["status"] != "paid":
+            raise InvalidTransition(f"order {order_id!r} is {doc['status']}")
+        refunded = None
+        if doc["charge_id"] is not None:
+            total = Money.from_record(doc["total"])
+            self.gateway.refund(f"refund:{order_id}", doc["charge_id"], total)
+            refunded = total
+        self._run(lambda uow, now: self._close(uow, order_id, "cancelled", now, refunded))
+
+    # --- internals --------------------------------------------------------------------
+
+    def _usable(self, uow: UnitOfWork, code: str, student_id: str) -> tuple[Coupon, dict[str, Any]]:
+        doc = _coupon_doc(uow, code)
+        coupon = Coupon.from_record(doc["coupon"])
+        used: dict[str, str] = doc["used"]
+        if coupon.max_redemptions is not None and len(used) >= coupon.max_redemptions:
+            raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
+        mine = sum(1 for s in used.values() if s == student_id)
+        if coupon.max_per_student is not None and mine >= coupon.max_per_student:
+            raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
+        return coupon, doc
+
+    def _close(
+        self, uow: UnitOfWork, order_id: str, status: str, now: datetime, refunded: Money | None
+    ) -> None:
+        doc = _order_doc(uow, order_id)
+        if doc["status"] in ("failed", "cancelled"):
+            return
+        for code in sorted(doc["coupons"]):
+            cdoc = _coupon_doc(uow, code)
+            cdoc["used"].pop(order_id, None)
+            uow.records.put(COUPONS, code, cdoc)
+        doc["status"] = status
+        uow.records.put(ORDERS, order_id, doc)
+        if status == "cancelled":
+            uow.record_events(
+                [
+                    OrderCancelled(
+                        occurred_at=now,
+                        order_id=order_id,
+                        student_id=doc["student_id"],
+                        refunded=refunded,
+                    )
+                ]
+            )
+
+
+def _coupon_doc(uow: UnitOfWork, code: str) -> dict[str, Any]:
+    doc = uow.records.get(COUPONS, code) if isinstance(code, str) else None
+    if doc is None:
+        raise CouponRefused(str(code), "unknown code")
+    return doc
+
+
+def _order_doc(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
+    doc = uow.records.get(ORDERS, order_id)
+    if doc is None:
+        raise OrderNotFound(str(order_id))
+    return doc
+
+
+def _order_record(order: Order) -> dict[str, Any]:
+    return {
+        "student_id": order.student_id,
+        "status": order.status,
+        "charge_id": order.charge_id,
+        "total": order.quote.total.to_record(),
+        "coupons": list(order.quote.coupons),
+        "lines": [
+            {"course_id": line.course_id, "total": line.total.to_record()}
+            for line in order.quote.lines
+        ],
+    }
