@@ -32,6 +32,12 @@ MODULES = [
     "eduengine.availability.model",
     "eduengine.availability.service",
     "eduengine.ical",
+    "eduengine.payments",
+    "eduengine.pricing.rules",
+    "eduengine.pricing.service",
+    "eduengine.deals.risk",
+    "eduengine.deals.service",
+    "eduengine.deals.metrics",
 ]
 
 

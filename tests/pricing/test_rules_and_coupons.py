@@ -82,6 +82,14 @@ def test_discounts_never_go_below_zero_and_can_be_capped() -> None:
         max_discount=cny("30"),
     )
     assert capped.discount == cny("30.00") and capped.total == cny("170.00")
+    rules_only = quote(
+        [line("py", "100"), line("go", "300")],
+        ANN,
+        rules=[pct("50", id="h")],
+        max_discount=cny("100"),
+    )
+    assert rules_only.discount == cny("100.00") and rules_only.total == cny("300.00")
+    assert sum((ln.total for ln in rules_only.lines), cny("0")) == rules_only.total
 
 
 def test_an_order_discount_is_spread_in_whole_cents_with_the_remainder_last() -> None:
@@ -230,3 +238,21 @@ def test_a_refused_checkout_changes_nothing(
         with pytest.raises(EduEngineError):
             bad()
     assert store.snapshot() == before
+
+
+def test_a_referred_students_first_checkout_rewards_the_referrer_once(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    from eduengine import InMemoryEventBus
+    from eduengine.deals import DealService
+    from eduengine.referrals import ReferralRewarded
+
+    bus = InMemoryEventBus()
+    gateway = FakePaymentGateway()
+    DealService(store.unit_of_work, gateway=gateway, clock=clock).register_referral("ann", "bob")
+    shop = PricingService(store.unit_of_work, gateway=gateway, clock=clock, publisher=bus)
+    bob = Customer(student_id="bob")
+    shop.checkout("o1", bob, [line("py", "99")], account="acct-bob")
+    shop.checkout("o2", bob, [line("go", "99")], account="acct-bob")
+    rewards = [e for e in bus.events if isinstance(e, ReferralRewarded)]
+    assert [(e.referrer_id, e.referred_id) for e in rewards] == [("ann", "bob")]

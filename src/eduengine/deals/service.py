@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from eduengine import referrals
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
@@ -46,6 +47,7 @@ from eduengine.errors import (
 from eduengine.payments import PaymentGateway
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
+from eduengine.referrals import ReferralRewarded
 from eduengine.service import ServiceBase
 
 CAMPAIGNS = "deal_campaign"
@@ -54,8 +56,6 @@ CODES = "deal_share_code"
 PARTICIPATION = "deal_participation"
 ACTIVITY = "deal_activity"
 RISK_LOG = "deal_risk_log"
-CUSTOMERS = "customer"
-REFERRALS = "referral"
 
 
 # --- events -------------------------------------------------------------------------
@@ -122,13 +122,6 @@ class RiskDecisionRecorded(DomainEvent):
     group_id: str | None
     level: str
     reasons: tuple[str, ...]
-
-
-@attrs.frozen(kw_only=True)
-class ReferralRewarded(DomainEvent):
-    referrer_id: str
-    referred_id: str
-    reward: str
 
 
 # --- the service ----------------------------------------------------------------------
@@ -217,18 +210,7 @@ class DealService(ServiceBase):
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
         """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
-        if referrer_id == referred_id:
-            raise InvalidInput("a student cannot refer themselves")
-
-        def command(uow: UnitOfWork, now: datetime) -> None:
-            if uow.records.get(REFERRALS, referred_id) is not None:
-                raise DuplicateId(f"student {referred_id!r} was already referred")
-            customer = uow.records.get(CUSTOMERS, referred_id)
-            if customer and customer["paid_orders"] > 0:
-                raise InvalidTransition(f"student {referred_id!r} is not a new student")
-            uow.records.put(REFERRALS, referred_id, {"referrer": referrer_id, "rewarded": False})
-
-        self._run(command)
+        self._run(lambda uow, now: referrals.register(uow, referrer_id, referred_id))
 
     # --- open, join, leave -----------------------------------------------------------
 
@@ -534,10 +516,7 @@ class DealService(ServiceBase):
             return  # confirmed already (a retried call)
         member.status = "paid"
         member.charge_id = charge_id
-        customer = uow.records.get(CUSTOMERS, student_id) or {"paid_orders": 0}
-        new_student = customer["paid_orders"] == 0
-        customer["paid_orders"] += 1
-        uow.records.put(CUSTOMERS, student_id, customer)
+        new_student, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
         events: list[DomainEvent] = [
             MemberJoined(
                 occurred_at=now,
@@ -550,8 +529,7 @@ class DealService(ServiceBase):
                 new_student=new_student,
             )
         ]
-        if new_student:
-            events += self._reward_referrer(uow, student_id, now)
+        events += rewards
         if group.state is GroupState.OPEN and len(group.paid) >= group.required_size:
             group.state = GroupState.FORMED
             events.append(
@@ -584,23 +562,6 @@ class DealService(ServiceBase):
                     )
                 )
         return events
-
-    def _reward_referrer(
-        self, uow: UnitOfWork, student_id: str, now: datetime
-    ) -> list[DomainEvent]:
-        referral = uow.records.get(REFERRALS, student_id)
-        if referral is None or referral["rewarded"]:
-            return []
-        referral["rewarded"] = True
-        uow.records.put(REFERRALS, student_id, referral)
-        return [
-            ReferralRewarded(
-                occurred_at=now,
-                referrer_id=referral["referrer"],
-                referred_id=student_id,
-                reward=self.referral_reward,
-            )
-        ]
 
     def _settler(self, group_id: str) -> Callable[[UnitOfWork, datetime], bool]:
         return lambda uow, now: self._settle(uow, group_id, now)

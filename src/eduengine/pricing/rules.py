@@ -188,7 +188,10 @@ class Quote:
         out = []
         for line in self.lines:
             out.append(f"{line.course_id}: list price {line.list_price}")
-            out += [f"  - {label}: -{amount}" for label, amount in line.adjustments]
+            out += [
+                f"  - {label}: -{amount}" if amount.amount >= 0 else f"  + {label}: {-amount}"
+                for label, amount in line.adjustments
+            ]
             out.append(f"  = {line.total}")
         out.append(f"total {self.total} (saved {self.discount})")
         return out
@@ -230,6 +233,16 @@ def quote(
         priced.append((line, adjustments, price))
     subtotal = sum((p for _, _, p in priced), zero)
     rule_discount = sum((line.price for line, _, _ in priced), zero) - subtotal
+    if max_discount is not None and rule_discount > max_discount:
+        # give back what the rules took beyond the cap, in proportion to what they took
+        excess = rule_discount - max_discount
+        taken = [line.price - price for line, _, price in priced]
+        for i, back in enumerate(_spread(excess, taken)):
+            if back.minor_units:
+                line, adjustments, price = priced[i]
+                adjustments.append(("discount cap", -back))
+                priced[i] = (line, adjustments, price + back)
+        rule_discount = max_discount
     for coupon in coupons:
         _check_coupon_window(coupon, now)
         eligible = [

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from eduengine import referrals
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
@@ -89,6 +90,7 @@ class PricingService(ServiceBase):
         gateway: PaymentGateway,
         rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
+        referral_reward: str = "coupon:REFERRAL-50",
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
@@ -97,6 +99,7 @@ class PricingService(ServiceBase):
         self.gateway = gateway
         self.rules = tuple(rules)
         self.max_discount = max_discount
+        self.referral_reward = referral_reward
 
     def add_coupon(self, coupon: Coupon) -> None:
         if not isinstance(coupon, Coupon):
@@ -184,6 +187,8 @@ class PricingService(ServiceBase):
             doc["status"] = "paid"
             doc["charge_id"] = None if charge is None else charge.id
             uow.records.put(ORDERS, order_id, doc)
+            _, rewards = referrals.order_paid(uow, customer.student_id, now, self.referral_reward)
+            uow.record_events(rewards)
             uow.record_events(
                 [
                     OrderPaid(

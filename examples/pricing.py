@@ -1,0 +1,82 @@
+"""Price rules, coupons and a quote that explains every line; checkout charges it exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from eduengine import FixedClock, InMemoryStore
+from eduengine.payments import FakePaymentGateway
+from eduengine.pricing import (
+    Conditions,
+    Coupon,
+    Customer,
+    DiscountKind,
+    Money,
+    OrderLine,
+    PriceRule,
+)
+from eduengine.pricing.service import PricingService
+
+
+def main() -> None:
+    clock = FixedClock(datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    gateway = FakePaymentGateway()
+    rules = [
+        PriceRule(
+            id="vip",
+            name="VIP 10% off",
+            kind=DiscountKind.PERCENT,
+            value=Decimal("10"),
+            priority=10,
+            conditions=Conditions(student_tags=frozenset({"vip"})),
+        ),
+        PriceRule(
+            id="summer",
+            name="summer sale -30",
+            kind=DiscountKind.AMOUNT,
+            value=Money("30", "CNY"),
+            priority=5,
+            conditions=Conditions(starts_at=clock.now(), ends_at=clock.now() + timedelta(days=60)),
+        ),
+        PriceRule(
+            id="trial",
+            name="first lesson 9.9",
+            kind=DiscountKind.FIXED_PRICE,
+            value=Money("9.90", "CNY"),
+            exclusive=True,
+            conditions=Conditions(course_ids=frozenset({"trial"}), first_purchase_only=True),
+        ),
+    ]
+    shop = PricingService(
+        InMemoryStore().unit_of_work,
+        gateway=gateway,
+        clock=clock,
+        rules=rules,
+        max_discount=Money("150", "CNY"),
+    )
+    shop.add_coupon(
+        Coupon(
+            code="BACK2SCHOOL",
+            kind=DiscountKind.AMOUNT,
+            value=Money("25", "CNY"),
+            min_spend=Money("300", "CNY"),
+            max_redemptions=1000,
+            max_per_student=1,
+        )
+    )
+    mei = Customer(student_id="mei", tags=frozenset({"vip"}), first_purchase=True)
+    lines = [
+        OrderLine(course_id="ielts", price=Money("399.00", "CNY")),
+        OrderLine(course_id="trial", price=Money("99.00", "CNY")),
+    ]
+    q = shop.quote(mei, lines, ["BACK2SCHOOL"])
+    print("\n".join(q.explain()))
+    order = shop.checkout("order-1", mei, lines, coupons=["BACK2SCHOOL"], account="alipay-mei")
+    print(f"charged {gateway.charges['order:order-1'].amount} for {order.id} ({order.status})")
+    shop.cancel_order(order.id)
+    print(f"cancelled; coupon uses now {shop.redemptions('BACK2SCHOOL')}")
+
+
+if __name__ == "__main__":
+    main()
