@@ -343,3 +343,14 @@ class OrderNotFound(NotFound):
     def __init__(self, order_id: str) -> None:
         super().__init__(f"order {order_id!r} not found")
         self.order_id = order_id
+
+
+# --- levels -------------------------------------------------------------------------
+
+
+class UnknownRule(NotFound):
+    """No XP rule for this kind of learning event."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no XP rule for learning events of kind {kind!r}")
+        self.kind = kind

@@ -1,0 +1,350 @@
+"""XP awards through units of work: each student's XP state is one JSON document, so the
+cheat guard, caps and "once per source" hold across devices and concurrent requests.
+
+A refused award is recorded with its reason (``refused_awards``), never silently
+dropped. The state depends only on the events and their ``occurred_at``, so replaying the
+full history into an empty store gives the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock
+from eduengine.codec import dt_in, dt_out
+from eduengine.errors import InvalidInput, UnknownRule
+from eduengine.levels.model import (
+    Badge,
+    Leaderboard,
+    LearningEvent,
+    LevelCurve,
+    Multiplier,
+    Progress,
+    Standing,
+    XpRule,
+    progress,
+)
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service import ServiceBase
+
+KIND = "xp"
+
+
+@attrs.frozen(kw_only=True)
+class XpAwarded(DomainEvent):
+    student_id: str
+    kind: str
+    source_id: str
+    points: int
+    total: int
+
+
+@attrs.frozen(kw_only=True)
+class XpRefused(DomainEvent):
+    student_id: str
+    kind: str
+    source_id: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class LevelUp(DomainEvent):
+    student_id: str
+    from_level: int
+    to_level: int
+    title: str | None
+
+
+@attrs.frozen(kw_only=True)
+class BadgeAwarded(DomainEvent):
+    student_id: str
+    badge_id: str
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class Award:
+    awarded: bool
+    points: int
+    reason: str | None
+    level: int
+
+
+def _fresh(student_id: str) -> dict[str, Any]:
+    return {
+        "student_id": student_id,
+        "xp": 0,
+        "level": 1,
+        "sources": [],
+        "history": {},
+        "refused": [],
+        "badges": [],
+        "counts": {},
+        "periods": {},
+        "class_id": None,
+    }
+
+
+def period_keys(at: datetime) -> list[str]:
+    """The leaderboard periods an instant belongs to: ISO week and month (UTC)."""
+    year, week, _ = at.isocalendar()
+    return [f"week:{year}-W{week:02d}", f"month:{at.year}-{at.month:02d}"]
+
+
+class LevelService(ServiceBase):
+    """Award XP from learning events and report levels, badges and leaderboards.
+
+    >>> from datetime import datetime, timezone
+    >>> from eduengine import InMemoryStore
+    >>> xp = LevelService(InMemoryStore().unit_of_work,
+    ...                   rules=[XpRule(kind="lesson_attended", points=50)],
+    ...                   curve=LevelCurve.geometric())
+    >>> t = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    >>> for n in range(3):
+    ...     _ = xp.record(LearningEvent(student_id="ann", kind="lesson_attended",
+    ...                                 source_id=f"lesson-{n}", occurred_at=t))
+    >>> p = xp.progress("ann")
+    >>> (p.level, p.xp_into_level, p.xp_to_next, str(p.percent))
+    (2, 30, 126, '19.23')
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        rules: Sequence[XpRule],
+        curve: LevelCurve,
+        multipliers: Sequence[Multiplier] = (),
+        max_factor: Decimal = Decimal(3),
+        badges: Sequence[Badge] = (),
+        titles: Mapping[int, str] | None = None,
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        self.rules = {r.kind: r for r in rules}
+        self.curve = curve
+        self.multipliers = tuple(multipliers)
+        self.max_factor = max_factor
+        self.badges = tuple(badges)
+        self.titles = dict(titles or {})
+
+    def record(self, event: LearningEvent) -> Award:
+        """Award the XP the event earns, or record why it earns none."""
+        if not isinstance(event, LearningEvent):
+            raise InvalidInput(f"expected a LearningEvent, got {event!r}")
+        rule = self.rules.get(event.kind)
+        if rule is None:
+            raise UnknownRule(event.kind)
+
+        def command(uow: UnitOfWork, now: datetime) -> Award:
+            state = uow.records.get(KIND, event.student_id) or _fresh(event.student_id)
+            if event.class_id is not None:
+                state["class_id"] = event.class_id
+            reason = self._refusal(rule, event, state)
+            if reason is not None:
+                state["refused"].append(
+                    {
+                        "kind": event.kind,
+                        "source_id": event.source_id,
+                        "reason": reason,
+                        "at": dt_out(event.occurred_at),
+                    }
+                )
+                uow.records.put(KIND, event.student_id, state)
+                uow.record_events(
+                    [
+                        XpRefused(
+                            occurred_at=event.occurred_at,
+                            student_id=event.student_id,
+                            kind=event.kind,
+                            source_id=event.source_id,
+                            reason=reason,
+                        )
+                    ]
+                )
+                return Award(awarded=False, points=0, reason=reason, level=state["level"])
+            points = self._points(rule, event)
+            cap_reason = self._over_cap(rule, event, state, points)
+            if cap_reason is not None:
+                state["refused"].append(
+                    {
+                        "kind": event.kind,
+                        "source_id": event.source_id,
+                        "reason": cap_reason,
+                        "at": dt_out(event.occurred_at),
+                    }
+                )
+                uow.records.put(KIND, event.student_id, state)
+                uow.record_events(
+                    [
+                        XpRefused(
+                            occurred_at=event.occurred_at,
+                            student_id=event.student_id,
+                            kind=event.kind,
+                            source_id=event.source_id,
+                            reason=cap_reason,
+                        )
+                    ]
+                )
+                return Award(awarded=False, points=0, reason=cap_reason, level=state["level"])
+            events = self._apply(state, rule, event, points)
+            uow.records.put(KIND, event.student_id, state)
+            uow.record_events(events)
+            return Award(awarded=True, points=points, reason=None, level=state["level"])
+
+        return self._run(command)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def progress(self, student_id: str) -> Progress:
+        def query(uow: UnitOfWork, now: datetime) -> Progress:
+            state = uow.records.get(KIND, student_id) or _fresh(student_id)
+            return progress(self.curve, state["xp"], self.titles)
+
+        return self._run(query, write=False)
+
+    def badges_of(self, student_id: str) -> list[str]:
+        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+            state = uow.records.get(KIND, student_id) or _fresh(student_id)
+            return list(state["badges"])
+
+        return self._run(query, write=False)
+
+    def refused_awards(self, student_id: str) -> list[dict[str, Any]]:
+        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
+            state = uow.records.get(KIND, student_id) or _fresh(student_id)
+            return list(state["refused"])
+
+        return self._run(query, write=False)
+
+    def state_of(self, student_id: str) -> dict[str, Any]:
+        """The student's whole XP document (for audits and replay checks)."""
+        return self._run(
+            lambda uow, now: uow.records.get(KIND, student_id) or _fresh(student_id),
+            write=False,
+        )
+
+    def leaderboard(self, *, class_id: str | None = None, period: str | None = None) -> Leaderboard:
+        """Standings, globally or for one class, over all time or one period
+        (``"week:2026-W10"``, ``"month:2026-03"``; see :func:`period_keys`).
+
+        Built from the stored XP documents; a host that wants it live keeps one
+        :class:`Leaderboard` and calls ``update`` on every ``XpAwarded`` (O(log n)).
+        """
+
+        def query(uow: UnitOfWork, now: datetime) -> Leaderboard:
+            board = Leaderboard()
+            for student, state in uow.records.list(KIND):
+                if class_id is not None and state["class_id"] != class_id:
+                    continue
+                xp = state["xp"] if period is None else state["periods"].get(period, 0)
+                board.update(student, xp)
+            return board
+
+        return self._run(query, write=False)
+
+    def standings_around(
+        self,
+        student_id: str,
+        *,
+        k: int = 2,
+        anonymous: bool = True,
+        class_id: str | None = None,
+        period: str | None = None,
+    ) -> list[Standing]:
+        """A student's rank and neighbours, other names hidden by default."""
+        return self.leaderboard(class_id=class_id, period=period).around(
+            student_id, k, anonymous=anonymous
+        )
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _refusal(self, rule: XpRule, event: LearningEvent, state: dict[str, Any]) -> str | None:
+        source = f"{event.kind}:{event.source_id}"
+        if source in state["sources"]:
+            return f"XP for {source} was already awarded"
+        history = state["history"].get(event.kind, [])
+        if rule.min_gap is not None and history:
+            last = max(dt_in(h[0]) for h in history)
+            if event.occurred_at < last + rule.min_gap:
+                return f"too soon: {rule.min_gap} must pass between {event.kind} awards"
+        return None
+
+    def _points(self, rule: XpRule, event: LearningEvent) -> int:
+        factor = Decimal(1)
+        for m in self.multipliers:
+            if m.applies(event):
+                factor *= m.factor
+        factor = min(factor, self.max_factor)
+        return int((rule.base_points(event) * factor).quantize(Decimal(1), ROUND_HALF_UP))
+
+    @staticmethod
+    def _over_cap(
+        rule: XpRule, event: LearningEvent, state: dict[str, Any], points: int
+    ) -> str | None:
+        if rule.cap is None:
+            return None
+        since = event.occurred_at - rule.cap_window
+        window = sum(p for at, p in state["history"].get(event.kind, []) if dt_in(at) > since)
+        if window + points > rule.cap:
+            return f"cap of {rule.cap} XP per {rule.cap_window} for {event.kind} reached"
+        return None
+
+    def _apply(
+        self, state: dict[str, Any], rule: XpRule, event: LearningEvent, points: int
+    ) -> list[DomainEvent]:
+        at = event.occurred_at
+        before = state["level"]
+        state["xp"] += points
+        state["sources"].append(f"{event.kind}:{event.source_id}")
+        history = state["history"].setdefault(event.kind, [])
+        history.append([dt_out(at), points])
+        # keep only what the cap window and the gap can still need
+        horizon = max(rule.cap_window, rule.min_gap or rule.cap_window)
+        state["history"][event.kind] = [h for h in history if dt_in(h[0]) > at - horizon]
+        state["counts"][event.kind] = state["counts"].get(event.kind, 0) + 1
+        for key in period_keys(at):
+            state["periods"][key] = state["periods"].get(key, 0) + points
+        state["level"] = self.curve.level_for(state["xp"])
+        events: list[DomainEvent] = [
+            XpAwarded(
+                occurred_at=at,
+                student_id=event.student_id,
+                kind=event.kind,
+                source_id=event.source_id,
+                points=points,
+                total=state["xp"],
+            )
+        ]
+        if state["level"] > before:
+            title = progress(self.curve, state["xp"], self.titles).title
+            events.append(
+                LevelUp(
+                    occurred_at=at,
+                    student_id=event.student_id,
+                    from_level=before,
+                    to_level=state["level"],
+                    title=title,
+                )
+            )
+        for badge in self.badges:
+            if badge.id not in state["badges"] and badge.earned(state):
+                state["badges"].append(badge.id)
+                events.append(
+                    BadgeAwarded(
+                        occurred_at=at,
+                        student_id=event.student_id,
+                        badge_id=badge.id,
+                        name=badge.name,
+                    )
+                )
+        return events
