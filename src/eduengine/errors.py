@@ -354,3 +354,30 @@ class UnknownRule(NotFound):
     def __init__(self, kind: str) -> None:
         super().__init__(f"no XP rule for learning events of kind {kind!r}")
         self.kind = kind
+
+
+# --- students and privacy --------------------------------------------------------------
+
+
+class StudentNotFound(NotFound):
+    def __init__(self, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} not found")
+        self.student_id = student_id
+
+
+class NoCredit(BookingRefused):
+    """The student has no active lesson package with a credit left."""
+
+    def __init__(self, student_id: str) -> None:
+        super().__init__(f"student {student_id!r} has no active lesson package with credits left")
+        self.student_id = student_id
+
+
+class ClassFull(BookingRefused):
+    def __init__(self, class_id: str, capacity: int) -> None:
+        super().__init__(f"class {class_id!r} is full ({capacity} students)")
+        self.class_id = class_id
+
+
+class AccessDenied(DomainError, PermissionError):
+    """The actor may not read or change this student's record (the attempt is audited)."""
