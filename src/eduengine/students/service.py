@@ -59,6 +59,7 @@ STUDENTS = "student"
 PACKAGES = "lesson_package"
 CLASSES = "school_class"
 AUDIT = "audit"
+AUDIT_SEQ = "audit_seq"
 GRANTS = "access_grant"
 
 
@@ -631,9 +632,13 @@ class StudentService(ServiceBase):
         fields: Sequence[str],
         now: datetime,
     ) -> None:
+        # a counter document orders entries that share an instant (and serialises writers)
+        counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
+        counter["n"] += 1
+        uow.records.put(AUDIT_SEQ, "next", counter)
         uow.records.put(
             AUDIT,
-            f"{dt_out(now)}#{self._new_id()}",
+            f"{counter['n']:012d}",
             {
                 "at": dt_out(now),
                 "actor_id": actor.id,
