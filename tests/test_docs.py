@@ -38,6 +38,11 @@ MODULES = [
     "eduengine.deals.risk",
     "eduengine.deals.service",
     "eduengine.deals.metrics",
+    "eduengine.levels.model",
+    "eduengine.levels.service",
+    "eduengine.students.model",
+    "eduengine.students.privacy",
+    "eduengine.students.service",
 ]
 
 

@@ -1,0 +1,51 @@
+"""Privacy: who sees what, masked contact data, the audit trail, and erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from eduengine import FixedClock, InMemoryStore
+from eduengine.errors import AccessDenied
+from eduengine.students import Actor, Guardian, GuardianRole, SchoolClass, StudentService
+
+
+def main() -> None:
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    students = StudentService(InMemoryStore().unit_of_work, clock=clock)
+    students.register(
+        "mei",
+        name="李梅",
+        phone="13912345678",
+        email="mei@example.com",
+        guardians=[Guardian(name="李强", phone="13800001111", roles=frozenset({GuardianRole.PAY}))],
+    )
+    students.create_class(SchoolClass(id="r2", name="Readers 2", capacity=15))
+    students.assign("mei", "r2")
+
+    academic = Actor(id="zhang", role="academic")
+    support = Actor(id="liu", role="support")
+    teacher = Actor(id="chen", role="teacher", class_ids=frozenset({"r2"}))
+    other_teacher = Actor(id="wu", role="teacher", class_ids=frozenset({"r9"}))
+
+    print("academic sees:", students.view(academic, "mei").phone)
+    masked = students.view(support, "mei")
+    print("support sees: ", masked.name, masked.phone, masked.email)
+    print("class teacher:", students.view(teacher, "mei").phone)
+    try:
+        students.view(other_teacher, "mei")
+    except AccessDenied as denied:
+        print("other teacher:", denied)
+    students.grant(other_teacher, "mei", until=clock.now() + timedelta(hours=2))
+    print("with a 2-hour grant:", students.view(other_teacher, "mei").phone)
+    students.revoke(other_teacher, "mei")
+
+    students.erase(academic, "mei")
+    after = students.view(academic, "mei")
+    print("after erasure:", after.name, after.phone, after.email, after.guardians)
+    print("audit trail:")
+    for entry in students.audit_trail("mei"):
+        print(f"  {entry.at:%H:%M} {entry.role:<9} {entry.actor_id:<6} {entry.action}")
+
+
+if __name__ == "__main__":
+    main()
