@@ -86,6 +86,8 @@ class ServiceBase:
         also: list[ev.DomainEvent] | None = None,
     ) -> T:
         for attempt in range(1, self.max_attempts + 1):
+            if also is not None:
+                also.clear()  # the command fills it again on a retry
             now = self.clock.now()
             try:
                 with self._uow() as uow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -308,3 +309,30 @@ def test_an_exception_before_commit_leaves_the_store_unchanged(
         uow.records.put("notes", "n1", {"text": "never stored"})
         raise RuntimeError("the host's code failed before commit")
     assert store.snapshot() == before
+
+
+def test_a_transient_conflict_is_retried_with_fresh_state(
+    store: StoreHandle, clock: FixedClock, bus: InMemoryEventBus
+) -> None:
+    from eduengine.errors import RetryableConflict
+
+    calls = {"n": 0}
+
+    def flaky_uow() -> Any:
+        calls["n"] += 1
+        uow = store.unit_of_work()
+        if calls["n"] == 1:
+            original = uow.commit
+
+            def conflict() -> None:
+                raise RetryableConflict("deadlock detected (simulated)")
+
+            uow.commit = conflict  # type: ignore[method-assign]
+            _ = original
+        return uow
+
+    svc = BookingService(flaky_uow, clock=clock, publisher=bus)
+    series = svc.create_series("c", "FREQ=DAILY;COUNT=2", clock.now() + timedelta(days=1), HOUR, 3)
+    assert calls["n"] == 2
+    assert [type(e).__name__ for e in bus.events].count("SeriesCreated") == 1
+    assert svc.get_series(series.id).slot_ids == series.slot_ids
