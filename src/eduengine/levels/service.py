@@ -149,7 +149,8 @@ class LevelService(ServiceBase):
             state = uow.records.get(KIND, event.student_id) or _fresh(event.student_id)
             if event.class_id is not None:
                 state["class_id"] = event.class_id
-            reason = self._refusal(rule, event, state)
+            points = self._points(rule, event)
+            reason = self._refusal(rule, event, state) or self._over_cap(rule, event, state, points)
             if reason is not None:
                 state["refused"].append(
                     {
@@ -172,30 +173,6 @@ class LevelService(ServiceBase):
                     ]
                 )
                 return Award(awarded=False, points=0, reason=reason, level=state["level"])
-            points = self._points(rule, event)
-            cap_reason = self._over_cap(rule, event, state, points)
-            if cap_reason is not None:
-                state["refused"].append(
-                    {
-                        "kind": event.kind,
-                        "source_id": event.source_id,
-                        "reason": cap_reason,
-                        "at": dt_out(event.occurred_at),
-                    }
-                )
-                uow.records.put(KIND, event.student_id, state)
-                uow.record_events(
-                    [
-                        XpRefused(
-                            occurred_at=event.occurred_at,
-                            student_id=event.student_id,
-                            kind=event.kind,
-                            source_id=event.source_id,
-                            reason=cap_reason,
-                        )
-                    ]
-                )
-                return Award(awarded=False, points=0, reason=cap_reason, level=state["level"])
             events = self._apply(state, rule, event, points)
             uow.records.put(KIND, event.student_id, state)
             uow.record_events(events)
