@@ -275,3 +275,30 @@ def test_bad_input_is_refused_and_changes_nothing(store: StoreHandle, mall: Mall
             ends_at=mall.clock.now() + timedelta(days=1),
         )
     assert GroupFull.__mro__[1].__name__ == "BookingRefused"
+
+
+def test_two_workers_sweeping_at_once_settle_and_refund_each_member_once(mall: Mall) -> None:
+    groups = [mall.open(s) for s in ("ann", "bob", "cat")]
+    for n, gid in enumerate(groups):
+        mall.join(gid, f"friend{n}")
+    mall.clock.advance(timedelta(days=1))
+    settled: list[int] = []
+    gate = threading.Barrier(2)
+
+    def worker() -> None:
+        gate.wait()
+        settled.append(mall.deals.expire_due())
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(settled) == 3, "each group settled by exactly one worker"
+    refunds = [(e.group_id, e.student_id) for e in mall.events(RefundIssued)]  # type: ignore[attr-defined]
+    assert len(refunds) == len(set(refunds)) == 6
+    assert len(mall.gateway.refunds) == 6
+    assert all(
+        mall.gateway.balance(f"acct-{s}") == Money("0.00", "CNY")
+        for s in ("ann", "bob", "cat", "friend0", "friend1", "friend2")
+    )

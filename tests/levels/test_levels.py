@@ -258,3 +258,21 @@ def test_replaying_the_full_history_gives_the_same_state(
         finally:
             handle.close()
     assert states[0] == states[1]
+
+
+def test_a_streak_bonus_applies_once_the_streak_is_long_enough(store: StoreHandle) -> None:
+    bonus = Multiplier(
+        name="3-day streak",
+        factor=Decimal("1.5"),
+        starts_at=T,
+        ends_at=T + timedelta(days=30),
+        min_streak=3,
+        kinds=frozenset({"lesson_attended"}),
+    )
+    xp = service(store, multipliers=[bonus])
+    for day in range(3):
+        xp.record(ev("daily_streak", f"d{day}", T + timedelta(days=day)))
+        points = xp.record(ev("lesson_attended", f"l{day}", T + timedelta(days=day, hours=1)))
+        assert points.points == (75 if day == 2 else 50)
+    # a broken streak (three days without) loses the bonus
+    assert xp.record(ev("lesson_attended", "l9", T + timedelta(days=6))).points == 50

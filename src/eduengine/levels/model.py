@@ -204,6 +204,8 @@ class Multiplier:
     starts_at: datetime
     ends_at: datetime
     kinds: frozenset[str] | None = None
+    #: a streak bonus: only while the student's daily streak is at least this long
+    min_streak: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.factor, Decimal) or self.factor <= 0:
@@ -213,9 +215,10 @@ class Multiplier:
         if self.ends_at <= self.starts_at:
             raise InvalidTimeRange(f"multiplier {self.name!r} ends before it starts")
 
-    def applies(self, event: LearningEvent) -> bool:
+    def applies(self, event: LearningEvent, streak: int = 0) -> bool:
         in_window = self.starts_at <= event.occurred_at < self.ends_at
-        return in_window and (self.kinds is None or event.kind in self.kinds)
+        on_streak = self.min_streak is None or streak >= self.min_streak
+        return in_window and on_streak and (self.kinds is None or event.kind in self.kinds)
 
 
 @attrs.frozen(kw_only=True)

@@ -9,7 +9,7 @@ full history into an empty store gives the same state.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -92,6 +92,17 @@ def _fresh(student_id: str) -> dict[str, Any]:
     }
 
 
+STREAK_KIND = "daily_streak"
+
+
+def _streak_at(state: dict[str, Any], at: datetime) -> int:
+    """Consecutive days with a daily-streak award, if the last one was within two days."""
+    days, last = state.get("streak") or [0, None]
+    if last is None or at - dt_in(last) > timedelta(hours=48):
+        return 0
+    return int(days)
+
+
 def period_keys(at: datetime) -> list[str]:
     """The leaderboard periods an instant belongs to: ISO week and month (UTC)."""
     year, week, _ = at.isocalendar()
@@ -149,7 +160,7 @@ class LevelService(ServiceBase):
             state = uow.records.get(KIND, event.student_id) or _fresh(event.student_id)
             if event.class_id is not None:
                 state["class_id"] = event.class_id
-            points = self._points(rule, event)
+            points = self._points(rule, event, state)
             reason = self._refusal(rule, event, state) or self._over_cap(rule, event, state, points)
             if reason is not None:
                 state["refused"].append(
@@ -256,10 +267,11 @@ class LevelService(ServiceBase):
                 return f"too soon: {rule.min_gap} must pass between {event.kind} awards"
         return None
 
-    def _points(self, rule: XpRule, event: LearningEvent) -> int:
+    def _points(self, rule: XpRule, event: LearningEvent, state: dict[str, Any]) -> int:
         factor = Decimal(1)
+        streak = _streak_at(state, event.occurred_at)
         for m in self.multipliers:
-            if m.applies(event):
+            if m.applies(event, streak):
                 factor *= m.factor
         factor = min(factor, self.max_factor)
         return int((rule.base_points(event) * factor).quantize(Decimal(1), ROUND_HALF_UP))
@@ -289,6 +301,8 @@ class LevelService(ServiceBase):
         horizon = max(rule.cap_window, rule.min_gap or rule.cap_window)
         state["history"][event.kind] = [h for h in history if dt_in(h[0]) > at - horizon]
         state["counts"][event.kind] = state["counts"].get(event.kind, 0) + 1
+        if event.kind == STREAK_KIND:
+            state["streak"] = [_streak_at(state, at) + 1, dt_out(at)]
         for key in period_keys(at):
             state["periods"][key] = state["periods"].get(key, 0) + points
         state["level"] = self.curve.level_for(state["xp"])
