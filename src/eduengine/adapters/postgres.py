@@ -27,13 +27,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-import attrs
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.memory import slot_state
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -47,72 +45,11 @@ from eduengine.errors import (
     SeriesNotFound,
     SlotNotFound,
 )
-from eduengine.ports import EventPublisher
 
 Conn = psycopg.Connection[dict[str, Any]]
 
 MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE slots (
-        id            TEXT PRIMARY KEY,
-        course_id     TEXT NOT NULL,
-        tutor_id      TEXT,
-        series_id     TEXT,
-        start_at      TEXT NOT NULL,
-        end_at        TEXT NOT NULL,
-        capacity      INTEGER NOT NULL CHECK (capacity >= 0),
-        status        TEXT NOT NULL,
-        waitlist_mode TEXT NOT NULL,
-        offer_ttl_us  BIGINT NOT NULL,
-        opens_at      TEXT,
-        version       INTEGER NOT NULL
-    );
-    CREATE TABLE bookings (
-        seq        BIGSERIAL PRIMARY KEY,
-        id         TEXT NOT NULL UNIQUE,
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        student_id TEXT NOT NULL,
-        status     TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        series_id  TEXT
-    );
-    CREATE UNIQUE INDEX bookings_one_active_seat
-        ON bookings (slot_id, student_id) WHERE status <> 'cancelled';
-    CREATE INDEX bookings_by_student ON bookings (student_id, seq);
-    CREATE INDEX bookings_by_slot ON bookings (slot_id) WHERE status <> 'cancelled';
-    CREATE TABLE waitlist (
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        position   INTEGER NOT NULL,
-        student_id TEXT NOT NULL,
-        joined_at  TEXT NOT NULL,
-        PRIMARY KEY (slot_id, position)
-    );
-    CREATE TABLE offers (
-        id         TEXT PRIMARY KEY,
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        student_id TEXT NOT NULL,
-        offered_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        expires_us BIGINT NOT NULL
-    );
-    CREATE INDEX offers_due ON offers (expires_us);
-    CREATE TABLE series (
-        id   TEXT PRIMARY KEY,
-        data TEXT NOT NULL
-    );
-    CREATE TABLE records (
-        kind TEXT NOT NULL,
-        key  TEXT NOT NULL,
-        data JSONB NOT NULL,
-        PRIMARY KEY (kind, key)
-    );
-    CREATE TABLE outbox (
-        id         BIGSERIAL PRIMARY KEY,
-        event_type TEXT NOT NULL,
-        payload    BYTEA NOT NULL,
-        published  BOOLEAN NOT NULL DEFAULT FALSE
-    )
-    """,
+    enc.SCHEMA_V1.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -131,7 +68,7 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
     return PersistenceError(f"PostgreSQL error during {what}: {exc}")
 
 
-class PostgresStore:
+class PostgresStore(enc.OutboxRelay):
     """A PostgreSQL database (optionally one ``schema`` in it) holding every aggregate.
 
     A store object is safe to share between threads: each thread gets its own connection.
@@ -240,37 +177,27 @@ class PostgresStore:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
         with self.unit_of_work() as uow:
             conn = uow.conn
-            slots = {sid: slot_state(uow.slots.get(sid)) for sid in uow.slots.list_ids()}
-            bookings = {
-                row["id"]: attrs.asdict(enc.booking_from_row(row))
-                for row in conn.execute("SELECT * FROM bookings ORDER BY seq")
-            }
-            series = {
-                row["id"]: attrs.asdict(enc.series_in(row["id"], row["data"]))
-                for row in conn.execute("SELECT id, data FROM series ORDER BY id")
-            }
-            records: dict[str, dict[str, Any]] = {}
-            for row in conn.execute("SELECT kind, key, data FROM records ORDER BY kind, key"):
-                records.setdefault(row["kind"], {})[row["key"]] = row["data"]
-        return {"slots": slots, "bookings": bookings, "series": series, "records": records}
+            return enc.snapshot_of(
+                uow.slots.get_many(uow.slots.list_ids()),
+                conn.execute("SELECT * FROM bookings ORDER BY seq").fetchall(),
+                conn.execute("SELECT id, data FROM series ORDER BY id").fetchall(),
+                (
+                    (row["kind"], row["key"], row["data"])
+                    for row in conn.execute(
+                        "SELECT kind, key, data FROM records ORDER BY kind, key"
+                    ).fetchall()
+                ),
+            )
 
     def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
         rows = self.connection().execute(
-            "SELECT id, payload FROM outbox WHERE NOT published ORDER BY id LIMIT %s", (limit,)
+            "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT %s", (limit,)
         )
         return [(row["id"], pickle.loads(row["payload"])) for row in rows]
 
     def mark_published(self, ids: Sequence[int]) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE outbox SET published = TRUE WHERE id = ANY(%s)", (list(ids),))
-
-    def relay_outbox(self, publisher: EventPublisher) -> int:
-        """Publish pending outbox events in commit order, then mark them (at least once)."""
-        pending = self.pending_outbox()
-        if pending:
-            publisher.publish([event for _, event in pending])
-            self.mark_published([i for i, _ in pending])
-        return len(pending)
+            conn.execute("UPDATE outbox SET published = 1 WHERE id = ANY(%s)", (list(ids),))
 
 
 def begin(conn: Conn, lock_timeout: float) -> None:
@@ -532,62 +459,22 @@ class PostgresUnitOfWork:
         self.staged = {}
 
     def _write_slot(self, slot: Slot) -> None:
-        conn = self.conn
-        row = enc.slot_row(slot)
-        if slot.id in self.new_slot_ids:
-            marks = ", ".join(["%s"] * len(row))
-            conn.execute(
-                f"INSERT INTO slots ({', '.join(row)}) VALUES ({marks})".encode(),
-                tuple(row.values()),
-            )
-        else:
-            row.pop("id")
-            row["version"] = slot.version + 1
-            # The version check is a second line of defence behind the row lock.
-            changed = conn.execute(
-                f"UPDATE slots SET {', '.join(f'{k} = %s' for k in row)} "
-                "WHERE id = %s AND version = %s".encode(),
-                (*row.values(), slot.id, slot.version),
-            )
-            self.version_checks.append((slot.id, changed))
-        with conn.cursor() as cur:
-            if slot.changed_bookings:
-                cur.executemany(
-                    "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
-                    "VALUES (%(id)s, %(slot_id)s, %(student_id)s, %(status)s, %(created_at)s, "
-                    "%(series_id)s) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
-                    [enc.booking_row(b) for b in slot.changed_bookings.values()],
-                )
-            before = self.loaded_children.get(slot.id)
-            if before == (tuple(slot.waitlist), tuple(slot.offers.values())):
-                return
-            cur.execute("DELETE FROM waitlist WHERE slot_id = %s", (slot.id,))
-            if slot.waitlist:
-                cur.executemany(
-                    "INSERT INTO waitlist (slot_id, position, student_id, joined_at) "
-                    "VALUES (%s, %s, %s, %s)",
-                    [
-                        (slot.id, n, e.student_id, enc.dt_out(e.joined_at))
-                        for n, e in enumerate(slot.waitlist)
-                    ],
-                )
-            cur.execute("DELETE FROM offers WHERE slot_id = %s", (slot.id,))
-            if slot.offers:
-                cur.executemany(
-                    "INSERT INTO offers (id, slot_id, student_id, offered_at, expires_at, "
-                    "expires_us) VALUES (%s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            o.id,
-                            slot.id,
-                            o.student_id,
-                            enc.dt_out(o.offered_at),
-                            enc.dt_out(o.expires_at),
-                            enc.micros(o.expires_at),
-                        )
-                        for o in slot.offers.values()
-                    ],
-                )
+        writes = enc.slot_writes(
+            slot,
+            is_new=slot.id in self.new_slot_ids,
+            loaded_children=self.loaded_children.get(slot.id),
+        )
+        with self.conn.cursor() as cur:
+            for w in writes:
+                sql = w.sql.replace("?", "%s").encode()
+                if w.many:
+                    cur.executemany(sql, w.params)
+                elif w.expect_one:
+                    # the version check, a second line of defence behind the row lock;
+                    # read after the pipeline syncs
+                    self.version_checks.append((slot.id, self.conn.execute(sql, w.params)))
+                else:
+                    cur.execute(sql, w.params)
 
     def rollback(self) -> None:
         if self._open:

@@ -8,9 +8,14 @@ range queries, as integer microseconds since the Unix epoch in UTC.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import attrs
+
+from eduengine.adapters.memory import slot_state
+from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import (
     Booking,
     BookingStatus,
@@ -23,6 +28,7 @@ from eduengine.booking.model import (
 from eduengine.booking.series import Series
 from eduengine.codec import dt_in as dt_in
 from eduengine.codec import dt_out as dt_out
+from eduengine.ports import EventPublisher
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -164,3 +170,191 @@ def booking_from_row(row: Any) -> Booking:
         created_at=dt_in(row["created_at"]),
         series_id=row["series_id"],
     )
+
+
+# --- what both SQL adapters write and read the same way ---------------------------------
+
+#: The schema of both SQL adapters; ``{serial}``, ``{json}`` and ``{blob}`` are filled
+#: with each engine's types.
+SCHEMA_V1 = """
+CREATE TABLE slots (
+    id            TEXT PRIMARY KEY,
+    course_id     TEXT NOT NULL,
+    tutor_id      TEXT,
+    series_id     TEXT,
+    start_at      TEXT NOT NULL,
+    end_at        TEXT NOT NULL,
+    capacity      INTEGER NOT NULL CHECK (capacity >= 0),
+    status        TEXT NOT NULL,
+    waitlist_mode TEXT NOT NULL,
+    offer_ttl_us  BIGINT NOT NULL,
+    opens_at      TEXT,
+    version       INTEGER NOT NULL
+);
+CREATE TABLE bookings (
+    seq        {serial},
+    id         TEXT NOT NULL UNIQUE,
+    slot_id    TEXT NOT NULL REFERENCES slots (id),
+    student_id TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    series_id  TEXT
+);
+CREATE UNIQUE INDEX bookings_one_active_seat
+    ON bookings (slot_id, student_id) WHERE status <> 'cancelled';
+CREATE INDEX bookings_by_student ON bookings (student_id, seq);
+CREATE INDEX bookings_by_slot ON bookings (slot_id) WHERE status <> 'cancelled';
+CREATE TABLE waitlist (
+    slot_id    TEXT NOT NULL REFERENCES slots (id),
+    position   INTEGER NOT NULL,
+    student_id TEXT NOT NULL,
+    joined_at  TEXT NOT NULL,
+    PRIMARY KEY (slot_id, position)
+);
+CREATE TABLE offers (
+    id         TEXT PRIMARY KEY,
+    slot_id    TEXT NOT NULL REFERENCES slots (id),
+    student_id TEXT NOT NULL,
+    offered_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    expires_us BIGINT NOT NULL
+);
+CREATE INDEX offers_due ON offers (expires_us);
+CREATE INDEX slots_by_tutor ON slots (tutor_id);
+CREATE TABLE series (
+    id   TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    data {json} NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE outbox (
+    id         {serial},
+    event_type TEXT NOT NULL,
+    payload    {blob} NOT NULL,
+    published  INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+
+@attrs.frozen
+class Write:
+    """One statement (``?`` placeholders) of a slot's write-back."""
+
+    sql: str
+    params: Sequence[Any]
+    many: bool = False
+    #: the statement must change exactly one row (the version check)
+    expect_one: bool = False
+
+
+def slot_writes(
+    slot: Slot,
+    *,
+    is_new: bool,
+    loaded_children: tuple[tuple[Any, ...], tuple[Any, ...]] | None,
+) -> list[Write]:
+    """The statements that persist a changed slot: its row (inserted, or updated with a
+    version check), its changed bookings, and its waitlist and offers if they moved."""
+    row = slot_row(slot)
+    writes: list[Write] = []
+    if is_new:
+        marks = ", ".join("?" * len(row))
+        writes.append(
+            Write(f"INSERT INTO slots ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
+        )
+    else:
+        row.pop("id")
+        row["version"] = slot.version + 1
+        assignments = ", ".join(f"{k} = ?" for k in row)
+        writes.append(
+            Write(
+                f"UPDATE slots SET {assignments} WHERE id = ? AND version = ?",
+                (*row.values(), slot.id, slot.version),
+                expect_one=True,
+            )
+        )
+    if slot.changed_bookings:
+        writes.append(
+            Write(
+                "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                [tuple(booking_row(b).values()) for b in slot.changed_bookings.values()],
+                many=True,
+            )
+        )
+    if loaded_children == (tuple(slot.waitlist), tuple(slot.offers.values())):
+        return writes
+    writes.append(Write("DELETE FROM waitlist WHERE slot_id = ?", (slot.id,)))
+    if slot.waitlist:
+        writes.append(
+            Write(
+                "INSERT INTO waitlist (slot_id, position, student_id, joined_at) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (slot.id, n, e.student_id, dt_out(e.joined_at))
+                    for n, e in enumerate(slot.waitlist)
+                ],
+                many=True,
+            )
+        )
+    writes.append(Write("DELETE FROM offers WHERE slot_id = ?", (slot.id,)))
+    if slot.offers:
+        writes.append(
+            Write(
+                "INSERT INTO offers (id, slot_id, student_id, offered_at, expires_at, expires_us) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        o.id,
+                        slot.id,
+                        o.student_id,
+                        dt_out(o.offered_at),
+                        dt_out(o.expires_at),
+                        micros(o.expires_at),
+                    )
+                    for o in slot.offers.values()
+                ],
+                many=True,
+            )
+        )
+    return writes
+
+
+def snapshot_of(
+    slots: Iterable[Slot],
+    bookings: Iterable[Any],
+    series: Iterable[Any],
+    records: Iterable[tuple[str, str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """A snapshot shaped exactly like ``InMemoryStore.snapshot()`` from rows (mappings)."""
+    out_records: dict[str, dict[str, Any]] = {}
+    for kind, key, data in records:
+        out_records.setdefault(kind, {})[key] = data
+    return {
+        "slots": {s.id: slot_state(s) for s in slots},
+        "bookings": {r["id"]: attrs.asdict(booking_from_row(r)) for r in bookings},
+        "series": {r["id"]: attrs.asdict(series_in(r["id"], r["data"])) for r in series},
+        "records": out_records,
+    }
+
+
+class OutboxRelay:
+    """``relay_outbox`` on top of an adapter's ``pending_outbox`` and ``mark_published``."""
+
+    def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
+        raise NotImplementedError
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        raise NotImplementedError
+
+    def relay_outbox(self, publisher: EventPublisher) -> int:
+        """Publish pending outbox events in commit order, then mark them (at least once)."""
+        pending = self.pending_outbox()
+        if pending:
+            publisher.publish([event for _, event in pending])
+            self.mark_published([i for i, _ in pending])
+        return len(pending)

@@ -28,10 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import attrs
-
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.memory import slot_state
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -45,77 +42,16 @@ from eduengine.errors import (
     SeriesNotFound,
     SlotNotFound,
 )
-from eduengine.ports import EventPublisher
 
 #: Versioned migrations, applied in order by :meth:`SqliteStore.migrate`.
 MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE slots (
-        id            TEXT PRIMARY KEY,
-        course_id     TEXT NOT NULL,
-        tutor_id      TEXT,
-        series_id     TEXT,
-        start_at      TEXT NOT NULL,
-        end_at        TEXT NOT NULL,
-        capacity      INTEGER NOT NULL CHECK (capacity >= 0),
-        status        TEXT NOT NULL,
-        waitlist_mode TEXT NOT NULL,
-        offer_ttl_us  INTEGER NOT NULL,
-        opens_at      TEXT,
-        version       INTEGER NOT NULL
-    );
-    CREATE TABLE bookings (
-        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-        id         TEXT NOT NULL UNIQUE,
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        student_id TEXT NOT NULL,
-        status     TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        series_id  TEXT
-    );
-    -- Second line of defence behind the Slot aggregate: one active seat per student.
-    CREATE UNIQUE INDEX bookings_one_active_seat
-        ON bookings (slot_id, student_id) WHERE status <> 'cancelled';
-    CREATE INDEX bookings_by_student ON bookings (student_id, seq);
-    CREATE TABLE waitlist (
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        position   INTEGER NOT NULL,
-        student_id TEXT NOT NULL,
-        joined_at  TEXT NOT NULL,
-        PRIMARY KEY (slot_id, position)
-    );
-    CREATE TABLE offers (
-        id         TEXT PRIMARY KEY,
-        slot_id    TEXT NOT NULL REFERENCES slots (id),
-        student_id TEXT NOT NULL,
-        offered_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        expires_us INTEGER NOT NULL
-    );
-    CREATE INDEX offers_due ON offers (expires_us);
-    CREATE TABLE series (
-        id   TEXT PRIMARY KEY,
-        data TEXT NOT NULL
-    );
-    CREATE TABLE records (
-        kind TEXT NOT NULL,
-        key  TEXT NOT NULL,
-        data TEXT NOT NULL,
-        PRIMARY KEY (kind, key)
-    );
-    CREATE TABLE outbox (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_type TEXT NOT NULL,
-        payload    BLOB NOT NULL,
-        published  INTEGER NOT NULL DEFAULT 0
-    );
-    """,
+    enc.SCHEMA_V1.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SqliteStore:
+class SqliteStore(enc.OutboxRelay):
     """A SQLite database holding every aggregate of the library.
 
     ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
@@ -262,19 +198,17 @@ class SqliteStore:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
         with self.unit_of_work() as uow:
             conn = uow.conn
-            slots = {sid: slot_state(uow.slots.get(sid)) for sid in uow.slots.list_ids()}
-            bookings = {
-                row["id"]: attrs.asdict(enc.booking_from_row(row))
-                for row in conn.execute("SELECT * FROM bookings ORDER BY seq")
-            }
-            series = {
-                row["id"]: attrs.asdict(enc.series_in(row["id"], row["data"]))
-                for row in conn.execute("SELECT id, data FROM series ORDER BY id")
-            }
-            records: dict[str, dict[str, Any]] = {}
-            for row in conn.execute("SELECT kind, key, data FROM records ORDER BY kind, key"):
-                records.setdefault(row["kind"], {})[row["key"]] = json.loads(row["data"])
-        return {"slots": slots, "bookings": bookings, "series": series, "records": records}
+            return enc.snapshot_of(
+                uow.slots.get_many(uow.slots.list_ids()),
+                conn.execute("SELECT * FROM bookings ORDER BY seq"),
+                conn.execute("SELECT id, data FROM series ORDER BY id"),
+                (
+                    (row["kind"], row["key"], json.loads(row["data"]))
+                    for row in conn.execute(
+                        "SELECT kind, key, data FROM records ORDER BY kind, key"
+                    )
+                ),
+            )
 
     def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
         """Committed events not yet relayed, oldest first."""
@@ -286,14 +220,6 @@ class SqliteStore:
     def mark_published(self, ids: Sequence[int]) -> None:
         with self.transaction() as conn:
             conn.executemany("UPDATE outbox SET published = 1 WHERE id = ?", [(i,) for i in ids])
-
-    def relay_outbox(self, publisher: EventPublisher) -> int:
-        """Publish pending outbox events in commit order, then mark them (at least once)."""
-        pending = self.pending_outbox()
-        if pending:
-            publisher.publish([event for _, event in pending])
-            self.mark_published([i for i, _ in pending])
-        return len(pending)
 
 
 def begin(conn: sqlite3.Connection, lock_timeout: float) -> None:
@@ -543,58 +469,19 @@ class SqliteUnitOfWork:
         self.staged = {}
 
     def _write_slot(self, conn: sqlite3.Connection, slot: Slot) -> None:
-        row = enc.slot_row(slot)
-        if slot.id in self.new_slot_ids:
-            conn.execute(
-                f"INSERT INTO slots ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
-        else:
-            row.pop("id")
-            row["version"] = slot.version + 1
-            # The version check is a second line of defence behind the write lock.
-            changed = conn.execute(
-                f"UPDATE slots SET {', '.join(f'{k} = ?' for k in row)} "
-                "WHERE id = ? AND version = ?",
-                (*row.values(), slot.id, slot.version),
-            )
-            if changed.rowcount != 1:
+        writes = enc.slot_writes(
+            slot,
+            is_new=slot.id in self.new_slot_ids,
+            loaded_children=self.loaded_children.get(slot.id),
+        )
+        for w in writes:
+            if w.many:
+                conn.executemany(w.sql, w.params)
+                continue
+            changed = conn.execute(w.sql, w.params).rowcount
+            if w.expect_one and changed != 1:
+                # the version check, a second line of defence behind the write lock
                 raise RetryableConflict(f"slot {slot.id!r} changed under the lock")
-        for booking in slot.changed_bookings.values():
-            b = enc.booking_row(booking)
-            conn.execute(
-                "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
-                "VALUES (:id, :slot_id, :student_id, :status, :created_at, :series_id) "
-                "ON CONFLICT (id) DO UPDATE SET status = excluded.status",
-                b,
-            )
-        before = self.loaded_children.get(slot.id)
-        if before == (tuple(slot.waitlist), tuple(slot.offers.values())):
-            return
-        conn.execute("DELETE FROM waitlist WHERE slot_id = ?", (slot.id,))
-        conn.executemany(
-            "INSERT INTO waitlist (slot_id, position, student_id, joined_at) VALUES (?, ?, ?, ?)",
-            [
-                (slot.id, n, e.student_id, enc.dt_out(e.joined_at))
-                for n, e in enumerate(slot.waitlist)
-            ],
-        )
-        conn.execute("DELETE FROM offers WHERE slot_id = ?", (slot.id,))
-        conn.executemany(
-            "INSERT INTO offers (id, slot_id, student_id, offered_at, expires_at, expires_us) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    o.id,
-                    slot.id,
-                    o.student_id,
-                    enc.dt_out(o.offered_at),
-                    enc.dt_out(o.expires_at),
-                    enc.micros(o.expires_at),
-                )
-                for o in slot.offers.values()
-            ],
-        )
 
     def rollback(self) -> None:
         if self._open:
