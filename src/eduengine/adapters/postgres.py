@@ -50,6 +50,7 @@ Conn = psycopg.Connection[dict[str, Any]]
 
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
+    enc.SCHEMA_V2,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -210,8 +211,6 @@ def begin(conn: Conn, lock_timeout: float) -> None:
 
 _LOAD_SLOTS = """
 SELECT s.*,
-    (SELECT coalesce(json_agg(b ORDER BY b.seq), '[]'::json) FROM bookings b
-        WHERE b.slot_id = s.id AND b.status <> 'cancelled') AS seats,
     (SELECT coalesce(json_agg(w ORDER BY w.position), '[]'::json) FROM waitlist w
         WHERE w.slot_id = s.id) AS queue,
     (SELECT coalesce(json_agg(o ORDER BY o.id), '[]'::json) FROM offers o
@@ -263,13 +262,32 @@ class PostgresSlotRepository:
                     raise SlotNotFound(sid)
             for sid in missing:
                 row = found[sid]
-                slot = enc.slot_from_rows(row, row["seats"], row["queue"], row["held"])
+                seats = self._seats(sid, row["booked"])
+                slot = enc.slot_from_rows(row, seats, row["queue"], row["held"])
                 staged[sid] = slot
                 self._uow.loaded_children[sid] = (
                     tuple(slot.waitlist),
                     tuple(slot.offers.values()),
                 )
         return [staged[sid] for sid in slot_ids]
+
+    def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
+        def one(student_id: str) -> Booking | None:
+            row = self._uow.execute(
+                "SELECT * FROM bookings WHERE slot_id = %s AND student_id = %s "
+                "AND status <> 'cancelled'",
+                (slot_id, student_id),
+            ).fetchone()
+            return None if row is None else enc.booking_from_row(row)
+
+        def every() -> list[Booking]:
+            rows = self._uow.execute(
+                "SELECT * FROM bookings WHERE slot_id = %s AND status <> 'cancelled' ORDER BY seq",
+                (slot_id,),
+            )
+            return [enc.booking_from_row(r) for r in rows]
+
+        return enc.LazySeats(count, one, every)
 
     def ids_with_offers_due(self, now: datetime) -> list[str]:
         rows = self._uow.execute(

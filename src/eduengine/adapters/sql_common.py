@@ -8,7 +8,7 @@ range queries, as integer microseconds since the Unix epoch in UTC.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -94,6 +94,101 @@ def series_in(series_id: str, text: str) -> Series:
     )
 
 
+class LazySeats(dict[str, Booking]):
+    """A slot's active seats that are read from the database only as needed.
+
+    The SQL adapters keep a seat count on the slot row, so booking a seat needs one
+    point query ("does this student hold a seat?") instead of loading every seat; any
+    iteration loads them all. Writes go through the usual mapping operations and are
+    persisted from ``Slot.changed_bookings``. Must only be used while the unit of work
+    that loaded the slot holds its lock.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        fetch_one: Callable[[str], Booking | None],
+        fetch_all: Callable[[], list[Booking]],
+    ) -> None:
+        super().__init__()
+        self._count = count
+        self._fetch_one = fetch_one
+        self._fetch_all = fetch_all
+        self._absent: set[str] = set()
+        self._complete = count == 0
+
+    def _lookup(self, student_id: str) -> Booking | None:
+        if dict.__contains__(self, student_id):
+            return dict.__getitem__(self, student_id)
+        if self._complete or student_id in self._absent:
+            return None
+        found = self._fetch_one(student_id)
+        if found is None:
+            self._absent.add(student_id)
+        else:
+            dict.__setitem__(self, student_id, found)
+        return found
+
+    def _load_all(self) -> None:
+        if self._complete:
+            return
+        for booking in self._fetch_all():
+            key = booking.student_id
+            if not dict.__contains__(self, key) and key not in self._absent:
+                dict.__setitem__(self, key, booking)
+        self._complete = True
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._lookup(key) is not None
+
+    def __getitem__(self, key: str) -> Booking:
+        found = self._lookup(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = self._lookup(key)
+        return default if found is None else found
+
+    def __setitem__(self, key: str, value: Booking) -> None:
+        if self._lookup(key) is None:
+            self._count += 1
+        self._absent.discard(key)
+        dict.__setitem__(self, key, value)
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        found = self._lookup(key)
+        if found is None:
+            return default
+        dict.__delitem__(self, key)
+        self._absent.add(key)
+        self._count -= 1
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        self._load_all()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._load_all()
+        return dict.items(self)
+
+
 def slot_row(slot: Slot) -> dict[str, Any]:
     return {
         "id": slot.id,
@@ -108,17 +203,22 @@ def slot_row(slot: Slot) -> dict[str, Any]:
         "offer_ttl_us": td_out(slot.offer_ttl),
         "opens_at": opt_dt_out(slot.opens_at),
         "version": slot.version,
+        "booked": len(slot.bookings),
     }
 
 
 def slot_from_rows(
     row: Any,
-    bookings: list[Any],
+    bookings: list[Any] | LazySeats,
     waitlist: list[Any],
     offers: list[Any],
 ) -> Slot:
-    """Rebuild a slot from its row (mapping) and its child rows (mappings)."""
-    seats = [booking_from_row(b) for b in bookings]
+    """Rebuild a slot from its row (mapping) and its child rows (mappings), or with its
+    seats as a :class:`LazySeats`."""
+    if isinstance(bookings, LazySeats):
+        seats_map: dict[str, Booking] = bookings
+    else:
+        seats_map = {b.student_id: b for b in (booking_from_row(r) for r in bookings)}
     return Slot(
         id=row["id"],
         course_id=row["course_id"],
@@ -132,7 +232,7 @@ def slot_from_rows(
         offer_ttl=td_in(row["offer_ttl_us"]),
         opens_at=opt_dt_in(row["opens_at"]),
         version=row["version"],
-        bookings={b.student_id: b for b in seats},
+        bookings=seats_map,
         waitlist=[
             WaitlistEntry(student_id=w["student_id"], joined_at=dt_in(w["joined_at"]))
             for w in waitlist
@@ -236,6 +336,14 @@ CREATE TABLE outbox (
     event_type TEXT NOT NULL,
     payload    {blob} NOT NULL,
     published  INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+#: Version 2: a seat count on the slot row, so a booking need not load every seat.
+SCHEMA_V2 = """
+ALTER TABLE slots ADD COLUMN booked INTEGER NOT NULL DEFAULT 0;
+UPDATE slots SET booked = (
+    SELECT COUNT(*) FROM bookings b WHERE b.slot_id = slots.id AND b.status <> 'cancelled'
 )
 """
 

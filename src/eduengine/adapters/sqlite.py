@@ -46,6 +46,7 @@ from eduengine.errors import (
 #: Versioned migrations, applied in order by :meth:`SqliteStore.migrate`.
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
+    enc.SCHEMA_V2,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -261,10 +262,7 @@ class SqliteSlotRepository:
             raise SlotNotFound(slot_id)
         slot = enc.slot_from_rows(
             row,
-            conn.execute(
-                "SELECT * FROM bookings WHERE slot_id = ? AND status <> 'cancelled' ORDER BY seq",
-                (slot_id,),
-            ).fetchall(),
+            self._seats(slot_id, row["booked"]),
             conn.execute(
                 "SELECT * FROM waitlist WHERE slot_id = ? ORDER BY position", (slot_id,)
             ).fetchall(),
@@ -275,6 +273,26 @@ class SqliteSlotRepository:
         self._uow.staged[slot_id] = slot
         self._uow.loaded_children[slot_id] = (tuple(slot.waitlist), tuple(slot.offers.values()))
         return slot
+
+    def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
+        conn = self._uow.conn
+
+        def one(student_id: str) -> Booking | None:
+            row = conn.execute(
+                "SELECT * FROM bookings WHERE slot_id = ? AND student_id = ? "
+                "AND status <> 'cancelled'",
+                (slot_id, student_id),
+            ).fetchone()
+            return None if row is None else enc.booking_from_row(row)
+
+        def every() -> list[Booking]:
+            rows = conn.execute(
+                "SELECT * FROM bookings WHERE slot_id = ? AND status <> 'cancelled' ORDER BY seq",
+                (slot_id,),
+            )
+            return [enc.booking_from_row(r) for r in rows]
+
+        return enc.LazySeats(count, one, every)
 
     def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
         # The transaction already holds the database's write lock, so order is free here;

@@ -215,7 +215,7 @@ class Slot:
         """
         twin = object.__new__(Slot)
         twin.__dict__.update(self.__dict__)
-        twin.bookings = dict(self.bookings)
+        twin.bookings = dict(self.bookings.items())
         twin.waitlist = list(self.waitlist)
         twin.offers = dict(self.offers)
         twin.events = []
