@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -26,3 +26,20 @@ def dt_in(text: str) -> datetime:
     stamp, _, zone = text.partition("|")
     value = datetime.fromisoformat(stamp)
     return value.astimezone(ZoneInfo(zone)) if zone else value
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the Unix epoch: the integer an index files a time under.
+
+    >>> micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
+    1000000
+    """
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    """The UTC instant ``value`` microseconds after the epoch (inverse of :func:`micros`)."""
+    return EPOCH + timedelta(microseconds=value)

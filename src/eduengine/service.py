@@ -38,6 +38,7 @@ from eduengine.errors import (
     RetryableConflict,
     SeriesFull,
 )
+from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
@@ -49,18 +50,15 @@ def uuid_ids() -> str:
     return os.urandom(16).hex()
 
 
-class _NoPublisher:
-    def publish(self, events: Sequence[ev.DomainEvent]) -> None:
-        return None
-
-
 class ServiceBase:
-    """Runs each command in one unit of work and publishes its events after commit.
+    """Runs each command in one unit of work, dispatches its events to the bus's
+    handlers inside it, and publishes them after commit.
 
     ``uow`` makes a fresh unit of work per call (e.g. ``InMemoryStore().unit_of_work`` or
     ``SqliteStore(path).unit_of_work``); ``clock`` supplies ``now``; ``publisher`` receives
-    each command's events after commit; ``new_id`` makes ids (uuid4 hex by default).
-    Every service of the library (booking, deals, levels ...) builds on it.
+    each command's events after commit; ``new_id`` makes ids (uuid4 hex by default);
+    ``bus`` carries the school's rules (see :class:`eduengine.School`, which builds every
+    service on one bus). Every service of the library builds on it.
     """
 
     def __init__(
@@ -70,32 +68,32 @@ class ServiceBase:
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
         self._uow = uow
         self.clock: Clock = clock or SystemClock()
-        self._publisher: EventPublisher = publisher or _NoPublisher()
+        self.bus: MessageBus = bus if bus is not None else MessageBus()
+        if publisher is not None and publisher not in self.bus.publishers:
+            self.bus.publishers.append(publisher)
         self._new_id: IdFactory = new_id or uuid_ids
         #: how often a command is tried when storage reports a transient conflict
         self.max_attempts = 3
 
-    def _run(
-        self,
-        command: Callable[[UnitOfWork, datetime], T],
-        *,
-        write: bool = True,
-        also: list[ev.DomainEvent] | None = None,
-    ) -> T:
+    def _run(self, command: Callable[[UnitOfWork, datetime], T], *, write: bool = True) -> T:
         for attempt in range(1, self.max_attempts + 1):
-            if also is not None:
-                also.clear()  # the command fills it again on a retry
             now = self.clock.now()
             try:
-                with self._uow() as uow:
+                uow = self._uow()
+                uow.read_only = not write
+                with uow:
                     result = command(uow, now)
                     if not write:
                         return result
+                    # the school's rules run before commit: a handler that refuses
+                    # rolls the whole command back
+                    self.bus.dispatch(uow)
                     uow.commit()
-                    events = uow.collect_events() + (also or [])
+                    events = uow.collect_events()
                 break
             except RetryableConflict:
                 # The unit of work rolled back; the command reloads everything it needs,
@@ -103,7 +101,7 @@ class ServiceBase:
                 if attempt == self.max_attempts:
                     raise
         if events:
-            self._publisher.publish(events)
+            self.bus.publish(events)
         return result
 
 
@@ -185,18 +183,19 @@ class BookingService(ServiceBase):
             uow.series.add(series)
             for slot in slots:
                 uow.slots.add(slot)
-            created.append(
-                ev.SeriesCreated(
-                    occurred_at=now,
-                    series_id=series.id,
-                    course_id=course_id,
-                    slot_ids=series.slot_ids,
-                )
+            uow.record_events(
+                [
+                    ev.SeriesCreated(
+                        occurred_at=now,
+                        series_id=series.id,
+                        course_id=course_id,
+                        slot_ids=series.slot_ids,
+                    )
+                ]
             )
             return series
 
-        created: list[ev.DomainEvent] = []
-        return self._run(command, also=created)
+        return self._run(command)
 
     def book(self, slot_id: str, student_id: str) -> Booking:
         """Book one seat (raises ``SlotFull``, ``AlreadyBooked``, ``BookingClosed`` ...)."""

@@ -117,7 +117,7 @@ def test_cancelling_frees_the_time_and_the_daily_cap(
 
 def test_lessons_are_ordinary_slots_with_events(desk: AvailabilityService) -> None:
     lesson = desk.book("lin", "ann", at(3, 10))
-    bus = desk._publisher
+    bus = desk.bus.publishers[0]
     assert isinstance(bus, InMemoryEventBus)
     booked = [e for e in bus.events if isinstance(e, OneOnOneBooked)]
     assert [(e.student_id, e.start) for e in booked] == [("ann", lesson.start)]

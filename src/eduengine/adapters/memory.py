@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
+from sortedcontainers import SortedList
 
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -27,10 +28,12 @@ from eduengine.booking.series import Series
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
+    InvalidInput,
     LockTimeout,
     SeriesNotFound,
     SlotNotFound,
 )
+from eduengine.ports import IndexEntries
 
 
 class InMemoryStore:
@@ -45,6 +48,7 @@ class InMemoryStore:
         self.series: dict[str, Series] = {}
         #: feature-module documents: kind -> key -> JSON text (text, so no copy is shared)
         self.records: dict[str, dict[str, str]] = {}
+        self.record_index = InMemoryRecordIndex()
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
@@ -166,34 +170,134 @@ class InMemorySeriesRepository:
         return series
 
 
-_DELETED = object()
+class InMemoryRecordIndex:
+    """Every document's index entries, and one sorted list of ``(value, key)`` per
+    ``(kind, index)``: the in-memory twin of a B-tree index."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], dict[str, int]] = {}
+        self.sorted: dict[tuple[str, str], SortedList[tuple[int, str]]] = {}
+
+    def replace(self, kind: str, key: str, index: Mapping[str, int] | None) -> None:
+        old = self.entries.pop((kind, key), None)
+        if old:
+            for name, value in old.items():
+                self.sorted[(kind, name)].remove((value, key))
+        if index:
+            self.entries[(kind, key)] = dict(index)
+            for name, value in index.items():
+                self.sorted.setdefault((kind, name), SortedList()).add((value, key))
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        lo: int | None,
+        hi: int | None,
+        limit: int | None,
+        descending: bool,
+    ) -> IndexEntries:
+        values = self.sorted.get((kind, index))
+        if not values:
+            return []
+        # keys are strings, so ("",) sorts before and (chr(0x10FFFF),) after every key
+        start = 0 if lo is None else values.bisect_left((lo, ""))
+        stop = len(values) if hi is None else values.bisect_right((hi, _TOP))
+        if descending:
+            first = stop - 1
+            last = start if limit is None else max(start, stop - limit)
+            return [(values[i][1], values[i][0]) for i in range(first, last - 1, -1)]
+        end = stop if limit is None else min(stop, start + limit)
+        return [(key, value) for value, key in values.islice(start, end)]
+
+    def count(self, kind: str, index: str, lo: int | None, hi: int | None) -> int:
+        values = self.sorted.get((kind, index))
+        if not values:
+            return 0
+        start = 0 if lo is None else values.bisect_left((lo, ""))
+        stop = len(values) if hi is None else values.bisect_right((hi, _TOP))
+        return max(0, stop - start)
+
+
+_TOP = chr(0x10FFFF)
+
+
+def check_index(index: Mapping[str, int] | None) -> None:
+    """Index values are integers (they become SQL BIGINTs): refuse anything else."""
+    if index is None:
+        return
+    for name, value in index.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"index names must be non-empty strings, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+            raise InvalidInput(f"index {name!r} needs a 64-bit integer value, got {value!r}")
 
 
 class InMemoryRecordRepository:
+    """Documents written through to the store at once, with an undo log: the unit of
+    work holds the store lock until it ends, so nobody else sees them before commit,
+    and a rollback replays the undo log."""
+
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
         self._uow = uow
         self._store = uow.store
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        staged = self._uow.staged_records.get((kind, key))
-        if staged is not None:
-            return None if staged is _DELETED else json.loads(str(staged))
         text = self._store.records.get(kind, {}).get(key)
         return None if text is None else dict(json.loads(text))
 
-    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        check_index(index)
         # Serialising at once rejects non-JSON values inside the command (so it rolls back)
         # and keeps the caller's dict from aliasing stored state.
-        self._uow.staged_records[(kind, key)] = json.dumps(data, sort_keys=True)
+        text = json.dumps(data, sort_keys=True)
+        self._remember(kind, key)
+        self._store.records.setdefault(kind, {})[key] = text
+        self._store.record_index.replace(kind, key, index)
 
     def delete(self, kind: str, key: str) -> None:
-        self._uow.staged_records[(kind, key)] = _DELETED
+        if key not in self._store.records.get(kind, {}):
+            return
+        self._remember(kind, key)
+        del self._store.records[kind][key]
+        self._store.record_index.replace(kind, key, None)
+
+    def _remember(self, kind: str, key: str) -> None:
+        self._uow.write_guard(f"write {kind} {key!r}")
+        self._uow.undo.append(
+            (
+                kind,
+                key,
+                self._store.records.get(kind, {}).get(key),
+                self._store.record_index.entries.get((kind, key)),
+            )
+        )
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        keys = set(self._store.records.get(kind, {}))
-        keys |= {k for (kd, k) in self._uow.staged_records if kd == kind}
-        found = ((k, self.get(kind, k)) for k in sorted(keys))
-        return [(k, doc) for k, doc in found if doc is not None]
+        docs = self._store.records.get(kind, {})
+        return [(k, dict(json.loads(docs[k]))) for k in sorted(docs)]
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> IndexEntries:
+        return self._store.record_index.scan(kind, index, lo, hi, limit, descending)
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        return self._store.record_index.count(kind, index, lo, hi)
 
 
 class InMemoryUnitOfWork:
@@ -203,8 +307,11 @@ class InMemoryUnitOfWork:
         self.store = store
         self.staged: dict[str, Slot] = {}
         self.new_series: dict[str, Series] = {}
-        self.staged_records: dict[tuple[str, str], object] = {}
+        #: how to restore the documents this unit of work wrote, oldest first
+        self.undo: list[tuple[str, str, str | None, dict[str, int] | None]] = []
+        self.read_only = False
         self._events: list[DomainEvent] = []
+        self._dispatched = 0
         self._committed = False
         self.records = InMemoryRecordRepository(self)
         self.slots = InMemorySlotRepository(self)
@@ -216,10 +323,15 @@ class InMemoryUnitOfWork:
             raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
         self.staged = {}
         self.new_series = {}
-        self.staged_records = {}
+        self.undo = []
         self._events = []
+        self._dispatched = 0
         self._committed = False
         return self
+
+    def write_guard(self, what: str) -> None:
+        if self.read_only:
+            raise InvalidInput(f"cannot {what} in a read-only unit of work")
 
     def __exit__(
         self,
@@ -251,30 +363,49 @@ class InMemoryUnitOfWork:
             slot.version += 1
             store.slots[sid] = slot
         store.series.update(self.new_series)
-        for (kind, key), text in self.staged_records.items():
-            docs = store.records.setdefault(kind, {})
-            if text is _DELETED:
-                docs.pop(key, None)
-            else:
-                docs[key] = str(text)
         self.staged = {}
         self.new_series = {}
-        self.staged_records = {}
+        self.undo = []
         self._committed = True
 
     def rollback(self) -> None:
+        records, index = self.store.records, self.store.record_index
+        for kind, key, text, entries in reversed(self.undo):
+            if text is None:
+                records.get(kind, {}).pop(key, None)
+            else:
+                records.setdefault(kind, {})[key] = text
+            index.replace(kind, key, entries)
+        self.undo = []
         self.staged = {}
         self.new_series = {}
-        self.staged_records = {}
         self._events = []
+        self._dispatched = 0
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         """Queue events raised outside a slot (feature modules) for publication."""
         self._events.extend(events)
 
+    def raised_events(self) -> list[DomainEvent]:
+        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
+        return new
+
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
+        self._dispatched = 0
         return events
+
+
+def take_raised(
+    slots: Iterable[Slot], queued: list[DomainEvent], dispatched: int
+) -> tuple[list[DomainEvent], int]:
+    """Move the events staged slots raised into ``queued`` (the unit of work's events,
+    published after commit) and return those not handed out yet, with the new mark."""
+    for slot in slots:
+        if slot.events:
+            queued.extend(slot.events)
+            slot.events = []
+    return queued[dispatched:], len(queued)
 
 
 class InMemoryEventBus:

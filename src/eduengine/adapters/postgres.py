@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import pickle
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -32,6 +32,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from eduengine.adapters import sql_common as enc
+from eduengine.adapters.memory import take_raised
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -45,12 +46,14 @@ from eduengine.errors import (
     SeriesNotFound,
     SlotNotFound,
 )
+from eduengine.ports import IndexEntries
 
 Conn = psycopg.Connection[dict[str, Any]]
 
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
     enc.SCHEMA_V2,
+    enc.SCHEMA_V3,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -367,23 +370,58 @@ class PostgresRecordRepository:
         ).fetchone()
         return None if row is None else dict(row["data"])
 
-    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        rows = enc.index_rows(kind, key, index)
         self._lock(kind, key)
         self._uow.execute(
             "INSERT INTO records (kind, key, data) VALUES (%s, %s, %s::jsonb) "
             "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
             (kind, key, json.dumps(data, sort_keys=True)),
         )
+        self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
+        if rows:
+            try:
+                with self._uow.conn.cursor() as cur:
+                    cur.executemany(enc.INSERT_INDEX.replace("?", "%s").encode(), rows)
+            except psycopg.Error as exc:
+                raise _translate(exc, "indexing a record") from exc
 
     def delete(self, kind: str, key: str) -> None:
         self._lock(kind, key)
         self._uow.execute("DELETE FROM records WHERE kind = %s AND key = %s", (kind, key))
+        self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._uow.execute(
             "SELECT key, data FROM records WHERE kind = %s ORDER BY key", (kind,)
         )
         return [(row["key"], dict(row["data"])) for row in rows]
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> IndexEntries:
+        sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
+        rows = self._uow.execute(sql.replace("?", "%s"), params)
+        return [(row["key"], int(row["value"])) for row in rows]
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
+        row = self._uow.execute(sql.replace("?", "%s"), params).fetchone()
+        return 0 if row is None else int(row["n"])
 
 
 class PostgresUnitOfWork:
@@ -397,6 +435,8 @@ class PostgresUnitOfWork:
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.version_checks: list[tuple[str, psycopg.Cursor[Any]]] = []
         self._events: list[DomainEvent] = []
+        self._dispatched = 0
+        self.read_only = False
         self._open = False
         self._slots = PostgresSlotRepository(self)
         self._bookings = PostgresBookingRepository(self)
@@ -433,6 +473,7 @@ class PostgresUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
+        self._dispatched = 0
         self._records._locked = set()
         return self
 
@@ -504,10 +545,16 @@ class PostgresUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
+        self._dispatched = 0
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         self._events.extend(events)
 
+    def raised_events(self) -> list[DomainEvent]:
+        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
+        return new
+
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
+        self._dispatched = 0
         return events

@@ -8,13 +8,13 @@ range queries, as integer microseconds since the Unix epoch in UTC.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
 
-from eduengine.adapters.memory import slot_state
+from eduengine.adapters.memory import check_index, slot_state
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import (
     Booking,
@@ -346,6 +346,58 @@ UPDATE slots SET booked = (
     SELECT COUNT(*) FROM bookings b WHERE b.slot_id = slots.id AND b.status <> 'cancelled'
 )
 """
+
+#: Version 3: indexes over feature-module documents (see ``RecordRepository.scan``).
+#: One row per (document, index name); ``(kind, name, value, key)`` is the B-tree every
+#: scan and count walks, ``(kind, key)`` finds a document's rows to replace them.
+SCHEMA_V3 = """
+CREATE TABLE record_index (
+    kind  TEXT NOT NULL,
+    name  TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    key   TEXT NOT NULL,
+    PRIMARY KEY (kind, name, value, key)
+);
+CREATE INDEX record_index_by_key ON record_index (kind, key)
+"""
+
+DELETE_INDEX = "DELETE FROM record_index WHERE kind = ? AND key = ?"
+INSERT_INDEX = "INSERT INTO record_index (kind, name, value, key) VALUES (?, ?, ?, ?)"
+
+
+def index_rows(kind: str, key: str, index: Mapping[str, int] | None) -> list[tuple[Any, ...]]:
+    """The ``record_index`` rows of a document (validated)."""
+    check_index(index)
+    return [(kind, name, value, key) for name, value in (index or {}).items()]
+
+
+def scan_sql(
+    kind: str,
+    index: str,
+    lo: int | None,
+    hi: int | None,
+    limit: int | None,
+    descending: bool,
+    *,
+    count: bool = False,
+) -> tuple[str, list[Any]]:
+    """The query (``?`` placeholders) behind ``RecordRepository.scan`` / ``count``."""
+    where = ["kind = ?", "name = ?"]
+    params: list[Any] = [kind, index]
+    if lo is not None:
+        where.append("value >= ?")
+        params.append(lo)
+    if hi is not None:
+        where.append("value <= ?")
+        params.append(hi)
+    if count:
+        return f"SELECT COUNT(*) AS n FROM record_index WHERE {' AND '.join(where)}", params
+    order = "value DESC, key DESC" if descending else "value, key"
+    sql = f"SELECT key, value FROM record_index WHERE {' AND '.join(where)} ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(max(0, limit))
+    return sql, params
 
 
 @attrs.frozen

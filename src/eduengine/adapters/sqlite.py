@@ -21,7 +21,7 @@ import pickle
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from eduengine.adapters import sql_common as enc
+from eduengine.adapters.memory import take_raised
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -42,11 +43,13 @@ from eduengine.errors import (
     SeriesNotFound,
     SlotNotFound,
 )
+from eduengine.ports import IndexEntries
 
 #: Versioned migrations, applied in order by :meth:`SqliteStore.migrate`.
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
     enc.SCHEMA_V2,
+    enc.SCHEMA_V3,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -363,7 +366,8 @@ class SqliteSeriesRepository:
 
 
 class SqliteRecordRepository:
-    """JSON documents, written through at once: the transaction holds the write lock."""
+    """JSON documents and their index rows, written through at once: the transaction
+    holds the write lock."""
 
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
@@ -374,21 +378,51 @@ class SqliteRecordRepository:
         ).fetchone()
         return None if row is None else dict(json.loads(row["data"]))
 
-    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
-        self._uow.conn.execute(
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        rows = enc.index_rows(kind, key, index)
+        conn = self._uow.conn
+        conn.execute(
             "INSERT INTO records (kind, key, data) VALUES (?, ?, ?) "
             "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
             (kind, key, json.dumps(data, sort_keys=True)),
         )
+        conn.execute(enc.DELETE_INDEX, (kind, key))
+        if rows:
+            conn.executemany(enc.INSERT_INDEX, rows)
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        self._uow.conn.execute(enc.DELETE_INDEX, (kind, key))
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._uow.conn.execute(
             "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
         )
         return [(row["key"], dict(json.loads(row["data"]))) for row in rows]
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> IndexEntries:
+        sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
+        return [(row["key"], row["value"]) for row in self._uow.conn.execute(sql, params)]
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
+        return int(self._uow.conn.execute(sql, params).fetchone()["n"])
 
 
 class SqliteUnitOfWork:
@@ -401,6 +435,8 @@ class SqliteUnitOfWork:
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._events: list[DomainEvent] = []
+        self._dispatched = 0
+        self.read_only = False
         self._open = False
         self._slots = SqliteSlotRepository(self)
         self._bookings = SqliteBookingRepository(self)
@@ -440,6 +476,7 @@ class SqliteUnitOfWork:
         self.new_slot_ids = set()
         self.loaded_children = {}
         self._events = []
+        self._dispatched = 0
         return self
 
     def __exit__(
@@ -508,10 +545,16 @@ class SqliteUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
+        self._dispatched = 0
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         self._events.extend(events)
 
+    def raised_events(self) -> list[DomainEvent]:
+        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
+        return new
+
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
+        self._dispatched = 0
         return events

@@ -1,0 +1,121 @@
+"""The indexed record queries (``scan``, ``count``) on every adapter, against a brute-force
+scan of the same data kept in a plain dict."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eduengine.errors import InvalidInput
+from tests.adapters import StoreHandle
+
+KEYS = st.sampled_from([f"k{i}" for i in range(8)])
+NAMES = st.sampled_from(["due", "xp", "xp:class:a"])
+VALUES = st.integers(min_value=-5, max_value=5)
+INDEX = st.dictionaries(NAMES, VALUES, max_size=3)
+BOUND = st.none() | VALUES
+
+FRESH_KIND = itertools.count()
+
+operation: st.SearchStrategy[tuple[str, str, dict[str, int]]] = st.one_of(
+    st.tuples(st.just("put"), KEYS, INDEX),
+    st.tuples(st.just("delete"), KEYS, st.just({})),
+)
+
+
+def brute_scan(
+    model: dict[str, dict[str, int]],
+    name: str,
+    lo: int | None,
+    hi: int | None,
+    limit: int | None,
+    descending: bool,
+) -> list[tuple[str, int]]:
+    rows = sorted(
+        (value, key)
+        for key, entries in model.items()
+        for n, value in entries.items()
+        if n == name and (lo is None or value >= lo) and (hi is None or value <= hi)
+    )
+    if descending:
+        rows.reverse()
+    if limit is not None:
+        rows = rows[:limit]
+    return [(key, value) for value, key in rows]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(operation, max_size=25),
+    queries=st.lists(
+        st.tuples(NAMES, BOUND, BOUND, st.none() | st.integers(0, 5), st.booleans()),
+        min_size=1,
+        max_size=6,
+    ),
+    rolled_back=st.lists(operation, max_size=5),
+)
+def test_scan_and_count_match_a_brute_force_scan(
+    store: StoreHandle,
+    ops: list[tuple[str, str, dict[str, int]]],
+    queries: list[tuple[str, int | None, int | None, int | None, bool]],
+    rolled_back: list[tuple[str, str, dict[str, int]]],
+) -> None:
+    kind = f"idx{next(FRESH_KIND)}"  # the store outlives one example: a kind of its own
+    model: dict[str, dict[str, int]] = {}
+    with store.unit_of_work() as uow:
+        for op, key, index in ops:
+            if op == "put":
+                uow.records.put(kind, key, {"key": key}, index=index)
+                model[key] = dict(index)
+            else:
+                uow.records.delete(kind, key)
+                model.pop(key, None)
+        # a unit of work reads its own index writes
+        for name, lo, hi, limit, desc in queries:
+            assert uow.records.scan(
+                kind, name, lo=lo, hi=hi, limit=limit, descending=desc
+            ) == brute_scan(model, name, lo, hi, limit, desc)
+        uow.commit()
+    with store.unit_of_work() as uow:
+        for op, key, index in rolled_back:  # never committed: must leave no trace
+            if op == "put":
+                uow.records.put(kind, key, {"key": key}, index=index)
+            else:
+                uow.records.delete(kind, key)
+    with store.unit_of_work() as uow:
+        for name, lo, hi, limit, desc in queries:
+            expected = brute_scan(model, name, lo, hi, limit, desc)
+            assert uow.records.scan(kind, name, lo=lo, hi=hi, limit=limit, descending=desc) == (
+                expected
+            )
+            assert uow.records.count(kind, name, lo=lo, hi=hi) == len(
+                brute_scan(model, name, lo, hi, None, False)
+            )
+        assert sorted(k for k, _ in uow.records.list(kind)) == sorted(model)
+
+
+def test_a_document_put_without_an_index_leaves_every_index(store: StoreHandle) -> None:
+    with store.unit_of_work() as uow:
+        uow.records.put("groups", "g1", {"open": True}, index={"due": 10})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        uow.records.put("groups", "g1", {"open": False})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.records.scan("groups", "due") == []
+        assert uow.records.get("groups", "g1") == {"open": False}
+
+
+@pytest.mark.parametrize("bad", [1.5, "10", True, 2**63, None])
+def test_an_index_value_that_is_not_a_64_bit_integer_is_refused_and_writes_nothing(
+    store: StoreHandle, bad: Any
+) -> None:
+    before = store.snapshot()
+    with pytest.raises(InvalidInput), store.unit_of_work() as uow:
+        uow.records.put("groups", "g1", {"x": 1}, index={"due": bad})
+        uow.commit()
+    assert store.snapshot() == before
