@@ -40,8 +40,11 @@ from eduengine.booking.model import (
     WaitlistMode,
 )
 from eduengine.booking.series import Series
+from eduengine.bootstrap import School
 from eduengine.clock import Clock, FixedClock, SystemClock
+from eduengine.erasure import ErasureReport
 from eduengine.errors import EduEngineError
+from eduengine.messagebus import MessageBus
 from eduengine.service import BookingService, ServiceBase
 
 __version__ = "0.1.0"
@@ -55,13 +58,16 @@ __all__ = [
     "Clock",
     "DomainEvent",
     "EduEngineError",
+    "ErasureReport",
     "FixedClock",
     "InMemoryEventBus",
     "InMemoryStore",
+    "MessageBus",
     "Offer",
     "OfferAccepted",
     "OfferDeclined",
     "OfferExpired",
+    "School",
     "SeatBooked",
     "SeatCounter",
     "SeatOffered",

@@ -26,15 +26,25 @@ commit by a sweep, never inside the transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Slot
+from eduengine.errors import EduEngineError
 from eduengine.ports import EventPublisher, UnitOfWork
 
 log = logging.getLogger("eduengine.messagebus")
 
 Handler = Callable[[DomainEvent, UnitOfWork], None]
 """A rule: called with an event and the unit of work it was raised in."""
+
+SeatGuard = Callable[[UnitOfWork, str, Slot, datetime, int], EduEngineError | None]
+"""A rule that may refuse a seat: ``(uow, student_id, slot, now, seats)`` returns the error
+to raise, or ``None``. ``seats`` is 1 for a seat, 0 for a waitlist place. Guards run on
+every path a seat is taken (see :mod:`eduengine.booking.handlers`), and commands that
+seat many students at once (rush admission) ask :meth:`MessageBus.refusal` first, to
+skip a refused student instead of failing everyone."""
 
 #: A cascade longer than this is a loop between handlers, not a school's rule.
 MAX_ROUNDS = 50
@@ -51,16 +61,30 @@ class MessageBus:
         self._handlers: dict[type[DomainEvent], list[Handler]] = {}
         self._resolved: dict[type[DomainEvent], tuple[Handler, ...]] = {}
         self.publishers: list[EventPublisher] = list(publishers)
+        self.seat_guards: list[SeatGuard] = []
 
     def subscribe(self, event_type: type[DomainEvent], handler: Handler) -> None:
         """Run ``handler`` for every ``event_type`` event, after those already registered."""
         self._handlers.setdefault(event_type, []).append(handler)
         self._resolved.clear()
 
-    def subscribe_many(self, table: dict[type[DomainEvent], Sequence[Handler]]) -> None:
+    def subscribe_many(self, table: Mapping[type[DomainEvent], Sequence[Handler]]) -> None:
         for event_type, handlers in table.items():
             for handler in handlers:
                 self.subscribe(event_type, handler)
+
+    def add_seat_guard(self, guard: SeatGuard) -> None:
+        self.seat_guards.append(guard)
+
+    def refusal(
+        self, uow: UnitOfWork, student_id: str, slot: Slot, now: datetime, *, seats: int = 1
+    ) -> EduEngineError | None:
+        """The first seat guard's reason to refuse ``student_id`` a seat in ``slot``."""
+        for guard in self.seat_guards:
+            refused = guard(uow, student_id, slot, now, seats)
+            if refused is not None:
+                return refused
+        return None
 
     def handlers_for(self, event_type: type[DomainEvent]) -> tuple[Handler, ...]:
         found = self._resolved.get(event_type)

@@ -149,8 +149,9 @@ class InMemoryBookingRepository:
         return booking
 
     def for_student(self, student_id: str) -> list[Booking]:
+        """The student's bookings, with this unit of work's own changes."""
         ids = self._store.bookings_by_student.get(student_id, [])
-        return [self.get(bid) for bid in ids]
+        return with_staged([self.get(bid) for bid in ids], self._uow.staged.values(), student_id)
 
 
 class InMemorySeriesRepository:
@@ -394,6 +395,23 @@ class InMemoryUnitOfWork:
         events, self._events = self._events, []
         self._dispatched = 0
         return events
+
+
+def with_staged(
+    committed: list[Booking], slots: Iterable[Slot], student_id: str
+) -> list[Booking]:
+    """``committed`` bookings of a student overlaid with staged slots' changes (new
+    bookings last), so a unit of work reads its own writes."""
+    changed = {
+        b.id: b
+        for slot in slots
+        for b in slot.changed_bookings.values()
+        if b.student_id == student_id
+    }
+    if not changed:
+        return committed
+    out = [changed.pop(b.id, b) for b in committed]
+    return out + list(changed.values())
 
 
 def take_raised(

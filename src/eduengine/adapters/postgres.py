@@ -32,7 +32,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.memory import take_raised
+from eduengine.adapters.memory import take_raised, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -328,7 +328,8 @@ class PostgresBookingRepository:
         rows = self._uow.execute(
             "SELECT * FROM bookings WHERE student_id = %s ORDER BY seq", (student_id,)
         )
-        return [enc.booking_from_row(row) for row in rows]
+        committed = [enc.booking_from_row(row) for row in rows]
+        return with_staged(committed, self._uow.staged.values(), student_id)
 
 
 class PostgresSeriesRepository:

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.memory import take_raised
+from eduengine.adapters.memory import take_raised, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -341,7 +341,8 @@ class SqliteBookingRepository:
         rows = self._uow.conn.execute(
             "SELECT * FROM bookings WHERE student_id = ? ORDER BY seq", (student_id,)
         )
-        return [enc.booking_from_row(row) for row in rows]
+        committed = [enc.booking_from_row(row) for row in rows]
+        return with_staged(committed, self._uow.staged.values(), student_id)
 
 
 class SqliteSeriesRepository:

@@ -300,8 +300,14 @@ class Slot:
         now: datetime,
         new_id: IdFactory,
         student_id: str | None = None,
+        reason: str = "cancelled",
     ) -> Booking:
-        """Release a confirmed seat before the slot starts and refill it from the waitlist."""
+        """Release a confirmed seat before the slot starts and refill it from the waitlist.
+
+        ``reason`` travels on :class:`SeatReleased`: ``cancelled`` is the student's own
+        cancellation (the one a cancellation policy judges), ``rescheduled`` a move to
+        another slot, ``restricted`` a seat taken back from a restricted student.
+        """
         booking = self.active_booking(booking_id, student_id)
         if booking is None:
             raise BookingNotFound(booking_id)
@@ -312,7 +318,7 @@ class Slot:
             )
         if self.has_started(now):
             raise BookingClosed(self.id, f"cannot cancel booking {booking_id!r} after start")
-        cancelled = self._release(booking, now, "cancelled")
+        cancelled = self._release(booking, now, reason)
         self.fill_free_seats(now, new_id)
         return cancelled
 

@@ -10,35 +10,36 @@ from datetime import datetime
 
 import attrs
 
+from eduengine.booking import handlers as booking_handlers
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, BookingStatus, IdFactory
 from eduengine.clock import Clock
-from eduengine.errors import BookingRestricted, InvalidTransition, RescheduleRefused
-from eduengine.policies.model import CancellationPolicy, Restriction, Violation, ViolationKind
+from eduengine.errors import InvalidTransition, RescheduleRefused
+from eduengine.messagebus import MessageBus
+from eduengine.policies import handlers
+from eduengine.policies.model import CancellationPolicy, Restriction, Violation
+from eduengine.policies.records import (
+    RESCHEDULES,
+    VIOLATIONS,
+    StudentRestricted,
+    ViolationRecorded,
+    violations_of,
+)
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
-from eduengine.reminders import service as reminders
+from eduengine.reminders import handlers as reminder_handlers
 from eduengine.reminders.model import ReminderPlan
 from eduengine.service import ServiceBase
 
-VIOLATIONS = "violations"
-RESCHEDULES = "reschedules"
-
-
-@attrs.frozen(kw_only=True)
-class ViolationRecorded(DomainEvent):
-    student_id: str
-    booking_id: str
-    kind: str
-    fee: Money | None
-
-
-@attrs.frozen(kw_only=True)
-class StudentRestricted(DomainEvent):
-    student_id: str
-    until: datetime
-    max_open_bookings: int | None
-
+__all__ = [
+    "RESCHEDULES",
+    "VIOLATIONS",
+    "BookingRescheduled",
+    "CancellationOutcome",
+    "PolicyService",
+    "StudentRestricted",
+    "ViolationRecorded",
+]
 
 @attrs.frozen(kw_only=True)
 class BookingRescheduled(DomainEvent):
@@ -58,6 +59,11 @@ class CancellationOutcome:
 
 class PolicyService(ServiceBase):
     """Book, cancel, reschedule and mark no-shows under a cancellation policy.
+
+    The policy's rules (restriction guard, violations, late fees) and the reminder plan
+    are handlers on the bus, so they hold on every path a seat is taken or freed. Built
+    alone, the service subscribes them to a bus of its own; :class:`eduengine.School`
+    subscribes them once for every service.
 
     >>> from datetime import datetime, timedelta, timezone
     >>> from eduengine import BookingService, FixedClock, InMemoryStore
@@ -79,10 +85,17 @@ class PolicyService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        alone = bus is None
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         self.policy = policy
         self.reminder_plan = reminders
+        if alone:
+            booking_handlers.subscribe(self.bus, self._new_id)
+            handlers.subscribe(self.bus, policy)
+            if reminders is not None:
+                reminder_handlers.subscribe(self.bus, reminders)
 
     # --- queries ----------------------------------------------------------------------
 
@@ -101,17 +114,11 @@ class PolicyService(ServiceBase):
     # --- commands ---------------------------------------------------------------------
 
     def book(self, slot_id: str, student_id: str) -> Booking:
-        """Book a seat unless the student's booking rights are restricted."""
-
-        def command(uow: UnitOfWork, now: datetime) -> Booking:
-            self._check_rights(uow, student_id, now)
-            slot = uow.slots.get(slot_id)
-            booking = slot.book(student_id, now=now, new_id=self._new_id)
-            if self.reminder_plan is not None:
-                reminders.schedule(uow, self.reminder_plan, booking, slot, now)
-            return booking
-
-        return self._run(command)
+        """Book a seat unless the student's booking rights are restricted (the guard on
+        the bus refuses, whichever service books)."""
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
+        )
 
     def cancel(self, booking_id: str) -> CancellationOutcome:
         """Cancel; inside the free window at no cost, later as a violation (with the fee)."""
@@ -123,11 +130,8 @@ class PolicyService(ServiceBase):
             cancelled = slot.cancel(
                 booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
             )
-            fee = None
-            if late:
-                fee = self.policy.late_fee
-                self._record_violation(uow, booking, ViolationKind.LATE_CANCELLATION, now, fee)
-            reminders.void(uow, booking_id, now)
+            # the violation (and its fee) is recorded by the bus's handler, as on any path
+            fee = self.policy.late_fee if late else None
             return CancellationOutcome(booking=cancelled, late=late, fee=fee)
 
         return self._run(command)
@@ -138,9 +142,7 @@ class PolicyService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = self._confirmed(uow, booking_id)
             slot = uow.slots.get(booking.slot_id)
-            marked = slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
-            self._record_violation(uow, booking, ViolationKind.NO_SHOW, now, None)
-            return marked
+            return slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
 
         return self._run(command)
 
@@ -161,11 +163,14 @@ class PolicyService(ServiceBase):
             if moves >= self.policy.max_reschedules:
                 raise RescheduleRefused(booking_id, f"already moved {moves} time(s), the limit")
             moved = new_slot.book(booking.student_id, now=now, new_id=self._new_id)
-            old_slot.cancel(booking_id, now=now, new_id=self._new_id, student_id=booking.student_id)
+            old_slot.cancel(
+                booking_id,
+                now=now,
+                new_id=self._new_id,
+                student_id=booking.student_id,
+                reason="rescheduled",
+            )
             uow.records.put(RESCHEDULES, moved.id, {"count": moves + 1, "from": booking_id})
-            reminders.void(uow, booking_id, now)
-            if self.reminder_plan is not None:
-                reminders.schedule(uow, self.reminder_plan, moved, new_slot, now)
             uow.record_events(
                 [
                     BookingRescheduled(
@@ -192,62 +197,9 @@ class PolicyService(ServiceBase):
 
     @staticmethod
     def _violations(uow: UnitOfWork, student_id: str) -> list[Violation]:
-        doc = uow.records.get(VIOLATIONS, student_id)
-        return [Violation.from_record(v) for v in doc["items"]] if doc else []
+        return violations_of(uow, student_id)
 
     @staticmethod
     def _reschedules(uow: UnitOfWork, booking_id: str) -> int:
         doc = uow.records.get(RESCHEDULES, booking_id)
         return int(doc["count"]) if doc else 0
-
-    def _check_rights(self, uow: UnitOfWork, student_id: str, now: datetime) -> None:
-        restriction = self.policy.restriction(self._violations(uow, student_id), now)
-        if restriction is None:
-            return
-        if restriction.max_open_bookings is None:
-            raise BookingRestricted(student_id, f"restricted until {restriction.until}")
-        open_bookings = sum(
-            1 for b in uow.bookings.for_student(student_id) if b.status is BookingStatus.CONFIRMED
-        )
-        if open_bookings >= restriction.max_open_bookings:
-            raise BookingRestricted(
-                student_id,
-                f"at most {restriction.max_open_bookings} open booking(s) until "
-                f"{restriction.until}, has {open_bookings}",
-            )
-
-    def _record_violation(
-        self,
-        uow: UnitOfWork,
-        booking: Booking,
-        kind: ViolationKind,
-        now: datetime,
-        fee: Money | None,
-    ) -> None:
-        before = self._violations(uow, booking.student_id)
-        violation = Violation(
-            kind=kind, at=now, booking_id=booking.id, slot_id=booking.slot_id, fee=fee
-        )
-        after = [*before, violation]
-        uow.records.put(VIOLATIONS, booking.student_id, {"items": [v.to_record() for v in after]})
-        events: list[DomainEvent] = [
-            ViolationRecorded(
-                occurred_at=now,
-                student_id=booking.student_id,
-                booking_id=booking.id,
-                kind=kind.value,
-                fee=fee,
-            )
-        ]
-        was = self.policy.restriction(before, now)
-        restriction = self.policy.restriction(after, now)
-        if restriction is not None and (was is None or was.until != restriction.until):
-            events.append(
-                StudentRestricted(
-                    occurred_at=now,
-                    student_id=booking.student_id,
-                    until=restriction.until,
-                    max_open_bookings=restriction.max_open_bookings,
-                )
-            )
-        uow.record_events(events)

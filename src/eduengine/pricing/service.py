@@ -43,6 +43,8 @@ class OrderPaid(DomainEvent):
     student_id: str
     total: Money
     coupons: tuple[str, ...]
+    #: the courses bought (a student is enrolled in each)
+    course_ids: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -197,6 +199,9 @@ class PricingService(ServiceBase):
                         student_id=customer.student_id,
                         total=order.quote.total,
                         coupons=order.quote.coupons,
+                        course_ids=tuple(
+                            dict.fromkeys(line.course_id for line in order.quote.lines)
+                        ),
                     )
                 ]
             )

@@ -1,18 +1,22 @@
 """Scheduling, voiding and handing out reminders, each exactly once.
 
-Pending reminders live in one ``reminders`` document per booking. ``due_reminders`` finds
-the due ones, then re-reads each document under its lock before marking items sent, so
-two workers calling it at the same time never get the same reminder.
+Pending reminders live in one ``reminders`` document per booking, filed under the ``due``
+index at its next pending reminder. ``due_reminders`` scans only due documents, in
+batches, and re-reads each under its lock before marking items sent, so two workers
+calling it at the same time never get the same reminder. A document with nothing left
+pending (all sent, voided or expired) is deleted: finished reminders leave the store.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, Slot
+from eduengine.booking.model import Slot
+from eduengine.codec import dt_in, micros
 from eduengine.ports import UnitOfWork
 from eduengine.reminders.model import (
     Channel,
@@ -28,6 +32,7 @@ from eduengine.service import ServiceBase
 
 KIND = "reminders"
 PREFS = "reminder_prefs"
+DUE = "due"
 
 
 @attrs.frozen(kw_only=True)
@@ -49,19 +54,24 @@ def channel_of(uow: UnitOfWork, student_id: str) -> Channel:
 
 
 def schedule(
-    uow: UnitOfWork, plan: ReminderPlan, booking: Booking, slot: Slot, now: datetime
+    uow: UnitOfWork,
+    plan: ReminderPlan,
+    booking_id: str,
+    student_id: str,
+    slot: Slot,
+    now: datetime,
 ) -> None:
     """Plan a booking's reminders inside the caller's unit of work."""
     due = plan.schedule(booked_at=now, start=slot.start)
-    uow.records.put(
-        KIND,
-        booking.id,
+    store(
+        uow,
+        booking_id,
         reminder_record(
-            booking_id=booking.id,
-            student_id=booking.student_id,
+            booking_id=booking_id,
+            student_id=student_id,
             slot_id=slot.id,
             start=slot.start,
-            channel=channel_of(uow, booking.student_id),
+            channel=channel_of(uow, student_id),
             due=due,
         ),
     )
@@ -69,11 +79,26 @@ def schedule(
         [
             RemindersScheduled(
                 occurred_at=now,
-                booking_id=booking.id,
-                student_id=booking.student_id,
+                booking_id=booking_id,
+                student_id=student_id,
                 due=tuple(at for _, at in due),
             )
         ]
+    )
+
+
+def store(uow: UnitOfWork, booking_id: str, record: dict[str, Any]) -> None:
+    """Write a reminder document filed at its next pending reminder, or delete it when
+    nothing is pending any more."""
+    pending = [dt_in(i["due_at"]) for i in record["items"] if i["state"] == "pending"]
+    if not pending:
+        uow.records.delete(KIND, booking_id)
+        return
+    uow.records.put(
+        KIND,
+        booking_id,
+        record,
+        index={DUE: micros(min(pending)), f"student:{record['student_id']}": 0},
     )
 
 
@@ -82,12 +107,8 @@ def void(uow: UnitOfWork, booking_id: str, now: datetime) -> int:
     record = uow.records.get(KIND, booking_id)
     if record is None:
         return 0
-    pending = 0
-    for item in record["items"]:
-        if item["state"] == "pending":
-            item["state"] = "void"
-            pending += 1
-    uow.records.put(KIND, booking_id, record)
+    pending = sum(1 for item in record["items"] if item["state"] == "pending")
+    uow.records.delete(KIND, booking_id)
     if pending:
         uow.record_events(
             [RemindersVoided(occurred_at=now, booking_id=booking_id, pending=pending)]
@@ -116,31 +137,38 @@ class ReminderService(ServiceBase):
 
         return self._run(query, write=False)
 
-    def due_reminders(self) -> list[Reminder]:
-        """Every reminder due now, each returned once only (marked sent as it is returned)."""
+    def due_reminders(self, *, batch: int = 200) -> list[Reminder]:
+        """Every reminder due now, each returned once only (marked sent as it is returned).
 
-        def command(uow: UnitOfWork, now: datetime) -> list[Reminder]:
+        Reads only due documents, ``batch`` per unit of work, so a booking waits at most
+        one batch for the store.
+        """
+
+        def command(uow: UnitOfWork, now: datetime) -> tuple[list[Reminder], bool]:
             found: list[Reminder] = []
-            candidates = [k for k, rec in uow.records.list(KIND) if due_items(rec, now)]
-            for key in candidates:
+            candidates = uow.records.scan(KIND, DUE, hi=micros(now), limit=batch)
+            for key, _ in candidates:
                 record = uow.records.get(KIND, key)  # locked: re-check under the lock
                 if record is None:
                     continue
                 if expire_started(record, now):
-                    uow.records.put(KIND, key, record)
+                    store(uow, key, record)
                     continue
                 due = due_items(record, now)
-                if not due:
-                    continue
                 kinds = {r.kind for r in due}
                 for item in record["items"]:
                     if item["state"] == "pending" and item["kind"] in kinds:
                         item["state"] = "sent"
-                uow.records.put(KIND, key, record)
+                store(uow, key, record)
                 found.extend(due)
-            return sorted(found, key=lambda r: (r.due_at, r.booking_id, r.kind))
+            return found, len(candidates) == batch
 
-        return self._run(command)
+        found: list[Reminder] = []
+        more = True
+        while more:
+            taken, more = self._run(command)
+            found.extend(taken)
+        return sorted(found, key=lambda r: (r.due_at, r.booking_id, r.kind))
 
     def send_due(self, notifier: Notifier) -> int:
         """Take the due reminders and pass each to ``notifier``; returns how many."""

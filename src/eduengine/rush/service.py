@@ -28,6 +28,8 @@ class QueueAdmitted(DomainEvent):
     slot_id: str
     admitted: tuple[str, ...]
     waitlisted: tuple[str, ...]
+    #: entrants a seat guard refused (e.g. restricted students), skipped in order
+    refused: tuple[str, ...] = ()
 
 
 class RushService(ServiceBase):
@@ -116,9 +118,16 @@ class RushService(ServiceBase):
             slot = uow.slots.get(slot_id)
             seated: list[str] = []
             waiting: list[str] = []
+            refused: list[str] = []
             for student in queue.admission_order():
                 if slot.holds_seat(student) or slot.waitlist_position(student) is not None:
                     continue  # booked directly since: keep what they have
+                # the school's seat guards (a restricted student ...) skip one entrant
+                # here rather than refuse the whole admission
+                full = slot.seats_left <= 0
+                if self.bus.refusal(uow, student, slot, now, seats=0 if full else 1):
+                    refused.append(student)
+                    continue
                 try:
                     slot.book(student, now=now, new_id=self._new_id)
                     seated.append(student)
@@ -129,7 +138,11 @@ class RushService(ServiceBase):
             queue.order = seated + waiting
             uow.records.put(KIND, slot_id, queue.to_record())
             event = QueueAdmitted(
-                occurred_at=now, slot_id=slot_id, admitted=tuple(seated), waitlisted=tuple(waiting)
+                occurred_at=now,
+                slot_id=slot_id,
+                admitted=tuple(seated),
+                waitlisted=tuple(waiting),
+                refused=tuple(refused),
             )
             uow.record_events([event])
             return event

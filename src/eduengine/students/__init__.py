@@ -1,6 +1,7 @@
 """Student records (学员管理): profiles, guardians, lesson packages, classes, tags,
 lifecycle, and privacy (access policy, masking, audit trail, erasure)."""
 
+from eduengine.students.handlers import CourseCredits
 from eduengine.students.model import (
     Guardian,
     GuardianRole,
@@ -19,12 +20,29 @@ from eduengine.students.privacy import (
     mask_name,
     mask_phone,
 )
-from eduengine.students.service import PackageView, StudentService
+from eduengine.students.records import (
+    ClassAssigned,
+    CreditConsumed,
+    CreditForfeited,
+    CreditReturned,
+    PackageView,
+    StageChanged,
+    StudentEnrolled,
+    StudentErased,
+    StudentRegistered,
+    TagsChanged,
+)
+from eduengine.students.service import StudentService
 
 __all__ = [
     "Access",
     "Actor",
     "AuditEntry",
+    "ClassAssigned",
+    "CourseCredits",
+    "CreditConsumed",
+    "CreditForfeited",
+    "CreditReturned",
     "Guardian",
     "GuardianRole",
     "LifecycleStage",
@@ -32,8 +50,13 @@ __all__ = [
     "Profile",
     "RoleBasedPolicy",
     "SchoolClass",
+    "StageChanged",
+    "StudentEnrolled",
+    "StudentErased",
+    "StudentRegistered",
     "StudentService",
     "TagRule",
+    "TagsChanged",
     "mask_email",
     "mask_name",
     "mask_phone",

@@ -9,17 +9,16 @@ credits negative or return one twice.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, BookingStatus, IdFactory
 from eduengine.clock import Clock, require_aware
 from eduengine.codec import dt_in, dt_out
+from eduengine.erasure import ErasureRegistry, ErasureReport
 from eduengine.errors import (
     AccessDenied,
     ClassFull,
@@ -27,11 +26,12 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     NoCredit,
-    NotFound,
-    StudentNotFound,
 )
+from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
+from eduengine.students import handlers
+from eduengine.students import records as rec
 from eduengine.students.model import (
     PERSONAL_FIELDS,
     Guardian,
@@ -40,7 +40,6 @@ from eduengine.students.model import (
     SchoolClass,
     TagRule,
     placement_level,
-    stage,
 )
 from eduengine.students.privacy import (
     Access,
@@ -52,75 +51,22 @@ from eduengine.students.privacy import (
     mask_name,
     mask_phone,
 )
+from eduengine.students.records import (
+    AUDIT,
+    AUDIT_SEQ,
+    CLASSES,
+    ENROLMENTS,
+    GRANTS,
+    PACKAGES,
+    STUDENTS,
+    ClassAssigned,
+    PackageView,
+    StudentErased,
+    StudentRegistered,
+    TagsChanged,
+)
 
 T = TypeVar("T")
-
-STUDENTS = "student"
-PACKAGES = "lesson_package"
-CLASSES = "school_class"
-AUDIT = "audit"
-AUDIT_SEQ = "audit_seq"
-GRANTS = "access_grant"
-
-
-@attrs.frozen(kw_only=True)
-class StudentRegistered(DomainEvent):
-    student_id: str
-
-
-@attrs.frozen(kw_only=True)
-class CreditConsumed(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    credits_left: int
-
-
-@attrs.frozen(kw_only=True)
-class CreditReturned(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    credits_left: int
-
-
-@attrs.frozen(kw_only=True)
-class CreditForfeited(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class ClassAssigned(DomainEvent):
-    student_id: str
-    class_id: str
-    from_class_id: str | None
-
-
-@attrs.frozen(kw_only=True)
-class TagsChanged(DomainEvent):
-    student_id: str
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    stage: str
-
-
-@attrs.frozen(kw_only=True)
-class StudentErased(DomainEvent):
-    student_id: str
-
-
-@attrs.frozen(kw_only=True)
-class PackageView:
-    id: str
-    student_id: str
-    credits: int
-    credits_left: int
-    status: str  # pending_activation | active | expired
-    purchased_at: datetime
-    expires_at: datetime | None
 
 
 class StudentService(ServiceBase):
@@ -146,8 +92,17 @@ class StudentService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
+        erasure: ErasureRegistry | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        alone = bus is None
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        if alone:
+            handlers.subscribe(self.bus, free_cancel_before=free_cancel_before)
+        if erasure is None:
+            erasure = ErasureRegistry()
+            erasure.register("students", handlers.erase_profile)
+        self.erasure = erasure
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
         self.tag_rules = tuple(tag_rules)
         self.free_cancel_before = free_cancel_before
@@ -205,7 +160,7 @@ class StudentService(ServiceBase):
         """Read a profile as ``actor`` sees it (full, masked or refused); always audited."""
 
         def command(uow: UnitOfWork, now: datetime) -> Profile:
-            doc = _student(uow, student_id)
+            doc = rec.student(uow, student_id)
             access = self._access(uow, actor, student_id, doc, now)
             if access is Access.NONE:
                 raise _Refused()
@@ -221,7 +176,7 @@ class StudentService(ServiceBase):
             raise InvalidInput(f"cannot update {sorted(unknown)}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            doc = _student(uow, student_id)
+            doc = rec.student(uow, student_id)
             if doc["erased"]:
                 raise InvalidTransition(f"student {student_id!r} was erased")
             if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
@@ -262,29 +217,35 @@ class StudentService(ServiceBase):
 
         return self._run(query, write=False)
 
-    def erase(self, actor: Actor, student_id: str) -> None:
-        """Erase a student's personal data on request (注销). Bookings, packages, class
-        membership and statistics stay, keyed by the opaque student id; the profile keeps
-        an anonymous name; the audit trail keeps who did what, never values."""
+    def erase(self, actor: Actor, student_id: str) -> ErasureReport:
+        """Erase a student's personal data on request (注销) from every module that
+        registered an eraser (profile, group deals, payments, reminders ...), in one unit
+        of work. Bookings, packages, class membership and statistics stay, keyed by the
+        opaque student id; the profile keeps an anonymous name; the audit trail keeps
+        who did what, never values. Returns what each module removed."""
 
-        def command(uow: UnitOfWork, now: datetime) -> None:
-            doc = _student(uow, student_id)
+        def command(uow: UnitOfWork, now: datetime) -> ErasureReport:
+            doc = rec.student(uow, student_id)
             if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
                 raise _Refused()
-            for name in PERSONAL_FIELDS:
-                doc[name] = None
-            doc["name"] = f"erased-{uuid.uuid5(uuid.NAMESPACE_URL, student_id).hex[:8]}"
-            doc["guardians"] = []
-            doc["erased"] = True
-            uow.records.put(STUDENTS, student_id, doc)
+            report = self.erasure.erase(uow, student_id, now)
             self._audit(uow, actor, student_id, "erase", PERSONAL_FIELDS, now)
-            uow.record_events([StudentErased(occurred_at=now, student_id=student_id)])
+            uow.record_events(
+                [
+                    StudentErased(
+                        occurred_at=now,
+                        student_id=student_id,
+                        removed=tuple(sorted(report.removed.items())),
+                    )
+                ]
+            )
+            return report
 
-        self._audited(actor, student_id, command)
+        return self._audited(actor, student_id, command)
 
     def guardians_with(self, student_id: str, role: GuardianRole) -> list[Guardian]:
         def query(uow: UnitOfWork, now: datetime) -> list[Guardian]:
-            doc = _student(uow, student_id)
+            doc = rec.student(uow, student_id)
             return [g for g in map(_guardian_in, doc["guardians"]) if role in g.roles]
 
         return self._run(query, write=False)
@@ -299,42 +260,40 @@ class StudentService(ServiceBase):
         valid_for: timedelta,
         package_id: str | None = None,
         activate: bool = False,
+        course_id: str | None = None,
     ) -> str:
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
-        (pending activation until :meth:`activate_package`, unless ``activate``)."""
+        (pending activation until :meth:`activate_package`, unless ``activate``).
+
+        With ``course_id`` the package covers that course only, and any seat the student
+        takes in it, on any path, spends one of its credits.
+        """
         if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
             raise InvalidInput(f"credits must be a positive int, got {credits!r}")
         if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
             raise InvalidInput(f"valid_for must be a positive timedelta, got {valid_for!r}")
+        if course_id is not None and (not isinstance(course_id, str) or not course_id):
+            raise InvalidInput(f"course_id must be a non-empty string, got {course_id!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> str:
-            doc = _student(uow, student_id)
-            pid = package_id or self._new_id()
-            if uow.records.get(PACKAGES, pid) is not None:
-                raise DuplicateId(f"package {pid!r} already exists")
-            uow.records.put(
-                PACKAGES,
-                pid,
-                {
-                    "student_id": student_id,
-                    "credits": credits,
-                    "valid_for_s": valid_for.total_seconds(),
-                    "purchased_at": dt_out(now),
-                    "activated_at": dt_out(now) if activate else None,
-                    "uses": {},
-                },
+            pid = rec.add_package(
+                uow,
+                student_id,
+                package_id=package_id or self._new_id(),
+                credits=credits,
+                valid_for=valid_for,
+                course_id=course_id,
+                activate=activate,
+                now=now,
             )
-            doc["packages"].append(pid)
-            doc["facts"]["purchases"] += 1
-            doc["facts"]["last_active"] = dt_out(now)
-            uow.records.put(STUDENTS, student_id, doc)
+            handlers.record_purchase(uow, student_id, f"package:{pid}", now)
             return pid
 
         return self._run(command)
 
     def activate_package(self, package_id: str) -> None:
         def command(uow: UnitOfWork, now: datetime) -> None:
-            pkg = _package(uow, package_id)
+            pkg = rec.package(uow, package_id)
             if pkg["activated_at"] is not None:
                 raise InvalidTransition(f"package {package_id!r} is already active")
             pkg["activated_at"] = dt_out(now)
@@ -344,8 +303,8 @@ class StudentService(ServiceBase):
 
     def packages_of(self, student_id: str) -> list[PackageView]:
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
-            doc = _student(uow, student_id)
-            return [_package_view(pid, _package(uow, pid), now) for pid in doc["packages"]]
+            doc = rec.student(uow, student_id)
+            return [rec.package_view(p, rec.package(uow, p), now) for p in doc["packages"]]
 
         return self._run(query, write=False)
 
@@ -353,7 +312,7 @@ class StudentService(ServiceBase):
         """Active packages with credits left that expire within ``within``."""
 
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
-            views = [_package_view(pid, p, now) for pid, p in uow.records.list(PACKAGES)]
+            views = [rec.package_view(pid, p, now) for pid, p in uow.records.list(PACKAGES)]
             return [
                 v
                 for v in views
@@ -369,7 +328,7 @@ class StudentService(ServiceBase):
         """Purchased but not yet activated (待激活) packages, oldest first."""
 
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
-            views = [_package_view(pid, p, now) for pid, p in uow.records.list(PACKAGES)]
+            views = [rec.package_view(pid, p, now) for pid, p in uow.records.list(PACKAGES)]
             return sorted(
                 (
                     v
@@ -382,81 +341,39 @@ class StudentService(ServiceBase):
         return self._run(query, write=False)
 
     def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
-        """Book a seat and consume a credit in one unit of work (all or nothing)."""
+        """Book a seat and consume a credit in one unit of work (all or nothing).
+
+        Any active package covering the slot's course (or no course) pays, the one
+        expiring first; with none, ``NoCredit`` and nothing is booked.
+        """
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            doc = _student(uow, student_id)
-            usable = [
-                (pid, pkg)
-                for pid, pkg in ((p, _package(uow, p)) for p in doc["packages"])
-                if _package_view(pid, pkg, now).status == "active"
-                and _package_view(pid, pkg, now).credits_left > 0
-            ]
-            if not usable:
+            doc = rec.student(uow, student_id)
+            slot = uow.slots.get(slot_id)
+            if not rec.usable_packages(uow, doc, now, slot.course_id, scoped_only=False):
                 raise NoCredit(student_id)
-            # spend the credit that expires first
-            pid, pkg = min(
-                usable, key=lambda item: (_package_view(item[0], item[1], now).expires_at, item[0])
-            )
-            booking = uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
-            pkg["uses"][booking.id] = "consumed"
-            uow.records.put(PACKAGES, pid, pkg)
-            doc["facts"]["last_active"] = dt_out(now)
-            uow.records.put(STUDENTS, student_id, doc)
-            uow.record_events(
-                [
-                    CreditConsumed(
-                        occurred_at=now,
-                        student_id=student_id,
-                        package_id=pid,
-                        booking_id=booking.id,
-                        credits_left=_package_view(pid, pkg, now).credits_left,
-                    )
-                ]
+            booking = slot.book(student_id, now=now, new_id=self._new_id)
+            rec.consume_credit(
+                uow, doc, student_id, booking.id, now, course_id=slot.course_id, scoped_only=False
             )
             return booking
 
         return self._run(command)
 
     def cancel_with_credit(self, booking_id: str) -> bool:
-        """Cancel; the credit comes back if cancelled ``free_cancel_before`` the start or
-        earlier, else it is forfeited. Returns whether the credit came back."""
+        """Cancel a booking paid with a credit; the credit comes back if cancelled
+        ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
+        the credit came back. (Any other way of cancelling settles the credit the same
+        way: the ledger is a rule on the bus.)"""
 
         def command(uow: UnitOfWork, now: datetime) -> bool:
             booking = uow.bookings.get(booking_id)
             if booking.status is not BookingStatus.CONFIRMED:
                 raise InvalidTransition(f"booking {booking_id!r} is {booking.status.value}")
+            self._credit_of(uow, booking)
             slot = uow.slots.get(booking.slot_id)
-            pid, pkg = self._package_of_booking(uow, booking)
             slot.cancel(booking_id, now=now, new_id=self._new_id, student_id=booking.student_id)
-            free = now <= slot.start - self.free_cancel_before
-            pkg["uses"][booking_id] = "returned" if free else "forfeited"
-            uow.records.put(PACKAGES, pid, pkg)
-            if free:
-                uow.record_events(
-                    [
-                        CreditReturned(
-                            occurred_at=now,
-                            student_id=booking.student_id,
-                            package_id=pid,
-                            booking_id=booking_id,
-                            credits_left=_package_view(pid, pkg, now).credits_left,
-                        )
-                    ]
-                )
-            else:
-                uow.record_events(
-                    [
-                        CreditForfeited(
-                            occurred_at=now,
-                            student_id=booking.student_id,
-                            package_id=pid,
-                            booking_id=booking_id,
-                            reason="late cancellation",
-                        )
-                    ]
-                )
-            return free
+            return now <= slot.start - self.free_cancel_before
 
         return self._run(command)
 
@@ -465,24 +382,34 @@ class StudentService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             booking = uow.bookings.get(booking_id)
+            self._credit_of(uow, booking)
             slot = uow.slots.get(booking.slot_id)
             slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
-            pid, pkg = self._package_of_booking(uow, booking)
-            pkg["uses"][booking_id] = "forfeited"
-            uow.records.put(PACKAGES, pid, pkg)
-            uow.record_events(
-                [
-                    CreditForfeited(
-                        occurred_at=now,
-                        student_id=booking.student_id,
-                        package_id=pid,
-                        booking_id=booking_id,
-                        reason="no-show",
-                    )
-                ]
-            )
 
         self._run(command)
+
+    def enrolments(self, student_id: str) -> list[str]:
+        """Courses the student is enrolled in (by a paid order or a formed group)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+            keys = uow.records.scan(ENROLMENTS, f"student:{student_id}")
+            return sorted(key.partition(":")[2] for key, _ in keys)
+
+        return self._run(query, write=False)
+
+    def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
+        """``(stage, since, reason)`` for every stage the student moved through, oldest
+        first, starting with ``registered``."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[tuple[str, datetime, str]]:
+            doc = rec.student(uow, student_id)
+            history = [("registered", dt_in(doc["facts"]["registered_at"]), "registration")]
+            history += [
+                (h["stage"], dt_in(h["at"]), h["reason"]) for h in doc.get("stage_history", [])
+            ]
+            return history
+
+        return self._run(query, write=False)
 
     # --- classes -----------------------------------------------------------------------
 
@@ -495,7 +422,9 @@ class StudentService(ServiceBase):
         self._run(command)
 
     def members_of(self, class_id: str) -> list[str]:
-        return self._run(lambda uow, now: list(_class(uow, class_id)["members"]), write=False)
+        return self._run(
+            lambda uow, now: list(rec.school_class(uow, class_id)["members"]), write=False
+        )
 
     def assign(self, student_id: str, class_id: str) -> None:
         """Put a student in a class (or move them there: an atomic transfer)."""
@@ -538,7 +467,7 @@ class StudentService(ServiceBase):
             raise InvalidInput(f"unknown activity {kind!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            doc = _student(uow, student_id)
+            doc = rec.student(uow, student_id)
             facts = doc["facts"]
             facts["last_active"] = dt_out(now)
             if kind == "login":
@@ -555,7 +484,7 @@ class StudentService(ServiceBase):
         """Re-evaluate time-based tags (e.g. inactive for 14 days) and the stage."""
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[frozenset[str], str]:
-            doc = _student(uow, student_id)
+            doc = rec.student(uow, student_id)
             self._retag(uow, student_id, doc, now)
             return frozenset(doc["tags"]), doc["stage"]
 
@@ -567,8 +496,11 @@ class StudentService(ServiceBase):
         facts = doc["facts"]
         new = sorted(r.tag for r in self.tag_rules if r.holds(facts, now))
         old = sorted(doc["tags"])
-        new_stage = stage(facts, now)
-        if new != old or new_stage != doc["stage"]:
+        old_stage = doc["stage"]
+        doc["tags"] = new
+        # a stage that moves without a purchase moves through (in)activity
+        handlers.move_stage(uow, student_id, doc, now, reason="activity")
+        if new != old or doc["stage"] != old_stage:
             uow.record_events(
                 [
                     TagsChanged(
@@ -576,20 +508,18 @@ class StudentService(ServiceBase):
                         student_id=student_id,
                         added=tuple(t for t in new if t not in old),
                         removed=tuple(t for t in old if t not in new),
-                        stage=new_stage,
+                        stage=doc["stage"],
                     )
                 ]
             )
-        doc["tags"], doc["stage"] = new, new_stage
-        uow.records.put(STUDENTS, student_id, doc)
 
     def _move(self, uow: UnitOfWork, student_id: str, class_id: str, now: datetime) -> None:
-        doc = _student(uow, student_id)
+        doc = rec.student(uow, student_id)
         old = doc["class_id"]
         if old == class_id:
             raise InvalidTransition(f"student {student_id!r} is already in class {class_id!r}")
         ids = sorted({class_id} | ({old} if old else set()))  # lock classes in id order
-        klasses = {cid: _class(uow, cid) for cid in ids}
+        klasses = {cid: rec.school_class(uow, cid) for cid in ids}
         target = klasses[class_id]
         if len(target["members"]) >= target["capacity"]:
             raise ClassFull(class_id, target["capacity"])
@@ -608,13 +538,11 @@ class StudentService(ServiceBase):
             ]
         )
 
-    def _package_of_booking(self, uow: UnitOfWork, booking: Booking) -> tuple[str, dict[str, Any]]:
-        doc = _student(uow, booking.student_id)
-        for pid in doc["packages"]:
-            pkg = _package(uow, pid)
-            if pkg["uses"].get(booking.id) == "consumed":
-                return pid, pkg
-        raise InvalidTransition(f"booking {booking.id!r} did not consume a package credit")
+    def _credit_of(self, uow: UnitOfWork, booking: Booking) -> tuple[str, dict[str, Any]]:
+        found = rec.package_of_booking(uow, rec.student(uow, booking.student_id), booking.id)
+        if found is None:
+            raise InvalidTransition(f"booking {booking.id!r} did not consume a package credit")
+        return found
 
     def _access(
         self, uow: UnitOfWork, actor: Actor, student_id: str, doc: dict[str, Any], now: datetime
@@ -709,46 +637,5 @@ def _profile(student_id: str, doc: dict[str, Any], *, masked: bool) -> Profile:
     )
 
 
-def _package_view(pid: str, pkg: dict[str, Any], now: datetime) -> PackageView:
-    used = sum(1 for state in pkg["uses"].values() if state in ("consumed", "forfeited"))
-    activated = pkg["activated_at"]
-    expires = (
-        None if activated is None else dt_in(activated) + timedelta(seconds=pkg["valid_for_s"])
-    )
-    status = (
-        "pending_activation"
-        if activated is None
-        else "expired"
-        if expires is not None and now >= expires
-        else "active"
-    )
-    return PackageView(
-        id=pid,
-        student_id=pkg["student_id"],
-        credits=pkg["credits"],
-        credits_left=pkg["credits"] - used,
-        status=status,
-        purchased_at=dt_in(pkg["purchased_at"]),
-        expires_at=expires,
-    )
 
 
-def _student(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
-    doc = uow.records.get(STUDENTS, student_id) if isinstance(student_id, str) else None
-    if doc is None:
-        raise StudentNotFound(str(student_id))
-    return doc
-
-
-def _package(uow: UnitOfWork, package_id: str) -> dict[str, Any]:
-    doc = uow.records.get(PACKAGES, package_id)
-    if doc is None:
-        raise NotFound(f"lesson package {package_id!r} not found")
-    return doc
-
-
-def _class(uow: UnitOfWork, class_id: str) -> dict[str, Any]:
-    doc = uow.records.get(CLASSES, class_id)
-    if doc is None:
-        raise NotFound(f"class {class_id!r} not found")
-    return doc

@@ -1,0 +1,244 @@
+"""One school, wired once: every service on one store, one clock and one message bus.
+
+:meth:`School.build` is the only place the library's dependencies are made. Its
+:func:`school_rules` is the table a reader consults to see what a command sets off: for
+each event, the handlers that run inside the command's unit of work, in order. A rule
+that refuses (a seat guard) rolls the whole command back; every other rule commits or
+rolls back together with the command.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from eduengine import FixedClock, InMemoryStore, School
+>>> from eduengine.errors import BookingRestricted
+>>> from eduengine.policies import CancellationPolicy
+>>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+>>> school = School.build(InMemoryStore(), clock=clock,
+...                       policy=CancellationPolicy(max_violations=1))
+>>> lesson = school.booking.create_slot("math", clock.now() + timedelta(hours=2),
+...                                     clock.now() + timedelta(hours=3), capacity=5)
+>>> seat = school.booking.book(lesson.id, "ann")       # any service: the rules hold
+>>> [r.kind for r in school.reminders.pending(seat.id)]
+['confirmation', 'before:1h', 'before:15m']
+>>> _ = school.booking.cancel(seat.id)                  # late: a violation, restricted
+>>> try:
+...     school.booking.book(lesson.id, "ann")
+... except BookingRestricted:
+...     print("refused")
+refused
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Protocol, TypeVar
+
+import attrs
+
+from eduengine.availability.service import AvailabilityService
+from eduengine.booking import events as ev
+from eduengine.booking import handlers as booking_rules
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock, SystemClock
+from eduengine.deals.service import AccessGranted, DealService
+from eduengine.erasure import ErasureRegistry
+from eduengine.errors import PaymentFailed
+from eduengine.levels.model import LevelCurve, XpRule
+from eduengine.levels.service import LevelService
+from eduengine.messagebus import Handler, MessageBus
+from eduengine.payments import Charge, PaymentGateway, Refund
+from eduengine.policies import handlers as policy_rules
+from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
+from eduengine.policies.model import CancellationPolicy
+from eduengine.policies.service import BookingRescheduled, PolicyService
+from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.pricing.money import Money
+from eduengine.pricing.service import OrderPaid, PricingService
+from eduengine.reminders import handlers as reminder_rules
+from eduengine.reminders.model import ReminderPlan
+from eduengine.reminders.service import ReminderService
+from eduengine.rush.service import RushService
+from eduengine.service import BookingService, ServiceBase, uuid_ids
+from eduengine.students import handlers as student_rules
+from eduengine.students.handlers import CourseCredits
+from eduengine.students.privacy import AccessPolicy
+from eduengine.students.service import StudentService
+
+S = TypeVar("S", bound=ServiceBase)
+
+#: confirmation, then 1 day, 1 hour and 15 minutes before class
+DEFAULT_PLAN = ReminderPlan()
+
+
+class SchoolStore(Protocol):
+    """What a school needs of a store: units of work (every adapter has them)."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+
+class NoPaymentGateway:
+    """The gateway of a school built without one: every charge is declined, so nothing is
+    ever charged by accident (pass a real gateway, or ``FakePaymentGateway`` in tests)."""
+
+    def charge(self, key: str, account: str, amount: Money) -> Charge:
+        raise PaymentFailed(f"charge {key!r}: this school has no payment gateway configured")
+
+    def refund(self, key: str, charge_id: str, amount: Money) -> Refund:
+        raise PaymentFailed(f"refund {key!r}: this school has no payment gateway configured")
+
+
+def school_rules(
+    bus: MessageBus,
+    *,
+    new_id: IdFactory,
+    policy: CancellationPolicy,
+    reminders: ReminderPlan | None,
+    free_cancel_before: timedelta,
+    course_credits: Mapping[str, CourseCredits],
+) -> dict[type[ev.DomainEvent], list[Handler]]:
+    """The school's rules: for each event, the handlers run in the command's unit of work.
+
+    Order matters where rules meet: a seat guard refuses before anything is planned for
+    the seat; a seat handed to a refused student is withdrawn before its credit and
+    reminders; a late cancellation is judged before its credit is settled.
+    """
+    guard = booking_rules.enforce_seat_guards(bus)
+    withdraw = booking_rules.withdraw_refused(bus, new_id)
+    plan = [reminder_rules.plan_reminders(reminders)] if reminders is not None else []
+    take = [student_rules.consume_course_credit, *plan]
+    return {
+        ev.SeatBooked: [guard, *take],
+        ev.OfferAccepted: [guard, *take],
+        ev.WaitlistJoined: [guard],
+        ev.WaitlistPromoted: [withdraw, *take],
+        ev.SeatOffered: [withdraw],
+        ev.SeatReleased: [
+            policy_rules.record_late_cancellation(policy),
+            student_rules.settle_credit(free_cancel_before),
+            reminder_rules.void_reminders,
+        ],
+        ev.AttendanceMarked: [
+            policy_rules.record_no_show(policy),
+            student_rules.forfeit_on_no_show,
+        ],
+        BookingRescheduled: [student_rules.move_credit],
+        OrderPaid: [student_rules.on_order_paid(course_credits)],
+        AccessGranted: [student_rules.on_access_granted(course_credits)],
+    }
+
+
+@attrs.define(kw_only=True)
+class School:
+    """Every service of one school, built on one store, clock and bus.
+
+    Build it once with :meth:`build` and share it (services are thread-safe); each
+    attribute is an ordinary service, so ``school.booking.book(...)``,
+    ``school.deals.join_group(...)`` and ``school.students.erase(...)`` all run the same
+    rules.
+    """
+
+    bus: MessageBus
+    clock: Clock
+    erasure: ErasureRegistry
+    booking: BookingService
+    policies: PolicyService
+    fees: FeeService
+    reminders: ReminderService
+    availability: AvailabilityService
+    rush: RushService
+    students: StudentService
+    pricing: PricingService
+    deals: DealService
+    levels: LevelService
+
+    @classmethod
+    def build(
+        cls,
+        store: SchoolStore,
+        *,
+        clock: Clock | None = None,
+        gateway: PaymentGateway | None = None,
+        policy: CancellationPolicy | None = None,
+        reminders: ReminderPlan | None = DEFAULT_PLAN,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+        course_credits: Mapping[str, CourseCredits] | None = None,
+        access_policy: AccessPolicy | None = None,
+        xp_rules: Sequence[XpRule] = (),
+        level_curve: LevelCurve | None = None,
+    ) -> School:
+        """Wire a school.
+
+        ``gateway`` takes payments (none: every charge is declined); ``policy`` is the
+        cancellation policy (free window, late fee, restrictions); ``reminders`` the
+        reminder plan (``None``: no reminders); ``publisher`` receives every committed
+        event; ``course_credits`` gives, per course, the lesson credits an enrolment
+        brings; ``xp_rules`` and ``level_curve`` set up levels.
+        """
+        clock = clock or SystemClock()
+        new_id = new_id or uuid_ids
+        gateway = gateway or NoPaymentGateway()
+        policy = policy or CancellationPolicy()
+        credits = dict(course_credits or {})
+        bus = MessageBus([publisher] if publisher is not None else [])
+        bus.add_seat_guard(policy_rules.rights_guard(policy))
+        bus.subscribe_many(
+            school_rules(
+                bus,
+                new_id=new_id,
+                policy=policy,
+                reminders=reminders,
+                free_cancel_before=policy.free_until,
+                course_credits=credits,
+            )
+        )
+        uow = store.unit_of_work
+        erasure = ErasureRegistry()
+        fees = FeeService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus)
+        bus.publishers.append(CollectOnCommit(fees))
+        school = cls(
+            bus=bus,
+            clock=clock,
+            erasure=erasure,
+            booking=BookingService(uow, clock=clock, new_id=new_id, bus=bus),
+            policies=PolicyService(
+                uow, policy=policy, reminders=reminders, clock=clock, new_id=new_id, bus=bus
+            ),
+            fees=fees,
+            reminders=ReminderService(uow, clock=clock, new_id=new_id, bus=bus),
+            availability=_join(AvailabilityService(uow, clock=clock, new_id=new_id), bus),
+            rush=RushService(uow, clock=clock, new_id=new_id, bus=bus),
+            students=StudentService(
+                uow,
+                policy=access_policy,
+                free_cancel_before=policy.free_until,
+                erasure=erasure,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
+            ),
+            pricing=_join(PricingService(uow, gateway=gateway, clock=clock, new_id=new_id), bus),
+            deals=_join(DealService(uow, gateway=gateway, clock=clock, new_id=new_id), bus),
+            levels=_join(
+                LevelService(
+                    uow,
+                    rules=xp_rules,
+                    curve=level_curve or LevelCurve.geometric(),
+                    clock=clock,
+                    new_id=new_id,
+                ),
+                bus,
+            ),
+        )
+        erasure.register("students", student_rules.erase_profile)
+        erasure.register("payments", erase_payment_account)
+        return school
+
+    def rules(self) -> list[tuple[str, list[str]]]:
+        """``(event, handlers)`` as wired: what each event sets off, in order."""
+        return self.bus.table()
+
+
+def _join(service: S, bus: MessageBus) -> S:
+    # services whose constructor takes no bus yet join the school's after construction
+    service.bus = bus
+    return service

@@ -1,0 +1,215 @@
+"""Charging late-cancellation fees through the payment gateway, after commit.
+
+A late cancellation files its fee in the same unit of work as the cancellation (see
+:mod:`eduengine.policies.handlers`); the gateway is called only afterwards, with the
+idempotency key ``late-fee:<booking id>``, so a declined or lost charge never undoes the
+cancellation and a retry never charges twice. :meth:`FeeService.collect_due` is the
+periodic job that retries fees still due (with a growing back-off).
+
+>>> from eduengine import InMemoryStore
+>>> from eduengine.payments import FakePaymentGateway
+>>> FeeService(InMemoryStore().unit_of_work, gateway=FakePaymentGateway()).collect_due()
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock
+from eduengine.codec import micros
+from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.messagebus import MessageBus
+from eduengine.payments import PaymentGateway
+from eduengine.policies.records import (
+    DUE,
+    LATE_FEES,
+    LateFeeCharged,
+    LateFeeDue,
+    LateFeeFailed,
+)
+from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing.money import Money
+from eduengine.service import ServiceBase
+
+PAYMENT_ACCOUNTS = "payment_account"
+
+
+@attrs.frozen(kw_only=True)
+class LateFee:
+    booking_id: str
+    student_id: str
+    fee: Money
+    state: str
+    attempts: int
+    charge_id: str | None
+
+
+class FeeService(ServiceBase):
+    """Late fees: the students' payment accounts and the job that charges due fees.
+
+    ``retry_after`` is the first back-off after a declined charge; it doubles with each
+    attempt, up to ``max_backoff``.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        gateway: PaymentGateway,
+        retry_after: timedelta = timedelta(minutes=10),
+        max_backoff: timedelta = timedelta(days=1),
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        self.gateway = gateway
+        self.retry_after = retry_after
+        self.max_backoff = max_backoff
+
+    def set_payment_account(self, student_id: str, account: str) -> None:
+        """The account late fees are charged to (personal data: erased with the student)."""
+        if not isinstance(account, str) or not account:
+            raise InvalidInput(f"payment account must be a non-empty string, got {account!r}")
+        self._run(
+            lambda uow, now: uow.records.put(PAYMENT_ACCOUNTS, student_id, {"account": account})
+        )
+
+    def fees_of(self, student_id: str) -> list[LateFee]:
+        def query(uow: UnitOfWork, now: datetime) -> list[LateFee]:
+            keys = [k for k, _ in uow.records.scan(LATE_FEES, f"student:{student_id}")]
+            return [_fee(k, uow.records.get(LATE_FEES, k) or {}) for k in keys]
+
+        return self._run(query, write=False)
+
+    def collect_due(self, *, batch: int = 50) -> int:
+        """Charge every fee due now; returns how many were charged. Safe to run from
+        several workers: the gateway key makes a double attempt harmless."""
+        charged = 0
+        seen: set[str] = set()
+        while True:
+            due = self._run(
+                lambda uow, now: uow.records.scan(LATE_FEES, DUE, hi=micros(now), limit=batch),
+                write=False,
+            )
+            fresh = [key for key, _ in due if key not in seen]
+            if not fresh:
+                return charged
+            for key in fresh:
+                seen.add(key)
+                charged += self.collect(key)
+
+    def collect(self, booking_id: str) -> bool:
+        """Try to charge one due fee now; returns whether it is (now) charged."""
+
+        def read(uow: UnitOfWork, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+            doc = uow.records.get(LATE_FEES, booking_id)
+            if doc is None or doc["state"] != "due":
+                return None, None
+            account = uow.records.get(PAYMENT_ACCOUNTS, doc["student_id"])
+            return doc, None if account is None else str(account["account"])
+
+        doc, account = self._run(read, write=False)
+        if doc is None:
+            return False
+        fee = Money.from_record(doc["fee"])
+        if account is None:
+            self._run(self._failed(booking_id, "no payment account on file"))
+            return False
+        try:
+            made = self.gateway.charge(f"late-fee:{booking_id}", account, fee)
+        except PaymentFailed as exc:
+            self._run(self._failed(booking_id, str(exc)))
+            return False
+
+        def mark(uow: UnitOfWork, now: datetime) -> bool:
+            fresh = uow.records.get(LATE_FEES, booking_id)
+            if fresh is None or fresh["state"] != "due":
+                return fresh is not None
+            fresh.update(state="charged", charge_id=made.id, attempts=fresh["attempts"] + 1)
+            # charged fees leave the due index; the student's own list keeps them
+            uow.records.put(
+                LATE_FEES, booking_id, fresh, index={f"student:{fresh['student_id']}": micros(now)}
+            )
+            uow.record_events(
+                [
+                    LateFeeCharged(
+                        occurred_at=now,
+                        student_id=fresh["student_id"],
+                        booking_id=booking_id,
+                        fee=fee,
+                        charge_id=made.id,
+                    )
+                ]
+            )
+            return True
+
+        return self._run(mark)
+
+    def _failed(self, booking_id: str, reason: str) -> Any:
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            doc = uow.records.get(LATE_FEES, booking_id)
+            if doc is None or doc["state"] != "due":
+                return
+            doc["attempts"] += 1
+            doc["last_error"] = reason
+            backoff = min(self.retry_after * 2 ** (doc["attempts"] - 1), self.max_backoff)
+            uow.records.put(
+                LATE_FEES,
+                booking_id,
+                doc,
+                index={DUE: micros(now + backoff), f"student:{doc['student_id']}": micros(now)},
+            )
+            uow.record_events(
+                [
+                    LateFeeFailed(
+                        occurred_at=now,
+                        student_id=doc["student_id"],
+                        booking_id=booking_id,
+                        fee=Money.from_record(doc["fee"]),
+                        reason=reason,
+                        attempts=doc["attempts"],
+                    )
+                ]
+            )
+
+        return command
+
+
+class CollectOnCommit:
+    """A publisher that tries each new late fee at once (the sweep retries failures)."""
+
+    def __init__(self, fees: FeeService) -> None:
+        self.fees = fees
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if isinstance(event, LateFeeDue):
+                self.fees.collect(event.booking_id)
+
+
+def erase_payment_account(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: the student's payment account (fees already charged keep their charge id)."""
+    if uow.records.get(PAYMENT_ACCOUNTS, student_id) is None:
+        return 0
+    uow.records.delete(PAYMENT_ACCOUNTS, student_id)
+    return 1
+
+
+def _fee(key: str, doc: dict[str, Any]) -> LateFee:
+    return LateFee(
+        booking_id=key,
+        student_id=doc["student_id"],
+        fee=Money.from_record(doc["fee"]),
+        state=doc["state"],
+        attempts=doc["attempts"],
+        charge_id=doc["charge_id"],
+    )

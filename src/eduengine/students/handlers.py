@@ -1,0 +1,285 @@
+"""Student records as rules on the bus.
+
+- **Credit ledger**: a seat taken on any path by a student holding an active lesson
+  package *scoped to the slot's course* consumes a credit from it (the one expiring
+  first); a seat freed on any path returns the credit, or forfeits it when the student
+  cancelled after the free window; a no-show forfeits it; a reschedule moves the credit
+  to the new seat. Packages without a course are spent only by ``book_with_credit``.
+- **Lifecycle**: a paid order, a formed group and a bought package are purchases; the
+  stage (registered, trial, first purchase, renewed, churned) moves with them and every
+  move is kept in a dated history with its reason.
+- **Enrolment**: a paid order or a formed group enrols the student in its courses, with
+  the course's lesson credits when the school configured some.
+- **Erasure**: :func:`erase_profile` scrubs the profile (the other modules register
+  their own erasers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from eduengine.booking import events as ev
+from eduengine.codec import dt_in, dt_out
+from eduengine.deals.service import AccessGranted
+from eduengine.errors import InvalidInput
+from eduengine.messagebus import Handler, MessageBus
+from eduengine.policies.service import BookingRescheduled
+from eduengine.ports import UnitOfWork
+from eduengine.pricing.service import OrderPaid
+from eduengine.students import records as rec
+from eduengine.students.model import PERSONAL_FIELDS, stage
+
+
+@attrs.frozen(kw_only=True)
+class CourseCredits:
+    """What enrolling in a course gives: ``credits`` lessons valid for ``valid_for``."""
+
+    credits: int
+    valid_for: timedelta
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.credits, bool) or not isinstance(self.credits, int) or self.credits < 1:
+            raise InvalidInput(f"course credits must be a positive int, got {self.credits!r}")
+        if not isinstance(self.valid_for, timedelta) or self.valid_for <= timedelta(0):
+            raise InvalidInput(f"valid_for must be a positive timedelta, got {self.valid_for!r}")
+
+
+# --- credit ledger ---------------------------------------------------------------------
+
+
+def consume_course_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
+    doc = uow.records.get(rec.STUDENTS, event.student_id)
+    if doc is None or rec.package_of_booking(uow, doc, event.booking_id) is not None:
+        return  # not a student we keep records of, or already paid with a credit
+    slot = uow.slots.get(event.slot_id)
+    if slot.bookings.get(event.student_id) is None:
+        return  # released again in this unit of work
+    rec.consume_credit(
+        uow, doc, event.student_id, event.booking_id, event.occurred_at, course_id=slot.course_id
+    )
+
+
+def settle_credit(free_cancel_before: timedelta) -> Handler:
+    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, ev.SeatReleased)
+        doc = uow.records.get(rec.STUDENTS, event.student_id)
+        found = None if doc is None else rec.package_of_booking(uow, doc, event.booking_id)
+        if found is None:
+            return
+        late = False
+        if event.reason == "cancelled":
+            slot = uow.slots.get(event.slot_id)
+            late = event.occurred_at > slot.start - free_cancel_before
+        rec.settle_credit(
+            uow,
+            found,
+            event.student_id,
+            event.booking_id,
+            event.occurred_at,
+            returned=not late,
+            reason="late cancellation",
+        )
+
+    return handle
+
+
+def forfeit_on_no_show(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    assert isinstance(event, ev.AttendanceMarked)
+    if event.status != "no_show":
+        return
+    doc = uow.records.get(rec.STUDENTS, event.student_id)
+    found = None if doc is None else rec.package_of_booking(uow, doc, event.booking_id)
+    if found is not None:
+        rec.settle_credit(
+            uow,
+            found,
+            event.student_id,
+            event.booking_id,
+            event.occurred_at,
+            returned=False,
+            reason="no-show",
+        )
+
+
+def move_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    """A rescheduled booking keeps its credit: it moves to the new seat."""
+    assert isinstance(event, BookingRescheduled)
+    doc = uow.records.get(rec.STUDENTS, event.student_id)
+    found = None if doc is None else rec.package_of_booking(uow, doc, event.old_booking_id)
+    if found is None:
+        return
+    pid, pkg = found
+    pkg["uses"][event.old_booking_id] = "moved"
+    pkg["uses"][event.new_booking_id] = "consumed"
+    uow.records.put(rec.PACKAGES, pid, pkg)
+
+
+# --- lifecycle and enrolment -----------------------------------------------------------
+
+
+def record_purchase(
+    uow: UnitOfWork, student_id: str, source: str, now: datetime
+) -> dict[str, Any] | None:
+    """Count one purchase (once per ``source``) and move the stage; returns the student
+    document (already written) or ``None`` for a student without records."""
+    doc = uow.records.get(rec.STUDENTS, student_id)
+    if doc is None:
+        return None
+    facts = doc["facts"]
+    sources = facts.setdefault("purchase_sources", [])
+    if source in sources:
+        return doc
+    sources.append(source)
+    facts["purchases"] += 1
+    facts["last_active"] = dt_out(now)
+    move_stage(uow, student_id, doc, now, reason=f"purchase {source}")
+    return doc
+
+
+def move_stage(
+    uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime, *, reason: str
+) -> bool:
+    """Recompute the stage from the facts; a change is appended to the dated history.
+    Writes the document; returns whether the stage moved."""
+    new_stage = stage(doc["facts"], now)
+    moved = new_stage != doc["stage"]
+    if moved:
+        doc.setdefault("stage_history", []).append(
+            {"stage": new_stage, "at": dt_out(now), "reason": reason, "from": doc["stage"]}
+        )
+        doc["stage"] = new_stage
+        uow.record_events(
+            [
+                rec.StageChanged(
+                    occurred_at=now,
+                    student_id=student_id,
+                    stage=new_stage,
+                    previous=doc["stage_history"][-1]["from"],
+                    reason=reason,
+                )
+            ]
+        )
+    uow.records.put(rec.STUDENTS, student_id, doc)
+    return bool(moved)
+
+
+def enrol(
+    uow: UnitOfWork,
+    student_id: str,
+    course_id: str,
+    source: str,
+    now: datetime,
+    credits: CourseCredits | None,
+) -> None:
+    key = f"{student_id}:{course_id}"
+    enrolment = uow.records.get(rec.ENROLMENTS, key)
+    if enrolment is not None and source in enrolment["sources"]:
+        return
+    if enrolment is None:
+        enrolment = {"student_id": student_id, "course_id": course_id, "since": dt_out(now)}
+        enrolment["sources"] = []
+    enrolment["sources"].append(source)
+    uow.records.put(
+        rec.ENROLMENTS,
+        key,
+        enrolment,
+        index={f"student:{student_id}": rec.micros_of(dt_in(enrolment["since"]))},
+    )
+    package_id = None
+    if credits is not None and uow.records.get(rec.STUDENTS, student_id) is not None:
+        package_id = rec.add_package(
+            uow,
+            student_id,
+            package_id=f"enrol:{source}:{course_id}",
+            credits=credits.credits,
+            valid_for=credits.valid_for,
+            course_id=course_id,
+            activate=True,
+            now=now,
+        )
+    uow.record_events(
+        [
+            rec.StudentEnrolled(
+                occurred_at=now,
+                student_id=student_id,
+                course_id=course_id,
+                source=source,
+                package_id=package_id,
+            )
+        ]
+    )
+
+
+def on_order_paid(course_credits: Mapping[str, CourseCredits]) -> Handler:
+    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, OrderPaid)
+        source = f"order:{event.order_id}"
+        record_purchase(uow, event.student_id, source, event.occurred_at)
+        for course_id in event.course_ids:
+            enrol(
+                uow,
+                event.student_id,
+                course_id,
+                source,
+                event.occurred_at,
+                course_credits.get(course_id),
+            )
+
+    return handle
+
+
+def on_access_granted(course_credits: Mapping[str, CourseCredits]) -> Handler:
+    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, AccessGranted)
+        source = f"group:{event.group_id}"
+        record_purchase(uow, event.student_id, source, event.occurred_at)
+        enrol(
+            uow,
+            event.student_id,
+            event.course_id,
+            source,
+            event.occurred_at,
+            course_credits.get(event.course_id),
+        )
+
+    return handle
+
+
+# --- erasure ---------------------------------------------------------------------------
+
+
+def erase_profile(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: personal fields and guardians of the profile (the id and statistics stay)."""
+    doc = uow.records.get(rec.STUDENTS, student_id)
+    if doc is None:
+        return 0
+    scrubbed = sum(1 for name in PERSONAL_FIELDS if doc.get(name)) + len(doc["guardians"])
+    for name in PERSONAL_FIELDS:
+        doc[name] = None
+    doc["name"] = rec.anonymous_name(student_id)
+    doc["guardians"] = []
+    doc["erased"] = True
+    uow.records.put(rec.STUDENTS, student_id, doc)
+    return scrubbed
+
+
+def subscribe(
+    bus: MessageBus,
+    *,
+    free_cancel_before: timedelta,
+    course_credits: Mapping[str, CourseCredits] | None = None,
+) -> None:
+    """Put the student records' rules on ``bus``."""
+    credits = dict(course_credits or {})
+    bus.subscribe(BookingRescheduled, move_credit)
+    for taken in (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted):
+        bus.subscribe(taken, consume_course_credit)
+    bus.subscribe(ev.SeatReleased, settle_credit(free_cancel_before))
+    bus.subscribe(ev.AttendanceMarked, forfeit_on_no_show)
+    bus.subscribe(OrderPaid, on_order_paid(credits))
+    bus.subscribe(AccessGranted, on_access_granted(credits))
