@@ -119,6 +119,7 @@ def school_rules(
         ev.AttendanceMarked: [
             policy_rules.record_no_show(policy),
             student_rules.forfeit_on_no_show,
+            reminder_rules.void_reminders,
         ],
         BookingRescheduled: [student_rules.move_credit],
         OrderPaid: [student_rules.on_order_paid(course_credits)],

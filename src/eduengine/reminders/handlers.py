@@ -24,7 +24,9 @@ def plan_reminders(plan: ReminderPlan) -> Handler:
 
 
 def void_reminders(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-    assert isinstance(event, ev.SeatReleased)
+    """A freed seat, or one whose attendance is marked (the class has begun), keeps no
+    pending reminder."""
+    assert isinstance(event, ev.SeatReleased | ev.AttendanceMarked)
     void(uow, event.booking_id, event.occurred_at)
 
 
@@ -34,3 +36,4 @@ def subscribe(bus: MessageBus, plan: ReminderPlan) -> None:
     for taken in (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted):
         bus.subscribe(taken, planner)
     bus.subscribe(ev.SeatReleased, void_reminders)
+    bus.subscribe(ev.AttendanceMarked, void_reminders)
