@@ -1,6 +1,9 @@
-"""Quick start: a course slot, a weekly series, a waitlist, live seat counts.
+"""Quick start: one school on the embedded SQLite store, its rules on every path.
 
-Run it with ``python3 dev.py example`` (sets up ``.venv`` itself).
+Run it with ``python3 dev.py example`` (sets up ``.venv`` itself). It builds a
+:class:`~eduengine.School` once, then books from the timetable, a waitlist and a weekly
+series, shows the live seat counts a host would push to browsers, the reminders each seat
+gets, and a late cancellation that restricts a student everywhere.
 """
 
 from __future__ import annotations
@@ -11,53 +14,60 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from eduengine import BookingService, DomainEvent, SlotEvent, SystemClock
+from eduengine import DomainEvent, School, SlotEvent, SystemClock
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.errors import SlotFull
+from eduengine.errors import BookingRestricted, SlotFull
+from eduengine.payments import FakePaymentGateway
+from eduengine.policies import CancellationPolicy
+from eduengine.pricing import Money
 
 
-def open_store(directory: Path) -> tuple[str, SqliteStore]:
-    """The embedded default: a SQLite file, migrated (idempotent) before use."""
-    store = SqliteStore(directory / "school.sqlite3")
-    store.migrate()
-    return "sqlite", store
+class LiveSeats:
+    """What a host would push to browsers over WebSocket / SSE, after each commit."""
+
+    def __init__(self, watched: set[str]) -> None:
+        self.watched = watched
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if isinstance(event, SlotEvent) and event.slot_id in self.watched:
+                print(f"  event {type(event).__name__:<17} seats left {event.seats_left}")
 
 
 def main() -> None:
     watched: set[str] = set()
-
-    def show(event: DomainEvent) -> None:
-        # What a host would push to browsers over WebSocket / SSE.
-        if isinstance(event, SlotEvent) and event.slot_id in watched:
-            print(f"  event {type(event).__name__:<17} seats left {event.seats_left}")
-
-    class Printer:
-        def publish(self, events: Sequence[DomainEvent]) -> None:
-            for event in events:
-                show(event)
-
     with tempfile.TemporaryDirectory() as tmp:
-        kind, store = open_store(Path(tmp))
-        svc = BookingService(store.unit_of_work, clock=SystemClock(), publisher=Printer())
-        print(f"store: {kind} ({store.path})")
-        now = svc.clock.now()
-        watched.add("python-101@tomorrow")
-        slot = svc.create_slot(
-            "python-101",
-            now + timedelta(days=1),
-            now + timedelta(days=1, hours=1),
-            capacity=2,
-            slot_id="python-101@tomorrow",
+        store = SqliteStore(Path(tmp) / "school.sqlite3")  # the embedded default
+        store.migrate()  # idempotent: safe on every start
+        school = School.build(
+            store,
+            clock=SystemClock(),
+            gateway=FakePaymentGateway(),  # your payment provider in production
+            policy=CancellationPolicy(
+                free_until=timedelta(hours=24), max_violations=1, late_fee=Money("20", "CNY")
+            ),
+            publisher=LiveSeats(watched),
         )
-        ann = svc.book(slot.id, "ann")
-        svc.book(slot.id, "bob")
+        print(f"store: sqlite ({store.path})")
+        now = school.clock.now()
+
+        tomorrow = school.booking.create_slot(
+            "python-101", now + timedelta(days=1), now + timedelta(days=1, hours=1), capacity=2
+        )
+        watched.add(tomorrow.id)
+        ann = school.booking.book(tomorrow.id, "ann")
+        school.booking.book(tomorrow.id, "bob")
         try:
-            svc.book(slot.id, "cat")
+            school.booking.book(tomorrow.id, "cat")
         except SlotFull as full:
             print(f"  refused: {full}")
-            print(f"  cat is #{svc.join_waitlist(slot.id, 'cat')} on the waitlist")
-        svc.cancel(ann.id)
-        print(f"  cat holds a seat now: {svc.get_slot(slot.id).holds_seat('cat')}")
+            print(f"  cat is #{school.booking.join_waitlist(tomorrow.id, 'cat')} on the waitlist")
+        school.booking.cancel(ann.id)  # late (within 24 h): a violation, and a fee
+        print(f"  cat holds a seat now: {school.booking.get_slot(tomorrow.id).holds_seat('cat')}")
+        cat = next(b for b in school.booking.bookings_for_student("cat") if b.holds_seat)
+        kinds = [r.kind for r in school.reminders.pending(cat.id)]
+        print(f"  cat's reminders, planned by the school's rules: {', '.join(kinds)}")
+        print(f"  ann's late fee: {school.fees.fees_of('ann')[0].fee}")
 
         shanghai = ZoneInfo("Asia/Shanghai")
         first = (
@@ -65,14 +75,18 @@ def main() -> None:
             .astimezone(shanghai)
             .replace(hour=20, minute=0, second=0, microsecond=0)
         )
-        series = svc.create_series(
+        series = school.booking.create_series(
             "ielts-evening", "FREQ=WEEKLY;COUNT=10", first, timedelta(minutes=90), 12
         )
-        sessions = svc.book_series(series.id, "dan")
+        sessions = school.booking.book_series(series.id, "dan")
         print(
             f"series {series.id[:8]}: dan booked {len(sessions)} sessions, "
-            f"first {svc.get_slot(sessions[0].slot_id).start:%a %Y-%m-%d %H:%M %Z}"
+            f"first {school.booking.get_slot(sessions[0].slot_id).start:%a %Y-%m-%d %H:%M %Z}"
         )
+        try:
+            school.booking.book_series(series.id, "ann")
+        except BookingRestricted as refused:
+            print(f"  ann is restricted on every path: {refused}")
 
         store.close()
 
