@@ -127,4 +127,6 @@ class MessageBus:
 def _name(handler: Handler) -> str:
     inner = getattr(handler, "func", handler)  # functools.partial
     module = getattr(inner, "__module__", "") or ""
-    return f"{module.removeprefix('eduengine.')}.{getattr(inner, '__qualname__', repr(inner))}"
+    # a rule made by a factory is named after the factory
+    qualname = str(getattr(inner, "__qualname__", repr(inner))).split(".<locals>")[0]
+    return f"{module.removeprefix('eduengine.')}.{qualname}"
