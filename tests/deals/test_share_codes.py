@@ -89,3 +89,12 @@ def test_an_empty_code_from_the_source_is_refused(store: StoreHandle, clock: Fix
     with pytest.raises(InvalidInput, match="empty"):
         mall.open("ann")
     assert store.snapshot() == before
+
+
+def test_the_model_docstring_examples_run() -> None:
+    import doctest
+
+    from eduengine.deals import handlers, model
+
+    for module in (model, handlers):
+        assert doctest.testmod(module).failed == 0
