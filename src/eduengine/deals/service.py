@@ -684,15 +684,18 @@ class DealService(ServiceBase):
 
     def _settle_batch(self, keys: list[str]) -> Callable[[UnitOfWork, datetime], int]:
         def command(uow: UnitOfWork, now: datetime) -> int:
-            return sum(self._settle(uow, key, now) for key in keys)
+            # Lock every group of the batch (in the scan's order, the same for every
+            # worker) before any campaign: a join locks its group, then its campaign, so
+            # a sweep holding a campaign while waiting for a group could deadlock it.
+            docs = [uow.records.get(GROUPS, key) for key in keys]
+            return sum(self._settle(uow, doc, now) for doc in docs if doc is not None)
 
         return command
 
-    def _settle(self, uow: UnitOfWork, group_id: str, now: datetime) -> bool:
-        doc = uow.records.get(GROUPS, group_id)  # locks: the scan that found it did not
-        if doc is None:
-            return False
+    def _settle(self, uow: UnitOfWork, doc: dict[str, Any], now: datetime) -> bool:
+        """Settle a group read under its lock, if still open and past its deadline."""
         group = GroupDeal.from_record(doc)
+        group_id = group.id
         if group.state is not GroupState.OPEN or now < group.deadline:
             return False  # another worker settled it, or it formed meanwhile
         campaign = _campaign(uow, group.campaign_id)
