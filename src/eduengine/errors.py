@@ -327,6 +327,20 @@ class AbuseSuspected(BookingRefused):
         self.reasons = tuple(reasons)
 
 
+class ShareCodeUnavailable(DomainError, RuntimeError):
+    """Every share code drawn for a new group was taken: the code source is broken (a
+    random code collides about never), so opening the group is refused."""
+
+    def __init__(self, campaign_id: str, tries: int, last_code: str) -> None:
+        super().__init__(
+            f"no unused share code for a group of campaign {campaign_id!r} after {tries} "
+            f"draws (last {last_code!r})"
+        )
+        self.campaign_id = campaign_id
+        self.tries = tries
+        self.last_code = last_code
+
+
 # --- pricing ----------------------------------------------------------------------------
 
 

@@ -14,10 +14,14 @@ from eduengine import FixedClock, InMemoryEventBus
 from eduengine.deals import (
     AccessGranted,
     DealService,
+    GroupDeal,
     GroupDealCampaign,
     GroupState,
     RefundIssued,
 )
+from eduengine.deals.handlers import erase_student
+from eduengine.deals.model import DUE, REFUND_DUE, member_index
+from eduengine.deals.service import GROUPS
 from eduengine.errors import (
     DealLimitReached,
     EduEngineError,
@@ -158,6 +162,35 @@ class DealMachine(RuleBasedStateMachine):
         for g in self.model.values():
             if g.state == "open" and self.clock.now() >= g.deadline:
                 g.state = "failed"
+
+    @rule(student=st.sampled_from(STUDENTS))
+    def erase(self, student: str) -> None:
+        """Erasure changes no money and no membership: the model stays as it is."""
+        with self.handle.unit_of_work() as uow:
+            erase_student(uow, student, self.clock.now())
+            uow.commit()
+        for group in self.model:
+            member = self.deals.get_group(group).member(student)
+            assert member is None or member.account is member.ip is None
+
+    @invariant()
+    def the_indexes_match_the_groups(self) -> None:
+        groups = [
+            GroupDeal.from_record(doc)
+            for doc in self.handle.snapshot()["records"].get("group_deal", {}).values()
+        ]
+        with self.handle.unit_of_work() as uow:
+            uow.read_only = True
+
+            def scanned(index: str) -> set[str]:
+                return {key for key, _ in uow.records.scan(GROUPS, index)}
+
+            assert scanned(DUE) == {g.id for g in groups if g.state is GroupState.OPEN}
+            assert scanned(REFUND_DUE) == {g.id for g in groups if g.refunds_outstanding}
+            for student in STUDENTS:
+                assert scanned(member_index(student)) == {
+                    g.id for g in groups if g.member(student) is not None
+                }
 
     @invariant()
     def money_and_access_match_the_groups(self) -> None:

@@ -17,6 +17,9 @@ class DealMetrics:
     """Feed it every event (``apply``); read the figures as properties."""
 
     def __init__(self) -> None:
+        #: opener of each group seen opening, so an opener's payment is never counted as
+        #: a student the group brought in (also for events from before ``is_initiator``)
+        self._initiators: dict[str, str] = {}
         self.groups_opened = 0
         self.groups_formed = 0
         self.groups_failed = 0
@@ -27,6 +30,7 @@ class DealMetrics:
     def apply(self, event: DomainEvent) -> None:
         if isinstance(event, GroupOpened):
             self.groups_opened += 1
+            self._initiators[event.group_id] = event.initiator
         elif isinstance(event, GroupFormed):
             self.groups_formed += 1
         elif isinstance(event, GroupFailed):
@@ -34,7 +38,9 @@ class DealMetrics:
         elif isinstance(event, MemberJoined):
             self.orders += 1
             self.revenue = event.amount if self.revenue is None else self.revenue + event.amount
-            self.new_students += 1 if event.new_student else 0
+            opener = event.is_initiator or self._initiators.get(event.group_id) == event.student_id
+            if event.new_student and not opener:
+                self.new_students += 1
 
     @property
     def success_rate(self) -> Decimal | None:
@@ -50,5 +56,14 @@ class DealMetrics:
 
     @property
     def viral_coefficient(self) -> Decimal | None:
-        """New (first-purchase) students per opened group."""
+        """New students brought in per group opened (病毒传播系数)::
+
+            viral_coefficient = new_students / groups_opened
+
+        ``new_students`` counts the ``MemberJoined`` events of members other than the
+        opener whose payment was their first paid order (``new_student``); the opener is
+        never counted, so a group nobody joined scores 0. A student counts when their
+        payment is confirmed and stays counted if the group later fails and refunds
+        them: they were brought in. ``None`` before any group opened.
+        """
         return None if self.groups_opened == 0 else Decimal(self.new_students) / self.groups_opened

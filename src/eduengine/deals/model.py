@@ -4,20 +4,68 @@ A group is one JSON document: its state, its members and what happened to each m
 money. Membership moves ``pending`` (seat reserved, charge under way) -> ``paid`` ->
 ``refund_due`` (left, or the group failed) -> ``refunded``; a member whose charge was
 declined is removed.
+
+Each group document is filed under indexes so that sweeps, nudges and erasure read only
+the groups they concern (see :meth:`GroupDeal.index_entries`):
+
+* ``"due"``: the deadline, while the group is open;
+* ``"refund_due"``: since when a refund has been outstanding, while one is;
+* ``"member:<student>"``: when that student joined, for every member.
+
+Share codes (the 拼团 link a student sends friends) come from :func:`new_share_code`:
+
+>>> code = new_share_code()
+>>> len(code) == SHARE_CODE_LENGTH and set(code) <= set(SHARE_CODE_ALPHABET)
+True
+>>> normalise_share_code("  abcd-efgh jkmn ")
+'ABCDEFGHJKMN'
 """
 
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out
+from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import InvalidInput, InvalidTimeRange
 from eduengine.pricing.money import Money
+
+#: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
+#: cannot be mistaken for another.
+SHARE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+#: 31**12 is about 2**59.5. Codes are public links, but a guessable one lets a scraper
+#: walk every group (who opened it, what price). With 10 million live codes a guess hits
+#: one in about 8e10 tries; and the chance that any two of ten million groups ever draw
+#: the same code is about 1 in 16,000 (the birthday bound), which the retry absorbs.
+#: Ten characters (49.5 bits) would already do; twelve still type in three groups of four.
+SHARE_CODE_LENGTH = 12
+
+#: Index names of group documents (kind ``group_deal``).
+DUE = "due"
+REFUND_DUE = "refund_due"
+
+
+def member_index(student_id: str) -> str:
+    """The index that files every group ``student_id`` is (or was) a member of."""
+    return f"member:{student_id}"
+
+
+def new_share_code() -> str:
+    """A random share code: :data:`SHARE_CODE_LENGTH` characters of
+    :data:`SHARE_CODE_ALPHABET`, drawn with :mod:`secrets` (not guessable from earlier
+    codes, unlike :mod:`random`)."""
+    return "".join(secrets.choice(SHARE_CODE_ALPHABET) for _ in range(SHARE_CODE_LENGTH))
+
+
+def normalise_share_code(text: str) -> str:
+    """The stored form of a code as a student typed it: upper case, without blanks or
+    hyphens (codes are shown in groups, ``ABCD-EFGH-JKMN``)."""
+    return "".join(text.split()).replace("-", "").upper()
 
 
 class GroupState(enum.Enum):
@@ -127,7 +175,8 @@ class Member:
     student_id: str
     status: str  # pending | paid | refund_due | refunded
     joined_at: datetime
-    account: str
+    #: payment account; ``None`` once the student's personal data was erased
+    account: str | None
     device_id: str | None = None
     ip: str | None = None
     charge_id: str | None = None
@@ -153,6 +202,9 @@ class GroupDeal:
     state: GroupState = GroupState.OPEN
     forced: bool = False
     members: list[Member] = attrs.field(factory=list)
+    #: since when a member's refund has been outstanding (``None``: none is); the sweep
+    #: retries from the oldest
+    refund_due_since: datetime | None = None
 
     def member(self, student_id: str) -> Member | None:
         return next((m for m in self.members if m.student_id == student_id), None)
@@ -164,6 +216,28 @@ class GroupDeal:
     @property
     def paid(self) -> list[Member]:
         return [m for m in self.members if m.status == "paid"]
+
+    @property
+    def refunds_outstanding(self) -> bool:
+        return any(m.status == "refund_due" for m in self.members)
+
+    def note_refunds(self, now: datetime) -> None:
+        """Keep :attr:`refund_due_since` in step with the members' refunds."""
+        if not self.refunds_outstanding:
+            self.refund_due_since = None
+        elif self.refund_due_since is None:
+            self.refund_due_since = now
+
+    def index_entries(self) -> dict[str, int]:
+        """The index values this group is filed under: a finished group (closed, every
+        refund confirmed) leaves the hot ``due`` and ``refund_due`` indexes, and stays
+        findable by member for erasure."""
+        index = {member_index(m.student_id): micros(m.joined_at) for m in self.members}
+        if self.state is GroupState.OPEN:
+            index[DUE] = micros(self.deadline)
+        if self.refund_due_since is not None:
+            index[REFUND_DUE] = micros(self.refund_due_since)
+        return index
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -178,6 +252,9 @@ class GroupDeal:
             "capacity": self.capacity,
             "state": self.state.value,
             "forced": self.forced,
+            "refund_due_since": (
+                None if self.refund_due_since is None else dt_out(self.refund_due_since)
+            ),
             "members": [
                 {
                     "student_id": m.student_id,
@@ -207,6 +284,8 @@ class GroupDeal:
             capacity=d["capacity"],
             state=GroupState(d["state"]),
             forced=d["forced"],
+            # documents written before refunds were indexed lack the field
+            refund_due_since=(dt_in(d["refund_due_since"]) if d.get("refund_due_since") else None),
             members=[
                 Member(
                     student_id=m["student_id"],

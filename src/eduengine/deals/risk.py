@@ -21,8 +21,9 @@ import attrs
 
 LEVELS = ("allow", "review", "deny")
 
-#: other members of the group: (student, payment account, device id, ip)
-Peer = tuple[str, str, str | None, str | None]
+#: other members of the group: (student, payment account, device id, ip); a field is
+#: ``None`` when not given or erased
+Peer = tuple[str, str | None, str | None, str | None]
 
 
 @attrs.frozen(kw_only=True)

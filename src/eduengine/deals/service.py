@@ -14,12 +14,17 @@ Refunds (a member leaving, a failed or cancelled group) first mark the member
 ``refund_due`` in a unit of work, then call the gateway with ``refund:<group>:<student>``
 and mark ``refunded``. A refund the gateway failed to confirm stays ``refund_due`` and
 ``expire_due`` retries it; the key makes sure no member is ever refunded twice.
+
+Sweeps and queries read indexes, never every group: ``expire_due`` scans ``"due"``
+(open groups by deadline) and ``"refund_due"`` (groups with a refund outstanding), and a
+group leaves both once it is closed and its refunds confirmed (see
+:meth:`GroupDeal.index_entries`); risk-log entries are filed under ``"student:<id>"``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,8 +34,17 @@ from eduengine import referrals
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
-from eduengine.codec import dt_in, dt_out
-from eduengine.deals.model import GroupDeal, GroupDealCampaign, GroupState, Member
+from eduengine.codec import dt_in, dt_out, micros
+from eduengine.deals.model import (
+    DUE,
+    REFUND_DUE,
+    GroupDeal,
+    GroupDealCampaign,
+    GroupState,
+    Member,
+    new_share_code,
+    normalise_share_code,
+)
 from eduengine.deals.risk import DEFAULT_RULES, JoinAttempt, Peer, RiskDecision, RiskRule
 from eduengine.errors import (
     AbuseSuspected,
@@ -43,9 +57,16 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     PaymentFailed,
+    ShareCodeUnavailable,
 )
 from eduengine.payments import PaymentGateway
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.ports import (
+    EventPublisher,
+    IndexEntries,
+    RecordRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from eduengine.pricing.money import Money
 from eduengine.referrals import ReferralRewarded
 from eduengine.service import ServiceBase
@@ -56,6 +77,17 @@ CODES = "deal_share_code"
 PARTICIPATION = "deal_participation"
 ACTIVITY = "deal_activity"
 RISK_LOG = "deal_risk_log"
+
+#: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
+#: several collisions in a row mean the code source is broken, not unlucky.
+SHARE_CODE_TRIES = 5
+#: Groups settled per unit of work by ``expire_due``: a join waits at most one batch.
+SWEEP_BATCH = 100
+
+
+def risk_index(student_id: str) -> str:
+    """The index that files a student's risk-log entries by time."""
+    return f"student:{student_id}"
 
 
 # --- events -------------------------------------------------------------------------
@@ -72,6 +104,14 @@ class GroupOpened(DomainEvent):
 
 @attrs.frozen(kw_only=True)
 class MemberJoined(DomainEvent):
+    """A member's payment was confirmed (the opener's too, with ``is_initiator``).
+
+    ``new_student`` is true when the group brought the school a new student: a member
+    other than the opener whose payment is their first paid order. The opener is never
+    a new student of their own group (before this was settled the opener's first order
+    counted too, which made a group nobody joined score 1 in the viral coefficient).
+    """
+
     group_id: str
     student_id: str
     amount: Money
@@ -79,6 +119,7 @@ class MemberJoined(DomainEvent):
     still_needed: int
     seconds_left: int
     new_student: bool
+    is_initiator: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -155,9 +196,12 @@ class DealService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        new_code: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
         self.gateway = gateway
+        #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
+        self._new_code: Callable[[], str] = new_code or new_share_code
         self.risk_rules = tuple(risk_rules)
         self.referral_reward = referral_reward
 
@@ -178,35 +222,82 @@ class DealService(ServiceBase):
         return self._run(lambda uow, now: _group(uow, group_id), write=False)
 
     def group_by_code(self, share_code: str) -> GroupDeal:
+        """The group a share code links to, however the student typed it (case, blanks
+        and hyphens do not matter)."""
+        if not isinstance(share_code, str):
+            raise InvalidInput(f"a share code is a string, got {share_code!r}")
+        code = normalise_share_code(share_code)
+
         def query(uow: UnitOfWork, now: datetime) -> GroupDeal:
-            doc = uow.records.get(CODES, share_code)
+            doc = uow.records.get(CODES, code) if code else None
             if doc is None:
-                raise GroupNotFound(f"share code {share_code}")
+                raise GroupNotFound(f"share code {share_code.strip()}")
             return _group(uow, doc["group_id"])
 
         return self._run(query, write=False)
 
     def closing_soon(self, within: timedelta) -> list[GroupDeal]:
-        """Open groups whose deadline falls within ``within`` (for "closing soon" nudges)."""
+        """Open groups whose deadline falls within ``within`` (for "closing soon" nudges),
+        by deadline: ``now < deadline <= now + within``. Reads only those groups."""
 
         def query(uow: UnitOfWork, now: datetime) -> list[GroupDeal]:
-            groups = [GroupDeal.from_record(d) for _, d in uow.records.list(GROUPS)]
-            return sorted(
-                (
-                    g
-                    for g in groups
-                    if g.state is GroupState.OPEN and now < g.deadline <= now + within
-                ),
-                key=lambda g: (g.deadline, g.id),
-            )
+            found = []
+            for key, _ in uow.records.scan(
+                GROUPS, DUE, lo=micros(now) + 1, hi=micros(now + within)
+            ):
+                doc = uow.records.get(GROUPS, key)
+                if doc is None:
+                    continue
+                group = GroupDeal.from_record(doc)
+                # the scan does not lock: the group may have formed since
+                if group.state is GroupState.OPEN and now < group.deadline <= now + within:
+                    found.append(group)
+            return found
 
         return self._run(query, write=False)
 
     def risk_decisions(self, student_id: str) -> list[dict[str, Any]]:
+        """Every recorded risk decision about ``student_id``, oldest first."""
+
         def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
-            return [d for _, d in uow.records.list(RISK_LOG) if d["student_id"] == student_id]
+            found = []
+            for key, _ in uow.records.scan(RISK_LOG, risk_index(student_id)):
+                doc = uow.records.get(RISK_LOG, key)
+                if doc is not None:
+                    found.append(doc)
+            return found
 
         return self._run(query, write=False)
+
+    def reindex(self) -> int:
+        """File groups and risk-log entries written before indexes existed under them
+        (a one-off migration: it reads every such document, in batches); returns how
+        many documents it rewrote. Running it again changes nothing."""
+
+        def keys(kind: str) -> Callable[[UnitOfWork, datetime], list[str]]:
+            return lambda uow, now: [key for key, _ in uow.records.list(kind)]
+
+        def refile(kind: str, batch: list[str]) -> Callable[[UnitOfWork, datetime], int]:
+            def command(uow: UnitOfWork, now: datetime) -> int:
+                for key in batch:
+                    doc = uow.records.get(kind, key)
+                    if doc is None:
+                        continue
+                    if kind == GROUPS:
+                        group = GroupDeal.from_record(doc)
+                        save_group(uow, group, now)
+                    else:
+                        put_risk_entry(uow.records, key, doc)
+                return len(batch)
+
+            return command
+
+        rewritten = 0
+        for kind in (GROUPS, RISK_LOG):
+            found = self._run(keys(kind), write=False)
+            for start in range(0, len(found), SWEEP_BATCH):
+                rewritten += self._run(refile(kind, found[start : start + SWEEP_BATCH]))
+        return rewritten
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
         """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
@@ -244,7 +335,7 @@ class DealService(ServiceBase):
                 id=self._new_id(),
                 campaign_id=campaign_id,
                 initiator=initiator,
-                share_code=self._new_id()[:8].upper(),
+                share_code=self._draw_share_code(uow, campaign_id),
                 opened_at=now,
                 deadline=min(now + campaign.duration, campaign.ends_at),
                 price=campaign.group_price,
@@ -264,7 +355,7 @@ class DealService(ServiceBase):
             part["opened"] += 1
             part["groups"].append(group.id)
             uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
-            uow.records.put(GROUPS, group.id, group.to_record())
+            save_group(uow, group, now)
             uow.records.put(CODES, group.share_code, {"group_id": group.id})
             uow.record_events(
                 [
@@ -332,7 +423,7 @@ class DealService(ServiceBase):
             part["joined"] += 1
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
-            uow.records.put(GROUPS, group_id, group.to_record())
+            save_group(uow, group, now)
             return group_id
 
         self._guarded(reserve, student_id)
@@ -351,7 +442,7 @@ class DealService(ServiceBase):
             if group.state is not GroupState.OPEN:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
             member.status = "refund_due"
-            uow.records.put(GROUPS, group_id, group.to_record())
+            save_group(uow, group, now)
             uow.record_events(
                 [MemberLeft(occurred_at=now, group_id=group_id, student_id=student_id)]
             )
@@ -373,29 +464,23 @@ class DealService(ServiceBase):
         self._refund_due(group_id)
         return self.get_group(group_id)
 
-    def expire_due(self) -> int:
+    def expire_due(self, *, batch_size: int = SWEEP_BATCH) -> int:
         """Settle every open group past its deadline and retry refunds not yet confirmed.
 
-        Idempotent and safe to run from several workers at once; returns how many groups
-        it settled.
+        Reads only due rows: the ``"due"`` index up to now, then ``"refund_due"`` up to
+        now, ``batch_size`` groups per unit of work, so a join waits for one batch at
+        most. Idempotent and safe to run from several workers at once (each group is
+        re-read under its lock and settled only if still open and past its deadline);
+        returns how many groups this call settled.
         """
-
-        def find(uow: UnitOfWork, now: datetime) -> tuple[list[str], list[str]]:
-            due, refunds = [], []
-            for key, doc in uow.records.list(GROUPS):
-                if doc["state"] == GroupState.OPEN.value and dt_in(doc["deadline"]) <= now:
-                    due.append(key)
-                if any(m["status"] == "refund_due" for m in doc["members"]):
-                    refunds.append(key)
-            return due, refunds
-
-        due, refunds = self._run(find, write=False)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         settled = 0
-        for group_id in due:
-            if self._run(self._settler(group_id)):
-                settled += 1
-        for group_id in sorted(set(due) | set(refunds)):
-            self._refund_due(group_id)
+        for keys in self._due_batches(DUE, batch_size):
+            settled += self._run(self._settle_batch(keys))
+        for keys in self._due_batches(REFUND_DUE, batch_size):
+            for group_id in keys:
+                self._refund_due(group_id)  # the gateway is called outside any transaction
         return settled
 
     # --- internals -------------------------------------------------------------------
@@ -442,8 +527,8 @@ class DealService(ServiceBase):
         decision: RiskDecision,
         now: datetime,
     ) -> None:
-        uow.records.put(
-            RISK_LOG,
+        put_risk_entry(
+            uow.records,
             f"{dt_out(now)}#{self._new_id()}",
             {
                 "student_id": attempt.student_id,
@@ -480,23 +565,35 @@ class DealService(ServiceBase):
                     f"campaign {campaign_id!r}"
                 )
 
+    def _draw_share_code(self, uow: UnitOfWork, campaign_id: str) -> str:
+        """An unused share code, checked in this unit of work (``get`` locks the code's
+        key, so two groups opening at once cannot both take it)."""
+        code = ""
+        for _ in range(SHARE_CODE_TRIES):
+            code = normalise_share_code(self._new_code())
+            if not code:
+                raise InvalidInput("the share-code source returned an empty code")
+            if uow.records.get(CODES, code) is None:
+                return code
+        raise ShareCodeUnavailable(campaign_id, SHARE_CODE_TRIES, code)
+
     def _pay(self, group_id: str, student_id: str, account: str) -> GroupDeal:
         group = self.get_group(group_id)
         try:
             charge = self.gateway.charge(f"charge:{group_id}:{student_id}", account, group.price)
         except PaymentFailed:
-            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id))
+            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
             raise
         self._run(lambda uow, now: self._confirm(uow, group_id, student_id, charge.id, now))
         self._refund_due(group_id)  # if the group closed while the charge was under way
         return self.get_group(group_id)
 
-    def _drop_pending(self, uow: UnitOfWork, group_id: str, student_id: str) -> None:
+    def _drop_pending(self, uow: UnitOfWork, group_id: str, student_id: str, now: datetime) -> None:
         group = _group(uow, group_id)
         group.members = [
             m for m in group.members if not (m.student_id == student_id and m.status == "pending")
         ]
-        uow.records.put(GROUPS, group_id, group.to_record())
+        save_group(uow, group, now)
         key = f"{group.campaign_id}:{student_id}"
         part = _participation(uow, group.campaign_id, student_id)
         if group_id in part["groups"]:
@@ -516,7 +613,8 @@ class DealService(ServiceBase):
             return  # confirmed already (a retried call)
         member.status = "paid"
         member.charge_id = charge_id
-        new_student, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
+        first_order, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
+        is_initiator = student_id == group.initiator
         events: list[DomainEvent] = [
             MemberJoined(
                 occurred_at=now,
@@ -526,7 +624,9 @@ class DealService(ServiceBase):
                 members=len(group.paid),
                 still_needed=max(0, group.required_size - len(group.paid)),
                 seconds_left=max(0, int((group.deadline - now).total_seconds())),
-                new_student=new_student,
+                # the opener is not brought in by their own group (viral coefficient)
+                new_student=first_order and not is_initiator,
+                is_initiator=is_initiator,
             )
         ]
         events += rewards
@@ -544,7 +644,7 @@ class DealService(ServiceBase):
             events += self._grant_access(uow, group, now)
         elif group.state is not GroupState.OPEN:
             member.status = "refund_due"  # the group closed while the charge was under way
-        uow.records.put(GROUPS, group_id, group.to_record())
+        save_group(uow, group, now)
         uow.record_events(events)
 
     def _grant_access(self, uow: UnitOfWork, group: GroupDeal, now: datetime) -> list[DomainEvent]:
@@ -563,11 +663,39 @@ class DealService(ServiceBase):
                 )
         return events
 
-    def _settler(self, group_id: str) -> Callable[[UnitOfWork, datetime], bool]:
-        return lambda uow, now: self._settle(uow, group_id, now)
+    def _due_batches(self, index: str, batch_size: int) -> Iterator[list[str]]:
+        """Keys of the groups due in ``index`` (value up to now), ``batch_size`` at a time.
 
-    def _settle(self, uow: UnitOfWork, group_id: str, now: datetime) -> bool:
-        group = _group(uow, group_id)
+        Each batch is found in a read-only unit of work, so a sweep with nothing due takes
+        no write lock; a row the caller could not finish is not offered again."""
+        cursor: tuple[int, str] | None = None
+        while True:
+
+            def find(
+                uow: UnitOfWork, now: datetime, after: tuple[int, str] | None = cursor
+            ) -> IndexEntries:
+                return _scan_after(uow.records, index, after, micros(now), batch_size)
+
+            rows = self._run(find, write=False)
+            if not rows:
+                return
+            yield [key for key, _ in rows]
+            cursor = rows[-1][1], rows[-1][0]
+
+    def _settle_batch(self, keys: list[str]) -> Callable[[UnitOfWork, datetime], int]:
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            # Lock every group of the batch (in the scan's order, the same for every
+            # worker) before any campaign: a join locks its group, then its campaign, so
+            # a sweep holding a campaign while waiting for a group could deadlock it.
+            docs = [uow.records.get(GROUPS, key) for key in keys]
+            return sum(self._settle(uow, doc, now) for doc in docs if doc is not None)
+
+        return command
+
+    def _settle(self, uow: UnitOfWork, doc: dict[str, Any], now: datetime) -> bool:
+        """Settle a group read under its lock, if still open and past its deadline."""
+        group = GroupDeal.from_record(doc)
+        group_id = group.id
         if group.state is not GroupState.OPEN or now < group.deadline:
             return False  # another worker settled it, or it formed meanwhile
         campaign = _campaign(uow, group.campaign_id)
@@ -584,7 +712,7 @@ class DealService(ServiceBase):
                 )
             ]
             events += self._grant_access(uow, group, now)
-            uow.records.put(GROUPS, group_id, group.to_record())
+            save_group(uow, group, now)
             uow.record_events(events)
             return True
         self._fail(uow, group, now, cancelled=False)
@@ -595,7 +723,7 @@ class DealService(ServiceBase):
         members = tuple(m.student_id for m in group.paid)
         for m in group.paid:
             m.status = "refund_due"
-        uow.records.put(GROUPS, group.id, group.to_record())
+        save_group(uow, group, now)
         uow.record_events(
             [GroupFailed(occurred_at=now, group_id=group.id, members=members, cancelled=cancelled)]
         )
@@ -623,7 +751,7 @@ class DealService(ServiceBase):
                 if m is None or m.status != "refund_due":
                     return  # another worker marked it
                 m.status = "refunded"
-                uow.records.put(GROUPS, group_id, fresh.to_record())
+                save_group(uow, fresh, now)
                 uow.record_events(
                     [
                         RefundIssued(
@@ -659,6 +787,38 @@ def _group(uow: UnitOfWork, group_id: str) -> GroupDeal:
     if doc is None:
         raise GroupNotFound(str(group_id))
     return GroupDeal.from_record(doc)
+
+
+def save_group(uow: UnitOfWork, group: GroupDeal, now: datetime) -> None:
+    """Store a group with the index entries its state calls for (every put replaces
+    them all, so this is the only way a group is written)."""
+    group.note_refunds(now)
+    uow.records.put(GROUPS, group.id, group.to_record(), index=group.index_entries())
+
+
+def put_risk_entry(records: RecordRepository, key: str, entry: dict[str, Any]) -> None:
+    records.put(
+        RISK_LOG, key, entry, index={risk_index(entry["student_id"]): micros(dt_in(entry["at"]))}
+    )
+
+
+def _scan_after(
+    records: RecordRepository, index: str, after: tuple[int, str] | None, hi: int, limit: int
+) -> IndexEntries:
+    """Up to ``limit`` ``(key, value)`` of ``index`` with ``(value, key)`` past ``after``
+    and ``value <= hi``: keyset paging, so rows a sweep could not finish (a refund the
+    gateway declined) are not read again in the same sweep."""
+    if after is None:
+        return records.scan(GROUPS, index, hi=hi, limit=limit)
+    value, key = after
+    want = limit
+    while True:
+        # rows sharing ``value`` with the cursor come first; skip those already read
+        rows = records.scan(GROUPS, index, lo=value, hi=hi, limit=want)
+        fresh = [(k, v) for k, v in rows if (v, k) > (value, key)]
+        if fresh or len(rows) < want:
+            return fresh[:limit]
+        want *= 2
 
 
 def _participation(uow: UnitOfWork, campaign_id: str, student_id: str) -> dict[str, Any]:
