@@ -39,6 +39,7 @@ from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock, SystemClock
+from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
@@ -232,6 +233,7 @@ class School:
         )
         erasure.register("students", student_rules.erase_profile)
         erasure.register("payments", erase_payment_account)
+        erasure.register("deals", erase_deal_data)
         return school
 
     def rules(self) -> list[tuple[str, list[str]]]:

@@ -1,0 +1,96 @@
+"""Erasure reaches every module: after ``erase()`` no personal data of the student is
+left anywhere in the store, on every adapter, while other students' data is intact."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from eduengine import FixedClock, School
+from eduengine.deals import GroupDealCampaign
+from eduengine.payments import FakePaymentGateway
+from eduengine.pricing import Money
+from eduengine.students import Actor, Guardian, GuardianRole
+from tests.adapters import StoreHandle
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ANN = {
+    "name": "Ann Lee-Erasable",
+    "phone": "13812345678",
+    "email": "ann.lee@example.com",
+    "guardian": "Grace Lee-Erasable",
+    "guardian_phone": "13987654321",
+    "ip": "203.0.113.77",
+    "device": "device-ann-7f3a",
+    "account": "acct-ann-5521",
+}
+BOB = {
+    "phone": "13700001111",
+    "ip": "198.51.100.9",
+    "device": "device-bob-1",
+    "account": "acct-bob",
+}
+
+
+def dump(store: StoreHandle) -> str:
+    return json.dumps(store.snapshot(), default=str, sort_keys=True)
+
+
+def test_after_erase_no_module_keeps_the_students_personal_data(store: StoreHandle) -> None:
+    clock = FixedClock(T0)
+
+    class Store:
+        unit_of_work = staticmethod(store.unit_of_work)
+
+    school = School.build(Store(), clock=clock, gateway=FakePaymentGateway())
+    guardian = Guardian(
+        name=ANN["guardian"],
+        phone=ANN["guardian_phone"],
+        email=None,
+        roles=frozenset({GuardianRole.RECEIVE_REMINDERS}),
+    )
+    school.students.register(
+        "ann",
+        name=ANN["name"],
+        phone=ANN["phone"],
+        email=ANN["email"],
+        birth_date=date(2012, 5, 1),
+        guardians=[guardian],
+    )
+    school.students.register("bob", name="Bob", phone=BOB["phone"])
+    school.fees.set_payment_account("ann", ANN["account"])
+    school.deals.create_campaign(
+        GroupDealCampaign(
+            id="spring",
+            course_id="python-101",
+            list_price=Money("199.00", "CNY"),
+            group_price=Money("99.00", "CNY"),
+            required_size=2,
+            starts_at=T0,
+            ends_at=T0 + timedelta(days=30),
+        )
+    )
+    group = school.deals.open_group(
+        "spring", "ann", account=ANN["account"], device_id=ANN["device"], ip=ANN["ip"]
+    )
+    school.deals.join_group(
+        group.id, "bob", account=BOB["account"], device_id=BOB["device"], ip=BOB["ip"]
+    )
+    slot = school.booking.create_slot("python-101", T0 + timedelta(days=2),
+                                      T0 + timedelta(days=2, hours=1), 5)  # fmt: skip
+    school.booking.book(slot.id, "ann")
+    before = dump(store)
+    assert all(value in before for value in ANN.values())  # the test sees real data
+
+    report = school.students.erase(Actor(id="dpo", role="admin"), "ann")
+
+    after = dump(store)
+    leaked = [field for field, value in ANN.items() if value in after]
+    assert leaked == [], f"personal data left after erase: {leaked}"
+    assert all(value in after for value in BOB.values())  # nobody else's data was touched
+    assert report.removed["students"] > 0 and report.removed["deals"] > 0
+    assert report.removed["payments"] == 1
+    assert set(report.removed) >= {"students", "deals", "payments"}
+    # the seat and the money trail stay, keyed by the opaque id
+    assert [b.slot_id for b in school.booking.bookings_for_student("ann")] == [slot.id]
+    assert school.deals.get_group(group.id).state.value == "formed"
