@@ -370,6 +370,22 @@ class UnknownRule(NotFound):
         self.kind = kind
 
 
+class NotRanked(NotFound, KeyError):
+    """The student is not on this leaderboard (no XP earned for it).
+
+    Also a ``KeyError``, which is what the in-memory ``Leaderboard`` raises.
+    """
+
+    def __init__(self, student_id: str, board: str) -> None:
+        super().__init__(f"student {student_id!r} is not on leaderboard {board!r}")
+        self.student_id = student_id
+        self.board = board
+
+    def __str__(self) -> str:
+        # KeyError would print the message quoted, as if it were the missing key
+        return str(self.args[0])
+
+
 # --- students and privacy --------------------------------------------------------------
 
 

@@ -2,16 +2,21 @@
 cheat guard, caps and "once per source" hold across devices and concurrent requests.
 
 A refused award is recorded with its reason (``refused_awards``), never silently
-dropped. The state depends only on the events and their ``occurred_at``, so replaying the
-full history into an empty store gives the same state.
+dropped. The state depends only on the events, their ``occurred_at`` and the class the
+student was a member of when each award was recorded, so replaying the full history
+into an empty store (no class records: each event's ``class_id`` is used) gives the same
+state.
+
+Every put files the document under its leaderboards (:func:`~eduengine.levels.board.
+xp_index`), so a leaderboard query reads the top of an index, never every student.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -20,9 +25,9 @@ from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, UnknownRule
+from eduengine.levels.board import KIND, StoredLeaderboard, xp_index
 from eduengine.levels.model import (
     Badge,
-    Leaderboard,
     LearningEvent,
     LevelCurve,
     Multiplier,
@@ -31,10 +36,12 @@ from eduengine.levels.model import (
     XpRule,
     progress,
 )
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.messagebus import MessageBus
+from eduengine.ports import EventPublisher, RecordRepository, UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
+from eduengine.students.queries import class_of
 
-KIND = "xp"
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -89,7 +96,19 @@ def _fresh(student_id: str) -> dict[str, Any]:
         "counts": {},
         "periods": {},
         "class_id": None,
+        "class_xp": {},
+        "class_periods": {},
     }
+
+
+def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """Give a document written before class boards kept their own XP the fields they need:
+    all its XP counts for the class it carried, as the boards showed until then."""
+    if "class_xp" not in state:
+        klass = state.get("class_id")
+        state["class_xp"] = {klass: state["xp"]} if klass else {}
+        state["class_periods"] = {klass: dict(state["periods"])} if klass else {}
+    return state
 
 
 STREAK_KIND = "daily_streak"
@@ -139,8 +158,9 @@ class LevelService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         self.rules = {r.kind: r for r in rules}
         self.curve = curve
         self.multipliers = tuple(multipliers)
@@ -149,7 +169,18 @@ class LevelService(ServiceBase):
         self.titles = dict(titles or {})
 
     def record(self, event: LearningEvent) -> Award:
-        """Award the XP the event earns, or record why it earns none."""
+        """Award the XP the event earns, or record why it earns none.
+
+        **Class boards follow membership.** The XP counts on the board of the class the
+        student is a member of when the award is recorded
+        (:func:`eduengine.students.queries.class_of`); the event's ``class_id`` is used
+        only for a student without a class record (a disagreeing one is ignored), and
+        without either the class of the student's previous award counts again. So
+        after a transfer from A to B, the XP earned in A stays on A's board and only XP
+        earned from then on counts on B's (an event that happened before the transfer but
+        is recorded after it counts on B's). The global and period boards do not depend
+        on the class.
+        """
         if not isinstance(event, LearningEvent):
             raise InvalidInput(f"expected a LearningEvent, got {event!r}")
         rule = self.rules.get(event.kind)
@@ -157,9 +188,13 @@ class LevelService(ServiceBase):
             raise UnknownRule(event.kind)
 
         def command(uow: UnitOfWork, now: datetime) -> Award:
-            state = uow.records.get(KIND, event.student_id) or _fresh(event.student_id)
-            if event.class_id is not None:
-                state["class_id"] = event.class_id
+            # the student record before the XP document: the order erasure locks them in
+            member = class_of(uow, event.student_id)
+            state = _upgrade(uow.records.get(KIND, event.student_id) or _fresh(event.student_id))
+            klass = next(
+                (c for c in (member, event.class_id, state["class_id"]) if c is not None), None
+            )
+            state["class_id"] = klass
             points = self._points(rule, event, state)
             reason = self._refusal(rule, event, state) or self._over_cap(rule, event, state, points)
             if reason is not None:
@@ -171,7 +206,7 @@ class LevelService(ServiceBase):
                         "at": dt_out(event.occurred_at),
                     }
                 )
-                uow.records.put(KIND, event.student_id, state)
+                uow.records.put(KIND, event.student_id, state, index=xp_index(state))
                 uow.record_events(
                     [
                         XpRefused(
@@ -184,8 +219,8 @@ class LevelService(ServiceBase):
                     ]
                 )
                 return Award(awarded=False, points=0, reason=reason, level=state["level"])
-            events = self._apply(state, rule, event, points)
-            uow.records.put(KIND, event.student_id, state)
+            events = self._apply(state, rule, event, points, klass)
+            uow.records.put(KIND, event.student_id, state, index=xp_index(state))
             uow.record_events(events)
             return Award(awarded=True, points=points, reason=None, level=state["level"])
 
@@ -221,24 +256,18 @@ class LevelService(ServiceBase):
             write=False,
         )
 
-    def leaderboard(self, *, class_id: str | None = None, period: str | None = None) -> Leaderboard:
+    def leaderboard(
+        self, *, class_id: str | None = None, period: str | None = None
+    ) -> StoredLeaderboard:
         """Standings, globally or for one class, over all time or one period
         (``"week:2026-W10"``, ``"month:2026-03"``; see :func:`period_keys`).
 
-        Built from the stored XP documents; a host that wants it live keeps one
-        :class:`Leaderboard` and calls ``update`` on every ``XpAwarded`` (O(log n)).
+        A live view over the index (see :mod:`eduengine.levels.board`): ``top(k)`` reads
+        O(k + log N) entries, ``rank`` is one count, ``around`` reads O(k + log N) entries
+        plus a count per distinct XP shown. A period or class board lists the students
+        who earned XP for it.
         """
-
-        def query(uow: UnitOfWork, now: datetime) -> Leaderboard:
-            board = Leaderboard()
-            for student, state in uow.records.list(KIND):
-                if class_id is not None and state["class_id"] != class_id:
-                    continue
-                xp = state["xp"] if period is None else state["periods"].get(period, 0)
-                board.update(student, xp)
-            return board
-
-        return self._run(query, write=False)
+        return StoredLeaderboard(self._read_records, class_id=class_id, period=period)
 
     def standings_around(
         self,
@@ -249,10 +278,37 @@ class LevelService(ServiceBase):
         class_id: str | None = None,
         period: str | None = None,
     ) -> list[Standing]:
-        """A student's rank and neighbours, other names hidden by default."""
+        """A student's rank and neighbours, other names hidden by default; ``NotRanked``
+        if the student is not on the board."""
         return self.leaderboard(class_id=class_id, period=period).around(
             student_id, k, anonymous=anonymous
         )
+
+    def reindex_leaderboards(self, *, batch: int = 100) -> int:
+        """File every XP document under its leaderboards; returns how many.
+
+        A one-off upgrade for documents written before leaderboards were indexed (it
+        reads every key once, so it is not for a periodic job); each batch is its own
+        unit of work.
+        """
+        keys = self._run(lambda uow, now: [k for k, _ in uow.records.list(KIND)], write=False)
+
+        def command(chunk: list[str]) -> None:
+            def run(uow: UnitOfWork, now: datetime) -> None:
+                for key in chunk:
+                    state = uow.records.get(KIND, key)
+                    if state is not None:
+                        state = _upgrade(state)
+                        uow.records.put(KIND, key, state, index=xp_index(state))
+
+            self._run(run)
+
+        for start in range(0, len(keys), batch):
+            command(keys[start : start + batch])
+        return len(keys)
+
+    def _read_records(self, read: Callable[[RecordRepository], T]) -> T:
+        return self._run(lambda uow, now: read(uow.records), write=False)
 
     # --- internals ----------------------------------------------------------------------
 
@@ -289,7 +345,12 @@ class LevelService(ServiceBase):
         return None
 
     def _apply(
-        self, state: dict[str, Any], rule: XpRule, event: LearningEvent, points: int
+        self,
+        state: dict[str, Any],
+        rule: XpRule,
+        event: LearningEvent,
+        points: int,
+        class_id: str | None,
     ) -> list[DomainEvent]:
         at = event.occurred_at
         before = state["level"]
@@ -305,6 +366,11 @@ class LevelService(ServiceBase):
             state["streak"] = [_streak_at(state, at) + 1, dt_out(at)]
         for key in period_keys(at):
             state["periods"][key] = state["periods"].get(key, 0) + points
+        if class_id is not None:
+            state["class_xp"][class_id] = state["class_xp"].get(class_id, 0) + points
+            periods = state["class_periods"].setdefault(class_id, {})
+            for key in period_keys(at):
+                periods[key] = periods.get(key, 0) + points
         state["level"] = self.curve.level_for(state["xp"])
         events: list[DomainEvent] = [
             XpAwarded(

@@ -1,7 +1,11 @@
 """Quotes and checkout through units of work: coupon limits that hold under concurrency.
 
-Each coupon's redemptions live in one JSON document, read with ``uow.records.get`` (which
-locks it), so a coupon is never redeemed beyond its limits however many checkouts race.
+A coupon's document holds its redemption count as an integer, and each student's count of
+it lives in a small record of its own (``coupon_use`` ``"<code>:<student id>"``), so a
+checkout reads O(1) data however often the coupon was used. Both are read with
+``uow.records.get`` (which locks them), the coupon first, so its lock serialises every
+change to either and a coupon is never redeemed beyond its limits however many checkouts
+race.
 Checkout charges exactly the quoted total with the idempotency key ``order:<order id>``;
 a declined payment or a cancelled order releases the redemptions again.
 """
@@ -26,6 +30,7 @@ from eduengine.errors import (
     OrderNotFound,
     PaymentFailed,
 )
+from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
@@ -33,6 +38,8 @@ from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quot
 from eduengine.service import ServiceBase
 
 COUPONS = "coupon"
+#: one student's uses of one coupon, keyed ``"<code>:<student id>"``
+COUPON_USES = "coupon_use"
 RULES = "price_rule"
 ORDERS = "order"
 
@@ -96,8 +103,9 @@ class PricingService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         self.gateway = gateway
         self.rules = tuple(rules)
         self.max_discount = max_discount
@@ -110,13 +118,15 @@ class PricingService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             if uow.records.get(COUPONS, coupon.code) is not None:
                 raise DuplicateId(f"coupon {coupon.code!r} already exists")
-            uow.records.put(COUPONS, coupon.code, {"coupon": coupon.to_record(), "used": {}})
+            uow.records.put(COUPONS, coupon.code, {"coupon": coupon.to_record(), "redeemed": 0})
 
         self._run(command)
 
     def redemptions(self, code: str) -> int:
+        """How many orders hold a redemption of the coupon now."""
+
         def query(uow: UnitOfWork, now: datetime) -> int:
-            return len(_coupon_doc(uow, code)["used"])
+            return _redeemed(_coupon_doc(uow, code))
 
         return self._run(query, write=False)
 
@@ -157,8 +167,7 @@ class PricingService(ServiceBase):
             found = []
             for code in sorted(coupons):  # lock coupons in one order: no deadlock
                 coupon, doc = self._usable(uow, code, customer.student_id)
-                doc["used"][order_id] = customer.student_id
-                uow.records.put(COUPONS, code, doc)
+                _count_use(uow, code, customer.student_id, doc, coupon, +1)
                 found.append(coupon)
             by_code = {c.code: c for c in found}
             priced = quote(
@@ -226,12 +235,12 @@ class PricingService(ServiceBase):
     def _usable(self, uow: UnitOfWork, code: str, student_id: str) -> tuple[Coupon, dict[str, Any]]:
         doc = _coupon_doc(uow, code)
         coupon = Coupon.from_record(doc["coupon"])
-        used: dict[str, str] = doc["used"]
-        if coupon.max_redemptions is not None and len(used) >= coupon.max_redemptions:
+        if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
             raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
-        mine = sum(1 for s in used.values() if s == student_id)
-        if coupon.max_per_student is not None and mine >= coupon.max_per_student:
-            raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
+        if coupon.max_per_student is not None:
+            mine = _uses_of(uow, code, student_id, doc)
+            if mine >= coupon.max_per_student:
+                raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
         return coupon, doc
 
     def _close(
@@ -240,10 +249,11 @@ class PricingService(ServiceBase):
         doc = _order_doc(uow, order_id)
         if doc["status"] in ("failed", "cancelled"):
             return
+        # the order's status, read under its lock, makes the release happen exactly once
         for code in sorted(doc["coupons"]):
             cdoc = _coupon_doc(uow, code)
-            cdoc["used"].pop(order_id, None)
-            uow.records.put(COUPONS, code, cdoc)
+            coupon = Coupon.from_record(cdoc["coupon"])
+            _count_use(uow, code, doc["student_id"], cdoc, coupon, -1)
         doc["status"] = status
         uow.records.put(ORDERS, order_id, doc)
         if status == "cancelled":
@@ -264,6 +274,64 @@ def _coupon_doc(uow: UnitOfWork, code: str) -> dict[str, Any]:
     if doc is None:
         raise CouponRefused(str(code), "unknown code")
     return doc
+
+
+def _redeemed(doc: dict[str, Any]) -> int:
+    if "used" in doc:  # written before the count: every redemption by order id
+        return len(doc["used"])
+    return int(doc["redeemed"])
+
+
+def _use_key(code: str, student_id: str) -> str:
+    return f"{code}:{student_id}"
+
+
+def _uses_of(uow: UnitOfWork, code: str, student_id: str, doc: dict[str, Any]) -> int:
+    """How many redemptions of ``code`` the student holds (call with the coupon locked)."""
+    if "used" in doc:
+        return sum(1 for s in doc["used"].values() if s == student_id)
+    mine = uow.records.get(COUPON_USES, _use_key(code, student_id))
+    return 0 if mine is None else int(mine["count"])
+
+
+def _count_use(
+    uow: UnitOfWork,
+    code: str,
+    student_id: str,
+    doc: dict[str, Any],
+    coupon: Coupon,
+    step: int,
+) -> None:
+    """Add ``step`` (+1 redeem, -1 release) to the coupon's count and, if it limits uses
+    per student, to the student's; ``doc`` is the locked coupon document."""
+    if "used" in doc:
+        _upgrade(uow, code, doc, coupon)
+    doc["redeemed"] += step
+    uow.records.put(COUPONS, code, doc)
+    if coupon.max_per_student is None:
+        return
+    key = _use_key(code, student_id)
+    mine = uow.records.get(COUPON_USES, key) or {"count": 0}
+    mine["count"] = int(mine["count"]) + step
+    if mine["count"]:
+        uow.records.put(COUPON_USES, key, mine)
+    else:
+        uow.records.delete(COUPON_USES, key)
+
+
+def _upgrade(uow: UnitOfWork, code: str, doc: dict[str, Any], coupon: Coupon) -> None:
+    """Turn a document that listed every redemption by order into counts (once per
+    coupon, in the first checkout or release that changes it). An order being released
+    is still listed, so it is counted and then taken off like any other."""
+    used: dict[str, str] = doc.pop("used")
+    doc["redeemed"] = len(used)
+    if coupon.max_per_student is None:
+        return
+    per_student: dict[str, int] = {}
+    for student in used.values():
+        per_student[student] = per_student.get(student, 0) + 1
+    for student, count in sorted(per_student.items()):
+        uow.records.put(COUPON_USES, _use_key(code, student), {"count": count})
 
 
 def _order_doc(uow: UnitOfWork, order_id: str) -> dict[str, Any]:

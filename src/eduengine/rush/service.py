@@ -1,5 +1,10 @@
 """Rush booking through the unit of work: queue, admit in the fair order, overflow to the
-waitlist — all in one transaction with the slot, so admission never oversells."""
+waitlist — all in one transaction with the slot, so admission never oversells.
+
+A queue waiting for admission is filed under the index ``"opens"`` at its admission
+instant (microseconds since the epoch) and leaves it when admitted, so the periodic
+:meth:`RushService.admit_due` reads only the queues that are due.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ from datetime import datetime, timedelta
 import attrs
 
 from eduengine.booking.events import DomainEvent
+from eduengine.codec import micros
 from eduengine.errors import InvalidInput, InvalidTimeRange, QueueError, QueueNotFound, SlotFull
 from eduengine.ports import UnitOfWork
 from eduengine.rush.model import Entry, QueuePosition, RushQueue
 from eduengine.service import ServiceBase
 
 KIND = "rush_queue"
+#: queues not yet admitted, by admission instant (micros)
+OPENS = "opens"
 
 
 @attrs.frozen(kw_only=True)
@@ -74,7 +82,7 @@ class RushService(ServiceBase):
             # Direct bookings wait for the admission, or a fast client could jump the
             # lottery during the window.
             slot.postpone_opening(queue.admission_at, now=now)
-            uow.records.put(KIND, slot_id, queue.to_record())
+            _save(uow, queue)
 
         self._run(command)
 
@@ -90,7 +98,7 @@ class RushService(ServiceBase):
             if queue.admitted:
                 raise QueueError(slot_id, "admission is over: book or join the waitlist")
             queue.entries.append(Entry(student_id=student_id, entered_at=now))
-            uow.records.put(KIND, slot_id, queue.to_record())
+            _save(uow, queue)
             uow.record_events(
                 [
                     QueueEntered(
@@ -136,7 +144,7 @@ class RushService(ServiceBase):
                     waiting.append(student)
             queue.admitted = True
             queue.order = seated + waiting
-            uow.records.put(KIND, slot_id, queue.to_record())
+            _save(uow, queue)
             event = QueueAdmitted(
                 occurred_at=now,
                 slot_id=slot_id,
@@ -149,23 +157,45 @@ class RushService(ServiceBase):
 
         return self._run(command)
 
-    def admit_due(self) -> list[QueueAdmitted]:
-        """Admit every queue whose admission time has come (for a periodic worker)."""
+    def admit_due(self, *, batch: int = 50) -> list[QueueAdmitted]:
+        """Admit every queue whose admission time has come (for a periodic worker).
 
-        def command(uow: UnitOfWork, now: datetime) -> list[str]:
-            return [
-                key
-                for key, doc in uow.records.list(KIND)
-                if not doc["admitted"] and RushQueue.from_record(doc).admission_at <= now
-            ]
+        Reads the due queues from the ``"opens"`` index, ``batch`` at a time, and admits
+        each in its own unit of work, so a booking waits for one admission at most. A
+        queue another worker admitted first is skipped.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
+        done: list[QueueAdmitted] = []
+        tried: set[str] = set()
+        while True:
+            due = self._run(
+                lambda uow, now: uow.records.scan(KIND, OPENS, hi=micros(now), limit=batch),
+                write=False,
+            )
+            fresh = [slot_id for slot_id, _ in due if slot_id not in tried]
+            if not fresh:
+                # nothing left, or only queues this run could not admit (the next run retries)
+                return done
+            for slot_id in fresh:
+                tried.add(slot_id)
+                try:
+                    done.append(self.admit(slot_id))
+                except QueueError:
+                    continue  # another worker admitted it first
 
-        done = []
-        for slot_id in self._run(command, write=False):
-            try:
-                done.append(self.admit(slot_id))
-            except QueueError:
-                continue  # another worker admitted it first
-        return done
+    def reindex_queues(self) -> int:
+        """File every queue not yet admitted under the ``"opens"`` index; returns how many.
+        A one-off upgrade for queues opened before the index (it reads
+        every queue, so it is not for a periodic job)."""
+
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            waiting = [doc for _, doc in uow.records.list(KIND) if not doc["admitted"]]
+            for doc in waiting:
+                _save(uow, RushQueue.from_record(doc))
+            return len(waiting)
+
+        return self._run(command)
 
     def position(self, slot_id: str, student_id: str) -> QueuePosition:
         def query(uow: UnitOfWork, now: datetime) -> QueuePosition:
@@ -203,3 +233,9 @@ class RushService(ServiceBase):
         late.sort(key=lambda e: e.entered_at)
         place = [e.student_id for e in late].index(student_id) + 1
         return QueuePosition(state="queued", entrants=entrants, place=place)
+
+
+def _save(uow: UnitOfWork, queue: RushQueue) -> None:
+    """Store the queue, filed under ``"opens"`` until it is admitted."""
+    index = None if queue.admitted else {OPENS: micros(queue.admission_at)}
+    uow.records.put(KIND, queue.slot_id, queue.to_record(), index=index)
