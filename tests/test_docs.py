@@ -31,6 +31,7 @@ MODULES = [
     "eduengine.rush.service",
     "eduengine.availability.model",
     "eduengine.availability.service",
+    "eduengine.availability.handlers",
     "eduengine.ical",
     "eduengine.payments",
     "eduengine.pricing.rules",
