@@ -318,7 +318,9 @@ def busy_window(
     hi = latest + schedule.session + pad
     if schedule.max_per_day is not None:
         tz = schedule.tz
-        lo = min(lo, _midnight(earliest.astimezone(tz).date() - timedelta(days=1), tz))
+        # (the day before ``earliest``, which open_times also visits, offers nothing
+        # at or after it, so its count cannot change the answer)
+        lo = min(lo, _midnight(earliest.astimezone(tz).date(), tz))
         hi = max(hi, _midnight(latest.astimezone(tz).date() + timedelta(days=1), tz))
     return lo, hi
 
