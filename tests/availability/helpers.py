@@ -61,12 +61,10 @@ def lesson_rows(uow: UnitOfWorkFactory, tutor_id: str) -> list[Busy]:
 
 
 def live_lessons(uow: UnitOfWorkFactory, tutor_id: str) -> list[tuple[datetime, datetime, str]]:
-    """``(start, end, slot id)`` of the tutor's open slots that hold a seat."""
+    """``(start, end, slot id)`` of the tutor's open slots; each must hold its student (a
+    lesson slot whose seat was given up is cancelled, never left open for another)."""
     with uow() as tx:
         slots = [tx.slots.get(sid) for sid in tx.slots.ids_for_tutor(tutor_id)]
-        found = [
-            (s.start, s.end, s.id)
-            for s in slots
-            if s.status is SlotStatus.OPEN and s.seats_taken > 0
-        ]
+        found = [(s.start, s.end, s.id) for s in slots if s.status is SlotStatus.OPEN]
+        assert all(s.seats_taken == 1 for s in slots if s.status is SlotStatus.OPEN)
     return sorted(found)
