@@ -35,6 +35,7 @@ MODULES = [
     "eduengine.rush.service",
     "eduengine.availability.model",
     "eduengine.availability.service",
+    "eduengine.availability.handlers",
     "eduengine.ical",
     "eduengine.payments",
     "eduengine.pricing.rules",

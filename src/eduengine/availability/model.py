@@ -167,10 +167,12 @@ class TutorSchedule:
 
 @attrs.frozen(kw_only=True)
 class Busy:
+    """One booked lesson ``[start, end)``; its slot, and its booking when known."""
+
     start: datetime
     end: datetime
-    booking_id: str
     slot_id: str
+    booking_id: str | None = None
 
 
 class BusyIndex:
@@ -178,7 +180,12 @@ class BusyIndex:
     conflict checks. Sessions never overlap each other, so their ends are sorted too."""
 
     def __init__(self, items: Iterable[Busy] = ()) -> None:
-        self._items: SortedKeyList[Busy, datetime] = SortedKeyList(items, key=lambda b: b.start)
+        self._items: SortedKeyList[Busy, datetime] = SortedKeyList(key=lambda b: b.start)
+        self._by_booking: dict[str, Busy] = {}
+        #: the longest session ever held, so a scan by start knows how far back to look
+        self.longest = ZERO
+        for busy in items:
+            self.add(busy)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -188,13 +195,17 @@ class BusyIndex:
 
     def add(self, busy: Busy) -> None:
         self._items.add(busy)
+        if busy.booking_id is not None:
+            self._by_booking[busy.booking_id] = busy
+        self.longest = max(self.longest, busy.end - busy.start)
 
     def remove_booking(self, booking_id: str) -> bool:
-        for item in self._items:
-            if item.booking_id == booking_id:
-                self._items.remove(item)
-                return True
-        return False
+        """Drop the session of ``booking_id`` (O(log n)); False if it is not here."""
+        busy = self._by_booking.pop(booking_id, None)
+        if busy is None:
+            return False
+        self._items.remove(busy)
+        return True
 
     def conflicts(
         self, start: datetime, end: datetime, before: timedelta, after: timedelta
@@ -214,6 +225,9 @@ class BusyIndex:
 
     def count_between(self, start: datetime, end: datetime) -> int:
         return sum(1 for _ in self._items.irange_key(start, end, inclusive=(True, False)))
+
+    # The whole calendar as one document: how releases before lesson rows stored it
+    # (``AvailabilityService.migrate_calendar`` reads it once, then drops it).
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -261,6 +275,56 @@ def _window_end(day: date, wall: time, tz: ZoneInfo) -> datetime:
     return end
 
 
+def _span(
+    schedule: TutorSchedule, start: datetime, end: datetime, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """``(earliest, latest)`` candidate start, or None when nothing can be offered."""
+    for name, value in (("start", start), ("end", end), ("now", now)):
+        require_aware(name, value)
+    if end <= start:
+        raise InvalidTimeRange(f"open_times: end {end} is not after start {start}")
+    # strictly after now: a lesson starting this instant has already started
+    earliest = max(start, now + schedule.min_notice, now + timedelta(microseconds=1))
+    latest = min(end, now + schedule.horizon)
+    return None if latest <= earliest else (earliest, latest)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return localize(day, time(0), tz) or _window_end(day, time(0), tz)
+
+
+def busy_window(
+    schedule: TutorSchedule,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    longest: timedelta,
+) -> tuple[datetime, datetime] | None:
+    """The lesson starts ``[lo, hi]`` that :func:`open_times` over ``[start, end)`` can
+    see, when no lesson lasts longer than ``longest``; None when nothing can be offered.
+
+    A candidate at ``t`` is blocked by lessons starting before ``t + session + buffers``
+    and ending after ``t - buffers``, so those starting before ``earliest - buffers -
+    longest`` cannot matter; a daily cap counts whole local days, so they are read whole.
+    Giving ``open_times`` only these lessons gives the same answer as giving it all.
+    """
+    span = _span(schedule, start, end, now)
+    if span is None:
+        return None
+    earliest, latest = span
+    pad = schedule.buffer_before + schedule.buffer_after
+    lo = earliest - pad - max(longest, schedule.session)
+    hi = latest + schedule.session + pad
+    if schedule.max_per_day is not None:
+        tz = schedule.tz
+        # (the day before ``earliest``, which open_times also visits, offers nothing
+        # at or after it, so its count cannot change the answer)
+        lo = min(lo, _midnight(earliest.astimezone(tz).date(), tz))
+        hi = max(hi, _midnight(latest.astimezone(tz).date() + timedelta(days=1), tz))
+    return lo, hi
+
+
 def open_times(
     schedule: TutorSchedule,
     busy: BusyIndex,
@@ -271,17 +335,12 @@ def open_times(
     viewer_tz: str | ZoneInfo = "UTC",
 ) -> list[datetime]:
     """Bookable session starts in ``[start, end)``, shown in ``viewer_tz``."""
-    for name, value in (("start", start), ("end", end), ("now", now)):
-        require_aware(name, value)
-    if end <= start:
-        raise InvalidTimeRange(f"open_times: end {end} is not after start {start}")
+    span = _span(schedule, start, end, now)
     viewer = zone(viewer_tz)
-    tz = schedule.tz
-    # strictly after now: a lesson starting this instant has already started
-    earliest = max(start, now + schedule.min_notice, now + timedelta(microseconds=1))
-    latest = min(end, now + schedule.horizon)
-    if latest <= earliest:
+    if span is None:
         return []
+    earliest, latest = span
+    tz = schedule.tz
     found: list[datetime] = []
     day = earliest.astimezone(tz).date() - timedelta(days=1)
     last_day = latest.astimezone(tz).date()
@@ -290,11 +349,8 @@ def open_times(
         if ranges:
             capped = False
             if schedule.max_per_day is not None:
-                day_start = localize(day, time(0), tz) or _window_end(day, time(0), tz)
-                day_end = localize(day + timedelta(days=1), time(0), tz) or _window_end(
-                    day + timedelta(days=1), time(0), tz
-                )
-                capped = busy.count_between(day_start, day_end) >= schedule.max_per_day
+                day_end = _midnight(day + timedelta(days=1), tz)
+                capped = busy.count_between(_midnight(day, tz), day_end) >= schedule.max_per_day
             if not capped:
                 for r in ranges:
                     found.extend(_starts_in(schedule, busy, day, r, tz, earliest, latest))
@@ -352,8 +408,8 @@ def _starts_fast(
     first = window_start
     if earliest > first:  # round up to the window's step grid
         first += step * -(-(earliest - first) // step)
-    # A lesson that started up to a day before may still reach into this window.
-    blockers = iter(busy.between(first - pad - timedelta(days=1), last + session + pad))
+    # A lesson that started up to the longest session before may still reach in.
+    blockers = iter(busy.between(first - pad - busy.longest, last + session + pad))
     blocker = next(blockers, None)
     at = first
     while at <= last:

@@ -1,10 +1,13 @@
 """Booking 1-on-1 lessons from a tutor's open times, re-checked inside the transaction.
 
-A tutor's schedule and booked sessions are two JSON documents; the booked-sessions
-document is read through ``uow.records.get``, which locks it, so two students racing for
-the same time are serialised: the first wins, the second gets ``TimeNotAvailable``.
-Each lesson is an ordinary capacity-1 :class:`~eduengine.booking.model.Slot` with the
-tutor id, so cancellation, attendance, reminders and calendars work as for any slot.
+A tutor's schedule is one JSON document and each booked lesson one indexed row
+(:mod:`eduengine.availability.storage`); open times read only the lessons of the window
+they show. A booking first reads the schedule through ``uow.records.get``, which locks
+the tutor, so two students racing for the same time are serialised: the first wins, the
+second gets ``TimeNotAvailable``. Each lesson is an ordinary capacity-1
+:class:`~eduengine.booking.model.Slot` with the tutor id, so cancellation, attendance,
+reminders and calendars work as for any slot; whichever service releases its seat, the
+handlers in :mod:`eduengine.availability.handlers` free the tutor's time.
 """
 
 from __future__ import annotations
@@ -15,23 +18,51 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from eduengine.availability import handlers
 from eduengine.availability.model import (
     Busy,
     BusyIndex,
     TutorSchedule,
+    busy_window,
     localize,
     open_times,
     zone,
 )
+from eduengine.availability.storage import (
+    CALENDARS,
+    LESSONS,
+    SCHEDULES,
+    file_lesson,
+    load_schedule,
+    longest_of,
+    read_busy,
+    read_lessons,
+    save_schedule,
+)
 from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, IdFactory, Slot
+from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus
 from eduengine.clock import Clock, require_aware
-from eduengine.errors import InvalidInput, InvalidTransition, TimeNotAvailable, TutorNotFound
+from eduengine.errors import (
+    BookingNotFound,
+    InvalidInput,
+    InvalidTimeRange,
+    InvalidTransition,
+    SlotNotFound,
+    TimeNotAvailable,
+)
+from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 
-SCHEDULES = "tutor_schedule"
-CALENDARS = "tutor_calendar"
+__all__ = [
+    "CALENDARS",
+    "LESSONS",
+    "SCHEDULES",
+    "AvailabilityService",
+    "OneOnOneBooked",
+    "OneOnOneLesson",
+    "ScheduleChanged",
+]
 
 RoomHook = Callable[[Slot], str]
 
@@ -92,8 +123,13 @@ class AvailabilityService(ServiceBase):
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        if bus is None:
+            # Built alone, the service brings its own rules; on a school's shared bus
+            # the bootstrap subscribes them once (``handlers.subscribe``).
+            handlers.subscribe(self.bus, self._new_id)
         self.room_for = room_for
         self.course_id = course_id
 
@@ -103,13 +139,15 @@ class AvailabilityService(ServiceBase):
             raise InvalidInput(f"expected a TutorSchedule, got {schedule!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            uow.records.put(SCHEDULES, schedule.tutor_id, schedule.to_record())
+            # lessons booked under an earlier, longer session still bound the window reads
+            longest = longest_of(uow.records.get(SCHEDULES, schedule.tutor_id))
+            save_schedule(uow, schedule, longest)
             uow.record_events([ScheduleChanged(occurred_at=now, tutor_id=schedule.tutor_id)])
 
         self._run(command)
 
     def schedule_of(self, tutor_id: str) -> TutorSchedule:
-        return self._run(lambda uow, now: _schedule(uow, tutor_id), write=False)
+        return self._run(lambda uow, now: load_schedule(uow, tutor_id)[0], write=False)
 
     def open_times(
         self,
@@ -118,12 +156,33 @@ class AvailabilityService(ServiceBase):
         end: datetime,
         viewer_tz: str | ZoneInfo = "UTC",
     ) -> list[datetime]:
-        """Bookable start times of ``tutor_id`` in ``[start, end)``, in ``viewer_tz``."""
+        """Bookable start times of ``tutor_id`` in ``[start, end)``, in ``viewer_tz``.
+
+        Reads only the lessons that can touch the window (and the whole local days of a
+        daily cap), however long the tutor's calendar is.
+        """
 
         def query(uow: UnitOfWork, now: datetime) -> list[datetime]:
-            schedule = _schedule(uow, tutor_id)
-            busy = BusyIndex.from_record(uow.records.get(CALENDARS, tutor_id))
+            schedule, longest = load_schedule(uow, tutor_id)
+            window = busy_window(schedule, start, end, now=now, longest=longest)
+            spans = [] if window is None else [window]
+            busy = read_busy(uow, tutor_id, spans, longest)
             return open_times(schedule, busy, start, end, now=now, viewer_tz=viewer_tz)
+
+        return self._run(query, write=False)
+
+    def booked_times(self, tutor_id: str, start: datetime, end: datetime) -> list[Busy]:
+        """The tutor's live lessons starting in ``[start, end)``, in time order (each
+        with its slot id; the booking is read from the slot when needed)."""
+        require_aware("start", start)
+        require_aware("end", end)
+        if end <= start:
+            raise InvalidTimeRange(f"booked_times: end {end} is not after start {start}")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[Busy]:
+            _, longest = load_schedule(uow, tutor_id)
+            found = read_lessons(uow, tutor_id, start, end, longest)
+            return [b for b in found if b.start < end]
 
         return self._run(query, write=False)
 
@@ -146,7 +205,7 @@ class AvailabilityService(ServiceBase):
             raise InvalidInput(f"weeks must be a positive int, got {weeks!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> list[OneOnOneLesson]:
-            schedule = _schedule(uow, tutor_id)
+            schedule, _ = load_schedule(uow, tutor_id)
             tz = schedule.tz
             local = first_start.astimezone(tz)
             starts: list[datetime] = []
@@ -165,22 +224,40 @@ class AvailabilityService(ServiceBase):
         return self._run(command)
 
     def cancel(self, booking_id: str) -> Booking:
-        """Cancel a 1-on-1 lesson and free the tutor's time."""
+        """Cancel a 1-on-1 lesson; the bus's handlers free the tutor's time and close the
+        lesson's slot, as they do whichever service cancels it."""
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = uow.bookings.get(booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
-            slot = uow.slots.get(booking.slot_id)
-            if slot.tutor_id is None:
+            if uow.records.get(LESSONS, booking.slot_id) is None:
                 raise InvalidTransition(f"booking {booking_id!r} is not a 1-on-1 lesson")
-            cancelled = slot.cancel(
+            return uow.slots.get(booking.slot_id).cancel(
                 booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
             )
-            busy = BusyIndex.from_record(uow.records.get(CALENDARS, slot.tutor_id))
-            busy.remove_booking(booking_id)
-            uow.records.put(CALENDARS, slot.tutor_id, busy.to_record())
-            return cancelled
+
+        return self._run(command)
+
+    def migrate_calendar(self, tutor_id: str) -> int:
+        """Move a tutor's calendar document of earlier releases into lesson rows; returns
+        how many live lessons were filed (lessons whose seat was released meanwhile are
+        dropped). Run once per tutor after upgrading; a second run finds nothing."""
+
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            schedule, longest = load_schedule(uow, tutor_id)  # locks the tutor
+            legacy = uow.records.get(CALENDARS, tutor_id)
+            if legacy is None:
+                return 0
+            filed = 0
+            for item in BusyIndex.from_record(legacy):
+                if _live(uow, item):
+                    file_lesson(uow, tutor_id, item)
+                    longest = max(longest, item.end - item.start)
+                    filed += 1
+            save_schedule(uow, schedule, longest)
+            uow.records.delete(CALENDARS, tutor_id)
+            return filed
 
         return self._run(command)
 
@@ -194,8 +271,13 @@ class AvailabilityService(ServiceBase):
         student_id: str,
         starts: list[datetime],
     ) -> list[OneOnOneLesson]:
-        schedule = _schedule(uow, tutor_id)
-        busy = BusyIndex.from_record(uow.records.get(CALENDARS, tutor_id))  # locks the tutor
+        schedule, longest = load_schedule(uow, tutor_id)  # locks the tutor first
+        spans = [
+            w
+            for s in starts
+            if (w := busy_window(schedule, s, s + _TICK, now=now, longest=longest)) is not None
+        ]
+        busy = read_busy(uow, tutor_id, spans, longest)
         refused = [s for s in starts if not _is_open(schedule, busy, s, now)]
         if refused:
             raise TimeNotAvailable(tutor_id, refused)
@@ -214,7 +296,9 @@ class AvailabilityService(ServiceBase):
             )
             uow.slots.add(slot)
             booking = slot.book(student_id, now=now, new_id=self._new_id)
-            busy.add(Busy(start=slot.start, end=slot.end, booking_id=booking.id, slot_id=slot.id))
+            lesson = Busy(start=slot.start, end=slot.end, slot_id=slot.id, booking_id=booking.id)
+            busy.add(lesson)
+            file_lesson(uow, tutor_id, lesson)
             room = self.room_for(slot) if self.room_for is not None else None
             lessons.append(
                 OneOnOneLesson(
@@ -239,19 +323,22 @@ class AvailabilityService(ServiceBase):
                     )
                 ]
             )
-        uow.records.put(CALENDARS, tutor_id, busy.to_record())
         return lessons
 
 
-def _schedule(uow: UnitOfWork, tutor_id: str) -> TutorSchedule:
-    data = uow.records.get(SCHEDULES, tutor_id)
-    if data is None:
-        raise TutorNotFound(str(tutor_id))
-    return TutorSchedule.from_record(data)
+_TICK = timedelta(microseconds=1)
 
 
 def _is_open(schedule: TutorSchedule, busy: BusyIndex, start: datetime, now: datetime) -> bool:
-    window = open_times(
-        schedule, busy, start, start + timedelta(microseconds=1), now=now, viewer_tz=zone("UTC")
-    )
+    window = open_times(schedule, busy, start, start + _TICK, now=now, viewer_tz=zone("UTC"))
     return any(t == start for t in window)
+
+
+def _live(uow: UnitOfWork, item: Busy) -> bool:
+    """Does the lesson of a legacy calendar entry still hold its seat?"""
+    try:
+        slot = uow.slots.get(item.slot_id)
+        booking = uow.bookings.get(item.booking_id) if item.booking_id else None
+    except (SlotNotFound, BookingNotFound):
+        return False
+    return slot.status is SlotStatus.OPEN and booking is not None and booking.holds_seat
