@@ -47,6 +47,10 @@ MODULES = [
     "eduengine.levels.service",
     "eduengine.students.model",
     "eduengine.students.privacy",
+    "eduengine.students.profiles",
+    "eduengine.students.packages",
+    "eduengine.students.classes",
+    "eduengine.students.lifecycle",
     "eduengine.students.service",
 ]
 

@@ -1,7 +1,9 @@
 """Student records (学员管理): profiles, guardians, lesson packages, classes, tags,
 lifecycle, and privacy (access policy, masking, audit trail, erasure)."""
 
+from eduengine.students.classes import ClassService
 from eduengine.students.handlers import CourseCredits
+from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import (
     Guardian,
     GuardianRole,
@@ -11,6 +13,7 @@ from eduengine.students.model import (
     TagRule,
     placement_level,
 )
+from eduengine.students.packages import PackageService
 from eduengine.students.privacy import (
     Access,
     Actor,
@@ -20,6 +23,7 @@ from eduengine.students.privacy import (
     mask_name,
     mask_phone,
 )
+from eduengine.students.profiles import ProfileService
 from eduengine.students.records import (
     ClassAssigned,
     CreditConsumed,
@@ -39,15 +43,19 @@ __all__ = [
     "Actor",
     "AuditEntry",
     "ClassAssigned",
+    "ClassService",
     "CourseCredits",
     "CreditConsumed",
     "CreditForfeited",
     "CreditReturned",
     "Guardian",
     "GuardianRole",
+    "LifecycleService",
     "LifecycleStage",
+    "PackageService",
     "PackageView",
     "Profile",
+    "ProfileService",
     "RoleBasedPolicy",
     "SchoolClass",
     "StageChanged",

@@ -116,7 +116,7 @@ def move_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     pid, pkg = found
     pkg["uses"][event.old_booking_id] = "moved"
     pkg["uses"][event.new_booking_id] = "consumed"
-    uow.records.put(rec.PACKAGES, pid, pkg)
+    rec.put_package(uow, pid, pkg)
 
 
 # --- lifecycle and enrolment -----------------------------------------------------------

@@ -1,21 +1,27 @@
 """How student records are stored, and the steps every student service shares.
 
 Each student, lesson package and class is one JSON document; enrolments are one document
-per (student, course), filed under ``student:<id>``.
+per (student, course), filed under ``student:<id>``. A lesson package is filed under
+``pending_activation`` (its purchase time) until it is activated, then under ``expires``
+(its expiry time), so the reports on packages read only the packages they list; every
+write of a package goes through :func:`put_package`, which keeps that filing.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 
 from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import IdFactory
+from eduengine.clock import Clock
 from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
-from eduengine.ports import UnitOfWork
+from eduengine.messagebus import MessageBus
+from eduengine.ports import EventPublisher, UnitOfWork
 
 STUDENTS = "student"
 PACKAGES = "lesson_package"
@@ -25,7 +31,21 @@ AUDIT_SEQ = "audit_seq"
 GRANTS = "access_grant"
 ENROLMENTS = "enrolment"
 
+#: package indexes: purchase micros while not activated, expiry micros once active
+PENDING_ACTIVATION = "pending_activation"
+EXPIRES = "expires"
+
 micros_of = micros
+
+
+class ServiceOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`eduengine.service.ServiceBase` that every student
+    service passes on as they are (``clock``, ``publisher``, ``new_id``, ``bus``)."""
+
+    clock: Clock | None
+    publisher: EventPublisher | None
+    new_id: IdFactory | None
+    bus: MessageBus | None
 
 
 @attrs.frozen(kw_only=True)
@@ -133,19 +153,16 @@ def school_class(uow: UnitOfWork, class_id: str) -> dict[str, Any]:
     return doc
 
 
+def expiry(pkg: dict[str, Any]) -> datetime | None:
+    """When a package's validity ends (``None`` while it is not activated)."""
+    activated = pkg["activated_at"]
+    return None if activated is None else dt_in(activated) + timedelta(seconds=pkg["valid_for_s"])
+
+
 def package_view(pid: str, pkg: dict[str, Any], now: datetime) -> PackageView:
     used = sum(1 for state in pkg["uses"].values() if state in ("consumed", "forfeited"))
-    activated = pkg["activated_at"]
-    expires = (
-        None if activated is None else dt_in(activated) + timedelta(seconds=pkg["valid_for_s"])
-    )
-    status = (
-        "pending_activation"
-        if activated is None
-        else "expired"
-        if expires is not None and now >= expires
-        else "active"
-    )
+    expires = expiry(pkg)
+    status = "pending_activation" if expires is None else "expired" if now >= expires else "active"
     return PackageView(
         id=pid,
         student_id=pkg["student_id"],
@@ -156,6 +173,29 @@ def package_view(pid: str, pkg: dict[str, Any], now: datetime) -> PackageView:
         expires_at=expires,
         course_id=pkg.get("course_id"),
     )
+
+
+def put_package(uow: UnitOfWork, package_id: str, pkg: dict[str, Any]) -> None:
+    """Write a package with its index entry: ``pending_activation`` at its purchase time
+    until activated, then ``expires`` at its expiry time (a put replaces the entries, so
+    a package is never filed under both)."""
+    expires = expiry(pkg)
+    if expires is None:
+        index = {PENDING_ACTIVATION: micros(dt_in(pkg["purchased_at"]))}
+    else:
+        index = {EXPIRES: micros(expires)}
+    uow.records.put(PACKAGES, package_id, pkg, index=index)
+
+
+def reindex_packages(uow: UnitOfWork) -> int:
+    """File every stored package under its index again; returns how many.
+
+    A one-off step for a store holding packages written before packages were indexed
+    (it reads every package, so it belongs in an upgrade, never on a request path)."""
+    stored = uow.records.list(PACKAGES)
+    for package_id, pkg in stored:
+        put_package(uow, package_id, pkg)
+    return len(stored)
 
 
 def add_package(
@@ -173,8 +213,8 @@ def add_package(
     doc = student(uow, student_id)
     if uow.records.get(PACKAGES, package_id) is not None:
         raise DuplicateId(f"package {package_id!r} already exists")
-    uow.records.put(
-        PACKAGES,
+    put_package(
+        uow,
         package_id,
         {
             "student_id": student_id,
@@ -235,7 +275,7 @@ def consume_credit(
         return None
     pid, pkg, _ = min(usable, key=lambda item: (item[2].expires_at, item[0]))
     pkg["uses"][booking_id] = "consumed"
-    uow.records.put(PACKAGES, pid, pkg)
+    put_package(uow, pid, pkg)
     doc["facts"]["last_active"] = dt_out(now)
     uow.records.put(STUDENTS, student_id, doc)
     uow.record_events(
@@ -265,7 +305,7 @@ def settle_credit(
     """Give a booking's credit back (``returned``) or forfeit it."""
     pid, pkg = found
     pkg["uses"][booking_id] = "returned" if returned else "forfeited"
-    uow.records.put(PACKAGES, pid, pkg)
+    put_package(uow, pid, pkg)
     event: DomainEvent
     if returned:
         event = CreditReturned(

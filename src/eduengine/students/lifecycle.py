@@ -1,0 +1,121 @@
+"""Tags and lifecycle (标签 / 生命周期): the activity facts a student's tags and stage
+are computed from, and the dated history of the stages they moved through.
+
+Purchases move the stage too, through the rules on the bus
+(:mod:`eduengine.students.handlers`); this service feeds everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Unpack
+
+from eduengine.codec import dt_in, dt_out
+from eduengine.errors import InvalidInput
+from eduengine.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service import ServiceBase
+from eduengine.students import handlers
+from eduengine.students import records as rec
+from eduengine.students.model import TagRule
+from eduengine.students.records import ServiceOptions, TagsChanged
+
+
+class LifecycleService(ServiceBase):
+    """Activity facts, tags and lifecycle stages.
+
+    ``tag_rules`` are the school's dynamic tags, evaluated from the facts and the time.
+    The other arguments are :class:`ServiceBase`'s.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine.students import ProfileService
+    >>> store, clock = InMemoryStore(), FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    >>> ProfileService(store.unit_of_work, clock=clock).register("s1", name="王小明")
+    >>> lifecycle = LifecycleService(store.unit_of_work, clock=clock,
+    ...                              tag_rules=[TagRule.inactive_for("at-risk", 14)])
+    >>> lifecycle.record_activity("s1", "trial_booked")
+    >>> lifecycle.refresh_tags("s1")
+    (frozenset({'at-risk'}), 'trial')
+    >>> [stage for stage, _, _ in lifecycle.stage_history("s1")]
+    ['registered', 'trial']
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        tag_rules: Sequence[TagRule] = (),
+        **base: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(uow, **base)
+        self._init_lifecycle(tag_rules)
+
+    def _init_lifecycle(self, tag_rules: Sequence[TagRule]) -> None:
+        # apart from ServiceBase.__init__ so that StudentService sets up all four once
+        self.tag_rules = tuple(tag_rules)
+
+    def record_activity(self, student_id: str, kind: str, *, module: str | None = None) -> None:
+        """Feed the facts tags and stages are computed from: ``login``, ``trial_booked``,
+        ``module_completed`` (with ``module``)."""
+        if kind not in {"login", "trial_booked", "module_completed"}:
+            raise InvalidInput(f"unknown activity {kind!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            doc = rec.student(uow, student_id)
+            facts = doc["facts"]
+            facts["last_active"] = dt_out(now)
+            if kind == "login":
+                facts["last_login"] = dt_out(now)
+            elif kind == "trial_booked":
+                facts["trial"] = True
+            elif module is not None and module not in facts["modules"]:
+                facts["modules"].append(module)
+            self._retag(uow, student_id, doc, now)
+
+        self._run(command)
+
+    def refresh_tags(self, student_id: str) -> tuple[frozenset[str], str]:
+        """Re-evaluate time-based tags (e.g. inactive for 14 days) and the stage."""
+
+        def command(uow: UnitOfWork, now: datetime) -> tuple[frozenset[str], str]:
+            doc = rec.student(uow, student_id)
+            self._retag(uow, student_id, doc, now)
+            return frozenset(doc["tags"]), doc["stage"]
+
+        return self._run(command)
+
+    def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
+        """``(stage, since, reason)`` for every stage the student moved through, oldest
+        first, starting with ``registered``."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[tuple[str, datetime, str]]:
+            doc = rec.student(uow, student_id)
+            history = [("registered", dt_in(doc["facts"]["registered_at"]), "registration")]
+            history += [
+                (h["stage"], dt_in(h["at"]), h["reason"]) for h in doc.get("stage_history", [])
+            ]
+            return history
+
+        return self._run(query, write=False)
+
+    def _retag(self, uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime) -> None:
+        facts = doc["facts"]
+        new = sorted(r.tag for r in self.tag_rules if r.holds(facts, now))
+        old = sorted(doc["tags"])
+        old_stage = doc["stage"]
+        doc["tags"] = new
+        # a stage that moves without a purchase moves through (in)activity
+        handlers.move_stage(uow, student_id, doc, now, reason="activity")
+        if new != old or doc["stage"] != old_stage:
+            uow.record_events(
+                [
+                    TagsChanged(
+                        occurred_at=now,
+                        student_id=student_id,
+                        added=tuple(t for t in new if t not in old),
+                        removed=tuple(t for t in old if t not in new),
+                        stage=doc["stage"],
+                    )
+                ]
+            )

@@ -1,0 +1,217 @@
+"""Lesson packages (课时包) tied to bookings, and enrolments.
+
+A booking that consumes a credit and the seat it takes are written in the same unit of
+work, so a credit is never spent without a seat, nor a seat taken without a credit, and
+concurrent requests never drive credits negative or return one twice. The reports on
+packages read the ``expires`` and ``pending_activation`` indexes (see
+:mod:`eduengine.students.records`), never every package.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Unpack
+
+from eduengine.booking.model import Booking, BookingStatus
+from eduengine.codec import dt_out, micros
+from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
+from eduengine.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service import ServiceBase
+from eduengine.students import handlers
+from eduengine.students import records as rec
+from eduengine.students.records import (
+    ENROLMENTS,
+    EXPIRES,
+    PACKAGES,
+    PENDING_ACTIVATION,
+    PackageView,
+    ServiceOptions,
+)
+
+#: how long before the start a cancellation gives the credit back, unless told otherwise
+FREE_CANCEL_BEFORE = timedelta(hours=24)
+
+
+class PackageService(ServiceBase):
+    """Lesson packages: selling, activating, spending credits on seats, and the reports
+    on them; enrolments.
+
+    ``free_cancel_before`` is how long before the start a cancellation still gives the
+    credit back. Built alone (no ``bus``), it puts the student records' rules (the credit
+    ledger among them) on a bus of its own. The other arguments are :class:`ServiceBase`'s.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine.students import ProfileService
+    >>> store, clock = InMemoryStore(), FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    >>> ProfileService(store.unit_of_work, clock=clock).register("s1", name="王小明")
+    >>> packages = PackageService(store.unit_of_work, clock=clock)
+    >>> pid = packages.buy_package("s1", credits=10, valid_for=timedelta(days=90))
+    >>> [p.id for p in packages.never_activated()] == [pid]
+    True
+    >>> packages.activate_package(pid)
+    >>> [(p.status, p.credits_left) for p in packages.expiring_soon(timedelta(days=90))]
+    [('active', 10)]
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        free_cancel_before: timedelta = FREE_CANCEL_BEFORE,
+        **base: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(uow, **base)
+        self._init_packages(free_cancel_before, alone=base.get("bus") is None)
+
+    def _init_packages(self, free_cancel_before: timedelta, *, alone: bool) -> None:
+        # apart from ServiceBase.__init__ so that StudentService sets up all four once
+        if alone:
+            # a school's bus already carries these rules; a second copy would run twice
+            handlers.subscribe(self.bus, free_cancel_before=free_cancel_before)
+        self.free_cancel_before = free_cancel_before
+
+    def buy_package(
+        self,
+        student_id: str,
+        *,
+        credits: int,
+        valid_for: timedelta,
+        package_id: str | None = None,
+        activate: bool = False,
+        course_id: str | None = None,
+    ) -> str:
+        """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
+        (pending activation until :meth:`activate_package`, unless ``activate``).
+
+        With ``course_id`` the package covers that course only, and any seat the student
+        takes in it, on any path, spends one of its credits.
+        """
+        if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
+            raise InvalidInput(f"credits must be a positive int, got {credits!r}")
+        if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
+            raise InvalidInput(f"valid_for must be a positive timedelta, got {valid_for!r}")
+        if course_id is not None and (not isinstance(course_id, str) or not course_id):
+            raise InvalidInput(f"course_id must be a non-empty string, got {course_id!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> str:
+            pid = rec.add_package(
+                uow,
+                student_id,
+                package_id=package_id or self._new_id(),
+                credits=credits,
+                valid_for=valid_for,
+                course_id=course_id,
+                activate=activate,
+                now=now,
+            )
+            handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            return pid
+
+        return self._run(command)
+
+    def activate_package(self, package_id: str) -> None:
+        """Start a package's validity now (it moves from pending to active)."""
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            pkg = rec.package(uow, package_id)
+            if pkg["activated_at"] is not None:
+                raise InvalidTransition(f"package {package_id!r} is already active")
+            pkg["activated_at"] = dt_out(now)
+            rec.put_package(uow, package_id, pkg)
+
+        self._run(command)
+
+    def packages_of(self, student_id: str) -> list[PackageView]:
+        """A student's packages in the order bought."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+            doc = rec.student(uow, student_id)
+            return [rec.package_view(p, rec.package(uow, p), now) for p in doc["packages"]]
+
+        return self._run(query, write=False)
+
+    def expiring_soon(self, within: timedelta) -> list[PackageView]:
+        """Active packages with credits left that expire within ``within``, soonest
+        first (ties by package id)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+            # active means not yet expired: expiry strictly after now
+            due = uow.records.scan(PACKAGES, EXPIRES, lo=micros(now) + 1, hi=micros(now + within))
+            views = (rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in due)
+            return [v for v in views if v.credits_left > 0]
+
+        return self._run(query, write=False)
+
+    def never_activated(self, older_than: timedelta = timedelta(0)) -> list[PackageView]:
+        """Purchased but not yet activated (待激活) packages bought at least
+        ``older_than`` ago, oldest first (ties by package id)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+            pending = uow.records.scan(PACKAGES, PENDING_ACTIVATION, hi=micros(now - older_than))
+            return [rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in pending]
+
+        return self._run(query, write=False)
+
+    def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
+        """Book a seat and consume a credit in one unit of work (all or nothing).
+
+        Any active package covering the slot's course (or no course) pays, the one
+        expiring first; with none, ``NoCredit`` and nothing is booked.
+        """
+
+        def command(uow: UnitOfWork, now: datetime) -> Booking:
+            doc = rec.student(uow, student_id)
+            slot = uow.slots.get(slot_id)
+            if not rec.usable_packages(uow, doc, now, slot.course_id, scoped_only=False):
+                raise NoCredit(student_id)
+            booking = slot.book(student_id, now=now, new_id=self._new_id)
+            rec.consume_credit(
+                uow, doc, student_id, booking.id, now, course_id=slot.course_id, scoped_only=False
+            )
+            return booking
+
+        return self._run(command)
+
+    def cancel_with_credit(self, booking_id: str) -> bool:
+        """Cancel a booking paid with a credit; the credit comes back if cancelled
+        ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
+        the credit came back. (Any other way of cancelling settles the credit the same
+        way: the ledger is a rule on the bus.)"""
+
+        def command(uow: UnitOfWork, now: datetime) -> bool:
+            booking = uow.bookings.get(booking_id)
+            if booking.status is not BookingStatus.CONFIRMED:
+                raise InvalidTransition(f"booking {booking_id!r} is {booking.status.value}")
+            self._credit_of(uow, booking)
+            slot = uow.slots.get(booking.slot_id)
+            slot.cancel(booking_id, now=now, new_id=self._new_id, student_id=booking.student_id)
+            return now <= slot.start - self.free_cancel_before
+
+        return self._run(command)
+
+    def mark_no_show_with_credit(self, booking_id: str) -> None:
+        """A no-show forfeits the credit the booking consumed."""
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            booking = uow.bookings.get(booking_id)
+            self._credit_of(uow, booking)
+            slot = uow.slots.get(booking.slot_id)
+            slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
+
+        self._run(command)
+
+    def enrolments(self, student_id: str) -> list[str]:
+        """Courses the student is enrolled in (by a paid order or a formed group)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+            keys = uow.records.scan(ENROLMENTS, f"student:{student_id}")
+            return sorted(key.partition(":")[2] for key, _ in keys)
+
+        return self._run(query, write=False)
+
+    def _credit_of(self, uow: UnitOfWork, booking: Booking) -> tuple[str, dict[str, Any]]:
+        found = rec.package_of_booking(uow, rec.student(uow, booking.student_id), booking.id)
+        if found is None:
+            raise InvalidTransition(f"booking {booking.id!r} did not consume a package credit")
+        return found

@@ -1,0 +1,320 @@
+"""Student profiles and guardians under an access policy: every read and change is
+audited (a refusal too), temporary grants widen access, and erasure (注销) runs every
+module's eraser in one unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar, Unpack
+
+import attrs
+
+from eduengine.clock import require_aware
+from eduengine.codec import dt_in, dt_out
+from eduengine.erasure import ErasureRegistry, ErasureReport
+from eduengine.errors import AccessDenied, DuplicateId, InvalidInput, InvalidTransition
+from eduengine.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service import ServiceBase
+from eduengine.students import handlers
+from eduengine.students import records as rec
+from eduengine.students.model import PERSONAL_FIELDS, Guardian, GuardianRole, Profile
+from eduengine.students.privacy import (
+    Access,
+    AccessPolicy,
+    Actor,
+    AuditEntry,
+    RoleBasedPolicy,
+    mask_email,
+    mask_name,
+    mask_phone,
+)
+from eduengine.students.records import (
+    AUDIT,
+    AUDIT_SEQ,
+    GRANTS,
+    STUDENTS,
+    ServiceOptions,
+    StudentErased,
+    StudentRegistered,
+)
+
+T = TypeVar("T")
+
+
+class ProfileService(ServiceBase):
+    """Profiles, guardians, access grants, the audit trail and erasure.
+
+    ``policy`` decides who sees a profile in full, masked or not at all (role based by
+    default); ``erasure`` is the school's registry of erasers (built alone: one that
+    scrubs the profile). The other arguments are :class:`ServiceBase`'s.
+
+    >>> from datetime import datetime, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> profiles = ProfileService(InMemoryStore().unit_of_work,
+    ...                           clock=FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc)))
+    >>> profiles.register("s1", name="王小明", email="ming@example.com")
+    >>> profiles.view(Actor(id="u9", role="support"), "s1").email
+    'm***@example.com'
+    >>> [e.action for e in profiles.audit_trail("s1")]
+    ['read']
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        policy: AccessPolicy | None = None,
+        erasure: ErasureRegistry | None = None,
+        **base: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(uow, **base)
+        self._init_profiles(policy, erasure)
+
+    def _init_profiles(self, policy: AccessPolicy | None, erasure: ErasureRegistry | None) -> None:
+        # apart from ServiceBase.__init__ so that StudentService sets up all four once
+        if erasure is None:
+            erasure = ErasureRegistry()
+            erasure.register("students", handlers.erase_profile)
+        self.erasure = erasure
+        self.policy: AccessPolicy = policy or RoleBasedPolicy()
+
+    def register(
+        self,
+        student_id: str,
+        *,
+        name: str,
+        phone: str | None = None,
+        email: str | None = None,
+        birth_date: date | None = None,
+        guardians: Sequence[Guardian] = (),
+    ) -> None:
+        """Create a student's profile (stage ``registered``, no class, no tags)."""
+        if not isinstance(student_id, str) or not student_id:
+            raise InvalidInput("student_id must be a non-empty string")
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("a student needs a name")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            if uow.records.get(STUDENTS, student_id) is not None:
+                raise DuplicateId(f"student {student_id!r} already exists")
+            uow.records.put(
+                STUDENTS,
+                student_id,
+                {
+                    "name": name,
+                    "phone": phone,
+                    "email": email,
+                    "birth_date": None if birth_date is None else birth_date.isoformat(),
+                    "guardians": [_guardian_out(g) for g in guardians],
+                    "class_id": None,
+                    "tags": [],
+                    "stage": "registered",
+                    "erased": False,
+                    "facts": {
+                        "registered_at": dt_out(now),
+                        "purchases": 0,
+                        "modules": [],
+                        "last_login": None,
+                        "last_active": dt_out(now),
+                        "trial": False,
+                    },
+                    "packages": [],
+                },
+            )
+            uow.record_events([StudentRegistered(occurred_at=now, student_id=student_id)])
+
+        self._run(command)
+
+    def view(self, actor: Actor, student_id: str) -> Profile:
+        """Read a profile as ``actor`` sees it (full, masked or refused); always audited."""
+
+        def command(uow: UnitOfWork, now: datetime) -> Profile:
+            doc = rec.student(uow, student_id)
+            access = self._access(uow, actor, student_id, doc, now)
+            if access is Access.NONE:
+                raise _Refused()
+            self._audit(uow, actor, student_id, "read", (), now)
+            return _profile(student_id, doc, masked=access is Access.MASKED)
+
+        return self._audited(actor, student_id, command)
+
+    def update(self, actor: Actor, student_id: str, **fields: Any) -> None:
+        """Change contact fields (name, phone, email); needs full access; audited."""
+        unknown = set(fields) - {"name", "phone", "email"}
+        if unknown:
+            raise InvalidInput(f"cannot update {sorted(unknown)}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            doc = rec.student(uow, student_id)
+            if doc["erased"]:
+                raise InvalidTransition(f"student {student_id!r} was erased")
+            if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
+                raise _Refused()
+            doc.update(fields)
+            uow.records.put(STUDENTS, student_id, doc)
+            self._audit(uow, actor, student_id, "update", tuple(sorted(fields)), now)
+
+        self._audited(actor, student_id, command)
+
+    def grant(self, actor: Actor, student_id: str, until: datetime) -> None:
+        """A temporary full-access grant for ``actor`` on one student."""
+        require_aware("until", until)
+        self._run(
+            lambda uow, now: uow.records.put(
+                GRANTS, f"{actor.id}:{student_id}", {"until": dt_out(until)}
+            )
+        )
+
+    def revoke(self, actor: Actor, student_id: str) -> None:
+        """Revoke a grant at once."""
+        self._run(lambda uow, now: uow.records.delete(GRANTS, f"{actor.id}:{student_id}"))
+
+    def audit_trail(self, student_id: str) -> list[AuditEntry]:
+        """Who read, changed, erased or was refused a student's profile, oldest first."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[AuditEntry]:
+            return [
+                AuditEntry(
+                    at=dt_in(d["at"]),
+                    actor_id=d["actor_id"],
+                    role=d["role"],
+                    student_id=d["student_id"],
+                    action=d["action"],
+                    fields=tuple(d["fields"]),
+                )
+                for _, d in uow.records.list(AUDIT)
+                if d["student_id"] == student_id
+            ]
+
+        return self._run(query, write=False)
+
+    def erase(self, actor: Actor, student_id: str) -> ErasureReport:
+        """Erase a student's personal data on request (注销) from every module that
+        registered an eraser (profile, group deals, payments, reminders ...), in one unit
+        of work. Bookings, packages, class membership and statistics stay, keyed by the
+        opaque student id; the profile keeps an anonymous name; the audit trail keeps
+        who did what, never values. Returns what each module removed."""
+
+        def command(uow: UnitOfWork, now: datetime) -> ErasureReport:
+            doc = rec.student(uow, student_id)
+            if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
+                raise _Refused()
+            report = self.erasure.erase(uow, student_id, now)
+            self._audit(uow, actor, student_id, "erase", PERSONAL_FIELDS, now)
+            uow.record_events(
+                [
+                    StudentErased(
+                        occurred_at=now,
+                        student_id=student_id,
+                        removed=tuple(sorted(report.removed.items())),
+                    )
+                ]
+            )
+            return report
+
+        return self._audited(actor, student_id, command)
+
+    def guardians_with(self, student_id: str, role: GuardianRole) -> list[Guardian]:
+        """The student's guardians who hold ``role`` (pay, see reports, get reminders)."""
+
+        def query(uow: UnitOfWork, now: datetime) -> list[Guardian]:
+            doc = rec.student(uow, student_id)
+            return [g for g in map(_guardian_in, doc["guardians"]) if role in g.roles]
+
+        return self._run(query, write=False)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _access(
+        self, uow: UnitOfWork, actor: Actor, student_id: str, doc: dict[str, Any], now: datetime
+    ) -> Access:
+        grant = uow.records.get(GRANTS, f"{actor.id}:{student_id}")
+        granted = grant is not None and dt_in(grant["until"]) > now
+        return self.policy.access(actor, doc["class_id"], granted)
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        student_id: str,
+        action: str,
+        fields: Sequence[str],
+        now: datetime,
+    ) -> None:
+        # a counter document orders entries that share an instant (and serialises writers)
+        counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
+        counter["n"] += 1
+        uow.records.put(AUDIT_SEQ, "next", counter)
+        uow.records.put(
+            AUDIT,
+            f"{counter['n']:012d}",
+            {
+                "at": dt_out(now),
+                "actor_id": actor.id,
+                "role": actor.role,
+                "student_id": student_id,
+                "action": action,
+                "fields": list(fields),
+            },
+        )
+
+    def _audited(
+        self, actor: Actor, student_id: str, command: Callable[[UnitOfWork, datetime], T]
+    ) -> T:
+        """Run ``command``; a refusal is audited in a unit of work of its own."""
+        try:
+            return self._run(command)
+        except _Refused:
+            pass
+        self._run(lambda uow, now: self._audit(uow, actor, student_id, "denied", (), now))
+        raise AccessDenied(f"{actor.role} {actor.id!r} may not access student {student_id!r}")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _guardian_out(g: Guardian) -> dict[str, Any]:
+    return {
+        "name": g.name,
+        "phone": g.phone,
+        "email": g.email,
+        "roles": sorted(r.value for r in g.roles),
+    }
+
+
+def _guardian_in(d: dict[str, Any]) -> Guardian:
+    return Guardian(
+        name=d["name"],
+        phone=d["phone"],
+        email=d["email"],
+        roles=frozenset(GuardianRole(r) for r in d["roles"]),
+    )
+
+
+def _profile(student_id: str, doc: dict[str, Any], *, masked: bool) -> Profile:
+    guardians = tuple(_guardian_in(g) for g in doc["guardians"])
+    if masked:
+        guardians = tuple(
+            attrs.evolve(
+                g,
+                name=mask_name(g.name) or "",
+                phone=mask_phone(g.phone),
+                email=mask_email(g.email),
+            )
+            for g in guardians
+        )
+    return Profile(
+        student_id=student_id,
+        name=mask_name(doc["name"]) if masked and not doc["erased"] else doc["name"],
+        phone=mask_phone(doc["phone"]) if masked else doc["phone"],
+        email=mask_email(doc["email"]) if masked else doc["email"],
+        birth_date=None if masked else doc["birth_date"],
+        guardians=guardians,
+        class_id=doc["class_id"],
+        tags=frozenset(doc["tags"]),
+        stage=doc["stage"],
+        erased=doc["erased"],
+    )
