@@ -45,6 +45,7 @@ MODULES = [
     "eduengine.deals.metrics",
     "eduengine.levels.model",
     "eduengine.levels.service",
+    "eduengine.levels.board",
     "eduengine.students.model",
     "eduengine.students.privacy",
     "eduengine.students.profiles",

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import attrs
 
+from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService
 from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
@@ -58,13 +59,11 @@ from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import ReminderPlan
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
-from eduengine.service import BookingService, ServiceBase, uuid_ids
+from eduengine.service import BookingService, uuid_ids
 from eduengine.students import handlers as student_rules
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.privacy import AccessPolicy
 from eduengine.students.service import StudentService
-
-S = TypeVar("S", bound=ServiceBase)
 
 #: confirmation, then 1 day, 1 hour and 15 minutes before class
 DEFAULT_PLAN = ReminderPlan()
@@ -116,7 +115,9 @@ def school_rules(
             policy_rules.record_late_cancellation(policy),
             student_rules.settle_credit(free_cancel_before),
             reminder_rules.void_reminders,
+            availability_rules.free_tutor_time,
         ],
+        ev.SlotCancelled: [availability_rules.drop_cancelled_lesson],
         ev.AttendanceMarked: [
             policy_rules.record_no_show(policy),
             student_rules.forfeit_on_no_show,
@@ -207,7 +208,7 @@ class School:
             ),
             fees=fees,
             reminders=ReminderService(uow, clock=clock, new_id=new_id, bus=bus),
-            availability=_join(AvailabilityService(uow, clock=clock, new_id=new_id), bus),
+            availability=AvailabilityService(uow, clock=clock, new_id=new_id, bus=bus),
             rush=RushService(uow, clock=clock, new_id=new_id, bus=bus),
             students=StudentService(
                 uow,
@@ -218,17 +219,15 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
-            pricing=_join(PricingService(uow, gateway=gateway, clock=clock, new_id=new_id), bus),
-            deals=_join(DealService(uow, gateway=gateway, clock=clock, new_id=new_id), bus),
-            levels=_join(
-                LevelService(
-                    uow,
-                    rules=xp_rules,
-                    curve=level_curve or LevelCurve.geometric(),
-                    clock=clock,
-                    new_id=new_id,
-                ),
-                bus,
+            pricing=PricingService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus),
+            deals=DealService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus),
+            levels=LevelService(
+                uow,
+                rules=xp_rules,
+                curve=level_curve or LevelCurve.geometric(),
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
             ),
         )
         erasure.register("students", student_rules.erase_profile)
@@ -239,9 +238,3 @@ class School:
     def rules(self) -> list[tuple[str, list[str]]]:
         """``(event, handlers)`` as wired: what each event sets off, in order."""
         return self.bus.table()
-
-
-def _join(service: S, bus: MessageBus) -> S:
-    # services whose constructor takes no bus yet join the school's after construction
-    service.bus = bus
-    return service

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
-from typing import Any
 
 from eduengine import BookingService, FixedClock
 from eduengine.availability import AvailabilityService
@@ -34,14 +32,7 @@ def school(
 def policy_service(
     uow: UnitOfWorkFactory, clock: FixedClock, bus: MessageBus, new_id: IdFactory | None
 ) -> PolicyService:
-    # PolicyService gains ``bus=`` in the lead's branch; until then the bus is set after
-    # construction, so the test holds on both sides of that merge.
-    kwargs: dict[str, Any] = {"clock": clock, "new_id": new_id}
-    if "bus" in inspect.signature(PolicyService.__init__).parameters:
-        kwargs["bus"] = bus
-    policy = PolicyService(uow, policy=CancellationPolicy(), **kwargs)
-    policy.bus = bus
-    return policy
+    return PolicyService(uow, policy=CancellationPolicy(), clock=clock, new_id=new_id, bus=bus)
 
 
 def lesson_rows(uow: UnitOfWorkFactory, tutor_id: str) -> list[Busy]:

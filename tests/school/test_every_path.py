@@ -293,3 +293,15 @@ def test_a_late_fee_is_charged_once_through_the_gateway_and_retried_after_a_decl
     assert world.school.fees.collect_due() == 1
     assert world.school.fees.collect_due() == 0
     assert world.gateway.balance("acct-ann") == -FEE
+
+
+@pytest.mark.parametrize("path", ["cancel", "slot_cancel", "policy_cancel", "one_on_one_cancel"])
+def test_a_one_on_one_lesson_freed_on_any_path_frees_the_tutors_time(
+    world: World, path: str
+) -> None:
+    lesson = world.school.availability.book("lin", "ann", SOON)
+    window = (SOON, SOON + timedelta(hours=1))
+    assert SOON not in world.school.availability.open_times("lin", *window)
+    free(world, path, lesson.slot_id, lesson.booking.id)
+    assert SOON in world.school.availability.open_times("lin", *window)
+    assert world.school.booking.get_slot(lesson.slot_id).status.value == "cancelled"

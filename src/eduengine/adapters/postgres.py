@@ -53,7 +53,7 @@ Conn = psycopg.Connection[dict[str, Any]]
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
     enc.SCHEMA_V2,
-    enc.SCHEMA_V3,
+    enc.SCHEMA_V3.format(binary=' COLLATE "C"'),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

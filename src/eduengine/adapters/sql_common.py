@@ -350,12 +350,15 @@ UPDATE slots SET booked = (
 #: Version 3: indexes over feature-module documents (see ``RecordRepository.scan``).
 #: One row per (document, index name); ``(kind, name, value, key)`` is the B-tree every
 #: scan and count walks, ``(kind, key)`` finds a document's rows to replace them.
+#: ``{binary}`` makes keys compare by code point on every engine (PostgreSQL's ``"C"``
+#: collation; SQLite's default already is), so equal values list in the same key order
+#: as the in-memory adapter's.
 SCHEMA_V3 = """
 CREATE TABLE record_index (
     kind  TEXT NOT NULL,
     name  TEXT NOT NULL,
     value BIGINT NOT NULL,
-    key   TEXT NOT NULL,
+    key   TEXT{binary} NOT NULL,
     PRIMARY KEY (kind, name, value, key)
 );
 CREATE INDEX record_index_by_key ON record_index (kind, key)

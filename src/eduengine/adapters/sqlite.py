@@ -49,7 +49,7 @@ from eduengine.ports import IndexEntries
 MIGRATIONS: list[str] = [
     enc.SCHEMA_V1.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
     enc.SCHEMA_V2,
-    enc.SCHEMA_V3,
+    enc.SCHEMA_V3.format(binary=""),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

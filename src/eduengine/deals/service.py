@@ -59,6 +59,7 @@ from eduengine.errors import (
     PaymentFailed,
     ShareCodeUnavailable,
 )
+from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
 from eduengine.ports import (
     EventPublisher,
@@ -197,8 +198,9 @@ class DealService(ServiceBase):
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
         new_code: Callable[[], str] | None = None,
+        bus: MessageBus | None = None,
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id)
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         self.gateway = gateway
         #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
         self._new_code: Callable[[], str] = new_code or new_share_code
