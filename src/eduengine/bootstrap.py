@@ -235,6 +235,19 @@ class School:
         erasure.register("deals", erase_deal_data)
         return school
 
+    def reindex(self) -> dict[str, int]:
+        """The one-off upgrade of a store written by a release before indexes: file every
+        document under the indexes its queries read (run once after ``migrate()``, before
+        serving; it reads every document of each kind). Returns documents per module."""
+        return {
+            "reminders": self.reminders.reindex(),
+            "deals": self.deals.reindex(),
+            "levels": self.levels.reindex_leaderboards(),
+            "rush": self.rush.reindex_queues(),
+            "packages": self.students.reindex_packages(),
+            "tutor calendars": self.availability.migrate_calendars(),
+        }
+
     def rules(self) -> list[tuple[str, list[str]]]:
         """``(event, handlers)`` as wired: what each event sets off, in order."""
         return self.bus.table()

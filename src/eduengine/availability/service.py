@@ -42,6 +42,7 @@ from eduengine.availability.storage import (
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus
 from eduengine.clock import Clock, require_aware
+from eduengine.codec import from_micros
 from eduengine.errors import (
     BookingNotFound,
     InvalidInput,
@@ -238,6 +239,29 @@ class AvailabilityService(ServiceBase):
             )
 
         return self._run(command)
+
+    def migrate_calendars(self) -> int:
+        """:meth:`migrate_calendar` for every tutor holding an old calendar document, and
+        every lesson row filed under its indexes again (a one-off upgrade step: it reads
+        every lesson); returns how many lessons were filed."""
+        tutors = self._run(
+            lambda uow, now: [key for key, _ in uow.records.list(CALENDARS)], write=False
+        )
+        migrated = sum(self.migrate_calendar(tutor_id) for tutor_id in tutors)
+
+        def refile(uow: UnitOfWork, now: datetime) -> int:
+            rows = uow.records.list(LESSONS)
+            for slot_id, row in rows:
+                busy = Busy(
+                    start=from_micros(row["start_us"]),
+                    end=from_micros(row["end_us"]),
+                    slot_id=slot_id,
+                    booking_id=row["booking_id"],
+                )
+                file_lesson(uow, row["tutor_id"], busy)
+            return len(rows)
+
+        return migrated + self._run(refile)
 
     def migrate_calendar(self, tutor_id: str) -> int:
         """Move a tutor's calendar document of earlier releases into lesson rows; returns

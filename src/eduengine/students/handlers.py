@@ -148,6 +148,8 @@ def move_stage(
     Writes the document; returns whether the stage moved."""
     new_stage = stage(doc["facts"], now)
     moved = new_stage != doc["stage"]
+    if moved and new_stage == "churned":
+        reason = "inactivity"  # churn is the one move no purchase explains
     if moved:
         doc.setdefault("stage_history", []).append(
             {"stage": new_stage, "at": dt_out(now), "reason": reason, "from": doc["stage"]}

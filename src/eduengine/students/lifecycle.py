@@ -105,7 +105,8 @@ class LifecycleService(ServiceBase):
         old = sorted(doc["tags"])
         old_stage = doc["stage"]
         doc["tags"] = new
-        # a stage that moves without a purchase moves through (in)activity
+        # a stage that moves without a purchase moves through activity (or, to churned,
+        # inactivity: move_stage says which)
         handlers.move_stage(uow, student_id, doc, now, reason="activity")
         if new != old or doc["stage"] != old_stage:
             uow.record_events(
