@@ -31,9 +31,11 @@ from eduengine.booking.model import (
 )
 from eduengine.booking.series import Series
 from eduengine.clock import Clock, SystemClock
+from eduengine.codec import micros
 from eduengine.errors import (
     AlreadyBooked,
     BookingClosed,
+    InvalidInput,
     InvalidTransition,
     RetryableConflict,
     SeriesFull,
@@ -103,6 +105,33 @@ class ServiceBase:
         if events:
             self.bus.publish(events)
         return result
+
+    def _sweep_due(
+        self, kind: str, index: str, handle: Callable[[str], object], batch: int
+    ) -> None:
+        """Hand every key filed under ``index`` at or before now to ``handle`` once.
+
+        Due keys are read ``batch`` at a time in read-only units of work, and ``handle``
+        runs its own short unit of work per key, so a sweep never holds the write lock
+        longer than one item. A key that stays due (its handling failed) is not retried in
+        the same run, and does not hide the keys after it.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
+        tried: set[str] = set()
+        while True:
+            due = self._run(
+                lambda uow, now: uow.records.scan(
+                    kind, index, hi=micros(now), limit=batch + len(tried)
+                ),
+                write=False,
+            )
+            fresh = [key for key, _ in due if key not in tried][:batch]
+            if not fresh:
+                return
+            for key in fresh:
+                tried.add(key)
+                handle(key)
 
 
 class BookingService(ServiceBase):

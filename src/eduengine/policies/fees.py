@@ -94,18 +94,13 @@ class FeeService(ServiceBase):
         """Charge every fee due now; returns how many were charged. Safe to run from
         several workers: the gateway key makes a double attempt harmless."""
         charged = 0
-        seen: set[str] = set()
-        while True:
-            due = self._run(
-                lambda uow, now: uow.records.scan(LATE_FEES, DUE, hi=micros(now), limit=batch),
-                write=False,
-            )
-            fresh = [key for key, _ in due if key not in seen]
-            if not fresh:
-                return charged
-            for key in fresh:
-                seen.add(key)
-                charged += self.collect(key)
+
+        def collect(key: str) -> None:
+            nonlocal charged
+            charged += self.collect(key)
+
+        self._sweep_due(LATE_FEES, DUE, collect, batch)
+        return charged
 
     def collect(self, booking_id: str) -> bool:
         """Try to charge one due fee now; returns whether it is (now) charged."""

@@ -8,6 +8,7 @@ instant (microseconds since the epoch) and leaves it when admitted, so the perio
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 import attrs
@@ -164,25 +165,14 @@ class RushService(ServiceBase):
         each in its own unit of work, so a booking waits for one admission at most. A
         queue another worker admitted first is skipped.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
         done: list[QueueAdmitted] = []
-        tried: set[str] = set()
-        while True:
-            due = self._run(
-                lambda uow, now: uow.records.scan(KIND, OPENS, hi=micros(now), limit=batch),
-                write=False,
-            )
-            fresh = [slot_id for slot_id, _ in due if slot_id not in tried]
-            if not fresh:
-                # nothing left, or only queues this run could not admit (the next run retries)
-                return done
-            for slot_id in fresh:
-                tried.add(slot_id)
-                try:
-                    done.append(self.admit(slot_id))
-                except QueueError:
-                    continue  # another worker admitted it first
+
+        def admit(slot_id: str) -> None:
+            with contextlib.suppress(QueueError):  # another worker admitted it first
+                done.append(self.admit(slot_id))
+
+        self._sweep_due(KIND, OPENS, admit, batch)
+        return done
 
     def reindex_queues(self) -> int:
         """File every queue not yet admitted under the ``"opens"`` index; returns how many.
