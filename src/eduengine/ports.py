@@ -7,7 +7,7 @@ called; every repository it hands out sees and writes one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -21,6 +21,7 @@ __all__ = [
     "BookingRepository",
     "Clock",
     "EventPublisher",
+    "IndexEntry",
     "JsonValue",
     "RecordRepository",
     "SeriesRepository",
@@ -79,8 +80,12 @@ JsonValue = Any
 """A JSON-compatible value: str, int, bool, None, lists and dicts of them."""
 
 
+IndexEntry = tuple[str, int]
+"""``(key, value)`` of one document in an index, as :meth:`RecordRepository.scan` returns."""
+
+
 class RecordRepository(Protocol):
-    """Versioned JSON documents by ``(kind, key)``, for the feature modules.
+    """Versioned JSON documents by ``(kind, key)``, for the feature modules, with indexes.
 
     The booking core has dedicated tables for its hot path; the other modules (deals,
     pricing, levels, students, availability ...) persist each aggregate as one JSON
@@ -88,24 +93,68 @@ class RecordRepository(Protocol):
     locks the document for the rest of the unit of work (``SELECT ... FOR UPDATE`` in
     PostgreSQL, the write lock in SQLite, the store lock in memory). Documents must be
     JSON-compatible: encode datetimes as ISO strings and money as decimal strings.
+
+    **Indexes.** ``put`` may file the document under named integer values
+    (``index={"due": micros, "xp:class:c1": 420}``): a name is an index of its own kind
+    (put the partition in the name, as ``"lessons:tutor:t1"``), and the value orders it.
+    Each ``put`` replaces every index entry of the document, and ``delete`` drops them, so
+    a sweep that scans ``"due"`` up to ``now`` reads only the documents still due, never
+    finished ones. ``scan`` and ``count`` cost O(log N + rows returned or counted) on every
+    adapter (a B-tree index in SQL, a sorted list in memory). They read without locking;
+    a command re-reads each document it changes with ``get``.
     """
 
     def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:
         """The stored document (a private copy), or ``None``."""
         ...
 
-    def put(self, kind: str, key: str, data: dict[str, JsonValue]) -> None:
-        """Insert or replace a document; visible to later reads in this unit of work."""
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, JsonValue],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        """Insert or replace a document (and all its index entries); visible to later
+        reads in this unit of work."""
 
-    def delete(self, kind: str, key: str) -> None: ...
+    def delete(self, kind: str, key: str) -> None:
+        """Remove a document and its index entries (nothing happens if it is absent)."""
 
     def list(self, kind: str) -> list[tuple[str, dict[str, JsonValue]]]:
-        """Every ``(key, document)`` of a kind, sorted by key."""
+        """Every ``(key, document)`` of a kind, sorted by key (for small kinds only)."""
+        ...
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[IndexEntry]:
+        """``(key, value)`` of the documents filed under ``index`` with ``lo <= value <=
+        hi`` (either bound optional), ordered by ``(value, key)``, or the reverse with
+        ``descending``; at most ``limit`` of them."""
+        ...
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        """How many documents are filed under ``index`` with ``lo <= value <= hi``."""
         ...
 
 
 class UnitOfWork(Protocol):
-    """One transaction over every repository."""
+    """One transaction over every repository.
+
+    Set ``read_only = True`` before entering for a query: SQLite then reads a WAL
+    snapshot without taking the write lock, PostgreSQL takes no row locks, so a report
+    never blocks a booking. Writing in a read-only unit of work raises ``InvalidInput``.
+    """
+
+    read_only: bool
 
     @property
     def slots(self) -> SlotRepository: ...
@@ -134,6 +183,14 @@ class UnitOfWork(Protocol):
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         """Queue events raised outside a slot (feature modules); published after commit."""
+
+    def raised_events(self) -> list[DomainEvent]:
+        """Events raised since the last call (by staged slots and ``record_events``).
+
+        The message bus calls it to dispatch events to handlers inside the unit of work;
+        the events stay queued for publication after commit.
+        """
+        ...
 
     def collect_events(self) -> list[DomainEvent]:
         """Events raised by the aggregates this unit of work committed, in order."""
