@@ -27,6 +27,7 @@ from eduengine.booking.series import Series
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
+    InvalidInput,
     LockTimeout,
     SeriesNotFound,
     SlotNotFound,
@@ -90,6 +91,7 @@ class InMemorySlotRepository:
         self._store = uow.store
 
     def add(self, slot: Slot) -> None:
+        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
         if slot.id in self._store.slots or slot.id in self._uow.staged:
             raise DuplicateId(f"slot {slot.id!r} already exists")
         slot.changed = True
@@ -155,6 +157,7 @@ class InMemorySeriesRepository:
         self._store = uow.store
 
     def add(self, series: Series) -> None:
+        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
         if series.id in self._store.series or series.id in self._uow.new_series:
             raise DuplicateId(f"series {series.id!r} already exists")
         self._uow.new_series[series.id] = series
@@ -182,11 +185,13 @@ class InMemoryRecordRepository:
         return None if text is None else dict(json.loads(text))
 
     def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         # Serialising at once rejects non-JSON values inside the command (so it rolls back)
         # and keeps the caller's dict from aliasing stored state.
         self._uow.staged_records[(kind, key)] = json.dumps(data, sort_keys=True)
 
     def delete(self, kind: str, key: str) -> None:
+        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._uow.staged_records[(kind, key)] = _DELETED
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -197,10 +202,17 @@ class InMemoryRecordRepository:
 
 
 class InMemoryUnitOfWork:
-    """One serialisable transaction over an :class:`InMemoryStore`."""
+    """One serialisable transaction over an :class:`InMemoryStore`.
+
+    With :attr:`read_only` set before entering it still takes the store lock (reads
+    must not see a commit half-applied) but refuses every write with ``InvalidInput``,
+    like the SQL adapters.
+    """
 
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store
+        #: a query: every write through this unit of work is refused
+        self.read_only = False
         self.staged: dict[str, Slot] = {}
         self.new_series: dict[str, Series] = {}
         self.staged_records: dict[tuple[str, str], object] = {}
@@ -233,8 +245,22 @@ class InMemoryUnitOfWork:
         finally:
             self.store._lock.release()
 
+    def refuse_if_read_only(self, what: str) -> None:
+        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
+        if self.read_only:
+            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+
     def commit(self) -> None:
         store = self.store
+        if self.read_only:
+            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
+            if changed or self._events:
+                self.rollback()
+                self.refuse_if_read_only(
+                    f"committing changed slot(s) {', '.join(changed)}"
+                    if changed
+                    else f"committing {len(self._events)} event(s)"
+                )
         for sid, slot in self.staged.items():
             self._events.extend(slot.events)
             if not slot.changed:
