@@ -263,3 +263,23 @@ def test_pool_sizes_are_validated() -> None:
     assert PG_DSN
     with pytest.raises(InvalidInput, match="min_size"):
         PostgresStore(PG_DSN, min_size=3, max_size=2)
+
+
+def test_a_stale_slot_version_fails_the_commit_flight_and_writes_nothing(
+    schema: str, clock: FixedClock
+) -> None:
+    from eduengine.errors import RetryableConflict
+
+    store = _store(schema)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    before = store.snapshot()
+    with pytest.raises(RetryableConflict, match="s1"), store.unit_of_work() as uow:
+        slot = uow.slots.get("s1")
+        slot.book("ann", now=clock.now(), new_id=lambda: "b-ann")
+        slot.version -= 1  # what a write-back that raced past the row lock would carry
+        uow.commit()  # the version check and COMMIT travel in one flight
+    assert store.snapshot() == before
+    assert svc.book("s1", "ann").student_id == "ann"  # the connection is usable again
+    store.close()

@@ -62,6 +62,8 @@ MIGRATIONS: list[str] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
+#: marks the error a stale slot version raises inside the commit flight
+_STALE = "eduengine: stale version of slot"
 
 
 def _translate(exc: psycopg.Error, what: str) -> Exception:
@@ -558,7 +560,6 @@ class PostgresUnitOfWork:
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self.version_checks: list[tuple[str, psycopg.Cursor[Any]]] = []
         self._events: list[DomainEvent] = []
         self._open = False
         self._slots = PostgresSlotRepository(self)
@@ -619,7 +620,6 @@ class PostgresUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self.loaded_children = {}
-        self.version_checks = []
         self._events = []
         self._records._locked = set()
         return self
@@ -652,7 +652,10 @@ class PostgresUnitOfWork:
                     else f"committing {len(self._events)} event(s)"
                 )
         try:
-            # Pipeline mode sends every write and the COMMIT in one flight.
+            # Pipeline mode sends every write and the COMMIT in one flight. COMMIT is
+            # queued last, after all Python-side work succeeded; if any write fails on
+            # the server (the version check included, see _write_slot), the server skips
+            # the rest of the flight, COMMIT too, and we roll back below.
             with self.conn.pipeline():
                 for slot in self.staged.values():
                     self._events.extend(slot.events)
@@ -664,10 +667,14 @@ class PostgresUnitOfWork:
                             "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
                             [(type(e).__name__, pickle.dumps(e)) for e in self._events],
                         )
-            stale = [sid for sid, cur in self.version_checks if cur.rowcount != 1]
-            if stale:
-                raise RetryableConflict(f"slot(s) {', '.join(stale)} changed under the lock")
-            self.conn.execute("COMMIT")
+                self.conn.execute(b"COMMIT")
+        except pg_errors.InvalidTextRepresentation as exc:
+            self.rollback()
+            if _STALE in str(exc):
+                raise RetryableConflict(
+                    f"a slot changed under the lock ({str(exc).splitlines()[0]})"
+                ) from exc
+            raise _translate(exc, "commit") from exc
         except psycopg.Error as exc:
             self.rollback()
             raise _translate(exc, "commit") from exc
@@ -693,9 +700,17 @@ class PostgresUnitOfWork:
                 if w.many:
                     cur.executemany(sql, w.params)
                 elif w.expect_one:
-                    # the version check, a second line of defence behind the row lock;
-                    # read after the pipeline syncs
-                    self.version_checks.append((slot.id, self.conn.execute(sql, w.params)))
+                    # The version check, a second line of defence behind the row lock.
+                    # COMMIT travels in the same flight, so the check must fail on the
+                    # server: a stale version makes the CASE yield a text that is no
+                    # integer, and the cast error aborts the transaction. (The CASE
+                    # depends on count(*), so the planner cannot fold it early.)
+                    cur.execute(
+                        b"WITH changed AS (" + sql + b" RETURNING 1) "
+                        b"SELECT (CASE WHEN count(*) = 1 THEN '1'::text "
+                        b"ELSE %s::text END)::int FROM changed",
+                        (*w.params, f"{_STALE} {slot.id}"),
+                    )
                 else:
                     cur.execute(sql, w.params)
 
