@@ -283,3 +283,20 @@ def test_a_stale_slot_version_fails_the_commit_flight_and_writes_nothing(
     assert store.snapshot() == before
     assert svc.book("s1", "ann").student_id == "ann"  # the connection is usable again
     store.close()
+
+
+def test_a_read_only_unit_of_work_reads_one_snapshot_although_it_takes_no_locks(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema, max_size=2)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    svc.book("s1", "bob")
+    with _read_only(store) as query:
+        slot = query.slots.get("s1")  # the slot row; its seats load lazily, later
+        svc.book("s1", "ann")  # commits meanwhile, on another connection
+        assert sorted(slot.bookings) == ["bob"]  # seats from the same snapshot as the row
+        assert len(slot.bookings) == 1
+    assert svc.get_slot("s1").seats_taken == 2
+    store.close()

@@ -11,8 +11,11 @@ read-modify-write of a document that does not exist yet. Every wait is bounded b
 ``lock_timeout`` and raises :class:`~eduengine.errors.LockTimeout`; a deadlock or
 serialisation failure raises :class:`~eduengine.errors.RetryableConflict`, which the
 service layer retries a bounded number of times. A unit of work with ``read_only = True``
-runs ``BEGIN READ ONLY`` and takes no row or advisory locks (PostgreSQL forbids
-``FOR UPDATE`` there), so a report never blocks a booking.
+runs ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``: one snapshot for all its
+statements (without the row locks, READ COMMITTED would let a slot's seats and its
+waitlist come from different commits), no row or advisory locks (PostgreSQL forbids
+``FOR UPDATE`` there), so a report never blocks a booking; a read-only transaction never
+fails with a serialisation error.
 
 Every transaction's first round trip also reads the schema version, and a write refuses
 with :class:`~eduengine.errors.SchemaError` unless it equals :data:`SCHEMA_VERSION`.
@@ -307,7 +310,7 @@ def begin(
     commits later must wait for the locks this transaction takes on the rows it writes.
     """
     statements = [
-        "BEGIN READ ONLY" if read_only else "BEGIN",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if read_only else "BEGIN",
         f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'",
     ]
     if check_schema:
@@ -548,13 +551,13 @@ class PostgresRecordRepository:
 class PostgresUnitOfWork:
     """One READ COMMITTED transaction with row locks; rolls back unless committed.
 
-    Set :attr:`read_only` before entering for a query: ``BEGIN READ ONLY``, no locks,
-    and every write through it raises ``InvalidInput``.
+    Set :attr:`read_only` before entering for a query: one read-only REPEATABLE READ
+    snapshot, no locks, and every write through it raises ``InvalidInput``.
     """
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
-        #: a query: BEGIN READ ONLY, no row or advisory locks; writes are refused
+        #: a query: a read-only snapshot, no row or advisory locks; writes are refused
         self.read_only = False
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
