@@ -90,7 +90,11 @@ class ServiceBase:
                 also.clear()  # the command fills it again on a retry
             now = self.clock.now()
             try:
-                with self._uow() as uow:
+                unit = self._uow()
+                # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
+                # so reports never hold up bookings; a write in it raises InvalidInput
+                unit.read_only = not write
+                with unit as uow:
                     result = command(uow, now)
                     if not write:
                         return result
