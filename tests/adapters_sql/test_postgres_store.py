@@ -300,3 +300,17 @@ def test_a_read_only_unit_of_work_reads_one_snapshot_although_it_takes_no_locks(
         assert len(slot.bookings) == 1
     assert svc.get_slot("s1").seats_taken == 2
     store.close()
+
+
+def test_service_queries_do_not_wait_for_a_command_holding_the_slot_lock(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema, lock_timeout=0.2)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 2, slot_id="s1")
+    with store.unit_of_work() as holding:
+        holding.slots.get("s1")  # row locked until this unit of work ends
+        assert svc.get_slot("s1").seats_left == 2  # no LockTimeout: no FOR UPDATE
+        assert svc.waitlist_position("s1", "ann") is None
+    store.close()

@@ -184,3 +184,20 @@ def test_a_database_migrated_before_the_version_was_in_its_header_is_still_accep
     assert svc.create_slot("math", start, start + timedelta(hours=1), 1).capacity == 1
     store.migrate()  # stamps the header
     assert store.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_service_queries_do_not_wait_for_a_command_holding_the_write_lock(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    path = tmp_path / "school.sqlite3"
+    writer = SqliteStore(path)
+    writer.migrate()
+    start = clock.now() + timedelta(days=1)
+    BookingService(writer.unit_of_work, clock=clock).create_slot(
+        "math", start, start + timedelta(hours=1), 2, slot_id="s1"
+    )
+    queries = BookingService(SqliteStore(path, lock_timeout=0.2).unit_of_work, clock=clock)
+    with writer.unit_of_work() as holding:
+        holding.slots.get("s1").book("ann", now=clock.now(), new_id=lambda: "b1")
+        assert queries.get_slot("s1").seats_left == 2  # no LockTimeout: a snapshot read
+        assert queries.bookings_for_student("ann") == []
