@@ -7,6 +7,9 @@ unit of work, the Slot aggregate loaded with its seats, events) and a hand-writt
 baseline that does the minimal correct thing in raw SQL — ``UPDATE slot SET booked =
 booked + 1 WHERE id = ? AND booked < capacity`` plus the seat insert, one transaction —
 once in a single process and once with 4 concurrent processes, and prints the ratios.
+The SQLite baseline runs with the library's own connection settings (WAL journal,
+``synchronous = NORMAL``, the same busy timeout; checked before timing), so the ratio
+measures the library's work and not a slower durability setting on one side.
 PostgreSQL runs when ``--dsn`` or ``EDUENGINE_PG_DSN`` names a server (``python3
 scripts/postgres.py start`` prints one).
 """
@@ -32,6 +35,15 @@ from eduengine.errors import SlotFull
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
 
+#: What SqliteStore sets on each connection (see SqliteStore._connect and _use_wal); the
+#: baseline uses the same, and ``same_sqlite_settings`` checks it before timing.
+SQLITE_LOCK_TIMEOUT = 10.0  # SqliteStore's default lock_timeout, i.e. its busy timeout
+BASELINE_PRAGMAS = (
+    f"PRAGMA busy_timeout = {int(SQLITE_LOCK_TIMEOUT * 1000)}",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",  # no cost here (the baseline has no foreign keys)
+)
+
 BASELINE_SQLITE = """
 CREATE TABLE IF NOT EXISTS slot (id TEXT PRIMARY KEY, capacity INT, booked INT);
 CREATE TABLE IF NOT EXISTS seat (id TEXT PRIMARY KEY, slot_id TEXT, student_id TEXT,
@@ -46,7 +58,7 @@ def _open(kind: str, where: str) -> Any:
     if kind == "sqlite":
         from eduengine.adapters.sqlite import SqliteStore
 
-        return SqliteStore(where)
+        return SqliteStore(where, lock_timeout=SQLITE_LOCK_TIMEOUT)
     from eduengine.adapters.postgres import PostgresStore
 
     dsn, _, schema = where.partition("#")
@@ -85,7 +97,7 @@ def setup_service(kind: str, where: str, slots: int, capacity: int) -> list[str]
 def baseline_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int:
     done = 0
     if kind == "sqlite":
-        conn = sqlite3.connect(where, isolation_level=None, timeout=30)
+        conn = baseline_connection(where)
         for n, slot_id in enumerate(slot_ids):
             conn.execute("BEGIN IMMEDIATE")
             cur = conn.execute(
@@ -119,10 +131,39 @@ def baseline_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int
     return done
 
 
+def baseline_connection(where: str) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the library's settings (WAL is set at setup)."""
+    conn = sqlite3.connect(where, isolation_level=None, timeout=SQLITE_LOCK_TIMEOUT)
+    for pragma in BASELINE_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def sqlite_settings(conn: sqlite3.Connection) -> tuple[str, int, int]:
+    """(journal mode, synchronous level, busy timeout in ms) of a connection."""
+    return (
+        conn.execute("PRAGMA journal_mode").fetchone()[0],
+        conn.execute("PRAGMA synchronous").fetchone()[0],
+        conn.execute("PRAGMA busy_timeout").fetchone()[0],
+    )
+
+
+def same_sqlite_settings(service_db: str, baseline_db: str) -> None:
+    """Refuse to time a comparison whose two sides run with different settings."""
+    store = _open("sqlite", service_db)
+    library = sqlite_settings(store.connection())
+    store.close()
+    conn = baseline_connection(baseline_db)
+    baseline = sqlite_settings(conn)
+    conn.close()
+    if library != baseline:
+        raise SystemExit(f"SQLite settings differ: library {library}, baseline {baseline}")
+
+
 def setup_baseline(kind: str, where: str, slots: int, capacity: int) -> list[str]:
     ids = [uuid.uuid4().hex for _ in range(slots)]
     if kind == "sqlite":
-        conn = sqlite3.connect(where, isolation_level=None)
+        conn = baseline_connection(where)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(BASELINE_SQLITE)
         conn.executemany("INSERT INTO slot VALUES (?, ?, 0)", [(i, capacity) for i in ids])
@@ -182,6 +223,8 @@ def compare(kind: str, make_where: Callable[[str], str], attempts: int) -> None:
         where_s, where_b = make_where("svc"), make_where("base")
         svc_ids = setup_service(kind, where_s, slots, capacity)
         base_ids = setup_baseline(kind, where_b, slots, capacity)
+        if kind == "sqlite":
+            same_sqlite_settings(where_s, where_b)
         service = timed(service_worker, kind, where_s, svc_ids, processes, attempts)
         baseline = timed(baseline_worker, kind, where_b, base_ids, processes, attempts)
         print(

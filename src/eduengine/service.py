@@ -86,6 +86,8 @@ class ServiceBase:
             now = self.clock.now()
             try:
                 uow = self._uow()
+                # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
+                # so reports never hold up bookings; a write in it raises InvalidInput
                 uow.read_only = not write
                 with uow:
                     result = command(uow, now)

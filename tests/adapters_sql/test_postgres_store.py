@@ -7,11 +7,18 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from eduengine import BookingService, FixedClock, InMemoryEventBus
-from eduengine.errors import EduEngineError, LockTimeout, SchemaError
+from eduengine.errors import (
+    EduEngineError,
+    InvalidInput,
+    LockTimeout,
+    PersistenceError,
+    SchemaError,
+)
 from tests.adapters import PG_DSN
 
 if not PG_DSN and os.environ.get("CI") != "true":
@@ -20,7 +27,7 @@ if not PG_DSN and os.environ.get("CI") != "true":
         allow_module_level=True,
     )
 
-from eduengine.adapters.postgres import SCHEMA_VERSION, PostgresStore
+from eduengine.adapters.postgres import SCHEMA_VERSION, PostgresStore, PostgresUnitOfWork
 
 
 @pytest.fixture
@@ -118,4 +125,192 @@ def test_series_booked_concurrently_lock_in_one_order_and_never_deadlock(
     assert errors == []
     for s in series:
         assert {svc.get_slot(sid).seats_taken for sid in s.slot_ids} == {30}
+    store.close()
+
+
+def _store(schema: str, **options: Any) -> PostgresStore:
+    assert PG_DSN
+    store = PostgresStore(PG_DSN, schema=schema, **options)
+    store.migrate()
+    return store
+
+
+def _read_only(store: PostgresStore) -> PostgresUnitOfWork:
+    uow = store.unit_of_work()
+    uow.read_only = True
+    return uow
+
+
+def test_a_read_only_unit_of_work_neither_waits_for_nor_takes_row_locks(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema, lock_timeout=0.2)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    with store.unit_of_work() as holder:
+        holder.slots.get("s1")  # row locked until this unit of work ends
+        holder.records.get("notes", "n1")  # advisory lock on the document too
+        with _read_only(store) as query:  # would raise LockTimeout if it locked
+            assert query.slots.get("s1").seats_left == 3
+            assert query.records.get("notes", "n1") is None
+            in_flight = query.conn.execute(
+                "SELECT current_setting('transaction_read_only') AS ro"
+            ).fetchone()
+            assert in_flight == {"ro": "on"}
+    store.close()
+
+
+def _upgrade_to_next_version(schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a newer library (one more migration) does when it migrates the database."""
+    from eduengine.adapters import postgres
+
+    with monkeypatch.context() as newer:
+        newer.setattr(postgres, "MIGRATIONS", [*postgres.MIGRATIONS, "CREATE TABLE later (x TEXT)"])
+        newer.setattr(postgres, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+        upgrader = _store(schema)
+        assert upgrader.schema_version() == SCHEMA_VERSION + 1
+        upgrader.close()
+
+
+def test_an_older_process_refuses_to_write_once_another_migrated_the_database(
+    schema: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _store(schema)
+    svc = BookingService(old.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    svc.book("s1", "ann")  # warmed up: the pool holds a connection that saw version N
+    _upgrade_to_next_version(schema, monkeypatch)
+    before = old.snapshot()  # reads go on
+    with pytest.raises(SchemaError, match=r"upgrade eduengine.*nothing was written"):
+        svc.book("s1", "bob")
+    with pytest.raises(SchemaError, match="upgrade eduengine"):
+        svc.cancel(svc.bookings_for_student("ann")[0].id)
+    assert old.snapshot() == before
+    with _read_only(old) as query:
+        assert query.slots.get("s1").holds_seat("ann")
+        assert query.slots.get("s1").seats_left == 0
+    old.close()
+
+
+def test_a_process_whose_library_is_newer_than_the_database_is_told_to_migrate(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import postgres
+
+    store = _store(schema)
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    for read_only in (False, True):
+        uow = store.unit_of_work()
+        uow.read_only = read_only
+        with pytest.raises(SchemaError, match=r"call migrate\(\)"), uow:
+            pass
+    store.close()
+
+
+def _terminate_backends(schema: str) -> int:
+    """Kill, from outside, every server process serving the store of ``schema``."""
+    import psycopg
+
+    assert PG_DSN
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND application_name = %s",
+            (f"eduengine-{schema}",),
+        ).fetchone()
+    return int(killed[0]) if killed else 0
+
+
+@pytest.mark.parametrize("check_connections", [True, False], ids=["checked", "unchecked"])
+def test_a_command_after_the_server_dropped_every_connection_succeeds(
+    schema: str, clock: FixedClock, check_connections: bool
+) -> None:
+    store = _store(
+        schema,
+        min_size=2,
+        max_size=2,
+        check_connections=check_connections,
+        application_name=f"eduengine-{schema}",
+    )
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    svc.book("s1", "ann")
+    assert _terminate_backends(schema) >= 1
+    # the pool's check (or, unchecked, the failed BEGIN) replaces the dead connection
+    assert svc.book("s1", "bob").student_id == "bob"
+    assert svc.get_slot("s1").seats_left == 1
+    store.close()
+
+
+def test_a_closed_store_refuses_to_be_used_instead_of_reconnecting(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    store.close()
+    with pytest.raises(PersistenceError, match="closed"):
+        svc.book("s1", "ann")
+    with pytest.raises(PersistenceError, match="closed"):
+        store.schema_version()
+
+
+def test_pool_sizes_are_validated() -> None:
+    assert PG_DSN
+    with pytest.raises(InvalidInput, match="min_size"):
+        PostgresStore(PG_DSN, min_size=3, max_size=2)
+
+
+def test_a_stale_slot_version_fails_the_commit_flight_and_writes_nothing(
+    schema: str, clock: FixedClock
+) -> None:
+    from eduengine.errors import RetryableConflict
+
+    store = _store(schema)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    before = store.snapshot()
+    with pytest.raises(RetryableConflict, match="s1"), store.unit_of_work() as uow:
+        slot = uow.slots.get("s1")
+        slot.book("ann", now=clock.now(), new_id=lambda: "b-ann")
+        slot.version -= 1  # what a write-back that raced past the row lock would carry
+        uow.commit()  # the version check and COMMIT travel in one flight
+    assert store.snapshot() == before
+    assert svc.book("s1", "ann").student_id == "ann"  # the connection is usable again
+    store.close()
+
+
+def test_a_read_only_unit_of_work_reads_one_snapshot_although_it_takes_no_locks(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema, max_size=2)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    svc.book("s1", "bob")
+    with _read_only(store) as query:
+        slot = query.slots.get("s1")  # the slot row; its seats load lazily, later
+        svc.book("s1", "ann")  # commits meanwhile, on another connection
+        assert sorted(slot.bookings) == ["bob"]  # seats from the same snapshot as the row
+        assert len(slot.bookings) == 1
+    assert svc.get_slot("s1").seats_taken == 2
+    store.close()
+
+
+def test_service_queries_do_not_wait_for_a_command_holding_the_slot_lock(
+    schema: str, clock: FixedClock
+) -> None:
+    store = _store(schema, lock_timeout=0.2)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 2, slot_id="s1")
+    with store.unit_of_work() as holding:
+        holding.slots.get("s1")  # row locked until this unit of work ends
+        assert svc.get_slot("s1").seats_left == 2  # no LockTimeout: no FOR UPDATE
+        assert svc.waitlist_position("s1", "ann") is None
     store.close()

@@ -98,3 +98,106 @@ def test_zoned_datetimes_round_trip_exactly(tmp_path: Path, clock: FixedClock) -
     assert loaded == series
     assert loaded.dtstart.tzinfo == shanghai
     assert svc.get_slot(series.slot_ids[0]).start.tzinfo == shanghai
+
+
+def test_a_read_only_unit_of_work_reads_while_a_writer_holds_the_lock(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    path = tmp_path / "school.sqlite3"
+    writer = SqliteStore(path)
+    writer.migrate()
+    svc = BookingService(writer.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 2, slot_id="s1")
+    reader = SqliteStore(path, lock_timeout=0.2)
+    with writer.unit_of_work() as holding:
+        holding.slots.get("s1").book("ann", now=clock.now(), new_id=lambda: "b1")
+        query = reader.unit_of_work()
+        query.read_only = True
+        with query:  # a deferred BEGIN: no LockTimeout although the write lock is taken
+            assert query.slots.get("s1").seats_left == 2  # the snapshot before the commit
+        holding.commit()
+    assert svc.get_slot("s1").seats_left == 1
+
+
+def _upgrade_to_next_version(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a newer library (one more migration) does when it migrates the database."""
+    from eduengine.adapters import sqlite
+
+    with monkeypatch.context() as newer:
+        newer.setattr(sqlite, "MIGRATIONS", [*sqlite.MIGRATIONS, "CREATE TABLE later (x TEXT)"])
+        newer.setattr(sqlite, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+        upgrader = SqliteStore(path)
+        upgrader.migrate()
+        assert upgrader.schema_version() == SCHEMA_VERSION + 1
+        upgrader.close()
+
+
+def test_an_older_process_refuses_to_write_once_another_migrated_the_database(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "school.sqlite3"
+    old = SqliteStore(path)
+    old.migrate()
+    svc = BookingService(old.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    svc.book("s1", "ann")  # the old process is warmed up: its store checked the schema
+    _upgrade_to_next_version(path, monkeypatch)
+    before = old.snapshot()
+    with pytest.raises(SchemaError, match=r"upgrade eduengine.*nothing was written"):
+        svc.book("s1", "bob")
+    with pytest.raises(SchemaError, match="upgrade eduengine"):
+        svc.cancel(svc.bookings_for_student("ann")[0].id)
+    # reads go on, and the slot is exactly as it was: one seat, still ann's
+    assert old.snapshot() == before
+    query = old.unit_of_work()
+    query.read_only = True
+    with query:
+        assert query.slots.get("s1").holds_seat("ann")
+        assert query.slots.get("s1").seats_left == 0
+
+
+def test_a_process_whose_library_is_newer_than_the_database_is_told_to_migrate(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import sqlite
+
+    path = tmp_path / "school.sqlite3"
+    store = SqliteStore(path)
+    store.migrate()
+    monkeypatch.setattr(sqlite, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    store._schema_checked = True  # a process that checked long ago, before its upgrade
+    with pytest.raises(SchemaError, match=r"call migrate\(\)"), store.unit_of_work():
+        pass
+
+
+def test_a_database_migrated_before_the_version_was_in_its_header_is_still_accepted(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    path = tmp_path / "school.sqlite3"
+    store = SqliteStore(path)
+    store.migrate()
+    store.connection().execute("PRAGMA user_version = 0")  # as an earlier release left it
+    svc = BookingService(SqliteStore(path).unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    assert svc.create_slot("math", start, start + timedelta(hours=1), 1).capacity == 1
+    store.migrate()  # stamps the header
+    assert store.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_service_queries_do_not_wait_for_a_command_holding_the_write_lock(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    path = tmp_path / "school.sqlite3"
+    writer = SqliteStore(path)
+    writer.migrate()
+    start = clock.now() + timedelta(days=1)
+    BookingService(writer.unit_of_work, clock=clock).create_slot(
+        "math", start, start + timedelta(hours=1), 2, slot_id="s1"
+    )
+    queries = BookingService(SqliteStore(path, lock_timeout=0.2).unit_of_work, clock=clock)
+    with writer.unit_of_work() as holding:
+        holding.slots.get("s1").book("ann", now=clock.now(), new_id=lambda: "b1")
+        assert queries.get_slot("s1").seats_left == 2  # no LockTimeout: a snapshot read
+        assert queries.bookings_for_student("ann") == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -88,12 +88,144 @@ def slot_state(slot: Slot) -> dict[str, Any]:
     }
 
 
+class SeatOverlay(dict[str, Booking]):
+    """A unit of work's view of a committed slot's seats that copies nothing up front.
+
+    Reads fall through to the committed mapping; writes land in this dict (new or
+    replaced seats) and in ``_removed`` (committed seats given up), so loading a slot for
+    a command costs O(1) in its number of seats instead of a copy of every seat. Iteration
+    yields exactly what a copied dict would, in the same order. :meth:`apply` writes the
+    changes into the committed mapping in place on commit; a rollback just drops the
+    overlay. Only valid while the store lock is held: nothing else may change the
+    committed mapping underneath it.
+    """
+
+    def __init__(self, committed: dict[str, Booking]) -> None:
+        super().__init__()
+        self._committed = committed
+        self._removed: set[str] = set()
+        self._count = len(committed)
+
+    def _lookup(self, student_id: object) -> Booking | None:
+        if not isinstance(student_id, str):
+            return None
+        if dict.__contains__(self, student_id):
+            own: Booking = dict.__getitem__(self, student_id)
+            return own
+        if student_id in self._removed:
+            return None
+        return self._committed.get(student_id)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __contains__(self, key: object) -> bool:
+        return self._lookup(key) is not None
+
+    def __getitem__(self, key: str) -> Booking:
+        found = self._lookup(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = self._lookup(key)
+        return default if found is None else found
+
+    def __setitem__(self, key: str, value: Booking) -> None:
+        if self._lookup(key) is None:
+            self._count += 1
+        dict.__setitem__(self, key, value)
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        found = self._lookup(key)
+        if found is None:
+            return default
+        if dict.__contains__(self, key):
+            dict.__delitem__(self, key)
+        if key in self._committed:
+            self._removed.add(key)
+        self._count -= 1
+        return found
+
+    def __delitem__(self, key: str) -> None:
+        if self._lookup(key) is None:
+            raise KeyError(key)
+        self.pop(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._pairs())
+
+    def _pairs(self) -> Iterator[tuple[str, Booking]]:
+        # committed seats first, in their order (replaced ones keep their place, as a
+        # dict assignment would), then seats new to this unit of work in insertion order
+        own = dict.items(self)
+        for key, booking in self._committed.items():
+            if key in self._removed:
+                continue
+            yield key, dict.get(self, key, booking)
+        for key, booking in own:
+            if key in self._removed or key not in self._committed:
+                yield key, booking
+
+    def keys(self) -> Any:
+        return [key for key, _ in self._pairs()]
+
+    def values(self) -> Any:
+        return [booking for _, booking in self._pairs()]
+
+    def items(self) -> Any:
+        return list(self._pairs())
+
+    def copy(self) -> dict[str, Booking]:
+        return dict(self._pairs())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._pairs()) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __repr__(self) -> str:
+        return repr(dict(self._pairs()))
+
+    def apply(self) -> dict[str, Booking]:
+        """Write this unit of work's changes into the committed mapping and return it."""
+        committed = self._committed
+        for key in self._removed:
+            committed.pop(key, None)
+        committed.update(dict.items(self))
+        return committed
+
+
+def working_copy(committed: Slot) -> Slot:
+    """A unit of work's copy of a committed slot, in O(1) of its seats.
+
+    Unlike :meth:`Slot.clone` it shares the committed seat mapping behind a
+    :class:`SeatOverlay`; the waitlist and offers (short) are copied. Only for use under
+    the store lock, and never handed to callers (queries return ``clone()``s).
+    """
+    twin = object.__new__(Slot)
+    twin.__dict__.update(committed.__dict__)
+    twin.bookings = SeatOverlay(committed.bookings)
+    twin.waitlist = list(committed.waitlist)
+    twin.offers = dict(committed.offers)
+    twin.events = []
+    twin.changed_bookings = {}
+    twin.changed = False
+    return twin
+
+
 class InMemorySlotRepository:
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
         self._uow = uow
         self._store = uow.store
 
     def add(self, slot: Slot) -> None:
+        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
         if slot.id in self._store.slots or slot.id in self._uow.staged:
             raise DuplicateId(f"slot {slot.id!r} already exists")
         slot.changed = True
@@ -106,7 +238,7 @@ class InMemorySlotRepository:
         committed = self._store.slots.get(slot_id) if isinstance(slot_id, str) else None
         if committed is None:
             raise SlotNotFound(str(slot_id))
-        slot = committed.clone()
+        slot = working_copy(committed)
         self._uow.staged[slot_id] = slot
         return slot
 
@@ -160,6 +292,7 @@ class InMemorySeriesRepository:
         self._store = uow.store
 
     def add(self, series: Series) -> None:
+        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
         if series.id in self._store.series or series.id in self._uow.new_series:
             raise DuplicateId(f"series {series.id!r} already exists")
         self._uow.new_series[series.id] = series
@@ -259,19 +392,20 @@ class InMemoryRecordRepository:
         # Serialising at once rejects non-JSON values inside the command (so it rolls back)
         # and keeps the caller's dict from aliasing stored state.
         text = json.dumps(data, sort_keys=True)
-        self._remember(kind, key)
+        self._remember(kind, key, "writing")
         self._store.records.setdefault(kind, {})[key] = text
         self._store.record_index.replace(kind, key, index)
 
     def delete(self, kind: str, key: str) -> None:
+        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         if key not in self._store.records.get(kind, {}):
             return
-        self._remember(kind, key)
+        self._remember(kind, key, "deleting")
         del self._store.records[kind][key]
         self._store.record_index.replace(kind, key, None)
 
-    def _remember(self, kind: str, key: str) -> None:
-        self._uow.write_guard(f"write {kind} {key!r}")
+    def _remember(self, kind: str, key: str, what: str) -> None:
+        self._uow.refuse_if_read_only(f"{what} record {kind}/{key}")
         self._uow.undo.append(
             (
                 kind,
@@ -302,15 +436,21 @@ class InMemoryRecordRepository:
 
 
 class InMemoryUnitOfWork:
-    """One serialisable transaction over an :class:`InMemoryStore`."""
+    """One serialisable transaction over an :class:`InMemoryStore`.
+
+    With :attr:`read_only` set before entering it still takes the store lock (reads
+    must not see a commit half-applied) but refuses every write with ``InvalidInput``,
+    like the SQL adapters.
+    """
 
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store
+        #: a query: every write through this unit of work is refused
+        self.read_only = False
         self.staged: dict[str, Slot] = {}
         self.new_series: dict[str, Series] = {}
         #: how to restore the documents this unit of work wrote, oldest first
         self.undo: list[tuple[str, str, str | None, dict[str, int] | None]] = []
-        self.read_only = False
         self._events: list[DomainEvent] = []
         self._dispatched = 0
         self._committed = False
@@ -330,10 +470,6 @@ class InMemoryUnitOfWork:
         self._committed = False
         return self
 
-    def write_guard(self, what: str) -> None:
-        if self.read_only:
-            raise InvalidInput(f"cannot {what} in a read-only unit of work")
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -346,8 +482,22 @@ class InMemoryUnitOfWork:
         finally:
             self.store._lock.release()
 
+    def refuse_if_read_only(self, what: str) -> None:
+        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
+        if self.read_only:
+            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+
     def commit(self) -> None:
         store = self.store
+        if self.read_only:
+            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
+            if changed or self._events:
+                self.rollback()
+                self.refuse_if_read_only(
+                    f"committing changed slot(s) {', '.join(changed)}"
+                    if changed
+                    else f"committing {len(self._events)} event(s)"
+                )
         for sid, slot in self.staged.items():
             self._events.extend(slot.events)
             if not slot.changed:
@@ -357,7 +507,10 @@ class InMemoryUnitOfWork:
                     store.bookings_by_student.setdefault(booking.student_id, []).append(booking.id)
                 store.bookings[booking.id] = booking
             # The unit of work is finished with its copy, so it becomes the committed
-            # state as is (callers only ever receive clones or immutable values).
+            # state as is (callers only ever receive clones or immutable values); its
+            # seat changes go into the committed seat mapping in place.
+            if isinstance(slot.bookings, SeatOverlay):
+                slot.bookings = slot.bookings.apply()
             slot.events = []
             slot.changed_bookings = {}
             slot.changed = False

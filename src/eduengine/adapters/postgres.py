@@ -1,6 +1,6 @@
 """The PostgreSQL adapter (psycopg 3), for several app servers sharing one database.
 
-Install with ``pip install eduengine[postgres]``.
+Install with ``pip install eduengine[postgres]`` (psycopg and psycopg_pool).
 
 Concurrency control: READ COMMITTED transactions with row locks. Loading a slot takes
 ``SELECT ... FOR UPDATE`` on its row, and multi-slot commands (a series booking) lock
@@ -10,7 +10,15 @@ deadlock. Feature-module documents are guarded by a transaction-scoped advisory 
 read-modify-write of a document that does not exist yet. Every wait is bounded by
 ``lock_timeout`` and raises :class:`~eduengine.errors.LockTimeout`; a deadlock or
 serialisation failure raises :class:`~eduengine.errors.RetryableConflict`, which the
-service layer retries a bounded number of times.
+service layer retries a bounded number of times. A unit of work with ``read_only = True``
+runs ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``: one snapshot for all its
+statements (without the row locks, READ COMMITTED would let a slot's seats and its
+waitlist come from different commits), no row or advisory locks (PostgreSQL forbids
+``FOR UPDATE`` there), so a report never blocks a booking; a read-only transaction never
+fails with a serialisation error.
+
+Every transaction's first round trip also reads the schema version, and a write refuses
+with :class:`~eduengine.errors.SchemaError` unless it equals :data:`SCHEMA_VERSION`.
 
 >>> store = PostgresStore("postgresql://postgres@127.0.0.1:5432/school")  # doctest: +SKIP
 >>> store.migrate()  # doctest: +SKIP
@@ -30,6 +38,7 @@ from typing import Any, Self
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.memory import take_raised, with_staged
@@ -39,6 +48,7 @@ from eduengine.booking.series import Series
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
+    InvalidInput,
     LockTimeout,
     PersistenceError,
     RetryableConflict,
@@ -58,6 +68,8 @@ MIGRATIONS: list[str] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
+#: marks the error a stale slot version raises inside the commit flight
+_STALE = "eduengine: stale version of slot"
 
 
 def _translate(exc: psycopg.Error, what: str) -> Exception:
@@ -75,7 +87,16 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
 class PostgresStore(enc.OutboxRelay):
     """A PostgreSQL database (optionally one ``schema`` in it) holding every aggregate.
 
-    A store object is safe to share between threads: each thread gets its own connection.
+    A store object is safe to share between threads. Its connections come from a
+    bounded pool (``min_size`` to ``max_size`` connections, opened on first use); a unit
+    of work holds one connection from ``BEGIN`` to its end, and waiting for a free one
+    is bounded by ``lock_timeout``. With ``check_connections`` (the default) the pool
+    checks each connection as it hands it out (one empty round trip), so a connection
+    the server dropped is replaced before a command sees it; either way, a unit of work
+    whose ``BEGIN`` fails on a broken connection starts again once on a fresh one. After
+    :meth:`close` the store refuses further use with ``PersistenceError``.
+    ``application_name`` labels its connections in ``pg_stat_activity``.
+
     With ``outbox=True`` committed events are also written to an ``outbox`` table in the
     same transaction, to be relayed by :meth:`relay_outbox`.
     """
@@ -87,54 +108,131 @@ class PostgresStore(enc.OutboxRelay):
         schema: str | None = None,
         lock_timeout: float = 10.0,
         outbox: bool = False,
+        min_size: int = 1,
+        max_size: int = 10,
+        check_connections: bool = True,
+        application_name: str | None = None,
     ) -> None:
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise InvalidInput(
+                f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, "
+                f"got min_size={min_size}, max_size={max_size}"
+            )
         self.dsn = dsn
         self.schema = schema
         self.lock_timeout = lock_timeout
         self.outbox = outbox
-        self._local = threading.local()
-        self._connections: list[Conn] = []
-        self._connections_lock = threading.Lock()
-        self._schema_checked = False
+        self.min_size = min_size
+        self.max_size = max_size
+        self.check_connections = check_connections
+        #: shown in ``pg_stat_activity`` (None: whatever the DSN or server says)
+        self.application_name = application_name
+        self._pool: ConnectionPool[Conn] | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
-    def connection(self) -> Conn:
-        conn: Conn | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            options = f"-c search_path={self.schema}" if self.schema else ""
-            try:
-                conn = psycopg.connect(
-                    self.dsn, autocommit=True, row_factory=dict_row, options=options
+    # --- connections --------------------------------------------------------------
+
+    def _open_pool(self) -> ConnectionPool[Conn]:
+        with self._pool_lock:
+            if self._closed:
+                raise PersistenceError(
+                    "this PostgresStore is closed: make a new one to use the database again"
                 )
-            except psycopg.Error as exc:
-                raise PersistenceError(f"cannot connect to PostgreSQL: {exc}") from exc
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+            if self._pool is None:
+                options = f"-c search_path={self.schema}" if self.schema else ""
+                kwargs: dict[str, Any] = {
+                    "autocommit": True,
+                    "row_factory": dict_row,
+                    "options": options,
+                }
+                if self.application_name is not None:
+                    kwargs["application_name"] = self.application_name
+                pool: ConnectionPool[Conn] = ConnectionPool(
+                    self.dsn,
+                    connection_class=psycopg.Connection[dict[str, Any]],
+                    kwargs=kwargs,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    check=ConnectionPool.check_connection if self.check_connections else None,
+                    timeout=self.lock_timeout,
+                    open=False,
+                    name=f"eduengine:{self.schema or 'public'}",
+                )
+                # wait=False: opening never blocks on the server; the first getconn waits
+                # (bounded by lock_timeout) and reports a server that cannot be reached.
+                pool.open(wait=False)
+                self._pool = pool
+            return self._pool
 
-    def close(self) -> None:
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+    def _borrow(self) -> Conn:
+        pool = self._pool if self._pool is not None and not self._closed else self._open_pool()
+        try:
+            return pool.getconn(timeout=self.lock_timeout)
+        except PoolClosed as exc:
+            raise PersistenceError(
+                "this PostgresStore is closed: make a new one to use the database again"
+            ) from exc
+        except PoolTimeout as exc:
+            raise LockTimeout(
+                f"no PostgreSQL connection within {self.lock_timeout}s: all {self.max_size} "
+                f"of the pool are busy, or the server cannot be reached ({exc})"
+            ) from exc
+
+    def _give_back(self, conn: Conn) -> None:
+        pool = self._pool
+        if pool is None:  # pragma: no cover - a borrowed connection implies a pool
+            conn.close()
+            return
+        # a closed or broken connection is dropped by the pool, which opens a new one
+        pool.putconn(conn)
+
+    def _check_idle(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.check()  # replaces every idle connection that does not answer
 
     @contextmanager
-    def transaction(self) -> Iterator[Conn]:
-        conn = self.connection()
-        begin(conn, self.lock_timeout)
+    def connection(self) -> Iterator[Conn]:
+        """Borrow a connection (autocommit, rows as dicts) for the ``with`` block."""
+        conn = self._borrow()
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        finally:
+            self._give_back(conn)
+
+    def close(self) -> None:
+        """Close the pool and every connection; the store cannot be used afterwards."""
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    @contextmanager
+    def transaction(self, *, check_schema: bool = True) -> Iterator[Conn]:
+        """One transaction on a pooled connection; commits on success, rolls back on error.
+
+        With ``check_schema`` (the default) it refuses with :class:`SchemaError` unless the
+        database is at this library's schema version."""
+        with self.connection() as conn:
+            found = begin(conn, self.lock_timeout, check_schema=check_schema)
+            try:
+                if check_schema:
+                    check_version(found, write=True)
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    # --- schema -------------------------------------------------------------------
 
     def migrate(self) -> None:
         """Bring the schema to :data:`SCHEMA_VERSION`; idempotent and safe concurrently."""
         try:
-            with self.transaction() as conn:
+            with self.transaction(check_schema=False) as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 if self.schema:
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
@@ -147,7 +245,7 @@ class PostgresStore(enc.OutboxRelay):
                 if current > SCHEMA_VERSION:
                     raise SchemaError(
                         f"database schema version {current} is newer than this library's "
-                        f"{SCHEMA_VERSION}"
+                        f"{SCHEMA_VERSION}: upgrade eduengine"
                     )
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     conn.execute(MIGRATIONS[version - 1].encode())
@@ -157,29 +255,26 @@ class PostgresStore(enc.OutboxRelay):
                     )
         except psycopg.Error as exc:
             raise _translate(exc, "migrate") from exc
-        self._schema_checked = True
 
     def schema_version(self) -> int:
-        try:
-            row = (
-                self.connection().execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
-            )
-        except pg_errors.UndefinedTable:
-            return 0
+        """The version the database was migrated to (0 if never)."""
+        with self.connection() as conn:
+            try:
+                row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+            except pg_errors.UndefinedTable:
+                return 0
         return int((row or {}).get("v") or 0)
 
-    def _check_schema(self) -> None:
-        if not self._schema_checked:
-            if self.schema_version() != SCHEMA_VERSION:
-                raise SchemaError("PostgreSQL database is not migrated: call migrate()")
-            self._schema_checked = True
+    # --- units of work, snapshot, outbox --------------------------------------------
 
     def unit_of_work(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
-        with self.unit_of_work() as uow:
+        uow = self.unit_of_work()
+        uow.read_only = True  # no row locks: a snapshot never blocks a booking
+        with uow:
             conn = uow.conn
             return enc.snapshot_of(
                 uow.slots.get_many(uow.slots.list_ids()),
@@ -194,9 +289,11 @@ class PostgresStore(enc.OutboxRelay):
             )
 
     def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
-        rows = self.connection().execute(
-            "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT %s", (limit,)
-        )
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT %s",
+                (limit,),
+            ).fetchall()
         return [(row["id"], pickle.loads(row["payload"])) for row in rows]
 
     def mark_published(self, ids: Sequence[int]) -> None:
@@ -204,12 +301,67 @@ class PostgresStore(enc.OutboxRelay):
             conn.execute("UPDATE outbox SET published = 1 WHERE id = ANY(%s)", (list(ids),))
 
 
-def begin(conn: Conn, lock_timeout: float) -> None:
+def begin(
+    conn: Conn, lock_timeout: float, *, read_only: bool = False, check_schema: bool = True
+) -> int:
+    """Start a transaction and return the database's schema version (0 if unchecked).
+
+    BEGIN, the lock timeout for this transaction only, and the schema version travel in
+    one round trip (three statements of one simple query): the version check costs no
+    extra round trip, just an index lookup in a one-row-per-version table. Under READ
+    COMMITTED the SELECT sees the latest committed migration, and a migration that
+    commits later must wait for the locks this transaction takes on the rows it writes.
+    """
+    statements = [
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if read_only else "BEGIN",
+        f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'",
+    ]
+    if check_schema:
+        statements.append("SELECT max(version) AS v FROM schema_version")
     try:
-        # one round trip: BEGIN and the lock timeout for this transaction only
-        conn.execute(f"BEGIN; SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'".encode())
+        cur = conn.execute("; ".join(statements).encode())
+        if not check_schema:
+            return 0
+        # psycopg keeps every statement's result: move on to the SELECT's
+        while cur.description is None and cur.nextset():
+            pass
+        row = cur.fetchone()
     except psycopg.Error as exc:
+        _end_failed(conn)
         raise _translate(exc, "begin") from exc
+    return int((row or {}).get("v") or 0)
+
+
+def _end_failed(conn: Conn) -> None:
+    """Roll back what a failed statement left open, so the connection can go back."""
+    if conn.closed or conn.broken:
+        return
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
+
+
+def check_version(found: int, *, write: bool) -> None:
+    """Raise :class:`SchemaError` unless a transaction may run at schema ``found``.
+
+    Reads go on against a newer schema (a migration only adds), writes need the exact
+    version, so a process left on an older library cannot write rows the newer schema
+    does not expect.
+    """
+    if found == SCHEMA_VERSION or (found > SCHEMA_VERSION and not write):
+        return
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"PostgreSQL database was migrated to schema version {found}, but this process "
+            f"runs eduengine with schema version {SCHEMA_VERSION}: upgrade eduengine in "
+            "this process (and restart it) before it writes again; nothing was written"
+        )
+    raise SchemaError(
+        f"PostgreSQL database is at schema version {found}, this library needs "
+        f"{SCHEMA_VERSION}: call migrate(); nothing was written"
+    )
 
 
 _LOAD_SLOTS = """
@@ -230,6 +382,7 @@ class PostgresSlotRepository:
         self._uow = uow
 
     def add(self, slot: Slot) -> None:
+        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
         exists = self._uow.execute("SELECT 1 FROM slots WHERE id = %s", (slot.id,)).fetchone()
         if exists or slot.id in self._uow.staged:
             raise DuplicateId(f"slot {slot.id!r} already exists")
@@ -253,9 +406,14 @@ class PostgresSlotRepository:
             # it sees whatever the previous lock holder committed. (Reading in the same
             # statement as the lock would return seats from before the wait.)
             try:
-                with self._uow.conn.pipeline():
-                    self._uow.execute(_LOCK_SLOTS, (missing,))
+                if self._uow.read_only:
+                    # no FOR UPDATE: PostgreSQL refuses it in a read-only transaction,
+                    # and a query must not wait for (or block) a command anyway
                     loading = self._uow.execute(_LOAD_SLOTS, (missing,))
+                else:
+                    with self._uow.conn.pipeline():
+                        self._uow.execute(_LOCK_SLOTS, (missing,))
+                        loading = self._uow.execute(_LOAD_SLOTS, (missing,))
                 rows = loading.fetchall()
             except psycopg.Error as exc:
                 raise _translate(exc, "loading slots") from exc
@@ -337,6 +495,7 @@ class PostgresSeriesRepository:
         self._uow = uow
 
     def add(self, series: Series) -> None:
+        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
         if self._uow.execute("SELECT 1 FROM series WHERE id = %s", (series.id,)).fetchone():
             raise DuplicateId(f"series {series.id!r} already exists")
         self._uow.execute(
@@ -358,7 +517,8 @@ class PostgresRecordRepository:
         self._locked: set[tuple[str, str]] = set()
 
     def _lock(self, kind: str, key: str) -> None:
-        if (kind, key) not in self._locked:
+        # a read-only unit of work reads without locks (it never writes back)
+        if (kind, key) not in self._locked and not self._uow.read_only:
             self._uow.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{kind}\x1f{key}",)
             )
@@ -379,6 +539,7 @@ class PostgresRecordRepository:
         *,
         index: Mapping[str, int] | None = None,
     ) -> None:
+        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         rows = enc.index_rows(kind, key, index)
         self._lock(kind, key)
         self._uow.execute(
@@ -395,6 +556,7 @@ class PostgresRecordRepository:
                 raise _translate(exc, "indexing a record") from exc
 
     def delete(self, kind: str, key: str) -> None:
+        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._lock(kind, key)
         self._uow.execute("DELETE FROM records WHERE kind = %s AND key = %s", (kind, key))
         self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
@@ -426,18 +588,22 @@ class PostgresRecordRepository:
 
 
 class PostgresUnitOfWork:
-    """One READ COMMITTED transaction with row locks; rolls back unless committed."""
+    """One READ COMMITTED transaction with row locks; rolls back unless committed.
+
+    Set :attr:`read_only` before entering for a query: one read-only REPEATABLE READ
+    snapshot, no locks, and every write through it raises ``InvalidInput``.
+    """
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+        #: a query: a read-only snapshot, no row or advisory locks; writes are refused
+        self.read_only = False
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self.version_checks: list[tuple[str, psycopg.Cursor[Any]]] = []
         self._events: list[DomainEvent] = []
         self._dispatched = 0
-        self.read_only = False
         self._open = False
         self._slots = PostgresSlotRepository(self)
         self._bookings = PostgresBookingRepository(self)
@@ -467,12 +633,36 @@ class PostgresUnitOfWork:
             raise _translate(exc, "a unit of work") from exc
 
     def __enter__(self) -> Self:
-        self.store._check_schema()
-        self.conn = self.store.connection()
-        begin(self.conn, self.store.lock_timeout)
+        store = self.store
+        conn = store._borrow()
+        try:
+            try:
+                found = begin(conn, store.lock_timeout, read_only=self.read_only)
+            except PersistenceError:
+                if not (conn.closed or conn.broken):
+                    raise
+                # The server dropped this connection (restart, idle kill, failover) before
+                # anything of this unit of work ran, so starting again is safe: once, on a
+                # fresh connection; a second failure is reported. Whatever dropped one
+                # idle connection probably dropped them all, so have the pool test its
+                # idle ones first (a round trip each, on this rare path only).
+                store._give_back(conn)
+                store._check_idle()
+                conn = store._borrow()
+                found = begin(conn, store.lock_timeout, read_only=self.read_only)
+            try:
+                check_version(found, write=not self.read_only)
+            except SchemaError:
+                _end_failed(conn)
+                raise
+        except BaseException:
+            store._give_back(conn)
+            raise
+        self.conn = conn
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
+        self.loaded_children = {}
         self._events = []
         self._dispatched = 0
         self._records._locked = set()
@@ -484,12 +674,32 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._open:
-            self.rollback()
+        try:
+            if self._open:
+                self.rollback()
+        finally:
+            self.store._give_back(self.conn)
+
+    def refuse_if_read_only(self, what: str) -> None:
+        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
+        if self.read_only:
+            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
 
     def commit(self) -> None:
+        if self.read_only:
+            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
+            if changed or self._events:
+                self.rollback()
+                self.refuse_if_read_only(
+                    f"committing changed slot(s) {', '.join(changed)}"
+                    if changed
+                    else f"committing {len(self._events)} event(s)"
+                )
         try:
-            # Pipeline mode sends every write and the COMMIT in one flight.
+            # Pipeline mode sends every write and the COMMIT in one flight. COMMIT is
+            # queued last, after all Python-side work succeeded; if any write fails on
+            # the server (the version check included, see _write_slot), the server skips
+            # the rest of the flight, COMMIT too, and we roll back below.
             with self.conn.pipeline():
                 for slot in self.staged.values():
                     self._events.extend(slot.events)
@@ -501,10 +711,14 @@ class PostgresUnitOfWork:
                             "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
                             [(type(e).__name__, pickle.dumps(e)) for e in self._events],
                         )
-            stale = [sid for sid, cur in self.version_checks if cur.rowcount != 1]
-            if stale:
-                raise RetryableConflict(f"slot(s) {', '.join(stale)} changed under the lock")
-            self.conn.execute("COMMIT")
+                self.conn.execute(b"COMMIT")
+        except pg_errors.InvalidTextRepresentation as exc:
+            self.rollback()
+            if _STALE in str(exc):
+                raise RetryableConflict(
+                    f"a slot changed under the lock ({str(exc).splitlines()[0]})"
+                ) from exc
+            raise _translate(exc, "commit") from exc
         except psycopg.Error as exc:
             self.rollback()
             raise _translate(exc, "commit") from exc
@@ -530,9 +744,17 @@ class PostgresUnitOfWork:
                 if w.many:
                     cur.executemany(sql, w.params)
                 elif w.expect_one:
-                    # the version check, a second line of defence behind the row lock;
-                    # read after the pipeline syncs
-                    self.version_checks.append((slot.id, self.conn.execute(sql, w.params)))
+                    # The version check, a second line of defence behind the row lock.
+                    # COMMIT travels in the same flight, so the check must fail on the
+                    # server: a stale version makes the CASE yield a text that is no
+                    # integer, and the cast error aborts the transaction. (The CASE
+                    # depends on count(*), so the planner cannot fold it early.)
+                    cur.execute(
+                        b"WITH changed AS (" + sql + b" RETURNING 1) "
+                        b"SELECT (CASE WHEN count(*) = 1 THEN '1'::text "
+                        b"ELSE %s::text END)::int FROM changed",
+                        (*w.params, f"{_STALE} {slot.id}"),
+                    )
                 else:
                     cur.execute(sql, w.params)
 

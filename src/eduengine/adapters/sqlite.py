@@ -5,7 +5,15 @@ allows one writer per database at a time, across threads *and* processes, so com
 are serialisable and a slot can never be oversold, whatever the interleaving. Waiting for
 the write lock is bounded by ``lock_timeout`` (SQLite's ``busy_timeout``), after which
 :class:`~eduengine.errors.LockTimeout` is raised. File databases use WAL journaling, so
-readers never block the writer.
+readers never block the writer. A unit of work with ``read_only = True`` begins with a
+plain (deferred) ``BEGIN`` instead: under WAL it reads a snapshot and never takes the
+write lock.
+
+Schema guard: :meth:`SqliteStore.migrate` stamps the schema version into the database
+header (``PRAGMA user_version``), and every write transaction reads it right after
+taking the write lock, so a process whose library is older (or newer) than the database
+refuses to write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
+other schema does not expect.
 
 >>> store = SqliteStore(":memory:")
 >>> store.migrate()
@@ -36,6 +44,7 @@ from eduengine.booking.series import Series
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
+    InvalidInput,
     LockTimeout,
     PersistenceError,
     RetryableConflict,
@@ -109,14 +118,19 @@ class SqliteStore(enc.OutboxRelay):
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on error."""
+    def transaction(self, *, check_schema: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on error.
+
+        With ``check_schema`` (the default) it first checks that the database is at this
+        library's schema version and raises :class:`SchemaError` otherwise."""
         if self._memory and not self._shared_lock.acquire(timeout=self.lock_timeout):
             raise LockTimeout(f"SQLite store busy for more than {self.lock_timeout}s")
         try:
             conn = self.connection()
             begin(conn, self.lock_timeout)
             try:
+                if check_schema:
+                    self._check_write_version(conn)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -141,7 +155,7 @@ class SqliteStore(enc.OutboxRelay):
         """Bring the schema to :data:`SCHEMA_VERSION`; safe to call again or concurrently."""
         if not self._memory:
             self._use_wal()
-        with self.transaction() as conn:
+        with self.transaction(check_schema=False) as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
                 "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -159,6 +173,10 @@ class SqliteStore(enc.OutboxRelay):
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                     (version, datetime.now(UTC).isoformat()),
                 )
+            # The header copy of the version is what every write transaction checks: it
+            # costs no table lookup. The schema_version table stays the record of when
+            # each version was applied. (PRAGMA cannot take a bound parameter.)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
         self._schema_checked = True
 
     def _use_wal(self) -> None:
@@ -184,6 +202,8 @@ class SqliteStore(enc.OutboxRelay):
         return int(row[0] or 0)
 
     def _check_schema(self) -> None:
+        # Once per store object: enough for reads, which may go on across an upgrade
+        # (a migration only adds). Writes check again in every transaction.
         if self._schema_checked:
             return
         if self.schema_version() != SCHEMA_VERSION:
@@ -193,6 +213,34 @@ class SqliteStore(enc.OutboxRelay):
             )
         self._schema_checked = True
 
+    def _check_write_version(self, conn: sqlite3.Connection) -> None:
+        """Refuse to write unless the database is at this library's schema version.
+
+        Runs right after ``BEGIN IMMEDIATE``: holding the write lock, nobody can migrate
+        until this transaction ends, so the version read is the one the writes land in.
+        ``PRAGMA user_version`` is read from the database header, which SQLite already
+        has in its page cache, so the check costs next to nothing per command.
+        """
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found == 0:
+            # Migrated before the version was stamped in the header (or not at all):
+            # ask the table. Only migrate() writes the header, so this stays the slow
+            # path until someone calls it.
+            found = self.schema_version()
+        if found == SCHEMA_VERSION:
+            return
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"SQLite database {self.path!r} was migrated to schema version {found}, "
+                f"but this process runs eduengine with schema version {SCHEMA_VERSION}: "
+                "upgrade eduengine in this process (and restart it) before it writes again; "
+                "nothing was written"
+            )
+        raise SchemaError(
+            f"SQLite database {self.path!r} is at schema version {found}, this library "
+            f"needs {SCHEMA_VERSION}: call migrate(); nothing was written"
+        )
+
     # --- units of work, snapshot, outbox --------------------------------------------
 
     def unit_of_work(self) -> SqliteUnitOfWork:
@@ -200,7 +248,9 @@ class SqliteStore(enc.OutboxRelay):
 
     def snapshot(self) -> dict[str, Any]:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
-        with self.unit_of_work() as uow:
+        uow = self.unit_of_work()
+        uow.read_only = True  # a consistent snapshot that never waits for a writer
+        with uow:
             conn = uow.conn
             return enc.snapshot_of(
                 uow.slots.get_many(uow.slots.list_ids()),
@@ -226,9 +276,11 @@ class SqliteStore(enc.OutboxRelay):
             conn.executemany("UPDATE outbox SET published = 1 WHERE id = ?", [(i,) for i in ids])
 
 
-def begin(conn: sqlite3.Connection, lock_timeout: float) -> None:
+def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = False) -> None:
+    """Start a transaction: ``BEGIN IMMEDIATE`` (takes the write lock now, so a command
+    never fails half-way for want of it), or a deferred ``BEGIN`` to read a snapshot."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise LockTimeout(
@@ -246,6 +298,7 @@ class SqliteSlotRepository:
         self._uow = uow
 
     def add(self, slot: Slot) -> None:
+        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
         exists = self._uow.conn.execute("SELECT 1 FROM slots WHERE id = ?", (slot.id,)).fetchone()
         if exists or slot.id in self._uow.staged:
             raise DuplicateId(f"slot {slot.id!r} already exists")
@@ -350,6 +403,7 @@ class SqliteSeriesRepository:
         self._uow = uow
 
     def add(self, series: Series) -> None:
+        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
         try:
             self._uow.conn.execute(
                 "INSERT INTO series (id, data) VALUES (?, ?)", (series.id, enc.series_out(series))
@@ -387,6 +441,7 @@ class SqliteRecordRepository:
         *,
         index: Mapping[str, int] | None = None,
     ) -> None:
+        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         rows = enc.index_rows(kind, key, index)
         conn = self._uow.conn
         conn.execute(
@@ -399,6 +454,7 @@ class SqliteRecordRepository:
             conn.executemany(enc.INSERT_INDEX, rows)
 
     def delete(self, kind: str, key: str) -> None:
+        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._uow.conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
         self._uow.conn.execute(enc.DELETE_INDEX, (kind, key))
 
@@ -427,17 +483,22 @@ class SqliteRecordRepository:
 
 
 class SqliteUnitOfWork:
-    """One ``BEGIN IMMEDIATE`` transaction; rolls back unless :meth:`commit` is called."""
+    """One ``BEGIN IMMEDIATE`` transaction; rolls back unless :meth:`commit` is called.
+
+    Set :attr:`read_only` before entering for a query: it then reads a snapshot without
+    taking the write lock, and every write through it raises ``InvalidInput``.
+    """
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
+        #: a query: deferred BEGIN (no write lock, no schema check); writes are refused
+        self.read_only = False
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._events: list[DomainEvent] = []
         self._dispatched = 0
-        self.read_only = False
         self._open = False
         self._slots = SqliteSlotRepository(self)
         self._bookings = SqliteBookingRepository(self)
@@ -467,7 +528,13 @@ class SqliteUnitOfWork:
             raise LockTimeout(f"SQLite store busy for more than {store.lock_timeout}s")
         try:
             self.conn = store.connection()
-            begin(self.conn, store.lock_timeout)
+            begin(self.conn, store.lock_timeout, read_only=self.read_only)
+            if not self.read_only:
+                try:
+                    store._check_write_version(self.conn)
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
         except BaseException:
             if store._memory:
                 store._shared_lock.release()
@@ -493,8 +560,24 @@ class SqliteUnitOfWork:
             if self.store._memory:
                 self.store._shared_lock.release()
 
+    def refuse_if_read_only(self, what: str) -> None:
+        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
+        if self.read_only:
+            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+
     def commit(self) -> None:
         conn = self.conn
+        if self.read_only:
+            # A deferred transaction would silently take the write lock on a first write,
+            # so refuse here rather than let a query change anything.
+            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
+            if changed or self._events:
+                self.rollback()
+                self.refuse_if_read_only(
+                    f"committing changed slot(s) {', '.join(changed)}"
+                    if changed
+                    else f"committing {len(self._events)} event(s)"
+                )
         try:
             for slot in self.staged.values():
                 self._events.extend(slot.events)
