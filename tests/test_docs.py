@@ -1,4 +1,4 @@
-"""The README's usage example and the public docstrings' examples run as written."""
+"""The README's and docs/' Python blocks and the public docstrings' examples run as written."""
 
 from __future__ import annotations
 
@@ -10,6 +10,34 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", flags=re.S | re.M)
+#: a fence whose language looks like Python but is not exactly ``python`` would be shown
+#: without being run
+PYTHON_LIKE_FENCE = re.compile(r"^```\s*(py|py3|python3|pycon|ipython|Python)\s*$", flags=re.M)
+
+#: pages the lead engineer is rewriting; their blocks are fixed there, not here
+REWRITTEN_BY_THE_LEAD = {"architecture.md", "storage.md", "policies.md", "benchmarks.md"}
+#: of those, the ones whose blocks do not run yet on this branch
+NOT_RUNNING_YET = {"policies.md"}
+
+
+def _doc_pages() -> list[object]:
+    pages = sorted(
+        {p.name for p in DOCS.glob("*.md") if PYTHON_BLOCK.search(p.read_text())}
+        | REWRITTEN_BY_THE_LEAD
+    )
+    return [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(strict=False, reason="rewritten by the lead"),
+        )
+        if name in NOT_RUNNING_YET
+        else name
+        for name in pages
+    ]
+
 
 MODULES = [
     "eduengine",
@@ -56,12 +84,37 @@ MODULES = [
 ]
 
 
-def test_the_readme_usage_example_runs() -> None:
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "README.md should show a usage example"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+def run_blocks(page: Path) -> int:
+    """Run a page's Python blocks in order in one namespace, so a block may use what an
+    earlier one defined; returns how many ran. The caller picks the working directory."""
+    blocks = PYTHON_BLOCK.findall(page.read_text())
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+    where = page.relative_to(ROOT)
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"{where} (block {number})", "exec"), namespace)
+    return len(blocks)
+
+
+def test_the_readme_usage_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_blocks(ROOT / "README.md"), "README.md should show a usage example"
+
+
+@pytest.mark.parametrize("page", _doc_pages())
+def test_every_python_block_of_a_doc_page_runs(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page in a fresh working directory: a block that writes a file (a SQLite
+    store) leaves nothing behind."""
+    monkeypatch.chdir(tmp_path)
+    run_blocks(DOCS / page)
+
+
+def test_every_python_looking_block_in_the_docs_is_marked_python() -> None:
+    """A block tagged ``py`` or ``pycon`` would be shown but never run."""
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    hidden = [p.name for p in pages if PYTHON_LIKE_FENCE.search(p.read_text())]
+    assert hidden == []
 
 
 @pytest.mark.parametrize("name", MODULES)
