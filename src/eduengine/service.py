@@ -16,6 +16,7 @@ published only after that unit of work committed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -80,6 +81,8 @@ class ServiceBase:
         self._new_id: IdFactory = new_id or uuid_ids
         #: how often a command is tried when storage reports a transient conflict
         self.max_attempts = 3
+        #: after each batch a sweep rests this many times as long as the batch took
+        self.sweep_rest = 1.0
 
     def _run(self, command: Callable[[UnitOfWork, datetime], T], *, write: bool = True) -> T:
         for attempt in range(1, self.max_attempts + 1):
@@ -108,6 +111,18 @@ class ServiceBase:
             self.bus.publish(events)
         return result
 
+    def _run_batch(self, command: Callable[[UnitOfWork, datetime], T]) -> T:
+        """Run one batch of a sweep, then rest: SQLite's write lock is not fair, and a
+        sweep that takes it back at once can starve a booking polling for it, so a sweep
+        leaves the lock free for about as long as it held it."""
+        started = time.monotonic()
+        result = self._run(command)
+        self._rest(started)
+        return result
+
+    def _rest(self, started: float) -> None:
+        time.sleep((time.monotonic() - started) * self.sweep_rest)
+
     def _sweep_due(
         self, kind: str, index: str, handle: Callable[[str], object], batch: int
     ) -> None:
@@ -133,7 +148,9 @@ class ServiceBase:
                 return
             for key in fresh:
                 tried.add(key)
+                started = time.monotonic()
                 handle(key)
+                self._rest(started)
 
 
 class BookingService(ServiceBase):

@@ -479,7 +479,7 @@ class DealService(ServiceBase):
             raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         settled = 0
         for keys in self._due_batches(DUE, batch_size):
-            settled += self._run(self._settle_batch(keys))
+            settled += self._run_batch(self._settle_batch(keys))
         for keys in self._due_batches(REFUND_DUE, batch_size):
             for group_id in keys:
                 self._refund_due(group_id)  # the gateway is called outside any transaction

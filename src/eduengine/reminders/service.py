@@ -178,7 +178,7 @@ class ReminderService(ServiceBase):
         found: list[Reminder] = []
         more = True
         while more:
-            taken, more = self._run(command)
+            taken, more = self._run_batch(command)
             found.extend(taken)
         return sorted(found, key=lambda r: (r.due_at, r.booking_id, r.kind))
 
