@@ -245,6 +245,7 @@ class School:
             "levels": self.levels.reindex_leaderboards(),
             "rush": self.rush.reindex_queues(),
             "packages": self.students.reindex_packages(),
+            "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
         }
 

@@ -175,6 +175,8 @@ class ProfileService(ServiceBase):
         """Who read, changed, erased or was refused a student's profile, oldest first."""
 
         def query(uow: UnitOfWork, now: datetime) -> list[AuditEntry]:
+            keys = [k for k, _ in uow.records.scan(AUDIT, f"student:{student_id}")]
+            docs = [d for d in (uow.records.get(AUDIT, k) for k in keys) if d is not None]
             return [
                 AuditEntry(
                     at=dt_in(d["at"]),
@@ -184,11 +186,22 @@ class ProfileService(ServiceBase):
                     action=d["action"],
                     fields=tuple(d["fields"]),
                 )
-                for _, d in uow.records.list(AUDIT)
-                if d["student_id"] == student_id
+                for d in docs
             ]
 
         return self._run(query, write=False)
+
+    def reindex_audit(self) -> int:
+        """File audit entries written before the trail was indexed by student (a one-off
+        upgrade step: it reads every entry); returns how many."""
+
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            entries = uow.records.list(AUDIT)
+            for key, doc in entries:
+                uow.records.put(AUDIT, key, doc, index={f"student:{doc['student_id']}": int(key)})
+            return len(entries)
+
+        return self._run(command)
 
     def erase(self, actor: Actor, student_id: str) -> ErasureReport:
         """Erase a student's personal data on request (注销) from every module that
@@ -258,6 +271,8 @@ class ProfileService(ServiceBase):
                 "action": action,
                 "fields": list(fields),
             },
+            # a student's trail is read by index, never by reading the school's
+            index={f"student:{student_id}": counter["n"]},
         )
 
     def _audited(
