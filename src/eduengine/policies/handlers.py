@@ -80,18 +80,8 @@ def record_late_cancellation(policy: CancellationPolicy) -> Rule:
         if event.reason != CANCELLED:
             return
         slot = uow.slots.get(event.slot_id)
-        if policy.is_free_cancellation(event.occurred_at, slot.start):
-            return
-        record_violation(
-            uow,
-            policy,
-            student_id=event.student_id,
-            booking_id=event.booking_id,
-            slot_id=event.slot_id,
-            kind=ViolationKind.LATE_CANCELLATION,
-            now=event.occurred_at,
-            fee=policy.late_fee,
-        )
+        if not policy.is_free_cancellation(event.occurred_at, slot.start):
+            record_violation(uow, policy, event, ViolationKind.LATE_CANCELLATION, policy.late_fee)
 
     return handle
 
@@ -99,18 +89,8 @@ def record_late_cancellation(policy: CancellationPolicy) -> Rule:
 def record_no_show(policy: CancellationPolicy) -> Rule:
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.AttendanceMarked)
-        if event.status != BookingStatus.NO_SHOW.value:
-            return
-        record_violation(
-            uow,
-            policy,
-            student_id=event.student_id,
-            booking_id=event.booking_id,
-            slot_id=event.slot_id,
-            kind=ViolationKind.NO_SHOW,
-            now=event.occurred_at,
-            fee=None,
-        )
+        if event.status == BookingStatus.NO_SHOW.value:
+            record_violation(uow, policy, event, ViolationKind.NO_SHOW, None)
 
     return handle
 
@@ -118,18 +98,17 @@ def record_no_show(policy: CancellationPolicy) -> Rule:
 def record_violation(
     uow: UnitOfWork,
     policy: CancellationPolicy,
-    *,
-    student_id: str,
-    booking_id: str,
-    slot_id: str,
+    event: ev.SeatReleased | ev.AttendanceMarked,
     kind: ViolationKind,
-    now: datetime,
     fee: Money | None,
 ) -> None:
+    """Count ``event``'s booking as a violation of ``kind`` (once), restrict the student
+    when the policy says so, and file the fee."""
+    student_id, booking_id, now = event.student_id, event.booking_id, event.occurred_at
     before = violations_of(uow, student_id)
     if any(v.booking_id == booking_id and v.kind is kind for v in before):
         return  # one booking, one violation of a kind, whatever path reported it
-    violation = Violation(kind=kind, at=now, booking_id=booking_id, slot_id=slot_id, fee=fee)
+    violation = Violation(kind=kind, at=now, booking_id=booking_id, slot_id=event.slot_id, fee=fee)
     after = [*before, violation]
     write_violations(uow, student_id, after)
     events: list[ev.DomainEvent] = [
