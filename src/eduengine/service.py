@@ -36,10 +36,12 @@ from eduengine.codec import micros
 from eduengine.errors import (
     AlreadyBooked,
     BookingClosed,
+    EduEngineError,
     InvalidInput,
     InvalidTransition,
     RetryableConflict,
     SeriesFull,
+    SlotFull,
 )
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
@@ -156,6 +158,19 @@ class ServiceBase:
 class BookingService(ServiceBase):
     """Commands and queries of the booking core (see :class:`ServiceBase` for arguments)."""
 
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        new_id: IdFactory | None = None,
+        bus: MessageBus | None = None,
+    ) -> None:
+        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        #: slots this service saw full (a hint only: every refusal is re-read)
+        self._full_slots: set[str] = set()
+
     # --- commands ---------------------------------------------------------------------
 
     def create_slot(
@@ -245,11 +260,37 @@ class BookingService(ServiceBase):
 
         return self._run(command)
 
+    #: how many full slots a service remembers for :meth:`book`'s read-only refusal
+    FULL_HINTS = 1024
+
     def book(self, slot_id: str, student_id: str) -> Booking:
-        """Book one seat (raises ``SlotFull``, ``AlreadyBooked``, ``BookingClosed`` ...)."""
-        return self._run(
-            lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
-        )
+        """Book one seat (raises ``SlotFull``, ``AlreadyBooked``, ``BookingClosed`` ...).
+
+        In a stampede most attempts meet a full slot. Once this service has seen a slot
+        full, it first tries the booking on a read-only snapshot (no write lock on
+        SQLite, no row lock on PostgreSQL): a refusal there is final, as of that
+        snapshot, and costs no wait behind the writers; only an attempt the snapshot
+        would accept takes the write path.
+        """
+
+        def attempt(uow: UnitOfWork, now: datetime) -> Booking:
+            return uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
+
+        if slot_id in self._full_slots:
+            try:
+                self._run(attempt, write=False)
+            except SlotFull:
+                raise
+            except EduEngineError:
+                pass  # any other answer is the write path's to give, with its rules
+            self._full_slots.discard(slot_id)
+        try:
+            return self._run(attempt)
+        except SlotFull:
+            if len(self._full_slots) >= self.FULL_HINTS:
+                self._full_slots.clear()
+            self._full_slots.add(slot_id)
+            raise
 
     def book_series(self, series_id: str, student_id: str) -> list[Booking]:
         """Book every session of a series still to come, all or nothing.

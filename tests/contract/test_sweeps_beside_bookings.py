@@ -96,6 +96,7 @@ def _impatient(name: str, location: str) -> School:
 
 def _book_meanwhile(name: str, location: str, slot_id: str) -> dict[str, Any]:
     school = _impatient(name, location)
+    school.booking.get_slot(slot_id)  # connect first: the lock timeout is for locks
     slowest, booked = 0.0, 0
     for n in range(40):
         started = time.perf_counter()
