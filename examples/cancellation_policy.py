@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eduengine import BookingService, FixedClock, InMemoryStore
+from eduengine import FixedClock, InMemoryStore, School
 from eduengine.errors import BookingRestricted
-from eduengine.policies import CancellationPolicy, PolicyService
+from eduengine.payments import FakePaymentGateway
+from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Money
-from eduengine.reminders import Reminder, ReminderPlan, ReminderService
+from eduengine.reminders import Reminder
 
 
 class PrintNotifier:
@@ -20,24 +21,27 @@ class PrintNotifier:
 
 
 def main() -> None:
-    store = InMemoryStore()
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    slots = BookingService(store.unit_of_work, clock=clock)
-    policy = CancellationPolicy(
-        free_until=timedelta(hours=24),
-        late_fee=Money("20.00", "CNY"),
-        max_violations=2,
-        period=timedelta(days=30),
-        restrict_for=timedelta(days=7),
-        max_reschedules=1,
+    school = School.build(
+        InMemoryStore(),
+        clock=clock,
+        gateway=FakePaymentGateway(),
+        policy=CancellationPolicy(
+            free_until=timedelta(hours=24),
+            late_fee=Money("20.00", "CNY"),
+            max_violations=2,
+            period=timedelta(days=30),
+            restrict_for=timedelta(days=7),
+            max_reschedules=1,
+        ),
     )
-    desk = PolicyService(store.unit_of_work, policy=policy, reminders=ReminderPlan(), clock=clock)
-    reminders = ReminderService(store.unit_of_work, clock=clock)
+    desk, reminders = school.policies, school.reminders
     reminders.set_channel("ann", "sms")
+    school.fees.set_payment_account("ann", "alipay-ann")
 
     def slot(hours: int) -> str:
         start = clock.now() + timedelta(hours=hours)
-        return slots.create_slot("speaking", start, start + timedelta(hours=1), 8).id
+        return school.booking.create_slot("speaking", start, start + timedelta(hours=1), 8).id
 
     a, b, c = slot(48), slot(72), slot(5)
     booking = desk.book(a, "ann")
@@ -51,12 +55,13 @@ def main() -> None:
     clock.advance(timedelta(days=2, minutes=5))
     print("two days later:")
     reminders.send_due(PrintNotifier())
-    clock.set(slots.get_slot(moved.slot_id).start + timedelta(minutes=10))
+    clock.set(school.booking.get_slot(moved.slot_id).start + timedelta(minutes=10))
     reminders.send_due(PrintNotifier())
     desk.mark_no_show(moved.id)
     print(f"violations: {[v.kind.value for v in desk.violations('ann')]}")
+    print(f"fees: {[(str(f.fee), f.state) for f in school.fees.fees_of('ann')]}")
     try:
-        desk.book(slot(24), "ann")
+        school.booking.book(slot(24), "ann")  # the restriction holds on every service
     except BookingRestricted as refused:
         print(f"refused: {refused}")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from eduengine import DomainEvent, FixedClock, InMemoryStore
+from eduengine import DomainEvent, FixedClock, InMemoryStore, School
 from eduengine.deals import (
     AccessGranted,
     DealMetrics,
-    DealService,
     GroupDealCampaign,
     GroupFailed,
     GroupFormed,
@@ -49,7 +48,9 @@ def main() -> None:
     clock = FixedClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
     gateway = FakePaymentGateway()
     live = Live()
-    deals = DealService(InMemoryStore().unit_of_work, gateway=gateway, clock=clock, publisher=live)
+    school = School.build(InMemoryStore(), clock=clock, gateway=gateway, publisher=live)
+    deals = school.deals
+    school.students.register("ann", name="Ann")
     deals.create_campaign(
         GroupDealCampaign(
             id="spring-python",
@@ -83,6 +84,8 @@ def main() -> None:
     deals.expire_due()
     deals.expire_due()  # the next sweep retries the unconfirmed refund
 
+    # a formed group is a purchase to the student records too
+    print(f"ann's lifecycle: {[stage for stage, _, _ in school.students.stage_history('ann')]}")
     m = live.metrics
     print(
         f"groups opened {m.groups_opened}, success rate {m.success_rate:.0%}, "

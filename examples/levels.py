@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from eduengine import InMemoryStore
+from eduengine import FixedClock, InMemoryStore, School
 from eduengine.levels import (
     Badge,
     LearningEvent,
     LevelCurve,
-    LevelService,
     Multiplier,
     XpRule,
 )
@@ -19,29 +18,29 @@ from eduengine.levels import (
 
 def main() -> None:
     t = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)  # a Saturday
-    xp = LevelService(
-        InMemoryStore().unit_of_work,
-        rules=[
+    school = School.build(
+        InMemoryStore(),
+        clock=FixedClock(t),
+        xp_rules=[
             XpRule(kind="lesson_attended", points=50),
             XpRule(kind="minutes_watched", points=1, per_quantity=True, cap=90),
             XpRule(kind="homework_submitted", points=60, scaled_by_score=True),
             XpRule(kind="daily_streak", points=20, min_gap=timedelta(hours=20)),
         ],
-        curve=LevelCurve.geometric(base=120, coefficient=Decimal("1.3"), levels=10),
-        multipliers=[
-            Multiplier(
-                name="double-XP weekend",
-                factor=Decimal(2),
-                starts_at=t,
-                ends_at=t + timedelta(days=2),
-            )
-        ],
-        badges=[
-            Badge.after("first-homework", "First homework", "homework_submitted", 1),
-            Badge.at_level("level-3", "Rising star", 3),
-        ],
-        titles={1: "Newcomer", 3: "Scholar", 6: "Master"},
+        level_curve=LevelCurve.geometric(base=120, coefficient=Decimal("1.3"), levels=10),
     )
+    xp = school.levels
+    # campaigns, badges and titles are the school's settings of its level service
+    xp.multipliers = (
+        Multiplier(
+            name="double-XP weekend", factor=Decimal(2), starts_at=t, ends_at=t + timedelta(days=2)
+        ),
+    )
+    xp.badges = (
+        Badge.after("first-homework", "First homework", "homework_submitted", 1),
+        Badge.at_level("level-3", "Rising star", 3),
+    )
+    xp.titles = {1: "Newcomer", 3: "Scholar", 6: "Master"}
 
     def send(student: str, kind: str, source: str, hours: float, **kw: Any) -> None:
         event = LearningEvent(

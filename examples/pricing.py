@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from eduengine import FixedClock, InMemoryStore
+from eduengine import FixedClock, InMemoryStore, School
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import (
     Conditions,
@@ -16,7 +16,6 @@ from eduengine.pricing import (
     OrderLine,
     PriceRule,
 )
-from eduengine.pricing.service import PricingService
 
 
 def main() -> None:
@@ -48,13 +47,12 @@ def main() -> None:
             conditions=Conditions(course_ids=frozenset({"trial"}), first_purchase_only=True),
         ),
     ]
-    shop = PricingService(
-        InMemoryStore().unit_of_work,
-        gateway=gateway,
-        clock=clock,
-        rules=rules,
-        max_discount=Money("150", "CNY"),
-    )
+    school = School.build(InMemoryStore(), clock=clock, gateway=gateway)
+    shop = school.pricing
+    # the price rules and the discount cap are the school's settings of its pricing service
+    shop.rules = tuple(rules)
+    shop.max_discount = Money("150", "CNY")
+    school.students.register("mei", name="李梅")
     shop.add_coupon(
         Coupon(
             code="BACK2SCHOOL",
@@ -74,6 +72,8 @@ def main() -> None:
     print("\n".join(q.explain()))
     order = shop.checkout("order-1", mei, lines, coupons=["BACK2SCHOOL"], account="alipay-mei")
     print(f"charged {gateway.charges['order:order-1'].amount} for {order.id} ({order.status})")
+    # a paid order is a purchase to the student records too
+    print(f"mei's lifecycle: {[stage for stage, _, _ in school.students.stage_history('mei')]}")
     shop.cancel_order(order.id)
     print(f"cancelled; coupon uses now {shop.redemptions('BACK2SCHOOL')}")
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eduengine import FixedClock, InMemoryStore
+from eduengine import FixedClock, InMemoryStore, School
 from eduengine.errors import AccessDenied
-from eduengine.students import Actor, Guardian, GuardianRole, SchoolClass, StudentService
+from eduengine.students import Actor, Guardian, GuardianRole, SchoolClass
 
 
 def main() -> None:
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    students = StudentService(InMemoryStore().unit_of_work, clock=clock)
+    school = School.build(InMemoryStore(), clock=clock)
+    students = school.students
     students.register(
         "mei",
         name="李梅",
@@ -39,7 +40,9 @@ def main() -> None:
     print("with a 2-hour grant:", students.view(other_teacher, "mei").phone)
     students.revoke(other_teacher, "mei")
 
-    students.erase(academic, "mei")
+    school.fees.set_payment_account("mei", "alipay-mei")  # personal data in another module
+    report = students.erase(academic, "mei")  # one request, every module that keeps her data
+    print("erased:", ", ".join(f"{module} {n}" for module, n in report.removed.items()))
     after = students.view(academic, "mei")
     print("after erasure:", after.name, after.phone, after.email, after.guardians)
     print("audit trail:")

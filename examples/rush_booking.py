@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eduengine import BookingService, FixedClock, InMemoryStore
+from eduengine import FixedClock, InMemoryStore, School
 from eduengine.errors import BookingNotOpen
-from eduengine.rush import RushService
 
 
 def main() -> None:
-    store = InMemoryStore()
     clock = FixedClock(datetime(2026, 3, 2, 11, 0, tzinfo=UTC))
-    slots = BookingService(store.unit_of_work, clock=clock)
-    rush = RushService(store.unit_of_work, clock=clock)
+    school = School.build(InMemoryStore(), clock=clock)
+    slots, rush = school.booking, school.rush
     opens = clock.now() + timedelta(hours=1)
     start = clock.now() + timedelta(days=7)
     hot = slots.create_slot("olympiad-camp", start, start + timedelta(hours=2), 3, opens_at=opens)
@@ -37,6 +35,13 @@ def main() -> None:
     for student in ("ana", "fay"):
         p = rush.position(hot.id, student)
         print(f"  {student}: {p.state}" + (f" #{p.place}" if p.place else ""))
+    # a seat given up through the booking service goes to the lottery's waitlist, in order
+    winner = next(b for b in slots.bookings_for_student(result.admitted[0]) if b.holds_seat)
+    slots.cancel(winner.id)
+    print(
+        f"{result.admitted[0]} cancelled; {result.waitlisted[0]} holds a seat now: "
+        f"{slots.get_slot(hot.id).holds_seat(result.waitlisted[0])}"
+    )
 
 
 if __name__ == "__main__":

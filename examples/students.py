@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eduengine import BookingService, FixedClock, InMemoryStore
-from eduengine.students import SchoolClass, StudentService, TagRule
+from eduengine import FixedClock, InMemoryStore, School
+from eduengine.payments import FakePaymentGateway
+from eduengine.policies import CancellationPolicy
+from eduengine.pricing import Customer, Money, OrderLine
+from eduengine.students import SchoolClass, TagRule
 
 
 def main() -> None:
-    store = InMemoryStore()
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    slots = BookingService(store.unit_of_work, clock=clock)
-    students = StudentService(
-        store.unit_of_work,
+    school = School.build(
+        InMemoryStore(),
         clock=clock,
-        free_cancel_before=timedelta(hours=24),
-        tag_rules=[TagRule.inactive_for("at-risk", 14), TagRule.completed("core-student", "core")],
-        placement_bands={0: 1, 40: 2, 75: 3},
+        gateway=FakePaymentGateway(),
+        policy=CancellationPolicy(free_until=timedelta(hours=24)),  # also returns credits
     )
+    students = school.students
+    # dynamic tags and placement bands are the school's settings of its student service
+    students.tag_rules = (
+        TagRule.inactive_for("at-risk", 14),
+        TagRule.completed("core-student", "core"),
+    )
+    students.placement_bands = {0: 1, 40: 2, 75: 3}
     students.register("mei", name="李梅", phone="13912345678")
     package = students.buy_package("mei", credits=10, valid_for=timedelta(days=90))
     print(f"pending activation: {[p.id == package for p in students.never_activated()]}")
@@ -26,14 +33,15 @@ def main() -> None:
 
     def slot(hours: int) -> str:
         start = clock.now() + timedelta(hours=hours)
-        return slots.create_slot("reading", start, start + timedelta(hours=1), 12).id
+        return school.booking.create_slot("reading", start, start + timedelta(hours=1), 12).id
 
     early, late = (
         students.book_with_credit(slot(72), "mei"),
         students.book_with_credit(slot(6), "mei"),
     )
-    students.cancel_with_credit(early.id)  # 3 days ahead: the credit comes back
-    students.cancel_with_credit(late.id)  # 6 hours ahead: the credit is forfeited
+    # cancelled on any path, a seat settles its credit: the ledger is a rule of the school
+    school.booking.cancel(early.id)  # 3 days ahead: the credit comes back
+    school.booking.cancel(late.id)  # 6 hours ahead: the credit is forfeited
     print(f"credits left: {students.packages_of('mei')[0].credits_left} of 10")
 
     students.create_class(
@@ -48,9 +56,14 @@ def main() -> None:
 
     students.record_activity("mei", "login")
     students.record_activity("mei", "module_completed", module="core")
+    mei = Customer(student_id="mei")
+    lines = [OrderLine(course_id="reading-plus", price=Money("199.00", "CNY"))]
+    school.pricing.checkout("order-1", mei, lines, account="alipay-mei")  # a paid order...
     clock.advance(timedelta(days=20))
     tags, stage = students.refresh_tags("mei")
     print(f"tags {sorted(tags)}, lifecycle stage {stage}")
+    for name, since, reason in students.stage_history("mei"):  # ...moves her stage
+        print(f"  {since:%Y-%m-%d} {name} ({reason})")
 
 
 if __name__ == "__main__":

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from eduengine import FixedClock, InMemoryStore
-from eduengine.availability import AvailabilityService, TimeRange, TutorSchedule
+from eduengine import FixedClock, InMemoryStore, School
+from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.errors import TimeNotAvailable
 
 
 def main() -> None:
     clock = FixedClock(datetime(2026, 3, 20, 8, 0, tzinfo=UTC))
-    desk = AvailabilityService(
-        InMemoryStore().unit_of_work,
-        clock=clock,
-        room_for=lambda slot: f"https://class.example.com/room/{slot.id[:8]}",
-    )
+    school = School.build(InMemoryStore(), clock=clock)
+    desk = school.availability
+    desk.room_for = lambda slot: f"https://class.example.com/room/{slot.id[:8]}"
     # Ms Lin teaches from London, weekdays 09:00-12:00 and 14:00-17:00, 50-minute lessons.
     hours = (TimeRange(time(9), time(12)), TimeRange(time(14), time(17)))
     desk.set_schedule(
@@ -48,6 +46,10 @@ def main() -> None:
     print("tom's weekly lessons (same London wall-clock time across the DST change):")
     for w in weekly:
         print("  ", w.start.astimezone(ZoneInfo("Europe/London")).strftime("%a %d %b %H:%M %Z"))
+    # cancelled through the booking service, a lesson still frees the tutor's time
+    school.booking.cancel(lesson.booking.id)
+    again = desk.book("ms-lin", "tom", times[0])
+    print(f"mei cancelled; tom booked {again.start:%a %H:%M %Z} instead")
 
 
 if __name__ == "__main__":
