@@ -28,19 +28,21 @@ def main() -> None:
             XpRule(kind="daily_streak", points=20, min_gap=timedelta(hours=20)),
         ],
         level_curve=LevelCurve.geometric(base=120, coefficient=Decimal("1.3"), levels=10),
+        xp_multipliers=[
+            Multiplier(
+                name="double-XP weekend",
+                factor=Decimal(2),
+                starts_at=t,
+                ends_at=t + timedelta(days=2),
+            ),
+        ],
+        badges=[
+            Badge.after("first-homework", "First homework", "homework_submitted", 1),
+            Badge.at_level("level-3", "Rising star", 3),
+        ],
+        titles={1: "Newcomer", 3: "Scholar", 6: "Master"},
     )
     xp = school.levels
-    # campaigns, badges and titles are the school's settings of its level service
-    xp.multipliers = (
-        Multiplier(
-            name="double-XP weekend", factor=Decimal(2), starts_at=t, ends_at=t + timedelta(days=2)
-        ),
-    )
-    xp.badges = (
-        Badge.after("first-homework", "First homework", "homework_submitted", 1),
-        Badge.at_level("level-3", "Rising star", 3),
-    )
-    xp.titles = {1: "Newcomer", 3: "Scholar", 6: "Master"}
 
     def send(student: str, kind: str, source: str, hours: float, **kw: Any) -> None:
         event = LearningEvent(

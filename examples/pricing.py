@@ -47,11 +47,14 @@ def main() -> None:
             conditions=Conditions(course_ids=frozenset({"trial"}), first_purchase_only=True),
         ),
     ]
-    school = School.build(InMemoryStore(), clock=clock, gateway=gateway)
+    school = School.build(
+        InMemoryStore(),
+        clock=clock,
+        gateway=gateway,
+        price_rules=rules,
+        max_discount=Money("150", "CNY"),
+    )
     shop = school.pricing
-    # the price rules and the discount cap are the school's settings of its pricing service
-    shop.rules = tuple(rules)
-    shop.max_discount = Money("150", "CNY")
     school.students.register("mei", name="李梅")
     shop.add_coupon(
         Coupon(

@@ -18,14 +18,13 @@ def main() -> None:
         clock=clock,
         gateway=FakePaymentGateway(),
         policy=CancellationPolicy(free_until=timedelta(hours=24)),  # also returns credits
+        tag_rules=[
+            TagRule.inactive_for("at-risk", 14),
+            TagRule.completed("core-student", "core"),
+        ],
+        placement_bands={0: 1, 40: 2, 75: 3},
     )
     students = school.students
-    # dynamic tags and placement bands are the school's settings of its student service
-    students.tag_rules = (
-        TagRule.inactive_for("at-risk", 14),
-        TagRule.completed("core-student", "core"),
-    )
-    students.placement_bands = {0: 1, 40: 2, 75: 3}
     students.register("mei", name="李梅", phone="13912345678")
     package = students.buy_package("mei", credits=10, valid_for=timedelta(days=90))
     print(f"pending activation: {[p.id == package for p in students.never_activated()]}")

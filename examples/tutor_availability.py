@@ -12,9 +12,12 @@ from eduengine.errors import TimeNotAvailable
 
 def main() -> None:
     clock = FixedClock(datetime(2026, 3, 20, 8, 0, tzinfo=UTC))
-    school = School.build(InMemoryStore(), clock=clock)
+    school = School.build(
+        InMemoryStore(),
+        clock=clock,
+        room_for=lambda slot: f"https://class.example.com/room/{slot.id[:8]}",
+    )
     desk = school.availability
-    desk.room_for = lambda slot: f"https://class.example.com/room/{slot.id[:8]}"
     # Ms Lin teaches from London, weekdays 09:00-12:00 and 14:00-17:00, 50-minute lessons.
     hours = (TimeRange(time(9), time(12)), TimeRange(time(14), time(17)))
     desk.set_schedule(

@@ -35,16 +35,17 @@ from typing import Protocol
 import attrs
 
 from eduengine.availability import handlers as availability_rules
-from eduengine.availability.service import AvailabilityService
+from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock, SystemClock
 from eduengine.deals.handlers import erase_student as erase_deal_data
+from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
-from eduengine.levels.model import LevelCurve, XpRule
+from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
 from eduengine.payments import Charge, PaymentGateway, Refund
@@ -54,6 +55,7 @@ from eduengine.policies.model import CancellationPolicy
 from eduengine.policies.service import BookingRescheduled, PolicyService
 from eduengine.ports import EventPublisher, UnitOfWork
 from eduengine.pricing.money import Money
+from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
 from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import ReminderPlan
@@ -62,6 +64,7 @@ from eduengine.rush.service import RushService
 from eduengine.service import BookingService, uuid_ids
 from eduengine.students import handlers as student_rules
 from eduengine.students.handlers import CourseCredits
+from eduengine.students.model import TagRule
 from eduengine.students.privacy import AccessPolicy
 from eduengine.students.service import StudentService
 
@@ -168,6 +171,15 @@ class School:
         access_policy: AccessPolicy | None = None,
         xp_rules: Sequence[XpRule] = (),
         level_curve: LevelCurve | None = None,
+        xp_multipliers: Sequence[Multiplier] = (),
+        badges: Sequence[Badge] = (),
+        titles: Mapping[int, str] | None = None,
+        price_rules: Sequence[PriceRule] = (),
+        max_discount: Money | None = None,
+        risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
+        tag_rules: Sequence[TagRule] = (),
+        placement_bands: Mapping[int, int] | None = None,
+        room_for: RoomHook | None = None,
     ) -> School:
         """Wire a school.
 
@@ -175,7 +187,11 @@ class School:
         cancellation policy (free window, late fee, restrictions); ``reminders`` the
         reminder plan (``None``: no reminders); ``publisher`` receives every committed
         event; ``course_credits`` gives, per course, the lesson credits an enrolment
-        brings; ``xp_rules`` and ``level_curve`` set up levels.
+        brings; ``xp_rules``, ``level_curve``, ``xp_multipliers``, ``badges`` and
+        ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
+        ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
+        ``placement_bands`` student tags and class placement; ``room_for`` makes the room
+        (join link) of a 1-on-1 lesson.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -208,23 +224,40 @@ class School:
             ),
             fees=fees,
             reminders=ReminderService(uow, clock=clock, new_id=new_id, bus=bus),
-            availability=AvailabilityService(uow, clock=clock, new_id=new_id, bus=bus),
+            availability=AvailabilityService(
+                uow, room_for=room_for, clock=clock, new_id=new_id, bus=bus
+            ),
             rush=RushService(uow, clock=clock, new_id=new_id, bus=bus),
             students=StudentService(
                 uow,
                 policy=access_policy,
+                tag_rules=tag_rules,
+                placement_bands=placement_bands,
                 free_cancel_before=policy.free_until,
                 erasure=erasure,
                 clock=clock,
                 new_id=new_id,
                 bus=bus,
             ),
-            pricing=PricingService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus),
-            deals=DealService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus),
+            pricing=PricingService(
+                uow,
+                gateway=gateway,
+                rules=price_rules,
+                max_discount=max_discount,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
+            ),
+            deals=DealService(
+                uow, gateway=gateway, risk_rules=risk_rules, clock=clock, new_id=new_id, bus=bus
+            ),
             levels=LevelService(
                 uow,
                 rules=xp_rules,
                 curve=level_curve or LevelCurve.geometric(),
+                multipliers=xp_multipliers,
+                badges=badges,
+                titles=titles,
                 clock=clock,
                 new_id=new_id,
                 bus=bus,
