@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eduengine.booking import events as ev
 from eduengine.booking.model import (
@@ -124,6 +124,34 @@ class ServiceBase:
 
     def _rest(self, started: float) -> None:
         time.sleep((time.monotonic() - started) * self.sweep_rest)
+
+    def _refile_all(
+        self,
+        kind: str,
+        refile: Callable[[UnitOfWork, str, dict[str, Any]], object],
+        batch: int = 500,
+    ) -> int:
+        """Write every document of ``kind`` again through ``refile(uow, key, doc)``, in
+        units of work of ``batch`` documents (PostgreSQL's lock table holds only some
+        thousands of locks per transaction); returns how many were refiled (``refile``
+        returning ``False`` skips one). For one-off upgrade steps: it reads every document
+        of the kind."""
+        keys = self._run(lambda uow, now: [key for key, _ in uow.records.list(kind)], write=False)
+
+        def rewrite(chunk: list[str]) -> Callable[[UnitOfWork, datetime], int]:
+            def command(uow: UnitOfWork, now: datetime) -> int:
+                done = 0
+                for key in chunk:
+                    doc = uow.records.get(kind, key)
+                    if doc is not None and refile(uow, key, doc) is not False:
+                        done += 1
+                return done
+
+            return command
+
+        return sum(
+            self._run_batch(rewrite(keys[n : n + batch])) for n in range(0, len(keys), batch)
+        )
 
     def _sweep_due(
         self, kind: str, index: str, handle: Callable[[str], object], batch: int

@@ -237,8 +237,6 @@ def test_reindexing_files_packages_written_without_an_index(
             uow.records.put(rec.PACKAGES, pid, pkg)
         uow.commit()
     assert packages.expiring_soon(DAY) == [] and packages.never_activated() == []
-    with store.unit_of_work() as uow:
-        assert rec.reindex_packages(uow) == 2
-        uow.commit()
+    assert packages.reindex_packages() == 2
     assert [p.id for p in packages.expiring_soon(DAY)] == [active]
     assert [p.id for p in packages.never_activated()] == [pending]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -249,19 +250,16 @@ class AvailabilityService(ServiceBase):
         )
         migrated = sum(self.migrate_calendar(tutor_id) for tutor_id in tutors)
 
-        def refile(uow: UnitOfWork, now: datetime) -> int:
-            rows = uow.records.list(LESSONS)
-            for slot_id, row in rows:
-                busy = Busy(
-                    start=from_micros(row["start_us"]),
-                    end=from_micros(row["end_us"]),
-                    slot_id=slot_id,
-                    booking_id=row["booking_id"],
-                )
-                file_lesson(uow, row["tutor_id"], busy)
-            return len(rows)
+        def refile(uow: UnitOfWork, slot_id: str, row: dict[str, Any]) -> None:
+            busy = Busy(
+                start=from_micros(row["start_us"]),
+                end=from_micros(row["end_us"]),
+                slot_id=slot_id,
+                booking_id=row["booking_id"],
+            )
+            file_lesson(uow, row["tutor_id"], busy)
 
-        return migrated + self._run(refile)
+        return migrated + self._refile_all(LESSONS, refile)
 
     def migrate_calendar(self, tutor_id: str) -> int:
         """Move a tutor's calendar document of earlier releases into lesson rows; returns

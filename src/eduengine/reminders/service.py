@@ -141,13 +141,7 @@ class ReminderService(ServiceBase):
         """File reminder documents written before reminders were indexed under ``due``
         (a one-off upgrade step: it reads every reminder document); returns how many."""
 
-        def command(uow: UnitOfWork, now: datetime) -> int:
-            stored = uow.records.list(KIND)
-            for key, record in stored:
-                store(uow, key, record)
-            return len(stored)
-
-        return self._run(command)
+        return self._refile_all(KIND, store)
 
     def due_reminders(self, *, batch: int = 200) -> list[Reminder]:
         """Every reminder due now, each returned once only (marked sent as it is returned).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -179,13 +180,13 @@ class RushService(ServiceBase):
         A one-off upgrade for queues opened before the index (it reads
         every queue, so it is not for a periodic job)."""
 
-        def command(uow: UnitOfWork, now: datetime) -> int:
-            waiting = [doc for _, doc in uow.records.list(KIND) if not doc["admitted"]]
-            for doc in waiting:
-                _save(uow, RushQueue.from_record(doc))
-            return len(waiting)
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> bool:
+            if doc["admitted"]:
+                return False
+            _save(uow, RushQueue.from_record(doc))
+            return True
 
-        return self._run(command)
+        return self._refile_all(KIND, refile)
 
     def position(self, slot_id: str, student_id: str) -> QueuePosition:
         def query(uow: UnitOfWork, now: datetime) -> QueuePosition:

@@ -156,7 +156,7 @@ class PackageService(ServiceBase):
     def reindex_packages(self) -> int:
         """File packages written before packages were indexed (a one-off upgrade step:
         it reads every package); returns how many."""
-        return self._run(lambda uow, now: rec.reindex_packages(uow))
+        return self._refile_all(rec.PACKAGES, rec.put_package)
 
     def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
         """Book a seat and consume a credit in one unit of work (all or nothing).

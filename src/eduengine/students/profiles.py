@@ -195,13 +195,10 @@ class ProfileService(ServiceBase):
         """File audit entries written before the trail was indexed by student (a one-off
         upgrade step: it reads every entry); returns how many."""
 
-        def command(uow: UnitOfWork, now: datetime) -> int:
-            entries = uow.records.list(AUDIT)
-            for key, doc in entries:
-                uow.records.put(AUDIT, key, doc, index={f"student:{doc['student_id']}": int(key)})
-            return len(entries)
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            uow.records.put(AUDIT, key, doc, index={f"student:{doc['student_id']}": int(key)})
 
-        return self._run(command)
+        return self._refile_all(AUDIT, refile)
 
     def erase(self, actor: Actor, student_id: str) -> ErasureReport:
         """Erase a student's personal data on request (注销) from every module that

@@ -187,17 +187,6 @@ def put_package(uow: UnitOfWork, package_id: str, pkg: dict[str, Any]) -> None:
     uow.records.put(PACKAGES, package_id, pkg, index=index)
 
 
-def reindex_packages(uow: UnitOfWork) -> int:
-    """File every stored package under its index again; returns how many.
-
-    A one-off step for a store holding packages written before packages were indexed
-    (it reads every package, so it belongs in an upgrade, never on a request path)."""
-    stored = uow.records.list(PACKAGES)
-    for package_id, pkg in stored:
-        put_package(uow, package_id, pkg)
-    return len(stored)
-
-
 def add_package(
     uow: UnitOfWork,
     student_id: str,
