@@ -22,6 +22,7 @@ from typing import Any, Self
 import attrs
 from sortedcontainers import SortedList
 
+from eduengine.adapters.seats import CountedSeats
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -88,7 +89,7 @@ def slot_state(slot: Slot) -> dict[str, Any]:
     }
 
 
-class SeatOverlay(dict[str, Booking]):
+class SeatOverlay(CountedSeats):
     """A unit of work's view of a committed slot's seats that copies nothing up front.
 
     Reads fall through to the committed mapping; writes land in this dict (new or
@@ -115,30 +116,6 @@ class SeatOverlay(dict[str, Booking]):
         if student_id in self._removed:
             return None
         return self._committed.get(student_id)
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
-
-    def __contains__(self, key: object) -> bool:
-        return self._lookup(key) is not None
-
-    def __getitem__(self, key: str) -> Booking:
-        found = self._lookup(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def get(self, key: str, default: Any = None) -> Any:
-        found = self._lookup(key)
-        return default if found is None else found
-
-    def __setitem__(self, key: str, value: Booking) -> None:
-        if self._lookup(key) is None:
-            self._count += 1
-        dict.__setitem__(self, key, value)
 
     def pop(self, key: str, default: Any = None) -> Any:
         found = self._lookup(key)

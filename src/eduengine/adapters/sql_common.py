@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from eduengine.adapters.memory import check_index, slot_state
+from eduengine.adapters.seats import CountedSeats
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import (
     Booking,
@@ -94,7 +95,7 @@ def series_in(series_id: str, text: str) -> Series:
     )
 
 
-class LazySeats(dict[str, Booking]):
+class LazySeats(CountedSeats):
     """A slot's active seats that are read from the database only as needed.
 
     The SQL adapters keep a seat count on the slot row, so booking a seat needs one
@@ -117,7 +118,9 @@ class LazySeats(dict[str, Booking]):
         self._absent: set[str] = set()
         self._complete = count == 0
 
-    def _lookup(self, student_id: str) -> Booking | None:
+    def _lookup(self, student_id: object) -> Booking | None:
+        if not isinstance(student_id, str):
+            return None
         if dict.__contains__(self, student_id):
             return dict.__getitem__(self, student_id)
         if self._complete or student_id in self._absent:
@@ -138,30 +141,9 @@ class LazySeats(dict[str, Booking]):
                 dict.__setitem__(self, key, booking)
         self._complete = True
 
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._lookup(key) is not None
-
-    def __getitem__(self, key: str) -> Booking:
-        found = self._lookup(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def get(self, key: str, default: Any = None) -> Any:
-        found = self._lookup(key)
-        return default if found is None else found
-
     def __setitem__(self, key: str, value: Booking) -> None:
-        if self._lookup(key) is None:
-            self._count += 1
+        super().__setitem__(key, value)
         self._absent.discard(key)
-        dict.__setitem__(self, key, value)
 
     def pop(self, key: str, default: Any = None) -> Any:
         found = self._lookup(key)
