@@ -12,13 +12,12 @@ through :class:`~eduengine.policies.service.PolicyService`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from eduengine.booking import events as ev
 from eduengine.booking.model import BookingStatus, Slot
 from eduengine.errors import BookingRestricted
-from eduengine.messagebus import MessageBus, SeatGuard
+from eduengine.messagebus import Handler, MessageBus, SeatGuard
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation, ViolationKind
 from eduengine.policies.records import (
     StudentRestricted,
@@ -29,8 +28,6 @@ from eduengine.policies.records import (
 )
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.money import Money
-
-Rule = Callable[[ev.DomainEvent, UnitOfWork], None]
 
 #: ``SeatReleased.reason`` of a student's own cancellation (the only one that can be late)
 CANCELLED = "cancelled"
@@ -72,7 +69,7 @@ def rights_guard(policy: CancellationPolicy) -> SeatGuard:
     return guard
 
 
-def record_late_cancellation(policy: CancellationPolicy) -> Rule:
+def record_late_cancellation(policy: CancellationPolicy) -> Handler:
     """A student's cancellation after the free window is a violation (with the fee)."""
 
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -86,7 +83,7 @@ def record_late_cancellation(policy: CancellationPolicy) -> Rule:
     return handle
 
 
-def record_no_show(policy: CancellationPolicy) -> Rule:
+def record_no_show(policy: CancellationPolicy) -> Handler:
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.AttendanceMarked)
         if event.status == BookingStatus.NO_SHOW.value:

@@ -100,11 +100,11 @@ class PolicyService(ServiceBase):
     # --- queries ----------------------------------------------------------------------
 
     def violations(self, student_id: str) -> list[Violation]:
-        return self._run(lambda uow, now: self._violations(uow, student_id), write=False)
+        return self._run(lambda uow, now: violations_of(uow, student_id), write=False)
 
     def restriction(self, student_id: str) -> Restriction | None:
         return self._run(
-            lambda uow, now: self.policy.restriction(self._violations(uow, student_id), now),
+            lambda uow, now: self.policy.restriction(violations_of(uow, student_id), now),
             write=False,
         )
 
@@ -194,10 +194,6 @@ class PolicyService(ServiceBase):
         if booking.status is not BookingStatus.CONFIRMED:
             raise InvalidTransition(f"booking {booking_id!r} is {booking.status.value}")
         return booking
-
-    @staticmethod
-    def _violations(uow: UnitOfWork, student_id: str) -> list[Violation]:
-        return violations_of(uow, student_id)
 
     @staticmethod
     def _reschedules(uow: UnitOfWork, booking_id: str) -> int:

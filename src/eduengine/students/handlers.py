@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from eduengine.booking import events as ev
-from eduengine.codec import dt_in, dt_out
+from eduengine.codec import dt_in, dt_out, micros
 from eduengine.deals.service import AccessGranted
 from eduengine.errors import InvalidInput
 from eduengine.messagebus import Handler, MessageBus
@@ -190,7 +190,7 @@ def enrol(
         rec.ENROLMENTS,
         key,
         enrolment,
-        index={f"student:{student_id}": rec.micros_of(dt_in(enrolment["since"]))},
+        index={f"student:{student_id}": micros(dt_in(enrolment["since"]))},
     )
     package_id = None
     if credits is not None and uow.records.get(rec.STUDENTS, student_id) is not None:

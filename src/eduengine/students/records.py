@@ -35,8 +35,6 @@ ENROLMENTS = "enrolment"
 PENDING_ACTIVATION = "pending_activation"
 EXPIRES = "expires"
 
-micros_of = micros
-
 
 class ServiceOptions(TypedDict, total=False):
     """The keyword arguments of :class:`eduengine.service.ServiceBase` that every student
