@@ -276,30 +276,17 @@ class DealService(ServiceBase):
         (a one-off migration: it reads every such document, in batches); returns how
         many documents it rewrote. Running it again changes nothing."""
 
-        def keys(kind: str) -> Callable[[UnitOfWork, datetime], list[str]]:
-            return lambda uow, now: [key for key, _ in uow.records.list(kind)]
+        now = self.clock.now()  # when outstanding refunds are first filed as due
 
-        def refile(kind: str, batch: list[str]) -> Callable[[UnitOfWork, datetime], int]:
-            def command(uow: UnitOfWork, now: datetime) -> int:
-                for key in batch:
-                    doc = uow.records.get(kind, key)
-                    if doc is None:
-                        continue
-                    if kind == GROUPS:
-                        group = GroupDeal.from_record(doc)
-                        save_group(uow, group, now)
-                    else:
-                        put_risk_entry(uow.records, key, doc)
-                return len(batch)
+        def refile_group(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            save_group(uow, GroupDeal.from_record(doc), now)
 
-            return command
+        def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_risk_entry(uow.records, key, doc)
 
-        rewritten = 0
-        for kind in (GROUPS, RISK_LOG):
-            found = self._run(keys(kind), write=False)
-            for start in range(0, len(found), SWEEP_BATCH):
-                rewritten += self._run(refile(kind, found[start : start + SWEEP_BATCH]))
-        return rewritten
+        return self._refile_all(GROUPS, refile_group, SWEEP_BATCH) + self._refile_all(
+            RISK_LOG, refile_risk, SWEEP_BATCH
+        )
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
         """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""

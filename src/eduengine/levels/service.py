@@ -291,21 +291,12 @@ class LevelService(ServiceBase):
         reads every key once, so it is not for a periodic job); each batch is its own
         unit of work.
         """
-        keys = self._run(lambda uow, now: [k for k, _ in uow.records.list(KIND)], write=False)
 
-        def command(chunk: list[str]) -> None:
-            def run(uow: UnitOfWork, now: datetime) -> None:
-                for key in chunk:
-                    state = uow.records.get(KIND, key)
-                    if state is not None:
-                        state = _upgrade(state)
-                        uow.records.put(KIND, key, state, index=xp_index(state))
+        def refile(uow: UnitOfWork, key: str, state: dict[str, Any]) -> None:
+            state = _upgrade(state)
+            uow.records.put(KIND, key, state, index=xp_index(state))
 
-            self._run(run)
-
-        for start in range(0, len(keys), batch):
-            command(keys[start : start + batch])
-        return len(keys)
+        return self._refile_all(KIND, refile, batch)
 
     def _read_records(self, read: Callable[[RecordRepository], T]) -> T:
         return self._run(lambda uow, now: read(uow.records), write=False)
