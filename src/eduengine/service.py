@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,7 +44,13 @@ from eduengine.errors import (
     SlotFull,
 )
 from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.ports import (
+    EventPublisher,
+    IndexEntries,
+    RecordRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 T = TypeVar("T")
 
@@ -153,34 +159,63 @@ class ServiceBase:
             self._run_batch(rewrite(keys[n : n + batch])) for n in range(0, len(keys), batch)
         )
 
-    def _sweep_due(
-        self, kind: str, index: str, handle: Callable[[str], object], batch: int
-    ) -> None:
-        """Hand every key filed under ``index`` at or before now to ``handle`` once.
+    def _due_batches(self, kind: str, index: str, batch: int) -> Iterator[list[str]]:
+        """Keys of ``kind`` filed under ``index`` at or before now, ``batch`` at a time.
 
-        Due keys are read ``batch`` at a time in read-only units of work, and ``handle``
-        runs its own short unit of work per key, so a sweep never holds the write lock
-        longer than one item. A key that stays due (its handling failed) is not retried in
-        the same run, and does not hide the keys after it.
+        Each batch is found in a read-only unit of work (a sweep with nothing due takes no
+        write lock), and the batches page by ``(value, key)``, so a row the caller could
+        not finish (it stays due) is not offered again and does not hide the rows after
+        it.
         """
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise InvalidInput(f"batch must be a positive int, got {batch!r}")
-        tried: set[str] = set()
+        cursor: tuple[int, str] | None = None
         while True:
-            due = self._run(
-                lambda uow, now: uow.records.scan(
-                    kind, index, hi=micros(now), limit=batch + len(tried)
-                ),
-                write=False,
-            )
-            fresh = [key for key, _ in due if key not in tried][:batch]
-            if not fresh:
+
+            def find(
+                uow: UnitOfWork, now: datetime, after: tuple[int, str] | None = cursor
+            ) -> IndexEntries:
+                return scan_after(uow.records, kind, index, after, micros(now), batch)
+
+            rows = self._run(find, write=False)
+            if not rows:
                 return
-            for key in fresh:
-                tried.add(key)
+            yield [key for key, _ in rows]
+            cursor = rows[-1][1], rows[-1][0]
+
+    def _sweep_due(
+        self, kind: str, index: str, handle: Callable[[str], object], batch: int
+    ) -> None:
+        """Hand every key of :meth:`_due_batches` to ``handle`` once; ``handle`` runs its own
+        short unit of work per key, and the sweep rests after each (see :meth:`_run_batch`)."""
+        for keys in self._due_batches(kind, index, batch):
+            for key in keys:
                 started = time.monotonic()
                 handle(key)
                 self._rest(started)
+
+
+def scan_after(
+    records: RecordRepository,
+    kind: str,
+    index: str,
+    after: tuple[int, str] | None,
+    hi: int,
+    limit: int,
+) -> IndexEntries:
+    """Up to ``limit`` ``(key, value)`` of ``index`` with ``(value, key)`` past ``after``
+    and ``value <= hi``: keyset paging over an index."""
+    if after is None:
+        return records.scan(kind, index, hi=hi, limit=limit)
+    value, key = after
+    want = limit
+    while True:
+        # rows sharing ``value`` with the cursor come first; skip those already read
+        rows = records.scan(kind, index, lo=value, hi=hi, limit=want)
+        fresh = [(k, v) for k, v in rows if (v, k) > (value, key)]
+        if fresh or len(rows) < want:
+            return fresh[:limit]
+        want *= 2
 
 
 class BookingService(ServiceBase):

@@ -24,7 +24,7 @@ group leaves both once it is closed and its refunds confirmed (see
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,7 +63,6 @@ from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
 from eduengine.ports import (
     EventPublisher,
-    IndexEntries,
     RecordRepository,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -465,9 +464,9 @@ class DealService(ServiceBase):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         settled = 0
-        for keys in self._due_batches(DUE, batch_size):
+        for keys in self._due_batches(GROUPS, DUE, batch_size):
             settled += self._run_batch(self._settle_batch(keys))
-        for keys in self._due_batches(REFUND_DUE, batch_size):
+        for keys in self._due_batches(GROUPS, REFUND_DUE, batch_size):
             for group_id in keys:
                 self._refund_due(group_id)  # the gateway is called outside any transaction
         return settled
@@ -652,25 +651,6 @@ class DealService(ServiceBase):
                 )
         return events
 
-    def _due_batches(self, index: str, batch_size: int) -> Iterator[list[str]]:
-        """Keys of the groups due in ``index`` (value up to now), ``batch_size`` at a time.
-
-        Each batch is found in a read-only unit of work, so a sweep with nothing due takes
-        no write lock; a row the caller could not finish is not offered again."""
-        cursor: tuple[int, str] | None = None
-        while True:
-
-            def find(
-                uow: UnitOfWork, now: datetime, after: tuple[int, str] | None = cursor
-            ) -> IndexEntries:
-                return _scan_after(uow.records, index, after, micros(now), batch_size)
-
-            rows = self._run(find, write=False)
-            if not rows:
-                return
-            yield [key for key, _ in rows]
-            cursor = rows[-1][1], rows[-1][0]
-
     def _settle_batch(self, keys: list[str]) -> Callable[[UnitOfWork, datetime], int]:
         def command(uow: UnitOfWork, now: datetime) -> int:
             # Lock every group of the batch (in the scan's order, the same for every
@@ -789,25 +769,6 @@ def put_risk_entry(records: RecordRepository, key: str, entry: dict[str, Any]) -
     records.put(
         RISK_LOG, key, entry, index={risk_index(entry["student_id"]): micros(dt_in(entry["at"]))}
     )
-
-
-def _scan_after(
-    records: RecordRepository, index: str, after: tuple[int, str] | None, hi: int, limit: int
-) -> IndexEntries:
-    """Up to ``limit`` ``(key, value)`` of ``index`` with ``(value, key)`` past ``after``
-    and ``value <= hi``: keyset paging, so rows a sweep could not finish (a refund the
-    gateway declined) are not read again in the same sweep."""
-    if after is None:
-        return records.scan(GROUPS, index, hi=hi, limit=limit)
-    value, key = after
-    want = limit
-    while True:
-        # rows sharing ``value`` with the cursor come first; skip those already read
-        rows = records.scan(GROUPS, index, lo=value, hi=hi, limit=want)
-        fresh = [(k, v) for k, v in rows if (v, k) > (value, key)]
-        if fresh or len(rows) < want:
-            return fresh[:limit]
-        want *= 2
 
 
 def _participation(uow: UnitOfWork, campaign_id: str, student_id: str) -> dict[str, Any]:
