@@ -98,7 +98,7 @@ def store(uow: UnitOfWork, booking_id: str, record: dict[str, Any]) -> None:
         KIND,
         booking_id,
         record,
-        index={DUE: micros(min(pending)), f"student:{record['student_id']}": 0},
+        index={DUE: micros(min(pending))},
     )
 
 
