@@ -210,7 +210,9 @@ class SchemaError(PersistenceError):
 
 
 class InvalidMoney(InvalidInput):
-    """A money amount is a float, not finite, or has an unknown currency."""
+    """A money amount is a float, not finite, out of range (more than 28 significant
+    digits at its minor unit), negative where a price must not be, or has an unknown
+    currency."""
 
 
 class CurrencyMismatch(InvalidMoney):
@@ -351,6 +353,18 @@ class CouponRefused(DomainError):
         super().__init__(f"coupon {code!r} cannot be used: {reason}")
         self.code = code
         self.reason = reason
+
+
+class DuplicateCouponCode(DuplicateId):
+    """A coupon's code is, once canonical (trimmed, case-folded, NFKC), a stored one's."""
+
+    def __init__(self, code: str, existing: str) -> None:
+        super().__init__(
+            f"coupon code {code!r} is taken: it matches the stored {existing!r} "
+            "(codes ignore case, Unicode width and blanks at the ends)"
+        )
+        self.code = code
+        self.existing = existing
 
 
 class OrderNotFound(NotFound):

@@ -48,12 +48,12 @@ def test_the_coupon_document_keeps_a_count_not_every_use(store: StoreHandle) -> 
     service.add_coupon(coupon(max_per_student=None))
     for n in range(30):
         buy(service, f"o{n}", f"s{n % 3}")
-    assert record(store, COUPONS, "SPRING") == {
+    assert record(store, COUPONS, "spring") == {
         "coupon": coupon(max_per_student=None).to_record(),
         "redeemed": 30,
     }
     # no per-student limit: no per-student records either
-    assert record(store, COUPON_USES, "SPRING:s0") is None
+    assert record(store, COUPON_USES, "spring:s0") is None
     assert service.redemptions("SPRING") == 30
 
 
@@ -62,16 +62,16 @@ def test_a_per_student_limit_counts_in_a_record_of_its_own(store: StoreHandle) -
     service.add_coupon(coupon(max_per_student=2, max_redemptions=10))
     buy(service, "o1", "ann")
     buy(service, "o2", "ann")
-    assert record(store, COUPON_USES, "SPRING:ann") == {"count": 2}
+    assert record(store, COUPON_USES, "spring:ann") == {"count": 2}
     with pytest.raises(CouponRefused, match="'ann' already used it 2 time"):
         buy(service, "o3", "ann")
     buy(service, "o3", "bob")
     service.cancel_order("o1")
-    assert record(store, COUPON_USES, "SPRING:ann") == {"count": 1}
+    assert record(store, COUPON_USES, "spring:ann") == {"count": 1}
     buy(service, "o4", "ann")
     service.cancel_order("o4")
     service.cancel_order("o2")
-    assert record(store, COUPON_USES, "SPRING:ann") is None, "a count of 0 is no record"
+    assert record(store, COUPON_USES, "spring:ann") is None, "a count of 0 is no record"
     assert service.redemptions("SPRING") == 1
 
 
@@ -99,7 +99,7 @@ def test_a_cancellation_releases_a_use_exactly_once(store: StoreHandle) -> None:
     with pytest.raises(InvalidTransition):
         service.cancel_order("o1")
     assert service.redemptions("SPRING") == 1
-    assert record(store, COUPON_USES, "SPRING:bob") == {"count": 1}
+    assert record(store, COUPON_USES, "spring:bob") == {"count": 1}
 
 
 def test_a_coupon_stored_with_every_use_is_counted_and_released_the_same(
@@ -109,17 +109,17 @@ def test_a_coupon_stored_with_every_use_is_counted_and_released_the_same(
     service.add_coupon(coupon(max_per_student=1, max_redemptions=3))
     buy(service, "o1", "ann")
     with store.unit_of_work() as uow:  # the document as it was stored before counts
-        doc = uow.records.get(COUPONS, "SPRING")
+        doc = uow.records.get(COUPONS, "spring")
         assert doc is not None
-        uow.records.put(COUPONS, "SPRING", {"coupon": doc["coupon"], "used": {"o1": "ann"}})
-        uow.records.delete(COUPON_USES, "SPRING:ann")
+        uow.records.put(COUPONS, "spring", {"coupon": doc["coupon"], "used": {"o1": "ann"}})
+        uow.records.delete(COUPON_USES, "spring:ann")
         uow.commit()
     assert service.redemptions("SPRING") == 1
     with pytest.raises(CouponRefused, match="already used"):
         service.quote(Customer(student_id="ann"), LINES, ["SPRING"])
     service.cancel_order("o1")  # upgrades the document, then releases ann's use
-    assert record(store, COUPONS, "SPRING") == {"coupon": doc["coupon"], "redeemed": 0}
-    assert record(store, COUPON_USES, "SPRING:ann") is None
+    assert record(store, COUPONS, "spring") == {"coupon": doc["coupon"], "redeemed": 0}
+    assert record(store, COUPON_USES, "spring:ann") is None
     buy(service, "o2", "ann")
     assert service.redemptions("SPRING") == 1
 
@@ -182,7 +182,7 @@ def test_counts_and_limits_follow_a_model_of_every_use(
             assert service.redemptions("SPRING") == len(held)
         for student in ("ann", "bob", "cat"):
             mine = sum(1 for s in held.values() if s == student)
-            stored = record(handle, COUPON_USES, f"SPRING:{student}")
+            stored = record(handle, COUPON_USES, f"spring:{student}")
             assert (stored or {"count": 0})["count"] == mine
     finally:
         handle.close()

@@ -31,8 +31,9 @@ from typing import Any
 
 import attrs
 
+from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out, micros
-from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.errors import InvalidInput, InvalidMoney, InvalidTimeRange
 from eduengine.pricing.money import Money
 
 #: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
@@ -107,11 +108,13 @@ class GroupDealCampaign:
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise InvalidInput(f"{name} must be a non-empty string")
         if not isinstance(self.list_price, Money) or not isinstance(self.group_price, Money):
-            raise InvalidInput("prices must be Money")
+            raise InvalidMoney(
+                f"prices must be Money, got {self.list_price!r} and {self.group_price!r}"
+            )
         if self.group_price.currency != self.list_price.currency:
-            raise InvalidInput("list and group price must share a currency")
+            raise InvalidMoney("list and group price must share a currency")
         if not Money.zero(self.group_price.currency) < self.group_price <= self.list_price:
-            raise InvalidInput(
+            raise InvalidMoney(
                 f"group price {self.group_price} must be positive and at most {self.list_price}"
             )
         _positive_int("required_size", self.required_size)
@@ -123,12 +126,16 @@ class GroupDealCampaign:
                 raise InvalidInput("max_size is below required_size")
         if not isinstance(self.duration, timedelta) or self.duration <= timedelta(0):
             raise InvalidTimeRange(f"duration must be positive, got {self.duration!r}")
+        require_aware("starts_at", self.starts_at)
+        require_aware("ends_at", self.ends_at)
         if self.ends_at <= self.starts_at:
             raise InvalidTimeRange("the campaign ends before it starts")
         _positive_int("max_opened_per_student", self.max_opened_per_student)
         _positive_int("max_joined_per_student", self.max_joined_per_student)
         if self.force_share is not None and not (
-            isinstance(self.force_share, Decimal) and Decimal(0) < self.force_share <= 1
+            isinstance(self.force_share, Decimal)
+            and self.force_share.is_finite()
+            and Decimal(0) < self.force_share <= 1
         ):
             raise InvalidInput(f"force_share must be a Decimal in (0, 1], got {self.force_share!r}")
 

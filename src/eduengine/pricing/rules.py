@@ -19,16 +19,18 @@ percentages round half-up to the currency's minor unit.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out
-from eduengine.errors import CouponRefused, InvalidInput
-from eduengine.pricing.money import MINOR_UNITS, Money
+from eduengine.errors import CouponRefused, InvalidInput, InvalidMoney, InvalidTimeRange
+from eduengine.pricing.money import Money
 
 
 class DiscountKind(enum.Enum):
@@ -38,17 +40,66 @@ class DiscountKind(enum.Enum):
 
 
 def _check_value(kind: DiscountKind, value: object) -> None:
+    if not isinstance(kind, DiscountKind):
+        raise InvalidInput(f"kind must be a DiscountKind, got {kind!r}")
     if kind is DiscountKind.PERCENT:
-        if not isinstance(value, Decimal) or not Decimal(0) < value <= 100:
+        if not (isinstance(value, Decimal) and value.is_finite() and Decimal(0) < value <= 100):
             raise InvalidInput(f"a percentage must be a Decimal in (0, 100], got {value!r}")
-    elif not isinstance(value, Money) or value.amount < 0:
-        raise InvalidInput(f"{kind.value} needs a non-negative Money value, got {value!r}")
+    else:
+        _non_negative(f"{kind.value} value", value)
+
+
+def _non_negative(name: str, value: object) -> Money:
+    if not isinstance(value, Money):
+        raise InvalidMoney(f"{name} must be Money, got {value!r}")
+    if value.amount < 0:
+        raise InvalidMoney(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _window(names: tuple[str, str], starts: object, ends: object) -> None:
+    """Both ends of a time window, when given, are aware, and it is not empty."""
+    for name, value in zip(names, (starts, ends), strict=True):
+        if value is not None:
+            require_aware(name, value)  # type: ignore[arg-type]
+    if starts is not None and ends is not None and ends <= starts:  # type: ignore[operator]
+        raise InvalidTimeRange(f"{names[1]} {ends} is not after {names[0]} {starts}")
+
+
+def _limit(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInput(f"{name} must be None or a non-negative int, got {value!r}")
+
+
+def _ids(name: str, value: object) -> None:
+    if value is not None and not (
+        isinstance(value, frozenset) and all(isinstance(v, str) for v in value)
+    ):
+        raise InvalidInput(f"{name} must be None or a frozenset of str, got {value!r}")
+
+
+def _shown_code(code: Any) -> Any:
+    """The code as shown: NFKC, trimmed (anything but a string is left for validation)."""
+    return unicodedata.normalize("NFKC", code).strip() if isinstance(code, str) else code
+
+
+def canonical_code(text: str) -> str:
+    """The form a coupon code is stored and looked up by: Unicode NFKC (full-width
+    letters become ASCII), blanks at the ends trimmed, case folded (``ß`` is ``ss``), so
+    the code a student types matches however they typed it.
+
+    >>> canonical_code("  Ｂａｃｋ２School ")
+    'back2school'
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"a coupon code is a string, got {text!r}")
+    # NFKC again after folding: folding can leave a form NFKC would compose
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def percent_of(price: Money, pct: Decimal) -> Money:
     """``pct`` percent of ``price``, rounded half-up to the minor unit."""
-    exponent = Decimal(1).scaleb(-MINOR_UNITS[price.currency])
-    return Money((price.amount * pct / 100).quantize(exponent, ROUND_HALF_UP), price.currency)
+    return price.percent(pct)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +118,15 @@ class Conditions:
     first_purchase_only: bool = False
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _ids("course_ids", self.course_ids)
+        _ids("student_tags", self.student_tags)
+        if self.min_level is not None and (
+            isinstance(self.min_level, bool) or not isinstance(self.min_level, int)
+        ):
+            raise InvalidInput(f"min_level must be None or an int, got {self.min_level!r}")
+        _window(("starts_at", "ends_at"), self.starts_at, self.ends_at)
 
     def hold(self, course_id: str, customer: Customer, now: datetime | None) -> bool:
         if self.course_ids is not None and course_id not in self.course_ids:
@@ -94,6 +154,10 @@ class PriceRule:
     conditions: Conditions = Conditions()
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidInput(f"a price rule needs an id, got {self.id!r}")
+        if not isinstance(self.conditions, Conditions):
+            raise InvalidInput(f"conditions must be Conditions, got {self.conditions!r}")
         _check_value(self.kind, self.value)
 
     def apply(self, price: Money) -> Money:
@@ -111,7 +175,13 @@ class PriceRule:
 
 @attrs.frozen(kw_only=True)
 class Coupon:
-    code: str
+    """An order-level discount a student enters by its code.
+
+    ``code`` is shown as given (trimmed, NFKC); :attr:`key` is the canonical form the
+    coupon is stored and found by, so ``"back2school"`` finds ``"BACK2SCHOOL"``.
+    """
+
+    code: str = attrs.field(converter=_shown_code)
     kind: DiscountKind
     value: Decimal | Money
     valid_from: datetime | None = None
@@ -123,10 +193,21 @@ class Coupon:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.code, str) or not self.code:
-            raise InvalidInput("a coupon needs a code")
+            raise InvalidInput(f"a coupon needs a code, got {self.code!r}")
         if self.kind is DiscountKind.FIXED_PRICE:
             raise InvalidInput("coupons take a percentage or an amount off")
         _check_value(self.kind, self.value)
+        _window(("valid_from", "valid_until"), self.valid_from, self.valid_until)
+        if self.min_spend is not None:
+            _non_negative("min_spend", self.min_spend)
+        _limit("max_redemptions", self.max_redemptions)
+        _limit("max_per_student", self.max_per_student)
+        _ids("course_ids", self.course_ids)
+
+    @property
+    def key(self) -> str:
+        """The canonical code (see :func:`canonical_code`)."""
+        return canonical_code(self.code)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -165,6 +246,11 @@ class OrderLine:
     course_id: str
     price: Money
 
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.course_id, str) or not self.course_id:
+            raise InvalidInput(f"an order line needs a course id, got {self.course_id!r}")
+        _non_negative(f"the price of {self.course_id!r}", self.price)
+
 
 @attrs.frozen(kw_only=True)
 class QuoteLine:
@@ -178,10 +264,14 @@ class QuoteLine:
 @attrs.frozen(kw_only=True)
 class Quote:
     lines: tuple[QuoteLine, ...]
+    #: the coupons that took something off (only these are redeemed at checkout)
     coupons: tuple[str, ...]
     subtotal: Money
     discount: Money
     total: Money
+    #: coupons given that took nothing off (the discount cap was reached, no eligible
+    #: line, or nothing left to take): not redeemed
+    unused_coupons: tuple[str, ...] = ()
 
     def explain(self) -> list[str]:
         """Human-readable breakdown: list price, each rule, each coupon, total."""
@@ -193,6 +283,7 @@ class Quote:
                 for label, amount in line.adjustments
             ]
             out.append(f"  = {line.total}")
+        out += [f"coupon {code}: nothing off, not redeemed" for code in self.unused_coupons]
         out.append(f"total {self.total} (saved {self.discount})")
         return out
 
@@ -206,13 +297,26 @@ def quote(
     now: datetime | None = None,
     max_discount: Money | None = None,
 ) -> Quote:
-    """Price an order. Coupons passed here must already be checked for use limits."""
+    """Price an order. Coupons passed here must already be checked for use limits; a
+    coupon that takes nothing off is listed in :attr:`Quote.unused_coupons`, not in
+    :attr:`Quote.coupons`."""
     if not lines:
         raise InvalidInput("an order needs at least one line")
+    if not all(isinstance(line, OrderLine) for line in lines):
+        raise InvalidInput(f"order lines must be OrderLines, got {lines!r}")
     currency = lines[0].price.currency
     if any(line.price.currency != currency for line in lines):
         raise InvalidInput("all lines of an order must share a currency")
+    if max_discount is not None:
+        _non_negative("max_discount", max_discount)
+    keys = [c.key for c in coupons]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(f"a coupon can be used once per order, got {keys!r}")
+    if now is not None:
+        require_aware("now", now)
     zero = Money.zero(currency)
+    applied: list[str] = []
+    unused: list[str] = []
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     priced: list[tuple[OrderLine, list[tuple[str, Money]], Money]] = []
     for line in lines:
@@ -262,7 +366,9 @@ def quote(
             off = min(off, room)
         rule_discount = rule_discount + off
         if off == zero or not eligible:
+            unused.append(coupon.code)
             continue
+        applied.append(coupon.code)
         shares = _spread(off, [priced[i][2] for i in eligible])
         for i, share in zip(eligible, shares, strict=True):
             line, adjustments, price = priced[i]
@@ -278,10 +384,11 @@ def quote(
     total = sum((q.total for q in out), zero)
     return Quote(
         lines=out,
-        coupons=tuple(c.code for c in coupons),
+        coupons=tuple(applied),
         subtotal=list_total,
         discount=list_total - total,
         total=total,
+        unused_coupons=tuple(unused),
     )
 
 

@@ -6,6 +6,9 @@ checkout reads O(1) data however often the coupon was used. Both are read with
 ``uow.records.get`` (which locks them), the coupon first, so its lock serialises every
 change to either and a coupon is never redeemed beyond its limits however many checkouts
 race.
+Coupons are stored under their canonical code (:func:`~eduengine.pricing.rules.
+canonical_code`: NFKC, trimmed, case-folded) and found by it, so two codes that differ
+only by case cannot both exist and a student may type either.
 Checkout charges exactly the quoted total with the idempotency key ``order:<order id>``;
 a declined payment or a cancelled order releases the redemptions again.
 """
@@ -24,8 +27,10 @@ from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.errors import (
     CouponRefused,
+    DuplicateCouponCode,
     DuplicateId,
     InvalidInput,
+    InvalidMoney,
     InvalidTransition,
     OrderNotFound,
     PaymentFailed,
@@ -34,11 +39,19 @@ from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
-from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
+from eduengine.pricing.rules import (
+    Coupon,
+    Customer,
+    OrderLine,
+    PriceRule,
+    Quote,
+    canonical_code,
+    quote,
+)
 from eduengine.service import ServiceBase
 
 COUPONS = "coupon"
-#: one student's uses of one coupon, keyed ``"<code>:<student id>"``
+#: one student's uses of one coupon, keyed ``"<coupon key>:<student id>"``
 COUPON_USES = "coupon_use"
 RULES = "price_rule"
 ORDERS = "order"
@@ -106,19 +119,30 @@ class PricingService(ServiceBase):
         bus: MessageBus | None = None,
     ) -> None:
         super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        if not all(isinstance(rule, PriceRule) for rule in rules):
+            raise InvalidInput(f"rules must be PriceRules, got {rules!r}")
+        if max_discount is not None and (
+            not isinstance(max_discount, Money) or max_discount.amount < 0
+        ):
+            raise InvalidMoney(f"max_discount must be non-negative Money, got {max_discount!r}")
         self.gateway = gateway
         self.rules = tuple(rules)
         self.max_discount = max_discount
         self.referral_reward = referral_reward
 
     def add_coupon(self, coupon: Coupon) -> None:
+        """Store a coupon under its canonical code; a code that differs from a stored one
+        only by case, Unicode width or blanks at the ends is refused
+        (:class:`~eduengine.errors.DuplicateCouponCode`)."""
         if not isinstance(coupon, Coupon):
             raise InvalidInput(f"expected a Coupon, got {coupon!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            if uow.records.get(COUPONS, coupon.code) is not None:
-                raise DuplicateId(f"coupon {coupon.code!r} already exists")
-            uow.records.put(COUPONS, coupon.code, {"coupon": coupon.to_record(), "redeemed": 0})
+            for key in dict.fromkeys((coupon.key, coupon.code)):  # and one stored before keys
+                found = uow.records.get(COUPONS, key)
+                if found is not None:
+                    raise DuplicateCouponCode(coupon.code, found["coupon"]["code"])
+            uow.records.put(COUPONS, coupon.key, {"coupon": coupon.to_record(), "redeemed": 0})
 
         self._run(command)
 
@@ -126,7 +150,7 @@ class PricingService(ServiceBase):
         """How many orders hold a redemption of the coupon now."""
 
         def query(uow: UnitOfWork, now: datetime) -> int:
-            return _redeemed(_coupon_doc(uow, code))
+            return _redeemed(_find_coupon(uow, code)[1])
 
         return self._run(query, write=False)
 
@@ -134,9 +158,10 @@ class PricingService(ServiceBase):
         self, customer: Customer, lines: Sequence[OrderLine], coupons: Sequence[str] = ()
     ) -> Quote:
         """The price breakdown (checks coupon limits, redeems nothing)."""
+        typed = _typed_codes(coupons)
 
         def query(uow: UnitOfWork, now: datetime) -> Quote:
-            found = [self._usable(uow, code, customer.student_id)[0] for code in coupons]
+            found = [self._usable(uow, code, customer.student_id)[0] for code in typed.values()]
             return quote(
                 lines,
                 customer,
@@ -157,31 +182,34 @@ class PricingService(ServiceBase):
         coupons: Sequence[str] = (),
         account: str,
     ) -> Order:
-        """Quote, redeem the coupons, and charge exactly the quoted total."""
-        if len(set(coupons)) != len(coupons):
-            raise InvalidInput("a coupon code can be used once per order")
+        """Quote, redeem the coupons that take something off, and charge exactly the
+        quoted total."""
+        typed = _typed_codes(coupons)
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
             if uow.records.get(ORDERS, order_id) is not None:
                 raise DuplicateId(f"order {order_id!r} already exists")
-            found = []
-            for code in sorted(coupons):  # lock coupons in one order: no deadlock
-                coupon, doc = self._usable(uow, code, customer.student_id)
-                _count_use(uow, code, customer.student_id, doc, coupon, +1)
-                found.append(coupon)
-            by_code = {c.code: c for c in found}
+            found = {}
+            for key in sorted(typed):  # lock coupons in one order: no deadlock
+                found[key] = self._usable(uow, typed[key], customer.student_id)
             priced = quote(
                 lines,
                 customer,
                 rules=self.rules,
-                coupons=[by_code[c] for c in coupons],
+                coupons=[found[key][0] for key in typed],
                 now=now,
                 max_discount=self.max_discount,
             )
+            stored_keys = []
+            for key in sorted(found):
+                coupon, stored, doc = found[key]
+                if coupon.code in priced.coupons:  # one that takes nothing off is kept
+                    _count_use(uow, stored, customer.student_id, doc, coupon, +1)
+                    stored_keys.append(stored)
             order = Order(
                 id=order_id, student_id=customer.student_id, quote=priced, status="pending"
             )
-            uow.records.put(ORDERS, order_id, _order_record(order))
+            uow.records.put(ORDERS, order_id, {**_order_record(order), "coupon_keys": stored_keys})
             return order
 
         order = self._run(reserve)
@@ -232,16 +260,20 @@ class PricingService(ServiceBase):
 
     # --- internals --------------------------------------------------------------------
 
-    def _usable(self, uow: UnitOfWork, code: str, student_id: str) -> tuple[Coupon, dict[str, Any]]:
-        doc = _coupon_doc(uow, code)
+    def _usable(
+        self, uow: UnitOfWork, code: str, student_id: str
+    ) -> tuple[Coupon, str, dict[str, Any]]:
+        """The coupon ``code`` names, the key it is stored under, and its (locked)
+        document, if the student may still use it."""
+        stored, doc = _find_coupon(uow, code)
         coupon = Coupon.from_record(doc["coupon"])
         if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
             raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
         if coupon.max_per_student is not None:
-            mine = _uses_of(uow, code, student_id, doc)
+            mine = _uses_of(uow, stored, student_id, doc)
             if mine >= coupon.max_per_student:
                 raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
-        return coupon, doc
+        return coupon, stored, doc
 
     def _close(
         self, uow: UnitOfWork, order_id: str, status: str, now: datetime, refunded: Money | None
@@ -250,7 +282,8 @@ class PricingService(ServiceBase):
         if doc["status"] in ("failed", "cancelled"):
             return
         # the order's status, read under its lock, makes the release happen exactly once
-        for code in sorted(doc["coupons"]):
+        # the keys the coupons are stored under (orders written before keys: their codes)
+        for code in sorted(doc.get("coupon_keys", doc["coupons"])):
             cdoc = _coupon_doc(uow, code)
             coupon = Coupon.from_record(cdoc["coupon"])
             _count_use(uow, code, doc["student_id"], cdoc, coupon, -1)
@@ -269,11 +302,35 @@ class PricingService(ServiceBase):
             )
 
 
-def _coupon_doc(uow: UnitOfWork, code: str) -> dict[str, Any]:
-    doc = uow.records.get(COUPONS, code) if isinstance(code, str) else None
+def _typed_codes(coupons: Sequence[str]) -> dict[str, str]:
+    """The codes a student typed, by canonical key (refused if two name one coupon)."""
+    if isinstance(coupons, str) or not all(isinstance(c, str) for c in coupons):
+        raise InvalidInput(f"coupons must be a sequence of codes, got {coupons!r}")
+    typed = {canonical_code(code): code for code in coupons}
+    if len(typed) != len(coupons):
+        raise InvalidInput(f"a coupon code can be used once per order, got {list(coupons)!r}")
+    return typed
+
+
+def _coupon_doc(uow: UnitOfWork, key: str) -> dict[str, Any]:
+    """The coupon document stored under exactly ``key``."""
+    doc = uow.records.get(COUPONS, key) if isinstance(key, str) else None
     if doc is None:
-        raise CouponRefused(str(code), "unknown code")
+        raise CouponRefused(str(key), "unknown code")
     return doc
+
+
+def _find_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
+    """The key and document of the coupon a student typed as ``code``: by its canonical
+    form, else (a coupon stored before codes were canonical) by the code as typed."""
+    key = canonical_code(code)
+    doc = uow.records.get(COUPONS, key) if key else None
+    if doc is None and code.strip() != key:
+        key = code.strip()
+        doc = uow.records.get(COUPONS, key)
+    if doc is None:
+        raise CouponRefused(code, "unknown code")
+    return key, doc
 
 
 def _redeemed(doc: dict[str, Any]) -> int:
