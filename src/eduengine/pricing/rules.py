@@ -57,12 +57,12 @@ def _non_negative(name: str, value: object) -> Money:
     return value
 
 
-def _window(names: tuple[str, str], starts: object, ends: object) -> None:
+def _window(names: tuple[str, str], starts: datetime | None, ends: datetime | None) -> None:
     """Both ends of a time window, when given, are aware, and it is not empty."""
     for name, value in zip(names, (starts, ends), strict=True):
         if value is not None:
-            require_aware(name, value)  # type: ignore[arg-type]
-    if starts is not None and ends is not None and ends <= starts:  # type: ignore[operator]
+            require_aware(name, value)
+    if starts is not None and ends is not None and ends <= starts:
         raise InvalidTimeRange(f"{names[1]} {ends} is not after {names[0]} {starts}")
 
 
