@@ -294,20 +294,19 @@ LINES = [OrderLine(course_id="python-101", price=Money("199", "CNY"))]
 def pricing(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
     """A coupon (one use per student) redeemed N times, each by a paid order of its own:
     the coupon's count, N per-student counts and N orders, as checkout writes them."""
-    school.pricing.add_coupon(
-        Coupon(code="SPRING", kind=DiscountKind.AMOUNT, value=Money("20", "CNY"))
-    )
+    spring = Coupon(code="SPRING", kind=DiscountKind.AMOUNT, value=Money("20", "CNY"))
+    school.pricing.add_coupon(spring)
     quoted = school.pricing.quote(Customer(student_id="x"), LINES, coupons=["SPRING"])
     coupon_doc: dict[str, Any] = {}
 
     def write(tx: UnitOfWork, i: int) -> None:
         if i % fill.batch == 0:  # each unit of work locks the coupon first, as checkout does
-            found = tx.records.get(COUPONS, "SPRING")
+            found = tx.records.get(COUPONS, spring.key)  # stored under its canonical code
             assert found is not None
             coupon_doc.clear()
             coupon_doc.update(found)
         coupon = Coupon.from_record(coupon_doc["coupon"])
-        _count_use(tx, "SPRING", f"s{i}", coupon_doc, coupon, +1)
+        _count_use(tx, spring.key, f"s{i}", coupon_doc, coupon, +1)
         order = Order(id=f"o{i}", student_id=f"s{i}", quote=quoted, status="paid")
         tx.records.put(ORDERS, order.id, _order_record(order))
 

@@ -37,7 +37,7 @@ from eduengine.pricing import (
 )
 from eduengine.pricing.money import MAX_DIGITS, MINOR_UNITS
 from eduengine.pricing.rules import canonical_code
-from eduengine.pricing.service import COUPONS, Order, PricingService
+from eduengine.pricing.service import COUPONS, ORDERS, Order, PricingService
 from tests.adapters import StoreHandle
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -380,4 +380,20 @@ def test_a_coupon_for_other_courses_is_not_redeemed(store: StoreHandle) -> None:
     service.add_coupon(spring(course_ids=frozenset({"js"}), max_redemptions=1))
     order = buy(service, LINES, ["SPRING"])
     assert order.status == "paid" and order.quote.unused_coupons == ("SPRING",)
+    assert service.redemptions("SPRING") == 0
+
+
+def test_an_order_that_lists_only_coupon_codes_releases_the_canonical_coupon(
+    store: StoreHandle,
+) -> None:
+    service = shop(store, FakePaymentGateway())
+    service.add_coupon(spring(max_redemptions=1))
+    buy(service, LINES, ["spring"])
+    with store.unit_of_work() as uow:  # as an order is written without the stored keys
+        doc = uow.records.get(ORDERS, "o1")
+        assert doc is not None and doc.pop("coupon_keys") == ["spring"]
+        assert doc["coupons"] == ["SPRING"]
+        uow.records.put(ORDERS, "o1", doc)
+        uow.commit()
+    service.cancel_order("o1")
     assert service.redemptions("SPRING") == 0

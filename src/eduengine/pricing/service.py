@@ -282,11 +282,11 @@ class PricingService(ServiceBase):
         if doc["status"] in ("failed", "cancelled"):
             return
         # the order's status, read under its lock, makes the release happen exactly once
-        # the keys the coupons are stored under (orders written before keys: their codes)
+        # the keys the coupons are stored under (an order written without them: its codes)
         for code in sorted(doc.get("coupon_keys", doc["coupons"])):
-            cdoc = _coupon_doc(uow, code)
+            key, cdoc = _held_coupon(uow, code)
             coupon = Coupon.from_record(cdoc["coupon"])
-            _count_use(uow, code, doc["student_id"], cdoc, coupon, -1)
+            _count_use(uow, key, doc["student_id"], cdoc, coupon, -1)
         doc["status"] = status
         uow.records.put(ORDERS, order_id, doc)
         if status == "cancelled":
@@ -312,12 +312,14 @@ def _typed_codes(coupons: Sequence[str]) -> dict[str, str]:
     return typed
 
 
-def _coupon_doc(uow: UnitOfWork, key: str) -> dict[str, Any]:
-    """The coupon document stored under exactly ``key``."""
-    doc = uow.records.get(COUPONS, key) if isinstance(key, str) else None
-    if doc is None:
-        raise CouponRefused(str(key), "unknown code")
-    return doc
+def _held_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
+    """The key and document of a coupon an order holds: stored under exactly ``code``
+    (its key, or the code of a coupon stored before codes were canonical), else under
+    its canonical form."""
+    doc = uow.records.get(COUPONS, code)
+    if doc is not None:
+        return code, doc
+    return _find_coupon(uow, code)
 
 
 def _find_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
