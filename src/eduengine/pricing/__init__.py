@@ -10,6 +10,7 @@ from eduengine.pricing.rules import (
     PriceRule,
     Quote,
     QuoteLine,
+    canonical_code,
     quote,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "PriceRule",
     "Quote",
     "QuoteLine",
+    "canonical_code",
     "quote",
 ]
