@@ -275,6 +275,8 @@ class DeliveryReport:
 class _Claim:
     notice: Notice
     channels: tuple[str, ...]
+    #: when the lease runs out: past it another worker may hold the notice
+    until: int
 
 
 _Claimed = tuple[list[_Claim], list[tuple[str, int]], dict[str, int]]
@@ -458,7 +460,7 @@ class NoticeService(ServiceBase):
                     total[what] += count
                 store(uow, doc)
                 if taken:
-                    claims.append(_Claim(notice_of(doc), tuple(taken)))
+                    claims.append(_Claim(notice_of(doc), tuple(taken), doc["lease"]["until"]))
             return claims, rows, total
 
         return command
@@ -466,6 +468,14 @@ class NoticeService(ServiceBase):
     def _send(self, taken: _Claim, token: str, report: DeliveryReport) -> None:
         notice = taken.notice
         for n, channel in enumerate(taken.channels):
+            now = micros(self.clock.now())
+            late = notice.not_after is not None and now >= micros(notice.not_after)
+            if now >= taken.until or late:
+                # a worker that stalled (a slow provider, a paused process) sends nothing
+                # more of its claim: the notice may be another worker's by now, or its
+                # class may have started; the next claim settles it
+                report.lost += len(taken.channels) - n
+                return
             notifier = self.channels.get(channel)
             error: str | None = None
             try:
