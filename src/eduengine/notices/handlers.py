@@ -50,6 +50,7 @@ from eduengine.notices.service import (
     head_teacher,
     local,
     plan,
+    reach,
     refresh,
     student_index,
     void,
@@ -107,9 +108,17 @@ def plan_class(
         "now": now,
         "not_after": slot.start,
         "subject": subject,
+        "audience": reach(uow, student_id, CLASS_REMINDER, policy),
     }
+    copied = policy.guardian_kinds
+    # one look-up of the recipients serves every notice of the seat, unless the school
+    # copies the first notice to guardians but not the reminders (or the other way)
+    same = kind is None or (kind in copied) == (CLASS_REMINDER in copied)
+    first = common["audience"] if same else reach(uow, student_id, str(kind), policy)
     if kind is not None:
-        plan(uow, policy, kind=kind, key=booking_id, context=context, **common)
+        plan(
+            uow, policy, kind=kind, key=booking_id, context=context, **{**common, "audience": first}
+        )
     for offset in sorted(set(policy.reminders), reverse=True):
         if slot.start - offset < now:
             continue  # its time has passed: a "one day before" an hour before is wrong

@@ -168,6 +168,14 @@ def recipients(
     return found
 
 
+Audience = list[tuple[Recipient, Preferences]]
+
+
+def reach(uow: UnitOfWork, student_id: str, kind: str, policy: NoticePolicy) -> Audience:
+    """Who gets a ``kind`` notice about ``student_id``, with their preferences."""
+    return [(r, preferences(uow, r.id, policy)) for r in recipients(uow, student_id, kind, policy)]
+
+
 def plan(
     uow: UnitOfWork,
     policy: NoticePolicy,
@@ -181,19 +189,20 @@ def plan(
     not_after: datetime | None = None,
     subject: str | None = None,
     template: str | None = None,
+    audience: Audience | None = None,
 ) -> int:
     """Plan notice ``kind`` about ``key`` for a student and their guardians (once: a
     notice already planned under the same id is left alone); returns how many were
-    planned. Nothing is planned that could only be sent too late."""
+    planned. Nothing is planned that could only be sent too late. ``audience`` saves
+    looking the recipients up again when one event plans several notices."""
     due = due_at or now
     if not_after is not None and due >= not_after:
         return 0
     planned = 0
-    for recipient in recipients(uow, student_id, kind, policy):
+    for recipient, prefs in audience or reach(uow, student_id, kind, policy):
         notice_id = f"{kind}:{key}:{recipient.id}"
         if uow.records.get(NOTICES, notice_id) is not None:
             continue
-        prefs = preferences(uow, recipient.id, policy)
         zone = ZoneInfo(prefs.zone)
         made = context(zone) if callable(context) else context
         store(
