@@ -17,6 +17,7 @@ Ids are deterministic (``kind:subject:recipient``), so planning the same thing t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -462,12 +463,14 @@ class NoticeService(ServiceBase):
                 doc = uow.records.get(NOTICES, key)  # locked: re-check under the lock
                 if doc is None or finished(doc):
                     continue
+                before = copy.deepcopy(doc)
                 taken, happened = claim(
                     doc, now=now, owner=worker_id, token=token, policy=self.policy
                 )
                 for what, count in happened.items():
                     total[what] += count
-                store(uow, doc)
+                if doc != before:  # another worker's live lease: nothing to write
+                    store(uow, doc)
                 if taken:
                     claims.append(_Claim(notice_of(doc), tuple(taken), doc["lease"]["until"]))
             return claims, rows, total
