@@ -301,6 +301,7 @@ class School:
             "packages": self.students.reindex_packages(),
             "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
+            "notices": self.notices.reindex(),
         }
 
     def rules(self) -> list[tuple[str, list[str]]]:

@@ -369,6 +369,27 @@ class NoticeService(ServiceBase):
             )
         )
 
+    def reindex(self) -> int:
+        """File every notice, preference and channel history under the indexes its
+        queries read (a one-off upgrade step: it reads every document of these kinds);
+        returns how many were refiled."""
+
+        def refile_notice(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            store(uow, doc)
+
+        def refiler(kind: str) -> Callable[[UnitOfWork, str, dict[str, Any]], None]:
+            def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+                owner = key.partition("#")[0]
+                uow.records.put(kind, key, doc, index={student_index(owner): 0})
+
+            return refile
+
+        return (
+            self._refile_all(NOTICES, refile_notice)
+            + self._refile_all(PREFS, refiler(PREFS))
+            + self._refile_all(STATS, refiler(STATS))
+        )
+
     # -- reading ----------------------------------------------------------------------
 
     def notice(self, notice_id: str) -> Notice:
