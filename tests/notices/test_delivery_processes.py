@@ -16,7 +16,7 @@ from tests.conftest import T0
 from tests.contract.test_multiprocess import SPAWN, needs_location
 
 POLICY = NoticePolicy(channels=("in_app", "email"), reminders=())
-STUDENTS = 60
+STUDENTS = 40
 
 
 class Recorder:

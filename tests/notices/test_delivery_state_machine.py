@@ -280,7 +280,7 @@ def _machine_for(adapter: str) -> type[DeliveryMachine]:
 
 
 # every example builds a school on a fresh store: fewer on the slower adapters
-_EXAMPLES = {"memory": 25, "sqlite": 10, "postgres": 6}
+_EXAMPLES = {"memory": 25, "sqlite": 8, "postgres": 5}
 for _adapter in ADAPTERS:
     _cls = _machine_for(_adapter)
     _cls.TestCase.settings = settings(
