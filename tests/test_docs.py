@@ -63,6 +63,8 @@ MODULES = [
     "eduengine.students.classes",
     "eduengine.students.lifecycle",
     "eduengine.students.service",
+    "eduengine.notices.model",
+    "eduengine.notices.service",
 ]
 
 

@@ -48,6 +48,9 @@ from eduengine.errors import PaymentFailed
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
+from eduengine.notices import handlers as notice_rules
+from eduengine.notices.model import NoticePolicy, Notifier
+from eduengine.notices.service import NoticeService, erase_notices
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.policies import handlers as policy_rules
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
@@ -70,6 +73,8 @@ from eduengine.students.service import StudentService
 
 #: confirmation, then 1 day, 1 hour and 15 minutes before class
 DEFAULT_PLAN = ReminderPlan()
+#: confirmations, reminders (1 day, 1 hour, 15 minutes), groups, payments, packages, levels
+DEFAULT_NOTICES = NoticePolicy()
 
 
 class SchoolStore(Protocol):
@@ -155,6 +160,7 @@ class School:
     pricing: PricingService
     deals: DealService
     levels: LevelService
+    notices: NoticeService
 
     @classmethod
     def build(
@@ -180,6 +186,8 @@ class School:
         tag_rules: Sequence[TagRule] = (),
         placement_bands: Mapping[int, int] | None = None,
         room_for: RoomHook | None = None,
+        notices: NoticePolicy | None = DEFAULT_NOTICES,
+        notifiers: Mapping[str, Notifier] | None = None,
     ) -> School:
         """Wire a school.
 
@@ -191,7 +199,9 @@ class School:
         ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
         ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
-        (join link) of a 1-on-1 lesson.
+        (join link) of a 1-on-1 lesson; ``notices`` what the school notifies and how
+        (``None``: no notice is planned) and ``notifiers`` the provider of each channel
+        (more can be registered later on ``school.notices.channels``).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -210,6 +220,8 @@ class School:
                 course_credits=credits,
             )
         )
+        if notices is not None:
+            notice_rules.subscribe(bus, notices)
         uow = store.unit_of_work
         erasure = ErasureRegistry()
         fees = FeeService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus)
@@ -262,8 +274,17 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
+            notices=NoticeService(
+                uow,
+                policy=notices,
+                channels=notifiers,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
+            ),
         )
         erasure.register("students", student_rules.erase_profile)
+        erasure.register("notices", erase_notices)
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
         return school
@@ -280,6 +301,7 @@ class School:
             "packages": self.students.reindex_packages(),
             "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
+            "notices": self.notices.reindex(),
         }
 
     def rules(self) -> list[tuple[str, list[str]]]:

@@ -425,3 +425,18 @@ class ClassFull(BookingRefused):
 
 class AccessDenied(DomainError, PermissionError):
     """The actor may not read or change this student's record (the attempt is audited)."""
+
+
+# --- notices -------------------------------------------------------------------------
+
+
+class NoticeNotFound(NotFound):
+    def __init__(self, notice_id: str) -> None:
+        super().__init__(f"notice {notice_id!r} not found")
+        self.notice_id = notice_id
+
+
+class DeliveryFailed(EduEngineError):
+    """A notifier could not deliver a notice on a channel (the attempt is retried with
+    back-off, then dead-lettered); also raised for a channel no notifier is registered
+    for."""

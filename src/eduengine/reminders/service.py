@@ -10,6 +10,7 @@ pending (all sent, voided or expired) is deleted: finished reminders leave the s
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import attrs
@@ -33,6 +34,8 @@ from eduengine.service import ServiceBase
 KIND = "reminders"
 PREFS = "reminder_prefs"
 DUE = "due"
+#: taken by ``send_due`` and not yet confirmed sent
+SENDING = "sending"
 
 
 @attrs.frozen(kw_only=True)
@@ -89,16 +92,16 @@ def schedule(
 
 def store(uow: UnitOfWork, booking_id: str, record: dict[str, Any]) -> None:
     """Write a reminder document filed at its next pending reminder, or delete it when
-    nothing is pending any more."""
+    nothing is pending or being sent any more."""
     pending = [dt_in(i["due_at"]) for i in record["items"] if i["state"] == "pending"]
-    if not pending:
+    if not pending and not any(i["state"] == SENDING for i in record["items"]):
         uow.records.delete(KIND, booking_id)
         return
     uow.records.put(
         KIND,
         booking_id,
         record,
-        index={DUE: micros(min(pending))},
+        index={DUE: micros(min(pending))} if pending else {},
     )
 
 
@@ -176,9 +179,51 @@ class ReminderService(ServiceBase):
             found.extend(taken)
         return sorted(found, key=lambda r: (r.due_at, r.booking_id, r.kind))
 
-    def send_due(self, notifier: Notifier) -> int:
-        """Take the due reminders and pass each to ``notifier``; returns how many."""
-        due = self.due_reminders()
-        for reminder in due:
-            notifier.send(reminder)
-        return len(due)
+    def send_due(self, notifier: Notifier, *, batch: int = 200) -> int:
+        """Pass each due reminder to ``notifier``; returns how many were sent.
+
+        A reminder is marked sent only once ``notifier.send`` returned: one that raises
+        goes back to pending (and the error is raised), so the next call sends it again.
+        A process that dies inside ``send`` leaves that one reminder unsent; for delivery
+        exactly once per channel, with retries and leases, use :mod:`eduengine.notices`.
+        """
+        sent = 0
+        for keys in self._due_batches(KIND, DUE, batch):
+            for key in keys:
+                while taken := self._run(partial(_take_one, key)):
+                    try:
+                        notifier.send(taken)
+                    except BaseException:
+                        self._run(partial(_settle_one, taken, "pending"))
+                        raise
+                    self._run(partial(_settle_one, taken, "sent"))
+                    sent += 1
+        return sent
+
+
+def _take_one(key: str, uow: UnitOfWork, now: datetime) -> Reminder | None:
+    """Mark the earliest due reminder of a document as being sent, under its lock."""
+    record = uow.records.get(KIND, key)
+    if record is None:
+        return None
+    if expire_started(record, now):
+        store(uow, key, record)
+        return None
+    due = sorted(due_items(record, now), key=lambda r: r.due_at)
+    if not due:
+        return None
+    for item in record["items"]:
+        if item["kind"] == due[0].kind:
+            item["state"] = SENDING
+    store(uow, key, record)
+    return due[0]
+
+
+def _settle_one(reminder: Reminder, state: str, uow: UnitOfWork, now: datetime) -> None:
+    record = uow.records.get(KIND, reminder.booking_id)
+    if record is None:
+        return  # voided while it was being sent
+    for item in record["items"]:
+        if item["kind"] == reminder.kind and item["state"] == SENDING:
+            item["state"] = state
+    store(uow, reminder.booking_id, record)
