@@ -40,6 +40,7 @@ from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock, SystemClock
+from eduengine.deals import service as deal_rules
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import AccessGranted, DealService
@@ -48,12 +49,15 @@ from eduengine.errors import PaymentFailed
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
-from eduengine.payments import Charge, PaymentGateway, Refund
+from eduengine.payment_service import SETTLE_AFTER, PaymentService
+from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
+from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
 from eduengine.policies.model import CancellationPolicy
 from eduengine.policies.service import BookingRescheduled, PolicyService
 from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
@@ -87,6 +91,9 @@ class NoPaymentGateway:
 
     def refund(self, key: str, charge_id: str, amount: Money) -> Refund:
         raise PaymentFailed(f"refund {key!r}: this school has no payment gateway configured")
+
+    def lookup(self, key: str) -> PaymentOutcome:
+        return PaymentOutcome(key=key, state=PaymentState.NOT_FOUND)
 
 
 def school_rules(
@@ -155,6 +162,7 @@ class School:
     pricing: PricingService
     deals: DealService
     levels: LevelService
+    payments: PaymentService
 
     @classmethod
     def build(
@@ -180,6 +188,7 @@ class School:
         tag_rules: Sequence[TagRule] = (),
         placement_bands: Mapping[int, int] | None = None,
         room_for: RoomHook | None = None,
+        settle_payments_after: timedelta = SETTLE_AFTER,
     ) -> School:
         """Wire a school.
 
@@ -191,7 +200,9 @@ class School:
         ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
         ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
-        (join link) of a 1-on-1 lesson.
+        (join link) of a 1-on-1 lesson; ``settle_payments_after`` how old an open payment
+        intent must be before ``school.payments.reconcile()`` settles it (see
+        docs/payments.md).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -262,7 +273,19 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
+            payments=PaymentService(
+                uow,
+                gateway=gateway,
+                settle_after=settle_payments_after,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
+            ),
         )
+        payments = school.payments
+        payments.register(pricing_rules.ORDER_OWNER, school.pricing)
+        payments.register(deal_rules.DEAL_OWNER, school.deals)
+        payments.register(fee_rules.FEE_OWNER, school.fees)
         erasure.register("students", student_rules.erase_profile)
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
