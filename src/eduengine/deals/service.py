@@ -406,7 +406,7 @@ class DealService(ServiceBase):
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
         keeps a ``pending`` place, and joining again resumes the payment with the same
-        idempotency key (if the group closed meanwhile, the provider is asked instead and
+        idempotency key (if the group failed meanwhile, the provider is asked instead and
         a charge that went through is refunded).
         """
 
@@ -636,8 +636,8 @@ class DealService(ServiceBase):
         if member is None or member.status != "pending":
             return group
         key = _charge_key(group_id, member)
-        if group.state is not GroupState.OPEN:
-            # a retry after the group closed: learn what happened, never charge anew
+        if group.state in (GroupState.FAILED, GroupState.CANCELLED):
+            # a retry after the group failed: learn what happened, never charge anew
             try:
                 outcome = self.gateway.lookup(key)
             except Exception as exc:
