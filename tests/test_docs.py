@@ -48,6 +48,8 @@ MODULES = [
     "eduengine.availability.handlers",
     "eduengine.ical",
     "eduengine.payments",
+    "eduengine.intents",
+    "eduengine.payment_service",
     "eduengine.pricing.rules",
     "eduengine.pricing.service",
     "eduengine.deals.risk",

@@ -40,6 +40,7 @@ from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock, SystemClock
+from eduengine.deals import service as deal_rules
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import AccessGranted, DealService
@@ -51,12 +52,15 @@ from eduengine.messagebus import Handler, MessageBus
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
 from eduengine.notices.service import NoticeService, erase_notices
-from eduengine.payments import Charge, PaymentGateway, Refund
+from eduengine.payment_service import SETTLE_AFTER, PaymentService
+from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
+from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
 from eduengine.policies.model import CancellationPolicy
 from eduengine.policies.service import BookingRescheduled, PolicyService
 from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
@@ -92,6 +96,9 @@ class NoPaymentGateway:
 
     def refund(self, key: str, charge_id: str, amount: Money) -> Refund:
         raise PaymentFailed(f"refund {key!r}: this school has no payment gateway configured")
+
+    def lookup(self, key: str) -> PaymentOutcome:
+        return PaymentOutcome(key=key, state=PaymentState.NOT_FOUND)
 
 
 def school_rules(
@@ -161,6 +168,7 @@ class School:
     deals: DealService
     levels: LevelService
     notices: NoticeService
+    payments: PaymentService
 
     @classmethod
     def build(
@@ -188,6 +196,7 @@ class School:
         room_for: RoomHook | None = None,
         notices: NoticePolicy | None = DEFAULT_NOTICES,
         notifiers: Mapping[str, Notifier] | None = None,
+        settle_payments_after: timedelta = SETTLE_AFTER,
     ) -> School:
         """Wire a school.
 
@@ -201,7 +210,9 @@ class School:
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
         (join link) of a 1-on-1 lesson; ``notices`` what the school notifies and how
         (``None``: no notice is planned) and ``notifiers`` the provider of each channel
-        (more can be registered later on ``school.notices.channels``).
+        (more can be registered later on ``school.notices.channels``);
+        ``settle_payments_after`` how old an open payment intent must be before
+        ``school.payments.reconcile()`` settles it (see docs/payments.md).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -282,7 +293,19 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
+            payments=PaymentService(
+                uow,
+                gateway=gateway,
+                settle_after=settle_payments_after,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
+            ),
         )
+        payments = school.payments
+        payments.register(pricing_rules.ORDER_OWNER, school.pricing)
+        payments.register(deal_rules.DEAL_OWNER, school.deals)
+        payments.register(fee_rules.FEE_OWNER, school.fees)
         erasure.register("students", student_rules.erase_profile)
         erasure.register("notices", erase_notices)
         erasure.register("payments", erase_payment_account)

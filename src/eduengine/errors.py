@@ -288,6 +288,24 @@ class PaymentFailed(EduEngineError):
     """The payment gateway declined or could not confirm a charge or refund."""
 
 
+class PaymentOutcomeUnknown(EduEngineError):
+    """The provider's answer about a charge or refund was lost (a timeout, a dropped
+    connection): the money may or may not have moved.
+
+    Not a :class:`PaymentFailed`: treating it as a decline is how a student ends up
+    charged with nothing to show for it. The intent stays pending under ``key``; run the
+    same command again (same order id, same group) or let
+    :meth:`eduengine.payment_service.PaymentService.reconcile` settle it.
+    """
+
+    def __init__(self, key: str, detail: str = "") -> None:
+        more = f": {detail}" if detail else ""
+        super().__init__(
+            f"payment {key!r}: outcome unknown{more}; retry the same command or reconcile"
+        )
+        self.key = key
+
+
 class CampaignNotFound(NotFound):
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"group-deal campaign {campaign_id!r} not found")

@@ -4,6 +4,11 @@ Every call carries an idempotency key: calling ``charge`` or ``refund`` again wi
 same key returns the first result and never moves money twice. That is what lets the
 group-deal sweep retry a refund the gateway failed to confirm.
 
+A call whose answer is lost raises :class:`~eduengine.errors.PaymentOutcomeUnknown`; the
+school then asks :meth:`PaymentGateway.lookup` what became of the key (see
+docs/payments.md). The fake can be told to decline, to time out before or after moving
+the money, and keeps the notifications a real provider would send.
+
 >>> from eduengine.pricing import Money
 >>> gateway = FakePaymentGateway()
 >>> first = gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY"))
@@ -11,16 +16,26 @@ group-deal sweep retry a refund the gateway failed to confirm.
 True
 >>> gateway.balance("acct-ann")
 Money(amount=Decimal('-99.00'), currency='CNY')
+>>> gateway.lookup("join:g1:ann").state.value
+'charged'
+>>> gateway.script(Fault.TIMEOUT_AFTER)    # the next call moves money, the answer is lost
+>>> try:
+...     gateway.charge("join:g1:bob", "acct-bob", Money("99.00", "CNY"))
+... except PaymentOutcomeUnknown:
+...     print(gateway.lookup("join:g1:bob").state.value)
+charged
 """
 
 from __future__ import annotations
 
+import enum
 import threading
+from collections import deque
 from typing import Protocol
 
 import attrs
 
-from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
 from eduengine.pricing.money import Money
 
 
@@ -40,17 +55,68 @@ class Refund:
     amount: Money
 
 
+class PaymentState(enum.Enum):
+    """What the provider knows about an idempotency key."""
+
+    #: the charge went through (it may have been refunded since, under another key)
+    CHARGED = "charged"
+    #: the refund went through
+    REFUNDED = "refunded"
+    #: the provider declined the call and moved no money
+    FAILED = "failed"
+    #: the provider never saw the key: no money moved (yet)
+    NOT_FOUND = "not_found"
+
+
+@attrs.frozen(kw_only=True)
+class PaymentOutcome:
+    """The answer of :meth:`PaymentGateway.lookup`."""
+
+    key: str
+    state: PaymentState
+    charge: Charge | None = None
+    refund: Refund | None = None
+
+
 class PaymentGateway(Protocol):
-    """Charges and refunds, idempotent by ``key``; raises ``PaymentFailed``."""
+    """Charges and refunds, idempotent by ``key``.
+
+    ``charge`` and ``refund`` raise ``PaymentFailed`` when the provider declined (no money
+    moved) and ``PaymentOutcomeUnknown`` when its answer was lost (money may have moved);
+    any other exception is treated as a lost answer too. ``lookup`` reports what became of
+    a key, and raises ``PaymentOutcomeUnknown`` when the provider cannot be reached.
+    """
 
     def charge(self, key: str, account: str, amount: Money) -> Charge: ...
 
     def refund(self, key: str, charge_id: str, amount: Money) -> Refund: ...
 
+    def lookup(self, key: str) -> PaymentOutcome: ...
+
+
+class Fault(enum.Enum):
+    """What :meth:`FakePaymentGateway.script` makes the next call do."""
+
+    OK = "ok"
+    #: declined: ``PaymentFailed``, nothing moves
+    DECLINE = "decline"
+    #: the request is lost on its way: ``PaymentOutcomeUnknown``, nothing moves
+    TIMEOUT_BEFORE = "timeout_before"
+    #: the money moves, the answer is lost: ``PaymentOutcomeUnknown``
+    TIMEOUT_AFTER = "timeout_after"
+
 
 class FakePaymentGateway:
-    """A thread-safe in-memory gateway; ``fail_next_refunds(n)`` / ``fail_next_charges(n)``
-    make the next calls fail, as a real gateway sometimes does."""
+    """A thread-safe in-memory gateway that misbehaves on request, as real ones do.
+
+    ``fail_next_charges(n)`` / ``fail_next_refunds(n)`` decline the next calls;
+    ``script(*faults)`` makes the next calls (charges and refunds, in order) decline or
+    time out before or after moving the money; ``unreachable = True`` makes every call,
+    lookups included, time out without moving anything. Each outcome the provider
+    settled is queued in :attr:`notifications` as ``("succeeded" | "failed", key)``, what
+    a real provider would post to the school's webhook (deliver them with
+    :meth:`take_notifications`, as often and as late as you like).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -58,8 +124,12 @@ class FakePaymentGateway:
         self.refunds: dict[str, Refund] = {}
         self._charges_by_id: dict[str, Charge] = {}
         self._refunded: dict[str, Money] = {}
+        self._declined: set[str] = set()
         self._fail_charges = 0
         self._fail_refunds = 0
+        self._faults: deque[Fault] = deque()
+        self.unreachable = False
+        self.notifications: list[tuple[str, str]] = []
 
     def fail_next_charges(self, n: int) -> None:
         with self._lock:
@@ -69,27 +139,70 @@ class FakePaymentGateway:
         with self._lock:
             self._fail_refunds = n
 
+    def script(self, *faults: Fault) -> None:
+        """Queue what the next calls do (after any ``fail_next_*`` declines)."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def clear_script(self) -> None:
+        """Forget the faults queued by :meth:`script` that no call used."""
+        with self._lock:
+            self._faults.clear()
+
+    def take_notifications(self) -> list[tuple[str, str]]:
+        """The notifications queued since the last call."""
+        with self._lock:
+            taken, self.notifications = self.notifications, []
+            return taken
+
+    def _fault(self, key: str) -> Fault:
+        if self.unreachable:
+            raise PaymentOutcomeUnknown(key, "the provider cannot be reached")
+        fault = self._faults.popleft() if self._faults else Fault.OK
+        if fault is Fault.TIMEOUT_BEFORE:
+            raise PaymentOutcomeUnknown(key, "timed out before the provider saw the call")
+        return fault
+
     def charge(self, key: str, account: str, amount: Money) -> Charge:
         with self._lock:
+            if self.unreachable:
+                raise PaymentOutcomeUnknown(key, "the provider cannot be reached")
             if key in self.charges:
                 return self.charges[key]
             if self._fail_charges:
                 self._fail_charges -= 1
-                raise PaymentFailed(f"charge {key!r} declined by the gateway")
+                self._decline(key)
+            fault = self._fault(key)
+            if fault is Fault.DECLINE:
+                self._decline(key)
             if amount.amount <= 0:
                 raise InvalidInput(f"charge {key!r}: amount must be positive, got {amount}")
             made = Charge(id=f"ch_{len(self.charges) + 1}", key=key, account=account, amount=amount)
             self.charges[key] = made
             self._charges_by_id[made.id] = made
+            self._declined.discard(key)
+            self.notifications.append(("succeeded", key))
+            if fault is Fault.TIMEOUT_AFTER:
+                raise PaymentOutcomeUnknown(key, "charged, but the answer was lost")
             return made
+
+    def _decline(self, key: str) -> None:
+        self._declined.add(key)
+        self.notifications.append(("failed", key))
+        raise PaymentFailed(f"charge {key!r} declined by the gateway")
 
     def refund(self, key: str, charge_id: str, amount: Money) -> Refund:
         with self._lock:
+            if self.unreachable:
+                raise PaymentOutcomeUnknown(key, "the provider cannot be reached")
             if key in self.refunds:
                 return self.refunds[key]
             if self._fail_refunds:
                 self._fail_refunds -= 1
                 raise PaymentFailed(f"refund {key!r} not confirmed by the gateway")
+            fault = self._fault(key)
+            if fault is Fault.DECLINE:
+                raise PaymentFailed(f"refund {key!r} declined by the gateway")
             charge = self._charges_by_id.get(charge_id)
             if charge is None:
                 raise PaymentFailed(f"refund {key!r}: unknown charge {charge_id!r}")
@@ -101,7 +214,24 @@ class FakePaymentGateway:
             )
             self.refunds[key] = made
             self._refunded[charge_id] = already + amount
+            self.notifications.append(("succeeded", key))
+            if fault is Fault.TIMEOUT_AFTER:
+                raise PaymentOutcomeUnknown(key, "refunded, but the answer was lost")
             return made
+
+    def lookup(self, key: str) -> PaymentOutcome:
+        with self._lock:
+            if self.unreachable:
+                raise PaymentOutcomeUnknown(key, "the provider cannot be reached")
+            if key in self.charges:
+                return PaymentOutcome(key=key, state=PaymentState.CHARGED, charge=self.charges[key])
+            if key in self.refunds:
+                return PaymentOutcome(
+                    key=key, state=PaymentState.REFUNDED, refund=self.refunds[key]
+                )
+            if key in self._declined:
+                return PaymentOutcome(key=key, state=PaymentState.FAILED)
+            return PaymentOutcome(key=key, state=PaymentState.NOT_FOUND)
 
     def balance(self, account: str) -> Money | None:
         """What the account paid net of refunds (negative: money out of the account)."""

@@ -188,6 +188,9 @@ class Member:
     ip: str | None = None
     charge_id: str | None = None
     access: bool = False
+    #: the idempotency key of this membership's charge (``None``: written before keys
+    #: were kept, so ``charge:<group>:<student>``)
+    charge_key: str | None = None
 
     @property
     def counts(self) -> bool:
@@ -272,6 +275,7 @@ class GroupDeal:
                     "ip": m.ip,
                     "charge_id": m.charge_id,
                     "access": m.access,
+                    "charge_key": m.charge_key,
                 }
                 for m in self.members
             ],
@@ -303,6 +307,7 @@ class GroupDeal:
                     ip=m["ip"],
                     charge_id=m["charge_id"],
                     access=m["access"],
+                    charge_key=m.get("charge_key"),
                 )
                 for m in d["members"]
             ],

@@ -15,6 +15,13 @@ Refunds (a member leaving, a failed or cancelled group) first mark the member
 and mark ``refunded``. A refund the gateway failed to confirm stays ``refund_due`` and
 ``expire_due`` retries it; the key makes sure no member is ever refunded twice.
 
+Each charge and refund is also filed as a payment intent (:mod:`eduengine.intents`) in the
+reservation's unit of work. A charge whose answer is lost leaves the member ``pending``
+(holding the place): opening or joining again resumes it with the same key, and
+:meth:`eduengine.payment_service.PaymentService.reconcile` settles it (paid, or the place
+released when the provider never charged). A charge that lands after its place was
+released is refunded under ``refund:<charge key>``.
+
 Sweeps and queries read indexes, never every group: ``expire_due`` scans ``"due"``
 (open groups by deadline) and ``"refund_due"`` (groups with a refund outstanding), and a
 group leaves both once it is closed and its refunds confirmed (see
@@ -57,10 +64,19 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     PaymentFailed,
+    PaymentOutcomeUnknown,
     ShareCodeUnavailable,
 )
+from eduengine.intents import (
+    PaymentIntent,
+    close,
+    get_intent,
+    note_unknown,
+    record_charge,
+    record_refund,
+)
 from eduengine.messagebus import MessageBus
-from eduengine.payments import PaymentGateway
+from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import (
     EventPublisher,
     RecordRepository,
@@ -77,6 +93,8 @@ CODES = "deal_share_code"
 PARTICIPATION = "deal_participation"
 ACTIVITY = "deal_activity"
 RISK_LOG = "deal_risk_log"
+#: the owner name of group deals' payment intents
+DEAL_OWNER = "deal"
 
 #: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
 #: several collisions in a row mean the code source is broken, not unlucky.
@@ -302,13 +320,25 @@ class DealService(ServiceBase):
         device_id: str | None = None,
         ip: str | None = None,
     ) -> GroupDeal:
-        """Open a group (开团) and pay the group price as its first member."""
+        """Open a group (开团) and pay the group price as its first member.
+
+        Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
+        stays open with the opener ``pending``; calling ``open_group`` again resumes that
+        group's payment (same idempotency key) instead of opening another.
+        """
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            part = _participation(uow, campaign_id, initiator)
+            for gid in part["groups"]:
+                mine = _group(uow, gid)
+                me = mine.member(initiator)
+                if mine.initiator == initiator and me is not None and me.status == "pending":
+                    # a retry of an open whose payment is under way or unknown: resume it
+                    self._file_charge(uow, mine, me, account, now)
+                    return str(gid)
             campaign = _campaign(uow, campaign_id)
             if not campaign.starts_at <= now < campaign.ends_at:
                 raise GroupClosed(campaign_id, "the campaign is not running")
-            part = _participation(uow, campaign_id, initiator)
             if part["opened"] >= campaign.max_opened_per_student:
                 raise DealLimitReached(
                     f"student {initiator!r} already opened {part['opened']} group(s) "
@@ -340,6 +370,7 @@ class DealService(ServiceBase):
                     )
                 ],
             )
+            self._file_charge(uow, group, group.members[0], account, now)
             part["opened"] += 1
             part["groups"].append(group.id)
             uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
@@ -371,10 +402,20 @@ class DealService(ServiceBase):
         device_id: str | None = None,
         ip: str | None = None,
     ) -> GroupDeal:
-        """Join an open group (参团) at the group price."""
+        """Join an open group (参团) at the group price.
+
+        Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
+        keeps a ``pending`` place, and joining again resumes the payment with the same
+        idempotency key (if the group failed meanwhile, the provider is asked instead and
+        a charge that went through is refunded).
+        """
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             group = _group(uow, group_id)
+            pending = group.member(student_id)
+            if pending is not None and pending.status == "pending":
+                self._file_charge(uow, group, pending, account, now)  # resume the payment
+                return group_id
             campaign = _campaign(uow, group.campaign_id)
             if group.state is not GroupState.OPEN:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
@@ -398,16 +439,16 @@ class DealService(ServiceBase):
                 student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
             )
             self._check_risk(uow, attempt, group_id, peers, now)
-            group.members.append(
-                Member(
-                    student_id=student_id,
-                    status="pending",
-                    joined_at=now,
-                    account=account,
-                    device_id=device_id,
-                    ip=ip,
-                )
+            joiner = Member(
+                student_id=student_id,
+                status="pending",
+                joined_at=now,
+                account=account,
+                device_id=device_id,
+                ip=ip,
             )
+            group.members.append(joiner)
+            self._file_charge(uow, group, joiner, account, now)
             part["joined"] += 1
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
@@ -565,22 +606,89 @@ class DealService(ServiceBase):
                 return code
         raise ShareCodeUnavailable(campaign_id, SHARE_CODE_TRIES, code)
 
+    def _file_charge(
+        self, uow: UnitOfWork, group: GroupDeal, member: Member, account: str, now: datetime
+    ) -> None:
+        """Give a pending member its charge key and file (or refresh) the intent. A key
+        whose earlier attempt was released is never reused: a charge landing late for it
+        must be refunded, not taken for this attempt's."""
+        if member.charge_key is None:
+            base = f"charge:{group.id}:{member.student_id}"
+            key, attempt = base, 1
+            while (earlier := get_intent(uow, key)) is not None and not earlier.is_open:
+                attempt += 1
+                key = f"{base}:{attempt}"
+            member.charge_key = key
+            save_group(uow, group, now)
+        record_charge(
+            uow,
+            member.charge_key,
+            owner=DEAL_OWNER,
+            ref={"group_id": group.id, "student_id": member.student_id},
+            account=account,
+            amount=group.price,
+            now=now,
+        )
+
     def _pay(self, group_id: str, student_id: str, account: str) -> GroupDeal:
         group = self.get_group(group_id)
+        member = group.member(student_id)
+        if member is None or member.status != "pending":
+            return group
+        key = _charge_key(group_id, member)
+        if group.state in (GroupState.FAILED, GroupState.CANCELLED):
+            # a retry after the group failed: learn what happened, never charge anew
+            try:
+                outcome = self.gateway.lookup(key)
+            except Exception as exc:
+                raise PaymentOutcomeUnknown(key, f"group {group_id!r} closed: {exc}") from exc
+            if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
+                self._settle_charge(group_id, student_id, key, outcome.charge)
+            else:
+                self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
+            return self.get_group(group_id)
         try:
-            charge = self.gateway.charge(f"charge:{group_id}:{student_id}", account, group.price)
+            charge = self.gateway.charge(key, account, group.price)
         except PaymentFailed:
-            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
+            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now, "failed"))
             raise
-        self._run(lambda uow, now: self._confirm(uow, group_id, student_id, charge.id, now))
-        self._refund_due(group_id)  # if the group closed while the charge was under way
+        except Exception as exc:  # a lost answer of any kind: the money may have moved
+            self._run(lambda uow, now: note_unknown(uow, key))
+            raise PaymentOutcomeUnknown(
+                key, f"student {student_id!r} holds a pending place in {group_id!r}: {exc}"
+            ) from exc
+        self._settle_charge(group_id, student_id, key, charge)
         return self.get_group(group_id)
 
-    def _drop_pending(self, uow: UnitOfWork, group_id: str, student_id: str, now: datetime) -> None:
+    def _settle_charge(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
+        orphan = self._run(
+            lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
+        )
+        if orphan:
+            try:
+                refund = self.gateway.refund(f"refund:{key}", charge.id, charge.amount)
+            except Exception:  # declined or lost: reconcile retries it
+                pass
+            else:
+                self._run(
+                    lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now)
+                )
+        self._refund_due(group_id)  # if the group closed while the charge was under way
+
+    def _drop_pending(
+        self,
+        uow: UnitOfWork,
+        group_id: str,
+        student_id: str,
+        now: datetime,
+        outcome: str = "released",
+    ) -> None:
         group = _group(uow, group_id)
-        group.members = [
-            m for m in group.members if not (m.student_id == student_id and m.status == "pending")
-        ]
+        member = group.member(student_id)
+        if member is None or member.status != "pending":
+            return  # settled already
+        close(uow, _charge_key(group_id, member), outcome)
+        group.members = [m for m in group.members if m is not member]
         save_group(uow, group, now)
         key = f"{group.campaign_id}:{student_id}"
         part = _participation(uow, group.campaign_id, student_id)
@@ -593,14 +701,35 @@ class DealService(ServiceBase):
         uow.records.put(PARTICIPATION, key, part)
 
     def _confirm(
-        self, uow: UnitOfWork, group_id: str, student_id: str, charge_id: str, now: datetime
-    ) -> None:
+        self,
+        uow: UnitOfWork,
+        group_id: str,
+        student_id: str,
+        key: str,
+        charge: Charge,
+        now: datetime,
+    ) -> bool:
+        """Confirm the member a charge paid for; returns ``True`` when the charge pays
+        for nothing any more (its place was released) and must be refunded."""
         group = _group(uow, group_id)
         member = group.member(student_id)
-        if member is None or member.status != "pending":
-            return  # confirmed already (a retried call)
+        if member is not None and member.charge_id == charge.id:
+            return False  # confirmed already (a retried call, a repeated notification)
+        if member is None or member.status != "pending" or _charge_key(group_id, member) != key:
+            close(uow, key, "charged", settled_id=charge.id)
+            record_refund(
+                uow,
+                f"refund:{key}",
+                owner=DEAL_OWNER,
+                ref={"group_id": group_id, "student_id": student_id},
+                charge_id=charge.id,
+                amount=charge.amount,
+                now=now,
+            )
+            return True
+        close(uow, key, "charged", settled_id=charge.id)
         member.status = "paid"
-        member.charge_id = charge_id
+        member.charge_id = charge.id
         first_order, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
         is_initiator = student_id == group.initiator
         events: list[DomainEvent] = [
@@ -634,6 +763,7 @@ class DealService(ServiceBase):
             member.status = "refund_due"  # the group closed while the charge was under way
         save_group(uow, group, now)
         uow.record_events(events)
+        return False
 
     def _grant_access(self, uow: UnitOfWork, group: GroupDeal, now: datetime) -> list[DomainEvent]:
         course = _campaign(uow, group.campaign_id).course_id
@@ -706,34 +836,63 @@ class DealService(ServiceBase):
                 refund = self.gateway.refund(
                     f"refund:{group_id}:{member.student_id}", member.charge_id, group.price
                 )
-            except PaymentFailed:
-                continue  # stays refund_due: the next expire_due retries with the same key
+            except Exception:  # declined or lost: stays refund_due, retried
+                continue  # with the same key by expire_due and reconcile
 
             def mark(
                 uow: UnitOfWork,
                 now: datetime,
                 student: str = member.student_id,
-                refund_id: str = refund.id,
+                made: Refund = refund,
             ) -> None:
-                fresh = _group(uow, group_id)
-                m = fresh.member(student)
-                if m is None or m.status != "refund_due":
-                    return  # another worker marked it
-                m.status = "refunded"
-                save_group(uow, fresh, now)
-                uow.record_events(
-                    [
-                        RefundIssued(
-                            occurred_at=now,
-                            group_id=group_id,
-                            student_id=student,
-                            amount=fresh.price,
-                            refund_id=refund_id,
-                        )
-                    ]
-                )
+                self._mark_refunded(uow, group_id, student, made, now)
 
             self._run(mark)
+
+    def _mark_refunded(
+        self, uow: UnitOfWork, group_id: str, student_id: str, refund: Refund, now: datetime
+    ) -> None:
+        """A refund went through: close its intent and, if it was a member's refund,
+        mark the member ``refunded`` (once)."""
+        close(uow, refund.key, "refunded", settled_id=refund.id)
+        fresh = _group(uow, group_id)
+        m = fresh.member(student_id)
+        if m is None or m.status != "refund_due" or m.charge_id != refund.charge_id:
+            return  # another worker marked it, or it refunded a charge nobody held
+        m.status = "refunded"
+        save_group(uow, fresh, now)
+        uow.record_events(
+            [
+                RefundIssued(
+                    occurred_at=now,
+                    group_id=group_id,
+                    student_id=student_id,
+                    amount=fresh.price,
+                    refund_id=refund.id,
+                )
+            ]
+        )
+
+    # --- settling payments (PaymentSettler) ----------------------------------------------
+
+    def payment_charged(self, intent: PaymentIntent, charge: Charge) -> None:
+        self._settle_charge(intent.ref["group_id"], intent.ref["student_id"], intent.key, charge)
+
+    def payment_not_charged(self, intent: PaymentIntent) -> None:
+        group_id, student_id = intent.ref["group_id"], intent.ref["student_id"]
+
+        def release(uow: UnitOfWork, now: datetime) -> None:
+            member = _group(uow, group_id).member(student_id)
+            if member is not None and _charge_key(group_id, member) == intent.key:
+                self._drop_pending(uow, group_id, student_id, now)
+            else:
+                close(uow, intent.key, "released")
+
+        self._run(release)
+
+    def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
+        group_id, student_id = intent.ref["group_id"], intent.ref["student_id"]
+        self._run(lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now))
 
 
 class _Denied(Exception):
@@ -760,9 +919,25 @@ def _group(uow: UnitOfWork, group_id: str) -> GroupDeal:
 
 def save_group(uow: UnitOfWork, group: GroupDeal, now: datetime) -> None:
     """Store a group with the index entries its state calls for (every put replaces
-    them all, so this is the only way a group is written)."""
+    them all, so this is the only way a group is written), and file a refund intent for
+    each member whose refund is due (so the payment sweep retries it too)."""
     group.note_refunds(now)
     uow.records.put(GROUPS, group.id, group.to_record(), index=group.index_entries())
+    for m in group.members:
+        if m.status == "refund_due" and m.charge_id is not None:
+            record_refund(
+                uow,
+                f"refund:{group.id}:{m.student_id}",
+                owner=DEAL_OWNER,
+                ref={"group_id": group.id, "student_id": m.student_id},
+                charge_id=m.charge_id,
+                amount=group.price,
+                now=now,
+            )
+
+
+def _charge_key(group_id: str, member: Member) -> str:
+    return member.charge_key or f"charge:{group_id}:{member.student_id}"
 
 
 def put_risk_entry(records: RecordRepository, key: str, entry: dict[str, Any]) -> None:

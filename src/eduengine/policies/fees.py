@@ -4,7 +4,10 @@ A late cancellation files its fee in the same unit of work as the cancellation (
 :mod:`eduengine.policies.handlers`); the gateway is called only afterwards, with the
 idempotency key ``late-fee:<booking id>``, so a declined or lost charge never undoes the
 cancellation and a retry never charges twice. :meth:`FeeService.collect_due` is the
-periodic job that retries fees still due (with a growing back-off).
+periodic job that retries fees still due (with a growing back-off). Each attempt files a
+payment intent first (:mod:`eduengine.intents`): a charge whose answer is lost is settled by
+:meth:`eduengine.payment_service.PaymentService.reconcile` (charged: the fee is marked
+charged; not charged: the fee stays due and is tried again later).
 
 >>> from eduengine import InMemoryStore
 >>> from eduengine.payments import FakePaymentGateway
@@ -14,7 +17,7 @@ periodic job that retries fees still due (with a growing back-off).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +28,9 @@ from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import micros
 from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.messagebus import MessageBus
-from eduengine.payments import PaymentGateway
+from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.policies.records import (
     DUE,
     LATE_FEES,
@@ -39,6 +43,13 @@ from eduengine.pricing.money import Money
 from eduengine.service import ServiceBase
 
 PAYMENT_ACCOUNTS = "payment_account"
+#: the owner name of late fees' payment intents
+FEE_OWNER = "late_fee"
+
+
+def fee_key(booking_id: str) -> str:
+    """The idempotency key of a late fee's charge."""
+    return f"late-fee:{booking_id}"
 
 
 @attrs.frozen(kw_only=True)
@@ -119,13 +130,45 @@ class FeeService(ServiceBase):
         if account is None:
             self._run(self._failed(booking_id, "no payment account on file"))
             return False
+        key = fee_key(booking_id)
+        self._run(
+            lambda uow, now: record_charge(
+                uow,
+                key,
+                owner=FEE_OWNER,
+                ref={"booking_id": booking_id},
+                account=account,
+                amount=fee,
+                now=now,
+            )
+        )
         try:
-            made = self.gateway.charge(f"late-fee:{booking_id}", account, fee)
+            made = self.gateway.charge(key, account, fee)
         except PaymentFailed as exc:
-            self._run(self._failed(booking_id, str(exc)))
+            self._run(self._failed(booking_id, str(exc), close_as="failed"))
             return False
+        except Exception as exc:  # answer lost: reconcile asks the provider
+            self._run(self._failed(booking_id, f"outcome unknown: {exc}", close_as=None))
+            return False
+        return bool(self._run(self._charged(booking_id, made)))
+
+    # --- settling payments (PaymentSettler) ----------------------------------------------
+
+    def payment_charged(self, intent: PaymentIntent, charge: Charge) -> None:
+        self._run(self._charged(intent.ref["booking_id"], charge))
+
+    def payment_not_charged(self, intent: PaymentIntent) -> None:
+        # the fee is still owed: it stays due (with its back-off) and is tried again
+        self._run(lambda uow, now: close(uow, intent.key, "released"))
+
+    def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
+        self._run(lambda uow, now: close(uow, intent.key, "refunded", settled_id=refund.id))
+
+    def _charged(self, booking_id: str, made: Charge) -> Callable[[UnitOfWork, datetime], bool]:
+        fee = made.amount
 
         def mark(uow: UnitOfWork, now: datetime) -> bool:
+            close(uow, fee_key(booking_id), "charged", settled_id=made.id)
             fresh = uow.records.get(LATE_FEES, booking_id)
             if fresh is None or fresh["state"] != "due":
                 return fresh is not None
@@ -147,10 +190,17 @@ class FeeService(ServiceBase):
             )
             return True
 
-        return self._run(mark)
+        return mark
 
-    def _failed(self, booking_id: str, reason: str) -> Any:
+    def _failed(self, booking_id: str, reason: str, close_as: str | None = None) -> Any:
+        """File a failed attempt (with back-off); ``close_as`` closes the attempt's intent
+        (``None``: its outcome is unknown, it stays open for reconcile)."""
+
         def command(uow: UnitOfWork, now: datetime) -> None:
+            if close_as is None:
+                note_unknown(uow, fee_key(booking_id))
+            else:
+                close(uow, fee_key(booking_id), close_as)
             doc = uow.records.get(LATE_FEES, booking_id)
             if doc is None or doc["state"] != "due":
                 return

@@ -11,6 +11,14 @@ canonical_code`: NFKC, trimmed, case-folded) and found by it, so two codes that 
 only by case cannot both exist and a student may type either.
 Checkout charges exactly the quoted total with the idempotency key ``order:<order id>``;
 a declined payment or a cancelled order releases the redemptions again.
+
+The charge is filed as a payment intent with the order (status ``pending``) before the
+gateway is called. A lost answer leaves the order ``payment_unknown``, holding its
+coupons: checking out again with the same order id resumes it (the same key never charges
+twice), and :meth:`eduengine.payment_service.PaymentService.reconcile` settles it (paid, or
+``expired`` with its coupons released when the provider never charged). A charge that
+lands for an order that is gone already is refunded under ``refund:<order id>``; so is a
+cancelled order (status ``refund_due`` until the provider confirms).
 """
 
 from __future__ import annotations
@@ -34,9 +42,11 @@ from eduengine.errors import (
     InvalidTransition,
     OrderNotFound,
     PaymentFailed,
+    PaymentOutcomeUnknown,
 )
+from eduengine.intents import PaymentIntent, close, note_unknown, record_charge, record_refund
 from eduengine.messagebus import MessageBus
-from eduengine.payments import PaymentGateway
+from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import (
@@ -45,6 +55,7 @@ from eduengine.pricing.rules import (
     OrderLine,
     PriceRule,
     Quote,
+    QuoteLine,
     canonical_code,
     quote,
 )
@@ -55,6 +66,12 @@ COUPONS = "coupon"
 COUPON_USES = "coupon_use"
 RULES = "price_rule"
 ORDERS = "order"
+#: the owner name of checkout's payment intents
+ORDER_OWNER = "order"
+#: an order whose charge is under way, or whose answer was lost
+PAYING = ("pending", "payment_unknown")
+#: an order that holds nothing any more (its coupons are released)
+CLOSED = ("failed", "expired", "cancelled")
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +96,8 @@ class Order:
     id: str
     student_id: str
     quote: Quote
-    status: str  # pending | paid | failed | cancelled
+    #: pending | payment_unknown | paid | refund_due | cancelled | failed | expired
+    status: str
     charge_id: str | None = None
 
 
@@ -173,6 +191,12 @@ class PricingService(ServiceBase):
 
         return self._run(query, write=False)
 
+    def get_order(self, order_id: str) -> Order:
+        """The order as stored (its status says where its payment is)."""
+        return self._run(
+            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)), write=False
+        )
+
     def checkout(
         self,
         order_id: str,
@@ -183,80 +207,241 @@ class PricingService(ServiceBase):
         account: str,
     ) -> Order:
         """Quote, redeem the coupons that take something off, and charge exactly the
-        quoted total."""
+        quoted total.
+
+        Idempotent by ``order_id``: checking out an order whose payment is pending or
+        unknown resumes it (same idempotency key, so the student is charged at most once),
+        and checking out a paid order returns it. Raises ``PaymentFailed`` when the
+        provider declined (the coupons are released) and ``PaymentOutcomeUnknown`` when
+        its answer was lost (the order stays ``payment_unknown`` and keeps its coupons
+        until a retry or :meth:`~eduengine.payment_service.PaymentService.reconcile`
+        settles it).
+        """
         typed = _typed_codes(coupons)
+        key = charge_key(order_id)
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
-            if uow.records.get(ORDERS, order_id) is not None:
-                raise DuplicateId(f"order {order_id!r} already exists")
+            doc = uow.records.get(ORDERS, order_id)
+            if doc is not None:
+                if doc["student_id"] != customer.student_id or doc["status"] in CLOSED:
+                    raise DuplicateId(f"order {order_id!r} already exists ({doc['status']})")
+                if doc["status"] in PAYING:  # a retry: charge the same key again
+                    record_charge(
+                        uow,
+                        key,
+                        owner=ORDER_OWNER,
+                        ref={"order_id": order_id},
+                        account=account,
+                        amount=Money.from_record(doc["total"]),
+                        now=now,
+                    )
+                return _order_from(order_id, doc)
             found = {}
-            for key in sorted(typed):  # lock coupons in one order: no deadlock
-                found[key] = self._usable(uow, typed[key], customer.student_id)
+            for code_key in sorted(typed):  # lock coupons in one order: no deadlock
+                found[code_key] = self._usable(uow, typed[code_key], customer.student_id)
             priced = quote(
                 lines,
                 customer,
                 rules=self.rules,
-                coupons=[found[key][0] for key in typed],
+                coupons=[found[code_key][0] for code_key in typed],
                 now=now,
                 max_discount=self.max_discount,
             )
             stored_keys = []
-            for key in sorted(found):
-                coupon, stored, doc = found[key]
+            for code_key in sorted(found):
+                coupon, stored, cdoc = found[code_key]
                 if coupon.code in priced.coupons:  # one that takes nothing off is kept
-                    _count_use(uow, stored, customer.student_id, doc, coupon, +1)
+                    _count_use(uow, stored, customer.student_id, cdoc, coupon, +1)
                     stored_keys.append(stored)
             order = Order(
                 id=order_id, student_id=customer.student_id, quote=priced, status="pending"
             )
             uow.records.put(ORDERS, order_id, {**_order_record(order), "coupon_keys": stored_keys})
+            if priced.total.amount <= 0:  # nothing to charge: paid at once
+                return self._mark_paid(uow, now, order_id, None)
+            # the intent is filed with the order: a crash before the charge is reconciled
+            record_charge(
+                uow,
+                key,
+                owner=ORDER_OWNER,
+                ref={"order_id": order_id},
+                account=account,
+                amount=priced.total,
+                now=now,
+            )
             return order
 
         order = self._run(reserve)
+        if order.status not in PAYING:
+            return order
         try:
-            charge = None
-            if order.quote.total.amount > 0:
-                charge = self.gateway.charge(f"order:{order_id}", account, order.quote.total)
+            charge = self.gateway.charge(key, account, order.quote.total)
         except PaymentFailed:
-            self._run(lambda uow, now: self._close(uow, order_id, "failed", now, None))
+            self._run(lambda uow, now: self._release(uow, order_id, "failed", now))
             raise
-
-        def confirm(uow: UnitOfWork, now: datetime) -> Order:
-            doc = _order_doc(uow, order_id)
-            doc["status"] = "paid"
-            doc["charge_id"] = None if charge is None else charge.id
-            uow.records.put(ORDERS, order_id, doc)
-            _, rewards = referrals.order_paid(uow, customer.student_id, now, self.referral_reward)
-            uow.record_events(rewards)
-            uow.record_events(
-                [
-                    OrderPaid(
-                        occurred_at=now,
-                        order_id=order_id,
-                        student_id=customer.student_id,
-                        total=order.quote.total,
-                        coupons=order.quote.coupons,
-                        course_ids=tuple(
-                            dict.fromkeys(line.course_id for line in order.quote.lines)
-                        ),
-                    )
-                ]
+        except Exception as exc:  # a lost answer of any kind: the money may have moved
+            self._run(lambda uow, now: self._note_unknown(uow, order_id))
+            raise PaymentOutcomeUnknown(
+                key, f"order {order_id!r} is payment_unknown: {exc}"
+            ) from exc
+        paid = self._settle_charge(order_id, charge)
+        if paid is None:
+            raise InvalidTransition(
+                f"order {order_id!r} was closed before its charge {charge.id!r} was "
+                "confirmed; the charge is being refunded"
             )
-            return attrs.evolve(order, status="paid", charge_id=doc["charge_id"])
-
-        return self._run(confirm)
+        return paid
 
     def cancel_order(self, order_id: str) -> None:
-        """Cancel a paid order: refund it and release its coupon redemptions."""
+        """Cancel an order: refund it and release its coupon redemptions.
+
+        A paid order turns ``refund_due`` until the provider confirms the refund (retry
+        this call, or let reconcile retry it). An order whose payment is pending or
+        unknown is settled first by asking the provider: charged, it is cancelled and
+        refunded like a paid one; not charged, it is cancelled at once. When the provider
+        cannot be reached this raises ``PaymentOutcomeUnknown`` and changes nothing.
+        """
         doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
-        if doc["status"] != "paid":
+        key = charge_key(order_id)
+        if doc["status"] in PAYING:
+            try:
+                outcome = self.gateway.lookup(key)
+            except Exception as exc:  # no answer: nothing may change
+                raise PaymentOutcomeUnknown(
+                    key, f"order {order_id!r} cannot be cancelled before its payment is known"
+                ) from exc
+            if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
+                self._settle_charge(order_id, outcome.charge)
+            else:
+                # if a charge still lands, settling it finds the order gone and refunds it
+                self._run(lambda uow, now: self._release(uow, order_id, "cancelled", now))
+                return
+            doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+        if doc["status"] not in ("paid", "refund_due"):
             raise InvalidTransition(f"order {order_id!r} is {doc['status']}")
-        refunded = None
-        if doc["charge_id"] is not None:
-            total = Money.from_record(doc["total"])
-            self.gateway.refund(f"refund:{order_id}", doc["charge_id"], total)
-            refunded = total
-        self._run(lambda uow, now: self._close(uow, order_id, "cancelled", now, refunded))
+        if doc["charge_id"] is None:
+            self._run(lambda uow, now: self._close(uow, order_id, "cancelled", now, None))
+            return
+        refund_key = _refund_key(order_id)
+
+        def file_refund(uow: UnitOfWork, now: datetime) -> None:
+            fresh = _order_doc(uow, order_id)
+            if fresh["status"] == "paid":
+                fresh["status"] = "refund_due"
+                uow.records.put(ORDERS, order_id, fresh)
+                record_refund(
+                    uow,
+                    refund_key,
+                    owner=ORDER_OWNER,
+                    ref={"order_id": order_id},
+                    charge_id=fresh["charge_id"],
+                    amount=Money.from_record(fresh["total"]),
+                    now=now,
+                )
+
+        self._run(file_refund)
+        try:
+            refund = self.gateway.refund(
+                refund_key, doc["charge_id"], Money.from_record(doc["total"])
+            )
+        except PaymentFailed:
+            raise
+        except Exception as exc:
+            raise PaymentOutcomeUnknown(
+                refund_key, f"order {order_id!r} is refund_due: {exc}"
+            ) from exc
+        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+
+    # --- settling payments (PaymentSettler) ----------------------------------------------
+
+    def payment_charged(self, intent: PaymentIntent, charge: Charge) -> None:
+        self._settle_charge(intent.ref["order_id"], charge)
+
+    def payment_not_charged(self, intent: PaymentIntent) -> None:
+        order_id = intent.ref["order_id"]
+        self._run(lambda uow, now: self._release(uow, order_id, "expired", now))
+
+    def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
+        order_id = intent.ref["order_id"]
+        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+
+    def _settle_charge(self, order_id: str, charge: Charge) -> Order | None:
+        """Confirm the order a charge paid for; if it is gone already, file a refund of
+        the charge and try it (the sweep retries it). Returns the order if paid."""
+        orphan = False
+
+        def confirm(uow: UnitOfWork, now: datetime) -> Order | None:
+            nonlocal orphan
+            doc = _order_doc(uow, order_id)
+            if doc["status"] in PAYING:
+                return self._mark_paid(uow, now, order_id, charge.id)
+            if doc["charge_id"] == charge.id:
+                return _order_from(order_id, doc)  # confirmed already
+            orphan = True
+            close(uow, charge_key(order_id), "charged", settled_id=charge.id)
+            record_refund(
+                uow,
+                _refund_key(order_id),
+                owner=ORDER_OWNER,
+                ref={"order_id": order_id},
+                charge_id=charge.id,
+                amount=charge.amount,
+                now=now,
+            )
+            return None
+
+        paid = self._run(confirm)
+        if orphan:
+            try:
+                refund = self.gateway.refund(_refund_key(order_id), charge.id, charge.amount)
+            except Exception:  # declined or lost: reconcile retries it
+                return None
+            self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+        return paid
+
+    def _mark_paid(
+        self, uow: UnitOfWork, now: datetime, order_id: str, charge_id: str | None
+    ) -> Order:
+        doc = _order_doc(uow, order_id)
+        doc["status"] = "paid"
+        doc["charge_id"] = charge_id
+        uow.records.put(ORDERS, order_id, doc)
+        close(uow, charge_key(order_id), "charged", settled_id=charge_id)
+        order = _order_from(order_id, doc)
+        _, rewards = referrals.order_paid(uow, order.student_id, now, self.referral_reward)
+        uow.record_events(rewards)
+        uow.record_events(
+            [
+                OrderPaid(
+                    occurred_at=now,
+                    order_id=order_id,
+                    student_id=order.student_id,
+                    total=order.quote.total,
+                    coupons=order.quote.coupons,
+                    course_ids=tuple(dict.fromkeys(line.course_id for line in order.quote.lines)),
+                )
+            ]
+        )
+        return order
+
+    def _note_unknown(self, uow: UnitOfWork, order_id: str) -> None:
+        doc = _order_doc(uow, order_id)
+        if doc["status"] == "pending":
+            doc["status"] = "payment_unknown"
+            uow.records.put(ORDERS, order_id, doc)
+        note_unknown(uow, charge_key(order_id))
+
+    def _release(self, uow: UnitOfWork, order_id: str, status: str, now: datetime) -> None:
+        """An order whose charge never happened gives its coupons back (once)."""
+        if _order_doc(uow, order_id)["status"] not in PAYING:
+            return
+        close(uow, charge_key(order_id), "failed" if status == "failed" else "released")
+        self._close(uow, order_id, status, now, None)
+
+    def _refunded(self, uow: UnitOfWork, order_id: str, refund: Refund, now: datetime) -> None:
+        close(uow, _refund_key(order_id), "refunded", settled_id=refund.id)
+        if _order_doc(uow, order_id)["status"] == "refund_due":
+            self._close(uow, order_id, "cancelled", now, refund.amount)
 
     # --- internals --------------------------------------------------------------------
 
@@ -279,7 +464,7 @@ class PricingService(ServiceBase):
         self, uow: UnitOfWork, order_id: str, status: str, now: datetime, refunded: Money | None
     ) -> None:
         doc = _order_doc(uow, order_id)
-        if doc["status"] in ("failed", "cancelled"):
+        if doc["status"] in CLOSED:
             return
         # the order's status, read under its lock, makes the release happen exactly once
         # the keys the coupons are stored under (an order written without them: its codes)
@@ -400,15 +585,65 @@ def _order_doc(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
     return doc
 
 
+def charge_key(order_id: str) -> str:
+    """The idempotency key of an order's charge."""
+    return f"order:{order_id}"
+
+
+def _refund_key(order_id: str) -> str:
+    return f"refund:{order_id}"
+
+
 def _order_record(order: Order) -> dict[str, Any]:
+    q = order.quote
     return {
         "student_id": order.student_id,
         "status": order.status,
         "charge_id": order.charge_id,
-        "total": order.quote.total.to_record(),
-        "coupons": list(order.quote.coupons),
+        "total": q.total.to_record(),
+        "coupons": list(q.coupons),
+        "unused_coupons": list(q.unused_coupons),
         "lines": [
-            {"course_id": line.course_id, "total": line.total.to_record()}
-            for line in order.quote.lines
+            {
+                "course_id": line.course_id,
+                "total": line.total.to_record(),
+                "list_price": line.list_price.to_record(),
+                "adjustments": [[label, m.to_record()] for label, m in line.adjustments],
+            }
+            for line in q.lines
         ],
+        "subtotal": q.subtotal.to_record(),
+        "discount": q.discount.to_record(),
     }
+
+
+def _order_from(order_id: str, doc: dict[str, Any]) -> Order:
+    total = Money.from_record(doc["total"])
+    lines = tuple(
+        QuoteLine(
+            course_id=line["course_id"],
+            # orders written before the full quote was kept show each line at its total
+            list_price=Money.from_record(line.get("list_price", line["total"])),
+            adjustments=tuple(
+                (label, Money.from_record(m)) for label, m in line.get("adjustments", [])
+            ),
+            total=Money.from_record(line["total"]),
+        )
+        for line in doc["lines"]
+    )
+    subtotal = Money.from_record(doc["subtotal"]) if "subtotal" in doc else total
+    discount = Money.from_record(doc["discount"]) if "discount" in doc else total - total
+    return Order(
+        id=order_id,
+        student_id=doc["student_id"],
+        quote=Quote(
+            lines=lines,
+            coupons=tuple(doc["coupons"]),
+            unused_coupons=tuple(doc.get("unused_coupons", ())),
+            subtotal=subtotal,
+            discount=discount,
+            total=total,
+        ),
+        status=doc["status"],
+        charge_id=doc["charge_id"],
+    )
