@@ -75,6 +75,16 @@ class _Feed:
             return own.astimezone(UTC)
         return own
 
+    def span(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """DTSTART and DTEND of one event: local, or both in UTC where a client would
+        compute another length from the wall times (a lesson across a DST change)."""
+        first, last = self.exact(start), self.exact(end)
+        if last.replace(tzinfo=None) - first.replace(tzinfo=None) != end.astimezone(
+            UTC
+        ) - start.astimezone(UTC) and (first.tzinfo is not UTC or last.tzinfo is not UTC):
+            return start.astimezone(UTC), end.astimezone(UTC)
+        return first, last
+
     def bytes(self) -> bytes:
         if self._days:
             self.cal.add_missing_timezones(
@@ -118,8 +128,9 @@ def build_calendar(
         event = icalendar.Event()
         event.add("uid", f"{booking.id}@eduengine")
         event.add("dtstamp", stamp.astimezone(UTC))
-        event.add("dtstart", feed.exact(slot.start))
-        event.add("dtend", feed.exact(slot.end))
+        dtstart, dtend = feed.span(slot.start, slot.end)
+        event.add("dtstart", dtstart)
+        event.add("dtend", dtend)
         event.add("summary", slot.course_id)
         event.add("status", _status(booking))
         event.add("sequence", _sequence(booking))
@@ -176,12 +187,13 @@ def _series_events(
             continue
         exact_end = session_end(o.start, series.duration)
         on_wall = (o.wall + series.duration).replace(tzinfo=zone)
-        if micros(on_wall) != micros(exact_end) and o is not first:
+        if micros(on_wall) != micros(exact_end):
             override = icalendar.Event()
             override.add("uid", uid)
             override.add("dtstamp", stamp.astimezone(UTC))
             override.add("recurrence-id", feed.local(o.wall.replace(tzinfo=zone)))
-            override.add("dtstart", feed.local(o.wall.replace(tzinfo=zone)))
+            # both in UTC: a client takes their difference as the length
+            override.add("dtstart", o.start.astimezone(UTC))
             override.add("dtend", exact_end.astimezone(UTC))
             override.add("summary", series.course_id)
             override.add("status", status)
@@ -220,8 +232,9 @@ class CalendarService(ServiceBase):
                 event = icalendar.Event()
                 event.add("uid", f"slot-{slot.id}@eduengine")
                 event.add("dtstamp", now.astimezone(UTC))
-                event.add("dtstart", feed.exact(slot.start))
-                event.add("dtend", feed.exact(slot.end))
+                dtstart, dtend = feed.span(slot.start, slot.end)
+                event.add("dtstart", dtstart)
+                event.add("dtend", dtend)
                 seated = len(slot.bookings)
                 event.add("summary", f"{slot.course_id} ({seated}/{slot.capacity} booked)")
                 # an open class is on the tutor's timetable whether or not anyone booked
