@@ -304,8 +304,22 @@ def localize(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
 
 def _window_end(day: date, wall: time, tz: ZoneInfo) -> datetime:
     end = localize(day, wall, tz)
-    if end is None:  # the range ends inside a DST gap: it ends when the clock resumes
-        end = datetime.combine(day, wall).replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if end is None:
+        # The range ends inside a DST gap: it ends when the clock resumes, the instant of
+        # the change, which lies between the wall time read with the offset after (fold=1)
+        # and before (fold=0) it. (A range to 24:00 on a night Santiago skips midnight
+        # ends at the new 01:00, not an hour before.)
+        naive = datetime.combine(day, wall)
+        lo = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+        hi = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        before = lo.astimezone(tz).utcoffset()
+        while hi - lo > timedelta(microseconds=1):
+            mid = lo + (hi - lo) // 2
+            if mid.astimezone(tz).utcoffset() == before:
+                lo = mid
+            else:
+                hi = mid
+        end = hi
     return end
 
 
