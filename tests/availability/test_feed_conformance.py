@@ -19,12 +19,13 @@ import icalendar
 import recurring_ical_events
 from dateutil import tz as dateutil_tz
 from dateutil.rrule import rruleset, rrulestr
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from eduengine import BookingService, FixedClock, InMemoryStore
 from eduengine.booking.series import expand, session_end
 from eduengine.codec import micros
+from eduengine.errors import InvalidRecurrence
 from eduengine.ical import CalendarService
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -177,7 +178,11 @@ def test_both_readers_see_exactly_the_librarys_sessions_in_every_feed(
     svc = BookingService(store.unit_of_work, clock=clock)
     cals = CalendarService(store.unit_of_work, clock=clock)
     length = timedelta(minutes=minutes)
-    planned = expand(rule, start)
+    try:
+        planned = expand(rule, start)
+    except InvalidRecurrence:  # e.g. the 31st before an UNTIL that falls first
+        assume(False)
+        raise
     exdates: list[datetime | date] = [
         planned[i].astimezone(UTC) if exclude_in_utc else planned[i]
         for i in sorted(excluded)
