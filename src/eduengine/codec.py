@@ -16,16 +16,28 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from eduengine.clock import zone_key
+
 
 def dt_out(value: datetime) -> str:
-    zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else ""
+    # a dateutil or pytz zone comes back as the ZoneInfo of the same name
+    zone = zone_key(value.tzinfo) or ""
     return f"{value.isoformat()}|{zone}"
 
 
 def dt_in(text: str) -> datetime:
     stamp, _, zone = text.partition("|")
     value = datetime.fromisoformat(stamp)
-    return value.astimezone(ZoneInfo(zone)) if zone else value
+    if not zone:
+        return value
+    tz = ZoneInfo(zone)
+    # Keep the wall time as written where it names this instant: a rule's start in a DST
+    # gap (02:30 on the spring change) or the second 01:30 of the autumn one.
+    for fold in (0, 1):
+        local = value.replace(tzinfo=tz, fold=fold)
+        if local.utcoffset() == value.utcoffset():
+            return local
+    return value.astimezone(tz)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

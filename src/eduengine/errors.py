@@ -62,6 +62,10 @@ class InvalidRecurrence(InvalidInput):
     """An RRULE cannot be parsed, is unbounded, or yields no session."""
 
 
+class StartInRule(InvalidRecurrence):
+    """The rule text carries its own ``DTSTART``: the start argument alone sets it."""
+
+
 class NotFound(DomainError, LookupError):
     """An id names nothing."""
 

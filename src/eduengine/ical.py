@@ -1,22 +1,24 @@
 """iCalendar (.ics) export of a student's or a tutor's bookings, via ``icalendar``.
 
-Each booking is one VEVENT with a stable UID (from its booking id) and its slot's time
+Each booking is one VEVENT with a stable UID (from its booking id) in its slot's own time
 zone; a series booked as a whole is ONE VEVENT with the series' RRULE, and EXDATEs for
 every session the student does not hold; cancelled bookings stay in the feed with
-``STATUS:CANCELLED`` so calendar apps remove them.
+``STATUS:CANCELLED`` and a higher ``SEQUENCE`` so calendar apps remove them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import icalendar
 
 from eduengine.booking.model import Booking, BookingStatus, Slot, SlotStatus
-from eduengine.booking.series import Series
+from eduengine.booking.series import Series, session_end
+from eduengine.clock import in_own_zone
+from eduengine.codec import micros
 from eduengine.ports import UnitOfWork
 from eduengine.service import ServiceBase
 
@@ -27,17 +29,83 @@ def _status(booking: Booking) -> str:
     return "CANCELLED" if booking.status is BookingStatus.CANCELLED else "CONFIRMED"
 
 
-def _when(value: datetime) -> datetime:
-    # Keep named zones (TZID + VTIMEZONE); anything else is written in UTC.
-    return value if isinstance(value.tzinfo, ZoneInfo) else value.astimezone(UTC)
+def _sequence(booking: Booking) -> int:
+    # Derived from what is stored, so every export of the same state says the same: a
+    # booking changes once, when it is cancelled (a reschedule cancels the old booking).
+    return 1 if booking.status is BookingStatus.CANCELLED else 0
 
 
-def _calendar(name: str) -> icalendar.Calendar:
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", name)
-    return cal
+class _Feed:
+    """One calendar being written: it knows how each zone is named in it.
+
+    A time in an IANA zone is written with its ``TZID`` (dateutil and pytz zones too, by
+    their name); in a fixed offset with a ``TZID`` of its own and a one-rule VTIMEZONE; in
+    UTC with ``Z``. A wall time a ``TZID`` cannot name (the second 01:30 of a night the
+    clocks go back, a time in the spring gap) is written in UTC.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.cal = icalendar.Calendar()
+        self.cal.add("prodid", PRODID)
+        self.cal.add("version", "2.0")
+        self.cal.add("x-wr-calname", name)
+        self._fixed: dict[str, timedelta] = {}
+        self._days: list[date] = []
+
+    def local(self, value: datetime) -> datetime:
+        """``value`` as the feed writes it with a TZID (or in UTC)."""
+        own = in_own_zone(value)
+        self._days.append(own.date())
+        tz = own.tzinfo
+        if isinstance(tz, timezone):
+            offset = own.utcoffset()
+            if not offset:
+                return own.astimezone(UTC)
+            self._fixed[str(own.tzname())] = offset or timedelta(0)
+            return own
+        return own if isinstance(tz, ZoneInfo) else own.astimezone(UTC)
+
+    def exact(self, value: datetime) -> datetime:
+        """Like :meth:`local`, but in UTC where the wall time would be read as another
+        instant."""
+        own = self.local(value)
+        first = own.replace(fold=0)
+        same = first.astimezone(UTC).astimezone(own.tzinfo).replace(tzinfo=None)
+        if first.utcoffset() != own.utcoffset() or same != own.replace(tzinfo=None):
+            return own.astimezone(UTC)
+        return own
+
+    def span(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """DTSTART and DTEND of one event: local, or both in UTC where a client would
+        compute another length from the wall times (a lesson across a DST change)."""
+        first, last = self.exact(start), self.exact(end)
+        if last.replace(tzinfo=None) - first.replace(tzinfo=None) != end.astimezone(
+            UTC
+        ) - start.astimezone(UTC) and (first.tzinfo is not UTC or last.tzinfo is not UTC):
+            return start.astimezone(UTC), end.astimezone(UTC)
+        return first, last
+
+    def bytes(self) -> bytes:
+        if self._days:
+            self.cal.add_missing_timezones(
+                first_date=min(self._days) - timedelta(days=400),
+                last_date=max(self._days) + timedelta(days=400),
+            )
+        for tzid, offset in sorted(self._fixed.items()):
+            self.cal.subcomponents.insert(0, _fixed_zone(tzid, offset))
+        return bytes(self.cal.to_ical())
+
+
+def _fixed_zone(tzid: str, offset: timedelta) -> icalendar.Timezone:
+    zone = icalendar.Timezone()
+    zone.add("tzid", tzid)
+    rule = icalendar.TimezoneStandard()
+    rule.add("dtstart", datetime(1970, 1, 1))
+    rule.add("tzoffsetfrom", offset)
+    rule.add("tzoffsetto", offset)
+    rule.add("tzname", tzid)
+    zone.add_component(rule)
+    return zone
 
 
 def build_calendar(
@@ -50,7 +118,7 @@ def build_calendar(
     stamp: datetime,
 ) -> bytes:
     """The .ics bytes for ``bookings`` (with their slots and series looked up by id)."""
-    cal = _calendar(name)
+    feed = _Feed(name)
     by_series: dict[str, list[Booking]] = defaultdict(list)
     for booking in bookings:
         if booking.series_id is not None and booking.series_id in series:
@@ -60,48 +128,84 @@ def build_calendar(
         event = icalendar.Event()
         event.add("uid", f"{booking.id}@eduengine")
         event.add("dtstamp", stamp.astimezone(UTC))
-        event.add("dtstart", _when(slot.start))
-        event.add("dtend", _when(slot.end))
+        dtstart, dtend = feed.span(slot.start, slot.end)
+        event.add("dtstart", dtstart)
+        event.add("dtend", dtend)
         event.add("summary", slot.course_id)
         event.add("status", _status(booking))
+        event.add("sequence", _sequence(booking))
         if slot.tutor_id:
             event.add("x-eduengine-tutor", slot.tutor_id)
         event.add("x-eduengine-slot", slot.id)
-        cal.add_component(event)
+        feed.cal.add_component(event)
     for series_id, held in sorted(by_series.items()):
-        cal.add_component(_series_event(series[series_id], held, slots, owner_id, stamp))
-    cal.add_missing_timezones()
-    return bytes(cal.to_ical())
+        for event in _series_events(feed, series[series_id], held, slots, owner_id, stamp):
+            feed.cal.add_component(event)
+    return feed.bytes()
 
 
-def _series_event(
+def _series_events(
+    feed: _Feed,
     series: Series,
     held: Sequence[Booking],
     slots: Mapping[str, Slot],
     owner_id: str,
     stamp: datetime,
-) -> icalendar.Event:
+) -> Iterable[icalendar.Event]:
+    """The series' VEVENT, then one override per session a client would get wrong.
+
+    ``DTSTART`` is the rule's first instance (a client counts it as a session even when
+    the rule does not name its day), written in the series' own zone so the rule repeats
+    on its wall clock. A client adds the length on the wall clock too (3 hours for a
+    2-hour lesson from 00:30 on the night clocks go back), so each session whose real
+    end differs from that gets an override (``RECURRENCE-ID``) with its exact end.
+    """
     active = {b.slot_id for b in held if b.status is not BookingStatus.CANCELLED}
+    sessions = {micros(slots[sid].start): slots[sid] for sid in series.slot_ids if sid in slots}
+    found = series.occurrences()
+    zone = found[0].start.tzinfo
+    uid = f"series-{series.id}-{owner_id}@eduengine"
+    status = "CONFIRMED" if active else "CANCELLED"
+    sequence = len({b.slot_id for b in held} - active)
+    first = found[0]
     event = icalendar.Event()
-    event.add("uid", f"series-{series.id}-{owner_id}@eduengine")
+    event.add("uid", uid)
     event.add("dtstamp", stamp.astimezone(UTC))
-    event.add("dtstart", _when(series.dtstart))
-    event.add("dtend", _when(series.dtstart + series.duration))
+    event.add("dtstart", feed.local(first.wall.replace(tzinfo=zone)))
+    end = feed.exact(session_end(first.start, series.duration))
+    if end.tzinfo is not UTC and end.replace(tzinfo=None) - first.wall != series.duration:
+        end = end.astimezone(UTC)  # a client subtracts wall times within one zone
+    event.add("dtend", end)
     event.add("summary", series.course_id)
-    event.add("rrule", icalendar.vRecur.from_ical(series.rrule.removeprefix("RRULE:")))
+    event.add("rrule", icalendar.vRecur.from_ical(series.rrule))
     excluded: list[datetime] = []
-    for ex in series.exdates:
-        if isinstance(ex, datetime):
-            excluded.append(_when(ex))
-        elif isinstance(ex, date):
-            start = series.dtstart
-            excluded.append(_when(datetime.combine(ex, start.timetz())))
-    excluded += [_when(slots[sid].start) for sid in series.slot_ids if sid not in active]
+    overrides: list[icalendar.Event] = []
+    for o in found:
+        slot = sessions.get(micros(o.start))
+        if slot is None or slot.id not in active:
+            excluded.append(feed.local(o.wall.replace(tzinfo=zone)))
+            continue
+        exact_end = session_end(o.start, series.duration)
+        on_wall = (o.wall + series.duration).replace(tzinfo=zone)
+        if micros(on_wall) != micros(exact_end):
+            override = icalendar.Event()
+            override.add("uid", uid)
+            override.add("dtstamp", stamp.astimezone(UTC))
+            override.add("recurrence-id", feed.local(o.wall.replace(tzinfo=zone)))
+            # both in UTC: a client takes their difference as the length
+            override.add("dtstart", o.start.astimezone(UTC))
+            override.add("dtend", exact_end.astimezone(UTC))
+            override.add("summary", series.course_id)
+            override.add("status", status)
+            override.add("sequence", sequence)
+            override.add("x-eduengine-slot", slot.id)
+            overrides.append(override)
     if excluded:
-        event.add("exdate", sorted(set(excluded)))
-    event.add("status", "CONFIRMED" if active else "CANCELLED")
+        event.add("exdate", excluded)
+    event.add("status", status)
+    event.add("sequence", sequence)
     event.add("x-eduengine-series", series.id)
-    return event
+    return [event, *overrides]
 
 
 class CalendarService(ServiceBase):
@@ -123,21 +227,24 @@ class CalendarService(ServiceBase):
         """One event per slot the tutor teaches, with how many students hold a seat."""
 
         def query(uow: UnitOfWork, now: datetime) -> bytes:
-            cal = _calendar(f"Teaching of {tutor_id}")
+            feed = _Feed(f"Teaching of {tutor_id}")
             for slot in uow.slots.get_many(uow.slots.ids_for_tutor(tutor_id)):
                 event = icalendar.Event()
                 event.add("uid", f"slot-{slot.id}@eduengine")
                 event.add("dtstamp", now.astimezone(UTC))
-                event.add("dtstart", _when(slot.start))
-                event.add("dtend", _when(slot.end))
+                dtstart, dtend = feed.span(slot.start, slot.end)
+                event.add("dtstart", dtstart)
+                event.add("dtend", dtend)
                 seated = len(slot.bookings)
                 event.add("summary", f"{slot.course_id} ({seated}/{slot.capacity} booked)")
-                cancelled = slot.status is SlotStatus.CANCELLED or seated == 0
+                # an open class is on the tutor's timetable whether or not anyone booked
+                # yet; a 1-on-1 lesson whose student cancelled is a cancelled slot
+                cancelled = slot.status is SlotStatus.CANCELLED
                 event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+                event.add("sequence", 1 if cancelled else 0)
                 event.add("x-eduengine-slot", slot.id)
-                cal.add_component(event)
-            cal.add_missing_timezones()
-            return bytes(cal.to_ical())
+                feed.cal.add_component(event)
+            return feed.bytes()
 
         return self._run(query, write=False)
 

@@ -1,11 +1,12 @@
 """1-on-1 tutor availability (一对一即时预约), booked like a clinic appointment."""
 
-from eduengine.availability.model import BusyIndex, TimeRange, TutorSchedule, open_times
+from eduengine.availability.model import BusyIndex, Grid, TimeRange, TutorSchedule, open_times
 from eduengine.availability.service import AvailabilityService, OneOnOneBooked, OneOnOneLesson
 
 __all__ = [
     "AvailabilityService",
     "BusyIndex",
+    "Grid",
     "OneOnOneBooked",
     "OneOnOneLesson",
     "TimeRange",

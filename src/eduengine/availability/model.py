@@ -17,6 +17,7 @@ once, at its first occurrence.
 
 from __future__ import annotations
 
+import enum
 import itertools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,9 +43,26 @@ def zone(name: str | ZoneInfo) -> ZoneInfo:
         raise InvalidInput(f"unknown time zone {name!r}") from exc
 
 
+class Grid(enum.Enum):
+    """Where the start times of a working range fall.
+
+    ``RANGE_START`` (the default): every ``step`` from the start of each range (hours
+    09:15-12:00 with a 30-minute step offer 09:15, 09:45 ...). ``CLOCK``: on the clock's
+    multiples of ``step`` from local midnight (09:30, 10:00 ...), as common schedulers do.
+    """
+
+    RANGE_START = "range_start"
+    CLOCK = "clock"
+
+
 @attrs.frozen
 class TimeRange:
-    """Wall-clock hours ``[start, end)`` within one day."""
+    """Wall-clock hours ``[start, end)`` within one day; an ``end`` of ``time(0)`` is
+    midnight at the end of the day (24:00).
+
+    >>> TimeRange(time(20), time(0)).reaches_midnight
+    True
+    """
 
     start: time
     end: time
@@ -52,14 +70,25 @@ class TimeRange:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.start, time) or not isinstance(self.end, time):
             raise InvalidInput(f"working hours need datetime.time values, got {self!r}")
-        if self.end <= self.start:
+        if self.end <= self.start and not self.reaches_midnight:
             raise InvalidTimeRange(f"working hours end {self.end} is not after {self.start}")
+
+    @property
+    def reaches_midnight(self) -> bool:
+        return self.end == time(0)
+
+    @property
+    def end_after_midnight(self) -> timedelta:
+        """How long after the day's midnight the range ends (a whole day for 24:00)."""
+        if self.reaches_midnight:
+            return timedelta(days=1)
+        return datetime.combine(date.min, self.end) - datetime.min
 
 
 def _no_overlap(where: str, ranges: Iterable[TimeRange]) -> tuple[TimeRange, ...]:
     ordered = sorted(ranges, key=lambda r: r.start)
     for a, b in itertools.pairwise(ordered):
-        if b.start < a.end:
+        if datetime.combine(date.min, b.start) - datetime.min < a.end_after_midnight:
             raise OverlappingRanges(f"{where}: {a.start}-{a.end} overlaps {b.start}-{b.end}")
     return tuple(ordered)
 
@@ -87,11 +116,14 @@ class TutorSchedule:
     min_notice: timedelta = ZERO
     horizon: timedelta = timedelta(days=60)
     max_per_day: int | None = None
+    grid: Grid = Grid.RANGE_START
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.tutor_id, str) or not self.tutor_id:
             raise InvalidInput(f"tutor_id must be a non-empty string, got {self.tutor_id!r}")
         zone(self.timezone)
+        if not isinstance(self.grid, Grid):
+            raise InvalidInput(f"grid must be a Grid, got {self.grid!r}")
         for name in ("session", "step", "horizon"):
             _duration(name, getattr(self, name), positive=True)
         for name in ("buffer_before", "buffer_after", "min_notice"):
@@ -140,6 +172,7 @@ class TutorSchedule:
             "min_notice_us": self.min_notice // timedelta(microseconds=1),
             "horizon_us": self.horizon // timedelta(microseconds=1),
             "max_per_day": self.max_per_day,
+            "grid": self.grid.value,
         }
 
     @classmethod
@@ -162,6 +195,7 @@ class TutorSchedule:
             min_notice=us("min_notice_us"),
             horizon=us("horizon_us"),
             max_per_day=data["max_per_day"],
+            grid=Grid(data.get("grid", Grid.RANGE_START.value)),
         )
 
 
@@ -270,8 +304,22 @@ def localize(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
 
 def _window_end(day: date, wall: time, tz: ZoneInfo) -> datetime:
     end = localize(day, wall, tz)
-    if end is None:  # the range ends inside a DST gap: it ends when the clock resumes
-        end = datetime.combine(day, wall).replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if end is None:
+        # The range ends inside a DST gap: it ends when the clock resumes, the instant of
+        # the change, which lies between the wall time read with the offset after (fold=1)
+        # and before (fold=0) it. (A range to 24:00 on a night Santiago skips midnight
+        # ends at the new 01:00, not an hour before.)
+        naive = datetime.combine(day, wall)
+        lo = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+        hi = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        before = lo.astimezone(tz).utcoffset()
+        while hi - lo > timedelta(microseconds=1):
+            mid = lo + (hi - lo) // 2
+            if mid.astimezone(tz).utcoffset() == before:
+                lo = mid
+            else:
+                hi = mid
+        end = hi
     return end
 
 
@@ -367,16 +415,24 @@ def _starts_in(
     earliest: datetime,
     latest: datetime,
 ) -> Iterable[datetime]:
-    window_end = _window_end(day, hours.end, tz)
-    window_start = localize(day, hours.start, tz)
+    if hours.reaches_midnight:
+        window_end = _window_end(day + timedelta(days=1), time(0), tz)
+    else:
+        window_end = _window_end(day, hours.end, tz)
+    wall = datetime.combine(day, hours.start)
+    if schedule.grid is Grid.CLOCK:
+        midnight = datetime.combine(day, time(0))
+        wall = midnight + schedule.step * -(-(wall - midnight) // schedule.step)
+    stop = datetime.combine(day, time(0)) + hours.end_after_midnight
+    if wall >= stop:
+        return
+    window_start = localize(day, wall.time(), tz)
     if window_start is not None and (
         window_start.astimezone(tz).utcoffset() == window_end.astimezone(tz).utcoffset()
     ):
         yield from _starts_fast(schedule, busy, window_start, window_end, earliest, latest)
         return
     # The window spans a DST change: walk the wall clock and skip or dedupe as needed.
-    wall = datetime.combine(day, hours.start)
-    stop = datetime.combine(day, hours.end)
     seen: set[datetime] = set()
     while wall < stop:
         at = localize(day, wall.time(), tz)

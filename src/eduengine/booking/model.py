@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -171,7 +171,8 @@ class Slot:
         _check_id("course_id", course_id)
         require_aware("start", start)
         require_aware("end", end)
-        if end <= start:
+        # instants, not wall times: one zone's 01:30 GMT is after its 01:30 BST
+        if end.astimezone(UTC) <= start.astimezone(UTC):
             raise InvalidTimeRange(f"slot {slot_id!r}: end {end} is not after start {start}")
         check_capacity(capacity)
         if not isinstance(waitlist_mode, WaitlistMode):
@@ -180,7 +181,7 @@ class Slot:
             raise InvalidTimeRange(f"offer_ttl must be a positive timedelta, got {offer_ttl!r}")
         if opens_at is not None:
             require_aware("opens_at", opens_at)
-            if opens_at >= start:
+            if opens_at.astimezone(UTC) >= start.astimezone(UTC):
                 raise InvalidTimeRange(
                     f"slot {slot_id!r}: opens_at {opens_at} is not before start {start}"
                 )

@@ -124,9 +124,15 @@ class LevelCurve:
     def geometric(
         cls, base: int = 120, coefficient: Decimal = Decimal("1.3"), levels: int = 10
     ) -> LevelCurve:
-        """Level Up XP's default curve (base 120, coefficient 1.3, 10 levels)."""
-        if not isinstance(coefficient, Decimal) or coefficient <= 1:
-            raise InvalidInput(f"coefficient must be a Decimal above 1, got {coefficient!r}")
+        """Level Up XP's default curve (base 120, coefficient 1.3, 10 levels); a
+        coefficient of 1 is a flat curve (every level needs ``base`` more XP), as Level Up
+        XP allows.
+
+        >>> LevelCurve.geometric(base=100, coefficient=Decimal(1), levels=4).thresholds
+        (0, 100, 200, 300)
+        """
+        if not isinstance(coefficient, Decimal) or coefficient < 1:
+            raise InvalidInput(f"coefficient must be a Decimal of 1 or more, got {coefficient!r}")
         out, step, total = [0], Decimal(base), Decimal(0)
         for _ in range(levels - 1):
             total += step
