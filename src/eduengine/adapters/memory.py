@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -38,6 +39,8 @@ from eduengine.errors import (
 from eduengine.events.envelope import Envelope
 from eduengine.events.feed import feed_rows
 from eduengine.ports import IndexEntries
+
+log = logging.getLogger("eduengine.events")
 
 
 class InMemoryStore:
@@ -597,7 +600,8 @@ def take_raised(
 
 class InMemoryEventBus:
     """An :class:`~eduengine.ports.EventPublisher` that keeps every event and calls
-    subscribers synchronously (after commit)."""
+    subscribers synchronously (after commit); a subscriber that raises is logged and the
+    others are still called."""
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
@@ -612,4 +616,9 @@ class InMemoryEventBus:
             self.events.extend(events)
         for event in events:
             for handler in list(self._subscribers):
-                handler(event)
+                try:
+                    handler(event)
+                except Exception:
+                    # the command committed: one broken subscriber (a hub that is down)
+                    # must not keep the event from the others, nor fail the caller
+                    log.exception("subscriber %r failed on %r", handler, event)
