@@ -76,6 +76,13 @@ class FeedUnavailable(InvalidInput):
     http_status = 503
 
 
+class InvalidSignature(InvalidInput):
+    """A webhook delivery's signature is missing, malformed, stale or wrong."""
+
+    code = "invalid_signature"
+    http_status = 400
+
+
 class InvalidTimeRange(InvalidInput):
     """An interval ends before (or when) it starts, or a duration is not positive."""
 
