@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -340,3 +341,25 @@ def test_a_failing_subscriber_is_isolated(
     assert sum("failed" in r.getMessage() for r in caplog.records) >= 4
     with pytest.raises(AlreadyBooked):  # the client's retry sees the truth
         svc.book(slot, "ann")
+
+
+def test_follow_yields_history_then_new_events_until_stopped(clock: FixedClock) -> None:
+    handle = make_store("memory", Path("."), outbox=True)
+    svc = booking_service(handle, clock)
+    feed = EventFeed(handle.store, clock=clock)
+    slot = new_slot(svc, 5)
+    stop = threading.Event()
+    got: list[int] = []
+
+    def follower() -> None:
+        for envelope in feed.follow(0, poll=0.01, stop=stop):
+            got.append(envelope.sequence)
+            if len(got) == 3:
+                stop.set()
+
+    thread = threading.Thread(target=follower)
+    thread.start()
+    svc.book(slot, "ann")
+    svc.book(slot, "bob")
+    thread.join(timeout=10)
+    assert not thread.is_alive() and got == [1, 2, 3]
