@@ -21,6 +21,7 @@ from eduengine.deals import (
     SamePaymentAccount,
     TooManyGroups,
 )
+from eduengine.events import Envelope
 from eduengine.payments import FakePaymentGateway
 from eduengine.ports import (
     BookingRepository,
@@ -200,6 +201,12 @@ class CountingUnitOfWork:
 
     def collect_events(self) -> list[DomainEvent]:
         return self._inner.collect_events()
+
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        return self._inner.next_sequences(counts)
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        self._inner.stage_feed(envelopes)
 
 
 def counting(counts: Counter[tuple[str, str]]) -> Callable[[UnitOfWork], UnitOfWork]:
