@@ -28,6 +28,7 @@ MODULES = [
     "eduengine.service",
     "eduengine.bootstrap",
     "eduengine.messagebus",
+    "eduengine.aio",
     "eduengine.erasure",
     "eduengine.policies.fees",
     "eduengine.booking.model",

@@ -38,9 +38,11 @@ from typing import Any, Self
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
+from psycopg.types.json import JsonbLoader, JsonLoader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from eduengine.adapters import sql_common as enc
+from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import take_raised, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -84,7 +86,7 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
     return PersistenceError(f"PostgreSQL error during {what}: {exc}")
 
 
-class PostgresStore(enc.OutboxRelay):
+class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
     """A PostgreSQL database (optionally one ``schema`` in it) holding every aggregate.
 
     A store object is safe to share between threads. Its connections come from a
@@ -99,6 +101,10 @@ class PostgresStore(enc.OutboxRelay):
 
     With ``outbox=True`` committed events are also written to an ``outbox`` table in the
     same transaction, to be relayed by :meth:`relay_outbox`.
+
+    Inside ``with store.joined(conn):`` its units of work run in the transaction the
+    host opened on its own psycopg connection ``conn`` (see
+    :mod:`eduengine.adapters.joined`).
     """
 
     def __init__(
@@ -268,7 +274,7 @@ class PostgresStore(enc.OutboxRelay):
     # --- units of work, snapshot, outbox --------------------------------------------
 
     def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self)
+        return PostgresUnitOfWork(self, self._joined())
 
     def snapshot(self) -> dict[str, Any]:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
@@ -550,7 +556,7 @@ class PostgresRecordRepository:
         self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
         if rows:
             try:
-                with self._uow.conn.cursor() as cur:
+                with self._uow.cursor() as cur:
                     cur.executemany(enc.INSERT_INDEX.replace("?", "%s").encode(), rows)
             except psycopg.Error as exc:
                 raise _translate(exc, "indexing a record") from exc
@@ -594,8 +600,10 @@ class PostgresUnitOfWork:
     snapshot, no locks, and every write through it raises ``InvalidInput``.
     """
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, joined: Joined[Conn] | None = None) -> None:
         self.store = store
+        #: the host's transaction this unit of work runs in (None: its own)
+        self.joined = joined
         #: a query: a read-only snapshot, no row or advisory locks; writes are refused
         self.read_only = False
         self.staged: dict[str, Slot] = {}
@@ -628,11 +636,25 @@ class PostgresUnitOfWork:
 
     def execute(self, query: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         try:
-            return self.conn.execute(query.encode(), params)
+            if self.joined is None:
+                return self.conn.execute(query.encode(), params)
+            return self.cursor().execute(query.encode(), params)
         except psycopg.Error as exc:
             raise _translate(exc, "a unit of work") from exc
 
+    def cursor(self) -> psycopg.Cursor[Any]:
+        """A cursor with this adapter's row factory and JSON loaders, also on a host's
+        connection (Django's loads ``jsonb`` as text and rows as tuples)."""
+        if self.joined is None:
+            return self.conn.cursor()
+        cur = psycopg.Cursor(self.conn, row_factory=dict_row)
+        cur.adapters.register_loader("jsonb", JsonbLoader)  # the cursor's own copy
+        cur.adapters.register_loader("json", JsonLoader)
+        return cur
+
     def __enter__(self) -> Self:
+        if self.joined is not None:
+            return self._enter_joined(self.joined.conn)
         store = self.store
         conn = store._borrow()
         try:
@@ -659,6 +681,9 @@ class PostgresUnitOfWork:
             store._give_back(conn)
             raise
         self.conn = conn
+        return self._opened()
+
+    def _opened(self) -> Self:
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
@@ -667,6 +692,37 @@ class PostgresUnitOfWork:
         self._dispatched = 0
         self._records._locked = set()
         return self
+
+    def _enter_joined(self, conn: Conn) -> Self:
+        # The host's transaction, the host's timeouts: no SET LOCAL lock_timeout here,
+        # it would outlive the command. A savepoint per write command, so a refusal (or
+        # a deadlock, which ROLLBACK TO clears) leaves the host's transaction usable.
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.INERROR:
+            raise PersistenceError(
+                "store.joined(conn): the host's transaction has already failed; roll it back"
+            )
+        if not self.read_only and conn.autocommit and status == psycopg.pq.TransactionStatus.IDLE:
+            raise InvalidInput(
+                "store.joined(conn): the connection has no open transaction; begin one "
+                "(conn.transaction(), or Django's transaction.atomic()) before a command"
+            )
+        self.conn = conn
+        try:
+            if not self.read_only:
+                self.execute(f"SAVEPOINT {SAVEPOINT}")
+            row = self.execute("SELECT max(version) AS v FROM schema_version").fetchone()
+            check_version(int((row or {}).get("v") or 0), write=not self.read_only)
+        except BaseException:
+            if not self.read_only:
+                self._end_savepoint(rollback=True)
+            raise
+        return self._opened()
+
+    def _end_savepoint(self, *, rollback: bool) -> None:
+        if rollback:
+            self.conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}".encode())
+        self.conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}".encode())
 
     def __exit__(
         self,
@@ -678,7 +734,8 @@ class PostgresUnitOfWork:
             if self._open:
                 self.rollback()
         finally:
-            self.store._give_back(self.conn)
+            if self.joined is None:
+                self.store._give_back(self.conn)
 
     def refuse_if_read_only(self, what: str) -> None:
         """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
@@ -706,12 +763,15 @@ class PostgresUnitOfWork:
                     if slot.changed:
                         self._write_slot(slot)
                 if self.store.outbox and self._events:
-                    with self.conn.cursor() as cur:
+                    with self.cursor() as cur:
                         cur.executemany(
                             "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
                             [(type(e).__name__, pickle.dumps(e)) for e in self._events],
                         )
-                self.conn.execute(b"COMMIT")
+                if self.joined is None:
+                    self.conn.execute(b"COMMIT")
+                elif not self.read_only:
+                    self._end_savepoint(rollback=False)
         except pg_errors.InvalidTextRepresentation as exc:
             self.rollback()
             if _STALE in str(exc):
@@ -738,7 +798,7 @@ class PostgresUnitOfWork:
             is_new=slot.id in self.new_slot_ids,
             loaded_children=self.loaded_children.get(slot.id),
         )
-        with self.conn.cursor() as cur:
+        with self.cursor() as cur:
             for w in writes:
                 sql = w.sql.replace("?", "%s").encode()
                 if w.many:
@@ -762,9 +822,13 @@ class PostgresUnitOfWork:
         if self._open:
             self._open = False
             try:
-                self.conn.execute("ROLLBACK")
+                if self.joined is None:
+                    self.conn.execute("ROLLBACK")
+                elif not self.read_only:
+                    self._end_savepoint(rollback=True)
             except psycopg.Error:
-                self.conn.close()  # a broken connection is replaced on next use
+                if self.joined is None:
+                    self.conn.close()  # a broken connection is replaced on next use
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
@@ -780,4 +844,8 @@ class PostgresUnitOfWork:
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         self._dispatched = 0
+        if self.joined is not None:
+            # committed only when the host commits: the host publishes them then
+            self.joined.events.extend(events)
+            return []
         return events
