@@ -41,7 +41,8 @@ Host = tuple[
 def _sqlite_host(tmp: Path) -> Iterator[Host]:
     store = SqliteStore(tmp / "school.sqlite3")
     store.migrate()
-    conn = sqlite3.connect(tmp / "school.sqlite3", isolation_level=None)
+    # used from AsyncSchool's threads too, as Django's connection is
+    conn = sqlite3.connect(tmp / "school.sqlite3", isolation_level=None, check_same_thread=False)
     conn.execute("CREATE TABLE payments (ref TEXT)")
     yield (
         store,
@@ -183,3 +184,28 @@ def test_the_host_connections_row_factory_is_left_as_it_was(
     commit()
     assert conn.row_factory is None
     assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_awaited_commands_inside_the_block_join_the_host_transaction(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    import asyncio
+
+    from eduengine.aio import AsyncSchool
+
+    store, conn, begin, _, rollback, _ = next(_sqlite_host(tmp_path))
+    school, _, slot_id = _school(store, clock)
+
+    async def book_two() -> None:
+        async with AsyncSchool(school) as aschool:
+            # awaited together: still one command at a time on the host's connection
+            await asyncio.gather(
+                aschool.booking.book(slot_id, "ann"), aschool.booking.book(slot_id, "bob")
+            )
+
+    begin()
+    with store.joined(conn) as tx:
+        asyncio.run(book_two())
+    assert len(tx.events) == 2
+    rollback()
+    assert school.booking.get_slot(slot_id).seats_left == 3

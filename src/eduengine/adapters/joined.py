@@ -16,13 +16,14 @@ no page is ever shown a seat that a rollback took back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 from eduengine.booking.events import DomainEvent
-from eduengine.errors import InvalidInput
+from eduengine.errors import InvalidInput, LockTimeout
 from eduengine.messagebus import MessageBus
 
 C = TypeVar("C")
@@ -36,12 +37,23 @@ class Joined(Generic[C]):
 
     ``events`` are the committed commands' events, oldest first, waiting for the host's
     commit; :meth:`publish` hands them to a bus's publishers (and forgets them).
+    Commands on one connection run one at a time (``in_use``), even when awaited
+    together through ``AsyncSchool``: a connection carries one transaction.
     """
 
     def __init__(self, store: object, conn: C) -> None:
         self.store = store
         self.conn = conn
         self.events: list[DomainEvent] = []
+        self.in_use = threading.Lock()
+
+    def acquire(self, timeout: float) -> None:
+        """Take the connection for one unit of work, waiting at most ``timeout`` s."""
+        if not self.in_use.acquire(timeout=timeout):
+            raise LockTimeout(
+                f"store.joined(conn): the connection was busy with another command for "
+                f"more than {timeout}s"
+            )
 
     def publish(self, bus: MessageBus) -> None:
         """Publish the events collected so far: call it after the host committed."""

@@ -707,6 +707,8 @@ class PostgresUnitOfWork:
                 "store.joined(conn): the connection has no open transaction; begin one "
                 "(conn.transaction(), or Django's transaction.atomic()) before a command"
             )
+        assert self.joined is not None
+        self.joined.acquire(self.store.lock_timeout)
         self.conn = conn
         try:
             if not self.read_only:
@@ -714,8 +716,11 @@ class PostgresUnitOfWork:
             row = self.execute("SELECT max(version) AS v FROM schema_version").fetchone()
             check_version(int((row or {}).get("v") or 0), write=not self.read_only)
         except BaseException:
-            if not self.read_only:
-                self._end_savepoint(rollback=True)
+            try:
+                if not self.read_only:
+                    self._end_savepoint(rollback=True)
+            finally:
+                self.joined.in_use.release()
             raise
         return self._opened()
 
@@ -736,6 +741,8 @@ class PostgresUnitOfWork:
         finally:
             if self.joined is None:
                 self.store._give_back(self.conn)
+            else:
+                self.joined.in_use.release()
 
     def refuse_if_read_only(self, what: str) -> None:
         """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""

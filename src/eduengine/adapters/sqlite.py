@@ -571,6 +571,8 @@ class SqliteUnitOfWork:
                 "store.joined(conn): the connection has no open transaction; begin one "
                 "(BEGIN IMMEDIATE, or Django's transaction.atomic()) before a command"
             )
+        assert self.joined is not None
+        self.joined.acquire(self.store.lock_timeout)
         self.conn = conn
         self._host_row_factory = conn.row_factory
         conn.row_factory = sqlite3.Row
@@ -581,6 +583,7 @@ class SqliteUnitOfWork:
             except BaseException:
                 self._end_savepoint(rollback=True)
                 conn.row_factory = self._host_row_factory
+                self.joined.in_use.release()
                 raise
         return self._opened()
 
@@ -601,6 +604,7 @@ class SqliteUnitOfWork:
         finally:
             if self.joined is not None:
                 self.conn.row_factory = self._host_row_factory
+                self.joined.in_use.release()
             elif self.store._memory:
                 self.store._shared_lock.release()
 
