@@ -10,11 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
-pytest.importorskip("django")  # the dev extra installs it; a bare install may not have it
-
 import django
+import pytest
 from django.conf import settings
 from django.db import connections, transaction
 
