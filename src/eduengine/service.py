@@ -43,6 +43,7 @@ from eduengine.errors import (
     SeriesFull,
     SlotFull,
 )
+from eduengine.events.envelope import stamp
 from eduengine.messagebus import MessageBus
 from eduengine.ports import (
     EventPublisher,
@@ -95,6 +96,7 @@ class ServiceBase:
     def _run(self, command: Callable[[UnitOfWork, datetime], T], *, write: bool = True) -> T:
         for attempt in range(1, self.max_attempts + 1):
             now = self.clock.now()
+            ticket: int | None = None
             try:
                 uow = self._uow()
                 # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
@@ -106,16 +108,30 @@ class ServiceBase:
                         return result
                     # the school's rules run before commit: a handler that refuses
                     # rolls the whole command back
-                    self.bus.dispatch(uow)
+                    raised = self.bus.dispatch(uow)
+                    envelopes = stamp(uow, raised) if raised else []
+                    if raised:
+                        # taken while this command still holds its aggregates' locks,
+                        # so the bus publishes each aggregate's events in commit order
+                        ticket = self.bus.reserve()
+                    uow.stage_feed(envelopes)
                     uow.commit()
                     events = uow.collect_events()
+                    if raised and not events:
+                        # a unit of work in a host's transaction (store.joined) holds its
+                        # events back until the host commits; the host publishes them
+                        envelopes = []
                 break
-            except RetryableConflict:
+            except BaseException as exc:
+                if ticket is not None:
+                    self.bus.release(ticket, committed=False)
                 # The unit of work rolled back; the command reloads everything it needs,
                 # so running it again from the top is safe.
-                if attempt == self.max_attempts:
+                if not isinstance(exc, RetryableConflict) or attempt == self.max_attempts:
                     raise
-        if events:
+        if ticket is not None:
+            self.bus.release(ticket, events, envelopes)
+        elif events:
             self.bus.publish(events)
         return result
 

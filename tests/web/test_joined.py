@@ -39,7 +39,7 @@ Host = tuple[
 
 
 def _sqlite_host(tmp: Path) -> Iterator[Host]:
-    store = SqliteStore(tmp / "school.sqlite3")
+    store = SqliteStore(tmp / "school.sqlite3", outbox=True)
     store.migrate()
     # used from AsyncSchool's threads too, as Django's connection is
     conn = sqlite3.connect(tmp / "school.sqlite3", isolation_level=None, check_same_thread=False)
@@ -63,7 +63,7 @@ def _postgres_host() -> Iterator[Host]:
 
     assert PG_DSN is not None
     schema = f"j_{uuid.uuid4().hex[:12]}"
-    store = PostgresStore(PG_DSN, schema=schema)
+    store = PostgresStore(PG_DSN, schema=schema, outbox=True)
     store.migrate()
     conn = psycopg.connect(PG_DSN, autocommit=True, options=f"-c search_path={schema}")
     conn.execute("CREATE TABLE payments (ref TEXT)")
@@ -104,6 +104,9 @@ def _payments(conn: Any) -> int:
 def test_two_commands_in_one_host_transaction_commit_with_it(host: Host, clock: FixedClock) -> None:
     store, conn, begin, commit, _, pay = host
     school, seen, slot_id = _school(store, clock)
+    heard: list[tuple[str, int]] = []
+    school.bus.listen(lambda envelope: heard.append((envelope.type, envelope.sequence)))
+    head = school.feed.head()
     begin()
     pay("p-1")
     with store.joined(conn) as tx:
@@ -111,10 +114,13 @@ def test_two_commands_in_one_host_transaction_commit_with_it(host: Host, clock: 
         school.booking.book(slot_id, "bob")
     # nothing is published before the host commits: the host may still roll back
     assert [e for e in seen.events if isinstance(e, SeatBooked)] == []
+    assert heard == []
     assert len(tx.events) == 2
     commit()
     tx.publish(school.bus)
     assert [e.student_id for e in seen.events if isinstance(e, SeatBooked)] == ["ann", "bob"]
+    assert heard == [("booking.seat_booked", 2), ("booking.seat_booked", 3)]
+    assert [(e.type, e.sequence) for e in school.feed.events_since(head)] == heard
     assert school.booking.get_slot(slot_id).seats_left == 1
     assert _payments(conn) == 1
 
@@ -122,6 +128,7 @@ def test_two_commands_in_one_host_transaction_commit_with_it(host: Host, clock: 
 def test_a_host_rollback_undoes_the_seat(host: Host, clock: FixedClock) -> None:
     store, conn, begin, _, rollback, pay = host
     school, _, slot_id = _school(store, clock)
+    head = school.feed.head()
     begin()
     pay("p-1")
     with store.joined(conn):
@@ -131,6 +138,7 @@ def test_a_host_rollback_undoes_the_seat(host: Host, clock: FixedClock) -> None:
     rollback()  # the payment failed after all
     assert school.booking.get_slot(slot_id).seats_left == 3
     assert _payments(conn) == 0
+    assert school.feed.events_since(head) == []  # nor is the seat in the feed
 
 
 def test_a_refused_command_changes_nothing_and_the_host_transaction_goes_on(

@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 from eduengine.booking.events import DomainEvent
 from eduengine.errors import InvalidInput, LockTimeout
+from eduengine.events.envelope import Envelope
 from eduengine.messagebus import MessageBus
 
 C = TypeVar("C")
@@ -36,7 +37,9 @@ class Joined(Generic[C]):
     """The host's transaction on ``conn``, as joined by one store.
 
     ``events`` are the committed commands' events, oldest first, waiting for the host's
-    commit; :meth:`publish` hands them to a bus's publishers (and forgets them).
+    commit, and ``envelopes`` their numbered envelopes (already in the store's feed, which
+    the host's commit makes visible); :meth:`publish` hands both to a bus's publishers
+    and listeners (and forgets them).
     Commands on one connection run one at a time (``in_use``), even when awaited
     together through ``AsyncSchool``: a connection carries one transaction.
     """
@@ -45,6 +48,7 @@ class Joined(Generic[C]):
         self.store = store
         self.conn = conn
         self.events: list[DomainEvent] = []
+        self.envelopes: list[Envelope] = []
         self.in_use = threading.Lock()
 
     def acquire(self, timeout: float) -> None:
@@ -58,8 +62,9 @@ class Joined(Generic[C]):
     def publish(self, bus: MessageBus) -> None:
         """Publish the events collected so far: call it after the host committed."""
         events, self.events = self.events, []
-        if events:
-            bus.publish(events)
+        envelopes, self.envelopes = self.envelopes, []
+        if events or envelopes:
+            bus.publish(events, envelopes)
 
 
 _current: ContextVar[Joined[object] | None] = ContextVar("eduengine_joined", default=None)
