@@ -29,6 +29,7 @@ MODULES = [
     "eduengine.bootstrap",
     "eduengine.messagebus",
     "eduengine.aio",
+    "eduengine.live",
     "eduengine.erasure",
     "eduengine.policies.fees",
     "eduengine.booking.model",
