@@ -105,18 +105,24 @@ def runserver_cmd(port: int) -> list[str]:
     ]
 
 
-def manage(*args: str, db: Path) -> str:
-    done = subprocess.run(
+def manage(*args: str, db: Path) -> subprocess.Popen[str]:
+    """``manage.py *args`` on database ``db``, started (``.communicate()`` waits)."""
+    return subprocess.Popen(
         [sys.executable, str(EXAMPLES / "django_app" / "manage.py"), *args],
         cwd=EXAMPLES / "django_app",
         env=_env({"EDUSCHOOL_DB": str(db)}),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
+        text=True,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+
+
+def finished(proc: subprocess.Popen[str]) -> str:
+    """The output of a ``manage`` command that must succeed."""
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out
 
 
 async def follow_sse(

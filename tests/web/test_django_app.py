@@ -12,17 +12,26 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.servers import EXAMPLES, check_stream, follow_sse, free_port, manage, runserver_cmd
+from tests.web.servers import (
+    EXAMPLES,
+    check_stream,
+    finished,
+    follow_sse,
+    free_port,
+    manage,
+    runserver_cmd,
+)
 from tests.web.servers import server as run_server
 
 CAPACITY = 10
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
     tmp = tmp_path_factory.mktemp("django")
     db = tmp / "site.sqlite3"
-    assert "up to date" in manage("eduengine_migrate", db=db)
+    assert "up to date" in finished(manage("eduengine_migrate", db=db))
+    jobs = manage("eduengine_jobs", db=db)  # starts beside the server, to save time
     port = free_port()
     with run_server(
         runserver_cmd(port),
@@ -31,11 +40,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         url=f"http://127.0.0.1:{port}",
         log=tmp / "server.log",
     ) as url:
-        yield url, db
+        yield url, db, finished(jobs)
 
 
-def test_fifty_bookings_for_ten_seats_in_django_transactions(site: tuple[str, Path]) -> None:
-    url, db = site
+def test_fifty_bookings_for_ten_seats_in_django_transactions(
+    site: tuple[str, Path, str],
+) -> None:
+    url, db, _ = site
 
     async def main() -> str:
         async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
@@ -79,7 +90,7 @@ def test_fifty_bookings_for_ten_seats_in_django_transactions(site: tuple[str, Pa
     assert orders == CAPACITY
 
 
-def test_the_periodic_jobs_command_runs(site: tuple[str, Path]) -> None:
-    _, db = site
-    out = manage("eduengine_jobs", db=db)
+def test_the_periodic_jobs_command_runs(site: tuple[str, Path, str]) -> None:
+    _, _, out = site
     assert "offers expired: 0" in out
+    assert "feed events pruned: 0" in out
