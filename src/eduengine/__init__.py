@@ -43,7 +43,8 @@ from eduengine.booking.series import Series
 from eduengine.bootstrap import School
 from eduengine.clock import Clock, FixedClock, SystemClock
 from eduengine.erasure import ErasureReport
-from eduengine.errors import EduEngineError
+from eduengine.errors import EduEngineError, problem_details
+from eduengine.events import Envelope, EventFeed
 from eduengine.messagebus import MessageBus
 from eduengine.service import BookingService, ServiceBase
 
@@ -58,7 +59,9 @@ __all__ = [
     "Clock",
     "DomainEvent",
     "EduEngineError",
+    "Envelope",
     "ErasureReport",
+    "EventFeed",
     "FixedClock",
     "InMemoryEventBus",
     "InMemoryStore",
@@ -87,4 +90,5 @@ __all__ = [
     "WaitlistMode",
     "WaitlistPromoted",
     "__version__",
+    "problem_details",
 ]

@@ -12,7 +12,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _rebuild(cls: type[EduEngineError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -24,6 +24,11 @@ def _rebuild(cls: type[EduEngineError], args: tuple[Any, ...], state: dict[str, 
 
 class EduEngineError(Exception):
     """Root of every error raised by eduengine."""
+
+    #: a stable, machine-readable name: clients match on it, never on the message
+    code: ClassVar[str] = "eduengine_error"
+    #: the HTTP status a web host should answer with (see :func:`problem_details`)
+    http_status: ClassVar[int] = 500
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Errors carry ids as attributes and take them in __init__, which the default
@@ -37,13 +42,21 @@ class EduEngineError(Exception):
 class DomainError(EduEngineError):
     """A command was refused by a business rule; the state is unchanged."""
 
+    code = "domain_error"
+    http_status = 400
+
 
 class InvalidInput(DomainError, ValueError):
     """An argument is malformed (wrong type, out of range)."""
 
+    code = "invalid_input"
+    http_status = 422
+
 
 class NaiveDatetime(InvalidInput):
     """A datetime without a time zone was given where an aware one is required."""
+
+    code = "naive_datetime"
 
     def __init__(self, name: str, value: object) -> None:
         super().__init__(f"{name} must be timezone-aware, got naive datetime {value!r}")
@@ -53,46 +66,75 @@ class NaiveDatetime(InvalidInput):
 class InvalidEvent(InvalidInput):
     """A JSON event or envelope does not match the published event contract."""
 
+    code = "invalid_event"
+
 
 class FeedUnavailable(InvalidInput):
     """The store keeps no event feed (build it with ``outbox=True``)."""
+
+    code = "feed_unavailable"
+    http_status = 503
+
+
+class InvalidSignature(InvalidInput):
+    """A webhook delivery's signature is missing, malformed, stale or wrong."""
+
+    code = "invalid_signature"
+    http_status = 400
 
 
 class InvalidTimeRange(InvalidInput):
     """An interval ends before (or when) it starts, or a duration is not positive."""
 
+    code = "invalid_time_range"
+
 
 class InvalidCapacity(InvalidInput):
     """Capacity is not a non-negative integer."""
+
+    code = "invalid_capacity"
 
 
 class InvalidRecurrence(InvalidInput):
     """An RRULE cannot be parsed, is unbounded, or yields no session."""
 
+    code = "invalid_recurrence"
+
 
 class NotFound(DomainError, LookupError):
     """An id names nothing."""
 
+    code = "not_found"
+    http_status = 404
+
 
 class SlotNotFound(NotFound):
+    code = "slot_not_found"
+
     def __init__(self, slot_id: str) -> None:
         super().__init__(f"slot {slot_id!r} not found")
         self.slot_id = slot_id
 
 
 class SeriesNotFound(NotFound):
+    code = "series_not_found"
+
     def __init__(self, series_id: str) -> None:
         super().__init__(f"series {series_id!r} not found")
         self.series_id = series_id
 
 
 class BookingNotFound(NotFound):
+    code = "booking_not_found"
+
     def __init__(self, booking_id: str) -> None:
         super().__init__(f"booking {booking_id!r} not found")
         self.booking_id = booking_id
 
 
 class OfferNotFound(NotFound):
+    code = "offer_not_found"
+
     def __init__(self, slot_id: str, student_id: str) -> None:
         super().__init__(f"student {student_id!r} holds no seat offer for slot {slot_id!r}")
         self.slot_id = slot_id
@@ -102,12 +144,20 @@ class OfferNotFound(NotFound):
 class DuplicateId(DomainError, ValueError):
     """An object with this id already exists."""
 
+    code = "duplicate_id"
+    http_status = 409
+
 
 class BookingRefused(DomainError):
     """A seat cannot be booked (or a waitlist joined) in the current state."""
 
+    code = "booking_refused"
+    http_status = 409
+
 
 class SlotFull(BookingRefused):
+    code = "slot_full"
+
     def __init__(self, slot_id: str, capacity: int) -> None:
         super().__init__(f"slot {slot_id!r} is full ({capacity} of {capacity} seats taken)")
         self.slot_id = slot_id
@@ -116,6 +166,8 @@ class SlotFull(BookingRefused):
 
 class SeriesFull(SlotFull):
     """At least one session of a series is full; nothing was booked."""
+
+    code = "series_full"
 
     def __init__(self, series_id: str, full_slot_ids: Sequence[str]) -> None:
         BookingRefused.__init__(
@@ -129,6 +181,8 @@ class SeriesFull(SlotFull):
 
 
 class AlreadyBooked(BookingRefused):
+    code = "already_booked"
+
     def __init__(self, slot_id: str, student_id: str) -> None:
         super().__init__(f"student {student_id!r} already holds a seat in slot {slot_id!r}")
         self.slot_id = slot_id
@@ -137,6 +191,8 @@ class AlreadyBooked(BookingRefused):
 
 class BookingClosed(BookingRefused):
     """The slot already started, was cancelled, or the booking can no longer change."""
+
+    code = "booking_closed"
 
     def __init__(self, slot_id: str, reason: str) -> None:
         super().__init__(f"slot {slot_id!r} is closed for this: {reason}")
@@ -147,6 +203,8 @@ class BookingClosed(BookingRefused):
 class BookingNotOpen(BookingRefused):
     """Rush booking: the slot opens for booking at ``opens_at``, not yet."""
 
+    code = "booking_not_open"
+
     def __init__(self, slot_id: str, opens_at: object) -> None:
         super().__init__(f"slot {slot_id!r} opens for booking at {opens_at}, not yet")
         self.slot_id = slot_id
@@ -154,6 +212,8 @@ class BookingNotOpen(BookingRefused):
 
 
 class AlreadyWaiting(BookingRefused):
+    code = "already_waiting"
+
     def __init__(self, slot_id: str, student_id: str) -> None:
         super().__init__(f"student {student_id!r} is already on the waitlist of slot {slot_id!r}")
         self.slot_id = slot_id
@@ -161,6 +221,8 @@ class AlreadyWaiting(BookingRefused):
 
 
 class NotWaiting(BookingRefused):
+    code = "not_waiting"
+
     def __init__(self, slot_id: str, student_id: str) -> None:
         super().__init__(f"student {student_id!r} is not on the waitlist of slot {slot_id!r}")
         self.slot_id = slot_id
@@ -170,6 +232,8 @@ class NotWaiting(BookingRefused):
 class SeatsAvailable(BookingRefused):
     """Joining a waitlist is refused while a seat can simply be booked."""
 
+    code = "seats_available"
+
     def __init__(self, slot_id: str, seats_left: int) -> None:
         super().__init__(f"slot {slot_id!r} has {seats_left} seat(s) left: book instead")
         self.slot_id = slot_id
@@ -177,6 +241,9 @@ class SeatsAvailable(BookingRefused):
 
 
 class CapacityBelowBookings(DomainError, ValueError):
+    code = "capacity_below_bookings"
+    http_status = 409
+
     def __init__(self, slot_id: str, requested: int, taken: int) -> None:
         super().__init__(
             f"slot {slot_id!r}: capacity {requested} is below the {taken} seat(s) already taken"
@@ -189,6 +256,9 @@ class CapacityBelowBookings(DomainError, ValueError):
 class InvalidTransition(DomainError):
     """The object is not in a state that allows this command."""
 
+    code = "invalid_transition"
+    http_status = 409
+
 
 # --- persistence ----------------------------------------------------------------------
 
@@ -196,22 +266,37 @@ class InvalidTransition(DomainError):
 class PersistenceError(EduEngineError):
     """The storage could not complete the command; nothing was written."""
 
+    code = "persistence_error"
+    http_status = 503
+
 
 class ConcurrencyConflict(PersistenceError):
     """Another transaction changed the same data and retries were exhausted."""
+
+    code = "concurrency_conflict"
+    http_status = 409
 
 
 class RetryableConflict(ConcurrencyConflict):
     """A transient conflict (deadlock, serialisation failure): running the whole command
     again may succeed. The service layer retries it a bounded number of times."""
 
+    code = "retryable_conflict"
+    http_status = 503
+
 
 class LockTimeout(PersistenceError, TimeoutError):
     """A lock could not be taken in time."""
 
+    code = "lock_timeout"
+    http_status = 503
+
 
 class SchemaError(PersistenceError):
     """The database schema is missing or newer than this library understands."""
+
+    code = "schema_error"
+    http_status = 500
 
 
 # --- money --------------------------------------------------------------------------
@@ -220,9 +305,13 @@ class SchemaError(PersistenceError):
 class InvalidMoney(InvalidInput):
     """A money amount is a float, not finite, or has an unknown currency."""
 
+    code = "invalid_money"
+
 
 class CurrencyMismatch(InvalidMoney):
     """Two amounts in different currencies were combined."""
+
+    code = "currency_mismatch"
 
 
 # --- policies -----------------------------------------------------------------------
@@ -230,6 +319,9 @@ class CurrencyMismatch(InvalidMoney):
 
 class BookingRestricted(BookingRefused):
     """The student's booking rights are restricted after too many violations."""
+
+    code = "booking_restricted"
+    http_status = 403
 
     def __init__(self, student_id: str, reason: str) -> None:
         super().__init__(f"student {student_id!r} may not book now: {reason}")
@@ -239,6 +331,8 @@ class BookingRestricted(BookingRefused):
 
 class RescheduleRefused(BookingRefused):
     """A booking cannot be moved (outside the free window, or over the limit)."""
+
+    code = "reschedule_refused"
 
     def __init__(self, booking_id: str, reason: str) -> None:
         super().__init__(f"booking {booking_id!r} cannot be rescheduled: {reason}")
@@ -252,6 +346,8 @@ class RescheduleRefused(BookingRefused):
 class QueueError(BookingRefused):
     """A rush-booking queue command cannot be taken in its current state."""
 
+    code = "queue_error"
+
     def __init__(self, slot_id: str, reason: str) -> None:
         super().__init__(f"rush queue of slot {slot_id!r}: {reason}")
         self.slot_id = slot_id
@@ -259,6 +355,8 @@ class QueueError(BookingRefused):
 
 
 class QueueNotFound(NotFound):
+    code = "queue_not_found"
+
     def __init__(self, slot_id: str) -> None:
         super().__init__(f"slot {slot_id!r} has no rush queue")
         self.slot_id = slot_id
@@ -268,6 +366,8 @@ class QueueNotFound(NotFound):
 
 
 class TutorNotFound(NotFound):
+    code = "tutor_not_found"
+
     def __init__(self, tutor_id: str) -> None:
         super().__init__(f"tutor {tutor_id!r} has no schedule")
         self.tutor_id = tutor_id
@@ -276,9 +376,13 @@ class TutorNotFound(NotFound):
 class OverlappingRanges(InvalidInput):
     """Working hours or date overrides overlap each other."""
 
+    code = "overlapping_ranges"
+
 
 class TimeNotAvailable(BookingRefused):
     """The tutor is not free at (all of) the requested time(s)."""
+
+    code = "time_not_available"
 
     def __init__(self, tutor_id: str, starts: Sequence[object]) -> None:
         listed = ", ".join(str(s) for s in starts)
@@ -293,14 +397,21 @@ class TimeNotAvailable(BookingRefused):
 class PaymentFailed(EduEngineError):
     """The payment gateway declined or could not confirm a charge or refund."""
 
+    code = "payment_failed"
+    http_status = 402
+
 
 class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"group-deal campaign {campaign_id!r} not found")
         self.campaign_id = campaign_id
 
 
 class GroupNotFound(NotFound):
+    code = "group_not_found"
+
     def __init__(self, group_id: str) -> None:
         super().__init__(f"group {group_id!r} not found")
         self.group_id = group_id
@@ -309,6 +420,8 @@ class GroupNotFound(NotFound):
 class GroupClosed(BookingRefused):
     """The group is no longer open for joining (formed, failed, cancelled, past deadline)."""
 
+    code = "group_closed"
+
     def __init__(self, group_id: str, reason: str) -> None:
         super().__init__(f"group {group_id!r} cannot be joined: {reason}")
         self.group_id = group_id
@@ -316,6 +429,8 @@ class GroupClosed(BookingRefused):
 
 
 class GroupFull(BookingRefused):
+    code = "group_full"
+
     def __init__(self, group_id: str, size: int) -> None:
         super().__init__(f"group {group_id!r} is full ({size} members)")
         self.group_id = group_id
@@ -325,9 +440,15 @@ class GroupFull(BookingRefused):
 class DealLimitReached(BookingRefused):
     """A per-student limit of the campaign (groups opened, joined, one open group)."""
 
+    code = "deal_limit_reached"
+    http_status = 409
+
 
 class AbuseSuspected(BookingRefused):
     """A risk rule denied the request; the decision was recorded."""
+
+    code = "abuse_suspected"
+    http_status = 403
 
     def __init__(self, student_id: str, reasons: Sequence[str]) -> None:
         super().__init__(f"request of student {student_id!r} denied: {'; '.join(reasons)}")
@@ -338,6 +459,9 @@ class AbuseSuspected(BookingRefused):
 class ShareCodeUnavailable(DomainError, RuntimeError):
     """Every share code drawn for a new group was taken: the code source is broken (a
     random code collides about never), so opening the group is refused."""
+
+    code = "share_code_unavailable"
+    http_status = 503
 
     def __init__(self, campaign_id: str, tries: int, last_code: str) -> None:
         super().__init__(
@@ -355,13 +479,19 @@ class ShareCodeUnavailable(DomainError, RuntimeError):
 class CouponRefused(DomainError):
     """A coupon code does not apply (unknown, expired, minimum spend, usage limit ...)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"coupon {code!r} cannot be used: {reason}")
-        self.code = code
+    code = "coupon_refused"
+    http_status = 422
+
+    def __init__(self, coupon_code: str, reason: str) -> None:
+        super().__init__(f"coupon {coupon_code!r} cannot be used: {reason}")
+        # not ``code``: that is the error's own stable code, ``"coupon_refused"``
+        self.coupon_code = coupon_code
         self.reason = reason
 
 
 class OrderNotFound(NotFound):
+    code = "order_not_found"
+
     def __init__(self, order_id: str) -> None:
         super().__init__(f"order {order_id!r} not found")
         self.order_id = order_id
@@ -373,6 +503,8 @@ class OrderNotFound(NotFound):
 class UnknownRule(NotFound):
     """No XP rule for this kind of learning event."""
 
+    code = "unknown_rule"
+
     def __init__(self, kind: str) -> None:
         super().__init__(f"no XP rule for learning events of kind {kind!r}")
         self.kind = kind
@@ -383,6 +515,8 @@ class NotRanked(NotFound, KeyError):
 
     Also a ``KeyError``, which is what the in-memory ``Leaderboard`` raises.
     """
+
+    code = "not_ranked"
 
     def __init__(self, student_id: str, board: str) -> None:
         super().__init__(f"student {student_id!r} is not on leaderboard {board!r}")
@@ -398,6 +532,8 @@ class NotRanked(NotFound, KeyError):
 
 
 class StudentNotFound(NotFound):
+    code = "student_not_found"
+
     def __init__(self, student_id: str) -> None:
         super().__init__(f"student {student_id!r} not found")
         self.student_id = student_id
@@ -406,12 +542,17 @@ class StudentNotFound(NotFound):
 class NoCredit(BookingRefused):
     """The student has no active lesson package with a credit left."""
 
+    code = "no_credit"
+    http_status = 402
+
     def __init__(self, student_id: str) -> None:
         super().__init__(f"student {student_id!r} has no active lesson package with credits left")
         self.student_id = student_id
 
 
 class ClassFull(BookingRefused):
+    code = "class_full"
+
     def __init__(self, class_id: str, capacity: int) -> None:
         super().__init__(f"class {class_id!r} is full ({capacity} students)")
         self.class_id = class_id
@@ -419,3 +560,56 @@ class ClassFull(BookingRefused):
 
 class AccessDenied(DomainError, PermissionError):
     """The actor may not read or change this student's record (the attempt is audited)."""
+
+    code = "access_denied"
+    http_status = 403
+
+
+# --- HTTP -----------------------------------------------------------------------------
+
+#: ``type`` URIs of :func:`problem_details` are this prefix plus the error's ``code``.
+PROBLEM_TYPE_BASE = "urn:eduengine:problem:"
+
+
+def problem_details(
+    error: EduEngineError, *, type_base: str = PROBLEM_TYPE_BASE, instance: str | None = None
+) -> dict[str, Any]:
+    """An RFC 9457 problem details object (``application/problem+json``) for ``error``.
+
+    ``type`` is ``type_base`` plus the error's stable ``code`` (pass your own base, e.g.
+    ``"https://school.example/problems/"``, to link to your docs), ``status`` its
+    suggested HTTP status, ``detail`` its message; ``code`` and the ids the error
+    carries (``slot_id``, ``student_id`` ...) are extension members.
+
+    >>> problem = problem_details(SlotFull("s1", 10))
+    >>> problem["status"], problem["code"], problem["slot_id"]
+    (409, 'slot_full', 's1')
+    >>> problem["type"]
+    'urn:eduengine:problem:slot_full'
+    """
+    out: dict[str, Any] = {
+        "type": f"{type_base}{error.code}",
+        "title": _title(type(error)),
+        "status": error.http_status,
+        "detail": str(error),
+        "code": error.code,
+    }
+    if instance is not None:
+        out["instance"] = instance
+    for name, value in vars(error).items():
+        if name.startswith("_") or name in out:
+            continue
+        if isinstance(value, tuple | list) and all(_plain(v) for v in value):
+            out[name] = list(value)
+        elif _plain(value):
+            out[name] = value
+    return out
+
+
+def _plain(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _title(cls: type[EduEngineError]) -> str:
+    # the code, in words: stable like the code, unlike the message
+    return cls.code.replace("_", " ").capitalize()

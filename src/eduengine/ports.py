@@ -201,6 +201,13 @@ class UnitOfWork(Protocol):
         """Events raised by the aggregates this unit of work committed, in order."""
         ...
 
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """Advance each event stream's counter by its count and return the number each
+        had before; the counters stay locked until the unit of work ends, so commits on
+        one stream number its events in commit order (call it last, just before commit,
+        with the streams in sorted order)."""
+        ...
+
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Write ``envelopes`` to the store's event feed in this transaction, at commit,
         if the store keeps one (``outbox=True``); the service layer calls it just before

@@ -202,6 +202,9 @@ class CountingUnitOfWork:
     def collect_events(self) -> list[DomainEvent]:
         return self._inner.collect_events()
 
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        return self._inner.next_sequences(counts)
+
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         self._inner.stage_feed(envelopes)
 

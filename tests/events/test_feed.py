@@ -43,9 +43,7 @@ def booking_service(
     return BookingService(handle.unit_of_work, clock=clock, bus=bus)
 
 
-def new_slot(
-    svc: BookingService, capacity: int, slot_id: str | None = None, days: int = 1
-) -> str:
+def new_slot(svc: BookingService, capacity: int, slot_id: str | None = None, days: int = 1) -> str:
     start = T0 + timedelta(days=days)
     return svc.create_slot("math", start, start + timedelta(hours=1), capacity, slot_id=slot_id).id
 

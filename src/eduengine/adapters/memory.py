@@ -55,6 +55,8 @@ class InMemoryStore:
         self.feed: list[tuple[int, int, str]] = []
         self._feed_head = 0
         self._feed_lock = threading.Lock()
+        #: each event stream's last sequence number
+        self.streams: dict[str, int] = {}
         self.slots: dict[str, Slot] = {}
         self.bookings: dict[str, Booking] = {}
         self.bookings_by_student: dict[str, list[str]] = {}
@@ -458,6 +460,8 @@ class InMemoryUnitOfWork:
         self.undo: list[tuple[str, str, str | None, dict[str, int] | None]] = []
         self._events: list[DomainEvent] = []
         self._envelopes: list[Envelope] = []
+        #: event stream counters as they were before this unit of work moved them
+        self.stream_undo: dict[str, int | None] = {}
         self._dispatched = 0
         self._committed = False
         self.records = InMemoryRecordRepository(self)
@@ -473,6 +477,7 @@ class InMemoryUnitOfWork:
         self.undo = []
         self._events = []
         self._envelopes = []
+        self.stream_undo = {}
         self._dispatched = 0
         self._committed = False
         return self
@@ -531,6 +536,7 @@ class InMemoryUnitOfWork:
                     store._feed_head += 1
                     store.feed.append((store._feed_head, row.occurred_us, row.envelope))
         self._envelopes = []
+        self.stream_undo = {}
         self.staged = {}
         self.new_series = {}
         self.undo = []
@@ -545,11 +551,27 @@ class InMemoryUnitOfWork:
                 records.setdefault(kind, {})[key] = text
             index.replace(kind, key, entries)
         self.undo = []
+        for stream, last in self.stream_undo.items():
+            if last is None:
+                self.store.streams.pop(stream, None)
+            else:
+                self.store.streams[stream] = last
+        self.stream_undo = {}
         self.staged = {}
         self.new_series = {}
         self._events = []
         self._envelopes = []
         self._dispatched = 0
+
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        self.refuse_if_read_only("numbering events")
+        streams = self.store.streams
+        out: dict[str, int] = {}
+        for stream in sorted(counts):
+            out[stream] = streams.get(stream, 0)
+            self.stream_undo.setdefault(stream, streams.get(stream))
+            streams[stream] = out[stream] + counts[stream]
+        return out
 
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the store's feed when this unit of work commits."""

@@ -868,6 +868,16 @@ class PostgresUnitOfWork:
         self._envelopes = ()
         self._dispatched = 0
 
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        self.refuse_if_read_only("numbering events")
+        out: dict[str, int] = {}
+        for stream in sorted(counts):
+            n = counts[stream]
+            row = self.execute(enc.NEXT_SEQUENCE.replace("?", "%s"), (stream, n)).fetchone()
+            assert row is not None  # an upsert with RETURNING always yields its row
+            out[stream] = int(row["last"]) - n
+        return out
+
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
         self._envelopes = envelopes

@@ -362,8 +362,19 @@ CREATE TABLE event_feed (
     occurred_us BIGINT NOT NULL,
     envelope    TEXT NOT NULL
 );
-CREATE INDEX event_feed_by_time ON event_feed (occurred_us)
+CREATE INDEX event_feed_by_time ON event_feed (occurred_us);
+CREATE TABLE event_streams (
+    stream TEXT PRIMARY KEY,
+    last   BIGINT NOT NULL
+)
 """
+
+#: One statement per stream: bump its counter (row-locked to the end of the transaction)
+#: and return the new value.
+NEXT_SEQUENCE = (
+    "INSERT INTO event_streams (stream, last) VALUES (?, ?) ON CONFLICT (stream) "
+    "DO UPDATE SET last = event_streams.last + excluded.last RETURNING last"
+)
 
 INSERT_FEED = (
     "INSERT INTO event_feed (event_id, type, stream, sequence, occurred_us, envelope) "

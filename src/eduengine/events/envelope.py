@@ -28,10 +28,7 @@ from eduengine.booking.events import DomainEvent
 from eduengine.events.registry import event_kind, find_kind
 from eduengine.ports import UnitOfWork
 
-__all__ = ["SEQUENCES", "Envelope", "stamp"]
-
-#: The record kind holding each stream's last sequence number (key ``<type>:<id>``).
-SEQUENCES = "event_sequence"
+__all__ = ["Envelope", "stamp"]
 
 
 @attrs.frozen(kw_only=True)
@@ -71,23 +68,22 @@ class Envelope:
 def stamp(uow: UnitOfWork, events: Sequence[DomainEvent]) -> list[Envelope]:
     """Number ``events`` in their streams inside ``uow``, just before it commits.
 
-    Each stream's counter is a record read with ``records.get``, which locks it until the
-    unit of work ends, so two commits touching one stream number its events in the order
-    they commit, without gaps (a rolled-back unit of work rolls its numbers back too).
-    The counters are locked in sorted order, and last, after every other lock the
-    command took, so numbering cannot deadlock two commands. Events of unregistered
+    Each stream's counter is advanced with :meth:`UnitOfWork.next_sequences`, which locks
+    it until the unit of work ends, so two commits touching one stream number its events
+    in the order they commit, without gaps (a rolled-back unit of work rolls its numbers
+    back too). The counters are locked in sorted order, and last, after every other lock
+    the command took, so numbering cannot deadlock two commands. Events of unregistered
     classes get no envelope.
     """
     kinds = [find_kind(type(e)) for e in events]
-    streams = sorted(
-        {f"{k.aggregate_type}:{k.aggregate_id(e)}" for k, e in zip(kinds, events, strict=True) if k}
-    )
-    if not streams:
+    counts: dict[str, int] = {}
+    for kind, event in zip(kinds, events, strict=True):
+        if kind is not None:
+            stream = f"{kind.aggregate_type}:{kind.aggregate_id(event)}"
+            counts[stream] = counts.get(stream, 0) + 1
+    if not counts:
         return []
-    last: dict[str, int] = {}
-    for stream in streams:
-        doc = uow.records.get(SEQUENCES, stream)
-        last[stream] = int(doc["last"]) if doc else 0
+    last = uow.next_sequences(counts)
     out: list[Envelope] = []
     for kind, event in zip(kinds, events, strict=True):
         if kind is None:
@@ -106,6 +102,4 @@ def stamp(uow: UnitOfWork, events: Sequence[DomainEvent]) -> list[Envelope]:
                 event=event,
             )
         )
-    for stream in streams:
-        uow.records.put(SEQUENCES, stream, {"last": last[stream]})
     return out
