@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -31,18 +30,7 @@ from eduengine import School
 from eduengine.adapters.postgres import PostgresStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.aio import AsyncSchool
-from eduengine.errors import (
-    AccessDenied,
-    BookingRefused,
-    ConcurrencyConflict,
-    DuplicateId,
-    EduEngineError,
-    InvalidInput,
-    LockTimeout,
-    NotFound,
-    PaymentFailed,
-)
-from eduengine.events.envelope import SEQUENCES
+from eduengine.errors import EduEngineError, problem_details
 from eduengine.live import FeedHub, Message
 from eduengine.ports import UnitOfWork
 
@@ -191,16 +179,19 @@ def _live_sse(stream: str, snapshot: Callable[[], Message]) -> StreamingResponse
     )
 
 
-# --- snapshots: the current state and the stream's sequence, read in one snapshot -------
+# --- snapshots: the stream's sequence, then the state -----------------------------------
+#
+# The sequence is read first: the state is then at least as new as it, so an event the
+# page drops as "already shown" really is in the state (the other order could drop one
+# that is not, and the page would show a stale count until the next change).
 
 
 def _read(read: Callable[[UnitOfWork], Message], stream: str) -> Message:
+    sequence = store.stream_sequence(stream)
     uow = store.unit_of_work()
     uow.read_only = True
     with uow:
         state = read(uow)
-        counter = uow.records.get(SEQUENCES, stream)
-    sequence = int(counter["last"]) if counter else 0
     # "worker" tells which process answered (the tests check every worker is live)
     return {"type": "snapshot", "sequence": sequence, "worker": os.getpid(), **state}
 
@@ -217,8 +208,6 @@ def slot_snapshot(slot_id: str) -> Message:
 
 
 def group_snapshot(group_id: str) -> Message:
-    # The group is read through its service, after the counter: the state is then at
-    # least as new as the sequence, so no event newer than the state is dropped.
     counted = _read(lambda uow: {}, f"group:{group_id}")
     group = school.deals.get_group(group_id)
     paid = len(group.paid)
@@ -227,35 +216,3 @@ def group_snapshot(group_id: str) -> Message:
         "group_id": group.id,
         "data": {"members": paid, "still_needed": max(0, group.required_size - paid)},
     }
-
-
-# --- errors: until the library ships its problem-details helper -----------------------
-
-
-def problem_details(exc: EduEngineError, *, instance: str | None = None) -> dict[str, Any]:
-    """RFC 9457 problem details for a library error: a stable ``code`` (the error class
-    in snake case, ``SlotFull`` -> ``slot_full``) and the HTTP status its family means."""
-    status = next((s for family, s in _STATUS if isinstance(exc, family)), 400)
-    code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-    body: dict[str, Any] = {
-        "type": f"about:blank#{code}",
-        "title": type(exc).__name__,
-        "status": status,
-        "detail": str(exc),
-        "code": code,
-    }
-    if instance is not None:
-        body["instance"] = instance
-    return body
-
-
-_STATUS: tuple[tuple[type[EduEngineError], int], ...] = (
-    (NotFound, 404),
-    (AccessDenied, 403),
-    (BookingRefused, 409),
-    (DuplicateId, 409),
-    (InvalidInput, 422),
-    (LockTimeout, 503),
-    (ConcurrencyConflict, 503),
-    (PaymentFailed, 402),
-)

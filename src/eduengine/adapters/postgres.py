@@ -317,6 +317,17 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
             row = uow.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
         return int((row or {}).get("p") or 0)
 
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.execute(
+                "SELECT last FROM event_streams WHERE stream = %s", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row["last"])
+
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
             cur = conn.execute(enc.PRUNE_FEED.replace("?", "%s").encode(), (before_us, limit))

@@ -286,6 +286,17 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
             row = uow.conn.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
         return int(row["p"] or 0)
 
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.conn.execute(
+                "SELECT last FROM event_streams WHERE stream = ?", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row["last"])
+
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
             return int(conn.execute(enc.PRUNE_FEED, (before_us, limit)).rowcount)
