@@ -28,6 +28,8 @@ MODULES = [
     "eduengine.service",
     "eduengine.bootstrap",
     "eduengine.messagebus",
+    "eduengine.aio",
+    "eduengine.live",
     "eduengine.erasure",
     "eduengine.policies.fees",
     "eduengine.booking.model",

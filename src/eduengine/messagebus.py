@@ -149,10 +149,12 @@ class MessageBus:
         ``committed=False``, give the place up)."""
         self._order.release(ticket, (events, envelopes) if committed else None)
 
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Give committed events to every publisher at once (outside the publication
-        order); a failing publisher is logged."""
-        self._deliver((events, ()))
+    def publish(
+        self, events: Sequence[DomainEvent], envelopes: Sequence[Envelope] = ()
+    ) -> None:
+        """Give committed events to every publisher (and ``envelopes`` to every listener)
+        at once, outside the publication order; a failing one is logged."""
+        self._deliver((events, envelopes))
 
     def _deliver(self, batch: tuple[Sequence[DomainEvent], Sequence[Envelope]]) -> None:
         events, envelopes = batch

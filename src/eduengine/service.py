@@ -117,6 +117,10 @@ class ServiceBase:
                     uow.stage_feed(envelopes)
                     uow.commit()
                     events = uow.collect_events()
+                    if raised and not events:
+                        # a unit of work in a host's transaction (store.joined) holds its
+                        # events back until the host commits; the host publishes them
+                        envelopes = []
                 break
             except BaseException as exc:
                 if ticket is not None:

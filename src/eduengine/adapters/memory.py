@@ -77,6 +77,11 @@ class InMemoryStore:
         with self._feed_lock:
             return self._feed_head
 
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        return int(self.streams.get(stream, 0))
+
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self._feed_lock:
             doomed = {pos for pos, us, _ in self.feed if us < before_us}

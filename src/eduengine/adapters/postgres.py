@@ -37,9 +37,11 @@ from typing import Any, Self
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
+from psycopg.types.json import JsonbLoader, JsonLoader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from eduengine.adapters import sql_common as enc
+from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import take_raised, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -90,7 +92,7 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
     return PersistenceError(f"PostgreSQL error during {what}: {exc}")
 
 
-class PostgresStore(enc.OutboxRelay):
+class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
     """A PostgreSQL database (optionally one ``schema`` in it) holding every aggregate.
 
     A store object is safe to share between threads. Its connections come from a
@@ -105,6 +107,10 @@ class PostgresStore(enc.OutboxRelay):
 
     With ``outbox=True`` committed events are also written to an ``outbox`` table in the
     same transaction, to be relayed by :meth:`relay_outbox`.
+
+    Inside ``with store.joined(conn):`` its units of work run in the transaction the
+    host opened on its own psycopg connection ``conn`` (see
+    :mod:`eduengine.adapters.joined`).
     """
 
     def __init__(
@@ -274,7 +280,7 @@ class PostgresStore(enc.OutboxRelay):
     # --- units of work, snapshot, outbox --------------------------------------------
 
     def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self)
+        return PostgresUnitOfWork(self, self._joined())
 
     def snapshot(self) -> dict[str, Any]:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
@@ -310,6 +316,17 @@ class PostgresStore(enc.OutboxRelay):
         with uow:
             row = uow.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
         return int((row or {}).get("p") or 0)
+
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.execute(
+                "SELECT last FROM event_streams WHERE stream = %s", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row["last"])
 
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
@@ -566,7 +583,7 @@ class PostgresRecordRepository:
         self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
         if rows:
             try:
-                with self._uow.conn.cursor() as cur:
+                with self._uow.cursor() as cur:
                     cur.executemany(enc.INSERT_INDEX.replace("?", "%s").encode(), rows)
             except psycopg.Error as exc:
                 raise _translate(exc, "indexing a record") from exc
@@ -610,8 +627,10 @@ class PostgresUnitOfWork:
     snapshot, no locks, and every write through it raises ``InvalidInput``.
     """
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, joined: Joined[Conn] | None = None) -> None:
         self.store = store
+        #: the host's transaction this unit of work runs in (None: its own)
+        self.joined = joined
         #: a query: a read-only snapshot, no row or advisory locks; writes are refused
         self.read_only = False
         self.staged: dict[str, Slot] = {}
@@ -645,11 +664,25 @@ class PostgresUnitOfWork:
 
     def execute(self, query: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         try:
-            return self.conn.execute(query.encode(), params)
+            if self.joined is None:
+                return self.conn.execute(query.encode(), params)
+            return self.cursor().execute(query.encode(), params)
         except psycopg.Error as exc:
             raise _translate(exc, "a unit of work") from exc
 
+    def cursor(self) -> psycopg.Cursor[Any]:
+        """A cursor with this adapter's row factory and JSON loaders, also on a host's
+        connection (Django's loads ``jsonb`` as text and rows as tuples)."""
+        if self.joined is None:
+            return self.conn.cursor()
+        cur = psycopg.Cursor(self.conn, row_factory=dict_row)
+        cur.adapters.register_loader("jsonb", JsonbLoader)  # the cursor's own copy
+        cur.adapters.register_loader("json", JsonLoader)
+        return cur
+
     def __enter__(self) -> Self:
+        if self.joined is not None:
+            return self._enter_joined(self.joined.conn)
         store = self.store
         conn = store._borrow()
         try:
@@ -676,6 +709,9 @@ class PostgresUnitOfWork:
             store._give_back(conn)
             raise
         self.conn = conn
+        return self._opened()
+
+    def _opened(self) -> Self:
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
@@ -685,6 +721,42 @@ class PostgresUnitOfWork:
         self._dispatched = 0
         self._records._locked = set()
         return self
+
+    def _enter_joined(self, conn: Conn) -> Self:
+        # The host's transaction, the host's timeouts: no SET LOCAL lock_timeout here,
+        # it would outlive the command. A savepoint per write command, so a refusal (or
+        # a deadlock, which ROLLBACK TO clears) leaves the host's transaction usable.
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.INERROR:
+            raise PersistenceError(
+                "store.joined(conn): the host's transaction has already failed; roll it back"
+            )
+        if not self.read_only and conn.autocommit and status == psycopg.pq.TransactionStatus.IDLE:
+            raise InvalidInput(
+                "store.joined(conn): the connection has no open transaction; begin one "
+                "(conn.transaction(), or Django's transaction.atomic()) before a command"
+            )
+        assert self.joined is not None
+        self.joined.acquire(self.store.lock_timeout)
+        self.conn = conn
+        try:
+            if not self.read_only:
+                self.execute(f"SAVEPOINT {SAVEPOINT}")
+            row = self.execute("SELECT max(version) AS v FROM schema_version").fetchone()
+            check_version(int((row or {}).get("v") or 0), write=not self.read_only)
+        except BaseException:
+            try:
+                if not self.read_only:
+                    self._end_savepoint(rollback=True)
+            finally:
+                self.joined.in_use.release()
+            raise
+        return self._opened()
+
+    def _end_savepoint(self, *, rollback: bool) -> None:
+        if rollback:
+            self.conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}".encode())
+        self.conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}".encode())
 
     def __exit__(
         self,
@@ -696,7 +768,10 @@ class PostgresUnitOfWork:
             if self._open:
                 self.rollback()
         finally:
-            self.store._give_back(self.conn)
+            if self.joined is None:
+                self.store._give_back(self.conn)
+            else:
+                self.joined.in_use.release()
 
     def refuse_if_read_only(self, what: str) -> None:
         """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
@@ -732,12 +807,15 @@ class PostgresUnitOfWork:
                     # COMMIT of writers that publish (eventsourcing's notification log
                     # takes a table lock for the same reason).
                     self.conn.execute(_FEED_LOCK)
-                    with self.conn.cursor() as cur:
+                    with self.cursor() as cur:
                         cur.executemany(
                             enc.INSERT_FEED.replace("?", "%s").encode(),
                             enc.feed_params(self._envelopes),
                         )
-                self.conn.execute(b"COMMIT")
+                if self.joined is None:
+                    self.conn.execute(b"COMMIT")
+                elif not self.read_only:
+                    self._end_savepoint(rollback=False)
         except pg_errors.InvalidTextRepresentation as exc:
             self.rollback()
             if _STALE in str(exc):
@@ -764,7 +842,7 @@ class PostgresUnitOfWork:
             is_new=slot.id in self.new_slot_ids,
             loaded_children=self.loaded_children.get(slot.id),
         )
-        with self.conn.cursor() as cur:
+        with self.cursor() as cur:
             for w in writes:
                 sql = w.sql.replace("?", "%s").encode()
                 if w.many:
@@ -788,9 +866,13 @@ class PostgresUnitOfWork:
         if self._open:
             self._open = False
             try:
-                self.conn.execute("ROLLBACK")
+                if self.joined is None:
+                    self.conn.execute("ROLLBACK")
+                elif not self.read_only:
+                    self._end_savepoint(rollback=True)
             except psycopg.Error:
-                self.conn.close()  # a broken connection is replaced on next use
+                if self.joined is None:
+                    self.conn.close()  # a broken connection is replaced on next use
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
@@ -821,4 +903,10 @@ class PostgresUnitOfWork:
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         self._dispatched = 0
+        if self.joined is not None:
+            # committed only when the host commits: the host publishes them then
+            self.joined.events.extend(events)
+            self.joined.envelopes.extend(self._envelopes)
+            self._envelopes = ()
+            return []
         return events

@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from eduengine.adapters import sql_common as enc
+from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import take_raised, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -65,7 +66,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SqliteStore(enc.OutboxRelay):
+class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
     """A SQLite database holding every aggregate of the library.
 
     ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
@@ -73,6 +74,10 @@ class SqliteStore(enc.OutboxRelay):
     event is also written to an ``outbox`` table in the same transaction; a host then
     relays it with :meth:`relay_outbox`, so no event is lost if the process dies between
     commit and publish.
+
+    Inside ``with store.joined(conn):`` its units of work run in the transaction the
+    host opened on its own ``sqlite3`` connection ``conn`` (see
+    :mod:`eduengine.adapters.joined`).
     """
 
     def __init__(
@@ -245,7 +250,7 @@ class SqliteStore(enc.OutboxRelay):
     # --- units of work, snapshot, outbox --------------------------------------------
 
     def unit_of_work(self) -> SqliteUnitOfWork:
-        return SqliteUnitOfWork(self)
+        return SqliteUnitOfWork(self, self._joined())
 
     def snapshot(self) -> dict[str, Any]:
         """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
@@ -280,6 +285,17 @@ class SqliteStore(enc.OutboxRelay):
         with uow:
             row = uow.conn.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
         return int(row["p"] or 0)
+
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.conn.execute(
+                "SELECT last FROM event_streams WHERE stream = ?", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row["last"])
 
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
@@ -499,8 +515,12 @@ class SqliteUnitOfWork:
     taking the write lock, and every write through it raises ``InvalidInput``.
     """
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(
+        self, store: SqliteStore, joined: Joined[sqlite3.Connection] | None = None
+    ) -> None:
         self.store = store
+        #: the host's transaction this unit of work runs in (None: its own)
+        self.joined = joined
         #: a query: deferred BEGIN (no write lock, no schema check); writes are refused
         self.read_only = False
         self.staged: dict[str, Slot] = {}
@@ -533,6 +553,8 @@ class SqliteUnitOfWork:
         return self._records
 
     def __enter__(self) -> Self:
+        if self.joined is not None:
+            return self._enter_joined(self.joined.conn)
         store = self.store
         store._check_schema()
         if store._memory and not store._shared_lock.acquire(timeout=store.lock_timeout):
@@ -550,6 +572,9 @@ class SqliteUnitOfWork:
             if store._memory:
                 store._shared_lock.release()
             raise
+        return self._opened()
+
+    def _opened(self) -> Self:
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
@@ -558,6 +583,37 @@ class SqliteUnitOfWork:
         self._envelopes = ()
         self._dispatched = 0
         return self
+
+    def _enter_joined(self, conn: sqlite3.Connection) -> Self:
+        # The host's connection: rows as sqlite3.Row while we use it (restored on exit),
+        # a savepoint per write command so a refusal leaves the host's transaction as
+        # it was. A write needs the host's transaction open: outside one, the savepoint
+        # would commit on release, behind the host's back.
+        if not self.read_only and not conn.in_transaction:
+            raise InvalidInput(
+                "store.joined(conn): the connection has no open transaction; begin one "
+                "(BEGIN IMMEDIATE, or Django's transaction.atomic()) before a command"
+            )
+        assert self.joined is not None
+        self.joined.acquire(self.store.lock_timeout)
+        self.conn = conn
+        self._host_row_factory = conn.row_factory
+        conn.row_factory = sqlite3.Row
+        if not self.read_only:
+            try:
+                conn.execute(f"SAVEPOINT {SAVEPOINT}")
+                self.store._check_write_version(conn)
+            except BaseException:
+                self._end_savepoint(rollback=True)
+                conn.row_factory = self._host_row_factory
+                self.joined.in_use.release()
+                raise
+        return self._opened()
+
+    def _end_savepoint(self, *, rollback: bool) -> None:
+        if rollback:
+            self.conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        self.conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
 
     def __exit__(
         self,
@@ -569,7 +625,10 @@ class SqliteUnitOfWork:
             if self._open:
                 self.rollback()
         finally:
-            if self.store._memory:
+            if self.joined is not None:
+                self.conn.row_factory = self._host_row_factory
+                self.joined.in_use.release()
+            elif self.store._memory:
                 self.store._shared_lock.release()
 
     def refuse_if_read_only(self, what: str) -> None:
@@ -598,7 +657,10 @@ class SqliteUnitOfWork:
             if self.store.outbox and self._envelopes:
                 # positions come from AUTOINCREMENT under the write lock: commit order
                 conn.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
-            conn.execute("COMMIT")
+            if self.joined is None:
+                conn.execute("COMMIT")
+            elif not self.read_only:
+                self._end_savepoint(rollback=False)
         except RetryableConflict:
             self.rollback()
             raise
@@ -635,7 +697,10 @@ class SqliteUnitOfWork:
     def rollback(self) -> None:
         if self._open:
             self._open = False
-            self.conn.execute("ROLLBACK")
+            if self.joined is None:
+                self.conn.execute("ROLLBACK")
+            elif not self.read_only:
+                self._end_savepoint(rollback=True)
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
@@ -665,4 +730,10 @@ class SqliteUnitOfWork:
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         self._dispatched = 0
+        if self.joined is not None:
+            # committed only when the host commits: the host publishes them then
+            self.joined.events.extend(events)
+            self.joined.envelopes.extend(self._envelopes)
+            self._envelopes = ()
+            return []
         return events

@@ -1,0 +1,1 @@
+"""Integrations with host frameworks (each imports its framework only when used)."""

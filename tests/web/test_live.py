@@ -1,0 +1,114 @@
+"""FeedHub: one feed tail per process, fanned out by stream, never stepping back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from eduengine import FixedClock, InMemoryStore, School
+from eduengine.aio import AsyncSchool
+from eduengine.deals import GroupDealCampaign
+from eduengine.live import FeedHub
+from eduengine.payments import FakePaymentGateway
+from eduengine.pricing import Money
+
+
+def test_group_progress_reaches_its_subscribers_in_sequence(clock: FixedClock) -> None:
+    school = School.build(
+        InMemoryStore(outbox=True), clock=clock, reminders=None, gateway=FakePaymentGateway()
+    )
+    school.deals.create_campaign(
+        GroupDealCampaign(
+            id="spring",
+            course_id="py",
+            list_price=Money("199.00", "CNY"),
+            group_price=Money("99.00", "CNY"),
+            required_size=3,
+            starts_at=clock.now(),
+            ends_at=clock.now() + timedelta(days=30),
+        )
+    )
+
+    async def main() -> list[tuple[int, int]]:
+        async with AsyncSchool(school) as aschool:
+            hub = FeedHub(school.feed, aschool.run, poll=0.01)
+            await hub.start()
+            group = await aschool.deals.open_group("spring", "ann", account="acct-ann")
+            with hub.subscribe(f"group:{group.id}") as progress:
+                # what the page was shown already (the group as opened) is not sent again
+                progress.skip_to(await aschool.run(_sequence, school, f"group:{group.id}"))
+                await aschool.deals.join_group(group.id, "bob", account="acct-bob")
+                await aschool.deals.join_group(group.id, "cem", account="acct-cem")
+                seen: list[tuple[int, int]] = []
+                while True:
+                    message = await asyncio.wait_for(progress.next(), timeout=5)
+                    if message["type"] == "deals.member_joined":
+                        seen.append((message["data"]["members"], message["sequence"]))
+                    if len(seen) == 2:
+                        break
+            await hub.stop()
+            return seen
+
+    seen = asyncio.run(main())
+    assert [members for members, _ in seen] == [2, 3]
+    assert seen[1][1] > seen[0][1]
+
+
+def _sequence(school: School, stream: str) -> int:
+    store = school.feed.store
+    assert isinstance(store, InMemoryStore)
+    return store.stream_sequence(stream)
+
+
+def test_a_subscription_drops_what_its_client_has_already_shown(clock: FixedClock) -> None:
+    school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
+    slot = school.booking.create_slot(
+        "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=5
+    )
+
+    async def main() -> list[int]:
+        async with AsyncSchool(school) as aschool:
+            hub = FeedHub(school.feed, aschool.run, poll=0.01)
+            await hub.start()
+            with hub.subscribe(f"slot:{slot.id}") as updates:
+                for student in ("ann", "bob", "cem"):
+                    await aschool.booking.book(slot.id, student)
+                # the client's snapshot already showed the first two bookings
+                updates.skip_to(3)
+                message = await asyncio.wait_for(updates.next(), timeout=5)
+            await hub.stop()
+            return [message["sequence"], message["data"]["seats_left"]]
+
+    assert asyncio.run(main()) == [4, 2]
+
+
+def test_a_subscriber_that_falls_behind_is_closed_not_buffered_forever(
+    clock: FixedClock,
+) -> None:
+    school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
+    slot = school.booking.create_slot(
+        "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=9
+    )
+
+    async def main() -> None:
+        async with AsyncSchool(school) as aschool:
+            hub = FeedHub(school.feed, aschool.run, poll=0.01)
+            await hub.start()
+            with hub.subscribe(f"slot:{slot.id}", maxsize=2) as updates:
+                for n in range(4):
+                    await aschool.booking.book(slot.id, f"s{n}")
+                for _ in range(100):
+                    if updates.overflowed:
+                        break
+                    await asyncio.sleep(0.01)
+                assert updates.overflowed
+                await updates.next()
+                await updates.next()  # what was queued is still handed out ...
+                with pytest.raises(OverflowError):
+                    await updates.next()  # ... then the client is told to start again
+            assert list(hub.streams()) == []
+            await hub.stop()
+
+    asyncio.run(main())
