@@ -34,6 +34,9 @@ from typing import Protocol
 
 import attrs
 
+from eduengine.analytics.model import AlertRule
+from eduengine.analytics.projection import analytics_rules
+from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
@@ -108,7 +111,7 @@ def school_rules(
     withdraw = booking_rules.withdraw_refused(bus, new_id)
     plan = [reminder_rules.plan_reminders(reminders)] if reminders is not None else []
     take = [student_rules.consume_course_credit, *plan]
-    return {
+    table: dict[type[ev.DomainEvent], list[Handler]] = {
         ev.SeatBooked: [guard, *take],
         ev.OfferAccepted: [guard, *take],
         ev.WaitlistJoined: [guard],
@@ -130,6 +133,10 @@ def school_rules(
         OrderPaid: [student_rules.on_order_paid(course_credits)],
         AccessGranted: [student_rules.on_access_granted(course_credits)],
     }
+    # the analytics counters come last: they count what the school's rules let through
+    for event_type, counters in analytics_rules().items():
+        table.setdefault(event_type, []).extend(counters)
+    return table
 
 
 @attrs.define(kw_only=True)
@@ -155,6 +162,7 @@ class School:
     pricing: PricingService
     deals: DealService
     levels: LevelService
+    analytics: AnalyticsService
 
     @classmethod
     def build(
@@ -180,6 +188,7 @@ class School:
         tag_rules: Sequence[TagRule] = (),
         placement_bands: Mapping[int, int] | None = None,
         room_for: RoomHook | None = None,
+        alert_rules: Sequence[AlertRule] = (),
     ) -> School:
         """Wire a school.
 
@@ -191,7 +200,8 @@ class School:
         ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
         ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
-        (join link) of a 1-on-1 lesson.
+        (join link) of a 1-on-1 lesson; ``alert_rules`` the rules
+        ``school.analytics.evaluate_alerts()`` checks.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -262,6 +272,7 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
+            analytics=AnalyticsService(uow, rules=alert_rules, clock=clock, new_id=new_id, bus=bus),
         )
         erasure.register("students", student_rules.erase_profile)
         erasure.register("payments", erase_payment_account)
