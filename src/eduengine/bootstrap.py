@@ -36,6 +36,7 @@ import attrs
 
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.projection import analytics_rules
+from eduengine.analytics.projection import flush as analytics_flush
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
@@ -210,6 +211,7 @@ class School:
         credits = dict(course_credits or {})
         bus = MessageBus([publisher] if publisher is not None else [])
         bus.add_seat_guard(policy_rules.rights_guard(policy))
+        bus.add_finisher(analytics_flush)
         bus.subscribe_many(
             school_rules(
                 bus,

@@ -62,6 +62,9 @@ class MessageBus:
         self._resolved: dict[type[DomainEvent], tuple[Handler, ...]] = {}
         self.publishers: list[EventPublisher] = list(publishers)
         self.seat_guards: list[SeatGuard] = []
+        #: run once the handlers raise nothing more, still inside the unit of work (e.g.
+        #: writing buffered counters in one lock order)
+        self.finishers: list[Callable[[UnitOfWork], None]] = []
 
     def subscribe(self, event_type: type[DomainEvent], handler: Handler) -> None:
         """Run ``handler`` for every ``event_type`` event, after those already registered."""
@@ -75,6 +78,10 @@ class MessageBus:
 
     def add_seat_guard(self, guard: SeatGuard) -> None:
         self.seat_guards.append(guard)
+
+    def add_finisher(self, finisher: Callable[[UnitOfWork], None]) -> None:
+        """Run ``finisher(uow)`` at the end of every dispatch, before commit."""
+        self.finishers.append(finisher)
 
     def refusal(
         self, uow: UnitOfWork, student_id: str, slot: Slot, now: datetime, *, seats: int = 1
@@ -102,7 +109,11 @@ class MessageBus:
         for _ in range(MAX_ROUNDS):
             events = uow.raised_events()
             if not events:
-                return
+                for finish in self.finishers:
+                    finish(uow)
+                events = uow.raised_events()
+                if not events:
+                    return
             for event in events:
                 for handler in self.handlers_for(type(event)):
                     handler(event, uow)

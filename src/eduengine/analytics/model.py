@@ -103,7 +103,7 @@ class Period:
 
 # --- rows --------------------------------------------------------------------------------
 
-By = Literal["course", "tutor", "weekday", "hour", "school"]
+By = Literal["course", "tutor", "weekday", "hour", "weekday_hour", "school"]
 GroupBy = Literal["course", "campaign", "opener", "school"]
 
 

@@ -2,11 +2,13 @@
 
 Every rule here runs inside the unit of work of the command that raised its event, so
 a counter commits or rolls back with the booking, payment or group it counts, on every
-adapter alike. Counters are JSON documents of kind :data:`COUNTERS`, one per
-``(family, dimension value, UTC day)``, holding one cell per UTC hour of that day::
+adapter alike. The rules add to a buffer of the unit of work; :func:`flush`, a finisher
+on the bus, writes each counter once at the end, in key order. Counters are JSON
+documents of kind :data:`COUNTERS`, one per ``(family, dimension value, UTC day)``,
+holding one cell per UTC hour of that day::
 
     key   "lesson.course|math|1772668800000000"
-    doc   {"h": {"9": {"offered": 12, "booked": 10, "attended": 8}}, "m": {...}}
+    doc   {"h": {"9": {"offered": 12, "booked": 10}}, "m": {...}}
     index {"lesson.course": <day micros>}
 
 A query over a period scans the family's index over the period's days (O(log N + days
@@ -41,11 +43,14 @@ opener``                                       orders, new_students (+ money "va
 
 from __future__ import annotations
 
+import weakref
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import attrs
 
 from eduengine.booking import events as ev
 from eduengine.codec import dt_in, micros
@@ -98,6 +103,25 @@ def shard(student_id: str) -> str:
     return f"s{zlib.crc32(student_id.encode()) % SHARDS}"
 
 
+@attrs.define
+class Pending:
+    """The counter increments of one unit of work, written by :func:`flush` at its end."""
+
+    counts: dict[tuple[str, str, int], dict[str, dict[str, int]]] = attrs.field(factory=dict)
+    money: dict[tuple[str, str, int], dict[str, dict[str, Decimal]]] = attrs.field(factory=dict)
+    active: set[tuple[str, int]] = attrs.field(factory=set)
+
+
+_PENDING: weakref.WeakKeyDictionary[UnitOfWork, Pending] = weakref.WeakKeyDictionary()
+
+
+def _pending(uow: UnitOfWork) -> Pending:
+    found = _PENDING.get(uow)
+    if found is None:
+        found = _PENDING[uow] = Pending()
+    return found
+
+
 def bump(
     uow: UnitOfWork,
     family: str,
@@ -106,26 +130,55 @@ def bump(
     counts: Mapping[str, int],
     money: Money | None = None,
 ) -> None:
-    """Add ``counts`` (and ``money`` to the ``value`` sum) to one hour's cell."""
+    """Add ``counts`` (and ``money`` to the ``value`` sum) to one hour's cell, at the end
+    of the unit of work (see :func:`flush`)."""
     day = hour // DAY * DAY
-    key = f"{family}|{dim}|{day}"
-    doc = uow.records.get(COUNTERS, key) or {"f": family, "d": dim, "day": day, "h": {}, "m": {}}
     cell_key = str((hour - day) // HOUR)
-    cell: dict[str, int] = doc["h"].setdefault(cell_key, {})
+    cell = _pending(uow).counts.setdefault((family, dim, day), {}).setdefault(cell_key, {})
     for name, delta in counts.items():
-        if delta:
-            cell[name] = cell.get(name, 0) + delta
+        cell[name] = cell.get(name, 0) + delta
     if money is not None:
-        sums: dict[str, str] = doc["m"].setdefault(cell_key, {})
-        sums[money.currency] = str(Decimal(sums.get(money.currency, "0")) + money.amount)
-    uow.records.put(COUNTERS, key, doc, index={family: day})
+        sums = _pending(uow).money.setdefault((family, dim, day), {}).setdefault(cell_key, {})
+        sums[money.currency] = sums.get(money.currency, Decimal(0)) + money.amount
 
 
 def mark_active(uow: UnitOfWork, student_id: str, at: datetime) -> None:
     """The student did something that counts as active (booked, attended, paid)."""
-    hour = hour_of(at)
-    # a blind write: the marker holds nothing but its key, so no read (and no lock wait)
-    uow.records.put(ACTIVE, f"{student_id}|{hour}", {}, index={"hour": hour})
+    _pending(uow).active.add((student_id, hour_of(at)))
+
+
+def flush(uow: UnitOfWork) -> None:
+    """Write the unit of work's counters, once each, in key order (a bus finisher).
+
+    Counters are locked last and in one global order, so two commands that touch the
+    same counters (a series booking and a booking of the same course) never deadlock,
+    and each holds them only from here to its commit.
+    """
+    pending = _PENDING.pop(uow, None)
+    if pending is None:
+        return
+    for family, dim, day in sorted(pending.counts.keys() | pending.money.keys()):
+        key = f"{family}|{dim}|{day}"
+        doc = uow.records.get(COUNTERS, key) or {
+            "f": family,
+            "d": dim,
+            "day": day,
+            "h": {},
+            "m": {},
+        }
+        for cell_key, deltas in pending.counts.get((family, dim, day), {}).items():
+            cell: dict[str, int] = doc["h"].setdefault(cell_key, {})
+            for name, delta in deltas.items():
+                if delta:
+                    cell[name] = cell.get(name, 0) + delta
+        for cell_key, amounts in pending.money.get((family, dim, day), {}).items():
+            sums: dict[str, str] = doc["m"].setdefault(cell_key, {})
+            for currency, amount in amounts.items():
+                sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
+        uow.records.put(COUNTERS, key, doc, index={family: day})
+    for student_id, hour in sorted(pending.active):
+        # a blind write: the marker holds nothing but its key
+        uow.records.put(ACTIVE, f"{student_id}|{hour}", {}, index={"hour": hour})
 
 
 # --- lessons ----------------------------------------------------------------------------

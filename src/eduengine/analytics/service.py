@@ -104,7 +104,9 @@ class AnalyticsService(ServiceBase):
 
     def fill_rate(self, period: Period, *, by: str = "course") -> list[FillRow]:
         """填充率 / 预约率 per group: seats still booked over seats offered, for the
-        sessions that start in the period (cancelled sessions offer nothing)."""
+        sessions that start in the period (cancelled sessions offer nothing). ``by`` is
+        ``course``, ``tutor``, ``weekday`` (``"mon"``), ``hour`` (``"19:00"``, local),
+        ``weekday_hour`` (``"mon 19:00"``, a heatmap's cells) or ``school``."""
         return self._read(lambda uow: _fill(uow, period, by))
 
     def attendance(self, period: Period, *, by: str = "course") -> list[AttendanceRow]:
@@ -463,12 +465,16 @@ def _key(by: str, dim: str, hour: int, period: Period) -> str:
         return WEEKDAYS[local.weekday()]
     if by == "hour":
         return f"{local:%H:%M}"
+    if by == "weekday_hour":
+        return f"{WEEKDAYS[local.weekday()]} {local:%H:%M}"
     raise InvalidInput(f"cannot group by {by!r}")
 
 
 def _lesson_family(by: str) -> str:
-    if by not in ("course", "tutor", "weekday", "hour", "school"):
-        raise InvalidInput(f"lessons group by course, tutor, weekday, hour or school, not {by!r}")
+    if by not in ("course", "tutor", "weekday", "hour", "weekday_hour", "school"):
+        raise InvalidInput(
+            f"lessons group by course, tutor, weekday, hour, weekday_hour or school, not {by!r}"
+        )
     return pj.LESSON_TUTOR if by == "tutor" else pj.LESSON_COURSE
 
 
@@ -734,9 +740,11 @@ def _check(uow: UnitOfWork, rule: AlertRule, period: Period, now: datetime) -> l
 
 
 def _replay(uow: UnitOfWork, events: Sequence[ev.DomainEvent]) -> None:
+    rules = pj.analytics_rules()
     for event in events:
-        for handler in pj.analytics_rules().get(type(event), ()):
+        for handler in rules.get(type(event), ()):
             handler(event, uow)
+    pj.flush(uow)
 
 
 def _replay_slot(uow: UnitOfWork, slot_id: str) -> None:
