@@ -24,9 +24,10 @@ in a read-only unit of work (a report never holds up a booking), and returns pla
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import ClassVar, TypeVar
 
@@ -460,14 +461,20 @@ def _key(by: str, dim: str, hour: int, period: Period) -> str:
         return dim
     if by == "school":
         return "all"
-    local = period.local(datetime.fromtimestamp(hour / 1_000_000, tz=period.tz))
+    if by in ("weekday", "hour", "weekday_hour"):
+        return _local_label(by, hour, period.tz)
+    raise InvalidInput(f"cannot group by {by!r}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _local_label(by: str, hour: int, tz: tzinfo) -> str:
+    # every dimension value shares the same hours: a month's cells need 744 conversions
+    local = datetime.fromtimestamp(hour / 1_000_000, tz=tz)
     if by == "weekday":
         return WEEKDAYS[local.weekday()]
     if by == "hour":
         return f"{local:%H:%M}"
-    if by == "weekday_hour":
-        return f"{WEEKDAYS[local.weekday()]} {local:%H:%M}"
-    raise InvalidInput(f"cannot group by {by!r}")
+    return f"{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 
 
 def _lesson_family(by: str) -> str:
