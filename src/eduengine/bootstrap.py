@@ -293,6 +293,7 @@ class School:
             "packages": self.students.reindex_packages(),
             "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
+            "analytics": self.analytics.reindex(),
         }
 
     def rules(self) -> list[tuple[str, list[str]]]:

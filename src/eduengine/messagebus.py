@@ -97,9 +97,7 @@ class MessageBus:
         found = self._resolved.get(event_type)
         if found is None:
             found = tuple(
-                handler
-                for klass in event_type.__mro__
-                for handler in self._handlers.get(klass, ())
+                handler for klass in event_type.__mro__ for handler in self._handlers.get(klass, ())
             )
             self._resolved[event_type] = found
         return found

@@ -309,7 +309,7 @@ def _profile(uow: UnitOfWork, student_id: str) -> dict[str, Any] | None:
     }
 
 
-def _put_profile(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
+def put_profile(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
     index = {f"stage:{doc['stage']}": doc["since"]}
     for currency, amount in doc["spend"].items():
         # spend in hundredths of the currency unit: segments count bands of it
@@ -323,7 +323,7 @@ def _spend(uow: UnitOfWork, student_id: str, amount: Money, at: datetime) -> Non
         return
     total = Decimal(doc["spend"].get(amount.currency, "0")) + amount.amount
     doc["spend"][amount.currency] = str(total)
-    _put_profile(uow, student_id, doc)
+    put_profile(uow, student_id, doc)
 
 
 def on_registered(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -333,7 +333,7 @@ def on_registered(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     bump(uow, COHORT, shard(event.student_id), hour, {"reached:registered": 1})
     doc = _profile(uow, event.student_id)
     if doc is not None:
-        _put_profile(uow, event.student_id, doc)
+        put_profile(uow, event.student_id, doc)
 
 
 def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -366,7 +366,7 @@ def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
                 bump(uow, FP_COHORT, shard(sid), first // HOUR * HOUR, {"renewed": 1})
         doc["reached"] = max(doc["reached"], rank)
     doc["stage"], doc["since"] = event.stage, now
-    _put_profile(uow, sid, doc)
+    put_profile(uow, sid, doc)
 
 
 def on_order_paid(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -391,7 +391,7 @@ def on_level_up(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     seconds = max(0, (now - since) // 1_000_000)
     bump(uow, LEVELS, str(event.to_level), now // HOUR * HOUR, {"level_ups": 1, "level_s": seconds})
     doc["level_at"] = now
-    _put_profile(uow, event.student_id, doc)
+    put_profile(uow, event.student_id, doc)
 
 
 def analytics_rules() -> dict[type[ev.DomainEvent], list[Handler]]:

@@ -433,6 +433,22 @@ class AnalyticsService(ServiceBase):
             done[name] = len(keys)
         return done
 
+    def reindex(self) -> int:
+        """File every analytics document under its index again (part of
+        :meth:`eduengine.School.reindex`); returns how many were refiled."""
+
+        def counter(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
+            uow.records.put(pj.COUNTERS, key, doc, index={str(doc["f"]): int(str(doc["day"]))})
+
+        def marker(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
+            uow.records.put(pj.ACTIVE, key, doc, index={"hour": int(key.rpartition("|")[2])})
+
+        return (
+            self._refile_all(pj.COUNTERS, counter)
+            + self._refile_all(pj.ACTIVE, marker)
+            + self._refile_all(pj.PROFILES, pj.put_profile)
+        )
+
     def _keys(self, kind: str) -> list[str]:
         return self._read(lambda uow: [key for key, _ in uow.records.list(kind)])
 

@@ -41,6 +41,7 @@ __all__ = [
     "ViolationRecorded",
 ]
 
+
 @attrs.frozen(kw_only=True)
 class BookingRescheduled(DomainEvent):
     student_id: str
