@@ -27,6 +27,8 @@ MODULES = [
     "eduengine.errors",
     "eduengine.service",
     "eduengine.bootstrap",
+    "eduengine.analytics.model",
+    "eduengine.analytics.service",
     "eduengine.messagebus",
     "eduengine.aio",
     "eduengine.live",

@@ -34,6 +34,10 @@ from typing import Protocol, cast
 
 import attrs
 
+from eduengine.analytics.model import AlertRule
+from eduengine.analytics.projection import analytics_rules
+from eduengine.analytics.projection import flush as analytics_flush
+from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
@@ -121,7 +125,7 @@ def school_rules(
     withdraw = booking_rules.withdraw_refused(bus, new_id)
     plan = [reminder_rules.plan_reminders(reminders)] if reminders is not None else []
     take = [student_rules.consume_course_credit, *plan]
-    return {
+    table: dict[type[ev.DomainEvent], list[Handler]] = {
         ev.SeatBooked: [guard, *take],
         ev.OfferAccepted: [guard, *take],
         ev.WaitlistJoined: [guard],
@@ -143,6 +147,10 @@ def school_rules(
         OrderPaid: [student_rules.on_order_paid(course_credits)],
         AccessGranted: [student_rules.on_access_granted(course_credits)],
     }
+    # the analytics counters come last: they count what the school's rules let through
+    for event_type, counters in analytics_rules().items():
+        table.setdefault(event_type, []).extend(counters)
+    return table
 
 
 @attrs.define(kw_only=True)
@@ -173,6 +181,7 @@ class School:
     #: committed events from any process, in commit order (needs a store built with
     #: ``outbox=True``; see :class:`eduengine.events.EventFeed`)
     feed: EventFeed
+    analytics: AnalyticsService
 
     @classmethod
     def build(
@@ -201,6 +210,7 @@ class School:
         notices: NoticePolicy | None = DEFAULT_NOTICES,
         notifiers: Mapping[str, Notifier] | None = None,
         settle_payments_after: timedelta = SETTLE_AFTER,
+        alert_rules: Sequence[AlertRule] = (),
     ) -> School:
         """Wire a school.
 
@@ -216,7 +226,8 @@ class School:
         (``None``: no notice is planned) and ``notifiers`` the provider of each channel
         (more can be registered later on ``school.notices.channels``);
         ``settle_payments_after`` how old an open payment intent must be before
-        ``school.payments.reconcile()`` settles it (see docs/payments.md).
+        ``school.payments.reconcile()`` settles it (see docs/payments.md); ``alert_rules``
+        the rules ``school.analytics.evaluate_alerts()`` checks.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -225,6 +236,7 @@ class School:
         credits = dict(course_credits or {})
         bus = MessageBus([publisher] if publisher is not None else [])
         bus.add_seat_guard(policy_rules.rights_guard(policy))
+        bus.add_finisher(analytics_flush)
         bus.subscribe_many(
             school_rules(
                 bus,
@@ -308,6 +320,7 @@ class School:
                 new_id=new_id,
                 bus=bus,
             ),
+            analytics=AnalyticsService(uow, rules=alert_rules, clock=clock, new_id=new_id, bus=bus),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -332,6 +345,7 @@ class School:
             "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
             "notices": self.notices.reindex(),
+            "analytics": self.analytics.reindex(),
         }
 
     def rules(self) -> list[tuple[str, list[str]]]:

@@ -75,6 +75,9 @@ class MessageBus:
         self.listeners: list[Listener] = []
         self.seat_guards: list[SeatGuard] = []
         self._order = PublicationOrder(self._deliver)
+        #: run once the handlers raise nothing more, still inside the unit of work (e.g.
+        #: writing buffered counters in one lock order)
+        self.finishers: list[Callable[[UnitOfWork], None]] = []
 
     def subscribe(self, event_type: type[DomainEvent], handler: Handler) -> None:
         """Run ``handler`` for every ``event_type`` event, after those already registered."""
@@ -98,6 +101,10 @@ class MessageBus:
 
     def add_seat_guard(self, guard: SeatGuard) -> None:
         self.seat_guards.append(guard)
+
+    def add_finisher(self, finisher: Callable[[UnitOfWork], None]) -> None:
+        """Run ``finisher(uow)`` at the end of every dispatch, before commit."""
+        self.finishers.append(finisher)
 
     def refusal(
         self, uow: UnitOfWork, student_id: str, slot: Slot, now: datetime, *, seats: int = 1
@@ -125,7 +132,11 @@ class MessageBus:
         for _ in range(MAX_ROUNDS):
             events = uow.raised_events()
             if not events:
-                return seen
+                for finish in self.finishers:
+                    finish(uow)
+                events = uow.raised_events()
+                if not events:
+                    return seen
             seen.extend(events)
             for event in events:
                 for handler in self.handlers_for(type(event)):

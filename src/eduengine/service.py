@@ -29,6 +29,7 @@ from eduengine.booking.model import (
     Slot,
     WaitlistMode,
     bookable_sessions,
+    check_reason_code,
 )
 from eduengine.booking.series import Series
 from eduengine.clock import Clock, SystemClock
@@ -400,16 +401,58 @@ class BookingService(ServiceBase):
 
         return self._run(command)
 
-    def cancel(self, booking_id: str) -> Booking:
-        """Cancel a confirmed booking before its slot starts; the waitlist refills it."""
+    def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
+        """Cancel a confirmed booking before its slot starts; the waitlist refills it.
+
+        ``reason_code`` is the school's code for why (``"sick"``, ``"schedule_conflict"``
+        ...); it travels on ``SeatReleased`` and is counted by the analytics.
+        """
+        check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = uow.bookings.get(booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
             return uow.slots.get(booking.slot_id).cancel(
-                booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
+                booking_id,
+                now=now,
+                new_id=self._new_id,
+                student_id=booking.student_id,
+                reason_code=reason_code,
             )
+
+        return self._run(command)
+
+    def cancel_series(
+        self, series_id: str, student_id: str, *, reason_code: str | None = None
+    ) -> list[Booking]:
+        """Cancel every seat ``student_id`` holds in the series' sessions still to come,
+        all or nothing (sessions that started keep their seat); returns the cancelled
+        bookings, in session order."""
+        check_reason_code(reason_code)
+
+        def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
+            series = uow.series.get(series_id)
+            held = [
+                (slot, slot.bookings[student_id])
+                for slot in bookable_sessions(uow.slots.get_many(series.slot_ids), now)
+                if student_id in slot.bookings
+                and slot.bookings[student_id].status is BookingStatus.CONFIRMED
+            ]
+            if not held:
+                raise InvalidTransition(
+                    f"student {student_id!r} holds no seat to come in series {series_id!r}"
+                )
+            return [
+                slot.cancel(
+                    booking.id,
+                    now=now,
+                    new_id=self._new_id,
+                    student_id=student_id,
+                    reason_code=reason_code,
+                )
+                for slot, booking in held
+            ]
 
         return self._run(command)
 
@@ -475,9 +518,13 @@ class BookingService(ServiceBase):
 
         return self._run(command)
 
-    def cancel_slot(self, slot_id: str) -> list[Booking]:
-        """Cancel a whole session; every seat is released (reason ``slot_cancelled``)."""
-        return self._run(lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now))
+    def cancel_slot(self, slot_id: str, *, reason_code: str | None = None) -> list[Booking]:
+        """Cancel a whole session; every seat is released (reason ``slot_cancelled``, with
+        the school's ``reason_code`` when given, e.g. ``"tutor_sick"``)."""
+        check_reason_code(reason_code)
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now, reason_code=reason_code)
+        )
 
     # --- queries ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import enum
 import importlib
 import json
 import pkgutil
+import sys
 import types
 import typing
 from datetime import UTC, datetime, timedelta, timezone
@@ -49,7 +50,10 @@ def all_event_classes() -> set[type[DomainEvent]]:
     todo: list[type[DomainEvent]] = [DomainEvent]
     while todo:
         for sub in todo.pop().__subclasses__():
-            if sub.__module__.startswith("eduengine.") and sub not in found:
+            # attrs' slotted classes replace the class they decorate; the replaced one
+            # lingers in __subclasses__() until collected, so keep only the module's own
+            is_public = getattr(sys.modules[sub.__module__], sub.__qualname__, None) is sub
+            if sub.__module__.startswith("eduengine.") and is_public and sub not in found:
                 found.add(sub)
                 todo.append(sub)
     return found - {SlotEvent}
@@ -101,6 +105,8 @@ def strategy(tp: Any) -> st.SearchStrategy[Any]:
         return aware
     if tp is Money:
         return money
+    if tp is Decimal:
+        return st.decimals(min_value=-(10**9), max_value=10**9, places=4)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(list(tp))
     if origin in (typing.Union, types.UnionType):

@@ -596,9 +596,7 @@ class InMemoryUnitOfWork:
         return events
 
 
-def with_staged(
-    committed: list[Booking], slots: Iterable[Slot], student_id: str
-) -> list[Booking]:
+def with_staged(committed: list[Booking], slots: Iterable[Slot], student_id: str) -> list[Booking]:
     """``committed`` bookings of a student overlaid with staged slots' changes (new
     bookings last), so a unit of work reads its own writes."""
     changed = {

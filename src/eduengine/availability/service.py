@@ -41,7 +41,7 @@ from eduengine.availability.storage import (
     save_schedule,
 )
 from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus
+from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus, check_reason_code
 from eduengine.clock import Clock, require_aware
 from eduengine.codec import from_micros
 from eduengine.errors import (
@@ -225,9 +225,11 @@ class AvailabilityService(ServiceBase):
 
         return self._run(command)
 
-    def cancel(self, booking_id: str) -> Booking:
+    def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
         """Cancel a 1-on-1 lesson; the bus's handlers free the tutor's time and close the
-        lesson's slot, as they do whichever service cancels it."""
+        lesson's slot, as they do whichever service cancels it. ``reason_code`` is the
+        school's code for why (it travels on ``SeatReleased``)."""
+        check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = uow.bookings.get(booking_id)
@@ -236,7 +238,11 @@ class AvailabilityService(ServiceBase):
             if uow.records.get(LESSONS, booking.slot_id) is None:
                 raise InvalidTransition(f"booking {booking_id!r} is not a 1-on-1 lesson")
             return uow.slots.get(booking.slot_id).cancel(
-                booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
+                booking_id,
+                now=now,
+                new_id=self._new_id,
+                student_id=booking.student_id,
+                reason_code=reason_code,
             )
 
         return self._run(command)

@@ -46,7 +46,7 @@ class SlotCreated(SlotEvent):
 
 @attrs.frozen(kw_only=True)
 class SlotCancelled(SlotEvent):
-    pass
+    reason_code: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -65,9 +65,14 @@ class SeatBooked(SlotEvent):
 
 @attrs.frozen(kw_only=True)
 class SeatReleased(SlotEvent):
+    """A seat was given up. ``reason`` is how (``cancelled``, ``rescheduled``,
+    ``slot_cancelled``, ``refused``); ``reason_code`` is why, from the school's own open set
+    of codes (``"sick"``, ``"schedule_conflict"`` ...), when the command gave one."""
+
     booking_id: str
     student_id: str
     reason: str = "cancelled"
+    reason_code: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +132,8 @@ class AttendanceMarked(SlotEvent):
     booking_id: str
     student_id: str
     status: str
+    #: the status before (``confirmed``, or the other mark when attendance is corrected)
+    previous: str = "confirmed"
 
 
 # How each event moves the number of seats taken (bookings plus held offers).

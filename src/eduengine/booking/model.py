@@ -79,6 +79,23 @@ def _check_id(name: str, value: str) -> None:
         raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
 
 
+#: the longest reason code a cancellation or churn may carry
+MAX_REASON_CODE = 64
+
+
+def check_reason_code(value: object) -> str | None:
+    """A school-defined reason code (``"sick"``, ``"price"`` ...): any short non-empty
+    string, or ``None`` when no reason was given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_CODE:
+        raise InvalidInput(
+            f"a reason code is a non-empty string of at most {MAX_REASON_CODE} characters, "
+            f"got {value!r}"
+        )
+    return value
+
+
 def check_capacity(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidCapacity(f"capacity must be a non-negative integer, got {value!r}")
@@ -302,13 +319,16 @@ class Slot:
         new_id: IdFactory,
         student_id: str | None = None,
         reason: str = "cancelled",
+        reason_code: str | None = None,
     ) -> Booking:
         """Release a confirmed seat before the slot starts and refill it from the waitlist.
 
         ``reason`` travels on :class:`SeatReleased`: ``cancelled`` is the student's own
         cancellation (the one a cancellation policy judges), ``rescheduled`` a move to
         another slot, ``restricted`` a seat taken back from a restricted student.
+        ``reason_code`` is the school's code for why (see :func:`check_reason_code`).
         """
+        check_reason_code(reason_code)
         booking = self.active_booking(booking_id, student_id)
         if booking is None:
             raise BookingNotFound(booking_id)
@@ -319,7 +339,7 @@ class Slot:
             )
         if self.has_started(now):
             raise BookingClosed(self.id, f"cannot cancel booking {booking_id!r} after start")
-        cancelled = self._release(booking, now, reason)
+        cancelled = self._release(booking, now, reason, reason_code)
         self.fill_free_seats(now, new_id)
         return cancelled
 
@@ -426,17 +446,19 @@ class Slot:
             booking_id=booking_id,
             student_id=booking.student_id,
             status=status.value,
+            previous=booking.status.value,
         )
         return marked
 
-    def cancel_slot(self, *, now: datetime) -> list[Booking]:
+    def cancel_slot(self, *, now: datetime, reason_code: str | None = None) -> list[Booking]:
         """Cancel the whole session: every seat is released, waitlist and offers dropped."""
+        check_reason_code(reason_code)
         if self.status is SlotStatus.CANCELLED:
             raise BookingClosed(self.id, "slot is already cancelled")
         if self.has_started(now):
             raise BookingClosed(self.id, "cannot cancel a slot that already started")
         released = [
-            self._release(b, now, "slot_cancelled")
+            self._release(b, now, "slot_cancelled", reason_code)
             for b in sorted(self.bookings.values(), key=lambda b: b.id)
         ]
         for offer in list(self.offers.values()):
@@ -445,7 +467,7 @@ class Slot:
         self.waitlist.clear()
         self.status = SlotStatus.CANCELLED
         self.changed = True
-        self._emit(ev.SlotCancelled, now)
+        self._emit(ev.SlotCancelled, now, reason_code=reason_code)
         return released
 
     def fill_free_seats(self, now: datetime, new_id: IdFactory) -> None:
@@ -511,7 +533,9 @@ class Slot:
         self.changed_bookings[booking.id] = booking
         self.changed = True
 
-    def _release(self, booking: Booking, now: datetime, reason: str) -> Booking:
+    def _release(
+        self, booking: Booking, now: datetime, reason: str, reason_code: str | None = None
+    ) -> Booking:
         cancelled = Booking(
             id=booking.id,
             student_id=booking.student_id,
@@ -527,6 +551,7 @@ class Slot:
             booking_id=booking.id,
             student_id=booking.student_id,
             reason=reason,
+            reason_code=reason_code,
         )
         return cancelled
 

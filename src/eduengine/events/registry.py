@@ -124,6 +124,7 @@ def _load() -> None:
 
 def _register_library_events() -> None:
     from eduengine import referrals
+    from eduengine.analytics import model as analytics
     from eduengine.availability import service as availability
     from eduengine.booking import events as booking
     from eduengine.deals import service as deals
@@ -186,6 +187,7 @@ def _register_library_events() -> None:
         (levels.XpRefused, "levels.xp_refused", "student", "student_id"),
         (levels.LevelUp, "levels.level_up", "student", "student_id"),
         (levels.BadgeAwarded, "levels.badge_awarded", "student", "student_id"),
+        (analytics.AlertRaised, "analytics.alert_raised", "alert_rule", "rule_id"),
     ]
     for cls, name, aggregate_type, field in table:
         register_event(cls, name, aggregate_type=aggregate_type, aggregate_field=field)

@@ -12,7 +12,7 @@ import attrs
 
 from eduengine.booking import handlers as booking_handlers
 from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, BookingStatus, IdFactory
+from eduengine.booking.model import Booking, BookingStatus, IdFactory, check_reason_code
 from eduengine.clock import Clock
 from eduengine.errors import InvalidTransition, RescheduleRefused
 from eduengine.messagebus import MessageBus
@@ -40,6 +40,7 @@ __all__ = [
     "StudentRestricted",
     "ViolationRecorded",
 ]
+
 
 @attrs.frozen(kw_only=True)
 class BookingRescheduled(DomainEvent):
@@ -120,15 +121,21 @@ class PolicyService(ServiceBase):
             lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
         )
 
-    def cancel(self, booking_id: str) -> CancellationOutcome:
-        """Cancel; inside the free window at no cost, later as a violation (with the fee)."""
+    def cancel(self, booking_id: str, *, reason_code: str | None = None) -> CancellationOutcome:
+        """Cancel; inside the free window at no cost, later as a violation (with the fee).
+        ``reason_code`` is the school's code for why (it travels on ``SeatReleased``)."""
+        check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> CancellationOutcome:
             booking = self._confirmed(uow, booking_id)
             slot = uow.slots.get(booking.slot_id)
             late = not self.policy.is_free_cancellation(now, slot.start)
             cancelled = slot.cancel(
-                booking_id, now=now, new_id=self._new_id, student_id=booking.student_id
+                booking_id,
+                now=now,
+                new_id=self._new_id,
+                student_id=booking.student_id,
+                reason_code=reason_code,
             )
             # the violation (and its fee) is recorded by the bus's handler, as on any path
             fee = self.policy.late_fee if late else None

@@ -142,18 +142,29 @@ def record_purchase(
 
 
 def move_stage(
-    uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime, *, reason: str
+    uow: UnitOfWork,
+    student_id: str,
+    doc: dict[str, Any],
+    now: datetime,
+    *,
+    reason: str,
+    reason_code: str | None = None,
 ) -> bool:
     """Recompute the stage from the facts; a change is appended to the dated history.
-    Writes the document; returns whether the stage moved."""
+    Writes the document; returns whether the stage moved. ``reason_code`` is kept with a
+    move to ``churned`` (a churn the school did not mark is ``inactivity``)."""
     new_stage = stage(doc["facts"], now)
     moved = new_stage != doc["stage"]
-    if moved and new_stage == "churned":
+    if moved and new_stage == "churned" and reason != "churned":
         reason = "inactivity"  # churn is the one move no purchase explains
+        reason_code = "inactivity"
+    if not moved or new_stage != "churned":
+        reason_code = None
     if moved:
-        doc.setdefault("stage_history", []).append(
-            {"stage": new_stage, "at": dt_out(now), "reason": reason, "from": doc["stage"]}
-        )
+        entry = {"stage": new_stage, "at": dt_out(now), "reason": reason, "from": doc["stage"]}
+        if reason_code is not None:
+            entry["reason_code"] = reason_code
+        doc.setdefault("stage_history", []).append(entry)
         doc["stage"] = new_stage
         uow.record_events(
             [
@@ -163,6 +174,7 @@ def move_stage(
                     stage=new_stage,
                     previous=doc["stage_history"][-1]["from"],
                     reason=reason,
+                    reason_code=reason_code,
                 )
             ]
         )

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
+from eduengine.booking.model import check_reason_code
 from eduengine.codec import dt_in, dt_out
-from eduengine.errors import InvalidInput
+from eduengine.errors import InvalidInput, InvalidTransition
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 from eduengine.students import handlers
@@ -75,6 +76,23 @@ class LifecycleService(ServiceBase):
 
         self._run(command)
 
+    def churn(self, student_id: str, *, reason_code: str | None = None) -> None:
+        """Mark the student churned (流失) now, with the school's code for why
+        (``"price"``, ``"moved_away"`` ...); they stay churned until their next activity
+        or purchase. Refused (``InvalidTransition``) for a student already churned."""
+        check_reason_code(reason_code)
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            doc = rec.student(uow, student_id)
+            if doc["stage"] == "churned":
+                raise InvalidTransition(f"student {student_id!r} is already churned")
+            doc["facts"]["churned_at"] = dt_out(now)
+            handlers.move_stage(
+                uow, student_id, doc, now, reason="churned", reason_code=reason_code
+            )
+
+        self._run(command)
+
     def refresh_tags(self, student_id: str) -> tuple[frozenset[str], str]:
         """Re-evaluate time-based tags (e.g. inactive for 14 days) and the stage."""
 
@@ -93,7 +111,8 @@ class LifecycleService(ServiceBase):
             doc = rec.student(uow, student_id)
             history = [("registered", dt_in(doc["facts"]["registered_at"]), "registration")]
             history += [
-                (h["stage"], dt_in(h["at"]), h["reason"]) for h in doc.get("stage_history", [])
+                (h["stage"], dt_in(h["at"]), h.get("reason_code") or h["reason"])
+                for h in doc.get("stage_history", [])
             ]
             return history
 

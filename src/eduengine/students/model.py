@@ -64,9 +64,17 @@ class LifecycleStage(enum.Enum):
 def stage(
     facts: Mapping[str, Any], now: datetime, churn_after: timedelta = timedelta(days=60)
 ) -> str:
-    """The lifecycle stage from a student's activity facts."""
+    """The lifecycle stage from a student's activity facts.
+
+    A student the school marked churned (``churned_at``) stays churned until their next
+    activity or purchase after that instant.
+    """
     last = facts.get("last_active")
     last_at = dt_in(last) if isinstance(last, str) else last
+    marked = facts.get("churned_at")
+    marked_at = dt_in(marked) if isinstance(marked, str) else marked
+    if marked_at is not None and (last_at is None or last_at <= marked_at):
+        return LifecycleStage.CHURNED.value
     if facts.get("purchases", 0) > 0 and last_at is not None and now - last_at > churn_after:
         return LifecycleStage.CHURNED.value
     if facts.get("purchases", 0) >= 2:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-from eduengine.booking.model import Booking, BookingStatus
+from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.codec import dt_out, micros
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
@@ -178,11 +178,12 @@ class PackageService(ServiceBase):
 
         return self._run(command)
 
-    def cancel_with_credit(self, booking_id: str) -> bool:
+    def cancel_with_credit(self, booking_id: str, *, reason_code: str | None = None) -> bool:
         """Cancel a booking paid with a credit; the credit comes back if cancelled
         ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
         the credit came back. (Any other way of cancelling settles the credit the same
-        way: the ledger is a rule on the bus.)"""
+        way: the ledger is a rule on the bus.) ``reason_code``: the school's code for why."""
+        check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> bool:
             booking = uow.bookings.get(booking_id)
@@ -190,7 +191,13 @@ class PackageService(ServiceBase):
                 raise InvalidTransition(f"booking {booking_id!r} is {booking.status.value}")
             self._credit_of(uow, booking)
             slot = uow.slots.get(booking.slot_id)
-            slot.cancel(booking_id, now=now, new_id=self._new_id, student_id=booking.student_id)
+            slot.cancel(
+                booking_id,
+                now=now,
+                new_id=self._new_id,
+                student_id=booking.student_id,
+                reason_code=reason_code,
+            )
             return now <= slot.start - self.free_cancel_before
 
         return self._run(command)

@@ -98,6 +98,8 @@ class StageChanged(DomainEvent):
     stage: str
     previous: str
     reason: str
+    #: why a student churned: the school's code given to ``churn``, or ``inactivity``
+    reason_code: str | None = None
 
 
 @attrs.frozen(kw_only=True)

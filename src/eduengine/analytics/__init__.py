@@ -1,0 +1,43 @@
+"""Analytics (数据分析): the operator's dashboard from the library's own data.
+
+Counters are projections kept by rules on the bus, in the unit of work of the command
+they count (:mod:`eduengine.analytics.projection`); :class:`AnalyticsService` answers
+typed queries over a :class:`Period` in a time zone and checks :class:`AlertRule` s.
+Every metric is defined in ``docs/analytics.md``.
+"""
+
+from eduengine.analytics.model import (
+    AlertRaised,
+    AlertRule,
+    AttendanceRow,
+    CountRow,
+    FillRow,
+    FunnelRow,
+    GroupRow,
+    LeadTimeRow,
+    LevelRow,
+    Period,
+    RateRow,
+    ReasonRow,
+    SegmentRow,
+)
+from eduengine.analytics.projection import analytics_rules
+from eduengine.analytics.service import AnalyticsService
+
+__all__ = [
+    "AlertRaised",
+    "AlertRule",
+    "AnalyticsService",
+    "AttendanceRow",
+    "CountRow",
+    "FillRow",
+    "FunnelRow",
+    "GroupRow",
+    "LeadTimeRow",
+    "LevelRow",
+    "Period",
+    "RateRow",
+    "ReasonRow",
+    "SegmentRow",
+    "analytics_rules",
+]
