@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from eduengine import FixedClock, School
 from eduengine.notices import Notice, NoticePolicy
@@ -39,12 +40,13 @@ def _school(handle: StoreHandle, recorder: Recorder) -> School:
     )
 
 
-def _worker(name: str, location: str, worker: str) -> list[str]:
+def _worker(name: str, location: str, worker: str, start: Any) -> list[str]:
     handle = reopen(name, location)
     recorder = Recorder()
     try:
         school = _school(handle, recorder)
         school.notices.sweep_rest = 0.0
+        start.wait(timeout=60)  # both set up: a slow spawn must not leave one idle
         for _ in range(3):  # until nothing is left to claim, and once more
             school.notices.deliver_due(worker, batch=4)
     finally:
@@ -65,8 +67,11 @@ def test_two_processes_delivering_at_once_never_send_a_notice_twice(
 ) -> None:
     location = needs_location(store)
     _book_everyone(store, clock)
-    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
-        results = list(pool.map(_worker, [store.name] * 2, [location] * 2, ["p0", "p1"]))
+    with SPAWN.Manager() as manager, ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        start = manager.Barrier(2)
+        results = list(
+            pool.map(_worker, [store.name] * 2, [location] * 2, ["p0", "p1"], [start] * 2)
+        )
     sent = Counter(key for keys in results for key in keys)
     assert max(sent.values()) == 1
     assert len(sent) == STUDENTS * 2  # every confirmation, on both channels
