@@ -46,8 +46,7 @@ from eduengine.erasure import ErasureReport
 from eduengine.errors import EduEngineError
 from eduengine.messagebus import MessageBus
 from eduengine.service import BookingService, ServiceBase
-
-__version__ = "0.1.0"
+from eduengine.version import __version__
 
 __all__ = [
     "AttendanceMarked",

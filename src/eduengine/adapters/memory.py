@@ -22,6 +22,7 @@ from typing import Any, Self
 import attrs
 from sortedcontainers import SortedList
 
+from eduengine.adapters import settings
 from eduengine.adapters.seats import CountedSeats
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -33,6 +34,7 @@ from eduengine.errors import (
     LockTimeout,
     SeriesNotFound,
     SlotNotFound,
+    StoreClosed,
 )
 from eduengine.ports import IndexEntries
 
@@ -41,7 +43,8 @@ class InMemoryStore:
     """Committed state shared by every unit of work made from it (thread-safe)."""
 
     def __init__(self, *, lock_timeout: float = 10.0) -> None:
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = settings.lock_timeout(lock_timeout)
+        self._closed = False
         self._lock = threading.Lock()
         self.slots: dict[str, Slot] = {}
         self.bookings: dict[str, Booking] = {}
@@ -53,6 +56,11 @@ class InMemoryStore:
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
+
+    def close(self) -> None:
+        """Refuse every later unit of work with :class:`StoreClosed`, like the SQL stores
+        (the data stays in this object until it is garbage)."""
+        self._closed = True
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -437,6 +445,8 @@ class InMemoryUnitOfWork:
         self.series = InMemorySeriesRepository(self)
 
     def __enter__(self) -> Self:
+        if self.store._closed:
+            raise StoreClosed("this InMemoryStore is closed")
         if not self.store._lock.acquire(timeout=self.store.lock_timeout):
             raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
         self.staged = {}
