@@ -10,6 +10,8 @@
 True
 """
 
+import logging
+
 from eduengine.adapters.memory import InMemoryEventBus, InMemoryStore
 from eduengine.booking.events import (
     AttendanceMarked,
@@ -46,7 +48,12 @@ from eduengine.erasure import ErasureReport
 from eduengine.errors import EduEngineError
 from eduengine.messagebus import MessageBus
 from eduengine.service import BookingService, ServiceBase
+from eduengine.stores import store_from_url
 from eduengine.version import __version__
+
+# A library configures no logging: records go nowhere until the host sets up handlers
+# (``logging.basicConfig``, structlog ...), and Python's last-resort handler stays quiet.
+logging.getLogger("eduengine").addHandler(logging.NullHandler())
 
 __all__ = [
     "AttendanceMarked",
@@ -86,4 +93,5 @@ __all__ = [
     "WaitlistMode",
     "WaitlistPromoted",
     "__version__",
+    "store_from_url",
 ]

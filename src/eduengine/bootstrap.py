@@ -28,7 +28,7 @@ refused
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -58,7 +58,7 @@ from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
 from eduengine.reminders import handlers as reminder_rules
-from eduengine.reminders.model import ReminderPlan
+from eduengine.reminders.model import Notifier, ReminderPlan
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service import BookingService, uuid_ids
@@ -281,6 +281,23 @@ class School:
             "audit": self.students.reindex_audit(),
             "tutor calendars": self.availability.migrate_calendars(),
         }
+
+    def periodic_jobs(self, notifier: Notifier | None = None) -> dict[str, Callable[[], int]]:
+        """Every job a school must run every so often, by name; each returns how much it
+        did. Each reads only due rows, in short units of work, and is safe to run from
+        several workers at once. ``reminders`` (due reminders passed to ``notifier``) is
+        left out without a notifier, so no reminder is taken and then lost.
+        ``eduengine run-due`` runs them all.
+        """
+        jobs: dict[str, Callable[[], int]] = {
+            "offers": self.booking.expire_offers,
+            "rush": lambda: len(self.rush.admit_due()),
+            "deals": self.deals.expire_due,
+            "fees": self.fees.collect_due,
+        }
+        if notifier is not None:
+            jobs["reminders"] = lambda: self.reminders.send_due(notifier)
+        return jobs
 
     def rules(self) -> list[tuple[str, list[str]]]:
         """``(event, handlers)`` as wired: what each event sets off, in order."""
