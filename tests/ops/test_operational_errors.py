@@ -184,3 +184,34 @@ def test_migrations_are_statements_so_a_semicolon_in_a_literal_or_trigger_is_tex
     rows = store.connection().execute("SELECT line FROM note_log ORDER BY rowid").fetchall()
     assert [row["line"] for row in rows] == ["added; a; b", "twice;"]
     store.close()
+
+
+@pytest.mark.skipif("postgres" not in ADAPTERS, reason="needs a PostgreSQL server")
+def test_a_downgraded_library_on_postgresql_is_told_the_same(
+    clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from eduengine.adapters import postgres
+
+    assert PG_DSN
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with monkeypatch.context() as newer:
+        later = ["CREATE TABLE later (x int)"]
+        newer.setattr(postgres, "MIGRATIONS", [*postgres.MIGRATIONS, later])
+        newer.setattr(postgres, "SCHEMA_VERSION", postgres.SCHEMA_VERSION + 1)
+        upgraded = postgres.PostgresStore(PG_DSN, schema=schema)
+        upgraded.migrate()
+        upgraded.close()
+    old = postgres.PostgresStore(PG_DSN, schema=schema)
+    try:
+        with pytest.raises(SchemaTooNew, match=r"newer eduengine.*migrate\(\) cannot go back"):
+            old.migrate()
+        svc = BookingService(old.unit_of_work, clock=clock)
+        start = clock.now() + timedelta(days=1)
+        with pytest.raises(SchemaTooNew, match="nothing was written"):
+            svc.create_slot("math", start, start + timedelta(hours=1), 2)
+    finally:
+        old.close()
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
