@@ -35,34 +35,41 @@ class StoreHandle:
     close: Callable[[], None] = lambda: None
     #: something another process can use to open the same store (None: in-process only)
     location: str | None = None
+    #: the adapter's store object (for what only a store offers, e.g. its event feed)
+    store: Any = None
 
 
-def make_store(name: str, tmp: Path) -> StoreHandle:
-    """A fresh, empty, migrated store of adapter ``name``."""
+def make_store(name: str, tmp: Path, *, outbox: bool = False) -> StoreHandle:
+    """A fresh, empty, migrated store of adapter ``name`` (with an event feed if
+    ``outbox``; the store object itself is ``handle.store``)."""
     if name == "memory":
-        mem = InMemoryStore()
-        return StoreHandle(name, mem.unit_of_work, mem.snapshot)
+        mem = InMemoryStore(outbox=outbox)
+        return StoreHandle(name, mem.unit_of_work, mem.snapshot, store=mem)
     if name == "sqlite":
         path = tmp / "eduengine.sqlite3"
-        lite = SqliteStore(path)
+        lite = SqliteStore(path, outbox=outbox)
         lite.migrate()
-        return StoreHandle(name, lite.unit_of_work, lite.snapshot, lite.close, str(path))
+        return StoreHandle(
+            name, lite.unit_of_work, lite.snapshot, lite.close, str(path), store=lite
+        )
     if name == "postgres":
-        return _postgres_store(f"t_{uuid.uuid4().hex[:12]}", create=True)
+        return _postgres_store(f"t_{uuid.uuid4().hex[:12]}", create=True, outbox=outbox)
     raise ValueError(f"unknown adapter {name!r}")
 
 
-def reopen(name: str, location: str) -> StoreHandle:
+def reopen(name: str, location: str, *, outbox: bool = False) -> StoreHandle:
     """Open, from another process, the store a parent made with :func:`make_store`."""
     if name == "sqlite":
-        lite = SqliteStore(location)
-        return StoreHandle(name, lite.unit_of_work, lite.snapshot, lite.close, location)
+        lite = SqliteStore(location, outbox=outbox)
+        return StoreHandle(
+            name, lite.unit_of_work, lite.snapshot, lite.close, location, store=lite
+        )
     if name == "postgres":
-        return _postgres_store(location.rpartition("#")[2], create=False)
+        return _postgres_store(location.rpartition("#")[2], create=False, outbox=outbox)
     raise ValueError(f"adapter {name!r} cannot be reopened from another process")
 
 
-def _postgres_store(schema: str, *, create: bool) -> StoreHandle:
+def _postgres_store(schema: str, *, create: bool, outbox: bool = False) -> StoreHandle:
     """A store in its own schema of the test server, dropped again on close."""
     if not PG_DSN:
         raise RuntimeError(
@@ -74,7 +81,7 @@ def _postgres_store(schema: str, *, create: bool) -> StoreHandle:
     from eduengine.adapters.postgres import PostgresStore
 
     dsn = PG_DSN
-    pg = PostgresStore(dsn, schema=schema)
+    pg = PostgresStore(dsn, schema=schema, outbox=outbox)
     if create:
         pg.migrate()
 
@@ -84,4 +91,6 @@ def _postgres_store(schema: str, *, create: bool) -> StoreHandle:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 
-    return StoreHandle("postgres", pg.unit_of_work, pg.snapshot, close, f"{dsn}#{schema}")
+    return StoreHandle(
+        "postgres", pg.unit_of_work, pg.snapshot, close, f"{dsn}#{schema}", store=pg
+    )

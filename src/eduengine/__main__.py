@@ -2,4 +2,5 @@
 
 from eduengine.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing the module (tools that walk packages) runs nothing
+    raise SystemExit(main())

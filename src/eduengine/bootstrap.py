@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import attrs
 
@@ -45,6 +45,7 @@ from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
+from eduengine.events.feed import EventFeed, FeedStore
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
@@ -155,6 +156,9 @@ class School:
     pricing: PricingService
     deals: DealService
     levels: LevelService
+    #: committed events from any process, in commit order (needs a store built with
+    #: ``outbox=True``; see :class:`eduengine.events.EventFeed`)
+    feed: EventFeed
 
     @classmethod
     def build(
@@ -217,6 +221,9 @@ class School:
         school = cls(
             bus=bus,
             clock=clock,
+            # every adapter of the library is a FeedStore; one that is not raises
+            # FeedUnavailable when the feed is read
+            feed=EventFeed(cast(FeedStore, store), clock=clock),
             erasure=erasure,
             booking=BookingService(uow, clock=clock, new_id=new_id, bus=bus),
             policies=PolicyService(

@@ -50,6 +50,14 @@ class NaiveDatetime(InvalidInput):
         self.name = name
 
 
+class InvalidEvent(InvalidInput):
+    """A JSON event or envelope does not match the published event contract."""
+
+
+class FeedUnavailable(InvalidInput):
+    """The store keeps no event feed (build it with ``outbox=True``)."""
+
+
 class InvalidTimeRange(InvalidInput):
     """An interval ends before (or when) it starts, or a duration is not positive."""
 

@@ -4,9 +4,15 @@ A command runs in one unit of work. Before that unit of work commits, the bus ha
 every event raised so far (by slots, or recorded by feature modules) to the handlers
 registered for its type, **in the same unit of work**; events those handlers raise are
 handled in turn. A handler that raises refuses the whole command: the unit of work
-rolls back and nothing is written. After commit the service publishes every event to
-the school's publishers (a publisher's failure is logged, never raised to the caller,
-whose command did commit).
+rolls back and nothing is written. After commit the service publishes the events to the
+school's publishers, and their numbered envelopes (:class:`eduengine.events.Envelope`)
+to its listeners (:meth:`MessageBus.listen`).
+
+Publishing cannot lie: a command reserves its place in the bus's publication order
+while it still holds the locks of its aggregates, so the events of one aggregate reach
+every publisher and listener in commit order, even when commands on several threads
+commit at once. A failing publisher or listener is logged and skipped; the others are
+still called and the caller, whose command did commit, gets its result.
 
 This is the design of *Architecture Patterns with Python* (Cosmic Python), chapters 8
 and 9, with one change: handlers run inside the triggering unit of work, so a rule and
@@ -26,12 +32,14 @@ commit by a sweep, never inside the transaction.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Slot
 from eduengine.errors import EduEngineError
+from eduengine.events.envelope import Envelope
 from eduengine.ports import EventPublisher, UnitOfWork
 
 log = logging.getLogger("eduengine.messagebus")
@@ -45,6 +53,9 @@ to raise, or ``None``. ``seats`` is 1 for a seat, 0 for a waitlist place. Guards
 every path a seat is taken (see :mod:`eduengine.booking.handlers`), and commands that
 seat many students at once (rush admission) ask :meth:`MessageBus.refusal` first, to
 skip a refused student instead of failing everyone."""
+
+Listener = Callable[[Envelope], None]
+"""Receives each committed envelope, per aggregate in sequence order."""
 
 #: A cascade longer than this is a loop between handlers, not a school's rule.
 MAX_ROUNDS = 50
@@ -61,7 +72,9 @@ class MessageBus:
         self._handlers: dict[type[DomainEvent], list[Handler]] = {}
         self._resolved: dict[type[DomainEvent], tuple[Handler, ...]] = {}
         self.publishers: list[EventPublisher] = list(publishers)
+        self.listeners: list[Listener] = []
         self.seat_guards: list[SeatGuard] = []
+        self._order = PublicationOrder(self._deliver)
 
     def subscribe(self, event_type: type[DomainEvent], handler: Handler) -> None:
         """Run ``handler`` for every ``event_type`` event, after those already registered."""
@@ -72,6 +85,16 @@ class MessageBus:
         for event_type, handlers in table.items():
             for handler in handlers:
                 self.subscribe(event_type, handler)
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener`` with every committed envelope, after the publishers.
+
+        Envelopes of one aggregate arrive in ``sequence`` order, once each, on the thread
+        of whichever command finishes publishing them (keep the listener short: hand the
+        envelope to a queue or an event loop). A listener that raises is logged and
+        skipped for that envelope.
+        """
+        self.listeners.append(listener)
 
     def add_seat_guard(self, guard: SeatGuard) -> None:
         self.seat_guards.append(guard)
@@ -90,31 +113,67 @@ class MessageBus:
         found = self._resolved.get(event_type)
         if found is None:
             found = tuple(
-                handler
-                for klass in event_type.__mro__
-                for handler in self._handlers.get(klass, ())
+                handler for klass in event_type.__mro__ for handler in self._handlers.get(klass, ())
             )
             self._resolved[event_type] = found
         return found
 
-    def dispatch(self, uow: UnitOfWork) -> None:
-        """Hand every event raised in ``uow`` to its handlers until no new one is raised."""
+    def dispatch(self, uow: UnitOfWork) -> list[DomainEvent]:
+        """Hand every event raised in ``uow`` to its handlers until no new one is raised;
+        returns every event handed out, in order."""
+        seen: list[DomainEvent] = []
         for _ in range(MAX_ROUNDS):
             events = uow.raised_events()
             if not events:
-                return
+                return seen
+            seen.extend(events)
             for event in events:
                 for handler in self.handlers_for(type(event)):
                     handler(event, uow)
         raise RuntimeError(f"handlers kept raising events for {MAX_ROUNDS} rounds: a loop")
 
+    def reserve(self) -> int:
+        """A place in the publication order, taken while the command still holds its
+        aggregates' locks (see :class:`PublicationOrder`)."""
+        return self._order.reserve()
+
+    def release(
+        self,
+        ticket: int,
+        events: Sequence[DomainEvent] = (),
+        envelopes: Sequence[Envelope] = (),
+        *,
+        committed: bool = True,
+    ) -> None:
+        """Publish a committed command's events in its reserved place (or, with
+        ``committed=False``, give the place up)."""
+        self._order.release(ticket, (events, envelopes) if committed else None)
+
     def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Give committed events to every publisher; a failing publisher is logged."""
-        for publisher in self.publishers:
-            try:
-                publisher.publish(events)
-            except Exception:
-                log.exception("publisher %r failed; the command had committed", publisher)
+        """Give committed events to every publisher at once (outside the publication
+        order); a failing publisher is logged."""
+        self._deliver((events, ()))
+
+    def _deliver(self, batch: tuple[Sequence[DomainEvent], Sequence[Envelope]]) -> None:
+        events, envelopes = batch
+        if events:
+            for publisher in self.publishers:
+                try:
+                    publisher.publish(events)
+                except Exception:
+                    log.exception("publisher %r failed; the command had committed", publisher)
+        for envelope in envelopes:
+            for listener in self.listeners:
+                try:
+                    listener(envelope)
+                except Exception:
+                    log.exception(
+                        "listener %r failed on %s %s#%d; the command had committed",
+                        listener,
+                        envelope.type,
+                        envelope.stream,
+                        envelope.sequence,
+                    )
 
     def table(self) -> list[tuple[str, list[str]]]:
         """``(event type, handler names)`` in registration order: what a command sets off."""
@@ -122,6 +181,57 @@ class MessageBus:
             (event_type.__name__, [_name(h) for h in handlers])
             for event_type, handlers in self._handlers.items()
         ]
+
+
+Batch = tuple[Sequence[DomainEvent], Sequence[Envelope]]
+
+
+class PublicationOrder:
+    """Releases committed batches in the order their commands reserved a place.
+
+    A command reserves its ticket after numbering its events and before committing,
+    while it holds the locks of every aggregate it changed: a later command on the same
+    aggregate can reserve only after this one committed or rolled back, so per aggregate,
+    ticket order is commit order. Batches are delivered strictly in ticket order; a
+    command that rolled back gives its ticket up, so nothing waits for it. Whichever
+    thread completes the next ticket delivers every ready batch, one thread at a time
+    (a command run by a listener on that thread is delivered by the same loop).
+    """
+
+    def __init__(self, deliver: Callable[[Batch], None]) -> None:
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._delivering = threading.Lock()
+        self._next = 0
+        self._head = 0
+        self._ready: dict[int, Batch | None] = {}
+
+    def reserve(self) -> int:
+        with self._lock:
+            ticket = self._next
+            self._next += 1
+            return ticket
+
+    def release(self, ticket: int, batch: Batch | None) -> None:
+        with self._lock:
+            self._ready[ticket] = batch
+        while self._delivering.acquire(blocking=False):
+            try:
+                while True:
+                    with self._lock:
+                        if self._head not in self._ready:
+                            break
+                        ready = self._ready.pop(self._head)
+                        self._head += 1
+                    if ready is not None:
+                        self._deliver(ready)
+            finally:
+                self._delivering.release()
+            # a batch released while we were finishing finds the lock taken and leaves
+            # it to us: look once more after letting go
+            with self._lock:
+                if self._head not in self._ready:
+                    return
 
 
 def _name(handler: Handler) -> str:

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
 from eduengine.clock import Clock
+
+if TYPE_CHECKING:
+    from eduengine.events.envelope import Envelope
 
 __all__ = [
     "BookingRepository",
@@ -197,6 +200,11 @@ class UnitOfWork(Protocol):
     def collect_events(self) -> list[DomainEvent]:
         """Events raised by the aggregates this unit of work committed, in order."""
         ...
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        """Write ``envelopes`` to the store's event feed in this transaction, at commit,
+        if the store keeps one (``outbox=True``); the service layer calls it just before
+        :meth:`commit` with the command's numbered events."""
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -42,11 +42,11 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     LockTimeout,
-    PersistenceError,
     RetryableConflict,
     SeriesFull,
     SlotFull,
 )
+from eduengine.events.envelope import stamp
 from eduengine.messagebus import MessageBus
 from eduengine.ports import (
     EventPublisher,
@@ -153,6 +153,7 @@ class ServiceBase:
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
             now = self.clock.now()
+            ticket: int | None = None
             try:
                 uow = self._uow()
                 # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
@@ -164,27 +165,26 @@ class ServiceBase:
                         return result
                     # the school's rules run before commit: a handler that refuses
                     # rolls the whole command back
-                    self.bus.dispatch(uow)
+                    raised = self.bus.dispatch(uow)
+                    envelopes = stamp(uow, raised) if raised else []
+                    if raised:
+                        # taken while this command still holds its aggregates' locks,
+                        # so the bus publishes each aggregate's events in commit order
+                        ticket = self.bus.reserve()
+                    uow.stage_feed(envelopes)
                     uow.commit()
                     events = uow.collect_events()
                 break
-            except RetryableConflict as exc:
+            except BaseException as exc:
+                if ticket is not None:
+                    self.bus.release(ticket, committed=False)
+                retry = isinstance(exc, RetryableConflict) and attempt < self.max_attempts
+                if isinstance(exc, EduEngineError):
+                    self._log_failure(command, exc, attempt, retry=retry)
                 # The unit of work rolled back; the command reloads everything it needs,
                 # so running it again from the top is safe.
-                last = attempt == self.max_attempts
-                self._log_failure(logging.WARNING, command, exc, attempt, last=last)
-                if last:
+                if not retry:
                     raise
-            except LockTimeout as exc:
-                self._log_failure(logging.WARNING, command, exc, attempt)
-                raise
-            except DomainError as exc:
-                if log.isEnabledFor(logging.INFO):
-                    self._log_failure(logging.INFO, command, exc, attempt)
-                raise
-            except PersistenceError as exc:
-                self._log_failure(logging.ERROR, command, exc, attempt)
-                raise
         if log.isEnabledFor(logging.DEBUG):
             name, ids = describe(command)
             log.debug(
@@ -194,28 +194,29 @@ class ServiceBase:
                 (time.monotonic() - started) * 1000,
                 extra={"command": name, "events": len(events), "attempt": attempt, **ids},
             )
-        if events:
+        if ticket is not None:
+            self.bus.release(ticket, events, envelopes)
+        elif events:
             self.bus.publish(events)
         return result
 
     def _log_failure(
-        self,
-        level: int,
-        command: Callable[..., object],
-        exc: EduEngineError,
-        attempt: int,
-        *,
-        last: bool = True,
+        self, command: Callable[..., object], exc: EduEngineError, attempt: int, *, retry: bool
     ) -> None:
-        name, ids = describe(command)
-        if isinstance(exc, RetryableConflict):
-            what = "conflict, retries exhausted" if last else "conflict, retrying"
+        """Log a command that did not commit: a refusal at INFO, a conflict (retried or
+        not) and a lock timeout at WARNING, any other storage failure at ERROR."""
+        if isinstance(exc, DomainError):
+            level, what = logging.INFO, "refused"
+        elif isinstance(exc, RetryableConflict):
+            level = logging.WARNING
+            what = "conflict, retrying" if retry else "conflict, retries exhausted"
         elif isinstance(exc, LockTimeout):
-            what = "lock timeout"
-        elif isinstance(exc, DomainError):
-            what = "refused"
+            level, what = logging.WARNING, "lock timeout"
         else:
-            what = "failed"
+            level, what = logging.ERROR, "failed"
+        if not self.log.isEnabledFor(level):
+            return
+        name, ids = describe(command)
         self.log.log(
             level,
             "%s %s (attempt %d of %d): %s: %s",

@@ -21,6 +21,7 @@ from eduengine.deals import (
     SamePaymentAccount,
     TooManyGroups,
 )
+from eduengine.events import Envelope
 from eduengine.payments import FakePaymentGateway
 from eduengine.ports import (
     BookingRepository,
@@ -200,6 +201,9 @@ class CountingUnitOfWork:
 
     def collect_events(self) -> list[DomainEvent]:
         return self._inner.collect_events()
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        self._inner.stage_feed(envelopes)
 
 
 def counting(counts: Counter[tuple[str, str]]) -> Callable[[UnitOfWork], UnitOfWork]:

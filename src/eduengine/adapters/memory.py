@@ -12,7 +12,9 @@ serialisable across threads), works on private copies, and writes them back only
 
 from __future__ import annotations
 
+import bisect
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -36,16 +38,26 @@ from eduengine.errors import (
     SlotNotFound,
     StoreClosed,
 )
+from eduengine.events.envelope import Envelope
+from eduengine.events.feed import feed_rows
 from eduengine.ports import IndexEntries
+
+log = logging.getLogger("eduengine.events")
 
 
 class InMemoryStore:
     """Committed state shared by every unit of work made from it (thread-safe)."""
 
-    def __init__(self, *, lock_timeout: float = 10.0) -> None:
+    def __init__(self, *, lock_timeout: float = 10.0, outbox: bool = False) -> None:
         self.lock_timeout = settings.lock_timeout(lock_timeout)
+        #: keep a feed of committed envelopes (see :class:`eduengine.events.EventFeed`)
+        self.outbox = settings.flag(outbox, "outbox")
         self._closed = False
         self._lock = threading.Lock()
+        #: the feed: (position, occurred micros, envelope JSON) in commit order
+        self.feed: list[tuple[int, int, str]] = []
+        self._feed_head = 0
+        self._feed_lock = threading.Lock()
         self.slots: dict[str, Slot] = {}
         self.bookings: dict[str, Booking] = {}
         self.bookings_by_student: dict[str, list[str]] = {}
@@ -61,6 +73,22 @@ class InMemoryStore:
         """Refuse every later unit of work with :class:`StoreClosed`, like the SQL stores
         (the data stays in this object until it is garbage)."""
         self._closed = True
+
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        with self._feed_lock:
+            start = bisect.bisect_right(self.feed, after, key=lambda row: row[0])
+            return [(pos, text) for pos, _, text in self.feed[start : start + limit]]
+
+    def feed_head(self) -> int:
+        with self._feed_lock:
+            return self._feed_head
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
+        with self._feed_lock:
+            doomed = {pos for pos, us, _ in self.feed if us < before_us}
+            doomed = set(sorted(doomed)[:limit])
+            self.feed = [row for row in self.feed if row[0] not in doomed]
+            return len(doomed)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -437,6 +465,7 @@ class InMemoryUnitOfWork:
         #: how to restore the documents this unit of work wrote, oldest first
         self.undo: list[tuple[str, str, str | None, dict[str, int] | None]] = []
         self._events: list[DomainEvent] = []
+        self._envelopes: list[Envelope] = []
         self._dispatched = 0
         self._committed = False
         self.records = InMemoryRecordRepository(self)
@@ -453,6 +482,7 @@ class InMemoryUnitOfWork:
         self.new_series = {}
         self.undo = []
         self._events = []
+        self._envelopes = []
         self._dispatched = 0
         self._committed = False
         return self
@@ -504,6 +534,13 @@ class InMemoryUnitOfWork:
             slot.version += 1
             store.slots[sid] = slot
         store.series.update(self.new_series)
+        if self._envelopes and store.outbox:
+            # appended under the store lock, so positions follow commit order
+            with store._feed_lock:
+                for row in feed_rows(self._envelopes):
+                    store._feed_head += 1
+                    store.feed.append((store._feed_head, row.occurred_us, row.envelope))
+        self._envelopes = []
         self.staged = {}
         self.new_series = {}
         self.undo = []
@@ -521,7 +558,12 @@ class InMemoryUnitOfWork:
         self.staged = {}
         self.new_series = {}
         self._events = []
+        self._envelopes = []
         self._dispatched = 0
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        """Append ``envelopes`` to the store's feed when this unit of work commits."""
+        self._envelopes = list(envelopes)
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         """Queue events raised outside a slot (feature modules) for publication."""
@@ -568,7 +610,8 @@ def take_raised(
 
 class InMemoryEventBus:
     """An :class:`~eduengine.ports.EventPublisher` that keeps every event and calls
-    subscribers synchronously (after commit)."""
+    subscribers synchronously (after commit); a subscriber that raises is logged and the
+    others are still called."""
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
@@ -583,4 +626,9 @@ class InMemoryEventBus:
             self.events.extend(events)
         for event in events:
             for handler in list(self._subscribers):
-                handler(event)
+                try:
+                    handler(event)
+                except Exception:
+                    # the command committed: one broken subscriber (a hub that is down)
+                    # must not keep the event from the others, nor fail the caller
+                    log.exception("subscriber %r failed on %r", handler, event)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,6 +61,7 @@ from eduengine.errors import (
     SlotNotFound,
     StoreClosed,
 )
+from eduengine.events.envelope import Envelope
 from eduengine.ports import IndexEntries
 from eduengine.version import __version__
 
@@ -75,9 +75,15 @@ MIGRATIONS: list[Sequence[str]] = [
     enc.filled(enc.SCHEMA_V1, serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
     enc.SCHEMA_V2,
     enc.filled(enc.SCHEMA_V3, binary=' COLLATE "C"'),
+    enc.filled(enc.SCHEMA_V4, position="BIGSERIAL PRIMARY KEY"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The feed's append lock: one per schema, so stores in other schemas do not wait on it.
+_FEED_LOCK = (
+    b"SELECT pg_advisory_xact_lock(hashtextextended('eduengine.feed:' || current_schema(), 0))"
+)
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
@@ -307,17 +313,27 @@ class PostgresStore(enc.OutboxRelay):
                 ),
             )
 
-    def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
-        with self.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT %s",
-                (limit,),
-            ).fetchall()
-        return [(row["id"], pickle.loads(row["payload"])) for row in rows]
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        # Writers append under one advisory lock held to their COMMIT (see
+        # PostgresUnitOfWork.commit), so a row becomes visible only after every row with a
+        # lower position did: a reader past position p never misses a row below p.
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            rows = uow.execute(enc.READ_FEED.replace("?", "%s"), (after, limit)).fetchall()
+        return [(int(row["position"]), str(row["envelope"])) for row in rows]
 
-    def mark_published(self, ids: Sequence[int]) -> None:
+    def feed_head(self) -> int:
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
+        return int((row or {}).get("p") or 0)
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
-            conn.execute("UPDATE outbox SET published = 1 WHERE id = ANY(%s)", (list(ids),))
+            cur = conn.execute(enc.PRUNE_FEED.replace("?", "%s").encode(), (before_us, limit))
+            return int(cur.rowcount)
 
 
 def begin(
@@ -629,6 +645,7 @@ class PostgresUnitOfWork:
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._events: list[DomainEvent] = []
+        self._envelopes: Sequence[Envelope] = ()
         self._dispatched = 0
         self._open = False
         self._slots = PostgresSlotRepository(self)
@@ -694,6 +711,7 @@ class PostgresUnitOfWork:
         self.new_slot_ids = set()
         self.loaded_children = {}
         self._events = []
+        self._envelopes = ()
         self._dispatched = 0
         self._records._locked = set()
         return self
@@ -735,11 +753,19 @@ class PostgresUnitOfWork:
                     self._events.extend(slot.events)
                     if slot.changed:
                         self._write_slot(slot)
-                if self.store.outbox and self._events:
+                if self.store.outbox and self._envelopes:
+                    # A sequence value is taken at INSERT but seen by readers at COMMIT,
+                    # so two writers could commit positions 8 and 7 in that order and a
+                    # reader at cursor 8 would never see 7. One lock per feed, taken
+                    # here, the last step before COMMIT, and held to its end, makes
+                    # positions visible in order; it serialises only the INSERT and the
+                    # COMMIT of writers that publish (eventsourcing's notification log
+                    # takes a table lock for the same reason).
+                    self.conn.execute(_FEED_LOCK)
                     with self.conn.cursor() as cur:
                         cur.executemany(
-                            "INSERT INTO outbox (event_type, payload) VALUES (%s, %s)",
-                            [(type(e).__name__, pickle.dumps(e)) for e in self._events],
+                            enc.INSERT_FEED.replace("?", "%s").encode(),
+                            enc.feed_params(self._envelopes),
                         )
                 self.conn.execute(b"COMMIT")
         except pg_errors.InvalidTextRepresentation as exc:
@@ -798,7 +824,12 @@ class PostgresUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
+        self._envelopes = ()
         self._dispatched = 0
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
+        self._envelopes = envelopes
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         self._events.extend(events)

@@ -29,7 +29,9 @@ from eduengine.booking.model import (
 from eduengine.booking.series import Series
 from eduengine.codec import dt_in as dt_in
 from eduengine.codec import dt_out as dt_out
-from eduengine.ports import EventPublisher
+from eduengine.events.envelope import Envelope
+from eduengine.events.feed import EventFeed, feed_rows
+from eduengine.ports import EventPublisher, UnitOfWork
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -375,6 +377,44 @@ def filled(statements: Sequence[str], **types: str) -> tuple[str, ...]:
     return tuple(statement.format(**types) for statement in statements)
 
 
+#: Version 4: the event feed (see :mod:`eduengine.events.feed`), JSON envelopes in commit
+#: order. ``position`` never repeats, not even after pruning (SQLite's AUTOINCREMENT, a
+#: PostgreSQL sequence). The pickled ``outbox`` table of versions 1-3 is no longer
+#: written; relay what it still holds with the version that wrote it.
+SCHEMA_V4: tuple[str, ...] = (
+    """
+CREATE TABLE event_feed (
+    position    {position},
+    event_id    TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    sequence    BIGINT NOT NULL,
+    occurred_us BIGINT NOT NULL,
+    envelope    TEXT NOT NULL
+)
+""",
+    "CREATE INDEX event_feed_by_time ON event_feed (occurred_us)",
+)
+
+INSERT_FEED = (
+    "INSERT INTO event_feed (event_id, type, stream, sequence, occurred_us, envelope) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+READ_FEED = "SELECT position, envelope FROM event_feed WHERE position > ? ORDER BY position LIMIT ?"
+PRUNE_FEED = (
+    "DELETE FROM event_feed WHERE position IN (SELECT position FROM event_feed "
+    "WHERE occurred_us < ? ORDER BY position LIMIT ?)"
+)
+
+
+def feed_params(envelopes: Sequence[Envelope]) -> list[tuple[Any, ...]]:
+    """``INSERT_FEED`` parameters for ``envelopes``, in order."""
+    return [
+        (r.event_id, r.type, r.stream, r.sequence, r.occurred_us, r.envelope)
+        for r in feed_rows(envelopes)
+    ]
+
+
 DELETE_INDEX = "DELETE FROM record_index WHERE kind = ? AND key = ?"
 INSERT_INDEX = "INSERT INTO record_index (kind, name, value, key) VALUES (?, ?, ?, ?)"
 
@@ -517,13 +557,35 @@ def snapshot_of(
 
 
 class OutboxRelay:
-    """``relay_outbox`` on top of an adapter's ``pending_outbox`` and ``mark_published``."""
+    """``relay_outbox`` on the feed: what an adapter's ``read_feed`` and ``unit_of_work``
+    give, with the cursor kept under the consumer name ``"outbox"``."""
+
+    outbox: bool
+
+    def unit_of_work(self) -> UnitOfWork:
+        raise NotImplementedError
+
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        raise NotImplementedError
+
+    def feed_head(self) -> int:
+        raise NotImplementedError
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
+        raise NotImplementedError
 
     def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
-        raise NotImplementedError
+        """Committed events not relayed yet, oldest first, as ``(position, event)``."""
+        feed = EventFeed(self)
+        return [
+            (e.position or 0, e.event)
+            for e in feed.events_since(feed.cursor("outbox"), limit)
+        ]
 
     def mark_published(self, ids: Sequence[int]) -> None:
-        raise NotImplementedError
+        """Move the relay's cursor past the positions ``ids``."""
+        if ids:
+            EventFeed(self).save_cursor("outbox", max(ids))
 
     def relay_outbox(self, publisher: EventPublisher) -> int:
         """Publish pending outbox events in commit order, then mark them (at least once)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import sqlite3
 import threading
 import time
@@ -58,6 +57,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
+from eduengine.events.envelope import Envelope
 from eduengine.ports import IndexEntries
 from eduengine.version import __version__
 
@@ -68,6 +68,7 @@ MIGRATIONS: list[Sequence[str]] = [
     enc.filled(enc.SCHEMA_V1, serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
     enc.SCHEMA_V2,
     enc.filled(enc.SCHEMA_V3, binary=""),
+    enc.filled(enc.SCHEMA_V4, position="INTEGER PRIMARY KEY AUTOINCREMENT"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -337,16 +338,25 @@ class SqliteStore(enc.OutboxRelay):
                 ),
             )
 
-    def pending_outbox(self, limit: int = 1000) -> list[tuple[int, DomainEvent]]:
-        """Committed events not yet relayed, oldest first."""
-        rows = self.connection().execute(
-            "SELECT id, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT ?", (limit,)
-        )
-        return [(row["id"], pickle.loads(row["payload"])) for row in rows]
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        # SQLite has one writer and positions are assigned under its lock, so every
+        # committed row below the highest visible one is visible too.
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            rows = uow.conn.execute(enc.READ_FEED, (after, limit)).fetchall()
+        return [(int(row["position"]), str(row["envelope"])) for row in rows]
 
-    def mark_published(self, ids: Sequence[int]) -> None:
+    def feed_head(self) -> int:
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            row = uow.conn.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
+        return int(row["p"] or 0)
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
-            conn.executemany("UPDATE outbox SET published = 1 WHERE id = ?", [(i,) for i in ids])
+            return int(conn.execute(enc.PRUNE_FEED, (before_us, limit)).rowcount)
 
 
 def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = False) -> None:
@@ -578,6 +588,7 @@ class SqliteUnitOfWork:
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._events: list[DomainEvent] = []
+        self._envelopes: Sequence[Envelope] = ()
         self._dispatched = 0
         self._open = False
         self._slots = SqliteSlotRepository(self)
@@ -624,6 +635,7 @@ class SqliteUnitOfWork:
         self.new_slot_ids = set()
         self.loaded_children = {}
         self._events = []
+        self._envelopes = ()
         self._dispatched = 0
         return self
 
@@ -663,11 +675,9 @@ class SqliteUnitOfWork:
                 self._events.extend(slot.events)
                 if slot.changed:
                     self._write_slot(conn, slot)
-            if self.store.outbox and self._events:
-                conn.executemany(
-                    "INSERT INTO outbox (event_type, payload) VALUES (?, ?)",
-                    [(type(e).__name__, pickle.dumps(e)) for e in self._events],
-                )
+            if self.store.outbox and self._envelopes:
+                # positions come from AUTOINCREMENT under the write lock: commit order
+                conn.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
             conn.execute("COMMIT")
         except RetryableConflict:
             self.rollback()
@@ -709,7 +719,12 @@ class SqliteUnitOfWork:
         self.staged = {}
         self.new_slot_ids = set()
         self._events = []
+        self._envelopes = ()
         self._dispatched = 0
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
+        self._envelopes = envelopes
 
     def record_events(self, events: Sequence[DomainEvent]) -> None:
         self._events.extend(events)
