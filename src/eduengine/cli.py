@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from eduengine import ops
 from eduengine.bootstrap import School
 from eduengine.errors import EduEngineError, InvalidSetting
+from eduengine.events.feed import EventFeed
 from eduengine.ical import CalendarService
 from eduengine.stores import ENV_VAR, Store, store_from_url
 from eduengine.version import __version__
@@ -187,6 +188,51 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    # Reading the feed needs nothing of the store's outbox setting, which only makes
+    # commands write to it; the rows are there if the school's processes write them.
+    store.outbox = True
+    feed = EventFeed(store)
+    cursor = args.cursor if args.cursor is not None else feed.cursor(args.consumer)
+    stop = threading.Event()
+    if args.every is not None:
+        _stop_on_signals(stop)
+    relayed = 0
+    while not stop.is_set():
+        rows = feed.rows_since(cursor, args.limit)
+        if rows:
+            batch = [{"position": position, **json.loads(text)} for position, text in rows]
+            try:
+                if args.webhook:
+                    ops.post_json(args.webhook, {"events": batch}, args.timeout)
+                else:
+                    for envelope in batch:
+                        out.write(json.dumps(envelope, sort_keys=True) + "\n")
+                    out.flush()
+            except EduEngineError as exc:
+                if args.every is None:
+                    raise
+                # the cursor stays: the same events go again after the interval
+                log.warning("relay: delivery failed, retrying: %s", exc, extra={"cursor": cursor})
+                stop.wait(args.every)
+                continue
+            cursor = rows[-1][0]
+            feed.save_cursor(args.consumer, cursor)
+            relayed += len(rows)
+            if len(rows) == args.limit:
+                continue  # more are waiting: no pause
+        if args.every is None or stop.wait(args.every):
+            break
+    log.info(
+        "relay: %d event(s) relayed, consumer %r at position %d",
+        relayed,
+        args.consumer,
+        cursor,
+        extra={"relayed": relayed, "consumer": args.consumer, "cursor": cursor},
+    )
+    return 0
+
+
 def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     calendars = CalendarService(store.unit_of_work)
     data = (
@@ -220,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="eduengine",
         description="Run an eduengine school's operations: migrate, status, periodic jobs, "
-        "calendar export and backup.",
+        "event relay, calendar export and backup.",
     )
     top.add_argument("--version", action="version", version=f"eduengine {__version__}")
     top.add_argument(
@@ -274,6 +320,31 @@ def parser() -> argparse.ArgumentParser:
         "receives a POST per reminder, or skip (left due)",
     )
     due.set_defaults(run=cmd_run_due)
+
+    relay = sub.add_parser(
+        "relay", help="the event feed as JSON lines on stdout, or POSTed to a webhook"
+    )
+    relay.add_argument(
+        "--consumer",
+        default="relay",
+        metavar="NAME",
+        help="the named cursor to resume from and save after each delivery (default: relay)",
+    )
+    relay.add_argument(
+        "--cursor", type=int, metavar="POSITION", help="start after POSITION (0: from the start)"
+    )
+    relay.add_argument("--limit", type=int, default=500, help="envelopes per page (default 500)")
+    relay.add_argument(
+        "--webhook", metavar="URL", help='POST each page as {"events": [...]} to URL'
+    )
+    relay.add_argument("--timeout", type=duration, default=10.0, help="webhook timeout")
+    relay.add_argument(
+        "--every",
+        type=duration,
+        metavar="DURATION",
+        help="keep following the feed, polling every DURATION, until SIGTERM or Ctrl-C",
+    )
+    relay.set_defaults(run=cmd_relay)
 
     ics = sub.add_parser("export-ics", help="a student's or a tutor's calendar as .ics")
     who = ics.add_mutually_exclusive_group(required=True)

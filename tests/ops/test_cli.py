@@ -220,3 +220,64 @@ def test_without_a_store_the_command_says_how_to_name_one(tmp_path: Path) -> Non
     )
     assert migrated.returncode == 0, migrated.stderr
     assert (tmp_path / "school.sqlite3").exists()
+
+
+def test_relay_prints_the_feed_as_json_lines_and_resumes_after_its_cursor(url: str) -> None:
+    feed_url = f"{url}{'&' if '?' in url else '?'}outbox=true"
+    store, school = open_school(feed_url)
+    ops.migrate(store)
+    seed_due_work(school)
+    relayed = cli("relay", url=url)
+    assert relayed.returncode == 0, relayed.stderr
+    envelopes = lines(relayed.stdout)
+    positions = [e["position"] for e in envelopes]
+    assert positions == sorted(set(positions))  # commit order, each once
+    assert [e["type"] for e in envelopes[:2]] == ["booking.slot_created", "booking.seat_booked"]
+    assert envelopes[1]["data"]["student_id"] == "ann"
+    assert len(envelopes) == len(school.feed.events_since(0, limit=1000))
+    again = cli("relay", url=url)  # the consumer's cursor was saved
+    assert (again.returncode, again.stdout) == (0, "")
+    school.booking.cancel(school.booking.bookings_for_student("ann")[0].id)
+    news = lines(cli("relay", url=url).stdout)
+    assert [e["type"] for e in news][:1] == ["booking.seat_released"]
+    assert min(e["position"] for e in news) > positions[-1]
+    replay = lines(cli("relay", "--cursor", "0", "--consumer", "audit", url=url).stdout)
+    assert [e["position"] for e in replay] == positions + [e["position"] for e in news]
+    store.close()
+
+
+def test_relay_posts_pages_to_a_webhook(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"sqlite:///{tmp_path / 'school.sqlite3'}"
+        store, school = open_school(f"{url}?outbox=true")
+        ops.migrate(store)
+        seed_due_work(school)
+        refused = cli("relay", "--webhook", "http://127.0.0.1:9/nobody", url=url)
+        assert refused.returncode == 1
+        assert "webhook" in refused.stderr  # and the cursor did not move:
+        hook = f"http://127.0.0.1:{server.server_port}/events"
+        done = cli("relay", "--webhook", hook, "--limit", "3", url=url)
+        assert done.returncode == 0, done.stderr
+        assert [len(page["events"]) for page in received][:1] == [3]  # pages of --limit
+        sent = [e["position"] for page in received for e in page["events"]]
+        assert sent == [e.position for e in school.feed.events_since(0, limit=1000)]
+        store.close()
+    finally:
+        server.shutdown()
