@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Project tasks that set themselves up: ``python3 dev.py example`` and ``python3 dev.py test``.
 
-Each task creates ``.venv`` beside this file (stdlib ``venv``) and installs the project with
-its ``dev`` extra the first time, or again whenever ``pyproject.toml`` changes, so the two
-README commands work on a fresh machine that has only Python 3.11+ and pip.
+Each task creates ``.venv`` beside this file (stdlib ``venv``) and installs into it what
+it needs the first time, or again whenever ``pyproject.toml`` changes, so the two README
+commands work on a fresh machine that has only Python 3.11+ and pip: ``example`` the
+package alone (its runtime dependencies), ``test`` also the PostgreSQL extra and the
+PEP 735 ``dev`` dependency group (after upgrading pip to one that reads groups, >= 25.1).
 """
 
 from __future__ import annotations
@@ -29,25 +31,32 @@ def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(result.returncode)
 
 
-def ensure_venv() -> None:
+def ensure_venv(*, dev: bool) -> None:
+    """Install the package (and with ``dev`` the test toolchain) unless the stamp says this
+    ``pyproject.toml`` was installed already at that level."""
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted and PY.exists():
+    installed = STAMP.read_text().split() if STAMP.exists() and PY.exists() else []
+    if installed[:1] == [wanted] and (not dev or "dev" in installed):
         return
     if not PY.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
-    STAMP.write_text(wanted)
+    if dev:
+        # dependency groups (PEP 735) need pip >= 25.1
+        _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
+        _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[postgres]", "--group", "dev")
+    else:
+        _run(PY, "-m", "pip", "install", "--quiet", "-e", ".")
+    STAMP.write_text(f"{wanted} {'dev' if dev else 'base'}")
 
 
 def example() -> None:
-    ensure_venv()
+    ensure_venv(dev=False)
     _run(PY, "examples/quickstart.py")
 
 
 def test() -> None:
-    ensure_venv()
+    ensure_venv(dev=True)
     env = dict(os.environ)
     pg = ROOT / "scripts" / "postgres.py"
     if pg.exists():

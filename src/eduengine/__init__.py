@@ -10,6 +10,8 @@
 True
 """
 
+import logging
+
 from eduengine.adapters.memory import InMemoryEventBus, InMemoryStore
 from eduengine.booking.events import (
     AttendanceMarked,
@@ -47,8 +49,12 @@ from eduengine.errors import EduEngineError, problem_details
 from eduengine.events import Envelope, EventFeed
 from eduengine.messagebus import MessageBus
 from eduengine.service import BookingService, ServiceBase
+from eduengine.stores import store_from_url
+from eduengine.version import __version__
 
-__version__ = "0.1.0"
+# A library configures no logging: records go nowhere until the host sets up handlers
+# (``logging.basicConfig``, structlog ...), and Python's last-resort handler stays quiet.
+logging.getLogger("eduengine").addHandler(logging.NullHandler())
 
 __all__ = [
     "AttendanceMarked",
@@ -91,4 +97,5 @@ __all__ = [
     "WaitlistPromoted",
     "__version__",
     "problem_details",
+    "store_from_url",
 ]

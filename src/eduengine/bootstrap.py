@@ -28,7 +28,9 @@ refused
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol, cast
 
@@ -70,6 +72,7 @@ from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
 from eduengine.reminders import handlers as reminder_rules
+from eduengine.reminders.model import Notifier as ReminderNotifier
 from eduengine.reminders.model import ReminderPlan
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
@@ -347,6 +350,33 @@ class School:
             "notices": self.notices.reindex(),
             "analytics": self.analytics.reindex(),
         }
+
+    def periodic_jobs(
+        self, notifier: ReminderNotifier | None = None, *, worker_id: str | None = None
+    ) -> dict[str, Callable[[], int]]:
+        """Every job a school must run every so often, by name; each returns how much it
+        did. Each reads only due rows, in short units of work, and is safe to run from
+        several workers at once. ``reminders`` (due reminders passed to ``notifier``) is
+        left out without a notifier, so no reminder is taken and then lost; ``notices``
+        (delivery, under leases held by ``worker_id``) is left out while no channel has
+        a notifier registered, so no notice is retried into the dead letters.
+        ``eduengine run-due`` runs them all.
+        """
+        worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        jobs: dict[str, Callable[[], int]] = {
+            "offers": self.booking.expire_offers,
+            "rush": lambda: len(self.rush.admit_due()),
+            "deals": self.deals.expire_due,
+            "fees": self.fees.collect_due,
+            "payments": self.payments.reconcile,
+            "notice plans": self.notices.plan_due,
+            "alerts": lambda: len(self.analytics.evaluate_alerts()),
+        }
+        if self.notices.channels.names():
+            jobs["notices"] = lambda: self.notices.deliver_due(worker).sent
+        if notifier is not None:
+            jobs["reminders"] = lambda: self.reminders.send_due(notifier)
+        return jobs
 
     def rules(self) -> list[tuple[str, list[str]]]:
         """``(event, handlers)`` as wired: what each event sets off, in order."""

@@ -305,6 +305,31 @@ class SchemaError(PersistenceError):
     http_status = 500
 
 
+class SchemaTooNew(SchemaError):
+    """The database was migrated by a newer eduengine than this process runs (after a
+    downgrade, or while a fleet is half upgraded): upgrade eduengine here, do not
+    migrate."""
+
+    def __init__(self, message: str, *, found: int, supported: int) -> None:
+        super().__init__(message)
+        self.found = found
+        self.supported = supported
+
+
+class StoreClosed(PersistenceError):
+    """The store was closed; make a new one to use the database again."""
+
+
+class StoreNotFound(PersistenceError, FileNotFoundError):
+    """The database cannot be opened where it was said to be (e.g. a SQLite file in a
+    directory that does not exist)."""
+
+
+class InvalidSetting(InvalidInput):
+    """A store or service setting is out of range or of the wrong type (a negative
+    ``lock_timeout``, an unknown store URL scheme ...)."""
+
+
 # --- money --------------------------------------------------------------------------
 
 

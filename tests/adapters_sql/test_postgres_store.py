@@ -166,7 +166,8 @@ def _upgrade_to_next_version(schema: str, monkeypatch: pytest.MonkeyPatch) -> No
     from eduengine.adapters import postgres
 
     with monkeypatch.context() as newer:
-        newer.setattr(postgres, "MIGRATIONS", [*postgres.MIGRATIONS, "CREATE TABLE later (x TEXT)"])
+        later = ["CREATE TABLE later (x TEXT)"]
+        newer.setattr(postgres, "MIGRATIONS", [*postgres.MIGRATIONS, later])
         newer.setattr(postgres, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
         upgrader = _store(schema)
         assert upgrader.schema_version() == SCHEMA_VERSION + 1

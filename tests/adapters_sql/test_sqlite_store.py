@@ -125,7 +125,7 @@ def _upgrade_to_next_version(path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     from eduengine.adapters import sqlite
 
     with monkeypatch.context() as newer:
-        newer.setattr(sqlite, "MIGRATIONS", [*sqlite.MIGRATIONS, "CREATE TABLE later (x TEXT)"])
+        newer.setattr(sqlite, "MIGRATIONS", [*sqlite.MIGRATIONS, ["CREATE TABLE later (x TEXT)"]])
         newer.setattr(sqlite, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
         upgrader = SqliteStore(path)
         upgrader.migrate()

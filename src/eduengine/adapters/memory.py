@@ -24,6 +24,7 @@ from typing import Any, Self
 import attrs
 from sortedcontainers import SortedList
 
+from eduengine.adapters import settings
 from eduengine.adapters.seats import CountedSeats
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
@@ -35,6 +36,7 @@ from eduengine.errors import (
     LockTimeout,
     SeriesNotFound,
     SlotNotFound,
+    StoreClosed,
 )
 from eduengine.events.envelope import Envelope
 from eduengine.events.feed import feed_rows
@@ -47,9 +49,10 @@ class InMemoryStore:
     """Committed state shared by every unit of work made from it (thread-safe)."""
 
     def __init__(self, *, lock_timeout: float = 10.0, outbox: bool = False) -> None:
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = settings.lock_timeout(lock_timeout)
         #: keep a feed of committed envelopes (see :class:`eduengine.events.EventFeed`)
-        self.outbox = outbox
+        self.outbox = settings.flag(outbox, "outbox")
+        self._closed = False
         self._lock = threading.Lock()
         #: the feed: (position, occurred micros, envelope JSON) in commit order
         self.feed: list[tuple[int, int, str]] = []
@@ -67,6 +70,11 @@ class InMemoryStore:
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
+
+    def close(self) -> None:
+        """Refuse every later unit of work with :class:`StoreClosed`, like the SQL stores
+        (the data stays in this object until it is garbage)."""
+        self._closed = True
 
     def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
         with self._feed_lock:
@@ -475,6 +483,8 @@ class InMemoryUnitOfWork:
         self.series = InMemorySeriesRepository(self)
 
     def __enter__(self) -> Self:
+        if self.store._closed:
+            raise StoreClosed("this InMemoryStore is closed")
         if not self.store._lock.acquire(timeout=self.store.lock_timeout):
             raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
         self.staged = {}

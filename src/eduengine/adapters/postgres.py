@@ -27,6 +27,8 @@ with :class:`~eduengine.errors.SchemaError` unless it equals :data:`SCHEMA_VERSI
 from __future__ import annotations
 
 import json
+import logging
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import JsonbLoader, JsonLoader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from eduengine.adapters import settings
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import take_raised, with_staged
@@ -50,23 +53,31 @@ from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
     InvalidInput,
+    InvalidSetting,
     LockTimeout,
     PersistenceError,
     RetryableConflict,
     SchemaError,
+    SchemaTooNew,
     SeriesNotFound,
     SlotNotFound,
+    StoreClosed,
 )
 from eduengine.events.envelope import Envelope
 from eduengine.ports import IndexEntries
+from eduengine.version import __version__
+
+log = logging.getLogger("eduengine.adapters")
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-MIGRATIONS: list[str] = [
-    enc.SCHEMA_V1.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
+#: Versioned migrations, each a sequence of statements run one by one (no splitting).
+MIGRATIONS: list[Sequence[str]] = [
+    enc.filled(enc.SCHEMA_V1, serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA"),
     enc.SCHEMA_V2,
-    enc.SCHEMA_V3.format(binary=' COLLATE "C"'),
-    enc.SCHEMA_V4.format(position="BIGSERIAL PRIMARY KEY"),
+    enc.filled(enc.SCHEMA_V3, binary=' COLLATE "C"'),
+    enc.filled(enc.SCHEMA_V4, position="BIGSERIAL PRIMARY KEY"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -125,15 +136,25 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
         check_connections: bool = True,
         application_name: str | None = None,
     ) -> None:
-        if not 0 <= min_size <= max_size or max_size < 1:
-            raise InvalidInput(
+        if (
+            any(isinstance(n, bool) or not isinstance(n, int) for n in (min_size, max_size))
+            or not 0 <= min_size <= max_size
+            or max_size < 1
+        ):
+            raise InvalidSetting(
                 f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, "
                 f"got min_size={min_size}, max_size={max_size}"
             )
+        if not isinstance(dsn, str) or not dsn:
+            raise InvalidSetting(f"dsn must be a PostgreSQL connection string, got {dsn!r}")
+        if schema is not None and (not isinstance(schema, str) or not _SCHEMA_NAME.match(schema)):
+            raise InvalidSetting(
+                f"schema must be a plain SQL name (letters, digits, _), got {schema!r}"
+            )
         self.dsn = dsn
         self.schema = schema
-        self.lock_timeout = lock_timeout
-        self.outbox = outbox
+        self.lock_timeout = settings.lock_timeout(lock_timeout)
+        self.outbox = settings.flag(outbox, "outbox")
         self.min_size = min_size
         self.max_size = max_size
         self.check_connections = check_connections
@@ -148,7 +169,7 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
     def _open_pool(self) -> ConnectionPool[Conn]:
         with self._pool_lock:
             if self._closed:
-                raise PersistenceError(
+                raise StoreClosed(
                     "this PostgresStore is closed: make a new one to use the database again"
                 )
             if self._pool is None:
@@ -182,7 +203,7 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
         try:
             return pool.getconn(timeout=self.lock_timeout)
         except PoolClosed as exc:
-            raise PersistenceError(
+            raise StoreClosed(
                 "this PostgresStore is closed: make a new one to use the database again"
             ) from exc
         except PoolTimeout as exc:
@@ -255,12 +276,10 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
                 row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
                 current = (row or {}).get("v") or 0
                 if current > SCHEMA_VERSION:
-                    raise SchemaError(
-                        f"database schema version {current} is newer than this library's "
-                        f"{SCHEMA_VERSION}: upgrade eduengine"
-                    )
+                    raise _too_new(current, "migrate() cannot go back; nothing changed")
                 for version in range(current + 1, SCHEMA_VERSION + 1):
-                    conn.execute(MIGRATIONS[version - 1].encode())
+                    for statement in MIGRATIONS[version - 1]:
+                        conn.execute(statement.encode())
                     conn.execute(
                         "INSERT INTO schema_version (version, applied_at) VALUES (%s, now())",
                         (version,),
@@ -365,6 +384,17 @@ def begin(
     return int((row or {}).get("v") or 0)
 
 
+def _too_new(found: int, outcome: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"PostgreSQL database was migrated to schema version {found} by a newer eduengine, "
+        f"but this process runs eduengine {__version__} with schema version "
+        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
+        f"writes again; {outcome}",
+        found=found,
+        supported=SCHEMA_VERSION,
+    )
+
+
 def _end_failed(conn: Conn) -> None:
     """Roll back what a failed statement left open, so the connection can go back."""
     if conn.closed or conn.broken:
@@ -386,11 +416,7 @@ def check_version(found: int, *, write: bool) -> None:
     if found == SCHEMA_VERSION or (found > SCHEMA_VERSION and not write):
         return
     if found > SCHEMA_VERSION:
-        raise SchemaError(
-            f"PostgreSQL database was migrated to schema version {found}, but this process "
-            f"runs eduengine with schema version {SCHEMA_VERSION}: upgrade eduengine in "
-            "this process (and restart it) before it writes again; nothing was written"
-        )
+        raise _too_new(found, "nothing was written")
     raise SchemaError(
         f"PostgreSQL database is at schema version {found}, this library needs "
         f"{SCHEMA_VERSION}: call migrate(); nothing was written"
@@ -696,6 +722,10 @@ class PostgresUnitOfWork:
                 # fresh connection; a second failure is reported. Whatever dropped one
                 # idle connection probably dropped them all, so have the pool test its
                 # idle ones first (a round trip each, on this rare path only).
+                log.warning(
+                    "PostgreSQL connection lost before BEGIN, reconnecting",
+                    extra={"schema": store.schema},
+                )
                 store._give_back(conn)
                 store._check_idle()
                 conn = store._borrow()

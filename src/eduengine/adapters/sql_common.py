@@ -258,9 +258,12 @@ def booking_from_row(row: Any) -> Booking:
 
 # --- what both SQL adapters write and read the same way ---------------------------------
 
-#: The schema of both SQL adapters; ``{serial}``, ``{json}`` and ``{blob}`` are filled
+#: The schema of both SQL adapters, one string per statement: a migration is a list of
+#: statements, run one by one, so none needs splitting (a ``;`` inside a string literal
+#: or a trigger body is just text). ``{serial}``, ``{json}`` and ``{blob}`` are filled
 #: with each engine's types.
-SCHEMA_V1 = """
+SCHEMA_V1: tuple[str, ...] = (
+    """
 CREATE TABLE slots (
     id            TEXT PRIMARY KEY,
     course_id     TEXT NOT NULL,
@@ -274,7 +277,9 @@ CREATE TABLE slots (
     offer_ttl_us  BIGINT NOT NULL,
     opens_at      TEXT,
     version       INTEGER NOT NULL
-);
+)
+""",
+    """
 CREATE TABLE bookings (
     seq        {serial},
     id         TEXT NOT NULL UNIQUE,
@@ -283,18 +288,24 @@ CREATE TABLE bookings (
     status     TEXT NOT NULL,
     created_at TEXT NOT NULL,
     series_id  TEXT
-);
+)
+""",
+    """
 CREATE UNIQUE INDEX bookings_one_active_seat
-    ON bookings (slot_id, student_id) WHERE status <> 'cancelled';
-CREATE INDEX bookings_by_student ON bookings (student_id, seq);
-CREATE INDEX bookings_by_slot ON bookings (slot_id) WHERE status <> 'cancelled';
+    ON bookings (slot_id, student_id) WHERE status <> 'cancelled'
+""",
+    "CREATE INDEX bookings_by_student ON bookings (student_id, seq)",
+    "CREATE INDEX bookings_by_slot ON bookings (slot_id) WHERE status <> 'cancelled'",
+    """
 CREATE TABLE waitlist (
     slot_id    TEXT NOT NULL REFERENCES slots (id),
     position   INTEGER NOT NULL,
     student_id TEXT NOT NULL,
     joined_at  TEXT NOT NULL,
     PRIMARY KEY (slot_id, position)
-);
+)
+""",
+    """
 CREATE TABLE offers (
     id         TEXT PRIMARY KEY,
     slot_id    TEXT NOT NULL REFERENCES slots (id),
@@ -302,34 +313,43 @@ CREATE TABLE offers (
     offered_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
     expires_us BIGINT NOT NULL
-);
-CREATE INDEX offers_due ON offers (expires_us);
-CREATE INDEX slots_by_tutor ON slots (tutor_id);
+)
+""",
+    "CREATE INDEX offers_due ON offers (expires_us)",
+    "CREATE INDEX slots_by_tutor ON slots (tutor_id)",
+    """
 CREATE TABLE series (
     id   TEXT PRIMARY KEY,
     data TEXT NOT NULL
-);
+)
+""",
+    """
 CREATE TABLE records (
     kind TEXT NOT NULL,
     key  TEXT NOT NULL,
     data {json} NOT NULL,
     PRIMARY KEY (kind, key)
-);
+)
+""",
+    """
 CREATE TABLE outbox (
     id         {serial},
     event_type TEXT NOT NULL,
     payload    {blob} NOT NULL,
     published  INTEGER NOT NULL DEFAULT 0
 )
-"""
+""",
+)
 
 #: Version 2: a seat count on the slot row, so a booking need not load every seat.
-SCHEMA_V2 = """
-ALTER TABLE slots ADD COLUMN booked INTEGER NOT NULL DEFAULT 0;
+SCHEMA_V2: tuple[str, ...] = (
+    "ALTER TABLE slots ADD COLUMN booked INTEGER NOT NULL DEFAULT 0",
+    """
 UPDATE slots SET booked = (
     SELECT COUNT(*) FROM bookings b WHERE b.slot_id = slots.id AND b.status <> 'cancelled'
 )
-"""
+""",
+)
 
 #: Version 3: indexes over feature-module documents (see ``RecordRepository.scan``).
 #: One row per (document, index name); ``(kind, name, value, key)`` is the B-tree every
@@ -337,22 +357,32 @@ UPDATE slots SET booked = (
 #: ``{binary}`` makes keys compare by code point on every engine (PostgreSQL's ``"C"``
 #: collation; SQLite's default already is), so equal values list in the same key order
 #: as the in-memory adapter's.
-SCHEMA_V3 = """
+SCHEMA_V3: tuple[str, ...] = (
+    """
 CREATE TABLE record_index (
     kind  TEXT NOT NULL,
     name  TEXT NOT NULL,
     value BIGINT NOT NULL,
     key   TEXT{binary} NOT NULL,
     PRIMARY KEY (kind, name, value, key)
-);
-CREATE INDEX record_index_by_key ON record_index (kind, key)
-"""
+)
+""",
+    "CREATE INDEX record_index_by_key ON record_index (kind, key)",
+)
+
+
+
+def filled(statements: Sequence[str], **types: str) -> tuple[str, ...]:
+    """``statements`` with an engine's ``{types}`` filled in."""
+    return tuple(statement.format(**types) for statement in statements)
+
 
 #: Version 4: the event feed (see :mod:`eduengine.events.feed`), JSON envelopes in commit
 #: order. ``position`` never repeats, not even after pruning (SQLite's AUTOINCREMENT, a
 #: PostgreSQL sequence). The pickled ``outbox`` table of versions 1-3 is no longer
 #: written; relay what it still holds with the version that wrote it.
-SCHEMA_V4 = """
+SCHEMA_V4: tuple[str, ...] = (
+    """
 CREATE TABLE event_feed (
     position    {position},
     event_id    TEXT NOT NULL,
@@ -361,13 +391,16 @@ CREATE TABLE event_feed (
     sequence    BIGINT NOT NULL,
     occurred_us BIGINT NOT NULL,
     envelope    TEXT NOT NULL
-);
-CREATE INDEX event_feed_by_time ON event_feed (occurred_us);
+)
+""",
+    "CREATE INDEX event_feed_by_time ON event_feed (occurred_us)",
+    """
 CREATE TABLE event_streams (
     stream TEXT PRIMARY KEY,
     last   BIGINT NOT NULL
 )
-"""
+""",
+)
 
 #: One statement per stream: bump its counter (row-locked to the end of the transaction)
 #: and return the new value.

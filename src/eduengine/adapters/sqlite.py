@@ -25,6 +25,7 @@ other schema does not expect.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -35,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from eduengine.adapters import settings
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import take_raised, with_staged
@@ -45,22 +47,29 @@ from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
     InvalidInput,
+    InvalidSetting,
     LockTimeout,
     PersistenceError,
     RetryableConflict,
     SchemaError,
+    SchemaTooNew,
     SeriesNotFound,
     SlotNotFound,
+    StoreClosed,
+    StoreNotFound,
 )
 from eduengine.events.envelope import Envelope
 from eduengine.ports import IndexEntries
+from eduengine.version import __version__
 
-#: Versioned migrations, applied in order by :meth:`SqliteStore.migrate`.
-MIGRATIONS: list[str] = [
-    enc.SCHEMA_V1.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
+log = logging.getLogger("eduengine.adapters")
+
+#: Versioned migrations, each a sequence of statements run one by one (no splitting).
+MIGRATIONS: list[Sequence[str]] = [
+    enc.filled(enc.SCHEMA_V1, serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"),
     enc.SCHEMA_V2,
-    enc.SCHEMA_V3.format(binary=""),
-    enc.SCHEMA_V4.format(position="INTEGER PRIMARY KEY AUTOINCREMENT"),
+    enc.filled(enc.SCHEMA_V3, binary=""),
+    enc.filled(enc.SCHEMA_V4, position="INTEGER PRIMARY KEY AUTOINCREMENT"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -71,22 +80,38 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
 
     ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
     (it is idempotent) before the first unit of work. With ``outbox=True`` every committed
-    event is also written to an ``outbox`` table in the same transaction; a host then
-    relays it with :meth:`relay_outbox`, so no event is lost if the process dies between
-    commit and publish.
+    event is also written to the event feed (:class:`eduengine.events.EventFeed`) in the
+    same transaction, so no event is lost if the process dies between commit and
+    publish.
 
     Inside ``with store.joined(conn):`` its units of work run in the transaction the
     host opened on its own ``sqlite3`` connection ``conn`` (see
     :mod:`eduengine.adapters.joined`).
+
+    A file in a directory that does not exist raises :class:`StoreNotFound` at once, a
+    ``lock_timeout`` that is not a number of seconds above zero :class:`InvalidSetting`.
+    After :meth:`close` every use raises :class:`StoreClosed`.
     """
 
     def __init__(
         self, path: str | Path, *, lock_timeout: float = 10.0, outbox: bool = False
     ) -> None:
+        if not isinstance(path, str | Path) or str(path) == "":
+            raise InvalidSetting(f"path must be a file path or ':memory:', got {path!r}")
         self.path = str(path)
-        self.lock_timeout = lock_timeout
-        self.outbox = outbox
+        self.lock_timeout = settings.lock_timeout(lock_timeout)
+        self.outbox = settings.flag(outbox, "outbox")
         self._memory = self.path == ":memory:"
+        if not self._memory:
+            folder = Path(self.path).absolute().parent
+            if not folder.is_dir():
+                # sqlite3 would only say "unable to open database file", and only once
+                # the first connection tries (after the WAL switch's retries)
+                raise StoreNotFound(
+                    f"SQLite database {self.path!r}: directory {str(folder)!r} does not "
+                    "exist (create it first; the database file itself is created on migrate)"
+                )
+        self._closed = False
         self._local = threading.local()
         self._shared_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -97,12 +122,15 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
     # --- connections --------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.lock_timeout,
-            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
-            check_same_thread=False,
-        )
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.lock_timeout,
+                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,
+            )
+        except sqlite3.OperationalError as exc:
+            raise StoreNotFound(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -114,6 +142,10 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (one shared connection for ``:memory:``)."""
+        if self._closed:
+            raise StoreClosed(
+                f"SQLite store {self.path!r} is closed: make a new SqliteStore to use it again"
+            )
         if self._memory:
             if self._shared is None:
                 self._shared = self._connect()
@@ -148,12 +180,44 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
                 self._shared_lock.release()
 
     def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards (each use raises
+        :class:`StoreClosed`). Calling it again does nothing."""
+        self._closed = True
         with self._connections_lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
         self._shared = None
+
+    def backup(self, target: str | Path, *, pages: int = 1024) -> None:
+        """Copy the database to the file ``target`` (replacing what it holds) with
+        SQLite's online backup API, while other connections go on reading and writing:
+        the copy is one consistent state, taken ``pages`` pages at a time so a writer
+        waits at most for one step.
+
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> live = SqliteStore(folder / "school.sqlite3")
+        >>> live.migrate()
+        >>> live.backup(folder / "copy.sqlite3")
+        >>> SqliteStore(folder / "copy.sqlite3").schema_version() == SCHEMA_VERSION
+        True
+        """
+        target = Path(target)
+        if not target.absolute().parent.is_dir():
+            raise StoreNotFound(
+                f"backup target {str(target)!r}: directory "
+                f"{str(target.absolute().parent)!r} does not exist"
+            )
+        source = self.connection()
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy, pages=pages)
+        except sqlite3.Error as exc:
+            raise PersistenceError(f"backup of {self.path!r} to {str(target)!r}: {exc}") from exc
+        finally:
+            copy.close()
 
     # --- schema -------------------------------------------------------------------
 
@@ -168,12 +232,9 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
             )
             current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
             if current > SCHEMA_VERSION:
-                raise SchemaError(
-                    f"database schema version {current} is newer than this library's "
-                    f"{SCHEMA_VERSION}"
-                )
+                raise _too_new(self.path, current, "migrate() cannot go back; nothing changed")
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(MIGRATIONS[version - 1]):
+                for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -190,13 +251,27 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         # Switching needs a moment of exclusive access, which SQLite does not wait for
         # through busy_timeout: retry briefly while another process is connected.
         deadline = time.monotonic() + self.lock_timeout
+        warned = False
         while True:
             try:
                 self.connection().execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise PersistenceError(f"cannot switch {self.path!r} to WAL: {exc}") from exc
                 if time.monotonic() > deadline:
+                    log.warning(
+                        "SQLite %s: WAL switch timed out", self.path, extra={"path": self.path}
+                    )
                     raise LockTimeout(f"cannot switch {self.path!r} to WAL: {exc}") from exc
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "SQLite %s: WAL switch waits for other connections (%s), retrying",
+                        self.path,
+                        exc,
+                        extra={"path": self.path},
+                    )
                 time.sleep(0.01)
 
     def schema_version(self) -> int:
@@ -212,11 +287,14 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         # (a migration only adds). Writes check again in every transaction.
         if self._schema_checked:
             return
-        if self.schema_version() != SCHEMA_VERSION:
+        found = self.schema_version()
+        if found < SCHEMA_VERSION:
             raise SchemaError(
                 f"SQLite database {self.path!r} is not migrated "
-                f"(version {self.schema_version()}, need {SCHEMA_VERSION}): call migrate()"
+                f"(version {found}, need {SCHEMA_VERSION}): call migrate()"
             )
+        # a newer schema: reads go on (a migration only adds); writes are refused, with
+        # the reason, by _check_write_version
         self._schema_checked = True
 
     def _check_write_version(self, conn: sqlite3.Connection) -> None:
@@ -236,12 +314,7 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         if found == SCHEMA_VERSION:
             return
         if found > SCHEMA_VERSION:
-            raise SchemaError(
-                f"SQLite database {self.path!r} was migrated to schema version {found}, "
-                f"but this process runs eduengine with schema version {SCHEMA_VERSION}: "
-                "upgrade eduengine in this process (and restart it) before it writes again; "
-                "nothing was written"
-            )
+            raise _too_new(self.path, found, "nothing was written")
         raise SchemaError(
             f"SQLite database {self.path!r} is at schema version {found}, this library "
             f"needs {SCHEMA_VERSION}: call migrate(); nothing was written"
@@ -315,8 +388,15 @@ def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = Fa
         raise PersistenceError(f"cannot begin a SQLite transaction: {exc}") from exc
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip() and not s.strip().startswith("--")]
+def _too_new(path: str, found: int, outcome: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"SQLite database {path!r} was migrated to schema version {found} by a newer "
+        f"eduengine, but this process runs eduengine {__version__} with schema version "
+        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
+        f"writes again; {outcome}",
+        found=found,
+        supported=SCHEMA_VERSION,
+    )
 
 
 class SqliteSlotRepository:

@@ -1,0 +1,6 @@
+"""``python -m eduengine``: the command line (see :mod:`eduengine.cli`)."""
+
+from eduengine.cli import main
+
+if __name__ == "__main__":  # importing the module (tools that walk packages) runs nothing
+    raise SystemExit(main())

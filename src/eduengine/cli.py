@@ -1,0 +1,384 @@
+"""The ``eduengine`` command line (also ``python -m eduengine``).
+
+Every command takes the store from ``--store URL`` or the ``EDUENGINE_STORE`` environment
+variable (see :func:`eduengine.store_from_url`), and the school from ``--school
+module:function`` or ``EDUENGINE_SCHOOL`` (a function that takes the store and returns a
+:class:`~eduengine.School`; by default ``School.build(store)``). Logs go to stderr,
+output to stdout; exit status 0 on success, 1 when eduengine reported an error, 2 for a
+usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from eduengine import ops
+from eduengine.bootstrap import School
+from eduengine.errors import EduEngineError, InvalidSetting
+from eduengine.events.feed import EventFeed
+from eduengine.ical import CalendarService
+from eduengine.stores import ENV_VAR, Store, store_from_url
+from eduengine.version import __version__
+
+log = logging.getLogger("eduengine.cli")
+
+SCHOOL_ENV_VAR = "EDUENGINE_SCHOOL"
+LOG_LEVEL_ENV_VAR = "EDUENGINE_LOG_LEVEL"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: fields of every LogRecord; what else a record carries came through ``extra``
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def duration(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``500ms`` or plain seconds, as seconds (> 0)."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration above zero: {text!r} (e.g. 30s, 5m)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, with everything passed in ``extra`` (ids, error)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str, sort_keys=True)
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("eduengine")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _store(args: argparse.Namespace) -> Store:
+    url = args.store or os.environ.get(ENV_VAR)
+    if not url:
+        raise InvalidSetting(
+            f"no store: pass --store URL or set {ENV_VAR} "
+            "(sqlite:///path, postgresql://..., memory://)"
+        )
+    return store_from_url(url)
+
+
+def _school(args: argparse.Namespace, store: Store) -> School:
+    spec = args.school or os.environ.get(SCHOOL_ENV_VAR)
+    if not spec:
+        return School.build(store)
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise InvalidSetting(f"--school must look like package.module:function, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidSetting(f"cannot load the school factory {spec!r}: {exc}") from exc
+    school = factory(store)
+    if not isinstance(school, School):
+        raise InvalidSetting(f"{spec!r} returned {type(school).__name__}, not a School")
+    return school
+
+
+def _emit(out: TextIO, data: dict[str, Any]) -> None:
+    out.write(json.dumps(data, sort_keys=True, default=str) + "\n")
+    out.flush()
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    version = ops.migrate(store)
+    result: dict[str, Any] = {"schema_version": version}
+    if args.reindex:
+        result["reindexed"] = _school(args, store).reindex()
+    _emit(out, {"migrate": result})
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    report = ops.status(store)
+    if args.json:
+        _emit(out, {"status": report})
+    else:
+        out.write(f"eduengine {report['library']} on {report['store']}\n")
+        out.write(
+            f"schema version: {report['schema_version']} "
+            f"(this library: {report['library_schema_version']})\n"
+        )
+        if "problem" in report:
+            out.write(f"problem: {report['problem']}\n")
+        if "counts" in report:
+            counts = report["counts"]
+            out.write(f"slots: {counts['slots']}, bookings: {counts['bookings']}\n")
+            for kind, n in counts["documents"].items():
+                out.write(f"  {kind}: {n}\n")
+            pending = ", ".join(f"{k} {v}" for k, v in report["pending"].items())
+            out.write(f"due now: {pending}\n")
+    return 1 if "problem" in report else 0
+
+
+def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    school = _school(args, store)
+    notifier: Any
+    if args.reminders == "skip":
+        notifier = None
+    elif args.reminders == "stdout":
+        notifier = ops.JsonLinesNotifier(out.write)
+    else:
+        notifier = ops.WebhookNotifier(args.reminders)
+    jobs = set(args.jobs.split(",")) if args.jobs else None
+    known = set(school.periodic_jobs(notifier))
+    if jobs is not None and jobs - known:
+        raise InvalidSetting(f"unknown job(s) {sorted(jobs - known)}: choose from {sorted(known)}")
+    stop = threading.Event()
+    if args.every is not None:
+        _stop_on_signals(stop)
+    failed = False
+    while True:
+        started = datetime.now(UTC)
+        done = ops.run_due(school, notifier, jobs=jobs, stop=stop.is_set)
+        failed = failed or any(n < 0 for n in done.values())
+        _emit(out, {"run_due": {"at": started.isoformat(), "done": done}})
+        if args.every is None or stop.wait(args.every):
+            break
+    if args.every is not None:
+        log.info("run-due stopped by signal, shut down cleanly")
+    return 1 if failed and args.every is None else 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the job in progress, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    # Reading the feed needs nothing of the store's outbox setting, which only makes
+    # commands write to it; the rows are there if the school's processes write them.
+    store.outbox = True
+    feed = EventFeed(store)
+    cursor = args.cursor if args.cursor is not None else feed.cursor(args.consumer)
+    stop = threading.Event()
+    if args.every is not None:
+        _stop_on_signals(stop)
+    relayed = 0
+    while not stop.is_set():
+        rows = feed.rows_since(cursor, args.limit)
+        if rows:
+            batch = [{"position": position, **json.loads(text)} for position, text in rows]
+            try:
+                if args.webhook:
+                    ops.post_json(args.webhook, {"events": batch}, args.timeout)
+                else:
+                    for envelope in batch:
+                        out.write(json.dumps(envelope, sort_keys=True) + "\n")
+                    out.flush()
+            except EduEngineError as exc:
+                if args.every is None:
+                    raise
+                # the cursor stays: the same events go again after the interval
+                log.warning("relay: delivery failed, retrying: %s", exc, extra={"cursor": cursor})
+                stop.wait(args.every)
+                continue
+            cursor = rows[-1][0]
+            feed.save_cursor(args.consumer, cursor)
+            relayed += len(rows)
+            if len(rows) == args.limit:
+                continue  # more are waiting: no pause
+        if args.every is None or stop.wait(args.every):
+            break
+    log.info(
+        "relay: %d event(s) relayed, consumer %r at position %d",
+        relayed,
+        args.consumer,
+        cursor,
+        extra={"relayed": relayed, "consumer": args.consumer, "cursor": cursor},
+    )
+    return 0
+
+
+def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    calendars = CalendarService(store.unit_of_work)
+    data = (
+        calendars.student_calendar(args.student)
+        if args.student
+        else calendars.tutor_calendar(args.tutor)
+    )
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        out.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    started = time.monotonic()
+    ops.backup(store, args.target)
+    _emit(
+        out,
+        {"backup": {"target": str(args.target), "seconds": round(time.monotonic() - started, 3)}},
+    )
+    return 0
+
+
+# --- the parser ---------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="eduengine",
+        description="Run an eduengine school's operations: migrate, status, periodic jobs, "
+        "event relay, calendar export and backup.",
+    )
+    top.add_argument("--version", action="version", version=f"eduengine {__version__}")
+    top.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"sqlite:///path, postgresql://..., memory:// (default: ${ENV_VAR})",
+    )
+    top.add_argument(
+        "--school",
+        metavar="MODULE:FUNCTION",
+        help=f"a function taking the store and returning a School (default: ${SCHOOL_ENV_VAR}, "
+        "else School.build(store) with default settings)",
+    )
+    top.add_argument(
+        "--log-level",
+        default=os.environ.get(LOG_LEVEL_ENV_VAR, "WARNING"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
+        help=f"log level of the eduengine loggers on stderr (default: ${LOG_LEVEL_ENV_VAR} "
+        "or WARNING)",
+    )
+    top.add_argument("--log-format", default="text", choices=["text", "json"])
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = sub.add_parser("migrate", help="bring the store to this library's schema")
+    migrate.add_argument(
+        "--reindex",
+        action="store_true",
+        help="also run School.reindex() (once, when upgrading a store written before indexes)",
+    )
+    migrate.set_defaults(run=cmd_migrate)
+
+    status = sub.add_parser("status", help="schema version, counts and work due now")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    status.set_defaults(run=cmd_status)
+
+    due = sub.add_parser("run-due", help="run every periodic job once, or --every interval")
+    due.add_argument(
+        "--every",
+        type=duration,
+        metavar="DURATION",
+        help="repeat every DURATION (30s, 5m, 1h) until SIGTERM or Ctrl-C",
+    )
+    due.add_argument(
+        "--jobs", metavar="NAMES", help="comma-separated: offers,rush,deals,fees,reminders"
+    )
+    due.add_argument(
+        "--reminders",
+        default="stdout",
+        metavar="stdout|skip|URL",
+        help="where due reminders go: JSON lines on stdout (default), a webhook URL that "
+        "receives a POST per reminder, or skip (left due)",
+    )
+    due.set_defaults(run=cmd_run_due)
+
+    relay = sub.add_parser(
+        "relay", help="the event feed as JSON lines on stdout, or POSTed to a webhook"
+    )
+    relay.add_argument(
+        "--consumer",
+        default="relay",
+        metavar="NAME",
+        help="the named cursor to resume from and save after each delivery (default: relay)",
+    )
+    relay.add_argument(
+        "--cursor", type=int, metavar="POSITION", help="start after POSITION (0: from the start)"
+    )
+    relay.add_argument("--limit", type=int, default=500, help="envelopes per page (default 500)")
+    relay.add_argument(
+        "--webhook", metavar="URL", help='POST each page as {"events": [...]} to URL'
+    )
+    relay.add_argument("--timeout", type=duration, default=10.0, help="webhook timeout")
+    relay.add_argument(
+        "--every",
+        type=duration,
+        metavar="DURATION",
+        help="keep following the feed, polling every DURATION, until SIGTERM or Ctrl-C",
+    )
+    relay.set_defaults(run=cmd_relay)
+
+    ics = sub.add_parser("export-ics", help="a student's or a tutor's calendar as .ics")
+    who = ics.add_mutually_exclusive_group(required=True)
+    who.add_argument("--student", metavar="ID")
+    who.add_argument("--tutor", metavar="ID")
+    ics.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    ics.set_defaults(run=cmd_export_ics)
+
+    copy = sub.add_parser("backup", help="copy a SQLite store while it runs")
+    copy.add_argument("target", type=Path, help="the backup file to write (replaced)")
+    copy.set_defaults(run=cmd_backup)
+    return top
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = parser().parse_args(argv)
+    _configure_logging(args.log_level, args.log_format)
+    out = out or sys.stdout
+    run: Callable[[argparse.Namespace, Store, TextIO], int] = args.run
+    store: Store | None = None
+    try:
+        store = _store(args)
+        return run(args, store, out)
+    except EduEngineError as exc:
+        log.debug("command failed", exc_info=True)
+        sys.stderr.write(f"eduengine: error: {type(exc).__name__}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if store is not None:
+            store.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m eduengine.cli
+    raise SystemExit(main())

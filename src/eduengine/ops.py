@@ -1,0 +1,239 @@
+"""What the command line does, as functions a host can call from its own scheduler.
+
+:func:`migrate` brings any store to this library's schema, :func:`status` reports the
+schema, counts and due work, :func:`run_due` runs every periodic job of a school once,
+:func:`backup` copies a SQLite database while it is in use.
+
+>>> from eduengine import InMemoryStore, School
+>>> store = InMemoryStore()
+>>> school = School.build(store)
+>>> run_due(school)
+{'offers': 0, 'rush': 0, 'deals': 0, 'fees': 0, 'payments': 0, 'notice plans': 0, 'alerts': 0}
+>>> status(store)["pending"]["offers"]
+0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from eduengine.adapters import sqlite
+from eduengine.adapters.memory import InMemoryStore
+from eduengine.adapters.sqlite import SqliteStore
+from eduengine.bootstrap import School
+from eduengine.clock import Clock, SystemClock
+from eduengine.codec import micros
+from eduengine.deals.model import DUE as GROUP_DUE
+from eduengine.deals.model import REFUND_DUE
+from eduengine.deals.service import GROUPS
+from eduengine.errors import EduEngineError, PersistenceError
+from eduengine.intents import INTENTS
+from eduengine.intents import OPEN as INTENTS_OPEN
+from eduengine.notices.service import DUE as NOTICES_DUE
+from eduengine.notices.service import NOTICES
+from eduengine.policies.records import DUE as FEE_DUE
+from eduengine.policies.records import LATE_FEES
+from eduengine.reminders.model import Notifier, Reminder
+from eduengine.reminders.service import DUE as REMINDER_DUE
+from eduengine.reminders.service import KIND as REMINDERS
+from eduengine.rush.service import KIND as RUSH_QUEUES
+from eduengine.rush.service import OPENS
+from eduengine.stores import Store
+from eduengine.version import __version__
+
+log = logging.getLogger("eduengine.ops")
+
+
+def migrate(store: Store) -> int | None:
+    """Bring ``store`` to this library's schema (idempotent, safe while others run);
+    returns the schema version, ``None`` for a store without one (memory)."""
+    if isinstance(store, InMemoryStore):
+        return None
+    store.migrate()
+    return store.schema_version()
+
+
+def _table_counts(store: Store) -> dict[str, Any]:
+    if isinstance(store, InMemoryStore):
+        with store.unit_of_work():  # the store's lock: a consistent count
+            return {
+                "slots": len(store.slots),
+                "bookings": len(store.bookings),
+                "documents": {kind: len(docs) for kind, docs in sorted(store.records.items())},
+            }
+    count_slots = "SELECT COUNT(*) AS n FROM slots"
+    count_bookings = "SELECT COUNT(*) AS n FROM bookings"
+    by_kind = "SELECT kind, COUNT(*) AS n FROM records GROUP BY kind ORDER BY kind"
+    if isinstance(store, SqliteStore):
+        conn = store.connection()
+        return {
+            "slots": conn.execute(count_slots).fetchone()["n"],
+            "bookings": conn.execute(count_bookings).fetchone()["n"],
+            "documents": {row["kind"]: row["n"] for row in conn.execute(by_kind)},
+        }
+    with store.connection() as pg:
+        return {
+            "slots": (pg.execute(count_slots).fetchone() or {})["n"],
+            "bookings": (pg.execute(count_bookings).fetchone() or {})["n"],
+            "documents": {row["kind"]: row["n"] for row in pg.execute(by_kind).fetchall()},
+        }
+
+
+def pending(store: Store, now: datetime) -> dict[str, int]:
+    """How much work each periodic job would find due at ``now`` (read through the due
+    indexes in one read-only snapshot: no lock, no growing scan)."""
+    uow = store.unit_of_work()
+    uow.read_only = True
+    hi = micros(now)
+    with uow:
+        records = uow.records
+        return {
+            "offers": len(uow.slots.ids_with_offers_due(now)),
+            "rush": records.count(RUSH_QUEUES, OPENS, hi=hi),
+            "deals": records.count(GROUPS, GROUP_DUE, hi=hi)
+            + records.count(GROUPS, REFUND_DUE, hi=hi),
+            "fees": records.count(LATE_FEES, FEE_DUE, hi=hi),
+            "reminders": records.count(REMINDERS, REMINDER_DUE, hi=hi),
+            # open payment intents of any age (reconcile settles the older ones)
+            "payments": records.count(INTENTS, INTENTS_OPEN),
+            "notices": records.count(NOTICES, NOTICES_DUE, hi=hi),
+        }
+
+
+def status(store: Store, clock: Clock | None = None) -> dict[str, Any]:
+    """The store's schema version (and the one this library needs), its row counts and
+    the work due now, as plain data (JSON-ready)."""
+    now = (clock or SystemClock()).now()
+    found = None if isinstance(store, InMemoryStore) else store.schema_version()
+    wanted = None if isinstance(store, InMemoryStore) else sqlite.SCHEMA_VERSION
+    report: dict[str, Any] = {
+        "library": __version__,
+        "store": type(store).__name__,
+        "schema_version": found,
+        "library_schema_version": wanted,
+    }
+    if found is not None and wanted is not None and found < wanted:
+        report["problem"] = "not migrated: run `eduengine migrate`"
+        return report
+    if found is not None and wanted is not None and found > wanted:
+        report["problem"] = "migrated by a newer eduengine: upgrade eduengine here"
+    report["counts"] = _table_counts(store)
+    report["pending"] = pending(store, now)
+    return report
+
+
+def run_due(
+    school: School,
+    notifier: Notifier | None = None,
+    *,
+    jobs: set[str] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
+    """Run each periodic job of ``school`` once (only those named in ``jobs``, if given)
+    and return how much each did. A job that fails is logged and reported as ``-1``; the
+    others still run. ``stop()`` is asked between jobs (a shutdown was requested)."""
+    done: dict[str, int] = {}
+    for name, job in school.periodic_jobs(notifier).items():
+        if jobs is not None and name not in jobs:
+            continue
+        if stop():
+            break
+        started = time.monotonic()
+        try:
+            done[name] = job()
+        except EduEngineError as exc:
+            level = logging.WARNING if isinstance(exc, PersistenceError) else logging.ERROR
+            log.log(
+                level,
+                "periodic job %s failed: %s: %s",
+                name,
+                type(exc).__name__,
+                exc,
+                extra={"job": name, "error": type(exc).__name__},
+            )
+            done[name] = -1
+            continue
+        log.debug(
+            "periodic job %s: %d in %.1f ms",
+            name,
+            done[name],
+            (time.monotonic() - started) * 1000,
+            extra={"job": name, "done": done[name]},
+        )
+    return done
+
+
+def reminder_json(reminder: Reminder) -> dict[str, Any]:
+    """A reminder as JSON-ready data (times as ISO 8601 with their offset)."""
+    data = attrs.asdict(reminder)
+    data["due_at"] = reminder.due_at.isoformat()
+    data["start"] = reminder.start.isoformat()
+    data["channel"] = reminder.channel.value
+    return data
+
+
+@attrs.define
+class JsonLinesNotifier:
+    """A notifier that writes each reminder as one JSON line through ``write`` (a host
+    pipes them to its own sender)."""
+
+    write: Callable[[str], object]
+
+    def send(self, reminder: Reminder) -> None:
+        self.write(json.dumps({"reminder": reminder_json(reminder)}, sort_keys=True) + "\n")
+
+
+@attrs.define
+class WebhookNotifier:
+    """A notifier that POSTs each reminder as JSON to ``url`` (a failed POST raises, so
+    the job reports it; the reminder was already taken, so the receiver should be
+    reliable, or use the JSON lines output and a queue)."""
+
+    url: str
+    timeout: float = 10.0
+
+    def send(self, reminder: Reminder) -> None:
+        post_json(self.url, {"reminder": reminder_json(reminder)}, self.timeout)
+
+
+def post_json(url: str, payload: Mapping[str, Any], timeout: float) -> None:
+    """POST ``payload`` as JSON; raises :class:`PersistenceError` unless answered 2xx."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(payload, sort_keys=True).encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            if not 200 <= answer.status < 300:
+                raise PersistenceError(f"webhook {url!r} answered {answer.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise PersistenceError(f"webhook {url!r} failed: {exc}") from exc
+
+
+def backup(store: Store, target: str | Path) -> None:
+    """Copy a SQLite store to ``target`` while it is in use (SQLite's online backup).
+
+    PostgreSQL is backed up with its own tools (``pg_dump``), which this raises
+    :class:`PersistenceError` to say, as for the in-memory store."""
+    if isinstance(store, SqliteStore):
+        store.backup(target)
+        return
+    if isinstance(store, InMemoryStore):
+        raise PersistenceError("an in-memory store cannot be backed up: it lives in one process")
+    schema = f" --schema={store.schema}" if store.schema else ""
+    raise PersistenceError(
+        "eduengine does not copy PostgreSQL databases: use the server's tools, e.g. "
+        f"`pg_dump --format=custom{schema} --file=backup.dump <your DSN>` "
+        "(consistent while the school runs) and `pg_restore` to restore"
+    )
