@@ -578,9 +578,10 @@ class PostgresRecordRepository:
     def _lock(self, kind: str, key: str) -> None:
         # a read-only unit of work reads without locks (it never writes back)
         if (kind, key) not in self._locked and not self._uow.read_only:
-            self._uow.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{kind}\x1f{key}",)
-            )
+            # advisory locks are database-wide: the schema keeps two schools' (or two
+            # test runs') documents of the same kind and key from blocking each other
+            name = f"{self._uow.store.schema or ''}\x1f{kind}\x1f{key}"
+            self._uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
             self._locked.add((kind, key))
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
