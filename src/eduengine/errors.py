@@ -310,6 +310,8 @@ class SchemaTooNew(SchemaError):
     downgrade, or while a fleet is half upgraded): upgrade eduengine here, do not
     migrate."""
 
+    code = "schema_too_new"
+
     def __init__(self, message: str, *, found: int, supported: int) -> None:
         super().__init__(message)
         self.found = found
@@ -319,15 +321,21 @@ class SchemaTooNew(SchemaError):
 class StoreClosed(PersistenceError):
     """The store was closed; make a new one to use the database again."""
 
+    code = "store_closed"
+
 
 class StoreNotFound(PersistenceError, FileNotFoundError):
     """The database cannot be opened where it was said to be (e.g. a SQLite file in a
     directory that does not exist)."""
 
+    code = "store_not_found"
+
 
 class InvalidSetting(InvalidInput):
     """A store or service setting is out of range or of the wrong type (a negative
     ``lock_timeout``, an unknown store URL scheme ...)."""
+
+    code = "invalid_setting"
 
 
 # --- money --------------------------------------------------------------------------
