@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -249,6 +249,13 @@ def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    first = date.fromisoformat(args.since) if args.since else None
+    period = ops.report_period(first, args.days, args.zone)
+    _emit(out, {"report": ops.report(_school(args, store), period, by=args.by)})
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     started = time.monotonic()
     ops.backup(store, args.target)
@@ -352,6 +359,23 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--tutor", metavar="ID")
     ics.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     ics.set_defaults(run=cmd_export_ics)
+
+    report = sub.add_parser("report", help="the analytics dashboard of a period, as JSON")
+    report.add_argument(
+        "--from",
+        dest="since",
+        metavar="YYYY-MM-DD",
+        help="the period's first local day (default: the last --days days, today excluded)",
+    )
+    report.add_argument("--days", type=int, default=7, help="how many days (default 7)")
+    report.add_argument("--zone", default="UTC", help="IANA time zone of the days (default UTC)")
+    report.add_argument(
+        "--by",
+        default="course",
+        choices=["course", "tutor", "weekday", "hour"],
+        help="how rates are grouped (default course)",
+    )
+    report.set_defaults(run=cmd_report)
 
     copy = sub.add_parser("backup", help="copy a SQLite store while it runs")
     copy.add_argument("target", type=Path, help="the backup file to write (replaced)")

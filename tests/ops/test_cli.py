@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,28 @@ def test_relay_posts_pages_to_a_webhook(tmp_path: Path) -> None:
         store.close()
     finally:
         server.shutdown()
+
+
+def test_report_prints_the_dashboard_of_a_period_as_json(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'school.sqlite3'}"
+    store, school = open_school(url)
+    ops.migrate(store)
+    day = (datetime.now(UTC) + timedelta(days=2)).date()
+    start = datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC)
+    slot = school.booking.create_slot("math", start, start + timedelta(hours=1), capacity=4)
+    school.booking.book(slot.id, "ann")
+    school.booking.book(slot.id, "bob")
+    other = school.booking.create_slot(
+        "art", start + timedelta(days=1), start + timedelta(days=1, hours=1), capacity=2
+    )
+    school.booking.book(other.id, "cat")  # the day after: outside the period
+    store.close()
+
+    done = cli("report", "--from", day.isoformat(), "--days", "1", "--zone", "UTC", url=url)
+    assert done.returncode == 0, done.stderr
+    report = lines(done.stdout)[0]["report"]
+    assert report["period"]["start"] == start.replace(hour=0).isoformat()
+    assert [(r["key"], r["offered"], r["booked"]) for r in report["fill_rate"]] == [("math", 4, 2)]
+    assert Decimal(report["fill_rate"][0]["rate"]) == Decimal("0.5")
+    by_hour = cli("report", "--from", day.isoformat(), "--days", "2", "--by", "hour", url=url)
+    assert {r["key"] for r in lines(by_hour.stdout)[0]["report"]["fill_rate"]} == {"10:00"}
