@@ -38,6 +38,7 @@ log = logging.getLogger("eduengine.cli")
 
 SCHOOL_ENV_VAR = "EDUENGINE_SCHOOL"
 LOG_LEVEL_ENV_VAR = "EDUENGINE_LOG_LEVEL"
+WEBHOOK_SECRET_ENV_VAR = "EDUENGINE_WEBHOOK_SECRET"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -204,7 +205,8 @@ def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
             batch = [{"position": position, **json.loads(text)} for position, text in rows]
             try:
                 if args.webhook:
-                    ops.post_json(args.webhook, {"events": batch}, args.timeout)
+                    secret = os.environ.get(WEBHOOK_SECRET_ENV_VAR)
+                    ops.post_json(args.webhook, {"events": batch}, args.timeout, secret=secret)
                 else:
                     for envelope in batch:
                         out.write(json.dumps(envelope, sort_keys=True) + "\n")
@@ -342,7 +344,10 @@ def parser() -> argparse.ArgumentParser:
     )
     relay.add_argument("--limit", type=int, default=500, help="envelopes per page (default 500)")
     relay.add_argument(
-        "--webhook", metavar="URL", help='POST each page as {"events": [...]} to URL'
+        "--webhook",
+        metavar="URL",
+        help='POST each page as {"events": [...]} to URL (signed with HMAC-SHA256 when '
+        f"${WEBHOOK_SECRET_ENV_VAR} is set)",
     )
     relay.add_argument("--timeout", type=duration, default=10.0, help="webhook timeout")
     relay.add_argument(

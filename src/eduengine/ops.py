@@ -206,15 +206,24 @@ class WebhookNotifier:
         post_json(self.url, {"reminder": reminder_json(reminder)}, self.timeout)
 
 
-def post_json(url: str, payload: Mapping[str, Any], timeout: float) -> None:
-    """POST ``payload`` as JSON; raises :class:`PersistenceError` unless answered 2xx."""
+def post_json(
+    url: str, payload: Mapping[str, Any], timeout: float, *, secret: str | None = None
+) -> None:
+    """POST ``payload`` as JSON; raises :class:`PersistenceError` unless answered 2xx.
+
+    With ``secret`` the body is signed as :class:`~eduengine.events.webhooks.WebhookRelay`
+    signs its deliveries (an ``Eduengine-Signature: t=<unix time>,v1=<HMAC-SHA256>``
+    header), so a receiver checks it with ``verify_signature``."""
     import urllib.error
     import urllib.request
 
+    from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
+
     body = json.dumps(payload, sort_keys=True).encode()
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign_payload(secret, body, timestamp=int(time.time()))
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             if not 200 <= answer.status < 300:

@@ -20,6 +20,7 @@ import pytest
 
 from eduengine import School, SystemClock, WaitlistMode, ops, store_from_url
 from eduengine.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from eduengine.events.webhooks import SIGNATURE_HEADER, verify_signature
 from eduengine.stores import Store
 from tests.adapters import PG_DSN
 
@@ -265,6 +266,8 @@ def test_relay_posts_pages_to_a_webhook(tmp_path: Path) -> None:
     class Hook(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            # signed with the secret the relay was given in its environment
+            verify_signature("s3cret", body, self.headers[SIGNATURE_HEADER], now=time.time())
             received.append(json.loads(body))
             self.send_response(204)
             self.end_headers()
@@ -283,7 +286,11 @@ def test_relay_posts_pages_to_a_webhook(tmp_path: Path) -> None:
         assert refused.returncode == 1
         assert "webhook" in refused.stderr  # and the cursor did not move:
         hook = f"http://127.0.0.1:{server.server_port}/events"
-        done = cli("relay", "--webhook", hook, "--limit", "3", url=url)
+        os.environ["EDUENGINE_WEBHOOK_SECRET"] = "s3cret"
+        try:
+            done = cli("relay", "--webhook", hook, "--limit", "3", url=url)
+        finally:
+            del os.environ["EDUENGINE_WEBHOOK_SECRET"]
         assert done.returncode == 0, done.stderr
         assert [len(page["events"]) for page in received][:1] == [3]  # pages of --limit
         sent = [e["position"] for page in received for e in page["events"]]
