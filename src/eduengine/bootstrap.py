@@ -117,6 +117,7 @@ def school_rules(
     reminders: ReminderPlan | None,
     free_cancel_before: timedelta,
     course_credits: Mapping[str, CourseCredits],
+    analytics: bool = True,
 ) -> dict[type[ev.DomainEvent], list[Handler]]:
     """The school's rules: for each event, the handlers run in the command's unit of work.
 
@@ -151,7 +152,7 @@ def school_rules(
         AccessGranted: [student_rules.on_access_granted(course_credits)],
     }
     # the analytics counters come last: they count what the school's rules let through
-    for event_type, counters in analytics_rules().items():
+    for event_type, counters in (analytics_rules() if analytics else {}).items():
         table.setdefault(event_type, []).extend(counters)
     return table
 
@@ -214,6 +215,7 @@ class School:
         notifiers: Mapping[str, Notifier] | None = None,
         settle_payments_after: timedelta = SETTLE_AFTER,
         alert_rules: Sequence[AlertRule] = (),
+        analytics: bool = True,
     ) -> School:
         """Wire a school.
 
@@ -230,7 +232,10 @@ class School:
         (more can be registered later on ``school.notices.channels``);
         ``settle_payments_after`` how old an open payment intent must be before
         ``school.payments.reconcile()`` settles it (see docs/payments.md); ``alert_rules``
-        the rules ``school.analytics.evaluate_alerts()`` checks.
+        the rules ``school.analytics.evaluate_alerts()`` checks; ``analytics=False`` keeps
+        no analytics counters (each booking then writes a few documents less; the queries
+        of ``school.analytics`` see nothing counted while it is off, and
+        ``school.analytics.rebuild()`` backfills what stored documents allow).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -239,7 +244,8 @@ class School:
         credits = dict(course_credits or {})
         bus = MessageBus([publisher] if publisher is not None else [])
         bus.add_seat_guard(policy_rules.rights_guard(policy))
-        bus.add_finisher(analytics_flush)
+        if analytics:
+            bus.add_finisher(analytics_flush)
         bus.subscribe_many(
             school_rules(
                 bus,
@@ -248,6 +254,7 @@ class School:
                 reminders=reminders,
                 free_cancel_before=policy.free_until,
                 course_credits=credits,
+                analytics=analytics,
             )
         )
         if notices is not None:

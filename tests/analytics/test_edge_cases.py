@@ -244,3 +244,21 @@ def test_rebuild_recounts_what_the_stored_documents_hold(bench: Bench) -> None:
     live = figures()
     assert b.analytics.rebuild(batch=1) == {"slots": 1, "students": 1, "groups": 0}
     assert figures() == live
+
+
+def test_a_school_built_without_analytics_keeps_no_counters_and_books_as_usual(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    school = School.build(store, clock=clock, analytics=False)
+    start = at(30, 10)
+    slot = school.booking.create_slot("math", start, start + timedelta(hours=1), capacity=2)
+    school.booking.book(slot.id, "ann")
+    school.booking.cancel(school.booking.book(slot.id, "bob").id, reason_code="sick")
+    assert school.booking.get_slot(slot.id).holds_seat("ann")
+    with store.unit_of_work() as uow:
+        assert uow.records.list("analytics_counter") == []
+    counted = School.build(store, clock=clock)  # the same store, counting from now on
+    counted.booking.book(slot.id, "cat")
+    period = Period.week(date(2026, 3, 30), "UTC")
+    assert [(r.key, r.booked) for r in counted.analytics.fill_rate(period)] == [("math", 1)]
