@@ -63,6 +63,39 @@ class NaiveDatetime(InvalidInput):
         self.name = name
 
 
+class InvalidId(InvalidInput):
+    """An id (or a piece of free text) is empty, too long, or holds NUL, control
+    characters or lone surrogates (see :mod:`eduengine.inputs` for the rule)."""
+
+    code = "invalid_id"
+
+    def __init__(self, message: str, *, field: str = "id") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WrongType(InvalidInput, TypeError):
+    """An argument has the wrong type (a list where an id belongs, ``None`` or a float
+    where a duration or an integer belongs)."""
+
+    code = "wrong_type"
+
+    def __init__(self, message: str, *, field: str = "value") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class OutOfRange(InvalidInput):
+    """A number, instant or duration is outside the documented bounds (see
+    :mod:`eduengine.inputs`)."""
+
+    code = "out_of_range"
+
+    def __init__(self, message: str, *, field: str = "value") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class InvalidEvent(InvalidInput):
     """A JSON event or envelope does not match the published event contract."""
 
