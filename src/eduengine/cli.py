@@ -180,10 +180,20 @@ def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     return 1 if failed and args.every is None else 0
 
 
+def request_stop(stop: threading.Event) -> None:
+    """Set ``stop`` from a signal handler.
+
+    Not ``stop.set()`` directly: the handler runs on the main thread, which may hold the
+    Event's (non-reentrant) lock inside ``stop.wait()`` at that instant, and would then
+    wait for itself forever. A thread sets it as soon as the main thread lets go.
+    """
+    threading.Thread(target=stop.set, name="eduengine-stop", daemon=True).start()
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: finishing the job in progress, then stopping", signum)
-        stop.set()
+        request_stop(stop)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

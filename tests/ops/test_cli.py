@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -323,3 +324,22 @@ def test_report_prints_the_dashboard_of_a_period_as_json(tmp_path: Path) -> None
     assert Decimal(report["fill_rate"][0]["rate"]) == Decimal("0.5")
     by_hour = cli("report", "--from", day.isoformat(), "--days", "2", "--by", "hour", url=url)
     assert {r["key"] for r in lines(by_hour.stdout)[0]["report"]["fill_rate"]} == {"10:00"}
+
+
+def test_a_signal_landing_while_the_loop_holds_its_stop_lock_still_stops_it() -> None:
+    # SIGTERM can land on the main thread at the instant it holds the Event's lock inside
+    # stop.wait(); setting the Event from the handler then waited for itself forever.
+    from eduengine.cli import request_stop
+
+    stop = threading.Event()
+    landed = threading.Event()
+
+    def main_thread_inside_wait() -> None:
+        with stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it
+            request_stop(stop)
+            landed.set()
+
+    inside = threading.Thread(target=main_thread_inside_wait, daemon=True)
+    inside.start()
+    assert landed.wait(5), "the handler blocked on the lock its own thread holds"
+    assert stop.wait(5)
