@@ -19,8 +19,9 @@ The report has three parts:
 - **in-function imports**: ``module:line -> imported module``;
 - **graph**: a Mermaid flowchart with one node per subpackage or top-level module and one
   edge per pair that imports across; an edge made only of in-function or type-checking
-  imports is dotted. When ``pyproject.toml`` declares an import-linter ``layers``
-  contract on the package, its layers become the graph's rows (top layer first).
+  imports is dotted, and an edge that a longer path implies is left out (``--every-edge``
+  keeps them). When ``pyproject.toml`` declares an import-linter ``layers`` contract on
+  the package, its layers become the graph's rows (top layer first).
 
 ``--write FILE`` puts the graph between the lines ``<!-- layers:begin -->`` and
 ``<!-- layers:end -->`` of ``FILE`` (the markers must be there already); ``--check FILE``
@@ -228,8 +229,38 @@ def declared_layers(pyproject: Path, root: str) -> list[list[str]]:
     return []
 
 
-def mermaid(imports: Sequence[Import], root: str, layers: Sequence[Sequence[str]] = ()) -> str:
-    """A Mermaid flowchart of the package's nodes and the imports between them."""
+def reduced(edges: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``edges`` without those another path already implies (what reaches what is kept).
+
+    >>> sorted(reduced([("a", "b"), ("b", "c"), ("a", "c"), ("c", "d")]))
+    [('a', 'b'), ('b', 'c'), ('c', 'd')]
+    """
+    kept = set(edges)
+    for edge in sorted(kept):
+        start, goal = edge
+        seen, todo = {start}, [b for a, b in kept if a == start and (a, b) != edge]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(b for a, b in kept if a == node)
+        # removed one at a time: each removal keeps every node reaching what it reached
+        if goal in seen:
+            kept.discard(edge)
+    return kept
+
+
+def mermaid(
+    imports: Sequence[Import],
+    root: str,
+    layers: Sequence[Sequence[str]] = (),
+    *,
+    every_edge: bool = False,
+) -> str:
+    """A Mermaid flowchart of the package's nodes and the imports between them.
+
+    Unless ``every_edge``, an edge that a longer path implies is left out, so an arrow
+    reads "imports, directly or through the packages it points to"."""
     solid: set[tuple[str, str]] = set()
     dotted: set[tuple[str, str]] = set()
     nodes: set[str] = set()
@@ -239,6 +270,10 @@ def mermaid(imports: Sequence[Import], root: str, layers: Sequence[Sequence[str]
         if a != b and "__init__" not in (a, b):
             (solid if i.where == TOP else dotted).add((a, b))
     nodes.discard("__init__")
+    if not every_edge:
+        kept = reduced(solid | dotted)
+        solid &= kept
+        dotted &= kept
     lines = ["```mermaid", "flowchart TD"]
     placed: set[str] = set()
     for number, row in enumerate(layers, start=1):
@@ -266,7 +301,12 @@ def replace_block(text: str, block: str) -> str:
 
 
 def report(
-    imports: Sequence[Import], root: str, sections: set[str], layers: Sequence[Sequence[str]] = ()
+    imports: Sequence[Import],
+    root: str,
+    sections: set[str],
+    layers: Sequence[Sequence[str]] = (),
+    *,
+    every_edge: bool = False,
 ) -> str:
     """The text report of the chosen ``sections`` (cycles, functions, graph)."""
     out: list[str] = []
@@ -292,7 +332,7 @@ def report(
             out.append("")
     if "graph" in sections:
         out.append("## graph")
-        out.append(mermaid(imports, root, layers))
+        out.append(mermaid(imports, root, layers, every_edge=every_edge))
     return "\n".join(out)
 
 
@@ -305,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cycles", action="store_true", help="report the import cycles")
     parser.add_argument("--functions", action="store_true", help="report in-function imports")
     parser.add_argument("--graph", action="store_true", help="print the Mermaid graph")
+    parser.add_argument(
+        "--every-edge", action="store_true", help="draw edges that longer paths imply too"
+    )
     parser.add_argument("--write", type=Path, metavar="FILE", help="put the graph into FILE")
     parser.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE is stale")
     args = parser.parse_args(argv)
@@ -313,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imports = all_imports(package)
     pyproject: Path = args.pyproject or package.parent.parent / "pyproject.toml"
     if args.write or args.check:
-        block = mermaid(imports, root, declared_layers(pyproject, root))
+        block = mermaid(imports, root, declared_layers(pyproject, root), every_edge=args.every_edge)
         target: Path = args.write or args.check
         text = target.read_text(encoding="utf-8")
         try:
@@ -335,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     sections = {s for s in ("cycles", "functions", "graph") if getattr(args, s)}
     layers = declared_layers(pyproject, root)
-    print(report(imports, root, sections or {"cycles", "functions", "graph"}, layers), end="")
+    chosen = sections or {"cycles", "functions", "graph"}
+    print(report(imports, root, chosen, layers, every_edge=args.every_edge), end="")
     return 0
 
 
