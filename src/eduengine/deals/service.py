@@ -65,6 +65,7 @@ from eduengine.errors import (
     InvalidTransition,
     PaymentFailed,
     PaymentOutcomeUnknown,
+    PersistenceError,
     ShareCodeUnavailable,
 )
 from eduengine.intents import (
@@ -641,9 +642,14 @@ class DealService(ServiceBase):
             try:
                 outcome = self.gateway.lookup(key)
             except Exception as exc:
-                raise PaymentOutcomeUnknown(key, f"group {group_id!r} closed: {exc}") from exc
+                raise PaymentOutcomeUnknown(
+                    key,
+                    f"group {group_id!r} is {group.state.value} "
+                    f"({PaymentOutcomeUnknown.reason(exc)})",
+                    group_id=group_id,
+                ) from exc
             if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
-                self._settle_charge(group_id, student_id, key, outcome.charge)
+                self._settle_charged(group_id, student_id, key, outcome.charge)
             else:
                 self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
             return self.get_group(group_id)
@@ -655,10 +661,29 @@ class DealService(ServiceBase):
         except Exception as exc:  # a lost answer of any kind: the money may have moved
             self._run(lambda uow, now: note_unknown(uow, key))
             raise PaymentOutcomeUnknown(
-                key, f"student {student_id!r} holds a pending place in {group_id!r}: {exc}"
+                key,
+                f"student {student_id!r} holds a pending place in group {group_id!r} "
+                f"({PaymentOutcomeUnknown.reason(exc)})",
+                group_id=group_id,
             ) from exc
-        self._settle_charge(group_id, student_id, key, charge)
+        self._settle_charged(group_id, student_id, key, charge)
         return self.get_group(group_id)
+
+    def _settle_charged(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
+        """Settle a charge the provider confirmed to the caller. If the store fails to
+        record it, the money has moved all the same and the place stays reserved: the
+        truthful answer is ``PaymentOutcomeUnknown`` (running the same command again, or
+        reconcile, settles it under the same key), not a ``PersistenceError`` that says
+        nothing was written."""
+        try:
+            self._settle_charge(group_id, student_id, key, charge)
+        except PersistenceError as exc:
+            raise PaymentOutcomeUnknown(
+                key,
+                f"charged ({charge.id}), but confirming student {student_id!r} in group "
+                f"{group_id!r} failed: {exc}",
+                group_id=group_id,
+            ) from exc
 
     def _settle_charge(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
         orphan = self._run(

@@ -43,6 +43,7 @@ from eduengine.errors import (
     OrderNotFound,
     PaymentFailed,
     PaymentOutcomeUnknown,
+    PersistenceError,
 )
 from eduengine.intents import PaymentIntent, close, note_unknown, record_charge, record_refund
 from eduengine.messagebus import MessageBus
@@ -282,9 +283,20 @@ class PricingService(ServiceBase):
         except Exception as exc:  # a lost answer of any kind: the money may have moved
             self._run(lambda uow, now: self._note_unknown(uow, order_id))
             raise PaymentOutcomeUnknown(
-                key, f"order {order_id!r} is payment_unknown: {exc}"
+                key,
+                f"order {order_id!r} is payment_unknown ({PaymentOutcomeUnknown.reason(exc)})",
+                order_id=order_id,
             ) from exc
-        paid = self._settle_charge(order_id, charge)
+        try:
+            paid = self._settle_charge(order_id, charge)
+        except PersistenceError as exc:
+            # the money moved and the order still holds its coupons: not "nothing was
+            # written"; checking out again (or reconcile) confirms it under the same key
+            raise PaymentOutcomeUnknown(
+                key,
+                f"charged ({charge.id}), but confirming order {order_id!r} failed: {exc}",
+                order_id=order_id,
+            ) from exc
         if paid is None:
             raise InvalidTransition(
                 f"order {order_id!r} was closed before its charge {charge.id!r} was "
@@ -308,7 +320,9 @@ class PricingService(ServiceBase):
                 outcome = self.gateway.lookup(key)
             except Exception as exc:  # no answer: nothing may change
                 raise PaymentOutcomeUnknown(
-                    key, f"order {order_id!r} cannot be cancelled before its payment is known"
+                    key,
+                    f"order {order_id!r} cannot be cancelled before its payment is known",
+                    order_id=order_id,
                 ) from exc
             if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
                 self._settle_charge(order_id, outcome.charge)
@@ -348,7 +362,9 @@ class PricingService(ServiceBase):
             raise
         except Exception as exc:
             raise PaymentOutcomeUnknown(
-                refund_key, f"order {order_id!r} is refund_due: {exc}"
+                refund_key,
+                f"order {order_id!r} is refund_due ({PaymentOutcomeUnknown.reason(exc)})",
+                order_id=order_id,
             ) from exc
         self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
 
