@@ -139,6 +139,10 @@ class MemberJoined(DomainEvent):
     seconds_left: int
     new_student: bool
     is_initiator: bool = False
+    #: the member joined a group that had formed already (a place between
+    #: ``required_size`` and ``max_size``): no ``GroupFormed`` follows for them, so this
+    #: event carries their "you are in" notice and their access comes with it
+    joined_formed: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -403,7 +407,9 @@ class DealService(ServiceBase):
         device_id: str | None = None,
         ip: str | None = None,
     ) -> GroupDeal:
-        """Join an open group (参团) at the group price.
+        """Join a group (参团) at the group price: an open one, or a formed one with room
+        left below the campaign's ``max_size`` before its deadline (the joiner is
+        confirmed and given access at once; ``MemberJoined.joined_formed``).
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
         keeps a ``pending`` place, and joining again resumes the payment with the same
@@ -418,7 +424,7 @@ class DealService(ServiceBase):
                 self._file_charge(uow, group, pending, account, now)  # resume the payment
                 return group_id
             campaign = _campaign(uow, group.campaign_id)
-            if group.state is not GroupState.OPEN:
+            if not group.takes_joins:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
             if now >= group.deadline:
                 raise GroupClosed(group_id, f"the deadline {group.deadline} has passed")
@@ -757,6 +763,7 @@ class DealService(ServiceBase):
         member.charge_id = charge.id
         first_order, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
         is_initiator = student_id == group.initiator
+        joined_formed = group.state is GroupState.FORMED
         events: list[DomainEvent] = [
             MemberJoined(
                 occurred_at=now,
@@ -769,6 +776,7 @@ class DealService(ServiceBase):
                 # the opener is not brought in by their own group (viral coefficient)
                 new_student=first_order and not is_initiator,
                 is_initiator=is_initiator,
+                joined_formed=joined_formed,
             )
         ]
         events += rewards

@@ -280,6 +280,23 @@ def on_member_joined(policy: NoticePolicy) -> Handler:
                     now=now,
                     not_after=group.deadline,
                 )
+        if event.joined_formed:
+            # no GroupFormed follows for a member who joined a formed group: this is
+            # their "the group is formed, you are in" notice (the formed members had theirs)
+            plan(
+                uow,
+                policy,
+                kind=GROUP_FORMED,
+                key=group.id,
+                student_id=event.student_id,
+                context={
+                    **progress,
+                    "amount": str(group.price),
+                    "cancelled": False,
+                    "joined_formed": True,
+                },
+                now=now,
+            )
         if group.state is not GroupState.OPEN:
             return
         for threshold in sorted(set(policy.closing_soon), reverse=True):
@@ -330,6 +347,7 @@ def on_group_closed(policy: NoticePolicy) -> Handler:
                     "members": len(event.members),
                     "amount": str(group.price),
                     "cancelled": getattr(event, "cancelled", False),
+                    "joined_formed": False,
                 },
                 now=event.occurred_at,
             )
