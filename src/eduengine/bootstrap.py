@@ -71,6 +71,7 @@ from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
+from eduengine.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import Notifier as ReminderNotifier
 from eduengine.reminders.model import ReminderPlan
@@ -216,6 +217,7 @@ class School:
         settle_payments_after: timedelta = SETTLE_AFTER,
         alert_rules: Sequence[AlertRule] = (),
         analytics: bool = True,
+        referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
     ) -> School:
         """Wire a school.
 
@@ -235,7 +237,9 @@ class School:
         the rules ``school.analytics.evaluate_alerts()`` checks; ``analytics=False`` keeps
         no analytics counters (each booking then writes a few documents less; the queries
         of ``school.analytics`` see nothing counted while it is off, and
-        ``school.analytics.rebuild()`` backfills what stored documents allow).
+        ``school.analytics.rebuild()`` backfills what stored documents allow);
+        ``referral_reward`` the coupon a referrer is issued when the student they
+        brought first pays (see :class:`eduengine.referrals.ReferralReward`).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -296,12 +300,19 @@ class School:
                 gateway=gateway,
                 rules=price_rules,
                 max_discount=max_discount,
+                referral_reward=referral_reward,
                 clock=clock,
                 new_id=new_id,
                 bus=bus,
             ),
             deals=DealService(
-                uow, gateway=gateway, risk_rules=risk_rules, clock=clock, new_id=new_id, bus=bus
+                uow,
+                gateway=gateway,
+                risk_rules=risk_rules,
+                referral_reward=referral_reward,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
             ),
             levels=LevelService(
                 uow,

@@ -215,7 +215,7 @@ class DealService(ServiceBase):
         *,
         gateway: PaymentGateway,
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
-        referral_reward: str = "coupon:REFERRAL-50",
+        referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
@@ -227,7 +227,8 @@ class DealService(ServiceBase):
         #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
         self._new_code: Callable[[], str] = new_code or new_share_code
         self.risk_rules = tuple(risk_rules)
-        self.referral_reward = referral_reward
+        #: the coupon a referrer is issued when the student they brought first pays
+        self.referral_reward = referrals.referral_reward(referral_reward)
 
     # --- campaigns and queries ---------------------------------------------------------
 

@@ -49,6 +49,7 @@ from eduengine.intents import PaymentIntent, close, note_unknown, record_charge,
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing.coupons import COUPONS as COUPONS  # where it was defined before
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import (
     Coupon,
@@ -62,7 +63,6 @@ from eduengine.pricing.rules import (
 )
 from eduengine.service import ServiceBase
 
-COUPONS = "coupon"
 #: one student's uses of one coupon, keyed ``"<coupon key>:<student id>"``
 COUPON_USES = "coupon_use"
 RULES = "price_rule"
@@ -131,7 +131,7 @@ class PricingService(ServiceBase):
         gateway: PaymentGateway,
         rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
-        referral_reward: str = "coupon:REFERRAL-50",
+        referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
@@ -147,7 +147,8 @@ class PricingService(ServiceBase):
         self.gateway = gateway
         self.rules = tuple(rules)
         self.max_discount = max_discount
-        self.referral_reward = referral_reward
+        #: the coupon a referrer is issued when the student they brought first pays
+        self.referral_reward = referrals.referral_reward(referral_reward)
 
     def add_coupon(self, coupon: Coupon) -> None:
         """Store a coupon under its canonical code; a code that differs from a stored one
@@ -468,6 +469,8 @@ class PricingService(ServiceBase):
         document, if the student may still use it."""
         stored, doc = _find_coupon(uow, code)
         coupon = Coupon.from_record(doc["coupon"])
+        if coupon.student_id is not None and coupon.student_id != student_id:
+            raise CouponRefused(code, f"it was issued to another student, not {student_id!r}")
         if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
             raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
         if coupon.max_per_student is not None:
