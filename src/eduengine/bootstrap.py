@@ -53,6 +53,7 @@ from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
+from eduengine.ical import CalendarService, CourseCatalog
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
@@ -187,6 +188,8 @@ class School:
     #: ``outbox=True``; see :class:`eduengine.events.EventFeed`)
     feed: EventFeed
     analytics: AnalyticsService
+    #: .ics feeds of students and tutors, with the host's course data
+    calendar: CalendarService
 
     @classmethod
     def build(
@@ -218,6 +221,7 @@ class School:
         alert_rules: Sequence[AlertRule] = (),
         analytics: bool = True,
         referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
+        course_info: CourseCatalog | None = None,
     ) -> School:
         """Wire a school.
 
@@ -239,7 +243,9 @@ class School:
         of ``school.analytics`` see nothing counted while it is off, and
         ``school.analytics.rebuild()`` backfills what stored documents allow);
         ``referral_reward`` the coupon a referrer is issued when the student they
-        brought first pays (see :class:`eduengine.referrals.ReferralReward`).
+        brought first pays (see :class:`eduengine.referrals.ReferralReward`);
+        ``course_info`` the course catalog (title, description, location, url per course
+        id, see :class:`eduengine.ical.CourseInfo`) that ``school.calendar`` feeds use.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -342,6 +348,9 @@ class School:
                 bus=bus,
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, clock=clock, new_id=new_id, bus=bus),
+            calendar=CalendarService(
+                uow, course_info=course_info, clock=clock, new_id=new_id, bus=bus
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
