@@ -8,7 +8,10 @@ Order of operations for joining (the gateway is outside any database transaction
 2. the gateway charges with the idempotency key ``charge:<group>:<student>``;
 3. a second unit of work confirms the member (``paid``) and forms the group when enough
    members have paid, granting access to every paid member exactly once. A declined charge
-   removes the reservation instead.
+   removes the reservation instead. A formed group keeps taking joins up to the campaign's
+   ``max_size`` until its deadline; such a member is given access as soon as they paid.
+   If this unit of work fails after the provider charged, the caller gets
+   ``PaymentOutcomeUnknown`` (the place stays reserved; the same call resumes it).
 
 Refunds (a member leaving, a failed or cancelled group) first mark the member
 ``refund_due`` in a unit of work, then call the gateway with ``refund:<group>:<student>``
