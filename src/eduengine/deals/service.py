@@ -685,20 +685,30 @@ class DealService(ServiceBase):
         truthful answer is ``PaymentOutcomeUnknown`` (running the same command again, or
         reconcile, settles it under the same key), not a ``PersistenceError`` that says
         nothing was written."""
+        self._settle_charge(group_id, student_id, key, charge, lost_if_unrecorded=True)
+
+    def _settle_charge(
+        self,
+        group_id: str,
+        student_id: str,
+        key: str,
+        charge: Charge,
+        *,
+        lost_if_unrecorded: bool = False,
+    ) -> None:
         try:
-            self._settle_charge(group_id, student_id, key, charge)
+            orphan = self._run(
+                lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
+            )
         except PersistenceError as exc:
+            if not lost_if_unrecorded:
+                raise
             raise PaymentOutcomeUnknown(
                 key,
                 f"charged ({charge.id}), but confirming student {student_id!r} in group "
                 f"{group_id!r} failed: {exc}",
                 group_id=group_id,
             ) from exc
-
-    def _settle_charge(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
-        orphan = self._run(
-            lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
-        )
         if orphan:
             try:
                 refund = self.gateway.refund(f"refund:{key}", charge.id, charge.amount)
