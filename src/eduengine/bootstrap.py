@@ -53,6 +53,7 @@ from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
+from eduengine.ical import CalendarService, CourseCatalog
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
@@ -71,6 +72,7 @@ from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
+from eduengine.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import Notifier as ReminderNotifier
 from eduengine.reminders.model import ReminderPlan
@@ -186,6 +188,8 @@ class School:
     #: ``outbox=True``; see :class:`eduengine.events.EventFeed`)
     feed: EventFeed
     analytics: AnalyticsService
+    #: .ics feeds of students and tutors, with the host's course data
+    calendar: CalendarService
 
     @classmethod
     def build(
@@ -216,6 +220,8 @@ class School:
         settle_payments_after: timedelta = SETTLE_AFTER,
         alert_rules: Sequence[AlertRule] = (),
         analytics: bool = True,
+        referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
+        course_info: CourseCatalog | None = None,
     ) -> School:
         """Wire a school.
 
@@ -235,7 +241,11 @@ class School:
         the rules ``school.analytics.evaluate_alerts()`` checks; ``analytics=False`` keeps
         no analytics counters (each booking then writes a few documents less; the queries
         of ``school.analytics`` see nothing counted while it is off, and
-        ``school.analytics.rebuild()`` backfills what stored documents allow).
+        ``school.analytics.rebuild()`` backfills what stored documents allow);
+        ``referral_reward`` the coupon a referrer is issued when the student they
+        brought first pays (see :class:`eduengine.referrals.ReferralReward`);
+        ``course_info`` the course catalog (title, description, location, url per course
+        id, see :class:`eduengine.ical.CourseInfo`) that ``school.calendar`` feeds use.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -296,12 +306,19 @@ class School:
                 gateway=gateway,
                 rules=price_rules,
                 max_discount=max_discount,
+                referral_reward=referral_reward,
                 clock=clock,
                 new_id=new_id,
                 bus=bus,
             ),
             deals=DealService(
-                uow, gateway=gateway, risk_rules=risk_rules, clock=clock, new_id=new_id, bus=bus
+                uow,
+                gateway=gateway,
+                risk_rules=risk_rules,
+                referral_reward=referral_reward,
+                clock=clock,
+                new_id=new_id,
+                bus=bus,
             ),
             levels=LevelService(
                 uow,
@@ -331,6 +348,9 @@ class School:
                 bus=bus,
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, clock=clock, new_id=new_id, bus=bus),
+            calendar=CalendarService(
+                uow, course_info=course_info, clock=clock, new_id=new_id, bus=bus
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)

@@ -488,12 +488,41 @@ class PaymentOutcomeUnknown(EduEngineError):
     code = "payment_outcome_unknown"
     http_status = 504
 
-    def __init__(self, key: str, detail: str = "") -> None:
+    def __init__(
+        self,
+        key: str,
+        detail: str = "",
+        *,
+        group_id: str | None = None,
+        order_id: str | None = None,
+        booking_id: str | None = None,
+    ) -> None:
         more = f": {detail}" if detail else ""
         super().__init__(
             f"payment {key!r}: outcome unknown{more}; retry the same command or reconcile"
         )
         self.key = key
+        #: what went wrong, without the key and the advice (a wrapper quotes this, so
+        #: the message never repeats itself)
+        self.detail = detail
+        #: the group, order or booking whose payment it is (``None`` where not relevant):
+        #: a client whose ``open_group`` timed out learns its group here
+        self.group_id = group_id
+        self.order_id = order_id
+        self.booking_id = booking_id
+
+    @staticmethod
+    def reason(exc: BaseException) -> str:
+        """What ``exc`` says went wrong, for the detail of a wrapping
+        ``PaymentOutcomeUnknown``: a gateway's own ``PaymentOutcomeUnknown`` gives its
+        detail, not its whole message (which would repeat the key and the advice).
+
+        >>> PaymentOutcomeUnknown.reason(PaymentOutcomeUnknown("k", "timed out"))
+        'timed out'
+        """
+        if isinstance(exc, PaymentOutcomeUnknown):
+            return getattr(exc, "detail", "") or str(exc)
+        return str(exc)
 
 
 class CampaignNotFound(NotFound):

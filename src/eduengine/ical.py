@@ -4,25 +4,104 @@ Each booking is one VEVENT with a stable UID (from its booking id) in its slot's
 zone; a series booked as a whole is ONE VEVENT with the series' RRULE, and EXDATEs for
 every session the student does not hold; cancelled bookings stay in the feed with
 ``STATUS:CANCELLED`` and a higher ``SEQUENCE`` so calendar apps remove them.
+
+What an event says about its course (SUMMARY, DESCRIPTION, LOCATION, URL) comes from the
+host's course catalog (:class:`CourseInfo` per course id, as a mapping or a function);
+a course the host says nothing about is summarised by its id. A lesson with a room
+(:mod:`eduengine.rooms`, a 1-on-1 lesson's join link) has it as LOCATION, and as URL when
+it is a link.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import icalendar
 
 from eduengine.booking.model import Booking, BookingStatus, Slot, SlotStatus
 from eduengine.booking.series import Series, session_end
 from eduengine.clock import in_own_zone
 from eduengine.codec import micros
-from eduengine.ports import UnitOfWork
+from eduengine.errors import InvalidInput
+from eduengine.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.rooms import room_of
 from eduengine.service import ServiceBase
 
 PRODID = "-//eduengine//bookings//EN"
+
+
+def _text(name: str, value: object, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class CourseInfo:
+    """What a calendar event says about a course: its ``title`` (SUMMARY), and
+    optionally a ``description``, a ``location`` (a classroom, an address, a meeting
+    room) and a ``url`` (the course page, or the class's usual join link).
+
+    >>> CourseInfo(title="Python 101", url="https://school.example/py").title
+    'Python 101'
+    """
+
+    title: str
+    description: str | None = None
+    location: str | None = None
+    url: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _text("title", self.title, optional=False)
+        for name in ("description", "location", "url"):
+            _text(name, getattr(self, name))
+
+
+#: the host's course data: a mapping of course id to :class:`CourseInfo`, or a function
+#: that answers for a course id (``None``: nothing known, the id is shown)
+CourseCatalog = Mapping[str, CourseInfo] | Callable[[str], "CourseInfo | None"]
+
+
+def course_info(catalog: CourseCatalog | None, course_id: str) -> CourseInfo | None:
+    """What ``catalog`` says about ``course_id`` (``None``: nothing)."""
+    if catalog is None:
+        return None
+    found = catalog.get(course_id) if isinstance(catalog, Mapping) else catalog(course_id)
+    if found is not None and not isinstance(found, CourseInfo):
+        raise InvalidInput(f"the course catalog gave {found!r} for {course_id!r}, not CourseInfo")
+    return found
+
+
+def _is_link(text: str) -> bool:
+    scheme, sep, rest = text.partition(":")
+    return bool(sep and rest and scheme.isascii() and scheme.isalpha())
+
+
+def _describe(
+    event: icalendar.Event,
+    course_id: str,
+    info: CourseInfo | None,
+    room: str | None = None,
+    *,
+    suffix: str = "",
+) -> None:
+    """SUMMARY, DESCRIPTION, LOCATION and URL of an event about ``course_id``."""
+    event.add("summary", (info.title if info is not None else course_id) + suffix)
+    if info is not None and info.description:
+        event.add("description", info.description)
+    location = room or (info.location if info is not None else None)
+    if location:
+        event.add("location", location)
+    url = room if room is not None and _is_link(room) else None
+    url = url or (info.url if info is not None else None)
+    if url:
+        event.add("url", url)
 
 
 def _status(booking: Booking) -> str:
@@ -116,9 +195,13 @@ def build_calendar(
     slots: Mapping[str, Slot],
     series: Mapping[str, Series],
     stamp: datetime,
+    courses: CourseCatalog | None = None,
+    rooms: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The .ics bytes for ``bookings`` (with their slots and series looked up by id)."""
+    """The .ics bytes for ``bookings`` (with their slots and series looked up by id);
+    ``courses`` describes the courses, ``rooms`` gives the room of a slot's lesson."""
     feed = _Feed(name)
+    rooms = rooms or {}
     by_series: dict[str, list[Booking]] = defaultdict(list)
     for booking in bookings:
         if booking.series_id is not None and booking.series_id in series:
@@ -131,7 +214,7 @@ def build_calendar(
         dtstart, dtend = feed.span(slot.start, slot.end)
         event.add("dtstart", dtstart)
         event.add("dtend", dtend)
-        event.add("summary", slot.course_id)
+        _describe(event, slot.course_id, course_info(courses, slot.course_id), rooms.get(slot.id))
         event.add("status", _status(booking))
         event.add("sequence", _sequence(booking))
         if slot.tutor_id:
@@ -139,7 +222,8 @@ def build_calendar(
         event.add("x-eduengine-slot", slot.id)
         feed.cal.add_component(event)
     for series_id, held in sorted(by_series.items()):
-        for event in _series_events(feed, series[series_id], held, slots, owner_id, stamp):
+        info = course_info(courses, series[series_id].course_id)
+        for event in _series_events(feed, series[series_id], held, slots, owner_id, stamp, info):
             feed.cal.add_component(event)
     return feed.bytes()
 
@@ -151,6 +235,7 @@ def _series_events(
     slots: Mapping[str, Slot],
     owner_id: str,
     stamp: datetime,
+    info: CourseInfo | None = None,
 ) -> Iterable[icalendar.Event]:
     """The series' VEVENT, then one override per session a client would get wrong.
 
@@ -176,7 +261,7 @@ def _series_events(
     if end.tzinfo is not UTC and end.replace(tzinfo=None) - first.wall != series.duration:
         end = end.astimezone(UTC)  # a client subtracts wall times within one zone
     event.add("dtend", end)
-    event.add("summary", series.course_id)
+    _describe(event, series.course_id, info)
     event.add("rrule", icalendar.vRecur.from_ical(series.rrule))
     excluded: list[datetime] = []
     overrides: list[icalendar.Event] = []
@@ -195,7 +280,7 @@ def _series_events(
             # both in UTC: a client takes their difference as the length
             override.add("dtstart", o.start.astimezone(UTC))
             override.add("dtend", exact_end.astimezone(UTC))
-            override.add("summary", series.course_id)
+            _describe(override, series.course_id, info)
             override.add("status", status)
             override.add("sequence", sequence)
             override.add("x-eduengine-slot", slot.id)
@@ -211,15 +296,35 @@ def _series_events(
 class CalendarService(ServiceBase):
     """.ics feeds for students and tutors.
 
+    ``course_info`` is the host's course catalog (see :class:`CourseInfo`).
+
     >>> from eduengine import InMemoryStore
     >>> CalendarService(InMemoryStore().unit_of_work).student_calendar("ann")[:15]
     b'BEGIN:VCALENDAR'
     """
 
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        course_info: CourseCatalog | None = None,
+        **base: Any,
+    ) -> None:
+        super().__init__(uow, **base)
+        if course_info is not None and not (
+            isinstance(course_info, Mapping) or callable(course_info)
+        ):
+            raise InvalidInput(
+                f"course_info must be a mapping or a function of a course id, got {course_info!r}"
+            )
+        self.course_info = course_info
+
     def student_calendar(self, student_id: str) -> bytes:
         def query(uow: UnitOfWork, now: datetime) -> bytes:
             bookings = uow.bookings.for_student(student_id)
-            return self._build(uow, f"Lessons of {student_id}", student_id, bookings, now)
+            return self._build(
+                uow, f"Lessons of {student_id}", student_id, bookings, now, self.course_info
+            )
 
         return self._run(query, write=False)
 
@@ -236,7 +341,13 @@ class CalendarService(ServiceBase):
                 event.add("dtstart", dtstart)
                 event.add("dtend", dtend)
                 seated = len(slot.bookings)
-                event.add("summary", f"{slot.course_id} ({seated}/{slot.capacity} booked)")
+                _describe(
+                    event,
+                    slot.course_id,
+                    course_info(self.course_info, slot.course_id),
+                    room_of(uow, slot.id),
+                    suffix=f" ({seated}/{slot.capacity} booked)",
+                )
                 # an open class is on the tutor's timetable whether or not anyone booked
                 # yet; a 1-on-1 lesson whose student cancelled is a cancelled slot
                 cancelled = slot.status is SlotStatus.CANCELLED
@@ -255,8 +366,11 @@ class CalendarService(ServiceBase):
         owner_id: str,
         bookings: Sequence[Booking],
         now: datetime,
+        courses: CourseCatalog | None = None,
     ) -> bytes:
         slots = {sid: uow.slots.get(sid) for sid in sorted({b.slot_id for b in bookings})}
+        # only single lessons have rooms (a 1-on-1 lesson is one slot, never a series)
+        rooms = {sid: room for sid in slots if (room := room_of(uow, sid)) is not None}
         series: dict[str, Series] = {}
         for sid in sorted({b.series_id for b in bookings if b.series_id}):
             series[sid] = uow.series.get(sid)
@@ -269,4 +383,6 @@ class CalendarService(ServiceBase):
             slots=slots,
             series=series,
             stamp=now,
+            courses=courses,
+            rooms=rooms,
         )

@@ -4,26 +4,108 @@ A referral is recorded before the new student's first paid order; when that orde
 completes (a checkout or a group-deal payment), the referrer is rewarded exactly once.
 Both the referral and the student's paid-order count are JSON documents locked by the
 unit of work, so two orders completing at once still reward once.
+
+The reward is a real coupon, issued in the paying unit of work by the school's
+:class:`ReferralReward`: single-use, redeemable only by the referrer, under a code made
+from the two students (so issuing it again finds it instead of making another).
+``ReferralRewarded.reward`` is that code:
+
+>>> from datetime import UTC, datetime
+>>> reward = ReferralReward(kind=DiscountKind.AMOUNT, value=Money("50", "CNY"))
+>>> coupon = reward.coupon_for("ann", "bob", datetime(2026, 3, 2, tzinfo=UTC))
+>>> coupon.student_id, coupon.max_redemptions, coupon.code.startswith("REFERRAL-")
+('ann', 1, True)
+>>> coupon.code == reward.coupon_for("ann", "bob", datetime(2026, 4, 1, tzinfo=UTC)).code
+True
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import attrs
 
 from eduengine.booking.events import DomainEvent
 from eduengine.errors import DuplicateId, InvalidInput, InvalidTransition
 from eduengine.ports import UnitOfWork
+from eduengine.pricing.coupons import issue_coupon
+from eduengine.pricing.money import Money
+from eduengine.pricing.rules import Coupon, DiscountKind
 
 CUSTOMERS = "customer"
 REFERRALS = "referral"
 
 
 @attrs.frozen(kw_only=True)
+class ReferralReward:
+    """What a referrer earns when the student they brought pays a first order: a coupon
+    of ``kind`` and ``value`` (an amount, or a percentage in (0, 100]), valid for
+    ``valid_for`` from the reward (``None``: no end), optionally with a ``min_spend`` or
+    only for ``course_ids``. Each reward is single-use and only the referrer may redeem
+    it. The default, 50 % off one order, is a placeholder: a school sets its own with
+    ``School.build(referral_reward=...)``.
+    """
+
+    kind: DiscountKind = DiscountKind.PERCENT
+    value: Decimal | Money = Decimal("50")
+    valid_for: timedelta | None = timedelta(days=90)
+    min_spend: Money | None = None
+    course_ids: frozenset[str] | None = None
+    #: codes read ``<prefix>-<12 hex digits>``
+    prefix: str = "REFERRAL"
+
+    def __attrs_post_init__(self) -> None:
+        if self.valid_for is not None and (
+            not isinstance(self.valid_for, timedelta) or self.valid_for <= timedelta(0)
+        ):
+            raise InvalidInput(f"valid_for must be a positive timedelta, got {self.valid_for!r}")
+        if not isinstance(self.prefix, str) or not self.prefix.strip():
+            raise InvalidInput(f"prefix must be a non-empty string, got {self.prefix!r}")
+        # the coupon checks kind, value, min_spend and course ids: fail at configuration
+        self.coupon_for("referrer", "referred", datetime(2000, 1, 1, tzinfo=UTC))
+
+    def code_for(self, referrer_id: str, referred_id: str) -> str:
+        """The coupon code of the reward for bringing ``referred_id``: the same every
+        time, so the reward is issued once however often it is issued."""
+        digest = hashlib.sha256(f"{referrer_id}\x00{referred_id}".encode()).hexdigest()
+        return f"{self.prefix.strip()}-{digest[:12].upper()}"
+
+    def coupon_for(self, referrer_id: str, referred_id: str, now: datetime) -> Coupon:
+        return Coupon(
+            code=self.code_for(referrer_id, referred_id),
+            kind=self.kind,
+            value=self.value,
+            valid_from=now,
+            valid_until=None if self.valid_for is None else now + self.valid_for,
+            min_spend=self.min_spend,
+            max_redemptions=1,
+            max_per_student=1,
+            course_ids=self.course_ids,
+            student_id=referrer_id,
+        )
+
+
+#: the reward when a school configures none
+DEFAULT_REFERRAL_REWARD = ReferralReward()
+
+
+def referral_reward(value: object) -> ReferralReward:
+    """``value`` if it is a :class:`ReferralReward`; a clear refusal otherwise (a bare
+    coupon name, as earlier versions took, named a coupon nobody created)."""
+    if not isinstance(value, ReferralReward):
+        raise InvalidInput(
+            f"referral_reward must be a ReferralReward (the coupon to issue), got {value!r}"
+        )
+    return value
+
+
+@attrs.frozen(kw_only=True)
 class ReferralRewarded(DomainEvent):
     referrer_id: str
     referred_id: str
+    #: the code of the coupon issued to the referrer (single-use, theirs only)
     reward: str
 
 
@@ -39,9 +121,10 @@ def register(uow: UnitOfWork, referrer_id: str, referred_id: str) -> None:
 
 
 def order_paid(
-    uow: UnitOfWork, student_id: str, now: datetime, reward: str
+    uow: UnitOfWork, student_id: str, now: datetime, reward: ReferralReward
 ) -> tuple[bool, list[DomainEvent]]:
-    """Count a paid order; returns whether it was the student's first, and any reward."""
+    """Count a paid order; returns whether it was the student's first, and any reward
+    (its coupon issued in ``uow``)."""
     customer = uow.records.get(CUSTOMERS, student_id) or {"paid_orders": 0}
     first = customer["paid_orders"] == 0
     customer["paid_orders"] += 1
@@ -52,9 +135,15 @@ def order_paid(
     if referral is None or referral["rewarded"]:
         return True, []
     referral["rewarded"] = True
+    coupon = reward.coupon_for(referral["referrer"], student_id, now)
+    issue_coupon(uow, coupon)
+    referral["coupon"] = coupon.code
     uow.records.put(REFERRALS, student_id, referral)
     return True, [
         ReferralRewarded(
-            occurred_at=now, referrer_id=referral["referrer"], referred_id=student_id, reward=reward
+            occurred_at=now,
+            referrer_id=referral["referrer"],
+            referred_id=student_id,
+            reward=coupon.code,
         )
     ]

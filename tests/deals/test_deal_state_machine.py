@@ -110,10 +110,12 @@ class DealMachine(RuleBasedStateMachine):
         expected: type[Exception] | None = None
         left = g.left
         if (
-            g.state != "open"
+            g.state not in ("open", "formed")
             or self.clock.now() >= g.deadline
             or student in members
             or student in left  # who left a group cannot come back to it
+            # formed at required_size (2), it seats members up to max_size (3)
+            or (g.state == "formed" and len(members) >= 3)
         ):
             expected = GroupClosed
         elif len(members) >= 3:

@@ -13,7 +13,9 @@ from eduengine.deals import (
     AccessGranted,
     DealMetrics,
     GroupDealCampaign,
+    GroupFormed,
     GroupState,
+    MemberJoined,
     ReferralRewarded,
     RefundIssued,
 )
@@ -44,10 +46,43 @@ def test_a_group_forms_at_its_size_and_everyone_gets_access_once(mall: Mall) -> 
     assert mall.join(gid, "cat") is GroupState.FORMED
     access = [(e.student_id, e.course_id) for e in mall.events(AccessGranted)]  # type: ignore[attr-defined]
     assert sorted(access) == [("ann", "python-101"), ("bob", "python-101"), ("cat", "python-101")]
-    with pytest.raises(GroupClosed, match="formed"):
-        mall.join(gid, "dan")
     charged, refunded = mall.gateway.totals()
     assert charged == PRICE * 3 and refunded is None
+
+
+def test_a_formed_group_seats_paid_members_up_to_its_max_size(mall: Mall) -> None:
+    """3 to form, up to 4 here: the 4th is confirmed at once, the 5th refused."""
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    assert mall.join(gid, "cat") is GroupState.FORMED
+    assert mall.join(gid, "dan") is GroupState.FORMED  # a place below max_size
+    group = mall.deals.get_group(gid)
+    dan = group.member("dan")
+    assert dan is not None and dan.status == "paid" and dan.access
+    assert len(mall.events(GroupFormed)) == 1  # formed once, at required_size
+    access = sorted(e.student_id for e in mall.events(AccessGranted))  # type: ignore[attr-defined]
+    assert access == ["ann", "bob", "cat", "dan"]
+    [late] = [
+        e
+        for e in mall.events(MemberJoined)
+        if isinstance(e, MemberJoined) and e.student_id == "dan"
+    ]
+    assert isinstance(late, MemberJoined) and late.joined_formed and late.still_needed == 0
+    with pytest.raises(GroupClosed, match="formed"):
+        mall.join(gid, "eve")  # max_size reached
+    charged, refunded = mall.gateway.totals()
+    assert charged == PRICE * 4 and refunded is None
+
+
+def test_a_formed_group_takes_no_joins_after_its_deadline(mall: Mall) -> None:
+    gid = mall.open("ann")
+    mall.join(gid, "bob")
+    mall.join(gid, "cat")
+    mall.clock.advance(timedelta(hours=24))
+    with pytest.raises(GroupClosed, match="deadline"):
+        mall.join(gid, "dan")
+    assert mall.deals.expire_due() == 0  # a formed group has nothing to settle
+    assert mall.deals.get_group(gid).state is GroupState.FORMED
 
 
 def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall: Mall) -> None:
@@ -209,6 +244,7 @@ def test_bad_input_is_refused_and_changes_nothing(store: StoreHandle, mall: Mall
     gid = mall.open("ann")
     mall.join(gid, "bob")
     mall.join(gid, "cat")
+    mall.join(gid, "dan")  # formed and full (max_size 4)
     before = store.snapshot()
     for bad, error in (
         (lambda: mall.deals.open_group("nope", "x", account="a"), CampaignNotFound),

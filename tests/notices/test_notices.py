@@ -456,3 +456,40 @@ def test_a_policy_refuses_nonsense() -> None:
     with pytest.raises(InvalidInput):
         NoticePolicy(zone="Nowhere/Land")
     assert NoticePolicy().retry_after(20) == timedelta(hours=1)
+
+
+def test_a_member_who_joins_a_formed_group_is_enrolled_and_told_it_formed(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    provider = Provider()
+    school = School.build(
+        store,
+        clock=clock,
+        gateway=FakePaymentGateway(),
+        risk_rules=(),
+        notifiers={"in_app": provider},
+    )
+    school.deals.create_campaign(
+        GroupDealCampaign(
+            id="two-to-three",
+            course_id="go-101",
+            list_price=Money("199.00", "CNY"),
+            group_price=Money("99.00", "CNY"),
+            required_size=2,
+            max_size=3,
+            duration=timedelta(hours=24),
+            starts_at=clock.now(),
+            ends_at=clock.now() + timedelta(days=30),
+        )
+    )
+    group = school.deals.open_group("two-to-three", "ann", account="a-ann")
+    school.deals.join_group(group.id, "bob", account="a-bob")
+    school.deals.join_group(group.id, "cai", account="a-cai")  # after it formed
+    school.notices.deliver_due("w1")
+    formed = sorted(n.recipient.id for _, n in provider.calls if n.kind == "group_formed")
+    assert formed == ["ann", "bob", "cai"]  # each told once
+    late = next(
+        n for _, n in provider.calls if n.kind == "group_formed" and n.recipient.id == "cai"
+    )
+    assert late.context["joined_formed"] is True and late.context["members"] == 3
+    assert school.students.enrolments("cai") == ["go-101"]

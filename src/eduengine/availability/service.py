@@ -54,6 +54,7 @@ from eduengine.errors import (
 )
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.rooms import file_room
 from eduengine.service import ServiceBase
 
 __all__ = [
@@ -328,6 +329,9 @@ class AvailabilityService(ServiceBase):
             busy.add(lesson)
             file_lesson(uow, tutor_id, lesson)
             room = self.room_for(slot) if self.room_for is not None else None
+            if room is not None:
+                # stored with the lesson: its notices, reminders and .ics event carry it
+                file_room(uow, slot.id, room)
             lessons.append(
                 OneOnOneLesson(
                     booking=booking,

@@ -220,6 +220,14 @@ class GroupDeal:
         return next((m for m in self.members if m.student_id == student_id), None)
 
     @property
+    def takes_joins(self) -> bool:
+        """Open, or formed with room left: a group forms at ``required_size`` and keeps
+        seating paid members up to its capacity (``max_size``) until its deadline."""
+        if self.state is GroupState.OPEN:
+            return True
+        return self.state is GroupState.FORMED and self.places_taken < self.capacity
+
+    @property
     def places_taken(self) -> int:
         return sum(1 for m in self.members if m.counts)
 

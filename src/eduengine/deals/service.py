@@ -8,7 +8,10 @@ Order of operations for joining (the gateway is outside any database transaction
 2. the gateway charges with the idempotency key ``charge:<group>:<student>``;
 3. a second unit of work confirms the member (``paid``) and forms the group when enough
    members have paid, granting access to every paid member exactly once. A declined charge
-   removes the reservation instead.
+   removes the reservation instead. A formed group keeps taking joins up to the campaign's
+   ``max_size`` until its deadline; such a member is given access as soon as they paid.
+   If this unit of work fails after the provider charged, the caller gets
+   ``PaymentOutcomeUnknown`` (the place stays reserved; the same call resumes it).
 
 Refunds (a member leaving, a failed or cancelled group) first mark the member
 ``refund_due`` in a unit of work, then call the gateway with ``refund:<group>:<student>``
@@ -65,6 +68,7 @@ from eduengine.errors import (
     InvalidTransition,
     PaymentFailed,
     PaymentOutcomeUnknown,
+    PersistenceError,
     ShareCodeUnavailable,
 )
 from eduengine.intents import (
@@ -138,6 +142,10 @@ class MemberJoined(DomainEvent):
     seconds_left: int
     new_student: bool
     is_initiator: bool = False
+    #: the member joined a group that had formed already (a place between
+    #: ``required_size`` and ``max_size``): no ``GroupFormed`` follows for them, so this
+    #: event carries their "you are in" notice and their access comes with it
+    joined_formed: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -210,7 +218,7 @@ class DealService(ServiceBase):
         *,
         gateway: PaymentGateway,
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
-        referral_reward: str = "coupon:REFERRAL-50",
+        referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
@@ -222,7 +230,8 @@ class DealService(ServiceBase):
         #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
         self._new_code: Callable[[], str] = new_code or new_share_code
         self.risk_rules = tuple(risk_rules)
-        self.referral_reward = referral_reward
+        #: the coupon a referrer is issued when the student they brought first pays
+        self.referral_reward = referrals.referral_reward(referral_reward)
 
     # --- campaigns and queries ---------------------------------------------------------
 
@@ -402,7 +411,9 @@ class DealService(ServiceBase):
         device_id: str | None = None,
         ip: str | None = None,
     ) -> GroupDeal:
-        """Join an open group (参团) at the group price.
+        """Join a group (参团) at the group price: an open one, or a formed one with room
+        left below the campaign's ``max_size`` before its deadline (the joiner is
+        confirmed and given access at once; ``MemberJoined.joined_formed``).
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
         keeps a ``pending`` place, and joining again resumes the payment with the same
@@ -417,7 +428,7 @@ class DealService(ServiceBase):
                 self._file_charge(uow, group, pending, account, now)  # resume the payment
                 return group_id
             campaign = _campaign(uow, group.campaign_id)
-            if group.state is not GroupState.OPEN:
+            if not group.takes_joins:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
             if now >= group.deadline:
                 raise GroupClosed(group_id, f"the deadline {group.deadline} has passed")
@@ -641,9 +652,14 @@ class DealService(ServiceBase):
             try:
                 outcome = self.gateway.lookup(key)
             except Exception as exc:
-                raise PaymentOutcomeUnknown(key, f"group {group_id!r} closed: {exc}") from exc
+                raise PaymentOutcomeUnknown(
+                    key,
+                    f"group {group_id!r} is {group.state.value} "
+                    f"({PaymentOutcomeUnknown.reason(exc)})",
+                    group_id=group_id,
+                ) from exc
             if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
-                self._settle_charge(group_id, student_id, key, outcome.charge)
+                self._settle_charged(group_id, student_id, key, outcome.charge)
             else:
                 self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
             return self.get_group(group_id)
@@ -655,15 +671,44 @@ class DealService(ServiceBase):
         except Exception as exc:  # a lost answer of any kind: the money may have moved
             self._run(lambda uow, now: note_unknown(uow, key))
             raise PaymentOutcomeUnknown(
-                key, f"student {student_id!r} holds a pending place in {group_id!r}: {exc}"
+                key,
+                f"student {student_id!r} holds a pending place in group {group_id!r} "
+                f"({PaymentOutcomeUnknown.reason(exc)})",
+                group_id=group_id,
             ) from exc
-        self._settle_charge(group_id, student_id, key, charge)
+        self._settle_charged(group_id, student_id, key, charge)
         return self.get_group(group_id)
 
-    def _settle_charge(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
-        orphan = self._run(
-            lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
-        )
+    def _settle_charged(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
+        """Settle a charge the provider confirmed to the caller. If the store fails to
+        record it, the money has moved all the same and the place stays reserved: the
+        truthful answer is ``PaymentOutcomeUnknown`` (running the same command again, or
+        reconcile, settles it under the same key), not a ``PersistenceError`` that says
+        nothing was written."""
+        self._settle_charge(group_id, student_id, key, charge, lost_if_unrecorded=True)
+
+    def _settle_charge(
+        self,
+        group_id: str,
+        student_id: str,
+        key: str,
+        charge: Charge,
+        *,
+        lost_if_unrecorded: bool = False,
+    ) -> None:
+        try:
+            orphan = self._run(
+                lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
+            )
+        except PersistenceError as exc:
+            if not lost_if_unrecorded:
+                raise
+            raise PaymentOutcomeUnknown(
+                key,
+                f"charged ({charge.id}), but confirming student {student_id!r} in group "
+                f"{group_id!r} failed: {exc}",
+                group_id=group_id,
+            ) from exc
         if orphan:
             try:
                 refund = self.gateway.refund(f"refund:{key}", charge.id, charge.amount)
@@ -732,6 +777,7 @@ class DealService(ServiceBase):
         member.charge_id = charge.id
         first_order, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
         is_initiator = student_id == group.initiator
+        joined_formed = group.state is GroupState.FORMED
         events: list[DomainEvent] = [
             MemberJoined(
                 occurred_at=now,
@@ -744,6 +790,7 @@ class DealService(ServiceBase):
                 # the opener is not brought in by their own group (viral coefficient)
                 new_student=first_order and not is_initiator,
                 is_initiator=is_initiator,
+                joined_formed=joined_formed,
             )
         ]
         events += rewards

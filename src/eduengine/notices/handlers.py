@@ -60,13 +60,16 @@ from eduengine.policies.service import BookingRescheduled
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.service import OrderPaid
 from eduengine.reminders.model import offset_label
+from eduengine.rooms import room_of
 
 #: reasons a seat is released for which the student hears nothing: the seat moved (a
 #: reschedule notice goes out), or was withdrawn before they could know of it
 SILENT_RELEASES = frozenset({"rescheduled", "refused"})
 
 
-def class_context(slot: Slot, booking_id: str) -> Callable[[ZoneInfo], dict[str, Any]]:
+def class_context(
+    slot: Slot, booking_id: str, room: str | None = None
+) -> Callable[[ZoneInfo], dict[str, Any]]:
     def context(zone: ZoneInfo) -> dict[str, Any]:
         return {
             "booking_id": booking_id,
@@ -76,6 +79,8 @@ def class_context(slot: Slot, booking_id: str) -> Callable[[ZoneInfo], dict[str,
             "start": local(slot.start, zone),
             "end": local(slot.end, zone),
             "seats_left": slot.seats_left,
+            # the join link of a 1-on-1 lesson (None for a class without one)
+            "room": room,
         }
 
     return context
@@ -101,7 +106,7 @@ def plan_class(
     now: datetime,
 ) -> None:
     """A seat's first notice (``kind``, if any) and its reminders."""
-    context = class_context(slot, booking_id)
+    context = class_context(slot, booking_id, room_of(uow, slot.id))
     subject = booking_subject(booking_id)
     common: dict[str, Any] = {
         "student_id": student_id,
@@ -280,6 +285,23 @@ def on_member_joined(policy: NoticePolicy) -> Handler:
                     now=now,
                     not_after=group.deadline,
                 )
+        if event.joined_formed:
+            # no GroupFormed follows for a member who joined a formed group: this is
+            # their "the group is formed, you are in" notice (the formed members had theirs)
+            plan(
+                uow,
+                policy,
+                kind=GROUP_FORMED,
+                key=group.id,
+                student_id=event.student_id,
+                context={
+                    **progress,
+                    "amount": str(group.price),
+                    "cancelled": False,
+                    "joined_formed": True,
+                },
+                now=now,
+            )
         if group.state is not GroupState.OPEN:
             return
         for threshold in sorted(set(policy.closing_soon), reverse=True):
@@ -330,6 +352,7 @@ def on_group_closed(policy: NoticePolicy) -> Handler:
                     "members": len(event.members),
                     "amount": str(group.price),
                     "cancelled": getattr(event, "cancelled", False),
+                    "joined_formed": False,
                 },
                 now=event.occurred_at,
             )

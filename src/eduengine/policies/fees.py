@@ -27,7 +27,7 @@ from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import micros
-from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown, PersistenceError
 from eduengine.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, Refund
@@ -150,7 +150,16 @@ class FeeService(ServiceBase):
         except Exception as exc:  # answer lost: reconcile asks the provider
             self._run(self._failed(booking_id, f"outcome unknown: {exc}", close_as=None))
             return False
-        return bool(self._run(self._charged(booking_id, made)))
+        try:
+            return bool(self._run(self._charged(booking_id, made)))
+        except PersistenceError as exc:
+            # the money moved: the fee's intent stays open and reconcile (or the next
+            # collect, under the same key) marks it charged; never "nothing was written"
+            raise PaymentOutcomeUnknown(
+                key,
+                f"charged ({made.id}), but marking the late fee of {booking_id!r} failed: {exc}",
+                booking_id=booking_id,
+            ) from exc
 
     # --- settling payments (PaymentSettler) ----------------------------------------------
 

@@ -190,10 +190,17 @@ class Coupon:
     max_redemptions: int | None = None
     max_per_student: int | None = 1
     course_ids: frozenset[str] | None = None
+    #: the only student who may redeem it (a coupon issued to one student, such as a
+    #: referral reward); ``None``: anyone
+    student_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.code, str) or not self.code:
             raise InvalidInput(f"a coupon needs a code, got {self.code!r}")
+        if self.student_id is not None and (
+            not isinstance(self.student_id, str) or not self.student_id
+        ):
+            raise InvalidInput(f"student_id must be a non-empty string, got {self.student_id!r}")
         if self.kind is DiscountKind.FIXED_PRICE:
             raise InvalidInput("coupons take a percentage or an amount off")
         _check_value(self.kind, self.value)
@@ -220,6 +227,7 @@ class Coupon:
             "max_redemptions": self.max_redemptions,
             "max_per_student": self.max_per_student,
             "course_ids": None if self.course_ids is None else sorted(self.course_ids),
+            "student_id": self.student_id,
         }
 
     @classmethod
@@ -238,6 +246,8 @@ class Coupon:
             max_redemptions=d["max_redemptions"],
             max_per_student=d["max_per_student"],
             course_ids=None if d["course_ids"] is None else frozenset(d["course_ids"]),
+            # coupons stored before coupons could be issued to one student lack it
+            student_id=d.get("student_id"),
         )
 
 

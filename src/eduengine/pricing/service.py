@@ -43,11 +43,13 @@ from eduengine.errors import (
     OrderNotFound,
     PaymentFailed,
     PaymentOutcomeUnknown,
+    PersistenceError,
 )
 from eduengine.intents import PaymentIntent, close, note_unknown, record_charge, record_refund
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing.coupons import COUPONS as COUPONS  # where it was defined before
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import (
     Coupon,
@@ -61,7 +63,6 @@ from eduengine.pricing.rules import (
 )
 from eduengine.service import ServiceBase
 
-COUPONS = "coupon"
 #: one student's uses of one coupon, keyed ``"<coupon key>:<student id>"``
 COUPON_USES = "coupon_use"
 RULES = "price_rule"
@@ -130,7 +131,7 @@ class PricingService(ServiceBase):
         gateway: PaymentGateway,
         rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
-        referral_reward: str = "coupon:REFERRAL-50",
+        referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         new_id: IdFactory | None = None,
@@ -146,7 +147,8 @@ class PricingService(ServiceBase):
         self.gateway = gateway
         self.rules = tuple(rules)
         self.max_discount = max_discount
-        self.referral_reward = referral_reward
+        #: the coupon a referrer is issued when the student they brought first pays
+        self.referral_reward = referrals.referral_reward(referral_reward)
 
     def add_coupon(self, coupon: Coupon) -> None:
         """Store a coupon under its canonical code; a code that differs from a stored one
@@ -282,9 +284,20 @@ class PricingService(ServiceBase):
         except Exception as exc:  # a lost answer of any kind: the money may have moved
             self._run(lambda uow, now: self._note_unknown(uow, order_id))
             raise PaymentOutcomeUnknown(
-                key, f"order {order_id!r} is payment_unknown: {exc}"
+                key,
+                f"order {order_id!r} is payment_unknown ({PaymentOutcomeUnknown.reason(exc)})",
+                order_id=order_id,
             ) from exc
-        paid = self._settle_charge(order_id, charge)
+        try:
+            paid = self._settle_charge(order_id, charge)
+        except PersistenceError as exc:
+            # the money moved and the order still holds its coupons: not "nothing was
+            # written"; checking out again (or reconcile) confirms it under the same key
+            raise PaymentOutcomeUnknown(
+                key,
+                f"charged ({charge.id}), but confirming order {order_id!r} failed: {exc}",
+                order_id=order_id,
+            ) from exc
         if paid is None:
             raise InvalidTransition(
                 f"order {order_id!r} was closed before its charge {charge.id!r} was "
@@ -308,7 +321,9 @@ class PricingService(ServiceBase):
                 outcome = self.gateway.lookup(key)
             except Exception as exc:  # no answer: nothing may change
                 raise PaymentOutcomeUnknown(
-                    key, f"order {order_id!r} cannot be cancelled before its payment is known"
+                    key,
+                    f"order {order_id!r} cannot be cancelled before its payment is known",
+                    order_id=order_id,
                 ) from exc
             if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
                 self._settle_charge(order_id, outcome.charge)
@@ -348,7 +363,9 @@ class PricingService(ServiceBase):
             raise
         except Exception as exc:
             raise PaymentOutcomeUnknown(
-                refund_key, f"order {order_id!r} is refund_due: {exc}"
+                refund_key,
+                f"order {order_id!r} is refund_due ({PaymentOutcomeUnknown.reason(exc)})",
+                order_id=order_id,
             ) from exc
         self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
 
@@ -452,6 +469,8 @@ class PricingService(ServiceBase):
         document, if the student may still use it."""
         stored, doc = _find_coupon(uow, code)
         coupon = Coupon.from_record(doc["coupon"])
+        if coupon.student_id is not None and coupon.student_id != student_id:
+            raise CouponRefused(code, f"it was issued to another student, not {student_id!r}")
         if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
             raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
         if coupon.max_per_student is not None:

@@ -72,6 +72,8 @@ class Reminder:
     due_at: datetime
     start: datetime
     channel: Channel
+    #: the lesson's room (join link), if its host made one (see :mod:`eduengine.rooms`)
+    room: str | None = None
 
 
 class Notifier(Protocol):
@@ -88,6 +90,7 @@ def reminder_record(
     start: datetime,
     channel: Channel,
     due: list[tuple[str, datetime]],
+    room: str | None = None,
 ) -> dict[str, Any]:
     return {
         "booking_id": booking_id,
@@ -95,6 +98,7 @@ def reminder_record(
         "slot_id": slot_id,
         "start": dt_out(start),
         "channel": channel.value,
+        "room": room,
         "items": [{"kind": k, "due_at": dt_out(at), "state": "pending"} for k, at in due],
     }
 
@@ -126,6 +130,7 @@ def due_items(record: dict[str, Any], now: datetime | None) -> list[Reminder]:
                     due_at=dt_in(item["due_at"]),
                     start=dt_in(record["start"]),
                     channel=Channel(record["channel"]),
+                    room=record.get("room"),  # records written before rooms lack it
                 )
             )
     return out

@@ -29,6 +29,7 @@ from eduengine.reminders.model import (
     parse_channel,
     reminder_record,
 )
+from eduengine.rooms import room_of
 from eduengine.service import ServiceBase
 
 KIND = "reminders"
@@ -76,6 +77,7 @@ def schedule(
             start=slot.start,
             channel=channel_of(uow, student_id),
             due=due,
+            room=room_of(uow, slot.id),
         ),
     )
     uow.record_events(
