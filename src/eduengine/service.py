@@ -510,10 +510,13 @@ class BookingService(ServiceBase):
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            # the unlocked read only finds the slot: a cancel racing this one may commit
+            # before the slot lock is ours, so the booking is judged as read under it
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
             booking = uow.bookings.get(booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
-            return uow.slots.get(booking.slot_id).cancel(
+            return slot.cancel(
                 booking_id,
                 now=now,
                 new_id=self._new_id,
@@ -611,10 +614,11 @@ class BookingService(ServiceBase):
 
     def _mark(self, booking_id: str, status: BookingStatus) -> Booking:
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            booking = uow.bookings.get(booking_id)
-            if not booking.holds_seat:
+            # as in cancel: judge the booking under the slot's lock
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
+            if not uow.bookings.get(booking_id).holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is cancelled")
-            return uow.slots.get(booking.slot_id).mark_attendance(booking_id, status, now=now)
+            return slot.mark_attendance(booking_id, status, now=now)
 
         return self._run(command)
 
