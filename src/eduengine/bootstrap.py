@@ -130,7 +130,7 @@ def school_rules(
     guard = booking_rules.enforce_seat_guards(bus)
     withdraw = booking_rules.withdraw_refused(bus, new_id)
     plan = [reminder_rules.plan_reminders(reminders)] if reminders is not None else []
-    take = [student_rules.consume_course_credit, *plan]
+    take = [student_rules.consume_course_credit, student_rules.mark_lesson_activity, *plan]
     table: dict[type[ev.DomainEvent], list[Handler]] = {
         ev.SeatBooked: [guard, *take],
         ev.OfferAccepted: [guard, *take],
@@ -147,6 +147,7 @@ def school_rules(
         ev.AttendanceMarked: [
             policy_rules.record_no_show(policy),
             student_rules.forfeit_on_no_show,
+            student_rules.mark_lesson_activity,
             reminder_rules.void_reminders,
         ],
         BookingRescheduled: [student_rules.move_credit],

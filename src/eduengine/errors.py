@@ -635,6 +635,22 @@ class OrderNotFound(NotFound):
         self.order_id = order_id
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An order id (the checkout's idempotency key) sent again with other arguments:
+    other lines, another student, other coupons or another currency. 409, as a payment
+    API answers a key reused with different parameters: the first request stands."""
+
+    code = "idempotency_key_reused"
+    http_status = 409
+
+    def __init__(self, order_id: str, detail: str) -> None:
+        super().__init__(
+            f"order id {order_id!r} was already used for another checkout ({detail}); "
+            "use a new order id for a new order"
+        )
+        self.order_id = order_id
+
+
 # --- levels -------------------------------------------------------------------------
 
 

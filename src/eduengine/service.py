@@ -15,6 +15,7 @@ published only after that unit of work committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -310,6 +311,10 @@ class ServiceBase:
                 self._rest(started)
 
 
+def _offers_due(slot: Slot, now: datetime) -> bool:
+    return any(offer.expires_at <= now for offer in slot.offers.values())
+
+
 def scan_after(
     records: RecordRepository,
     kind: str,
@@ -453,19 +458,23 @@ class BookingService(ServiceBase):
         would accept takes the write path.
         """
 
+        due: set[str] = set()
+
         def attempt(uow: UnitOfWork, now: datetime) -> Booking:
-            return uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
+            slot = self._slot(uow, slot_id, now, due)
+            return slot.book(student_id, now=now, new_id=self._new_id)
 
         if slot_id in self._full_slots:
             try:
                 self._run(attempt, write=False)
             except SlotFull:
+                self._expire_due(due)
                 raise
             except EduEngineError:
                 pass  # any other answer is the write path's to give, with its rules
             self._full_slots.discard(slot_id)
         try:
-            return self._run(attempt)
+            return self._expiring(attempt, due)
         except SlotFull:
             if len(self._full_slots) >= self.FULL_HINTS:
                 self._full_slots.clear()
@@ -479,9 +488,12 @@ class BookingService(ServiceBase):
         booked.
         """
 
+        due: set[str] = set()
+
         def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
             series = uow.series.get(series_id)
             sessions = bookable_sessions(uow.slots.get_many(series.slot_ids), now)
+            due.update(s.id for s in sessions if _offers_due(s, now))
             if not sessions:
                 raise BookingClosed(
                     series.slot_ids[-1], f"series {series_id!r} has no session left"
@@ -499,7 +511,7 @@ class BookingService(ServiceBase):
                 for s in sessions
             ]
 
-        return self._run(command)
+        return self._expiring(command, due)
 
     def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
         """Cancel a confirmed booking before its slot starts; the waitlist refills it.
@@ -510,10 +522,13 @@ class BookingService(ServiceBase):
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            # the unlocked read only finds the slot: a cancel racing this one may commit
+            # before the slot lock is ours, so the booking is judged as read under it
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
             booking = uow.bookings.get(booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
-            return uow.slots.get(booking.slot_id).cancel(
+            return slot.cancel(
                 booking_id,
                 now=now,
                 new_id=self._new_id,
@@ -558,27 +573,35 @@ class BookingService(ServiceBase):
 
     def join_waitlist(self, slot_id: str, student_id: str) -> int:
         """Queue for a full slot; returns the 1-based position."""
-        return self._run(
-            lambda uow, now: uow.slots.get(slot_id).join_waitlist(
+        due: set[str] = set()
+        return self._expiring(
+            lambda uow, now: self._slot(uow, slot_id, now, due).join_waitlist(
                 student_id, now=now, new_id=self._new_id
-            )
+            ),
+            due,
         )
 
     def leave_waitlist(self, slot_id: str, student_id: str) -> None:
         self._run(lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now))
 
     def accept_offer(self, slot_id: str, student_id: str) -> Booking:
-        return self._run(
-            lambda uow, now: uow.slots.get(slot_id).accept_offer(
+        """Take the seat offered; ``OfferNotFound`` once the offer expired (its seat is
+        then passed on at once, though the accept is refused)."""
+        due: set[str] = set()
+        return self._expiring(
+            lambda uow, now: self._slot(uow, slot_id, now, due).accept_offer(
                 student_id, now=now, new_id=self._new_id
-            )
+            ),
+            due,
         )
 
     def decline_offer(self, slot_id: str, student_id: str) -> None:
-        self._run(
-            lambda uow, now: uow.slots.get(slot_id).decline_offer(
+        due: set[str] = set()
+        self._expiring(
+            lambda uow, now: self._slot(uow, slot_id, now, due).decline_offer(
                 student_id, now=now, new_id=self._new_id
-            )
+            ),
+            due,
         )
 
     def expire_offers(self) -> int:
@@ -597,11 +620,49 @@ class BookingService(ServiceBase):
 
     def change_capacity(self, slot_id: str, capacity: int) -> None:
         """Raise or lower a slot's capacity (never below the seats taken)."""
-        self._run(
-            lambda uow, now: uow.slots.get(slot_id).change_capacity(
+        due: set[str] = set()
+        self._expiring(
+            lambda uow, now: self._slot(uow, slot_id, now, due).change_capacity(
                 capacity, now=now, new_id=self._new_id
-            )
+            ),
+            due,
         )
+
+    # --- offers met by a refused command ---------------------------------------------
+
+    @staticmethod
+    def _slot(uow: UnitOfWork, slot_id: str, now: datetime, due: set[str]) -> Slot:
+        """Load (and lock) a slot, noting in ``due`` whether it holds offers due."""
+        slot = uow.slots.get(slot_id)
+        if _offers_due(slot, now):
+            due.add(slot_id)
+        return slot
+
+    def _expiring(self, command: Callable[[UnitOfWork, datetime], T], due: set[str]) -> T:
+        """Run a slot command whose slots note their due offers in ``due``.
+
+        The command expires due offers itself, but a refusal rolls that back with the
+        rest; the seats would then stay held by dead offers until the sweep. So a refused
+        command that met due offers has them expired in a unit of work of their own (what
+        the sweep would do) before the refusal is raised.
+        """
+        try:
+            return self._run(command)
+        except DomainError:
+            self._expire_due(due)
+            raise
+
+    def _expire_due(self, due: set[str]) -> None:
+        if not due:
+            return
+        slot_ids = sorted(due)
+
+        def expire_due(uow: UnitOfWork, now: datetime) -> int:
+            return sum(s.expire_offers(now, self._new_id) for s in uow.slots.get_many(slot_ids))
+
+        # the refusal is the answer; if this fails (logged by _run), the sweep frees them
+        with contextlib.suppress(EduEngineError):
+            self._run(expire_due)
 
     def mark_attended(self, booking_id: str) -> Booking:
         return self._mark(booking_id, BookingStatus.ATTENDED)
@@ -611,10 +672,11 @@ class BookingService(ServiceBase):
 
     def _mark(self, booking_id: str, status: BookingStatus) -> Booking:
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            booking = uow.bookings.get(booking_id)
-            if not booking.holds_seat:
+            # as in cancel: judge the booking under the slot's lock
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
+            if not uow.bookings.get(booking_id).holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is cancelled")
-            return uow.slots.get(booking.slot_id).mark_attendance(booking_id, status, now=now)
+            return slot.mark_attendance(booking_id, status, now=now)
 
         return self._run(command)
 

@@ -269,7 +269,8 @@ class Recount:
             elif isinstance(e, StageChanged) and e.stage in STEPS and e.student_id in reached:
                 steps = reached[e.student_id]
                 for step in STEPS[: STEPS.index(e.stage) + 1]:
-                    steps.setdefault(step, e.occurred_at)
+                    if step != "trial" or e.stage == "trial":  # real trials only
+                        steps.setdefault(step, e.occurred_at)
         return reached
 
     def funnel(self, cohort: Period) -> list[FunnelRow]:

@@ -67,8 +67,8 @@ def expected_rank(board: dict[str, int], student: str) -> int:
 
 
 def expected_around(board: dict[str, int], student: str, k: int) -> list[tuple[int, str, int]]:
-    """The board in order, the student first among equals, and k on each side."""
-    order = sorted(board, key=lambda s: (-board[s], s != student, s))
+    """The board in the order of top() (equals by id), and k on each side."""
+    order = sorted(board, key=lambda s: (-board[s], s))
     i = order.index(student)
     return [(expected_rank(board, s), s, board[s]) for s in order[max(0, i - k) : i + k + 1]]
 
@@ -163,7 +163,7 @@ def test_top_orders_equals_by_id_and_ranks_are_shared(store: StoreHandle) -> Non
     assert [s.display_name for s in board.top(2, anonymous=True)] == ["student #1"] * 2
 
 
-def test_standings_around_hide_other_names_and_put_the_student_first_among_equals(
+def test_standings_around_hide_other_names_and_place_the_student_among_equals_by_id(
     store: StoreHandle,
 ) -> None:
     xp = service(store.unit_of_work)
@@ -173,12 +173,12 @@ def test_standings_around_hide_other_names_and_put_the_student_first_among_equal
         award(xp, student, points, f"l{n}")
     near = xp.standings_around("dan", k=1)
     assert [(s.rank, s.display_name, s.student_id) for s in near] == [
-        (1, "student #1", ""),
-        (2, "dan", "dan"),
         (2, "student #2", ""),
+        (2, "dan", "dan"),
+        (5, "student #5", ""),
     ]
     named = xp.leaderboard().around("dan", 2)
-    assert [s.student_id for s in named] == ["ann", "dan", "bob", "cat"]
+    assert [s.student_id for s in named] == ["bob", "cat", "dan", "eve"]
     with pytest.raises(NotRanked, match="'zed' is not on leaderboard 'xp'"):
         xp.standings_around("zed")
     with pytest.raises(KeyError):  # what the in-memory Leaderboard raises

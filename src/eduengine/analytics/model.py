@@ -105,6 +105,11 @@ class Period:
 
 By = Literal["course", "tutor", "weekday", "hour", "weekday_hour", "school"]
 GroupBy = Literal["course", "campaign", "opener", "school"]
+#: every breakdown some metric offers (which metric offers which: ``AnalyticsService.
+#: BREAKDOWNS``)
+BREAKDOWNS = frozenset(
+    {"course", "tutor", "weekday", "hour", "weekday_hour", "campaign", "opener", "school"}
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -253,6 +258,11 @@ class AlertRule:
         }
         if not need.get(self.kind, False):
             raise InvalidInput(f"rule {self.id!r} of kind {self.kind!r} misses its bound")
+        if self.by is not None and self.by not in BREAKDOWNS:
+            raise InvalidInput(
+                f"rule {self.id!r}: no metric breaks down by {self.by!r} "
+                f"(one of {', '.join(sorted(BREAKDOWNS))})"
+            )
 
     @classmethod
     def threshold(

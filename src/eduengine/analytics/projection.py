@@ -303,6 +303,7 @@ def _profile(uow: UnitOfWork, student_id: str) -> dict[str, Any] | None:
         "stage": "registered",
         "since": micros(dt_in(record["facts"]["registered_at"])),
         "reached": 0,
+        "trial": False,
         "first_purchase": None,
         "level_at": None,
         "spend": {},
@@ -349,15 +350,19 @@ def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     now = micros(event.occurred_at)
     if event.stage in FUNNEL:
         rank = FUNNEL.index(event.stage)
-        # a step reached by skipping one (a purchase without a trial) reaches both
+        cohort_hour = doc["registered"] // HOUR * HOUR
+        # the trial step counts real trials only, whenever one comes (a purchase without
+        # a trial is not one); a profile kept before this was recorded counted its trial
+        # step with any later step
+        had_trial = doc.get("trial", doc["reached"] >= 1)
+        if event.stage == "trial" and not had_trial:
+            bump(uow, COHORT, shard(sid), cohort_hour, {"reached:trial": 1})
+        doc["trial"] = had_trial or event.stage == "trial"
+        # a renewal without a recorded first purchase reached both purchase steps
         for step in range(doc["reached"] + 1, rank + 1):
-            bump(
-                uow,
-                COHORT,
-                shard(sid),
-                doc["registered"] // HOUR * HOUR,
-                {f"reached:{FUNNEL[step]}": 1},
-            )
+            if FUNNEL[step] == "trial":
+                continue
+            bump(uow, COHORT, shard(sid), cohort_hour, {f"reached:{FUNNEL[step]}": 1})
             if FUNNEL[step] == "first_purchase":
                 doc["first_purchase"] = now
                 bump(uow, FP_COHORT, shard(sid), now // HOUR * HOUR, {"first_purchase": 1})

@@ -61,7 +61,7 @@ from eduengine.deals.service import (
     GroupOpened,
     MemberJoined,
 )
-from eduengine.errors import InvalidInput
+from eduengine.errors import EduEngineError, InvalidInput, InvalidSetting
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
@@ -98,8 +98,18 @@ class AnalyticsService(ServiceBase):
         super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         self.rules = tuple(rules)
         for rule in self.rules:
+            # checked here, not at the first evaluation: a rule that can never be
+            # evaluated is a setting error the school should see when it starts
             if rule.metric not in self.METRICS:
-                raise InvalidInput(f"rule {rule.id!r}: unknown metric {rule.metric!r}")
+                raise InvalidSetting(f"rule {rule.id!r}: unknown metric {rule.metric!r}")
+            offered = self.BREAKDOWNS.get(rule.metric, frozenset({"school"}))
+            if (rule.by or "school") not in offered:
+                raise InvalidSetting(
+                    f"rule {rule.id!r}: {rule.metric} breaks down by "
+                    f"{', '.join(sorted(offered))}, not {rule.by!r}"
+                )
+        #: the rules the last :meth:`evaluate_alerts` could not evaluate, with the error
+        self.failed_rules: dict[str, Exception] = {}
 
     # --- lessons ----------------------------------------------------------------------
 
@@ -271,8 +281,9 @@ class AnalyticsService(ServiceBase):
 
     def funnel(self, cohort: Period) -> list[FunnelRow]:
         """The conversion funnel of the students registered in ``cohort``: how many
-        reached trial, first purchase and renewal, as of now (reaching a later step
-        counts the steps skipped: a purchase without a trial reached the trial step)."""
+        reached trial, first purchase and renewal, as of now. The trial step counts
+        real trials only (a student who bought without one is not in it); a renewal
+        counts the first purchase before it."""
 
         def query(uow: UnitOfWork) -> list[FunnelRow]:
             totals = _student_cells(uow, pj.COHORT, cohort)
@@ -345,42 +356,65 @@ class AnalyticsService(ServiceBase):
     # --- alerts -----------------------------------------------------------------------
 
     METRICS: ClassVar[dict[str, Metric]] = {}
+    #: the breakdowns (``AlertRule.by``) each metric offers; a metric not listed is for
+    #: the whole school only
+    BREAKDOWNS: ClassVar[dict[str, frozenset[str]]] = {}
 
     def evaluate_alerts(self, now: datetime | None = None) -> list[AlertRaised]:
         """Check every rule on the last complete period before ``now`` (the clock's
         now by default) and raise :class:`AlertRaised` on the bus for each that fires;
         a rule is evaluated once per period, however often the job runs. Returns the
-        alerts raised by this call."""
+        alerts raised by this call.
+
+        A rule that fails (its metric raises) is logged at ERROR and reported in
+        :attr:`failed_rules`; the other rules are still evaluated, and the failed one is
+        tried again on the next run (its period is not marked evaluated).
+        """
         now = self.clock.now() if now is None else require_aware("now", now)
         raised: list[AlertRaised] = []
+        self.failed_rules = {}
         for rule in self.rules:
-            period = last_complete_period(rule, now)
-            key = f"{rule.id}|{micros(period.start)}"
-
-            def seen(uow: UnitOfWork, key: str = key) -> bool:
-                return uow.records.get(ALERTS, key) is not None
-
-            if self._read(seen):
-                continue
-
-            def check(
-                uow: UnitOfWork, rule: AlertRule = rule, period: Period = period
-            ) -> list[AlertRaised]:
-                return _check(uow, rule, period, now)
-
-            alerts = self._read(check)
-
-            def claim(
-                uow: UnitOfWork, at: datetime, key: str = key, alerts: list[AlertRaised] = alerts
-            ) -> list[AlertRaised]:
-                if uow.records.get(ALERTS, key) is not None:
-                    return []  # another worker evaluated this period
-                uow.records.put(ALERTS, key, {"fired": len(alerts)})
-                uow.record_events(alerts)
-                return alerts
-
-            raised += self._run(claim)
+            try:
+                raised += self._evaluate(rule, now)
+            except Exception as error:  # one broken rule must not silence the others
+                self.failed_rules[rule.id] = error
+                self.log.error(
+                    "alert rule %r failed: %s: %s",
+                    rule.id,
+                    type(error).__name__,
+                    error,
+                    exc_info=not isinstance(error, EduEngineError),
+                    extra={"rule_id": rule.id, "error": type(error).__name__},
+                )
         return raised
+
+    def _evaluate(self, rule: AlertRule, now: datetime) -> list[AlertRaised]:
+        period = last_complete_period(rule, now)
+        key = f"{rule.id}|{micros(period.start)}"
+
+        def seen(uow: UnitOfWork, key: str = key) -> bool:
+            return uow.records.get(ALERTS, key) is not None
+
+        if self._read(seen):
+            return []
+
+        def check(
+            uow: UnitOfWork, rule: AlertRule = rule, period: Period = period
+        ) -> list[AlertRaised]:
+            return _check(uow, rule, period, now)
+
+        alerts = self._read(check)
+
+        def claim(
+            uow: UnitOfWork, at: datetime, key: str = key, alerts: list[AlertRaised] = alerts
+        ) -> list[AlertRaised]:
+            if uow.records.get(ALERTS, key) is not None:
+                return []  # another worker evaluated this period
+            uow.records.put(ALERTS, key, {"fired": len(alerts)})
+            uow.record_events(alerts)
+            return alerts
+
+        return self._run(claim)
 
     # --- rebuild ----------------------------------------------------------------------
 
@@ -687,6 +721,17 @@ def _ratio(
     return value
 
 
+_LESSON_BREAKDOWNS = frozenset({"course", "tutor", "weekday", "hour", "weekday_hour", "school"})
+_GROUP_BREAKDOWNS = frozenset({"course", "campaign", "opener", "school"})
+AnalyticsService.BREAKDOWNS.update(
+    {
+        "fill_rate": _LESSON_BREAKDOWNS,
+        "attendance_rate": _LESSON_BREAKDOWNS,
+        "no_show_rate": _LESSON_BREAKDOWNS,
+        "group_success_rate": _GROUP_BREAKDOWNS,
+        "viral_coefficient": _GROUP_BREAKDOWNS,
+    }
+)
 AnalyticsService.METRICS.update(
     {
         "fill_rate": _lessons_metric(lambda r: r.rate if isinstance(r, FillRow) else None, True),

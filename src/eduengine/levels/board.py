@@ -8,20 +8,21 @@ index reads, never a pass over every student.
 the XP the student earned for that board; a student is on a period or class board once
 they earned XP for it (an award of 0 points counts; a refused award does not).
 
-**Order.** Most XP first; equal XP shares a rank, so a rank is ``1 + count(lo=xp + 1)``
-(1, 1, 3). :meth:`StoredLeaderboard.top` orders equals by student id, as
-:class:`~eduengine.levels.model.Leaderboard` does. The index orders by ``(value, key)``
-both ways, so a descending scan lists equals by *descending* id: the one tie group a
-page cuts is therefore read again from its smallest ids (one more scan of at most the
-page size). :meth:`StoredLeaderboard.around` shows the student **first among their
-equals** (then the others by id): the index cannot seek to a key inside a tie group, and
-a group (everyone at 50 XP after one lesson) can hold most of a school, so placing the
-student inside it would read the whole group. Equals share the rank, so the ranks shown
-are the same either way.
+**Order.** One order for every read: most XP first, equal XP by student id, as
+:class:`~eduengine.levels.model.Leaderboard` does; equal XP shares a rank, so a rank is
+``1 + count(lo=xp + 1)`` (1, 1, 3) wherever it is shown. The index orders by ``(value,
+key)`` both ways, so a descending scan lists equals by *descending* id: the one tie group
+a page of :meth:`StoredLeaderboard.top` cuts is therefore read again from its smallest
+ids (one more scan of at most the page size). :meth:`StoredLeaderboard.around` is the
+slice of that same order around the student, so it places the student inside their tie
+group by id; the index cannot seek to a key inside a group, so ``around`` reads the
+student's whole tie group (everyone at 50 XP after one lesson can be most of a school:
+O(group) there, O(k + log N) plus the group elsewhere).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -182,15 +183,23 @@ class StoredLeaderboard:
         return found
 
     def around(self, student_id: str, k: int = 2, *, anonymous: bool = False) -> list[Standing]:
-        """The student and up to ``k`` neighbours on each side; other students' names are
-        hidden when ``anonymous``. The student comes first among equal XP (see the module
-        docstring); the ``k`` above are the nearest with more XP."""
+        """The student and up to ``k`` neighbours on each side, in the order of
+        :meth:`top` (most XP first, equal XP by student id), so it is exactly the slice of
+        the full standings around the student; other students' names are hidden when
+        ``anonymous``. Reads the student's whole tie group (see the module docstring)."""
 
         def read(records: RecordRepository) -> list[Standing]:
             xp = self._xp(records, student_id)
-            above = up_from(records, self.name, xp, k)
-            below = [e for e in down_from(records, self.name, xp, k + 1) if e[0] != student_id]
-            entries = [*above, (student_id, xp), *below[: max(k, 0)]]
+            k_ = max(k, 0)
+            # the student's place among equals is by id, as in top(): read the tie group
+            # (the index cannot seek to a key inside it)
+            equals = [key for key, _ in records.scan(KIND, self.name, lo=xp, hi=xp)]
+            at = bisect.bisect_left(equals, student_id)
+            before = [(key, xp) for key in equals[max(0, at - k_) : at]]
+            after = [(key, xp) for key in equals[at + 1 : at + 1 + k_] if key != student_id]
+            above = up_from(records, self.name, xp, k_ - len(before)) + before
+            below = after + down_from(records, self.name, xp - 1, k_ - len(after))
+            entries = [*above, (student_id, xp), *below]
             return self._standings(records, entries, student_id if anonymous else None)
 
         found: list[Standing] = self._read(read)

@@ -122,6 +122,11 @@ def _streak_at(state: dict[str, Any], at: datetime) -> int:
     return int(days)
 
 
+def _horizon(rule: XpRule) -> timedelta:
+    """How far apart two actions of the rule's kind can still affect each other."""
+    return max(rule.cap_window, rule.min_gap or rule.cap_window)
+
+
 def period_keys(at: datetime) -> list[str]:
     """The leaderboard periods an instant belongs to: ISO week and month (UTC)."""
     year, week, _ = at.isocalendar()
@@ -327,12 +332,30 @@ class LevelService(ServiceBase):
     def _over_cap(
         rule: XpRule, event: LearningEvent, state: dict[str, Any], points: int
     ) -> str | None:
+        """Why the award would break the cap, or ``None``.
+
+        The cap holds in every window ``(end - cap_window, end]``, whatever order the
+        actions arrive in: an action dated before others already awarded counts in their
+        windows too, so each window that would hold it is checked (the sum only grows
+        where an award enters, so the ends to try are the action's time and the awards
+        after it within one window). The history is kept for two horizons behind the
+        latest award (see :meth:`_apply`), so an action more than one horizon older than
+        the latest is refused: its windows can no longer be checked.
+        """
         if rule.cap is None:
             return None
-        since = event.occurred_at - rule.cap_window
-        window = sum(p for at, p in state["history"].get(event.kind, []) if dt_in(at) > since)
-        if window + points > rule.cap:
-            return f"cap of {rule.cap} XP per {rule.cap_window} for {event.kind} reached"
+        at, window = event.occurred_at, rule.cap_window
+        history = [(dt_in(h[0]), int(h[1])) for h in state["history"].get(event.kind, [])]
+        if history and at <= max(h for h, _ in history) - _horizon(rule):
+            return (
+                f"too late: a {event.kind} action more than {_horizon(rule)} older than the "
+                "latest one awarded cannot be checked against the cap"
+            )
+        ends = [at, *(h for h, _ in history if at < h < at + window)]
+        for end in ends:
+            inside = sum(p for h, p in history if end - window < h <= end)
+            if inside + points > rule.cap:
+                return f"cap of {rule.cap} XP per {rule.cap_window} for {event.kind} reached"
         return None
 
     def _apply(
@@ -349,9 +372,11 @@ class LevelService(ServiceBase):
         state["sources"].append(f"{event.kind}:{event.source_id}")
         history = state["history"].setdefault(event.kind, [])
         history.append([dt_out(at), points])
-        # keep only what the cap window and the gap can still need
-        horizon = max(rule.cap_window, rule.min_gap or rule.cap_window)
-        state["history"][event.kind] = [h for h in history if dt_in(h[0]) > at - horizon]
+        # keep what the cap and the gap can still need: two horizons behind the latest
+        # award (never behind this one, which may be dated before others)
+        latest = max(dt_in(h[0]) for h in history)
+        keep = latest - 2 * _horizon(rule)
+        state["history"][event.kind] = [h for h in history if dt_in(h[0]) > keep]
         state["counts"][event.kind] = state["counts"].get(event.kind, 0) + 1
         if event.kind == STREAK_KIND:
             state["streak"] = [_streak_at(state, at) + 1, dt_out(at)]

@@ -127,8 +127,9 @@ class PolicyService(ServiceBase):
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> CancellationOutcome:
+            # lock the slot before judging the booking: a racing cancel may commit first
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
             booking = self._confirmed(uow, booking_id)
-            slot = uow.slots.get(booking.slot_id)
             late = not self.policy.is_free_cancellation(now, slot.start)
             cancelled = slot.cancel(
                 booking_id,
@@ -147,8 +148,8 @@ class PolicyService(ServiceBase):
         """Record a no-show (a violation) once the slot has started."""
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            booking = self._confirmed(uow, booking_id)
-            slot = uow.slots.get(booking.slot_id)
+            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
+            self._confirmed(uow, booking_id)
             return slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
 
         return self._run(command)

@@ -37,6 +37,7 @@ from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
     DuplicateId,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidMoney,
     InvalidTransition,
@@ -221,11 +222,13 @@ class PricingService(ServiceBase):
         """
         typed = _typed_codes(coupons)
         key = charge_key(order_id)
+        request = _request(customer, lines, typed)
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
             doc = uow.records.get(ORDERS, order_id)
             if doc is not None:
-                if doc["student_id"] != customer.student_id or doc["status"] in CLOSED:
+                _same_request(order_id, doc, request)
+                if doc["status"] in CLOSED:
                     raise DuplicateId(f"order {order_id!r} already exists ({doc['status']})")
                 if doc["status"] in PAYING:  # a retry: charge the same key again
                     record_charge(
@@ -258,7 +261,11 @@ class PricingService(ServiceBase):
             order = Order(
                 id=order_id, student_id=customer.student_id, quote=priced, status="pending"
             )
-            uow.records.put(ORDERS, order_id, {**_order_record(order), "coupon_keys": stored_keys})
+            uow.records.put(
+                ORDERS,
+                order_id,
+                {**_order_record(order), "coupon_keys": stored_keys, "request": request},
+            )
             if priced.total.amount <= 0:  # nothing to charge: paid at once
                 return self._mark_paid(uow, now, order_id, None)
             # the intent is filed with the order: a crash before the charge is reconciled
@@ -514,6 +521,37 @@ def _typed_codes(coupons: Sequence[str]) -> dict[str, str]:
     if len(typed) != len(coupons):
         raise InvalidInput(f"a coupon code can be used once per order, got {list(coupons)!r}")
     return typed
+
+
+def _request(
+    customer: Customer, lines: Sequence[OrderLine], typed: dict[str, str]
+) -> dict[str, Any]:
+    """What a checkout asked for, kept with its order: the order id is an idempotency
+    key, and a key sent again must come with the same request."""
+    return {
+        "student_id": customer.student_id,
+        "lines": [[line.course_id, line.price.to_record()] for line in lines],
+        "coupons": sorted(typed),
+    }
+
+
+def _same_request(order_id: str, doc: dict[str, Any], request: dict[str, Any]) -> None:
+    """Refuse (``IdempotencyKeyReused``) a checkout whose order id names an order made
+    by another request; an order stored before requests were kept is compared by its
+    student and lines (course and list price)."""
+    if doc["student_id"] != request["student_id"]:
+        raise IdempotencyKeyReused(order_id, "another student")
+    stored = doc.get("request")
+    if stored is None:
+        stored_lines = [[ln["course_id"], ln["list_price"]] for ln in doc["lines"]]
+    else:
+        stored_lines = stored["lines"]
+        if stored["coupons"] != request["coupons"]:
+            raise IdempotencyKeyReused(order_id, "other coupons")
+    if [(c, Money.from_record(p)) for c, p in stored_lines] != [
+        (c, Money.from_record(p)) for c, p in request["lines"]
+    ]:
+        raise IdempotencyKeyReused(order_id, "other lines or another currency")
 
 
 def _held_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:

@@ -7,7 +7,8 @@
   to the new seat. Packages without a course are spent only by ``book_with_credit``.
 - **Lifecycle**: a paid order, a formed group and a bought package are purchases; the
   stage (registered, trial, first purchase, renewed, churned) moves with them and every
-  move is kept in a dated history with its reason.
+  move is kept in a dated history with its reason. A seat taken and a lesson attended
+  are activity: they keep a student from being churned for inactivity.
 - **Enrolment**: a paid order or a formed group enrols the student in its courses, with
   the course's lesson credits when the school configured some.
 - **Erasure**: :func:`erase_profile` scrubs the profile (the other modules register
@@ -139,6 +140,26 @@ def record_purchase(
     facts["last_active"] = dt_out(now)
     move_stage(uow, student_id, doc, now, reason=f"purchase {source}")
     return doc
+
+
+def mark_lesson_activity(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    """A seat taken (on any path) or a lesson attended is activity: it keeps a student
+    who comes to lessons from being churned for inactivity, and brings back a churned
+    one."""
+    assert isinstance(
+        event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted | ev.AttendanceMarked
+    )
+    if isinstance(event, ev.AttendanceMarked) and event.status != "attended":
+        return  # a no-show is not activity
+    doc = uow.records.get(rec.STUDENTS, event.student_id)
+    if doc is None:
+        return
+    facts = doc["facts"]
+    last = facts.get("last_active")
+    # activity only moves forward: an event replayed late must not make a student idle
+    if last is None or dt_in(last) < event.occurred_at:
+        facts["last_active"] = dt_out(event.occurred_at)
+    move_stage(uow, event.student_id, doc, event.occurred_at, reason="activity")
 
 
 def move_stage(
@@ -295,5 +316,7 @@ def subscribe(
         bus.subscribe(taken, consume_course_credit)
     bus.subscribe(ev.SeatReleased, settle_credit(free_cancel_before))
     bus.subscribe(ev.AttendanceMarked, forfeit_on_no_show)
+    for active in (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted, ev.AttendanceMarked):
+        bus.subscribe(active, mark_lesson_activity)
     bus.subscribe(OrderPaid, on_order_paid(credits))
     bus.subscribe(AccessGranted, on_access_granted(credits))
