@@ -30,9 +30,10 @@ from eduengine.booking.model import (
     Slot,
     WaitlistMode,
     bookable_sessions,
+    check_capacity,
     check_reason_code,
 )
-from eduengine.booking.series import Series
+from eduengine.booking.series import Series, check_exdates, check_series_id
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
 from eduengine.errors import (
@@ -40,7 +41,6 @@ from eduengine.errors import (
     BookingClosed,
     DomainError,
     EduEngineError,
-    InvalidInput,
     InvalidTransition,
     LockTimeout,
     RetryableConflict,
@@ -48,6 +48,14 @@ from eduengine.errors import (
     SlotFull,
 )
 from eduengine.events.envelope import stamp
+from eduengine.inputs import (
+    check_duration,
+    check_id,
+    check_instant,
+    check_int,
+    check_optional_id,
+    check_optional_instant,
+)
 from eduengine.messagebus import MessageBus
 from eduengine.ports import (
     EventPublisher,
@@ -282,8 +290,7 @@ class ServiceBase:
         not finish (it stays due) is not offered again and does not hide the rows after
         it.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
+        check_int(batch, "batch", low=1)
         cursor: tuple[int, str] | None = None
         while True:
 
@@ -370,6 +377,14 @@ class BookingService(ServiceBase):
 
         With ``opens_at`` (rush booking) seats can be booked only from that instant on.
         """
+        check_id(course_id, "course_id")
+        check_instant(start, "start")
+        check_instant(end, "end")
+        check_capacity(capacity)
+        check_optional_id(slot_id, "slot_id")
+        check_optional_id(tutor_id, "tutor_id")
+        check_duration(offer_ttl, "offer_ttl")
+        check_optional_instant(opens_at, "opens_at")
 
         def command(uow: UnitOfWork, now: datetime) -> Slot:
             slot = Slot.create(
@@ -408,6 +423,15 @@ class BookingService(ServiceBase):
         ``rrule`` is an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=WE;COUNT=10"``;
         ``dtstart`` (aware, in the timetable's zone) is the first session's start.
         """
+        check_id(course_id, "course_id")
+        check_instant(dtstart, "dtstart")
+        check_duration(duration, "duration")
+        check_capacity(capacity)
+        check_exdates(exdates)
+        if series_id is not None:
+            check_series_id(series_id)
+        check_optional_id(tutor_id, "tutor_id")
+        check_duration(offer_ttl, "offer_ttl")
 
         def command(uow: UnitOfWork, now: datetime) -> Series:
             series, slots = Series.create(
@@ -452,6 +476,8 @@ class BookingService(ServiceBase):
         snapshot, and costs no wait behind the writers; only an attempt the snapshot
         would accept takes the write path.
         """
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
 
         def attempt(uow: UnitOfWork, now: datetime) -> Booking:
             return uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
@@ -478,6 +504,8 @@ class BookingService(ServiceBase):
         If any session is full, ``SeriesFull`` names every full session and nothing is
         booked.
         """
+        check_id(series_id, "series_id")
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
             series = uow.series.get(series_id)
@@ -507,6 +535,7 @@ class BookingService(ServiceBase):
         ``reason_code`` is the school's code for why (``"sick"``, ``"schedule_conflict"``
         ...); it travels on ``SeatReleased`` and is counted by the analytics.
         """
+        check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
@@ -529,6 +558,8 @@ class BookingService(ServiceBase):
         """Cancel every seat ``student_id`` holds in the series' sessions still to come,
         all or nothing (sessions that started keep their seat); returns the cancelled
         bookings, in session order."""
+        check_id(series_id, "series_id")
+        check_id(student_id, "student_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
@@ -558,6 +589,8 @@ class BookingService(ServiceBase):
 
     def join_waitlist(self, slot_id: str, student_id: str) -> int:
         """Queue for a full slot; returns the 1-based position."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).join_waitlist(
                 student_id, now=now, new_id=self._new_id
@@ -565,9 +598,13 @@ class BookingService(ServiceBase):
         )
 
     def leave_waitlist(self, slot_id: str, student_id: str) -> None:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         self._run(lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now))
 
     def accept_offer(self, slot_id: str, student_id: str) -> Booking:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).accept_offer(
                 student_id, now=now, new_id=self._new_id
@@ -575,6 +612,8 @@ class BookingService(ServiceBase):
         )
 
     def decline_offer(self, slot_id: str, student_id: str) -> None:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         self._run(
             lambda uow, now: uow.slots.get(slot_id).decline_offer(
                 student_id, now=now, new_id=self._new_id
@@ -597,6 +636,8 @@ class BookingService(ServiceBase):
 
     def change_capacity(self, slot_id: str, capacity: int) -> None:
         """Raise or lower a slot's capacity (never below the seats taken)."""
+        check_id(slot_id, "slot_id")
+        check_capacity(capacity)
         self._run(
             lambda uow, now: uow.slots.get(slot_id).change_capacity(
                 capacity, now=now, new_id=self._new_id
@@ -610,6 +651,8 @@ class BookingService(ServiceBase):
         return self._mark(booking_id, BookingStatus.NO_SHOW)
 
     def _mark(self, booking_id: str, status: BookingStatus) -> Booking:
+        check_id(booking_id, "booking_id")
+
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = uow.bookings.get(booking_id)
             if not booking.holds_seat:
@@ -621,6 +664,7 @@ class BookingService(ServiceBase):
     def cancel_slot(self, slot_id: str, *, reason_code: str | None = None) -> list[Booking]:
         """Cancel a whole session; every seat is released (reason ``slot_cancelled``, with
         the school's ``reason_code`` when given, e.g. ``"tutor_sick"``)."""
+        check_id(slot_id, "slot_id")
         check_reason_code(reason_code)
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now, reason_code=reason_code)
@@ -629,19 +673,25 @@ class BookingService(ServiceBase):
     # --- queries ----------------------------------------------------------------------
 
     def get_slot(self, slot_id: str) -> Slot:
+        check_id(slot_id, "slot_id")
         return self._run(lambda uow, now: uow.slots.get(slot_id).clone(), write=False)
 
     def get_series(self, series_id: str) -> Series:
+        check_id(series_id, "series_id")
         return self._run(lambda uow, now: uow.series.get(series_id), write=False)
 
     def get_booking(self, booking_id: str) -> Booking:
+        check_id(booking_id, "booking_id")
         return self._run(lambda uow, now: uow.bookings.get(booking_id), write=False)
 
     def bookings_for_student(self, student_id: str) -> list[Booking]:
+        check_id(student_id, "student_id")
         return self._run(lambda uow, now: uow.bookings.for_student(student_id), write=False)
 
     def waitlist_position(self, slot_id: str, student_id: str) -> int | None:
         """1-based waitlist position, or ``None`` when the student is not waiting."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id), write=False
         )

@@ -43,6 +43,7 @@ from eduengine.errors import (
     SeatsAvailable,
     SlotFull,
 )
+from eduengine.inputs import MAX_CAPACITY, check_id
 
 IdFactory = Callable[[], str]
 
@@ -75,8 +76,7 @@ class WaitlistMode(enum.Enum):
 
 
 def _check_id(name: str, value: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+    check_id(value, name)
 
 
 #: the longest reason code a cancellation or churn may carry
@@ -88,17 +88,26 @@ def check_reason_code(value: object) -> str | None:
     string, or ``None`` when no reason was given."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_CODE:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_REASON_CODE
+        or not value.isprintable()  # NUL, control characters, lone surrogates
+    ):
         raise InvalidInput(
-            f"a reason code is a non-empty string of at most {MAX_REASON_CODE} characters, "
-            f"got {value!r}"
+            f"a reason code is a non-empty string of at most {MAX_REASON_CODE} printable "
+            f"characters, got {value!r}"
         )
     return value
 
 
 def check_capacity(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidCapacity(f"capacity must be a non-negative integer, got {value!r}")
+    """``value`` if it is a capacity: an ``int`` from 0 to :data:`~eduengine.inputs.
+    MAX_CAPACITY`; else :class:`~eduengine.errors.InvalidCapacity`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
+        raise InvalidCapacity(
+            f"capacity must be an integer from 0 to {MAX_CAPACITY}, got {value!r}"
+        )
     return value
 
 
