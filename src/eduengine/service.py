@@ -32,6 +32,7 @@ from eduengine.booking.model import (
     bookable_sessions,
     check_capacity,
     check_reason_code,
+    check_span,
 )
 from eduengine.booking.series import Series, check_exdates, check_series_id
 from eduengine.clock import Clock, SystemClock
@@ -49,7 +50,6 @@ from eduengine.errors import (
 )
 from eduengine.events.envelope import stamp
 from eduengine.inputs import (
-    check_duration,
     check_id,
     check_instant,
     check_int,
@@ -383,7 +383,7 @@ class BookingService(ServiceBase):
         check_capacity(capacity)
         check_optional_id(slot_id, "slot_id")
         check_optional_id(tutor_id, "tutor_id")
-        check_duration(offer_ttl, "offer_ttl")
+        check_span(offer_ttl, "offer_ttl")
         check_optional_instant(opens_at, "opens_at")
 
         def command(uow: UnitOfWork, now: datetime) -> Slot:
@@ -425,13 +425,13 @@ class BookingService(ServiceBase):
         """
         check_id(course_id, "course_id")
         check_instant(dtstart, "dtstart")
-        check_duration(duration, "duration")
+        check_span(duration, "duration")
         check_capacity(capacity)
         check_exdates(exdates)
         if series_id is not None:
             check_series_id(series_id)
         check_optional_id(tutor_id, "tutor_id")
-        check_duration(offer_ttl, "offer_ttl")
+        check_span(offer_ttl, "offer_ttl")
 
         def command(uow: UnitOfWork, now: datetime) -> Series:
             series, slots = Series.create(

@@ -43,7 +43,7 @@ from eduengine.errors import (
     SeatsAvailable,
     SlotFull,
 )
-from eduengine.inputs import MAX_CAPACITY, check_id
+from eduengine.inputs import MAX_CAPACITY, MAX_DURATION, check_id
 
 IdFactory = Callable[[], str]
 
@@ -97,6 +97,18 @@ def check_reason_code(value: object) -> str | None:
         raise InvalidInput(
             f"a reason code is a non-empty string of at most {MAX_REASON_CODE} printable "
             f"characters, got {value!r}"
+        )
+    return value
+
+
+def check_span(value: object, what: str) -> timedelta:
+    """``value`` if it is a positive ``timedelta`` of at most :data:`~eduengine.inputs.
+    MAX_DURATION` (a lesson's length, an offer's time to live); else
+    :class:`~eduengine.errors.InvalidTimeRange`."""
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_DURATION:
+        raise InvalidTimeRange(
+            f"{what} must be a positive timedelta of at most {MAX_DURATION.days} days, "
+            f"got {value!r}"
         )
     return value
 
@@ -203,8 +215,7 @@ class Slot:
         check_capacity(capacity)
         if not isinstance(waitlist_mode, WaitlistMode):
             raise InvalidInput(f"waitlist_mode must be a WaitlistMode, got {waitlist_mode!r}")
-        if not isinstance(offer_ttl, timedelta) or offer_ttl <= timedelta(0):
-            raise InvalidTimeRange(f"offer_ttl must be a positive timedelta, got {offer_ttl!r}")
+        check_span(offer_ttl, "offer_ttl")
         if opens_at is not None:
             require_aware("opens_at", opens_at)
             if opens_at.astimezone(UTC) >= start.astimezone(UTC):

@@ -23,14 +23,13 @@ from zoneinfo import ZoneInfo
 import attrs
 from dateutil.rrule import rrulestr
 
-from eduengine.booking.model import Slot, WaitlistMode, check_capacity
+from eduengine.booking.model import Slot, WaitlistMode, check_capacity, check_span
 from eduengine.clock import in_own_zone, require_aware
 from eduengine.codec import micros
 from eduengine.errors import (
     InvalidId,
     InvalidInput,
     InvalidRecurrence,
-    InvalidTimeRange,
     StartInRule,
     WrongType,
 )
@@ -415,10 +414,7 @@ class Series:
     ) -> tuple[Series, list[Slot]]:
         """Validate, expand and build the series and one slot per session."""
         check_series_id(series_id)
-        if not isinstance(duration, timedelta) or duration <= timedelta(0):
-            raise InvalidTimeRange(
-                f"series {series_id!r}: duration must be positive, got {duration!r}"
-            )
+        check_span(duration, "duration")
         check_capacity(capacity)
         found = occurrences(rrule, dtstart)
         kept = _kept(rrule, found, exdates)
