@@ -12,8 +12,10 @@ answer (success on both, or the same refusal type).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -25,7 +27,7 @@ from eduengine import FixedClock, School
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.booking.series import MAX_SERIES_ID_LENGTH
-from eduengine.errors import InvalidCapacity, InvalidId, OutOfRange
+from eduengine.errors import InvalidCapacity, InvalidId, InvalidInput, OutOfRange
 from eduengine.ical import CalendarService
 from eduengine.inputs import EARLIEST, LATEST, MAX_CAPACITY, MAX_ID_LENGTH
 from tests.adapters import StoreHandle
@@ -414,3 +416,68 @@ def test_the_earliest_and_latest_instants_work_on_every_adapter(pair: Pair) -> N
         "math", WEEKLY, last - timedelta(days=20), HOUR, 1, exdates=[date(2999, 12, 1)]
     )
     assert len(series.slot_ids) == 3
+
+
+# --- every argument refuses every kind of bad value, as a 422 --------------------------
+
+NAMED_BAD: list[tuple[dict[str, Command], list[Any]]] = [
+    (
+        ID_ARGUMENTS,
+        [
+            *("", "   ", "a\x00b", "tab\tid", "\x1b[31m", "\ud800", "x" * 129, "x" * 1_000_000),
+            *(None, 42, ["a"], {"a": 1}, b"bytes", 1.5),
+        ],
+    ),
+    (INT_ARGUMENTS, [-1, -(2**63), 2**63, 10**30, True, 1.0, math.nan, Decimal("NaN"), "3", None]),
+    (
+        INSTANT_ARGUMENTS,
+        [
+            datetime.max,
+            datetime.max.replace(tzinfo=UTC),
+            datetime.min.replace(tzinfo=UTC),
+            datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=23))),
+            datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-23))),
+            datetime(2026, 3, 2, 9, 0),
+            None,
+            "2026-03-02T09:00:00Z",
+        ],
+    ),
+    (
+        DURATION_ARGUMENTS,
+        [timedelta.max, timedelta.min, timedelta(days=-1), None, 60, 1.5, "PT1H"],
+    ),
+]
+
+#: arguments where None is a valid answer ("make one up", "no opening time")
+OPTIONAL = {
+    "create_slot slot_id",
+    "create_slot tutor_id",
+    "create_slot opens_at",
+    "create_series series_id",
+    "create_series tutor_id",
+}
+
+
+def refusals(world: World) -> list[str]:
+    """Every named bad value through every command of its group; what each answered."""
+    before = world.snapshot()
+    answers = []
+    for commands, values in NAMED_BAD:
+        for name, command in sorted(commands.items()):
+            for value in values:
+                if value is None and name in OPTIONAL:
+                    continue
+                try:
+                    command(world, value)
+                except InvalidInput as refusal:
+                    answers.append(f"{name}: {type(refusal).__name__}")
+                    continue
+                raise AssertionError(f"{name} took {value!r:.60}")
+    assert world.snapshot() == before, "a refused command changed the store"
+    return answers
+
+
+def test_every_argument_refuses_every_kind_of_bad_value_the_same_on_every_adapter(
+    pair: Pair,
+) -> None:
+    assert refusals(pair.tested) == refusals(pair.twin)

@@ -35,7 +35,7 @@ import attrs
 
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
-from eduengine.errors import FeedUnavailable
+from eduengine.errors import FeedUnavailable, OutOfRange, WrongType
 from eduengine.events.codec import envelope_from_json, envelope_to_json
 from eduengine.events.envelope import Envelope
 from eduengine.inputs import check_duration, check_id, check_instant, check_int
@@ -155,6 +155,8 @@ class EventFeed:
     ) -> Iterator[Envelope]:
         """Every envelope after ``cursor``, then each new one as it commits (polling every
         ``poll`` seconds) until ``stop`` is set; for a worker thread, not an event loop."""
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 <= poll <= 3600:
+            raise OutOfRange(f"poll must be from 0 to 3600 seconds, got {poll!r}", field="poll")
         stop = stop or threading.Event()
         while not stop.is_set():
             page = self.events_since(cursor, limit)
@@ -174,8 +176,13 @@ class EventFeed:
         """
         if isinstance(older_than, timedelta):
             cutoff = self.clock.now() - check_duration(older_than, "older_than")
-        else:
+        elif isinstance(older_than, datetime):
             cutoff = check_instant(older_than, "older_than")
+        else:
+            raise WrongType(
+                f"older_than must be a datetime or a timedelta, got {older_than!r}",
+                field="older_than",
+            )
         check_int(batch, "batch", low=1)
         self._check()
         total = 0
