@@ -104,7 +104,15 @@ def check_reason_code(value: object) -> str | None:
 def check_span(value: object, what: str) -> timedelta:
     """``value`` if it is a positive ``timedelta`` of at most :data:`~eduengine.inputs.
     MAX_DURATION` (a lesson's length, an offer's time to live); else
-    :class:`~eduengine.errors.InvalidTimeRange`."""
+    :class:`~eduengine.errors.InvalidTimeRange`.
+
+    >>> check_span(timedelta(hours=1), "duration")
+    datetime.timedelta(seconds=3600)
+    >>> check_span(timedelta.max, "duration")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    eduengine.errors.InvalidTimeRange: duration must be a positive timedelta of at most ...
+    """
     if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_DURATION:
         raise InvalidTimeRange(
             f"{what} must be a positive timedelta of at most {MAX_DURATION.days} days, "
@@ -115,7 +123,11 @@ def check_span(value: object, what: str) -> timedelta:
 
 def check_capacity(value: object) -> int:
     """``value`` if it is a capacity: an ``int`` from 0 to :data:`~eduengine.inputs.
-    MAX_CAPACITY`; else :class:`~eduengine.errors.InvalidCapacity`."""
+    MAX_CAPACITY`; else :class:`~eduengine.errors.InvalidCapacity`.
+
+    >>> check_capacity(30)
+    30
+    """
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
         raise InvalidCapacity(
             f"capacity must be an integer from 0 to {MAX_CAPACITY}, got {value!r}"

@@ -331,7 +331,11 @@ def _kept(
 
 def check_exdates(exdates: object) -> list[datetime | date]:
     """``exdates`` if it is a list, tuple or set of aware datetimes (each within the input
-    rule's instants) and dates; else an :class:`~eduengine.errors.InvalidInput`."""
+    rule's instants) and dates; else an :class:`~eduengine.errors.InvalidInput`.
+
+    >>> check_exdates([date(2026, 4, 1)])
+    [datetime.date(2026, 4, 1)]
+    """
     if isinstance(exdates, str | bytes) or not isinstance(exdates, list | tuple | set | frozenset):
         raise WrongType(f"exdates must be a list of datetimes or dates, got {exdates!r}")
     for ex in exdates:
@@ -344,7 +348,11 @@ def check_exdates(exdates: object) -> list[datetime | date]:
 
 def check_series_id(value: object) -> str:
     """A series id: an id (see :func:`~eduengine.inputs.check_id`) of at most
-    :data:`MAX_SERIES_ID_LENGTH` characters, so its sessions' slot ids are ids too."""
+    :data:`MAX_SERIES_ID_LENGTH` characters, so its sessions' slot ids are ids too.
+
+    >>> check_series_id("python-101")
+    'python-101'
+    """
     series_id = check_id(value, "series_id")
     if len(series_id) > MAX_SERIES_ID_LENGTH:
         raise InvalidId(
