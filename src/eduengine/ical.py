@@ -28,6 +28,7 @@ from eduengine.booking.series import Series, session_end
 from eduengine.clock import in_own_zone
 from eduengine.codec import micros
 from eduengine.errors import InvalidInput
+from eduengine.inputs import check_id
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.rooms import room_of
 from eduengine.service import ServiceBase
@@ -320,6 +321,8 @@ class CalendarService(ServiceBase):
         self.course_info = course_info
 
     def student_calendar(self, student_id: str) -> bytes:
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> bytes:
             bookings = uow.bookings.for_student(student_id)
             return self._build(
@@ -330,6 +333,7 @@ class CalendarService(ServiceBase):
 
     def tutor_calendar(self, tutor_id: str) -> bytes:
         """One event per slot the tutor teaches, with how many students hold a seat."""
+        check_id(tutor_id, "tutor_id")
 
         def query(uow: UnitOfWork, now: datetime) -> bytes:
             feed = _Feed(f"Teaching of {tutor_id}")

@@ -40,7 +40,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
-from eduengine.events.feed import EventFeed
+from eduengine.events.feed import MAX_POSITION, EventFeed
+from eduengine.inputs import MAX_ID_LENGTH, check_int, check_text
 
 log = logging.getLogger("eduengine.live")
 
@@ -143,6 +144,9 @@ class FeedHub:
         """A subscription to ``stream`` (``"slot:<id>"``) from now on; subscribe *before*
         reading a snapshot and pass its sequence to :meth:`Subscription.skip_to`, so no
         commit falls between the two."""
+        check_text(stream, "stream", max_length=MAX_ID_LENGTH + 64)
+        check_int(after_sequence, "after_sequence", high=MAX_POSITION)
+        check_int(maxsize, "maxsize", low=1)
         sub = Subscription(self, stream, after_sequence, maxsize)
         self._streams.setdefault(stream, set()).add(sub)
         return sub

@@ -31,9 +31,11 @@ from eduengine.booking.model import (
     Slot,
     WaitlistMode,
     bookable_sessions,
+    check_capacity,
     check_reason_code,
+    check_span,
 )
-from eduengine.booking.series import Series
+from eduengine.booking.series import Series, check_exdates, check_series_id
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
 from eduengine.errors import (
@@ -41,7 +43,6 @@ from eduengine.errors import (
     BookingClosed,
     DomainError,
     EduEngineError,
-    InvalidInput,
     InvalidTransition,
     LockTimeout,
     RetryableConflict,
@@ -49,6 +50,13 @@ from eduengine.errors import (
     SlotFull,
 )
 from eduengine.events.envelope import stamp
+from eduengine.inputs import (
+    check_id,
+    check_instant,
+    check_int,
+    check_optional_id,
+    check_optional_instant,
+)
 from eduengine.messagebus import MessageBus
 from eduengine.ports import (
     EventPublisher,
@@ -283,8 +291,7 @@ class ServiceBase:
         not finish (it stays due) is not offered again and does not hide the rows after
         it.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
+        check_int(batch, "batch", low=1)
         cursor: tuple[int, str] | None = None
         while True:
 
@@ -375,6 +382,14 @@ class BookingService(ServiceBase):
 
         With ``opens_at`` (rush booking) seats can be booked only from that instant on.
         """
+        check_id(course_id, "course_id")
+        check_instant(start, "start")
+        check_instant(end, "end")
+        check_capacity(capacity)
+        check_optional_id(slot_id, "slot_id")
+        check_optional_id(tutor_id, "tutor_id")
+        check_span(offer_ttl, "offer_ttl")
+        check_optional_instant(opens_at, "opens_at")
 
         def command(uow: UnitOfWork, now: datetime) -> Slot:
             slot = Slot.create(
@@ -413,6 +428,15 @@ class BookingService(ServiceBase):
         ``rrule`` is an RFC 5545 rule such as ``"FREQ=WEEKLY;BYDAY=WE;COUNT=10"``;
         ``dtstart`` (aware, in the timetable's zone) is the first session's start.
         """
+        check_id(course_id, "course_id")
+        check_instant(dtstart, "dtstart")
+        check_span(duration, "duration")
+        check_capacity(capacity)
+        check_exdates(exdates)
+        if series_id is not None:
+            check_series_id(series_id)
+        check_optional_id(tutor_id, "tutor_id")
+        check_span(offer_ttl, "offer_ttl")
 
         def command(uow: UnitOfWork, now: datetime) -> Series:
             series, slots = Series.create(
@@ -457,6 +481,8 @@ class BookingService(ServiceBase):
         snapshot, and costs no wait behind the writers; only an attempt the snapshot
         would accept takes the write path.
         """
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
 
         due: set[str] = set()
 
@@ -487,6 +513,8 @@ class BookingService(ServiceBase):
         If any session is full, ``SeriesFull`` names every full session and nothing is
         booked.
         """
+        check_id(series_id, "series_id")
+        check_id(student_id, "student_id")
 
         due: set[str] = set()
 
@@ -519,6 +547,7 @@ class BookingService(ServiceBase):
         ``reason_code`` is the school's code for why (``"sick"``, ``"schedule_conflict"``
         ...); it travels on ``SeatReleased`` and is counted by the analytics.
         """
+        check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
@@ -544,6 +573,8 @@ class BookingService(ServiceBase):
         """Cancel every seat ``student_id`` holds in the series' sessions still to come,
         all or nothing (sessions that started keep their seat); returns the cancelled
         bookings, in session order."""
+        check_id(series_id, "series_id")
+        check_id(student_id, "student_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
@@ -573,6 +604,8 @@ class BookingService(ServiceBase):
 
     def join_waitlist(self, slot_id: str, student_id: str) -> int:
         """Queue for a full slot; returns the 1-based position."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         due: set[str] = set()
         return self._expiring(
             lambda uow, now: self._slot(uow, slot_id, now, due).join_waitlist(
@@ -582,11 +615,15 @@ class BookingService(ServiceBase):
         )
 
     def leave_waitlist(self, slot_id: str, student_id: str) -> None:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         self._run(lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now))
 
     def accept_offer(self, slot_id: str, student_id: str) -> Booking:
         """Take the seat offered; ``OfferNotFound`` once the offer expired (its seat is
         then passed on at once, though the accept is refused)."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         due: set[str] = set()
         return self._expiring(
             lambda uow, now: self._slot(uow, slot_id, now, due).accept_offer(
@@ -596,6 +633,8 @@ class BookingService(ServiceBase):
         )
 
     def decline_offer(self, slot_id: str, student_id: str) -> None:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         due: set[str] = set()
         self._expiring(
             lambda uow, now: self._slot(uow, slot_id, now, due).decline_offer(
@@ -620,6 +659,8 @@ class BookingService(ServiceBase):
 
     def change_capacity(self, slot_id: str, capacity: int) -> None:
         """Raise or lower a slot's capacity (never below the seats taken)."""
+        check_id(slot_id, "slot_id")
+        check_capacity(capacity)
         due: set[str] = set()
         self._expiring(
             lambda uow, now: self._slot(uow, slot_id, now, due).change_capacity(
@@ -671,6 +712,8 @@ class BookingService(ServiceBase):
         return self._mark(booking_id, BookingStatus.NO_SHOW)
 
     def _mark(self, booking_id: str, status: BookingStatus) -> Booking:
+        check_id(booking_id, "booking_id")
+
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             # as in cancel: judge the booking under the slot's lock
             slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
@@ -683,6 +726,7 @@ class BookingService(ServiceBase):
     def cancel_slot(self, slot_id: str, *, reason_code: str | None = None) -> list[Booking]:
         """Cancel a whole session; every seat is released (reason ``slot_cancelled``, with
         the school's ``reason_code`` when given, e.g. ``"tutor_sick"``)."""
+        check_id(slot_id, "slot_id")
         check_reason_code(reason_code)
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now, reason_code=reason_code)
@@ -691,19 +735,25 @@ class BookingService(ServiceBase):
     # --- queries ----------------------------------------------------------------------
 
     def get_slot(self, slot_id: str) -> Slot:
+        check_id(slot_id, "slot_id")
         return self._run(lambda uow, now: uow.slots.get(slot_id).clone(), write=False)
 
     def get_series(self, series_id: str) -> Series:
+        check_id(series_id, "series_id")
         return self._run(lambda uow, now: uow.series.get(series_id), write=False)
 
     def get_booking(self, booking_id: str) -> Booking:
+        check_id(booking_id, "booking_id")
         return self._run(lambda uow, now: uow.bookings.get(booking_id), write=False)
 
     def bookings_for_student(self, student_id: str) -> list[Booking]:
+        check_id(student_id, "student_id")
         return self._run(lambda uow, now: uow.bookings.for_student(student_id), write=False)
 
     def waitlist_position(self, slot_id: str, student_id: str) -> int | None:
         """1-based waitlist position, or ``None`` when the student is not waiting."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id), write=False
         )

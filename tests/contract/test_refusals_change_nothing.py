@@ -19,6 +19,7 @@ from eduengine.errors import (
     DuplicateId,
     EduEngineError,
     InvalidCapacity,
+    InvalidId,
     InvalidInput,
     InvalidRecurrence,
     InvalidTimeRange,
@@ -122,7 +123,7 @@ CASES: list[Case] = [
         lambda w: w.svc.create_slot("m", w.start, w.start + HOUR, 1, opens_at=naive),
     ),
     ("unknown slot", SlotNotFound, lambda w: w.svc.book("nope", "ann")),
-    ("non-string slot id", SlotNotFound, lambda w: w.svc.book(42, "ann")),  # type: ignore[arg-type]
+    ("non-string slot id", InvalidId, lambda w: w.svc.book(42, "ann")),  # type: ignore[arg-type]
     ("empty student id", InvalidInput, lambda w: w.svc.book("open", "")),
     ("unknown booking", BookingNotFound, lambda w: w.svc.cancel("nope")),
     ("unknown series", SeriesNotFound, lambda w: w.svc.book_series("nope", "ann")),

@@ -30,16 +30,22 @@ from sortedcontainers import SortedKeyList
 from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange, OverlappingRanges
+from eduengine.inputs import MAX_COUNT, MAX_DURATION, check_id
 
 ZERO = timedelta(0)
+#: IANA zone names are far shorter ("America/Argentina/ComodRivadavia" is 32)
+MAX_ZONE_NAME = 64
 
 
 def zone(name: str | ZoneInfo) -> ZoneInfo:
     if isinstance(name, ZoneInfo):
         return name
+    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME:
+        raise InvalidInput(f"unknown time zone {name!r:.80}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    # OSError: a name the file system refuses as a path (too long, a bad byte)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise InvalidInput(f"unknown time zone {name!r}") from exc
 
 
@@ -86,6 +92,8 @@ class TimeRange:
 
 
 def _no_overlap(where: str, ranges: Iterable[TimeRange]) -> tuple[TimeRange, ...]:
+    if not isinstance(ranges, list | tuple) or not all(isinstance(r, TimeRange) for r in ranges):
+        raise InvalidInput(f"{where}: working hours must be a tuple of TimeRange, got {ranges!r}")
     ordered = sorted(ranges, key=lambda r: r.start)
     for a, b in itertools.pairwise(ordered):
         if datetime.combine(date.min, b.start) - datetime.min < a.end_after_midnight:
@@ -94,9 +102,17 @@ def _no_overlap(where: str, ranges: Iterable[TimeRange]) -> tuple[TimeRange, ...
 
 
 def _duration(name: str, value: timedelta, *, positive: bool) -> None:
-    if not isinstance(value, timedelta) or value < ZERO or (positive and value == ZERO):
+    if (
+        not isinstance(value, timedelta)
+        or value < ZERO
+        or (positive and value == ZERO)
+        or value > MAX_DURATION
+    ):
         kind = "positive" if positive else "non-negative"
-        raise InvalidTimeRange(f"{name} must be a {kind} timedelta, got {value!r}")
+        raise InvalidTimeRange(
+            f"{name} must be a {kind} timedelta of at most {MAX_DURATION.days} days, "
+            f"got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -119,8 +135,7 @@ class TutorSchedule:
     grid: Grid = Grid.RANGE_START
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.tutor_id, str) or not self.tutor_id:
-            raise InvalidInput(f"tutor_id must be a non-empty string, got {self.tutor_id!r}")
+        check_id(self.tutor_id, "tutor_id")
         zone(self.timezone)
         if not isinstance(self.grid, Grid):
             raise InvalidInput(f"grid must be a Grid, got {self.grid!r}")
@@ -131,10 +146,12 @@ class TutorSchedule:
         if self.max_per_day is not None and (
             isinstance(self.max_per_day, bool)
             or not isinstance(self.max_per_day, int)
-            or self.max_per_day < 1
+            or not 1 <= self.max_per_day <= MAX_COUNT
         ):
             raise InvalidInput(f"max_per_day must be a positive int, got {self.max_per_day!r}")
         weekly = {}
+        if not isinstance(self.weekly, Mapping) or not isinstance(self.overrides, Mapping):
+            raise InvalidInput("weekly and overrides must be mappings of working hours")
         for day, ranges in self.weekly.items():
             if day not in range(7):
                 raise InvalidInput(f"weekday must be 0 (Monday) to 6, got {day!r}")

@@ -42,7 +42,7 @@ from eduengine.availability.storage import (
 )
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus, check_reason_code
-from eduengine.clock import Clock, require_aware
+from eduengine.clock import Clock
 from eduengine.codec import from_micros
 from eduengine.errors import (
     BookingNotFound,
@@ -52,6 +52,7 @@ from eduengine.errors import (
     SlotNotFound,
     TimeNotAvailable,
 )
+from eduengine.inputs import check_id, check_instant, check_int
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.rooms import file_room
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 RoomHook = Callable[[Slot], str]
+
+#: The most weeks one weekly booking takes (ten years of lessons).
+MAX_WEEKS = 520
 
 
 @attrs.frozen(kw_only=True)
@@ -150,6 +154,7 @@ class AvailabilityService(ServiceBase):
         self._run(command)
 
     def schedule_of(self, tutor_id: str) -> TutorSchedule:
+        check_id(tutor_id, "tutor_id")
         return self._run(lambda uow, now: load_schedule(uow, tutor_id)[0], write=False)
 
     def open_times(
@@ -164,6 +169,10 @@ class AvailabilityService(ServiceBase):
         Reads only the lessons that can touch the window (and the whole local days of a
         daily cap), however long the tutor's calendar is.
         """
+        check_id(tutor_id, "tutor_id")
+        check_instant(start, "start")
+        check_instant(end, "end")
+        zone(viewer_tz)
 
         def query(uow: UnitOfWork, now: datetime) -> list[datetime]:
             schedule, longest = load_schedule(uow, tutor_id)
@@ -177,8 +186,9 @@ class AvailabilityService(ServiceBase):
     def booked_times(self, tutor_id: str, start: datetime, end: datetime) -> list[Busy]:
         """The tutor's live lessons starting in ``[start, end)``, in time order (each
         with its slot id; the booking is read from the slot when needed)."""
-        require_aware("start", start)
-        require_aware("end", end)
+        check_id(tutor_id, "tutor_id")
+        check_instant(start, "start")
+        check_instant(end, "end")
         if end <= start:
             raise InvalidTimeRange(f"booked_times: end {end} is not after start {start}")
 
@@ -192,7 +202,9 @@ class AvailabilityService(ServiceBase):
     def book(self, tutor_id: str, student_id: str, start: datetime) -> OneOnOneLesson:
         """Book the tutor at ``start`` (one of the open times), or raise
         ``TimeNotAvailable``."""
-        require_aware("start", start)
+        check_id(tutor_id, "tutor_id")
+        check_id(student_id, "student_id")
+        check_instant(start, "start")
         return self._run(lambda uow, now: self._book_all(uow, now, tutor_id, student_id, [start]))[
             0
         ]
@@ -203,9 +215,10 @@ class AvailabilityService(ServiceBase):
         """The same wall-clock time in the tutor's zone, weekly for ``weeks`` weeks, all or
         nothing: every occurrence is checked, and the error names each one that is not
         free."""
-        require_aware("first_start", first_start)
-        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
-            raise InvalidInput(f"weeks must be a positive int, got {weeks!r}")
+        check_id(tutor_id, "tutor_id")
+        check_id(student_id, "student_id")
+        check_instant(first_start, "first_start")
+        check_int(weeks, "weeks", low=1, high=MAX_WEEKS)
 
         def command(uow: UnitOfWork, now: datetime) -> list[OneOnOneLesson]:
             schedule, _ = load_schedule(uow, tutor_id)
@@ -230,6 +243,7 @@ class AvailabilityService(ServiceBase):
         """Cancel a 1-on-1 lesson; the bus's handlers free the tutor's time and close the
         lesson's slot, as they do whichever service cancels it. ``reason_code`` is the
         school's code for why (it travels on ``SeatReleased``)."""
+        check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
@@ -272,6 +286,7 @@ class AvailabilityService(ServiceBase):
         """Move a tutor's calendar document of earlier releases into lesson rows; returns
         how many live lessons were filed (lessons whose seat was released meanwhile are
         dropped). Run once per tutor after upgrading; a second run finds nothing."""
+        check_id(tutor_id, "tutor_id")
 
         def command(uow: UnitOfWork, now: datetime) -> int:
             schedule, longest = load_schedule(uow, tutor_id)  # locks the tutor

@@ -43,6 +43,7 @@ from eduengine.errors import (
     SeatsAvailable,
     SlotFull,
 )
+from eduengine.inputs import MAX_CAPACITY, MAX_DURATION, check_id
 
 IdFactory = Callable[[], str]
 
@@ -75,8 +76,7 @@ class WaitlistMode(enum.Enum):
 
 
 def _check_id(name: str, value: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+    check_id(value, name)
 
 
 #: the longest reason code a cancellation or churn may carry
@@ -88,17 +88,50 @@ def check_reason_code(value: object) -> str | None:
     string, or ``None`` when no reason was given."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_CODE:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_REASON_CODE
+        or not value.isprintable()  # NUL, control characters, lone surrogates
+    ):
         raise InvalidInput(
-            f"a reason code is a non-empty string of at most {MAX_REASON_CODE} characters, "
+            f"a reason code is a non-empty string of at most {MAX_REASON_CODE} printable "
+            f"characters, got {value!r}"
+        )
+    return value
+
+
+def check_span(value: object, what: str) -> timedelta:
+    """``value`` if it is a positive ``timedelta`` of at most :data:`~eduengine.inputs.
+    MAX_DURATION` (a lesson's length, an offer's time to live); else
+    :class:`~eduengine.errors.InvalidTimeRange`.
+
+    >>> check_span(timedelta(hours=1), "duration")
+    datetime.timedelta(seconds=3600)
+    >>> check_span(timedelta.max, "duration")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    eduengine.errors.InvalidTimeRange: duration must be a positive timedelta of at most ...
+    """
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_DURATION:
+        raise InvalidTimeRange(
+            f"{what} must be a positive timedelta of at most {MAX_DURATION.days} days, "
             f"got {value!r}"
         )
     return value
 
 
 def check_capacity(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidCapacity(f"capacity must be a non-negative integer, got {value!r}")
+    """``value`` if it is a capacity: an ``int`` from 0 to :data:`~eduengine.inputs.
+    MAX_CAPACITY`; else :class:`~eduengine.errors.InvalidCapacity`.
+
+    >>> check_capacity(30)
+    30
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
+        raise InvalidCapacity(
+            f"capacity must be an integer from 0 to {MAX_CAPACITY}, got {value!r}"
+        )
     return value
 
 
@@ -194,8 +227,7 @@ class Slot:
         check_capacity(capacity)
         if not isinstance(waitlist_mode, WaitlistMode):
             raise InvalidInput(f"waitlist_mode must be a WaitlistMode, got {waitlist_mode!r}")
-        if not isinstance(offer_ttl, timedelta) or offer_ttl <= timedelta(0):
-            raise InvalidTimeRange(f"offer_ttl must be a positive timedelta, got {offer_ttl!r}")
+        check_span(offer_ttl, "offer_ttl")
         if opens_at is not None:
             require_aware("opens_at", opens_at)
             if opens_at.astimezone(UTC) >= start.astimezone(UTC):

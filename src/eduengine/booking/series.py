@@ -23,10 +23,17 @@ from zoneinfo import ZoneInfo
 import attrs
 from dateutil.rrule import rrulestr
 
-from eduengine.booking.model import Slot, WaitlistMode, check_capacity
+from eduengine.booking.model import Slot, WaitlistMode, check_capacity, check_span
 from eduengine.clock import in_own_zone, require_aware
 from eduengine.codec import micros
-from eduengine.errors import InvalidInput, InvalidRecurrence, InvalidTimeRange, StartInRule
+from eduengine.errors import (
+    InvalidId,
+    InvalidInput,
+    InvalidRecurrence,
+    StartInRule,
+    WrongType,
+)
+from eduengine.inputs import MAX_ID_LENGTH, check_id, check_instant
 
 #: A series longer than this is refused (it is almost always an unbounded rule by mistake).
 MAX_SESSIONS = 500
@@ -34,6 +41,11 @@ MAX_SESSIONS = 500
 #: lets a rule with no session at all (``BYMONTH=2;BYMONTHDAY=30``) be refused at once.
 HORIZON = timedelta(days=3653)
 _HORIZON_YEARS = 12  # calendar years the horizon can touch, with a year to spare
+#: The longest rule text taken (a rule naming every part twice is far shorter).
+MAX_RULE_LENGTH = 1000
+#: The longest series id: its sessions' slot ids (``<series>#001`` ... ``#500``) must
+#: still be ids under the input rule.
+MAX_SERIES_ID_LENGTH = MAX_ID_LENGTH - len(f"#{MAX_SESSIONS:03d}")
 
 _RULE_PARTS = frozenset(
     {
@@ -67,6 +79,11 @@ def canonical_rule(rrule: str) -> str:
     """
     if not isinstance(rrule, str) or not rrule.strip():
         raise InvalidRecurrence(f"rrule must be a non-empty string, got {rrule!r}")
+    if len(rrule) > MAX_RULE_LENGTH or not all(c.isprintable() or c in "\r\n\t" for c in rrule):
+        shown = rrule[:40] + "..." if len(rrule) > 40 else rrule
+        raise InvalidRecurrence(
+            f"rrule must be at most {MAX_RULE_LENGTH} printable characters, got {shown!r}"
+        )
     lines = [line.strip() for line in rrule.strip().splitlines() if line.strip()]
     if any(line.upper().startswith("DTSTART") for line in lines):
         raise StartInRule(
@@ -312,6 +329,40 @@ def _kept(
     return kept
 
 
+def check_exdates(exdates: object) -> list[datetime | date]:
+    """``exdates`` if it is a list, tuple or set of aware datetimes (each within the input
+    rule's instants) and dates; else an :class:`~eduengine.errors.InvalidInput`.
+
+    >>> check_exdates([date(2026, 4, 1)])
+    [datetime.date(2026, 4, 1)]
+    """
+    if isinstance(exdates, str | bytes) or not isinstance(exdates, list | tuple | set | frozenset):
+        raise WrongType(f"exdates must be a list of datetimes or dates, got {exdates!r}")
+    for ex in exdates:
+        if isinstance(ex, datetime):
+            check_instant(ex, "exdate")
+        elif not isinstance(ex, date):
+            raise InvalidInput(f"exdate must be a datetime or date, got {ex!r}")
+    return list(exdates)
+
+
+def check_series_id(value: object) -> str:
+    """A series id: an id (see :func:`~eduengine.inputs.check_id`) of at most
+    :data:`MAX_SERIES_ID_LENGTH` characters, so its sessions' slot ids are ids too.
+
+    >>> check_series_id("python-101")
+    'python-101'
+    """
+    series_id = check_id(value, "series_id")
+    if len(series_id) > MAX_SERIES_ID_LENGTH:
+        raise InvalidId(
+            f"series_id must be at most {MAX_SERIES_ID_LENGTH} characters (its sessions are "
+            f"'<series_id>#001' ...), got {len(series_id)}",
+            field="series_id",
+        )
+    return series_id
+
+
 def session_end(start: datetime, duration: timedelta) -> datetime:
     """``start + duration`` in elapsed time, on the wall clock of ``start``'s zone.
 
@@ -370,12 +421,8 @@ class Series:
         now: datetime | None = None,
     ) -> tuple[Series, list[Slot]]:
         """Validate, expand and build the series and one slot per session."""
-        if not isinstance(series_id, str) or not series_id:
-            raise InvalidInput(f"series_id must be a non-empty string, got {series_id!r}")
-        if not isinstance(duration, timedelta) or duration <= timedelta(0):
-            raise InvalidTimeRange(
-                f"series {series_id!r}: duration must be positive, got {duration!r}"
-            )
+        check_series_id(series_id)
+        check_span(duration, "duration")
         check_capacity(capacity)
         found = occurrences(rrule, dtstart)
         kept = _kept(rrule, found, exdates)

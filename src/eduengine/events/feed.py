@@ -33,11 +33,12 @@ from typing import Protocol
 
 import attrs
 
-from eduengine.clock import Clock, SystemClock, require_aware
+from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
-from eduengine.errors import FeedUnavailable, InvalidInput
+from eduengine.errors import FeedUnavailable, OutOfRange, WrongType
 from eduengine.events.codec import envelope_from_json, envelope_to_json
 from eduengine.events.envelope import Envelope
+from eduengine.inputs import check_duration, check_id, check_instant, check_int
 from eduengine.ports import UnitOfWork
 
 __all__ = ["CURSORS", "EventFeed", "FeedRow", "FeedStore", "feed_rows"]
@@ -47,6 +48,8 @@ CURSORS = "feed_cursor"
 
 #: The most envelopes one :meth:`EventFeed.events_since` call returns.
 MAX_LIMIT = 10_000
+#: The highest feed position a cursor may name (positions are 64-bit signed integers).
+MAX_POSITION = 2**63 - 1
 
 
 @attrs.frozen
@@ -132,10 +135,8 @@ class EventFeed:
     def rows_since(self, cursor: int = 0, limit: int = 100) -> list[tuple[int, str]]:
         """Like :meth:`events_since`, as ``(position, envelope JSON)`` without parsing
         (the JSON has no ``position`` key): what a relay or an SSE stream forwards."""
-        if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
-            raise InvalidInput(f"cursor must be an int >= 0, got {cursor!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit must be an int in 1..{MAX_LIMIT}, got {limit!r}")
+        check_int(cursor, "cursor", high=MAX_POSITION)
+        check_int(limit, "limit", low=1, high=MAX_LIMIT)
         self._check()
         return self.store.read_feed(cursor, limit)
 
@@ -154,6 +155,8 @@ class EventFeed:
     ) -> Iterator[Envelope]:
         """Every envelope after ``cursor``, then each new one as it commits (polling every
         ``poll`` seconds) until ``stop`` is set; for a worker thread, not an event loop."""
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 <= poll <= 3600:
+            raise OutOfRange(f"poll must be from 0 to 3600 seconds, got {poll!r}", field="poll")
         stop = stop or threading.Event()
         while not stop.is_set():
             page = self.events_since(cursor, limit)
@@ -172,11 +175,15 @@ class EventFeed:
         envelope: prune no sooner than every consumer has read past it.
         """
         if isinstance(older_than, timedelta):
-            cutoff = self.clock.now() - older_than
+            cutoff = self.clock.now() - check_duration(older_than, "older_than")
+        elif isinstance(older_than, datetime):
+            cutoff = check_instant(older_than, "older_than")
         else:
-            cutoff = require_aware("older_than", older_than)
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidInput(f"batch must be a positive int, got {batch!r}")
+            raise WrongType(
+                f"older_than must be a datetime or a timedelta, got {older_than!r}",
+                field="older_than",
+            )
+        check_int(batch, "batch", low=1)
         self._check()
         total = 0
         while True:
@@ -190,6 +197,7 @@ class EventFeed:
 
     def cursor(self, name: str) -> int:
         """The position consumer ``name`` last saved (0 if it never did)."""
+        check_id(name, "name")
         uow = self.store.unit_of_work()
         uow.read_only = True
         with uow:
@@ -199,8 +207,8 @@ class EventFeed:
     def save_cursor(self, name: str, position: int) -> int:
         """Record that consumer ``name`` has handled everything up to ``position``; a
         cursor never moves back. Returns the saved position."""
-        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-            raise InvalidInput(f"position must be an int >= 0, got {position!r}")
+        check_id(name, "name")
+        check_int(position, "position", high=MAX_POSITION)
         with self.store.unit_of_work() as uow:
             doc = uow.records.get(CURSORS, name)
             saved = max(position, int(doc["position"]) if doc else 0)

@@ -27,7 +27,8 @@ from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import micros
-from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown, PersistenceError
+from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
+from eduengine.inputs import check_id
 from eduengine.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, Refund
@@ -88,13 +89,15 @@ class FeeService(ServiceBase):
 
     def set_payment_account(self, student_id: str, account: str) -> None:
         """The account late fees are charged to (personal data: erased with the student)."""
-        if not isinstance(account, str) or not account:
-            raise InvalidInput(f"payment account must be a non-empty string, got {account!r}")
+        check_id(student_id, "student_id")
+        check_id(account, "payment account")
         self._run(
             lambda uow, now: uow.records.put(PAYMENT_ACCOUNTS, student_id, {"account": account})
         )
 
     def fees_of(self, student_id: str) -> list[LateFee]:
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> list[LateFee]:
             keys = [k for k, _ in uow.records.scan(LATE_FEES, f"student:{student_id}")]
             return [_fee(k, uow.records.get(LATE_FEES, k) or {}) for k in keys]
@@ -115,6 +118,7 @@ class FeeService(ServiceBase):
 
     def collect(self, booking_id: str) -> bool:
         """Try to charge one due fee now; returns whether it is (now) charged."""
+        check_id(booking_id, "booking_id")
 
         def read(uow: UnitOfWork, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
             doc = uow.records.get(LATE_FEES, booking_id)

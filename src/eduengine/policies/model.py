@@ -21,6 +21,7 @@ import attrs
 
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.inputs import MAX_COUNT, MAX_DURATION
 from eduengine.pricing.money import Money
 
 
@@ -30,17 +31,27 @@ class ViolationKind(enum.Enum):
 
 
 def _non_negative(instance: Any, attribute: Any, value: timedelta) -> None:
-    if not isinstance(value, timedelta) or value < timedelta(0):
-        raise InvalidTimeRange(f"{attribute.name} must be a non-negative timedelta, got {value!r}")
+    if not isinstance(value, timedelta) or not timedelta(0) <= value <= MAX_DURATION:
+        raise InvalidTimeRange(
+            f"{attribute.name} must be a timedelta from 0 to {MAX_DURATION.days} days, "
+            f"got {value!r}"
+        )
 
 
 def _optional_positive(instance: Any, attribute: Any, value: timedelta | None) -> None:
-    if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
-        raise InvalidTimeRange(f"{attribute.name} must be a positive timedelta, got {value!r}")
+    if value is not None and (
+        not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_DURATION
+    ):
+        raise InvalidTimeRange(
+            f"{attribute.name} must be a positive timedelta of at most {MAX_DURATION.days} "
+            f"days, got {value!r}"
+        )
 
 
 def _count(instance: Any, attribute: Any, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT
+    ):
         raise InvalidInput(f"{attribute.name} must be a non-negative int, got {value!r}")
 
 

@@ -15,6 +15,7 @@ from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, BookingStatus, IdFactory, check_reason_code
 from eduengine.clock import Clock
 from eduengine.errors import InvalidTransition, RescheduleRefused
+from eduengine.inputs import check_id
 from eduengine.messagebus import MessageBus
 from eduengine.policies import handlers
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
@@ -101,15 +102,18 @@ class PolicyService(ServiceBase):
     # --- queries ----------------------------------------------------------------------
 
     def violations(self, student_id: str) -> list[Violation]:
+        check_id(student_id, "student_id")
         return self._run(lambda uow, now: violations_of(uow, student_id), write=False)
 
     def restriction(self, student_id: str) -> Restriction | None:
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: self.policy.restriction(violations_of(uow, student_id), now),
             write=False,
         )
 
     def reschedules_of(self, booking_id: str) -> int:
+        check_id(booking_id, "booking_id")
         return self._run(lambda uow, now: self._reschedules(uow, booking_id), write=False)
 
     # --- commands ---------------------------------------------------------------------
@@ -117,6 +121,8 @@ class PolicyService(ServiceBase):
     def book(self, slot_id: str, student_id: str) -> Booking:
         """Book a seat unless the student's booking rights are restricted (the guard on
         the bus refuses, whichever service books)."""
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
         )
@@ -124,6 +130,7 @@ class PolicyService(ServiceBase):
     def cancel(self, booking_id: str, *, reason_code: str | None = None) -> CancellationOutcome:
         """Cancel; inside the free window at no cost, later as a violation (with the fee).
         ``reason_code`` is the school's code for why (it travels on ``SeatReleased``)."""
+        check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> CancellationOutcome:
@@ -146,6 +153,7 @@ class PolicyService(ServiceBase):
 
     def mark_no_show(self, booking_id: str) -> Booking:
         """Record a no-show (a violation) once the slot has started."""
+        check_id(booking_id, "booking_id")
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
@@ -157,6 +165,8 @@ class PolicyService(ServiceBase):
     def reschedule(self, booking_id: str, new_slot_id: str) -> Booking:
         """Move a booking to another slot atomically: the old seat is released only if the
         new one was taken. Allowed inside the free window, ``max_reschedules`` times."""
+        check_id(booking_id, "booking_id")
+        check_id(new_slot_id, "new_slot_id")
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             booking = self._confirmed(uow, booking_id)

@@ -17,6 +17,7 @@ import attrs
 
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.inputs import MAX_DURATION
 
 DEFAULT_OFFSETS = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=15))
 
@@ -28,7 +29,9 @@ class Channel(enum.Enum):
 
 
 def _check_offsets(instance: Any, attribute: Any, value: tuple[timedelta, ...]) -> None:
-    if not all(isinstance(v, timedelta) and v > timedelta(0) for v in value):
+    if not isinstance(value, tuple | list) or not all(
+        isinstance(v, timedelta) and timedelta(0) < v <= MAX_DURATION for v in value
+    ):
         raise InvalidTimeRange(f"reminder offsets must be positive timedeltas, got {value!r}")
 
 
@@ -141,5 +144,5 @@ def parse_channel(value: object) -> Channel:
         return value
     try:
         return Channel(value)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: an unhashable value
         raise InvalidInput(f"unknown reminder channel {value!r}") from exc

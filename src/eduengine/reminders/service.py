@@ -18,6 +18,7 @@ import attrs
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Slot
 from eduengine.codec import dt_in, micros
+from eduengine.inputs import check_id, check_int
 from eduengine.ports import UnitOfWork
 from eduengine.reminders.model import (
     Channel,
@@ -130,11 +131,13 @@ class ReminderService(ServiceBase):
     """
 
     def set_channel(self, student_id: str, channel: Channel | str) -> None:
+        check_id(student_id, "student_id")
         chosen = parse_channel(channel)
         self._run(lambda uow, now: uow.records.put(PREFS, student_id, {"channel": chosen.value}))
 
     def pending(self, booking_id: str) -> list[Reminder]:
         """Reminders of a booking not yet sent (due or not)."""
+        check_id(booking_id, "booking_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[Reminder]:
             record = uow.records.get(KIND, booking_id)
@@ -154,6 +157,7 @@ class ReminderService(ServiceBase):
         Reads only due documents, ``batch`` per unit of work, so a booking waits at most
         one batch for the store.
         """
+        check_int(batch, "batch", low=1)
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[list[Reminder], bool]:
             found: list[Reminder] = []

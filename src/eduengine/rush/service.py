@@ -16,7 +16,8 @@ import attrs
 
 from eduengine.booking.events import DomainEvent
 from eduengine.codec import micros
-from eduengine.errors import InvalidInput, InvalidTimeRange, QueueError, QueueNotFound, SlotFull
+from eduengine.errors import InvalidTimeRange, QueueError, QueueNotFound, SlotFull
+from eduengine.inputs import MAX_DURATION, check_id
 from eduengine.ports import UnitOfWork
 from eduengine.rush.model import Entry, QueuePosition, RushQueue
 from eduengine.service import ServiceBase
@@ -69,10 +70,12 @@ class RushService(ServiceBase):
         Entrants until ``opens_at + window`` take part in the lottery; direct bookings
         open only at that instant, once the queue has been admitted.
         """
-        if not isinstance(seed, str) or not seed:
-            raise InvalidInput(f"seed must be a non-empty string, got {seed!r}")
-        if not isinstance(window, timedelta) or window < timedelta(0):
-            raise InvalidTimeRange(f"window must be a non-negative timedelta, got {window!r}")
+        check_id(slot_id, "slot_id")
+        check_id(seed, "seed")
+        if not isinstance(window, timedelta) or not timedelta(0) <= window <= MAX_DURATION:
+            raise InvalidTimeRange(
+                f"window must be a timedelta from 0 to {MAX_DURATION.days} days, got {window!r}"
+            )
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             slot = uow.slots.get(slot_id)
@@ -90,8 +93,8 @@ class RushService(ServiceBase):
 
     def enter(self, slot_id: str, student_id: str) -> QueuePosition:
         """Join the queue (before or after opening); returns where the student stands."""
-        if not isinstance(student_id, str) or not student_id:
-            raise InvalidInput(f"student_id must be a non-empty string, got {student_id!r}")
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> QueuePosition:
             queue = self._queue(uow, slot_id)
@@ -118,6 +121,7 @@ class RushService(ServiceBase):
     def admit(self, slot_id: str) -> QueueAdmitted:
         """At or after ``opens_at + window``: seat the queue in the fair order, the rest on
         the slot's waitlist. Runs once; a second call is refused."""
+        check_id(slot_id, "slot_id")
 
         def command(uow: UnitOfWork, now: datetime) -> QueueAdmitted:
             queue = self._queue(uow, slot_id)
@@ -189,6 +193,9 @@ class RushService(ServiceBase):
         return self._refile_all(KIND, refile)
 
     def position(self, slot_id: str, student_id: str) -> QueuePosition:
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> QueuePosition:
             queue = self._queue(uow, slot_id)
             if not queue.has(student_id):
