@@ -53,6 +53,7 @@ from eduengine.deals.service import AccessGranted, DealService
 from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
+from eduengine.intents import erase_accounts
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
@@ -340,6 +341,7 @@ class School:
         erasure.register("notices", erase_notices)
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
+        erasure.register("payment_intents", erase_accounts)
         return school
 
     def reindex(self) -> dict[str, int]:

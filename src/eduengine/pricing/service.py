@@ -234,6 +234,7 @@ class PricingService(ServiceBase):
                         account=account,
                         amount=Money.from_record(doc["total"]),
                         now=now,
+                        student_id=customer.student_id,
                     )
                 return _order_from(order_id, doc)
             found = {}
@@ -268,6 +269,7 @@ class PricingService(ServiceBase):
                 account=account,
                 amount=priced.total,
                 now=now,
+                student_id=customer.student_id,
             )
             return order
 
