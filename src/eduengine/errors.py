@@ -451,7 +451,10 @@ class TimeNotAvailable(BookingRefused):
 
 
 class PaymentFailed(EduEngineError):
-    """The payment gateway declined or could not confirm a charge or refund."""
+    """The payment provider refused a charge or refund: that call moved no money (an
+    answer that was lost, where money may have moved, is :class:`PaymentOutcomeUnknown`).
+    What the command had filed before the call is closed with it (a declined checkout
+    releases its coupons; a refused refund stays due and is retried)."""
 
     code = "payment_failed"
     http_status = 402
