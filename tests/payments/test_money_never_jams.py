@@ -57,6 +57,11 @@ def test_a_valid_huge_order_is_paid_and_counted(
     # the spend is filed in the top band, not refused
     rows = {r.key: r.students for r in s.analytics.segments() if r.dimension == "spend:CNY"}
     assert rows == {"0-500": 1, "500-2000": 0, "2000+": 1}
+    huge_bands = s.analytics.segments(spend_bands=(0, 10**17))  # beyond what an index holds
+    assert {r.key: r.students for r in huge_bands if r.dimension == "spend:CNY"} == {
+        "0-100000000000000000": 1,
+        "100000000000000000+": 1,
+    }
     assert _buy(s, "o2", "bob", Money("10", "CNY")) == "paid"  # nothing is jammed
 
 
