@@ -54,6 +54,7 @@ from eduengine.erasure import ErasureRegistry
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
 from eduengine.ical import CalendarService, CourseCatalog
+from eduengine.intents import erase_accounts
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.messagebus import Handler, MessageBus
@@ -158,6 +159,21 @@ def school_rules(
     for event_type, counters in (analytics_rules() if analytics else {}).items():
         table.setdefault(event_type, []).extend(counters)
     return table
+
+
+#: Every periodic job, by name, in the order they run, with what it does: the one list
+#: that ``periodic_jobs``, ``eduengine run-due --help`` and docs/operations.md name.
+PERIODIC_JOBS: dict[str, str] = {
+    "offers": "withdraws expired seat offers and passes the seats on",
+    "rush": "admits rush-booking queues whose window has closed",
+    "deals": "settles group deals past their deadline, retries refunds",
+    "fees": "charges late fees due (with back-off)",
+    "payments": "settles payment intents whose answer was lost",
+    "notice plans": "plans package-expiry and never-activated notices",
+    "alerts": "raises AlertRaised for alert rules that fire",
+    "notices": "delivers due notices under leases (only when a channel has a notifier)",
+    "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
+}
 
 
 @attrs.define(kw_only=True)
@@ -361,6 +377,7 @@ class School:
         erasure.register("notices", erase_notices)
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
+        erasure.register("payment_intents", erase_accounts)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -382,14 +399,36 @@ class School:
     def periodic_jobs(
         self, notifier: ReminderNotifier | None = None, *, worker_id: str | None = None
     ) -> dict[str, Callable[[], int]]:
-        """Every job a school must run every so often, by name; each returns how much it
-        did. Each reads only due rows, in short units of work, and is safe to run from
-        several workers at once. ``reminders`` (due reminders passed to ``notifier``) is
-        left out without a notifier, so no reminder is taken and then lost; ``notices``
-        (delivery, under leases held by ``worker_id``) is left out while no channel has
-        a notifier registered, so no notice is retried into the dead letters.
-        ``eduengine run-due`` runs them all.
+        """Every job a school must run every so often that it can run now, by name, in
+        the order of :data:`PERIODIC_JOBS`; each returns how much it did. Each reads only
+        due rows, in short units of work, and is safe to run from several workers at
+        once. ``reminders`` (due reminders passed to ``notifier``) is left out without a
+        notifier, so no reminder is taken and then lost; ``notices`` (delivery, under
+        leases held by ``worker_id``) is left out while no channel has a notifier
+        registered, so no notice is retried into the dead letters (:meth:`idle_jobs`
+        says which are left out and why). ``eduengine run-due`` runs them all.
         """
+        jobs = self._jobs(notifier, worker_id=worker_id)
+        return {name: jobs[name] for name in PERIODIC_JOBS if name in jobs}
+
+    def idle_jobs(self, notifier: ReminderNotifier | None = None) -> dict[str, str]:
+        """The jobs of :data:`PERIODIC_JOBS` this school cannot run now, with the reason.
+
+        >>> from eduengine import InMemoryStore
+        >>> School.build(InMemoryStore()).idle_jobs()["reminders"]
+        'no reminder notifier was given (run-due --reminders stdout or URL)'
+        """
+        why = {
+            "notices": "no notice channel has a notifier (School.build(notifiers=...), "
+            "docs/notifications.md)",
+            "reminders": "no reminder notifier was given (run-due --reminders stdout or URL)",
+        }
+        running = self._jobs(notifier, worker_id="idle")
+        return {name: why.get(name, "not wired") for name in PERIODIC_JOBS if name not in running}
+
+    def _jobs(
+        self, notifier: ReminderNotifier | None = None, *, worker_id: str | None = None
+    ) -> dict[str, Callable[[], int]]:
         worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         jobs: dict[str, Callable[[], int]] = {
             "offers": self.booking.expire_offers,

@@ -5,7 +5,8 @@ variable (see :func:`eduengine.store_from_url`), and the school from ``--school
 module:function`` or ``EDUENGINE_SCHOOL`` (a function that takes the store and returns a
 :class:`~eduengine.School`; by default ``School.build(store)``). Logs go to stderr,
 output to stdout; exit status 0 on success, 1 when eduengine reported an error, 2 for a
-usage error.
+usage error. Either way the error is one line on stderr, ``eduengine: error: ...``, never
+a traceback (``--log-level debug`` logs the traceback too).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eduengine import ops
-from eduengine.bootstrap import School
+from eduengine.bootstrap import PERIODIC_JOBS, School
 from eduengine.errors import EduEngineError, InvalidSetting
 from eduengine.events.feed import EventFeed
 from eduengine.ical import CalendarService
@@ -56,6 +58,66 @@ def duration(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"not a duration above zero: {text!r} (e.g. 30s, 5m)")
     return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def iso_date(text: str) -> date:
+    """``YYYY-MM-DD``, a real calendar day."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD): {exc}") from exc
+
+
+def zone(text: str) -> str:
+    """An IANA time zone name this machine knows (``Asia/Shanghai``, ``UTC``)."""
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r}: use an IANA name such as Asia/Shanghai or UTC"
+        ) from exc
+    return text
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number above zero: {text!r}")
+    return value
+
+
+def an_id(text: str) -> str:
+    """A student's or tutor's id: not empty, not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an id cannot be empty, got {text!r}")
+    return text
+
+
+def job_names(text: str) -> set[str]:
+    """Comma-separated names from :data:`~eduengine.bootstrap.PERIODIC_JOBS`."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - set(PERIODIC_JOBS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown job(s) {unknown or [text]}: choose from {', '.join(PERIODIC_JOBS)}"
+        )
+    return names
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``eduengine: error: ...`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"eduengine: error: {one_line(message)}{hint}\n")
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line (driver messages often span several)."""
+    return " ".join(str(text).split())
 
 
 class JsonFormatter(logging.Formatter):
@@ -160,10 +222,11 @@ def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
         notifier = ops.JsonLinesNotifier(out.write)
     else:
         notifier = ops.WebhookNotifier(args.reminders)
-    jobs = set(args.jobs.split(",")) if args.jobs else None
-    known = set(school.periodic_jobs(notifier))
-    if jobs is not None and jobs - known:
-        raise InvalidSetting(f"unknown job(s) {sorted(jobs - known)}: choose from {sorted(known)}")
+    jobs: set[str] | None = args.jobs
+    for name, why in school.idle_jobs(notifier).items():
+        if jobs is not None and name in jobs:
+            # named, but it cannot run in this school: say so, run the others
+            log.warning("job %s does not run here: %s", name, why, extra={"job": name})
     stop = threading.Event()
     if args.every is not None:
         _stop_on_signals(stop)
@@ -249,7 +312,7 @@ def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     calendars = CalendarService(store.unit_of_work)
     data = (
         calendars.student_calendar(args.student)
-        if args.student
+        if args.student is not None
         else calendars.tutor_calendar(args.tutor)
     )
     if args.output:
@@ -262,7 +325,7 @@ def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 
 def cmd_report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    first = date.fromisoformat(args.since) if args.since else None
+    first: date | None = args.since
     period = ops.report_period(first, args.days, args.zone)
     _emit(out, {"report": ops.report(_school(args, store), period, by=args.by)})
     return 0
@@ -282,7 +345,7 @@ def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="eduengine",
         description="Run an eduengine school's operations: migrate, status, periodic jobs, "
         "event relay, calendar export and backup.",
@@ -321,7 +384,13 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object instead of text")
     status.set_defaults(run=cmd_status)
 
-    due = sub.add_parser("run-due", help="run every periodic job once, or --every interval")
+    due = sub.add_parser(
+        "run-due",
+        help="run every periodic job once, or --every interval",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="jobs, in the order they run:\n"
+        + "\n".join(f"  {name:<14}{does}" for name, does in PERIODIC_JOBS.items()),
+    )
     due.add_argument(
         "--every",
         type=duration,
@@ -329,7 +398,11 @@ def parser() -> argparse.ArgumentParser:
         help="repeat every DURATION (30s, 5m, 1h) until SIGTERM or Ctrl-C",
     )
     due.add_argument(
-        "--jobs", metavar="NAMES", help="comma-separated: offers,rush,deals,fees,reminders"
+        "--jobs",
+        type=job_names,
+        metavar="NAMES",
+        help=f"comma-separated, from: {','.join(PERIODIC_JOBS)} (default: every job that "
+        "runs here; a named job that cannot run here is reported on stderr)",
     )
     due.add_argument(
         "--reminders",
@@ -352,7 +425,9 @@ def parser() -> argparse.ArgumentParser:
     relay.add_argument(
         "--cursor", type=int, metavar="POSITION", help="start after POSITION (0: from the start)"
     )
-    relay.add_argument("--limit", type=int, default=500, help="envelopes per page (default 500)")
+    relay.add_argument(
+        "--limit", type=positive_int, default=500, help="envelopes per page (default 500)"
+    )
     relay.add_argument(
         "--webhook",
         metavar="URL",
@@ -370,8 +445,8 @@ def parser() -> argparse.ArgumentParser:
 
     ics = sub.add_parser("export-ics", help="a student's or a tutor's calendar as .ics")
     who = ics.add_mutually_exclusive_group(required=True)
-    who.add_argument("--student", metavar="ID")
-    who.add_argument("--tutor", metavar="ID")
+    who.add_argument("--student", type=an_id, metavar="ID")
+    who.add_argument("--tutor", type=an_id, metavar="ID")
     ics.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     ics.set_defaults(run=cmd_export_ics)
 
@@ -379,11 +454,14 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--from",
         dest="since",
+        type=iso_date,
         metavar="YYYY-MM-DD",
         help="the period's first local day (default: the last --days days, today excluded)",
     )
-    report.add_argument("--days", type=int, default=7, help="how many days (default 7)")
-    report.add_argument("--zone", default="UTC", help="IANA time zone of the days (default UTC)")
+    report.add_argument("--days", type=positive_int, default=7, help="how many days (default 7)")
+    report.add_argument(
+        "--zone", type=zone, default="UTC", help="IANA time zone of the days (default UTC)"
+    )
     report.add_argument(
         "--by",
         default="course",
@@ -407,13 +485,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     store: Store | None = None
     try:
         store = _store(args)
+        ops.check_reachable(store)
         return run(args, store, out)
     except EduEngineError as exc:
         log.debug("command failed", exc_info=True)
-        sys.stderr.write(f"eduengine: error: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(f"eduengine: error: {type(exc).__name__} ({exc.code}): {one_line(exc)}\n")
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, the traceback at debug level
+        log.debug("command failed", exc_info=True)
+        sys.stderr.write(
+            f"eduengine: error: unexpected {type(exc).__name__}: {one_line(exc)} "
+            "(--log-level debug shows the traceback)\n"
+        )
+        return 1
     finally:
         if store is not None:
             store.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -27,6 +28,14 @@ from eduengine.ports import UnitOfWork
 
 Eraser = Callable[[UnitOfWork, str, datetime], int]
 """Scrubs one student's personal data from a module; returns how many items it changed."""
+
+
+@runtime_checkable
+class ScrubsOnCommit(Protocol):
+    """A unit of work whose store keeps old versions of what it changes (SQLite's WAL)
+    and can make them unreadable once it commits; erasure asks it to."""
+
+    def scrub_on_commit(self) -> None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -57,5 +66,8 @@ class ErasureRegistry:
         return list(self._erasers)
 
     def erase(self, uow: UnitOfWork, student_id: str, now: datetime) -> ErasureReport:
+        if isinstance(uow, ScrubsOnCommit):
+            # an erased value must not stay readable in the database files either
+            uow.scrub_on_commit()
         removed = {module: eraser(uow, student_id, now) for module, eraser in self._erasers.items()}
         return ErasureReport(student_id=student_id, removed=removed)

@@ -1,8 +1,15 @@
 """Every error eduengine raises, rooted at :class:`EduEngineError`.
 
 Domain errors mean "the command was refused and nothing changed"; persistence errors mean
-the storage could not complete the command (also with nothing changed). Where it is true
-an error also subclasses the matching built-in, so ``except ValueError`` keeps working.
+the storage could not complete a unit of work, whose writes were rolled back. Where it is
+true an error also subclasses the matching built-in, so ``except ValueError`` keeps working.
+
+**Commands that move money run in steps** (file the payment intent and commit; call the
+provider; confirm in a second unit of work), and only the failing step is undone. An
+error raised after the provider charged (a persistence error while confirming) leaves
+the charge taken and its intent open: ``school.payments.reconcile()`` (or the same
+command again) confirms it or refunds it; nothing is charged twice. What a quote could
+have found (an amount out of range) is refused before any charge.
 
 >>> from eduengine.errors import EduEngineError, SlotFull
 >>> issubclass(SlotFull, EduEngineError)
@@ -40,7 +47,9 @@ class EduEngineError(Exception):
 
 
 class DomainError(EduEngineError):
-    """A command was refused by a business rule; the state is unchanged."""
+    """A command was refused by a business rule; the state is unchanged (raised after a
+    provider moved money, e.g. a checkout whose order was closed meanwhile, the error
+    says what was filed to put it right: the refund under way)."""
 
     code = "domain_error"
     http_status = 400
@@ -303,7 +312,13 @@ class InvalidTransition(DomainError):
 
 
 class PersistenceError(EduEngineError):
-    """The storage could not complete the command; nothing was written."""
+    """The storage could not complete a unit of work; its writes were rolled back.
+
+    A command of one unit of work wrote nothing. A command that called a payment
+    provider had committed its earlier step: raised while confirming a charge, the
+    money was taken and its intent stays open until ``school.payments.reconcile()`` (or
+    the same command again) confirms the order or refunds it.
+    """
 
     code = "persistence_error"
     http_status = 503
@@ -469,7 +484,10 @@ class TimeNotAvailable(BookingRefused):
 
 
 class PaymentFailed(EduEngineError):
-    """The payment gateway declined or could not confirm a charge or refund."""
+    """The payment provider refused a charge or refund: that call moved no money (an
+    answer that was lost, where money may have moved, is :class:`PaymentOutcomeUnknown`).
+    What the command had filed before the call is closed with it (a declined checkout
+    releases its coupons; a refused refund stays due and is retried)."""
 
     code = "payment_failed"
     http_status = 402

@@ -9,6 +9,11 @@ place or fee it settles (``charged``, ``refunded``, ``failed``, ``released``). O
 intents are filed under the ``"open"`` index by the time they were filed, so
 :meth:`~eduengine.payment_service.PaymentService.reconcile` reads only those.
 
+An open charge also keeps the payment account it charges (a retried call needs it) and,
+under the index ``student:<id>``, the student it charges, so erasure
+(:func:`erase_accounts`) finds the student's open intents and drops their account; what
+reconcile needs to settle or refund (the key, the amount, the charge id) stays.
+
 >>> from datetime import datetime, timezone
 >>> from eduengine import InMemoryStore
 >>> from eduengine.pricing import Money
@@ -97,7 +102,12 @@ class PaymentSettler(Protocol):
 
 
 def _put(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
-    index = {OPEN: micros(dt_in(doc["since"]))} if doc["state"] in OPEN_STATES else None
+    index = None
+    if doc["state"] in OPEN_STATES:
+        since = micros(dt_in(doc["since"]))
+        index = {OPEN: since}
+        if doc.get("student_id"):
+            index[f"student:{doc['student_id']}"] = since
     uow.records.put(INTENTS, key, doc, index=index)
 
 
@@ -110,8 +120,11 @@ def record_charge(
     account: str,
     amount: Money,
     now: datetime,
+    student_id: str | None = None,
 ) -> dict[str, Any]:
-    """File (or re-open, for a retried call) a charge intent; returns its document."""
+    """File (or re-open, for a retried call) a charge intent; returns its document.
+
+    ``student_id`` (default: ``ref["student_id"]``) is whom it charges, for erasure."""
     doc = uow.records.get(INTENTS, key)
     if doc is not None and doc["state"] in OPEN_STATES:
         if doc.get("account") != account:
@@ -128,9 +141,36 @@ def record_charge(
         "since": dt_out(now),
         "charge_id": None,
         "settled_id": None,
+        "student_id": student_id or ref.get("student_id"),
     }
     _put(uow, key, doc)
     return doc
+
+
+def erase_accounts(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: drop the payment account of the student's open charge intents; returns
+    how many it changed. Reconcile still settles them: it asks the provider by key and
+    refunds by charge id, never by account (a retried command gives the account again).
+
+    >>> from datetime import datetime, timezone
+    >>> from eduengine import InMemoryStore
+    >>> from eduengine.pricing import Money
+    >>> now = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    >>> with InMemoryStore().unit_of_work() as uow:
+    ...     _ = record_charge(uow, "order:o1", owner="order", ref={"order_id": "o1"},
+    ...                       account="acct-ann", amount=Money("10", "CNY"), now=now,
+    ...                       student_id="ann")
+    ...     erase_accounts(uow, "ann", now), account_of(uow, "order:o1")
+    (1, None)
+    """
+    erased = 0
+    for key, _ in uow.records.scan(INTENTS, f"student:{student_id}"):
+        doc = uow.records.get(INTENTS, key)
+        if doc is not None and doc["state"] in OPEN_STATES and doc.get("account") is not None:
+            doc["account"] = None
+            _put(uow, key, doc)
+            erased += 1
+    return erased
 
 
 def record_refund(

@@ -2,7 +2,8 @@
 
 :func:`migrate` brings any store to this library's schema, :func:`status` reports the
 schema, counts and due work, :func:`run_due` runs every periodic job of a school once,
-:func:`backup` copies a SQLite database while it is in use.
+:func:`backup` copies a SQLite database while it is in use, :func:`check_reachable`
+tells at once (within :data:`CONNECT_TIMEOUT`) that a database server cannot be reached.
 
 >>> from eduengine import InMemoryStore, School
 >>> store = InMemoryStore()
@@ -36,7 +37,7 @@ from eduengine.codec import micros
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.service import GROUPS
-from eduengine.errors import EduEngineError, PersistenceError
+from eduengine.errors import EduEngineError, InvalidInput, PersistenceError, StoreNotFound
 from eduengine.intents import INTENTS
 from eduengine.intents import OPEN as INTENTS_OPEN
 from eduengine.notices.service import DUE as NOTICES_DUE
@@ -48,10 +49,35 @@ from eduengine.reminders.service import DUE as REMINDER_DUE
 from eduengine.reminders.service import KIND as REMINDERS
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
-from eduengine.stores import Store
+from eduengine.stores import Store, _without_password
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.ops")
+
+#: how long :func:`check_reachable` waits for a database server (libpq counts whole
+#: seconds, and 2 is its least)
+CONNECT_TIMEOUT = 2
+
+
+def check_reachable(store: Store, *, timeout: int = CONNECT_TIMEOUT) -> None:
+    """Raise :class:`StoreNotFound` at once if the store's database server cannot be
+    reached, rather than let the pool retry until ``lock_timeout`` (a one-shot program
+    such as the command line calls it first). Files and memory need no server.
+
+    >>> from eduengine import InMemoryStore
+    >>> check_reachable(InMemoryStore())
+    """
+    if isinstance(store, SqliteStore | InMemoryStore):
+        return
+    import psycopg  # present: a PostgresStore was made
+
+    try:
+        psycopg.connect(store.dsn, connect_timeout=timeout).close()
+    except psycopg.Error as exc:
+        detail = " ".join(str(exc).split())
+        raise StoreNotFound(
+            f"cannot connect to PostgreSQL at {_without_password(store.dsn)}: {detail}"
+        ) from exc
 
 
 def migrate(store: Store) -> int | None:
@@ -238,6 +264,11 @@ def backup(store: Store, target: str | Path) -> None:
     PostgreSQL is backed up with its own tools (``pg_dump``), which this raises
     :class:`PersistenceError` to say, as for the in-memory store."""
     if isinstance(store, SqliteStore):
+        if _same_file(store.path, target):
+            raise InvalidInput(
+                f"backup target {str(target)!r} is the store's own database file "
+                f"{store.path!r}: name another file"
+            )
         store.backup(target)
         return
     if isinstance(store, InMemoryStore):
@@ -248,6 +279,18 @@ def backup(store: Store, target: str | Path) -> None:
         f"`pg_dump --format=custom{schema} --file=backup.dump <your DSN>` "
         "(consistent while the school runs) and `pg_restore` to restore"
     )
+
+
+def _same_file(path: str, target: str | Path) -> bool:
+    if path == ":memory:":
+        return False
+    mine, theirs = Path(path).resolve(), Path(target).resolve()
+    if mine == theirs:
+        return True
+    try:  # another name for the same file (a hard link)
+        return theirs.exists() and mine.samefile(theirs)
+    except OSError:
+        return False
 
 
 def report_period(first: date | None, days: int, tz: str) -> Period:

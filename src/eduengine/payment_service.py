@@ -32,6 +32,8 @@ order:o1 payment_unknown
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eduengine.booking.model import IdFactory
@@ -44,11 +46,31 @@ from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase, scan_after
 
+log = logging.getLogger("eduengine.payments")
+
 #: how long an intent may stay open before the sweep asks the provider about it: longer
 #: than the provider's own request timeout, so the sweep never releases a place whose
 #: charge is still on its way (if one lands later anyway, it is refunded)
 SETTLE_AFTER = timedelta(minutes=15)
 RECONCILE_BATCH = 100
+
+
+class Reconciled(int):
+    """What :meth:`PaymentService.reconcile` did: an ``int``, the number of intents it
+    settled, which also names the intents it could not settle because settling them
+    failed (``failed``: their keys, in the order met; each was logged with its error).
+
+    >>> done = Reconciled(3, failed=["order:o9"])
+    >>> done == 3, done.failed
+    (True, ('order:o9',))
+    """
+
+    failed: tuple[str, ...]
+
+    def __new__(cls, settled: int = 0, *, failed: Sequence[str] = ()) -> Reconciled:
+        done = super().__new__(cls, settled)
+        done.failed = tuple(failed)
+        return done
 
 
 class PaymentService(ServiceBase):
@@ -104,18 +126,23 @@ class PaymentService(ServiceBase):
 
     def reconcile(
         self, *, settle_after: timedelta | None = None, batch_size: int = RECONCILE_BATCH
-    ) -> int:
+    ) -> Reconciled:
         """Settle every open intent filed at least ``settle_after`` ago (default: the
-        service's); returns how many it settled.
+        service's); returns how many it settled (a :class:`Reconciled`, an ``int`` whose
+        ``failed`` lists the keys it could not settle).
 
         Reads only the ``"open"`` index, ``batch_size`` keys per read; an intent the
-        provider cannot answer about stays open for the next run. Safe to run from several
-        workers at once and beside the commands (every owner re-reads under its locks).
+        provider cannot answer about stays open for the next run. Each intent is settled
+        in units of work of its own: one whose settling fails is logged with its key,
+        counted in ``failed`` and left open, and the run goes on to the rest, so one bad
+        intent never blocks the others. Safe to run from several workers at once and
+        beside the commands (every owner re-reads under its locks).
         """
         age = self.settle_after if settle_after is None else settle_after
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         settled = 0
+        failed: list[str] = []
         cursor: tuple[int, str] | None = None
         while True:
 
@@ -126,9 +153,13 @@ class PaymentService(ServiceBase):
 
             rows = self._run(find, write=False)
             if not rows:
-                return settled
+                return Reconciled(settled, failed=failed)
             for key, _ in rows:
-                settled += self.settle(key, not_found_means_not_charged=True)
+                try:
+                    settled += self.settle(key, not_found_means_not_charged=True)
+                except Exception:
+                    log.exception("reconcile could not settle payment intent %r", key)
+                    failed.append(key)
             cursor = rows[-1][1], rows[-1][0]
 
     def notify_succeeded(self, key: str) -> bool:

@@ -47,7 +47,7 @@ def env() -> dict[str, str]:
 
 
 def cli(
-    *args: str, url: str | None = None, timeout: float = 60
+    *args: str, url: str | None = None, timeout: float = 60, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     store = ["--store", url] if url is not None else []
     return subprocess.run(
@@ -56,7 +56,7 @@ def cli(
         text=True,
         env=env(),
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
     )
 
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from eduengine import FixedClock, School
+from eduengine.adapters.sqlite import SqliteStore
 from eduengine.deals import GroupDealCampaign
-from eduengine.payments import FakePaymentGateway
+from eduengine.errors import PaymentOutcomeUnknown
+from eduengine.payments import FakePaymentGateway, Fault
 from eduengine.pricing import Money
+from eduengine.pricing.rules import Customer, OrderLine
 from eduengine.students import Actor, Guardian, GuardianRole
 from tests.adapters import StoreHandle
 
@@ -94,3 +100,103 @@ def test_after_erase_no_module_keeps_the_students_personal_data(store: StoreHand
     # the seat and the money trail stay, keyed by the opaque id
     assert [b.slot_id for b in school.booking.bookings_for_student("ann")] == [slot.id]
     assert school.deals.get_group(group.id).state.value == "formed"
+
+
+# --- open payment intents and the database files ---------------------------------------
+
+ORDER_ACCOUNT = "acct-ann-order-9931"
+
+
+def _ann_everywhere(school: School, clock: FixedClock) -> str:
+    """Ann with personal data in every module, and an order whose answer was lost (its
+    intent stays open, holding the account it charges); returns the group id."""
+    school.students.register(
+        "ann",
+        name=ANN["name"],
+        phone=ANN["phone"],
+        email=ANN["email"],
+        guardians=[
+            Guardian(
+                name=ANN["guardian"],
+                phone=ANN["guardian_phone"],
+                email=None,
+                roles=frozenset({GuardianRole.RECEIVE_REMINDERS}),
+            )
+        ],
+    )
+    school.students.register("bob", name="Bob", phone=BOB["phone"])
+    school.fees.set_payment_account("ann", ANN["account"])
+    school.deals.create_campaign(
+        GroupDealCampaign(
+            id="spring",
+            course_id="python-101",
+            list_price=Money("199.00", "CNY"),
+            group_price=Money("99.00", "CNY"),
+            required_size=2,
+            starts_at=T0,
+            ends_at=T0 + timedelta(days=30),
+        )
+    )
+    group = school.deals.open_group(
+        "spring", "ann", account=ANN["account"], device_id=ANN["device"], ip=ANN["ip"]
+    )
+    school.deals.join_group(
+        group.id, "bob", account=BOB["account"], device_id=BOB["device"], ip=BOB["ip"]
+    )
+    gateway = school.payments.gateway
+    assert isinstance(gateway, FakePaymentGateway)
+    gateway.script(Fault.TIMEOUT_AFTER)  # charged, the answer lost: the intent stays open
+    with pytest.raises(PaymentOutcomeUnknown):
+        school.pricing.checkout(
+            "o1",
+            Customer(student_id="ann"),
+            [OrderLine(course_id="py", price=Money("199", "CNY"))],
+            account=ORDER_ACCOUNT,
+        )
+    return group.id
+
+
+def test_erasure_reaches_open_payment_intents_and_reconcile_still_settles_them(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    gateway = FakePaymentGateway()
+    school = School.build(store, clock=clock, gateway=gateway, reminders=None, risk_rules=())
+    _ann_everywhere(school, clock)
+    assert ORDER_ACCOUNT in dump(store)
+
+    report = school.students.erase(Actor(id="dpo", role="admin"), "ann")
+
+    assert ORDER_ACCOUNT not in dump(store)
+    assert report.removed["payment_intents"] == 1
+    intent = school.payments.intent("order:o1")
+    assert intent is not None and intent.is_open and intent.amount == Money("199", "CNY")
+    clock.advance(timedelta(minutes=16))
+    assert school.payments.reconcile() == 1  # settled without the account
+    assert school.pricing.get_order("o1").status == "paid"
+    assert school.payments.count_open() == 0
+
+
+def test_after_erase_no_erased_value_is_left_in_the_sqlite_files(tmp_path: Path) -> None:
+    path = tmp_path / "school.sqlite3"
+    lite = SqliteStore(path)
+    lite.migrate()
+    clock = FixedClock(T0)
+    school = School.build(
+        lite, clock=clock, gateway=FakePaymentGateway(), reminders=None, risk_rules=()
+    )
+    try:
+        _ann_everywhere(school, clock)
+        values = {**ANN, "order account": ORDER_ACCOUNT}
+
+        def found_in_files() -> list[str]:
+            raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+            return [field for field, value in values.items() if value.encode() in raw]
+
+        assert found_in_files() == list(values)  # the test sees the real bytes
+        school.students.erase(Actor(id="dpo", role="admin"), "ann")
+        leaked = found_in_files()
+        assert leaked == [], f"erased values still readable in the database files: {leaked}"
+        assert BOB["phone"].encode() in path.read_bytes()  # nobody else's data went
+    finally:
+        lite.close()

@@ -109,10 +109,16 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
     A store object is safe to share between threads. Its connections come from a
     bounded pool (``min_size`` to ``max_size`` connections, opened on first use); a unit
     of work holds one connection from ``BEGIN`` to its end, and waiting for a free one
-    is bounded by ``lock_timeout``. With ``check_connections`` (the default) the pool
-    checks each connection as it hands it out (one empty round trip), so a connection
-    the server dropped is replaced before a command sees it; either way, a unit of work
-    whose ``BEGIN`` fails on a broken connection starts again once on a fresh one. After
+    is bounded by ``lock_timeout``. A connection the server dropped (restart, idle kill,
+    failover) costs the next command one reconnect: a unit of work's first statement
+    (``BEGIN``) is its check, and a unit of work whose ``BEGIN`` fails on a broken
+    connection starts again once on a fresh one (nothing of it ran yet), after the pool's
+    other idle connections were tested (a round trip each, on this rare path only), so
+    the retry does not meet another dead one. With ``check_connections`` (the default)
+    :meth:`connection` (migrate, snapshot, relay) also tests the connection it lends. The
+    pool's own per-checkout check is not used: after a failed check it sleeps a second,
+    then two, before the next, which made the first command after a restart take
+    3 s instead of one reconnect (docs/storage.md). After
     :meth:`close` the store refuses further use with ``PersistenceError``.
     ``application_name`` labels its connections in ``pg_stat_activity``.
 
@@ -187,7 +193,9 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
                     kwargs=kwargs,
                     min_size=self.min_size,
                     max_size=self.max_size,
-                    check=ConnectionPool.check_connection if self.check_connections else None,
+                    # no per-checkout check: it backs off 1 s, 2 s ... after a failure
+                    # (see the class docstring); BEGIN's failure is the check instead
+                    check=None,
                     timeout=self.lock_timeout,
                     open=False,
                     name=f"eduengine:{self.schema or 'public'}",
@@ -225,10 +233,25 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
         if pool is not None:
             pool.check()  # replaces every idle connection that does not answer
 
+    def _borrow_working(self) -> Conn:
+        """A pooled connection that answered an empty round trip (with
+        ``check_connections``): one that does not is dropped, the idle ones are tested,
+        and a fresh or tested one is lent instead, without the pool's back-off."""
+        conn = self._borrow()
+        if not self.check_connections:
+            return conn
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            self._give_back(conn)  # broken: the pool drops it and opens another
+            self._check_idle()
+            return self._borrow()
+        return conn
+
     @contextmanager
     def connection(self) -> Iterator[Conn]:
         """Borrow a connection (autocommit, rows as dicts) for the ``with`` block."""
-        conn = self._borrow()
+        conn = self._borrow_working()
         try:
             yield conn
         finally:

@@ -39,13 +39,22 @@ opener``                                       orders, new_students (+ money "va
 ``fp_cohort``             first purchase       first_purchase, renewed
 ``levels``                level-up             level_ups, level_s (dimension: level)
 ========================  ===================  =====================================
+
+**A counter never refuses a command.** Sums of money are kept as decimal strings in the
+documents; an index value (a signed 64-bit column) is clamped to :data:`INDEX_MAX`. A rule
+that still fails (a bug, a value no one foresaw) is logged and skipped, and the command it
+counts commits without that count (``school.analytics.rebuild()`` recounts what stored
+documents allow); only a failure of the store itself, which the command could not survive
+anyway, is raised.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,6 +72,7 @@ from eduengine.deals.service import (
     MemberJoined,
     RefundIssued,
 )
+from eduengine.errors import PersistenceError
 from eduengine.levels.service import LevelUp
 from eduengine.messagebus import Handler
 from eduengine.ports import UnitOfWork
@@ -76,6 +86,12 @@ COUNTERS = "analytics_counter"
 ACTIVE = "analytics_active"
 #: one document per student: stage reached, first purchase, spend (segments read its indexes)
 PROFILES = "analytics_student"
+
+log = logging.getLogger("eduengine.analytics")
+
+#: the largest value an index holds (a signed 64-bit column in SQL); a spend beyond it
+#: (92 233 720 368 547 758 units of a currency) is filed at it, in the top band
+INDEX_MAX = 2**63 - 1
 
 HOUR = 3_600_000_000
 DAY = 24 * HOUR
@@ -97,6 +113,38 @@ LEVELS = "levels"
 def hour_of(at: datetime) -> int:
     """The UTC hour bucket (micros) ``at`` falls in."""
     return micros(at) // HOUR * HOUR
+
+
+def clamp_index(value: int) -> int:
+    """``value`` within what an index column holds (see :data:`INDEX_MAX`).
+
+    >>> clamp_index(10**19) == INDEX_MAX, clamp_index(-(10**19)) == -INDEX_MAX
+    (True, True)
+    """
+    return max(-INDEX_MAX, min(INDEX_MAX, value))
+
+
+def never_refuse(rule: Handler) -> Handler:
+    """``rule``, but a failure to count is logged instead of refusing the command.
+
+    A store failure is still raised: the command's transaction cannot commit after it.
+    """
+
+    @functools.wraps(rule)
+    def counting(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        _guarded(lambda: rule(event, uow), f"{type(event).__name__} by {rule.__name__}")
+
+    return counting
+
+
+def _guarded(count: Callable[[], None], what: str) -> None:
+    try:
+        count()
+    except PersistenceError:
+        raise
+    except Exception:
+        # a counter is a projection: losing one count beats refusing a paid order
+        log.exception("analytics could not count %s; the command goes on without it", what)
 
 
 def shard(student_id: str) -> str:
@@ -158,27 +206,34 @@ def flush(uow: UnitOfWork) -> None:
     if pending is None:
         return
     for family, dim, day in sorted(pending.counts.keys() | pending.money.keys()):
-        key = f"{family}|{dim}|{day}"
-        doc = uow.records.get(COUNTERS, key) or {
-            "f": family,
-            "d": dim,
-            "day": day,
-            "h": {},
-            "m": {},
-        }
-        for cell_key, deltas in pending.counts.get((family, dim, day), {}).items():
-            cell: dict[str, int] = doc["h"].setdefault(cell_key, {})
-            for name, delta in deltas.items():
-                if delta:
-                    cell[name] = cell.get(name, 0) + delta
-        for cell_key, amounts in pending.money.get((family, dim, day), {}).items():
-            sums: dict[str, str] = doc["m"].setdefault(cell_key, {})
-            for currency, amount in amounts.items():
-                sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
-        uow.records.put(COUNTERS, key, doc, index={family: day})
+        _guarded(
+            functools.partial(_write_counter, uow, pending, family, dim, day),
+            f"counter {family}|{dim}|{day}",
+        )
     for student_id, hour in sorted(pending.active):
         # a blind write: the marker holds nothing but its key
         uow.records.put(ACTIVE, f"{student_id}|{hour}", {}, index={"hour": hour})
+
+
+def _write_counter(uow: UnitOfWork, pending: Pending, family: str, dim: str, day: int) -> None:
+    key = f"{family}|{dim}|{day}"
+    doc = uow.records.get(COUNTERS, key) or {
+        "f": family,
+        "d": dim,
+        "day": day,
+        "h": {},
+        "m": {},
+    }
+    for cell_key, deltas in pending.counts.get((family, dim, day), {}).items():
+        cell: dict[str, int] = doc["h"].setdefault(cell_key, {})
+        for name, delta in deltas.items():
+            if delta:
+                cell[name] = cell.get(name, 0) + delta
+    for cell_key, amounts in pending.money.get((family, dim, day), {}).items():
+        sums: dict[str, str] = doc["m"].setdefault(cell_key, {})
+        for currency, amount in amounts.items():
+            sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
+    uow.records.put(COUNTERS, key, doc, index={family: day})
 
 
 # --- lessons ----------------------------------------------------------------------------
@@ -314,7 +369,7 @@ def put_profile(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
     index = {f"stage:{doc['stage']}": doc["since"]}
     for currency, amount in doc["spend"].items():
         # spend in hundredths of the currency unit: segments count bands of it
-        index[f"spend:{currency}"] = int(Decimal(amount) * 100)
+        index[f"spend:{currency}"] = clamp_index(int(Decimal(amount) * 100))
     uow.records.put(PROFILES, student_id, doc, index=index)
 
 
@@ -402,7 +457,7 @@ def on_level_up(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 def analytics_rules() -> dict[type[ev.DomainEvent], list[Handler]]:
     """The projections' rules, for :func:`eduengine.bootstrap.school_rules` (they run
     after the school's own rules for the event, so they count what those let through)."""
-    return {
+    table: dict[type[ev.DomainEvent], list[Handler]] = {
         ev.SlotCreated: [on_slot_created],
         ev.CapacityChanged: [on_capacity_changed],
         ev.SlotCancelled: [on_slot_cancelled],
@@ -422,3 +477,4 @@ def analytics_rules() -> dict[type[ev.DomainEvent], list[Handler]]:
         ReferralRewarded: [on_referral],
         LevelUp: [on_level_up],
     }
+    return {event: [never_refuse(rule) for rule in rules] for event, rules in table.items()}

@@ -320,7 +320,7 @@ class AnalyticsService(ServiceBase):
             ]
             everyone = sum(r.students for r in rows)
             index = f"spend:{currency}"
-            bounds = [b * 100 for b in spend_bands]
+            bounds = [pj.clamp_index(b * 100) for b in spend_bands]  # as the spend is filed
             for i, lo in enumerate(bounds):
                 hi = bounds[i + 1] - 1 if i + 1 < len(bounds) else None
                 n = uow.records.count(pj.PROFILES, index, lo=max(lo, 1), hi=hi)

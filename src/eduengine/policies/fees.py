@@ -144,6 +144,7 @@ class FeeService(ServiceBase):
                 account=account,
                 amount=fee,
                 now=now,
+                student_id=doc["student_id"],
             )
         )
         try:

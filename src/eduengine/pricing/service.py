@@ -239,6 +239,7 @@ class PricingService(ServiceBase):
                         account=account,
                         amount=Money.from_record(doc["total"]),
                         now=now,
+                        student_id=customer.student_id,
                     )
                 return _order_from(order_id, doc)
             found = {}
@@ -277,6 +278,7 @@ class PricingService(ServiceBase):
                 account=account,
                 amount=priced.total,
                 now=now,
+                student_id=customer.student_id,
             )
             return order
 

@@ -2,15 +2,38 @@
 
 >>> mask_phone("13812341234"), mask_email("alice@example.com"), mask_name("王小明")
 ('138****1234', 'a***@example.com', '王**')
+
+A masked value never shows the value whole: a value too short to keep a character of,
+or one already made of what a mask shows, is hidden entirely, with a mask character
+it does not contain.
+
+>>> mask_name("王"), mask_email("alice"), mask_name("a*")
+('*', 'a****', '••')
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 from datetime import datetime
 from typing import Protocol
 
 import attrs
+
+#: what a mask shows in place of hidden characters, in order of preference
+MASKS = "*•#x"
+
+
+def _never_whole(value: str, masked: str) -> str:
+    """``masked``, unless it would show ``value`` whole (equal to it, or holding it):
+    then every character hidden, with a mask character ``value`` does not contain (so
+    the result can neither equal nor contain it)."""
+    if masked != value and (len(value) < 2 or value not in masked):
+        return masked
+    star = next(
+        c for c in itertools.chain(MASKS, map(chr, itertools.count(0x2460))) if c not in value
+    )
+    return star * max(1, len(value))
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -18,21 +41,26 @@ def mask_phone(phone: str | None) -> str | None:
         return phone
     digits = phone.strip()
     if len(digits) <= 7:
-        return digits[:1] + "*" * (len(digits) - 1)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+        masked = digits[:1] + "*" * (len(digits) - 1)
+    else:
+        masked = digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return _never_whole(phone, _never_whole(digits, masked))
 
 
 def mask_email(email: str | None) -> str | None:
-    if not email or "@" not in email:
+    """``a***@example.com``; a value without an ``@`` is masked like a name."""
+    if not email:
         return email
-    user, _, domain = email.partition("@")
-    return f"{user[:1]}***@{domain}"
+    user, at, domain = email.partition("@")
+    if not at:
+        return mask_name(email)
+    return _never_whole(email, f"{user[:1]}***@{domain}")
 
 
 def mask_name(name: str | None) -> str | None:
     if not name:
         return name
-    return name[:1] + "*" * (len(name) - 1)
+    return _never_whole(name, name[:1] + "*" * (len(name) - 1))
 
 
 class Access(enum.Enum):
