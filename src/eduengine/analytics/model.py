@@ -23,7 +23,7 @@ import attrs
 from eduengine.booking.events import DomainEvent
 from eduengine.clock import require_aware
 from eduengine.errors import InvalidInput, InvalidTimeRange, OutOfRange, WrongType
-from eduengine.inputs import EARLIEST, LATEST, MAX_DURATION, check_instant, check_int
+from eduengine.inputs import EARLIEST, LATEST, MAX_DURATION, check_id, check_instant, check_int
 from eduengine.pricing.money import Money
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -258,6 +258,9 @@ class AlertRule:
     def __attrs_post_init__(self) -> None:
         if not self.id or not self.notify:
             raise InvalidInput("an alert rule needs an id and a person to notify")
+        check_id(self.id, "rule id")
+        check_id(self.notify, "notify")
+        check_int(self.period_days, "period_days", low=1, high=MAX_DURATION.days)
         if self.period_days < 1:
             raise InvalidInput(f"rule {self.id!r}: period_days must be positive")
         zone(self.tz)

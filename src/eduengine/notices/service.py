@@ -27,7 +27,14 @@ import attrs
 
 from eduengine.codec import dt_in, micros
 from eduengine.errors import DeliveryFailed, InvalidInput, NoticeNotFound, WrongType
-from eduengine.inputs import MAX_ID_LENGTH, check_id, check_int, check_optional_id, check_text
+from eduengine.inputs import (
+    MAX_ID_LENGTH,
+    check_id,
+    check_ids,
+    check_int,
+    check_optional_id,
+    check_text,
+)
 from eduengine.notices.model import (
     DEAD,
     PACKAGE_EXPIRING,
@@ -359,6 +366,9 @@ class NoticeService(ServiceBase):
         planned from now on."""
         check_recipient(recipient_id)
         check_optional_id(zone, "zone")
+        for given in (channels, fallback):
+            if given is not None:
+                check_ids(given, "channels")
         if not (
             quiet is None
             or isinstance(quiet, bool)
