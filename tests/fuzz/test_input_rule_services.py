@@ -178,7 +178,7 @@ PRICING: Table = [
     ),
     (
         "checkout amount",
-        bad_amounts,
+        st.one_of(bad_amounts, wrong_type_ids),
         lambda s, v: s.school.pricing.checkout(
             "o4",
             Customer(student_id="bob"),
@@ -211,6 +211,13 @@ PRICING: Table = [
         "coupon limit",
         ints,
         lambda s, v: s.school.pricing.add_coupon(coupon(code="LIM", max_redemptions=v)),
+    ),
+    (
+        "coupon percent",
+        st.one_of(bad_amounts, wrong_type_ids),
+        lambda s, v: s.school.pricing.add_coupon(
+            coupon(code="PCT", kind=DiscountKind.PERCENT, value=v)
+        ),
     ),
     (
         "coupon until",
@@ -280,8 +287,20 @@ DEALS: Table = [
         lambda s, v: s.school.deals.create_campaign(campaign(id="c-start", starts_at=v)),
     ),
     (
+        "campaign max size",
+        ints,
+        lambda s, v: s.school.deals.create_campaign(campaign(id="c-max", max_size=v)),
+    ),
+    (
+        "campaign opens per student",
+        ints,
+        lambda s, v: s.school.deals.create_campaign(
+            campaign(id="c-opens", max_opened_per_student=v)
+        ),
+    ),
+    (
         "campaign price",
-        bad_amounts,
+        st.one_of(bad_amounts, wrong_type_ids),
         lambda s, v: s.school.deals.create_campaign(
             campaign(id="c-price", group_price=Money(v, "CNY"))
         ),
@@ -535,7 +554,7 @@ def test_bad_input_is_refused_cleanly_and_alike_on_every_adapter(
 
 def test_the_longest_ids_and_largest_bounds_work_on_every_adapter(store: StoreHandle) -> None:
     s = Seeded(store.store).school
-    longest = "学" * MAX_ID_LENGTH
+    longest = "学😀" * (MAX_ID_LENGTH // 2)  # 3- and 4-byte UTF-8
     other = string.ascii_letters[:26] * 4 + "x" * (MAX_ID_LENGTH - 104)
     s.students.register(longest, name="Long")
     s.students.buy_package(
