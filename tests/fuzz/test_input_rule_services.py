@@ -436,7 +436,14 @@ STUDENTS: Table = [
     ("revoke", ids, lambda s, v: s.school.students.revoke(ADMIN, v)),
     ("audit trail", ids, lambda s, v: s.school.students.audit_trail(v)),
     ("erase", ids, lambda s, v: s.school.students.erase(ADMIN, v)),
-    ("erase actor", ids, lambda s, v: s.school.students.erase(Actor(id="root", role=v), "cat")),
+    (
+        "actor classes",
+        ids,
+        lambda s, v: s.school.students.view(
+            Actor(id="root", role="admin", class_ids=frozenset([v]) if isinstance(v, str) else v),
+            "ann",
+        ),
+    ),
     ("guardians", ids, lambda s, v: s.school.students.guardians_with(v, GuardianRole.PAY)),
 ]
 
