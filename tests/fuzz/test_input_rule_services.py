@@ -32,6 +32,7 @@ from eduengine.inputs import MAX_CAPACITY, MAX_COUNT, MAX_DURATION, MAX_ID_LENGT
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
+from eduengine.pricing.rules import quote
 from eduengine.students import Actor, Guardian, GuardianRole, SchoolClass
 from tests.adapters import StoreHandle
 from tests.fuzz.harness import refused_cleanly
@@ -612,3 +613,5 @@ def test_a_refusal_names_the_argument() -> None:
         seeded.school.deals.closing_soon(timedelta.min)
     with pytest.raises(EduEngineError, match="credits"):
         seeded.school.students.buy_package("ann", credits=2**63, valid_for=timedelta(days=1))
+    with pytest.raises(EduEngineError, match="customer"):
+        quote([LINE], "ann")  # type: ignore[arg-type]

@@ -321,6 +321,8 @@ def quote(
         raise InvalidInput("an order needs at least one line")
     if not all(isinstance(line, OrderLine) for line in lines):
         raise InvalidInput(f"order lines must be OrderLines, got {lines!r}")
+    if not isinstance(customer, Customer):
+        raise InvalidInput(f"customer must be a Customer, got {customer!r}")
     currency = lines[0].price.currency
     if any(line.price.currency != currency for line in lines):
         raise InvalidInput("all lines of an order must share a currency")
