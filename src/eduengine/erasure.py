@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from eduengine.errors import InvalidInput
+from eduengine.inputs import check_id
 from eduengine.ports import UnitOfWork
 
 Eraser = Callable[[UnitOfWork, str, datetime], int]
@@ -57,6 +58,7 @@ class ErasureRegistry:
         self._erasers: dict[str, Eraser] = {}
 
     def register(self, module: str, eraser: Eraser) -> None:
+        check_id(module, "module")
         if module in self._erasers:
             raise InvalidInput(f"an eraser for {module!r} is already registered")
         self._erasers[module] = eraser

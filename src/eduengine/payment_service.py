@@ -40,6 +40,7 @@ from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import micros
 from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
 from eduengine.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
 from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway, PaymentState
@@ -53,6 +54,8 @@ log = logging.getLogger("eduengine.payments")
 #: charge is still on its way (if one lands later anyway, it is refunded)
 SETTLE_AFTER = timedelta(minutes=15)
 RECONCILE_BATCH = 100
+#: idempotency keys join an owner and ids (``order:<order id>``, ``group:<id>:<student>``)
+MAX_KEY_LENGTH = 4 * MAX_ID_LENGTH
 
 
 class Reconciled(int):
@@ -95,20 +98,24 @@ class PaymentService(ServiceBase):
         super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
         if not isinstance(settle_after, timedelta) or settle_after < timedelta(0):
             raise InvalidInput(f"settle_after must be a timedelta >= 0, got {settle_after!r}")
+        check_duration(settle_after, "settle_after")
         self.gateway = gateway
         self.settle_after = settle_after
         self._owners: dict[str, PaymentSettler] = {}
 
     def register(self, owner: str, settler: PaymentSettler) -> None:
         """Route the intents filed by ``owner`` (e.g. ``"order"``) to ``settler``."""
+        check_id(owner, "owner")
         self._owners[owner] = settler
 
     def intent(self, key: str) -> PaymentIntent | None:
         """The intent filed under an idempotency key, or ``None``."""
+        check_text(key, "key", max_length=MAX_KEY_LENGTH)
         return self._run(lambda uow, now: get_intent(uow, key), write=False)
 
     def open_intents(self, *, limit: int = 100) -> list[PaymentIntent]:
         """The oldest open intents (pending or unknown), at most ``limit``."""
+        check_int(limit, "limit", low=1)
 
         def query(uow: UnitOfWork, now: datetime) -> list[PaymentIntent]:
             found = []
@@ -138,6 +145,9 @@ class PaymentService(ServiceBase):
         intent never blocks the others. Safe to run from several workers at once and
         beside the commands (every owner re-reads under its locks).
         """
+        if settle_after is not None:
+            check_duration(settle_after, "settle_after")
+        check_int(batch_size, "batch_size", low=1)
         age = self.settle_after if settle_after is None else settle_after
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
@@ -167,11 +177,13 @@ class PaymentService(ServiceBase):
         or out of order: the school reads the outcome back with ``lookup`` rather than
         trusting the message, and an intent settled already is left alone. Returns whether
         this call settled the intent."""
+        check_text(key, "key", max_length=MAX_KEY_LENGTH)
         return self.settle(key, not_found_means_not_charged=False)
 
     def notify_failed(self, key: str) -> bool:
         """The provider's webhook says ``key`` failed (same rules as
         :meth:`notify_succeeded`: a "failed" arriving after a success changes nothing)."""
+        check_text(key, "key", max_length=MAX_KEY_LENGTH)
         return self.settle(key, not_found_means_not_charged=False)
 
     def settle(self, key: str, *, not_found_means_not_charged: bool = True) -> bool:
@@ -179,6 +191,7 @@ class PaymentService(ServiceBase):
         settled (``False``: unknown key, settled already, or no answer yet). An intent
         released as not charged is asked about too: a charge that landed late for it is
         handed to its owner, who refunds it."""
+        check_text(key, "key", max_length=MAX_KEY_LENGTH)
         intent = self.intent(key)
         if intent is None:
             return False

@@ -29,6 +29,7 @@ import attrs
 
 from eduengine.booking.events import DomainEvent
 from eduengine.errors import DuplicateId, InvalidInput, InvalidTransition
+from eduengine.inputs import check_id
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.coupons import issue_coupon
 from eduengine.pricing.money import Money
@@ -110,6 +111,8 @@ class ReferralRewarded(DomainEvent):
 
 
 def register(uow: UnitOfWork, referrer_id: str, referred_id: str) -> None:
+    check_id(referrer_id, "referrer_id")
+    check_id(referred_id, "referred_id")
     if referrer_id == referred_id:
         raise InvalidInput("a student cannot refer themselves")
     if uow.records.get(REFERRALS, referred_id) is not None:

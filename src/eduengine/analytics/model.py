@@ -22,7 +22,8 @@ import attrs
 
 from eduengine.booking.events import DomainEvent
 from eduengine.clock import require_aware
-from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.errors import InvalidInput, InvalidTimeRange, OutOfRange, WrongType
+from eduengine.inputs import EARLIEST, LATEST, MAX_DURATION, check_id, check_instant, check_int
 from eduengine.pricing.money import Money
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -34,7 +35,7 @@ def zone(tz: str | tzinfo) -> tzinfo:
         return tz
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise InvalidInput(f"unknown time zone {tz!r}") from exc
 
 
@@ -61,6 +62,8 @@ class Period:
     def __attrs_post_init__(self) -> None:
         require_aware("start", self.start)
         require_aware("end", self.end)
+        check_instant(self.start, "start")
+        check_instant(self.end, "end")
         if self.end <= self.start:
             raise InvalidTimeRange(f"period end {self.end} is not after start {self.start}")
 
@@ -70,18 +73,30 @@ class Period:
         so a day across a DST change lasts 23 or 25 hours)."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InvalidInput(f"a period lasts at least one day, got {count!r}")
+        check_int(count, "count", low=1, high=MAX_DURATION.days)
+        if not isinstance(first, date):
+            raise WrongType(f"first must be a date, got {first!r}", field="first")
         z = zone(tz)
-        start = datetime.combine(first, time(0), z)
-        end = datetime.combine(first + timedelta(days=count), time(0), z)
+        try:
+            start = datetime.combine(first, time(0), z)
+            end = datetime.combine(first + timedelta(days=count), time(0), z)
+        except OverflowError as exc:  # past year 9999: outside any school's calendar
+            raise OutOfRange(
+                f"{count} days from {first} run past the calendar", field="count"
+            ) from exc
         return cls(start, end, z)
 
     @classmethod
     def week(cls, day: date, tz: str | tzinfo = "UTC") -> Period:
         """The Monday-to-Sunday week holding ``day``."""
+        if not isinstance(day, date):
+            raise WrongType(f"day must be a date, got {day!r}", field="day")
         return cls.days(day - timedelta(days=day.weekday()), 7, tz)
 
     @classmethod
     def month(cls, year: int, month: int, tz: str | tzinfo = "UTC") -> Period:
+        check_int(year, "year", low=EARLIEST.year, high=LATEST.year - 1)
+        check_int(month, "month", low=1, high=12)
         first = date(year, month, 1)
         following = date(year + month // 12, month % 12 + 1, 1)
         return cls.days(first, (following - first).days, tz)
@@ -248,6 +263,9 @@ class AlertRule:
     def __attrs_post_init__(self) -> None:
         if not self.id or not self.notify:
             raise InvalidInput("an alert rule needs an id and a person to notify")
+        check_id(self.id, "rule id")
+        check_id(self.notify, "notify")
+        check_int(self.period_days, "period_days", low=1, high=MAX_DURATION.days)
         if self.period_days < 1:
             raise InvalidInput(f"rule {self.id!r}: period_days must be positive")
         zone(self.tz)

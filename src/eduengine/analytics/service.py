@@ -61,7 +61,8 @@ from eduengine.deals.service import (
     GroupOpened,
     MemberJoined,
 )
-from eduengine.errors import EduEngineError, InvalidInput, InvalidSetting
+from eduengine.errors import EduEngineError, InvalidInput, InvalidSetting, WrongType
+from eduengine.inputs import check_id, check_int, check_optional_instant
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing.money import Money
@@ -77,6 +78,14 @@ ANCHOR = date(2024, 1, 1)
 T = TypeVar("T")
 Cell = tuple[str, int, dict[str, int], dict[str, str]]
 Metric = Callable[[UnitOfWork, Period, str], dict[str, Decimal | None]]
+
+
+def check_period(period: object) -> Period:
+    """The input rule for a query's period: a :class:`Period` (its bounds are checked
+    when it is made)."""
+    if not isinstance(period, Period):
+        raise WrongType(f"period must be a Period, got {period!r}", field="period")
+    return period
 
 
 class AnalyticsService(ServiceBase):
@@ -118,14 +127,20 @@ class AnalyticsService(ServiceBase):
         sessions that start in the period (cancelled sessions offer nothing). ``by`` is
         ``course``, ``tutor``, ``weekday`` (``"mon"``), ``hour`` (``"19:00"``, local),
         ``weekday_hour`` (``"mon 19:00"``, a heatmap's cells) or ``school``."""
+        check_period(period)
+        check_id(by, "by")
         return self._read(lambda uow: _fill(uow, period, by))
 
     def attendance(self, period: Period, *, by: str = "course") -> list[AttendanceRow]:
         """到课率 and 空跑率 of the sessions that start in the period."""
+        check_period(period)
+        check_id(by, "by")
         return self._read(lambda uow: _attendance(uow, period, by))
 
     def attendance_rate(self, period: Period, *, by: str = "course") -> list[RateRow]:
         """到课率: attended over marked (attended + no-show) seats."""
+        check_period(period)
+        check_id(by, "by")
         return [
             RateRow(
                 key=r.key,
@@ -138,6 +153,8 @@ class AnalyticsService(ServiceBase):
 
     def no_show_rate(self, period: Period, *, by: str = "course") -> list[RateRow]:
         """空跑率: no-shows over marked (attended + no-show) seats."""
+        check_period(period)
+        check_id(by, "by")
         return [
             RateRow(
                 key=r.key,
@@ -150,14 +167,19 @@ class AnalyticsService(ServiceBase):
 
     def popular_courses(self, period: Period, *, limit: int = 10) -> list[CountRow]:
         """Courses by seats booked in their sessions of the period, most first."""
+        check_period(period)
+        check_int(limit, "limit", low=1)
         return _top(self.fill_rate(period, by="course"), limit)
 
     def popular_tutors(self, period: Period, *, limit: int = 10) -> list[CountRow]:
         """Tutors by seats booked in their sessions of the period, most first."""
+        check_period(period)
+        check_int(limit, "limit", low=1)
         return _top(self.fill_rate(period, by="tutor"), limit)
 
     def peak_hours(self, period: Period) -> list[CountRow]:
         """Bookings made per hour of the day (in the period's zone), busiest first."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> list[CountRow]:
             totals: dict[str, int] = defaultdict(int)
@@ -173,6 +195,8 @@ class AnalyticsService(ServiceBase):
         """Seats released in the period by reason (the school's code; ``unspecified``
         when a student gave none; ``rescheduled``, ``slot_cancelled``, ``refused`` for
         releases the school made), per course or for the school, most first."""
+        check_period(period)
+        check_id(by, "by")
 
         def query(uow: UnitOfWork) -> list[ReasonRow]:
             totals: dict[tuple[str, str], int] = defaultdict(int)
@@ -188,6 +212,8 @@ class AnalyticsService(ServiceBase):
     def lead_time(self, period: Period, *, by: str = "course") -> list[LeadTimeRow]:
         """Mean hours between booking and the session's start, for bookings made in the
         period (waitlist promotions and accepted offers are bookings too)."""
+        check_period(period)
+        check_id(by, "by")
 
         def query(uow: UnitOfWork) -> list[LeadTimeRow]:
             n: dict[str, int] = defaultdict(int)
@@ -209,17 +235,21 @@ class AnalyticsService(ServiceBase):
     def group_metrics(self, period: Period, *, by: str = "course") -> list[GroupRow]:
         """拼团 figures of the groups opened in the period, per course, campaign or
         opener (团长; an erased opener is shown as ``erased``) or for the school."""
+        check_period(period)
+        check_id(by, "by")
         return self._read(lambda uow: _groups(uow, period, by))
 
     # --- students ---------------------------------------------------------------------
 
     def new_students(self, period: Period) -> int:
         """Students registered in the period (erased ones included: counted, never named)."""
+        check_period(period)
         return self._read(lambda uow: _student_total(uow, period, "registered"))
 
     def stage_moves(self, period: Period) -> list[CountRow]:
         """Moves into each lifecycle stage in the period (a student who churns and comes
         back enters a stage again)."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> list[CountRow]:
             totals = _student_cells(uow, pj.STUDENTS, period)
@@ -234,6 +264,7 @@ class AnalyticsService(ServiceBase):
     def churn_reasons(self, period: Period) -> list[CountRow]:
         """流失 in the period by reason (the school's code, ``inactivity`` for churn the
         school did not mark, ``unspecified`` for a mark without a code), most first."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> list[CountRow]:
             totals = _student_cells(uow, pj.STUDENTS, period)
@@ -250,11 +281,13 @@ class AnalyticsService(ServiceBase):
         """Distinct students who booked, attended or paid in the period. It reads one
         marker per (student, active hour), so it costs the period's activity, not
         O(log N): keep dashboard periods to weeks or months."""
+        check_period(period)
         return self._read(lambda uow: _active(uow, period))
 
     def renewal_rate(self, period: Period) -> RateRow:
         """续费率 of the students whose first purchase fell in the period: the share
         that has bought again since (renewed), as of now."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> RateRow:
             totals = _student_cells(uow, pj.FP_COHORT, period)
@@ -268,6 +301,7 @@ class AnalyticsService(ServiceBase):
     def referral_rate(self, period: Period) -> RateRow:
         """老带新 share: referred students rewarded (their first purchase) over first
         purchases, in the period."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> RateRow:
             totals = _student_cells(uow, pj.STUDENTS, period)
@@ -284,6 +318,7 @@ class AnalyticsService(ServiceBase):
         reached trial, first purchase and renewal, as of now. The trial step counts
         real trials only (a student who bought without one is not in it); a renewal
         counts the first purchase before it."""
+        check_period(cohort)
 
         def query(uow: UnitOfWork) -> list[FunnelRow]:
             totals = _student_cells(uow, pj.COHORT, cohort)
@@ -306,6 +341,13 @@ class AnalyticsService(ServiceBase):
         """Students now, by lifecycle stage and by spend band (``spend_bands`` are the
         lower bounds in currency units: 0-499.99, 500-1999.99, 2000 and up). Each count
         is an index count, O(log N)."""
+        check_id(currency, "currency")
+        if not isinstance(spend_bands, list | tuple):
+            raise WrongType(
+                f"spend_bands must be a list of integers, got {spend_bands!r}", field="spend_bands"
+            )
+        for band in spend_bands:
+            check_int(band, "spend_bands")
         if list(spend_bands) != sorted(set(spend_bands)) or not spend_bands:
             raise InvalidInput(f"spend bands must rise, got {spend_bands!r}")
 
@@ -338,6 +380,7 @@ class AnalyticsService(ServiceBase):
     def time_to_level_up(self, period: Period) -> list[LevelRow]:
         """Mean days to reach each level, for the level-ups in the period: from the
         previous level-up, or from registration for the first."""
+        check_period(period)
 
         def query(uow: UnitOfWork) -> list[LevelRow]:
             n: dict[int, int] = defaultdict(int)
@@ -370,6 +413,7 @@ class AnalyticsService(ServiceBase):
         :attr:`failed_rules`; the other rules are still evaluated, and the failed one is
         tried again on the next run (its period is not marked evaluated).
         """
+        check_optional_instant(now, "now")
         now = self.clock.now() if now is None else require_aware("now", now)
         raised: list[AlertRaised] = []
         self.failed_rules = {}
@@ -427,6 +471,7 @@ class AnalyticsService(ServiceBase):
         reasons), corrected attendance marks, refunds, referrals and level-ups are not
         recovered; booked seats count from their booking time.
         """
+        check_int(batch, "batch", low=1)
         for kind in (pj.COUNTERS, pj.ACTIVE, pj.PROFILES):
             keys = self._keys(kind)
             for n in range(0, len(keys), batch):

@@ -34,6 +34,7 @@ import attrs
 from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import InvalidInput, InvalidMoney, InvalidTimeRange
+from eduengine.inputs import MAX_CAPACITY, check_duration, check_id, check_instant, check_int
 from eduengine.pricing.money import Money
 
 #: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
@@ -79,6 +80,7 @@ class GroupState(enum.Enum):
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"{name} must be a positive int, got {value!r}")
+    check_int(value, name, low=1, high=MAX_CAPACITY)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +109,7 @@ class GroupDealCampaign:
         for name in ("id", "course_id"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise InvalidInput(f"{name} must be a non-empty string")
+            check_id(getattr(self, name), name)
         if not isinstance(self.list_price, Money) or not isinstance(self.group_price, Money):
             raise InvalidMoney(
                 f"prices must be Money, got {self.list_price!r} and {self.group_price!r}"
@@ -126,8 +129,11 @@ class GroupDealCampaign:
                 raise InvalidInput("max_size is below required_size")
         if not isinstance(self.duration, timedelta) or self.duration <= timedelta(0):
             raise InvalidTimeRange(f"duration must be positive, got {self.duration!r}")
+        check_duration(self.duration, "duration")
         require_aware("starts_at", self.starts_at)
         require_aware("ends_at", self.ends_at)
+        check_instant(self.starts_at, "starts_at")
+        check_instant(self.ends_at, "ends_at")
         if self.ends_at <= self.starts_at:
             raise InvalidTimeRange("the campaign ends before it starts")
         _positive_int("max_opened_per_student", self.max_opened_per_student)

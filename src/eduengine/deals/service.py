@@ -71,6 +71,14 @@ from eduengine.errors import (
     PersistenceError,
     ShareCodeUnavailable,
 )
+from eduengine.inputs import (
+    MAX_ID_LENGTH,
+    check_duration,
+    check_id,
+    check_int,
+    check_optional_id,
+    check_text,
+)
 from eduengine.intents import (
     PaymentIntent,
     close,
@@ -247,6 +255,7 @@ class DealService(ServiceBase):
         self._run(command)
 
     def get_group(self, group_id: str) -> GroupDeal:
+        check_id(group_id, "group_id")
         return self._run(lambda uow, now: _group(uow, group_id), write=False)
 
     def group_by_code(self, share_code: str) -> GroupDeal:
@@ -254,6 +263,7 @@ class DealService(ServiceBase):
         and hyphens do not matter)."""
         if not isinstance(share_code, str):
             raise InvalidInput(f"a share code is a string, got {share_code!r}")
+        check_text(share_code, "share_code", max_length=MAX_ID_LENGTH)
         code = normalise_share_code(share_code)
 
         def query(uow: UnitOfWork, now: datetime) -> GroupDeal:
@@ -267,6 +277,7 @@ class DealService(ServiceBase):
     def closing_soon(self, within: timedelta) -> list[GroupDeal]:
         """Open groups whose deadline falls within ``within`` (for "closing soon" nudges),
         by deadline: ``now < deadline <= now + within``. Reads only those groups."""
+        check_duration(within, "within")
 
         def query(uow: UnitOfWork, now: datetime) -> list[GroupDeal]:
             found = []
@@ -286,6 +297,7 @@ class DealService(ServiceBase):
 
     def risk_decisions(self, student_id: str) -> list[dict[str, Any]]:
         """Every recorded risk decision about ``student_id``, oldest first."""
+        check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
             found = []
@@ -316,6 +328,8 @@ class DealService(ServiceBase):
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
         """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
+        check_id(referrer_id, "referrer_id")
+        check_id(referred_id, "referred_id")
         self._run(lambda uow, now: referrals.register(uow, referrer_id, referred_id))
 
     # --- open, join, leave -----------------------------------------------------------
@@ -335,6 +349,9 @@ class DealService(ServiceBase):
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
         group's payment (same idempotency key) instead of opening another.
         """
+        check_id(campaign_id, "campaign_id")
+        check_id(initiator, "initiator")
+        _check_payer(account, device_id, ip)
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             part = _participation(uow, campaign_id, initiator)
@@ -420,6 +437,9 @@ class DealService(ServiceBase):
         idempotency key (if the group failed meanwhile, the provider is asked instead and
         a charge that went through is refunded).
         """
+        check_id(group_id, "group_id")
+        check_id(student_id, "student_id")
+        _check_payer(account, device_id, ip)
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             group = _group(uow, group_id)
@@ -471,6 +491,8 @@ class DealService(ServiceBase):
 
     def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
         """Leave an open group; the group price is refunded."""
+        check_id(group_id, "group_id")
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             group = _group(uow, group_id)
@@ -493,6 +515,7 @@ class DealService(ServiceBase):
 
     def cancel_group(self, group_id: str) -> GroupDeal:
         """Operator cancels an open group; every paid member is refunded."""
+        check_id(group_id, "group_id")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             group = _group(uow, group_id)
@@ -513,6 +536,7 @@ class DealService(ServiceBase):
         re-read under its lock and settled only if still open and past its deadline);
         returns how many groups this call settled.
         """
+        check_int(batch_size, "batch_size", low=1)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         settled = 0
@@ -962,6 +986,13 @@ def _group(uow: UnitOfWork, group_id: str) -> GroupDeal:
     if doc is None:
         raise GroupNotFound(str(group_id))
     return GroupDeal.from_record(doc)
+
+
+def _check_payer(account: object, device_id: object, ip: object) -> None:
+    """The input rule for who pays: an account id, and a device and IP when given."""
+    check_id(account, "account")
+    check_optional_id(device_id, "device_id")
+    check_optional_id(ip, "ip")
 
 
 def save_group(uow: UnitOfWork, group: GroupDeal, now: datetime) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from eduengine.errors import NotRanked
+from eduengine.inputs import check_id, check_int
 from eduengine.levels.model import Standing
 from eduengine.ports import IndexEntries, RecordRepository
 
@@ -159,11 +160,13 @@ class StoredLeaderboard:
 
     def xp_of(self, student_id: str) -> int:
         """The XP the student ranks by here; ``NotRanked`` if they are not on the board."""
+        check_id(student_id, "student_id")
         found: int = self._read(lambda records: self._xp(records, student_id))
         return found
 
     def rank(self, student_id: str) -> int:
         """1 + how many students have more XP here; ``NotRanked`` if not on the board."""
+        check_id(student_id, "student_id")
 
         def read(records: RecordRepository) -> int:
             xp = self._xp(records, student_id)
@@ -174,6 +177,7 @@ class StoredLeaderboard:
 
     def top(self, n: int, *, anonymous: bool = False) -> list[Standing]:
         """The first ``n`` standings: most XP first, equal XP by student id."""
+        check_int(n, "n")
 
         def read(records: RecordRepository) -> list[Standing]:
             entries = top_entries(records, self.name, n)
@@ -187,6 +191,8 @@ class StoredLeaderboard:
         :meth:`top` (most XP first, equal XP by student id), so it is exactly the slice of
         the full standings around the student; other students' names are hidden when
         ``anonymous``. Reads the student's whole tie group (see the module docstring)."""
+        check_id(student_id, "student_id")
+        check_int(k, "k")
 
         def read(records: RecordRepository) -> list[Standing]:
             xp = self._xp(records, student_id)

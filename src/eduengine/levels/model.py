@@ -26,6 +26,7 @@ from sortedcontainers import SortedKeyList
 
 from eduengine.clock import require_aware
 from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.inputs import check_id, check_instant, check_int, check_optional_id
 
 
 def _non_negative_int(name: str, value: object) -> None:
@@ -51,8 +52,12 @@ class LearningEvent:
         for name in ("student_id", "kind", "source_id"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise InvalidInput(f"{name} must be a non-empty string")
+            check_id(getattr(self, name), name)
+        check_optional_id(self.class_id, "class_id")
         require_aware("occurred_at", self.occurred_at)
+        check_instant(self.occurred_at, "occurred_at")
         _non_negative_int("quantity", self.quantity)
+        check_int(self.quantity, "quantity")
         if self.score is not None and not (
             isinstance(self.score, Decimal) and Decimal(0) <= self.score <= 100
         ):

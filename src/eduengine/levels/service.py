@@ -25,6 +25,7 @@ from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, UnknownRule
+from eduengine.inputs import check_id, check_int, check_optional_id
 from eduengine.levels.board import KIND, StoredLeaderboard, xp_index
 from eduengine.levels.model import (
     Badge,
@@ -234,6 +235,8 @@ class LevelService(ServiceBase):
     # --- queries ------------------------------------------------------------------------
 
     def progress(self, student_id: str) -> Progress:
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> Progress:
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return progress(self.curve, state["xp"], self.titles)
@@ -241,6 +244,8 @@ class LevelService(ServiceBase):
         return self._run(query, write=False)
 
     def badges_of(self, student_id: str) -> list[str]:
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> list[str]:
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return list(state["badges"])
@@ -248,6 +253,8 @@ class LevelService(ServiceBase):
         return self._run(query, write=False)
 
     def refused_awards(self, student_id: str) -> list[dict[str, Any]]:
+        check_id(student_id, "student_id")
+
         def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return list(state["refused"])
@@ -256,6 +263,7 @@ class LevelService(ServiceBase):
 
     def state_of(self, student_id: str) -> dict[str, Any]:
         """The student's whole XP document (for audits and replay checks)."""
+        check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: uow.records.get(KIND, student_id) or _fresh(student_id),
             write=False,
@@ -272,6 +280,8 @@ class LevelService(ServiceBase):
         plus a count per distinct XP shown. A period or class board lists the students
         who earned XP for it.
         """
+        check_optional_id(class_id, "class_id")
+        check_optional_id(period, "period")
         return StoredLeaderboard(self._read_records, class_id=class_id, period=period)
 
     def standings_around(
@@ -285,6 +295,8 @@ class LevelService(ServiceBase):
     ) -> list[Standing]:
         """A student's rank and neighbours, other names hidden by default; ``NotRanked``
         if the student is not on the board."""
+        check_id(student_id, "student_id")
+        check_int(k, "k")
         return self.leaderboard(class_id=class_id, period=period).around(
             student_id, k, anonymous=anonymous
         )
@@ -296,6 +308,7 @@ class LevelService(ServiceBase):
         reads every key once, so it is not for a periodic job); each batch is its own
         unit of work.
         """
+        check_int(batch, "batch", low=1)
 
         def refile(uow: UnitOfWork, key: str, state: dict[str, Any]) -> None:
             state = _upgrade(state)

@@ -98,7 +98,7 @@ def check_zone(name: object) -> str:
         raise InvalidInput(f"a time zone is an IANA name like 'Asia/Shanghai', got {name!r}")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise InvalidInput(f"unknown time zone {name!r}") from exc
     return name
 

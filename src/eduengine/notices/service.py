@@ -26,7 +26,15 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from eduengine.codec import dt_in, micros
-from eduengine.errors import DeliveryFailed, InvalidInput, NoticeNotFound
+from eduengine.errors import DeliveryFailed, InvalidInput, NoticeNotFound, WrongType
+from eduengine.inputs import (
+    MAX_ID_LENGTH,
+    check_id,
+    check_ids,
+    check_int,
+    check_optional_id,
+    check_text,
+)
 from eduengine.notices.model import (
     DEAD,
     PACKAGE_EXPIRING,
@@ -64,6 +72,27 @@ OUTCOMES = ("delivered", "opened")
 
 Context = Mapping[str, Any] | Callable[[ZoneInfo], Mapping[str, Any]]
 """A notice's context, or a function making it for the recipient's zone (local times)."""
+
+
+#: notice ids join a subject, a kind and a recipient
+MAX_KEY_LENGTH = 4 * MAX_ID_LENGTH
+
+
+def check_recipient(recipient_id: object) -> str:
+    """A recipient id: a student id, or ``"<student id>#<guardian>"``, each part an id.
+
+    >>> check_recipient("ann#guardian0")
+    'ann#guardian0'
+    """
+    if not isinstance(recipient_id, str):
+        raise WrongType(
+            f"recipient_id must be a string, got {recipient_id!r}", field="recipient_id"
+        )
+    owner, mark, guardian = recipient_id.partition("#")
+    check_id(owner, "recipient_id")
+    if mark:
+        check_id(guardian, "recipient_id")
+    return recipient_id
 
 
 def student_index(student_id: str) -> str:
@@ -335,6 +364,19 @@ class NoticeService(ServiceBase):
         reached; omitted fields keep their value. ``quiet=("22:00", "07:30")`` sets the
         recipient's quiet hours, ``quiet=None`` switches them off. Applies to notices
         planned from now on."""
+        check_recipient(recipient_id)
+        check_optional_id(zone, "zone")
+        for given in (channels, fallback):
+            if given is not None:
+                check_ids(given, "channels")
+        if not (
+            quiet is None
+            or isinstance(quiet, bool)
+            or (isinstance(quiet, tuple) and len(quiet) == 2)
+        ):
+            raise WrongType(
+                f"quiet must be (start, end), True or None, got {quiet!r}", field="quiet"
+            )
         chosen = None if channels is None else tuple(check_channel(c) for c in channels)
         if chosen is not None and not chosen:
             raise InvalidInput(f"{recipient_id!r} needs at least one channel")
@@ -357,10 +399,14 @@ class NoticeService(ServiceBase):
         return self._run(command)
 
     def preferences(self, recipient_id: str) -> Preferences:
+        check_recipient(recipient_id)
         return self._run(lambda uow, now: preferences(uow, recipient_id, self.policy), write=False)
 
     def set_head_teacher(self, class_id: str, *, name: str, contact: str) -> None:
         """The head teacher (班主任) of a class, named in payment confirmations."""
+        check_id(class_id, "class_id")
+        check_text(name, "name", max_length=1000)
+        check_text(contact, "contact", max_length=1000)
         if not all(isinstance(v, str) and v for v in (class_id, name, contact)):
             raise InvalidInput("a head teacher needs a class id, a name and a contact")
         self._run(
@@ -393,14 +439,18 @@ class NoticeService(ServiceBase):
     # -- reading ----------------------------------------------------------------------
 
     def notice(self, notice_id: str) -> Notice:
+        check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
         return notice_of(self._doc(notice_id))
 
     def states(self, notice_id: str) -> dict[str, str]:
         """Each channel's state: pending, sent, dead, void or expired."""
+        check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
         return {c: s["state"] for c, s in self._doc(notice_id)["channels"].items()}
 
     def for_student(self, student_id: str, *, limit: int = 50) -> list[Notice]:
         """A student's latest notices (their guardians' copies too), newest first."""
+        check_id(student_id, "student_id")
+        check_int(limit, "limit", low=1)
 
         def query(uow: UnitOfWork, now: datetime) -> list[Notice]:
             rows = uow.records.scan(
@@ -413,6 +463,7 @@ class NoticeService(ServiceBase):
 
     def dead_letters(self, *, limit: int = 100) -> list[Notice]:
         """Notices with a dead-lettered channel, oldest first (for an operator to look at)."""
+        check_int(limit, "limit", low=1)
 
         def query(uow: UnitOfWork, now: datetime) -> list[Notice]:
             docs = [
@@ -445,6 +496,8 @@ class NoticeService(ServiceBase):
         you like, each with its own ``worker_id``; a worker that dies mid-batch leaves
         its notices to whoever runs after its lease ran out.
         """
+        check_id(worker_id, "worker_id")
+        check_int(batch, "batch", low=1)
         if not isinstance(worker_id, str) or not worker_id:
             raise InvalidInput("a worker needs a non-empty id")
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -559,6 +612,9 @@ class NoticeService(ServiceBase):
     def record_outcome(self, notice_id: str, channel: str, outcome: str) -> bool:
         """Record that a sent notice was ``delivered`` or ``opened`` on ``channel`` (from
         the provider's receipt or the app); returns False if it was recorded already."""
+        check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
+        check_channel(channel)
+        check_id(outcome, "outcome")
         if outcome not in OUTCOMES:
             raise InvalidInput(f"an outcome is one of {OUTCOMES}, got {outcome!r}")
 
@@ -582,6 +638,7 @@ class NoticeService(ServiceBase):
     def channel_history(self, recipient_id: str) -> dict[str, dict[str, int]]:
         """Per channel: how many notices were sent, failed, dead-lettered, delivered,
         opened."""
+        check_recipient(recipient_id)
 
         def query(uow: UnitOfWork, now: datetime) -> dict[str, dict[str, int]]:
             return dict(uow.records.get(STATS, recipient_id) or {})
@@ -590,6 +647,7 @@ class NoticeService(ServiceBase):
 
     def best_channel(self, recipient_id: str) -> str | None:
         """The channel this recipient opens notices on most (``None`` without history)."""
+        check_recipient(recipient_id)
         return best_of(self.channel_history(recipient_id))
 
     def _count(self, uow: UnitOfWork, recipient: Recipient, channel: str, what: str) -> None:
@@ -605,6 +663,7 @@ class NoticeService(ServiceBase):
         packages about to expire, and packages bought but never activated. Reads only
         the packages that entered the window since the last run (a cursor per sweep);
         returns how many notices were planned."""
+        check_int(batch, "batch", low=1)
         policy = self.policy
         planned = 0
         planned += self._sweep_packages(

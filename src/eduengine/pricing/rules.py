@@ -30,6 +30,7 @@ import attrs
 from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import CouponRefused, InvalidInput, InvalidMoney, InvalidTimeRange
+from eduengine.inputs import MAX_COUNT, check_id, check_ids, check_instant, check_int
 from eduengine.pricing.money import Money
 
 
@@ -62,6 +63,7 @@ def _window(names: tuple[str, str], starts: datetime | None, ends: datetime | No
     for name, value in zip(names, (starts, ends), strict=True):
         if value is not None:
             require_aware(name, value)
+            check_instant(value, name)
     if starts is not None and ends is not None and ends <= starts:
         raise InvalidTimeRange(f"{names[1]} {ends} is not after {names[0]} {starts}")
 
@@ -69,6 +71,8 @@ def _window(names: tuple[str, str], starts: datetime | None, ends: datetime | No
 def _limit(name: str, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise InvalidInput(f"{name} must be None or a non-negative int, got {value!r}")
+    if value is not None:
+        check_int(value, name)
 
 
 def _ids(name: str, value: object) -> None:
@@ -76,6 +80,8 @@ def _ids(name: str, value: object) -> None:
         isinstance(value, frozenset) and all(isinstance(v, str) for v in value)
     ):
         raise InvalidInput(f"{name} must be None or a frozenset of str, got {value!r}")
+    if value is not None:
+        check_ids(value, name)
 
 
 def _shown_code(code: Any) -> Any:
@@ -109,6 +115,11 @@ class Customer:
     level: int = 0
     first_purchase: bool = False
 
+    def __attrs_post_init__(self) -> None:
+        check_id(self.student_id, "student_id")
+        check_ids(self.tags, "tags")
+        check_int(self.level, "level")
+
 
 @attrs.frozen(kw_only=True)
 class Conditions:
@@ -126,6 +137,8 @@ class Conditions:
             isinstance(self.min_level, bool) or not isinstance(self.min_level, int)
         ):
             raise InvalidInput(f"min_level must be None or an int, got {self.min_level!r}")
+        if self.min_level is not None:
+            check_int(self.min_level, "min_level", low=-MAX_COUNT)
         _window(("starts_at", "ends_at"), self.starts_at, self.ends_at)
 
     def hold(self, course_id: str, customer: Customer, now: datetime | None) -> bool:
@@ -156,6 +169,8 @@ class PriceRule:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise InvalidInput(f"a price rule needs an id, got {self.id!r}")
+        check_id(self.id, "price rule id")
+        check_int(self.priority, "priority", low=-MAX_COUNT)
         if not isinstance(self.conditions, Conditions):
             raise InvalidInput(f"conditions must be Conditions, got {self.conditions!r}")
         _check_value(self.kind, self.value)
@@ -201,6 +216,7 @@ class Coupon:
             not isinstance(self.student_id, str) or not self.student_id
         ):
             raise InvalidInput(f"student_id must be a non-empty string, got {self.student_id!r}")
+        check_id(self.code, "code")
         if self.kind is DiscountKind.FIXED_PRICE:
             raise InvalidInput("coupons take a percentage or an amount off")
         _check_value(self.kind, self.value)
@@ -259,6 +275,7 @@ class OrderLine:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.course_id, str) or not self.course_id:
             raise InvalidInput(f"an order line needs a course id, got {self.course_id!r}")
+        check_id(self.course_id, "course_id")
         _non_negative(f"the price of {self.course_id!r}", self.price)
 
 
@@ -314,6 +331,8 @@ def quote(
         raise InvalidInput("an order needs at least one line")
     if not all(isinstance(line, OrderLine) for line in lines):
         raise InvalidInput(f"order lines must be OrderLines, got {lines!r}")
+    if not isinstance(customer, Customer):
+        raise InvalidInput(f"customer must be a Customer, got {customer!r}")
     currency = lines[0].price.currency
     if any(line.price.currency != currency for line in lines):
         raise InvalidInput("all lines of an order must share a currency")

@@ -45,7 +45,9 @@ from eduengine.errors import (
     PaymentFailed,
     PaymentOutcomeUnknown,
     PersistenceError,
+    WrongType,
 )
+from eduengine.inputs import check_id, check_ids
 from eduengine.intents import PaymentIntent, close, note_unknown, record_charge, record_refund
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
@@ -169,6 +171,7 @@ class PricingService(ServiceBase):
 
     def redemptions(self, code: str) -> int:
         """How many orders hold a redemption of the coupon now."""
+        check_id(code, "code")
 
         def query(uow: UnitOfWork, now: datetime) -> int:
             return _redeemed(_find_coupon(uow, code)[1])
@@ -179,6 +182,7 @@ class PricingService(ServiceBase):
         self, customer: Customer, lines: Sequence[OrderLine], coupons: Sequence[str] = ()
     ) -> Quote:
         """The price breakdown (checks coupon limits, redeems nothing)."""
+        _check_order(customer, lines, coupons)
         typed = _typed_codes(coupons)
 
         def query(uow: UnitOfWork, now: datetime) -> Quote:
@@ -196,6 +200,7 @@ class PricingService(ServiceBase):
 
     def get_order(self, order_id: str) -> Order:
         """The order as stored (its status says where its payment is)."""
+        check_id(order_id, "order_id")
         return self._run(
             lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)), write=False
         )
@@ -220,6 +225,9 @@ class PricingService(ServiceBase):
         until a retry or :meth:`~eduengine.payment_service.PaymentService.reconcile`
         settles it).
         """
+        check_id(order_id, "order_id")
+        check_id(account, "account")
+        _check_order(customer, lines, coupons)
         typed = _typed_codes(coupons)
         key = charge_key(order_id)
         request = _request(customer, lines, typed)
@@ -323,6 +331,7 @@ class PricingService(ServiceBase):
         refunded like a paid one; not charged, it is cancelled at once. When the provider
         cannot be reached this raises ``PaymentOutcomeUnknown`` and changes nothing.
         """
+        check_id(order_id, "order_id")
         doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
         key = charge_key(order_id)
         if doc["status"] in PAYING:
@@ -513,6 +522,16 @@ class PricingService(ServiceBase):
                     )
                 ]
             )
+
+
+def _check_order(customer: object, lines: object, coupons: object) -> None:
+    """The input rule for a quote or checkout: a Customer, a list of OrderLines, and
+    coupon codes that are ids."""
+    if not isinstance(customer, Customer):
+        raise WrongType(f"customer must be a Customer, got {customer!r}", field="customer")
+    if not isinstance(lines, list | tuple) or not all(isinstance(x, OrderLine) for x in lines):
+        raise WrongType(f"lines must be a list of OrderLines, got {lines!r}", field="lines")
+    check_ids(coupons, "coupons")
 
 
 def _typed_codes(coupons: Sequence[str]) -> dict[str, str]:

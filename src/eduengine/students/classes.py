@@ -10,7 +10,8 @@ from typing import Unpack
 
 import attrs
 
-from eduengine.errors import ClassFull, DuplicateId, InvalidTransition
+from eduengine.errors import ClassFull, DuplicateId, InvalidTransition, WrongType
+from eduengine.inputs import check_id, check_int, check_optional_id
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 from eduengine.students import records as rec
@@ -55,6 +56,8 @@ class ClassService(ServiceBase):
 
     def create_class(self, school_class: SchoolClass) -> None:
         """Open a class, empty."""
+        if not isinstance(school_class, SchoolClass):
+            raise WrongType(f"expected a SchoolClass, got {school_class!r}", field="school_class")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             if uow.records.get(CLASSES, school_class.id) is not None:
@@ -65,12 +68,15 @@ class ClassService(ServiceBase):
 
     def members_of(self, class_id: str) -> list[str]:
         """The students in a class, in the order they joined."""
+        check_id(class_id, "class_id")
         return self._run(
             lambda uow, now: list(rec.school_class(uow, class_id)["members"]), write=False
         )
 
     def assign(self, student_id: str, class_id: str) -> None:
         """Put a student in a class (or move them there: an atomic transfer)."""
+        check_id(student_id, "student_id")
+        check_id(class_id, "class_id")
         self._run(lambda uow, now: self._move(uow, student_id, class_id, now))
 
     transfer = assign
@@ -85,6 +91,11 @@ class ClassService(ServiceBase):
     ) -> str:
         """Place a student from a placement test score: the least full class that suits
         the level (from ``placement_bands``), age and preferred time, with a free seat."""
+        check_id(student_id, "student_id")
+        check_int(placement_score, "placement_score")
+        if age is not None:
+            check_int(age, "age")
+        check_optional_id(time_slot, "time_slot")
         level = placement_level(placement_score, self.placement_bands)
 
         def command(uow: UnitOfWork, now: datetime) -> str:

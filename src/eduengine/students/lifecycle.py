@@ -14,6 +14,7 @@ from typing import Any, Unpack
 from eduengine.booking.model import check_reason_code
 from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTransition
+from eduengine.inputs import check_id, check_optional_id
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 from eduengine.students import handlers
@@ -59,6 +60,9 @@ class LifecycleService(ServiceBase):
     def record_activity(self, student_id: str, kind: str, *, module: str | None = None) -> None:
         """Feed the facts tags and stages are computed from: ``login``, ``trial_booked``,
         ``module_completed`` (with ``module``)."""
+        check_id(student_id, "student_id")
+        check_id(kind, "kind")
+        check_optional_id(module, "module")
         if kind not in {"login", "trial_booked", "module_completed"}:
             raise InvalidInput(f"unknown activity {kind!r}")
 
@@ -80,6 +84,7 @@ class LifecycleService(ServiceBase):
         """Mark the student churned (流失) now, with the school's code for why
         (``"price"``, ``"moved_away"`` ...); they stay churned until their next activity
         or purchase. Refused (``InvalidTransition``) for a student already churned."""
+        check_id(student_id, "student_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> None:
@@ -95,6 +100,7 @@ class LifecycleService(ServiceBase):
 
     def refresh_tags(self, student_id: str) -> tuple[frozenset[str], str]:
         """Re-evaluate time-based tags (e.g. inactive for 14 days) and the stage."""
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[frozenset[str], str]:
             doc = rec.student(uow, student_id)
@@ -106,6 +112,7 @@ class LifecycleService(ServiceBase):
     def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
         """``(stage, since, reason)`` for every stage the student moved through, oldest
         first, starting with ``registered``."""
+        check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[tuple[str, datetime, str]]:
             doc = rec.student(uow, student_id)

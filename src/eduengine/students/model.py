@@ -18,6 +18,7 @@ import attrs
 
 from eduengine.codec import dt_in
 from eduengine.errors import InvalidInput
+from eduengine.inputs import MAX_CAPACITY, check_id, check_int, check_optional_id, check_text
 
 
 class GuardianRole(enum.Enum):
@@ -126,6 +127,12 @@ class SchoolClass:
             or self.capacity < 1
         ):
             raise InvalidInput(f"class capacity must be a positive int, got {self.capacity!r}")
+        check_id(self.id, "class id")
+        check_text(self.name, "name", max_length=1000)
+        check_int(self.capacity, "capacity", low=1, high=MAX_CAPACITY)
+        for bound in ("min_level", "max_level", "min_age", "max_age"):
+            check_int(getattr(self, bound), bound)
+        check_optional_id(self.time_slot, "time_slot")
 
     def suits(self, level: int, age: int | None, time_slot: str | None) -> bool:
         if not self.min_level <= level <= self.max_level:

@@ -15,6 +15,7 @@ from typing import Any, Unpack
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.codec import dt_out, micros
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
+from eduengine.inputs import check_duration, check_id, check_int, check_optional_id
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 from eduengine.students import handlers
@@ -87,6 +88,11 @@ class PackageService(ServiceBase):
         With ``course_id`` the package covers that course only, and any seat the student
         takes in it, on any path, spends one of its credits.
         """
+        check_id(student_id, "student_id")
+        check_int(credits, "credits", low=1)
+        check_duration(valid_for, "valid_for", low=timedelta(microseconds=1))
+        check_optional_id(package_id, "package_id")
+        check_optional_id(course_id, "course_id")
         if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
             raise InvalidInput(f"credits must be a positive int, got {credits!r}")
         if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
@@ -112,6 +118,7 @@ class PackageService(ServiceBase):
 
     def activate_package(self, package_id: str) -> None:
         """Start a package's validity now (it moves from pending to active)."""
+        check_id(package_id, "package_id")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             pkg = rec.package(uow, package_id)
@@ -124,6 +131,7 @@ class PackageService(ServiceBase):
 
     def packages_of(self, student_id: str) -> list[PackageView]:
         """A student's packages in the order bought."""
+        check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
             doc = rec.student(uow, student_id)
@@ -134,6 +142,7 @@ class PackageService(ServiceBase):
     def expiring_soon(self, within: timedelta) -> list[PackageView]:
         """Active packages with credits left that expire within ``within``, soonest
         first (ties by package id)."""
+        check_duration(within, "within")
 
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
             # active means not yet expired: expiry strictly after now
@@ -146,6 +155,7 @@ class PackageService(ServiceBase):
     def never_activated(self, older_than: timedelta = timedelta(0)) -> list[PackageView]:
         """Purchased but not yet activated (待激活) packages bought at least
         ``older_than`` ago, oldest first (ties by package id)."""
+        check_duration(older_than, "older_than")
 
         def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
             pending = uow.records.scan(PACKAGES, PENDING_ACTIVATION, hi=micros(now - older_than))
@@ -164,6 +174,8 @@ class PackageService(ServiceBase):
         Any active package covering the slot's course (or no course) pays, the one
         expiring first; with none, ``NoCredit`` and nothing is booked.
         """
+        check_id(slot_id, "slot_id")
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
             doc = rec.student(uow, student_id)
@@ -183,6 +195,7 @@ class PackageService(ServiceBase):
         ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
         the credit came back. (Any other way of cancelling settles the credit the same
         way: the ledger is a rule on the bus.) ``reason_code``: the school's code for why."""
+        check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> bool:
@@ -204,6 +217,7 @@ class PackageService(ServiceBase):
 
     def mark_no_show_with_credit(self, booking_id: str) -> None:
         """A no-show forfeits the credit the booking consumed."""
+        check_id(booking_id, "booking_id")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             booking = uow.bookings.get(booking_id)
@@ -215,6 +229,7 @@ class PackageService(ServiceBase):
 
     def enrolments(self, student_id: str) -> list[str]:
         """Courses the student is enrolled in (by a paid order or a formed group)."""
+        check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[str]:
             keys = uow.records.scan(ENROLMENTS, f"student:{student_id}")

@@ -14,7 +14,14 @@ import attrs
 from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out
 from eduengine.erasure import ErasureRegistry, ErasureReport
-from eduengine.errors import AccessDenied, DuplicateId, InvalidInput, InvalidTransition
+from eduengine.errors import (
+    AccessDenied,
+    DuplicateId,
+    InvalidInput,
+    InvalidTransition,
+    WrongType,
+)
+from eduengine.inputs import check_id, check_ids, check_instant, check_text
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
 from eduengine.students import handlers
@@ -91,6 +98,11 @@ class ProfileService(ServiceBase):
         guardians: Sequence[Guardian] = (),
     ) -> None:
         """Create a student's profile (stage ``registered``, no class, no tags)."""
+        check_id(student_id, "student_id")
+        _check_contact({"name": name, "phone": phone, "email": email})
+        _check_guardians(guardians)
+        if birth_date is not None and not isinstance(birth_date, date):
+            raise WrongType(f"birth_date must be a date, got {birth_date!r}", field="birth_date")
         if not isinstance(student_id, str) or not student_id:
             raise InvalidInput("student_id must be a non-empty string")
         if not isinstance(name, str) or not name:
@@ -129,6 +141,8 @@ class ProfileService(ServiceBase):
 
     def view(self, actor: Actor, student_id: str) -> Profile:
         """Read a profile as ``actor`` sees it (full, masked or refused); always audited."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> Profile:
             doc = rec.student(uow, student_id)
@@ -142,9 +156,12 @@ class ProfileService(ServiceBase):
 
     def update(self, actor: Actor, student_id: str, **fields: Any) -> None:
         """Change contact fields (name, phone, email); needs full access; audited."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
         unknown = set(fields) - {"name", "phone", "email"}
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}")
+        _check_contact(fields)
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             doc = rec.student(uow, student_id)
@@ -160,6 +177,9 @@ class ProfileService(ServiceBase):
 
     def grant(self, actor: Actor, student_id: str, until: datetime) -> None:
         """A temporary full-access grant for ``actor`` on one student."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
+        check_instant(until, "until")
         require_aware("until", until)
         self._run(
             lambda uow, now: uow.records.put(
@@ -169,10 +189,13 @@ class ProfileService(ServiceBase):
 
     def revoke(self, actor: Actor, student_id: str) -> None:
         """Revoke a grant at once."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
         self._run(lambda uow, now: uow.records.delete(GRANTS, f"{actor.id}:{student_id}"))
 
     def audit_trail(self, student_id: str) -> list[AuditEntry]:
         """Who read, changed, erased or was refused a student's profile, oldest first."""
+        check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[AuditEntry]:
             keys = [k for k, _ in uow.records.scan(AUDIT, f"student:{student_id}")]
@@ -206,6 +229,8 @@ class ProfileService(ServiceBase):
         of work. Bookings, packages, class membership and statistics stay, keyed by the
         opaque student id; the profile keeps an anonymous name; the audit trail keeps
         who did what, never values. Returns what each module removed."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
 
         def command(uow: UnitOfWork, now: datetime) -> ErasureReport:
             doc = rec.student(uow, student_id)
@@ -228,6 +253,9 @@ class ProfileService(ServiceBase):
 
     def guardians_with(self, student_id: str, role: GuardianRole) -> list[Guardian]:
         """The student's guardians who hold ``role`` (pay, see reports, get reminders)."""
+        check_id(student_id, "student_id")
+        if not isinstance(role, GuardianRole):
+            raise WrongType(f"role must be a GuardianRole, got {role!r}", field="role")
 
         def query(uow: UnitOfWork, now: datetime) -> list[Guardian]:
             doc = rec.student(uow, student_id)
@@ -286,6 +314,43 @@ class ProfileService(ServiceBase):
 
 class _Refused(Exception):
     pass
+
+
+#: the longest name, phone number or e-mail address a profile keeps
+MAX_CONTACT_LENGTH = 1000
+
+
+def _check_actor(actor: object) -> None:
+    """The input rule for who acts: an Actor with an id, a role and class ids."""
+    if not isinstance(actor, Actor):
+        raise WrongType(f"actor must be an Actor, got {actor!r}", field="actor")
+    check_id(actor.id, "actor.id")
+    check_id(actor.role, "actor.role")
+    check_ids(actor.class_ids, "actor.class_ids")
+
+
+def _check_contact(fields: dict[str, Any]) -> None:
+    """Contact fields are free text of bounded length; a name is never empty."""
+    for field, value in fields.items():
+        if value is not None or field == "name":
+            check_text(value, field, max_length=MAX_CONTACT_LENGTH)
+    if "name" in fields and not str(fields["name"]).strip():
+        raise InvalidInput("a student needs a name")
+
+
+def _check_guardians(guardians: object) -> None:
+    if not isinstance(guardians, list | tuple) or not all(
+        isinstance(g, Guardian) for g in guardians
+    ):
+        raise WrongType(
+            f"guardians must be a list of Guardians, got {guardians!r}", field="guardians"
+        )
+    for g in guardians:
+        _check_contact({"name": g.name, "phone": g.phone, "email": g.email})
+        if not isinstance(g.roles, frozenset | set) or not all(
+            isinstance(r, GuardianRole) for r in g.roles
+        ):
+            raise WrongType(f"guardian roles must be GuardianRoles, got {g.roles!r}", field="roles")
 
 
 def _guardian_out(g: Guardian) -> dict[str, Any]:
