@@ -79,13 +79,14 @@ def test_minor_units_come_from_the_shipped_iso_4217_table() -> None:
         assert Money(amount, code).minor_units == units
 
     # no currency, testing, gold, SDR, a market code and lower case stay out
-    for code in ["XXX", "XTS", "XAU", "XDR", "CNH", "cny", 5]:
+    unknown: list[object] = ["XXX", "XTS", "XAU", "XDR", "CNH", "cny", 5]
+    for bad in unknown:
         with pytest.raises(InvalidMoney, match="unknown ISO 4217"):
-            Money("1", code)  # type: ignore[arg-type]
+            Money("1", bad)  # type: ignore[arg-type]
     # withdrawn ones are named as such
-    for code in ["HRK", "VEF", "BGN", "SLL"]:
-        with pytest.raises(InvalidMoney, match=f"{code} was withdrawn on 20"):
-            Money("1", code)
+    for withdrawn in ["HRK", "VEF", "BGN", "SLL"]:
+        with pytest.raises(InvalidMoney, match=f"{withdrawn} was withdrawn on 20"):
+            Money("1", withdrawn)
 
 
 def test_iso_4217_digits_where_cldr_differs_are_the_shipped_ones() -> None:
