@@ -6,6 +6,11 @@ it needs the first time, or again whenever ``pyproject.toml`` changes, so the tw
 commands work on a fresh machine that has only Python 3.11+ and pip: ``example`` the
 package alone (its runtime dependencies), ``test`` also the PostgreSQL extra and the
 PEP 735 ``dev`` dependency group (after upgrading pip to one that reads groups, >= 25.1).
+
+A full ``test`` run (no pytest arguments) then runs the money, calendar and storage tests
+again in ``.venv-lowest``, which holds the lowest version of every runtime dependency
+that ``pyproject.toml`` allows (``constraints/lowest.txt``), so a floor that lies fails.
+It is reinstalled whenever ``pyproject.toml`` or the constraints change.
 """
 
 from __future__ import annotations
@@ -22,6 +27,29 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".eduengine-installed"
+
+LOWEST = ROOT / ".venv-lowest"
+LOWEST_PY = LOWEST / PY.relative_to(VENV)
+LOWEST_CONSTRAINTS = ROOT / "constraints" / "lowest.txt"
+#: what the dependencies' floors must pass: money (and the event codec, cattrs),
+#: calendars (icalendar, dateutil) and storage (the contract suite on every adapter)
+LOWEST_TESTS = (
+    "tests/pricing",
+    "tests/availability",
+    "tests/adapters_sql",
+    "tests/events/test_event_contract.py",
+    "tests/contract/test_booking_behaviour.py",
+    "tests/contract/test_full_slot_refusal.py",
+    "tests/contract/test_read_only.py",
+    "tests/contract/test_record_index.py",
+    "tests/contract/test_refusals_change_nothing.py",
+    # imports every module, django's adapter too, which this venv does not have
+    "--deselect",
+    "tests/events/test_event_contract.py::"
+    "test_every_event_class_of_the_library_has_a_stable_type_name",
+)
+#: the tools those tests need, at their newest (the constraints pin only eduengine's own)
+LOWEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "jsonschema>=4.18", "recurring-ical-events>=3.3")
 
 
 def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -50,6 +78,24 @@ def ensure_venv(*, dev: bool) -> None:
     STAMP.write_text(f"{wanted} {'dev' if dev else 'base'}")
 
 
+def ensure_lowest_venv() -> None:
+    """(Re)create ``.venv-lowest`` with the package at the floors of its dependencies,
+    unless its stamp says this ``pyproject.toml`` and these constraints are in it."""
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + LOWEST_CONSTRAINTS.read_bytes()
+    ).hexdigest()
+    stamp = LOWEST / ".eduengine-installed"
+    if LOWEST_PY.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return
+    # from scratch: a newer version left from before would hide a floor that lies
+    print(f"creating virtual environment in {LOWEST} (lowest allowed versions)", flush=True)
+    venv.EnvBuilder(with_pip=True, clear=True).create(LOWEST)
+    _run(LOWEST_PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
+    install = ("-m", "pip", "install", "--quiet", "-c", LOWEST_CONSTRAINTS, "-e", ".[postgres]")
+    _run(LOWEST_PY, *install, *LOWEST_TOOLS)
+    stamp.write_text(wanted)
+
+
 def example() -> None:
     ensure_venv(dev=False)
     _run(PY, "examples/quickstart.py")
@@ -57,6 +103,9 @@ def example() -> None:
 
 def test() -> None:
     ensure_venv(dev=True)
+    full = not sys.argv[2:]
+    if full:
+        ensure_lowest_venv()
     env = dict(os.environ)
     pg = ROOT / "scripts" / "postgres.py"
     if pg.exists():
@@ -88,6 +137,9 @@ def test() -> None:
         _run(PY, "-m", "ruff", "check", ".", env=env)
         _run(PY, "-m", "mypy", env=env)
         _run(PY, "-m", "pytest", *sys.argv[2:], env=env)
+        if full:
+            print("again at the lowest versions pyproject.toml allows:", flush=True)
+            _run(LOWEST_PY, "-m", "pytest", *LOWEST_TESTS, env=env)
     finally:
         if pg.exists() and "EDUENGINE_PG_DSN" in env:
             subprocess.run([str(PY), str(pg), "stop"], cwd=ROOT)

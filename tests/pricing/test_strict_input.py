@@ -72,29 +72,31 @@ def test_current_iso_4217_currencies_are_known_with_two_digits(code: str) -> Non
     assert Money("10.005", code).amount == Decimal("10.01")
 
 
-def test_minor_units_come_from_cldr() -> None:
+def test_minor_units_come_from_the_shipped_iso_4217_table() -> None:
     table = [("JPY", 0, "1000.5", 1001), ("KWD", 3, "1.0015", 1002), ("BHD", 3, "1.0014", 1001)]
     for code, digits, amount, units in [*table, ("CLF", 4, "1.00015", 10002)]:
         assert MINOR_UNITS[code] == digits
         assert Money(amount, code).minor_units == units
 
-
-def test_every_current_code_is_known_not_just_two_dozen() -> None:
-    assert len(MINOR_UNITS) > 150
-    assert all(len(code) == 3 and code.isupper() for code in MINOR_UNITS)
-    # no currency, testing, gold, SDR, a market code and two withdrawn ones stay out
-    for code in ["XXX", "XTS", "XAU", "XDR", "CNH", "HRK", "VEF", "cny", 5]:
+    # no currency, testing, gold, SDR, a market code and lower case stay out
+    unknown: list[object] = ["XXX", "XTS", "XAU", "XDR", "CNH", "cny", 5]
+    for bad in unknown:
         with pytest.raises(InvalidMoney, match="unknown ISO 4217"):
-            Money("1", code)  # type: ignore[arg-type]
+            Money("1", bad)  # type: ignore[arg-type]
+    # withdrawn ones are named as such
+    for withdrawn in ["HRK", "VEF", "BGN", "SLL"]:
+        with pytest.raises(InvalidMoney, match=f"{withdrawn} was withdrawn on 20"):
+            Money("1", withdrawn)
 
 
-def test_cldr_digits_where_they_differ_from_iso_4217_are_pinned() -> None:
-    # CLDR counts the digits used in practice: none for these, whose minor unit is
-    # still 2 (3 for IQD) in ISO 4217. A babel upgrade that changes one fails here.
-    zero = ["AFN", "ALL", "IQD", "IRR", "KPW", "LAK", "LBP", "MGA", "MMK", "RSD", "SOS"]
-    assert {code: MINOR_UNITS[code] for code in [*zero, "SYP", "YER"]} == dict.fromkeys(
-        [*zero, "SYP", "YER"], 0
+def test_iso_4217_digits_where_cldr_differs_are_the_shipped_ones() -> None:
+    # ISO 4217 is what payment providers count minor units in; CLDR (babel) gave 0 for
+    # these "digits used in practice" and babel 2.19 moved COP, HUF, IDR the same way
+    assert {code: MINOR_UNITS[code] for code in ["COP", "HUF", "IDR", "RSD", "IRR", "LAK"]} == (
+        dict.fromkeys(["COP", "HUF", "IDR", "RSD", "IRR", "LAK"], 2)
     )
+    assert MINOR_UNITS["IQD"] == 3
+    assert Money("15000.505", "IDR").amount == Decimal("15000.51")
 
 
 # --- amounts out of range: InvalidMoney, never a raw decimal or type error ----------------

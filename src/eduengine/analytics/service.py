@@ -652,7 +652,7 @@ def _groups(uow: UnitOfWork, period: Period, by: str) -> list[GroupRow]:
         average = None
         if len(value) == 1 and t["orders"]:
             ((currency, total),) = value.items()
-            average = Money(total / t["orders"], currency)
+            average = Money.from_stored(total, currency).average(t["orders"])
         rows.append(
             GroupRow(
                 key=key,

@@ -52,7 +52,7 @@ class DealMetrics:
     def average_order_value(self) -> Money | None:
         if self.revenue is None or self.orders == 0:
             return None
-        return Money(self.revenue.amount / self.orders, self.revenue.currency)
+        return self.revenue.average(self.orders)
 
     @property
     def viral_coefficient(self) -> Decimal | None:

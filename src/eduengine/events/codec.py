@@ -88,7 +88,9 @@ def _decimal_in(value: Any, _: Any) -> Decimal:
 def _money_in(value: Any, _: Any) -> Money:
     if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
         raise InvalidEvent(f"expected {{'amount': ..., 'currency': ...}}, got {value!r}")
-    return Money(_decimal_in(value["amount"], None), _str_in(value["currency"], None))
+    # an event is history: its amount comes back exactly, whatever the table says now
+    amount, currency = _decimal_in(value["amount"], None), _str_in(value["currency"], None)
+    return Money.from_stored(amount, currency)
 
 
 def _make_converter() -> cattrs.Converter:

@@ -10,22 +10,37 @@ Money(amount=Decimal('299.70'), currency='CNY')
 ['-33.34', '-33.33', '-33.33']
 >>> Money("1.005", "USD").amount   # rounds half-up to the minor unit
 Decimal('1.01')
->>> MINOR_UNITS["JPY"], MINOR_UNITS["KWD"], MINOR_UNITS["CLF"]
-(0, 3, 4)
+>>> MINOR_UNITS["JPY"], MINOR_UNITS["KWD"], MINOR_UNITS["CLF"], MINOR_UNITS["IDR"]
+(0, 3, 4, 2)
+
+Currencies and minor units come from :mod:`eduengine.pricing.currencies`, a table
+generated from a dated ISO 4217 publication and shipped in the package, so upgrading a
+dependency never changes how money rounds. New money must be in a current currency;
+money read back from storage (:meth:`Money.from_stored`) is kept exactly as written, also
+in a currency ISO has withdrawn since:
+
+>>> Money("10", "BGN")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+eduengine.errors.InvalidMoney: BGN was withdrawn on 2026-01 (ISO 4217 ...): new amounts ...
+>>> paid = Money.from_stored("99.90", "BGN")
+>>> -paid, paid.split(2)[0]
+(Money(amount=Decimal('-99.90'), currency='BGN'), Money(amount=Decimal('49.95'), currency='BGN'))
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, DecimalException
 from types import MappingProxyType
 from typing import Any
 
 import attrs
-from babel.core import get_global
-from babel.numbers import get_currency_precision
 
 from eduengine.errors import CurrencyMismatch, InvalidMoney
+from eduengine.pricing import currencies as _iso
 
 #: Significant digits an amount may have at its currency's minor unit (Decimal's default
 #: precision): beyond it arithmetic would round whole units away without a word.
@@ -35,35 +50,80 @@ MAX_DIGITS = 28
 #: product of two in-range amounts is exact before it is range-checked and rounded.
 _WIDE = Context(prec=2 * MAX_DIGITS + 8, rounding=ROUND_HALF_UP)
 
-#: Codes CLDR lists as in use without an end date whose "territory" is no country:
-#: ``ZZ`` (unknown region) holds gold, silver, platinum, palladium, the bond-market units,
-#: SDR, SUCRE, the ADB unit and the testing code, and ``XXX`` means "no currency". ISO
-#: 4217 gives none of them a minor unit, and no school bills in them. ``CNH`` is a market
-#: code for offshore yuan that ISO 4217 does not assign (bill in CNY).
-_NOT_BILLABLE = frozenset({"ZZ"})
-_NOT_ISO = frozenset({"CNH", "XXX"})
+_CODE = re.compile(r"[A-Z]{3}")
 
 
-def _current_currencies() -> dict[str, int]:
-    """Every currency CLDR (the Unicode Common Locale Data Repository, shipped in
-    :mod:`babel`) records as in use by some territory with no end date, with its number
-    of decimal digits."""
-    codes = {
-        code
-        for territory, uses in get_global("territory_currencies").items()
-        if territory not in _NOT_BILLABLE
-        for code, _start, end, _tender in uses
-        if end is None and code not in _NOT_ISO
-    }
-    return {code: get_currency_precision(code) for code in sorted(codes)}
+@attrs.frozen
+class CurrencyTable:
+    """Which currencies new money may be in, with their digits after the decimal point,
+    and which were withdrawn (code -> when), named by where they come from.
+
+    >>> SHIPPED.minor_units["EUR"], SHIPPED.withdrawn["HRK"]
+    (2, '2023-01')
+    """
+
+    source: str
+    minor_units: Mapping[str, int]
+    withdrawn: Mapping[str, str]
 
 
-#: Digits after the decimal point of every current ISO 4217 currency, from CLDR (through
-#: babel), read once at import. CLDR's digits are those used in practice: for a few codes
-#: whose minor unit has no coins or notes left (IQD, IRR, LAK, RSD, YER ...) it gives 0
-#: where ISO 4217 still lists 2 or 3; tests/pricing/test_money.py pins them, so a babel
-#: upgrade that changes one is noticed.
-MINOR_UNITS: Mapping[str, int] = MappingProxyType(_current_currencies())
+#: The table this release ships: ISO 4217 List One and List Three as dated in
+#: :data:`eduengine.pricing.currencies.SOURCE`.
+SHIPPED = CurrencyTable(
+    source=_iso.SOURCE,
+    minor_units=MappingProxyType(dict(_iso.MINOR_UNITS)),
+    withdrawn=MappingProxyType(dict(_iso.WITHDRAWN)),
+)
+
+_active = SHIPPED
+
+
+def currency_table() -> CurrencyTable:
+    """The table new money is checked and rounded against (:data:`SHIPPED` unless
+    :func:`use_currency_table` put another in place)."""
+    return _active
+
+
+@contextmanager
+def use_currency_table(table: CurrencyTable) -> Iterator[CurrencyTable]:
+    """Check and round new money against ``table`` inside the ``with`` block: for trying
+    a newer ISO publication against stored data before shipping it.
+
+    >>> newer = CurrencyTable(source="test", minor_units={"EUR": 2}, withdrawn={"USD": "2099-01"})
+    >>> with use_currency_table(newer):
+    ...     Money.from_stored("1.50", "USD") + Money.from_stored("1.50", "USD")
+    Money(amount=Decimal('3.00'), currency='USD')
+    """
+    global _active
+    if not isinstance(table, CurrencyTable):
+        raise TypeError(f"expected a CurrencyTable, got {table!r}")
+    before, _active = _active, table
+    try:
+        yield table
+    finally:
+        _active = before
+
+
+class _ActiveMinorUnits(Mapping[str, int]):
+    """The current codes and digits of the table in use (a live view)."""
+
+    def __getitem__(self, code: str) -> int:
+        return _active.minor_units[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_active.minor_units)
+
+    def __len__(self) -> int:
+        return len(_active.minor_units)
+
+    def __repr__(self) -> str:
+        return f"MINOR_UNITS({dict(_active.minor_units)!r})"
+
+
+#: Digits after the decimal point of every current ISO 4217 currency, from the table in
+#: use (ISO 4217 List One as shipped). Codes whose List One minor unit is "N.A." (gold,
+#: SDR, bond-market units, XTS, XXX) are not money a school bills in and are left out.
+MINOR_UNITS: Mapping[str, int] = _ActiveMinorUnits()
 
 
 def _amount(value: object) -> Decimal:
@@ -84,14 +144,36 @@ def _amount(value: object) -> Decimal:
 
 
 def _currency(value: object) -> str:
-    if not isinstance(value, str) or value not in MINOR_UNITS:
-        raise InvalidMoney(f"unknown ISO 4217 currency {value!r}")
-    return value
+    """``value`` if new money may be in it under the table in use."""
+    table = _active
+    if isinstance(value, str) and value in table.minor_units:
+        return value
+    if isinstance(value, str) and value in table.withdrawn:
+        raise InvalidMoney(
+            f"{value} was withdrawn on {table.withdrawn[value]} ({table.source}): new "
+            f"amounts in it are refused; stored ones stay readable and refundable"
+        )
+    raise InvalidMoney(f"unknown ISO 4217 currency {value!r}")
 
 
-def _in_range(amount: Decimal, currency: str, shown: object) -> Decimal:
-    """``amount`` rounded half-up to the minor unit, if it fits :data:`MAX_DIGITS`."""
-    digits = MINOR_UNITS[currency]
+def _places(amount: Decimal, currency: str) -> int:
+    """Digits after the point that arithmetic on ``amount`` keeps: the currency's minor
+    unit, or more if a stored amount was written with more (under an earlier table)."""
+    exponent = amount.as_tuple().exponent
+    own = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return max(_active.minor_units.get(currency, 0), own)
+
+
+def _make(amount: Decimal, currency: str) -> Money:
+    # bypasses __init__ on purpose: the amount is already checked and rounded
+    money = object.__new__(Money)
+    object.__setattr__(money, "amount", amount)
+    object.__setattr__(money, "currency", currency)
+    return money
+
+
+def _in_range(amount: Decimal, currency: str, shown: object, digits: int) -> Decimal:
+    """``amount`` rounded half-up to ``digits`` places, if it fits :data:`MAX_DIGITS`."""
     if amount and amount.adjusted() + 1 + digits > MAX_DIGITS:
         raise InvalidMoney(
             f"{shown!r} {currency} is out of range: at most {MAX_DIGITS} significant digits "
@@ -108,8 +190,9 @@ class Money:
     """An amount in one currency, always rounded (half-up) to its minor unit.
 
     Amounts have at most :data:`MAX_DIGITS` significant digits at that unit; anything
-    else (floats, NaN, infinities, larger amounts, unknown currencies) is
+    else (floats, NaN, infinities, larger amounts, unknown or withdrawn currencies) is
     :class:`~eduengine.errors.InvalidMoney`, also when arithmetic leaves the range.
+    Stored amounts come back through :meth:`from_stored`, exactly as written.
 
     >>> Money("1" + "0" * 30, "CNY")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -122,23 +205,62 @@ class Money:
 
     def __init__(self, amount: Decimal | int | str, currency: str) -> None:
         cur = _currency(currency)
-        object.__setattr__(self, "amount", _in_range(_amount(amount), cur, amount))
+        digits = _active.minor_units[cur]
+        object.__setattr__(self, "amount", _in_range(_amount(amount), cur, amount, digits))
         object.__setattr__(self, "currency", cur)
 
     @classmethod
+    def from_stored(cls, amount: Decimal | int | str, currency: str) -> Money:
+        """Money as it was stored: the exact amount, never rounded again, in any
+        well-formed code, also one withdrawn (or unknown to the table) since it was
+        written. Only for reading back what :meth:`to_record` or a store wrote.
+
+        >>> Money.from_stored("15000.50", "IDR").amount
+        Decimal('15000.50')
+        >>> Money.from_stored("7.25", "HRK") - Money.from_stored("0.25", "HRK")
+        Money(amount=Decimal('7.00'), currency='HRK')
+        """
+        value = _amount(amount)
+        if not isinstance(currency, str) or not _CODE.fullmatch(currency):
+            raise InvalidMoney(f"a stored currency is three capital letters, got {currency!r}")
+        if len(value.as_tuple().digits) > MAX_DIGITS:
+            raise InvalidMoney(f"stored amount {amount!r} {currency} is out of range")
+        return _make(value, currency)
+
+    @classmethod
     def zero(cls, currency: str) -> Money:
+        """Nothing, in ``currency``: also in a withdrawn one, as the start of a sum of
+        stored amounts (a refund total, a report)."""
+        if isinstance(currency, str) and currency in _active.withdrawn:
+            return _make(Decimal(0), currency)
         return cls(0, currency)
 
     @property
+    def places(self) -> int:
+        """Digits after the point this amount keeps in arithmetic: its currency's minor
+        unit, or more for a stored amount written when the currency had more.
+
+        >>> Money("5", "JPY").places, Money.from_stored("5.50", "JPY").places
+        (0, 2)
+        """
+        return _places(self.amount, self.currency)
+
+    @property
     def minor_units(self) -> int:
-        """The amount in the currency's smallest unit (fen, cents ...)."""
-        return int(self.amount.scaleb(MINOR_UNITS[self.currency], _WIDE))
+        """The amount in its smallest unit (fen, cents ...): ``amount * 10**places``."""
+        return int(self.amount.scaleb(self.places, _WIDE))
 
     @classmethod
     def from_minor(cls, units: int, currency: str) -> Money:
         if isinstance(units, bool) or not isinstance(units, int):
             raise InvalidMoney(f"minor units must be an int, got {units!r}")
-        return cls(Decimal(units).scaleb(-MINOR_UNITS[_currency(currency)], _WIDE), currency)
+        digits = _active.minor_units[_currency(currency)]
+        return cls(Decimal(units).scaleb(-digits, _WIDE), currency)
+
+    def _derived(self, amount: Decimal, places: int, shown: object) -> Money:
+        """The result of arithmetic on this (new or stored) money, rounded to ``places``:
+        withdrawn currencies and digits a stored amount has stay."""
+        return _make(_in_range(amount, self.currency, shown, places), self.currency)
 
     def _same(self, other: object) -> Money:
         if not isinstance(other, Money):
@@ -148,10 +270,14 @@ class Money:
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(_WIDE.add(self.amount, self._same(other).amount), self.currency)
+        places = max(self.places, self._same(other).places)
+        total = _WIDE.add(self.amount, other.amount)
+        return self._derived(total, places, total)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(_WIDE.subtract(self.amount, self._same(other).amount), self.currency)
+        places = max(self.places, self._same(other).places)
+        difference = _WIDE.subtract(self.amount, other.amount)
+        return self._derived(difference, places, difference)
 
     def __mul__(self, factor: int | Decimal) -> Money:
         if isinstance(factor, bool) or not isinstance(factor, int | Decimal):
@@ -162,7 +288,7 @@ class Money:
             raise InvalidMoney(f"{self} times {factor!r} is out of range") from exc
         if not product.is_finite():
             raise InvalidMoney(f"{self} times {factor!r} is not a finite amount")
-        return Money(product, self.currency)
+        return self._derived(product, self.places, product)
 
     def percent(self, pct: Decimal) -> Money:
         """``pct`` percent of this amount, rounded once, half-up, to the minor unit.
@@ -172,10 +298,23 @@ class Money:
         """
         if not isinstance(pct, Decimal) or not pct.is_finite():
             raise InvalidMoney(f"a percentage is a finite Decimal, not {pct!r}")
-        return Money(_WIDE.divide(_WIDE.multiply(self.amount, pct), Decimal(100)), self.currency)
+        part = _WIDE.divide(_WIDE.multiply(self.amount, pct), Decimal(100))
+        return self._derived(part, self.places, part)
+
+    def average(self, count: int) -> Money:
+        """This amount over ``count`` (orders, students), rounded half-up: a figure for a
+        report, not parts to pay (:meth:`split` gives parts that add up).
+
+        >>> Money("100.00", "CNY").average(3)
+        Money(amount=Decimal('33.33'), currency='CNY')
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidMoney(f"an average is over a positive int, not {count!r}")
+        mean = _WIDE.divide(self.amount, Decimal(count))
+        return self._derived(mean, self.places, mean)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return _make(-self.amount, self.currency)
 
     def __lt__(self, other: Money) -> bool:
         return self.amount < self._same(other).amount
@@ -218,7 +357,8 @@ class Money:
         by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
         for i in by_remainder[:leftover]:
             parts[i] += 1
-        return [Money.from_minor(p, self.currency) for p in parts]
+        places = self.places
+        return [self._derived(Decimal(p).scaleb(-places, _WIDE), places, p) for p in parts]
 
     def split(self, n: int) -> list[Money]:
         """``n`` parts as equal as possible, adding up exactly."""
@@ -231,7 +371,8 @@ class Money:
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Money:
-        return cls(str(data["amount"]), str(data["currency"]))
+        """Read back what :meth:`to_record` wrote: see :meth:`from_stored`."""
+        return cls.from_stored(str(data["amount"]), str(data["currency"]))
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

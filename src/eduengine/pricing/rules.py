@@ -371,7 +371,7 @@ def quote(
         excess = rule_discount - max_discount
         taken = [line.price - price for line, _, price in priced]
         for i, back in enumerate(_spread(excess, taken)):
-            if back.minor_units:
+            if back.amount:
                 line, adjustments, price = priced[i]
                 adjustments.append(("discount cap", -back))
                 priced[i] = (line, adjustments, price + back)
@@ -424,11 +424,14 @@ def quote(
 def _spread(amount: Money, weights: Sequence[Money]) -> list[Money]:
     """Split ``amount`` in proportion to ``weights`` in whole minor units, rounding down,
     with the remainder on the last line (capped by each line's price)."""
-    total_w = sum(w.minor_units for w in weights)
-    units = amount.minor_units
+    # one unit for all: a stored coupon or price may carry more places than the currency
+    # has today (5.50 HUF written under an older table), and none of it may be lost
+    places = max(m.places for m in (amount, *weights))
+    caps = [int(w.amount.scaleb(places)) for w in weights]
+    total_w = sum(caps)
+    units = int(amount.amount.scaleb(places))
     if total_w == 0:
-        return [Money.zero(amount.currency) for _ in weights]
-    caps = [w.minor_units for w in weights]
+        return [amount - amount for _ in weights]
     shares = [units * c // total_w for c in caps]
     shares[-1] += units - sum(shares)
     # a tiny last line cannot take more than its price: pass the excess backwards
@@ -437,7 +440,8 @@ def _spread(amount: Money, weights: Sequence[Money]) -> list[Money]:
         if excess > 0:
             shares[i] -= excess
             shares[i - 1] += excess
-    return [Money.from_minor(s, amount.currency) for s in shares]
+    unit = Decimal(1).scaleb(-places)
+    return [Money.from_stored(s * unit, amount.currency) for s in shares]
 
 
 def _check_coupon_window(coupon: Coupon, now: datetime | None) -> None:
