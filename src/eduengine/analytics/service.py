@@ -339,8 +339,10 @@ class AnalyticsService(ServiceBase):
         self, *, currency: str = "CNY", spend_bands: Sequence[int] = (0, 500, 2000)
     ) -> list[SegmentRow]:
         """Students now, by lifecycle stage and by spend band (``spend_bands`` are the
-        lower bounds in currency units: 0-499.99, 500-1999.99, 2000 and up). Each count
-        is an index count, O(log N)."""
+        lower bounds in currency units: 0-499.99, 500-1999.99, 2000 and up; the first band
+        also holds students who never paid, and any whose net spend is below zero, e.g. a
+        refund of a payment made before they registered). Each count is an index count,
+        O(log N)."""
         check_id(currency, "currency")
         if not isinstance(spend_bands, list | tuple):
             raise WrongType(
