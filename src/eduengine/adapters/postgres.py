@@ -39,9 +39,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import JsonbLoader, JsonLoader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from eduengine.adapters import settings
+from eduengine.adapters import settings, sql
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.sql import Dialect, SlotRows, SqlStore, SqlUnitOfWork
+from eduengine.adapters.sql import Dialect, SlotRows, SqlStore, SqlUnitOfWork, committing, too_new
 from eduengine.errors import (
     DuplicateId,
     InvalidInput,
@@ -50,10 +50,8 @@ from eduengine.errors import (
     PersistenceError,
     RetryableConflict,
     SchemaError,
-    SchemaTooNew,
     StoreClosed,
 )
-from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.adapters")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -74,6 +72,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _FEED_LOCK = (
     b"SELECT pg_advisory_xact_lock(hashtextextended('eduengine.feed:' || current_schema(), 0))"
 )
+_DATABASE = "PostgreSQL database"  # as messages name it
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
@@ -254,15 +253,10 @@ class PostgresStore(SqlStore[Conn]):
         database is at this library's schema version."""
         with self.connection() as conn:
             found = begin(conn, self.lock_timeout, check_schema=check_schema)
-            try:
+            with committing(self.dialect, conn):
                 if check_schema:
                     check_version(found, write=True)
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
 
     # --- schema -------------------------------------------------------------------
 
@@ -280,7 +274,12 @@ class PostgresStore(SqlStore[Conn]):
                 row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
                 current = (row or {}).get("v") or 0
                 if current > SCHEMA_VERSION:
-                    raise _too_new(current, "migrate() cannot go back; nothing changed")
+                    raise too_new(
+                        _DATABASE,
+                        current,
+                        SCHEMA_VERSION,
+                        "migrate() cannot go back; nothing changed",
+                    )
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS[version - 1]:
                         conn.execute(statement.encode())
@@ -341,17 +340,6 @@ def begin(
     return int((row or {}).get("v") or 0)
 
 
-def _too_new(found: int, outcome: str) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"PostgreSQL database was migrated to schema version {found} by a newer eduengine, "
-        f"but this process runs eduengine {__version__} with schema version "
-        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
-        f"writes again; {outcome}",
-        found=found,
-        supported=SCHEMA_VERSION,
-    )
-
-
 def _end_failed(conn: Conn) -> None:
     """Roll back what a failed statement left open, so the connection can go back."""
     if conn.closed or conn.broken:
@@ -364,20 +352,9 @@ def _end_failed(conn: Conn) -> None:
 
 
 def check_version(found: int, *, write: bool) -> None:
-    """Raise :class:`SchemaError` unless a transaction may run at schema ``found``.
-
-    Reads go on against a newer schema (a migration only adds), writes need the exact
-    version, so a process left on an older library cannot write rows the newer schema
-    does not expect.
-    """
-    if found == SCHEMA_VERSION or (found > SCHEMA_VERSION and not write):
-        return
-    if found > SCHEMA_VERSION:
-        raise _too_new(found, "nothing was written")
-    raise SchemaError(
-        f"PostgreSQL database is at schema version {found}, this library needs "
-        f"{SCHEMA_VERSION}: call migrate(); nothing was written"
-    )
+    """Raise :class:`SchemaError` unless a transaction may run at schema ``found`` (see
+    :func:`eduengine.adapters.sql.check_version`)."""
+    sql.check_version(_DATABASE, found, SCHEMA_VERSION, write=write)
 
 
 _LOAD_SLOTS = """

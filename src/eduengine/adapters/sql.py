@@ -33,19 +33,21 @@ from typing import Any, Generic, Self, TypeVar
 
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
-from eduengine.adapters.memory import take_raised, with_staged
+from eduengine.adapters.memory import UnitOfWorkBase, with_staged
 from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
-    InvalidInput,
+    SchemaError,
+    SchemaTooNew,
     SeriesNotFound,
     SlotNotFound,
 )
 from eduengine.events.envelope import Envelope
 from eduengine.ports import IndexEntries
+from eduengine.version import __version__
 
 C = TypeVar("C")
 
@@ -112,9 +114,7 @@ class Dialect(Generic[C]):
         """Run ``sql`` (``?`` placeholders) in ``uow`` and return its cursor."""
         raise NotImplementedError
 
-    def executemany(
-        self, uow: SqlUnitOfWork[C], sql: str, rows: Sequence[Sequence[Any]]
-    ) -> None:
+    def executemany(self, uow: SqlUnitOfWork[C], sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
 
     def update_checked(
@@ -142,6 +142,55 @@ class Dialect(Generic[C]):
     def json_in(self, value: Any) -> dict[str, Any]:
         """A stored JSON document as a dict."""
         return dict(json.loads(value))
+
+
+@contextmanager
+def committing(dialect: Dialect[C], conn: C) -> Iterator[C]:
+    """``conn`` for a ``with`` block whose transaction commits if the block succeeds and
+    rolls back if it raises."""
+    try:
+        yield conn
+    except BaseException:
+        dialect.control(conn, "ROLLBACK")
+        raise
+    else:
+        dialect.control(conn, "COMMIT")
+
+
+def check_version(database: str, found: int, supported: int, *, write: bool) -> None:
+    """Raise :class:`SchemaError` unless a transaction may run on ``database`` (a name
+    for messages) at schema ``found`` when this library's is ``supported``.
+
+    Reads go on against a newer schema (a migration only adds), writes need the exact
+    version, so a process left on an older library cannot write rows the newer schema
+    does not expect.
+
+    >>> check_version("db", 5, 4, write=False)  # a read goes on against a newer schema
+    >>> try:
+    ...     check_version("db", 3, 4, write=True)
+    ... except SchemaError as refused:
+    ...     print(refused)
+    db is at schema version 3, this library needs 4: call migrate(); nothing was written
+    """
+    if found == supported or (found > supported and not write):
+        return
+    if found > supported:
+        raise too_new(database, found, supported, "nothing was written")
+    raise SchemaError(
+        f"{database} is at schema version {found}, this library needs {supported}: "
+        "call migrate(); nothing was written"
+    )
+
+
+def too_new(database: str, found: int, supported: int, outcome: str) -> SchemaTooNew:
+    """The refusal of a process whose library is older than ``database``'s schema."""
+    return SchemaTooNew(
+        f"{database} was migrated to schema version {found} by a newer eduengine, but this "
+        f"process runs eduengine {__version__} with schema version {supported}: upgrade "
+        f"eduengine in this process (and restart it) before it writes again; {outcome}",
+        found=found,
+        supported=supported,
+    )
 
 
 class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
@@ -397,7 +446,7 @@ class SqlRecordRepository(Generic[C]):
         return int(self._uow.execute(sql, params).fetchone()["n"])
 
 
-class SqlUnitOfWork(Generic[C]):
+class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     """One transaction of a SQL store; rolls back unless :meth:`commit` is called.
 
     Set :attr:`read_only` before entering for a query: it then reads one snapshot
@@ -517,23 +566,8 @@ class SqlUnitOfWork(Generic[C]):
             else:
                 self.dialect.release(self)
 
-    def refuse_if_read_only(self, what: str) -> None:
-        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
-        if self.read_only:
-            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
-
     def commit(self) -> None:
-        if self.read_only:
-            # A read-only transaction would refuse the writes only at the server (or,
-            # SQLite's deferred BEGIN, silently take the write lock), so refuse here.
-            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
-            if changed or self._events:
-                self.rollback()
-                self.refuse_if_read_only(
-                    f"committing changed slot(s) {', '.join(changed)}"
-                    if changed
-                    else f"committing {len(self._events)} event(s)"
-                )
+        self._refuse_changes_if_read_only()
         try:
             with self.dialect.flight(self):
                 for slot in self.staged.values():
@@ -597,13 +631,6 @@ class SqlUnitOfWork(Generic[C]):
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
         self._envelopes = envelopes
-
-    def record_events(self, events: Sequence[DomainEvent]) -> None:
-        self._events.extend(events)
-
-    def raised_events(self) -> list[DomainEvent]:
-        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
-        return new
 
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []

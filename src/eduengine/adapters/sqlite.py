@@ -36,7 +36,15 @@ from typing import Any
 
 from eduengine.adapters import settings
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.sql import Dialect, SlotRows, SqlStore, SqlUnitOfWork
+from eduengine.adapters.sql import (
+    Dialect,
+    SlotRows,
+    SqlStore,
+    SqlUnitOfWork,
+    check_version,
+    committing,
+    too_new,
+)
 from eduengine.errors import (
     InvalidInput,
     InvalidSetting,
@@ -44,11 +52,9 @@ from eduengine.errors import (
     PersistenceError,
     RetryableConflict,
     SchemaError,
-    SchemaTooNew,
     StoreClosed,
     StoreNotFound,
 )
-from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -90,6 +96,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.flag(outbox, "outbox")
         self._memory = self.path == ":memory:"
+        self._database = f"SQLite database {self.path!r}"  # as messages name it
         if not self._memory:
             folder = Path(self.path).absolute().parent
             if not folder.is_dir():
@@ -155,15 +162,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         try:
             conn = self.connection()
             begin(conn, self.lock_timeout)
-            try:
+            with committing(self.dialect, conn):
                 if check_schema:
                     self._check_write_version(conn)
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
         finally:
             if self._memory:
                 self._shared_lock.release()
@@ -221,7 +223,12 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             )
             current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
             if current > SCHEMA_VERSION:
-                raise _too_new(self.path, current, "migrate() cannot go back; nothing changed")
+                raise too_new(
+                    self._database,
+                    current,
+                    SCHEMA_VERSION,
+                    "migrate() cannot go back; nothing changed",
+                )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
@@ -300,14 +307,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             # ask the table. Only migrate() writes the header, so this stays the slow
             # path until someone calls it.
             found = self.schema_version()
-        if found == SCHEMA_VERSION:
-            return
-        if found > SCHEMA_VERSION:
-            raise _too_new(self.path, found, "nothing was written")
-        raise SchemaError(
-            f"SQLite database {self.path!r} is at schema version {found}, this library "
-            f"needs {SCHEMA_VERSION}: call migrate(); nothing was written"
-        )
+        check_version(self._database, found, SCHEMA_VERSION, write=True)
 
     # --- units of work, feed ------------------------------------------------------
 
@@ -330,17 +330,6 @@ def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = Fa
                 f"SQLite write lock not available within {lock_timeout}s: {exc}"
             ) from exc
         raise PersistenceError(f"cannot begin a SQLite transaction: {exc}") from exc
-
-
-def _too_new(path: str, found: int, outcome: str) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"SQLite database {path!r} was migrated to schema version {found} by a newer "
-        f"eduengine, but this process runs eduengine {__version__} with schema version "
-        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
-        f"writes again; {outcome}",
-        found=found,
-        supported=SCHEMA_VERSION,
-    )
 
 
 class SqliteUnitOfWork(SqlUnitOfWork[sqlite3.Connection]):
