@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -461,29 +461,27 @@ class PostgresDialect(Dialect[Conn]):
             uow.conn.close()  # a broken connection is replaced on next use
         return True
 
-    def execute(
-        self, uow: SqlUnitOfWork[Conn], sql: str, params: Sequence[Any]
-    ) -> psycopg.Cursor[Any]:
-        return self._run(uow, _sql(sql), params)
+    def executors(self, uow: SqlUnitOfWork[Conn]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        conn = uow.conn
+        joined = uow.joined is not None
+        cursor = self._cursor
 
-    def _run(
-        self, uow: SqlUnitOfWork[Conn], query: bytes, params: Sequence[Any]
-    ) -> psycopg.Cursor[Any]:
-        try:
-            if uow.joined is None:
-                return uow.conn.execute(query, params)
-            return self._cursor(uow).execute(query, params)
-        except psycopg.Error as exc:
-            raise _translate(exc, "a unit of work") from exc
+        def execute(sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+            try:
+                if joined:
+                    return cursor(uow).execute(_sql(sql), params)
+                return conn.execute(_sql(sql), params)
+            except psycopg.Error as exc:
+                raise _translate(exc, "a unit of work") from exc
 
-    def executemany(
-        self, uow: SqlUnitOfWork[Conn], sql: str, rows: Sequence[Sequence[Any]]
-    ) -> None:
-        try:
-            with self._cursor(uow) as cur:
-                cur.executemany(_sql(sql), rows)
-        except psycopg.Error as exc:
-            raise _translate(exc, "a unit of work") from exc
+        def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+            try:
+                with cursor(uow) as cur:
+                    cur.executemany(_sql(sql), rows)
+            except psycopg.Error as exc:
+                raise _translate(exc, "a unit of work") from exc
+
+        return execute, executemany
 
     def _cursor(self, uow: SqlUnitOfWork[Conn]) -> psycopg.Cursor[Any]:
         """A cursor with this adapter's row factory and JSON loaders, also on a host's
@@ -502,11 +500,9 @@ class PostgresDialect(Dialect[Conn]):
         # stale version makes the CASE yield a text that is no integer, and the cast
         # error aborts the transaction. (The CASE depends on count(*), so the planner
         # cannot fold it early.)
-        self._run(
-            uow,
-            b"WITH changed AS (" + _sql(sql) + b" RETURNING 1) "
-            b"SELECT (CASE WHEN count(*) = 1 THEN '1'::text "
-            b"ELSE %s::text END)::int FROM changed",
+        uow.execute(
+            f"WITH changed AS ({sql} RETURNING 1) "
+            "SELECT (CASE WHEN count(*) = 1 THEN '1'::text ELSE ?::text END)::int FROM changed",
             (*params, f"{_STALE} {slot_id}"),
         )
 

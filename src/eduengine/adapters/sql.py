@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import TracebackType
@@ -50,6 +50,8 @@ from eduengine.ports import IndexEntries
 from eduengine.version import __version__
 
 C = TypeVar("C")
+
+_NO_FLIGHT = nullcontext()
 
 #: a slot's row, waitlist rows and offer rows, as a dialect loads them
 SlotRows = tuple[Any, list[Any], list[Any]]
@@ -98,7 +100,7 @@ class Dialect(Generic[C]):
 
     def flight(self, uow: SqlUnitOfWork[C]) -> AbstractContextManager[object]:
         """Where the commit's writes and its ``COMMIT`` run (a pipeline, or nothing)."""
-        return nullcontext()
+        return _NO_FLIGHT
 
     def commit_failed(self, exc: BaseException) -> Exception | None:
         """Our error for a failed commit (``None``: raise ``exc`` as it is)."""
@@ -110,11 +112,11 @@ class Dialect(Generic[C]):
 
     # --- statements -----------------------------------------------------------------
 
-    def execute(self, uow: SqlUnitOfWork[C], sql: str, params: Sequence[Any]) -> Any:
-        """Run ``sql`` (``?`` placeholders) in ``uow`` and return its cursor."""
-        raise NotImplementedError
-
-    def executemany(self, uow: SqlUnitOfWork[C], sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executors(self, uow: SqlUnitOfWork[C]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """``execute(sql, params)`` and ``executemany(sql, rows)`` for ``uow``'s
+        transaction: they run statements with ``?`` placeholders (``execute`` returns the
+        cursor). Made once per transaction, so a statement costs no dispatch on its way
+        to the driver."""
         raise NotImplementedError
 
     def update_checked(
@@ -455,6 +457,11 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     """
 
     conn: C
+    #: ``execute(sql, params)`` runs a statement (``?`` placeholders) in this transaction
+    #: and returns its cursor, ``executemany(sql, rows)`` runs one for every row (both
+    #: set on entering)
+    execute: Callable[..., Any]
+    executemany: Callable[..., Any]
 
     def __init__(self, store: SqlStore[C], joined: Joined[C] | None = None) -> None:
         self.store = store
@@ -495,18 +502,12 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     def records(self) -> SqlRecordRepository[C]:
         return self._records
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run ``sql`` (``?`` placeholders) in this transaction; returns the cursor."""
-        return self.dialect.execute(self, sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.dialect.executemany(self, sql, rows)
-
     def __enter__(self) -> Self:
         if self.joined is not None:
             self._enter_joined(self.joined)
         else:
             self.conn = self.dialect.begin(self)
+            self.execute, self.executemany = self.dialect.executors(self)
         self._open = True
         self.staged = {}
         self.new_slot_ids = set()
@@ -525,6 +526,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.dialect.join(self, joined.conn)
         joined.acquire(self.store.lock_timeout)
         self.conn = joined.conn
+        self.execute, self.executemany = self.dialect.executors(self)
         self.dialect.borrow_host(self)
         try:
             if not self.read_only:

@@ -28,7 +28,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -404,15 +404,10 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
             return PersistenceError(f"SQLite commit failed: {exc}")
         return None
 
-    def execute(
-        self, uow: SqlUnitOfWork[sqlite3.Connection], sql: str, params: Sequence[Any]
-    ) -> sqlite3.Cursor:
-        return uow.conn.execute(sql, params)
-
-    def executemany(
-        self, uow: SqlUnitOfWork[sqlite3.Connection], sql: str, rows: Sequence[Sequence[Any]]
-    ) -> None:
-        uow.conn.executemany(sql, rows)
+    def executors(
+        self, uow: SqlUnitOfWork[sqlite3.Connection]
+    ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        return uow.conn.execute, uow.conn.executemany  # the statements are SQLite's as written
 
     def update_checked(
         self,
