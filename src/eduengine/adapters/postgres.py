@@ -20,6 +20,9 @@ fails with a serialisation error.
 Every transaction's first round trip also reads the schema version, and a write refuses
 with :class:`~eduengine.errors.SchemaError` unless it equals :data:`SCHEMA_VERSION`.
 
+The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
+SQLite; :class:`PostgresDialect` is what PostgreSQL does its own way.
+
 >>> store = PostgresStore("postgresql://postgres@127.0.0.1:5432/school")  # doctest: +SKIP
 >>> store.migrate()  # doctest: +SKIP
 """

@@ -15,6 +15,9 @@ taking the write lock, so a process whose library is older (or newer) than the d
 refuses to write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
 other schema does not expect.
 
+The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
+PostgreSQL; :class:`SqliteDialect` is what SQLite does its own way.
+
 >>> store = SqliteStore(":memory:")
 >>> store.migrate()
 >>> with store.unit_of_work() as uow:
