@@ -39,6 +39,7 @@ MODULES = [
     "eduengine.booking.events",
     "eduengine.adapters.memory",
     "eduengine.adapters.sqlite",
+    "eduengine.adapters.sql",
     "eduengine.adapters.settings",
     "eduengine.stores",
     "eduengine.ops",

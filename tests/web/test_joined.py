@@ -194,6 +194,22 @@ def test_the_host_connections_row_factory_is_left_as_it_was(
     assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_a_snapshot_inside_the_block_reads_the_host_transaction_with_the_stores_rows(
+    host: Host, clock: FixedClock
+) -> None:
+    # the host's connection hands out plain tuples (sqlite3's default, psycopg's)
+    store, conn, begin, _, rollback, _ = host
+    school, _, slot_id = _school(store, clock)
+    begin()
+    with store.joined(conn):
+        seat = school.booking.book(slot_id, "ann")
+        inside = store.snapshot()
+    rollback()
+    assert inside["slots"][slot_id]["seats"] == [seat.id]  # the uncommitted seat
+    assert inside["bookings"][seat.id]["student_id"] == "ann"
+    assert store.snapshot()["slots"][slot_id]["seats"] == []
+
+
 def test_awaited_commands_inside_the_block_join_the_host_transaction(
     tmp_path: Path, clock: FixedClock
 ) -> None:

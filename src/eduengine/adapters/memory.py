@@ -455,7 +455,48 @@ class InMemoryRecordRepository:
         return self._store.record_index.count(kind, index, lo, hi)
 
 
-class InMemoryUnitOfWork:
+class UnitOfWorkBase:
+    """What every adapter's unit of work does alike: refusing writes when it is
+    read-only, and queueing the events its commands raise (published after commit)."""
+
+    read_only: bool
+    staged: dict[str, Slot]
+    _events: list[DomainEvent]
+    _dispatched: int
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def refuse_if_read_only(self, what: str) -> None:
+        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
+        if self.read_only:
+            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+
+    def _refuse_changes_if_read_only(self) -> None:
+        # Refused here, before anything is written: a SQL read-only transaction would
+        # refuse the writes only at the server (and SQLite's deferred BEGIN would
+        # silently take the write lock), and the message names what changed.
+        if not self.read_only:
+            return
+        changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
+        if changed or self._events:
+            self.rollback()
+            self.refuse_if_read_only(
+                f"committing changed slot(s) {', '.join(changed)}"
+                if changed
+                else f"committing {len(self._events)} event(s)"
+            )
+
+    def record_events(self, events: Sequence[DomainEvent]) -> None:
+        """Queue events raised outside a slot (feature modules) for publication."""
+        self._events.extend(events)
+
+    def raised_events(self) -> list[DomainEvent]:
+        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
+        return new
+
+
+class InMemoryUnitOfWork(UnitOfWorkBase):
     """One serialisable transaction over an :class:`InMemoryStore`.
 
     With :attr:`read_only` set before entering it still takes the store lock (reads
@@ -509,22 +550,9 @@ class InMemoryUnitOfWork:
         finally:
             self.store._lock.release()
 
-    def refuse_if_read_only(self, what: str) -> None:
-        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
-        if self.read_only:
-            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
-
     def commit(self) -> None:
         store = self.store
-        if self.read_only:
-            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
-            if changed or self._events:
-                self.rollback()
-                self.refuse_if_read_only(
-                    f"committing changed slot(s) {', '.join(changed)}"
-                    if changed
-                    else f"committing {len(self._events)} event(s)"
-                )
+        self._refuse_changes_if_read_only()
         for sid, slot in self.staged.items():
             self._events.extend(slot.events)
             if not slot.changed:
@@ -591,14 +619,6 @@ class InMemoryUnitOfWork:
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the store's feed when this unit of work commits."""
         self._envelopes = list(envelopes)
-
-    def record_events(self, events: Sequence[DomainEvent]) -> None:
-        """Queue events raised outside a slot (feature modules) for publication."""
-        self._events.extend(events)
-
-    def raised_events(self) -> list[DomainEvent]:
-        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
-        return new
 
     def collect_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []

@@ -20,21 +20,21 @@ fails with a serialisation error.
 Every transaction's first round trip also reads the schema version, and a write refuses
 with :class:`~eduengine.errors.SchemaError` unless it equals :data:`SCHEMA_VERSION`.
 
+The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
+SQLite; :class:`PostgresDialect` is what PostgreSQL does its own way.
+
 >>> store = PostgresStore("postgresql://postgres@127.0.0.1:5432/school")  # doctest: +SKIP
 >>> store.migrate()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -42,15 +42,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import JsonbLoader, JsonLoader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from eduengine.adapters import settings
+from eduengine.adapters import settings, sql
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
-from eduengine.adapters.memory import take_raised, with_staged
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, Slot
-from eduengine.booking.series import Series
+from eduengine.adapters.sql import Dialect, SlotRows, SqlStore, SqlUnitOfWork, committing, too_new
 from eduengine.errors import (
-    BookingNotFound,
     DuplicateId,
     InvalidInput,
     InvalidSetting,
@@ -58,14 +53,8 @@ from eduengine.errors import (
     PersistenceError,
     RetryableConflict,
     SchemaError,
-    SchemaTooNew,
-    SeriesNotFound,
-    SlotNotFound,
     StoreClosed,
 )
-from eduengine.events.envelope import Envelope
-from eduengine.ports import IndexEntries
-from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.adapters")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -86,12 +75,28 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _FEED_LOCK = (
     b"SELECT pg_advisory_xact_lock(hashtextextended('eduengine.feed:' || current_schema(), 0))"
 )
+_DATABASE = "PostgreSQL database"  # as messages name it
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
 
 
+#: the shared statements (``?`` placeholders) as psycopg runs them, made once each
+_QUERIES: dict[str, bytes] = {}
+
+
+def _sql(sql: str) -> bytes:
+    query = _QUERIES.get(sql)
+    if query is None:
+        query = sql.replace("?", "%s").encode()
+        if len(_QUERIES) < 1024:  # a bound, should a caller ever build statements freely
+            _QUERIES[sql] = query
+    return query
+
+
 def _translate(exc: psycopg.Error, what: str) -> Exception:
+    if isinstance(exc, pg_errors.InvalidTextRepresentation) and _STALE in str(exc):
+        return RetryableConflict(f"a slot changed under the lock ({str(exc).splitlines()[0]})")
     if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
         return LockTimeout(f"PostgreSQL lock not available in time during {what}: {exc}")
     if isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure):
@@ -103,7 +108,7 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
     return PersistenceError(f"PostgreSQL error during {what}: {exc}")
 
 
-class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
+class PostgresStore(SqlStore[Conn]):
     """A PostgreSQL database (optionally one ``schema`` in it) holding every aggregate.
 
     A store object is safe to share between threads. Its connections come from a
@@ -169,6 +174,7 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
         self._pool: ConnectionPool[Conn] | None = None
         self._pool_lock = threading.Lock()
         self._closed = False
+        self.dialect = PostgresDialect(self)
 
     # --- connections --------------------------------------------------------------
 
@@ -273,15 +279,10 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
         database is at this library's schema version."""
         with self.connection() as conn:
             found = begin(conn, self.lock_timeout, check_schema=check_schema)
-            try:
+            with committing(self.dialect, conn):
                 if check_schema:
                     check_version(found, write=True)
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
 
     # --- schema -------------------------------------------------------------------
 
@@ -299,7 +300,12 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
                 row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
                 current = (row or {}).get("v") or 0
                 if current > SCHEMA_VERSION:
-                    raise _too_new(current, "migrate() cannot go back; nothing changed")
+                    raise too_new(
+                        _DATABASE,
+                        current,
+                        SCHEMA_VERSION,
+                        "migrate() cannot go back; nothing changed",
+                    )
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS[version - 1]:
                         conn.execute(statement.encode())
@@ -319,61 +325,14 @@ class PostgresStore(enc.OutboxRelay, JoinsHostTransactions[Conn]):
                 return 0
         return int((row or {}).get("v") or 0)
 
-    # --- units of work, snapshot, outbox --------------------------------------------
+    # --- units of work, feed ------------------------------------------------------
 
     def unit_of_work(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self, self._joined())
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
-        uow = self.unit_of_work()
-        uow.read_only = True  # no row locks: a snapshot never blocks a booking
-        with uow:
-            conn = uow.conn
-            return enc.snapshot_of(
-                uow.slots.get_many(uow.slots.list_ids()),
-                conn.execute("SELECT * FROM bookings ORDER BY seq").fetchall(),
-                conn.execute("SELECT id, data FROM series ORDER BY id").fetchall(),
-                (
-                    (row["kind"], row["key"], row["data"])
-                    for row in conn.execute(
-                        "SELECT kind, key, data FROM records ORDER BY kind, key"
-                    ).fetchall()
-                ),
-            )
-
-    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
-        # Writers append under one advisory lock held to their COMMIT (see
-        # PostgresUnitOfWork.commit), so a row becomes visible only after every row with a
-        # lower position did: a reader past position p never misses a row below p.
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            rows = uow.execute(enc.READ_FEED.replace("?", "%s"), (after, limit)).fetchall()
-        return [(int(row["position"]), str(row["envelope"])) for row in rows]
-
-    def feed_head(self) -> int:
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            row = uow.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
-        return int((row or {}).get("p") or 0)
-
-    def stream_sequence(self, stream: str) -> int:
-        """The last sequence number given to an event of ``stream`` (0: none yet), as
-        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            row = uow.execute(
-                "SELECT last FROM event_streams WHERE stream = %s", (stream,)
-            ).fetchone()
-        return 0 if row is None else int(row["last"])
-
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
-            cur = conn.execute(enc.PRUNE_FEED.replace("?", "%s").encode(), (before_us, limit))
-            return int(cur.rowcount)
+            return int(conn.execute(_sql(enc.PRUNE_FEED), (before_us, limit)).rowcount)
 
 
 def begin(
@@ -407,17 +366,6 @@ def begin(
     return int((row or {}).get("v") or 0)
 
 
-def _too_new(found: int, outcome: str) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"PostgreSQL database was migrated to schema version {found} by a newer eduengine, "
-        f"but this process runs eduengine {__version__} with schema version "
-        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
-        f"writes again; {outcome}",
-        found=found,
-        supported=SCHEMA_VERSION,
-    )
-
-
 def _end_failed(conn: Conn) -> None:
     """Roll back what a failed statement left open, so the connection can go back."""
     if conn.closed or conn.broken:
@@ -430,20 +378,9 @@ def _end_failed(conn: Conn) -> None:
 
 
 def check_version(found: int, *, write: bool) -> None:
-    """Raise :class:`SchemaError` unless a transaction may run at schema ``found``.
-
-    Reads go on against a newer schema (a migration only adds), writes need the exact
-    version, so a process left on an older library cannot write rows the newer schema
-    does not expect.
-    """
-    if found == SCHEMA_VERSION or (found > SCHEMA_VERSION and not write):
-        return
-    if found > SCHEMA_VERSION:
-        raise _too_new(found, "nothing was written")
-    raise SchemaError(
-        f"PostgreSQL database is at schema version {found}, this library needs "
-        f"{SCHEMA_VERSION}: call migrate(); nothing was written"
-    )
+    """Raise :class:`SchemaError` unless a transaction may run at schema ``found`` (see
+    :func:`eduengine.adapters.sql.check_version`)."""
+    sql.check_version(_DATABASE, found, SCHEMA_VERSION, write=write)
 
 
 _LOAD_SLOTS = """
@@ -453,291 +390,38 @@ SELECT s.*,
     (SELECT coalesce(json_agg(o ORDER BY o.id), '[]'::json) FROM offers o
         WHERE o.slot_id = s.id) AS held
 FROM slots s
-WHERE s.id = ANY(%s)
+WHERE s.id = ANY(?)
 """
 
-_LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(?) ORDER BY id FOR UPDATE"
 
 
-class PostgresSlotRepository:
-    def __init__(self, uow: PostgresUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, slot: Slot) -> None:
-        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
-        exists = self._uow.execute("SELECT 1 FROM slots WHERE id = %s", (slot.id,)).fetchone()
-        if exists or slot.id in self._uow.staged:
-            raise DuplicateId(f"slot {slot.id!r} already exists")
-        slot.changed = True
-        self._uow.staged[slot.id] = slot
-        self._uow.new_slot_ids.add(slot.id)
-
-    def get(self, slot_id: str) -> Slot:
-        return self.get_many([slot_id])[0]
-
-    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
-        staged = self._uow.staged
-        for sid in slot_ids:
-            if not isinstance(sid, str):
-                raise SlotNotFound(str(sid))
-        missing = sorted({sid for sid in slot_ids if sid not in staged})
-        if missing:
-            # Lock the rows first, in id order (so concurrent series bookings cannot
-            # deadlock), then read them with their seats, waitlist and offers in a second
-            # statement: under READ COMMITTED that statement takes a fresh snapshot, so
-            # it sees whatever the previous lock holder committed. (Reading in the same
-            # statement as the lock would return seats from before the wait.)
-            try:
-                if self._uow.read_only:
-                    # no FOR UPDATE: PostgreSQL refuses it in a read-only transaction,
-                    # and a query must not wait for (or block) a command anyway
-                    loading = self._uow.execute(_LOAD_SLOTS, (missing,))
-                else:
-                    with self._uow.conn.pipeline():
-                        self._uow.execute(_LOCK_SLOTS, (missing,))
-                        loading = self._uow.execute(_LOAD_SLOTS, (missing,))
-                rows = loading.fetchall()
-            except psycopg.Error as exc:
-                raise _translate(exc, "loading slots") from exc
-            found = {row["id"]: row for row in rows}
-            for sid in missing:
-                if sid not in found:
-                    raise SlotNotFound(sid)
-            for sid in missing:
-                row = found[sid]
-                seats = self._seats(sid, row["booked"])
-                slot = enc.slot_from_rows(row, seats, row["queue"], row["held"])
-                staged[sid] = slot
-                self._uow.loaded_children[sid] = (
-                    tuple(slot.waitlist),
-                    tuple(slot.offers.values()),
-                )
-        return [staged[sid] for sid in slot_ids]
-
-    def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
-        def one(student_id: str) -> Booking | None:
-            row = self._uow.execute(
-                "SELECT * FROM bookings WHERE slot_id = %s AND student_id = %s "
-                "AND status <> 'cancelled'",
-                (slot_id, student_id),
-            ).fetchone()
-            return None if row is None else enc.booking_from_row(row)
-
-        def every() -> list[Booking]:
-            rows = self._uow.execute(
-                "SELECT * FROM bookings WHERE slot_id = %s AND status <> 'cancelled' ORDER BY seq",
-                (slot_id,),
-            )
-            return [enc.booking_from_row(r) for r in rows]
-
-        return enc.LazySeats(count, one, every)
-
-    def ids_with_offers_due(self, now: datetime) -> list[str]:
-        rows = self._uow.execute(
-            "SELECT DISTINCT slot_id FROM offers WHERE expires_us <= %s ORDER BY slot_id",
-            (enc.micros(now),),
-        )
-        return [row["slot_id"] for row in rows]
-
-    def list_ids(self) -> list[str]:
-        rows = self._uow.execute("SELECT id FROM slots")
-        return sorted({row["id"] for row in rows} | set(self._uow.staged))
-
-    def ids_for_tutor(self, tutor_id: str) -> list[str]:
-        rows = self._uow.execute("SELECT id FROM slots WHERE tutor_id = %s", (tutor_id,))
-        staged = {sid for sid, slot in self._uow.staged.items() if slot.tutor_id == tutor_id}
-        return sorted({row["id"] for row in rows} | staged)
-
-
-class PostgresBookingRepository:
-    def __init__(self, uow: PostgresUnitOfWork) -> None:
-        self._uow = uow
-
-    def get(self, booking_id: str) -> Booking:
-        for slot in self._uow.staged.values():
-            if booking_id in slot.changed_bookings:
-                return slot.changed_bookings[booking_id]
-        if not isinstance(booking_id, str):
-            raise BookingNotFound(str(booking_id))
-        row = self._uow.execute("SELECT * FROM bookings WHERE id = %s", (booking_id,)).fetchone()
-        if row is None:
-            raise BookingNotFound(booking_id)
-        return enc.booking_from_row(row)
-
-    def for_student(self, student_id: str) -> list[Booking]:
-        rows = self._uow.execute(
-            "SELECT * FROM bookings WHERE student_id = %s ORDER BY seq", (student_id,)
-        )
-        committed = [enc.booking_from_row(row) for row in rows]
-        return with_staged(committed, self._uow.staged.values(), student_id)
-
-
-class PostgresSeriesRepository:
-    def __init__(self, uow: PostgresUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, series: Series) -> None:
-        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
-        if self._uow.execute("SELECT 1 FROM series WHERE id = %s", (series.id,)).fetchone():
-            raise DuplicateId(f"series {series.id!r} already exists")
-        self._uow.execute(
-            "INSERT INTO series (id, data) VALUES (%s, %s)", (series.id, enc.series_out(series))
-        )
-
-    def get(self, series_id: str) -> Series:
-        row = self._uow.execute("SELECT data FROM series WHERE id = %s", (series_id,)).fetchone()
-        if row is None:
-            raise SeriesNotFound(str(series_id))
-        return enc.series_in(series_id, row["data"])
-
-
-class PostgresRecordRepository:
-    """JSONB documents; ``get`` takes a transaction-scoped advisory lock on (kind, key)."""
-
-    def __init__(self, uow: PostgresUnitOfWork) -> None:
-        self._uow = uow
-        self._locked: set[tuple[str, str]] = set()
-
-    def _lock(self, kind: str, key: str) -> None:
-        # a read-only unit of work reads without locks (it never writes back)
-        if (kind, key) not in self._locked and not self._uow.read_only:
-            # advisory locks are database-wide: the schema keeps two schools' (or two
-            # test runs') documents of the same kind and key from blocking each other
-            name = f"{self._uow.store.schema or ''}\x1f{kind}\x1f{key}"
-            self._uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
-            self._locked.add((kind, key))
-
-    def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        self._lock(kind, key)
-        row = self._uow.execute(
-            "SELECT data FROM records WHERE kind = %s AND key = %s", (kind, key)
-        ).fetchone()
-        return None if row is None else dict(row["data"])
-
-    def put(
-        self,
-        kind: str,
-        key: str,
-        data: dict[str, Any],
-        *,
-        index: Mapping[str, int] | None = None,
-    ) -> None:
-        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
-        rows = enc.index_rows(kind, key, index)
-        self._lock(kind, key)
-        self._uow.execute(
-            "INSERT INTO records (kind, key, data) VALUES (%s, %s, %s::jsonb) "
-            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
-            (kind, key, json.dumps(data, sort_keys=True)),
-        )
-        self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
-        if rows:
-            try:
-                with self._uow.cursor() as cur:
-                    cur.executemany(enc.INSERT_INDEX.replace("?", "%s").encode(), rows)
-            except psycopg.Error as exc:
-                raise _translate(exc, "indexing a record") from exc
-
-    def delete(self, kind: str, key: str) -> None:
-        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
-        self._lock(kind, key)
-        self._uow.execute("DELETE FROM records WHERE kind = %s AND key = %s", (kind, key))
-        self._uow.execute(enc.DELETE_INDEX.replace("?", "%s"), (kind, key))
-
-    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._uow.execute(
-            "SELECT key, data FROM records WHERE kind = %s ORDER BY key", (kind,)
-        )
-        return [(row["key"], dict(row["data"])) for row in rows]
-
-    def scan(
-        self,
-        kind: str,
-        index: str,
-        *,
-        lo: int | None = None,
-        hi: int | None = None,
-        limit: int | None = None,
-        descending: bool = False,
-    ) -> IndexEntries:
-        sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
-        rows = self._uow.execute(sql.replace("?", "%s"), params)
-        return [(row["key"], int(row["value"])) for row in rows]
-
-    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
-        sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
-        row = self._uow.execute(sql.replace("?", "%s"), params).fetchone()
-        return 0 if row is None else int(row["n"])
-
-
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(SqlUnitOfWork[Conn]):
     """One READ COMMITTED transaction with row locks; rolls back unless committed.
 
     Set :attr:`read_only` before entering for a query: one read-only REPEATABLE READ
     snapshot, no locks, and every write through it raises ``InvalidInput``.
     """
 
-    def __init__(self, store: PostgresStore, joined: Joined[Conn] | None = None) -> None:
+
+class PostgresDialect(Dialect[Conn]):
+    """PostgreSQL's ways: ``%s`` placeholders, a pooled connection per unit of work whose
+    ``BEGIN`` also reads the schema version, row locks taken in id order, advisory locks
+    on documents and on the feed, the commit's writes and ``COMMIT`` in one pipelined
+    flight, and psycopg's errors translated into ours."""
+
+    json_param = "?::jsonb"
+    record_locks = True
+
+    def __init__(self, store: PostgresStore) -> None:
         self.store = store
-        #: the host's transaction this unit of work runs in (None: its own)
-        self.joined = joined
-        #: a query: a read-only snapshot, no row or advisory locks; writes are refused
-        self.read_only = False
-        self.staged: dict[str, Slot] = {}
-        self.new_slot_ids: set[str] = set()
-        #: waitlist and offers as loaded, so unchanged ones are not rewritten
-        self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self._events: list[DomainEvent] = []
-        self._envelopes: Sequence[Envelope] = ()
-        self._dispatched = 0
-        self._open = False
-        self._slots = PostgresSlotRepository(self)
-        self._bookings = PostgresBookingRepository(self)
-        self._series = PostgresSeriesRepository(self)
-        self._records = PostgresRecordRepository(self)
 
-    @property
-    def slots(self) -> PostgresSlotRepository:
-        return self._slots
-
-    @property
-    def bookings(self) -> PostgresBookingRepository:
-        return self._bookings
-
-    @property
-    def series(self) -> PostgresSeriesRepository:
-        return self._series
-
-    @property
-    def records(self) -> PostgresRecordRepository:
-        return self._records
-
-    def execute(self, query: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
-        try:
-            if self.joined is None:
-                return self.conn.execute(query.encode(), params)
-            return self.cursor().execute(query.encode(), params)
-        except psycopg.Error as exc:
-            raise _translate(exc, "a unit of work") from exc
-
-    def cursor(self) -> psycopg.Cursor[Any]:
-        """A cursor with this adapter's row factory and JSON loaders, also on a host's
-        connection (Django's loads ``jsonb`` as text and rows as tuples)."""
-        if self.joined is None:
-            return self.conn.cursor()
-        cur = psycopg.Cursor(self.conn, row_factory=dict_row)
-        cur.adapters.register_loader("jsonb", JsonbLoader)  # the cursor's own copy
-        cur.adapters.register_loader("json", JsonLoader)
-        return cur
-
-    def __enter__(self) -> Self:
-        if self.joined is not None:
-            return self._enter_joined(self.joined.conn)
+    def begin(self, uow: SqlUnitOfWork[Conn]) -> Conn:
         store = self.store
         conn = store._borrow()
         try:
             try:
-                found = begin(conn, store.lock_timeout, read_only=self.read_only)
+                found = begin(conn, store.lock_timeout, read_only=uow.read_only)
             except PersistenceError:
                 if not (conn.closed or conn.broken):
                     raise
@@ -753,214 +437,135 @@ class PostgresUnitOfWork:
                 store._give_back(conn)
                 store._check_idle()
                 conn = store._borrow()
-                found = begin(conn, store.lock_timeout, read_only=self.read_only)
+                found = begin(conn, store.lock_timeout, read_only=uow.read_only)
             try:
-                check_version(found, write=not self.read_only)
+                check_version(found, write=not uow.read_only)
             except SchemaError:
                 _end_failed(conn)
                 raise
         except BaseException:
             store._give_back(conn)
             raise
-        self.conn = conn
-        return self._opened()
+        return conn
 
-    def _opened(self) -> Self:
-        self._open = True
-        self.staged = {}
-        self.new_slot_ids = set()
-        self.loaded_children = {}
-        self._events = []
-        self._envelopes = ()
-        self._dispatched = 0
-        self._records._locked = set()
-        return self
+    def release(self, uow: SqlUnitOfWork[Conn]) -> None:
+        self.store._give_back(uow.conn)
 
-    def _enter_joined(self, conn: Conn) -> Self:
-        # The host's transaction, the host's timeouts: no SET LOCAL lock_timeout here,
-        # it would outlive the command. A savepoint per write command, so a refusal (or
-        # a deadlock, which ROLLBACK TO clears) leaves the host's transaction usable.
+    def join(self, uow: SqlUnitOfWork[Conn], conn: Conn) -> None:
         status = conn.info.transaction_status
         if status == psycopg.pq.TransactionStatus.INERROR:
             raise PersistenceError(
                 "store.joined(conn): the host's transaction has already failed; roll it back"
             )
-        if not self.read_only and conn.autocommit and status == psycopg.pq.TransactionStatus.IDLE:
+        if not uow.read_only and conn.autocommit and status == psycopg.pq.TransactionStatus.IDLE:
             raise InvalidInput(
                 "store.joined(conn): the connection has no open transaction; begin one "
                 "(conn.transaction(), or Django's transaction.atomic()) before a command"
             )
-        assert self.joined is not None
-        self.joined.acquire(self.store.lock_timeout)
-        self.conn = conn
-        try:
-            if not self.read_only:
-                self.execute(f"SAVEPOINT {SAVEPOINT}")
-            row = self.execute("SELECT max(version) AS v FROM schema_version").fetchone()
-            check_version(int((row or {}).get("v") or 0), write=not self.read_only)
-        except BaseException:
+
+    def check_joined_version(self, uow: SqlUnitOfWork[Conn]) -> None:
+        row = uow.execute("SELECT max(version) AS v FROM schema_version").fetchone()
+        check_version(int((row or {}).get("v") or 0), write=not uow.read_only)
+
+    def control(self, conn: Conn, statement: str) -> None:
+        conn.execute(statement.encode())
+
+    def flight(self, uow: SqlUnitOfWork[Conn]) -> AbstractContextManager[object]:
+        # Pipeline mode sends every write and the COMMIT in one flight. COMMIT is queued
+        # last, after all Python-side work succeeded; if any write fails on the server
+        # (the version check included, see update_checked), the server skips the rest of
+        # the flight, COMMIT too, and the unit of work rolls back.
+        return uow.conn.pipeline()
+
+    def commit_failed(self, exc: BaseException) -> Exception | None:
+        return _translate(exc, "commit") if isinstance(exc, psycopg.Error) else None
+
+    def rollback_failed(self, uow: SqlUnitOfWork[Conn], exc: Exception) -> bool:
+        if not isinstance(exc, psycopg.Error):
+            return False
+        if uow.joined is None:
+            uow.conn.close()  # a broken connection is replaced on next use
+        return True
+
+    def executors(self, uow: SqlUnitOfWork[Conn]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        conn = uow.conn
+        joined = uow.joined is not None
+        cursor = self._cursor
+
+        def execute(sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
             try:
-                if not self.read_only:
-                    self._end_savepoint(rollback=True)
-            finally:
-                self.joined.in_use.release()
-            raise
-        return self._opened()
+                if joined:
+                    return cursor(uow).execute(_sql(sql), params)
+                return conn.execute(_sql(sql), params)
+            except psycopg.Error as exc:
+                raise _translate(exc, "a unit of work") from exc
 
-    def _end_savepoint(self, *, rollback: bool) -> None:
-        if rollback:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}".encode())
-        self.conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}".encode())
+        def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+            try:
+                with cursor(uow) as cur:
+                    cur.executemany(_sql(sql), rows)
+            except psycopg.Error as exc:
+                raise _translate(exc, "a unit of work") from exc
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        return execute, executemany
+
+    def _cursor(self, uow: SqlUnitOfWork[Conn]) -> psycopg.Cursor[Any]:
+        """A cursor with this adapter's row factory and JSON loaders, also on a host's
+        connection (Django's loads ``jsonb`` as text and rows as tuples)."""
+        if uow.joined is None:
+            return uow.conn.cursor()
+        cur = psycopg.Cursor(uow.conn, row_factory=dict_row)
+        cur.adapters.register_loader("jsonb", JsonbLoader)  # the cursor's own copy
+        cur.adapters.register_loader("json", JsonLoader)
+        return cur
+
+    def update_checked(
+        self, uow: SqlUnitOfWork[Conn], sql: str, params: Sequence[Any], slot_id: str
     ) -> None:
-        try:
-            if self._open:
-                self.rollback()
-        finally:
-            if self.joined is None:
-                self.store._give_back(self.conn)
-            else:
-                self.joined.in_use.release()
-
-    def refuse_if_read_only(self, what: str) -> None:
-        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
-        if self.read_only:
-            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
-
-    def commit(self) -> None:
-        if self.read_only:
-            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
-            if changed or self._events:
-                self.rollback()
-                self.refuse_if_read_only(
-                    f"committing changed slot(s) {', '.join(changed)}"
-                    if changed
-                    else f"committing {len(self._events)} event(s)"
-                )
-        try:
-            # Pipeline mode sends every write and the COMMIT in one flight. COMMIT is
-            # queued last, after all Python-side work succeeded; if any write fails on
-            # the server (the version check included, see _write_slot), the server skips
-            # the rest of the flight, COMMIT too, and we roll back below.
-            with self.conn.pipeline():
-                for slot in self.staged.values():
-                    self._events.extend(slot.events)
-                    if slot.changed:
-                        self._write_slot(slot)
-                if self.store.outbox and self._envelopes:
-                    # A sequence value is taken at INSERT but seen by readers at COMMIT,
-                    # so two writers could commit positions 8 and 7 in that order and a
-                    # reader at cursor 8 would never see 7. One lock per feed, taken
-                    # here, the last step before COMMIT, and held to its end, makes
-                    # positions visible in order; it serialises only the INSERT and the
-                    # COMMIT of writers that publish (eventsourcing's notification log
-                    # takes a table lock for the same reason).
-                    self.conn.execute(_FEED_LOCK)
-                    with self.cursor() as cur:
-                        cur.executemany(
-                            enc.INSERT_FEED.replace("?", "%s").encode(),
-                            enc.feed_params(self._envelopes),
-                        )
-                if self.joined is None:
-                    self.conn.execute(b"COMMIT")
-                elif not self.read_only:
-                    self._end_savepoint(rollback=False)
-        except pg_errors.InvalidTextRepresentation as exc:
-            self.rollback()
-            if _STALE in str(exc):
-                raise RetryableConflict(
-                    f"a slot changed under the lock ({str(exc).splitlines()[0]})"
-                ) from exc
-            raise _translate(exc, "commit") from exc
-        except psycopg.Error as exc:
-            self.rollback()
-            raise _translate(exc, "commit") from exc
-        except BaseException:
-            self.rollback()
-            raise
-        self._open = False
-        for slot in self.staged.values():
-            slot.events = []
-            slot.changed_bookings = {}
-            slot.changed = False
-        self.staged = {}
-
-    def _write_slot(self, slot: Slot) -> None:
-        writes = enc.slot_writes(
-            slot,
-            is_new=slot.id in self.new_slot_ids,
-            loaded_children=self.loaded_children.get(slot.id),
+        # COMMIT travels in the same flight, so the check must fail on the server: a
+        # stale version makes the CASE yield a text that is no integer, and the cast
+        # error aborts the transaction. (The CASE depends on count(*), so the planner
+        # cannot fold it early.)
+        uow.execute(
+            f"WITH changed AS ({sql} RETURNING 1) "
+            "SELECT (CASE WHEN count(*) = 1 THEN '1'::text ELSE ?::text END)::int FROM changed",
+            (*params, f"{_STALE} {slot_id}"),
         )
-        with self.cursor() as cur:
-            for w in writes:
-                sql = w.sql.replace("?", "%s").encode()
-                if w.many:
-                    cur.executemany(sql, w.params)
-                elif w.expect_one:
-                    # The version check, a second line of defence behind the row lock.
-                    # COMMIT travels in the same flight, so the check must fail on the
-                    # server: a stale version makes the CASE yield a text that is no
-                    # integer, and the cast error aborts the transaction. (The CASE
-                    # depends on count(*), so the planner cannot fold it early.)
-                    cur.execute(
-                        b"WITH changed AS (" + sql + b" RETURNING 1) "
-                        b"SELECT (CASE WHEN count(*) = 1 THEN '1'::text "
-                        b"ELSE %s::text END)::int FROM changed",
-                        (*w.params, f"{_STALE} {slot.id}"),
-                    )
-                else:
-                    cur.execute(sql, w.params)
 
-    def rollback(self) -> None:
-        if self._open:
-            self._open = False
-            try:
-                if self.joined is None:
-                    self.conn.execute("ROLLBACK")
-                elif not self.read_only:
-                    self._end_savepoint(rollback=True)
-            except psycopg.Error:
-                if self.joined is None:
-                    self.conn.close()  # a broken connection is replaced on next use
-        self.staged = {}
-        self.new_slot_ids = set()
-        self._events = []
-        self._envelopes = ()
-        self._dispatched = 0
+    def load_slots(self, uow: SqlUnitOfWork[Conn], slot_ids: list[str]) -> dict[str, SlotRows]:
+        # Lock the rows first, in id order (so concurrent series bookings cannot
+        # deadlock), then read them with their seats, waitlist and offers in a second
+        # statement: under READ COMMITTED that statement takes a fresh snapshot, so it
+        # sees whatever the previous lock holder committed. (Reading in the same
+        # statement as the lock would return seats from before the wait.)
+        try:
+            if uow.read_only:
+                # no FOR UPDATE: PostgreSQL refuses it in a read-only transaction, and a
+                # query must not wait for (or block) a command anyway
+                loading = uow.execute(_LOAD_SLOTS, (slot_ids,))
+            else:
+                with uow.conn.pipeline():
+                    uow.execute(_LOCK_SLOTS, (slot_ids,))
+                    loading = uow.execute(_LOAD_SLOTS, (slot_ids,))
+            rows = loading.fetchall()
+        except psycopg.Error as exc:
+            raise _translate(exc, "loading slots") from exc
+        return {row["id"]: (row, row["queue"], row["held"]) for row in rows}
 
-    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
-        self.refuse_if_read_only("numbering events")
-        out: dict[str, int] = {}
-        for stream in sorted(counts):
-            n = counts[stream]
-            row = self.execute(enc.NEXT_SEQUENCE.replace("?", "%s"), (stream, n)).fetchone()
-            assert row is not None  # an upsert with RETURNING always yields its row
-            out[stream] = int(row["last"]) - n
-        return out
+    def lock_record(self, uow: SqlUnitOfWork[Conn], kind: str, key: str) -> None:
+        # advisory locks are database-wide: the schema keeps two schools' (or two test
+        # runs') documents of the same kind and key from blocking each other
+        name = f"{self.store.schema or ''}\x1f{kind}\x1f{key}"
+        uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
 
-    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
-        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
-        self._envelopes = envelopes
+    def lock_feed(self, uow: SqlUnitOfWork[Conn]) -> None:
+        # A sequence value is taken at INSERT but seen by readers at COMMIT, so two
+        # writers could commit positions 8 and 7 in that order and a reader at cursor 8
+        # would never see 7. One lock per feed, taken as the last step before COMMIT and
+        # held to its end, makes positions visible in order; it serialises only the
+        # INSERT and the COMMIT of writers that publish (eventsourcing's notification
+        # log takes a table lock for the same reason).
+        uow.conn.execute(_FEED_LOCK)
 
-    def record_events(self, events: Sequence[DomainEvent]) -> None:
-        self._events.extend(events)
-
-    def raised_events(self) -> list[DomainEvent]:
-        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
-        return new
-
-    def collect_events(self) -> list[DomainEvent]:
-        events, self._events = self._events, []
-        self._dispatched = 0
-        if self.joined is not None:
-            # committed only when the host commits: the host publishes them then
-            self.joined.events.extend(events)
-            self.joined.envelopes.extend(self._envelopes)
-            self._envelopes = ()
-            return []
-        return events
+    def json_in(self, value: Any) -> dict[str, Any]:
+        return dict(value)  # psycopg loads jsonb

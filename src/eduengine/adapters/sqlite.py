@@ -20,6 +20,9 @@ taking the write lock, so a process whose library is older (or newer) than the d
 refuses to write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
 other schema does not expect.
 
+The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
+PostgreSQL; :class:`SqliteDialect` is what SQLite does its own way.
+
 >>> store = SqliteStore(":memory:")
 >>> store.migrate()
 >>> with store.unit_of_work() as uow:
@@ -29,43 +32,37 @@ other schema does not expect.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from eduengine.adapters import settings
 from eduengine.adapters import sql_common as enc
-from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
-from eduengine.adapters.memory import take_raised, with_staged
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import Booking, Slot
-from eduengine.booking.series import Series
+from eduengine.adapters.sql import (
+    Dialect,
+    SlotRows,
+    SqlStore,
+    SqlUnitOfWork,
+    check_version,
+    committing,
+    too_new,
+)
 from eduengine.errors import (
-    BookingNotFound,
-    DuplicateId,
     InvalidInput,
     InvalidSetting,
     LockTimeout,
     PersistenceError,
     RetryableConflict,
     SchemaError,
-    SchemaTooNew,
-    SeriesNotFound,
-    SlotNotFound,
     StoreClosed,
     StoreNotFound,
 )
-from eduengine.events.envelope import Envelope
-from eduengine.ports import IndexEntries
-from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -80,7 +77,7 @@ MIGRATIONS: list[Sequence[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
+class SqliteStore(SqlStore[sqlite3.Connection]):
     """A SQLite database holding every aggregate of the library.
 
     ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
@@ -107,6 +104,7 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.flag(outbox, "outbox")
         self._memory = self.path == ":memory:"
+        self._database = f"SQLite database {self.path!r}"  # as messages name it
         if not self._memory:
             folder = Path(self.path).absolute().parent
             if not folder.is_dir():
@@ -123,6 +121,7 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         self._connections_lock = threading.Lock()
         self._schema_checked = False
         self._shared: sqlite3.Connection | None = None
+        self.dialect = SqliteDialect(self)
 
     # --- connections --------------------------------------------------------------
 
@@ -172,15 +171,10 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
         try:
             conn = self.connection()
             begin(conn, self.lock_timeout)
-            try:
+            with committing(self.dialect, conn):
                 if check_schema:
                     self._check_write_version(conn)
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
         finally:
             if self._memory:
                 self._shared_lock.release()
@@ -238,7 +232,12 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
             )
             current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
             if current > SCHEMA_VERSION:
-                raise _too_new(self.path, current, "migrate() cannot go back; nothing changed")
+                raise too_new(
+                    self._database,
+                    current,
+                    SCHEMA_VERSION,
+                    "migrate() cannot go back; nothing changed",
+                )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
@@ -317,64 +316,12 @@ class SqliteStore(enc.OutboxRelay, JoinsHostTransactions[sqlite3.Connection]):
             # ask the table. Only migrate() writes the header, so this stays the slow
             # path until someone calls it.
             found = self.schema_version()
-        if found == SCHEMA_VERSION:
-            return
-        if found > SCHEMA_VERSION:
-            raise _too_new(self.path, found, "nothing was written")
-        raise SchemaError(
-            f"SQLite database {self.path!r} is at schema version {found}, this library "
-            f"needs {SCHEMA_VERSION}: call migrate(); nothing was written"
-        )
+        check_version(self._database, found, SCHEMA_VERSION, write=True)
 
-    # --- units of work, snapshot, outbox --------------------------------------------
+    # --- units of work, feed ------------------------------------------------------
 
     def unit_of_work(self) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, self._joined())
-
-    def snapshot(self) -> dict[str, Any]:
-        """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
-        uow = self.unit_of_work()
-        uow.read_only = True  # a consistent snapshot that never waits for a writer
-        with uow:
-            conn = uow.conn
-            return enc.snapshot_of(
-                uow.slots.get_many(uow.slots.list_ids()),
-                conn.execute("SELECT * FROM bookings ORDER BY seq"),
-                conn.execute("SELECT id, data FROM series ORDER BY id"),
-                (
-                    (row["kind"], row["key"], json.loads(row["data"]))
-                    for row in conn.execute(
-                        "SELECT kind, key, data FROM records ORDER BY kind, key"
-                    )
-                ),
-            )
-
-    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
-        # SQLite has one writer and positions are assigned under its lock, so every
-        # committed row below the highest visible one is visible too.
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            rows = uow.conn.execute(enc.READ_FEED, (after, limit)).fetchall()
-        return [(int(row["position"]), str(row["envelope"])) for row in rows]
-
-    def feed_head(self) -> int:
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            row = uow.conn.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
-        return int(row["p"] or 0)
-
-    def stream_sequence(self, stream: str) -> int:
-        """The last sequence number given to an event of ``stream`` (0: none yet), as
-        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
-            row = uow.conn.execute(
-                "SELECT last FROM event_streams WHERE stream = ?", (stream,)
-            ).fetchone()
-        return 0 if row is None else int(row["last"])
 
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
@@ -416,441 +363,128 @@ def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = Fa
         raise PersistenceError(f"cannot begin a SQLite transaction: {exc}") from exc
 
 
-def _too_new(path: str, found: int, outcome: str) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"SQLite database {path!r} was migrated to schema version {found} by a newer "
-        f"eduengine, but this process runs eduengine {__version__} with schema version "
-        f"{SCHEMA_VERSION}: upgrade eduengine in this process (and restart it) before it "
-        f"writes again; {outcome}",
-        found=found,
-        supported=SCHEMA_VERSION,
-    )
-
-
-class SqliteSlotRepository:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, slot: Slot) -> None:
-        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
-        exists = self._uow.conn.execute("SELECT 1 FROM slots WHERE id = ?", (slot.id,)).fetchone()
-        if exists or slot.id in self._uow.staged:
-            raise DuplicateId(f"slot {slot.id!r} already exists")
-        slot.changed = True
-        self._uow.staged[slot.id] = slot
-        self._uow.new_slot_ids.add(slot.id)
-
-    def get(self, slot_id: str) -> Slot:
-        staged = self._uow.staged.get(slot_id)
-        if staged is not None:
-            return staged
-        if not isinstance(slot_id, str):
-            raise SlotNotFound(str(slot_id))
-        conn = self._uow.conn
-        row = conn.execute("SELECT * FROM slots WHERE id = ?", (slot_id,)).fetchone()
-        if row is None:
-            raise SlotNotFound(slot_id)
-        slot = enc.slot_from_rows(
-            row,
-            self._seats(slot_id, row["booked"]),
-            conn.execute(
-                "SELECT * FROM waitlist WHERE slot_id = ? ORDER BY position", (slot_id,)
-            ).fetchall(),
-            conn.execute(
-                "SELECT * FROM offers WHERE slot_id = ? ORDER BY id", (slot_id,)
-            ).fetchall(),
-        )
-        self._uow.staged[slot_id] = slot
-        self._uow.loaded_children[slot_id] = (tuple(slot.waitlist), tuple(slot.offers.values()))
-        return slot
-
-    def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
-        conn = self._uow.conn
-
-        def one(student_id: str) -> Booking | None:
-            row = conn.execute(
-                "SELECT * FROM bookings WHERE slot_id = ? AND student_id = ? "
-                "AND status <> 'cancelled'",
-                (slot_id, student_id),
-            ).fetchone()
-            return None if row is None else enc.booking_from_row(row)
-
-        def every() -> list[Booking]:
-            rows = conn.execute(
-                "SELECT * FROM bookings WHERE slot_id = ? AND status <> 'cancelled' ORDER BY seq",
-                (slot_id,),
-            )
-            return [enc.booking_from_row(r) for r in rows]
-
-        return enc.LazySeats(count, one, every)
-
-    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
-        # The transaction already holds the database's write lock, so order is free here;
-        # we still load in sorted order to mirror the row-locking adapters.
-        loaded = {sid: self.get(sid) for sid in sorted(set(slot_ids))}
-        return [loaded[sid] for sid in slot_ids]
-
-    def ids_with_offers_due(self, now: datetime) -> list[str]:
-        rows = self._uow.conn.execute(
-            "SELECT DISTINCT slot_id FROM offers WHERE expires_us <= ? ORDER BY slot_id",
-            (enc.micros(now),),
-        )
-        return [row[0] for row in rows]
-
-    def list_ids(self) -> list[str]:
-        rows = self._uow.conn.execute("SELECT id FROM slots")
-        return sorted({row[0] for row in rows} | set(self._uow.staged))
-
-    def ids_for_tutor(self, tutor_id: str) -> list[str]:
-        rows = self._uow.conn.execute("SELECT id FROM slots WHERE tutor_id = ?", (tutor_id,))
-        staged = {sid for sid, slot in self._uow.staged.items() if slot.tutor_id == tutor_id}
-        return sorted({row[0] for row in rows} | staged)
-
-
-class SqliteBookingRepository:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
-        self._uow = uow
-
-    def get(self, booking_id: str) -> Booking:
-        for slot in self._uow.staged.values():
-            if booking_id in slot.changed_bookings:
-                return slot.changed_bookings[booking_id]
-        if not isinstance(booking_id, str):
-            raise BookingNotFound(str(booking_id))
-        row = self._uow.conn.execute(
-            "SELECT * FROM bookings WHERE id = ?", (booking_id,)
-        ).fetchone()
-        if row is None:
-            raise BookingNotFound(booking_id)
-        return enc.booking_from_row(row)
-
-    def for_student(self, student_id: str) -> list[Booking]:
-        rows = self._uow.conn.execute(
-            "SELECT * FROM bookings WHERE student_id = ? ORDER BY seq", (student_id,)
-        )
-        committed = [enc.booking_from_row(row) for row in rows]
-        return with_staged(committed, self._uow.staged.values(), student_id)
-
-
-class SqliteSeriesRepository:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, series: Series) -> None:
-        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
-        try:
-            self._uow.conn.execute(
-                "INSERT INTO series (id, data) VALUES (?, ?)", (series.id, enc.series_out(series))
-            )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateId(f"series {series.id!r} already exists") from exc
-
-    def get(self, series_id: str) -> Series:
-        row = self._uow.conn.execute(
-            "SELECT data FROM series WHERE id = ?", (series_id,)
-        ).fetchone()
-        if row is None:
-            raise SeriesNotFound(str(series_id))
-        return enc.series_in(series_id, row["data"])
-
-
-class SqliteRecordRepository:
-    """JSON documents and their index rows, written through at once: the transaction
-    holds the write lock."""
-
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
-        self._uow = uow
-
-    def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        row = self._uow.conn.execute(
-            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
-        ).fetchone()
-        return None if row is None else dict(json.loads(row["data"]))
-
-    def put(
-        self,
-        kind: str,
-        key: str,
-        data: dict[str, Any],
-        *,
-        index: Mapping[str, int] | None = None,
-    ) -> None:
-        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
-        rows = enc.index_rows(kind, key, index)
-        conn = self._uow.conn
-        conn.execute(
-            "INSERT INTO records (kind, key, data) VALUES (?, ?, ?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
-            (kind, key, json.dumps(data, sort_keys=True)),
-        )
-        conn.execute(enc.DELETE_INDEX, (kind, key))
-        if rows:
-            conn.executemany(enc.INSERT_INDEX, rows)
-
-    def delete(self, kind: str, key: str) -> None:
-        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
-        self._uow.conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
-        self._uow.conn.execute(enc.DELETE_INDEX, (kind, key))
-
-    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._uow.conn.execute(
-            "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
-        )
-        return [(row["key"], dict(json.loads(row["data"]))) for row in rows]
-
-    def scan(
-        self,
-        kind: str,
-        index: str,
-        *,
-        lo: int | None = None,
-        hi: int | None = None,
-        limit: int | None = None,
-        descending: bool = False,
-    ) -> IndexEntries:
-        sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
-        return [(row["key"], row["value"]) for row in self._uow.conn.execute(sql, params)]
-
-    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
-        sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
-        return int(self._uow.conn.execute(sql, params).fetchone()["n"])
-
-
-class SqliteUnitOfWork:
+class SqliteUnitOfWork(SqlUnitOfWork[sqlite3.Connection]):
     """One ``BEGIN IMMEDIATE`` transaction; rolls back unless :meth:`commit` is called.
 
     Set :attr:`read_only` before entering for a query: it then reads a snapshot without
     taking the write lock, and every write through it raises ``InvalidInput``.
     """
 
-    def __init__(
-        self, store: SqliteStore, joined: Joined[sqlite3.Connection] | None = None
-    ) -> None:
-        self.store = store
-        #: the host's transaction this unit of work runs in (None: its own)
-        self.joined = joined
-        #: a query: deferred BEGIN (no write lock, no schema check); writes are refused
-        self.read_only = False
-        self.staged: dict[str, Slot] = {}
-        self.new_slot_ids: set[str] = set()
-        #: waitlist and offers as loaded, so unchanged ones are not rewritten
-        self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self._events: list[DomainEvent] = []
-        self._envelopes: Sequence[Envelope] = ()
-        self._dispatched = 0
-        self._open = False
-        self._scrub = False
-        self._slots = SqliteSlotRepository(self)
-        self._bookings = SqliteBookingRepository(self)
-        self._series = SqliteSeriesRepository(self)
-        self._records = SqliteRecordRepository(self)
-
-    @property
-    def slots(self) -> SqliteSlotRepository:
-        return self._slots
-
-    @property
-    def bookings(self) -> SqliteBookingRepository:
-        return self._bookings
-
-    @property
-    def series(self) -> SqliteSeriesRepository:
-        return self._series
-
-    @property
-    def records(self) -> SqliteRecordRepository:
-        return self._records
-
-    def __enter__(self) -> Self:
-        if self.joined is not None:
-            return self._enter_joined(self.joined.conn)
-        store = self.store
-        store._check_schema()
-        if store._memory and not store._shared_lock.acquire(timeout=store.lock_timeout):
-            raise LockTimeout(f"SQLite store busy for more than {store.lock_timeout}s")
-        try:
-            self.conn = store.connection()
-            begin(self.conn, store.lock_timeout, read_only=self.read_only)
-            if not self.read_only:
-                try:
-                    store._check_write_version(self.conn)
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
-        except BaseException:
-            if store._memory:
-                store._shared_lock.release()
-            raise
-        return self._opened()
-
-    def _opened(self) -> Self:
-        self._open = True
-        self.staged = {}
-        self.new_slot_ids = set()
-        self.loaded_children = {}
-        self._events = []
-        self._envelopes = ()
-        self._dispatched = 0
-        return self
-
-    def _enter_joined(self, conn: sqlite3.Connection) -> Self:
-        # The host's connection: rows as sqlite3.Row while we use it (restored on exit),
-        # a savepoint per write command so a refusal leaves the host's transaction as
-        # it was. A write needs the host's transaction open: outside one, the savepoint
-        # would commit on release, behind the host's back.
-        if not self.read_only and not conn.in_transaction:
-            raise InvalidInput(
-                "store.joined(conn): the connection has no open transaction; begin one "
-                "(BEGIN IMMEDIATE, or Django's transaction.atomic()) before a command"
-            )
-        assert self.joined is not None
-        self.joined.acquire(self.store.lock_timeout)
-        self.conn = conn
-        self._host_row_factory = conn.row_factory
-        conn.row_factory = sqlite3.Row
-        if not self.read_only:
-            try:
-                conn.execute(f"SAVEPOINT {SAVEPOINT}")
-                self.store._check_write_version(conn)
-            except BaseException:
-                self._end_savepoint(rollback=True)
-                conn.row_factory = self._host_row_factory
-                self.joined.in_use.release()
-                raise
-        return self._opened()
-
-    def _end_savepoint(self, *, rollback: bool) -> None:
-        if rollback:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
-        self.conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._open:
-                self.rollback()
-        finally:
-            if self.joined is not None:
-                self.conn.row_factory = self._host_row_factory
-                self.joined.in_use.release()
-            elif self.store._memory:
-                self.store._shared_lock.release()
-
-    def refuse_if_read_only(self, what: str) -> None:
-        """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
-        if self.read_only:
-            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+    #: set by :meth:`scrub_on_commit`: checkpoint the WAL after the commit
+    scrub = False
 
     def scrub_on_commit(self) -> None:
         """After this unit of work commits, take what it erased out of the WAL too (see
         :func:`scrub_wal`). Inside a host's transaction the host commits: its next
         checkpoint does it."""
-        self._scrub = True
+        self.scrub = True
 
     def commit(self) -> None:
-        conn = self.conn
-        if self.read_only:
-            # A deferred transaction would silently take the write lock on a first write,
-            # so refuse here rather than let a query change anything.
-            changed = sorted(sid for sid, slot in self.staged.items() if slot.changed)
-            if changed or self._events:
-                self.rollback()
-                self.refuse_if_read_only(
-                    f"committing changed slot(s) {', '.join(changed)}"
-                    if changed
-                    else f"committing {len(self._events)} event(s)"
-                )
+        super().commit()
+        store = self.store
+        erased = self.scrub and self.joined is None
+        if erased and isinstance(store, SqliteStore) and not store._memory:
+            scrub_wal(self.conn, store.path)
+
+
+class SqliteDialect(Dialect[sqlite3.Connection]):
+    """SQLite's ways: ``?`` placeholders as they are, one connection per thread (one
+    shared for ``:memory:``), ``BEGIN IMMEDIATE`` whose database-wide write lock makes
+    row, document and feed locks needless, and ``PRAGMA user_version`` as the schema
+    check."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def begin(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> sqlite3.Connection:
+        store = self.store
+        store._check_schema()
+        if store._memory and not store._shared_lock.acquire(timeout=store.lock_timeout):
+            raise LockTimeout(f"SQLite store busy for more than {store.lock_timeout}s")
         try:
-            for slot in self.staged.values():
-                self._events.extend(slot.events)
-                if slot.changed:
-                    self._write_slot(conn, slot)
-            if self.store.outbox and self._envelopes:
-                # positions come from AUTOINCREMENT under the write lock: commit order
-                conn.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
-            if self.joined is None:
-                conn.execute("COMMIT")
-            elif not self.read_only:
-                self._end_savepoint(rollback=False)
-        except RetryableConflict:
-            self.rollback()
+            conn = store.connection()
+            begin(conn, store.lock_timeout, read_only=uow.read_only)
+            if not uow.read_only:
+                try:
+                    store._check_write_version(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            self.release(uow)
             raise
-        except sqlite3.IntegrityError as exc:
-            self.rollback()
-            raise PersistenceError(f"SQLite refused the write: {exc}") from exc
-        except sqlite3.OperationalError as exc:
-            self.rollback()
+        return conn
+
+    def release(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> None:
+        if self.store._memory:
+            self.store._shared_lock.release()
+
+    def join(self, uow: SqlUnitOfWork[sqlite3.Connection], conn: sqlite3.Connection) -> None:
+        # A write needs the host's transaction open: outside one, the savepoint would
+        # commit on release, behind the host's back.
+        if not uow.read_only and not conn.in_transaction:
+            raise InvalidInput(
+                "store.joined(conn): the connection has no open transaction; begin one "
+                "(BEGIN IMMEDIATE, or Django's transaction.atomic()) before a command"
+            )
+
+    def borrow_host(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> None:
+        uow.host_state = uow.conn.row_factory
+        uow.conn.row_factory = sqlite3.Row
+
+    def return_host(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> None:
+        uow.conn.row_factory = uow.host_state
+
+    def check_joined_version(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> None:
+        if not uow.read_only:
+            self.store._check_write_version(uow.conn)
+
+    def control(self, conn: sqlite3.Connection, statement: str) -> None:
+        conn.execute(statement)
+
+    def commit_failed(self, exc: BaseException) -> Exception | None:
+        if isinstance(exc, sqlite3.IntegrityError):
+            return PersistenceError(f"SQLite refused the write: {exc}")
+        if isinstance(exc, sqlite3.OperationalError):
             if "locked" in str(exc) or "busy" in str(exc):
-                raise LockTimeout(f"SQLite commit timed out: {exc}") from exc
-            raise PersistenceError(f"SQLite commit failed: {exc}") from exc
-        self._open = False
-        for slot in self.staged.values():
-            slot.events = []
-            slot.changed_bookings = {}
-            slot.changed = False
-        self.staged = {}
-        if self._scrub and self.joined is None and not self.store._memory:
-            scrub_wal(conn, self.store.path)
+                return LockTimeout(f"SQLite commit timed out: {exc}")
+            return PersistenceError(f"SQLite commit failed: {exc}")
+        return None
 
-    def _write_slot(self, conn: sqlite3.Connection, slot: Slot) -> None:
-        writes = enc.slot_writes(
-            slot,
-            is_new=slot.id in self.new_slot_ids,
-            loaded_children=self.loaded_children.get(slot.id),
-        )
-        for w in writes:
-            if w.many:
-                conn.executemany(w.sql, w.params)
-                continue
-            changed = conn.execute(w.sql, w.params).rowcount
-            if w.expect_one and changed != 1:
-                # the version check, a second line of defence behind the write lock
-                raise RetryableConflict(f"slot {slot.id!r} changed under the lock")
+    def executors(
+        self, uow: SqlUnitOfWork[sqlite3.Connection]
+    ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        return uow.conn.execute, uow.conn.executemany  # the statements are SQLite's as written
 
-    def rollback(self) -> None:
-        if self._open:
-            self._open = False
-            if self.joined is None:
-                self.conn.execute("ROLLBACK")
-            elif not self.read_only:
-                self._end_savepoint(rollback=True)
-        self.staged = {}
-        self.new_slot_ids = set()
-        self._events = []
-        self._envelopes = ()
-        self._dispatched = 0
+    def update_checked(
+        self,
+        uow: SqlUnitOfWork[sqlite3.Connection],
+        sql: str,
+        params: Sequence[Any],
+        slot_id: str,
+    ) -> None:
+        if uow.conn.execute(sql, params).rowcount != 1:
+            # the version check, a second line of defence behind the write lock
+            raise RetryableConflict(f"slot {slot_id!r} changed under the lock")
 
-    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
-        self.refuse_if_read_only("numbering events")
-        out: dict[str, int] = {}
-        for stream in sorted(counts):
-            n = counts[stream]
-            row = self.conn.execute(enc.NEXT_SEQUENCE, (stream, n)).fetchone()
-            out[stream] = int(row["last"]) - n
-        return out
-
-    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
-        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
-        self._envelopes = envelopes
-
-    def record_events(self, events: Sequence[DomainEvent]) -> None:
-        self._events.extend(events)
-
-    def raised_events(self) -> list[DomainEvent]:
-        new, self._dispatched = take_raised(self.staged.values(), self._events, self._dispatched)
-        return new
-
-    def collect_events(self) -> list[DomainEvent]:
-        events, self._events = self._events, []
-        self._dispatched = 0
-        if self.joined is not None:
-            # committed only when the host commits: the host publishes them then
-            self.joined.events.extend(events)
-            self.joined.envelopes.extend(self._envelopes)
-            self._envelopes = ()
-            return []
-        return events
+    def load_slots(
+        self, uow: SqlUnitOfWork[sqlite3.Connection], slot_ids: list[str]
+    ) -> dict[str, SlotRows]:
+        # The transaction already holds the database's write lock, so there is nothing
+        # to lock; slots load one by one (in id order, like the row-locking adapter).
+        conn = uow.conn
+        found: dict[str, SlotRows] = {}
+        for sid in slot_ids:
+            row = conn.execute("SELECT * FROM slots WHERE id = ?", (sid,)).fetchone()
+            if row is None:
+                break  # the first missing slot is refused: no need to read on
+            found[sid] = (
+                row,
+                conn.execute(
+                    "SELECT * FROM waitlist WHERE slot_id = ? ORDER BY position", (sid,)
+                ).fetchall(),
+                conn.execute(
+                    "SELECT * FROM offers WHERE slot_id = ? ORDER BY id", (sid,)
+                ).fetchall(),
+            )
+        return found

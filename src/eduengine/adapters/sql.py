@@ -1,0 +1,646 @@
+"""The one implementation behind both SQL adapters, and the dialect each engine supplies.
+
+:class:`SqlUnitOfWork` and its repositories hold everything SQLite and PostgreSQL do the
+same way: the statements (written with ``?`` placeholders), the staging of loaded slots,
+the write-back, the read-only refusals, the savepoint of a joined unit of work, and event
+numbering. A :class:`Dialect` holds what an engine does its own way:
+
+- connections and transactions: how a unit of work begins (taking the write lock or a
+  pooled connection, checking the schema version), joins a host's transaction, ends;
+- statements: placeholders, how driver errors become ours, the version-checked update;
+- locks: how slots are loaded and locked, whether documents and the feed take locks;
+- values: how a stored JSON document comes back.
+
+The stores (:class:`~eduengine.adapters.sqlite.SqliteStore`,
+:class:`~eduengine.adapters.postgres.PostgresStore`) keep their connection handling,
+migrations and engine tools, and share the read paths of :class:`SqlStore`.
+
+>>> from eduengine.adapters.sqlite import SqliteStore
+>>> store = SqliteStore(":memory:")
+>>> store.migrate()
+>>> isinstance(store.unit_of_work(), SqlUnitOfWork)
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from eduengine.adapters import sql_common as enc
+from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
+from eduengine.adapters.memory import UnitOfWorkBase, with_staged
+from eduengine.booking.events import DomainEvent
+from eduengine.booking.model import Booking, Slot
+from eduengine.booking.series import Series
+from eduengine.errors import (
+    BookingNotFound,
+    DuplicateId,
+    SchemaError,
+    SchemaTooNew,
+    SeriesNotFound,
+    SlotNotFound,
+)
+from eduengine.events.envelope import Envelope
+from eduengine.ports import IndexEntries
+from eduengine.version import __version__
+
+C = TypeVar("C")
+
+_NO_FLIGHT = nullcontext()
+
+#: a slot's row, waitlist rows and offer rows, as a dialect loads them
+SlotRows = tuple[Any, list[Any], list[Any]]
+
+
+class Dialect(Generic[C]):
+    """What one SQL engine does its own way, for the units of work of one store.
+
+    Subclasses: :class:`~eduengine.adapters.sqlite.SqliteDialect`,
+    :class:`~eduengine.adapters.postgres.PostgresDialect`.
+    """
+
+    #: how a JSON document is bound in ``INSERT INTO records``
+    json_param = "?"
+    #: whether a document is locked before it is read for a write
+    record_locks = False
+
+    # --- connections and transactions ---------------------------------------------
+
+    def begin(self, uow: SqlUnitOfWork[C]) -> C:
+        """Begin ``uow``'s own transaction (read-only or not) and return its connection;
+        refuse with ``SchemaError`` if the schema does not allow it."""
+        raise NotImplementedError
+
+    def release(self, uow: SqlUnitOfWork[C]) -> None:
+        """Give back what :meth:`begin` took, once the transaction has ended."""
+        raise NotImplementedError
+
+    def join(self, uow: SqlUnitOfWork[C], conn: C) -> None:
+        """Refuse a host connection ``uow`` cannot run on (before anything is taken)."""
+        raise NotImplementedError
+
+    def borrow_host(self, uow: SqlUnitOfWork[C]) -> None:
+        """Make the host's connection (``uow.conn``) read as this adapter's rows."""
+
+    def return_host(self, uow: SqlUnitOfWork[C]) -> None:
+        """Undo :meth:`borrow_host`."""
+
+    def check_joined_version(self, uow: SqlUnitOfWork[C]) -> None:
+        """Refuse with ``SchemaError`` a joined unit of work the schema does not allow."""
+        raise NotImplementedError
+
+    def control(self, conn: C, statement: str) -> None:
+        """Run ``COMMIT``, ``ROLLBACK`` or a savepoint statement."""
+        raise NotImplementedError
+
+    def flight(self, uow: SqlUnitOfWork[C]) -> AbstractContextManager[object]:
+        """Where the commit's writes and its ``COMMIT`` run (a pipeline, or nothing)."""
+        return _NO_FLIGHT
+
+    def commit_failed(self, exc: BaseException) -> Exception | None:
+        """Our error for a failed commit (``None``: raise ``exc`` as it is)."""
+        return None
+
+    def rollback_failed(self, uow: SqlUnitOfWork[C], exc: Exception) -> bool:
+        """Deal with a failed ``ROLLBACK``; ``False``: raise it."""
+        return False
+
+    # --- statements -----------------------------------------------------------------
+
+    def executors(self, uow: SqlUnitOfWork[C]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """``execute(sql, params)`` and ``executemany(sql, rows)`` for ``uow``'s
+        transaction: they run statements with ``?`` placeholders (``execute`` returns the
+        cursor). Made once per transaction, so a statement costs no dispatch on its way
+        to the driver."""
+        raise NotImplementedError
+
+    def update_checked(
+        self, uow: SqlUnitOfWork[C], sql: str, params: Sequence[Any], slot_id: str
+    ) -> None:
+        """Run a slot's versioned ``UPDATE``; if it changes no row, the commit fails
+        with ``RetryableConflict`` (the version check behind the locks)."""
+        raise NotImplementedError
+
+    # --- locks ------------------------------------------------------------------------
+
+    def load_slots(self, uow: SqlUnitOfWork[C], slot_ids: list[str]) -> dict[str, SlotRows]:
+        """The rows of the slots ``slot_ids`` (sorted) that exist, locked for a write
+        unless ``uow`` is read-only."""
+        raise NotImplementedError
+
+    def lock_record(self, uow: SqlUnitOfWork[C], kind: str, key: str) -> None:
+        """Lock a document to the end of the transaction (if :attr:`record_locks`)."""
+
+    def lock_feed(self, uow: SqlUnitOfWork[C]) -> None:
+        """Make feed positions visible in commit order (taken just before ``COMMIT``)."""
+
+    # --- values -------------------------------------------------------------------
+
+    def json_in(self, value: Any) -> dict[str, Any]:
+        """A stored JSON document as a dict."""
+        return dict(json.loads(value))
+
+
+@contextmanager
+def committing(dialect: Dialect[C], conn: C) -> Iterator[C]:
+    """``conn`` for a ``with`` block whose transaction commits if the block succeeds and
+    rolls back if it raises."""
+    try:
+        yield conn
+    except BaseException:
+        dialect.control(conn, "ROLLBACK")
+        raise
+    else:
+        dialect.control(conn, "COMMIT")
+
+
+def check_version(database: str, found: int, supported: int, *, write: bool) -> None:
+    """Raise :class:`SchemaError` unless a transaction may run on ``database`` (a name
+    for messages) at schema ``found`` when this library's is ``supported``.
+
+    Reads go on against a newer schema (a migration only adds), writes need the exact
+    version, so a process left on an older library cannot write rows the newer schema
+    does not expect.
+
+    >>> check_version("db", 5, 4, write=False)  # a read goes on against a newer schema
+    >>> try:
+    ...     check_version("db", 3, 4, write=True)
+    ... except SchemaError as refused:
+    ...     print(refused)
+    db is at schema version 3, this library needs 4: call migrate(); nothing was written
+    """
+    if found == supported or (found > supported and not write):
+        return
+    if found > supported:
+        raise too_new(database, found, supported, "nothing was written")
+    raise SchemaError(
+        f"{database} is at schema version {found}, this library needs {supported}: "
+        "call migrate(); nothing was written"
+    )
+
+
+def too_new(database: str, found: int, supported: int, outcome: str) -> SchemaTooNew:
+    """The refusal of a process whose library is older than ``database``'s schema."""
+    return SchemaTooNew(
+        f"{database} was migrated to schema version {found} by a newer eduengine, but this "
+        f"process runs eduengine {__version__} with schema version {supported}: upgrade "
+        f"eduengine in this process (and restart it) before it writes again; {outcome}",
+        found=found,
+        supported=supported,
+    )
+
+
+class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
+    """What both SQL stores read the same way: snapshot, feed and stream counters."""
+
+    dialect: Dialect[C]
+    lock_timeout: float
+
+    def unit_of_work(self) -> SqlUnitOfWork[C]:
+        raise NotImplementedError
+
+    def transaction(self, *, check_schema: bool = True) -> AbstractContextManager[C]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _query(self) -> Iterator[SqlUnitOfWork[C]]:
+        # read-only: a consistent snapshot that never waits for (or blocks) a writer
+        uow = self.unit_of_work()
+        uow.read_only = True
+        with uow:
+            yield uow
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole stored state, shaped exactly like ``InMemoryStore.snapshot()``."""
+        with self._query() as uow:
+            return enc.snapshot_of(
+                uow.slots.get_many(uow.slots.list_ids()),
+                uow.execute("SELECT * FROM bookings ORDER BY seq").fetchall(),
+                uow.execute("SELECT id, data FROM series ORDER BY id").fetchall(),
+                (
+                    (row["kind"], row["key"], self.dialect.json_in(row["data"]))
+                    for row in uow.execute(
+                        "SELECT kind, key, data FROM records ORDER BY kind, key"
+                    ).fetchall()
+                ),
+            )
+
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        # A row becomes visible only after every row with a lower position did, so a
+        # reader past position p never misses a row below p: SQLite has one writer and
+        # numbers rows under its lock; PostgreSQL writers append under one advisory lock
+        # held to their COMMIT (see PostgresDialect.lock_feed).
+        with self._query() as uow:
+            rows = uow.execute(enc.READ_FEED, (after, limit)).fetchall()
+        return [(int(row["position"]), str(row["envelope"])) for row in rows]
+
+    def feed_head(self) -> int:
+        with self._query() as uow:
+            row = uow.execute("SELECT MAX(position) AS p FROM event_feed").fetchone()
+        return int(row["p"] or 0)
+
+    def stream_sequence(self, stream: str) -> int:
+        """The last sequence number given to an event of ``stream`` (0: none yet), as
+        committed; a live page reads it *before* the state it shows (see eduengine.live)."""
+        with self._query() as uow:
+            row = uow.execute(
+                "SELECT last FROM event_streams WHERE stream = ?", (stream,)
+            ).fetchone()
+        return 0 if row is None else int(row["last"])
+
+
+class SqlSlotRepository(Generic[C]):
+    def __init__(self, uow: SqlUnitOfWork[C]) -> None:
+        self._uow = uow
+
+    def add(self, slot: Slot) -> None:
+        self._uow.refuse_if_read_only(f"adding slot {slot.id!r}")
+        exists = self._uow.execute("SELECT 1 FROM slots WHERE id = ?", (slot.id,)).fetchone()
+        if exists or slot.id in self._uow.staged:
+            raise DuplicateId(f"slot {slot.id!r} already exists")
+        slot.changed = True
+        self._uow.staged[slot.id] = slot
+        self._uow.new_slot_ids.add(slot.id)
+
+    def get(self, slot_id: str) -> Slot:
+        staged = self._uow.staged.get(slot_id) if isinstance(slot_id, str) else None
+        return staged if staged is not None else self.get_many([slot_id])[0]
+
+    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
+        staged = self._uow.staged
+        for sid in slot_ids:
+            if not isinstance(sid, str):
+                raise SlotNotFound(str(sid))
+        # sorted: the dialect locks rows in id order, so concurrent series bookings
+        # cannot deadlock
+        missing = sorted({sid for sid in slot_ids if sid not in staged})
+        if missing:
+            found = self._uow.dialect.load_slots(self._uow, missing)
+            for sid in missing:
+                if sid not in found:
+                    raise SlotNotFound(sid)
+            for sid in missing:
+                row, queue, held = found[sid]
+                slot = enc.slot_from_rows(row, self._seats(sid, row["booked"]), queue, held)
+                staged[sid] = slot
+                self._uow.loaded_children[sid] = (
+                    tuple(slot.waitlist),
+                    tuple(slot.offers.values()),
+                )
+        return [staged[sid] for sid in slot_ids]
+
+    def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
+        execute = self._uow.execute
+
+        def one(student_id: str) -> Booking | None:
+            row = execute(
+                "SELECT * FROM bookings WHERE slot_id = ? AND student_id = ? "
+                "AND status <> 'cancelled'",
+                (slot_id, student_id),
+            ).fetchone()
+            return None if row is None else enc.booking_from_row(row)
+
+        def every() -> list[Booking]:
+            rows = execute(
+                "SELECT * FROM bookings WHERE slot_id = ? AND status <> 'cancelled' ORDER BY seq",
+                (slot_id,),
+            )
+            return [enc.booking_from_row(r) for r in rows]
+
+        return enc.LazySeats(count, one, every)
+
+    def ids_with_offers_due(self, now: datetime) -> list[str]:
+        rows = self._uow.execute(
+            "SELECT DISTINCT slot_id FROM offers WHERE expires_us <= ? ORDER BY slot_id",
+            (enc.micros(now),),
+        )
+        return [row["slot_id"] for row in rows]
+
+    def list_ids(self) -> list[str]:
+        rows = self._uow.execute("SELECT id FROM slots")
+        return sorted({row["id"] for row in rows} | set(self._uow.staged))
+
+    def ids_for_tutor(self, tutor_id: str) -> list[str]:
+        rows = self._uow.execute("SELECT id FROM slots WHERE tutor_id = ?", (tutor_id,))
+        staged = {sid for sid, slot in self._uow.staged.items() if slot.tutor_id == tutor_id}
+        return sorted({row["id"] for row in rows} | staged)
+
+
+class SqlBookingRepository(Generic[C]):
+    def __init__(self, uow: SqlUnitOfWork[C]) -> None:
+        self._uow = uow
+
+    def get(self, booking_id: str) -> Booking:
+        for slot in self._uow.staged.values():
+            if booking_id in slot.changed_bookings:
+                return slot.changed_bookings[booking_id]
+        if not isinstance(booking_id, str):
+            raise BookingNotFound(str(booking_id))
+        row = self._uow.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        if row is None:
+            raise BookingNotFound(booking_id)
+        return enc.booking_from_row(row)
+
+    def for_student(self, student_id: str) -> list[Booking]:
+        rows = self._uow.execute(
+            "SELECT * FROM bookings WHERE student_id = ? ORDER BY seq", (student_id,)
+        )
+        committed = [enc.booking_from_row(row) for row in rows]
+        return with_staged(committed, self._uow.staged.values(), student_id)
+
+
+class SqlSeriesRepository(Generic[C]):
+    def __init__(self, uow: SqlUnitOfWork[C]) -> None:
+        self._uow = uow
+
+    def add(self, series: Series) -> None:
+        self._uow.refuse_if_read_only(f"adding series {series.id!r}")
+        # asked first: on PostgreSQL a refused INSERT would abort the whole transaction
+        if self._uow.execute("SELECT 1 FROM series WHERE id = ?", (series.id,)).fetchone():
+            raise DuplicateId(f"series {series.id!r} already exists")
+        self._uow.execute(
+            "INSERT INTO series (id, data) VALUES (?, ?)", (series.id, enc.series_out(series))
+        )
+
+    def get(self, series_id: str) -> Series:
+        row = self._uow.execute("SELECT data FROM series WHERE id = ?", (series_id,)).fetchone()
+        if row is None:
+            raise SeriesNotFound(str(series_id))
+        return enc.series_in(series_id, row["data"])
+
+
+class SqlRecordRepository(Generic[C]):
+    """JSON documents and their index rows, written through at once; a write command
+    holds the database's write lock (SQLite) or the document's lock (PostgreSQL)."""
+
+    def __init__(self, uow: SqlUnitOfWork[C]) -> None:
+        self._uow = uow
+        self._locked: set[tuple[str, str]] = set()
+        dialect = uow.dialect
+        self._json_in = dialect.json_in
+        self._put = (
+            f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
+            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+        )
+
+    def _lock(self, kind: str, key: str) -> None:
+        uow = self._uow
+        # a read-only unit of work reads without locks (it never writes back)
+        if uow.dialect.record_locks and not uow.read_only and (kind, key) not in self._locked:
+            uow.dialect.lock_record(uow, kind, key)
+            self._locked.add((kind, key))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        self._lock(kind, key)
+        row = self._uow.execute(
+            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else self._json_in(row["data"])
+
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
+        rows = enc.index_rows(kind, key, index)
+        self._lock(kind, key)
+        self._uow.execute(self._put, (kind, key, json.dumps(data, sort_keys=True)))
+        self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        if rows:
+            self._uow.executemany(enc.INSERT_INDEX, rows)
+
+    def delete(self, kind: str, key: str) -> None:
+        self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
+        self._lock(kind, key)
+        self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        self._uow.execute(enc.DELETE_INDEX, (kind, key))
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._uow.execute(
+            "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
+        )
+        return [(row["key"], self._json_in(row["data"])) for row in rows]
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> IndexEntries:
+        sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
+        return [(row["key"], int(row["value"])) for row in self._uow.execute(sql, params)]
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
+        return int(self._uow.execute(sql, params).fetchone()["n"])
+
+
+class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
+    """One transaction of a SQL store; rolls back unless :meth:`commit` is called.
+
+    Set :attr:`read_only` before entering for a query: it then reads one snapshot
+    without taking write locks, and every write through it raises ``InvalidInput``.
+    Inside ``store.joined(conn)`` it runs in a savepoint of the host's transaction.
+    """
+
+    conn: C
+    #: ``execute(sql, params)`` runs a statement (``?`` placeholders) in this transaction
+    #: and returns its cursor, ``executemany(sql, rows)`` runs one for every row (both
+    #: set on entering)
+    execute: Callable[..., Any]
+    executemany: Callable[..., Any]
+
+    def __init__(self, store: SqlStore[C], joined: Joined[C] | None = None) -> None:
+        self.store = store
+        self.dialect = store.dialect
+        #: the host's transaction this unit of work runs in (None: its own)
+        self.joined = joined
+        #: a query: a snapshot without write locks (and, on SQLite, no schema check);
+        #: writes are refused
+        self.read_only = False
+        self.staged: dict[str, Slot] = {}
+        self.new_slot_ids: set[str] = set()
+        #: waitlist and offers as loaded, so unchanged ones are not rewritten
+        self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        #: what the dialect keeps of a host connection's own settings while joined
+        self.host_state: Any = None
+        self._events: list[DomainEvent] = []
+        self._envelopes: Sequence[Envelope] = ()
+        self._dispatched = 0
+        self._open = False
+        self._slots = SqlSlotRepository(self)
+        self._bookings = SqlBookingRepository(self)
+        self._series = SqlSeriesRepository(self)
+        self._records = SqlRecordRepository(self)
+
+    @property
+    def slots(self) -> SqlSlotRepository[C]:
+        return self._slots
+
+    @property
+    def bookings(self) -> SqlBookingRepository[C]:
+        return self._bookings
+
+    @property
+    def series(self) -> SqlSeriesRepository[C]:
+        return self._series
+
+    @property
+    def records(self) -> SqlRecordRepository[C]:
+        return self._records
+
+    def __enter__(self) -> Self:
+        if self.joined is not None:
+            self._enter_joined(self.joined)
+        else:
+            self.conn = self.dialect.begin(self)
+            self.execute, self.executemany = self.dialect.executors(self)
+        self._open = True
+        self.staged = {}
+        self.new_slot_ids = set()
+        self.loaded_children = {}
+        self._events = []
+        self._envelopes = ()
+        self._dispatched = 0
+        self._records._locked = set()
+        return self
+
+    def _enter_joined(self, joined: Joined[C]) -> None:
+        # A savepoint per write command, so a refusal (or a deadlock, which ROLLBACK TO
+        # clears) leaves the host's transaction as it was and usable. The host's
+        # transaction keeps the host's timeouts: nothing is SET here that would outlive
+        # the command.
+        self.dialect.join(self, joined.conn)
+        joined.acquire(self.store.lock_timeout)
+        self.conn = joined.conn
+        self.execute, self.executemany = self.dialect.executors(self)
+        self.dialect.borrow_host(self)
+        try:
+            if not self.read_only:
+                self.execute(f"SAVEPOINT {SAVEPOINT}")
+            self.dialect.check_joined_version(self)
+        except BaseException:
+            try:
+                if not self.read_only:
+                    self._end_savepoint(rollback=True)
+            finally:
+                self.dialect.return_host(self)
+                joined.in_use.release()
+            raise
+
+    def _end_savepoint(self, *, rollback: bool) -> None:
+        if rollback:
+            self.dialect.control(self.conn, f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        self.dialect.control(self.conn, f"RELEASE SAVEPOINT {SAVEPOINT}")
+
+    def _end(self, *, rollback: bool) -> None:
+        if self.joined is None:
+            self.dialect.control(self.conn, "ROLLBACK" if rollback else "COMMIT")
+        elif not self.read_only:
+            self._end_savepoint(rollback=rollback)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._open:
+                self.rollback()
+        finally:
+            if self.joined is not None:
+                self.dialect.return_host(self)
+                self.joined.in_use.release()
+            else:
+                self.dialect.release(self)
+
+    def commit(self) -> None:
+        self._refuse_changes_if_read_only()
+        try:
+            with self.dialect.flight(self):
+                for slot in self.staged.values():
+                    self._events.extend(slot.events)
+                    if slot.changed:
+                        self._write_slot(slot)
+                if self.store.outbox and self._envelopes:
+                    self.dialect.lock_feed(self)
+                    self.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
+                self._end(rollback=False)
+        except BaseException as exc:
+            self.rollback()
+            ours = self.dialect.commit_failed(exc)
+            if ours is None:
+                raise
+            raise ours from exc
+        self._open = False
+        for slot in self.staged.values():
+            slot.events = []
+            slot.changed_bookings = {}
+            slot.changed = False
+        self.staged = {}
+
+    def _write_slot(self, slot: Slot) -> None:
+        writes = enc.slot_writes(
+            slot,
+            is_new=slot.id in self.new_slot_ids,
+            loaded_children=self.loaded_children.get(slot.id),
+        )
+        for w in writes:
+            if w.many:
+                self.executemany(w.sql, w.params)
+            elif w.expect_one:
+                self.dialect.update_checked(self, w.sql, w.params, slot.id)
+            else:
+                self.execute(w.sql, w.params)
+
+    def rollback(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self._end(rollback=True)
+            except Exception as exc:
+                if not self.dialect.rollback_failed(self, exc):
+                    raise
+        self.staged = {}
+        self.new_slot_ids = set()
+        self._events = []
+        self._envelopes = ()
+        self._dispatched = 0
+
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        self.refuse_if_read_only("numbering events")
+        out: dict[str, int] = {}
+        for stream in sorted(counts):
+            n = counts[stream]
+            row = self.execute(enc.NEXT_SEQUENCE, (stream, n)).fetchone()
+            out[stream] = int(row["last"]) - n
+        return out
+
+    def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
+        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
+        self._envelopes = envelopes
+
+    def collect_events(self) -> list[DomainEvent]:
+        events, self._events = self._events, []
+        self._dispatched = 0
+        if self.joined is not None:
+            # committed only when the host commits: the host publishes them then
+            self.joined.events.extend(events)
+            self.joined.envelopes.extend(self._envelopes)
+            self._envelopes = ()
+            return []
+        return events
