@@ -65,7 +65,7 @@ from eduengine.errors import EduEngineError, InvalidInput, InvalidSetting, Wrong
 from eduengine.inputs import check_id, check_int, check_optional_instant
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.pricing.money import Money
+from eduengine.pricing.money import MAX_DIGITS, Money
 from eduengine.service import ServiceBase
 from eduengine.students import records as rec
 from eduengine.students.model import LifecycleStage
@@ -349,7 +349,7 @@ class AnalyticsService(ServiceBase):
                 f"spend_bands must be a list of integers, got {spend_bands!r}", field="spend_bands"
             )
         for band in spend_bands:
-            check_int(band, "spend_bands")
+            check_int(band, "spend_bands", high=10**MAX_DIGITS)  # whole units of money
         if list(spend_bands) != sorted(set(spend_bands)) or not spend_bands:
             raise InvalidInput(f"spend bands must rise, got {spend_bands!r}")
 
