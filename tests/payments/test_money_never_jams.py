@@ -16,7 +16,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.analytics import projection as pj
 from eduengine.errors import InvalidMoney, PaymentOutcomeUnknown
-from eduengine.intents import PaymentIntent
+from eduengine.payments.intents import PaymentIntent
 from eduengine.payments import Charge, FakePaymentGateway, Fault
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine

@@ -1,3 +1,37 @@
+"""An in-memory payment gateway for tests and examples, which misbehaves on request.
+
+It keeps every call's idempotency key, as a real provider does (see
+:mod:`eduengine.payments.gateway`). It can be told to decline, to time out before or after
+moving the money, and it keeps the notifications a real provider would send.
+
+>>> from eduengine.pricing import Money
+>>> gateway = FakePaymentGateway()
+>>> first = gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY"))
+>>> gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY")) == first
+True
+>>> gateway.balance("acct-ann")
+Money(amount=Decimal('-99.00'), currency='CNY')
+>>> gateway.lookup("join:g1:ann").state.value
+'charged'
+>>> gateway.script(Fault.TIMEOUT_AFTER)    # the next call moves money, the answer is lost
+>>> try:
+...     gateway.charge("join:g1:bob", "acct-bob", Money("99.00", "CNY"))
+... except PaymentOutcomeUnknown:
+...     print(gateway.lookup("join:g1:bob").state.value)
+charged
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import deque
+
+from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
+from eduengine.payments.gateway import Charge, PaymentOutcome, PaymentState, Refund
+from eduengine.pricing.money import Money
+
+
 class Fault(enum.Enum):
     """What :meth:`FakePaymentGateway.script` makes the next call do."""
 

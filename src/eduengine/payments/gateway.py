@@ -1,4 +1,4 @@
-"""The payment port and an in-memory fake gateway for tests and examples.
+"""The payment port: charges, refunds and what a provider knows about a key.
 
 Every call carries an idempotency key: calling ``charge`` or ``refund`` again with the
 same key returns the first result and never moves money twice. That is what lets the
@@ -6,36 +6,22 @@ group-deal sweep retry a refund the gateway failed to confirm.
 
 A call whose answer is lost raises :class:`~eduengine.errors.PaymentOutcomeUnknown`; the
 school then asks :meth:`PaymentGateway.lookup` what became of the key (see
-docs/payments.md). The fake can be told to decline, to time out before or after moving
-the money, and keeps the notifications a real provider would send.
+docs/payments.md). :class:`~eduengine.payments.fake.FakePaymentGateway` implements the
+port in memory for tests and examples.
 
 >>> from eduengine.pricing import Money
->>> gateway = FakePaymentGateway()
->>> first = gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY"))
->>> gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY")) == first
-True
->>> gateway.balance("acct-ann")
-Money(amount=Decimal('-99.00'), currency='CNY')
->>> gateway.lookup("join:g1:ann").state.value
+>>> charge = Charge(id="ch_1", key="join:g1:ann", account="acct-ann", amount=Money("99", "CNY"))
+>>> PaymentOutcome(key=charge.key, state=PaymentState.CHARGED, charge=charge).state.value
 'charged'
->>> gateway.script(Fault.TIMEOUT_AFTER)    # the next call moves money, the answer is lost
->>> try:
-...     gateway.charge("join:g1:bob", "acct-bob", Money("99.00", "CNY"))
-... except PaymentOutcomeUnknown:
-...     print(gateway.lookup("join:g1:bob").state.value)
-charged
 """
 
 from __future__ import annotations
 
 import enum
-import threading
-from collections import deque
 from typing import Protocol
 
 import attrs
 
-from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
 from eduengine.pricing.money import Money
 
 

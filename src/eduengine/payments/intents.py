@@ -7,7 +7,7 @@ place or the fee it pays for, and only then calls the gateway. An intent is **op
 until the owner learns the outcome and closes it in the same unit of work as the order,
 place or fee it settles (``charged``, ``refunded``, ``failed``, ``released``). Open
 intents are filed under the ``"open"`` index by the time they were filed, so
-:meth:`~eduengine.payment_service.PaymentService.reconcile` reads only those.
+:meth:`~eduengine.payments.service.PaymentService.reconcile` reads only those.
 
 An open charge also keeps the payment account it charges (a retried call needs it) and,
 under the index ``student:<id>``, the student it charges, so erasure
@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import attrs
 
 from eduengine.codec import dt_in, dt_out, micros
-from eduengine.payments import Charge, Refund
+from eduengine.payments.gateway import Charge, Refund
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.money import Money
 

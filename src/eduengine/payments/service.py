@@ -1,7 +1,7 @@
 """Settling payments whose outcome the school does not know: reconcile and notifications.
 
 A module that moves money (checkout, group deals, late fees) files a payment intent
-before it calls the provider (:mod:`eduengine.intents`) and registers itself here as the
+before it calls the provider (:mod:`eduengine.payments.intents`) and registers itself here as the
 intent's owner. :meth:`PaymentService.reconcile` is the periodic job: it reads only the
 open intents, through their index, asks the provider what became of each key and hands
 the answer to the owner (charged: confirm, or refund when what it paid for is gone; not
@@ -41,9 +41,9 @@ from eduengine.clock import Clock
 from eduengine.codec import micros
 from eduengine.errors import InvalidInput, PaymentFailed
 from eduengine.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
-from eduengine.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
 from eduengine.messagebus import MessageBus
-from eduengine.payments import PaymentGateway, PaymentState
+from eduengine.payments.gateway import PaymentGateway, PaymentState
+from eduengine.payments.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase, scan_after
 
