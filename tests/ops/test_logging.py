@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_importing_eduengine_configures_no_logging() -> None:
     code = (
-        "import logging, eduengine, eduengine.cli;"
+        "import logging, eduengine, eduengine.ops.cli;"
         "root = logging.getLogger('eduengine');"
         "assert logging.getLogger().handlers == [], logging.getLogger().handlers;"
         "assert [type(h).__name__ for h in root.handlers] == ['NullHandler'];"

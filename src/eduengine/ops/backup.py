@@ -1,3 +1,26 @@
+"""Copying a store while the school runs.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from eduengine.adapters.sqlite import SqliteStore
+>>> folder = Path(tempfile.mkdtemp())
+>>> store = SqliteStore(folder / "school.sqlite3")
+>>> store.migrate()
+>>> backup(store, folder / "copy.sqlite3")
+>>> (folder / "copy.sqlite3").exists()
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eduengine.adapters.memory import InMemoryStore
+from eduengine.adapters.sqlite import SqliteStore
+from eduengine.errors import InvalidInput, PersistenceError
+from eduengine.ops.stores import Store
+
+
 def backup(store: Store, target: str | Path) -> None:
     """Copy a SQLite store to ``target`` while it is in use (SQLite's online backup).
 

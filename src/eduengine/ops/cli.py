@@ -28,12 +28,22 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from eduengine import ops
+from eduengine.booking.ical import CalendarService
 from eduengine.bootstrap import PERIODIC_JOBS, School
 from eduengine.errors import EduEngineError, InvalidSetting
 from eduengine.events.feed import EventFeed
-from eduengine.ical import CalendarService
-from eduengine.stores import ENV_VAR, Store, store_from_url
+from eduengine.ops.jobs import (
+    JsonLinesNotifier,
+    WebhookNotifier,
+    check_reachable,
+    migrate,
+    post_json,
+    run_due,
+    status,
+)
+from eduengine.ops.backup import backup
+from eduengine.ops.report import report, report_period
+from eduengine.ops.stores import ENV_VAR, Store, store_from_url
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.cli")
@@ -183,7 +193,7 @@ def _emit(out: TextIO, data: dict[str, Any]) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    version = ops.migrate(store)
+    version = migrate(store)
     result: dict[str, Any] = {"schema_version": version}
     if args.reindex:
         result["reindexed"] = _school(args, store).reindex()
@@ -192,7 +202,7 @@ def cmd_migrate(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    report = ops.status(store)
+    report = status(store)
     if args.json:
         _emit(out, {"status": report})
     else:
@@ -219,9 +229,9 @@ def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     if args.reminders == "skip":
         notifier = None
     elif args.reminders == "stdout":
-        notifier = ops.JsonLinesNotifier(out.write)
+        notifier = JsonLinesNotifier(out.write)
     else:
-        notifier = ops.WebhookNotifier(args.reminders)
+        notifier = WebhookNotifier(args.reminders)
     jobs: set[str] | None = args.jobs
     for name, why in school.idle_jobs(notifier).items():
         if jobs is not None and name in jobs:
@@ -233,7 +243,7 @@ def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     failed = False
     while True:
         started = datetime.now(UTC)
-        done = ops.run_due(school, notifier, jobs=jobs, stop=stop.is_set)
+        done = run_due(school, notifier, jobs=jobs, stop=stop.is_set)
         failed = failed or any(n < 0 for n in done.values())
         _emit(out, {"run_due": {"at": started.isoformat(), "done": done}})
         if args.every is None or stop.wait(args.every):
@@ -279,7 +289,7 @@ def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
             try:
                 if args.webhook:
                     secret = os.environ.get(WEBHOOK_SECRET_ENV_VAR)
-                    ops.post_json(args.webhook, {"events": batch}, args.timeout, secret=secret)
+                    post_json(args.webhook, {"events": batch}, args.timeout, secret=secret)
                 else:
                     for envelope in batch:
                         out.write(json.dumps(envelope, sort_keys=True) + "\n")
@@ -326,14 +336,14 @@ def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 def cmd_report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     first: date | None = args.since
-    period = ops.report_period(first, args.days, args.zone)
-    _emit(out, {"report": ops.report(_school(args, store), period, by=args.by)})
+    period = report_period(first, args.days, args.zone)
+    _emit(out, {"report": report(_school(args, store), period, by=args.by)})
     return 0
 
 
 def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     started = time.monotonic()
-    ops.backup(store, args.target)
+    backup(store, args.target)
     _emit(
         out,
         {"backup": {"target": str(args.target), "seconds": round(time.monotonic() - started, 3)}},
@@ -485,7 +495,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     store: Store | None = None
     try:
         store = _store(args)
-        ops.check_reachable(store)
+        check_reachable(store)
         return run(args, store, out)
     except EduEngineError as exc:
         log.debug("command failed", exc_info=True)
@@ -505,5 +515,5 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             store.close()
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m eduengine.cli
+if __name__ == "__main__":  # pragma: no cover - python -m eduengine.ops.cli
     raise SystemExit(main())

@@ -1,9 +1,11 @@
-"""What the command line does, as functions a host can call from its own scheduler.
+"""The periodic work of a school and the state of its store, as functions a host can call
+from its own scheduler.
 
 :func:`migrate` brings any store to this library's schema, :func:`status` reports the
 schema, counts and due work, :func:`run_due` runs every periodic job of a school once,
-:func:`backup` copies a SQLite database while it is in use, :func:`check_reachable`
-tells at once (within :data:`CONNECT_TIMEOUT`) that a database server cannot be reached.
+:func:`check_reachable` tells at once (within :data:`CONNECT_TIMEOUT`) that a database
+server cannot be reached. The notifiers hand due reminders to a host as JSON lines or
+webhooks (:func:`post_json`).
 
 >>> from eduengine import InMemoryStore, School
 >>> store = InMemoryStore()
@@ -19,29 +21,30 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
 from eduengine.adapters import sqlite
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.analytics.model import Period
 from eduengine.bootstrap import School
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.service import GROUPS
-from eduengine.errors import EduEngineError, InvalidInput, PersistenceError, StoreNotFound
-from eduengine.intents import INTENTS
-from eduengine.intents import OPEN as INTENTS_OPEN
+from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
+from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.notices.service import DUE as NOTICES_DUE
 from eduengine.notices.service import NOTICES
+from eduengine.ops.stores import Store, _without_password
+from eduengine.payments.intents import INTENTS
+from eduengine.payments.intents import OPEN as INTENTS_OPEN
 from eduengine.policies.records import DUE as FEE_DUE
 from eduengine.policies.records import LATE_FEES
 from eduengine.reminders.model import Notifier, Reminder
@@ -49,7 +52,6 @@ from eduengine.reminders.service import DUE as REMINDER_DUE
 from eduengine.reminders.service import KIND as REMINDERS
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
-from eduengine.stores import Store, _without_password
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.ops")
@@ -240,11 +242,6 @@ def post_json(
     With ``secret`` the body is signed as :class:`~eduengine.events.webhooks.WebhookRelay`
     signs its deliveries (an ``Eduengine-Signature: t=<unix time>,v1=<HMAC-SHA256>``
     header), so a receiver checks it with ``verify_signature``."""
-    import urllib.error
-    import urllib.request
-
-    from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
-
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {"Content-Type": "application/json"}
     if secret:

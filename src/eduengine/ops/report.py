@@ -1,3 +1,18 @@
+"""The analytics dashboard of a period as plain data, as ``eduengine report`` prints it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from eduengine.analytics.model import Period
+from eduengine.bootstrap import School
+from eduengine.clock import SystemClock
+
+
 def report_period(first: date | None, days: int, tz: str) -> Period:
     """``days`` local days from ``first`` in zone ``tz``; without ``first``, the ``days``
     whole days before today there (today is still running)."""

@@ -1,0 +1,54 @@
+"""Moved to :mod:`eduengine.ops.cli`; this path re-exports it until 0.4."""
+
+from eduengine.ops.cli import (
+    JsonFormatter,
+    LOG_LEVEL_ENV_VAR,
+    Parser,
+    SCHOOL_ENV_VAR,
+    WEBHOOK_SECRET_ENV_VAR,
+    an_id,
+    cmd_backup,
+    cmd_export_ics,
+    cmd_migrate,
+    cmd_relay,
+    cmd_report,
+    cmd_run_due,
+    cmd_status,
+    duration,
+    iso_date,
+    job_names,
+    main,
+    one_line,
+    parser,
+    positive_int,
+    request_stop,
+    zone,
+)
+
+__all__ = [
+    "JsonFormatter",
+    "LOG_LEVEL_ENV_VAR",
+    "Parser",
+    "SCHOOL_ENV_VAR",
+    "WEBHOOK_SECRET_ENV_VAR",
+    "an_id",
+    "cmd_backup",
+    "cmd_export_ics",
+    "cmd_migrate",
+    "cmd_relay",
+    "cmd_report",
+    "cmd_run_due",
+    "cmd_status",
+    "duration",
+    "iso_date",
+    "job_names",
+    "main",
+    "one_line",
+    "parser",
+    "positive_int",
+    "request_stop",
+    "zone",
+]
+
+if __name__ == "__main__":  # pragma: no cover - python -m eduengine.cli, as before
+    raise SystemExit(main())
