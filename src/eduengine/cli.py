@@ -1,11 +1,11 @@
 """Moved to :mod:`eduengine.ops.cli`; this path re-exports it until 0.4."""
 
 from eduengine.ops.cli import (
-    JsonFormatter,
     LOG_LEVEL_ENV_VAR,
-    Parser,
     SCHOOL_ENV_VAR,
     WEBHOOK_SECRET_ENV_VAR,
+    JsonFormatter,
+    Parser,
     an_id,
     cmd_backup,
     cmd_export_ics,
@@ -26,11 +26,11 @@ from eduengine.ops.cli import (
 )
 
 __all__ = [
-    "JsonFormatter",
     "LOG_LEVEL_ENV_VAR",
-    "Parser",
     "SCHOOL_ENV_VAR",
     "WEBHOOK_SECRET_ENV_VAR",
+    "JsonFormatter",
+    "Parser",
     "an_id",
     "cmd_backup",
     "cmd_export_ics",

@@ -8,8 +8,8 @@ every session the student does not hold; cancelled bookings stay in the feed wit
 What an event says about its course (SUMMARY, DESCRIPTION, LOCATION, URL) comes from the
 host's course catalog (:class:`CourseInfo` per course id, as a mapping or a function);
 a course the host says nothing about is summarised by its id. A lesson with a room
-(:mod:`eduengine.rooms`, a 1-on-1 lesson's join link) has it as LOCATION, and as URL when
-it is a link.
+(:mod:`eduengine.booking.rooms`, a 1-on-1 lesson's join link) has it as LOCATION, and as
+URL when it is a link.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import attrs
 import icalendar
 
 from eduengine.booking.model import Booking, BookingStatus, Slot, SlotStatus
+from eduengine.booking.rooms import room_of
 from eduengine.booking.series import Series, session_end
 from eduengine.clock import in_own_zone
 from eduengine.codec import micros
 from eduengine.errors import InvalidInput
 from eduengine.inputs import check_id
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.rooms import room_of
 from eduengine.service import ServiceBase
 
 PRODID = "-//eduengine//bookings//EN"

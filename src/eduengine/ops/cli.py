@@ -32,6 +32,7 @@ from eduengine.booking.ical import CalendarService
 from eduengine.bootstrap import PERIODIC_JOBS, School
 from eduengine.errors import EduEngineError, InvalidSetting
 from eduengine.events.feed import EventFeed
+from eduengine.ops.backup import backup
 from eduengine.ops.jobs import (
     JsonLinesNotifier,
     WebhookNotifier,
@@ -41,7 +42,6 @@ from eduengine.ops.jobs import (
     run_due,
     status,
 )
-from eduengine.ops.backup import backup
 from eduengine.ops.report import report, report_period
 from eduengine.ops.stores import ENV_VAR, Store, store_from_url
 from eduengine.version import __version__
