@@ -28,7 +28,7 @@ from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import InvalidSetting
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the type only: psycopg is the optional ``postgres`` extra
     from eduengine.adapters.postgres import PostgresStore
 
 #: every store :func:`store_from_url` can make
@@ -102,7 +102,7 @@ def store_from_url(url: str) -> Store:
             raise InvalidSetting(f"{shown!r} names no file: use sqlite:///path/to/file")
         return SqliteStore(path, **ours)  # type: ignore[arg-type]
     if scheme in {"postgresql", "postgres"}:
-        try:
+        try:  # here, not at the top: psycopg is the optional ``postgres`` extra
             from eduengine.adapters.postgres import PostgresStore
         except ImportError as exc:
             raise InvalidSetting(

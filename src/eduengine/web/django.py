@@ -66,6 +66,8 @@ def store_for_django(using: str = "default", **options: Any) -> Any:
     if engine.endswith("sqlite3"):
         return SqliteStore(settings["NAME"], **options)
     if engine.endswith("postgresql"):
+        # here, not at the top: psycopg is the optional ``postgres`` extra, and a SQLite
+        # site runs without it
         from eduengine.adapters.postgres import PostgresStore
 
         user = quote(settings.get("USER") or "")

@@ -11,7 +11,7 @@ job) made it. A :class:`Subscription` yields each stream's envelopes once, in
 >>> import asyncio
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
->>> from eduengine.aio import AsyncSchool
+>>> from eduengine.web.aio import AsyncSchool
 >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
 >>> slot = school.booking.create_slot("math", clock.now() + timedelta(hours=2),

@@ -1,0 +1,15 @@
+"""Moved to :mod:`eduengine.service_layer.erasure`; this path re-exports it until 0.4."""
+
+from eduengine.service_layer.erasure import (
+    Eraser,
+    ErasureRegistry,
+    ErasureReport,
+    ScrubsOnCommit,
+)
+
+__all__ = [
+    "Eraser",
+    "ErasureRegistry",
+    "ErasureReport",
+    "ScrubsOnCommit",
+]

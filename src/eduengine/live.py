@@ -1,0 +1,15 @@
+"""Moved to :mod:`eduengine.web.live`; this path re-exports it until 0.4."""
+
+from eduengine.web.live import (
+    FeedHub,
+    Message,
+    Runner,
+    Subscription,
+)
+
+__all__ = [
+    "FeedHub",
+    "Message",
+    "Runner",
+    "Subscription",
+]
