@@ -102,14 +102,6 @@ def referral_reward(value: object) -> ReferralReward:
     return value
 
 
-@attrs.frozen(kw_only=True)
-class ReferralRewarded(DomainEvent):
-    referrer_id: str
-    referred_id: str
-    #: the code of the coupon issued to the referrer (single-use, theirs only)
-    reward: str
-
-
 def register(uow: UnitOfWork, referrer_id: str, referred_id: str) -> None:
     check_id(referrer_id, "referrer_id")
     check_id(referred_id, "referred_id")
