@@ -9,6 +9,7 @@
 >>> backup(store, folder / "copy.sqlite3")
 >>> (folder / "copy.sqlite3").exists()
 True
+>>> store.close()
 """
 
 from __future__ import annotations
