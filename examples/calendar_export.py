@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from eduengine import FixedClock, InMemoryStore, School
-from eduengine.ical import CalendarService
+from eduengine.booking.ical import CalendarService
 
 
 def main() -> None:

@@ -75,6 +75,25 @@ MODULES = [
     "eduengine.students.service",
     "eduengine.notices.model",
     "eduengine.notices.service",
+    # the new homes of moved modules (their old paths above re-export them, and a
+    # re-exporting module has no examples of its own)
+    "eduengine.payments.gateway",
+    "eduengine.payments.fake",
+    "eduengine.payments.intents",
+    "eduengine.payments.service",
+    "eduengine.ops.jobs",
+    "eduengine.ops.backup",
+    "eduengine.ops.report",
+    "eduengine.ops.stores",
+    "eduengine.ops.cli",
+    "eduengine.web.aio",
+    "eduengine.web.live",
+    "eduengine.booking.ical",
+    "eduengine.booking.rooms",
+    "eduengine.service_layer.erasure",
+    "eduengine.referrals",
+    "eduengine.referrals.events",
+    "eduengine.referrals.records",
 ]
 
 

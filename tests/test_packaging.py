@@ -58,7 +58,7 @@ def test_the_package_builds_and_passes_twine_check(tmp_path: Path) -> None:
     assert "eduengine/__main__.py" in names
     assert meta["Version"] == eduengine.__version__ == "0.2.0"
     assert meta["License-Expression"] == "MIT"
-    assert "eduengine = eduengine.cli:main" in entry_points
+    assert "eduengine = eduengine.ops.cli:main" in entry_points
     classifiers = meta.get_all("Classifier") or []
     for minor in (11, 12, 13):
         assert f"Programming Language :: Python :: 3.{minor}" in classifiers

@@ -500,7 +500,7 @@ class PaymentOutcomeUnknown(EduEngineError):
     Not a :class:`PaymentFailed`: treating it as a decline is how a student ends up
     charged with nothing to show for it. The intent stays pending under ``key``; run the
     same command again (same order id, same group) or let
-    :meth:`eduengine.payment_service.PaymentService.reconcile` settle it.
+    :meth:`eduengine.payments.service.PaymentService.reconcile` settle it.
     """
 
     code = "payment_outcome_unknown"

@@ -22,7 +22,7 @@ import pytest
 from eduengine import School, SystemClock, WaitlistMode, ops, store_from_url
 from eduengine.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from eduengine.events.webhooks import SIGNATURE_HEADER, verify_signature
-from eduengine.stores import Store
+from eduengine.ops.stores import Store
 from tests.adapters import PG_DSN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,7 +329,7 @@ def test_report_prints_the_dashboard_of_a_period_as_json(tmp_path: Path) -> None
 def test_a_signal_landing_while_the_loop_holds_its_stop_lock_still_stops_it() -> None:
     # SIGTERM can land on the main thread at the instant it holds the Event's lock inside
     # stop.wait(); setting the Event from the handler then waited for itself forever.
-    from eduengine.cli import request_stop
+    from eduengine.ops.cli import request_stop
 
     stop = threading.Event()
     landed = threading.Event()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eduengine import BookingService, FixedClock, InMemoryStore, ServiceBase
+from eduengine import BookingService, FixedClock, InMemoryStore, School, ServiceBase
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import LockTimeout, RetryableConflict, SlotFull
 from eduengine.ports import UnitOfWork
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_importing_eduengine_configures_no_logging() -> None:
     code = (
-        "import logging, eduengine, eduengine.cli;"
+        "import logging, eduengine, eduengine.ops.cli;"
         "root = logging.getLogger('eduengine');"
         "assert logging.getLogger().handlers == [], logging.getLogger().handlers;"
         "assert [type(h).__name__ for h in root.handlers] == ['NullHandler'];"
@@ -115,3 +115,11 @@ def test_a_hosts_own_service_logs_under_its_module(caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.DEBUG)
     Flaky(conflicts=0).touch("s1")
     assert [r.name for r in caplog.records] == [__name__]
+
+
+def test_payments_and_calendars_log_under_their_packages() -> None:
+    """Each package logs under its own name: the services that moved into ``payments`` and
+    ``booking`` log there (earlier ``eduengine.payment_service`` and ``eduengine.ical``)."""
+    school = School.build(InMemoryStore())
+    assert school.payments.log.name == "eduengine.payments"
+    assert school.calendar.log.name == "eduengine.booking"

@@ -24,7 +24,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
-from eduengine.stores import Store
+from eduengine.ops.stores import Store
 from tests.adapters import ADAPTERS, PG_DSN
 
 

@@ -16,8 +16,8 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.analytics import projection as pj
 from eduengine.errors import InvalidMoney, PaymentOutcomeUnknown
-from eduengine.intents import PaymentIntent
 from eduengine.payments import Charge, FakePaymentGateway, Fault
+from eduengine.payments.intents import PaymentIntent
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle

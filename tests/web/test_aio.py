@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from eduengine import FixedClock, School, SeatBooked
-from eduengine.aio import AsyncSchool
 from eduengine.errors import AlreadyBooked, InvalidInput, SlotFull
 from eduengine.ports import UnitOfWork
+from eduengine.web.aio import AsyncSchool
 from tests.adapters import StoreHandle
 
 

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from eduengine import FixedClock, School, SeatBooked
-from eduengine.contrib.django import school_transaction, store_for_django
 from eduengine.errors import InvalidInput
+from eduengine.web.django import school_transaction, store_for_django
 
 PG_DSN = os.environ.get("EDUENGINE_PG_DSN")
 SCHEMA = f"dj_{uuid.uuid4().hex[:12]}"

@@ -215,7 +215,7 @@ def test_awaited_commands_inside_the_block_join_the_host_transaction(
 ) -> None:
     import asyncio
 
-    from eduengine.aio import AsyncSchool
+    from eduengine.web.aio import AsyncSchool
 
     store, conn, begin, _, rollback, _ = next(_sqlite_host(tmp_path))
     school, _, slot_id = _school(store, clock)

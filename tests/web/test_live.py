@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from eduengine import FixedClock, InMemoryStore, School
-from eduengine.aio import AsyncSchool
 from eduengine.deals import GroupDealCampaign
-from eduengine.live import FeedHub
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
+from eduengine.web.aio import AsyncSchool
+from eduengine.web.live import FeedHub
 
 
 def test_group_progress_reaches_its_subscribers_in_sequence(clock: FixedClock) -> None:

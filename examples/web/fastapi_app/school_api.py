@@ -6,7 +6,7 @@ progress over WebSocket and server-sent events, errors as RFC 9457 problem detai
 
 (``EDUSCHOOL_PG_DSN=postgresql://...`` instead for PostgreSQL). Every worker process
 builds its own school on the same database and runs one
-:class:`~eduengine.live.FeedHub`, which tails the store's event feed (the commits of all
+:class:`~eduengine.web.live.FeedHub`, which tails the store's event feed (the commits of all
 workers, in commit order) and fans each event out to that worker's WebSocket and SSE
 clients. A client starts from a snapshot that carries its stream's sequence number and
 then receives only newer events, so it never shows a stale count.
@@ -29,10 +29,10 @@ from pydantic import BaseModel
 from eduengine import School
 from eduengine.adapters.postgres import PostgresStore
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.aio import AsyncSchool
 from eduengine.errors import EduEngineError, problem_details
-from eduengine.live import FeedHub, Message
 from eduengine.ports import UnitOfWork
+from eduengine.web.aio import AsyncSchool
+from eduengine.web.live import FeedHub, Message
 
 PAGE = (Path(__file__).parent / "page.html").read_text()
 

@@ -1,1 +1,2 @@
-"""Integrations with host frameworks (each imports its framework only when used)."""
+"""Integrations with host frameworks: moved to :mod:`eduengine.web` (``eduengine.contrib.django``
+re-exports :mod:`eduengine.web.django` until 0.4)."""

@@ -41,7 +41,7 @@ _PERSONAL = ("account", "device_id", "ip")
 
 def erase_student(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     """Scrub ``student_id``'s personal data from every group-deal record (an
-    :data:`eduengine.erasure.Eraser`); returns how many documents it changed.
+    :data:`eduengine.service_layer.erasure.Eraser`); returns how many documents it changed.
 
     Finds the records through the ``member:`` and ``student:`` indexes, never by
     reading every group. Running it again changes nothing and returns 0.

@@ -5,9 +5,9 @@ A late cancellation files its fee in the same unit of work as the cancellation (
 idempotency key ``late-fee:<booking id>``, so a declined or lost charge never undoes the
 cancellation and a retry never charges twice. :meth:`FeeService.collect_due` is the
 periodic job that retries fees still due (with a growing back-off). Each attempt files a
-payment intent first (:mod:`eduengine.intents`): a charge whose answer is lost is settled by
-:meth:`eduengine.payment_service.PaymentService.reconcile` (charged: the fee is marked
-charged; not charged: the fee stays due and is tried again later).
+payment intent first (:mod:`eduengine.payments.intents`): a charge whose answer is lost is
+settled by :meth:`eduengine.payments.service.PaymentService.reconcile` (charged: the fee
+is marked charged; not charged: the fee stays due and is tried again later).
 
 >>> from eduengine import InMemoryStore
 >>> from eduengine.payments import FakePaymentGateway
@@ -29,9 +29,9 @@ from eduengine.clock import Clock
 from eduengine.codec import micros
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
 from eduengine.inputs import check_id
-from eduengine.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.messagebus import MessageBus
 from eduengine.payments import Charge, PaymentGateway, Refund
+from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.policies.records import (
     DUE,
     LATE_FEES,

@@ -13,7 +13,6 @@ import attrs
 
 from eduengine.clock import require_aware
 from eduengine.codec import dt_in, dt_out
-from eduengine.erasure import ErasureRegistry, ErasureReport
 from eduengine.errors import (
     AccessDenied,
     DuplicateId,
@@ -24,6 +23,7 @@ from eduengine.errors import (
 from eduengine.inputs import check_id, check_ids, check_instant, check_text
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service import ServiceBase
+from eduengine.service_layer.erasure import ErasureRegistry, ErasureReport
 from eduengine.students import handlers
 from eduengine.students import records as rec
 from eduengine.students.model import PERSONAL_FIELDS, Guardian, GuardianRole, Profile

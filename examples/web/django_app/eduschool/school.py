@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from eduengine import School
-from eduengine.contrib.django import store_for_django
+from eduengine.web.django import store_for_django
 
 
 @functools.cache

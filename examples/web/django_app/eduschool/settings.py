@@ -3,7 +3,7 @@
 The database is Django's own: SQLite by default (``EDUSCHOOL_DB``, a file path), or
 PostgreSQL when ``EDUSCHOOL_PG_DSN`` is set. eduengine keeps its tables in the same
 database and runs each request's commands in Django's transaction
-(``eduengine.contrib.django.school_transaction``).
+(``eduengine.web.django.school_transaction``).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from eduengine.contrib.django import school_transaction
 from eduengine.errors import EduEngineError
+from eduengine.web.django import school_transaction
 from eduschool.school import school, store
 from eduschool.web import problem, slot_snapshot, slot_stream
 

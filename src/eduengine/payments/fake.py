@@ -1,13 +1,8 @@
-"""The payment port and an in-memory fake gateway for tests and examples.
+"""An in-memory payment gateway for tests and examples, which misbehaves on request.
 
-Every call carries an idempotency key: calling ``charge`` or ``refund`` again with the
-same key returns the first result and never moves money twice. That is what lets the
-group-deal sweep retry a refund the gateway failed to confirm.
-
-A call whose answer is lost raises :class:`~eduengine.errors.PaymentOutcomeUnknown`; the
-school then asks :meth:`PaymentGateway.lookup` what became of the key (see
-docs/payments.md). The fake can be told to decline, to time out before or after moving
-the money, and keeps the notifications a real provider would send.
+It keeps every call's idempotency key, as a real provider does (see
+:mod:`eduengine.payments.gateway`). It can be told to decline, to time out before or after
+moving the money, and it keeps the notifications a real provider would send.
 
 >>> from eduengine.pricing import Money
 >>> gateway = FakePaymentGateway()
@@ -31,67 +26,10 @@ from __future__ import annotations
 import enum
 import threading
 from collections import deque
-from typing import Protocol
-
-import attrs
 
 from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
+from eduengine.payments.gateway import Charge, PaymentOutcome, PaymentState, Refund
 from eduengine.pricing.money import Money
-
-
-@attrs.frozen(kw_only=True)
-class Charge:
-    id: str
-    key: str
-    account: str
-    amount: Money
-
-
-@attrs.frozen(kw_only=True)
-class Refund:
-    id: str
-    key: str
-    charge_id: str
-    amount: Money
-
-
-class PaymentState(enum.Enum):
-    """What the provider knows about an idempotency key."""
-
-    #: the charge went through (it may have been refunded since, under another key)
-    CHARGED = "charged"
-    #: the refund went through
-    REFUNDED = "refunded"
-    #: the provider declined the call and moved no money
-    FAILED = "failed"
-    #: the provider never saw the key: no money moved (yet)
-    NOT_FOUND = "not_found"
-
-
-@attrs.frozen(kw_only=True)
-class PaymentOutcome:
-    """The answer of :meth:`PaymentGateway.lookup`."""
-
-    key: str
-    state: PaymentState
-    charge: Charge | None = None
-    refund: Refund | None = None
-
-
-class PaymentGateway(Protocol):
-    """Charges and refunds, idempotent by ``key``.
-
-    ``charge`` and ``refund`` raise ``PaymentFailed`` when the provider declined (no money
-    moved) and ``PaymentOutcomeUnknown`` when its answer was lost (money may have moved);
-    any other exception is treated as a lost answer too. ``lookup`` reports what became of
-    a key, and raises ``PaymentOutcomeUnknown`` when the provider cannot be reached.
-    """
-
-    def charge(self, key: str, account: str, amount: Money) -> Charge: ...
-
-    def refund(self, key: str, charge_id: str, amount: Money) -> Refund: ...
-
-    def lookup(self, key: str) -> PaymentOutcome: ...
 
 
 class Fault(enum.Enum):

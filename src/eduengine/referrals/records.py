@@ -1,4 +1,4 @@
-"""Referral rewards (老带新), shared by every way a student pays.
+"""Referral rewards (老带新), shared by every way a student pays: the records and the rules.
 
 A referral is recorded before the new student's first paid order; when that order
 completes (a checkout or a group-deal payment), the referrer is rewarded exactly once.
@@ -34,6 +34,7 @@ from eduengine.ports import UnitOfWork
 from eduengine.pricing.coupons import issue_coupon
 from eduengine.pricing.money import Money
 from eduengine.pricing.rules import Coupon, DiscountKind
+from eduengine.referrals.events import ReferralRewarded
 
 CUSTOMERS = "customer"
 REFERRALS = "referral"
@@ -100,14 +101,6 @@ def referral_reward(value: object) -> ReferralReward:
             f"referral_reward must be a ReferralReward (the coupon to issue), got {value!r}"
         )
     return value
-
-
-@attrs.frozen(kw_only=True)
-class ReferralRewarded(DomainEvent):
-    referrer_id: str
-    referred_id: str
-    #: the code of the coupon issued to the referrer (single-use, theirs only)
-    reward: str
 
 
 def register(uow: UnitOfWork, referrer_id: str, referred_id: str) -> None:

@@ -1,9 +1,11 @@
-"""What the command line does, as functions a host can call from its own scheduler.
+"""The periodic work of a school and the state of its store, as functions a host can call
+from its own scheduler.
 
 :func:`migrate` brings any store to this library's schema, :func:`status` reports the
 schema, counts and due work, :func:`run_due` runs every periodic job of a school once,
-:func:`backup` copies a SQLite database while it is in use, :func:`check_reachable`
-tells at once (within :data:`CONNECT_TIMEOUT`) that a database server cannot be reached.
+:func:`check_reachable` tells at once (within :data:`CONNECT_TIMEOUT`) that a database
+server cannot be reached. The notifiers hand due reminders to a host as JSON lines or
+webhooks (:func:`post_json`).
 
 >>> from eduengine import InMemoryStore, School
 >>> store = InMemoryStore()
@@ -19,29 +21,30 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
 from eduengine.adapters import sqlite
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.analytics.model import Period
 from eduengine.bootstrap import School
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.service import GROUPS
-from eduengine.errors import EduEngineError, InvalidInput, PersistenceError, StoreNotFound
-from eduengine.intents import INTENTS
-from eduengine.intents import OPEN as INTENTS_OPEN
+from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
+from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.notices.service import DUE as NOTICES_DUE
 from eduengine.notices.service import NOTICES
+from eduengine.ops.stores import Store, _without_password
+from eduengine.payments.intents import INTENTS
+from eduengine.payments.intents import OPEN as INTENTS_OPEN
 from eduengine.policies.records import DUE as FEE_DUE
 from eduengine.policies.records import LATE_FEES
 from eduengine.reminders.model import Notifier, Reminder
@@ -49,7 +52,6 @@ from eduengine.reminders.service import DUE as REMINDER_DUE
 from eduengine.reminders.service import KIND as REMINDERS
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
-from eduengine.stores import Store, _without_password
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.ops")
@@ -240,11 +242,6 @@ def post_json(
     With ``secret`` the body is signed as :class:`~eduengine.events.webhooks.WebhookRelay`
     signs its deliveries (an ``Eduengine-Signature: t=<unix time>,v1=<HMAC-SHA256>``
     header), so a receiver checks it with ``verify_signature``."""
-    import urllib.error
-    import urllib.request
-
-    from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
-
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {"Content-Type": "application/json"}
     if secret:
@@ -256,85 +253,3 @@ def post_json(
                 raise PersistenceError(f"webhook {url!r} answered {answer.status}")
     except (urllib.error.URLError, OSError) as exc:
         raise PersistenceError(f"webhook {url!r} failed: {exc}") from exc
-
-
-def backup(store: Store, target: str | Path) -> None:
-    """Copy a SQLite store to ``target`` while it is in use (SQLite's online backup).
-
-    PostgreSQL is backed up with its own tools (``pg_dump``), which this raises
-    :class:`PersistenceError` to say, as for the in-memory store."""
-    if isinstance(store, SqliteStore):
-        if _same_file(store.path, target):
-            raise InvalidInput(
-                f"backup target {str(target)!r} is the store's own database file "
-                f"{store.path!r}: name another file"
-            )
-        store.backup(target)
-        return
-    if isinstance(store, InMemoryStore):
-        raise PersistenceError("an in-memory store cannot be backed up: it lives in one process")
-    schema = f" --schema={store.schema}" if store.schema else ""
-    raise PersistenceError(
-        "eduengine does not copy PostgreSQL databases: use the server's tools, e.g. "
-        f"`pg_dump --format=custom{schema} --file=backup.dump <your DSN>` "
-        "(consistent while the school runs) and `pg_restore` to restore"
-    )
-
-
-def _same_file(path: str, target: str | Path) -> bool:
-    if path == ":memory:":
-        return False
-    mine, theirs = Path(path).resolve(), Path(target).resolve()
-    if mine == theirs:
-        return True
-    try:  # another name for the same file (a hard link)
-        return theirs.exists() and mine.samefile(theirs)
-    except OSError:
-        return False
-
-
-def report_period(first: date | None, days: int, tz: str) -> Period:
-    """``days`` local days from ``first`` in zone ``tz``; without ``first``, the ``days``
-    whole days before today there (today is still running)."""
-    if first is None:
-        first = SystemClock().now().astimezone(ZoneInfo(tz)).date() - timedelta(days=days)
-    return Period.days(first, days, tz)
-
-
-def report(school: School, period: Period, *, by: str = "course") -> dict[str, Any]:
-    """The dashboard of ``period`` as plain data (JSON-ready): every analytics query of
-    ``docs/analytics.md`` with rates grouped ``by`` course, tutor, weekday or hour.
-
-    >>> from datetime import date
-    >>> from eduengine import InMemoryStore, School
-    >>> dashboard = report(School.build(InMemoryStore()), report_period(date(2026, 3, 2), 7, "UTC"))
-    >>> dashboard["new_students"], dashboard["fill_rate"]
-    (0, [])
-    """
-    a = school.analytics
-
-    def rows(found: Any) -> Any:
-        return [attrs.asdict(row) for row in found]
-
-    return {
-        "period": {
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "zone": str(period.tz),
-        },
-        "by": by,
-        "fill_rate": rows(a.fill_rate(period, by=by)),
-        "attendance_rate": rows(a.attendance_rate(period, by=by)),
-        "no_show_rate": rows(a.no_show_rate(period, by=by)),
-        "peak_hours": rows(a.peak_hours(period)),
-        "popular_courses": rows(a.popular_courses(period)),
-        "popular_tutors": rows(a.popular_tutors(period)),
-        "cancellation_reasons": rows(a.cancellation_reasons(period)),
-        "lead_time": rows(a.lead_time(period)),
-        "groups": rows(a.group_metrics(period)),
-        "new_students": a.new_students(period),
-        "active_students": a.active_students(period),
-        "renewal_rate": attrs.asdict(a.renewal_rate(period)),
-        "referral_rate": attrs.asdict(a.referral_rate(period)),
-        "churn_reasons": rows(a.churn_reasons(period)),
-    }
