@@ -88,6 +88,12 @@ def register_event(
     """
     if not _NAME.match(name):
         raise InvalidInput(f"event type name {name!r} must look like 'module.what_happened'")
+    if "__attrs_attrs__" not in vars(cls):
+        # a subclass of an attrs class inherits its fields: the registry would read the
+        # parent's, and the codec could not build the class
+        raise InvalidInput(
+            f"{cls.__name__} is not an attrs class: put @event_type above @attrs.frozen"
+        )
     fields = {f.name for f in attrs.fields(cls)}
     if aggregate_field not in fields:
         raise InvalidInput(f"{cls.__name__} has no field {aggregate_field!r} for its aggregate")
