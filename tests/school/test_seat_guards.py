@@ -85,6 +85,7 @@ def test_the_bus_old_methods_file_and_ask_the_same_guards(store: StoreHandle) ->
     add_seat_guard(school.bus, no_mallory)
     # after the school's own guard (the cancellation policy's restriction)
     assert school.bus.guards_for(SEAT)[-2:] == (first, no_mallory)
+    assert school.bus.seat_guards[-2:] == [first, no_mallory]
     slot_id = school.booking.create_slot("math", START, START + timedelta(hours=1), 2).id
     with store.unit_of_work() as uow:
         slot = uow.slots.get(slot_id)

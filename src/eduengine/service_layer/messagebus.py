@@ -106,6 +106,12 @@ class MessageBus:
         """The guards filed under ``name``, in the order they were added."""
         return tuple(self.guards.get(name, ()))
 
+    @property
+    def seat_guards(self) -> list[Guard]:
+        """Deprecated (removed in 0.4): the list filed under ``"seat"``
+        (``eduengine.booking.guards``)."""
+        return self.guards.setdefault("seat", [])
+
     def add_seat_guard(self, guard: Guard) -> None:
         """Deprecated (removed in 0.4): use ``eduengine.booking.guards.add_seat_guard``."""
         self.add_guard("seat", guard)
