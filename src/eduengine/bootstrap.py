@@ -44,6 +44,7 @@ from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
+from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock, SystemClock
 from eduengine.deals import service as deal_rules
@@ -270,7 +271,7 @@ class School:
         policy = policy or CancellationPolicy()
         credits = dict(course_credits or {})
         bus = MessageBus([publisher] if publisher is not None else [])
-        bus.add_seat_guard(policy_rules.rights_guard(policy))
+        add_seat_guard(bus, policy_rules.rights_guard(policy))
         if analytics:
             bus.add_finisher(analytics_flush)
         bus.subscribe_many(

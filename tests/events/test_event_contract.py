@@ -211,7 +211,7 @@ def test_a_malformed_envelope_is_refused_with_invalid_event(change: Any) -> None
         envelope_from_dict(value)
 
 
-def test_a_host_registers_its_own_event_type() -> None:
+def test_a_host_registers_its_own_event_type(fresh_registry: None) -> None:
     @attrs.frozen(kw_only=True)
     class HomeworkHandedIn(DomainEvent):
         student_id: str

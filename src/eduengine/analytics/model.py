@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
+from eduengine.analytics.events import AlertRaised as AlertRaised
 from eduengine.clock import require_aware
 from eduengine.errors import InvalidInput, InvalidTimeRange, OutOfRange, WrongType
 from eduengine.inputs import EARLIEST, LATEST, MAX_DURATION, check_id, check_instant, check_int
@@ -350,24 +350,3 @@ class AlertRule:
             period_days=period_days,
             tz=tz,
         )
-
-
-@attrs.frozen(kw_only=True)
-class AlertRaised(DomainEvent):
-    """A rule fired for a period; ``notify`` names who should hear of it.
-
-    ``key`` is the group that fired (a course, a tutor) or ``None`` for the school;
-    ``reference`` is what the value was compared with (the bound, the previous period's
-    value, or the school's value).
-    """
-
-    rule_id: str
-    metric: str
-    kind: str
-    notify: str
-    key: str | None
-    value: Decimal | None
-    reference: Decimal | None
-    period_start: datetime
-    period_end: datetime
-    message: str

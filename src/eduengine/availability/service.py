@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from eduengine.availability import handlers
+from eduengine.availability.events import OneOnOneBooked, ScheduleChanged
 from eduengine.availability.model import (
     Busy,
     BusyIndex,
@@ -40,7 +41,6 @@ from eduengine.availability.storage import (
     read_lessons,
     save_schedule,
 )
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus, check_reason_code
 from eduengine.clock import Clock
 from eduengine.codec import from_micros
@@ -84,21 +84,6 @@ class OneOnOneLesson:
     start: datetime
     end: datetime
     room: str | None
-
-
-@attrs.frozen(kw_only=True)
-class OneOnOneBooked(DomainEvent):
-    tutor_id: str
-    student_id: str
-    booking_id: str
-    slot_id: str
-    start: datetime
-    room: str | None
-
-
-@attrs.frozen(kw_only=True)
-class ScheduleChanged(DomainEvent):
-    tutor_id: str
 
 
 class AvailabilityService(ServiceBase):

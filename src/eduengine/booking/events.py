@@ -21,12 +21,8 @@ from datetime import datetime
 
 import attrs
 
-
-@attrs.frozen(kw_only=True)
-class DomainEvent:
-    """Base of every event; ``occurred_at`` comes from the service's clock."""
-
-    occurred_at: datetime
+from eduengine.kernel.events import DomainEvent as DomainEvent
+from eduengine.kernel.events import event_type
 
 
 @attrs.frozen(kw_only=True)
@@ -36,6 +32,7 @@ class SlotEvent(DomainEvent):
     seats_left: int
 
 
+@event_type("booking.slot_created", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class SlotCreated(SlotEvent):
     course_id: str
@@ -44,11 +41,13 @@ class SlotCreated(SlotEvent):
     series_id: str | None = None
 
 
+@event_type("booking.slot_cancelled", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class SlotCancelled(SlotEvent):
     reason_code: str | None = None
 
 
+@event_type("booking.series_created", aggregate="series", field="series_id")
 @attrs.frozen(kw_only=True)
 class SeriesCreated(DomainEvent):
     series_id: str
@@ -56,6 +55,7 @@ class SeriesCreated(DomainEvent):
     slot_ids: tuple[str, ...]
 
 
+@event_type("booking.seat_booked", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class SeatBooked(SlotEvent):
     booking_id: str
@@ -63,6 +63,7 @@ class SeatBooked(SlotEvent):
     series_id: str | None = None
 
 
+@event_type("booking.seat_released", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class SeatReleased(SlotEvent):
     """A seat was given up. ``reason`` is how (``cancelled``, ``rescheduled``,
@@ -75,17 +76,20 @@ class SeatReleased(SlotEvent):
     reason_code: str | None = None
 
 
+@event_type("booking.waitlist_joined", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class WaitlistJoined(SlotEvent):
     student_id: str
     position: int
 
 
+@event_type("booking.waitlist_left", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class WaitlistLeft(SlotEvent):
     student_id: str
 
 
+@event_type("booking.waitlist_promoted", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class WaitlistPromoted(SlotEvent):
     """Auto mode: the first waiting student got the freed seat."""
@@ -94,6 +98,7 @@ class WaitlistPromoted(SlotEvent):
     booking_id: str
 
 
+@event_type("booking.seat_offered", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class SeatOffered(SlotEvent):
     """Offer mode: a freed seat is held for the first waiting student until ``expires_at``."""
@@ -103,6 +108,7 @@ class SeatOffered(SlotEvent):
     expires_at: datetime
 
 
+@event_type("booking.offer_accepted", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class OfferAccepted(SlotEvent):
     student_id: str
@@ -110,23 +116,27 @@ class OfferAccepted(SlotEvent):
     booking_id: str
 
 
+@event_type("booking.offer_declined", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class OfferDeclined(SlotEvent):
     student_id: str
     offer_id: str
 
 
+@event_type("booking.offer_expired", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class OfferExpired(SlotEvent):
     student_id: str
     offer_id: str
 
 
+@event_type("booking.capacity_changed", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class CapacityChanged(SlotEvent):
     old_capacity: int
 
 
+@event_type("booking.attendance_marked", aggregate="slot", field="slot_id")
 @attrs.frozen(kw_only=True)
 class AttendanceMarked(SlotEvent):
     booking_id: str

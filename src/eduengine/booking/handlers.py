@@ -10,9 +10,10 @@ did not ask at that moment: a seat the waitlist hands to someone a guard now ref
 from __future__ import annotations
 
 from eduengine.booking import events as ev
+from eduengine.booking.guards import seat_refusal
 from eduengine.booking.model import IdFactory
-from eduengine.messagebus import Handler, MessageBus
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 
 
 def enforce_seat_guards(bus: MessageBus) -> Handler:
@@ -20,7 +21,7 @@ def enforce_seat_guards(bus: MessageBus) -> Handler:
         assert isinstance(event, ev.SeatBooked | ev.OfferAccepted | ev.WaitlistJoined)
         slot = uow.slots.get(event.slot_id)
         seats = 0 if isinstance(event, ev.WaitlistJoined) else 1
-        refused = bus.refusal(uow, event.student_id, slot, event.occurred_at, seats=seats)
+        refused = seat_refusal(bus, uow, event.student_id, slot, event.occurred_at, seats=seats)
         if refused is not None:
             raise refused
 
@@ -32,7 +33,7 @@ def withdraw_refused(bus: MessageBus, new_id: IdFactory) -> Handler:
         assert isinstance(event, ev.WaitlistPromoted | ev.SeatOffered)
         slot = uow.slots.get(event.slot_id)
         seats = 1 if isinstance(event, ev.WaitlistPromoted) else 0
-        if bus.refusal(uow, event.student_id, slot, event.occurred_at, seats=seats) is None:
+        if seat_refusal(bus, uow, event.student_id, slot, event.occurred_at, seats=seats) is None:
             return
         now = event.occurred_at
         if isinstance(event, ev.WaitlistPromoted):

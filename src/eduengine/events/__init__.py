@@ -1,7 +1,8 @@
 """Events as a public contract: stable type names, numbered envelopes, JSON, a feed.
 
-* :mod:`~eduengine.events.registry`: every event class's type name (``booking.seat_booked``)
-  and the aggregate stream it is numbered in.
+* :mod:`~eduengine.kernel.events`: every event class's type name (``booking.seat_booked``)
+  and the aggregate stream it is numbered in; :mod:`~eduengine.events.catalog` imports
+  every library event type.
 * :class:`Envelope`: id, type, aggregate, per-aggregate ``sequence``, ``occurred_at``,
   the event, and its feed ``position``.
 * :mod:`~eduengine.events.codec`: JSON (cattrs) both ways; :mod:`~eduengine.events.schema`
@@ -21,15 +22,17 @@ from eduengine.events.codec import (
     event_data,
     event_from_data,
 )
-from eduengine.events.envelope import Envelope, stamp
 from eduengine.events.feed import EventFeed, FeedStore
-from eduengine.events.registry import (
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import (
     EventKind,
     event_kind,
     event_kinds,
+    event_type,
     kind_named,
     register_event,
 )
+from eduengine.service_layer.streams import stamp
 
 __all__ = [
     "Envelope",
@@ -44,6 +47,7 @@ __all__ = [
     "event_from_data",
     "event_kind",
     "event_kinds",
+    "event_type",
     "kind_named",
     "register_event",
     "stamp",

@@ -29,10 +29,10 @@ from typing import Any
 
 import cattrs
 
-from eduengine.booking.events import DomainEvent
 from eduengine.errors import EduEngineError, InvalidEvent
-from eduengine.events.envelope import Envelope
-from eduengine.events.registry import kind_named
+from eduengine.events import catalog  # noqa: F401  (registers every library event type)
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import DomainEvent, kind_named
 from eduengine.pricing.money import Money
 
 __all__ = [

@@ -25,7 +25,8 @@ from typing import Any
 
 import attrs
 
-from eduengine.events.registry import event_kinds
+from eduengine.events import catalog  # noqa: F401  (registers every library event type)
+from eduengine.kernel.events import event_kinds
 from eduengine.pricing.money import Money
 
 __all__ = ["json_schema", "schema_text"]

@@ -27,6 +27,10 @@ from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, UnknownRule
 from eduengine.inputs import check_id, check_int, check_optional_id
 from eduengine.levels.board import KIND, StoredLeaderboard, xp_index
+from eduengine.levels.events import BadgeAwarded as BadgeAwarded
+from eduengine.levels.events import LevelUp as LevelUp
+from eduengine.levels.events import XpAwarded as XpAwarded
+from eduengine.levels.events import XpRefused as XpRefused
 from eduengine.levels.model import (
     Badge,
     LearningEvent,
@@ -43,38 +47,6 @@ from eduengine.service import ServiceBase
 from eduengine.students.queries import class_of
 
 T = TypeVar("T")
-
-
-@attrs.frozen(kw_only=True)
-class XpAwarded(DomainEvent):
-    student_id: str
-    kind: str
-    source_id: str
-    points: int
-    total: int
-
-
-@attrs.frozen(kw_only=True)
-class XpRefused(DomainEvent):
-    student_id: str
-    kind: str
-    source_id: str
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class LevelUp(DomainEvent):
-    student_id: str
-    from_level: int
-    to_level: int
-    title: str | None
-
-
-@attrs.frozen(kw_only=True)
-class BadgeAwarded(DomainEvent):
-    student_id: str
-    badge_id: str
-    name: str
 
 
 @attrs.frozen(kw_only=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from eduengine.booking import events as ev
+from eduengine.booking.guards import SeatGuard, add_seat_guard
 from eduengine.booking.model import BookingStatus, Slot
 from eduengine.errors import BookingRestricted
-from eduengine.messagebus import Handler, MessageBus, SeatGuard
+from eduengine.messagebus import Handler, MessageBus
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation, ViolationKind
 from eduengine.policies.records import (
     StudentRestricted,
@@ -134,6 +135,6 @@ def record_violation(
 def subscribe(bus: MessageBus, policy: CancellationPolicy) -> None:
     """Put the cancellation policy's rules on ``bus`` (its seat guard runs through the
     booking core's guard handlers, see :func:`eduengine.booking.handlers.subscribe`)."""
-    bus.add_seat_guard(rights_guard(policy))
+    add_seat_guard(bus, rights_guard(policy))
     bus.subscribe(ev.SeatReleased, record_late_cancellation(policy))
     bus.subscribe(ev.AttendanceMarked, record_no_show(policy))

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import attrs
-
 from eduengine.booking.events import DomainEvent
 from eduengine.codec import micros
+from eduengine.policies.events import LateFeeCharged as LateFeeCharged
+from eduengine.policies.events import LateFeeDue as LateFeeDue
+from eduengine.policies.events import LateFeeFailed as LateFeeFailed
+from eduengine.policies.events import StudentRestricted as StudentRestricted
+from eduengine.policies.events import ViolationRecorded as ViolationRecorded
 from eduengine.policies.model import Violation
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.money import Money
@@ -21,49 +24,6 @@ VIOLATIONS = "violations"
 RESCHEDULES = "reschedules"
 LATE_FEES = "late_fee"
 DUE = "due"
-
-
-@attrs.frozen(kw_only=True)
-class ViolationRecorded(DomainEvent):
-    student_id: str
-    booking_id: str
-    kind: str
-    fee: Money | None
-
-
-@attrs.frozen(kw_only=True)
-class StudentRestricted(DomainEvent):
-    student_id: str
-    until: datetime
-    max_open_bookings: int | None
-
-
-@attrs.frozen(kw_only=True)
-class LateFeeDue(DomainEvent):
-    """A late cancellation's fee, to be charged after commit (idempotent, retried)."""
-
-    student_id: str
-    booking_id: str
-    fee: Money
-
-
-@attrs.frozen(kw_only=True)
-class LateFeeCharged(DomainEvent):
-    student_id: str
-    booking_id: str
-    fee: Money
-    charge_id: str
-
-
-@attrs.frozen(kw_only=True)
-class LateFeeFailed(DomainEvent):
-    """The gateway declined (or the student has no payment account): retried later."""
-
-    student_id: str
-    booking_id: str
-    fee: Money
-    reason: str
-    attempts: int
 
 
 def violations_of(uow: UnitOfWork, student_id: str) -> list[Violation]:

@@ -11,13 +11,13 @@ from datetime import datetime
 import attrs
 
 from eduengine.booking import handlers as booking_handlers
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, BookingStatus, IdFactory, check_reason_code
 from eduengine.clock import Clock
 from eduengine.errors import InvalidTransition, RescheduleRefused
 from eduengine.inputs import check_id
 from eduengine.messagebus import MessageBus
 from eduengine.policies import handlers
+from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
 from eduengine.policies.records import (
     RESCHEDULES,
@@ -41,15 +41,6 @@ __all__ = [
     "StudentRestricted",
     "ViolationRecorded",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class BookingRescheduled(DomainEvent):
-    student_id: str
-    old_booking_id: str
-    new_booking_id: str
-    from_slot_id: str
-    to_slot_id: str
 
 
 @attrs.frozen(kw_only=True)

@@ -13,13 +13,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import attrs
-
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Slot
 from eduengine.codec import dt_in, micros
 from eduengine.inputs import check_id, check_int
 from eduengine.ports import UnitOfWork
+from eduengine.reminders.events import RemindersScheduled as RemindersScheduled
+from eduengine.reminders.events import RemindersVoided as RemindersVoided
 from eduengine.reminders.model import (
     Channel,
     Notifier,
@@ -38,19 +37,6 @@ PREFS = "reminder_prefs"
 DUE = "due"
 #: taken by ``send_due`` and not yet confirmed sent
 SENDING = "sending"
-
-
-@attrs.frozen(kw_only=True)
-class RemindersScheduled(DomainEvent):
-    booking_id: str
-    student_id: str
-    due: tuple[datetime, ...]
-
-
-@attrs.frozen(kw_only=True)
-class RemindersVoided(DomainEvent):
-    booking_id: str
-    pending: int
 
 
 def channel_of(uow: UnitOfWork, student_id: str) -> Channel:

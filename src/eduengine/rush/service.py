@@ -12,35 +12,19 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
-import attrs
-
-from eduengine.booking.events import DomainEvent
+from eduengine.booking.guards import seat_refusal
 from eduengine.codec import micros
 from eduengine.errors import InvalidTimeRange, QueueError, QueueNotFound, SlotFull
 from eduengine.inputs import MAX_DURATION, check_id
 from eduengine.ports import UnitOfWork
+from eduengine.rush.events import QueueAdmitted as QueueAdmitted
+from eduengine.rush.events import QueueEntered as QueueEntered
 from eduengine.rush.model import Entry, QueuePosition, RushQueue
 from eduengine.service import ServiceBase
 
 KIND = "rush_queue"
 #: queues not yet admitted, by admission instant (micros)
 OPENS = "opens"
-
-
-@attrs.frozen(kw_only=True)
-class QueueEntered(DomainEvent):
-    slot_id: str
-    student_id: str
-    entrants: int
-
-
-@attrs.frozen(kw_only=True)
-class QueueAdmitted(DomainEvent):
-    slot_id: str
-    admitted: tuple[str, ...]
-    waitlisted: tuple[str, ...]
-    #: entrants a seat guard refused (e.g. restricted students), skipped in order
-    refused: tuple[str, ...] = ()
 
 
 class RushService(ServiceBase):
@@ -139,7 +123,7 @@ class RushService(ServiceBase):
                 # the school's seat guards (a restricted student ...) skip one entrant
                 # here rather than refuse the whole admission
                 full = slot.seats_left <= 0
-                if self.bus.refusal(uow, student, slot, now, seats=0 if full else 1):
+                if seat_refusal(self.bus, uow, student, slot, now, seats=0 if full else 1):
                     refused.append(student)
                     continue
                 try:

@@ -22,6 +22,15 @@ from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.students.events import ClassAssigned as ClassAssigned
+from eduengine.students.events import CreditConsumed as CreditConsumed
+from eduengine.students.events import CreditForfeited as CreditForfeited
+from eduengine.students.events import CreditReturned as CreditReturned
+from eduengine.students.events import StageChanged as StageChanged
+from eduengine.students.events import StudentEnrolled as StudentEnrolled
+from eduengine.students.events import StudentErased as StudentErased
+from eduengine.students.events import StudentRegistered as StudentRegistered
+from eduengine.students.events import TagsChanged as TagsChanged
 
 STUDENTS = "student"
 PACKAGES = "lesson_package"
@@ -44,76 +53,6 @@ class ServiceOptions(TypedDict, total=False):
     publisher: EventPublisher | None
     new_id: IdFactory | None
     bus: MessageBus | None
-
-
-@attrs.frozen(kw_only=True)
-class StudentRegistered(DomainEvent):
-    student_id: str
-
-
-@attrs.frozen(kw_only=True)
-class CreditConsumed(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    credits_left: int
-
-
-@attrs.frozen(kw_only=True)
-class CreditReturned(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    credits_left: int
-
-
-@attrs.frozen(kw_only=True)
-class CreditForfeited(DomainEvent):
-    student_id: str
-    package_id: str
-    booking_id: str
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class ClassAssigned(DomainEvent):
-    student_id: str
-    class_id: str
-    from_class_id: str | None
-
-
-@attrs.frozen(kw_only=True)
-class TagsChanged(DomainEvent):
-    student_id: str
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    stage: str
-
-
-@attrs.frozen(kw_only=True)
-class StageChanged(DomainEvent):
-    """The lifecycle stage moved (kept in the student's dated stage history)."""
-
-    student_id: str
-    stage: str
-    previous: str
-    reason: str
-    #: why a student churned: the school's code given to ``churn``, or ``inactivity``
-    reason_code: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class StudentEnrolled(DomainEvent):
-    student_id: str
-    course_id: str
-    source: str
-    package_id: str | None
-
-
-@attrs.frozen(kw_only=True)
-class StudentErased(DomainEvent):
-    student_id: str
-    removed: tuple[tuple[str, int], ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,57 @@
+"""Text forms for values stored in JSON documents and SQL columns.
+
+An aware datetime becomes ``<ISO-8601>|<zone key>`` so a ``ZoneInfo`` survives the trip:
+
+>>> from datetime import datetime
+>>> from zoneinfo import ZoneInfo
+>>> when = datetime(2026, 3, 4, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+>>> dt_out(when)
+'2026-03-04T20:00:00+08:00|Asia/Shanghai'
+>>> dt_in(dt_out(when)) == when and dt_in(dt_out(when)).tzinfo == when.tzinfo
+True
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from eduengine.kernel.clock import zone_key
+
+
+def dt_out(value: datetime) -> str:
+    # a dateutil or pytz zone comes back as the ZoneInfo of the same name
+    zone = zone_key(value.tzinfo) or ""
+    return f"{value.isoformat()}|{zone}"
+
+
+def dt_in(text: str) -> datetime:
+    stamp, _, zone = text.partition("|")
+    value = datetime.fromisoformat(stamp)
+    if not zone:
+        return value
+    tz = ZoneInfo(zone)
+    # Keep the wall time as written where it names this instant: a rule's start in a DST
+    # gap (02:30 on the spring change) or the second 01:30 of the autumn one.
+    for fold in (0, 1):
+        local = value.replace(tzinfo=tz, fold=fold)
+        if local.utcoffset() == value.utcoffset():
+            return local
+    return value.astimezone(tz)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the Unix epoch: the integer an index files a time under.
+
+    >>> micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
+    1000000
+    """
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    """The UTC instant ``value`` microseconds after the epoch (inverse of :func:`micros`)."""
+    return EPOCH + timedelta(microseconds=value)

@@ -1,0 +1,62 @@
+"""The envelope every published event travels in.
+
+An :class:`Envelope` wraps one domain event with what a consumer outside the process
+needs: a unique ``id`` (to deduplicate at-least-once deliveries), the stable ``type``
+name, the ``aggregate_type`` and ``aggregate_id`` of the stream it belongs to, and
+``sequence``, its 1-based number in that stream, without gaps. ``position`` is its place
+in the store's feed (``None`` for an envelope handed to an in-process listener before
+the feed was read).
+
+>>> from datetime import datetime, timezone
+>>> from eduengine.booking.events import SeatBooked
+>>> t = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+>>> env = Envelope.wrap(SeatBooked(occurred_at=t, slot_id="s1", capacity=2, seats_left=1,
+...                                booking_id="b1", student_id="ann"), sequence=3, id="e1")
+>>> env.type, env.stream, env.sequence
+('booking.seat_booked', 'slot:s1', 3)
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import attrs
+
+from eduengine.kernel.events import DomainEvent, event_kind
+
+__all__ = ["Envelope"]
+
+
+@attrs.frozen(kw_only=True)
+class Envelope:
+    """One committed event, numbered in its aggregate's stream."""
+
+    id: str
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    occurred_at: datetime
+    event: DomainEvent
+    #: the feed position (the cursor to pass on), once read from a feed
+    position: int | None = None
+
+    @property
+    def stream(self) -> str:
+        """``<aggregate_type>:<aggregate_id>``, the unit :attr:`sequence` counts in."""
+        return f"{self.aggregate_type}:{self.aggregate_id}"
+
+    @classmethod
+    def wrap(cls, event: DomainEvent, *, sequence: int, id: str | None = None) -> Envelope:
+        """An envelope for ``event`` (a registered event class) with the given number."""
+        kind = event_kind(type(event))
+        return cls(
+            id=id if id is not None else os.urandom(16).hex(),
+            type=kind.name,
+            aggregate_type=kind.aggregate_type,
+            aggregate_id=kind.aggregate_id(event),
+            sequence=sequence,
+            occurred_at=event.occurred_at,
+            event=event,
+        )
