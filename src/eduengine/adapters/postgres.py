@@ -54,6 +54,7 @@ from eduengine.errors import (
     RetryableConflict,
     SchemaError,
     StoreClosed,
+    StoreNotFound,
 )
 
 log = logging.getLogger("eduengine.adapters")
@@ -79,6 +80,17 @@ _DATABASE = "PostgreSQL database"  # as messages name it
 _MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
+
+
+#: How long a command waits for the pool while some of its connections are not lent
+#: out: an idle one comes at once, a new one within ~10 ms from a local server. Waiting
+#: longer means the pool lost connections and reopens them on its back-off schedule
+#: (1 s, 2 s, 4 s ... after failed attempts, so up to seconds after an outage ended):
+#: the command connects on its own instead, which also tells at once if the server is
+#: down, rather than after ``lock_timeout``.
+_REFILL = 0.1
+#: libpq's ``connect_timeout`` for such a connection (whole seconds, 2 at least)
+_CONNECT_TIMEOUT = 2
 
 
 #: the shared statements (``?`` placeholders) as psycopg runs them, made once each
@@ -123,8 +135,13 @@ class PostgresStore(SqlStore[Conn]):
     :meth:`connection` (migrate, snapshot, relay) also tests the connection it lends. The
     pool's own per-checkout check is not used: after a failed check it sleeps a second,
     then two, before the next, which made the first command after a restart take
-    3 s instead of one reconnect (docs/storage.md). After
-    :meth:`close` the store refuses further use with ``PersistenceError``.
+    3 s instead of one reconnect (docs/storage.md). The pool reopens dropped connections
+    in the background, backing off 1 s, 2 s, 4 s ... after failed attempts: when it has
+    none ready within 0.1 s although not all ``max_size`` are in use, a command opens one
+    of its own (closed after it), and a server that refuses it raises
+    :class:`~eduengine.errors.StoreNotFound` at once rather than ``LockTimeout`` after
+    ``lock_timeout``. After :meth:`close` the store refuses further use with
+    ``PersistenceError``.
     ``application_name`` labels its connections in ``pg_stat_activity``.
 
     With ``outbox=True`` committed events are also written to an ``outbox`` table in the
@@ -173,6 +190,14 @@ class PostgresStore(SqlStore[Conn]):
         self.application_name = application_name
         self._pool: ConnectionPool[Conn] | None = None
         self._pool_lock = threading.Lock()
+        self._connect_kwargs: dict[str, Any] = {}
+        #: connections lent (from the pool or of their own) and not given back yet
+        self._lent = 0
+        #: the lent connections of their own (see _REFILL), closed when given back
+        self._outside: set[Conn] = set()
+        self._lent_lock = threading.Lock()
+        #: the last connection of its own was refused: the server is probably down
+        self._refused = False
         self._closed = False
         self.dialect = PostgresDialect(self)
 
@@ -193,6 +218,7 @@ class PostgresStore(SqlStore[Conn]):
                 }
                 if self.application_name is not None:
                     kwargs["application_name"] = self.application_name
+                self._connect_kwargs = kwargs
                 pool: ConnectionPool[Conn] = ConnectionPool(
                     self.dsn,
                     connection_class=psycopg.Connection[dict[str, Any]],
@@ -206,29 +232,72 @@ class PostgresStore(SqlStore[Conn]):
                     open=False,
                     name=f"eduengine:{self.schema or 'public'}",
                 )
-                # wait=False: opening never blocks on the server; the first getconn waits
-                # (bounded by lock_timeout) and reports a server that cannot be reached.
+                # wait=False: opening never blocks on the server; the first command waits
+                # for the pool's first connection, or connects on its own (see _REFILL).
                 pool.open(wait=False)
                 self._pool = pool
             return self._pool
 
     def _borrow(self) -> Conn:
         pool = self._pool if self._pool is not None and not self._closed else self._open_pool()
+        with self._lent_lock:
+            busy = self._lent >= self.max_size
+        if self._refused and not busy and not pool.get_stats().get("pool_available"):
+            # ask the server again at once: queueing in the pool first would only add
+            # the wait, and psycopg_pool keeps every timed-out waiter until it next
+            # hands out a connection
+            return self._connect_outside()
         try:
-            return pool.getconn(timeout=self.lock_timeout)
+            conn = pool.getconn(
+                timeout=self.lock_timeout if busy else min(_REFILL, self.lock_timeout)
+            )
         except PoolClosed as exc:
             raise StoreClosed(
                 "this PostgresStore is closed: make a new one to use the database again"
             ) from exc
         except PoolTimeout as exc:
+            if not busy:
+                return self._connect_outside()
             raise LockTimeout(
                 f"no PostgreSQL connection within {self.lock_timeout}s: all {self.max_size} "
-                f"of the pool are busy, or the server cannot be reached ({exc})"
+                f"of the pool are in use ({exc})"
             ) from exc
+        with self._lent_lock:
+            self._lent += 1
+        return conn
+
+    def _connect_outside(self) -> Conn:
+        """A new connection outside the pool, for one borrower, closed when given back:
+        the pool has none ready although not all are lent out, so it is reopening
+        dropped ones on its back-off schedule (see ``_REFILL``). A server that cannot be
+        reached is reported at once with :class:`StoreNotFound`."""
+        try:
+            conn: Conn = psycopg.Connection.connect(
+                self.dsn, connect_timeout=_CONNECT_TIMEOUT, **self._connect_kwargs
+            )
+        except psycopg.Error as exc:
+            self._refused = True
+            detail = " ".join(str(exc).split())  # psycopg names host and port, no password
+            raise StoreNotFound(
+                f"cannot connect to PostgreSQL (is the server down?): {detail}; nothing was done"
+            ) from exc
+        self._refused = False
+        log.info(
+            "PostgreSQL pool has no connection ready, lending a new one of its own",
+            extra={"schema": self.schema},
+        )
+        with self._lent_lock:
+            self._lent += 1
+            self._outside.add(conn)
+        return conn
 
     def _give_back(self, conn: Conn) -> None:
+        with self._lent_lock:
+            self._lent -= 1
+            outside = conn in self._outside
+            self._outside.discard(conn)
         pool = self._pool
-        if pool is None:  # pragma: no cover - a borrowed connection implies a pool
+        if outside or pool is None:  # None: the store was closed meanwhile
             conn.close()
             return
         # a closed or broken connection is dropped by the pool, which opens a new one
@@ -419,6 +488,7 @@ class PostgresDialect(Dialect[Conn]):
     def begin(self, uow: SqlUnitOfWork[Conn]) -> Conn:
         store = self.store
         conn = store._borrow()
+        held: Conn | None = conn  # what to give back should this fail
         try:
             try:
                 found = begin(conn, store.lock_timeout, read_only=uow.read_only)
@@ -434,9 +504,10 @@ class PostgresDialect(Dialect[Conn]):
                     "PostgreSQL connection lost before BEGIN, reconnecting",
                     extra={"schema": store.schema},
                 )
+                held = None  # given back once, even if borrowing again fails
                 store._give_back(conn)
                 store._check_idle()
-                conn = store._borrow()
+                conn = held = store._borrow()
                 found = begin(conn, store.lock_timeout, read_only=uow.read_only)
             try:
                 check_version(found, write=not uow.read_only)
@@ -444,7 +515,8 @@ class PostgresDialect(Dialect[Conn]):
                 _end_failed(conn)
                 raise
         except BaseException:
-            store._give_back(conn)
+            if held is not None:
+                store._give_back(held)
             raise
         return conn
 
