@@ -11,7 +11,7 @@ from eduengine.errors import (
     InvalidInput,
 )
 from eduengine.ports import UnitOfWork
-from eduengine.service import ServiceBase
+from eduengine.service_layer.runner import ServiceBase
 
 
 class CampaignService(ServiceBase):

@@ -14,7 +14,7 @@ from eduengine.deals.risk import JoinAttempt, Peer, RiskDecision, RiskRule
 from eduengine.errors import AbuseSuspected
 from eduengine.inputs import check_id
 from eduengine.ports import UnitOfWork
-from eduengine.service import ServiceBase
+from eduengine.service_layer.runner import ServiceBase
 
 
 class RiskScreen(ServiceBase):

@@ -50,7 +50,7 @@ from eduengine.intents import (
 )
 from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import UnitOfWork
-from eduengine.service import ServiceBase
+from eduengine.service_layer.runner import ServiceBase
 
 
 class DealPayments(ServiceBase):
