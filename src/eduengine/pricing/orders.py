@@ -13,9 +13,7 @@ from typing import Any
 import attrs
 
 from eduengine import referrals
-from eduengine.errors import (
-    OrderNotFound,
-)
+from eduengine.errors import OrderNotFound
 from eduengine.intents import PaymentIntent, close, note_unknown, record_refund
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.ports import UnitOfWork
