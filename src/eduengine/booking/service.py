@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
@@ -121,7 +121,7 @@ class BookingService(ServiceBase):
             uow.slots.add(slot)
             return slot.clone()
 
-        return self._run(command)
+        return self._run(command, ids={"course_id": course_id})
 
     def create_series(
         self,
@@ -181,7 +181,7 @@ class BookingService(ServiceBase):
             )
             return series
 
-        return self._run(command)
+        return self._run(command, ids={"course_id": course_id})
 
     #: how many full slots a service remembers for :meth:`book`'s read-only refusal
     FULL_HINTS = 1024
@@ -206,7 +206,7 @@ class BookingService(ServiceBase):
 
         if slot_id in self._full_slots:
             try:
-                self._run(attempt, write=False)
+                self._run(attempt, write=False, ids={"slot_id": slot_id, "student_id": student_id})
             except SlotFull:
                 self._expire_due(due)
                 raise
@@ -214,7 +214,7 @@ class BookingService(ServiceBase):
                 pass  # any other answer is the write path's to give, with its rules
             self._full_slots.discard(slot_id)
         try:
-            return self._expiring(attempt, due)
+            return self._expiring(attempt, due, ids={"slot_id": slot_id, "student_id": student_id})
         except SlotFull:
             if len(self._full_slots) >= self.FULL_HINTS:
                 self._full_slots.clear()
@@ -253,7 +253,7 @@ class BookingService(ServiceBase):
                 for s in sessions
             ]
 
-        return self._expiring(command, due)
+        return self._expiring(command, due, ids={"series_id": series_id, "student_id": student_id})
 
     def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
         """Cancel a confirmed booking before its slot starts; the waitlist refills it.
@@ -279,7 +279,7 @@ class BookingService(ServiceBase):
                 reason_code=reason_code,
             )
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def cancel_series(
         self, series_id: str, student_id: str, *, reason_code: str | None = None
@@ -314,7 +314,7 @@ class BookingService(ServiceBase):
                 for slot, booking in held
             ]
 
-        return self._run(command)
+        return self._run(command, ids={"series_id": series_id, "student_id": student_id})
 
     def join_waitlist(self, slot_id: str, student_id: str) -> int:
         """Queue for a full slot; returns the 1-based position."""
@@ -326,12 +326,16 @@ class BookingService(ServiceBase):
                 student_id, now=now, new_id=self._new_id
             ),
             due,
+            ids={"slot_id": slot_id, "student_id": student_id},
         )
 
     def leave_waitlist(self, slot_id: str, student_id: str) -> None:
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
-        self._run(lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now))
+        self._run(
+            lambda uow, now: uow.slots.get(slot_id).leave_waitlist(student_id, now=now),
+            ids={"slot_id": slot_id, "student_id": student_id},
+        )
 
     def accept_offer(self, slot_id: str, student_id: str) -> Booking:
         """Take the seat offered; ``OfferNotFound`` once the offer expired (its seat is
@@ -344,6 +348,7 @@ class BookingService(ServiceBase):
                 student_id, now=now, new_id=self._new_id
             ),
             due,
+            ids={"slot_id": slot_id, "student_id": student_id},
         )
 
     def decline_offer(self, slot_id: str, student_id: str) -> None:
@@ -355,6 +360,7 @@ class BookingService(ServiceBase):
                 student_id, now=now, new_id=self._new_id
             ),
             due,
+            ids={"slot_id": slot_id, "student_id": student_id},
         )
 
     def expire_offers(self) -> int:
@@ -381,6 +387,7 @@ class BookingService(ServiceBase):
                 capacity, now=now, new_id=self._new_id
             ),
             due,
+            ids={"slot_id": slot_id},
         )
 
     # --- offers met by a refused command ---------------------------------------------
@@ -393,7 +400,13 @@ class BookingService(ServiceBase):
             due.add(slot_id)
         return slot
 
-    def _expiring(self, command: Callable[[UnitOfWork, datetime], T], due: set[str]) -> T:
+    def _expiring(
+        self,
+        command: Callable[[UnitOfWork, datetime], T],
+        due: set[str],
+        *,
+        ids: Mapping[str, str] | None = None,
+    ) -> T:
         """Run a slot command whose slots note their due offers in ``due``.
 
         The command expires due offers itself, but a refusal rolls that back with the
@@ -402,7 +415,7 @@ class BookingService(ServiceBase):
         the sweep would do) before the refusal is raised.
         """
         try:
-            return self._run(command)
+            return self._run(command, ids=ids)
         except DomainError:
             self._expire_due(due)
             raise
@@ -435,7 +448,7 @@ class BookingService(ServiceBase):
                 raise InvalidTransition(f"booking {booking_id!r} is cancelled")
             return slot.mark_attendance(booking_id, status, now=now)
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def cancel_slot(self, slot_id: str, *, reason_code: str | None = None) -> list[Booking]:
         """Cancel a whole session; every seat is released (reason ``slot_cancelled``, with
@@ -443,31 +456,46 @@ class BookingService(ServiceBase):
         check_id(slot_id, "slot_id")
         check_reason_code(reason_code)
         return self._run(
-            lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now, reason_code=reason_code)
+            lambda uow, now: uow.slots.get(slot_id).cancel_slot(now=now, reason_code=reason_code),
+            ids={"slot_id": slot_id},
         )
 
     # --- queries ----------------------------------------------------------------------
 
     def get_slot(self, slot_id: str) -> Slot:
         check_id(slot_id, "slot_id")
-        return self._run(lambda uow, now: uow.slots.get(slot_id).clone(), write=False)
+        return self._run(
+            lambda uow, now: uow.slots.get(slot_id).clone(), write=False, ids={"slot_id": slot_id}
+        )
 
     def get_series(self, series_id: str) -> Series:
         check_id(series_id, "series_id")
-        return self._run(lambda uow, now: uow.series.get(series_id), write=False)
+        return self._run(
+            lambda uow, now: uow.series.get(series_id), write=False, ids={"series_id": series_id}
+        )
 
     def get_booking(self, booking_id: str) -> Booking:
         check_id(booking_id, "booking_id")
-        return self._run(lambda uow, now: uow.bookings.get(booking_id), write=False)
+        return self._run(
+            lambda uow, now: uow.bookings.get(booking_id),
+            write=False,
+            ids={"booking_id": booking_id},
+        )
 
     def bookings_for_student(self, student_id: str) -> list[Booking]:
         check_id(student_id, "student_id")
-        return self._run(lambda uow, now: uow.bookings.for_student(student_id), write=False)
+        return self._run(
+            lambda uow, now: uow.bookings.for_student(student_id),
+            write=False,
+            ids={"student_id": student_id},
+        )
 
     def waitlist_position(self, slot_id: str, student_id: str) -> int | None:
         """1-based waitlist position, or ``None`` when the student is not waiting."""
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
         return self._run(
-            lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id), write=False
+            lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id),
+            write=False,
+            ids={"slot_id": slot_id, "student_id": student_id},
         )

@@ -123,7 +123,10 @@ class GroupService(RiskScreen, DealPayments):
         """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
         check_id(referrer_id, "referrer_id")
         check_id(referred_id, "referred_id")
-        self._run(lambda uow, now: referrals.register(uow, referrer_id, referred_id))
+        self._run(
+            lambda uow, now: referrals.register(uow, referrer_id, referred_id),
+            ids={"referrer_id": referrer_id, "referred_id": referred_id},
+        )
 
     def open_group(
         self,
@@ -207,7 +210,9 @@ class GroupService(RiskScreen, DealPayments):
             )
             return group.id
 
-        group_id = self._guarded(reserve, initiator)
+        group_id = self._guarded(
+            reserve, initiator, {"campaign_id": campaign_id, "student_id": initiator}
+        )
         return self._pay(group_id, initiator, account)
 
     def join_group(
@@ -277,7 +282,7 @@ class GroupService(RiskScreen, DealPayments):
             save_group(uow, group, now)
             return group_id
 
-        self._guarded(reserve, student_id)
+        self._guarded(reserve, student_id, {"group_id": group_id, "student_id": student_id})
         return self._pay(group_id, student_id, account)
 
     def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
@@ -300,7 +305,7 @@ class GroupService(RiskScreen, DealPayments):
                 [MemberLeft(occurred_at=now, group_id=group_id, student_id=student_id)]
             )
 
-        self._run(command)
+        self._run(command, ids={"group_id": group_id, "student_id": student_id})
         self._refund_due(group_id)
         return self.get_group(group_id)
 
@@ -314,7 +319,7 @@ class GroupService(RiskScreen, DealPayments):
                 raise GroupClosed(group_id, f"the group is already {group.state.value}")
             self._fail(uow, group, now, cancelled=True)
 
-        self._run(command)
+        self._run(command, ids={"group_id": group_id})
         self._refund_due(group_id)
         return self.get_group(group_id)
 

@@ -3,7 +3,7 @@ decision is logged (part of :class:`eduengine.deals.DealService`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,18 +22,18 @@ class RiskScreen(ServiceBase):
 
     risk_rules: tuple[RiskRule, ...]
 
-    def _guarded(self, reserve: Any, student_id: str) -> str:
+    def _guarded(self, reserve: Any, student_id: str, ids: Mapping[str, str]) -> str:
         """Run a reservation; a risk denial is recorded in a unit of work of its own, so
-        the refusal itself changes nothing else."""
+        the refusal itself changes nothing else. ``ids`` are the command's, for its log."""
         try:
-            return str(self._run(reserve))
+            return str(self._run(reserve, ids=ids))
         except _Denied as denied:
             refusal = denied
 
         def log(uow: UnitOfWork, now: datetime) -> None:
             self._log_risk(uow, refusal.attempt, refusal.group_id, refusal.decision, now)
 
-        self._run(log)
+        self._run(log, ids=ids)
         raise AbuseSuspected(student_id, refusal.decision.reasons)
 
     def _check_risk(
@@ -102,7 +102,7 @@ class RiskScreen(ServiceBase):
                     found.append(doc)
             return found
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
 
 class _Denied(Exception):

@@ -61,7 +61,9 @@ class DealPayments(ServiceBase):
 
     def get_group(self, group_id: str) -> GroupDeal:
         check_id(group_id, "group_id")
-        return self._run(lambda uow, now: _group(uow, group_id), write=False)
+        return self._run(
+            lambda uow, now: _group(uow, group_id), write=False, ids={"group_id": group_id}
+        )
 
     def _file_charge(
         self, uow: UnitOfWork, group: GroupDeal, member: Member, account: str, now: datetime
@@ -107,15 +109,24 @@ class DealPayments(ServiceBase):
             if outcome.state is PaymentState.CHARGED and outcome.charge is not None:
                 self._settle_charged(group_id, student_id, key, outcome.charge)
             else:
-                self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now))
+                self._run(
+                    lambda uow, now: self._drop_pending(uow, group_id, student_id, now),
+                    ids={"group_id": group_id, "student_id": student_id},
+                )
             return self.get_group(group_id)
         try:
             charge = self.gateway.charge(key, account, group.price)
         except PaymentFailed:
-            self._run(lambda uow, now: self._drop_pending(uow, group_id, student_id, now, "failed"))
+            self._run(
+                lambda uow, now: self._drop_pending(uow, group_id, student_id, now, "failed"),
+                ids={"group_id": group_id, "student_id": student_id},
+            )
             raise
         except Exception as exc:  # a lost answer of any kind: the money may have moved
-            self._run(lambda uow, now: note_unknown(uow, key))
+            self._run(
+                lambda uow, now: note_unknown(uow, key),
+                ids={"group_id": group_id, "student_id": student_id},
+            )
             raise PaymentOutcomeUnknown(
                 key,
                 f"student {student_id!r} holds a pending place in group {group_id!r} "
@@ -144,7 +155,8 @@ class DealPayments(ServiceBase):
     ) -> None:
         try:
             orphan = self._run(
-                lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now)
+                lambda uow, now: self._confirm(uow, group_id, student_id, key, charge, now),
+                ids={"group_id": group_id, "student_id": student_id},
             )
         except PersistenceError as exc:
             if not lost_if_unrecorded:
@@ -162,7 +174,8 @@ class DealPayments(ServiceBase):
                 pass
             else:
                 self._run(
-                    lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now)
+                    lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now),
+                    ids={"group_id": group_id, "student_id": student_id},
                 )
         self._refund_due(group_id)  # if the group closed while the charge was under way
 
@@ -340,7 +353,7 @@ class DealPayments(ServiceBase):
             ) -> None:
                 self._mark_refunded(uow, group_id, student, made, now)
 
-            self._run(mark)
+            self._run(mark, ids={"group_id": group_id})
 
     def _mark_refunded(
         self, uow: UnitOfWork, group_id: str, student_id: str, refund: Refund, now: datetime

@@ -133,7 +133,7 @@ class NoticeDelivery(ServiceBase):
         while True:
             token = self._new_id()
             claims, rows, happened = self._run_batch(
-                self._claim(worker_id, token, cursor, horizon, batch)
+                self._claim(worker_id, token, cursor, horizon, batch), ids={"worker_id": worker_id}
             )
             report.expired += happened["expired"]
             report.deferred += happened["deferred"]
@@ -254,7 +254,7 @@ class NoticeDelivery(ServiceBase):
             self._count(uow, Recipient.from_record(doc["recipient"]), channel, outcome)
             return True
 
-        return self._run(command)
+        return self._run(command, ids={"notice_id": notice_id})
 
     def channel_history(self, recipient_id: str) -> dict[str, dict[str, int]]:
         """Per channel: how many notices were sent, failed, dead-lettered, delivered,
@@ -264,7 +264,7 @@ class NoticeDelivery(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> dict[str, dict[str, int]]:
             return dict(uow.records.get(STATS, recipient_id) or {})
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"recipient_id": recipient_id})
 
     def best_channel(self, recipient_id: str) -> str | None:
         """The channel this recipient opens notices on most (``None`` without history)."""

@@ -152,11 +152,15 @@ class NoticeService(NoticeDelivery):
             uow.records.put(PREFS, recipient_id, new.to_record(), index={student_index(owner): 0})
             return new
 
-        return self._run(command)
+        return self._run(command, ids={"recipient_id": recipient_id})
 
     def preferences(self, recipient_id: str) -> Preferences:
         check_recipient(recipient_id)
-        return self._run(lambda uow, now: preferences(uow, recipient_id, self.policy), write=False)
+        return self._run(
+            lambda uow, now: preferences(uow, recipient_id, self.policy),
+            write=False,
+            ids={"recipient_id": recipient_id},
+        )
 
     def set_head_teacher(self, class_id: str, *, name: str, contact: str) -> None:
         """The head teacher (班主任) of a class, named in payment confirmations."""
@@ -168,7 +172,8 @@ class NoticeService(NoticeDelivery):
         self._run(
             lambda uow, now: uow.records.put(
                 HEAD_TEACHERS, class_id, {"name": name, "contact": contact}
-            )
+            ),
+            ids={"class_id": class_id},
         )
 
     def reindex(self) -> int:
@@ -213,7 +218,7 @@ class NoticeService(NoticeDelivery):
             docs = [uow.records.get(NOTICES, key) for key, _ in rows]
             return [notice_of(d) for d in docs if d is not None]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def dead_letters(self, *, limit: int = 100) -> list[Notice]:
         """Notices with a dead-lettered channel, oldest first (for an operator to look at)."""
@@ -235,7 +240,7 @@ class NoticeService(NoticeDelivery):
                 raise NoticeNotFound(notice_id)
             return doc
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"notice_id": notice_id})
 
     def plan_due(self, *, batch: int = 200) -> int:
         """Plan the notices that come from time passing rather than a command: lesson

@@ -94,13 +94,16 @@ class OrderSettlement(ServiceBase):
             )
             return None
 
-        paid = self._run(confirm)
+        paid = self._run(confirm, ids={"order_id": order_id})
         if orphan:
             try:
                 refund = self.gateway.refund(_refund_key(order_id), charge.id, charge.amount)
             except Exception:  # declined or lost: reconcile retries it
                 return None
-            self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+            self._run(
+                lambda uow, now: self._refunded(uow, order_id, refund, now),
+                ids={"order_id": order_id},
+            )
         return paid
 
     def _mark_paid(

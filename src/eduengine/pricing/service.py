@@ -181,7 +181,9 @@ class PricingService(OrderSettlement):
         """The order as stored (its status says where its payment is)."""
         check_id(order_id, "order_id")
         return self._run(
-            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)), write=False
+            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)),
+            write=False,
+            ids={"order_id": order_id},
         )
 
     def checkout(
@@ -269,16 +271,21 @@ class PricingService(OrderSettlement):
             )
             return order
 
-        order = self._run(reserve)
+        order = self._run(reserve, ids={"order_id": order_id})
         if order.status not in PAYING:
             return order
         try:
             charge = self.gateway.charge(key, account, order.quote.total)
         except PaymentFailed:
-            self._run(lambda uow, now: self._release(uow, order_id, "failed", now))
+            self._run(
+                lambda uow, now: self._release(uow, order_id, "failed", now),
+                ids={"order_id": order_id},
+            )
             raise
         except Exception as exc:  # a lost answer of any kind: the money may have moved
-            self._run(lambda uow, now: self._note_unknown(uow, order_id))
+            self._run(
+                lambda uow, now: self._note_unknown(uow, order_id), ids={"order_id": order_id}
+            )
             raise PaymentOutcomeUnknown(
                 key,
                 f"order {order_id!r} is payment_unknown ({PaymentOutcomeUnknown.reason(exc)})",
@@ -311,7 +318,9 @@ class PricingService(OrderSettlement):
         cannot be reached this raises ``PaymentOutcomeUnknown`` and changes nothing.
         """
         check_id(order_id, "order_id")
-        doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+        doc = self._run(
+            lambda uow, now: _order_doc(uow, order_id), write=False, ids={"order_id": order_id}
+        )
         key = charge_key(order_id)
         if doc["status"] in PAYING:
             try:
@@ -326,13 +335,21 @@ class PricingService(OrderSettlement):
                 self._settle_charge(order_id, outcome.charge)
             else:
                 # if a charge still lands, settling it finds the order gone and refunds it
-                self._run(lambda uow, now: self._release(uow, order_id, "cancelled", now))
+                self._run(
+                    lambda uow, now: self._release(uow, order_id, "cancelled", now),
+                    ids={"order_id": order_id},
+                )
                 return
-            doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+            doc = self._run(
+                lambda uow, now: _order_doc(uow, order_id), write=False, ids={"order_id": order_id}
+            )
         if doc["status"] not in ("paid", "refund_due"):
             raise InvalidTransition(f"order {order_id!r} is {doc['status']}")
         if doc["charge_id"] is None:
-            self._run(lambda uow, now: self._close(uow, order_id, "cancelled", now, None))
+            self._run(
+                lambda uow, now: self._close(uow, order_id, "cancelled", now, None),
+                ids={"order_id": order_id},
+            )
             return
         refund_key = _refund_key(order_id)
 
@@ -351,7 +368,7 @@ class PricingService(OrderSettlement):
                     now=now,
                 )
 
-        self._run(file_refund)
+        self._run(file_refund, ids={"order_id": order_id})
         try:
             refund = self.gateway.refund(
                 refund_key, doc["charge_id"], Money.from_record(doc["total"])
@@ -364,7 +381,9 @@ class PricingService(OrderSettlement):
                 f"order {order_id!r} is refund_due ({PaymentOutcomeUnknown.reason(exc)})",
                 order_id=order_id,
             ) from exc
-        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+        self._run(
+            lambda uow, now: self._refunded(uow, order_id, refund, now), ids={"order_id": order_id}
+        )
 
     def _usable(
         self, uow: UnitOfWork, code: str, student_id: str
