@@ -41,12 +41,7 @@ from eduengine.errors import (
     SeriesFull,
     SlotFull,
 )
-from eduengine.inputs import (
-    check_id,
-    check_instant,
-    check_optional_id,
-    check_optional_instant,
-)
+from eduengine.inputs import check_id, check_instant, check_optional_id, check_optional_instant
 from eduengine.kernel.ids import IdFactory
 from eduengine.messagebus import MessageBus
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory

@@ -19,11 +19,7 @@ from eduengine.deals.events import (
     MemberJoined,
     RefundIssued,
 )
-from eduengine.deals.model import (
-    GroupDeal,
-    GroupState,
-    Member,
-)
+from eduengine.deals.model import GroupDeal, GroupState, Member
 from eduengine.deals.records import (
     DEAL_OWNER,
     GROUPS,
@@ -34,11 +30,7 @@ from eduengine.deals.records import (
     _participation,
     save_group,
 )
-from eduengine.errors import (
-    PaymentFailed,
-    PaymentOutcomeUnknown,
-    PersistenceError,
-)
+from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
 from eduengine.inputs import check_id
 from eduengine.intents import (
     PaymentIntent,
@@ -59,6 +51,7 @@ class DealPayments(ServiceBase):
     gateway: PaymentGateway
     referral_reward: referrals.ReferralReward
 
+    # public, but here: paying and refunding answer with the group as it is now
     def get_group(self, group_id: str) -> GroupDeal:
         check_id(group_id, "group_id")
         return self._run(

@@ -16,11 +16,7 @@ import attrs
 
 from eduengine.codec import micros
 from eduengine.errors import DeliveryFailed, InvalidInput, NoticeNotFound
-from eduengine.inputs import (
-    check_id,
-    check_int,
-    check_text,
-)
+from eduengine.inputs import check_id, check_int, check_text
 from eduengine.notices.model import (
     DEAD,
     Notice,

@@ -15,10 +15,7 @@ from zoneinfo import ZoneInfo
 
 from eduengine.codec import dt_in, micros
 from eduengine.errors import WrongType
-from eduengine.inputs import (
-    MAX_ID_LENGTH,
-    check_id,
-)
+from eduengine.inputs import MAX_ID_LENGTH, check_id
 from eduengine.notices.model import (
     DEAD,
     VOID,

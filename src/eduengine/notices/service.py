@@ -24,18 +24,8 @@ from zoneinfo import ZoneInfo
 
 from eduengine.codec import dt_in, micros
 from eduengine.errors import InvalidInput, NoticeNotFound, WrongType
-from eduengine.inputs import (
-    check_id,
-    check_ids,
-    check_int,
-    check_optional_id,
-    check_text,
-)
-from eduengine.notices.delivery import (
-    ChannelRegistry,
-    DeliveryReport,
-    NoticeDelivery,
-)
+from eduengine.inputs import check_id, check_ids, check_int, check_optional_id, check_text
+from eduengine.notices.delivery import ChannelRegistry, DeliveryReport, NoticeDelivery
 from eduengine.notices.model import (
     PACKAGE_EXPIRING,
     PACKAGE_NOT_ACTIVATED,

@@ -20,15 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eduengine.errors import (
-    CouponRefused,
-    InvalidInput,
-)
+from eduengine.errors import CouponRefused, InvalidInput
 from eduengine.ports import UnitOfWork
-from eduengine.pricing.rules import (
-    Coupon,
-    canonical_code,
-)
+from eduengine.pricing.rules import Coupon, canonical_code
 
 #: the record kind of coupons, keyed by canonical code
 COUPONS = "coupon"

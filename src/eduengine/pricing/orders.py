@@ -20,11 +20,7 @@ from eduengine.ports import UnitOfWork
 from eduengine.pricing.coupons import _count_use, _held_coupon
 from eduengine.pricing.events import OrderCancelled, OrderPaid
 from eduengine.pricing.money import Money
-from eduengine.pricing.rules import (
-    Coupon,
-    Quote,
-    QuoteLine,
-)
+from eduengine.pricing.rules import Coupon, Quote, QuoteLine
 from eduengine.service_layer.runner import ServiceBase
 
 ORDERS = "order"

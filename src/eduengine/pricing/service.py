@@ -72,14 +72,7 @@ from eduengine.pricing.orders import (
     _refund_key,
     charge_key,
 )
-from eduengine.pricing.rules import (
-    Coupon,
-    Customer,
-    OrderLine,
-    PriceRule,
-    Quote,
-    quote,
-)
+from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
 
 RULES = "price_rule"
 

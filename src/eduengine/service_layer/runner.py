@@ -21,12 +21,7 @@ from typing import Any, TypeVar
 
 from eduengine.clock import Clock, SystemClock
 from eduengine.codec import micros
-from eduengine.errors import (
-    DomainError,
-    EduEngineError,
-    LockTimeout,
-    RetryableConflict,
-)
+from eduengine.errors import DomainError, EduEngineError, LockTimeout, RetryableConflict
 from eduengine.events.envelope import stamp
 from eduengine.inputs import check_int
 from eduengine.kernel.ids import IdFactory, uuid_ids
