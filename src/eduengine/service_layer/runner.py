@@ -92,8 +92,10 @@ class ServiceBase:
 
     Each command is logged to ``eduengine.<package>`` (``self.log``): DEBUG when it
     commits, INFO when a rule refuses it (``extra["error"]`` names the error class),
-    WARNING for a conflict retried and a lock timeout; the ids it works on (``slot_id``,
-    ``student_id`` ...) are in ``extra`` for structured log handlers.
+    WARNING for a conflict retried and a lock timeout; ``extra["command"]`` is
+    ``<service class>.<method>``, and the ids the call passed
+    (``self._run(command, ids={"slot_id": slot_id})``) are in ``extra`` for structured
+    log handlers.
     """
 
     #: the logger's name (None: ``eduengine.<package>`` of the subclass's module)
