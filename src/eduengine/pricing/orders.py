@@ -7,20 +7,21 @@ refunded) for :class:`eduengine.pricing.service.PricingService`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
 from eduengine import referrals
-from eduengine.errors import OrderNotFound
+from eduengine.errors import IdempotencyKeyReused, OrderNotFound
 from eduengine.intents import PaymentIntent, close, note_unknown, record_refund
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.coupons import _count_use, _held_coupon
 from eduengine.pricing.events import OrderCancelled, OrderPaid
 from eduengine.pricing.money import Money
-from eduengine.pricing.rules import Coupon, Quote, QuoteLine
+from eduengine.pricing.rules import Coupon, Customer, OrderLine, Quote, QuoteLine
 from eduengine.service_layer.runner import ServiceBase
 
 ORDERS = "order"
@@ -242,3 +243,34 @@ def _order_from(order_id: str, doc: dict[str, Any]) -> Order:
         status=doc["status"],
         charge_id=doc["charge_id"],
     )
+
+
+def _request(
+    customer: Customer, lines: Sequence[OrderLine], typed: dict[str, str]
+) -> dict[str, Any]:
+    """What a checkout asked for, kept with its order: the order id is an idempotency
+    key, and a key sent again must come with the same request."""
+    return {
+        "student_id": customer.student_id,
+        "lines": [[line.course_id, line.price.to_record()] for line in lines],
+        "coupons": sorted(typed),
+    }
+
+
+def _same_request(order_id: str, doc: dict[str, Any], request: dict[str, Any]) -> None:
+    """Refuse (``IdempotencyKeyReused``) a checkout whose order id names an order made
+    by another request; an order stored before requests were kept is compared by its
+    student and lines (course and list price)."""
+    if doc["student_id"] != request["student_id"]:
+        raise IdempotencyKeyReused(order_id, "another student")
+    stored = doc.get("request")
+    if stored is None:
+        stored_lines = [[ln["course_id"], ln["list_price"]] for ln in doc["lines"]]
+    else:
+        stored_lines = stored["lines"]
+        if stored["coupons"] != request["coupons"]:
+            raise IdempotencyKeyReused(order_id, "other coupons")
+    if [(c, Money.from_record(p)) for c, p in stored_lines] != [
+        (c, Money.from_record(p)) for c, p in request["lines"]
+    ]:
+        raise IdempotencyKeyReused(order_id, "other lines or another currency")

@@ -33,7 +33,6 @@ from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
     DuplicateId,
-    IdempotencyKeyReused,
     InvalidInput,
     InvalidMoney,
     InvalidTransition,
@@ -70,6 +69,8 @@ from eduengine.pricing.orders import (
     _order_from,
     _order_record,
     _refund_key,
+    _request,
+    _same_request,
     charge_key,
 )
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
@@ -404,37 +405,6 @@ def _check_order(customer: object, lines: object, coupons: object) -> None:
     if not isinstance(lines, list | tuple) or not all(isinstance(x, OrderLine) for x in lines):
         raise WrongType(f"lines must be a list of OrderLines, got {lines!r}", field="lines")
     check_ids(coupons, "coupons")
-
-
-def _request(
-    customer: Customer, lines: Sequence[OrderLine], typed: dict[str, str]
-) -> dict[str, Any]:
-    """What a checkout asked for, kept with its order: the order id is an idempotency
-    key, and a key sent again must come with the same request."""
-    return {
-        "student_id": customer.student_id,
-        "lines": [[line.course_id, line.price.to_record()] for line in lines],
-        "coupons": sorted(typed),
-    }
-
-
-def _same_request(order_id: str, doc: dict[str, Any], request: dict[str, Any]) -> None:
-    """Refuse (``IdempotencyKeyReused``) a checkout whose order id names an order made
-    by another request; an order stored before requests were kept is compared by its
-    student and lines (course and list price)."""
-    if doc["student_id"] != request["student_id"]:
-        raise IdempotencyKeyReused(order_id, "another student")
-    stored = doc.get("request")
-    if stored is None:
-        stored_lines = [[ln["course_id"], ln["list_price"]] for ln in doc["lines"]]
-    else:
-        stored_lines = stored["lines"]
-        if stored["coupons"] != request["coupons"]:
-            raise IdempotencyKeyReused(order_id, "other coupons")
-    if [(c, Money.from_record(p)) for c, p in stored_lines] != [
-        (c, Money.from_record(p)) for c, p in request["lines"]
-    ]:
-        raise IdempotencyKeyReused(order_id, "other lines or another currency")
 
 
 __all__ = [
