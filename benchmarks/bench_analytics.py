@@ -44,7 +44,7 @@ from eduengine.analytics import Period
 from eduengine.analytics import projection as pj
 from eduengine.booking import events as ev
 from eduengine.deals import GroupFailed, GroupFormed, GroupOpened, MemberJoined
-from eduengine.deals.service import CAMPAIGNS, GROUPS
+from eduengine.deals.records import CAMPAIGNS, GROUPS
 from eduengine.pricing import Money
 from eduengine.students import records as rec
 

@@ -13,7 +13,7 @@ school and k = 1 one that reads every item.
 
 The stored state is built fast but through the code paths the services write with:
 documents in bulk, one unit of work per 10^4 (10^3 on PostgreSQL), written with the
-modules' own functions (``reminders.service.store``, ``deals.service.save_group``, the
+modules' own functions (``reminders.service.store``, ``deals.records.save_group``, the
 XP state of ``LevelService``, ``availability.storage.file_lesson`` with booked ``Slot``
 aggregates, the coupon counts of ``PricingService``), so the documents and their index
 entries are those a school running for years would hold.
@@ -52,7 +52,7 @@ from eduengine.booking.model import Booking, Slot
 from eduengine.bootstrap import DEFAULT_PLAN, SchoolStore
 from eduengine.deals import GroupDeal, GroupDealCampaign, GroupState
 from eduengine.deals.model import Member
-from eduengine.deals.service import CODES, save_group
+from eduengine.deals.records import CODES, save_group
 from eduengine.levels import LearningEvent, XpRule
 from eduengine.levels.board import KIND as XP
 from eduengine.levels.board import xp_index
@@ -60,7 +60,8 @@ from eduengine.levels.service import _fresh
 from eduengine.payments import FakePaymentGateway
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
-from eduengine.pricing.service import COUPONS, ORDERS, Order, _count_use, _order_record
+from eduengine.pricing.coupons import COUPONS, _count_use
+from eduengine.pricing.orders import ORDERS, Order, _order_record
 from eduengine.reminders.model import Channel, reminder_record
 from eduengine.reminders.service import store as store_reminders
 

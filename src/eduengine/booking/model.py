@@ -44,8 +44,7 @@ from eduengine.errors import (
     SlotFull,
 )
 from eduengine.inputs import MAX_CAPACITY, MAX_DURATION, check_id
-
-IdFactory = Callable[[], str]
+from eduengine.kernel.ids import IdFactory as IdFactory
 
 
 class SlotStatus(enum.Enum):

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from eduengine.deals.model import GroupDeal, member_index
-from eduengine.deals.service import (
+from eduengine.deals.records import (
     ACTIVITY,
     GROUPS,
     RISK_LOG,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from eduengine.booking.events import DomainEvent
-from eduengine.deals.service import GroupFailed, GroupFormed, GroupOpened, MemberJoined
+from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined
 from eduengine.pricing.money import Money
 
 

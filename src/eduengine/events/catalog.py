@@ -15,11 +15,11 @@ from __future__ import annotations
 from eduengine.analytics import events as analytics
 from eduengine.availability import events as availability
 from eduengine.booking import events as booking
-from eduengine.deals import service as deals
+from eduengine.deals import events as deals
 from eduengine.kernel.events import register_event
 from eduengine.levels import events as levels
 from eduengine.policies import events as policies
-from eduengine.pricing import service as pricing
+from eduengine.pricing import events as pricing
 from eduengine.referrals import events as referrals
 from eduengine.reminders import events as reminders
 from eduengine.rush import events as rush

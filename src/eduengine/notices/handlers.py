@@ -45,7 +45,7 @@ from eduengine.notices.model import (
     WAITLIST_PROMOTED,
     NoticePolicy,
 )
-from eduengine.notices.service import (
+from eduengine.notices.planning import (
     NOTICES,
     head_teacher,
     local,

@@ -27,85 +27,58 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from eduengine import referrals
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import IdFactory
 from eduengine.clock import Clock
 from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
     DuplicateId,
-    IdempotencyKeyReused,
     InvalidInput,
     InvalidMoney,
     InvalidTransition,
-    OrderNotFound,
     PaymentFailed,
     PaymentOutcomeUnknown,
     PersistenceError,
     WrongType,
 )
 from eduengine.inputs import check_id, check_ids
-from eduengine.intents import PaymentIntent, close, note_unknown, record_charge, record_refund
+from eduengine.intents import record_charge, record_refund
+from eduengine.kernel.ids import IdFactory
 from eduengine.messagebus import MessageBus
-from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
+from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.pricing.coupons import COUPONS as COUPONS  # where it was defined before
-from eduengine.pricing.money import Money
-from eduengine.pricing.rules import (
-    Coupon,
-    Customer,
-    OrderLine,
-    PriceRule,
-    Quote,
-    QuoteLine,
-    canonical_code,
-    quote,
+from eduengine.pricing.coupons import (
+    COUPON_USES,
+    COUPONS,
+    _count_use,
+    _find_coupon,
+    _redeemed,
+    _typed_codes,
+    _uses_of,
 )
-from eduengine.service import ServiceBase
+from eduengine.pricing.events import OrderCancelled, OrderPaid
+from eduengine.pricing.money import Money
+from eduengine.pricing.orders import (
+    CLOSED,
+    ORDER_OWNER,
+    ORDERS,
+    PAYING,
+    Order,
+    OrderSettlement,
+    _order_doc,
+    _order_from,
+    _order_record,
+    _refund_key,
+    _request,
+    _same_request,
+    charge_key,
+)
+from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
 
-#: one student's uses of one coupon, keyed ``"<coupon key>:<student id>"``
-COUPON_USES = "coupon_use"
 RULES = "price_rule"
-ORDERS = "order"
-#: the owner name of checkout's payment intents
-ORDER_OWNER = "order"
-#: an order whose charge is under way, or whose answer was lost
-PAYING = ("pending", "payment_unknown")
-#: an order that holds nothing any more (its coupons are released)
-CLOSED = ("failed", "expired", "cancelled")
 
 
-@attrs.frozen(kw_only=True)
-class OrderPaid(DomainEvent):
-    order_id: str
-    student_id: str
-    total: Money
-    coupons: tuple[str, ...]
-    #: the courses bought (a student is enrolled in each)
-    course_ids: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class OrderCancelled(DomainEvent):
-    order_id: str
-    student_id: str
-    refunded: Money | None
-
-
-@attrs.frozen(kw_only=True)
-class Order:
-    id: str
-    student_id: str
-    quote: Quote
-    #: pending | payment_unknown | paid | refund_due | cancelled | failed | expired
-    status: str
-    charge_id: str | None = None
-
-
-class PricingService(ServiceBase):
+class PricingService(OrderSettlement):
     """Price rules, coupons, quotes and checkout.
 
     Rules are given to the service (they are configuration); coupons are stored, because
@@ -202,7 +175,9 @@ class PricingService(ServiceBase):
         """The order as stored (its status says where its payment is)."""
         check_id(order_id, "order_id")
         return self._run(
-            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)), write=False
+            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)),
+            write=False,
+            ids={"order_id": order_id},
         )
 
     def checkout(
@@ -290,16 +265,21 @@ class PricingService(ServiceBase):
             )
             return order
 
-        order = self._run(reserve)
+        order = self._run(reserve, ids={"order_id": order_id})
         if order.status not in PAYING:
             return order
         try:
             charge = self.gateway.charge(key, account, order.quote.total)
         except PaymentFailed:
-            self._run(lambda uow, now: self._release(uow, order_id, "failed", now))
+            self._run(
+                lambda uow, now: self._release(uow, order_id, "failed", now),
+                ids={"order_id": order_id},
+            )
             raise
         except Exception as exc:  # a lost answer of any kind: the money may have moved
-            self._run(lambda uow, now: self._note_unknown(uow, order_id))
+            self._run(
+                lambda uow, now: self._note_unknown(uow, order_id), ids={"order_id": order_id}
+            )
             raise PaymentOutcomeUnknown(
                 key,
                 f"order {order_id!r} is payment_unknown ({PaymentOutcomeUnknown.reason(exc)})",
@@ -332,7 +312,9 @@ class PricingService(ServiceBase):
         cannot be reached this raises ``PaymentOutcomeUnknown`` and changes nothing.
         """
         check_id(order_id, "order_id")
-        doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+        doc = self._run(
+            lambda uow, now: _order_doc(uow, order_id), write=False, ids={"order_id": order_id}
+        )
         key = charge_key(order_id)
         if doc["status"] in PAYING:
             try:
@@ -347,13 +329,21 @@ class PricingService(ServiceBase):
                 self._settle_charge(order_id, outcome.charge)
             else:
                 # if a charge still lands, settling it finds the order gone and refunds it
-                self._run(lambda uow, now: self._release(uow, order_id, "cancelled", now))
+                self._run(
+                    lambda uow, now: self._release(uow, order_id, "cancelled", now),
+                    ids={"order_id": order_id},
+                )
                 return
-            doc = self._run(lambda uow, now: _order_doc(uow, order_id), write=False)
+            doc = self._run(
+                lambda uow, now: _order_doc(uow, order_id), write=False, ids={"order_id": order_id}
+            )
         if doc["status"] not in ("paid", "refund_due"):
             raise InvalidTransition(f"order {order_id!r} is {doc['status']}")
         if doc["charge_id"] is None:
-            self._run(lambda uow, now: self._close(uow, order_id, "cancelled", now, None))
+            self._run(
+                lambda uow, now: self._close(uow, order_id, "cancelled", now, None),
+                ids={"order_id": order_id},
+            )
             return
         refund_key = _refund_key(order_id)
 
@@ -372,7 +362,7 @@ class PricingService(ServiceBase):
                     now=now,
                 )
 
-        self._run(file_refund)
+        self._run(file_refund, ids={"order_id": order_id})
         try:
             refund = self.gateway.refund(
                 refund_key, doc["charge_id"], Money.from_record(doc["total"])
@@ -385,100 +375,9 @@ class PricingService(ServiceBase):
                 f"order {order_id!r} is refund_due ({PaymentOutcomeUnknown.reason(exc)})",
                 order_id=order_id,
             ) from exc
-        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
-
-    # --- settling payments (PaymentSettler) ----------------------------------------------
-
-    def payment_charged(self, intent: PaymentIntent, charge: Charge) -> None:
-        self._settle_charge(intent.ref["order_id"], charge)
-
-    def payment_not_charged(self, intent: PaymentIntent) -> None:
-        order_id = intent.ref["order_id"]
-        self._run(lambda uow, now: self._release(uow, order_id, "expired", now))
-
-    def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
-        order_id = intent.ref["order_id"]
-        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
-
-    def _settle_charge(self, order_id: str, charge: Charge) -> Order | None:
-        """Confirm the order a charge paid for; if it is gone already, file a refund of
-        the charge and try it (the sweep retries it). Returns the order if paid."""
-        orphan = False
-
-        def confirm(uow: UnitOfWork, now: datetime) -> Order | None:
-            nonlocal orphan
-            doc = _order_doc(uow, order_id)
-            if doc["status"] in PAYING:
-                return self._mark_paid(uow, now, order_id, charge.id)
-            if doc["charge_id"] == charge.id:
-                return _order_from(order_id, doc)  # confirmed already
-            orphan = True
-            close(uow, charge_key(order_id), "charged", settled_id=charge.id)
-            record_refund(
-                uow,
-                _refund_key(order_id),
-                owner=ORDER_OWNER,
-                ref={"order_id": order_id},
-                charge_id=charge.id,
-                amount=charge.amount,
-                now=now,
-            )
-            return None
-
-        paid = self._run(confirm)
-        if orphan:
-            try:
-                refund = self.gateway.refund(_refund_key(order_id), charge.id, charge.amount)
-            except Exception:  # declined or lost: reconcile retries it
-                return None
-            self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
-        return paid
-
-    def _mark_paid(
-        self, uow: UnitOfWork, now: datetime, order_id: str, charge_id: str | None
-    ) -> Order:
-        doc = _order_doc(uow, order_id)
-        doc["status"] = "paid"
-        doc["charge_id"] = charge_id
-        uow.records.put(ORDERS, order_id, doc)
-        close(uow, charge_key(order_id), "charged", settled_id=charge_id)
-        order = _order_from(order_id, doc)
-        _, rewards = referrals.order_paid(uow, order.student_id, now, self.referral_reward)
-        uow.record_events(rewards)
-        uow.record_events(
-            [
-                OrderPaid(
-                    occurred_at=now,
-                    order_id=order_id,
-                    student_id=order.student_id,
-                    total=order.quote.total,
-                    coupons=order.quote.coupons,
-                    course_ids=tuple(dict.fromkeys(line.course_id for line in order.quote.lines)),
-                )
-            ]
+        self._run(
+            lambda uow, now: self._refunded(uow, order_id, refund, now), ids={"order_id": order_id}
         )
-        return order
-
-    def _note_unknown(self, uow: UnitOfWork, order_id: str) -> None:
-        doc = _order_doc(uow, order_id)
-        if doc["status"] == "pending":
-            doc["status"] = "payment_unknown"
-            uow.records.put(ORDERS, order_id, doc)
-        note_unknown(uow, charge_key(order_id))
-
-    def _release(self, uow: UnitOfWork, order_id: str, status: str, now: datetime) -> None:
-        """An order whose charge never happened gives its coupons back (once)."""
-        if _order_doc(uow, order_id)["status"] not in PAYING:
-            return
-        close(uow, charge_key(order_id), "failed" if status == "failed" else "released")
-        self._close(uow, order_id, status, now, None)
-
-    def _refunded(self, uow: UnitOfWork, order_id: str, refund: Refund, now: datetime) -> None:
-        close(uow, _refund_key(order_id), "refunded", settled_id=refund.id)
-        if _order_doc(uow, order_id)["status"] == "refund_due":
-            self._close(uow, order_id, "cancelled", now, refund.amount)
-
-    # --- internals --------------------------------------------------------------------
 
     def _usable(
         self, uow: UnitOfWork, code: str, student_id: str
@@ -497,32 +396,6 @@ class PricingService(ServiceBase):
                 raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
         return coupon, stored, doc
 
-    def _close(
-        self, uow: UnitOfWork, order_id: str, status: str, now: datetime, refunded: Money | None
-    ) -> None:
-        doc = _order_doc(uow, order_id)
-        if doc["status"] in CLOSED:
-            return
-        # the order's status, read under its lock, makes the release happen exactly once
-        # the keys the coupons are stored under (an order written without them: its codes)
-        for code in sorted(doc.get("coupon_keys", doc["coupons"])):
-            key, cdoc = _held_coupon(uow, code)
-            coupon = Coupon.from_record(cdoc["coupon"])
-            _count_use(uow, key, doc["student_id"], cdoc, coupon, -1)
-        doc["status"] = status
-        uow.records.put(ORDERS, order_id, doc)
-        if status == "cancelled":
-            uow.record_events(
-                [
-                    OrderCancelled(
-                        occurred_at=now,
-                        order_id=order_id,
-                        student_id=doc["student_id"],
-                        refunded=refunded,
-                    )
-                ]
-            )
-
 
 def _check_order(customer: object, lines: object, coupons: object) -> None:
     """The input rule for a quote or checkout: a Customer, a list of OrderLines, and
@@ -534,194 +407,17 @@ def _check_order(customer: object, lines: object, coupons: object) -> None:
     check_ids(coupons, "coupons")
 
 
-def _typed_codes(coupons: Sequence[str]) -> dict[str, str]:
-    """The codes a student typed, by canonical key (refused if two name one coupon)."""
-    if isinstance(coupons, str) or not all(isinstance(c, str) for c in coupons):
-        raise InvalidInput(f"coupons must be a sequence of codes, got {coupons!r}")
-    typed = {canonical_code(code): code for code in coupons}
-    if len(typed) != len(coupons):
-        raise InvalidInput(f"a coupon code can be used once per order, got {list(coupons)!r}")
-    return typed
-
-
-def _request(
-    customer: Customer, lines: Sequence[OrderLine], typed: dict[str, str]
-) -> dict[str, Any]:
-    """What a checkout asked for, kept with its order: the order id is an idempotency
-    key, and a key sent again must come with the same request."""
-    return {
-        "student_id": customer.student_id,
-        "lines": [[line.course_id, line.price.to_record()] for line in lines],
-        "coupons": sorted(typed),
-    }
-
-
-def _same_request(order_id: str, doc: dict[str, Any], request: dict[str, Any]) -> None:
-    """Refuse (``IdempotencyKeyReused``) a checkout whose order id names an order made
-    by another request; an order stored before requests were kept is compared by its
-    student and lines (course and list price)."""
-    if doc["student_id"] != request["student_id"]:
-        raise IdempotencyKeyReused(order_id, "another student")
-    stored = doc.get("request")
-    if stored is None:
-        stored_lines = [[ln["course_id"], ln["list_price"]] for ln in doc["lines"]]
-    else:
-        stored_lines = stored["lines"]
-        if stored["coupons"] != request["coupons"]:
-            raise IdempotencyKeyReused(order_id, "other coupons")
-    if [(c, Money.from_record(p)) for c, p in stored_lines] != [
-        (c, Money.from_record(p)) for c, p in request["lines"]
-    ]:
-        raise IdempotencyKeyReused(order_id, "other lines or another currency")
-
-
-def _held_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
-    """The key and document of a coupon an order holds: stored under exactly ``code``
-    (its key, or the code of a coupon stored before codes were canonical), else under
-    its canonical form."""
-    doc = uow.records.get(COUPONS, code)
-    if doc is not None:
-        return code, doc
-    return _find_coupon(uow, code)
-
-
-def _find_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
-    """The key and document of the coupon a student typed as ``code``: by its canonical
-    form, else (a coupon stored before codes were canonical) by the code as typed."""
-    key = canonical_code(code)
-    doc = uow.records.get(COUPONS, key) if key else None
-    if doc is None and code.strip() != key:
-        key = code.strip()
-        doc = uow.records.get(COUPONS, key)
-    if doc is None:
-        raise CouponRefused(code, "unknown code")
-    return key, doc
-
-
-def _redeemed(doc: dict[str, Any]) -> int:
-    if "used" in doc:  # written before the count: every redemption by order id
-        return len(doc["used"])
-    return int(doc["redeemed"])
-
-
-def _use_key(code: str, student_id: str) -> str:
-    return f"{code}:{student_id}"
-
-
-def _uses_of(uow: UnitOfWork, code: str, student_id: str, doc: dict[str, Any]) -> int:
-    """How many redemptions of ``code`` the student holds (call with the coupon locked)."""
-    if "used" in doc:
-        return sum(1 for s in doc["used"].values() if s == student_id)
-    mine = uow.records.get(COUPON_USES, _use_key(code, student_id))
-    return 0 if mine is None else int(mine["count"])
-
-
-def _count_use(
-    uow: UnitOfWork,
-    code: str,
-    student_id: str,
-    doc: dict[str, Any],
-    coupon: Coupon,
-    step: int,
-) -> None:
-    """Add ``step`` (+1 redeem, -1 release) to the coupon's count and, if it limits uses
-    per student, to the student's; ``doc`` is the locked coupon document."""
-    if "used" in doc:
-        _upgrade(uow, code, doc, coupon)
-    doc["redeemed"] += step
-    uow.records.put(COUPONS, code, doc)
-    if coupon.max_per_student is None:
-        return
-    key = _use_key(code, student_id)
-    mine = uow.records.get(COUPON_USES, key) or {"count": 0}
-    mine["count"] = int(mine["count"]) + step
-    if mine["count"]:
-        uow.records.put(COUPON_USES, key, mine)
-    else:
-        uow.records.delete(COUPON_USES, key)
-
-
-def _upgrade(uow: UnitOfWork, code: str, doc: dict[str, Any], coupon: Coupon) -> None:
-    """Turn a document that listed every redemption by order into counts (once per
-    coupon, in the first checkout or release that changes it). An order being released
-    is still listed, so it is counted and then taken off like any other."""
-    used: dict[str, str] = doc.pop("used")
-    doc["redeemed"] = len(used)
-    if coupon.max_per_student is None:
-        return
-    per_student: dict[str, int] = {}
-    for student in used.values():
-        per_student[student] = per_student.get(student, 0) + 1
-    for student, count in sorted(per_student.items()):
-        uow.records.put(COUPON_USES, _use_key(code, student), {"count": count})
-
-
-def _order_doc(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
-    doc = uow.records.get(ORDERS, order_id)
-    if doc is None:
-        raise OrderNotFound(str(order_id))
-    return doc
-
-
-def charge_key(order_id: str) -> str:
-    """The idempotency key of an order's charge."""
-    return f"order:{order_id}"
-
-
-def _refund_key(order_id: str) -> str:
-    return f"refund:{order_id}"
-
-
-def _order_record(order: Order) -> dict[str, Any]:
-    q = order.quote
-    return {
-        "student_id": order.student_id,
-        "status": order.status,
-        "charge_id": order.charge_id,
-        "total": q.total.to_record(),
-        "coupons": list(q.coupons),
-        "unused_coupons": list(q.unused_coupons),
-        "lines": [
-            {
-                "course_id": line.course_id,
-                "total": line.total.to_record(),
-                "list_price": line.list_price.to_record(),
-                "adjustments": [[label, m.to_record()] for label, m in line.adjustments],
-            }
-            for line in q.lines
-        ],
-        "subtotal": q.subtotal.to_record(),
-        "discount": q.discount.to_record(),
-    }
-
-
-def _order_from(order_id: str, doc: dict[str, Any]) -> Order:
-    total = Money.from_record(doc["total"])
-    lines = tuple(
-        QuoteLine(
-            course_id=line["course_id"],
-            # orders written before the full quote was kept show each line at its total
-            list_price=Money.from_record(line.get("list_price", line["total"])),
-            adjustments=tuple(
-                (label, Money.from_record(m)) for label, m in line.get("adjustments", [])
-            ),
-            total=Money.from_record(line["total"]),
-        )
-        for line in doc["lines"]
-    )
-    subtotal = Money.from_record(doc["subtotal"]) if "subtotal" in doc else total
-    discount = Money.from_record(doc["discount"]) if "discount" in doc else total - total
-    return Order(
-        id=order_id,
-        student_id=doc["student_id"],
-        quote=Quote(
-            lines=lines,
-            coupons=tuple(doc["coupons"]),
-            unused_coupons=tuple(doc.get("unused_coupons", ())),
-            subtotal=subtotal,
-            discount=discount,
-            total=total,
-        ),
-        status=doc["status"],
-        charge_id=doc["charge_id"],
-    )
+__all__ = [
+    "CLOSED",
+    "COUPONS",
+    "COUPON_USES",
+    "ORDERS",
+    "ORDER_OWNER",
+    "PAYING",
+    "RULES",
+    "Order",
+    "OrderCancelled",
+    "OrderPaid",
+    "PricingService",
+    "charge_key",
+]

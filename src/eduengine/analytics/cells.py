@@ -1,0 +1,184 @@
+"""Reading the counter cells of :mod:`eduengine.analytics.projection` for a period,
+and the rows the queries and alert metrics build from them.
+
+>>> _top([], 3)
+[]
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
+from decimal import Decimal
+
+from eduengine.analytics import projection as pj
+from eduengine.analytics.model import (
+    WEEKDAYS,
+    AttendanceRow,
+    CountRow,
+    FillRow,
+    GroupRow,
+    Period,
+    rate,
+)
+from eduengine.codec import micros
+from eduengine.errors import InvalidInput
+from eduengine.ports import UnitOfWork
+from eduengine.pricing.money import Money
+from eduengine.students import records as rec
+
+Cell = tuple[str, int, dict[str, int], dict[str, str]]
+
+
+def _cells(uow: UnitOfWork, family: str, period: Period) -> Iterator[Cell]:
+    """``(dimension, hour micros, counts, money)`` of every hour starting in the period."""
+    lo, hi = micros(period.start), micros(period.end)
+    for key, day in uow.records.scan(pj.COUNTERS, family, lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
+        doc = uow.records.get(pj.COUNTERS, key)
+        if doc is None:
+            continue
+        for cell, counts in doc["h"].items():
+            hour = day + int(cell) * pj.HOUR
+            if lo <= hour < hi:
+                yield doc["d"], hour, counts, doc["m"].get(cell, {})
+
+
+def _key(by: str, dim: str, hour: int, period: Period) -> str:
+    if by in ("course", "tutor", "campaign", "opener"):
+        return dim
+    if by == "school":
+        return "all"
+    if by in ("weekday", "hour", "weekday_hour"):
+        return _local_label(by, hour, period.tz)
+    raise InvalidInput(f"cannot group by {by!r}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _local_label(by: str, hour: int, tz: tzinfo) -> str:
+    # every dimension value shares the same hours: a month's cells need 744 conversions
+    local = datetime.fromtimestamp(hour / 1_000_000, tz=tz)
+    if by == "weekday":
+        return WEEKDAYS[local.weekday()]
+    if by == "hour":
+        return f"{local:%H:%M}"
+    return f"{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+
+def _lesson_family(by: str) -> str:
+    if by not in ("course", "tutor", "weekday", "hour", "weekday_hour", "school"):
+        raise InvalidInput(
+            f"lessons group by course, tutor, weekday, hour, weekday_hour or school, not {by!r}"
+        )
+    return pj.LESSON_TUTOR if by == "tutor" else pj.LESSON_COURSE
+
+
+def _lesson_totals(uow: UnitOfWork, period: Period, by: str) -> dict[str, dict[str, int]]:
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for dim, hour, cell, _ in _cells(uow, _lesson_family(by), period):
+        row = totals[_key(by, dim, hour, period)]
+        for name, n in cell.items():
+            row[name] += n
+    return totals
+
+
+def _fill(uow: UnitOfWork, period: Period, by: str) -> list[FillRow]:
+    rows = []
+    for key, t in sorted(_lesson_totals(uow, period, by).items()):
+        booked = t["booked"] - t["released"]
+        if t["offered"] or booked:
+            rows.append(
+                FillRow(
+                    key=key, offered=t["offered"], booked=booked, rate=rate(booked, t["offered"])
+                )
+            )
+    return rows
+
+
+def _attendance(uow: UnitOfWork, period: Period, by: str) -> list[AttendanceRow]:
+    rows = []
+    for key, t in sorted(_lesson_totals(uow, period, by).items()):
+        booked = t["booked"] - t["released"]
+        marked = t["attended"] + t["no_show"]
+        if booked or marked:
+            rows.append(
+                AttendanceRow(
+                    key=key,
+                    booked=booked,
+                    attended=t["attended"],
+                    no_show=t["no_show"],
+                    unmarked=booked - marked,
+                    attendance_rate=rate(t["attended"], marked),
+                    no_show_rate=rate(t["no_show"], marked),
+                )
+            )
+    return rows
+
+
+def _top(rows: list[FillRow], limit: int) -> list[CountRow]:
+    ranked = sorted(rows, key=lambda r: (-r.booked, r.key))
+    return [CountRow(key=r.key, count=r.booked) for r in ranked[:limit] if r.booked > 0]
+
+
+def _groups(uow: UnitOfWork, period: Period, by: str) -> list[GroupRow]:
+    family = pj.GROUP_FAMILIES.get("course" if by == "school" else by)
+    if family is None:
+        raise InvalidInput(f"groups group by course, campaign, opener or school, not {by!r}")
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    money: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    erased: dict[str, bool] = {}
+    for dim, hour, cell, sums in _cells(uow, family, period):
+        key = _key(by, dim, hour, period)
+        if by == "opener":
+            if dim not in erased:
+                doc = uow.records.get(rec.STUDENTS, dim)
+                erased[dim] = bool(doc and doc.get("erased"))
+            key = "erased" if erased[dim] else dim
+        for name, n in cell.items():
+            totals[key][name] += n
+        for currency, amount in sums.items():
+            money[key][currency] += Decimal(amount)
+    rows = []
+    for key, t in sorted(totals.items()):
+        settled = t["formed"] + t["failed"]
+        value = money.get(key, {})
+        average = None
+        if len(value) == 1 and t["orders"]:
+            ((currency, total),) = value.items()
+            average = Money.from_stored(total, currency).average(t["orders"])
+        rows.append(
+            GroupRow(
+                key=key,
+                opened=t["opened"],
+                formed=t["formed"],
+                failed=t["failed"],
+                cancelled=t["cancelled"],
+                still_open=t["opened"] - settled - t["cancelled"],
+                success_rate=rate(t["formed"], settled),
+                formed_share=rate(t["formed"], t["opened"]),
+                orders=t["orders"],
+                average_order_value=average,
+                new_students=t["new_students"],
+                viral_coefficient=rate(t["new_students"], t["opened"]),
+            )
+        )
+    return rows
+
+
+def _student_cells(uow: UnitOfWork, family: str, period: Period) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for _, _, cell, _ in _cells(uow, family, period):
+        for name, n in cell.items():
+            totals[name] += n
+    return totals
+
+
+def _student_total(uow: UnitOfWork, period: Period, name: str) -> int:
+    return _student_cells(uow, pj.STUDENTS, period).get(name, 0)
+
+
+def _active(uow: UnitOfWork, period: Period) -> int:
+    lo, hi = micros(period.start), micros(period.end)
+    rows = uow.records.scan(pj.ACTIVE, "hour", lo=lo, hi=hi - 1)
+    return len({key.rpartition("|")[0] for key, _ in rows})

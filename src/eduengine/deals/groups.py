@@ -1,0 +1,375 @@
+"""Opening, joining, leaving and cancelling groups, the deadline sweep and the group
+queries (part of :class:`eduengine.deals.DealService`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from eduengine import referrals
+from eduengine.codec import micros
+from eduengine.deals.events import GroupOpened, MemberLeft
+from eduengine.deals.model import (
+    DUE,
+    REFUND_DUE,
+    GroupDeal,
+    GroupState,
+    Member,
+    normalise_share_code,
+)
+from eduengine.deals.records import (
+    CODES,
+    GROUPS,
+    PARTICIPATION,
+    RISK_LOG,
+    _campaign,
+    _group,
+    _participation,
+    put_risk_entry,
+    save_group,
+)
+from eduengine.deals.risk import JoinAttempt, Peer
+from eduengine.deals.screening import RiskScreen
+from eduengine.deals.settlement import DealPayments
+from eduengine.errors import (
+    DealLimitReached,
+    GroupClosed,
+    GroupFull,
+    GroupNotFound,
+    InvalidInput,
+    InvalidTransition,
+    ShareCodeUnavailable,
+)
+from eduengine.inputs import (
+    MAX_ID_LENGTH,
+    check_duration,
+    check_id,
+    check_int,
+    check_optional_id,
+    check_text,
+)
+from eduengine.ports import UnitOfWork
+
+#: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
+#: several collisions in a row mean the code source is broken, not unlucky.
+SHARE_CODE_TRIES = 5
+
+
+#: Groups settled per unit of work by ``expire_due``: a join waits at most one batch.
+SWEEP_BATCH = 100
+
+
+class GroupService(RiskScreen, DealPayments):
+    """Groups: open, join, leave, cancel, expire; lookups and referrals."""
+
+    _new_code: Callable[[], str]
+
+    def group_by_code(self, share_code: str) -> GroupDeal:
+        """The group a share code links to, however the student typed it (case, blanks
+        and hyphens do not matter)."""
+        if not isinstance(share_code, str):
+            raise InvalidInput(f"a share code is a string, got {share_code!r}")
+        check_text(share_code, "share_code", max_length=MAX_ID_LENGTH)
+        code = normalise_share_code(share_code)
+
+        def query(uow: UnitOfWork, now: datetime) -> GroupDeal:
+            doc = uow.records.get(CODES, code) if code else None
+            if doc is None:
+                raise GroupNotFound(f"share code {share_code.strip()}")
+            return _group(uow, doc["group_id"])
+
+        return self._run(query, write=False)
+
+    def closing_soon(self, within: timedelta) -> list[GroupDeal]:
+        """Open groups whose deadline falls within ``within`` (for "closing soon" nudges),
+        by deadline: ``now < deadline <= now + within``. Reads only those groups."""
+        check_duration(within, "within")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[GroupDeal]:
+            found = []
+            for key, _ in uow.records.scan(
+                GROUPS, DUE, lo=micros(now) + 1, hi=micros(now + within)
+            ):
+                doc = uow.records.get(GROUPS, key)
+                if doc is None:
+                    continue
+                group = GroupDeal.from_record(doc)
+                # the scan does not lock: the group may have formed since
+                if group.state is GroupState.OPEN and now < group.deadline <= now + within:
+                    found.append(group)
+            return found
+
+        return self._run(query, write=False)
+
+    def reindex(self) -> int:
+        """File groups and risk-log entries written before indexes existed under them
+        (a one-off migration: it reads every such document, in batches); returns how
+        many documents it rewrote. Running it again changes nothing."""
+
+        now = self.clock.now()  # when outstanding refunds are first filed as due
+
+        def refile_group(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            save_group(uow, GroupDeal.from_record(doc), now)
+
+        def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_risk_entry(uow.records, key, doc)
+
+        return self._refile_all(GROUPS, refile_group, SWEEP_BATCH) + self._refile_all(
+            RISK_LOG, refile_risk, SWEEP_BATCH
+        )
+
+    def register_referral(self, referrer_id: str, referred_id: str) -> None:
+        """Record that ``referrer_id`` brought ``referred_id`` (老带新); first one wins."""
+        check_id(referrer_id, "referrer_id")
+        check_id(referred_id, "referred_id")
+        self._run(
+            lambda uow, now: referrals.register(uow, referrer_id, referred_id),
+            ids={"referrer_id": referrer_id, "referred_id": referred_id},
+        )
+
+    def open_group(
+        self,
+        campaign_id: str,
+        initiator: str,
+        *,
+        account: str,
+        device_id: str | None = None,
+        ip: str | None = None,
+    ) -> GroupDeal:
+        """Open a group (开团) and pay the group price as its first member.
+
+        Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
+        stays open with the opener ``pending``; calling ``open_group`` again resumes that
+        group's payment (same idempotency key) instead of opening another.
+        """
+        check_id(campaign_id, "campaign_id")
+        check_id(initiator, "initiator")
+        _check_payer(account, device_id, ip)
+
+        def reserve(uow: UnitOfWork, now: datetime) -> str:
+            part = _participation(uow, campaign_id, initiator)
+            for gid in part["groups"]:
+                mine = _group(uow, gid)
+                me = mine.member(initiator)
+                if mine.initiator == initiator and me is not None and me.status == "pending":
+                    # a retry of an open whose payment is under way or unknown: resume it
+                    self._file_charge(uow, mine, me, account, now)
+                    return str(gid)
+            campaign = _campaign(uow, campaign_id)
+            if not campaign.starts_at <= now < campaign.ends_at:
+                raise GroupClosed(campaign_id, "the campaign is not running")
+            if part["opened"] >= campaign.max_opened_per_student:
+                raise DealLimitReached(
+                    f"student {initiator!r} already opened {part['opened']} group(s) "
+                    f"in campaign {campaign_id!r}"
+                )
+            self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
+            attempt = JoinAttempt(
+                student_id=initiator, account=account, device_id=device_id, ip=ip, at=now
+            )
+            self._check_risk(uow, attempt, None, [], now)
+            group = GroupDeal(
+                id=self._new_id(),
+                campaign_id=campaign_id,
+                initiator=initiator,
+                share_code=self._draw_share_code(uow, campaign_id),
+                opened_at=now,
+                deadline=min(now + campaign.duration, campaign.ends_at),
+                price=campaign.group_price,
+                required_size=campaign.required_size,
+                capacity=campaign.capacity,
+                members=[
+                    Member(
+                        student_id=initiator,
+                        status="pending",
+                        joined_at=now,
+                        account=account,
+                        device_id=device_id,
+                        ip=ip,
+                    )
+                ],
+            )
+            self._file_charge(uow, group, group.members[0], account, now)
+            part["opened"] += 1
+            part["groups"].append(group.id)
+            uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
+            save_group(uow, group, now)
+            uow.records.put(CODES, group.share_code, {"group_id": group.id})
+            uow.record_events(
+                [
+                    GroupOpened(
+                        occurred_at=now,
+                        group_id=group.id,
+                        campaign_id=campaign_id,
+                        initiator=initiator,
+                        share_code=group.share_code,
+                        deadline=group.deadline,
+                    )
+                ]
+            )
+            return group.id
+
+        group_id = self._guarded(
+            reserve, initiator, {"campaign_id": campaign_id, "student_id": initiator}
+        )
+        return self._pay(group_id, initiator, account)
+
+    def join_group(
+        self,
+        group_id: str,
+        student_id: str,
+        *,
+        account: str,
+        device_id: str | None = None,
+        ip: str | None = None,
+    ) -> GroupDeal:
+        """Join a group (参团) at the group price: an open one, or a formed one with room
+        left below the campaign's ``max_size`` before its deadline (the joiner is
+        confirmed and given access at once; ``MemberJoined.joined_formed``).
+
+        Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
+        keeps a ``pending`` place, and joining again resumes the payment with the same
+        idempotency key (if the group failed meanwhile, the provider is asked instead and
+        a charge that went through is refunded).
+        """
+        check_id(group_id, "group_id")
+        check_id(student_id, "student_id")
+        _check_payer(account, device_id, ip)
+
+        def reserve(uow: UnitOfWork, now: datetime) -> str:
+            group = _group(uow, group_id)
+            pending = group.member(student_id)
+            if pending is not None and pending.status == "pending":
+                self._file_charge(uow, group, pending, account, now)  # resume the payment
+                return group_id
+            campaign = _campaign(uow, group.campaign_id)
+            if not group.takes_joins:
+                raise GroupClosed(group_id, f"the group is {group.state.value}")
+            if now >= group.deadline:
+                raise GroupClosed(group_id, f"the deadline {group.deadline} has passed")
+            if group.member(student_id) is not None:
+                raise GroupClosed(group_id, f"student {student_id!r} is already a member")
+            if group.places_taken >= group.capacity:
+                raise GroupFull(group_id, group.capacity)
+            part = _participation(uow, group.campaign_id, student_id)
+            if part["joined"] >= campaign.max_joined_per_student:
+                raise DealLimitReached(
+                    f"student {student_id!r} already joined {part['joined']} group(s) "
+                    f"in campaign {campaign.id!r}"
+                )
+            self._ensure_not_in_open_group(uow, campaign.id, student_id, part)
+            peers: list[Peer] = [
+                (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
+            ]
+            attempt = JoinAttempt(
+                student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
+            )
+            self._check_risk(uow, attempt, group_id, peers, now)
+            joiner = Member(
+                student_id=student_id,
+                status="pending",
+                joined_at=now,
+                account=account,
+                device_id=device_id,
+                ip=ip,
+            )
+            group.members.append(joiner)
+            self._file_charge(uow, group, joiner, account, now)
+            part["joined"] += 1
+            part["groups"].append(group_id)
+            uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
+            save_group(uow, group, now)
+            return group_id
+
+        self._guarded(reserve, student_id, {"group_id": group_id, "student_id": student_id})
+        return self._pay(group_id, student_id, account)
+
+    def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
+        """Leave an open group; the group price is refunded."""
+        check_id(group_id, "group_id")
+        check_id(student_id, "student_id")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            group = _group(uow, group_id)
+            member = group.member(student_id)
+            if member is None or member.status != "paid":
+                raise InvalidTransition(
+                    f"student {student_id!r} is not a paid member of {group_id!r}"
+                )
+            if group.state is not GroupState.OPEN:
+                raise GroupClosed(group_id, f"the group is {group.state.value}")
+            member.status = "refund_due"
+            save_group(uow, group, now)
+            uow.record_events(
+                [MemberLeft(occurred_at=now, group_id=group_id, student_id=student_id)]
+            )
+
+        self._run(command, ids={"group_id": group_id, "student_id": student_id})
+        self._refund_due(group_id)
+        return self.get_group(group_id)
+
+    def cancel_group(self, group_id: str) -> GroupDeal:
+        """Operator cancels an open group; every paid member is refunded."""
+        check_id(group_id, "group_id")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            group = _group(uow, group_id)
+            if group.state is not GroupState.OPEN:
+                raise GroupClosed(group_id, f"the group is already {group.state.value}")
+            self._fail(uow, group, now, cancelled=True)
+
+        self._run(command, ids={"group_id": group_id})
+        self._refund_due(group_id)
+        return self.get_group(group_id)
+
+    def expire_due(self, *, batch_size: int = SWEEP_BATCH) -> int:
+        """Settle every open group past its deadline and retry refunds not yet confirmed.
+
+        Reads only due rows: the ``"due"`` index up to now, then ``"refund_due"`` up to
+        now, ``batch_size`` groups per unit of work, so a join waits for one batch at
+        most. Idempotent and safe to run from several workers at once (each group is
+        re-read under its lock and settled only if still open and past its deadline);
+        returns how many groups this call settled.
+        """
+        check_int(batch_size, "batch_size", low=1)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
+        settled = 0
+        for keys in self._due_batches(GROUPS, DUE, batch_size):
+            settled += self._run_batch(self._settle_batch(keys))
+        for keys in self._due_batches(GROUPS, REFUND_DUE, batch_size):
+            for group_id in keys:
+                self._refund_due(group_id)  # the gateway is called outside any transaction
+        return settled
+
+    def _ensure_not_in_open_group(
+        self, uow: UnitOfWork, campaign_id: str, student_id: str, part: dict[str, Any]
+    ) -> None:
+        for gid in part["groups"]:
+            other = _group(uow, gid)
+            mine = other.member(student_id)
+            if other.state is GroupState.OPEN and mine is not None and mine.counts:
+                raise DealLimitReached(
+                    f"student {student_id!r} is already in open group {gid!r} of "
+                    f"campaign {campaign_id!r}"
+                )
+
+    def _draw_share_code(self, uow: UnitOfWork, campaign_id: str) -> str:
+        """An unused share code, checked in this unit of work (``get`` locks the code's
+        key, so two groups opening at once cannot both take it)."""
+        code = ""
+        for _ in range(SHARE_CODE_TRIES):
+            code = normalise_share_code(self._new_code())
+            if not code:
+                raise InvalidInput("the share-code source returned an empty code")
+            if uow.records.get(CODES, code) is None:
+                return code
+        raise ShareCodeUnavailable(campaign_id, SHARE_CODE_TRIES, code)
+
+
+def _check_payer(account: object, device_id: object, ip: object) -> None:
+    """The input rule for who pays: an account id, and a device and IP when given."""
+    check_id(account, "account")
+    check_optional_id(device_id, "device_id")
+    check_optional_id(ip, "ip")

@@ -1,0 +1,238 @@
+"""Planning notices inside the command's unit of work: record kinds and indexes,
+recipients and their preferences, planning, voiding, refreshing and erasing notices
+(handlers on the bus call these; :class:`~eduengine.notices.NoticeService` delivers).
+
+>>> subject_index("slot:s1")
+'subject:slot:s1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eduengine.codec import dt_in, micros
+from eduengine.errors import WrongType
+from eduengine.inputs import MAX_ID_LENGTH, check_id
+from eduengine.notices.model import (
+    DEAD,
+    VOID,
+    NoticePolicy,
+    Preferences,
+    Recipient,
+    end_all,
+    finished,
+    new_record,
+    next_due,
+)
+from eduengine.ports import UnitOfWork
+from eduengine.students.records import STUDENTS
+
+NOTICES = "notice"
+PREFS = "notice_prefs"
+STATS = "notice_stats"
+HEAD_TEACHERS = "notice_head_teacher"
+CURSORS = "notice_sweep"
+DUE = "due"
+DEAD_LETTERS = "dead"
+OUTCOMES = ("delivered", "opened")
+
+Context = Mapping[str, Any] | Callable[[ZoneInfo], Mapping[str, Any]]
+"""A notice's context, or a function making it for the recipient's zone (local times)."""
+
+
+#: notice ids join a subject, a kind and a recipient
+MAX_KEY_LENGTH = 4 * MAX_ID_LENGTH
+
+
+def check_recipient(recipient_id: object) -> str:
+    """A recipient id: a student id, or ``"<student id>#<guardian>"``, each part an id.
+
+    >>> check_recipient("ann#guardian0")
+    'ann#guardian0'
+    """
+    if not isinstance(recipient_id, str):
+        raise WrongType(
+            f"recipient_id must be a string, got {recipient_id!r}", field="recipient_id"
+        )
+    owner, mark, guardian = recipient_id.partition("#")
+    check_id(owner, "recipient_id")
+    if mark:
+        check_id(guardian, "recipient_id")
+    return recipient_id
+
+
+def student_index(student_id: str) -> str:
+    return f"student:{student_id}"
+
+
+def subject_index(subject: str) -> str:
+    return f"subject:{subject}"
+
+
+def local(value: datetime, zone: ZoneInfo) -> str:
+    """``value`` as a local ISO string in ``zone`` (what a template prints)."""
+    return value.astimezone(zone).isoformat()
+
+
+def store(uow: UnitOfWork, doc: dict[str, Any]) -> None:
+    """Write a notice with the index entries its state calls for."""
+    recipient = doc["recipient"]
+    index = {student_index(recipient["student_id"]): micros(dt_in(doc["created_at"]))}
+    due = next_due(doc)
+    if due is not None:
+        index[DUE] = due
+        if doc["subject"]:
+            index[subject_index(doc["subject"])] = 0
+    if any(c["state"] == DEAD for c in doc["channels"].values()):
+        index[DEAD_LETTERS] = micros(dt_in(doc["created_at"]))
+    uow.records.put(NOTICES, doc["id"], doc, index=index)
+
+
+def preferences(uow: UnitOfWork, recipient_id: str, policy: NoticePolicy) -> Preferences:
+    doc = uow.records.get(PREFS, recipient_id)
+    if doc is not None:
+        return Preferences.from_record(doc)
+    return Preferences(
+        zone=policy.zone, channels=policy.channels, fallback=policy.fallback, quiet=policy.quiet
+    )
+
+
+def recipients(
+    uow: UnitOfWork, student_id: str, kind: str, policy: NoticePolicy
+) -> list[Recipient]:
+    """The student, and the guardians holding the receive-reminders role when ``kind`` is
+    copied to guardians."""
+    doc = uow.records.get(STUDENTS, student_id)
+    if doc is None:
+        return [Recipient(id=student_id, student_id=student_id)]
+    found = [
+        Recipient(
+            id=student_id,
+            student_id=student_id,
+            name=doc.get("name"),
+            phone=doc.get("phone"),
+            email=doc.get("email"),
+        )
+    ]
+    if kind in policy.guardian_kinds and not doc.get("erased"):
+        for n, guardian in enumerate(doc.get("guardians", [])):
+            if "receive_reminders" in guardian.get("roles", []):
+                found.append(
+                    Recipient(
+                        id=f"{student_id}#guardian{n}",
+                        student_id=student_id,
+                        role="guardian",
+                        name=guardian.get("name"),
+                        phone=guardian.get("phone"),
+                        email=guardian.get("email"),
+                    )
+                )
+    return found
+
+
+Audience = list[tuple[Recipient, Preferences]]
+
+
+def reach(uow: UnitOfWork, student_id: str, kind: str, policy: NoticePolicy) -> Audience:
+    """Who gets a ``kind`` notice about ``student_id``, with their preferences."""
+    return [(r, preferences(uow, r.id, policy)) for r in recipients(uow, student_id, kind, policy)]
+
+
+def plan(
+    uow: UnitOfWork,
+    policy: NoticePolicy,
+    *,
+    kind: str,
+    key: str,
+    student_id: str,
+    context: Context,
+    now: datetime,
+    due_at: datetime | None = None,
+    not_after: datetime | None = None,
+    subject: str | None = None,
+    template: str | None = None,
+    audience: Audience | None = None,
+) -> int:
+    """Plan notice ``kind`` about ``key`` for a student and their guardians (once: a
+    notice already planned under the same id is left alone); returns how many were
+    planned. Nothing is planned that could only be sent too late. ``audience`` saves
+    looking the recipients up again when one event plans several notices."""
+    due = due_at or now
+    if not_after is not None and due >= not_after:
+        return 0
+    planned = 0
+    for recipient, prefs in audience or reach(uow, student_id, kind, policy):
+        notice_id = f"{kind}:{key}:{recipient.id}"
+        if uow.records.get(NOTICES, notice_id) is not None:
+            continue
+        zone = ZoneInfo(prefs.zone)
+        made = context(zone) if callable(context) else context
+        store(
+            uow,
+            new_record(
+                notice_id=notice_id,
+                kind=kind,
+                template=template or kind,
+                recipient=recipient,
+                prefs=prefs,
+                context={**made, "zone": prefs.zone},
+                due_at=due,
+                not_after=not_after,
+                subject=subject,
+                now=now,
+            ),
+        )
+        planned += 1
+    return planned
+
+
+def void(
+    uow: UnitOfWork, subject: str, *, kinds: Iterable[str] | None = None, state: str = VOID
+) -> int:
+    """Void the pending notices about ``subject`` (of ``kinds``, or all); returns how many."""
+    wanted = None if kinds is None else set(kinds)
+    voided = 0
+    for key, _ in uow.records.scan(NOTICES, subject_index(subject)):
+        doc = uow.records.get(NOTICES, key)
+        if doc is None or (wanted is not None and doc["kind"] not in wanted):
+            continue
+        if end_all(doc, state):
+            voided += 1
+            store(uow, doc)
+    return voided
+
+
+def refresh(uow: UnitOfWork, subject: str, kind: str, changes: Mapping[str, Any]) -> int:
+    """Update the context of pending ``kind`` notices about ``subject`` (a nudge that is
+    due later should carry the numbers of the moment it goes out)."""
+    changed = 0
+    for key, _ in uow.records.scan(NOTICES, subject_index(subject)):
+        doc = uow.records.get(NOTICES, key)
+        if doc is None or doc["kind"] != kind or finished(doc):
+            continue
+        doc["context"].update(changes)
+        store(uow, doc)
+        changed += 1
+    return changed
+
+
+def erase_notices(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: a student's notices (their guardians' copies too), preferences and channel
+    history; they hold names and contact data."""
+    removed = 0
+    for kind in (NOTICES, PREFS, STATS):
+        for key, _ in uow.records.scan(kind, student_index(student_id)):
+            uow.records.delete(kind, key)
+            removed += 1
+    return removed
+
+
+def head_teacher(uow: UnitOfWork, student_id: str) -> dict[str, Any] | None:
+    doc = uow.records.get(STUDENTS, student_id)
+    class_id = None if doc is None else doc.get("class_id")
+    if class_id is None:
+        return None
+    return uow.records.get(HEAD_TEACHERS, class_id)
