@@ -41,8 +41,8 @@ def _store() -> SqliteStore | PostgresStore:
     # one database for every worker: a SQLite file, or PostgreSQL (EDUSCHOOL_PG_DSN)
     dsn = os.environ.get("EDUSCHOOL_PG_DSN")
     if dsn:
-        return PostgresStore(dsn, schema=os.environ.get("EDUSCHOOL_PG_SCHEMA"), outbox=True)
-    return SqliteStore(os.environ.get("EDUSCHOOL_DB", "school.sqlite3"), outbox=True)
+        return PostgresStore(dsn, schema=os.environ.get("EDUSCHOOL_PG_SCHEMA"))
+    return SqliteStore(os.environ.get("EDUSCHOOL_DB", "school.sqlite3"))
 
 
 store = _store()
