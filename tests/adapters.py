@@ -40,8 +40,9 @@ class StoreHandle:
 
 
 def make_store(name: str, tmp: Path, *, outbox: bool | None = None) -> StoreHandle:
-    """A fresh, empty, migrated store of adapter ``name`` (with an event feed if
-    ``outbox``; the store object itself is ``handle.store``)."""
+    """A fresh, empty, migrated store of adapter ``name`` (every store keeps the event
+    feed; ``outbox`` is passed on as given, a deprecated no-op; the store object itself
+    is ``handle.store``)."""
     if name == "memory":
         mem = InMemoryStore(outbox=outbox)
         return StoreHandle(name, mem.unit_of_work, mem.snapshot, store=mem)
