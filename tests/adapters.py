@@ -39,9 +39,10 @@ class StoreHandle:
     store: Any = None
 
 
-def make_store(name: str, tmp: Path, *, outbox: bool = False) -> StoreHandle:
-    """A fresh, empty, migrated store of adapter ``name`` (with an event feed if
-    ``outbox``; the store object itself is ``handle.store``)."""
+def make_store(name: str, tmp: Path, *, outbox: bool | None = None) -> StoreHandle:
+    """A fresh, empty, migrated store of adapter ``name`` (every store keeps the event
+    feed; ``outbox`` is passed on as given, a deprecated no-op; the store object itself
+    is ``handle.store``)."""
     if name == "memory":
         mem = InMemoryStore(outbox=outbox)
         return StoreHandle(name, mem.unit_of_work, mem.snapshot, store=mem)
@@ -57,7 +58,7 @@ def make_store(name: str, tmp: Path, *, outbox: bool = False) -> StoreHandle:
     raise ValueError(f"unknown adapter {name!r}")
 
 
-def reopen(name: str, location: str, *, outbox: bool = False) -> StoreHandle:
+def reopen(name: str, location: str, *, outbox: bool | None = None) -> StoreHandle:
     """Open, from another process, the store a parent made with :func:`make_store`."""
     if name == "sqlite":
         lite = SqliteStore(location, outbox=outbox)
@@ -69,7 +70,7 @@ def reopen(name: str, location: str, *, outbox: bool = False) -> StoreHandle:
     raise ValueError(f"adapter {name!r} cannot be reopened from another process")
 
 
-def _postgres_store(schema: str, *, create: bool, outbox: bool = False) -> StoreHandle:
+def _postgres_store(schema: str, *, create: bool, outbox: bool | None = None) -> StoreHandle:
     """A store in its own schema of the test server, dropped again on close."""
     if not PG_DSN:
         raise RuntimeError(

@@ -202,8 +202,8 @@ class School:
     levels: LevelService
     notices: NoticeService
     payments: PaymentService
-    #: committed events from any process, in commit order (needs a store built with
-    #: ``outbox=True``; see :class:`eduengine.events.EventFeed`)
+    #: committed events from any process, in commit order (every store keeps them; see
+    #: :class:`eduengine.events.EventFeed`)
     feed: EventFeed
     analytics: AnalyticsService
     #: .ics feeds of students and tutors, with the host's course data
@@ -294,8 +294,8 @@ class School:
         school = cls(
             bus=bus,
             clock=clock,
-            # every adapter of the library is a FeedStore; one that is not raises
-            # FeedUnavailable when the feed is read
+            # every adapter of the library is a FeedStore; a host's own that is not
+            # raises FeedUnavailable when the feed is read
             feed=EventFeed(cast(FeedStore, store), clock=clock),
             erasure=erasure,
             booking=BookingService(uow, clock=clock, new_id=new_id, bus=bus),

@@ -112,10 +112,36 @@ class InvalidEvent(InvalidInput):
 
 
 class FeedUnavailable(InvalidInput):
-    """The store keeps no event feed (build it with ``outbox=True``)."""
+    """The store object keeps no event feed: a host's own adapter without ``read_feed``.
+
+    Deprecated: every store of the library keeps the feed (it is always on), so this is
+    no longer raised for one of them; kept so ``except FeedUnavailable`` still imports.
+    """
 
     code = "feed_unavailable"
     http_status = 503
+
+
+class FeedGap(EduEngineError):
+    """A live subscription to ``stream`` expected event ``expected`` next but the feed
+    brought ``got``: the events between were missed (pruned from the feed, or the
+    subscriber was dropped), so what the client shows is stale. Reload its snapshot.
+
+    >>> print(FeedGap("slot:s1", 4, 6))
+    live stream 'slot:s1' missed events 4 to 5 (next was 6): reload the snapshot
+    """
+
+    code = "feed_gap"
+    http_status = 409
+
+    def __init__(self, stream: str, expected: int, got: int) -> None:
+        missed = f"event {expected}" if got == expected + 1 else f"events {expected} to {got - 1}"
+        super().__init__(
+            f"live stream {stream!r} missed {missed} (next was {got}): reload the snapshot"
+        )
+        self.stream = stream
+        self.expected = expected
+        self.got = got
 
 
 class InvalidSignature(InvalidInput):

@@ -344,3 +344,27 @@ def test_service_queries_do_not_wait_for_a_command_holding_the_slot_lock(
         assert svc.get_slot("s1").seats_left == 2  # no LockTimeout: no FOR UPDATE
         assert svc.waitlist_position("s1", "ann") is None
     store.close()
+
+
+def test_a_database_whose_schema_has_no_feed_is_refused_until_migrate_adds_it(
+    schema: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import postgres
+    from eduengine.events import EventFeed
+
+    # a schema migrated by a release before the feed (schema version 3)
+    with monkeypatch.context() as old_release:
+        old_release.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:3])
+        old_release.setattr(postgres, "SCHEMA_VERSION", 3)
+        _store(schema).close()
+    assert PG_DSN
+    store = PostgresStore(PG_DSN, schema=schema)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    # no process can commit events the feed would not get: the write is refused
+    with pytest.raises(SchemaError, match=rf"version 3, this library needs {SCHEMA_VERSION}"):
+        svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    store.migrate()  # builds the feed
+    svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
+    store.close()

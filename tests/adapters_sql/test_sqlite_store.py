@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from eduengine import BookingService, FixedClock, InMemoryEventBus, SeatBooked
 from eduengine.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from eduengine.errors import LockTimeout, SchemaError
+from eduengine.events import EventFeed
 
 
 def test_an_unmigrated_database_is_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -201,3 +204,28 @@ def test_service_queries_do_not_wait_for_a_command_holding_the_write_lock(
         holding.slots.get("s1").book("ann", now=clock.now(), new_id=lambda: "b1")
         assert queries.get_slot("s1").seats_left == 2  # no LockTimeout: a snapshot read
         assert queries.bookings_for_student("ann") == []
+
+
+def test_a_database_whose_schema_has_no_feed_is_refused_until_migrate_adds_it(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import sqlite
+
+    path = tmp_path / "school.sqlite3"
+    # a database migrated by a release before the feed (schema version 3)
+    with monkeypatch.context() as old_release:
+        old_release.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:3])
+        old_release.setattr(sqlite, "SCHEMA_VERSION", 3)
+        SqliteStore(path).migrate()
+    store = SqliteStore(path)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    # no process can commit events the feed would not get: the write is refused
+    with pytest.raises(SchemaError, match=rf"version 3, need {SCHEMA_VERSION}.*call migrate"):
+        svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM slots").fetchone() == (0,)
+    store.migrate()  # builds the feed
+    svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
+    assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
+    store.close()

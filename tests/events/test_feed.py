@@ -6,22 +6,36 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import uuid
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eduengine import BookingService, FixedClock, InMemoryEventBus, School
+from eduengine import (
+    BookingService,
+    FixedClock,
+    InMemoryEventBus,
+    InMemoryStore,
+    School,
+    ops,
+    store_from_url,
+)
+from eduengine.adapters import settings as settings_module
+from eduengine.adapters.sqlite import SqliteStore
 from eduengine.booking.events import DomainEvent, SeatBooked, SeatCounter
 from eduengine.errors import AlreadyBooked, FeedUnavailable, InvalidInput, SlotFull
 from eduengine.events import Envelope, EventFeed
+from eduengine.events.feed import FeedStore
 from eduengine.messagebus import MessageBus
-from tests.adapters import ADAPTERS, StoreHandle, make_store, reopen
+from tests.adapters import ADAPTERS, PG_DSN, StoreHandle, make_store, reopen
 from tests.conftest import T0
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -139,10 +153,98 @@ def test_named_cursors_only_move_forward(feed_store: StoreHandle, clock: FixedCl
         feed.events_since(0, limit=0)
 
 
-def test_a_store_without_a_feed_says_so(store: StoreHandle, clock: FixedClock) -> None:
-    assert store.store is not None
-    with pytest.raises(FeedUnavailable):
-        EventFeed(store.store, clock=clock).events_since(0)
+def test_every_store_writes_its_events_to_the_feed_without_being_asked(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    # the ``store`` fixture builds each adapter with no outbox flag at all
+    assert store.store is not None and store.store.outbox is True  # what hosts read
+    svc = booking_service(store, clock)
+    slot = new_slot(svc, 2)
+    svc.book(slot, "ann")
+    envelopes = EventFeed(store.store, clock=clock).events_since(0)
+    assert [(e.type, e.stream, e.sequence) for e in envelopes] == [
+        ("booking.slot_created", f"slot:{slot}", 1),
+        ("booking.seat_booked", f"slot:{slot}", 2),
+    ]
+
+
+def _store_urls() -> list[str]:
+    urls = ["memory://", "sqlite:///{tmp}/school.sqlite3"]
+    if PG_DSN:
+        urls.append(f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={{schema}}")
+    return urls
+
+
+@pytest.mark.parametrize("template", _store_urls(), ids=lambda u: u.partition(":")[0])
+def test_a_process_built_from_any_store_url_writes_its_events_to_the_feed(
+    template: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    store = store_from_url(template.format(tmp=tmp_path, schema=schema))
+    try:
+        ops.migrate(store)
+        school = School.build(store, clock=clock, reminders=None)
+        slot = school.booking.create_slot(
+            "math", T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1), capacity=2
+        )
+        school.booking.book(slot.id, "ann")
+        # a second process on the same store reads what this one committed
+        reader = EventFeed(
+            store
+            if template == "memory://"
+            else store_from_url(template.format(tmp=tmp_path, schema=schema))
+        )
+        assert [e.type for e in reader.events_since(0)] == [
+            "booking.slot_created",
+            "booking.seat_booked",
+        ]
+        if reader.store is not store:
+            cast(Any, reader.store).close()
+    finally:
+        store.close()
+        if PG_DSN and template.startswith(PG_DSN):
+            import psycopg
+
+            with psycopg.connect(PG_DSN, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+def test_outbox_false_is_ignored_with_one_deprecation_warning(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "_outbox_warned", False)
+    with pytest.warns(DeprecationWarning, match="always on; outbox= is ignored"):
+        mem = InMemoryStore(outbox=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process, not once per store
+        lite = store_from_url(f"sqlite:///{tmp_path}/school.sqlite3?outbox=false")
+        InMemoryStore(outbox=True)
+    assert isinstance(lite, SqliteStore)
+    lite.migrate()
+    for store in (mem, lite):
+        assert store.outbox is True
+        svc = BookingService(store.unit_of_work, clock=clock)
+        new_slot(svc, 1)
+        assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
+    lite.close()
+
+
+def test_a_url_asking_for_no_feed_is_warned_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "_outbox_warned", False)
+    with pytest.warns(DeprecationWarning, match="outbox= is ignored"):
+        store = store_from_url("memory://?outbox=false")
+    assert store.outbox is True
+
+
+def test_a_host_adapter_without_a_feed_says_so() -> None:
+    class NoFeed:  # a host's own store that never implemented the feed
+        def unit_of_work(self) -> Any:
+            raise NotImplementedError
+
+    with pytest.raises(FeedUnavailable, match="NoFeed keeps no event feed"):
+        EventFeed(cast(FeedStore, NoFeed())).events_since(0)
 
 
 def test_school_feed_and_the_legacy_relay_read_the_same_events(

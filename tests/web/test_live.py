@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.deals import GroupDealCampaign
+from eduengine.errors import FeedGap
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
 from eduengine.web.aio import AsyncSchool
-from eduengine.web.live import FeedHub
+from eduengine.web.live import FeedHub, Runner
 
 
 def test_group_progress_reaches_its_subscribers_in_sequence(clock: FixedClock) -> None:
     school = School.build(
-        InMemoryStore(outbox=True), clock=clock, reminders=None, gateway=FakePaymentGateway()
+        InMemoryStore(), clock=clock, reminders=None, gateway=FakePaymentGateway()
     )
     school.deals.create_campaign(
         GroupDealCampaign(
@@ -63,7 +65,7 @@ def _sequence(school: School, stream: str) -> int:
 
 
 def test_a_subscription_drops_what_its_client_has_already_shown(clock: FixedClock) -> None:
-    school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
+    school = School.build(InMemoryStore(), clock=clock, reminders=None)
     slot = school.booking.create_slot(
         "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=5
     )
@@ -87,7 +89,7 @@ def test_a_subscription_drops_what_its_client_has_already_shown(clock: FixedCloc
 def test_a_subscriber_that_falls_behind_is_closed_not_buffered_forever(
     clock: FixedClock,
 ) -> None:
-    school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
+    school = School.build(InMemoryStore(), clock=clock, reminders=None)
     slot = school.booking.create_slot(
         "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=9
     )
@@ -112,3 +114,74 @@ def test_a_subscriber_that_falls_behind_is_closed_not_buffered_forever(
             await hub.stop()
 
     asyncio.run(main())
+
+
+def test_a_subscription_that_meets_a_gap_in_its_stream_says_so(clock: FixedClock) -> None:
+    school = School.build(InMemoryStore(), clock=clock, reminders=None)
+    slot = school.booking.create_slot(
+        "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=5
+    )
+    stream = f"slot:{slot.id}"
+
+    async def main() -> tuple[FeedGap, int]:
+        async with AsyncSchool(school) as aschool:
+            # the hub reads the feed through this gate, so the test can hold it back
+            # while events are pruned, as a hub that fell behind a pruning job would be
+            gate, held = asyncio.Event(), asyncio.Event()
+            gate.set()
+
+            async def run(fn: Any, *args: Any) -> Any:
+                if not gate.is_set():
+                    held.set()
+                await gate.wait()
+                return await aschool.run(fn, *args)
+
+            runner: Runner = run
+            hub = FeedHub(school.feed, runner, poll=0.01)
+            await hub.start()
+            with hub.subscribe(stream) as updates:
+                updates.skip_to(_sequence(school, stream))  # the page shows the new slot
+                gate.clear()
+                await held.wait()
+                await aschool.booking.book(slot.id, "ann")  # sequence 2, never read ...
+                clock.advance(timedelta(hours=1))
+                await aschool.booking.book(slot.id, "bob")  # sequence 3
+                pruned = school.feed.prune(timedelta(minutes=30))  # ... it is pruned
+                assert pruned == 2  # the slot's creation and ann's seat
+                gate.set()
+                with pytest.raises(FeedGap) as gap:
+                    await asyncio.wait_for(updates.next(), timeout=5)
+                # the page reloads its snapshot and goes on from there
+                updates.skip_to(_sequence(school, stream))
+                await aschool.booking.book(slot.id, "cem")
+                message = await asyncio.wait_for(updates.next(), timeout=5)
+            await hub.stop()
+            return gap.value, int(message["sequence"])
+
+    gap, after = asyncio.run(main())
+    assert (gap.stream, gap.expected, gap.got) == (stream, 2, 3)
+    assert gap.code == "feed_gap" and "missed event 2" in str(gap)
+    assert after == 4
+
+
+def test_a_subscription_hands_out_every_event_of_its_stream_in_turn(clock: FixedClock) -> None:
+    school = School.build(InMemoryStore(), clock=clock, reminders=None)
+    slot = school.booking.create_slot(
+        "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3), capacity=5
+    )
+
+    async def main() -> list[int]:
+        async with AsyncSchool(school) as aschool:
+            hub = FeedHub(school.feed, aschool.run, poll=0.01)
+            await hub.start()
+            with hub.subscribe(f"slot:{slot.id}", after_sequence=1) as updates:
+                for student in ("ann", "bob", "cem"):
+                    await aschool.booking.book(slot.id, student)
+                seen = [
+                    int((await asyncio.wait_for(updates.next(), timeout=5))["sequence"])
+                    for _ in range(3)
+                ]
+            await hub.stop()
+            return seen
+
+    assert asyncio.run(main()) == [2, 3, 4]

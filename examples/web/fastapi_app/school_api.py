@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from eduengine import School
 from eduengine.adapters.postgres import PostgresStore
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.errors import EduEngineError, problem_details
+from eduengine.errors import EduEngineError, FeedGap, problem_details
 from eduengine.ports import UnitOfWork
 from eduengine.web.aio import AsyncSchool
 from eduengine.web.live import FeedHub, Message
@@ -41,8 +41,8 @@ def _store() -> SqliteStore | PostgresStore:
     # one database for every worker: a SQLite file, or PostgreSQL (EDUSCHOOL_PG_DSN)
     dsn = os.environ.get("EDUSCHOOL_PG_DSN")
     if dsn:
-        return PostgresStore(dsn, schema=os.environ.get("EDUSCHOOL_PG_SCHEMA"), outbox=True)
-    return SqliteStore(os.environ.get("EDUSCHOOL_DB", "school.sqlite3"), outbox=True)
+        return PostgresStore(dsn, schema=os.environ.get("EDUSCHOOL_PG_SCHEMA"))
+    return SqliteStore(os.environ.get("EDUSCHOOL_DB", "school.sqlite3"))
 
 
 store = _store()
@@ -158,7 +158,14 @@ async def _live_socket(ws: WebSocket, stream: str, snapshot: Callable[[], Messag
         updates.skip_to(first["sequence"])
         await ws.send_json(first)
         try:
-            async for message in updates:
+            while True:
+                try:
+                    message = await updates.next()
+                except FeedGap:
+                    # events were missed (pruned before this worker read them): the
+                    # page gets a fresh snapshot instead of a count that skipped a change
+                    message = await aschool.run(snapshot)
+                    updates.skip_to(message["sequence"])
                 await ws.send_json(message)
         except (WebSocketDisconnect, OverflowError):
             return
@@ -170,7 +177,14 @@ def _live_sse(stream: str, snapshot: Callable[[], Message]) -> StreamingResponse
             first = await aschool.run(snapshot)
             updates.skip_to(first["sequence"])
             yield f"event: snapshot\ndata: {json.dumps(first)}\n\n"
-            async for message in updates:
+            while True:
+                try:
+                    message = await updates.next()
+                except FeedGap:  # events were missed: send a fresh snapshot instead
+                    fresh = await aschool.run(snapshot)
+                    updates.skip_to(fresh["sequence"])
+                    yield f"event: snapshot\ndata: {json.dumps(fresh)}\n\n"
+                    continue
                 yield f"id: {message['position']}\nevent: {message['type']}\n"
                 yield f"data: {json.dumps(message)}\n\n"
 

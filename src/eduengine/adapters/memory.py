@@ -48,10 +48,11 @@ log = logging.getLogger("eduengine.events")
 class InMemoryStore:
     """Committed state shared by every unit of work made from it (thread-safe)."""
 
-    def __init__(self, *, lock_timeout: float = 10.0, outbox: bool = False) -> None:
+    def __init__(self, *, lock_timeout: float = 10.0, outbox: bool | None = None) -> None:
         self.lock_timeout = settings.lock_timeout(lock_timeout)
-        #: keep a feed of committed envelopes (see :class:`eduengine.events.EventFeed`)
-        self.outbox = settings.flag(outbox, "outbox")
+        #: always True: every commit writes its envelopes to the feed (``outbox=`` is a
+        #: deprecated no-op, see :func:`eduengine.adapters.settings.outbox`)
+        self.outbox = settings.outbox(outbox)
         self._closed = False
         self._lock = threading.Lock()
         #: the feed: (position, occurred micros, envelope JSON) in commit order
@@ -572,7 +573,7 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
             slot.version += 1
             store.slots[sid] = slot
         store.series.update(self.new_series)
-        if self._envelopes and store.outbox:
+        if self._envelopes:
             # appended under the store lock, so positions follow commit order
             with store._feed_lock:
                 for row in feed_rows(self._envelopes):

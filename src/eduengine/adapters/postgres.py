@@ -144,8 +144,9 @@ class PostgresStore(SqlStore[Conn]):
     ``PersistenceError``.
     ``application_name`` labels its connections in ``pg_stat_activity``.
 
-    With ``outbox=True`` committed events are also written to an ``outbox`` table in the
-    same transaction, to be relayed by :meth:`relay_outbox`.
+    Committed events are also written to the event feed (``event_feed``) in the same
+    transaction, to be read with :class:`eduengine.events.EventFeed` or relayed by
+    :meth:`relay_outbox` (``outbox=`` is a deprecated no-op: the feed is always on).
 
     Inside ``with store.joined(conn):`` its units of work run in the transaction the
     host opened on its own psycopg connection ``conn`` (see
@@ -158,7 +159,7 @@ class PostgresStore(SqlStore[Conn]):
         *,
         schema: str | None = None,
         lock_timeout: float = 10.0,
-        outbox: bool = False,
+        outbox: bool | None = None,
         min_size: int = 1,
         max_size: int = 10,
         check_connections: bool = True,
@@ -182,7 +183,7 @@ class PostgresStore(SqlStore[Conn]):
         self.dsn = dsn
         self.schema = schema
         self.lock_timeout = settings.lock_timeout(lock_timeout)
-        self.outbox = settings.flag(outbox, "outbox")
+        self.outbox = settings.outbox(outbox)
         self.min_size = min_size
         self.max_size = max_size
         self.check_connections = check_connections

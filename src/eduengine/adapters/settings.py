@@ -12,6 +12,7 @@ eduengine.errors.InvalidSetting: lock_timeout must be a finite number of seconds
 from __future__ import annotations
 
 import math
+import warnings
 
 from eduengine.errors import InvalidSetting
 
@@ -34,3 +35,29 @@ def flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidSetting(f"{name} must be True or False, got {value!r}")
     return value
+
+
+#: what a store built with ``outbox=False`` is told, once per process
+OUTBOX_IGNORED = "the event feed is always on; outbox= is ignored and will be removed in 0.4"
+_outbox_warned = False
+
+
+def outbox(value: object) -> bool:
+    """Always ``True``: every store writes its committed events to the event feed (its
+    ``outbox`` attribute stays for hosts that read it). ``False`` asked for a store that
+    commits without a feed, which no store is any more: it is ignored with one
+    :class:`DeprecationWarning` per process; ``True`` or nothing says what every store
+    does. A value that is not a bool is still refused.
+
+    >>> outbox(None), outbox(True)
+    (True, True)
+    """
+    global _outbox_warned
+    if value is None:
+        return True
+    flag(value, "outbox")
+    if value is False and not _outbox_warned:
+        _outbox_warned = True
+        # stacklevel 3: the line that built the store, not the store's constructor
+        warnings.warn(OUTBOX_IGNORED, DeprecationWarning, stacklevel=3)
+    return True

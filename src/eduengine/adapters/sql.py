@@ -576,7 +576,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                     self._events.extend(slot.events)
                     if slot.changed:
                         self._write_slot(slot)
-                if self.store.outbox and self._envelopes:
+                if self._envelopes:
                     self.dialect.lock_feed(self)
                     self.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
                 self._end(rollback=False)
@@ -631,7 +631,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         return out
 
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
-        """Append ``envelopes`` to the feed in this transaction (if the store keeps one)."""
+        """Append ``envelopes`` to the feed in this transaction, at commit."""
         self._envelopes = envelopes
 
     def collect_events(self) -> list[DomainEvent]:

@@ -81,10 +81,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     """A SQLite database holding every aggregate of the library.
 
     ``path`` is a file (created if missing) or ``":memory:"``. Call :meth:`migrate` once
-    (it is idempotent) before the first unit of work. With ``outbox=True`` every committed
-    event is also written to the event feed (:class:`eduengine.events.EventFeed`) in the
-    same transaction, so no event is lost if the process dies between commit and
-    publish.
+    (it is idempotent) before the first unit of work. Every committed event is also
+    written to the event feed (:class:`eduengine.events.EventFeed`) in the same
+    transaction, so no event is lost if the process dies between commit and publish
+    (``outbox=`` is a deprecated no-op: the feed is always on).
 
     Inside ``with store.joined(conn):`` its units of work run in the transaction the
     host opened on its own ``sqlite3`` connection ``conn`` (see
@@ -96,13 +96,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     """
 
     def __init__(
-        self, path: str | Path, *, lock_timeout: float = 10.0, outbox: bool = False
+        self, path: str | Path, *, lock_timeout: float = 10.0, outbox: bool | None = None
     ) -> None:
         if not isinstance(path, str | Path) or str(path) == "":
             raise InvalidSetting(f"path must be a file path or ':memory:', got {path!r}")
         self.path = str(path)
         self.lock_timeout = settings.lock_timeout(lock_timeout)
-        self.outbox = settings.flag(outbox, "outbox")
+        self.outbox = settings.outbox(outbox)
         self._memory = self.path == ":memory:"
         self._database = f"SQLite database {self.path!r}"  # as messages name it
         if not self._memory:

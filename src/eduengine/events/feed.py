@@ -1,14 +1,15 @@
 """The cross-process event feed: committed envelopes in commit order, read by cursor.
 
-A store built with ``outbox=True`` writes every envelope a command publishes to its
-feed in the command's own transaction, so the feed holds exactly the committed events,
-and no event is lost if the process dies right after commit. Every process on the store
+Every store writes every envelope a command publishes to its feed in the command's own
+transaction (the feed is part of the schema ``migrate`` builds, not an option), so the
+feed holds exactly the committed events, in commit order, and no event is lost if the
+process dies right after commit. Every process on the store
 (web workers, a relay, a CLI) reads the same feed:
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
->>> school = School.build(InMemoryStore(outbox=True), clock=clock)
+>>> school = School.build(InMemoryStore(), clock=clock)
 >>> slot = school.booking.create_slot("math", clock.now() + timedelta(days=1),
 ...                                   clock.now() + timedelta(days=1, hours=1), capacity=2)
 >>> _ = school.booking.book(slot.id, "ann")
@@ -81,10 +82,8 @@ def feed_rows(envelopes: Sequence[Envelope]) -> list[FeedRow]:
 
 
 class FeedStore(Protocol):
-    """What an adapter offers the feed (every adapter of the library has it)."""
-
-    #: whether committed envelopes are written to the feed
-    outbox: bool
+    """What an adapter offers the feed (every adapter of the library has it). Its units
+    of work write each commit's envelopes to the feed, whatever the store was built with."""
 
     def unit_of_work(self) -> UnitOfWork: ...
 
@@ -115,17 +114,18 @@ class EventFeed:
         self.clock: Clock = clock or SystemClock()
 
     def _check(self) -> None:
-        if not getattr(self.store, "outbox", False):
+        # Every store of the library keeps a feed; only a host's own adapter that never
+        # implemented one gets here.
+        if not callable(getattr(self.store, "read_feed", None)):
             raise FeedUnavailable(
-                f"{type(self.store).__name__} keeps no event feed: build it with outbox=True"
+                f"{type(self.store).__name__} keeps no event feed: it has no read_feed()"
             )
 
     def events_since(self, cursor: int = 0, limit: int = 100) -> list[Envelope]:
         """Up to ``limit`` committed envelopes after position ``cursor``, in commit order.
 
         Each carries its ``position``; pass the last one as the next ``cursor`` (0 reads
-        from the oldest envelope kept). Raises ``FeedUnavailable`` if the store keeps no
-        feed.
+        from the oldest envelope kept).
         """
         return [
             attrs.evolve(envelope_from_json(text), position=position)

@@ -273,9 +273,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    # Reading the feed needs nothing of the store's outbox setting, which only makes
-    # commands write to it; the rows are there if the school's processes write them.
-    store.outbox = True
     feed = EventFeed(store)
     cursor = args.cursor if args.cursor is not None else feed.cursor(args.consumer)
     stop = threading.Event()

@@ -4,9 +4,10 @@
 ``sqlite:////var/lib/school/school.sqlite3`` (absolute: four slashes),
 ``postgresql://user@host:5432/db`` (``postgres://`` too) and ``memory://`` (a fresh
 in-memory store, for trials). Store settings ride in the query string:
-``?lock_timeout=5&outbox=true`` for every SQL store, plus ``schema=``, ``min_size=`` and
-``max_size=`` for PostgreSQL (every other query parameter goes to libpq unchanged, e.g.
-``sslmode=require``).
+``?lock_timeout=5`` for every store, plus ``schema=``, ``min_size=`` and ``max_size=``
+for PostgreSQL (every other query parameter goes to libpq unchanged, e.g.
+``sslmode=require``). Every store a URL names writes its events to the event feed;
+``?outbox=`` is accepted and ignored (deprecated: ``outbox=false`` warns once).
 
 >>> import tempfile
 >>> folder = tempfile.mkdtemp()
@@ -85,12 +86,13 @@ def store_from_url(url: str) -> Store:
         raise InvalidSetting(
             f"unknown setting(s) {sorted(set(params) - {'outbox'})} in store URL {shown!r}"
         )
+    if "outbox" in params:
+        # deprecated and ignored (the feed is always on); the store warns about false
+        ours["outbox"] = _flag(shown, "outbox", params.pop("outbox"))
     if scheme == "memory":
         if parts.netloc or parts.path or params:
             raise InvalidSetting(f"memory:// takes no path or settings but lock_timeout: {shown!r}")
         return InMemoryStore(**ours)  # type: ignore[arg-type]
-    if "outbox" in params:
-        ours["outbox"] = _flag(shown, "outbox", params.pop("outbox"))
     if scheme == "sqlite":
         if parts.netloc:
             raise InvalidSetting(

@@ -59,8 +59,9 @@ def school_transaction(
 
 def store_for_django(using: str = "default", **options: Any) -> Any:
     """A store on the database Django knows as ``using``; ``options`` go to the store
-    (``outbox=True``, ``lock_timeout=...``). Call ``migrate()`` on it once, e.g. from the
-    ``eduengine_migrate`` management command of ``examples/web/django_app``."""
+    (``lock_timeout=...``; it keeps the event feed without being asked). Call ``migrate()``
+    on it once, e.g. from the ``eduengine_migrate`` management command of
+    ``examples/web/django_app``."""
     settings = connections[using].settings_dict
     engine = settings["ENGINE"]
     if engine.endswith("sqlite3"):

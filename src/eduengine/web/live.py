@@ -6,14 +6,18 @@ subscribers of its stream (``"slot:<id>"``, ``"group:<id>"``). Every web worker 
 own hub, so every client of every worker sees every commit, whichever worker (or cron
 job) made it. A :class:`Subscription` yields each stream's envelopes once, in
 ``sequence`` order, and drops any not newer than what its client has already been shown
-(the snapshot it started from), so a page never steps back to a stale count.
+(the snapshot it started from), so a page never steps back to a stale count. A stream's
+events are numbered without gaps, so one that arrives after a gap (events pruned from
+the feed before the hub read them) raises :class:`~eduengine.errors.FeedGap` instead of
+being passed off as the next: the page reloads its snapshot rather than show a count
+that silently missed a change.
 
 >>> import asyncio
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.web.aio import AsyncSchool
 >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
->>> school = School.build(InMemoryStore(outbox=True), clock=clock, reminders=None)
+>>> school = School.build(InMemoryStore(), clock=clock, reminders=None)
 >>> slot = school.booking.create_slot("math", clock.now() + timedelta(hours=2),
 ...                                   clock.now() + timedelta(hours=3), capacity=2)
 >>> async def main() -> list[int]:
@@ -40,6 +44,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
+from eduengine.errors import FeedGap
 from eduengine.events.feed import MAX_POSITION, EventFeed
 from eduengine.inputs import MAX_ID_LENGTH, check_int, check_text
 
@@ -54,13 +59,20 @@ Runner = Callable[..., Awaitable[Any]]
 
 class Subscription:
     """The envelopes of one stream, newest-only; use it as a context manager so it is
-    removed from the hub when the client goes away."""
+    removed from the hub when the client goes away.
 
-    def __init__(self, hub: FeedHub, stream: str, after_sequence: int, maxsize: int) -> None:
+    Once it knows what its client holds (``after_sequence``, :meth:`skip_to`, or the
+    first envelope it handed out), every envelope it hands out is the very next of the
+    stream; one that is not raises :class:`~eduengine.errors.FeedGap`.
+    """
+
+    def __init__(self, hub: FeedHub, stream: str, after_sequence: int | None, maxsize: int) -> None:
         self.hub = hub
         self.stream = stream
         #: the last sequence number handed out (or shown in the client's snapshot)
-        self.sequence = after_sequence
+        self.sequence = after_sequence or 0
+        #: whether ``sequence`` is what the client holds, so a jump past it is a gap
+        self.anchored = after_sequence is not None
         self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
         self.overflowed = False
 
@@ -76,18 +88,34 @@ class Subscription:
             log.warning("subscriber of %s fell behind; closing it", self.stream)
 
     def skip_to(self, sequence: int) -> None:
-        """The client was shown the stream at ``sequence`` (a snapshot): drop older."""
+        """The client was shown the stream at ``sequence`` (a snapshot): drop older, and
+        expect ``sequence + 1`` next. Call it again with a fresh snapshot's sequence
+        after a :class:`~eduengine.errors.FeedGap`."""
         self.sequence = max(self.sequence, sequence)
+        self.anchored = True
 
     async def next(self) -> Message:
-        """The next envelope newer than everything handed out so far."""
+        """The next envelope of the stream after everything handed out so far.
+
+        Raises :class:`~eduengine.errors.FeedGap` if the feed skipped some (the envelope
+        after the gap is consumed: a snapshot read now already shows it), and
+        ``OverflowError`` once the subscriber fell behind and was dropped.
+        """
         while True:
             if self.overflowed and self._queue.empty():
                 raise OverflowError(f"subscriber of {self.stream} fell behind the feed")
             message = await self._queue.get()
-            if int(message["sequence"]) > self.sequence:
-                self.sequence = int(message["sequence"])
-                return message
+            sequence = int(message["sequence"])
+            if sequence <= self.sequence:
+                continue  # the client has it already
+            expected, self.sequence = self.sequence + 1, sequence
+            if self.anchored and sequence != expected:
+                log.warning(
+                    "live stream %s missed events %d to %d", self.stream, expected, sequence - 1
+                )
+                raise FeedGap(self.stream, expected, sequence)
+            self.anchored = True
+            return message
 
     def __aiter__(self) -> Self:
         return self
@@ -139,13 +167,15 @@ class FeedHub:
             self._task = None
 
     def subscribe(
-        self, stream: str, *, after_sequence: int = 0, maxsize: int = 1000
+        self, stream: str, *, after_sequence: int | None = None, maxsize: int = 1000
     ) -> Subscription:
         """A subscription to ``stream`` (``"slot:<id>"``) from now on; subscribe *before*
         reading a snapshot and pass its sequence to :meth:`Subscription.skip_to`, so no
-        commit falls between the two."""
+        commit falls between the two. ``after_sequence`` is what the client already
+        holds, if it is known now."""
         check_text(stream, "stream", max_length=MAX_ID_LENGTH + 64)
-        check_int(after_sequence, "after_sequence", high=MAX_POSITION)
+        if after_sequence is not None:
+            check_int(after_sequence, "after_sequence", high=MAX_POSITION)
         check_int(maxsize, "maxsize", low=1)
         sub = Subscription(self, stream, after_sequence, maxsize)
         self._streams.setdefault(stream, set()).add(sub)

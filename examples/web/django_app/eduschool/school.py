@@ -11,8 +11,8 @@ from eduengine.web.django import store_for_django
 
 @functools.cache
 def store() -> Any:
-    """The store on Django's database; ``outbox=True`` keeps the event feed."""
-    return store_for_django(outbox=True)
+    """The store on Django's database (it keeps the event feed, as every store does)."""
+    return store_for_django()
 
 
 @functools.cache
