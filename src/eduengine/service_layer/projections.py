@@ -260,7 +260,14 @@ class ProjectionRunner:
                     rows = self.feed.rows_since(mine.seen, batch)
                     reads += 1
                     if not rows:
-                        break
+                        if mine.seen == mine.stored:
+                            break
+                        # store how far an inline run got past events it did not want
+                        outcome, _ = self._advance(p, mine, [], persist_idle=True)
+                        mine = self._remember(p.name, outcome)
+                        if isinstance(outcome, _Known):
+                            break
+                        continue
                     outcome, applied = self._advance(p, mine, rows, persist_idle=True)
                     report[p.name] += applied
                     mine = self._remember(p.name, outcome)
@@ -333,7 +340,7 @@ class ProjectionRunner:
     ) -> tuple[_Known | _Moved, int]:
         """Apply ``rows`` (every feed row in ``(known.seen, last]``, in order) that the
         projection wants and lie beyond its stored checkpoint, in one unit of work."""
-        last = rows[-1][0]
+        last = rows[-1][0] if rows else known.seen
         wanted: list[tuple[int, dict[str, Any]]] = []
         for position, text in rows:
             value = json.loads(text)
