@@ -41,12 +41,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
-from eduengine.errors import InvalidInput, RetryableConflict
+from eduengine.errors import InvalidInput, OutOfRange, RetryableConflict, WrongType
 from eduengine.events.codec import envelope_from_dict
 from eduengine.events.feed import MAX_LIMIT, EventFeed
 from eduengine.kernel.clock import Clock, SystemClock
@@ -189,6 +190,7 @@ class ProjectionRunner:
         clock: Clock | None = None,
         inline_batch: int = 200,
         inline_batches: int = 5,
+        inline_backoff: float = 10.0,
     ) -> None:
         self._uow = unit_of_work
         self.feed = feed
@@ -203,6 +205,19 @@ class ProjectionRunner:
         #: events read per feed query by :meth:`after_commit`, and how many queries at most
         self.inline_batch = check_int(inline_batch, "inline_batch", low=1, high=MAX_LIMIT)
         self.inline_batches = check_int(inline_batches, "inline_batches", low=1)
+        if isinstance(inline_backoff, bool) or not isinstance(inline_backoff, int | float):
+            raise WrongType(
+                f"inline_backoff must be seconds, got {inline_backoff!r}", field="inline_backoff"
+            )
+        if not 0 <= inline_backoff <= 3600:
+            raise OutOfRange(
+                f"inline_backoff must be from 0 to 3600 seconds, got {inline_backoff!r}",
+                field="inline_backoff",
+            )
+        #: seconds an inline run leaves a projection that failed to catch_up
+        self.inline_backoff = float(inline_backoff)
+        #: projection name -> time.monotonic() until which inline runs leave it alone
+        self._resting: dict[str, float] = {}
         self._lock = threading.Lock()
         self._known: dict[str, _Known] = {}
 
@@ -275,6 +290,9 @@ class ProjectionRunner:
                         break  # that was the head of the feed
             except Exception as exc:
                 report.failures[p.name] = self._failed(p, rows, exc)
+            else:
+                with self._lock:
+                    self._resting.pop(p.name, None)  # inline runs may try it again
         return report
 
     def after_commit(self, position: int | None = None) -> CatchUp:
@@ -282,11 +300,14 @@ class ProjectionRunner:
 
         ``position`` is the feed position of the command's last event, if known: when
         every projection already handled it (here, or another worker did and this
-        process heard of it), nothing is read at all. Otherwise one feed query serves
-        every projection, and each projection with an event it wants takes one unit of
-        work. At most ``inline_batches`` feed reads of ``inline_batch`` events each:
-        a projection further behind is left to :meth:`catch_up`. Never raises: a
-        failure is logged and reported, the command had committed.
+        process heard of it), nothing is read at all. Otherwise projections that have
+        seen the feed up to the same position share one feed query (usually all of
+        them: one query), those nearest the head first, and each projection with an
+        event it wants takes one unit of work. At most ``inline_batches`` feed reads of
+        ``inline_batch`` events each: a projection further behind is left to
+        :meth:`catch_up`, and so is one that failed inline in the last
+        ``inline_backoff`` seconds. Never raises: a failure is logged and reported, the
+        command had committed.
         """
         report = CatchUp()
         if not self.projections:
@@ -295,32 +316,37 @@ class ProjectionRunner:
         try:
             with self._lock:
                 known = dict(self._known)
+                resting = {n for n, until in self._resting.items() if until > time.monotonic()}
             if (
                 position is not None
                 and len(known) == len(self.projections)
-                and all(k.seen >= position for k in known.values())
+                and all(k.seen >= position for n, k in known.items() if n not in resting)
             ):
                 return report
             known = self._known_for(list(self.projections.values()))
+            done = set(resting)
             for _ in range(self.inline_batches):
-                start = min(k.seen for k in known.values())
-                rows = self.feed.rows_since(start, self.inline_batch)
-                if not rows:
+                active = [p for p in self.projections.values() if p.name not in done]
+                if not active:
                     break
-                for p in self.projections.values():
-                    mine = known[p.name]
-                    todo = [row for row in rows if row[0] > mine.seen]
-                    if not todo or p.name in report.failures:
+                start = max(known[p.name].seen for p in active)
+                group = [p for p in active if known[p.name].seen == start]
+                rows = self.feed.rows_since(start, self.inline_batch)
+                for p in group:
+                    if len(rows) < self.inline_batch:
+                        done.add(p.name)  # at the head of the feed after this
+                    if not rows:
                         continue
                     try:
-                        outcome, applied = self._advance(p, mine, todo, persist_idle=False)
+                        outcome, applied = self._advance(p, known[p.name], rows, persist_idle=False)
                     except Exception as exc:
-                        report.failures[p.name] = self._failed(p, todo, exc)
+                        report.failures[p.name] = self._failed(p, rows, exc)
+                        done.add(p.name)
+                        with self._lock:
+                            self._resting[p.name] = time.monotonic() + self.inline_backoff
                         continue
                     report[p.name] = report.get(p.name, 0) + applied
                     known[p.name] = self._remember(p.name, outcome)
-                if len(rows) < self.inline_batch:
-                    break
         except Exception as exc:  # the feed or the checkpoints could not be read
             log.exception("projections could not run after a commit; catch_up will")
             report.failures["*"] = ProjectionFailure(
