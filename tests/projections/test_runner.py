@@ -174,6 +174,13 @@ def test_a_rewound_checkpoint_is_followed_by_every_runner(fed_store: StoreHandle
             uow.records.delete(APPLIED, key)
         uow.records.delete(CHECKPOINTS, "every")
         uow.commit()
+    assert run.catch_up()["every"] == len(feed_ids(feed))  # nothing new, all over again
+    assert applied(fed_store.unit_of_work, "every") == dict.fromkeys(feed_ids(feed), 1)
+    with fed_store.unit_of_work() as uow:  # once more, and this time new events follow
+        for key, _ in uow.records.list(APPLIED):
+            uow.records.delete(APPLIED, key)
+        uow.records.delete(CHECKPOINTS, "every")
+        uow.commit()
     history(fed_store.unit_of_work, seed=8, commands=2)
     assert run.after_commit(feed.head()).ok
     run.catch_up()

@@ -263,7 +263,7 @@ class ProjectionRunner:
             raise InvalidInput(
                 f"no projection named {projection!r} (known: {sorted(self.projections)})"
             )
-        known = self._known_for(chosen)
+        known = self._known_for(chosen, refresh=True)
         report = CatchUp()
         for p in chosen:
             mine = known[p.name]
@@ -424,23 +424,36 @@ class ProjectionRunner:
 
     # --- what this process knows -------------------------------------------------------
 
-    def _known_for(self, chosen: Sequence[Projection]) -> dict[str, _Known]:
+    def _known_for(
+        self, chosen: Sequence[Projection], *, refresh: bool = False
+    ) -> dict[str, _Known]:
+        """What this process knows of ``chosen``, reading the stored checkpoints of those
+        it knows nothing of yet (of all, with ``refresh``: a checkpoint another process
+        moved, or rewound for a rebuild)."""
         with self._lock:
             known = {p.name: self._known[p.name] for p in chosen if p.name in self._known}
-        missing = [p.name for p in chosen if p.name not in known]
-        if missing:
+        wanted = [p.name for p in chosen if refresh or p.name not in known]
+        if wanted:
             uow = self._uow()
             uow.read_only = True
             with uow:
-                stored = {n: _checkpoint(uow.records.get(CHECKPOINTS, n)) for n in missing}
+                stored = {n: _checkpoint(uow.records.get(CHECKPOINTS, n)) for n in wanted}
             for name, position in stored.items():
-                known[name] = self._remember(name, _Known(position, position))
+                old = known.get(name)
+                if old is None or position < old.stored:
+                    fresh = _Known(position, position)  # first read, or rewound
+                else:
+                    # nothing wanted in (old.stored, old.seen], so neither past position
+                    fresh = _Known(position, max(position, old.seen))
+                known[name] = self._remember(name, fresh, force=True)
         return known
 
-    def _remember(self, name: str, outcome: _Known | _Moved) -> _Known:
+    def _remember(self, name: str, outcome: _Known | _Moved, *, force: bool = False) -> _Known:
         with self._lock:
             old = self._known.get(name)
-            if isinstance(outcome, _Moved):
+            if force and isinstance(outcome, _Known):
+                new = outcome
+            elif isinstance(outcome, _Moved):
                 # what storage says wins, even backwards (a rewound checkpoint)
                 new = _Known(outcome.current, outcome.current)
             elif old is not None and old.seen > outcome.seen:
