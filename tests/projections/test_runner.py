@@ -270,3 +270,31 @@ def test_inline_runs_leave_a_projection_that_failed_alone_until_catch_up_ran_it(
     assert run.after_commit(feed.head()).ok and len(calls) == 4
     with pytest.raises(InvalidInput):
         ProjectionRunner(fed_store.unit_of_work, feed, [], inline_backoff=-1)
+
+
+def test_a_rebuilt_projection_equals_the_live_one(fed_store: StoreHandle) -> None:
+    live = counting("every")
+
+    def reset(uow: UnitOfWork) -> None:
+        for key, _ in uow.records.list(APPLIED):
+            uow.records.delete(APPLIED, key)
+
+    every = Projection("every", live.apply, reset=reset)
+    run = runner(fed_store, every)
+    history(fed_store.unit_of_work, seed=13, commands=6)
+    run.catch_up(batch=4)
+    history(fed_store.unit_of_work, seed=14, commands=3)
+    run.after_commit()
+    before = applied(fed_store.unit_of_work, "every")
+    # another worker, behind, carries on during and after the rebuild
+    other = runner(fed_store, every)
+    other.catch_up(batch=2, max_batches=1)
+    report = run.rebuild("every", batch=5)
+    assert report.ok and report["every"] == len(before)
+    assert other.catch_up() == {"every": 0}
+    assert applied(fed_store.unit_of_work, "every") == before
+    assert stored_checkpoint(fed_store, "every") == EventFeed(fed_store.store).head()
+    with pytest.raises(InvalidInput, match="has no reset"):
+        runner(fed_store, counting("plain")).rebuild("plain")
+    with pytest.raises(InvalidInput, match="no projection named"):
+        run.rebuild("nope")

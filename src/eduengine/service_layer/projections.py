@@ -109,7 +109,8 @@ class Projection:
     subclasses) or type names (``"booking.seat_booked"``) it applies; ``None`` means
     every event. Other events are skipped, and its checkpoint still moves past them.
     ``apply`` runs in a unit of work of its own, which also advances the checkpoint; if
-    it raises, the batch rolls back and is tried again on the next run.
+    it raises, the batch rolls back and is tried again on the next run. ``reset(uow)``,
+    if given, drops what the projection wrote, for :meth:`ProjectionRunner.rebuild`.
 
     >>> from eduengine.booking.events import SeatBooked
     >>> p = Projection("seat_counter", lambda uow, envelopes: None, events=[SeatBooked])
@@ -120,6 +121,7 @@ class Projection:
     name: str = attrs.field(validator=lambda _, __, value: check_id(value, "name"))
     apply: Apply
     events: frozenset[str] | None = attrs.field(default=None, converter=_type_names)
+    reset: Callable[[UnitOfWork], None] | None = attrs.field(default=None, kw_only=True)
 
     def wants(self, type_name: str) -> bool:
         """Whether events of type ``type_name`` are handed to :attr:`apply`."""
@@ -294,6 +296,30 @@ class ProjectionRunner:
                 with self._lock:
                     self._resting.pop(p.name, None)  # inline runs may try it again
         return report
+
+    def rebuild(self, projection: str, *, batch: int = 500) -> CatchUp:
+        """Drop what ``projection`` wrote (its ``reset``) and rewind its checkpoint, in one
+        unit of work, then apply the whole feed to it again (:meth:`catch_up`).
+
+        Workers running it meanwhile follow the rewound checkpoint: nothing they apply
+        is lost or applied twice. Events pruned from the feed are not replayed.
+        """
+        check_int(batch, "batch", low=1, high=MAX_LIMIT)
+        chosen = self.projections.get(projection) if isinstance(projection, str) else None
+        if chosen is None:
+            raise InvalidInput(
+                f"no projection named {projection!r} (known: {sorted(self.projections)})"
+            )
+        if chosen.reset is None:
+            raise InvalidInput(f"projection {projection!r} has no reset: it cannot be rebuilt")
+        with self._uow() as uow:
+            uow.records.get(CHECKPOINTS, projection)  # waits for a batch under way
+            chosen.reset(uow)
+            uow.records.delete(CHECKPOINTS, projection)
+            uow.commit()
+        self._remember(projection, _Known(0, 0), force=True)
+        log.info("projection %s rewound for a rebuild", projection)
+        return self.catch_up(projection, batch=batch)
 
     def after_commit(self, position: int | None = None) -> CatchUp:
         """Run the projections right after a command committed, in its process.
