@@ -109,6 +109,7 @@ MODULES = [
     "eduengine.kernel.events",
     "eduengine.kernel.envelope",
     "eduengine.service_layer.streams",
+    "eduengine.service_layer.projections",
     "eduengine.booking.guards",
     "eduengine.events.catalog",
     "eduengine.availability.events",
