@@ -14,19 +14,41 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _runtime_requirements() -> list[Requirement]:
+    """The runtime requirements that apply to this Python (floors may differ by version,
+    where a binary wheel first exists for it)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = [r for reqs in project["optional-dependencies"].values() for r in reqs]
-    return [Requirement(r) for r in [*project["dependencies"], *extras]]
+    reqs = [Requirement(r) for r in [*project["dependencies"], *extras]]
+    return [r for r in reqs if r.marker is None or r.marker.evaluate()]
 
 
 def _pins() -> dict[str, Version]:
+    """The pins of constraints/lowest.txt that pip applies on this Python."""
     lines = (ROOT / "constraints" / "lowest.txt").read_text(encoding="utf-8").splitlines()
     pins: dict[str, Version] = {}
     for line in lines:
         if line.strip() and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[canonicalize_name(name)] = Version(version.strip())
+            requirement = Requirement(line)
+            if requirement.marker is not None and not requirement.marker.evaluate():
+                continue
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", line
+            pins[canonicalize_name(requirement.name)] = Version(spec.version)
     return pins
+
+
+def test_every_python_version_has_one_floor_for_each_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = [r for reqs in project["optional-dependencies"].values() for r in reqs]
+    for minor in range(11, 15):
+        env = {"python_version": f"3.{minor}", "python_full_version": f"3.{minor}.0"}
+        names = [
+            canonicalize_name(r.name)
+            for r in map(Requirement, [*project["dependencies"], *extras])
+            if r.marker is None or r.marker.evaluate(env)
+        ]
+        assert len(names) == len(set(names)), (minor, names)
+        assert "psycopg" in names, minor
 
 
 def test_every_runtime_dependency_has_a_floor_and_a_ceiling() -> None:
