@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from eduengine.booking.service import BookingService
 from eduengine.kernel.ids import IdFactory, uuid_ids
-from eduengine.service_layer.runner import ServiceBase, describe, scan_after
+from eduengine.service_layer.runner import ServiceBase, scan_after
 
-__all__ = ["BookingService", "IdFactory", "ServiceBase", "describe", "scan_after", "uuid_ids"]
+__all__ = ["BookingService", "IdFactory", "ServiceBase", "scan_after", "uuid_ids"]

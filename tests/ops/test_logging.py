@@ -92,7 +92,7 @@ class Flaky(ServiceBase):
                 raise RetryableConflict(f"slot {slot_id!r} changed")
             return slot_id
 
-        return self._run(command)
+        return self._run(command, ids={"slot_id": slot_id})
 
 
 def test_each_retry_is_a_warning_and_so_is_running_out_of_retries(

@@ -140,7 +140,11 @@ class AvailabilityService(ServiceBase):
 
     def schedule_of(self, tutor_id: str) -> TutorSchedule:
         check_id(tutor_id, "tutor_id")
-        return self._run(lambda uow, now: load_schedule(uow, tutor_id)[0], write=False)
+        return self._run(
+            lambda uow, now: load_schedule(uow, tutor_id)[0],
+            write=False,
+            ids={"tutor_id": tutor_id},
+        )
 
     def open_times(
         self,
@@ -166,7 +170,7 @@ class AvailabilityService(ServiceBase):
             busy = read_busy(uow, tutor_id, spans, longest)
             return open_times(schedule, busy, start, end, now=now, viewer_tz=viewer_tz)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"tutor_id": tutor_id})
 
     def booked_times(self, tutor_id: str, start: datetime, end: datetime) -> list[Busy]:
         """The tutor's live lessons starting in ``[start, end)``, in time order (each
@@ -182,7 +186,7 @@ class AvailabilityService(ServiceBase):
             found = read_lessons(uow, tutor_id, start, end, longest)
             return [b for b in found if b.start < end]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"tutor_id": tutor_id})
 
     def book(self, tutor_id: str, student_id: str, start: datetime) -> OneOnOneLesson:
         """Book the tutor at ``start`` (one of the open times), or raise
@@ -190,9 +194,10 @@ class AvailabilityService(ServiceBase):
         check_id(tutor_id, "tutor_id")
         check_id(student_id, "student_id")
         check_instant(start, "start")
-        return self._run(lambda uow, now: self._book_all(uow, now, tutor_id, student_id, [start]))[
-            0
-        ]
+        return self._run(
+            lambda uow, now: self._book_all(uow, now, tutor_id, student_id, [start]),
+            ids={"tutor_id": tutor_id, "student_id": student_id},
+        )[0]
 
     def book_weekly(
         self, tutor_id: str, student_id: str, first_start: datetime, weeks: int
@@ -222,7 +227,7 @@ class AvailabilityService(ServiceBase):
                 raise TimeNotAvailable(tutor_id, missing)
             return self._book_all(uow, now, tutor_id, student_id, starts)
 
-        return self._run(command)
+        return self._run(command, ids={"tutor_id": tutor_id, "student_id": student_id})
 
     def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
         """Cancel a 1-on-1 lesson; the bus's handlers free the tutor's time and close the
@@ -245,7 +250,7 @@ class AvailabilityService(ServiceBase):
                 reason_code=reason_code,
             )
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def migrate_calendars(self) -> int:
         """:meth:`migrate_calendar` for every tutor holding an old calendar document, and
@@ -288,7 +293,7 @@ class AvailabilityService(ServiceBase):
             uow.records.delete(CALENDARS, tutor_id)
             return filed
 
-        return self._run(command)
+        return self._run(command, ids={"tutor_id": tutor_id})
 
     # --- internals --------------------------------------------------------------------
 

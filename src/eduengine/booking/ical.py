@@ -329,7 +329,7 @@ class CalendarService(ServiceBase):
                 uow, f"Lessons of {student_id}", student_id, bookings, now, self.course_info
             )
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def tutor_calendar(self, tutor_id: str) -> bytes:
         """One event per slot the tutor teaches, with how many students hold a seat."""
@@ -361,7 +361,7 @@ class CalendarService(ServiceBase):
                 feed.cal.add_component(event)
             return feed.bytes()
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"tutor_id": tutor_id})
 
     @staticmethod
     def _build(

@@ -116,7 +116,9 @@ class BookingService(ServiceBase):
             uow.slots.add(slot)
             return slot.clone()
 
-        return self._run(command, ids={"course_id": course_id})
+        return self._run(
+            command, ids={"course_id": course_id, "slot_id": slot_id, "tutor_id": tutor_id}
+        )
 
     def create_series(
         self,
@@ -176,7 +178,9 @@ class BookingService(ServiceBase):
             )
             return series
 
-        return self._run(command, ids={"course_id": course_id})
+        return self._run(
+            command, ids={"course_id": course_id, "series_id": series_id, "tutor_id": tutor_id}
+        )
 
     #: how many full slots a service remembers for :meth:`book`'s read-only refusal
     FULL_HINTS = 1024
@@ -400,7 +404,7 @@ class BookingService(ServiceBase):
         command: Callable[[UnitOfWork, datetime], T],
         due: set[str],
         *,
-        ids: Mapping[str, str] | None = None,
+        ids: Mapping[str, str | None] | None = None,
     ) -> T:
         """Run a slot command whose slots note their due offers in ``due``.
 

@@ -211,7 +211,9 @@ class GroupService(RiskScreen, DealPayments):
             return group.id
 
         group_id = self._guarded(
-            reserve, initiator, {"campaign_id": campaign_id, "student_id": initiator}
+            reserve,
+            initiator,
+            {"campaign_id": campaign_id, "student_id": initiator, "device_id": device_id},
         )
         return self._pay(group_id, initiator, account)
 
@@ -282,7 +284,11 @@ class GroupService(RiskScreen, DealPayments):
             save_group(uow, group, now)
             return group_id
 
-        self._guarded(reserve, student_id, {"group_id": group_id, "student_id": student_id})
+        self._guarded(
+            reserve,
+            student_id,
+            {"group_id": group_id, "student_id": student_id, "device_id": device_id},
+        )
         return self._pay(group_id, student_id, account)
 
     def leave_group(self, group_id: str, student_id: str) -> GroupDeal:

@@ -22,7 +22,7 @@ class RiskScreen(ServiceBase):
 
     risk_rules: tuple[RiskRule, ...]
 
-    def _guarded(self, reserve: Any, student_id: str, ids: Mapping[str, str]) -> str:
+    def _guarded(self, reserve: Any, student_id: str, ids: Mapping[str, str | None]) -> str:
         """Run a reservation; a risk denial is recorded in a unit of work of its own, so
         the refusal itself changes nothing else. ``ids`` are the command's, for its log."""
         try:

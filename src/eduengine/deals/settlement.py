@@ -385,8 +385,11 @@ class DealPayments(ServiceBase):
             else:
                 close(uow, intent.key, "released")
 
-        self._run(release)
+        self._run(release, ids={"group_id": group_id, "student_id": student_id})
 
     def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
         group_id, student_id = intent.ref["group_id"], intent.ref["student_id"]
-        self._run(lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now))
+        self._run(
+            lambda uow, now: self._mark_refunded(uow, group_id, student_id, refund, now),
+            ids={"group_id": group_id, "student_id": student_id},
+        )

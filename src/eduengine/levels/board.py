@@ -35,8 +35,9 @@ KIND = "xp"
 GLOBAL = "xp"
 
 T = TypeVar("T")
-Reader = Callable[[Callable[[RecordRepository], T]], T]
-"""Runs a read over the records in a read-only unit of work and returns its result."""
+Reader = Callable[..., T]
+"""``read(query, ids={"student_id": ...})`` runs ``query(records)`` in a read-only unit of
+work and returns its result; ``ids`` go to the log (:meth:`LevelService._read_records`)."""
 
 
 def board_name(*, class_id: str | None = None, period: str | None = None) -> str:
@@ -161,7 +162,9 @@ class StoredLeaderboard:
     def xp_of(self, student_id: str) -> int:
         """The XP the student ranks by here; ``NotRanked`` if they are not on the board."""
         check_id(student_id, "student_id")
-        found: int = self._read(lambda records: self._xp(records, student_id))
+        found: int = self._read(
+            lambda records: self._xp(records, student_id), ids={"student_id": student_id}
+        )
         return found
 
     def rank(self, student_id: str) -> int:
@@ -172,7 +175,7 @@ class StoredLeaderboard:
             xp = self._xp(records, student_id)
             return 1 + records.count(KIND, self.name, lo=xp + 1)
 
-        found: int = self._read(read)
+        found: int = self._read(read, ids={"student_id": student_id})
         return found
 
     def top(self, n: int, *, anonymous: bool = False) -> list[Standing]:
@@ -208,7 +211,7 @@ class StoredLeaderboard:
             entries = [*above, (student_id, xp), *below]
             return self._standings(records, entries, student_id if anonymous else None)
 
-        found: list[Standing] = self._read(read)
+        found: list[Standing] = self._read(read, ids={"student_id": student_id})
         return found
 
     def _xp(self, records: RecordRepository, student_id: str) -> int:

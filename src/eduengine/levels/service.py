@@ -213,7 +213,7 @@ class LevelService(ServiceBase):
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return progress(self.curve, state["xp"], self.titles)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def badges_of(self, student_id: str) -> list[str]:
         check_id(student_id, "student_id")
@@ -222,7 +222,7 @@ class LevelService(ServiceBase):
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return list(state["badges"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def refused_awards(self, student_id: str) -> list[dict[str, Any]]:
         check_id(student_id, "student_id")
@@ -231,7 +231,7 @@ class LevelService(ServiceBase):
             state = uow.records.get(KIND, student_id) or _fresh(student_id)
             return list(state["refused"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def state_of(self, student_id: str) -> dict[str, Any]:
         """The student's whole XP document (for audits and replay checks)."""
@@ -239,6 +239,7 @@ class LevelService(ServiceBase):
         return self._run(
             lambda uow, now: uow.records.get(KIND, student_id) or _fresh(student_id),
             write=False,
+            ids={"student_id": student_id},
         )
 
     def leaderboard(
@@ -288,8 +289,10 @@ class LevelService(ServiceBase):
 
         return self._refile_all(KIND, refile, batch)
 
-    def _read_records(self, read: Callable[[RecordRepository], T]) -> T:
-        return self._run(lambda uow, now: read(uow.records), write=False)
+    def _read_records(
+        self, read: Callable[[RecordRepository], T], *, ids: Mapping[str, str | None] | None = None
+    ) -> T:
+        return self._run(lambda uow, now: read(uow.records), write=False, ids=ids)
 
     # --- internals ----------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ class FeeService(ServiceBase):
         check_id(student_id, "student_id")
         check_id(account, "payment account")
         self._run(
-            lambda uow, now: uow.records.put(PAYMENT_ACCOUNTS, student_id, {"account": account})
+            lambda uow, now: uow.records.put(PAYMENT_ACCOUNTS, student_id, {"account": account}),
+            ids={"student_id": student_id},
         )
 
     def fees_of(self, student_id: str) -> list[LateFee]:
@@ -102,7 +103,7 @@ class FeeService(ServiceBase):
             keys = [k for k, _ in uow.records.scan(LATE_FEES, f"student:{student_id}")]
             return [_fee(k, uow.records.get(LATE_FEES, k) or {}) for k in keys]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def collect_due(self, *, batch: int = 50) -> int:
         """Charge every fee due now; returns how many were charged. Safe to run from
@@ -127,12 +128,15 @@ class FeeService(ServiceBase):
             account = uow.records.get(PAYMENT_ACCOUNTS, doc["student_id"])
             return doc, None if account is None else str(account["account"])
 
-        doc, account = self._run(read, write=False)
+        doc, account = self._run(read, write=False, ids={"booking_id": booking_id})
         if doc is None:
             return False
         fee = Money.from_record(doc["fee"])
         if account is None:
-            self._run(self._failed(booking_id, "no payment account on file"))
+            self._run(
+                self._failed(booking_id, "no payment account on file"),
+                ids={"booking_id": booking_id},
+            )
             return False
         key = fee_key(booking_id)
         self._run(
@@ -145,18 +149,25 @@ class FeeService(ServiceBase):
                 amount=fee,
                 now=now,
                 student_id=doc["student_id"],
-            )
+            ),
+            ids={"booking_id": booking_id},
         )
         try:
             made = self.gateway.charge(key, account, fee)
         except PaymentFailed as exc:
-            self._run(self._failed(booking_id, str(exc), close_as="failed"))
+            self._run(
+                self._failed(booking_id, str(exc), close_as="failed"),
+                ids={"booking_id": booking_id},
+            )
             return False
         except Exception as exc:  # answer lost: reconcile asks the provider
-            self._run(self._failed(booking_id, f"outcome unknown: {exc}", close_as=None))
+            self._run(
+                self._failed(booking_id, f"outcome unknown: {exc}", close_as=None),
+                ids={"booking_id": booking_id},
+            )
             return False
         try:
-            return bool(self._run(self._charged(booking_id, made)))
+            return bool(self._run(self._charged(booking_id, made), ids={"booking_id": booking_id}))
         except PersistenceError as exc:
             # the money moved: the fee's intent stays open and reconcile (or the next
             # collect, under the same key) marks it charged; never "nothing was written"
@@ -169,7 +180,8 @@ class FeeService(ServiceBase):
     # --- settling payments (PaymentSettler) ----------------------------------------------
 
     def payment_charged(self, intent: PaymentIntent, charge: Charge) -> None:
-        self._run(self._charged(intent.ref["booking_id"], charge))
+        booking_id = intent.ref["booking_id"]
+        self._run(self._charged(booking_id, charge), ids={"booking_id": booking_id})
 
     def payment_not_charged(self, intent: PaymentIntent) -> None:
         # the fee is still owed: it stays due (with its back-off) and is tried again

@@ -94,18 +94,27 @@ class PolicyService(ServiceBase):
 
     def violations(self, student_id: str) -> list[Violation]:
         check_id(student_id, "student_id")
-        return self._run(lambda uow, now: violations_of(uow, student_id), write=False)
+        return self._run(
+            lambda uow, now: violations_of(uow, student_id),
+            write=False,
+            ids={"student_id": student_id},
+        )
 
     def restriction(self, student_id: str) -> Restriction | None:
         check_id(student_id, "student_id")
         return self._run(
             lambda uow, now: self.policy.restriction(violations_of(uow, student_id), now),
             write=False,
+            ids={"student_id": student_id},
         )
 
     def reschedules_of(self, booking_id: str) -> int:
         check_id(booking_id, "booking_id")
-        return self._run(lambda uow, now: self._reschedules(uow, booking_id), write=False)
+        return self._run(
+            lambda uow, now: self._reschedules(uow, booking_id),
+            write=False,
+            ids={"booking_id": booking_id},
+        )
 
     # --- commands ---------------------------------------------------------------------
 
@@ -115,7 +124,8 @@ class PolicyService(ServiceBase):
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
         return self._run(
-            lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id)
+            lambda uow, now: uow.slots.get(slot_id).book(student_id, now=now, new_id=self._new_id),
+            ids={"slot_id": slot_id, "student_id": student_id},
         )
 
     def cancel(self, booking_id: str, *, reason_code: str | None = None) -> CancellationOutcome:
@@ -140,7 +150,7 @@ class PolicyService(ServiceBase):
             fee = self.policy.late_fee if late else None
             return CancellationOutcome(booking=cancelled, late=late, fee=fee)
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def mark_no_show(self, booking_id: str) -> Booking:
         """Record a no-show (a violation) once the slot has started."""
@@ -151,7 +161,7 @@ class PolicyService(ServiceBase):
             self._confirmed(uow, booking_id)
             return slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def reschedule(self, booking_id: str, new_slot_id: str) -> Booking:
         """Move a booking to another slot atomically: the old seat is released only if the
@@ -194,7 +204,7 @@ class PolicyService(ServiceBase):
             )
             return moved
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id, "new_slot_id": new_slot_id})
 
     # --- internals --------------------------------------------------------------------
 

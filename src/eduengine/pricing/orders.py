@@ -60,11 +60,16 @@ class OrderSettlement(ServiceBase):
 
     def payment_not_charged(self, intent: PaymentIntent) -> None:
         order_id = intent.ref["order_id"]
-        self._run(lambda uow, now: self._release(uow, order_id, "expired", now))
+        self._run(
+            lambda uow, now: self._release(uow, order_id, "expired", now),
+            ids={"order_id": order_id},
+        )
 
     def payment_refunded(self, intent: PaymentIntent, refund: Refund) -> None:
         order_id = intent.ref["order_id"]
-        self._run(lambda uow, now: self._refunded(uow, order_id, refund, now))
+        self._run(
+            lambda uow, now: self._refunded(uow, order_id, refund, now), ids={"order_id": order_id}
+        )
 
     def _settle_charge(self, order_id: str, charge: Charge) -> Order | None:
         """Confirm the order a charge paid for; if it is gone already, file a refund of

@@ -119,7 +119,10 @@ class ReminderService(ServiceBase):
     def set_channel(self, student_id: str, channel: Channel | str) -> None:
         check_id(student_id, "student_id")
         chosen = parse_channel(channel)
-        self._run(lambda uow, now: uow.records.put(PREFS, student_id, {"channel": chosen.value}))
+        self._run(
+            lambda uow, now: uow.records.put(PREFS, student_id, {"channel": chosen.value}),
+            ids={"student_id": student_id},
+        )
 
     def pending(self, booking_id: str) -> list[Reminder]:
         """Reminders of a booking not yet sent (due or not)."""
@@ -129,7 +132,7 @@ class ReminderService(ServiceBase):
             record = uow.records.get(KIND, booking_id)
             return [] if record is None else due_items(record, None)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"booking_id": booking_id})
 
     def reindex(self) -> int:
         """File reminder documents written before reminders were indexed under ``due``
@@ -182,13 +185,13 @@ class ReminderService(ServiceBase):
         sent = 0
         for keys in self._due_batches(KIND, DUE, batch):
             for key in keys:
-                while taken := self._run(partial(_take_one, key)):
+                while taken := self._run(partial(_take_one, key), ids={"booking_id": key}):
                     try:
                         notifier.send(taken)
                     except BaseException:
-                        self._run(partial(_settle_one, taken, "pending"))
+                        self._run(partial(_settle_one, taken, "pending"), ids={"booking_id": key})
                         raise
-                    self._run(partial(_settle_one, taken, "sent"))
+                    self._run(partial(_settle_one, taken, "sent"), ids={"booking_id": key})
                     sent += 1
         return sent
 

@@ -73,7 +73,7 @@ class RushService(ServiceBase):
             slot.postpone_opening(queue.admission_at, now=now)
             _save(uow, queue)
 
-        self._run(command)
+        self._run(command, ids={"slot_id": slot_id})
 
     def enter(self, slot_id: str, student_id: str) -> QueuePosition:
         """Join the queue (before or after opening); returns where the student stands."""
@@ -100,7 +100,7 @@ class RushService(ServiceBase):
             )
             return self._position(uow, queue, student_id, now)
 
-        return self._run(command)
+        return self._run(command, ids={"slot_id": slot_id, "student_id": student_id})
 
     def admit(self, slot_id: str) -> QueueAdmitted:
         """At or after ``opens_at + window``: seat the queue in the fair order, the rest on
@@ -145,7 +145,7 @@ class RushService(ServiceBase):
             uow.record_events([event])
             return event
 
-        return self._run(command)
+        return self._run(command, ids={"slot_id": slot_id})
 
     def admit_due(self, *, batch: int = 50) -> list[QueueAdmitted]:
         """Admit every queue whose admission time has come (for a periodic worker).
@@ -186,7 +186,7 @@ class RushService(ServiceBase):
                 raise QueueError(slot_id, f"student {student_id!r} is not in the queue")
             return self._position(uow, queue, student_id, now)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"slot_id": slot_id, "student_id": student_id})
 
     # --- internals --------------------------------------------------------------------
 

@@ -44,36 +44,6 @@ _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict_
 }
 
 
-def describe(command: Callable[..., object]) -> tuple[str, dict[str, str]]:
-    """The service method a command belongs to and the ids it works on, for log records.
-
-    A command is a closure made inside a public method, so its qualified name starts with
-    that method's (``BookingService.book.<locals>.attempt``), and the ids the method was
-    called with are the closure's free variables named ``*_id``. Reading them here keeps
-    the hundred-odd commands free of logging code.
-
-    >>> def book(slot_id: str, student_id: str):
-    ...     return lambda uow, now: (slot_id, student_id)
-    >>> describe(book("s1", "ann"))
-    ('book', {'slot_id': 's1', 'student_id': 'ann'})
-    """
-    name = command.__qualname__.split(".<locals>", 1)[0]
-    ids: dict[str, str] = {}
-    code = getattr(command, "__code__", None)
-    cells = getattr(command, "__closure__", None) or ()
-    if code is not None:
-        for var, cell in zip(code.co_freevars, cells, strict=False):
-            if not var.endswith("_id") or var in _RECORD_FIELDS:
-                continue
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell: the variable was never bound
-                continue
-            if isinstance(value, str):
-                ids[var] = value
-    return name, ids
-
-
 def _package_logger(module: str) -> str:
     # eduengine.deals.service -> eduengine.deals; a host's own service keeps its module
     parts = module.split(".")
@@ -127,11 +97,12 @@ class ServiceBase:
         command: Callable[[UnitOfWork, datetime], T],
         *,
         write: bool = True,
-        ids: Mapping[str, str] | None = None,
+        ids: Mapping[str, str | None] | None = None,
     ) -> T:
         """Run ``command(uow, now)`` in a fresh unit of work, retrying a transient
         conflict; ``write=False`` runs it read-only. ``ids`` are the ids the command works
-        on (``{"slot_id": slot_id}``), put in its log records' ``extra``."""
+        on (``{"slot_id": slot_id}``), put in its log records' ``extra`` (one that is
+        ``None``, an optional id not given, is left out)."""
         log = self.log
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
@@ -188,22 +159,26 @@ class ServiceBase:
         return result
 
     def _describe(
-        self, command: Callable[..., object], ids: Mapping[str, str] | None
+        self, command: Callable[..., object], ids: Mapping[str, str | None] | None
     ) -> tuple[str, dict[str, str]]:
         """The command's name for the log (``DealService.join_group``: the public class,
-        even when a mixin defines the method) and the ids to log with it."""
-        method = command.__qualname__.split(".<locals>", 1)[0].rsplit(".", 1)[-1]
+        even when a mixin defines the method) and the ids its call site passed."""
+        # a partial (or any callable object) has no qualified name of its own
+        made = getattr(command, "func", command)
+        qualname = getattr(made, "__qualname__", None) or type(made).__qualname__
+        method = qualname.split(".<locals>", 1)[0].rsplit(".", 1)[-1]
         name = f"{type(self).__name__}.{method}"
-        if ids is None:
-            # Phase A of issue #21: call sites not converted yet still name their ids
-            # through the closure; removed with describe once every call passes ids=
-            return name, describe(command)[1]
-        return name, {key: value for key, value in ids.items() if key not in _RECORD_FIELDS}
+        named = {
+            key: value
+            for key, value in (ids or {}).items()
+            if value is not None and key not in _RECORD_FIELDS
+        }
+        return name, named
 
     def _log_failure(
         self,
         command: Callable[..., object],
-        ids: Mapping[str, str] | None,
+        ids: Mapping[str, str | None] | None,
         exc: EduEngineError,
         attempt: int,
         *,
@@ -236,7 +211,10 @@ class ServiceBase:
         )
 
     def _run_batch(
-        self, command: Callable[[UnitOfWork, datetime], T], *, ids: Mapping[str, str] | None = None
+        self,
+        command: Callable[[UnitOfWork, datetime], T],
+        *,
+        ids: Mapping[str, str | None] | None = None,
     ) -> T:
         """Run one batch of a sweep, then rest: SQLite's write lock is not fair, and a
         sweep that takes it back at once can starve a booking polling for it, so a sweep

@@ -70,14 +70,19 @@ class ClassService(ServiceBase):
         """The students in a class, in the order they joined."""
         check_id(class_id, "class_id")
         return self._run(
-            lambda uow, now: list(rec.school_class(uow, class_id)["members"]), write=False
+            lambda uow, now: list(rec.school_class(uow, class_id)["members"]),
+            write=False,
+            ids={"class_id": class_id},
         )
 
     def assign(self, student_id: str, class_id: str) -> None:
         """Put a student in a class (or move them there: an atomic transfer)."""
         check_id(student_id, "student_id")
         check_id(class_id, "class_id")
-        self._run(lambda uow, now: self._move(uow, student_id, class_id, now))
+        self._run(
+            lambda uow, now: self._move(uow, student_id, class_id, now),
+            ids={"student_id": student_id, "class_id": class_id},
+        )
 
     transfer = assign
 
@@ -110,7 +115,7 @@ class ClassService(ServiceBase):
             self._move(uow, student_id, chosen, now)
             return chosen
 
-        return self._run(command)
+        return self._run(command, ids={"student_id": student_id})
 
     def _move(self, uow: UnitOfWork, student_id: str, class_id: str, now: datetime) -> None:
         doc = rec.student(uow, student_id)

@@ -78,7 +78,7 @@ class LifecycleService(ServiceBase):
                 facts["modules"].append(module)
             self._retag(uow, student_id, doc, now)
 
-        self._run(command)
+        self._run(command, ids={"student_id": student_id})
 
     def churn(self, student_id: str, *, reason_code: str | None = None) -> None:
         """Mark the student churned (流失) now, with the school's code for why
@@ -96,7 +96,7 @@ class LifecycleService(ServiceBase):
                 uow, student_id, doc, now, reason="churned", reason_code=reason_code
             )
 
-        self._run(command)
+        self._run(command, ids={"student_id": student_id})
 
     def refresh_tags(self, student_id: str) -> tuple[frozenset[str], str]:
         """Re-evaluate time-based tags (e.g. inactive for 14 days) and the stage."""
@@ -107,7 +107,7 @@ class LifecycleService(ServiceBase):
             self._retag(uow, student_id, doc, now)
             return frozenset(doc["tags"]), doc["stage"]
 
-        return self._run(command)
+        return self._run(command, ids={"student_id": student_id})
 
     def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
         """``(stage, since, reason)`` for every stage the student moved through, oldest
@@ -123,7 +123,7 @@ class LifecycleService(ServiceBase):
             ]
             return history
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def _retag(self, uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime) -> None:
         facts = doc["facts"]

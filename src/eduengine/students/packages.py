@@ -114,7 +114,10 @@ class PackageService(ServiceBase):
             handlers.record_purchase(uow, student_id, f"package:{pid}", now)
             return pid
 
-        return self._run(command)
+        return self._run(
+            command,
+            ids={"student_id": student_id, "package_id": package_id, "course_id": course_id},
+        )
 
     def activate_package(self, package_id: str) -> None:
         """Start a package's validity now (it moves from pending to active)."""
@@ -127,7 +130,7 @@ class PackageService(ServiceBase):
             pkg["activated_at"] = dt_out(now)
             rec.put_package(uow, package_id, pkg)
 
-        self._run(command)
+        self._run(command, ids={"package_id": package_id})
 
     def packages_of(self, student_id: str) -> list[PackageView]:
         """A student's packages in the order bought."""
@@ -137,7 +140,7 @@ class PackageService(ServiceBase):
             doc = rec.student(uow, student_id)
             return [rec.package_view(p, rec.package(uow, p), now) for p in doc["packages"]]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def expiring_soon(self, within: timedelta) -> list[PackageView]:
         """Active packages with credits left that expire within ``within``, soonest
@@ -188,7 +191,7 @@ class PackageService(ServiceBase):
             )
             return booking
 
-        return self._run(command)
+        return self._run(command, ids={"slot_id": slot_id, "student_id": student_id})
 
     def cancel_with_credit(self, booking_id: str, *, reason_code: str | None = None) -> bool:
         """Cancel a booking paid with a credit; the credit comes back if cancelled
@@ -213,7 +216,7 @@ class PackageService(ServiceBase):
             )
             return now <= slot.start - self.free_cancel_before
 
-        return self._run(command)
+        return self._run(command, ids={"booking_id": booking_id})
 
     def mark_no_show_with_credit(self, booking_id: str) -> None:
         """A no-show forfeits the credit the booking consumed."""
@@ -225,7 +228,7 @@ class PackageService(ServiceBase):
             slot = uow.slots.get(booking.slot_id)
             slot.mark_attendance(booking_id, BookingStatus.NO_SHOW, now=now)
 
-        self._run(command)
+        self._run(command, ids={"booking_id": booking_id})
 
     def enrolments(self, student_id: str) -> list[str]:
         """Courses the student is enrolled in (by a paid order or a formed group)."""
@@ -235,7 +238,7 @@ class PackageService(ServiceBase):
             keys = uow.records.scan(ENROLMENTS, f"student:{student_id}")
             return sorted(key.partition(":")[2] for key, _ in keys)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def _credit_of(self, uow: UnitOfWork, booking: Booking) -> tuple[str, dict[str, Any]]:
         found = rec.package_of_booking(uow, rec.student(uow, booking.student_id), booking.id)

@@ -137,7 +137,7 @@ class ProfileService(ServiceBase):
             )
             uow.record_events([StudentRegistered(occurred_at=now, student_id=student_id)])
 
-        self._run(command)
+        self._run(command, ids={"student_id": student_id})
 
     def view(self, actor: Actor, student_id: str) -> Profile:
         """Read a profile as ``actor`` sees it (full, masked or refused); always audited."""
@@ -184,14 +184,18 @@ class ProfileService(ServiceBase):
         self._run(
             lambda uow, now: uow.records.put(
                 GRANTS, f"{actor.id}:{student_id}", {"until": dt_out(until)}
-            )
+            ),
+            ids={"student_id": student_id},
         )
 
     def revoke(self, actor: Actor, student_id: str) -> None:
         """Revoke a grant at once."""
         _check_actor(actor)
         check_id(student_id, "student_id")
-        self._run(lambda uow, now: uow.records.delete(GRANTS, f"{actor.id}:{student_id}"))
+        self._run(
+            lambda uow, now: uow.records.delete(GRANTS, f"{actor.id}:{student_id}"),
+            ids={"student_id": student_id},
+        )
 
     def audit_trail(self, student_id: str) -> list[AuditEntry]:
         """Who read, changed, erased or was refused a student's profile, oldest first."""
@@ -212,7 +216,7 @@ class ProfileService(ServiceBase):
                 for d in docs
             ]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     def reindex_audit(self) -> int:
         """File audit entries written before the trail was indexed by student (a one-off
@@ -261,7 +265,7 @@ class ProfileService(ServiceBase):
             doc = rec.student(uow, student_id)
             return [g for g in map(_guardian_in, doc["guardians"]) if role in g.roles]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"student_id": student_id})
 
     # --- internals ---------------------------------------------------------------------
 
@@ -305,10 +309,13 @@ class ProfileService(ServiceBase):
     ) -> T:
         """Run ``command``; a refusal is audited in a unit of work of its own."""
         try:
-            return self._run(command)
+            return self._run(command, ids={"student_id": student_id})
         except _Refused:
             pass
-        self._run(lambda uow, now: self._audit(uow, actor, student_id, "denied", (), now))
+        self._run(
+            lambda uow, now: self._audit(uow, actor, student_id, "denied", (), now),
+            ids={"student_id": student_id},
+        )
         raise AccessDenied(f"{actor.role} {actor.id!r} may not access student {student_id!r}")
 
 
