@@ -47,9 +47,12 @@ from eduengine.notices.model import (
 )
 from eduengine.notices.planning import (
     NOTICES,
+    Step,
+    booking_subject,
     head_teacher,
     local,
     plan,
+    plan_class_steps,
     reach,
     refresh,
     student_index,
@@ -92,10 +95,6 @@ def _with(
     return lambda zone: {**context(zone), **more}
 
 
-def booking_subject(booking_id: str) -> str:
-    return f"booking:{booking_id}"
-
-
 def plan_class(
     uow: UnitOfWork,
     policy: NoticePolicy,
@@ -105,39 +104,37 @@ def plan_class(
     student_id: str,
     now: datetime,
 ) -> None:
-    """A seat's first notice (``kind``, if any) and its reminders."""
-    context = class_context(slot, booking_id, room_of(uow, slot.id))
-    subject = booking_subject(booking_id)
-    common: dict[str, Any] = {
-        "student_id": student_id,
-        "now": now,
-        "not_after": slot.start,
-        "subject": subject,
-        "audience": reach(uow, student_id, CLASS_REMINDER, policy),
-    }
-    copied = policy.guardian_kinds
-    # one look-up of the recipients serves every notice of the seat, unless the school
-    # copies the first notice to guardians but not the reminders (or the other way)
-    same = kind is None or (kind in copied) == (CLASS_REMINDER in copied)
-    first = common["audience"] if same else reach(uow, student_id, str(kind), policy)
-    if kind is not None:
-        plan(
-            uow, policy, kind=kind, key=booking_id, context=context, **{**common, "audience": first}
-        )
+    """A seat's first notice (``kind``, if any) and its reminders, as one class document
+    per recipient (see :func:`~eduengine.notices.planning.plan_class_steps`)."""
+    steps: list[Step] = [] if kind is None else [(kind, kind, None, now)]
     for offset in sorted(set(policy.reminders), reverse=True):
         if slot.start - offset < now:
             continue  # its time has passed: a "one day before" an hour before is wrong
         label = offset_label(offset)
-        plan(
-            uow,
-            policy,
-            kind=CLASS_REMINDER,
-            key=f"{booking_id}:{label}",
-            template=f"{CLASS_REMINDER}.{label}",
-            due_at=slot.start - offset,
-            context=_with(context, before=label),
-            **common,
-        )
+        steps.append((CLASS_REMINDER, f"{CLASS_REMINDER}.{label}", label, slot.start - offset))
+    if not steps or now >= slot.start:
+        return
+    audience = reach(uow, student_id, CLASS_REMINDER, policy)
+    copied = policy.guardian_kinds
+    # one look-up of the recipients serves every notice of the seat, unless the school
+    # copies the first notice to guardians but not the reminders (or the other way)
+    if kind is not None and (kind in copied) != (CLASS_REMINDER in copied):
+        known = {r.id for r, _ in audience}
+        audience += [(r, p) for r, p in reach(uow, student_id, kind, policy) if r.id not in known]
+    context = class_context(slot, booking_id, room_of(uow, slot.id))
+    for recipient, prefs in audience:
+        theirs = [s for s in steps if recipient.role != "guardian" or s[0] in copied]
+        if theirs:
+            plan_class_steps(
+                uow,
+                booking_id=booking_id,
+                recipient=recipient,
+                prefs=prefs,
+                steps=theirs,
+                context=context,
+                now=now,
+                not_after=slot.start,
+            )
 
 
 def on_seat_taken(policy: NoticePolicy) -> Handler:

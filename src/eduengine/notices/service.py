@@ -37,6 +37,8 @@ from eduengine.notices.model import (
     check_channel,
     check_zone,
     notice_of,
+    step_channels,
+    step_notice,
 )
 from eduengine.notices.planning import (
     CURSORS,
@@ -52,6 +54,7 @@ from eduengine.notices.planning import (
     Context,
     check_recipient,
     erase_notices,
+    find_notice,
     head_teacher,
     local,
     plan,
@@ -188,13 +191,15 @@ class NoticeService(NoticeDelivery):
         )
 
     def notice(self, notice_id: str) -> Notice:
+        """The notice ``notice_id`` (a step of a class document: as it is or will be sent)."""
         check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
-        return notice_of(self._doc(notice_id))
+        return step_notice(self._doc(notice_id), notice_id)
 
     def states(self, notice_id: str) -> dict[str, str]:
         """Each channel's state: pending, sent, dead, void or expired."""
         check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
-        return {c: s["state"] for c, s in self._doc(notice_id)["channels"].items()}
+        channels = step_channels(self._doc(notice_id), notice_id) or {}
+        return {c: s["state"] for c, s in channels.items()}
 
     def for_student(self, student_id: str, *, limit: int = 50) -> list[Notice]:
         """A student's latest notices (their guardians' copies too), newest first."""
@@ -206,7 +211,10 @@ class NoticeService(NoticeDelivery):
                 NOTICES, student_index(student_id), limit=limit, descending=True
             )
             docs = [uow.records.get(NOTICES, key) for key, _ in rows]
-            return [notice_of(d) for d in docs if d is not None]
+            # a class document holding only ReminderService's reminders is no notice
+            return [
+                notice_of(d) for d in docs if d is not None and (d["channels"] or d.get("steps"))
+            ]
 
         return self._run(query, write=False, ids={"student_id": student_id})
 
@@ -225,7 +233,7 @@ class NoticeService(NoticeDelivery):
 
     def _doc(self, notice_id: str) -> dict[str, Any]:
         def query(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
-            doc = uow.records.get(NOTICES, notice_id)
+            doc = find_notice(uow, notice_id)
             if doc is None:
                 raise NoticeNotFound(notice_id)
             return doc
