@@ -48,6 +48,7 @@ from eduengine.notices.model import (
 from eduengine.notices.planning import (
     NOTICES,
     Step,
+    attach_reminders,
     booking_subject,
     head_teacher,
     local,
@@ -62,7 +63,8 @@ from eduengine.policies.records import RESCHEDULES
 from eduengine.policies.service import BookingRescheduled
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.service import OrderPaid
-from eduengine.reminders.model import offset_label
+from eduengine.reminders.model import ReminderPlan, offset_label
+from eduengine.reminders.service import announce, reminders_of
 from eduengine.rooms import room_of
 
 #: reasons a seat is released for which the student hears nothing: the seat moved (a
@@ -103,9 +105,11 @@ def plan_class(
     booking_id: str,
     student_id: str,
     now: datetime,
+    reminder: dict[str, Any] | None = None,
 ) -> None:
     """A seat's first notice (``kind``, if any) and its reminders, as one class document
-    per recipient (see :func:`~eduengine.notices.planning.plan_class_steps`)."""
+    per recipient (see :func:`~eduengine.notices.planning.plan_class_steps`); the
+    student's also holds ``reminder``, the reminders :class:`ReminderService` hands out."""
     steps: list[Step] = [] if kind is None else [(kind, kind, None, now)]
     for offset in sorted(set(policy.reminders), reverse=True):
         if slot.start - offset < now:
@@ -113,6 +117,8 @@ def plan_class(
         label = offset_label(offset)
         steps.append((CLASS_REMINDER, f"{CLASS_REMINDER}.{label}", label, slot.start - offset))
     if not steps or now >= slot.start:
+        if reminder is not None:
+            attach_reminders(uow, booking_id, student_id, reminder, now)
         return
     audience = reach(uow, student_id, CLASS_REMINDER, policy)
     copied = policy.guardian_kinds
@@ -121,7 +127,8 @@ def plan_class(
     if kind is not None and (kind in copied) != (CLASS_REMINDER in copied):
         known = {r.id for r, _ in audience}
         audience += [(r, p) for r, p in reach(uow, student_id, kind, policy) if r.id not in known]
-    context = class_context(slot, booking_id, room_of(uow, slot.id))
+    room = reminder["room"] if reminder is not None else room_of(uow, slot.id)
+    context = class_context(slot, booking_id, room)
     for recipient, prefs in audience:
         theirs = [s for s in steps if recipient.role != "guardian" or s[0] in copied]
         if theirs:
@@ -134,10 +141,14 @@ def plan_class(
                 context=context,
                 now=now,
                 not_after=slot.start,
+                reminder=reminder if recipient.id == student_id else None,
             )
 
 
-def on_seat_taken(policy: NoticePolicy) -> Handler:
+def on_seat_taken(policy: NoticePolicy, reminders: ReminderPlan | None = None) -> Handler:
+    """Plan a seat's notices, and the ``reminders`` plan's reminders for
+    :class:`ReminderService` with them: one system, one write per recipient."""
+
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
         slot = uow.slots.get(event.slot_id)
@@ -151,7 +162,13 @@ def on_seat_taken(policy: NoticePolicy) -> Handler:
             kind = WAITLIST_PROMOTED
         elif uow.records.get(RESCHEDULES, booking.id) is not None:
             kind = None  # a moved seat: its reschedule notice confirms it
-        plan_class(uow, policy, kind, slot, booking.id, event.student_id, event.occurred_at)
+        now = event.occurred_at
+        part = None
+        if reminders is not None:
+            part = reminders_of(uow, reminders, booking.id, event.student_id, slot, now)
+        plan_class(uow, policy, kind, slot, booking.id, event.student_id, now, part)
+        if part is not None:
+            announce(uow, part, now)
 
     return handle
 
@@ -453,9 +470,13 @@ def on_progress(policy: NoticePolicy) -> Handler:
     return handle
 
 
-def notice_rules(policy: NoticePolicy) -> dict[type[ev.DomainEvent], list[Handler]]:
-    """What plans notices: for each event, the handler (run after the school's rules)."""
-    taken = on_seat_taken(policy)
+def notice_rules(
+    policy: NoticePolicy, reminders: ReminderPlan | None = None
+) -> dict[type[ev.DomainEvent], list[Handler]]:
+    """What plans notices: for each event, the handler (run after the school's rules).
+    ``reminders``: the plan of the reminders :class:`ReminderService` hands out, planned
+    with each seat's notices (then the reminders module must not plan them too)."""
+    taken = on_seat_taken(policy, reminders)
     closed = on_group_closed(policy)
     progress = on_progress(policy)
     return {
@@ -478,6 +499,6 @@ def notice_rules(policy: NoticePolicy) -> dict[type[ev.DomainEvent], list[Handle
     }
 
 
-def subscribe(bus: MessageBus, policy: NoticePolicy) -> None:
-    """Put the notice rules on ``bus``."""
-    bus.subscribe_many(notice_rules(policy))
+def subscribe(bus: MessageBus, policy: NoticePolicy, reminders: ReminderPlan | None = None) -> None:
+    """Put the notice rules on ``bus`` (with the reminder plan, see :func:`notice_rules`)."""
+    bus.subscribe_many(notice_rules(policy, reminders))

@@ -247,11 +247,12 @@ def plan_class_steps(
     context: Context,
     now: datetime,
     not_after: datetime,
+    reminder: dict[str, Any] | None = None,
 ) -> int:
     """Plan a booking's notices to one recipient as one class document, its ``steps``
     in time order (once: a class document already planned is left alone); returns how
-    many notices it holds. Reminders :class:`ReminderService` hands out, if planned
-    first, join it."""
+    many notices it holds. The reminders :class:`ReminderService` hands out join it:
+    ``reminder``, or those planned into it before."""
     doc_id = class_doc_id(booking_id, recipient.id)
     old = uow.records.get(NOTICES, doc_id)
     if old is not None and old.get("steps"):
@@ -271,7 +272,9 @@ def plan_class_steps(
         now=now,
     )
     with_steps(doc, [new_step(k, t, booking_id, b, recipient.id, d) for k, t, b, d in steps])
-    if old is not None and old.get("reminder") is not None:
+    if reminder is not None:
+        doc["reminder"] = reminder
+    elif old is not None and old.get("reminder") is not None:
         doc["reminder"] = old["reminder"]
     store(uow, doc)
     return len(steps)
