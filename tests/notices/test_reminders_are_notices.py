@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eduengine import FixedClock, InMemoryEventBus, School
+from eduengine.notices import NoticePolicy
 from eduengine.notices.planning import NOTICES
 from eduengine.reminders.events import RemindersScheduled
 from eduengine.reminders.model import Channel, reminder_record
@@ -95,3 +96,21 @@ def test_reminder_documents_written_before_are_still_handed_out_and_voided(
     school.booking.cancel(seat.id)
     assert school.reminders.pending(seat.id) == []
     assert _rows(store, OLD_REMINDERS) == []
+
+
+def test_a_dead_step_is_reported_under_its_own_id_after_the_booking_moved_on(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    provider = Provider(fail=lambda notice, channel: notice.kind == "booking_confirmed")
+    policy = NoticePolicy(max_attempts=1)
+    school = School.build(store, clock=clock, notices=policy, notifiers={"in_app": provider})
+    start = clock.now() + timedelta(hours=48)
+    lesson = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+    seat = school.booking.book(lesson.id, "ann")
+    assert school.notices.deliver_due("w1").dead == 1
+    clock.set(start - timedelta(days=1))
+    assert school.notices.deliver_due("w1").sent == 1  # the class document moved on
+    confirmation = f"booking_confirmed:{seat.id}:ann"
+    assert [n.id for n in school.notices.dead_letters()] == [confirmation]
+    assert school.notices.states(confirmation) == {"in_app": "dead"}
+    assert school.notices.states(f"class_reminder:{seat.id}:1d:ann") == {"in_app": "sent"}

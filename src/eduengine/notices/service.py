@@ -72,6 +72,15 @@ from eduengine.service_layer.runner import scan_after
 from eduengine.students.records import EXPIRES, PACKAGES, PENDING_ACTIVATION
 
 
+def _dead_notice(doc: dict[str, Any]) -> Notice:
+    """The notice of ``doc`` with a dead-lettered channel (a class document's step)."""
+    for step in doc.get("steps") or []:
+        channels = step_channels(doc, step["id"]) or {}
+        if any(c["state"] == "dead" for c in channels.values()):
+            return step_notice(doc, step["id"])
+    return notice_of(doc)
+
+
 class NoticeService(NoticeDelivery):
     """Delivers due notices exactly once per channel; keeps preferences and history.
 
@@ -227,7 +236,7 @@ class NoticeService(NoticeDelivery):
                 uow.records.get(NOTICES, k)
                 for k, _ in uow.records.scan(NOTICES, DEAD_LETTERS, limit=limit)
             ]
-            return [notice_of(d) for d in docs if d is not None]
+            return [_dead_notice(d) for d in docs if d is not None]
 
         return self._run(query, write=False)
 
