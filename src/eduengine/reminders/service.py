@@ -281,13 +281,12 @@ class ReminderService(ServiceBase):
                     place = (kind, key)
                     ids = {"booking_id": key} if kind == KIND else {"notice_id": key}
                     while taken := self._run(partial(_take_one, place), ids=ids):
-                        done = {"booking_id": taken.booking_id}
                         try:
                             notifier.send(taken)
                         except BaseException:
-                            self._run(partial(_settle_one, place, taken, "pending"), ids=done)
+                            self._run(partial(_settle_one, place, taken, "pending"), ids=ids)
                             raise
-                        self._run(partial(_settle_one, place, taken, "sent"), ids=done)
+                        self._run(partial(_settle_one, place, taken, "sent"), ids=ids)
                         sent += 1
         return sent
 
