@@ -13,11 +13,10 @@ school and k = 1 one that reads every item.
 
 The stored state is built fast but through the code paths the services write with:
 documents in bulk, one unit of work per 10^4 (10^3 on PostgreSQL), written with the
-modules' own functions (``notices.planning.attach_reminders``,
-``deals.records.save_group``, the XP state of ``LevelService``,
-``availability.storage.file_lesson`` with booked ``Slot`` aggregates, the coupon counts
-of ``PricingService``), so the documents and their index entries are those a school
-running for years would hold.
+modules' own functions (``reminders.service.store``, ``deals.records.save_group``, the
+XP state of ``LevelService``, ``availability.storage.file_lesson`` with booked ``Slot``
+aggregates, the coupon counts of ``PricingService``), so the documents and their index
+entries are those a school running for years would hold.
 
 Aims (issue "Storage at school scale"): every call k <= 0.2; on SQLite every sweep,
 leaderboard and calendar query under 10 ms at N = 10^5 (checked here for every call).
@@ -58,13 +57,13 @@ from eduengine.levels import LearningEvent, XpRule
 from eduengine.levels.board import KIND as XP
 from eduengine.levels.board import xp_index
 from eduengine.levels.service import _fresh
-from eduengine.notices.planning import attach_reminders
 from eduengine.payments import FakePaymentGateway
 from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.coupons import COUPONS, _count_use
 from eduengine.pricing.orders import ORDERS, Order, _order_record
 from eduengine.reminders.model import Channel, reminder_record
+from eduengine.reminders.service import store as store_reminders
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 #: items written per unit of work while building the stored state: PostgreSQL takes an
@@ -121,9 +120,7 @@ def reminders(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
             due=DEFAULT_PLAN.schedule(booked_at=booked_at, start=start),
         )
         record["items"][0]["state"] = "sent"  # as the sweep leaves it
-        # in the booking's class document of the notices, as a school without notices
-        # files them (one row per booking)
-        attach_reminders(tx, f"b{i}", f"s{i}", record, booked_at)
+        store_reminders(tx, f"b{i}", record)
 
     fill(n, write)
 

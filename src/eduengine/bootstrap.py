@@ -279,16 +279,14 @@ class School:
                 bus,
                 new_id=new_id,
                 policy=policy,
-                # with notices, the reminders are planned with each seat's notices (one
-                # system, one write); the reminder rules still void them
-                reminders=reminders if notices is None else None,
+                reminders=reminders,
                 free_cancel_before=policy.free_until,
                 course_credits=credits,
                 analytics=analytics,
             )
         )
         if notices is not None:
-            notice_rules.subscribe(bus, notices, reminders)
+            notice_rules.subscribe(bus, notices)
         uow = store.unit_of_work
         erasure = ErasureRegistry()
         fees = FeeService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus)

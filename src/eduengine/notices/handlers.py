@@ -47,13 +47,9 @@ from eduengine.notices.model import (
 )
 from eduengine.notices.planning import (
     NOTICES,
-    Step,
-    attach_reminders,
-    booking_subject,
     head_teacher,
     local,
     plan,
-    plan_class_steps,
     reach,
     refresh,
     student_index,
@@ -63,8 +59,7 @@ from eduengine.policies.records import RESCHEDULES
 from eduengine.policies.service import BookingRescheduled
 from eduengine.ports import UnitOfWork
 from eduengine.pricing.service import OrderPaid
-from eduengine.reminders.model import ReminderPlan, offset_label
-from eduengine.reminders.service import announce, reminders_of
+from eduengine.reminders.model import offset_label
 from eduengine.rooms import room_of
 
 #: reasons a seat is released for which the student hears nothing: the seat moved (a
@@ -97,6 +92,10 @@ def _with(
     return lambda zone: {**context(zone), **more}
 
 
+def booking_subject(booking_id: str) -> str:
+    return f"booking:{booking_id}"
+
+
 def plan_class(
     uow: UnitOfWork,
     policy: NoticePolicy,
@@ -105,50 +104,43 @@ def plan_class(
     booking_id: str,
     student_id: str,
     now: datetime,
-    reminder: dict[str, Any] | None = None,
 ) -> None:
-    """A seat's first notice (``kind``, if any) and its reminders, as one class document
-    per recipient (see :func:`~eduengine.notices.planning.plan_class_steps`); the
-    student's also holds ``reminder``, the reminders :class:`ReminderService` hands out."""
-    steps: list[Step] = [] if kind is None else [(kind, kind, None, now)]
+    """A seat's first notice (``kind``, if any) and its reminders."""
+    context = class_context(slot, booking_id, room_of(uow, slot.id))
+    subject = booking_subject(booking_id)
+    common: dict[str, Any] = {
+        "student_id": student_id,
+        "now": now,
+        "not_after": slot.start,
+        "subject": subject,
+        "audience": reach(uow, student_id, CLASS_REMINDER, policy),
+    }
+    copied = policy.guardian_kinds
+    # one look-up of the recipients serves every notice of the seat, unless the school
+    # copies the first notice to guardians but not the reminders (or the other way)
+    same = kind is None or (kind in copied) == (CLASS_REMINDER in copied)
+    first = common["audience"] if same else reach(uow, student_id, str(kind), policy)
+    if kind is not None:
+        plan(
+            uow, policy, kind=kind, key=booking_id, context=context, **{**common, "audience": first}
+        )
     for offset in sorted(set(policy.reminders), reverse=True):
         if slot.start - offset < now:
             continue  # its time has passed: a "one day before" an hour before is wrong
         label = offset_label(offset)
-        steps.append((CLASS_REMINDER, f"{CLASS_REMINDER}.{label}", label, slot.start - offset))
-    if not steps or now >= slot.start:
-        if reminder is not None:
-            attach_reminders(uow, booking_id, student_id, reminder, now)
-        return
-    audience = reach(uow, student_id, CLASS_REMINDER, policy)
-    copied = policy.guardian_kinds
-    # one look-up of the recipients serves every notice of the seat, unless the school
-    # copies the first notice to guardians but not the reminders (or the other way)
-    if kind is not None and (kind in copied) != (CLASS_REMINDER in copied):
-        known = {r.id for r, _ in audience}
-        audience += [(r, p) for r, p in reach(uow, student_id, kind, policy) if r.id not in known]
-    room = reminder["room"] if reminder is not None else room_of(uow, slot.id)
-    context = class_context(slot, booking_id, room)
-    for recipient, prefs in audience:
-        theirs = [s for s in steps if recipient.role != "guardian" or s[0] in copied]
-        if theirs:
-            plan_class_steps(
-                uow,
-                booking_id=booking_id,
-                recipient=recipient,
-                prefs=prefs,
-                steps=theirs,
-                context=context,
-                now=now,
-                not_after=slot.start,
-                reminder=reminder if recipient.id == student_id else None,
-            )
+        plan(
+            uow,
+            policy,
+            kind=CLASS_REMINDER,
+            key=f"{booking_id}:{label}",
+            template=f"{CLASS_REMINDER}.{label}",
+            due_at=slot.start - offset,
+            context=_with(context, before=label),
+            **common,
+        )
 
 
-def on_seat_taken(policy: NoticePolicy, reminders: ReminderPlan | None = None) -> Handler:
-    """Plan a seat's notices, and the ``reminders`` plan's reminders for
-    :class:`ReminderService` with them: one system, one write per recipient."""
-
+def on_seat_taken(policy: NoticePolicy) -> Handler:
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
         slot = uow.slots.get(event.slot_id)
@@ -162,13 +154,7 @@ def on_seat_taken(policy: NoticePolicy, reminders: ReminderPlan | None = None) -
             kind = WAITLIST_PROMOTED
         elif uow.records.get(RESCHEDULES, booking.id) is not None:
             kind = None  # a moved seat: its reschedule notice confirms it
-        now = event.occurred_at
-        part = None
-        if reminders is not None:
-            part = reminders_of(uow, reminders, booking.id, event.student_id, slot, now)
-        plan_class(uow, policy, kind, slot, booking.id, event.student_id, now, part)
-        if part is not None:
-            announce(uow, part, now)
+        plan_class(uow, policy, kind, slot, booking.id, event.student_id, event.occurred_at)
 
     return handle
 
@@ -470,13 +456,9 @@ def on_progress(policy: NoticePolicy) -> Handler:
     return handle
 
 
-def notice_rules(
-    policy: NoticePolicy, reminders: ReminderPlan | None = None
-) -> dict[type[ev.DomainEvent], list[Handler]]:
-    """What plans notices: for each event, the handler (run after the school's rules).
-    ``reminders``: the plan of the reminders :class:`ReminderService` hands out, planned
-    with each seat's notices (then the reminders module must not plan them too)."""
-    taken = on_seat_taken(policy, reminders)
+def notice_rules(policy: NoticePolicy) -> dict[type[ev.DomainEvent], list[Handler]]:
+    """What plans notices: for each event, the handler (run after the school's rules)."""
+    taken = on_seat_taken(policy)
     closed = on_group_closed(policy)
     progress = on_progress(policy)
     return {
@@ -499,6 +481,6 @@ def notice_rules(
     }
 
 
-def subscribe(bus: MessageBus, policy: NoticePolicy, reminders: ReminderPlan | None = None) -> None:
-    """Put the notice rules on ``bus`` (with the reminder plan, see :func:`notice_rules`)."""
-    bus.subscribe_many(notice_rules(policy, reminders))
+def subscribe(bus: MessageBus, policy: NoticePolicy) -> None:
+    """Put the notice rules on ``bus``."""
+    bus.subscribe_many(notice_rules(policy))

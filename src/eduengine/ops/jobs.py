@@ -40,7 +40,6 @@ from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.service import GROUPS
 from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
-from eduengine.notices.planning import REMINDER_DUE as CLASS_REMINDER_DUE
 from eduengine.notices.service import DUE as NOTICES_DUE
 from eduengine.notices.service import NOTICES
 from eduengine.ops.stores import Store, _without_password
@@ -132,9 +131,7 @@ def pending(store: Store, now: datetime) -> dict[str, int]:
             "deals": records.count(GROUPS, GROUP_DUE, hi=hi)
             + records.count(GROUPS, REFUND_DUE, hi=hi),
             "fees": records.count(LATE_FEES, FEE_DUE, hi=hi),
-            # reminders in class documents, and in documents of their own written before
-            "reminders": records.count(NOTICES, CLASS_REMINDER_DUE, hi=hi)
-            + records.count(REMINDERS, REMINDER_DUE, hi=hi),
+            "reminders": records.count(REMINDERS, REMINDER_DUE, hi=hi),
             # open payment intents of any age (reconcile settles the older ones)
             "payments": records.count(INTENTS, INTENTS_OPEN),
             "notices": records.count(NOTICES, NOTICES_DUE, hi=hi),
