@@ -1,4 +1,4 @@
-"""The events of checkout (their type names are in :mod:`eduengine.events.registry`).
+"""The events of checkout (each registered under its public type name as it is defined).
 
 >>> from datetime import datetime, timezone
 >>> OrderCancelled(occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc), order_id="o1",
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
+from eduengine.kernel.events import DomainEvent, event_type
 from eduengine.pricing.money import Money
 
 
+@event_type("pricing.order_paid", aggregate="order", field="order_id")
 @attrs.frozen(kw_only=True)
 class OrderPaid(DomainEvent):
     order_id: str
@@ -24,6 +25,7 @@ class OrderPaid(DomainEvent):
     course_ids: tuple[str, ...] = ()
 
 
+@event_type("pricing.order_cancelled", aggregate="order", field="order_id")
 @attrs.frozen(kw_only=True)
 class OrderCancelled(DomainEvent):
     order_id: str

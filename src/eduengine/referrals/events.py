@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
+from eduengine.kernel.events import DomainEvent, event_type
 
 
+@event_type("referrals.referral_rewarded", aggregate="student", field="referrer_id")
 @attrs.frozen(kw_only=True)
 class ReferralRewarded(DomainEvent):
     referrer_id: str
