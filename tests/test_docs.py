@@ -104,7 +104,7 @@ MODULES = [
     "eduengine.service_layer.erasure",
     "eduengine.referrals",
     "eduengine.referrals.events",
-    "eduengine.referrals.records",
+    "eduengine.pricing.referrals",
     "eduengine.kernel.inputs",
     "eduengine.kernel.events",
     "eduengine.kernel.envelope",

@@ -40,8 +40,8 @@ KEPT = {
         "eduengine.ops.report": ["report_period", "report"],
     },
     "eduengine.referrals": {
-        "eduengine.referrals.events": ["ReferralRewarded"],
-        "eduengine.referrals.records": [
+        "eduengine.pricing.events": ["ReferralRewarded"],
+        "eduengine.pricing.referrals": [
             "CUSTOMERS", "REFERRALS", "ReferralReward", "DEFAULT_REFERRAL_REWARD",
             "referral_reward", "register", "order_paid",
         ],
@@ -96,4 +96,7 @@ def test_referrals_is_still_usable_as_a_module() -> None:
     from eduengine import referrals
 
     assert callable(referrals.register) and callable(referrals.order_paid)
-    assert referrals.ReferralRewarded.__module__ == "eduengine.referrals.events"
+    assert referrals.ReferralRewarded.__module__ == "eduengine.pricing.events"
+    from eduengine.referrals import events
+
+    assert events.ReferralRewarded is referrals.ReferralRewarded

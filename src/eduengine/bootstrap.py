@@ -72,9 +72,9 @@ from eduengine.policies.service import BookingRescheduled, PolicyService
 from eduengine.ports import EventPublisher, UnitOfWork
 from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.money import Money
+from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import OrderPaid, PricingService
-from eduengine.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import Notifier as ReminderNotifier
 from eduengine.reminders.model import ReminderPlan

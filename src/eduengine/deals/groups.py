@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from eduengine import referrals
 from eduengine.codec import micros
 from eduengine.deals.events import GroupOpened, MemberLeft
 from eduengine.deals.model import (
@@ -50,6 +49,7 @@ from eduengine.inputs import (
     check_text,
 )
 from eduengine.ports import UnitOfWork
+from eduengine.pricing import referrals
 
 #: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
 #: several collisions in a row mean the code source is broken, not unlucky.

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from eduengine import referrals
 from eduengine.clock import Clock
 from eduengine.deals.campaigns import CampaignService
 from eduengine.deals.events import (
@@ -72,7 +71,8 @@ from eduengine.kernel.ids import IdFactory
 from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
 from eduengine.ports import EventPublisher, UnitOfWorkFactory
-from eduengine.referrals import ReferralRewarded
+from eduengine.pricing import referrals
+from eduengine.pricing.events import ReferralRewarded
 
 
 class DealService(GroupService, CampaignService):

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from eduengine import referrals
 from eduengine.booking.events import DomainEvent
 from eduengine.deals.events import (
     AccessGranted,
@@ -42,6 +41,7 @@ from eduengine.intents import (
 )
 from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
 from eduengine.ports import UnitOfWork
+from eduengine.pricing import referrals
 from eduengine.service_layer.runner import ServiceBase
 
 

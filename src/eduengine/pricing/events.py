@@ -1,4 +1,6 @@
-"""The events of checkout (each registered under its public type name as it is defined).
+"""The events of checkout and of referral rewards (each registered under its public type
+name as it is defined; a referral reward keeps its name ``referrals.referral_rewarded``,
+and :mod:`eduengine.referrals.events` re-exports it).
 
 >>> from datetime import datetime, timezone
 >>> OrderCancelled(occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc), order_id="o1",
@@ -31,3 +33,12 @@ class OrderCancelled(DomainEvent):
     order_id: str
     student_id: str
     refunded: Money | None
+
+
+@event_type("referrals.referral_rewarded", aggregate="student", field="referrer_id")
+@attrs.frozen(kw_only=True)
+class ReferralRewarded(DomainEvent):
+    referrer_id: str
+    referred_id: str
+    #: the code of the coupon issued to the referrer (single-use, theirs only)
+    reward: str

@@ -13,11 +13,11 @@ from typing import Any
 
 import attrs
 
-from eduengine import referrals
 from eduengine.errors import IdempotencyKeyReused, OrderNotFound
 from eduengine.intents import PaymentIntent, close, note_unknown, record_refund
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.ports import UnitOfWork
+from eduengine.pricing import referrals
 from eduengine.pricing.coupons import _count_use, _held_coupon
 from eduengine.pricing.events import OrderCancelled, OrderPaid
 from eduengine.pricing.money import Money

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from eduengine import referrals
 from eduengine.clock import Clock
 from eduengine.errors import (
     CouponRefused,
@@ -47,6 +46,7 @@ from eduengine.kernel.ids import IdFactory
 from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.pricing import referrals
 from eduengine.pricing.coupons import (
     COUPON_USES,
     COUPONS,
