@@ -21,8 +21,9 @@ from eduengine import FixedClock, School
 from eduengine.errors import InvalidMoney
 from eduengine.events.codec import event_data, event_from_data
 from eduengine.events.registry import event_kind
+from eduengine.kernel import currencies
 from eduengine.payments import FakePaymentGateway
-from eduengine.pricing import Money, currencies
+from eduengine.pricing import Money
 from eduengine.pricing.money import SHIPPED, CurrencyTable, currency_table, use_currency_table
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine, canonical_code
 from eduengine.pricing.service import COUPONS, Order, OrderPaid
@@ -103,7 +104,7 @@ def test_the_checked_in_table_is_what_the_script_makes_from_its_pinned_source() 
     if installed != gen.PIN:
         pytest.skip(f"{gen.PACKAGE}=={gen.PIN} is not installed (header and shape checked above)")
     text = gen.render(*gen.read_lists())
-    assert (ROOT / "src/eduengine/pricing/currencies.py").read_text(encoding="utf-8") == text
+    assert (ROOT / "src/eduengine/kernel/currencies.py").read_text(encoding="utf-8") == text
 
 
 # --- stored money outlives the table --------------------------------------------------------
