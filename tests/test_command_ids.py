@@ -13,7 +13,7 @@ from eduengine.deals import DealService
 from eduengine.errors import GroupNotFound, NoticeNotFound, RetryableConflict
 from eduengine.notices import NoticeService
 from eduengine.payments import FakePaymentGateway
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 from tests.adapters import StoreHandle
 

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from eduengine import FixedClock, School
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.availability import TimeRange, TutorSchedule
+from eduengine.booking.ical import CalendarService
 from eduengine.booking.series import MAX_SERIES_ID_LENGTH
 from eduengine.errors import InvalidCapacity, InvalidId, InvalidInput, OutOfRange
-from eduengine.ical import CalendarService
-from eduengine.inputs import EARLIEST, LATEST, MAX_CAPACITY, MAX_ID_LENGTH
+from eduengine.kernel.inputs import EARLIEST, LATEST, MAX_CAPACITY, MAX_ID_LENGTH
 from tests.adapters import StoreHandle
 from tests.fuzz.harness import refused_cleanly
 from tests.fuzz.strategies import (

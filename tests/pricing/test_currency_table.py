@@ -20,13 +20,15 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.errors import InvalidMoney
 from eduengine.events.codec import event_data, event_from_data
-from eduengine.events.registry import event_kind
 from eduengine.kernel import currencies
+from eduengine.kernel.events import event_kind
+from eduengine.kernel.money import SHIPPED, CurrencyTable, currency_table, use_currency_table
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
-from eduengine.pricing.money import SHIPPED, CurrencyTable, currency_table, use_currency_table
+from eduengine.pricing.coupons import COUPONS
+from eduengine.pricing.events import OrderPaid
+from eduengine.pricing.orders import Order
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine, canonical_code
-from eduengine.pricing.service import COUPONS, Order, OrderPaid
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 

@@ -13,7 +13,7 @@ from datetime import datetime
 import attrs
 
 from eduengine.kernel.events import DomainEvent, event_type
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 
 @event_type("deals.group_opened", aggregate="group", field="group_id")

@@ -28,8 +28,8 @@ import threading
 from collections import deque
 
 from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
+from eduengine.kernel.money import Money
 from eduengine.payments.gateway import Charge, PaymentOutcome, PaymentState, Refund
-from eduengine.pricing.money import Money
 
 
 class Fault(enum.Enum):

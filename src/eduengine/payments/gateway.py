@@ -22,7 +22,7 @@ from typing import Protocol
 
 import attrs
 
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 
 @attrs.frozen(kw_only=True)

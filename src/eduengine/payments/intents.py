@@ -34,10 +34,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.money import Money
 from eduengine.payments.gateway import Charge, Refund
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.service_layer.ports import UnitOfWork
 
 INTENTS = "payment_intent"
 #: index of the intents still open, by the time they were filed

@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 
 from eduengine.kernel.events import DomainEvent, event_type
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 
 @event_type("pricing.order_paid", aggregate="order", field="order_id")
