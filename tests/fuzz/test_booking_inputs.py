@@ -1,5 +1,5 @@
 """Fuzz of the booking side's public commands: every id, count, instant and duration is
-checked by the input rule (:mod:`eduengine.inputs`) before any adapter sees it.
+checked by the input rule (:mod:`eduengine.kernel.inputs`) before any adapter sees it.
 
 Each example calls one command with one fuzzed argument (the others valid, against a
 little seeded state: an open slot with a booking, a full slot with a waitlist, a series,
