@@ -68,8 +68,7 @@ from eduengine.errors import PersistenceError
 from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.money import Money
 from eduengine.levels.events import LevelUp
-from eduengine.pricing.events import OrderPaid
-from eduengine.referrals import ReferralRewarded
+from eduengine.pricing.events import OrderPaid, ReferralRewarded
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec

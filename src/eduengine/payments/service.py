@@ -12,7 +12,7 @@ one key at once the same way.
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.payments import FakePaymentGateway, Fault
->>> from eduengine.pricing import Money
+>>> from eduengine.kernel.money import Money
 >>> from eduengine.pricing.rules import Customer, OrderLine
 >>> from eduengine.errors import PaymentOutcomeUnknown
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
