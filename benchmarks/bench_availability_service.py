@@ -24,7 +24,7 @@ from eduengine.availability import AvailabilityService, TimeRange, TutorSchedule
 from eduengine.availability.model import Busy
 from eduengine.availability.storage import file_lesson
 from eduengine.booking.model import Slot
-from eduengine.ports import UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWorkFactory
 
 HALF_HOUR = timedelta(minutes=30)
 

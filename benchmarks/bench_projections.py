@@ -21,9 +21,9 @@ from eduengine import BookingService, FixedClock
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.booking.events import SeatBooked, SlotCancelled
 from eduengine.events import EventFeed
+from eduengine.events.projections import Projection, ProjectionRunner
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
-from eduengine.service_layer.projections import Projection, ProjectionRunner
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

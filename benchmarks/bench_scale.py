@@ -58,12 +58,12 @@ from eduengine.levels.board import KIND as XP
 from eduengine.levels.board import xp_index
 from eduengine.levels.service import _fresh
 from eduengine.payments import FakePaymentGateway
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.coupons import COUPONS, _count_use
 from eduengine.pricing.orders import ORDERS, Order, _order_record
 from eduengine.reminders.model import Channel, reminder_record
 from eduengine.reminders.service import store as store_reminders
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 #: items written per unit of work while building the stored state: PostgreSQL takes an

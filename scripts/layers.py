@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
@@ -300,6 +301,26 @@ def replace_block(text: str, block: str) -> str:
     return head + begin + block + end + tail
 
 
+def findings(imports: Sequence[Import]) -> dict[str, list[list[str]] | list[str]]:
+    """The cycles (counting every import, and at import time only) and each import made
+    inside a function or under ``TYPE_CHECKING``, as ``importer -> imported``: what the
+    tests compare with what is allowed.
+
+    >>> findings([Import("p.a", "p.b", 3, FUNCTION), Import("p.b", "p.a", 1, TOP)])["cycles"]
+    [['p.a', 'p.b']]
+    """
+    return {
+        "cycles": cycles((i.importer, i.imported) for i in imports),
+        "import_time_cycles": cycles((i.importer, i.imported) for i in imports if i.where == TOP),
+        "function_imports": _edges(i for i in imports if i.where == FUNCTION),
+        "type_checking_imports": _edges(i for i in imports if i.where == TYPING),
+    }
+
+
+def _edges(imports: Iterable[Import]) -> list[str]:
+    return sorted({f"{i.importer} -> {i.imported}" for i in imports})
+
+
 def report(
     imports: Sequence[Import],
     root: str,
@@ -350,10 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--write", type=Path, metavar="FILE", help="put the graph into FILE")
     parser.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE is stale")
+    parser.add_argument(
+        "--json", action="store_true", help="print the cycles and hidden imports as JSON"
+    )
     args = parser.parse_args(argv)
     package: Path = args.package.resolve()
     root = package.name
     imports = all_imports(package)
+    if args.json:
+        print(json.dumps(findings(imports), indent=2))
+        return 0
     pyproject: Path = args.pyproject or package.parent.parent / "pyproject.toml"
     if args.write or args.check:
         block = mermaid(imports, root, declared_layers(pyproject, root), every_edge=args.every_edge)

@@ -16,7 +16,7 @@ import attrs
 
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 
 PG_DSN = os.environ.get("EDUENGINE_PG_DSN")
 ADAPTERS: list[str] = ["memory", "sqlite"]

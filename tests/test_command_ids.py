@@ -17,8 +17,8 @@ from eduengine.errors import GroupNotFound, NoticeNotFound, RetryableConflict
 from eduengine.notices import NoticeService
 from eduengine.payments import FakePaymentGateway
 from eduengine.policies import CancellationPolicy, PolicyService
-from eduengine.ports import UnitOfWork
 from eduengine.reminders import Reminder, ReminderPlan, ReminderService
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import PackageService, ProfileService
 from tests.adapters import StoreHandle

@@ -5,6 +5,7 @@ the package graph that ``docs/architecture.md`` shows."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -70,6 +71,37 @@ def test_a_planted_upward_import_breaks_the_contracts(tmp_path: Path, where: str
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout
     assert "eduengine.errors -> eduengine.bootstrap" in result.stdout
+
+
+def _findings() -> dict[str, list[str]]:
+    result = _script("--json")
+    assert result.returncode == 0, result.stderr
+    found: dict[str, list[str]] = json.loads(result.stdout)
+    return found
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No circle of modules, counting imports inside functions and under TYPE_CHECKING
+    (which import-linter's contracts count as well)."""
+    found = _findings()
+    assert found["cycles"] == []
+    assert found["import_time_cycles"] == []
+
+
+#: psycopg is the optional ``postgres`` extra: these import the PostgreSQL adapter only
+#: when a PostgreSQL store is asked for (each says so where it is written)
+LAZY_DRIVER_IMPORTS = {
+    "eduengine.ops.stores -> eduengine.adapters.postgres",
+    "eduengine.web.django -> eduengine.adapters.postgres",
+}
+
+
+def test_imports_inside_functions_are_only_the_optional_drivers() -> None:
+    found = _findings()
+    assert set(found["function_imports"]) <= LAZY_DRIVER_IMPORTS
+    assert set(found["type_checking_imports"]) <= {
+        "eduengine.ops.stores -> eduengine.adapters.postgres"
+    }
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:

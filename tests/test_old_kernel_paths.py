@@ -1,7 +1,7 @@
 """Modules that moved (issue #21) keep their old import paths, holding the same objects.
 
-Phase A keeps the old paths silent; Phase B adds a ``DeprecationWarning`` to the
-top-level ones (removed in 0.4).
+The top-level ones warn (``DeprecationWarning``, removed in 0.4): see
+``tests/test_old_paths.py``. ``eduengine.inputs`` was never released and is gone.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import types
 
 import pytest
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 MOVED = [
     ("eduengine.clock", "eduengine.kernel.clock"),
     ("eduengine.codec", "eduengine.kernel.codec"),
-    ("eduengine.inputs", "eduengine.kernel.inputs"),
     ("eduengine.ports", "eduengine.service_layer.ports"),
     ("eduengine.messagebus", "eduengine.service_layer.messagebus"),
     ("eduengine.events.registry", "eduengine.kernel.events"),

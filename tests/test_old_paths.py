@@ -1,14 +1,20 @@
 """Modules that moved into packages keep their old import paths until 0.4: each old path
-gives the very objects of the new home, so a host's imports and isinstance checks hold."""
+gives the very objects of the new home, so a host's imports and isinstance checks hold.
+The top-level ones say so with a ``DeprecationWarning`` that names the importing line."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 import types
 
 import pytest
+
+# the old paths warn on import; the test of the warning itself is below
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 MOVED = [
     ("eduengine.intents", "eduengine.payments.intents"),
@@ -40,8 +46,8 @@ KEPT = {
         "eduengine.ops.report": ["report_period", "report"],
     },
     "eduengine.referrals": {
-        "eduengine.referrals.events": ["ReferralRewarded"],
-        "eduengine.referrals.records": [
+        "eduengine.pricing.events": ["ReferralRewarded"],
+        "eduengine.pricing.referrals": [
             "CUSTOMERS", "REFERRALS", "ReferralReward", "DEFAULT_REFERRAL_REWARD",
             "referral_reward", "register", "order_paid",
         ],
@@ -96,4 +102,66 @@ def test_referrals_is_still_usable_as_a_module() -> None:
     from eduengine import referrals
 
     assert callable(referrals.register) and callable(referrals.order_paid)
-    assert referrals.ReferralRewarded.__module__ == "eduengine.referrals.events"
+    assert referrals.ReferralRewarded.__module__ == "eduengine.pricing.events"
+    from eduengine.referrals import events
+
+    assert events.ReferralRewarded is referrals.ReferralRewarded
+
+
+#: every deprecated top-level module (and ``contrib.django``) with its new home(s)
+DEPRECATED = [
+    *MOVED,
+    ("eduengine.clock", "eduengine.kernel.clock"),
+    ("eduengine.codec", "eduengine.kernel.codec"),
+    ("eduengine.ports", "eduengine.service_layer.ports"),
+    ("eduengine.messagebus", "eduengine.service_layer.messagebus"),
+    ("eduengine.service", "eduengine.service_layer.runner"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), DEPRECATED, ids=[old for old, _ in DEPRECATED])
+def test_old_paths_still_import_the_same_objects_with_a_deprecation_warning(
+    old: str, new: str
+) -> None:
+    home = importlib.import_module(new)
+    # import the old path afresh, as a host's first import of it would
+    sys.modules.pop(old, None)
+    message = rf"{old} is deprecated .* 0\.4: import {new}"
+    with pytest.warns(DeprecationWarning, match=message) as seen:
+        shim = importlib.import_module(old)
+    # the warning points at the line that imported the old path, not at the import system
+    assert [w.filename for w in seen if old in str(w.message)] == [__file__]
+    for name in shim.__all__:
+        if hasattr(home, name):
+            assert getattr(shim, name) is getattr(home, name), name
+
+
+def test_the_old_django_path_warns() -> None:
+    pytest.importorskip("django")
+    sys.modules.pop("eduengine.contrib.django", None)
+    with pytest.warns(DeprecationWarning, match="eduengine.web.django"):
+        importlib.import_module("eduengine.contrib.django")
+
+
+def test_the_unreleased_inputs_path_is_gone() -> None:
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("eduengine.inputs")
+
+
+def test_the_library_itself_imports_no_deprecated_path() -> None:
+    """Every module but the deprecated ones imports without a DeprecationWarning (a fresh
+    interpreter, so nothing is imported yet)."""
+    deprecated = [old for old, _ in DEPRECATED] + ["eduengine.contrib.django"]
+    code = (
+        "import importlib, pkgutil, eduengine\n"
+        "for m in pkgutil.walk_packages(eduengine.__path__, 'eduengine.'):\n"
+        f"    if m.name not in {deprecated!r} and not m.name.endswith(('postgres', 'django')):\n"
+        "        importlib.import_module(m.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

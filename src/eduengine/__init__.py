@@ -16,7 +16,6 @@ from eduengine.adapters.memory import InMemoryEventBus, InMemoryStore
 from eduengine.booking.events import (
     AttendanceMarked,
     CapacityChanged,
-    DomainEvent,
     OfferAccepted,
     OfferDeclined,
     OfferExpired,
@@ -42,14 +41,16 @@ from eduengine.booking.model import (
     WaitlistMode,
 )
 from eduengine.booking.series import Series
+from eduengine.booking.service import BookingService
 from eduengine.bootstrap import School
-from eduengine.clock import Clock, FixedClock, SystemClock
-from eduengine.erasure import ErasureReport
 from eduengine.errors import EduEngineError, problem_details
 from eduengine.events import Envelope, EventFeed
-from eduengine.messagebus import MessageBus
-from eduengine.service import BookingService, ServiceBase
-from eduengine.stores import store_from_url
+from eduengine.kernel.clock import Clock, FixedClock, SystemClock
+from eduengine.kernel.events import DomainEvent
+from eduengine.ops.stores import store_from_url
+from eduengine.service_layer.erasure import ErasureReport
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.version import __version__
 
 # A library configures no logging: records go nowhere until the host sets up handlers

@@ -45,42 +45,46 @@ from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
 from eduengine.booking.guards import add_seat_guard
-from eduengine.booking.model import IdFactory
-from eduengine.clock import Clock, SystemClock
+from eduengine.booking.ical import CalendarService, CourseCatalog
+from eduengine.booking.service import BookingService
 from eduengine.deals import service as deal_rules
+from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
-from eduengine.deals.service import AccessGranted, DealService
-from eduengine.erasure import ErasureRegistry
+from eduengine.deals.service import DealService
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
-from eduengine.ical import CalendarService, CourseCatalog
-from eduengine.intents import erase_accounts
+from eduengine.kernel.clock import Clock, SystemClock
+from eduengine.kernel.ids import IdFactory, uuid_ids
+from eduengine.kernel.money import Money
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
-from eduengine.messagebus import Handler, MessageBus
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
-from eduengine.notices.service import NoticeService, erase_notices
-from eduengine.payment_service import SETTLE_AFTER, PaymentService
+from eduengine.notices.planning import erase_notices
+from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
+from eduengine.payments.intents import erase_accounts
+from eduengine.payments.service import SETTLE_AFTER, PaymentService
 from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
+from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
 from eduengine.policies.model import CancellationPolicy
-from eduengine.policies.service import BookingRescheduled, PolicyService
-from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.policies.service import PolicyService
 from eduengine.pricing import service as pricing_rules
-from eduengine.pricing.money import Money
+from eduengine.pricing.events import OrderPaid
+from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
-from eduengine.pricing.service import OrderPaid, PricingService
-from eduengine.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
+from eduengine.pricing.service import PricingService
 from eduengine.reminders import handlers as reminder_rules
 from eduengine.reminders.model import Notifier as ReminderNotifier
 from eduengine.reminders.model import ReminderPlan
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
-from eduengine.service import BookingService, uuid_ids
+from eduengine.service_layer.erasure import ErasureRegistry
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.students import handlers as student_rules
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.model import TagRule
@@ -263,7 +267,7 @@ class School:
         ``referral_reward`` the coupon a referrer is issued when the student they
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
-        id, see :class:`eduengine.ical.CourseInfo`) that ``school.calendar`` feeds use.
+        id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids

@@ -1,5 +1,6 @@
 """Moved to :mod:`eduengine.ops.cli`; this path re-exports it until 0.4."""
 
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.ops.cli import (
     LOG_LEVEL_ENV_VAR,
     SCHOOL_ENV_VAR,
@@ -49,6 +50,8 @@ __all__ = [
     "request_stop",
     "zone",
 ]
+
+warn_moved("eduengine.cli", "eduengine.ops.cli")
 
 if __name__ == "__main__":  # pragma: no cover - python -m eduengine.cli, as before
     raise SystemExit(main())

@@ -8,6 +8,7 @@ from eduengine.kernel.clock import (
     require_aware,
     zone_key,
 )
+from eduengine.kernel.deprecation import warn_moved
 
 __all__ = [
     "Clock",
@@ -17,3 +18,5 @@ __all__ = [
     "require_aware",
     "zone_key",
 ]
+
+warn_moved("eduengine.clock", "eduengine.kernel.clock")

@@ -7,6 +7,7 @@ from eduengine.kernel.codec import (
     from_micros,
     micros,
 )
+from eduengine.kernel.deprecation import warn_moved
 
 __all__ = [
     "EPOCH",
@@ -15,3 +16,5 @@ __all__ = [
     "from_micros",
     "micros",
 ]
+
+warn_moved("eduengine.codec", "eduengine.kernel.codec")

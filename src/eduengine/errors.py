@@ -74,7 +74,7 @@ class NaiveDatetime(InvalidInput):
 
 class InvalidId(InvalidInput):
     """An id (or a piece of free text) is empty, too long, or holds NUL, control
-    characters or lone surrogates (see :mod:`eduengine.inputs` for the rule)."""
+    characters or lone surrogates (see :mod:`eduengine.kernel.inputs` for the rule)."""
 
     code = "invalid_id"
 
@@ -96,7 +96,7 @@ class WrongType(InvalidInput, TypeError):
 
 class OutOfRange(InvalidInput):
     """A number, instant or duration is outside the documented bounds (see
-    :mod:`eduengine.inputs`)."""
+    :mod:`eduengine.kernel.inputs`)."""
 
     code = "out_of_range"
 

@@ -8,6 +8,7 @@ from eduengine.booking.ical import (
     build_calendar,
     course_info,
 )
+from eduengine.kernel.deprecation import warn_moved
 
 __all__ = [
     "PRODID",
@@ -17,3 +18,5 @@ __all__ = [
     "build_calendar",
     "course_info",
 ]
+
+warn_moved("eduengine.ical", "eduengine.booking.ical")

@@ -1,5 +1,6 @@
 """Moved to :mod:`eduengine.payments.intents`; this path re-exports it until 0.4."""
 
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.payments.intents import (
     CLOSED_STATES,
     INTENTS,
@@ -31,3 +32,5 @@ __all__ = [
     "record_charge",
     "record_refund",
 ]
+
+warn_moved("eduengine.intents", "eduengine.payments.intents")

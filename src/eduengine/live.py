@@ -1,5 +1,6 @@
 """Moved to :mod:`eduengine.web.live`; this path re-exports it until 0.4."""
 
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.web.live import (
     FeedHub,
     Message,
@@ -13,3 +14,5 @@ __all__ = [
     "Runner",
     "Subscription",
 ]
+
+warn_moved("eduengine.live", "eduengine.web.live")

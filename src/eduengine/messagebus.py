@@ -2,6 +2,7 @@
 (seat guards: :mod:`eduengine.booking.guards`); removed in 0.4."""
 
 from eduengine.booking.guards import SeatGuard
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.service_layer.messagebus import (
     MAX_ROUNDS,
     Batch,
@@ -22,3 +23,8 @@ __all__ = [
     "PublicationOrder",
     "SeatGuard",
 ]
+
+warn_moved(
+    "eduengine.messagebus",
+    "eduengine.service_layer.messagebus (seat guards: eduengine.booking.guards)",
+)

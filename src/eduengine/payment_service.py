@@ -1,5 +1,6 @@
 """Moved to :mod:`eduengine.payments.service`; this path re-exports it until 0.4."""
 
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.payments.service import (
     MAX_KEY_LENGTH,
     RECONCILE_BATCH,
@@ -15,3 +16,5 @@ __all__ = [
     "PaymentService",
     "Reconciled",
 ]
+
+warn_moved("eduengine.payment_service", "eduengine.payments.service")

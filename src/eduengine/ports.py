@@ -1,8 +1,9 @@
 """The ports: deprecated path, moved to :mod:`eduengine.service_layer.ports` (removed in 0.4)."""
 
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.service_layer.ports import (
     BookingRepository,
-    Clock,
     EventPublisher,
     IndexEntries,
     IndexEntry,
@@ -29,3 +30,5 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
+
+warn_moved("eduengine.ports", "eduengine.service_layer.ports")

@@ -5,9 +5,12 @@ from eduengine.booking.rooms import (
     file_room,
     room_of,
 )
+from eduengine.kernel.deprecation import warn_moved
 
 __all__ = [
     "ROOMS",
     "file_room",
     "room_of",
 ]
+
+warn_moved("eduengine.rooms", "eduengine.booking.rooms")

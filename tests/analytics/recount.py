@@ -27,11 +27,11 @@ from eduengine.analytics import (
 from eduengine.analytics.model import WEEKDAYS, rate
 from eduengine.booking import events as ev
 from eduengine.deals import GroupFailed, GroupFormed, GroupOpened, MemberJoined
-from eduengine.deals.service import RefundIssued
+from eduengine.deals.events import RefundIssued
 from eduengine.pricing import Money
-from eduengine.pricing.service import OrderPaid
+from eduengine.pricing.events import OrderPaid
 from eduengine.referrals import ReferralRewarded
-from eduengine.students.records import StageChanged, StudentErased, StudentRegistered
+from eduengine.students.events import StageChanged, StudentErased, StudentRegistered
 
 TAKEN = (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted)
 STEPS = ("registered", "trial", "first_purchase", "renewed")

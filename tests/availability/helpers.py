@@ -9,11 +9,12 @@ from eduengine.availability import AvailabilityService
 from eduengine.availability.handlers import subscribe
 from eduengine.availability.model import Busy
 from eduengine.availability.storage import LESSONS
-from eduengine.booking.model import IdFactory, SlotStatus
-from eduengine.codec import from_micros
-from eduengine.messagebus import MessageBus
+from eduengine.booking.model import SlotStatus
+from eduengine.kernel.codec import from_micros
+from eduengine.kernel.ids import IdFactory
 from eduengine.policies import CancellationPolicy, PolicyService
-from eduengine.ports import UnitOfWorkFactory
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import UnitOfWorkFactory
 
 
 def school(

@@ -10,11 +10,12 @@ from eduengine import FixedClock, InMemoryStore
 from eduengine.availability import AvailabilityService, BusyIndex, TimeRange, TutorSchedule
 from eduengine.availability.model import Busy
 from eduengine.availability.storage import CALENDARS
-from eduengine.booking.events import DomainEvent, SlotCancelled
+from eduengine.booking.events import SlotCancelled
 from eduengine.booking.model import BookingStatus, SlotStatus
 from eduengine.errors import BookingClosed, InvalidTransition
-from eduengine.messagebus import MessageBus
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.availability.helpers import lesson_rows, live_lessons, school
 

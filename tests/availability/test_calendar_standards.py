@@ -16,10 +16,10 @@ from dateutil import tz as dateutil_tz
 from eduengine import BookingService, FixedClock, InMemoryStore
 from eduengine.availability import Grid, TimeRange, TutorSchedule
 from eduengine.availability.model import BusyIndex, open_times
+from eduengine.booking.ical import CalendarService
 from eduengine.booking.model import Slot, WaitlistMode
 from eduengine.booking.series import expand
 from eduengine.errors import InvalidRecurrence, InvalidTimeRange, SeriesNotFound, StartInRule
-from eduengine.ical import CalendarService
 from eduengine.levels.model import LevelCurve
 
 LONDON = ZoneInfo("Europe/London")

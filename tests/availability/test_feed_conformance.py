@@ -23,10 +23,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from eduengine import BookingService, FixedClock, InMemoryStore
+from eduengine.booking.ical import CalendarService
 from eduengine.booking.series import expand, session_end
-from eduengine.codec import micros
 from eduengine.errors import InvalidRecurrence
-from eduengine.ical import CalendarService
+from eduengine.kernel.codec import micros
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import icalendar
 
 from eduengine import BookingService, FixedClock
 from eduengine.availability import AvailabilityService, TimeRange, TutorSchedule
-from eduengine.ical import CalendarService
+from eduengine.booking.ical import CalendarService
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 

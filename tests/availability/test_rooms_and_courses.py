@@ -13,8 +13,8 @@ import recurring_ical_events
 
 from eduengine import FixedClock, School
 from eduengine.availability import TimeRange, TutorSchedule
+from eduengine.booking.ical import CalendarService, CourseInfo
 from eduengine.errors import InvalidInput
-from eduengine.ical import CalendarService, CourseInfo
 from eduengine.notices import Notice
 from eduengine.reminders import Reminder, ReminderPlan
 from tests.adapters import StoreHandle

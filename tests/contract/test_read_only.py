@@ -11,7 +11,7 @@ from eduengine import BookingService, FixedClock
 from eduengine.booking.model import Slot
 from eduengine.booking.series import Series
 from eduengine.errors import InvalidInput
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 
 HOUR = timedelta(hours=1)

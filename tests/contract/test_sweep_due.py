@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from eduengine import FixedClock, ServiceBase
-from eduengine.codec import micros
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.codec import micros
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from eduengine import FixedClock, School
 from eduengine.booking.model import Slot
-from eduengine.codec import micros
+from eduengine.kernel.codec import micros
 from eduengine.levels import LevelCurve, XpRule
 from eduengine.levels.board import KIND as XP
 from eduengine.reminders import ReminderPlan

@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Self
 
 from eduengine import FixedClock, InMemoryEventBus
-from eduengine.booking.events import DomainEvent
 from eduengine.deals import (
     DealService,
     GroupDealCampaign,
@@ -22,8 +21,10 @@ from eduengine.deals import (
     TooManyGroups,
 )
 from eduengine.events import Envelope
+from eduengine.kernel.events import DomainEvent
 from eduengine.payments import FakePaymentGateway
-from eduengine.ports import (
+from eduengine.pricing import Money
+from eduengine.service_layer.ports import (
     BookingRepository,
     IndexEntries,
     JsonValue,
@@ -32,7 +33,6 @@ from eduengine.ports import (
     SlotRepository,
     UnitOfWork,
 )
-from eduengine.pricing import Money
 from tests.adapters import StoreHandle
 
 PRICE = Money("99.00", "CNY")

@@ -20,9 +20,9 @@ from eduengine.deals import (
 )
 from eduengine.deals.handlers import ERASED, erase_student
 from eduengine.deals.risk import Peer
-from eduengine.erasure import ErasureRegistry
 from eduengine.errors import AbuseSuspected
 from eduengine.pricing import Money
+from eduengine.service_layer.erasure import ErasureRegistry
 from tests.adapters import StoreHandle
 from tests.deals.mall import PRICE, CountingUnitOfWork, Mall, dump
 

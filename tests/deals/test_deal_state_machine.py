@@ -21,7 +21,7 @@ from eduengine.deals import (
 )
 from eduengine.deals.handlers import erase_student
 from eduengine.deals.model import DUE, REFUND_DUE, member_index
-from eduengine.deals.service import GROUPS
+from eduengine.deals.records import GROUPS
 from eduengine.errors import (
     DealLimitReached,
     EduEngineError,

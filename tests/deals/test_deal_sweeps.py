@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eduengine import FixedClock
-from eduengine.codec import micros
 from eduengine.deals import GroupDeal, GroupState, RefundIssued
 from eduengine.deals.model import DUE, REFUND_DUE, member_index
-from eduengine.deals.service import GROUPS, RISK_LOG, risk_index
-from eduengine.ports import UnitOfWork
+from eduengine.deals.records import GROUPS, RISK_LOG, risk_index
+from eduengine.kernel.codec import micros
 from eduengine.pricing import Money
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.deals.mall import CountingUnitOfWork, Mall, counting
 

@@ -30,11 +30,12 @@ from eduengine import (
 )
 from eduengine.adapters import settings as settings_module
 from eduengine.adapters.sqlite import SqliteStore
-from eduengine.booking.events import DomainEvent, SeatBooked, SeatCounter
+from eduengine.booking.events import SeatBooked, SeatCounter
 from eduengine.errors import AlreadyBooked, FeedUnavailable, InvalidInput, SlotFull
 from eduengine.events import Envelope, EventFeed
 from eduengine.events.feed import FeedStore
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.messagebus import MessageBus
 from tests.adapters import ADAPTERS, PG_DSN, StoreHandle, make_store, reopen
 from tests.conftest import T0
 

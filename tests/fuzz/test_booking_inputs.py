@@ -1,5 +1,5 @@
 """Fuzz of the booking side's public commands: every id, count, instant and duration is
-checked by the input rule (:mod:`eduengine.inputs`) before any adapter sees it.
+checked by the input rule (:mod:`eduengine.kernel.inputs`) before any adapter sees it.
 
 Each example calls one command with one fuzzed argument (the others valid, against a
 little seeded state: an open slot with a booking, a full slot with a waitlist, a series,
@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from eduengine import FixedClock, School
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.availability import TimeRange, TutorSchedule
+from eduengine.booking.ical import CalendarService
 from eduengine.booking.series import MAX_SERIES_ID_LENGTH
 from eduengine.errors import InvalidCapacity, InvalidId, InvalidInput, OutOfRange
-from eduengine.ical import CalendarService
-from eduengine.inputs import EARLIEST, LATEST, MAX_CAPACITY, MAX_ID_LENGTH
+from eduengine.kernel.inputs import EARLIEST, LATEST, MAX_CAPACITY, MAX_ID_LENGTH
 from tests.adapters import StoreHandle
 from tests.fuzz.harness import refused_cleanly
 from tests.fuzz.strategies import (

@@ -28,7 +28,7 @@ from eduengine.adapters.memory import InMemoryStore
 from eduengine.analytics import AlertRule, Period
 from eduengine.deals import GroupDealCampaign
 from eduengine.errors import EduEngineError
-from eduengine.inputs import MAX_CAPACITY, MAX_COUNT, MAX_DURATION, MAX_ID_LENGTH
+from eduengine.kernel.inputs import MAX_CAPACITY, MAX_COUNT, MAX_DURATION, MAX_ID_LENGTH
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine

@@ -20,7 +20,7 @@ from eduengine.errors import NotRanked
 from eduengine.levels import LearningEvent, LevelCurve, LevelService, XpRule, period_keys
 from eduengine.levels import board as board_module
 from eduengine.levels.board import board_name
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import SchoolClass, StudentService
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 

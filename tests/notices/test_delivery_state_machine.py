@@ -39,10 +39,10 @@ from hypothesis.stateful import (
 )
 
 from eduengine import FixedClock, School
-from eduengine.codec import from_micros, micros
 from eduengine.errors import EduEngineError
+from eduengine.kernel.codec import from_micros, micros
 from eduengine.notices import Notice, NoticePolicy, QuietHours
-from eduengine.notices.service import DUE, NOTICES
+from eduengine.notices.planning import DUE, NOTICES
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 

@@ -34,8 +34,10 @@ if PG_DSN or os.environ.get("CI") == "true":
 
 def command() -> list[str]:
     # The console script the install made; a venv whose editable install predates the
-    # script (a shared development venv) runs the same entry point through -m.
-    if SCRIPT.exists():
+    # script or its entry point eduengine.ops.cli:main (a shared development venv, whose
+    # script would import the deprecated eduengine.cli and warn) runs the same entry
+    # point through -m.
+    if SCRIPT.exists() and "eduengine.ops.cli" in SCRIPT.read_text(errors="replace"):
         return [str(SCRIPT)]
     if os.environ.get("CI") == "true":
         raise AssertionError(f"the install made no console script at {SCRIPT}")

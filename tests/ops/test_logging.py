@@ -14,7 +14,7 @@ import pytest
 from eduengine import BookingService, FixedClock, InMemoryStore, School, ServiceBase
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import LockTimeout, RetryableConflict, SlotFull
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 
 ROOT = Path(__file__).resolve().parents[2]
 

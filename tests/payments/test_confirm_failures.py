@@ -18,10 +18,10 @@ from eduengine.deals import GroupDealCampaign, GroupState
 from eduengine.errors import PaymentOutcomeUnknown, PersistenceError, problem_details
 from eduengine.payments import Charge, FakePaymentGateway, Fault
 from eduengine.policies import CancellationPolicy
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
-from eduengine.service import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 

@@ -18,8 +18,8 @@ from eduengine.errors import CouponRefused, PaymentOutcomeUnknown
 from eduengine.payments import FakePaymentGateway, Fault
 from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Money
+from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine
-from eduengine.pricing.service import OrderPaid
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 

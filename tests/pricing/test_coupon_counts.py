@@ -17,7 +17,8 @@ from eduengine import FixedClock
 from eduengine.errors import CouponRefused, InvalidTransition, PaymentFailed
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
-from eduengine.pricing.service import COUPON_USES, COUPONS, PricingService
+from eduengine.pricing.coupons import COUPON_USES, COUPONS
+from eduengine.pricing.service import PricingService
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

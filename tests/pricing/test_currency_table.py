@@ -20,12 +20,15 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.errors import InvalidMoney
 from eduengine.events.codec import event_data, event_from_data
-from eduengine.events.registry import event_kind
+from eduengine.kernel import currencies
+from eduengine.kernel.events import event_kind
+from eduengine.kernel.money import SHIPPED, CurrencyTable, currency_table, use_currency_table
 from eduengine.payments import FakePaymentGateway
-from eduengine.pricing import Money, currencies
-from eduengine.pricing.money import SHIPPED, CurrencyTable, currency_table, use_currency_table
+from eduengine.pricing import Money
+from eduengine.pricing.coupons import COUPONS
+from eduengine.pricing.events import OrderPaid
+from eduengine.pricing.orders import Order
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine, canonical_code
-from eduengine.pricing.service import COUPONS, Order, OrderPaid
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -103,7 +106,7 @@ def test_the_checked_in_table_is_what_the_script_makes_from_its_pinned_source() 
     if installed != gen.PIN:
         pytest.skip(f"{gen.PACKAGE}=={gen.PIN} is not installed (header and shape checked above)")
     text = gen.render(*gen.read_lists())
-    assert (ROOT / "src/eduengine/pricing/currencies.py").read_text(encoding="utf-8") == text
+    assert (ROOT / "src/eduengine/kernel/currencies.py").read_text(encoding="utf-8") == text
 
 
 # --- stored money outlives the table --------------------------------------------------------

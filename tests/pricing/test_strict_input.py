@@ -24,6 +24,7 @@ from eduengine.errors import (
     InvalidTimeRange,
     NaiveDatetime,
 )
+from eduengine.kernel.money import MAX_DIGITS, MINOR_UNITS
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import (
     Conditions,
@@ -35,9 +36,10 @@ from eduengine.pricing import (
     PriceRule,
     quote,
 )
-from eduengine.pricing.money import MAX_DIGITS, MINOR_UNITS
+from eduengine.pricing.coupons import COUPONS
+from eduengine.pricing.orders import ORDERS, Order
 from eduengine.pricing.rules import canonical_code
-from eduengine.pricing.service import COUPONS, ORDERS, Order, PricingService
+from eduengine.pricing.service import PricingService
 from tests.adapters import StoreHandle
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

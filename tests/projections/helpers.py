@@ -10,9 +10,9 @@ from datetime import timedelta
 from eduengine import BookingService, DomainEvent, FixedClock
 from eduengine.errors import BookingRefused, InvalidTransition, NotFound
 from eduengine.events import EventFeed
+from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.projections import Projection
 from tests.conftest import T0
 
 #: where the counting projections write: one document per (projection, event)

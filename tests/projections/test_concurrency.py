@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from eduengine import FixedClock
 from eduengine.booking.events import SeatBooked
 from eduengine.events import EventFeed
+from eduengine.events.projections import Projection, ProjectionRunner
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
-from eduengine.service_layer.projections import Projection, ProjectionRunner
 from tests.adapters import ADAPTERS, StoreHandle, make_store, reopen
 from tests.conftest import T0
 from tests.projections.helpers import applied, counting, feed_ids, history

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from eduengine.events import EventFeed
+from eduengine.events.projections import Projection, ProjectionRunner
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
-from eduengine.service_layer.projections import Projection, ProjectionRunner
 from tests.adapters import StoreHandle, reopen
 from tests.projections.helpers import APPLIED, applied, counting, feed_ids, history
 

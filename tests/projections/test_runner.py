@@ -13,13 +13,13 @@ from eduengine import BookingService, FixedClock
 from eduengine.booking.events import SeatBooked, SeatReleased, SlotCreated, SlotEvent
 from eduengine.errors import InvalidInput
 from eduengine.events import EventFeed
-from eduengine.kernel.envelope import Envelope
-from eduengine.service_layer.ports import UnitOfWork
-from eduengine.service_layer.projections import (
+from eduengine.events.projections import (
     CHECKPOINTS,
     Projection,
     ProjectionRunner,
 )
+from eduengine.kernel.envelope import Envelope
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 from tests.projections.helpers import APPLIED, applied, counting, feed_ids, history

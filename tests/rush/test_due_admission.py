@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from eduengine import BookingService, FixedClock
-from eduengine.codec import micros
 from eduengine.errors import InvalidInput
+from eduengine.kernel.codec import micros
 from eduengine.rush import RushService
 from eduengine.rush.service import KIND, OPENS
 from tests.adapters import StoreHandle

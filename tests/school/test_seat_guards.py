@@ -13,8 +13,8 @@ import pytest
 
 from eduengine import FixedClock, School, Slot
 from eduengine.booking.guards import SEAT, SeatGuard, add_seat_guard, seat_refusal
+from eduengine.booking.guards import SeatGuard as OldSeatGuard
 from eduengine.errors import BookingRestricted, EduEngineError
-from eduengine.messagebus import SeatGuard as OldSeatGuard
 from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 

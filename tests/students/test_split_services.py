@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from eduengine import BookingService, FixedClock, InMemoryEventBus, School
-from eduengine.messagebus import MessageBus
+from eduengine.service_layer.messagebus import MessageBus
 from eduengine.students import (
     Actor,
     ClassAssigned,

@@ -12,7 +12,7 @@ import pytest
 
 from eduengine import FixedClock, School, SeatBooked
 from eduengine.errors import AlreadyBooked, InvalidInput, SlotFull
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.web.aio import AsyncSchool
 from tests.adapters import StoreHandle
 

@@ -30,7 +30,7 @@ from eduengine import School
 from eduengine.adapters.postgres import PostgresStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import EduEngineError, FeedGap, problem_details
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.web.aio import AsyncSchool
 from eduengine.web.live import FeedHub, Message
 

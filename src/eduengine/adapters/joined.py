@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
-from eduengine.booking.events import DomainEvent
 from eduengine.errors import InvalidInput, LockTimeout
-from eduengine.events.envelope import Envelope
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.messagebus import MessageBus
 
 C = TypeVar("C")
 

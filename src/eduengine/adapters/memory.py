@@ -26,7 +26,6 @@ from sortedcontainers import SortedList
 
 from eduengine.adapters import settings
 from eduengine.adapters.seats import CountedSeats
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
 from eduengine.errors import (
@@ -38,9 +37,10 @@ from eduengine.errors import (
     SlotNotFound,
     StoreClosed,
 )
-from eduengine.events.envelope import Envelope
 from eduengine.events.feed import feed_rows
-from eduengine.ports import IndexEntries
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.ports import IndexEntries
 
 log = logging.getLogger("eduengine.events")
 

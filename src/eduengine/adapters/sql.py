@@ -34,7 +34,6 @@ from typing import Any, Generic, Self, TypeVar
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import UnitOfWorkBase, with_staged
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
 from eduengine.errors import (
@@ -45,8 +44,9 @@ from eduengine.errors import (
     SeriesNotFound,
     SlotNotFound,
 )
-from eduengine.events.envelope import Envelope
-from eduengine.ports import IndexEntries
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.ports import IndexEntries
 from eduengine.version import __version__
 
 C = TypeVar("C")

@@ -16,7 +16,6 @@ import attrs
 
 from eduengine.adapters.memory import check_index, slot_state
 from eduengine.adapters.seats import CountedSeats
-from eduengine.booking.events import DomainEvent
 from eduengine.booking.model import (
     Booking,
     BookingStatus,
@@ -27,11 +26,12 @@ from eduengine.booking.model import (
     WaitlistMode,
 )
 from eduengine.booking.series import Series
-from eduengine.codec import dt_in as dt_in
-from eduengine.codec import dt_out as dt_out
-from eduengine.events.envelope import Envelope
 from eduengine.events.feed import EventFeed, feed_rows
-from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.kernel.codec import dt_in as dt_in
+from eduengine.kernel.codec import dt_out as dt_out
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

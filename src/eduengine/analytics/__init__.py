@@ -6,8 +6,8 @@ typed queries over a :class:`Period` in a time zone and checks :class:`AlertRule
 Every metric is defined in ``docs/analytics.md``.
 """
 
+from eduengine.analytics.events import AlertRaised
 from eduengine.analytics.model import (
-    AlertRaised,
     AlertRule,
     AttendanceRow,
     CountRow,

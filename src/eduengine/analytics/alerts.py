@@ -18,21 +18,14 @@ from eduengine.analytics.cells import (
     _student_cells,
     _student_total,
 )
-from eduengine.analytics.model import (
-    AlertRaised,
-    AlertRule,
-    AttendanceRow,
-    FillRow,
-    GroupRow,
-    Period,
-    rate,
-)
+from eduengine.analytics.events import AlertRaised
+from eduengine.analytics.model import AlertRule, AttendanceRow, FillRow, GroupRow, Period, rate
 from eduengine.analytics.queries import AnalyticsQueries
-from eduengine.clock import require_aware
-from eduengine.codec import micros
 from eduengine.errors import EduEngineError, InvalidInput
-from eduengine.inputs import check_optional_instant
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import check_optional_instant
+from eduengine.service_layer.ports import UnitOfWork
 
 #: one document per (rule, period) evaluated: an alert is raised once per rule per period
 ALERTS = "analytics_alert"

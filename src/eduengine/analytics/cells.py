@@ -23,10 +23,10 @@ from eduengine.analytics.model import (
     Period,
     rate,
 )
-from eduengine.codec import micros
 from eduengine.errors import InvalidInput
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.kernel.codec import micros
+from eduengine.kernel.money import Money
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 Cell = tuple[str, int, dict[str, int], dict[str, str]]

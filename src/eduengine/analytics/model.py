@@ -21,10 +21,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from eduengine.analytics.events import AlertRaised as AlertRaised
-from eduengine.clock import require_aware
 from eduengine.errors import InvalidInput, InvalidTimeRange, OutOfRange, WrongType
-from eduengine.inputs import EARLIEST, LATEST, MAX_DURATION, check_id, check_instant, check_int
-from eduengine.pricing.money import Money
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.inputs import (
+    EARLIEST,
+    LATEST,
+    MAX_DURATION,
+    check_id,
+    check_instant,
+    check_int,
+)
+from eduengine.kernel.money import Money
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

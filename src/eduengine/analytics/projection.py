@@ -62,23 +62,15 @@ from typing import Any
 import attrs
 
 from eduengine.booking import events as ev
-from eduengine.codec import dt_in, micros
-from eduengine.deals.service import (
-    CAMPAIGNS,
-    GROUPS,
-    GroupFailed,
-    GroupFormed,
-    GroupOpened,
-    MemberJoined,
-    RefundIssued,
-)
+from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined, RefundIssued
+from eduengine.deals.records import CAMPAIGNS, GROUPS
 from eduengine.errors import PersistenceError
-from eduengine.levels.service import LevelUp
-from eduengine.messagebus import Handler
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
-from eduengine.pricing.service import OrderPaid
-from eduengine.referrals import ReferralRewarded
+from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.money import Money
+from eduengine.levels.events import LevelUp
+from eduengine.pricing.events import OrderPaid, ReferralRewarded
+from eduengine.service_layer.messagebus import Handler
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 COUNTERS = "analytics_counter"

@@ -35,9 +35,9 @@ from eduengine.analytics.model import (
     rate,
 )
 from eduengine.errors import InvalidInput, WrongType
-from eduengine.inputs import check_id, check_int
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import MAX_DIGITS
+from eduengine.kernel.inputs import check_id, check_int
+from eduengine.kernel.money import MAX_DIGITS
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students.model import LifecycleStage
 

@@ -10,12 +10,12 @@ from eduengine.analytics import projection as pj
 from eduengine.analytics.queries import AnalyticsQueries
 from eduengine.booking import events as ev
 from eduengine.booking.model import BookingStatus, SlotStatus
-from eduengine.codec import dt_in
 from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined
 from eduengine.deals.records import CAMPAIGNS, GROUPS
-from eduengine.inputs import check_int
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.kernel.codec import dt_in
+from eduengine.kernel.inputs import check_int
+from eduengine.kernel.money import Money
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 

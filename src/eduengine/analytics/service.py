@@ -30,11 +30,11 @@ from eduengine.analytics.alerts import ALERTS, ANCHOR, AlertChecks, last_complet
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.queries import check_period
 from eduengine.analytics.rebuild import AnalyticsRebuild
-from eduengine.clock import Clock
 from eduengine.errors import InvalidSetting
+from eduengine.kernel.clock import Clock
 from eduengine.kernel.ids import IdFactory
-from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, UnitOfWorkFactory
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWorkFactory
 
 
 class AnalyticsService(AlertChecks, AnalyticsRebuild):

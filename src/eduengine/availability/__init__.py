@@ -1,7 +1,8 @@
 """1-on-1 tutor availability (一对一即时预约), booked like a clinic appointment."""
 
+from eduengine.availability.events import OneOnOneBooked
 from eduengine.availability.model import BusyIndex, Grid, TimeRange, TutorSchedule, open_times
-from eduengine.availability.service import AvailabilityService, OneOnOneBooked, OneOnOneLesson
+from eduengine.availability.service import AvailabilityService, OneOnOneLesson
 
 __all__ = [
     "AvailabilityService",

@@ -13,7 +13,7 @@ unit of work and keep the lesson rows equal to the live lessons:
 
 A slot is a lesson when it has a lesson row; other slots are left alone.
 
->>> from eduengine.messagebus import MessageBus
+>>> from eduengine.service_layer.messagebus import MessageBus
 >>> bus = MessageBus()
 >>> subscribe(bus)
 >>> subscribe(bus)  # a second call adds nothing
@@ -25,10 +25,12 @@ A slot is a lesson when it has a lesson row; other slots are left alone.
 from __future__ import annotations
 
 from eduengine.availability.storage import LESSONS
-from eduengine.booking.events import DomainEvent, SeatReleased, SlotCancelled
-from eduengine.booking.model import IdFactory, SlotStatus
-from eduengine.messagebus import Handler, MessageBus
-from eduengine.ports import UnitOfWork
+from eduengine.booking.events import SeatReleased, SlotCancelled
+from eduengine.booking.model import SlotStatus
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.ids import IdFactory
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 
 __all__ = ["HANDLERS", "drop_cancelled_lesson", "free_tutor_time", "subscribe"]
 

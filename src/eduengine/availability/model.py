@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from sortedcontainers import SortedKeyList
 
-from eduengine.clock import require_aware
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange, OverlappingRanges
-from eduengine.inputs import MAX_COUNT, MAX_DURATION, check_id
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import MAX_COUNT, MAX_DURATION, check_id
 
 ZERO = timedelta(0)
 #: IANA zone names are far shorter ("America/Argentina/ComodRivadavia" is 32)

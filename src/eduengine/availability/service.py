@@ -41,9 +41,8 @@ from eduengine.availability.storage import (
     read_lessons,
     save_schedule,
 )
-from eduengine.booking.model import Booking, IdFactory, Slot, SlotStatus, check_reason_code
-from eduengine.clock import Clock
-from eduengine.codec import from_micros
+from eduengine.booking.model import Booking, Slot, SlotStatus, check_reason_code
+from eduengine.booking.rooms import file_room
 from eduengine.errors import (
     BookingNotFound,
     InvalidInput,
@@ -52,11 +51,13 @@ from eduengine.errors import (
     SlotNotFound,
     TimeNotAvailable,
 )
-from eduengine.inputs import check_id, check_instant, check_int
-from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.rooms import file_room
-from eduengine.service import ServiceBase
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.codec import from_micros
+from eduengine.kernel.ids import IdFactory
+from eduengine.kernel.inputs import check_id, check_instant, check_int
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 
 __all__ = [
     "CALENDARS",

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from eduengine.availability.model import Busy, BusyIndex, TutorSchedule
-from eduengine.codec import from_micros, micros
 from eduengine.errors import TutorNotFound
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.codec import from_micros, micros
+from eduengine.service_layer.ports import UnitOfWork
 
 SCHEDULES = "tutor_schedule"
 LESSONS = "tutor_lesson"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from eduengine.booking import events as ev
 from eduengine.booking.guards import seat_refusal
-from eduengine.booking.model import IdFactory
+from eduengine.kernel.ids import IdFactory
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import UnitOfWork
 

@@ -26,12 +26,12 @@ import icalendar
 from eduengine.booking.model import Booking, BookingStatus, Slot, SlotStatus
 from eduengine.booking.rooms import room_of
 from eduengine.booking.series import Series, session_end
-from eduengine.clock import in_own_zone
-from eduengine.codec import micros
 from eduengine.errors import InvalidInput
-from eduengine.inputs import check_id
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.kernel.clock import in_own_zone
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import check_id
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 
 PRODID = "-//eduengine//bookings//EN"
 

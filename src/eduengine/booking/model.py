@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from eduengine.booking import events as ev
-from eduengine.clock import require_aware
 from eduengine.errors import (
     AlreadyBooked,
     AlreadyWaiting,
@@ -43,8 +42,9 @@ from eduengine.errors import (
     SeatsAvailable,
     SlotFull,
 )
-from eduengine.inputs import MAX_CAPACITY, MAX_DURATION, check_id
+from eduengine.kernel.clock import require_aware
 from eduengine.kernel.ids import IdFactory as IdFactory
+from eduengine.kernel.inputs import MAX_CAPACITY, MAX_DURATION, check_id
 
 
 class SlotStatus(enum.Enum):
@@ -101,7 +101,7 @@ def check_reason_code(value: object) -> str | None:
 
 
 def check_span(value: object, what: str) -> timedelta:
-    """``value`` if it is a positive ``timedelta`` of at most :data:`~eduengine.inputs.
+    """``value`` if it is a positive ``timedelta`` of at most :data:`~eduengine.kernel.inputs.
     MAX_DURATION` (a lesson's length, an offer's time to live); else
     :class:`~eduengine.errors.InvalidTimeRange`.
 
@@ -121,7 +121,7 @@ def check_span(value: object, what: str) -> timedelta:
 
 
 def check_capacity(value: object) -> int:
-    """``value`` if it is a capacity: an ``int`` from 0 to :data:`~eduengine.inputs.
+    """``value`` if it is a capacity: an ``int`` from 0 to :data:`~eduengine.kernel.inputs.
     MAX_CAPACITY`; else :class:`~eduengine.errors.InvalidCapacity`.
 
     >>> check_capacity(30)

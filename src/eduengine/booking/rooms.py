@@ -17,7 +17,7 @@ one answer to ``book``.
 
 from __future__ import annotations
 
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 
 #: the record kind of lesson rooms, keyed by slot id
 ROOMS = "lesson_room"

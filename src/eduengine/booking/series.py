@@ -24,8 +24,6 @@ import attrs
 from dateutil.rrule import rrulestr
 
 from eduengine.booking.model import Slot, WaitlistMode, check_capacity, check_span
-from eduengine.clock import in_own_zone, require_aware
-from eduengine.codec import micros
 from eduengine.errors import (
     InvalidId,
     InvalidInput,
@@ -33,7 +31,9 @@ from eduengine.errors import (
     StartInRule,
     WrongType,
 )
-from eduengine.inputs import MAX_ID_LENGTH, check_id, check_instant
+from eduengine.kernel.clock import in_own_zone, require_aware
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import MAX_ID_LENGTH, check_id, check_instant
 
 #: A series longer than this is refused (it is almost always an unbounded rule by mistake).
 MAX_SESSIONS = 500
@@ -347,7 +347,7 @@ def check_exdates(exdates: object) -> list[datetime | date]:
 
 
 def check_series_id(value: object) -> str:
-    """A series id: an id (see :func:`~eduengine.inputs.check_id`) of at most
+    """A series id: an id (see :func:`~eduengine.kernel.inputs.check_id`) of at most
     :data:`MAX_SERIES_ID_LENGTH` characters, so its sessions' slot ids are ids too.
 
     >>> check_series_id("python-101")

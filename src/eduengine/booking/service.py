@@ -31,7 +31,6 @@ from eduengine.booking.model import (
     check_span,
 )
 from eduengine.booking.series import Series, check_exdates, check_series_id
-from eduengine.clock import Clock
 from eduengine.errors import (
     AlreadyBooked,
     BookingClosed,
@@ -41,10 +40,16 @@ from eduengine.errors import (
     SeriesFull,
     SlotFull,
 )
-from eduengine.inputs import check_id, check_instant, check_optional_id, check_optional_instant
+from eduengine.kernel.clock import Clock
 from eduengine.kernel.ids import IdFactory
-from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.kernel.inputs import (
+    check_id,
+    check_instant,
+    check_optional_id,
+    check_optional_instant,
+)
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 
 T = TypeVar("T")

@@ -1,5 +1,6 @@
 """Moved to :mod:`eduengine.web.django`; this path re-exports it until 0.4."""
 
+from eduengine.kernel.deprecation import warn_moved
 from eduengine.web.django import (
     school_transaction,
     store_for_django,
@@ -9,3 +10,5 @@ __all__ = [
     "school_transaction",
     "store_for_django",
 ]
+
+warn_moved("eduengine.contrib.django", "eduengine.web.django")

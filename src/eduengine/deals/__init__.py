@@ -1,5 +1,15 @@
 """Group deals (拼团): campaigns, groups, payments, refunds, anti-abuse, referrals."""
 
+from eduengine.deals.events import (
+    AccessGranted,
+    GroupFailed,
+    GroupFormed,
+    GroupOpened,
+    MemberJoined,
+    MemberLeft,
+    RefundIssued,
+    RiskDecisionRecorded,
+)
 from eduengine.deals.metrics import DealMetrics
 from eduengine.deals.model import GroupDeal, GroupDealCampaign, GroupState, Member
 from eduengine.deals.risk import (
@@ -11,18 +21,8 @@ from eduengine.deals.risk import (
     SamePaymentAccount,
     TooManyGroups,
 )
-from eduengine.deals.service import (
-    AccessGranted,
-    DealService,
-    GroupFailed,
-    GroupFormed,
-    GroupOpened,
-    MemberJoined,
-    MemberLeft,
-    ReferralRewarded,
-    RefundIssued,
-    RiskDecisionRecorded,
-)
+from eduengine.deals.service import DealService
+from eduengine.pricing.events import ReferralRewarded
 
 __all__ = [
     "AccessGranted",

@@ -7,7 +7,7 @@ from datetime import datetime
 from eduengine.deals.model import GroupDealCampaign
 from eduengine.deals.records import CAMPAIGNS
 from eduengine.errors import DuplicateId, InvalidInput
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
 

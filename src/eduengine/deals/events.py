@@ -1,6 +1,4 @@
-"""The events of group deals (their type names are in :mod:`eduengine.events.registry`).
-
-They are plain classes here; the event registry files them under their public names.
+"""The events of group deals (each registered under its public type name as it is defined).
 
 >>> from datetime import datetime, timezone
 >>> GroupFailed(occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc), group_id="g1",
@@ -14,10 +12,11 @@ from datetime import datetime
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
-from eduengine.pricing.money import Money
+from eduengine.kernel.events import DomainEvent, event_type
+from eduengine.kernel.money import Money
 
 
+@event_type("deals.group_opened", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class GroupOpened(DomainEvent):
     group_id: str
@@ -27,6 +26,7 @@ class GroupOpened(DomainEvent):
     deadline: datetime
 
 
+@event_type("deals.member_joined", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class MemberJoined(DomainEvent):
     """A member's payment was confirmed (the opener's too, with ``is_initiator``).
@@ -51,12 +51,14 @@ class MemberJoined(DomainEvent):
     joined_formed: bool = False
 
 
+@event_type("deals.member_left", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class MemberLeft(DomainEvent):
     group_id: str
     student_id: str
 
 
+@event_type("deals.group_formed", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class GroupFormed(DomainEvent):
     group_id: str
@@ -64,6 +66,7 @@ class GroupFormed(DomainEvent):
     forced: bool
 
 
+@event_type("deals.group_failed", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class GroupFailed(DomainEvent):
     group_id: str
@@ -71,6 +74,7 @@ class GroupFailed(DomainEvent):
     cancelled: bool = False
 
 
+@event_type("deals.access_granted", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class AccessGranted(DomainEvent):
     group_id: str
@@ -78,6 +82,7 @@ class AccessGranted(DomainEvent):
     course_id: str
 
 
+@event_type("deals.refund_issued", aggregate="group", field="group_id")
 @attrs.frozen(kw_only=True)
 class RefundIssued(DomainEvent):
     group_id: str
@@ -86,6 +91,7 @@ class RefundIssued(DomainEvent):
     refund_id: str
 
 
+@event_type("deals.risk_decision_recorded", aggregate="student", field="student_id")
 @attrs.frozen(kw_only=True)
 class RiskDecisionRecorded(DomainEvent):
     student_id: str

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from eduengine import referrals
-from eduengine.codec import micros
 from eduengine.deals.events import GroupOpened, MemberLeft
 from eduengine.deals.model import (
     DUE,
@@ -41,7 +39,8 @@ from eduengine.errors import (
     InvalidTransition,
     ShareCodeUnavailable,
 )
-from eduengine.inputs import (
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_duration,
     check_id,
@@ -49,7 +48,8 @@ from eduengine.inputs import (
     check_optional_id,
     check_text,
 )
-from eduengine.ports import UnitOfWork
+from eduengine.pricing import referrals
+from eduengine.service_layer.ports import UnitOfWork
 
 #: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
 #: several collisions in a row mean the code source is broken, not unlucky.

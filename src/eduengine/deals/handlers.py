@@ -31,7 +31,7 @@ from eduengine.deals.records import (
     risk_index,
     save_group,
 )
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 
 #: what a quoted personal value in a risk reason becomes
 ERASED = "[erased]"

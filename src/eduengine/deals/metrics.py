@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from eduengine.booking.events import DomainEvent
 from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined
-from eduengine.pricing.money import Money
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.money import Money
 
 
 class DealMetrics:

@@ -31,11 +31,11 @@ from typing import Any
 
 import attrs
 
-from eduengine.clock import require_aware
-from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import InvalidInput, InvalidMoney, InvalidTimeRange
-from eduengine.inputs import MAX_CAPACITY, check_duration, check_id, check_instant, check_int
-from eduengine.pricing.money import Money
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.inputs import MAX_CAPACITY, check_duration, check_id, check_instant, check_int
+from eduengine.kernel.money import Money
 
 #: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
 #: cannot be mistaken for another.

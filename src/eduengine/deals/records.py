@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from eduengine.codec import dt_in, micros
 from eduengine.deals.model import GroupDeal, GroupDealCampaign, Member
 from eduengine.errors import CampaignNotFound, GroupNotFound
-from eduengine.intents import record_refund
-from eduengine.ports import RecordRepository, UnitOfWork
+from eduengine.kernel.codec import dt_in, micros
+from eduengine.payments.intents import record_refund
+from eduengine.service_layer.ports import RecordRepository, UnitOfWork
 
 CAMPAIGNS = "deal_campaign"
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from eduengine.codec import dt_in, dt_out
 from eduengine.deals.events import RiskDecisionRecorded
 from eduengine.deals.records import ACTIVITY, RISK_LOG, put_risk_entry, risk_index
 from eduengine.deals.risk import JoinAttempt, Peer, RiskDecision, RiskRule
 from eduengine.errors import AbuseSuspected
-from eduengine.inputs import check_id
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import check_id
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
 

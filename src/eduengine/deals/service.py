@@ -18,10 +18,10 @@ Refunds (a member leaving, a failed or cancelled group) first mark the member
 and mark ``refunded``. A refund the gateway failed to confirm stays ``refund_due`` and
 ``expire_due`` retries it; the key makes sure no member is ever refunded twice.
 
-Each charge and refund is also filed as a payment intent (:mod:`eduengine.intents`) in the
+Each charge and refund is also filed as a payment intent (:mod:`eduengine.payments.intents`) in the
 reservation's unit of work. A charge whose answer is lost leaves the member ``pending``
 (holding the place): opening or joining again resumes it with the same key, and
-:meth:`eduengine.payment_service.PaymentService.reconcile` settles it (paid, or the place
+:meth:`eduengine.payments.service.PaymentService.reconcile` settles it (paid, or the place
 released when the provider never charged). A charge that lands after its place was
 released is refunded under ``refund:<charge key>``.
 
@@ -40,8 +40,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from eduengine import referrals
-from eduengine.clock import Clock
 from eduengine.deals.campaigns import CampaignService
 from eduengine.deals.events import (
     AccessGranted,
@@ -68,11 +66,13 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
+from eduengine.kernel.clock import Clock
 from eduengine.kernel.ids import IdFactory
-from eduengine.messagebus import MessageBus
 from eduengine.payments import PaymentGateway
-from eduengine.ports import EventPublisher, UnitOfWorkFactory
-from eduengine.referrals import ReferralRewarded
+from eduengine.pricing import referrals
+from eduengine.pricing.events import ReferralRewarded
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWorkFactory
 
 
 class DealService(GroupService, CampaignService):

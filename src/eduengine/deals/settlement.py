@@ -10,8 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from eduengine import referrals
-from eduengine.booking.events import DomainEvent
 from eduengine.deals.events import (
     AccessGranted,
     GroupFailed,
@@ -31,8 +29,10 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
-from eduengine.inputs import check_id
-from eduengine.intents import (
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.inputs import check_id
+from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
+from eduengine.payments.intents import (
     PaymentIntent,
     close,
     get_intent,
@@ -40,8 +40,8 @@ from eduengine.intents import (
     record_charge,
     record_refund,
 )
-from eduengine.payments import Charge, PaymentGateway, PaymentState, Refund
-from eduengine.ports import UnitOfWork
+from eduengine.pricing import referrals
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
 

@@ -8,7 +8,7 @@ tuples are arrays and enums their values. ``data`` holds the event's own fields;
 
 >>> from datetime import datetime, timezone
 >>> from eduengine.booking.events import SeatBooked
->>> from eduengine.events.envelope import Envelope
+>>> from eduengine.kernel.envelope import Envelope
 >>> t = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 >>> env = Envelope.wrap(SeatBooked(occurred_at=t, slot_id="s1", capacity=2, seats_left=1,
 ...                                booking_id="b1", student_id="ann"), sequence=1, id="e1")
@@ -33,7 +33,7 @@ from eduengine.errors import EduEngineError, InvalidEvent
 from eduengine.events import catalog  # noqa: F401  (registers every library event type)
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent, kind_named
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 __all__ = [
     "converter",

@@ -34,13 +34,13 @@ from typing import Protocol
 
 import attrs
 
-from eduengine.clock import Clock, SystemClock
-from eduengine.codec import micros
 from eduengine.errors import FeedUnavailable, OutOfRange, WrongType
 from eduengine.events.codec import envelope_from_json, envelope_to_json
-from eduengine.events.envelope import Envelope
-from eduengine.inputs import check_duration, check_id, check_instant, check_int
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.clock import Clock, SystemClock
+from eduengine.kernel.codec import micros
+from eduengine.kernel.envelope import Envelope
+from eduengine.kernel.inputs import check_duration, check_id, check_instant, check_int
+from eduengine.service_layer.ports import UnitOfWork
 
 __all__ = ["CURSORS", "EventFeed", "FeedRow", "FeedStore", "feed_rows"]
 

@@ -27,7 +27,7 @@ import attrs
 
 from eduengine.events import catalog  # noqa: F401  (registers every library event type)
 from eduengine.kernel.events import event_kinds
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 __all__ = ["json_schema", "schema_text"]
 

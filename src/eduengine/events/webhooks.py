@@ -36,11 +36,11 @@ from datetime import datetime
 
 import attrs
 
-from eduengine.codec import micros
 from eduengine.errors import InvalidInput, InvalidSignature
 from eduengine.events.codec import envelope_to_json
-from eduengine.events.envelope import Envelope
 from eduengine.events.feed import EventFeed
+from eduengine.kernel.codec import micros
+from eduengine.kernel.envelope import Envelope
 
 __all__ = [
     "FAILURES",

@@ -1,5 +1,6 @@
 """Levels (等级 / 经验值): XP rules, level curves, multipliers, badges, leaderboards."""
 
+from eduengine.levels.events import BadgeAwarded, LevelUp, XpAwarded, XpRefused
 from eduengine.levels.model import (
     Badge,
     Leaderboard,
@@ -11,15 +12,7 @@ from eduengine.levels.model import (
     XpRule,
     progress,
 )
-from eduengine.levels.service import (
-    Award,
-    BadgeAwarded,
-    LevelService,
-    LevelUp,
-    XpAwarded,
-    XpRefused,
-    period_keys,
-)
+from eduengine.levels.service import Award, LevelService, period_keys
 
 __all__ = [
     "Award",

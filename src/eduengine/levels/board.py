@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from eduengine.errors import NotRanked
-from eduengine.inputs import check_id, check_int
+from eduengine.kernel.inputs import check_id, check_int
 from eduengine.levels.model import Standing
-from eduengine.ports import IndexEntries, RecordRepository
+from eduengine.service_layer.ports import IndexEntries, RecordRepository
 
 KIND = "xp"
 GLOBAL = "xp"

@@ -24,9 +24,9 @@ from typing import Any
 import attrs
 from sortedcontainers import SortedKeyList
 
-from eduengine.clock import require_aware
 from eduengine.errors import InvalidInput, InvalidTimeRange
-from eduengine.inputs import check_id, check_instant, check_int, check_optional_id
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.inputs import check_id, check_instant, check_int, check_optional_id
 
 
 def _non_negative_int(name: str, value: object) -> None:

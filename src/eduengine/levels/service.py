@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import IdFactory
-from eduengine.clock import Clock
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, UnknownRule
-from eduengine.inputs import check_id, check_int, check_optional_id
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.ids import IdFactory
+from eduengine.kernel.inputs import check_id, check_int, check_optional_id
 from eduengine.levels.board import KIND, StoredLeaderboard, xp_index
 from eduengine.levels.events import BadgeAwarded as BadgeAwarded
 from eduengine.levels.events import LevelUp as LevelUp
@@ -41,9 +41,14 @@ from eduengine.levels.model import (
     XpRule,
     progress,
 )
-from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, RecordRepository, UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import (
+    EventPublisher,
+    RecordRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students.queries import class_of
 
 T = TypeVar("T")

@@ -1,6 +1,7 @@
 """Notices (通知): confirmations, reminders, group progress, payment and package
 notices to students and their guardians, delivered exactly once per channel."""
 
+from eduengine.notices.delivery import ChannelRegistry, DeliveryReport
 from eduengine.notices.model import (
     KINDS,
     Notice,
@@ -10,7 +11,7 @@ from eduengine.notices.model import (
     QuietHours,
     Recipient,
 )
-from eduengine.notices.service import ChannelRegistry, DeliveryReport, NoticeService
+from eduengine.notices.service import NoticeService
 
 __all__ = [
     "KINDS",

@@ -14,9 +14,9 @@ from datetime import datetime
 
 import attrs
 
-from eduengine.codec import micros
 from eduengine.errors import DeliveryFailed, InvalidInput, NoticeNotFound
-from eduengine.inputs import check_id, check_int, check_text
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import check_id, check_int, check_text
 from eduengine.notices.model import (
     DEAD,
     Notice,
@@ -40,7 +40,7 @@ from eduengine.notices.planning import (
     store,
     student_index,
 )
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase, scan_after
 
 

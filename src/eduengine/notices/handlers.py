@@ -16,17 +16,11 @@ from zoneinfo import ZoneInfo
 
 from eduengine.booking import events as ev
 from eduengine.booking.model import Slot
+from eduengine.booking.rooms import room_of
+from eduengine.deals.events import GroupFailed, GroupFormed, MemberJoined, RefundIssued
 from eduengine.deals.model import GroupDeal, GroupState
-from eduengine.deals.service import (
-    CAMPAIGNS,
-    GROUPS,
-    GroupFailed,
-    GroupFormed,
-    MemberJoined,
-    RefundIssued,
-)
-from eduengine.levels.service import BadgeAwarded, LevelUp
-from eduengine.messagebus import Handler, MessageBus
+from eduengine.deals.records import CAMPAIGNS, GROUPS
+from eduengine.levels.events import BadgeAwarded, LevelUp
 from eduengine.notices.model import (
     BADGE_AWARDED,
     BOOKING_CANCELLED,
@@ -55,12 +49,12 @@ from eduengine.notices.planning import (
     student_index,
     void,
 )
+from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.records import RESCHEDULES
-from eduengine.policies.service import BookingRescheduled
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.service import OrderPaid
+from eduengine.pricing.events import OrderPaid
 from eduengine.reminders.model import offset_label
-from eduengine.rooms import room_of
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 
 #: reasons a seat is released for which the student hears nothing: the seat moved (a
 #: reschedule notice goes out), or was withdrawn before they could know of it

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out, from_micros, micros
 from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.kernel.codec import dt_in, dt_out, from_micros, micros
 
 # Notice kinds: a school writes one template per kind (the template key is the kind
 # unless a plan names another, e.g. ``class_reminder.1h``).

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eduengine.codec import dt_in, micros
 from eduengine.errors import WrongType
-from eduengine.inputs import MAX_ID_LENGTH, check_id
+from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.inputs import MAX_ID_LENGTH, check_id
 from eduengine.notices.model import (
     DEAD,
     VOID,
@@ -27,7 +27,7 @@ from eduengine.notices.model import (
     new_record,
     next_due,
 )
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students.records import STUDENTS
 
 NOTICES = "notice"

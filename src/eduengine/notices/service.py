@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eduengine.codec import dt_in, micros
 from eduengine.errors import InvalidInput, NoticeNotFound, WrongType
-from eduengine.inputs import check_id, check_ids, check_int, check_optional_id, check_text
+from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.inputs import check_id, check_ids, check_int, check_optional_id, check_text
 from eduengine.notices.delivery import ChannelRegistry, DeliveryReport, NoticeDelivery
 from eduengine.notices.model import (
     PACKAGE_EXPIRING,
@@ -64,7 +64,7 @@ from eduengine.notices.planning import (
     subject_index,
     void,
 )
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import scan_after
 from eduengine.students.records import EXPIRES, PACKAGES, PENDING_ACTIVATION
 

@@ -33,15 +33,15 @@ from eduengine.adapters import sqlite
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.bootstrap import School
-from eduengine.clock import Clock, SystemClock
-from eduengine.codec import micros
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
-from eduengine.deals.service import GROUPS
+from eduengine.deals.records import GROUPS
 from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
-from eduengine.notices.service import DUE as NOTICES_DUE
-from eduengine.notices.service import NOTICES
+from eduengine.kernel.clock import Clock, SystemClock
+from eduengine.kernel.codec import micros
+from eduengine.notices.planning import DUE as NOTICES_DUE
+from eduengine.notices.planning import NOTICES
 from eduengine.ops.stores import Store, _without_password
 from eduengine.payments.intents import INTENTS
 from eduengine.payments.intents import OPEN as INTENTS_OPEN

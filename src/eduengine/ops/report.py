@@ -10,7 +10,7 @@ import attrs
 
 from eduengine.analytics.model import Period
 from eduengine.bootstrap import School
-from eduengine.clock import SystemClock
+from eduengine.kernel.clock import SystemClock
 
 
 def report_period(first: date | None, days: int, tz: str) -> Period:

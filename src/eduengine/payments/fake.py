@@ -4,7 +4,7 @@ It keeps every call's idempotency key, as a real provider does (see
 :mod:`eduengine.payments.gateway`). It can be told to decline, to time out before or after
 moving the money, and it keeps the notifications a real provider would send.
 
->>> from eduengine.pricing import Money
+>>> from eduengine.kernel.money import Money
 >>> gateway = FakePaymentGateway()
 >>> first = gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY"))
 >>> gateway.charge("join:g1:ann", "acct-ann", Money("99.00", "CNY")) == first
@@ -28,8 +28,8 @@ import threading
 from collections import deque
 
 from eduengine.errors import InvalidInput, PaymentFailed, PaymentOutcomeUnknown
+from eduengine.kernel.money import Money
 from eduengine.payments.gateway import Charge, PaymentOutcome, PaymentState, Refund
-from eduengine.pricing.money import Money
 
 
 class Fault(enum.Enum):

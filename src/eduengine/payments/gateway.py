@@ -9,7 +9,7 @@ school then asks :meth:`PaymentGateway.lookup` what became of the key (see
 docs/payments.md). :class:`~eduengine.payments.fake.FakePaymentGateway` implements the
 port in memory for tests and examples.
 
->>> from eduengine.pricing import Money
+>>> from eduengine.kernel.money import Money
 >>> charge = Charge(id="ch_1", key="join:g1:ann", account="acct-ann", amount=Money("99", "CNY"))
 >>> PaymentOutcome(key=charge.key, state=PaymentState.CHARGED, charge=charge).state.value
 'charged'
@@ -22,7 +22,7 @@ from typing import Protocol
 
 import attrs
 
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 
 @attrs.frozen(kw_only=True)

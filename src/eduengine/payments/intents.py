@@ -16,7 +16,7 @@ reconcile needs to settle or refund (the key, the amount, the charge id) stays.
 
 >>> from datetime import datetime, timezone
 >>> from eduengine import InMemoryStore
->>> from eduengine.pricing import Money
+>>> from eduengine.kernel.money import Money
 >>> now = datetime(2026, 3, 2, tzinfo=timezone.utc)
 >>> with InMemoryStore().unit_of_work() as uow:
 ...     _ = record_charge(uow, "order:o1", owner="order", ref={"order_id": "o1"},
@@ -34,10 +34,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.money import Money
 from eduengine.payments.gateway import Charge, Refund
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.service_layer.ports import UnitOfWork
 
 INTENTS = "payment_intent"
 #: index of the intents still open, by the time they were filed
@@ -154,7 +154,7 @@ def erase_accounts(uow: UnitOfWork, student_id: str, now: datetime) -> int:
 
     >>> from datetime import datetime, timezone
     >>> from eduengine import InMemoryStore
-    >>> from eduengine.pricing import Money
+    >>> from eduengine.kernel.money import Money
     >>> now = datetime(2026, 3, 2, tzinfo=timezone.utc)
     >>> with InMemoryStore().unit_of_work() as uow:
     ...     _ = record_charge(uow, "order:o1", owner="order", ref={"order_id": "o1"},

@@ -12,7 +12,7 @@ one key at once the same way.
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.payments import FakePaymentGateway, Fault
->>> from eduengine.pricing import Money
+>>> from eduengine.kernel.money import Money
 >>> from eduengine.pricing.rules import Customer, OrderLine
 >>> from eduengine.errors import PaymentOutcomeUnknown
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
@@ -36,16 +36,16 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from eduengine.booking.model import IdFactory
-from eduengine.clock import Clock
-from eduengine.codec import micros
 from eduengine.errors import InvalidInput, PaymentFailed
-from eduengine.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.codec import micros
+from eduengine.kernel.ids import IdFactory
+from eduengine.kernel.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
 from eduengine.payments.gateway import PaymentGateway, PaymentState
 from eduengine.payments.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase, scan_after
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, scan_after
 
 log = logging.getLogger("eduengine.payments")
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import attrs
 
 from eduengine.kernel.events import DomainEvent, event_type
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 
 __all__ = [
     "BookingRescheduled",

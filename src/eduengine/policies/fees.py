@@ -23,25 +23,20 @@ from typing import Any
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import IdFactory
-from eduengine.clock import Clock
-from eduengine.codec import micros
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
-from eduengine.inputs import check_id
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.codec import micros
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.ids import IdFactory
+from eduengine.kernel.inputs import check_id
+from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
-from eduengine.policies.records import (
-    DUE,
-    LATE_FEES,
-    LateFeeCharged,
-    LateFeeDue,
-    LateFeeFailed,
-)
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.pricing.money import Money
-from eduengine.service import ServiceBase
+from eduengine.policies.events import LateFeeCharged, LateFeeDue, LateFeeFailed
+from eduengine.policies.records import DUE, LATE_FEES
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 
 PAYMENT_ACCOUNTS = "payment_account"
 #: the owner name of late fees' payment intents

@@ -18,17 +18,12 @@ from eduengine.booking import events as ev
 from eduengine.booking.guards import SeatGuard, add_seat_guard
 from eduengine.booking.model import BookingStatus, Slot
 from eduengine.errors import BookingRestricted
-from eduengine.messagebus import Handler, MessageBus
+from eduengine.kernel.money import Money
+from eduengine.policies.events import StudentRestricted, ViolationRecorded
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation, ViolationKind
-from eduengine.policies.records import (
-    StudentRestricted,
-    ViolationRecorded,
-    file_late_fee,
-    violations_of,
-    write_violations,
-)
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.policies.records import file_late_fee, violations_of, write_violations
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 
 #: ``SeatReleased.reason`` of a student's own cancellation (the only one that can be late)
 CANCELLED = "cancelled"

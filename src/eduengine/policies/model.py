@@ -19,10 +19,10 @@ from typing import Any
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange
-from eduengine.inputs import MAX_COUNT, MAX_DURATION
-from eduengine.pricing.money import Money
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import MAX_COUNT, MAX_DURATION
+from eduengine.kernel.money import Money
 
 
 class ViolationKind(enum.Enum):

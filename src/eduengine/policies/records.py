@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from eduengine.booking.events import DomainEvent
-from eduengine.codec import micros
+from eduengine.kernel.codec import micros
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.money import Money
 from eduengine.policies.events import LateFeeCharged as LateFeeCharged
 from eduengine.policies.events import LateFeeDue as LateFeeDue
 from eduengine.policies.events import LateFeeFailed as LateFeeFailed
 from eduengine.policies.events import StudentRestricted as StudentRestricted
 from eduengine.policies.events import ViolationRecorded as ViolationRecorded
 from eduengine.policies.model import Violation
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.money import Money
+from eduengine.service_layer.ports import UnitOfWork
 
 VIOLATIONS = "violations"
 RESCHEDULES = "reschedules"

@@ -11,26 +11,21 @@ from datetime import datetime
 import attrs
 
 from eduengine.booking import handlers as booking_handlers
-from eduengine.booking.model import Booking, BookingStatus, IdFactory, check_reason_code
-from eduengine.clock import Clock
+from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.errors import InvalidTransition, RescheduleRefused
-from eduengine.inputs import check_id
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.ids import IdFactory
+from eduengine.kernel.inputs import check_id
+from eduengine.kernel.money import Money
 from eduengine.policies import handlers
-from eduengine.policies.events import BookingRescheduled
+from eduengine.policies.events import BookingRescheduled, StudentRestricted, ViolationRecorded
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
-from eduengine.policies.records import (
-    RESCHEDULES,
-    VIOLATIONS,
-    StudentRestricted,
-    ViolationRecorded,
-    violations_of,
-)
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.pricing.money import Money
+from eduengine.policies.records import RESCHEDULES, VIOLATIONS, violations_of
 from eduengine.reminders import handlers as reminder_handlers
 from eduengine.reminders.model import ReminderPlan
-from eduengine.service import ServiceBase
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 
 __all__ = [
     "RESCHEDULES",

@@ -1,6 +1,6 @@
 """Pricing: exact money, price rules, coupons, quotes and checkout."""
 
-from eduengine.pricing.money import Money
+from eduengine.kernel.money import Money
 from eduengine.pricing.rules import (
     Conditions,
     Coupon,

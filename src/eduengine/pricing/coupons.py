@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from eduengine.errors import CouponRefused, InvalidInput
-from eduengine.ports import UnitOfWork
 from eduengine.pricing.rules import Coupon, canonical_code
+from eduengine.service_layer.ports import UnitOfWork
 
 #: the record kind of coupons, keyed by canonical code
 COUPONS = "coupon"

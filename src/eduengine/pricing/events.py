@@ -1,4 +1,6 @@
-"""The events of checkout (their type names are in :mod:`eduengine.events.registry`).
+"""The events of checkout and of referral rewards (each registered under its public type
+name as it is defined; a referral reward keeps its name ``referrals.referral_rewarded``,
+and :mod:`eduengine.referrals.events` re-exports it).
 
 >>> from datetime import datetime, timezone
 >>> OrderCancelled(occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc), order_id="o1",
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
-from eduengine.pricing.money import Money
+from eduengine.kernel.events import DomainEvent, event_type
+from eduengine.kernel.money import Money
 
 
+@event_type("pricing.order_paid", aggregate="order", field="order_id")
 @attrs.frozen(kw_only=True)
 class OrderPaid(DomainEvent):
     order_id: str
@@ -24,8 +27,18 @@ class OrderPaid(DomainEvent):
     course_ids: tuple[str, ...] = ()
 
 
+@event_type("pricing.order_cancelled", aggregate="order", field="order_id")
 @attrs.frozen(kw_only=True)
 class OrderCancelled(DomainEvent):
     order_id: str
     student_id: str
     refunded: Money | None
+
+
+@event_type("referrals.referral_rewarded", aggregate="student", field="referrer_id")
+@attrs.frozen(kw_only=True)
+class ReferralRewarded(DomainEvent):
+    referrer_id: str
+    referred_id: str
+    #: the code of the coupon issued to the referrer (single-use, theirs only)
+    reward: str

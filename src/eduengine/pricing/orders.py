@@ -13,15 +13,15 @@ from typing import Any
 
 import attrs
 
-from eduengine import referrals
 from eduengine.errors import IdempotencyKeyReused, OrderNotFound
-from eduengine.intents import PaymentIntent, close, note_unknown, record_refund
+from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
-from eduengine.ports import UnitOfWork
+from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_refund
+from eduengine.pricing import referrals
 from eduengine.pricing.coupons import _count_use, _held_coupon
 from eduengine.pricing.events import OrderCancelled, OrderPaid
-from eduengine.pricing.money import Money
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, Quote, QuoteLine
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
 ORDERS = "order"

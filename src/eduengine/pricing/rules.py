@@ -27,11 +27,11 @@ from typing import Any
 
 import attrs
 
-from eduengine.clock import require_aware
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import CouponRefused, InvalidInput, InvalidMoney, InvalidTimeRange
-from eduengine.inputs import MAX_COUNT, check_id, check_ids, check_instant, check_int
-from eduengine.pricing.money import Money
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import MAX_COUNT, check_id, check_ids, check_instant, check_int
+from eduengine.kernel.money import Money
 
 
 class DiscountKind(enum.Enum):

@@ -15,7 +15,7 @@ a declined payment or a cancelled order releases the redemptions again.
 The charge is filed as a payment intent with the order (status ``pending``) before the
 gateway is called. A lost answer leaves the order ``payment_unknown``, holding its
 coupons: checking out again with the same order id resumes it (the same key never charges
-twice), and :meth:`eduengine.payment_service.PaymentService.reconcile` settles it (paid, or
+twice), and :meth:`eduengine.payments.service.PaymentService.reconcile` settles it (paid, or
 ``expired`` with its coupons released when the provider never charged). A charge that
 lands for an order that is gone already is refunded under ``refund:<order id>``; so is a
 cancelled order (status ``refund_due`` until the provider confirms).
@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from eduengine import referrals
-from eduengine.clock import Clock
 from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
@@ -41,12 +39,13 @@ from eduengine.errors import (
     PersistenceError,
     WrongType,
 )
-from eduengine.inputs import check_id, check_ids
-from eduengine.intents import record_charge, record_refund
+from eduengine.kernel.clock import Clock
 from eduengine.kernel.ids import IdFactory
-from eduengine.messagebus import MessageBus
+from eduengine.kernel.inputs import check_id, check_ids
+from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
-from eduengine.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.payments.intents import record_charge, record_refund
+from eduengine.pricing import referrals
 from eduengine.pricing.coupons import (
     COUPON_USES,
     COUPONS,
@@ -57,7 +56,6 @@ from eduengine.pricing.coupons import (
     _uses_of,
 )
 from eduengine.pricing.events import OrderCancelled, OrderPaid
-from eduengine.pricing.money import Money
 from eduengine.pricing.orders import (
     CLOSED,
     ORDER_OWNER,
@@ -74,6 +72,8 @@ from eduengine.pricing.orders import (
     charge_key,
 )
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
 
 RULES = "price_rule"
 
@@ -197,7 +197,7 @@ class PricingService(OrderSettlement):
         and checking out a paid order returns it. Raises ``PaymentFailed`` when the
         provider declined (the coupons are released) and ``PaymentOutcomeUnknown`` when
         its answer was lost (the order stays ``payment_unknown`` and keeps its coupons
-        until a retry or :meth:`~eduengine.payment_service.PaymentService.reconcile`
+        until a retry or :meth:`~eduengine.payments.service.PaymentService.reconcile`
         settles it).
         """
         check_id(order_id, "order_id")

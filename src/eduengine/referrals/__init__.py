@@ -1,9 +1,11 @@
 """Referrals (老带新): a referrer is rewarded, once, when the student they brought pays a
 first order.
 
-- :mod:`eduengine.referrals.events`: ``ReferralRewarded``;
-- :mod:`eduengine.referrals.records`: the records (``CUSTOMERS``, ``REFERRALS``), the
-  school's :class:`ReferralReward`, :func:`register` and :func:`order_paid`.
+- :mod:`eduengine.pricing.referrals`: the records (``CUSTOMERS``, ``REFERRALS``), the
+  school's :class:`ReferralReward`, :func:`register` and :func:`order_paid` (with pricing:
+  the reward is a coupon, issued by the payment that earns it);
+- :mod:`eduengine.pricing.events`: ``ReferralRewarded`` (type name
+  ``referrals.referral_rewarded``).
 
 Everything is re-exported here, so ``from eduengine import referrals`` then
 ``referrals.register(uow, ...)`` works:
@@ -16,8 +18,8 @@ Everything is re-exported here, so ``from eduengine import referrals`` then
 {'referrer': 'ann', 'rewarded': False}
 """
 
-from eduengine.referrals.events import ReferralRewarded
-from eduengine.referrals.records import (
+from eduengine.pricing.events import ReferralRewarded
+from eduengine.pricing.referrals import (
     CUSTOMERS,
     DEFAULT_REFERRAL_REWARD,
     REFERRALS,

@@ -1,4 +1,6 @@
-"""What referrals announce: a referrer rewarded for the student they brought.
+"""What referrals announce: a referrer rewarded for the student they brought. The class is
+defined with the reward, in :mod:`eduengine.pricing.events`; this documented path
+re-exports it.
 
 >>> from datetime import UTC, datetime
 >>> ReferralRewarded(occurred_at=datetime(2026, 3, 2, tzinfo=UTC), referrer_id="ann",
@@ -6,16 +8,6 @@
 'ann'
 """
 
-from __future__ import annotations
+from eduengine.pricing.events import ReferralRewarded
 
-import attrs
-
-from eduengine.booking.events import DomainEvent
-
-
-@attrs.frozen(kw_only=True)
-class ReferralRewarded(DomainEvent):
-    referrer_id: str
-    referred_id: str
-    #: the code of the coupon issued to the referrer (single-use, theirs only)
-    reward: str
+__all__ = ["ReferralRewarded"]

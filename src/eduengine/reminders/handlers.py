@@ -5,10 +5,10 @@ reschedule), gets its plan's reminders; every seat freed has its pending ones vo
 from __future__ import annotations
 
 from eduengine.booking import events as ev
-from eduengine.messagebus import Handler, MessageBus
-from eduengine.ports import UnitOfWork
 from eduengine.reminders.model import ReminderPlan
 from eduengine.reminders.service import schedule, void
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 
 
 def plan_reminders(plan: ReminderPlan) -> Handler:

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTimeRange
-from eduengine.inputs import MAX_DURATION
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import MAX_DURATION
 
 DEFAULT_OFFSETS = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=15))
 
@@ -75,7 +75,7 @@ class Reminder:
     due_at: datetime
     start: datetime
     channel: Channel
-    #: the lesson's room (join link), if its host made one (see :mod:`eduengine.rooms`)
+    #: the lesson's room (join link), if its host made one (see :mod:`eduengine.booking.rooms`)
     room: str | None = None
 
 

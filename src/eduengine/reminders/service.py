@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from eduengine.booking.model import Slot
-from eduengine.codec import dt_in, micros
-from eduengine.inputs import check_id, check_int
-from eduengine.ports import UnitOfWork
+from eduengine.booking.rooms import room_of
+from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.inputs import check_id, check_int
 from eduengine.reminders.events import RemindersScheduled as RemindersScheduled
 from eduengine.reminders.events import RemindersVoided as RemindersVoided
 from eduengine.reminders.model import (
@@ -29,8 +29,8 @@ from eduengine.reminders.model import (
     parse_channel,
     reminder_record,
 )
-from eduengine.rooms import room_of
-from eduengine.service import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.runner import ServiceBase
 
 KIND = "reminders"
 PREFS = "reminder_prefs"

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from eduengine.codec import dt_in, dt_out
+from eduengine.kernel.codec import dt_in, dt_out
 
 
 def fair_order(seed: str, students: Iterable[str]) -> list[str]:

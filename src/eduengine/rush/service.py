@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from eduengine.booking.guards import seat_refusal
-from eduengine.codec import micros
 from eduengine.errors import InvalidTimeRange, QueueError, QueueNotFound, SlotFull
-from eduengine.inputs import MAX_DURATION, check_id
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.codec import micros
+from eduengine.kernel.inputs import MAX_DURATION, check_id
 from eduengine.rush.events import QueueAdmitted as QueueAdmitted
 from eduengine.rush.events import QueueEntered as QueueEntered
 from eduengine.rush.model import Entry, QueuePosition, RushQueue
-from eduengine.service import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.runner import ServiceBase
 
 KIND = "rush_queue"
 #: queues not yet admitted, by admission instant (micros)

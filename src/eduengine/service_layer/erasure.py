@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from eduengine.errors import InvalidInput
-from eduengine.inputs import check_id
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.inputs import check_id
+from eduengine.service_layer.ports import UnitOfWork
 
 Eraser = Callable[[UnitOfWork, str, datetime], int]
 """Scrubs one student's personal data from a module; returns how many items it changed."""

@@ -19,20 +19,20 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from eduengine.clock import Clock, SystemClock
-from eduengine.codec import micros
 from eduengine.errors import DomainError, EduEngineError, LockTimeout, RetryableConflict
-from eduengine.events.envelope import stamp
-from eduengine.inputs import check_int
+from eduengine.kernel.clock import Clock, SystemClock
+from eduengine.kernel.codec import micros
 from eduengine.kernel.ids import IdFactory, uuid_ids
-from eduengine.messagebus import MessageBus
-from eduengine.ports import (
+from eduengine.kernel.inputs import check_int
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import (
     EventPublisher,
     IndexEntries,
     RecordRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from eduengine.service_layer.streams import stamp
 
 T = TypeVar("T")
 

@@ -2,6 +2,17 @@
 lifecycle, and privacy (access policy, masking, audit trail, erasure)."""
 
 from eduengine.students.classes import ClassService
+from eduengine.students.events import (
+    ClassAssigned,
+    CreditConsumed,
+    CreditForfeited,
+    CreditReturned,
+    StageChanged,
+    StudentEnrolled,
+    StudentErased,
+    StudentRegistered,
+    TagsChanged,
+)
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import (
@@ -24,18 +35,7 @@ from eduengine.students.privacy import (
     mask_phone,
 )
 from eduengine.students.profiles import ProfileService
-from eduengine.students.records import (
-    ClassAssigned,
-    CreditConsumed,
-    CreditForfeited,
-    CreditReturned,
-    PackageView,
-    StageChanged,
-    StudentEnrolled,
-    StudentErased,
-    StudentRegistered,
-    TagsChanged,
-)
+from eduengine.students.records import PackageView
 from eduengine.students.service import StudentService
 
 __all__ = [

@@ -11,12 +11,13 @@ from typing import Unpack
 import attrs
 
 from eduengine.errors import ClassFull, DuplicateId, InvalidTransition, WrongType
-from eduengine.inputs import check_id, check_int, check_optional_id
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.kernel.inputs import check_id, check_int, check_optional_id
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import records as rec
+from eduengine.students.events import ClassAssigned
 from eduengine.students.model import SchoolClass, placement_level
-from eduengine.students.records import CLASSES, STUDENTS, ClassAssigned, ServiceOptions
+from eduengine.students.records import CLASSES, STUDENTS, ServiceOptions
 
 
 class ClassService(ServiceBase):

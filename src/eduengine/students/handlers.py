@@ -24,13 +24,13 @@ from typing import Any
 import attrs
 
 from eduengine.booking import events as ev
-from eduengine.codec import dt_in, dt_out, micros
-from eduengine.deals.service import AccessGranted
+from eduengine.deals.events import AccessGranted
 from eduengine.errors import InvalidInput
-from eduengine.messagebus import Handler, MessageBus
-from eduengine.policies.service import BookingRescheduled
-from eduengine.ports import UnitOfWork
-from eduengine.pricing.service import OrderPaid
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.policies.events import BookingRescheduled
+from eduengine.pricing.events import OrderPaid
+from eduengine.service_layer.messagebus import Handler, MessageBus
+from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 from eduengine.students.model import PERSONAL_FIELDS, stage
 

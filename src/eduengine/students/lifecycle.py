@@ -12,15 +12,16 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from eduengine.booking.model import check_reason_code
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import InvalidInput, InvalidTransition
-from eduengine.inputs import check_id, check_optional_id
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import check_id, check_optional_id
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
 from eduengine.students import records as rec
+from eduengine.students.events import TagsChanged
 from eduengine.students.model import TagRule
-from eduengine.students.records import ServiceOptions, TagsChanged
+from eduengine.students.records import ServiceOptions
 
 
 class LifecycleService(ServiceBase):

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from eduengine.codec import dt_in
 from eduengine.errors import InvalidInput
-from eduengine.inputs import MAX_CAPACITY, check_id, check_int, check_optional_id, check_text
+from eduengine.kernel.codec import dt_in
+from eduengine.kernel.inputs import MAX_CAPACITY, check_id, check_int, check_optional_id, check_text
 
 
 class GuardianRole(enum.Enum):

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
-from eduengine.codec import dt_out, micros
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
-from eduengine.inputs import check_duration, check_id, check_int, check_optional_id
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.kernel.codec import dt_out, micros
+from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
 from eduengine.students import records as rec
 from eduengine.students.records import (

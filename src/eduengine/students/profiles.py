@@ -11,8 +11,6 @@ from typing import Any, TypeVar, Unpack
 
 import attrs
 
-from eduengine.clock import require_aware
-from eduengine.codec import dt_in, dt_out
 from eduengine.errors import (
     AccessDenied,
     DuplicateId,
@@ -20,12 +18,15 @@ from eduengine.errors import (
     InvalidTransition,
     WrongType,
 )
-from eduengine.inputs import check_id, check_ids, check_instant, check_text
-from eduengine.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service import ServiceBase
+from eduengine.kernel.clock import require_aware
+from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_text
 from eduengine.service_layer.erasure import ErasureRegistry, ErasureReport
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
 from eduengine.students import records as rec
+from eduengine.students.events import StudentErased, StudentRegistered
 from eduengine.students.model import PERSONAL_FIELDS, Guardian, GuardianRole, Profile
 from eduengine.students.privacy import (
     Access,
@@ -37,15 +38,7 @@ from eduengine.students.privacy import (
     mask_name,
     mask_phone,
 )
-from eduengine.students.records import (
-    AUDIT,
-    AUDIT_SEQ,
-    GRANTS,
-    STUDENTS,
-    ServiceOptions,
-    StudentErased,
-    StudentRegistered,
-)
+from eduengine.students.records import AUDIT, AUDIT_SEQ, GRANTS, STUDENTS, ServiceOptions
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@ work (levels asks which class a student is in when XP is earned)."""
 
 from __future__ import annotations
 
-from eduengine.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
 
 STUDENTS = "student"
 

@@ -15,13 +15,13 @@ from typing import Any, TypedDict
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
-from eduengine.booking.model import IdFactory
-from eduengine.clock import Clock
-from eduengine.codec import dt_in, dt_out, micros
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
-from eduengine.messagebus import MessageBus
-from eduengine.ports import EventPublisher, UnitOfWork
+from eduengine.kernel.clock import Clock
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.ids import IdFactory
+from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.students.events import ClassAssigned as ClassAssigned
 from eduengine.students.events import CreditConsumed as CreditConsumed
 from eduengine.students.events import CreditForfeited as CreditForfeited
@@ -46,8 +46,9 @@ EXPIRES = "expires"
 
 
 class ServiceOptions(TypedDict, total=False):
-    """The keyword arguments of :class:`eduengine.service.ServiceBase` that every student
-    service passes on as they are (``clock``, ``publisher``, ``new_id``, ``bus``)."""
+    """The keyword arguments of :class:`eduengine.service_layer.runner.ServiceBase` that
+    every student service passes on as they are (``clock``, ``publisher``, ``new_id``,
+    ``bus``)."""
 
     clock: Clock | None
     publisher: EventPublisher | None

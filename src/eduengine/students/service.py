@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Unpack
 
-from eduengine.ports import UnitOfWorkFactory
-from eduengine.service import ServiceBase
 from eduengine.service_layer.erasure import ErasureRegistry
+from eduengine.service_layer.ports import UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase
 from eduengine.students.classes import ClassService
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule

@@ -29,7 +29,7 @@ from django.db import connections, transaction
 from eduengine.adapters.joined import Joined
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import InvalidInput
-from eduengine.messagebus import MessageBus
+from eduengine.service_layer.messagebus import MessageBus
 
 
 @contextmanager

@@ -46,7 +46,7 @@ from typing import Any, Self
 
 from eduengine.errors import FeedGap
 from eduengine.events.feed import MAX_POSITION, EventFeed
-from eduengine.inputs import MAX_ID_LENGTH, check_int, check_text
+from eduengine.kernel.inputs import MAX_ID_LENGTH, check_int, check_text
 
 log = logging.getLogger("eduengine.live")
 

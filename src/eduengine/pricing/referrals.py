@@ -1,5 +1,9 @@
 """Referral rewards (老带新), shared by every way a student pays: the records and the rules.
 
+They live with pricing because the reward is a coupon issued in the paying unit of work,
+and both checkout and group deals pay through here; :mod:`eduengine.referrals` re-exports
+every name (its documented path).
+
 A referral is recorded before the new student's first paid order; when that order
 completes (a checkout or a group-deal payment), the referrer is rewarded exactly once.
 Both the referral and the student's paid-order count are JSON documents locked by the
@@ -27,14 +31,14 @@ from decimal import Decimal
 
 import attrs
 
-from eduengine.booking.events import DomainEvent
 from eduengine.errors import DuplicateId, InvalidInput, InvalidTransition
-from eduengine.inputs import check_id
-from eduengine.ports import UnitOfWork
+from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.inputs import check_id
+from eduengine.kernel.money import Money
 from eduengine.pricing.coupons import issue_coupon
-from eduengine.pricing.money import Money
+from eduengine.pricing.events import ReferralRewarded
 from eduengine.pricing.rules import Coupon, DiscountKind
-from eduengine.referrals.events import ReferralRewarded
+from eduengine.service_layer.ports import UnitOfWork
 
 CUSTOMERS = "customer"
 REFERRALS = "referral"
