@@ -477,6 +477,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         #: what the dialect keeps of a host connection's own settings while joined
         self.host_state: Any = None
+        #: the schema version is still to be checked, with the transaction's first
+        #: statement (a dialect that folds the check into it sets this in ``begin``)
+        self.version_due = False
         self._events: list[DomainEvent] = []
         self._envelopes: Sequence[Envelope] = ()
         self._dispatched = 0
@@ -524,6 +527,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         # transaction keeps the host's timeouts: nothing is SET here that would outlive
         # the command.
         self.dialect.join(self, joined.conn)
+        self.version_due = False  # checked below, at once
         joined.acquire(self.store.lock_timeout)
         self.conn = joined.conn
         self.execute, self.executemany = self.dialect.executors(self)
