@@ -68,6 +68,9 @@ class Dialect(Generic[C]):
     json_param = "?"
     #: whether a document is locked before it is read for a write
     record_locks = False
+    #: whether rows for one table go in one multi-row ``INSERT`` (where each statement
+    #: costs; a driver that pipelines ``executemany`` gains nothing from it)
+    multi_row_inserts = False
 
     # --- connections and transactions ---------------------------------------------
 
@@ -416,7 +419,7 @@ class SqlRecordRepository(Generic[C]):
         self._uow.execute(self._put, (kind, key, json.dumps(data, sort_keys=True)))
         self._uow.execute(enc.DELETE_INDEX, (kind, key))
         if rows:
-            self._uow.executemany(enc.INSERT_INDEX, rows)
+            self._uow.insert_rows(enc.INSERT_INDEX, rows)
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
@@ -582,7 +585,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                         self._write_slot(slot)
                 if self._envelopes:
                     self.dialect.lock_feed(self)
-                    self.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
+                    self.insert_rows(enc.INSERT_FEED, enc.feed_params(self._envelopes))
                 self._end(rollback=False)
         except BaseException as exc:
             self.rollback()
@@ -605,7 +608,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         )
         for w in writes:
             if w.many:
-                self.executemany(w.sql, w.params)
+                self.insert_rows(w.sql, w.params)
             elif w.expect_one:
                 self.dialect.update_checked(self, w.sql, w.params, slot.id)
             else:
@@ -625,14 +628,31 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self._dispatched = 0
 
+    #: rows per multi-row ``INSERT`` (6 columns at most: far below SQLite's smallest
+    #: limit of bound parameters, 999)
+    ROWS_PER_INSERT = 100
+
+    def insert_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql``, a one-row ``INSERT``, for every row of ``rows``, in order: in
+        multi-row statements where the dialect gains by it, else with ``executemany``."""
+        if not self.dialect.multi_row_inserts or len(rows) == 1:
+            if len(rows) == 1:
+                self.execute(sql, rows[0])
+            elif rows:
+                self.executemany(sql, rows)
+            return
+        step = self.ROWS_PER_INSERT
+        for n in range(0, len(rows), step):
+            chunk = rows[n : n + step]
+            self.execute(enc.multi_row(sql, len(chunk)), [v for row in chunk for v in row])
+
     def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
         self.refuse_if_read_only("numbering events")
-        out: dict[str, int] = {}
-        for stream in sorted(counts):
-            n = counts[stream]
-            row = self.execute(enc.NEXT_SEQUENCE, (stream, n)).fetchone()
-            out[stream] = int(row["last"]) - n
-        return out
+        streams = sorted(counts)  # the counters' row locks, in sorted order
+        cursor = self.execute(
+            enc.next_sequences_sql(len(streams)), [v for s in streams for v in (s, counts[s])]
+        )
+        return {row["stream"]: int(row["last"]) - counts[row["stream"]] for row in cursor}
 
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the feed in this transaction, at commit."""

@@ -395,6 +395,9 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
     row, document and feed locks needless, and ``PRAGMA user_version`` as the schema
     check."""
 
+    #: every statement is a call through sqlite3: one for a table's rows, not one each
+    multi_row_inserts = True
+
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
