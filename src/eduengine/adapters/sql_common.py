@@ -444,7 +444,8 @@ def multi_row(sql: str, rows: int) -> str:
     if found is None:
         raise ValueError(f"not a one-row INSERT ... VALUES (?, ...): {sql!r}")
     values = ", ".join([found.group(1)] * rows)
-    return f"{sql[: found.start(1)]}{values}{sql[found.end(1):]}"
+    return f"{sql[: found.start(1)]}{values}{sql[found.end(1) :]}"
+
 
 INSERT_FEED = (
     "INSERT INTO event_feed (event_id, type, stream, sequence, occurred_us, envelope) "
