@@ -276,3 +276,22 @@ def test_a_database_whose_schema_has_no_feed_is_refused_until_migrate_adds_it(
     svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
     assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
     store.close()
+
+
+def test_a_document_read_twice_in_one_unit_of_work_is_read_from_the_database_once(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "school.sqlite3")
+    store.migrate()
+    with store.unit_of_work() as uow:
+        uow.records.put("profile", "ann", {"xp": 1})
+        uow.commit()
+    seen: list[str] = []
+    with store.unit_of_work() as uow:
+        store.connection().set_trace_callback(seen.append)
+        assert uow.records.get("profile", "ann") == {"xp": 1}
+        assert uow.records.get("profile", "ann") == {"xp": 1}
+        assert uow.records.get("profile", "bob") is None
+        assert uow.records.get("profile", "bob") is None
+        store.connection().set_trace_callback(None)
+    assert sum("FROM records" in s for s in seen) == 2

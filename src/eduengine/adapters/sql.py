@@ -71,6 +71,9 @@ class Dialect(Generic[C]):
     #: whether rows for one table go in one multi-row ``INSERT`` (where each statement
     #: costs; a driver that pipelines ``executemany`` gains nothing from it)
     multi_row_inserts = False
+    #: whether a unit of work keeps the documents it read or wrote (as JSON text, parsed
+    #: afresh on each read) so reading one again costs no statement
+    remembers_documents = False
 
     # --- connections and transactions ---------------------------------------------
 
@@ -384,7 +387,11 @@ class SqlRecordRepository(Generic[C]):
     def __init__(self, uow: SqlUnitOfWork[C]) -> None:
         self._uow = uow
         self._locked: set[tuple[str, str]] = set()
+        #: documents as this transaction last read or wrote them (JSON text; None:
+        #: absent), when the dialect remembers them
+        self._known: dict[tuple[str, str], str | None] = {}
         dialect = uow.dialect
+        self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
         self._put = (
             f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
@@ -399,10 +406,17 @@ class SqlRecordRepository(Generic[C]):
             self._locked.add((kind, key))
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        if self._remember and (kind, key) in self._known:
+            # read or written earlier in this transaction, which holds the write lock
+            # (or reads one snapshot): the stored text cannot have changed since
+            text = self._known[kind, key]
+            return None if text is None else self._json_in(text)
         self._lock(kind, key)
         row = self._uow.execute(
             "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
+        if self._remember:
+            self._known[kind, key] = None if row is None else row["data"]
         return None if row is None else self._json_in(row["data"])
 
     def put(
@@ -415,17 +429,24 @@ class SqlRecordRepository(Generic[C]):
     ) -> None:
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         rows = enc.index_rows(kind, key, index)
+        text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
-        self._uow.execute(self._put, (kind, key, json.dumps(data, sort_keys=True)))
+        self._known.pop((kind, key), None)  # until the write is done
+        self._uow.execute(self._put, (kind, key, text))
         self._uow.execute(enc.DELETE_INDEX, (kind, key))
         if rows:
             self._uow.insert_rows(enc.INSERT_INDEX, rows)
+        if self._remember:
+            self._known[kind, key] = text
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._lock(kind, key)
+        self._known.pop((kind, key), None)  # until the delete is done
         self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
         self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        if self._remember:
+            self._known[kind, key] = None
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._uow.execute(
@@ -522,6 +543,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self._dispatched = 0
         self._records._locked = set()
+        self._records._known = {}
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -615,6 +637,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                 self.execute(w.sql, w.params)
 
     def rollback(self) -> None:
+        self._records._known = {}
         if self._open:
             self._open = False
             try:

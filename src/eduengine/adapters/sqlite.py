@@ -397,6 +397,8 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
 
     #: every statement is a call through sqlite3: one for a table's rows, not one each
     multi_row_inserts = True
+    #: documents are stored as text, so a remembered one is parsed afresh on each read
+    remembers_documents = True
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
