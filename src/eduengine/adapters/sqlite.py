@@ -14,10 +14,12 @@ Erased data leaves the files: every connection runs with ``PRAGMA secure_delete 
 (:meth:`SqliteUnitOfWork.scrub_on_commit`) checkpoints the WAL, which still holds the old
 pages, into the database and truncates it after its commit (:func:`scrub_wal`).
 
-Schema guard: :meth:`SqliteStore.migrate` stamps the schema version into the database
-header (``PRAGMA user_version``), and every write transaction reads it right after
-taking the write lock, so a process whose library is older (or newer) than the database
-refuses to write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
+Schema guard: :meth:`SqliteStore.migrate` records the schema version (in the
+``schema_version`` table and in the database header, ``PRAGMA user_version``), and every
+write transaction checks it after taking the write lock, with its first statement (a
+slot load reads it as one more column; any other first statement is preceded by the
+header read), so a process whose library is older (or newer) than the database refuses
+to read or write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
 other schema does not expect.
 
 The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
@@ -309,7 +311,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         holding the write lock, nobody can migrate until this transaction ends, so the
         version read is the one the writes land in. ``PRAGMA user_version`` is read from
         the database header, which SQLite already has in its page cache; a unit of work
-        reads it along with its first slot (``found``), so it costs no statement then.
+        whose first statement loads a slot passes the version that statement read from
+        ``schema_version`` (``found``), so the check costs no statement of its own.
         """
         if found is None:
             found = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -392,8 +395,8 @@ class SqliteUnitOfWork(SqlUnitOfWork[sqlite3.Connection]):
 class SqliteDialect(Dialect[sqlite3.Connection]):
     """SQLite's ways: ``?`` placeholders as they are, one connection per thread (one
     shared for ``:memory:``), ``BEGIN IMMEDIATE`` whose database-wide write lock makes
-    row, document and feed locks needless, and ``PRAGMA user_version`` as the schema
-    check."""
+    row, document and feed locks needless, and the schema check riding on a write
+    transaction's first statement."""
 
     #: every statement is a call through sqlite3: one for a table's rows, not one each
     multi_row_inserts = True
