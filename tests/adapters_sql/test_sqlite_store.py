@@ -171,8 +171,55 @@ def test_a_process_whose_library_is_newer_than_the_database_is_told_to_migrate(
     store.migrate()
     monkeypatch.setattr(sqlite, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     store._schema_checked = True  # a process that checked long ago, before its upgrade
-    with pytest.raises(SchemaError, match=r"call migrate\(\)"), store.unit_of_work():
-        pass
+    # the check rides on a write transaction's first statement, whatever it is
+    with pytest.raises(SchemaError, match=r"call migrate\(\)"), store.unit_of_work() as uow:
+        uow.slots.list_ids()
+
+
+def test_a_write_refused_for_its_schema_reads_and_writes_nothing_even_if_caught(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import sqlite
+
+    path = tmp_path / "school.sqlite3"
+    store = SqliteStore(path)
+    store.migrate()
+    start = clock.now() + timedelta(days=1)
+    BookingService(store.unit_of_work, clock=clock).create_slot(
+        "math", start, start + timedelta(hours=1), 2, slot_id="s1"
+    )
+    before = store.snapshot()
+    monkeypatch.setattr(sqlite, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with store.unit_of_work() as uow:
+        # the first slot read carries the check
+        with pytest.raises(SchemaError, match=r"call migrate\(\)"):
+            uow.slots.get("s1")
+        # a command that swallows the refusal still cannot write: the check stays due
+        with pytest.raises(SchemaError, match=r"call migrate\(\)"):
+            uow.records.put("note", "k", {"x": 1})
+        uow.commit()  # commits nothing
+    assert store.snapshot() == before
+
+
+def test_a_booking_takes_eight_statements_and_reads_no_empty_waitlist_or_offers(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    store = SqliteStore(tmp_path / "school.sqlite3")
+    store.migrate()
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    svc.book("s1", "ann")
+    seen: list[str] = []
+    store.connection().set_trace_callback(seen.append)
+    svc.book("s1", "bob")  # a seat is taken: bob's own seat is looked up
+    store.connection().set_trace_callback(None)
+    # BEGIN, the slot (with the schema check), bob's seat, the stream number, the
+    # slot's versioned UPDATE, the booking, the feed row, COMMIT (raw SQL: 4)
+    assert [s.split()[0] for s in seen] == [
+        "BEGIN", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"
+    ]  # fmt: skip
+    assert svc.get_slot("s1").seats_left == 1
 
 
 def test_a_database_migrated_before_the_version_was_in_its_header_is_still_accepted(
@@ -229,3 +276,22 @@ def test_a_database_whose_schema_has_no_feed_is_refused_until_migrate_adds_it(
     svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
     assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
     store.close()
+
+
+def test_a_document_read_twice_in_one_unit_of_work_is_read_from_the_database_once(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "school.sqlite3")
+    store.migrate()
+    with store.unit_of_work() as uow:
+        uow.records.put("profile", "ann", {"xp": 1})
+        uow.commit()
+    seen: list[str] = []
+    with store.unit_of_work() as uow:
+        store.connection().set_trace_callback(seen.append)
+        assert uow.records.get("profile", "ann") == {"xp": 1}
+        assert uow.records.get("profile", "ann") == {"xp": 1}
+        assert uow.records.get("profile", "bob") is None
+        assert uow.records.get("profile", "bob") is None
+        store.connection().set_trace_callback(None)
+    assert sum("FROM records" in s for s in seen) == 2

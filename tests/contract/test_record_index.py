@@ -119,3 +119,31 @@ def test_an_index_value_that_is_not_a_64_bit_integer_is_refused_and_writes_nothi
         uow.records.put("groups", "g1", {"x": 1}, index={"due": bad})
         uow.commit()
     assert store.snapshot() == before
+
+
+def test_a_document_read_again_in_one_unit_of_work_is_as_last_written_and_never_shared(
+    store: StoreHandle,
+) -> None:
+    with store.unit_of_work() as uow:
+        uow.records.put("profile", "ann", {"tags": ["a"], "xp": 1})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        first = uow.records.get("profile", "ann")
+        assert first == {"tags": ["a"], "xp": 1}
+        first["tags"].append("changed in place")  # a caller's copy, not the stored one
+        assert uow.records.get("profile", "ann") == {"tags": ["a"], "xp": 1}
+        assert uow.records.get("profile", "bob") is None
+        uow.records.put("profile", "bob", {"xp": 2})
+        assert uow.records.get("profile", "bob") == {"xp": 2}
+        uow.records.delete("profile", "ann")
+        assert uow.records.get("profile", "ann") is None
+        uow.records.put("profile", "ann", {"xp": 3})
+        assert uow.records.get("profile", "ann") == {"xp": 3}
+        # rolled back: none of it happened
+    with store.unit_of_work() as uow:
+        assert uow.records.get("profile", "ann") == {"tags": ["a"], "xp": 1}
+        assert uow.records.get("profile", "bob") is None
+        uow.records.put("profile", "bob", {"xp": 4})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.records.get("profile", "bob") == {"xp": 4}

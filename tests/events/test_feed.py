@@ -100,6 +100,29 @@ def test_the_feed_holds_committed_events_in_order_numbered_per_slot(
     assert [p for p, _ in feed.rows_since(positions[2], limit=2)] == positions[3:5]
 
 
+def test_a_command_over_many_streams_numbers_and_feeds_every_event_in_order(
+    feed_store: StoreHandle, clock: FixedClock
+) -> None:
+    # 130 sessions: more feed rows and stream counters than one multi-row INSERT holds
+    svc = booking_service(feed_store, clock)
+    feed = EventFeed(feed_store.store, clock=clock)
+    series = svc.create_series(
+        "math", "FREQ=DAILY;COUNT=130", T0 + timedelta(days=1), timedelta(hours=1), 2
+    )
+    svc.book(series.slot_ids[0], "zoe")  # one stream already one number further
+    head = feed.head()
+    svc.book_series(series.id, "ann")
+    got = feed.events_since(head, limit=1000)
+    assert [(e.type, e.aggregate_id, e.sequence) for e in got] == [
+        ("booking.seat_booked", sid, 3 if n == 0 else 2) for n, sid in enumerate(series.slot_ids)
+    ]
+    positions = [e.position or 0 for e in got]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    first, second = series.slot_ids[:2]
+    assert feed_store.store.stream_sequence(f"slot:{first}") == 3
+    assert feed_store.store.stream_sequence(f"slot:{second}") == 2
+
+
 def test_a_refused_command_leaves_no_envelope_and_no_number_behind(
     feed_store: StoreHandle, clock: FixedClock
 ) -> None:

@@ -68,6 +68,12 @@ class Dialect(Generic[C]):
     json_param = "?"
     #: whether a document is locked before it is read for a write
     record_locks = False
+    #: whether rows for one table go in one multi-row ``INSERT`` (where each statement
+    #: costs; a driver that pipelines ``executemany`` gains nothing from it)
+    multi_row_inserts = False
+    #: whether a unit of work keeps the documents it read or wrote (as JSON text, parsed
+    #: afresh on each read) so reading one again costs no statement
+    remembers_documents = False
 
     # --- connections and transactions ---------------------------------------------
 
@@ -381,7 +387,11 @@ class SqlRecordRepository(Generic[C]):
     def __init__(self, uow: SqlUnitOfWork[C]) -> None:
         self._uow = uow
         self._locked: set[tuple[str, str]] = set()
+        #: documents as this transaction last read or wrote them (JSON text; None:
+        #: absent), when the dialect remembers them
+        self._known: dict[tuple[str, str], str | None] = {}
         dialect = uow.dialect
+        self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
         self._put = (
             f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
@@ -396,10 +406,17 @@ class SqlRecordRepository(Generic[C]):
             self._locked.add((kind, key))
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        if self._remember and (kind, key) in self._known:
+            # read or written earlier in this transaction, which holds the write lock
+            # (or reads one snapshot): the stored text cannot have changed since
+            text = self._known[kind, key]
+            return None if text is None else self._json_in(text)
         self._lock(kind, key)
         row = self._uow.execute(
             "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
+        if self._remember:
+            self._known[kind, key] = None if row is None else row["data"]
         return None if row is None else self._json_in(row["data"])
 
     def put(
@@ -412,17 +429,24 @@ class SqlRecordRepository(Generic[C]):
     ) -> None:
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         rows = enc.index_rows(kind, key, index)
+        text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
-        self._uow.execute(self._put, (kind, key, json.dumps(data, sort_keys=True)))
+        self._known.pop((kind, key), None)  # until the write is done
+        self._uow.execute(self._put, (kind, key, text))
         self._uow.execute(enc.DELETE_INDEX, (kind, key))
         if rows:
-            self._uow.executemany(enc.INSERT_INDEX, rows)
+            self._uow.insert_rows(enc.INSERT_INDEX, rows)
+        if self._remember:
+            self._known[kind, key] = text
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._lock(kind, key)
+        self._known.pop((kind, key), None)  # until the delete is done
         self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
         self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        if self._remember:
+            self._known[kind, key] = None
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._uow.execute(
@@ -477,6 +501,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         #: what the dialect keeps of a host connection's own settings while joined
         self.host_state: Any = None
+        #: the schema version is still to be checked, with the transaction's first
+        #: statement (a dialect that folds the check into it sets this in ``begin``)
+        self.version_due = False
         self._events: list[DomainEvent] = []
         self._envelopes: Sequence[Envelope] = ()
         self._dispatched = 0
@@ -516,6 +543,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self._dispatched = 0
         self._records._locked = set()
+        self._records._known = {}
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -524,6 +552,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         # transaction keeps the host's timeouts: nothing is SET here that would outlive
         # the command.
         self.dialect.join(self, joined.conn)
+        self.version_due = False  # checked below, at once
         joined.acquire(self.store.lock_timeout)
         self.conn = joined.conn
         self.execute, self.executemany = self.dialect.executors(self)
@@ -578,7 +607,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                         self._write_slot(slot)
                 if self._envelopes:
                     self.dialect.lock_feed(self)
-                    self.executemany(enc.INSERT_FEED, enc.feed_params(self._envelopes))
+                    self.insert_rows(enc.INSERT_FEED, enc.feed_params(self._envelopes))
                 self._end(rollback=False)
         except BaseException as exc:
             self.rollback()
@@ -601,13 +630,14 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         )
         for w in writes:
             if w.many:
-                self.executemany(w.sql, w.params)
+                self.insert_rows(w.sql, w.params)
             elif w.expect_one:
                 self.dialect.update_checked(self, w.sql, w.params, slot.id)
             else:
                 self.execute(w.sql, w.params)
 
     def rollback(self) -> None:
+        self._records._known = {}
         if self._open:
             self._open = False
             try:
@@ -621,14 +651,31 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self._dispatched = 0
 
+    #: rows per multi-row ``INSERT`` (6 columns at most: far below SQLite's smallest
+    #: limit of bound parameters, 999)
+    ROWS_PER_INSERT = 100
+
+    def insert_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql``, a one-row ``INSERT``, for every row of ``rows``, in order: in
+        multi-row statements where the dialect gains by it, else with ``executemany``."""
+        if not self.dialect.multi_row_inserts or len(rows) == 1:
+            if len(rows) == 1:
+                self.execute(sql, rows[0])
+            elif rows:
+                self.executemany(sql, rows)
+            return
+        step = self.ROWS_PER_INSERT
+        for n in range(0, len(rows), step):
+            chunk = rows[n : n + step]
+            self.execute(enc.multi_row(sql, len(chunk)), [v for row in chunk for v in row])
+
     def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
         self.refuse_if_read_only("numbering events")
-        out: dict[str, int] = {}
-        for stream in sorted(counts):
-            n = counts[stream]
-            row = self.execute(enc.NEXT_SEQUENCE, (stream, n)).fetchone()
-            out[stream] = int(row["last"]) - n
-        return out
+        streams = sorted(counts)  # the counters' row locks, in sorted order
+        cursor = self.execute(
+            enc.next_sequences_sql(len(streams)), [v for s in streams for v in (s, counts[s])]
+        )
+        return {row["stream"]: int(row["last"]) - counts[row["stream"]] for row in cursor}
 
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the feed in this transaction, at commit."""

@@ -7,7 +7,9 @@ range queries, as integer microseconds since the Unix epoch in UTC.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -408,6 +410,42 @@ NEXT_SEQUENCE = (
     "INSERT INTO event_streams (stream, last) VALUES (?, ?) ON CONFLICT (stream) "
     "DO UPDATE SET last = event_streams.last + excluded.last RETURNING last"
 )
+
+
+@functools.lru_cache(maxsize=64)
+def next_sequences_sql(streams: int) -> str:
+    """One statement that bumps the counters of ``streams`` streams (rows given in
+    sorted stream order, so the row locks are taken in that order) and returns each
+    one's ``stream`` and new ``last``.
+
+    >>> next_sequences_sql(2).count("(?, ?)")
+    2
+    """
+    return (
+        "INSERT INTO event_streams (stream, last) VALUES "
+        + ", ".join(["(?, ?)"] * streams)
+        + " ON CONFLICT (stream) DO UPDATE SET last = event_streams.last + excluded.last "
+        "RETURNING stream, last"
+    )
+
+
+_ONE_ROW = re.compile(r"VALUES (\((?:\?, )*\?\))")
+
+
+@functools.lru_cache(maxsize=256)
+def multi_row(sql: str, rows: int) -> str:
+    """``sql``, an ``INSERT`` of one row (``VALUES (?, ...)``), made to insert ``rows``
+    rows in one statement; rows are inserted in the order given.
+
+    >>> multi_row("INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO NOTHING", 2)
+    'INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT (a) DO NOTHING'
+    """
+    found = _ONE_ROW.search(sql)
+    if found is None:
+        raise ValueError(f"not a one-row INSERT ... VALUES (?, ...): {sql!r}")
+    values = ", ".join([found.group(1)] * rows)
+    return f"{sql[: found.start(1)]}{values}{sql[found.end(1) :]}"
+
 
 INSERT_FEED = (
     "INSERT INTO event_feed (event_id, type, stream, sequence, occurred_us, envelope) "

@@ -14,10 +14,12 @@ Erased data leaves the files: every connection runs with ``PRAGMA secure_delete 
 (:meth:`SqliteUnitOfWork.scrub_on_commit`) checkpoints the WAL, which still holds the old
 pages, into the database and truncates it after its commit (:func:`scrub_wal`).
 
-Schema guard: :meth:`SqliteStore.migrate` stamps the schema version into the database
-header (``PRAGMA user_version``), and every write transaction reads it right after
-taking the write lock, so a process whose library is older (or newer) than the database
-refuses to write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
+Schema guard: :meth:`SqliteStore.migrate` records the schema version (in the
+``schema_version`` table and in the database header, ``PRAGMA user_version``), and every
+write transaction checks it after taking the write lock, with its first statement (a
+slot load reads it as one more column; any other first statement is preceded by the
+header read), so a process whose library is older (or newer) than the database refuses
+to read or write with :class:`~eduengine.errors.SchemaError` instead of writing rows the
 other schema does not expect.
 
 The unit of work and repositories are :mod:`eduengine.adapters.sql`'s, shared with
@@ -302,15 +304,18 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         # the reason, by _check_write_version
         self._schema_checked = True
 
-    def _check_write_version(self, conn: sqlite3.Connection) -> None:
+    def _check_write_version(self, conn: sqlite3.Connection, found: int | None = None) -> None:
         """Refuse to write unless the database is at this library's schema version.
 
-        Runs right after ``BEGIN IMMEDIATE``: holding the write lock, nobody can migrate
-        until this transaction ends, so the version read is the one the writes land in.
-        ``PRAGMA user_version`` is read from the database header, which SQLite already
-        has in its page cache, so the check costs next to nothing per command.
+        Runs after ``BEGIN IMMEDIATE``, before the transaction's first read or write:
+        holding the write lock, nobody can migrate until this transaction ends, so the
+        version read is the one the writes land in. ``PRAGMA user_version`` is read from
+        the database header, which SQLite already has in its page cache; a unit of work
+        whose first statement loads a slot passes the version that statement read from
+        ``schema_version`` (``found``), so the check costs no statement of its own.
         """
-        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found is None:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if found == 0:
             # Migrated before the version was stamped in the header (or not at all):
             # ask the table. Only migrate() writes the header, so this stays the slow
@@ -390,8 +395,13 @@ class SqliteUnitOfWork(SqlUnitOfWork[sqlite3.Connection]):
 class SqliteDialect(Dialect[sqlite3.Connection]):
     """SQLite's ways: ``?`` placeholders as they are, one connection per thread (one
     shared for ``:memory:``), ``BEGIN IMMEDIATE`` whose database-wide write lock makes
-    row, document and feed locks needless, and ``PRAGMA user_version`` as the schema
-    check."""
+    row, document and feed locks needless, and the schema check riding on a write
+    transaction's first statement."""
+
+    #: every statement is a call through sqlite3: one for a table's rows, not one each
+    multi_row_inserts = True
+    #: documents are stored as text, so a remembered one is parsed afresh on each read
+    remembers_documents = True
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
@@ -404,12 +414,10 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         try:
             conn = store.connection()
             begin(conn, store.lock_timeout, read_only=uow.read_only)
-            if not uow.read_only:
-                try:
-                    store._check_write_version(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            # The schema check a write owes rides on the transaction's first statement
+            # (see executors and load_slots): it still runs under the write lock and
+            # before anything is read or written, without a statement of its own.
+            uow.version_due = not uow.read_only
         except BaseException:
             self.release(uow)
             raise
@@ -454,7 +462,29 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
     def executors(
         self, uow: SqlUnitOfWork[sqlite3.Connection]
     ) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        return uow.conn.execute, uow.conn.executemany  # the statements are SQLite's as written
+        conn = uow.conn
+        if not uow.version_due:
+            return conn.execute, conn.executemany  # the statements are SQLite's as written
+
+        # the first statement of a write transaction checks the schema version first;
+        # after that the unit of work runs its statements on the connection directly
+        def execute(sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+            self._check_version(uow, None)
+            return conn.execute(sql, params)
+
+        def executemany(sql: str, rows: Any) -> sqlite3.Cursor:
+            self._check_version(uow, None)
+            return conn.executemany(sql, rows)
+
+        return execute, executemany
+
+    def _check_version(self, uow: SqlUnitOfWork[sqlite3.Connection], found: int | None) -> None:
+        """The schema check a write transaction owes (``found``: the version read along
+        with its first statement; None: read it now)."""
+        # stays due while it fails, so a caller that catches the refusal cannot write
+        self.store._check_write_version(uow.conn, found)
+        uow.version_due = False
+        uow.execute, uow.executemany = uow.conn.execute, uow.conn.executemany
 
     def update_checked(
         self,
@@ -463,7 +493,7 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         params: Sequence[Any],
         slot_id: str,
     ) -> None:
-        if uow.conn.execute(sql, params).rowcount != 1:
+        if uow.execute(sql, params).rowcount != 1:
             # the version check, a second line of defence behind the write lock
             raise RetryableConflict(f"slot {slot_id!r} changed under the lock")
 
@@ -472,19 +502,45 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
     ) -> dict[str, SlotRows]:
         # The transaction already holds the database's write lock, so there is nothing
         # to lock; slots load one by one (in id order, like the row-locking adapter).
+        # The slot row says whether it has a waitlist or offers (most slots have
+        # neither), so a booking reads them only when there is something to read; the
+        # first slot read also carries the schema check a write transaction still owes.
         conn = uow.conn
         found: dict[str, SlotRows] = {}
         for sid in slot_ids:
-            row = conn.execute("SELECT * FROM slots WHERE id = ?", (sid,)).fetchone()
+            if uow.version_due:
+                row = conn.execute(_LOAD_SLOT_CHECKED, (sid,)).fetchone()
+                if row is not None:
+                    self._check_version(uow, int(row["schema_v"]))
+            else:
+                row = conn.execute(_LOAD_SLOT, (sid,)).fetchone()
             if row is None:
                 break  # the first missing slot is refused: no need to read on
             found[sid] = (
                 row,
                 conn.execute(
                     "SELECT * FROM waitlist WHERE slot_id = ? ORDER BY position", (sid,)
-                ).fetchall(),
+                ).fetchall()
+                if row["queued"]
+                else [],
                 conn.execute(
                     "SELECT * FROM offers WHERE slot_id = ? ORDER BY id", (sid,)
-                ).fetchall(),
+                ).fetchall()
+                if row["held"]
+                else [],
             )
         return found
+
+
+_LOAD_SLOT = (
+    "SELECT s.*, EXISTS (SELECT 1 FROM waitlist w WHERE w.slot_id = s.id) AS queued, "
+    "EXISTS (SELECT 1 FROM offers o WHERE o.slot_id = s.id) AS held "
+    "FROM slots s WHERE s.id = ?"
+)
+#: the slot load of a write transaction that has not checked the schema version yet:
+#: the version comes from the table migrate() writes along with the header copy (a
+#: subquery on its primary key; the header's ``pragma_user_version`` would run as a
+#: statement of its own inside this one)
+_LOAD_SLOT_CHECKED = _LOAD_SLOT.replace(
+    " FROM slots s", ", (SELECT MAX(version) FROM schema_version) AS schema_v FROM slots s"
+)
