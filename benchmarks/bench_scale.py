@@ -54,8 +54,7 @@ from eduengine.deals import GroupDeal, GroupDealCampaign, GroupState
 from eduengine.deals.model import Member
 from eduengine.deals.records import CODES, save_group
 from eduengine.levels import LearningEvent, XpRule
-from eduengine.levels.board import KIND as XP
-from eduengine.levels.board import xp_index
+from eduengine.levels.board import file_xp
 from eduengine.levels.service import _fresh
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
@@ -198,7 +197,8 @@ LESSON_XP = XpRule(kind="lesson_attended", points=50)
 
 def levels(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
     """N students with XP (uniform in 0..50,000, so ties are few), in 100 classes; the
-    XP documents are written as ``LevelService.record`` writes them."""
+    XP documents and their boards' rank counts are written as ``LevelService.record``
+    writes them (``file_xp``)."""
     rng = random.Random(n)
     xp_of: dict[str, int] = {}
 
@@ -210,7 +210,7 @@ def levels(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
             student_id=student, kind=LESSON_XP.kind, source_id=f"lesson-{i}", occurred_at=T
         )
         school.levels._apply(state, LESSON_XP, event, points, f"c{i % 100}")
-        tx.records.put(XP, student, state, index=xp_index(state))
+        file_xp(tx.records, [(student, {}, state)])
         xp_of[student] = points
 
     fill(n, write)

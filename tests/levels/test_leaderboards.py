@@ -303,22 +303,42 @@ class CountingUnitOfWork:
 
 def test_a_page_and_a_rank_read_the_index_not_every_student(store: StoreHandle) -> None:
     seen: dict[str, int] = {}
-    xp = service(store.unit_of_work)
-    with store.unit_of_work() as uow:  # 300 students, filed as record() files them
+    with store.unit_of_work() as uow:  # 300 students over 3 blocks, filed as record() files them
         for n in range(300):
-            state = {"xp": n % 50, "periods": {}, "class_xp": {}, "class_periods": {}}
-            uow.records.put("xp", f"s{n:03d}", state, index=board_module.xp_index(state))
+            state = {"xp": n % 50 * 100, "periods": {}, "class_xp": {}, "class_periods": {}}
+            board_module.file_xp(uow.records, [(f"s{n:03d}", {}, state)])
         uow.commit()
     counted = service(lambda: CountingUnitOfWork(store.unit_of_work(), seen))
     top = counted.leaderboard().top(10)
-    assert [s.xp for s in top] == [49] * 6 + [48] * 4
-    assert "list" not in seen and "get" not in seen and seen["rows"] <= 20
+    assert [s.xp for s in top] == [4900] * 6 + [4800] * 4
+    assert "list" not in seen and seen["rows"] <= 20 and seen.get("counted", 0) == 0
     seen.clear()
-    assert counted.leaderboard().rank("s049") == 1 and seen["get"] == 1
+    assert counted.leaderboard().rank("s049") == 1
+    assert seen["get"] <= 3 and seen.get("counted", 0) == 0
+    seen.clear()
+    # the student's own record, the board's counts, the counts of the student's block;
+    # then only the index entries inside the student's band of 32 XP
+    assert counted.leaderboard().rank("s025") == 1 + 6 * 24  # 24 higher values, 6 each
+    assert seen["get"] == 3 and seen.get("counted", 0) == 0 and "list" not in seen
     seen.clear()
     assert len(counted.standings_around("s025", k=2)) == 5
-    assert "list" not in seen and seen["get"] == 1 and seen["rows"] <= 12
-    assert xp.leaderboard().rank("s025") == 1 + 6 * 24  # 24 higher values, 6 students each
+    assert "list" not in seen and seen["get"] <= 4 and seen["rows"] <= 12
+    assert seen.get("counted", 0) == 0
+    seen.clear()
+    assert len(counted.leaderboard()) == 300 and "count" not in seen
+
+
+def test_a_rank_counts_only_inside_the_students_band(store: StoreHandle) -> None:
+    seen: dict[str, int] = {}
+    with store.unit_of_work() as uow:  # 5 students at each XP from 0 to 99
+        for n in range(500):
+            state = {"xp": n % 100, "periods": {}, "class_xp": {}, "class_periods": {}}
+            board_module.file_xp(uow.records, [(f"s{n:03d}", {}, state)])
+        uow.commit()
+    counted = service(lambda: CountingUnitOfWork(store.unit_of_work(), seen))
+    # s040 has 40 XP: band 32..63, so only 41..63 is counted in the index
+    assert counted.leaderboard().rank("s040") == 1 + 5 * 59
+    assert seen["counted"] == 5 * 23
 
 
 def test_the_board_docstrings_run() -> None:

@@ -18,12 +18,26 @@ slice of that same order around the student, so it places the student inside the
 group by id; the index cannot seek to a key inside a group, so ``around`` reads the
 student's whole tie group (everyone at 50 XP after one lesson can be most of a school:
 O(group) there, O(k + log N) plus the group elsewhere).
+
+**Ranks from counts.** A B-tree counts a range by visiting every entry in it, so
+``1 + count(lo=xp + 1)`` would cost O(N) for a student in the middle of a big board.
+Each board therefore keeps how many students it has per *block* of XP (2048 XP wide:
+one ``"xp-ranks"`` record per board) and, per block, how many per *band* (32 XP wide:
+one ``"xp-bands"`` record per board and block). A rank is the sum of the blocks above the
+student's, plus the bands above theirs inside their block, plus an index count inside
+their band: three reads whatever N is; only the last grows, with the band's population.
+Every award moves the student's counts in its own unit of work (:func:`file_xp`), so
+they are exact under concurrent awards; the price is that awards on one board all
+write its counts for the block they land in (see ``docs/levels.md``). A board whose
+counts may miss students filed before the counts existed (a store written by an
+earlier version) reads ranks by counting the index as before, until
+:meth:`~eduengine.levels.service.LevelService.reindex_leaderboards` has counted them.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from eduengine.errors import NotRanked
@@ -33,6 +47,13 @@ from eduengine.service_layer.ports import IndexEntries, RecordRepository
 
 KIND = "xp"
 GLOBAL = "xp"
+#: one record per board: its students, and how many per block of XP
+COUNTS = "xp-ranks"
+#: one record per board and block: how many students per band of XP inside the block
+BANDS = "xp-bands"
+#: a band is 2**BAND_BITS XP wide, a block 2**BLOCK_BITS (64 bands)
+BAND_BITS = 5
+BLOCK_BITS = 11
 
 T = TypeVar("T")
 Reader = Callable[..., T]
@@ -123,8 +144,14 @@ def up_from(records: RecordRepository, name: str, xp: int, n: int) -> IndexEntri
 
 
 def ranks(records: RecordRepository, name: str, values: list[int]) -> dict[int, int]:
-    """The shared rank of each XP value: one count for the highest, then only the
-    entries between consecutive values (no entry is counted twice)."""
+    """The shared rank of each XP value: 1 + how many students have more XP.
+
+    From the board's counts (see the module docstring) when they hold every student;
+    otherwise by counting the index: one count for the highest, then only the entries
+    between consecutive values (no entry is counted twice)."""
+    counts = RankCounts.read(records, name)
+    if counts is not None:
+        return {value: 1 + counts.above(value) for value in set(values)}
     out: dict[int, int] = {}
     previous: int | None = None
     rank = 1
@@ -133,6 +160,151 @@ def ranks(records: RecordRepository, name: str, values: list[int]) -> dict[int, 
         out[value] = rank
         previous = value
     return out
+
+
+def band_key(name: str, block: int) -> str:
+    """The key of a board's ``BANDS`` record for one block (the block number is last:
+    it holds no ``#``, so two boards never share a key).
+
+    >>> band_key("xp:class:A", 3)
+    'xp:class:A#3'
+    """
+    return f"{name}#{block}"
+
+
+class RankCounts:
+    """How many students of one board have more XP than a value, from its counts: the
+    board's ``COUNTS`` record, the ``BANDS`` record of the value's block (read once per
+    block) and an index count inside the value's band."""
+
+    def __init__(self, records: RecordRepository, name: str, board: Mapping[str, Any]) -> None:
+        self._records = records
+        self.name = name
+        self.students = int(board["students"])
+        self._blocks = {int(block): int(n) for block, n in board["blocks"].items()}
+        self._bands: dict[int, dict[int, int]] = {}
+
+    @classmethod
+    def read(cls, records: RecordRepository, name: str) -> RankCounts | None:
+        """The board's counts, or ``None`` when they may miss students filed before
+        counts were kept (or nobody is on the board)."""
+        board = records.get(COUNTS, name)
+        if board is None or not board.get("exact"):
+            return None
+        return cls(records, name, board)
+
+    def above(self, xp: int) -> int:
+        """How many students have more than ``xp``."""
+        block, band = xp >> BLOCK_BITS, xp >> BAND_BITS
+        n = sum(count for b, count in self._blocks.items() if b > block)
+        n += sum(count for b, count in self._bands_of(block).items() if b > band)
+        band_top = ((band + 1) << BAND_BITS) - 1
+        if xp < band_top:
+            n += self._records.count(KIND, self.name, lo=xp + 1, hi=band_top)
+        return n
+
+    def _bands_of(self, block: int) -> dict[int, int]:
+        if block not in self._bands:
+            found = None
+            if self._blocks.get(block):
+                found = self._records.get(BANDS, band_key(self.name, block))
+            bands = {} if found is None else found["bands"]
+            self._bands[block] = {int(band): int(n) for band, n in bands.items()}
+        return self._bands[block]
+
+
+def counted_index(state: Mapping[str, Any]) -> dict[str, int]:
+    """The boards and XP a stored XP document is counted under: its index if
+    :func:`file_xp` wrote it, else none (written before counts were kept)."""
+    return xp_index(state) if state.get("ranked") else {}
+
+
+def file_xp(
+    records: RecordRepository, documents: Sequence[tuple[str, Mapping[str, int], dict[str, Any]]]
+) -> None:
+    """Put XP documents, each filed under its boards, and move the rank counts with them.
+
+    ``documents`` holds ``(student_id, before, state)``: ``before`` is the
+    :func:`counted_index` of the document as read in this unit of work (``{}`` for a new
+    one). Lock order: the caller has read (locked) the XP documents; the count records
+    are then read in sorted order, so concurrent awards never deadlock on them.
+
+    >>> from eduengine import InMemoryStore
+    >>> store = InMemoryStore()
+    >>> with store.unit_of_work() as uow:
+    ...     state = {"xp": 70, "periods": {}, "class_xp": {}, "class_periods": {}}
+    ...     file_xp(uow.records, [("ann", {}, state)])
+    ...     uow.commit()
+    >>> with store.unit_of_work() as uow:
+    ...     ranks(uow.records, "xp", [0, 69, 70])
+    {0: 2, 69: 2, 70: 1}
+    """
+    moves: list[tuple[str, int | None, int | None]] = []
+    indexes = []
+    for _, before, state in documents:
+        state["ranked"] = True
+        after = xp_index(state)
+        indexes.append(after)
+        for name in sorted(before.keys() | after.keys()):
+            old, new = before.get(name), after.get(name)
+            if old != new:
+                moves.append((name, old, new))
+    move_counts(records, moves)
+    for (student_id, _, state), after in zip(documents, indexes, strict=True):
+        records.put(KIND, student_id, state, index=after)
+
+
+def move_counts(
+    records: RecordRepository, moves: Iterable[tuple[str, int | None, int | None]]
+) -> None:
+    """Apply ``(board, old XP, new XP)`` moves to the boards' counts (``None``: not on the
+    board), before the documents are put. A board's first count record says whether
+    its counts are exact: they are if nobody was filed on it yet."""
+    students: dict[str, int] = {}
+    blocks: dict[str, dict[int, int]] = {}
+    bands: dict[tuple[str, int], dict[int, int]] = {}
+    for name, old, new in moves:
+        for xp, step in ((old, -1), (new, 1)):
+            if xp is None:
+                continue
+            block = xp >> BLOCK_BITS
+            students[name] = students.get(name, 0) + step
+            in_board = blocks.setdefault(name, {})
+            in_board[block] = in_board.get(block, 0) + step
+            in_block = bands.setdefault((name, block), {})
+            in_block[xp >> BAND_BITS] = in_block.get(xp >> BAND_BITS, 0) + step
+    touched = [(COUNTS, name) for name, by in blocks.items() if students[name] or any(by.values())]
+    touched += [(BANDS, band_key(*at)) for at, by in bands.items() if any(by.values())]
+    changes = {(COUNTS, name): (students[name], blocks[name]) for name in blocks}
+    changes.update({(BANDS, band_key(*at)): (0, by) for at, by in bands.items()})
+    # one order for every writer: no two units of work wait for each other's counts
+    for kind, key in sorted(touched):
+        doc = records.get(kind, key)
+        added, by_part = changes[(kind, key)]
+        if kind == COUNTS:
+            if doc is None:
+                # exact if nobody was filed here before counts were kept
+                exact = not records.scan(KIND, key, limit=1)
+                doc = {"students": 0, "blocks": {}, "exact": exact}
+            doc["students"] += added
+            _add(doc["blocks"], by_part)
+            records.put(kind, key, doc)
+            continue
+        doc = doc or {"bands": {}}
+        _add(doc["bands"], by_part)
+        if doc["bands"]:
+            records.put(kind, key, doc)
+        else:
+            records.delete(kind, key)
+
+
+def _add(counts: dict[str, int], steps: Mapping[int, int]) -> None:
+    for part, step in steps.items():
+        n = counts.get(str(part), 0) + step
+        if n:
+            counts[str(part)] = n
+        else:
+            counts.pop(str(part), None)
 
 
 class StoredLeaderboard:
@@ -155,8 +327,14 @@ class StoredLeaderboard:
         return f"StoredLeaderboard({self.name!r})"
 
     def __len__(self) -> int:
-        """How many students are on the board (a count over the whole index)."""
-        found: int = self._read(lambda records: records.count(KIND, self.name))
+        """How many students are on the board (from its counts; a count over the whole
+        index on a board still to be counted, see the module docstring)."""
+
+        def read(records: RecordRepository) -> int:
+            counts = RankCounts.read(records, self.name)
+            return records.count(KIND, self.name) if counts is None else counts.students
+
+        found: int = self._read(read)
         return found
 
     def xp_of(self, student_id: str) -> int:
@@ -168,12 +346,13 @@ class StoredLeaderboard:
         return found
 
     def rank(self, student_id: str) -> int:
-        """1 + how many students have more XP here; ``NotRanked`` if not on the board."""
+        """1 + how many students have more XP here; ``NotRanked`` if not on the board.
+        Three reads and a count inside one band of XP (see the module docstring)."""
         check_id(student_id, "student_id")
 
         def read(records: RecordRepository) -> int:
             xp = self._xp(records, student_id)
-            return 1 + records.count(KIND, self.name, lo=xp + 1)
+            return ranks(records, self.name, [xp])[xp]
 
         found: int = self._read(read, ids={"student_id": student_id})
         return found

@@ -7,8 +7,9 @@ student was a member of when each award was recorded, so replaying the full hist
 into an empty store (no class records: each event's ``class_id`` is used) gives the same
 state.
 
-Every put files the document under its leaderboards (:func:`~eduengine.levels.board.
-xp_index`), so a leaderboard query reads the top of an index, never every student.
+Every put files the document under its leaderboards and moves its rank counts
+(:func:`~eduengine.levels.board.file_xp`), so a leaderboard query reads the top of an
+index and a few counts, never every student.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id
-from eduengine.levels.board import KIND, StoredLeaderboard, xp_index
+from eduengine.levels.board import COUNTS, KIND, StoredLeaderboard, counted_index, file_xp
 from eduengine.levels.events import BadgeAwarded as BadgeAwarded
 from eduengine.levels.events import LevelUp as LevelUp
 from eduengine.levels.events import XpAwarded as XpAwarded
@@ -174,6 +175,7 @@ class LevelService(ServiceBase):
             # the student record before the XP document: the order erasure locks them in
             member = class_of(uow, event.student_id)
             state = _upgrade(uow.records.get(KIND, event.student_id) or _fresh(event.student_id))
+            counted = counted_index(state)
             klass = next(
                 (c for c in (member, event.class_id, state["class_id"]) if c is not None), None
             )
@@ -189,7 +191,7 @@ class LevelService(ServiceBase):
                         "at": dt_out(event.occurred_at),
                     }
                 )
-                uow.records.put(KIND, event.student_id, state, index=xp_index(state))
+                file_xp(uow.records, [(event.student_id, counted, state)])
                 uow.record_events(
                     [
                         XpRefused(
@@ -203,7 +205,7 @@ class LevelService(ServiceBase):
                 )
                 return Award(awarded=False, points=0, reason=reason, level=state["level"])
             events = self._apply(state, rule, event, points, klass)
-            uow.records.put(KIND, event.student_id, state, index=xp_index(state))
+            file_xp(uow.records, [(event.student_id, counted, state)])
             uow.record_events(events)
             return Award(awarded=True, points=points, reason=None, level=state["level"])
 
@@ -254,9 +256,10 @@ class LevelService(ServiceBase):
         (``"week:2026-W10"``, ``"month:2026-03"``; see :func:`period_keys`).
 
         A live view over the index (see :mod:`eduengine.levels.board`): ``top(k)`` reads
-        O(k + log N) entries, ``rank`` is one count, ``around`` reads O(k + log N) entries
-        plus a count per distinct XP shown. A period or class board lists the students
-        who earned XP for it.
+        O(k + log N) entries, ``rank`` reads the board's counts and counts inside one band
+        of XP, ``around`` reads O(k + log N) entries (and the student's tie group) plus
+        a rank per distinct XP shown. A period or class board lists the students who
+        earned XP for it.
         """
         check_optional_id(class_id, "class_id")
         check_optional_id(period, "period")
@@ -280,19 +283,60 @@ class LevelService(ServiceBase):
         )
 
     def reindex_leaderboards(self, *, batch: int = 100) -> int:
-        """File every XP document under its leaderboards; returns how many.
+        """File every XP document under its leaderboards and count it in their rank
+        counts; returns how many documents.
 
-        A one-off upgrade for documents written before leaderboards were indexed (it
-        reads every key once, so it is not for a periodic job); each batch is its own
-        unit of work.
+        A one-off upgrade for documents written before leaderboards were indexed or
+        counted (it reads every key once, so it is not for a periodic job); each batch is
+        its own unit of work and awards may go on meanwhile. A document already counted
+        is not counted again, so a run that stopped half-way can simply be run again.
+        Once every document is counted, every board reads ranks from its counts.
+
+        >>> from datetime import datetime, timezone
+        >>> from eduengine import InMemoryStore
+        >>> xp = LevelService(InMemoryStore().unit_of_work,
+        ...                   rules=[XpRule(kind="lesson_attended", points=50)],
+        ...                   curve=LevelCurve.geometric())
+        >>> _ = xp.record(LearningEvent(student_id="ann", kind="lesson_attended",
+        ...     source_id="l1", occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc)))
+        >>> xp.reindex_leaderboards(), xp.leaderboard().rank("ann")
+        (1, 1)
         """
         check_int(batch, "batch", low=1)
+        keys = self._run(lambda uow, now: [key for key, _ in uow.records.list(KIND)], write=False)
 
-        def refile(uow: UnitOfWork, key: str, state: dict[str, Any]) -> None:
-            state = _upgrade(state)
-            uow.records.put(KIND, key, state, index=xp_index(state))
+        def refile(chunk: list[str]) -> Callable[[UnitOfWork, datetime], int]:
+            def command(uow: UnitOfWork, now: datetime) -> int:
+                # every XP document of the batch before any count record: the lock order
+                # of an award (its document, then counts), so neither waits on the other
+                documents = []
+                for key in chunk:
+                    state = uow.records.get(KIND, key)
+                    if state is not None:
+                        documents.append((key, counted_index(state), _upgrade(state)))
+                file_xp(uow.records, documents)
+                return len(documents)
 
-        return self._refile_all(KIND, refile, batch)
+            return command
+
+        done = sum(self._run_batch(refile(keys[n : n + batch])) for n in range(0, len(keys), batch))
+        boards = self._run(
+            lambda uow, now: [key for key, _ in uow.records.list(COUNTS)], write=False
+        )
+
+        def exact(chunk: list[str]) -> Callable[[UnitOfWork, datetime], None]:
+            def command(uow: UnitOfWork, now: datetime) -> None:
+                for name in chunk:
+                    doc = uow.records.get(COUNTS, name)
+                    if doc is not None and not doc.get("exact"):
+                        doc["exact"] = True
+                        uow.records.put(COUNTS, name, doc)
+
+            return command
+
+        for n in range(0, len(boards), batch):
+            self._run_batch(exact(boards[n : n + batch]))
+        return done
 
     def _read_records(
         self, read: Callable[[RecordRepository], T], *, ids: Mapping[str, str | None] | None = None
