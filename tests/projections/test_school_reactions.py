@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from eduengine import FixedClock, School, store_from_url
+from eduengine import FixedClock, InMemoryStore, School, store_from_url
 from eduengine.analytics import Period
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
@@ -175,3 +175,40 @@ def test_a_worker_sigkilled_after_the_seat_committed_reacts_once_after_restart(
     _reacted_once(restarted, store, booking_id)
     assert dict(restarted.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
     _reacted_once(restarted, store, booking_id)
+
+
+def test_rules_show_what_runs_in_the_unit_of_work_and_what_reacts_after_commit() -> None:
+    table = School.build(InMemoryStore()).rules()
+    assert list(table) == ["rules", *[f"projection {name}" for name in REACTIONS]]
+    rules = dict(table["rules"])
+    assert rules["SeatBooked"] == [
+        "booking.handlers.enforce_seat_guards",
+        "students.handlers.consume_course_credit",
+    ]
+    in_the_command = {handler for handlers in rules.values() for handler in handlers}
+    assert not any(
+        package in handler
+        for handler in in_the_command
+        for package in ("reminders.", "notices.", "analytics.", "mark_lesson_activity")
+    )
+    assert dict(table["projection reminders"])["SeatBooked"] == [
+        "reminders.handlers.plan_reminders"
+    ]
+    assert dict(table["projection lifecycle"])["AttendanceMarked"] == [
+        "students.handlers.mark_lesson_activity"
+    ]
+
+
+def test_a_store_whose_reactions_ran_in_its_commands_is_not_replayed(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    booking_id = _book(School.build(store, clock=clock))
+    with store.unit_of_work() as uow:  # a store written before 0.3 has no checkpoints
+        for name in REACTIONS:
+            uow.records.delete("projection_checkpoint", name)
+        uow.commit()
+    upgraded = School.build(store, clock=clock)
+    assert set(upgraded.projections.checkpoints().values()) == {upgraded.feed.head()}
+    assert dict(upgraded.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    _reacted_once(upgraded, store, booking_id)
