@@ -1,10 +1,12 @@
 """One school, wired once: every service on one store, one clock and one message bus.
 
-:meth:`School.build` is the only place the library's dependencies are made. Its
-:func:`school_rules` is the table a reader consults to see what a command sets off: for
-each event, the handlers that run inside the command's unit of work, in order. A rule
-that refuses (a seat guard) rolls the whole command back; every other rule commits or
-rolls back together with the command.
+:meth:`School.build` is the only place the library's dependencies are made. Two tables
+say what a command sets off: :func:`school_rules`, for each event the handlers that run
+inside the command's unit of work, in order (a rule that refuses, a seat guard, rolls
+the whole command back; every other rule commits or rolls back with it), and
+:func:`school_reactions`, the projections of the event feed applied after the commit,
+each event once (notices, reminders, lifecycle, analytics). ``school.rules()`` prints
+both.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
