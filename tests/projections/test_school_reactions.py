@@ -212,3 +212,40 @@ def test_a_store_whose_reactions_ran_in_its_commands_is_not_replayed(
     assert set(upgraded.projections.checkpoints().values()) == {upgraded.feed.head()}
     assert dict(upgraded.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
     _reacted_once(upgraded, store, booking_id)
+
+
+class Counted:
+    """A store that counts the units of work and feed reads asked of it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.units = 0
+        self.reads = 0
+
+    def unit_of_work(self) -> UnitOfWork:
+        self.units += 1
+        uow: UnitOfWork = self.store.unit_of_work()
+        return uow
+
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        self.reads += 1
+        rows: list[tuple[int, str]] = self.store.read_feed(after, limit)
+        return rows
+
+    def feed_head(self) -> int:
+        return int(self.store.feed_head())
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
+        return int(self.store.prune_feed(before_us, limit))
+
+
+def test_a_bookings_reactions_take_one_feed_read_and_one_unit_of_work(
+    store: StoreHandle,
+) -> None:
+    counted = Counted(store.store)
+    school = School.build(counted, clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    counted.units = counted.reads = 0
+    booking_id = school.booking.book(slot_id, "ann").id
+    assert (counted.units, counted.reads) == (2, 1)  # the booking's, then all four reactions'
+    _reacted_once(school, store, booking_id)
