@@ -10,6 +10,7 @@ from eduengine.service_layer.messagebus import (
     Listener,
     MessageBus,
     PublicationOrder,
+    handler_name,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "MessageBus",
     "PublicationOrder",
     "SeatGuard",
+    "handler_name",
 ]
