@@ -38,6 +38,18 @@ class StoreHandle:
     #: the adapter's store object (for what only a store offers, e.g. its event feed)
     store: Any = None
 
+    # the event feed, so a School built on a handle runs its reactions from it as on the
+    # store itself
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        rows: list[tuple[int, str]] = self.store.read_feed(after, limit)
+        return rows
+
+    def feed_head(self) -> int:
+        return int(self.store.feed_head())
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
+        return int(self.store.prune_feed(before_us, limit))
+
 
 def make_store(name: str, tmp: Path, *, outbox: bool | None = None) -> StoreHandle:
     """A fresh, empty, migrated store of adapter ``name`` (every store keeps the event

@@ -29,6 +29,7 @@ MODULES = [
     "eduengine.adapters.postgres",
     "eduengine.adapters.settings",
     "eduengine.adapters.sql",
+    "eduengine.adapters.sql_common",
     "eduengine.adapters.sqlite",
     "eduengine.analytics.cells",
     "eduengine.analytics.events",

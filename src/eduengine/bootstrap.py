@@ -1,10 +1,12 @@
 """One school, wired once: every service on one store, one clock and one message bus.
 
-:meth:`School.build` is the only place the library's dependencies are made. Its
-:func:`school_rules` is the table a reader consults to see what a command sets off: for
-each event, the handlers that run inside the command's unit of work, in order. A rule
-that refuses (a seat guard) rolls the whole command back; every other rule commits or
-rolls back together with the command.
+:meth:`School.build` is the only place the library's dependencies are made. Two tables
+say what a command sets off: :func:`school_rules`, for each event the handlers that run
+inside the command's unit of work, in order (a rule that refuses, a seat guard, rolls
+the whole command back; every other rule commits or rolls back with it), and
+:func:`school_reactions`, the projections of the event feed applied after the commit,
+each event once (notices, reminders, lifecycle, analytics). ``school.rules()`` prints
+both.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
@@ -28,6 +30,7 @@ refused
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +57,12 @@ from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
+from eduengine.events.projections import (
+    Projection,
+    ProjectionRunner,
+    Reactions,
+    reaction_projection,
+)
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
@@ -122,22 +131,27 @@ def school_rules(
     *,
     new_id: IdFactory,
     policy: CancellationPolicy,
-    reminders: ReminderPlan | None,
+    reminders: ReminderPlan | None = None,
     free_cancel_before: timedelta,
     course_credits: Mapping[str, CourseCredits],
     analytics: bool = True,
 ) -> dict[type[ev.DomainEvent], list[Handler]]:
     """The school's rules: for each event, the handlers run in the command's unit of work.
 
-    Order matters where rules meet: a seat guard refuses before anything is planned for
-    the seat; a seat handed to a refused student is withdrawn before its credit and
-    reminders; a late cancellation is judged before its credit is settled.
+    A rule may refuse the command, or the very next command must see what it did (a
+    credit spent, a violation filed, a tutor's time freed, an enrolment's credits). What
+    only reacts to a committed event is in :func:`school_reactions` instead
+    (``reminders`` and ``analytics`` are read there; they are accepted here for callers
+    of 0.2).
+
+    Order matters where rules meet: a seat guard refuses before anything is done for the
+    seat; a seat handed to a refused student is withdrawn before its credit is spent; a
+    late cancellation is judged before its credit is settled.
     """
     guard = booking_rules.enforce_seat_guards(bus)
     withdraw = booking_rules.withdraw_refused(bus, new_id)
-    plan = [reminder_rules.plan_reminders(reminders)] if reminders is not None else []
-    take = [student_rules.consume_course_credit, student_rules.mark_lesson_activity, *plan]
-    table: dict[type[ev.DomainEvent], list[Handler]] = {
+    take = [student_rules.consume_course_credit]
+    return {
         ev.SeatBooked: [guard, *take],
         ev.OfferAccepted: [guard, *take],
         ev.WaitlistJoined: [guard],
@@ -146,29 +160,88 @@ def school_rules(
         ev.SeatReleased: [
             policy_rules.record_late_cancellation(policy),
             student_rules.settle_credit(free_cancel_before),
-            reminder_rules.void_reminders,
             availability_rules.free_tutor_time,
         ],
         ev.SlotCancelled: [availability_rules.drop_cancelled_lesson],
         ev.AttendanceMarked: [
             policy_rules.record_no_show(policy),
             student_rules.forfeit_on_no_show,
-            student_rules.mark_lesson_activity,
-            reminder_rules.void_reminders,
         ],
         BookingRescheduled: [student_rules.move_credit],
         OrderPaid: [student_rules.on_order_paid(course_credits)],
         AccessGranted: [student_rules.on_access_granted(course_credits)],
     }
-    # the analytics counters come last: they count what the school's rules let through
-    for event_type, counters in (analytics_rules() if analytics else {}).items():
-        table.setdefault(event_type, []).extend(counters)
-    return table
+
+
+def school_reactions(
+    *,
+    reminders: ReminderPlan | None,
+    notices: NoticePolicy | None,
+    analytics: bool = True,
+) -> list[Projection]:
+    """The school's reactions: projections of the event feed, each applied once per event
+    after the command committed (:class:`eduengine.events.projections.ProjectionRunner`).
+
+    A reaction only follows from what committed and refuses nothing: a seat's reminders
+    and notices, a freed seat's voided ones, lifecycle activity (the stage a lesson
+    moves a student to), analytics counters. Each is its own projection with its own
+    checkpoint, so one that fails holds back only itself.
+
+    >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
+    ['reminders', 'notices', 'lifecycle', 'analytics']
+    """
+    found: list[Projection] = []
+    if reminders is not None:
+        planner = reminder_rules.plan_reminders(reminders)
+        found.append(
+            reaction_projection(
+                "reminders",
+                {
+                    ev.SeatBooked: [planner],
+                    ev.OfferAccepted: [planner],
+                    ev.WaitlistPromoted: [planner],
+                    ev.SeatReleased: [reminder_rules.void_reminders],
+                    ev.AttendanceMarked: [reminder_rules.void_reminders],
+                },
+            )
+        )
+    if notices is not None:
+        found.append(reaction_projection("notices", notice_rules.notice_rules(notices)))
+    active = student_rules.mark_lesson_activity
+    found.append(
+        reaction_projection(
+            "lifecycle",
+            {
+                ev.SeatBooked: [active],
+                ev.OfferAccepted: [active],
+                ev.WaitlistPromoted: [active],
+                ev.AttendanceMarked: [active],
+            },
+        )
+    )
+    if analytics:
+        found.append(
+            reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
+        )
+    return found
+
+
+class RunReactions:
+    """The publisher that runs a school's reactions right after each command commits, in
+    its process (``School.build(inline_projections=True)``); never raises."""
+
+    def __init__(self, runner: ProjectionRunner) -> None:
+        self.runner = runner
+
+    def publish(self, events: Sequence[ev.DomainEvent]) -> None:
+        self.runner.after_commit()
 
 
 #: Every periodic job, by name, in the order they run, with what it does: the one list
 #: that ``periodic_jobs``, ``eduengine run-due --help`` and docs/operations.md name.
 PERIODIC_JOBS: dict[str, str] = {
+    "projections": "applies committed events the reactions have not applied yet (notices, "
+    "reminders, lifecycle, analytics)",
     "offers": "withdraws expired seat offers and passes the seats on",
     "rush": "admits rush-booking queues whose window has closed",
     "deals": "settles group deals past their deadline, retries refunds",
@@ -212,6 +285,9 @@ class School:
     analytics: AnalyticsService
     #: .ics feeds of students and tutors, with the host's course data
     calendar: CalendarService
+    #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
+    #: feed after commit, each event once (see :func:`school_reactions`)
+    projections: ProjectionRunner
 
     @classmethod
     def build(
@@ -244,6 +320,7 @@ class School:
         analytics: bool = True,
         referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
         course_info: CourseCatalog | None = None,
+        inline_projections: bool = True,
     ) -> School:
         """Wire a school.
 
@@ -268,6 +345,12 @@ class School:
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
         id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use.
+
+        The reactions (notices, reminders, lifecycle, analytics: :func:`school_reactions`)
+        run from the feed after each command commits, in the same process, with
+        ``inline_projections=True``; pass ``False`` where a worker runs them
+        (``eduengine run-due --jobs projections`` or ``school.projections.catch_up()``),
+        so a command returns before its reactions are applied.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -276,31 +359,51 @@ class School:
         credits = dict(course_credits or {})
         bus = MessageBus([publisher] if publisher is not None else [])
         add_seat_guard(bus, policy_rules.rights_guard(policy))
-        if analytics:
-            bus.add_finisher(analytics_flush)
         bus.subscribe_many(
             school_rules(
                 bus,
                 new_id=new_id,
                 policy=policy,
-                reminders=reminders,
                 free_cancel_before=policy.free_until,
                 course_credits=credits,
-                analytics=analytics,
             )
         )
-        if notices is not None:
-            notice_rules.subscribe(bus, notices)
         uow = store.unit_of_work
+        # every adapter of the library is a FeedStore; a host's own that is not raises
+        # FeedUnavailable when the feed is read
+        feed = EventFeed(cast(FeedStore, store), clock=clock)
+        reactions = school_reactions(reminders=reminders, notices=notices, analytics=analytics)
+        if not callable(getattr(store, "read_feed", None)):
+            # a host's own store that keeps no feed: its reactions run in the command's
+            # unit of work, as they did before 0.3, rather than never
+            for projection in reactions:
+                assert isinstance(projection.apply, Reactions)
+                bus.subscribe_many(projection.apply.handlers)
+                for finisher in projection.apply.finishers:
+                    bus.add_finisher(finisher)
+            reactions = []
+        runner = ProjectionRunner(uow, feed, reactions, clock=clock)
+        try:
+            runner.start_at_head()
+        except Exception:
+            # a store not migrated yet (its feed is empty): the reactions start from
+            # position 0, which is the same thing
+            logging.getLogger("eduengine.projections").warning(
+                "the reactions' checkpoints could not be read; they start at the feed's start",
+                exc_info=True,
+            )
+        if inline_projections:
+            # first: the reactions of a command are applied before a publisher that runs
+            # a command of its own (a late fee's collection) adds more to the feed
+            bus.publishers.insert(0, RunReactions(runner))
         erasure = ErasureRegistry()
         fees = FeeService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus)
         bus.publishers.append(CollectOnCommit(fees))
         school = cls(
             bus=bus,
             clock=clock,
-            # every adapter of the library is a FeedStore; a host's own that is not
-            # raises FeedUnavailable when the feed is read
-            feed=EventFeed(cast(FeedStore, store), clock=clock),
+            feed=feed,
+            projections=runner,
             erasure=erasure,
             booking=BookingService(uow, clock=clock, new_id=new_id, bus=bus),
             policies=PolicyService(
@@ -444,12 +547,31 @@ class School:
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
         }
+        jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():
             jobs["notices"] = lambda: self.notices.deliver_due(worker).sent
         if notifier is not None:
             jobs["reminders"] = lambda: self.reminders.send_due(notifier)
         return jobs
 
-    def rules(self) -> list[tuple[str, list[str]]]:
-        """``(event, handlers)`` as wired: what each event sets off, in order."""
-        return self.bus.table()
+    def rules(self) -> dict[str, list[tuple[str, list[str]]]]:
+        """What each event sets off, as wired: under ``"rules"`` the ``(event, handlers)``
+        run in the command's unit of work, in order; under ``"projection <name>"`` those
+        of each reaction, run from the feed after commit.
+
+        >>> from eduengine import InMemoryStore
+        >>> table = School.build(InMemoryStore()).rules()
+        >>> list(table)
+        ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
+'projection analytics']
+        >>> dict(table["projection reminders"])["SeatReleased"]
+        ['reminders.handlers.void_reminders']
+        """
+        table = {"rules": self.bus.table()}
+        for name, projection in self.projections.projections.items():
+            if isinstance(projection.apply, Reactions):
+                table[f"projection {name}"] = projection.apply.table()
+            else:
+                events = sorted(projection.events or ["*"])
+                table[f"projection {name}"] = [(event, []) for event in events]
+        return table

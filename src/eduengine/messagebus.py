@@ -11,6 +11,7 @@ from eduengine.service_layer.messagebus import (
     Listener,
     MessageBus,
     PublicationOrder,
+    handler_name,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MessageBus",
     "PublicationOrder",
     "SeatGuard",
+    "handler_name",
 ]
 
 warn_moved(

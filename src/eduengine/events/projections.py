@@ -42,7 +42,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -54,7 +54,9 @@ from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent, event_kinds, find_kind
 from eduengine.kernel.inputs import check_id, check_int
+from eduengine.service_layer.messagebus import Handler, handler_name
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.streams import stamp
 
 __all__ = [
     "CHECKPOINTS",
@@ -62,6 +64,8 @@ __all__ = [
     "Projection",
     "ProjectionFailure",
     "ProjectionRunner",
+    "Reactions",
+    "reaction_projection",
 ]
 
 log = logging.getLogger("eduengine.projections")
@@ -128,6 +132,66 @@ class Projection:
         return self.events is None or type_name in self.events
 
 
+class Reactions:
+    """The ``apply`` of a projection made of bus handlers (see :func:`reaction_projection`):
+    each event goes to the handlers of its type (and of its base classes), in feed order,
+    then each ``finisher(uow)`` runs once for the batch."""
+
+    def __init__(
+        self,
+        table: Mapping[type[DomainEvent], Sequence[Handler]],
+        finishers: Sequence[Callable[[UnitOfWork], None]] = (),
+    ) -> None:
+        self.handlers = {event: list(handlers) for event, handlers in table.items() if handlers}
+        self.finishers = list(finishers)
+        self._resolved: dict[type[DomainEvent], list[Handler]] = {}
+
+    def handlers_for(self, event_type: type[DomainEvent]) -> list[Handler]:
+        found = self._resolved.get(event_type)
+        if found is None:
+            found = [h for klass in event_type.__mro__ for h in self.handlers.get(klass, ())]
+            self._resolved[event_type] = found
+        return found
+
+    def __call__(self, uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            event = envelope.event
+            for handler in self.handlers_for(type(event)):
+                handler(event, uow)
+        for finish in self.finishers:
+            finish(uow)
+
+    def table(self) -> list[tuple[str, list[str]]]:
+        """``(event type, handler names)``, like :meth:`MessageBus.table`."""
+        return [
+            (event.__name__, [handler_name(h) for h in handlers])
+            for event, handlers in self.handlers.items()
+        ]
+
+
+def reaction_projection(
+    name: str,
+    table: Mapping[type[DomainEvent], Sequence[Handler]],
+    *,
+    finishers: Sequence[Callable[[UnitOfWork], None]] = (),
+    reset: Callable[[UnitOfWork], None] | None = None,
+) -> Projection:
+    """A projection that runs bus handlers (``handler(event, uow)``) after commit: the
+    events of ``table`` are read from the feed and handed to their handlers in the
+    projection's unit of work, each event once (a handler takes its time from
+    ``event.occurred_at``, never from a clock, so a late run plans what an inline one
+    would have). Events the handlers raise go to the feed in that unit of work.
+
+    >>> from eduengine.booking.events import SeatBooked
+    >>> seen = []
+    >>> p = reaction_projection("seen", {SeatBooked: [lambda e, uow: seen.append(e)]})
+    >>> p.name, sorted(p.events or ()), p.apply.table()[0][0]
+    ('seen', ['booking.seat_booked'], 'SeatBooked')
+    """
+    reactions = Reactions(table, finishers)
+    return Projection(name, reactions, events=list(reactions.handlers), reset=reset)
+
+
 @attrs.frozen
 class ProjectionFailure:
     """A batch that raised and was rolled back: the projection stays where it was."""
@@ -170,6 +234,10 @@ class _Moved:
 
 def _checkpoint(doc: dict[str, Any] | None) -> int:
     return 0 if doc is None else int(doc["position"])
+
+
+def _names(projections: Iterable[Projection]) -> str:
+    return ", ".join(p.name for p in projections)
 
 
 class ProjectionRunner:
@@ -240,6 +308,40 @@ class ProjectionRunner:
             return {
                 name: _checkpoint(uow.records.get(CHECKPOINTS, name)) for name in self.projections
             }
+
+    def start_at_head(self) -> list[str]:
+        """Give each projection that has no checkpoint yet the feed's head as one: it
+        applies what commits from now on, not the store's past. Returns their names.
+
+        :class:`eduengine.School` calls it when it is built, so a store written before
+        its reactions were projections (they ran in each command's unit of work, so the
+        past is applied already) and a reaction a school turns on later (``analytics``)
+        do not replay the old feed; ``rebuild`` replays it on purpose.
+        """
+        missing = [name for name, at in self._stored().items() if at is None]
+        if not missing:
+            return []
+        head = self.feed.head()
+        started: list[str] = []
+        with self._uow() as uow:
+            for name in sorted(missing):
+                # re-read under the record's lock: another process may have started it
+                if uow.records.get(CHECKPOINTS, name) is None:
+                    uow.records.put(
+                        CHECKPOINTS, name, {"position": head, "at": self.clock.now().isoformat()}
+                    )
+                    started.append(name)
+            uow.commit()
+        for name in started:
+            self._remember(name, _Known(head, head), force=True)
+        return started
+
+    def _stored(self) -> dict[str, int | None]:
+        uow = self._uow()
+        uow.read_only = True
+        with uow:
+            found = {name: uow.records.get(CHECKPOINTS, name) for name in self.projections}
+        return {name: None if doc is None else _checkpoint(doc) for name, doc in found.items()}
 
     # --- running -------------------------------------------------------------------------
 
@@ -328,8 +430,9 @@ class ProjectionRunner:
         every projection already handled it (here, or another worker did and this
         process heard of it), nothing is read at all. Otherwise projections that have
         seen the feed up to the same position share one feed query (usually all of
-        them: one query), those nearest the head first, and each projection with an
-        event it wants takes one unit of work. At most ``inline_batches`` feed reads of
+        them: one query), those nearest the head first, and those with an event they
+        want apply it in one unit of work together (each alone if that fails). Events
+        they raise are read and applied in the same call. At most ``inline_batches`` feed reads of
         ``inline_batch`` events each: a projection further behind is left to
         :meth:`catch_up`, and so is one that failed inline in the last
         ``inline_backoff`` seconds. Never raises: a failure is logged and reported, the
@@ -358,21 +461,18 @@ class ProjectionRunner:
                 start = max(known[p.name].seen for p in active)
                 group = [p for p in active if known[p.name].seen == start]
                 rows = self.feed.rows_since(start, self.inline_batch)
-                for p in group:
-                    if len(rows) < self.inline_batch:
-                        done.add(p.name)  # at the head of the feed after this
-                    if not rows:
-                        continue
-                    try:
-                        outcome, applied = self._advance(p, known[p.name], rows, persist_idle=False)
-                    except Exception as exc:
-                        report.failures[p.name] = self._failed(p, rows, exc)
-                        done.add(p.name)
-                        with self._lock:
-                            self._resting[p.name] = time.monotonic() + self.inline_backoff
-                        continue
-                    report[p.name] = report.get(p.name, 0) + applied
-                    known[p.name] = self._remember(p.name, outcome)
+                if len(rows) < self.inline_batch:
+                    done.update(p.name for p in group)  # at the head of the feed after this
+                if not rows:
+                    continue
+                outcomes, raised = self._inline_batch(group, known, rows, report)
+                done.update(report.failures)
+                for name, (outcome, applied) in outcomes.items():
+                    report[name] = report.get(name, 0) + applied
+                    known[name] = self._remember(name, outcome)
+                if any(p.wants(name) for p in self.projections.values() for name in raised):
+                    # the reactions appended events that one of them wants: read on
+                    done.difference_update(outcomes)
         except Exception as exc:  # the feed or the checkpoints could not be read
             log.exception("projections could not run after a commit; catch_up will")
             report.failures["*"] = ProjectionFailure(
@@ -381,6 +481,42 @@ class ProjectionRunner:
         return report
 
     # --- one batch ---------------------------------------------------------------------
+
+    def _inline_batch(
+        self,
+        group: Sequence[Projection],
+        known: dict[str, _Known],
+        rows: list[tuple[int, str]],
+        report: CatchUp,
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str]]:
+        """``rows`` applied to ``group`` in one unit of work; if that fails, to each
+        projection alone, so one that raises holds back only itself (it then rests for
+        ``inline_backoff`` seconds)."""
+        try:
+            return self._advance_together(group, known, rows, persist_idle=False)
+        except Exception as exc:
+            if len(group) == 1:
+                self._rest_after(group[0], rows, exc, report)
+                return {}, frozenset()
+        outcomes: dict[str, tuple[_Known | _Moved, int]] = {}
+        raised: frozenset[str] = frozenset()
+        for p in group:
+            try:
+                one, more = self._advance_together([p], known, rows, persist_idle=False)
+            except Exception as exc:
+                self._rest_after(p, rows, exc, report)
+                continue
+            outcomes.update(one)
+            raised |= more
+        return outcomes, raised
+
+    def _rest_after(
+        self, projection: Projection, rows: list[tuple[int, str]], exc: Exception, report: CatchUp
+    ) -> None:
+        report.failures[projection.name] = self._failed(projection, rows, exc)
+        with self._lock:
+            self._resting[projection.name] = time.monotonic() + self.inline_backoff
+
 
     def _advance(
         self,
@@ -392,46 +528,87 @@ class ProjectionRunner:
     ) -> tuple[_Known | _Moved, int]:
         """Apply ``rows`` (every feed row in ``(known.seen, last]``, in order) that the
         projection wants and lie beyond its stored checkpoint, in one unit of work."""
-        last = rows[-1][0] if rows else known.seen
-        wanted: list[tuple[int, dict[str, Any]]] = []
-        for position, text in rows:
-            value = json.loads(text)
-            if projection.wants(value["type"]):
-                wanted.append((position, value))
-        if not wanted and not persist_idle:
-            # nothing to apply: move on in memory only, the stored checkpoint can lag
-            return _Known(known.stored, last), 0
+        done, _ = self._advance_together(
+            [projection], {projection.name: known}, rows, persist_idle=persist_idle
+        )
+        return done[projection.name]
+
+    def _advance_together(
+        self,
+        group: Sequence[Projection],
+        known: dict[str, _Known],
+        rows: list[tuple[int, str]],
+        *,
+        persist_idle: bool,
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str]]:
+        """:meth:`_advance` for projections that have all seen the feed up to the same
+        position, in ONE unit of work (a command's reactions cost one transaction, not
+        one each). Returns each one's outcome, and the types of the events they raised
+        (appended to the feed in the same transaction, so a reaction to a reaction
+        follows)."""
+        last = rows[-1][0] if rows else max(known[p.name].seen for p in group)
+        decoded = [(position, json.loads(text)) for position, text in rows]
+        wanted = {
+            p.name: [(pos, value) for pos, value in decoded if p.wants(value["type"])]
+            for p in group
+        }
+        out: dict[str, tuple[_Known | _Moved, int]] = {}
+        busy = [p for p in group if wanted[p.name] or persist_idle]
+        for p in group:
+            if p not in busy:
+                # nothing to apply: move on in memory only, the stored checkpoint can lag
+                out[p.name] = (_Known(known[p.name].stored, last), 0)
+        if not busy:
+            return out, frozenset()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._uow() as uow:
                     # get() locks the record to the end of this unit of work (PostgreSQL
                     # advisory lock, SQLite write lock, the memory store's lock): no
-                    # other worker can move the checkpoint until this batch commits
-                    current = _checkpoint(uow.records.get(CHECKPOINTS, projection.name))
-                    if not known.stored <= current <= last:
-                        # someone else got past this batch, or the checkpoint was rewound
-                        return _Moved(current), 0
-                    # everything in (stored, seen] was unwanted and rows hold all of
-                    # (seen, last]: what lies beyond current is exactly what is left
-                    envelopes = [
-                        envelope_from_dict({**value, "position": position})
-                        for position, value in wanted
-                        if position > current
-                    ]
+                    # other worker can move the checkpoint until this batch commits. All
+                    # of them are taken first, in one order, before any projection's own
+                    # locks, so two runners never wait for each other in a circle.
+                    current = {
+                        p.name: _checkpoint(uow.records.get(CHECKPOINTS, p.name))
+                        for p in sorted(busy, key=lambda p: p.name)
+                    }
+                    done: dict[str, tuple[_Known | _Moved, int]] = {}
+                    for p in busy:
+                        at = current[p.name]
+                        if not known[p.name].stored <= at <= last:
+                            # someone else got past this batch, or it was rewound
+                            done[p.name] = (_Moved(at), 0)
+                            continue
+                        # everything in (stored, seen] was unwanted and rows hold all of
+                        # (seen, last]: what lies beyond the checkpoint is what is left
+                        envelopes = [
+                            envelope_from_dict({**value, "position": position})
+                            for position, value in wanted[p.name]
+                            if position > at
+                        ]
+                        if envelopes:
+                            p.apply(uow, envelopes)
+                        if at < last:
+                            uow.records.put(
+                                CHECKPOINTS,
+                                p.name,
+                                {"position": last, "at": self.clock.now().isoformat()},
+                            )
+                        done[p.name] = (_Known(last, last), len(envelopes))
+                    # events a projection raised (a stage moved, reminders planned) join
+                    # the feed with its changes, like a command's: other projections,
+                    # and this one, apply them from there, each once
+                    raised = uow.raised_events()
+                    envelopes = stamp(uow, raised) if raised else []
                     if envelopes:
-                        projection.apply(uow, envelopes)
-                    if current < last:
-                        uow.records.put(
-                            CHECKPOINTS,
-                            projection.name,
-                            {"position": last, "at": self.clock.now().isoformat()},
-                        )
+                        uow.stage_feed(envelopes)
                     uow.commit()
-                return _Known(last, last), len(envelopes)
+                out.update(done)
+                return out, frozenset(e.type for e in envelopes)
             except RetryableConflict:
                 if attempt == MAX_ATTEMPTS:
                     raise
-                log.warning("projection %s: conflict at %d, trying again", projection.name, last)
+                log.warning("projections %s: conflict at %d, trying again", _names(busy), last)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(

@@ -14,8 +14,11 @@ This package re-exports the functions of ``jobs``, ``backup`` and ``report``, so
 >>> from eduengine import InMemoryStore, School
 >>> store = InMemoryStore()
 >>> school = School.build(store)
->>> run_due(school)
-{'offers': 0, 'rush': 0, 'deals': 0, 'fees': 0, 'payments': 0, 'notice plans': 0, 'alerts': 0}
+>>> done = run_due(school)
+>>> list(done)
+['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts']
+>>> sum(done.values())
+0
 >>> status(store)["pending"]["offers"]
 0
 """

@@ -206,7 +206,7 @@ class MessageBus:
     def table(self) -> list[tuple[str, list[str]]]:
         """``(event type, handler names)`` in registration order: what a command sets off."""
         return [
-            (event_type.__name__, [_name(h) for h in handlers])
+            (event_type.__name__, [handler_name(h) for h in handlers])
             for event_type, handlers in self._handlers.items()
         ]
 
@@ -262,7 +262,9 @@ class PublicationOrder:
                     return
 
 
-def _name(handler: Handler) -> str:
+def handler_name(handler: Handler) -> str:
+    """How a rule is named in a table: ``module.function`` (a factory's name for a rule it
+    made)."""
     inner = getattr(handler, "func", handler)  # functools.partial
     module = getattr(inner, "__module__", "") or ""
     # a rule made by a factory is named after the factory

@@ -1,0 +1,251 @@
+"""A school's reactions (notices, reminders, lifecycle, analytics) run from the feed after
+commit: a worker killed after the seat committed and before its reactions ran loses
+none and repeats none once the school catches up, on every adapter (issue #22)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from eduengine import FixedClock, InMemoryStore, School, store_from_url
+from eduengine.analytics import Period
+from eduengine.events.projections import Projection
+from eduengine.kernel.envelope import Envelope
+from eduengine.service_layer.ports import UnitOfWork
+from tests.adapters import PG_DSN, StoreHandle
+from tests.conftest import T0
+
+SPAWN = multiprocessing.get_context("spawn")
+START = T0 + timedelta(days=2)
+WEEK = Period.week(date(2026, 3, 2), "UTC")
+REACTIONS = ["reminders", "notices", "lifecycle", "analytics"]
+
+
+def _lesson(school: School) -> str:
+    """Ann registers; a lesson in two days."""
+    school.students.register("ann", name="Ann")
+    return school.booking.create_slot("math", START, START + timedelta(hours=1), capacity=3).id
+
+
+def _book(school: School) -> str:
+    """Ann books the lesson: every reaction has work to do."""
+    return school.booking.book(_lesson(school), "ann").id
+
+
+def _reacted_once(school: School, store: StoreHandle, booking_id: str) -> None:
+    """One confirmation, one set of reminders, each counter counted once."""
+    notices = sorted(n.template for n in school.notices.for_student("ann"))
+    assert notices == [
+        "booking_confirmed",
+        "class_reminder.15m",
+        "class_reminder.1d",
+        "class_reminder.1h",
+    ]
+    assert [r.kind for r in school.reminders.pending(booking_id)] == [
+        "confirmation",
+        "before:1d",
+        "before:1h",
+        "before:15m",
+    ]
+    assert [(r.key, r.booked) for r in school.analytics.fill_rate(WEEK)] == [("math", 1)]
+    assert [r.count for r in school.analytics.peak_hours(WEEK)] == [1]  # bookings made
+    assert school.analytics.active_students(WEEK) == 1
+    with store.unit_of_work() as uow:
+        facts = uow.records.get("student", "ann")
+    assert facts is not None and facts["facts"]["last_active"] is not None  # lifecycle
+
+
+def _not_reacted(school: School, booking_id: str) -> None:
+    assert school.notices.for_student("ann") == []
+    assert school.reminders.pending(booking_id) == []
+    assert sum(r.booked for r in school.analytics.fill_rate(WEEK)) == 0
+
+
+def test_a_school_without_inline_projections_reacts_once_when_it_catches_up(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    booking_id = _book(School.build(store, clock=clock, inline_projections=False))
+    restarted = School.build(store, clock=clock, inline_projections=False)
+    _not_reacted(restarted, booking_id)
+    assert restarted.periodic_jobs()["projections"]() > 0  # what run-due does
+    _reacted_once(restarted, store, booking_id)
+    assert dict(restarted.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    _reacted_once(restarted, store, booking_id)
+    assert set(restarted.projections.checkpoints().values()) == {restarted.feed.head()}
+
+
+def test_inline_projections_react_before_the_command_returns(store: StoreHandle) -> None:
+    school = School.build(store, clock=FixedClock(T0))
+    booking_id = _book(school)
+    _reacted_once(school, store, booking_id)
+    assert dict(school.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    _reacted_once(school, store, booking_id)
+
+
+def test_a_reaction_that_fails_inline_holds_back_only_itself_and_catches_up_later(
+    store: StoreHandle,
+) -> None:
+    school = School.build(store, clock=FixedClock(T0))
+    real = school.projections.projections["notices"]
+    broken = True
+
+    def flaky(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        if broken:
+            raise RuntimeError("the notice templates are being deployed")
+        real.apply(uow, envelopes)
+
+    school.projections.projections["notices"] = Projection("notices", flaky, events=real.events)
+    booking_id = _book(school)  # the command commits: a reaction never refuses it
+    assert len(school.reminders.pending(booking_id)) == 4  # the other reactions ran
+    assert school.notices.for_student("ann") == []
+    broken = False
+    report = school.projections.catch_up()
+    assert report.ok and report["notices"] > 0
+    _reacted_once(school, store, booking_id)
+
+
+def _url(store: StoreHandle) -> str:
+    assert store.location is not None
+    if store.name == "sqlite":
+        return f"sqlite:///{store.location}"
+    dsn, _, schema = store.location.rpartition("#")
+    return f"{dsn}?schema={schema}"
+
+
+def _paused(ready: Any) -> Callable[..., Any]:
+    def pause(*args: Any, **kwargs: Any) -> Any:
+        ready.set()
+        signal.pause()  # SIGKILLed here
+
+    return pause
+
+
+def _killed_after_the_commit(url: str, ready: Any) -> None:
+    school = School.build(store_from_url(url), clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    # the seat commits, then the process dies before its reactions run
+    school.projections.after_commit = _paused(ready)  # type: ignore[method-assign]
+    school.booking.book(slot_id, "ann")
+
+
+def _killed_while_reacting(url: str, ready: Any) -> None:
+    school = School.build(store_from_url(url), clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    runner = school.projections
+    real = runner.projections["analytics"]
+
+    def dies(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        real.apply(uow, envelopes)
+        _paused(ready)()  # the reactions written, not committed
+
+    runner.projections["analytics"] = Projection("analytics", dies, events=real.events)
+    school.booking.book(slot_id, "ann")
+
+
+@pytest.mark.parametrize("child", [_killed_after_the_commit, _killed_while_reacting])
+def test_a_worker_sigkilled_after_the_seat_committed_reacts_once_after_restart(
+    store: StoreHandle, child: Callable[[str, Any], None]
+) -> None:
+    if store.location is None:
+        pytest.skip("the in-memory adapter lives in one process (see the tests above)")
+    if store.name == "postgres":
+        assert PG_DSN
+    ready = SPAWN.Event()
+    process = SPAWN.Process(target=child, args=(_url(store), ready))
+    process.start()
+    assert ready.wait(60), "the child never got to where it is killed"
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(30)
+    assert process.exitcode == -signal.SIGKILL
+    restarted = School.build(store, clock=FixedClock(T0), inline_projections=False)
+    with store.unit_of_work() as uow:
+        [seat] = uow.bookings.for_student("ann")  # the seat did commit
+    booking_id = seat.id
+    _not_reacted(restarted, booking_id)
+    report = restarted.projections.catch_up()
+    assert report.ok
+    _reacted_once(restarted, store, booking_id)
+    assert dict(restarted.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    _reacted_once(restarted, store, booking_id)
+
+
+def test_rules_show_what_runs_in_the_unit_of_work_and_what_reacts_after_commit() -> None:
+    table = School.build(InMemoryStore()).rules()
+    assert list(table) == ["rules", *[f"projection {name}" for name in REACTIONS]]
+    rules = dict(table["rules"])
+    assert rules["SeatBooked"] == [
+        "booking.handlers.enforce_seat_guards",
+        "students.handlers.consume_course_credit",
+    ]
+    in_the_command = {handler for handlers in rules.values() for handler in handlers}
+    assert not any(
+        package in handler
+        for handler in in_the_command
+        for package in ("reminders.", "notices.", "analytics.", "mark_lesson_activity")
+    )
+    assert dict(table["projection reminders"])["SeatBooked"] == [
+        "reminders.handlers.plan_reminders"
+    ]
+    assert dict(table["projection lifecycle"])["AttendanceMarked"] == [
+        "students.handlers.mark_lesson_activity"
+    ]
+
+
+def test_a_store_whose_reactions_ran_in_its_commands_is_not_replayed(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    booking_id = _book(School.build(store, clock=clock))
+    with store.unit_of_work() as uow:  # a store written before 0.3 has no checkpoints
+        for name in REACTIONS:
+            uow.records.delete("projection_checkpoint", name)
+        uow.commit()
+    upgraded = School.build(store, clock=clock)
+    assert set(upgraded.projections.checkpoints().values()) == {upgraded.feed.head()}
+    assert dict(upgraded.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    _reacted_once(upgraded, store, booking_id)
+
+
+class Counted:
+    """A store that counts the units of work and feed reads asked of it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.units = 0
+        self.reads = 0
+
+    def unit_of_work(self) -> UnitOfWork:
+        self.units += 1
+        uow: UnitOfWork = self.store.unit_of_work()
+        return uow
+
+    def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
+        self.reads += 1
+        rows: list[tuple[int, str]] = self.store.read_feed(after, limit)
+        return rows
+
+    def feed_head(self) -> int:
+        return int(self.store.feed_head())
+
+    def prune_feed(self, before_us: int, limit: int) -> int:
+        return int(self.store.prune_feed(before_us, limit))
+
+
+def test_a_bookings_reactions_take_one_feed_read_and_one_unit_of_work(
+    store: StoreHandle,
+) -> None:
+    counted = Counted(store.store)
+    school = School.build(counted, clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    counted.units = counted.reads = 0
+    booking_id = school.booking.book(slot_id, "ann").id
+    assert (counted.units, counted.reads) == (2, 1)  # the booking's, then all four reactions'
+    _reacted_once(school, store, booking_id)
