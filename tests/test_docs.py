@@ -72,6 +72,7 @@ MODULES = [
     "eduengine.levels.events",
     "eduengine.levels.model",
     "eduengine.levels.service",
+    "eduengine.levels.xp",
     "eduengine.notices.delivery",
     "eduengine.notices.model",
     "eduengine.notices.planning",

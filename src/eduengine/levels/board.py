@@ -3,7 +3,7 @@ index per board, so the top of a board, a rank or a student's neighbours cost a 
 index reads, never a pass over every student.
 
 **Boards and their index names.** ``"xp"`` (all time), ``"xp:<period>"`` (a period of
-:func:`~eduengine.levels.service.period_keys`, as ``"xp:week:2026-W10"``),
+:func:`~eduengine.levels.xp.period_keys`, as ``"xp:week:2026-W10"``),
 ``"xp:class:<class id>"`` and ``"xp:class:<class id>:<period>"``. The indexed value is
 the XP the student earned for that board; a student is on a period or class board once
 they earned XP for it (an award of 0 points counts; a refused award does not).
