@@ -207,6 +207,19 @@ class PricingService(OrderSettlement):
         key = charge_key(order_id)
         request = _request(customer, lines, typed)
 
+        def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
+            # a first charge and its retry file the same intent, under the same key
+            record_charge(
+                uow,
+                key,
+                owner=ORDER_OWNER,
+                ref={"order_id": order_id},
+                account=account,
+                amount=amount,
+                now=now,
+                student_id=customer.student_id,
+            )
+
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
             doc = uow.records.get(ORDERS, order_id)
             if doc is not None:
@@ -214,16 +227,7 @@ class PricingService(OrderSettlement):
                 if doc["status"] in CLOSED:
                     raise DuplicateId(f"order {order_id!r} already exists ({doc['status']})")
                 if doc["status"] in PAYING:  # a retry: charge the same key again
-                    record_charge(
-                        uow,
-                        key,
-                        owner=ORDER_OWNER,
-                        ref={"order_id": order_id},
-                        account=account,
-                        amount=Money.from_record(doc["total"]),
-                        now=now,
-                        student_id=customer.student_id,
-                    )
+                    file_charge(uow, Money.from_record(doc["total"]), now)
                 return _order_from(order_id, doc)
             found = {}
             for code_key in sorted(typed):  # lock coupons in one order: no deadlock
@@ -253,16 +257,7 @@ class PricingService(OrderSettlement):
             if priced.total.amount <= 0:  # nothing to charge: paid at once
                 return self._mark_paid(uow, now, order_id, None)
             # the intent is filed with the order: a crash before the charge is reconciled
-            record_charge(
-                uow,
-                key,
-                owner=ORDER_OWNER,
-                ref={"order_id": order_id},
-                account=account,
-                amount=priced.total,
-                now=now,
-                student_id=customer.student_id,
-            )
+            file_charge(uow, priced.total, now)
             return order
 
         order = self._run(reserve, ids={"order_id": order_id})
