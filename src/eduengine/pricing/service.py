@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from eduengine.errors import (
     CouponRefused,
@@ -39,8 +39,6 @@ from eduengine.errors import (
     PersistenceError,
     WrongType,
 )
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id, check_ids
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
@@ -72,8 +70,8 @@ from eduengine.pricing.orders import (
     charge_key,
 )
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceOptions
 
 RULES = "price_rule"
 
@@ -108,12 +106,9 @@ class PricingService(OrderSettlement):
         rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
         referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         if not all(isinstance(rule, PriceRule) for rule in rules):
             raise InvalidInput(f"rules must be PriceRules, got {rules!r}")
         if max_discount is not None and (
