@@ -173,6 +173,15 @@ def school_rules(
     }
 
 
+#: the events after which a student holds a seat: reminders and lifecycle activity
+#: react to each of them alike
+_SEAT_TAKEN: tuple[type[ev.DomainEvent], ...] = (
+    ev.SeatBooked,
+    ev.OfferAccepted,
+    ev.WaitlistPromoted,
+)
+
+
 def school_reactions(
     *,
     reminders: ReminderPlan | None,
@@ -197,9 +206,7 @@ def school_reactions(
             reaction_projection(
                 "reminders",
                 {
-                    ev.SeatBooked: [planner],
-                    ev.OfferAccepted: [planner],
-                    ev.WaitlistPromoted: [planner],
+                    **{taken: [planner] for taken in _SEAT_TAKEN},
                     ev.SeatReleased: [reminder_rules.void_reminders],
                     ev.AttendanceMarked: [reminder_rules.void_reminders],
                 },
@@ -211,12 +218,7 @@ def school_reactions(
     found.append(
         reaction_projection(
             "lifecycle",
-            {
-                ev.SeatBooked: [active],
-                ev.OfferAccepted: [active],
-                ev.WaitlistPromoted: [active],
-                ev.AttendanceMarked: [active],
-            },
+            {taken: [active] for taken in (*_SEAT_TAKEN, ev.AttendanceMarked)},
         )
     )
     if analytics:
