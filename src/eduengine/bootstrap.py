@@ -94,6 +94,7 @@ from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
+from eduengine.service_layer.runner import ServiceOptions
 from eduengine.students import handlers as student_rules
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.model import TagRule
@@ -173,6 +174,15 @@ def school_rules(
     }
 
 
+#: the events after which a student holds a seat: reminders and lifecycle activity
+#: react to each of them alike
+_SEAT_TAKEN: tuple[type[ev.DomainEvent], ...] = (
+    ev.SeatBooked,
+    ev.OfferAccepted,
+    ev.WaitlistPromoted,
+)
+
+
 def school_reactions(
     *,
     reminders: ReminderPlan | None,
@@ -197,9 +207,7 @@ def school_reactions(
             reaction_projection(
                 "reminders",
                 {
-                    ev.SeatBooked: [planner],
-                    ev.OfferAccepted: [planner],
-                    ev.WaitlistPromoted: [planner],
+                    **{taken: [planner] for taken in _SEAT_TAKEN},
                     ev.SeatReleased: [reminder_rules.void_reminders],
                     ev.AttendanceMarked: [reminder_rules.void_reminders],
                 },
@@ -211,12 +219,7 @@ def school_reactions(
     found.append(
         reaction_projection(
             "lifecycle",
-            {
-                ev.SeatBooked: [active],
-                ev.OfferAccepted: [active],
-                ev.WaitlistPromoted: [active],
-                ev.AttendanceMarked: [active],
-            },
+            {taken: [active] for taken in (*_SEAT_TAKEN, ev.AttendanceMarked)},
         )
     )
     if analytics:
@@ -397,7 +400,9 @@ class School:
             # a command of its own (a late fee's collection) adds more to the feed
             bus.publishers.insert(0, RunReactions(runner))
         erasure = ErasureRegistry()
-        fees = FeeService(uow, gateway=gateway, clock=clock, new_id=new_id, bus=bus)
+        # every service runs on the school's one clock, id factory and bus
+        wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
+        fees = FeeService(uow, gateway=gateway, **wiring)
         bus.publishers.append(CollectOnCommit(fees))
         school = cls(
             bus=bus,
@@ -405,16 +410,12 @@ class School:
             feed=feed,
             projections=runner,
             erasure=erasure,
-            booking=BookingService(uow, clock=clock, new_id=new_id, bus=bus),
-            policies=PolicyService(
-                uow, policy=policy, reminders=reminders, clock=clock, new_id=new_id, bus=bus
-            ),
+            booking=BookingService(uow, **wiring),
+            policies=PolicyService(uow, policy=policy, reminders=reminders, **wiring),
             fees=fees,
-            reminders=ReminderService(uow, clock=clock, new_id=new_id, bus=bus),
-            availability=AvailabilityService(
-                uow, room_for=room_for, clock=clock, new_id=new_id, bus=bus
-            ),
-            rush=RushService(uow, clock=clock, new_id=new_id, bus=bus),
+            reminders=ReminderService(uow, **wiring),
+            availability=AvailabilityService(uow, room_for=room_for, **wiring),
+            rush=RushService(uow, **wiring),
             students=StudentService(
                 uow,
                 policy=access_policy,
@@ -422,9 +423,7 @@ class School:
                 placement_bands=placement_bands,
                 free_cancel_before=policy.free_until,
                 erasure=erasure,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
             pricing=PricingService(
                 uow,
@@ -432,18 +431,14 @@ class School:
                 rules=price_rules,
                 max_discount=max_discount,
                 referral_reward=referral_reward,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
             deals=DealService(
                 uow,
                 gateway=gateway,
                 risk_rules=risk_rules,
                 referral_reward=referral_reward,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
             levels=LevelService(
                 uow,
@@ -452,30 +447,22 @@ class School:
                 multipliers=xp_multipliers,
                 badges=badges,
                 titles=titles,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
             notices=NoticeService(
                 uow,
                 policy=notices,
                 channels=notifiers,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
             payments=PaymentService(
                 uow,
                 gateway=gateway,
                 settle_after=settle_payments_after,
-                clock=clock,
-                new_id=new_id,
-                bus=bus,
+                **wiring,
             ),
-            analytics=AnalyticsService(uow, rules=alert_rules, clock=clock, new_id=new_id, bus=bus),
-            calendar=CalendarService(
-                uow, course_info=course_info, clock=clock, new_id=new_id, bus=bus
-            ),
+            analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
+            calendar=CalendarService(uow, course_info=course_info, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)

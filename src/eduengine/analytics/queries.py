@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TypeVar
 
 from eduengine.analytics import projection as pj
@@ -72,31 +73,33 @@ class AnalyticsQueries(ServiceBase):
 
     def attendance_rate(self, period: Period, *, by: str = "course") -> list[RateRow]:
         """到课率: attended over marked (attended + no-show) seats."""
-        check_period(period)
-        check_id(by, "by")
-        return [
-            RateRow(
-                key=r.key,
-                numerator=r.attended,
-                denominator=r.attended + r.no_show,
-                rate=r.attendance_rate,
-            )
-            for r in self.attendance(period, by=by)
-        ]
+        return self._marked_rate(period, by, lambda r: (r.attended, r.attendance_rate))
 
     def no_show_rate(self, period: Period, *, by: str = "course") -> list[RateRow]:
         """空跑率: no-shows over marked (attended + no-show) seats."""
+        return self._marked_rate(period, by, lambda r: (r.no_show, r.no_show_rate))
+
+    def _marked_rate(
+        self,
+        period: Period,
+        by: str,
+        part: Callable[[AttendanceRow], tuple[int, Decimal | None]],
+    ) -> list[RateRow]:
+        # both rates share one denominator, the marked seats: only the numerator differs
         check_period(period)
         check_id(by, "by")
-        return [
-            RateRow(
-                key=r.key,
-                numerator=r.no_show,
-                denominator=r.attended + r.no_show,
-                rate=r.no_show_rate,
+        rows = []
+        for r in self.attendance(period, by=by):
+            numerator, share = part(r)
+            rows.append(
+                RateRow(
+                    key=r.key,
+                    numerator=numerator,
+                    denominator=r.attended + r.no_show,
+                    rate=share,
+                )
             )
-            for r in self.attendance(period, by=by)
-        ]
+        return rows
 
     def popular_courses(self, period: Period, *, limit: int = 10) -> list[CountRow]:
         """Courses by seats booked in their sessions of the period, most first."""

@@ -25,16 +25,15 @@ in a read-only unit of work (a report never holds up a booking), and returns pla
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Unpack
 
 from eduengine.analytics.alerts import ALERTS, ANCHOR, AlertChecks, last_complete_period
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.queries import check_period
 from eduengine.analytics.rebuild import AnalyticsRebuild
 from eduengine.errors import InvalidSetting
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceOptions
 
 
 class AnalyticsService(AlertChecks, AnalyticsRebuild):
@@ -48,12 +47,9 @@ class AnalyticsService(AlertChecks, AnalyticsRebuild):
         uow: UnitOfWorkFactory,
         *,
         rules: Sequence[AlertRule] = (),
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         self.rules = tuple(rules)
         for rule in self.rules:
             # checked here, not at the first evaluation: a rule that can never be

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -51,13 +51,10 @@ from eduengine.errors import (
     SlotNotFound,
     TimeNotAvailable,
 )
-from eduengine.kernel.clock import Clock
 from eduengine.kernel.codec import from_micros
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id, check_instant, check_int
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.runner import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
 __all__ = [
     "CALENDARS",
@@ -113,13 +110,10 @@ class AvailabilityService(ServiceBase):
         *,
         room_for: RoomHook | None = None,
         course_id: str = "one-on-one",
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
-        if bus is None:
+        super().__init__(uow, **base)
+        if base.get("bus") is None:
             # Built alone, the service brings its own rules; on a school's shared bus
             # the bootstrap subscribes them once (``handlers.subscribe``).
             handlers.subscribe(self.bus, self._new_id)

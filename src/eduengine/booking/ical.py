@@ -165,6 +165,16 @@ class _Feed:
             return start.astimezone(UTC), end.astimezone(UTC)
         return first, last
 
+    def event(self, uid: str, stamp: datetime, start: datetime, end: datetime) -> icalendar.Event:
+        """A VEVENT with its UID, DTSTAMP and the :meth:`span` of ``start`` to ``end``."""
+        event = icalendar.Event()
+        event.add("uid", uid)
+        event.add("dtstamp", stamp.astimezone(UTC))
+        dtstart, dtend = self.span(start, end)
+        event.add("dtstart", dtstart)
+        event.add("dtend", dtend)
+        return event
+
     def bytes(self) -> bytes:
         if self._days:
             self.cal.add_missing_timezones(
@@ -209,12 +219,7 @@ def build_calendar(
             by_series[booking.series_id].append(booking)
             continue
         slot = slots[booking.slot_id]
-        event = icalendar.Event()
-        event.add("uid", f"{booking.id}@eduengine")
-        event.add("dtstamp", stamp.astimezone(UTC))
-        dtstart, dtend = feed.span(slot.start, slot.end)
-        event.add("dtstart", dtstart)
-        event.add("dtend", dtend)
+        event = feed.event(f"{booking.id}@eduengine", stamp, slot.start, slot.end)
         _describe(event, slot.course_id, course_info(courses, slot.course_id), rooms.get(slot.id))
         event.add("status", _status(booking))
         event.add("sequence", _sequence(booking))
@@ -338,12 +343,7 @@ class CalendarService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> bytes:
             feed = _Feed(f"Teaching of {tutor_id}")
             for slot in uow.slots.get_many(uow.slots.ids_for_tutor(tutor_id)):
-                event = icalendar.Event()
-                event.add("uid", f"slot-{slot.id}@eduengine")
-                event.add("dtstamp", now.astimezone(UTC))
-                dtstart, dtend = feed.span(slot.start, slot.end)
-                event.add("dtstart", dtstart)
-                event.add("dtend", dtend)
+                event = feed.event(f"slot-{slot.id}@eduengine", now, slot.start, slot.end)
                 seated = len(slot.bookings)
                 _describe(
                     event,

@@ -47,6 +47,16 @@ class RiskDecision:
         return RiskDecision(level=level, reasons=reasons)
 
 
+def _shared_with_peer(
+    level: str, peers: Sequence[Peer], field: int, value: str | None, what: str
+) -> RiskDecision:
+    # the "same device / IP / account" rules differ only in the peer field they compare;
+    # ``None`` is never shared (not given, or erased)
+    if value is not None and any(p[field] == value for p in peers):
+        return RiskDecision(level=level, reasons=(f"{what} {value} already in the group",))
+    return RiskDecision()
+
+
 class RiskRule(Protocol):
     def evaluate(
         self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
@@ -60,11 +70,7 @@ class SameDevice:
     def evaluate(
         self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
     ) -> RiskDecision:
-        if attempt.device_id and any(p[2] == attempt.device_id for p in peers):
-            return RiskDecision(
-                level=self.level, reasons=(f"device {attempt.device_id} already in the group",)
-            )
-        return RiskDecision()
+        return _shared_with_peer(self.level, peers, 2, attempt.device_id or None, "device")
 
 
 @attrs.frozen
@@ -74,11 +80,7 @@ class SameIp:
     def evaluate(
         self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
     ) -> RiskDecision:
-        if attempt.ip and any(p[3] == attempt.ip for p in peers):
-            return RiskDecision(
-                level=self.level, reasons=(f"IP {attempt.ip} already in the group",)
-            )
-        return RiskDecision()
+        return _shared_with_peer(self.level, peers, 3, attempt.ip or None, "IP")
 
 
 @attrs.frozen
@@ -88,12 +90,7 @@ class SamePaymentAccount:
     def evaluate(
         self, attempt: JoinAttempt, peers: Sequence[Peer], recent: Sequence[datetime]
     ) -> RiskDecision:
-        if any(p[1] == attempt.account for p in peers):
-            return RiskDecision(
-                level=self.level,
-                reasons=(f"payment account {attempt.account} already in the group",),
-            )
-        return RiskDecision()
+        return _shared_with_peer(self.level, peers, 1, attempt.account, "payment account")
 
 
 @attrs.frozen

@@ -39,6 +39,7 @@ indexes are in :mod:`~eduengine.deals.records`, events in :mod:`~eduengine.deals
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 from eduengine.deals.campaigns import CampaignService
 from eduengine.deals.events import (
@@ -66,13 +67,11 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.payments import PaymentGateway
 from eduengine.pricing import referrals
 from eduengine.pricing.events import ReferralRewarded
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceOptions
 
 
 class DealService(GroupService, CampaignService):
@@ -100,13 +99,10 @@ class DealService(GroupService, CampaignService):
         gateway: PaymentGateway,
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
         referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
         new_code: Callable[[], str] | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         self.gateway = gateway
         #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
         self._new_code: Callable[[], str] = new_code or new_share_code

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import cattrs
 
@@ -45,6 +46,8 @@ __all__ = [
     "event_from_data",
 ]
 
+T = TypeVar("T")
+
 
 def _datetime_in(value: Any, _: Any) -> datetime:
     if not isinstance(value, str):
@@ -58,22 +61,21 @@ def _datetime_in(value: Any, _: Any) -> datetime:
     return parsed
 
 
-def _str_in(value: Any, _: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidEvent(f"expected a string, got {value!r}")
-    return value
+def _scalar_in(kind: type[T], expected: str) -> Callable[[Any, Any], T]:
+    """The structure hook of a JSON scalar taken as it is: a value of ``kind``, where
+    ``true`` is no integer (Python's bool is an int)."""
+
+    def structure(value: Any, _: Any) -> T:
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise InvalidEvent(f"expected {expected}, got {value!r}")
+        return value
+
+    return structure
 
 
-def _int_in(value: Any, _: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEvent(f"expected an integer, got {value!r}")
-    return value
-
-
-def _bool_in(value: Any, _: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidEvent(f"expected true or false, got {value!r}")
-    return value
+_str_in = _scalar_in(str, "a string")
+_int_in = _scalar_in(int, "an integer")
+_bool_in = _scalar_in(bool, "true or false")
 
 
 def _decimal_in(value: Any, _: Any) -> Decimal:

@@ -35,17 +35,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Unpack
 
 from eduengine.errors import InvalidInput, PaymentFailed
-from eduengine.kernel.clock import Clock
 from eduengine.kernel.codec import micros
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
 from eduengine.payments.gateway import PaymentGateway, PaymentState
 from eduengine.payments.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.runner import ServiceBase, scan_after
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions, scan_after
 
 log = logging.getLogger("eduengine.payments")
 
@@ -90,12 +88,9 @@ class PaymentService(ServiceBase):
         *,
         gateway: PaymentGateway,
         settle_after: timedelta = SETTLE_AFTER,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         if not isinstance(settle_after, timedelta) or settle_after < timedelta(0):
             raise InvalidInput(f"settle_after must be a timedelta >= 0, got {settle_after!r}")
         check_duration(settle_after, "settle_after")

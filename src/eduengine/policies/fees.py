@@ -19,24 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import attrs
 
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
-from eduengine.kernel.clock import Clock
 from eduengine.kernel.codec import micros
 from eduengine.kernel.events import DomainEvent
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.policies.events import LateFeeCharged, LateFeeDue, LateFeeFailed
 from eduengine.policies.records import DUE, LATE_FEES
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.runner import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
 PAYMENT_ACCOUNTS = "payment_account"
 #: the owner name of late fees' payment intents
@@ -72,12 +69,9 @@ class FeeService(ServiceBase):
         gateway: PaymentGateway,
         retry_after: timedelta = timedelta(minutes=10),
         max_backoff: timedelta = timedelta(days=1),
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         self.gateway = gateway
         self.retry_after = retry_after
         self.max_backoff = max_backoff

@@ -7,14 +7,13 @@ Violations and reschedule counts are JSON documents (``violations`` per student,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Unpack
 
 import attrs
 
 from eduengine.booking import handlers as booking_handlers
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.errors import InvalidTransition, RescheduleRefused
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
 from eduengine.policies import handlers
@@ -23,9 +22,8 @@ from eduengine.policies.model import CancellationPolicy, Restriction, Violation
 from eduengine.policies.records import RESCHEDULES, VIOLATIONS, violations_of
 from eduengine.reminders import handlers as reminder_handlers
 from eduengine.reminders.model import ReminderPlan
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.runner import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
 __all__ = [
     "RESCHEDULES",
@@ -70,13 +68,10 @@ class PolicyService(ServiceBase):
         *,
         policy: CancellationPolicy,
         reminders: ReminderPlan | None = None,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        alone = bus is None
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        alone = base.get("bus") is None
+        super().__init__(uow, **base)
         self.policy = policy
         self.reminder_plan = reminders
         if alone:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from eduengine.errors import (
     CouponRefused,
@@ -39,8 +39,6 @@ from eduengine.errors import (
     PersistenceError,
     WrongType,
 )
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id, check_ids
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
@@ -72,8 +70,8 @@ from eduengine.pricing.orders import (
     charge_key,
 )
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceOptions
 
 RULES = "price_rule"
 
@@ -108,12 +106,9 @@ class PricingService(OrderSettlement):
         rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
         referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         if not all(isinstance(rule, PriceRule) for rule in rules):
             raise InvalidInput(f"rules must be PriceRules, got {rules!r}")
         if max_discount is not None and (
@@ -207,6 +202,19 @@ class PricingService(OrderSettlement):
         key = charge_key(order_id)
         request = _request(customer, lines, typed)
 
+        def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
+            # a first charge and its retry file the same intent, under the same key
+            record_charge(
+                uow,
+                key,
+                owner=ORDER_OWNER,
+                ref={"order_id": order_id},
+                account=account,
+                amount=amount,
+                now=now,
+                student_id=customer.student_id,
+            )
+
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
             doc = uow.records.get(ORDERS, order_id)
             if doc is not None:
@@ -214,16 +222,7 @@ class PricingService(OrderSettlement):
                 if doc["status"] in CLOSED:
                     raise DuplicateId(f"order {order_id!r} already exists ({doc['status']})")
                 if doc["status"] in PAYING:  # a retry: charge the same key again
-                    record_charge(
-                        uow,
-                        key,
-                        owner=ORDER_OWNER,
-                        ref={"order_id": order_id},
-                        account=account,
-                        amount=Money.from_record(doc["total"]),
-                        now=now,
-                        student_id=customer.student_id,
-                    )
+                    file_charge(uow, Money.from_record(doc["total"]), now)
                 return _order_from(order_id, doc)
             found = {}
             for code_key in sorted(typed):  # lock coupons in one order: no deadlock
@@ -253,16 +252,7 @@ class PricingService(OrderSettlement):
             if priced.total.amount <= 0:  # nothing to charge: paid at once
                 return self._mark_paid(uow, now, order_id, None)
             # the intent is filed with the order: a crash before the charge is reconciled
-            record_charge(
-                uow,
-                key,
-                owner=ORDER_OWNER,
-                ref={"order_id": order_id},
-                account=account,
-                amount=priced.total,
-                now=now,
-                student_id=customer.student_id,
-            )
+            file_charge(uow, priced.total, now)
             return order
 
         order = self._run(reserve, ids={"order_id": order_id})

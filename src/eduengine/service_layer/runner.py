@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from eduengine.errors import DomainError, EduEngineError, LockTimeout, RetryableConflict
 from eduengine.kernel.clock import Clock, SystemClock
@@ -48,6 +48,17 @@ def _package_logger(module: str) -> str:
     # eduengine.deals.service -> eduengine.deals; a host's own service keeps its module
     parts = module.split(".")
     return ".".join(parts[:2]) if parts[0] == "eduengine" else module
+
+
+class ServiceOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`ServiceBase` that every service passes on as
+    they are (``clock``, ``publisher``, ``new_id``, ``bus``): a service declares
+    ``**base: Unpack[ServiceOptions]`` and hands them to ``super().__init__``."""
+
+    clock: Clock | None
+    publisher: EventPublisher | None
+    new_id: IdFactory | None
+    bus: MessageBus | None
 
 
 class ServiceBase:

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,34 +65,14 @@ def consume_course_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     )
 
 
-def settle_credit(free_cancel_before: timedelta) -> Handler:
-    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-        assert isinstance(event, ev.SeatReleased)
-        doc = uow.records.get(rec.STUDENTS, event.student_id)
-        found = None if doc is None else rec.package_of_booking(uow, doc, event.booking_id)
-        if found is None:
-            return
-        late = False
-        if event.reason == "cancelled":
-            slot = uow.slots.get(event.slot_id)
-            late = event.occurred_at > slot.start - free_cancel_before
-        rec.settle_credit(
-            uow,
-            found,
-            event.student_id,
-            event.booking_id,
-            event.occurred_at,
-            returned=not late,
-            reason="late cancellation",
-        )
-
-    return handle
-
-
-def forfeit_on_no_show(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-    assert isinstance(event, ev.AttendanceMarked)
-    if event.status != "no_show":
-        return
+def _settle_held_credit(
+    uow: UnitOfWork,
+    event: ev.SeatReleased | ev.AttendanceMarked,
+    *,
+    returned: Callable[[], bool],
+    reason: str,
+) -> None:
+    # ``returned`` is asked only when a package paid for the seat: it may read the slot
     doc = uow.records.get(rec.STUDENTS, event.student_id)
     found = None if doc is None else rec.package_of_booking(uow, doc, event.booking_id)
     if found is not None:
@@ -102,9 +82,31 @@ def forfeit_on_no_show(event: ev.DomainEvent, uow: UnitOfWork) -> None:
             event.student_id,
             event.booking_id,
             event.occurred_at,
-            returned=False,
-            reason="no-show",
+            returned=returned(),
+            reason=reason,
         )
+
+
+def settle_credit(free_cancel_before: timedelta) -> Handler:
+    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, ev.SeatReleased)
+
+        def in_time() -> bool:
+            if event.reason != "cancelled":
+                return True
+            slot = uow.slots.get(event.slot_id)
+            return not event.occurred_at > slot.start - free_cancel_before
+
+        _settle_held_credit(uow, event, returned=in_time, reason="late cancellation")
+
+    return handle
+
+
+def forfeit_on_no_show(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    assert isinstance(event, ev.AttendanceMarked)
+    if event.status != "no_show":
+        return
+    _settle_held_credit(uow, event, returned=lambda: False, reason="no-show")
 
 
 def move_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:

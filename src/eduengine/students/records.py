@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 import attrs
 
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
-from eduengine.kernel.clock import Clock
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.events import DomainEvent
-from eduengine.kernel.ids import IdFactory
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.runner import ServiceOptions as ServiceOptions
 from eduengine.students.events import ClassAssigned as ClassAssigned
 from eduengine.students.events import CreditConsumed as CreditConsumed
 from eduengine.students.events import CreditForfeited as CreditForfeited
@@ -43,17 +41,6 @@ ENROLMENTS = "enrolment"
 #: package indexes: purchase micros while not activated, expiry micros once active
 PENDING_ACTIVATION = "pending_activation"
 EXPIRES = "expires"
-
-
-class ServiceOptions(TypedDict, total=False):
-    """The keyword arguments of :class:`eduengine.service_layer.runner.ServiceBase` that
-    every student service passes on as they are (``clock``, ``publisher``, ``new_id``,
-    ``bus``)."""
-
-    clock: Clock | None
-    publisher: EventPublisher | None
-    new_id: IdFactory | None
-    bus: MessageBus | None
 
 
 @attrs.frozen(kw_only=True)
