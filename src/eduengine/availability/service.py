@@ -43,6 +43,7 @@ from eduengine.availability.storage import (
 )
 from eduengine.booking.model import Booking, Slot, SlotStatus, check_reason_code
 from eduengine.booking.rooms import file_room
+from eduengine.booking.seats import locked_seat
 from eduengine.errors import (
     BookingNotFound,
     InvalidInput,
@@ -232,12 +233,12 @@ class AvailabilityService(ServiceBase):
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            booking = uow.bookings.get(booking_id)
+            slot, booking = locked_seat(uow, booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
             if uow.records.get(LESSONS, booking.slot_id) is None:
                 raise InvalidTransition(f"booking {booking_id!r} is not a 1-on-1 lesson")
-            return uow.slots.get(booking.slot_id).cancel(
+            return slot.cancel(
                 booking_id,
                 now=now,
                 new_id=self._new_id,

@@ -9,6 +9,7 @@ from datetime import datetime
 from eduengine.booking.model import (
     Booking,
     BookingStatus,
+    Slot,
     bookable_sessions,
     check_capacity,
     check_reason_code,
@@ -24,6 +25,14 @@ from eduengine.errors import (
 )
 from eduengine.kernel.inputs import check_id
 from eduengine.service_layer.ports import UnitOfWork
+
+
+def locked_seat(uow: UnitOfWork, booking_id: str) -> tuple[Slot, Booking]:
+    """A booking's slot, loaded (and so locked) first, and the booking as read under that
+    lock. The unlocked read only finds the slot: a command racing this one (a second
+    cancel) may commit before the lock is ours, so the booking is judged as read here."""
+    slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
+    return slot, uow.bookings.get(booking_id)
 
 
 class SeatService(WaitlistService):
@@ -115,10 +124,7 @@ class SeatService(WaitlistService):
         check_reason_code(reason_code)
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            # the unlocked read only finds the slot: a cancel racing this one may commit
-            # before the slot lock is ours, so the booking is judged as read under it
-            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
-            booking = uow.bookings.get(booking_id)
+            slot, booking = locked_seat(uow, booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")
             return slot.cancel(
@@ -189,9 +195,8 @@ class SeatService(WaitlistService):
         check_id(booking_id, "booking_id")
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
-            # as in cancel: judge the booking under the slot's lock
-            slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
-            if not uow.bookings.get(booking_id).holds_seat:
+            slot, booking = locked_seat(uow, booking_id)
+            if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is cancelled")
             return slot.mark_attendance(booking_id, status, now=now)
 
