@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Unpack
 
 from eduengine.booking import events as ev
 from eduengine.booking.model import (
@@ -31,16 +32,14 @@ from eduengine.booking.model import (
 )
 from eduengine.booking.seats import SeatService
 from eduengine.booking.series import Series, check_exdates, check_series_id
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import (
     check_id,
     check_instant,
     check_optional_id,
     check_optional_instant,
 )
-from eduengine.service_layer.messagebus import MessageBus
-from eduengine.service_layer.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceOptions
 
 
 class BookingService(SeatService):
@@ -51,13 +50,9 @@ class BookingService(SeatService):
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        *,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         #: slots this service saw full (a hint only: every refusal is re-read)
         self._full_slots: set[str] = set()
 

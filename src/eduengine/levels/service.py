@@ -20,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
-from eduengine.kernel.clock import Clock
-from eduengine.kernel.ids import IdFactory
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id
 from eduengine.levels.board import COUNTS, KIND, StoredLeaderboard, counted_index, file_xp
 from eduengine.levels.events import BadgeAwarded as BadgeAwarded
@@ -45,13 +43,12 @@ from eduengine.levels.xp import Award as Award
 from eduengine.levels.xp import XpService, _upgrade
 from eduengine.levels.xp import _fresh as _fresh
 from eduengine.levels.xp import period_keys as period_keys
-from eduengine.service_layer.messagebus import MessageBus
 from eduengine.service_layer.ports import (
-    EventPublisher,
     RecordRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from eduengine.service_layer.runner import ServiceOptions
 
 T = TypeVar("T")
 
@@ -83,12 +80,9 @@ class LevelService(XpService):
         max_factor: Decimal = Decimal(3),
         badges: Sequence[Badge] = (),
         titles: Mapping[int, str] | None = None,
-        clock: Clock | None = None,
-        publisher: EventPublisher | None = None,
-        new_id: IdFactory | None = None,
-        bus: MessageBus | None = None,
+        **base: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(uow, clock=clock, publisher=publisher, new_id=new_id, bus=bus)
+        super().__init__(uow, **base)
         self.rules = {r.kind: r for r in rules}
         self.curve = curve
         self.multipliers = tuple(multipliers)
