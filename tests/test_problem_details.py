@@ -81,3 +81,49 @@ def test_problem_details_carry_the_ids_of_the_error() -> None:
 )
 def test_suggested_statuses_follow_http_meaning(error: EduEngineError, status: int) -> None:
     assert error.http_status == status
+
+
+# The few classes whose status differs from their family's, each with its reason.
+STATUS_EXCEPTIONS = {
+    # a webhook delivery that fails authentication: 400, never "your data is malformed"
+    "InvalidSignature": 400,
+    # deprecated: a host adapter without a feed is the server's fault
+    "FeedUnavailable": 503,
+    # a key reused with other parameters conflicts with the first request, as payment
+    # APIs answer
+    "IdempotencyKeyReused": 409,
+}
+
+
+def family_status(cls: type[EduEngineError]) -> set[int]:
+    """What a class's family promises a client: 404 for a missing thing, 422 for
+    malformed input, 409 (or 402/403 where paying or a permission decides) for a
+    well-formed request that the current state refuses, 5xx for the server's trouble."""
+    if issubclass(cls, errors.NotFound):
+        return {404}
+    if issubclass(cls, errors.InvalidInput):
+        return {422}
+    if issubclass(cls, errors.BookingRefused):
+        return {402, 403, 409}
+    if issubclass(cls, (errors.CouponRefused, errors.InvalidTransition, errors.DuplicateId)):
+        return {409}
+    if issubclass(cls, errors.ConcurrencyConflict):
+        return {409, 503}
+    if issubclass(cls, errors.PersistenceError):
+        return {500, 503}
+    return set(range(400, 600))
+
+
+@pytest.mark.parametrize("cls", every_error_class(), ids=lambda c: c.__name__)
+def test_every_status_tells_the_truth_about_its_family(cls: type[EduEngineError]) -> None:
+    expected = {STATUS_EXCEPTIONS[cls.__name__]} if cls.__name__ in STATUS_EXCEPTIONS else (
+        family_status(cls)
+    )
+    assert cls.http_status in expected, (cls.__name__, cls.http_status, expected)
+
+
+def test_a_used_up_coupon_is_a_conflict_and_an_unknown_one_is_not_found() -> None:
+    assert errors.CouponRefused("SPRING", "used up (1 redemptions)").http_status == 409
+    unknown = errors.CouponNotFound("NOPE")
+    assert isinstance(unknown, errors.CouponRefused) and isinstance(unknown, errors.NotFound)
+    assert problem_details(unknown)["status"] == 404

@@ -645,16 +645,38 @@ class ShareCodeUnavailable(DomainError, RuntimeError):
 
 
 class CouponRefused(DomainError):
-    """A coupon code does not apply (unknown, expired, minimum spend, usage limit ...)."""
+    """A coupon code does not apply (expired, not yet valid, minimum spend, used up,
+    another student's ...). 409: the request was well formed, the coupon's state or
+    conditions refuse it (an unknown code is :class:`CouponNotFound`, 404).
+
+    >>> CouponRefused("SPRING", "used up (100 redemptions)").http_status
+    409
+    """
 
     code = "coupon_refused"
-    http_status = 422
+    http_status = 409
 
     def __init__(self, coupon_code: str, reason: str) -> None:
         super().__init__(f"coupon {coupon_code!r} cannot be used: {reason}")
         # not ``code``: that is the error's own stable code, ``"coupon_refused"``
         self.coupon_code = coupon_code
         self.reason = reason
+
+
+class CouponNotFound(CouponRefused, NotFound):
+    """No coupon has this code (a ``CouponRefused`` too, so ``except CouponRefused``
+    still catches it).
+
+    >>> error = CouponNotFound("NOPE")
+    >>> error.http_status, error.code, error.reason
+    (404, 'coupon_not_found', 'unknown code')
+    """
+
+    code = "coupon_not_found"
+    http_status = 404
+
+    def __init__(self, coupon_code: str) -> None:
+        super().__init__(coupon_code, "unknown code")
 
 
 class DuplicateCouponCode(DuplicateId):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eduengine.errors import CouponRefused, InvalidInput
+from eduengine.errors import CouponNotFound, InvalidInput
 from eduengine.pricing.rules import Coupon, canonical_code
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -71,7 +71,7 @@ def _find_coupon(uow: UnitOfWork, code: str) -> tuple[str, dict[str, Any]]:
         key = code.strip()
         doc = uow.records.get(COUPONS, key)
     if doc is None:
-        raise CouponRefused(code, "unknown code")
+        raise CouponNotFound(code)
     return key, doc
 
 
