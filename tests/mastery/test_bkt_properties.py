@@ -1,18 +1,25 @@
 """Invariants of the BKT update for any valid parameters: estimates stay in [0, 1], more
 right answers never give a lower estimate, a higher score never gives a lower estimate,
-and bad parameters or observations are refused."""
+bad parameters or observations are refused, and every adapter stores what the model
+computes."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from eduengine import FixedClock
 from eduengine.errors import InvalidInput
-from eduengine.mastery.model import BktParams, check_score, trace, update
+from eduengine.mastery import MasteryService
+from eduengine.mastery.model import DEFAULT_PARAMS, BktParams, check_score, trace, update
+from tests.adapters import StoreHandle
+from tests.conftest import T0
 
 probability = st.decimals(min_value=0, max_value=1, places=4)
 scores = st.decimals(min_value=0, max_value=1, places=3)
@@ -77,3 +84,21 @@ def test_parameters_must_be_decimal_probabilities(field: str, value: object) -> 
 def test_learn_plus_forget_above_one_is_refused() -> None:
     with pytest.raises(InvalidInput, match="learn \\+ forget"):
         BktParams(prior="0.2", learn="0.7", guess="0.2", slip="0.1", forget="0.4")
+
+
+_examples = itertools.count()
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.booleans() | scores, min_size=1, max_size=8))
+def test_what_every_adapter_stores_is_the_model_estimate(
+    store: StoreHandle, observations: list[bool | Decimal]
+) -> None:
+    mastery = MasteryService(store.unit_of_work, clock=FixedClock(T0))
+    student = f"s{next(_examples)}"  # one store serves every example
+    for n, result in enumerate(observations):
+        mastery.observe(student, "fractions", result, T0 + timedelta(hours=n))
+    state = mastery.mastery(student)["fractions"]
+    assert state.mastery == trace(DEFAULT_PARAMS, observations)[-1]
+    assert state.observations == len(observations)
+    assert Decimal(0) <= state.mastery <= Decimal(1)

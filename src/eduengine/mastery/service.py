@@ -67,6 +67,8 @@ COURSES = "mastery_course"
 SETTINGS = "review_settings"
 #: students by their earliest due review (micros)
 REVIEW_DUE = "review_due"
+#: the lessons of her booking history that recommendations learn her habits from
+HISTORY = 50
 
 
 @attrs.frozen(kw_only=True)
@@ -517,12 +519,15 @@ class MasteryService(ServiceBase):
 
     @staticmethod
     def _history(uow: UnitOfWork, student_id: str) -> tuple[list[Lesson], set[str]]:
-        """Her lessons (seats held: booked, attended or missed) and their slot ids."""
+        """Her last :data:`HISTORY` lessons by booking time (seats held: booked, attended
+        or missed: habits change, and a long history should not cost more to read), and
+        the slot ids of every seat she holds."""
         held = [b for b in uow.bookings.for_student(student_id) if b.holds_seat]
-        ids = sorted({b.slot_id for b in held})
+        recent = sorted(held, key=lambda b: (b.created_at, b.id))[-HISTORY:]
+        ids = sorted({b.slot_id for b in recent})
         slots = uow.slots.get_many(ids) if ids else []
         lessons = [Lesson(course_id=s.course_id, start=s.start, tutor_id=s.tutor_id) for s in slots]
-        return lessons, set(ids)
+        return lessons, {b.slot_id for b in held}
 
     @staticmethod
     def _open_slots(
