@@ -68,6 +68,9 @@ from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
+from eduengine.mastery.model import BktParams
+from eduengine.mastery.review import ReviewSettings
+from eduengine.mastery.service import MasteryService, erase_mastery
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
 from eduengine.notices.planning import erase_notices
@@ -291,6 +294,8 @@ class School:
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
+    #: mastery per knowledge point, spaced review, the learning path, recommendations
+    mastery: MasteryService
 
     @classmethod
     def build(
@@ -324,6 +329,8 @@ class School:
         referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
         course_info: CourseCatalog | None = None,
         inline_projections: bool = True,
+        mastery_params: BktParams | None = None,
+        review_settings: ReviewSettings | None = None,
     ) -> School:
         """Wire a school.
 
@@ -354,6 +361,9 @@ class School:
         ``inline_projections=True``; pass ``False`` where a worker runs them
         (``eduengine run-due --jobs projections`` or ``school.projections.catch_up()``),
         so a command returns before its reactions are applied.
+
+        ``mastery_params`` are the BKT parameters of a knowledge point without its own and
+        ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -463,6 +473,12 @@ class School:
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
+            mastery=MasteryService(
+                uow,
+                defaults=mastery_params,
+                review=review_settings,
+                **wiring,
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -473,6 +489,7 @@ class School:
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
+        erasure.register("mastery", erase_mastery)
         return school
 
     def reindex(self) -> dict[str, int]:

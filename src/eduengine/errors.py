@@ -853,3 +853,18 @@ def _plain(value: object) -> bool:
 def _title(cls: type[EduEngineError]) -> str:
     # the code, in words: stable like the code, unlike the message
     return cls.code.replace("_", " ").capitalize()
+
+
+# --- mastery and the learning path ----------------------------------------------------
+
+
+class PrerequisiteCycle(InvalidInput):
+    """Knowledge points' prerequisites loop back to themselves: no path could start."""
+
+    code = "prerequisite_cycle"
+
+    def __init__(self, points: list[str]) -> None:
+        super().__init__(
+            "knowledge points form a prerequisite cycle: " + " -> ".join(points)
+        )
+        self.points = tuple(points)

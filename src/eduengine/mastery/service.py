@@ -1,0 +1,557 @@
+"""Mastery, spaced review, the learning path and recommendations through the unit of work.
+
+**Storage** (the record port, one JSON document each):
+
+- ``mastery_student`` / student id: every point she has met, with its estimate (a
+  decimal string, :data:`~eduengine.mastery.model.PLACES` places), how often it was
+  observed and when last, and its review card; filed under the index ``review_due`` at
+  its earliest due review (microseconds), so a school-wide sweep of due reviews reads
+  only the students who have one.
+- ``mastery_goals`` / student id: her goal points and courses.
+- ``mastery_point`` / point id: prerequisites and BKT parameters (the school's
+  curriculum: a small kind, read whole).
+- ``mastery_course`` / course id: the knowledge points the course exercises.
+- ``review_settings`` / version: the FSRS settings each stored card's version names.
+
+:func:`observe_in` is the observation as a plain function of a unit of work, for a
+projection (the learning record's graded work) to call inside its own; the service's
+:meth:`MasteryService.observe` runs it in a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Unpack
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from eduengine.booking.model import SlotStatus
+from eduengine.errors import InvalidInput
+from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.inputs import (
+    check_duration,
+    check_id,
+    check_ids,
+    check_instant,
+    check_int,
+)
+from eduengine.mastery.events import GoalsSet, MasteryUpdated, ReviewScheduled
+from eduengine.mastery.model import DEFAULT_PARAMS, BktParams, Score, check_score, update
+from eduengine.mastery.path import MASTERED, DueReview, PathStep, check_graph, next_step
+from eduengine.mastery.recommend import (
+    Goals,
+    Lesson,
+    OpenSlot,
+    Ranked,
+    rank_courses,
+    rank_slots,
+)
+from eduengine.mastery.review import DEFAULT_REVIEW, ReviewCard, ReviewSettings, rating_for, review
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
+
+__all__ = [
+    "MasteryService",
+    "PointMastery",
+    "erase_mastery",
+    "observe_in",
+]
+
+STUDENTS = "mastery_student"
+GOALS = "mastery_goals"
+POINTS = "mastery_point"
+COURSES = "mastery_course"
+SETTINGS = "review_settings"
+#: students by their earliest due review (micros)
+REVIEW_DUE = "review_due"
+#: the lessons of her booking history that recommendations learn her habits from
+HISTORY = 50
+
+
+@attrs.frozen(kw_only=True)
+class PointMastery:
+    """One student's state on one knowledge point."""
+
+    point_id: str
+    mastery: Decimal
+    observations: int
+    last_observed: datetime
+    card: ReviewCard | None
+
+
+def _student_doc(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
+    return uow.records.get(STUDENTS, student_id) or {"points": {}, "cards": {}}
+
+
+def _save_student(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
+    dues = [dt_in(card["due"]) for card in doc["cards"].values()]
+    index = {REVIEW_DUE: micros(min(dues))} if dues else None
+    uow.records.put(STUDENTS, student_id, doc, index=index)
+
+
+def _read_point(point_id: str, doc: dict[str, Any]) -> PointMastery:
+    state = doc["points"][point_id]
+    card = doc["cards"].get(point_id)
+    return PointMastery(
+        point_id=point_id,
+        mastery=Decimal(state["p"]),
+        observations=int(state["n"]),
+        last_observed=dt_in(state["at"]),
+        card=ReviewCard.from_record(point_id, card) if card else None,
+    )
+
+
+def _params(uow: UnitOfWork, point_id: str, defaults: BktParams) -> BktParams:
+    doc = uow.records.get(POINTS, point_id)
+    if doc is None or doc.get("params") is None:
+        return defaults
+    return BktParams.from_record(doc["params"])
+
+
+def _settings(uow: UnitOfWork, version: str, current: ReviewSettings) -> ReviewSettings:
+    """The settings ``version`` names: stored once, the first time a card uses them, and
+    refused if the same name is given other parameters later."""
+    stored = uow.records.get(SETTINGS, version)
+    if stored is None:
+        if version != current.version:
+            raise InvalidInput(f"no review settings are stored under version {version!r}")
+        if not uow.read_only:
+            uow.records.put(SETTINGS, version, current.to_record())
+        return current
+    settings = ReviewSettings.from_record(stored)
+    if version == current.version and settings != current:
+        raise InvalidInput(
+            f"review settings {version!r} are stored with other parameters: "
+            "give changed settings a new version"
+        )
+    return settings
+
+
+def observe_in(
+    uow: UnitOfWork,
+    student_id: str,
+    point_id: str,
+    result: Score,
+    at: datetime,
+    *,
+    defaults: BktParams = DEFAULT_PARAMS,
+    settings: ReviewSettings = DEFAULT_REVIEW,
+) -> PointMastery:
+    """Apply one observation of ``point_id`` for ``student_id`` inside ``uow``: update the
+    BKT estimate, review the point's FSRS card, and record :class:`MasteryUpdated` and
+    :class:`ReviewScheduled`. An observation dated before the point's last one is refused
+    (``InvalidInput``): estimates and cards depend on the order."""
+    check_id(student_id, "student_id")
+    check_id(point_id, "point_id")
+    check_instant(at, "at")
+    score = check_score(result)
+    doc = _student_doc(uow, student_id)
+    params = _params(uow, point_id, defaults)
+    state = doc["points"].get(point_id)
+    if state is not None and at < dt_in(state["at"]):
+        raise InvalidInput(
+            f"an observation of {point_id!r} for {student_id!r} at {at.isoformat()} is before "
+            f"the last one at {state['at']}"
+        )
+    before = Decimal(state["p"]) if state is not None else params.prior
+    after = update(before, params, score)
+    count = (int(state["n"]) if state is not None else 0) + 1
+    doc["points"][point_id] = {"p": str(after), "n": count, "at": dt_out(at)}
+    stored = doc["cards"].get(point_id)
+    old = ReviewCard.from_record(point_id, stored) if stored else None
+    card_settings = _settings(uow, old.version if old else settings.version, settings)
+    # True is a right answer (Good); a score of 1 is a perfect one (Easy)
+    observed: Score = result if isinstance(result, bool) else score
+    card = review(old, point_id, observed, at, card_settings)
+    doc["cards"][point_id] = card.to_record()
+    _save_student(uow, student_id, doc)
+    uow.record_events(
+        [
+            MasteryUpdated(
+                occurred_at=at,
+                student_id=student_id,
+                point_id=point_id,
+                score=score,
+                before=before,
+                after=after,
+                observations=count,
+            ),
+            ReviewScheduled(
+                occurred_at=at,
+                student_id=student_id,
+                point_id=point_id,
+                due=card.due,
+                rating=int(rating_for(observed).value),
+                version=card.version,
+            ),
+        ]
+    )
+    return _read_point(point_id, doc)
+
+
+def erase_mastery(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """The eraser of the mastery module: a student's estimates, cards and goals."""
+    removed = 0
+    for kind in (STUDENTS, GOALS):
+        if uow.records.get(kind, student_id) is not None:
+            uow.records.delete(kind, student_id)
+            removed += 1
+    return removed
+
+
+def _check_zone(zone: object) -> str:
+    if not isinstance(zone, str) or not zone:
+        raise InvalidInput(f"a time zone is an IANA name like 'Asia/Shanghai', got {zone!r}")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {zone!r}") from exc
+    return zone
+
+
+class MasteryService(ServiceBase):
+    """Mastery per knowledge point (BKT), spaced review (FSRS), the learning path and
+    recommendations.
+
+    ``defaults`` are the BKT parameters of a point defined without its own
+    (:data:`~eduengine.mastery.model.DEFAULT_PARAMS` if ``None``); ``review`` the FSRS
+    settings new cards are scheduled with (each card keeps its version);
+    ``threshold`` the mastery at which a point counts as mastered.
+
+    >>> from datetime import datetime, timezone
+    >>> from eduengine import FixedClock, InMemoryStore
+    >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+    >>> mastery = MasteryService(InMemoryStore().unit_of_work, clock=clock)
+    >>> mastery.define_point("add")
+    >>> mastery.define_point("fractions", prerequisites=["add"])
+    >>> mastery.observe("ann", "add", True).mastery
+    Decimal('0.600000000000')
+    >>> step = mastery.next_step("ann")
+    >>> step.kind, step.point_id
+    ('learn', 'add')
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        defaults: BktParams | None = None,
+        review: ReviewSettings | None = None,
+        threshold: Decimal = MASTERED,
+        **base: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(uow, **base)
+        defaults = DEFAULT_PARAMS if defaults is None else defaults
+        review = DEFAULT_REVIEW if review is None else review
+        if not isinstance(defaults, BktParams):
+            raise InvalidInput(f"defaults must be BktParams, got {defaults!r}")
+        if not isinstance(review, ReviewSettings):
+            raise InvalidInput(f"review must be ReviewSettings, got {review!r}")
+        if not isinstance(threshold, Decimal) or not 0 < threshold <= 1:
+            raise InvalidInput(f"threshold must be a Decimal in (0, 1], got {threshold!r}")
+        review.scheduler()  # refuse parameters FSRS would refuse, now rather than later
+        self.defaults = defaults
+        self.review = review
+        self.threshold = threshold
+
+    # --- the curriculum ----------------------------------------------------------------
+
+    def define_point(
+        self,
+        point_id: str,
+        *,
+        prerequisites: Sequence[str] = (),
+        params: BktParams | None = None,
+    ) -> None:
+        """Define (or redefine) a knowledge point: its prerequisites and, optionally, BKT
+        parameters of its own. A prerequisite cycle is refused (``PrerequisiteCycle``)."""
+        check_id(point_id, "point_id")
+        needs = check_ids(list(prerequisites), "prerequisites")
+        if params is not None and not isinstance(params, BktParams):
+            raise InvalidInput(f"params must be BktParams, got {params!r}")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            graph = self._graph(uow)
+            graph[point_id] = tuple(needs)
+            check_graph(graph)
+            uow.records.put(
+                POINTS,
+                point_id,
+                {
+                    "prerequisites": sorted(set(needs)),
+                    "params": params.to_record() if params is not None else None,
+                },
+            )
+
+        self._run(command, ids={"point_id": point_id})
+
+    def define_course(self, course_id: str, points: Sequence[str]) -> None:
+        """Say which knowledge points a course exercises (replaces what was said)."""
+        check_id(course_id, "course_id")
+        ids = check_ids(list(points), "points")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            uow.records.put(COURSES, course_id, {"points": list(dict.fromkeys(ids))})
+
+        self._run(command, ids={"course_id": course_id})
+
+    def prerequisites(self) -> dict[str, tuple[str, ...]]:
+        """The school's prerequisite graph (point id -> its prerequisites)."""
+        return self._run(lambda uow, now: self._graph(uow), write=False)
+
+    # --- observations and mastery --------------------------------------------------------
+
+    def observe(
+        self, student_id: str, point_id: str, result: Score, at: datetime | None = None
+    ) -> PointMastery:
+        """Record one observation: ``True``/``False`` (right or wrong) or a score from 0
+        to 1 (a Decimal or a Fraction), at ``at`` (default: now)."""
+        check_id(student_id, "student_id")
+        check_id(point_id, "point_id")
+        check_score(result)
+        if at is not None:
+            check_instant(at, "at")
+
+        def command(uow: UnitOfWork, now: datetime) -> PointMastery:
+            return observe_in(
+                uow,
+                student_id,
+                point_id,
+                result,
+                at or now,
+                defaults=self.defaults,
+                settings=self.review,
+            )
+
+        return self._run(command, ids={"student_id": student_id, "point_id": point_id})
+
+    def mastery(self, student_id: str) -> dict[str, PointMastery]:
+        """Her state on every point she has met, by point id (sorted)."""
+        check_id(student_id, "student_id")
+
+        def query(uow: UnitOfWork, now: datetime) -> dict[str, PointMastery]:
+            doc = _student_doc(uow, student_id)
+            return {p: _read_point(p, doc) for p in sorted(doc["points"])}
+
+        return self._run(query, write=False, ids={"student_id": student_id})
+
+    def due_reviews(self, student_id: str, at: datetime | None = None) -> list[DueReview]:
+        """Her reviews due at ``at`` (default: now), most overdue first."""
+        check_id(student_id, "student_id")
+        if at is not None:
+            check_instant(at, "at")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[DueReview]:
+            return self._due(_student_doc(uow, student_id), at or now)
+
+        return self._run(query, write=False, ids={"student_id": student_id})
+
+    def students_with_due_reviews(
+        self, at: datetime | None = None, *, limit: int = 100
+    ) -> list[str]:
+        """Students with a review due at ``at`` (default: now), from the ``review_due``
+        index (most overdue first): for a reminder job."""
+        check_int(limit, "limit", low=1)
+        if at is not None:
+            check_instant(at, "at")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+            rows = uow.records.scan(STUDENTS, REVIEW_DUE, hi=micros(at or now), limit=limit)
+            return [key for key, _ in rows]
+
+        return self._run(query, write=False)
+
+    # --- goals ---------------------------------------------------------------------------
+
+    def set_goals(
+        self, student_id: str, *, points: Sequence[str] = (), courses: Sequence[str] = ()
+    ) -> Goals:
+        """Her goals: knowledge points to master and courses to take (replaces them)."""
+        check_id(student_id, "student_id")
+        goals = Goals(
+            points=tuple(dict.fromkeys(check_ids(list(points), "points"))),
+            courses=tuple(dict.fromkeys(check_ids(list(courses), "courses"))),
+        )
+
+        def command(uow: UnitOfWork, now: datetime) -> Goals:
+            uow.records.put(GOALS, student_id, goals.to_record())
+            uow.record_events(
+                [
+                    GoalsSet(
+                        occurred_at=now,
+                        student_id=student_id,
+                        points=goals.points,
+                        courses=goals.courses,
+                    )
+                ]
+            )
+            return goals
+
+        return self._run(command, ids={"student_id": student_id})
+
+    def goals(self, student_id: str) -> Goals:
+        check_id(student_id, "student_id")
+
+        def query(uow: UnitOfWork, now: datetime) -> Goals:
+            doc = uow.records.get(GOALS, student_id)
+            return Goals.from_record(doc) if doc else Goals()
+
+        return self._run(query, write=False, ids={"student_id": student_id})
+
+    # --- the path and recommendations ----------------------------------------------------
+
+    def next_step(
+        self,
+        student_id: str,
+        *,
+        at: datetime | None = None,
+        prerequisites: Mapping[str, Sequence[str]] | None = None,
+    ) -> PathStep:
+        """Her next step: a due review first, else the open point with the lowest mastery
+        (see :mod:`eduengine.mastery.path`). ``prerequisites`` replaces the school's
+        graph for this call."""
+        check_id(student_id, "student_id")
+        if at is not None:
+            check_instant(at, "at")
+        if prerequisites is not None:
+            check_graph(
+                {check_id(k, "point_id"): check_ids(list(v)) for k, v in prerequisites.items()}
+            )
+
+        def query(uow: UnitOfWork, now: datetime) -> PathStep:
+            doc = _student_doc(uow, student_id)
+            graph = dict(prerequisites) if prerequisites is not None else self._graph(uow)
+            return next_step(
+                graph,
+                {p: Decimal(s["p"]) for p, s in doc["points"].items()},
+                self._due(doc, at or now),
+                priors=self._priors(uow),
+                threshold=self.threshold,
+            )
+
+        return self._run(query, write=False, ids={"student_id": student_id})
+
+    def recommend(
+        self,
+        student_id: str,
+        *,
+        at: datetime | None = None,
+        horizon: timedelta = timedelta(days=14),
+        zone: str = "UTC",
+        slot_ids: Sequence[str] | None = None,
+        limit: int = 10,
+    ) -> Ranked:
+        """The next course and slot for her, best first, each with its features and
+        reasons (see :mod:`eduengine.mastery.recommend`): from her mastery, goals,
+        booking history (weekdays and hours in ``zone``, tutors) and the seats left in
+        the open slots starting within ``horizon`` of ``at``.
+
+        The slots considered are ``slot_ids`` (the host's timetable for the horizon);
+        without them every slot id of the store is read, as no port yet lists slots by
+        course and time.
+        """
+        check_id(student_id, "student_id")
+        check_duration(horizon, "horizon", low=timedelta(seconds=1))
+        check_int(limit, "limit", low=1)
+        _check_zone(zone)
+        if at is not None:
+            check_instant(at, "at")
+        wanted = None if slot_ids is None else check_ids(list(slot_ids), "slot_ids")
+
+        def query(uow: UnitOfWork, now: datetime) -> Ranked:
+            when = at or now
+            doc = _student_doc(uow, student_id)
+            mastery = {p: Decimal(s["p"]) for p, s in doc["points"].items()}
+            goals_doc = uow.records.get(GOALS, student_id)
+            goals = Goals.from_record(goals_doc) if goals_doc else Goals()
+            history, mine = self._history(uow, student_id)
+            open_slots = self._open_slots(uow, wanted, mine, when, horizon)
+            courses = rank_courses(
+                {key: tuple(d["points"]) for key, d in uow.records.list(COURSES)},
+                mastery,
+                goals,
+                priors=self._priors(uow),
+                open_slots=open_slots,
+                threshold=self.threshold,
+            )
+            slots = rank_slots(courses, open_slots, history, zone=zone)
+            return Ranked(
+                student_id=student_id,
+                at=when,
+                zone=zone,
+                courses=courses[:limit],
+                slots=slots[:limit],
+            )
+
+        return self._run(query, write=False, ids={"student_id": student_id})
+
+    # --- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _graph(uow: UnitOfWork) -> dict[str, tuple[str, ...]]:
+        return {key: tuple(doc["prerequisites"]) for key, doc in uow.records.list(POINTS)}
+
+    def _priors(self, uow: UnitOfWork) -> dict[str, Decimal]:
+        return {
+            key: Decimal(doc["params"]["prior"]) if doc.get("params") else self.defaults.prior
+            for key, doc in uow.records.list(POINTS)
+        }
+
+    @staticmethod
+    def _due(doc: dict[str, Any], at: datetime) -> list[DueReview]:
+        due = []
+        for point_id, card in doc["cards"].items():
+            when = dt_in(card["due"])
+            if when <= at:
+                due.append(
+                    DueReview(
+                        point_id=point_id,
+                        due=when,
+                        mastery=Decimal(doc["points"][point_id]["p"]),
+                        reviews=int(card["reviews"]),
+                    )
+                )
+        due.sort(key=lambda r: (r.due, r.point_id))
+        return due
+
+    @staticmethod
+    def _history(uow: UnitOfWork, student_id: str) -> tuple[list[Lesson], set[str]]:
+        """Her last :data:`HISTORY` lessons by booking time (seats held: booked, attended
+        or missed: habits change, and a long history should not cost more to read), and
+        the slot ids of every seat she holds."""
+        held = [b for b in uow.bookings.for_student(student_id) if b.holds_seat]
+        recent = sorted(held, key=lambda b: (b.created_at, b.id))[-HISTORY:]
+        ids = sorted({b.slot_id for b in recent})
+        slots = uow.slots.get_many(ids) if ids else []
+        lessons = [Lesson(course_id=s.course_id, start=s.start, tutor_id=s.tutor_id) for s in slots]
+        return lessons, {b.slot_id for b in held}
+
+    @staticmethod
+    def _open_slots(
+        uow: UnitOfWork,
+        wanted: list[str] | None,
+        mine: set[str],
+        at: datetime,
+        horizon: timedelta,
+    ) -> list[OpenSlot]:
+        ids = sorted(set(wanted if wanted is not None else uow.slots.list_ids()) - mine)
+        found = []
+        for slot in uow.slots.get_many(ids) if ids else []:
+            if (
+                slot.status is SlotStatus.OPEN
+                and at < slot.start <= at + horizon
+                and slot.seats_left > 0
+            ):
+                found.append(
+                    OpenSlot(
+                        slot_id=slot.id,
+                        course_id=slot.course_id,
+                        start=slot.start,
+                        tutor_id=slot.tutor_id,
+                        seats_left=slot.seats_left,
+                    )
+                )
+        return found
