@@ -50,6 +50,12 @@ from eduengine.booking import handlers as booking_rules
 from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.ical import CalendarService, CourseCatalog
 from eduengine.booking.service import BookingService
+from eduengine.community.handlers import erase_student as erase_community_posts
+from eduengine.community.handlers import membership_rules
+from eduengine.community.metrics import COUNTED, count_event, reset_counts
+from eduengine.community.model import RateLimits
+from eduengine.community.service import CommunityService
+from eduengine.community.spam import SpamRules
 from eduengine.deals import service as deal_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
@@ -198,7 +204,7 @@ def school_reactions(
     checkpoint, so one that fails holds back only itself.
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['reminders', 'notices', 'lifecycle', 'analytics']
+    ['reminders', 'notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
     """
     found: list[Projection] = []
     if reminders is not None:
@@ -226,6 +232,14 @@ def school_reactions(
         found.append(
             reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
         )
+    # class and course groups follow enrolment, transfer and churn; the community's
+    # activity and moderation volumes are counted from its events
+    found.append(reaction_projection("community", membership_rules()))
+    found.append(
+        reaction_projection(
+            "community_metrics", {e: [count_event] for e in COUNTED}, reset=reset_counts
+        )
+    )
     return found
 
 
@@ -291,6 +305,8 @@ class School:
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
+    #: class and course groups, posts, the word filter and the moderator queue
+    community: CommunityService
 
     @classmethod
     def build(
@@ -324,6 +340,8 @@ class School:
         referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
         course_info: CourseCatalog | None = None,
         inline_projections: bool = True,
+        community_limits: RateLimits | None = None,
+        spam_rules: SpamRules | None = None,
     ) -> School:
         """Wire a school.
 
@@ -347,7 +365,9 @@ class School:
         ``referral_reward`` the coupon a referrer is issued when the student they
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
-        id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use.
+        id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use;
+        ``community_limits`` the posting rate limits and ``spam_rules`` the spam signals of
+        ``school.community`` (see docs/community.md).
 
         The reactions (notices, reminders, lifecycle, analytics: :func:`school_reactions`)
         run from the feed after each command commits, in the same process, with
@@ -463,6 +483,9 @@ class School:
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
+            community=CommunityService(
+                uow, limits=community_limits, spam=spam_rules, **wiring
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -473,6 +496,7 @@ class School:
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
+        erasure.register("community", erase_community_posts)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -550,7 +574,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics']
+'projection analytics', 'projection community', 'projection community_metrics']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """
