@@ -9,7 +9,8 @@ fails with) the community.
 Documents (kinds): ``community_member`` per member (groups, first join, flag, devices),
 ``community_group`` per group (members), ``community_post`` per post, filed under
 ``author:<id>`` (every post, for rate limits and erasure), ``queue`` (held),
-``group:<id>`` (visible thread starts) and ``thread:<id>`` (visible posts);
+``group:<id>`` (visible thread starts) and ``thread:<id>`` (visible posts, by their
+place in the thread); ``community_thread`` per thread (how many posts it has had);
 ``community_text`` per post with text enough to compare (``<digest>/<group>/<post>``,
 filed under ``text:<digest>``); ``community_device`` per device (accounts seen on it);
 ``community_words`` (the word list).
@@ -34,6 +35,7 @@ __all__ = [
     "MEMBERS",
     "POSTS",
     "TEXTS",
+    "THREADS",
     "WORDS",
     "erase_student",
     "join_group",
@@ -46,6 +48,7 @@ MEMBERS = "community_member"
 GROUPS = "community_group"
 POSTS = "community_post"
 TEXTS = "community_text"
+THREADS = "community_thread"
 DEVICES = "community_device"
 WORDS = "community_words"
 
@@ -146,7 +149,7 @@ def post_index(post: Post) -> dict[str, int]:
     if post.status is PostStatus.HELD:
         index["queue"] = at
     if post.visible:
-        index[f"thread:{post.thread_id}"] = at
+        index[f"thread:{post.thread_id}"] = post.seq
         if post.reply_to is None:
             index[f"group:{post.group_id}"] = at
     return index
@@ -170,6 +173,9 @@ def erase_student(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     post, the text digests kept for spam checks, and the student's device links. A post
     stays in its thread as an empty, ``erased`` post, so replies keep their place.
     Returns how many documents changed; running it again changes nothing."""
+    # the member's record first, as a post takes it: erasure and a post never wait for
+    # each other in a circle
+    member = uow.records.get(MEMBERS, student_id)
     changed = 0
     for key, _ in uow.records.scan(POSTS, f"author:{student_id}"):
         doc = uow.records.get(POSTS, key)
@@ -182,13 +188,15 @@ def erase_student(uow: UnitOfWork, student_id: str, now: datetime) -> int:
         post.erased = True
         save_post(uow, post)
         changed += 1
-    member = uow.records.get(MEMBERS, student_id)
     if member is not None and member["devices"]:
         for device_id in member["devices"]:
             device = uow.records.get(DEVICES, device_id)
             if device is not None and student_id in device["members"]:
                 device["members"].remove(student_id)
-                uow.records.put(DEVICES, device_id, device)
+                if device["members"]:
+                    uow.records.put(DEVICES, device_id, device)
+                else:
+                    uow.records.delete(DEVICES, device_id)
         member["devices"] = []
         uow.records.put(MEMBERS, student_id, member)
         changed += 1

@@ -90,6 +90,9 @@ class Post:
     moderator_id: str | None = None
     decided_at: datetime | None = None
     erased: bool = False
+    #: the post's place in its thread: 0 for the first post, then 1, 2 ... in the order
+    #: they were written
+    seq: int = 0
 
     @property
     def visible(self) -> bool:
@@ -111,6 +114,7 @@ class Post:
             "moderator_id": self.moderator_id,
             "decided_at": None if self.decided_at is None else dt_out(self.decided_at),
             "erased": self.erased,
+            "seq": self.seq,
         }
 
     @classmethod
@@ -130,6 +134,7 @@ class Post:
             moderator_id=doc["moderator_id"],
             decided_at=None if doc["decided_at"] is None else dt_in(doc["decided_at"]),
             erased=doc["erased"],
+            seq=doc["seq"],
         )
 
 

@@ -223,7 +223,8 @@ class Word:
 class Screening:
     """What the filter found in one text: the matched entries (``words``, by their text),
     the strongest ``action`` among them (``None``: nothing matched), and the text with
-    every matched span starred out (``masked``)."""
+    the words of ``mask`` entries starred out (``masked``; a held post a moderator lets
+    through is shown so, its ``hold`` words as written)."""
 
     action: WordAction | None
     words: tuple[str, ...]
@@ -271,7 +272,8 @@ class WordFilter:
                 continue
             for owner in owners:
                 hits[owner] = None
-            spans.append((folded.origin[start], folded.origin[end]))
+            if any(self.words[owner].action is WordAction.MASK for owner in owners):
+                spans.append((folded.origin[start], folded.origin[end]))
         if not hits:
             return Screening(None, (), text)
         found = [self.words[n] for n in sorted(hits)]

@@ -241,6 +241,7 @@ class CommunityService(ServiceBase):
         if member is None or group_id not in member["groups"]:
             raise NotAGroupMember(author_id, group_id)
         thread_id = post_id
+        seq = 0
         if reply_to is not None:
             parent = uow.records.get(rec.POSTS, reply_to)
             if (
@@ -250,6 +251,11 @@ class CommunityService(ServiceBase):
             ):
                 raise PostNotFound(reply_to)
             thread_id = parent["thread_id"]
+            # replies are numbered under the thread's lock: a thread reads in the order
+            # its posts were written, even those written in the same microsecond
+            counter = uow.records.get(rec.THREADS, thread_id) or {"posts": 1}
+            seq = counter["posts"]
+            uow.records.put(rec.THREADS, thread_id, {"posts": seq + 1})
         joined = dt_in(member["since"])
         self._check_rate(uow, author_id, self.limits.for_member(joined, now), now)
 
@@ -293,6 +299,7 @@ class CommunityService(ServiceBase):
             reasons=tuple(reasons),
             posted_at=now,
             device_id=device_id,
+            seq=seq,
         )
         rec.save_post(uow, post)
         events: list[Any] = []
