@@ -300,3 +300,38 @@ def test_activity_is_counted_per_local_day(
     assert c.activity(week) == before
     with pytest.raises(InvalidInput):
         c.activity(week, by="hour")
+
+
+def test_bad_input_is_refused_with_a_typed_error_and_changes_nothing(
+    world: tuple[School, FixedClock, InMemoryEventBus], store: StoreHandle
+) -> None:
+    school, _, _ = world
+    c = school.community
+    before = store.snapshot()
+    calls: list[Any] = [
+        lambda: c.post("class:A1", "ann", 42),  # type: ignore[arg-type]
+        lambda: c.post("class:A1", "ann", "x" * 5001),
+        lambda: c.post("", "ann", "hi"),
+        lambda: c.post("class:A1", "ann", "hi", reply_to=""),
+        lambda: c.post("class:A1", "ann", "hi", device_id=7),  # type: ignore[arg-type]
+        lambda: c.set_words(["代开发票"]),  # type: ignore[list-item]
+        lambda: c.set_words("代开发票"),  # type: ignore[arg-type]
+        lambda: c.set_words([Word("代开发票"), Word("x" * 65)]),
+        lambda: c.reject("p1", "mod", reason=3),  # type: ignore[arg-type]
+        lambda: c.activity("this week"),  # type: ignore[arg-type]
+        lambda: c.threads("class:A1", limit=0),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput):
+            call()
+    assert store.snapshot() == before
+    for bad in (
+        lambda: RateLimit(per_minute=0, per_day=5),
+        lambda: RateLimit(per_minute=5, per_day=4),
+        lambda: RateLimits(member=3),  # type: ignore[arg-type]
+        lambda: RateLimits(new_for=timedelta(days=-1)),
+        lambda: SpamRules(max_accounts_per_device=0),
+        lambda: School.build(store, community_limits="strict"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidInput):
+            bad()
