@@ -145,7 +145,8 @@ def _count(instance: object, attribute: Any, value: Any) -> None:
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """At most ``per_minute`` posts in any 60 seconds and ``per_day`` in any 24 hours
-    (rolling windows: a burst at 23:59 is not forgiven at midnight)."""
+    (rolling windows: a burst at 23:59 is not forgiven at midnight); every post taken
+    counts, held and blocked ones too."""
 
     per_minute: int = attrs.field(validator=_count)
     per_day: int = attrs.field(validator=_count)
