@@ -50,6 +50,12 @@ from eduengine.booking import handlers as booking_rules
 from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.ical import CalendarService, CourseCatalog
 from eduengine.booking.service import BookingService
+from eduengine.community.handlers import erase_student as erase_community_posts
+from eduengine.community.handlers import membership_rules
+from eduengine.community.metrics import COUNTED, count_event, reset_counts
+from eduengine.community.model import RateLimits
+from eduengine.community.service import CommunityService
+from eduengine.community.spam import SpamRules
 from eduengine.deals import service as deal_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
@@ -201,7 +207,7 @@ def school_reactions(
     checkpoint, so one that fails holds back only itself.
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['reminders', 'notices', 'lifecycle', 'analytics']
+    ['reminders', 'notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
     """
     found: list[Projection] = []
     if reminders is not None:
@@ -229,6 +235,14 @@ def school_reactions(
         found.append(
             reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
         )
+    # class and course groups follow enrolment, transfer and churn; the community's
+    # activity and moderation volumes are counted from its events
+    found.append(reaction_projection("community", membership_rules()))
+    found.append(
+        reaction_projection(
+            "community_metrics", {e: [count_event] for e in COUNTED}, reset=reset_counts
+        )
+    )
     return found
 
 
@@ -296,6 +310,8 @@ class School:
     projections: ProjectionRunner
     #: mastery per knowledge point, spaced review, the learning path, recommendations
     mastery: MasteryService
+    #: class and course groups, posts, the word filter and the moderator queue
+    community: CommunityService
 
     @classmethod
     def build(
@@ -331,6 +347,8 @@ class School:
         inline_projections: bool = True,
         mastery_params: BktParams | None = None,
         review_settings: ReviewSettings | None = None,
+        community_limits: RateLimits | None = None,
+        spam_rules: SpamRules | None = None,
     ) -> School:
         """Wire a school.
 
@@ -354,7 +372,9 @@ class School:
         ``referral_reward`` the coupon a referrer is issued when the student they
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
-        id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use.
+        id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use;
+        ``community_limits`` the posting rate limits and ``spam_rules`` the spam signals of
+        ``school.community`` (see docs/community.md).
 
         The reactions (notices, reminders, lifecycle, analytics: :func:`school_reactions`)
         run from the feed after each command commits, in the same process, with
@@ -479,6 +499,9 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
+            community=CommunityService(
+                uow, limits=community_limits, spam=spam_rules, **wiring
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -490,6 +513,7 @@ class School:
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
         erasure.register("mastery", erase_mastery)
+        erasure.register("community", erase_community_posts)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -567,7 +591,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics']
+'projection analytics', 'projection community', 'projection community_metrics']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """

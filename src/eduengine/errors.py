@@ -805,6 +805,44 @@ class DeliveryFailed(EduEngineError):
     http_status = 502
 
 
+# --- community -----------------------------------------------------------------------
+
+
+class PostNotFound(NotFound):
+    code = "post_not_found"
+
+    def __init__(self, post_id: str) -> None:
+        super().__init__(f"post {post_id!r} not found")
+        self.post_id = post_id
+
+
+class NotAGroupMember(AccessDenied):
+    """Only a group's members post in it."""
+
+    code = "not_a_group_member"
+
+    def __init__(self, member_id: str, group_id: str) -> None:
+        super().__init__(f"{member_id!r} is not a member of group {group_id!r}")
+        self.member_id = member_id
+        self.group_id = group_id
+
+
+class PostingTooFast(DomainError):
+    """A member reached a posting rate limit (发言频率控制); ``retry_after`` is the
+    seconds until one more post is allowed."""
+
+    code = "posting_too_fast"
+    http_status = 429
+
+    def __init__(self, member_id: str, limit: str, retry_after: int) -> None:
+        super().__init__(
+            f"{member_id!r} reached the limit of {limit}; try again in {retry_after} s"
+        )
+        self.member_id = member_id
+        self.limit = limit
+        self.retry_after = retry_after
+
+
 # --- HTTP -----------------------------------------------------------------------------
 
 #: ``type`` URIs of :func:`problem_details` are this prefix plus the error's ``code``.

@@ -15,6 +15,7 @@ from __future__ import annotations
 from eduengine.analytics import events as analytics
 from eduengine.availability import events as availability
 from eduengine.booking import events as booking
+from eduengine.community import events as community
 from eduengine.deals import events as deals
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
@@ -29,6 +30,7 @@ __all__ = [
     "analytics",
     "availability",
     "booking",
+    "community",
     "deals",
     "levels",
     "mastery",
