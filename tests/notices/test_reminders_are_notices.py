@@ -12,6 +12,7 @@ from eduengine.notices.planning import NOTICES
 from eduengine.reminders.model import Channel, reminder_record
 from eduengine.reminders.service import KIND as OLD_REMINDERS
 from eduengine.reminders.service import store as store_old_reminders
+from eduengine.students import Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
 
@@ -113,3 +114,44 @@ def test_a_dead_step_is_reported_under_its_own_id_after_the_booking_moved_on(
     assert [n.id for n in school.notices.dead_letters()] == [confirmation]
     assert school.notices.states(confirmation) == {"in_app": "dead"}
     assert school.notices.states(f"class_reminder:{seat.id}:1d:ann") == {"in_app": "sent"}
+
+
+def test_attendance_voids_the_notices_and_reminders_still_ahead_in_one_row(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    # the class has begun: nothing more to remind of, on either delivery
+    school = School.build(store, clock=clock)
+    start = clock.now() + timedelta(hours=48)
+    lesson = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+    seat = school.booking.book(lesson.id, "ann")
+    clock.set(start + timedelta(minutes=5))  # attendance is marked once class began
+    school.booking.mark_attended(seat.id)
+    assert school.reminders.pending(seat.id) == []
+    assert school.notices.states(f"class_reminder:{seat.id}:15m:ann") == {"in_app": "void"}
+    assert _rows(store, NOTICES) == [f"class:{seat.id}:ann"]
+    assert school.reminders.due_reminders() == []
+    feed = [e.type for e in school.feed.events_since(0, limit=100)]
+    assert feed.count("reminders.voided") == 1
+
+
+def test_a_guardians_copy_holds_no_second_set_of_reminders(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = School.build(store, clock=clock)
+    mum = Guardian(
+        name="Mum", phone="13800000000", roles=frozenset({GuardianRole.RECEIVE_REMINDERS})
+    )
+    school.students.register("ann", name="Ann", guardians=[mum])
+    start = clock.now() + timedelta(hours=48)
+    lesson = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+    seat = school.booking.book(lesson.id, "ann")
+    assert sorted(_rows(store, NOTICES)) == [
+        f"class:{seat.id}:ann",
+        f"class:{seat.id}:ann#guardian0",
+    ]
+    # the guardian gets each notice; school.reminders hands the student's out once
+    assert school.notices.states(f"class_reminder:{seat.id}:1h:ann#guardian0") == {
+        "in_app": "pending"
+    }
+    assert len(school.reminders.pending(seat.id)) == 4
+    assert [r.student_id for r in school.reminders.due_reminders()] == ["ann"]
