@@ -17,6 +17,7 @@ from eduengine.availability import events as availability
 from eduengine.booking import events as booking
 from eduengine.deals import events as deals
 from eduengine.levels import events as levels
+from eduengine.notices import events as notices
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
 from eduengine.referrals import events as referrals
@@ -30,6 +31,7 @@ __all__ = [
     "booking",
     "deals",
     "levels",
+    "notices",
     "policies",
     "pricing",
     "referrals",
