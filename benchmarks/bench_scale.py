@@ -13,10 +13,11 @@ school and k = 1 one that reads every item.
 
 The stored state is built fast but through the code paths the services write with:
 documents in bulk, one unit of work per 10^4 (10^3 on PostgreSQL), written with the
-modules' own functions (``reminders.service.store``, ``deals.records.save_group``, the
-XP state of ``LevelService``, ``availability.storage.file_lesson`` with booked ``Slot``
-aggregates, the coupon counts of ``PricingService``), so the documents and their index
-entries are those a school running for years would hold.
+modules' own functions (``notices.planning.attach_reminders``,
+``deals.records.save_group``, the XP state of ``LevelService``,
+``availability.storage.file_lesson`` with booked ``Slot`` aggregates, the coupon counts
+of ``PricingService``), so the documents and their index entries are those a school
+running for years would hold.
 
 Aims (issue "Storage at school scale"): every call k <= 0.2; on SQLite every sweep,
 leaderboard and calendar query under 10 ms at N = 10^5 (checked here for every call).
@@ -56,12 +57,12 @@ from eduengine.deals.records import CODES, save_group
 from eduengine.levels import LearningEvent, XpRule
 from eduengine.levels.board import file_xp
 from eduengine.levels.service import _fresh
+from eduengine.notices.plan import Channel, reminder_record
+from eduengine.notices.planning import attach_reminders
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.coupons import COUPONS, _count_use
 from eduengine.pricing.orders import ORDERS, Order, _order_record
-from eduengine.reminders.model import Channel, reminder_record
-from eduengine.reminders.service import store as store_reminders
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -119,7 +120,9 @@ def reminders(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
             due=DEFAULT_PLAN.schedule(booked_at=booked_at, start=start),
         )
         record["items"][0]["state"] = "sent"  # as the sweep leaves it
-        store_reminders(tx, f"b{i}", record)
+        # in the booking's class document of the notices, as a school without notices
+        # files them (one row per booking)
+        attach_reminders(tx, f"b{i}", f"s{i}", record, booked_at)
 
     fill(n, write)
 

@@ -165,3 +165,33 @@ def test_the_library_itself_imports_no_deprecated_path() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+#: reminders are notices (issue #22): ``eduengine.reminders`` stays, as the compatibility
+#: layer above the notices, and gives their very objects without a warning
+REMINDERS = [
+    ("eduengine.reminders.model", "eduengine.notices.plan"),
+    ("eduengine.reminders.events", "eduengine.notices.events"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), REMINDERS, ids=[old for old, _ in REMINDERS])
+def test_the_reminders_layer_gives_the_notices_objects(old: str, new: str) -> None:
+    home = importlib.import_module(new)
+    layer = importlib.import_module(old)
+    defined = _defined(home)
+    assert sorted(layer.__all__) == sorted(defined)
+    for name in defined:
+        assert getattr(layer, name) is getattr(home, name), name
+
+
+def test_the_reminders_package_warns_nothing_on_import() -> None:
+    # a fresh interpreter: this module's marker ignores DeprecationWarning here
+    code = "import eduengine.reminders, eduengine.reminders.handlers, eduengine.reminders.service"
+    result = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

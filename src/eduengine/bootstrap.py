@@ -79,6 +79,8 @@ from eduengine.mastery.review import ReviewSettings
 from eduengine.mastery.service import MasteryService, erase_mastery
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
+from eduengine.notices.plan import Notifier as ReminderNotifier
+from eduengine.notices.plan import ReminderPlan
 from eduengine.notices.planning import erase_notices
 from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
@@ -95,9 +97,6 @@ from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import PricingService
-from eduengine.reminders import handlers as reminder_rules
-from eduengine.reminders.model import Notifier as ReminderNotifier
-from eduengine.reminders.model import ReminderPlan
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
@@ -183,8 +182,8 @@ def school_rules(
     }
 
 
-#: the events after which a student holds a seat: reminders and lifecycle activity
-#: react to each of them alike
+#: the events after which a student holds a seat: lifecycle activity reacts to each of
+#: them alike
 _SEAT_TAKEN: tuple[type[ev.DomainEvent], ...] = (
     ev.SeatBooked,
     ev.OfferAccepted,
@@ -201,29 +200,25 @@ def school_reactions(
     """The school's reactions: projections of the event feed, each applied once per event
     after the command committed (:class:`eduengine.events.projections.ProjectionRunner`).
 
-    A reaction only follows from what committed and refuses nothing: a seat's reminders
-    and notices, a freed seat's voided ones, lifecycle activity (the stage a lesson
+    A reaction only follows from what committed and refuses nothing: a seat's notices
+    and reminders, a freed seat's voided ones, lifecycle activity (the stage a lesson
     moves a student to), analytics counters. Each is its own projection with its own
     checkpoint, so one that fails holds back only itself.
 
+    Reminders are notices: the ``notices`` projection plans a seat's reminders with its
+    notices, in one class document (one write). Only a school without notices has a
+    ``reminders`` projection, which plans the reminders alone (still one row).
+
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['reminders', 'notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
+    ['notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
+    >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=None)]
+    ['reminders', 'lifecycle', 'analytics', 'community', 'community_metrics']
     """
     found: list[Projection] = []
-    if reminders is not None:
-        planner = reminder_rules.plan_reminders(reminders)
-        found.append(
-            reaction_projection(
-                "reminders",
-                {
-                    **{taken: [planner] for taken in _SEAT_TAKEN},
-                    ev.SeatReleased: [reminder_rules.void_reminders],
-                    ev.AttendanceMarked: [reminder_rules.void_reminders],
-                },
-            )
-        )
     if notices is not None:
-        found.append(reaction_projection("notices", notice_rules.notice_rules(notices)))
+        found.append(reaction_projection("notices", notice_rules.notice_rules(notices, reminders)))
+    elif reminders is not None:
+        found.append(reaction_projection("reminders", notice_rules.reminder_rules(reminders)))
     active = student_rules.mark_lesson_activity
     found.append(
         reaction_projection(
@@ -590,10 +585,10 @@ class School:
         >>> from eduengine import InMemoryStore
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
-        ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics', 'projection community', 'projection community_metrics']
-        >>> dict(table["projection reminders"])["SeatReleased"]
-        ['reminders.handlers.void_reminders']
+        ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
+'projection community', 'projection community_metrics']
+        >>> dict(table["projection notices"])["AttendanceMarked"]
+        ['notices.handlers.on_attendance']
         """
         table = {"rules": self.bus.table()}
         for name, projection in self.projections.projections.items():

@@ -84,9 +84,9 @@ def test_erasure_scrubs_the_students_posts_and_devices(store: StoreHandle) -> No
         school.students.assign(student, "A1")
     clock.advance(timedelta(days=8))
     secret = "我家住在幸福路七号，电话一三八"
-    mine = c.post("class:A1", "ann", secret, device_id="device-ann-7f3a")
+    mine = c.post("class:A1", "ann", secret, device="device-ann-7f3a")
     clock.advance(timedelta(seconds=1))
-    reply = c.post("class:A1", "bob", "收到", reply_to=mine.id, device_id="device-bob")
+    reply = c.post("class:A1", "bob", "收到", reply_to=mine.id, device="device-bob")
     clock.advance(timedelta(seconds=1))
     # past the new-member period a handle is no spam signal: shown
     handle = c.post("class:A1", "ann", "加我微信 annlee_1990 一起复习吧")

@@ -245,9 +245,9 @@ def test_several_accounts_on_one_device_are_held_and_flagged(store: StoreHandle)
     for member in ("ann", "bob", "cai"):
         c.join("class:A1", member)
     clock.advance(timedelta(days=8))
-    assert c.post("class:A1", "ann", "hi", device_id="phone-1").status is PostStatus.SHOWN
-    assert c.post("class:A1", "bob", "hi", device_id="phone-1").status is PostStatus.SHOWN
-    third = c.post("class:A1", "cai", "hi", device_id="phone-1")
+    assert c.post("class:A1", "ann", "hi", device="phone-1").status is PostStatus.SHOWN
+    assert c.post("class:A1", "bob", "hi", device="phone-1").status is PostStatus.SHOWN
+    third = c.post("class:A1", "cai", "hi", device="phone-1")
     assert third.status is PostStatus.HELD and third.reasons == ("shared_device",)
     assert c.flag_of("cai") == "shared_device" and c.flag_of("ann") is None
 
@@ -313,7 +313,7 @@ def test_bad_input_is_refused_with_a_typed_error_and_changes_nothing(
         lambda: c.post("class:A1", "ann", "x" * 5001),
         lambda: c.post("", "ann", "hi"),
         lambda: c.post("class:A1", "ann", "hi", reply_to=""),
-        lambda: c.post("class:A1", "ann", "hi", device_id=7),  # type: ignore[arg-type]
+        lambda: c.post("class:A1", "ann", "hi", device=7),  # type: ignore[arg-type]
         lambda: c.set_words(["代开发票"]),  # type: ignore[list-item]
         lambda: c.set_words("代开发票"),  # type: ignore[arg-type]
         lambda: c.set_words([Word("代开发票"), Word("x" * 65)]),

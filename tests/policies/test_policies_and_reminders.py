@@ -27,6 +27,7 @@ from eduengine.policies import (
 )
 from eduengine.pricing import Money
 from eduengine.reminders import Channel, Reminder, ReminderPlan, ReminderService
+from eduengine.reminders import handlers as reminder_rules
 from tests.adapters import StoreHandle
 
 HOUR = timedelta(hours=1)
@@ -47,12 +48,10 @@ class School:
         self.bus = InMemoryEventBus()
         self.slots = BookingService(store.unit_of_work, clock=clock, publisher=self.bus)
         self.desk = PolicyService(
-            store.unit_of_work,
-            policy=policy,
-            reminders=ReminderPlan(),
-            clock=clock,
-            publisher=self.bus,
+            store.unit_of_work, policy=policy, clock=clock, publisher=self.bus
         )
+        # built alone, the service plans no reminders: the reminder rules go on its bus
+        reminder_rules.subscribe(self.desk.bus, ReminderPlan())
         self.reminders = ReminderService(store.unit_of_work, clock=clock)
 
     def slot(self, in_hours: float, capacity: int = 5) -> Slot:
@@ -243,3 +242,12 @@ def test_bad_policy_settings_and_bad_commands_are_typed_errors(
     assert store.snapshot() == before
     with pytest.raises(InvalidTransition):
         school.desk.cancel(booking.id)
+
+
+def test_a_policy_service_built_alone_says_it_plans_no_reminders_any_more(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    # reminders are notices, planned by the school's projections: the old keyword warns
+    # rather than planning nothing in silence
+    with pytest.warns(DeprecationWarning, match=r"reminders\.handlers\.subscribe"):
+        PolicyService(store.unit_of_work, policy=POLICY, reminders=ReminderPlan(), clock=clock)

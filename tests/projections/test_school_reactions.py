@@ -24,14 +24,8 @@ from tests.conftest import T0
 SPAWN = multiprocessing.get_context("spawn")
 START = T0 + timedelta(days=2)
 WEEK = Period.week(date(2026, 3, 2), "UTC")
-REACTIONS = [
-    "reminders",
-    "notices",
-    "lifecycle",
-    "analytics",
-    "community",
-    "community_metrics",
-]
+#: reminders are notices: the notices projection plans a seat's reminders with its notices
+REACTIONS = ["notices", "lifecycle", "analytics", "community", "community_metrics"]
 
 
 def _lesson(school: School) -> str:
@@ -47,13 +41,12 @@ def _book(school: School) -> str:
 
 def _reacted_once(school: School, store: StoreHandle, booking_id: str) -> None:
     """One confirmation, one set of reminders, each counter counted once."""
-    notices = sorted(n.template for n in school.notices.for_student("ann"))
-    assert notices == [
-        "booking_confirmed",
-        "class_reminder.15m",
-        "class_reminder.1d",
-        "class_reminder.1h",
-    ]
+    # one class document holds the confirmation and the three reminders, listed once at
+    # the step it is at
+    assert [n.template for n in school.notices.for_student("ann")] == ["booking_confirmed"]
+    for label in ("1d", "1h", "15m"):
+        reminder = f"class_reminder:{booking_id}:{label}:ann"
+        assert school.notices.states(reminder) == {"in_app": "pending"}
     assert [r.kind for r in school.reminders.pending(booking_id)] == [
         "confirmation",
         "before:1d",
@@ -110,8 +103,9 @@ def test_a_reaction_that_fails_inline_holds_back_only_itself_and_catches_up_late
 
     school.projections.projections["notices"] = Projection("notices", flaky, events=real.events)
     booking_id = _book(school)  # the command commits: a reaction never refuses it
-    assert len(school.reminders.pending(booking_id)) == 4  # the other reactions ran
+    assert sum(r.booked for r in school.analytics.fill_rate(WEEK)) == 1  # the others ran
     assert school.notices.for_student("ann") == []
+    assert school.reminders.pending(booking_id) == []  # reminders are notices: held back too
     broken = False
     report = school.projections.catch_up()
     assert report.ok and report["notices"] > 0
@@ -198,8 +192,11 @@ def test_rules_show_what_runs_in_the_unit_of_work_and_what_reacts_after_commit()
         for handler in in_the_command
         for package in ("reminders.", "notices.", "analytics.", "mark_lesson_activity")
     )
-    assert dict(table["projection reminders"])["SeatBooked"] == [
-        "reminders.handlers.plan_reminders"
+    # one notice system: the seat's notices and reminders are planned by one handler
+    assert dict(table["projection notices"])["SeatBooked"] == ["notices.handlers.on_seat_taken"]
+    without_notices = School.build(InMemoryStore(), notices=None).rules()
+    assert dict(without_notices["projection reminders"])["SeatBooked"] == [
+        "notices.handlers.plan_reminders"
     ]
     assert dict(table["projection lifecycle"])["AttendanceMarked"] == [
         "students.handlers.mark_lesson_activity"

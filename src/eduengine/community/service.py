@@ -180,7 +180,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.GROUPS, group_id)
             return [] if doc is None else list(doc["members"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"group_id": group_id})
 
     def groups_of(self, member_id: str) -> list[str]:
         """The groups a member is in."""
@@ -190,7 +190,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.MEMBERS, member_id)
             return [] if doc is None else list(doc["groups"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"member_id": member_id})
 
     # --- posting ------------------------------------------------------------------------
 
@@ -201,10 +201,11 @@ class CommunityService(ServiceBase):
         text: str,
         *,
         reply_to: str | None = None,
-        device_id: str | None = None,
+        device: str | None = None,
     ) -> Post:
         """Post ``text`` in a group (a new thread, or a reply to the visible post
-        ``reply_to``), from ``device_id`` if the host knows it.
+        ``reply_to``), from ``device`` (the device's id) if the host knows it. The
+        device is personal data: it is kept for the spam signals, never logged.
 
         Raises :class:`NotAGroupMember`, :class:`PostNotFound` (``reply_to`` is not a
         visible post of the group) or :class:`PostingTooFast` (nothing is stored); else
@@ -216,11 +217,11 @@ class CommunityService(ServiceBase):
         if not text.strip():
             raise InvalidInput("a post needs some text")
         check_optional_id(reply_to, "reply_to")
-        check_optional_id(device_id, "device_id")
+        check_optional_id(device, "device")
         post_id = self._new_id()
 
         def command(uow: UnitOfWork, now: datetime) -> Post:
-            return self._post(uow, now, post_id, group_id, author_id, text, reply_to, device_id)
+            return self._post(uow, now, post_id, group_id, author_id, text, reply_to, device)
 
         return self._run(command, ids={"group_id": group_id, "author_id": author_id})
 
@@ -403,7 +404,7 @@ class CommunityService(ServiceBase):
                 raise PostNotFound(post_id)
             return Post.from_record(doc)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"post_id": post_id})
 
     def threads(self, group_id: str, *, limit: int = 50) -> list[Post]:
         """The visible threads of a group, newest first."""
@@ -491,7 +492,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.MEMBERS, member_id)
             return None if doc is None or doc["flag"] is None else str(doc["flag"]["signal"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"member_id": member_id})
 
     def clear_flag(self, member_id: str, moderator_id: str) -> bool:
         """Clear a member's flag (their next posts are moderated as anyone's); ``False``
@@ -510,7 +511,7 @@ class CommunityService(ServiceBase):
             )
             return True
 
-        return self._run(command, ids={"member_id": member_id})
+        return self._run(command, ids={"member_id": member_id, "moderator_id": moderator_id})
 
     # --- metrics ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from eduengine.community import events as community
 from eduengine.deals import events as deals
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
+from eduengine.notices import events as notices
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
 from eduengine.referrals import events as referrals
@@ -34,6 +35,7 @@ __all__ = [
     "deals",
     "levels",
     "mastery",
+    "notices",
     "policies",
     "pricing",
     "referrals",

@@ -9,8 +9,9 @@ recipient's channel history (part of :class:`~eduengine.notices.NoticeService`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -28,6 +29,7 @@ from eduengine.notices.model import (
     check_channel,
     claim,
     finished,
+    next_due,
     notice_of,
 )
 from eduengine.notices.planning import (
@@ -37,6 +39,7 @@ from eduengine.notices.planning import (
     OUTCOMES,
     STATS,
     check_recipient,
+    find_notice,
     store,
     student_index,
 )
@@ -90,12 +93,23 @@ class DeliveryReport:
 @attrs.frozen
 class _Claim:
     notice: Notice
+    #: the document holding it (a class document holds a booking's notices as steps)
+    key: str
     channels: tuple[str, ...]
     #: when the lease runs out: past it another worker may hold the notice
     until: int
 
 
 _Claimed = tuple[list[_Claim], list[tuple[str, int]], dict[str, int]]
+
+
+def _live_channels(doc: dict[str, Any], notice_id: str) -> dict[str, Any]:
+    """The stored channel states of ``notice_id`` in ``doc``, to change in place."""
+    for n, step in enumerate(doc.get("steps") or []):
+        if step["id"] == notice_id and n != doc["step"]:
+            return step["channels"] or {}
+    channels: dict[str, Any] = doc["channels"]
+    return channels
 
 
 class NoticeDelivery(ServiceBase):
@@ -136,6 +150,21 @@ class NoticeDelivery(ServiceBase):
             report.dead += happened["dead"]
             for taken in claims:
                 self._send(taken, token, report)
+            # a class document whose step went out moves on to its next step, which may be
+            # due already (a worker that was down): it goes out in this call too
+            moved = [(c.key, c.notice.id) for c in claims if c.key != c.notice.id]
+            while moved:
+                token = self._new_id()
+                more, _, happened = self._run(
+                    self._claim_steps(worker_id, token, moved, horizon),
+                    ids={"worker_id": worker_id},
+                )
+                report.expired += happened["expired"]
+                report.deferred += happened["deferred"]
+                report.dead += happened["dead"]
+                for taken in more:
+                    self._send(taken, token, report)
+                moved = [(c.key, c.notice.id) for c in more]
             if len(rows) < batch:
                 return report
             cursor = rows[-1][1], rows[-1][0]
@@ -150,25 +179,54 @@ class NoticeDelivery(ServiceBase):
     ) -> Callable[[UnitOfWork, datetime], _Claimed]:
         def command(uow: UnitOfWork, now: datetime) -> _Claimed:
             rows = scan_after(uow.records, NOTICES, DUE, cursor, min(horizon, micros(now)), batch)
-            claims = []
-            total = {"expired": 0, "deferred": 0, "dead": 0}
-            for key, _ in rows:
-                doc = uow.records.get(NOTICES, key)  # locked: re-check under the lock
-                if doc is None or finished(doc):
-                    continue
-                before = copy.deepcopy(doc)
-                taken, happened = claim(
-                    doc, now=now, owner=worker_id, token=token, policy=self.policy
-                )
-                for what, count in happened.items():
-                    total[what] += count
-                if doc != before:  # another worker's live lease: nothing to write
-                    store(uow, doc)
-                if taken:
-                    claims.append(_Claim(notice_of(doc), tuple(taken), doc["lease"]["until"]))
+            claims, total = self._take(uow, now, [(key, None) for key, _ in rows], worker_id, token)
             return claims, rows, total
 
         return command
+
+    def _claim_steps(
+        self, worker_id: str, token: str, moved: list[tuple[str, str]], horizon: int
+    ) -> Callable[[UnitOfWork, datetime], _Claimed]:
+        """Claim the next step of class documents whose step ``moved`` went out."""
+
+        def command(uow: UnitOfWork, now: datetime) -> _Claimed:
+            at = min(horizon, micros(now))
+            due = []
+            for key, sent in moved:
+                doc = uow.records.get(NOTICES, key)
+                step = None if doc is None else next_due(doc)
+                if doc is not None and step is not None and step <= at:
+                    due.append((key, sent))
+            claims, total = self._take(uow, now, due, worker_id, token)
+            return claims, [], total
+
+        return command
+
+    def _take(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        keys: Sequence[tuple[str, str | None]],
+        worker_id: str,
+        token: str,
+    ) -> tuple[list[_Claim], dict[str, int]]:
+        """Claim the due channels of the documents ``keys`` (skipping one still at the
+        step given beside its key) under ``token``'s lease."""
+        claims = []
+        total = {"expired": 0, "deferred": 0, "dead": 0}
+        for key, sent in keys:
+            doc = uow.records.get(NOTICES, key)  # locked: re-check under the lock
+            if doc is None or finished(doc) or notice_of(doc).id == sent:
+                continue
+            before = copy.deepcopy(doc)
+            taken, happened = claim(doc, now=now, owner=worker_id, token=token, policy=self.policy)
+            for what, count in happened.items():
+                total[what] += count
+            if doc != before:  # another worker's live lease: nothing to write
+                store(uow, doc)
+            if taken:
+                claims.append(_Claim(notice_of(doc), key, tuple(taken), doc["lease"]["until"]))
+        return claims, total
 
     def _send(self, taken: _Claim, token: str, report: DeliveryReport) -> None:
         notice = taken.notice
@@ -190,7 +248,9 @@ class NoticeDelivery(ServiceBase):
             except Exception as exc:  # any provider failure is a failed attempt
                 error = f"{type(exc).__name__}: {exc}"
             state = self._run(
-                self._ack(notice, channel, token, error, release=n == len(taken.channels) - 1)
+                self._ack(
+                    notice, taken.key, channel, token, error, release=n == len(taken.channels) - 1
+                )
             )
             if state is None:
                 report.lost += 1
@@ -202,12 +262,19 @@ class NoticeDelivery(ServiceBase):
                 report.failed += 1
 
     def _ack(
-        self, notice: Notice, channel: str, token: str, error: str | None, *, release: bool
+        self,
+        notice: Notice,
+        key: str,
+        channel: str,
+        token: str,
+        error: str | None,
+        *,
+        release: bool,
     ) -> Callable[[UnitOfWork, datetime], str | None]:
         def command(uow: UnitOfWork, now: datetime) -> str | None:
-            doc = uow.records.get(NOTICES, notice.id)
-            if doc is None:
-                return None  # erased meanwhile
+            doc = uow.records.get(NOTICES, key)
+            if doc is None or notice_of(doc).id != notice.id:
+                return None  # erased meanwhile, or no longer at this step
             state = acknowledge(
                 doc,
                 token=token,
@@ -236,10 +303,10 @@ class NoticeDelivery(ServiceBase):
             raise InvalidInput(f"an outcome is one of {OUTCOMES}, got {outcome!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> bool:
-            doc = uow.records.get(NOTICES, notice_id)
+            doc = find_notice(uow, notice_id)
             if doc is None:
                 raise NoticeNotFound(notice_id)
-            state = doc["channels"].get(channel)
+            state = _live_channels(doc, notice_id).get(channel)
             if state is None or state["state"] != "sent":
                 raise InvalidInput(f"notice {notice_id!r} was not sent on {channel!r}")
             seen = state.setdefault("outcomes", [])

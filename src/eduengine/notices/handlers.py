@@ -39,20 +39,26 @@ from eduengine.notices.model import (
     WAITLIST_PROMOTED,
     NoticePolicy,
 )
+from eduengine.notices.plan import ReminderPlan, offset_label
 from eduengine.notices.planning import (
     NOTICES,
+    Step,
+    attach_reminders,
+    booking_subject,
     head_teacher,
     local,
     plan,
+    plan_class_steps,
     reach,
     refresh,
     student_index,
     void,
 )
+from eduengine.notices.reminding import announce, reminders_of, schedule
+from eduengine.notices.reminding import void as void_booking
 from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.records import RESCHEDULES
 from eduengine.pricing.events import OrderPaid
-from eduengine.reminders.model import offset_label
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -86,10 +92,6 @@ def _with(
     return lambda zone: {**context(zone), **more}
 
 
-def booking_subject(booking_id: str) -> str:
-    return f"booking:{booking_id}"
-
-
 def plan_class(
     uow: UnitOfWork,
     policy: NoticePolicy,
@@ -98,43 +100,50 @@ def plan_class(
     booking_id: str,
     student_id: str,
     now: datetime,
+    reminder: dict[str, Any] | None = None,
 ) -> None:
-    """A seat's first notice (``kind``, if any) and its reminders."""
-    context = class_context(slot, booking_id, room_of(uow, slot.id))
-    subject = booking_subject(booking_id)
-    common: dict[str, Any] = {
-        "student_id": student_id,
-        "now": now,
-        "not_after": slot.start,
-        "subject": subject,
-        "audience": reach(uow, student_id, CLASS_REMINDER, policy),
-    }
-    copied = policy.guardian_kinds
-    # one look-up of the recipients serves every notice of the seat, unless the school
-    # copies the first notice to guardians but not the reminders (or the other way)
-    same = kind is None or (kind in copied) == (CLASS_REMINDER in copied)
-    first = common["audience"] if same else reach(uow, student_id, str(kind), policy)
-    if kind is not None:
-        plan(
-            uow, policy, kind=kind, key=booking_id, context=context, **{**common, "audience": first}
-        )
+    """A seat's first notice (``kind``, if any) and its reminders, as one class document
+    per recipient (see :func:`~eduengine.notices.planning.plan_class_steps`); the
+    student's also holds ``reminder``, the reminders :class:`ReminderService` hands out."""
+    steps: list[Step] = [] if kind is None else [(kind, kind, None, now)]
     for offset in sorted(set(policy.reminders), reverse=True):
         if slot.start - offset < now:
             continue  # its time has passed: a "one day before" an hour before is wrong
         label = offset_label(offset)
-        plan(
-            uow,
-            policy,
-            kind=CLASS_REMINDER,
-            key=f"{booking_id}:{label}",
-            template=f"{CLASS_REMINDER}.{label}",
-            due_at=slot.start - offset,
-            context=_with(context, before=label),
-            **common,
-        )
+        steps.append((CLASS_REMINDER, f"{CLASS_REMINDER}.{label}", label, slot.start - offset))
+    if not steps or now >= slot.start:
+        if reminder is not None:
+            attach_reminders(uow, booking_id, student_id, reminder, now)
+        return
+    audience = reach(uow, student_id, CLASS_REMINDER, policy)
+    copied = policy.guardian_kinds
+    # one look-up of the recipients serves every notice of the seat, unless the school
+    # copies the first notice to guardians but not the reminders (or the other way)
+    if kind is not None and (kind in copied) != (CLASS_REMINDER in copied):
+        known = {r.id for r, _ in audience}
+        audience += [(r, p) for r, p in reach(uow, student_id, kind, policy) if r.id not in known]
+    room = reminder["room"] if reminder is not None else room_of(uow, slot.id)
+    context = class_context(slot, booking_id, room)
+    for recipient, prefs in audience:
+        theirs = [s for s in steps if recipient.role != "guardian" or s[0] in copied]
+        if theirs:
+            plan_class_steps(
+                uow,
+                booking_id=booking_id,
+                recipient=recipient,
+                prefs=prefs,
+                steps=theirs,
+                context=context,
+                now=now,
+                not_after=slot.start,
+                reminder=reminder if recipient.id == student_id else None,
+            )
 
 
-def on_seat_taken(policy: NoticePolicy) -> Handler:
+def on_seat_taken(policy: NoticePolicy, reminders: ReminderPlan | None = None) -> Handler:
+    """Plan a seat's notices, and the ``reminders`` plan's reminders for
+    :class:`ReminderService` with them: one system, one write per recipient."""
+
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
         slot = uow.slots.get(event.slot_id)
@@ -148,7 +157,13 @@ def on_seat_taken(policy: NoticePolicy) -> Handler:
             kind = WAITLIST_PROMOTED
         elif uow.records.get(RESCHEDULES, booking.id) is not None:
             kind = None  # a moved seat: its reschedule notice confirms it
-        plan_class(uow, policy, kind, slot, booking.id, event.student_id, event.occurred_at)
+        now = event.occurred_at
+        part = None
+        if reminders is not None:
+            part = reminders_of(uow, reminders, booking.id, event.student_id, slot, now)
+        plan_class(uow, policy, kind, slot, booking.id, event.student_id, now, part)
+        if part is not None:
+            announce(uow, part, now)
 
     return handle
 
@@ -188,7 +203,7 @@ def on_offer_closed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 def on_seat_released(policy: NoticePolicy) -> Handler:
     def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, ev.SeatReleased)
-        void(uow, booking_subject(event.booking_id))
+        void_booking(uow, event.booking_id, event.occurred_at, notices=True)
         if event.reason in SILENT_RELEASES:
             return
         slot = uow.slots.get(event.slot_id)
@@ -208,9 +223,10 @@ def on_seat_released(policy: NoticePolicy) -> Handler:
 
 
 def on_attendance(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-    """Attendance is marked once the class has begun: nothing more to remind of."""
+    """Attendance is marked once the class has begun: nothing more to remind of (its
+    notices and the reminders :class:`ReminderService` hands out are voided)."""
     assert isinstance(event, ev.AttendanceMarked)
-    void(uow, booking_subject(event.booking_id))
+    void_booking(uow, event.booking_id, event.occurred_at, notices=True)
 
 
 def on_rescheduled(policy: NoticePolicy) -> Handler:
@@ -450,9 +466,13 @@ def on_progress(policy: NoticePolicy) -> Handler:
     return handle
 
 
-def notice_rules(policy: NoticePolicy) -> dict[type[ev.DomainEvent], list[Handler]]:
-    """What plans notices: for each event, the handler (run after the school's rules)."""
-    taken = on_seat_taken(policy)
+def notice_rules(
+    policy: NoticePolicy, reminders: ReminderPlan | None = None
+) -> dict[type[ev.DomainEvent], list[Handler]]:
+    """What plans notices: for each event, the handler (run after the school's rules).
+    ``reminders``: the plan of the reminders :class:`ReminderService` hands out, planned
+    with each seat's notices (then :func:`reminder_rules` must not plan them too)."""
+    taken = on_seat_taken(policy, reminders)
     closed = on_group_closed(policy)
     progress = on_progress(policy)
     return {
@@ -475,6 +495,44 @@ def notice_rules(policy: NoticePolicy) -> dict[type[ev.DomainEvent], list[Handle
     }
 
 
-def subscribe(bus: MessageBus, policy: NoticePolicy) -> None:
-    """Put the notice rules on ``bus``."""
-    bus.subscribe_many(notice_rules(policy))
+def subscribe(bus: MessageBus, policy: NoticePolicy, reminders: ReminderPlan | None = None) -> None:
+    """Put the notice rules on ``bus`` (with the reminder plan, see :func:`notice_rules`)."""
+    bus.subscribe_many(notice_rules(policy, reminders))
+
+
+# --- a school without notices: its reminders alone ----------------------------------
+
+
+def plan_reminders(plan: ReminderPlan) -> Handler:
+    """Plan a seat's reminders alone (a school built with ``notices=None``): still one
+    row, the student's class document of the booking, holding no notice."""
+
+    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
+        slot = uow.slots.get(event.slot_id)
+        booking = slot.bookings.get(event.student_id)
+        if booking is None or booking.id != event.booking_id:
+            return  # already released again in this unit of work (e.g. restricted)
+        schedule(uow, plan, event.booking_id, event.student_id, slot, event.occurred_at)
+
+    return handle
+
+
+def void_reminders(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    """A freed seat, or one whose attendance is marked (the class has begun), keeps no
+    pending reminder."""
+    assert isinstance(event, ev.SeatReleased | ev.AttendanceMarked)
+    void_booking(uow, event.booking_id, event.occurred_at)
+
+
+def reminder_rules(plan: ReminderPlan) -> dict[type[ev.DomainEvent], list[Handler]]:
+    """What plans and voids a school's reminders when it plans no notices (with notices,
+    :func:`notice_rules` plans them with each seat's notices instead: never both)."""
+    planner = plan_reminders(plan)
+    return {
+        ev.SeatBooked: [planner],
+        ev.OfferAccepted: [planner],
+        ev.WaitlistPromoted: [planner],
+        ev.SeatReleased: [void_reminders],
+        ev.AttendanceMarked: [void_reminders],
+    }

@@ -323,16 +323,160 @@ def fresh_channel(at: datetime) -> dict[str, Any]:
 
 
 def notice_of(doc: Mapping[str, Any]) -> Notice:
+    """The notice a document holds now (for a class document: its current step)."""
+    context = doc["context"]
+    notice_id = doc["id"]
+    steps = doc.get("steps")
+    if steps:
+        step = steps[doc["step"]]
+        notice_id = step["id"]
+        if step["before"] is not None:
+            context = {**context, "before": step["before"]}
     return Notice(
-        id=doc["id"],
+        id=notice_id,
         kind=doc["kind"],
         template=doc["template"],
         recipient=Recipient.from_record(doc["recipient"]),
         channels=tuple(doc["channels"]),
-        context=doc["context"],
+        context=context,
         due_at=dt_in(doc["due_at"]),
         not_after=None if doc["not_after"] is None else dt_in(doc["not_after"]),
     )
+
+
+# --- a booking's class document: its confirmation and reminders as steps -----------
+#
+# One document per booking and recipient holds the seat's first notice (confirmed,
+# promoted) and its reminders (1 day, 1 hour, 15 min) as ``steps``. The usual notice
+# fields describe the current step; once every channel of it is final the document
+# moves on to the next step (:func:`advance`), so a booking's notices cost one row and
+# one ``due`` index entry, whatever the plan. Each step keeps its own notice id
+# (``class_reminder:<booking>:1h:<recipient>``), so a provider's idempotency key
+# ``<notice id>:<channel>`` names one message as before.
+
+#: a class document's id: ``class:<booking id>:<recipient id>``
+CLASS_DOC = "class"
+_LABEL = re.compile(r"^(\d+[dhms])+$")
+
+
+def class_doc_id(booking_id: str, recipient_id: str) -> str:
+    return f"{CLASS_DOC}:{booking_id}:{recipient_id}"
+
+
+def step_id(kind: str, booking_id: str, before: str | None, recipient_id: str) -> str:
+    """A step's notice id, as separate notice documents were named."""
+    if before is None:
+        return f"{kind}:{booking_id}:{recipient_id}"
+    return f"{kind}:{booking_id}:{before}:{recipient_id}"
+
+
+def class_doc_candidates(notice_id: str) -> list[str]:
+    """The class documents that may hold the step ``notice_id`` (ids may contain ``:``,
+    so a reminder's label is looked for at each place; usually there is one)."""
+    kind, _, rest = notice_id.partition(":")
+    if kind in (BOOKING_CONFIRMED, WAITLIST_PROMOTED):
+        return [f"{CLASS_DOC}:{rest}"]
+    if kind != CLASS_REMINDER:
+        return []
+    parts = rest.split(":")
+    return [
+        f"{CLASS_DOC}:" + ":".join(parts[:i] + parts[i + 1 :])
+        for i in range(1, len(parts) - 1)
+        if _LABEL.match(parts[i])
+    ]
+
+
+def new_step(
+    kind: str, template: str, booking_id: str, before: str | None, recipient_id: str, due: datetime
+) -> dict[str, Any]:
+    return {
+        "id": step_id(kind, booking_id, before, recipient_id),
+        "kind": kind,
+        "template": template,
+        "before": before,
+        "due_at": dt_out(due),
+        #: the step's channel states once it is over (``None`` while ahead or current)
+        "channels": None,
+    }
+
+
+def with_steps(doc: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Make ``doc`` (a fresh notice document for the first step) a class document."""
+    doc["steps"] = steps
+    doc["step"] = 0
+    doc["plan_channels"] = list(doc["channels"])
+    doc["plan_fallback"] = list(doc["fallback"])
+    return doc
+
+
+def advance(doc: dict[str, Any]) -> bool:
+    """Move a class document whose current step is over to its next step still ahead;
+    returns whether it moved."""
+    steps = doc.get("steps")
+    moved = False
+    if not steps or not finished(doc):
+        return False
+    # a step ended ahead of time (voided) is passed over
+    ahead = [n for n in range(doc["step"] + 1, len(steps)) if steps[n]["channels"] is None]
+    if ahead:
+        nxt = steps[ahead[0]]
+        steps[doc["step"]]["channels"] = doc["channels"]
+        doc["step"] = ahead[0]
+        due = dt_in(nxt["due_at"])
+        doc.update(
+            kind=nxt["kind"],
+            template=nxt["template"],
+            due_at=nxt["due_at"],
+            channels={c: fresh_channel(due) for c in doc["plan_channels"]},
+            fallback=list(doc["plan_fallback"]),
+            lease=None,
+        )
+        moved = True
+    return moved
+
+
+def step_channels(doc: Mapping[str, Any], notice_id: str) -> dict[str, Any] | None:
+    """The channel states of notice ``notice_id`` in ``doc`` (the live ones for the
+    current step, pending ones for a step ahead), or ``None`` if ``doc`` lacks it."""
+    steps = doc.get("steps")
+    if not steps:
+        return dict(doc["channels"]) if doc["id"] == notice_id else None
+    for n, step in enumerate(steps):
+        if step["id"] != notice_id:
+            continue
+        if n == doc["step"]:
+            return dict(doc["channels"])
+        if step["channels"] is not None:
+            return dict(step["channels"])
+        return {c: fresh_channel(dt_in(step["due_at"])) for c in doc["plan_channels"]}
+    return None
+
+
+def step_notice(doc: Mapping[str, Any], notice_id: str) -> Notice:
+    """Notice ``notice_id`` of ``doc``: the current one, or a step before or ahead."""
+    for n, step in enumerate(doc.get("steps") or []):
+        if step["id"] == notice_id:
+            channels = step_channels(doc, notice_id) or {}
+            at = {**doc, "step": n, "kind": step["kind"], "template": step["template"]}
+            return notice_of({**at, "due_at": step["due_at"], "channels": channels})
+    return notice_of(doc)
+
+
+def end_steps(doc: dict[str, Any], state: str, kinds: set[str] | None = None) -> int:
+    """End the pending channels of the current step and of the steps ahead (of
+    ``kinds``, or all) as ``state``; returns how many channels were ended."""
+    ended = 0
+    if kinds is None or doc["kind"] in kinds:
+        ended += end_all(doc, state)
+    steps = doc.get("steps") or []
+    for step in steps[doc.get("step", 0) + 1 :]:
+        if step["channels"] is None and (kinds is None or step["kind"] in kinds):
+            step["channels"] = {
+                c: {**fresh_channel(dt_in(step["due_at"])), "state": state}
+                for c in doc["plan_channels"]
+            }
+            ended += len(doc["plan_channels"])
+    return ended
 
 
 def pending(doc: Mapping[str, Any]) -> list[str]:
@@ -401,7 +545,7 @@ def claim(
     doc["lease"] = None
     not_after = None if doc["not_after"] is None else dt_in(doc["not_after"])
     if not_after is not None and now >= not_after:
-        happened["expired"] = end_all(doc, EXPIRED)
+        happened["expired"] = end_steps(doc, EXPIRED)
         return [], happened
     taken: list[str] = []
     local = now.astimezone(ZoneInfo(doc["zone"]))

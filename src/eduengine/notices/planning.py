@@ -14,18 +14,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from eduengine.errors import WrongType
-from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import MAX_ID_LENGTH, check_id
 from eduengine.notices.model import (
+    CLASS_REMINDER,
     DEAD,
+    PENDING,
     VOID,
     NoticePolicy,
     Preferences,
     Recipient,
-    end_all,
+    advance,
+    class_doc_candidates,
+    class_doc_id,
+    end_steps,
     finished,
     new_record,
+    new_step,
     next_due,
+    step_channels,
+    with_steps,
 )
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students.records import STUDENTS
@@ -36,6 +44,8 @@ STATS = "notice_stats"
 HEAD_TEACHERS = "notice_head_teacher"
 CURSORS = "notice_sweep"
 DUE = "due"
+#: class documents by their next reminder for :class:`ReminderService`
+REMINDER_DUE = "reminder_due"
 DEAD_LETTERS = "dead"
 OUTCOMES = ("delivered", "opened")
 
@@ -78,17 +88,46 @@ def local(value: datetime, zone: ZoneInfo) -> str:
 
 
 def store(uow: UnitOfWork, doc: dict[str, Any]) -> None:
-    """Write a notice with the index entries its state calls for."""
+    """Write a notice with the index entries its state calls for (a class document
+    whose current step is over moves on to its next one first)."""
+    advance(doc)
     recipient = doc["recipient"]
     index = {student_index(recipient["student_id"]): micros(dt_in(doc["created_at"]))}
     due = next_due(doc)
+    reminder = reminder_due(doc)
     if due is not None:
         index[DUE] = due
-        if doc["subject"]:
-            index[subject_index(doc["subject"])] = 0
-    if any(c["state"] == DEAD for c in doc["channels"].values()):
+    if reminder is not None:
+        index[REMINDER_DUE] = reminder
+    if doc["subject"] and (due is not None or reminder is not None):
+        index[subject_index(doc["subject"])] = 0
+    states = [doc["channels"], *(s["channels"] or {} for s in doc.get("steps", []))]
+    if any(c["state"] == DEAD for channels in states for c in channels.values()):
         index[DEAD_LETTERS] = micros(dt_in(doc["created_at"]))
     uow.records.put(NOTICES, doc["id"], doc, index=index)
+
+
+def reminder_due(doc: Mapping[str, Any]) -> int | None:
+    """When the reminders a class document holds for :class:`ReminderService` (the
+    ``reminder`` part, see :mod:`eduengine.reminders`) next fall due, if any is pending."""
+    part = doc.get("reminder")
+    if part is None:
+        return None
+    due = [micros(dt_in(i["due_at"])) for i in part["items"] if i["state"] == PENDING]
+    return min(due) if due else None
+
+
+def find_notice(uow: UnitOfWork, notice_id: str) -> dict[str, Any] | None:
+    """The document holding notice ``notice_id``: its own, or the class document of its
+    booking (a confirmation or reminder planned as a step)."""
+    doc = uow.records.get(NOTICES, notice_id)
+    if doc is not None and not doc.get("steps"):
+        return doc
+    for key in class_doc_candidates(notice_id):
+        found = uow.records.get(NOTICES, key)
+        if found is not None and step_channels(found, notice_id) is not None:
+            return found
+    return None
 
 
 def preferences(uow: UnitOfWork, recipient_id: str, policy: NoticePolicy) -> Preferences:
@@ -189,6 +228,87 @@ def plan(
     return planned
 
 
+def booking_subject(booking_id: str) -> str:
+    return f"booking:{booking_id}"
+
+
+#: one step of a class document: kind, template, label before class (None for the
+#: seat's first notice) and when it is due
+Step = tuple[str, str, str | None, datetime]
+
+
+def plan_class_steps(
+    uow: UnitOfWork,
+    *,
+    booking_id: str,
+    recipient: Recipient,
+    prefs: Preferences,
+    steps: list[Step],
+    context: Context,
+    now: datetime,
+    not_after: datetime,
+    reminder: dict[str, Any] | None = None,
+) -> int:
+    """Plan a booking's notices to one recipient as one class document, its ``steps``
+    in time order (once: a class document already planned is left alone); returns how
+    many notices it holds. The reminders :class:`ReminderService` hands out join it:
+    ``reminder``, or those planned into it before."""
+    doc_id = class_doc_id(booking_id, recipient.id)
+    old = uow.records.get(NOTICES, doc_id)
+    if old is not None and old.get("steps"):
+        return 0
+    kind, template, _, due = steps[0]
+    made = context(ZoneInfo(prefs.zone)) if callable(context) else context
+    doc = new_record(
+        notice_id=doc_id,
+        kind=kind,
+        template=template,
+        recipient=recipient,
+        prefs=prefs,
+        context={**made, "zone": prefs.zone},
+        due_at=due,
+        not_after=not_after,
+        subject=booking_subject(booking_id),
+        now=now,
+    )
+    with_steps(doc, [new_step(k, t, booking_id, b, recipient.id, d) for k, t, b, d in steps])
+    if reminder is not None:
+        doc["reminder"] = reminder
+    elif old is not None and old.get("reminder") is not None:
+        doc["reminder"] = old["reminder"]
+    store(uow, doc)
+    return len(steps)
+
+
+def attach_reminders(
+    uow: UnitOfWork, booking_id: str, student_id: str, part: dict[str, Any], now: datetime
+) -> None:
+    """Put the reminders :class:`ReminderService` hands out into the student's class
+    document of the booking (made bare, without notice channels, if the notices are
+    not planned first or at all): one row holds both."""
+    doc_id = class_doc_id(booking_id, student_id)
+    doc = uow.records.get(NOTICES, doc_id)
+    if doc is None:
+        doc = {
+            "id": doc_id,
+            "kind": CLASS_REMINDER,
+            "template": CLASS_REMINDER,
+            "recipient": Recipient(id=student_id, student_id=student_id).to_record(),
+            "context": {"booking_id": booking_id, "slot_id": part["slot_id"]},
+            "zone": "UTC",
+            "quiet": None,
+            "due_at": part["start"],
+            "not_after": part["start"],
+            "subject": booking_subject(booking_id),
+            "created_at": dt_out(now),
+            "fallback": [],
+            "channels": {},
+            "lease": None,
+        }
+    doc["reminder"] = part
+    store(uow, doc)
+
+
 def void(
     uow: UnitOfWork, subject: str, *, kinds: Iterable[str] | None = None, state: str = VOID
 ) -> int:
@@ -197,9 +317,11 @@ def void(
     voided = 0
     for key, _ in uow.records.scan(NOTICES, subject_index(subject)):
         doc = uow.records.get(NOTICES, key)
-        if doc is None or (wanted is not None and doc["kind"] not in wanted):
+        if doc is None or (
+            wanted is not None and not doc.get("steps") and doc["kind"] not in wanted
+        ):
             continue
-        if end_all(doc, state):
+        if end_steps(doc, state, wanted):
             voided += 1
             store(uow, doc)
     return voided

@@ -37,6 +37,8 @@ from eduengine.notices.model import (
     check_channel,
     check_zone,
     notice_of,
+    step_channels,
+    step_notice,
 )
 from eduengine.notices.planning import (
     CURSORS,
@@ -52,6 +54,7 @@ from eduengine.notices.planning import (
     Context,
     check_recipient,
     erase_notices,
+    find_notice,
     head_teacher,
     local,
     plan,
@@ -67,6 +70,15 @@ from eduengine.notices.planning import (
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import scan_after
 from eduengine.students.records import EXPIRES, PACKAGES, PENDING_ACTIVATION
+
+
+def _dead_notice(doc: dict[str, Any]) -> Notice:
+    """The notice of ``doc`` with a dead-lettered channel (a class document's step)."""
+    for step in doc.get("steps") or []:
+        channels = step_channels(doc, step["id"]) or {}
+        if any(c["state"] == "dead" for c in channels.values()):
+            return step_notice(doc, step["id"])
+    return notice_of(doc)
 
 
 class NoticeService(NoticeDelivery):
@@ -188,13 +200,15 @@ class NoticeService(NoticeDelivery):
         )
 
     def notice(self, notice_id: str) -> Notice:
+        """The notice ``notice_id`` (a step of a class document: as it is or will be sent)."""
         check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
-        return notice_of(self._doc(notice_id))
+        return step_notice(self._doc(notice_id), notice_id)
 
     def states(self, notice_id: str) -> dict[str, str]:
         """Each channel's state: pending, sent, dead, void or expired."""
         check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
-        return {c: s["state"] for c, s in self._doc(notice_id)["channels"].items()}
+        channels = step_channels(self._doc(notice_id), notice_id) or {}
+        return {c: s["state"] for c, s in channels.items()}
 
     def for_student(self, student_id: str, *, limit: int = 50) -> list[Notice]:
         """A student's latest notices (their guardians' copies too), newest first."""
@@ -206,7 +220,10 @@ class NoticeService(NoticeDelivery):
                 NOTICES, student_index(student_id), limit=limit, descending=True
             )
             docs = [uow.records.get(NOTICES, key) for key, _ in rows]
-            return [notice_of(d) for d in docs if d is not None]
+            # a class document holding only ReminderService's reminders is no notice
+            return [
+                notice_of(d) for d in docs if d is not None and (d["channels"] or d.get("steps"))
+            ]
 
         return self._run(query, write=False, ids={"student_id": student_id})
 
@@ -219,13 +236,13 @@ class NoticeService(NoticeDelivery):
                 uow.records.get(NOTICES, k)
                 for k, _ in uow.records.scan(NOTICES, DEAD_LETTERS, limit=limit)
             ]
-            return [notice_of(d) for d in docs if d is not None]
+            return [_dead_notice(d) for d in docs if d is not None]
 
         return self._run(query, write=False)
 
     def _doc(self, notice_id: str) -> dict[str, Any]:
         def query(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
-            doc = uow.records.get(NOTICES, notice_id)
+            doc = find_notice(uow, notice_id)
             if doc is None:
                 raise NoticeNotFound(notice_id)
             return doc

@@ -43,16 +43,17 @@ from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.codec import micros
+from eduengine.notices.plan import Notifier, Reminder
 from eduengine.notices.planning import DUE as NOTICES_DUE
 from eduengine.notices.planning import NOTICES
+from eduengine.notices.planning import REMINDER_DUE as CLASS_REMINDER_DUE
+from eduengine.notices.reminding import DUE as REMINDER_DUE
+from eduengine.notices.reminding import KIND as REMINDERS
 from eduengine.ops.stores import Store, _without_password
 from eduengine.payments.intents import INTENTS
 from eduengine.payments.intents import OPEN as INTENTS_OPEN
 from eduengine.policies.records import DUE as FEE_DUE
 from eduengine.policies.records import LATE_FEES
-from eduengine.reminders.model import Notifier, Reminder
-from eduengine.reminders.service import DUE as REMINDER_DUE
-from eduengine.reminders.service import KIND as REMINDERS
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
 from eduengine.version import __version__
@@ -134,7 +135,9 @@ def pending(store: Store, now: datetime) -> dict[str, int]:
             "deals": records.count(GROUPS, GROUP_DUE, hi=hi)
             + records.count(GROUPS, REFUND_DUE, hi=hi),
             "fees": records.count(LATE_FEES, FEE_DUE, hi=hi),
-            "reminders": records.count(REMINDERS, REMINDER_DUE, hi=hi),
+            # reminders in class documents, and in documents of their own written before
+            "reminders": records.count(NOTICES, CLASS_REMINDER_DUE, hi=hi)
+            + records.count(REMINDERS, REMINDER_DUE, hi=hi),
             # open payment intents of any age (reconcile settles the older ones)
             "payments": records.count(INTENTS, INTENTS_OPEN),
             "notices": records.count(NOTICES, NOTICES_DUE, hi=hi),

@@ -1,4 +1,4 @@
-"""Booking commands under a :class:`CancellationPolicy`, with reminders and reschedules.
+"""Booking commands under a :class:`CancellationPolicy`, with reschedules.
 
 Violations and reschedule counts are JSON documents (``violations`` per student,
 ``reschedules`` per booking) written in the same unit of work as the seat they concern.
@@ -6,8 +6,9 @@ Violations and reschedule counts are JSON documents (``violations`` per student,
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
-from typing import Unpack
+from typing import Any, Unpack
 
 import attrs
 
@@ -20,8 +21,6 @@ from eduengine.policies import handlers
 from eduengine.policies.events import BookingRescheduled, StudentRestricted, ViolationRecorded
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
 from eduengine.policies.records import RESCHEDULES, VIOLATIONS, violations_of
-from eduengine.reminders import handlers as reminder_handlers
-from eduengine.reminders.model import ReminderPlan
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -46,10 +45,12 @@ class CancellationOutcome:
 class PolicyService(ServiceBase):
     """Book, cancel, reschedule and mark no-shows under a cancellation policy.
 
-    The policy's rules (restriction guard, violations, late fees) and the reminder plan
-    are handlers on the bus, so they hold on every path a seat is taken or freed. Built
-    alone, the service subscribes them to a bus of its own; :class:`eduengine.School`
-    subscribes them once for every service.
+    The policy's rules (restriction guard, violations, late fees) are handlers on the
+    bus, so they hold on every path a seat is taken or freed. Built alone, the service
+    subscribes them to a bus of its own; :class:`eduengine.School` subscribes them once
+    for every service. Reminders are notices, planned by the school's projections: built
+    alone, the service plans none (``reminders=`` is deprecated there; put
+    ``eduengine.reminders.handlers.subscribe(desk.bus, plan)`` on its bus instead).
 
     >>> from datetime import datetime, timedelta, timezone
     >>> from eduengine import BookingService, FixedClock, InMemoryStore
@@ -67,18 +68,27 @@ class PolicyService(ServiceBase):
         uow: UnitOfWorkFactory,
         *,
         policy: CancellationPolicy,
-        reminders: ReminderPlan | None = None,
+        reminders: Any = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         alone = base.get("bus") is None
         super().__init__(uow, **base)
         self.policy = policy
+        #: the school's ``ReminderPlan`` (:mod:`eduengine.notices.plan`), for reference:
+        #: the notices below this package plan it, so it is typed loosely here
         self.reminder_plan = reminders
         if alone:
             booking_handlers.subscribe(self.bus, self._new_id)
             handlers.subscribe(self.bus, policy)
             if reminders is not None:
-                reminder_handlers.subscribe(self.bus, reminders)
+                # the reminder rules live in eduengine.notices, above this package
+                warnings.warn(
+                    "PolicyService(reminders=...) built alone plans no reminders since "
+                    "reminders are notices (0.3): build a School, or call "
+                    "eduengine.reminders.handlers.subscribe(service.bus, plan)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
 
     # --- queries ----------------------------------------------------------------------
 

@@ -1,34 +1,14 @@
-"""The events of lesson reminders: each registers its stable type name as it is defined.
+"""The events of lesson reminders: defined in :mod:`eduengine.notices.events` (the
+notices plan reminders, issue #22) under their old type names; re-exported here.
 
 >>> from eduengine.kernel.events import event_kind
 >>> event_kind(RemindersScheduled).name
 'reminders.scheduled'
 """
 
-from __future__ import annotations
-
-from datetime import datetime
-
-import attrs
-
-from eduengine.kernel.events import DomainEvent, event_type
+from eduengine.notices.events import RemindersScheduled, RemindersVoided
 
 __all__ = [
     "RemindersScheduled",
     "RemindersVoided",
 ]
-
-
-@event_type("reminders.scheduled", aggregate="reminders", field="booking_id")
-@attrs.frozen(kw_only=True)
-class RemindersScheduled(DomainEvent):
-    booking_id: str
-    student_id: str
-    due: tuple[datetime, ...]
-
-
-@event_type("reminders.voided", aggregate="reminders", field="booking_id")
-@attrs.frozen(kw_only=True)
-class RemindersVoided(DomainEvent):
-    booking_id: str
-    pending: int

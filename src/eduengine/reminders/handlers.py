@@ -1,39 +1,20 @@
-"""Reminders as rules on the bus: every seat taken, on any path (timetable, series,
-waitlist promotion, offer acceptance, 1-on-1 lesson, credit booking, rush admission,
-reschedule), gets its plan's reminders; every seat freed has its pending ones voided."""
+"""Reminders as rules on a bus of their own (a service built alone, a host's own bus):
+every seat taken, on any path, gets its plan's reminders; every seat freed, or whose
+attendance is marked, has its pending ones voided. The rules are the notices'
+(:func:`eduengine.notices.handlers.reminder_rules`): reminders are notices, and a
+:class:`eduengine.School` runs them as its ``notices`` (or, with ``notices=None``,
+``reminders``) projection."""
 
 from __future__ import annotations
 
-from eduengine.booking import events as ev
-from eduengine.reminders.model import ReminderPlan
-from eduengine.reminders.service import schedule, void
-from eduengine.service_layer.messagebus import Handler, MessageBus
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.notices.handlers import plan_reminders, reminder_rules, void_reminders
+from eduengine.notices.plan import ReminderPlan
+from eduengine.service_layer.messagebus import MessageBus
 
-
-def plan_reminders(plan: ReminderPlan) -> Handler:
-    def handle(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-        assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
-        slot = uow.slots.get(event.slot_id)
-        booking = slot.bookings.get(event.student_id)
-        if booking is None or booking.id != event.booking_id:
-            return  # already released again in this unit of work (e.g. restricted)
-        schedule(uow, plan, event.booking_id, event.student_id, slot, event.occurred_at)
-
-    return handle
-
-
-def void_reminders(event: ev.DomainEvent, uow: UnitOfWork) -> None:
-    """A freed seat, or one whose attendance is marked (the class has begun), keeps no
-    pending reminder."""
-    assert isinstance(event, ev.SeatReleased | ev.AttendanceMarked)
-    void(uow, event.booking_id, event.occurred_at)
+__all__ = ["plan_reminders", "reminder_rules", "subscribe", "void_reminders"]
 
 
 def subscribe(bus: MessageBus, plan: ReminderPlan) -> None:
-    """Put the reminder plan on ``bus``."""
-    planner = plan_reminders(plan)
-    for taken in (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted):
-        bus.subscribe(taken, planner)
-    bus.subscribe(ev.SeatReleased, void_reminders)
-    bus.subscribe(ev.AttendanceMarked, void_reminders)
+    """Put the reminder plan on ``bus`` (not beside the notice rules of a school that
+    plans notices: those plan the reminders already)."""
+    bus.subscribe_many(reminder_rules(plan))

@@ -1,115 +1,82 @@
-"""Scheduling, voiding and handing out reminders, each exactly once.
+"""Handing out reminders, each exactly once: a thin layer over the notices
+(:mod:`eduengine.notices`), kept for hosts of ``school.reminders``.
 
-Pending reminders live in one ``reminders`` document per booking, filed under the ``due``
-index at its next pending reminder. ``due_reminders`` scans only due documents, in
-batches, and re-reads each under its lock before marking items sent, so two workers
-calling it at the same time never get the same reminder. A document with nothing left
-pending (all sent, voided or expired) is deleted: finished reminders leave the store.
+A booking's reminders are planned with its notices, into its student's class document
+(:mod:`eduengine.notices.reminding`, one row per booking); :class:`ReminderService`
+reads them from there. Each delivery hands out its own once: ``due_reminders`` and
+``send_due`` one message per reminder to the host's :class:`Notifier`,
+:meth:`NoticeService.deliver_due` each notice once per channel.
+
+``due_reminders`` scans only due documents, in batches, and re-reads each under its lock
+before marking items sent, so two workers calling it at the same time never get the
+same reminder. Reminder documents of their own (``reminders``, written before reminders
+became notices) are still read, handed out and voided the same way, so a store needs no
+migration; they leave the store once nothing is pending.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any
 
-from eduengine.booking.model import Slot
-from eduengine.booking.rooms import room_of
-from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import check_id, check_int
-from eduengine.reminders.events import RemindersScheduled as RemindersScheduled
-from eduengine.reminders.events import RemindersVoided as RemindersVoided
-from eduengine.reminders.model import (
+from eduengine.notices.events import RemindersScheduled as RemindersScheduled
+from eduengine.notices.events import RemindersVoided as RemindersVoided
+from eduengine.notices.model import PENDING, SENT
+from eduengine.notices.plan import (
     Channel,
     Notifier,
     Reminder,
-    ReminderPlan,
     due_items,
     expire_started,
     parse_channel,
-    reminder_record,
+)
+from eduengine.notices.planning import NOTICES, REMINDER_DUE
+from eduengine.notices.reminding import (
+    DUE,
+    KIND,
+    PREFS,
+    SENDING,
+    Place,
+    announce,
+    channel_of,
+    load,
+    places,
+    reminders_of,
+    save,
+    schedule,
+    store,
+    void,
 )
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
-KIND = "reminders"
-PREFS = "reminder_prefs"
-DUE = "due"
-#: taken by ``send_due`` and not yet confirmed sent
-SENDING = "sending"
-
-
-def channel_of(uow: UnitOfWork, student_id: str) -> Channel:
-    prefs = uow.records.get(PREFS, student_id)
-    return Channel(prefs["channel"]) if prefs else Channel.APP_PUSH
-
-
-def schedule(
-    uow: UnitOfWork,
-    plan: ReminderPlan,
-    booking_id: str,
-    student_id: str,
-    slot: Slot,
-    now: datetime,
-) -> None:
-    """Plan a booking's reminders inside the caller's unit of work."""
-    due = plan.schedule(booked_at=now, start=slot.start)
-    store(
-        uow,
-        booking_id,
-        reminder_record(
-            booking_id=booking_id,
-            student_id=student_id,
-            slot_id=slot.id,
-            start=slot.start,
-            channel=channel_of(uow, student_id),
-            due=due,
-            room=room_of(uow, slot.id),
-        ),
-    )
-    uow.record_events(
-        [
-            RemindersScheduled(
-                occurred_at=now,
-                booking_id=booking_id,
-                student_id=student_id,
-                due=tuple(at for _, at in due),
-            )
-        ]
-    )
-
-
-def store(uow: UnitOfWork, booking_id: str, record: dict[str, Any]) -> None:
-    """Write a reminder document filed at its next pending reminder, or delete it when
-    nothing is pending or being sent any more."""
-    pending = [dt_in(i["due_at"]) for i in record["items"] if i["state"] == "pending"]
-    if not pending and not any(i["state"] == SENDING for i in record["items"]):
-        uow.records.delete(KIND, booking_id)
-        return
-    uow.records.put(
-        KIND,
-        booking_id,
-        record,
-        index={DUE: micros(min(pending))} if pending else {},
-    )
-
-
-def void(uow: UnitOfWork, booking_id: str, now: datetime) -> int:
-    """Void a booking's pending reminders (cancelled or moved); returns how many."""
-    record = uow.records.get(KIND, booking_id)
-    if record is None:
-        return 0
-    pending = sum(1 for item in record["items"] if item["state"] == "pending")
-    uow.records.delete(KIND, booking_id)
-    if pending:
-        uow.record_events(
-            [RemindersVoided(occurred_at=now, booking_id=booking_id, pending=pending)]
-        )
-    return pending
+__all__ = [
+    "DUE",
+    "KIND",
+    "PREFS",
+    "SENDING",
+    "Place",
+    "ReminderService",
+    "RemindersScheduled",
+    "RemindersVoided",
+    "announce",
+    "channel_of",
+    "places",
+    "reminders_of",
+    "schedule",
+    "store",
+    "void",
+]
 
 
 class ReminderService(ServiceBase):
     """Hands out due reminders exactly once; sending is the host's :class:`Notifier`.
+
+    A facade over the notices: it reads and hands out the ``reminder`` part of each
+    booking's class document (:mod:`eduengine.notices.reminding`), and reminder
+    documents of their own written before.
 
     >>> from eduengine import InMemoryStore
     >>> ReminderService(InMemoryStore().unit_of_work).due_reminders()
@@ -129,14 +96,18 @@ class ReminderService(ServiceBase):
         check_id(booking_id, "booking_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[Reminder]:
-            record = uow.records.get(KIND, booking_id)
-            return [] if record is None else due_items(record, None)
+            found: list[Reminder] = []
+            for place in places(uow, booking_id):
+                loaded = load(uow, place)
+                found += [] if loaded is None else due_items(loaded[1], None)
+            return found
 
         return self._run(query, write=False, ids={"booking_id": booking_id})
 
     def reindex(self) -> int:
-        """File reminder documents written before reminders were indexed under ``due``
-        (a one-off upgrade step: it reads every reminder document); returns how many."""
+        """File reminder documents of their own written before reminders were indexed
+        under ``due`` (a one-off upgrade step: it reads every such document); returns how
+        many. Class documents are refiled by :meth:`NoticeService.reindex`."""
 
         return self._refile_all(KIND, store)
 
@@ -150,22 +121,27 @@ class ReminderService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[list[Reminder], bool]:
             found: list[Reminder] = []
-            candidates = uow.records.scan(KIND, DUE, hi=micros(now), limit=batch)
-            for key, _ in candidates:
-                record = uow.records.get(KIND, key)  # locked: re-check under the lock
-                if record is None:
-                    continue
-                if expire_started(record, now):
-                    store(uow, key, record)
-                    continue
-                due = due_items(record, now)
-                kinds = {r.kind for r in due}
-                for item in record["items"]:
-                    if item["state"] == "pending" and item["kind"] in kinds:
-                        item["state"] = "sent"
-                store(uow, key, record)
-                found.extend(due)
-            return found, len(candidates) == batch
+            more = False
+            for kind, index in ((KIND, DUE), (NOTICES, REMINDER_DUE)):
+                candidates = uow.records.scan(kind, index, hi=micros(now), limit=batch)
+                more = more or len(candidates) == batch
+                for key, _ in candidates:
+                    place = (kind, key)
+                    loaded = load(uow, place)  # locked: re-check under the lock
+                    if loaded is None:
+                        continue
+                    doc, part = loaded
+                    if expire_started(part, now):
+                        save(uow, place, doc)
+                        continue
+                    due = due_items(part, now)
+                    kinds = {r.kind for r in due}
+                    for item in part["items"]:
+                        if item["state"] == PENDING and item["kind"] in kinds:
+                            item["state"] = SENT
+                    save(uow, place, doc)
+                    found.extend(due)
+            return found, more
 
         found: list[Reminder] = []
         more = True
@@ -183,42 +159,50 @@ class ReminderService(ServiceBase):
         exactly once per channel, with retries and leases, use :mod:`eduengine.notices`.
         """
         sent = 0
-        for keys in self._due_batches(KIND, DUE, batch):
-            for key in keys:
-                while taken := self._run(partial(_take_one, key), ids={"booking_id": key}):
-                    try:
-                        notifier.send(taken)
-                    except BaseException:
-                        self._run(partial(_settle_one, taken, "pending"), ids={"booking_id": key})
-                        raise
-                    self._run(partial(_settle_one, taken, "sent"), ids={"booking_id": key})
-                    sent += 1
+        for kind, index in ((KIND, DUE), (NOTICES, REMINDER_DUE)):
+            for keys in self._due_batches(kind, index, batch):
+                for key in keys:
+                    place = (kind, key)
+                    ids = {"booking_id": key} if kind == KIND else {"notice_id": key}
+                    while taken := self._run(partial(_take_one, place), ids=ids):
+                        done = {"booking_id": taken.booking_id}
+                        try:
+                            notifier.send(taken)
+                        except BaseException:
+                            self._run(partial(_settle_one, place, taken, PENDING), ids=done)
+                            raise
+                        self._run(partial(_settle_one, place, taken, SENT), ids=done)
+                        sent += 1
         return sent
 
 
-def _take_one(key: str, uow: UnitOfWork, now: datetime) -> Reminder | None:
-    """Mark the earliest due reminder of a document as being sent, under its lock."""
-    record = uow.records.get(KIND, key)
-    if record is None:
+def _take_one(place: Place, uow: UnitOfWork, now: datetime) -> Reminder | None:
+    """Mark the earliest due reminder at ``place`` as being sent, under its lock."""
+    loaded = load(uow, place)
+    if loaded is None:
         return None
-    if expire_started(record, now):
-        store(uow, key, record)
+    doc, part = loaded
+    if expire_started(part, now):
+        save(uow, place, doc)
         return None
-    due = sorted(due_items(record, now), key=lambda r: r.due_at)
+    due = sorted(due_items(part, now), key=lambda r: r.due_at)
     if not due:
         return None
-    for item in record["items"]:
+    for item in part["items"]:
         if item["kind"] == due[0].kind:
             item["state"] = SENDING
-    store(uow, key, record)
+    save(uow, place, doc)
     return due[0]
 
 
-def _settle_one(reminder: Reminder, state: str, uow: UnitOfWork, now: datetime) -> None:
-    record = uow.records.get(KIND, reminder.booking_id)
-    if record is None:
+def _settle_one(
+    place: Place, reminder: Reminder, state: str, uow: UnitOfWork, now: datetime
+) -> None:
+    loaded = load(uow, place)
+    if loaded is None:
         return  # voided while it was being sent
-    for item in record["items"]:
+    doc, part = loaded
+    for item in part["items"]:
         if item["kind"] == reminder.kind and item["state"] == SENDING:
             item["state"] = state
-    store(uow, reminder.booking_id, record)
+    save(uow, place, doc)
