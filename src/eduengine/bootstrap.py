@@ -42,6 +42,7 @@ import attrs
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.projection import analytics_rules
 from eduengine.analytics.projection import flush as analytics_flush
+from eduengine.analytics.projection import reset as analytics_reset
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
@@ -223,10 +224,17 @@ def school_reactions(
         )
     )
     if analytics:
-        found.append(
-            reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
-        )
+        found.append(analytics_projection())
     return found
+
+
+def analytics_projection() -> Projection:
+    """The analytics counters as a projection of the feed (``school.analytics.rebuild()``
+    replays the feed into it; a school built with ``analytics=False`` still rebuilds
+    through one of its own)."""
+    return reaction_projection(
+        "analytics", analytics_rules(), finishers=[analytics_flush], reset=analytics_reset
+    )
 
 
 class RunReactions:
@@ -461,7 +469,14 @@ class School:
                 settle_after=settle_payments_after,
                 **wiring,
             ),
-            analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
+            analytics=AnalyticsService(
+                uow,
+                rules=alert_rules,
+                replay=runner
+                if "analytics" in runner.projections
+                else ProjectionRunner(uow, feed, [analytics_projection()], clock=clock),
+                **wiring,
+            ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
         )
         payments = school.payments
