@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,8 +15,14 @@ from hypothesis import strategies as st
 from eduengine import FixedClock, School
 from eduengine.analytics import AnalyticsService, Period
 from eduengine.analytics import projection as pj
+from eduengine.booking.events import SlotCreated
+from eduengine.deals import GroupDealCampaign, GroupOpened
 from eduengine.errors import FeedUnavailable
+from eduengine.events.projections import Reactions
 from eduengine.kernel.codec import micros
+from eduengine.payments import FakePaymentGateway
+from eduengine.pricing import Money
+from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle, make_store
 from tests.analytics.world import OPS, T0, build, step
 
@@ -101,17 +108,28 @@ def test_rebuild_from_the_feed_equals_the_live_counters(
         handle.close()
 
 
-def test_each_touched_counter_is_written_once_per_batch(store: StoreHandle) -> None:
-    """The projection buffers a batch's counts: a counter many events touch is one write
-    (a booking's own transaction writes none: the projection runs after it commits)."""
+def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> None:
+    """The projection buffers a batch: a counter, roll-up or student profile that many
+    events touch is one write (a booking's own transaction writes none: the projection
+    runs after it commits)."""
     clock = FixedClock(T0)
-    school = School.build(store, clock=clock, inline_projections=False)
+    school = School.build(
+        store, clock=clock, inline_projections=False, gateway=FakePaymentGateway()
+    )
+    school.students.register("s0", name="s0")
     start = T0 + timedelta(days=1)
     slot = school.booking.create_slot("math", start, start + timedelta(hours=1), capacity=30)
     for n in range(20):
         school.booking.book(slot.id, f"s{n}")
+    for n in range(3):
+        school.pricing.checkout(
+            f"o{n}",
+            Customer(student_id="s0"),
+            [OrderLine(course_id="math", price=Money("100", "CNY"))],
+            account="a",
+        )
     with store.unit_of_work() as uow:
-        assert uow.records.list(pj.COUNTERS) == []  # nothing counted inside the bookings
+        assert all(uow.records.list(kind) == [] for kind in pj.KINDS)  # none in the commands
     writes: list[tuple[str, str]] = []
     original = store.unit_of_work
 
@@ -127,10 +145,14 @@ def test_each_touched_counter_is_written_once_per_batch(store: StoreHandle) -> N
         return uow
 
     school.projections._uow = counting_uow  # type: ignore[assignment]
-    assert school.projections.catch_up(batch=500).get("analytics") == 21
-    counters = [key for kind, key in writes if kind == pj.COUNTERS]
-    assert counters and len(counters) == len(set(counters))
-    assert f"{pj.rollup(pj.LESSON_COURSE)}|all|{micros(start) // pj.DAY * pj.DAY}" in counters
+    assert school.projections.catch_up(batch=500).get("analytics", 0) >= 25
+    ours = [(kind, key) for kind, key in writes if kind in pj.KINDS]
+    assert len(ours) == len(set(ours))
+    assert (pj.PROFILES, "s0") in ours
+    day = micros(start) // pj.DAY * pj.DAY
+    assert (pj.COUNTERS, f"{pj.rollup(pj.LESSON_COURSE)}|all|{day}") in ours
+    spend = {r.key: r.students for r in school.analytics.segments(spend_bands=(0, 300))}
+    assert spend["300+"] == 1
 
 
 def test_rebuild_needs_the_feed_and_drops_nothing_without_it(store: StoreHandle) -> None:
@@ -169,3 +191,51 @@ def test_what_a_student_did_before_registering_counts_the_same_live_and_rebuilt(
     assert bands == {"0-200": 0, "200-1000": 1, "1000+": 0}  # 300, the second order only
     a.rebuild(batch=2)
     assert dashboard(a, [Period.month(2026, 3)]) == live
+
+
+def test_feed_rows_written_before_events_carried_tutor_and_course_count_alike(
+    store: StoreHandle,
+) -> None:
+    """``SlotCreated.tutor_id`` and ``GroupOpened.course_id`` default to ``None`` in older
+    feed rows: the projection then reads them once from the slot and campaign records."""
+    clock = FixedClock(T0)
+    school = School.build(store, clock=clock, gateway=FakePaymentGateway(), risk_rules=())
+    school.deals.create_campaign(
+        GroupDealCampaign(
+            id="spring",
+            course_id="math",
+            list_price=Money("199", "CNY"),
+            group_price=Money("99", "CNY"),
+            required_size=2,
+            starts_at=T0,
+            ends_at=T0 + timedelta(days=30),
+        )
+    )
+    start = T0 + timedelta(hours=3)
+    slot = school.booking.create_slot(
+        "art", start, start + timedelta(hours=1), capacity=2, tutor_id="li"
+    )
+    school.booking.book(slot.id, "ann")
+    school.deals.open_group("spring", "bob", account="b")
+    week = Period.week(T0.date())
+    live = dashboard(school.analytics, [week])
+    assert [r.key for r in school.analytics.fill_rate(week, by="tutor")] == ["li"]
+    assert [r.key for r in school.analytics.group_metrics(week, by="course")] == ["math"]
+
+    old = [
+        attrs.evolve(e.event, tutor_id=None)
+        if isinstance(e.event, SlotCreated)
+        else attrs.evolve(e.event, course_id=None)
+        if isinstance(e.event, GroupOpened)
+        else e.event
+        for e in school.feed.events_since(0, 1000)
+    ]
+    with store.unit_of_work() as uow:
+        pj.reset(uow)
+        apply = Reactions(pj.analytics_rules(), [pj.flush])
+        for event in old:
+            for handler in apply.handlers_for(type(event)):
+                handler(event, uow)
+        pj.flush(uow)
+        uow.commit()
+    assert dashboard(school.analytics, [week]) == live
