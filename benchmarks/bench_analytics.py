@@ -248,7 +248,7 @@ def seed(path: Path, bookings: int, students: int) -> tuple[SqliteStore, int]:
         UOW.apply(event)
     store = SqliteStore(path)
     store.migrate()
-    kinds = (pj.COUNTERS, pj.ACTIVE, pj.PROFILES, rec.STUDENTS)
+    kinds = (pj.COUNTERS, pj.ACTIVE_DAYS, pj.PROFILES, rec.STUDENTS)
     for sid, at in HISTORY.registered.items():  # the profiles an erased-opener check reads
         UOW.records.put(rec.STUDENTS, sid, {"erased": False, "registered": at.isoformat()})
     docs = [(k, key, d, i) for (k, key), (d, i) in UOW.records.docs.items() if k in kinds]

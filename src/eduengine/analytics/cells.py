@@ -221,6 +221,18 @@ def _student_total(uow: UnitOfWork, period: Period, name: str) -> int:
 
 
 def _active(uow: UnitOfWork, period: Period) -> int:
+    """Distinct students active in the period: every student of the days wholly inside
+    it, and those active in its hours of the (at most two) days it covers in part."""
     lo, hi = micros(period.start), micros(period.end)
-    rows = uow.records.scan(pj.ACTIVE, "hour", lo=lo, hi=hi - 1)
-    return len({key.rpartition("|")[0] for key, _ in rows})
+    students: set[str] = set()
+    for key, day in uow.records.scan(pj.ACTIVE_DAYS, "day", lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
+        doc = uow.records.get(pj.ACTIVE_DAYS, key)
+        if doc is None:
+            continue
+        if lo <= day and day + pj.DAY <= hi:
+            students.update(doc["s"])
+            continue
+        for student_id, hours in doc["s"].items():
+            if any(lo <= day + h * pj.HOUR < hi for h in hours):
+                students.add(student_id)
+    return len(students)

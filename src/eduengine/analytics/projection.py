@@ -80,8 +80,11 @@ from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 COUNTERS = "analytics_counter"
-#: one document per (student, UTC hour) the student was active in
+#: one marker per (student, UTC hour) the student was active in (before 0.4: a rebuild
+#: drops them, :data:`ACTIVE_DAYS` holds the same)
 ACTIVE = "analytics_active"
+#: one document per (UTC day, student shard): each active student's active hours that day
+ACTIVE_DAYS = "analytics_active_day"
 #: one document per student: stage reached, first purchase, spend (segments read its indexes)
 PROFILES = "analytics_student"
 #: one document per slot: its course, tutor and start, as :class:`SlotCreated` gave them
@@ -89,7 +92,7 @@ SLOTS = "analytics_slot"
 #: one document per group deal: the hour it opened, its course, campaign and opener
 GROUP_DIMS = "analytics_group"
 #: every kind the projection writes: what a rebuild clears
-KINDS = (COUNTERS, ACTIVE, PROFILES, SLOTS, GROUP_DIMS)
+KINDS = (COUNTERS, ACTIVE, ACTIVE_DAYS, PROFILES, SLOTS, GROUP_DIMS)
 #: the projection's name, and its checkpoint's key
 PROJECTION = "analytics"
 
@@ -275,9 +278,23 @@ def flush(uow: UnitOfWork) -> None:
         doc = pending.docs[kind, key]
         if doc is not None:
             _guarded(functools.partial(_write_doc, uow, kind, key, doc), f"{kind} {key}")
+    days: dict[str, list[tuple[str, int]]] = {}
     for student_id, hour in sorted(pending.active):
-        # a blind write: the marker holds nothing but its key
-        uow.records.put(ACTIVE, f"{student_id}|{hour}", {}, index={"hour": hour})
+        day = hour // DAY * DAY
+        days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
+    for key, seen in sorted(days.items()):
+        _guarded(functools.partial(_write_active, uow, key, seen), f"active {key}")
+
+
+def _write_active(uow: UnitOfWork, key: str, seen: list[tuple[str, int]]) -> None:
+    day = int(key.partition("|")[0])
+    doc = uow.records.get(ACTIVE_DAYS, key) or {"day": day, "s": {}}
+    for student_id, offset in seen:
+        hours: list[int] = doc["s"].setdefault(student_id, [])
+        cell = offset // HOUR
+        if cell not in hours:
+            hours.append(cell)
+    uow.records.put(ACTIVE_DAYS, key, doc, index={"day": day})
 
 
 def _write_doc(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:

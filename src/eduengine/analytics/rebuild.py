@@ -120,8 +120,12 @@ class AnalyticsRebuild(AnalyticsQueries):
         def marker(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
             uow.records.put(pj.ACTIVE, key, doc, index={"hour": int(key.rpartition("|")[2])})
 
+        def active_day(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
+            uow.records.put(pj.ACTIVE_DAYS, key, doc, index={"day": int(str(doc["day"]))})
+
         return (
             self._refile_all(pj.COUNTERS, counter)
             + self._refile_all(pj.ACTIVE, marker)
+            + self._refile_all(pj.ACTIVE_DAYS, active_day)
             + self._refile_all(pj.PROFILES, pj.put_profile)
         )
