@@ -349,9 +349,8 @@ class School:
         ``settle_payments_after`` how old an open payment intent must be before
         ``school.payments.reconcile()`` settles it (see docs/payments.md); ``alert_rules``
         the rules ``school.analytics.evaluate_alerts()`` checks; ``analytics=False`` keeps
-        no analytics counters (each booking then writes a few documents less; the queries
-        of ``school.analytics`` see nothing counted while it is off, and
-        ``school.analytics.rebuild()`` backfills what stored documents allow);
+        no analytics counters (the queries of ``school.analytics`` see nothing counted
+        while it is off, and ``school.analytics.rebuild()`` replays the feed into them);
         ``referral_reward`` the coupon a referrer is issued when the student they
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
