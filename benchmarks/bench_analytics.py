@@ -156,6 +156,7 @@ def generate(bookings: int, students: int, rng: random.Random) -> Iterator[ev.Do
             course_id=slot.course_id,
             start=start,
             end=start + timedelta(hours=1),
+            tutor_id=slot.tutor_id,
         )
         for b in range(10):
             student = sids[rng.randrange(students)]
@@ -212,6 +213,7 @@ def generate(bookings: int, students: int, rng: random.Random) -> Iterator[ev.Do
             initiator=opener,
             share_code="",
             deadline=opened,
+            course_id=f"course{g % 12:03d}",
         )
         joined = rng.randint(0, 3)
         for m in range(joined + 1):
@@ -246,7 +248,7 @@ def seed(path: Path, bookings: int, students: int) -> tuple[SqliteStore, int]:
         UOW.apply(event)
     store = SqliteStore(path)
     store.migrate()
-    kinds = (pj.COUNTERS, pj.ACTIVE, pj.PROFILES, rec.STUDENTS)
+    kinds = (pj.COUNTERS, pj.ACTIVE_DAYS, pj.PROFILES, rec.STUDENTS)
     for sid, at in HISTORY.registered.items():  # the profiles an erased-opener check reads
         UOW.records.put(rec.STUDENTS, sid, {"erased": False, "registered": at.isoformat()})
     docs = [(k, key, d, i) for (k, key), (d, i) in UOW.records.docs.items() if k in kinds]

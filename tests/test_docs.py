@@ -35,6 +35,7 @@ MODULES = [
     "eduengine.analytics.events",
     "eduengine.analytics.model",
     "eduengine.analytics.projection",
+    "eduengine.analytics.rebuild",
     "eduengine.analytics.service",
     "eduengine.availability.events",
     "eduengine.availability.handlers",

@@ -42,6 +42,7 @@ import attrs
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.projection import analytics_rules
 from eduengine.analytics.projection import flush as analytics_flush
+from eduengine.analytics.projection import reset as analytics_reset
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
@@ -227,9 +228,7 @@ def school_reactions(
         )
     )
     if analytics:
-        found.append(
-            reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
-        )
+        found.append(analytics_projection())
     # class and course groups follow enrolment, transfer and churn; the community's
     # activity and moderation volumes are counted from its events
     found.append(reaction_projection("community", membership_rules()))
@@ -239,6 +238,15 @@ def school_reactions(
         )
     )
     return found
+
+
+def analytics_projection() -> Projection:
+    """The analytics counters as a projection of the feed (``school.analytics.rebuild()``
+    replays the feed into it; a school built with ``analytics=False`` still rebuilds
+    through one of its own)."""
+    return reaction_projection(
+        "analytics", analytics_rules(), finishers=[analytics_flush], reset=analytics_reset
+    )
 
 
 class RunReactions:
@@ -361,9 +369,8 @@ class School:
         ``settle_payments_after`` how old an open payment intent must be before
         ``school.payments.reconcile()`` settles it (see docs/payments.md); ``alert_rules``
         the rules ``school.analytics.evaluate_alerts()`` checks; ``analytics=False`` keeps
-        no analytics counters (each booking then writes a few documents less; the queries
-        of ``school.analytics`` see nothing counted while it is off, and
-        ``school.analytics.rebuild()`` backfills what stored documents allow);
+        no analytics counters (the queries of ``school.analytics`` see nothing counted
+        while it is off, and ``school.analytics.rebuild()`` replays the feed into them);
         ``referral_reward`` the coupon a referrer is issued when the student they
         brought first pays (see :class:`eduengine.referrals.ReferralReward`);
         ``course_info`` the course catalog (title, description, location, url per course
@@ -486,7 +493,14 @@ class School:
                 settle_after=settle_payments_after,
                 **wiring,
             ),
-            analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
+            analytics=AnalyticsService(
+                uow,
+                rules=alert_rules,
+                replay=runner
+                if "analytics" in runner.projections
+                else ProjectionRunner(uow, feed, [analytics_projection()], clock=clock),
+                **wiring,
+            ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
             mastery=MasteryService(
                 uow,

@@ -213,36 +213,46 @@ def test_erased_students_are_counted_but_never_identified(bench: Bench) -> None:
     assert "ann" not in everything and "name-ann" not in everything
 
 
-def test_rebuild_recounts_what_the_stored_documents_hold(bench: Bench) -> None:
-    b = bench.school
+def test_rebuild_replays_the_feed_and_recovers_what_documents_lost(store: StoreHandle) -> None:
+    """What the stored documents no longer hold (a cancelled seat's reason, the first of
+    two marks, spend) is recovered from the feed."""
+    clock = FixedClock(T0)
+    b = School.build(store, clock=clock, gateway=FakePaymentGateway(), risk_rules=())
     b.students.register("ann", name="安")
-    slot = lesson(bench, T0 + timedelta(hours=5))
-    seat = b.booking.book(slot, "ann")
-    b.booking.book(slot, "bob")
+    slot = b.booking.create_slot(
+        "math", T0 + timedelta(hours=5), T0 + timedelta(hours=6), capacity=4, tutor_id="wang"
+    )
+    seat = b.booking.book(slot.id, "ann")
+    b.booking.cancel(b.booking.book(slot.id, "bob").id, reason_code="sick")
     b.pricing.checkout(
         "o1",
         Customer(student_id="ann"),
         [OrderLine(course_id="math", price=Money("300", "CNY"))],
         account="a",
     )
-    bench.clock.advance(timedelta(hours=6))
-    b.booking.mark_attended(seat.id)
+    clock.advance(timedelta(hours=6))
+    b.booking.mark_no_show(seat.id)
+    b.booking.mark_attended(seat.id)  # corrected
     week = Period.week(T0.date())
 
     def figures() -> object:
         a = b.analytics
         return (
             a.fill_rate(week, by="hour"),
-            a.attendance(week),
+            a.attendance(week, by="tutor"),
+            a.cancellation_reasons(week, by="course"),
             a.lead_time(week),
             a.funnel(week),
             a.new_students(week),
             a.active_students(week),
             a.stage_moves(week),
+            a.segments(spend_bands=(0, 100, 500)),
         )
 
     live = figures()
-    assert b.analytics.rebuild(batch=1) == {"slots": 1, "students": 1, "groups": 0}
+    assert [(r.reason, r.count) for r in b.analytics.cancellation_reasons(week)] == [("sick", 1)]
+    done = b.analytics.rebuild(batch=1)
+    assert done["events"] > 0 and done["documents"] > 0 and done["position"] == b.feed.head()
     assert figures() == live
 
 

@@ -15,6 +15,7 @@ from eduengine import FixedClock, InMemoryEventBus, School
 from eduengine.booking import events as ev
 from eduengine.deals import GroupDealCampaign
 from eduengine.errors import EduEngineError
+from eduengine.levels import LearningEvent, XpRule
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
@@ -72,7 +73,10 @@ class World:
         return f"x{next(self.counter):05d}"
 
 
-def build(handle: StoreHandle) -> World:
+def build(handle: StoreHandle, *, feed: bool = False) -> World:
+    """The school on ``handle``: its reactions run in each command's unit of work (a
+    store without a feed, what :class:`tests.analytics.recount.Recount` is checked
+    against), or with ``feed`` as projections of the store's feed, after each commit."""
     clock = FixedClock(T0)
     events = InMemoryEventBus()
 
@@ -80,12 +84,13 @@ def build(handle: StoreHandle) -> World:
         unit_of_work = staticmethod(handle.unit_of_work)
 
     school = School.build(
-        Store(),
+        handle if feed else Store(),
         clock=clock,
         gateway=FakePaymentGateway(),
         publisher=events,
         risk_rules=(),
         reminders=None,
+        xp_rules=[XpRule(kind="lesson_attended", points=60)],
     )
     world = World(school=school, clock=clock, events=events)
     for cid, course in CAMPAIGNS.items():
@@ -134,6 +139,7 @@ def step(world: World, op: str, n: int) -> None:
         "expire": _expire,
         "erase": _erase,
         "cancel_series": _cancel_series,
+        "xp": _xp,
     }
     with contextlib.suppress(EduEngineError):
         actions[op](world, n)
@@ -280,6 +286,18 @@ def _expire(w: World, n: int) -> None:
 def _erase(w: World, n: int) -> None:
     if n % 4 == 0:
         w.school.students.erase(Actor(id="dpo", role="admin"), student(n))
+
+
+def _xp(w: World, n: int) -> None:
+    # a level-up every few lessons (the default curve): time to level up is counted
+    w.school.levels.record(
+        LearningEvent(
+            student_id=student(n),
+            kind="lesson_attended",
+            source_id=f"lesson-{n}",
+            occurred_at=w.clock.now(),
+        )
+    )
 
 
 def slot_events(world: World) -> list[ev.DomainEvent]:

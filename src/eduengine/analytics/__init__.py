@@ -1,8 +1,9 @@
 """Analytics (数据分析): the operator's dashboard from the library's own data.
 
-Counters are projections kept by rules on the bus, in the unit of work of the command
-they count (:mod:`eduengine.analytics.projection`); :class:`AnalyticsService` answers
-typed queries over a :class:`Period` in a time zone and checks :class:`AlertRule` s.
+Counters are a projection of the event feed, kept in batches after each command commits
+(:mod:`eduengine.analytics.projection`), with daily school-wide roll-ups;
+:class:`AnalyticsService` answers typed queries over a :class:`Period` in a time zone,
+checks :class:`AlertRule` s and rebuilds the counters by replaying the feed.
 Every metric is defined in ``docs/analytics.md``.
 """
 

@@ -30,11 +30,15 @@ from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 Cell = tuple[str, int, dict[str, int], dict[str, str]]
+Total = tuple[str, dict[str, int], dict[str, str]]
 
 
 def _cells(uow: UnitOfWork, family: str, period: Period) -> Iterator[Cell]:
     """``(dimension, hour micros, counts, money)`` of every hour starting in the period."""
-    lo, hi = micros(period.start), micros(period.end)
+    return _cells_between(uow, family, micros(period.start), micros(period.end))
+
+
+def _cells_between(uow: UnitOfWork, family: str, lo: int, hi: int) -> Iterator[Cell]:
     for key, day in uow.records.scan(pj.COUNTERS, family, lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
         doc = uow.records.get(pj.COUNTERS, key)
         if doc is None:
@@ -43,6 +47,44 @@ def _cells(uow: UnitOfWork, family: str, period: Period) -> Iterator[Cell]:
             hour = day + int(cell) * pj.HOUR
             if lo <= hour < hi:
                 yield doc["d"], hour, counts, doc["m"].get(cell, {})
+
+
+#: the breakdowns that are a family's dimension (the others are read from its roll-up)
+DIMENSIONS = frozenset({"course", "tutor", "campaign", "opener"})
+
+
+def _day_totals(uow: UnitOfWork, family: str, period: Period) -> Iterator[Total]:
+    """``(dimension, counts, money)`` over the period: the day totals of the family's
+    roll-up for each UTC day wholly inside it, and the hour cells of the dimension
+    documents for the (at most two) days it covers in part."""
+    lo, hi = micros(period.start), micros(period.end)
+    partial: list[int] = []
+    rolled = pj.rollup(family)
+    for key, day in uow.records.scan(pj.COUNTERS, rolled, lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
+        if not (lo <= day and day + pj.DAY <= hi):
+            partial.append(day)
+            continue
+        doc = uow.records.get(pj.COUNTERS, key)
+        if doc is None:
+            continue
+        money = doc.get("bym", {})
+        for dim, counts in doc.get("by", {}).items():
+            yield dim, counts, money.get(dim, {})
+    for day in partial:
+        for dim, _, counts, sums in _cells_between(
+            uow, family, max(lo, day), min(hi, day + pj.DAY)
+        ):
+            yield dim, counts, sums
+
+
+def _grouped(uow: UnitOfWork, family: str, period: Period, by: str) -> Iterator[Total]:
+    """``(row key, counts, money)`` of the family's counts in the period, grouped ``by`` a
+    dimension (day totals) or by the period's time (the school-wide roll-up's hours)."""
+    if by in DIMENSIONS:
+        yield from _day_totals(uow, family, period)
+        return
+    for _, hour, counts, money in _cells(uow, pj.rollup(family), period):
+        yield _key(by, pj.SCHOOL, hour, period), counts, money
 
 
 def _key(by: str, dim: str, hour: int, period: Period) -> str:
@@ -76,8 +118,8 @@ def _lesson_family(by: str) -> str:
 
 def _lesson_totals(uow: UnitOfWork, period: Period, by: str) -> dict[str, dict[str, int]]:
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for dim, hour, cell, _ in _cells(uow, _lesson_family(by), period):
-        row = totals[_key(by, dim, hour, period)]
+    for key, cell, _ in _grouped(uow, _lesson_family(by), period, by):
+        row = totals[key]
         for name, n in cell.items():
             row[name] += n
     return totals
@@ -128,8 +170,8 @@ def _groups(uow: UnitOfWork, period: Period, by: str) -> list[GroupRow]:
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     money: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     erased: dict[str, bool] = {}
-    for dim, hour, cell, sums in _cells(uow, family, period):
-        key = _key(by, dim, hour, period)
+    for dim, cell, sums in _grouped(uow, family, period, by):
+        key = dim
         if by == "opener":
             if dim not in erased:
                 doc = uow.records.get(rec.STUDENTS, dim)
@@ -179,6 +221,18 @@ def _student_total(uow: UnitOfWork, period: Period, name: str) -> int:
 
 
 def _active(uow: UnitOfWork, period: Period) -> int:
+    """Distinct students active in the period: every student of the days wholly inside
+    it, and those active in its hours of the (at most two) days it covers in part."""
     lo, hi = micros(period.start), micros(period.end)
-    rows = uow.records.scan(pj.ACTIVE, "hour", lo=lo, hi=hi - 1)
-    return len({key.rpartition("|")[0] for key, _ in rows})
+    students: set[str] = set()
+    for key, day in uow.records.scan(pj.ACTIVE_DAYS, "day", lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
+        doc = uow.records.get(pj.ACTIVE_DAYS, key)
+        if doc is None:
+            continue
+        if lo <= day and day + pj.DAY <= hi:
+            students.update(doc["s"])
+            continue
+        for student_id, hours in doc["s"].items():
+            if any(lo <= day + h * pj.HOUR < hi for h in hours):
+                students.add(student_id)
+    return len(students)

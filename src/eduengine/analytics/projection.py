@@ -1,27 +1,32 @@
-"""The analytics projections: counters kept up to date by rules on the bus.
+"""The analytics projection: counters kept from the event feed, in batches.
 
-Every rule here runs inside the unit of work of the command that raised its event, so
-a counter commits or rolls back with the booking, payment or group it counts, on every
-adapter alike. The rules add to a buffer of the unit of work; :func:`flush`, a finisher
-on the bus, writes each counter once at the end, in key order. Counters are JSON
-documents of kind :data:`COUNTERS`, one per ``(family, dimension value, UTC day)``,
-holding one cell per UTC hour of that day::
+The rules here are the ``analytics`` projection of :func:`eduengine.bootstrap.
+school_reactions`: they run after the command committed, over a batch of feed events in
+one unit of work with the projection's checkpoint (so a booking's own transaction never
+touches a counter, and each committed event is counted once). The rules add to a buffer
+of the unit of work; :func:`flush`, the projection's finisher, writes each touched
+document **once per batch**, in key order. Counters are JSON documents of kind
+:data:`COUNTERS`, one per ``(family, dimension value, UTC day)``, holding one cell per
+UTC hour of that day::
 
     key   "lesson.course|math|1772668800000000"
     doc   {"h": {"9": {"offered": 12, "booked": 10}}, "m": {...}}
     index {"lesson.course": <day micros>}
 
-A query over a period scans the family's index over the period's days (O(log N + days
-x dimension values)) and reads only those documents; cells are kept hourly so weekday
-and hour of day can be read in any time zone whose offset is a whole number of hours.
+**Daily school-wide roll-ups.** Every family of :data:`ROLLED` also keeps one document
+per UTC day for the whole school (family ``day:<family>``, dimension ``all``): its hour
+cells summed over every dimension value, and ``by``, each dimension value's total for
+the day. A month query by weekday, hour or for the school reads about 31 of them; one by
+course or tutor reads their day totals, and the per-course documents of the period's
+two partial days only (a period in a zone off UTC starts and ends inside a UTC day).
 
-**Why a document per day and not per hour**: a month is 30 documents per course rather
-than 720, which is what keeps a dashboard query fast at a million bookings. **Hot
-counters**: a booking locks the counter of its slot's (course, day) and of the booking's
-(course, day); bookings of different courses never wait for each other's counter, and a
-course's bookings already share much (the same students, tutors and slots). Student
-counters (registrations, stage moves) are spread over :data:`SHARDS` documents by
-student, so sign-ups across the school do not queue on one row.
+**Everything from the feed.** A rule reads only its event and the projection's own
+documents (a slot's course, tutor and start from :class:`SlotCreated`, a group's
+dimensions from :class:`GroupOpened`, a student's registration from
+:class:`StudentRegistered`), never a slot or group the school's commands lock, so
+``school.analytics.rebuild()`` replays the feed from its start into the same counters.
+Only what the feed does not hold (a slot or group created before its event carried
+these, a student registered before analytics was on) is read from the stored record.
 
 Families, with the instant each is bucketed by:
 
@@ -40,12 +45,13 @@ opener``                                       orders, new_students (+ money "va
 ``levels``                level-up             level_ups, level_s (dimension: level)
 ========================  ===================  =====================================
 
-**A counter never refuses a command.** Sums of money are kept as decimal strings in the
-documents; an index value (a signed 64-bit column) is clamped to :data:`INDEX_MAX`. A rule
-that still fails (a bug, a value no one foresaw) is logged and skipped, and the command it
-counts commits without that count (``school.analytics.rebuild()`` recounts what stored
-documents allow); only a failure of the store itself, which the command could not survive
-anyway, is raised.
+Student counters are spread over :data:`SHARDS` documents by student.
+
+**A counter never refuses a command**, and never holds one up: sums of money are kept as
+decimal strings in the documents; an index value (a signed 64-bit column) is clamped to
+:data:`INDEX_MAX`. A rule that still fails (a bug, a value no one foresaw) is logged and
+skipped (``school.analytics.rebuild()`` recounts from the feed); only a failure of the
+store itself is raised, and the batch is tried again.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ import attrs
 from eduengine.booking import events as ev
 from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined, RefundIssued
 from eduengine.deals.records import CAMPAIGNS, GROUPS
-from eduengine.errors import PersistenceError
+from eduengine.errors import EduEngineError, PersistenceError
 from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.money import Money
 from eduengine.levels.events import LevelUp
@@ -74,10 +80,21 @@ from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
 COUNTERS = "analytics_counter"
-#: one document per (student, UTC hour) the student was active in
+#: one marker per (student, UTC hour) the student was active in (before 0.4: a rebuild
+#: drops them, :data:`ACTIVE_DAYS` holds the same)
 ACTIVE = "analytics_active"
+#: one document per (UTC day, student shard): each active student's active hours that day
+ACTIVE_DAYS = "analytics_active_day"
 #: one document per student: stage reached, first purchase, spend (segments read its indexes)
 PROFILES = "analytics_student"
+#: one document per slot: its course, tutor and start, as :class:`SlotCreated` gave them
+SLOTS = "analytics_slot"
+#: one document per group deal: the hour it opened, its course, campaign and opener
+GROUP_DIMS = "analytics_group"
+#: every kind the projection writes: what a rebuild clears
+KINDS = (COUNTERS, ACTIVE, ACTIVE_DAYS, PROFILES, SLOTS, GROUP_DIMS)
+#: the projection's name, and its checkpoint's key
+PROJECTION = "analytics"
 
 log = logging.getLogger("eduengine.analytics")
 
@@ -100,6 +117,19 @@ STUDENTS = "students"
 COHORT = "cohort"
 FP_COHORT = "fp_cohort"
 LEVELS = "levels"
+#: the families with a daily school-wide roll-up (see :func:`rollup`)
+ROLLED = frozenset({LESSON_COURSE, LESSON_TUTOR, ACTIVITY, *GROUP_FAMILIES.values()})
+#: the dimension value of a roll-up document
+SCHOOL = "all"
+
+
+def rollup(family: str) -> str:
+    """The family of ``family``'s daily school-wide roll-up documents.
+
+    >>> rollup(LESSON_COURSE)
+    'day:lesson.course'
+    """
+    return f"day:{family}"
 
 
 def hour_of(at: datetime) -> int:
@@ -117,9 +147,9 @@ def clamp_index(value: int) -> int:
 
 
 def never_refuse(rule: Handler) -> Handler:
-    """``rule``, but a failure to count is logged instead of refusing the command.
+    """``rule``, but a failure to count is logged instead of failing the batch.
 
-    A store failure is still raised: the command's transaction cannot commit after it.
+    A store failure is still raised: the batch's transaction cannot commit after it.
     """
 
     @functools.wraps(rule)
@@ -135,21 +165,33 @@ def _guarded(count: Callable[[], None], what: str) -> None:
     except PersistenceError:
         raise
     except Exception:
-        # a counter is a projection: losing one count beats refusing a paid order
-        log.exception("analytics could not count %s; the command goes on without it", what)
+        # a counter is a projection: losing one count beats holding back every later one
+        log.exception("analytics could not count %s; the batch goes on without it", what)
 
 
 def shard(student_id: str) -> str:
     return f"s{zlib.crc32(student_id.encode()) % SHARDS}"
 
 
+Counts = dict[str, int]
+Sums = dict[str, Decimal]
+
+
 @attrs.define
 class Pending:
-    """The counter increments of one unit of work, written by :func:`flush` at its end."""
+    """What one batch (one unit of work) changes, written by :func:`flush` at its end:
+    each touched document once."""
 
-    counts: dict[tuple[str, str, int], dict[str, dict[str, int]]] = attrs.field(factory=dict)
-    money: dict[tuple[str, str, int], dict[str, dict[str, Decimal]]] = attrs.field(factory=dict)
+    counts: dict[tuple[str, str, int], dict[str, Counts]] = attrs.field(factory=dict)
+    money: dict[tuple[str, str, int], dict[str, Sums]] = attrs.field(factory=dict)
+    #: (roll-up family, day) -> dimension value -> its counts (money) for the whole day
+    totals: dict[tuple[str, int], dict[str, Counts]] = attrs.field(factory=dict)
+    total_money: dict[tuple[str, int], dict[str, Sums]] = attrs.field(factory=dict)
     active: set[tuple[str, int]] = attrs.field(factory=set)
+    #: the projection's own documents (profiles, slots, groups) read in the batch, as
+    #: changed so far (``None``: there is none)
+    docs: dict[tuple[str, str], dict[str, Any] | None] = attrs.field(factory=dict)
+    dirty: set[tuple[str, str]] = attrs.field(factory=set)
 
 
 _PENDING: weakref.WeakKeyDictionary[UnitOfWork, Pending] = weakref.WeakKeyDictionary()
@@ -162,6 +204,30 @@ def _pending(uow: UnitOfWork) -> Pending:
     return found
 
 
+def _doc(uow: UnitOfWork, kind: str, key: str) -> dict[str, Any] | None:
+    """One of the projection's own documents, read once per batch."""
+    docs = _pending(uow).docs
+    if (kind, key) not in docs:
+        docs[kind, key] = uow.records.get(kind, key)
+    return docs[kind, key]
+
+
+def _keep(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:
+    """Change one of the projection's own documents; :func:`flush` writes it."""
+    pending = _pending(uow)
+    pending.docs[kind, key] = doc
+    pending.dirty.add((kind, key))
+
+
+def _add(cell: Counts, counts: Mapping[str, int]) -> None:
+    for name, delta in counts.items():
+        cell[name] = cell.get(name, 0) + delta
+
+
+def _add_money(sums: Sums, money: Money) -> None:
+    sums[money.currency] = sums.get(money.currency, Decimal(0)) + money.amount
+
+
 def bump(
     uow: UnitOfWork,
     family: str,
@@ -170,16 +236,23 @@ def bump(
     counts: Mapping[str, int],
     money: Money | None = None,
 ) -> None:
-    """Add ``counts`` (and ``money`` to the ``value`` sum) to one hour's cell, at the end
-    of the unit of work (see :func:`flush`)."""
+    """Add ``counts`` (and ``money`` to the ``value`` sum) to one hour's cell, and to the
+    family's daily roll-up, at the end of the batch (see :func:`flush`)."""
+    pending = _pending(uow)
     day = hour // DAY * DAY
     cell_key = str((hour - day) // HOUR)
-    cell = _pending(uow).counts.setdefault((family, dim, day), {}).setdefault(cell_key, {})
-    for name, delta in counts.items():
-        cell[name] = cell.get(name, 0) + delta
+    _add(pending.counts.setdefault((family, dim, day), {}).setdefault(cell_key, {}), counts)
     if money is not None:
-        sums = _pending(uow).money.setdefault((family, dim, day), {}).setdefault(cell_key, {})
-        sums[money.currency] = sums.get(money.currency, Decimal(0)) + money.amount
+        _add_money(pending.money.setdefault((family, dim, day), {}).setdefault(cell_key, {}), money)
+    if family not in ROLLED:
+        return
+    rolled = rollup(family)
+    _add(pending.counts.setdefault((rolled, SCHOOL, day), {}).setdefault(cell_key, {}), counts)
+    _add(pending.totals.setdefault((rolled, day), {}).setdefault(dim, {}), counts)
+    if money is not None:
+        hourly = pending.money.setdefault((rolled, SCHOOL, day), {}).setdefault(cell_key, {})
+        _add_money(hourly, money)
+        _add_money(pending.total_money.setdefault((rolled, day), {}).setdefault(dim, {}), money)
 
 
 def mark_active(uow: UnitOfWork, student_id: str, at: datetime) -> None:
@@ -188,60 +261,123 @@ def mark_active(uow: UnitOfWork, student_id: str, at: datetime) -> None:
 
 
 def flush(uow: UnitOfWork) -> None:
-    """Write the unit of work's counters, once each, in key order (a bus finisher).
-
-    Counters are locked last and in one global order, so two commands that touch the
-    same counters (a series booking and a booking of the same course) never deadlock,
-    and each holds them only from here to its commit.
-    """
+    """Write what the batch changed, each document once, in key order (the projection's
+    finisher: one write per touched counter, roll-up or profile per batch, however many
+    events touched it)."""
     pending = _PENDING.pop(uow, None)
     if pending is None:
         return
-    for family, dim, day in sorted(pending.counts.keys() | pending.money.keys()):
+    keys = pending.counts.keys() | pending.money.keys()
+    keys |= {(family, SCHOOL, day) for family, day in pending.totals}
+    for family, dim, day in sorted(keys):
         _guarded(
             functools.partial(_write_counter, uow, pending, family, dim, day),
             f"counter {family}|{dim}|{day}",
         )
+    for kind, key in sorted(pending.dirty):
+        doc = pending.docs[kind, key]
+        if doc is not None:
+            _guarded(functools.partial(_write_doc, uow, kind, key, doc), f"{kind} {key}")
+    days: dict[str, list[tuple[str, int]]] = {}
     for student_id, hour in sorted(pending.active):
-        # a blind write: the marker holds nothing but its key
-        uow.records.put(ACTIVE, f"{student_id}|{hour}", {}, index={"hour": hour})
+        day = hour // DAY * DAY
+        days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
+    for key, seen in sorted(days.items()):
+        _guarded(functools.partial(_write_active, uow, key, seen), f"active {key}")
+
+
+def _write_active(uow: UnitOfWork, key: str, seen: list[tuple[str, int]]) -> None:
+    day = int(key.partition("|")[0])
+    doc = uow.records.get(ACTIVE_DAYS, key) or {"day": day, "s": {}}
+    for student_id, offset in seen:
+        hours: list[int] = doc["s"].setdefault(student_id, [])
+        cell = offset // HOUR
+        if cell not in hours:
+            hours.append(cell)
+    uow.records.put(ACTIVE_DAYS, key, doc, index={"day": day})
+
+
+def _write_doc(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:
+    if kind == PROFILES:
+        put_profile(uow, key, doc)
+    else:
+        uow.records.put(kind, key, doc)
+
+
+def _merge_counts(into: dict[str, Counts], changes: Mapping[str, Counts]) -> None:
+    for cell_key, deltas in changes.items():
+        cell = into.setdefault(cell_key, {})
+        for name, delta in deltas.items():
+            if delta:
+                cell[name] = cell.get(name, 0) + delta
+
+
+def _merge_money(into: dict[str, dict[str, str]], changes: Mapping[str, Sums]) -> None:
+    for cell_key, amounts in changes.items():
+        sums = into.setdefault(cell_key, {})
+        for currency, amount in amounts.items():
+            sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
 
 
 def _write_counter(uow: UnitOfWork, pending: Pending, family: str, dim: str, day: int) -> None:
     key = f"{family}|{dim}|{day}"
-    doc = uow.records.get(COUNTERS, key) or {
-        "f": family,
-        "d": dim,
-        "day": day,
-        "h": {},
-        "m": {},
-    }
-    for cell_key, deltas in pending.counts.get((family, dim, day), {}).items():
-        cell: dict[str, int] = doc["h"].setdefault(cell_key, {})
-        for name, delta in deltas.items():
-            if delta:
-                cell[name] = cell.get(name, 0) + delta
-    for cell_key, amounts in pending.money.get((family, dim, day), {}).items():
-        sums: dict[str, str] = doc["m"].setdefault(cell_key, {})
-        for currency, amount in amounts.items():
-            sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
+    doc = uow.records.get(COUNTERS, key) or {"f": family, "d": dim, "day": day, "h": {}, "m": {}}
+    _merge_counts(doc["h"], pending.counts.get((family, dim, day), {}))
+    _merge_money(doc["m"], pending.money.get((family, dim, day), {}))
+    if dim == SCHOOL and (family, day) in pending.totals:
+        _merge_counts(doc.setdefault("by", {}), pending.totals[family, day])
+        _merge_money(doc.setdefault("bym", {}), pending.total_money.get((family, day), {}))
     uow.records.put(COUNTERS, key, doc, index={family: day})
+
+
+def reset(uow: UnitOfWork) -> None:
+    """Drop every document the projection wrote (its ``reset``, for a rebuild)."""
+    for kind in KINDS:
+        for key, _ in uow.records.list(kind):
+            uow.records.delete(kind, key)
 
 
 # --- lessons ----------------------------------------------------------------------------
 
 
-def _lesson(uow: UnitOfWork, slot_id: str, counts: Mapping[str, int]) -> None:
-    slot = uow.slots.get(slot_id)
-    hour = hour_of(slot.start)
-    bump(uow, LESSON_COURSE, slot.course_id, hour, counts)
-    if slot.tutor_id is not None:
-        bump(uow, LESSON_TUTOR, slot.tutor_id, hour, counts)
+def _slot(uow: UnitOfWork, slot_id: str) -> dict[str, Any]:
+    """The slot's course, tutor and start, as the projection recorded them."""
+    doc = _doc(uow, SLOTS, slot_id)
+    if doc is None:
+        # a slot created before analytics counted it: its record, read (and locked) once
+        slot = uow.slots.get(slot_id)
+        doc = {"course": slot.course_id, "tutor": slot.tutor_id, "start": micros(slot.start)}
+        _keep(uow, SLOTS, slot_id, doc)
+    return doc
+
+
+def _lesson(uow: UnitOfWork, slot_id: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    slot = _slot(uow, slot_id)
+    hour = slot["start"] // HOUR * HOUR
+    bump(uow, LESSON_COURSE, slot["course"], hour, counts)
+    if slot["tutor"] is not None:
+        bump(uow, LESSON_TUTOR, slot["tutor"], hour, counts)
+    return slot
 
 
 def on_slot_created(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     assert isinstance(event, ev.SlotCreated)
+    tutor = event.tutor_id
+    if tutor is None:
+        # a feed row from before SlotCreated carried the tutor reads like "no tutor"
+        tutor = _stored_tutor(uow, event.slot_id)
+    doc = {"course": event.course_id, "tutor": tutor, "start": micros(event.start)}
+    _keep(uow, SLOTS, event.slot_id, doc)
     _lesson(uow, event.slot_id, {"slots": 1, "offered": event.capacity})
+
+
+def _stored_tutor(uow: UnitOfWork, slot_id: str) -> str | None:
+    try:
+        return uow.slots.get(slot_id).tutor_id
+    except PersistenceError:
+        raise
+    except EduEngineError:
+        return None  # no such slot any more: counted without a tutor
 
 
 def on_capacity_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -257,10 +393,9 @@ def on_slot_cancelled(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 
 def on_seat_taken(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     assert isinstance(event, ev.SeatBooked | ev.WaitlistPromoted | ev.OfferAccepted)
-    slot = uow.slots.get(event.slot_id)
-    _lesson(uow, event.slot_id, {"booked": 1})
-    lead = max(0, int((slot.start - event.occurred_at).total_seconds()))
-    bump(uow, ACTIVITY, slot.course_id, hour_of(event.occurred_at), {"bookings": 1, "lead_s": lead})
+    slot = _lesson(uow, event.slot_id, {"booked": 1})
+    lead = max(0, (slot["start"] - micros(event.occurred_at)) // 1_000_000)
+    bump(uow, ACTIVITY, slot["course"], hour_of(event.occurred_at), {"bookings": 1, "lead_s": lead})
     mark_active(uow, event.student_id, event.occurred_at)
 
 
@@ -274,10 +409,9 @@ def cancel_label(reason: str, reason_code: str | None) -> str:
 
 def on_seat_released(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     assert isinstance(event, ev.SeatReleased)
-    slot = uow.slots.get(event.slot_id)
-    _lesson(uow, event.slot_id, {"released": 1})
+    slot = _lesson(uow, event.slot_id, {"released": 1})
     label = cancel_label(event.reason, event.reason_code)
-    bump(uow, ACTIVITY, slot.course_id, hour_of(event.occurred_at), {f"cancel:{label}": 1})
+    bump(uow, ACTIVITY, slot["course"], hour_of(event.occurred_at), {f"cancel:{label}": 1})
 
 
 def on_attendance(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -293,32 +427,48 @@ def on_attendance(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 # --- group deals ------------------------------------------------------------------------
 
 
-def _group_dims(uow: UnitOfWork, group_id: str) -> tuple[int, dict[str, str]] | None:
+def _group_dims(uow: UnitOfWork, group_id: str) -> dict[str, Any] | None:
+    doc = _doc(uow, GROUP_DIMS, group_id)
+    if doc is not None:
+        return doc
+    # a group opened before analytics counted it: its records, read once
     group = uow.records.get(GROUPS, group_id)
     if group is None:
         return None
     campaign = uow.records.get(CAMPAIGNS, group["campaign_id"]) or {}
-    dims = {
+    doc = {
+        "hour": hour_of(dt_in(group["opened_at"])),
         "course": str(campaign.get("course_id", "?")),
         "campaign": str(group["campaign_id"]),
         "opener": str(group["initiator"]),
     }
-    return hour_of(dt_in(group["opened_at"])), dims
+    _keep(uow, GROUP_DIMS, group_id, doc)
+    return doc
 
 
 def _group(
     uow: UnitOfWork, group_id: str, counts: Mapping[str, int], money: Money | None = None
 ) -> None:
-    found = _group_dims(uow, group_id)
-    if found is None:
+    dims = _group_dims(uow, group_id)
+    if dims is None:
         return
-    hour, dims = found
     for by, family in GROUP_FAMILIES.items():
-        bump(uow, family, dims[by], hour, counts, money)
+        bump(uow, family, dims[by], dims["hour"], counts, money)
 
 
 def on_group_event(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     if isinstance(event, GroupOpened):
+        course = event.course_id
+        if course is None:  # a feed row from before GroupOpened carried the course
+            campaign = uow.records.get(CAMPAIGNS, event.campaign_id) or {}
+            course = str(campaign.get("course_id", "?"))
+        doc = {
+            "hour": hour_of(event.occurred_at),
+            "course": course,
+            "campaign": event.campaign_id,
+            "opener": event.initiator,
+        }
+        _keep(uow, GROUP_DIMS, event.group_id, doc)
         _group(uow, event.group_id, {"opened": 1})
     elif isinstance(event, GroupFormed):
         _group(uow, event.group_id, {"formed": 1})
@@ -336,25 +486,35 @@ def on_group_event(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 # --- students ---------------------------------------------------------------------------
 
 
-def _profile(uow: UnitOfWork, student_id: str) -> dict[str, Any] | None:
-    """The student's analytics document, made from their record the first time (so a
-    student registered before analytics counts from their real registration)."""
-    doc = uow.records.get(PROFILES, student_id)
-    if doc is not None:
-        return doc
-    record = uow.records.get(rec.STUDENTS, student_id)
-    if record is None:
-        return None
+def _new_profile(registered: int) -> dict[str, Any]:
     return {
-        "registered": micros(dt_in(record["facts"]["registered_at"])),
+        "registered": registered,
         "stage": "registered",
-        "since": micros(dt_in(record["facts"]["registered_at"])),
+        "since": registered,
         "reached": 0,
         "trial": False,
         "first_purchase": None,
         "level_at": None,
         "spend": {},
     }
+
+
+def _profile(uow: UnitOfWork, student_id: str, at: datetime) -> dict[str, Any] | None:
+    """The student's analytics document, made by their registration; a student registered
+    (by their record) strictly before ``at`` whose registration the projection never saw
+    (registered before analytics counted) gets one from their record, dated at their
+    real registration. What a student did before registering is not theirs to count, so
+    a replay of the feed counts exactly what the live projection did."""
+    doc = _doc(uow, PROFILES, student_id)
+    if doc is not None:
+        return doc
+    record = uow.records.get(rec.STUDENTS, student_id)
+    if record is None:
+        return None
+    registered = dt_in(record["facts"]["registered_at"])
+    if registered >= at:
+        return None
+    return _new_profile(micros(registered))
 
 
 def put_profile(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
@@ -366,12 +526,12 @@ def put_profile(uow: UnitOfWork, student_id: str, doc: dict[str, Any]) -> None:
 
 
 def _spend(uow: UnitOfWork, student_id: str, amount: Money, at: datetime) -> None:
-    doc = _profile(uow, student_id)
+    doc = _profile(uow, student_id, at)
     if doc is None:
         return
     total = Decimal(doc["spend"].get(amount.currency, "0")) + amount.amount
     doc["spend"][amount.currency] = str(total)
-    put_profile(uow, student_id, doc)
+    _keep(uow, PROFILES, student_id, doc)
 
 
 def on_registered(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -379,9 +539,8 @@ def on_registered(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     hour = hour_of(event.occurred_at)
     bump(uow, STUDENTS, shard(event.student_id), hour, {"registered": 1})
     bump(uow, COHORT, shard(event.student_id), hour, {"reached:registered": 1})
-    doc = _profile(uow, event.student_id)
-    if doc is not None:
-        put_profile(uow, event.student_id, doc)
+    doc = _doc(uow, PROFILES, event.student_id) or _new_profile(micros(event.occurred_at))
+    _keep(uow, PROFILES, event.student_id, doc)
 
 
 def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -391,7 +550,7 @@ def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     if event.stage == "churned":
         counts[f"churn:{event.reason_code or 'unspecified'}"] = 1
     bump(uow, STUDENTS, shard(sid), hour_of(event.occurred_at), counts)
-    doc = _profile(uow, sid)
+    doc = _profile(uow, sid, event.occurred_at)
     if doc is None:
         return
     now = micros(event.occurred_at)
@@ -418,7 +577,7 @@ def on_stage_changed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
                 bump(uow, FP_COHORT, shard(sid), first // HOUR * HOUR, {"renewed": 1})
         doc["reached"] = max(doc["reached"], rank)
     doc["stage"], doc["since"] = event.stage, now
-    put_profile(uow, sid, doc)
+    _keep(uow, PROFILES, sid, doc)
 
 
 def on_order_paid(event: ev.DomainEvent, uow: UnitOfWork) -> None:
@@ -435,7 +594,7 @@ def on_referral(event: ev.DomainEvent, uow: UnitOfWork) -> None:
 def on_level_up(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     """Time to level up: from the previous level-up, or registration for the first."""
     assert isinstance(event, LevelUp)
-    doc = _profile(uow, event.student_id)
+    doc = _profile(uow, event.student_id, event.occurred_at)
     if doc is None:
         return
     now = micros(event.occurred_at)
@@ -443,12 +602,12 @@ def on_level_up(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     seconds = max(0, (now - since) // 1_000_000)
     bump(uow, LEVELS, str(event.to_level), now // HOUR * HOUR, {"level_ups": 1, "level_s": seconds})
     doc["level_at"] = now
-    put_profile(uow, event.student_id, doc)
+    _keep(uow, PROFILES, event.student_id, doc)
 
 
 def analytics_rules() -> dict[type[ev.DomainEvent], list[Handler]]:
-    """The projections' rules, for :func:`eduengine.bootstrap.school_rules` (they run
-    after the school's own rules for the event, so they count what those let through)."""
+    """The projection's rules, for :func:`eduengine.bootstrap.school_reactions` (with
+    :func:`flush` as its finisher and :func:`reset` as its reset)."""
     table: dict[type[ev.DomainEvent], list[Handler]] = {
         ev.SlotCreated: [on_slot_created],
         ev.CapacityChanged: [on_capacity_changed],

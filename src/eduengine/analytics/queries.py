@@ -15,8 +15,8 @@ from eduengine.analytics.cells import (
     _attendance,
     _cells,
     _fill,
+    _grouped,
     _groups,
-    _key,
     _student_cells,
     _student_total,
     _top,
@@ -119,9 +119,9 @@ class AnalyticsQueries(ServiceBase):
 
         def query(uow: UnitOfWork) -> list[CountRow]:
             totals: dict[str, int] = defaultdict(int)
-            for _, hour, cell, _ in _cells(uow, pj.ACTIVITY, period):
+            for key, cell, _ in _grouped(uow, pj.ACTIVITY, period, "hour"):
                 if cell.get("bookings"):
-                    totals[_key("hour", "", hour, period)] += cell["bookings"]
+                    totals[key] += cell["bookings"]
             rows = [CountRow(key=k, count=n) for k, n in totals.items()]
             return sorted(rows, key=lambda r: (-r.count, r.key))
 
@@ -136,10 +136,10 @@ class AnalyticsQueries(ServiceBase):
 
         def query(uow: UnitOfWork) -> list[ReasonRow]:
             totals: dict[tuple[str, str], int] = defaultdict(int)
-            for dim, hour, cell, _ in _cells(uow, pj.ACTIVITY, period):
+            for key, cell, _ in _grouped(uow, pj.ACTIVITY, period, by):
                 for name, n in cell.items():
                     if name.startswith("cancel:") and n:
-                        totals[_key(by, dim, hour, period), name[7:]] += n
+                        totals[key, name[7:]] += n
             rows = [ReasonRow(key=k, reason=r, count=n) for (k, r), n in totals.items()]
             return sorted(rows, key=lambda r: (r.key, -r.count, r.reason))
 
@@ -154,9 +154,8 @@ class AnalyticsQueries(ServiceBase):
         def query(uow: UnitOfWork) -> list[LeadTimeRow]:
             n: dict[str, int] = defaultdict(int)
             s: dict[str, int] = defaultdict(int)
-            for dim, hour, cell, _ in _cells(uow, pj.ACTIVITY, period):
+            for key, cell, _ in _grouped(uow, pj.ACTIVITY, period, by):
                 if cell.get("bookings"):
-                    key = _key(by, dim, hour, period)
                     n[key] += cell["bookings"]
                     s[key] += cell.get("lead_s", 0)
             return [

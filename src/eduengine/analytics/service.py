@@ -1,7 +1,8 @@
-"""The operator's dashboard: typed queries over a period, alert rules, and the rebuild.
+"""The operator's dashboard: typed queries over a period, alert rules, and the rebuild
+from the event feed.
 
-Every query reads the counters :mod:`eduengine.analytics.projection` keeps on the bus,
-in a read-only unit of work (a report never holds up a booking), and returns plain
+Every query reads the counters :mod:`eduengine.analytics.projection` keeps from the
+event feed, in a read-only unit of work (a report never holds up a booking), and returns plain
 ``attrs`` rows (``attrs.asdict(row)`` gives JSON or a DataFrame row).
 
 >>> from datetime import date, datetime, timedelta, timezone
@@ -30,16 +31,18 @@ from typing import Unpack
 from eduengine.analytics.alerts import ALERTS, ANCHOR, AlertChecks, last_complete_period
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.queries import check_period
-from eduengine.analytics.rebuild import AnalyticsRebuild
+from eduengine.analytics.rebuild import AnalyticsRebuild, FeedReplay
 from eduengine.errors import InvalidSetting
 from eduengine.service_layer.ports import UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceOptions
 
 
 class AnalyticsService(AlertChecks, AnalyticsRebuild):
-    """Queries over the analytics counters, alert rules and the one-off rebuild.
+    """Queries over the analytics counters, alert rules and the rebuild from the feed.
 
-    ``rules`` are the school's :class:`AlertRule` s, checked by :meth:`evaluate_alerts`.
+    ``rules`` are the school's :class:`AlertRule` s, checked by :meth:`evaluate_alerts`;
+    ``replay`` replays the event feed for :meth:`rebuild` (``School.build`` passes the
+    school's projection runner).
     """
 
     def __init__(
@@ -47,9 +50,11 @@ class AnalyticsService(AlertChecks, AnalyticsRebuild):
         uow: UnitOfWorkFactory,
         *,
         rules: Sequence[AlertRule] = (),
+        replay: FeedReplay | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
+        self.replay = replay
         self.rules = tuple(rules)
         for rule in self.rules:
             # checked here, not at the first evaluation: a rule that can never be

@@ -39,6 +39,8 @@ class SlotCreated(SlotEvent):
     start: datetime
     end: datetime
     series_id: str | None = None
+    #: the slot's tutor (``None``: none, or a feed row written before 0.4 carried it)
+    tutor_id: str | None = None
 
 
 @event_type("booking.slot_cancelled", aggregate="slot", field="slot_id")

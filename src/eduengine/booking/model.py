@@ -253,6 +253,7 @@ class Slot:
                 start=start,
                 end=end,
                 series_id=series_id,
+                tutor_id=tutor_id,
             )
         return slot
 

@@ -24,6 +24,8 @@ class GroupOpened(DomainEvent):
     initiator: str
     share_code: str
     deadline: datetime
+    #: the campaign's course (``None`` in feed rows written before 0.4 carried it)
+    course_id: str | None = None
 
 
 @event_type("deals.member_joined", aggregate="group", field="group_id")

@@ -205,6 +205,7 @@ class GroupService(RiskScreen, DealPayments):
                         initiator=initiator,
                         share_code=group.share_code,
                         deadline=group.deadline,
+                        course_id=campaign.course_id,
                     )
                 ]
             )
