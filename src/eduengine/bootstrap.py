@@ -66,6 +66,8 @@ from eduengine.events.projections import (
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
+from eduengine.learning import handlers as learning_rules
+from eduengine.learning.service import LearningService
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.notices import handlers as notice_rules
@@ -198,7 +200,7 @@ def school_reactions(
     checkpoint, so one that fails holds back only itself.
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['reminders', 'notices', 'lifecycle', 'analytics']
+    ['reminders', 'notices', 'lifecycle', 'analytics', 'learning_archive']
     """
     found: list[Projection] = []
     if reminders is not None:
@@ -226,6 +228,14 @@ def school_reactions(
         found.append(
             reaction_projection("analytics", analytics_rules(), finishers=[analytics_flush])
         )
+    # each student's learning archive: lessons, homework, notes, levels (rebuildable)
+    found.append(
+        reaction_projection(
+            learning_rules.ARCHIVE_PROJECTION,
+            learning_rules.archive_rules(),
+            reset=learning_rules.reset_archive,
+        )
+    )
     return found
 
 
@@ -291,6 +301,8 @@ class School:
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
+    #: the curriculum, homework and assessments, and each student's learning archive
+    learning: LearningService
 
     @classmethod
     def build(
@@ -463,6 +475,7 @@ class School:
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
+            learning=LearningService(uow, policy=access_policy, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -473,6 +486,7 @@ class School:
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
+        erasure.register("learning", learning_rules.erase_learning)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -550,7 +564,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics']
+'projection analytics', 'projection learning_archive']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """
