@@ -23,7 +23,7 @@ with its rules: deadline and late window, attempts, who may grade.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -82,6 +82,12 @@ def _ids(value: object, what: str) -> tuple[str, ...]:
     return found
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str | bytes):
+        raise WrongType(f"expected a list of ids, got {value!r}", field="ids")
+    return tuple(value)
+
+
 def check_fraction(value: object, what: str) -> Decimal:
     """A score: a ``Decimal`` (or an ``int``) from 0 to 1, never a float.
 
@@ -111,7 +117,7 @@ class KnowledgePoint:
     id: str = attrs.field(validator=lambda _, __, v: check_id(v, "point id"))
     name: str = ""
     prerequisites: tuple[str, ...] = attrs.field(
-        default=(), converter=tuple, validator=lambda _, __, v: _ids(v, "prerequisites")
+        default=(), converter=_str_tuple, validator=lambda _, __, v: _ids(v, "prerequisites")
     )
 
 
@@ -122,10 +128,10 @@ class Unit:
     id: str = attrs.field(validator=lambda _, __, v: check_id(v, "unit id"))
     name: str = ""
     points: tuple[str, ...] = attrs.field(
-        default=(), converter=tuple, validator=lambda _, __, v: _ids(v, "points")
+        default=(), converter=_str_tuple, validator=lambda _, __, v: _ids(v, "points")
     )
     dimensions: tuple[str, ...] = attrs.field(
-        default=(), converter=tuple, validator=lambda _, __, v: _ids(v, "dimensions")
+        default=(), converter=_str_tuple, validator=lambda _, __, v: _ids(v, "dimensions")
     )
 
 
