@@ -72,21 +72,23 @@ def on_attendance(event: DomainEvent, uow: UnitOfWork) -> None:
 
 
 def on_work(event: DomainEvent, uow: UnitOfWork) -> None:
-    """A step of homework or an assessment, when it happened."""
+    """A step of homework or an assessment, when it happened; its key orders the steps of
+    one work that share an instant (assigned, then each attempt's submission and its
+    grade or return)."""
     assert isinstance(event, WorkAssigned | WorkSubmitted | WorkGraded | WorkReturned)
     detail: dict[str, object] = {"work_kind": event.kind, "unit_id": event.unit_id}
     if isinstance(event, WorkAssigned):
-        kind, step = "work_assigned", "assigned"
+        kind, step = "work_assigned", "000|0"
         detail |= {
             "title": event.title,
             "teacher_id": event.teacher_id,
             "due_at": None if event.due_at is None else event.due_at.isoformat(),
         }
     elif isinstance(event, WorkSubmitted):
-        kind, step = "work_submitted", f"submitted:{event.attempt}"
+        kind, step = "work_submitted", f"{event.attempt:03d}|1"
         detail |= {"attempt": event.attempt, "late": event.late}
     elif isinstance(event, WorkGraded):
-        kind, step = "work_graded", f"graded:{event.attempt}"
+        kind, step = "work_graded", f"{event.attempt:03d}|2"
         detail |= {
             "attempt": event.attempt,
             "score": str(event.score),
@@ -95,7 +97,7 @@ def on_work(event: DomainEvent, uow: UnitOfWork) -> None:
             "comment": event.comment,
         }
     else:
-        kind, step = "work_returned", f"returned:{event.attempt}"
+        kind, step = "work_returned", f"{event.attempt:03d}|2"
         detail |= {"attempt": event.attempt, "by": event.returned_by, "comment": event.comment}
     _file(
         uow,
