@@ -249,7 +249,10 @@ class LearningService(ServiceBase):
                 done.append(work_id)
             return done
 
-        return self._run(command, ids={"assignment_id": assignment.id})
+        return self._run(
+            command,
+            ids={"assignment_id": assignment.id, "class_id": class_id, "slot_id": slot_id},
+        )
 
     def submit(self, student_id: str, work_id: str, *, content: str | None = None) -> Work:
         """The student hands in an attempt: on time, late (inside the late window) or
@@ -280,7 +283,7 @@ class LearningService(ServiceBase):
             )
             return self._in_zone(uow, work)
 
-        return self._run(command, ids={"work_id": work_id})
+        return self._run(command, ids={"work_id": work_id, "student_id": student_id})
 
     def grade(
         self,
@@ -454,7 +457,9 @@ class LearningService(ServiceBase):
             )
             return note_id
 
-        return self._audited(actor, student_id, command)
+        return self._under_policy(
+            actor, student_id, command, ids={"student_id": student_id, "course_id": course_id}
+        )
 
     def archive(
         self,
@@ -513,7 +518,9 @@ class LearningService(ServiceBase):
                 next=None if more is None else rec.cursor_out(*more),
             )
 
-        return self._audited(actor, student_id, command)
+        return self._under_policy(
+            actor, student_id, command, ids={"student_id": student_id, "course_id": course_id}
+        )
 
     # --- internals ---------------------------------------------------------------------
 
@@ -574,19 +581,24 @@ class LearningService(ServiceBase):
         granted = grant is not None and dt_in(grant["until"]) > now
         return self.policy.access(actor, doc["class_id"], granted) is Access.FULL
 
-    def _audited(
-        self, actor: Actor, student_id: str, command: Callable[[UnitOfWork, datetime], T]
+    def _under_policy(
+        self,
+        actor: Actor,
+        student_id: str,
+        command: Callable[[UnitOfWork, datetime], T],
+        ids: Mapping[str, str | None],
     ) -> T:
-        """Run ``command``; a refusal is audited in a unit of work of its own."""
+        """Run ``command`` (it raises ``_Refused`` when the access policy says no); a
+        refusal is audited in a unit of work of its own and raised as ``AccessDenied``."""
         try:
-            return self._run(command, ids={"student_id": student_id})
+            return self._run(command, ids=ids)
         except _Refused:
             pass
         self._run(
             lambda uow, now: students.write_audit(
                 uow, actor, student_id, "denied", ARCHIVE_FIELDS, now
             ),
-            ids={"student_id": student_id},
+            ids=ids,
         )
         raise AccessDenied(
             f"{actor.role} {actor.id!r} may not read the learning record of {student_id!r}"
