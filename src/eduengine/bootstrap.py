@@ -73,6 +73,8 @@ from eduengine.events.projections import (
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
+from eduengine.learning import handlers as learning_rules
+from eduengine.learning.service import LearningService
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.mastery.model import BktParams
@@ -211,9 +213,9 @@ def school_reactions(
     ``reminders`` projection, which plans the reminders alone (still one row).
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
-    >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=None)]
-    ['reminders', 'lifecycle', 'analytics', 'community', 'community_metrics']
+    ['notices', 'lifecycle', 'analytics', 'community', 'community_metrics', 'learning_archive']
+    >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=None)][:3]
+    ['reminders', 'lifecycle', 'analytics']
     """
     found: list[Projection] = []
     if notices is not None:
@@ -235,6 +237,14 @@ def school_reactions(
     found.append(
         reaction_projection(
             "community_metrics", {e: [count_event] for e in COUNTED}, reset=reset_counts
+        )
+    )
+    # each student's learning archive: lessons, homework, notes, levels (rebuildable)
+    found.append(
+        reaction_projection(
+            learning_rules.ARCHIVE_PROJECTION,
+            learning_rules.archive_rules(),
+            reset=learning_rules.reset_archive,
         )
     )
     return found
@@ -315,6 +325,8 @@ class School:
     mastery: MasteryService
     #: class and course groups, posts, the word filter and the moderator queue
     community: CommunityService
+    #: the curriculum, homework and assessments, and each student's learning archive
+    learning: LearningService
 
     @classmethod
     def build(
@@ -511,6 +523,7 @@ class School:
             community=CommunityService(
                 uow, limits=community_limits, spam=spam_rules, **wiring
             ),
+            learning=LearningService(uow, policy=access_policy, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -523,6 +536,7 @@ class School:
         erasure.register("payment_intents", erase_accounts)
         erasure.register("mastery", erase_mastery)
         erasure.register("community", erase_community_posts)
+        erasure.register("learning", learning_rules.erase_learning)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -600,7 +614,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
-'projection community', 'projection community_metrics']
+'projection community', 'projection community_metrics', 'projection learning_archive']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

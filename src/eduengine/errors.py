@@ -841,6 +841,125 @@ class PostingTooFast(DomainError):
         self.member_id = member_id
         self.limit = limit
         self.retry_after = retry_after
+# --- learning record ------------------------------------------------------------------
+
+
+class UnknownKnowledgePoint(InvalidInput):
+    """A prerequisite, unit or piece of work names a knowledge point its course's
+    curriculum does not have."""
+
+    code = "unknown_knowledge_point"
+
+    def __init__(self, course_id: str, point_ids: Sequence[str]) -> None:
+        super().__init__(
+            f"course {course_id!r} has no knowledge point(s) {', '.join(sorted(point_ids))}"
+        )
+        self.course_id = course_id
+        self.point_ids = tuple(sorted(point_ids))
+
+
+class PrerequisiteCycle(InvalidInput):
+    """Knowledge points would be prerequisites of themselves (the graph must be acyclic):
+    a course's curriculum (``course_id``) or the school's mastery graph. ``cycle`` names
+    the loop from a point back to it.
+
+    >>> print(PrerequisiteCycle(["a", "b", "a"], course_id="math"))
+    course 'math': knowledge points form a prerequisite cycle: a -> b -> a
+    """
+
+    code = "prerequisite_cycle"
+
+    def __init__(self, cycle: Sequence[str], course_id: str | None = None) -> None:
+        where = f"course {course_id!r}: " if course_id is not None else ""
+        super().__init__(
+            f"{where}knowledge points form a prerequisite cycle: {' -> '.join(cycle)}"
+        )
+        self.course_id = course_id
+        self.cycle = tuple(cycle)
+        #: the same loop (the name the mastery graph used first)
+        self.points = self.cycle
+
+
+class UnknownDimension(InvalidInput):
+    """An ability dimension the school has not defined."""
+
+    code = "unknown_dimension"
+
+    def __init__(self, dimension_ids: Sequence[str]) -> None:
+        super().__init__(
+            f"no ability dimension(s) {', '.join(sorted(dimension_ids))} defined by the school"
+        )
+        self.dimension_ids = tuple(sorted(dimension_ids))
+
+
+class CurriculumNotFound(NotFound):
+    code = "curriculum_not_found"
+
+    def __init__(self, course_id: str) -> None:
+        super().__init__(f"course {course_id!r} has no curriculum")
+        self.course_id = course_id
+
+
+class WorkNotFound(NotFound):
+    """No homework or assessment of this id (for this student)."""
+
+    code = "work_not_found"
+
+    def __init__(self, work_id: str) -> None:
+        super().__init__(f"work {work_id!r} not found")
+        self.work_id = work_id
+
+
+class WorkRefused(InvalidTransition):
+    """Homework or an assessment is not in a state that allows this step (submitted and
+    waiting to be graded, graded already, ...)."""
+
+    code = "work_refused"
+
+    def __init__(self, work_id: str, message: str) -> None:
+        super().__init__(f"work {work_id!r}: {message}")
+        self.work_id = work_id
+
+
+class DeadlinePassed(WorkRefused):
+    """A submission after the due time and any late window."""
+
+    code = "deadline_passed"
+
+    def __init__(self, work_id: str, closed_at: str) -> None:
+        super().__init__(work_id, f"submissions closed at {closed_at}")
+        self.closed_at = closed_at
+
+
+class AttemptsExhausted(WorkRefused):
+    """Every allowed attempt has been submitted."""
+
+    code = "attempts_exhausted"
+
+    def __init__(self, work_id: str, max_attempts: int) -> None:
+        super().__init__(work_id, f"all {max_attempts} attempt(s) were used")
+        self.max_attempts = max_attempts
+
+
+class NotSubmitted(WorkRefused):
+    """Grading or returning work that has no submission waiting."""
+
+    code = "not_submitted"
+
+    def __init__(self, work_id: str, state: str) -> None:
+        super().__init__(work_id, f"no submission waits to be graded (it is {state})")
+        self.state = state
+
+
+class NotAllowedToGrade(AccessDenied):
+    """Only the work's teacher or academic staff may grade or return it."""
+
+    code = "not_allowed_to_grade"
+
+    def __init__(self, work_id: str, actor_id: str) -> None:
+        super().__init__(f"{actor_id!r} may not grade work {work_id!r}")
+        self.work_id = work_id
+        self.actor_id = actor_id
 
 
 # --- HTTP -----------------------------------------------------------------------------
@@ -896,13 +1015,3 @@ def _title(cls: type[EduEngineError]) -> str:
 # --- mastery and the learning path ----------------------------------------------------
 
 
-class PrerequisiteCycle(InvalidInput):
-    """Knowledge points' prerequisites loop back to themselves: no path could start."""
-
-    code = "prerequisite_cycle"
-
-    def __init__(self, points: list[str]) -> None:
-        super().__init__(
-            "knowledge points form a prerequisite cycle: " + " -> ".join(points)
-        )
-        self.points = tuple(points)

@@ -25,7 +25,14 @@ SPAWN = multiprocessing.get_context("spawn")
 START = T0 + timedelta(days=2)
 WEEK = Period.week(date(2026, 3, 2), "UTC")
 #: reminders are notices: the notices projection plans a seat's reminders with its notices
-REACTIONS = ["notices", "lifecycle", "analytics", "community", "community_metrics"]
+REACTIONS = [
+    "notices",
+    "lifecycle",
+    "analytics",
+    "community",
+    "community_metrics",
+    "learning_archive",
+]
 
 
 def _lesson(school: School) -> str:

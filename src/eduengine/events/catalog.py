@@ -17,6 +17,7 @@ from eduengine.availability import events as availability
 from eduengine.booking import events as booking
 from eduengine.community import events as community
 from eduengine.deals import events as deals
+from eduengine.learning import events as learning
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
 from eduengine.notices import events as notices
@@ -33,6 +34,7 @@ __all__ = [
     "booking",
     "community",
     "deals",
+    "learning",
     "levels",
     "mastery",
     "notices",

@@ -72,11 +72,13 @@ class Access(enum.Enum):
 @attrs.frozen(kw_only=True)
 class Actor:
     """A staff member acting on records: ``role`` (academic, teacher, support, admin ...)
-    and, for teachers, the classes they teach."""
+    and, for teachers, the classes they teach; for a guardian (role ``guardian``), the
+    students (their children) whose learning record they may read, ``student_ids``."""
 
     id: str
     role: str
     class_ids: frozenset[str] = frozenset()
+    student_ids: frozenset[str] = frozenset()
 
 
 class AccessPolicy(Protocol):

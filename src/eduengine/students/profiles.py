@@ -38,7 +38,7 @@ from eduengine.students.privacy import (
     mask_name,
     mask_phone,
 )
-from eduengine.students.records import AUDIT, AUDIT_SEQ, GRANTS, STUDENTS, ServiceOptions
+from eduengine.students.records import AUDIT, GRANTS, STUDENTS, ServiceOptions
 
 T = TypeVar("T")
 
@@ -278,24 +278,7 @@ class ProfileService(ServiceBase):
         fields: Sequence[str],
         now: datetime,
     ) -> None:
-        # a counter document orders entries that share an instant (and serialises writers)
-        counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
-        counter["n"] += 1
-        uow.records.put(AUDIT_SEQ, "next", counter)
-        uow.records.put(
-            AUDIT,
-            f"{counter['n']:012d}",
-            {
-                "at": dt_out(now),
-                "actor_id": actor.id,
-                "role": actor.role,
-                "student_id": student_id,
-                "action": action,
-                "fields": list(fields),
-            },
-            # a student's trail is read by index, never by reading the school's
-            index={f"student:{student_id}": counter["n"]},
-        )
+        rec.write_audit(uow, actor, student_id, action, fields, now)
 
     def _audited(
         self, actor: Actor, student_id: str, command: Callable[[UnitOfWork, datetime], T]

@@ -10,6 +10,7 @@ write of a package goes through :func:`put_package`, which keeps that filing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from eduengine.students.events import StudentEnrolled as StudentEnrolled
 from eduengine.students.events import StudentErased as StudentErased
 from eduengine.students.events import StudentRegistered as StudentRegistered
 from eduengine.students.events import TagsChanged as TagsChanged
+from eduengine.students.privacy import Actor
 
 STUDENTS = "student"
 PACKAGES = "lesson_package"
@@ -71,6 +73,36 @@ def package(uow: UnitOfWork, package_id: str) -> dict[str, Any]:
     if doc is None:
         raise NotFound(f"lesson package {package_id!r} not found")
     return doc
+
+
+def write_audit(
+    uow: UnitOfWork,
+    actor: Actor,
+    student_id: str,
+    action: str,
+    fields: Sequence[str],
+    now: datetime,
+) -> None:
+    """File one entry of a student's audit trail (every module that reads or changes a
+    student's record under the access policy writes its entries here)."""
+    # a counter document orders entries that share an instant (and serialises writers)
+    counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
+    counter["n"] += 1
+    uow.records.put(AUDIT_SEQ, "next", counter)
+    uow.records.put(
+        AUDIT,
+        f"{counter['n']:012d}",
+        {
+            "at": dt_out(now),
+            "actor_id": actor.id,
+            "role": actor.role,
+            "student_id": student_id,
+            "action": action,
+            "fields": list(fields),
+        },
+        # a student's trail is read by index, never by reading the school's
+        index={f"student:{student_id}": counter["n"]},
+    )
 
 
 def school_class(uow: UnitOfWork, class_id: str) -> dict[str, Any]:
