@@ -407,12 +407,16 @@ class SqlRecordRepository(Generic[C]):
         #: documents this transaction knows to have no index entries (absent, written
         #: without, or read with none): their next ``put`` has no entries to clear
         self._unindexed: set[tuple[str, str]] = set()
+        #: documents this transaction knows to exist (read, or written by it)
+        self._present: set[tuple[str, str]] = set()
         dialect = uow.dialect
         self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
-        self._put = (
-            f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
-            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+        insert = f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
+        self._put = f"{insert}ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+        self._add = f"{insert}ON CONFLICT (kind, key) DO NOTHING"
+        self._update = (
+            f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
         )
 
     def _lock(self, kind: str, key: str) -> None:
@@ -434,11 +438,9 @@ class SqlRecordRepository(Generic[C]):
         ).fetchone()
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
-        if row is None:
-            if not self._uow.read_only:  # locked (or under the write lock) from here on
-                self._unindexed.add((kind, key))
-            return None
-        return self._json_in(row["data"])
+        if not self._uow.read_only:  # locked (or under the write lock) from here on
+            (self._unindexed if row is None else self._present).add((kind, key))
+        return None if row is None else self._json_in(row["data"])
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """``get`` of each of ``keys`` (locked like ``get``, in sorted order), by key, in
@@ -464,8 +466,11 @@ class SqlRecordRepository(Generic[C]):
             row = texts.get(key)
             if self._remember:
                 self._known[kind, key] = None if row is None else row["data"]
-            if not uow.read_only and (row is None or not row["indexed"]):
-                self._unindexed.add((kind, key))
+            if not uow.read_only:
+                if row is not None:
+                    self._present.add((kind, key))
+                if row is None or not row["indexed"]:
+                    self._unindexed.add((kind, key))
             found[key] = None if row is None else self._json_in(row["data"])
         return found
 
@@ -482,9 +487,18 @@ class SqlRecordRepository(Generic[C]):
         text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
-        self._uow.execute(self._put, (kind, key, text))
-        if (kind, key) not in self._unindexed:
+        doc = (kind, key)
+        if doc in self._unindexed:
+            self._uow.execute(self._put, (kind, key, text))
+        elif doc in self._present:
+            self._uow.execute(self._put, (kind, key, text))
             self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        elif self._uow.execute(self._add, (kind, key, text)).rowcount != 1:
+            # it was there (this transaction did not know): replace it and its entries; a
+            # document that was not there has none
+            self._uow.execute(self._update, (text, kind, key))
+            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        self._present.add(doc)
         if rows:
             self._unindexed.discard((kind, key))
             self._uow.insert_rows(enc.INSERT_INDEX, rows)
@@ -501,6 +515,7 @@ class SqlRecordRepository(Generic[C]):
         if (kind, key) not in self._unindexed:
             self._uow.execute(enc.DELETE_INDEX, (kind, key))
             self._unindexed.add((kind, key))
+        self._present.discard((kind, key))
         if self._remember:
             self._known[kind, key] = None
 
@@ -605,6 +620,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._records._locked = set()
         self._records._known = {}
         self._records._unindexed = set()
+        self._records._present = set()
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -708,6 +724,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     def rollback(self) -> None:
         self._records._known = {}
         self._records._unindexed = set()
+        self._records._present = set()
         if self._open:
             self._open = False
             try:
