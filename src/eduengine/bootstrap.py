@@ -63,6 +63,7 @@ from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.errors import PaymentFailed
+from eduengine.events.codec import envelope_to_json
 from eduengine.events.feed import EventFeed, FeedStore
 from eduengine.events.projections import (
     Projection,
@@ -71,6 +72,7 @@ from eduengine.events.projections import (
     reaction_projection,
 )
 from eduengine.kernel.clock import Clock, SystemClock
+from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
 from eduengine.learning import handlers as learning_rules
@@ -268,6 +270,17 @@ class RunReactions:
 
     def publish(self, events: Sequence[ev.DomainEvent]) -> None:
         self.runner.after_commit()
+
+    def publish_committed(
+        self, events: Sequence[ev.DomainEvent], envelopes: Sequence[Envelope]
+    ) -> None:
+        # where the store reported the commit's feed positions, the runner needs no
+        # feed query to find the command's events
+        if envelopes and all(e.position is not None for e in envelopes):
+            rows = [(e.position or 0, envelope_to_json(e)) for e in envelopes]
+            self.runner.after_commit(committed=rows)
+        else:
+            self.runner.after_commit()
 
 
 #: Every periodic job, by name, in the order they run, with what it does: the one list

@@ -36,6 +36,7 @@ from eduengine.events import Envelope, EventFeed
 from eduengine.events.feed import FeedStore
 from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.streams import stamp
 from tests.adapters import ADAPTERS, PG_DSN, StoreHandle, make_store, reopen
 from tests.conftest import T0
 
@@ -489,3 +490,39 @@ def test_follow_yields_history_then_new_events_until_stopped(clock: FixedClock) 
     svc.book(slot, "bob")
     thread.join(timeout=10)
     assert not thread.is_alive() and got == [1, 2, 3]
+
+
+def test_a_unit_of_work_reports_the_feed_rows_its_commit_appended(
+    feed_store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    svc = booking_service(feed_store, clock)
+    slot = svc.create_slot("math", T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1), 5)
+    bus = InMemoryEventBus()
+    svc.bus.publishers.append(bus)
+    heard: list[Envelope] = []
+    svc.bus.listen(heard.append)
+    svc.book(slot.id, "ann")
+    feed = EventFeed(feed_store.store)
+    # listeners get the position the store gave each envelope
+    assert [(e.position, e.type) for e in heard] == [
+        (e.position, e.type) for e in feed.events_since(feed.head() - 1)
+    ]
+    with feed_store.unit_of_work() as uow:
+        assert uow.committed_feed == []  # type: ignore[attr-defined]
+        events = [
+            SeatBooked(
+                occurred_at=T0,
+                slot_id=slot.id,
+                capacity=5,
+                seats_left=4,
+                booking_id=f"b{n}",
+                student_id=f"s{n}",
+            )
+            for n in range(3)
+        ]
+        uow.stage_feed(stamp(uow, events))
+        uow.commit()
+        written = uow.committed_feed  # type: ignore[attr-defined]
+    assert written == feed.rows_since(feed.head() - 3, 10)
+    assert [p for p, _ in written] == [feed.head() - 2, feed.head() - 1, feed.head()]

@@ -72,7 +72,7 @@ def fresh_store(adapter: str) -> Iterator[StoreHandle]:
 
 
 STEP = st.tuples(
-    st.sampled_from(["catch_up", "after_commit", "commands"]),
+    st.sampled_from(["catch_up", "after_commit", "after_commit_rows", "commands"]),
     st.integers(0, 2),  # which worker
     st.integers(1, 6),  # batch size
     st.lists(st.tuples(st.integers(0, 2), st.integers(1, 6)), max_size=2),  # who meddles
@@ -115,8 +115,14 @@ def test_workers_interleaved_between_read_and_apply_apply_each_event_once(adapte
                     history(handle.unit_of_work, seed + number, 2)
                 elif action == "catch_up":
                     assert workers[who].catch_up(batch=batch, max_batches=2).ok
-                else:
+                elif action == "after_commit":
                     assert workers[who].after_commit(EventFeed(handle.store).head()).ok
+                else:
+                    # the rows a command's unit of work reports: the last ``batch`` of the
+                    # feed (what a commit appends is all the feed holds in its range)
+                    feed = EventFeed(handle.store)
+                    rows = feed.rows_since(max(0, feed.head() - batch), 100)
+                    assert workers[who].after_commit(committed=rows).ok
             pending.clear()
             assert plain[0].catch_up().ok
             assert_each_event_applied_once(handle)

@@ -298,3 +298,34 @@ def test_a_rebuilt_projection_equals_the_live_one(fed_store: StoreHandle) -> Non
         runner(fed_store, counting("plain")).rebuild("plain")
     with pytest.raises(InvalidInput, match="no projection named"):
         run.rebuild("nope")
+
+
+def test_projections_at_one_position_catch_up_with_one_feed_read_and_unit_of_work_per_batch(
+    fed_store: StoreHandle,
+) -> None:
+    history(fed_store.unit_of_work, seed=3, commands=8)
+    units = 0
+
+    def counted_unit_of_work() -> UnitOfWork:
+        nonlocal units
+        units += 1
+        return fed_store.unit_of_work()
+
+    feed = CountingFeed(fed_store.store)
+    every, seats = counting("every"), counting("seats", events=[SeatBooked])
+    run = ProjectionRunner(counted_unit_of_work, feed, [every, seats], clock=FixedClock(T0))
+    units = 0
+    report = run.catch_up(batch=4)
+    assert report.ok
+    events = len(feed_ids(EventFeed(fed_store.store)))
+    batches = -(-events // 4)  # a last, short batch says the head was reached
+    reads = batches + (events % 4 == 0)
+    # both stand at 0: they read, parse and apply every batch together (one checkpoint
+    # read for the two, then one unit of work per batch)
+    assert (feed.reads, units) == (reads, 1 + batches)
+    assert applied(fed_store.unit_of_work, "every") == dict.fromkeys(
+        feed_ids(EventFeed(fed_store.store)), 1
+    )
+    assert applied(fed_store.unit_of_work, "seats") == dict.fromkeys(
+        feed_ids(EventFeed(fed_store.store), [BOOKED]), 1
+    )

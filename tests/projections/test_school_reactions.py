@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from eduengine import FixedClock, InMemoryStore, School, store_from_url
+from eduengine import BookingService, FixedClock, InMemoryStore, School, store_from_url
 from eduengine.analytics import Period
 from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
@@ -250,7 +250,7 @@ class Counted:
         return int(self.store.prune_feed(before_us, limit))
 
 
-def test_a_bookings_reactions_take_one_feed_read_and_one_unit_of_work(
+def test_a_bookings_reactions_take_one_unit_of_work_and_no_feed_read(
     store: StoreHandle,
 ) -> None:
     counted = Counted(store.store)
@@ -258,5 +258,31 @@ def test_a_bookings_reactions_take_one_feed_read_and_one_unit_of_work(
     slot_id = _lesson(school)
     counted.units = counted.reads = 0
     booking_id = school.booking.book(slot_id, "ann").id
-    assert (counted.units, counted.reads) == (2, 1)  # the booking's, then all four reactions'
+    # the booking's, then all four reactions'; the store said where the booking's events
+    # went in the feed, so nothing is read back
+    assert (counted.units, counted.reads) == (2, 0)
     _reacted_once(school, store, booking_id)
+    assert dict(school.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+
+
+def test_a_booking_after_another_processs_commit_reads_the_feed_and_reacts_to_both(
+    store: StoreHandle,
+) -> None:
+    counted = Counted(store.store)
+    school = School.build(counted, clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    school.booking.book(slot_id, "cat")
+    # another process books (it runs no reactions): its commit lies between what this
+    # school's reactions have seen and its next booking
+    elsewhere = BookingService(store.unit_of_work, clock=FixedClock(T0))
+    elsewhere.book(slot_id, "bob")
+    counted.units = counted.reads = 0
+    booking_id = school.booking.book(slot_id, "ann").id
+    assert (counted.units, counted.reads) == (2, 1)
+    # each booking counted once, the other process's too
+    assert [(r.key, r.booked) for r in school.analytics.fill_rate(WEEK)] == [("math", 3)]
+    for student in ("cat", "bob", "ann"):
+        # one class document each: the confirmation first, its reminders after
+        assert [n.template for n in school.notices.for_student(student)] == ["booking_confirmed"]
+    assert len(school.reminders.pending(booking_id)) == 4
+    assert dict(school.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)

@@ -401,6 +401,10 @@ class InMemoryRecordRepository:
         text = self._store.records.get(kind, {}).get(key)
         return None if text is None else dict(json.loads(text))
 
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """``get`` of each of ``keys`` (locked like ``get``), by key."""
+        return {key: self.get(kind, key) for key in sorted(set(keys))}
+
     def put(
         self,
         kind: str,
@@ -515,6 +519,8 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         self.undo: list[tuple[str, str, str | None, dict[str, int] | None]] = []
         self._events: list[DomainEvent] = []
         self._envelopes: list[Envelope] = []
+        #: ``(position, envelope JSON)`` of the feed rows the last commit appended
+        self.committed_feed: list[tuple[int, str]] = []
         #: event stream counters as they were before this unit of work moved them
         self.stream_undo: dict[str, int | None] = {}
         self._dispatched = 0
@@ -534,6 +540,7 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         self.undo = []
         self._events = []
         self._envelopes = []
+        self.committed_feed = []
         self.stream_undo = {}
         self._dispatched = 0
         self._committed = False
@@ -575,10 +582,12 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         store.series.update(self.new_series)
         if self._envelopes:
             # appended under the store lock, so positions follow commit order
+            written = self.committed_feed
             with store._feed_lock:
                 for row in feed_rows(self._envelopes):
                     store._feed_head += 1
                     store.feed.append((store._feed_head, row.occurred_us, row.envelope))
+                    written.append((store._feed_head, row.envelope))
         self._envelopes = []
         self.stream_undo = {}
         self.staged = {}

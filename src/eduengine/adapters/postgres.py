@@ -631,6 +631,15 @@ class PostgresDialect(Dialect[Conn]):
         name = f"{self.store.schema or ''}\x1f{kind}\x1f{key}"
         uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
 
+    def lock_records(self, uow: SqlUnitOfWork[Conn], kind: str, keys: Sequence[str]) -> None:
+        # one round trip: a function scan yields the array's names in order, and each
+        # row's lock is taken as it is produced
+        prefix = f"{self.store.schema or ''}\x1f{kind}\x1f"
+        uow.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(n, 0)) FROM unnest(?::text[]) AS t(n)",
+            ([prefix + key for key in keys],),
+        ).fetchall()
+
     def lock_feed(self, uow: SqlUnitOfWork[Conn]) -> None:
         # A sequence value is taken at INSERT but seen by readers at COMMIT, so two
         # writers could commit positions 8 and 7 in that order and a reader at cursor 8
@@ -639,6 +648,20 @@ class PostgresDialect(Dialect[Conn]):
         # INSERT and the COMMIT of writers that publish (eventsourcing's notification
         # log takes a table lock for the same reason).
         uow.conn.execute(_FEED_LOCK)
+
+    def insert_feed(
+        self, uow: SqlUnitOfWork[Conn], params: Sequence[Sequence[Any]]
+    ) -> Callable[[], list[int]]:
+        # RETURNING rides in the commit's flight; the rows are read once it has landed
+        step = uow.ROWS_PER_INSERT
+        cursors = [
+            uow.execute(
+                f"{enc.multi_row(enc.INSERT_FEED, len(chunk))} RETURNING position",
+                [v for row in chunk for v in row],
+            )
+            for chunk in (params[n : n + step] for n in range(0, len(params), step))
+        ]
+        return lambda: [int(row["position"]) for cur in cursors for row in cur.fetchall()]
 
     def json_in(self, value: Any) -> dict[str, Any]:
         return dict(value)  # psycopg loads jsonb

@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import TracebackType
@@ -142,8 +142,22 @@ class Dialect(Generic[C]):
     def lock_record(self, uow: SqlUnitOfWork[C], kind: str, key: str) -> None:
         """Lock a document to the end of the transaction (if :attr:`record_locks`)."""
 
+    def lock_records(self, uow: SqlUnitOfWork[C], kind: str, keys: Sequence[str]) -> None:
+        """:meth:`lock_record` for each of ``keys``, in their order."""
+        for key in keys:
+            self.lock_record(uow, kind, key)
+
     def lock_feed(self, uow: SqlUnitOfWork[C]) -> None:
         """Make feed positions visible in commit order (taken just before ``COMMIT``)."""
+
+    def insert_feed(
+        self, uow: SqlUnitOfWork[C], params: Sequence[Sequence[Any]]
+    ) -> Callable[[], list[int]]:
+        """Append the feed rows ``params`` (``INSERT_FEED``'s, in order), after
+        :meth:`lock_feed`; returns what gives their positions once ``COMMIT`` ran (an
+        empty list: not known, and a reader of the feed finds them)."""
+        uow.insert_rows(enc.INSERT_FEED, params)
+        return list
 
     # --- values -------------------------------------------------------------------
 
@@ -390,12 +404,19 @@ class SqlRecordRepository(Generic[C]):
         #: documents as this transaction last read or wrote them (JSON text; None:
         #: absent), when the dialect remembers them
         self._known: dict[tuple[str, str], str | None] = {}
+        #: documents this transaction knows to have no index entries (absent, written
+        #: without, or read with none): their next ``put`` has no entries to clear
+        self._unindexed: set[tuple[str, str]] = set()
+        #: documents this transaction knows to exist (read, or written by it)
+        self._present: set[tuple[str, str]] = set()
         dialect = uow.dialect
         self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
-        self._put = (
-            f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
-            "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+        insert = f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
+        self._put = f"{insert}ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+        self._add = f"{insert}ON CONFLICT (kind, key) DO NOTHING"
+        self._update = (
+            f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
         )
 
     def _lock(self, kind: str, key: str) -> None:
@@ -417,7 +438,41 @@ class SqlRecordRepository(Generic[C]):
         ).fetchone()
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
+        if not self._uow.read_only:  # locked (or under the write lock) from here on
+            (self._unindexed if row is None else self._present).add((kind, key))
         return None if row is None else self._json_in(row["data"])
+
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """``get`` of each of ``keys`` (locked like ``get``, in sorted order), by key, in
+        one query."""
+        wanted = sorted(set(keys))
+        uow = self._uow
+        if uow.dialect.record_locks and not uow.read_only:
+            fresh = [key for key in wanted if (kind, key) not in self._locked]
+            if fresh:
+                uow.dialect.lock_records(uow, kind, fresh)
+                self._locked.update((kind, key) for key in fresh)
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
+        if not wanted:
+            return found
+        rows = uow.execute(
+            "SELECT r.key, r.data, EXISTS (SELECT 1 FROM record_index i WHERE i.kind = r.kind "
+            f"AND i.key = r.key) AS indexed FROM records r WHERE r.kind = ? AND r.key IN "
+            f"({', '.join('?' * len(wanted))})",
+            (kind, *wanted),
+        ).fetchall()
+        texts = {row["key"]: row for row in rows}
+        for key in wanted:
+            row = texts.get(key)
+            if self._remember:
+                self._known[kind, key] = None if row is None else row["data"]
+            if not uow.read_only:
+                if row is not None:
+                    self._present.add((kind, key))
+                if row is None or not row["indexed"]:
+                    self._unindexed.add((kind, key))
+            found[key] = None if row is None else self._json_in(row["data"])
+        return found
 
     def put(
         self,
@@ -432,10 +487,23 @@ class SqlRecordRepository(Generic[C]):
         text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
-        self._uow.execute(self._put, (kind, key, text))
-        self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        doc = (kind, key)
+        if doc in self._unindexed:
+            self._uow.execute(self._put, (kind, key, text))
+        elif doc in self._present:
+            self._uow.execute(self._put, (kind, key, text))
+            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        elif self._uow.execute(self._add, (kind, key, text)).rowcount != 1:
+            # it was there (this transaction did not know): replace it and its entries; a
+            # document that was not there has none
+            self._uow.execute(self._update, (text, kind, key))
+            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        self._present.add(doc)
         if rows:
+            self._unindexed.discard((kind, key))
             self._uow.insert_rows(enc.INSERT_INDEX, rows)
+        else:
+            self._unindexed.add((kind, key))
         if self._remember:
             self._known[kind, key] = text
 
@@ -444,7 +512,10 @@ class SqlRecordRepository(Generic[C]):
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the delete is done
         self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
-        self._uow.execute(enc.DELETE_INDEX, (kind, key))
+        if (kind, key) not in self._unindexed:
+            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+            self._unindexed.add((kind, key))
+        self._present.discard((kind, key))
         if self._remember:
             self._known[kind, key] = None
 
@@ -506,6 +577,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.version_due = False
         self._events: list[DomainEvent] = []
         self._envelopes: Sequence[Envelope] = ()
+        #: ``(position, envelope JSON)`` of the feed rows the last commit appended (empty
+        #: when it appended none, ran in a host's transaction, or the dialect cannot tell)
+        self.committed_feed: list[tuple[int, str]] = []
         self._dispatched = 0
         self._open = False
         self._slots = SqlSlotRepository(self)
@@ -541,9 +615,12 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.loaded_children = {}
         self._events = []
         self._envelopes = ()
+        self.committed_feed = []
         self._dispatched = 0
         self._records._locked = set()
         self._records._known = {}
+        self._records._unindexed = set()
+        self._records._present = set()
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -599,6 +676,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
 
     def commit(self) -> None:
         self._refuse_changes_if_read_only()
+        params: list[tuple[Any, ...]] = []
+        positions: Callable[[], list[int]] = list
         try:
             with self.dialect.flight(self):
                 for slot in self.staged.values():
@@ -606,8 +685,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                     if slot.changed:
                         self._write_slot(slot)
                 if self._envelopes:
+                    params = enc.feed_params(self._envelopes)
                     self.dialect.lock_feed(self)
-                    self.insert_rows(enc.INSERT_FEED, enc.feed_params(self._envelopes))
+                    positions = self.dialect.insert_feed(self, params)
                 self._end(rollback=False)
         except BaseException as exc:
             self.rollback()
@@ -616,6 +696,11 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                 raise
             raise ours from exc
         self._open = False
+        if self._envelopes and self.joined is None:
+            # the host's COMMIT, not this one, makes a joined unit of work's rows count
+            found = positions()
+            if len(found) == len(params):
+                self.committed_feed = [(p, row[-1]) for p, row in zip(found, params, strict=True)]
         for slot in self.staged.values():
             slot.events = []
             slot.changed_bookings = {}
@@ -638,6 +723,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
 
     def rollback(self) -> None:
         self._records._known = {}
+        self._records._unindexed = set()
+        self._records._present = set()
         if self._open:
             self._open = False
             try:

@@ -486,6 +486,20 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         uow.version_due = False
         uow.execute, uow.executemany = uow.conn.execute, uow.conn.executemany
 
+    def insert_feed(
+        self, uow: SqlUnitOfWork[sqlite3.Connection], params: Sequence[Sequence[Any]]
+    ) -> Callable[[], list[int]]:
+        # One writer at a time numbers the rows of one INSERT one after the other
+        # (AUTOINCREMENT), so the last rowid of each statement gives all of its rows'.
+        positions: list[int] = []
+        step = uow.ROWS_PER_INSERT
+        for n in range(0, len(params), step):
+            chunk = params[n : n + step]
+            sql = enc.INSERT_FEED if len(chunk) == 1 else enc.multi_row(enc.INSERT_FEED, len(chunk))
+            last = uow.execute(sql, [v for row in chunk for v in row]).lastrowid
+            positions.extend(range(last - len(chunk) + 1, last + 1))
+        return lambda: positions
+
     def update_checked(
         self,
         uow: SqlUnitOfWork[sqlite3.Connection],

@@ -240,6 +240,39 @@ def _names(projections: Iterable[Projection]) -> str:
     return ", ".join(p.name for p in projections)
 
 
+class _Row:
+    """One feed row of a batch, parsed once for every projection the batch goes to
+    (and its envelope built once, for the first that wants it)."""
+
+    __slots__ = ("_envelope", "_value", "position", "type")
+
+    def __init__(self, position: int, text: str) -> None:
+        self.position = position
+        self._value: dict[str, Any] = json.loads(text)
+        self.type = str(self._value["type"])
+        self._envelope: Envelope | None = None
+
+    def envelope(self) -> Envelope:
+        if self._envelope is None:
+            self._envelope = envelope_from_dict({**self._value, "position": self.position})
+        return self._envelope
+
+
+def _parse(rows: Iterable[tuple[int, str]]) -> list[_Row]:
+    return [_Row(position, text) for position, text in rows]
+
+
+def _read_checkpoints(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int | None]:
+    """The stored checkpoints of ``names`` (None: none yet), locked like ``get`` (in
+    sorted order), in one query where the store can (``records.get_many``)."""
+    get_many = getattr(uow.records, "get_many", None)
+    if get_many is not None:
+        docs: dict[str, dict[str, Any] | None] = get_many(CHECKPOINTS, names)
+    else:  # a host's own adapter without it
+        docs = {name: uow.records.get(CHECKPOINTS, name) for name in sorted(set(names))}
+    return {name: None if doc is None else _checkpoint(doc) for name, doc in docs.items()}
+
+
 class ProjectionRunner:
     """Runs projections over a store's feed, each event once per projection.
 
@@ -302,12 +335,7 @@ class ProjectionRunner:
 
     def checkpoints(self) -> dict[str, int]:
         """Each projection's stored checkpoint (0: it has handled nothing yet)."""
-        uow = self._uow()
-        uow.read_only = True
-        with uow:
-            return {
-                name: _checkpoint(uow.records.get(CHECKPOINTS, name)) for name in self.projections
-            }
+        return {name: at or 0 for name, at in self._stored().items()}
 
     def start_at_head(self) -> list[str]:
         """Give each projection that has no checkpoint yet the feed's head as one: it
@@ -324,9 +352,10 @@ class ProjectionRunner:
         head = self.feed.head()
         started: list[str] = []
         with self._uow() as uow:
+            # re-read under the records' locks: another process may have started one
+            current = _read_checkpoints(uow, missing)
             for name in sorted(missing):
-                # re-read under the record's lock: another process may have started it
-                if uow.records.get(CHECKPOINTS, name) is None:
+                if current[name] is None:
                     uow.records.put(
                         CHECKPOINTS, name, {"position": head, "at": self.clock.now().isoformat()}
                     )
@@ -340,8 +369,8 @@ class ProjectionRunner:
         uow = self._uow()
         uow.read_only = True
         with uow:
-            found = {name: uow.records.get(CHECKPOINTS, name) for name in self.projections}
-        return {name: None if doc is None else _checkpoint(doc) for name, doc in found.items()}
+            found = _read_checkpoints(uow, self.projections)
+        return {name: found[name] for name in self.projections}
 
     # --- running -------------------------------------------------------------------------
 
@@ -352,9 +381,11 @@ class ProjectionRunner:
         named), ``batch`` events per unit of work, at most ``max_batches`` feed reads per
         projection; returns the events applied by name, with the failures.
 
-        A projection whose batch raises is logged with the positions, rolled back and left
-        there for the next run; the others go on. A batch without an event the projection
-        wants still advances its checkpoint.
+        Projections that stand at the same position share each feed read, its parsing
+        and one unit of work; if that batch raises, each tries it alone. A projection
+        whose batch raises is logged with the positions, rolled back and left there for
+        the next run; the others go on. A batch without an event the projection wants
+        still advances its checkpoint.
         """
         check_int(batch, "batch", low=1, high=MAX_LIMIT)
         if max_batches is not None:
@@ -369,33 +400,45 @@ class ProjectionRunner:
             )
         known = self._known_for(chosen, refresh=True)
         report = CatchUp()
-        for p in chosen:
-            mine = known[p.name]
-            report[p.name] = 0
-            reads = 0
-            rows: list[tuple[int, str]] = []
+        reads = dict.fromkeys((p.name for p in chosen), 0)
+        report.update(reads)
+        active = list(chosen)
+        while active:
+            # the furthest behind first: once they reach the others, they read together
+            start = min(known[p.name].seen for p in active)
+            group = [p for p in active if known[p.name].seen == start]
             try:
-                while max_batches is None or reads < max_batches:
-                    rows = self.feed.rows_since(mine.seen, batch)
-                    reads += 1
-                    if not rows:
-                        if mine.seen == mine.stored:
-                            break
-                        # store how far an inline run got past events it did not want
-                        outcome, _ = self._advance(p, mine, [], persist_idle=True)
-                        mine = self._remember(p.name, outcome)
-                        if isinstance(outcome, _Known):
-                            break
-                        continue
-                    outcome, applied = self._advance(p, mine, rows, persist_idle=True)
-                    report[p.name] += applied
-                    mine = self._remember(p.name, outcome)
-                    if isinstance(outcome, _Known) and len(rows) < batch:
-                        break  # that was the head of the feed
+                rows = _parse(self.feed.rows_since(start, batch))
             except Exception as exc:
-                report.failures[p.name] = self._failed(p, rows, exc)
-            else:
-                with self._lock:
+                for p in group:
+                    report.failures[p.name] = self._failed(p, [], exc)
+                active = [p for p in active if p not in group]
+                continue
+            for p in group:
+                reads[p.name] += 1
+            # an empty read: store how far an inline run got past events they did not want
+            going = group if rows else [p for p in group if known[p.name].stored < start]
+            outcomes: dict[str, tuple[_Known | _Moved, int]] = {}
+            if going:
+                outcomes, _, _ = self._batch(going, known, rows, report, persist_idle=True)
+            for name, (outcome, applied) in outcomes.items():
+                report[name] += applied
+                known[name] = self._remember(name, outcome)
+            left: list[Projection] = []
+            for p in active:
+                if p.name in report.failures:
+                    continue
+                if p in group:
+                    done = outcomes.get(p.name)
+                    if done is None or (isinstance(done[0], _Known) and len(rows) < batch):
+                        continue  # at the head of the feed
+                    if max_batches is not None and reads[p.name] >= max_batches:
+                        continue
+                left.append(p)
+            active = left
+        with self._lock:
+            for p in chosen:
+                if p.name not in report.failures:
                     self._resting.pop(p.name, None)  # inline runs may try it again
         return report
 
@@ -423,26 +466,38 @@ class ProjectionRunner:
         log.info("projection %s rewound for a rebuild", projection)
         return self.catch_up(projection, batch=batch)
 
-    def after_commit(self, position: int | None = None) -> CatchUp:
+    def after_commit(
+        self, position: int | None = None, *, committed: Sequence[tuple[int, str]] = ()
+    ) -> CatchUp:
         """Run the projections right after a command committed, in its process.
 
         ``position`` is the feed position of the command's last event, if known: when
         every projection already handled it (here, or another worker did and this
-        process heard of it), nothing is read at all. Otherwise projections that have
-        seen the feed up to the same position share one feed query (usually all of
-        them: one query), those nearest the head first, and those with an event they
-        want apply it in one unit of work together (each alone if that fails). Events
-        they raise are read and applied in the same call. At most ``inline_batches`` feed reads of
-        ``inline_batch`` events each: a projection further behind is left to
-        :meth:`catch_up`, and so is one that failed inline in the last
-        ``inline_backoff`` seconds. Never raises: a failure is logged and reported, the
-        command had committed.
+        process heard of it), nothing is read at all. ``committed`` are the feed rows
+        the command's commit appended, ``(position, envelope JSON)`` as the store
+        reported them (``uow.committed_feed``): a commit appends its rows under the
+        feed's lock, so nothing else lies between its first and last position, and a
+        projection that had seen the feed up to just before them takes them from here,
+        without a feed query (the rows its own unit of work appends too). Otherwise
+        projections that have seen the feed up to the same position share one feed
+        query (usually all of them: one query), those nearest the head first, and those
+        with an event they want apply it in one unit of work together (each alone if
+        that fails). Events they raise are applied in the same call. At most
+        ``inline_batches`` batches of ``inline_batch`` events each: a projection
+        further behind is left to :meth:`catch_up`, and so is one that failed inline in
+        the last ``inline_backoff`` seconds. Never raises: a failure is logged and
+        reported, the command had committed.
         """
         report = CatchUp()
         if not self.projections:
             return report
-        rows: list[tuple[int, str]] = []
+        rows: list[_Row] = []
         try:
+            # the feed holds exactly ``pending`` in (floor, pending[-1].position]
+            pending = _parse(committed)
+            floor = pending[0].position - 1 if pending else 0
+            if pending:
+                position = max(position or 0, pending[-1].position)
             with self._lock:
                 known = dict(self._known)
                 resting = {n for n, until in self._resting.items() if until > time.monotonic()}
@@ -455,103 +510,118 @@ class ProjectionRunner:
             known = self._known_for(list(self.projections.values()))
             done = set(resting)
             for _ in range(self.inline_batches):
-                active = [p for p in self.projections.values() if p.name not in done]
+                active = [
+                    p
+                    for p in self.projections.values()
+                    if p.name not in done and (position is None or known[p.name].seen < position)
+                ]
                 if not active:
                     break
                 start = max(known[p.name].seen for p in active)
                 group = [p for p in active if known[p.name].seen == start]
-                rows = self.feed.rows_since(start, self.inline_batch)
-                if len(rows) < self.inline_batch:
-                    done.update(p.name for p in group)  # at the head of the feed after this
+                if pending and floor <= start < pending[-1].position:
+                    rows = [r for r in pending if r.position > start]
+                    at_head = True  # as far as this call goes
+                else:
+                    rows = _parse(self.feed.rows_since(start, self.inline_batch))
+                    at_head = len(rows) < self.inline_batch
+                if at_head:
+                    done.update(p.name for p in group)
                 if not rows:
                     continue
-                outcomes, raised = self._inline_batch(group, known, rows, report)
+                outcomes, raised, written = self._batch(
+                    group, known, rows, report, persist_idle=False, rest=True
+                )
                 done.update(report.failures)
                 for name, (outcome, applied) in outcomes.items():
                     report[name] = report.get(name, 0) + applied
                     known[name] = self._remember(name, outcome)
-                if any(p.wants(name) for p in self.projections.values() for name in raised):
+                if written:
+                    # the rows the reactions appended, where the store put them: those
+                    # that saw the feed up to them move past them with no query (and
+                    # apply those they want)
+                    more = _parse(written)
+                    if pending and more[0].position == pending[-1].position + 1:
+                        pending.extend(more)
+                    else:
+                        pending, floor = more, more[0].position - 1
+                    position = max(position or 0, more[-1].position)
+                    done.difference_update(outcomes)
+                elif any(p.wants(name) for p in self.projections.values() for name in raised):
                     # the reactions appended events that one of them wants: read on
                     done.difference_update(outcomes)
         except Exception as exc:  # the feed or the checkpoints could not be read
             log.exception("projections could not run after a commit; catch_up will")
             report.failures["*"] = ProjectionFailure(
-                "*", rows[0][0] if rows else 0, rows[-1][0] if rows else 0, exc
+                "*", rows[0].position if rows else 0, rows[-1].position if rows else 0, exc
             )
         return report
 
     # --- one batch ---------------------------------------------------------------------
 
-    def _inline_batch(
+    def _batch(
         self,
         group: Sequence[Projection],
         known: dict[str, _Known],
-        rows: list[tuple[int, str]],
+        rows: Sequence[_Row],
         report: CatchUp,
-    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str]]:
+        *,
+        persist_idle: bool,
+        rest: bool = False,
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[tuple[int, str]]]:
         """``rows`` applied to ``group`` in one unit of work; if that fails, to each
-        projection alone, so one that raises holds back only itself (it then rests for
-        ``inline_backoff`` seconds)."""
+        projection alone, so one that raises holds back only itself (reported; with
+        ``rest``, it then rests for ``inline_backoff`` seconds)."""
         try:
-            return self._advance_together(group, known, rows, persist_idle=False)
+            return self._advance_together(group, known, rows, persist_idle=persist_idle)
         except Exception as exc:
             if len(group) == 1:
-                self._rest_after(group[0], rows, exc, report)
-                return {}, frozenset()
+                self._report_failure(group[0], rows, exc, report, rest=rest)
+                return {}, frozenset(), []
         outcomes: dict[str, tuple[_Known | _Moved, int]] = {}
         raised: frozenset[str] = frozenset()
         for p in group:
             try:
-                one, more = self._advance_together([p], known, rows, persist_idle=False)
+                one, more, _ = self._advance_together([p], known, rows, persist_idle=persist_idle)
             except Exception as exc:
-                self._rest_after(p, rows, exc, report)
+                self._report_failure(p, rows, exc, report, rest=rest)
                 continue
             outcomes.update(one)
             raised |= more
-        return outcomes, raised
+        # the rows each appended alone are left to a feed read (this path is rare)
+        return outcomes, raised, []
 
-    def _rest_after(
-        self, projection: Projection, rows: list[tuple[int, str]], exc: Exception, report: CatchUp
-    ) -> None:
-        report.failures[projection.name] = self._failed(projection, rows, exc)
-        with self._lock:
-            self._resting[projection.name] = time.monotonic() + self.inline_backoff
-
-
-    def _advance(
+    def _report_failure(
         self,
         projection: Projection,
-        known: _Known,
-        rows: list[tuple[int, str]],
+        rows: Sequence[_Row],
+        exc: Exception,
+        report: CatchUp,
         *,
-        persist_idle: bool,
-    ) -> tuple[_Known | _Moved, int]:
-        """Apply ``rows`` (every feed row in ``(known.seen, last]``, in order) that the
-        projection wants and lie beyond its stored checkpoint, in one unit of work."""
-        done, _ = self._advance_together(
-            [projection], {projection.name: known}, rows, persist_idle=persist_idle
-        )
-        return done[projection.name]
+        rest: bool,
+    ) -> None:
+        report.failures[projection.name] = self._failed(projection, rows, exc)
+        if rest:
+            with self._lock:
+                self._resting[projection.name] = time.monotonic() + self.inline_backoff
 
     def _advance_together(
         self,
         group: Sequence[Projection],
         known: dict[str, _Known],
-        rows: list[tuple[int, str]],
+        rows: Sequence[_Row],
         *,
         persist_idle: bool,
-    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str]]:
-        """:meth:`_advance` for projections that have all seen the feed up to the same
-        position, in ONE unit of work (a command's reactions cost one transaction, not
-        one each). Returns each one's outcome, and the types of the events they raised
-        (appended to the feed in the same transaction, so a reaction to a reaction
-        follows)."""
-        last = rows[-1][0] if rows else max(known[p.name].seen for p in group)
-        decoded = [(position, json.loads(text)) for position, text in rows]
-        wanted = {
-            p.name: [(pos, value) for pos, value in decoded if p.wants(value["type"])]
-            for p in group
-        }
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[tuple[int, str]]]:
+        """Apply ``rows`` (every feed row in ``(seen, last]``, in order) that each
+        projection of ``group`` wants and lie beyond its stored checkpoint, for
+        projections that have all seen the feed up to the same position, in ONE unit of
+        work (a command's reactions cost one transaction, not one each). Returns each
+        one's outcome, the types of the events they raised (appended to the feed in the
+        same transaction, so a reaction to a reaction follows) and, when the store
+        reported them, the feed rows that appended."""
+        last = rows[-1].position if rows else max(known[p.name].seen for p in group)
+        wanted = {p.name: [r for r in rows if p.wants(r.type)] for p in group}
         out: dict[str, tuple[_Known | _Moved, int]] = {}
         busy = [p for p in group if wanted[p.name] or persist_idle]
         for p in group:
@@ -559,33 +629,27 @@ class ProjectionRunner:
                 # nothing to apply: move on in memory only, the stored checkpoint can lag
                 out[p.name] = (_Known(known[p.name].stored, last), 0)
         if not busy:
-            return out, frozenset()
+            return out, frozenset(), []
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._uow() as uow:
-                    # get() locks the record to the end of this unit of work (PostgreSQL
-                    # advisory lock, SQLite write lock, the memory store's lock): no
-                    # other worker can move the checkpoint until this batch commits. All
-                    # of them are taken first, in one order, before any projection's own
-                    # locks, so two runners never wait for each other in a circle.
-                    current = {
-                        p.name: _checkpoint(uow.records.get(CHECKPOINTS, p.name))
-                        for p in sorted(busy, key=lambda p: p.name)
-                    }
+                    # Reading a checkpoint locks it to the end of this unit of work
+                    # (PostgreSQL advisory lock, SQLite write lock, the memory store's
+                    # lock): no other worker can move it until this batch commits. All
+                    # of them are taken first, in one (sorted) order, before any
+                    # projection's own locks, so two runners never wait for each other
+                    # in a circle.
+                    current = _read_checkpoints(uow, [p.name for p in busy])
                     done: dict[str, tuple[_Known | _Moved, int]] = {}
                     for p in busy:
-                        at = current[p.name]
+                        at = current[p.name] or 0
                         if not known[p.name].stored <= at <= last:
                             # someone else got past this batch, or it was rewound
                             done[p.name] = (_Moved(at), 0)
                             continue
                         # everything in (stored, seen] was unwanted and rows hold all of
                         # (seen, last]: what lies beyond the checkpoint is what is left
-                        envelopes = [
-                            envelope_from_dict({**value, "position": position})
-                            for position, value in wanted[p.name]
-                            if position > at
-                        ]
+                        envelopes = [r.envelope() for r in wanted[p.name] if r.position > at]
                         if envelopes:
                             p.apply(uow, envelopes)
                         if at < last:
@@ -599,12 +663,17 @@ class ProjectionRunner:
                     # the feed with its changes, like a command's: other projections,
                     # and this one, apply them from there, each once
                     raised = uow.raised_events()
-                    envelopes = stamp(uow, raised) if raised else []
-                    if envelopes:
-                        uow.stage_feed(envelopes)
+                    stamped = stamp(uow, raised) if raised else []
+                    if stamped:
+                        uow.stage_feed(stamped)
                     uow.commit()
+                written: list[tuple[int, str]] = list(getattr(uow, "committed_feed", ()))
                 out.update(done)
-                return out, frozenset(e.type for e in envelopes)
+                return (
+                    out,
+                    frozenset(e.type for e in stamped),
+                    written if stamped and len(written) == len(stamped) else [],
+                )
             except RetryableConflict:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -612,9 +681,9 @@ class ProjectionRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(
-        self, projection: Projection, rows: list[tuple[int, str]], exc: Exception
+        self, projection: Projection, rows: Sequence[_Row], exc: Exception
     ) -> ProjectionFailure:
-        first, last = (rows[0][0], rows[-1][0]) if rows else (0, 0)
+        first, last = (rows[0].position, rows[-1].position) if rows else (0, 0)
         log.error(
             "projection %s failed on feed positions %d..%d; rolled back, it stays behind",
             projection.name,
@@ -640,8 +709,9 @@ class ProjectionRunner:
             uow = self._uow()
             uow.read_only = True
             with uow:
-                stored = {n: _checkpoint(uow.records.get(CHECKPOINTS, n)) for n in wanted}
-            for name, position in stored.items():
+                stored = _read_checkpoints(uow, wanted)
+            for name, at in stored.items():
+                position = at or 0
                 old = known.get(name)
                 if old is None or position < old.stored:
                     fresh = _Known(position, position)  # first read, or rewound

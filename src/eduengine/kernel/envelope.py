@@ -4,8 +4,8 @@ An :class:`Envelope` wraps one domain event with what a consumer outside the pro
 needs: a unique ``id`` (to deduplicate at-least-once deliveries), the stable ``type``
 name, the ``aggregate_type`` and ``aggregate_id`` of the stream it belongs to, and
 ``sequence``, its 1-based number in that stream, without gaps. ``position`` is its place
-in the store's feed (``None`` for an envelope handed to an in-process listener before
-the feed was read).
+in the store's feed (``None`` for one not yet committed, or committed inside a host's
+transaction, whose position the store does not know until the host commits).
 
 >>> from datetime import datetime, timezone
 >>> from eduengine.booking.events import SeatBooked
@@ -39,7 +39,8 @@ class Envelope:
     sequence: int
     occurred_at: datetime
     event: DomainEvent
-    #: the feed position (the cursor to pass on), once read from a feed
+    #: the feed position (the cursor to pass on): set once read from a feed, or when the
+    #: store reported where its commit put the envelope
     position: int | None = None
 
     @property

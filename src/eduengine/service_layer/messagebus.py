@@ -187,7 +187,13 @@ class MessageBus:
         if events:
             for publisher in self.publishers:
                 try:
-                    publisher.publish(events)
+                    # a publisher that wants the envelopes too (with their feed positions,
+                    # when the store reported them) takes both
+                    committed = getattr(publisher, "publish_committed", None)
+                    if committed is not None:
+                        committed(events, envelopes)
+                    else:
+                        publisher.publish(events)
                 except Exception:
                     log.exception("publisher %r failed; the command had committed", publisher)
         for envelope in envelopes:

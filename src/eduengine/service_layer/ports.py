@@ -105,6 +105,10 @@ class RecordRepository(Protocol):
     finished ones. ``scan`` and ``count`` cost O(log N + rows returned or counted) on every
     adapter (a B-tree index in SQL, a sorted list in memory). They read without locking;
     a command re-reads each document it changes with ``get``.
+
+    The library's adapters also offer ``get_many(kind, keys)``: ``get`` of each key
+    (locked in key order) in one query, as ``{key: document or None}`` in key order; code
+    that uses it falls back to ``get`` for an adapter without it.
     """
 
     def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:
@@ -155,6 +159,13 @@ class UnitOfWork(Protocol):
     Set ``read_only = True`` before entering for a query: SQLite then reads a WAL
     snapshot without taking the write lock, PostgreSQL takes no row locks, so a report
     never blocks a booking. Writing in a read-only unit of work raises ``InvalidInput``.
+
+    The library's units of work also say, after :meth:`commit`, where it put the
+    envelopes it staged: ``committed_feed``, their ``(position, envelope JSON)`` feed
+    rows in order (empty if it staged none, or inside a host's transaction). The service
+    layer gives those positions to the envelopes it publishes, and the school's inline
+    projections take the command's events from them instead of reading the feed; an
+    adapter without it costs them one feed read.
     """
 
     read_only: bool

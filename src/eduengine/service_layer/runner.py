@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict, TypeVar
+
+import attrs
 
 from eduengine.errors import DomainError, EduEngineError, LockTimeout, RetryableConflict
 from eduengine.kernel.clock import Clock, SystemClock
@@ -139,6 +141,13 @@ class ServiceBase:
                     uow.stage_feed(envelopes)
                     uow.commit()
                     events = uow.collect_events()
+                    written: Sequence[tuple[int, str]] = getattr(uow, "committed_feed", ())
+                    if envelopes and len(written) == len(envelopes):
+                        # the store reported where its commit put them in the feed
+                        envelopes = [
+                            attrs.evolve(e, position=at)
+                            for e, (at, _) in zip(envelopes, written, strict=True)
+                        ]
                     if raised and not events:
                         # a unit of work in a host's transaction (store.joined) holds its
                         # events back until the host commits; the host publishes them
