@@ -55,6 +55,8 @@ from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
+from eduengine.desk.model import DeskSetup
+from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
 from eduengine.events.feed import EventFeed, FeedStore
 from eduengine.events.projections import (
@@ -252,6 +254,7 @@ PERIODIC_JOBS: dict[str, str] = {
     "payments": "settles payment intents whose answer was lost",
     "notice plans": "plans package-expiry and never-activated notices",
     "alerts": "raises AlertRaised for alert rules that fire",
+    "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -291,6 +294,8 @@ class School:
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
+    #: the service desk: tickets with business-hour SLAs (docs/desk.md)
+    desk: DeskService
 
     @classmethod
     def build(
@@ -324,6 +329,7 @@ class School:
         referral_reward: ReferralReward = DEFAULT_REFERRAL_REWARD,
         course_info: CourseCatalog | None = None,
         inline_projections: bool = True,
+        desk: DeskSetup | None = None,
     ) -> School:
         """Wire a school.
 
@@ -354,6 +360,9 @@ class School:
         ``inline_projections=True``; pass ``False`` where a worker runs them
         (``eduengine run-due --jobs projections`` or ``school.projections.catch_up()``),
         so a command returns before its reactions are applied.
+
+        ``desk`` sets up the service desk (team hours, SLA targets, routing; see
+        :class:`eduengine.desk.model.DeskSetup`).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -463,6 +472,7 @@ class School:
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
+            desk=DeskService(uow, setup=desk, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -473,6 +483,7 @@ class School:
         erasure.register("payments", erase_payment_account)
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
+        erasure.register("desk", school.desk.erase_student)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -533,6 +544,7 @@ class School:
             "payments": self.payments.reconcile,
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
+            "desk": self.desk.run_due,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():

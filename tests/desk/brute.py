@@ -25,11 +25,19 @@ def open_at(hours: BusinessHours, minute: datetime) -> bool:
 
 def open_minutes(hours: BusinessHours, start: datetime, end: datetime) -> int:
     """How many of the minutes starting in ``[start, end)`` are open."""
+    known = _SEEN.setdefault(hours, {})
     count, t = 0, start.astimezone(UTC)
     while t < end:
-        count += open_at(hours, t)
+        found = known.get(t)
+        if found is None:
+            found = known[t] = open_at(hours, t)
+        count += found
         t += MINUTE
     return count
+
+
+#: each calendar's verdict per minute, for the state machines' repeated counts
+_SEEN: dict[BusinessHours, dict[datetime, bool]] = {}
 
 
 def minutes_of(spans: Iterable[tuple[time, time]]) -> list[tuple[time, time]]:
@@ -48,7 +56,9 @@ def business_hours(draw: st.DrawFn) -> BusinessHours:
         cuts = sorted(draw(st.sets(st.integers(0, 48), min_size=2, max_size=4)))
         spans = []
         for a, b in zip(cuts[::2], cuts[1::2], strict=False):
-            spans.append((time(a // 2, 30 * (a % 2)), time(0) if b == 48 else time(b // 2, 30 * (b % 2))))
+            spans.append(
+                (time(a // 2, 30 * (a % 2)), time(0) if b == 48 else time(b // 2, 30 * (b % 2)))
+            )
         if spans:
             days[day] = spans
     if not days:

@@ -99,6 +99,8 @@ def test_bad_calendars_are_refused() -> None:
 
 def test_storage_round_trip() -> None:
     hours = BusinessHours.weekly(
-        "Europe/London", {0: [(time(9), time(12)), (time(13), time(0))]}, holidays=[date(2026, 1, 1)]
+        "Europe/London",
+        {0: [(time(9), time(12)), (time(13), time(0))]},
+        holidays=[date(2026, 1, 1)],
     )
     assert BusinessHours.from_dict(hours.to_dict()) == hours

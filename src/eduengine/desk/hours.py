@@ -15,8 +15,8 @@ gap.
 datetime.datetime(2026, 3, 9, 10, 0, tzinfo=zoneinfo.ZoneInfo(key='Asia/Shanghai'))
 >>> hours.business_time_between(friday_5pm, datetime(2026, 3, 9, 10, 0, tzinfo=hours.tz))
 datetime.timedelta(seconds=7200)
->>> BusinessHours.always("UTC").business_time_between(
-...     datetime(2026, 3, 6, 23, 0, tzinfo=timezone.utc), datetime(2026, 3, 7, 1, 0, tzinfo=timezone.utc))
+>>> late = datetime(2026, 3, 6, 23, 0, tzinfo=timezone.utc)   # a 24/7 team: no gap at midnight
+>>> BusinessHours.always("UTC").business_time_between(late, late + timedelta(hours=2))
 datetime.timedelta(seconds=7200)
 """
 
@@ -145,7 +145,7 @@ class BusinessHours:
         a = check_instant(start, "start").astimezone(UTC)
         b = check_instant(end, "end").astimezone(UTC)
         total = timedelta(0)
-        for x, y in self._open_spans(a, b):
+        for x, y in self._spans(a, b):
             total += y - x
         return total
 
@@ -158,7 +158,7 @@ class BusinessHours:
         left = duration
         if not left:
             return a.astimezone(self.tz)
-        for x, y in self._open_spans(a, a + HORIZON):
+        for x, y in self._spans(a, a + HORIZON):
             if y - x >= left:
                 return (x + left).astimezone(self.tz)
             left -= y - x
@@ -170,24 +170,13 @@ class BusinessHours:
     def next_open(self, at: datetime) -> datetime:
         """``at`` if the desk is open then, else the instant it next opens."""
         a = check_instant(at, "at").astimezone(UTC)
-        for x, _ in self._open_spans(a, a + HORIZON):
+        for x, _ in self._spans(a, a + HORIZON):
             return x.astimezone(self.tz)
         raise InvalidInput(f"business hours in {self.zone} never open after {at.isoformat()}")
 
-    def _open_spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """The open instants of ``[a, b)`` as ordered, disjoint, merged UTC spans."""
-        pending: tuple[datetime, datetime] | None = None
-        for x, y in self._raw_spans(a, b):
-            if pending is not None and x <= pending[1]:
-                pending = (pending[0], max(pending[1], y))
-                continue
-            if pending is not None:
-                yield pending
-            pending = (x, y)
-        if pending is not None:
-            yield pending
-
-    def _raw_spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
+    def _spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The open instants of ``[a, b)`` as ordered, disjoint UTC spans (a 24/7
+        calendar's touch at midnight: they are never merged, so a search stops early)."""
         # Within a stretch of constant UTC offset, wall time is UTC plus that offset, so
         # the instants whose wall time lies in an opening form one span; the stretches
         # are cut at each offset change, found by bisection (two a day at most).
@@ -201,8 +190,9 @@ class BusinessHours:
                         lo = max(wall0, midnight + timedelta(minutes=s))
                         hi = min(wall1, midnight + timedelta(minutes=e))
                         if lo < hi:
-                            yield (lo - offset).replace(tzinfo=UTC), (hi - offset).replace(
-                                tzinfo=UTC
+                            yield (
+                                (lo - offset).replace(tzinfo=UTC),
+                                (hi - offset).replace(tzinfo=UTC),
                             )
                 day += timedelta(days=1)
 

@@ -16,6 +16,7 @@ from eduengine.analytics import events as analytics
 from eduengine.availability import events as availability
 from eduengine.booking import events as booking
 from eduengine.deals import events as deals
+from eduengine.desk import events as desk
 from eduengine.levels import events as levels
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
@@ -29,6 +30,7 @@ __all__ = [
     "availability",
     "booking",
     "deals",
+    "desk",
     "levels",
     "policies",
     "pricing",

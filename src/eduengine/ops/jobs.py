@@ -39,6 +39,8 @@ from eduengine.bootstrap import School
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.records import GROUPS
+from eduengine.desk.service import SLA_DUE
+from eduengine.desk.service import TICKETS as DESK_TICKETS
 from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.kernel.clock import Clock, SystemClock
@@ -138,6 +140,7 @@ def pending(store: Store, now: datetime) -> dict[str, int]:
             # open payment intents of any age (reconcile settles the older ones)
             "payments": records.count(INTENTS, INTENTS_OPEN),
             "notices": records.count(NOTICES, NOTICES_DUE, hi=hi),
+            "desk": records.count(DESK_TICKETS, SLA_DUE, hi=hi),
         }
 
 
