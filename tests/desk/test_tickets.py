@@ -42,7 +42,7 @@ def build(store: StoreHandle, recorder: Recorder | None = None) -> tuple[School,
 
 
 def test_each_category_is_routed_to_its_responsible_person(store: StoreHandle) -> None:
-    school, clock = build(store)
+    school, _ = build(store)
     slot = school.booking.create_slot(
         "math", T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1), 5, tutor_id="tom"
     )
@@ -82,7 +82,8 @@ def test_someone_away_is_skipped_and_her_open_tickets_are_handed_over(
         category="question", asker=ANN, subject="a", text="?", class_id="class-7"
     )
     # an absence from tomorrow: nothing moves today
-    assert desk.set_away("hana", T0 + timedelta(days=1), T0 + timedelta(days=3), delegate="ivy") == 0
+    away = desk.set_away("hana", T0 + timedelta(days=1), T0 + timedelta(days=3), delegate="ivy")
+    assert away == 0
     assert desk.ticket(first.id).assignee == "hana"
     clock.advance(timedelta(days=1, hours=1))
     assert desk.run_due() >= 1  # the absence began: her ticket goes to her delegate
@@ -107,13 +108,11 @@ def test_a_refused_move_changes_nothing(store: StoreHandle) -> None:
     ticket = desk.open_ticket(category="question", asker=ANN, subject="a", text="?")
     clock.advance(timedelta(days=2))  # its SLA is breached by now, not yet announced
     before = json.dumps(store.snapshot(), default=str, sort_keys=True)
-    for move in (
-        lambda: desk.close(ticket.id, by="amy"),
-        lambda: desk.reopen(ticket.id, by="ann"),
-    ):
-        with pytest.raises(TicketTransitionRefused) as refused:
-            move()
-        assert refused.value.state == "new"
+    with pytest.raises(TicketTransitionRefused) as refused:
+        desk.close(ticket.id, by="amy")
+    assert refused.value.state == "new"
+    with pytest.raises(TicketTransitionRefused):
+        desk.reopen(ticket.id, by="ann")
     with pytest.raises(InvalidInput):
         desk.open_ticket(category="gossip", asker=ANN, subject="a", text="?")
     with pytest.raises(InvalidInput):
