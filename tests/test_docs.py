@@ -56,6 +56,7 @@ MODULES = [
     "eduengine.deals.service",
     "eduengine.desk.events",
     "eduengine.desk.hours",
+    "eduengine.desk.leads",
     "eduengine.desk.model",
     "eduengine.desk.service",
     "eduengine.desk.tickets",

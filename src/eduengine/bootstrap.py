@@ -472,7 +472,7 @@ class School:
             ),
             analytics=AnalyticsService(uow, rules=alert_rules, **wiring),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
-            desk=DeskService(uow, setup=desk, **wiring),
+            desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)

@@ -38,8 +38,11 @@ from eduengine.kernel.inputs import check_duration, check_id
 __all__ = [
     "DEFAULT_ROUTES",
     "DEFAULT_SLA",
+    "FUNNEL",
     "TARGETS",
     "DeskSetup",
+    "LeadContact",
+    "LeadRouting",
     "Party",
     "Priority",
     "Responsible",
@@ -372,6 +375,8 @@ class DeskSetup:
     sla: SlaPolicy = SlaPolicy()
     routes: tuple[Route, ...] = attrs.field(default=DEFAULT_ROUTES, converter=tuple)
     team_leads: Mapping[str, str] = attrs.field(factory=dict)
+    #: how new leads are assigned to consultants; their consultations go to ``sales``
+    leads: LeadRouting = attrs.field(factory=lambda: LeadRouting())
     office: BusinessHours = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -381,3 +386,54 @@ class DeskSetup:
 
     def hours_for(self, team: str) -> BusinessHours:
         return self.teams.get(team, self.office)
+
+
+# --- leads -----------------------------------------------------------------------------
+
+#: the steps of the funnel, in order
+FUNNEL = ("visit", "consult", "register", "trial", "first_purchase")
+
+
+@attrs.frozen(kw_only=True)
+class LeadContact:
+    """How to reach a lead: personal data (masked in reads, erased on request)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("name", "phone", "email", "wechat"):
+            value = getattr(self, name)
+            if value is not None:
+                check_id(value, name)
+        if not any((self.phone, self.email, self.wechat)):
+            raise InvalidInput("a lead leaves at least a phone, an email or a WeChat id")
+
+
+@attrs.frozen(kw_only=True)
+class LeadRouting:
+    """Which consultant a new lead goes to: one who speaks its ``language``, else one
+    for its first course of interest, else the next of ``consultants`` in turn (each
+    pool is served round robin).
+
+    >>> rules = LeadRouting(consultants=("amy", "bo"), by_language={"en": ("eve",)})
+    >>> rules.pool(course_ids=("math",), language="en"), rules.pool(course_ids=(), language=None)
+    (('language:en', ('eve',)), ('round_robin', ('amy', 'bo')))
+    """
+
+    consultants: tuple[str, ...] = ()
+    by_course: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    by_language: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+    def pool(
+        self, *, course_ids: tuple[str, ...], language: str | None
+    ) -> tuple[str, tuple[str, ...]]:
+        """``(pool key, consultants)`` for a lead; an empty pool leaves it unassigned."""
+        if language is not None and self.by_language.get(language):
+            return f"language:{language}", tuple(self.by_language[language])
+        for course in course_ids:
+            if self.by_course.get(course):
+                return f"course:{course}", tuple(self.by_course[course])
+        return "round_robin", tuple(self.consultants)

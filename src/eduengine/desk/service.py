@@ -28,12 +28,11 @@ True
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
-import attrs
-
-from eduengine.desk.hours import BusinessHours
+from eduengine.desk.events import ConsultationRequested, LeadErased
+from eduengine.desk.leads import LeadService
 from eduengine.desk.model import (
     TARGETS,
     DeskSetup,
@@ -44,8 +43,25 @@ from eduengine.desk.model import (
     TicketState,
     route_for,
 )
-from eduengine.desk.tickets import Message, Ticket
-from eduengine.errors import InvalidInput, TicketNotFound
+from eduengine.desk.records import (
+    AWAY,
+    HEAD_TEACHERS,
+    LEADS,
+    MAX_TEXT,
+    SLA_DUE,
+    TICKETS,
+    SlaStatus,
+    TicketView,
+    assignee_index,
+    lead_index,
+    load_ticket,
+    party_index,
+    store_ticket,
+    student_index,
+    ticket_view,
+)
+from eduengine.desk.tickets import Ticket
+from eduengine.errors import InvalidInput, LeadNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_id,
@@ -56,103 +72,9 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
+from eduengine.students.privacy import AccessPolicy
 
 __all__ = ["DeskService", "SlaStatus", "TicketView"]
-
-TICKETS = "desk_ticket"
-HEAD_TEACHERS = "desk_head_teacher"
-AWAY = "desk_away"
-#: index: when a ticket's next SLA announcement falls due (micros)
-SLA_DUE = "sla_due"
-MAX_TEXT = 20_000
-
-
-def _assignee_index(person: str) -> str:
-    return f"assignee:{person}"
-
-
-def _party_index(kind: str, party_id: str) -> str:
-    return f"party:{kind}:{party_id}"
-
-
-def _student_index(student_id: str) -> str:
-    return f"student:{student_id}"
-
-
-@attrs.frozen(kw_only=True)
-class SlaStatus:
-    """One target of a ticket: how much business time ran (paused time excluded), the
-    deadline if its clock runs, and the verdict (``met`` is None until settled)."""
-
-    target: timedelta
-    elapsed: timedelta
-    deadline: datetime | None
-    met: bool | None
-    warned: bool
-    breached: bool
-
-
-@attrs.frozen(kw_only=True)
-class TicketView:
-    id: str
-    category: TicketCategory
-    priority: Priority
-    asker: Party
-    student_id: str | None
-    course_id: str | None
-    class_id: str | None
-    slot_id: str | None
-    subject: str
-    team: str
-    assignee: str | None
-    state: TicketState
-    opened_at: datetime
-    #: internal notes only in staff reads
-    messages: tuple[Message, ...]
-
-
-def _view(ticket: Ticket, *, notes: bool) -> TicketView:
-    return TicketView(
-        id=ticket.id,
-        category=ticket.category,
-        priority=ticket.priority,
-        asker=ticket.asker,
-        student_id=ticket.student_id,
-        course_id=ticket.course_id,
-        class_id=ticket.class_id,
-        slot_id=ticket.slot_id,
-        subject=ticket.subject,
-        team=ticket.team,
-        assignee=ticket.assignee,
-        state=ticket.state,
-        opened_at=ticket.opened_at,
-        messages=tuple(m for m in ticket.messages if notes or m.kind != "note"),
-    )
-
-
-def load_ticket(uow: UnitOfWork, ticket_id: str) -> Ticket:
-    doc = uow.records.get(TICKETS, ticket_id)
-    if doc is None:
-        raise TicketNotFound(ticket_id)
-    return Ticket.from_dict(ticket_id, doc)
-
-
-def store_ticket(uow: UnitOfWork, ticket: Ticket, hours: BusinessHours) -> None:
-    """Write the ticket with its index entries, and queue the events it raised."""
-    index = {
-        _party_index(ticket.asker.kind, ticket.asker.id): micros(ticket.opened_at),
-    }
-    if ticket.student_id is not None:
-        index[_student_index(ticket.student_id)] = micros(ticket.opened_at)
-    if ticket.assignee is not None and ticket.state != TicketState.CLOSED:
-        index[_assignee_index(ticket.assignee)] = micros(ticket.opened_at)
-    due = ticket.due_at(hours)
-    if due is not None:
-        index[SLA_DUE] = micros(due)
-    uow.records.put(TICKETS, ticket.id, ticket.to_dict(), index=index)
-    if ticket.events:
-        uow.record_events(ticket.events)
-        ticket.events = []
 
 
 class DeskService(ServiceBase):
@@ -163,10 +85,20 @@ class DeskService(ServiceBase):
         uow: UnitOfWorkFactory,
         *,
         setup: DeskSetup | None = None,
+        policy: AccessPolicy | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
         self.setup = setup or DeskSetup()
+        #: leads and pre-sale consultations
+        self.leads = LeadService(
+            uow,
+            setup=self.setup,
+            policy=policy,
+            open_ticket=self.open_ticket,
+            erase_lead=self.erase_lead,
+            **base,
+        )
 
     # --- who handles what ------------------------------------------------------------------
 
@@ -229,7 +161,7 @@ class DeskService(ServiceBase):
 
     def _hand_over(self, uow: UnitOfWork, staff_id: str, now: datetime) -> int:
         moved = 0
-        for key, _ in uow.records.scan(TICKETS, _assignee_index(staff_id)):
+        for key, _ in uow.records.scan(TICKETS, assignee_index(staff_id)):
             ticket = load_ticket(uow, key)
             if ticket.assignee != staff_id or ticket.state == TicketState.CLOSED:
                 continue
@@ -288,16 +220,35 @@ class DeskService(ServiceBase):
             if uow.records.get(TICKETS, new_id) is not None:
                 raise InvalidInput(f"ticket {new_id!r} already exists")
             route = route_for(self.setup.routes, category)
+            team = route.team
             person: str | None = None
             course = course_id
-            if route.responsible == Responsible.TUTOR and slot_id is not None:
+            student = about
+            lead = uow.records.get(LEADS, asker.id) if asker.kind == "lead" else None
+            if asker.kind == "lead":
+                # a pre-sale consultation: to the lead's consultant, in sales
+                if lead is None:
+                    raise LeadNotFound(asker.id)
+                team, person = "sales", lead["consultant"]
+                student = student or lead["student_id"]
+                if lead["stage"] == "visit":
+                    lead["stage"] = "consult"
+                uow.records.put(LEADS, asker.id, lead, index=lead_index(lead))
+                uow.record_events(
+                    [
+                        ConsultationRequested(
+                            occurred_at=now, lead_id=asker.id, ticket_id=new_id, course_id=course
+                        )
+                    ]
+                )
+            elif route.responsible == Responsible.TUTOR and slot_id is not None:
                 slot = uow.slots.get(slot_id)
                 person, course = slot.tutor_id, course or slot.course_id
             elif route.responsible == Responsible.HEAD_TEACHER and class_id is not None:
                 found = uow.records.get(HEAD_TEACHERS, class_id)
                 person = None if found is None else found["staff_id"]
             assignee, reason = self._stand_in(uow, person, now)
-            hours = self.setup.hours_for(route.team)
+            hours = self.setup.hours_for(team)
             ticket = Ticket.open(
                 ticket_id=new_id,
                 category=category,
@@ -305,19 +256,19 @@ class DeskService(ServiceBase):
                 asker=asker,
                 subject=subject,
                 text=text,
-                team=route.team,
+                team=team,
                 assignee=assignee,
                 sla=self.setup.sla.for_ticket(category, priority),
                 hours=hours,
                 now=now,
-                student_id=about,
+                student_id=student,
                 course_id=course,
                 class_id=class_id,
                 slot_id=slot_id,
                 route_reason=reason,
             )
             store_ticket(uow, ticket, hours)
-            return _view(ticket, notes=True)
+            return ticket_view(ticket, notes=True)
 
         return self._run(command, ids={"ticket_id": new_id})
 
@@ -339,7 +290,7 @@ class DeskService(ServiceBase):
                 escalate_to=self.setup.team_leads.get(ticket.team),
             )
             store_ticket(uow, ticket, hours)
-            return _view(ticket, notes=True)
+            return ticket_view(ticket, notes=True)
 
         return self._run(command, ids={"ticket_id": ticket_id})
 
@@ -397,7 +348,7 @@ class DeskService(ServiceBase):
                 escalate_to=self.setup.team_leads.get(ticket.team),
             )
             store_ticket(uow, ticket, new)
-            return _view(ticket, notes=True)
+            return ticket_view(ticket, notes=True)
 
         return self._run(command, ids={"ticket_id": ticket_id})
 
@@ -407,7 +358,7 @@ class DeskService(ServiceBase):
         """A ticket with its messages (``for_asker``: without the internal notes)."""
         check_id(ticket_id, "ticket_id")
         return self._run(
-            lambda uow, now: _view(load_ticket(uow, ticket_id), notes=not for_asker),
+            lambda uow, now: ticket_view(load_ticket(uow, ticket_id), notes=not for_asker),
             write=False,
             ids={"ticket_id": ticket_id},
         )
@@ -442,8 +393,8 @@ class DeskService(ServiceBase):
         party = Party(kind, party_id)
 
         def query(uow: UnitOfWork, now: datetime) -> list[TicketView]:
-            keys = uow.records.scan(TICKETS, _party_index(party.kind, party.id))
-            return [_view(load_ticket(uow, k), notes=False) for k, _ in keys]
+            keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
+            return [ticket_view(load_ticket(uow, k), notes=False) for k, _ in keys]
 
         return self._run(query, write=False)
 
@@ -452,7 +403,7 @@ class DeskService(ServiceBase):
         check_id(staff_id, "staff_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[str]:
-            return [k for k, _ in uow.records.scan(TICKETS, _assignee_index(staff_id))]
+            return [k for k, _ in uow.records.scan(TICKETS, assignee_index(staff_id))]
 
         return self._run(query, write=False)
 
@@ -462,9 +413,25 @@ class DeskService(ServiceBase):
         """The school's eraser for the desk: blank the subject and messages of every
         ticket a student asked or that concerns her (ids, categories and SLA measures
         stay, for the metrics). Returns how many texts were blanked."""
-        keys = {k for k, _ in uow.records.scan(TICKETS, _student_index(student_id))}
-        keys |= {k for k, _ in uow.records.scan(TICKETS, _party_index("student", student_id))}
-        return self._erase(uow, sorted(keys))
+        keys = {k for k, _ in uow.records.scan(TICKETS, student_index(student_id))}
+        keys |= {k for k, _ in uow.records.scan(TICKETS, party_index("student", student_id))}
+        changed = 0
+        for lead_id, _ in uow.records.scan(LEADS, f"student:{student_id}"):
+            changed += self.erase_lead(uow, lead_id, now)
+        return changed + self._erase(uow, sorted(keys))
+
+    def erase_lead(self, uow: UnitOfWork, lead_id: str, now: datetime) -> int:
+        """Blank a lead's contact and the texts of its consultations."""
+        lead = uow.records.get(LEADS, lead_id)
+        if lead is None:
+            raise LeadNotFound(lead_id)
+        changed = sum(1 for v in lead["contact"].values() if v is not None)
+        lead["contact"] = {k: None for k in lead["contact"]}
+        lead["erased"] = True
+        uow.records.put(LEADS, lead_id, lead, index=lead_index(lead))
+        keys = [k for k, _ in uow.records.scan(TICKETS, party_index("lead", lead_id))]
+        uow.record_events([LeadErased(occurred_at=now, lead_id=lead_id)])
+        return changed + self._erase(uow, keys)
 
     def _erase(self, uow: UnitOfWork, keys: list[str]) -> int:
         changed = 0
