@@ -55,6 +55,7 @@ from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
+from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
 from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
@@ -385,6 +386,11 @@ class School:
         # FeedUnavailable when the feed is read
         feed = EventFeed(cast(FeedStore, store), clock=clock)
         reactions = school_reactions(reminders=reminders, notices=notices, analytics=analytics)
+        # the desk's metrics and its survey after a resolved ticket
+        desk = desk or DeskSetup()
+        reactions.append(
+            reaction_projection("desk", desk_reactions(desk.zone), reset=reset_metrics)
+        )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -562,7 +568,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics']
+'projection analytics', 'projection desk']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """

@@ -33,6 +33,7 @@ from typing import Any, TypeVar, Unpack
 
 from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
+from eduengine.desk.metrics import DeskMetrics
 from eduengine.desk.model import (
     TARGETS,
     DeskSetup,
@@ -60,6 +61,7 @@ from eduengine.desk.records import (
     student_index,
     ticket_view,
 )
+from eduengine.desk.satisfaction import SatisfactionService, erase_surveys
 from eduengine.desk.tickets import Ticket
 from eduengine.errors import InvalidInput, LeadNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
@@ -99,6 +101,10 @@ class DeskService(ServiceBase):
             erase_lead=self.erase_lead,
             **base,
         )
+        #: surveys and reviews
+        self.satisfaction = SatisfactionService(uow, **base)
+        #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
+        self.metrics = DeskMetrics(uow, **base)
 
     # --- who handles what ------------------------------------------------------------------
 
@@ -415,7 +421,7 @@ class DeskService(ServiceBase):
         stay, for the metrics). Returns how many texts were blanked."""
         keys = {k for k, _ in uow.records.scan(TICKETS, student_index(student_id))}
         keys |= {k for k, _ in uow.records.scan(TICKETS, party_index("student", student_id))}
-        changed = 0
+        changed = erase_surveys(uow, student_id)
         for lead_id, _ in uow.records.scan(LEADS, f"student:{student_id}"):
             changed += self.erase_lead(uow, lead_id, now)
         return changed + self._erase(uow, sorted(keys))
