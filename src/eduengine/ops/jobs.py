@@ -12,7 +12,7 @@ webhooks (:func:`post_json`).
 >>> school = School.build(store)
 >>> done = run_due(school)
 >>> list(done)
-['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts']
+['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]
