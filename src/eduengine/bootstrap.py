@@ -506,6 +506,7 @@ class School:
             "tutor calendars": self.availability.migrate_calendars(),
             "notices": self.notices.reindex(),
             "analytics": self.analytics.reindex(),
+            "desk": self.desk.reindex(),
         }
 
     def periodic_jobs(

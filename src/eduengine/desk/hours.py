@@ -35,6 +35,7 @@ from eduengine.kernel.inputs import check_instant
 __all__ = ["BusinessHours", "Opening"]
 
 DAY_MINUTES = 24 * 60
+DAY = timedelta(days=1)
 #: how far ahead a deadline is looked for before the calendar is called closed for good
 HORIZON = timedelta(days=3 * 366)
 
@@ -65,6 +66,10 @@ def _openings(raw: Iterable[tuple[time, time]]) -> tuple[Opening, ...]:
     return tuple(merged)
 
 
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
 def _zone(name: str) -> ZoneInfo:
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"zone must be an IANA zone name, got {name!r}")
@@ -83,6 +88,8 @@ class BusinessHours:
     week: tuple[tuple[Opening, ...], ...]
     holidays: frozenset[date] = frozenset()
     tz: ZoneInfo = attrs.field(init=False, eq=False, repr=False)
+    #: open time per UTC day, filled as asked (so long spans cost a lookup a day)
+    _days: dict[date, timedelta] = attrs.field(init=False, factory=dict, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "tz", _zone(self.zone))
@@ -144,9 +151,17 @@ class BusinessHours:
         """The open time in ``[start, end)`` (zero when ``end <= start``)."""
         a = check_instant(start, "start").astimezone(UTC)
         b = check_instant(end, "end").astimezone(UTC)
-        total = timedelta(0)
-        for x, y in self._spans(a, b):
-            total += y - x
+        if b <= a:
+            return timedelta(0)
+        first, last = a.date(), b.date()
+        if first == last:
+            return self._open_in(a, b)
+        # whole UTC days in between come from the cache of day totals
+        total = self._open_in(a, _midnight(first + DAY)) + self._open_in(_midnight(last), b)
+        day = first + DAY
+        while day < last:
+            total += self._day_total(day)
+            day += DAY
         return total
 
     def deadline_after(self, start: datetime, duration: timedelta) -> datetime:
@@ -158,10 +173,17 @@ class BusinessHours:
         left = duration
         if not left:
             return a.astimezone(self.tz)
-        for x, y in self._spans(a, a + HORIZON):
-            if y - x >= left:
-                return (x + left).astimezone(self.tz)
-            left -= y - x
+        cursor, day = a, a.date()
+        while cursor < a + HORIZON:
+            following = _midnight(day + DAY)
+            if cursor != _midnight(day) or self._day_total(day) >= left:
+                for x, y in self._spans(cursor, following):
+                    if y - x >= left:
+                        return (x + left).astimezone(self.tz)
+                    left -= y - x
+            else:
+                left -= self._day_total(day)  # the whole day is not enough: skip it
+            cursor, day = following, day + DAY
         raise InvalidInput(
             f"business hours in {self.zone} give no {duration} within {HORIZON.days} days "
             f"of {start.isoformat()}"
@@ -170,9 +192,27 @@ class BusinessHours:
     def next_open(self, at: datetime) -> datetime:
         """``at`` if the desk is open then, else the instant it next opens."""
         a = check_instant(at, "at").astimezone(UTC)
-        for x, _ in self._spans(a, a + HORIZON):
-            return x.astimezone(self.tz)
+        cursor, day = a, a.date()
+        while cursor < a + HORIZON:
+            following = _midnight(day + DAY)
+            if cursor != _midnight(day) or self._day_total(day):
+                for x, _ in self._spans(cursor, following):
+                    return x.astimezone(self.tz)
+            cursor, day = following, day + DAY
         raise InvalidInput(f"business hours in {self.zone} never open after {at.isoformat()}")
+
+    def _open_in(self, a: datetime, b: datetime) -> timedelta:
+        total = timedelta(0)
+        for x, y in self._spans(a, b):
+            total += y - x
+        return total
+
+    def _day_total(self, day: date) -> timedelta:
+        """The open time of one UTC day (cached: a calendar never changes)."""
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = self._open_in(_midnight(day), _midnight(day + DAY))
+        return found
 
     def _spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open instants of ``[a, b)`` as ordered, disjoint UTC spans (a 24/7

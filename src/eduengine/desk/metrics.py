@@ -260,6 +260,15 @@ def desk_reactions(zone: str) -> dict[type[DomainEvent], list[Handler]]:
     }
 
 
+def reindex_metrics(uow: UnitOfWork) -> int:
+    """File each metric document under its ``<metric>|<dimension>|<period>`` index."""
+    docs = uow.records.list(METRICS)
+    for key, doc in docs:
+        metric, dim, _, period = key.split("|")
+        uow.records.put(METRICS, key, doc, index={f"{metric}|{dim}|{period}": 0})
+    return len(docs)
+
+
 def reset_metrics(uow: UnitOfWork) -> None:
     """Drop every metric document (for a rebuild from the feed)."""
     for kind in KINDS:

@@ -156,6 +156,18 @@ def send_survey(
     return _survey(key, doc)
 
 
+def reindex_satisfaction(uow: UnitOfWork) -> int:
+    """File each survey and review under its student (by its last change)."""
+    filed = 0
+    for kind, at in ((SURVEYS, "answered_at"), (REVIEWS, "updated_at")):
+        for key, doc in uow.records.list(kind):
+            when = doc.get(at) or doc["sent_at"]
+            index = {f"student:{doc['student_id']}": micros(dt_in(when))}
+            uow.records.put(kind, key, doc, index=index)
+            filed += 1
+    return filed
+
+
 def erase_surveys(uow: UnitOfWork, student_id: str) -> int:
     """Blank the free text of a student's survey answers and reviews."""
     changed = 0

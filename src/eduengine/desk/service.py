@@ -33,7 +33,7 @@ from typing import Any, TypeVar, Unpack
 
 from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
-from eduengine.desk.metrics import DeskMetrics
+from eduengine.desk.metrics import DeskMetrics, reindex_metrics
 from eduengine.desk.model import (
     TARGETS,
     DeskSetup,
@@ -61,7 +61,11 @@ from eduengine.desk.records import (
     student_index,
     ticket_view,
 )
-from eduengine.desk.satisfaction import SatisfactionService, erase_surveys
+from eduengine.desk.satisfaction import (
+    SatisfactionService,
+    erase_surveys,
+    reindex_satisfaction,
+)
 from eduengine.desk.tickets import Ticket
 from eduengine.errors import InvalidInput, LeadNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
@@ -412,6 +416,28 @@ class DeskService(ServiceBase):
             return [k for k, _ in uow.records.scan(TICKETS, assignee_index(staff_id))]
 
         return self._run(query, write=False)
+
+    # --- upgrade ---------------------------------------------------------------------------
+
+    def reindex(self) -> int:
+        """File every desk document under the index entries the current code writes
+        (``School.reindex``: a store whose documents lost their entries). Returns how
+        many documents were filed."""
+
+        def command(uow: UnitOfWork, now: datetime) -> int:
+            filed = 0
+            for key, _ in uow.records.list(TICKETS):
+                ticket = load_ticket(uow, key)
+                store_ticket(uow, ticket, self.setup.hours_for(ticket.team))
+                filed += 1
+            for key, doc in uow.records.list(LEADS):
+                uow.records.put(LEADS, key, doc, index=lead_index(doc))
+                filed += 1
+            filed += reindex_satisfaction(uow)
+            filed += reindex_metrics(uow)
+            return filed
+
+        return self._run(command)
 
     # --- erasure ---------------------------------------------------------------------------
 
