@@ -78,6 +78,7 @@ def test_a_lead_consults_without_an_account_and_converts_keeping_its_history(
     school.students.register("kid", name="Kid", phone=PHONE)
     converted = leads.convert(lead.id, "kid")
     assert (converted.stage, converted.student_id) == ("register", "kid")
+    assert converted.contact == LeadContact(phone="138****5678")  # a command's answer: masked
     assert school.desk.ticket(ticket.id).student_id == "kid"  # the history follows
     assert [t.id for t in school.desk.tickets_of("lead", lead.id)] == [ticket.id]
     with pytest.raises(LeadAlreadyConverted):

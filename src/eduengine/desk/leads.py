@@ -75,7 +75,8 @@ ROUND_ROBIN = "desk_lead_turn"
 @attrs.frozen(kw_only=True)
 class LeadView:
     id: str
-    #: masked unless the reader has full access (or is the lead's consultant)
+    #: whole only in :meth:`LeadService.lead` for a reader with full access (or the
+    #: lead's consultant) and in what ``capture`` returns; masked elsewhere; None erased
     contact: LeadContact | None
     source: str
     campaign: str | None
@@ -239,7 +240,7 @@ class LeadService(ServiceBase):
                     )
                 ]
             )
-            return _view(lead_id, doc, _contact(doc["contact"]))
+            return _view(lead_id, doc, _masked(_contact(doc["contact"])))
 
         return self._run(command, ids={"lead_id": lead_id})
 
@@ -271,7 +272,7 @@ class LeadService(ServiceBase):
                     )
                 ]
             )
-            return _view(lead_id, doc, _contact(doc["contact"]))
+            return _view(lead_id, doc, _masked(_contact(doc["contact"])))
 
         return self._run(command, ids={"lead_id": lead_id, "student_id": student_id})
 
