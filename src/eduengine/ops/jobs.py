@@ -39,8 +39,8 @@ from eduengine.bootstrap import School
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.records import GROUPS
-from eduengine.desk.service import SLA_DUE
-from eduengine.desk.service import TICKETS as DESK_TICKETS
+from eduengine.desk.records import SLA_DUE
+from eduengine.desk.records import TICKETS as DESK_TICKETS
 from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.kernel.clock import Clock, SystemClock
