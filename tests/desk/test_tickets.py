@@ -4,6 +4,8 @@ change nothing, internal notes, escalation of a breach, erasure."""
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +14,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.desk.events import SlaBreached
 from eduengine.desk.hours import BusinessHours
-from eduengine.desk.model import DeskSetup, Party, TicketCategory
+from eduengine.desk.model import TARGETS, DeskSetup, Party, TicketCategory
 from eduengine.errors import InvalidInput, TicketNotFound, TicketTransitionRefused
 from eduengine.kernel.events import DomainEvent
 from eduengine.students import Actor
@@ -166,3 +168,29 @@ def test_erasing_a_student_blanks_her_tickets_only(store: StoreHandle) -> None:
     assert "13812345678" not in json.dumps(store.snapshot(), default=str)
     assert desk.ticket(other.id).messages[0].text == "bob's text"
     assert desk.ticket(mine.id).state.value == "open"  # the ticket and its SLA stay
+
+
+def test_two_workers_running_the_job_at_once_announce_each_breach_once(
+    store: StoreHandle,
+) -> None:
+    recorder = Recorder()
+    school, clock = build(store, recorder)
+    ids = [
+        school.desk.open_ticket(category="complaint", asker=ANN, subject="a", text="!").id
+        for _ in range(12)
+    ]
+    clock.advance(timedelta(hours=30))  # both targets of every ticket are breached
+    done: list[int] = []
+    workers = [
+        threading.Thread(target=lambda: done.append(school.desk.run_due(batch=5)))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    breaches = Counter(
+        (e.ticket_id, e.target) for e in recorder.events if isinstance(e, SlaBreached)
+    )
+    assert breaches == Counter({(t, target): 1 for t in ids for target in TARGETS})
+    assert sum(done) == 2 * len(ids)
