@@ -182,8 +182,7 @@ def test_two_workers_running_the_job_at_once_announce_each_breach_once(
     clock.advance(timedelta(hours=30))  # both targets of every ticket are breached
     done: list[int] = []
     workers = [
-        threading.Thread(target=lambda: done.append(school.desk.run_due(batch=5)))
-        for _ in range(2)
+        threading.Thread(target=lambda: done.append(school.desk.run_due(batch=5))) for _ in range(2)
     ]
     for worker in workers:
         worker.start()
