@@ -22,6 +22,7 @@ datetime.timedelta(seconds=7200)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -89,7 +90,13 @@ class BusinessHours:
     holidays: frozenset[date] = frozenset()
     tz: ZoneInfo = attrs.field(init=False, eq=False, repr=False)
     #: open time per UTC day, filled as asked (so long spans cost a lookup a day)
-    _days: dict[date, timedelta] = attrs.field(init=False, factory=dict, eq=False, repr=False)
+    _days: dict[date, tuple[tuple[tuple[datetime, datetime], ...], timedelta]] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
+    #: running open time by UTC day (see :meth:`_running`), the days it spans, its lock
+    _totals: dict[date, timedelta] = attrs.field(init=False, factory=dict, eq=False, repr=False)
+    _bounds: list[date] = attrs.field(init=False, factory=list, eq=False, repr=False)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "tz", _zone(self.zone))
@@ -156,13 +163,9 @@ class BusinessHours:
         first, last = a.date(), b.date()
         if first == last:
             return self._open_in(a, b)
-        # whole UTC days in between come from the cache of day totals
-        total = self._open_in(a, _midnight(first + DAY)) + self._open_in(_midnight(last), b)
-        day = first + DAY
-        while day < last:
-            total += self._day_total(day)
-            day += DAY
-        return total
+        # the whole UTC days in between: a difference of running totals
+        whole = self._running(last) - self._running(first + DAY)
+        return self._open_in(a, _midnight(first + DAY)) + whole + self._open_in(_midnight(last), b)
 
     def deadline_after(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant by which ``duration`` of business time has passed since
@@ -207,16 +210,54 @@ class BusinessHours:
             total += y - x
         return total
 
+    def _running(self, day: date) -> timedelta:
+        """Open time from the first day this calendar was asked about to ``day``
+        (negative before it), extended a day at a time as far as asked."""
+        known = self._totals
+        found = known.get(day)
+        if found is not None:
+            return found
+        with self._lock:
+            if not known:
+                known[day] = timedelta(0)
+                self._bounds[:] = [day, day]
+            low, high = self._bounds
+            while high < day:
+                known[high + DAY] = known[high] + self._day_total(high)
+                high += DAY
+            while low > day:
+                known[low - DAY] = known[low] - self._day_total(low - DAY)
+                low -= DAY
+            self._bounds[:] = [low, high]
+            return known[day]
+
     def _day_total(self, day: date) -> timedelta:
-        """The open time of one UTC day (cached: a calendar never changes)."""
+        """The open time of one UTC day."""
+        return self._day(day)[1]
+
+    def _day(self, day: date) -> tuple[tuple[tuple[datetime, datetime], ...], timedelta]:
+        """The open spans of one UTC day and their total (cached: a calendar never
+        changes, and clipping cached spans costs no time zone arithmetic)."""
         found = self._days.get(day)
         if found is None:
-            found = self._days[day] = self._open_in(_midnight(day), _midnight(day + DAY))
+            spans = tuple(self._compute_spans(_midnight(day), _midnight(day + DAY)))
+            total = sum((y - x for x, y in spans), timedelta(0))
+            found = self._days[day] = (spans, total)
         return found
 
     def _spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open instants of ``[a, b)`` as ordered, disjoint UTC spans (a 24/7
         calendar's touch at midnight: they are never merged, so a search stops early)."""
+        day = a.date()
+        while _midnight(day) < b:
+            for x, y in self._day(day)[0]:
+                lo, hi = max(x, a), min(y, b)
+                if lo < hi:
+                    yield lo, hi
+            day += DAY
+
+    def _compute_spans(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """:meth:`_spans` from the calendar itself (no cache)."""
         # Within a stretch of constant UTC offset, wall time is UTC plus that offset, so
         # the instants whose wall time lies in an opening form one span; the stretches
         # are cut at each offset change, found by bisection (two a day at most).
