@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from eduengine import FixedClock, School
+from eduengine.desk.events import LeadStepReached
 from eduengine.desk.hours import BusinessHours
 from eduengine.desk.metrics import DeskMetrics, TimeStats
 from eduengine.desk.model import DeskSetup, LeadContact, LeadRouting, Party
@@ -101,9 +102,17 @@ def test_a_lead_that_becomes_a_buying_reviewing_student_counts_once_everywhere(
     assert metrics.ratings(by="tutor") == {"tom": (1, Decimal("5.00"))}
 
     live = everything(metrics)
+    steps = [
+        e.event.step
+        for e in school.feed.events_since(0, 1000)
+        if isinstance(e.event, LeadStepReached)
+    ]
+    assert steps == ["visit", "consult", "register", "trial", "first_purchase"]
     report = school.projections.rebuild("desk")
     assert report.ok
     assert everything(metrics) == live
+    again = [e for e in school.feed.events_since(0, 1000) if isinstance(e.event, LeadStepReached)]
+    assert len(again) == 5  # a rebuild announces nothing again
 
 
 def test_a_survey_is_sent_once_per_occasion_and_answered_once(store: StoreHandle) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "LeadCaptured",
     "LeadConverted",
     "LeadErased",
+    "LeadStepReached",
     "ReviewPosted",
     "SlaBreached",
     "SlaWarning",
@@ -174,6 +175,18 @@ class LeadConverted(DomainEvent):
 
     lead_id: str
     student_id: str
+    source: str
+    campaign: str | None = None
+
+
+@event_type("desk.lead_step_reached", aggregate="lead", field="lead_id")
+@attrs.frozen(kw_only=True)
+class LeadStepReached(DomainEvent):
+    """A lead reached a step of the funnel for the first time (visit, consult, register,
+    trial, first_purchase; the last two from the lifecycle of the student it became)."""
+
+    lead_id: str
+    step: str
     source: str
     campaign: str | None = None
 

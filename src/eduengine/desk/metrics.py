@@ -45,6 +45,7 @@ from eduengine.desk.events import (
     ConsultationRequested,
     LeadCaptured,
     LeadConverted,
+    LeadStepReached,
     ReviewPosted,
     SurveyAnswered,
     TicketOpened,
@@ -65,6 +66,8 @@ __all__ = ["DeskMetrics", "Satisfaction", "TimeStats", "desk_reactions", "reset_
 METRICS = "desk_metric"
 FUNNEL_LEADS = "desk_funnel_lead"
 FUNNEL_STUDENTS = "desk_funnel_student"
+#: the steps each lead was announced at (LeadStepReached): kept through rebuilds
+FUNNEL_ANNOUNCED = "desk_funnel_announced"
 KINDS = (METRICS, FUNNEL_LEADS, FUNNEL_STUDENTS)
 ALL = "all"
 TIME_DIMENSIONS = ("category", "team", "person")
@@ -219,6 +222,22 @@ def desk_reactions(zone: str) -> dict[type[DomainEvent], list[Handler]]:
         uow.records.put(FUNNEL_LEADS, lead_id, lead)
         dims = {ALL: ALL, "source": lead["source"], "campaign": lead["campaign"]}
         _bump(uow, tz, at, "funnel", dims, _count(**{name: 1}))
+        # announced once for good: a rebuild of the counters does not announce again
+        told = uow.records.get(FUNNEL_ANNOUNCED, lead_id) or {"steps": []}
+        if name not in told["steps"]:
+            told["steps"].append(name)
+            uow.records.put(FUNNEL_ANNOUNCED, lead_id, told)
+            uow.record_events(
+                [
+                    LeadStepReached(
+                        occurred_at=at,
+                        lead_id=lead_id,
+                        step=name,
+                        source=lead["source"],
+                        campaign=lead["campaign"],
+                    )
+                ]
+            )
 
     def on_captured(event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, LeadCaptured)
