@@ -389,7 +389,11 @@ class School:
         # the desk's metrics and its survey after a resolved ticket
         desk = desk or DeskSetup()
         reactions.append(
-            reaction_projection("desk", desk_reactions(desk.zone), reset=reset_metrics)
+            reaction_projection(
+                "desk",
+                desk_reactions(desk.zone, survey_after_lesson=desk.survey_after_lesson),
+                reset=reset_metrics,
+            )
         )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's

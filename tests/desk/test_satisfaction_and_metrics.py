@@ -14,7 +14,12 @@ from eduengine.desk.events import LeadStepReached
 from eduengine.desk.hours import BusinessHours
 from eduengine.desk.metrics import DeskMetrics, TimeStats
 from eduengine.desk.model import DeskSetup, LeadContact, LeadRouting, Party
-from eduengine.errors import AccessDenied, InvalidInput, SurveyAlreadyAnswered
+from eduengine.errors import (
+    AccessDenied,
+    InvalidInput,
+    SurveyAlreadyAnswered,
+    SurveyNotFound,
+)
 from eduengine.students import Actor
 from tests.adapters import StoreHandle
 
@@ -145,3 +150,24 @@ def test_erasure_blanks_survey_and_review_texts(store: StoreHandle) -> None:
     school.students.erase(Actor(id="root", role="admin"), "ann")
     assert sat.survey(survey.id).text == "[erased]"
     assert sat.survey(survey.id).csat == 2  # the score stays for the metrics
+
+
+def test_a_lesson_attended_sends_its_survey_once_when_the_desk_asks_for_it(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    setup = DeskSetup(zone="UTC", survey_after_lesson=True)
+    school = School.build(store, clock=clock, desk=setup, reminders=None)
+    start = T0 + timedelta(hours=2)
+    slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 3, tutor_id="tom")
+    ann = school.booking.book(slot.id, "ann")
+    bob = school.booking.book(slot.id, "bob")
+    clock.set(start + timedelta(minutes=70))
+    school.booking.mark_attended(ann.id)
+    school.booking.mark_no_show(bob.id)
+    survey = school.desk.satisfaction.survey(f"lesson:{slot.id}:ann")
+    assert (survey.course_id, survey.tutor_id) == ("math", "tom")
+    with pytest.raises(SurveyNotFound):
+        school.desk.satisfaction.survey(f"lesson:{slot.id}:bob")  # absent: not asked
+    school.desk.satisfaction.answer(survey.id, by=Party("student", "ann"), csat=5)
+    assert school.desk.metrics.satisfaction(by="tutor")["tom"].csat == Decimal("5.00")

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from eduengine.booking.events import AttendanceMarked
 from eduengine.desk.events import (
     ConsultationRequested,
     LeadCaptured,
@@ -135,10 +136,29 @@ def _count(**amounts: int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def desk_reactions(zone: str) -> dict[type[DomainEvent], list[Handler]]:
-    """The metrics' handlers by event (``handler(event, uow)``), for a projection of the
-    feed (:func:`eduengine.events.projections.reaction_projection`)."""
+def desk_reactions(
+    zone: str, *, survey_after_lesson: bool = False
+) -> dict[type[DomainEvent], list[Handler]]:
+    """The desk's reactions by event (``handler(event, uow)``), for a projection of the
+    feed (:func:`eduengine.events.projections.reaction_projection`): the metrics, the
+    survey after a resolved ticket and, with ``survey_after_lesson``, after a lesson
+    attended."""
     tz = ZoneInfo(zone)
+
+    def survey_after_attendance(event: DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, AttendanceMarked)
+        if event.status != "attended":
+            return
+        slot = uow.slots.get(event.slot_id)
+        send_survey(
+            uow,
+            event.occurred_at,
+            occasion="lesson",
+            subject_id=event.slot_id,
+            student_id=event.student_id,
+            course_id=slot.course_id,
+            tutor_id=slot.tutor_id,
+        )
 
     def survey_after_resolution(event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, TicketResolved)
@@ -265,7 +285,11 @@ def desk_reactions(zone: str) -> dict[type[DomainEvent], list[Handler]]:
                 step(uow, found["lead_id"], "trial", event.occurred_at)
             step(uow, found["lead_id"], event.stage, event.occurred_at)
 
+    lessons: dict[type[DomainEvent], list[Handler]] = (
+        {AttendanceMarked: [survey_after_attendance]} if survey_after_lesson else {}
+    )
     return {
+        **lessons,
         TicketOpened: [on_opened],
         TicketResponded: [on_time],
         TicketResolved: [on_time, survey_after_resolution],

@@ -377,6 +377,8 @@ class DeskSetup:
     team_leads: Mapping[str, str] = attrs.field(factory=dict)
     #: how new leads are assigned to consultants; their consultations go to ``sales``
     leads: LeadRouting = attrs.field(factory=lambda: LeadRouting())
+    #: send each student the lesson's survey when her attendance is marked ``attended``
+    survey_after_lesson: bool = False
     office: BusinessHours = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
