@@ -210,7 +210,7 @@ class LeadService(ServiceBase):
             uow.record_events(events)
             return _view(new_id, doc, contact)
 
-        return self._run(command, ids={"lead_id": new_id})
+        return self._run(command, ids={"lead_id": lead_id})
 
     def consult(
         self, lead_id: str, *, subject: str, text: str, course_id: str | None = None
@@ -242,7 +242,7 @@ class LeadService(ServiceBase):
             )
             return _view(lead_id, doc, _masked(_contact(doc["contact"])))
 
-        return self._run(command, ids={"lead_id": lead_id})
+        return self._run(command, ids={"lead_id": lead_id, "consultant_id": consultant_id})
 
     def convert(self, lead_id: str, student_id: str) -> LeadView:
         """The lead registered as ``student_id`` (registered first with

@@ -215,7 +215,12 @@ class SatisfactionService(ServiceBase):
                 course_id=course_id,
                 tutor_id=tutor_id,
             ),
-            ids={"student_id": student_id},
+            ids={
+                "subject_id": subject_id,
+                "student_id": student_id,
+                "course_id": course_id,
+                "tutor_id": tutor_id,
+            },
         )
 
     def answer(
@@ -281,7 +286,7 @@ class SatisfactionService(ServiceBase):
                 raise SurveyNotFound(survey_id)
             return _survey(survey_id, doc)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"survey_id": survey_id})
 
     def review(
         self,
@@ -330,4 +335,7 @@ class SatisfactionService(ServiceBase):
             )
             return _review(key, doc)
 
-        return self._run(command, ids={"student_id": student_id})
+        return self._run(
+            command,
+            ids={"student_id": student_id, "course_id": course_id, "tutor_id": tutor_id},
+        )

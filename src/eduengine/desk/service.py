@@ -120,7 +120,7 @@ class DeskService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             uow.records.put(HEAD_TEACHERS, class_id, {"staff_id": staff_id})
 
-        self._run(command, ids={"class_id": class_id})
+        self._run(command, ids={"class_id": class_id, "staff_id": staff_id})
 
     def set_away(
         self, staff_id: str, start: datetime, end: datetime, *, delegate: str | None = None
@@ -280,7 +280,16 @@ class DeskService(ServiceBase):
             store_ticket(uow, ticket, hours)
             return ticket_view(ticket, notes=True)
 
-        return self._run(command, ids={"ticket_id": new_id})
+        return self._run(
+            command,
+            ids={
+                "ticket_id": ticket_id,
+                "student_id": student_id,
+                "course_id": course_id,
+                "class_id": class_id,
+                "slot_id": slot_id,
+            },
+        )
 
     def _act(self, ticket_id: str, action: str, by: str, text: str | None) -> TicketView:
         check_id(ticket_id, "ticket_id")
@@ -315,7 +324,8 @@ class DeskService(ServiceBase):
         def asker(uow: UnitOfWork, now: datetime) -> str:
             return load_ticket(uow, ticket_id).asker.id
 
-        return self._act(ticket_id, "asker_reply", self._run(asker, write=False), text)
+        by = self._run(asker, write=False, ids={"ticket_id": ticket_id})
+        return self._act(ticket_id, "asker_reply", by, text)
 
     def note(self, ticket_id: str, *, by: str, text: str) -> TicketView:
         """An internal note: staff only, no effect on the state or the clocks."""
@@ -406,7 +416,7 @@ class DeskService(ServiceBase):
             keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
             return [ticket_view(load_ticket(uow, k), notes=False) for k, _ in keys]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"party_id": party_id})
 
     def assigned_to(self, staff_id: str) -> list[str]:
         """Ids of the tickets assigned to ``staff_id`` that are not closed."""
@@ -415,7 +425,7 @@ class DeskService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> list[str]:
             return [k for k, _ in uow.records.scan(TICKETS, assignee_index(staff_id))]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"staff_id": staff_id})
 
     # --- upgrade ---------------------------------------------------------------------------
 
