@@ -14,7 +14,15 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.desk.events import SlaBreached
 from eduengine.desk.hours import BusinessHours
-from eduengine.desk.model import TARGETS, DeskSetup, Party, TicketCategory
+from eduengine.desk.model import (
+    TARGETS,
+    DeskSetup,
+    Party,
+    Priority,
+    Sla,
+    SlaPolicy,
+    TicketCategory,
+)
 from eduengine.errors import InvalidInput, TicketNotFound, TicketTransitionRefused
 from eduengine.kernel.events import DomainEvent
 from eduengine.students import Actor
@@ -193,3 +201,31 @@ def test_two_workers_running_the_job_at_once_announce_each_breach_once(
     )
     assert breaches == Counter({(t, target): 1 for t in ids for target in TARGETS})
     assert sum(done) == 2 * len(ids)
+
+
+def test_targets_follow_category_and_priority(store: StoreHandle) -> None:
+    urgent = Sla(timedelta(minutes=15), timedelta(hours=2))
+    refunds = Sla(timedelta(hours=1), timedelta(hours=48))
+    setup = DeskSetup(
+        zone="UTC",
+        sla=SlaPolicy(
+            {
+                (TicketCategory.REFUND, Priority.URGENT): urgent,
+                (TicketCategory.REFUND, None): refunds,
+            }
+        ),
+    )
+    school = School.build(store, clock=FixedClock(T0), desk=setup, reminders=None)
+    desk = school.desk
+
+    def target(category: str, priority: str) -> timedelta:
+        ticket = desk.open_ticket(
+            category=category, priority=priority, asker=ANN, subject="s", text="t"
+        )
+        return desk.sla(ticket.id)["first_response"].target
+
+    assert target("refund", "urgent") == timedelta(minutes=15)
+    assert target("refund", "low") == timedelta(hours=1)
+    assert target("question", "urgent") == setup.sla.default.first_response
+    with pytest.raises(InvalidInput):
+        target("refund", "whenever")
