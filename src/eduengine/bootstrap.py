@@ -62,6 +62,9 @@ from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
 from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
+from eduengine.desk.metrics import desk_reactions, reset_metrics
+from eduengine.desk.model import DeskSetup
+from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
 from eduengine.events.codec import envelope_to_json
 from eduengine.events.feed import EventFeed, FeedStore
@@ -295,6 +298,7 @@ PERIODIC_JOBS: dict[str, str] = {
     "payments": "settles payment intents whose answer was lost",
     "notice plans": "plans package-expiry and never-activated notices",
     "alerts": "raises AlertRaised for alert rules that fire",
+    "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -340,6 +344,8 @@ class School:
     community: CommunityService
     #: the curriculum, homework and assessments, and each student's learning archive
     learning: LearningService
+    #: the service desk: tickets with business-hour SLAs (docs/desk.md)
+    desk: DeskService
 
     @classmethod
     def build(
@@ -377,6 +383,7 @@ class School:
         review_settings: ReviewSettings | None = None,
         community_limits: RateLimits | None = None,
         spam_rules: SpamRules | None = None,
+        desk: DeskSetup | None = None,
     ) -> School:
         """Wire a school.
 
@@ -411,6 +418,8 @@ class School:
 
         ``mastery_params`` are the BKT parameters of a knowledge point without its own and
         ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
+        ``desk`` sets up the service desk (team hours, SLA targets, routing; see
+        :class:`eduengine.desk.model.DeskSetup`).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -433,6 +442,15 @@ class School:
         # FeedUnavailable when the feed is read
         feed = EventFeed(cast(FeedStore, store), clock=clock)
         reactions = school_reactions(reminders=reminders, notices=notices, analytics=analytics)
+        # the desk's metrics and its survey after a resolved ticket
+        desk = desk or DeskSetup()
+        reactions.append(
+            reaction_projection(
+                "desk",
+                desk_reactions(desk.zone, survey_after_lesson=desk.survey_after_lesson),
+                reset=reset_metrics,
+            )
+        )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -537,6 +555,7 @@ class School:
                 uow, limits=community_limits, spam=spam_rules, **wiring
             ),
             learning=LearningService(uow, policy=access_policy, **wiring),
+            desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -550,6 +569,7 @@ class School:
         erasure.register("mastery", erase_mastery)
         erasure.register("community", erase_community_posts)
         erasure.register("learning", learning_rules.erase_learning)
+        erasure.register("desk", school.desk.erase_student)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -566,6 +586,7 @@ class School:
             "tutor calendars": self.availability.migrate_calendars(),
             "notices": self.notices.reindex(),
             "analytics": self.analytics.reindex(),
+            "desk": self.desk.reindex(),
         }
 
     def periodic_jobs(
@@ -610,6 +631,7 @@ class School:
             "payments": self.payments.reconcile,
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
+            "desk": self.desk.run_due,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():
@@ -627,7 +649,8 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
-'projection community', 'projection community_metrics', 'projection learning_archive']
+'projection community', 'projection community_metrics', 'projection learning_archive', \
+'projection desk']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

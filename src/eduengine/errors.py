@@ -960,6 +960,63 @@ class NotAllowedToGrade(AccessDenied):
         super().__init__(f"{actor_id!r} may not grade work {work_id!r}")
         self.work_id = work_id
         self.actor_id = actor_id
+# --- service desk ----------------------------------------------------------------------
+
+
+class TicketNotFound(NotFound):
+    code = "ticket_not_found"
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"ticket {ticket_id!r} not found")
+        self.ticket_id = ticket_id
+
+
+class TicketTransitionRefused(InvalidTransition):
+    """A ticket command is not allowed in the ticket's state (``close`` an open ticket,
+    ``reopen`` a closed one, reply to a resolved one ...)."""
+
+    code = "ticket_transition_refused"
+
+    def __init__(self, ticket_id: str, state: str, action: str) -> None:
+        super().__init__(f"ticket {ticket_id!r} is {state}: it cannot be {action}")
+        self.ticket_id = ticket_id
+        self.state = state
+        self.action = action
+
+
+class LeadNotFound(NotFound):
+    code = "lead_not_found"
+
+    def __init__(self, lead_id: str) -> None:
+        super().__init__(f"lead {lead_id!r} not found")
+        self.lead_id = lead_id
+
+
+class LeadAlreadyConverted(InvalidTransition):
+    code = "lead_already_converted"
+
+    def __init__(self, lead_id: str, student_id: str) -> None:
+        super().__init__(f"lead {lead_id!r} already became student {student_id!r}")
+        self.lead_id = lead_id
+        self.student_id = student_id
+
+
+class SurveyNotFound(NotFound):
+    code = "survey_not_found"
+
+    def __init__(self, survey_id: str) -> None:
+        super().__init__(f"survey {survey_id!r} not found")
+        self.survey_id = survey_id
+
+
+class SurveyAlreadyAnswered(InvalidTransition):
+    """A survey is answered once (by the student or a guardian)."""
+
+    code = "survey_already_answered"
+
+    def __init__(self, survey_id: str) -> None:
+        super().__init__(f"survey {survey_id!r} was already answered")
+        self.survey_id = survey_id
 
 
 # --- HTTP -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from eduengine.availability import events as availability
 from eduengine.booking import events as booking
 from eduengine.community import events as community
 from eduengine.deals import events as deals
+from eduengine.desk import events as desk
 from eduengine.learning import events as learning
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
@@ -34,6 +35,7 @@ __all__ = [
     "booking",
     "community",
     "deals",
+    "desk",
     "learning",
     "levels",
     "mastery",

@@ -12,7 +12,7 @@ webhooks (:func:`post_json`).
 >>> school = School.build(store)
 >>> done = run_due(school)
 >>> list(done)
-['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts']
+['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]
@@ -39,6 +39,8 @@ from eduengine.bootstrap import School
 from eduengine.deals.model import DUE as GROUP_DUE
 from eduengine.deals.model import REFUND_DUE
 from eduengine.deals.records import GROUPS
+from eduengine.desk.records import SLA_DUE
+from eduengine.desk.records import TICKETS as DESK_TICKETS
 from eduengine.errors import EduEngineError, PersistenceError, StoreNotFound
 from eduengine.events.webhooks import SIGNATURE_HEADER, sign_payload
 from eduengine.kernel.clock import Clock, SystemClock
@@ -141,6 +143,7 @@ def pending(store: Store, now: datetime) -> dict[str, int]:
             # open payment intents of any age (reconcile settles the older ones)
             "payments": records.count(INTENTS, INTENTS_OPEN),
             "notices": records.count(NOTICES, NOTICES_DUE, hi=hi),
+            "desk": records.count(DESK_TICKETS, SLA_DUE, hi=hi),
         }
 
 
