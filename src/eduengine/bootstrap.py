@@ -71,6 +71,7 @@ from eduengine.levels.service import LevelService
 from eduengine.mastery.model import BktParams
 from eduengine.mastery.review import ReviewSettings
 from eduengine.mastery.service import MasteryService, erase_mastery
+from eduengine.milestones.service import MilestoneReactions, MilestoneService, erase_milestones
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
 from eduengine.notices.planning import erase_notices
@@ -296,6 +297,8 @@ class School:
     projections: ProjectionRunner
     #: mastery per knowledge point, spaced review, the learning path, recommendations
     mastery: MasteryService
+    #: quests, "next level by", team contests and certificates (docs/milestones.md)
+    milestones: MilestoneService
 
     @classmethod
     def build(
@@ -331,6 +334,7 @@ class School:
         inline_projections: bool = True,
         mastery_params: BktParams | None = None,
         review_settings: ReviewSettings | None = None,
+        certificate_key: bytes | None = None,
     ) -> School:
         """Wire a school.
 
@@ -364,6 +368,8 @@ class School:
 
         ``mastery_params`` are the BKT parameters of a knowledge point without its own and
         ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
+        ``certificate_key`` (bytes, kept secret) signs the certificates of
+        ``school.milestones`` (none are issued without it; see docs/milestones.md).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -386,6 +392,25 @@ class School:
         # FeedUnavailable when the feed is read
         feed = EventFeed(cast(FeedStore, store), clock=clock)
         reactions = school_reactions(reminders=reminders, notices=notices, analytics=analytics)
+        # levels and milestones first: the milestones projection gives quests' rewards
+        # through the school's levels service
+        milestone_wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
+        levels = LevelService(
+            store.unit_of_work,
+            rules=xp_rules,
+            curve=level_curve or LevelCurve.geometric(),
+            multipliers=xp_multipliers,
+            badges=badges,
+            titles=titles,
+            **milestone_wiring,
+        )
+        milestones = MilestoneService(
+            store.unit_of_work,
+            levels=levels,
+            certificate_key=certificate_key,
+            **milestone_wiring,
+        )
+        reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -450,15 +475,7 @@ class School:
                 referral_reward=referral_reward,
                 **wiring,
             ),
-            levels=LevelService(
-                uow,
-                rules=xp_rules,
-                curve=level_curve or LevelCurve.geometric(),
-                multipliers=xp_multipliers,
-                badges=badges,
-                titles=titles,
-                **wiring,
-            ),
+            levels=levels,
             notices=NoticeService(
                 uow,
                 policy=notices,
@@ -479,6 +496,7 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
+            milestones=milestones,
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -490,6 +508,7 @@ class School:
         erasure.register("deals", erase_deal_data)
         erasure.register("payment_intents", erase_accounts)
         erasure.register("mastery", erase_mastery)
+        erasure.register("milestones", erase_milestones)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -567,7 +586,7 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics']
+'projection analytics', 'projection milestones']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """

@@ -864,7 +864,34 @@ class PrerequisiteCycle(InvalidInput):
     code = "prerequisite_cycle"
 
     def __init__(self, points: list[str]) -> None:
-        super().__init__(
-            "knowledge points form a prerequisite cycle: " + " -> ".join(points)
-        )
+        super().__init__("knowledge points form a prerequisite cycle: " + " -> ".join(points))
         self.points = tuple(points)
+
+
+# --- milestones: quests, contests, certificates --------------------------------------
+
+
+class MilestoneNotFound(NotFound):
+    """No quest, contest or certificate has this id."""
+
+    code = "milestone_not_found"
+
+    def __init__(self, what: str, milestone_id: str) -> None:
+        super().__init__(f"{what} {milestone_id!r} not found")
+        self.what = what
+        self.milestone_id = milestone_id
+
+
+class CourseNotMastered(InvalidTransition):
+    """A mastery certificate was asked for a course with points not mastered yet."""
+
+    code = "course_not_mastered"
+
+    def __init__(self, course_id: str, missing: list[str]) -> None:
+        super().__init__(
+            f"course {course_id!r} is not mastered yet: "
+            + ", ".join(missing)
+            + " below the threshold"
+        )
+        self.course_id = course_id
+        self.missing = tuple(missing)

@@ -24,7 +24,7 @@ from tests.conftest import T0
 SPAWN = multiprocessing.get_context("spawn")
 START = T0 + timedelta(days=2)
 WEEK = Period.week(date(2026, 3, 2), "UTC")
-REACTIONS = ["reminders", "notices", "lifecycle", "analytics"]
+REACTIONS = ["reminders", "notices", "lifecycle", "analytics", "milestones"]
 
 
 def _lesson(school: School) -> str:

@@ -18,6 +18,7 @@ from eduengine.booking import events as booking
 from eduengine.deals import events as deals
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
+from eduengine.milestones import events as milestones
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
 from eduengine.referrals import events as referrals
@@ -32,6 +33,7 @@ __all__ = [
     "deals",
     "levels",
     "mastery",
+    "milestones",
     "policies",
     "pricing",
     "referrals",
