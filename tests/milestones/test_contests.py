@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eduengine import FixedClock, School
+from eduengine import FixedClock
 from eduengine.errors import DuplicateId, InvalidInput, InvalidTimeRange, MilestoneNotFound
 from eduengine.milestones import ContestDefined, rank_teams
 from eduengine.students import SchoolClass
