@@ -162,6 +162,17 @@ def test_bad_quests_are_refused(store: StoreHandle) -> None:
         )
     assert store.snapshot() == before
     assert school.milestones.quests() == []
+    school.milestones.define_quest(
+        Quest(id="q", title="t", measure="xp_earned", target=1, ends_at=end)
+    )
+    with pytest.raises(InvalidInput, match="keeps its measure"):
+        school.milestones.define_quest(
+            Quest(id="q", title="t", measure="lessons_attended", target=1, ends_at=end)
+        )
+    school.milestones.define_quest(
+        Quest(id="q", title="t2", measure="xp_earned", target=2, ends_at=end)
+    )
+    assert [(q.title, q.target) for q in school.milestones.quests()] == [("t2", 2)]
 
 
 _examples = itertools.count()

@@ -87,6 +87,8 @@ CERTIFICATES = "certificate"
 LEDGER_DAYS = 56
 #: the XP kind a quest's reward is recorded under (source: the quest id, so once)
 QUEST_XP = "quest_reward"
+#: quests and contests by their end (micros): an event reads only those still running
+ENDS = "ends"
 
 
 @attrs.frozen(kw_only=True)
@@ -102,8 +104,26 @@ def _student(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
     return uow.records.get(STUDENTS, student_id) or {"days": {}, "quests": {}}
 
 
+def _student_locked(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
+    """Her document, after her student record (``class_of`` locks it): the order XP
+    awards and erasure lock in, so the projection (which may give XP) and an erasure
+    never wait for each other in a circle."""
+    class_of(uow, student_id)
+    return _student(uow, student_id)
+
+
 def _cert_index(student_id: str) -> str:
     return f"certificates:{student_id}"
+
+
+def _put_contest(uow: UnitOfWork, contest_id: str, doc: dict[str, Any]) -> None:
+    uow.records.put(CONTESTS, contest_id, doc, index={ENDS: micros(dt_in(doc["ends_at"]))})
+
+
+def _running(uow: UnitOfWork, kind: str, at: datetime) -> list[str]:
+    """The quests or contests (``kind``) that end after ``at``, from the index: the
+    ended ones, however many, are never read again."""
+    return [key for key, _ in uow.records.scan(kind, ENDS, lo=micros(at) + 1)]
 
 
 def erase_milestones(uow: UnitOfWork, student_id: str, now: datetime) -> int:
@@ -125,7 +145,7 @@ def erase_milestones(uow: UnitOfWork, student_id: str, now: datetime) -> int:
             if members.pop(student_id, None) is not None:
                 changed = True
         if changed:
-            uow.records.put(CONTESTS, key, doc)
+            _put_contest(uow, key, doc)
             removed += 1
     return removed
 
@@ -191,7 +211,15 @@ class MilestoneService(ServiceBase):
             self._key()
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            uow.records.put(QUESTS, quest.id, quest.to_record())
+            old = uow.records.get(QUESTS, quest.id)
+            if old is not None and old["measure"] != quest.measure:
+                # the progress made counts the old measure: it would mean nothing
+                raise InvalidInput(
+                    f"quest {quest.id!r} measures {old['measure']}: a quest keeps its measure"
+                )
+            uow.records.put(
+                QUESTS, quest.id, quest.to_record(), index={ENDS: micros(quest.ends_at)}
+            )
             uow.record_events(
                 [
                     QuestDefined(
@@ -313,8 +341,8 @@ class MilestoneService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             if uow.records.get(CONTESTS, contest_id) is not None:
                 raise DuplicateId(f"contest {contest_id!r} already exists")
-            uow.records.put(
-                CONTESTS,
+            _put_contest(
+                uow,
                 contest_id,
                 {
                     "starts_at": dt_out(starts_at),
@@ -537,7 +565,7 @@ class MilestoneReactions:
     def on_xp_awarded(self, event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, XpAwarded)
         at, student = event.occurred_at, event.student_id
-        doc = _student(uow, student)
+        doc = _student_locked(uow, student)
         day = at.date().isoformat()
         doc["days"][day] = int(doc["days"].get(day, 0)) + event.points
         # keep the days any window can still need, counted back from the latest one
@@ -548,18 +576,17 @@ class MilestoneReactions:
         )
         doc["days"] = {d: n for d, n in doc["days"].items() if d > oldest}
         self._advance(uow, doc, student, "xp_earned", event.points, at)
-        for key, contest in uow.records.list(CONTESTS):
-            if not dt_in(contest["starts_at"]) <= at < dt_in(contest["ends_at"]):
+        for key in _running(uow, CONTESTS, at):
+            contest = uow.records.get(CONTESTS, key)
+            if contest is None or not dt_in(contest["starts_at"]) <= at:
                 continue
             team = self._team(uow, contest, student)
             if team is None:
                 continue
-            locked = uow.records.get(CONTESTS, key)
-            assert locked is not None
-            locked["points"][team] = int(locked["points"][team]) + event.points
-            members = locked["members"][team]
+            contest["points"][team] = int(contest["points"][team]) + event.points
+            members = contest["members"][team]
             members[student] = int(members.get(student, 0)) + event.points
-            uow.records.put(CONTESTS, key, locked)
+            _put_contest(uow, key, contest)
 
     def on_attendance(self, event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, AttendanceMarked)
@@ -567,7 +594,7 @@ class MilestoneReactions:
         # a correction to attended counts once; one away from it takes nothing back
         if event.status != attended or event.previous == attended:
             return
-        doc = _student(uow, event.student_id)
+        doc = _student_locked(uow, event.student_id)
         self._advance(uow, doc, event.student_id, "lessons_attended", 1, event.occurred_at)
 
     def on_mastery(self, event: DomainEvent, uow: UnitOfWork) -> None:
@@ -576,7 +603,7 @@ class MilestoneReactions:
         if not (event.before < threshold <= event.after):
             return
         student, at = event.student_id, event.occurred_at
-        doc = _student(uow, student)
+        doc = _student_locked(uow, student)
         self._advance(uow, doc, student, "points_mastered", 1, at)
         key = self.service.certificate_key
         if key is None:
@@ -605,8 +632,10 @@ class MilestoneReactions:
         """Count ``amount`` for her open quests of ``measure`` that ``at`` falls in, store
         her document, and complete (and reward) the quests it takes to their target."""
         done: list[tuple[Quest, int]] = []
-        for quest in _quests(uow):
-            if quest.measure != measure or not quest.counts_at(at):
+        for key in _running(uow, QUESTS, at):
+            found = uow.records.get(QUESTS, key)
+            quest = Quest.from_record(found) if found is not None else None
+            if quest is None or quest.measure != measure or not quest.counts_at(at):
                 continue
             state = doc["quests"].setdefault(quest.id, {"n": 0, "done": None})
             if state["done"]:
