@@ -435,12 +435,13 @@ class MasteryService(ServiceBase):
 
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
             doc = _student_doc(uow, student_id)
-            graph = dict(prerequisites) if prerequisites is not None else self._graph(uow)
+            school_graph, priors = self._curriculum(uow)
+            graph = dict(prerequisites) if prerequisites is not None else school_graph
             return next_step(
                 graph,
                 {p: Decimal(s["p"]) for p, s in doc["points"].items()},
                 self._due(doc, at or now),
-                priors=self._priors(uow),
+                priors=priors,
                 threshold=self.threshold,
             )
 
@@ -485,7 +486,7 @@ class MasteryService(ServiceBase):
                 {key: tuple(d["points"]) for key, d in uow.records.list(COURSES)},
                 mastery,
                 goals,
-                priors=self._priors(uow),
+                priors=self._curriculum(uow)[1],
                 open_slots=open_slots,
                 threshold=self.threshold,
             )
@@ -506,11 +507,16 @@ class MasteryService(ServiceBase):
     def _graph(uow: UnitOfWork) -> dict[str, tuple[str, ...]]:
         return {key: tuple(doc["prerequisites"]) for key, doc in uow.records.list(POINTS)}
 
-    def _priors(self, uow: UnitOfWork) -> dict[str, Decimal]:
-        return {
-            key: Decimal(doc["params"]["prior"]) if doc.get("params") else self.defaults.prior
-            for key, doc in uow.records.list(POINTS)
-        }
+    def _curriculum(self, uow: UnitOfWork) -> tuple[dict[str, tuple[str, ...]], dict[str, Decimal]]:
+        """The prerequisite graph and each point's prior, from one read of the points
+        (decoding them is most of a path query's time)."""
+        graph, priors = {}, {}
+        for key, doc in uow.records.list(POINTS):
+            graph[key] = tuple(doc["prerequisites"])
+            priors[key] = (
+                Decimal(doc["params"]["prior"]) if doc.get("params") else self.defaults.prior
+            )
+        return graph, priors
 
     @staticmethod
     def _due(doc: dict[str, Any], at: datetime) -> list[DueReview]:
