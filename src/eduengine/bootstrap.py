@@ -335,6 +335,7 @@ class School:
         mastery_params: BktParams | None = None,
         review_settings: ReviewSettings | None = None,
         certificate_key: bytes | None = None,
+        quest_events: Sequence[type[ev.DomainEvent]] = (),
     ) -> School:
         """Wire a school.
 
@@ -369,7 +370,8 @@ class School:
         ``mastery_params`` are the BKT parameters of a knowledge point without its own and
         ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
         ``certificate_key`` (bytes, kept secret) signs the certificates of
-        ``school.milestones`` (none are issued without it; see docs/milestones.md).
+        ``school.milestones`` (none are issued without it; see docs/milestones.md), and
+        ``quest_events`` are the event classes (with a ``student_id``) quests may count.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -408,6 +410,7 @@ class School:
             store.unit_of_work,
             levels=levels,
             certificate_key=certificate_key,
+            quest_events=quest_events,
             **milestone_wiring,
         )
         reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))

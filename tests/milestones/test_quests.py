@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eduengine import FixedClock, School
+from eduengine.booking.events import SeatBooked, SlotCreated
 from eduengine.errors import InvalidInput, InvalidSetting, InvalidTimeRange
 from eduengine.levels import LearningEvent, XpRule
 from eduengine.milestones import Quest, QuestCompleted
@@ -266,3 +267,45 @@ def test_two_workers_catching_up_at_once_award_a_quest_once(store: StoreHandle) 
     [progress] = school.milestones.quest_progress("ann")
     assert (progress.count, progress.status, progress.done_at) == (30, "done", T0)
     assert Decimal(progress.count) / progress.target == 1
+
+
+def test_a_quest_may_count_any_event_of_hers_the_school_counts_for_quests(
+    store: StoreHandle,
+) -> None:
+    clock = FixedClock(T0)
+    school = School.build(
+        store, clock=clock, reminders=None, xp_rules=RULES, quest_events=[SeatBooked]
+    )
+    school.milestones.define_quest(
+        Quest(
+            id="book-2",
+            title="Book 2 lessons",
+            measure="events",
+            event_type="booking.seat_booked",
+            target=2,
+            ends_at=T0 + timedelta(days=7),
+            reward_xp=10,
+        )
+    )
+    for n in range(3):
+        start = T0 + timedelta(days=1, hours=n)
+        slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+        school.booking.book(slot.id, "ann")
+    [progress] = school.milestones.quest_progress("ann")
+    assert (progress.count, progress.status) == (2, "done")
+    assert school.levels.progress("ann").xp == 10
+    with pytest.raises(InvalidInput, match="not counted for quests"):
+        school.milestones.define_quest(
+            Quest(
+                id="x",
+                title="t",
+                measure="events",
+                event_type="booking.seat_released",
+                target=1,
+                ends_at=T0 + timedelta(days=1),
+            )
+        )
+    with pytest.raises(InvalidInput, match="only for, an 'events' quest"):
+        Quest(id="x", title="t", measure="events", target=1, ends_at=T0 + timedelta(days=1))
+    with pytest.raises(InvalidSetting, match="student_id"):
+        School.build(store, clock=clock, quest_events=[SlotCreated])

@@ -43,8 +43,9 @@ __all__ = [
 
 #: what a quest counts: lessons attended (``booking.attendance_marked`` as attended), XP
 #: earned (``levels.xp_awarded`` points), knowledge points mastered (a
-#: ``mastery.mastery_updated`` that crosses the mastery threshold)
-MEASURES = ("lessons_attended", "xp_earned", "points_mastered")
+#: ``mastery.mastery_updated`` that crosses the mastery threshold), or ``events``: the
+#: student's events of the quest's ``event_type`` (one the school counts for quests)
+MEASURES = ("lessons_attended", "xp_earned", "points_mastered", "events")
 
 #: places of the XP rate per day
 RATE_PLACES = Decimal("0.000000000001")
@@ -68,6 +69,8 @@ class Quest:
     target: int
     ends_at: datetime
     starts_at: datetime | None = None
+    #: the event type name an ``events`` quest counts (``"booking.seat_booked"``)
+    event_type: str | None = None
     reward_xp: int = 0
     reward_badge: str | None = None
     certificate: bool = False
@@ -75,6 +78,10 @@ class Quest:
     def __attrs_post_init__(self) -> None:
         if self.measure not in MEASURES:
             raise InvalidInput(f"a quest measures one of {MEASURES}, got {self.measure!r}")
+        if (self.measure == "events") != (self.event_type is not None):
+            raise InvalidInput("an event_type is given for, and only for, an 'events' quest")
+        if self.event_type is not None:
+            check_text(self.event_type, "event_type", max_length=200)
         check_int(self.target, "target", low=1)
         check_instant(self.ends_at, "ends_at")
         if self.starts_at is not None:
@@ -99,6 +106,7 @@ class Quest:
             "target": self.target,
             "ends_at": dt_out(self.ends_at),
             "starts_at": dt_out(self.starts_at) if self.starts_at else None,
+            "event_type": self.event_type,
             "reward_xp": self.reward_xp,
             "reward_badge": self.reward_badge,
             "certificate": self.certificate,
@@ -113,6 +121,7 @@ class Quest:
             target=int(doc["target"]),
             ends_at=dt_in(doc["ends_at"]),
             starts_at=dt_in(doc["starts_at"]) if doc.get("starts_at") else None,
+            event_type=doc.get("event_type"),
             reward_xp=int(doc["reward_xp"]),
             reward_badge=doc.get("reward_badge"),
             certificate=bool(doc.get("certificate")),

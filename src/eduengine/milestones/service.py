@@ -40,7 +40,7 @@ from eduengine.errors import (
     MilestoneNotFound,
 )
 from eduengine.kernel.codec import dt_in, dt_out, micros
-from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.events import DomainEvent, event_kind, find_kind
 from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_int, check_text
 from eduengine.levels.board import KIND as XP_KIND
 from eduengine.levels.events import XpAwarded
@@ -157,7 +157,8 @@ class MilestoneService(ServiceBase):
     and the level curve "next level by" reads); ``threshold`` the mastery at which a
     knowledge point counts as mastered; ``certificate_key`` the school's secret that
     signs certificates (without one none is issued); ``window_days`` how far back the
-    XP rate of "next level by" looks.
+    XP rate of "next level by" looks; ``quest_events`` the event classes (each with a
+    ``student_id``) that ``events`` quests may count.
 
     >>> from datetime import datetime, timedelta, timezone
     >>> from eduengine import FixedClock, InMemoryStore, School
@@ -184,6 +185,7 @@ class MilestoneService(ServiceBase):
         threshold: Decimal = MASTERED,
         certificate_key: bytes | None = None,
         window_days: int = 28,
+        quest_events: Sequence[type[DomainEvent]] = (),
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
@@ -200,6 +202,15 @@ class MilestoneService(ServiceBase):
         self.threshold = threshold
         self.certificate_key = certificate_key
         self.window_days = window_days
+        self.quest_events = tuple(quest_events)
+        for cls in self.quest_events:
+            kind = find_kind(cls) if isinstance(cls, type) else None
+            if kind is None or "student_id" not in attrs.fields_dict(cls):
+                raise InvalidSetting(
+                    f"quest_events are registered event classes with a student_id, got {cls!r}"
+                )
+        #: the type names ``events`` quests may count
+        self.counted_types = frozenset(event_kind(cls).name for cls in self.quest_events)
 
     # --- quests --------------------------------------------------------------------------
 
@@ -209,6 +220,11 @@ class MilestoneService(ServiceBase):
             raise InvalidInput(f"expected a Quest, got {quest!r}")
         if quest.certificate:
             self._key()
+        if quest.event_type is not None and quest.event_type not in self.counted_types:
+            raise InvalidInput(
+                f"events of type {quest.event_type!r} are not counted for quests: "
+                "pass the class to School.build(quest_events=[...])"
+            )
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             old = uow.records.get(QUESTS, quest.id)
@@ -556,11 +572,23 @@ class MilestoneReactions:
         self.service = service
 
     def table(self) -> dict[type[DomainEvent], list[Handler]]:
-        return {
+        table: dict[type[DomainEvent], list[Handler]] = {
             XpAwarded: [self.on_xp_awarded],
             AttendanceMarked: [self.on_attendance],
             MasteryUpdated: [self.on_mastery],
         }
+        for cls in self.service.quest_events:
+            table.setdefault(cls, []).append(self.on_counted_event)
+        return table
+
+    def on_counted_event(self, event: DomainEvent, uow: UnitOfWork) -> None:
+        """One of the student's events of a type ``events`` quests count."""
+        student = getattr(event, "student_id", None)
+        if not isinstance(student, str):
+            return
+        doc = _student_locked(uow, student)
+        kind = event_kind(type(event)).name
+        self._advance(uow, doc, student, "events", 1, event.occurred_at, event_type=kind)
 
     def on_xp_awarded(self, event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, XpAwarded)
@@ -628,14 +656,22 @@ class MilestoneReactions:
         measure: str,
         amount: int,
         at: datetime,
+        *,
+        event_type: str | None = None,
     ) -> None:
-        """Count ``amount`` for her open quests of ``measure`` that ``at`` falls in, store
-        her document, and complete (and reward) the quests it takes to their target."""
+        """Count ``amount`` for her open quests of ``measure`` (and ``event_type``) that
+        ``at`` falls in, store her document, and complete (and reward) the quests it
+        takes to their target."""
         done: list[tuple[Quest, int]] = []
         for key in _running(uow, QUESTS, at):
             found = uow.records.get(QUESTS, key)
             quest = Quest.from_record(found) if found is not None else None
-            if quest is None or quest.measure != measure or not quest.counts_at(at):
+            if (
+                quest is None
+                or quest.measure != measure
+                or quest.event_type != event_type
+                or not quest.counts_at(at)
+            ):
                 continue
             state = doc["quests"].setdefault(quest.id, {"n": 0, "done": None})
             if state["done"]:
