@@ -85,6 +85,7 @@ from eduengine.levels.service import LevelService
 from eduengine.mastery.model import BktParams
 from eduengine.mastery.review import ReviewSettings
 from eduengine.mastery.service import MasteryService, erase_mastery
+from eduengine.milestones.service import MilestoneReactions, MilestoneService, erase_milestones
 from eduengine.notices import handlers as notice_rules
 from eduengine.notices.model import NoticePolicy, Notifier
 from eduengine.notices.plan import Notifier as ReminderNotifier
@@ -346,6 +347,8 @@ class School:
     learning: LearningService
     #: the service desk: tickets with business-hour SLAs (docs/desk.md)
     desk: DeskService
+    #: quests, "next level by", team contests and certificates (docs/milestones.md)
+    milestones: MilestoneService
 
     @classmethod
     def build(
@@ -384,6 +387,8 @@ class School:
         community_limits: RateLimits | None = None,
         spam_rules: SpamRules | None = None,
         desk: DeskSetup | None = None,
+        certificate_key: bytes | None = None,
+        quest_events: Sequence[type[ev.DomainEvent]] = (),
     ) -> School:
         """Wire a school.
 
@@ -420,6 +425,9 @@ class School:
         ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
         ``desk`` sets up the service desk (team hours, SLA targets, routing; see
         :class:`eduengine.desk.model.DeskSetup`).
+        ``certificate_key`` (bytes, kept secret) signs the certificates of
+        ``school.milestones`` (none are issued without it; see docs/milestones.md), and
+        ``quest_events`` are the event classes (with a ``student_id``) quests may count.
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -451,6 +459,26 @@ class School:
                 reset=reset_metrics,
             )
         )
+        # levels and milestones first: the milestones projection gives quests' rewards
+        # through the school's levels service
+        milestone_wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
+        levels = LevelService(
+            store.unit_of_work,
+            rules=xp_rules,
+            curve=level_curve or LevelCurve.geometric(),
+            multipliers=xp_multipliers,
+            badges=badges,
+            titles=titles,
+            **milestone_wiring,
+        )
+        milestones = MilestoneService(
+            store.unit_of_work,
+            levels=levels,
+            certificate_key=certificate_key,
+            quest_events=quest_events,
+            **milestone_wiring,
+        )
+        reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -515,15 +543,7 @@ class School:
                 referral_reward=referral_reward,
                 **wiring,
             ),
-            levels=LevelService(
-                uow,
-                rules=xp_rules,
-                curve=level_curve or LevelCurve.geometric(),
-                multipliers=xp_multipliers,
-                badges=badges,
-                titles=titles,
-                **wiring,
-            ),
+            levels=levels,
             notices=NoticeService(
                 uow,
                 policy=notices,
@@ -556,6 +576,7 @@ class School:
             ),
             learning=LearningService(uow, policy=access_policy, **wiring),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
+            milestones=milestones,
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -570,6 +591,7 @@ class School:
         erasure.register("community", erase_community_posts)
         erasure.register("learning", learning_rules.erase_learning)
         erasure.register("desk", school.desk.erase_student)
+        erasure.register("milestones", erase_milestones)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -650,7 +672,7 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection desk']
+'projection desk', 'projection milestones']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -1072,3 +1072,30 @@ def _title(cls: type[EduEngineError]) -> str:
 # --- mastery and the learning path ----------------------------------------------------
 
 
+# --- milestones: quests, contests, certificates --------------------------------------
+
+
+class MilestoneNotFound(NotFound):
+    """No quest, contest or certificate has this id."""
+
+    code = "milestone_not_found"
+
+    def __init__(self, what: str, milestone_id: str) -> None:
+        super().__init__(f"{what} {milestone_id!r} not found")
+        self.what = what
+        self.milestone_id = milestone_id
+
+
+class CourseNotMastered(InvalidTransition):
+    """A mastery certificate was asked for a course with points not mastered yet."""
+
+    code = "course_not_mastered"
+
+    def __init__(self, course_id: str, missing: list[str]) -> None:
+        super().__init__(
+            f"course {course_id!r} is not mastered yet: "
+            + ", ".join(missing)
+            + " below the threshold"
+        )
+        self.course_id = course_id
+        self.missing = tuple(missing)

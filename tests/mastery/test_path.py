@@ -3,6 +3,9 @@ every step explained in data; on every adapter."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +14,8 @@ import pytest
 from eduengine import FixedClock
 from eduengine.errors import PrerequisiteCycle
 from eduengine.mastery import BktParams, MasteryService
+from eduengine.mastery import service as service_module
+from eduengine.mastery.path import check_graph as real_check
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -96,3 +101,41 @@ def test_a_prerequisite_cycle_is_refused_and_changes_nothing(store: StoreHandle)
     assert store.snapshot() == before
     with pytest.raises(PrerequisiteCycle):
         mastery.next_step("ann", prerequisites={"x": ["y"], "y": ["x"]})
+
+
+def test_two_concurrent_definitions_never_store_a_cycle_together(
+    store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"a needs b" and "b needs a" are each acyclic alone; defined at once, each command
+    reads the graph, then waits a little before writing (a slow request), so without the
+    graph's lock both would judge the graph without the other and store the cycle."""
+    mastery = MasteryService(store.unit_of_work, clock=FixedClock(T0))
+    gate = threading.Barrier(2)
+
+    def slow_check(graph: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+        time.sleep(0.3)
+        return real_check(graph)
+
+    monkeypatch.setattr(service_module, "check_graph", slow_check)
+    outcomes: dict[str, str] = {}
+
+    def define(point: str, needs: str) -> None:
+        gate.wait()
+        try:
+            mastery.define_point(point, prerequisites=[needs])
+            outcomes[point] = "defined"
+        except PrerequisiteCycle:
+            outcomes[point] = "cycle"
+
+    threads = [
+        threading.Thread(target=define, args=("a", "b")),
+        threading.Thread(target=define, args=("b", "a")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["cycle", "defined"]
+    graph = mastery.prerequisites()
+    real_check(graph)  # what is stored has no cycle
+    assert len(graph) == 1

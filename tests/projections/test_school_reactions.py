@@ -33,6 +33,7 @@ REACTIONS = [
     "community_metrics",
     "learning_archive",
     "desk",
+    "milestones",
 ]
 
 

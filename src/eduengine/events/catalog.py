@@ -21,6 +21,7 @@ from eduengine.desk import events as desk
 from eduengine.learning import events as learning
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
+from eduengine.milestones import events as milestones
 from eduengine.notices import events as notices
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
@@ -39,6 +40,7 @@ __all__ = [
     "learning",
     "levels",
     "mastery",
+    "milestones",
     "notices",
     "policies",
     "pricing",

@@ -19,6 +19,7 @@ import attrs
 from eduengine.errors import InvalidInput, UnknownRule
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.inputs import check_id
 from eduengine.levels.board import KIND, counted_index, file_xp
 from eduengine.levels.events import BadgeAwarded, LevelUp, XpAwarded, XpRefused
 from eduengine.levels.model import (
@@ -120,46 +121,73 @@ class XpService(ServiceBase):
         rule = self.rules.get(event.kind)
         if rule is None:
             raise UnknownRule(event.kind)
+        return self._run(lambda uow, now: self.record_in(uow, event, rule=rule))
 
-        def command(uow: UnitOfWork, now: datetime) -> Award:
-            # the student record before the XP document: the order erasure locks them in
-            member = class_of(uow, event.student_id)
-            state = _upgrade(uow.records.get(KIND, event.student_id) or _fresh(event.student_id))
-            counted = counted_index(state)
-            klass = next(
-                (c for c in (member, event.class_id, state["class_id"]) if c is not None), None
+    def record_in(
+        self, uow: UnitOfWork, event: LearningEvent, *, rule: XpRule | None = None
+    ) -> Award:
+        """:meth:`record` inside ``uow`` (a projection's: a quest's reward), by ``rule``
+        (default: the school's rule for the event's kind). The guard holds as in
+        :meth:`record`: a source is awarded once."""
+        if rule is None:
+            rule = self.rules.get(event.kind)
+            if rule is None:
+                raise UnknownRule(event.kind)
+        # the student record before the XP document: the order erasure locks them in
+        member = class_of(uow, event.student_id)
+        state = _upgrade(uow.records.get(KIND, event.student_id) or _fresh(event.student_id))
+        counted = counted_index(state)
+        klass = next(
+            (c for c in (member, event.class_id, state["class_id"]) if c is not None), None
+        )
+        state["class_id"] = klass
+        points = self._points(rule, event, state)
+        reason = self._refusal(rule, event, state) or self._over_cap(rule, event, state, points)
+        if reason is not None:
+            state["refused"].append(
+                {
+                    "kind": event.kind,
+                    "source_id": event.source_id,
+                    "reason": reason,
+                    "at": dt_out(event.occurred_at),
+                }
             )
-            state["class_id"] = klass
-            points = self._points(rule, event, state)
-            reason = self._refusal(rule, event, state) or self._over_cap(rule, event, state, points)
-            if reason is not None:
-                state["refused"].append(
-                    {
-                        "kind": event.kind,
-                        "source_id": event.source_id,
-                        "reason": reason,
-                        "at": dt_out(event.occurred_at),
-                    }
-                )
-                file_xp(uow.records, [(event.student_id, counted, state)])
-                uow.record_events(
-                    [
-                        XpRefused(
-                            occurred_at=event.occurred_at,
-                            student_id=event.student_id,
-                            kind=event.kind,
-                            source_id=event.source_id,
-                            reason=reason,
-                        )
-                    ]
-                )
-                return Award(awarded=False, points=0, reason=reason, level=state["level"])
-            events = self._apply(state, rule, event, points, klass)
             file_xp(uow.records, [(event.student_id, counted, state)])
-            uow.record_events(events)
-            return Award(awarded=True, points=points, reason=None, level=state["level"])
+            uow.record_events(
+                [
+                    XpRefused(
+                        occurred_at=event.occurred_at,
+                        student_id=event.student_id,
+                        kind=event.kind,
+                        source_id=event.source_id,
+                        reason=reason,
+                    )
+                ]
+            )
+            return Award(awarded=False, points=0, reason=reason, level=state["level"])
+        events = self._apply(state, rule, event, points, klass)
+        file_xp(uow.records, [(event.student_id, counted, state)])
+        uow.record_events(events)
+        return Award(awarded=True, points=points, reason=None, level=state["level"])
 
-        return self._run(command)
+    def grant_badge_in(
+        self, uow: UnitOfWork, student_id: str, badge_id: str, name: str, at: datetime
+    ) -> bool:
+        """Give ``badge_id`` to the student inside ``uow`` (a quest's reward) and raise
+        :class:`BadgeAwarded`; ``False`` if she already has it."""
+        check_id(student_id, "student_id")
+        check_id(badge_id, "badge_id")
+        class_of(uow, student_id)  # the lock order of record_in: student, then XP
+        state = _upgrade(uow.records.get(KIND, student_id) or _fresh(student_id))
+        if badge_id in state["badges"]:
+            return False
+        counted = counted_index(state)
+        state["badges"].append(badge_id)
+        file_xp(uow.records, [(student_id, counted, state)])
+        uow.record_events(
+            [BadgeAwarded(occurred_at=at, student_id=student_id, badge_id=badge_id, name=name)]
+        )
+        return True
 
     # --- internals ----------------------------------------------------------------------
 

@@ -12,6 +12,8 @@
   curriculum: a small kind, read whole).
 - ``mastery_course`` / course id: the knowledge points the course exercises.
 - ``review_settings`` / version: the FSRS settings each stored card's version names.
+- ``mastery_graph`` / ``school``: a version counter whose lock serialises changes of the
+  prerequisite graph, so two concurrent definitions never store a cycle together.
 
 :func:`observe_in` is the observation as a plain function of a unit of work, for a
 projection (the learning record's graded work) to call inside its own; the service's
@@ -65,6 +67,8 @@ GOALS = "mastery_goals"
 POINTS = "mastery_point"
 COURSES = "mastery_course"
 SETTINGS = "review_settings"
+#: one document whose lock serialises every change of the prerequisite graph
+GRAPH = "mastery_graph"
 #: students by their earliest due review (micros)
 REVIEW_DUE = "review_due"
 #: the lessons of her booking history that recommendations learn her habits from
@@ -267,13 +271,21 @@ class MasteryService(ServiceBase):
         params: BktParams | None = None,
     ) -> None:
         """Define (or redefine) a knowledge point: its prerequisites and, optionally, BKT
-        parameters of its own. A prerequisite cycle is refused (``PrerequisiteCycle``)."""
+        parameters of its own. A prerequisite cycle is refused (``PrerequisiteCycle``),
+        also one two concurrent definitions would close together: every definition
+        locks the school's graph (one document, kind ``mastery_graph``) first."""
         check_id(point_id, "point_id")
         needs = check_ids(list(prerequisites), "prerequisites")
         if params is not None and not isinstance(params, BktParams):
             raise InvalidInput(f"params must be BktParams, got {params!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
+            # Two definitions may each be acyclic alone and close a cycle together
+            # (a needs b, b needs a): the graph's lock, taken before the graph is read,
+            # makes the second wait and then judge the graph the first committed. The
+            # put creates the document (so PostgreSQL has a row) and keeps its version.
+            lock = uow.records.get(GRAPH, "school") or {"version": 0}
+            uow.records.put(GRAPH, "school", {"version": int(lock["version"]) + 1})
             graph = self._graph(uow)
             graph[point_id] = tuple(needs)
             check_graph(graph)
@@ -423,12 +435,13 @@ class MasteryService(ServiceBase):
 
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
             doc = _student_doc(uow, student_id)
-            graph = dict(prerequisites) if prerequisites is not None else self._graph(uow)
+            school_graph, priors = self._curriculum(uow)
+            graph = dict(prerequisites) if prerequisites is not None else school_graph
             return next_step(
                 graph,
                 {p: Decimal(s["p"]) for p, s in doc["points"].items()},
                 self._due(doc, at or now),
-                priors=self._priors(uow),
+                priors=priors,
                 threshold=self.threshold,
             )
 
@@ -473,7 +486,7 @@ class MasteryService(ServiceBase):
                 {key: tuple(d["points"]) for key, d in uow.records.list(COURSES)},
                 mastery,
                 goals,
-                priors=self._priors(uow),
+                priors=self._curriculum(uow)[1],
                 open_slots=open_slots,
                 threshold=self.threshold,
             )
@@ -494,11 +507,16 @@ class MasteryService(ServiceBase):
     def _graph(uow: UnitOfWork) -> dict[str, tuple[str, ...]]:
         return {key: tuple(doc["prerequisites"]) for key, doc in uow.records.list(POINTS)}
 
-    def _priors(self, uow: UnitOfWork) -> dict[str, Decimal]:
-        return {
-            key: Decimal(doc["params"]["prior"]) if doc.get("params") else self.defaults.prior
-            for key, doc in uow.records.list(POINTS)
-        }
+    def _curriculum(self, uow: UnitOfWork) -> tuple[dict[str, tuple[str, ...]], dict[str, Decimal]]:
+        """The prerequisite graph and each point's prior, from one read of the points
+        (decoding them is most of a path query's time)."""
+        graph, priors = {}, {}
+        for key, doc in uow.records.list(POINTS):
+            graph[key] = tuple(doc["prerequisites"])
+            priors[key] = (
+                Decimal(doc["params"]["prior"]) if doc.get("params") else self.defaults.prior
+            )
+        return graph, priors
 
     @staticmethod
     def _due(doc: dict[str, Any], at: datetime) -> list[DueReview]:
