@@ -35,7 +35,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -69,6 +69,8 @@ from eduengine.events.projections import (
     Reactions,
     reaction_projection,
 )
+from eduengine.growth.results import reset_results, result_rules
+from eduengine.growth.service import ExperimentService, TemplateService
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
@@ -207,7 +209,7 @@ def school_reactions(
     checkpoint, so one that fails holds back only itself.
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['reminders', 'notices', 'lifecycle', 'analytics', 'community', 'community_metrics']
+    ['reminders', 'notices', 'lifecycle', 'analytics', 'community', 'community_metrics', 'growth']
     """
     found: list[Projection] = []
     if reminders is not None:
@@ -243,6 +245,8 @@ def school_reactions(
             "community_metrics", {e: [count_event] for e in COUNTED}, reset=reset_counts
         )
     )
+    # experiment results: exposures and what the exposed students did after
+    found.append(reaction_projection("growth", result_rules(), reset=reset_results))
     return found
 
 
@@ -312,6 +316,10 @@ class School:
     mastery: MasteryService
     #: class and course groups, posts, the word filter and the moderator queue
     community: CommunityService
+    #: A/B tests: sticky assignment, exposures, per-variant results
+    experiments: ExperimentService
+    #: versioned message templates per kind, channel and language
+    templates: TemplateService
 
     @classmethod
     def build(
@@ -349,6 +357,7 @@ class School:
         review_settings: ReviewSettings | None = None,
         community_limits: RateLimits | None = None,
         spam_rules: SpamRules | None = None,
+        template_variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> School:
         """Wire a school.
 
@@ -374,7 +383,8 @@ class School:
         ``course_info`` the course catalog (title, description, location, url per course
         id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use;
         ``community_limits`` the posting rate limits and ``spam_rules`` the spam signals of
-        ``school.community`` (see docs/community.md).
+        ``school.community`` (see docs/community.md); ``template_variables`` a school's
+        own message template variables per kind, name -> sample value (docs/growth.md).
 
         The reactions (notices, reminders, lifecycle, analytics: :func:`school_reactions`)
         run from the feed after each command commits, in the same process, with
@@ -502,6 +512,8 @@ class School:
             community=CommunityService(
                 uow, limits=community_limits, spam=spam_rules, **wiring
             ),
+            experiments=ExperimentService(uow, **wiring),
+            templates=TemplateService(uow, variables=template_variables, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -591,7 +603,8 @@ class School:
         >>> table = School.build(InMemoryStore()).rules()
         >>> list(table)
         ['rules', 'projection reminders', 'projection notices', 'projection lifecycle', \
-'projection analytics', 'projection community', 'projection community_metrics']
+'projection analytics', 'projection community', 'projection community_metrics', \
+'projection growth']
         >>> dict(table["projection reminders"])["SeatReleased"]
         ['reminders.handlers.void_reminders']
         """

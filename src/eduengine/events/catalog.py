@@ -17,6 +17,7 @@ from eduengine.availability import events as availability
 from eduengine.booking import events as booking
 from eduengine.community import events as community
 from eduengine.deals import events as deals
+from eduengine.growth import events as growth
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
 from eduengine.policies import events as policies
@@ -32,6 +33,7 @@ __all__ = [
     "booking",
     "community",
     "deals",
+    "growth",
     "levels",
     "mastery",
     "policies",
