@@ -58,7 +58,10 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # at 0 or n successes a bound is exactly 0 or 1: rounding would leave 1e-17
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
