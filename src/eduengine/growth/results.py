@@ -154,7 +154,7 @@ def _paid(student_id: str, amount: Money, uow: UnitOfWork, *, payment: bool) -> 
     for experiment, variant in subject["in"].items():
         if experiment not in currencies:
             found = uow.records.get(EXPERIMENTS, experiment)
-            currencies[experiment] = found["currency"] if found else amount.currency
+            currencies[experiment] = found["definition"]["currency"] if found else amount.currency
         if currencies[experiment] != amount.currency:
             continue
         key = f"{experiment}/{variant}"
