@@ -45,7 +45,7 @@ def school_on(store: StoreHandle, clock: FixedClock | None = None) -> School:
 
 
 def students_in(experiment: Experiment, variant: str, n: int, prefix: str = "s") -> list[str]:
-    found = []
+    found: list[str] = []
     i = 0
     while len(found) < n:
         student = f"{prefix}-{i}"
