@@ -31,6 +31,7 @@ REACTIONS = [
     "analytics",
     "community",
     "community_metrics",
+    "growth",
 ]
 
 
