@@ -80,7 +80,15 @@ def test_a_planned_message_keeps_its_versions_text_after_a_change(store: StoreHa
         ("{{ cycler.__init__.__globals__ }}", TemplateInvalid),
         ("{{ amount.__class__.__init__.__globals__['os'] }}", TemplateInvalid),
         ("{% for i in range(99999) %}{{ student.name * 10 }}{% endfor %}", TemplateInvalid),
+        (
+            "{% for i in range(999) %}{% for j in range(999) %}{% endfor %}{% endfor %}",
+            TemplateInvalid,
+        ),
+        ("{{ 'x' * 1000000000 }}", TemplateInvalid),
+        ("{{ [0] * 1000000000 }}", TemplateInvalid),
+        ("{{ 10 ** 100000000 }}", TemplateInvalid),
         ("{{ seats_left / 0 }}", TemplateInvalid),
+        ("{{ seats_left / 2 }}", TemplateInvalid),  # a float
         ("{{ amount|datetime }}", TemplateInvalid),
     ],
 )

@@ -119,7 +119,7 @@ def _param_out(value: ParamValue) -> Any:
     if isinstance(value, Decimal):
         return {"decimal": str(value)}
     if isinstance(value, timedelta):
-        return {"seconds": str(Decimal(value // timedelta(microseconds=1)) / 1_000_000)}
+        return {"microseconds": value // timedelta(microseconds=1)}
     return value
 
 
@@ -129,7 +129,7 @@ def _param_in(value: Any) -> ParamValue:
             return Money.from_record(value["money"])
         if "decimal" in value:
             return Decimal(value["decimal"])
-        return timedelta(seconds=float(Decimal(value["seconds"])))
+        return timedelta(microseconds=int(value["microseconds"]))
     if isinstance(value, str | int | bool):
         return value
     raise InvalidInput(f"a stored param is not readable: {value!r}")

@@ -248,11 +248,12 @@ class TemplateService(ServiceBase):
             raise WrongType(f"variables must map kinds to samples, got {variables!r}")
         self.variables = {k: dict(v) for k, v in (variables or {}).items()}
         self._lock = threading.Lock()
-        self._compiled: dict[tuple[str, int, str], jinja2.Template] = {}
+        self._compiled: dict[tuple[str, str], jinja2.Template] = {}
 
     def _compile(self, template: MessageTemplate, part: str) -> jinja2.Template:
         source = template.body if part == "body" else template.subject or ""
-        key = (template.template_id, template.version, part)
+        # by the text, not the version: a template built by hand may reuse a version
+        key = (template.kind, source)
         with self._lock:
             found = self._compiled.get(key)
         if found is None:

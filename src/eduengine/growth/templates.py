@@ -6,8 +6,9 @@ amount ...; a school adds its own per kind). Everything is checked when a templa
 saved, never when a message is sent: it must compile, name only variables its kind
 provides (an unknown one is :class:`~eduengine.errors.UnknownTemplateVariable`), and
 render with the kind's sample data under ``StrictUndefined`` (so ``student.nmae`` is
-refused too). The sandbox refuses access to Python internals, and a rendering longer
-than :data:`MAX_OUTPUT` characters is refused.
+refused too). The sandbox refuses access to Python internals; a rendering longer than
+:data:`MAX_OUTPUT` characters, loops over ``range`` of more than :data:`MAX_STEPS` steps in
+all, and a text repeated past :data:`MAX_OUTPUT` are refused.
 
 Money renders with its currency's minor units (``299.00 CNY``, ``1500 JPY``;
 ``{{ amount|amount }}`` gives the number alone) and datetimes in the recipient's zone
@@ -32,6 +33,7 @@ eduengine.errors.UnknownTemplateVariable: the template uses 'studnet', which kin
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -47,6 +49,7 @@ from eduengine.kernel.money import Money
 
 __all__ = [
     "MAX_OUTPUT",
+    "MAX_STEPS",
     "SAMPLE",
     "VARIABLES",
     "MessageTemplate",
@@ -124,7 +127,7 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, float):
-        raise TemplateInvalid(f"a template variable holds a float ({value!r}): use Decimal")
+        raise TemplateInvalid(f"the template renders a float ({value!r}): pass Decimal")
     return value
 
 
@@ -140,13 +143,50 @@ def _datetime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt)
 
 
+#: the most loop steps ``range`` may hand out in one rendering, over all its calls
+MAX_STEPS = 10_000
+
+_steps: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_steps")
+
+
+def _bounded_range(*args: int) -> range:
+    # the sandbox caps one range at 100 000 items, but not nested loops: count them all
+    found = range(*args)
+    budget = _steps.get(None)
+    if budget is not None:
+        budget[0] += len(found)
+        if budget[0] > MAX_STEPS:
+            raise TemplateInvalid(f"the template loops more than {MAX_STEPS} times")
+    return found
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with ``*`` and ``**`` bounded: ``"x" * 10**9`` would build a
+    gigabyte before the output's length is checked."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise TemplateInvalid(f"the template raises to a power above 64: {right!r}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_OUTPUT:
+                    raise TemplateInvalid(
+                        f"the template repeats a text past {MAX_OUTPUT} characters"
+                    )
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Sandbox(
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=False,
         keep_trailing_newline=True,
     )
+    env.globals["range"] = _bounded_range
     env.filters["amount"] = _amount
     env.filters["datetime"] = _datetime
     env.filters["date"] = lambda v: _datetime(v, "%Y-%m-%d")
@@ -205,6 +245,7 @@ def render(template: jinja2.Template, context: Mapping[str, Any], *, tz: tzinfo)
     values = _in_zone(dict(context), tz)
     parts: list[str] = []
     size = 0
+    budget = _steps.set([0])
     try:
         for part in template.generate(values):
             size += len(part)
@@ -223,6 +264,8 @@ def render(template: jinja2.Template, context: Mapping[str, Any], *, tz: tzinfo)
         raise
     except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
         raise TemplateInvalid(f"the template fails on its data: {exc}") from None
+    finally:
+        _steps.reset(budget)
     return "".join(parts)
 
 
