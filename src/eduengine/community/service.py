@@ -180,7 +180,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.GROUPS, group_id)
             return [] if doc is None else list(doc["members"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"group_id": group_id})
 
     def groups_of(self, member_id: str) -> list[str]:
         """The groups a member is in."""
@@ -190,7 +190,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.MEMBERS, member_id)
             return [] if doc is None else list(doc["groups"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"member_id": member_id})
 
     # --- posting ------------------------------------------------------------------------
 
@@ -222,7 +222,9 @@ class CommunityService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> Post:
             return self._post(uow, now, post_id, group_id, author_id, text, reply_to, device_id)
 
-        return self._run(command, ids={"group_id": group_id, "author_id": author_id})
+        return self._run(
+            command, ids={"group_id": group_id, "author_id": author_id, "device_id": device_id}
+        )
 
     def _post(
         self,
@@ -403,7 +405,7 @@ class CommunityService(ServiceBase):
                 raise PostNotFound(post_id)
             return Post.from_record(doc)
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"post_id": post_id})
 
     def threads(self, group_id: str, *, limit: int = 50) -> list[Post]:
         """The visible threads of a group, newest first."""
@@ -491,7 +493,7 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.MEMBERS, member_id)
             return None if doc is None or doc["flag"] is None else str(doc["flag"]["signal"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"member_id": member_id})
 
     def clear_flag(self, member_id: str, moderator_id: str) -> bool:
         """Clear a member's flag (their next posts are moderated as anyone's); ``False``
@@ -510,7 +512,7 @@ class CommunityService(ServiceBase):
             )
             return True
 
-        return self._run(command, ids={"member_id": member_id})
+        return self._run(command, ids={"member_id": member_id, "moderator_id": moderator_id})
 
     # --- metrics ------------------------------------------------------------------------
 

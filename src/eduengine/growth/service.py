@@ -174,7 +174,7 @@ class ExperimentService(ServiceBase):
             doc = uow.records.get(EXPOSURES, f"{key}/{student_id}")
             return None if doc is None else str(doc["variant"])
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"experiment_key": key, "student_id": student_id})
 
     def stop(self, key: str) -> bool:
         """Stop recording exposures; ``False`` if already stopped. Every student keeps
