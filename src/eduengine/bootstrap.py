@@ -35,7 +35,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -74,6 +74,8 @@ from eduengine.events.projections import (
     Reactions,
     reaction_projection,
 )
+from eduengine.growth.results import reset_results, result_rules
+from eduengine.growth.service import ExperimentService, TemplateService
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.ids import IdFactory, uuid_ids
@@ -219,7 +221,8 @@ def school_reactions(
     ``reminders`` projection, which plans the reminders alone (still one row).
 
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=DEFAULT_NOTICES)]
-    ['notices', 'lifecycle', 'analytics', 'community', 'community_metrics', 'learning_archive']
+    ['notices', 'lifecycle', 'analytics', 'community', 'community_metrics', 'learning_archive', \
+'growth']
     >>> [p.name for p in school_reactions(reminders=DEFAULT_PLAN, notices=None)][:3]
     ['reminders', 'lifecycle', 'analytics']
     """
@@ -253,6 +256,8 @@ def school_reactions(
             reset=learning_rules.reset_archive,
         )
     )
+    # experiment results: exposures and what the exposed students did after
+    found.append(reaction_projection("growth", result_rules(), reset=reset_results))
     return found
 
 
@@ -349,6 +354,10 @@ class School:
     desk: DeskService
     #: quests, "next level by", team contests and certificates (docs/milestones.md)
     milestones: MilestoneService
+    #: A/B tests: sticky assignment, exposures, per-variant results
+    experiments: ExperimentService
+    #: versioned message templates per kind, channel and language
+    templates: TemplateService
 
     @classmethod
     def build(
@@ -389,6 +398,7 @@ class School:
         desk: DeskSetup | None = None,
         certificate_key: bytes | None = None,
         quest_events: Sequence[type[ev.DomainEvent]] = (),
+        template_variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> School:
         """Wire a school.
 
@@ -413,7 +423,8 @@ class School:
         ``course_info`` the course catalog (title, description, location, url per course
         id, see :class:`eduengine.booking.ical.CourseInfo`) that ``school.calendar`` feeds use;
         ``community_limits`` the posting rate limits and ``spam_rules`` the spam signals of
-        ``school.community`` (see docs/community.md).
+        ``school.community`` (see docs/community.md); ``template_variables`` a school's
+        own message template variables per kind, name -> sample value (docs/growth.md).
 
         The reactions (notices, reminders, lifecycle, analytics: :func:`school_reactions`)
         run from the feed after each command commits, in the same process, with
@@ -577,6 +588,8 @@ class School:
             learning=LearningService(uow, policy=access_policy, **wiring),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
+            experiments=ExperimentService(uow, **wiring),
+            templates=TemplateService(uow, variables=template_variables, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -672,7 +685,7 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection desk', 'projection milestones']
+'projection growth', 'projection desk', 'projection milestones']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

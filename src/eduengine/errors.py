@@ -1019,6 +1019,59 @@ class SurveyAlreadyAnswered(InvalidTransition):
         self.survey_id = survey_id
 
 
+# --- growth: experiments and message templates --------------------------------------
+
+
+class ExperimentNotFound(NotFound):
+    code = "experiment_not_found"
+
+    def __init__(self, experiment_key: str) -> None:
+        super().__init__(f"experiment {experiment_key!r} not found")
+        self.experiment_key = experiment_key
+
+
+class ExperimentFixed(InvalidTransition):
+    """An experiment's variants, weights and coverage are fixed once it is defined: a
+    change would move students who were already assigned (define a new key instead)."""
+
+    code = "experiment_fixed"
+
+    def __init__(self, experiment_key: str) -> None:
+        super().__init__(
+            f"experiment {experiment_key!r} is already defined with other variants, "
+            "weights or coverage; define a new experiment key to change them"
+        )
+        self.experiment_key = experiment_key
+
+
+class TemplateInvalid(InvalidInput):
+    """A message template does not compile, or fails when rendered with sample data
+    (refused when it is saved, never when a message is sent)."""
+
+    code = "template_invalid"
+
+
+class UnknownTemplateVariable(TemplateInvalid):
+    """A message template uses a variable (or an attribute of one) its kind does not
+    provide."""
+
+    code = "unknown_template_variable"
+
+    def __init__(self, message: str, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class TemplateNotFound(NotFound):
+    code = "template_not_found"
+
+    def __init__(self, template_id: str, version: int | None = None) -> None:
+        which = "" if version is None else f" version {version}"
+        super().__init__(f"message template {template_id!r}{which} not found")
+        self.template_id = template_id
+        self.version = version
+
+
 # --- HTTP -----------------------------------------------------------------------------
 
 #: ``type`` URIs of :func:`problem_details` are this prefix plus the error's ``code``.

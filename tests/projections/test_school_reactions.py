@@ -32,6 +32,7 @@ REACTIONS = [
     "community",
     "community_metrics",
     "learning_archive",
+    "growth",
     "desk",
     "milestones",
 ]

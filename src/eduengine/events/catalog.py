@@ -18,6 +18,7 @@ from eduengine.booking import events as booking
 from eduengine.community import events as community
 from eduengine.deals import events as deals
 from eduengine.desk import events as desk
+from eduengine.growth import events as growth
 from eduengine.learning import events as learning
 from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
@@ -37,6 +38,7 @@ __all__ = [
     "community",
     "deals",
     "desk",
+    "growth",
     "learning",
     "levels",
     "mastery",
