@@ -48,8 +48,10 @@ from eduengine.availability import handlers as availability_rules
 from eduengine.availability.service import AvailabilityService, RoomHook
 from eduengine.booking import events as ev
 from eduengine.booking import handlers as booking_rules
+from eduengine.booking.feed_tokens import erase_student_token
 from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.ical import CalendarService, CourseCatalog
+from eduengine.booking.queries import TimetableQueries
 from eduengine.booking.service import BookingService
 from eduengine.community.handlers import erase_student as erase_community_posts
 from eduengine.community.handlers import membership_rules
@@ -341,6 +343,9 @@ class School:
     analytics: AnalyticsService
     #: .ics feeds of students and tutors, with the host's course data
     calendar: CalendarService
+    #: read-only page queries: timetables, a student's lessons, a tutor's week, live
+    #: snapshots (docs/embedding.md)
+    queries: TimetableQueries
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
@@ -576,6 +581,12 @@ class School:
                 **wiring,
             ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
+            queries=TimetableQueries(
+                uow,
+                sequence_of=getattr(store, "stream_sequence", None),
+                feed_head=feed.head,
+                **wiring,
+            ),
             mastery=MasteryService(
                 uow,
                 defaults=mastery_params,
@@ -605,6 +616,7 @@ class School:
         erasure.register("learning", learning_rules.erase_learning)
         erasure.register("desk", school.desk.erase_student)
         erasure.register("milestones", erase_milestones)
+        erasure.register("calendar_tokens", erase_student_token)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -622,6 +634,7 @@ class School:
             "notices": self.notices.reindex(),
             "analytics": self.analytics.reindex(),
             "desk": self.desk.reindex(),
+            "timetable": self.queries.reindex(),
         }
 
     def periodic_jobs(

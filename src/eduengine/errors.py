@@ -1152,3 +1152,16 @@ class CourseNotMastered(InvalidTransition):
         )
         self.course_id = course_id
         self.missing = tuple(missing)
+
+
+# --- calendar feed tokens -------------------------------------------------------------
+
+
+class CalendarTokenNotFound(NotFound):
+    """An .ics feed token that was never issued, or was revoked or rotated (the message
+    leaves the token out: it is a secret, and logs keep messages)."""
+
+    code = "calendar_token_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no calendar feed has this token (revoked, rotated or never issued)")

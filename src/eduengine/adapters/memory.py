@@ -28,6 +28,7 @@ from eduengine.adapters import settings
 from eduengine.adapters.seats import CountedSeats
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
+from eduengine.booking.timetable import TIMETABLE, SlotSummary, summary_of, time_index
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
@@ -275,6 +276,16 @@ class InMemorySlotRepository:
 
     def list_ids(self) -> list[str]:
         return sorted(set(self._store.slots) | set(self._uow.staged))
+
+    def summaries(self, slot_ids: Sequence[str]) -> list[SlotSummary]:
+        """What a timetable shows of each of ``slot_ids`` that exists, in the order
+        asked, without loading a roster or locking anything."""
+        out = []
+        for sid in slot_ids:
+            slot = self._uow.staged.get(sid) or self._store.slots.get(sid)
+            if slot is not None:
+                out.append(summary_of(slot))
+        return out
 
     def ids_for_tutor(self, tutor_id: str) -> list[str]:
         return sorted(
@@ -578,6 +589,12 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
             slot.changed_bookings = {}
             slot.changed = False
             slot.version += 1
+            if sid not in store.slots:
+                store.record_index.replace(
+                    TIMETABLE,
+                    sid,
+                    time_index(course_id=slot.course_id, tutor_id=slot.tutor_id, start=slot.start),
+                )
             store.slots[sid] = slot
         store.series.update(self.new_series)
         if self._envelopes:

@@ -36,6 +36,7 @@ from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
 from eduengine.adapters.memory import UnitOfWorkBase, with_staged
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
+from eduengine.booking.timetable import TIMETABLE, SlotSummary, summary_of, time_index
 from eduengine.errors import (
     BookingNotFound,
     DuplicateId,
@@ -52,6 +53,8 @@ from eduengine.version import __version__
 C = TypeVar("C")
 
 _NO_FLIGHT = nullcontext()
+#: slot ids per summary query (below SQLite's smallest limit of bound parameters, 999)
+_IDS_PER_QUERY = 500
 
 #: a slot's row, waitlist rows and offer rows, as a dialect loads them
 SlotRows = tuple[Any, list[Any], list[Any]]
@@ -344,6 +347,28 @@ class SqlSlotRepository(Generic[C]):
     def list_ids(self) -> list[str]:
         rows = self._uow.execute("SELECT id FROM slots")
         return sorted({row["id"] for row in rows} | set(self._uow.staged))
+
+    def summaries(self, slot_ids: Sequence[str]) -> list[SlotSummary]:
+        """What a timetable shows of each of ``slot_ids`` that exists, in the order
+        asked: one query over the slot rows and the waitlist and offer counts, never a
+        roster, no row locks."""
+        staged = self._uow.staged
+        wanted = sorted({sid for sid in slot_ids if sid not in staged})
+        found: dict[str, SlotSummary] = {}
+        for at in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[at : at + _IDS_PER_QUERY]
+            rows = self._uow.execute(
+                enc.SUMMARY_SQL.format(marks=", ".join("?" * len(chunk))), chunk
+            )
+            for row in rows:
+                found[row["id"]] = enc.summary_from_row(row)
+        out = []
+        for sid in slot_ids:
+            slot = staged.get(sid)
+            summary = summary_of(slot) if slot is not None else found.get(sid)
+            if summary is not None:
+                out.append(summary)
+        return out
 
     def ids_for_tutor(self, tutor_id: str) -> list[str]:
         rows = self._uow.execute("SELECT id FROM slots WHERE tutor_id = ?", (tutor_id,))
@@ -713,6 +738,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
             is_new=slot.id in self.new_slot_ids,
             loaded_children=self.loaded_children.get(slot.id),
         )
+        if slot.id in self.new_slot_ids:
+            entries = time_index(course_id=slot.course_id, tutor_id=slot.tutor_id, start=slot.start)
+            self.insert_rows(enc.INSERT_INDEX, enc.index_rows(TIMETABLE, slot.id, entries))
         for w in writes:
             if w.many:
                 self.insert_rows(w.sql, w.params)

@@ -28,6 +28,7 @@ from eduengine.booking.model import (
     WaitlistMode,
 )
 from eduengine.booking.series import Series
+from eduengine.booking.timetable import SlotSummary
 from eduengine.events.feed import EventFeed, feed_rows
 from eduengine.kernel.codec import dt_in as dt_in
 from eduengine.kernel.codec import dt_out as dt_out
@@ -233,6 +234,33 @@ def slot_from_rows(
             )
             for o in offers
         },
+    )
+
+
+#: a timetable's view of slots (``{marks}``: one ``?`` per id): the slot row's counted
+#: seats, and the waitlist (its primary key starts with the slot id) and offers counted
+SUMMARY_SQL = (
+    "SELECT s.id, s.course_id, s.tutor_id, s.start_at, s.end_at, s.capacity, s.booked, "
+    "s.opens_at, s.status, "
+    "(SELECT COUNT(*) FROM waitlist w WHERE w.slot_id = s.id) AS waiting, "
+    "(SELECT COUNT(*) FROM offers o WHERE o.slot_id = s.id) AS offered "
+    "FROM slots s WHERE s.id IN ({marks})"
+)
+
+
+def summary_from_row(row: Any) -> SlotSummary:
+    return SlotSummary(
+        slot_id=row["id"],
+        course_id=row["course_id"],
+        tutor_id=row["tutor_id"],
+        start=dt_in(row["start_at"]),
+        end=dt_in(row["end_at"]),
+        capacity=int(row["capacity"]),
+        booked=int(row["booked"]),
+        offered=int(row["offered"]),
+        waitlist_length=int(row["waiting"]),
+        opens_at=opt_dt_in(row["opens_at"]),
+        status=row["status"],
     )
 
 

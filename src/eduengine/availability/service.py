@@ -332,7 +332,7 @@ class AvailabilityService(ServiceBase):
             room = self.room_for(slot) if self.room_for is not None else None
             if room is not None:
                 # stored with the lesson: its notices, reminders and .ics event carry it
-                file_room(uow, slot.id, room)
+                file_room(uow, slot.id, room, slot.start)
             lessons.append(
                 OneOnOneLesson(
                     booking=booking,

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import icalendar
 
+from eduengine.booking import feed_tokens as tokens
 from eduengine.booking.model import Booking, BookingStatus, Slot, SlotStatus
 from eduengine.booking.rooms import room_of
 from eduengine.booking.series import Series, session_end
@@ -362,6 +363,54 @@ class CalendarService(ServiceBase):
             return feed.bytes()
 
         return self._run(query, write=False, ids={"tutor_id": tutor_id})
+
+    # --- feed tokens: the secret in a feed's URL -----------------------------------------
+
+    def student_feed_token(self, student_id: str) -> str:
+        """A new secret token for the student's feed URL (``/calendar/<token>.ics``); the
+        student's previous token stops working. Store it nowhere but in the URL you
+        give the student: the school keeps only its digest.
+
+        >>> from eduengine import InMemoryStore
+        >>> calendar = CalendarService(InMemoryStore().unit_of_work)
+        >>> token = calendar.student_feed_token("ann")
+        >>> calendar.feed_for_token(token)[:15]
+        b'BEGIN:VCALENDAR'
+        >>> calendar.revoke_feed_token("student", "ann")
+        True
+        """
+        check_id(student_id, "student_id")
+        return self._run(
+            lambda uow, now: tokens.issue(uow, tokens.STUDENT, student_id),
+            ids={"student_id": student_id},
+        )
+
+    def tutor_feed_token(self, tutor_id: str) -> str:
+        """A new secret token for the tutor's feed URL (the previous one stops working)."""
+        check_id(tutor_id, "tutor_id")
+        return self._run(
+            lambda uow, now: tokens.issue(uow, tokens.TUTOR, tutor_id), ids={"tutor_id": tutor_id}
+        )
+
+    def revoke_feed_token(self, kind: str, owner_id: str) -> bool:
+        """Stop the feed token of ``kind`` (``"student"`` or ``"tutor"``) ``owner_id``
+        working; whether there was one."""
+        check_id(owner_id, "owner_id")
+        return self._run(lambda uow, now: tokens.revoke(uow, kind, owner_id))
+
+    def feed_owner(self, token: str) -> tuple[str, str]:
+        """``(kind, owner id)`` of a live token, or
+        :class:`~eduengine.errors.CalendarTokenNotFound` (HTTP 404)."""
+        return self._run(lambda uow, now: tokens.owner_of(uow, token), write=False)
+
+    def feed_for_token(self, token: str) -> bytes:
+        """The .ics feed a token opens (a student's lessons or a tutor's teaching), or
+        :class:`~eduengine.errors.CalendarTokenNotFound` for a token revoked, rotated or
+        never issued."""
+        kind, owner_id = self.feed_owner(token)
+        if kind == tokens.TUTOR:
+            return self.tutor_calendar(owner_id)
+        return self.student_calendar(owner_id)
 
     @staticmethod
     def _build(

@@ -17,15 +17,21 @@ one answer to ``book``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from eduengine.booking.timetable import room_index
+from eduengine.kernel.codec import micros
 from eduengine.service_layer.ports import UnitOfWork
 
 #: the record kind of lesson rooms, keyed by slot id
 ROOMS = "lesson_room"
 
 
-def file_room(uow: UnitOfWork, slot_id: str, room: str) -> None:
-    """Keep ``room`` as the room of the lesson in ``slot_id``."""
-    uow.records.put(ROOMS, slot_id, {"room": room})
+def file_room(uow: UnitOfWork, slot_id: str, room: str, start: datetime | None = None) -> None:
+    """Keep ``room`` as the room of the lesson in ``slot_id``; with the lesson's
+    ``start``, the room's timetable (``school.queries.timetable(room=...)``) lists it."""
+    index = None if start is None else {room_index(room): micros(start)}
+    uow.records.put(ROOMS, slot_id, {"room": room}, index=index)
 
 
 def room_of(uow: UnitOfWork, slot_id: str) -> str | None:
