@@ -147,3 +147,42 @@ def test_the_page_in_a_real_browser_shows_another_pages_booking_within_a_second(
         )
         assert "already" in (first.text_content("#error") or "").lower()
         assert second.text_content("#seats") == "4"
+
+
+def test_the_pages_read_the_library_queries_and_a_feed_token_opens_the_students_calendar(
+    fastapi_url: str,
+) -> None:
+    with httpx.Client(base_url=fastapi_url, timeout=30.0) as client:
+        made = [
+            client.post("/slots", json={"course_id": "pages", "starts_in_minutes": 60 * (i + 1)})
+            for i in range(3)
+        ]
+        ids = [m.json()["slot_id"] for m in made]
+        assert client.post(f"/slots/{ids[0]}/book", json={"student_id": "pat"}).status_code == 201
+        window: dict[str, str | int] = {
+            "start": "2000-01-01T00:00:00+00:00",
+            "end": "2100-01-01T00:00:00+00:00",
+            "course_id": "pages",
+            "zone": "Asia/Tokyo",
+            "limit": 2,
+        }
+        first = client.get("/timetable", params=window).json()
+        rest = client.get("/timetable", params={**window, "after": first["next"]}).json()
+        assert [s["slot_id"] for s in first["slots"] + rest["slots"]] == ids
+        assert rest["next"] is None
+        assert first["slots"][0]["seats_left"] == 9 and "students" not in first["slots"][0]
+        assert first["slots"][0]["start"].endswith("+09:00")
+        assert (
+            client.get("/timetable", params={**window, "zone": "Nowhere/Else"}).status_code == 422
+        )
+
+        lessons = client.get("/students/pat/timetable").json()["lessons"]
+        assert [lesson["slot"]["slot_id"] for lesson in lessons] == [ids[0]]
+
+        url = client.post("/students/pat/calendar-token").json()["url"]
+        feed = client.get(url)
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+        assert b"BEGIN:VEVENT" in feed.content
+        client.post("/students/pat/calendar-token")  # rotated: the old URL is dead
+        gone = client.get(url)
+        assert gone.status_code == 404 and gone.json()["code"] == "calendar_token_not_found"

@@ -18,19 +18,18 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from eduengine import School
 from eduengine.adapters.postgres import PostgresStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import EduEngineError, FeedGap, problem_details
-from eduengine.service_layer.ports import UnitOfWork
 from eduengine.web.aio import AsyncSchool
 from eduengine.web.live import FeedHub, Message
 
@@ -116,6 +115,64 @@ async def get_group(group_id: str) -> dict[str, Any]:
     return await aschool.run(group_snapshot, group_id)
 
 
+@app.get("/timetable")
+async def timetable(
+    start: datetime,
+    end: datetime,
+    course_id: str | None = None,
+    tutor_id: str | None = None,
+    zone: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> dict[str, Any]:
+    page = await aschool.run(
+        school.queries.timetable,
+        start=start,
+        end=end,
+        course_id=course_id,
+        tutor_id=tutor_id,
+        zone=zone,
+        limit=limit,
+        after=after,
+    )
+    return {"slots": [s.as_dict() for s in page], "next": page.next}
+
+
+@app.get("/students/{student_id}/timetable")
+async def student_timetable(
+    student_id: str, zone: str | None = None, after: str | None = None
+) -> dict[str, Any]:
+    page = await aschool.run(school.queries.student_timetable, student_id, zone=zone, after=after)
+    return {"lessons": [lesson.as_dict() for lesson in page], "next": page.next}
+
+
+@app.get("/students/{student_id}/history")
+async def student_history(
+    student_id: str, zone: str | None = None, after: str | None = None
+) -> dict[str, Any]:
+    page = await aschool.run(school.queries.student_history, student_id, zone=zone, after=after)
+    return {"lessons": [lesson.as_dict() for lesson in page], "next": page.next}
+
+
+@app.get("/tutors/{tutor_id}/week")
+async def tutor_week(tutor_id: str, day: date, zone: str) -> dict[str, Any]:
+    week = await aschool.run(school.queries.tutor_week, tutor_id, day, zone=zone)
+    return {"slots": [s.as_dict() for s in week]}
+
+
+@app.post("/students/{student_id}/calendar-token", status_code=201)
+async def calendar_token(student_id: str) -> dict[str, str]:
+    # the host checks the caller is this student (or a guardian) before this line
+    token = await aschool.run(school.calendar.student_feed_token, student_id)
+    return {"url": f"/calendar/{token}.ics"}
+
+
+@app.get("/calendar/{token}.ics")
+async def calendar_feed(token: str) -> Response:
+    feed = await aschool.run(school.calendar.feed_for_token, token)
+    return Response(feed, media_type="text/calendar")
+
+
 @app.get("/slots/{slot_id}/page", response_class=HTMLResponse)
 async def page(slot_id: str) -> str:
     return PAGE.replace("{{slot_id}}", json.dumps(slot_id))
@@ -195,38 +252,23 @@ def _live_sse(stream: str, snapshot: Callable[[], Message]) -> StreamingResponse
 
 # --- snapshots: the stream's sequence, then the state -----------------------------------
 #
-# The sequence is read first: the state is then at least as new as it, so an event the
-# page drops as "already shown" really is in the state (the other order could drop one
-# that is not, and the page would show a stale count until the next change).
-
-
-def _read(read: Callable[[UnitOfWork], Message], stream: str) -> Message:
-    sequence = store.stream_sequence(stream)
-    uow = store.unit_of_work()
-    uow.read_only = True
-    with uow:
-        state = read(uow)
-    # "worker" tells which process answered (the tests check every worker is live)
-    return {"type": "snapshot", "sequence": sequence, "worker": os.getpid(), **state}
+# ``school.queries.snapshot`` reads the slot stream's sequence before the seats (the
+# order that never shows a stale count); a group's snapshot does the same by hand.
 
 
 def slot_snapshot(slot_id: str) -> Message:
-    def read(uow: UnitOfWork) -> Message:
-        slot = uow.slots.get(slot_id)
-        return {
-            "slot_id": slot.id,
-            "data": {"capacity": slot.capacity, "seats_left": slot.seats_left},
-        }
-
-    return _read(read, f"slot:{slot_id}")
+    # "worker" tells which process answered (the tests check every worker is live)
+    return {**school.queries.snapshot(slot_id).as_message(), "worker": os.getpid()}
 
 
 def group_snapshot(group_id: str) -> Message:
-    counted = _read(lambda uow: {}, f"group:{group_id}")
+    sequence = store.stream_sequence(f"group:{group_id}")  # first, then the state
     group = school.deals.get_group(group_id)
     paid = len(group.paid)
     return {
-        **counted,
+        "type": "snapshot",
+        "sequence": sequence,
+        "worker": os.getpid(),
         "group_id": group.id,
         "data": {"members": paid, "still_needed": max(0, group.required_size - paid)},
     }

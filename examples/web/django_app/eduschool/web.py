@@ -14,16 +14,10 @@ __all__ = ["problem", "slot_snapshot", "slot_stream"]
 
 
 def slot_snapshot(school: School, store: Any, slot_id: str) -> dict[str, Any]:
-    """The slot's seats and its stream's sequence number (read first: the seats are then
-    at least as new, so no event they do not show is dropped as already shown)."""
-    sequence = store.stream_sequence(f"slot:{slot_id}")
-    slot = school.booking.get_slot(slot_id)
-    return {
-        "type": "snapshot",
-        "sequence": sequence,
-        "slot_id": slot_id,
-        "data": {"capacity": slot.capacity, "seats_left": slot.seats_left},
-    }
+    """The slot's seats and its stream's sequence number (``school.queries.snapshot``
+    reads the sequence first: the seats are then at least as new, so no event they do
+    not show is dropped as already shown)."""
+    return school.queries.snapshot(slot_id).as_message()
 
 
 def slot_stream(
