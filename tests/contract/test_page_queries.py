@@ -393,3 +393,25 @@ def test_feed_tokens_open_the_owners_feed_until_rotated_revoked_or_erased(
     assert report.removed["calendar_tokens"] == 1
     with pytest.raises(CalendarTokenNotFound):
         cal.feed_for_token(rotated)
+
+
+def test_a_timetable_snapshot_gives_the_feed_position_read_before_its_page(
+    store: StoreHandle,
+) -> None:
+    school = School.build(store.store, clock=FixedClock(T0), reminders=None)
+    start = T0 + timedelta(days=1)
+    school.booking.create_slot("py", start, start + timedelta(hours=1), 2, slot_id="t1")
+    window: dict[str, Any] = {"start": T0, "end": T0 + timedelta(days=2), "course_id": "py"}
+    queries = school.queries
+    head = queries._feed_head
+    assert head is not None
+
+    def spy() -> int:
+        value = head()
+        school.booking.book("t1", "ann")  # commits after the position was read
+        return value
+
+    queries._feed_head = spy
+    shot = queries.timetable_snapshot(**window)
+    assert shot.position < store.store.feed_head()
+    assert [s.seats_left for s in shot.page] == [1]  # the page already shows ann's seat

@@ -34,7 +34,16 @@ __all__ = [
 
 
 class SlotRepository(Protocol):
-    """Slot aggregates. ``get`` locks the slot for the rest of the unit of work."""
+    """Slot aggregates. ``get`` locks the slot for the rest of the unit of work.
+
+    **The timetable index.** When an adapter inserts a new slot it files it in the
+    record index of kind ``"slot_time"`` (``eduengine.booking.timetable.time_index``:
+    ``"all"``, ``"course:<id>"``, ``"tutor:<id>"``, valued by the start in microseconds),
+    so ``school.queries`` finds a day's slots with one ``records.scan``. The library's
+    adapters also offer ``summaries(slot_ids)``: each existing slot's
+    :class:`~eduengine.booking.timetable.SlotSummary` (seats, waitlist length, no roster)
+    without locking; the queries fall back to ``get`` for an adapter without it.
+    """
 
     def add(self, slot: Slot) -> None:
         """Stage a new slot; raises ``DuplicateId`` if the id is taken."""
