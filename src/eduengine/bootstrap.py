@@ -84,8 +84,8 @@ from eduengine.learning import handlers as learning_rules
 from eduengine.learning.service import LearningService
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
-from eduengine.mastery.model import BktParams
-from eduengine.mastery.review import ReviewSettings
+from eduengine.mastery.model import DEFAULT_PARAMS, BktParams
+from eduengine.mastery.review import DEFAULT_REVIEW, ReviewSettings
 from eduengine.mastery.service import MasteryService, erase_mastery
 from eduengine.milestones.service import MilestoneReactions, MilestoneService, erase_milestones
 from eduengine.notices import handlers as notice_rules
@@ -490,6 +490,16 @@ class School:
             **milestone_wiring,
         )
         reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))
+        # graded work feeds mastery, each graded attempt once (docs/learning.md)
+        reactions.append(
+            reaction_projection(
+                learning_rules.MASTERY_PROJECTION,
+                learning_rules.mastery_rules(
+                    mastery_params or DEFAULT_PARAMS, review_settings or DEFAULT_REVIEW
+                ),
+                reset=learning_rules.keep_observations,
+            )
+        )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -685,7 +695,7 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection growth', 'projection desk', 'projection milestones']
+'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -35,6 +35,9 @@ SETTINGS = "learning_student"
 ARCHIVE = "learning_archive"
 #: students erased: the archive projection writes nothing more for them
 ERASED = "learning_erased"
+#: each graded attempt mastery learnt from (its points' mastery before and after), filed
+#: under ``student:<id>`` by when it was applied: applied once, even in a rebuild
+OBSERVED = "learning_observed"
 
 
 def by_student(student_id: str) -> str:

@@ -75,6 +75,7 @@ from eduengine.learning.model import (
     check_fraction,
     check_note,
 )
+from eduengine.mastery.service import define_curriculum_in
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students import records as students
@@ -150,6 +151,11 @@ class LearningService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             known = self._dimension_ids(uow)
             curriculum.check(known)
+            order = curriculum.order()
+            needs = {p.id: p.prerequisites for p in curriculum.points}
+            # one prerequisite graph for the school: mastery's follows the curriculum in
+            # this unit of work, so a clash with another course's refuses the definition
+            define_curriculum_in(uow, curriculum.course_id, {p: needs[p] for p in order})
             uow.records.put(rec.CURRICULA, curriculum.course_id, rec.curriculum_out(curriculum))
             uow.record_events(
                 [
@@ -157,7 +163,7 @@ class LearningService(ServiceBase):
                         occurred_at=now,
                         course_id=curriculum.course_id,
                         units=tuple(u.id for u in curriculum.units),
-                        points=tuple(curriculum.order()),
+                        points=tuple(order),
                     )
                 ]
             )
