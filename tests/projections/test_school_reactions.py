@@ -35,6 +35,7 @@ REACTIONS = [
     "growth",
     "desk",
     "milestones",
+    "learning_mastery",
 ]
 
 
