@@ -305,6 +305,8 @@ PERIODIC_JOBS: dict[str, str] = {
     "notice plans": "plans package-expiry and never-activated notices",
     "alerts": "raises AlertRaised for alert rules that fire",
     "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
+    "learning reports": "composes last week's learning reports and plans them as notices, "
+    "once",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -595,7 +597,15 @@ class School:
             community=CommunityService(
                 uow, limits=community_limits, spam=spam_rules, **wiring
             ),
-            learning=LearningService(uow, policy=access_policy, **wiring),
+            learning=LearningService(
+                uow,
+                policy=access_policy,
+                mastery=MasteryService(
+                    uow, defaults=mastery_params, review=review_settings, **wiring
+                ),
+                notices=notices,
+                **wiring,
+            ),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
@@ -677,6 +687,7 @@ class School:
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
             "desk": self.desk.run_due,
+            "learning reports": self.learning.send_due_reports,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():

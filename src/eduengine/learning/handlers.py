@@ -264,11 +264,11 @@ def erase_learning(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     baseline and settings go; the archive files nothing more for them. Returns how many
     documents were removed."""
     removed = 0
-    for kind in (rec.ARCHIVE, rec.WORKS, rec.OBSERVED):
+    for kind in (rec.ARCHIVE, rec.WORKS, rec.OBSERVED, rec.REPORTS):
         for key, _ in uow.records.scan(kind, rec.by_student(student_id)):
             uow.records.delete(kind, key)
             removed += 1
-    for kind in (rec.BASELINES, rec.SETTINGS):
+    for kind in (rec.BASELINES, rec.SETTINGS, rec.ACTIVE):
         if uow.records.get(kind, student_id) is not None:
             uow.records.delete(kind, student_id)
             removed += 1
