@@ -80,6 +80,7 @@ from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
+from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
 from eduengine.learning.service import LearningService
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
@@ -502,6 +503,14 @@ class School:
                 reset=learning_rules.keep_observations,
             )
         )
+        # homework rates and scores by course, class, teacher, dimension (rebuildable)
+        reactions.append(
+            reaction_projection(
+                learning_stats.ANALYTICS_PROJECTION,
+                learning_stats.analytics_rules(),
+                reset=learning_stats.reset_analytics,
+            )
+        )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -706,7 +715,8 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery']
+'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery', \
+'projection learning_analytics']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

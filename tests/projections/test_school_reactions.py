@@ -36,6 +36,7 @@ REACTIONS = [
     "desk",
     "milestones",
     "learning_mastery",
+    "learning_analytics",
 ]
 
 

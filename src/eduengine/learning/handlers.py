@@ -19,6 +19,7 @@ from datetime import datetime
 from eduengine.booking.events import AttendanceMarked
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.events import DomainEvent
+from eduengine.learning import analytics as stats
 from eduengine.learning import records as rec
 from eduengine.learning.events import (
     BaselineSet,
@@ -264,7 +265,7 @@ def erase_learning(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     baseline and settings go; the archive files nothing more for them. Returns how many
     documents were removed."""
     removed = 0
-    for kind in (rec.ARCHIVE, rec.WORKS, rec.OBSERVED, rec.REPORTS):
+    for kind in (rec.ARCHIVE, rec.WORKS, rec.OBSERVED, rec.REPORTS, stats.WORKS):
         for key, _ in uow.records.scan(kind, rec.by_student(student_id)):
             uow.records.delete(kind, key)
             removed += 1

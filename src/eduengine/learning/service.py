@@ -54,8 +54,10 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_optional_instant,
 )
+from eduengine.learning import analytics as stats
 from eduengine.learning import records as rec
 from eduengine.learning import reporting
+from eduengine.learning.analytics import LearningRow
 from eduengine.learning.events import (
     BaselineSet,
     CurriculumDefined,
@@ -602,6 +604,18 @@ class LearningService(ServiceBase):
             return None if doc is None else LearningReport.from_record(doc)
 
         return self._under_policy(actor, student_id, command, ids={"student_id": student_id})
+
+    def analytics(self, period: Period, *, by: str = "course") -> list[LearningRow]:
+        """Homework assigned, submitted and on time (by the hour it was assigned) and
+        scores (by the hour graded) over ``period``, by ``course``, ``class`` (the
+        student's when the work was assigned), ``teacher``, ``dimension`` (rubric
+        scores only) or ``school``: read from the ``learning_analytics`` projection's
+        hourly cells, never from the works."""
+        if not isinstance(period, Period):
+            raise WrongType(f"period must be a Period, got {period!r}", field="period")
+        if by not in stats.BY:
+            raise InvalidInput(f"by must be one of {', '.join(stats.BY)}, got {by!r}")
+        return self._run(lambda uow, now: stats.read_rows(uow, period, by), write=False)
 
     def _report_in(self, uow: UnitOfWork, student_id: str, period: Period, now: datetime) -> int:
         key = f"{student_id}|{reporting.period_key(period)}"
