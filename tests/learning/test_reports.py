@@ -23,6 +23,7 @@ from eduengine.learning.report import (
     render_html,
     render_text,
 )
+from eduengine.learning.reporting import period_key
 from eduengine.mastery import DEFAULT_PARAMS
 from eduengine.mastery.model import update
 from eduengine.notices import NoticePolicy
@@ -276,3 +277,16 @@ def test_a_report_is_read_under_the_archive_access_policy(store: StoreHandle) ->
         school.learning.report(Actor(id="g-bob", role="guardian"), "ann", WEEK)
     with pytest.raises(WrongType):
         school.learning.send_reports("last week")  # type: ignore[arg-type]
+
+
+def test_erasure_removes_her_reports(store: StoreHandle) -> None:
+    school, _, _ = a_week(store)
+    school.learning.send_reports(WEEK)
+    key = f"ann|{period_key(WEEK)}"
+    with store.unit_of_work() as uow:
+        assert uow.records.get("learning_report", key) is not None
+    school.students.erase(TEACHER_ACADEMIC, "ann")
+    with store.unit_of_work() as uow:
+        assert uow.records.get("learning_report", key) is None
+        assert uow.records.get("learning_active", "ann") is None
+    assert school.learning.send_reports(WEEK, student_ids=["ann"]) == 0
