@@ -92,6 +92,7 @@ MODULES = [
     "eduengine.kernel.money",
     "eduengine.learning.events",
     "eduengine.learning.model",
+    "eduengine.learning.report",
     "eduengine.learning.service",
     "eduengine.levels.board",
     "eduengine.levels.events",

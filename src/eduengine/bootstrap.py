@@ -82,12 +82,13 @@ from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
+from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
 from eduengine.learning.service import LearningService
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
-from eduengine.mastery.model import BktParams
-from eduengine.mastery.review import ReviewSettings
+from eduengine.mastery.model import DEFAULT_PARAMS, BktParams
+from eduengine.mastery.review import DEFAULT_REVIEW, ReviewSettings
 from eduengine.mastery.service import MasteryService, erase_mastery
 from eduengine.milestones.service import MilestoneReactions, MilestoneService, erase_milestones
 from eduengine.notices import handlers as notice_rules
@@ -307,6 +308,8 @@ PERIODIC_JOBS: dict[str, str] = {
     "notice plans": "plans package-expiry and never-activated notices",
     "alerts": "raises AlertRaised for alert rules that fire",
     "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
+    "learning reports": "composes last week's learning reports and plans them as notices, "
+    "once",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -495,6 +498,24 @@ class School:
             **milestone_wiring,
         )
         reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))
+        # graded work feeds mastery, each graded attempt once (docs/learning.md)
+        reactions.append(
+            reaction_projection(
+                learning_rules.MASTERY_PROJECTION,
+                learning_rules.mastery_rules(
+                    mastery_params or DEFAULT_PARAMS, review_settings or DEFAULT_REVIEW
+                ),
+                reset=learning_rules.keep_observations,
+            )
+        )
+        # homework rates and scores by course, class, teacher, dimension (rebuildable)
+        reactions.append(
+            reaction_projection(
+                learning_stats.ANALYTICS_PROJECTION,
+                learning_stats.analytics_rules(),
+                reset=learning_stats.reset_analytics,
+            )
+        )
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -596,7 +617,15 @@ class School:
             community=CommunityService(
                 uow, limits=community_limits, spam=spam_rules, **wiring
             ),
-            learning=LearningService(uow, policy=access_policy, **wiring),
+            learning=LearningService(
+                uow,
+                policy=access_policy,
+                mastery=MasteryService(
+                    uow, defaults=mastery_params, review=review_settings, **wiring
+                ),
+                notices=notices,
+                **wiring,
+            ),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
@@ -680,6 +709,7 @@ class School:
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
             "desk": self.desk.run_due,
+            "learning reports": self.learning.send_due_reports,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():
@@ -698,7 +728,8 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection growth', 'projection desk', 'projection milestones']
+'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery', \
+'projection learning_analytics']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -880,6 +880,30 @@ class PrerequisiteCycle(InvalidInput):
         self.points = self.cycle
 
 
+class PrerequisitesDisagree(InvalidInput):
+    """A knowledge point would get other prerequisites than the school's graph gives it
+    (one graph for the school: a point shared by courses needs the same prerequisites in
+    each, and a point of a curriculum is changed through its curriculum).
+
+    >>> print(PrerequisitesDisagree("past-tense", ["numbers"], ["greetings"], "en1"))
+    knowledge point 'past-tense' needs ['greetings'] in course 'en1', not ['numbers']
+    """
+
+    code = "prerequisites_disagree"
+
+    def __init__(
+        self, point_id: str, wanted: Sequence[str], held: Sequence[str], course_id: str
+    ) -> None:
+        super().__init__(
+            f"knowledge point {point_id!r} needs {sorted(held)} in course {course_id!r}, "
+            f"not {sorted(wanted)}"
+        )
+        self.point_id = point_id
+        self.course_id = course_id
+        self.wanted = tuple(sorted(wanted))
+        self.held = tuple(sorted(held))
+
+
 class UnknownDimension(InvalidInput):
     """An ability dimension the school has not defined."""
 

@@ -35,6 +35,8 @@ REACTIONS = [
     "growth",
     "desk",
     "milestones",
+    "learning_mastery",
+    "learning_analytics",
 ]
 
 

@@ -396,7 +396,9 @@ class CalendarService(ServiceBase):
         """Stop the feed token of ``kind`` (``"student"`` or ``"tutor"``) ``owner_id``
         working; whether there was one."""
         check_id(owner_id, "owner_id")
-        return self._run(lambda uow, now: tokens.revoke(uow, kind, owner_id))
+        return self._run(
+            lambda uow, now: tokens.revoke(uow, kind, owner_id), ids={"owner_id": owner_id}
+        )
 
     def feed_owner(self, token: str) -> tuple[str, str]:
         """``(kind, owner id)`` of a live token, or

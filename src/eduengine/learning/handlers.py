@@ -17,8 +17,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from eduengine.booking.events import AttendanceMarked
-from eduengine.kernel.codec import micros
+from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.events import DomainEvent
+from eduengine.learning import analytics as stats
 from eduengine.learning import records as rec
 from eduengine.learning.events import (
     BaselineSet,
@@ -30,13 +31,26 @@ from eduengine.learning.events import (
 )
 from eduengine.learning.model import ArchiveEntry
 from eduengine.levels.events import LevelUp
+from eduengine.mastery.model import DEFAULT_PARAMS, BktParams
+from eduengine.mastery.review import DEFAULT_REVIEW, ReviewSettings
+from eduengine.mastery.service import mastery_in, observe_in, prior_in
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork
 
-__all__ = ["ARCHIVE_PROJECTION", "archive_rules", "erase_learning", "reset_archive"]
+__all__ = [
+    "ARCHIVE_PROJECTION",
+    "MASTERY_PROJECTION",
+    "archive_rules",
+    "erase_learning",
+    "keep_observations",
+    "mastery_rules",
+    "reset_archive",
+]
 
 #: the projection's name (its checkpoint's key)
 ARCHIVE_PROJECTION = "learning_archive"
+#: the projection that feeds graded work to mastery
+MASTERY_PROJECTION = "learning_mastery"
 
 _LESSON_KINDS = {"attended": "lesson_attended", "no_show": "lesson_missed"}
 
@@ -179,6 +193,66 @@ def archive_rules() -> dict[type[DomainEvent], list[Handler]]:
     }
 
 
+def mastery_rules(
+    defaults: BktParams = DEFAULT_PARAMS, settings: ReviewSettings = DEFAULT_REVIEW
+) -> dict[type[DomainEvent], list[Handler]]:
+    """Graded work feeds mastery: each graded attempt is one observation of every
+    knowledge point the work exercises, scored with the work's score.
+
+    Once per attempt: the attempt's record (kind :data:`~eduengine.learning.records.
+    OBSERVED`) is written with the observations, so a rebuild or a replay after a crash
+    applies nothing twice. In feed order: a grade dated before a point's last observation
+    (a concurrent grade that committed first, or an observation a host dated later) is
+    applied at that last observation's time rather than refused or dropped; grades of the
+    same instant apply in feed order."""
+
+    def on_graded(event: DomainEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event, WorkGraded)
+        key = f"{event.work_id}|{event.attempt:03d}"
+        if not event.points or rec.erased(uow, event.student_id):
+            return
+        if uow.records.get(rec.OBSERVED, key) is not None:
+            return
+        known = mastery_in(uow, event.student_id)
+        applied_at = event.graded_at
+        gains = []
+        for point_id in dict.fromkeys(event.points):
+            state = known.get(point_id)
+            before = state.mastery if state else prior_in(uow, point_id, defaults)
+            at = max(event.graded_at, state.last_observed) if state else event.graded_at
+            applied_at = max(applied_at, at)
+            after = observe_in(
+                uow,
+                event.student_id,
+                point_id,
+                event.score,
+                at,
+                defaults=defaults,
+                settings=settings,
+            )
+            gains.append([point_id, str(before), str(after.mastery)])
+        uow.records.put(
+            rec.OBSERVED,
+            key,
+            {
+                "student_id": event.student_id,
+                "work_id": event.work_id,
+                "course_id": event.course_id,
+                "score": str(event.score),
+                "at": dt_out(applied_at),
+                "points": gains,
+            },
+            index={rec.by_student(event.student_id): micros(applied_at)},
+        )
+
+    return {WorkGraded: [on_graded]}
+
+
+def keep_observations(uow: UnitOfWork) -> None:
+    """A rebuild of the mastery feed drops nothing: each attempt's record says it was
+    applied, so the replay applies only what never was."""
+
+
 def reset_archive(uow: UnitOfWork) -> None:
     """Drop every archive line (a rebuild files them again from the feed; the erasure
     marks stay, so an erased student's past is not filed again)."""
@@ -191,11 +265,11 @@ def erase_learning(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     baseline and settings go; the archive files nothing more for them. Returns how many
     documents were removed."""
     removed = 0
-    for kind in (rec.ARCHIVE, rec.WORKS):
+    for kind in (rec.ARCHIVE, rec.WORKS, rec.OBSERVED, rec.REPORTS, stats.WORKS):
         for key, _ in uow.records.scan(kind, rec.by_student(student_id)):
             uow.records.delete(kind, key)
             removed += 1
-    for kind in (rec.BASELINES, rec.SETTINGS):
+    for kind in (rec.BASELINES, rec.SETTINGS, rec.ACTIVE):
         if uow.records.get(kind, student_id) is not None:
             uow.records.delete(kind, student_id)
             removed += 1

@@ -35,6 +35,15 @@ SETTINGS = "learning_student"
 ARCHIVE = "learning_archive"
 #: students erased: the archive projection writes nothing more for them
 ERASED = "learning_erased"
+#: each graded attempt mastery learnt from (its points' mastery before and after), filed
+#: under ``student:<id>`` by when it was applied: applied once, even in a rebuild
+OBSERVED = "learning_observed"
+#: each student's learning report per period, filed under ``student:<id>`` by its start
+REPORTS = "learning_report"
+#: periods whose reports were all sent by the periodic job
+REPORT_RUNS = "learning_report_run"
+#: each student with the time of her latest archive line, filed under ``active``
+ACTIVE = "learning_active"
 
 
 def by_student(student_id: str) -> str:
@@ -175,6 +184,10 @@ def put_entry(uow: UnitOfWork, key: str, entry: ArchiveEntry) -> None:
     index = {by_student(entry.student_id): at}
     if entry.course_id is not None:
         index[by_course(entry.student_id, entry.course_id)] = at
+    # the report sweep finds students active since a period began without a scan
+    seen = uow.records.get(ACTIVE, entry.student_id)
+    if seen is None or seen["last"] < at:
+        uow.records.put(ACTIVE, entry.student_id, {"last": at}, index={"active": at})
     uow.records.put(
         ARCHIVE,
         key,

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 from zoneinfo import ZoneInfo
 
+from eduengine.analytics.model import Period
 from eduengine.errors import (
     AccessDenied,
     CurriculumNotFound,
@@ -53,7 +54,10 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_optional_instant,
 )
+from eduengine.learning import analytics as stats
 from eduengine.learning import records as rec
+from eduengine.learning import reporting
+from eduengine.learning.analytics import LearningRow
 from eduengine.learning.events import (
     BaselineSet,
     CurriculumDefined,
@@ -75,6 +79,9 @@ from eduengine.learning.model import (
     check_fraction,
     check_note,
 )
+from eduengine.learning.report import LearningReport
+from eduengine.mastery.service import MasteryService, define_curriculum_in
+from eduengine.notices.model import NoticePolicy
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students import records as students
@@ -104,10 +111,16 @@ class LearningService(ServiceBase):
         uow: UnitOfWorkFactory,
         *,
         policy: AccessPolicy | None = None,
+        mastery: MasteryService | None = None,
+        notices: NoticePolicy | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
+        #: the learning path a report's next step comes from
+        self.mastery = mastery or MasteryService(uow, clock=self.clock)
+        #: how reports go out (None: reports are kept, no notice is planned)
+        self.notices = notices
 
     # --- curriculum --------------------------------------------------------------------
 
@@ -150,6 +163,11 @@ class LearningService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             known = self._dimension_ids(uow)
             curriculum.check(known)
+            order = curriculum.order()
+            needs = {p.id: p.prerequisites for p in curriculum.points}
+            # one prerequisite graph for the school: mastery's follows the curriculum in
+            # this unit of work, so a clash with another course's refuses the definition
+            define_curriculum_in(uow, curriculum.course_id, {p: needs[p] for p in order})
             uow.records.put(rec.CURRICULA, curriculum.course_id, rec.curriculum_out(curriculum))
             uow.record_events(
                 [
@@ -157,7 +175,7 @@ class LearningService(ServiceBase):
                         occurred_at=now,
                         course_id=curriculum.course_id,
                         units=tuple(u.id for u in curriculum.units),
-                        points=tuple(curriculum.order()),
+                        points=tuple(order),
                     )
                 ]
             )
@@ -522,12 +540,94 @@ class LearningService(ServiceBase):
             actor, student_id, command, ids={"student_id": student_id, "course_id": course_id}
         )
 
+    # --- reports -----------------------------------------------------------------------
+
+    def send_reports(self, period: Period, *, student_ids: Sequence[str] | None = None) -> int:
+        """Compose the learning report of ``period`` (a :class:`~eduengine.analytics.
+        Period` in the school's zone) for each student named, or each with learning
+        activity since the period began, store it, and plan it as notices (kind
+        ``learning_report``) to her and each guardian with the ``see_reports`` role.
+        Once per (student, period, recipient): a report already composed is not
+        composed or sent again. Returns how many notices were planned; each student
+        runs in a unit of work of her own."""
+        if not isinstance(period, Period) or not isinstance(period.tz, ZoneInfo):
+            raise WrongType(
+                f"period must be a Period in a named time zone, got {period!r}", field="period"
+            )
+        if student_ids is not None:
+            wanted = check_ids(list(student_ids), "student_ids")
+        else:
+            wanted = self._run(
+                lambda uow, now: list(reporting.active_students(uow, period)), write=False
+            )
+        planned = 0
+        for student_id in wanted:
+
+            def command(uow: UnitOfWork, now: datetime, sid: str = student_id) -> int:
+                return self._report_in(uow, sid, period, now)
+
+            planned += self._run(command, ids={"student_id": student_id})
+        return planned
+
+    def send_due_reports(self) -> int:
+        """The periodic job (``learning reports`` of ``eduengine run-due``): the reports
+        of last week (Monday to Sunday in the notice policy's zone, the school's), once;
+        returns how many notices it planned."""
+        zone = ZoneInfo(self.notices.zone if self.notices is not None else "UTC")
+        week = Period.week(self.clock.now().astimezone(zone).date(), zone).previous()
+        key = reporting.period_key(week)
+        done = self._run(
+            lambda uow, now: uow.records.get(rec.REPORT_RUNS, key) is not None, write=False
+        )
+        if done:
+            return 0
+        planned = self.send_reports(week)
+        self._run(
+            lambda uow, now: uow.records.put(rec.REPORT_RUNS, key, {"at": dt_out(now)}),
+        )
+        return planned
+
+    def report(self, actor: Actor, student_id: str, period: Period) -> LearningReport | None:
+        """Her report of ``period`` as sent (``None`` before it is), read under the
+        access policy of her archive."""
+        _check_actor(actor)
+        check_id(student_id, "student_id")
+        if not isinstance(period, Period):
+            raise WrongType(f"period must be a Period, got {period!r}", field="period")
+        key = f"{student_id}|{reporting.period_key(period)}"
+
+        def command(uow: UnitOfWork, now: datetime) -> LearningReport | None:
+            if not self._may_read(uow, actor, student_id, now):
+                raise _Refused()
+            students.write_audit(uow, actor, student_id, "read", ("learning_report",), now)
+            doc = uow.records.get(rec.REPORTS, key)
+            return None if doc is None else LearningReport.from_record(doc)
+
+        return self._under_policy(actor, student_id, command, ids={"student_id": student_id})
+
+    def analytics(self, period: Period, *, by: str = "course") -> list[LearningRow]:
+        """Homework assigned, submitted and on time (by the hour it was assigned) and
+        scores (by the hour graded) over ``period``, by ``course``, ``class`` (the
+        student's when the work was assigned), ``teacher``, ``dimension`` (rubric
+        scores only) or ``school``: read from the ``learning_analytics`` projection's
+        hourly cells, never from the works."""
+        if not isinstance(period, Period):
+            raise WrongType(f"period must be a Period, got {period!r}", field="period")
+        if by not in stats.BY:
+            raise InvalidInput(f"by must be one of {', '.join(stats.BY)}, got {by!r}")
+        return self._run(lambda uow, now: stats.read_rows(uow, period, by), write=False)
+
+    def _report_in(self, uow: UnitOfWork, student_id: str, period: Period, now: datetime) -> int:
+        key = f"{student_id}|{reporting.period_key(period)}"
+        if rec.erased(uow, student_id) or uow.records.get(rec.REPORTS, key) is not None:
+            return 0
+        report = reporting.compose(uow, student_id, period, mastery=self.mastery, now=now)
+        return reporting.send(uow, report, period, self.notices, now)
+
     # --- internals ---------------------------------------------------------------------
 
     def _dimension_ids(self, uow: UnitOfWork) -> frozenset[str]:
-        return frozenset(
-            d.id for d in rec.dimensions_in(uow.records.get(rec.DIMENSIONS, "school"))
-        )
+        return frozenset(d.id for d in rec.dimensions_in(uow.records.get(rec.DIMENSIONS, "school")))
 
     def _curriculum(self, uow: UnitOfWork, course_id: str) -> Curriculum:
         doc = uow.records.get(rec.CURRICULA, course_id)

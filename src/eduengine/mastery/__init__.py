@@ -9,7 +9,15 @@ from eduengine.mastery.model import DEFAULT_PARAMS, BktParams
 from eduengine.mastery.path import MASTERED, DueReview, PathStep
 from eduengine.mastery.recommend import CourseRank, Goals, Ranked, SlotRank
 from eduengine.mastery.review import DEFAULT_REVIEW, ReviewCard, ReviewSettings
-from eduengine.mastery.service import MasteryService, PointMastery, erase_mastery, observe_in
+from eduengine.mastery.service import (
+    MasteryService,
+    PointMastery,
+    define_curriculum_in,
+    erase_mastery,
+    mastery_in,
+    observe_in,
+    prior_in,
+)
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -29,6 +37,9 @@ __all__ = [
     "ReviewScheduled",
     "ReviewSettings",
     "SlotRank",
+    "define_curriculum_in",
     "erase_mastery",
+    "mastery_in",
     "observe_in",
+    "prior_in",
 ]

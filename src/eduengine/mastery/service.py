@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from eduengine.booking.model import SlotStatus
-from eduengine.errors import InvalidInput
+from eduengine.errors import InvalidInput, PrerequisitesDisagree
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_duration,
@@ -58,8 +58,11 @@ from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 __all__ = [
     "MasteryService",
     "PointMastery",
+    "define_curriculum_in",
     "erase_mastery",
+    "mastery_in",
     "observe_in",
+    "prior_in",
 ]
 
 STUDENTS = "mastery_student"
@@ -196,6 +199,72 @@ def observe_in(
     return _read_point(point_id, doc)
 
 
+def mastery_in(uow: UnitOfWork, student_id: str) -> dict[str, PointMastery]:
+    """Her state on every point she has met, inside ``uow`` (for a projection)."""
+    doc = _student_doc(uow, student_id)
+    return {p: _read_point(p, doc) for p in sorted(doc["points"])}
+
+
+def prior_in(uow: UnitOfWork, point_id: str, defaults: BktParams = DEFAULT_PARAMS) -> Decimal:
+    """The mastery a student has on ``point_id`` before any observation."""
+    return _params(uow, point_id, defaults).prior
+
+
+def _lock_graph(uow: UnitOfWork) -> None:
+    # Two definitions may each be acyclic alone and close a cycle together (a needs b,
+    # b needs a): the graph's lock, taken before the graph is read, makes the second
+    # wait and then judge the graph the first committed. The put creates the document
+    # (so PostgreSQL has a row) and keeps its version.
+    lock = uow.records.get(GRAPH, "school") or {"version": 0}
+    uow.records.put(GRAPH, "school", {"version": int(lock["version"]) + 1})
+
+
+def define_curriculum_in(
+    uow: UnitOfWork, course_id: str, prerequisites: Mapping[str, Sequence[str]]
+) -> None:
+    """Make the school's graph follow a course's curriculum, inside the unit of work that
+    defines it (the learning record's ``define_curriculum``): its points with their
+    prerequisites, and the course's points (for recommendations and certificates).
+
+    The school keeps one graph: each point records the courses whose curriculum holds it,
+    a point shared by courses must have the same prerequisites in each
+    (:class:`~eduengine.errors.PrerequisitesDisagree`), a cycle across courses is refused
+    (``PrerequisiteCycle``), and a point no curriculum holds any more leaves the graph
+    (students' estimates of it stay)."""
+    _lock_graph(uow)
+    points = dict(uow.records.list(POINTS))
+    graph = {key: tuple(doc["prerequisites"]) for key, doc in points.items()}
+    for point_id, needs in prerequisites.items():
+        doc = points.get(point_id)
+        held = sorted(set(needs))
+        others = [c for c in (doc or {}).get("courses", []) if c != course_id]
+        if doc is not None and others and sorted(doc["prerequisites"]) != held:
+            raise PrerequisitesDisagree(point_id, held, doc["prerequisites"], others[0])
+        graph[point_id] = tuple(held)
+    for point_id, doc in points.items():
+        if point_id not in prerequisites and doc.get("courses") == [course_id]:
+            del graph[point_id]
+    check_graph(graph)
+    for point_id, doc in points.items():
+        owners = doc.get("courses", [])
+        if point_id not in prerequisites and course_id in owners:
+            if owners == [course_id]:
+                uow.records.delete(POINTS, point_id)
+            else:
+                uow.records.put(
+                    POINTS, point_id, {**doc, "courses": [c for c in owners if c != course_id]}
+                )
+    for point_id, needs in prerequisites.items():
+        doc = points.get(point_id) or {"params": None}
+        owners = sorted({*doc.get("courses", []), course_id})
+        uow.records.put(
+            POINTS,
+            point_id,
+            {**doc, "prerequisites": sorted(set(needs)), "courses": owners},
+        )
+    uow.records.put(COURSES, course_id, {"points": list(prerequisites), "curriculum": True})
+
+
 def erase_mastery(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     """The eraser of the mastery module: a student's estimates, cards and goals."""
     removed = 0
@@ -280,12 +349,12 @@ class MasteryService(ServiceBase):
             raise InvalidInput(f"params must be BktParams, got {params!r}")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            # Two definitions may each be acyclic alone and close a cycle together
-            # (a needs b, b needs a): the graph's lock, taken before the graph is read,
-            # makes the second wait and then judge the graph the first committed. The
-            # put creates the document (so PostgreSQL has a row) and keeps its version.
-            lock = uow.records.get(GRAPH, "school") or {"version": 0}
-            uow.records.put(GRAPH, "school", {"version": int(lock["version"]) + 1})
+            _lock_graph(uow)
+            old = uow.records.get(POINTS, point_id) or {}
+            owners = old.get("courses", [])
+            # a curriculum's point keeps its curriculum's prerequisites: one graph
+            if owners and sorted(old["prerequisites"]) != sorted(set(needs)):
+                raise PrerequisitesDisagree(point_id, needs, old["prerequisites"], owners[0])
             graph = self._graph(uow)
             graph[point_id] = tuple(needs)
             check_graph(graph)
@@ -293,6 +362,7 @@ class MasteryService(ServiceBase):
                 POINTS,
                 point_id,
                 {
+                    **old,
                     "prerequisites": sorted(set(needs)),
                     "params": params.to_record() if params is not None else None,
                 },
@@ -306,6 +376,12 @@ class MasteryService(ServiceBase):
         ids = check_ids(list(points), "points")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
+            held = uow.records.get(COURSES, course_id)
+            if held is not None and held.get("curriculum"):
+                raise InvalidInput(
+                    f"course {course_id!r} has a curriculum: its points are the "
+                    "curriculum's (school.learning.define_curriculum)"
+                )
             uow.records.put(COURSES, course_id, {"points": list(dict.fromkeys(ids))})
 
         self._run(command, ids={"course_id": course_id})
@@ -434,18 +510,30 @@ class MasteryService(ServiceBase):
             )
 
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
-            doc = _student_doc(uow, student_id)
-            school_graph, priors = self._curriculum(uow)
-            graph = dict(prerequisites) if prerequisites is not None else school_graph
-            return next_step(
-                graph,
-                {p: Decimal(s["p"]) for p, s in doc["points"].items()},
-                self._due(doc, at or now),
-                priors=priors,
-                threshold=self.threshold,
-            )
+            return self.next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
 
         return self._run(query, write=False, ids={"student_id": student_id})
+
+    def next_step_in(
+        self,
+        uow: UnitOfWork,
+        student_id: str,
+        at: datetime,
+        *,
+        prerequisites: Mapping[str, Sequence[str]] | None = None,
+    ) -> PathStep:
+        """:meth:`next_step` inside ``uow`` (a learning report composes it with the rest
+        of its reads)."""
+        doc = _student_doc(uow, student_id)
+        school_graph, priors = self._curriculum(uow)
+        graph = dict(prerequisites) if prerequisites is not None else school_graph
+        return next_step(
+            graph,
+            {p: Decimal(s["p"]) for p, s in doc["points"].items()},
+            self._due(doc, at),
+            priors=priors,
+            threshold=self.threshold,
+        )
 
     def recommend(
         self,
