@@ -495,7 +495,9 @@ class ProjectionRunner:
         projections that have seen the feed up to the same position share one feed
         query (usually all of them: one query), those nearest the head first, and those
         with an event they want apply it in one unit of work together (each alone if
-        that fails). Events they raise are applied in the same call. At most
+        that fails); one that wants none of the events costs no checkpoint read or write
+        (its stored checkpoint lags, and is written with the others' once it is
+        ``idle_lag`` positions behind). Events they raise are applied in the same call. At most
         ``inline_batches`` batches of ``inline_batch`` events each: a projection
         further behind is left to :meth:`catch_up`, and so is one that failed inline in
         the last ``inline_backoff`` seconds. Never raises: a failure is logged and
