@@ -115,6 +115,7 @@ MODULES = [
     "eduengine.notices.plan",
     "eduengine.notices.events",
     "eduengine.notices.reminding",
+    "eduengine.notices.handlers",
     "eduengine.ops",
     "eduengine.ops.backup",
     "eduengine.ops.jobs",

@@ -231,7 +231,13 @@ def school_reactions(
     """
     found: list[Projection] = []
     if notices is not None:
-        found.append(reaction_projection("notices", notice_rules.notice_rules(notices, reminders)))
+        found.append(
+            reaction_projection(
+                "notices",
+                notice_rules.notice_rules(notices, reminders),
+                prepare=[notice_rules.read_ahead],
+            )
+        )
     elif reminders is not None:
         found.append(reaction_projection("reminders", notice_rules.reminder_rules(reminders)))
     active = student_rules.mark_lesson_activity

@@ -95,13 +95,15 @@ def test_workers_interleaved_between_read_and_apply_apply_each_event_once(adapte
                     who, batch = pending.pop()
                     plain[who].catch_up(batch=batch, max_batches=1)
 
-            for _ in range(3):
+            # idle checkpoints written along at once, soon, or rarely (idle_lag)
+            for idle_lag in (1, 2, 1000):
                 workers.append(
                     ProjectionRunner(
                         handle.unit_of_work,
                         MeddlingFeed(handle.store, meddle),
                         projections(),
                         clock=FixedClock(T0),
+                        idle_lag=idle_lag,
                     )
                 )
             plain = [

@@ -329,3 +329,52 @@ def test_projections_at_one_position_catch_up_with_one_feed_read_and_unit_of_wor
     assert applied(fed_store.unit_of_work, "seats") == dict.fromkeys(
         feed_ids(EventFeed(fed_store.store), [BOOKED]), 1
     )
+
+
+def test_an_idle_checkpoint_lags_at_most_idle_lag_and_a_new_runner_repeats_nothing(
+    fed_store: StoreHandle,
+) -> None:
+    feed = EventFeed(fed_store.store)
+
+    def make() -> ProjectionRunner:
+        return ProjectionRunner(
+            fed_store.unit_of_work,
+            feed,
+            [counting("seats", events=[SeatBooked]), counting("freed", events=[SeatReleased])],
+            clock=FixedClock(T0),
+            idle_lag=3,
+        )
+
+    run = make()
+    svc = BookingService(fed_store.unit_of_work, clock=FixedClock(T0))
+    start = T0 + timedelta(days=1)
+    slot = svc.create_slot("math", start, start + timedelta(hours=1), 9)  # position 1
+    svc.book(slot.id, "ann")  # 2
+    assert run.after_commit(feed.head()) == {"seats": 1, "freed": 0}
+    # nothing freed: its checkpoint is neither read nor written, it lags (2 < idle_lag)
+    assert stored_checkpoint(fed_store, "freed") is None
+    assert stored_checkpoint(fed_store, "seats") == 2
+    svc.book(slot.id, "bob")  # 3: three behind, written with the seats' batch
+    assert run.after_commit(feed.head()) == {"seats": 1, "freed": 0}
+    assert stored_checkpoint(fed_store, "freed") == 3
+    svc.cancel(svc.book(slot.id, "cat").id)  # 4, 5
+    svc.book(slot.id, "dan")  # 6
+    assert run.after_commit(feed.head()) == {"seats": 2, "freed": 1}
+    svc.book(slot.id, "eve")  # 7
+    assert run.after_commit(feed.head()) == {"seats": 1, "freed": 0}
+    assert stored_checkpoint(fed_store, "freed") == 6  # lags again, 1 behind
+    # a restart: another runner starts from the stored checkpoints and re-reads what the
+    # lagging one skipped, applying nothing twice
+    restarted = make()
+    assert restarted.catch_up() == {"seats": 0, "freed": 0}
+    assert applied(fed_store.unit_of_work, "seats") == dict.fromkeys(feed_ids(feed, [BOOKED]), 1)
+    freed = feed_ids(feed, ["booking.seat_released"])
+    assert len(freed) == 1 and applied(fed_store.unit_of_work, "freed") == dict.fromkeys(freed, 1)
+    assert stored_checkpoint(fed_store, "freed") == feed.head()
+
+
+def test_idle_lag_is_checked(fed_store: StoreHandle) -> None:
+    feed = EventFeed(fed_store.store)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(InvalidInput):
+            ProjectionRunner(fed_store.unit_of_work, feed, [], idle_lag=bad)  # type: ignore[arg-type]

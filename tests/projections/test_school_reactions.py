@@ -15,6 +15,7 @@ import pytest
 
 from eduengine import BookingService, FixedClock, InMemoryStore, School, store_from_url
 from eduengine.analytics import Period
+from eduengine.events import projections as projections_module
 from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
@@ -291,3 +292,71 @@ def test_a_booking_after_another_processs_commit_reads_the_feed_and_reacts_to_bo
         assert [n.template for n in school.notices.for_student(student)] == ["booking_confirmed"]
     assert len(school.reminders.pending(booking_id)) == 4
     assert dict(school.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+
+
+def test_a_booking_costs_nothing_for_the_projections_it_gives_no_work(
+    store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    school = School.build(store, clock=FixedClock(T0))
+    slot_id = _lesson(school)
+    booked = {"booking.seat_booked", "reminders.scheduled"}
+    busy = {name for name, types in school.projections.table() if booked & set(types)}
+    idle = set(REACTIONS) - busy
+    assert busy == {"notices", "lifecycle", "analytics"} and len(idle) == 6
+    before = school.projections.checkpoints()
+    read: list[str] = []
+    real = projections_module._read_checkpoints
+
+    def spy(uow: UnitOfWork, names: Any) -> dict[str, int | None]:
+        names = list(names)
+        read.extend(names)
+        return real(uow, names)
+
+    monkeypatch.setattr(projections_module, "_read_checkpoints", spy)
+    statements: list[str] = []
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(statements.append)
+    booking_id = school.booking.book(slot_id, "ann").id
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(None)
+    # no checkpoint of an idle projection is read or written: they stay where they were
+    assert set(read) == busy
+    after = school.projections.checkpoints()
+    assert {n: after[n] for n in idle} == {n: before[n] for n in idle}
+    assert all(after[n] > before[n] for n in busy)
+    assert not [s for s in statements for n in idle if f"'{n}'" in s]
+    monkeypatch.undo()
+    _reacted_once(school, store, booking_id)
+    # a restart (another process, reactions off): what lagged is read again, and nothing
+    # is applied twice or lost
+    restarted = School.build(store, clock=FixedClock(T0), inline_projections=False)
+    assert dict(restarted.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
+    assert set(restarted.projections.checkpoints().values()) == {school.feed.head()}
+    _reacted_once(restarted, store, booking_id)
+
+
+def test_a_rush_caught_up_reads_the_seats_documents_per_batch_and_plans_the_same(
+    store: StoreHandle,
+) -> None:
+    school = School.build(store, clock=FixedClock(T0), inline_projections=False)
+    slot_id = school.booking.create_slot("math", START, START + timedelta(hours=1), 20).id
+    students = [f"s{n}" for n in range(6)]
+    for student in students[:3]:
+        school.students.register(student, name=student.upper())
+    school.notices.set_preferences("s1", zone="Asia/Shanghai")
+    seats = {student: school.booking.book(slot_id, student).id for student in students}
+    statements: list[str] = []
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(statements.append)
+    assert school.projections.catch_up().ok
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(None)
+        # one query per kind for the batch (read ahead), none per seat
+        point = [s for s in statements if s.startswith("SELECT data FROM records")]
+        assert not [s for s in point if "'student'" in s or "'notice_prefs'" in s], point
+    for student, booking_id in seats.items():
+        assert [n.template for n in school.notices.for_student(student)] == ["booking_confirmed"]
+        assert len(school.reminders.pending(booking_id)) == 4
+    [confirmed] = school.notices.for_student("s1")
+    assert confirmed.context["start"].endswith("+08:00")  # s1's own zone, read ahead
+    assert school.projections.catch_up() == dict.fromkeys(REACTIONS, 0)

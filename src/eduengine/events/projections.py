@@ -134,16 +134,20 @@ class Projection:
 
 class Reactions:
     """The ``apply`` of a projection made of bus handlers (see :func:`reaction_projection`):
-    each event goes to the handlers of its type (and of its base classes), in feed order,
-    then each ``finisher(uow)`` runs once for the batch."""
+    each ``prepare(uow, envelopes)`` runs first, once for the batch (it may read the
+    documents the handlers will read, in one query per kind: a SQLite unit of work then
+    answers their reads from memory); then each event goes to the handlers of its type
+    (and of its base classes), in feed order; then each ``finisher(uow)`` runs once."""
 
     def __init__(
         self,
         table: Mapping[type[DomainEvent], Sequence[Handler]],
         finishers: Sequence[Callable[[UnitOfWork], None]] = (),
+        prepare: Sequence[Apply] = (),
     ) -> None:
         self.handlers = {event: list(handlers) for event, handlers in table.items() if handlers}
         self.finishers = list(finishers)
+        self.prepare = list(prepare)
         self._resolved: dict[type[DomainEvent], list[Handler]] = {}
 
     def handlers_for(self, event_type: type[DomainEvent]) -> list[Handler]:
@@ -154,6 +158,8 @@ class Reactions:
         return found
 
     def __call__(self, uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        for read_ahead in self.prepare:
+            read_ahead(uow, envelopes)
         for envelope in envelopes:
             event = envelope.event
             for handler in self.handlers_for(type(event)):
@@ -175,12 +181,14 @@ def reaction_projection(
     *,
     finishers: Sequence[Callable[[UnitOfWork], None]] = (),
     reset: Callable[[UnitOfWork], None] | None = None,
+    prepare: Sequence[Apply] = (),
 ) -> Projection:
     """A projection that runs bus handlers (``handler(event, uow)``) after commit: the
     events of ``table`` are read from the feed and handed to their handlers in the
     projection's unit of work, each event once (a handler takes its time from
     ``event.occurred_at``, never from a clock, so a late run plans what an inline one
     would have). Events the handlers raise go to the feed in that unit of work.
+    ``prepare`` runs once per batch before the handlers (see :class:`Reactions`).
 
     >>> from eduengine.booking.events import SeatBooked
     >>> seen = []
@@ -188,7 +196,7 @@ def reaction_projection(
     >>> p.name, sorted(p.events or ()), p.apply.table()[0][0]
     ('seen', ['booking.seat_booked'], 'SeatBooked')
     """
-    reactions = Reactions(table, finishers)
+    reactions = Reactions(table, finishers, prepare)
     return Projection(name, reactions, events=list(reactions.handlers), reset=reset)
 
 
@@ -294,6 +302,7 @@ class ProjectionRunner:
         inline_batch: int = 200,
         inline_batches: int = 5,
         inline_backoff: float = 10.0,
+        idle_lag: int = 1000,
     ) -> None:
         self._uow = unit_of_work
         self.feed = feed
@@ -319,6 +328,10 @@ class ProjectionRunner:
             )
         #: seconds an inline run leaves a projection that failed to catch_up
         self.inline_backoff = float(inline_backoff)
+        #: feed positions an inline run lets the stored checkpoint of a projection with
+        #: nothing to apply lag behind; it is written in the next unit of work opened for
+        #: the others (so a restart re-reads at most this much for it, never more)
+        self.idle_lag = check_int(idle_lag, "idle_lag", low=1)
         #: projection name -> time.monotonic() until which inline runs leave it alone
         self._resting: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -482,7 +495,9 @@ class ProjectionRunner:
         projections that have seen the feed up to the same position share one feed
         query (usually all of them: one query), those nearest the head first, and those
         with an event they want apply it in one unit of work together (each alone if
-        that fails). Events they raise are applied in the same call. At most
+        that fails); one that wants none of the events costs no checkpoint read or write
+        (its stored checkpoint lags, and is written with the others' once it is
+        ``idle_lag`` positions behind). Events they raise are applied in the same call. At most
         ``inline_batches`` batches of ``inline_batch`` events each: a projection
         further behind is left to :meth:`catch_up`, and so is one that failed inline in
         the last ``inline_backoff`` seconds. Never raises: a failure is logged and
@@ -624,6 +639,13 @@ class ProjectionRunner:
         wanted = {p.name: [r for r in rows if p.wants(r.type)] for p in group}
         out: dict[str, tuple[_Known | _Moved, int]] = {}
         busy = [p for p in group if wanted[p.name] or persist_idle]
+        if busy and not persist_idle:
+            # a unit of work opens anyway: take along the checkpoints lagging far behind
+            busy += [
+                p
+                for p in group
+                if p not in busy and last - known[p.name].stored >= self.idle_lag
+            ]
         for p in group:
             if p not in busy:
                 # nothing to apply: move on in memory only, the stored checkpoint can lag

@@ -43,6 +43,8 @@ def zone_key(tz: tzinfo | None) -> str | None:
     """
     if isinstance(tz, ZoneInfo):
         return tz.key
+    if tz is None or isinstance(tz, timezone):
+        return None  # a fixed offset names no zone (the common UTC case, asked per stamp)
     for attr in ("zone", "_filename"):
         name = getattr(tz, attr, None)
         if isinstance(name, str):

@@ -13,16 +13,34 @@ True
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from eduengine.kernel.clock import zone_key
 
+#: texts of recent instants: a seat's notices and reminders write the same few (the
+#: class's start, the booking time) a dozen times. Only plain datetimes in a ZoneInfo
+#: (equal only to itself) or a fixed offset (equal ones print alike) are kept: two other
+#: tzinfos may compare equal and still name different zones.
+_TEXTS: dict[tuple[datetime, tzinfo | None, int], str] = {}
+_KEPT = 4096
+
 
 def dt_out(value: datetime) -> str:
+    tz = value.tzinfo
+    plain = type(value) is datetime and type(tz) in (ZoneInfo, timezone)
+    if plain:
+        # with one tzinfo, datetimes compare by wall time, not fold: the key holds both
+        text = _TEXTS.get((value, tz, value.fold))
+        if text is not None:
+            return text
     # a dateutil or pytz zone comes back as the ZoneInfo of the same name
-    zone = zone_key(value.tzinfo) or ""
-    return f"{value.isoformat()}|{zone}"
+    text = f"{value.isoformat()}|{zone_key(tz) or ''}"
+    if plain:
+        if len(_TEXTS) >= _KEPT:
+            _TEXTS.clear()
+        _TEXTS[value, tz, value.fold] = text
+    return text
 
 
 def dt_in(text: str) -> datetime:

@@ -13,6 +13,7 @@ compatibility layer over them.
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -58,6 +59,7 @@ class ReminderPlan:
         return due
 
 
+@functools.lru_cache(maxsize=256)  # a school has a handful of offsets, asked per seat
 def offset_label(offset: timedelta) -> str:
     """``1d``, ``1h``, ``15m``, ``1h30m`` ... for reminder kinds."""
     minutes = int(offset.total_seconds() // 60)
