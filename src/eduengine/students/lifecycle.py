@@ -137,6 +137,13 @@ class LifecycleService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id})
 
+    def retag(self, uow: UnitOfWork, student_id: str, now: datetime) -> dict[str, Any]:
+        """:meth:`refresh_tags` inside a unit of work of the caller's (a sweep that files
+        the student's next due time with it); returns the student's document."""
+        doc = rec.student(uow, student_id)
+        self._retag(uow, student_id, doc, now)
+        return doc
+
     def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
         """``(stage, since, reason)`` for every stage the student moved through, oldest
         first, starting with ``registered``."""
