@@ -18,7 +18,7 @@ written once, so two sweeps at once, or one run twice, act once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -189,6 +189,12 @@ class FrequencyCap:
             raise InvalidTimeRange(f"a cap's window is a positive timedelta, got {self.window!r}")
 
 
+def _steps(steps: Iterable[Step]) -> tuple[Step, ...]:
+    if isinstance(steps, Step | str):
+        raise InvalidInput(f"steps is a list of Step, got {steps!r}")
+    return tuple(steps)
+
+
 @attrs.frozen(kw_only=True)
 class Journey:
     """A trigger, the ``segment`` a student must be in when a step comes due (else the
@@ -197,7 +203,7 @@ class Journey:
 
     key: str
     trigger: Trigger
-    steps: tuple[Step, ...] = attrs.field(converter=tuple)
+    steps: tuple[Step, ...] = attrs.field(converter=_steps)
     segment: Segment | None = None
     quiet_hours: QuietHours | None = None
     cap: FrequencyCap | None = None
