@@ -18,6 +18,7 @@ written once, so two sweeps at once, or one run twice, act once.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from eduengine.booking import events as bev
-from eduengine.errors import InvalidInput, InvalidTimeRange
+from eduengine.errors import InvalidInput, InvalidTimeRange, NotFound
 from eduengine.growth.events import JourneyStepSkipped, JourneyStepTaken, StaffTaskCreated
 from eduengine.growth.segments import Segment, SegmentService
 from eduengine.growth.service import TemplateService
@@ -58,6 +59,8 @@ __all__ = [
     "Step",
     "Trigger",
 ]
+
+log = logging.getLogger("eduengine.growth")
 
 #: one document per (journey, step, student) waiting to be taken, filed under ``due``
 DUE_DOCS = "journey_due"
@@ -382,7 +385,11 @@ class JourneyService(ServiceBase):
                 action = step.action
                 if isinstance(action, SendNotice):
                     spec = (action.template, action.channel, action.language)
-                    refs[spec] = self.templates.get(*spec).ref
+                    try:
+                        refs[spec] = self.templates.get(*spec).ref
+                    except NotFound:
+                        # its steps wait for the template; the other journeys go on
+                        log.warning("journey %s: no template %s", journey.key, "/".join(spec))
         return refs
 
     def _file_from_index(self, uow: UnitOfWork, now: datetime, *, journey: Journey) -> int:
@@ -426,6 +433,11 @@ class JourneyService(ServiceBase):
             uow.records.delete(DUE_DOCS, key)
             return 0
         step = journey.step(due["step"])
+        action = step.action
+        if isinstance(action, SendNotice) and (
+            (action.template, action.channel, action.language) not in refs
+        ):
+            return 0  # no template saved yet: the step stays due
         why_not = self._condition(uow, journey, due, student, now)
         if why_not is not None:
             uow.records.delete(DUE_DOCS, key)
