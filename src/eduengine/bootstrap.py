@@ -649,6 +649,8 @@ class School:
             "notices": self.notices.reindex(),
             "analytics": self.analytics.reindex(),
             "desk": self.desk.reindex(),
+            "segments": self.segments.reindex(),
+            "journeys": self.journeys.reindex(),
         }
 
     def periodic_jobs(

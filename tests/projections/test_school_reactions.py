@@ -35,6 +35,8 @@ REACTIONS = [
     "growth",
     "desk",
     "milestones",
+    "segments",
+    "journeys",
 ]
 
 

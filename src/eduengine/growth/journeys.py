@@ -355,6 +355,15 @@ class JourneyService(ServiceBase):
 
         return self._run(query, write=False)
 
+    def reindex(self) -> int:
+        """File every waiting step under ``due`` again (a one-off upgrade step, with
+        :meth:`School.reindex`); returns how many."""
+
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            uow.records.put(DUE_DOCS, key, doc, index={DUE: doc["at"]})
+
+        return self._refile_all(DUE_DOCS, refile)
+
     def sweep_due(self, *, batch: int = 200) -> int:
         """File the steps the package indexes make due, then take every due step (read
         from the ``due`` index up to now, nothing else); returns how many steps were

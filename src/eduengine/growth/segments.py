@@ -394,6 +394,11 @@ class SegmentService(ServiceBase):
             spend = (uow.records.get(SPEND, student_id) or {}).get("spend", {})
         return segment.matches(doc, now, packages=packages, spend=spend)
 
+    def reindex(self) -> int:
+        """File every roster document under its indexes again (a one-off upgrade step,
+        with :meth:`School.reindex`: it reads them all); returns how many."""
+        return self._refile_all(ROSTER, file_roster)
+
     # -- the sweep ------------------------------------------------------------------
 
     def sweep_due(self, *, batch: int = 200) -> int:
