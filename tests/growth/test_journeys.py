@@ -180,3 +180,23 @@ def test_quiet_hours_and_the_cap_hold_steps_back(store: StoreHandle) -> None:
     times = sorted(e.occurred_at for e in events_of(school, JourneyStepTaken))
     assert times[1] - times[0] >= timedelta(days=2)
     assert times[1].time() >= time(8, 0)
+
+
+def test_a_step_waits_for_its_template_and_other_journeys_go_on(store: StoreHandle) -> None:
+    clock = FixedClock(T0)
+    missing = Journey(
+        key="missing",
+        trigger=Trigger.registered_no_purchase(days=0),
+        steps=[Step(name="hi", action=SendNotice(template="later", channel="sms"))],
+    )
+    task = Journey(
+        key="task",
+        trigger=Trigger.registered_no_purchase(days=0),
+        steps=[Step(name="call", action=StaffTask(title="call"))],
+    )
+    school = school_on(store, clock, missing, task)
+    school.students.register("ann", name="Ann")
+    assert school.journeys.sweep_due() == 1  # the task; the notice has no template yet
+    school.templates.save("later", "sms", "en", "Hi {{ student.name }}")
+    assert school.journeys.sweep_due() == 1
+    assert school.journeys.passed("missing", "hi", "ann") == clock.now()
