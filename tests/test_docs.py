@@ -79,6 +79,8 @@ MODULES = [
     "eduengine.events.webhooks",
     "eduengine.growth.events",
     "eduengine.growth.experiments",
+    "eduengine.growth.journeys",
+    "eduengine.growth.segments",
     "eduengine.growth.service",
     "eduengine.growth.stats",
     "eduengine.growth.templates",

@@ -76,7 +76,9 @@ from eduengine.events.projections import (
     Reactions,
     reaction_projection,
 )
+from eduengine.growth.journeys import Journey, JourneyService, journey_rules
 from eduengine.growth.results import reset_results, result_rules
+from eduengine.growth.segments import SegmentService, roster_rules
 from eduengine.growth.service import ExperimentService, TemplateService
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
@@ -119,6 +121,7 @@ from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
 from eduengine.students import handlers as student_rules
 from eduengine.students.handlers import CourseCredits
+from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule
 from eduengine.students.privacy import AccessPolicy
 from eduengine.students.service import StudentService
@@ -316,6 +319,8 @@ PERIODIC_JOBS: dict[str, str] = {
     "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
     "learning reports": "composes last week's learning reports and plans them as notices, "
     "once",
+    "segments": "re-evaluates time-based tags and inactivity churn of students now due",
+    "journeys": "takes due journey steps (notices, coupons, staff tasks), each once",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -372,6 +377,10 @@ class School:
     experiments: ExperimentService
     #: versioned message templates per kind, channel and language
     templates: TemplateService
+    #: saved segments over students: counted, paged, exported, audiences (docs/growth.md)
+    segments: SegmentService
+    #: journeys: triggers, conditions, quiet hours, caps and steps (docs/growth.md)
+    journeys: JourneyService
 
     @classmethod
     def build(
@@ -413,6 +422,7 @@ class School:
         certificate_key: bytes | None = None,
         quest_events: Sequence[type[ev.DomainEvent]] = (),
         template_variables: Mapping[str, Mapping[str, Any]] | None = None,
+        journeys: Sequence[Journey] = (),
     ) -> School:
         """Wire a school.
 
@@ -522,6 +532,9 @@ class School:
                 reset=learning_stats.reset_analytics,
             )
         )
+        # segments' roster and retag due times; the journeys' steps that events start
+        reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
+        reactions.append(reaction_projection("journeys", journey_rules(journeys)))
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -549,6 +562,11 @@ class School:
         # every service runs on the school's one clock, id factory and bus
         wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
         fees = FeeService(uow, gateway=gateway, **wiring)
+        # the journeys read the segments and the templates
+        templates = TemplateService(uow, variables=template_variables, **wiring)
+        segments = SegmentService(
+            uow, lifecycle=LifecycleService(uow, tag_rules=tag_rules, **wiring), **wiring
+        )
         bus.publishers.append(CollectOnCommit(fees))
         school = cls(
             bus=bus,
@@ -635,7 +653,16 @@ class School:
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
-            templates=TemplateService(uow, variables=template_variables, **wiring),
+            templates=templates,
+            segments=segments,
+            journeys=JourneyService(
+                uow,
+                journeys=journeys,
+                segments=segments,
+                templates=templates,
+                notice_policy=notices or NoticePolicy(),
+                **wiring,
+            ),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -670,6 +697,8 @@ class School:
             "analytics": self.analytics.reindex(),
             "desk": self.desk.reindex(),
             "timetable": self.queries.reindex(),
+            "segments": self.segments.reindex(),
+            "journeys": self.journeys.reindex(),
         }
 
     def periodic_jobs(
@@ -716,6 +745,8 @@ class School:
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
             "desk": self.desk.run_due,
             "learning reports": self.learning.send_due_reports,
+            "segments": self.segments.sweep_due,
+            "journeys": self.journeys.sweep_due,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():
@@ -735,7 +766,7 @@ class School:
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery', \
-'projection learning_analytics']
+'projection learning_analytics', 'projection segments', 'projection journeys']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -149,6 +149,8 @@ def test_an_operators_round_migrate_status_run_due_export_and_backup(
         "alerts": 0,
         "desk": 0,
         "learning reports": 0,
+        "segments": 0,
+        "journeys": 0,
         "reminders": 1,
     }
     assert not school.booking.get_slot(slot_id).offers  # the expired offer was withdrawn

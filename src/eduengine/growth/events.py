@@ -12,7 +12,15 @@ import attrs
 
 from eduengine.kernel.events import DomainEvent, event_type
 
-__all__ = ["ExperimentDefined", "ExperimentStopped", "StudentExposed", "TemplateSaved"]
+__all__ = [
+    "ExperimentDefined",
+    "ExperimentStopped",
+    "JourneyStepSkipped",
+    "JourneyStepTaken",
+    "StaffTaskCreated",
+    "StudentExposed",
+    "TemplateSaved",
+]
 
 
 @event_type("growth.experiment_defined", aggregate="experiment", field="experiment_key")
@@ -53,3 +61,41 @@ class TemplateSaved(DomainEvent):
 
     template_id: str
     version: int
+
+
+@event_type("growth.journey_step_taken", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class JourneyStepTaken(DomainEvent):
+    """A student passed a journey's step (once ever): ``action`` is ``notice``,
+    ``coupon`` or ``task``, ``detail`` the notice's template, the coupon's code or the
+    task's title."""
+
+    student_id: str
+    journey: str
+    step: str
+    action: str
+    detail: str
+
+
+@event_type("growth.journey_step_skipped", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class JourneyStepSkipped(DomainEvent):
+    """A step came due but its condition no longer held (``reason``); the student may
+    still pass it if its trigger fires again."""
+
+    student_id: str
+    journey: str
+    step: str
+    reason: str
+
+
+@event_type("growth.staff_task_created", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class StaffTaskCreated(DomainEvent):
+    """A journey asks a staff member to act about a student (a call, a check-in)."""
+
+    student_id: str
+    journey: str
+    step: str
+    title: str
+    assignee: str | None

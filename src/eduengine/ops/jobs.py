@@ -13,7 +13,7 @@ webhooks (:func:`post_json`).
 >>> done = run_due(school)
 >>> list(done)
 ['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk', \
-'learning reports']
+'learning reports', 'segments', 'journeys']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]

@@ -110,6 +110,40 @@ class LifecycleService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id})
 
+    def tag(self, student_id: str, tag: str) -> frozenset[str]:
+        """Set a tag by hand (a staff member's ``"vip"``); automated refreshes keep it
+        until :meth:`untag`. Returns the student's tags."""
+        return self._hand_tag(student_id, tag, keep=True)
+
+    def untag(self, student_id: str, tag: str) -> frozenset[str]:
+        """Remove a tag set by hand (a rule's tag comes back at the next refresh while
+        its rule holds). Returns the student's tags."""
+        return self._hand_tag(student_id, tag, keep=False)
+
+    def _hand_tag(self, student_id: str, tag: str, *, keep: bool) -> frozenset[str]:
+        check_id(student_id, "student_id")
+        check_id(tag, "tag")
+
+        def command(uow: UnitOfWork, now: datetime) -> frozenset[str]:
+            doc = rec.student(uow, student_id)
+            manual = set(doc.get("manual_tags", []))
+            if keep:
+                manual.add(tag)
+            else:
+                manual.discard(tag)
+            doc["manual_tags"] = sorted(manual)
+            self._retag(uow, student_id, doc, now)
+            return frozenset(doc["tags"])
+
+        return self._run(command, ids={"student_id": student_id})
+
+    def retag(self, uow: UnitOfWork, student_id: str, now: datetime) -> dict[str, Any]:
+        """:meth:`refresh_tags` inside a unit of work of the caller's (a sweep that files
+        the student's next due time with it); returns the student's document."""
+        doc = rec.student(uow, student_id)
+        self._retag(uow, student_id, doc, now)
+        return doc
+
     def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
         """``(stage, since, reason)`` for every stage the student moved through, oldest
         first, starting with ``registered``."""
@@ -128,7 +162,9 @@ class LifecycleService(ServiceBase):
 
     def _retag(self, uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime) -> None:
         facts = doc["facts"]
-        new = sorted(r.tag for r in self.tag_rules if r.holds(facts, now))
+        # tags set by hand are the staff's, not the rules': a refresh keeps them
+        manual = doc.get("manual_tags", [])
+        new = sorted({r.tag for r in self.tag_rules if r.holds(facts, now)} | set(manual))
         old = sorted(doc["tags"])
         old_stage = doc["stage"]
         doc["tags"] = new

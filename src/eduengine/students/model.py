@@ -93,6 +93,11 @@ class TagRule:
 
     tag: str
     holds: Callable[[Mapping[str, Any], datetime], bool] = attrs.field(eq=False)
+    #: when the tag next changes by time alone (``None``: it does not), so a sweep can
+    #: re-evaluate a student just then (``eduengine.growth`` files it in a due index)
+    changes_at: Callable[[Mapping[str, Any]], datetime | None] | None = attrs.field(
+        default=None, eq=False
+    )
 
     @classmethod
     def inactive_for(cls, tag: str, days: int) -> TagRule:
@@ -100,7 +105,11 @@ class TagRule:
             last = facts.get("last_login")
             return last is None or now - dt_in(last) >= timedelta(days=days)
 
-        return cls(tag=tag, holds=holds)
+        def changes_at(facts: Mapping[str, Any]) -> datetime | None:
+            last = facts.get("last_login")
+            return None if last is None else dt_in(last) + timedelta(days=days)
+
+        return cls(tag=tag, holds=holds, changes_at=changes_at)
 
     @classmethod
     def completed(cls, tag: str, module: str) -> TagRule:
