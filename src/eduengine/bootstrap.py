@@ -97,6 +97,7 @@ from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
 from eduengine.payments.intents import erase_accounts
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
+from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
 from eduengine.policies.events import BookingRescheduled
@@ -358,6 +359,8 @@ class School:
     experiments: ExperimentService
     #: versioned message templates per kind, channel and language
     templates: TemplateService
+    #: guardian accounts, the staff registry and grants, the audit log (docs/privacy.md)
+    people: PeopleService
 
     @classmethod
     def build(
@@ -582,15 +585,16 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
-            community=CommunityService(
-                uow, limits=community_limits, spam=spam_rules, **wiring
-            ),
+            community=CommunityService(uow, limits=community_limits, spam=spam_rules, **wiring),
             learning=LearningService(uow, policy=access_policy, **wiring),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
             templates=TemplateService(uow, variables=template_variables, **wiring),
+            people=PeopleService(uow, **wiring),
         )
+        # one access check, under the school's policy, on every read of personal data
+        school.notices.gate = school.deals.gate = school.students.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -605,6 +609,7 @@ class School:
         erasure.register("learning", learning_rules.erase_learning)
         erasure.register("desk", school.desk.erase_student)
         erasure.register("milestones", erase_milestones)
+        erasure.register("guardians", erase_guardian_links)
         return school
 
     def reindex(self) -> dict[str, int]:
