@@ -102,6 +102,7 @@ from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
 from eduengine.payments.intents import erase_accounts
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
+from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
 from eduengine.policies.events import BookingRescheduled
@@ -381,6 +382,8 @@ class School:
     segments: SegmentService
     #: journeys: triggers, conditions, quiet hours, caps and steps (docs/growth.md)
     journeys: JourneyService
+    #: guardian accounts, the staff registry and grants, the audit log (docs/privacy.md)
+    people: PeopleService
 
     @classmethod
     def build(
@@ -663,7 +666,10 @@ class School:
                 notice_policy=notices or NoticePolicy(),
                 **wiring,
             ),
+            people=PeopleService(uow, **wiring),
         )
+        # one access check, under the school's policy, on every read of personal data
+        school.notices.gate = school.deals.gate = school.students.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -679,6 +685,7 @@ class School:
         erasure.register("desk", school.desk.erase_student)
         erasure.register("milestones", erase_milestones)
         erasure.register("calendar_tokens", erase_student_token)
+        erasure.register("guardians", erase_guardian_links)
         return school
 
     def reindex(self) -> dict[str, int]:

@@ -314,7 +314,7 @@ class GroupService(RiskScreen, DealPayments):
 
         self._run(command, ids={"group_id": group_id, "student_id": student_id})
         self._refund_due(group_id)
-        return self.get_group(group_id)
+        return self._read_group(group_id)
 
     def cancel_group(self, group_id: str) -> GroupDeal:
         """Operator cancels an open group; every paid member is refunded."""
@@ -328,7 +328,7 @@ class GroupService(RiskScreen, DealPayments):
 
         self._run(command, ids={"group_id": group_id})
         self._refund_due(group_id)
-        return self.get_group(group_id)
+        return self._read_group(group_id)
 
     def expire_due(self, *, batch_size: int = SWEEP_BATCH) -> int:
         """Settle every open group past its deadline and retry refunds not yet confirmed.

@@ -13,6 +13,8 @@ from eduengine.deals.risk import JoinAttempt, Peer, RiskDecision, RiskRule
 from eduengine.errors import AbuseSuspected
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id
+from eduengine.people.access import AccessGate, Look, Refused
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
@@ -21,6 +23,8 @@ class RiskScreen(ServiceBase):
     """Runs the risk rules on reservations and keeps their decisions."""
 
     risk_rules: tuple[RiskRule, ...]
+    #: the access check of :meth:`risk_decisions` (School.build passes the school's policy)
+    gate: AccessGate = AccessGate()
 
     def _guarded(self, reserve: Any, student_id: str, ids: Mapping[str, str | None]) -> str:
         """Run a reservation; a risk denial is recorded in a unit of work of its own, so
@@ -90,19 +94,40 @@ class RiskScreen(ServiceBase):
             ]
         )
 
-    def risk_decisions(self, student_id: str) -> list[dict[str, Any]]:
-        """Every recorded risk decision about ``student_id``, oldest first."""
+    def risk_decisions(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> list[dict[str, Any]]:
+        """Every recorded risk decision about ``student_id``, oldest first, as ``actor``
+        sees it: the account, device and IP (and the reasons naming them) only with the
+        payments field set, audited once; else hidden. Without an actor (deprecated)
+        they are hidden."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[dict[str, Any]]:
+            fields = look(student_id)
+            if fields.refused:
+                raise Refused()
             found = []
             for key, _ in uow.records.scan(RISK_LOG, risk_index(student_id)):
                 doc = uow.records.get(RISK_LOG, key)
                 if doc is not None:
-                    found.append(doc)
+                    found.append(doc if fields.payments else _hidden(doc))
             return found
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, ("payments",), query, ids={"student_id": student_id}
+        )
+
+
+def _hidden(doc: dict[str, Any]) -> dict[str, Any]:
+    """A risk decision without its account, device and IP, in the reasons too."""
+    values = [doc[k] for k in ("account", "device_id", "ip") if doc.get(k)]
+    reasons = []
+    for reason in doc["reasons"]:
+        for value in values:
+            reason = reason.replace(value, "•••")
+        reasons.append(reason)
+    return {**doc, "account": None, "device_id": None, "ip": None, "reasons": reasons}
 
 
 class _Denied(Exception):

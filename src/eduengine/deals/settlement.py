@@ -40,6 +40,8 @@ from eduengine.payments.intents import (
     record_charge,
     record_refund,
 )
+from eduengine.people.access import AccessGate, Look
+from eduengine.people.model import Actor
 from eduengine.pricing import referrals
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
@@ -51,9 +53,29 @@ class DealPayments(ServiceBase):
     gateway: PaymentGateway
     referral_reward: referrals.ReferralReward
 
+    #: the access check of :meth:`get_group` (School.build passes the school's policy)
+    gate: AccessGate = AccessGate()
+
     # public, but here: paying and refunding answer with the group as it is now
-    def get_group(self, group_id: str) -> GroupDeal:
+    def get_group(self, group_id: str, *, actor: Actor | None = None) -> GroupDeal:
+        """A group as ``actor`` sees it: each member's payment account, device and IP
+        only with the payments field set (one audit row per member shown so), else
+        ``None``; refused when the actor may see none of its members. Without an actor
+        (deprecated) those values are hidden."""
         check_id(group_id, "group_id")
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> GroupDeal:
+            group = _group(uow, group_id)
+            for member in group.members:
+                if not look(member.student_id).payments:
+                    member.account = member.device_id = member.ip = None
+            return group
+
+        return self.gate.read(self._run, actor, ("payments",), query, ids={"group_id": group_id})
+
+    def _read_group(self, group_id: str) -> GroupDeal:
+        """The group whole, for the library's own commands (never handed to a reader
+        but as the answer of the caller's own join or payment)."""
         return self._run(
             lambda uow, now: _group(uow, group_id), write=False, ids={"group_id": group_id}
         )
@@ -83,7 +105,7 @@ class DealPayments(ServiceBase):
         )
 
     def _pay(self, group_id: str, student_id: str, account: str) -> GroupDeal:
-        group = self.get_group(group_id)
+        group = self._read_group(group_id)
         member = group.member(student_id)
         if member is None or member.status != "pending":
             return group
@@ -106,7 +128,7 @@ class DealPayments(ServiceBase):
                     lambda uow, now: self._drop_pending(uow, group_id, student_id, now),
                     ids={"group_id": group_id, "student_id": student_id},
                 )
-            return self.get_group(group_id)
+            return self._read_group(group_id)
         try:
             charge = self.gateway.charge(key, account, group.price)
         except PaymentFailed:
@@ -127,7 +149,7 @@ class DealPayments(ServiceBase):
                 group_id=group_id,
             ) from exc
         self._settle_charged(group_id, student_id, key, charge)
-        return self.get_group(group_id)
+        return self._read_group(group_id)
 
     def _settle_charged(self, group_id: str, student_id: str, key: str, charge: Charge) -> None:
         """Settle a charge the provider confirmed to the caller. If the store fails to
@@ -327,7 +349,7 @@ class DealPayments(ServiceBase):
         )
 
     def _refund_due(self, group_id: str) -> None:
-        group = self.get_group(group_id)
+        group = self._read_group(group_id)
         for member in group.members:
             if member.status != "refund_due" or member.charge_id is None:
                 continue

@@ -24,6 +24,7 @@ from eduengine.levels import events as levels
 from eduengine.mastery import events as mastery
 from eduengine.milestones import events as milestones
 from eduengine.notices import events as notices
+from eduengine.people import events as people
 from eduengine.policies import events as policies
 from eduengine.pricing import events as pricing
 from eduengine.referrals import events as referrals
@@ -44,6 +45,7 @@ __all__ = [
     "mastery",
     "milestones",
     "notices",
+    "people",
     "policies",
     "pricing",
     "referrals",

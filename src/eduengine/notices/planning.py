@@ -35,6 +35,8 @@ from eduengine.notices.model import (
     step_channels,
     with_steps,
 )
+from eduengine.people.model import GuardianRole
+from eduengine.people.service import linked_guardians
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students.records import STUDENTS
 
@@ -169,6 +171,20 @@ def recipients(
                         email=guardian.get("email"),
                     )
                 )
+        # guardian accounts (docs/privacy.md): the account id is the recipient, so one
+        # parent's preferences hold for each of their children
+        found += [
+            Recipient(
+                id=account.id,
+                student_id=student_id,
+                role="guardian",
+                name=account.name,
+                phone=account.phone,
+                email=account.email,
+            )
+            for account in linked_guardians(uow, student_id)
+            if GuardianRole.RECEIVE_REMINDERS in account.children[student_id]
+        ]
     return found
 
 

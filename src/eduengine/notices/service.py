@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from eduengine.errors import InvalidInput, NoticeNotFound, WrongType
 from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.inputs import check_id, check_ids, check_int, check_optional_id, check_text
@@ -67,6 +69,8 @@ from eduengine.notices.planning import (
     subject_index,
     void,
 )
+from eduengine.people.access import AccessGate, Look, Refused, mask_contacts
+from eduengine.people.model import Actor, FieldSet
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import scan_after
 from eduengine.students.records import EXPIRES, PACKAGES, PENDING_ACTIVATION
@@ -79,6 +83,14 @@ def _dead_notice(doc: dict[str, Any]) -> Notice:
         if any(c["state"] == "dead" for c in channels.values()):
             return step_notice(doc, step["id"])
     return notice_of(doc)
+
+
+def _as_seen(notice: Notice, fields: FieldSet) -> Notice:
+    """``notice`` with its recipient's contacts as ``fields`` shows them."""
+    r = notice.recipient
+    shown = mask_contacts(fields, name=r.name, phone=r.phone, email=r.email)
+    seen = attrs.evolve(r, name=shown["name"], phone=shown["phone"], email=shown["email"])
+    return attrs.evolve(notice, recipient=seen)
 
 
 class NoticeService(NoticeDelivery):
@@ -104,6 +116,8 @@ class NoticeService(NoticeDelivery):
         **options: Any,
     ) -> None:
         super().__init__(uow, **options)
+        #: the access check of the reads (School.build passes the school's policy)
+        self.gate = AccessGate()
         self.policy = policy or NoticePolicy()
         self.channels = (
             channels if isinstance(channels, ChannelRegistry) else ChannelRegistry(channels)
@@ -199,10 +213,22 @@ class NoticeService(NoticeDelivery):
             + self._refile_all(STATS, refiler(STATS))
         )
 
-    def notice(self, notice_id: str) -> Notice:
-        """The notice ``notice_id`` (a step of a class document: as it is or will be sent)."""
+    def notice(self, notice_id: str, *, actor: Actor | None = None) -> Notice:
+        """The notice ``notice_id`` (a step of a class document: as it is or will be
+        sent), its recipient's contacts as ``actor`` sees them (docs/privacy.md)."""
         check_text(notice_id, "notice_id", max_length=MAX_KEY_LENGTH)
-        return step_notice(self._doc(notice_id), notice_id)
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Notice:
+            doc = find_notice(uow, notice_id)
+            if doc is None:
+                raise NoticeNotFound(notice_id)
+            found = step_notice(doc, notice_id)
+            fields = look(found.recipient.student_id)
+            if fields.refused:
+                raise Refused()
+            return _as_seen(found, fields)
+
+        return self.gate.read(self._run, actor, ("notice",), query, ids={"notice_id": notice_id})
 
     def states(self, notice_id: str) -> dict[str, str]:
         """Each channel's state: pending, sent, dead, void or expired."""
@@ -210,35 +236,47 @@ class NoticeService(NoticeDelivery):
         channels = step_channels(self._doc(notice_id), notice_id) or {}
         return {c: s["state"] for c, s in channels.items()}
 
-    def for_student(self, student_id: str, *, limit: int = 50) -> list[Notice]:
-        """A student's latest notices (their guardians' copies too), newest first."""
+    def for_student(
+        self, student_id: str, *, limit: int = 50, actor: Actor | None = None
+    ) -> list[Notice]:
+        """A student's latest notices (their guardians' copies too), newest first, the
+        recipients' contacts as ``actor`` sees them (docs/privacy.md)."""
         check_id(student_id, "student_id")
         check_int(limit, "limit", low=1)
 
-        def query(uow: UnitOfWork, now: datetime) -> list[Notice]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Notice]:
+            fields = look(student_id)
+            if fields.refused:
+                raise Refused()
             rows = uow.records.scan(
                 NOTICES, student_index(student_id), limit=limit, descending=True
             )
             docs = [uow.records.get(NOTICES, key) for key, _ in rows]
             # a class document holding only ReminderService's reminders is no notice
             return [
-                notice_of(d) for d in docs if d is not None and (d["channels"] or d.get("steps"))
+                _as_seen(notice_of(d), fields)
+                for d in docs
+                if d is not None and (d["channels"] or d.get("steps"))
             ]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(self._run, actor, ("notices",), query, ids={"student_id": student_id})
 
-    def dead_letters(self, *, limit: int = 100) -> list[Notice]:
-        """Notices with a dead-lettered channel, oldest first (for an operator to look at)."""
+    def dead_letters(self, *, limit: int = 100, actor: Actor | None = None) -> list[Notice]:
+        """Notices with a dead-lettered channel, oldest first (for an operator to look
+        at), each recipient's contacts as ``actor`` sees them; notices about students
+        the actor may not see are left out (docs/privacy.md)."""
         check_int(limit, "limit", low=1)
 
-        def query(uow: UnitOfWork, now: datetime) -> list[Notice]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Notice]:
             docs = [
                 uow.records.get(NOTICES, k)
                 for k, _ in uow.records.scan(NOTICES, DEAD_LETTERS, limit=limit)
             ]
-            return [_dead_notice(d) for d in docs if d is not None]
+            found = [_dead_notice(d) for d in docs if d is not None]
+            seen = [(n, look(n.recipient.student_id)) for n in found]
+            return [_as_seen(n, fields) for n, fields in seen if not fields.refused]
 
-        return self._run(query, write=False)
+        return self.gate.read(self._run, actor, ("notices",), query)
 
     def _doc(self, notice_id: str) -> dict[str, Any]:
         def query(uow: UnitOfWork, now: datetime) -> dict[str, Any]:

@@ -19,20 +19,19 @@ import attrs
 from eduengine.errors import InvalidInput
 from eduengine.kernel.codec import dt_in
 from eduengine.kernel.inputs import MAX_CAPACITY, check_id, check_int, check_optional_id, check_text
-
-
-class GuardianRole(enum.Enum):
-    SEE_REPORTS = "see_reports"
-    RECEIVE_REMINDERS = "receive_reminders"
-    PAY = "pay"
+from eduengine.people.model import GuardianRole as GuardianRole
 
 
 @attrs.frozen(kw_only=True)
 class Guardian:
+    """A guardian as a student's contact row (given at registration), or an account of
+    :class:`~eduengine.people.service.PeopleService` linked to the student (``id``)."""
+
     name: str
     phone: str | None = None
     email: str | None = None
     roles: frozenset[GuardianRole] = frozenset()
+    id: str | None = None
 
 
 PERSONAL_FIELDS = ("name", "phone", "email", "birth_date")

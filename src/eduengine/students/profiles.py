@@ -21,6 +21,9 @@ from eduengine.errors import (
 from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_text
+from eduengine.people.access import AccessGate, Look, Refused, audit_index, mask_contacts
+from eduengine.people.model import FieldSet
+from eduengine.people.service import linked_guardians
 from eduengine.service_layer.erasure import ErasureRegistry, ErasureReport
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
@@ -79,6 +82,7 @@ class ProfileService(ServiceBase):
             erasure.register("students", handlers.erase_profile)
         self.erasure = erasure
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
+        self.gate = AccessGate(self.policy)
 
     def register(
         self,
@@ -139,11 +143,11 @@ class ProfileService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> Profile:
             doc = rec.student(uow, student_id)
-            access = self._access(uow, actor, student_id, doc, now)
-            if access is Access.NONE:
+            fields = self._access(uow, actor, student_id, doc, now)
+            if fields.refused:
                 raise _Refused()
             self._audit(uow, actor, student_id, "read", (), now)
-            return _profile(student_id, doc, masked=access is Access.MASKED)
+            return _profile(student_id, doc, fields)
 
         return self._audited(actor, student_id, command)
 
@@ -160,7 +164,7 @@ class ProfileService(ServiceBase):
             doc = rec.student(uow, student_id)
             if doc["erased"]:
                 raise InvalidTransition(f"student {student_id!r} was erased")
-            if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
+            if self._access(uow, actor, student_id, doc, now).contacts is not Access.FULL:
                 raise _Refused()
             doc.update(fields)
             uow.records.put(STUDENTS, student_id, doc)
@@ -216,7 +220,7 @@ class ProfileService(ServiceBase):
         upgrade step: it reads every entry); returns how many."""
 
         def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
-            uow.records.put(AUDIT, key, doc, index={f"student:{doc['student_id']}": int(key)})
+            uow.records.put(AUDIT, key, doc, index=audit_index(doc, int(key)))
 
         return self._refile_all(AUDIT, refile)
 
@@ -231,7 +235,7 @@ class ProfileService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> ErasureReport:
             doc = rec.student(uow, student_id)
-            if self._access(uow, actor, student_id, doc, now) is not Access.FULL:
+            if self._access(uow, actor, student_id, doc, now).contacts is not Access.FULL:
                 raise _Refused()
             report = self.erasure.erase(uow, student_id, now)
             self._audit(uow, actor, student_id, "erase", PERSONAL_FIELDS, now)
@@ -248,26 +252,51 @@ class ProfileService(ServiceBase):
 
         return self._audited(actor, student_id, command)
 
-    def guardians_with(self, student_id: str, role: GuardianRole) -> list[Guardian]:
-        """The student's guardians who hold ``role`` (pay, see reports, get reminders)."""
+    def guardians_with(
+        self, student_id: str, role: GuardianRole, *, actor: Actor | None = None
+    ) -> list[Guardian]:
+        """The student's guardians who hold ``role`` (pay, see reports, get reminders):
+        the contact rows given at registration and the linked accounts, as ``actor``
+        sees them (whole reads audited once; see docs/privacy.md). Without an actor
+        (deprecated) the contacts are masked."""
         check_id(student_id, "student_id")
         if not isinstance(role, GuardianRole):
             raise WrongType(f"role must be a GuardianRole, got {role!r}", field="role")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[Guardian]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Guardian]:
             doc = rec.student(uow, student_id)
-            return [g for g in map(_guardian_in, doc["guardians"]) if role in g.roles]
+            fields = look(student_id)
+            if fields.refused:
+                raise Refused()
+            rows = [g for g in map(_guardian_in, doc["guardians"]) if role in g.roles]
+            rows += [
+                Guardian(
+                    id=account.id,
+                    name=account.name,
+                    phone=account.phone,
+                    email=account.email,
+                    roles=account.children[student_id],
+                )
+                for account in linked_guardians(uow, student_id)
+                if role in account.children[student_id]
+            ]
+            shown = [mask_contacts(fields, name=g.name, phone=g.phone, email=g.email) for g in rows]
+            return [
+                attrs.evolve(g, name=s["name"] or "", phone=s["phone"], email=s["email"])
+                for g, s in zip(rows, shown, strict=True)
+            ]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, ("guardians",), query, ids={"student_id": student_id}
+        )
 
     # --- internals ---------------------------------------------------------------------
 
     def _access(
         self, uow: UnitOfWork, actor: Actor, student_id: str, doc: dict[str, Any], now: datetime
-    ) -> Access:
-        grant = uow.records.get(GRANTS, f"{actor.id}:{student_id}")
-        granted = grant is not None and dt_in(grant["until"]) > now
-        return self.policy.access(actor, doc["class_id"], granted)
+    ) -> FieldSet:
+        # the one check (staff registry, grants, the school's policy) every read shares
+        return self.gate.fields(uow, actor, student_id, now)
 
     def _audit(
         self,
@@ -354,7 +383,8 @@ def _guardian_in(d: dict[str, Any]) -> Guardian:
     )
 
 
-def _profile(student_id: str, doc: dict[str, Any], *, masked: bool) -> Profile:
+def _profile(student_id: str, doc: dict[str, Any], fields: FieldSet) -> Profile:
+    masked = fields.contacts is not Access.FULL
     guardians = tuple(_guardian_in(g) for g in doc["guardians"])
     if masked:
         guardians = tuple(
@@ -371,7 +401,7 @@ def _profile(student_id: str, doc: dict[str, Any], *, masked: bool) -> Profile:
         name=mask_name(doc["name"]) if masked and not doc["erased"] else doc["name"],
         phone=mask_phone(doc["phone"]) if masked else doc["phone"],
         email=mask_email(doc["email"]) if masked else doc["email"],
-        birth_date=None if masked else doc["birth_date"],
+        birth_date=doc["birth_date"] if fields.birth_date else None,
         guardians=guardians,
         class_id=doc["class_id"],
         tags=frozenset(doc["tags"]),

@@ -10,7 +10,6 @@ write of a package goes through :func:`put_package`, which keeps that filing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,10 @@ import attrs
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.events import DomainEvent
+from eduengine.people.access import AUDIT as AUDIT
+from eduengine.people.access import AUDIT_SEQ as AUDIT_SEQ
+from eduengine.people.access import LEGACY_GRANTS
+from eduengine.people.access import write_audit as write_audit
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions as ServiceOptions
 from eduengine.students.events import ClassAssigned as ClassAssigned
@@ -30,15 +33,13 @@ from eduengine.students.events import StudentEnrolled as StudentEnrolled
 from eduengine.students.events import StudentErased as StudentErased
 from eduengine.students.events import StudentRegistered as StudentRegistered
 from eduengine.students.events import TagsChanged as TagsChanged
-from eduengine.students.privacy import Actor
 
 STUDENTS = "student"
 PACKAGES = "lesson_package"
 CLASSES = "school_class"
-AUDIT = "audit"
-AUDIT_SEQ = "audit_seq"
-GRANTS = "access_grant"
 ENROLMENTS = "enrolment"
+#: a per-student grant (``<actor>:<student>``), read by the access check
+GRANTS = LEGACY_GRANTS
 
 #: package indexes: purchase micros while not activated, expiry micros once active
 PENDING_ACTIVATION = "pending_activation"
@@ -73,36 +74,6 @@ def package(uow: UnitOfWork, package_id: str) -> dict[str, Any]:
     if doc is None:
         raise NotFound(f"lesson package {package_id!r} not found")
     return doc
-
-
-def write_audit(
-    uow: UnitOfWork,
-    actor: Actor,
-    student_id: str,
-    action: str,
-    fields: Sequence[str],
-    now: datetime,
-) -> None:
-    """File one entry of a student's audit trail (every module that reads or changes a
-    student's record under the access policy writes its entries here)."""
-    # a counter document orders entries that share an instant (and serialises writers)
-    counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
-    counter["n"] += 1
-    uow.records.put(AUDIT_SEQ, "next", counter)
-    uow.records.put(
-        AUDIT,
-        f"{counter['n']:012d}",
-        {
-            "at": dt_out(now),
-            "actor_id": actor.id,
-            "role": actor.role,
-            "student_id": student_id,
-            "action": action,
-            "fields": list(fields),
-        },
-        # a student's trail is read by index, never by reading the school's
-        index={f"student:{student_id}": counter["n"]},
-    )
 
 
 def school_class(uow: UnitOfWork, class_id: str) -> dict[str, Any]:
