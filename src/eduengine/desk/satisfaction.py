@@ -13,11 +13,13 @@ it twice.
 >>> from eduengine.desk.model import Party
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock)
+>>> from eduengine.students.model import Guardian
+>>> school.students.register("ann", name="Ann", guardians=[Guardian(name="Grace")])
 >>> sat = school.desk.satisfaction
 >>> survey = sat.send("lesson", "slot-1", "ann", course_id="math", tutor_id="tom")
 >>> sat.send("lesson", "slot-1", "ann").id == survey.id      # once per occasion
 True
->>> sat.answer(survey.id, by=Party("guardian", "grace"), csat=5, nps=9).csat
+>>> sat.answer(survey.id, by=Party("guardian", "ann#guardian0"), csat=5, nps=9).csat
 5
 >>> sat.review("ann", "math", rating=4, text="Clear").edits
 0
@@ -39,6 +41,7 @@ from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
+from eduengine.students.records import STUDENTS
 
 __all__ = ["OCCASIONS", "Review", "SatisfactionService", "Survey"]
 
@@ -105,6 +108,14 @@ def _review(review_id: str, doc: dict[str, Any]) -> Review:
         edits=doc["edits"],
         updated_at=dt_in(doc["updated_at"]),
     )
+
+
+def guardian_ids(uow: UnitOfWork, student_id: str) -> frozenset[str]:
+    """The ids of a student's guardians, ``"<student id>#guardian<n>"`` (as notices name
+    them), from her record; none for a student not registered."""
+    doc = uow.records.get(STUDENTS, student_id)
+    guardians = [] if doc is None else doc.get("guardians", [])
+    return frozenset(f"{student_id}#guardian{n}" for n in range(len(guardians)))
 
 
 def survey_id_for(occasion: str, subject_id: str, student_id: str) -> str:
@@ -233,7 +244,9 @@ class SatisfactionService(ServiceBase):
         text: str | None = None,
     ) -> Survey:
         """Answer a survey, once: ``csat`` 1-5, ``nps`` 0-10 (at least one), free text.
-        ``by`` is the student herself or a guardian."""
+        ``by`` is the student herself or one of her guardians, named as the notices name
+        them: ``Party("guardian", "<student id>#guardian<n>")``, the ``n``-th guardian of
+        her record (anyone else: :class:`AccessDenied`)."""
         check_id(survey_id, "survey_id")
         if not isinstance(by, Party) or by.kind not in ("student", "guardian"):
             raise InvalidInput(f"a survey is answered by a student or guardian, got {by!r}")
@@ -252,6 +265,11 @@ class SatisfactionService(ServiceBase):
                 raise SurveyNotFound(survey_id)
             if by.kind == "student" and by.id != doc["student_id"]:
                 raise AccessDenied(f"survey {survey_id!r} is not {by.id!r}'s to answer")
+            if by.kind == "guardian" and by.id not in guardian_ids(uow, doc["student_id"]):
+                raise AccessDenied(
+                    f"{by.id!r} is not a guardian of {doc['student_id']!r}: "
+                    f"survey {survey_id!r} is not hers to answer"
+                )
             if doc["answered_at"] is not None:
                 raise SurveyAlreadyAnswered(survey_id)
             doc.update(answered_at=dt_out(now), answered_by=by.kind, csat=csat, nps=nps, text=text)

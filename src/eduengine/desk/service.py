@@ -35,6 +35,7 @@ from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
 from eduengine.desk.metrics import DeskMetrics, reindex_metrics
 from eduengine.desk.model import (
+    PARTY_KINDS,
     TARGETS,
     DeskSetup,
     Party,
@@ -43,6 +44,7 @@ from eduengine.desk.model import (
     TicketCategory,
     TicketState,
     route_for,
+    ticket_reader,
 )
 from eduengine.desk.records import (
     AWAY,
@@ -67,7 +69,7 @@ from eduengine.desk.satisfaction import (
     reindex_satisfaction,
 )
 from eduengine.desk.tickets import Ticket
-from eduengine.errors import InvalidInput, LeadNotFound
+from eduengine.errors import AccessDenied, InvalidInput, LeadNotFound, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_id,
@@ -78,7 +80,7 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
-from eduengine.students.privacy import AccessPolicy
+from eduengine.students.privacy import AccessPolicy, Actor
 
 __all__ = ["DeskService", "SlaStatus", "TicketView"]
 
@@ -374,13 +376,32 @@ class DeskService(ServiceBase):
 
     # --- reads ---------------------------------------------------------------------------
 
-    def ticket(self, ticket_id: str, *, for_asker: bool = False) -> TicketView:
-        """A ticket with its messages (``for_asker``: without the internal notes)."""
+    def ticket(self, ticket_id: str, actor: Actor, *, for_asker: bool = False) -> TicketView:
+        """A ticket with its messages, read by ``actor``: the asker (as the party she is,
+        ``Actor(id=..., role="student" | "guardian" | "lead")``: without the internal
+        notes), the assignee, her team's lead, or support and operations staff
+        (``DeskSetup.staff_roles``); anyone else is refused (:class:`AccessDenied`).
+        ``for_asker``: a staff member sees the ticket as its asker does."""
         check_id(ticket_id, "ticket_id")
-        return self._run(
-            lambda uow, now: ticket_view(load_ticket(uow, ticket_id), notes=not for_asker),
-            write=False,
-            ids={"ticket_id": ticket_id},
+        _check_actor(actor)
+
+        def query(uow: UnitOfWork, now: datetime) -> TicketView:
+            ticket = load_ticket(uow, ticket_id)
+            how = self._reader(actor, ticket)
+            if how is None:
+                raise AccessDenied(f"{actor.role} {actor.id!r} may not read ticket {ticket_id!r}")
+            return ticket_view(ticket, notes=how == "staff" and not for_asker)
+
+        return self._run(query, write=False, ids={"ticket_id": ticket_id})
+
+    def _reader(self, actor: Actor, ticket: Ticket) -> str | None:
+        return ticket_reader(
+            self.setup,
+            actor_id=actor.id,
+            role=actor.role,
+            asker=ticket.asker,
+            team=ticket.team,
+            assignee=ticket.assignee,
         )
 
     def sla(self, ticket_id: str, *, at: datetime | None = None) -> dict[str, SlaStatus]:
@@ -408,13 +429,23 @@ class DeskService(ServiceBase):
 
         return self._run(query, write=False, ids={"ticket_id": ticket_id})
 
-    def tickets_of(self, kind: str, party_id: str) -> list[TicketView]:
-        """The tickets a student, guardian or lead asked, oldest first (without notes)."""
+    def tickets_of(self, kind: str, party_id: str, actor: Actor) -> list[TicketView]:
+        """The tickets a student, guardian or lead asked, oldest first (without notes),
+        listed for ``actor``: the party herself and support and operations staff see them
+        all; another staff member only those she holds or leads the team of; a student,
+        guardian or lead listing another's tickets is refused (:class:`AccessDenied`)."""
         party = Party(kind, party_id)
+        _check_actor(actor)
+        itself = actor.role == party.kind and actor.id == party.id
+        if not itself and actor.role in PARTY_KINDS:
+            raise AccessDenied(
+                f"{actor.role} {actor.id!r} may not list {kind} {party_id!r}'s tickets"
+            )
 
         def query(uow: UnitOfWork, now: datetime) -> list[TicketView]:
             keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
-            return [ticket_view(load_ticket(uow, k), notes=False) for k, _ in keys]
+            found = (load_ticket(uow, k) for k, _ in keys)
+            return [ticket_view(t, notes=False) for t in found if self._reader(actor, t)]
 
         return self._run(query, write=False, ids={"party_id": party_id})
 
@@ -531,6 +562,13 @@ class DeskService(ServiceBase):
 
 
 E = TypeVar("E", TicketCategory, Priority)
+
+
+def _check_actor(actor: object) -> None:
+    if not isinstance(actor, Actor):
+        raise WrongType(f"actor must be an Actor, got {actor!r}", field="actor")
+    check_id(actor.id, "actor.id")
+    check_id(actor.role, "actor.role")
 
 
 def _enum(kind: type[E], value: object, what: str) -> E:
