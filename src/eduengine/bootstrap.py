@@ -64,6 +64,8 @@ from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
+from eduengine.desk.notify import PROJECTION as DESK_NOTICES
+from eduengine.desk.notify import staff_notice_rules
 from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
 from eduengine.events.codec import envelope_to_json
@@ -470,6 +472,11 @@ class School:
                 reset=reset_metrics,
             )
         )
+        if notices is not None:
+            # SLA warnings and breaches to the ticket's holder and her team's lead
+            reactions.append(
+                reaction_projection(DESK_NOTICES, staff_notice_rules(desk, notices))
+            )
         # levels and milestones first: the milestones projection gives quests' rewards
         # through the school's levels service
         milestone_wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
@@ -685,7 +692,7 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection growth', 'projection desk', 'projection milestones']
+'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
@@ -73,11 +74,14 @@ from eduengine.errors import AccessDenied, InvalidInput, LeadNotFound, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_id,
+    check_ids,
     check_instant,
     check_int,
     check_optional_id,
     check_text,
 )
+from eduengine.notices.model import QuietHours, StaffContact
+from eduengine.notices.planning import erase_staff, put_staff_contact
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.privacy import AccessPolicy, Actor
@@ -123,6 +127,53 @@ class DeskService(ServiceBase):
             uow.records.put(HEAD_TEACHERS, class_id, {"staff_id": staff_id})
 
         self._run(command, ids={"class_id": class_id, "staff_id": staff_id})
+
+    def set_staff_contact(
+        self,
+        staff_id: str,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        channels: Sequence[str] = (),
+        fallback: Sequence[str] = (),
+        zone: str | None = None,
+        quiet: tuple[str, str] | None = None,
+    ) -> StaffContact:
+        """How the notices reach ``staff_id`` with the SLA warnings and breaches of the
+        tickets she holds or whose team she leads (``channels``: none, the notice
+        policy's; ``quiet=("22:00", "07:00")``: quiet hours for the policy's quiet
+        channels, none by default). Replaces what was set; applies to notices planned
+        from now on."""
+        check_id(staff_id, "staff_id")
+        for value, what in ((name, "name"), (phone, "phone"), (email, "email")):
+            if value is not None:
+                check_text(value, what, max_length=1000)
+        check_optional_id(zone, "zone")
+        chosen = check_ids(channels, "channels")
+        backup = check_ids(fallback, "fallback")
+        if quiet is not None and not (isinstance(quiet, tuple) and len(quiet) == 2):
+            raise WrongType(f"quiet must be (start, end) or None, got {quiet!r}", field="quiet")
+        contact = StaffContact(
+            staff_id=staff_id,
+            name=name,
+            phone=phone,
+            email=email,
+            channels=tuple(chosen),
+            fallback=tuple(backup),
+            zone=zone,
+            quiet=None if quiet is None else QuietHours.parse(*quiet),
+        )
+        self._run(
+            lambda uow, now: put_staff_contact(uow, contact), ids={"staff_id": staff_id}
+        )
+        return contact
+
+    def erase_staff_contact(self, staff_id: str) -> int:
+        """Forget a staff member's contact, her notices and their channel history;
+        returns how many documents were removed."""
+        check_id(staff_id, "staff_id")
+        return self._run(lambda uow, now: erase_staff(uow, staff_id), ids={"staff_id": staff_id})
 
     def set_away(
         self, staff_id: str, start: datetime, end: datetime, *, delegate: str | None = None
