@@ -66,6 +66,7 @@ from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
 from eduengine.desk.notify import PROJECTION as DESK_NOTICES
 from eduengine.desk.notify import staff_notice_rules
+from eduengine.desk.satisfaction import ReviewScreen
 from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
 from eduengine.events.codec import envelope_to_json
@@ -202,6 +203,17 @@ _SEAT_TAKEN: tuple[type[ev.DomainEvent], ...] = (
     ev.OfferAccepted,
     ev.WaitlistPromoted,
 )
+
+
+def review_screen(community: CommunityService) -> ReviewScreen:
+    """Reviews of courses and tutors pass the community's word list: one list per
+    school, set with ``school.community.set_words``."""
+
+    def screen(uow: UnitOfWork, text: str) -> tuple[str | None, str, tuple[str, ...]]:
+        found = community.screen_in(uow, text)
+        return (None if found.action is None else found.action.value, found.masked, found.words)
+
+    return screen
 
 
 def school_reactions(
@@ -525,6 +537,7 @@ class School:
         wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
         fees = FeeService(uow, gateway=gateway, **wiring)
         bus.publishers.append(CollectOnCommit(fees))
+        community = CommunityService(uow, limits=community_limits, spam=spam_rules, **wiring)
         school = cls(
             bus=bus,
             clock=clock,
@@ -589,11 +602,15 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
-            community=CommunityService(
-                uow, limits=community_limits, spam=spam_rules, **wiring
-            ),
+            community=community,
             learning=LearningService(uow, policy=access_policy, **wiring),
-            desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
+            desk=DeskService(
+                uow,
+                setup=desk,
+                policy=access_policy,
+                review_screen=review_screen(community),
+                **wiring,
+            ),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
             templates=TemplateService(uow, variables=template_variables, **wiring),

@@ -132,6 +132,11 @@ class CommunityService(ServiceBase):
         check_text(text, "text", max_length=MAX_POST)
         return self._run(lambda uow, now: self._words(uow).screen(text), write=False)
 
+    def screen_in(self, uow: UnitOfWork, text: str) -> Screening:
+        """What the current word list finds in ``text``, inside ``uow`` (the desk's
+        reviews pass the same list as posts, in the unit of work that stores them)."""
+        return self._words(uow).screen(text)
+
     def _words(self, uow: UnitOfWork) -> WordFilter:
         # the version is an index value: reading it takes no lock, so posts in many
         # groups never queue behind one another for the word list

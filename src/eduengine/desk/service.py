@@ -65,6 +65,7 @@ from eduengine.desk.records import (
     ticket_view,
 )
 from eduengine.desk.satisfaction import (
+    ReviewScreen,
     SatisfactionService,
     erase_surveys,
     reindex_satisfaction,
@@ -98,6 +99,7 @@ class DeskService(ServiceBase):
         *,
         setup: DeskSetup | None = None,
         policy: AccessPolicy | None = None,
+        review_screen: ReviewScreen | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
@@ -112,7 +114,7 @@ class DeskService(ServiceBase):
             **base,
         )
         #: surveys and reviews
-        self.satisfaction = SatisfactionService(uow, **base)
+        self.satisfaction = SatisfactionService(uow, screen=review_screen, **base)
         #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
         self.metrics = DeskMetrics(uow, **base)
 
