@@ -34,6 +34,7 @@ REACTIONS = [
     "learning_archive",
     "growth",
     "desk",
+    "desk_notices",
     "milestones",
 ]
 
