@@ -1,7 +1,7 @@
 """Moderation of one post with a 10^4-word list, beside two plain baselines in the same run.
 
     .venv/bin/python benchmarks/bench_community.py [--words 10000] [--posts 2000]
-        [--stored 2000] [--tiny]
+        [--stored 2000] [--bulk 1000000] [--tiny]
 
 **Word list.** ``--words`` entries made from a fixed seed: 70 % Chinese words of 2 to 5
 characters (common CJK characters), 30 % English words of 4 to 9 letters; actions mixed
@@ -21,7 +21,13 @@ between its characters, traditional forms, full-width letters).
   ``findall`` over the folded text;
 * ``school.community.post`` on SQLite: the whole command (rate limits, word list, spam
   signals, the post and its indexes written, committed) with ``--stored`` posts already
-  in the store.
+  in the store, plus ``--bulk`` more (issue #25's 10^6) written with the community's own
+  ``save_post`` in batches of 5,000 per unit of work, spread over 1,000 class groups,
+  10^4 authors and threads of 10 posts;
+* reads on the same store: ``school.community.thread`` (one thread, as members read it)
+  and ``threads`` (a group's latest 50 threads), beside a plain baseline in the same run:
+  the same rows in one SQLite table with indexes on ``(thread_id, seq)`` and
+  ``(group_id, posted_us)``.
 
 The automaton and the baselines must find the same entries in every post (checked).
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -41,6 +48,8 @@ from pathlib import Path
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.community import RateLimit, RateLimits, Word, WordAction, WordFilter, fold
+from eduengine.community.handlers import save_post
+from eduengine.community.model import Post, PostStatus
 
 SEED = 25
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -106,15 +115,58 @@ def timed(fn: Callable[[str], object], texts: Sequence[str]) -> tuple[float, flo
     return statistics.median(took), took[min(len(took) - 1, int(len(took) * 0.99))]
 
 
+def bulk(store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str]) -> sqlite3.Connection:
+    """Write ``n`` shown posts with the community's own ``save_post`` (threads of 10 in
+    1,000 groups, 10^4 authors), and the same rows into a plain indexed table."""
+    plain = sqlite3.connect(plain_path)
+    plain.execute(
+        "CREATE TABLE post (id TEXT PRIMARY KEY, group_id TEXT, author_id TEXT,"
+        " thread_id TEXT, seq INTEGER, text TEXT, posted_us INTEGER)"
+    )
+    plain.execute("CREATE INDEX post_thread ON post (thread_id, seq)")
+    plain.execute("CREATE INDEX post_group ON post (group_id, posted_us)")
+    batch = 5_000
+    for first in range(0, n, batch):
+        rows = []
+        with store.unit_of_work() as uow:
+            for k in range(first, min(n, first + batch)):
+                thread = k - k % 10
+                at = T0 + timedelta(seconds=k)
+                text = texts[k % len(texts)]
+                post = Post(
+                    id=f"b{k}",
+                    group_id=f"class:g{(k // 10) % 1000}",
+                    author_id=f"a{k % 10_000}",
+                    thread_id=f"b{thread}",
+                    reply_to=None if k == thread else f"b{thread}",
+                    text=text,
+                    original=text,
+                    status=PostStatus.SHOWN,
+                    reasons=(),
+                    posted_at=at,
+                    seq=k - thread,
+                )
+                save_post(uow, post)
+                rows.append(
+                    (post.id, post.group_id, post.author_id, post.thread_id, post.seq, text,
+                     k * 1_000_000)
+                )
+            uow.commit()
+        plain.executemany("INSERT INTO post VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        plain.commit()
+    return plain
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--words", type=int, default=10_000)
     parser.add_argument("--posts", type=int, default=2_000)
     parser.add_argument("--stored", type=int, default=2_000)
+    parser.add_argument("--bulk", type=int, default=0, help="posts written directly first")
     parser.add_argument("--tiny", action="store_true", help="a quick run (tests use it)")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.words, args.posts, args.stored = 300, 60, 30
+        args.words, args.posts, args.stored, args.bulk = 300, 60, 30, 200
     rng = random.Random(SEED)
     words = word_list(args.words, rng)
     texts = posts(args.posts, words, rng)
@@ -163,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
         for member in members:
             school.community.join("class:A1", member)
         clock.advance(timedelta(days=30))
+        start = time.perf_counter()
+        plain = bulk(store, Path(tmp) / "plain.sqlite3", args.bulk, texts)
+        seeded = time.perf_counter() - start
         for n in range(args.stored):
             school.community.post("class:A1", members[n % 50], texts[n % len(texts)])
         counter = iter(range(10**9))
@@ -175,8 +230,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
         results["school.community.post on SQLite"] = timed(
             command, texts[: max(60, args.posts // 4)]
         )
+        if args.bulk:
+            threads = [f"b{n * 10}" for n in range(0, args.bulk // 10, max(1, args.bulk // 2000))]
+            groups = [f"class:g{n}" for n in range(min(1000, args.bulk // 10 or 1))]
+            results["community.thread (10 posts)"] = timed(school.community.thread, threads)
+            results["plain SQL: one thread"] = timed(
+                lambda t: plain.execute(
+                    "SELECT * FROM post WHERE thread_id = ? ORDER BY seq", (t,)
+                ).fetchall(),
+                threads,
+            )
+            results["community.threads (latest 50)"] = timed(school.community.threads, groups)
+            results["plain SQL: latest 50 threads"] = timed(
+                lambda g: plain.execute(
+                    "SELECT * FROM post WHERE group_id = ? AND seq = 0 "
+                    "ORDER BY posted_us DESC LIMIT 50",
+                    (g,),
+                ).fetchall(),
+                groups,
+            )
+            plain.close()
         store.close()
 
+    if args.bulk:
+        print(f"{args.bulk} posts written directly in {seeded:.0f} s (both stores)")
     print(
         f"{args.words} words ({len(patterns)} patterns with initials), {args.posts} posts; "
         f"automaton built in {built * 1000:.0f} ms, regex compiled in {compiled * 1000:.0f} ms"

@@ -21,6 +21,7 @@ from eduengine.desk import (
 )
 from eduengine.desk.events import SlaBreached, SlaWarning
 from eduengine.students import Actor
+from eduengine.students.model import Guardian
 
 
 class Log:
@@ -67,7 +68,7 @@ def main() -> None:
     support = desk.leads.lead(lead.id, Actor(id="sue", role="support"))
     assert support.contact is not None
     print(f"support sees the phone as {support.contact.phone}")
-    school.students.register("lily", name="Lily")
+    school.students.register("lily", name="Lily", guardians=[Guardian(name="Lily's mother")])
     desk.leads.convert(lead.id, "lily")
 
     complaint = desk.open_ticket(
@@ -98,7 +99,7 @@ def main() -> None:
             print(f"announced once: {type(event).__name__} {names[event.ticket_id]} {event.target}")
 
     survey = desk.satisfaction.survey(f"ticket:{complaint.id}:lily")  # sent on its own
-    desk.satisfaction.answer(survey.id, by=Party("guardian", "lily-mum"), csat=4, nps=8)
+    desk.satisfaction.answer(survey.id, by=Party("guardian", "lily#guardian0"), csat=4, nps=8)
     metrics = desk.metrics
     print("funnel (douyin):", metrics.funnel(by="source", value="douyin"))
     print("complaints per 100 students:", metrics.complaint_rate())

@@ -22,6 +22,10 @@ def test_the_community_benchmark_times_the_automaton_beside_its_baselines(
         "naive scan (word in text)",
         "regex alternation",
         "school.community.post on SQLite",
+        "community.thread (10 posts)",
+        "plain SQL: one thread",
+        "community.threads (latest 50)",
+        "plain SQL: latest 50 threads",
     }
     out = capsys.readouterr().out
     assert "moderation of one post under 1 ms (aim of issue #25):" in out

@@ -68,6 +68,7 @@ MODULES = [
     "eduengine.desk.leads",
     "eduengine.desk.metrics",
     "eduengine.desk.model",
+    "eduengine.desk.notify",
     "eduengine.desk.satisfaction",
     "eduengine.desk.service",
     "eduengine.desk.tickets",

@@ -66,6 +66,9 @@ from eduengine.deals.risk import DEFAULT_RULES, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
+from eduengine.desk.notify import PROJECTION as DESK_NOTICES
+from eduengine.desk.notify import staff_notice_rules
+from eduengine.desk.satisfaction import ReviewScreen
 from eduengine.desk.service import DeskService
 from eduengine.errors import PaymentFailed
 from eduengine.events.codec import envelope_to_json
@@ -207,6 +210,17 @@ _SEAT_TAKEN: tuple[type[ev.DomainEvent], ...] = (
     ev.OfferAccepted,
     ev.WaitlistPromoted,
 )
+
+
+def review_screen(community: CommunityService) -> ReviewScreen:
+    """Reviews of courses and tutors pass the community's word list: one list per
+    school, set with ``school.community.set_words``."""
+
+    def screen(uow: UnitOfWork, text: str) -> tuple[str | None, str, tuple[str, ...]]:
+        found = community.screen_in(uow, text)
+        return (None if found.action is None else found.action.value, found.masked, found.words)
+
+    return screen
 
 
 def school_reactions(
@@ -497,6 +511,11 @@ class School:
                 reset=reset_metrics,
             )
         )
+        if notices is not None:
+            # SLA warnings and breaches to the ticket's holder and her team's lead
+            reactions.append(
+                reaction_projection(DESK_NOTICES, staff_notice_rules(desk, notices))
+            )
         # levels and milestones first: the milestones projection gives quests' rewards
         # through the school's levels service
         milestone_wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
@@ -571,6 +590,7 @@ class School:
             uow, lifecycle=LifecycleService(uow, tag_rules=tag_rules, **wiring), **wiring
         )
         bus.publishers.append(CollectOnCommit(fees))
+        community = CommunityService(uow, limits=community_limits, spam=spam_rules, **wiring)
         school = cls(
             bus=bus,
             clock=clock,
@@ -641,9 +661,7 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
-            community=CommunityService(
-                uow, limits=community_limits, spam=spam_rules, **wiring
-            ),
+            community=community,
             learning=LearningService(
                 uow,
                 policy=access_policy,
@@ -653,7 +671,13 @@ class School:
                 notices=notices,
                 **wiring,
             ),
-            desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
+            desk=DeskService(
+                uow,
+                setup=desk,
+                policy=access_policy,
+                review_screen=review_screen(community),
+                **wiring,
+            ),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
             templates=templates,
@@ -772,8 +796,9 @@ class School:
         >>> list(table)
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
-'projection growth', 'projection desk', 'projection milestones', 'projection learning_mastery', \
-'projection learning_analytics', 'projection segments', 'projection journeys']
+'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
+'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
+'projection journeys']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -1043,6 +1043,14 @@ class SurveyAlreadyAnswered(InvalidTransition):
         self.survey_id = survey_id
 
 
+class ReviewNotFound(NotFound):
+    code = "review_not_found"
+
+    def __init__(self, review_id: str) -> None:
+        super().__init__(f"review {review_id!r} not found")
+        self.review_id = review_id
+
+
 # --- growth: experiments and message templates --------------------------------------
 
 

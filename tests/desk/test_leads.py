@@ -79,8 +79,9 @@ def test_a_lead_consults_without_an_account_and_converts_keeping_its_history(
     converted = leads.convert(lead.id, "kid")
     assert (converted.stage, converted.student_id) == ("register", "kid")
     assert converted.contact == LeadContact(phone="138****5678")  # a command's answer: masked
-    assert school.desk.ticket(ticket.id).student_id == "kid"  # the history follows
-    assert [t.id for t in school.desk.tickets_of("lead", lead.id)] == [ticket.id]
+    support = Actor(id="sue", role="support")
+    assert school.desk.ticket(ticket.id, support).student_id == "kid"  # the history follows
+    assert [t.id for t in school.desk.tickets_of("lead", lead.id, support)] == [ticket.id]
     with pytest.raises(LeadAlreadyConverted):
         leads.convert(lead.id, "kid")
     assert [type(e) for e in recorder.events if isinstance(e, ConsultationRequested)] == [

@@ -21,6 +21,7 @@ from eduengine.errors import (
     SurveyNotFound,
 )
 from eduengine.students import Actor
+from eduengine.students.model import Guardian
 from tests.adapters import StoreHandle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday
@@ -122,6 +123,7 @@ def test_a_lead_that_becomes_a_buying_reviewing_student_counts_once_everywhere(
 
 def test_a_survey_is_sent_once_per_occasion_and_answered_once(store: StoreHandle) -> None:
     school, _ = build(store)
+    school.students.register("ann", name="Ann", guardians=[Guardian(name="Grace")])
     sat = school.desk.satisfaction
     survey = sat.send("term", "2026-spring", "ann", course_id="math")
     assert sat.send("term", "2026-spring", "ann").id == survey.id
@@ -133,7 +135,13 @@ def test_a_survey_is_sent_once_per_occasion_and_answered_once(store: StoreHandle
         sat.answer(survey.id, by=Party("student", "ann"), nps=11)
     with pytest.raises(AccessDenied):
         sat.answer(survey.id, by=Party("student", "bob"), csat=5)
-    answered = sat.answer(survey.id, by=Party("guardian", "grace"), nps=3, text="too fast")
+    # a guardian is one of the student's, named as notices name her
+    for stranger in ("grace", "ann#guardian1", "bob#guardian0"):
+        with pytest.raises(AccessDenied):
+            sat.answer(survey.id, by=Party("guardian", stranger), csat=5)
+    answered = sat.answer(
+        survey.id, by=Party("guardian", "ann#guardian0"), nps=3, text="too fast"
+    )
     assert (answered.answered_by, answered.nps, answered.csat) == ("guardian", 3, None)
     with pytest.raises(SurveyAlreadyAnswered):
         sat.answer(survey.id, by=Party("student", "ann"), csat=5)

@@ -35,6 +35,7 @@ REACTIONS = [
     "learning_archive",
     "growth",
     "desk",
+    "desk_notices",
     "milestones",
     "learning_mastery",
     "learning_analytics",

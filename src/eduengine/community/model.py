@@ -20,6 +20,7 @@ every post passes moderation before anyone sees it (:class:`PostStatus`).
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ import attrs
 from eduengine.errors import InvalidInput, WrongType
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_duration, check_int
+from eduengine.students.privacy import mask_email, mask_phone
 
 __all__ = [
     "Post",
@@ -98,6 +100,13 @@ class Post:
     def visible(self) -> bool:
         return self.status.visible
 
+    def for_members(self) -> Post:
+        """The post as the group reads it: phone numbers and e-mail addresses in its
+        text masked (``138****5678``), no ``original`` beyond the shown text and no
+        device (personal data the moderators' view keeps)."""
+        shown = mask_contacts(self.text)
+        return attrs.evolve(self, text=shown, original=shown, device_id=None)
+
     def to_record(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -136,6 +145,21 @@ class Post:
             erased=doc["erased"],
             seq=doc["seq"],
         )
+
+
+_PHONE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def mask_contacts(text: str) -> str:
+    """``text`` with mobile numbers and e-mail addresses masked as the access policy
+    masks contact data.
+
+    >>> mask_contacts("call 13812345678 or mail amy@example.com")
+    'call 138****5678 or mail a***@example.com'
+    """
+    text = _PHONE.sub(lambda m: mask_phone(m.group()) or "", text)
+    return _EMAIL.sub(lambda m: mask_email(m.group()) or "", text)
 
 
 def _count(instance: object, attribute: Any, value: Any) -> None:

@@ -132,6 +132,11 @@ class CommunityService(ServiceBase):
         check_text(text, "text", max_length=MAX_POST)
         return self._run(lambda uow, now: self._words(uow).screen(text), write=False)
 
+    def screen_in(self, uow: UnitOfWork, text: str) -> Screening:
+        """What the current word list finds in ``text``, inside ``uow`` (the desk's
+        reviews pass the same list as posts, in the unit of work that stores them)."""
+        return self._words(uow).screen(text)
+
     def _words(self, uow: UnitOfWork) -> WordFilter:
         # the version is an index value: reading it takes no lock, so posts in many
         # groups never queue behind one another for the word list
@@ -407,27 +412,33 @@ class CommunityService(ServiceBase):
         return self._run(query, write=False, ids={"post_id": post_id})
 
     def threads(self, group_id: str, *, limit: int = 50) -> list[Post]:
-        """The visible threads of a group, newest first."""
+        """The visible threads of a group, newest first, as members read them
+        (:meth:`Post.for_members`: contact data masked, no device)."""
         check_id(group_id, "group_id")
         check_int(limit, "limit", low=1, high=1000)
-        return self._read_index(f"group:{group_id}", limit, descending=True)
+        return self._read_index(f"group:{group_id}", limit, descending=True, members=True)
 
     def thread(self, thread_id: str, *, limit: int = 500) -> list[Post]:
-        """The visible posts of a thread, oldest first (its first post, then replies)."""
+        """The visible posts of a thread, oldest first (its first post, then replies),
+        as members read them (:meth:`Post.for_members`)."""
         check_id(thread_id, "thread_id")
         check_int(limit, "limit", low=1, high=10_000)
-        return self._read_index(f"thread:{thread_id}", limit)
+        return self._read_index(f"thread:{thread_id}", limit, members=True)
 
     def queue(self, *, limit: int = 100) -> list[Post]:
         """The moderator queue: held posts, oldest first."""
         check_int(limit, "limit", low=1, high=10_000)
         return self._read_index("queue", limit)
 
-    def _read_index(self, index: str, limit: int, *, descending: bool = False) -> list[Post]:
+    def _read_index(
+        self, index: str, limit: int, *, descending: bool = False, members: bool = False
+    ) -> list[Post]:
         def query(uow: UnitOfWork, now: datetime) -> list[Post]:
             rows = uow.records.scan(rec.POSTS, index, limit=limit, descending=descending)
             docs = (uow.records.get(rec.POSTS, key) for key, _ in rows)
-            return [Post.from_record(doc) for doc in docs if doc is not None]
+            posts = [Post.from_record(doc) for doc in docs if doc is not None]
+            # a member reads no one's contact data or device
+            return [p.for_members() for p in posts] if members else posts
 
         return self._run(query, write=False)
 

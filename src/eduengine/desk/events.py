@@ -23,7 +23,9 @@ __all__ = [
     "LeadConverted",
     "LeadErased",
     "LeadStepReached",
+    "ReviewApproved",
     "ReviewPosted",
+    "ReviewRejected",
     "SlaBreached",
     "SlaWarning",
     "SurveyAnswered",
@@ -239,3 +241,24 @@ class ReviewPosted(DomainEvent):
     rating: int
     previous_rating: int | None = None
     edit: int = 0
+    #: what moderation made of its text: shown | masked | held | blocked
+    status: str = "shown"
+
+
+@event_type("desk.review_approved", aggregate="review", field="review_id")
+@attrs.frozen(kw_only=True)
+class ReviewApproved(DomainEvent):
+    """A moderator let a held review's text be shown."""
+
+    review_id: str
+    moderator_id: str
+
+
+@event_type("desk.review_rejected", aggregate="review", field="review_id")
+@attrs.frozen(kw_only=True)
+class ReviewRejected(DomainEvent):
+    """A moderator kept a held review's text from being shown."""
+
+    review_id: str
+    moderator_id: str
+    reason: str | None = None

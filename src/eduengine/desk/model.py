@@ -138,6 +138,10 @@ def next_state(ticket_id: str, state: TicketState, action: str) -> TicketState:
     return state
 
 
+#: the kinds of party that ask (and the roles an asker reads her tickets as)
+PARTY_KINDS = ("student", "guardian", "lead")
+
+
 @attrs.frozen
 class Party:
     """Who a ticket concerns: a ``student``, a ``guardian`` or a ``lead`` (by id)."""
@@ -146,7 +150,7 @@ class Party:
     id: str
 
     def __attrs_post_init__(self) -> None:
-        if self.kind not in ("student", "guardian", "lead"):
+        if self.kind not in PARTY_KINDS:
             raise InvalidInput(f"a party is a student, guardian or lead, got {self.kind!r}")
         check_id(self.id, f"{self.kind} id")
 
@@ -379,6 +383,9 @@ class DeskSetup:
     leads: LeadRouting = attrs.field(factory=lambda: LeadRouting())
     #: send each student the lesson's survey when her attendance is marked ``attended``
     survey_after_lesson: bool = False
+    #: roles that read every ticket (support and operations staff); others read only the
+    #: tickets they asked, hold, or lead the team of (:func:`ticket_reader`)
+    staff_roles: frozenset[str] = frozenset({"support", "operations", "admin"})
     office: BusinessHours = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -388,6 +395,36 @@ class DeskSetup:
 
     def hours_for(self, team: str) -> BusinessHours:
         return self.teams.get(team, self.office)
+
+
+def ticket_reader(
+    setup: DeskSetup,
+    *,
+    actor_id: str,
+    role: str,
+    asker: Party,
+    team: str,
+    assignee: str | None,
+) -> str | None:
+    """How an actor (``actor_id`` in ``role``) may read a ticket: ``"asker"`` (without
+    internal notes), ``"staff"``, or ``None`` (refused). The asker reads as the party she
+    is (role ``student``, ``guardian`` or ``lead``); the assignee, her team's lead and the
+    setup's ``staff_roles`` read as staff.
+
+    >>> setup = DeskSetup(team_leads={"operations": "olga"})
+    >>> ask = Party("student", "ann")
+    >>> [ticket_reader(setup, actor_id=a, role=r, asker=ask, team="operations", assignee="li")
+    ...  for a, r in [("ann", "student"), ("li", "teacher"), ("olga", "teacher"),
+    ...               ("sue", "support"), ("bob", "student"), ("ann", "guardian")]]
+    ['asker', 'staff', 'staff', 'staff', None, None]
+    """
+    if role == asker.kind and actor_id == asker.id:
+        return "asker"
+    if role in PARTY_KINDS:
+        return None  # a student, guardian or lead reads only what she asked
+    if role in setup.staff_roles or actor_id in (assignee, setup.team_leads.get(team)):
+        return "staff"
+    return None
 
 
 # --- leads -----------------------------------------------------------------------------

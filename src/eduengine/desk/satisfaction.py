@@ -13,11 +13,13 @@ it twice.
 >>> from eduengine.desk.model import Party
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock)
+>>> from eduengine.students.model import Guardian
+>>> school.students.register("ann", name="Ann", guardians=[Guardian(name="Grace")])
 >>> sat = school.desk.satisfaction
 >>> survey = sat.send("lesson", "slot-1", "ann", course_id="math", tutor_id="tom")
 >>> sat.send("lesson", "slot-1", "ann").id == survey.id      # once per occasion
 True
->>> sat.answer(survey.id, by=Party("guardian", "grace"), csat=5, nps=9).csat
+>>> sat.answer(survey.id, by=Party("guardian", "ann#guardian0"), csat=5, nps=9).csat
 5
 >>> sat.review("ann", "math", rating=4, text="Clear").edits
 0
@@ -27,18 +29,33 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Unpack
 
 import attrs
 
-from eduengine.desk.events import ReviewPosted, SurveyAnswered, SurveySent
+from eduengine.desk.events import (
+    ReviewApproved,
+    ReviewPosted,
+    ReviewRejected,
+    SurveyAnswered,
+    SurveySent,
+)
 from eduengine.desk.model import Party
-from eduengine.errors import AccessDenied, InvalidInput, SurveyAlreadyAnswered, SurveyNotFound
+from eduengine.errors import (
+    AccessDenied,
+    InvalidInput,
+    InvalidTransition,
+    ReviewNotFound,
+    SurveyAlreadyAnswered,
+    SurveyNotFound,
+)
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
+from eduengine.students.records import STUDENTS
 
 __all__ = ["OCCASIONS", "Review", "SatisfactionService", "Survey"]
 
@@ -46,6 +63,20 @@ SURVEYS = "desk_survey"
 REVIEWS = "desk_review"
 OCCASIONS = ("lesson", "ticket", "term")
 ERASED = "[erased]"
+#: a review's moderation states (as a community post's)
+SHOWN, MASKED, HELD, BLOCKED, REJECTED = "shown", "masked", "held", "blocked", "rejected"
+VISIBLE = frozenset({SHOWN, MASKED})
+#: index: held reviews, for the moderator
+QUEUE = "review_queue"
+#: what the word list does to a text (None: nothing found) -> the review's state
+_STATUS = {None: SHOWN, "mask": MASKED, "hold": HELD, "block": BLOCKED}
+
+ReviewScreen = Callable[[UnitOfWork, str], tuple[str | None, str, tuple[str, ...]]]
+"""The school's word list applied to a review's text in the unit of work that stores it:
+the strongest action found (``"block"``, ``"hold"``, ``"mask"`` or ``None``), the text
+with its ``mask`` words starred out, and the entries found. ``School.build`` wires the
+community's (:class:`eduengine.community.moderation.WordFilter` over the school's list:
+``school.community.set_words``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -72,9 +103,18 @@ class Review:
     course_id: str
     tutor_id: str | None
     rating: int
+    #: what readers see: the text, with the school's ``mask`` words starred out; None
+    #: while held, blocked or rejected
     text: str | None
     edits: int
     updated_at: datetime
+    #: shown | masked | held (for a moderator) | blocked (by the word list) | rejected
+    status: str = "shown"
+    #: what the student wrote (her own and a moderator's view)
+    original: str | None = None
+    #: the word list's entries found in it
+    words: tuple[str, ...] = ()
+    moderator_id: str | None = None
 
 
 def _survey(survey_id: str, doc: dict[str, Any]) -> Survey:
@@ -95,16 +135,44 @@ def _survey(survey_id: str, doc: dict[str, Any]) -> Survey:
 
 
 def _review(review_id: str, doc: dict[str, Any]) -> Review:
+    status = doc.get("status", SHOWN)  # reviews stored before moderation were shown
     return Review(
         id=review_id,
         student_id=doc["student_id"],
         course_id=doc["course_id"],
         tutor_id=doc["tutor_id"],
         rating=doc["rating"],
-        text=doc["text"],
+        text=doc["text"] if status in VISIBLE else None,
         edits=doc["edits"],
         updated_at=dt_in(doc["updated_at"]),
+        status=status,
+        original=doc.get("original", doc["text"]),
+        words=tuple(doc.get("words", ())),
+        moderator_id=doc.get("moderator_id"),
     )
+
+
+def review_index(doc: dict[str, Any]) -> dict[str, int]:
+    """A review's index entries: by student (erasure), by course and tutor while its
+    text may be shown, and in the moderator queue while held."""
+    at = micros(dt_in(doc["updated_at"]))
+    index = {f"student:{doc['student_id']}": at}
+    status = doc.get("status", SHOWN)
+    if status in VISIBLE:
+        index[f"course:{doc['course_id']}"] = at
+        if doc["tutor_id"] is not None:
+            index[f"tutor:{doc['tutor_id']}"] = at
+    elif status == HELD:
+        index[QUEUE] = at
+    return index
+
+
+def guardian_ids(uow: UnitOfWork, student_id: str) -> frozenset[str]:
+    """The ids of a student's guardians, ``"<student id>#guardian<n>"`` (as notices name
+    them), from her record; none for a student not registered."""
+    doc = uow.records.get(STUDENTS, student_id)
+    guardians = [] if doc is None else doc.get("guardians", [])
+    return frozenset(f"{student_id}#guardian{n}" for n in range(len(guardians)))
 
 
 def survey_id_for(occasion: str, subject_id: str, student_id: str) -> str:
@@ -157,14 +225,17 @@ def send_survey(
 
 
 def reindex_satisfaction(uow: UnitOfWork) -> int:
-    """File each survey and review under its student (by its last change)."""
+    """File each survey under its student (by its last change), each review under the
+    entries :func:`review_index` gives it."""
     filed = 0
-    for kind, at in ((SURVEYS, "answered_at"), (REVIEWS, "updated_at")):
-        for key, doc in uow.records.list(kind):
-            when = doc.get(at) or doc["sent_at"]
-            index = {f"student:{doc['student_id']}": micros(dt_in(when))}
-            uow.records.put(kind, key, doc, index=index)
-            filed += 1
+    for key, doc in uow.records.list(SURVEYS):
+        when = doc.get("answered_at") or doc["sent_at"]
+        index = {f"student:{doc['student_id']}": micros(dt_in(when))}
+        uow.records.put(SURVEYS, key, doc, index=index)
+        filed += 1
+    for key, doc in uow.records.list(REVIEWS):
+        uow.records.put(REVIEWS, key, doc, index=review_index(doc))
+        filed += 1
     return filed
 
 
@@ -176,7 +247,12 @@ def erase_surveys(uow: UnitOfWork, student_id: str) -> int:
             doc = uow.records.get(kind, key)
             if doc is not None and doc["text"] not in (None, ERASED):
                 doc["text"] = ERASED
-                uow.records.put(kind, key, doc, index={f"student:{student_id}": at})
+                index = {f"student:{student_id}": at}
+                if kind == REVIEWS:
+                    doc["original"] = ERASED
+                    doc["words"] = []
+                    index = review_index(doc)
+                uow.records.put(kind, key, doc, index=index)
                 changed += 1
     return changed
 
@@ -184,8 +260,16 @@ def erase_surveys(uow: UnitOfWork, student_id: str) -> int:
 class SatisfactionService(ServiceBase):
     """Surveys and reviews (``school.desk.satisfaction``)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, **base: Unpack[ServiceOptions]) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        screen: ReviewScreen | None = None,
+        **base: Unpack[ServiceOptions],
+    ) -> None:
         super().__init__(uow, **base)
+        #: the word list reviews pass (None: every review is shown as written)
+        self.screen = screen
 
     def send(
         self,
@@ -233,7 +317,9 @@ class SatisfactionService(ServiceBase):
         text: str | None = None,
     ) -> Survey:
         """Answer a survey, once: ``csat`` 1-5, ``nps`` 0-10 (at least one), free text.
-        ``by`` is the student herself or a guardian."""
+        ``by`` is the student herself or one of her guardians, named as the notices name
+        them: ``Party("guardian", "<student id>#guardian<n>")``, the ``n``-th guardian of
+        her record (anyone else: :class:`AccessDenied`)."""
         check_id(survey_id, "survey_id")
         if not isinstance(by, Party) or by.kind not in ("student", "guardian"):
             raise InvalidInput(f"a survey is answered by a student or guardian, got {by!r}")
@@ -252,6 +338,11 @@ class SatisfactionService(ServiceBase):
                 raise SurveyNotFound(survey_id)
             if by.kind == "student" and by.id != doc["student_id"]:
                 raise AccessDenied(f"survey {survey_id!r} is not {by.id!r}'s to answer")
+            if by.kind == "guardian" and by.id not in guardian_ids(uow, doc["student_id"]):
+                raise AccessDenied(
+                    f"{by.id!r} is not a guardian of {doc['student_id']!r}: "
+                    f"survey {survey_id!r} is not hers to answer"
+                )
             if doc["answered_at"] is not None:
                 raise SurveyAlreadyAnswered(survey_id)
             doc.update(answered_at=dt_out(now), answered_by=by.kind, csat=csat, nps=nps, text=text)
@@ -298,7 +389,11 @@ class SatisfactionService(ServiceBase):
         tutor_id: str | None = None,
     ) -> Review:
         """Post or edit the student's review of a course (1-5): one per student and
-        course; an edit keeps the tutor unless another is named."""
+        course; an edit keeps the tutor unless another is named. Its text passes the
+        school's word list (as a community post does) before anyone sees it: ``shown``,
+        ``masked`` (its ``mask`` words starred out), ``held`` for a moderator
+        (:meth:`approve_review`, :meth:`reject_review`) or ``blocked``; an edit is
+        screened again. The rating counts in the metrics whatever its text's fate."""
         check_id(student_id, "student_id")
         check_id(course_id, "course_id")
         check_int(rating, "rating", low=1, high=5)
@@ -309,16 +404,25 @@ class SatisfactionService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> Review:
             old = uow.records.get(REVIEWS, key)
+            action: str | None = None
+            shown: str | None = text
+            words: tuple[str, ...] = ()
+            if text is not None and self.screen is not None:
+                action, shown, words = self.screen(uow, text)
             doc: dict[str, Any] = {
                 "student_id": student_id,
                 "course_id": course_id,
                 "tutor_id": tutor_id or (old["tutor_id"] if old else None),
                 "rating": rating,
-                "text": text,
+                "text": shown,
+                "original": text,
+                "words": list(words),
+                "status": _STATUS[action],
+                "moderator_id": None,
                 "edits": 0 if old is None else old["edits"] + 1,
                 "updated_at": dt_out(now),
             }
-            uow.records.put(REVIEWS, key, doc, index={f"student:{student_id}": micros(now)})
+            uow.records.put(REVIEWS, key, doc, index=review_index(doc))
             uow.record_events(
                 [
                     ReviewPosted(
@@ -330,6 +434,7 @@ class SatisfactionService(ServiceBase):
                         rating=rating,
                         previous_rating=None if old is None else old["rating"],
                         edit=doc["edits"],
+                        status=doc["status"],
                     )
                 ]
             )
@@ -339,3 +444,87 @@ class SatisfactionService(ServiceBase):
             command,
             ids={"student_id": student_id, "course_id": course_id, "tutor_id": tutor_id},
         )
+
+    def reviews(
+        self, *, course_id: str | None = None, tutor_id: str | None = None, limit: int = 100
+    ) -> list[Review]:
+        """The shown reviews of a course or of a tutor, newest first (held, blocked and
+        rejected ones are not shown; masked ones show their starred text)."""
+        if (course_id is None) == (tutor_id is None):
+            raise InvalidInput("list the reviews of a course_id or of a tutor_id")
+        check_optional_id(course_id, "course_id")
+        check_optional_id(tutor_id, "tutor_id")
+        check_int(limit, "limit", low=1, high=10_000)
+        index = f"course:{course_id}" if course_id is not None else f"tutor:{tutor_id}"
+        return self._reviews_in(index, limit, descending=True)
+
+    def review_queue(self, *, limit: int = 100) -> list[Review]:
+        """Held reviews, oldest first, for a moderator."""
+        check_int(limit, "limit", low=1, high=10_000)
+        return self._reviews_in(QUEUE, limit, descending=False)
+
+    def review_of(self, review_id: str) -> Review:
+        """One review, whatever its state (the author's and a moderator's view)."""
+        check_text(review_id, "review_id", max_length=1000)
+
+        def query(uow: UnitOfWork, now: datetime) -> Review:
+            doc = uow.records.get(REVIEWS, review_id)
+            if doc is None:
+                raise ReviewNotFound(review_id)
+            return _review(review_id, doc)
+
+        return self._run(query, write=False, ids={"review_id": review_id})
+
+    def approve_review(self, review_id: str, moderator_id: str) -> Review:
+        """Show a held review (its ``mask`` words still starred): once."""
+        return self._decide(review_id, moderator_id, approve=True, reason=None)
+
+    def reject_review(
+        self, review_id: str, moderator_id: str, *, reason: str | None = None
+    ) -> Review:
+        """Never show a held review's text (its rating still counts): once."""
+        return self._decide(review_id, moderator_id, approve=False, reason=reason)
+
+    def _decide(
+        self, review_id: str, moderator_id: str, *, approve: bool, reason: str | None
+    ) -> Review:
+        check_text(review_id, "review_id", max_length=1000)
+        check_id(moderator_id, "moderator_id")
+        if reason is not None:
+            check_text(reason, "reason", max_length=1000)
+
+        def command(uow: UnitOfWork, now: datetime) -> Review:
+            doc = uow.records.get(REVIEWS, review_id)
+            if doc is None:
+                raise ReviewNotFound(review_id)
+            if doc.get("status") != HELD:
+                raise InvalidTransition(
+                    f"review {review_id!r} is {doc.get('status', SHOWN)}, not held: "
+                    "only a held review is decided, once"
+                )
+            masked = doc["text"] != doc["original"]
+            doc["status"] = (MASKED if masked else SHOWN) if approve else REJECTED
+            doc["moderator_id"] = moderator_id
+            uow.records.put(REVIEWS, review_id, doc, index=review_index(doc))
+            event: ReviewApproved | ReviewRejected = (
+                ReviewApproved(occurred_at=now, review_id=review_id, moderator_id=moderator_id)
+                if approve
+                else ReviewRejected(
+                    occurred_at=now,
+                    review_id=review_id,
+                    moderator_id=moderator_id,
+                    reason=reason,
+                )
+            )
+            uow.record_events([event])
+            return _review(review_id, doc)
+
+        return self._run(command, ids={"review_id": review_id, "moderator_id": moderator_id})
+
+    def _reviews_in(self, index: str, limit: int, *, descending: bool) -> list[Review]:
+        def query(uow: UnitOfWork, now: datetime) -> list[Review]:
+            rows = uow.records.scan(REVIEWS, index, limit=limit, descending=descending)
+            docs = ((key, uow.records.get(REVIEWS, key)) for key, _ in rows)
+            return [_review(key, doc) for key, doc in docs if doc is not None]
+
+        return self._run(query, write=False)

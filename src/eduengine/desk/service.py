@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
@@ -35,6 +36,7 @@ from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
 from eduengine.desk.metrics import DeskMetrics, reindex_metrics
 from eduengine.desk.model import (
+    PARTY_KINDS,
     TARGETS,
     DeskSetup,
     Party,
@@ -43,6 +45,7 @@ from eduengine.desk.model import (
     TicketCategory,
     TicketState,
     route_for,
+    ticket_reader,
 )
 from eduengine.desk.records import (
     AWAY,
@@ -62,23 +65,27 @@ from eduengine.desk.records import (
     ticket_view,
 )
 from eduengine.desk.satisfaction import (
+    ReviewScreen,
     SatisfactionService,
     erase_surveys,
     reindex_satisfaction,
 )
 from eduengine.desk.tickets import Ticket
-from eduengine.errors import InvalidInput, LeadNotFound
+from eduengine.errors import AccessDenied, InvalidInput, LeadNotFound, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_id,
+    check_ids,
     check_instant,
     check_int,
     check_optional_id,
     check_text,
 )
+from eduengine.notices.model import QuietHours, StaffContact
+from eduengine.notices.planning import erase_staff, put_staff_contact
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
-from eduengine.students.privacy import AccessPolicy
+from eduengine.students.privacy import AccessPolicy, Actor
 
 __all__ = ["DeskService", "SlaStatus", "TicketView"]
 
@@ -92,6 +99,7 @@ class DeskService(ServiceBase):
         *,
         setup: DeskSetup | None = None,
         policy: AccessPolicy | None = None,
+        review_screen: ReviewScreen | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
@@ -106,7 +114,7 @@ class DeskService(ServiceBase):
             **base,
         )
         #: surveys and reviews
-        self.satisfaction = SatisfactionService(uow, **base)
+        self.satisfaction = SatisfactionService(uow, screen=review_screen, **base)
         #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
         self.metrics = DeskMetrics(uow, **base)
 
@@ -121,6 +129,53 @@ class DeskService(ServiceBase):
             uow.records.put(HEAD_TEACHERS, class_id, {"staff_id": staff_id})
 
         self._run(command, ids={"class_id": class_id, "staff_id": staff_id})
+
+    def set_staff_contact(
+        self,
+        staff_id: str,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        channels: Sequence[str] = (),
+        fallback: Sequence[str] = (),
+        zone: str | None = None,
+        quiet: tuple[str, str] | None = None,
+    ) -> StaffContact:
+        """How the notices reach ``staff_id`` with the SLA warnings and breaches of the
+        tickets she holds or whose team she leads (``channels``: none, the notice
+        policy's; ``quiet=("22:00", "07:00")``: quiet hours for the policy's quiet
+        channels, none by default). Replaces what was set; applies to notices planned
+        from now on."""
+        check_id(staff_id, "staff_id")
+        for value, what in ((name, "name"), (phone, "phone"), (email, "email")):
+            if value is not None:
+                check_text(value, what, max_length=1000)
+        check_optional_id(zone, "zone")
+        chosen = check_ids(channels, "channels")
+        backup = check_ids(fallback, "fallback")
+        if quiet is not None and not (isinstance(quiet, tuple) and len(quiet) == 2):
+            raise WrongType(f"quiet must be (start, end) or None, got {quiet!r}", field="quiet")
+        contact = StaffContact(
+            staff_id=staff_id,
+            name=name,
+            phone=phone,
+            email=email,
+            channels=tuple(chosen),
+            fallback=tuple(backup),
+            zone=zone,
+            quiet=None if quiet is None else QuietHours.parse(*quiet),
+        )
+        self._run(
+            lambda uow, now: put_staff_contact(uow, contact), ids={"staff_id": staff_id}
+        )
+        return contact
+
+    def erase_staff_contact(self, staff_id: str) -> int:
+        """Forget a staff member's contact, her notices and their channel history;
+        returns how many documents were removed."""
+        check_id(staff_id, "staff_id")
+        return self._run(lambda uow, now: erase_staff(uow, staff_id), ids={"staff_id": staff_id})
 
     def set_away(
         self, staff_id: str, start: datetime, end: datetime, *, delegate: str | None = None
@@ -374,13 +429,32 @@ class DeskService(ServiceBase):
 
     # --- reads ---------------------------------------------------------------------------
 
-    def ticket(self, ticket_id: str, *, for_asker: bool = False) -> TicketView:
-        """A ticket with its messages (``for_asker``: without the internal notes)."""
+    def ticket(self, ticket_id: str, actor: Actor, *, for_asker: bool = False) -> TicketView:
+        """A ticket with its messages, read by ``actor``: the asker (as the party she is,
+        ``Actor(id=..., role="student" | "guardian" | "lead")``: without the internal
+        notes), the assignee, her team's lead, or support and operations staff
+        (``DeskSetup.staff_roles``); anyone else is refused (:class:`AccessDenied`).
+        ``for_asker``: a staff member sees the ticket as its asker does."""
         check_id(ticket_id, "ticket_id")
-        return self._run(
-            lambda uow, now: ticket_view(load_ticket(uow, ticket_id), notes=not for_asker),
-            write=False,
-            ids={"ticket_id": ticket_id},
+        _check_actor(actor)
+
+        def query(uow: UnitOfWork, now: datetime) -> TicketView:
+            ticket = load_ticket(uow, ticket_id)
+            how = self._reader(actor, ticket)
+            if how is None:
+                raise AccessDenied(f"{actor.role} {actor.id!r} may not read ticket {ticket_id!r}")
+            return ticket_view(ticket, notes=how == "staff" and not for_asker)
+
+        return self._run(query, write=False, ids={"ticket_id": ticket_id})
+
+    def _reader(self, actor: Actor, ticket: Ticket) -> str | None:
+        return ticket_reader(
+            self.setup,
+            actor_id=actor.id,
+            role=actor.role,
+            asker=ticket.asker,
+            team=ticket.team,
+            assignee=ticket.assignee,
         )
 
     def sla(self, ticket_id: str, *, at: datetime | None = None) -> dict[str, SlaStatus]:
@@ -408,13 +482,23 @@ class DeskService(ServiceBase):
 
         return self._run(query, write=False, ids={"ticket_id": ticket_id})
 
-    def tickets_of(self, kind: str, party_id: str) -> list[TicketView]:
-        """The tickets a student, guardian or lead asked, oldest first (without notes)."""
+    def tickets_of(self, kind: str, party_id: str, actor: Actor) -> list[TicketView]:
+        """The tickets a student, guardian or lead asked, oldest first (without notes),
+        listed for ``actor``: the party herself and support and operations staff see them
+        all; another staff member only those she holds or leads the team of; a student,
+        guardian or lead listing another's tickets is refused (:class:`AccessDenied`)."""
         party = Party(kind, party_id)
+        _check_actor(actor)
+        itself = actor.role == party.kind and actor.id == party.id
+        if not itself and actor.role in PARTY_KINDS:
+            raise AccessDenied(
+                f"{actor.role} {actor.id!r} may not list {kind} {party_id!r}'s tickets"
+            )
 
         def query(uow: UnitOfWork, now: datetime) -> list[TicketView]:
             keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
-            return [ticket_view(load_ticket(uow, k), notes=False) for k, _ in keys]
+            found = (load_ticket(uow, k) for k, _ in keys)
+            return [ticket_view(t, notes=False) for t in found if self._reader(actor, t)]
 
         return self._run(query, write=False, ids={"party_id": party_id})
 
@@ -531,6 +615,13 @@ class DeskService(ServiceBase):
 
 
 E = TypeVar("E", TicketCategory, Priority)
+
+
+def _check_actor(actor: object) -> None:
+    if not isinstance(actor, Actor):
+        raise WrongType(f"actor must be an Actor, got {actor!r}", field="actor")
+    check_id(actor.id, "actor.id")
+    check_id(actor.role, "actor.role")
 
 
 def _enum(kind: type[E], value: object, what: str) -> E:

@@ -622,3 +622,91 @@ def best_of(stats: Mapping[str, Mapping[str, int]]) -> str | None:
         if s.get("sent", 0) > 0
     ]
     return max(scored)[2] if scored else None
+
+
+# --- staff: the people of the school who are told of their work (issue #25) ---------
+
+#: an SLA target of a ticket the staff member holds (or whose team she leads) is close
+SLA_WARNING = "sla_warning"
+#: an SLA target was breached: to the ticket's holder and her team's lead
+SLA_BREACHED = "sla_breached"
+#: the kinds sent to staff rather than to students and guardians (not in :data:`KINDS`)
+STAFF_KINDS = (SLA_WARNING, SLA_BREACHED)
+STAFF_ROLE = "staff"
+
+
+def staff_recipient_id(staff_id: str) -> str:
+    """The recipient id of a staff member, ``"staff:<id>"``: her notices are filed under
+    it (it is also the recipient's ``student_id``, the key notices are kept by)."""
+    return f"{STAFF_ROLE}:{staff_id}"
+
+
+def _optional_zone(instance: Any, attribute: Any, value: str | None) -> None:
+    if value is not None:
+        check_zone(value)
+
+
+@attrs.frozen(kw_only=True)
+class StaffContact:
+    """How to reach a staff member (a tutor, a head teacher, a team lead): contact data
+    for the notifier, her channels (none: the policy's), fallback channels, zone (none:
+    the policy's) and quiet hours (none by default: a breach is news at any hour).
+
+    >>> contact = StaffContact(staff_id="olga", phone="13800000000", channels=("sms",))
+    >>> contact.recipient().id, contact.preferences(NoticePolicy()).channels
+    ('staff:olga', ('sms',))
+    """
+
+    staff_id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    channels: tuple[str, ...] = attrs.field(default=(), validator=_channels)
+    fallback: tuple[str, ...] = attrs.field(default=(), validator=_channels)
+    zone: str | None = attrs.field(default=None, validator=_optional_zone)
+    quiet: QuietHours | None = None
+
+    def recipient(self) -> Recipient:
+        rid = staff_recipient_id(self.staff_id)
+        return Recipient(
+            id=rid,
+            student_id=rid,
+            role=STAFF_ROLE,
+            name=self.name,
+            phone=self.phone,
+            email=self.email,
+        )
+
+    def preferences(self, policy: NoticePolicy) -> Preferences:
+        return Preferences(
+            zone=self.zone or policy.zone,
+            channels=self.channels or policy.channels,
+            fallback=self.fallback,
+            quiet=self.quiet,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "staff_id": self.staff_id,
+            "name": self.name,
+            "phone": self.phone,
+            "email": self.email,
+            "channels": list(self.channels),
+            "fallback": list(self.fallback),
+            "zone": self.zone,
+            "quiet": None if self.quiet is None else self.quiet.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> StaffContact:
+        quiet = d.get("quiet")
+        return cls(
+            staff_id=d["staff_id"],
+            name=d.get("name"),
+            phone=d.get("phone"),
+            email=d.get("email"),
+            channels=tuple(d.get("channels", ())),
+            fallback=tuple(d.get("fallback", ())),
+            zone=d.get("zone"),
+            quiet=None if quiet is None else QuietHours.parse(*quiet),
+        )

@@ -24,6 +24,7 @@ from eduengine.notices.model import (
     NoticePolicy,
     Preferences,
     Recipient,
+    StaffContact,
     advance,
     class_doc_candidates,
     class_doc_id,
@@ -32,6 +33,7 @@ from eduengine.notices.model import (
     new_record,
     new_step,
     next_due,
+    staff_recipient_id,
     step_channels,
     with_steps,
 )
@@ -374,3 +376,66 @@ def head_teacher(uow: UnitOfWork, student_id: str) -> dict[str, Any] | None:
     if class_id is None:
         return None
     return uow.records.get(HEAD_TEACHERS, class_id)
+
+
+# --- staff recipients (issue #25): SLA warnings and breaches to tickets' holders --------
+
+#: a staff member's contact and channels (:class:`~eduengine.notices.model.StaffContact`)
+STAFF = "notice_staff"
+
+
+def put_staff_contact(uow: UnitOfWork, contact: StaffContact) -> None:
+    uow.records.put(STAFF, contact.staff_id, contact.to_record())
+
+
+def staff_contact(uow: UnitOfWork, staff_id: str) -> StaffContact:
+    """The contact registered for ``staff_id``, or a bare one (the policy's channels)."""
+    doc = uow.records.get(STAFF, staff_id)
+    return StaffContact(staff_id=staff_id) if doc is None else StaffContact.from_record(doc)
+
+
+def plan_staff(
+    uow: UnitOfWork,
+    policy: NoticePolicy,
+    *,
+    kind: str,
+    key: str,
+    staff_ids: Iterable[str | None],
+    context: Context,
+    now: datetime,
+    subject: str | None = None,
+) -> int:
+    """Plan notice ``kind`` about ``key`` for each staff member of ``staff_ids`` (each
+    once, ``None`` skipped), reached as her :class:`StaffContact` says; a notice already
+    planned under the same id is left alone. Returns how many were planned."""
+    audience: Audience = []
+    for staff_id in dict.fromkeys(s for s in staff_ids if s is not None):
+        contact = staff_contact(uow, staff_id)
+        audience.append((contact.recipient(), contact.preferences(policy)))
+    if not audience:
+        return 0
+    return plan(
+        uow,
+        policy,
+        kind=kind,
+        key=key,
+        student_id=audience[0][0].student_id,
+        context=context,
+        now=now,
+        subject=subject,
+        audience=audience,
+    )
+
+
+def erase_staff(uow: UnitOfWork, staff_id: str) -> int:
+    """A staff member's contact, her notices and channel history (they hold her contact
+    data); returns how many documents were removed."""
+    removed = 0
+    if uow.records.get(STAFF, staff_id) is not None:
+        uow.records.delete(STAFF, staff_id)
+        removed += 1
+    for kind in (NOTICES, STATS):
+        for key, _ in uow.records.scan(kind, student_index(staff_recipient_id(staff_id))):
+            uow.records.delete(kind, key)
+            removed += 1
+    return removed
