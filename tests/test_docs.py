@@ -144,6 +144,7 @@ MODULES = [
     "eduengine.rush.model",
     "eduengine.rush.service",
     "eduengine.service_layer.erasure",
+    "eduengine.service_layer.idempotency",
     "eduengine.service_layer.messagebus",
     "eduengine.service_layer.runner",
     "eduengine.students.classes",
