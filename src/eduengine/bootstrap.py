@@ -111,6 +111,7 @@ from eduengine.pricing.service import PricingService
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
+from eduengine.service_layer.idempotency import IdempotencyKeys, erase_keys
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
@@ -305,6 +306,7 @@ PERIODIC_JOBS: dict[str, str] = {
     "notice plans": "plans package-expiry and never-activated notices",
     "alerts": "raises AlertRaised for alert rules that fire",
     "desk": "announces due SLA warnings and breaches, hands over tickets of staff away",
+    "idempotency": "forgets idempotency keys past their expiry (24 hours)",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -358,6 +360,8 @@ class School:
     experiments: ExperimentService
     #: versioned message templates per kind, channel and language
     templates: TemplateService
+    #: the idempotency keys of commands (their expiry sweep; docs/embedding.md)
+    idempotency: IdempotencyKeys
 
     @classmethod
     def build(
@@ -582,14 +586,13 @@ class School:
                 review=review_settings,
                 **wiring,
             ),
-            community=CommunityService(
-                uow, limits=community_limits, spam=spam_rules, **wiring
-            ),
+            community=CommunityService(uow, limits=community_limits, spam=spam_rules, **wiring),
             learning=LearningService(uow, policy=access_policy, **wiring),
             desk=DeskService(uow, setup=desk, policy=access_policy, **wiring),
             milestones=milestones,
             experiments=ExperimentService(uow, **wiring),
             templates=TemplateService(uow, variables=template_variables, **wiring),
+            idempotency=IdempotencyKeys(uow, **wiring),
         )
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
@@ -605,6 +608,7 @@ class School:
         erasure.register("learning", learning_rules.erase_learning)
         erasure.register("desk", school.desk.erase_student)
         erasure.register("milestones", erase_milestones)
+        erasure.register("idempotency", erase_keys)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -667,6 +671,7 @@ class School:
             "notice plans": self.notices.plan_due,
             "alerts": lambda: len(self.analytics.evaluate_alerts()),
             "desk": self.desk.run_due,
+            "idempotency": self.idempotency.forget_expired,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from eduengine import BookingService, FixedClock
+from eduengine import BookingService, FixedClock, School
 from eduengine.booking.model import Booking, BookingStatus
 from eduengine.errors import (
     AlreadyBooked,
@@ -19,10 +19,19 @@ from eduengine.errors import (
     IdempotencyKeyReused,
     InvalidId,
     InvalidTransition,
+    OrderNotFound,
+    PaymentOutcomeUnknown,
 )
+from eduengine.ops.jobs import run_due
+from eduengine.payments import FakePaymentGateway
+from eduengine.payments.fake import Fault
+from eduengine.pricing import Customer, Money, OrderLine
+from eduengine.pricing.service import PricingService
 from eduengine.service_layer.idempotency import KEY_TTL, KEYS, forget_expired
+from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
+from tests.deals.mall import PRICE, Mall
 
 HOUR = timedelta(hours=1)
 SPAWN = multiprocessing.get_context("spawn")
@@ -168,3 +177,56 @@ def test_concurrent_sends_from_processes_make_one_effect(
     assert len(set(answers)) == 1 and answers[0][1] == "cancelled"
     assert svc.get_slot("s1").seats_left == 3
     assert len(svc.bookings_for_student("ann")) == 1
+
+
+# --- money: group joins and checkout ------------------------------------------------------
+
+
+def test_a_group_join_replayed_with_its_key_takes_one_place_and_charges_once(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    mall = Mall(store, clock)
+    gid = mall.open("ann")
+    mall.gateway.script(Fault.TIMEOUT_AFTER)  # charged, the answer lost
+    with pytest.raises(PaymentOutcomeUnknown):
+        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+    again = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+    bob = again.member("bob")
+    assert bob is not None and bob.status == "paid"
+    # once paid, the replay is still an answer, not "already a member"
+    assert mall.deals.join_group(
+        gid, "bob", account="acct-bob", idempotency_key="join-1"
+    ).member("bob") == bob
+    assert mall.gateway.balance("acct-bob") == -PRICE
+    with pytest.raises(IdempotencyKeyReused):
+        mall.deals.join_group(gid, "bob", account="acct-other", idempotency_key="join-1")
+
+
+def test_a_checkout_key_binds_one_order(store: StoreHandle, clock: FixedClock) -> None:
+    gateway = FakePaymentGateway()
+    shop = PricingService(store.unit_of_work, gateway=gateway, clock=clock)
+    ann = Customer(student_id="ann")
+    lines = [OrderLine(course_id="py", price=Money("199", "CNY"))]
+    first = shop.checkout("o1", ann, lines, account="acct-ann", idempotency_key="pay-1")
+    assert shop.checkout("o1", ann, lines, account="acct-ann", idempotency_key="pay-1") == first
+    with pytest.raises(IdempotencyKeyReused) as other_order:
+        shop.checkout("o2", ann, lines, account="acct-ann", idempotency_key="pay-1")
+    assert other_order.value.order_id is None and "order_id" in str(other_order.value)
+    assert gateway.balance("acct-ann") == Money("-199", "CNY")
+    with pytest.raises(OrderNotFound):
+        shop.get_order("o2")
+
+
+def test_the_sweep_job_and_erasure_forget_keys(store: StoreHandle, clock: FixedClock) -> None:
+    school = School.build(store, clock=clock)
+    start = clock.now() + timedelta(days=5)
+    school.booking.create_slot("math", start, start + HOUR, 3, slot_id="s1")
+    school.students.register("bob", name="Bob")
+    school.booking.book("s1", "ann", idempotency_key="a-1")
+    booking = school.booking.book("s1", "bob", idempotency_key="b-1")
+    school.booking.cancel(booking.id, idempotency_key="b-2")
+    assert school.students.erase(Actor(id="dpo", role="admin"), "bob").removed["idempotency"] == 2
+    clock.advance(KEY_TTL + timedelta(seconds=1))
+    assert run_due(school, jobs={"idempotency"}) == {"idempotency": 1}
+    with store.unit_of_work() as uow:
+        assert uow.records.scan(KEYS, "expires") == []

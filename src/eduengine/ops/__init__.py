@@ -16,7 +16,8 @@ This package re-exports the functions of ``jobs``, ``backup`` and ``report``, so
 >>> school = School.build(store)
 >>> done = run_due(school)
 >>> list(done)
-['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk']
+['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk', \
+'idempotency']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]

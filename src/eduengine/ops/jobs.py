@@ -12,7 +12,8 @@ webhooks (:func:`post_json`).
 >>> school = School.build(store)
 >>> done = run_due(school)
 >>> list(done)
-['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk']
+['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk', \
+'idempotency']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]

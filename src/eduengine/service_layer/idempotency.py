@@ -34,10 +34,19 @@ from typing import Any, TypeVar
 
 from eduengine.errors import IdempotencyKeyReused
 from eduengine.kernel.codec import dt_in, dt_out, micros
-from eduengine.kernel.inputs import check_optional_id
+from eduengine.kernel.inputs import check_int, check_optional_id
 from eduengine.service_layer.ports import JsonValue, UnitOfWork
+from eduengine.service_layer.runner import ServiceBase
 
-__all__ = ["KEYS", "KEY_TTL", "check_key", "forget_expired", "once"]
+__all__ = [
+    "KEYS",
+    "KEY_TTL",
+    "IdempotencyKeys",
+    "check_key",
+    "erase_keys",
+    "forget_expired",
+    "once",
+]
 
 T = TypeVar("T")
 
@@ -82,11 +91,18 @@ def once(
     answer = run()
     if not uow.read_only:
         expires = now + ttl
+        encoded = encode(answer)
+        index = {EXPIRES: micros(expires)}
+        student = request.get("student_id") or (
+            encoded.get("student_id") if isinstance(encoded, dict) else None
+        )
+        if isinstance(student, str):  # so an erasure finds the student's keys
+            index[f"student:{student}"] = micros(expires)
         uow.records.put(
             KEYS,
             key,
-            {"request": dict(request), "answer": encode(answer), "expires_at": dt_out(expires)},
-            index={EXPIRES: micros(expires)},
+            {"request": dict(request), "answer": encoded, "expires_at": dt_out(expires)},
+            index=index,
         )
     return answer
 
@@ -97,6 +113,36 @@ def forget_expired(uow: UnitOfWork, now: datetime, limit: int) -> int:
     for key, _ in rows:
         uow.records.delete(KEYS, key)
     return len(rows)
+
+
+def erase_keys(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: the keys of a student's commands (their requests and answers name the
+    student); a replay after the erasure runs as a new command."""
+    rows = uow.records.scan(KEYS, f"student:{student_id}")
+    for key, _ in rows:
+        uow.records.delete(KEYS, key)
+    return len(rows)
+
+
+class IdempotencyKeys(ServiceBase):
+    """The school's idempotency keys (``school.idempotency``): the periodic sweep.
+
+    >>> from eduengine import InMemoryStore
+    >>> IdempotencyKeys(InMemoryStore().unit_of_work).forget_expired()
+    0
+    """
+
+    def forget_expired(self, *, batch_size: int = 500) -> int:
+        """Delete every key past its expiry, ``batch_size`` per unit of work (the
+        ``idempotency`` periodic job); returns how many. A key past its expiry is
+        ignored anyway: this only reclaims the space."""
+        check_int(batch_size, "batch_size", low=1)
+        done = 0
+        while True:
+            batch = self._run_batch(lambda uow, now: forget_expired(uow, now, batch_size))
+            done += batch
+            if batch < batch_size:
+                return done
 
 
 def _difference(stored: dict[str, Any], sent: Mapping[str, JsonValue]) -> str:
