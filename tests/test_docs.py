@@ -156,6 +156,7 @@ MODULES = [
     "eduengine.students.profiles",
     "eduengine.students.service",
     "eduengine.web.aio",
+    "eduengine.web.aio_proxy",
     "eduengine.web.live",
 ]
 

@@ -67,9 +67,7 @@ def test_a_replay_answers_as_the_first_time_even_after_later_changes(
     assert svc.book("s1", "ann", idempotency_key="req-1").status is BookingStatus.CONFIRMED
 
 
-def test_a_key_sent_with_other_arguments_is_refused(
-    store: StoreHandle, clock: FixedClock
-) -> None:
+def test_a_key_sent_with_other_arguments_is_refused(store: StoreHandle, clock: FixedClock) -> None:
     svc = _service(store, clock)
     booking = svc.book("s1", "ann", idempotency_key="req-1")
     before = store.snapshot()
@@ -171,9 +169,7 @@ def test_concurrent_sends_from_processes_make_one_effect(
         pytest.skip(f"the {store.name} adapter lives in one process (threads above)")
     svc = _service(store, clock)
     with ProcessPoolExecutor(3, mp_context=SPAWN) as pool:
-        answers = list(
-            pool.map(_send_from_child, [store.name] * 3, [store.location] * 3, range(3))
-        )
+        answers = list(pool.map(_send_from_child, [store.name] * 3, [store.location] * 3, range(3)))
     assert len(set(answers)) == 1 and answers[0][1] == "cancelled"
     assert svc.get_slot("s1").seats_left == 3
     assert len(svc.bookings_for_student("ann")) == 1
@@ -194,9 +190,12 @@ def test_a_group_join_replayed_with_its_key_takes_one_place_and_charges_once(
     bob = again.member("bob")
     assert bob is not None and bob.status == "paid"
     # once paid, the replay is still an answer, not "already a member"
-    assert mall.deals.join_group(
-        gid, "bob", account="acct-bob", idempotency_key="join-1"
-    ).member("bob") == bob
+    assert (
+        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1").member(
+            "bob"
+        )
+        == bob
+    )
     assert mall.gateway.balance("acct-bob") == -PRICE
     with pytest.raises(IdempotencyKeyReused):
         mall.deals.join_group(gid, "bob", account="acct-other", idempotency_key="join-1")
