@@ -146,6 +146,7 @@ MODULES = [
     "eduengine.service_layer.erasure",
     "eduengine.service_layer.idempotency",
     "eduengine.service_layer.messagebus",
+    "eduengine.service_layer.ports",
     "eduengine.service_layer.runner",
     "eduengine.students.classes",
     "eduengine.students.events",

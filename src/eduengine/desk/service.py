@@ -76,7 +76,7 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_text,
 )
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.privacy import AccessPolicy
 
@@ -499,8 +499,7 @@ class DeskService(ServiceBase):
         seen: set[str] = set()
         while True:
             at = now or self.clock.now()
-            uow = self._uow()
-            uow.read_only = True
+            uow = open_read_only(self._uow)
             with uow:
                 rows = uow.records.scan(TICKETS, SLA_DUE, hi=micros(at), limit=batch)
             keys = [k for k, _ in rows if k not in seen]

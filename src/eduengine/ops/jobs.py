@@ -59,6 +59,7 @@ from eduengine.policies.records import DUE as FEE_DUE
 from eduengine.policies.records import LATE_FEES
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
+from eduengine.service_layer.ports import open_read_only
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.ops")
@@ -127,8 +128,7 @@ def _table_counts(store: Store) -> dict[str, Any]:
 def pending(store: Store, now: datetime) -> dict[str, int]:
     """How much work each periodic job would find due at ``now`` (read through the due
     indexes in one read-only snapshot: no lock, no growing scan)."""
-    uow = store.unit_of_work()
-    uow.read_only = True
+    uow = open_read_only(store.unit_of_work)
     hi = micros(now)
     with uow:
         records = uow.records
