@@ -202,9 +202,7 @@ def _live_sse(stream: str, snapshot: Callable[[], Message]) -> StreamingResponse
 
 def _read(read: Callable[[UnitOfWork], Message], stream: str) -> Message:
     sequence = store.stream_sequence(stream)
-    uow = store.unit_of_work()
-    uow.read_only = True
-    with uow:
+    with store.unit_of_work(read_only=True) as uow:
         state = read(uow)
     # "worker" tells which process answered (the tests check every worker is live)
     return {"type": "snapshot", "sequence": sequence, "worker": os.getpid(), **state}
