@@ -229,3 +229,18 @@ def test_the_sweep_job_and_erasure_forget_keys(store: StoreHandle, clock: FixedC
     assert run_due(school, jobs={"idempotency"}) == {"idempotency": 1}
     with store.unit_of_work() as uow:
         assert uow.records.scan(KEYS, "expires") == []
+
+
+def test_a_reschedule_retried_with_its_key_returns_the_first_move(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = School.build(store, clock=clock, reminders=None)
+    start = clock.now() + timedelta(days=5)
+    school.booking.create_slot("math", start, start + HOUR, 2, slot_id="s1")
+    school.booking.create_slot("math", start + HOUR, start + 2 * HOUR, 2, slot_id="s2")
+    booking = school.booking.book("s1", "ann")
+    moved = school.policies.reschedule(booking.id, "s2", idempotency_key="move-1")
+    assert school.policies.reschedule(booking.id, "s2", idempotency_key="move-1") == moved
+    with pytest.raises(InvalidTransition):  # without the key: the booking was moved
+        school.policies.reschedule(booking.id, "s2")
+    assert school.booking.get_slot("s2").seats_left == 1
