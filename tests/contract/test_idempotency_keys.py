@@ -244,3 +244,21 @@ def test_a_reschedule_retried_with_its_key_returns_the_first_move(
     with pytest.raises(InvalidTransition):  # without the key: the booking was moved
         school.policies.reschedule(booking.id, "s2")
     assert school.booking.get_slot("s2").seats_left == 1
+
+
+def test_a_package_bought_again_with_its_key_is_sold_once(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = School.build(store, clock=clock, reminders=None)
+    school.students.register("ann", name="Ann")
+    first = school.students.buy_package(
+        "ann", credits=10, valid_for=timedelta(days=90), idempotency_key="buy-1"
+    )
+    again = school.students.buy_package(
+        "ann", credits=10, valid_for=timedelta(days=90), idempotency_key="buy-1"
+    )
+    assert again == first and len(school.students.packages_of("ann")) == 1
+    with pytest.raises(IdempotencyKeyReused, match="credits"):
+        school.students.buy_package(
+            "ann", credits=5, valid_for=timedelta(days=90), idempotency_key="buy-1"
+        )
