@@ -20,6 +20,7 @@ from eduengine.errors import (
     InvalidId,
     InvalidTransition,
     OrderNotFound,
+    PaymentFailed,
     PaymentOutcomeUnknown,
 )
 from eduengine.ops.jobs import run_due
@@ -262,3 +263,16 @@ def test_a_package_bought_again_with_its_key_is_sold_once(
         school.students.buy_package(
             "ann", credits=5, valid_for=timedelta(days=90), idempotency_key="buy-1"
         )
+
+
+def test_a_declined_group_join_retried_with_its_key_joins_afresh(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    mall = Mall(store, clock)
+    gid = mall.open("ann")
+    mall.gateway.fail_next_charges(1)
+    with pytest.raises(PaymentFailed):
+        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+    joined = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+    bob = joined.member("bob")
+    assert bob is not None and bob.status == "paid"

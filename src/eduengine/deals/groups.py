@@ -37,6 +37,7 @@ from eduengine.errors import (
     GroupNotFound,
     InvalidInput,
     InvalidTransition,
+    PaymentFailed,
     ShareCodeUnavailable,
 )
 from eduengine.kernel.codec import micros
@@ -49,7 +50,7 @@ from eduengine.kernel.inputs import (
     check_text,
 )
 from eduengine.pricing import referrals
-from eduengine.service_layer.idempotency import check_key, once
+from eduengine.service_layer.idempotency import check_key, forget, once
 from eduengine.service_layer.ports import UnitOfWork
 
 #: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
@@ -319,7 +320,18 @@ class GroupService(RiskScreen, DealPayments):
             student_id,
             {"group_id": group_id, "student_id": student_id, "device_id": device_id},
         )
-        return self._pay(group_id, student_id, account)
+        try:
+            return self._pay(group_id, student_id, account)
+        except PaymentFailed:
+            if idempotency_key is not None:
+                # declined: the place was given back, so a retry with the key joins afresh
+                # (as after any refusal) rather than replaying a place no longer held
+                key = idempotency_key
+                self._run(
+                    lambda uow, now: forget(uow, key),
+                    ids={"group_id": group_id, "student_id": student_id},
+                )
+            raise
 
     def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
         """Leave an open group; the group price is refunded."""

@@ -44,6 +44,7 @@ __all__ = [
     "IdempotencyKeys",
     "check_key",
     "erase_keys",
+    "forget",
     "forget_expired",
     "once",
 ]
@@ -105,6 +106,12 @@ def once(
             index=index,
         )
     return answer
+
+
+def forget(uow: UnitOfWork, key: str) -> None:
+    """Drop ``key``: a command whose later step failed (a declined charge) is then run
+    afresh by its retry, as if it had been refused."""
+    uow.records.delete(KEYS, key)
 
 
 def forget_expired(uow: UnitOfWork, now: datetime, limit: int) -> int:
