@@ -262,7 +262,7 @@ class EventPublisher(Protocol):
 class Store(Protocol):
     """What an adapter offers the service layer and the contract suite."""
 
-    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork: ...
+    def unit_of_work(self) -> UnitOfWork: ...
 
     def snapshot(self) -> dict[str, Any]:
         """A full, comparable dump of the stored state (for tests and audits)."""
