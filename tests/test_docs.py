@@ -156,7 +156,9 @@ MODULES = [
     "eduengine.rush.model",
     "eduengine.rush.service",
     "eduengine.service_layer.erasure",
+    "eduengine.service_layer.idempotency",
     "eduengine.service_layer.messagebus",
+    "eduengine.service_layer.ports",
     "eduengine.service_layer.runner",
     "eduengine.students.classes",
     "eduengine.students.events",
@@ -167,6 +169,7 @@ MODULES = [
     "eduengine.students.profiles",
     "eduengine.students.service",
     "eduengine.web.aio",
+    "eduengine.web.aio_proxy",
     "eduengine.web.live",
 ]
 

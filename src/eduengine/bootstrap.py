@@ -120,6 +120,7 @@ from eduengine.pricing.service import PricingService
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
+from eduengine.service_layer.idempotency import IdempotencyKeys, erase_keys
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
@@ -336,6 +337,7 @@ PERIODIC_JOBS: dict[str, str] = {
     "once",
     "segments": "re-evaluates time-based tags and inactivity churn of students now due",
     "journeys": "takes due journey steps (notices, coupons, staff tasks), each once",
+    "idempotency": "forgets idempotency keys past their expiry (24 hours)",
     "notices": "delivers due notices under leases (only when a channel has a notifier)",
     "reminders": "hands due reminders to the notifier, each once (not with --reminders skip)",
 }
@@ -398,6 +400,8 @@ class School:
     journeys: JourneyService
     #: guardian accounts, the staff registry and grants, the audit log (docs/privacy.md)
     people: PeopleService
+    #: the idempotency keys of commands (their expiry sweep; docs/embedding.md)
+    idempotency: IdempotencyKeys
 
     @classmethod
     def build(
@@ -691,6 +695,7 @@ class School:
                 **wiring,
             ),
             people=PeopleService(uow, **wiring),
+            idempotency=IdempotencyKeys(uow, **wiring),
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
@@ -710,6 +715,7 @@ class School:
         erasure.register("milestones", erase_milestones)
         erasure.register("calendar_tokens", erase_student_token)
         erasure.register("guardians", erase_guardian_links)
+        erasure.register("idempotency", erase_keys)
         return school
 
     def reindex(self) -> dict[str, int]:
@@ -778,6 +784,7 @@ class School:
             "learning reports": self.learning.send_due_reports,
             "segments": self.segments.sweep_due,
             "journeys": self.journeys.sweep_due,
+            "idempotency": self.idempotency.forget_expired,
         }
         jobs = {"projections": lambda: sum(self.projections.catch_up().values()), **jobs}
         if self.notices.channels.names():

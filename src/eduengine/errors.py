@@ -702,19 +702,32 @@ class OrderNotFound(NotFound):
 
 
 class IdempotencyKeyReused(InvalidInput):
-    """An order id (the checkout's idempotency key) sent again with other arguments:
-    other lines, another student, other coupons or another currency. 409, as a payment
-    API answers a key reused with different parameters: the first request stands."""
+    """An idempotency key sent again with other arguments (or to another command): an
+    order id (the checkout's key) with other lines, another student, other coupons or
+    another currency, or an ``idempotency_key=`` of ``book``, ``cancel``, ``join_group``
+    ... (see :mod:`eduengine.service_layer.idempotency`). 409, as a payment API answers a
+    key reused with different parameters: the first request stands.
+
+    ``key`` is the key; ``order_id`` is the order id when the key is one (else ``None``).
+    """
 
     code = "idempotency_key_reused"
     http_status = 409
 
-    def __init__(self, order_id: str, detail: str) -> None:
-        super().__init__(
-            f"order id {order_id!r} was already used for another checkout ({detail}); "
-            "use a new order id for a new order"
-        )
-        self.order_id = order_id
+    def __init__(self, key: str, detail: str, *, order: bool = True) -> None:
+        if order:
+            message = (
+                f"order id {key!r} was already used for another checkout ({detail}); "
+                "use a new order id for a new order"
+            )
+        else:
+            message = (
+                f"idempotency key {key!r} was already used {detail}; use a new key for a "
+                "new request"
+            )
+        super().__init__(message)
+        self.key = key
+        self.order_id = key if order else None
 
 
 # --- levels -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from eduengine import BookingService, FixedClock
 from eduengine.booking.model import Slot
 from eduengine.booking.series import Series
 from eduengine.errors import InvalidInput
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
 from tests.adapters import StoreHandle
 
 HOUR = timedelta(hours=1)
@@ -29,9 +29,31 @@ def _school(store: StoreHandle, clock: FixedClock) -> BookingService:
 
 
 def _read_only(store: StoreHandle) -> UnitOfWork:
-    uow = store.unit_of_work()
-    uow.read_only = True
+    uow: UnitOfWork = store.store.unit_of_work(read_only=True)
     return uow
+
+
+def test_a_query_is_opened_with_read_only_true(store: StoreHandle, clock: FixedClock) -> None:
+    _school(store, clock)
+    with store.store.unit_of_work(read_only=True) as uow:
+        assert uow.read_only and uow.slots.get("s1").seats_left == 1
+        with pytest.raises(InvalidInput, match="read-only"):
+            uow.records.put("notes", "n2", {"text": "no"})
+    # a host's own factory without the parameter: the flag, the old way
+    with pytest.deprecated_call(), open_read_only(lambda: store.unit_of_work()) as uow:
+        assert uow.read_only
+    assert store.unit_of_work().read_only is False
+
+
+def test_the_flag_set_the_old_way_works_with_a_deprecation_warning(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    _school(store, clock)
+    uow = store.unit_of_work()
+    with pytest.deprecated_call(match=r"unit_of_work\(read_only=True\)"):
+        uow.read_only = True
+    with uow, pytest.raises(InvalidInput):
+        uow.records.put("notes", "n2", {"text": "no"})
 
 
 def test_a_read_only_unit_of_work_sees_committed_state(

@@ -61,8 +61,12 @@ class Mall:
         self.clock = clock
         self.bus = InMemoryEventBus()
         self.gateway = FakePaymentGateway()
+        def factory(read_only: bool = False) -> UnitOfWork:
+            # takes read_only, as the stores' factories do (queries open read-only)
+            return uow(store.store.unit_of_work(read_only=read_only))
+
         self.deals = DealService(
-            lambda: uow(store.unit_of_work()),
+            factory,
             gateway=self.gateway,
             clock=clock,
             publisher=self.bus,

@@ -31,6 +31,7 @@ from eduengine.errors import (
 )
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
+from eduengine.service_layer.ports import open_read_only
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 
@@ -181,8 +182,7 @@ class DealMachine(RuleBasedStateMachine):
             GroupDeal.from_record(doc)
             for doc in self.handle.snapshot()["records"].get("group_deal", {}).values()
         ]
-        with self.handle.unit_of_work() as uow:
-            uow.read_only = True
+        with open_read_only(self.handle.unit_of_work) as uow:
 
             def scanned(index: str) -> set[str]:
                 return {key for key, _ in uow.records.scan(GROUPS, index)}

@@ -151,6 +151,7 @@ def test_an_operators_round_migrate_status_run_due_export_and_backup(
         "learning reports": 0,
         "segments": 0,
         "journeys": 0,
+        "idempotency": 0,
         "reminders": 1,
     }
     assert not school.booking.get_slot(slot_id).offers  # the expired offer was withdrawn

@@ -10,6 +10,7 @@ import pytest
 
 from eduengine import BookingService, FixedClock, InMemoryEventBus, School
 from eduengine.service_layer.messagebus import MessageBus
+from eduengine.service_layer.ports import open_read_only
 from eduengine.students import (
     Actor,
     ClassAssigned,
@@ -118,9 +119,7 @@ def test_a_lifecycle_service_alone_tags_and_keeps_the_stage_history(
 
 
 def every_package(store: StoreHandle, now: datetime) -> list[PackageView]:
-    uow = store.unit_of_work()
-    uow.read_only = True
-    with uow:
+    with open_read_only(store.unit_of_work) as uow:
         return [rec.package_view(pid, p, now) for pid, p in uow.records.list(rec.PACKAGES)]
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from eduengine import FixedClock, School, SeatBooked
+from eduengine.booking.model import Booking
 from eduengine.errors import AlreadyBooked, InvalidInput, SlotFull
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.web.aio import AsyncSchool
@@ -22,7 +23,7 @@ def test_concurrent_awaited_bookings_fill_a_slot_exactly(
 ) -> None:
     school = School.build(store, clock=clock, reminders=None)
 
-    async def main() -> list[object]:
+    async def main() -> list[Booking | BaseException]:
         async with AsyncSchool(school, max_workers=8) as aschool:
             slot = await aschool.booking.create_slot(
                 "math",

@@ -16,6 +16,7 @@ import bisect
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -70,8 +71,9 @@ class InMemoryStore:
         self.records: dict[str, dict[str, str]] = {}
         self.record_index = InMemoryRecordIndex()
 
-    def unit_of_work(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self)
+    def unit_of_work(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        """A unit of work; ``read_only=True`` for a query (every write refused)."""
+        return InMemoryUnitOfWork(self, read_only=read_only)
 
     def close(self) -> None:
         """Refuse every later unit of work with :class:`StoreClosed`, like the SQL stores
@@ -475,10 +477,26 @@ class UnitOfWorkBase:
     """What every adapter's unit of work does alike: refusing writes when it is
     read-only, and queueing the events its commands raise (published after commit)."""
 
-    read_only: bool
+    #: a query (set by ``store.unit_of_work(read_only=True)``)
+    _read_only: bool = False
     staged: dict[str, Slot]
     _events: list[DomainEvent]
     _dispatched: int
+
+    @property
+    def read_only(self) -> bool:
+        """A query: reads a snapshot without write locks; every write is refused."""
+        return self._read_only
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        warnings.warn(
+            "setting uow.read_only is deprecated: open a query with "
+            "store.unit_of_work(read_only=True)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._read_only = value
 
     def rollback(self) -> None:
         raise NotImplementedError
@@ -486,7 +504,7 @@ class UnitOfWorkBase:
     def refuse_if_read_only(self, what: str) -> None:
         """Raise ``InvalidInput`` naming ``what`` if this unit of work is read-only."""
         if self.read_only:
-            raise InvalidInput(f"{what} in a read-only unit of work (set read_only = False)")
+            raise InvalidInput(f"{what} in a read-only unit of work (open it with read_only=False)")
 
     def _refuse_changes_if_read_only(self) -> None:
         # Refused here, before anything is written: a SQL read-only transaction would
@@ -515,15 +533,15 @@ class UnitOfWorkBase:
 class InMemoryUnitOfWork(UnitOfWorkBase):
     """One serialisable transaction over an :class:`InMemoryStore`.
 
-    With :attr:`read_only` set before entering it still takes the store lock (reads
+    Opened with ``store.unit_of_work(read_only=True)`` it still takes the store lock (reads
     must not see a commit half-applied) but refuses every write with ``InvalidInput``,
     like the SQL adapters.
     """
 
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
         self.store = store
         #: a query: every write through this unit of work is refused
-        self.read_only = False
+        self._read_only = read_only
         self.staged: dict[str, Slot] = {}
         self.new_series: dict[str, Series] = {}
         #: how to restore the documents this unit of work wrote, oldest first

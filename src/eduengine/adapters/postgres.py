@@ -397,8 +397,10 @@ class PostgresStore(SqlStore[Conn]):
 
     # --- units of work, feed ------------------------------------------------------
 
-    def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self, self._joined())
+    def unit_of_work(self, *, read_only: bool = False) -> PostgresUnitOfWork:
+        """A unit of work; ``read_only=True`` for a query (one read-only snapshot, no row
+        locks)."""
+        return PostgresUnitOfWork(self, self._joined(), read_only=read_only)
 
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
@@ -469,8 +471,9 @@ _LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(?) ORDER BY id FOR UPDATE"
 class PostgresUnitOfWork(SqlUnitOfWork[Conn]):
     """One READ COMMITTED transaction with row locks; rolls back unless committed.
 
-    Set :attr:`read_only` before entering for a query: one read-only REPEATABLE READ
-    snapshot, no locks, and every write through it raises ``InvalidInput``.
+    Opened with ``store.unit_of_work(read_only=True)`` for a query: one read-only
+    REPEATABLE READ snapshot, no locks, and every write through it raises
+    ``InvalidInput``.
     """
 
 

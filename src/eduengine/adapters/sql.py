@@ -224,7 +224,7 @@ class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
     dialect: Dialect[C]
     lock_timeout: float
 
-    def unit_of_work(self) -> SqlUnitOfWork[C]:
+    def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork[C]:
         raise NotImplementedError
 
     def transaction(self, *, check_schema: bool = True) -> AbstractContextManager[C]:
@@ -233,9 +233,7 @@ class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
     @contextmanager
     def _query(self) -> Iterator[SqlUnitOfWork[C]]:
         # read-only: a consistent snapshot that never waits for (or blocks) a writer
-        uow = self.unit_of_work()
-        uow.read_only = True
-        with uow:
+        with self.unit_of_work(read_only=True) as uow:
             yield uow
 
     def snapshot(self) -> dict[str, Any]:
@@ -583,14 +581,16 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     execute: Callable[..., Any]
     executemany: Callable[..., Any]
 
-    def __init__(self, store: SqlStore[C], joined: Joined[C] | None = None) -> None:
+    def __init__(
+        self, store: SqlStore[C], joined: Joined[C] | None = None, *, read_only: bool = False
+    ) -> None:
         self.store = store
         self.dialect = store.dialect
         #: the host's transaction this unit of work runs in (None: its own)
         self.joined = joined
         #: a query: a snapshot without write locks (and, on SQLite, no schema check);
         #: writes are refused
-        self.read_only = False
+        self._read_only = read_only
         self.staged: dict[str, Slot] = {}
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten

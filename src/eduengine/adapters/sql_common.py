@@ -641,7 +641,7 @@ class OutboxRelay:
 
     outbox: bool
 
-    def unit_of_work(self) -> UnitOfWork:
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
         raise NotImplementedError
 
     def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:

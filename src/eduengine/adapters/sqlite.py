@@ -325,8 +325,9 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
 
     # --- units of work, feed ------------------------------------------------------
 
-    def unit_of_work(self) -> SqliteUnitOfWork:
-        return SqliteUnitOfWork(self, self._joined())
+    def unit_of_work(self, *, read_only: bool = False) -> SqliteUnitOfWork:
+        """A unit of work; ``read_only=True`` for a query (a WAL snapshot, no write lock)."""
+        return SqliteUnitOfWork(self, self._joined(), read_only=read_only)
 
     def prune_feed(self, before_us: int, limit: int) -> int:
         with self.transaction() as conn:
@@ -371,8 +372,8 @@ def begin(conn: sqlite3.Connection, lock_timeout: float, *, read_only: bool = Fa
 class SqliteUnitOfWork(SqlUnitOfWork[sqlite3.Connection]):
     """One ``BEGIN IMMEDIATE`` transaction; rolls back unless :meth:`commit` is called.
 
-    Set :attr:`read_only` before entering for a query: it then reads a snapshot without
-    taking the write lock, and every write through it raises ``InvalidInput``.
+    Opened with ``store.unit_of_work(read_only=True)`` for a query: it reads a snapshot
+    without taking the write lock, and every write through it raises ``InvalidInput``.
     """
 
     #: set by :meth:`scrub_on_commit`: checkpoint the WAL after the commit

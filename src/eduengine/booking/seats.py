@@ -23,8 +23,10 @@ from eduengine.errors import (
     SeriesFull,
     SlotFull,
 )
+from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.idempotency import check_key, once
+from eduengine.service_layer.ports import JsonValue, UnitOfWork
 
 
 def locked_seat(uow: UnitOfWork, booking_id: str) -> tuple[Slot, Booking]:
@@ -33,6 +35,38 @@ def locked_seat(uow: UnitOfWork, booking_id: str) -> tuple[Slot, Booking]:
     cancel) may commit before the lock is ours, so the booking is judged as read here."""
     slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
     return slot, uow.bookings.get(booking_id)
+
+
+def booking_out(booking: Booking) -> dict[str, JsonValue]:
+    """A booking as JSON (the answer an idempotency key keeps)."""
+    return {
+        "id": booking.id,
+        "student_id": booking.student_id,
+        "slot_id": booking.slot_id,
+        "status": booking.status.value,
+        "created_at": dt_out(booking.created_at),
+        "series_id": booking.series_id,
+    }
+
+
+def booking_in(data: JsonValue) -> Booking:
+    """The booking :func:`booking_out` wrote."""
+    return Booking(
+        id=data["id"],
+        student_id=data["student_id"],
+        slot_id=data["slot_id"],
+        status=BookingStatus(data["status"]),
+        created_at=dt_in(data["created_at"]),
+        series_id=data["series_id"],
+    )
+
+
+def bookings_out(bookings: list[Booking]) -> JsonValue:
+    return [booking_out(b) for b in bookings]
+
+
+def bookings_in(data: JsonValue) -> list[Booking]:
+    return [booking_in(b) for b in data]
 
 
 class SeatService(WaitlistService):
@@ -45,8 +79,14 @@ class SeatService(WaitlistService):
     #: how many full slots a service remembers for :meth:`book`'s read-only refusal
     FULL_HINTS = 1024
 
-    def book(self, slot_id: str, student_id: str) -> Booking:
+    def book(
+        self, slot_id: str, student_id: str, *, idempotency_key: str | None = None
+    ) -> Booking:
         """Book one seat (raises ``SlotFull``, ``AlreadyBooked``, ``BookingClosed`` ...).
+
+        With ``idempotency_key`` a retry with the same key returns the first answer (the
+        same booking, as it was then) instead of ``AlreadyBooked``; see
+        :mod:`eduengine.service_layer.idempotency`.
 
         In a stampede most attempts meet a full slot. Once this service has seen a slot
         full, it first tries the booking on a read-only snapshot (no write lock on
@@ -56,12 +96,19 @@ class SeatService(WaitlistService):
         """
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
+        check_key(idempotency_key)
+        request = {"command": "book", "slot_id": slot_id, "student_id": student_id}
 
         due: set[str] = set()
 
         def attempt(uow: UnitOfWork, now: datetime) -> Booking:
-            slot = self._slot(uow, slot_id, now, due)
-            return slot.book(student_id, now=now, new_id=self._new_id)
+            def run() -> Booking:
+                slot = self._slot(uow, slot_id, now, due)
+                return slot.book(student_id, now=now, new_id=self._new_id)
+
+            return once(
+                uow, now, idempotency_key, request, run, encode=booking_out, decode=booking_in
+            )
 
         if slot_id in self._full_slots:
             try:
@@ -80,18 +127,33 @@ class SeatService(WaitlistService):
             self._full_slots.add(slot_id)
             raise
 
-    def book_series(self, series_id: str, student_id: str) -> list[Booking]:
+    def book_series(
+        self, series_id: str, student_id: str, *, idempotency_key: str | None = None
+    ) -> list[Booking]:
         """Book every session of a series still to come, all or nothing.
 
         If any session is full, ``SeriesFull`` names every full session and nothing is
-        booked.
+        booked. ``idempotency_key``: as for :meth:`book`.
         """
         check_id(series_id, "series_id")
         check_id(student_id, "student_id")
+        check_key(idempotency_key)
+        request = {"command": "book_series", "series_id": series_id, "student_id": student_id}
 
         due: set[str] = set()
 
         def command(uow: UnitOfWork, now: datetime) -> list[Booking]:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: book_all(uow, now),
+                encode=bookings_out,
+                decode=bookings_in,
+            )
+
+        def book_all(uow: UnitOfWork, now: datetime) -> list[Booking]:
             series = uow.series.get(series_id)
             sessions = bookable_sessions(uow.slots.get_many(series.slot_ids), now)
             due.update(s.id for s in sessions if _offers_due(s, now))
@@ -114,16 +176,37 @@ class SeatService(WaitlistService):
 
         return self._expiring(command, due, ids={"series_id": series_id, "student_id": student_id})
 
-    def cancel(self, booking_id: str, *, reason_code: str | None = None) -> Booking:
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        reason_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Booking:
         """Cancel a confirmed booking before its slot starts; the waitlist refills it.
 
         ``reason_code`` is the school's code for why (``"sick"``, ``"schedule_conflict"``
-        ...); it travels on ``SeatReleased`` and is counted by the analytics.
+        ...); it travels on ``SeatReleased`` and is counted by the analytics. With
+        ``idempotency_key`` a retry after a lost answer returns the first answer (the
+        cancelled booking) instead of ``InvalidTransition``.
         """
         check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
+        check_key(idempotency_key)
+        request = {"command": "cancel", "booking_id": booking_id, "reason_code": reason_code}
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: release(uow, now),
+                encode=booking_out,
+                decode=booking_in,
+            )
+
+        def release(uow: UnitOfWork, now: datetime) -> Booking:
             slot, booking = locked_seat(uow, booking_id)
             if not booking.holds_seat:
                 raise InvalidTransition(f"booking {booking_id!r} is already cancelled")

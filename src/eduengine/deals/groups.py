@@ -37,6 +37,7 @@ from eduengine.errors import (
     GroupNotFound,
     InvalidInput,
     InvalidTransition,
+    PaymentFailed,
     ShareCodeUnavailable,
 )
 from eduengine.kernel.codec import micros
@@ -49,6 +50,7 @@ from eduengine.kernel.inputs import (
     check_text,
 )
 from eduengine.pricing import referrals
+from eduengine.service_layer.idempotency import check_key, forget, once
 from eduengine.service_layer.ports import UnitOfWork
 
 #: A random share code collides with a live one about never (see ``SHARE_CODE_LENGTH``);
@@ -226,6 +228,7 @@ class GroupService(RiskScreen, DealPayments):
         account: str,
         device_id: str | None = None,
         ip: str | None = None,
+        idempotency_key: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
@@ -235,12 +238,39 @@ class GroupService(RiskScreen, DealPayments):
         keeps a ``pending`` place, and joining again resumes the payment with the same
         idempotency key (if the group failed meanwhile, the provider is asked instead and
         a charge that went through is refunded).
+
+        With ``idempotency_key`` a join sent again with the same key (the client lost the
+        answer) takes no second place and is never refused as "already a member": it
+        resumes a payment still pending, and returns the group as it stands; the key
+        sent with other arguments raises ``IdempotencyKeyReused``.
         """
         check_id(group_id, "group_id")
         check_id(student_id, "student_id")
         _check_payer(account, device_id, ip)
+        check_key(idempotency_key)
+        request = {
+            "command": "join_group",
+            "group_id": group_id,
+            "student_id": student_id,
+            "account": account,
+            "device_id": device_id,
+            "ip": ip,
+        }
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            # a replay reaches _pay, which resumes a pending payment and otherwise
+            # returns the group: the place was taken once, by the first send
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: take_place(uow, now),
+                encode=str,
+                decode=str,
+            )
+
+        def take_place(uow: UnitOfWork, now: datetime) -> str:
             group = _group(uow, group_id)
             pending = group.member(student_id)
             if pending is not None and pending.status == "pending":
@@ -290,7 +320,18 @@ class GroupService(RiskScreen, DealPayments):
             student_id,
             {"group_id": group_id, "student_id": student_id, "device_id": device_id},
         )
-        return self._pay(group_id, student_id, account)
+        try:
+            return self._pay(group_id, student_id, account)
+        except PaymentFailed:
+            if idempotency_key is not None:
+                # declined: the place was given back, so a retry with the key joins afresh
+                # (as after any refusal) rather than replaying a place no longer held
+                key = idempotency_key
+                self._run(
+                    lambda uow, now: forget(uow, key),
+                    ids={"group_id": group_id, "student_id": student_id, "device_id": device_id},
+                )
+            raise
 
     def leave_group(self, group_id: str, student_id: str) -> GroupDeal:
         """Leave an open group; the group price is refunded."""

@@ -83,7 +83,7 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.notices.model import QuietHours, StaffContact
 from eduengine.notices.planning import erase_staff, put_staff_contact
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.privacy import AccessPolicy, Actor
 
@@ -583,8 +583,7 @@ class DeskService(ServiceBase):
         seen: set[str] = set()
         while True:
             at = now or self.clock.now()
-            uow = self._uow()
-            uow.read_only = True
+            uow = open_read_only(self._uow)
             with uow:
                 rows = uow.records.scan(TICKETS, SLA_DUE, hi=micros(at), limit=batch)
             keys = [k for k, _ in rows if k not in seen]

@@ -40,7 +40,7 @@ from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.codec import micros
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.inputs import check_duration, check_id, check_instant, check_int
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
 
 __all__ = ["CURSORS", "EventFeed", "FeedRow", "FeedStore", "feed_rows"]
 
@@ -198,8 +198,7 @@ class EventFeed:
     def cursor(self, name: str) -> int:
         """The position consumer ``name`` last saved (0 if it never did)."""
         check_id(name, "name")
-        uow = self.store.unit_of_work()
-        uow.read_only = True
+        uow = open_read_only(self.store.unit_of_work)
         with uow:
             doc = uow.records.get(CURSORS, name)
         return int(doc["position"]) if doc else 0

@@ -55,7 +55,7 @@ from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent, event_kinds, find_kind
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.service_layer.messagebus import Handler, handler_name
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.streams import stamp
 
 __all__ = [
@@ -379,8 +379,7 @@ class ProjectionRunner:
         return started
 
     def _stored(self) -> dict[str, int | None]:
-        uow = self._uow()
-        uow.read_only = True
+        uow = open_read_only(self._uow)
         with uow:
             found = _read_checkpoints(uow, self.projections)
         return {name: found[name] for name in self.projections}
@@ -728,8 +727,7 @@ class ProjectionRunner:
             known = {p.name: self._known[p.name] for p in chosen if p.name in self._known}
         wanted = [p.name for p in chosen if refresh or p.name not in known]
         if wanted:
-            uow = self._uow()
-            uow.read_only = True
+            uow = open_read_only(self._uow)
             with uow:
                 stored = _read_checkpoints(uow, wanted)
             for name, at in stored.items():

@@ -41,6 +41,7 @@ from eduengine.events.codec import envelope_to_json
 from eduengine.events.feed import EventFeed
 from eduengine.kernel.codec import micros
 from eduengine.kernel.envelope import Envelope
+from eduengine.service_layer.ports import open_read_only
 
 __all__ = [
     "FAILURES",
@@ -214,8 +215,7 @@ class WebhookRelay:
 
     def failures(self, limit: int = 100) -> list[DeliveryFailure]:
         """The most recent recorded failures of this relay, newest first."""
-        uow = self.feed.store.unit_of_work()
-        uow.read_only = True
+        uow = open_read_only(self.feed.store.unit_of_work)
         with uow:
             keys = uow.records.scan(FAILURES, f"failed:{self.name}", descending=True, limit=limit)
             docs = [uow.records.get(FAILURES, key) for key, _ in keys]
@@ -289,8 +289,7 @@ class WebhookRelay:
             uow.commit()
 
     def _forget_failure(self, envelope: Envelope) -> None:
-        uow = self.feed.store.unit_of_work()
-        uow.read_only = True
+        uow = open_read_only(self.feed.store.unit_of_work)
         with uow:
             known = uow.records.get(FAILURES, self._key(envelope)) is not None
         if known:

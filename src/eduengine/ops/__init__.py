@@ -17,7 +17,7 @@ This package re-exports the functions of ``jobs``, ``backup`` and ``report``, so
 >>> done = run_due(school)
 >>> list(done)
 ['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk', \
-'learning reports', 'segments', 'journeys']
+'learning reports', 'segments', 'journeys', 'idempotency']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]

@@ -13,7 +13,7 @@ webhooks (:func:`post_json`).
 >>> done = run_due(school)
 >>> list(done)
 ['projections', 'offers', 'rush', 'deals', 'fees', 'payments', 'notice plans', 'alerts', 'desk', \
-'learning reports', 'segments', 'journeys']
+'learning reports', 'segments', 'journeys', 'idempotency']
 >>> sum(done.values())
 0
 >>> status(store)["pending"]["offers"]
@@ -59,6 +59,7 @@ from eduengine.policies.records import DUE as FEE_DUE
 from eduengine.policies.records import LATE_FEES
 from eduengine.rush.service import KIND as RUSH_QUEUES
 from eduengine.rush.service import OPENS
+from eduengine.service_layer.ports import open_read_only
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.ops")
@@ -127,8 +128,7 @@ def _table_counts(store: Store) -> dict[str, Any]:
 def pending(store: Store, now: datetime) -> dict[str, int]:
     """How much work each periodic job would find due at ``now`` (read through the due
     indexes in one read-only snapshot: no lock, no growing scan)."""
-    uow = store.unit_of_work()
-    uow.read_only = True
+    uow = open_read_only(store.unit_of_work)
     hi = micros(now)
     with uow:
         records = uow.records

@@ -14,6 +14,7 @@ import attrs
 
 from eduengine.booking import handlers as booking_handlers
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
+from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidTransition, RescheduleRefused
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
@@ -21,6 +22,7 @@ from eduengine.policies import handlers
 from eduengine.policies.events import BookingRescheduled, StudentRestricted, ViolationRecorded
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
 from eduengine.policies.records import RESCHEDULES, VIOLATIONS, violations_of
+from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -163,13 +165,30 @@ class PolicyService(ServiceBase):
 
         return self._run(command, ids={"booking_id": booking_id})
 
-    def reschedule(self, booking_id: str, new_slot_id: str) -> Booking:
+    def reschedule(
+        self, booking_id: str, new_slot_id: str, *, idempotency_key: str | None = None
+    ) -> Booking:
         """Move a booking to another slot atomically: the old seat is released only if the
-        new one was taken. Allowed inside the free window, ``max_reschedules`` times."""
+        new one was taken. Allowed inside the free window, ``max_reschedules`` times.
+        ``idempotency_key``: a retry with it returns the first answer (the new booking)
+        instead of ``InvalidTransition`` (see ``docs/embedding.md``)."""
         check_id(booking_id, "booking_id")
         check_id(new_slot_id, "new_slot_id")
+        check_key(idempotency_key)
+        request = {"command": "reschedule", "booking_id": booking_id, "new_slot_id": new_slot_id}
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: move(uow, now),
+                encode=booking_out,
+                decode=booking_in,
+            )
+
+        def move(uow: UnitOfWork, now: datetime) -> Booking:
             booking = self._confirmed(uow, booking_id)
             if new_slot_id == booking.slot_id:
                 raise RescheduleRefused(booking_id, "the new slot is the current one")

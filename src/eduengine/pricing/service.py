@@ -70,6 +70,7 @@ from eduengine.pricing.orders import (
     charge_key,
 )
 from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
+from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceOptions
 
@@ -183,6 +184,7 @@ class PricingService(OrderSettlement):
         *,
         coupons: Sequence[str] = (),
         account: str,
+        idempotency_key: str | None = None,
     ) -> Order:
         """Quote, redeem the coupons that take something off, and charge exactly the
         quoted total.
@@ -194,13 +196,21 @@ class PricingService(OrderSettlement):
         its answer was lost (the order stays ``payment_unknown`` and keeps its coupons
         until a retry or :meth:`~eduengine.payments.service.PaymentService.reconcile`
         settles it).
+
+        ``idempotency_key`` (optional: the order id already is one) binds a client's key
+        to this order and its request, as for the other commands: the key sent again
+        with the same arguments checks the order out again (which, as above, returns
+        it or resumes its payment), and with another order id or other arguments raises
+        ``IdempotencyKeyReused``.
         """
         check_id(order_id, "order_id")
         check_id(account, "account")
         _check_order(customer, lines, coupons)
+        check_key(idempotency_key)
         typed = _typed_codes(coupons)
         key = charge_key(order_id)
         request = _request(customer, lines, typed)
+        keyed = {"command": "checkout", "order_id": order_id, "account": account, **request}
 
         def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
             # a first charge and its retry file the same intent, under the same key
@@ -216,6 +226,18 @@ class PricingService(OrderSettlement):
             )
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
+            # the order is its own record of the answer: a replay checks it out again
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                keyed,
+                lambda: reserve_order(uow, now),
+                encode=lambda order: order.id,
+                decode=lambda _: reserve_order(uow, now),
+            )
+
+        def reserve_order(uow: UnitOfWork, now: datetime) -> Order:
             doc = uow.records.get(ORDERS, order_id)
             if doc is not None:
                 _same_request(order_id, doc, request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, cast
 
 from eduengine.booking.model import Booking, Slot
 from eduengine.booking.series import Series
@@ -25,11 +25,13 @@ __all__ = [
     "IndexEntries",
     "IndexEntry",
     "JsonValue",
+    "ReadOnlyFactory",
     "RecordRepository",
     "SeriesRepository",
     "SlotRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "open_read_only",
 ]
 
 
@@ -165,9 +167,11 @@ class RecordRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
-    Set ``read_only = True`` before entering for a query: SQLite then reads a WAL
-    snapshot without taking the write lock, PostgreSQL takes no row locks, so a report
+    Open it with ``store.unit_of_work(read_only=True)`` for a query: SQLite then reads a
+    WAL snapshot without taking the write lock, PostgreSQL takes no row locks, so a report
     never blocks a booking. Writing in a read-only unit of work raises ``InvalidInput``.
+    (Setting ``uow.read_only = True`` before entering still works, with a
+    ``DeprecationWarning``; :func:`open_read_only` opens one from any factory.)
 
     The library's units of work also say, after :meth:`commit`, where it put the
     envelopes it staged: ``committed_feed``, their ``(position, envelope JSON)`` feed
@@ -233,6 +237,29 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class ReadOnlyFactory(Protocol):
+    """A unit-of-work factory that opens queries too (every store of the library)."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+
+def open_read_only(factory: UnitOfWorkFactory) -> UnitOfWork:
+    """A read-only unit of work from ``factory``: ``factory(read_only=True)`` (the
+    library's stores), or, for a host's factory without the parameter, one with its
+    ``read_only`` flag set the old way.
+
+    >>> from eduengine import InMemoryStore
+    >>> open_read_only(InMemoryStore().unit_of_work).read_only
+    True
+    """
+    try:
+        return cast(ReadOnlyFactory, factory)(read_only=True)
+    except TypeError:
+        uow = factory()
+        uow.read_only = True
+        return uow
 
 
 class EventPublisher(Protocol):

@@ -33,6 +33,7 @@ from eduengine.service_layer.ports import (
     RecordRepository,
     UnitOfWork,
     UnitOfWorkFactory,
+    open_read_only,
 )
 from eduengine.service_layer.streams import stamp
 
@@ -122,10 +123,9 @@ class ServiceBase:
             now = self.clock.now()
             ticket: int | None = None
             try:
-                uow = self._uow()
                 # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
                 # so reports never hold up bookings; a write in it raises InvalidInput
-                uow.read_only = not write
+                uow = self._uow() if write else open_read_only(self._uow)
                 with uow:
                     result = command(uow, now)
                     if not write:

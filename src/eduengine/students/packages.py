@@ -16,6 +16,7 @@ from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
+from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
@@ -81,12 +82,14 @@ class PackageService(ServiceBase):
         package_id: str | None = None,
         activate: bool = False,
         course_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
         (pending activation until :meth:`activate_package`, unless ``activate``).
 
         With ``course_id`` the package covers that course only, and any seat the student
-        takes in it, on any path, spends one of its credits.
+        takes in it, on any path, spends one of its credits. With ``idempotency_key`` a
+        retry returns the first package's id instead of selling a second package.
         """
         check_id(student_id, "student_id")
         check_int(credits, "credits", low=1)
@@ -100,7 +103,23 @@ class PackageService(ServiceBase):
         if course_id is not None and (not isinstance(course_id, str) or not course_id):
             raise InvalidInput(f"course_id must be a non-empty string, got {course_id!r}")
 
+        check_key(idempotency_key)
+        request = {
+            "command": "buy_package",
+            "student_id": student_id,
+            "credits": credits,
+            "valid_for_us": valid_for // timedelta(microseconds=1),
+            "package_id": package_id,
+            "activate": activate,
+            "course_id": course_id,
+        }
+
         def command(uow: UnitOfWork, now: datetime) -> str:
+            return once(
+                uow, now, idempotency_key, request, lambda: sell(uow, now), encode=str, decode=str
+            )
+
+        def sell(uow: UnitOfWork, now: datetime) -> str:
             pid = rec.add_package(
                 uow,
                 student_id,

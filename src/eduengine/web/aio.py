@@ -25,9 +25,13 @@ under the host's control. See ``docs/embedding.md``.
 ...             "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3),
 ...             capacity=3)
 ...         await aschool.booking.book(slot.id, "ann")
-...         return (await aschool.run(school.booking.get_slot, slot.id)).seats_left
+...         return (await aschool.booking.get_slot(slot.id)).seats_left
 >>> asyncio.run(main())
 2
+
+Every method is typed as its synchronous one, awaitable: for mypy
+``await aschool.booking.book(slot_id, "ann")`` is a ``Booking`` and a wrong argument is
+an error (the proxies are generated from the services: :mod:`eduengine.web.aio_services`).
 """
 
 from __future__ import annotations
@@ -36,25 +40,33 @@ import asyncio
 import contextvars
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import ParamSpec, Self, TypeVar
 
 from eduengine.bootstrap import School
 from eduengine.errors import InvalidInput
+from eduengine.web.aio_proxy import AsyncService as _AsyncService
+from eduengine.web.aio_proxy import Runner
+from eduengine.web.aio_services import AsyncServices
+
+__all__ = ["AsyncSchool", "AsyncService"]
+
+#: one service, awaitable (defined in :mod:`eduengine.web.aio_proxy`; hosts import it here)
+AsyncService = _AsyncService
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class AsyncSchool:
+class AsyncSchool(AsyncServices):
     """Every service of ``school``, awaitable.
 
     ``aschool.booking.book(slot_id, student_id)`` returns a coroutine; so does every
-    other public method of every service (``aschool.deals.join_group(...)``, ...).
-    For precise static types use :meth:`run`:
-    ``await aschool.run(school.booking.book, slot_id, "ann")`` is typed as ``Booking``.
+    other public method of every service (``aschool.deals.join_group(...)``, ...), typed
+    as the synchronous method (``Booking`` here). :meth:`run` runs any other callable
+    the same way: ``await aschool.run(school.feed.read, 0)``.
 
     ``max_workers`` bounds the commands running at once (the rest wait in the pool's
     queue, not on the event loop); keep it at or below the store's connection pool size
@@ -79,7 +91,11 @@ class AsyncSchool:
         call = functools.partial(context.run, fn, *args, **kwargs)
         return await loop.run_in_executor(self._pool, call)
 
+    def _runner(self) -> Runner:
+        return self
+
     def __getattr__(self, name: str) -> AsyncService:
+        # what is not a typed service (a host's attribute set on its school): untyped
         service = getattr(self.school, name)
         if name.startswith("_") or callable(service):
             raise AttributeError(f"School.{name} is not a service")
@@ -99,22 +115,3 @@ class AsyncSchool:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
-
-
-class AsyncService:
-    """One service whose public methods return coroutines (see :class:`AsyncSchool`)."""
-
-    def __init__(self, service: object, facade: AsyncSchool) -> None:
-        self._service = service
-        self._facade = facade
-
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        method = getattr(self._service, name)
-        if name.startswith("_") or not callable(method):
-            raise AttributeError(f"{type(self._service).__name__}.{name} is not a command")
-
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self._facade.run(method, *args, **kwargs)
-
-        return call
