@@ -1,17 +1,31 @@
 """An expired seat offer stops holding its seat as soon as any command meets it, even one
 that is refused: the expiry is committed on its own, so every reader sees the seat free
-(or handed to the next student waiting) without waiting for the sweep."""
+(or handed to the next student waiting) without waiting for the sweep.
+
+That expiry is not a partial write of the refused command: it is exactly what the sweep
+``expire_offers()`` commits at that instant (the twin-store test below proves it), and
+bad input, checked before any unit of work opens, commits nothing at all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from eduengine import BookingService, FixedClock, InMemoryEventBus, WaitlistMode
 from eduengine.booking.events import OfferAccepted, OfferExpired, SeatOffered
-from eduengine.errors import AlreadyWaiting, OfferNotFound, SlotFull
-from tests.adapters import StoreHandle
+from eduengine.errors import (
+    AlreadyWaiting,
+    BookingClosed,
+    InvalidInput,
+    OfferNotFound,
+    SeatsAvailable,
+    SlotFull,
+)
+from tests.adapters import StoreHandle, make_store
+from tests.conftest import T0
 
 HOUR = timedelta(hours=1)
 
@@ -65,3 +79,76 @@ def test_a_refused_booking_hands_the_expired_offer_s_seat_to_the_next_student_wa
     with pytest.raises(AlreadyWaiting):
         svc.join_waitlist(slot_id, "dan")
     assert store.snapshot() == before and len(bus.events) == published
+
+
+def counting_ids() -> Callable[[], str]:
+    count = 0
+
+    def new_id() -> str:
+        nonlocal count
+        count += 1
+        return f"id{count:04d}"
+
+    return new_id
+
+
+@pytest.mark.parametrize(
+    ("late", "refusal", "command"),
+    [
+        # the slot started: the dead offer is withdrawn, its seat goes to nobody
+        (25 * HOUR, BookingClosed, lambda svc, sid: svc.join_waitlist(sid, "zed")),
+        # the seat is free again, so there is no waitlist to join
+        (3 * HOUR, SeatsAvailable, lambda svc, sid: svc.join_waitlist(sid, "zed")),
+        (3 * HOUR, OfferNotFound, lambda svc, sid: svc.decline_offer(sid, "eve")),
+    ],
+)
+def test_a_refused_command_commits_exactly_what_the_sweep_would_and_nothing_of_its_own(
+    store: StoreHandle,
+    tmp_path: Path,
+    late: timedelta,
+    refusal: type[Exception],
+    command: Callable[[BookingService, str], object],
+) -> None:
+    """Two stores live the same history; on one a command is refused, on the other the
+    sweep runs instead: both end in the same state, with the same events published."""
+    """Two stores live the same history; on one a command is refused, on the other the
+    sweep runs instead: both end in the same state, with the same events published."""
+    twin = make_store(store.name, tmp_path)
+    try:
+        lives = []
+        for handle in (store, twin):
+            clock, bus = FixedClock(T0), InMemoryEventBus()
+            svc = BookingService(
+                handle.unit_of_work, clock=clock, publisher=bus, new_id=counting_ids()
+            )
+            slot_id = offer_slot(svc, clock, "eve")
+            clock.advance(late)
+            lives.append((svc, bus))
+        (refused, refused_bus), (swept, swept_bus) = lives
+        with pytest.raises(refusal):
+            command(refused, slot_id)
+        assert swept.expire_offers() == 1
+        assert store.snapshot() == twin.snapshot()
+        assert refused_bus.events == swept_bus.events
+        assert refused.expire_offers() == 0
+    finally:
+        twin.close()
+
+
+def test_bad_input_meeting_a_due_offer_commits_nothing(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    bus = InMemoryEventBus()
+    svc = BookingService(store.unit_of_work, clock=clock, publisher=bus)
+    slot_id = offer_slot(svc, clock, "eve")
+    clock.advance(3 * HOUR)
+    published, before = len(bus.events), store.snapshot()
+    for bad in (
+        lambda: svc.join_waitlist(slot_id, ""),
+        lambda: svc.accept_offer(slot_id, "e" * 10_000),
+        lambda: svc.change_capacity(slot_id, -1),
+    ):
+        with pytest.raises(InvalidInput):
+            bad()
+    assert store.snapshot() == before and len(bus.events) == published
+    assert svc.get_slot(slot_id).offers  # still there for the sweep: input decided nothing

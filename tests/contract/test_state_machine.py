@@ -4,16 +4,31 @@ A plain Python model runs beside the real service. Every rule also tries command
 be refused (overbooking, double booking, booking started or cancelled slots ...) and asserts
 the exact refusal, so the invariants are checked against an adversary, not a polite user.
 The same machine runs against every adapter.
+
+A refused slot command changes nothing of its own, but it may commit the expiry of the
+seat offers it met that were already due (``WaitlistService._expiring``). That write is
+not the command's: it depends on the clock alone, it is exactly what the sweep
+``expire_offers()`` would commit at that instant (any worker may run it at any moment),
+it runs in a unit of work of its own, and the refusal was judged on the state after it
+(``SeatsAvailable`` because the dead offer's seat is free, ``OfferNotFound`` because the
+offer is gone), so rolling it back would leave the store contradicting the answer just
+given. The model therefore predicts a refusal as "the sweep of the slots the command
+met, and nothing else": ``expect(..., met=[slot ids])`` expires their due offers in the
+model and asserts that the refusal published exactly those expiries and the seats they
+passed on. Bad input (``InvalidInput``) is checked before any unit of work opens, so it
+never meets an offer and commits nothing at all.
 """
 
 from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -31,6 +46,7 @@ from eduengine import (
     SlotEvent,
     WaitlistMode,
 )
+from eduengine.booking.events import OfferExpired, SeatOffered, WaitlistPromoted
 from eduengine.errors import (
     AlreadyBooked,
     AlreadyWaiting,
@@ -51,6 +67,9 @@ from tests.conftest import T0
 STUDENTS = ["ann", "bob", "cat", "dan", "eve"]
 OFFER_TTL = timedelta(minutes=30)
 
+#: a predicted event: (event class name, slot id, student id)
+Emitted = tuple[str, str, str]
+
 
 @dataclass
 class ModelSlot:
@@ -69,22 +88,28 @@ class ModelSlot:
     def bookable(self, now: datetime) -> bool:
         return not self.cancelled and now < self.start
 
-    def fill(self, now: datetime) -> None:
+    def fill(self, now: datetime) -> list[tuple[str, str]]:
+        """Hand free seats on; returns the (event name, student) of each handed on."""
+        handed: list[tuple[str, str]] = []
         if not self.bookable(now):
-            return
+            return handed
         while self.waitlist and self.capacity - self.taken > 0:
             student = self.waitlist.pop(0)
             if self.mode is WaitlistMode.AUTO:
                 self.seats[student] = "confirmed"
+                handed.append(("WaitlistPromoted", student))
             else:
                 self.offers[student] = min(now + OFFER_TTL, self.start)
+                handed.append(("SeatOffered", student))
+        return handed
 
-    def expire(self, now: datetime) -> None:
+    def expire(self, now: datetime) -> list[tuple[str, str]]:
+        """Withdraw the offers due and hand their seats on; returns what that emits."""
         due = [s for s, exp in self.offers.items() if exp <= now]
         for student in due:
             del self.offers[student]
-        if due:
-            self.fill(now)
+        expired = [("OfferExpired", student) for student in due]
+        return expired + self.fill(now) if due else expired
 
 
 class Model:
@@ -166,6 +191,12 @@ class Model:
         return slot
 
 
+def _emitted(event: object) -> Emitted:
+    if isinstance(event, OfferExpired | SeatOffered | WaitlistPromoted):
+        return (type(event).__name__, event.slot_id, event.student_id)
+    return (type(event).__name__, "", "")  # nothing else may follow a refusal
+
+
 class BookingMachine(RuleBasedStateMachine):
     adapter = "memory"
 
@@ -193,18 +224,36 @@ class BookingMachine(RuleBasedStateMachine):
 
     # --- helpers ------------------------------------------------------------------
 
-    def expect(self, predicted: Exception | None, action: object) -> object:
-        """Run ``action``; it must fail exactly as predicted (or succeed)."""
+    def expect(
+        self, predicted: Exception | None, action: object, *, met: Iterable[str] = ()
+    ) -> object:
+        """Run ``action``; it must fail exactly as predicted (or succeed).
+
+        ``met`` names the slots a refused command meets with their offers due: a refusal
+        commits their expiry on its own, as the sweep would (see the module docstring),
+        so the model sweeps them too and the refusal may publish exactly that.
+        """
         before = len(self.bus.events)
+        now = self.clock.now()
         try:
             result = action()  # type: ignore[operator]
         except EduEngineError as refused:
             assert predicted is not None, f"refused unexpectedly: {refused!r}"
             assert type(refused) is type(predicted), (refused, predicted)
-            assert len(self.bus.events) == before, "a refused command published events"
+            swept = sorted(self._sweep(met, now))
+            published = sorted(_emitted(e) for e in self.bus.events[before:])
+            assert published == swept, "a refused command published more than the sweep"
             return None
         assert predicted is None, f"expected {predicted!r}, but it succeeded"
         return result
+
+    def _sweep(self, slot_ids: Iterable[str], now: datetime) -> list[Emitted]:
+        """Expire the offers due on ``slot_ids`` in the model; returns the events due."""
+        return [
+            (name, sid, student)
+            for sid in dict.fromkeys(slot_ids)
+            for name, student in self.model.slots[sid].expire(now)
+        ]
 
     def predict(self, fn: object, *args: object) -> tuple[Exception | None, ModelSlot | None]:
         try:
@@ -260,7 +309,7 @@ class BookingMachine(RuleBasedStateMachine):
     def book(self, slot_id: str, student: str) -> None:
         now = self.clock.now()
         predicted, after = self.predict(self.model.book, slot_id, student, now)
-        booking = self.expect(predicted, lambda: self.svc.book(slot_id, student))
+        booking = self.expect(predicted, lambda: self.svc.book(slot_id, student), met=[slot_id])
         if after is not None:
             assert booking is not None
             self.model.slots[slot_id] = after
@@ -286,7 +335,9 @@ class BookingMachine(RuleBasedStateMachine):
             else:
                 for sid in sessions:
                     new_states[sid] = self.model.book(sid, student, now)
-        booked = self.expect(predicted, lambda: self.svc.book_series(series_id, student))
+        booked = self.expect(
+            predicted, lambda: self.svc.book_series(series_id, student), met=sessions
+        )
         if predicted is None:
             # all of the sessions still to come, and nothing else
             assert isinstance(booked, list)
@@ -315,7 +366,9 @@ class BookingMachine(RuleBasedStateMachine):
     def join_waitlist(self, slot_id: str, student: str) -> None:
         now = self.clock.now()
         predicted, after = self.predict(self.model.join, slot_id, student, now)
-        position = self.expect(predicted, lambda: self.svc.join_waitlist(slot_id, student))
+        position = self.expect(
+            predicted, lambda: self.svc.join_waitlist(slot_id, student), met=[slot_id]
+        )
         if after is not None:
             assert position == len(after.waitlist)
             self.model.slots[slot_id] = after
@@ -337,9 +390,9 @@ class BookingMachine(RuleBasedStateMachine):
         fn = self.model.accept if accept else self.model.decline
         predicted, after = self.predict(fn, slot_id, student, now)
         if accept:
-            self.expect(predicted, lambda: self.svc.accept_offer(slot_id, student))
+            self.expect(predicted, lambda: self.svc.accept_offer(slot_id, student), met=[slot_id])
         else:
-            self.expect(predicted, lambda: self.svc.decline_offer(slot_id, student))
+            self.expect(predicted, lambda: self.svc.decline_offer(slot_id, student), met=[slot_id])
         if after is not None:
             self.model.slots[slot_id] = after
 
@@ -361,7 +414,7 @@ class BookingMachine(RuleBasedStateMachine):
     def change_capacity(self, slot_id: str, capacity: int) -> None:
         now = self.clock.now()
         predicted, after = self.predict(self.model.change_capacity, slot_id, capacity, now)
-        self.expect(predicted, lambda: self.svc.change_capacity(slot_id, capacity))
+        self.expect(predicted, lambda: self.svc.change_capacity(slot_id, capacity), met=[slot_id])
         if after is not None:
             self.model.slots[slot_id] = after
 
@@ -428,3 +481,38 @@ def _machine_for(adapter: str) -> type[BookingMachine]:
 for _adapter in ADAPTERS:
     _cls = _machine_for(_adapter)
     globals()[f"TestBookingMachine_{_adapter}"] = _cls.TestCase
+
+
+def _replay(machine: BookingMachine, *steps: object) -> None:
+    """Run ``steps`` (callables on the machine) as hypothesis would, invariants after each."""
+    try:
+        for step in steps:
+            step(machine)  # type: ignore[operator]
+            machine.real_state_matches_the_model()
+            machine.published_events_replay_to_the_seat_counts()
+    finally:
+        machine.teardown()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_refused_join_on_a_started_slot_sweeps_its_dead_offer_and_nothing_else(
+    adapter: str,
+) -> None:
+    """The example hypothesis found: a seat offered at 10:12 expires at 10:42, unanswered;
+    at 11:02 the slot has started and a join is refused (``BookingClosed``), and the
+    refusal commits the offer's expiry, as the sweep would have, and nothing else."""
+    machine = _machine_for(adapter)()
+    slot: list[str] = []
+    _replay(
+        machine,
+        lambda m: slot.append(m.create_slot(0, 2, WaitlistMode.OFFER)),
+        lambda m: m.time_passes(5),
+        lambda m: m.join_waitlist(slot[0], "ann"),
+        lambda m: m.time_passes(67),
+        lambda m: m.change_capacity(slot[0], 1),  # the seat is offered to ann
+        lambda m: m.change_capacity(slot[0], 0),  # refused: her offer holds it
+        lambda m: m.time_passes(50),
+        lambda m: m.join_waitlist(slot[0], "ann"),  # refused: the slot started
+    )
+    assert [type(e) for e in machine.bus.events[-1:]] == [OfferExpired]
+    assert machine.model.slots[slot[0]].offers == {}

@@ -109,7 +109,10 @@ class WaitlistService(ServiceBase):
         The command expires due offers itself, but a refusal rolls that back with the
         rest; the seats would then stay held by dead offers until the sweep. So a refused
         command that met due offers has them expired in a unit of work of their own (what
-        the sweep would do) before the refusal is raised.
+        the sweep would do) before the refusal is raised. That is not a partial write of
+        the refused command: it hangs on the clock alone, it is what ``expire_offers()``
+        would commit at this instant, and the refusal was judged on the state after it
+        (docs/booking-model.md, Waitlists).
         """
         try:
             return self._run(command, ids=ids)
