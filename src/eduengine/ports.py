@@ -8,12 +8,14 @@ from eduengine.service_layer.ports import (
     IndexEntries,
     IndexEntry,
     JsonValue,
+    ReadOnlyFactory,
     RecordRepository,
     SeriesRepository,
     SlotRepository,
     Store,
     UnitOfWork,
     UnitOfWorkFactory,
+    open_read_only,
 )
 
 __all__ = [
@@ -23,12 +25,14 @@ __all__ = [
     "IndexEntries",
     "IndexEntry",
     "JsonValue",
+    "ReadOnlyFactory",
     "RecordRepository",
     "SeriesRepository",
     "SlotRepository",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "open_read_only",
 ]
 
 warn_moved("eduengine.ports", "eduengine.service_layer.ports")
