@@ -99,6 +99,7 @@ MODULES = [
     "eduengine.learning.service",
     "eduengine.levels.board",
     "eduengine.levels.events",
+    "eduengine.levels.handlers",
     "eduengine.levels.model",
     "eduengine.levels.service",
     "eduengine.levels.xp",

@@ -90,6 +90,7 @@ from eduengine.kernel.money import Money
 from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
 from eduengine.learning.service import LearningService
+from eduengine.levels.handlers import ATTENDANCE_PROJECTION, attendance_xp_rules
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
 from eduengine.levels.service import LevelService
 from eduengine.mastery.model import DEFAULT_PARAMS, BktParams
@@ -444,6 +445,7 @@ class School:
         quest_events: Sequence[type[ev.DomainEvent]] = (),
         template_variables: Mapping[str, Mapping[str, Any]] | None = None,
         journeys: Sequence[Journey] = (),
+        attendance_xp: int | XpRule | None = None,
     ) -> School:
         """Wire a school.
 
@@ -484,6 +486,8 @@ class School:
         ``certificate_key`` (bytes, kept secret) signs the certificates of
         ``school.milestones`` (none are issued without it; see docs/milestones.md), and
         ``quest_events`` are the event classes (with a ``student_id``) quests may count.
+        ``attendance_xp`` (XP per attended lesson, or an :class:`XpRule`; ``None``: off)
+        makes the ``attendance_xp`` projection award it once per booking (docs/levels.md).
         """
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
@@ -539,6 +543,13 @@ class School:
             quest_events=quest_events,
             **milestone_wiring,
         )
+        if attendance_xp is not None:
+            # before milestones, so its XpAwarded counts for quests in the same catch-up
+            reactions.append(
+                reaction_projection(
+                    ATTENDANCE_PROJECTION, attendance_xp_rules(levels, attendance_xp)
+                )
+            )
         reactions.append(reaction_projection("milestones", MilestoneReactions(milestones).table()))
         # graded work feeds mastery, each graded attempt once (docs/learning.md)
         reactions.append(
