@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from eduengine import FixedClock, School
-from eduengine.errors import InvalidInput
+from eduengine.errors import InvalidInput, SlotNotFound
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -147,3 +148,64 @@ def test_bad_recommendation_arguments_are_refused(store: StoreHandle) -> None:
         school.mastery.recommend("mei", zone="Mars/Olympus")
     with pytest.raises(InvalidInput):
         school.mastery.recommend("mei", horizon=timedelta(0))
+
+
+def _spy_slot_reads(school: School) -> list[tuple[str, tuple[str, ...]]]:
+    """Every read of the slot repository by ``school.mastery``: the method and the ids
+    asked (``list_ids`` asks for all)."""
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    real = school.mastery._uow
+
+    def factory(read_only: bool = False) -> Any:
+        uow = real(read_only=read_only)  # type: ignore[call-arg]
+        slots = uow.slots
+        for name in ("get", "get_many", "list_ids", "summaries"):
+            method = getattr(slots, name)
+
+            def spy(*args: Any, _name: str = name, _method: Any = method) -> Any:
+                asked = args[0] if args else ("*",)
+                calls.append((_name, (asked,) if isinstance(asked, str) else tuple(asked)))
+                return _method(*args)
+
+            setattr(slots, name, spy)
+        return uow
+
+    school.mastery._uow = factory
+    return calls
+
+
+def test_recommend_reads_only_the_candidate_courses_slots_in_the_horizon(
+    store: StoreHandle,
+) -> None:
+    school, ids = _plant(store)
+    # a course outside the course map and her goals: its slots can never rank
+    art = school.booking.create_slot(
+        "art",
+        _at(T0 + timedelta(days=1), 19),
+        _at(T0 + timedelta(days=1), 20),
+        4,
+        slot_id="art-tue",
+    )
+    with store.unit_of_work() as uow:
+        history = {b.slot_id for b in uow.bookings.for_student("mei")}
+        every_id = uow.slots.list_ids()
+    every = school.mastery.recommend("mei", zone="Asia/Shanghai", slot_ids=every_id)
+    calls = _spy_slot_reads(school)
+
+    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai")
+
+    assert ranked == every  # the same ranking as reading every slot
+    assert calls, "the spy saw no slot reads"
+    assert not [c for c in calls if c[0] == "list_ids"]
+    # the only full slots loaded are her history's; the rest are summaries (no rosters)
+    loaded = {sid for name, asked in calls if name in ("get", "get_many") for sid in asked}
+    assert loaded <= history
+    summarised = {sid for name, asked in calls if name == "summaries" for sid in asked}
+    assert art.id not in summarised and ids["too late"] not in summarised
+    assert not summarised & history
+
+
+def test_an_unknown_listed_slot_is_refused(store: StoreHandle) -> None:
+    school, ids = _plant(store)
+    with pytest.raises(SlotNotFound):
+        school.mastery.recommend("mei", slot_ids=[ids["pick"], "no-such-slot"])

@@ -31,7 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from eduengine.booking.model import SlotStatus
-from eduengine.errors import InvalidInput, PrerequisitesDisagree
+from eduengine.booking.queries import read_summaries
+from eduengine.booking.timetable import TIMETABLE, course_index
+from eduengine.errors import InvalidInput, PrerequisitesDisagree, SlotNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import (
     check_duration,
@@ -550,9 +552,9 @@ class MasteryService(ServiceBase):
         booking history (weekdays and hours in ``zone``, tutors) and the seats left in
         the open slots starting within ``horizon`` of ``at``.
 
-        The slots considered are ``slot_ids`` (the host's timetable for the horizon);
-        without them every slot id of the store is read, as no port yet lists slots by
-        course and time.
+        The slots considered are those of the candidate courses (the course map's and her
+        goal courses) in the horizon, found through the ``slot_time`` index and read as
+        summaries (no rosters); ``slot_ids``, if given, are read instead.
         """
         check_id(student_id, "student_id")
         check_duration(horizon, "horizon", low=timedelta(seconds=1))
@@ -569,9 +571,11 @@ class MasteryService(ServiceBase):
             goals_doc = uow.records.get(GOALS, student_id)
             goals = Goals.from_record(goals_doc) if goals_doc else Goals()
             history, mine = self._history(uow, student_id)
-            open_slots = self._open_slots(uow, wanted, mine, when, horizon)
+            course_points = {key: tuple(d["points"]) for key, d in uow.records.list(COURSES)}
+            candidates = set(course_points) | set(goals.courses)
+            open_slots = self._open_slots(uow, wanted, candidates, mine, when, horizon)
             courses = rank_courses(
-                {key: tuple(d["points"]) for key, d in uow.records.list(COURSES)},
+                course_points,
                 mastery,
                 goals,
                 priors=self._curriculum(uow)[1],
@@ -639,21 +643,38 @@ class MasteryService(ServiceBase):
     def _open_slots(
         uow: UnitOfWork,
         wanted: list[str] | None,
+        candidates: set[str],
         mine: set[str],
         at: datetime,
         horizon: timedelta,
     ) -> list[OpenSlot]:
-        ids = sorted(set(wanted if wanted is not None else uow.slots.list_ids()) - mine)
+        """The bookable slots of the ``candidate`` courses starting in ``(at, at +
+        horizon]``, not hers: slots of other courses never rank, so only the candidates'
+        ``slot_time`` index ranges are read (or ``wanted``, the host's ids)."""
+        if wanted is not None:
+            ids = set(wanted)
+        else:
+            lo, hi = micros(at) + 1, micros(at + horizon)
+            ids = {
+                key
+                for course in candidates
+                for key, _ in uow.records.scan(TIMETABLE, course_index(course), lo=lo, hi=hi)
+            }
+        summaries = read_summaries(uow, sorted(ids - mine))
+        if wanted is not None and len(summaries) < len(ids - mine):
+            # as before the index: a host's unknown slot id is an error, not a skip
+            missing = sorted(ids - mine - {s.slot_id for s in summaries})
+            raise SlotNotFound(missing[0])
         found = []
-        for slot in uow.slots.get_many(ids) if ids else []:
+        for slot in summaries:
             if (
-                slot.status is SlotStatus.OPEN
+                slot.status == SlotStatus.OPEN.value
                 and at < slot.start <= at + horizon
                 and slot.seats_left > 0
             ):
                 found.append(
                     OpenSlot(
-                        slot_id=slot.id,
+                        slot_id=slot.slot_id,
                         course_id=slot.course_id,
                         start=slot.start,
                         tutor_id=slot.tutor_id,
