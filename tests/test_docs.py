@@ -52,6 +52,8 @@ MODULES = [
     "eduengine.booking.timetable",
     "eduengine.booking.service",
     "eduengine.bootstrap",
+    "eduengine.config.plugins",
+    "eduengine.config.settings",
     "eduengine.community.events",
     "eduengine.community.model",
     "eduengine.community.moderation",

@@ -59,6 +59,7 @@ from eduengine.community.metrics import COUNTED, count_event, reset_counts
 from eduengine.community.model import RateLimits
 from eduengine.community.service import CommunityService
 from eduengine.community.spam import SpamRules
+from eduengine.config import Plugins, SchoolSettings, load_plugins
 from eduengine.deals import service as deal_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
@@ -408,6 +409,7 @@ class School:
     def build(
         cls,
         store: SchoolStore,
+        settings: SchoolSettings | None = None,
         *,
         clock: Clock | None = None,
         gateway: PaymentGateway | None = None,
@@ -446,6 +448,7 @@ class School:
         template_variables: Mapping[str, Mapping[str, Any]] | None = None,
         journeys: Sequence[Journey] = (),
         attendance_xp: int | XpRule | None = None,
+        plugins: Plugins | None = None,
     ) -> School:
         """Wire a school.
 
@@ -488,7 +491,34 @@ class School:
         ``quest_events`` are the event classes (with a ``student_id``) quests may count.
         ``attendance_xp`` (XP per attended lesson, or an :class:`XpRule`; ``None``: off)
         makes the ``attendance_xp`` projection award it once per booking (docs/levels.md).
+
+        ``settings`` (a :class:`~eduengine.config.SchoolSettings`, from a TOML file and the
+        environment) fill in the options left at their defaults: the cancellation policy,
+        the reminder plan, notices and analytics on or off, inline reactions, the payment
+        settling delay, community rate limits, attendance XP, and the plugins to load
+        (docs/embedding.md). ``plugins`` adds a host's rules and reactions directly, as an
+        entry-point plugin would.
         """
+        if settings is not None:
+            # a keyword argument left at its default takes the settings' value
+            policy = policy if policy is not None else settings.cancellation.policy()
+            reminders = settings.reminders.plan() if reminders is DEFAULT_PLAN else reminders
+            if notices is DEFAULT_NOTICES and not settings.wiring.notices:
+                notices = None
+            analytics = analytics and settings.wiring.analytics
+            inline_projections = inline_projections and settings.wiring.inline_projections
+            if settle_payments_after == SETTLE_AFTER:
+                settle_payments_after = settings.wiring.settle_payments_after
+            community_limits = community_limits or settings.community.limits()
+            if attendance_xp is None:
+                attendance_xp = settings.levels.attendance_xp
+            if settings.wiring.plugins:
+                loaded = load_plugins(settings.wiring.plugins)
+                if plugins is not None:
+                    loaded.rules.update(plugins.rules)
+                    for projection in plugins.projections:
+                        loaded.projection(projection)
+                plugins = loaded
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
         gateway = gateway or NoPaymentGateway()
@@ -505,6 +535,9 @@ class School:
                 course_credits=credits,
             )
         )
+        if plugins is not None:
+            # a host's rules run after the library's, in the command's unit of work
+            bus.subscribe_many(plugins.rules)
         uow = store.unit_of_work
         # every adapter of the library is a FeedStore; a host's own that is not raises
         # FeedUnavailable when the feed is read
@@ -572,6 +605,8 @@ class School:
         # segments' roster and retag due times; the journeys' steps that events start
         reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
         reactions.append(reaction_projection("journeys", journey_rules(journeys)))
+        if plugins is not None:
+            reactions.extend(plugins.projections)
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
