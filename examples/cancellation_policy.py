@@ -44,13 +44,13 @@ def main() -> None:
         return school.booking.create_slot("speaking", start, start + timedelta(hours=1), 8).id
 
     a, b, c = slot(48), slot(72), slot(5)
-    booking = desk.book(a, "ann")
+    booking = school.book(a, "ann")
     print("on booking:")
     reminders.send_due(PrintNotifier())
     moved = desk.reschedule(booking.id, b)
     print(f"rescheduled free of charge to slot {moved.slot_id[:8]}")
     reminders.send_due(PrintNotifier())
-    outcome = desk.cancel(desk.book(c, "ann").id)
+    outcome = school.cancel(school.book(c, "ann").id)
     print(f"cancelled 5 hours before: late={outcome.late}, fee={outcome.fee}")
     clock.advance(timedelta(days=2, minutes=5))
     print("two days later:")

@@ -51,6 +51,7 @@ from eduengine.booking import handlers as booking_rules
 from eduengine.booking.feed_tokens import erase_student_token
 from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.ical import CalendarService, CourseCatalog
+from eduengine.booking.model import Booking
 from eduengine.booking.queries import TimetableQueries
 from eduengine.booking.service import BookingService
 from eduengine.community.handlers import erase_student as erase_community_posts
@@ -113,7 +114,7 @@ from eduengine.policies import handlers as policy_rules
 from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
 from eduengine.policies.model import CancellationPolicy
-from eduengine.policies.service import PolicyService
+from eduengine.policies.service import CancellationOutcome, PolicyService
 from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
@@ -763,6 +764,65 @@ class School:
         erasure.register("guardians", erase_guardian_links)
         erasure.register("idempotency", erase_keys)
         return school
+
+    def book(
+        self,
+        slot_id: str,
+        student_id: str,
+        *,
+        require_credit: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Booking:
+        """The one booking command: a seat in ``slot_id`` for ``student_id`` under every
+        rule of the school (restrictions, capacity, the waitlist's offers). A registered
+        student's active package covering the course pays with a credit (the one
+        expiring first); ``require_credit=True`` refuses with ``NoCredit`` (and books
+        nothing) when she holds none. ``idempotency_key``: a retry returns the first
+        answer (docs/embedding.md).
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from eduengine import FixedClock, InMemoryStore
+        >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        >>> school = School.build(InMemoryStore(), clock=clock)
+        >>> start = clock.now() + timedelta(days=3)
+        >>> slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+        >>> _ = school.students.register("mei", name="Mei")
+        >>> package = school.students.buy_package("mei", credits=4, valid_for=timedelta(days=90))
+        >>> _ = school.students.activate_package(package)
+        >>> seat = school.book(slot.id, "mei", require_credit=True)
+        >>> school.students.packages_of("mei")[0].credits_left
+        3
+        >>> outcome = school.cancel(seat.id)
+        >>> outcome.late, outcome.credit_returned
+        (False, True)
+        >>> school.students.packages_of("mei")[0].credits_left
+        4
+        """
+        if require_credit:
+            return self.students.book_paid_by_credit(
+                slot_id, student_id, idempotency_key=idempotency_key
+            )
+        return self.booking.book(slot_id, student_id, idempotency_key=idempotency_key)
+
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        reason_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CancellationOutcome:
+        """The one cancel command, for any seat (a class, a series' session, a 1-on-1
+        lesson): inside the free window at no cost, later a violation with the policy's
+        late fee; the credit that paid for the seat comes back in the free window and is
+        forfeited after it. The outcome says which (``credit_returned``: ``None`` when
+        no credit paid). ``reason_code`` is the school's code for why."""
+        paid_by = self.students.credit_paying(booking_id)
+        outcome = self.policies.cancel(
+            booking_id, reason_code=reason_code, idempotency_key=idempotency_key
+        )
+        if paid_by is None:
+            return outcome
+        return attrs.evolve(outcome, credit_returned=not outcome.late)
 
     def reindex(self) -> dict[str, int]:
         """The one-off upgrade of a store written by a release before indexes: file every

@@ -9,10 +9,12 @@ packages read the ``expires`` and ``pending_activation`` indexes (see
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
+from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
@@ -33,6 +35,17 @@ from eduengine.students.records import (
 #: how long before the start a cancellation gives the credit back, unless told otherwise
 FREE_CANCEL_BEFORE = timedelta(hours=24)
 
+
+#: what the deprecated credit commands say (one booking and one cancel command, issue #27)
+BOOK_WITH_CREDIT_MOVED = (
+    "students.book_with_credit is deprecated: use school.book(slot_id, student_id, "
+    "require_credit=True) (a service built alone: book_paid_by_credit); it will be "
+    "removed in 0.5"
+)
+CANCEL_WITH_CREDIT_MOVED = (
+    "students.cancel_with_credit is deprecated: use school.cancel(booking_id), whose "
+    "outcome says whether the credit came back; it will be removed in 0.5"
+)
 
 class PackageService(ServiceBase):
     """Lesson packages: selling, activating, spending credits on seats, and the reports
@@ -191,15 +204,37 @@ class PackageService(ServiceBase):
         return self._refile_all(rec.PACKAGES, rec.put_package)
 
     def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
-        """Book a seat and consume a credit in one unit of work (all or nothing).
+        """Deprecated alias of ``school.book(slot_id, student_id, require_credit=True)``:
+        a seat and a credit in one unit of work (no credit, ``NoCredit``: no seat)."""
+        warnings.warn(BOOK_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
+        return self.book_paid_by_credit(slot_id, student_id)
+
+    def book_paid_by_credit(
+        self, slot_id: str, student_id: str, *, idempotency_key: str | None = None
+    ) -> Booking:
+        """Book a seat and consume a credit in one unit of work (all or nothing); what
+        ``school.book(..., require_credit=True)`` runs.
 
         Any active package covering the slot's course (or no course) pays, the one
         expiring first; with none, ``NoCredit`` and nothing is booked.
         """
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
+        check_key(idempotency_key)
+        request = {"command": "book_with_credit", "slot_id": slot_id, "student_id": student_id}
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: take(uow, now),
+                encode=booking_out,
+                decode=booking_in,
+            )
+
+        def take(uow: UnitOfWork, now: datetime) -> Booking:
             doc = rec.student(uow, student_id)
             slot = uow.slots.get(slot_id)
             if not rec.usable_packages(uow, doc, now, slot.course_id, scoped_only=False):
@@ -212,11 +247,24 @@ class PackageService(ServiceBase):
 
         return self._run(command, ids={"slot_id": slot_id, "student_id": student_id})
 
+    def credit_paying(self, booking_id: str) -> str | None:
+        """The package whose credit paid for ``booking_id`` (``None``: no credit did, or
+        the student is not registered)."""
+        check_id(booking_id, "booking_id")
+
+        def query(uow: UnitOfWork, now: datetime) -> str | None:
+            booking = uow.bookings.get(booking_id)
+            doc = uow.records.get(rec.STUDENTS, booking.student_id)
+            found = None if doc is None else rec.package_of_booking(uow, doc, booking_id)
+            return None if found is None else found[0]
+
+        return self._run(query, write=False, ids={"booking_id": booking_id})
+
     def cancel_with_credit(self, booking_id: str, *, reason_code: str | None = None) -> bool:
-        """Cancel a booking paid with a credit; the credit comes back if cancelled
-        ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
-        the credit came back. (Any other way of cancelling settles the credit the same
-        way: the ledger is a rule on the bus.) ``reason_code``: the school's code for why."""
+        """Deprecated alias of ``school.cancel(booking_id)`` for a booking paid with a
+        credit: returns whether the credit came back (cancelled ``free_cancel_before``
+        the start or earlier), ``InvalidTransition`` if no credit paid for it."""
+        warnings.warn(CANCEL_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
         check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
