@@ -297,8 +297,8 @@ class SegmentService(ServiceBase):
     ...     school.students.register(sid, name=sid)
     >>> _ = school.students.tag("bob", "vip")
     >>> school.segments.save("not-vip", Segment(tags_none={"vip"}))
-    >>> school.segments.count("not-vip")
-    2
+    >>> school.segments.count("not-vip"), school.segments.names()
+    (2, ['not-vip'])
     >>> first = school.segments.page("not-vip", limit=1)
     >>> first.student_ids, school.segments.page("not-vip", after=first.next_cursor).student_ids
     (('ann',), ('cy',))
@@ -338,6 +338,12 @@ class SegmentService(ServiceBase):
             return Segment.from_record(doc["segment"])
 
         return self._run(query, write=False)
+
+    def names(self) -> list[str]:
+        """The names of the saved segments, sorted (what an operator's board lists)."""
+        return self._run(
+            lambda uow, now: sorted(key for key, _ in uow.records.list(SEGMENTS)), write=False
+        )
 
     def _segment(self, segment: str | Segment) -> Segment:
         return segment if isinstance(segment, Segment) else self.get(segment)
