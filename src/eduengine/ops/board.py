@@ -276,7 +276,7 @@ class BoardApp:
                     return
         if scope["type"] != "http":
             return
-        path = unquote(scope["path"])
+        path = scope["path"]  # decoded, as ASGI servers hand it
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         try:
             if scope["method"] != "GET":
@@ -364,8 +364,8 @@ async def _handle(
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
-        "path": path,
-        "raw_path": path.encode(),
+        "path": unquote(path),
+        "raw_path": path.encode("latin-1"),
         "query_string": query.encode(),
         "headers": [],
     }
