@@ -115,3 +115,16 @@ def test_the_app_serves_the_page_the_font_and_answers_a_long_poll_on_news(
     assert get(app, "/segments/未购买", "after=bogus")[0] == 422
     assert get(app, "/board.json", method="POST")[0] == 405
     assert get(app, "/nothing")[0] == 404
+
+
+def test_the_board_command_refuses_bad_arguments_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from eduengine.ops.cli import main
+
+    for bad in (["--zone", "Mars/Olympus"], ["--renew-days", "0"], ["--segment-every", "0s"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["--store", "memory://", "board", *bad])
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("eduengine: error: argument") and err.count("\n") == 1

@@ -139,10 +139,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            stopped = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            raise
+    # SIGTERM stops the board cleanly, waiting pages and all
+    assert stopped == 0, proc.stderr and proc.stderr.read()
 
 
 def expected(url: str) -> dict[str, Any]:
