@@ -128,6 +128,7 @@ MODULES = [
     "eduengine.people.model",
     "eduengine.people.service",
     "eduengine.ops.backup",
+    "eduengine.ops.board",
     "eduengine.ops.jobs",
     "eduengine.ops.report",
     "eduengine.ops.stores",

@@ -35,6 +35,8 @@ from eduengine.kernel.codec import dt_in, from_micros, micros
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.kernel.money import Money
+from eduengine.mastery.service import mastery_in, prior_in
+from eduengine.people.service import linked_guardians
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
@@ -68,6 +70,33 @@ def _names(value: object) -> frozenset[str]:
     return frozenset(value)
 
 
+def _points(value: object) -> tuple[tuple[str, Decimal], ...]:
+    """Knowledge point -> mastery bound (a mapping, or the pairs a record keeps), as
+    sorted pairs: a segment stays hashable and compares equal however it was given."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = [tuple(p) for p in value]
+    else:
+        raise InvalidInput(f"expected knowledge points mapped to a mastery, got {value!r}")
+    out: dict[str, Decimal] = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise InvalidInput(f"expected (point, mastery) pairs, got {value!r}")
+        point, bound = pair
+        check_id(point, "point_id")
+        if isinstance(bound, bool) or not isinstance(bound, (Decimal, int, str)):
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}")
+        try:
+            level = Decimal(bound)
+        except ArithmeticError as exc:
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}") from exc
+        if not level.is_finite() or not 0 <= level <= 1:
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}")
+        out[point] = level
+    return tuple(sorted(out.items()))
+
+
 def _days(instance: Any, attribute: Any, value: int | None) -> None:
     if value is not None:
         check_int(value, attribute.name, low=0, high=36500)
@@ -84,9 +113,16 @@ class Segment:
       student never active counts as inactive);
     - ``min_purchases`` / ``max_purchases``: purchases (orders, packages, group deals);
     - ``has_active_package``, ``credits_left_at_most``: her active lesson packages;
-    - ``guardian_channel``: a guardian reachable by ``"phone"`` or ``"email"``;
+    - ``guardian_channel``: a guardian reachable by ``"phone"`` or ``"email"`` (one
+      given at registration, or a linked guardian account);
     - ``min_spend``: paid at least this much in its currency (the analytics projection's
-      spend).
+      spend);
+    - ``mastery_below`` / ``mastery_at_least``: knowledge point -> mastery (0 to 1): her
+      mastery of each point is below / at least the bound (a point she has not met
+      counts at its prior).
+
+    >>> Segment(mastery_below={"fractions": "0.6"}).mastery_below
+    (('fractions', Decimal('0.6')),)
     """
 
     stages: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
@@ -101,6 +137,8 @@ class Segment:
     credits_left_at_most: int | None = attrs.field(default=None, validator=_days)
     guardian_channel: str | None = None
     min_spend: Money | None = None
+    mastery_below: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_points)
+    mastery_at_least: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_points)
 
     def __attrs_post_init__(self) -> None:
         if self.guardian_channel is not None and self.guardian_channel not in CHANNELS:
@@ -116,6 +154,10 @@ class Segment:
     def reads_packages(self) -> bool:
         return self.has_active_package is not None or self.credits_left_at_most is not None
 
+    @property
+    def reads_mastery(self) -> bool:
+        return bool(self.mastery_below or self.mastery_at_least)
+
     def matches(
         self,
         doc: Mapping[str, Any],
@@ -123,9 +165,12 @@ class Segment:
         *,
         packages: Sequence[rec.PackageView] = (),
         spend: Mapping[str, str] | None = None,
+        guardians: Sequence[Mapping[str, Any]] = (),
+        mastery: Mapping[str, Decimal] | None = None,
     ) -> bool:
-        """Whether a student's document (with her ``packages`` and ``spend`` by currency,
-        when the segment reads them) is in the segment at ``now``."""
+        """Whether a student's document (with her ``packages``, ``spend`` by currency,
+        linked ``guardians`` accounts and ``mastery`` by point, when the segment reads
+        them) is in the segment at ``now``."""
         if doc.get("erased"):
             return False
         tags = set(doc.get("tags", []))
@@ -156,7 +201,14 @@ class Segment:
         if most is not None and (not active or sum(p.credits_left for p in active) > most):
             return False
         channel = self.guardian_channel
-        if channel is not None and not any(g.get(channel) for g in doc.get("guardians", [])):
+        if channel is not None and not any(
+            g.get(channel) for g in [*doc.get("guardians", []), *guardians]
+        ):
+            return False
+        levels = mastery or {}
+        if any(levels.get(p, Decimal(0)) >= bound for p, bound in self.mastery_below):
+            return False
+        if any(levels.get(p, Decimal(0)) < bound for p, bound in self.mastery_at_least):
             return False
         if self.min_spend is not None:
             paid = Decimal((spend or {}).get(self.min_spend.currency, "0"))
@@ -172,6 +224,8 @@ class Segment:
                 out[field.name] = sorted(value)
             elif isinstance(value, Money):
                 out[field.name] = [str(value.amount), value.currency]
+            elif field.name.startswith("mastery_"):
+                out[field.name] = [[p, str(level)] for p, level in value]
             else:
                 out[field.name] = value
         return out
@@ -243,8 +297,8 @@ class SegmentService(ServiceBase):
     ...     school.students.register(sid, name=sid)
     >>> _ = school.students.tag("bob", "vip")
     >>> school.segments.save("not-vip", Segment(tags_none={"vip"}))
-    >>> school.segments.count("not-vip")
-    2
+    >>> school.segments.count("not-vip"), school.segments.names()
+    (2, ['not-vip'])
     >>> first = school.segments.page("not-vip", limit=1)
     >>> first.student_ids, school.segments.page("not-vip", after=first.next_cursor).student_ids
     (('ann',), ('cy',))
@@ -284,6 +338,12 @@ class SegmentService(ServiceBase):
             return Segment.from_record(doc["segment"])
 
         return self._run(query, write=False)
+
+    def names(self) -> list[str]:
+        """The names of the saved segments, sorted (what an operator's board lists)."""
+        return self._run(
+            lambda uow, now: sorted(key for key, _ in uow.records.list(SEGMENTS)), write=False
+        )
 
     def _segment(self, segment: str | Segment) -> Segment:
         return segment if isinstance(segment, Segment) else self.get(segment)
@@ -392,7 +452,19 @@ class SegmentService(ServiceBase):
         spend = None
         if segment.min_spend is not None:
             spend = (uow.records.get(SPEND, student_id) or {}).get("spend", {})
-        return segment.matches(doc, now, packages=packages, spend=spend)
+        guardians: list[dict[str, Any]] = []
+        if segment.guardian_channel is not None:
+            guardians = [
+                {"phone": a.phone, "email": a.email} for a in linked_guardians(uow, student_id)
+            ]
+        mastery: dict[str, Decimal] | None = None
+        if segment.reads_mastery:
+            met = mastery_in(uow, student_id)
+            wanted = {p for p, _ in (*segment.mastery_below, *segment.mastery_at_least)}
+            mastery = {p: met[p].mastery if p in met else prior_in(uow, p) for p in sorted(wanted)}
+        return segment.matches(
+            doc, now, packages=packages, spend=spend, guardians=guardians, mastery=mastery
+        )
 
     def reindex(self) -> int:
         """File every roster document under its indexes again (a one-off upgrade step,
