@@ -115,9 +115,10 @@ def fill_school(store: Any, students: int, due: int) -> None:
             for i in range(first, min(students, first + BATCH)):
                 sid = f"s{i:06d}"
                 when = registered_at(i, students, due)
-                tx.records.put(rec.STUDENTS, sid, student_doc(sid, when, i % 10 == 3))
+                doc = student_doc(sid, when, i % 10 == 3)
+                tx.records.put(rec.STUDENTS, sid, doc)
                 roster = {"place": i + 1, "registered": micros(when), "due": None}
-                file_roster(tx, sid, roster)
+                file_roster(tx, sid, roster, doc)
                 file_due(tx, WELCOME, sid, when + WELCOME.trigger.wait)
             tx.records.put(ROSTER_SEQ, "next", {"n": min(students, first + BATCH)})
             tx.commit()

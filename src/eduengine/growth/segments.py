@@ -19,11 +19,13 @@ True
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from itertools import groupby, islice
 from typing import Any, Unpack
 
 import attrs
@@ -54,6 +56,11 @@ SEGMENTS = "growth_segment"
 #: the counter of roster places (registration order)
 ROSTER_SEQ = "growth_roster_seq"
 ROSTER_INDEX = "roster"
+#: a roster document is also filed by place under ``stage:<stage>`` and ``tag:<tag>``
+STAGE_INDEX = "stage:"
+TAG_INDEX = "tag:"
+#: students a page evaluates per read of their documents
+EVALUATE_BATCH = 200
 RETAG_DUE = "retag_due"
 #: a student with purchases who is inactive this long is churned (the default of
 #: :func:`eduengine.students.model.stage`, which the lifecycle uses)
@@ -361,19 +368,22 @@ class SegmentService(ServiceBase):
         check_int(limit, "limit", low=1, high=MAX_PAGE)
         start = None if after is None else _parse_cursor(after)
 
+        exact = _index_decides(wanted)
+
         def query(uow: UnitOfWork, now: datetime) -> SegmentPage:
             found: list[str] = []
-            last: int | None = None
-            for place, key in self._walk(uow, start):
-                last = place
-                if self.in_segment(uow, wanted, key, now):
-                    found.append(key)
-                    if len(found) == limit:
-                        break
-            else:
-                return SegmentPage(student_ids=tuple(found), next_cursor=None)
-            assert last is not None
-            return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(last))
+            candidates = self._candidates(uow, wanted, start)
+            while True:
+                # the first read takes a page's worth: most segments fill it at once
+                chunk = list(islice(candidates, limit if not found else EVALUATE_BATCH))
+                docs = {} if exact else _documents(uow, [key for _, key in chunk])
+                for place, key in chunk:
+                    if exact or self._matches(uow, wanted, key, docs.get(key), now):
+                        found.append(key)
+                        if len(found) == limit:
+                            return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(place))
+                if not chunk:
+                    return SegmentPage(student_ids=tuple(found), next_cursor=None)
 
         return self._run(query, write=False)
 
@@ -428,19 +438,43 @@ class SegmentService(ServiceBase):
                 return
             cursor = page.next_cursor
 
-    def _walk(self, uow: UnitOfWork, start: int | None) -> Iterator[tuple[int, str]]:
-        # each student's place in the roster is unique, so the place alone is the key
-        while True:
-            lo = None if start is None else start + 1
-            rows = uow.records.scan(ROSTER, ROSTER_INDEX, lo=lo, limit=200)
-            yield from ((v, k) for k, v in rows)
-            if len(rows) < 200:
-                return
-            start = rows[-1][1]
+    def _candidates(
+        self, uow: UnitOfWork, segment: Segment, start: int | None
+    ) -> Iterator[tuple[int, str]]:
+        """``(place, student)`` in place order after ``start``: every student of the
+        segment and perhaps others. A segment that names stages or tags walks the
+        smallest of those indexes (a union for "any of"); any other walks the roster."""
+        options: list[list[str]] = []
+        if segment.stages:
+            options.append([f"{STAGE_INDEX}{name}" for name in sorted(segment.stages)])
+        options.extend([f"{TAG_INDEX}{tag}"] for tag in sorted(segment.tags_all))
+        if segment.tags_any:
+            options.append([f"{TAG_INDEX}{tag}" for tag in sorted(segment.tags_any)])
+        if not options:
+            return _walk(uow, ROSTER_INDEX, start)
+        smallest = options[0]
+        if len(options) > 1:
+            smallest = min(
+                options, key=lambda names: sum(uow.records.count(ROSTER, n) for n in names)
+            )
+        walks = [_walk(uow, name, start) for name in smallest]
+        # a student under two of the tags of "any of" comes once
+        return (entry for entry, _ in groupby(heapq.merge(*walks)))
 
     def in_segment(self, uow: UnitOfWork, segment: Segment, student_id: str, now: datetime) -> bool:
         """Whether a student is in ``segment`` now, read in the caller's unit of work."""
-        doc = uow.records.get(rec.STUDENTS, student_id)
+        return self._matches(
+            uow, segment, student_id, uow.records.get(rec.STUDENTS, student_id), now
+        )
+
+    def _matches(
+        self,
+        uow: UnitOfWork,
+        segment: Segment,
+        student_id: str,
+        doc: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> bool:
         if doc is None:
             return False
         packages: list[rec.PackageView] = []
@@ -469,7 +503,12 @@ class SegmentService(ServiceBase):
     def reindex(self) -> int:
         """File every roster document under its indexes again (a one-off upgrade step,
         with :meth:`School.reindex`: it reads them all); returns how many."""
-        return self._refile_all(ROSTER, file_roster)
+        return self._refile_all(
+            ROSTER,
+            lambda uow, key, roster: file_roster(
+                uow, key, roster, uow.records.get(rec.STUDENTS, key)
+            ),
+        )
 
     # -- the sweep ------------------------------------------------------------------
 
@@ -502,14 +541,56 @@ class SegmentService(ServiceBase):
             doc = self.lifecycle.retag(uow, student_id, now)
             after = next_change(doc["facts"], self.lifecycle.tag_rules, after=now)
             roster["due"] = None if after is None else micros(after)
-        file_roster(uow, student_id, roster)
+        file_roster(uow, student_id, roster, doc)
         return 1
 
 
-def file_roster(uow: UnitOfWork, student_id: str, roster: dict[str, Any]) -> None:
-    index = {ROSTER_INDEX: roster["place"]}
+def _index_decides(segment: Segment) -> bool:
+    """Whether the indexes alone answer ``segment``: one stage set, one "any of" tag set
+    or a single tag, and no other condition (the segments projection files each student
+    under her stage and tags as her document has them after each of her events)."""
+    rest = attrs.evolve(segment, stages=frozenset(), tags_any=frozenset(), tags_all=frozenset())
+    named = [bool(segment.stages), bool(segment.tags_any), bool(segment.tags_all)]
+    return rest == Segment() and sum(named) == 1 and len(segment.tags_all) <= 1
+
+
+def _walk(uow: UnitOfWork, index: str, start: int | None) -> Iterator[tuple[int, str]]:
+    # each student's place in the roster is unique, so the place alone is the key
+    while True:
+        lo = None if start is None else start + 1
+        rows = uow.records.scan(ROSTER, index, lo=lo, limit=EVALUATE_BATCH)
+        yield from ((v, k) for k, v in rows)
+        if len(rows) < EVALUATE_BATCH:
+            return
+        start = rows[-1][1]
+
+
+def _documents(uow: UnitOfWork, keys: Sequence[str]) -> Mapping[str, Mapping[str, Any] | None]:
+    """The student documents of ``keys`` in one query where the adapter can."""
+    if not keys:
+        return {}
+    many = getattr(uow.records, "get_many", None)
+    if many is not None:
+        found: Mapping[str, Mapping[str, Any] | None] = many(rec.STUDENTS, keys)
+        return found
+    return {key: uow.records.get(rec.STUDENTS, key) for key in keys}
+
+
+def file_roster(
+    uow: UnitOfWork, student_id: str, roster: dict[str, Any], doc: Mapping[str, Any] | None
+) -> None:
+    """File a roster document by registration place, by next due time, and by place under
+    her stage and each of her tags (``doc``: her student document as it is now), so a
+    segment on a stage or a tag walks only the students who have it."""
+    place = roster["place"]
+    index = {ROSTER_INDEX: place}
     if roster.get("due") is not None:
         index[RETAG_DUE] = roster["due"]
+    if doc is not None and not doc.get("erased"):
+        if doc.get("stage"):
+            index[f"{STAGE_INDEX}{doc['stage']}"] = place
+        for tag in doc.get("tags", []):
+            index[f"{TAG_INDEX}{tag}"] = place
     uow.records.put(ROSTER, student_id, roster, index=index)
 
 
@@ -544,7 +625,7 @@ def roster_rules(tag_rules: Sequence[TagRule]) -> dict[type[DomainEvent], list[H
             if doc.get("stage") != stage(facts, now):
                 at = now
             roster["due"] = None if at is None else micros(at)
-        file_roster(uow, student_id, roster)
+        file_roster(uow, student_id, roster, doc)
 
     watched: tuple[type[DomainEvent], ...] = (
         sev.StudentRegistered,
