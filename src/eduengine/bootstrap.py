@@ -105,6 +105,7 @@ from eduengine.notices.planning import erase_notices
 from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
 from eduengine.payments.intents import erase_accounts
+from eduengine.payments.methods import erase_methods
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
 from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
@@ -118,6 +119,7 @@ from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import PricingService
+from eduengine.pricing.shop import CatalogueService
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
@@ -403,6 +405,8 @@ class School:
     people: PeopleService
     #: the idempotency keys of commands (their expiry sweep; docs/embedding.md)
     idempotency: IdempotencyKeys
+    #: courses, packages and campaigns, their price lists, and quotes (docs/pricing.md)
+    catalogue: CatalogueService
 
     @classmethod
     def build(
@@ -707,6 +711,9 @@ class School:
             ),
             people=PeopleService(uow, **wiring),
             idempotency=IdempotencyKeys(uow, **wiring),
+            catalogue=CatalogueService(
+                uow, rules=price_rules, max_discount=max_discount, **wiring
+            ),
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
@@ -727,6 +734,7 @@ class School:
         erasure.register("calendar_tokens", erase_student_token)
         erasure.register("guardians", erase_guardian_links)
         erasure.register("idempotency", erase_keys)
+        erasure.register("payment_methods", erase_methods)
         return school
 
     def reindex(self) -> dict[str, int]:
