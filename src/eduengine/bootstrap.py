@@ -128,6 +128,7 @@ from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
 from eduengine.students import handlers as student_rules
+from eduengine.students.account import PurchaseQueries
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule
@@ -407,6 +408,8 @@ class School:
     idempotency: IdempotencyKeys
     #: courses, packages and campaigns, their price lists, and quotes (docs/pricing.md)
     catalogue: CatalogueService
+    #: a student's orders, packages and credits, paged (docs/pricing.md)
+    purchases: PurchaseQueries
 
     @classmethod
     def build(
@@ -714,6 +717,7 @@ class School:
             catalogue=CatalogueService(
                 uow, rules=price_rules, max_discount=max_discount, **wiring
             ),
+            purchases=PurchaseQueries(uow, **wiring),
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
@@ -755,6 +759,7 @@ class School:
             "timetable": self.queries.reindex(),
             "segments": self.segments.reindex(),
             "journeys": self.journeys.reindex(),
+            "orders": self.pricing.reindex_orders(),
         }
 
     def periodic_jobs(

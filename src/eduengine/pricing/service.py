@@ -181,6 +181,15 @@ class PricingService(OrderSettlement):
 
         return self._run(query, write=False)
 
+    def reindex_orders(self) -> int:
+        """File orders written before orders were filed by student (a one-off upgrade
+        step: it reads every order); returns how many. ``School.reindex()`` runs it."""
+
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_order(uow, key, doc)
+
+        return self._refile_all(ORDERS, refile)
+
     def get_order(self, order_id: str) -> Order:
         """The order as stored (its status says where its payment is)."""
         check_id(order_id, "order_id")
