@@ -133,8 +133,6 @@ def _upgrade(uow: UnitOfWork, code: str, doc: dict[str, Any], coupon: Coupon) ->
         uow.records.put(COUPON_USES, _use_key(code, student), {"count": count})
 
 
-
-
 def usable_coupon(
     uow: UnitOfWork, code: str, student_id: str
 ) -> tuple[Coupon, str, dict[str, Any]]:

@@ -321,9 +321,7 @@ class CatalogueService(ServiceBase):
                         version=price_list.version,
                     )
                 )
-            found = [
-                usable_coupon(uow, code, customer.student_id)[0] for code in typed.values()
-            ]
+            found = [usable_coupon(uow, code, customer.student_id)[0] for code in typed.values()]
             breakdown = quote(
                 [OrderLine(course_id=q.item.id, price=q.price) for q in quoted],
                 customer,

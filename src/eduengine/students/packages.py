@@ -17,7 +17,7 @@ from eduengine.errors import InvalidInput, InvalidTransition, NoCredit, QuoteRef
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
 from eduengine.pricing.catalogue import ItemKind
-from eduengine.pricing.shop import take_quote
+from eduengine.pricing.shop import get_quote, take_quote
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
@@ -93,7 +93,8 @@ class PackageService(ServiceBase):
         With ``quote_id`` (a quote of one catalogue package, from
         ``school.catalogue.quote``, given to this student and not expired) the credits,
         validity and course come from the catalogue item as quoted, and the package keeps
-        the quoted price (``PackageView.price``); without it, the terms are the
+        the quoted price (``PackageView.price``); the same quote sent again answers with
+        the same package (it buys one); without it, the terms are the
         caller's and the package has no price (a gift, a migration). With ``course_id``
         the package covers that course only, and any seat the student takes in it, on
         any path, spends one of its credits. With ``idempotency_key`` a retry returns the
@@ -104,9 +105,7 @@ class PackageService(ServiceBase):
             check_id(quote_id, "quote_id")
             if (credits, valid_for, course_id) != (None, None, None):
                 raise InvalidInput("a quote carries the package's credits, validity and course")
-            return self._buy_quoted(
-                student_id, quote_id, package_id, activate, idempotency_key
-            )
+            return self._buy_quoted(student_id, quote_id, package_id, activate, idempotency_key)
         if credits is None or valid_for is None:
             raise InvalidInput("buy_package needs a quote_id, or credits and valid_for")
         check_int(credits, "credits", low=1)
@@ -175,6 +174,16 @@ class PackageService(ServiceBase):
         }
 
         def sell(uow: UnitOfWork, now: datetime) -> str:
+            # the quote buys one package: sent again, it answers with that package
+            first, doc = get_quote(uow, quote_id)
+            used = doc.get("used_by")
+            if (
+                first.student_id == student_id
+                and isinstance(used, str)
+                and used.startswith("package:")
+                and package_id in (None, used.removeprefix("package:"))
+            ):
+                return used.removeprefix("package:")
             given = take_quote(
                 uow,
                 quote_id,
