@@ -119,7 +119,7 @@ from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import PricingService
-from eduengine.pricing.shop import CatalogueService
+from eduengine.pricing.shop import CatalogueService, erase_quotes
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
@@ -739,6 +739,7 @@ class School:
         erasure.register("guardians", erase_guardian_links)
         erasure.register("idempotency", erase_keys)
         erasure.register("payment_methods", erase_methods)
+        erasure.register("quotes", erase_quotes)
         return school
 
     def reindex(self) -> dict[str, int]:

@@ -29,6 +29,7 @@ from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Coupon, DiscountKind, Money, PriceRule
 from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.pricing.rules import Conditions
+from eduengine.students import Actor
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -339,3 +340,26 @@ def test_the_price_passing_checkout_still_works_and_warns(shop: Shop) -> None:
     assert shop.paid_by("acct-other") == cny("1")
     with pytest.warns(DeprecationWarning, match="join_group"), pytest.raises(GroupNotFound):
         shop.school.deals.join_group("no-group", "ann", account="acct-ann")
+
+
+def test_erasing_a_student_deletes_their_quotes_used_or_not(shop: Shop) -> None:
+    school = shop.school
+    used = school.catalogue.quote("ann", ["py-101"], "CNY")
+    school.pricing.checkout("o1", quote_id=used.id)
+    fresh = school.catalogue.quote("ann", ["go-101"], "CNY")
+    school.students.register("ann", name="Ann")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        report = school.students.erase(Actor(id="dpo", role="admin"), "ann")
+    assert report.removed["quotes"] == 2
+    for quote in (used, fresh):
+        with pytest.raises(QuoteNotFound):
+            school.catalogue.get_quote(quote.id)
+    assert school.pricing.get_order("o1").quote.total == cny("199")  # the order keeps it
+
+
+def test_a_currency_is_an_iso_4217_code(shop: Shop) -> None:
+    with pytest.raises(InvalidMoney):
+        shop.school.catalogue.quote("ann", ["py-101"], "cny")
+    with pytest.raises(InvalidMoney):
+        PriceList(id="x", currency="XXY", valid_from=T0, prices={"py-101": cny("1")})

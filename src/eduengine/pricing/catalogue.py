@@ -115,8 +115,7 @@ class PriceList:
 
     def __attrs_post_init__(self) -> None:
         check_id(self.id, "price list id")
-        if not isinstance(self.currency, str) or not self.currency:
-            raise InvalidMoney(f"currency must be a currency code, got {self.currency!r}")
+        Money.zero(self.currency)  # InvalidMoney unless an ISO 4217 code in use
         require_aware("valid_from", self.valid_from)
         check_instant(self.valid_from, "valid_from")
         if self.valid_until is not None:

@@ -44,7 +44,7 @@ from eduengine.errors import (
     QuoteRefused,
     WrongType,
 )
-from eduengine.kernel.codec import dt_out, micros
+from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_ids
 from eduengine.kernel.money import Money
 from eduengine.pricing.catalogue import (
@@ -120,6 +120,26 @@ def price_in_effect(
         hi = entries[-1][1]
 
 
+def _put_quote(uow: UnitOfWork, quote_id: str, doc: dict[str, Any]) -> None:
+    """Write a quote filed under its student (erasure finds them) and its expiry (a sweep
+    of expired quotes reads only those); a put replaces the entries, so every write of a
+    quote goes through here."""
+    index = {
+        f"student:{doc['student_id']}": micros(dt_in(doc["created_at"])),
+        "expires": micros(dt_in(doc["expires_at"])),
+    }
+    uow.records.put(QUOTES, quote_id, doc, index=index)
+
+
+def erase_quotes(uow: UnitOfWork, student_id: str, now: datetime) -> int:
+    """Eraser: the quotes given to the student (their tags and level are in them); the
+    orders, packages and places they paid for keep their own copy of the prices."""
+    keys = [key for key, _ in uow.records.scan(QUOTES, f"student:{student_id}")]
+    for key in keys:
+        uow.records.delete(QUOTES, key)
+    return len(keys)
+
+
 def get_quote(uow: UnitOfWork, quote_id: str) -> tuple[CatalogueQuote, dict[str, Any]]:
     doc = uow.records.get(QUOTES, quote_id)
     if doc is None:
@@ -158,7 +178,7 @@ def take_quote(
     if found.expired(now):
         raise QuoteExpired(quote_id, dt_out(found.expires_at))
     doc["used_by"] = use
-    uow.records.put(QUOTES, quote_id, doc)
+    _put_quote(uow, quote_id, doc)
     return found
 
 
@@ -272,7 +292,7 @@ class CatalogueService(ServiceBase):
         """The list price of an item in ``currency`` now (or at ``at``), or
         ``NotForSale``."""
         check_id(item_id, "item_id")
-        check_id(currency, "currency")
+        currency = Money.zero(currency).currency  # InvalidMoney for no ISO 4217 code
 
         def query(uow: UnitOfWork, now: datetime) -> Money:
             get_item(uow, item_id)
@@ -303,7 +323,7 @@ class CatalogueService(ServiceBase):
             raise InvalidInput("a quote needs at least one item")
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"each item is quoted once, got {ids!r}")
-        check_id(currency, "currency")
+        currency = Money.zero(currency).currency  # InvalidMoney for no ISO 4217 code
         codes = list(coupons) + ([] if coupon is None else [coupon])
         typed = _typed_codes(codes)
         quote_id = self._new_id()
@@ -344,12 +364,7 @@ class CatalogueService(ServiceBase):
             )
             if uow.records.get(QUOTES, quote_id) is not None:
                 raise DuplicateId(f"quote {quote_id!r} already exists")
-            uow.records.put(
-                QUOTES,
-                quote_id,
-                given.to_record(),
-                index={f"student:{customer.student_id}": micros(now)},
-            )
+            _put_quote(uow, quote_id, given.to_record())
             return given
 
         return self._run(command, ids={"student_id": customer.student_id})
@@ -374,6 +389,7 @@ __all__ = [
     "CatalogueService",
     "ItemKind",
     "PriceList",
+    "erase_quotes",
     "get_quote",
     "price_in_effect",
     "take_quote",
