@@ -236,7 +236,13 @@ class GroupService(RiskScreen, DealPayments):
         group_id = self._guarded(
             reserve,
             initiator,
-            {"campaign_id": campaign_id, "student_id": initiator, "device_id": device_id},
+            {
+                "campaign_id": campaign_id,
+                "student_id": initiator,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+            },
         )
         return self._pay(group_id, initiator, payer)
 
@@ -390,7 +396,13 @@ class GroupService(RiskScreen, DealPayments):
         self._guarded(
             reserve,
             student_id,
-            {"group_id": group_id, "student_id": student_id, "device_id": device_id},
+            {
+                "group_id": group_id,
+                "student_id": student_id,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+            },
         )
         try:
             return self._pay(group_id, student_id, payer)
@@ -401,7 +413,13 @@ class GroupService(RiskScreen, DealPayments):
                 key = idempotency_key
                 self._run(
                     lambda uow, now: forget(uow, key),
-                    ids={"group_id": group_id, "student_id": student_id, "device_id": device_id},
+                    ids={
+                        "group_id": group_id,
+                        "student_id": student_id,
+                        "device_id": device_id,
+                        "method_id": method_id,
+                        "quote_id": quote_id,
+                    },
                 )
             raise
 

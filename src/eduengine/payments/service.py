@@ -153,13 +153,13 @@ class PaymentService(ServiceBase):
         if default is not None and not isinstance(default, bool):
             raise InvalidInput(f"default must be True, False or None, got {default!r}")
         students = tuple(dict.fromkeys(check_ids(pays_for, "pays_for")))
-        mid = method_id if method_id is not None else self._new_id()
+        chosen = method_id if method_id is not None else self._new_id()
 
         def command(uow: UnitOfWork, now: datetime) -> PaymentMethod:
-            if uow.records.get(METHODS, mid) is not None:
-                raise DuplicateId(f"payment method {mid!r} already exists")
+            if uow.records.get(METHODS, chosen) is not None:
+                raise DuplicateId(f"payment method {chosen!r} already exists")
             method = PaymentMethod(
-                id=mid,
+                id=chosen,
                 holder_id=holder_id,
                 account=account,
                 label=label,
@@ -172,7 +172,7 @@ class PaymentService(ServiceBase):
                     set_default(uow, payer, method)
             return method
 
-        return self._run(command, ids={"holder_id": holder_id, "method_id": mid})
+        return self._run(command, ids={"holder_id": holder_id, "method_id": method_id})
 
     def set_default_method(self, student_id: str, method_id: str) -> None:
         """Make ``method_id`` (which must pay for the student) the student's default."""

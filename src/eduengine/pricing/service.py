@@ -461,7 +461,9 @@ class PricingService(OrderSettlement):
             _file_charge(uow, order_id, student_id, account, priced.total, now)
             return order
 
-        order = self._run(reserve, ids={"order_id": order_id, "quote_id": quote_id})
+        order = self._run(
+            reserve, ids={"order_id": order_id, "quote_id": quote_id, "method_id": method_id}
+        )
         return self._charge(order_id, order, account)
 
     def _charge(self, order_id: str, order: Order, account: str) -> Order:

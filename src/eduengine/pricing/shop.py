@@ -224,7 +224,9 @@ class CatalogueService(ServiceBase):
 
     def item(self, item_id: str) -> CatalogueItem:
         check_id(item_id, "item_id")
-        return self._run(lambda uow, now: get_item(uow, item_id), write=False)
+        return self._run(
+            lambda uow, now: get_item(uow, item_id), write=False, ids={"item_id": item_id}
+        )
 
     def publish(self, price_list: PriceList) -> PriceList:
         """Publish a price list as the next version of its id (the first is version 1);

@@ -151,7 +151,12 @@ class PackageService(ServiceBase):
 
         return self._run(
             command,
-            ids={"student_id": student_id, "package_id": package_id, "course_id": course_id},
+            ids={
+                "student_id": student_id,
+                "package_id": package_id,
+                "course_id": course_id,
+                "quote_id": quote_id,
+            },
         )
 
     def _buy_quoted(
@@ -218,7 +223,8 @@ class PackageService(ServiceBase):
             )
 
         return self._run(
-            command, ids={"student_id": student_id, "quote_id": quote_id, "package_id": pid}
+            command,
+            ids={"student_id": student_id, "quote_id": quote_id, "package_id": package_id},
         )
 
     def activate_package(self, package_id: str) -> None:
