@@ -363,3 +363,15 @@ def test_a_currency_is_an_iso_4217_code(shop: Shop) -> None:
         shop.school.catalogue.quote("ann", ["py-101"], "cny")
     with pytest.raises(InvalidMoney):
         PriceList(id="x", currency="XXY", valid_from=T0, prices={"py-101": cny("1")})
+
+
+def test_item_ids_may_hold_colons_and_a_free_price_is_a_price(shop: Shop) -> None:
+    cat = shop.school.catalogue
+    cat.add_item(CatalogueItem(id="trial:py", kind=ItemKind.COURSE))
+    cat.publish(
+        PriceList(id="free@trial", currency="CNY", valid_from=T0, prices={"trial:py": cny("0")})
+    )
+    quote = cat.quote("ann", ["trial:py"], "CNY")
+    assert quote.total == cny("0")
+    assert shop.school.pricing.checkout("o1", quote_id=quote.id).status == "paid"
+    assert shop.gateway.balance("acct-ann") is None  # nothing to charge

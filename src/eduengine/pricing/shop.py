@@ -99,7 +99,8 @@ def price_in_effect(
         fresh = [key for key, _ in entries if key not in seen]
         for key in fresh:
             seen.add(key)
-            version_key = key.rpartition(":")[0]
+            # "<list id>@<version>:<item id>": ids may hold ":" or "@", the suffix is known
+            version_key = key.removesuffix(f":{item_id}")
             list_id, _, version = version_key.rpartition("@")
             doc = uow.records.get(PRICE_LISTS, version_key)
             if doc is None:
@@ -110,7 +111,7 @@ def price_in_effect(
                 heads[list_id] = [] if head is None else head["versions"]
             started = [v for v, start in heads[list_id] if start <= micros(at)]
             price = found.price_of(item_id)
-            if started and max(started) == int(version) and found.covers(at) and price:
+            if started and max(started) == int(version) and found.covers(at) and price is not None:
                 return found, price
         if len(entries) < batch:
             raise NotForSale(item_id, currency)
@@ -330,7 +331,7 @@ class CatalogueService(ServiceBase):
         typed = _typed_codes(codes)
         quote_id = self._new_id()
 
-        def command(uow: UnitOfWork, now: datetime) -> CatalogueQuote:
+        def priced(uow: UnitOfWork, now: datetime) -> CatalogueQuote:
             quoted = []
             for item_id in ids:
                 item = get_item(uow, item_id)
@@ -352,7 +353,7 @@ class CatalogueService(ServiceBase):
                 now=now,
                 max_discount=self.max_discount,
             )
-            given = CatalogueQuote(
+            return CatalogueQuote(
                 id=quote_id,
                 student_id=customer.student_id,
                 currency=currency,
@@ -364,12 +365,18 @@ class CatalogueService(ServiceBase):
                 level=customer.level,
                 first_purchase=customer.first_purchase,
             )
+
+        # priced in a read-only unit of work (no lock on the price lists or coupons, so
+        # quotes never queue behind each other), then kept in a short one
+        given = self._run(priced, write=False, ids={"student_id": customer.student_id})
+
+        def keep(uow: UnitOfWork, now: datetime) -> None:
             if uow.records.get(QUOTES, quote_id) is not None:
                 raise DuplicateId(f"quote {quote_id!r} already exists")
             _put_quote(uow, quote_id, given.to_record())
-            return given
 
-        return self._run(command, ids={"student_id": customer.student_id})
+        self._run(keep, ids={"student_id": customer.student_id})
+        return given
 
     def get_quote(self, quote_id: str) -> CatalogueQuote:
         """A quote as given (``QuoteNotFound`` if there is none)."""
