@@ -4,6 +4,7 @@ that charge a quote, never a price the caller passes. Every test runs on every a
 
 from __future__ import annotations
 
+import threading
 import warnings
 from datetime import timedelta
 
@@ -375,3 +376,26 @@ def test_item_ids_may_hold_colons_and_a_free_price_is_a_price(shop: Shop) -> Non
     assert quote.total == cny("0")
     assert shop.school.pricing.checkout("o1", quote_id=quote.id).status == "paid"
     assert shop.gateway.balance("acct-ann") is None  # nothing to charge
+
+
+def test_a_quote_raced_by_four_checkouts_pays_for_one_order(shop: Shop) -> None:
+    quote = shop.school.catalogue.quote("ann", ["py-101"], "CNY")
+    gate = threading.Barrier(4)
+    paid: list[str] = []
+    refused: list[QuoteRefused] = []
+
+    def checkout(order_id: str) -> None:
+        gate.wait()
+        try:
+            paid.append(shop.school.pricing.checkout(order_id, quote_id=quote.id).id)
+        except QuoteRefused as error:
+            refused.append(error)
+
+    threads = [threading.Thread(target=checkout, args=(f"o{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(paid) == 1 and len(refused) == 3
+    assert shop.paid_by("acct-ann") == cny("199")
+    assert [o.id for o in shop.school.purchases.orders("ann")] == paid
