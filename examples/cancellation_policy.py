@@ -37,7 +37,7 @@ def main() -> None:
     )
     desk, reminders = school.policies, school.reminders
     reminders.set_channel("ann", "sms")
-    school.fees.set_payment_account("ann", "alipay-ann")
+    school.payments.add_method("ann", "alipay-ann")  # late fees charge the default method
 
     def slot(hours: int) -> str:
         start = clock.now() + timedelta(hours=hours)

@@ -107,6 +107,7 @@ from eduengine.notices.planning import erase_notices
 from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
 from eduengine.payments.intents import erase_accounts
+from eduengine.payments.methods import erase_methods
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
 from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
@@ -120,6 +121,7 @@ from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import PricingService
+from eduengine.pricing.shop import CatalogueService, erase_quotes
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
@@ -128,6 +130,7 @@ from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
 from eduengine.students import handlers as student_rules
+from eduengine.students.account import PurchaseQueries
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule
@@ -405,6 +408,10 @@ class School:
     people: PeopleService
     #: the idempotency keys of commands (their expiry sweep; docs/embedding.md)
     idempotency: IdempotencyKeys
+    #: courses, packages and campaigns, their price lists, and quotes (docs/pricing.md)
+    catalogue: CatalogueService
+    #: a student's orders, packages and credits, paged (docs/pricing.md)
+    purchases: PurchaseQueries
 
     @classmethod
     def build(
@@ -743,6 +750,10 @@ class School:
             ),
             people=PeopleService(uow, **wiring),
             idempotency=IdempotencyKeys(uow, **wiring),
+            catalogue=CatalogueService(
+                uow, rules=price_rules, max_discount=max_discount, **wiring
+            ),
+            purchases=PurchaseQueries(uow, **wiring),
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
@@ -763,6 +774,8 @@ class School:
         erasure.register("calendar_tokens", erase_student_token)
         erasure.register("guardians", erase_guardian_links)
         erasure.register("idempotency", erase_keys)
+        erasure.register("payment_methods", erase_methods)
+        erasure.register("quotes", erase_quotes)
         return school
 
     def book(
@@ -842,6 +855,7 @@ class School:
             "timetable": self.queries.reindex(),
             "segments": self.segments.reindex(),
             "journeys": self.journeys.reindex(),
+            "orders": self.pricing.reindex_orders(),
         }
 
     def periodic_jobs(

@@ -3,6 +3,7 @@ queries (part of :class:`eduengine.deals.DealService`)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from eduengine.deals.model import (
     DUE,
     REFUND_DUE,
     GroupDeal,
+    GroupDealCampaign,
     GroupState,
     Member,
     normalise_share_code,
@@ -38,6 +40,7 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     PaymentFailed,
+    QuoteRefused,
     ShareCodeUnavailable,
 )
 from eduengine.kernel.codec import micros
@@ -49,7 +52,11 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_text,
 )
+from eduengine.kernel.money import Money
+from eduengine.payments.methods import paying_method
 from eduengine.pricing import referrals
+from eduengine.pricing.catalogue import CatalogueQuote, ItemKind
+from eduengine.pricing.shop import ITEMS, price_in_effect, take_quote
 from eduengine.service_layer.idempotency import check_key, forget, once
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -135,11 +142,20 @@ class GroupService(RiskScreen, DealPayments):
         campaign_id: str,
         initiator: str,
         *,
-        account: str,
+        account: str | None = None,
+        method_id: str | None = None,
+        quote_id: str | None = None,
         device_id: str | None = None,
         ip: str | None = None,
     ) -> GroupDeal:
-        """Open a group (开团) and pay the group price as its first member.
+        """Open a group (开团) and pay the group price as its first member, with the
+        opener's payment method (``method_id``, or their default on file).
+
+        The group's price is the campaign's catalogue price now when the campaign is a
+        catalogue item (``NotForSale`` when no price list prices it in the campaign's
+        currency), else the campaign's ``group_price``; with ``quote_id`` (a quote of
+        this campaign given to the opener) it is the quote's total, which every member
+        then pays. ``account=`` (deprecated) names the provider account instead.
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
@@ -147,16 +163,20 @@ class GroupService(RiskScreen, DealPayments):
         """
         check_id(campaign_id, "campaign_id")
         check_id(initiator, "initiator")
-        _check_payer(account, device_id, ip)
+        _check_payer(account, method_id, device_id, ip, "open_group")
+        check_optional_id(quote_id, "quote_id")
+        payer = account or ""
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            nonlocal payer
+            payer = account or paying_method(uow, initiator, method_id).account
             part = _participation(uow, campaign_id, initiator)
             for gid in part["groups"]:
                 mine = _group(uow, gid)
                 me = mine.member(initiator)
                 if mine.initiator == initiator and me is not None and me.status == "pending":
                     # a retry of an open whose payment is under way or unknown: resume it
-                    self._file_charge(uow, mine, me, account, now)
+                    self._file_charge(uow, mine, me, payer, now)
                     return str(gid)
             campaign = _campaign(uow, campaign_id)
             if not campaign.starts_at <= now < campaign.ends_at:
@@ -168,7 +188,7 @@ class GroupService(RiskScreen, DealPayments):
                 )
             self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
             attempt = JoinAttempt(
-                student_id=initiator, account=account, device_id=device_id, ip=ip, at=now
+                student_id=initiator, account=payer, device_id=device_id, ip=ip, at=now
             )
             self._check_risk(uow, attempt, None, [], now)
             group = GroupDeal(
@@ -178,7 +198,7 @@ class GroupService(RiskScreen, DealPayments):
                 share_code=self._draw_share_code(uow, campaign_id),
                 opened_at=now,
                 deadline=min(now + campaign.duration, campaign.ends_at),
-                price=campaign.group_price,
+                price=self._group_price(uow, campaign, quote_id, initiator, now),
                 required_size=campaign.required_size,
                 capacity=campaign.capacity,
                 members=[
@@ -186,13 +206,13 @@ class GroupService(RiskScreen, DealPayments):
                         student_id=initiator,
                         status="pending",
                         joined_at=now,
-                        account=account,
+                        account=payer,
                         device_id=device_id,
                         ip=ip,
                     )
                 ],
             )
-            self._file_charge(uow, group, group.members[0], account, now)
+            self._file_charge(uow, group, group.members[0], payer, now)
             part["opened"] += 1
             part["groups"].append(group.id)
             uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
@@ -216,16 +236,49 @@ class GroupService(RiskScreen, DealPayments):
         group_id = self._guarded(
             reserve,
             initiator,
-            {"campaign_id": campaign_id, "student_id": initiator, "device_id": device_id},
+            {
+                "campaign_id": campaign_id,
+                "student_id": initiator,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+            },
         )
-        return self._pay(group_id, initiator, account)
+        return self._pay(group_id, initiator, payer)
+
+    def _group_price(
+        self,
+        uow: UnitOfWork,
+        campaign: GroupDealCampaign,
+        quote_id: str | None,
+        student_id: str,
+        now: datetime,
+    ) -> Money:
+        """The price a new group of ``campaign`` charges each member (see open_group)."""
+        price = campaign.group_price
+        if uow.records.get(ITEMS, campaign.id) is not None:
+            price = price_in_effect(uow, campaign.id, price.currency, now)[1]
+        if quote_id is None:
+            return price
+        given = take_quote(
+            uow,
+            quote_id,
+            now,
+            kinds={ItemKind.CAMPAIGN},
+            use=f"group:{campaign.id}:{student_id}",
+            student_id=student_id,
+        )
+        _quotes_campaign(given, campaign.id)
+        return given.total
 
     def join_group(
         self,
         group_id: str,
         student_id: str,
         *,
-        account: str,
+        account: str | None = None,
+        method_id: str | None = None,
+        quote_id: str | None = None,
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
@@ -243,10 +296,16 @@ class GroupService(RiskScreen, DealPayments):
         answer) takes no second place and is never refused as "already a member": it
         resumes a payment still pending, and returns the group as it stands; the key
         sent with other arguments raises ``IdempotencyKeyReused``.
+
+        The joiner pays the group's price with their payment method (``method_id``, or
+        their default on file). A ``quote_id`` (a quote of the group's campaign given to
+        the joiner) must quote exactly the group's price, else ``QuoteRefused``.
+        ``account=`` (deprecated) names the provider account instead.
         """
         check_id(group_id, "group_id")
         check_id(student_id, "student_id")
-        _check_payer(account, device_id, ip)
+        _check_payer(account, method_id, device_id, ip, "join_group")
+        check_optional_id(quote_id, "quote_id")
         check_key(idempotency_key)
         request = {
             "command": "join_group",
@@ -256,8 +315,13 @@ class GroupService(RiskScreen, DealPayments):
             "device_id": device_id,
             "ip": ip,
         }
+        if method_id is not None or quote_id is not None:
+            request.update(method_id=method_id, quote_id=quote_id)
+        payer = account or ""
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            nonlocal payer
+            payer = account or paying_method(uow, student_id, method_id).account
             # a replay reaches _pay, which resumes a pending payment and otherwise
             # returns the group: the place was taken once, by the first send
             return once(
@@ -272,9 +336,23 @@ class GroupService(RiskScreen, DealPayments):
 
         def take_place(uow: UnitOfWork, now: datetime) -> str:
             group = _group(uow, group_id)
+            if quote_id is not None:
+                given = take_quote(
+                    uow,
+                    quote_id,
+                    now,
+                    kinds={ItemKind.CAMPAIGN},
+                    use=f"group:{group_id}:{student_id}",
+                    student_id=student_id,
+                )
+                _quotes_campaign(given, group.campaign_id)
+                if given.total != group.price:
+                    raise QuoteRefused(
+                        quote_id, f"group {group_id!r} costs {group.price}, not {given.total}"
+                    )
             pending = group.member(student_id)
             if pending is not None and pending.status == "pending":
-                self._file_charge(uow, group, pending, account, now)  # resume the payment
+                self._file_charge(uow, group, pending, payer, now)  # resume the payment
                 return group_id
             campaign = _campaign(uow, group.campaign_id)
             if not group.takes_joins:
@@ -296,19 +374,19 @@ class GroupService(RiskScreen, DealPayments):
                 (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
             ]
             attempt = JoinAttempt(
-                student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
+                student_id=student_id, account=payer, device_id=device_id, ip=ip, at=now
             )
             self._check_risk(uow, attempt, group_id, peers, now)
             joiner = Member(
                 student_id=student_id,
                 status="pending",
                 joined_at=now,
-                account=account,
+                account=payer,
                 device_id=device_id,
                 ip=ip,
             )
             group.members.append(joiner)
-            self._file_charge(uow, group, joiner, account, now)
+            self._file_charge(uow, group, joiner, payer, now)
             part["joined"] += 1
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
@@ -318,10 +396,16 @@ class GroupService(RiskScreen, DealPayments):
         self._guarded(
             reserve,
             student_id,
-            {"group_id": group_id, "student_id": student_id, "device_id": device_id},
+            {
+                "group_id": group_id,
+                "student_id": student_id,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+            },
         )
         try:
-            return self._pay(group_id, student_id, account)
+            return self._pay(group_id, student_id, payer)
         except PaymentFailed:
             if idempotency_key is not None:
                 # declined: the place was given back, so a retry with the key joins afresh
@@ -329,7 +413,13 @@ class GroupService(RiskScreen, DealPayments):
                 key = idempotency_key
                 self._run(
                     lambda uow, now: forget(uow, key),
-                    ids={"group_id": group_id, "student_id": student_id, "device_id": device_id},
+                    ids={
+                        "group_id": group_id,
+                        "student_id": student_id,
+                        "device_id": device_id,
+                        "method_id": method_id,
+                        "quote_id": quote_id,
+                    },
                 )
             raise
 
@@ -416,8 +506,26 @@ class GroupService(RiskScreen, DealPayments):
         raise ShareCodeUnavailable(campaign_id, SHARE_CODE_TRIES, code)
 
 
-def _check_payer(account: object, device_id: object, ip: object) -> None:
-    """The input rule for who pays: an account id, and a device and IP when given."""
-    check_id(account, "account")
+def _check_payer(
+    account: object, method_id: object, device_id: object, ip: object, command: str
+) -> None:
+    """The input rule for who pays: a payment method id (or none: the default), or the
+    deprecated account id; a device and IP when given."""
+    if account is not None:
+        warnings.warn(
+            f"{command}(account=...) is deprecated: file a payment method with "
+            "school.payments.add_method and pass method_id= (or none: the default)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        check_id(account, "account")
+        if method_id is not None:
+            raise InvalidInput("pass a payment method_id or an account, not both")
+    check_optional_id(method_id, "method_id")
     check_optional_id(device_id, "device_id")
     check_optional_id(ip, "ip")
+
+
+def _quotes_campaign(given: CatalogueQuote, campaign_id: str) -> None:
+    if [q.item.id for q in given.items] != [campaign_id]:
+        raise QuoteRefused(given.id, f"it does not quote campaign {campaign_id!r} alone")

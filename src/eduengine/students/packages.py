@@ -15,9 +15,11 @@ from typing import Any, Unpack
 
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.booking.seats import booking_in, booking_out
-from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
+from eduengine.errors import InvalidInput, InvalidTransition, NoCredit, QuoteRefused
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
+from eduengine.pricing.catalogue import ItemKind
+from eduengine.pricing.shop import get_quote, take_quote
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
@@ -90,8 +92,9 @@ class PackageService(ServiceBase):
         self,
         student_id: str,
         *,
-        credits: int,
-        valid_for: timedelta,
+        quote_id: str | None = None,
+        credits: int | None = None,
+        valid_for: timedelta | None = None,
         package_id: str | None = None,
         activate: bool = False,
         course_id: str | None = None,
@@ -100,11 +103,24 @@ class PackageService(ServiceBase):
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
         (pending activation until :meth:`activate_package`, unless ``activate``).
 
-        With ``course_id`` the package covers that course only, and any seat the student
-        takes in it, on any path, spends one of its credits. With ``idempotency_key`` a
-        retry returns the first package's id instead of selling a second package.
+        With ``quote_id`` (a quote of one catalogue package, from
+        ``school.catalogue.quote``, given to this student and not expired) the credits,
+        validity and course come from the catalogue item as quoted, and the package keeps
+        the quoted price (``PackageView.price``); the same quote sent again answers with
+        the same package (it buys one); without it, the terms are the
+        caller's and the package has no price (a gift, a migration). With ``course_id``
+        the package covers that course only, and any seat the student takes in it, on
+        any path, spends one of its credits. With ``idempotency_key`` a retry returns the
+        first package's id instead of selling a second package.
         """
         check_id(student_id, "student_id")
+        if quote_id is not None:
+            check_id(quote_id, "quote_id")
+            if (credits, valid_for, course_id) != (None, None, None):
+                raise InvalidInput("a quote carries the package's credits, validity and course")
+            return self._buy_quoted(student_id, quote_id, package_id, activate, idempotency_key)
+        if credits is None or valid_for is None:
+            raise InvalidInput("buy_package needs a quote_id, or credits and valid_for")
         check_int(credits, "credits", low=1)
         check_duration(valid_for, "valid_for", low=timedelta(microseconds=1))
         check_optional_id(package_id, "package_id")
@@ -148,7 +164,80 @@ class PackageService(ServiceBase):
 
         return self._run(
             command,
-            ids={"student_id": student_id, "package_id": package_id, "course_id": course_id},
+            ids={
+                "student_id": student_id,
+                "package_id": package_id,
+                "course_id": course_id,
+                "quote_id": quote_id,
+            },
+        )
+
+    def _buy_quoted(
+        self,
+        student_id: str,
+        quote_id: str,
+        package_id: str | None,
+        activate: bool,
+        idempotency_key: str | None,
+    ) -> str:
+        check_optional_id(package_id, "package_id")
+        check_key(idempotency_key)
+        pid = package_id or self._new_id()
+        request = {
+            "command": "buy_package",
+            "student_id": student_id,
+            "quote_id": quote_id,
+            "package_id": package_id,
+            "activate": activate,
+        }
+
+        def sell(uow: UnitOfWork, now: datetime) -> str:
+            # the quote buys one package: sent again, it answers with that package
+            first, doc = get_quote(uow, quote_id)
+            used = doc.get("used_by")
+            if (
+                first.student_id == student_id
+                and isinstance(used, str)
+                and used.startswith("package:")
+                and package_id in (None, used.removeprefix("package:"))
+            ):
+                return used.removeprefix("package:")
+            given = take_quote(
+                uow,
+                quote_id,
+                now,
+                kinds={ItemKind.PACKAGE},
+                use=f"package:{pid}",
+                student_id=student_id,
+            )
+            if len(given.items) != 1:
+                raise QuoteRefused(quote_id, "a package purchase takes a quote of one package")
+            item = given.items[0].item
+            assert item.credits is not None and item.valid_for is not None
+            rec.add_package(
+                uow,
+                student_id,
+                package_id=pid,
+                credits=item.credits,
+                valid_for=item.valid_for,
+                course_id=item.course_id,
+                activate=activate,
+                now=now,
+            )
+            pkg = rec.package(uow, pid)
+            pkg.update(item_id=item.id, quote_id=quote_id, price=given.total.to_record())
+            rec.put_package(uow, pid, pkg)
+            handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            return pid
+
+        def command(uow: UnitOfWork, now: datetime) -> str:
+            return once(
+                uow, now, idempotency_key, request, lambda: sell(uow, now), encode=str, decode=str
+            )
+
+        return self._run(
+            command,
+            ids={"student_id": student_id, "quote_id": quote_id, "package_id": package_id},
         )
 
     def activate_package(self, package_id: str) -> None:

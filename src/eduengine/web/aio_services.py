@@ -29,9 +29,11 @@ from eduengine.people.service import PeopleService
 from eduengine.policies.fees import FeeService
 from eduengine.policies.service import PolicyService
 from eduengine.pricing.service import PricingService
+from eduengine.pricing.shop import CatalogueService
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.idempotency import IdempotencyKeys
+from eduengine.students.account import PurchaseQueries
 from eduengine.students.service import StudentService
 from eduengine.web.aio_proxy import AsyncMethod, AsyncService, Runner
 
@@ -113,6 +115,18 @@ class AsyncCalendarService(AsyncService):
     student_feed_token = AsyncMethod(CalendarService.student_feed_token)
     tutor_calendar = AsyncMethod(CalendarService.tutor_calendar)
     tutor_feed_token = AsyncMethod(CalendarService.tutor_feed_token)
+
+
+class AsyncCatalogueService(AsyncService):
+    """:class:`eduengine.pricing.shop.CatalogueService`, awaitable."""
+
+    add_item = AsyncMethod(CatalogueService.add_item)
+    get_quote = AsyncMethod(CatalogueService.get_quote)
+    item = AsyncMethod(CatalogueService.item)
+    price = AsyncMethod(CatalogueService.price)
+    price_list = AsyncMethod(CatalogueService.price_list)
+    publish = AsyncMethod(CatalogueService.publish)
+    quote = AsyncMethod(CatalogueService.quote)
 
 
 class AsyncCommunityService(AsyncService):
@@ -315,13 +329,18 @@ class AsyncNoticeService(AsyncService):
 class AsyncPaymentService(AsyncService):
     """:class:`eduengine.payments.service.PaymentService`, awaitable."""
 
+    add_method = AsyncMethod(PaymentService.add_method)
     count_open = AsyncMethod(PaymentService.count_open)
+    default_method = AsyncMethod(PaymentService.default_method)
     intent = AsyncMethod(PaymentService.intent)
+    methods_of = AsyncMethod(PaymentService.methods_of)
     notify_failed = AsyncMethod(PaymentService.notify_failed)
     notify_succeeded = AsyncMethod(PaymentService.notify_succeeded)
     open_intents = AsyncMethod(PaymentService.open_intents)
     reconcile = AsyncMethod(PaymentService.reconcile)
     register = AsyncMethod(PaymentService.register)
+    remove_method = AsyncMethod(PaymentService.remove_method)
+    set_default_method = AsyncMethod(PaymentService.set_default_method)
     settle = AsyncMethod(PaymentService.settle)
 
 
@@ -366,6 +385,15 @@ class AsyncPricingService(AsyncService):
     payment_refunded = AsyncMethod(PricingService.payment_refunded)
     quote = AsyncMethod(PricingService.quote)
     redemptions = AsyncMethod(PricingService.redemptions)
+    reindex_orders = AsyncMethod(PricingService.reindex_orders)
+
+
+class AsyncPurchaseQueries(AsyncService):
+    """:class:`eduengine.students.account.PurchaseQueries`, awaitable."""
+
+    credits = AsyncMethod(PurchaseQueries.credits)
+    orders = AsyncMethod(PurchaseQueries.orders)
+    packages = AsyncMethod(PurchaseQueries.packages)
 
 
 class AsyncReminderService(AsyncService):
@@ -570,6 +598,14 @@ class AsyncServices:
     @property
     def idempotency(self) -> AsyncIdempotencyKeys:
         return AsyncIdempotencyKeys(self.school.idempotency, self._runner())
+
+    @property
+    def catalogue(self) -> AsyncCatalogueService:
+        return AsyncCatalogueService(self.school.catalogue, self._runner())
+
+    @property
+    def purchases(self) -> AsyncPurchaseQueries:
+        return AsyncPurchaseQueries(self.school.purchases, self._runner())
 
     def _runner(self) -> Runner:
         raise NotImplementedError  # the facade runs the calls
