@@ -53,13 +53,17 @@ from eduengine.desk.records import (
     LEADS,
     MAX_TEXT,
     SLA_DUE,
+    SLA_MARKS,
     TICKETS,
+    SlaAlert,
     SlaStatus,
     TicketView,
     assignee_index,
     lead_index,
     load_ticket,
+    load_tickets,
     party_index,
+    sla_index,
     store_ticket,
     student_index,
     ticket_view,
@@ -72,7 +76,7 @@ from eduengine.desk.satisfaction import (
 )
 from eduengine.desk.tickets import Ticket
 from eduengine.errors import AccessDenied, InvalidInput, LeadNotFound, WrongType
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_in, dt_out, from_micros, micros
 from eduengine.kernel.inputs import (
     check_id,
     check_ids,
@@ -87,7 +91,7 @@ from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_re
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.privacy import AccessPolicy, Actor
 
-__all__ = ["DeskService", "SlaStatus", "TicketView"]
+__all__ = ["DeskService", "SlaAlert", "SlaStatus", "TicketView"]
 
 
 class DeskService(ServiceBase):
@@ -482,6 +486,46 @@ class DeskService(ServiceBase):
 
         return self._run(query, write=False, ids={"ticket_id": ticket_id})
 
+    def sla_alerts(self, at: datetime | None = None) -> list[SlaAlert]:
+        """Every SLA warning and breach the open tickets have reached by ``at`` (default:
+        now), announced or not, by instant: the SLA verdict of every open ticket, since a
+        target not listed is on time (a breached one is listed once, as a breach).
+
+        Read from the index alone: each target's warning and breach instants are worked
+        out on its team's calendar when the ticket changes and filed under
+        ``sla:<target>:<kind>``, so this reads the entries up to ``at`` and no ticket.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from eduengine import FixedClock, InMemoryStore
+        >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        >>> desk = DeskService(InMemoryStore().unit_of_work, clock=clock,
+        ...                    setup=DeskSetup(zone="UTC"))
+        >>> t = desk.open_ticket(category="complaint", asker=Party("student", "ann"),
+        ...                      subject="Late", text="20 minutes late")
+        >>> [(a.target, a.kind) for a in desk.sla_alerts(clock.now() + timedelta(hours=4))]
+        [('first_response', 'warning')]
+        >>> [(a.target, a.kind, a.at.hour)
+        ...  for a in desk.sla_alerts(clock.now() + timedelta(days=1))]
+        [('first_response', 'breach', 13)]
+        """
+        if at is not None:
+            check_instant(at, "at")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[SlaAlert]:
+            hi = micros(at or now)
+            found: dict[tuple[str, str], tuple[str, int]] = {}
+            for mark in SLA_MARKS:  # a target's warning first: its breach replaces it
+                target, kind = mark.split(":")
+                for key, value in uow.records.scan(TICKETS, sla_index(mark), hi=hi):
+                    found[key, target] = (kind, value)
+            alerts = [
+                SlaAlert(ticket_id=key, target=target, kind=kind, at=from_micros(value))
+                for (key, target), (kind, value) in found.items()
+            ]
+            return sorted(alerts, key=lambda a: (a.at, a.ticket_id, a.target))
+
+        return self._run(query, write=False)
+
     def tickets_of(self, kind: str, party_id: str, actor: Actor) -> list[TicketView]:
         """The tickets a student, guardian or lead asked, oldest first (without notes),
         listed for ``actor``: the party herself and support and operations staff see them
@@ -597,8 +641,7 @@ class DeskService(ServiceBase):
     ) -> int:
         now = at or now
         made = 0
-        for key in keys:
-            ticket = load_ticket(uow, key)
+        for ticket in load_tickets(uow, keys):
             hours = self.setup.hours_for(ticket.team)
             ticket.announce_due(hours, now, escalate_to=self.setup.team_leads.get(ticket.team))
             made += len(ticket.events)
