@@ -121,6 +121,41 @@ def test_a_lead_that_becomes_a_buying_reviewing_student_counts_once_everywhere(
     assert len(again) == 5  # a rebuild announces nothing again
 
 
+def test_a_lead_converted_after_its_students_trial_and_purchases_counts_each_step_once(
+    store: StoreHandle,
+) -> None:
+    school, clock = build(store)
+    leads, students, metrics = school.desk.leads, school.students, school.desk.metrics
+    students.register("kid", name="Kid")
+    students.record_activity("kid", "trial_booked")
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))  # renewed
+    clock.advance(timedelta(days=31))  # April: the lead is found and linked only now
+    lead = leads.capture(source="douyin", campaign="spring", contact=LeadContact(phone="1"))
+    leads.consult(lead.id, subject="Level?", text="?")
+    leads.convert(lead.id, "kid")
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))
+    every_step = dict.fromkeys(("visit", "consult", "register", "trial", "first_purchase"), 1)
+    assert metrics.funnel() == every_step
+    assert metrics.funnel(period="2026-04") == every_step  # counted when linked
+    assert metrics.funnel(period="2026-03") == dict.fromkeys(every_step, 0)
+    # a second lead of the same student is refused and changes nothing
+    twin = leads.capture(source="wechat", contact=LeadContact(phone="2"))
+    with pytest.raises(InvalidInput):
+        leads.convert(twin.id, "kid")
+    assert leads.lead(twin.id, Actor(id="amy", role="sales")).stage == "visit"
+    assert metrics.funnel() == {**every_step, "visit": 2}
+    steps = [
+        e.event.step
+        for e in school.feed.events_since(0, 1000)
+        if isinstance(e.event, LeadStepReached) and e.event.lead_id == lead.id
+    ]
+    assert steps == ["visit", "consult", "register", "trial", "first_purchase"]
+    live = everything(metrics)
+    assert school.projections.rebuild("desk").ok
+    assert everything(metrics) == live
+
+
 def test_a_survey_is_sent_once_per_occasion_and_answered_once(store: StoreHandle) -> None:
     school, _ = build(store)
     school.students.register("ann", name="Ann", guardians=[Guardian(name="Grace")])

@@ -246,7 +246,9 @@ class LeadService(ServiceBase):
 
     def convert(self, lead_id: str, student_id: str) -> LeadView:
         """The lead registered as ``student_id`` (registered first with
-        ``school.students.register``): its consultations now concern that student."""
+        ``school.students.register``): its consultations now concern that student. A
+        student comes from one lead (another: :class:`InvalidInput`); what she did
+        before (a trial, a purchase) counts in the lead's funnel from now on."""
         check_id(lead_id, "lead_id")
         check_id(student_id, "student_id")
 
@@ -255,6 +257,12 @@ class LeadService(ServiceBase):
             if doc["student_id"] is not None:
                 raise LeadAlreadyConverted(lead_id, doc["student_id"])
             student_records.student(uow, student_id)  # StudentNotFound if not registered
+            for other, _ in uow.records.scan(LEADS, f"student:{student_id}", limit=1):
+                # one lead per student, so the funnel counts her steps once
+                raise InvalidInput(
+                    f"student {student_id!r} already came from lead {other!r}: "
+                    f"lead {lead_id!r} cannot become her too"
+                )
             doc["student_id"], doc["stage"] = student_id, "register"
             uow.records.put(LEADS, lead_id, doc, index=lead_index(doc))
             for key, _ in uow.records.scan(TICKETS, party_index("lead", lead_id)):
