@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
+import attrs
+
 from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
 from eduengine.desk.metrics import DeskMetrics, reindex_metrics
@@ -47,6 +49,7 @@ from eduengine.desk.model import (
     route_for,
     ticket_reader,
 )
+from eduengine.desk.privacy import DeskLook, mask_text, read_personal, subject_of
 from eduengine.desk.records import (
     AWAY,
     HEAD_TEACHERS,
@@ -87,9 +90,10 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.notices.model import QuietHours, StaffContact
 from eduengine.notices.planning import erase_staff, put_staff_contact
+from eduengine.people.access import AccessGate, check_actor
+from eduengine.people.model import Access, AccessPolicy, Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
-from eduengine.students.privacy import AccessPolicy, Actor
 
 __all__ = ["DeskService", "SlaAlert", "SlaStatus", "TicketView"]
 
@@ -119,8 +123,14 @@ class DeskService(ServiceBase):
         )
         #: surveys and reviews
         self.satisfaction = SatisfactionService(uow, screen=review_screen, **base)
+        self.use_gate(AccessGate(policy))
         #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
         self.metrics = DeskMetrics(uow, **base)
+
+    def use_gate(self, gate: AccessGate) -> None:
+        """Read personal data through ``gate`` (``School.build`` gives the school's one
+        access check, the students' own)."""
+        self.gate = self.leads.gate = self.satisfaction.gate = gate
 
     # --- who handles what ------------------------------------------------------------------
 
@@ -438,18 +448,43 @@ class DeskService(ServiceBase):
         ``Actor(id=..., role="student" | "guardian" | "lead")``: without the internal
         notes), the assignee, her team's lead, or support and operations staff
         (``DeskSetup.staff_roles``); anyone else is refused (:class:`AccessDenied`).
-        ``for_asker``: a staff member sees the ticket as its asker does."""
+        ``for_asker``: a staff member sees the ticket as its asker does. Staff see the
+        phone numbers and e-mail addresses in its texts as the school's access check
+        shows the contacts of the person it concerns (whole, audited; or masked), see
+        :mod:`eduengine.desk.privacy`."""
         check_id(ticket_id, "ticket_id")
-        _check_actor(actor)
+        check_actor(actor)
 
-        def query(uow: UnitOfWork, now: datetime) -> TicketView:
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> TicketView:
             ticket = load_ticket(uow, ticket_id)
             how = self._reader(actor, ticket)
             if how is None:
                 raise AccessDenied(f"{actor.role} {actor.id!r} may not read ticket {ticket_id!r}")
-            return ticket_view(ticket, notes=how == "staff" and not for_asker)
+            return self._as_seen(ticket, actor, how, look, notes=not for_asker)
 
-        return self._run(query, write=False, ids={"ticket_id": ticket_id})
+        return read_personal(
+            self._run, self.gate, actor, ("ticket",), query, ids={"ticket_id": ticket_id}
+        )
+
+    def _as_seen(
+        self, ticket: Ticket, actor: Actor, how: str, look: DeskLook, *, notes: bool
+    ) -> TicketView:
+        """The ticket as ``actor`` (reading as ``how``) sees it."""
+        view = ticket_view(ticket, notes=notes and how == "staff")
+        if how == "asker":
+            return view  # her own words
+        # a lead's consultation is its consultant's to answer, contact and all
+        fields = look(
+            subject_of(ticket.student_id, ticket.asker),
+            whole=ticket.asker.kind == "lead" and actor.id == ticket.assignee,
+        )
+        if fields.contacts is Access.FULL:
+            return view
+        return attrs.evolve(
+            view,
+            subject=mask_text(view.subject),
+            messages=tuple(attrs.evolve(m, text=mask_text(m.text)) for m in view.messages),
+        )
 
     def _reader(self, actor: Actor, ticket: Ticket) -> str | None:
         return ticket_reader(
@@ -532,19 +567,25 @@ class DeskService(ServiceBase):
         all; another staff member only those she holds or leads the team of; a student,
         guardian or lead listing another's tickets is refused (:class:`AccessDenied`)."""
         party = Party(kind, party_id)
-        _check_actor(actor)
+        check_actor(actor)
         itself = actor.role == party.kind and actor.id == party.id
         if not itself and actor.role in PARTY_KINDS:
             raise AccessDenied(
                 f"{actor.role} {actor.id!r} may not list {kind} {party_id!r}'s tickets"
             )
 
-        def query(uow: UnitOfWork, now: datetime) -> list[TicketView]:
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> list[TicketView]:
             keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
-            found = (load_ticket(uow, k) for k, _ in keys)
-            return [ticket_view(t, notes=False) for t in found if self._reader(actor, t)]
+            found = ((t, self._reader(actor, t)) for t in (load_ticket(uow, k) for k, _ in keys))
+            return [
+                self._as_seen(t, actor, how, look, notes=False)
+                for t, how in found
+                if how is not None
+            ]
 
-        return self._run(query, write=False, ids={"party_id": party_id})
+        return read_personal(
+            self._run, self.gate, actor, ("tickets",), query, ids={"party_id": party_id}
+        )
 
     def assigned_to(self, staff_id: str) -> list[str]:
         """Ids of the tickets assigned to ``staff_id`` that are not closed."""
@@ -657,13 +698,6 @@ class DeskService(ServiceBase):
 
 
 E = TypeVar("E", TicketCategory, Priority)
-
-
-def _check_actor(actor: object) -> None:
-    if not isinstance(actor, Actor):
-        raise WrongType(f"actor must be an Actor, got {actor!r}", field="actor")
-    check_id(actor.id, "actor.id")
-    check_id(actor.role, "actor.role")
 
 
 def _enum(kind: type[E], value: object, what: str) -> E:
