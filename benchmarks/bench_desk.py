@@ -172,11 +172,12 @@ def plain_alerts(conn: sqlite3.Connection, at: datetime) -> list[SlaAlert]:
         )
         for key, value in rows:
             found[key, target] = (kind, value)
-    alerts = [
+    return [
         SlaAlert(ticket_id=key, target=target, kind=kind, at=from_micros(value))
-        for (key, target), (kind, value) in found.items()
+        for value, key, target, kind in sorted(
+            (value, key, target, kind) for (key, target), (kind, value) in found.items()
+        )
     ]
-    return sorted(alerts, key=lambda a: (a.at, a.ticket_id, a.target))
 
 
 def plain_route(conn: sqlite3.Connection, k: int) -> str | None:

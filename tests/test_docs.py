@@ -69,6 +69,7 @@ MODULES = [
     "eduengine.desk.metrics",
     "eduengine.desk.model",
     "eduengine.desk.notify",
+    "eduengine.desk.privacy",
     "eduengine.desk.satisfaction",
     "eduengine.desk.service",
     "eduengine.desk.tickets",

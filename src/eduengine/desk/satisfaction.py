@@ -11,7 +11,6 @@ it twice.
 >>> from datetime import datetime, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.desk.model import Party
-from eduengine.desk.privacy import DeskLook, Refused, mask_text, read_personal
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock)
 >>> from eduengine.students.model import Guardian

@@ -553,11 +553,12 @@ class DeskService(ServiceBase):
                 target, kind = mark.split(":")
                 for key, value in uow.records.scan(TICKETS, sla_index(mark), hi=hi):
                     found[key, target] = (kind, value)
-            alerts = [
+            return [
                 SlaAlert(ticket_id=key, target=target, kind=kind, at=from_micros(value))
-                for (key, target), (kind, value) in found.items()
+                for value, key, target, kind in sorted(
+                    (value, key, target, kind) for (key, target), (kind, value) in found.items()
+                )
             ]
-            return sorted(alerts, key=lambda a: (a.at, a.ticket_id, a.target))
 
         return self._run(query, write=False)
 
