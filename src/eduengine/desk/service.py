@@ -601,14 +601,18 @@ class DeskService(ServiceBase):
 
     def reindex(self) -> int:
         """File every desk document under the index entries the current code writes
-        (``School.reindex``: a store whose documents lost their entries). Returns how
-        many documents were filed."""
+        (``School.reindex``: a store whose documents lost their entries), the SLA
+        instants of every ticket worked out again on its team's hours as set now.
+        Returns how many documents were filed."""
 
         def command(uow: UnitOfWork, now: datetime) -> int:
             filed = 0
             for key, _ in uow.records.list(TICKETS):
                 ticket = load_ticket(uow, key)
-                store_ticket(uow, ticket, self.setup.hours_for(ticket.team))
+                hours = self.setup.hours_for(ticket.team)
+                for clock in ticket.clocks.values():
+                    clock.plan(hours)  # the team's hours may have changed since
+                store_ticket(uow, ticket, hours)
                 filed += 1
             for key, doc in uow.records.list(LEADS):
                 uow.records.put(LEADS, key, doc, index=lead_index(doc))
