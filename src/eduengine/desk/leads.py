@@ -148,7 +148,7 @@ class LeadService(ServiceBase):
         self.setup = setup
         self._open_ticket = open_ticket
         self._erase_lead = erase_lead
-        #: the access check on a lead's contact (``DeskService.use_gate`` sets the school's)
+        #: the access check on a lead's contact (``DeskService.gate`` sets the school's)
         self.gate = AccessGate(policy)
 
     def capture(

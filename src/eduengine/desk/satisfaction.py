@@ -278,7 +278,7 @@ class SatisfactionService(ServiceBase):
         super().__init__(uow, **base)
         #: the word list reviews pass (None: every review is shown as written)
         self.screen = screen
-        #: the access check on survey answers (``DeskService.use_gate`` sets the school's)
+        #: the access check on survey answers (``DeskService.gate`` sets the school's)
         self.gate = AccessGate()
 
     def send(

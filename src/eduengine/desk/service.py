@@ -123,14 +123,19 @@ class DeskService(ServiceBase):
         )
         #: surveys and reviews
         self.satisfaction = SatisfactionService(uow, screen=review_screen, **base)
-        self.use_gate(AccessGate(policy))
+        self.gate = AccessGate(policy)
         #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
         self.metrics = DeskMetrics(uow, **base)
 
-    def use_gate(self, gate: AccessGate) -> None:
-        """Read personal data through ``gate`` (``School.build`` gives the school's one
-        access check, the students' own)."""
-        self.gate = self.leads.gate = self.satisfaction.gate = gate
+    @property
+    def gate(self) -> AccessGate:
+        """The access check on the personal data the desk reads (``School.build`` sets
+        the school's one, the students' own; the leads and surveys use it too)."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, gate: AccessGate) -> None:
+        self._gate = self.leads.gate = self.satisfaction.gate = gate
 
     # --- who handles what ------------------------------------------------------------------
 
