@@ -72,8 +72,14 @@ def read_personal(
     seen: dict[str, FieldSet] = {}
 
     def command(uow: UnitOfWork, now: datetime) -> tuple[T | None, bool]:
+        known: dict[str, FieldSet] = {}  # the gate's answer per person, asked once
+
         def look(subject: str, whole: bool = False) -> FieldSet:
-            found = WHOLE if whole else gate.fields(uow, actor, subject, now)
+            if whole:
+                found = WHOLE
+            else:
+                found = known.get(subject) or gate.fields(uow, actor, subject, now)
+                known[subject] = found
             seen[subject] = seen[subject].union(found) if subject in seen else found
             return found
 
