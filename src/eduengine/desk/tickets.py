@@ -23,7 +23,7 @@ loads and stores it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -200,15 +200,26 @@ class Ticket:
                 marks[f"{name}:breach"] = clock.breach_at
         return marks
 
-    def _sync(self, hours: BusinessHours, now: datetime) -> None:
+    def _runs(self) -> dict[str, tuple[datetime | None, timedelta, bool | None]]:
+        """How each clock runs: what its instants are worked out from."""
+        return {name: (c.since, c.used, c.met) for name, c in self.clocks.items()}
+
+    def _sync(
+        self,
+        hours: BusinessHours,
+        now: datetime,
+        before: dict[str, tuple[datetime | None, timedelta, bool | None]] | None = None,
+    ) -> None:
         """Run the clocks of unsettled targets exactly while the state runs them, and
-        work out their instants on ``hours``."""
-        for clock in self.clocks.values():
+        work out on ``hours`` the instants of each clock that runs otherwise than
+        ``before`` (all of them without it: a new team's calendar)."""
+        for name, clock in self.clocks.items():
             if self.state in RUNNING:
                 clock.resume(now)
             else:
                 clock.pause(hours, now)
-            clock.plan(hours)
+            if before is None or before[name] != (clock.since, clock.used, clock.met):
+                clock.plan(hours)
 
     def _settle(self, name: str, hours: BusinessHours, now: datetime) -> None:
         """Settle a target and raise its verdict (TicketResponded, TicketResolved)."""
@@ -245,6 +256,7 @@ class Ticket:
         self.announce_due(hours, now, escalate_to=escalate_to)
         before = self.state
         after = next_state(self.id, before, action)
+        runs = self._runs()
         kind = {"asker_reply": "asker", "note": "note"}.get(action, "reply")
         if text is not None:
             self.messages.append(Message(at=now, kind=kind, author_id=by, text=text))
@@ -258,7 +270,7 @@ class Ticket:
         if action == "reopen":
             self.clocks["resolution"].met = None  # the verdict waits for the next resolution
         self.state = after
-        self._sync(hours, now)
+        self._sync(hours, now, runs)  # a note or a second reply works nothing out again
         if after != before:
             self.events.append(
                 TicketStateChanged(
