@@ -71,6 +71,7 @@ MODULES = [
     "eduengine.desk.metrics",
     "eduengine.desk.model",
     "eduengine.desk.notify",
+    "eduengine.desk.privacy",
     "eduengine.desk.satisfaction",
     "eduengine.desk.service",
     "eduengine.desk.tickets",

@@ -193,6 +193,7 @@ class AsyncDeskService(AsyncService):
     set_head_teacher = AsyncMethod(DeskService.set_head_teacher)
     set_staff_contact = AsyncMethod(DeskService.set_staff_contact)
     sla = AsyncMethod(DeskService.sla)
+    sla_alerts = AsyncMethod(DeskService.sla_alerts)
     ticket = AsyncMethod(DeskService.ticket)
     tickets_of = AsyncMethod(DeskService.tickets_of)
     wait = AsyncMethod(DeskService.wait)
