@@ -47,7 +47,7 @@ from eduengine.errors import (
 )
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
-from eduengine.service_layer.ports import IndexEntries
+from eduengine.service_layer.ports import DocumentEntries, IndexEntries
 from eduengine.version import __version__
 
 C = TypeVar("C")
@@ -564,6 +564,25 @@ class SqlRecordRepository(Generic[C]):
     def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
         sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
         return int(self._uow.execute(sql, params).fetchone()["n"])
+
+    def scan_documents(
+        self,
+        kind: str,
+        index: str,
+        *,
+        limit: int,
+        after: tuple[int, str] | None = None,
+        descending: bool = False,
+    ) -> DocumentEntries:
+        """``(key, value, document)`` of the next ``limit`` entries of ``index`` after
+        the keyset cursor ``after`` (a ``(value, key)`` already read), in one query;
+        read without locking, as ``scan``."""
+        sql, params = enc.scan_documents_sql(kind, index, after, limit, descending)
+        json_in = self._json_in
+        return [
+            (row["key"], int(row["value"]), json_in(row["data"]))
+            for row in self._uow.execute(sql, params)
+        ]
 
 
 class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):

@@ -96,6 +96,8 @@ JsonValue = Any
 IndexEntry = tuple[str, int]
 """``(key, value)`` of one document in an index, as :meth:`RecordRepository.scan` returns."""
 IndexEntries = list[IndexEntry]
+DocumentEntries = list[tuple[str, int, dict[str, JsonValue]]]
+"""``(key, value, document)`` of a keyset page, as ``scan_documents`` returns."""
 
 
 class RecordRepository(Protocol):
@@ -119,7 +121,11 @@ class RecordRepository(Protocol):
 
     The library's adapters also offer ``get_many(kind, keys)``: ``get`` of each key
     (locked in key order) in one query, as ``{key: document or None}`` in key order; code
-    that uses it falls back to ``get`` for an adapter without it.
+    that uses it falls back to ``get`` for an adapter without it. Likewise
+    ``scan_documents(kind, index, *, limit, after=None, descending=False)``: a keyset
+    page, ``(key, value, document)`` of the next ``limit`` entries strictly after the
+    ``(value, key)`` cursor ``after``, in one query (the index walk joined to the
+    documents; unlocked, as ``scan``).
     """
 
     def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:
