@@ -20,7 +20,8 @@ signals. A post is then ``shown``, ``masked``, ``held`` for a moderator or ``blo
 '你这个***'
 >>> community.post("class:A1", "bob", "代開發票 dkfp").status.value
 'blocked'
->>> [p.text for p in community.thread(hello.id)]
+>>> from eduengine.students import Actor
+>>> [p.text for p in community.thread(hello.id, actor=Actor(id="ann", role="student"))]
 ['今天的作业是第三单元', '你这个***']
 """
 
