@@ -77,6 +77,10 @@ class Dialect(Generic[C]):
     #: whether a unit of work keeps the documents it read or wrote (as JSON text, parsed
     #: afresh on each read) so reading one again costs no statement
     remembers_documents = False
+    #: ``record_index.key`` as ``records.key`` compares it, so a join of the two finds
+    #: each document by its primary key (PostgreSQL: the index's "C" collation back to
+    #: the default one; a mismatch scans every document of the kind)
+    index_key_as_record_key = "i.key"
 
     # --- connections and transactions ---------------------------------------------
 
@@ -577,7 +581,9 @@ class SqlRecordRepository(Generic[C]):
         """``(key, value, document)`` of the next ``limit`` entries of ``index`` after
         the keyset cursor ``after`` (a ``(value, key)`` already read), in one query;
         read without locking, as ``scan``."""
-        sql, params = enc.scan_documents_sql(kind, index, after, limit, descending)
+        sql, params = enc.scan_documents_sql(
+            kind, index, after, limit, descending, self._uow.dialect.index_key_as_record_key
+        )
         json_in = self._json_in
         return [
             (row["key"], int(row["value"]), json_in(row["data"]))

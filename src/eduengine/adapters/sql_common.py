@@ -539,10 +539,13 @@ def scan_documents_sql(
     after: tuple[int, str] | None,
     limit: int,
     descending: bool,
+    index_key: str = "i.key",
 ) -> tuple[str, list[Any]]:
     """The query (``?`` placeholders) behind ``scan_documents``: one walk of the
     ``(kind, name, value, key)`` B-tree from a keyset cursor, each entry joined to its
-    document by primary key, so a page is one statement whatever the index's size."""
+    document by primary key, so a page is one statement whatever the index's size
+    (``index_key``: the entry's key as the documents' key compares, see
+    ``Dialect.index_key_as_record_key``)."""
     where = ["i.kind = ?", "i.name = ?"]
     params: list[Any] = [kind, index]
     if after is not None:
@@ -552,7 +555,7 @@ def scan_documents_sql(
     order = "i.value DESC, i.key DESC" if descending else "i.value, i.key"
     sql = (
         "SELECT i.key AS key, i.value AS value, r.data AS data FROM record_index i "
-        "JOIN records r ON r.kind = i.kind AND r.key = i.key "
+        f"JOIN records r ON r.kind = i.kind AND r.key = {index_key} "
         f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     )
     params.append(max(0, limit))
