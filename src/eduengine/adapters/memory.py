@@ -42,7 +42,10 @@ from eduengine.errors import (
 from eduengine.events.feed import feed_rows
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
-from eduengine.service_layer.ports import DocumentEntries, IndexEntries
+from eduengine.service_layer.ports import IndexEntries
+
+#: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
+DocumentEntries = list[tuple[str, int, dict[str, Any]]]
 
 log = logging.getLogger("eduengine.events")
 

@@ -47,8 +47,11 @@ from eduengine.errors import (
 )
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
-from eduengine.service_layer.ports import DocumentEntries, IndexEntries
+from eduengine.service_layer.ports import IndexEntries
 from eduengine.version import __version__
+
+#: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
+DocumentEntries = list[tuple[str, int, dict[str, Any]]]
 
 C = TypeVar("C")
 

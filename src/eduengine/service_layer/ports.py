@@ -96,8 +96,6 @@ JsonValue = Any
 IndexEntry = tuple[str, int]
 """``(key, value)`` of one document in an index, as :meth:`RecordRepository.scan` returns."""
 IndexEntries = list[IndexEntry]
-DocumentEntries = list[tuple[str, int, dict[str, JsonValue]]]
-"""``(key, value, document)`` of a keyset page, as ``scan_documents`` returns."""
 
 
 class RecordRepository(Protocol):
