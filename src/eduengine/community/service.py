@@ -203,10 +203,12 @@ class CommunityService(ServiceBase):
             doc = uow.records.get(rec.GROUPS, group_id)
             return [] if doc is None else list(doc["members"])
 
-        if actor is not None and check_actor(actor).id in self._run(
-            lambda uow, now: members(uow), write=False, ids={"group_id": group_id}
-        ):
-            return self._run(lambda uow, now: members(uow), write=False)
+        if actor is not None:
+            listed = self._run(
+                lambda uow, now: members(uow), write=False, ids={"group_id": group_id}
+            )
+            if check_actor(actor).id in listed:
+                return listed  # members see each other
 
         def query(uow: UnitOfWork, now: datetime, look: Look) -> list[str]:
             return [m for m in members(uow) if not look(m).refused]
