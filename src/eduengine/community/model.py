@@ -186,7 +186,13 @@ class Post:
 class AccountFlag:
     """Why a member's account is flagged (广告账号): the spam ``signal``, when, the post
     that raised it, and the devices the member posted from (personal data: shown only
-    to a reader with the payments field set)."""
+    to a reader with the payments field set).
+
+    >>> from datetime import datetime, timezone
+    >>> AccountFlag(member_id="dan", signal="contact", post_id="p1",
+    ...             at=datetime(2026, 3, 2, tzinfo=timezone.utc)).devices
+    ()
+    """
 
     member_id: str
     signal: str
