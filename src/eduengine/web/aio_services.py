@@ -135,6 +135,7 @@ class AsyncCommunityService(AsyncService):
     activity = AsyncMethod(CommunityService.activity)
     approve = AsyncMethod(CommunityService.approve)
     clear_flag = AsyncMethod(CommunityService.clear_flag)
+    flag = AsyncMethod(CommunityService.flag)
     flag_of = AsyncMethod(CommunityService.flag_of)
     get = AsyncMethod(CommunityService.get)
     groups_of = AsyncMethod(CommunityService.groups_of)
