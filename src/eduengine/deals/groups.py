@@ -11,6 +11,8 @@ from eduengine.deals.events import GroupOpened, MemberLeft
 from eduengine.deals.model import (
     DUE,
     REFUND_DUE,
+    VIA_JOIN,
+    VIA_OPEN,
     GroupDeal,
     GroupState,
     Member,
@@ -30,6 +32,7 @@ from eduengine.deals.records import (
 from eduengine.deals.risk import JoinAttempt, Peer
 from eduengine.deals.screening import RiskScreen
 from eduengine.deals.settlement import DealPayments
+from eduengine.deals.sharing import ShareLinks
 from eduengine.errors import (
     DealLimitReached,
     GroupClosed,
@@ -62,7 +65,7 @@ SHARE_CODE_TRIES = 5
 SWEEP_BATCH = 100
 
 
-class GroupService(RiskScreen, DealPayments):
+class GroupService(ShareLinks, RiskScreen, DealPayments):
     """Groups: open, join, leave, cancel, expire; lookups and referrals."""
 
     _new_code: Callable[[], str]
@@ -138,8 +141,14 @@ class GroupService(RiskScreen, DealPayments):
         account: str,
         device_id: str | None = None,
         ip: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
         """Open a group (开团) and pay the group price as its first member.
+
+        ``course_id`` is the course the opener takes, one the campaign covers (by
+        default its ``course_id``); ``via`` the token of the share link she came
+        through (the open is attributed to its sharer, ``JoinAttributed``).
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
@@ -148,6 +157,8 @@ class GroupService(RiskScreen, DealPayments):
         check_id(campaign_id, "campaign_id")
         check_id(initiator, "initiator")
         _check_payer(account, device_id, ip)
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             part = _participation(uow, campaign_id, initiator)
@@ -167,12 +178,14 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign_id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
+            course = campaign.course_for(course_id)
             attempt = JoinAttempt(
                 student_id=initiator, account=account, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, None, [], now)
+            group_id = self._new_id()
+            self._check_risk(uow, attempt, None, [], now, campaign_id=campaign_id, seen_in=group_id)
             group = GroupDeal(
-                id=self._new_id(),
+                id=group_id,
                 campaign_id=campaign_id,
                 initiator=initiator,
                 share_code=self._draw_share_code(uow, campaign_id),
@@ -189,6 +202,7 @@ class GroupService(RiskScreen, DealPayments):
                         account=account,
                         device_id=device_id,
                         ip=ip,
+                        course_id=course,
                     )
                 ],
             )
@@ -207,10 +221,12 @@ class GroupService(RiskScreen, DealPayments):
                         initiator=initiator,
                         share_code=group.share_code,
                         deadline=group.deadline,
-                        course_id=campaign.course_id,
+                        course_id=course,
                     )
                 ]
             )
+            if via is not None:
+                self._touch(uow, via, initiator, VIA_OPEN, group.id, now)
             return group.id
 
         group_id = self._guarded(
@@ -229,6 +245,8 @@ class GroupService(RiskScreen, DealPayments):
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
@@ -243,11 +261,17 @@ class GroupService(RiskScreen, DealPayments):
         answer) takes no second place and is never refused as "already a member": it
         resumes a payment still pending, and returns the group as it stands; the key
         sent with other arguments raises ``IdempotencyKeyReused``.
+
+        ``course_id`` is the course the joiner takes, one the campaign covers (members
+        of different courses of one price band form one group); ``via`` the token of
+        the share link she came through (attributed to its sharer, ``JoinAttributed``).
         """
         check_id(group_id, "group_id")
         check_id(student_id, "student_id")
         _check_payer(account, device_id, ip)
         check_key(idempotency_key)
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
         request = {
             "command": "join_group",
             "group_id": group_id,
@@ -256,6 +280,8 @@ class GroupService(RiskScreen, DealPayments):
             "device_id": device_id,
             "ip": ip,
         }
+        # only when given: a key stored before these existed still matches its replay
+        request.update({k: v for k, v in (("course_id", course_id), ("via", via)) if v})
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             # a replay reaches _pay, which resumes a pending payment and otherwise
@@ -292,13 +318,16 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign.id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign.id, student_id, part)
+            course = campaign.course_for(course_id)
             peers: list[Peer] = [
                 (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
             ]
             attempt = JoinAttempt(
                 student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, group_id, peers, now)
+            self._check_risk(
+                uow, attempt, group_id, peers, now, campaign_id=campaign.id, seen_in=group_id
+            )
             joiner = Member(
                 student_id=student_id,
                 status="pending",
@@ -306,6 +335,7 @@ class GroupService(RiskScreen, DealPayments):
                 account=account,
                 device_id=device_id,
                 ip=ip,
+                course_id=course,
             )
             group.members.append(joiner)
             self._file_charge(uow, group, joiner, account, now)
@@ -313,6 +343,8 @@ class GroupService(RiskScreen, DealPayments):
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
             save_group(uow, group, now)
+            if via is not None:
+                self._touch(uow, via, student_id, VIA_JOIN, group_id, now)
             return group_id
 
         self._guarded(
