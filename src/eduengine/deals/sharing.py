@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from eduengine.deals.events import JoinAttributed, RegistrationAttributed, ShareLinkCreated
 from eduengine.deals.model import (
@@ -111,6 +112,25 @@ class ShareLinks(ServiceBase):
         """Whom ``student_id`` is attributed to (first and last touch), if anyone."""
         check_id(student_id, "student_id")
         return self._run(lambda uow, now: _attribution(uow, student_id), write=False)
+
+    def referral_debts(self, referrer_id: str) -> list[dict[str, Any]]:
+        """The referral rewards clawed back from ``referrer_id`` after she had used them,
+        oldest first: ``{"referrer", "referred", "coupon", "order", "amount", "at"}``
+        (``amount`` a money record, ``None`` for a percentage coupon). Settling a debt is
+        the school's business; this lists what is owed."""
+        check_id(referrer_id, "referrer_id")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
+            found = []
+            for key, _ in uow.records.scan(
+                referrals.REFERRAL_DEBTS, referrals.debtor_index(referrer_id)
+            ):
+                doc = uow.records.get(referrals.REFERRAL_DEBTS, key)
+                if doc is not None and doc["referrer"] == referrer_id:
+                    found.append(doc)
+            return found
+
+        return self._run(query, write=False)
 
     def _touch(
         self,
