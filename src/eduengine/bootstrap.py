@@ -822,7 +822,7 @@ class School:
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
 'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
-'projection journeys']
+'projection journeys', 'projection referral_clawback']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """
