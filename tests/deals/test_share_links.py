@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from eduengine import FixedClock, School
 from eduengine.deals import (
@@ -27,7 +30,7 @@ from eduengine.kernel.events import DomainEvent
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Customer, DiscountKind, Money, OrderLine
 from eduengine.referrals import ReferralClawedBack, ReferralReward, ReferralRewarded
-from tests.adapters import StoreHandle
+from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 
 REWARD = ReferralReward(kind=DiscountKind.AMOUNT, value=Money("50", "CNY"))
@@ -282,3 +285,102 @@ def test_a_campaign_must_cover_its_own_course() -> None:
             starts_at=T0,
             ends_at=T0 + timedelta(days=30),
         )
+
+
+WINDOW = timedelta(days=2)
+STUDENTS = 4
+_REGISTER = st.tuples(st.just("register"), st.integers(0, STUDENTS - 1), st.integers(0, 2))
+_BUY = st.tuples(st.just("buy"), st.integers(0, STUDENTS - 1))
+#: sign-ups and orders weigh more than refunds and waits, so most runs earn rewards
+LOOP_STEP = st.one_of(
+    _REGISTER,
+    _REGISTER,
+    _BUY,
+    _BUY,
+    st.tuples(st.just("refund"), st.integers(0, 20)),
+    st.tuples(st.just("wait"), st.integers(6, 30)),
+)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@settings(max_examples=15)
+@given(steps=st.lists(LOOP_STEP, min_size=6, max_size=18))
+def test_attribution_rewards_and_claw_backs_follow_a_model_exactly_once(
+    adapter: str, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[Any, ...]]
+) -> None:
+    """Random sign-ups through three sharers' links, first and later orders, refunds and
+    waits: every touch, reward and claw-back is the one a plain model predicts, once."""
+    store = make_store(adapter, tmp_path_factory.mktemp(adapter))
+    try:
+        clock = FixedClock(T0)
+        reward = ReferralReward(
+            kind=DiscountKind.AMOUNT, value=Money("50", "CNY"), claw_back_within=WINDOW
+        )
+        school = _school(store, clock, reward)
+        links = [school.deals.share_link(f"s{j}", "duo").token for j in range(3)]
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        touches: dict[str, int] = {}
+        referrer: dict[str, str] = {}
+        paid: dict[str, int] = {}
+        orders: list[tuple[str, str]] = []  # order id, student: paid, not yet refunded
+        earned: dict[str, tuple[str, Any]] = {}  # referee -> (order id, rewarded at)
+        rewards: set[tuple[str, str]] = set()
+        clawed: list[tuple[str, str]] = []
+        attributed = 0
+        for n, step in enumerate(steps):
+            if step[0] == "wait":
+                clock.advance(timedelta(hours=step[1]))
+            elif step[0] == "register":
+                student, sharer = f"s{step[1]}", step[2]
+                school.deals.registered_via(links[sharer], student)
+                if student == f"s{sharer}" or last.get(student) == sharer:
+                    continue  # her own link, or the same touch again
+                if student not in first:
+                    first[student] = sharer
+                    if not paid.get(student):
+                        referrer[student] = f"s{sharer}"
+                last[student] = sharer
+                touches[student] = touches.get(student, 0) + 1
+                attributed += 1
+            elif step[0] == "buy":
+                # mostly a student who came through a link, so that rewards are earned
+                came = sorted(first)
+                student = came[step[1] % len(came)] if came and step[1] else f"s{step[1]}"
+                order = f"o{n}"
+                school.pricing.checkout(order, Customer(student_id=student), LINES, account="a")
+                paid[student] = paid.get(student, 0) + 1
+                orders.append((order, student))
+                if paid[student] == 1 and student in referrer:
+                    rewards.add((referrer[student], student))
+                    earned[student] = (order, clock.now())
+            elif orders:
+                order, student = orders.pop(step[1] % len(orders))
+                school.pricing.cancel_order(order)
+                got = earned.get(student)
+                if got is not None and got[0] == order and clock.now() <= got[1] + WINDOW:
+                    clawed.append((referrer[student], student))
+        event(f"claw-backs: {min(len(clawed), 2)}, rewards: {min(len(rewards), 2)}")
+        events = feed(school)
+        school.projections.catch_up()
+        assert feed(school) == events  # nothing more to apply
+        assert len(of(events, RegistrationAttributed)) == attributed
+        got_rewards = [(e.referrer_id, e.referred_id) for e in of(events, ReferralRewarded)]  # type: ignore[attr-defined]
+        assert sorted(got_rewards) == sorted(rewards)  # each once
+        got_clawed = [(e.referrer_id, e.referred_id) for e in of(events, ReferralClawedBack)]  # type: ignore[attr-defined]
+        assert got_clawed == clawed
+        for i in range(STUDENTS):
+            student = f"s{i}"
+            found = school.deals.attribution(student)
+            if student not in first:
+                assert found is None
+                continue
+            assert found is not None
+            assert (found.first.sharer_id, found.last.sharer_id, found.touches) == (
+                f"s{first[student]}",
+                f"s{last[student]}",
+                touches[student],
+            )
+            assert found.referrer == referrer.get(student)
+    finally:
+        store.close()

@@ -23,6 +23,7 @@ from eduengine.deals.records import (
     GROUPS,
     PARTICIPATION,
     RISK_LOG,
+    SIGHTINGS,
     _campaign,
     _group,
     _participation,
@@ -30,7 +31,7 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import JoinAttempt, Peer
-from eduengine.deals.screening import RiskScreen
+from eduengine.deals.screening import RiskScreen, put_sighting
 from eduengine.deals.settlement import DealPayments
 from eduengine.deals.sharing import ShareLinks
 from eduengine.errors import (
@@ -43,7 +44,7 @@ from eduengine.errors import (
     PaymentFailed,
     ShareCodeUnavailable,
 )
-from eduengine.kernel.codec import micros
+from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_duration,
@@ -108,8 +109,8 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         return self._run(query, write=False)
 
     def reindex(self) -> int:
-        """File groups and risk-log entries written before indexes existed under them
-        (a one-off migration: it reads every such document, in batches); returns how
+        """File groups, risk-log entries, anti-abuse sightings and referral debts written
+        before indexes existed under them (a one-off migration: it reads every such document, in batches); returns how
         many documents it rewrote. Running it again changes nothing."""
 
         now = self.clock.now()  # when outstanding refunds are first filed as due
@@ -120,8 +121,22 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
             put_risk_entry(uow.records, key, doc)
 
-        return self._refile_all(GROUPS, refile_group, SWEEP_BATCH) + self._refile_all(
-            RISK_LOG, refile_risk, SWEEP_BATCH
+        def refile_sighting(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_sighting(uow.records, key, doc)
+
+        def refile_debt(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            uow.records.put(
+                referrals.REFERRAL_DEBTS,
+                key,
+                doc,
+                index={referrals.debtor_index(doc["referrer"]): micros(dt_in(doc["at"]))},
+            )
+
+        return (
+            self._refile_all(GROUPS, refile_group, SWEEP_BATCH)
+            + self._refile_all(RISK_LOG, refile_risk, SWEEP_BATCH)
+            + self._refile_all(SIGHTINGS, refile_sighting, SWEEP_BATCH)
+            + self._refile_all(referrals.REFERRAL_DEBTS, refile_debt, SWEEP_BATCH)
         )
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:

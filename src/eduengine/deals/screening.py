@@ -30,7 +30,7 @@ from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id
 from eduengine.people.access import AccessGate, Look, Refused
 from eduengine.people.model import Actor
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.ports import RecordRepository, UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
 
@@ -262,8 +262,8 @@ def _file_sighting(
     uow: UnitOfWork, campaign_id: str, group_id: str, field: str, value: str, attempt: JoinAttempt
 ) -> None:
     key = f"{campaign_id}|{field}|{_digest(value)}|{attempt.student_id}|{group_id}"
-    uow.records.put(
-        SIGHTINGS,
+    put_sighting(
+        uow.records,
         key,
         {
             "campaign_id": campaign_id,
@@ -276,8 +276,19 @@ def _file_sighting(
             "device_id": attempt.device_id,
             "ip": attempt.ip,
         },
+    )
+
+
+def put_sighting(records: RecordRepository, key: str, doc: dict[str, Any]) -> None:
+    """Store a sighting under its indexes: by campaign, field and value, and by student
+    (for erasure)."""
+    at = micros(dt_in(doc["at"]))
+    records.put(
+        SIGHTINGS,
+        key,
+        doc,
         index={
-            sighting_index(campaign_id, field, value): micros(attempt.at),
-            risk_index(attempt.student_id): micros(attempt.at),
+            sighting_index(doc["campaign_id"], doc["field"], doc["value"]): at,
+            risk_index(doc["student_id"]): at,
         },
     )
