@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event as note
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eduengine import FixedClock, School
@@ -360,7 +361,7 @@ def test_attribution_rewards_and_claw_backs_follow_a_model_exactly_once(
                 got = earned.get(student)
                 if got is not None and got[0] == order and clock.now() <= got[1] + WINDOW:
                     clawed.append((referrer[student], student))
-        event(f"claw-backs: {min(len(clawed), 2)}, rewards: {min(len(rewards), 2)}")
+        note(f"claw-backs: {min(len(clawed), 2)}, rewards: {min(len(rewards), 2)}")
         events = feed(school)
         school.projections.catch_up()
         assert feed(school) == events  # nothing more to apply

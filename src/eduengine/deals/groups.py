@@ -110,8 +110,9 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
 
     def reindex(self) -> int:
         """File groups, risk-log entries, anti-abuse sightings and referral debts written
-        before indexes existed under them (a one-off migration: it reads every such document, in batches); returns how
-        many documents it rewrote. Running it again changes nothing."""
+        before indexes existed under them (a one-off migration: it reads every such
+        document, in batches); returns how many documents it rewrote. Running it again
+        changes nothing."""
 
         now = self.clock.now()  # when outstanding refunds are first filed as due
 
