@@ -59,6 +59,7 @@ MODULES = [
     "eduengine.community.moderation",
     "eduengine.community.service",
     "eduengine.community.spam",
+    "eduengine.deals.clawback",
     "eduengine.deals.events",
     "eduengine.deals.metrics",
     "eduengine.deals.model",

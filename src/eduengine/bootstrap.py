@@ -62,9 +62,10 @@ from eduengine.community.service import CommunityService
 from eduengine.community.spam import SpamRules
 from eduengine.config import Plugins, SchoolSettings, load_plugins
 from eduengine.deals import service as deal_rules
+from eduengine.deals.clawback import CLAWBACK_PROJECTION, clawback_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
-from eduengine.deals.risk import DEFAULT_RULES, RiskRule
+from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS, DEFAULT_RULES, AcrossGroups, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
@@ -435,6 +436,7 @@ class School:
         price_rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
+        across_groups: AcrossGroups | None = DEFAULT_ACROSS_GROUPS,
         tag_rules: Sequence[TagRule] = (),
         placement_bands: Mapping[int, int] | None = None,
         room_for: RoomHook | None = None,
@@ -466,7 +468,8 @@ class School:
         event; ``course_credits`` gives, per course, the lesson credits an enrolment
         brings; ``xp_rules``, ``level_curve``, ``xp_multipliers``, ``badges`` and
         ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
-        ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
+        ``risk_rules`` the group-deal anti-abuse rules (``across_groups`` those across
+        the groups of a campaign, ``None`` to turn them off); ``tag_rules`` and
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
         (join link) of a 1-on-1 lesson; ``notices`` what the school notifies and how
         (``None``: no notice is planned) and ``notifiers`` the provider of each channel
@@ -613,6 +616,8 @@ class School:
         # segments' roster and retag due times; the journeys' steps that events start
         reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
         reactions.append(reaction_projection("journeys", journey_rules(journeys)))
+        # a referral reward is clawed back when the order that earned it is refunded
+        reactions.append(reaction_projection(CLAWBACK_PROJECTION, clawback_rules()))
         if plugins is not None:
             reactions.extend(plugins.projections)
         if not callable(getattr(store, "read_feed", None)):
@@ -682,6 +687,7 @@ class School:
                 uow,
                 gateway=gateway,
                 risk_rules=risk_rules,
+                across_groups=across_groups,
                 referral_reward=referral_reward,
                 **wiring,
             ),
@@ -927,7 +933,7 @@ class School:
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
 'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
-'projection journeys']
+'projection journeys', 'projection referral_clawback']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

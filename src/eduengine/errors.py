@@ -585,6 +585,16 @@ class GroupNotFound(NotFound):
         self.group_id = group_id
 
 
+class ShareLinkNotFound(NotFound):
+    """No share link has this token (mistyped, or made up)."""
+
+    code = "share_link_not_found"
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"share link {token!r} not found")
+        self.token = token
+
+
 class GroupClosed(BookingRefused):
     """The group is no longer open for joining (formed, failed, cancelled, past deadline)."""
 

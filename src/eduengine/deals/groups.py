@@ -12,6 +12,8 @@ from eduengine.deals.events import GroupOpened, MemberLeft
 from eduengine.deals.model import (
     DUE,
     REFUND_DUE,
+    VIA_JOIN,
+    VIA_OPEN,
     GroupDeal,
     GroupDealCampaign,
     GroupState,
@@ -23,6 +25,7 @@ from eduengine.deals.records import (
     GROUPS,
     PARTICIPATION,
     RISK_LOG,
+    SIGHTINGS,
     _campaign,
     _group,
     _participation,
@@ -30,8 +33,9 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import JoinAttempt, Peer
-from eduengine.deals.screening import RiskScreen
+from eduengine.deals.screening import RiskScreen, put_sighting
 from eduengine.deals.settlement import DealPayments
+from eduengine.deals.sharing import ShareLinks
 from eduengine.errors import (
     DealLimitReached,
     GroupClosed,
@@ -43,7 +47,7 @@ from eduengine.errors import (
     QuoteRefused,
     ShareCodeUnavailable,
 )
-from eduengine.kernel.codec import micros
+from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_duration,
@@ -69,7 +73,7 @@ SHARE_CODE_TRIES = 5
 SWEEP_BATCH = 100
 
 
-class GroupService(RiskScreen, DealPayments):
+class GroupService(ShareLinks, RiskScreen, DealPayments):
     """Groups: open, join, leave, cancel, expire; lookups and referrals."""
 
     _new_code: Callable[[], str]
@@ -112,9 +116,10 @@ class GroupService(RiskScreen, DealPayments):
         return self._run(query, write=False)
 
     def reindex(self) -> int:
-        """File groups and risk-log entries written before indexes existed under them
-        (a one-off migration: it reads every such document, in batches); returns how
-        many documents it rewrote. Running it again changes nothing."""
+        """File groups, risk-log entries, anti-abuse sightings and referral debts written
+        before indexes existed under them (a one-off migration: it reads every such
+        document, in batches); returns how many documents it rewrote. Running it again
+        changes nothing."""
 
         now = self.clock.now()  # when outstanding refunds are first filed as due
 
@@ -124,8 +129,22 @@ class GroupService(RiskScreen, DealPayments):
         def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
             put_risk_entry(uow.records, key, doc)
 
-        return self._refile_all(GROUPS, refile_group, SWEEP_BATCH) + self._refile_all(
-            RISK_LOG, refile_risk, SWEEP_BATCH
+        def refile_sighting(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_sighting(uow.records, key, doc)
+
+        def refile_debt(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            uow.records.put(
+                referrals.REFERRAL_DEBTS,
+                key,
+                doc,
+                index={referrals.debtor_index(doc["referrer"]): micros(dt_in(doc["at"]))},
+            )
+
+        return (
+            self._refile_all(GROUPS, refile_group, SWEEP_BATCH)
+            + self._refile_all(RISK_LOG, refile_risk, SWEEP_BATCH)
+            + self._refile_all(SIGHTINGS, refile_sighting, SWEEP_BATCH)
+            + self._refile_all(referrals.REFERRAL_DEBTS, refile_debt, SWEEP_BATCH)
         )
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
@@ -147,6 +166,8 @@ class GroupService(RiskScreen, DealPayments):
         quote_id: str | None = None,
         device_id: str | None = None,
         ip: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
         """Open a group (开团) and pay the group price as its first member, with the
         opener's payment method (``method_id``, or their default on file).
@@ -157,6 +178,10 @@ class GroupService(RiskScreen, DealPayments):
         this campaign given to the opener) it is the quote's total, which every member
         then pays. ``account=`` (deprecated) names the provider account instead.
 
+        ``course_id`` is the course the opener takes, one the campaign covers (by
+        default its ``course_id``); ``via`` the token of the share link she came
+        through (the open is attributed to its sharer, ``JoinAttributed``).
+
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
         group's payment (same idempotency key) instead of opening another.
@@ -166,6 +191,8 @@ class GroupService(RiskScreen, DealPayments):
         _check_payer(account, method_id, device_id, ip, "open_group")
         check_optional_id(quote_id, "quote_id")
         payer = account or ""
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             nonlocal payer
@@ -187,12 +214,14 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign_id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
+            course = campaign.course_for(course_id)
             attempt = JoinAttempt(
                 student_id=initiator, account=payer, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, None, [], now)
+            group_id = self._new_id()
+            self._check_risk(uow, attempt, None, [], now, campaign_id=campaign_id, seen_in=group_id)
             group = GroupDeal(
-                id=self._new_id(),
+                id=group_id,
                 campaign_id=campaign_id,
                 initiator=initiator,
                 share_code=self._draw_share_code(uow, campaign_id),
@@ -209,6 +238,7 @@ class GroupService(RiskScreen, DealPayments):
                         account=payer,
                         device_id=device_id,
                         ip=ip,
+                        course_id=course,
                     )
                 ],
             )
@@ -227,10 +257,12 @@ class GroupService(RiskScreen, DealPayments):
                         initiator=initiator,
                         share_code=group.share_code,
                         deadline=group.deadline,
-                        course_id=campaign.course_id,
+                        course_id=course,
                     )
                 ]
             )
+            if via is not None:
+                self._touch(uow, via, initiator, VIA_OPEN, group.id, now)
             return group.id
 
         group_id = self._guarded(
@@ -282,6 +314,8 @@ class GroupService(RiskScreen, DealPayments):
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
@@ -301,12 +335,17 @@ class GroupService(RiskScreen, DealPayments):
         their default on file). A ``quote_id`` (a quote of the group's campaign given to
         the joiner) must quote exactly the group's price, else ``QuoteRefused``.
         ``account=`` (deprecated) names the provider account instead.
+        ``course_id`` is the course the joiner takes, one the campaign covers (members
+        of different courses of one price band form one group); ``via`` the token of
+        the share link she came through (attributed to its sharer, ``JoinAttributed``).
         """
         check_id(group_id, "group_id")
         check_id(student_id, "student_id")
         _check_payer(account, method_id, device_id, ip, "join_group")
         check_optional_id(quote_id, "quote_id")
         check_key(idempotency_key)
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
         request = {
             "command": "join_group",
             "group_id": group_id,
@@ -318,6 +357,8 @@ class GroupService(RiskScreen, DealPayments):
         if method_id is not None or quote_id is not None:
             request.update(method_id=method_id, quote_id=quote_id)
         payer = account or ""
+        # only when given: a key stored before these existed still matches its replay
+        request.update({k: v for k, v in (("course_id", course_id), ("via", via)) if v})
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             nonlocal payer
@@ -370,13 +411,16 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign.id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign.id, student_id, part)
+            course = campaign.course_for(course_id)
             peers: list[Peer] = [
                 (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
             ]
             attempt = JoinAttempt(
                 student_id=student_id, account=payer, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, group_id, peers, now)
+            self._check_risk(
+                uow, attempt, group_id, peers, now, campaign_id=campaign.id, seen_in=group_id
+            )
             joiner = Member(
                 student_id=student_id,
                 status="pending",
@@ -384,6 +428,7 @@ class GroupService(RiskScreen, DealPayments):
                 account=payer,
                 device_id=device_id,
                 ip=ip,
+                course_id=course,
             )
             group.members.append(joiner)
             self._file_charge(uow, group, joiner, payer, now)
@@ -391,6 +436,8 @@ class GroupService(RiskScreen, DealPayments):
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
             save_group(uow, group, now)
+            if via is not None:
+                self._touch(uow, via, student_id, VIA_JOIN, group_id, now)
             return group_id
 
         self._guarded(

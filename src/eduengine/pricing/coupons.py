@@ -140,6 +140,8 @@ def usable_coupon(
     if the student may still use it; else ``CouponRefused`` (``CouponNotFound``)."""
     stored, doc = _find_coupon(uow, code)
     coupon = Coupon.from_record(doc["coupon"])
+    if doc.get("revoked"):
+        raise CouponRefused(code, "it was revoked (a referral reward clawed back)")
     if coupon.student_id is not None and coupon.student_id != student_id:
         raise CouponRefused(code, f"it was issued to another student, not {student_id!r}")
     if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:

@@ -117,7 +117,9 @@ class OrderSettlement(ServiceBase):
         put_order(uow, order_id, doc)
         close(uow, charge_key(order_id), "charged", settled_id=charge_id)
         order = _order_from(order_id, doc)
-        _, rewards = referrals.order_paid(uow, order.student_id, now, self.referral_reward)
+        _, rewards = referrals.order_paid(
+            uow, order.student_id, now, self.referral_reward, order=f"order:{order_id}"
+        )
         uow.record_events(rewards)
         uow.record_events(
             [

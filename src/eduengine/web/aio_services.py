@@ -156,21 +156,27 @@ class AsyncCommunityService(AsyncService):
 class AsyncDealService(AsyncService):
     """:class:`eduengine.deals.service.DealService`, awaitable."""
 
+    attribution = AsyncMethod(DealService.attribution)
     cancel_group = AsyncMethod(DealService.cancel_group)
     closing_soon = AsyncMethod(DealService.closing_soon)
     create_campaign = AsyncMethod(DealService.create_campaign)
     expire_due = AsyncMethod(DealService.expire_due)
     get_group = AsyncMethod(DealService.get_group)
     group_by_code = AsyncMethod(DealService.group_by_code)
+    group_risk_decisions = AsyncMethod(DealService.group_risk_decisions)
     join_group = AsyncMethod(DealService.join_group)
     leave_group = AsyncMethod(DealService.leave_group)
+    link_by_token = AsyncMethod(DealService.link_by_token)
     open_group = AsyncMethod(DealService.open_group)
     payment_charged = AsyncMethod(DealService.payment_charged)
     payment_not_charged = AsyncMethod(DealService.payment_not_charged)
     payment_refunded = AsyncMethod(DealService.payment_refunded)
+    referral_debts = AsyncMethod(DealService.referral_debts)
     register_referral = AsyncMethod(DealService.register_referral)
+    registered_via = AsyncMethod(DealService.registered_via)
     reindex = AsyncMethod(DealService.reindex)
     risk_decisions = AsyncMethod(DealService.risk_decisions)
+    share_link = AsyncMethod(DealService.share_link)
 
 
 class AsyncDeskService(AsyncService):
