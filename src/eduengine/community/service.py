@@ -550,7 +550,7 @@ class CommunityService(ServiceBase):
                 return None
             return [Post.for_members_from_record(d) for d in docs]
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"group_id": group_id})
 
     @staticmethod
     def _seen_page(

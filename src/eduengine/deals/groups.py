@@ -274,6 +274,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                 "device_id": device_id,
                 "method_id": method_id,
                 "quote_id": quote_id,
+                "course_id": course_id,
             },
         )
         return self._pay(group_id, initiator, payer)
@@ -449,6 +450,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                 "device_id": device_id,
                 "method_id": method_id,
                 "quote_id": quote_id,
+                "course_id": course_id,
             },
         )
         try:
@@ -466,6 +468,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                         "device_id": device_id,
                         "method_id": method_id,
                         "quote_id": quote_id,
+                        "course_id": course_id,
                     },
                 )
             raise

@@ -88,7 +88,10 @@ class ShareLinks(ServiceBase):
             )
             return link
 
-        return self._run(command, ids={"student_id": sharer_id, "campaign_id": campaign_id})
+        return self._run(
+            command,
+            ids={"sharer_id": sharer_id, "campaign_id": campaign_id, "group_id": group_id},
+        )
 
     def link_by_token(self, token: str) -> ShareLink:
         """The share link a token names (``ShareLinkNotFound`` if none)."""
@@ -111,7 +114,11 @@ class ShareLinks(ServiceBase):
     def attribution(self, student_id: str) -> Attribution | None:
         """Whom ``student_id`` is attributed to (first and last touch), if anyone."""
         check_id(student_id, "student_id")
-        return self._run(lambda uow, now: _attribution(uow, student_id), write=False)
+        return self._run(
+            lambda uow, now: _attribution(uow, student_id),
+            write=False,
+            ids={"student_id": student_id},
+        )
 
     def referral_debts(self, referrer_id: str) -> list[dict[str, Any]]:
         """The referral rewards clawed back from ``referrer_id`` after she had used them,
@@ -130,7 +137,7 @@ class ShareLinks(ServiceBase):
                     found.append(doc)
             return found
 
-        return self._run(query, write=False)
+        return self._run(query, write=False, ids={"referrer_id": referrer_id})
 
     def _touch(
         self,
