@@ -24,6 +24,7 @@ from eduengine.errors import (
     AccessDenied,
     CampaignNotFound,
     EduEngineError,
+    GroupNotFound,
     InvalidInput,
     NotFound,
     SlotNotFound,
@@ -404,3 +405,35 @@ def test_a_students_pages_neither_repeat_nor_skip_while_she_books(
         lambda lesson: lesson.booking_id,
         lambda i: school.book(slots[2 * i + 1], "ann"),
     )
+
+
+def test_a_group_snapshot_reads_the_stream_before_the_state(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = school_for(store, clock)
+    school.deals.create_campaign(campaign("c1", clock))
+    group = school.deals.open_group("c1", "ann", account="wx-ann-7731")
+    shot = school.queries.group_snapshot(group.id)
+    assert shot.sequence == store.store.stream_sequence(f"group:{group.id}") > 0
+    assert shot.position == store.store.feed_head() > 0
+    assert (shot.paid, shot.still_needed, shot.state) == (1, 2, "open")
+    message = shot.as_message()
+    assert message["data"]["still_needed"] == 2 and message["sequence"] == shot.sequence
+    assert "ann" not in repr(message) and "wx-ann" not in repr(message)
+    with pytest.raises(GroupNotFound):
+        school.queries.group_snapshot("nowhere")
+
+    # a join landing between the stream read and the state read shows in the state
+    queries = school.queries
+    sequence_of = queries._sequence_of
+    assert sequence_of is not None
+
+    def spy(stream: str) -> int:
+        value = sequence_of(stream)
+        school.deals.join_group(group.id, "bob", account="wx-bob")
+        return value
+
+    queries._sequence_of = spy
+    later = queries.group_snapshot(group.id)
+    assert later.sequence < store.store.stream_sequence(f"group:{group.id}")
+    assert later.paid == 2

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 from eduengine.booking.queries import MAX_PAGE, Zone, viewer_zone
 from eduengine.booking.timetable import Page, decode_cursor, encode_cursor
 from eduengine.deals.model import GroupDeal, GroupState, closing_index, newest_index
-from eduengine.deals.records import GROUPS, _campaign
+from eduengine.deals.records import GROUPS, _campaign, _group
 from eduengine.errors import InvalidInput
 from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import check_id, check_int
@@ -117,8 +117,76 @@ class OpenGroup:
         }
 
 
+@attrs.frozen(kw_only=True)
+class GroupSnapshot:
+    """A group's counts and where its live page follows on from: ``sequence`` (the last
+    event of ``stream``) and ``position`` (the feed's head) are read *before* the state,
+    so the state is at least as new as them. ``paid`` members count toward forming, as
+    in the ``deals.member_joined`` events the page then receives."""
+
+    stream: str
+    sequence: int
+    position: int
+    group_id: str
+    state: str
+    paid: int
+    required_size: int
+    capacity: int
+    deadline: datetime
+
+    @property
+    def still_needed(self) -> int:
+        return max(0, self.required_size - self.paid)
+
+    def as_message(self) -> dict[str, Any]:
+        """The snapshot as the JSON message a live page starts from."""
+        return {
+            "type": "snapshot",
+            "stream": self.stream,
+            "sequence": self.sequence,
+            "position": self.position,
+            "group_id": self.group_id,
+            "data": {
+                "state": self.state,
+                "members": self.paid,
+                "still_needed": self.still_needed,
+                "deadline": self.deadline.isoformat(),
+            },
+        }
+
+
 class GroupQueries(ServiceBase):
-    """The read of a campaign's forming groups (``school.queries`` has it)."""
+    """The reads of group deals' public pages (``school.queries`` has them):
+    ``_sequence_of`` and ``_feed_head`` are wired by ``School.build`` as for
+    :class:`~eduengine.booking.queries.TimetableQueries`."""
+
+    _sequence_of: Callable[[str], int] | None = None
+    _feed_head: Callable[[], int] | None = None
+
+    def group_snapshot(self, group_id: str) -> GroupSnapshot:
+        """A group's counts (no member) with the stream sequence and feed position to
+        follow it from; ``GroupNotFound`` if there is no such group."""
+        check_id(group_id, "group_id")
+        stream = f"group:{group_id}"
+        # the positions first: the state read after is at least as new as them
+        sequence = self._sequence_of(stream) if self._sequence_of is not None else 0
+        position = self._feed_head() if self._feed_head is not None else 0
+
+        def query(uow: UnitOfWork, now: datetime) -> GroupSnapshot:
+            group = _group(uow, group_id)
+            return GroupSnapshot(
+                stream=stream,
+                sequence=sequence,
+                position=position,
+                group_id=group.id,
+                state=group.state.value,
+                paid=len(group.paid),
+                required_size=group.required_size,
+                capacity=group.capacity,
+                deadline=group.deadline,
+            )
+
+        return self._run(query, write=False, ids={"group_id": group_id})
 
     def open_groups(
         self,
@@ -201,4 +269,4 @@ def _keyset(
     return out[:want]
 
 
-__all__ = ["GroupOrder", "GroupQueries", "OpenGroup"]
+__all__ = ["GroupOrder", "GroupQueries", "GroupSnapshot", "OpenGroup"]

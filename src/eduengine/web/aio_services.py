@@ -391,6 +391,7 @@ class AsyncRushService(AsyncService):
 class AsyncSchoolQueries(AsyncService):
     """:class:`eduengine.bootstrap.SchoolQueries`, awaitable."""
 
+    group_snapshot = AsyncMethod(SchoolQueries.group_snapshot)
     open_groups = AsyncMethod(SchoolQueries.open_groups)
     reindex = AsyncMethod(SchoolQueries.reindex)
     roster = AsyncMethod(SchoolQueries.roster)
