@@ -32,7 +32,10 @@ def lines_of_code(source: str) -> int:
 
 
 def test_the_counter_skips_blank_lines_comments_and_docstrings() -> None:
-    source = '"""Module.\n\nMore."""\n\n# why\nx = 1  # kept\n\n\ndef f() -> None:\n    """Doc."""\n    return None\n'
+    source = (
+        '"""Module.\n\nMore."""\n\n# why\nx = 1  # kept\n\n\n'
+        'def f() -> None:\n    """Doc."""\n    return None\n'
+    )
     assert lines_of_code(source) == 3
 
 
