@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eduengine import FixedClock, School
-from eduengine.booking.timetable import Page
+from eduengine.booking.rooms import file_room
+from eduengine.booking.timetable import Page, summary_of
 from eduengine.deals import GroupDeal, GroupDealCampaign, GroupState
 from eduengine.deals.queries import OpenGroup
 from eduengine.deals.records import GROUPS
@@ -437,3 +438,97 @@ def test_a_group_snapshot_reads_the_stream_before_the_state(
     later = queries.group_snapshot(group.id)
     assert later.sequence < store.store.stream_sequence(f"group:{group.id}")
     assert later.paid == 2
+
+
+# --- the room timetable and the snapshots, against the same brute force ------------------
+
+room_specs = st.lists(
+    st.tuples(
+        st.integers(0, 48),  # start, hours after the example's origin
+        st.sampled_from([None, "lab", "hall"]),  # the room the host filed it in
+        st.integers(0, 3),  # seats taken
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=room_specs, lo_h=st.integers(-1, 40), length=st.integers(1, 50), size=st.integers(1, 3)
+)
+def test_room_timetables_and_snapshots_answer_what_the_slots_hold(
+    store: StoreHandle,
+    specs: list[tuple[int, str | None, int]],
+    lo_h: int,
+    length: int,
+    size: int,
+) -> None:
+    n = next(EXAMPLE)
+    origin = T0 + timedelta(days=10 * n)
+    clock = FixedClock(origin - timedelta(hours=1))
+    school = school_for(store, clock)
+    rooms: dict[str, str | None] = {}
+    for i, (hour, room, taken) in enumerate(specs):
+        start = origin + timedelta(hours=hour)
+        slot = school.booking.create_slot("art", start, start + timedelta(minutes=50), 3)
+        for k in range(taken):
+            school.book(slot.id, f"st{n}-{i}-{k}")
+        if room is not None:
+            with store.unit_of_work() as uow:
+                file_room(uow, slot.id, f"{room}{n}", start)
+                uow.commit()
+        rooms[slot.id] = None if room is None else f"{room}{n}"
+
+    def read(uow: Any, at: datetime) -> list[Any]:
+        return [s.clone() for s in uow.slots.get_many(sorted(rooms))]
+
+    slots = school.queries._run(read, write=False)
+    lo = origin + timedelta(hours=lo_h)
+    hi = lo + timedelta(hours=length)
+    for room in ("lab", "hall"):
+        expected = sorted(
+            (summary_of(s) for s in slots if rooms[s.id] == f"{room}{n}" and lo <= s.start < hi),
+            key=lambda s: (s.start, s.slot_id),
+        )
+        got = every_page(
+            functools.partial(
+                lambda r, after: school.queries.timetable(
+                    start=lo, end=hi, room=r, limit=size, after=after
+                ),
+                f"{room}{n}",
+            )
+        )
+        assert got == expected
+    for slot in slots:
+        assert school.queries.snapshot(slot.id).slot == summary_of(slot)
+    shot = school.queries.timetable_snapshot(start=lo, end=hi, course_id="art", limit=50)
+    assert list(shot.page) == sorted(
+        (summary_of(s) for s in slots if lo <= s.start < hi), key=lambda s: (s.start, s.slot_id)
+    )
+
+
+def test_a_page_of_groups_reads_the_page_not_every_group(
+    store: StoreHandle, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    school = school_for(store, clock)
+    for campaign_id in ("busy", "quiet"):
+        school.deals.create_campaign(campaign(campaign_id, clock))
+    for i in range(30):
+        school.deals.open_group("busy", f"b{i}", account=f"a-b{i}")
+    for i in range(5):
+        school.deals.open_group("quiet", f"q{i}", account=f"a-q{i}")
+    loaded: list[str] = []
+    from_record = GroupDeal.from_record
+
+    def counting(doc: dict[str, Any]) -> GroupDeal:
+        loaded.append(doc["id"])
+        return from_record(doc)
+
+    monkeypatch.setattr(GroupDeal, "from_record", counting)
+    page = school.queries.open_groups("busy", limit=3)
+    assert len(page) == 3 and page.next is not None
+    assert len(loaded) <= 4  # the page and the one that says another follows
+    loaded.clear()
+    assert len(school.queries.open_groups("quiet", order="newest", limit=50)) == 5
+    assert len(loaded) == 5
