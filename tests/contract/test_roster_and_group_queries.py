@@ -532,3 +532,29 @@ def test_a_page_of_groups_reads_the_page_not_every_group(
     loaded.clear()
     assert len(school.queries.open_groups("quiet", order="newest", limit=50)) == 5
     assert len(loaded) == 5
+
+
+def test_a_students_history_pages_neither_repeat_nor_skip_while_she_cancels(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = school_for(store, clock)
+    seats = []
+    for i in range(20):
+        start = clock.now() + timedelta(days=2, hours=i)
+        slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+        seats.append(school.book(slot.id, "bo").id)
+    left = set(seats)
+
+    def cancel(*indexes: int) -> None:
+        for k in indexes:
+            if seats[k] in left:
+                left.discard(seats[k])
+                school.cancel(seats[k])
+
+    cancel(*range(0, 20, 2))  # the history: cancelled lessons, latest first
+    assert_stable(
+        lambda after: school.queries.student_history("bo", limit=3, after=after),
+        lambda lesson: lesson.booking_id,
+        # more cancellations land on both sides of the cursor
+        lambda i: cancel((2 * i + 1) % 20, (19 - 2 * i) % 20),
+    )
