@@ -118,9 +118,7 @@ def test_a_planted_type_error_in_a_query_fails(tmp_path: Path) -> None:
     out, status = _mypy(tmp_path, planted)
     assert status == 1
     assert 'Unsupported operand types for + ("int" and "str")' in out, out
-    missing_actor = HOST.replace("roster(actor=desk, ", "roster(").replace(
-        "reveal_type(", "print("
-    )
+    missing_actor = HOST.replace("roster(actor=desk, ", "roster(").replace("reveal_type(", "print(")
     out, status = _mypy(tmp_path, missing_actor)
     assert status == 1 and 'Missing named argument "actor"' in out, out
 
