@@ -181,6 +181,9 @@ MODULES = [
     "eduengine.web.aio",
     "eduengine.web.aio_proxy",
     "eduengine.web.live",
+    # issue #27: the roster and a campaign's forming groups
+    "eduengine.deals.queries",
+    "eduengine.students.roster",
 ]
 
 

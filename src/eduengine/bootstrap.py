@@ -65,6 +65,7 @@ from eduengine.deals import service as deal_rules
 from eduengine.deals.clawback import CLAWBACK_PROJECTION, clawback_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
+from eduengine.deals.queries import GroupQueries
 from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS, DEFAULT_RULES, AcrossGroups, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.desk.metrics import desk_reactions, reset_metrics
@@ -136,12 +137,21 @@ from eduengine.students.handlers import CourseCredits
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule
 from eduengine.students.privacy import AccessPolicy
+from eduengine.students.roster import RosterQueries
 from eduengine.students.service import StudentService
 
 #: confirmation, then 1 day, 1 hour and 15 minutes before class
 DEFAULT_PLAN = ReminderPlan()
 #: confirmations, reminders (1 day, 1 hour, 15 minutes), groups, payments, packages, levels
 DEFAULT_NOTICES = NoticePolicy()
+
+
+class SchoolQueries(TimetableQueries, RosterQueries, GroupQueries):
+    """``school.queries``: the read-only query of every page of a school site, one
+    index range each, keyset paged: the timetable, a student's lessons, a tutor's week
+    and live snapshots (:class:`~eduengine.booking.queries.TimetableQueries`), a class
+    roster under the access check (:class:`~eduengine.students.roster.RosterQueries`),
+    a campaign's groups still forming (:class:`~eduengine.deals.queries.GroupQueries`)."""
 
 
 class SchoolStore(Protocol):
@@ -383,7 +393,7 @@ class School:
     calendar: CalendarService
     #: read-only page queries: timetables, a student's lessons, a tutor's week, live
     #: snapshots (docs/embedding.md)
-    queries: TimetableQueries
+    queries: SchoolQueries
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
@@ -713,7 +723,7 @@ class School:
                 **wiring,
             ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
-            queries=TimetableQueries(
+            queries=SchoolQueries(
                 uow,
                 sequence_of=getattr(store, "stream_sequence", None),
                 feed_head=feed.head,
@@ -765,6 +775,7 @@ class School:
         school.notices.gate = school.deals.gate = school.students.gate
         school.desk.gate = school.students.gate
         school.community.gate = school.students.gate
+        school.queries.gate = school.students.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from eduengine import FixedClock, School
+from eduengine.bootstrap import SchoolQueries
 from eduengine.deals import DealService, GroupDealCampaign, JoinAttempt, RiskDecision
 from eduengine.deals.risk import Peer
 from eduengine.errors import AccessDenied
@@ -49,6 +50,7 @@ class Setup:
     school: School
     notice_id: str
     group_id: str
+    slot_id: str
 
 
 def setup(store: StoreHandle, clock: FixedClock) -> Setup:
@@ -92,7 +94,7 @@ def setup(store: StoreHandle, clock: FixedClock) -> Setup:
         )
     )
     group = school.deals.open_group("spring", "ann", account=ACCOUNT, device_id=DEVICE, ip=IP)
-    return Setup(school, f"booking_confirmed:{seat.id}:ann", group.id)
+    return Setup(school, f"booking_confirmed:{seat.id}:ann", group.id, slot.id)
 
 
 #: every public read that can return a personal value, with the values it can return
@@ -117,6 +119,10 @@ READS: dict[str, tuple[Callable[[Setup, Actor | None], object], tuple[str, ...]]
         lambda s, a: s.school.deals.get_group(s.group_id, actor=a),
         (ACCOUNT, DEVICE, IP),
     ),
+    "SchoolQueries.roster": (
+        lambda s, a: s.school.queries.roster(actor=a, slot_id=s.slot_id),
+        (NAME, PHONE, EMAIL),
+    ),
     "DealService.risk_decisions": (
         lambda s, a: s.school.deals.risk_decisions("ann", actor=a),
         (ACCOUNT, DEVICE, IP),
@@ -136,7 +142,7 @@ ANSWERS_OF_COMMANDS = {
     "StudentService.view",  # audited on every read since 0.2, masked by its own rule
 }
 
-PERSONAL_TYPES = ("Notice", "GroupDeal", "Guardian", "Profile", "dict[str, Any]")
+PERSONAL_TYPES = ("Notice", "GroupDeal", "Guardian", "Profile", "RosterEntry", "dict[str, Any]")
 
 
 def personal_reads(cls: type) -> set[str]:
@@ -153,7 +159,7 @@ def personal_reads(cls: type) -> set[str]:
 
 
 def test_every_public_read_of_personal_data_takes_an_actor() -> None:
-    for cls in (StudentService, NoticeService, DealService):
+    for cls in (StudentService, NoticeService, DealService, SchoolQueries):
         for read in personal_reads(cls) - ANSWERS_OF_COMMANDS:
             assert read in READS, f"{read} returns personal data: give it the access check"
             method = getattr(cls, read.split(".")[1])

@@ -59,6 +59,16 @@ DUE = "due"
 REFUND_DUE = "refund_due"
 
 
+def closing_index(campaign_id: str) -> str:
+    """The index of a campaign's forming groups by deadline."""
+    return f"campaign:{campaign_id}:closing"
+
+
+def newest_index(campaign_id: str) -> str:
+    """The index of a campaign's forming groups by opening instant."""
+    return f"campaign:{campaign_id}:newest"
+
+
 def member_index(student_id: str) -> str:
     """The index that files every group ``student_id`` is (or was) a member of."""
     return f"member:{student_id}"
@@ -301,6 +311,9 @@ class GroupDeal:
         index = {member_index(m.student_id): micros(m.joined_at) for m in self.members}
         if self.state is GroupState.OPEN:
             index[DUE] = micros(self.deadline)
+            # a campaign's page of groups still forming, closing soonest or newest first
+            index[closing_index(self.campaign_id)] = micros(self.deadline)
+            index[newest_index(self.campaign_id)] = micros(self.opened_at)
         if self.refund_due_since is not None:
             index[REFUND_DUE] = micros(self.refund_due_since)
         return index

@@ -10,9 +10,8 @@ from __future__ import annotations
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability.service import AvailabilityService
 from eduengine.booking.ical import CalendarService
-from eduengine.booking.queries import TimetableQueries
 from eduengine.booking.service import BookingService
-from eduengine.bootstrap import School
+from eduengine.bootstrap import School, SchoolQueries
 from eduengine.community.service import CommunityService
 from eduengine.deals.service import DealService
 from eduengine.desk.service import DeskService
@@ -425,6 +424,20 @@ class AsyncRushService(AsyncService):
     reindex_queues = AsyncMethod(RushService.reindex_queues)
 
 
+class AsyncSchoolQueries(AsyncService):
+    """:class:`eduengine.bootstrap.SchoolQueries`, awaitable."""
+
+    group_snapshot = AsyncMethod(SchoolQueries.group_snapshot)
+    open_groups = AsyncMethod(SchoolQueries.open_groups)
+    reindex = AsyncMethod(SchoolQueries.reindex)
+    roster = AsyncMethod(SchoolQueries.roster)
+    snapshot = AsyncMethod(SchoolQueries.snapshot)
+    student_history = AsyncMethod(SchoolQueries.student_history)
+    student_timetable = AsyncMethod(SchoolQueries.student_timetable)
+    timetable = AsyncMethod(SchoolQueries.timetable)
+    tutor_week = AsyncMethod(SchoolQueries.tutor_week)
+
+
 class AsyncSegmentService(AsyncService):
     """:class:`eduengine.growth.segments.SegmentService`, awaitable."""
 
@@ -485,17 +498,6 @@ class AsyncTemplateService(AsyncService):
     render = AsyncMethod(TemplateService.render)
     save = AsyncMethod(TemplateService.save)
     versions = AsyncMethod(TemplateService.versions)
-
-
-class AsyncTimetableQueries(AsyncService):
-    """:class:`eduengine.booking.queries.TimetableQueries`, awaitable."""
-
-    reindex = AsyncMethod(TimetableQueries.reindex)
-    snapshot = AsyncMethod(TimetableQueries.snapshot)
-    student_history = AsyncMethod(TimetableQueries.student_history)
-    student_timetable = AsyncMethod(TimetableQueries.student_timetable)
-    timetable = AsyncMethod(TimetableQueries.timetable)
-    tutor_week = AsyncMethod(TimetableQueries.tutor_week)
 
 
 class AsyncServices:
@@ -560,8 +562,8 @@ class AsyncServices:
         return AsyncCalendarService(self.school.calendar, self._runner())
 
     @property
-    def queries(self) -> AsyncTimetableQueries:
-        return AsyncTimetableQueries(self.school.queries, self._runner())
+    def queries(self) -> AsyncSchoolQueries:
+        return AsyncSchoolQueries(self.school.queries, self._runner())
 
     @property
     def mastery(self) -> AsyncMasteryService:
