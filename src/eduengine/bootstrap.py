@@ -710,6 +710,9 @@ class School:
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
+        # and one, under the same policy, on every read of a student's learning record
+        school.mastery.gate = school.milestones.gate = school.learning.gate
+        school.learning.mastery.gate = school.learning.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
