@@ -89,6 +89,7 @@ from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
 from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
+from eduengine.learning import progress as learning_progress
 from eduengine.learning.service import LearningService
 from eduengine.levels.handlers import ATTENDANCE_PROJECTION, attendance_xp_rules
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
@@ -567,6 +568,14 @@ class School:
                 learning_stats.ANALYTICS_PROJECTION,
                 learning_stats.analytics_rules(),
                 reset=learning_stats.reset_analytics,
+            )
+        )
+        # completion, time to complete a unit, mastery gain per lesson (rebuildable)
+        reactions.append(
+            reaction_projection(
+                learning_progress.PROGRESS_PROJECTION,
+                learning_progress.progress_rules(),
+                reset=learning_progress.reset_progress,
             )
         )
         # segments' roster and retag due times; the journeys' steps that events start

@@ -57,8 +57,8 @@ from eduengine.kernel.inputs import (
     check_optional_instant,
 )
 from eduengine.learning import analytics as stats
+from eduengine.learning import progress, reporting
 from eduengine.learning import records as rec
-from eduengine.learning import reporting
 from eduengine.learning.analytics import LearningRow
 from eduengine.learning.events import (
     BaselineSet,
@@ -81,6 +81,7 @@ from eduengine.learning.model import (
     check_fraction,
     check_note,
 )
+from eduengine.learning.progress import ProgressRow
 from eduengine.learning.report import LearningReport
 from eduengine.mastery.service import MasteryService, define_curriculum_in
 from eduengine.notices.model import NoticePolicy
@@ -642,6 +643,19 @@ class LearningService(ServiceBase):
         if by not in stats.BY:
             raise InvalidInput(f"by must be one of {', '.join(stats.BY)}, got {by!r}")
         return self._run(lambda uow, now: stats.read_rows(uow, period, by), write=False)
+
+    def progress(self, period: Period, *, by: str = "course") -> list[ProgressRow]:
+        """Completion rates (of the students who entered a course or started a unit in
+        ``period``), times to complete a unit (of the units completed in it) and the
+        mastery gained per lesson attended (of the lessons that started in it), by
+        ``course``, ``unit`` (``<course>/<unit>``), ``class``, ``teacher`` (the lesson's
+        tutor: mastery gain only) or ``school``: read from the ``learning_progress``
+        projection's hourly cells (see :mod:`eduengine.learning.progress`)."""
+        if not isinstance(period, Period):
+            raise WrongType(f"period must be a Period, got {period!r}", field="period")
+        if by not in progress.BY:
+            raise InvalidInput(f"by must be one of {', '.join(progress.BY)}, got {by!r}")
+        return self._run(lambda uow, now: progress.read_progress(uow, period, by), write=False)
 
     def _report_in(self, uow: UnitOfWork, student_id: str, period: Period, now: datetime) -> int:
         key = f"{student_id}|{reporting.period_key(period)}"
