@@ -827,8 +827,8 @@ class School:
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
-'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
-'projection journeys']
+'projection learning_mastery', 'projection learning_analytics', \
+'projection learning_progress', 'projection segments', 'projection journeys']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """
