@@ -53,7 +53,8 @@ def test_erasure_removes_the_archive_and_submissions_and_nothing_is_filed_again(
 
     report = school.students.erase(ACADEMIC, "ann")
     # archive lines, work, the graded attempt mastery learnt from, baseline, zone
-    assert report.removed["learning"] == 4 + 1 + 1 + 1 + 1 + 1  # and her activity mark
+    # and her activity mark and her progress analytics' document
+    assert report.removed["learning"] == 4 + 1 + 1 + 1 + 1 + 1 + 1
     school.projections.catch_up()
 
     assert school.learning.archive(ACADEMIC, "ann").entries == ()

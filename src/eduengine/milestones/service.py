@@ -21,6 +21,7 @@ catch-up gives what an inline one would have.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -74,6 +75,7 @@ from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.queries import class_of
+from eduengine.students.records import STUDENTS as STUDENT_RECORDS
 
 T = TypeVar("T")
 
@@ -117,6 +119,24 @@ def _student_locked(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
     return _student(uow, student_id)
 
 
+def _unless_erased(handler: Handler) -> Handler:
+    """``handler``, skipping the events of an erased student: an event of hers still in
+    the feed at her erasure gives her no XP ledger, quest, contest line or certificate
+    again."""
+
+    @functools.wraps(handler)
+    def guarded(event: DomainEvent, uow: UnitOfWork) -> None:
+        student_id = getattr(event, "student_id", None)
+        if isinstance(student_id, str):
+            # her student record first: the lock order of _student_locked and erasure
+            doc = uow.records.get(STUDENT_RECORDS, student_id)
+            if doc is not None and doc.get("erased"):
+                return
+        handler(event, uow)
+
+    return guarded
+
+
 def _cert_index(student_id: str) -> str:
     return f"certificates:{student_id}"
 
@@ -148,6 +168,10 @@ def erase_milestones(uow: UnitOfWork, student_id: str, now: datetime) -> int:
         changed = False
         for members in doc["members"].values():
             if members.pop(student_id, None) is not None:
+                changed = True
+        for team, roster in (doc.get("groups") or {}).items():
+            if student_id in roster:
+                doc["groups"][team] = [s for s in roster if s != student_id]
                 changed = True
         if changed:
             _put_contest(uow, key, doc)
@@ -620,12 +644,12 @@ class MilestoneReactions:
 
     def table(self) -> dict[type[DomainEvent], list[Handler]]:
         table: dict[type[DomainEvent], list[Handler]] = {
-            XpAwarded: [self.on_xp_awarded],
-            AttendanceMarked: [self.on_attendance],
-            MasteryUpdated: [self.on_mastery],
+            XpAwarded: [_unless_erased(self.on_xp_awarded)],
+            AttendanceMarked: [_unless_erased(self.on_attendance)],
+            MasteryUpdated: [_unless_erased(self.on_mastery)],
         }
         for cls in self.service.quest_events:
-            table.setdefault(cls, []).append(self.on_counted_event)
+            table.setdefault(cls, []).append(_unless_erased(self.on_counted_event))
         return table
 
     def on_counted_event(self, event: DomainEvent, uow: UnitOfWork) -> None:
