@@ -309,7 +309,8 @@ class MasteryService(ServiceBase):
     >>> mastery.define_point("fractions", prerequisites=["add"])
     >>> mastery.observe("ann", "add", True).mastery
     Decimal('0.600000000000')
-    >>> step = mastery.next_step("ann")
+    >>> from eduengine.people.model import Actor
+    >>> step = mastery.next_step("ann", actor=Actor(id="u1", role="academic"))
     >>> step.kind, step.point_id
     ('learn', 'add')
     """
@@ -356,7 +357,13 @@ class MasteryService(ServiceBase):
 
         checked.__qualname__ = query.__qualname__
         return self.gate.read_record(
-            self._run, actor, (what,), checked, ids={"student_id": student_id}, strict=True
+            self._run,
+            actor,
+            (what,),
+            checked,
+            ids={"student_id": student_id},
+            strict=True,
+            stacklevel=4,
         )
 
     # --- the curriculum ----------------------------------------------------------------

@@ -200,7 +200,10 @@ class MilestoneService(ServiceBase):
     >>> for n in range(2):
     ...     _ = school.levels.record(LearningEvent(student_id="ann", kind="lesson_attended",
     ...                                            source_id=f"l{n}", occurred_at=clock.now()))
-    >>> [(p.quest_id, p.count, p.status) for p in school.milestones.quest_progress("ann")]
+    >>> from eduengine.students import Actor
+    >>> office = Actor(id="u1", role="academic")
+    >>> [(p.quest_id, p.count, p.status)
+    ...  for p in school.milestones.quest_progress("ann", actor=office)]
     [('q1', 100, 'done')]
     >>> school.levels.progress("ann").xp
     120
@@ -258,7 +261,13 @@ class MilestoneService(ServiceBase):
 
         checked.__qualname__ = query.__qualname__
         return self.gate.read_record(
-            self._run, actor, (what,), checked, ids={"student_id": student_id}, strict=True
+            self._run,
+            actor,
+            (what,),
+            checked,
+            ids={"student_id": student_id},
+            strict=True,
+            stacklevel=4,
         )
 
     # --- quests --------------------------------------------------------------------------

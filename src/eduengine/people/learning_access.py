@@ -68,16 +68,17 @@ class LearningGate(AccessGate):
         *,
         ids: Mapping[str, str | None] | None = None,
         strict: bool = False,
+        stacklevel: int = 3,
     ) -> T:
         """:meth:`AccessGate.read` for a learning read. ``strict``: the read has no
         masked form (a masked reader is refused and audited ``denied``); without an
         actor (deprecated) it answers as it did before the check, with a
-        ``DeprecationWarning``."""
+        ``DeprecationWarning`` (``stacklevel``: the caller's frame from here)."""
         if actor is None and strict:
             warnings.warn(
                 "reading a learning record without an actor is deprecated: pass actor=",
                 DeprecationWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             unchecked: T = run(
                 _named(query, lambda uow, now: query(uow, now, lambda sid: WHOLE)),
