@@ -241,6 +241,8 @@ def seed(db: Db, students: int, submissions: int) -> None:
         db.insert("plain_archive", "student_id, at_us, key, course_id, doc", archive)
         db.insert("plain_work", "key, student_id, assigned_us, doc", works)
         db.commit()
+        if (first + BATCH) % 200_000 == 0:
+            print(f"  {first + BATCH:,} submissions stored", file=sys.stderr, flush=True)
 
 
 def timetable(school: School, db: Db, sample: Sequence[str]) -> None:
@@ -465,21 +467,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.tiny:
         args.students, args.submissions, args.calls = 300, 3_000, 20
-    rows: list[tuple[str, ...]] = []
-    for engine in [a for a in args.adapters.split(",") if a]:
+    engines = [a for a in args.adapters.split(",") if a]
+    for engine in engines:
         if engine not in ("sqlite", "postgres"):
             parser.error(f"unknown adapter {engine!r}")
+    head = ("read", "adapter", "students / submissions", "p50", "p90", "SQL p50", "SQL p90",
+            "lib/SQL")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head), flush=True)
+    for engine in engines:
         if engine == "postgres" and not args.dsn:
             print("postgres: skipped (no --dsn / EDUENGINE_PG_DSN)", file=sys.stderr)
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            rows += run(engine, args, Path(tmp))
-    head = ("read", "adapter", "students / submissions", "p50", "p90", "SQL p50", "SQL p90",
-            "lib/SQL")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+            # each engine's rows as soon as they are measured (a full run takes long)
+            for row in run(engine, args, Path(tmp)):
+                print("| " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":
