@@ -126,6 +126,7 @@ MODULES = [
     "eduengine.notices.handlers",
     "eduengine.ops",
     "eduengine.people.access",
+    "eduengine.people.learning_access",
     "eduengine.people.events",
     "eduengine.people.model",
     "eduengine.people.service",

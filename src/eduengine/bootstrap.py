@@ -93,6 +93,7 @@ from eduengine.kernel.ids import IdFactory, uuid_ids
 from eduengine.kernel.money import Money
 from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
+from eduengine.learning import progress as learning_progress
 from eduengine.learning.service import LearningService
 from eduengine.levels.handlers import ATTENDANCE_PROJECTION, attendance_xp_rules
 from eduengine.levels.model import Badge, LevelCurve, Multiplier, XpRule
@@ -623,6 +624,14 @@ class School:
                 reset=learning_stats.reset_analytics,
             )
         )
+        # completion, time to complete a unit, mastery gain per lesson (rebuildable)
+        reactions.append(
+            reaction_projection(
+                learning_progress.PROGRESS_PROJECTION,
+                learning_progress.progress_rules(),
+                reset=learning_progress.reset_progress,
+            )
+        )
         # segments' roster and retag due times; the journeys' steps that events start
         reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
         reactions.append(reaction_projection("journeys", journey_rules(journeys)))
@@ -776,6 +785,9 @@ class School:
         school.desk.gate = school.students.gate
         school.community.gate = school.students.gate
         school.queries.gate = school.students.gate
+        # and one, under the same policy, on every read of a student's learning record
+        school.mastery.gate = school.milestones.gate = school.learning.gate
+        school.learning.mastery.gate = school.learning.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -943,8 +955,9 @@ class School:
         ['rules', 'projection notices', 'projection lifecycle', 'projection analytics', \
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
-'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
-'projection journeys', 'projection referral_clawback']
+'projection learning_mastery', 'projection learning_analytics', \
+'projection learning_progress', 'projection segments', 'projection journeys', \
+'projection referral_clawback']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

@@ -14,6 +14,7 @@ from eduengine.analytics.model import Period
 from eduengine.errors import InvalidInput
 from eduengine.learning import Assignment, Curriculum, KnowledgePoint, Unit, Work, WorkKind
 from eduengine.learning.analytics import ANALYTICS_PROJECTION, LearningRow
+from eduengine.people import SYSTEM
 from eduengine.students import Actor, SchoolClass
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -51,12 +52,12 @@ def a_term(store: StoreHandle) -> School:
                        late_window=timedelta(days=1)),
             class_id=cid,
         )
-        dims = school.learning.work(works[0]).dimensions
+        dims = school.learning.work(works[0], actor=SYSTEM).dimensions
         for i, work_id in enumerate(works):
             if (n + i) % 3 == 2:
                 continue  # never handed in
             clock.set(T0 + timedelta(days=days, hours=30 if i % 2 else 3))  # 2nd: late
-            student = school.learning.work(work_id).student_id
+            student = school.learning.work(work_id, actor=SYSTEM).student_id
             school.learning.submit(student, work_id)
             score = Decimal(5 + n + i) / 10
             school.learning.grade(Actor(id=teacher, role="teacher"), work_id, score=score,
@@ -65,7 +66,7 @@ def a_term(store: StoreHandle) -> School:
 
 
 def recount(school: School, by: str) -> list[LearningRow]:
-    works: list[Work] = [w for sid in STUDENTS for w in school.learning.works_of(sid)]
+    works: list[Work] = [w for sid in STUDENTS for w in school.learning.works_of(sid, actor=SYSTEM)]
     rows: dict[str, dict[str, object]] = {}
 
     def into(group: str) -> dict[str, object]:

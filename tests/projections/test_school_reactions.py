@@ -39,6 +39,7 @@ REACTIONS = [
     "milestones",
     "learning_mastery",
     "learning_analytics",
+    "learning_progress",
     "segments",
     "journeys",
     "referral_clawback",

@@ -108,6 +108,8 @@ def on_assigned(event: DomainEvent, uow: UnitOfWork) -> None:
     assert isinstance(event, WorkAssigned)
     if event.kind != "homework" or uow.records.get(WORKS, event.work_id) is not None:
         return
+    if rec.erased(uow, event.student_id):
+        return  # a rebuild files nothing of an erased student again
     profile = uow.records.get(students.STUDENTS, event.student_id) or {}
     hour = _hour(event.occurred_at)
     doc: dict[str, Any] = {

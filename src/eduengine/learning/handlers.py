@@ -20,6 +20,7 @@ from eduengine.booking.events import AttendanceMarked
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.events import DomainEvent
 from eduengine.learning import analytics as stats
+from eduengine.learning import progress
 from eduengine.learning import records as rec
 from eduengine.learning.events import (
     BaselineSet,
@@ -273,5 +274,6 @@ def erase_learning(uow: UnitOfWork, student_id: str, now: datetime) -> int:
         if uow.records.get(kind, student_id) is not None:
             uow.records.delete(kind, student_id)
             removed += 1
+    removed += progress.erase_progress(uow, student_id)
     rec.mark_erased(uow, student_id, now)
     return removed

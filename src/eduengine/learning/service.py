@@ -32,6 +32,8 @@ from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from eduengine.analytics.model import Period
 from eduengine.errors import (
     AccessDenied,
@@ -45,7 +47,7 @@ from eduengine.errors import (
     WorkNotFound,
     WrongType,
 )
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_id,
@@ -55,8 +57,8 @@ from eduengine.kernel.inputs import (
     check_optional_instant,
 )
 from eduengine.learning import analytics as stats
+from eduengine.learning import progress, reporting
 from eduengine.learning import records as rec
-from eduengine.learning import reporting
 from eduengine.learning.analytics import LearningRow
 from eduengine.learning.events import (
     BaselineSet,
@@ -79,15 +81,19 @@ from eduengine.learning.model import (
     check_fraction,
     check_note,
 )
+from eduengine.learning.progress import ProgressRow
 from eduengine.learning.report import LearningReport
 from eduengine.mastery.service import MasteryService, define_curriculum_in
 from eduengine.notices.model import NoticePolicy
+from eduengine.people.access import Look, Refused
+from eduengine.people.learning_access import LearningGate
+from eduengine.people.model import FieldSet
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students import records as students
-from eduengine.students.privacy import Access, AccessPolicy, Actor, RoleBasedPolicy
+from eduengine.students.privacy import AccessPolicy, Actor, RoleBasedPolicy
 
-__all__ = ["ARCHIVE_FIELDS", "MAX_PAGE", "LearningService"]
+__all__ = ["ARCHIVE_FIELDS", "MAX_PAGE", "WORK_FIELDS", "LearningService"]
 
 T = TypeVar("T")
 
@@ -95,6 +101,8 @@ T = TypeVar("T")
 MAX_PAGE = 500
 #: what an archive read names in the audit trail
 ARCHIVE_FIELDS = ("learning_archive",)
+#: what a read of works names in the audit trail
+WORK_FIELDS = ("learning_work",)
 
 
 class LearningService(ServiceBase):
@@ -117,6 +125,8 @@ class LearningService(ServiceBase):
     ) -> None:
         super().__init__(uow, **base)
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
+        #: the access check of every read of a student's learning record
+        self.gate = LearningGate(self.policy)
         #: the learning path a report's next step comes from
         self.mastery = mastery or MasteryService(uow, clock=self.clock)
         #: how reports go out (None: reports are kept, no notice is planned)
@@ -401,25 +411,38 @@ class LearningService(ServiceBase):
 
         return self._run(command, ids={"work_id": work_id})
 
-    def work(self, work_id: str) -> Work:
-        """One work, its due time shown in the student's zone (:meth:`set_zone`)."""
+    def work(self, work_id: str, *, actor: Actor | None = None) -> Work:
+        """One work, its due time shown in the student's zone (:meth:`set_zone`), as
+        ``actor`` may see it (:class:`~eduengine.people.learning_access.LearningGate`):
+        whole (audited), without answers, scores and comments (a masked reader, or no
+        actor: deprecated), or refused with :class:`~eduengine.errors.AccessDenied`."""
         check_id(work_id, "work_id")
-        return self._run(
-            lambda uow, now: self._in_zone(uow, rec.load_work(uow, work_id)),
-            write=False,
-            ids={"work_id": work_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Work:
+            work = rec.load_work(uow, work_id)
+            return _as_seen(self._in_zone(uow, work), look(work.student_id))
+
+        return self.gate.read_record(
+            self._run, actor, WORK_FIELDS, query, ids={"work_id": work_id}
         )
 
-    def works_of(self, student_id: str) -> list[Work]:
+    def works_of(self, student_id: str, *, actor: Actor | None = None) -> list[Work]:
         """A student's works, oldest assigned first (an indexed read), due times in her
-        zone."""
+        zone, under the access check of :meth:`work`."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[Work]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Work]:
+            seen = look(student_id)
+            if seen.refused:
+                raise Refused()
             keys = [k for k, _ in uow.records.scan(rec.WORKS, rec.by_student(student_id))]
-            return [self._in_zone(uow, rec.load_work(uow, k)) for k in keys]
+            docs = _get_many(uow, rec.WORKS, keys)
+            works = [rec.work_in(k, d) for k, d in zip(keys, docs, strict=True) if d is not None]
+            return [_as_seen(self._in_zone(uow, w), seen) for w in works]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read_record(
+            self._run, actor, WORK_FIELDS, query, ids={"student_id": student_id}
+        )
 
     def set_zone(self, student_id: str, zone: ZoneInfo) -> None:
         """The time zone a student's due times are shown in."""
@@ -433,16 +456,22 @@ class LearningService(ServiceBase):
 
         self._run(command, ids={"student_id": student_id})
 
-    def baseline(self, student_id: str) -> dict[str, Decimal]:
+    def baseline(self, student_id: str, *, actor: Actor | None = None) -> dict[str, Decimal]:
         """The student's baseline per ability dimension, from graded diagnostics (empty
-        before one is graded)."""
+        before one is graded), read as ``actor``: whole (audited) or
+        :class:`~eduengine.errors.AccessDenied`; without an actor (deprecated),
+        unchecked."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> dict[str, Decimal]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> dict[str, Decimal]:
+            if not look(student_id).whole:
+                raise Refused()
             doc = uow.records.get(rec.BASELINES, student_id) or {"dimensions": {}}
             return {d: Decimal(v) for d, v in sorted(doc["dimensions"].items())}
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read_record(
+            self._run, actor, ("baseline",), query, ids={"student_id": student_id}, strict=True
+        )
 
     # --- the archive -------------------------------------------------------------------
 
@@ -529,7 +558,7 @@ class LearningService(ServiceBase):
                 after=cursor,
                 descending=newest_first,
             )
-            docs = [uow.records.get(rec.ARCHIVE, key) for key, _ in rows]
+            docs = _get_many(uow, rec.ARCHIVE, [key for key, _ in rows])
             students.write_audit(uow, actor, student_id, "read", ARCHIVE_FIELDS, now)
             return ArchivePage(
                 entries=tuple(rec.entry_in(d) for d in docs if d is not None),
@@ -617,6 +646,19 @@ class LearningService(ServiceBase):
             raise InvalidInput(f"by must be one of {', '.join(stats.BY)}, got {by!r}")
         return self._run(lambda uow, now: stats.read_rows(uow, period, by), write=False)
 
+    def progress(self, period: Period, *, by: str = "course") -> list[ProgressRow]:
+        """Completion rates (of the students who entered a course or started a unit in
+        ``period``), times to complete a unit (of the units completed in it) and the
+        mastery gained per lesson attended (of the lessons that started in it), by
+        ``course``, ``unit`` (``<course>/<unit>``), ``class``, ``teacher`` (the lesson's
+        tutor: mastery gain only) or ``school``: read from the ``learning_progress``
+        projection's hourly cells (see :mod:`eduengine.learning.progress`)."""
+        if not isinstance(period, Period):
+            raise WrongType(f"period must be a Period, got {period!r}", field="period")
+        if by not in progress.BY:
+            raise InvalidInput(f"by must be one of {', '.join(progress.BY)}, got {by!r}")
+        return self._run(lambda uow, now: progress.read_progress(uow, period, by), write=False)
+
     def _report_in(self, uow: UnitOfWork, student_id: str, period: Period, now: datetime) -> int:
         key = f"{student_id}|{reporting.period_key(period)}"
         if rec.erased(uow, student_id) or uow.records.get(rec.REPORTS, key) is not None:
@@ -674,12 +716,8 @@ class LearningService(ServiceBase):
         return work
 
     def _may_read(self, uow: UnitOfWork, actor: Actor, student_id: str, now: datetime) -> bool:
-        doc = students.student(uow, student_id)
-        if actor.role == "guardian":
-            return student_id in actor.student_ids
-        grant = uow.records.get(students.GRANTS, f"{actor.id}:{student_id}")
-        granted = grant is not None and dt_in(grant["until"]) > now
-        return self.policy.access(actor, doc["class_id"], granted) is Access.FULL
+        students.student(uow, student_id)  # an unknown student is StudentNotFound
+        return self.gate.fields(uow, actor, student_id, now).whole
 
     def _under_policy(
         self,
@@ -707,6 +745,28 @@ class LearningService(ServiceBase):
 
 class _Refused(Exception):
     pass
+
+
+def _get_many(uow: UnitOfWork, kind: str, keys: list[str]) -> list[dict[str, Any] | None]:
+    """The documents of ``keys``, in their order: one query where the store can (a page
+    of 50 lines is one round trip, not 50), else one ``get`` each."""
+    get_many = getattr(uow.records, "get_many", None)
+    if get_many is None:  # a host's own adapter without it
+        return [uow.records.get(kind, key) for key in keys]
+    found: dict[str, dict[str, Any] | None] = get_many(kind, keys)
+    return [found.get(key) for key in keys]
+
+
+def _as_seen(work: Work, seen: FieldSet) -> Work:
+    """``work`` as a reader with ``seen`` sees it: a masked reader sees its steps, not
+    the answers, scores, rubric or comments."""
+    if seen.whole:
+        return work
+    work.attempts = [
+        attrs.evolve(a, content=None, score=None, rubric=(), comment=None)
+        for a in work.attempts
+    ]
+    return work
 
 
 def _about(work: Work) -> dict[str, Any]:

@@ -22,10 +22,10 @@ projection (the learning record's graded work) to call inside its own; the servi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -54,6 +54,9 @@ from eduengine.mastery.recommend import (
     rank_slots,
 )
 from eduengine.mastery.review import DEFAULT_REVIEW, ReviewCard, ReviewSettings, rating_for, review
+from eduengine.people.access import Look, Refused
+from eduengine.people.learning_access import LearningGate
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -66,6 +69,8 @@ __all__ = [
     "observe_in",
     "prior_in",
 ]
+
+T = TypeVar("T")
 
 STUDENTS = "mastery_student"
 GOALS = "mastery_goals"
@@ -304,7 +309,8 @@ class MasteryService(ServiceBase):
     >>> mastery.define_point("fractions", prerequisites=["add"])
     >>> mastery.observe("ann", "add", True).mastery
     Decimal('0.600000000000')
-    >>> step = mastery.next_step("ann")
+    >>> from eduengine.people.model import Actor
+    >>> step = mastery.next_step("ann", actor=Actor(id="u1", role="academic"))
     >>> step.kind, step.point_id
     ('learn', 'add')
     """
@@ -331,6 +337,34 @@ class MasteryService(ServiceBase):
         self.defaults = defaults
         self.review = review
         self.threshold = threshold
+        #: the access check of the reads of a student's mastery, goals, path and
+        #: recommendations (``School.build`` passes the learning record's)
+        self.gate = LearningGate()
+
+    def _read(
+        self,
+        actor: Actor | None,
+        student_id: str,
+        what: str,
+        query: Callable[[UnitOfWork, datetime], T],
+    ) -> T:
+        """``query`` under the learning record's access check: whole, or refused."""
+
+        def checked(uow: UnitOfWork, now: datetime, look: Look) -> T:
+            if not look(student_id).whole:
+                raise Refused()
+            return query(uow, now)
+
+        checked.__qualname__ = query.__qualname__
+        return self.gate.read_record(
+            self._run,
+            actor,
+            (what,),
+            checked,
+            ids={"student_id": student_id},
+            strict=True,
+            stacklevel=4,
+        )
 
     # --- the curriculum ----------------------------------------------------------------
 
@@ -418,18 +452,24 @@ class MasteryService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id, "point_id": point_id})
 
-    def mastery(self, student_id: str) -> dict[str, PointMastery]:
-        """Her state on every point she has met, by point id (sorted)."""
+    def mastery(self, student_id: str, *, actor: Actor | None = None) -> dict[str, PointMastery]:
+        """Her state on every point she has met, by point id (sorted), read as
+        ``actor`` (each read of this module is checked and audited like the learning
+        archive: whole or :class:`~eduengine.errors.AccessDenied`; without an actor,
+        deprecated, unchecked)."""
         check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> dict[str, PointMastery]:
             doc = _student_doc(uow, student_id)
             return {p: _read_point(p, doc) for p in sorted(doc["points"])}
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "mastery", query)
 
-    def due_reviews(self, student_id: str, at: datetime | None = None) -> list[DueReview]:
-        """Her reviews due at ``at`` (default: now), most overdue first."""
+    def due_reviews(
+        self, student_id: str, at: datetime | None = None, *, actor: Actor | None = None
+    ) -> list[DueReview]:
+        """Her reviews due at ``at`` (default: now), most overdue first (read as
+        ``actor``, as :meth:`mastery`)."""
         check_id(student_id, "student_id")
         if at is not None:
             check_instant(at, "at")
@@ -437,7 +477,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> list[DueReview]:
             return self._due(_student_doc(uow, student_id), at or now)
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "review_schedule", query)
 
     def students_with_due_reviews(
         self, at: datetime | None = None, *, limit: int = 100
@@ -482,14 +522,15 @@ class MasteryService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id})
 
-    def goals(self, student_id: str) -> Goals:
+    def goals(self, student_id: str, *, actor: Actor | None = None) -> Goals:
+        """Her goals (read as ``actor``, as :meth:`mastery`)."""
         check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> Goals:
             doc = uow.records.get(GOALS, student_id)
             return Goals.from_record(doc) if doc else Goals()
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "goals", query)
 
     # --- the path and recommendations ----------------------------------------------------
 
@@ -499,10 +540,11 @@ class MasteryService(ServiceBase):
         *,
         at: datetime | None = None,
         prerequisites: Mapping[str, Sequence[str]] | None = None,
+        actor: Actor | None = None,
     ) -> PathStep:
         """Her next step: a due review first, else the open point with the lowest mastery
         (see :mod:`eduengine.mastery.path`). ``prerequisites`` replaces the school's
-        graph for this call."""
+        graph for this call. Read as ``actor``, as :meth:`mastery`."""
         check_id(student_id, "student_id")
         if at is not None:
             check_instant(at, "at")
@@ -514,7 +556,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
             return self.next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "learning_path", query)
 
     def next_step_in(
         self,
@@ -546,6 +588,7 @@ class MasteryService(ServiceBase):
         zone: str = "UTC",
         slot_ids: Sequence[str] | None = None,
         limit: int = 10,
+        actor: Actor | None = None,
     ) -> Ranked:
         """The next course and slot for her, best first, each with its features and
         reasons (see :mod:`eduengine.mastery.recommend`): from her mastery, goals,
@@ -554,7 +597,8 @@ class MasteryService(ServiceBase):
 
         The slots considered are those of the candidate courses (the course map's and her
         goal courses) in the horizon, found through the ``slot_time`` index and read as
-        summaries (no rosters); ``slot_ids``, if given, are read instead.
+        summaries (no rosters); ``slot_ids``, if given, are read instead. Read as
+        ``actor``, as :meth:`mastery`.
         """
         check_id(student_id, "student_id")
         check_duration(horizon, "horizon", low=timedelta(seconds=1))
@@ -591,7 +635,7 @@ class MasteryService(ServiceBase):
                 slots=slots[:limit],
             )
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "recommendations", query)
 
     # --- internals ---------------------------------------------------------------------
 

@@ -21,11 +21,12 @@ catch-up gives what an inline one would have.
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import attrs
 
@@ -67,10 +68,16 @@ from eduengine.milestones.model import (
     rank_teams,
     sign,
 )
+from eduengine.people.access import Look, Refused
+from eduengine.people.learning_access import LearningGate
+from eduengine.people.model import Actor
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.queries import class_of
+from eduengine.students.records import STUDENTS as STUDENT_RECORDS
+
+T = TypeVar("T")
 
 __all__ = [
     "MilestoneReactions",
@@ -112,6 +119,24 @@ def _student_locked(uow: UnitOfWork, student_id: str) -> dict[str, Any]:
     return _student(uow, student_id)
 
 
+def _unless_erased(handler: Handler) -> Handler:
+    """``handler``, skipping the events of an erased student: an event of hers still in
+    the feed at her erasure gives her no XP ledger, quest, contest line or certificate
+    again."""
+
+    @functools.wraps(handler)
+    def guarded(event: DomainEvent, uow: UnitOfWork) -> None:
+        student_id = getattr(event, "student_id", None)
+        if isinstance(student_id, str):
+            # her student record first: the lock order of _student_locked and erasure
+            doc = uow.records.get(STUDENT_RECORDS, student_id)
+            if doc is not None and doc.get("erased"):
+                return
+        handler(event, uow)
+
+    return guarded
+
+
 def _cert_index(student_id: str) -> str:
     return f"certificates:{student_id}"
 
@@ -144,6 +169,10 @@ def erase_milestones(uow: UnitOfWork, student_id: str, now: datetime) -> int:
         for members in doc["members"].values():
             if members.pop(student_id, None) is not None:
                 changed = True
+        for team, roster in (doc.get("groups") or {}).items():
+            if student_id in roster:
+                doc["groups"][team] = [s for s in roster if s != student_id]
+                changed = True
         if changed:
             _put_contest(uow, key, doc)
             removed += 1
@@ -171,7 +200,10 @@ class MilestoneService(ServiceBase):
     >>> for n in range(2):
     ...     _ = school.levels.record(LearningEvent(student_id="ann", kind="lesson_attended",
     ...                                            source_id=f"l{n}", occurred_at=clock.now()))
-    >>> [(p.quest_id, p.count, p.status) for p in school.milestones.quest_progress("ann")]
+    >>> from eduengine.students import Actor
+    >>> office = Actor(id="u1", role="academic")
+    >>> [(p.quest_id, p.count, p.status)
+    ...  for p in school.milestones.quest_progress("ann", actor=office)]
     [('q1', 100, 'done')]
     >>> school.levels.progress("ann").xp
     120
@@ -211,6 +243,32 @@ class MilestoneService(ServiceBase):
                 )
         #: the type names ``events`` quests may count
         self.counted_types = frozenset(event_kind(cls).name for cls in self.quest_events)
+        #: the access check of a student's milestones (``School.build`` passes the
+        #: learning record's)
+        self.gate = LearningGate()
+
+    def _read(
+        self,
+        actor: Actor | None,
+        student_id: str,
+        what: str,
+        query: Callable[[UnitOfWork, datetime], T],
+    ) -> T:
+        def checked(uow: UnitOfWork, now: datetime, look: Look) -> T:
+            if not look(student_id).whole:
+                raise Refused()
+            return query(uow, now)
+
+        checked.__qualname__ = query.__qualname__
+        return self.gate.read_record(
+            self._run,
+            actor,
+            (what,),
+            checked,
+            ids={"student_id": student_id},
+            strict=True,
+            stacklevel=4,
+        )
 
     # --- quests --------------------------------------------------------------------------
 
@@ -254,9 +312,14 @@ class MilestoneService(ServiceBase):
     def quests(self) -> list[Quest]:
         return self._run(lambda uow, now: _quests(uow), write=False)
 
-    def quest_progress(self, student_id: str, at: datetime | None = None) -> list[QuestProgress]:
+    def quest_progress(
+        self, student_id: str, at: datetime | None = None, *, actor: Actor | None = None
+    ) -> list[QuestProgress]:
         """Her progress on every quest at ``at`` (default: now), by quest id: ``done``,
-        ``open``, or ``expired`` once a quest ended before she completed it."""
+        ``open``, or ``expired`` once a quest ended before she completed it. Read as
+        ``actor`` (each read of a student's milestones is checked and audited like the
+        learning archive: whole or :class:`~eduengine.errors.AccessDenied`; without an
+        actor, deprecated, unchecked)."""
         check_id(student_id, "student_id")
         if at is not None:
             check_instant(at, "at")
@@ -282,14 +345,17 @@ class MilestoneService(ServiceBase):
                 )
             return found
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "quests", query)
 
     # --- next level by -------------------------------------------------------------------
 
-    def next_level_by(self, student_id: str, at: datetime | None = None) -> NextLevel:
+    def next_level_by(
+        self, student_id: str, at: datetime | None = None, *, actor: Actor | None = None
+    ) -> NextLevel:
         """When she reaches her next level if she keeps her XP rate of the last
         ``window_days`` days (the UTC days up to and including ``at``'s), explained in
-        data; ``by`` is ``None`` with a reason at a rate of zero or at the top level."""
+        data; ``by`` is ``None`` with a reason at a rate of zero or at the top level.
+        Read as ``actor``, as :meth:`quest_progress`."""
         check_id(student_id, "student_id")
         if at is not None:
             check_instant(at, "at")
@@ -315,7 +381,7 @@ class MilestoneService(ServiceBase):
                 at=when,
             )
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "next_level", query)
 
     # --- team contests -------------------------------------------------------------------
 
@@ -433,8 +499,10 @@ class MilestoneService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id, "course_id": course_id})
 
-    def certificates_of(self, student_id: str) -> list[Certificate]:
-        """Her certificates, oldest first."""
+    def certificates_of(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> list[Certificate]:
+        """Her certificates, oldest first (read as ``actor``, as :meth:`quest_progress`)."""
         check_id(student_id, "student_id")
 
         def query(uow: UnitOfWork, now: datetime) -> list[Certificate]:
@@ -445,18 +513,30 @@ class MilestoneService(ServiceBase):
                     found.append(Certificate.from_payload(doc))
             return found
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self._read(actor, student_id, "certificates", query)
 
-    def certificate(self, certificate_id: str) -> Certificate:
+    def certificate(self, certificate_id: str, *, actor: Actor | None = None) -> Certificate:
+        """One certificate, read as ``actor`` (as :meth:`quest_progress`; a third party
+        checks one it was handed with :meth:`verify_certificate`)."""
         check_id(certificate_id, "certificate_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> Certificate:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Certificate:
             doc = uow.records.get(CERTIFICATES, certificate_id)
             if doc is None:
                 raise MilestoneNotFound("certificate", certificate_id)
-            return Certificate.from_payload(doc)
+            certificate = Certificate.from_payload(doc)
+            if not look(certificate.student_id).whole:
+                raise Refused()
+            return certificate
 
-        return self._run(query, write=False, ids={"certificate_id": certificate_id})
+        return self.gate.read_record(
+            self._run,
+            actor,
+            ("certificates",),
+            query,
+            ids={"certificate_id": certificate_id},
+            strict=True,
+        )
 
     def verify_certificate(self, certificate_id: str, payload: Mapping[str, Any]) -> Verification:
         """Whether ``payload`` (a certificate's record as :meth:`Certificate.payload`
@@ -573,12 +653,12 @@ class MilestoneReactions:
 
     def table(self) -> dict[type[DomainEvent], list[Handler]]:
         table: dict[type[DomainEvent], list[Handler]] = {
-            XpAwarded: [self.on_xp_awarded],
-            AttendanceMarked: [self.on_attendance],
-            MasteryUpdated: [self.on_mastery],
+            XpAwarded: [_unless_erased(self.on_xp_awarded)],
+            AttendanceMarked: [_unless_erased(self.on_attendance)],
+            MasteryUpdated: [_unless_erased(self.on_mastery)],
         }
         for cls in self.service.quest_events:
-            table.setdefault(cls, []).append(self.on_counted_event)
+            table.setdefault(cls, []).append(_unless_erased(self.on_counted_event))
         return table
 
     def on_counted_event(self, event: DomainEvent, uow: UnitOfWork) -> None:

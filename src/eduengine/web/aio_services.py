@@ -257,6 +257,7 @@ class AsyncLearningService(AsyncService):
     define_dimensions = AsyncMethod(LearningService.define_dimensions)
     dimensions = AsyncMethod(LearningService.dimensions)
     grade = AsyncMethod(LearningService.grade)
+    progress = AsyncMethod(LearningService.progress)
     report = AsyncMethod(LearningService.report)
     return_work = AsyncMethod(LearningService.return_work)
     send_due_reports = AsyncMethod(LearningService.send_due_reports)
