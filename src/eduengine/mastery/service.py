@@ -341,7 +341,7 @@ class MasteryService(ServiceBase):
         #: recommendations (``School.build`` passes the learning record's)
         self.gate = LearningGate()
 
-    def _read(
+    def _read_learning(
         self,
         actor: Actor | None,
         student_id: str,
@@ -463,7 +463,7 @@ class MasteryService(ServiceBase):
             doc = _student_doc(uow, student_id)
             return {p: _read_point(p, doc) for p in sorted(doc["points"])}
 
-        return self._read(actor, student_id, "mastery", query)
+        return self._read_learning(actor, student_id, "mastery", query)
 
     def due_reviews(
         self, student_id: str, at: datetime | None = None, *, actor: Actor | None = None
@@ -477,7 +477,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> list[DueReview]:
             return self._due(_student_doc(uow, student_id), at or now)
 
-        return self._read(actor, student_id, "review_schedule", query)
+        return self._read_learning(actor, student_id, "review_schedule", query)
 
     def students_with_due_reviews(
         self, at: datetime | None = None, *, limit: int = 100
@@ -530,7 +530,7 @@ class MasteryService(ServiceBase):
             doc = uow.records.get(GOALS, student_id)
             return Goals.from_record(doc) if doc else Goals()
 
-        return self._read(actor, student_id, "goals", query)
+        return self._read_learning(actor, student_id, "goals", query)
 
     # --- the path and recommendations ----------------------------------------------------
 
@@ -556,7 +556,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
             return self.next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
 
-        return self._read(actor, student_id, "learning_path", query)
+        return self._read_learning(actor, student_id, "learning_path", query)
 
     def next_step_in(
         self,
@@ -635,7 +635,7 @@ class MasteryService(ServiceBase):
                 slots=slots[:limit],
             )
 
-        return self._read(actor, student_id, "recommendations", query)
+        return self._read_learning(actor, student_id, "recommendations", query)
 
     # --- internals ---------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ class MilestoneService(ServiceBase):
         #: learning record's)
         self.gate = LearningGate()
 
-    def _read(
+    def _read_learning(
         self,
         actor: Actor | None,
         student_id: str,
@@ -345,7 +345,7 @@ class MilestoneService(ServiceBase):
                 )
             return found
 
-        return self._read(actor, student_id, "quests", query)
+        return self._read_learning(actor, student_id, "quests", query)
 
     # --- next level by -------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class MilestoneService(ServiceBase):
                 at=when,
             )
 
-        return self._read(actor, student_id, "next_level", query)
+        return self._read_learning(actor, student_id, "next_level", query)
 
     # --- team contests -------------------------------------------------------------------
 
@@ -513,7 +513,7 @@ class MilestoneService(ServiceBase):
                     found.append(Certificate.from_payload(doc))
             return found
 
-        return self._read(actor, student_id, "certificates", query)
+        return self._read_learning(actor, student_id, "certificates", query)
 
     def certificate(self, certificate_id: str, *, actor: Actor | None = None) -> Certificate:
         """One certificate, read as ``actor`` (as :meth:`quest_progress`; a third party
