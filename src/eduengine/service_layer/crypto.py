@@ -71,7 +71,8 @@ __all__ = [
 
 #: the kind of the wrapped data keys, one document per subject
 DATA_KEYS = "data_key"
-#: how a sealed value sits in a JSON document: ``{"$sealed": base64(nonce + ciphertext)}``
+#: how a sealed value sits in a JSON document: ``{"$sealed": "<key tag>.<base64(nonce +
+#: ciphertext)>"}``, the tag naming the data key that sealed it
 SEALED = "$sealed"
 _NONCE = 12
 _KID_INDEX = "kid:"
@@ -427,7 +428,7 @@ class Sealer:
         cipher = AESGCM(raw)
         with self._lock:
             self._unwrapped[kid, wrapped] = cipher
-        return cipher, {"kid": kid, "wrapped": _b64(wrapped)}
+        return cipher, {"kid": kid, "wrapped": _b64(wrapped), "tag": secrets.token_hex(4)}
 
 
 def key_index(doc: Mapping[str, Any]) -> dict[str, int]:
@@ -541,15 +542,17 @@ class SealedRecords:
             raise WrongRegion(key, str(region), store_region)
         return data
 
-    def _cipher(self, subject: str, *, create: bool) -> AESGCM | None:
+    def _cipher(self, subject: str, *, create: bool) -> tuple[AESGCM, str] | None:
+        """The subject's data key and its tag (which sealed values carry, so a value
+        sealed by a shredded key is known as such after a new key was made)."""
         doc = self._peek(DATA_KEYS, subject)
         if doc is None and create:
             doc = self.inner.get(DATA_KEYS, subject)  # locked: one writer makes it
             if doc is None:
                 cipher, doc = self.sealer.new_key(subject)
                 self.inner.put(DATA_KEYS, subject, doc, index=key_index(doc))
-                return cipher
-        return None if doc is None else self.sealer.cipher(doc, subject)
+                return cipher, doc["tag"]
+        return None if doc is None else (self.sealer.cipher(doc, subject), doc.get("tag", ""))
 
     def _transform(
         self,
@@ -578,40 +581,45 @@ class SealedRecords:
                 for item in items:
                     if isinstance(item, dict) and item.get(rest) is not None:
                         subject = whole if whole is not None else item.get(own)
+                        if whole is None and isinstance(subject, str):
+                            subject = spec.prefix + subject
                         if isinstance(subject, str):
-                            item = {**item, rest: change(item[rest], spec.prefix + subject, rest)}
+                            item = {**item, rest: change(item[rest], subject, rest)}
                     changed.append(item)
                 out[head] = changed
         return out
 
     def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        ciphers: dict[str, AESGCM] = {}
+        ciphers: dict[str, tuple[AESGCM, str]] = {}
 
         def seal(value: Any, subject: str, field: str) -> Any:
             if isinstance(value, dict) and SEALED in value:
                 return value  # sealed already (copied from another document)
-            cipher = ciphers.get(subject)
-            if cipher is None:
-                cipher = ciphers[subject] = self._cipher(subject, create=True)  # type: ignore[assignment]
-            assert cipher is not None
+            found = ciphers.get(subject) or self._cipher(subject, create=True)
+            assert found is not None
+            ciphers[subject] = found
+            cipher, tag = found
             nonce = secrets.token_bytes(_NONCE)
             text = json.dumps(value, ensure_ascii=False).encode()
-            return {SEALED: _b64(nonce + cipher.encrypt(nonce, text, subject.encode()))}
+            sealed = _b64(nonce + cipher.encrypt(nonce, text, subject.encode()))
+            return {SEALED: f"{tag}.{sealed}"}
 
         return self._transform(spec, key, doc, seal)
 
     def _open(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        ciphers: dict[str, AESGCM | None] = {}
+        ciphers: dict[str, tuple[AESGCM, str] | None] = {}
 
         def open_(value: Any, subject: str, field: str) -> Any:
             if not (isinstance(value, dict) and SEALED in value):
                 return value  # written before the store sealed, or not sealed
             if subject not in ciphers:
                 ciphers[subject] = self._cipher(subject, create=False)
-            cipher = ciphers[subject]
-            if cipher is None:
-                return spec.shredded.get(field)  # crypto-shredded
-            raw = _unb64(value[SEALED])
+            found = ciphers[subject]
+            tag, _, sealed = str(value[SEALED]).rpartition(".")
+            if found is None or found[1] != tag:
+                return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
+            cipher = found[0]
+            raw = _unb64(sealed)
             try:
                 return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode()))
             except InvalidTag:
@@ -682,7 +690,7 @@ def rewrap(uow: Callable[[], UnitOfWork], keys: KeyProvider, *, batch: int = 500
                         continue
                     raw = keys.unwrap(old, _unb64(doc["wrapped"]), subject)
                     kid, wrapped = keys.wrap(raw, subject)
-                    fresh = {"kid": kid, "wrapped": _b64(wrapped)}
+                    fresh = {**doc, "kid": kid, "wrapped": _b64(wrapped)}
                     records.put(DATA_KEYS, subject, fresh, index=key_index(fresh))
                     moved += 1
                 u.commit()
