@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from eduengine import FixedClock, School
+from eduengine.adapters.sqlite import SqliteStore
 from eduengine.deals import GroupDealCampaign, SameDevice
 from eduengine.errors import AbuseSuspected, UnreadableData, WrongRegion
 from eduengine.notices import NoticePolicy
@@ -319,3 +320,31 @@ def test_the_local_key_file_is_private_and_rotation_is_seen_by_another_process(
     keys.rotate()
     kid, wrapped = keys.wrap(b"e" * 32, "ann")
     assert kid == "k2" and other.unwrap(kid, wrapped, "ann") == b"e" * 32
+
+
+def test_the_rotate_keys_command_rewraps_a_sqlite_stores_keys_and_retires_the_old(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    from eduengine.ops.stores import store_from_url
+    from tests.ops.test_cli import cli
+
+    url = f"sqlite:///{tmp_path}/school.sqlite3?keys=local&region=cn"
+    store = store_from_url(url)
+    assert isinstance(store, SqliteStore)
+    store.migrate()
+    School.build(store, clock=clock).students.register("mei", name=MEI["name"])
+    store.close()
+    assert json.loads((tmp_path / "school.sqlite3.keys").read_text())["current"] == "k1"
+
+    done = cli("rotate-keys", "--retire", url=url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"current": "k2", "rewrapped": 1, "retired": ["k1"]}
+    assert list(json.loads((tmp_path / "school.sqlite3.keys").read_text())["keys"]) == ["k2"]
+    again = store_from_url(url)
+    try:
+        profile = School.build(again, clock=clock).students.view(OFFICE, "mei")
+        assert (profile.name, profile.region) == (MEI["name"], "cn")
+    finally:
+        again.close()
+    refused = cli("rotate-keys", url=f"sqlite:///{tmp_path}/school.sqlite3")
+    assert refused.returncode != 0 and "seals nothing" in refused.stderr
