@@ -565,7 +565,7 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         self.stream_undo: dict[str, int | None] = {}
         self._dispatched = 0
         self._committed = False
-        plain = InMemoryRecordRepository(self)
+        self._plain = plain = InMemoryRecordRepository(self)
         self.records: InMemoryRecordRepository | SealedRecords = (
             plain if store.sealer is None else store.sealer.records(plain)
         )
@@ -578,6 +578,8 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
             raise StoreClosed("this InMemoryStore is closed")
         if not self.store._lock.acquire(timeout=self.store.lock_timeout):
             raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
+        if self.store.sealer is not None:  # what it caches lasts one transaction
+            self.records = self.store.sealer.records(self._plain)
         self.staged = {}
         self.new_series = {}
         self.undo = []

@@ -658,6 +658,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self.committed_feed = []
         self._dispatched = 0
+        if self.store.sealer is not None:  # what it caches lasts one transaction
+            self._sealed = self.store.sealer.records(self._records)
         self._records._locked = set()
         self._records._known = {}
         self._records._unindexed = set()

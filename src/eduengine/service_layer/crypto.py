@@ -445,6 +445,13 @@ class SealedRecords:
         self.inner = inner
         self.sealer = sealer
         self._peek: Callable[[str, str], dict[str, Any] | None] = getattr(inner, "peek", inner.get)
+        # what this transaction learnt (a unit of work makes a fresh repository each
+        # time it is entered): each subject's data key and tag, and each sealed value
+        # it opened, so a document read by several handlers of one command is opened
+        # once, and a value written back unchanged keeps its ciphertext
+        self._ciphers: dict[str, tuple[AESGCM, str] | None] = {}
+        self._opened: dict[str, str] = {}
+        self._sealed: dict[tuple[str, str], str] = {}
 
     # --- the port ----------------------------------------------------------------------
 
@@ -518,6 +525,9 @@ class SealedRecords:
     def shred(self, subject: str) -> int:
         """Delete ``subject``'s data key: every value sealed with it becomes unreadable,
         wherever a copy of it lies. Returns 1 if there was a key."""
+        self._ciphers.pop(subject, None)
+        self._opened.clear()
+        self._sealed.clear()
         if self.inner.get(DATA_KEYS, subject) is None:
             return 0
         self.inner.delete(DATA_KEYS, subject)
@@ -545,14 +555,17 @@ class SealedRecords:
     def _cipher(self, subject: str, *, create: bool) -> tuple[AESGCM, str] | None:
         """The subject's data key and its tag (which sealed values carry, so a value
         sealed by a shredded key is known as such after a new key was made)."""
+        if subject in self._ciphers and (self._ciphers[subject] is not None or not create):
+            return self._ciphers[subject]
         doc = self._peek(DATA_KEYS, subject)
         if doc is None and create:
             doc = self.inner.get(DATA_KEYS, subject)  # locked: one writer makes it
             if doc is None:
-                cipher, doc = self.sealer.new_key(subject)
+                _, doc = self.sealer.new_key(subject)
                 self.inner.put(DATA_KEYS, subject, doc, index=key_index(doc))
-                return cipher, doc["tag"]
-        return None if doc is None else (self.sealer.cipher(doc, subject), doc.get("tag", ""))
+        found = None if doc is None else (self.sealer.cipher(doc, subject), doc.get("tag", ""))
+        self._ciphers[subject] = found
+        return found
 
     def _transform(
         self,
@@ -590,42 +603,45 @@ class SealedRecords:
         return out
 
     def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        ciphers: dict[str, tuple[AESGCM, str]] = {}
-
         def seal(value: Any, subject: str, field: str) -> Any:
             if isinstance(value, dict) and SEALED in value:
                 return value  # sealed already (copied from another document)
-            found = ciphers.get(subject) or self._cipher(subject, create=True)
+            text = json.dumps(value, ensure_ascii=False)
+            known = self._sealed.get((subject, text))
+            if known is not None:
+                return {SEALED: known}  # unchanged since this transaction opened it
+            found = self._cipher(subject, create=True)
             assert found is not None
-            ciphers[subject] = found
             cipher, tag = found
             nonce = secrets.token_bytes(_NONCE)
-            text = json.dumps(value, ensure_ascii=False).encode()
-            sealed = _b64(nonce + cipher.encrypt(nonce, text, subject.encode()))
+            sealed = _b64(nonce + cipher.encrypt(nonce, text.encode(), subject.encode()))
             return {SEALED: f"{tag}.{sealed}"}
 
         return self._transform(spec, key, doc, seal)
 
     def _open(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        ciphers: dict[str, tuple[AESGCM, str] | None] = {}
-
         def open_(value: Any, subject: str, field: str) -> Any:
             if not (isinstance(value, dict) and SEALED in value):
                 return value  # written before the store sealed, or not sealed
-            if subject not in ciphers:
-                ciphers[subject] = self._cipher(subject, create=False)
-            found = ciphers[subject]
-            tag, _, sealed = str(value[SEALED]).rpartition(".")
-            if found is None or found[1] != tag:
-                return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
-            cipher = found[0]
-            raw = _unb64(sealed)
-            try:
-                return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode()))
-            except InvalidTag:
-                raise UnreadableData(
-                    f"a sealed {field!r} of {spec.kind}/{key} does not open with {subject!r}'s key"
-                ) from None
+            whole = str(value[SEALED])
+            text = self._opened.get(whole)
+            if text is None:
+                found = self._cipher(subject, create=False)
+                tag, _, sealed = whole.rpartition(".")
+                if found is None or found[1] != tag:
+                    return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
+                raw = _unb64(sealed)
+                try:
+                    opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
+                except InvalidTag:
+                    raise UnreadableData(
+                        f"a sealed {field!r} of {spec.kind}/{key} does not open with "
+                        f"{subject!r}'s key"
+                    ) from None
+                text = opened.decode()
+                self._opened[whole] = text
+                self._sealed[subject, text] = whole
+            return json.loads(text)
 
         return self._transform(spec, key, doc, open_)
 
