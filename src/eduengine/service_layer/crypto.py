@@ -37,6 +37,7 @@ False
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -353,6 +354,7 @@ CONTACT_FIELDS: tuple[ContactFields, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=256)
 def _split(path: str) -> tuple[str, str, str]:
     """``"members[].account"`` -> ("members", "[]", "account"); ``"recipient.name"`` ->
     ("recipient", ".", "name"); ``"name"`` -> ("name", "", "")."""
@@ -450,7 +452,7 @@ class SealedRecords:
         # it opened, so a document read by several handlers of one command is opened
         # once, and a value written back unchanged keeps its ciphertext
         self._ciphers: dict[str, tuple[AESGCM, str] | None] = {}
-        self._opened: dict[str, str] = {}
+        self._opened: dict[str, tuple[str, Any]] = {}
         self._sealed: dict[tuple[str, str], str] = {}
 
     # --- the port ----------------------------------------------------------------------
@@ -624,24 +626,28 @@ class SealedRecords:
             if not (isinstance(value, dict) and SEALED in value):
                 return value  # written before the store sealed, or not sealed
             whole = str(value[SEALED])
-            text = self._opened.get(whole)
-            if text is None:
-                found = self._cipher(subject, create=False)
-                tag, _, sealed = whole.rpartition(".")
-                if found is None or found[1] != tag:
-                    return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
-                raw = _unb64(sealed)
-                try:
-                    opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
-                except InvalidTag:
-                    raise UnreadableData(
-                        f"a sealed {field!r} of {spec.kind}/{key} does not open with "
-                        f"{subject!r}'s key"
-                    ) from None
-                text = opened.decode()
-                self._opened[whole] = text
-                self._sealed[subject, text] = whole
-            return json.loads(text)
+            known = self._opened.get(whole)
+            if known is not None:
+                text, parsed = known
+                # a string is immutable: shared; a list or an object: a fresh copy
+                return parsed if isinstance(parsed, str) else json.loads(text)
+            found = self._cipher(subject, create=False)
+            tag, _, sealed = whole.rpartition(".")
+            if found is None or found[1] != tag:
+                return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
+            raw = _unb64(sealed)
+            try:
+                opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
+            except InvalidTag:
+                raise UnreadableData(
+                    f"a sealed {field!r} of {spec.kind}/{key} does not open with "
+                    f"{subject!r}'s key"
+                ) from None
+            text = opened.decode()
+            parsed = json.loads(text)
+            self._opened[whole] = (text, parsed)
+            self._sealed[subject, text] = whole
+            return parsed if isinstance(parsed, str) else json.loads(text)
 
         return self._transform(spec, key, doc, open_)
 
