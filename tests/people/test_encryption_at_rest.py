@@ -17,6 +17,7 @@ from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.deals import GroupDealCampaign, SameDevice
 from eduengine.errors import AbuseSuspected, UnreadableData, WrongRegion
+from eduengine.growth import Segment
 from eduengine.notices import NoticePolicy
 from eduengine.payments.fake import FakePaymentGateway
 from eduengine.pricing import Money
@@ -304,6 +305,8 @@ def test_a_store_kept_for_one_region_refuses_a_student_of_another(
         assert (refused.value.region, refused.value.store_region) == ("eu", "cn")
         with store.unit_of_work() as uow:
             assert uow.records.get("student", "eve") is None
+        exported = school.segments.export(Segment()).splitlines()
+        assert exported[0].endswith(",region") and exported[1].endswith(",cn")
     finally:
         store.close()
 
