@@ -323,6 +323,8 @@ def test_the_local_key_file_is_private_and_rotation_is_seen_by_another_process(
     keys.rotate()
     kid, wrapped = keys.wrap(b"e" * 32, "ann")
     assert kid == "k2" and other.unwrap(kid, wrapped, "ann") == b"e" * 32
+    keys.rotate()  # the other process wraps its next key with the new current one
+    assert other.wrap(b"f" * 32, "bob")[0] == "k3"
 
 
 def test_the_rotate_keys_command_rewraps_a_sqlite_stores_keys_and_retires_the_old(

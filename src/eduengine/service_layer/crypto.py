@@ -152,6 +152,7 @@ class LocalKeyProvider:
         self._index_key = index_key
         self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
+        self._seen = self._stamp()
 
     @classmethod
     def generate(cls) -> LocalKeyProvider:
@@ -215,9 +216,17 @@ class LocalKeyProvider:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> int | None:
+        try:
+            return None if self.path is None else self.path.stat().st_mtime_ns
+        except OSError:
+            return None
 
     def _reload(self) -> None:
         if self.path is not None and self.path.exists():
+            self._seen = self._stamp()
             found = self._read(self.path)
             self._keys.update(found["keys"])
             self._current = found["current"]
@@ -229,6 +238,9 @@ class LocalKeyProvider:
         return sorted(self._keys)
 
     def wrap(self, data_key: bytes, subject: str) -> tuple[str, bytes]:
+        if self.path is not None and self._stamp() != self._seen:
+            with self._lock:
+                self._reload()  # rotated by another process: wrap with its new key
         kid = self._current
         nonce = secrets.token_bytes(_NONCE)
         sealed = AESGCM(self._keys[kid]).encrypt(nonce, data_key, _aad(kid, subject))
