@@ -7,6 +7,7 @@ their own ``store`` fixture) and runs the same suite.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import attrs
 
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
+from eduengine.service_layer.crypto import KeyProvider, LocalKeyProvider
 from eduengine.service_layer.ports import UnitOfWork
 
 PG_DSN = os.environ.get("EDUENGINE_PG_DSN")
@@ -23,6 +25,9 @@ ADAPTERS: list[str] = ["memory", "sqlite"]
 # In CI PostgreSQL must be tested: without a server the postgres fixture fails, never skips.
 if PG_DSN or os.environ.get("CI") == "true":
     ADAPTERS.append("postgres")
+#: ``EDUENGINE_TEST_SEAL=1`` runs the suite on stores that seal contact fields (key files
+#: beside the SQLite file, in the temp folder for PostgreSQL, so another process finds them)
+SEAL = os.environ.get("EDUENGINE_TEST_SEAL") == "1"
 
 
 @attrs.define
@@ -51,38 +56,68 @@ class StoreHandle:
         return int(self.store.prune_feed(before_us, limit))
 
 
-def make_store(name: str, tmp: Path, *, outbox: bool | None = None) -> StoreHandle:
+def make_store(
+    name: str,
+    tmp: Path,
+    *,
+    outbox: bool | None = None,
+    keys: KeyProvider | None = None,
+    region: str | None = None,
+) -> StoreHandle:
     """A fresh, empty, migrated store of adapter ``name`` (every store keeps the event
     feed; ``outbox`` is passed on as given, a deprecated no-op; the store object itself
-    is ``handle.store``)."""
+    is ``handle.store``), sealing contact fields with ``keys`` and kept to ``region``
+    when given."""
     if name == "memory":
-        mem = InMemoryStore(outbox=outbox)
+        mem = InMemoryStore(outbox=outbox, keys=keys or _test_keys(None), region=region)
         return StoreHandle(name, mem.unit_of_work, mem.snapshot, store=mem)
     if name == "sqlite":
         path = tmp / "eduengine.sqlite3"
-        lite = SqliteStore(path, outbox=outbox)
+        lite = SqliteStore(path, outbox=outbox, keys=keys or _test_keys(path), region=region)
         lite.migrate()
         return StoreHandle(
             name, lite.unit_of_work, lite.snapshot, lite.close, str(path), store=lite
         )
     if name == "postgres":
-        return _postgres_store(f"t_{uuid.uuid4().hex[:12]}", create=True, outbox=outbox)
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        return _postgres_store(
+            schema, create=True, outbox=outbox, keys=keys or _test_keys(schema), region=region
+        )
     raise ValueError(f"unknown adapter {name!r}")
+
+
+def _test_keys(where: Path | str | None) -> KeyProvider | None:
+    """The keys of a store under ``EDUENGINE_TEST_SEAL=1`` (none otherwise)."""
+    if not SEAL:
+        return None
+    if where is None:
+        return LocalKeyProvider.generate()
+    if isinstance(where, Path):
+        return LocalKeyProvider.beside(where)
+    return LocalKeyProvider.at(Path(tempfile.gettempdir()) / f"eduengine-{where}.keys")
 
 
 def reopen(name: str, location: str, *, outbox: bool | None = None) -> StoreHandle:
     """Open, from another process, the store a parent made with :func:`make_store`."""
     if name == "sqlite":
-        lite = SqliteStore(location, outbox=outbox)
+        lite = SqliteStore(location, outbox=outbox, keys=_test_keys(Path(location)))
         return StoreHandle(
             name, lite.unit_of_work, lite.snapshot, lite.close, location, store=lite
         )
     if name == "postgres":
-        return _postgres_store(location.rpartition("#")[2], create=False, outbox=outbox)
+        schema = location.rpartition("#")[2]
+        return _postgres_store(schema, create=False, outbox=outbox, keys=_test_keys(schema))
     raise ValueError(f"adapter {name!r} cannot be reopened from another process")
 
 
-def _postgres_store(schema: str, *, create: bool, outbox: bool | None = None) -> StoreHandle:
+def _postgres_store(
+    schema: str,
+    *,
+    create: bool,
+    outbox: bool | None = None,
+    keys: KeyProvider | None = None,
+    region: str | None = None,
+) -> StoreHandle:
     """A store in its own schema of the test server, dropped again on close."""
     if not PG_DSN:
         raise RuntimeError(
@@ -94,7 +129,7 @@ def _postgres_store(schema: str, *, create: bool, outbox: bool | None = None) ->
     from eduengine.adapters.postgres import PostgresStore
 
     dsn = PG_DSN
-    pg = PostgresStore(dsn, schema=schema, outbox=outbox)
+    pg = PostgresStore(dsn, schema=schema, outbox=outbox, keys=keys, region=region)
     if create:
         pg.migrate()
 

@@ -165,6 +165,7 @@ MODULES = [
     "eduengine.reminders.service",
     "eduengine.rush.model",
     "eduengine.rush.service",
+    "eduengine.service_layer.crypto",
     "eduengine.service_layer.erasure",
     "eduengine.service_layer.idempotency",
     "eduengine.service_layer.messagebus",

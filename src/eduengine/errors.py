@@ -1308,3 +1308,30 @@ class CalendarTokenNotFound(NotFound):
 
     def __init__(self) -> None:
         super().__init__("no calendar feed has this token (revoked, rotated or never issued)")
+
+
+# --- encryption at rest and data residency (issue #24) --------------------------------
+
+
+class WrongRegion(InvalidInput):
+    """A store kept for one region was asked to hold a student of another (data
+    residency: 数据出境要谨慎处理); nothing was written."""
+
+    code = "wrong_region"
+
+    def __init__(self, student_id: str, region: str, store_region: str) -> None:
+        super().__init__(
+            f"student {student_id!r} belongs to region {region!r}; this store holds "
+            f"region {store_region!r} only"
+        )
+        self.student_id = student_id
+        self.region = region
+        self.store_region = store_region
+
+
+class UnreadableData(EduEngineError):
+    """A sealed value could not be decrypted although its data key exists: the master
+    key that wrapped it is not in the key provider, or the stored bytes were altered. (A
+    value whose data key was deleted, crypto-shredded, reads as absent instead.)"""
+
+    code = "unreadable_data"

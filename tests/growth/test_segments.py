@@ -72,8 +72,8 @@ def test_conditions_and_export(store: StoreHandle) -> None:
     assert list(school.segments.audience(Segment(active_within_days=7))) == []
     assert school.segments.sweep_due() == 2  # both never logged in: at-risk
     csv = school.segments.export(Segment(stages={"first_purchase"})).splitlines()
-    assert csv[0] == "student_id,stage,tags,purchases,last_active"
-    assert csv[1] == "bob,first_purchase,at-risk,1,2026-03-02T09:00:00+00:00"
+    assert csv[0] == "student_id,stage,tags,purchases,last_active,region"
+    assert csv[1] == "bob,first_purchase,at-risk,1,2026-03-02T09:00:00+00:00,"
 
 
 def test_saved_segments_round_trip(store: StoreHandle) -> None:

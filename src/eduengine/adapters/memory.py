@@ -42,6 +42,7 @@ from eduengine.errors import (
 from eduengine.events.feed import feed_rows
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.crypto import KeyProvider, SealedRecords
 from eduengine.service_layer.ports import IndexEntries
 
 #: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
@@ -53,8 +54,18 @@ log = logging.getLogger("eduengine.events")
 class InMemoryStore:
     """Committed state shared by every unit of work made from it (thread-safe)."""
 
-    def __init__(self, *, lock_timeout: float = 10.0, outbox: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        lock_timeout: float = 10.0,
+        outbox: bool | None = None,
+        keys: KeyProvider | None = None,
+        region: str | None = None,
+    ) -> None:
         self.lock_timeout = settings.lock_timeout(lock_timeout)
+        #: seals contact fields (``keys``) and keeps students to one region (``region``);
+        #: ``None``: neither (see :mod:`eduengine.service_layer.crypto`)
+        self.sealer = settings.sealer(keys, region)
         #: always True: every commit writes its envelopes to the feed (``outbox=`` is a
         #: deprecated no-op, see :func:`eduengine.adapters.settings.outbox`)
         self.outbox = settings.outbox(outbox)
@@ -594,7 +605,10 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         self.stream_undo: dict[str, int | None] = {}
         self._dispatched = 0
         self._committed = False
-        self.records = InMemoryRecordRepository(self)
+        self._plain = plain = InMemoryRecordRepository(self)
+        self.records: InMemoryRecordRepository | SealedRecords = (
+            plain if store.sealer is None else store.sealer.records(plain)
+        )
         self.slots = InMemorySlotRepository(self)
         self.bookings = InMemoryBookingRepository(self)
         self.series = InMemorySeriesRepository(self)
@@ -604,6 +618,8 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
             raise StoreClosed("this InMemoryStore is closed")
         if not self.store._lock.acquire(timeout=self.store.lock_timeout):
             raise LockTimeout(f"in-memory store busy for more than {self.store.lock_timeout}s")
+        if self.store.sealer is not None:  # what it caches lasts one transaction
+            self.records = self.store.sealer.records(self._plain)
         self.staged = {}
         self.new_series = {}
         self.undo = []

@@ -56,6 +56,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
+from eduengine.service_layer.crypto import KeyProvider
 
 log = logging.getLogger("eduengine.adapters")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -164,6 +165,8 @@ class PostgresStore(SqlStore[Conn]):
         max_size: int = 10,
         check_connections: bool = True,
         application_name: str | None = None,
+        keys: KeyProvider | None = None,
+        region: str | None = None,
     ) -> None:
         if (
             any(isinstance(n, bool) or not isinstance(n, int) for n in (min_size, max_size))
@@ -184,6 +187,7 @@ class PostgresStore(SqlStore[Conn]):
         self.schema = schema
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.outbox(outbox)
+        self.sealer = settings.sealer(keys, region)
         self.min_size = min_size
         self.max_size = max_size
         self.check_connections = check_connections

@@ -15,6 +15,7 @@ import math
 import warnings
 
 from eduengine.errors import InvalidSetting
+from eduengine.service_layer.crypto import KeyProvider, Sealer
 
 
 def lock_timeout(value: object, name: str = "lock_timeout") -> float:
@@ -61,3 +62,15 @@ def outbox(value: object) -> bool:
         # stacklevel 3: the line that built the store, not the store's constructor
         warnings.warn(OUTBOX_IGNORED, DeprecationWarning, stacklevel=3)
     return True
+
+
+def sealer(keys: KeyProvider | None, region: str | None) -> Sealer | None:
+    """What seals a store's contact fields and keeps it to one region, if it does either
+    (``keys`` must look like a :class:`~eduengine.service_layer.crypto.KeyProvider`)."""
+    if keys is None and region is None:
+        return None
+    if keys is not None and not all(
+        callable(getattr(keys, name, None)) for name in ("wrap", "unwrap", "index_key")
+    ):
+        raise InvalidSetting(f"keys must be a KeyProvider, got {keys!r}")
+    return Sealer(keys, region=region)

@@ -47,6 +47,7 @@ from eduengine.errors import (
 )
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
+from eduengine.service_layer.crypto import SealedRecords, Sealer
 from eduengine.service_layer.ports import IndexEntries
 from eduengine.version import __version__
 
@@ -230,6 +231,9 @@ class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
 
     dialect: Dialect[C]
     lock_timeout: float
+    #: seals contact fields and keeps students to one region (see
+    #: :mod:`eduengine.service_layer.crypto`); ``None``: neither
+    sealer: Sealer | None = None
 
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork[C]:
         raise NotImplementedError
@@ -549,6 +553,17 @@ class SqlRecordRepository(Generic[C]):
         if self._remember:
             self._known[kind, key] = None
 
+    def peek(self, kind: str, key: str) -> dict[str, Any] | None:
+        """``get`` without the document's lock (the sealer's look-up of a data key,
+        which is written once and rarely changes)."""
+        if self._remember and (kind, key) in self._known:
+            text = self._known[kind, key]
+            return None if text is None else self._json_in(text)
+        row = self._uow.execute(
+            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else self._json_in(row["data"])
+
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._uow.execute(
             "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
@@ -639,6 +654,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._bookings = SqlBookingRepository(self)
         self._series = SqlSeriesRepository(self)
         self._records = SqlRecordRepository(self)
+        self._sealed = None if store.sealer is None else store.sealer.records(self._records)
 
     @property
     def slots(self) -> SqlSlotRepository[C]:
@@ -653,8 +669,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         return self._series
 
     @property
-    def records(self) -> SqlRecordRepository[C]:
-        return self._records
+    def records(self) -> SqlRecordRepository[C] | SealedRecords:
+        return self._records if self._sealed is None else self._sealed
 
     def __enter__(self) -> Self:
         if self.joined is not None:
@@ -670,6 +686,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self.committed_feed = []
         self._dispatched = 0
+        if self.store.sealer is not None:  # what it caches lasts one transaction
+            self._sealed = self.store.sealer.records(self._records)
         self._records._locked = set()
         self._records._known = {}
         self._records._unindexed = set()

@@ -65,6 +65,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
+from eduengine.service_layer.crypto import KeyProvider
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -98,13 +99,20 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     """
 
     def __init__(
-        self, path: str | Path, *, lock_timeout: float = 10.0, outbox: bool | None = None
+        self,
+        path: str | Path,
+        *,
+        lock_timeout: float = 10.0,
+        outbox: bool | None = None,
+        keys: KeyProvider | None = None,
+        region: str | None = None,
     ) -> None:
         if not isinstance(path, str | Path) or str(path) == "":
             raise InvalidSetting(f"path must be a file path or ':memory:', got {path!r}")
         self.path = str(path)
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.outbox(outbox)
+        self.sealer = settings.sealer(keys, region)
         self._memory = self.path == ":memory:"
         self._database = f"SQLite database {self.path!r}"  # as messages name it
         if not self._memory:

@@ -119,20 +119,17 @@ class RiskScreen(ServiceBase):
         decision: RiskDecision,
         now: datetime,
     ) -> None:
-        put_risk_entry(
-            uow.records,
-            f"{dt_out(now)}#{self._new_id()}",
-            {
-                "student_id": attempt.student_id,
-                "group_id": group_id,
-                "level": decision.level,
-                "reasons": list(decision.reasons),
-                "at": dt_out(now),
-                "account": attempt.account or None,
-                "device_id": attempt.device_id,
-                "ip": attempt.ip,
-            },
-        )
+        entry: dict[str, Any] = {
+            "student_id": attempt.student_id,
+            "group_id": group_id,
+            "level": decision.level,
+            "reasons": list(decision.reasons),
+            "at": dt_out(now),
+            "account": attempt.account or None,
+            "device_id": attempt.device_id,
+            "ip": attempt.ip,
+        }
+        put_risk_entry(uow.records, f"{dt_out(now)}#{self._new_id()}", entry)
         uow.record_events(
             [
                 RiskDecisionRecorded(
@@ -140,7 +137,8 @@ class RiskScreen(ServiceBase):
                     student_id=attempt.student_id,
                     group_id=group_id,
                     level=decision.level,
-                    reasons=decision.reasons,
+                    # the feed outlives erasure and is not encrypted: no value in it
+                    reasons=tuple(_hidden({**entry, "reasons": decision.reasons})["reasons"]),
                 )
             ]
         )

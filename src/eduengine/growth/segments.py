@@ -403,11 +403,12 @@ class SegmentService(ServiceBase):
             cursor = page.next_cursor
 
     def export(self, segment: str | Segment) -> str:
-        """The segment as CSV: student id, stage, tags (``;``-separated), purchases and
-        last activity (no contact data: a host joins what its policy lets it see)."""
+        """The segment as CSV: student id, stage, tags (``;``-separated), purchases, last
+        activity and the region her data belongs to (data residency; empty: not said),
+        with no contact data: a host joins what its policy lets it see."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["student_id", "stage", "tags", "purchases", "last_active"])
+        writer.writerow(["student_id", "stage", "tags", "purchases", "last_active", "region"])
         for student_ids in self._batches(segment):
 
             def query(uow: UnitOfWork, now: datetime, ids: Sequence[str] = student_ids) -> None:
@@ -422,6 +423,7 @@ class SegmentService(ServiceBase):
                             ";".join(sorted(doc.get("tags", []))),
                             facts.get("purchases", 0),
                             "" if last is None else dt_in(last).isoformat(),
+                            doc.get("region") or "",
                         ]
                     )
 

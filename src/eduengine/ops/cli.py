@@ -46,6 +46,7 @@ from eduengine.ops.jobs import (
 )
 from eduengine.ops.report import report, report_period
 from eduengine.ops.stores import ENV_VAR, Store, store_from_url
+from eduengine.service_layer.crypto import rewrap, rotate_master_key
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.cli")
@@ -360,6 +361,36 @@ def cmd_board(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     return 0
 
 
+def cmd_rotate_keys(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    """Make a new master key current and rewrap every data key with it (docs/privacy.md)."""
+    sealer = store.sealer
+    if sealer is None or sealer.keys is None:
+        raise InvalidSetting(
+            "this store seals nothing: give its URL ?keys=local or ?keys=/path/to/key/file"
+        )
+    keys = sealer.keys
+    if args.resume:
+        moved = rewrap(store.unit_of_work, keys)
+    else:
+        moved = rotate_master_key(store.unit_of_work, keys)
+    retired: list[str] = []
+    if args.retire:
+        retire = getattr(keys, "retire", None)
+        if not callable(retire):
+            raise InvalidSetting("this key provider cannot retire keys (its KMS does that)")
+        retired = [k for k in keys.key_ids() if k != keys.current_key_id()]
+        for kid in retired:
+            retire(kid)
+    out.write(
+        json.dumps(
+            {"current": keys.current_key_id(), "rewrapped": moved, "retired": retired},
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     started = time.monotonic()
     backup(store, args.target)
@@ -537,6 +568,17 @@ def parser() -> argparse.ArgumentParser:
         help="count the segments again every DURATION (default 30s: a count reads every student)",
     )
     board.set_defaults(run=cmd_board)
+    rotate = sub.add_parser(
+        "rotate-keys",
+        help="make a new master key current and rewrap every data key (a store with ?keys=)",
+    )
+    rotate.add_argument(
+        "--resume", action="store_true", help="rewrap what an interrupted rotation left"
+    )
+    rotate.add_argument(
+        "--retire", action="store_true", help="then forget the old master keys (key files)"
+    )
+    rotate.set_defaults(run=cmd_rotate_keys)
 
     copy = sub.add_parser("backup", help="copy a SQLite store while it runs")
     copy.add_argument("target", type=Path, help="the backup file to write (replaced)")

@@ -6,8 +6,11 @@
 in-memory store, for trials). Store settings ride in the query string:
 ``?lock_timeout=5`` for every store, plus ``schema=``, ``min_size=`` and ``max_size=``
 for PostgreSQL (every other query parameter goes to libpq unchanged, e.g.
-``sslmode=require``). Every store a URL names writes its events to the event feed;
-``?outbox=`` is accepted and ignored (deprecated: ``outbox=false`` warns once).
+``sslmode=require``). ``?keys=`` seals contact fields (docs/privacy.md): ``keys=local``
+keeps a key file beside a SQLite database, ``keys=/path/to/file`` names one (created if
+absent) for any store; ``?region=cn`` keeps a store to one region's students. Every
+store a URL names writes its events to the event feed; ``?outbox=`` is accepted and
+ignored (deprecated: ``outbox=false`` warns once).
 
 >>> import tempfile
 >>> folder = tempfile.mkdtemp()
@@ -28,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import InvalidSetting
+from eduengine.service_layer.crypto import InMemoryKeyProvider, LocalKeyProvider
 
 if TYPE_CHECKING:  # for the type only: psycopg is the optional ``postgres`` extra
     from eduengine.adapters.postgres import PostgresStore
@@ -82,6 +86,9 @@ def store_from_url(url: str) -> Store:
     ours: dict[str, object] = {}
     if "lock_timeout" in params:
         ours["lock_timeout"] = _number(shown, "lock_timeout", params.pop("lock_timeout"))
+    if "region" in params:
+        ours["region"] = params.pop("region")
+    keys = params.pop("keys", None)
     if scheme in {"sqlite", "memory"} and set(params) - {"outbox"}:
         raise InvalidSetting(
             f"unknown setting(s) {sorted(set(params) - {'outbox'})} in store URL {shown!r}"
@@ -92,6 +99,8 @@ def store_from_url(url: str) -> Store:
     if scheme == "memory":
         if parts.netloc or parts.path or params:
             raise InvalidSetting(f"memory:// takes no path or settings but lock_timeout: {shown!r}")
+        if keys is not None:
+            ours["keys"] = InMemoryKeyProvider() if keys == "memory" else _key_file(shown, keys)
         return InMemoryStore(**ours)  # type: ignore[arg-type]
     if scheme == "sqlite":
         if parts.netloc:
@@ -102,6 +111,9 @@ def store_from_url(url: str) -> Store:
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
             raise InvalidSetting(f"{shown!r} names no file: use sqlite:///path/to/file")
+        if keys is not None:
+            local = keys == "local"
+            ours["keys"] = LocalKeyProvider.beside(path) if local else _key_file(shown, keys)
         return SqliteStore(path, **ours)  # type: ignore[arg-type]
     if scheme in {"postgresql", "postgres"}:
         try:  # here, not at the top: psycopg is the optional ``postgres`` extra
@@ -115,12 +127,24 @@ def store_from_url(url: str) -> Store:
                 ours[name] = _count(shown, name, params.pop(name))
         if "schema" in params:
             ours["schema"] = params.pop("schema")
+        if keys is not None:
+            ours["keys"] = _key_file(shown, keys)
         dsn = urlunsplit(parts._replace(query=urlencode(params)))
         return PostgresStore(dsn, **ours)  # type: ignore[arg-type]
     raise InvalidSetting(
         f"unknown store URL scheme {parts.scheme!r} in {shown!r}: use sqlite:///path, "
         "postgresql://... or memory://"
     )
+
+
+def _key_file(url: str, keys: str) -> LocalKeyProvider:
+    """The key file ``keys`` names (created with fresh keys if absent)."""
+    if keys in {"", "local", "memory"}:
+        raise InvalidSetting(
+            f"keys={keys!r} in store URL {url!r}: use keys=local (SQLite: a key file beside "
+            "the database), keys=memory (memory://) or keys=/path/to/key/file"
+        )
+    return LocalKeyProvider.at(keys)
 
 
 def _without_password(url: str) -> str:

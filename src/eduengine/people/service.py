@@ -255,6 +255,9 @@ class PeopleService(ServiceBase):
             doc = self._guardian_doc(uow, guardian_id)
             doc.update(name="", phone=None, email=None, children={}, removed=True)
             uow.records.put(GUARDIANS, guardian_id, doc)
+            shred = getattr(uow.records, "shred", None)
+            if callable(shred):  # a sealing store: his data key goes too
+                shred(f"guardian:{guardian_id}")
             uow.record_events([GuardianRemoved(occurred_at=now, guardian_id=guardian_id)])
 
         self._run(command, ids={"guardian_id": guardian_id})

@@ -72,4 +72,9 @@ class ErasureRegistry:
             # an erased value must not stay readable in the database files either
             uow.scrub_on_commit()
         removed = {module: eraser(uow, student_id, now) for module, eraser in self._erasers.items()}
+        shred = getattr(uow.records, "shred", None)
+        if callable(shred):
+            # last, once every module scrubbed: any copy of her values left anywhere (a
+            # module without an eraser, an old page of the database file) is unreadable
+            shred(student_id)
         return ErasureReport(student_id=student_id, removed=removed)

@@ -51,6 +51,8 @@ class Profile:
     tags: frozenset[str] = frozenset()
     stage: str = "registered"
     erased: bool = False
+    #: where her data belongs (data residency; ``None``: not said)
+    region: str | None = None
 
 
 class LifecycleStage(enum.Enum):

@@ -20,7 +20,13 @@ from eduengine.errors import (
 )
 from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out
-from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_text
+from eduengine.kernel.inputs import (
+    check_id,
+    check_ids,
+    check_instant,
+    check_optional_id,
+    check_text,
+)
 from eduengine.people.access import AccessGate, Look, Refused, audit_index, mask_contacts
 from eduengine.people.model import FieldSet
 from eduengine.people.service import linked_guardians
@@ -93,9 +99,15 @@ class ProfileService(ServiceBase):
         email: str | None = None,
         birth_date: date | None = None,
         guardians: Sequence[Guardian] = (),
+        region: str | None = None,
     ) -> None:
-        """Create a student's profile (stage ``registered``, no class, no tags)."""
+        """Create a student's profile (stage ``registered``, no class, no tags).
+
+        ``region`` is where her data belongs (data residency); a store kept for one
+        region refuses another with :class:`~eduengine.errors.WrongRegion`, and stamps
+        its own on a student registered without one."""
         check_id(student_id, "student_id")
+        check_optional_id(region, "region")
         _check_contact({"name": name, "phone": phone, "email": email})
         _check_guardians(guardians)
         if birth_date is not None and not isinstance(birth_date, date):
@@ -130,6 +142,7 @@ class ProfileService(ServiceBase):
                         "trial": False,
                     },
                     "packages": [],
+                    "region": region,
                 },
             )
             uow.record_events([StudentRegistered(occurred_at=now, student_id=student_id)])
@@ -396,9 +409,12 @@ def _profile(student_id: str, doc: dict[str, Any], fields: FieldSet) -> Profile:
             )
             for g in guardians
         )
+    name = doc["name"]
+    if name is None and doc["erased"]:
+        name = rec.anonymous_name(student_id)  # sealed with her data key, now shredded
     return Profile(
         student_id=student_id,
-        name=mask_name(doc["name"]) if masked and not doc["erased"] else doc["name"],
+        name=mask_name(name) if masked and not doc["erased"] else name,
         phone=mask_phone(doc["phone"]) if masked else doc["phone"],
         email=mask_email(doc["email"]) if masked else doc["email"],
         birth_date=doc["birth_date"] if fields.birth_date else None,
@@ -407,4 +423,5 @@ def _profile(student_id: str, doc: dict[str, Any], fields: FieldSet) -> Profile:
         tags=frozenset(doc["tags"]),
         stage=doc["stage"],
         erased=doc["erased"],
+        region=doc.get("region"),
     )

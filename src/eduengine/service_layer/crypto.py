@@ -1,0 +1,733 @@
+"""Encryption at rest of contact fields, crypto-shredding, blind indexes and data
+residency (issue #24).
+
+A store built with a :class:`KeyProvider` (``InMemoryStore(keys=...)``,
+``SqliteStore(path, keys=...)``, ``PostgresStore(dsn, keys=...)``) hands out a record
+repository that seals the contact fields of :data:`CONTACT_FIELDS` as it writes them and
+opens them as it reads them, so the domain code sees clear values and the database,
+its files and its dumps hold ciphertext:
+
+* each **subject** (a student, a guardian account, a staff member) has a random 256-bit
+  **data key**, kept in the store itself (kind ``data_key``) wrapped by the provider's
+  **master key**; each value is AES-GCM encrypted with its subject's data key, bound to
+  the subject (a value copied to another student's document does not open);
+* **crypto-shredding**: erasing a student deletes her data key, so every copy of her
+  values left anywhere (a document a module forgot, an old row in a WAL page) is noise;
+* **rotation** (:func:`rotate_master_key`) makes a new master key current and rewraps
+  every data key with it; no value is re-encrypted, every record stays readable;
+* **blind indexes**: a value the library looks up by equality (a community device id)
+  is stored as ``HMAC-SHA256(index key, value)``, so the lookup works without the clear
+  value; the index key is separate from the master keys;
+* **data residency**: a store built with ``region=`` stamps that region on the students
+  it stores and refuses a student of another region (:class:`~eduengine.errors.WrongRegion`).
+
+>>> from eduengine import InMemoryStore
+>>> keys = InMemoryKeyProvider()
+>>> store = InMemoryStore(keys=keys)
+>>> with store.unit_of_work() as uow:
+...     uow.records.put("student", "ann", {"name": "Ann", "phone": None, "guardians": []})
+...     uow.commit()
+>>> "Ann" in store.records["student"]["ann"]
+False
+>>> with store.unit_of_work() as uow:
+...     uow.records.get("student", "ann")["name"]
+'Ann'
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from eduengine.errors import InvalidSetting, UnreadableData, WrongRegion
+from eduengine.service_layer.ports import IndexEntries, JsonValue, RecordRepository, UnitOfWork
+
+__all__ = [
+    "CONTACT_FIELDS",
+    "DATA_KEYS",
+    "ContactFields",
+    "InMemoryKeyProvider",
+    "KeyProvider",
+    "LocalKeyProvider",
+    "SealedRecords",
+    "Sealer",
+    "rewrap",
+    "rotate_master_key",
+    "sealed_records",
+]
+
+#: the kind of the wrapped data keys, one document per subject
+DATA_KEYS = "data_key"
+#: how a sealed value sits in a JSON document: ``{"$sealed": "<key tag>.<base64(nonce +
+#: ciphertext)>"}``, the tag naming the data key that sealed it
+SEALED = "$sealed"
+_NONCE = 12
+_KID_INDEX = "kid:"
+
+
+class KeyProvider(Protocol):
+    """Where the master keys live: a key file for the embedded default
+    (:class:`LocalKeyProvider`), a host's KMS in production (wrap and unwrap are the
+    KMS's ``Encrypt``/``Decrypt`` of a data key; the master key never leaves it).
+
+    ``wrap`` seals a data key under the current master key and says which one;
+    ``unwrap`` opens it with the master key named (an old one after a rotation, until
+    every data key was rewrapped); ``rotate`` makes a new master key current and returns
+    its id; ``key_ids`` are every master key still held, current included;
+    ``index_key`` is the secret of the blind indexes (never rotated: a blind index
+    would have to be recomputed from clear values).
+    """
+
+    def current_key_id(self) -> str: ...
+
+    def key_ids(self) -> list[str]: ...
+
+    def wrap(self, data_key: bytes, subject: str) -> tuple[str, bytes]: ...
+
+    def unwrap(self, key_id: str, wrapped: bytes, subject: str) -> bytes: ...
+
+    def rotate(self) -> str: ...
+
+    def index_key(self) -> bytes: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"))
+
+
+class LocalKeyProvider:
+    """Master keys (AES-256) and the blind-index key held by this process, kept in a
+    key file when ``path`` is given (JSON, created with mode 0600, replaced atomically on
+    rotation; another process re-reads it when it meets a key id it does not know).
+
+    The trade-off of the embedded default: a key file beside the database
+    (:meth:`beside`) protects a copied or leaked database file, a dump, a backup taken
+    without the key file, and makes crypto-shredding real; it does not protect against
+    someone who can read the whole directory. Keep the key file elsewhere (another
+    volume, a secret mount) or use a KMS-backed provider for that.
+
+    >>> keys = LocalKeyProvider.generate()
+    >>> kid, wrapped = keys.wrap(b"k" * 32, "ann")
+    >>> keys.unwrap(kid, wrapped, "ann") == b"k" * 32
+    True
+    >>> keys.rotate() != kid and kid in keys.key_ids()
+    True
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        *,
+        current: str,
+        index_key: bytes,
+        path: str | Path | None = None,
+    ) -> None:
+        if current not in keys:
+            raise InvalidSetting(f"the current master key {current!r} is not among the keys")
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise InvalidSetting(f"master key {kid!r} must be 32 bytes, got {len(key)}")
+        if len(index_key) < 32:
+            raise InvalidSetting("the blind-index key must be at least 32 bytes")
+        self._keys = dict(keys)
+        self._current = current
+        self._index_key = index_key
+        self.path = None if path is None else Path(path)
+        self._lock = threading.Lock()
+        self._seen = self._stamp()
+
+    @classmethod
+    def generate(cls) -> LocalKeyProvider:
+        """Fresh random keys, held in memory only (lost with the process)."""
+        master = {"k1": AESGCM.generate_key(256)}
+        return cls(master, current="k1", index_key=secrets.token_bytes(32))
+
+    @classmethod
+    def at(cls, path: str | Path) -> LocalKeyProvider:
+        """The keys of the key file ``path``, which is created (mode 0600) with fresh keys
+        if it does not exist."""
+        path = Path(path)
+        if not path.exists():
+            fresh = cls.generate()
+            text = json.dumps(fresh._file_doc()).encode()
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            except OSError as exc:
+                raise InvalidSetting(f"cannot create key file {str(path)!r}: {exc}") from exc
+            else:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(text)
+                    out.flush()
+                    os.fsync(out.fileno())
+        return cls(**cls._read(path), path=path)
+
+    @classmethod
+    def beside(cls, database: str | Path) -> LocalKeyProvider:
+        """The key file of a SQLite database: ``<database>.keys`` next to it."""
+        return cls.at(f"{database}.keys")
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+            return {
+                "keys": {kid: _unb64(k) for kid, k in doc["keys"].items()},
+                "current": doc["current"],
+                "index_key": _unb64(doc["index"]),
+            }
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidSetting(f"cannot read key file {str(path)!r}: {exc}") from exc
+
+    def _file_doc(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "current": self._current,
+            "keys": {kid: _b64(k) for kid, k in self._keys.items()},
+            "index": _b64(self._index_key),
+        }
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + f".{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(json.dumps(self._file_doc()).encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> int | None:
+        try:
+            return None if self.path is None else self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _reload(self) -> None:
+        if self.path is not None and self.path.exists():
+            self._seen = self._stamp()
+            found = self._read(self.path)
+            self._keys.update(found["keys"])
+            self._current = found["current"]
+
+    def current_key_id(self) -> str:
+        return self._current
+
+    def key_ids(self) -> list[str]:
+        return sorted(self._keys)
+
+    def wrap(self, data_key: bytes, subject: str) -> tuple[str, bytes]:
+        if self.path is not None and self._stamp() != self._seen:
+            with self._lock:
+                self._reload()  # rotated by another process: wrap with its new key
+        kid = self._current
+        nonce = secrets.token_bytes(_NONCE)
+        sealed = AESGCM(self._keys[kid]).encrypt(nonce, data_key, _aad(kid, subject))
+        return kid, nonce + sealed
+
+    def unwrap(self, key_id: str, wrapped: bytes, subject: str) -> bytes:
+        if key_id not in self._keys:
+            with self._lock:
+                self._reload()  # rotated by another process
+        master = self._keys.get(key_id)
+        if master is None:
+            raise UnreadableData(f"master key {key_id!r} is not held by this key provider")
+        try:
+            return AESGCM(master).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _aad(key_id, subject))
+        except InvalidTag:
+            raise UnreadableData(f"the data key of {subject!r} does not open") from None
+
+    def rotate(self) -> str:
+        with self._lock:
+            self._reload()
+            number = 1 + max(int(k[1:]) if k[1:].isdigit() else 0 for k in self._keys)
+            kid = f"k{number}"
+            self._keys[kid] = AESGCM.generate_key(256)
+            self._current = kid
+            self._save()
+        return kid
+
+    def retire(self, key_id: str) -> None:
+        """Forget an old master key (once :func:`rotate_master_key` rewrapped every data
+        key it wrapped)."""
+        with self._lock:
+            if key_id == self._current:
+                raise InvalidSetting("the current master key cannot be retired")
+            self._keys.pop(key_id, None)
+            self._save()
+
+    def index_key(self) -> bytes:
+        return self._index_key
+
+
+class InMemoryKeyProvider(LocalKeyProvider):
+    """Random keys held in memory, for tests and the in-memory store.
+
+    >>> InMemoryKeyProvider().current_key_id()
+    'k1'
+    """
+
+    def __init__(self) -> None:
+        fresh = LocalKeyProvider.generate()
+        super().__init__(fresh._keys, current=fresh._current, index_key=fresh._index_key)
+
+
+def _aad(kid: str, subject: str) -> bytes:
+    return f"{kid}\x1f{subject}".encode()
+
+
+# --- which fields are sealed ------------------------------------------------------------
+
+
+@attrs.frozen
+class ContactFields:
+    """The contact fields of one record kind, and whose data key seals them.
+
+    ``fields`` are paths: ``"phone"``, ``"recipient.name"`` (a field of a nested
+    object), ``"guardians[].email"`` (a field of each object of a list). ``subject`` is
+    the path of the subject's id (``"@key"``: the record key), optionally per list item
+    (``"members[].student_id"``: each member's own key seals her fields); ``prefix``
+    namespaces it (``"guardian:"``). A value whose data key was shredded reads as
+    ``None``, or as ``shredded[field]``. ``blind_key``: the record key itself is a
+    contact value, stored as its blind index.
+    """
+
+    kind: str
+    fields: tuple[str, ...] = ()
+    subject: str = "@key"
+    prefix: str = ""
+    shredded: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    blind_key: bool = False
+
+
+#: what the library seals: names, phones, e-mails and birth dates of students and
+#: guardians, guardian accounts, notices' recipients, staff contacts, payment accounts,
+#: device ids and IPs of group deals, their risk log and the community
+CONTACT_FIELDS: tuple[ContactFields, ...] = (
+    ContactFields(
+        "student",
+        (
+            "name",
+            "phone",
+            "email",
+            "birth_date",
+            "guardians[].name",
+            "guardians[].phone",
+            "guardians[].email",
+        ),
+    ),
+    ContactFields(
+        "guardian", ("name", "phone", "email"), prefix="guardian:", shredded={"name": ""}
+    ),
+    ContactFields(
+        "notice",
+        ("recipient.name", "recipient.phone", "recipient.email"),
+        subject="recipient.student_id",
+    ),
+    ContactFields("notice_staff", ("name", "phone", "email"), prefix="staff:"),
+    ContactFields("notice_head_teacher", ("name", "contact"), prefix="head_teacher:"),
+    ContactFields(
+        "group_deal",
+        ("members[].account", "members[].device_id", "members[].ip"),
+        subject="members[].student_id",
+    ),
+    ContactFields(
+        "deal_risk_log",
+        ("account", "device_id", "ip", "reasons"),
+        subject="student_id",
+        shredded={"reasons": []},
+    ),
+    ContactFields("payment_account", ("account",)),
+    ContactFields("payment_intent", ("account",), subject="student_id"),
+    ContactFields("community_member", ("devices",), shredded={"devices": []}),
+    ContactFields("community_post", ("device_id",), subject="author_id"),
+    ContactFields("community_device", blind_key=True),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _split(path: str) -> tuple[str, str, str]:
+    """``"members[].account"`` -> ("members", "[]", "account"); ``"recipient.name"`` ->
+    ("recipient", ".", "name"); ``"name"`` -> ("name", "", "")."""
+    head, sep, rest = path.partition("[].")
+    if sep:
+        return head, "[]", rest
+    head, sep, rest = path.partition(".")
+    return (head, ".", rest) if sep else (path, "", "")
+
+
+# --- the sealer -------------------------------------------------------------------------
+
+
+class Sealer:
+    """What a store shares between its units of work: the key provider, the contact
+    fields, the store's region, and the data keys it has unwrapped (by wrapped bytes: a
+    shredded key is never found again, since its wrapped form is read from the store)."""
+
+    def __init__(
+        self,
+        keys: KeyProvider | None,
+        *,
+        region: str | None = None,
+        fields: Iterable[ContactFields] = CONTACT_FIELDS,
+        cached: int = 65536,
+    ) -> None:
+        if region is not None and (not isinstance(region, str) or not region.strip()):
+            raise InvalidSetting(f"region must be a non-empty string, got {region!r}")
+        self.keys = keys
+        self.region = region
+        self.fields: dict[str, ContactFields] = {} if keys is None else {f.kind: f for f in fields}
+        self._cached = cached
+        self._unwrapped: OrderedDict[tuple[str, bytes], AESGCM] = OrderedDict()
+        self._lock = threading.Lock()
+        self._index_key = None if keys is None else keys.index_key()
+
+    def records(self, inner: RecordRepository) -> SealedRecords:
+        return SealedRecords(inner, self)
+
+    def blind(self, value: str) -> str:
+        """The blind index of ``value``: a keyed hash, equal for equal values.
+
+        >>> sealer = Sealer(InMemoryKeyProvider())
+        >>> sealer.blind("phone-1") == sealer.blind("phone-1") != sealer.blind("phone-2")
+        True
+        """
+        if self._index_key is None:
+            return value
+        digest = hmac.new(self._index_key, value.encode(), hashlib.sha256).digest()
+        return "bi:" + base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+    def cipher(self, doc: Mapping[str, Any], subject: str) -> AESGCM:
+        """The data key of ``subject`` from its stored document."""
+        assert self.keys is not None
+        kid, wrapped = doc["kid"], _unb64(doc["wrapped"])
+        with self._lock:
+            found = self._unwrapped.get((kid, wrapped))
+            if found is not None:
+                self._unwrapped.move_to_end((kid, wrapped))
+                return found
+        cipher = AESGCM(self.keys.unwrap(kid, wrapped, subject))
+        with self._lock:
+            self._unwrapped[kid, wrapped] = cipher
+            if len(self._unwrapped) > self._cached:
+                self._unwrapped.popitem(last=False)
+        return cipher
+
+    def new_key(self, subject: str) -> tuple[AESGCM, dict[str, Any]]:
+        """A fresh data key for ``subject`` and its document (wrapped)."""
+        assert self.keys is not None
+        raw = AESGCM.generate_key(256)
+        kid, wrapped = self.keys.wrap(raw, subject)
+        cipher = AESGCM(raw)
+        with self._lock:
+            self._unwrapped[kid, wrapped] = cipher
+        return cipher, {"kid": kid, "wrapped": _b64(wrapped), "tag": secrets.token_hex(4)}
+
+
+def key_index(doc: Mapping[str, Any]) -> dict[str, int]:
+    """A data key's index entry: filed by the master key that wrapped it (rotation
+    finds those still to rewrap)."""
+    return {_KID_INDEX + doc["kid"]: 0}
+
+
+class SealedRecords:
+    """A record repository that seals contact fields on ``put`` and opens them on
+    ``get``, ``get_many`` and ``list``; everything else goes to ``inner`` unchanged."""
+
+    def __init__(self, inner: RecordRepository, sealer: Sealer) -> None:
+        self.inner = inner
+        self.sealer = sealer
+        self._peek: Callable[[str, str], dict[str, Any] | None] = getattr(inner, "peek", inner.get)
+        # what this transaction learnt (a unit of work makes a fresh repository each
+        # time it is entered): each subject's data key and tag, and each sealed value
+        # it opened, so a document read by several handlers of one command is opened
+        # once, and a value written back unchanged keeps its ciphertext
+        self._ciphers: dict[str, tuple[AESGCM, str] | None] = {}
+        self._opened: dict[str, tuple[str, Any]] = {}
+        self._sealed: dict[tuple[str, str], str] = {}
+
+    # --- the port ----------------------------------------------------------------------
+
+    def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:
+        spec = self.sealer.fields.get(kind)
+        if spec is None:
+            return self.inner.get(kind, key)
+        doc = self.inner.get(kind, self._key(spec, key))
+        return None if doc is None else self._open(spec, key, doc)
+
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        spec = self.sealer.fields.get(kind)
+        many = getattr(self.inner, "get_many", None)
+        wanted = sorted(set(keys))
+        if spec is None and many is not None:
+            found: dict[str, dict[str, Any] | None] = many(kind, wanted)
+            return found
+        if spec is None or spec.blind_key or many is None:
+            return {key: self.get(kind, key) for key in wanted}
+        docs = many(kind, wanted)
+        return {k: None if d is None else self._open(spec, k, d) for k, d in docs.items()}
+
+    def put(
+        self,
+        kind: str,
+        key: str,
+        data: dict[str, JsonValue],
+        *,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
+        if kind == "student" and self.sealer.region is not None:
+            data = self._resident(key, data)
+        spec = self.sealer.fields.get(kind)
+        if spec is not None:
+            data = self._seal(spec, key, data)
+            key = self._key(spec, key)
+        self.inner.put(kind, key, data, index=index)
+
+    def delete(self, kind: str, key: str) -> None:
+        spec = self.sealer.fields.get(kind)
+        self.inner.delete(kind, key if spec is None else self._key(spec, key))
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, JsonValue]]]:
+        spec = self.sealer.fields.get(kind)
+        rows = self.inner.list(kind)
+        if spec is None:
+            return rows
+        return [(k, self._open(spec, k, d)) for k, d in rows]
+
+    def scan(
+        self,
+        kind: str,
+        index: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> IndexEntries:
+        return self.inner.scan(kind, index, lo=lo, hi=hi, limit=limit, descending=descending)
+
+    def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        return self.inner.count(kind, index, lo=lo, hi=hi)
+
+    # --- beyond the port ---------------------------------------------------------------
+
+    def peek(self, kind: str, key: str) -> dict[str, JsonValue] | None:
+        """``get`` without taking the document's lock (where the adapter can)."""
+        return self._peek(kind, key)
+
+    def shred(self, subject: str) -> int:
+        """Delete ``subject``'s data key: every value sealed with it becomes unreadable,
+        wherever a copy of it lies. Returns 1 if there was a key."""
+        self._ciphers.pop(subject, None)
+        self._opened.clear()
+        self._sealed.clear()
+        if self.inner.get(DATA_KEYS, subject) is None:
+            return 0
+        self.inner.delete(DATA_KEYS, subject)
+        return 1
+
+    def blind(self, value: str) -> str:
+        """The blind index of ``value`` (see :meth:`Sealer.blind`)."""
+        return self.sealer.blind(value)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _key(self, spec: ContactFields, key: str) -> str:
+        return self.sealer.blind(key) if spec.blind_key else key
+
+    def _resident(self, key: str, data: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        region = data.get("region")
+        store_region = self.sealer.region
+        assert store_region is not None
+        if region is None:
+            return {**data, "region": store_region}
+        if region != store_region:
+            raise WrongRegion(key, str(region), store_region)
+        return data
+
+    def _cipher(self, subject: str, *, create: bool) -> tuple[AESGCM, str] | None:
+        """The subject's data key and its tag (which sealed values carry, so a value
+        sealed by a shredded key is known as such after a new key was made)."""
+        if subject in self._ciphers and (self._ciphers[subject] is not None or not create):
+            return self._ciphers[subject]
+        doc = self._peek(DATA_KEYS, subject)
+        if doc is None and create:
+            doc = self.inner.get(DATA_KEYS, subject)  # locked: one writer makes it
+            if doc is None:
+                _, doc = self.sealer.new_key(subject)
+                self.inner.put(DATA_KEYS, subject, doc, index=key_index(doc))
+        found = None if doc is None else (self.sealer.cipher(doc, subject), doc.get("tag", ""))
+        self._ciphers[subject] = found
+        return found
+
+    def _transform(
+        self,
+        spec: ContactFields,
+        key: str,
+        doc: dict[str, Any],
+        change: Callable[[Any, str, str], Any],
+    ) -> dict[str, Any]:
+        out = dict(doc)
+        whole = None if "[]" in spec.subject else _subject(spec, key, doc)
+        for path in spec.fields:
+            head, sep, rest = _split(path)
+            if sep == "":
+                if out.get(head) is not None and whole is not None:
+                    out[head] = change(out[head], whole, head)
+            elif sep == ".":
+                inner = out.get(head)
+                if isinstance(inner, dict) and inner.get(rest) is not None and whole is not None:
+                    out[head] = {**inner, rest: change(inner[rest], whole, rest)}
+            else:
+                items = out.get(head)
+                if not isinstance(items, list):
+                    continue
+                own = spec.subject.partition("[].")[2] if whole is None else ""
+                changed = []
+                for item in items:
+                    if isinstance(item, dict) and item.get(rest) is not None:
+                        subject = whole if whole is not None else item.get(own)
+                        if whole is None and isinstance(subject, str):
+                            subject = spec.prefix + subject
+                        if isinstance(subject, str):
+                            item = {**item, rest: change(item[rest], subject, rest)}
+                    changed.append(item)
+                out[head] = changed
+        return out
+
+    def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+        def seal(value: Any, subject: str, field: str) -> Any:
+            if isinstance(value, dict) and SEALED in value:
+                return value  # sealed already (copied from another document)
+            text = json.dumps(value, ensure_ascii=False)
+            known = self._sealed.get((subject, text))
+            if known is not None:
+                return {SEALED: known}  # unchanged since this transaction opened it
+            found = self._cipher(subject, create=True)
+            assert found is not None
+            cipher, tag = found
+            nonce = secrets.token_bytes(_NONCE)
+            sealed = _b64(nonce + cipher.encrypt(nonce, text.encode(), subject.encode()))
+            return {SEALED: f"{tag}.{sealed}"}
+
+        return self._transform(spec, key, doc, seal)
+
+    def _open(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+        def open_(value: Any, subject: str, field: str) -> Any:
+            if not (isinstance(value, dict) and SEALED in value):
+                return value  # written before the store sealed, or not sealed
+            whole = str(value[SEALED])
+            known = self._opened.get(whole)
+            if known is not None:
+                text, parsed = known
+                # a string is immutable: shared; a list or an object: a fresh copy
+                return parsed if isinstance(parsed, str) else json.loads(text)
+            found = self._cipher(subject, create=False)
+            tag, _, sealed = whole.rpartition(".")
+            if found is None or found[1] != tag:
+                return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
+            raw = _unb64(sealed)
+            try:
+                opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
+            except InvalidTag:
+                raise UnreadableData(
+                    f"a sealed {field!r} of {spec.kind}/{key} does not open with "
+                    f"{subject!r}'s key"
+                ) from None
+            text = opened.decode()
+            parsed = json.loads(text)
+            self._opened[whole] = (text, parsed)
+            self._sealed[subject, text] = whole
+            return parsed if isinstance(parsed, str) else json.loads(text)
+
+        return self._transform(spec, key, doc, open_)
+
+
+def _subject(spec: ContactFields, key: str, doc: Mapping[str, Any]) -> str | None:
+    if spec.subject == "@key":
+        return spec.prefix + key
+    head, sep, rest = _split(spec.subject)
+    value = doc.get(head)
+    if sep == "." and isinstance(value, dict):
+        value = value.get(rest)
+    if isinstance(value, str):
+        return spec.prefix + value
+    # a document without its subject (a charge of no student): its own key seals it
+    return f"{spec.kind}:{key}"
+
+
+# --- jobs ------------------------------------------------------------------------------
+
+
+def sealed_records(uow: UnitOfWork) -> SealedRecords | None:
+    """The unit of work's sealing repository, if its store seals."""
+    records = uow.records
+    return records if isinstance(records, SealedRecords) else None
+
+
+def rotate_master_key(uow: Callable[[], UnitOfWork], keys: KeyProvider, *, batch: int = 500) -> int:
+    """Make a new master key current and rewrap every data key with it, ``batch`` keys
+    per unit of work (records stay readable throughout: an old master key still opens
+    what it wrapped until it is retired). Returns how many data keys were rewrapped.
+
+    >>> from eduengine import InMemoryStore
+    >>> keys = InMemoryKeyProvider()
+    >>> store = InMemoryStore(keys=keys)
+    >>> with store.unit_of_work() as u:
+    ...     u.records.put("payment_account", "ann", {"account": "acct-1"}); u.commit()
+    >>> rotate_master_key(store.unit_of_work, keys), keys.current_key_id()
+    (1, 'k2')
+    >>> with store.unit_of_work() as u:
+    ...     u.records.get("payment_account", "ann")["account"]
+    'acct-1'
+    """
+    keys.rotate()
+    return rewrap(uow, keys, batch=batch)
+
+
+def rewrap(uow: Callable[[], UnitOfWork], keys: KeyProvider, *, batch: int = 500) -> int:
+    """Rewrap with the current master key every data key an older one wraps (what
+    :func:`rotate_master_key` does after rotating; resumable after a crash)."""
+    current = keys.current_key_id()
+    moved = 0
+    for old in keys.key_ids():
+        if old == current:
+            continue
+        while True:
+            with uow() as u:
+                records = u.records.inner if isinstance(u.records, SealedRecords) else u.records
+                found = records.scan(DATA_KEYS, _KID_INDEX + old, limit=batch)
+                for subject, _ in found:
+                    doc = records.get(DATA_KEYS, subject)
+                    if doc is None or doc["kid"] != old:
+                        continue
+                    raw = keys.unwrap(old, _unb64(doc["wrapped"]), subject)
+                    kid, wrapped = keys.wrap(raw, subject)
+                    fresh = {**doc, "kid": kid, "wrapped": _b64(wrapped)}
+                    records.put(DATA_KEYS, subject, fresh, index=key_index(fresh))
+                    moved += 1
+                u.commit()
+            if len(found) < batch:
+                break
+    return moved
