@@ -358,6 +358,10 @@ CONTACT_FIELDS: tuple[ContactFields, ...] = (
         subject="student_id",
         shredded={"reasons": []},
     ),
+    # anti-abuse across groups: the value seen and the attempt's account, device and IP
+    ContactFields(
+        "deal_sighting", ("value", "account", "device_id", "ip"), subject="student_id"
+    ),
     ContactFields("payment_account", ("account",)),
     ContactFields("payment_intent", ("account",), subject="student_id"),
     ContactFields("community_member", ("devices",), shredded={"devices": []}),
