@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
+import attrs
+
 from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
@@ -43,6 +45,8 @@ from eduengine.kernel.inputs import check_id, check_ids
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.payments.intents import record_charge, record_refund
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.pricing import referrals
 from eduengine.pricing.coupons import (
     COUPON_USES,
@@ -73,6 +77,9 @@ from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quot
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceOptions
+
+#: what a read of an order shows of its student (the audit rows' fields)
+ORDER_FIELDS = ("orders",)
 
 RULES = "price_rule"
 
@@ -121,6 +128,8 @@ class PricingService(OrderSettlement):
         self.max_discount = max_discount
         #: the coupon a referrer is issued when the student they brought first pays
         self.referral_reward = referrals.referral_reward(referral_reward)
+        #: the access check of order reads (the school's, from School.build)
+        self.gate = AccessGate()
 
     def add_coupon(self, coupon: Coupon) -> None:
         """Store a coupon under its canonical code; a code that differs from a stored one
@@ -167,13 +176,21 @@ class PricingService(OrderSettlement):
 
         return self._run(query, write=False)
 
-    def get_order(self, order_id: str) -> Order:
-        """The order as stored (its status says where its payment is)."""
+    def get_order(self, order_id: str, *, actor: Actor | None = None) -> Order:
+        """The order as stored (its status says where its payment is), read as
+        ``actor``: refused unless the actor may see its student, the charge id only with
+        the payments field set; audited (docs/privacy.md). Without an actor (deprecated)
+        the charge id is hidden."""
         check_id(order_id, "order_id")
-        return self._run(
-            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)),
-            write=False,
-            ids={"order_id": order_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Order:
+            order = _order_from(order_id, _order_doc(uow, order_id))
+            if not shown(look, order.student_id).payments:
+                order = attrs.evolve(order, charge_id=None)
+            return order
+
+        return self.gate.read(
+            self._run, actor, ORDER_FIELDS, query, ids={"order_id": order_id}, records=True
         )
 
     def checkout(

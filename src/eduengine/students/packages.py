@@ -16,6 +16,8 @@ from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
@@ -32,6 +34,8 @@ from eduengine.students.records import (
 
 #: how long before the start a cancellation gives the credit back, unless told otherwise
 FREE_CANCEL_BEFORE = timedelta(hours=24)
+#: what a read of packages shows of a student (the audit rows' fields)
+PACKAGE_FIELDS = ("packages",)
 
 
 class PackageService(ServiceBase):
@@ -49,10 +53,12 @@ class PackageService(ServiceBase):
     >>> ProfileService(store.unit_of_work, clock=clock).register("s1", name="王小明")
     >>> packages = PackageService(store.unit_of_work, clock=clock)
     >>> pid = packages.buy_package("s1", credits=10, valid_for=timedelta(days=90))
-    >>> [p.id for p in packages.never_activated()] == [pid]
+    >>> office = Actor(id="u1", role="academic")
+    >>> [p.id for p in packages.never_activated(actor=office)] == [pid]
     True
     >>> packages.activate_package(pid)
-    >>> [(p.status, p.credits_left) for p in packages.expiring_soon(timedelta(days=90))]
+    >>> [(p.status, p.credits_left)
+    ...  for p in packages.expiring_soon(timedelta(days=90), actor=office)]
     [('active', 10)]
     """
 
@@ -72,6 +78,8 @@ class PackageService(ServiceBase):
             # a school's bus already carries these rules; a second copy would run twice
             handlers.subscribe(self.bus, free_cancel_before=free_cancel_before)
         self.free_cancel_before = free_cancel_before
+        # a StudentService's comes from its profiles (the school's policy)
+        self.gate: AccessGate = getattr(self, "gate", None) or AccessGate()
 
     def buy_package(
         self,
@@ -151,39 +159,50 @@ class PackageService(ServiceBase):
 
         self._run(command, ids={"package_id": package_id})
 
-    def packages_of(self, student_id: str) -> list[PackageView]:
-        """A student's packages in the order bought."""
+    def packages_of(self, student_id: str, *, actor: Actor | None = None) -> list[PackageView]:
+        """A student's packages in the order bought, read as ``actor`` (refused unless
+        the actor may see her; audited: docs/privacy.md). Without an actor
+        (deprecated) they are read as before."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
+            shown(look, student_id)
             doc = rec.student(uow, student_id)
             return [rec.package_view(p, rec.package(uow, p), now) for p in doc["packages"]]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, PACKAGE_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
-    def expiring_soon(self, within: timedelta) -> list[PackageView]:
+    def expiring_soon(
+        self, within: timedelta, *, actor: Actor | None = None
+    ) -> list[PackageView]:
         """Active packages with credits left that expire within ``within``, soonest
-        first (ties by package id)."""
+        first (ties by package id), of the students ``actor`` may see (audited)."""
         check_duration(within, "within")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
             # active means not yet expired: expiry strictly after now
             due = uow.records.scan(PACKAGES, EXPIRES, lo=micros(now) + 1, hi=micros(now + within))
             views = (rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in due)
-            return [v for v in views if v.credits_left > 0]
+            return [v for v in views if v.credits_left > 0 and not look(v.student_id).refused]
 
-        return self._run(query, write=False)
+        return self.gate.read(self._run, actor, PACKAGE_FIELDS, query, records=True)
 
-    def never_activated(self, older_than: timedelta = timedelta(0)) -> list[PackageView]:
+    def never_activated(
+        self, older_than: timedelta = timedelta(0), *, actor: Actor | None = None
+    ) -> list[PackageView]:
         """Purchased but not yet activated (待激活) packages bought at least
-        ``older_than`` ago, oldest first (ties by package id)."""
+        ``older_than`` ago, oldest first (ties by package id), of the students ``actor``
+        may see (audited)."""
         check_duration(older_than, "older_than")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
             pending = uow.records.scan(PACKAGES, PENDING_ACTIVATION, hi=micros(now - older_than))
-            return [rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in pending]
+            views = (rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in pending)
+            return [v for v in views if not look(v.student_id).refused]
 
-        return self._run(query, write=False)
+        return self.gate.read(self._run, actor, PACKAGE_FIELDS, query, records=True)
 
     def reindex_packages(self) -> int:
         """File packages written before packages were indexed (a one-off upgrade step:
