@@ -248,5 +248,7 @@ def _roster_as_seen(slot: Slot, look: Look) -> Slot:
         k: attrs.evolve(b, student_id=seen(b.student_id)) for k, b in slot.bookings.items()
     }
     slot.waitlist = [attrs.evolve(w, student_id=seen(w.student_id)) for w in slot.waitlist]
-    slot.offers = {k: attrs.evolve(o, student_id=seen(o.student_id)) for k, o in slot.offers.items()}
+    slot.offers = {
+        k: attrs.evolve(o, student_id=seen(o.student_id)) for k, o in slot.offers.items()
+    }
     return slot

@@ -23,8 +23,6 @@ from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id
-from eduengine.people.access import AccessGate, Look, shown
-from eduengine.people.model import Actor
 from eduengine.levels.board import COUNTS, KIND, StoredLeaderboard, counted_index, file_xp
 from eduengine.levels.events import BadgeAwarded as BadgeAwarded
 from eduengine.levels.events import LevelUp as LevelUp
@@ -45,6 +43,8 @@ from eduengine.levels.xp import Award as Award
 from eduengine.levels.xp import XpService, _upgrade
 from eduengine.levels.xp import _fresh as _fresh
 from eduengine.levels.xp import period_keys as period_keys
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import (
     RecordRepository,
     UnitOfWork,
