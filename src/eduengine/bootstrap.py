@@ -711,6 +711,7 @@ class School:
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
         school.booking.gate = school.pricing.gate = school.levels.gate = school.students.gate
+        school.queries.gate = school.fees.gate = school.students.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
