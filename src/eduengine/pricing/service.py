@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
-import attrs
-
 from eduengine.errors import (
     CouponRefused,
     DuplicateCouponCode,
@@ -178,15 +176,14 @@ class PricingService(OrderSettlement):
 
     def get_order(self, order_id: str, *, actor: Actor | None = None) -> Order:
         """The order as stored (its status says where its payment is), read as
-        ``actor``: refused unless the actor may see its student, the charge id only with
-        the payments field set; audited (docs/privacy.md). Without an actor (deprecated)
-        the charge id is hidden."""
+        ``actor``: refused unless the actor may see its student; audited
+        (docs/privacy.md). An order holds no payment account (the intent does), so
+        nothing in it is masked. Without an actor (deprecated) it is read as before."""
         check_id(order_id, "order_id")
 
         def query(uow: UnitOfWork, now: datetime, look: Look) -> Order:
             order = _order_from(order_id, _order_doc(uow, order_id))
-            if not shown(look, order.student_id).payments:
-                order = attrs.evolve(order, charge_id=None)
+            shown(look, order.student_id)
             return order
 
         return self.gate.read(
