@@ -51,6 +51,8 @@ class MemberJoined(DomainEvent):
     #: ``required_size`` and ``max_size``): no ``GroupFormed`` follows for them, so this
     #: event carries their "you are in" notice and their access comes with it
     joined_formed: bool = False
+    #: the guardian who paid for the place on the student's behalf (``None``: she did)
+    payer_id: str | None = None
 
 
 @event_type("deals.member_left", aggregate="group", field="group_id")

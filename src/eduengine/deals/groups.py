@@ -49,6 +49,7 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_text,
 )
+from eduengine.people.access import check_payer
 from eduengine.pricing import referrals
 from eduengine.service_layer.idempotency import check_key, forget, once
 from eduengine.service_layer.ports import UnitOfWork
@@ -229,10 +230,15 @@ class GroupService(RiskScreen, DealPayments):
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
+        payer: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
         confirmed and given access at once; ``MemberJoined.joined_formed``).
+
+        ``payer`` is a guardian paying for the place on the student's behalf (recorded
+        on the member and its ``MemberJoined``); one without the "pay" role on a link to
+        the student is refused (``PayerNotAllowed``) and takes no place.
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
         keeps a ``pending`` place, and joining again resumes the payment with the same
@@ -248,6 +254,7 @@ class GroupService(RiskScreen, DealPayments):
         check_id(student_id, "student_id")
         _check_payer(account, device_id, ip)
         check_key(idempotency_key)
+        check_optional_id(payer, "payer")
         request = {
             "command": "join_group",
             "group_id": group_id,
@@ -256,6 +263,8 @@ class GroupService(RiskScreen, DealPayments):
             "device_id": device_id,
             "ip": ip,
         }
+        if payer is not None:
+            request["payer"] = payer
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
             # a replay reaches _pay, which resumes a pending payment and otherwise
@@ -276,6 +285,7 @@ class GroupService(RiskScreen, DealPayments):
             if pending is not None and pending.status == "pending":
                 self._file_charge(uow, group, pending, account, now)  # resume the payment
                 return group_id
+            check_payer(uow, payer, student_id)
             campaign = _campaign(uow, group.campaign_id)
             if not group.takes_joins:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
@@ -306,6 +316,7 @@ class GroupService(RiskScreen, DealPayments):
                 account=account,
                 device_id=device_id,
                 ip=ip,
+                payer_id=payer,
             )
             group.members.append(joiner)
             self._file_charge(uow, group, joiner, account, now)

@@ -197,6 +197,8 @@ class Member:
     #: the idempotency key of this membership's charge (``None``: written before keys
     #: were kept, so ``charge:<group>:<student>``)
     charge_key: str | None = None
+    #: the guardian who pays for this place on the student's behalf (``None``: she does)
+    payer_id: str | None = None
 
     @property
     def counts(self) -> bool:
@@ -290,6 +292,7 @@ class GroupDeal:
                     "charge_id": m.charge_id,
                     "access": m.access,
                     "charge_key": m.charge_key,
+                    "payer_id": m.payer_id,
                 }
                 for m in self.members
             ],
@@ -322,6 +325,7 @@ class GroupDeal:
                     charge_id=m["charge_id"],
                     access=m["access"],
                     charge_key=m.get("charge_key"),
+                    payer_id=m.get("payer_id"),
                 )
                 for m in d["members"]
             ],

@@ -265,6 +265,7 @@ class DealPayments(ServiceBase):
                 new_student=first_order and not is_initiator,
                 is_initiator=is_initiator,
                 joined_formed=joined_formed,
+                payer_id=member.payer_id,
             )
         ]
         events += rewards

@@ -82,6 +82,8 @@ from eduengine.learning.model import (
 from eduengine.learning.report import LearningReport
 from eduengine.mastery.service import MasteryService, define_curriculum_in
 from eduengine.notices.model import NoticePolicy
+from eduengine.people.access import GUARDIANS
+from eduengine.people.model import GuardianRole
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students import records as students
@@ -676,7 +678,12 @@ class LearningService(ServiceBase):
     def _may_read(self, uow: UnitOfWork, actor: Actor, student_id: str, now: datetime) -> bool:
         doc = students.student(uow, student_id)
         if actor.role == "guardian":
-            return student_id in actor.student_ids
+            account = uow.records.get(GUARDIANS, actor.id)
+            if account is None:  # not in the registry: the ids the host vouches for
+                return student_id in actor.student_ids
+            # an account's links decide: an unlinked or removed guardian sees nothing
+            roles = {} if account.get("removed") else account["children"]
+            return GuardianRole.SEE_REPORTS.value in roles.get(student_id, ())
         grant = uow.records.get(students.GRANTS, f"{actor.id}:{student_id}")
         granted = grant is not None and dt_in(grant["until"]) > now
         return self.policy.access(actor, doc["class_id"], granted) is Access.FULL

@@ -20,9 +20,9 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from eduengine.errors import AccessDenied, WrongType
+from eduengine.errors import AccessDenied, PayerNotAllowed, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
-from eduengine.kernel.inputs import check_id, check_ids
+from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.people.model import (
     DEFAULT_ROLES,
     MASKED,
@@ -222,6 +222,19 @@ def grants_of(uow: UnitOfWork, person_id: str) -> list[Grant]:
         if doc is not None:
             found.append(grant_in(key, doc))
     return found
+
+
+def check_payer(uow: UnitOfWork, payer_id: str | None, student_id: str) -> None:
+    """A guardian paying on a child's behalf (``payer_id``; ``None``: the student pays)
+    holds the "pay" role on a link to the child, or ``PayerNotAllowed`` is raised. Run
+    inside the paying command's unit of work, so a link removed meanwhile is seen."""
+    check_optional_id(payer_id, "payer_id")
+    if payer_id is None:
+        return
+    doc = uow.records.get(GUARDIANS, payer_id)
+    roles = None if doc is None or doc.get("removed") else doc["children"].get(student_id)
+    if roles is None or GuardianRole.PAY.value not in roles:
+        raise PayerNotAllowed(payer_id, student_id)
 
 
 # --- the check -----------------------------------------------------------------------

@@ -39,11 +39,11 @@ from eduengine.errors import (
     PersistenceError,
     WrongType,
 )
-from eduengine.kernel.inputs import check_id, check_ids
+from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.payments.intents import record_charge, record_refund
-from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.access import AccessGate, Look, check_payer, shown
 from eduengine.people.model import Actor
 from eduengine.pricing import referrals
 from eduengine.pricing.coupons import (
@@ -199,9 +199,12 @@ class PricingService(OrderSettlement):
         coupons: Sequence[str] = (),
         account: str,
         idempotency_key: str | None = None,
+        payer: str | None = None,
     ) -> Order:
         """Quote, redeem the coupons that take something off, and charge exactly the
-        quoted total.
+        quoted total. ``payer`` is a guardian paying on the student's behalf (recorded
+        on the order and its ``OrderPaid``); one without the "pay" role on a link to the
+        student is refused (``PayerNotAllowed``).
 
         Idempotent by ``order_id``: checking out an order whose payment is pending or
         unknown resumes it (same idempotency key, so the student is charged at most once),
@@ -221,10 +224,13 @@ class PricingService(OrderSettlement):
         check_id(account, "account")
         _check_order(customer, lines, coupons)
         check_key(idempotency_key)
+        check_optional_id(payer, "payer")
         typed = _typed_codes(coupons)
         key = charge_key(order_id)
         request = _request(customer, lines, typed)
         keyed = {"command": "checkout", "order_id": order_id, "account": account, **request}
+        if payer is not None:
+            keyed["payer"] = payer
 
         def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
             # a first charge and its retry file the same intent, under the same key
@@ -260,6 +266,7 @@ class PricingService(OrderSettlement):
                 if doc["status"] in PAYING:  # a retry: charge the same key again
                     file_charge(uow, Money.from_record(doc["total"]), now)
                 return _order_from(order_id, doc)
+            check_payer(uow, payer, customer.student_id)
             found = {}
             for code_key in sorted(typed):  # lock coupons in one order: no deadlock
                 found[code_key] = self._usable(uow, typed[code_key], customer.student_id)
@@ -278,7 +285,11 @@ class PricingService(OrderSettlement):
                     _count_use(uow, stored, customer.student_id, cdoc, coupon, +1)
                     stored_keys.append(stored)
             order = Order(
-                id=order_id, student_id=customer.student_id, quote=priced, status="pending"
+                id=order_id,
+                student_id=customer.student_id,
+                quote=priced,
+                status="pending",
+                payer_id=payer,
             )
             uow.records.put(
                 ORDERS,

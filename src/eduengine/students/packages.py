@@ -16,13 +16,14 @@ from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
-from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.access import AccessGate, Look, check_payer, shown
 from eduengine.people.model import Actor
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
 from eduengine.students import records as rec
+from eduengine.students.events import PackageBought
 from eduengine.students.records import (
     ENROLMENTS,
     EXPIRES,
@@ -91,9 +92,14 @@ class PackageService(ServiceBase):
         activate: bool = False,
         course_id: str | None = None,
         idempotency_key: str | None = None,
+        payer: str | None = None,
     ) -> str:
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
         (pending activation until :meth:`activate_package`, unless ``activate``).
+
+        ``payer`` is a guardian paying on the student's behalf (recorded on the package
+        and its ``PackageBought``); one without the "pay" role on a link to the student
+        is refused (``PayerNotAllowed``).
 
         With ``course_id`` the package covers that course only, and any seat the student
         takes in it, on any path, spends one of its credits. With ``idempotency_key`` a
@@ -104,6 +110,7 @@ class PackageService(ServiceBase):
         check_duration(valid_for, "valid_for", low=timedelta(microseconds=1))
         check_optional_id(package_id, "package_id")
         check_optional_id(course_id, "course_id")
+        check_optional_id(payer, "payer")
         if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
             raise InvalidInput(f"credits must be a positive int, got {credits!r}")
         if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
@@ -121,6 +128,8 @@ class PackageService(ServiceBase):
             "activate": activate,
             "course_id": course_id,
         }
+        if payer is not None:
+            request["payer"] = payer
 
         def command(uow: UnitOfWork, now: datetime) -> str:
             return once(
@@ -128,6 +137,7 @@ class PackageService(ServiceBase):
             )
 
         def sell(uow: UnitOfWork, now: datetime) -> str:
+            check_payer(uow, payer, student_id)
             pid = rec.add_package(
                 uow,
                 student_id,
@@ -137,8 +147,21 @@ class PackageService(ServiceBase):
                 course_id=course_id,
                 activate=activate,
                 now=now,
+                payer_id=payer,
             )
             handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            uow.record_events(
+                [
+                    PackageBought(
+                        occurred_at=now,
+                        student_id=student_id,
+                        package_id=pid,
+                        credits=credits,
+                        course_id=course_id,
+                        payer_id=payer,
+                    )
+                ]
+            )
             return pid
 
         return self._run(
