@@ -13,7 +13,7 @@ from eduengine.deals.risk import JoinAttempt, Peer, RiskDecision, RiskRule
 from eduengine.errors import AbuseSuspected
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id
-from eduengine.people.access import AccessGate, Look, Refused
+from eduengine.people.access import AccessGate, Look, Refused, audit_system
 from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
@@ -36,6 +36,9 @@ class RiskScreen(ServiceBase):
 
         def log(uow: UnitOfWork, now: datetime) -> None:
             self._log_risk(uow, refusal.attempt, refusal.group_id, refusal.decision, now)
+            # the rolled-back reservation's reads of the peers, audited with the refusal
+            for peer in refusal.peers:
+                audit_system(uow, peer, "risk", now)
 
         self._run(log, ids=ids)
         raise AbuseSuspected(student_id, refusal.decision.reasons)
@@ -53,8 +56,12 @@ class RiskScreen(ServiceBase):
         decision = RiskDecision.combine(
             [r.evaluate(attempt, peers, recent) for r in self.risk_rules]
         )
+        others = tuple(dict.fromkeys(p[0] for p in peers if p[0] != attempt.student_id))
         if decision.level == "deny":
-            raise _Denied(attempt, group_id, decision)
+            raise _Denied(attempt, group_id, decision, others)
+        # the rules read the other members' accounts, devices and IPs: audited as system
+        for peer in others:
+            audit_system(uow, peer, "risk", now)
         if decision.level == "review":
             self._log_risk(uow, attempt, group_id, decision, now)
         activity["at"] = [*activity["at"][-49:], dt_out(now)]
@@ -131,8 +138,16 @@ def _hidden(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Denied(Exception):
-    def __init__(self, attempt: JoinAttempt, group_id: str | None, decision: RiskDecision):
+    def __init__(
+        self,
+        attempt: JoinAttempt,
+        group_id: str | None,
+        decision: RiskDecision,
+        peers: tuple[str, ...] = (),
+    ):
         super().__init__(decision.reasons)
         self.attempt = attempt
         self.group_id = group_id
         self.decision = decision
+        #: the other members whose values the rules read
+        self.peers = peers

@@ -30,7 +30,7 @@ from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
-from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.access import AccessGate, Look, audit_system, shown
 from eduengine.people.model import Actor
 from eduengine.policies.events import LateFeeCharged, LateFeeDue, LateFeeFailed
 from eduengine.policies.records import DUE, LATE_FEES
@@ -137,8 +137,9 @@ class FeeService(ServiceBase):
             )
             return False
         key = fee_key(booking_id)
-        self._run(
-            lambda uow, now: record_charge(
+
+        def file_charge(uow: UnitOfWork, now: datetime) -> None:
+            record_charge(
                 uow,
                 key,
                 owner=FEE_OWNER,
@@ -147,9 +148,11 @@ class FeeService(ServiceBase):
                 amount=fee,
                 now=now,
                 student_id=doc["student_id"],
-            ),
-            ids={"booking_id": booking_id},
-        )
+            )
+            # the library read her payment account to charge it: audited as system
+            audit_system(uow, doc["student_id"], "collect", now)
+
+        self._run(file_charge, ids={"booking_id": booking_id})
         try:
             made = self.gateway.charge(key, account, fee)
         except PaymentFailed as exc:
