@@ -548,3 +548,38 @@ def test_the_registry_decides_outsourced_sales_see_prospects_masked_and_revoking
     rows = audit_rows(s.school, seller)
     assert rows[-2:] == [("ann", "denied"), ("ann", "denied")]
     assert people.staff("u-sales").active is False
+
+
+def test_revoking_a_person_ends_every_grant_at_once_and_later_reads_are_refused_and_audited(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    s = setup(store, clock)
+    people = s.school.people
+    # not on the registry: the school's policy lets an "academic" see everyone; she also
+    # holds a per-student grant and two registry grants (one not started yet)
+    leaver = Actor(id="u-leaver", role="academic")
+    s.school.students.grant(leaver, "ann", until=clock.now() + timedelta(days=30))
+    for starts in (clock.now(), clock.now() + timedelta(days=2)):
+        people.grant(
+            "u-leaver",
+            scope=Scope.ALL,
+            fields=FieldSet(payments=True),
+            starts_at=starts,
+            ends_at=starts + timedelta(days=7),
+        )
+    assert s.school.students.view(leaver, "ann").phone == PHONE
+    assert len(people.revoke_all("u-leaver")) == 2
+    assert all(g.revoked_at == clock.now() for g in people.grants("u-leaver"))
+    clock.advance(timedelta(days=3))  # the later grant would have started by now
+    reads = {**READS, **RECORD_READS}
+    for read in ("StudentService.guardians_with", "DealService.get_group", *RECORD_READS):
+        with pytest.raises(AccessDenied):
+            reads[read][0](s, leaver)
+    with pytest.raises(AccessDenied):
+        s.school.students.view(leaver, "ann")
+    rows = audit_rows(s.school, leaver)
+    assert rows[0] == ("ann", "read") and set(rows[1:]) == {("ann", "denied")}
+    assert len(rows[1:]) == len(RECORD_READS) + 3
+    # taken on again: the registry decides once more
+    people.register_staff("u-leaver", StaffRole.SUPPORT)
+    assert s.school.students.view(leaver, "ann").phone == "138****1234"

@@ -26,6 +26,7 @@ from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.people.model import (
     DEFAULT_ROLES,
     MASKED,
+    NOTHING,
     SYSTEM,
     WHOLE,
     Access,
@@ -64,6 +65,9 @@ GUARDIANS = "guardian"
 AUDIT_AT = "at"
 #: the day the library last read a student's data for a purpose (``<purpose>:<student>``)
 SYSTEM_READS = "audit_system"
+#: people whose every grant was revoked (``revoke_all``): refused everything, whatever
+#: role a caller names for them, until registered as staff again
+REVOKED = "access_revoked"
 
 
 def check_actor(actor: object) -> Actor:
@@ -256,6 +260,7 @@ class _Actor:
     member: StaffMember | None
     grants: tuple[Grant, ...]
     guardian: Mapping[str, Any] | None
+    revoked: bool = False
 
 
 class AccessGate:
@@ -294,6 +299,8 @@ class AccessGate:
         if actor.role == "system":
             return WHOLE
         who = known or self._actor(uow, actor)
+        if who.revoked:
+            return NOTHING
         doc = uow.records.get(STUDENTS, student_id)
         facts = StudentFacts(
             student_id=student_id,
@@ -325,6 +332,7 @@ class AccessGate:
             member=None if staff is None else staff_in(actor.id, staff),
             grants=tuple(grants_of(uow, actor.id)),
             guardian=uow.records.get(GUARDIANS, actor.id) if actor.role == "guardian" else None,
+            revoked=uow.records.get(REVOKED, actor.id) is not None,
         )
 
     def read(
