@@ -23,7 +23,9 @@ times in the viewer's zone (``zone="Europe/Paris"`` or a ``tzinfo``).
 >>> [s.slot_id for s in school.queries.timetable(start=now, end=now + timedelta(days=1),
 ...                                              course_id="math", after=page.next)]
 ['math-14']
->>> [lesson.slot.slot_id for lesson in school.queries.student_timetable("ann")]
+>>> from eduengine.people import SYSTEM
+>>> [lesson.slot.slot_id
+...  for lesson in school.queries.student_timetable("ann", actor=SYSTEM)]
 ['math-9']
 """
 
@@ -331,7 +333,13 @@ class TimetableQueries(ServiceBase):
             return _page(lessons[: limit + 1], limit, _lesson_key)
 
         return self.gate.read(
-            self._run, actor, ("bookings",), query, ids={"student_id": student_id}, records=True
+            self._run,
+            actor,
+            ("bookings",),
+            query,
+            ids={"student_id": student_id},
+            records=True,
+            stacklevel=4,  # through the public method and this one
         )
 
     def reindex(self) -> int:

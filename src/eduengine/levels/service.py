@@ -71,7 +71,8 @@ class LevelService(XpService):
     >>> for n in range(3):
     ...     _ = xp.record(LearningEvent(student_id="ann", kind="lesson_attended",
     ...                                 source_id=f"lesson-{n}", occurred_at=t))
-    >>> p = xp.progress("ann")
+    >>> from eduengine.people import SYSTEM
+    >>> p = xp.progress("ann", actor=SYSTEM)
     >>> (p.level, p.xp_into_level, p.xp_to_next, str(p.percent))
     (2, 30, 126, '19.23')
     """
@@ -133,7 +134,13 @@ class LevelService(XpService):
             return answer(uow.records.get(KIND, student_id) or _fresh(student_id))
 
         return self.gate.read(
-            self._run, actor, XP_FIELDS, query, ids={"student_id": student_id}, records=True
+            self._run,
+            actor,
+            XP_FIELDS,
+            query,
+            ids={"student_id": student_id},
+            records=True,
+            stacklevel=4,  # through the public method and this one
         )
 
     def leaderboard(

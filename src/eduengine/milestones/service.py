@@ -173,7 +173,8 @@ class MilestoneService(ServiceBase):
     ...                                            source_id=f"l{n}", occurred_at=clock.now()))
     >>> [(p.quest_id, p.count, p.status) for p in school.milestones.quest_progress("ann")]
     [('q1', 100, 'done')]
-    >>> school.levels.progress("ann").xp
+    >>> from eduengine.people import SYSTEM
+    >>> school.levels.progress("ann", actor=SYSTEM).xp
     120
     """
 

@@ -344,6 +344,7 @@ class AccessGate:
         *,
         ids: Mapping[str, str | None] | None = None,
         records: bool = False,
+        stacklevel: int = 3,
     ) -> T:
         """Run ``query(uow, now, look)`` read-only through ``run`` (a service's
         ``_run``); ``look(student_id)`` is the actor's field set for a student, which the
@@ -355,13 +356,14 @@ class AccessGate:
         ``records=True`` is a read of records with no contact value to mask (bookings,
         packages, orders, XP): whoever may see the student sees them whole, so every
         student shown gets its ``read`` row. The :data:`SYSTEM` actor is audited under
-        :func:`audit_system`'s summary rule (its purpose: ``what``)."""
+        :func:`audit_system`'s summary rule (its purpose: ``what``). ``stacklevel`` points
+        the deprecation warning at the caller of the service method."""
         if actor is None:
             warnings.warn(
-                "reading personal data without an actor is deprecated: pass actor=; "
-                "without one the values are masked",
+                "reading personal data without an actor is deprecated: pass actor="
+                + ("" if records else "; without one the values are masked"),
                 DeprecationWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             masked: T = run(
                 _as(query, lambda uow, now: query(uow, now, lambda sid: MASKED)),
