@@ -112,12 +112,14 @@ def system_read_due(uow: UnitOfWork, student_id: str, purpose: str, now: datetim
     return doc is None or doc["day"] != now.astimezone(UTC).date().isoformat()
 
 
-def audit_system(uow: UnitOfWork, student_id: str, purpose: str, now: datetime) -> bool:
-    """Audit a read the library makes itself (delivery, risk rules, reconcile, the
-    reactions) as the :data:`SYSTEM` actor, under the summary rule: the first read of a
-    student's data for a ``purpose`` in a day (UTC) writes one ``read`` row (actor
-    ``system``, fields ``(purpose,)``); later ones that day write nothing. Runs in the
-    caller's unit of work; returns whether it wrote a row.
+def audit_system(
+    uow: UnitOfWork, student_id: str, purpose: str, now: datetime, actor: Actor = SYSTEM
+) -> bool:
+    """Audit a read the library makes itself (delivery, the risk rules, fee collection)
+    as the :data:`SYSTEM` actor (or another actor of role ``system`` a host reads as),
+    under the summary rule: the first read of a student's data for a ``purpose`` in a day
+    (UTC) writes one ``read`` row (fields ``(purpose,)``); later ones that day write
+    nothing. Runs in the caller's unit of work; returns whether it wrote a row.
 
     A row per internal read would put an audit write (and the audit counter, which
     serialises writers) on every delivery, join and settlement; the daily row still
@@ -134,7 +136,7 @@ def audit_system(uow: UnitOfWork, student_id: str, purpose: str, now: datetime) 
         return False
     day = now.astimezone(UTC).date().isoformat()
     uow.records.put(SYSTEM_READS, f"{purpose}:{student_id}", {"day": day})
-    write_audit(uow, SYSTEM, student_id, "read", (purpose,), now)
+    write_audit(uow, actor, student_id, "read", (purpose,), now)
     return True
 
 
@@ -406,7 +408,12 @@ class AccessGate:
             if due:
                 purpose = ",".join(what)
                 run(
-                    _as(query, lambda uow, now: [audit_system(uow, s, purpose, now) for s in due]),
+                    _as(
+                        query,
+                        lambda uow, now: [
+                            audit_system(uow, s, purpose, now, actor) for s in due
+                        ],
+                    ),
                     ids=ids,
                 )
             return cast(T, result)
