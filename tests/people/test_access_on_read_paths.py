@@ -112,7 +112,8 @@ def setup(store: StoreHandle, clock: FixedClock, *, customer: bool = True) -> Se
     return Setup(school, f"booking_confirmed:{seat.id}:ann", group.id, slot.id, seat.id)
 
 
-#: every public read that can return a personal value, with the values it can return
+#: the reads of contacts and payment values, with the values each can return (masked
+#: or hidden for a masked role)
 READS: dict[str, tuple[Callable[[Setup, Actor | None], object], tuple[str, ...]]] = {
     "StudentService.guardians_with": (
         lambda s, a: s.school.students.guardians_with("ann", GuardianRole.PAY, actor=a),
