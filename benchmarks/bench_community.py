@@ -24,10 +24,13 @@ between its characters, traditional forms, full-width letters).
   in the store, plus ``--bulk`` more (issue #25's 10^6) written with the community's own
   ``save_post`` in batches of 5,000 per unit of work, spread over 1,000 class groups,
   10^4 authors and threads of 10 posts;
-* reads on the same store: ``school.community.thread`` (one thread, as members read it)
-  and ``threads`` (a group's latest 50 threads), beside a plain baseline in the same run:
-  the same rows in one SQLite table with indexes on ``(thread_id, seq)`` and
-  ``(group_id, posted_us)``.
+* reads on the same store, as a member of the group reads them (``actor=``):
+  ``school.community.thread`` (one thread), ``threads`` (a group's latest 50 threads)
+  and its next page (the keyset cursor ``before=``), beside a plain baseline in the
+  same run: the same rows in one SQLite table with composite indexes on
+  ``(thread_id, seq)`` and ``(group_id, seq, posted_us)``, the rows as they come and
+  made into the same ``Post`` values;
+* ``WordFilter.screen`` again with the ``--bulk`` posts stored.
 
 The automaton and the baselines must find the same entries in every post (checked).
 """
@@ -44,12 +47,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.community import RateLimit, RateLimits, Word, WordAction, WordFilter, fold
-from eduengine.community.handlers import save_post
+from eduengine.community.handlers import join_group, save_post
 from eduengine.community.model import Post, PostStatus
+from eduengine.students import Actor
 
 SEED = 25
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -102,9 +107,12 @@ def posts(n: int, words: Sequence[Word], rng: random.Random) -> list[str]:
     return found
 
 
-def timed(fn: Callable[[str], object], texts: Sequence[str]) -> tuple[float, float]:
-    """Median and p99 microseconds of ``fn`` per text (after one warm-up pass)."""
-    for text in texts[:50]:
+def timed(
+    fn: Callable[[str], object], texts: Sequence[str], *, warm: int = 50
+) -> tuple[float, float]:
+    """Median and p99 microseconds of ``fn`` per text (after a warm-up pass over the
+    first ``warm`` texts)."""
+    for text in texts[:warm]:
         fn(text)
     took = []
     for text in texts:
@@ -115,7 +123,9 @@ def timed(fn: Callable[[str], object], texts: Sequence[str]) -> tuple[float, flo
     return statistics.median(took), took[min(len(took) - 1, int(len(took) * 0.99))]
 
 
-def bulk(store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str]) -> sqlite3.Connection:
+def bulk(
+    store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str], groups: int = 1000
+) -> sqlite3.Connection:
     """Write ``n`` shown posts with the community's own ``save_post`` (threads of 10 in
     1,000 groups, 10^4 authors), and the same rows into a plain indexed table."""
     plain = sqlite3.connect(plain_path)
@@ -124,7 +134,8 @@ def bulk(store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str]) -> 
         " thread_id TEXT, seq INTEGER, text TEXT, posted_us INTEGER)"
     )
     plain.execute("CREATE INDEX post_thread ON post (thread_id, seq)")
-    plain.execute("CREATE INDEX post_group ON post (group_id, posted_us)")
+    # a group's thread starts, newest first, straight from the index
+    plain.execute("CREATE INDEX post_group ON post (group_id, seq, posted_us)")
     batch = 5_000
     for first in range(0, n, batch):
         rows = []
@@ -135,7 +146,7 @@ def bulk(store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str]) -> 
                 text = texts[k % len(texts)]
                 post = Post(
                     id=f"b{k}",
-                    group_id=f"class:g{(k // 10) % 1000}",
+                    group_id=f"class:g{(k // 10) % groups}",
                     author_id=f"a{k % 10_000}",
                     thread_id=f"b{thread}",
                     reply_to=None if k == thread else f"b{thread}",
@@ -155,6 +166,25 @@ def bulk(store: SqliteStore, plain_path: Path, n: int, texts: Sequence[str]) -> 
         plain.executemany("INSERT INTO post VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         plain.commit()
     return plain
+
+
+def plain_post(row: Sequence[Any]) -> Post:
+    """A plain table's row as the library's value (what a hand-written repository
+    would return)."""
+    post_id, group_id, author_id, thread_id, seq, text, posted_us = row
+    return Post(
+        id=post_id,
+        group_id=group_id,
+        author_id=author_id,
+        thread_id=thread_id,
+        reply_to=None if seq == 0 else thread_id,
+        text=text,
+        original=text,
+        status=PostStatus.SHOWN,
+        reasons=(),
+        posted_at=T0 + timedelta(microseconds=posted_us),
+        seq=seq,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
@@ -231,24 +261,63 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
             command, texts[: max(60, args.posts // 4)]
         )
         if args.bulk:
+            # the reads as a member of each group reads it (the access check's member
+            # path: one read-only unit of work, the reader's record and one page)
+            ngroups = min(1000, args.bulk // 10 or 1)
+            with store.unit_of_work() as uow:
+                for g in range(ngroups):
+                    join_group(uow, f"class:g{g}", f"reader{g}", "added", T0)
+                uow.commit()
+            groups = [f"class:g{g}" for g in range(ngroups)]
+            reader = {g: Actor(id=f"reader{n}", role="student") for n, g in enumerate(groups)}
             threads = [f"b{n * 10}" for n in range(0, args.bulk // 10, max(1, args.bulk // 2000))]
-            groups = [f"class:g{n}" for n in range(min(1000, args.bulk // 10 or 1))]
-            results["community.thread (10 posts)"] = timed(school.community.thread, threads)
-            results["plain SQL: one thread"] = timed(
-                lambda t: plain.execute(
-                    "SELECT * FROM post WHERE thread_id = ? ORDER BY seq", (t,)
-                ).fetchall(),
-                threads,
+
+            def read_thread(thread_id: str) -> object:
+                group = f"class:g{(int(thread_id[1:]) // 10) % ngroups}"
+                return school.community.thread(thread_id, actor=reader[group])
+
+            def read_threads(group: str) -> list[Post]:
+                return school.community.threads(group, actor=reader[group])
+
+            one_thread = "SELECT * FROM post WHERE thread_id = ? ORDER BY seq"
+            latest = (
+                "SELECT * FROM post WHERE group_id = ? AND seq = 0 "
+                "ORDER BY posted_us DESC LIMIT 50"
             )
-            results["community.threads (latest 50)"] = timed(school.community.threads, groups)
-            results["plain SQL: latest 50 threads"] = timed(
-                lambda g: plain.execute(
-                    "SELECT * FROM post WHERE group_id = ? AND seq = 0 "
-                    "ORDER BY posted_us DESC LIMIT 50",
-                    (g,),
-                ).fetchall(),
+            after = (
+                "SELECT * FROM post WHERE group_id = ? AND seq = 0 AND posted_us < ? "
+                "ORDER BY posted_us DESC LIMIT 50"
+            )
+            # every read is warmed over all its items first (both sides), so the figures
+            # compare work done with the files in the OS cache, not first touches
+            def read(fn: Callable[[str], object], items: Sequence[str]) -> tuple[float, float]:
+                return timed(fn, items, warm=len(items))
+
+            results["community.thread (10 posts)"] = read(read_thread, threads)
+            results["plain SQL: one thread"] = read(
+                lambda t: plain.execute(one_thread, (t,)).fetchall(), threads
+            )
+            results["plain SQL + Post values: one thread"] = read(
+                lambda t: [plain_post(r) for r in plain.execute(one_thread, (t,))], threads
+            )
+            results["community.threads (latest 50)"] = read(read_threads, groups)
+            results["plain SQL: latest 50 threads"] = read(
+                lambda g: plain.execute(latest, (g,)).fetchall(), groups
+            )
+            results["plain SQL + Post values: latest 50 threads"] = read(
+                lambda g: [plain_post(r) for r in plain.execute(latest, (g,))], groups
+            )
+            last = {g: read_threads(g)[-1] for g in groups}
+            results["community.threads (next 50, keyset)"] = read(
+                lambda g: school.community.threads(g, before=last[g].id, actor=reader[g]),
                 groups,
             )
+            cursor = {g: plain.execute(latest, (g,)).fetchall()[-1][6] for g in groups}
+            results["plain SQL: next 50 threads (keyset)"] = read(
+                lambda g: plain.execute(after, (g, cursor[g])).fetchall(), groups
+            )
+            # moderation of one post again, now beside 10^6 stored posts (it reads none)
+            results["WordFilter.screen with the posts stored"] = timed(automaton.screen, texts)
             plain.close()
         store.close()
 

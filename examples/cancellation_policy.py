@@ -41,20 +41,20 @@ def main() -> None:
     )
     desk, reminders = school.policies, school.reminders
     reminders.set_channel("ann", "sms")
-    school.fees.set_payment_account("ann", "alipay-ann")
+    school.payments.add_method("ann", "alipay-ann")  # late fees charge the default method
 
     def slot(hours: int) -> str:
         start = clock.now() + timedelta(hours=hours)
         return school.booking.create_slot("speaking", start, start + timedelta(hours=1), 8).id
 
     a, b, c = slot(48), slot(72), slot(5)
-    booking = desk.book(a, "ann")
+    booking = school.book(a, "ann")
     print("on booking:")
     reminders.send_due(PrintNotifier())
     moved = desk.reschedule(booking.id, b)
     print(f"rescheduled free of charge to slot {moved.slot_id[:8]}")
     reminders.send_due(PrintNotifier())
-    outcome = desk.cancel(desk.book(c, "ann").id)
+    outcome = school.cancel(school.book(c, "ann").id)
     print(f"cancelled 5 hours before: late={outcome.late}, fee={outcome.fee}")
     clock.advance(timedelta(days=2, minutes=5))
     print("two days later:")

@@ -69,7 +69,10 @@ def main() -> None:
     g1 = deals.open_group("spring-python", "ann", account="wx-ann", device_id="ann-phone")
     print(f"  ann opened a group, share code {g1.share_code}")
     shared = deals.group_by_code(g1.share_code)
-    deals.join_group(shared.id, "bob", account="wx-bob", device_id="bob-phone")
+    # ann's share link carries her: bob's sign-up and join are attributed to her
+    link = deals.share_link("ann", "spring-python", group_id=g1.id)
+    deals.registered_via(link.token, "bob")
+    deals.join_group(shared.id, "bob", account="wx-bob", device_id="bob-phone", via=link.token)
     try:
         deals.join_group(shared.id, "bob-2", account="wx-bob2", device_id="ann-phone")
     except AbuseSuspected as denied:
@@ -78,7 +81,8 @@ def main() -> None:
 
     print("group 2:")
     g2 = deals.open_group("spring-python", "dan", account="wx-dan")
-    deals.join_group(g2.id, "eve", account="wx-eve")
+    dans = deals.share_link("dan", "spring-python", group_id=g2.id)
+    deals.join_group(g2.id, "eve", account="wx-eve", via=dans.token)
     clock.advance(timedelta(hours=24))
     gateway.fail_next_refunds(1)  # the payment provider hiccups once
     deals.expire_due()
@@ -89,7 +93,8 @@ def main() -> None:
     m = live.metrics
     print(
         f"groups opened {m.groups_opened}, success rate {m.success_rate:.0%}, "
-        f"average order {m.average_order_value}, viral coefficient {m.viral_coefficient}"
+        f"average order {m.average_order_value}, viral coefficient {m.viral_coefficient} "
+        f"(attributed sign-ups; first payments: {m.first_payment_coefficient})"
     )
 
 

@@ -40,7 +40,7 @@ def main() -> None:
     print("with a 2-hour grant:", students.view(other_teacher, "mei").phone)
     students.revoke(other_teacher, "mei")
 
-    school.fees.set_payment_account("mei", "alipay-mei")  # personal data in another module
+    school.payments.add_method("mei", "alipay-mei")  # personal data in another module
     report = students.erase(academic, "mei")  # one request, every module that keeps her data
     print("erased:", ", ".join(f"{module} {n}" for module, n in report.removed.items()))
     after = students.view(academic, "mei")

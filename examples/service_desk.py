@@ -98,7 +98,8 @@ def main() -> None:
         if isinstance(event, SlaWarning | SlaBreached):
             print(f"announced once: {type(event).__name__} {names[event.ticket_id]} {event.target}")
 
-    survey = desk.satisfaction.survey(f"ticket:{complaint.id}:lily")  # sent on its own
+    lily = Actor(id="lily", role="student")
+    survey = desk.satisfaction.survey(f"ticket:{complaint.id}:lily", actor=lily)  # sent on its own
     desk.satisfaction.answer(survey.id, by=Party("guardian", "lily#guardian0"), csat=4, nps=8)
     metrics = desk.metrics
     print("funnel (douyin):", metrics.funnel(by="source", value="douyin"))

@@ -40,8 +40,8 @@ def main() -> None:
         return school.booking.create_slot("reading", start, start + timedelta(hours=1), 12).id
 
     early, late = (
-        students.book_with_credit(slot(72), "mei"),
-        students.book_with_credit(slot(6), "mei"),
+        school.book(slot(72), "mei", require_credit=True),
+        school.book(slot(6), "mei", require_credit=True),
     )
     # cancelled on any path, a seat settles its credit: the ledger is a rule of the school
     school.booking.cancel(early.id)  # 3 days ahead: the credit comes back

@@ -26,6 +26,11 @@ def test_the_community_benchmark_times_the_automaton_beside_its_baselines(
         "plain SQL: one thread",
         "community.threads (latest 50)",
         "plain SQL: latest 50 threads",
+        "plain SQL + Post values: one thread",
+        "plain SQL + Post values: latest 50 threads",
+        "community.threads (next 50, keyset)",
+        "plain SQL: next 50 threads (keyset)",
+        "WordFilter.screen with the posts stored",
     }
     out = capsys.readouterr().out
     assert "moderation of one post under 1 ms (aim of issue #25):" in out

@@ -56,6 +56,9 @@ def test_the_package_builds_and_passes_twine_check(tmp_path: Path) -> None:
     assert f"{info}/licenses/LICENSE" in names
     assert "eduengine/py.typed" in names
     assert "eduengine/__main__.py" in names
+    # the operator's board's page, its CJK font subset and the font's licence (issue #26)
+    for asset in ("board.html", "board-font.woff", "board-font.LICENSE.txt"):
+        assert f"eduengine/ops/board_static/{asset}" in names
     assert meta["Version"] == eduengine.__version__ == "0.2.0"
     assert meta["License-Expression"] == "MIT"
     assert "eduengine = eduengine.ops.cli:main" in entry_points

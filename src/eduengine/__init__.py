@@ -43,6 +43,7 @@ from eduengine.booking.model import (
 from eduengine.booking.series import Series
 from eduengine.booking.service import BookingService
 from eduengine.bootstrap import School
+from eduengine.config.settings import SchoolSettings
 from eduengine.errors import EduEngineError, problem_details
 from eduengine.events import Envelope, EventFeed
 from eduengine.kernel.clock import Clock, FixedClock, SystemClock
@@ -78,6 +79,7 @@ __all__ = [
     "OfferDeclined",
     "OfferExpired",
     "School",
+    "SchoolSettings",
     "SeatBooked",
     "SeatCounter",
     "SeatOffered",

@@ -51,6 +51,7 @@ from eduengine.booking import handlers as booking_rules
 from eduengine.booking.feed_tokens import erase_student_token
 from eduengine.booking.guards import add_seat_guard
 from eduengine.booking.ical import CalendarService, CourseCatalog
+from eduengine.booking.model import Booking
 from eduengine.booking.queries import TimetableQueries
 from eduengine.booking.service import BookingService
 from eduengine.community.handlers import erase_student as erase_community_posts
@@ -59,10 +60,13 @@ from eduengine.community.metrics import COUNTED, count_event, reset_counts
 from eduengine.community.model import RateLimits
 from eduengine.community.service import CommunityService
 from eduengine.community.spam import SpamRules
+from eduengine.config import Plugins, SchoolSettings, load_plugins
 from eduengine.deals import service as deal_rules
+from eduengine.deals.clawback import CLAWBACK_PROJECTION, clawback_rules
 from eduengine.deals.events import AccessGranted
 from eduengine.deals.handlers import erase_student as erase_deal_data
-from eduengine.deals.risk import DEFAULT_RULES, RiskRule
+from eduengine.deals.queries import GroupQueries
+from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS, DEFAULT_RULES, AcrossGroups, RiskRule
 from eduengine.deals.service import DealService
 from eduengine.desk.metrics import desk_reactions, reset_metrics
 from eduengine.desk.model import DeskSetup
@@ -105,6 +109,7 @@ from eduengine.notices.planning import erase_notices
 from eduengine.notices.service import NoticeService
 from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentState, Refund
 from eduengine.payments.intents import erase_accounts
+from eduengine.payments.methods import erase_methods
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
 from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
@@ -112,12 +117,13 @@ from eduengine.policies import handlers as policy_rules
 from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.fees import CollectOnCommit, FeeService, erase_payment_account
 from eduengine.policies.model import CancellationPolicy
-from eduengine.policies.service import PolicyService
+from eduengine.policies.service import CancellationOutcome, PolicyService
 from eduengine.pricing import service as pricing_rules
 from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.referrals import DEFAULT_REFERRAL_REWARD, ReferralReward
 from eduengine.pricing.rules import PriceRule
 from eduengine.pricing.service import PricingService
+from eduengine.pricing.shop import CatalogueService, erase_quotes
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.erasure import ErasureRegistry
@@ -126,16 +132,26 @@ from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import EventPublisher, UnitOfWork
 from eduengine.service_layer.runner import ServiceOptions
 from eduengine.students import handlers as student_rules
+from eduengine.students.account import PurchaseQueries
 from eduengine.students.handlers import CourseCredits
 from eduengine.students.lifecycle import LifecycleService
 from eduengine.students.model import TagRule
 from eduengine.students.privacy import AccessPolicy
+from eduengine.students.roster import RosterQueries
 from eduengine.students.service import StudentService
 
 #: confirmation, then 1 day, 1 hour and 15 minutes before class
 DEFAULT_PLAN = ReminderPlan()
 #: confirmations, reminders (1 day, 1 hour, 15 minutes), groups, payments, packages, levels
 DEFAULT_NOTICES = NoticePolicy()
+
+
+class SchoolQueries(TimetableQueries, RosterQueries, GroupQueries):
+    """``school.queries``: the read-only query of every page of a school site, one
+    index range each, keyset paged: the timetable, a student's lessons, a tutor's week
+    and live snapshots (:class:`~eduengine.booking.queries.TimetableQueries`), a class
+    roster under the access check (:class:`~eduengine.students.roster.RosterQueries`),
+    a campaign's groups still forming (:class:`~eduengine.deals.queries.GroupQueries`)."""
 
 
 class SchoolStore(Protocol):
@@ -377,7 +393,7 @@ class School:
     calendar: CalendarService
     #: read-only page queries: timetables, a student's lessons, a tutor's week, live
     #: snapshots (docs/embedding.md)
-    queries: TimetableQueries
+    queries: SchoolQueries
     #: the school's reactions (notices, reminders, lifecycle, analytics), run from the
     #: feed after commit, each event once (see :func:`school_reactions`)
     projections: ProjectionRunner
@@ -403,11 +419,16 @@ class School:
     people: PeopleService
     #: the idempotency keys of commands (their expiry sweep; docs/embedding.md)
     idempotency: IdempotencyKeys
+    #: courses, packages and campaigns, their price lists, and quotes (docs/pricing.md)
+    catalogue: CatalogueService
+    #: a student's orders, packages and credits, paged (docs/pricing.md)
+    purchases: PurchaseQueries
 
     @classmethod
     def build(
         cls,
         store: SchoolStore,
+        settings: SchoolSettings | None = None,
         *,
         clock: Clock | None = None,
         gateway: PaymentGateway | None = None,
@@ -425,6 +446,7 @@ class School:
         price_rules: Sequence[PriceRule] = (),
         max_discount: Money | None = None,
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
+        across_groups: AcrossGroups | None = DEFAULT_ACROSS_GROUPS,
         tag_rules: Sequence[TagRule] = (),
         placement_bands: Mapping[int, int] | None = None,
         room_for: RoomHook | None = None,
@@ -446,6 +468,7 @@ class School:
         template_variables: Mapping[str, Mapping[str, Any]] | None = None,
         journeys: Sequence[Journey] = (),
         attendance_xp: int | XpRule | None = None,
+        plugins: Plugins | None = None,
     ) -> School:
         """Wire a school.
 
@@ -455,7 +478,8 @@ class School:
         event; ``course_credits`` gives, per course, the lesson credits an enrolment
         brings; ``xp_rules``, ``level_curve``, ``xp_multipliers``, ``badges`` and
         ``titles`` set up levels; ``price_rules`` and ``max_discount`` pricing;
-        ``risk_rules`` the group-deal anti-abuse rules; ``tag_rules`` and
+        ``risk_rules`` the group-deal anti-abuse rules (``across_groups`` those across
+        the groups of a campaign, ``None`` to turn them off); ``tag_rules`` and
         ``placement_bands`` student tags and class placement; ``room_for`` makes the room
         (join link) of a 1-on-1 lesson; ``notices`` what the school notifies and how
         (``None``: no notice is planned) and ``notifiers`` the provider of each channel
@@ -488,7 +512,34 @@ class School:
         ``quest_events`` are the event classes (with a ``student_id``) quests may count.
         ``attendance_xp`` (XP per attended lesson, or an :class:`XpRule`; ``None``: off)
         makes the ``attendance_xp`` projection award it once per booking (docs/levels.md).
+
+        ``settings`` (a :class:`~eduengine.config.SchoolSettings`, from a TOML file and the
+        environment) fill in the options left at their defaults: the cancellation policy,
+        the reminder plan, notices and analytics on or off, inline reactions, the payment
+        settling delay, community rate limits, attendance XP, and the plugins to load
+        (docs/embedding.md). ``plugins`` adds a host's rules and reactions directly, as an
+        entry-point plugin would.
         """
+        if settings is not None:
+            # a keyword argument left at its default takes the settings' value
+            policy = policy if policy is not None else settings.cancellation.policy()
+            reminders = settings.reminders.plan() if reminders is DEFAULT_PLAN else reminders
+            if notices is DEFAULT_NOTICES and not settings.wiring.notices:
+                notices = None
+            analytics = analytics and settings.wiring.analytics
+            inline_projections = inline_projections and settings.wiring.inline_projections
+            if settle_payments_after == SETTLE_AFTER:
+                settle_payments_after = settings.wiring.settle_payments_after
+            community_limits = community_limits or settings.community.limits()
+            if attendance_xp is None:
+                attendance_xp = settings.levels.attendance_xp
+            if settings.wiring.plugins:
+                loaded = load_plugins(settings.wiring.plugins)
+                if plugins is not None:
+                    loaded.rules.update(plugins.rules)
+                    for projection in plugins.projections:
+                        loaded.projection(projection)
+                plugins = loaded
         clock = clock or SystemClock()
         new_id = new_id or uuid_ids
         gateway = gateway or NoPaymentGateway()
@@ -505,6 +556,9 @@ class School:
                 course_credits=credits,
             )
         )
+        if plugins is not None:
+            # a host's rules run after the library's, in the command's unit of work
+            bus.subscribe_many(plugins.rules)
         uow = store.unit_of_work
         # every adapter of the library is a FeedStore; a host's own that is not raises
         # FeedUnavailable when the feed is read
@@ -572,6 +626,10 @@ class School:
         # segments' roster and retag due times; the journeys' steps that events start
         reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
         reactions.append(reaction_projection("journeys", journey_rules(journeys)))
+        # a referral reward is clawed back when the order that earned it is refunded
+        reactions.append(reaction_projection(CLAWBACK_PROJECTION, clawback_rules()))
+        if plugins is not None:
+            reactions.extend(plugins.projections)
         if not callable(getattr(store, "read_feed", None)):
             # a host's own store that keeps no feed: its reactions run in the command's
             # unit of work, as they did before 0.3, rather than never
@@ -639,6 +697,7 @@ class School:
                 uow,
                 gateway=gateway,
                 risk_rules=risk_rules,
+                across_groups=across_groups,
                 referral_reward=referral_reward,
                 **wiring,
             ),
@@ -664,7 +723,7 @@ class School:
                 **wiring,
             ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
-            queries=TimetableQueries(
+            queries=SchoolQueries(
                 uow,
                 sequence_of=getattr(store, "stream_sequence", None),
                 feed_head=feed.head,
@@ -707,11 +766,17 @@ class School:
             ),
             people=PeopleService(uow, **wiring),
             idempotency=IdempotencyKeys(uow, **wiring),
+            catalogue=CatalogueService(
+                uow, rules=price_rules, max_discount=max_discount, **wiring
+            ),
+            purchases=PurchaseQueries(uow, **wiring),
         )
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
         school.booking.gate = school.pricing.gate = school.levels.gate = school.students.gate
         school.queries.gate = school.fees.gate = school.students.gate
+        school.desk.gate = school.students.gate
+        school.community.gate = school.students.gate
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -729,7 +794,68 @@ class School:
         erasure.register("calendar_tokens", erase_student_token)
         erasure.register("guardians", erase_guardian_links)
         erasure.register("idempotency", erase_keys)
+        erasure.register("payment_methods", erase_methods)
+        erasure.register("quotes", erase_quotes)
         return school
+
+    def book(
+        self,
+        slot_id: str,
+        student_id: str,
+        *,
+        require_credit: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Booking:
+        """The one booking command: a seat in ``slot_id`` for ``student_id`` under every
+        rule of the school (restrictions, capacity, the waitlist's offers). A registered
+        student's active package covering the course pays with a credit (the one
+        expiring first); ``require_credit=True`` refuses with ``NoCredit`` (and books
+        nothing) when she holds none. ``idempotency_key``: a retry returns the first
+        answer (docs/embedding.md).
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from eduengine import FixedClock, InMemoryStore
+        >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        >>> school = School.build(InMemoryStore(), clock=clock)
+        >>> start = clock.now() + timedelta(days=3)
+        >>> slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
+        >>> _ = school.students.register("mei", name="Mei")
+        >>> package = school.students.buy_package("mei", credits=4, valid_for=timedelta(days=90))
+        >>> _ = school.students.activate_package(package)
+        >>> seat = school.book(slot.id, "mei", require_credit=True)
+        >>> school.students.packages_of("mei")[0].credits_left
+        3
+        >>> outcome = school.cancel(seat.id)
+        >>> outcome.late, outcome.credit_returned
+        (False, True)
+        >>> school.students.packages_of("mei")[0].credits_left
+        4
+        """
+        if require_credit:
+            return self.students.book_paid_by_credit(
+                slot_id, student_id, idempotency_key=idempotency_key
+            )
+        return self.booking.book(slot_id, student_id, idempotency_key=idempotency_key)
+
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        reason_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CancellationOutcome:
+        """The one cancel command, for any seat (a class, a series' session, a 1-on-1
+        lesson): inside the free window at no cost, later a violation with the policy's
+        late fee; the credit that paid for the seat comes back in the free window and is
+        forfeited after it. The outcome says which (``credit_returned``: ``None`` when
+        no credit paid). ``reason_code`` is the school's code for why."""
+        paid_by = self.students.credit_paying(booking_id)
+        outcome = self.policies.cancel(
+            booking_id, reason_code=reason_code, idempotency_key=idempotency_key
+        )
+        if paid_by is None:
+            return outcome
+        return attrs.evolve(outcome, credit_returned=not outcome.late)
 
     def reindex(self) -> dict[str, int]:
         """The one-off upgrade of a store written by a release before indexes: file every
@@ -749,6 +875,7 @@ class School:
             "timetable": self.queries.reindex(),
             "segments": self.segments.reindex(),
             "journeys": self.journeys.reindex(),
+            "orders": self.pricing.reindex_orders(),
         }
 
     def periodic_jobs(
@@ -818,7 +945,7 @@ class School:
 'projection community', 'projection community_metrics', 'projection learning_archive', \
 'projection growth', 'projection desk', 'projection desk_notices', 'projection milestones', \
 'projection learning_mastery', 'projection learning_analytics', 'projection segments', \
-'projection journeys']
+'projection journeys', 'projection referral_clawback']
         >>> dict(table["projection notices"])["AttendanceMarked"]
         ['notices.handlers.on_attendance']
         """

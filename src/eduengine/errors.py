@@ -585,6 +585,16 @@ class GroupNotFound(NotFound):
         self.group_id = group_id
 
 
+class ShareLinkNotFound(NotFound):
+    """No share link has this token (mistyped, or made up)."""
+
+    code = "share_link_not_found"
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"share link {token!r} not found")
+        self.token = token
+
+
 class GroupClosed(BookingRefused):
     """The group is no longer open for joining (formed, failed, cancelled, past deadline)."""
 
@@ -728,6 +738,94 @@ class IdempotencyKeyReused(InvalidInput):
         super().__init__(message)
         self.key = key
         self.order_id = key if order else None
+
+
+# --- the catalogue and quotes (issue #27) ---------------------------------------------
+
+
+class CatalogueItemNotFound(NotFound):
+    """No course, package or campaign has this id in the catalogue."""
+
+    code = "catalogue_item_not_found"
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"catalogue item {item_id!r} not found")
+        self.item_id = item_id
+
+
+class NotForSale(DomainError):
+    """The catalogue has no price for the item in this currency now (no price list
+    version covers this moment). 409: the request is well formed, the price lists
+    refuse it."""
+
+    code = "not_for_sale"
+    http_status = 409
+
+    def __init__(self, item_id: str, currency: str, reason: str = "no price now") -> None:
+        super().__init__(f"catalogue item {item_id!r} has no price in {currency}: {reason}")
+        self.item_id = item_id
+        self.currency = currency
+
+
+class QuoteNotFound(NotFound):
+    """No quote has this id."""
+
+    code = "quote_not_found"
+
+    def __init__(self, quote_id: str) -> None:
+        super().__init__(f"quote {quote_id!r} not found")
+        self.quote_id = quote_id
+
+
+class QuoteRefused(DomainError):
+    """A quote cannot pay for this command: it was given to another student, is for
+    other items (a package quote sent to checkout), or is used by another order. 409:
+    the quote id is well formed and exists, its state refuses the command."""
+
+    code = "quote_refused"
+    http_status = 409
+
+    def __init__(self, quote_id: str, reason: str) -> None:
+        super().__init__(f"quote {quote_id!r} cannot be used: {reason}")
+        self.quote_id = quote_id
+        self.reason = reason
+
+
+class QuoteExpired(QuoteRefused):
+    """The quote's expiry has passed: ask for a new quote (409, like any state that
+    refuses a well-formed request)."""
+
+    code = "quote_expired"
+
+    def __init__(self, quote_id: str, expired_at: str) -> None:
+        super().__init__(quote_id, f"it expired at {expired_at}")
+        self.expired_at = expired_at
+
+
+# --- payment methods on file (issue #27) ----------------------------------------------
+
+
+class PaymentMethodNotFound(NotFound):
+    """No payment method on file has this id."""
+
+    code = "payment_method_not_found"
+
+    def __init__(self, method_id: str) -> None:
+        super().__init__(f"payment method {method_id!r} not found")
+        self.method_id = method_id
+
+
+class NoPaymentMethod(DomainError):
+    """The student has no default payment method on file, or the method named may not
+    pay for them (another family's card). 409: add or choose a method, then retry."""
+
+    code = "no_payment_method"
+    http_status = 409
+
+    def __init__(self, student_id: str, reason: str = "no default payment method on file") -> None:
+        super().__init__(f"student {student_id!r} cannot pay: {reason}")
+        self.student_id = student_id
+        self.reason = reason
 
 
 # --- levels -------------------------------------------------------------------------

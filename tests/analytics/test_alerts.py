@@ -100,3 +100,23 @@ def test_a_rule_must_name_a_known_metric_and_its_bound() -> None:
             InMemoryStore(),
             alert_rules=[AlertRule.threshold("r", "happiness", below=1, notify="x")],
         )
+
+
+def test_checking_the_alerts_shows_what_fires_and_records_nothing(store: StoreHandle) -> None:
+    rule = AlertRule.change("signups", "new_students", drop="0.2", notify="growth-lead")
+    s, clock, events = school(store, [rule])
+    register(s, clock, [f"a{i}" for i in range(5)])
+    clock.set(MONDAY + timedelta(days=7))
+    register(s, clock, [f"b{i}" for i in range(4)])
+    at = MONDAY + timedelta(days=14, hours=1)
+    seen = s.analytics.check_alerts(at)
+    assert [(a.rule_id, a.value, a.reference) for a in seen] == [
+        ("signups", Decimal(4), Decimal(5))
+    ]
+    assert s.analytics.check_alerts(at) == seen  # however often a board asks
+    assert not [e for e in events.events if isinstance(e, AlertRaised)]
+    # the periodic job still raises it, once
+    assert s.analytics.evaluate_alerts(at) == seen
+    assert s.analytics.check_alerts(at) == seen
+    with pytest.raises(InvalidInput):
+        s.analytics.check_alerts(datetime(2026, 3, 20))  # naive

@@ -25,10 +25,12 @@ from eduengine.community import (
     WordAction,
 )
 from eduengine.errors import EduEngineError, NotAGroupMember, PostingTooFast
+from eduengine.students import Actor
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 
 GROUP = "class:A1"
+MOD = Actor(id="mod", role="admin")
 LIMITS = RateLimits(
     member=RateLimit(per_minute=3, per_day=6),
     new_member=RateLimit(per_minute=1, per_day=3),
@@ -164,12 +166,31 @@ class PostingMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_queue_is_the_held_posts_oldest_first(self) -> None:
-        assert [p.id for p in self.svc.queue()] == self.held
+        assert [p.id for p in self.svc.queue(actor=MOD)] == self.held
+        # the same, a keyset page of two at a time
+        paged: list[str] = []
+        while True:
+            page = self.svc.queue(limit=2, after=paged[-1] if paged else None, actor=MOD)
+            paged += [p.id for p in page]
+            if len(page) < 2:
+                break
+        assert paged == self.held
 
     @invariant()
     def only_what_moderation_let_through_is_in_the_group(self) -> None:
-        shown = {p.id for p in self.svc.threads(GROUP, limit=1000)}
+        listed = [p.id for p in self.svc.threads(GROUP, limit=1000, actor=MOD)]
+        shown = set(listed)
         assert shown == set(self.visible)
+        # newest first, and the keyset pages of two read the same list
+        paged: list[str] = []
+        while True:
+            page = self.svc.threads(
+                GROUP, limit=2, before=paged[-1] if paged else None, actor=MOD
+            )
+            paged += [p.id for p in page]
+            if len(page) < 2:
+                break
+        assert paged == listed
 
 
 def _machine_for(adapter: str) -> type[PostingMachine]:

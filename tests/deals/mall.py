@@ -11,6 +11,7 @@ from typing import Self
 
 from eduengine import FixedClock, InMemoryEventBus
 from eduengine.deals import (
+    AcrossGroups,
     DealService,
     GroupDealCampaign,
     GroupState,
@@ -20,6 +21,7 @@ from eduengine.deals import (
     SamePaymentAccount,
     TooManyGroups,
 )
+from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS
 from eduengine.events import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.payments import FakePaymentGateway
@@ -55,6 +57,7 @@ class Mall:
         *,
         risk_rules: Sequence[RiskRule] = RULES,
         new_code: Callable[[], str] | None = None,
+        across_groups: AcrossGroups | None = DEFAULT_ACROSS_GROUPS,
         uow: Callable[[UnitOfWork], UnitOfWork] = lambda inner: inner,
         **campaign: object,
     ) -> None:
@@ -72,6 +75,7 @@ class Mall:
             publisher=self.bus,
             risk_rules=risk_rules,
             new_code=new_code,
+            across_groups=across_groups,
         )
         settings: dict[str, object] = {
             "id": "spring",
@@ -86,7 +90,8 @@ class Mall:
             "max_joined_per_student": 5,
         }
         settings.update(campaign)
-        self.deals.create_campaign(GroupDealCampaign(**settings))  # type: ignore[arg-type]
+        self.campaign = GroupDealCampaign(**settings)  # type: ignore[arg-type]
+        self.deals.create_campaign(self.campaign)
 
     def open(self, student: str) -> str:
         return self.deals.open_group("spring", student, account=f"acct-{student}").id

@@ -230,7 +230,8 @@ def test_metrics_come_from_events(mall: Mall) -> None:
     assert metrics.success_rate == Decimal("0.5")
     assert metrics.average_order_value == PRICE
     # bob and cat were brought in; the openers ann and dan are not (2 new over 2 groups)
-    assert metrics.viral_coefficient == Decimal(1)
+    assert metrics.first_payment_coefficient == Decimal(1)
+    assert metrics.viral_coefficient == Decimal(0)  # nobody came through a share link
 
 
 def test_closing_soon_lists_open_groups_near_their_deadline(mall: Mall) -> None:

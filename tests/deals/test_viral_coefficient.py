@@ -1,4 +1,6 @@
-"""The viral coefficient (病毒传播系数): new students brought in per group opened.
+"""New paying students per group opened (``first_payment_coefficient``, what the viral
+coefficient measured before sign-ups were attributed to share links; the viral
+coefficient itself is tested in tests/deals/test_share_links.py).
 
 The opener is never counted: a group nobody joined scores 0, not 1.
 """
@@ -31,7 +33,7 @@ def mall(store: StoreHandle, clock: FixedClock) -> Mall:
 
 
 def test_no_group_opened_has_no_coefficient() -> None:
-    assert DealMetrics().viral_coefficient is None
+    assert DealMetrics().first_payment_coefficient is None
 
 
 def test_a_group_nobody_joined_scores_zero_though_its_opener_is_new(mall: Mall) -> None:
@@ -40,7 +42,7 @@ def test_a_group_nobody_joined_scores_zero_though_its_opener_is_new(mall: Mall) 
     assert [(e.student_id, e.new_student, e.is_initiator) for e in joined] == [  # type: ignore[attr-defined]
         ("ann", False, True)
     ]
-    assert metrics_of(mall).viral_coefficient == Decimal(0)
+    assert metrics_of(mall).first_payment_coefficient == Decimal(0)
 
 
 def test_only_joiners_paying_their_first_order_count(mall: Mall) -> None:
@@ -48,7 +50,7 @@ def test_only_joiners_paying_their_first_order_count(mall: Mall) -> None:
     first = mall.open("ann")
     mall.join(first, "bob")
     mall.join(first, "cat")
-    assert metrics_of(mall).viral_coefficient == Decimal(2)
+    assert metrics_of(mall).first_payment_coefficient == Decimal(2)
     # group 2: bob (no longer new, and its opener) opens; cat already paid once, dan is
     # new -> 1 more new student; 3 new over 2 groups
     second = mall.open("bob")
@@ -56,7 +58,7 @@ def test_only_joiners_paying_their_first_order_count(mall: Mall) -> None:
     mall.join(second, "dan")
     metrics = metrics_of(mall)
     assert metrics.new_students == 3 and metrics.groups_opened == 2
-    assert metrics.viral_coefficient == Decimal(3) / 2
+    assert metrics.first_payment_coefficient == Decimal(3) / 2
     flags = {
         (e.group_id, e.student_id): e.new_student  # type: ignore[attr-defined]
         for e in mall.events(MemberJoined)
@@ -81,7 +83,7 @@ def test_a_new_student_stays_counted_when_the_group_fails_and_refunds_them(
     assert mall.deals.expire_due() == 2
     metrics = metrics_of(mall)
     assert metrics.groups_failed == 2
-    assert metrics.viral_coefficient == Decimal(1) / 2  # bob, over two groups
+    assert metrics.first_payment_coefficient == Decimal(1) / 2  # bob, over two groups
 
 
 def test_an_opener_flagged_new_by_an_older_event_is_still_not_counted() -> None:
@@ -97,4 +99,4 @@ def test_an_opener_flagged_new_by_an_older_event_is_still_not_counted() -> None:
             MemberJoined(occurred_at=T, group_id="g", student_id=student, amount=PRICE,
                          members=1, still_needed=0, seconds_left=0, new_student=new)
         )  # fmt: skip
-    assert metrics.new_students == 1 and metrics.viral_coefficient == Decimal(1)
+    assert metrics.new_students == 1 and metrics.first_payment_coefficient == Decimal(1)

@@ -25,6 +25,7 @@ from eduengine.students.model import Guardian
 from tests.adapters import StoreHandle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday
+OFFICE = Actor(id="olivia", role="academic")
 SETUP = DeskSetup(
     zone="UTC",
     teams={"sales": BusinessHours.always("UTC"), "operations": BusinessHours.always("UTC")},
@@ -73,7 +74,8 @@ def test_a_lead_that_becomes_a_buying_reviewing_student_counts_once_everywhere(
     desk.resolve(complaint.id, by="olga", text="refunded")
     desk.reopen(complaint.id, by="kid")
     desk.resolve(complaint.id, by="olga")  # resolved again: not a second resolution
-    survey = desk.satisfaction.survey(f"ticket:{complaint.id}:kid")  # sent on its own
+    kid = Actor(id="kid", role="student")
+    survey = desk.satisfaction.survey(f"ticket:{complaint.id}:kid", actor=kid)  # sent on its own
     desk.satisfaction.answer(survey.id, by=Party("student", "kid"), csat=4, nps=10)
     desk.satisfaction.review("kid", "math", rating=3, tutor_id="tom")
     desk.satisfaction.review("kid", "math", rating=5, text="better now")  # an edit
@@ -121,6 +123,41 @@ def test_a_lead_that_becomes_a_buying_reviewing_student_counts_once_everywhere(
     assert len(again) == 5  # a rebuild announces nothing again
 
 
+def test_a_lead_converted_after_its_students_trial_and_purchases_counts_each_step_once(
+    store: StoreHandle,
+) -> None:
+    school, clock = build(store)
+    leads, students, metrics = school.desk.leads, school.students, school.desk.metrics
+    students.register("kid", name="Kid")
+    students.record_activity("kid", "trial_booked")
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))  # renewed
+    clock.advance(timedelta(days=31))  # April: the lead is found and linked only now
+    lead = leads.capture(source="douyin", campaign="spring", contact=LeadContact(phone="1"))
+    leads.consult(lead.id, subject="Level?", text="?")
+    leads.convert(lead.id, "kid")
+    students.buy_package("kid", credits=10, valid_for=timedelta(days=90))
+    every_step = dict.fromkeys(("visit", "consult", "register", "trial", "first_purchase"), 1)
+    assert metrics.funnel() == every_step
+    assert metrics.funnel(period="2026-04") == every_step  # counted when linked
+    assert metrics.funnel(period="2026-03") == dict.fromkeys(every_step, 0)
+    # a second lead of the same student is refused and changes nothing
+    twin = leads.capture(source="wechat", contact=LeadContact(phone="2"))
+    with pytest.raises(InvalidInput):
+        leads.convert(twin.id, "kid")
+    assert leads.lead(twin.id, Actor(id="amy", role="sales")).stage == "visit"
+    assert metrics.funnel() == {**every_step, "visit": 2}
+    steps = [
+        e.event.step
+        for e in school.feed.events_since(0, 1000)
+        if isinstance(e.event, LeadStepReached) and e.event.lead_id == lead.id
+    ]
+    assert steps == ["visit", "consult", "register", "trial", "first_purchase"]
+    live = everything(metrics)
+    assert school.projections.rebuild("desk").ok
+    assert everything(metrics) == live
+
+
 def test_a_survey_is_sent_once_per_occasion_and_answered_once(store: StoreHandle) -> None:
     school, _ = build(store)
     school.students.register("ann", name="Ann", guardians=[Guardian(name="Grace")])
@@ -156,8 +193,8 @@ def test_erasure_blanks_survey_and_review_texts(store: StoreHandle) -> None:
     sat.answer(survey.id, by=Party("student", "ann"), csat=2, text="my phone is 13812345678")
     sat.review("ann", "math", rating=2, text="call me at 13812345678")
     school.students.erase(Actor(id="root", role="admin"), "ann")
-    assert sat.survey(survey.id).text == "[erased]"
-    assert sat.survey(survey.id).csat == 2  # the score stays for the metrics
+    assert sat.survey(survey.id, actor=OFFICE).text == "[erased]"
+    assert sat.survey(survey.id, actor=OFFICE).csat == 2  # the score stays for the metrics
 
 
 def test_a_lesson_attended_sends_its_survey_once_when_the_desk_asks_for_it(
@@ -173,9 +210,9 @@ def test_a_lesson_attended_sends_its_survey_once_when_the_desk_asks_for_it(
     clock.set(start + timedelta(minutes=70))
     school.booking.mark_attended(ann.id)
     school.booking.mark_no_show(bob.id)
-    survey = school.desk.satisfaction.survey(f"lesson:{slot.id}:ann")
+    survey = school.desk.satisfaction.survey(f"lesson:{slot.id}:ann", actor=OFFICE)
     assert (survey.course_id, survey.tutor_id) == ("math", "tom")
     with pytest.raises(SurveyNotFound):
-        school.desk.satisfaction.survey(f"lesson:{slot.id}:bob")  # absent: not asked
+        school.desk.satisfaction.survey(f"lesson:{slot.id}:bob", actor=OFFICE)  # not asked
     school.desk.satisfaction.answer(survey.id, by=Party("student", "ann"), csat=5)
     assert school.desk.metrics.satisfaction(by="tutor")["tom"].csat == Decimal("5.00")

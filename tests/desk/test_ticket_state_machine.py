@@ -6,8 +6,9 @@ York office hours with a holiday across the spring clock change, Shanghai hours 
 lunch break, a 24/7 London team), while the clock jumps over nights, weekends and
 holidays. A plain model predicts every refusal and state, and counts each target's
 business time minute by minute (tests/desk/brute.py) while its clock runs; after every
-step the service's elapsed time and verdicts equal the model's, and every warning and
-breach the model expects was announced, exactly once.
+step the service's elapsed time and verdicts equal the model's, every warning and
+breach the model expects was announced, exactly once, and the sweep of every open
+ticket from the SLA index (``sla_alerts``) lists exactly the late targets.
 """
 
 from __future__ import annotations
@@ -283,6 +284,23 @@ class TicketMachine(RuleBasedStateMachine):
                     left = max(target.limit - target.used, 0)
                     # the deadline is where the count, going on from now, reaches the target
                     assert open_minutes(hours, self.clock.now(), status.deadline) == left
+
+    @invariant()
+    def the_index_sweep_lists_exactly_the_targets_the_count_says_are_late(self) -> None:
+        """``sla_alerts`` reads only the index: it must agree with the minute count on
+        every open target (breached, warned, or not listed: on time)."""
+        expected = set()
+        for ticket_id, model in self.model.items():
+            for name, target in model.targets.items():
+                if target.met is not None:
+                    continue
+                if target.used > target.limit:
+                    expected.add((ticket_id, name, "breach"))
+                elif target.used >= target.limit - target.warn:
+                    expected.add((ticket_id, name, "warning"))
+        alerts = self.school.desk.sla_alerts()
+        assert {(a.ticket_id, a.target, a.kind) for a in alerts} == expected
+        assert all(a.at <= self.clock.now() for a in alerts)
 
     def teardown(self) -> None:
         self.store.close()

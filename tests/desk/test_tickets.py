@@ -232,3 +232,41 @@ def test_targets_follow_category_and_priority(store: StoreHandle) -> None:
     assert target("question", "urgent") == setup.sla.default.first_response
     with pytest.raises(InvalidInput):
         target("refund", "whenever")
+
+
+def test_the_sla_index_follows_new_hours_on_reindex_and_plans_clocks_stored_before_it(
+    store: StoreHandle,
+) -> None:
+    friday_5pm = datetime(2026, 3, 6, 17, 0, tzinfo=UTC)
+    clock = FixedClock(friday_5pm)
+    office = School.build(store, clock=clock, desk=DeskSetup(zone="UTC"), reminders=None)
+    ticket = office.desk.open_ticket(category="feedback", asker=ANN, subject="s", text="t")
+    # office hours: 1 of the 4 hours on Friday, the rest on Monday (breached at 12:00)
+    assert office.desk.sla_alerts(friday_5pm + timedelta(hours=5)) == []
+    monday_noon = datetime(2026, 3, 9, 12, 0, 1, tzinfo=UTC)
+    assert [a.kind for a in office.desk.sla_alerts(monday_noon)] == ["breach"]
+    # support goes 24/7: the stored instants follow once the school reindexes
+    always = DeskSetup(zone="UTC", teams={"support": BusinessHours.always("UTC")})
+    school = School.build(store, clock=clock, desk=always, reminders=None)
+    school.reindex()
+    late = school.desk.sla_alerts(friday_5pm + timedelta(hours=4, seconds=1))
+    assert [(a.ticket_id, a.target, a.kind) for a in late] == [
+        (ticket.id, "first_response", "breach")
+    ]
+    # a clock stored before its instants were is planned when first used
+    with store.unit_of_work() as uow:
+        doc = uow.records.get("desk_ticket", ticket.id)
+        assert doc is not None
+        for target in TARGETS:
+            for name in ("deadline_at", "warn_at", "breach_at"):
+                del doc["clocks"][target][name]
+        uow.records.put("desk_ticket", ticket.id, doc)  # and no index entries
+        uow.commit()
+    assert school.desk.sla_alerts(friday_5pm + timedelta(days=9)) == []
+    assert school.desk.sla(ticket.id)["first_response"].deadline == friday_5pm + timedelta(
+        hours=4
+    )
+    school.reindex()
+    assert len(school.desk.sla_alerts(friday_5pm + timedelta(hours=4, seconds=1))) == 1
+    clock.set(friday_5pm + timedelta(hours=4, seconds=1))
+    assert school.desk.run_due() == 1  # the breach (its warning skipped with it)

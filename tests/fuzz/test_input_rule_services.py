@@ -515,6 +515,7 @@ ANALYTICS: Table = [
     ("currency", ids, lambda s, v: s.school.analytics.segments(currency=v)),
     ("spend bands", ints, lambda s, v: s.school.analytics.segments(spend_bands=[0, v])),
     ("alerts now", instants, lambda s, v: s.school.analytics.evaluate_alerts(v)),
+    ("alerts checked", instants, lambda s, v: s.school.analytics.check_alerts(v)),
     ("rebuild", ints, lambda s, v: s.school.analytics.rebuild(batch=v)),
     ("alert rule", ids, lambda s, v: AlertRule.threshold(v, "fill_rate", notify="ops", below=1)),
     (

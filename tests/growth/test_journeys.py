@@ -200,3 +200,55 @@ def test_a_step_waits_for_its_template_and_other_journeys_go_on(store: StoreHand
     school.templates.save("later", "sms", "en", "Hi {{ student.name }}")
     assert school.journeys.sweep_due() == 1
     assert school.journeys.passed("missing", "hi", "ann") == clock.now()
+
+
+def test_a_step_goes_on_each_recipients_best_channel_when_the_school_says_so(
+    store: StoreHandle,
+) -> None:
+    from eduengine.notices import NoticePolicy
+    from eduengine.notices.model import GUARDIAN_KINDS
+    from eduengine.students import Actor, Guardian, GuardianRole
+    from tests.notices.helpers import Provider
+
+    office = Actor(id="u-office", role="academic")
+
+    clock = FixedClock(T0)
+    provider = Provider()
+    step = Step(name="hi", action=SendNotice(template="welcome", channel="sms"))
+    best = Step(name="hi", action=SendNotice(template="welcome", channel="sms", best_channel=True))
+    school = School.build(
+        store,
+        clock=clock,
+        journeys=[
+            Journey(key="first", trigger=Trigger.registered_no_purchase(days=1), steps=[step]),
+            Journey(key="second", trigger=Trigger.registered_no_purchase(days=2), steps=[best]),
+        ],
+        notifiers={"sms": provider, "wechat": provider, "email": provider},
+        notices=NoticePolicy(guardian_kinds=GUARDIAN_KINDS | {"journey"}, quiet=None),
+    )
+    school.templates.save("welcome", "sms", "en", "Hi {{ student.name }}")
+    mum = Guardian(name="Mum", phone="1380000", roles=frozenset({GuardianRole.RECEIVE_REMINDERS}))
+    school.students.register("ann", name="Ann", guardians=[mum])
+    for recipient in ("ann", "ann#guardian0"):
+        school.notices.set_preferences(recipient, channels=["sms", "wechat"], quiet=None)
+    clock.advance(timedelta(days=1))
+    assert school.journeys.sweep_due() == 1
+    school.notices.deliver_due("w1")
+    opened = {"ann": "wechat", "ann#guardian0": "sms"}
+    for key, notice in provider.calls:
+        if key.endswith(":" + opened[notice.recipient.id]):
+            school.notices.record_outcome(notice.id, opened[notice.recipient.id], "opened")
+    clock.advance(timedelta(days=1))
+    assert school.journeys.sweep_due() == 1
+    sent = {
+        n.recipient.id: n.channels
+        for n in school.notices.for_student("ann", actor=office)
+        if n.context["journey"] == "second"
+    }
+    assert sent == {"ann": ("wechat",), "ann#guardian0": ("sms",)}
+    firsts = {
+        n.recipient.id: n.channels
+        for n in school.notices.for_student("ann", actor=office)
+        if n.context["journey"] == "first"
+    }
+    assert firsts == {"ann": ("sms", "wechat"), "ann#guardian0": ("sms", "wechat")}

@@ -119,3 +119,32 @@ def test_the_sweep_reads_only_due_students_and_moves_them(store: StoreHandle) ->
     assert school.segments.sweep_due() >= 1
     assert list(school.segments.audience(Segment(stages={"churned"}))) == ["cy"]
     assert [s for s, _, _ in school.students.stage_history("cy")][-1] == "churned"
+
+
+def test_mastery_and_linked_guardians_channels(store: StoreHandle) -> None:
+    from decimal import Decimal
+
+    from eduengine.people import GuardianRole
+
+    school = school_on(store, FixedClock(T0))
+    for sid in ("ann", "bob", "cy"):
+        school.students.register(sid, name=sid)
+    for _ in range(4):
+        school.mastery.observe("ann", "fractions", True)
+        school.mastery.observe("bob", "fractions", False)
+    # cy has not met the point: she counts at its prior, below 0.6
+    weak = Segment(mastery_below={"fractions": Decimal("0.6")})
+    assert list(school.segments.audience(weak)) == ["bob", "cy"]
+    strong = Segment(mastery_at_least={"fractions": "0.6"})
+    assert list(school.segments.audience(strong)) == ["ann"]
+    school.segments.save("weak", weak)
+    assert school.segments.get("weak") == weak
+    # a guardian account linked to bob (not given at registration) reaches him by email
+    school.people.add_guardian("g-li", name="李强", email="li@example.com")
+    school.people.link("g-li", "bob", {GuardianRole.RECEIVE_REMINDERS})
+    assert list(school.segments.audience(Segment(guardian_channel="email"))) == ["bob"]
+    assert list(school.segments.audience(Segment(guardian_channel="phone"))) == []
+    with pytest.raises(InvalidInput):
+        Segment(mastery_below={"fractions": "1.5"})
+    with pytest.raises(InvalidInput):
+        Segment(mastery_below={"fractions": 0.5})  # a float is no mastery bound

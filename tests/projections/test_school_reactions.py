@@ -41,6 +41,7 @@ REACTIONS = [
     "learning_analytics",
     "segments",
     "journeys",
+    "referral_clawback",
 ]
 
 

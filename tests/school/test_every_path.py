@@ -143,7 +143,7 @@ def take(w: World, path: str, student: str, ready: dict[str, str]) -> None:
     elif path == "weekly":
         s.availability.book_weekly("lin", student, SOON, weeks=2)
     elif path == "credit":
-        s.students.book_with_credit(ready["slot"], student)
+        s.book(ready["slot"], student, require_credit=True)
     elif path == "rush":
         w.clock.advance(timedelta(hours=1, seconds=5))
         s.rush.admit(ready["slot"])
@@ -197,12 +197,14 @@ def test_a_restricted_student_gains_no_seat_on_any_path(world: World, path: str)
         assert [getattr(e, "refused", ()) for e in admitted] == [("ann",)]
 
 
+@pytest.mark.parametrize("scope", ["math", None])
 @pytest.mark.parametrize("path", ["book", "series", "promotion", "offer", "rush"])
-def test_a_seat_in_a_course_with_a_scoped_package_spends_a_credit_on_every_path(
-    world: World, path: str
+def test_a_seat_covered_by_a_package_spends_a_credit_on_every_path(
+    world: World, path: str, scope: str | None
 ) -> None:
+    # a general package (no course) pays too: a plain book used to seat for free
     world.school.students.buy_package(
-        "ann", credits=5, valid_for=timedelta(days=90), activate=True, course_id="math"
+        "ann", credits=5, valid_for=timedelta(days=90), activate=True, course_id=scope
     )
     ready = prepare(world, path, "ann")
     take(world, path, "ann", ready)

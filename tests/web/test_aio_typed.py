@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from eduengine import InMemoryStore, School
 from eduengine.pricing import Customer, Money, OrderLine
+from eduengine.students import Actor
 from eduengine.web.aio import AsyncSchool
 
 
@@ -40,6 +41,22 @@ async def pages(aschool: AsyncSchool) -> None:
 
 def build() -> AsyncSchool:
     return AsyncSchool(School.build(InMemoryStore()))
+
+
+async def school_pages(aschool: AsyncSchool, slot_id: str) -> int:
+    seat = await aschool.book(slot_id, "ann", idempotency_key="k2")
+    outcome = await aschool.cancel(seat.id, idempotency_key="k3")
+    reveal_type(outcome)
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    page = await aschool.queries.timetable(start=start, end=start + timedelta(days=1))
+    reveal_type(page)
+    desk = Actor(id="u-desk", role="support")
+    roster = await aschool.queries.roster(actor=desk, slot_id=slot_id, after=page.next)
+    reveal_type(roster.items[0].status)
+    groups = await aschool.queries.open_groups("spring", order="newest")
+    reveal_type(groups.items[0].seats_to_go)
+    shot = await aschool.queries.snapshot(slot_id)
+    return shot.slot.seats_left + groups.items[0].seats_to_go
 """
 
 
@@ -73,6 +90,10 @@ def test_a_host_module_sees_the_real_return_types(tmp_path: Path) -> None:
         '"eduengine.deals.model.GroupDeal"',
         '"def (slot_id: str, student_id: str, *, idempotency_key: str | None =) -> '
         'typing.Coroutine[Any, Any, eduengine.booking.model.Booking]"',
+        '"eduengine.policies.service.CancellationOutcome"',
+        '"eduengine.booking.timetable.Page[eduengine.booking.timetable.SlotSummary]"',
+        '"str | None"',
+        '"int"',
     ], out
     assert status == 0 and "error" not in out, out  # reveal_type notes only
 
@@ -87,6 +108,19 @@ def test_a_planted_type_error_fails(tmp_path: Path) -> None:
     assert 'Argument 2 to "book" of "SeatService" has incompatible type "int"' in out or (
         'incompatible type "int"; expected "str"' in out
     ), out
+
+
+def test_a_planted_type_error_in_a_query_fails(tmp_path: Path) -> None:
+    planted = HOST.replace(
+        "return shot.slot.seats_left + groups.items[0].seats_to_go",
+        "return shot.slot.seats_left + groups.items[0].campaign_id",
+    ).replace("reveal_type(", "print(")
+    out, status = _mypy(tmp_path, planted)
+    assert status == 1
+    assert 'Unsupported operand types for + ("int" and "str")' in out, out
+    missing_actor = HOST.replace("roster(actor=desk, ", "roster(").replace("reveal_type(", "print(")
+    out, status = _mypy(tmp_path, missing_actor)
+    assert status == 1 and 'Missing named argument "actor"' in out, out
 
 
 def test_the_generated_proxies_are_up_to_date() -> None:

@@ -186,3 +186,58 @@ def test_the_pages_read_the_library_queries_and_a_feed_token_opens_the_students_
         client.post("/students/pat/calendar-token")  # rotated: the old URL is dead
         gone = client.get(url)
         assert gone.status_code == 404 and gone.json()["code"] == "calendar_token_not_found"
+
+
+def test_book_and_cancel_replay_the_first_answer_for_the_same_idempotency_key(
+    fastapi_url: str,
+) -> None:
+    with httpx.Client(base_url=fastapi_url, timeout=30.0) as client:
+        in_three_days = {"capacity": 3, "starts_in_minutes": 3 * 24 * 60}
+        slot_id = client.post("/slots", json=in_three_days).json()["slot_id"]
+        seat = {"json": {"student_id": "kim"}, "headers": {"Idempotency-Key": "book-kim-1"}}
+        first = client.post(f"/slots/{slot_id}/book", **seat)  # type: ignore[arg-type]
+        again = client.post(f"/slots/{slot_id}/book", **seat)  # type: ignore[arg-type]
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json()
+        assert client.get(f"/slots/{slot_id}").json()["data"]["seats_left"] == 2
+        other = client.post(
+            f"/slots/{slot_id}/book",
+            json={"student_id": "lee"},
+            headers={"Idempotency-Key": "book-kim-1"},
+        )
+        assert other.status_code == 409
+        assert other.json()["code"] == "idempotency_key_reused"
+
+        booking_id = first.json()["booking_id"]
+        key = {"Idempotency-Key": "cancel-kim-1"}
+        cancelled = client.post(f"/bookings/{booking_id}/cancel", headers=key)
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled" and cancelled.json()["late"] is False
+        # the answer was lost: the retry gets it again, not invalid_transition
+        assert client.post(f"/bookings/{booking_id}/cancel", headers=key).json() == (
+            cancelled.json()
+        )
+        unkeyed = client.post(f"/bookings/{booking_id}/cancel")
+        assert unkeyed.status_code == 409
+
+
+def test_the_roster_page_masks_for_support_and_a_campaigns_groups_page_answers(
+    fastapi_url: str,
+) -> None:
+    with httpx.Client(base_url=fastapi_url, timeout=30.0) as client:
+        slot_id = client.post("/slots", json={"capacity": 3}).json()["slot_id"]
+        for student in ("uma", "val"):
+            client.post(f"/slots/{slot_id}/book", json={"student_id": student})
+        staff = {"X-Actor-Id": "u-desk", "X-Actor-Role": "support"}
+        roster = client.get(f"/slots/{slot_id}/roster", headers=staff).json()
+        assert [(s["student_id"], s["status"]) for s in roster["students"]] == [
+            ("uma", "confirmed"),
+            ("val", "confirmed"),
+        ]
+        assert roster["next"] is None
+        denied = client.get(
+            f"/slots/{slot_id}/roster", headers={"X-Actor-Id": "m", "X-Actor-Role": "marketing"}
+        )
+        assert denied.status_code == 403
+        missing = client.get("/campaigns/none/groups")
+        assert missing.status_code == 404 and missing.json()["code"] == "campaign_not_found"

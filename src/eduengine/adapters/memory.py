@@ -44,6 +44,9 @@ from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.ports import IndexEntries
 
+#: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
+DocumentEntries = list[tuple[str, int, dict[str, Any]]]
+
 log = logging.getLogger("eduengine.events")
 
 
@@ -378,6 +381,26 @@ class InMemoryRecordIndex:
         end = stop if limit is None else min(stop, start + limit)
         return [(key, value) for value, key in values.islice(start, end)]
 
+    def page(
+        self,
+        kind: str,
+        index: str,
+        after: tuple[int, str] | None,
+        limit: int,
+        descending: bool,
+    ) -> IndexEntries:
+        """The next ``limit`` entries after the keyset cursor ``after``: one bisection
+        of the sorted list, then the page."""
+        values = self.sorted.get((kind, index))
+        if not values or limit <= 0:
+            return []
+        if descending:
+            stop = len(values) if after is None else values.bisect_left(after)
+            first = max(0, stop - limit)
+            return [(values[i][1], values[i][0]) for i in range(stop - 1, first - 1, -1)]
+        start = 0 if after is None else values.bisect_right(after)
+        return [(key, value) for value, key in values.islice(start, start + limit)]
+
     def count(self, kind: str, index: str, lo: int | None, hi: int | None) -> int:
         values = self.sorted.get((kind, index))
         if not values:
@@ -471,6 +494,23 @@ class InMemoryRecordRepository:
 
     def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
         return self._store.record_index.count(kind, index, lo, hi)
+
+    def scan_documents(
+        self,
+        kind: str,
+        index: str,
+        *,
+        limit: int,
+        after: tuple[int, str] | None = None,
+        descending: bool = False,
+    ) -> DocumentEntries:
+        """``(key, value, document)`` of the next ``limit`` entries of ``index`` after
+        the keyset cursor ``after`` (a ``(value, key)`` already read)."""
+        docs = self._store.records.get(kind, {})
+        return [
+            (key, value, dict(json.loads(docs[key])))
+            for key, value in self._store.record_index.page(kind, index, after, limit, descending)
+        ]
 
 
 class UnitOfWorkBase:

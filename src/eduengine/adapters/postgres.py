@@ -485,6 +485,7 @@ class PostgresDialect(Dialect[Conn]):
 
     json_param = "?::jsonb"
     record_locks = True
+    index_key_as_record_key = 'i.key COLLATE "default"'
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store

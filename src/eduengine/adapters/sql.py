@@ -50,6 +50,9 @@ from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.ports import IndexEntries
 from eduengine.version import __version__
 
+#: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
+DocumentEntries = list[tuple[str, int, dict[str, Any]]]
+
 C = TypeVar("C")
 
 _NO_FLIGHT = nullcontext()
@@ -77,6 +80,10 @@ class Dialect(Generic[C]):
     #: whether a unit of work keeps the documents it read or wrote (as JSON text, parsed
     #: afresh on each read) so reading one again costs no statement
     remembers_documents = False
+    #: ``record_index.key`` as ``records.key`` compares it, so a join of the two finds
+    #: each document by its primary key (PostgreSQL: the index's "C" collation back to
+    #: the default one; a mismatch scans every document of the kind)
+    index_key_as_record_key = "i.key"
 
     # --- connections and transactions ---------------------------------------------
 
@@ -564,6 +571,27 @@ class SqlRecordRepository(Generic[C]):
     def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
         sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
         return int(self._uow.execute(sql, params).fetchone()["n"])
+
+    def scan_documents(
+        self,
+        kind: str,
+        index: str,
+        *,
+        limit: int,
+        after: tuple[int, str] | None = None,
+        descending: bool = False,
+    ) -> DocumentEntries:
+        """``(key, value, document)`` of the next ``limit`` entries of ``index`` after
+        the keyset cursor ``after`` (a ``(value, key)`` already read), in one query;
+        read without locking, as ``scan``."""
+        sql, params = enc.scan_documents_sql(
+            kind, index, after, limit, descending, self._uow.dialect.index_key_as_record_key
+        )
+        json_in = self._json_in
+        return [
+            (row["key"], int(row["value"]), json_in(row["data"]))
+            for row in self._uow.execute(sql, params)
+        ]
 
 
 class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):

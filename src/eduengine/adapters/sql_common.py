@@ -533,6 +533,35 @@ def scan_sql(
     return sql, params
 
 
+def scan_documents_sql(
+    kind: str,
+    index: str,
+    after: tuple[int, str] | None,
+    limit: int,
+    descending: bool,
+    index_key: str = "i.key",
+) -> tuple[str, list[Any]]:
+    """The query (``?`` placeholders) behind ``scan_documents``: one walk of the
+    ``(kind, name, value, key)`` B-tree from a keyset cursor, each entry joined to its
+    document by primary key, so a page is one statement whatever the index's size
+    (``index_key``: the entry's key as the documents' key compares, see
+    ``Dialect.index_key_as_record_key``)."""
+    where = ["i.kind = ?", "i.name = ?"]
+    params: list[Any] = [kind, index]
+    if after is not None:
+        # a row-value comparison both engines turn into an index range
+        where.append(f"(i.value, i.key) {'<' if descending else '>'} (?, ?)")
+        params.extend(after)
+    order = "i.value DESC, i.key DESC" if descending else "i.value, i.key"
+    sql = (
+        "SELECT i.key AS key, i.value AS value, r.data AS data FROM record_index i "
+        f"JOIN records r ON r.kind = i.kind AND r.key = {index_key} "
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    )
+    params.append(max(0, limit))
+    return sql, params
+
+
 @attrs.frozen
 class Write:
     """One statement (``?`` placeholders) of a slot's write-back."""

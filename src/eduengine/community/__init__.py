@@ -14,6 +14,7 @@ from eduengine.community.events import (
 )
 from eduengine.community.metrics import ActivityRow
 from eduengine.community.model import (
+    AccountFlag,
     Post,
     PostStatus,
     RateLimit,
@@ -26,6 +27,7 @@ from eduengine.community.service import CommunityService
 from eduengine.community.spam import SpamRules, SpamSignal, contact_handles
 
 __all__ = [
+    "AccountFlag",
     "AccountFlagged",
     "ActivityRow",
     "CommunityService",

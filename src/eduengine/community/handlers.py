@@ -41,6 +41,7 @@ __all__ = [
     "join_group",
     "leave_group",
     "membership_rules",
+    "page_posts",
     "save_post",
 ]
 
@@ -157,6 +158,49 @@ def post_index(post: Post) -> dict[str, int]:
 
 def save_post(uow: UnitOfWork, post: Post) -> None:
     uow.records.put(POSTS, post.id, post.to_record(), index=post_index(post))
+
+
+def page_posts(
+    uow: UnitOfWork,
+    index: str,
+    *,
+    limit: int,
+    after: tuple[int, str] | None = None,
+    descending: bool = False,
+) -> list[dict[str, Any]]:
+    """The stored posts of the next ``limit`` entries of ``index`` (``thread:<id>`` by
+    place, ``group:<id>`` by instant, ``queue``) strictly after the keyset cursor
+    ``after`` (the ``(value, post id)`` of the last post read): one indexed query on the
+    library's adapters (``scan_documents``), whatever the number of posts stored."""
+    scan_documents = getattr(uow.records, "scan_documents", None)
+    if scan_documents is not None:
+        found = scan_documents(POSTS, index, limit=limit, after=after, descending=descending)
+        return [doc for _, _, doc in found]
+    # another adapter: the entries from the cursor's value on, past the ones read
+    bound = None if after is None else after[0]
+    want = limit + 16
+    while True:
+        rows = uow.records.scan(
+            POSTS,
+            index,
+            lo=None if descending else bound,
+            hi=bound if descending else None,
+            limit=want,
+            descending=descending,
+        )
+        exhausted = len(rows) < want
+        if after is not None:
+            cursor = after
+            rows = [
+                (key, value)
+                for key, value in rows
+                if (value, key) != cursor and ((value, key) < cursor) == descending
+            ]
+        if len(rows) >= limit or exhausted:
+            break
+        want *= 2
+    docs = (uow.records.get(POSTS, key) for key, _ in rows[:limit])
+    return [doc for doc in docs if doc is not None]
 
 
 def text_key(digest: str, group_id: str, post_id: str) -> str:

@@ -20,16 +20,19 @@ signals. A post is then ``shown``, ``masked``, ``held`` for a moderator or ``blo
 '你这个***'
 >>> community.post("class:A1", "bob", "代開發票 dkfp").status.value
 'blocked'
->>> [p.text for p in community.thread(hello.id)]
+>>> from eduengine.students import Actor
+>>> [p.text for p in community.thread(hello.id, actor=Actor(id="ann", role="student"))]
 ['今天的作业是第三单元', '你这个***']
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
+
+import attrs
 
 from eduengine.analytics.model import Period
 from eduengine.community import handlers as rec
@@ -43,7 +46,15 @@ from eduengine.community.events import (
     PostRejected,
 )
 from eduengine.community.metrics import ActivityRow, activity
-from eduengine.community.model import MAX_POST, Post, PostStatus, RateLimit, RateLimits
+from eduengine.community.model import (
+    MAX_POST,
+    AccountFlag,
+    Post,
+    PostStatus,
+    RateLimit,
+    RateLimits,
+    mask_contacts,
+)
 from eduengine.community.moderation import Screening, Word, WordAction, WordFilter, fold
 from eduengine.community.spam import SpamRules, SpamSignal, contact_handles, text_digest
 from eduengine.errors import (
@@ -56,6 +67,8 @@ from eduengine.errors import (
 )
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
+from eduengine.people.access import AccessGate, Look, Refused, check_actor
+from eduengine.people.model import Access, Actor, FieldSet
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -75,6 +88,9 @@ class CommunityService(ServiceBase):
     other arguments are :class:`ServiceBase`'s. The word list is stored (every process
     sees the same one) and compiled once per process per version.
     """
+
+    #: the access check of the reads of personal data (School.build passes the school's)
+    gate: AccessGate = AccessGate()
 
     def __init__(
         self,
@@ -177,25 +193,45 @@ class CommunityService(ServiceBase):
             ids={"group_id": group_id, "member_id": member_id},
         )
 
-    def members_of(self, group_id: str) -> list[str]:
-        """A group's members, in the order they joined."""
+    def members_of(self, group_id: str, *, actor: Actor | None = None) -> list[str]:
+        """A group's members, in the order they joined: all of them for a member of the
+        group; for anyone else those the access check lets ``actor`` see (refused when
+        it sees none of them)."""
         check_id(group_id, "group_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+        def members(uow: UnitOfWork) -> list[str]:
             doc = uow.records.get(rec.GROUPS, group_id)
             return [] if doc is None else list(doc["members"])
 
-        return self._run(query, write=False, ids={"group_id": group_id})
+        if actor is not None:
+            listed = self._run(
+                lambda uow, now: members(uow), write=False, ids={"group_id": group_id}
+            )
+            if check_actor(actor).id in listed:
+                return listed  # members see each other
 
-    def groups_of(self, member_id: str) -> list[str]:
-        """The groups a member is in."""
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[str]:
+            return [m for m in members(uow) if not look(m).refused]
+
+        return self.gate.read(
+            self._run, actor, ("community_groups",), query, ids={"group_id": group_id}
+        )
+
+    def groups_of(self, member_id: str, *, actor: Actor | None = None) -> list[str]:
+        """The groups a member is in, for the member herself or as the access check lets
+        ``actor`` see her (``AccessDenied`` if it refuses)."""
         check_id(member_id, "member_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[str]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[str]:
+            itself = actor is not None and actor.id == member_id
+            if not itself and look(member_id).refused:
+                raise Refused()
             doc = uow.records.get(rec.MEMBERS, member_id)
             return [] if doc is None else list(doc["groups"])
 
-        return self._run(query, write=False, ids={"member_id": member_id})
+        return self.gate.read(
+            self._run, actor, ("community_groups",), query, ids={"member_id": member_id}
+        )
 
     # --- posting ------------------------------------------------------------------------
 
@@ -398,49 +434,170 @@ class CommunityService(ServiceBase):
         return len(device["members"]) > self.spam.max_accounts_per_device
 
     # --- reading ------------------------------------------------------------------------
+    #
+    # Every read that can return a student's personal data (what she wrote, the devices
+    # she posted from, the groups she is in) names its actor and goes through the
+    # school's AccessGate (docs/privacy.md): a member of the group reads it as members do
+    # (contact data in texts masked, no device), without an audit row; anyone else sees
+    # each author's posts whole, masked or not at all as the gate decides, and each
+    # student shown whole is audited once. Without an actor (deprecated) values are masked.
 
-    def get(self, post_id: str) -> Post:
-        """One post, whatever its status (a moderator's view: ``original`` included)."""
+    def get(self, post_id: str, *, actor: Actor | None = None) -> Post:
+        """One post, whatever its status: the moderator's view (``original`` and the
+        device) as ``actor`` sees its author: texts whole with the contacts field set
+        whole, with contact data masked with it masked; the device only with the
+        payments field set; refused (``AccessDenied``) when the author is refused."""
         check_id(post_id, "post_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> Post:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Post:
             doc = uow.records.get(rec.POSTS, post_id)
             if doc is None:
                 raise PostNotFound(post_id)
-            return Post.from_record(doc)
+            fields = look(doc["author_id"])
+            if fields.refused:
+                raise Refused()
+            return _as_seen(Post.from_record(doc), fields)
 
-        return self._run(query, write=False, ids={"post_id": post_id})
+        return self.gate.read(
+            self._run, actor, ("community_posts",), query, ids={"post_id": post_id}
+        )
 
-    def threads(self, group_id: str, *, limit: int = 50) -> list[Post]:
-        """The visible threads of a group, newest first, as members read them
-        (:meth:`Post.for_members`: contact data masked, no device)."""
+    def threads(
+        self,
+        group_id: str,
+        *,
+        limit: int = 50,
+        before: str | None = None,
+        actor: Actor | None = None,
+    ) -> list[Post]:
+        """The visible threads of a group (their first posts), newest first: a page of
+        ``limit``, after the thread ``before`` (the last one of the previous page: a
+        keyset cursor, so every page is one indexed read). A member of the group reads
+        them as members do (:meth:`Post.for_members`); another actor through the
+        access check (see :meth:`get`; the posts of authors it refuses are left out)."""
         check_id(group_id, "group_id")
         check_int(limit, "limit", low=1, high=1000)
-        return self._read_index(f"group:{group_id}", limit, descending=True, members=True)
+        check_optional_id(before, "before")
 
-    def thread(self, thread_id: str, *, limit: int = 500) -> list[Post]:
-        """The visible posts of a thread, oldest first (its first post, then replies),
-        as members read them (:meth:`Post.for_members`)."""
+        def page(uow: UnitOfWork) -> list[dict[str, Any]]:
+            after = None
+            if before is not None:
+                cursor = uow.records.get(rec.POSTS, before)
+                if cursor is None or cursor["group_id"] != group_id or cursor["reply_to"]:
+                    raise PostNotFound(before)
+                after = (micros(dt_in(cursor["posted_at"])), before)
+            return rec.page_posts(
+                uow, f"group:{group_id}", limit=limit, after=after, descending=True
+            )
+
+        read = self._as_member(group_id, page, actor)
+        if read is not None:
+            return read
+        query = self._seen_page(page)
+        return self.gate.read(self._run, actor, ("community_posts",), query)
+
+    def thread(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 500,
+        after: str | None = None,
+        actor: Actor | None = None,
+    ) -> list[Post]:
+        """The visible posts of a thread, oldest first (its first post, then replies): a
+        page of ``limit``, after the post ``after`` (the last one of the previous page).
+        Read as :meth:`threads` reads."""
         check_id(thread_id, "thread_id")
         check_int(limit, "limit", low=1, high=10_000)
-        return self._read_index(f"thread:{thread_id}", limit, members=True)
+        check_optional_id(after, "after")
+        group: list[str] = []
 
-    def queue(self, *, limit: int = 100) -> list[Post]:
-        """The moderator queue: held posts, oldest first."""
-        check_int(limit, "limit", low=1, high=10_000)
-        return self._read_index("queue", limit)
+        def page(uow: UnitOfWork) -> list[dict[str, Any]]:
+            cursor = None
+            if after is not None:
+                doc = uow.records.get(rec.POSTS, after)
+                if doc is None or doc["thread_id"] != thread_id:
+                    raise PostNotFound(after)
+                cursor = (int(doc["seq"]), after)
+            docs = rec.page_posts(uow, f"thread:{thread_id}", limit=limit, after=cursor)
+            group[:] = [docs[0]["group_id"]] if docs else []
+            return docs
 
-    def _read_index(
-        self, index: str, limit: int, *, descending: bool = False, members: bool = False
+        read = self._as_member(None, page, actor, group)
+        if read is not None:
+            return read
+        query = self._seen_page(page)
+        return self.gate.read(self._run, actor, ("community_posts",), query)
+
+    def _as_member(
+        self,
+        group_id: str | None,
+        page: Callable[[UnitOfWork], list[dict[str, Any]]],
+        actor: Actor | None,
+        group: list[str] | None = None,
+    ) -> list[Post] | None:
+        """The page as a member of its group reads it, or ``None`` when ``actor`` is not
+        one (then the access check decides); one read-only unit of work."""
+        if actor is None:
+            return None
+        who = check_actor(actor)
+
+        def query(uow: UnitOfWork, now: datetime) -> list[Post] | None:
+            docs = page(uow)
+            in_group = group_id if group is None else (group[0] if group else None)
+            member = uow.records.get(rec.MEMBERS, who.id)
+            if in_group is not None and (member is None or in_group not in member["groups"]):
+                return None
+            return [Post.for_members_from_record(d) for d in docs]
+
+        return self._run(query, write=False, ids={"group_id": group_id})
+
+    @staticmethod
+    def _seen_page(
+        page: Callable[[UnitOfWork], list[dict[str, Any]]],
+    ) -> Callable[[UnitOfWork, datetime, Look], list[Post]]:
+        """The page as a reader who is not a member sees it: each author's posts whole
+        (contacts field set whole; no device), as members read them (masked), or left
+        out (refused)."""
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Post]:
+            seen = []
+            for doc in page(uow):
+                fields = look(doc["author_id"])
+                if fields.refused:
+                    continue
+                if fields.contacts is Access.FULL:
+                    seen.append(attrs.evolve(Post.from_record(doc), device_id=None))
+                else:
+                    seen.append(Post.for_members_from_record(doc))
+            return seen
+
+        return query
+
+    def queue(
+        self, *, limit: int = 100, after: str | None = None, actor: Actor | None = None
     ) -> list[Post]:
-        def query(uow: UnitOfWork, now: datetime) -> list[Post]:
-            rows = uow.records.scan(rec.POSTS, index, limit=limit, descending=descending)
-            docs = (uow.records.get(rec.POSTS, key) for key, _ in rows)
-            posts = [Post.from_record(doc) for doc in docs if doc is not None]
-            # a member reads no one's contact data or device
-            return [p.for_members() for p in posts] if members else posts
+        """The moderator queue: held posts, oldest first, a page of ``limit`` after the
+        post ``after``; each as ``actor`` sees its author (see :meth:`get`), the posts
+        of authors it refuses left out."""
+        check_int(limit, "limit", low=1, high=10_000)
+        check_optional_id(after, "after")
 
-        return self._run(query, write=False)
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Post]:
+            cursor = None
+            if after is not None:
+                doc = uow.records.get(rec.POSTS, after)
+                if doc is None:
+                    raise PostNotFound(after)
+                cursor = (micros(dt_in(doc["posted_at"])), after)
+            seen = []
+            for doc in rec.page_posts(uow, "queue", limit=limit, after=cursor):
+                fields = look(doc["author_id"])
+                if not fields.refused:
+                    seen.append(_as_seen(Post.from_record(doc), fields))
+            return seen
+
+        return self.gate.read(self._run, actor, ("community_posts",), query)
 
     # --- moderation ---------------------------------------------------------------------
 
@@ -495,15 +652,37 @@ class CommunityService(ServiceBase):
 
         return self._run(command, ids={"post_id": post_id, "moderator_id": moderator_id})
 
-    def flag_of(self, member_id: str) -> str | None:
-        """The spam signal a member's account is flagged for, or ``None``."""
+    def flag_of(self, member_id: str, *, actor: Actor | None = None) -> str | None:
+        """The spam signal a member's account is flagged for, or ``None``; refused
+        (``AccessDenied``) when the access check refuses ``actor`` the member."""
+        found = self.flag(member_id, actor=actor)
+        return None if found is None else found.signal
+
+    def flag(self, member_id: str, *, actor: Actor | None = None) -> AccountFlag | None:
+        """A member's spam flag (``None``: not flagged) as ``actor`` sees the member: the
+        devices she posted from only with the payments field set (devices are personal
+        data, as in group deals), audited; refused when the access check refuses."""
         check_id(member_id, "member_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> str | None:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> AccountFlag | None:
+            fields = look(member_id)
+            if fields.refused:
+                raise Refused()
             doc = uow.records.get(rec.MEMBERS, member_id)
-            return None if doc is None or doc["flag"] is None else str(doc["flag"]["signal"])
+            if doc is None or doc["flag"] is None:
+                return None
+            flag = doc["flag"]
+            return AccountFlag(
+                member_id=member_id,
+                signal=str(flag["signal"]),
+                at=dt_in(flag["at"]),
+                post_id=flag["post_id"],
+                devices=tuple(doc["devices"]) if fields.payments else (),
+            )
 
-        return self._run(query, write=False, ids={"member_id": member_id})
+        return self.gate.read(
+            self._run, actor, ("community_flags",), query, ids={"member_id": member_id}
+        )
 
     def clear_flag(self, member_id: str, moderator_id: str) -> bool:
         """Clear a member's flag (their next posts are moderated as anyone's); ``False``
@@ -538,3 +717,15 @@ class CommunityService(ServiceBase):
 
 def micros_of(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
+
+
+def _as_seen(post: Post, fields: FieldSet) -> Post:
+    """A post as a reader with ``fields`` sees its author: contact data in its texts
+    masked unless the contacts field set is whole, its device only with payments."""
+    if fields.contacts is not Access.FULL:
+        post = attrs.evolve(
+            post, text=mask_contacts(post.text), original=mask_contacts(post.original)
+        )
+    if not fields.payments:
+        post = attrs.evolve(post, device_id=None)
+    return post

@@ -5,27 +5,43 @@ from eduengine.deals.events import (
     GroupFailed,
     GroupFormed,
     GroupOpened,
+    JoinAttributed,
     MemberJoined,
     MemberLeft,
     RefundIssued,
+    RegistrationAttributed,
     RiskDecisionRecorded,
+    ShareLinkCreated,
 )
-from eduengine.deals.metrics import DealMetrics
-from eduengine.deals.model import GroupDeal, GroupDealCampaign, GroupState, Member
+from eduengine.deals.metrics import DealFigures, DealMetrics
+from eduengine.deals.model import (
+    Attribution,
+    GroupDeal,
+    GroupDealCampaign,
+    GroupState,
+    Member,
+    ShareLink,
+    Touch,
+)
 from eduengine.deals.risk import (
+    AcrossGroups,
     JoinAttempt,
     RiskDecision,
     RiskRule,
     SameDevice,
     SameIp,
     SamePaymentAccount,
+    Sighting,
     TooManyGroups,
 )
 from eduengine.deals.service import DealService
-from eduengine.pricing.events import ReferralRewarded
+from eduengine.pricing.events import ReferralClawedBack, ReferralRewarded
 
 __all__ = [
     "AccessGranted",
+    "AcrossGroups",
+    "Attribution",
+    "DealFigures",
     "DealMetrics",
     "DealService",
     "GroupDeal",
@@ -35,16 +51,23 @@ __all__ = [
     "GroupOpened",
     "GroupState",
     "JoinAttempt",
+    "JoinAttributed",
     "Member",
     "MemberJoined",
     "MemberLeft",
+    "ReferralClawedBack",
     "ReferralRewarded",
     "RefundIssued",
+    "RegistrationAttributed",
     "RiskDecision",
     "RiskDecisionRecorded",
     "RiskRule",
     "SameDevice",
     "SameIp",
     "SamePaymentAccount",
+    "ShareLink",
+    "ShareLinkCreated",
+    "Sighting",
     "TooManyGroups",
+    "Touch",
 ]

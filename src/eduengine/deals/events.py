@@ -53,6 +53,9 @@ class MemberJoined(DomainEvent):
     joined_formed: bool = False
     #: the guardian who paid for the place on the student's behalf (``None``: she did)
     payer_id: str | None = None
+    #: the course this member takes (a campaign may cover several courses of one price
+    #: band); ``None`` in feed rows written before members chose a course
+    course_id: str | None = None
 
 
 @event_type("deals.member_left", aggregate="group", field="group_id")
@@ -102,3 +105,51 @@ class RiskDecisionRecorded(DomainEvent):
     group_id: str | None
     level: str
     reasons: tuple[str, ...]
+
+
+@event_type("deals.share_link_created", aggregate="student", field="sharer_id")
+@attrs.frozen(kw_only=True)
+class ShareLinkCreated(DomainEvent):
+    """A student made a share link to a campaign, or to one of its groups."""
+
+    token: str
+    sharer_id: str
+    campaign_id: str
+    group_id: str | None
+
+
+@event_type("deals.registration_attributed", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class RegistrationAttributed(DomainEvent):
+    """A student registered through a share link: attributed to its sharer.
+
+    ``first_touch``: this is the first link the student came through (kept for good);
+    ``new_student``: she had no paid order then; ``referred``: the sharer became her
+    referrer (her first paid order earns the sharer the referral reward).
+    """
+
+    student_id: str
+    sharer_id: str
+    token: str
+    campaign_id: str
+    group_id: str | None
+    first_touch: bool
+    new_student: bool
+    referred: bool
+
+
+@event_type("deals.join_attributed", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class JoinAttributed(DomainEvent):
+    """A student opened or joined a group through a share link (``opened`` tells which):
+    attributed to its sharer; the flags read as in :class:`RegistrationAttributed`."""
+
+    student_id: str
+    sharer_id: str
+    token: str
+    campaign_id: str
+    group_id: str
+    first_touch: bool
+    new_student: bool
+    referred: bool
+    opened: bool = False

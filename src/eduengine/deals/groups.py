@@ -3,6 +3,7 @@ queries (part of :class:`eduengine.deals.DealService`)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,10 @@ from eduengine.deals.events import GroupOpened, MemberLeft
 from eduengine.deals.model import (
     DUE,
     REFUND_DUE,
+    VIA_JOIN,
+    VIA_OPEN,
     GroupDeal,
+    GroupDealCampaign,
     GroupState,
     Member,
     normalise_share_code,
@@ -21,6 +25,7 @@ from eduengine.deals.records import (
     GROUPS,
     PARTICIPATION,
     RISK_LOG,
+    SIGHTINGS,
     _campaign,
     _group,
     _participation,
@@ -28,8 +33,9 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import JoinAttempt, Peer
-from eduengine.deals.screening import RiskScreen
+from eduengine.deals.screening import RiskScreen, put_sighting
 from eduengine.deals.settlement import DealPayments
+from eduengine.deals.sharing import ShareLinks
 from eduengine.errors import (
     DealLimitReached,
     GroupClosed,
@@ -38,9 +44,10 @@ from eduengine.errors import (
     InvalidInput,
     InvalidTransition,
     PaymentFailed,
+    QuoteRefused,
     ShareCodeUnavailable,
 )
-from eduengine.kernel.codec import micros
+from eduengine.kernel.codec import dt_in, micros
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_duration,
@@ -49,8 +56,12 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_text,
 )
+from eduengine.kernel.money import Money
+from eduengine.payments.methods import paying_method
 from eduengine.people.access import check_payer
 from eduengine.pricing import referrals
+from eduengine.pricing.catalogue import CatalogueQuote, ItemKind
+from eduengine.pricing.shop import ITEMS, price_in_effect, take_quote
 from eduengine.service_layer.idempotency import check_key, forget, once
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -63,7 +74,7 @@ SHARE_CODE_TRIES = 5
 SWEEP_BATCH = 100
 
 
-class GroupService(RiskScreen, DealPayments):
+class GroupService(ShareLinks, RiskScreen, DealPayments):
     """Groups: open, join, leave, cancel, expire; lookups and referrals."""
 
     _new_code: Callable[[], str]
@@ -106,9 +117,10 @@ class GroupService(RiskScreen, DealPayments):
         return self._run(query, write=False)
 
     def reindex(self) -> int:
-        """File groups and risk-log entries written before indexes existed under them
-        (a one-off migration: it reads every such document, in batches); returns how
-        many documents it rewrote. Running it again changes nothing."""
+        """File groups, risk-log entries, anti-abuse sightings and referral debts written
+        before indexes existed under them (a one-off migration: it reads every such
+        document, in batches); returns how many documents it rewrote. Running it again
+        changes nothing."""
 
         now = self.clock.now()  # when outstanding refunds are first filed as due
 
@@ -118,8 +130,22 @@ class GroupService(RiskScreen, DealPayments):
         def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
             put_risk_entry(uow.records, key, doc)
 
-        return self._refile_all(GROUPS, refile_group, SWEEP_BATCH) + self._refile_all(
-            RISK_LOG, refile_risk, SWEEP_BATCH
+        def refile_sighting(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_sighting(uow.records, key, doc)
+
+        def refile_debt(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            uow.records.put(
+                referrals.REFERRAL_DEBTS,
+                key,
+                doc,
+                index={referrals.debtor_index(doc["referrer"]): micros(dt_in(doc["at"]))},
+            )
+
+        return (
+            self._refile_all(GROUPS, refile_group, SWEEP_BATCH)
+            + self._refile_all(RISK_LOG, refile_risk, SWEEP_BATCH)
+            + self._refile_all(SIGHTINGS, refile_sighting, SWEEP_BATCH)
+            + self._refile_all(referrals.REFERRAL_DEBTS, refile_debt, SWEEP_BATCH)
         )
 
     def register_referral(self, referrer_id: str, referred_id: str) -> None:
@@ -136,11 +162,26 @@ class GroupService(RiskScreen, DealPayments):
         campaign_id: str,
         initiator: str,
         *,
-        account: str,
+        account: str | None = None,
+        method_id: str | None = None,
+        quote_id: str | None = None,
         device_id: str | None = None,
         ip: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
-        """Open a group (开团) and pay the group price as its first member.
+        """Open a group (开团) and pay the group price as its first member, with the
+        opener's payment method (``method_id``, or their default on file).
+
+        The group's price is the campaign's catalogue price now when the campaign is a
+        catalogue item (``NotForSale`` when no price list prices it in the campaign's
+        currency), else the campaign's ``group_price``; with ``quote_id`` (a quote of
+        this campaign given to the opener) it is the quote's total, which every member
+        then pays. ``account=`` (deprecated) names the provider account instead.
+
+        ``course_id`` is the course the opener takes, one the campaign covers (by
+        default its ``course_id``); ``via`` the token of the share link she came
+        through (the open is attributed to its sharer, ``JoinAttributed``).
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
@@ -148,16 +189,22 @@ class GroupService(RiskScreen, DealPayments):
         """
         check_id(campaign_id, "campaign_id")
         check_id(initiator, "initiator")
-        _check_payer(account, device_id, ip)
+        _check_payer(account, method_id, device_id, ip, "open_group")
+        check_optional_id(quote_id, "quote_id")
+        payer = account or ""
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            nonlocal payer
+            payer = account or paying_method(uow, initiator, method_id).account
             part = _participation(uow, campaign_id, initiator)
             for gid in part["groups"]:
                 mine = _group(uow, gid)
                 me = mine.member(initiator)
                 if mine.initiator == initiator and me is not None and me.status == "pending":
                     # a retry of an open whose payment is under way or unknown: resume it
-                    self._file_charge(uow, mine, me, account, now)
+                    self._file_charge(uow, mine, me, payer, now)
                     return str(gid)
             campaign = _campaign(uow, campaign_id)
             if not campaign.starts_at <= now < campaign.ends_at:
@@ -168,18 +215,20 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign_id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
+            course = campaign.course_for(course_id)
             attempt = JoinAttempt(
-                student_id=initiator, account=account, device_id=device_id, ip=ip, at=now
+                student_id=initiator, account=payer, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, None, [], now)
+            group_id = self._new_id()
+            self._check_risk(uow, attempt, None, [], now, campaign_id=campaign_id, seen_in=group_id)
             group = GroupDeal(
-                id=self._new_id(),
+                id=group_id,
                 campaign_id=campaign_id,
                 initiator=initiator,
                 share_code=self._draw_share_code(uow, campaign_id),
                 opened_at=now,
                 deadline=min(now + campaign.duration, campaign.ends_at),
-                price=campaign.group_price,
+                price=self._group_price(uow, campaign, quote_id, initiator, now),
                 required_size=campaign.required_size,
                 capacity=campaign.capacity,
                 members=[
@@ -187,13 +236,14 @@ class GroupService(RiskScreen, DealPayments):
                         student_id=initiator,
                         status="pending",
                         joined_at=now,
-                        account=account,
+                        account=payer,
                         device_id=device_id,
                         ip=ip,
+                        course_id=course,
                     )
                 ],
             )
-            self._file_charge(uow, group, group.members[0], account, now)
+            self._file_charge(uow, group, group.members[0], payer, now)
             part["opened"] += 1
             part["groups"].append(group.id)
             uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
@@ -208,29 +258,67 @@ class GroupService(RiskScreen, DealPayments):
                         initiator=initiator,
                         share_code=group.share_code,
                         deadline=group.deadline,
-                        course_id=campaign.course_id,
+                        course_id=course,
                     )
                 ]
             )
+            if via is not None:
+                self._touch(uow, via, initiator, VIA_OPEN, group.id, now)
             return group.id
 
         group_id = self._guarded(
             reserve,
             initiator,
-            {"campaign_id": campaign_id, "student_id": initiator, "device_id": device_id},
+            {
+                "campaign_id": campaign_id,
+                "student_id": initiator,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+                "course_id": course_id,
+            },
         )
-        return self._pay(group_id, initiator, account)
+        return self._pay(group_id, initiator, payer)
+
+    def _group_price(
+        self,
+        uow: UnitOfWork,
+        campaign: GroupDealCampaign,
+        quote_id: str | None,
+        student_id: str,
+        now: datetime,
+    ) -> Money:
+        """The price a new group of ``campaign`` charges each member (see open_group)."""
+        price = campaign.group_price
+        if uow.records.get(ITEMS, campaign.id) is not None:
+            price = price_in_effect(uow, campaign.id, price.currency, now)[1]
+        if quote_id is None:
+            return price
+        given = take_quote(
+            uow,
+            quote_id,
+            now,
+            kinds={ItemKind.CAMPAIGN},
+            use=f"group:{campaign.id}:{student_id}",
+            student_id=student_id,
+        )
+        _quotes_campaign(given, campaign.id)
+        return given.total
 
     def join_group(
         self,
         group_id: str,
         student_id: str,
         *,
-        account: str,
+        account: str | None = None,
+        method_id: str | None = None,
+        quote_id: str | None = None,
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
         payer: str | None = None,
+        course_id: str | None = None,
+        via: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
@@ -249,12 +337,23 @@ class GroupService(RiskScreen, DealPayments):
         answer) takes no second place and is never refused as "already a member": it
         resumes a payment still pending, and returns the group as it stands; the key
         sent with other arguments raises ``IdempotencyKeyReused``.
+
+        The joiner pays the group's price with their payment method (``method_id``, or
+        their default on file). A ``quote_id`` (a quote of the group's campaign given to
+        the joiner) must quote exactly the group's price, else ``QuoteRefused``.
+        ``account=`` (deprecated) names the provider account instead.
+        ``course_id`` is the course the joiner takes, one the campaign covers (members
+        of different courses of one price band form one group); ``via`` the token of
+        the share link she came through (attributed to its sharer, ``JoinAttributed``).
         """
         check_id(group_id, "group_id")
         check_id(student_id, "student_id")
-        _check_payer(account, device_id, ip)
+        _check_payer(account, method_id, device_id, ip, "join_group")
+        check_optional_id(quote_id, "quote_id")
         check_key(idempotency_key)
         check_optional_id(payer, "payer")
+        check_optional_id(course_id, "course_id")
+        check_optional_id(via, "via")
         request = {
             "command": "join_group",
             "group_id": group_id,
@@ -265,8 +364,15 @@ class GroupService(RiskScreen, DealPayments):
         }
         if payer is not None:
             request["payer"] = payer
+        if method_id is not None or quote_id is not None:
+            request.update(method_id=method_id, quote_id=quote_id)
+        charged = account or ""
+        # only when given: a key stored before these existed still matches its replay
+        request.update({k: v for k, v in (("course_id", course_id), ("via", via)) if v})
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
+            nonlocal charged
+            charged = account or paying_method(uow, student_id, method_id).account
             # a replay reaches _pay, which resumes a pending payment and otherwise
             # returns the group: the place was taken once, by the first send
             return once(
@@ -281,9 +387,23 @@ class GroupService(RiskScreen, DealPayments):
 
         def take_place(uow: UnitOfWork, now: datetime) -> str:
             group = _group(uow, group_id)
+            if quote_id is not None:
+                given = take_quote(
+                    uow,
+                    quote_id,
+                    now,
+                    kinds={ItemKind.CAMPAIGN},
+                    use=f"group:{group_id}:{student_id}",
+                    student_id=student_id,
+                )
+                _quotes_campaign(given, group.campaign_id)
+                if given.total != group.price:
+                    raise QuoteRefused(
+                        quote_id, f"group {group_id!r} costs {group.price}, not {given.total}"
+                    )
             pending = group.member(student_id)
             if pending is not None and pending.status == "pending":
-                self._file_charge(uow, group, pending, account, now)  # resume the payment
+                self._file_charge(uow, group, pending, charged, now)  # resume the payment
                 return group_id
             check_payer(uow, payer, student_id)
             campaign = _campaign(uow, group.campaign_id)
@@ -302,37 +422,50 @@ class GroupService(RiskScreen, DealPayments):
                     f"in campaign {campaign.id!r}"
                 )
             self._ensure_not_in_open_group(uow, campaign.id, student_id, part)
+            course = campaign.course_for(course_id)
             peers: list[Peer] = [
                 (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
             ]
             attempt = JoinAttempt(
-                student_id=student_id, account=account, device_id=device_id, ip=ip, at=now
+                student_id=student_id, account=charged, device_id=device_id, ip=ip, at=now
             )
-            self._check_risk(uow, attempt, group_id, peers, now)
+            self._check_risk(
+                uow, attempt, group_id, peers, now, campaign_id=campaign.id, seen_in=group_id
+            )
             joiner = Member(
                 student_id=student_id,
                 status="pending",
                 joined_at=now,
-                account=account,
+                account=charged,
                 device_id=device_id,
                 ip=ip,
                 payer_id=payer,
+                course_id=course,
             )
             group.members.append(joiner)
-            self._file_charge(uow, group, joiner, account, now)
+            self._file_charge(uow, group, joiner, charged, now)
             part["joined"] += 1
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
             save_group(uow, group, now)
+            if via is not None:
+                self._touch(uow, via, student_id, VIA_JOIN, group_id, now)
             return group_id
 
         self._guarded(
             reserve,
             student_id,
-            {"group_id": group_id, "student_id": student_id, "device_id": device_id},
+            {
+                "group_id": group_id,
+                "student_id": student_id,
+                "device_id": device_id,
+                "method_id": method_id,
+                "quote_id": quote_id,
+                "course_id": course_id,
+            },
         )
         try:
-            return self._pay(group_id, student_id, account)
+            return self._pay(group_id, student_id, charged)
         except PaymentFailed:
             if idempotency_key is not None:
                 # declined: the place was given back, so a retry with the key joins afresh
@@ -340,7 +473,14 @@ class GroupService(RiskScreen, DealPayments):
                 key = idempotency_key
                 self._run(
                     lambda uow, now: forget(uow, key),
-                    ids={"group_id": group_id, "student_id": student_id, "device_id": device_id},
+                    ids={
+                        "group_id": group_id,
+                        "student_id": student_id,
+                        "device_id": device_id,
+                        "method_id": method_id,
+                        "quote_id": quote_id,
+                        "course_id": course_id,
+                    },
                 )
             raise
 
@@ -427,8 +567,26 @@ class GroupService(RiskScreen, DealPayments):
         raise ShareCodeUnavailable(campaign_id, SHARE_CODE_TRIES, code)
 
 
-def _check_payer(account: object, device_id: object, ip: object) -> None:
-    """The input rule for who pays: an account id, and a device and IP when given."""
-    check_id(account, "account")
+def _check_payer(
+    account: object, method_id: object, device_id: object, ip: object, command: str
+) -> None:
+    """The input rule for who pays: a payment method id (or none: the default), or the
+    deprecated account id; a device and IP when given."""
+    if account is not None:
+        warnings.warn(
+            f"{command}(account=...) is deprecated: file a payment method with "
+            "school.payments.add_method and pass method_id= (or none: the default)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        check_id(account, "account")
+        if method_id is not None:
+            raise InvalidInput("pass a payment method_id or an account, not both")
+    check_optional_id(method_id, "method_id")
     check_optional_id(device_id, "device_id")
     check_optional_id(ip, "ip")
+
+
+def _quotes_campaign(given: CatalogueQuote, campaign_id: str) -> None:
+    if [q.item.id for q in given.items] != [campaign_id]:
+        raise QuoteRefused(given.id, f"it does not quote campaign {campaign_id!r} alone")

@@ -9,7 +9,9 @@ What the module stores about a student, and what erasure does with it:
 * their risk-log entries (index ``student:<student>``): account, device id and IP become
   ``None``, and any of the student's own values quoted in a reason is replaced by
   ``[erased]``; the decision (level, group, time) stays for the anti-abuse audit;
-* their recent activity (the times of their attempts, for ``TooManyGroups``): deleted.
+* their recent activity (the times of their attempts, for ``TooManyGroups``): deleted;
+* the devices, IPs and accounts anti-abuse across groups saw them use (index
+  ``student:<student>``): deleted.
 
 The student id stays, as in the profile the students module keeps after erasure; the
 campaign participation counts hold nothing else and still enforce per-student limits.
@@ -27,6 +29,7 @@ from eduengine.deals.records import (
     ACTIVITY,
     GROUPS,
     RISK_LOG,
+    SIGHTINGS,
     put_risk_entry,
     risk_index,
     save_group,
@@ -85,6 +88,11 @@ def erase_student(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     if uow.records.get(ACTIVITY, student_id) is not None:
         uow.records.delete(ACTIVITY, student_id)
         changed += 1
+    # what anti-abuse across groups remembers she used: deleted, like her activity
+    for key, _ in list(uow.records.scan(SIGHTINGS, risk_index(student_id))):
+        if uow.records.get(SIGHTINGS, key) is not None:
+            uow.records.delete(SIGHTINGS, key)
+            changed += 1
     return changed
 
 

@@ -34,7 +34,14 @@ import attrs
 from eduengine.errors import InvalidInput, InvalidMoney, InvalidTimeRange
 from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out, micros
-from eduengine.kernel.inputs import MAX_CAPACITY, check_duration, check_id, check_instant, check_int
+from eduengine.kernel.inputs import (
+    MAX_CAPACITY,
+    check_duration,
+    check_id,
+    check_ids,
+    check_instant,
+    check_int,
+)
 from eduengine.kernel.money import Money
 
 #: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
@@ -50,6 +57,16 @@ SHARE_CODE_LENGTH = 12
 #: Index names of group documents (kind ``group_deal``).
 DUE = "due"
 REFUND_DUE = "refund_due"
+
+
+def closing_index(campaign_id: str) -> str:
+    """The index of a campaign's forming groups by deadline."""
+    return f"campaign:{campaign_id}:closing"
+
+
+def newest_index(campaign_id: str) -> str:
+    """The index of a campaign's forming groups by opening instant."""
+    return f"campaign:{campaign_id}:newest"
 
 
 def member_index(student_id: str) -> str:
@@ -104,6 +121,10 @@ class GroupDealCampaign:
     max_opened_per_student: int = 1
     max_joined_per_student: int = 3
     force_share: Decimal | None = None
+    #: the courses a member may choose (``course_id`` among them), all sold at this
+    #: campaign's prices (one price band): members of different courses form one group.
+    #: ``None``: ``course_id`` only
+    course_ids: frozenset[str] | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("id", "course_id"):
@@ -144,6 +165,32 @@ class GroupDealCampaign:
             and Decimal(0) < self.force_share <= 1
         ):
             raise InvalidInput(f"force_share must be a Decimal in (0, 1], got {self.force_share!r}")
+        if self.course_ids is not None:
+            if not isinstance(self.course_ids, frozenset):
+                raise InvalidInput(f"course_ids must be a frozenset, got {self.course_ids!r}")
+            check_ids(self.course_ids, "course_ids")
+            if self.course_id not in self.course_ids:
+                raise InvalidInput(
+                    f"course_ids {sorted(self.course_ids)} must include course_id "
+                    f"{self.course_id!r}"
+                )
+
+    @property
+    def courses(self) -> frozenset[str]:
+        """The courses a member may take in this campaign's groups."""
+        return self.course_ids if self.course_ids is not None else frozenset({self.course_id})
+
+    def course_for(self, course_id: str | None) -> str:
+        """The course a member takes: ``course_id`` if the campaign covers it (refused
+        with ``InvalidInput`` otherwise), the campaign's own course when ``None``."""
+        if course_id is None:
+            return self.course_id
+        check_id(course_id, "course_id")
+        if course_id not in self.courses:
+            raise InvalidInput(
+                f"campaign {self.id!r} covers {sorted(self.courses)}, not {course_id!r}"
+            )
+        return course_id
 
     @property
     def capacity(self) -> int:
@@ -163,6 +210,7 @@ class GroupDealCampaign:
             "max_opened_per_student": self.max_opened_per_student,
             "max_joined_per_student": self.max_joined_per_student,
             "force_share": None if self.force_share is None else str(self.force_share),
+            "course_ids": None if self.course_ids is None else sorted(self.course_ids),
         }
 
     @classmethod
@@ -180,6 +228,8 @@ class GroupDealCampaign:
             max_opened_per_student=d["max_opened_per_student"],
             max_joined_per_student=d["max_joined_per_student"],
             force_share=None if d["force_share"] is None else Decimal(d["force_share"]),
+            # campaigns stored before cross-course groups lack the field
+            course_ids=None if d.get("course_ids") is None else frozenset(d["course_ids"]),
         )
 
 
@@ -199,6 +249,8 @@ class Member:
     charge_key: str | None = None
     #: the guardian who pays for this place on the student's behalf (``None``: she does)
     payer_id: str | None = None
+    #: the course this member takes (``None``: the campaign's ``course_id``)
+    course_id: str | None = None
 
     @property
     def counts(self) -> bool:
@@ -261,6 +313,9 @@ class GroupDeal:
         index = {member_index(m.student_id): micros(m.joined_at) for m in self.members}
         if self.state is GroupState.OPEN:
             index[DUE] = micros(self.deadline)
+            # a campaign's page of groups still forming, closing soonest or newest first
+            index[closing_index(self.campaign_id)] = micros(self.deadline)
+            index[newest_index(self.campaign_id)] = micros(self.opened_at)
         if self.refund_due_since is not None:
             index[REFUND_DUE] = micros(self.refund_due_since)
         return index
@@ -293,6 +348,7 @@ class GroupDeal:
                     "access": m.access,
                     "charge_key": m.charge_key,
                     "payer_id": m.payer_id,
+                    "course_id": m.course_id,
                 }
                 for m in self.members
             ],
@@ -326,7 +382,134 @@ class GroupDeal:
                     access=m["access"],
                     charge_key=m.get("charge_key"),
                     payer_id=m.get("payer_id"),
+                    course_id=m.get("course_id"),
                 )
                 for m in d["members"]
             ],
+        )
+
+
+#: 16 random bytes, url-safe base64 (22 characters): a share link is posted publicly, so
+#: it must not be guessable from another one, nor enumerable (unlike a group's share code,
+#: typed by hand, it is only ever clicked, so it can be long)
+SHARE_TOKEN_BYTES = 16
+
+#: how a student came through a share link (:class:`Touch.via`)
+VIA_REGISTRATION = "registration"
+VIA_JOIN = "join"
+VIA_OPEN = "open"
+VIAS = (VIA_REGISTRATION, VIA_JOIN, VIA_OPEN)
+
+
+def new_share_token() -> str:
+    """A random share-link token, drawn with :mod:`secrets`.
+
+    >>> len(new_share_token()) == 22
+    True
+    """
+    return secrets.token_urlsafe(SHARE_TOKEN_BYTES)
+
+
+@attrs.frozen(kw_only=True)
+class ShareLink:
+    """A link a student (the sharer) sends friends: to a campaign, or to one of its groups.
+    Whoever registers, opens or joins through it is attributed to the sharer.
+
+    >>> from datetime import UTC
+    >>> link = ShareLink(token="t0k3n", sharer_id="ann", campaign_id="spring",
+    ...                  group_id=None, created_at=datetime(2026, 3, 2, tzinfo=UTC))
+    >>> ShareLink.from_record(link.to_record()) == link
+    True
+    """
+
+    token: str
+    sharer_id: str
+    campaign_id: str
+    group_id: str | None
+    created_at: datetime
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "sharer_id": self.sharer_id,
+            "campaign_id": self.campaign_id,
+            "group_id": self.group_id,
+            "created_at": dt_out(self.created_at),
+        }
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> ShareLink:
+        return cls(
+            token=d["token"],
+            sharer_id=d["sharer_id"],
+            campaign_id=d["campaign_id"],
+            group_id=d["group_id"],
+            created_at=dt_in(d["created_at"]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Touch:
+    """A student came through a share link: which, whose, how (``via``) and when."""
+
+    token: str
+    sharer_id: str
+    campaign_id: str
+    group_id: str | None
+    via: str
+    at: datetime
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "sharer_id": self.sharer_id,
+            "campaign_id": self.campaign_id,
+            "group_id": self.group_id,
+            "via": self.via,
+            "at": dt_out(self.at),
+        }
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Touch:
+        return cls(
+            token=d["token"],
+            sharer_id=d["sharer_id"],
+            campaign_id=d["campaign_id"],
+            group_id=d["group_id"],
+            via=d["via"],
+            at=dt_in(d["at"]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Attribution:
+    """Whom a student is attributed to: the first share link she came through (kept
+    for good) and the last one; ``touches`` counts every attributed visit.
+
+    ``referrer`` is the sharer whose referral reward the student's first paid order
+    earns: the first touch's sharer, when that touch came before any paid order."""
+
+    student_id: str
+    first: Touch
+    last: Touch
+    touches: int
+    referrer: str | None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "student_id": self.student_id,
+            "first": self.first.to_record(),
+            "last": self.last.to_record(),
+            "touches": self.touches,
+            "referrer": self.referrer,
+        }
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Attribution:
+        return cls(
+            student_id=d["student_id"],
+            first=Touch.from_record(d["first"]),
+            last=Touch.from_record(d["last"]),
+            touches=d["touches"],
+            referrer=d["referrer"],
         )

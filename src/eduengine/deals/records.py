@@ -1,8 +1,8 @@
 """How group deals are stored: record kinds, index names and the helpers that read and
 write campaigns, groups, participation and the risk log.
 
->>> risk_index("ann")
-'student:ann'
+>>> risk_index("ann"), group_risk_index("g1"), deal_order("g1", "bob")
+('student:ann', 'group:g1', 'deal:g1:bob')
 """
 
 from __future__ import annotations
@@ -34,8 +34,32 @@ ACTIVITY = "deal_activity"
 RISK_LOG = "deal_risk_log"
 
 
+#: share links by token
+SHARE_LINKS = "deal_share_link"
+
+
+#: a sharer's link to a campaign or group, keyed ``<campaign>|<group or ->|<sharer>``:
+#: sharing the same thing twice hands out the same link
+SHARERS = "deal_sharer"
+
+
+#: each attributed student's first and last touch, keyed by student
+ATTRIBUTION = "deal_attribution"
+
+
+#: a device, IP or payment account seen in a group of a campaign (anti-abuse across
+#: groups), keyed ``<campaign>|<field>|<digest>|<student>|<group>``
+SIGHTINGS = "deal_sighting"
+
+
 #: the owner name of group deals' payment intents
 DEAL_OWNER = "deal"
+
+
+def deal_order(group_id: str, student_id: str) -> str:
+    """How a member's group-deal payment is named as an order (a referral reward's
+    ``order``, matched by its claw-back)."""
+    return f"deal:{group_id}:{student_id}"
 
 
 def risk_index(student_id: str) -> str:
@@ -80,10 +104,17 @@ def _charge_key(group_id: str, member: Member) -> str:
     return member.charge_key or f"charge:{group_id}:{member.student_id}"
 
 
+def group_risk_index(group_id: str) -> str:
+    """The index that files the risk-log entries about a group by time."""
+    return f"group:{group_id}"
+
+
 def put_risk_entry(records: RecordRepository, key: str, entry: dict[str, Any]) -> None:
-    records.put(
-        RISK_LOG, key, entry, index={risk_index(entry["student_id"]): micros(dt_in(entry["at"]))}
-    )
+    at = micros(dt_in(entry["at"]))
+    index = {risk_index(entry["student_id"]): at}
+    if entry.get("group_id"):
+        index[group_risk_index(entry["group_id"])] = at
+    records.put(RISK_LOG, key, entry, index=index)
 
 
 def _participation(uow: UnitOfWork, campaign_id: str, student_id: str) -> dict[str, Any]:

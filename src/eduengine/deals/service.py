@@ -53,7 +53,7 @@ from eduengine.deals.events import (
     RiskDecisionRecorded,
 )
 from eduengine.deals.groups import SHARE_CODE_TRIES, SWEEP_BATCH, GroupService
-from eduengine.deals.model import GroupDealCampaign, new_share_code
+from eduengine.deals.model import GroupDealCampaign, new_share_code, new_share_token
 from eduengine.deals.records import (
     ACTIVITY,
     CAMPAIGNS,
@@ -66,7 +66,8 @@ from eduengine.deals.records import (
     risk_index,
     save_group,
 )
-from eduengine.deals.risk import DEFAULT_RULES, RiskRule
+from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS, DEFAULT_RULES, AcrossGroups, RiskRule
+from eduengine.errors import InvalidInput
 from eduengine.payments import PaymentGateway
 from eduengine.pricing import referrals
 from eduengine.pricing.events import ReferralRewarded
@@ -100,13 +101,20 @@ class DealService(GroupService, CampaignService):
         risk_rules: Sequence[RiskRule] = DEFAULT_RULES,
         referral_reward: referrals.ReferralReward = referrals.DEFAULT_REFERRAL_REWARD,
         new_code: Callable[[], str] | None = None,
+        across_groups: AcrossGroups | None = DEFAULT_ACROSS_GROUPS,
+        new_token: Callable[[], str] | None = None,
         **base: Unpack[ServiceOptions],
     ) -> None:
         super().__init__(uow, **base)
         self.gateway = gateway
         #: draws share codes (:func:`~eduengine.deals.model.new_share_code` by default)
         self._new_code: Callable[[], str] = new_code or new_share_code
+        #: draws share-link tokens (:func:`~eduengine.deals.model.new_share_token`)
+        self._new_token: Callable[[], str] = new_token or new_share_token
         self.risk_rules = tuple(risk_rules)
+        if across_groups is not None and not isinstance(across_groups, AcrossGroups):
+            raise InvalidInput(f"across_groups must be AcrossGroups or None, got {across_groups!r}")
+        self.across_groups = across_groups
         #: the coupon a referrer is issued when the student they brought first pays
         self.referral_reward = referrals.referral_reward(referral_reward)
 

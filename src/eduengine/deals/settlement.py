@@ -26,6 +26,7 @@ from eduengine.deals.records import (
     _charge_key,
     _group,
     _participation,
+    deal_order,
     save_group,
 )
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
@@ -249,7 +250,9 @@ class DealPayments(ServiceBase):
         close(uow, key, "charged", settled_id=charge.id)
         member.status = "paid"
         member.charge_id = charge.id
-        first_order, rewards = referrals.order_paid(uow, student_id, now, self.referral_reward)
+        first_order, rewards = referrals.order_paid(
+            uow, student_id, now, self.referral_reward, order=deal_order(group_id, student_id)
+        )
         is_initiator = student_id == group.initiator
         joined_formed = group.state is GroupState.FORMED
         events: list[DomainEvent] = [
@@ -266,6 +269,7 @@ class DealPayments(ServiceBase):
                 is_initiator=is_initiator,
                 joined_formed=joined_formed,
                 payer_id=member.payer_id,
+                course_id=member.course_id or _campaign(uow, group.campaign_id).course_id,
             )
         ]
         events += rewards
@@ -298,7 +302,8 @@ class DealPayments(ServiceBase):
                         occurred_at=now,
                         group_id=group.id,
                         student_id=m.student_id,
-                        course_id=course,
+                        # a cross-course group: each member gets the course they chose
+                        course_id=m.course_id or course,
                     )
                 )
         return events

@@ -20,6 +20,7 @@ from eduengine.desk.model import (
     TicketCategory,
     TicketState,
 )
+from eduengine.desk.records import SlaAlert
 
 __all__ = [
     "BusinessHours",
@@ -31,6 +32,7 @@ __all__ = [
     "Responsible",
     "Route",
     "Sla",
+    "SlaAlert",
     "SlaPolicy",
     "TicketCategory",
     "TicketState",

@@ -36,6 +36,7 @@ import attrs
 
 from eduengine.desk.events import LeadAssigned, LeadCaptured, LeadConverted
 from eduengine.desk.model import DeskSetup, LeadContact, Party, TicketCategory
+from eduengine.desk.privacy import DeskLook, Refused, read_personal
 from eduengine.desk.records import (
     LEADS,
     TICKETS,
@@ -54,18 +55,18 @@ from eduengine.errors import (
 )
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
-from eduengine.service_layer.runner import ServiceBase, ServiceOptions
-from eduengine.students import records as student_records
-from eduengine.students.privacy import (
+from eduengine.people.access import AccessGate
+from eduengine.people.model import (
     Access,
     AccessPolicy,
     Actor,
-    RoleBasedPolicy,
     mask_email,
     mask_name,
     mask_phone,
 )
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
+from eduengine.students import records as student_records
 
 __all__ = ["LeadService", "LeadView"]
 
@@ -147,7 +148,8 @@ class LeadService(ServiceBase):
         self.setup = setup
         self._open_ticket = open_ticket
         self._erase_lead = erase_lead
-        self.policy: AccessPolicy = policy or RoleBasedPolicy()
+        #: the access check on a lead's contact (``DeskService.gate`` sets the school's)
+        self.gate = AccessGate(policy)
 
     def capture(
         self,
@@ -246,7 +248,9 @@ class LeadService(ServiceBase):
 
     def convert(self, lead_id: str, student_id: str) -> LeadView:
         """The lead registered as ``student_id`` (registered first with
-        ``school.students.register``): its consultations now concern that student."""
+        ``school.students.register``): its consultations now concern that student. A
+        student comes from one lead (another: :class:`InvalidInput`); what she did
+        before (a trial, a purchase) counts in the lead's funnel from now on."""
         check_id(lead_id, "lead_id")
         check_id(student_id, "student_id")
 
@@ -255,6 +259,12 @@ class LeadService(ServiceBase):
             if doc["student_id"] is not None:
                 raise LeadAlreadyConverted(lead_id, doc["student_id"])
             student_records.student(uow, student_id)  # StudentNotFound if not registered
+            for other, _ in uow.records.scan(LEADS, f"student:{student_id}", limit=1):
+                # one lead per student, so the funnel counts her steps once
+                raise InvalidInput(
+                    f"student {student_id!r} already came from lead {other!r}: "
+                    f"lead {lead_id!r} cannot become her too"
+                )
             doc["student_id"], doc["stage"] = student_id, "register"
             uow.records.put(LEADS, lead_id, doc, index=lead_index(doc))
             for key, _ in uow.records.scan(TICKETS, party_index("lead", lead_id)):
@@ -277,25 +287,28 @@ class LeadService(ServiceBase):
         return self._run(command, ids={"lead_id": lead_id, "student_id": student_id})
 
     def lead(self, lead_id: str, actor: Actor) -> LeadView:
-        """The lead as ``actor`` may see it: its consultant and full-access roles see the
-        contact, masked roles (support) see it masked, others are refused."""
+        """The lead as ``actor`` may see it, by the school's access check on the person
+        it is (the student it became, else ``lead:<id>``): its consultant and roles with
+        full access see the contact (audited), masked roles (support) see it masked,
+        others are refused (:class:`AccessDenied`, audited ``denied``)."""
         check_id(lead_id, "lead_id")
         if not isinstance(actor, Actor):
             raise AccessDenied(f"a lead is read by an Actor, got {actor!r}")
 
-        def query(uow: UnitOfWork, now: datetime) -> LeadView:
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> LeadView:
             doc = _load(uow, lead_id)
-            access = (
-                Access.FULL
-                if actor.id == doc["consultant"]
-                else self.policy.access(actor, None, False)
+            fields = look(
+                doc["student_id"] or f"lead:{lead_id}", whole=actor.id == doc["consultant"]
             )
-            if access is Access.NONE:
-                raise AccessDenied(f"{actor.id!r} ({actor.role}) may not read lead {lead_id!r}")
+            if fields.refused:
+                raise Refused()
             contact = _contact(doc["contact"])
-            return _view(lead_id, doc, contact if access is Access.FULL else _masked(contact))
+            whole = fields.contacts is Access.FULL
+            return _view(lead_id, doc, contact if whole else _masked(contact))
 
-        return self._run(query, write=False, ids={"lead_id": lead_id})
+        return read_personal(
+            self._run, self.gate, actor, ("lead",), query, ids={"lead_id": lead_id}
+        )
 
     def erase(self, lead_id: str) -> int:
         """Blank a lead's contact and its consultations' texts (on request); the funnel

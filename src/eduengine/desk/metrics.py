@@ -5,8 +5,9 @@ First-response and resolution times (business time: median and p90) by category,
 and person; SLA attainment; complaints per 100 students; CSAT and NPS by course, tutor
 and occasion; review ratings by course and tutor; the lead funnel (visit, consult,
 register, trial, first purchase) by source and campaign, each lead counted once per
-step. Every figure is kept for all time (``period="all"``) and per month in the desk's
-zone (``period="2026-03"``).
+step; a lead converted into a student who had already had her trial or bought counts
+those steps at its conversion. Every figure is kept for all time (``period="all"``)
+and per month in the desk's zone (``period="2026-03"``).
 
 Each figure is one document of kind :data:`METRICS`, keyed
 ``<metric>|<dimension>|<value>|<period>`` and filed under the index
@@ -73,6 +74,13 @@ KINDS = (METRICS, FUNNEL_LEADS, FUNNEL_STUDENTS)
 ALL = "all"
 TIME_DIMENSIONS = ("category", "team", "person")
 HUNDRED = Decimal(100)
+#: the funnel steps a lifecycle stage shows were reached (a purchase passed the trial
+#: step; a renewal, the first purchase, even with no event of its own)
+STEPS_OF_STAGE = {
+    "trial": ("trial",),
+    "first_purchase": ("trial", "first_purchase"),
+    "renewed": ("trial", "first_purchase"),
+}
 
 Handler = Callable[[DomainEvent, UnitOfWork], None]
 
@@ -271,19 +279,29 @@ def desk_reactions(
 
     def on_converted(event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, LeadConverted)
-        uow.records.put(FUNNEL_STUDENTS, event.student_id, {"lead_id": event.lead_id})
+        student = uow.records.get(FUNNEL_STUDENTS, event.student_id) or {"lead_id": None}
+        if student["lead_id"] is None:
+            student["lead_id"] = event.lead_id
+            uow.records.put(FUNNEL_STUDENTS, event.student_id, student)
         step(uow, event.lead_id, "register", event.occurred_at)
+        if student["lead_id"] == event.lead_id:
+            # steps the student took before the lead was linked to her count now, once
+            for name in student.get("steps", []):
+                step(uow, event.lead_id, name, event.occurred_at)
 
     def on_stage(event: DomainEvent, uow: UnitOfWork) -> None:
         assert isinstance(event, StageChanged)
-        if event.stage not in ("trial", "first_purchase"):
+        reached = STEPS_OF_STAGE.get(event.stage, ())
+        student = uow.records.get(FUNNEL_STUDENTS, event.student_id) or {"lead_id": None}
+        new = [name for name in reached if name not in student.get("steps", [])]
+        if not new:
             return
-        found = uow.records.get(FUNNEL_STUDENTS, event.student_id)
-        if found is not None:
-            if event.stage == "first_purchase":
-                # a purchase without a recorded trial still passed the trial step
-                step(uow, found["lead_id"], "trial", event.occurred_at)
-            step(uow, found["lead_id"], event.stage, event.occurred_at)
+        # kept for every student: a lead linked later still counts what she did before
+        student["steps"] = [*student.get("steps", []), *new]
+        uow.records.put(FUNNEL_STUDENTS, event.student_id, student)
+        if student["lead_id"] is not None:
+            for name in new:
+                step(uow, student["lead_id"], name, event.occurred_at)
 
     lessons: dict[type[DomainEvent], list[Handler]] = (
         {AttendanceMarked: [survey_after_attendance]} if survey_after_lesson else {}

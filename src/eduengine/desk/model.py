@@ -261,7 +261,11 @@ def route_for(routes: Iterable[Route], category: TicketCategory) -> Route:
 
 @attrs.define
 class SlaClock:
-    """One target's clock, stored in the ticket's document (microseconds as ints)."""
+    """One target's clock, stored in the ticket's document (microseconds as ints).
+
+    Its instants (``deadline_at``, ``warn_at``, ``breach_at``) are worked out on the
+    team's calendar by :meth:`plan` whenever the clock starts, pauses, resumes or moves
+    to another team, so a sweep compares instants and never counts business time."""
 
     target: timedelta
     warn_before: timedelta
@@ -273,6 +277,12 @@ class SlaClock:
     met: bool | None = None
     warned: bool = False
     breached: bool = False
+    #: when the target runs out if the clock keeps running (None: not running)
+    deadline_at: datetime | None = None
+    #: when the warning falls due (None: no warning, or not running and not warned)
+    warn_at: datetime | None = None
+    #: the first instant more than the target has run (None: not running and not breached)
+    breach_at: datetime | None = None
 
     @classmethod
     def start(cls, *, target: timedelta, warn_before: timedelta, now: datetime) -> SlaClock:
@@ -297,49 +307,69 @@ class SlaClock:
         self.met = self.used <= self.target and not self.breached
         return self.met
 
+    def plan(self, hours: BusinessHours) -> None:
+        """Work out the clock's instants on ``hours`` (after every change of the clock).
+        A warning or breach already reached keeps its instant: it stays reached."""
+        if self.since is None:
+            self.deadline_at = None
+            self.warn_at = self.warn_at if self.warned else None
+            self.breach_at = self.breach_at if self.breached else None
+            return
+        left = self.target - self.used
+        self.deadline_at = hours.deadline_after(self.since, max(left, timedelta(0)))
+        if not self.breached:
+            # breached once MORE than the target ran: from the first open instant after
+            # the deadline on (a deadline at closing time breaches at the next opening)
+            self.breach_at = hours.next_open(self.deadline_at) + MICRO
+        if not self.warned:
+            self.warn_at = (
+                hours.deadline_after(self.since, max(left - self.warn_before, timedelta(0)))
+                if self.warn_before
+                else None
+            )
+
+    def _planned(self, hours: BusinessHours) -> None:
+        # a clock stored before its instants were: work them out once
+        if self.since is not None and self.deadline_at is None:
+            self.plan(hours)
+
     def deadline(self, hours: BusinessHours) -> datetime | None:
         """When the target runs out if the clock keeps running (None: not running)."""
-        if self.since is None:
-            return None
-        return hours.deadline_after(self.since, max(self.target - self.used, timedelta(0)))
+        self._planned(hours)
+        return self.deadline_at
 
     def due_at(self, hours: BusinessHours) -> datetime | None:
         """The first instant an announcement of this clock is due (None: nothing will
         be while it does not run)."""
-        if self.since is None or self.breached:
+        self._planned(hours)
+        if self.since is None or self.breached or self.breach_at is None:
             return None
-        left = self.target - self.used
-        # breached once MORE than the target ran: from the first open instant after
-        # the deadline on (a deadline at closing time breaches at the next opening)
-        breach = hours.next_open(hours.deadline_after(self.since, max(left, timedelta(0))))
-        due = breach + MICRO
-        if not self.warned and self.warn_before:
-            warn = hours.deadline_after(self.since, max(left - self.warn_before, timedelta(0)))
-            due = min(due, warn)
-        return due
+        if not self.warned and self.warn_at is not None:
+            return min(self.breach_at, self.warn_at)
+        return self.breach_at
 
     def due_announcements(self, hours: BusinessHours, now: datetime) -> list[tuple[str, datetime]]:
         """``("warning" | "breach", deadline)`` due at ``now`` and not yet announced (the
-        caller marks them announced); a warning is skipped once the breach is due."""
-        if self.met is not None or self.breached:
+        caller marks them announced); a warning is skipped once the breach is due. A
+        paused clock has none: what fell due before the pause was announced by it."""
+        due = self.due_at(hours)
+        if due is None or now < due or self.deadline_at is None:
             return []
-        ran = self.elapsed(hours, now)
-        deadline = self.deadline(hours) or now
-        if ran > self.target:
-            return [("breach", deadline)]
-        if self.warn_before and not self.warned and ran >= self.target - self.warn_before:
-            return [("warning", deadline)]
-        return []
+        assert self.breach_at is not None  # due_at found one
+        return [("breach" if now >= self.breach_at else "warning", self.deadline_at)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target_us": self.target // MICRO,
             "warn_us": self.warn_before // MICRO,
             "used_us": self.used // MICRO,
-            "since": dt_out(self.since) if self.since else None,
+            "since": _instant_out(self.since),
             "met": self.met,
             "warned": self.warned,
             "breached": self.breached,
+            "deadline_at": _instant_out(self.deadline_at),
+            "warn_at": _instant_out(self.warn_at),
+            "breach_at": _instant_out(self.breach_at),
         }
 
     @classmethod
@@ -348,11 +378,23 @@ class SlaClock:
             target=data["target_us"] * MICRO,
             warn_before=data["warn_us"] * MICRO,
             used=data["used_us"] * MICRO,
-            since=dt_in(data["since"]) if data["since"] else None,
+            since=_instant_in(data["since"]),
             met=data["met"],
             warned=data["warned"],
             breached=data["breached"],
+            # absent from clocks stored before the instants were: planned on first use
+            deadline_at=_instant_in(data.get("deadline_at")),
+            warn_at=_instant_in(data.get("warn_at")),
+            breach_at=_instant_in(data.get("breach_at")),
         )
+
+
+def _instant_out(value: datetime | None) -> str | None:
+    return None if value is None else dt_out(value)
+
+
+def _instant_in(value: str | None) -> datetime | None:
+    return None if value is None else dt_in(value)
 
 
 # --- the desk's setup ------------------------------------------------------------------

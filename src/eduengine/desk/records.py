@@ -2,8 +2,11 @@
 
 Each ticket is one JSON document (kind :data:`TICKETS`), filed under :data:`SLA_DUE` at
 the first instant one of its SLA announcements falls due (so the periodic job reads
-only due tickets), under its asker and student (``party:<kind>:<id>``,
-``student:<id>``: reads and erasure) and, until closed, under its assignee. Each lead
+only due tickets), under ``sla:<target>:warning`` and ``sla:<target>:breach`` at the
+instant each is reached while its target is unsettled (so a sweep of every open ticket
+at ``t`` reads only the index entries up to ``t``), under its asker and student
+(``party:<kind>:<id>``, ``student:<id>``: reads and erasure) and, until closed, under
+its assignee. Each lead
 is one document (kind :data:`LEADS`) filed under its consultant and the student it
 became.
 """
@@ -16,7 +19,7 @@ from typing import Any
 import attrs
 
 from eduengine.desk.hours import BusinessHours
-from eduengine.desk.model import Party, Priority, TicketCategory, TicketState
+from eduengine.desk.model import TARGETS, Party, Priority, TicketCategory, TicketState
 from eduengine.desk.tickets import Message, Ticket
 from eduengine.errors import TicketNotFound
 from eduengine.kernel.codec import dt_in, micros
@@ -28,6 +31,8 @@ HEAD_TEACHERS = "desk_head_teacher"
 AWAY = "desk_away"
 #: index: when a ticket's next SLA announcement falls due (micros)
 SLA_DUE = "sla_due"
+#: the SLA marks an open ticket reaches (see :meth:`Ticket.sla_marks`): one index each
+SLA_MARKS = tuple(f"{t}:{k}" for t in TARGETS for k in ("warning", "breach"))
 MAX_TEXT = 20_000
 
 
@@ -37,6 +42,11 @@ def assignee_index(person: str) -> str:
 
 def party_index(kind: str, party_id: str) -> str:
     return f"party:{kind}:{party_id}"
+
+
+def sla_index(mark: str) -> str:
+    """The index of an SLA mark (``first_response:breach``...): its instant (micros)."""
+    return f"sla:{mark}"
 
 
 def student_index(student_id: str) -> str:
@@ -54,6 +64,19 @@ class SlaStatus:
     met: bool | None
     warned: bool
     breached: bool
+
+
+@attrs.frozen(kw_only=True)
+class SlaAlert:
+    """An open ticket's target that reached its warning (``kind="warning"``) or was
+    breached (``kind="breach"``) by ``at``, announced or not."""
+
+    ticket_id: str
+    #: first_response | resolution
+    target: str
+    kind: str
+    #: the instant the warning fell due or the breach began
+    at: datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +126,17 @@ def lead_index(lead: dict[str, Any]) -> dict[str, int]:
     return index
 
 
+def load_tickets(uow: UnitOfWork, keys: list[str]) -> list[Ticket]:
+    """The tickets of ``keys`` that exist, in key order, in one query where the store
+    can (``records.get_many``)."""
+    get_many = getattr(uow.records, "get_many", None)
+    if get_many is None:
+        docs = {key: uow.records.get(TICKETS, key) for key in sorted(set(keys))}
+    else:
+        docs = get_many(TICKETS, keys)
+    return [Ticket.from_dict(key, doc) for key, doc in docs.items() if doc is not None]
+
+
 def load_ticket(uow: UnitOfWork, ticket_id: str) -> Ticket:
     doc = uow.records.get(TICKETS, ticket_id)
     if doc is None:
@@ -122,6 +156,8 @@ def store_ticket(uow: UnitOfWork, ticket: Ticket, hours: BusinessHours) -> None:
     due = ticket.due_at(hours)
     if due is not None:
         index[SLA_DUE] = micros(due)
+    for mark, at in ticket.sla_marks(hours).items():
+        index[sla_index(mark)] = micros(at)
     uow.records.put(TICKETS, ticket.id, ticket.to_dict(), index=index)
     if ticket.events:
         uow.record_events(ticket.events)

@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Unpack
@@ -43,6 +44,7 @@ from eduengine.desk.events import (
     SurveySent,
 )
 from eduengine.desk.model import Party
+from eduengine.desk.privacy import DeskLook, Refused, mask_text, read_personal
 from eduengine.errors import (
     AccessDenied,
     InvalidInput,
@@ -53,6 +55,8 @@ from eduengine.errors import (
 )
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
+from eduengine.people.access import AccessGate
+from eduengine.people.model import Access, Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.records import STUDENTS
@@ -132,6 +136,10 @@ def _survey(survey_id: str, doc: dict[str, Any]) -> Survey:
         nps=doc["nps"],
         text=doc["text"],
     )
+
+
+def _masked(survey: Survey) -> Survey:
+    return survey if survey.text is None else attrs.evolve(survey, text=mask_text(survey.text))
 
 
 def _review(review_id: str, doc: dict[str, Any]) -> Review:
@@ -270,6 +278,8 @@ class SatisfactionService(ServiceBase):
         super().__init__(uow, **base)
         #: the word list reviews pass (None: every review is shown as written)
         self.screen = screen
+        #: the access check on survey answers (``DeskService.gate`` sets the school's)
+        self.gate = AccessGate()
 
     def send(
         self,
@@ -368,16 +378,41 @@ class SatisfactionService(ServiceBase):
 
         return self._run(command, ids={"survey_id": survey_id})
 
-    def survey(self, survey_id: str) -> Survey:
+    def survey(self, survey_id: str, *, actor: Actor | None = None) -> Survey:
+        """A survey and its answer, its free text as ``actor`` may see it: the student
+        herself whole; anyone else by the school's access check on the student (whole
+        and audited, masked, or refused: :class:`AccessDenied`, audited ``denied``).
+        Without an actor the text is masked (deprecated, as the other reads)."""
         check_id(survey_id, "survey_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> Survey:
+        def load(uow: UnitOfWork) -> Survey:
             doc = uow.records.get(SURVEYS, survey_id)
             if doc is None:
                 raise SurveyNotFound(survey_id)
             return _survey(survey_id, doc)
 
-        return self._run(query, write=False, ids={"survey_id": survey_id})
+        if actor is None:
+            warnings.warn(
+                "reading a survey without an actor is deprecated: pass actor=; without "
+                "one its text is masked",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            found = self._run(lambda uow, now: load(uow), write=False, ids={"survey_id": survey_id})
+            return _masked(found)
+
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> Survey:
+            found = load(uow)
+            if actor.role == "student" and actor.id == found.student_id:
+                return found  # her own answer
+            fields = look(found.student_id)
+            if fields.refused:
+                raise Refused()
+            return found if fields.contacts is Access.FULL else _masked(found)
+
+        return read_personal(
+            self._run, self.gate, actor, ("survey",), query, ids={"survey_id": survey_id}
+        )
 
     def review(
         self,

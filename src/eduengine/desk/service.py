@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
+import attrs
+
 from eduengine.desk.events import ConsultationRequested, LeadErased
 from eduengine.desk.leads import LeadService
 from eduengine.desk.metrics import DeskMetrics, reindex_metrics
@@ -47,19 +49,24 @@ from eduengine.desk.model import (
     route_for,
     ticket_reader,
 )
+from eduengine.desk.privacy import DeskLook, mask_text, read_personal, subject_of
 from eduengine.desk.records import (
     AWAY,
     HEAD_TEACHERS,
     LEADS,
     MAX_TEXT,
     SLA_DUE,
+    SLA_MARKS,
     TICKETS,
+    SlaAlert,
     SlaStatus,
     TicketView,
     assignee_index,
     lead_index,
     load_ticket,
+    load_tickets,
     party_index,
+    sla_index,
     store_ticket,
     student_index,
     ticket_view,
@@ -72,7 +79,7 @@ from eduengine.desk.satisfaction import (
 )
 from eduengine.desk.tickets import Ticket
 from eduengine.errors import AccessDenied, InvalidInput, LeadNotFound, WrongType
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_in, dt_out, from_micros, micros
 from eduengine.kernel.inputs import (
     check_id,
     check_ids,
@@ -83,11 +90,12 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.notices.model import QuietHours, StaffContact
 from eduengine.notices.planning import erase_staff, put_staff_contact
+from eduengine.people.access import AccessGate, check_actor
+from eduengine.people.model import Access, AccessPolicy, Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
-from eduengine.students.privacy import AccessPolicy, Actor
 
-__all__ = ["DeskService", "SlaStatus", "TicketView"]
+__all__ = ["DeskService", "SlaAlert", "SlaStatus", "TicketView"]
 
 
 class DeskService(ServiceBase):
@@ -115,8 +123,19 @@ class DeskService(ServiceBase):
         )
         #: surveys and reviews
         self.satisfaction = SatisfactionService(uow, screen=review_screen, **base)
+        self.gate = AccessGate(policy)
         #: response times, SLA attainment, complaint rate, CSAT/NPS, the lead funnel
         self.metrics = DeskMetrics(uow, **base)
+
+    @property
+    def gate(self) -> AccessGate:
+        """The access check on the personal data the desk reads (``School.build`` sets
+        the school's one, the students' own; the leads and surveys use it too)."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, gate: AccessGate) -> None:
+        self._gate = self.leads.gate = self.satisfaction.gate = gate
 
     # --- who handles what ------------------------------------------------------------------
 
@@ -434,18 +453,43 @@ class DeskService(ServiceBase):
         ``Actor(id=..., role="student" | "guardian" | "lead")``: without the internal
         notes), the assignee, her team's lead, or support and operations staff
         (``DeskSetup.staff_roles``); anyone else is refused (:class:`AccessDenied`).
-        ``for_asker``: a staff member sees the ticket as its asker does."""
+        ``for_asker``: a staff member sees the ticket as its asker does. Staff see the
+        phone numbers and e-mail addresses in its texts as the school's access check
+        shows the contacts of the person it concerns (whole, audited; or masked), see
+        :mod:`eduengine.desk.privacy`."""
         check_id(ticket_id, "ticket_id")
-        _check_actor(actor)
+        check_actor(actor)
 
-        def query(uow: UnitOfWork, now: datetime) -> TicketView:
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> TicketView:
             ticket = load_ticket(uow, ticket_id)
             how = self._reader(actor, ticket)
             if how is None:
                 raise AccessDenied(f"{actor.role} {actor.id!r} may not read ticket {ticket_id!r}")
-            return ticket_view(ticket, notes=how == "staff" and not for_asker)
+            return self._as_seen(ticket, actor, how, look, notes=not for_asker)
 
-        return self._run(query, write=False, ids={"ticket_id": ticket_id})
+        return read_personal(
+            self._run, self.gate, actor, ("ticket",), query, ids={"ticket_id": ticket_id}
+        )
+
+    def _as_seen(
+        self, ticket: Ticket, actor: Actor, how: str, look: DeskLook, *, notes: bool
+    ) -> TicketView:
+        """The ticket as ``actor`` (reading as ``how``) sees it."""
+        view = ticket_view(ticket, notes=notes and how == "staff")
+        if how == "asker":
+            return view  # her own words
+        # a lead's consultation is its consultant's to answer, contact and all
+        fields = look(
+            subject_of(ticket.student_id, ticket.asker),
+            whole=ticket.asker.kind == "lead" and actor.id == ticket.assignee,
+        )
+        if fields.contacts is Access.FULL:
+            return view
+        return attrs.evolve(
+            view,
+            subject=mask_text(view.subject),
+            messages=tuple(attrs.evolve(m, text=mask_text(m.text)) for m in view.messages),
+        )
 
     def _reader(self, actor: Actor, ticket: Ticket) -> str | None:
         return ticket_reader(
@@ -482,25 +526,72 @@ class DeskService(ServiceBase):
 
         return self._run(query, write=False, ids={"ticket_id": ticket_id})
 
+    def sla_alerts(self, at: datetime | None = None) -> list[SlaAlert]:
+        """Every SLA warning and breach the open tickets have reached by ``at`` (default:
+        now), announced or not, by instant: the SLA verdict of every open ticket, since a
+        target not listed is on time (a breached one is listed once, as a breach).
+
+        Read from the index alone: each target's warning and breach instants are worked
+        out on its team's calendar when the ticket changes and filed under
+        ``sla:<target>:<kind>``, so this reads the entries up to ``at`` and no ticket.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from eduengine import FixedClock, InMemoryStore
+        >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        >>> desk = DeskService(InMemoryStore().unit_of_work, clock=clock,
+        ...                    setup=DeskSetup(zone="UTC"))
+        >>> t = desk.open_ticket(category="complaint", asker=Party("student", "ann"),
+        ...                      subject="Late", text="20 minutes late")
+        >>> [(a.target, a.kind) for a in desk.sla_alerts(clock.now() + timedelta(hours=4))]
+        [('first_response', 'warning')]
+        >>> [(a.target, a.kind, a.at.hour)
+        ...  for a in desk.sla_alerts(clock.now() + timedelta(days=1))]
+        [('first_response', 'breach', 13)]
+        """
+        if at is not None:
+            check_instant(at, "at")
+
+        def query(uow: UnitOfWork, now: datetime) -> list[SlaAlert]:
+            hi = micros(at or now)
+            found: dict[tuple[str, str], tuple[str, int]] = {}
+            for mark in SLA_MARKS:  # a target's warning first: its breach replaces it
+                target, kind = mark.split(":")
+                for key, value in uow.records.scan(TICKETS, sla_index(mark), hi=hi):
+                    found[key, target] = (kind, value)
+            return [
+                SlaAlert(ticket_id=key, target=target, kind=kind, at=from_micros(value))
+                for value, key, target, kind in sorted(
+                    (value, key, target, kind) for (key, target), (kind, value) in found.items()
+                )
+            ]
+
+        return self._run(query, write=False)
+
     def tickets_of(self, kind: str, party_id: str, actor: Actor) -> list[TicketView]:
         """The tickets a student, guardian or lead asked, oldest first (without notes),
         listed for ``actor``: the party herself and support and operations staff see them
         all; another staff member only those she holds or leads the team of; a student,
         guardian or lead listing another's tickets is refused (:class:`AccessDenied`)."""
         party = Party(kind, party_id)
-        _check_actor(actor)
+        check_actor(actor)
         itself = actor.role == party.kind and actor.id == party.id
         if not itself and actor.role in PARTY_KINDS:
             raise AccessDenied(
                 f"{actor.role} {actor.id!r} may not list {kind} {party_id!r}'s tickets"
             )
 
-        def query(uow: UnitOfWork, now: datetime) -> list[TicketView]:
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> list[TicketView]:
             keys = uow.records.scan(TICKETS, party_index(party.kind, party.id))
-            found = (load_ticket(uow, k) for k, _ in keys)
-            return [ticket_view(t, notes=False) for t in found if self._reader(actor, t)]
+            found = ((t, self._reader(actor, t)) for t in (load_ticket(uow, k) for k, _ in keys))
+            return [
+                self._as_seen(t, actor, how, look, notes=False)
+                for t, how in found
+                if how is not None
+            ]
 
-        return self._run(query, write=False, ids={"party_id": party_id})
+        return read_personal(
+            self._run, self.gate, actor, ("tickets",), query, ids={"party_id": party_id}
+        )
 
     def assigned_to(self, staff_id: str) -> list[str]:
         """Ids of the tickets assigned to ``staff_id`` that are not closed."""
@@ -515,14 +606,18 @@ class DeskService(ServiceBase):
 
     def reindex(self) -> int:
         """File every desk document under the index entries the current code writes
-        (``School.reindex``: a store whose documents lost their entries). Returns how
-        many documents were filed."""
+        (``School.reindex``: a store whose documents lost their entries), the SLA
+        instants of every ticket worked out again on its team's hours as set now.
+        Returns how many documents were filed."""
 
         def command(uow: UnitOfWork, now: datetime) -> int:
             filed = 0
             for key, _ in uow.records.list(TICKETS):
                 ticket = load_ticket(uow, key)
-                store_ticket(uow, ticket, self.setup.hours_for(ticket.team))
+                hours = self.setup.hours_for(ticket.team)
+                for clock in ticket.clocks.values():
+                    clock.plan(hours)  # the team's hours may have changed since
+                store_ticket(uow, ticket, hours)
                 filed += 1
             for key, doc in uow.records.list(LEADS):
                 uow.records.put(LEADS, key, doc, index=lead_index(doc))
@@ -597,8 +692,7 @@ class DeskService(ServiceBase):
     ) -> int:
         now = at or now
         made = 0
-        for key in keys:
-            ticket = load_ticket(uow, key)
+        for ticket in load_tickets(uow, keys):
             hours = self.setup.hours_for(ticket.team)
             ticket.announce_due(hours, now, escalate_to=self.setup.team_leads.get(ticket.team))
             made += len(ticket.events)
@@ -614,13 +708,6 @@ class DeskService(ServiceBase):
 
 
 E = TypeVar("E", TicketCategory, Priority)
-
-
-def _check_actor(actor: object) -> None:
-    if not isinstance(actor, Actor):
-        raise WrongType(f"actor must be an Actor, got {actor!r}", field="actor")
-    check_id(actor.id, "actor.id")
-    check_id(actor.role, "actor.role")
 
 
 def _enum(kind: type[E], value: object, what: str) -> E:

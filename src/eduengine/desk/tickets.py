@@ -23,7 +23,7 @@ loads and stores it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -114,6 +114,8 @@ class Ticket:
             name: SlaClock.start(target=sla.target(name), warn_before=sla.warn_before, now=now)
             for name in TARGETS
         }
+        for clock in clocks.values():
+            clock.plan(hours)
         ticket = cls(
             id=ticket_id,
             category=category,
@@ -164,43 +166,78 @@ class Ticket:
         for name in TARGETS:
             clock = self.clocks[name]
             for kind, deadline in clock.due_announcements(hours, now):
+                clock.warned = True
+                about: dict[str, Any] = {
+                    "occurred_at": now,
+                    "ticket_id": self.id,
+                    "target": name,
+                    "deadline": deadline,
+                    "team": self.team,
+                    "assignee": self.assignee,
+                }
                 if kind == "breach":
-                    clock.breached = clock.warned = True
-                    self.events.append(
-                        SlaBreached(
-                            occurred_at=now,
-                            ticket_id=self.id,
-                            target=name,
-                            deadline=deadline,
-                            team=self.team,
-                            assignee=self.assignee,
-                            escalated_to=escalate_to,
-                        )
-                    )
+                    clock.breached = True
+                    self.events.append(SlaBreached(**about, escalated_to=escalate_to))
                 else:
-                    clock.warned = True
-                    self.events.append(
-                        SlaWarning(
-                            occurred_at=now,
-                            ticket_id=self.id,
-                            target=name,
-                            deadline=deadline,
-                            team=self.team,
-                            assignee=self.assignee,
-                        )
-                    )
+                    self.events.append(SlaWarning(**about))
 
     def due_at(self, hours: BusinessHours) -> datetime | None:
         found = [d for d in (c.due_at(hours) for c in self.clocks.values()) if d is not None]
         return min(found) if found else None
 
-    def _sync(self, hours: BusinessHours, now: datetime) -> None:
-        """Run the clocks of unsettled targets exactly while the state runs them."""
-        for clock in self.clocks.values():
+    def sla_marks(self, hours: BusinessHours) -> dict[str, datetime]:
+        """``"<target>:warning" | "<target>:breach"`` -> the instant it is (or was)
+        reached, for each unsettled target whose clock runs or that reached it already:
+        a target not listed is on time whatever the hour."""
+        marks = {}
+        for name, clock in self.clocks.items():
+            clock.deadline(hours)  # planned
+            if clock.met is not None:
+                continue
+            if clock.warn_at is not None:
+                marks[f"{name}:warning"] = clock.warn_at
+            if clock.breach_at is not None:
+                marks[f"{name}:breach"] = clock.breach_at
+        return marks
+
+    def _runs(self) -> dict[str, tuple[datetime | None, timedelta, bool | None]]:
+        """How each clock runs: what its instants are worked out from."""
+        return {name: (c.since, c.used, c.met) for name, c in self.clocks.items()}
+
+    def _sync(
+        self,
+        hours: BusinessHours,
+        now: datetime,
+        before: dict[str, tuple[datetime | None, timedelta, bool | None]] | None = None,
+    ) -> None:
+        """Run the clocks of unsettled targets exactly while the state runs them, and
+        work out on ``hours`` the instants of each clock that runs otherwise than
+        ``before`` (all of them without it: a new team's calendar)."""
+        for name, clock in self.clocks.items():
             if self.state in RUNNING:
                 clock.resume(now)
             else:
                 clock.pause(hours, now)
+            if before is None or before[name] != (clock.since, clock.used, clock.met):
+                clock.plan(hours)
+
+    def _settle(self, name: str, hours: BusinessHours, now: datetime) -> None:
+        """Settle a target and raise its verdict (TicketResponded, TicketResolved)."""
+        clock = self.clocks[name]
+        verdict: dict[str, Any] = {
+            "occurred_at": now,
+            "ticket_id": self.id,
+            "category": self.category.value,
+            "team": self.team,
+            "assignee": self.assignee,
+            "met": clock.settle(hours, now),
+            "business_seconds": int(clock.used.total_seconds()),
+        }
+        if name == "first_response":
+            self.events.append(TicketResponded(**verdict))
+        else:
+            self.events.append(TicketResolved(**verdict, times_before=self.resolutions))
+            self.resolutions += 1
 
     # --- commands ------------------------------------------------------------------------
 
@@ -219,46 +256,21 @@ class Ticket:
         self.announce_due(hours, now, escalate_to=escalate_to)
         before = self.state
         after = next_state(self.id, before, action)
+        runs = self._runs()
         kind = {"asker_reply": "asker", "note": "note"}.get(action, "reply")
         if text is not None:
             self.messages.append(Message(at=now, kind=kind, author_id=by, text=text))
             self.events.append(
                 TicketMessageAdded(occurred_at=now, ticket_id=self.id, kind=kind, author_id=by)
             )
-        first = self.clocks["first_response"]
-        if action in ("reply", "wait", "resolve") and first.met is None:
-            met = first.settle(hours, now)
-            self.events.append(
-                TicketResponded(
-                    occurred_at=now,
-                    ticket_id=self.id,
-                    category=self.category.value,
-                    team=self.team,
-                    assignee=self.assignee,
-                    business_seconds=int(first.used.total_seconds()),
-                    met=met,
-                )
-            )
-        resolution = self.clocks["resolution"]
+        if action in ("reply", "wait", "resolve") and self.clocks["first_response"].met is None:
+            self._settle("first_response", hours, now)
         if action == "resolve":
-            met = resolution.settle(hours, now)
-            self.events.append(
-                TicketResolved(
-                    occurred_at=now,
-                    ticket_id=self.id,
-                    category=self.category.value,
-                    team=self.team,
-                    assignee=self.assignee,
-                    business_seconds=int(resolution.used.total_seconds()),
-                    met=met,
-                    times_before=self.resolutions,
-                )
-            )
-            self.resolutions += 1
+            self._settle("resolution", hours, now)
         if action == "reopen":
-            resolution.met = None  # the verdict waits for the next resolution
+            self.clocks["resolution"].met = None  # the verdict waits for the next resolution
         self.state = after
-        self._sync(hours, now)
+        self._sync(hours, now, runs)  # a note or a second reply works nothing out again
         if after != before:
             self.events.append(
                 TicketStateChanged(

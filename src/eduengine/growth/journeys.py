@@ -40,7 +40,7 @@ from eduengine.kernel.inputs import check_id, check_int, check_optional_id
 from eduengine.kernel.money import Money
 from eduengine.levels.events import LevelUp
 from eduengine.notices import planning
-from eduengine.notices.model import NoticePolicy, QuietHours
+from eduengine.notices.model import NoticePolicy, QuietHours, best_of
 from eduengine.pricing.coupons import COUPONS
 from eduengine.pricing.rules import Coupon, DiscountKind
 from eduengine.service_layer.messagebus import Handler
@@ -132,11 +132,26 @@ class SendNotice:
     """Plan a notice (kind ``journey``) to the student and the guardians the notice
     policy copies, from the latest version of template ``template`` for ``channel`` and
     ``language`` in ``school.templates`` (its :class:`TemplateRef` is kept with the
-    notice, so a later edit never changes it)."""
+    notice, so a later edit never changes it).
+
+    ``best_channel``: the school says to send on each recipient's best channel (the one
+    she opens most, :meth:`~eduengine.notices.NoticeService.best_channel`), the student's
+    and each guardian's own, her other channels kept as fallbacks; a recipient without
+    history gets her usual channels.
+
+    >>> SendNotice(template="welcome", best_channel=True).best_channel
+    True
+    """
 
     template: str
     channel: str = "sms"
     language: str = "en"
+    best_channel: bool = attrs.field(default=False)
+
+    @best_channel.validator
+    def _flag(self, attribute: Any, value: object) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInput(f"best_channel is True or False, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -571,6 +586,9 @@ class JourneyService(ServiceBase):
                 },
                 now=now,
                 template=template,
+                audience=best_audience(uow, self.notice_policy, student_id)
+                if action.best_channel
+                else None,
             )
             return template
         if isinstance(action, IssueCoupon):
@@ -602,6 +620,19 @@ class JourneyService(ServiceBase):
             ]
         )
         return action.title
+
+
+def best_audience(uow: UnitOfWork, policy: NoticePolicy, student_id: str) -> planning.Audience:
+    """Who gets a journey notice about the student, each on her best channel first (by
+    her own response history), her other channels after it as fallbacks."""
+    audience = []
+    for recipient, prefs in planning.reach(uow, student_id, NOTICE_KIND, policy):
+        best = best_of(uow.records.get(planning.STATS, recipient.id) or {})
+        if best is not None:
+            others = [c for c in (*prefs.channels, *prefs.fallback) if c != best]
+            prefs = attrs.evolve(prefs, channels=(best,), fallback=tuple(dict.fromkeys(others)))
+        audience.append((recipient, prefs))
+    return audience
 
 
 def _action_name(action: Action) -> str:

@@ -19,11 +19,13 @@ True
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from itertools import groupby, islice
 from typing import Any, Unpack
 
 import attrs
@@ -35,6 +37,8 @@ from eduengine.kernel.codec import dt_in, from_micros, micros
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.kernel.money import Money
+from eduengine.mastery.service import mastery_in, prior_in
+from eduengine.people.service import linked_guardians
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
@@ -52,6 +56,11 @@ SEGMENTS = "growth_segment"
 #: the counter of roster places (registration order)
 ROSTER_SEQ = "growth_roster_seq"
 ROSTER_INDEX = "roster"
+#: a roster document is also filed by place under ``stage:<stage>`` and ``tag:<tag>``
+STAGE_INDEX = "stage:"
+TAG_INDEX = "tag:"
+#: students a page evaluates per read of their documents
+EVALUATE_BATCH = 200
 RETAG_DUE = "retag_due"
 #: a student with purchases who is inactive this long is churned (the default of
 #: :func:`eduengine.students.model.stage`, which the lifecycle uses)
@@ -66,6 +75,33 @@ def _names(value: object) -> frozenset[str]:
     for name in value:
         check_id(name, "name")
     return frozenset(value)
+
+
+def _points(value: object) -> tuple[tuple[str, Decimal], ...]:
+    """Knowledge point -> mastery bound (a mapping, or the pairs a record keeps), as
+    sorted pairs: a segment stays hashable and compares equal however it was given."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = [tuple(p) for p in value]
+    else:
+        raise InvalidInput(f"expected knowledge points mapped to a mastery, got {value!r}")
+    out: dict[str, Decimal] = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise InvalidInput(f"expected (point, mastery) pairs, got {value!r}")
+        point, bound = pair
+        check_id(point, "point_id")
+        if isinstance(bound, bool) or not isinstance(bound, (Decimal, int, str)):
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}")
+        try:
+            level = Decimal(bound)
+        except ArithmeticError as exc:
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}") from exc
+        if not level.is_finite() or not 0 <= level <= 1:
+            raise InvalidInput(f"a mastery bound is a Decimal from 0 to 1, got {bound!r}")
+        out[point] = level
+    return tuple(sorted(out.items()))
 
 
 def _days(instance: Any, attribute: Any, value: int | None) -> None:
@@ -84,9 +120,16 @@ class Segment:
       student never active counts as inactive);
     - ``min_purchases`` / ``max_purchases``: purchases (orders, packages, group deals);
     - ``has_active_package``, ``credits_left_at_most``: her active lesson packages;
-    - ``guardian_channel``: a guardian reachable by ``"phone"`` or ``"email"``;
+    - ``guardian_channel``: a guardian reachable by ``"phone"`` or ``"email"`` (one
+      given at registration, or a linked guardian account);
     - ``min_spend``: paid at least this much in its currency (the analytics projection's
-      spend).
+      spend);
+    - ``mastery_below`` / ``mastery_at_least``: knowledge point -> mastery (0 to 1): her
+      mastery of each point is below / at least the bound (a point she has not met
+      counts at its prior).
+
+    >>> Segment(mastery_below={"fractions": "0.6"}).mastery_below
+    (('fractions', Decimal('0.6')),)
     """
 
     stages: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
@@ -101,6 +144,8 @@ class Segment:
     credits_left_at_most: int | None = attrs.field(default=None, validator=_days)
     guardian_channel: str | None = None
     min_spend: Money | None = None
+    mastery_below: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_points)
+    mastery_at_least: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_points)
 
     def __attrs_post_init__(self) -> None:
         if self.guardian_channel is not None and self.guardian_channel not in CHANNELS:
@@ -116,6 +161,10 @@ class Segment:
     def reads_packages(self) -> bool:
         return self.has_active_package is not None or self.credits_left_at_most is not None
 
+    @property
+    def reads_mastery(self) -> bool:
+        return bool(self.mastery_below or self.mastery_at_least)
+
     def matches(
         self,
         doc: Mapping[str, Any],
@@ -123,9 +172,12 @@ class Segment:
         *,
         packages: Sequence[rec.PackageView] = (),
         spend: Mapping[str, str] | None = None,
+        guardians: Sequence[Mapping[str, Any]] = (),
+        mastery: Mapping[str, Decimal] | None = None,
     ) -> bool:
-        """Whether a student's document (with her ``packages`` and ``spend`` by currency,
-        when the segment reads them) is in the segment at ``now``."""
+        """Whether a student's document (with her ``packages``, ``spend`` by currency,
+        linked ``guardians`` accounts and ``mastery`` by point, when the segment reads
+        them) is in the segment at ``now``."""
         if doc.get("erased"):
             return False
         tags = set(doc.get("tags", []))
@@ -156,7 +208,14 @@ class Segment:
         if most is not None and (not active or sum(p.credits_left for p in active) > most):
             return False
         channel = self.guardian_channel
-        if channel is not None and not any(g.get(channel) for g in doc.get("guardians", [])):
+        if channel is not None and not any(
+            g.get(channel) for g in [*doc.get("guardians", []), *guardians]
+        ):
+            return False
+        levels = mastery or {}
+        if any(levels.get(p, Decimal(0)) >= bound for p, bound in self.mastery_below):
+            return False
+        if any(levels.get(p, Decimal(0)) < bound for p, bound in self.mastery_at_least):
             return False
         if self.min_spend is not None:
             paid = Decimal((spend or {}).get(self.min_spend.currency, "0"))
@@ -172,6 +231,8 @@ class Segment:
                 out[field.name] = sorted(value)
             elif isinstance(value, Money):
                 out[field.name] = [str(value.amount), value.currency]
+            elif field.name.startswith("mastery_"):
+                out[field.name] = [[p, str(level)] for p, level in value]
             else:
                 out[field.name] = value
         return out
@@ -243,8 +304,8 @@ class SegmentService(ServiceBase):
     ...     school.students.register(sid, name=sid)
     >>> _ = school.students.tag("bob", "vip")
     >>> school.segments.save("not-vip", Segment(tags_none={"vip"}))
-    >>> school.segments.count("not-vip")
-    2
+    >>> school.segments.count("not-vip"), school.segments.names()
+    (2, ['not-vip'])
     >>> first = school.segments.page("not-vip", limit=1)
     >>> first.student_ids, school.segments.page("not-vip", after=first.next_cursor).student_ids
     (('ann',), ('cy',))
@@ -285,6 +346,12 @@ class SegmentService(ServiceBase):
 
         return self._run(query, write=False)
 
+    def names(self) -> list[str]:
+        """The names of the saved segments, sorted (what an operator's board lists)."""
+        return self._run(
+            lambda uow, now: sorted(key for key, _ in uow.records.list(SEGMENTS)), write=False
+        )
+
     def _segment(self, segment: str | Segment) -> Segment:
         return segment if isinstance(segment, Segment) else self.get(segment)
 
@@ -301,19 +368,22 @@ class SegmentService(ServiceBase):
         check_int(limit, "limit", low=1, high=MAX_PAGE)
         start = None if after is None else _parse_cursor(after)
 
+        exact = _index_decides(wanted)
+
         def query(uow: UnitOfWork, now: datetime) -> SegmentPage:
             found: list[str] = []
-            last: int | None = None
-            for place, key in self._walk(uow, start):
-                last = place
-                if self.in_segment(uow, wanted, key, now):
-                    found.append(key)
-                    if len(found) == limit:
-                        break
-            else:
-                return SegmentPage(student_ids=tuple(found), next_cursor=None)
-            assert last is not None
-            return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(last))
+            candidates = self._candidates(uow, wanted, start)
+            while True:
+                # the first read takes a page's worth: most segments fill it at once
+                chunk = list(islice(candidates, limit if not found else EVALUATE_BATCH))
+                docs = {} if exact else _documents(uow, [key for _, key in chunk])
+                for place, key in chunk:
+                    if exact or self._matches(uow, wanted, key, docs.get(key), now):
+                        found.append(key)
+                        if len(found) == limit:
+                            return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(place))
+                if not chunk:
+                    return SegmentPage(student_ids=tuple(found), next_cursor=None)
 
         return self._run(query, write=False)
 
@@ -368,19 +438,43 @@ class SegmentService(ServiceBase):
                 return
             cursor = page.next_cursor
 
-    def _walk(self, uow: UnitOfWork, start: int | None) -> Iterator[tuple[int, str]]:
-        # each student's place in the roster is unique, so the place alone is the key
-        while True:
-            lo = None if start is None else start + 1
-            rows = uow.records.scan(ROSTER, ROSTER_INDEX, lo=lo, limit=200)
-            yield from ((v, k) for k, v in rows)
-            if len(rows) < 200:
-                return
-            start = rows[-1][1]
+    def _candidates(
+        self, uow: UnitOfWork, segment: Segment, start: int | None
+    ) -> Iterator[tuple[int, str]]:
+        """``(place, student)`` in place order after ``start``: every student of the
+        segment and perhaps others. A segment that names stages or tags walks the
+        smallest of those indexes (a union for "any of"); any other walks the roster."""
+        options: list[list[str]] = []
+        if segment.stages:
+            options.append([f"{STAGE_INDEX}{name}" for name in sorted(segment.stages)])
+        options.extend([f"{TAG_INDEX}{tag}"] for tag in sorted(segment.tags_all))
+        if segment.tags_any:
+            options.append([f"{TAG_INDEX}{tag}" for tag in sorted(segment.tags_any)])
+        if not options:
+            return _walk(uow, ROSTER_INDEX, start)
+        smallest = options[0]
+        if len(options) > 1:
+            smallest = min(
+                options, key=lambda names: sum(uow.records.count(ROSTER, n) for n in names)
+            )
+        walks = [_walk(uow, name, start) for name in smallest]
+        # a student under two of the tags of "any of" comes once
+        return (entry for entry, _ in groupby(heapq.merge(*walks)))
 
     def in_segment(self, uow: UnitOfWork, segment: Segment, student_id: str, now: datetime) -> bool:
         """Whether a student is in ``segment`` now, read in the caller's unit of work."""
-        doc = uow.records.get(rec.STUDENTS, student_id)
+        return self._matches(
+            uow, segment, student_id, uow.records.get(rec.STUDENTS, student_id), now
+        )
+
+    def _matches(
+        self,
+        uow: UnitOfWork,
+        segment: Segment,
+        student_id: str,
+        doc: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> bool:
         if doc is None:
             return False
         packages: list[rec.PackageView] = []
@@ -392,12 +486,29 @@ class SegmentService(ServiceBase):
         spend = None
         if segment.min_spend is not None:
             spend = (uow.records.get(SPEND, student_id) or {}).get("spend", {})
-        return segment.matches(doc, now, packages=packages, spend=spend)
+        guardians: list[dict[str, Any]] = []
+        if segment.guardian_channel is not None:
+            guardians = [
+                {"phone": a.phone, "email": a.email} for a in linked_guardians(uow, student_id)
+            ]
+        mastery: dict[str, Decimal] | None = None
+        if segment.reads_mastery:
+            met = mastery_in(uow, student_id)
+            wanted = {p for p, _ in (*segment.mastery_below, *segment.mastery_at_least)}
+            mastery = {p: met[p].mastery if p in met else prior_in(uow, p) for p in sorted(wanted)}
+        return segment.matches(
+            doc, now, packages=packages, spend=spend, guardians=guardians, mastery=mastery
+        )
 
     def reindex(self) -> int:
         """File every roster document under its indexes again (a one-off upgrade step,
         with :meth:`School.reindex`: it reads them all); returns how many."""
-        return self._refile_all(ROSTER, file_roster)
+        return self._refile_all(
+            ROSTER,
+            lambda uow, key, roster: file_roster(
+                uow, key, roster, uow.records.get(rec.STUDENTS, key)
+            ),
+        )
 
     # -- the sweep ------------------------------------------------------------------
 
@@ -430,14 +541,56 @@ class SegmentService(ServiceBase):
             doc = self.lifecycle.retag(uow, student_id, now)
             after = next_change(doc["facts"], self.lifecycle.tag_rules, after=now)
             roster["due"] = None if after is None else micros(after)
-        file_roster(uow, student_id, roster)
+        file_roster(uow, student_id, roster, doc)
         return 1
 
 
-def file_roster(uow: UnitOfWork, student_id: str, roster: dict[str, Any]) -> None:
-    index = {ROSTER_INDEX: roster["place"]}
+def _index_decides(segment: Segment) -> bool:
+    """Whether the indexes alone answer ``segment``: one stage set, one "any of" tag set
+    or a single tag, and no other condition (the segments projection files each student
+    under her stage and tags as her document has them after each of her events)."""
+    rest = attrs.evolve(segment, stages=frozenset(), tags_any=frozenset(), tags_all=frozenset())
+    named = [bool(segment.stages), bool(segment.tags_any), bool(segment.tags_all)]
+    return rest == Segment() and sum(named) == 1 and len(segment.tags_all) <= 1
+
+
+def _walk(uow: UnitOfWork, index: str, start: int | None) -> Iterator[tuple[int, str]]:
+    # each student's place in the roster is unique, so the place alone is the key
+    while True:
+        lo = None if start is None else start + 1
+        rows = uow.records.scan(ROSTER, index, lo=lo, limit=EVALUATE_BATCH)
+        yield from ((v, k) for k, v in rows)
+        if len(rows) < EVALUATE_BATCH:
+            return
+        start = rows[-1][1]
+
+
+def _documents(uow: UnitOfWork, keys: Sequence[str]) -> Mapping[str, Mapping[str, Any] | None]:
+    """The student documents of ``keys`` in one query where the adapter can."""
+    if not keys:
+        return {}
+    many = getattr(uow.records, "get_many", None)
+    if many is not None:
+        found: Mapping[str, Mapping[str, Any] | None] = many(rec.STUDENTS, keys)
+        return found
+    return {key: uow.records.get(rec.STUDENTS, key) for key in keys}
+
+
+def file_roster(
+    uow: UnitOfWork, student_id: str, roster: dict[str, Any], doc: Mapping[str, Any] | None
+) -> None:
+    """File a roster document by registration place, by next due time, and by place under
+    her stage and each of her tags (``doc``: her student document as it is now), so a
+    segment on a stage or a tag walks only the students who have it."""
+    place = roster["place"]
+    index = {ROSTER_INDEX: place}
     if roster.get("due") is not None:
         index[RETAG_DUE] = roster["due"]
+    if doc is not None and not doc.get("erased"):
+        if doc.get("stage"):
+            index[f"{STAGE_INDEX}{doc['stage']}"] = place
+        for tag in doc.get("tags", []):
+            index[f"{TAG_INDEX}{tag}"] = place
     uow.records.put(ROSTER, student_id, roster, index=index)
 
 
@@ -472,7 +625,7 @@ def roster_rules(tag_rules: Sequence[TagRule]) -> dict[type[DomainEvent], list[H
             if doc.get("stage") != stage(facts, now):
                 at = now
             roster["due"] = None if at is None else micros(at)
-        file_roster(uow, student_id, roster)
+        file_roster(uow, student_id, roster, doc)
 
     watched: tuple[type[DomainEvent], ...] = (
         sev.StudentRegistered,

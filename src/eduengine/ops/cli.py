@@ -12,6 +12,7 @@ a traceback (``--log-level debug`` logs the traceback too).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import logging
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn, TextIO
@@ -33,6 +34,7 @@ from eduengine.bootstrap import PERIODIC_JOBS, School
 from eduengine.errors import EduEngineError, InvalidSetting
 from eduengine.events.feed import EventFeed
 from eduengine.ops.backup import backup
+from eduengine.ops.board import BoardApp, BoardSettings, serve
 from eduengine.ops.jobs import (
     JsonLinesNotifier,
     WebhookNotifier,
@@ -338,6 +340,26 @@ def cmd_report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     return 0
 
 
+def cmd_board(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    settings = BoardSettings(
+        zone=args.zone,
+        renew_within=timedelta(days=args.renew_days),
+        forming_within=timedelta(days=args.forming_days),
+        segments=tuple(args.segment) if args.segment else None,
+        segment_every=args.segment_every,
+    )
+    app = BoardApp(_school(args, store), settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+
+    def ready(host: str, port: int) -> None:
+        _emit(out, {"board": {"url": f"http://{host}:{port}/"}})
+
+    asyncio.run(serve(app, args.host, args.port, stop=stop.is_set, ready=ready))
+    log.info("board stopped by signal, shut down cleanly")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     started = time.monotonic()
     backup(store, args.target)
@@ -355,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     top = Parser(
         prog="eduengine",
         description="Run an eduengine school's operations: migrate, status, periodic jobs, "
-        "event relay, calendar export and backup.",
+        "event relay, calendar export, the operator's board and backup.",
     )
     top.add_argument("--version", action="version", version=f"eduengine {__version__}")
     top.add_argument(
@@ -476,6 +498,45 @@ def parser() -> argparse.ArgumentParser:
         help="how rates are grouped (default course)",
     )
     report.set_defaults(run=cmd_report)
+
+    board = sub.add_parser(
+        "board",
+        help="serve the operator's board (today's lessons, groups, renewals, alerts, "
+        "segments) over the store, live from the feed, until SIGTERM or Ctrl-C",
+    )
+    board.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    board.add_argument(
+        "--port", type=int, default=8026, help="port to listen on (default 8026; 0: any free)"
+    )
+    board.add_argument(
+        "--zone", type=zone, default="UTC", help="IANA time zone of 'today' (default UTC)"
+    )
+    board.add_argument(
+        "--renew-days",
+        type=positive_int,
+        default=7,
+        help="packages expiring within this many days are renewals due (default 7)",
+    )
+    board.add_argument(
+        "--forming-days",
+        type=positive_int,
+        default=7,
+        help="open groups whose deadline is within this many days (default 7)",
+    )
+    board.add_argument(
+        "--segment",
+        action="append",
+        metavar="NAME",
+        help="a saved segment to list (repeatable; default: every saved segment)",
+    )
+    board.add_argument(
+        "--segment-every",
+        type=duration,
+        default=30.0,
+        metavar="DURATION",
+        help="count the segments again every DURATION (default 30s: a count reads every student)",
+    )
+    board.set_defaults(run=cmd_board)
 
     copy = sub.add_parser("backup", help="copy a SQLite store while it runs")
     copy.add_argument("target", type=Path, help="the backup file to write (replaced)")

@@ -38,11 +38,28 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Unpack
 
-from eduengine.errors import InvalidInput, PaymentFailed
+from eduengine.errors import DuplicateId, InvalidInput, PaymentFailed
 from eduengine.kernel.codec import micros
-from eduengine.kernel.inputs import MAX_ID_LENGTH, check_duration, check_id, check_int, check_text
+from eduengine.kernel.inputs import (
+    MAX_ID_LENGTH,
+    check_duration,
+    check_id,
+    check_ids,
+    check_int,
+    check_text,
+)
 from eduengine.payments.gateway import PaymentGateway, PaymentState
 from eduengine.payments.intents import INTENTS, OPEN, PaymentIntent, PaymentSettler, get_intent
+from eduengine.payments.methods import (
+    DEFAULTS,
+    METHODS,
+    PaymentMethod,
+    default_of,
+    get_method,
+    methods_for,
+    put_method,
+    set_default,
+)
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions, scan_after
 
@@ -103,6 +120,102 @@ class PaymentService(ServiceBase):
         """Route the intents filed by ``owner`` (e.g. ``"order"``) to ``settler``."""
         check_id(owner, "owner")
         self._owners[owner] = settler
+
+    # --- payment methods on file (the one model checkout, groups and fees use) --------
+
+    def add_method(
+        self,
+        holder_id: str,
+        account: str,
+        *,
+        method_id: str | None = None,
+        label: str = "",
+        pays_for: Sequence[str] = (),
+        default: bool | None = None,
+    ) -> PaymentMethod:
+        """File a provider account (``account``, what the gateway charges) held by a
+        student or a guardian (``holder_id``); a guardian's method names the students it
+        ``pays_for``. It becomes the default of the holder and of each student it pays
+        for with ``default=True``, or (``None``) of those who have no default yet.
+
+        >>> from datetime import datetime, timezone
+        >>> from eduengine import FixedClock, InMemoryStore, School
+        >>> school = School.build(InMemoryStore(),
+        ...     clock=FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+        >>> card = school.payments.add_method("mum", "tok_visa_4242", pays_for=["ann"],
+        ...                                   label="Visa 4242", method_id="m1")
+        >>> school.payments.default_method("ann").account
+        'tok_visa_4242'
+        """
+        check_id(holder_id, "holder_id")
+        check_id(account, "account")
+        if method_id is not None:
+            check_id(method_id, "method_id")
+        if default is not None and not isinstance(default, bool):
+            raise InvalidInput(f"default must be True, False or None, got {default!r}")
+        students = tuple(dict.fromkeys(check_ids(pays_for, "pays_for")))
+        chosen = method_id if method_id is not None else self._new_id()
+
+        def command(uow: UnitOfWork, now: datetime) -> PaymentMethod:
+            if uow.records.get(METHODS, chosen) is not None:
+                raise DuplicateId(f"payment method {chosen!r} already exists")
+            method = PaymentMethod(
+                id=chosen,
+                holder_id=holder_id,
+                account=account,
+                label=label,
+                pays_for=students,
+                added_at=now,
+            )
+            put_method(uow, method)
+            for payer in dict.fromkeys((holder_id, *students)):
+                if default or (default is None and default_of(uow, payer) is None):
+                    set_default(uow, payer, method)
+            return method
+
+        return self._run(command, ids={"holder_id": holder_id, "method_id": method_id})
+
+    def set_default_method(self, student_id: str, method_id: str) -> None:
+        """Make ``method_id`` (which must pay for the student) the student's default."""
+        check_id(student_id, "student_id")
+        check_id(method_id, "method_id")
+        self._run(
+            lambda uow, now: set_default(uow, student_id, get_method(uow, method_id)),
+            ids={"student_id": student_id, "method_id": method_id},
+        )
+
+    def default_method(self, student_id: str) -> PaymentMethod | None:
+        """The method charged for the student when a command names none, or ``None``."""
+        check_id(student_id, "student_id")
+        return self._run(
+            lambda uow, now: default_of(uow, student_id),
+            write=False,
+            ids={"student_id": student_id},
+        )
+
+    def methods_of(self, student_id: str) -> list[PaymentMethod]:
+        """The methods that may pay for the student (theirs and their guardians'),
+        oldest first."""
+        check_id(student_id, "student_id")
+        return self._run(
+            lambda uow, now: methods_for(uow, student_id),
+            write=False,
+            ids={"student_id": student_id},
+        )
+
+    def remove_method(self, method_id: str) -> None:
+        """Delete a method; it stops being anyone's default."""
+        check_id(method_id, "method_id")
+
+        def command(uow: UnitOfWork, now: datetime) -> None:
+            method = get_method(uow, method_id)
+            for payer in dict.fromkeys((method.holder_id, *method.pays_for)):
+                found = uow.records.get(DEFAULTS, payer)
+                if found is not None and found["method_id"] == method_id:
+                    uow.records.delete(DEFAULTS, payer)
+            uow.records.delete(METHODS, method_id)
+
+        self._run(command, ids={"method_id": method_id})
 
     def intent(self, key: str) -> PaymentIntent | None:
         """The intent filed under an idempotency key, or ``None``."""

@@ -17,6 +17,7 @@ is marked charged; not charged: the fee stays due and is tried again later).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -30,6 +31,7 @@ from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
+from eduengine.payments.methods import default_of
 from eduengine.people.access import AccessGate, Look, audit_system, shown
 from eduengine.people.model import Actor
 from eduengine.policies.events import LateFeeCharged, LateFeeDue, LateFeeFailed
@@ -81,7 +83,15 @@ class FeeService(ServiceBase):
         self.gate = AccessGate()
 
     def set_payment_account(self, student_id: str, account: str) -> None:
-        """The account late fees are charged to (personal data: erased with the student)."""
+        """Deprecated: file a payment method with ``school.payments.add_method(...)``; late
+        fees charge the student's default method, and this account only when they have
+        none (personal data: erased with the student)."""
+        warnings.warn(
+            "fees.set_payment_account is deprecated: use school.payments.add_method "
+            "(late fees charge the student's default payment method)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         check_id(student_id, "student_id")
         check_id(account, "payment account")
         self._run(
@@ -123,6 +133,10 @@ class FeeService(ServiceBase):
             doc = uow.records.get(LATE_FEES, booking_id)
             if doc is None or doc["state"] != "due":
                 return None, None
+            method = default_of(uow, doc["student_id"])
+            if method is not None:
+                return doc, method.account
+            # the deprecated set_payment_account form, for a student with no method
             account = uow.records.get(PAYMENT_ACCOUNTS, doc["student_id"])
             return doc, None if account is None else str(account["account"])
 

@@ -23,7 +23,7 @@ from eduengine.policies.events import BookingRescheduled, StudentRestricted, Vio
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
 from eduengine.policies.records import RESCHEDULES, VIOLATIONS, violations_of
 from eduengine.service_layer.idempotency import check_key, once
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import JsonValue, UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
 __all__ = [
@@ -39,9 +39,34 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class CancellationOutcome:
+    """What a cancellation came to: the cancelled ``booking``, whether it was ``late``
+    (outside the free window: a violation), the late ``fee``, and whether the lesson
+    credit that paid for the seat came back (``None``: no credit paid for it; set by
+    ``school.cancel``)."""
+
     booking: Booking
     late: bool
     fee: Money | None
+    credit_returned: bool | None = None
+
+
+def _outcome_out(outcome: CancellationOutcome) -> dict[str, JsonValue]:
+    fee = outcome.fee
+    return {
+        "booking": booking_out(outcome.booking),
+        "late": outcome.late,
+        "fee": None if fee is None else [str(fee.amount), fee.currency],
+    }
+
+
+def _outcome_in(data: JsonValue) -> CancellationOutcome:
+    assert isinstance(data, dict)
+    fee = data["fee"]
+    return CancellationOutcome(
+        booking=booking_in(data["booking"]),
+        late=bool(data["late"]),
+        fee=None if not isinstance(fee, list) else Money.from_stored(str(fee[0]), str(fee[1])),
+    )
 
 
 class PolicyService(ServiceBase):
@@ -57,11 +82,11 @@ class PolicyService(ServiceBase):
     >>> from datetime import datetime, timedelta, timezone
     >>> from eduengine import BookingService, FixedClock, InMemoryStore
     >>> store, clock = InMemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
-    >>> slots = BookingService(store.unit_of_work, clock=clock)
+    >>> desk = PolicyService(store.unit_of_work, policy=CancellationPolicy(), clock=clock)
+    >>> slots = BookingService(store.unit_of_work, clock=clock, bus=desk.bus)
     >>> s = slots.create_slot("math", clock.now() + timedelta(hours=3),
     ...                       clock.now() + timedelta(hours=4), 5)
-    >>> desk = PolicyService(store.unit_of_work, policy=CancellationPolicy(), clock=clock)
-    >>> desk.cancel(desk.book(s.id, "ann").id).late    # within 24 h of the start
+    >>> desk.cancel(slots.book(s.id, "ann").id).late    # within 24 h of the start
     True
     """
 
@@ -121,8 +146,14 @@ class PolicyService(ServiceBase):
     # --- commands ---------------------------------------------------------------------
 
     def book(self, slot_id: str, student_id: str) -> Booking:
-        """Book a seat unless the student's booking rights are restricted (the guard on
-        the bus refuses, whichever service books)."""
+        """Deprecated alias of ``school.book`` (and of ``BookingService.book``): the guard
+        on the bus refuses a restricted student whichever service books."""
+        warnings.warn(
+            "policies.book is deprecated: use school.book(slot_id, student_id) (the same "
+            "rules hold); it will be removed in 0.5",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
         return self._run(
@@ -130,13 +161,34 @@ class PolicyService(ServiceBase):
             ids={"slot_id": slot_id, "student_id": student_id},
         )
 
-    def cancel(self, booking_id: str, *, reason_code: str | None = None) -> CancellationOutcome:
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        reason_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CancellationOutcome:
         """Cancel; inside the free window at no cost, later as a violation (with the fee).
-        ``reason_code`` is the school's code for why (it travels on ``SeatReleased``)."""
+        ``reason_code`` is the school's code for why (it travels on ``SeatReleased``).
+        With ``idempotency_key`` a retry after a lost answer returns the first outcome
+        instead of ``InvalidTransition`` (``school.cancel`` is the documented way in)."""
         check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
+        check_key(idempotency_key)
+        request = {"command": "cancel", "booking_id": booking_id, "reason_code": reason_code}
 
         def command(uow: UnitOfWork, now: datetime) -> CancellationOutcome:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: release(uow, now),
+                encode=_outcome_out,
+                decode=_outcome_in,
+            )
+
+        def release(uow: UnitOfWork, now: datetime) -> CancellationOutcome:
             # lock the slot before judging the booking: a racing cancel may commit first
             slot = uow.slots.get(uow.bookings.get(booking_id).slot_id)
             booking = self._confirmed(uow, booking_id)

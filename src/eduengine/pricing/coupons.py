@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eduengine.errors import CouponNotFound, InvalidInput
+from eduengine.errors import CouponNotFound, CouponRefused, InvalidInput
 from eduengine.pricing.rules import Coupon, canonical_code
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -133,4 +133,24 @@ def _upgrade(uow: UnitOfWork, code: str, doc: dict[str, Any], coupon: Coupon) ->
         uow.records.put(COUPON_USES, _use_key(code, student), {"count": count})
 
 
-__all__ = ["COUPONS", "COUPON_USES", "issue_coupon"]
+def usable_coupon(
+    uow: UnitOfWork, code: str, student_id: str
+) -> tuple[Coupon, str, dict[str, Any]]:
+    """The coupon ``code`` names, the key it is stored under, and its (locked) document,
+    if the student may still use it; else ``CouponRefused`` (``CouponNotFound``)."""
+    stored, doc = _find_coupon(uow, code)
+    coupon = Coupon.from_record(doc["coupon"])
+    if doc.get("revoked"):
+        raise CouponRefused(code, "it was revoked (a referral reward clawed back)")
+    if coupon.student_id is not None and coupon.student_id != student_id:
+        raise CouponRefused(code, f"it was issued to another student, not {student_id!r}")
+    if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
+        raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
+    if coupon.max_per_student is not None:
+        mine = _uses_of(uow, stored, student_id, doc)
+        if mine >= coupon.max_per_student:
+            raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
+    return coupon, stored, doc
+
+
+__all__ = ["COUPONS", "COUPON_USES", "issue_coupon", "usable_coupon"]

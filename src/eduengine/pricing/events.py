@@ -44,3 +44,20 @@ class ReferralRewarded(DomainEvent):
     referred_id: str
     #: the code of the coupon issued to the referrer (single-use, theirs only)
     reward: str
+
+
+@event_type("referrals.referral_clawed_back", aggregate="student", field="referrer_id")
+@attrs.frozen(kw_only=True)
+class ReferralClawedBack(DomainEvent):
+    """The order that earned a referral reward was refunded within the reward's window:
+    the coupon ``reward`` is revoked; if the referrer had redeemed it already
+    (``used``), the claw-back is a debt of ``debt`` (the coupon's amount; ``None`` for a
+    percentage coupon, whose worth depends on the order it was used on)."""
+
+    referrer_id: str
+    referred_id: str
+    reward: str
+    #: the refunded order: ``order:<order id>`` or ``deal:<group id>:<student id>``
+    order: str
+    used: bool
+    debt: Money | None = None

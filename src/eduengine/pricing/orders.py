@@ -116,10 +116,12 @@ class OrderSettlement(ServiceBase):
         doc = _order_doc(uow, order_id)
         doc["status"] = "paid"
         doc["charge_id"] = charge_id
-        uow.records.put(ORDERS, order_id, doc)
+        put_order(uow, order_id, doc)
         close(uow, charge_key(order_id), "charged", settled_id=charge_id)
         order = _order_from(order_id, doc)
-        _, rewards = referrals.order_paid(uow, order.student_id, now, self.referral_reward)
+        _, rewards = referrals.order_paid(
+            uow, order.student_id, now, self.referral_reward, order=f"order:{order_id}"
+        )
         uow.record_events(rewards)
         uow.record_events(
             [
@@ -140,7 +142,7 @@ class OrderSettlement(ServiceBase):
         doc = _order_doc(uow, order_id)
         if doc["status"] == "pending":
             doc["status"] = "payment_unknown"
-            uow.records.put(ORDERS, order_id, doc)
+            put_order(uow, order_id, doc)
         note_unknown(uow, charge_key(order_id))
 
     def _release(self, uow: UnitOfWork, order_id: str, status: str, now: datetime) -> None:
@@ -168,7 +170,7 @@ class OrderSettlement(ServiceBase):
             coupon = Coupon.from_record(cdoc["coupon"])
             _count_use(uow, key, doc["student_id"], cdoc, coupon, -1)
         doc["status"] = status
-        uow.records.put(ORDERS, order_id, doc)
+        put_order(uow, order_id, doc)
         if status == "cancelled":
             uow.record_events(
                 [
@@ -180,6 +182,14 @@ class OrderSettlement(ServiceBase):
                     )
                 ]
             )
+
+
+def put_order(uow: UnitOfWork, order_id: str, doc: dict[str, Any]) -> None:
+    """Write an order filed under ``student:<id>`` at its creation time (a put replaces
+    the entries, so every write of an order goes through here). An order written before
+    orders were filed by student has no ``created_us``: ``School.reindex()`` files it at 0."""
+    index = {f"student:{doc['student_id']}": int(doc.get("created_us", 0))}
+    uow.records.put(ORDERS, order_id, doc, index=index)
 
 
 def _order_doc(uow: UnitOfWork, order_id: str) -> dict[str, Any]:

@@ -23,14 +23,15 @@ cancelled order (status ``refund_due`` until the provider confirms).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
 from eduengine.errors import (
-    CouponRefused,
     DuplicateCouponCode,
     DuplicateId,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidMoney,
     InvalidTransition,
@@ -39,13 +40,16 @@ from eduengine.errors import (
     PersistenceError,
     WrongType,
 )
+from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.payments.intents import record_charge, record_refund
+from eduengine.payments.methods import paying_method
 from eduengine.people.access import AccessGate, Look, check_payer, shown
 from eduengine.people.model import Actor
 from eduengine.pricing import referrals
+from eduengine.pricing.catalogue import ItemKind
 from eduengine.pricing.coupons import (
     COUPON_USES,
     COUPONS,
@@ -53,7 +57,7 @@ from eduengine.pricing.coupons import (
     _find_coupon,
     _redeemed,
     _typed_codes,
-    _uses_of,
+    usable_coupon,
 )
 from eduengine.pricing.events import OrderCancelled, OrderPaid
 from eduengine.pricing.orders import (
@@ -70,8 +74,18 @@ from eduengine.pricing.orders import (
     _request,
     _same_request,
     charge_key,
+    put_order,
 )
-from eduengine.pricing.rules import Coupon, Customer, OrderLine, PriceRule, Quote, quote
+from eduengine.pricing.rules import (
+    Coupon,
+    Customer,
+    OrderLine,
+    PriceRule,
+    Quote,
+    canonical_code,
+    quote,
+)
+from eduengine.pricing.shop import take_quote
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceOptions
@@ -174,6 +188,15 @@ class PricingService(OrderSettlement):
 
         return self._run(query, write=False)
 
+    def reindex_orders(self) -> int:
+        """File orders written before orders were filed by student (a one-off upgrade
+        step: it reads every order); returns how many. ``School.reindex()`` runs it."""
+
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            put_order(uow, key, doc)
+
+        return self._refile_all(ORDERS, refile)
+
     def get_order(self, order_id: str, *, actor: Actor | None = None) -> Order:
         """The order as stored (its status says where its payment is), read as
         ``actor``: refused unless the actor may see its student; audited
@@ -193,57 +216,106 @@ class PricingService(OrderSettlement):
     def checkout(
         self,
         order_id: str,
-        customer: Customer,
-        lines: Sequence[OrderLine],
+        customer: Customer | None = None,
+        lines: Sequence[OrderLine] | None = None,
         *,
+        quote_id: str | None = None,
         coupons: Sequence[str] = (),
-        account: str,
+        account: str | None = None,
+        method_id: str | None = None,
         idempotency_key: str | None = None,
         payer: str | None = None,
     ) -> Order:
-        """Quote, redeem the coupons that take something off, and charge exactly the
-        quoted total. ``payer`` is a guardian paying on the student's behalf (recorded
-        on the order and its ``OrderPaid``); one without the "pay" role on a link to the
-        student is refused (``PayerNotAllowed``).
+        """Check out the courses of a quote (``quote_id``, from
+        ``school.catalogue.quote``): redeem its coupons that take something off and
+        charge exactly its total to the student's payment method (``method_id``, or their
+        default: see ``school.payments.add_method``). The quote must be the student's,
+        of courses only, unexpired (``QuoteExpired``) and not used by another order
+        (``QuoteRefused``); the prices are the quote's, whatever the price lists say now.
+        ``payer`` is a guardian paying on the student's behalf (recorded on the order and
+        its ``OrderPaid``); one without the "pay" role on a link to the student is
+        refused (``PayerNotAllowed``).
 
         Idempotent by ``order_id``: checking out an order whose payment is pending or
         unknown resumes it (same idempotency key, so the student is charged at most once),
         and checking out a paid order returns it. Raises ``PaymentFailed`` when the
-        provider declined (the coupons are released) and ``PaymentOutcomeUnknown`` when
-        its answer was lost (the order stays ``payment_unknown`` and keeps its coupons
-        until a retry or :meth:`~eduengine.payments.service.PaymentService.reconcile`
-        settles it).
+        provider declined (the coupons are released; the quote may pay for a new order
+        until it expires) and ``PaymentOutcomeUnknown`` when its answer was lost (the
+        order stays ``payment_unknown`` and keeps its coupons until a retry or
+        :meth:`~eduengine.payments.service.PaymentService.reconcile` settles it).
 
         ``idempotency_key`` (optional: the order id already is one) binds a client's key
         to this order and its request, as for the other commands: the key sent again
         with the same arguments checks the order out again (which, as above, returns
         it or resumes its payment), and with another order id or other arguments raises
         ``IdempotencyKeyReused``.
+
+        Deprecated forms (a ``DeprecationWarning`` each, removed in 0.4): ``customer``
+        and ``lines`` (the caller's prices) with ``coupons`` instead of a quote, and
+        ``account=`` instead of a payment method on file.
         """
         check_id(order_id, "order_id")
-        check_id(account, "account")
-        _check_order(customer, lines, coupons)
         check_key(idempotency_key)
         check_optional_id(payer, "payer")
+        if method_id is not None:
+            check_id(method_id, "method_id")
+        if account is not None:
+            warnings.warn(
+                "checkout(account=...) is deprecated: file a payment method with "
+                "school.payments.add_method and pass method_id= (or none: the default)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            check_id(account, "account")
+            if method_id is not None:
+                raise InvalidInput("pass a payment method_id or an account, not both")
+        if quote_id is None:
+            warnings.warn(
+                "checkout(order_id, customer, lines) is deprecated: the caller's prices are "
+                "not checked; quote with school.catalogue.quote and pass quote_id=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            _check_order(customer, lines, coupons)
+            assert isinstance(customer, Customer) and lines is not None
+            if account is None:
+                return self._checkout_quoted(
+                    order_id,
+                    None,
+                    method_id,
+                    idempotency_key,
+                    legacy=(customer, lines, coupons),
+                    payer=payer,
+                )
+            return self._checkout_lines(
+                order_id, customer, lines, coupons, account, idempotency_key, payer
+            )
+        check_id(quote_id, "quote_id")
+        if customer is not None or lines is not None or coupons:
+            raise InvalidInput("a quote carries the student, the lines and the coupons")
+        return self._checkout_quoted(order_id, quote_id, method_id, idempotency_key, payer=payer)
+
+    def _checkout_lines(
+        self,
+        order_id: str,
+        customer: Customer,
+        lines: Sequence[OrderLine],
+        coupons: Sequence[str],
+        account: str,
+        idempotency_key: str | None,
+        payer: str | None = None,
+    ) -> Order:
+        """The deprecated checkout of the caller's lines, charged to ``account``."""
+        assert account is not None
         typed = _typed_codes(coupons)
-        key = charge_key(order_id)
         request = _request(customer, lines, typed)
         keyed = {"command": "checkout", "order_id": order_id, "account": account, **request}
         if payer is not None:
             keyed["payer"] = payer
 
         def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
-            # a first charge and its retry file the same intent, under the same key
-            record_charge(
-                uow,
-                key,
-                owner=ORDER_OWNER,
-                ref={"order_id": order_id},
-                account=account,
-                amount=amount,
-                now=now,
-                student_id=customer.student_id,
-            )
+            assert account is not None
+            _file_charge(uow, order_id, customer.student_id, account, amount, now)
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
             # the order is its own record of the answer: a replay checks it out again
@@ -258,6 +330,7 @@ class PricingService(OrderSettlement):
             )
 
         def reserve_order(uow: UnitOfWork, now: datetime) -> Order:
+            assert account is not None
             doc = uow.records.get(ORDERS, order_id)
             if doc is not None:
                 _same_request(order_id, doc, request)
@@ -291,10 +364,15 @@ class PricingService(OrderSettlement):
                 status="pending",
                 payer_id=payer,
             )
-            uow.records.put(
-                ORDERS,
+            put_order(
+                uow,
                 order_id,
-                {**_order_record(order), "coupon_keys": stored_keys, "request": request},
+                {
+                    **_order_record(order),
+                    "coupon_keys": stored_keys,
+                    "request": request,
+                    "created_us": micros(now),
+                },
             )
             if priced.total.amount <= 0:  # nothing to charge: paid at once
                 return self._mark_paid(uow, now, order_id, None)
@@ -303,6 +381,128 @@ class PricingService(OrderSettlement):
             return order
 
         order = self._run(reserve, ids={"order_id": order_id})
+        return self._charge(order_id, order, account)
+
+    def _checkout_quoted(
+        self,
+        order_id: str,
+        quote_id: str | None,
+        method_id: str | None,
+        idempotency_key: str | None,
+        *,
+        legacy: tuple[Customer, Sequence[OrderLine], Sequence[str]] | None = None,
+        payer: str | None = None,
+    ) -> Order:
+        """Check out a quote, or (``legacy``) the caller's lines, paid by a method on
+        file (``payer``: the guardian paying on the student's behalf)."""
+        if legacy is not None:
+            customer, lines, codes = legacy
+            typed = _typed_codes(codes)
+            request = _request(customer, lines, typed)
+        else:
+            request = {"quote_id": quote_id}
+        keyed = {"command": "checkout", "order_id": order_id, "method_id": method_id, **request}
+        if payer is not None:
+            keyed["payer"] = payer
+        account = ""
+
+        def reserve(uow: UnitOfWork, now: datetime) -> Order:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                keyed,
+                lambda: reserve_order(uow, now),
+                encode=lambda order: order.id,
+                decode=lambda _: reserve_order(uow, now),
+            )
+
+        def reserve_order(uow: UnitOfWork, now: datetime) -> Order:
+            nonlocal account
+            doc = uow.records.get(ORDERS, order_id)
+            if doc is not None:
+                stored = doc.get("request", {})
+                if stored.get("quote_id") != quote_id:
+                    raise IdempotencyKeyReused(order_id, "another quote")
+                if legacy is not None:
+                    _same_request(order_id, doc, request)
+                if doc["status"] in CLOSED:
+                    raise DuplicateId(f"order {order_id!r} already exists ({doc['status']})")
+                if doc["status"] in PAYING:  # a retry: charge the same key again
+                    account = paying_method(uow, doc["student_id"], method_id).account
+                    total = Money.from_record(doc["total"])
+                    _file_charge(uow, order_id, doc["student_id"], account, total, now)
+                return _order_from(order_id, doc)
+            if legacy is not None:
+                customer, lines, _ = legacy
+                found = {}
+                for code_key in sorted(typed):  # lock coupons in one order: no deadlock
+                    found[code_key] = usable_coupon(uow, typed[code_key], customer.student_id)
+                priced = quote(
+                    lines,
+                    customer,
+                    rules=self.rules,
+                    coupons=[found[code_key][0] for code_key in typed],
+                    now=now,
+                    max_discount=self.max_discount,
+                )
+                student_id = customer.student_id
+            else:
+                assert quote_id is not None
+
+                def released(use: str) -> bool:
+                    # a quote whose order was never paid may pay for a new order
+                    owner, _, other = use.partition(":")
+                    gone = uow.records.get(ORDERS, other) if owner == "order" else None
+                    return gone is not None and gone["status"] in ("failed", "expired")
+
+                given = take_quote(
+                    uow,
+                    quote_id,
+                    now,
+                    kinds={ItemKind.COURSE},
+                    use=f"order:{order_id}",
+                    released=released,
+                )
+                priced, student_id = given.breakdown, given.student_id
+                found = {}
+                for code in sorted(canonical_code(c) for c in priced.coupons):
+                    found[code] = usable_coupon(uow, code, student_id)
+            check_payer(uow, payer, student_id)
+            account = paying_method(uow, student_id, method_id).account
+            stored_keys = []
+            for code_key in sorted(found):
+                coupon, stored, cdoc = found[code_key]
+                if coupon.code in priced.coupons:  # one that takes nothing off is kept
+                    _count_use(uow, stored, student_id, cdoc, coupon, +1)
+                    stored_keys.append(stored)
+            order = Order(
+                id=order_id, student_id=student_id, quote=priced, status="pending", payer_id=payer
+            )
+            put_order(
+                uow,
+                order_id,
+                {
+                    **_order_record(order),
+                    "coupon_keys": stored_keys,
+                    "request": {**request, "student_id": student_id},
+                    "created_us": micros(now),
+                },
+            )
+            if priced.total.amount <= 0:  # nothing to charge: paid at once
+                return self._mark_paid(uow, now, order_id, None)
+            # the intent is filed with the order: a crash before the charge is reconciled
+            _file_charge(uow, order_id, student_id, account, priced.total, now)
+            return order
+
+        order = self._run(
+            reserve, ids={"order_id": order_id, "quote_id": quote_id, "method_id": method_id}
+        )
+        return self._charge(order_id, order, account)
+
+    def _charge(self, order_id: str, order: Order, account: str) -> Order:
+        """Charge a reserved order's total (nothing if it is paid or closed already)."""
+        key = charge_key(order_id)
         if order.status not in PAYING:
             return order
         try:
@@ -388,7 +588,7 @@ class PricingService(OrderSettlement):
             fresh = _order_doc(uow, order_id)
             if fresh["status"] == "paid":
                 fresh["status"] = "refund_due"
-                uow.records.put(ORDERS, order_id, fresh)
+                put_order(uow, order_id, fresh)
                 record_refund(
                     uow,
                     refund_key,
@@ -419,19 +619,23 @@ class PricingService(OrderSettlement):
     def _usable(
         self, uow: UnitOfWork, code: str, student_id: str
     ) -> tuple[Coupon, str, dict[str, Any]]:
-        """The coupon ``code`` names, the key it is stored under, and its (locked)
-        document, if the student may still use it."""
-        stored, doc = _find_coupon(uow, code)
-        coupon = Coupon.from_record(doc["coupon"])
-        if coupon.student_id is not None and coupon.student_id != student_id:
-            raise CouponRefused(code, f"it was issued to another student, not {student_id!r}")
-        if coupon.max_redemptions is not None and _redeemed(doc) >= coupon.max_redemptions:
-            raise CouponRefused(code, f"used up ({coupon.max_redemptions} redemptions)")
-        if coupon.max_per_student is not None:
-            mine = _uses_of(uow, stored, student_id, doc)
-            if mine >= coupon.max_per_student:
-                raise CouponRefused(code, f"student {student_id!r} already used it {mine} time(s)")
-        return coupon, stored, doc
+        return usable_coupon(uow, code, student_id)
+
+
+def _file_charge(
+    uow: UnitOfWork, order_id: str, student_id: str, account: str, amount: Money, now: datetime
+) -> None:
+    # a first charge and its retry file the same intent, under the same key
+    record_charge(
+        uow,
+        charge_key(order_id),
+        owner=ORDER_OWNER,
+        ref={"order_id": order_id},
+        account=account,
+        amount=amount,
+        now=now,
+        student_id=student_id,
+    )
 
 
 def _check_order(customer: object, lines: object, coupons: object) -> None:

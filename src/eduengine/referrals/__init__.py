@@ -18,12 +18,14 @@ Everything is re-exported here, so ``from eduengine import referrals`` then
 {'referrer': 'ann', 'rewarded': False}
 """
 
-from eduengine.pricing.events import ReferralRewarded
+from eduengine.pricing.events import ReferralClawedBack, ReferralRewarded
 from eduengine.pricing.referrals import (
     CUSTOMERS,
     DEFAULT_REFERRAL_REWARD,
+    REFERRAL_DEBTS,
     REFERRALS,
     ReferralReward,
+    claw_back,
     order_paid,
     referral_reward,
     register,
@@ -33,8 +35,11 @@ __all__ = [
     "CUSTOMERS",
     "DEFAULT_REFERRAL_REWARD",
     "REFERRALS",
+    "REFERRAL_DEBTS",
+    "ReferralClawedBack",
     "ReferralReward",
     "ReferralRewarded",
+    "claw_back",
     "order_paid",
     "referral_reward",
     "register",

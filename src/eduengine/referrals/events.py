@@ -8,6 +8,6 @@ re-exports it.
 'ann'
 """
 
-from eduengine.pricing.events import ReferralRewarded
+from eduengine.pricing.events import ReferralClawedBack, ReferralRewarded
 
-__all__ = ["ReferralRewarded"]
+__all__ = ["ReferralClawedBack", "ReferralRewarded"]

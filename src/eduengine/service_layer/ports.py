@@ -119,7 +119,11 @@ class RecordRepository(Protocol):
 
     The library's adapters also offer ``get_many(kind, keys)``: ``get`` of each key
     (locked in key order) in one query, as ``{key: document or None}`` in key order; code
-    that uses it falls back to ``get`` for an adapter without it.
+    that uses it falls back to ``get`` for an adapter without it. Likewise
+    ``scan_documents(kind, index, *, limit, after=None, descending=False)``: a keyset
+    page, ``(key, value, document)`` of the next ``limit`` entries strictly after the
+    ``(value, key)`` cursor ``after``, in one query (the index walk joined to the
+    documents; unlocked, as ``scan``).
     """
 
     def get(self, kind: str, key: str) -> dict[str, JsonValue] | None:

@@ -60,8 +60,16 @@ def consume_course_credit(event: ev.DomainEvent, uow: UnitOfWork) -> None:
     slot = uow.slots.get(event.slot_id)
     if slot.bookings.get(event.student_id) is None:
         return  # released again in this unit of work
+    # any package that covers the course pays, a general one too: every path a seat is
+    # taken spends the same credit (issue #27; a plain book used to seat for free)
     rec.consume_credit(
-        uow, doc, event.student_id, event.booking_id, event.occurred_at, course_id=slot.course_id
+        uow,
+        doc,
+        event.student_id,
+        event.booking_id,
+        event.occurred_at,
+        course_id=slot.course_id,
+        scoped_only=False,
     )
 
 

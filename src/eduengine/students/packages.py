@@ -9,15 +9,19 @@ packages read the ``expires`` and ``pending_activation`` indexes (see
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
-from eduengine.errors import InvalidInput, InvalidTransition, NoCredit
+from eduengine.booking.seats import booking_in, booking_out
+from eduengine.errors import InvalidInput, InvalidTransition, NoCredit, QuoteRefused
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
 from eduengine.people.access import AccessGate, Look, check_payer, shown
 from eduengine.people.model import Actor
+from eduengine.pricing.catalogue import ItemKind
+from eduengine.pricing.shop import get_quote, take_quote
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
@@ -37,6 +41,18 @@ from eduengine.students.records import (
 FREE_CANCEL_BEFORE = timedelta(hours=24)
 #: what a read of packages shows of a student (the audit rows' fields)
 PACKAGE_FIELDS = ("packages",)
+
+
+#: what the deprecated credit commands say (one booking and one cancel command, issue #27)
+BOOK_WITH_CREDIT_MOVED = (
+    "students.book_with_credit is deprecated: use school.book(slot_id, student_id, "
+    "require_credit=True) (a service built alone: book_paid_by_credit); it will be "
+    "removed in 0.5"
+)
+CANCEL_WITH_CREDIT_MOVED = (
+    "students.cancel_with_credit is deprecated: use school.cancel(booking_id), whose "
+    "outcome says whether the credit came back; it will be removed in 0.5"
+)
 
 
 class PackageService(ServiceBase):
@@ -86,8 +102,9 @@ class PackageService(ServiceBase):
         self,
         student_id: str,
         *,
-        credits: int,
-        valid_for: timedelta,
+        quote_id: str | None = None,
+        credits: int | None = None,
+        valid_for: timedelta | None = None,
         package_id: str | None = None,
         activate: bool = False,
         course_id: str | None = None,
@@ -97,15 +114,31 @@ class PackageService(ServiceBase):
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
         (pending activation until :meth:`activate_package`, unless ``activate``).
 
+        With ``quote_id`` (a quote of one catalogue package, from
+        ``school.catalogue.quote``, given to this student and not expired) the credits,
+        validity and course come from the catalogue item as quoted, and the package keeps
+        the quoted price (``PackageView.price``); the same quote sent again answers with
+        the same package (it buys one); without it, the terms are the
+        caller's and the package has no price (a gift, a migration). With ``course_id``
+        the package covers that course only, and any seat the student takes in it, on
+        any path, spends one of its credits. With ``idempotency_key`` a retry returns the
+        first package's id instead of selling a second package.
+
         ``payer`` is a guardian paying on the student's behalf (recorded on the package
         and its ``PackageBought``); one without the "pay" role on a link to the student
         is refused (``PayerNotAllowed``).
-
-        With ``course_id`` the package covers that course only, and any seat the student
-        takes in it, on any path, spends one of its credits. With ``idempotency_key`` a
-        retry returns the first package's id instead of selling a second package.
         """
         check_id(student_id, "student_id")
+        if quote_id is not None:
+            check_id(quote_id, "quote_id")
+            if (credits, valid_for, course_id) != (None, None, None):
+                raise InvalidInput("a quote carries the package's credits, validity and course")
+            check_optional_id(payer, "payer")
+            return self._buy_quoted(
+                student_id, quote_id, package_id, activate, idempotency_key, payer
+            )
+        if credits is None or valid_for is None:
+            raise InvalidInput("buy_package needs a quote_id, or credits and valid_for")
         check_int(credits, "credits", low=1)
         check_duration(valid_for, "valid_for", low=timedelta(microseconds=1))
         check_optional_id(package_id, "package_id")
@@ -166,7 +199,97 @@ class PackageService(ServiceBase):
 
         return self._run(
             command,
-            ids={"student_id": student_id, "package_id": package_id, "course_id": course_id},
+            ids={
+                "student_id": student_id,
+                "package_id": package_id,
+                "course_id": course_id,
+                "quote_id": quote_id,
+            },
+        )
+
+    def _buy_quoted(
+        self,
+        student_id: str,
+        quote_id: str,
+        package_id: str | None,
+        activate: bool,
+        idempotency_key: str | None,
+        payer: str | None = None,
+    ) -> str:
+        check_optional_id(package_id, "package_id")
+        check_key(idempotency_key)
+        pid = package_id or self._new_id()
+        request = {
+            "command": "buy_package",
+            "student_id": student_id,
+            "quote_id": quote_id,
+            "package_id": package_id,
+            "activate": activate,
+        }
+        if payer is not None:
+            request["payer"] = payer
+
+        def sell(uow: UnitOfWork, now: datetime) -> str:
+            # the quote buys one package: sent again, it answers with that package
+            first, doc = get_quote(uow, quote_id)
+            used = doc.get("used_by")
+            if (
+                first.student_id == student_id
+                and isinstance(used, str)
+                and used.startswith("package:")
+                and package_id in (None, used.removeprefix("package:"))
+            ):
+                return used.removeprefix("package:")
+            check_payer(uow, payer, student_id)
+            given = take_quote(
+                uow,
+                quote_id,
+                now,
+                kinds={ItemKind.PACKAGE},
+                use=f"package:{pid}",
+                student_id=student_id,
+            )
+            if len(given.items) != 1:
+                raise QuoteRefused(quote_id, "a package purchase takes a quote of one package")
+            item = given.items[0].item
+            assert item.credits is not None and item.valid_for is not None
+            rec.add_package(
+                uow,
+                student_id,
+                package_id=pid,
+                credits=item.credits,
+                valid_for=item.valid_for,
+                course_id=item.course_id,
+                activate=activate,
+                now=now,
+                payer_id=payer,
+            )
+            pkg = rec.package(uow, pid)
+            pkg.update(item_id=item.id, quote_id=quote_id, price=given.total.to_record())
+            rec.put_package(uow, pid, pkg)
+            handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            uow.record_events(
+                [
+                    PackageBought(
+                        occurred_at=now,
+                        student_id=student_id,
+                        package_id=pid,
+                        credits=item.credits,
+                        course_id=item.course_id,
+                        payer_id=payer,
+                    )
+                ]
+            )
+            return pid
+
+        def command(uow: UnitOfWork, now: datetime) -> str:
+            return once(
+                uow, now, idempotency_key, request, lambda: sell(uow, now), encode=str, decode=str
+            )
+
+        return self._run(
+            command,
+            ids={"student_id": student_id, "quote_id": quote_id, "package_id": package_id},
         )
 
     def activate_package(self, package_id: str) -> None:
@@ -233,15 +356,37 @@ class PackageService(ServiceBase):
         return self._refile_all(rec.PACKAGES, rec.put_package)
 
     def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
-        """Book a seat and consume a credit in one unit of work (all or nothing).
+        """Deprecated alias of ``school.book(slot_id, student_id, require_credit=True)``:
+        a seat and a credit in one unit of work (no credit, ``NoCredit``: no seat)."""
+        warnings.warn(BOOK_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
+        return self.book_paid_by_credit(slot_id, student_id)
+
+    def book_paid_by_credit(
+        self, slot_id: str, student_id: str, *, idempotency_key: str | None = None
+    ) -> Booking:
+        """Book a seat and consume a credit in one unit of work (all or nothing); what
+        ``school.book(..., require_credit=True)`` runs.
 
         Any active package covering the slot's course (or no course) pays, the one
         expiring first; with none, ``NoCredit`` and nothing is booked.
         """
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
+        check_key(idempotency_key)
+        request = {"command": "book_with_credit", "slot_id": slot_id, "student_id": student_id}
 
         def command(uow: UnitOfWork, now: datetime) -> Booking:
+            return once(
+                uow,
+                now,
+                idempotency_key,
+                request,
+                lambda: take(uow, now),
+                encode=booking_out,
+                decode=booking_in,
+            )
+
+        def take(uow: UnitOfWork, now: datetime) -> Booking:
             doc = rec.student(uow, student_id)
             slot = uow.slots.get(slot_id)
             if not rec.usable_packages(uow, doc, now, slot.course_id, scoped_only=False):
@@ -254,11 +399,24 @@ class PackageService(ServiceBase):
 
         return self._run(command, ids={"slot_id": slot_id, "student_id": student_id})
 
+    def credit_paying(self, booking_id: str) -> str | None:
+        """The package whose credit paid for ``booking_id`` (``None``: no credit did, or
+        the student is not registered)."""
+        check_id(booking_id, "booking_id")
+
+        def query(uow: UnitOfWork, now: datetime) -> str | None:
+            booking = uow.bookings.get(booking_id)
+            doc = uow.records.get(rec.STUDENTS, booking.student_id)
+            found = None if doc is None else rec.package_of_booking(uow, doc, booking_id)
+            return None if found is None else found[0]
+
+        return self._run(query, write=False, ids={"booking_id": booking_id})
+
     def cancel_with_credit(self, booking_id: str, *, reason_code: str | None = None) -> bool:
-        """Cancel a booking paid with a credit; the credit comes back if cancelled
-        ``free_cancel_before`` the start or earlier, else it is forfeited. Returns whether
-        the credit came back. (Any other way of cancelling settles the credit the same
-        way: the ledger is a rule on the bus.) ``reason_code``: the school's code for why."""
+        """Deprecated alias of ``school.cancel(booking_id)`` for a booking paid with a
+        credit: returns whether the credit came back (cancelled ``free_cancel_before``
+        the start or earlier), ``InvalidTransition`` if no credit paid for it."""
+        warnings.warn(CANCEL_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
         check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 

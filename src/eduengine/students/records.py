@@ -18,6 +18,7 @@ import attrs
 from eduengine.errors import DuplicateId, NotFound, StudentNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.events import DomainEvent
+from eduengine.kernel.money import Money
 from eduengine.people.access import AUDIT as AUDIT
 from eduengine.people.access import AUDIT_SEQ as AUDIT_SEQ
 from eduengine.people.access import LEGACY_GRANTS
@@ -58,6 +59,10 @@ class PackageView:
     course_id: str | None = None
     #: the guardian who paid for it on the student's behalf (``None``: the student)
     payer_id: str | None = None
+    #: the price it was sold at (from a catalogue quote), ``None`` for one sold without
+    price: Money | None = None
+    #: the catalogue item it was bought as, if any
+    item_id: str | None = None
 
 
 def anonymous_name(student_id: str) -> str:
@@ -105,6 +110,8 @@ def package_view(pid: str, pkg: dict[str, Any], now: datetime) -> PackageView:
         expires_at=expires,
         course_id=pkg.get("course_id"),
         payer_id=pkg.get("payer_id"),
+        price=Money.from_record(pkg["price"]) if pkg.get("price") else None,
+        item_id=pkg.get("item_id"),
     )
 
 
@@ -113,10 +120,10 @@ def put_package(uow: UnitOfWork, package_id: str, pkg: dict[str, Any]) -> None:
     until activated, then ``expires`` at its expiry time (a put replaces the entries, so
     a package is never filed under both)."""
     expires = expiry(pkg)
-    if expires is None:
-        index = {PENDING_ACTIVATION: micros(dt_in(pkg["purchased_at"]))}
-    else:
-        index = {EXPIRES: micros(expires)}
+    bought = micros(dt_in(pkg["purchased_at"]))
+    state = {PENDING_ACTIVATION: bought} if expires is None else {EXPIRES: micros(expires)}
+    # and under the student, in purchase order (their account page pages by it)
+    index = {**state, f"student:{pkg['student_id']}": bought}
     uow.records.put(PACKAGES, package_id, pkg, index=index)
 
 

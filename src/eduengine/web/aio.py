@@ -45,8 +45,10 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import ParamSpec, Self, TypeVar
 
+from eduengine.booking.model import Booking
 from eduengine.bootstrap import School
 from eduengine.errors import InvalidInput
+from eduengine.policies.service import CancellationOutcome
 from eduengine.web.aio_proxy import AsyncService as _AsyncService
 from eduengine.web.aio_proxy import Runner
 from eduengine.web.aio_services import AsyncServices
@@ -90,6 +92,38 @@ class AsyncSchool(AsyncServices):
         context = contextvars.copy_context()
         call = functools.partial(context.run, fn, *args, **kwargs)
         return await loop.run_in_executor(self._pool, call)
+
+    async def book(
+        self,
+        slot_id: str,
+        student_id: str,
+        *,
+        require_credit: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Booking:
+        """:meth:`School.book`, awaited."""
+        return await self.run(
+            self.school.book,
+            slot_id,
+            student_id,
+            require_credit=require_credit,
+            idempotency_key=idempotency_key,
+        )
+
+    async def cancel(
+        self,
+        booking_id: str,
+        *,
+        reason_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CancellationOutcome:
+        """:meth:`School.cancel`, awaited."""
+        return await self.run(
+            self.school.cancel,
+            booking_id,
+            reason_code=reason_code,
+            idempotency_key=idempotency_key,
+        )
 
     def _runner(self) -> Runner:
         return self

@@ -10,9 +10,8 @@ from __future__ import annotations
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability.service import AvailabilityService
 from eduengine.booking.ical import CalendarService
-from eduengine.booking.queries import TimetableQueries
 from eduengine.booking.service import BookingService
-from eduengine.bootstrap import School
+from eduengine.bootstrap import School, SchoolQueries
 from eduengine.community.service import CommunityService
 from eduengine.deals.service import DealService
 from eduengine.desk.service import DeskService
@@ -29,9 +28,11 @@ from eduengine.people.service import PeopleService
 from eduengine.policies.fees import FeeService
 from eduengine.policies.service import PolicyService
 from eduengine.pricing.service import PricingService
+from eduengine.pricing.shop import CatalogueService
 from eduengine.reminders.service import ReminderService
 from eduengine.rush.service import RushService
 from eduengine.service_layer.idempotency import IdempotencyKeys
+from eduengine.students.account import PurchaseQueries
 from eduengine.students.service import StudentService
 from eduengine.web.aio_proxy import AsyncMethod, AsyncService, Runner
 
@@ -43,6 +44,7 @@ class AsyncAnalyticsService(AsyncService):
     attendance = AsyncMethod(AnalyticsService.attendance)
     attendance_rate = AsyncMethod(AnalyticsService.attendance_rate)
     cancellation_reasons = AsyncMethod(AnalyticsService.cancellation_reasons)
+    check_alerts = AsyncMethod(AnalyticsService.check_alerts)
     churn_reasons = AsyncMethod(AnalyticsService.churn_reasons)
     evaluate_alerts = AsyncMethod(AnalyticsService.evaluate_alerts)
     fill_rate = AsyncMethod(AnalyticsService.fill_rate)
@@ -114,12 +116,25 @@ class AsyncCalendarService(AsyncService):
     tutor_feed_token = AsyncMethod(CalendarService.tutor_feed_token)
 
 
+class AsyncCatalogueService(AsyncService):
+    """:class:`eduengine.pricing.shop.CatalogueService`, awaitable."""
+
+    add_item = AsyncMethod(CatalogueService.add_item)
+    get_quote = AsyncMethod(CatalogueService.get_quote)
+    item = AsyncMethod(CatalogueService.item)
+    price = AsyncMethod(CatalogueService.price)
+    price_list = AsyncMethod(CatalogueService.price_list)
+    publish = AsyncMethod(CatalogueService.publish)
+    quote = AsyncMethod(CatalogueService.quote)
+
+
 class AsyncCommunityService(AsyncService):
     """:class:`eduengine.community.service.CommunityService`, awaitable."""
 
     activity = AsyncMethod(CommunityService.activity)
     approve = AsyncMethod(CommunityService.approve)
     clear_flag = AsyncMethod(CommunityService.clear_flag)
+    flag = AsyncMethod(CommunityService.flag)
     flag_of = AsyncMethod(CommunityService.flag_of)
     get = AsyncMethod(CommunityService.get)
     groups_of = AsyncMethod(CommunityService.groups_of)
@@ -140,21 +155,27 @@ class AsyncCommunityService(AsyncService):
 class AsyncDealService(AsyncService):
     """:class:`eduengine.deals.service.DealService`, awaitable."""
 
+    attribution = AsyncMethod(DealService.attribution)
     cancel_group = AsyncMethod(DealService.cancel_group)
     closing_soon = AsyncMethod(DealService.closing_soon)
     create_campaign = AsyncMethod(DealService.create_campaign)
     expire_due = AsyncMethod(DealService.expire_due)
     get_group = AsyncMethod(DealService.get_group)
     group_by_code = AsyncMethod(DealService.group_by_code)
+    group_risk_decisions = AsyncMethod(DealService.group_risk_decisions)
     join_group = AsyncMethod(DealService.join_group)
     leave_group = AsyncMethod(DealService.leave_group)
+    link_by_token = AsyncMethod(DealService.link_by_token)
     open_group = AsyncMethod(DealService.open_group)
     payment_charged = AsyncMethod(DealService.payment_charged)
     payment_not_charged = AsyncMethod(DealService.payment_not_charged)
     payment_refunded = AsyncMethod(DealService.payment_refunded)
+    referral_debts = AsyncMethod(DealService.referral_debts)
     register_referral = AsyncMethod(DealService.register_referral)
+    registered_via = AsyncMethod(DealService.registered_via)
     reindex = AsyncMethod(DealService.reindex)
     risk_decisions = AsyncMethod(DealService.risk_decisions)
+    share_link = AsyncMethod(DealService.share_link)
 
 
 class AsyncDeskService(AsyncService):
@@ -178,6 +199,7 @@ class AsyncDeskService(AsyncService):
     set_head_teacher = AsyncMethod(DeskService.set_head_teacher)
     set_staff_contact = AsyncMethod(DeskService.set_staff_contact)
     sla = AsyncMethod(DeskService.sla)
+    sla_alerts = AsyncMethod(DeskService.sla_alerts)
     ticket = AsyncMethod(DeskService.ticket)
     tickets_of = AsyncMethod(DeskService.tickets_of)
     wait = AsyncMethod(DeskService.wait)
@@ -314,13 +336,18 @@ class AsyncNoticeService(AsyncService):
 class AsyncPaymentService(AsyncService):
     """:class:`eduengine.payments.service.PaymentService`, awaitable."""
 
+    add_method = AsyncMethod(PaymentService.add_method)
     count_open = AsyncMethod(PaymentService.count_open)
+    default_method = AsyncMethod(PaymentService.default_method)
     intent = AsyncMethod(PaymentService.intent)
+    methods_of = AsyncMethod(PaymentService.methods_of)
     notify_failed = AsyncMethod(PaymentService.notify_failed)
     notify_succeeded = AsyncMethod(PaymentService.notify_succeeded)
     open_intents = AsyncMethod(PaymentService.open_intents)
     reconcile = AsyncMethod(PaymentService.reconcile)
     register = AsyncMethod(PaymentService.register)
+    remove_method = AsyncMethod(PaymentService.remove_method)
+    set_default_method = AsyncMethod(PaymentService.set_default_method)
     settle = AsyncMethod(PaymentService.settle)
 
 
@@ -365,6 +392,15 @@ class AsyncPricingService(AsyncService):
     payment_refunded = AsyncMethod(PricingService.payment_refunded)
     quote = AsyncMethod(PricingService.quote)
     redemptions = AsyncMethod(PricingService.redemptions)
+    reindex_orders = AsyncMethod(PricingService.reindex_orders)
+
+
+class AsyncPurchaseQueries(AsyncService):
+    """:class:`eduengine.students.account.PurchaseQueries`, awaitable."""
+
+    credits = AsyncMethod(PurchaseQueries.credits)
+    orders = AsyncMethod(PurchaseQueries.orders)
+    packages = AsyncMethod(PurchaseQueries.packages)
 
 
 class AsyncReminderService(AsyncService):
@@ -388,6 +424,20 @@ class AsyncRushService(AsyncService):
     reindex_queues = AsyncMethod(RushService.reindex_queues)
 
 
+class AsyncSchoolQueries(AsyncService):
+    """:class:`eduengine.bootstrap.SchoolQueries`, awaitable."""
+
+    group_snapshot = AsyncMethod(SchoolQueries.group_snapshot)
+    open_groups = AsyncMethod(SchoolQueries.open_groups)
+    reindex = AsyncMethod(SchoolQueries.reindex)
+    roster = AsyncMethod(SchoolQueries.roster)
+    snapshot = AsyncMethod(SchoolQueries.snapshot)
+    student_history = AsyncMethod(SchoolQueries.student_history)
+    student_timetable = AsyncMethod(SchoolQueries.student_timetable)
+    timetable = AsyncMethod(SchoolQueries.timetable)
+    tutor_week = AsyncMethod(SchoolQueries.tutor_week)
+
+
 class AsyncSegmentService(AsyncService):
     """:class:`eduengine.growth.segments.SegmentService`, awaitable."""
 
@@ -396,6 +446,7 @@ class AsyncSegmentService(AsyncService):
     export = AsyncMethod(SegmentService.export)
     get = AsyncMethod(SegmentService.get)
     in_segment = AsyncMethod(SegmentService.in_segment)
+    names = AsyncMethod(SegmentService.names)
     page = AsyncMethod(SegmentService.page)
     reindex = AsyncMethod(SegmentService.reindex)
     save = AsyncMethod(SegmentService.save)
@@ -409,11 +460,13 @@ class AsyncStudentService(AsyncService):
     assign = AsyncMethod(StudentService.assign)
     audit_trail = AsyncMethod(StudentService.audit_trail)
     auto_assign = AsyncMethod(StudentService.auto_assign)
+    book_paid_by_credit = AsyncMethod(StudentService.book_paid_by_credit)
     book_with_credit = AsyncMethod(StudentService.book_with_credit)
     buy_package = AsyncMethod(StudentService.buy_package)
     cancel_with_credit = AsyncMethod(StudentService.cancel_with_credit)
     churn = AsyncMethod(StudentService.churn)
     create_class = AsyncMethod(StudentService.create_class)
+    credit_paying = AsyncMethod(StudentService.credit_paying)
     enrolments = AsyncMethod(StudentService.enrolments)
     erase = AsyncMethod(StudentService.erase)
     expiring_soon = AsyncMethod(StudentService.expiring_soon)
@@ -445,17 +498,6 @@ class AsyncTemplateService(AsyncService):
     render = AsyncMethod(TemplateService.render)
     save = AsyncMethod(TemplateService.save)
     versions = AsyncMethod(TemplateService.versions)
-
-
-class AsyncTimetableQueries(AsyncService):
-    """:class:`eduengine.booking.queries.TimetableQueries`, awaitable."""
-
-    reindex = AsyncMethod(TimetableQueries.reindex)
-    snapshot = AsyncMethod(TimetableQueries.snapshot)
-    student_history = AsyncMethod(TimetableQueries.student_history)
-    student_timetable = AsyncMethod(TimetableQueries.student_timetable)
-    timetable = AsyncMethod(TimetableQueries.timetable)
-    tutor_week = AsyncMethod(TimetableQueries.tutor_week)
 
 
 class AsyncServices:
@@ -520,8 +562,8 @@ class AsyncServices:
         return AsyncCalendarService(self.school.calendar, self._runner())
 
     @property
-    def queries(self) -> AsyncTimetableQueries:
-        return AsyncTimetableQueries(self.school.queries, self._runner())
+    def queries(self) -> AsyncSchoolQueries:
+        return AsyncSchoolQueries(self.school.queries, self._runner())
 
     @property
     def mastery(self) -> AsyncMasteryService:
@@ -566,6 +608,14 @@ class AsyncServices:
     @property
     def idempotency(self) -> AsyncIdempotencyKeys:
         return AsyncIdempotencyKeys(self.school.idempotency, self._runner())
+
+    @property
+    def catalogue(self) -> AsyncCatalogueService:
+        return AsyncCatalogueService(self.school.catalogue, self._runner())
+
+    @property
+    def purchases(self) -> AsyncPurchaseQueries:
+        return AsyncPurchaseQueries(self.school.purchases, self._runner())
 
     def _runner(self) -> Runner:
         raise NotImplementedError  # the facade runs the calls

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from eduengine import School
+from eduengine.config import SchoolSettings
 from eduengine.web.django import store_for_django
 
 
@@ -17,4 +19,6 @@ def store() -> Any:
 
 @functools.cache
 def school() -> School:
-    return School.build(store(), reminders=None)
+    # the settings file, if the site names one, then EDUENGINE_<TABLE>__<KEY> over it
+    settings = SchoolSettings.load(os.environ.get("EDUSCHOOL_SETTINGS"))
+    return School.build(store(), settings, reminders=None)

@@ -75,7 +75,9 @@ def book(request: HttpRequest, slot_id: str) -> HttpResponse:
                     [f"{slot_id}:{student_id}", slot_id, student_id],
                 )
             with school_transaction(store(), school().bus):
-                booking = school().booking.book(slot_id, student_id)
+                # a client retrying with its Idempotency-Key gets the first answer
+                key = request.headers.get("Idempotency-Key")
+                booking = school().book(slot_id, student_id, idempotency_key=key)
     except EduEngineError as exc:
         return _error(exc)  # the atomic block rolled the order back as well
     return JsonResponse({"booking_id": booking.id}, status=201)
