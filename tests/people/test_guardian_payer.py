@@ -16,6 +16,7 @@ from eduengine.notices import NoticePolicy
 from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM
 from eduengine.pricing import Customer, Money, OrderLine
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.students import Actor, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
@@ -144,3 +145,47 @@ def test_a_removed_guardian_gets_nothing_after_removal(
         school.students.buy_package("mei", credits=1, valid_for=timedelta(days=9), payer="g-li")
     denied = school.people.audit_log(actor_id="g-li").entries
     assert [e.action for e in denied] == ["denied"] * 6
+
+
+def test_a_guardian_pays_for_a_quoted_order_and_package_and_one_without_pay_takes_nothing(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = family(store, clock)
+    school.catalogue.add_item(CatalogueItem(id="py", kind=ItemKind.COURSE))
+    school.catalogue.add_item(
+        CatalogueItem(id="pack", kind=ItemKind.PACKAGE, credits=4, valid_for=timedelta(days=30))
+    )
+    school.catalogue.publish(
+        PriceList(
+            id="base",
+            currency="CNY",
+            valid_from=clock.now(),
+            prices={"py": Money("99", "CNY"), "pack": Money("300", "CNY")},
+        )
+    )
+    for child in ("mei", "lei"):
+        school.payments.add_method(child, f"wx-{child}")
+    # lei's father holds no "pay" role for her: refused, and her quotes stay unused
+    lei_course = school.catalogue.quote("lei", ["py"], "CNY")
+    lei_pack = school.catalogue.quote("lei", ["pack"], "CNY")
+    with pytest.raises(PayerNotAllowed):
+        school.pricing.checkout("o-lei", quote_id=lei_course.id, payer="g-li")
+    with pytest.raises(PayerNotAllowed):
+        school.students.buy_package("lei", quote_id=lei_pack.id, payer="g-li")
+    assert school.students.packages_of("lei", actor=SYSTEM) == []
+    assert school.pricing.checkout("o-lei", quote_id=lei_course.id).status == "paid"
+    # mei's quotes, paid by him: recorded on the order, the package and their events
+    course = school.catalogue.quote("mei", ["py"], "CNY")
+    order = school.pricing.checkout("o-mei", quote_id=course.id, payer="g-li")
+    assert (order.status, order.payer_id) == ("paid", "g-li")
+    pack = school.catalogue.quote("mei", ["pack"], "CNY")
+    package = school.students.buy_package("mei", quote_id=pack.id, payer="g-li")
+    [bought] = school.students.packages_of("mei", actor=DAD)
+    assert (bought.id, bought.payer_id, bought.credits) == (package, "g-li", 4)
+    events = [e.event for e in school.feed.events_since(0, limit=1000)]
+    assert [
+        (type(e).__name__, getattr(e, "payer_id", None))
+        for e in events
+        if type(e).__name__ in ("OrderPaid", "PackageBought")
+        and getattr(e, "student_id", "") == "mei"
+    ] == [("OrderPaid", "g-li"), ("PackageBought", "g-li")]
