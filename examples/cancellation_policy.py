@@ -10,6 +10,10 @@ from eduengine.payments import FakePaymentGateway
 from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Money
 from eduengine.reminders import Reminder
+from eduengine.students import Actor
+
+#: the school office, reading students' records (each read names who reads)
+OFFICE = Actor(id="office", role="academic")
 
 
 class PrintNotifier:
@@ -55,11 +59,11 @@ def main() -> None:
     clock.advance(timedelta(days=2, minutes=5))
     print("two days later:")
     reminders.send_due(PrintNotifier())
-    clock.set(school.booking.get_slot(moved.slot_id).start + timedelta(minutes=10))
+    clock.set(school.booking.get_slot(moved.slot_id, actor=OFFICE).start + timedelta(minutes=10))
     reminders.send_due(PrintNotifier())
     desk.mark_no_show(moved.id)
     print(f"violations: {[v.kind.value for v in desk.violations('ann')]}")
-    print(f"fees: {[(str(f.fee), f.state) for f in school.fees.fees_of('ann')]}")
+    print(f"fees: {[(str(f.fee), f.state) for f in school.fees.fees_of('ann', actor=OFFICE)]}")
     try:
         school.booking.book(slot(24), "ann")  # the restriction holds on every service
     except BookingRestricted as refused:

@@ -14,6 +14,10 @@ from eduengine.levels import (
     Multiplier,
     XpRule,
 )
+from eduengine.students import Actor
+
+#: the school office, reading students' records (each read names who reads)
+OFFICE = Actor(id="office", role="academic")
 
 
 def main() -> None:
@@ -67,10 +71,10 @@ def main() -> None:
     send("tom", "lesson_attended", "lesson-1", 0)
     send("ana", "lesson_attended", "lesson-1", 0)
 
-    p = xp.progress("mei")
+    p = xp.progress("mei", actor=OFFICE)
     print(
         f"mei: level {p.level} '{p.title}', {p.xp} XP, {p.xp_to_next} XP to the next "
-        f"level ({p.percent}% of the way), badges {xp.badges_of('mei')}"
+        f"level ({p.percent}% of the way), badges {xp.badges_of('mei', actor=OFFICE)}"
     )
     board = xp.leaderboard(class_id="A")
     for s in board.around("tom", 1, anonymous=True):

@@ -6,6 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.errors import BookingNotOpen
+from eduengine.students import Actor
+
+#: the school office, reading students' records (each read names who reads)
+OFFICE = Actor(id="office", role="academic")
 
 
 def main() -> None:
@@ -36,11 +40,13 @@ def main() -> None:
         p = rush.position(hot.id, student)
         print(f"  {student}: {p.state}" + (f" #{p.place}" if p.place else ""))
     # a seat given up through the booking service goes to the lottery's waitlist, in order
-    winner = next(b for b in slots.bookings_for_student(result.admitted[0]) if b.holds_seat)
+    winner = next(
+        b for b in slots.bookings_for_student(result.admitted[0], actor=OFFICE) if b.holds_seat
+    )
     slots.cancel(winner.id)
     print(
         f"{result.admitted[0]} cancelled; {result.waitlisted[0]} holds a seat now: "
-        f"{slots.get_slot(hot.id).holds_seat(result.waitlisted[0])}"
+        f"{slots.get_slot(hot.id, actor=OFFICE).holds_seat(result.waitlisted[0])}"
     )
 
 

@@ -8,7 +8,10 @@ from eduengine import FixedClock, InMemoryStore, School
 from eduengine.payments import FakePaymentGateway
 from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Customer, Money, OrderLine
-from eduengine.students import SchoolClass, TagRule
+from eduengine.students import Actor, SchoolClass, TagRule
+
+#: the school office, reading students' records (each read names who reads)
+OFFICE = Actor(id="office", role="academic")
 
 
 def main() -> None:
@@ -27,7 +30,9 @@ def main() -> None:
     students = school.students
     students.register("mei", name="李梅", phone="13912345678")
     package = students.buy_package("mei", credits=10, valid_for=timedelta(days=90))
-    print(f"pending activation: {[p.id == package for p in students.never_activated()]}")
+    print(
+        f"pending activation: {[p.id == package for p in students.never_activated(actor=OFFICE)]}"
+    )
     students.activate_package(package)
 
     def slot(hours: int) -> str:
@@ -41,7 +46,7 @@ def main() -> None:
     # cancelled on any path, a seat settles its credit: the ledger is a rule of the school
     school.booking.cancel(early.id)  # 3 days ahead: the credit comes back
     school.booking.cancel(late.id)  # 6 hours ahead: the credit is forfeited
-    print(f"credits left: {students.packages_of('mei')[0].credits_left} of 10")
+    print(f"credits left: {students.packages_of('mei', actor=OFFICE)[0].credits_left} of 10")
 
     students.create_class(
         SchoolClass(

@@ -896,6 +896,17 @@ class AccessDenied(DomainError, PermissionError):
     http_status = 403
 
 
+class PayerNotAllowed(AccessDenied):
+    """A guardian may pay on a child's behalf only with the "pay" role on their link."""
+
+    code = "payer_not_allowed"
+
+    def __init__(self, payer_id: str, student_id: str) -> None:
+        super().__init__(f"guardian {payer_id!r} may not pay for student {student_id!r}")
+        self.payer_id = payer_id
+        self.student_id = student_id
+
+
 # --- notices -------------------------------------------------------------------------
 
 

@@ -23,7 +23,9 @@ times in the viewer's zone (``zone="Europe/Paris"`` or a ``tzinfo``).
 >>> [s.slot_id for s in school.queries.timetable(start=now, end=now + timedelta(days=1),
 ...                                              course_id="math", after=page.next)]
 ['math-14']
->>> [lesson.slot.slot_id for lesson in school.queries.student_timetable("ann")]
+>>> from eduengine.people import SYSTEM
+>>> [lesson.slot.slot_id
+...  for lesson in school.queries.student_timetable("ann", actor=SYSTEM)]
 ['math-9']
 """
 
@@ -54,6 +56,8 @@ from eduengine.booking.timetable import (
 from eduengine.errors import InvalidInput, InvalidTimeRange, SlotNotFound
 from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import check_id, check_instant, check_int
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 
@@ -169,6 +173,8 @@ class TimetableQueries(ServiceBase):
         super().__init__(uow, **base)
         self._sequence_of = sequence_of
         self._feed_head = feed_head
+        #: the access check of a student's pages (the school's, from School.build)
+        self.gate = AccessGate()
 
     # --- the timetable -----------------------------------------------------------------
 
@@ -260,27 +266,49 @@ class TimetableQueries(ServiceBase):
     # --- a student's pages -------------------------------------------------------------
 
     def student_timetable(
-        self, student_id: str, *, zone: Zone = None, limit: int = 50, after: str | None = None
+        self,
+        student_id: str,
+        *,
+        zone: Zone = None,
+        limit: int = 50,
+        after: str | None = None,
+        actor: Actor | None = None,
     ) -> Page[Lesson]:
         """The student's lessons still to come or going on (seats held, the slot not
-        ended), soonest first."""
-        return self._lessons(student_id, zone, limit, after, upcoming=True)
+        ended), soonest first; read as ``actor`` (refused unless the actor may see her,
+        audited: docs/privacy.md; without one, deprecated, as before)."""
+        return self._lessons(student_id, zone, limit, after, actor, upcoming=True)
 
     def student_history(
-        self, student_id: str, *, zone: Zone = None, limit: int = 50, after: str | None = None
+        self,
+        student_id: str,
+        *,
+        zone: Zone = None,
+        limit: int = 50,
+        after: str | None = None,
+        actor: Actor | None = None,
     ) -> Page[Lesson]:
-        """The student's past lessons and cancelled bookings, latest first."""
-        return self._lessons(student_id, zone, limit, after, upcoming=False)
+        """The student's past lessons and cancelled bookings, latest first; read as
+        ``actor`` (like :meth:`student_timetable`)."""
+        return self._lessons(student_id, zone, limit, after, actor, upcoming=False)
 
     def _lessons(
-        self, student_id: str, zone: Zone, limit: int, after: str | None, *, upcoming: bool
+        self,
+        student_id: str,
+        zone: Zone,
+        limit: int,
+        after: str | None,
+        actor: Actor | None,
+        *,
+        upcoming: bool,
     ) -> Page[Lesson]:
         check_id(student_id, "student_id")
         limit = check_int(limit, "limit", low=1, high=MAX_PAGE)
         viewer = viewer_zone(zone)
         cursor = None if after is None else decode_cursor(after)
 
-        def query(uow: UnitOfWork, now: datetime) -> Page[Lesson]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Page[Lesson]:
+            shown(look, student_id)
             bookings = uow.bookings.for_student(student_id)
             slots = {
                 s.slot_id: s for s in read_summaries(uow, sorted({b.slot_id for b in bookings}))
@@ -304,7 +332,15 @@ class TimetableQueries(ServiceBase):
                 ]
             return _page(lessons[: limit + 1], limit, _lesson_key)
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run,
+            actor,
+            ("bookings",),
+            query,
+            ids={"student_id": student_id},
+            records=True,
+            stacklevel=4,  # through the public method and this one
+        )
 
     def reindex(self) -> int:
         """The one-off upgrade of a store written before the timetable index: file every

@@ -51,6 +51,8 @@ class MemberJoined(DomainEvent):
     #: ``required_size`` and ``max_size``): no ``GroupFormed`` follows for them, so this
     #: event carries their "you are in" notice and their access comes with it
     joined_formed: bool = False
+    #: the guardian who paid for the place on the student's behalf (``None``: she did)
+    payer_id: str | None = None
     #: the course this member takes (a campaign may cover several courses of one price
     #: band); ``None`` in feed rows written before members chose a course
     course_id: str | None = None

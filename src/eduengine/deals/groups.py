@@ -58,6 +58,7 @@ from eduengine.kernel.inputs import (
 )
 from eduengine.kernel.money import Money
 from eduengine.payments.methods import paying_method
+from eduengine.people.access import check_payer
 from eduengine.pricing import referrals
 from eduengine.pricing.catalogue import CatalogueQuote, ItemKind
 from eduengine.pricing.shop import ITEMS, price_in_effect, take_quote
@@ -315,12 +316,17 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         device_id: str | None = None,
         ip: str | None = None,
         idempotency_key: str | None = None,
+        payer: str | None = None,
         course_id: str | None = None,
         via: str | None = None,
     ) -> GroupDeal:
         """Join a group (参团) at the group price: an open one, or a formed one with room
         left below the campaign's ``max_size`` before its deadline (the joiner is
         confirmed and given access at once; ``MemberJoined.joined_formed``).
+
+        ``payer`` is a guardian paying for the place on the student's behalf (recorded
+        on the member and its ``MemberJoined``); one without the "pay" role on a link to
+        the student is refused (``PayerNotAllowed``) and takes no place.
 
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the student
         keeps a ``pending`` place, and joining again resumes the payment with the same
@@ -345,6 +351,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         _check_payer(account, method_id, device_id, ip, "join_group")
         check_optional_id(quote_id, "quote_id")
         check_key(idempotency_key)
+        check_optional_id(payer, "payer")
         check_optional_id(course_id, "course_id")
         check_optional_id(via, "via")
         request = {
@@ -355,15 +362,17 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
             "device_id": device_id,
             "ip": ip,
         }
+        if payer is not None:
+            request["payer"] = payer
         if method_id is not None or quote_id is not None:
             request.update(method_id=method_id, quote_id=quote_id)
-        payer = account or ""
+        charged = account or ""
         # only when given: a key stored before these existed still matches its replay
         request.update({k: v for k, v in (("course_id", course_id), ("via", via)) if v})
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
-            nonlocal payer
-            payer = account or paying_method(uow, student_id, method_id).account
+            nonlocal charged
+            charged = account or paying_method(uow, student_id, method_id).account
             # a replay reaches _pay, which resumes a pending payment and otherwise
             # returns the group: the place was taken once, by the first send
             return once(
@@ -394,8 +403,9 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                     )
             pending = group.member(student_id)
             if pending is not None and pending.status == "pending":
-                self._file_charge(uow, group, pending, payer, now)  # resume the payment
+                self._file_charge(uow, group, pending, charged, now)  # resume the payment
                 return group_id
+            check_payer(uow, payer, student_id)
             campaign = _campaign(uow, group.campaign_id)
             if not group.takes_joins:
                 raise GroupClosed(group_id, f"the group is {group.state.value}")
@@ -417,7 +427,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                 (m.student_id, m.account, m.device_id, m.ip) for m in group.members if m.counts
             ]
             attempt = JoinAttempt(
-                student_id=student_id, account=payer, device_id=device_id, ip=ip, at=now
+                student_id=student_id, account=charged, device_id=device_id, ip=ip, at=now
             )
             self._check_risk(
                 uow, attempt, group_id, peers, now, campaign_id=campaign.id, seen_in=group_id
@@ -426,13 +436,14 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                 student_id=student_id,
                 status="pending",
                 joined_at=now,
-                account=payer,
+                account=charged,
                 device_id=device_id,
                 ip=ip,
+                payer_id=payer,
                 course_id=course,
             )
             group.members.append(joiner)
-            self._file_charge(uow, group, joiner, payer, now)
+            self._file_charge(uow, group, joiner, charged, now)
             part["joined"] += 1
             part["groups"].append(group_id)
             uow.records.put(PARTICIPATION, f"{campaign.id}:{student_id}", part)
@@ -454,7 +465,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
             },
         )
         try:
-            return self._pay(group_id, student_id, payer)
+            return self._pay(group_id, student_id, charged)
         except PaymentFailed:
             if idempotency_key is not None:
                 # declined: the place was given back, so a retry with the key joins afresh

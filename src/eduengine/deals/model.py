@@ -247,6 +247,8 @@ class Member:
     #: the idempotency key of this membership's charge (``None``: written before keys
     #: were kept, so ``charge:<group>:<student>``)
     charge_key: str | None = None
+    #: the guardian who pays for this place on the student's behalf (``None``: she does)
+    payer_id: str | None = None
     #: the course this member takes (``None``: the campaign's ``course_id``)
     course_id: str | None = None
 
@@ -345,6 +347,7 @@ class GroupDeal:
                     "charge_id": m.charge_id,
                     "access": m.access,
                     "charge_key": m.charge_key,
+                    "payer_id": m.payer_id,
                     "course_id": m.course_id,
                 }
                 for m in self.members
@@ -378,6 +381,7 @@ class GroupDeal:
                     charge_id=m["charge_id"],
                     access=m["access"],
                     charge_key=m.get("charge_key"),
+                    payer_id=m.get("payer_id"),
                     course_id=m.get("course_id"),
                 )
                 for m in d["members"]

@@ -28,7 +28,7 @@ from eduengine.deals.risk import (
 from eduengine.errors import AbuseSuspected
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id
-from eduengine.people.access import AccessGate, Look, Refused
+from eduengine.people.access import AccessGate, Look, Refused, audit_system
 from eduengine.people.model import Actor
 from eduengine.service_layer.ports import RecordRepository, UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
@@ -53,6 +53,9 @@ class RiskScreen(ServiceBase):
 
         def log(uow: UnitOfWork, now: datetime) -> None:
             self._log_risk(uow, refusal.attempt, refusal.group_id, refusal.decision, now)
+            # the rolled-back reservation's reads of the peers, audited with the refusal
+            for peer in refusal.peers:
+                audit_system(uow, peer, "risk", now)
             self._flag_others(uow, refusal.flags, now)
 
         self._run(log, ids=ids)
@@ -77,16 +80,27 @@ class RiskScreen(ServiceBase):
         recent = [dt_in(t) for t in activity["at"]]
         decisions = [r.evaluate(attempt, peers, recent) for r in self.risk_rules]
         flags: list[tuple[Sighting, RiskDecision]] = []
+        seen: list[Sighting] = []
         across = self.across_groups
         if across is not None:
-            matches = across.matches(
-                attempt, seen_in, _sightings(uow, campaign_id, across, attempt)
-            )
+            seen = _sightings(uow, campaign_id, across, attempt)
+            matches = across.matches(attempt, seen_in, seen)
             decisions.append(across.decision(attempt, seen_in, matches))
             flags = across.flags(attempt, seen_in, matches)
         decision = RiskDecision.combine(decisions)
+        # the rules read the other members' (and, across groups, the other students')
+        # accounts, devices and IPs: audited as system
+        others = tuple(
+            dict.fromkeys(
+                s
+                for s in (*(p[0] for p in peers), *(x.student_id for x in seen))
+                if s != attempt.student_id
+            )
+        )
         if decision.level == "deny":
-            raise _Denied(attempt, group_id, decision, flags)
+            raise _Denied(attempt, group_id, decision, flags, others)
+        for peer in others:
+            audit_system(uow, peer, "risk", now)
         if decision.level == "review":
             self._log_risk(uow, attempt, seen_in, decision, now)
         self._flag_others(uow, flags, now)
@@ -208,11 +222,14 @@ class _Denied(Exception):
         group_id: str | None,
         decision: RiskDecision,
         flags: Sequence[tuple[Sighting, RiskDecision]] = (),
+        peers: tuple[str, ...] = (),
     ):
         super().__init__(decision.reasons)
         self.attempt = attempt
         self.group_id = group_id
         self.decision = decision
+        #: the other members whose values the rules read
+        self.peers = peers
         #: the other students the attempt was seen with, flagged even though it failed
         self.flags = tuple(flags)
 

@@ -268,6 +268,7 @@ class DealPayments(ServiceBase):
                 new_student=first_order and not is_initiator,
                 is_initiator=is_initiator,
                 joined_formed=joined_formed,
+                payer_id=member.payer_id,
                 course_id=member.course_id or _campaign(uow, group.campaign_id).course_id,
             )
         ]

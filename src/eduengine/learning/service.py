@@ -85,9 +85,9 @@ from eduengine.learning.progress import ProgressRow
 from eduengine.learning.report import LearningReport
 from eduengine.mastery.service import MasteryService, define_curriculum_in
 from eduengine.notices.model import NoticePolicy
-from eduengine.people.access import Look, Refused
+from eduengine.people.access import GUARDIANS, Look, Refused
 from eduengine.people.learning_access import LearningGate
-from eduengine.people.model import FieldSet
+from eduengine.people.model import FieldSet, GuardianRole
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students import records as students
@@ -717,6 +717,12 @@ class LearningService(ServiceBase):
 
     def _may_read(self, uow: UnitOfWork, actor: Actor, student_id: str, now: datetime) -> bool:
         students.student(uow, student_id)  # an unknown student is StudentNotFound
+        if actor.role == "guardian":
+            account = uow.records.get(GUARDIANS, actor.id)
+            if account is not None:
+                # an account's links decide: an unlinked or removed guardian sees nothing
+                roles = {} if account.get("removed") else account["children"]
+                return GuardianRole.SEE_REPORTS.value in roles.get(student_id, ())
         return self.gate.fields(uow, actor, student_id, now).whole
 
     def _under_policy(

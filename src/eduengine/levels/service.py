@@ -43,12 +43,18 @@ from eduengine.levels.xp import Award as Award
 from eduengine.levels.xp import XpService, _upgrade
 from eduengine.levels.xp import _fresh as _fresh
 from eduengine.levels.xp import period_keys as period_keys
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import (
     RecordRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from eduengine.service_layer.runner import ServiceOptions
+
+#: what a read of XP shows of a student (the audit rows' fields)
+XP_FIELDS = ("xp",)
+R = TypeVar("R")
 
 T = TypeVar("T")
 
@@ -65,7 +71,8 @@ class LevelService(XpService):
     >>> for n in range(3):
     ...     _ = xp.record(LearningEvent(student_id="ann", kind="lesson_attended",
     ...                                 source_id=f"lesson-{n}", occurred_at=t))
-    >>> p = xp.progress("ann")
+    >>> from eduengine.people import SYSTEM
+    >>> p = xp.progress("ann", actor=SYSTEM)
     >>> (p.level, p.xp_into_level, p.xp_to_next, str(p.percent))
     (2, 30, 126, '19.23')
     """
@@ -89,43 +96,51 @@ class LevelService(XpService):
         self.max_factor = max_factor
         self.badges = tuple(badges)
         self.titles = dict(titles or {})
+        #: the access check of XP reads (the school's, from School.build)
+        self.gate = AccessGate()
 
     # --- queries ------------------------------------------------------------------------
 
-    def progress(self, student_id: str) -> Progress:
+    def progress(self, student_id: str, *, actor: Actor | None = None) -> Progress:
+        """A student's level and XP, read as ``actor`` (refused unless the actor may
+        see her; audited: docs/privacy.md). Without an actor (deprecated) as before."""
+        return self._xp_read(
+            student_id, actor, lambda state: progress(self.curve, state["xp"], self.titles)
+        )
+
+    def badges_of(self, student_id: str, *, actor: Actor | None = None) -> list[str]:
+        """A student's badges, read as ``actor`` (like :meth:`progress`)."""
+        return self._xp_read(student_id, actor, lambda state: list(state["badges"]))
+
+    def refused_awards(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> list[dict[str, Any]]:
+        """The awards refused to a student (caps), read as ``actor`` (like
+        :meth:`progress`)."""
+        return self._xp_read(student_id, actor, lambda state: list(state["refused"]))
+
+    def state_of(self, student_id: str, *, actor: Actor | None = None) -> dict[str, Any]:
+        """The student's whole XP document (for audits and replay checks), read as
+        ``actor`` (like :meth:`progress`)."""
+        return self._xp_read(student_id, actor, lambda state: state)
+
+    def _xp_read(
+        self, student_id: str, actor: Actor | None, answer: Callable[[dict[str, Any]], R]
+    ) -> R:
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> Progress:
-            state = uow.records.get(KIND, student_id) or _fresh(student_id)
-            return progress(self.curve, state["xp"], self.titles)
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> R:
+            shown(look, student_id)
+            return answer(uow.records.get(KIND, student_id) or _fresh(student_id))
 
-        return self._run(query, write=False, ids={"student_id": student_id})
-
-    def badges_of(self, student_id: str) -> list[str]:
-        check_id(student_id, "student_id")
-
-        def query(uow: UnitOfWork, now: datetime) -> list[str]:
-            state = uow.records.get(KIND, student_id) or _fresh(student_id)
-            return list(state["badges"])
-
-        return self._run(query, write=False, ids={"student_id": student_id})
-
-    def refused_awards(self, student_id: str) -> list[dict[str, Any]]:
-        check_id(student_id, "student_id")
-
-        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
-            state = uow.records.get(KIND, student_id) or _fresh(student_id)
-            return list(state["refused"])
-
-        return self._run(query, write=False, ids={"student_id": student_id})
-
-    def state_of(self, student_id: str) -> dict[str, Any]:
-        """The student's whole XP document (for audits and replay checks)."""
-        check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: uow.records.get(KIND, student_id) or _fresh(student_id),
-            write=False,
+        return self.gate.read(
+            self._run,
+            actor,
+            XP_FIELDS,
+            query,
             ids={"student_id": student_id},
+            records=True,
+            stacklevel=4,  # through the public method and this one
         )
 
     def leaderboard(

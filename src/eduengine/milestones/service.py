@@ -205,7 +205,8 @@ class MilestoneService(ServiceBase):
     >>> [(p.quest_id, p.count, p.status)
     ...  for p in school.milestones.quest_progress("ann", actor=office)]
     [('q1', 100, 'done')]
-    >>> school.levels.progress("ann").xp
+    >>> from eduengine.people import SYSTEM
+    >>> school.levels.progress("ann", actor=SYSTEM).xp
     120
     """
 

@@ -43,6 +43,7 @@ from eduengine.notices.planning import (
     store,
     student_index,
 )
+from eduengine.people.access import audit_system
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase, scan_after
 
@@ -225,7 +226,10 @@ class NoticeDelivery(ServiceBase):
             if doc != before:  # another worker's live lease: nothing to write
                 store(uow, doc)
             if taken:
-                claims.append(_Claim(notice_of(doc), key, tuple(taken), doc["lease"]["until"]))
+                notice = notice_of(doc)
+                claims.append(_Claim(notice, key, tuple(taken), doc["lease"]["until"]))
+                # the library reads the recipient's contacts to send: audited as system
+                audit_system(uow, notice.recipient.student_id, "delivery", now)
         return claims, total
 
     def _send(self, taken: _Claim, token: str, report: DeliveryReport) -> None:

@@ -16,6 +16,7 @@ one key at once the same way.
 >>> from eduengine.pricing.rules import Customer, OrderLine
 >>> from eduengine.errors import PaymentOutcomeUnknown
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
+>>> from eduengine.people import SYSTEM
 >>> gateway = FakePaymentGateway()
 >>> school = School.build(InMemoryStore(), clock=clock, gateway=gateway)
 >>> gateway.script(Fault.TIMEOUT_AFTER)          # charged, but the answer is lost
@@ -23,10 +24,10 @@ one key at once the same way.
 ...     school.pricing.checkout("o1", Customer(student_id="ann"),
 ...         [OrderLine(course_id="py", price=Money("199", "CNY"))], account="acct-ann")
 ... except PaymentOutcomeUnknown as lost:
-...     print(lost.key, school.pricing.get_order("o1").status)
+...     print(lost.key, school.pricing.get_order("o1", actor=SYSTEM).status)
 order:o1 payment_unknown
 >>> _ = clock.advance(timedelta(minutes=20))
->>> school.payments.reconcile(), school.pricing.get_order("o1").status
+>>> school.payments.reconcile(), school.pricing.get_order("o1", actor=SYSTEM).status
 (1, 'paid')
 """
 

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import attrs
 
-from eduengine.errors import AccessDenied, WrongType
+from eduengine.errors import AccessDenied, PayerNotAllowed, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
-from eduengine.kernel.inputs import check_id, check_ids
+from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.people.model import (
     DEFAULT_ROLES,
     MASKED,
+    NOTHING,
+    SYSTEM,
     WHOLE,
     Access,
     AccessPolicy,
@@ -61,6 +63,11 @@ GRANTS = "staff_grant"
 GUARDIANS = "guardian"
 #: the index of every audit row by instant (its value: microseconds)
 AUDIT_AT = "at"
+#: the day the library last read a student's data for a purpose (``<purpose>:<student>``)
+SYSTEM_READS = "audit_system"
+#: people whose every grant was revoked (``revoke_all``): refused everything, whatever
+#: role a caller names for them, until registered as staff again
+REVOKED = "access_revoked"
 
 
 def check_actor(actor: object) -> Actor:
@@ -96,6 +103,41 @@ def write_audit(
         "fields": list(fields),
     }
     uow.records.put(AUDIT, f"{counter['n']:012d}", doc, index=audit_index(doc, counter["n"]))
+
+
+def system_read_due(uow: UnitOfWork, student_id: str, purpose: str, now: datetime) -> bool:
+    """Whether the library's read of ``student_id`` for ``purpose`` at ``now`` is the
+    first of its day (UTC), so it is audited (see :func:`audit_system`)."""
+    doc = uow.records.get(SYSTEM_READS, f"{purpose}:{student_id}")
+    return doc is None or doc["day"] != now.astimezone(UTC).date().isoformat()
+
+
+def audit_system(
+    uow: UnitOfWork, student_id: str, purpose: str, now: datetime, actor: Actor = SYSTEM
+) -> bool:
+    """Audit a read the library makes itself (delivery, the risk rules, fee collection)
+    as the :data:`SYSTEM` actor (or another actor of role ``system`` a host reads as),
+    under the summary rule: the first read of a student's data for a ``purpose`` in a day
+    (UTC) writes one ``read`` row (fields ``(purpose,)``); later ones that day write
+    nothing. Runs in the caller's unit of work; returns whether it wrote a row.
+
+    A row per internal read would put an audit write (and the audit counter, which
+    serialises writers) on every delivery, join and settlement; the daily row still
+    answers "did the library read her data for this, that day".
+
+    >>> from datetime import datetime, timezone
+    >>> from eduengine import InMemoryStore
+    >>> noon = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    >>> with InMemoryStore().unit_of_work() as uow:
+    ...     [audit_system(uow, "ann", "delivery", noon) for _ in range(3)]
+    [True, False, False]
+    """
+    if not system_read_due(uow, student_id, purpose, now):
+        return False
+    day = now.astimezone(UTC).date().isoformat()
+    uow.records.put(SYSTEM_READS, f"{purpose}:{student_id}", {"day": day})
+    write_audit(uow, actor, student_id, "read", (purpose,), now)
+    return True
 
 
 def audit_index(doc: Mapping[str, Any], n: int) -> dict[str, int]:
@@ -188,6 +230,19 @@ def grants_of(uow: UnitOfWork, person_id: str) -> list[Grant]:
     return found
 
 
+def check_payer(uow: UnitOfWork, payer_id: str | None, student_id: str) -> None:
+    """A guardian paying on a child's behalf (``payer_id``; ``None``: the student pays)
+    holds the "pay" role on a link to the child, or ``PayerNotAllowed`` is raised. Run
+    inside the paying command's unit of work, so a link removed meanwhile is seen."""
+    check_optional_id(payer_id, "payer_id")
+    if payer_id is None:
+        return
+    doc = uow.records.get(GUARDIANS, payer_id)
+    roles = None if doc is None or doc.get("removed") else doc["children"].get(student_id)
+    if roles is None or GuardianRole.PAY.value not in roles:
+        raise PayerNotAllowed(payer_id, student_id)
+
+
 # --- the check -----------------------------------------------------------------------
 
 
@@ -207,6 +262,7 @@ class _Actor:
     member: StaffMember | None
     grants: tuple[Grant, ...]
     guardian: Mapping[str, Any] | None
+    revoked: bool = False
 
 
 class AccessGate:
@@ -245,6 +301,8 @@ class AccessGate:
         if actor.role == "system":
             return WHOLE
         who = known or self._actor(uow, actor)
+        if who.revoked:
+            return NOTHING
         doc = uow.records.get(STUDENTS, student_id)
         facts = StudentFacts(
             student_id=student_id,
@@ -276,6 +334,7 @@ class AccessGate:
             member=None if staff is None else staff_in(actor.id, staff),
             grants=tuple(grants_of(uow, actor.id)),
             guardian=uow.records.get(GUARDIANS, actor.id) if actor.role == "guardian" else None,
+            revoked=uow.records.get(REVOKED, actor.id) is not None,
         )
 
     def read(
@@ -286,19 +345,27 @@ class AccessGate:
         query: Callable[[UnitOfWork, datetime, Look], T],
         *,
         ids: Mapping[str, str | None] | None = None,
+        records: bool = False,
+        stacklevel: int = 3,
     ) -> T:
         """Run ``query(uow, now, look)`` read-only through ``run`` (a service's
         ``_run``); ``look(student_id)`` is the actor's field set for a student, which the
         query applies. Then one ``read`` row (fields ``what``) per student shown
         unmasked; a query that raised :class:`Refused`, or looked only at refused
         students, is refused and audited ``denied``. A missing actor sees every student
-        masked (deprecated: the actor-less forms go in 0.5)."""
+        masked (deprecated: the actor-less forms go in 0.5).
+
+        ``records=True`` is a read of records with no contact value to mask (bookings,
+        packages, orders, XP): whoever may see the student sees them whole, so every
+        student shown gets its ``read`` row. The :data:`SYSTEM` actor is audited under
+        :func:`audit_system`'s summary rule (its purpose: ``what``). ``stacklevel`` points
+        the deprecation warning at the caller of the service method."""
         if actor is None:
             warnings.warn(
-                "reading personal data without an actor is deprecated: pass actor=; "
-                "without one the values are masked",
+                "reading personal data without an actor is deprecated: pass actor="
+                + ("" if records else "; without one the values are masked"),
                 DeprecationWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             masked: T = run(
                 _as(query, lambda uow, now: query(uow, now, lambda sid: MASKED)),
@@ -308,8 +375,21 @@ class AccessGate:
             return masked
         check_actor(actor)
         seen: dict[str, FieldSet] = {}
+        system = actor.role == SYSTEM.role
+        due: set[str] = set()
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[T | None, bool]:
+            if system:
+                looked: set[str] = set()
+
+                def everything(student_id: str) -> FieldSet:
+                    looked.add(student_id)
+                    return WHOLE
+
+                result = query(uow, now, everything)
+                due.clear()
+                due.update(s for s in looked if system_read_due(uow, s, ",".join(what), now))
+                return result, False
             who = self._actor(uow, actor)
 
             def look(student_id: str) -> FieldSet:
@@ -324,11 +404,28 @@ class AccessGate:
                 return None, True
 
         result, refused = run(_as(query, command), write=False, ids=ids)
+        if system:
+            if due:
+                purpose = ",".join(what)
+                run(
+                    _as(
+                        query,
+                        lambda uow, now: [
+                            audit_system(uow, s, purpose, now, actor) for s in due
+                        ],
+                    ),
+                    ids=ids,
+                )
+            return cast(T, result)
         refused = refused or (bool(seen) and all(f.refused for f in seen.values()))
         rows = (
             [(sid, "denied", ()) for sid in seen if seen[sid].refused]
             if refused
-            else [(sid, "read", tuple(what)) for sid, f in seen.items() if f.whole]
+            else [
+                (sid, "read", tuple(what))
+                for sid, f in seen.items()
+                if f.whole or (records and not f.refused)
+            ]
         )
         if rows:
             run(_as(query, lambda uow, now: _audit_all(uow, actor, rows, now)), ids=ids)
@@ -355,6 +452,15 @@ def _audit_all(
 ) -> None:
     for student_id, action, fields in rows:
         write_audit(uow, actor, student_id, action, fields, now)
+
+
+def shown(look: Look, student_id: str) -> FieldSet:
+    """The field set of a student whose record a read shows: raises :class:`Refused`
+    (so the read is refused, audited ``denied``) when the actor may see nothing of her."""
+    seen = look(student_id)
+    if seen.refused:
+        raise Refused(student_id)
+    return seen
 
 
 def mask_contacts(fields: FieldSet, **values: str | None) -> dict[str, str | None]:

@@ -27,13 +27,15 @@ import attrs
 
 from eduengine.errors import InvalidInput, NotFound, WrongType
 from eduengine.kernel.clock import require_aware
-from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_int, check_text
 from eduengine.people.access import (
     AUDIT,
     AUDIT_AT,
     GRANTS,
     GUARDIANS,
+    LEGACY_GRANTS,
+    REVOKED,
     STAFF,
     audit_entry,
     audit_index,
@@ -304,6 +306,7 @@ class PeopleService(ServiceBase):
 
         def command(uow: UnitOfWork, now: datetime) -> None:
             uow.records.put(STAFF, person_id, staff_out(member))
+            uow.records.delete(REVOKED, person_id)  # taken on (again) after revoke_all
             uow.record_events(
                 [StaffRegistered(occurred_at=now, person_id=person_id, role=role.value)]
             )
@@ -378,8 +381,10 @@ class PeopleService(ServiceBase):
         )
 
     def revoke_all(self, person_id: str) -> list[str]:
-        """End every grant the person holds at once and take them off the staff (they
-        left): later reads are refused (and audited as denied). Returns the grants
+        """End every grant the person holds at once (the registry's, and the per-student
+        grants of ``students.grant``) and take them off the staff (they left): later
+        reads are refused and audited as denied, whatever role a caller names for them,
+        until :meth:`register_staff` takes them on again. Returns the registry grants
         ended."""
         check_id(person_id, "person_id")
 
@@ -398,6 +403,11 @@ class PeopleService(ServiceBase):
             if staff is not None:
                 staff["active"] = False
                 uow.records.put(STAFF, person_id, staff)
+            # the per-student grants are keyed <person>:<student> (rare: read them all)
+            for key, _ in uow.records.list(LEGACY_GRANTS):
+                if key.startswith(f"{person_id}:"):
+                    uow.records.delete(LEGACY_GRANTS, key)
+            uow.records.put(REVOKED, person_id, {"at": dt_out(now)})
             uow.record_events(
                 [GrantsRevoked(occurred_at=now, person_id=person_id, grant_ids=tuple(ended))]
             )

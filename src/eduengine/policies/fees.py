@@ -32,6 +32,8 @@ from eduengine.kernel.money import Money
 from eduengine.payments import Charge, PaymentGateway, Refund
 from eduengine.payments.intents import PaymentIntent, close, note_unknown, record_charge
 from eduengine.payments.methods import default_of
+from eduengine.people.access import AccessGate, Look, audit_system, shown
+from eduengine.people.model import Actor
 from eduengine.policies.events import LateFeeCharged, LateFeeDue, LateFeeFailed
 from eduengine.policies.records import DUE, LATE_FEES
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
@@ -77,6 +79,8 @@ class FeeService(ServiceBase):
         self.gateway = gateway
         self.retry_after = retry_after
         self.max_backoff = max_backoff
+        #: the access check of fee reads (the school's, from School.build)
+        self.gate = AccessGate()
 
     def set_payment_account(self, student_id: str, account: str) -> None:
         """Deprecated: file a payment method with ``school.payments.add_method(...)``; late
@@ -95,14 +99,19 @@ class FeeService(ServiceBase):
             ids={"student_id": student_id},
         )
 
-    def fees_of(self, student_id: str) -> list[LateFee]:
+    def fees_of(self, student_id: str, *, actor: Actor | None = None) -> list[LateFee]:
+        """A student's late fees, read as ``actor`` (refused unless the actor may see
+        her; audited: docs/privacy.md). Without an actor (deprecated) as before."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[LateFee]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[LateFee]:
+            shown(look, student_id)
             keys = [k for k, _ in uow.records.scan(LATE_FEES, f"student:{student_id}")]
             return [_fee(k, uow.records.get(LATE_FEES, k) or {}) for k in keys]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, ("fees",), query, ids={"student_id": student_id}, records=True
+        )
 
     def collect_due(self, *, batch: int = 50) -> int:
         """Charge every fee due now; returns how many were charged. Safe to run from
@@ -142,8 +151,9 @@ class FeeService(ServiceBase):
             )
             return False
         key = fee_key(booking_id)
-        self._run(
-            lambda uow, now: record_charge(
+
+        def file_charge(uow: UnitOfWork, now: datetime) -> None:
+            record_charge(
                 uow,
                 key,
                 owner=FEE_OWNER,
@@ -152,9 +162,11 @@ class FeeService(ServiceBase):
                 amount=fee,
                 now=now,
                 student_id=doc["student_id"],
-            ),
-            ids={"booking_id": booking_id},
-        )
+            )
+            # the library read her payment account to charge it: audited as system
+            audit_system(uow, doc["student_id"], "collect", now)
+
+        self._run(file_charge, ids={"booking_id": booking_id})
         try:
             made = self.gateway.charge(key, account, fee)
         except PaymentFailed as exc:

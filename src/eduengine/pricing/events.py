@@ -25,6 +25,8 @@ class OrderPaid(DomainEvent):
     coupons: tuple[str, ...]
     #: the courses bought (a student is enrolled in each)
     course_ids: tuple[str, ...] = ()
+    #: the guardian who paid on the student's behalf (``None``: the student paid)
+    payer_id: str | None = None
 
 
 @event_type("pricing.order_cancelled", aggregate="order", field="order_id")

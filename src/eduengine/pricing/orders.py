@@ -47,6 +47,8 @@ class Order:
     #: pending | payment_unknown | paid | refund_due | cancelled | failed | expired
     status: str
     charge_id: str | None = None
+    #: the guardian who pays on the student's behalf (``None``: the student pays)
+    payer_id: str | None = None
 
 
 class OrderSettlement(ServiceBase):
@@ -130,6 +132,7 @@ class OrderSettlement(ServiceBase):
                     total=order.quote.total,
                     coupons=order.quote.coupons,
                     course_ids=tuple(dict.fromkeys(line.course_id for line in order.quote.lines)),
+                    payer_id=order.payer_id,
                 )
             ]
         )
@@ -211,6 +214,7 @@ def _order_record(order: Order) -> dict[str, Any]:
         "student_id": order.student_id,
         "status": order.status,
         "charge_id": order.charge_id,
+        "payer_id": order.payer_id,
         "total": q.total.to_record(),
         "coupons": list(q.coupons),
         "unused_coupons": list(q.unused_coupons),
@@ -257,6 +261,7 @@ def _order_from(order_id: str, doc: dict[str, Any]) -> Order:
         ),
         status=doc["status"],
         charge_id=doc["charge_id"],
+        payer_id=doc.get("payer_id"),
     )
 
 

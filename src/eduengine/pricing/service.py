@@ -41,11 +41,13 @@ from eduengine.errors import (
     WrongType,
 )
 from eduengine.kernel.codec import micros
-from eduengine.kernel.inputs import check_id, check_ids
+from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
 from eduengine.payments.intents import record_charge, record_refund
 from eduengine.payments.methods import paying_method
+from eduengine.people.access import AccessGate, Look, check_payer, shown
+from eduengine.people.model import Actor
 from eduengine.pricing import referrals
 from eduengine.pricing.catalogue import ItemKind
 from eduengine.pricing.coupons import (
@@ -87,6 +89,9 @@ from eduengine.pricing.shop import take_quote
 from eduengine.service_layer.idempotency import check_key, once
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceOptions
+
+#: what a read of an order shows of its student (the audit rows' fields)
+ORDER_FIELDS = ("orders",)
 
 RULES = "price_rule"
 
@@ -135,6 +140,8 @@ class PricingService(OrderSettlement):
         self.max_discount = max_discount
         #: the coupon a referrer is issued when the student they brought first pays
         self.referral_reward = referrals.referral_reward(referral_reward)
+        #: the access check of order reads (the school's, from School.build)
+        self.gate = AccessGate()
 
     def add_coupon(self, coupon: Coupon) -> None:
         """Store a coupon under its canonical code; a code that differs from a stored one
@@ -190,13 +197,20 @@ class PricingService(OrderSettlement):
 
         return self._refile_all(ORDERS, refile)
 
-    def get_order(self, order_id: str) -> Order:
-        """The order as stored (its status says where its payment is)."""
+    def get_order(self, order_id: str, *, actor: Actor | None = None) -> Order:
+        """The order as stored (its status says where its payment is), read as
+        ``actor``: refused unless the actor may see its student; audited
+        (docs/privacy.md). An order holds no payment account (the intent does), so
+        nothing in it is masked. Without an actor (deprecated) it is read as before."""
         check_id(order_id, "order_id")
-        return self._run(
-            lambda uow, now: _order_from(order_id, _order_doc(uow, order_id)),
-            write=False,
-            ids={"order_id": order_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Order:
+            order = _order_from(order_id, _order_doc(uow, order_id))
+            shown(look, order.student_id)
+            return order
+
+        return self.gate.read(
+            self._run, actor, ORDER_FIELDS, query, ids={"order_id": order_id}, records=True
         )
 
     def checkout(
@@ -210,6 +224,7 @@ class PricingService(OrderSettlement):
         account: str | None = None,
         method_id: str | None = None,
         idempotency_key: str | None = None,
+        payer: str | None = None,
     ) -> Order:
         """Check out the courses of a quote (``quote_id``, from
         ``school.catalogue.quote``): redeem its coupons that take something off and
@@ -217,6 +232,9 @@ class PricingService(OrderSettlement):
         default: see ``school.payments.add_method``). The quote must be the student's,
         of courses only, unexpired (``QuoteExpired``) and not used by another order
         (``QuoteRefused``); the prices are the quote's, whatever the price lists say now.
+        ``payer`` is a guardian paying on the student's behalf (recorded on the order and
+        its ``OrderPaid``); one without the "pay" role on a link to the student is
+        refused (``PayerNotAllowed``).
 
         Idempotent by ``order_id``: checking out an order whose payment is pending or
         unknown resumes it (same idempotency key, so the student is charged at most once),
@@ -238,6 +256,7 @@ class PricingService(OrderSettlement):
         """
         check_id(order_id, "order_id")
         check_key(idempotency_key)
+        check_optional_id(payer, "payer")
         if method_id is not None:
             check_id(method_id, "method_id")
         if account is not None:
@@ -266,14 +285,15 @@ class PricingService(OrderSettlement):
                     method_id,
                     idempotency_key,
                     legacy=(customer, lines, coupons),
+                    payer=payer,
                 )
             return self._checkout_lines(
-                order_id, customer, lines, coupons, account, idempotency_key
+                order_id, customer, lines, coupons, account, idempotency_key, payer
             )
         check_id(quote_id, "quote_id")
         if customer is not None or lines is not None or coupons:
             raise InvalidInput("a quote carries the student, the lines and the coupons")
-        return self._checkout_quoted(order_id, quote_id, method_id, idempotency_key)
+        return self._checkout_quoted(order_id, quote_id, method_id, idempotency_key, payer=payer)
 
     def _checkout_lines(
         self,
@@ -283,12 +303,15 @@ class PricingService(OrderSettlement):
         coupons: Sequence[str],
         account: str,
         idempotency_key: str | None,
+        payer: str | None = None,
     ) -> Order:
         """The deprecated checkout of the caller's lines, charged to ``account``."""
         assert account is not None
         typed = _typed_codes(coupons)
         request = _request(customer, lines, typed)
         keyed = {"command": "checkout", "order_id": order_id, "account": account, **request}
+        if payer is not None:
+            keyed["payer"] = payer
 
         def file_charge(uow: UnitOfWork, amount: Money, now: datetime) -> None:
             assert account is not None
@@ -316,6 +339,7 @@ class PricingService(OrderSettlement):
                 if doc["status"] in PAYING:  # a retry: charge the same key again
                     file_charge(uow, Money.from_record(doc["total"]), now)
                 return _order_from(order_id, doc)
+            check_payer(uow, payer, customer.student_id)
             found = {}
             for code_key in sorted(typed):  # lock coupons in one order: no deadlock
                 found[code_key] = self._usable(uow, typed[code_key], customer.student_id)
@@ -334,7 +358,11 @@ class PricingService(OrderSettlement):
                     _count_use(uow, stored, customer.student_id, cdoc, coupon, +1)
                     stored_keys.append(stored)
             order = Order(
-                id=order_id, student_id=customer.student_id, quote=priced, status="pending"
+                id=order_id,
+                student_id=customer.student_id,
+                quote=priced,
+                status="pending",
+                payer_id=payer,
             )
             put_order(
                 uow,
@@ -363,9 +391,10 @@ class PricingService(OrderSettlement):
         idempotency_key: str | None,
         *,
         legacy: tuple[Customer, Sequence[OrderLine], Sequence[str]] | None = None,
+        payer: str | None = None,
     ) -> Order:
         """Check out a quote, or (``legacy``) the caller's lines, paid by a method on
-        file."""
+        file (``payer``: the guardian paying on the student's behalf)."""
         if legacy is not None:
             customer, lines, codes = legacy
             typed = _typed_codes(codes)
@@ -373,6 +402,8 @@ class PricingService(OrderSettlement):
         else:
             request = {"quote_id": quote_id}
         keyed = {"command": "checkout", "order_id": order_id, "method_id": method_id, **request}
+        if payer is not None:
+            keyed["payer"] = payer
         account = ""
 
         def reserve(uow: UnitOfWork, now: datetime) -> Order:
@@ -437,6 +468,7 @@ class PricingService(OrderSettlement):
                 found = {}
                 for code in sorted(canonical_code(c) for c in priced.coupons):
                     found[code] = usable_coupon(uow, code, student_id)
+            check_payer(uow, payer, student_id)
             account = paying_method(uow, student_id, method_id).account
             stored_keys = []
             for code_key in sorted(found):
@@ -444,7 +476,9 @@ class PricingService(OrderSettlement):
                 if coupon.code in priced.coupons:  # one that takes nothing off is kept
                     _count_use(uow, stored, student_id, cdoc, coupon, +1)
                     stored_keys.append(stored)
-            order = Order(id=order_id, student_id=student_id, quote=priced, status="pending")
+            order = Order(
+                id=order_id, student_id=student_id, quote=priced, status="pending", payer_id=payer
+            )
             put_order(
                 uow,
                 order_id,

@@ -16,6 +16,7 @@ __all__ = [
     "CreditConsumed",
     "CreditForfeited",
     "CreditReturned",
+    "PackageBought",
     "StageChanged",
     "StudentEnrolled",
     "StudentErased",
@@ -94,6 +95,19 @@ class StudentEnrolled(DomainEvent):
     course_id: str
     source: str
     package_id: str | None
+
+
+@event_type("students.package_bought", aggregate="student", field="student_id")
+@attrs.frozen(kw_only=True)
+class PackageBought(DomainEvent):
+    """A package was sold; ``payer_id`` is the guardian who paid on the student's
+    behalf (``None``: the student paid)."""
+
+    student_id: str
+    package_id: str
+    credits: int
+    course_id: str | None = None
+    payer_id: str | None = None
 
 
 @event_type("students.erased", aggregate="student", field="student_id")

@@ -18,6 +18,8 @@ from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit, QuoteRefused
 from eduengine.kernel.codec import dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
+from eduengine.people.access import AccessGate, Look, check_payer, shown
+from eduengine.people.model import Actor
 from eduengine.pricing.catalogue import ItemKind
 from eduengine.pricing.shop import get_quote, take_quote
 from eduengine.service_layer.idempotency import check_key, once
@@ -25,6 +27,7 @@ from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
 from eduengine.students import records as rec
+from eduengine.students.events import PackageBought
 from eduengine.students.records import (
     ENROLMENTS,
     EXPIRES,
@@ -36,6 +39,8 @@ from eduengine.students.records import (
 
 #: how long before the start a cancellation gives the credit back, unless told otherwise
 FREE_CANCEL_BEFORE = timedelta(hours=24)
+#: what a read of packages shows of a student (the audit rows' fields)
+PACKAGE_FIELDS = ("packages",)
 
 
 #: what the deprecated credit commands say (one booking and one cancel command, issue #27)
@@ -48,6 +53,7 @@ CANCEL_WITH_CREDIT_MOVED = (
     "students.cancel_with_credit is deprecated: use school.cancel(booking_id), whose "
     "outcome says whether the credit came back; it will be removed in 0.5"
 )
+
 
 class PackageService(ServiceBase):
     """Lesson packages: selling, activating, spending credits on seats, and the reports
@@ -64,10 +70,12 @@ class PackageService(ServiceBase):
     >>> ProfileService(store.unit_of_work, clock=clock).register("s1", name="王小明")
     >>> packages = PackageService(store.unit_of_work, clock=clock)
     >>> pid = packages.buy_package("s1", credits=10, valid_for=timedelta(days=90))
-    >>> [p.id for p in packages.never_activated()] == [pid]
+    >>> office = Actor(id="u1", role="academic")
+    >>> [p.id for p in packages.never_activated(actor=office)] == [pid]
     True
     >>> packages.activate_package(pid)
-    >>> [(p.status, p.credits_left) for p in packages.expiring_soon(timedelta(days=90))]
+    >>> [(p.status, p.credits_left)
+    ...  for p in packages.expiring_soon(timedelta(days=90), actor=office)]
     [('active', 10)]
     """
 
@@ -87,6 +95,8 @@ class PackageService(ServiceBase):
             # a school's bus already carries these rules; a second copy would run twice
             handlers.subscribe(self.bus, free_cancel_before=free_cancel_before)
         self.free_cancel_before = free_cancel_before
+        # a StudentService's comes from its profiles (the school's policy)
+        self.gate: AccessGate = getattr(self, "gate", None) or AccessGate()
 
     def buy_package(
         self,
@@ -99,6 +109,7 @@ class PackageService(ServiceBase):
         activate: bool = False,
         course_id: str | None = None,
         idempotency_key: str | None = None,
+        payer: str | None = None,
     ) -> str:
         """Sell a package of ``credits`` lessons, valid for ``valid_for`` from activation
         (pending activation until :meth:`activate_package`, unless ``activate``).
@@ -112,19 +123,27 @@ class PackageService(ServiceBase):
         the package covers that course only, and any seat the student takes in it, on
         any path, spends one of its credits. With ``idempotency_key`` a retry returns the
         first package's id instead of selling a second package.
+
+        ``payer`` is a guardian paying on the student's behalf (recorded on the package
+        and its ``PackageBought``); one without the "pay" role on a link to the student
+        is refused (``PayerNotAllowed``).
         """
         check_id(student_id, "student_id")
         if quote_id is not None:
             check_id(quote_id, "quote_id")
             if (credits, valid_for, course_id) != (None, None, None):
                 raise InvalidInput("a quote carries the package's credits, validity and course")
-            return self._buy_quoted(student_id, quote_id, package_id, activate, idempotency_key)
+            check_optional_id(payer, "payer")
+            return self._buy_quoted(
+                student_id, quote_id, package_id, activate, idempotency_key, payer
+            )
         if credits is None or valid_for is None:
             raise InvalidInput("buy_package needs a quote_id, or credits and valid_for")
         check_int(credits, "credits", low=1)
         check_duration(valid_for, "valid_for", low=timedelta(microseconds=1))
         check_optional_id(package_id, "package_id")
         check_optional_id(course_id, "course_id")
+        check_optional_id(payer, "payer")
         if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
             raise InvalidInput(f"credits must be a positive int, got {credits!r}")
         if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
@@ -142,6 +161,8 @@ class PackageService(ServiceBase):
             "activate": activate,
             "course_id": course_id,
         }
+        if payer is not None:
+            request["payer"] = payer
 
         def command(uow: UnitOfWork, now: datetime) -> str:
             return once(
@@ -149,6 +170,7 @@ class PackageService(ServiceBase):
             )
 
         def sell(uow: UnitOfWork, now: datetime) -> str:
+            check_payer(uow, payer, student_id)
             pid = rec.add_package(
                 uow,
                 student_id,
@@ -158,8 +180,21 @@ class PackageService(ServiceBase):
                 course_id=course_id,
                 activate=activate,
                 now=now,
+                payer_id=payer,
             )
             handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            uow.record_events(
+                [
+                    PackageBought(
+                        occurred_at=now,
+                        student_id=student_id,
+                        package_id=pid,
+                        credits=credits,
+                        course_id=course_id,
+                        payer_id=payer,
+                    )
+                ]
+            )
             return pid
 
         return self._run(
@@ -179,6 +214,7 @@ class PackageService(ServiceBase):
         package_id: str | None,
         activate: bool,
         idempotency_key: str | None,
+        payer: str | None = None,
     ) -> str:
         check_optional_id(package_id, "package_id")
         check_key(idempotency_key)
@@ -190,6 +226,8 @@ class PackageService(ServiceBase):
             "package_id": package_id,
             "activate": activate,
         }
+        if payer is not None:
+            request["payer"] = payer
 
         def sell(uow: UnitOfWork, now: datetime) -> str:
             # the quote buys one package: sent again, it answers with that package
@@ -202,6 +240,7 @@ class PackageService(ServiceBase):
                 and package_id in (None, used.removeprefix("package:"))
             ):
                 return used.removeprefix("package:")
+            check_payer(uow, payer, student_id)
             given = take_quote(
                 uow,
                 quote_id,
@@ -223,11 +262,24 @@ class PackageService(ServiceBase):
                 course_id=item.course_id,
                 activate=activate,
                 now=now,
+                payer_id=payer,
             )
             pkg = rec.package(uow, pid)
             pkg.update(item_id=item.id, quote_id=quote_id, price=given.total.to_record())
             rec.put_package(uow, pid, pkg)
             handlers.record_purchase(uow, student_id, f"package:{pid}", now)
+            uow.record_events(
+                [
+                    PackageBought(
+                        occurred_at=now,
+                        student_id=student_id,
+                        package_id=pid,
+                        credits=item.credits,
+                        course_id=item.course_id,
+                        payer_id=payer,
+                    )
+                ]
+            )
             return pid
 
         def command(uow: UnitOfWork, now: datetime) -> str:
@@ -253,39 +305,50 @@ class PackageService(ServiceBase):
 
         self._run(command, ids={"package_id": package_id})
 
-    def packages_of(self, student_id: str) -> list[PackageView]:
-        """A student's packages in the order bought."""
+    def packages_of(self, student_id: str, *, actor: Actor | None = None) -> list[PackageView]:
+        """A student's packages in the order bought, read as ``actor`` (refused unless
+        the actor may see her; audited: docs/privacy.md). Without an actor
+        (deprecated) they are read as before."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
+            shown(look, student_id)
             doc = rec.student(uow, student_id)
             return [rec.package_view(p, rec.package(uow, p), now) for p in doc["packages"]]
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, PACKAGE_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
-    def expiring_soon(self, within: timedelta) -> list[PackageView]:
+    def expiring_soon(
+        self, within: timedelta, *, actor: Actor | None = None
+    ) -> list[PackageView]:
         """Active packages with credits left that expire within ``within``, soonest
-        first (ties by package id)."""
+        first (ties by package id), of the students ``actor`` may see (audited)."""
         check_duration(within, "within")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
             # active means not yet expired: expiry strictly after now
             due = uow.records.scan(PACKAGES, EXPIRES, lo=micros(now) + 1, hi=micros(now + within))
             views = (rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in due)
-            return [v for v in views if v.credits_left > 0]
+            return [v for v in views if v.credits_left > 0 and not look(v.student_id).refused]
 
-        return self._run(query, write=False)
+        return self.gate.read(self._run, actor, PACKAGE_FIELDS, query, records=True)
 
-    def never_activated(self, older_than: timedelta = timedelta(0)) -> list[PackageView]:
+    def never_activated(
+        self, older_than: timedelta = timedelta(0), *, actor: Actor | None = None
+    ) -> list[PackageView]:
         """Purchased but not yet activated (待激活) packages bought at least
-        ``older_than`` ago, oldest first (ties by package id)."""
+        ``older_than`` ago, oldest first (ties by package id), of the students ``actor``
+        may see (audited)."""
         check_duration(older_than, "older_than")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PackageView]:
             pending = uow.records.scan(PACKAGES, PENDING_ACTIVATION, hi=micros(now - older_than))
-            return [rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in pending]
+            views = (rec.package_view(pid, rec.package(uow, pid), now) for pid, _ in pending)
+            return [v for v in views if not look(v.student_id).refused]
 
-        return self._run(query, write=False)
+        return self.gate.read(self._run, actor, PACKAGE_FIELDS, query, records=True)
 
     def reindex_packages(self) -> int:
         """File packages written before packages were indexed (a one-off upgrade step:

@@ -57,6 +57,8 @@ class PackageView:
     purchased_at: datetime
     expires_at: datetime | None
     course_id: str | None = None
+    #: the guardian who paid for it on the student's behalf (``None``: the student)
+    payer_id: str | None = None
     #: the price it was sold at (from a catalogue quote), ``None`` for one sold without
     price: Money | None = None
     #: the catalogue item it was bought as, if any
@@ -107,6 +109,7 @@ def package_view(pid: str, pkg: dict[str, Any], now: datetime) -> PackageView:
         purchased_at=dt_in(pkg["purchased_at"]),
         expires_at=expires,
         course_id=pkg.get("course_id"),
+        payer_id=pkg.get("payer_id"),
         price=Money.from_record(pkg["price"]) if pkg.get("price") else None,
         item_id=pkg.get("item_id"),
     )
@@ -134,6 +137,7 @@ def add_package(
     course_id: str | None,
     activate: bool,
     now: datetime,
+    payer_id: str | None = None,
 ) -> str:
     """Store a new package for a registered student and count it as a purchase fact."""
     doc = student(uow, student_id)
@@ -150,6 +154,7 @@ def add_package(
             "activated_at": dt_out(now) if activate else None,
             "course_id": course_id,
             "uses": {},
+            **({"payer_id": payer_id} if payer_id is not None else {}),
         },
     )
     doc["packages"].append(package_id)

@@ -1,0 +1,157 @@
+"""The access check (issue #24) on a profile read and on a booking read at school scale
+on SQLite, beside the same reads without it.
+
+    .venv/bin/python benchmarks/bench_access.py [--students 100000] [--reads 300] [--tiny]
+
+**Seeding.** ``--students`` profiles (name, phone, e-mail, a guardian's contacts, in 100
+classes), written through the real adapter in units of work of 10^4, each a copy of the
+document ``school.students.register`` writes; a member of academic staff on the
+registry; one booked seat for each timed student (``--reads`` of them).
+
+**Reads**, for the timed students in random order, each p50 / p99 in milliseconds:
+
+- *profile*: ``school.students.view(office, sid)`` (the check: the registry, the
+  person's grants and revocation, the student's class and stage; one audit row, in the
+  read's own write unit of work) beside the same document read and shaped into the same
+  ``Profile`` through the same service runner in a read-only unit of work, with no
+  check and no audit row;
+- *profile, masked role*: ``school.students.guardians_with(sid, role, actor=support)``
+  (the check, contacts masked, no audit row) beside the same guardians read plain;
+- *a student's bookings*: ``school.booking.bookings_for_student(sid, actor=office)``
+  (the check in the read-only unit of work, then the audit row in a write unit of work
+  of its own) beside ``uow.bookings.for_student(sid)`` through the same runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import statistics
+import tempfile
+import time as timer
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from eduengine import FixedClock, School
+from eduengine.adapters.sqlite import SqliteStore
+from eduengine.people import StaffRole
+from eduengine.people.model import WHOLE
+from eduengine.service_layer.ports import open_read_only
+from eduengine.students import Actor, Guardian, GuardianRole
+from eduengine.students import records as srec
+from eduengine.students.profiles import _profile
+
+START = datetime(2026, 3, 2, 9, tzinfo=UTC)
+OFFICE = Actor(id="bench-office", role="academic")
+SUPPORT = Actor(id="bench-support", role="support")
+BATCH = 10_000
+
+
+def seed(path: Path, students: int, reads: int) -> tuple[School, list[str]]:
+    store = SqliteStore(path)
+    store.migrate()
+    clock = FixedClock(START)
+    school = School.build(store, clock=clock, reminders=None, notices=None)
+    school.students.register(
+        "s000000",
+        name="王小明",
+        phone="13812341234",
+        email="ming@example.com",
+        guardians=[Guardian(name="王芳", phone="13900001111", roles=frozenset(GuardianRole))],
+    )
+    with open_read_only(store.unit_of_work) as uow:
+        template = uow.records.get(srec.STUDENTS, "s000000")
+    assert template is not None
+    ids = [f"s{n:06d}" for n in range(students)]
+    for chunk in range(1, students, BATCH):
+        with store.unit_of_work() as uow:
+            for sid in ids[chunk : chunk + BATCH]:
+                doc = copy.deepcopy(template)
+                doc.update(name=f"学生{sid}", phone=f"138{int(sid[1:]):08d}")
+                doc["class_id"] = f"c{int(sid[1:]) % 100}"
+                uow.records.put(srec.STUDENTS, sid, doc)
+            uow.commit()
+    school.people.register_staff(OFFICE.id, StaffRole.ACADEMIC)
+    school.people.register_staff(SUPPORT.id, StaffRole.SUPPORT)
+    timed = random.Random(24).sample(ids, min(reads, students))
+    start = START + timedelta(days=2)
+    for n in range(0, len(timed), 30):
+        slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 30)
+        for sid in timed[n : n + 30]:
+            school.booking.book(slot.id, sid)
+        start += timedelta(hours=2)
+    return school, timed
+
+
+def time_each(read: Callable[[str], object], sids: list[str]) -> list[float]:
+    out = []
+    for sid in sids:
+        began = timer.perf_counter()
+        read(sid)
+        out.append((timer.perf_counter() - began) * 1000)
+    return out
+
+
+def cell(ms: list[float]) -> str:
+    ordered = sorted(ms)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"{statistics.median(ordered):.3f} / {p99:.3f} ms"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=100_000)
+    parser.add_argument("--reads", type=int, default=300)
+    parser.add_argument("--tiny", action="store_true", help="10^3 students, 60 reads")
+    args = parser.parse_args(argv)
+    students, reads = (1_000, 60) if args.tiny else (args.students, args.reads)
+    with tempfile.TemporaryDirectory() as tmp:
+        began = timer.perf_counter()
+        school, timed = seed(Path(tmp) / "bench.sqlite3", students, reads)
+        took = timer.perf_counter() - began
+        print(f"seeded {students:,} students, {len(timed)} timed: {took:.1f} s")
+        # the same reads through the same service runner (a read-only unit of work,
+        # retries, logging), with no check and no audit row
+        run = school.students._run
+
+        def plain_profile(sid: str) -> object:
+            return run(lambda u, now: _profile(sid, srec.student(u, sid), WHOLE), write=False)
+
+        def plain_guardians(sid: str) -> object:
+            return run(lambda u, now: list(srec.student(u, sid)["guardians"]), write=False)
+
+        def plain_bookings(sid: str) -> object:
+            return run(lambda u, now: u.bookings.for_student(sid), write=False)
+
+        pairs: list[tuple[str, Callable[[str], object], Callable[[str], object]]] = [
+            ("profile", lambda sid: school.students.view(OFFICE, sid), plain_profile),
+            (
+                "profile, masked role",
+                lambda sid: school.students.guardians_with(
+                    sid, GuardianRole.PAY, actor=SUPPORT
+                ),
+                plain_guardians,
+            ),
+            (
+                "a student's bookings",
+                lambda sid: school.booking.bookings_for_student(sid, actor=OFFICE),
+                plain_bookings,
+            ),
+        ]
+        print("| read | with the check | without | ratio (p50) |")
+        print("|---|---|---|---|")
+        for name, checked, plain in pairs:
+            order = random.Random(name).sample(timed, len(timed))
+            for warm in order[:10]:
+                checked(warm)
+                plain(warm)
+            with_check = time_each(checked, order)
+            without = time_each(plain, order)
+            ratio = statistics.median(with_check) / statistics.median(without)
+            print(f"| {name} | {cell(with_check)} | {cell(without)} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
