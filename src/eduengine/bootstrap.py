@@ -783,7 +783,7 @@ class School:
         # one access check, under the school's policy, on every read of personal data
         school.notices.gate = school.deals.gate = school.students.gate
         school.booking.gate = school.pricing.gate = school.levels.gate = school.students.gate
-        school.queries.gate = school.fees.gate = school.students.gate
+        school.queries.gate = school.fees.gate = school.payments.gate = school.students.gate
         school.desk.gate = school.students.gate
         school.community.gate = school.students.gate
         # and one, under the same policy, on every read of a student's learning record

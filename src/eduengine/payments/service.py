@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Unpack
 
+import attrs
+
 from eduengine.errors import DuplicateId, InvalidInput, PaymentFailed
 from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import (
@@ -60,6 +62,8 @@ from eduengine.payments.methods import (
     put_method,
     set_default,
 )
+from eduengine.people.access import AccessGate, Look, Refused
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions, scan_after
 
@@ -113,6 +117,8 @@ class PaymentService(ServiceBase):
             raise InvalidInput(f"settle_after must be a timedelta >= 0, got {settle_after!r}")
         check_duration(settle_after, "settle_after")
         self.gateway = gateway
+        # the school's access check (School.build sets its own)
+        self.gate = AccessGate()
         self.settle_after = settle_after
         self._owners: dict[str, PaymentSettler] = {}
 
@@ -144,7 +150,8 @@ class PaymentService(ServiceBase):
         ...     clock=FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
         >>> card = school.payments.add_method("mum", "tok_visa_4242", pays_for=["ann"],
         ...                                   label="Visa 4242", method_id="m1")
-        >>> school.payments.default_method("ann").account
+        >>> from eduengine.people import SYSTEM
+        >>> school.payments.default_method("ann", actor=SYSTEM).account
         'tok_visa_4242'
         """
         check_id(holder_id, "holder_id")
@@ -184,23 +191,34 @@ class PaymentService(ServiceBase):
             ids={"student_id": student_id, "method_id": method_id},
         )
 
-    def default_method(self, student_id: str) -> PaymentMethod | None:
-        """The method charged for the student when a command names none, or ``None``."""
+    def default_method(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> PaymentMethod | None:
+        """The method charged for the student when a command names none, or ``None``,
+        read as ``actor``: the account whole with the payments field set (audited
+        once), masked without it, refused to an actor who may not see the student.
+        Without an actor (deprecated) the account is masked."""
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: default_of(uow, student_id),
-            write=False,
-            ids={"student_id": student_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> PaymentMethod | None:
+            shown = _shown_methods(look, student_id, [default_of(uow, student_id)])
+            return shown[0]
+
+        return self.gate.read(
+            self._run, actor, ("payments",), query, ids={"student_id": student_id}
         )
 
-    def methods_of(self, student_id: str) -> list[PaymentMethod]:
+    def methods_of(self, student_id: str, *, actor: Actor | None = None) -> list[PaymentMethod]:
         """The methods that may pay for the student (theirs and their guardians'),
-        oldest first."""
+        oldest first, read as ``actor`` as :meth:`default_method` reads."""
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: methods_for(uow, student_id),
-            write=False,
-            ids={"student_id": student_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[PaymentMethod]:
+            found = _shown_methods(look, student_id, list(methods_for(uow, student_id)))
+            return [m for m in found if m is not None]
+
+        return self.gate.read(
+            self._run, actor, ("payments",), query, ids={"student_id": student_id}
         )
 
     def remove_method(self, method_id: str) -> None:
@@ -342,3 +360,27 @@ class PaymentService(ServiceBase):
             return False
         owner.payment_refunded(intent, refund)
         return True
+
+
+def _shown_methods(
+    look: Look, student_id: str, methods: list[PaymentMethod | None]
+) -> list[PaymentMethod | None]:
+    """The methods as the reader's field set for the student shows them: the account
+    whole with the payments set, else masked; refused, nothing."""
+    fields = look(student_id)
+    if fields.refused:
+        raise Refused()
+    if fields.payments:
+        return methods
+    return [
+        None if m is None else attrs.evolve(m, account=mask_account(m.account)) for m in methods
+    ]
+
+
+def mask_account(account: str) -> str:
+    """A provider account with all but its first three characters hidden.
+
+    >>> mask_account("alipay-8831")
+    'ali********'
+    """
+    return account[:3] + "*" * max(len(account) - 3, 1)

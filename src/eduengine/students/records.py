@@ -29,6 +29,7 @@ from eduengine.students.events import ClassAssigned as ClassAssigned
 from eduengine.students.events import CreditConsumed as CreditConsumed
 from eduengine.students.events import CreditForfeited as CreditForfeited
 from eduengine.students.events import CreditReturned as CreditReturned
+from eduengine.students.events import PackageBought as PackageBought
 from eduengine.students.events import StageChanged as StageChanged
 from eduengine.students.events import StudentEnrolled as StudentEnrolled
 from eduengine.students.events import StudentErased as StudentErased
