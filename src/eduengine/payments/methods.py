@@ -152,8 +152,18 @@ __all__ = [
     "default_of",
     "erase_methods",
     "get_method",
+    "mask_account",
     "methods_for",
     "paying_method",
     "put_method",
     "set_default",
 ]
+
+
+def mask_account(account: str) -> str:
+    """A provider account with all but its first three characters hidden.
+
+    >>> mask_account("alipay-8831")
+    'ali********'
+    """
+    return account[:3] + "*" * max(len(account) - 3, 1)

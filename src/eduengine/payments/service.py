@@ -58,6 +58,7 @@ from eduengine.payments.methods import (
     PaymentMethod,
     default_of,
     get_method,
+    mask_account,
     methods_for,
     put_method,
     set_default,
@@ -375,12 +376,3 @@ def _shown_methods(
     return [
         None if m is None else attrs.evolve(m, account=mask_account(m.account)) for m in methods
     ]
-
-
-def mask_account(account: str) -> str:
-    """A provider account with all but its first three characters hidden.
-
-    >>> mask_account("alipay-8831")
-    'ali********'
-    """
-    return account[:3] + "*" * max(len(account) - 3, 1)
