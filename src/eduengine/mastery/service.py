@@ -22,7 +22,7 @@ projection (the learning record's graded work) to call inside its own; the servi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, Unpack
@@ -54,7 +54,6 @@ from eduengine.mastery.recommend import (
     rank_slots,
 )
 from eduengine.mastery.review import DEFAULT_REVIEW, ReviewCard, ReviewSettings, rating_for, review
-from eduengine.people.access import Look, Refused
 from eduengine.people.learning_access import LearningGate
 from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
@@ -341,31 +340,6 @@ class MasteryService(ServiceBase):
         #: recommendations (``School.build`` passes the learning record's)
         self.gate = LearningGate()
 
-    def _read_learning(
-        self,
-        actor: Actor | None,
-        student_id: str,
-        what: str,
-        query: Callable[[UnitOfWork, datetime], T],
-    ) -> T:
-        """``query`` under the learning record's access check: whole, or refused."""
-
-        def checked(uow: UnitOfWork, now: datetime, look: Look) -> T:
-            if not look(student_id).whole:
-                raise Refused()
-            return query(uow, now)
-
-        checked.__qualname__ = query.__qualname__
-        return self.gate.read_record(
-            self._run,
-            actor,
-            (what,),
-            checked,
-            ids={"student_id": student_id},
-            strict=True,
-            stacklevel=4,
-        )
-
     # --- the curriculum ----------------------------------------------------------------
 
     def define_point(
@@ -463,7 +437,7 @@ class MasteryService(ServiceBase):
             doc = _student_doc(uow, student_id)
             return {p: _read_point(p, doc) for p in sorted(doc["points"])}
 
-        return self._read_learning(actor, student_id, "mastery", query)
+        return self.gate.read_student(self._run, actor, student_id, "mastery", query)
 
     def due_reviews(
         self, student_id: str, at: datetime | None = None, *, actor: Actor | None = None
@@ -477,7 +451,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> list[DueReview]:
             return self._due(_student_doc(uow, student_id), at or now)
 
-        return self._read_learning(actor, student_id, "review_schedule", query)
+        return self.gate.read_student(self._run, actor, student_id, "review_schedule", query)
 
     def students_with_due_reviews(
         self, at: datetime | None = None, *, limit: int = 100
@@ -530,7 +504,7 @@ class MasteryService(ServiceBase):
             doc = uow.records.get(GOALS, student_id)
             return Goals.from_record(doc) if doc else Goals()
 
-        return self._read_learning(actor, student_id, "goals", query)
+        return self.gate.read_student(self._run, actor, student_id, "goals", query)
 
     # --- the path and recommendations ----------------------------------------------------
 
@@ -556,7 +530,7 @@ class MasteryService(ServiceBase):
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
             return self.next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
 
-        return self._read_learning(actor, student_id, "learning_path", query)
+        return self.gate.read_student(self._run, actor, student_id, "learning_path", query)
 
     def next_step_in(
         self,
@@ -635,7 +609,7 @@ class MasteryService(ServiceBase):
                 slots=slots[:limit],
             )
 
-        return self._read_learning(actor, student_id, "recommendations", query)
+        return self.gate.read_student(self._run, actor, student_id, "recommendations", query)
 
     # --- internals ---------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, Unpack
@@ -248,29 +248,6 @@ class MilestoneService(ServiceBase):
         #: learning record's)
         self.gate = LearningGate()
 
-    def _read_learning(
-        self,
-        actor: Actor | None,
-        student_id: str,
-        what: str,
-        query: Callable[[UnitOfWork, datetime], T],
-    ) -> T:
-        def checked(uow: UnitOfWork, now: datetime, look: Look) -> T:
-            if not look(student_id).whole:
-                raise Refused()
-            return query(uow, now)
-
-        checked.__qualname__ = query.__qualname__
-        return self.gate.read_record(
-            self._run,
-            actor,
-            (what,),
-            checked,
-            ids={"student_id": student_id},
-            strict=True,
-            stacklevel=4,
-        )
-
     # --- quests --------------------------------------------------------------------------
 
     def define_quest(self, quest: Quest) -> None:
@@ -346,7 +323,7 @@ class MilestoneService(ServiceBase):
                 )
             return found
 
-        return self._read_learning(actor, student_id, "quests", query)
+        return self.gate.read_student(self._run, actor, student_id, "quests", query)
 
     # --- next level by -------------------------------------------------------------------
 
@@ -382,7 +359,7 @@ class MilestoneService(ServiceBase):
                 at=when,
             )
 
-        return self._read_learning(actor, student_id, "next_level", query)
+        return self.gate.read_student(self._run, actor, student_id, "next_level", query)
 
     # --- team contests -------------------------------------------------------------------
 
@@ -500,9 +477,7 @@ class MilestoneService(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id, "course_id": course_id})
 
-    def certificates_of(
-        self, student_id: str, *, actor: Actor | None = None
-    ) -> list[Certificate]:
+    def certificates_of(self, student_id: str, *, actor: Actor | None = None) -> list[Certificate]:
         """Her certificates, oldest first (read as ``actor``, as :meth:`quest_progress`)."""
         check_id(student_id, "student_id")
 
@@ -514,7 +489,7 @@ class MilestoneService(ServiceBase):
                     found.append(Certificate.from_payload(doc))
             return found
 
-        return self._read_learning(actor, student_id, "certificates", query)
+        return self.gate.read_student(self._run, actor, student_id, "certificates", query)
 
     def certificate(self, certificate_id: str, *, actor: Actor | None = None) -> Certificate:
         """One certificate, read as ``actor`` (as :meth:`quest_progress`; a third party

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from eduengine.people.access import AccessGate, Look, Runner, _Actor
+from eduengine.people.access import AccessGate, Look, Refused, Runner, _Actor
 from eduengine.people.model import MASKED, NOTHING, WHOLE, Access, Actor, FieldSet
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -88,6 +88,33 @@ class LearningGate(AccessGate):
             return unchecked
         gate: AccessGate = _Strict(self) if strict else self
         return gate.read(run, actor, what, query, ids=ids)
+
+    def read_student(
+        self,
+        run: Runner,
+        actor: Actor | None,
+        student_id: str,
+        what: str,
+        query: Callable[[UnitOfWork, datetime], T],
+    ) -> T:
+        """``query`` about one student, with no masked form: whole (audited once) or
+        refused; the strict :meth:`read_record` of the mastery, path and milestone
+        reads."""
+
+        def checked(uow: UnitOfWork, now: datetime, look: Look) -> T:
+            if not look(student_id).whole:
+                raise Refused()
+            return query(uow, now)
+
+        return self.read_record(
+            run,
+            actor,
+            (what,),
+            _named(query, checked),
+            ids={"student_id": student_id},
+            strict=True,
+            stacklevel=4,
+        )
 
 
 class _Strict(AccessGate):
