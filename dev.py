@@ -49,7 +49,13 @@ LOWEST_TESTS = (
     "test_every_event_class_of_the_library_has_a_stable_type_name",
 )
 #: the tools those tests need, at their newest (the constraints pin only eduengine's own)
-LOWEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "jsonschema>=4.18", "recurring-ical-events>=3.3")
+LOWEST_TOOLS = (
+    "pytest>=8",
+    "pytest-xdist>=3.5",
+    "hypothesis>=6.100",
+    "jsonschema>=4.18",
+    "recurring-ical-events>=3.3",
+)
 
 
 def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -136,10 +142,13 @@ def test() -> None:
     try:
         _run(PY, "-m", "ruff", "check", ".", env=env)
         _run(PY, "-m", "mypy", env=env)
-        _run(PY, "-m", "pytest", *sys.argv[2:], env=env)
+        # A full run spreads the tests over the cores (at most four workers: each test
+        # that starts processes of its own, a stampede or a server, wants some left).
+        spread = ("--numprocesses=auto", "--maxprocesses=4") if full else ()
+        _run(PY, "-m", "pytest", *spread, *sys.argv[2:], env=env)
         if full:
             print("again at the lowest versions pyproject.toml allows:", flush=True)
-            _run(LOWEST_PY, "-m", "pytest", *LOWEST_TESTS, env=env)
+            _run(LOWEST_PY, "-m", "pytest", *spread, *LOWEST_TESTS, env=env)
     finally:
         if pg.exists() and "EDUENGINE_PG_DSN" in env:
             subprocess.run([str(PY), str(pg), "stop"], cwd=ROOT)
