@@ -1,7 +1,8 @@
 """The access check (issue #24) on a profile read and on a booking read at school scale
-on SQLite, beside the same reads without it.
+on SQLite (or PostgreSQL with ``--dsn``), beside the same reads without it.
 
     .venv/bin/python benchmarks/bench_access.py [--students 100000] [--reads 300] [--tiny]
+        [--dsn postgresql://...]
 
 **Seeding.** ``--students`` profiles (name, phone, e-mail, a guardian's contacts, in 100
 classes), written through the real adapter in units of work of 10^4, each a copy of the
@@ -27,15 +28,17 @@ registry; one booked seat for each timed student (``--reads`` of them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import random
+import secrets
 import statistics
 import tempfile
 import time as timer
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
@@ -54,8 +57,15 @@ BATCH = 10_000
 T = TypeVar("T")
 
 
-def seed(path: Path, students: int, reads: int) -> tuple[School, list[str]]:
-    store = SqliteStore(path)
+class Store(Protocol):
+    """What the benchmark needs of a store (SQLite or PostgreSQL)."""
+
+    def migrate(self) -> object: ...
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+
+def seed(store: Store, students: int, reads: int) -> tuple[School, list[str]]:
     store.migrate()
     clock = FixedClock(START)
     school = School.build(store, clock=clock, reminders=None, notices=None)
@@ -88,6 +98,30 @@ def seed(path: Path, students: int, reads: int) -> tuple[School, list[str]]:
             school.booking.book(slot.id, sid)
         start += timedelta(hours=2)
     return school, timed
+
+
+@contextlib.contextmanager
+def opened(dsn: str | None, folder: Path) -> Iterator[Store]:
+    """A SQLite file in ``folder``, or a fresh schema on the PostgreSQL server ``dsn``."""
+    if dsn is None:
+        sqlite = SqliteStore(folder / "bench.sqlite3")
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+        return
+    import psycopg
+
+    from eduengine.adapters.postgres import PostgresStore
+
+    schema = f"bench_access_{secrets.token_hex(4)}"
+    pg = PostgresStore(dsn, schema=schema)
+    try:
+        yield pg
+    finally:
+        pg.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 
 
 class Unchecked(AccessGate):
@@ -133,13 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--students", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--tiny", action="store_true", help="10^3 students, 60 reads")
+    parser.add_argument(
+        "--dsn", help="a PostgreSQL server to run on instead (in a schema of its own, dropped)"
+    )
     args = parser.parse_args(argv)
     students, reads = (1_000, 60) if args.tiny else (args.students, args.reads)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, opened(args.dsn, Path(tmp)) as store:
         began = timer.perf_counter()
-        school, timed = seed(Path(tmp) / "bench.sqlite3", students, reads)
+        school, timed = seed(store, students, reads)
         took = timer.perf_counter() - began
-        print(f"seeded {students:,} students, {len(timed)} timed: {took:.1f} s")
+        on = "PostgreSQL" if args.dsn else "SQLite"
+        print(f"seeded {students:,} students on {on}, {len(timed)} timed: {took:.1f} s")
         # the same reads through the same service runner (a read-only unit of work,
         # retries, logging), with no check and no audit row: the profile shaped by the
         # same function, the other two the very same service methods and queries with a
