@@ -371,7 +371,10 @@ class AccessGate:
         return seen
 
     def _actor(self, uow: UnitOfWork, actor: Actor) -> _Actor:
-        revision = uow.records.get(ACCESS_REVISION, actor.id)
+        # unlocked where the adapter can (a read that files its audit row runs in a write
+        # unit of work): a change committed meanwhile is simply ordered after this read
+        peek = getattr(uow.records, "peek", None)
+        revision = (peek or uow.records.get)(ACCESS_REVISION, actor.id)
         if revision is None:
             # never changed since revisions exist (or not on the registry at all): a
             # token shared by every store would be no proof, so read everything
