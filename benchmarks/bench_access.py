@@ -1,7 +1,8 @@
 """The access check (issue #24) on a profile read and on a booking read at school scale
-on SQLite, beside the same reads without it.
+on SQLite (or PostgreSQL with ``--dsn``), beside the same reads without it.
 
     .venv/bin/python benchmarks/bench_access.py [--students 100000] [--reads 300] [--tiny]
+        [--dsn postgresql://...]
 
 **Seeding.** ``--students`` profiles (name, phone, e-mail, a guardian's contacts, in 100
 classes), written through the real adapter in units of work of 10^4, each a copy of the
@@ -10,35 +11,41 @@ registry; one booked seat for each timed student (``--reads`` of them).
 
 **Reads**, for the timed students in random order, each p50 / p99 in milliseconds:
 
-- *profile*: ``school.students.view(office, sid)`` (the check: the registry, the
-  person's grants and revocation, the student's class and stage; one audit row, in the
-  read's own write unit of work) beside the same document read and shaped into the same
-  ``Profile`` through the same service runner in a read-only unit of work, with no
-  check and no audit row;
+- *profile*: ``school.students.view(office, sid)`` (the check: the person's access
+  revision, and on a change since the gate last read them their staff document, grants
+  and revocation; the student's class and stage from the document the read holds; one
+  audit row, in the read's own write unit of work) beside the same document read and
+  shaped into the same ``Profile`` through the same service runner in a read-only unit
+  of work, with no check and no audit row;
 - *profile, masked role*: ``school.students.guardians_with(sid, role, actor=support)``
-  (the check, contacts masked, no audit row) beside the same guardians read plain;
+  (the check, contacts masked, no audit row) beside the same method with a gate that
+  answers "masked" without reading anything;
 - *a student's bookings*: ``school.booking.bookings_for_student(sid, actor=office)``
-  (the check in the read-only unit of work, then the audit row in a write unit of work
-  of its own) beside ``uow.bookings.for_student(sid)`` through the same runner.
+  (the check and the audit row in one write unit of work) beside the same method with a
+  gate that answers "whole" without reading or writing anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import random
+import secrets
 import statistics
 import tempfile
 import time as timer
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.people import StaffRole
-from eduengine.people.model import WHOLE
-from eduengine.service_layer.ports import open_read_only
+from eduengine.people.access import AccessGate, Look, Runner
+from eduengine.people.model import MASKED, WHOLE, FieldSet
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
 from eduengine.students import Actor, Guardian, GuardianRole
 from eduengine.students import records as srec
 from eduengine.students.profiles import _profile
@@ -47,10 +54,18 @@ START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 OFFICE = Actor(id="bench-office", role="academic")
 SUPPORT = Actor(id="bench-support", role="support")
 BATCH = 10_000
+T = TypeVar("T")
 
 
-def seed(path: Path, students: int, reads: int) -> tuple[School, list[str]]:
-    store = SqliteStore(path)
+class Store(Protocol):
+    """What the benchmark needs of a store (SQLite or PostgreSQL)."""
+
+    def migrate(self) -> object: ...
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+
+def seed(store: Store, students: int, reads: int) -> tuple[School, list[str]]:
     store.migrate()
     clock = FixedClock(START)
     school = School.build(store, clock=clock, reminders=None, notices=None)
@@ -85,6 +100,53 @@ def seed(path: Path, students: int, reads: int) -> tuple[School, list[str]]:
     return school, timed
 
 
+@contextlib.contextmanager
+def opened(dsn: str | None, folder: Path) -> Iterator[Store]:
+    """A SQLite file in ``folder``, or a fresh schema on the PostgreSQL server ``dsn``."""
+    if dsn is None:
+        sqlite = SqliteStore(folder / "bench.sqlite3")
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+        return
+    import psycopg
+
+    from eduengine.adapters.postgres import PostgresStore
+
+    schema = f"bench_access_{secrets.token_hex(4)}"
+    pg = PostgresStore(dsn, schema=schema)
+    try:
+        yield pg
+    finally:
+        pg.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+class Unchecked(AccessGate):
+    """A gate that checks nothing and audits nothing: every student is seen as ``seen``
+    (the baseline: the same read without the check)."""
+
+    def __init__(self, seen: FieldSet) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def read(
+        self,
+        run: Runner,
+        actor: Actor | None,
+        what: Sequence[str],
+        query: Callable[[UnitOfWork, datetime, Look], T],
+        *,
+        ids: Mapping[str, str | None] | None = None,
+        records: bool = False,
+        stacklevel: int = 3,
+    ) -> T:
+        result: T = run(lambda uow, now: query(uow, now, lambda sid: self.seen), write=False)
+        return result
+
+
 def time_each(read: Callable[[str], object], sids: list[str]) -> list[float]:
     out = []
     for sid in sids:
@@ -105,25 +167,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--students", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--tiny", action="store_true", help="10^3 students, 60 reads")
+    parser.add_argument(
+        "--dsn", help="a PostgreSQL server to run on instead (in a schema of its own, dropped)"
+    )
     args = parser.parse_args(argv)
     students, reads = (1_000, 60) if args.tiny else (args.students, args.reads)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, opened(args.dsn, Path(tmp)) as store:
         began = timer.perf_counter()
-        school, timed = seed(Path(tmp) / "bench.sqlite3", students, reads)
+        school, timed = seed(store, students, reads)
         took = timer.perf_counter() - began
-        print(f"seeded {students:,} students, {len(timed)} timed: {took:.1f} s")
+        on = "PostgreSQL" if args.dsn else "SQLite"
+        print(f"seeded {students:,} students on {on}, {len(timed)} timed: {took:.1f} s")
         # the same reads through the same service runner (a read-only unit of work,
-        # retries, logging), with no check and no audit row
+        # retries, logging), with no check and no audit row: the profile shaped by the
+        # same function, the other two the very same service methods and queries with a
+        # gate that answers the field set the check would (masked, whole) unread
         run = school.students._run
+        unchecked_students = copy.copy(school.students)
+        unchecked_students.gate = Unchecked(MASKED)
+        unchecked_booking = copy.copy(school.booking)
+        unchecked_booking.gate = Unchecked(WHOLE)
 
         def plain_profile(sid: str) -> object:
             return run(lambda u, now: _profile(sid, srec.student(u, sid), WHOLE), write=False)
 
         def plain_guardians(sid: str) -> object:
-            return run(lambda u, now: list(srec.student(u, sid)["guardians"]), write=False)
+            return unchecked_students.guardians_with(sid, GuardianRole.PAY, actor=SUPPORT)
 
         def plain_bookings(sid: str) -> object:
-            return run(lambda u, now: u.bookings.for_student(sid), write=False)
+            return unchecked_booking.bookings_for_student(sid, actor=OFFICE)
 
         pairs: list[tuple[str, Callable[[str], object], Callable[[str], object]]] = [
             ("profile", lambda sid: school.students.view(OFFICE, sid), plain_profile),

@@ -13,6 +13,8 @@ student", "what did this person read" and "everything in March" are each one ind
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -55,6 +57,7 @@ R = TypeVar("R")
 #: the students' documents (written by :mod:`eduengine.students`), read for class and stage
 STUDENTS = "student"
 AUDIT = "audit"
+#: the old global counter of audit rows (no longer written; rows are keyed by time)
 AUDIT_SEQ = "audit_seq"
 #: a per-student grant of :meth:`ProfileService.grant` (``<actor>:<student>``: ``until``)
 LEGACY_GRANTS = "access_grant"
@@ -68,6 +71,12 @@ SYSTEM_READS = "audit_system"
 #: people whose every grant was revoked (``revoke_all``): refused everything, whatever
 #: role a caller names for them, until registered as staff again
 REVOKED = "access_revoked"
+#: a person's access revision: a fresh token each time their staff document, grants,
+#: revocation marker or guardian account changes (:func:`touch_access`), so a gate may
+#: keep what it read of them while the token it reads in the unit of work is the same
+ACCESS_REVISION = "access_revision"
+#: how many people a gate remembers (it forgets them all when full)
+ACTORS_KEPT = 4096
 
 
 def check_actor(actor: object) -> Actor:
@@ -90,10 +99,6 @@ def write_audit(
 ) -> None:
     """File one row of the audit log (every module that reads or changes a student's
     record under the access policy writes its rows here); never a personal value."""
-    # a counter document orders rows that share an instant (and serialises writers)
-    counter = uow.records.get(AUDIT_SEQ, "next") or {"n": 0}
-    counter["n"] += 1
-    uow.records.put(AUDIT_SEQ, "next", counter)
     doc: dict[str, Any] = {
         "at": dt_out(now),
         "actor_id": actor.id,
@@ -102,7 +107,39 @@ def write_audit(
         "action": action,
         "fields": list(fields),
     }
-    uow.records.put(AUDIT, f"{counter['n']:012d}", doc, index=audit_index(doc, counter["n"]))
+    at = micros(now)
+    uow.records.put(AUDIT, audit_key(at), doc, index=audit_index(doc, at, at=at))
+
+
+#: this process's mark in the audit rows it files, and its count of them: rows filed in
+#: the same microsecond keep the order they were written in (within a process) and never
+#: share a key (across processes), without a shared counter every reader would queue on
+_PROCESS_MARK = secrets.token_hex(4)
+_AUDIT_ROWS = itertools.count()
+
+
+def audit_key(at: int) -> str:
+    """A new audit row's key: its instant ``at`` (microseconds), then this process's
+    mark and count, so keys sort by time and never collide.
+
+    >>> audit_key(1772323200000000)[:17]
+    '1772323200000000-'
+    """
+    return f"{at:016d}-{_PROCESS_MARK}{next(_AUDIT_ROWS):010d}"
+
+
+def audit_order(key: str, doc: Mapping[str, Any]) -> int:
+    """Where a row sorts among a student's or an actor's rows: its instant (rows of the
+    same instant: by key); a row keyed by the old global counter (all digits) sorts by
+    that number, before every row keyed by time."""
+    return int(key) if key.isdigit() else micros(dt_in(doc["at"]))
+
+
+def touch_access(uow: UnitOfWork, person_id: str) -> None:
+    """Mark a person's access data changed, in the unit of work that changes it: every
+    gate then reads their staff document, grants, revocation and guardian account again
+    (a write to those kinds that skips this would leave gates seeing the old ones)."""
+    uow.records.put(ACCESS_REVISION, person_id, {"token": secrets.token_hex(8)})
 
 
 def system_read_due(uow: UnitOfWork, student_id: str, purpose: str, now: datetime) -> bool:
@@ -121,9 +158,9 @@ def audit_system(
     (UTC) writes one ``read`` row (fields ``(purpose,)``); later ones that day write
     nothing. Runs in the caller's unit of work; returns whether it wrote a row.
 
-    A row per internal read would put an audit write (and the audit counter, which
-    serialises writers) on every delivery, join and settlement; the daily row still
-    answers "did the library read her data for this, that day".
+    A row per internal read would put an audit write on every delivery, join and
+    settlement; the daily row still answers "did the library read her data for this,
+    that day".
 
     >>> from datetime import datetime, timezone
     >>> from eduengine import InMemoryStore
@@ -140,13 +177,13 @@ def audit_system(
     return True
 
 
-def audit_index(doc: Mapping[str, Any], n: int) -> dict[str, int]:
-    """Where an audit row is filed: by student and by actor (in order written), by
-    instant."""
+def audit_index(doc: Mapping[str, Any], n: int, *, at: int | None = None) -> dict[str, int]:
+    """Where an audit row is filed: by student and by actor (at ``n``, its
+    :func:`audit_order`), by instant (``at``, if the caller knows it, in microseconds)."""
     return {
         f"student:{doc['student_id']}": n,
         f"actor:{doc['actor_id']}": n,
-        AUDIT_AT: micros(dt_in(doc["at"])),
+        AUDIT_AT: micros(dt_in(doc["at"])) if at is None else at,
     }
 
 
@@ -288,6 +325,8 @@ class AccessGate:
     ) -> None:
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
         self.roles = dict(roles)
+        #: what was read of each person, by (id, reads as guardian, access revision)
+        self._known: dict[tuple[str, bool, str], _Actor] = {}
 
     def fields(
         self,
@@ -296,14 +335,17 @@ class AccessGate:
         student_id: str,
         now: datetime,
         known: _Actor | None = None,
+        *,
+        student: Mapping[str, Any] | None = None,
     ) -> FieldSet:
-        """What ``actor`` sees of ``student_id`` at ``now``."""
+        """What ``actor`` sees of ``student_id`` at ``now`` (``student``: her document,
+        if the caller read it in this unit of work already)."""
         if actor.role == "system":
             return WHOLE
         who = known or self._actor(uow, actor)
         if who.revoked:
             return NOTHING
-        doc = uow.records.get(STUDENTS, student_id)
+        doc = student if student is not None else uow.records.get(STUDENTS, student_id)
         facts = StudentFacts(
             student_id=student_id,
             class_id=None if doc is None else doc.get("class_id"),
@@ -329,11 +371,32 @@ class AccessGate:
         return seen
 
     def _actor(self, uow: UnitOfWork, actor: Actor) -> _Actor:
+        # unlocked where the adapter can (a read that files its audit row runs in a write
+        # unit of work): a change committed meanwhile is simply ordered after this read
+        peek = getattr(uow.records, "peek", None)
+        revision = (peek or uow.records.get)(ACCESS_REVISION, actor.id)
+        if revision is None:
+            # never changed since revisions exist (or not on the registry at all): a
+            # token shared by every store would be no proof, so read everything
+            return self._read_actor(uow, actor)
+        key = (actor.id, actor.role == "guardian", str(revision["token"]))
+        known = self._known.get(key)
+        if known is None:
+            if len(self._known) >= ACTORS_KEPT:
+                self._known.clear()
+            known = self._known[key] = self._read_actor(uow, actor)
+        return known
+
+    def _read_actor(self, uow: UnitOfWork, actor: Actor) -> _Actor:
         staff = uow.records.get(STAFF, actor.id)
+        guardian = uow.records.get(GUARDIANS, actor.id) if actor.role == "guardian" else None
         return _Actor(
             member=None if staff is None else staff_in(actor.id, staff),
             grants=tuple(grants_of(uow, actor.id)),
-            guardian=uow.records.get(GUARDIANS, actor.id) if actor.role == "guardian" else None,
+            # what the check looks at, never the account's contact values
+            guardian=None
+            if guardian is None
+            else {"removed": guardian.get("removed", False), "children": guardian["children"]},
             revoked=uow.records.get(REVOKED, actor.id) is not None,
         )
 
@@ -377,6 +440,10 @@ class AccessGate:
         seen: dict[str, FieldSet] = {}
         system = actor.role == SYSTEM.role
         due: set[str] = set()
+        # a read of records writes a row for every student it shows (or refuses), so it
+        # files them in its own unit of work; a read that may mask opens a write one only
+        # when it showed a value whole
+        inline = records and not system
 
         def command(uow: UnitOfWork, now: datetime) -> tuple[T | None, bool]:
             if system:
@@ -399,35 +466,28 @@ class AccessGate:
 
             seen.clear()  # a retried unit of work looks again
             try:
-                return query(uow, now, look), False
+                answer: tuple[T | None, bool] = query(uow, now, look), False
             except Refused:
-                return None, True
+                answer = None, True
+            if inline:
+                _audit_all(uow, actor, _rows(seen, what, answer[1], records), now)
+            return answer
 
-        result, refused = run(_as(query, command), write=False, ids=ids)
+        result, refused = run(_as(query, command), write=inline, ids=ids)
         if system:
             if due:
                 purpose = ",".join(what)
                 run(
                     _as(
                         query,
-                        lambda uow, now: [
-                            audit_system(uow, s, purpose, now, actor) for s in due
-                        ],
+                        lambda uow, now: [audit_system(uow, s, purpose, now, actor) for s in due],
                     ),
                     ids=ids,
                 )
             return cast(T, result)
         refused = refused or (bool(seen) and all(f.refused for f in seen.values()))
-        rows = (
-            [(sid, "denied", ()) for sid in seen if seen[sid].refused]
-            if refused
-            else [
-                (sid, "read", tuple(what))
-                for sid, f in seen.items()
-                if f.whole or (records and not f.refused)
-            ]
-        )
-        if rows:
+        rows = _rows(seen, what, refused, records)
+        if rows and not inline:
             run(_as(query, lambda uow, now: _audit_all(uow, actor, rows, now)), ids=ids)
         if refused:
             raise AccessDenied(
@@ -435,6 +495,21 @@ class AccessGate:
                 f"{', '.join(repr(s) for s in seen)}"
             )
         return cast(T, result)
+
+
+def _rows(
+    seen: Mapping[str, FieldSet], what: Sequence[str], refused: bool, records: bool
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The audit rows of a read: ``denied`` for each refused student of a refused read,
+    else ``read`` for each student shown whole (of records: each not refused)."""
+    refused = refused or (bool(seen) and all(f.refused for f in seen.values()))
+    if refused:
+        return [(sid, "denied", ()) for sid in seen if seen[sid].refused]
+    return [
+        (sid, "read", tuple(what))
+        for sid, f in seen.items()
+        if f.whole or (records and not f.refused)
+    ]
 
 
 def _as(query: Callable[..., object], command: Callable[..., R]) -> Callable[..., R]:

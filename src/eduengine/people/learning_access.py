@@ -26,7 +26,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eduengine.people.access import AccessGate, Look, Refused, Runner, _Actor
 from eduengine.people.model import MASKED, NOTHING, WHOLE, Access, Actor, FieldSet
@@ -48,13 +48,15 @@ class LearningGate(AccessGate):
         student_id: str,
         now: datetime,
         known: _Actor | None = None,
+        *,
+        student: Mapping[str, Any] | None = None,
     ) -> FieldSet:
         if actor.role == "student":
             # a student reads her own record, no one else's
             return WHOLE if actor.id == student_id else NOTHING
         if actor.role == "guardian" and student_id in actor.student_ids:
             return WHOLE
-        seen = super().fields(uow, actor, student_id, now, known)
+        seen = super().fields(uow, actor, student_id, now, known, student=student)
         if seen.contacts is Access.FULL:
             return WHOLE
         return NOTHING if seen.refused else MASKED
@@ -131,8 +133,10 @@ class _Strict(AccessGate):
         student_id: str,
         now: datetime,
         known: _Actor | None = None,
+        *,
+        student: Mapping[str, Any] | None = None,
     ) -> FieldSet:
-        seen = self.inner.fields(uow, actor, student_id, now, known)
+        seen = self.inner.fields(uow, actor, student_id, now, known, student=student)
         return seen if seen.whole else NOTHING
 
 

@@ -39,10 +39,12 @@ from eduengine.people.access import (
     STAFF,
     audit_entry,
     audit_index,
+    audit_order,
     grant_out,
     grants_of,
     staff_in,
     staff_out,
+    touch_access,
 )
 from eduengine.people.events import (
     GrantIssued,
@@ -124,6 +126,7 @@ def erase_guardian_links(uow: UnitOfWork, student_id: str, now: datetime) -> int
         if not doc["children"]:
             doc.update(name="", phone=None, email=None, removed=True)
         uow.records.put(GUARDIANS, key, doc, index=guardian_doc_index(doc))
+        touch_access(uow, key)
     return removed
 
 
@@ -183,6 +186,7 @@ class PeopleService(ServiceBase):
                 "removed": False,
             }
             uow.records.put(GUARDIANS, guardian_id, doc)
+            touch_access(uow, guardian_id)
             uow.record_events([GuardianAdded(occurred_at=now, guardian_id=guardian_id)])
 
         self._run(command, ids={"guardian_id": guardian_id})
@@ -200,6 +204,7 @@ class PeopleService(ServiceBase):
             _check_contact(merged["name"], merged["phone"], merged["email"])
             doc.update(fields)
             uow.records.put(GUARDIANS, guardian_id, doc, index=guardian_doc_index(doc))
+            touch_access(uow, guardian_id)
             uow.record_events(
                 [
                     GuardianChanged(
@@ -220,6 +225,7 @@ class PeopleService(ServiceBase):
             doc = self._guardian_doc(uow, guardian_id)
             doc["children"][student_id] = sorted(r.value for r in held)
             uow.records.put(GUARDIANS, guardian_id, doc, index=guardian_doc_index(doc))
+            touch_access(uow, guardian_id)
             uow.record_events(
                 [
                     GuardianLinked(
@@ -243,6 +249,7 @@ class PeopleService(ServiceBase):
             if doc["children"].pop(student_id, None) is None:
                 raise NotFound(f"guardian {guardian_id!r} is not linked to {student_id!r}")
             uow.records.put(GUARDIANS, guardian_id, doc, index=guardian_doc_index(doc))
+            touch_access(uow, guardian_id)
             uow.record_events(
                 [GuardianUnlinked(occurred_at=now, guardian_id=guardian_id, student_id=student_id)]
             )
@@ -257,6 +264,7 @@ class PeopleService(ServiceBase):
             doc = self._guardian_doc(uow, guardian_id)
             doc.update(name="", phone=None, email=None, children={}, removed=True)
             uow.records.put(GUARDIANS, guardian_id, doc)
+            touch_access(uow, guardian_id)
             shred = getattr(uow.records, "shred", None)
             if callable(shred):  # a sealing store: his data key goes too
                 shred(f"guardian:{guardian_id}")
@@ -307,6 +315,7 @@ class PeopleService(ServiceBase):
         def command(uow: UnitOfWork, now: datetime) -> None:
             uow.records.put(STAFF, person_id, staff_out(member))
             uow.records.delete(REVOKED, person_id)  # taken on (again) after revoke_all
+            touch_access(uow, person_id)
             uow.record_events(
                 [StaffRegistered(occurred_at=now, person_id=person_id, role=role.value)]
             )
@@ -362,6 +371,7 @@ class PeopleService(ServiceBase):
             uow.records.put(
                 GRANTS, grant.id, grant_out(grant), index={f"person:{person_id}": micros(starts_at)}
             )
+            touch_access(uow, person_id)
             uow.record_events(
                 [
                     GrantIssued(
@@ -408,6 +418,7 @@ class PeopleService(ServiceBase):
                 if key.startswith(f"{person_id}:"):
                     uow.records.delete(LEGACY_GRANTS, key)
             uow.records.put(REVOKED, person_id, {"at": dt_out(now)})
+            touch_access(uow, person_id)
             uow.record_events(
                 [GrantsRevoked(occurred_at=now, person_id=person_id, grant_ids=tuple(ended))]
             )
@@ -483,6 +494,6 @@ class PeopleService(ServiceBase):
         one-off upgrade step: it reads every row); returns how many."""
 
         def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
-            uow.records.put(AUDIT, key, doc, index=audit_index(doc, int(key)))
+            uow.records.put(AUDIT, key, doc, index=audit_index(doc, audit_order(key, doc)))
 
         return self._refile_all(AUDIT, refile)

@@ -27,7 +27,14 @@ from eduengine.kernel.inputs import (
     check_optional_id,
     check_text,
 )
-from eduengine.people.access import AccessGate, Look, Refused, audit_index, mask_contacts
+from eduengine.people.access import (
+    AccessGate,
+    Look,
+    Refused,
+    audit_index,
+    audit_order,
+    mask_contacts,
+)
 from eduengine.people.model import FieldSet
 from eduengine.people.service import linked_guardians
 from eduengine.service_layer.erasure import ErasureRegistry, ErasureReport
@@ -233,7 +240,7 @@ class ProfileService(ServiceBase):
         upgrade step: it reads every entry); returns how many."""
 
         def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
-            uow.records.put(AUDIT, key, doc, index=audit_index(doc, int(key)))
+            uow.records.put(AUDIT, key, doc, index=audit_index(doc, audit_order(key, doc)))
 
         return self._refile_all(AUDIT, refile)
 
@@ -309,7 +316,7 @@ class ProfileService(ServiceBase):
         self, uow: UnitOfWork, actor: Actor, student_id: str, doc: dict[str, Any], now: datetime
     ) -> FieldSet:
         # the one check (staff registry, grants, the school's policy) every read shares
-        return self.gate.fields(uow, actor, student_id, now)
+        return self.gate.fields(uow, actor, student_id, now, student=doc)
 
     def _audit(
         self,
