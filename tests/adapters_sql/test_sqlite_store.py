@@ -220,6 +220,10 @@ def test_a_booking_takes_eight_statements_and_reads_no_empty_waitlist_or_offers(
         "BEGIN", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"
     ]  # fmt: skip
     assert svc.get_slot("s1").seats_left == 1
+    # the slot's UPDATE sets the seat count and the version, not the thirteen columns
+    # of its row (nothing else changed; issue #22)
+    (update,) = [s for s in seen if s.startswith("UPDATE")]
+    assert update.startswith("UPDATE slots SET booked = 2, version = 2 WHERE id = 's1'")
 
 
 def test_a_database_migrated_before_the_version_was_in_its_header_is_still_accepted(

@@ -324,6 +324,7 @@ class SqlSlotRepository(Generic[C]):
                     tuple(slot.waitlist),
                     tuple(slot.offers.values()),
                 )
+                self._uow.loaded_fields[sid] = enc.slot_fields(slot)
         return [staged[sid] for sid in slot_ids]
 
     def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
@@ -638,6 +639,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        #: each loaded slot's attributes as loaded, so its update sets only what changed
+        self.loaded_fields: dict[str, tuple[Any, ...]] = {}
         #: what the dialect keeps of a host connection's own settings while joined
         self.host_state: Any = None
         #: the schema version is still to be checked, with the transaction's first
@@ -682,6 +685,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.staged = {}
         self.new_slot_ids = set()
         self.loaded_children = {}
+        self.loaded_fields = {}
         self._events = []
         self._envelopes = ()
         self.committed_feed = []
@@ -783,6 +787,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
             slot,
             is_new=slot.id in self.new_slot_ids,
             loaded_children=self.loaded_children.get(slot.id),
+            loaded_fields=self.loaded_fields.get(slot.id),
         )
         if slot.id in self.new_slot_ids:
             entries = time_index(course_id=slot.course_id, tutor_id=slot.tutor_id, start=slot.start)
