@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from eduengine import BookingService, FixedClock
 from eduengine.booking.model import SlotStatus, WaitlistMode
+from eduengine.errors import AlreadyBooked
 from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 
@@ -58,3 +61,29 @@ def test_a_booking_leaves_the_rest_of_the_slot_as_it_was(
         created.start, created.start.tzinfo, created.end, created.opens_at
     )  # fmt: skip
     assert (slot.tutor_id, slot.capacity, slot.seats_left) == ("tom", 2, 1)
+
+
+def test_a_seat_read_with_its_slot_still_refuses_a_second_booking_and_allows_one_after_a_cancel(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    # the SQL adapters read whether the student holds a seat along with the slot's row
+    # (issue #22): a held seat, a cancelled one and one taken in the same unit of work
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + HOUR, 3, slot_id="s1")
+    first = svc.book("s1", "ann")
+    with pytest.raises(AlreadyBooked):
+        svc.book("s1", "ann")
+    svc.cancel(first.id)
+    again = svc.book("s1", "ann")
+    assert again.id != first.id
+    with pytest.raises(AlreadyBooked):
+        svc.book("s1", "ann")
+    with store.unit_of_work() as uow:
+        get_for = getattr(uow.slots, "get_for_student", None)
+        slot = uow.slots.get("s1") if get_for is None else get_for("s1", "bob")
+        slot.book("bob", now=clock.now(), new_id=lambda: "b-bob")
+        with pytest.raises(AlreadyBooked):
+            slot.book("bob", now=clock.now(), new_id=lambda: "b-bob-2")
+        assert slot.holds_seat("bob") and slot.holds_seat("ann")
+    assert svc.get_slot("s1", actor=SYSTEM).seats_left == 2  # rolled back: bob's is gone

@@ -30,7 +30,8 @@ from eduengine.booking.model import (
 )
 from eduengine.booking.series import Series
 from eduengine.booking.timetable import SlotSummary
-from eduengine.events.feed import EventFeed, feed_rows
+from eduengine.events.codec import envelope_to_json
+from eduengine.events.feed import EventFeed
 from eduengine.kernel.codec import dt_in as dt_in
 from eduengine.kernel.codec import dt_out as dt_out
 from eduengine.kernel.envelope import Envelope
@@ -123,6 +124,12 @@ class LazySeats(CountedSeats):
         self._fetch_all = fetch_all
         self._absent: set[str] = set()
         self._complete = count == 0
+
+    def known_absent(self, student_id: str) -> None:
+        """Note that ``student_id`` holds no seat here (read along with the slot, under
+        its lock), so asking costs no query."""
+        if not dict.__contains__(self, student_id):
+            self._absent.add(student_id)
 
     def _lookup(self, student_id: object) -> Booking | None:
         if not isinstance(student_id, str):
@@ -540,10 +547,11 @@ PRUNE_FEED = (
 
 
 def feed_params(envelopes: Sequence[Envelope]) -> list[tuple[Any, ...]]:
-    """``INSERT_FEED`` parameters for ``envelopes``, in order."""
+    """``INSERT_FEED`` parameters for ``envelopes``, in order: the columns of
+    :func:`~eduengine.events.feed.feed_rows`, without a row object between."""
     return [
-        (r.event_id, r.type, r.stream, r.sequence, r.occurred_us, r.envelope)
-        for r in feed_rows(envelopes)
+        (e.id, e.type, e.stream, e.sequence, micros(e.occurred_at), envelope_to_json(e))
+        for e in envelopes
     ]
 
 
