@@ -52,3 +52,20 @@ def test_many_instants_are_all_printed_right() -> None:
         value = start + timedelta(hours=hours)
         assert dt_out(value) == fresh(value)
         assert dt_out(value.astimezone(UTC)) == fresh(value.astimezone(UTC))
+
+
+def test_a_text_read_again_gives_the_instant_it_names_with_its_zone_and_fold() -> None:
+    # dt_in keeps the instants of recent texts (a slot's start and end are read by every
+    # command on it, issue #22): what it hands back again must be what the text says
+    london = ZoneInfo("Europe/London")
+    second = datetime(2026, 10, 25, 1, 30, fold=1, tzinfo=london)  # the repeated hour
+    for value in (second, second.replace(fold=0), second.astimezone(UTC)):
+        text = dt_out(value)
+        first, again = dt_in(text), dt_in(text)
+        assert again is first
+        assert (again, again.tzinfo, again.fold, dt_out(again)) == (
+            value, value.tzinfo, value.fold, text
+        )  # fmt: skip
+    # the two 01:30s are an hour apart (as instants: one zone's datetimes compare by wall time)
+    first_half = dt_in(dt_out(second.replace(fold=0))).astimezone(UTC)
+    assert dt_in(dt_out(second)).astimezone(UTC) - first_half == timedelta(hours=1)

@@ -201,7 +201,7 @@ def test_a_write_refused_for_its_schema_reads_and_writes_nothing_even_if_caught(
     assert store.snapshot() == before
 
 
-def test_a_booking_takes_eight_statements_and_reads_no_empty_waitlist_or_offers(
+def test_a_booking_takes_seven_statements_and_reads_no_empty_waitlist_or_offers(
     tmp_path: Path, clock: FixedClock
 ) -> None:
     store = SqliteStore(tmp_path / "school.sqlite3")
@@ -214,12 +214,17 @@ def test_a_booking_takes_eight_statements_and_reads_no_empty_waitlist_or_offers(
     store.connection().set_trace_callback(seen.append)
     svc.book("s1", "bob")  # a seat is taken: bob's own seat is looked up
     store.connection().set_trace_callback(None)
-    # BEGIN, the slot (with the schema check), bob's seat, the stream number, the
-    # slot's versioned UPDATE, the booking, the feed row, COMMIT (raw SQL: 4)
+    # BEGIN, the slot (with the schema check and whether bob holds a seat), the stream
+    # number, the slot's versioned UPDATE, the booking, the feed row, COMMIT (raw SQL: 4)
     assert [s.split()[0] for s in seen] == [
-        "BEGIN", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"
+        "BEGIN", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"
     ]  # fmt: skip
+    assert "AS seat_held" in seen[1]
     assert svc.get_slot("s1").seats_left == 1
+    # the slot's UPDATE sets the seat count and the version, not the thirteen columns
+    # of its row (nothing else changed; issue #22)
+    (update,) = [s for s in seen if s.startswith("UPDATE")]
+    assert update.startswith("UPDATE slots SET booked = 2, version = 2 WHERE id = 's1'")
 
 
 def test_a_database_migrated_before_the_version_was_in_its_header_is_still_accepted(

@@ -469,6 +469,14 @@ FROM slots s
 WHERE s.id = ANY(?)
 """
 
+#: :data:`_LOAD_SLOTS` for a command about one student's seat (the first ``?``): whether
+#: she holds one comes with the row, read after the lock like the rest
+_LOAD_SEAT = _LOAD_SLOTS.replace(
+    "\nFROM slots s",
+    ",\n    EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = s.id AND b.student_id = ?\n"
+    "        AND b.status <> 'cancelled') AS seat_held\nFROM slots s",
+)
+
 _LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(?) ORDER BY id FOR UPDATE"
 
 
@@ -613,21 +621,26 @@ class PostgresDialect(Dialect[Conn]):
             (*params, f"{_STALE} {slot_id}"),
         )
 
-    def load_slots(self, uow: SqlUnitOfWork[Conn], slot_ids: list[str]) -> dict[str, SlotRows]:
+    def load_slots(
+        self, uow: SqlUnitOfWork[Conn], slot_ids: list[str], seat_of: str | None = None
+    ) -> dict[str, SlotRows]:
         # Lock the rows first, in id order (so concurrent series bookings cannot
         # deadlock), then read them with their seats, waitlist and offers in a second
         # statement: under READ COMMITTED that statement takes a fresh snapshot, so it
         # sees whatever the previous lock holder committed. (Reading in the same
         # statement as the lock would return seats from before the wait.)
+        load, params = (
+            (_LOAD_SLOTS, (slot_ids,)) if seat_of is None else (_LOAD_SEAT, (seat_of, slot_ids))
+        )
         try:
             if uow.read_only:
                 # no FOR UPDATE: PostgreSQL refuses it in a read-only transaction, and a
                 # query must not wait for (or block) a command anyway
-                loading = uow.execute(_LOAD_SLOTS, (slot_ids,))
+                loading = uow.execute(load, params)
             else:
                 with uow.conn.pipeline():
                     uow.execute(_LOCK_SLOTS, (slot_ids,))
-                    loading = uow.execute(_LOAD_SLOTS, (slot_ids,))
+                    loading = uow.execute(load, params)
             rows = loading.fetchall()
         except psycopg.Error as exc:
             raise _translate(exc, "loading slots") from exc

@@ -145,9 +145,12 @@ class Dialect(Generic[C]):
 
     # --- locks ------------------------------------------------------------------------
 
-    def load_slots(self, uow: SqlUnitOfWork[C], slot_ids: list[str]) -> dict[str, SlotRows]:
+    def load_slots(
+        self, uow: SqlUnitOfWork[C], slot_ids: list[str], seat_of: str | None = None
+    ) -> dict[str, SlotRows]:
         """The rows of the slots ``slot_ids`` (sorted) that exist, locked for a write
-        unless ``uow`` is read-only."""
+        unless ``uow`` is read-only. With ``seat_of`` (a student id) each slot row also
+        says, as ``seat_held``, whether that student holds an active seat in it."""
         raise NotImplementedError
 
     def lock_record(self, uow: SqlUnitOfWork[C], kind: str, key: str) -> None:
@@ -303,7 +306,13 @@ class SqlSlotRepository(Generic[C]):
         staged = self._uow.staged.get(slot_id) if isinstance(slot_id, str) else None
         return staged if staged is not None else self.get_many([slot_id])[0]
 
-    def get_many(self, slot_ids: Sequence[str]) -> list[Slot]:
+    def get_for_student(self, slot_id: str, student_id: str) -> Slot:
+        """:meth:`get`, for a command about ``student_id``'s seat: whether she holds one
+        is read with the slot's row, so booking her needs no query of its own."""
+        staged = self._uow.staged.get(slot_id) if isinstance(slot_id, str) else None
+        return staged if staged is not None else self.get_many([slot_id], student_id)[0]
+
+    def get_many(self, slot_ids: Sequence[str], seat_of: str | None = None) -> list[Slot]:
         staged = self._uow.staged
         for sid in slot_ids:
             if not isinstance(sid, str):
@@ -312,18 +321,22 @@ class SqlSlotRepository(Generic[C]):
         # cannot deadlock
         missing = sorted({sid for sid in slot_ids if sid not in staged})
         if missing:
-            found = self._uow.dialect.load_slots(self._uow, missing)
+            found = self._uow.dialect.load_slots(self._uow, missing, seat_of)
             for sid in missing:
                 if sid not in found:
                     raise SlotNotFound(sid)
             for sid in missing:
                 row, queue, held = found[sid]
-                slot = enc.slot_from_rows(row, self._seats(sid, row["booked"]), queue, held)
+                seats = self._seats(sid, row["booked"])
+                if seat_of is not None and not row["seat_held"]:
+                    seats.known_absent(seat_of)
+                slot = enc.slot_from_rows(row, seats, queue, held)
                 staged[sid] = slot
                 self._uow.loaded_children[sid] = (
                     tuple(slot.waitlist),
                     tuple(slot.offers.values()),
                 )
+                self._uow.loaded_fields[sid] = enc.slot_fields(slot)
         return [staged[sid] for sid in slot_ids]
 
     def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
@@ -638,6 +651,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.new_slot_ids: set[str] = set()
         #: waitlist and offers as loaded, so unchanged ones are not rewritten
         self.loaded_children: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        #: each loaded slot's attributes as loaded, so its update sets only what changed
+        self.loaded_fields: dict[str, tuple[Any, ...]] = {}
         #: what the dialect keeps of a host connection's own settings while joined
         self.host_state: Any = None
         #: the schema version is still to be checked, with the transaction's first
@@ -682,6 +697,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.staged = {}
         self.new_slot_ids = set()
         self.loaded_children = {}
+        self.loaded_fields = {}
         self._events = []
         self._envelopes = ()
         self.committed_feed = []
@@ -783,6 +799,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
             slot,
             is_new=slot.id in self.new_slot_ids,
             loaded_children=self.loaded_children.get(slot.id),
+            loaded_fields=self.loaded_fields.get(slot.id),
         )
         if slot.id in self.new_slot_ids:
             entries = time_index(course_id=slot.course_id, tutor_id=slot.tutor_id, start=slot.start)

@@ -521,7 +521,10 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
             raise RetryableConflict(f"slot {slot_id!r} changed under the lock")
 
     def load_slots(
-        self, uow: SqlUnitOfWork[sqlite3.Connection], slot_ids: list[str]
+        self,
+        uow: SqlUnitOfWork[sqlite3.Connection],
+        slot_ids: list[str],
+        seat_of: str | None = None,
     ) -> dict[str, SlotRows]:
         # The transaction already holds the database's write lock, so there is nothing
         # to lock; slots load one by one (in id order, like the row-locking adapter).
@@ -530,13 +533,15 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         # first slot read also carries the schema check a write transaction still owes.
         conn = uow.conn
         found: dict[str, SlotRows] = {}
+        load, checked = (_LOAD_SLOT, _LOAD_SLOT_CHECKED) if seat_of is None else _LOAD_SEAT
+        head = () if seat_of is None else (seat_of,)
         for sid in slot_ids:
             if uow.version_due:
-                row = conn.execute(_LOAD_SLOT_CHECKED, (sid,)).fetchone()
+                row = conn.execute(checked, (*head, sid)).fetchone()
                 if row is not None:
                     self._check_version(uow, int(row["schema_v"]))
             else:
-                row = conn.execute(_LOAD_SLOT, (sid,)).fetchone()
+                row = conn.execute(load, (*head, sid)).fetchone()
             if row is None:
                 break  # the first missing slot is refused: no need to read on
             found[sid] = (
@@ -566,4 +571,14 @@ _LOAD_SLOT = (
 #: statement of its own inside this one)
 _LOAD_SLOT_CHECKED = _LOAD_SLOT.replace(
     " FROM slots s", ", (SELECT MAX(version) FROM schema_version) AS schema_v FROM slots s"
+)
+#: the slot loads of a command about one student's seat: whether she holds one comes
+#: with the row (the first ``?``), from the index that keeps a seat per student and slot
+_SEAT_HELD = (
+    ", EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = s.id AND b.student_id = ? "
+    "AND b.status <> 'cancelled') AS seat_held FROM slots s"
+)
+_LOAD_SEAT = (
+    _LOAD_SLOT.replace(" FROM slots s", _SEAT_HELD),
+    _LOAD_SLOT_CHECKED.replace(" FROM slots s", _SEAT_HELD),
 )

@@ -103,7 +103,7 @@ class SeatService(WaitlistService):
 
         def attempt(uow: UnitOfWork, now: datetime) -> Booking:
             def run() -> Booking:
-                slot = self._slot(uow, slot_id, now, due)
+                slot = self._slot(uow, slot_id, now, due, student_id)
                 return slot.book(student_id, now=now, new_id=self._new_id)
 
             return once(

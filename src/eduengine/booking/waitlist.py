@@ -90,9 +90,14 @@ class WaitlistService(ServiceBase):
     # --- offers met by a refused command ---------------------------------------------
 
     @staticmethod
-    def _slot(uow: UnitOfWork, slot_id: str, now: datetime, due: set[str]) -> Slot:
-        """Load (and lock) a slot, noting in ``due`` whether it holds offers due."""
-        slot = uow.slots.get(slot_id)
+    def _slot(
+        uow: UnitOfWork, slot_id: str, now: datetime, due: set[str], student_id: str | None = None
+    ) -> Slot:
+        """Load (and lock) a slot, noting in ``due`` whether it holds offers due. With
+        ``student_id``, for a command about her seat, an adapter that can
+        (``get_for_student``) reads whether she holds one along with the slot."""
+        get_for = None if student_id is None else getattr(uow.slots, "get_for_student", None)
+        slot = uow.slots.get(slot_id) if get_for is None else get_for(slot_id, student_id)
         if _offers_due(slot, now):
             due.add(slot_id)
         return slot

@@ -192,9 +192,14 @@ def envelope_from_dict(value: Any) -> Envelope:
     )
 
 
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)``, made once: ``dumps``
+#: with any argument builds a new encoder per call, and every committed event is encoded
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def envelope_to_json(envelope: Envelope) -> str:
     """The compact JSON text of :func:`envelope_to_dict`."""
-    return json.dumps(envelope_to_dict(envelope), separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(envelope_to_dict(envelope))
 
 
 def envelope_from_json(text: str | bytes) -> Envelope:

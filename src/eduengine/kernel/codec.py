@@ -43,7 +43,24 @@ def dt_out(value: datetime) -> str:
     return text
 
 
+#: instants of recent texts: every command on a slot reads its start and end again
+#: (datetimes are immutable, so one parsed value serves every read of the same text)
+_INSTANTS: dict[str, datetime] = {}
+
+
 def dt_in(text: str) -> datetime:
+    if type(text) is not str:  # refused by the parser, as it is
+        return _dt_in(text)
+    value = _INSTANTS.get(text)
+    if value is None:
+        value = _dt_in(text)
+        if len(_INSTANTS) >= _KEPT:
+            _INSTANTS.clear()
+        _INSTANTS[text] = value
+    return value
+
+
+def _dt_in(text: str) -> datetime:
     stamp, _, zone = text.partition("|")
     value = datetime.fromisoformat(stamp)
     if not zone:

@@ -43,6 +43,27 @@ class Envelope:
     #: store reported where its commit put the envelope
     position: int | None = None
 
+    def at(self, position: int) -> Envelope:
+        """This envelope at feed ``position`` (``attrs.evolve``'s result, without its
+        per-call look at the fields: every committed event passes here).
+
+        >>> from eduengine.booking.events import SeatBooked
+        >>> t = datetime(2026, 3, 2, 9, 0).astimezone()
+        >>> Envelope.wrap(SeatBooked(occurred_at=t, slot_id="s1", capacity=2, seats_left=1,
+        ...                          booking_id="b1", student_id="ann"), sequence=3).at(7).position
+        7
+        """
+        return Envelope(
+            id=self.id,
+            type=self.type,
+            aggregate_type=self.aggregate_type,
+            aggregate_id=self.aggregate_id,
+            sequence=self.sequence,
+            occurred_at=self.occurred_at,
+            event=self.event,
+            position=position,
+        )
+
     @property
     def stream(self) -> str:
         """``<aggregate_type>:<aggregate_id>``, the unit :attr:`sequence` counts in."""

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 
-import attrs
-
 from eduengine.errors import DomainError, EduEngineError, LockTimeout, RetryableConflict
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.codec import micros
@@ -145,8 +143,7 @@ class ServiceBase:
                     if envelopes and len(written) == len(envelopes):
                         # the store reported where its commit put them in the feed
                         envelopes = [
-                            attrs.evolve(e, position=at)
-                            for e, (at, _) in zip(envelopes, written, strict=True)
+                            e.at(at) for e, (at, _) in zip(envelopes, written, strict=True)
                         ]
                     if raised and not events:
                         # a unit of work in a host's transaction (store.joined) holds its

@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 
 from eduengine.kernel.envelope import Envelope
-from eduengine.kernel.events import DomainEvent, find_kind
+from eduengine.kernel.events import DomainEvent, EventKind, find_kind
 from eduengine.service_layer.ports import UnitOfWork
 
 __all__ = ["stamp"]
@@ -36,21 +36,21 @@ def stamp(uow: UnitOfWork, events: Sequence[DomainEvent]) -> list[Envelope]:
     the command took, so numbering cannot deadlock two commands. Events of unregistered
     classes get no envelope.
     """
-    kinds = [find_kind(type(e)) for e in events]
+    # (kind, aggregate id, stream) of each event of a registered type, found once
+    known: list[tuple[EventKind, str, str, DomainEvent]] = []
     counts: dict[str, int] = {}
-    for kind, event in zip(kinds, events, strict=True):
+    for event in events:
+        kind = find_kind(type(event))
         if kind is not None:
-            stream = f"{kind.aggregate_type}:{kind.aggregate_id(event)}"
+            aggregate_id = kind.aggregate_id(event)
+            stream = f"{kind.aggregate_type}:{aggregate_id}"
             counts[stream] = counts.get(stream, 0) + 1
+            known.append((kind, aggregate_id, stream, event))
     if not counts:
         return []
     last = uow.next_sequences(counts)
     out: list[Envelope] = []
-    for kind, event in zip(kinds, events, strict=True):
-        if kind is None:
-            continue
-        aggregate_id = kind.aggregate_id(event)
-        stream = f"{kind.aggregate_type}:{aggregate_id}"
+    for kind, aggregate_id, stream, event in known:
         last[stream] += 1
         out.append(
             Envelope(
