@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.booking.ical import CalendarService
+from eduengine.people import SYSTEM
 
 
 def main() -> None:
@@ -23,8 +24,10 @@ def main() -> None:
         "trial-lesson", trial_start, trial_start + timedelta(minutes=30), 1
     )
     school.booking.book(trial.id, "mei")
-    # the feed is a read-only view, not one of the school's services: same store, same clock
-    ics = CalendarService(store.unit_of_work, clock=school.clock).student_calendar("mei")
+    # the feed is a read-only view, not one of the school's services: same store, same clock;
+    # the school exports it itself (audited as the library's own read)
+    feeds = CalendarService(store.unit_of_work, clock=school.clock)
+    ics = feeds.student_calendar("mei", actor=SYSTEM)
     print(ics.decode())
 
 

@@ -16,6 +16,10 @@ from eduengine.pricing import (
     OrderLine,
     PriceRule,
 )
+from eduengine.students import Actor
+
+#: the school office reading a student's records (every such read is audited)
+OFFICE = Actor(id="office", role="academic")
 
 
 def main() -> None:
@@ -76,7 +80,8 @@ def main() -> None:
     order = shop.checkout("order-1", mei, lines, coupons=["BACK2SCHOOL"], account="alipay-mei")
     print(f"charged {gateway.charges['order:order-1'].amount} for {order.id} ({order.status})")
     # a paid order is a purchase to the student records too
-    print(f"mei's lifecycle: {[stage for stage, _, _ in school.students.stage_history('mei')]}")
+    stages = school.students.stage_history("mei", actor=OFFICE)
+    print(f"mei's lifecycle: {[stage for stage, _, _ in stages]}")
     shop.cancel_order(order.id)
     print(f"cancelled; coupon uses now {shop.redemptions('BACK2SCHOOL')}")
 

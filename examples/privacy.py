@@ -46,7 +46,7 @@ def main() -> None:
     after = students.view(academic, "mei")
     print("after erasure:", after.name, after.phone, after.email, after.guardians)
     print("audit trail:")
-    for entry in students.audit_trail("mei"):
+    for entry in students.audit_trail("mei", actor=academic):
         print(f"  {entry.at:%H:%M} {entry.role:<9} {entry.actor_id:<6} {entry.action}")
 
 

@@ -72,7 +72,7 @@ def main() -> None:
         cat = next(
             b for b in school.booking.bookings_for_student("cat", actor=OFFICE) if b.holds_seat
         )
-        kinds = [r.kind for r in school.reminders.pending(cat.id)]
+        kinds = [r.kind for r in school.reminders.pending(cat.id, actor=OFFICE)]
         print(f"  cat's reminders, planned by the school's rules: {', '.join(kinds)}")
         print(f"  ann's late fee: {school.fees.fees_of('ann', actor=OFFICE)[0].fee}")
 

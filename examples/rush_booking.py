@@ -37,7 +37,7 @@ def main() -> None:
     print(f"seated (lottery order): {', '.join(result.admitted)}")
     print(f"waitlist: {', '.join(result.waitlisted)}")
     for student in ("ana", "fay"):
-        p = rush.position(hot.id, student)
+        p = rush.position(hot.id, student, actor=OFFICE)
         print(f"  {student}: {p.state}" + (f" #{p.place}" if p.place else ""))
     # a seat given up through the booking service goes to the lottery's waitlist, in order
     winner = next(

@@ -66,7 +66,7 @@ def main() -> None:
     clock.advance(timedelta(days=20))
     tags, stage = students.refresh_tags("mei")
     print(f"tags {sorted(tags)}, lifecycle stage {stage}")
-    for name, since, reason in students.stage_history("mei"):  # ...moves her stage
+    for name, since, reason in students.stage_history("mei", actor=OFFICE):  # ...moves her stage
         print(f"  {since:%Y-%m-%d} {name} ({reason})")
 
 

@@ -11,6 +11,7 @@ both.
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.errors import BookingRestricted
+>>> from eduengine.people import SYSTEM
 >>> from eduengine.policies import CancellationPolicy
 >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock,
@@ -18,7 +19,7 @@ both.
 >>> lesson = school.booking.create_slot("math", clock.now() + timedelta(hours=2),
 ...                                     clock.now() + timedelta(hours=3), capacity=5)
 >>> seat = school.booking.book(lesson.id, "ann")       # any service: the rules hold
->>> [r.kind for r in school.reminders.pending(seat.id)]
+>>> [r.kind for r in school.reminders.pending(seat.id, actor=SYSTEM)]
 ['confirmation', 'before:1h', 'before:15m']
 >>> _ = school.booking.cancel(seat.id)                  # late: a violation, restricted
 >>> try:
@@ -786,6 +787,8 @@ class School:
         school.queries.gate = school.fees.gate = school.payments.gate = school.students.gate
         school.desk.gate = school.students.gate
         school.community.gate = school.students.gate
+        school.policies.gate = school.reminders.gate = school.rush.gate = school.students.gate
+        school.calendar.gate = school.students.gate
         # and one, under the same policy, on every read of a student's learning record
         school.mastery.gate = school.milestones.gate = school.learning.gate
         school.learning.mastery.gate = school.learning.gate

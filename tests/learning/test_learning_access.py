@@ -127,7 +127,6 @@ NOT_READS = {
     "LearningService.report",  # idem
     "MasteryService.observe",
     "MasteryService.set_goals",
-    "MasteryService.next_step_in",  # a step inside the caller's unit of work
     "MilestoneService.complete_course",
     "MilestoneService.certify_mastery",
     "MilestoneService.verify_certificate",

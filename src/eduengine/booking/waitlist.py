@@ -13,6 +13,8 @@ from typing import TypeVar
 from eduengine.booking.model import Booking, Slot
 from eduengine.errors import DomainError, EduEngineError
 from eduengine.kernel.inputs import check_id
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
@@ -25,6 +27,9 @@ def _offers_due(slot: Slot, now: datetime) -> bool:
 
 class WaitlistService(ServiceBase):
     """Waitlists, offers and their expiry."""
+
+    #: the access check of the reads (set by :class:`BookingService`)
+    gate: AccessGate
 
     def join_waitlist(self, slot_id: str, student_id: str) -> int:
         """Queue for a full slot; returns the 1-based position."""
@@ -137,12 +142,24 @@ class WaitlistService(ServiceBase):
         with contextlib.suppress(EduEngineError):
             self._run(expire_due)
 
-    def waitlist_position(self, slot_id: str, student_id: str) -> int | None:
-        """1-based waitlist position, or ``None`` when the student is not waiting."""
+    def waitlist_position(
+        self, slot_id: str, student_id: str, *, actor: Actor | None = None
+    ) -> int | None:
+        """1-based waitlist position, or ``None`` when the student is not waiting, read
+        as ``actor`` (refused unless the actor may see her; audited: docs/privacy.md).
+        Without an actor (deprecated) it is read as before."""
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: uow.slots.get(slot_id).waitlist_position(student_id),
-            write=False,
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> int | None:
+            shown(look, student_id)
+            return uow.slots.get(slot_id).waitlist_position(student_id)
+
+        return self.gate.read(
+            self._run,
+            actor,
+            ("bookings",),
+            query,
             ids={"slot_id": slot_id, "student_id": student_id},
+            records=True,
         )

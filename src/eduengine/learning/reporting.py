@@ -111,7 +111,8 @@ def compose(
         for point_id, before, after in (doc or {"points": []})["points"]:
             first.setdefault(point_id, Decimal(before))
             last[point_id] = Decimal(after)
-    step = mastery.next_step_in(uow, student_id, now)
+    # under the report's own access check: the unchecked step, in the report's reads
+    step = mastery._next_step_in(uow, student_id, now)
     profile = uow.records.get(STUDENTS, student_id) or {}
     return LearningReport(
         student_id=student_id,

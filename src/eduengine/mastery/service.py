@@ -528,11 +528,11 @@ class MasteryService(ServiceBase):
             )
 
         def query(uow: UnitOfWork, now: datetime) -> PathStep:
-            return self.next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
+            return self._next_step_in(uow, student_id, at or now, prerequisites=prerequisites)
 
         return self.gate.read_student(self._run, actor, student_id, "learning_path", query)
 
-    def next_step_in(
+    def _next_step_in(
         self,
         uow: UnitOfWork,
         student_id: str,
@@ -540,8 +540,9 @@ class MasteryService(ServiceBase):
         *,
         prerequisites: Mapping[str, Sequence[str]] | None = None,
     ) -> PathStep:
-        """:meth:`next_step` inside ``uow`` (a learning report composes it with the rest
-        of its reads)."""
+        """:meth:`next_step` inside ``uow``, unchecked: for a read that has passed the
+        access check already (a learning report composes it with the rest of its reads,
+        under the report's check), so it is not public."""
         doc = _student_doc(uow, student_id)
         school_graph, priors = self._curriculum(uow)
         graph = dict(prerequisites) if prerequisites is not None else school_graph

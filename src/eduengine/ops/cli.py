@@ -46,6 +46,7 @@ from eduengine.ops.jobs import (
 )
 from eduengine.ops.report import report, report_period
 from eduengine.ops.stores import ENV_VAR, Store, store_from_url
+from eduengine.people.model import SYSTEM
 from eduengine.service_layer.crypto import rewrap, rotate_master_key
 from eduengine.version import __version__
 
@@ -321,7 +322,7 @@ def cmd_relay(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 def cmd_export_ics(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     calendars = CalendarService(store.unit_of_work)
     data = (
-        calendars.student_calendar(args.student)
+        calendars.student_calendar(args.student, actor=SYSTEM)
         if args.student is not None
         else calendars.tutor_calendar(args.tutor)
     )

@@ -18,6 +18,8 @@ from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidTransition, RescheduleRefused
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.policies import handlers
 from eduengine.policies.events import BookingRescheduled, StudentRestricted, ViolationRecorded
 from eduengine.policies.model import CancellationPolicy, Restriction, Violation
@@ -35,6 +37,10 @@ __all__ = [
     "StudentRestricted",
     "ViolationRecorded",
 ]
+
+
+#: what a read of violations shows of a student (the audit rows' fields)
+VIOLATION_FIELDS = ("violations",)
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +107,8 @@ class PolicyService(ServiceBase):
         alone = base.get("bus") is None
         super().__init__(uow, **base)
         self.policy = policy
+        #: the access check of the reads (the school's, from School.build)
+        self.gate = AccessGate()
         #: the school's ``ReminderPlan`` (:mod:`eduengine.notices.plan`), for reference:
         #: the notices below this package plan it, so it is typed loosely here
         self.reminder_plan = reminders
@@ -119,20 +127,31 @@ class PolicyService(ServiceBase):
 
     # --- queries ----------------------------------------------------------------------
 
-    def violations(self, student_id: str) -> list[Violation]:
+    def violations(self, student_id: str, *, actor: Actor | None = None) -> list[Violation]:
+        """The student's violations (late cancellations, no-shows), oldest first, read as
+        ``actor`` (refused unless the actor may see her; audited: docs/privacy.md).
+        Without an actor (deprecated) they are read as before."""
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: violations_of(uow, student_id),
-            write=False,
-            ids={"student_id": student_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[Violation]:
+            shown(look, student_id)
+            return violations_of(uow, student_id)
+
+        return self.gate.read(
+            self._run, actor, VIOLATION_FIELDS, query, ids={"student_id": student_id}, records=True
         )
 
-    def restriction(self, student_id: str) -> Restriction | None:
+    def restriction(self, student_id: str, *, actor: Actor | None = None) -> Restriction | None:
+        """The restriction the student is under now (``None``: none), read as ``actor``
+        as :meth:`violations`."""
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: self.policy.restriction(violations_of(uow, student_id), now),
-            write=False,
-            ids={"student_id": student_id},
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Restriction | None:
+            shown(look, student_id)
+            return self.policy.restriction(violations_of(uow, student_id), now)
+
+        return self.gate.read(
+            self._run, actor, VIOLATION_FIELDS, query, ids={"student_id": student_id}, records=True
         )
 
     def reschedules_of(self, booking_id: str) -> int:

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from eduengine.booking.guards import seat_refusal
 from eduengine.errors import InvalidTimeRange, QueueError, QueueNotFound, SlotFull
 from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import MAX_DURATION, check_id
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.rush.events import QueueAdmitted as QueueAdmitted
 from eduengine.rush.events import QueueEntered as QueueEntered
 from eduengine.rush.model import Entry, QueuePosition, RushQueue
-from eduengine.service_layer.ports import UnitOfWork
-from eduengine.service_layer.runner import ServiceBase
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
 KIND = "rush_queue"
 #: queues not yet admitted, by admission instant (micros)
 OPENS = "opens"
+#: what a read of a queue position shows of a student (the audit rows' fields)
+QUEUE_FIELDS = ("rush_queue",)
 
 
 class RushService(ServiceBase):
@@ -45,6 +49,11 @@ class RushService(ServiceBase):
     >>> len(result.admitted), len(result.waitlisted)
     (1, 1)
     """
+
+    def __init__(self, uow: UnitOfWorkFactory, **base: Unpack[ServiceOptions]) -> None:
+        super().__init__(uow, **base)
+        #: the access check of the reads (the school's, from School.build)
+        self.gate = AccessGate()
 
     def open_queue(
         self, slot_id: str, *, seed: str, window: timedelta = timedelta(seconds=2)
@@ -176,17 +185,30 @@ class RushService(ServiceBase):
 
         return self._refile_all(KIND, refile)
 
-    def position(self, slot_id: str, student_id: str) -> QueuePosition:
+    def position(
+        self, slot_id: str, student_id: str, *, actor: Actor | None = None
+    ) -> QueuePosition:
+        """Where the student stands in the slot's queue, read as ``actor`` (refused
+        unless the actor may see her; audited: docs/privacy.md). Without an actor
+        (deprecated) it is read as before."""
         check_id(slot_id, "slot_id")
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> QueuePosition:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> QueuePosition:
+            shown(look, student_id)
             queue = self._queue(uow, slot_id)
             if not queue.has(student_id):
                 raise QueueError(slot_id, f"student {student_id!r} is not in the queue")
             return self._position(uow, queue, student_id, now)
 
-        return self._run(query, write=False, ids={"slot_id": slot_id, "student_id": student_id})
+        return self.gate.read(
+            self._run,
+            actor,
+            QUEUE_FIELDS,
+            query,
+            ids={"slot_id": slot_id, "student_id": student_id},
+            records=True,
+        )
 
     # --- internals --------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from eduengine.booking.model import check_reason_code
 from eduengine.errors import InvalidInput, InvalidTransition
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id, check_optional_id
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import handlers
@@ -22,6 +24,9 @@ from eduengine.students import records as rec
 from eduengine.students.events import TagsChanged
 from eduengine.students.model import TagRule
 from eduengine.students.records import ServiceOptions
+
+#: what a read of the stage history shows of a student (the audit rows' fields)
+STAGE_FIELDS = ("stages",)
 
 
 class LifecycleService(ServiceBase):
@@ -40,7 +45,8 @@ class LifecycleService(ServiceBase):
     >>> lifecycle.record_activity("s1", "trial_booked")
     >>> lifecycle.refresh_tags("s1")
     (frozenset({'at-risk'}), 'trial')
-    >>> [stage for stage, _, _ in lifecycle.stage_history("s1")]
+    >>> from eduengine.people import SYSTEM
+    >>> [stage for stage, _, _ in lifecycle.stage_history("s1", actor=SYSTEM)]
     ['registered', 'trial']
     """
 
@@ -57,6 +63,8 @@ class LifecycleService(ServiceBase):
     def _init_lifecycle(self, tag_rules: Sequence[TagRule]) -> None:
         # apart from ServiceBase.__init__ so that StudentService sets up all four once
         self.tag_rules = tuple(tag_rules)
+        # StudentService's is the profiles' (under its policy); alone, the default one
+        self.gate: AccessGate = getattr(self, "gate", None) or AccessGate()
 
     def record_activity(self, student_id: str, kind: str, *, module: str | None = None) -> None:
         """Feed the facts tags and stages are computed from: ``login``, ``trial_booked``,
@@ -144,12 +152,17 @@ class LifecycleService(ServiceBase):
         self._retag(uow, student_id, doc, now)
         return doc
 
-    def stage_history(self, student_id: str) -> list[tuple[str, datetime, str]]:
+    def stage_history(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> list[tuple[str, datetime, str]]:
         """``(stage, since, reason)`` for every stage the student moved through, oldest
-        first, starting with ``registered``."""
+        first, starting with ``registered``; read as ``actor`` (refused unless the actor
+        may see her; audited: docs/privacy.md). Without an actor (deprecated) it is read
+        as before."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[tuple[str, datetime, str]]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[tuple[str, datetime, str]]:
+            shown(look, student_id)
             doc = rec.student(uow, student_id)
             history = [("registered", dt_in(doc["facts"]["registered_at"]), "registration")]
             history += [
@@ -158,7 +171,9 @@ class LifecycleService(ServiceBase):
             ]
             return history
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, STAGE_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
     def _retag(self, uow: UnitOfWork, student_id: str, doc: dict[str, Any], now: datetime) -> None:
         facts = doc["facts"]

@@ -292,7 +292,6 @@ class AsyncMasteryService(AsyncService):
     goals = AsyncMethod(MasteryService.goals)
     mastery = AsyncMethod(MasteryService.mastery)
     next_step = AsyncMethod(MasteryService.next_step)
-    next_step_in = AsyncMethod(MasteryService.next_step_in)
     observe = AsyncMethod(MasteryService.observe)
     prerequisites = AsyncMethod(MasteryService.prerequisites)
     recommend = AsyncMethod(MasteryService.recommend)
