@@ -162,17 +162,23 @@ def _review(review_id: str, doc: dict[str, Any]) -> Review:
 
 def _review_as(review: Review, contacts: Access | None) -> Review:
     """``review`` as a reader whose field set shows its author's contacts so
-    (``None``: no actor, shown as to a masked role): whole; the text she wrote masked
-    (contacts starred); or, for a reader who may not see her, her id masked and what
-    she wrote left out (the rating and the shown text are the public listing)."""
+    (``None``: no actor, shown as to a masked role): whole; with the contacts in its
+    texts starred (:func:`mask_text`); or, for a reader who may not see her, her id
+    masked and what she wrote left out too (the rating and the shown text, its contacts
+    starred, are the public listing)."""
     if contacts is Access.FULL:
         return review
+    text = None if review.text is None else mask_text(review.text)
     if contacts is Access.NONE:
         return attrs.evolve(
-            review, student_id=mask_name(review.student_id) or "*", original=None, words=()
+            review,
+            student_id=mask_name(review.student_id) or "*",
+            text=text,
+            original=None,
+            words=(),
         )
     original = None if review.original is None else mask_text(review.original)
-    return attrs.evolve(review, original=original)
+    return attrs.evolve(review, text=text, original=original)
 
 
 def _deprecated_review_read(stacklevel: int = 3) -> None:
@@ -516,8 +522,8 @@ class SatisfactionService(ServiceBase):
         rejected ones are not shown; masked ones show their starred text), each as
         ``actor`` may see its author (see :meth:`review_of`; an author the actor may not
         see is named by a masked id and her original text is left out, the rating and
-        shown text stay: the listing is public). Without an actor (deprecated) every
-        author is shown as to a masked role."""
+        shown text stay, contacts in it starred: the listing is public). Without an actor
+        (deprecated) every author is shown as to a masked role."""
         if (course_id is None) == (tutor_id is None):
             raise InvalidInput("list the reviews of a course_id or of a tutor_id")
         check_optional_id(course_id, "course_id")
@@ -536,9 +542,9 @@ class SatisfactionService(ServiceBase):
         """One review, whatever its state (the author's and a moderator's view), read as
         ``actor``: the author herself (role ``student``) whole; anyone else by the
         school's access check on the author: whole and audited (fields ``review``), with
-        the text she wrote masked (contacts starred: :func:`mask_text`) for a masked
-        role, or refused (``AccessDenied``, audited ``denied``). Without an actor
-        (deprecated) it is shown as to a masked role."""
+        the contacts in its texts starred (:func:`mask_text`) for a masked role, or
+        refused (``AccessDenied``, audited ``denied``). Without an actor (deprecated) it
+        is shown as to a masked role."""
         check_text(review_id, "review_id", max_length=1000)
 
         def load(uow: UnitOfWork) -> Review:
