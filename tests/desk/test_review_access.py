@@ -7,6 +7,7 @@ reader may not see by a masked id, without what she wrote. On every adapter."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -69,11 +70,12 @@ def test_the_lists_show_an_author_the_reader_may_not_see_by_a_masked_id(
 ) -> None:
     school, shown, held = build(store)
     sat = school.desk.satisfaction
-    for read in (
+    reads: list[Callable[[Actor | None], list[Review]]] = [
         lambda a: sat.reviews(course_id="math", actor=a),
         lambda a: sat.reviews(tutor_id="tom", actor=a),
         lambda a: sat.review_queue(actor=a),
-    ):
+    ]
+    for read in reads:
         [whole] = read(OFFICE)
         assert whole in (shown, held)
         [public] = read(STRANGER)  # the listing stays: rating and shown text
