@@ -8,7 +8,7 @@ projection files them), one in ten tagged ``vip``, and a ``welcome`` journey
 (registered and no purchase after 3 days: a task for staff) with one due step per
 student: ``--due`` of them due now, the others later. It then times:
 
-- ``segments.page(vip, limit=100)``: the first page of the segment, and a page after a
+- ``segments.page(vip, limit=100, actor=SYSTEM)``: the first page of the segment, and a page after a
   cursor in the middle of the roster (keyset: the same work);
 - ``journeys.sweep_due()`` with nothing due (what a ``run-due`` tick costs a school
   whatever its size), and with ``--due`` steps due (each taken in its own unit of work).
@@ -49,6 +49,7 @@ from eduengine.growth import Journey, Segment, StaffTask, Step, Trigger
 from eduengine.growth.journeys import file_due
 from eduengine.growth.segments import ROSTER_SEQ, file_roster
 from eduengine.kernel.codec import dt_out, micros
+from eduengine.people import SYSTEM
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
 
@@ -227,12 +228,12 @@ def run(adapter: str, students: int, due: int, calls: int, where: Path) -> list[
     for name, lib, raw in (
         (
             "segment page 1",
-            lambda: school.segments.page(VIP, limit=LIMIT),
+            lambda: school.segments.page(VIP, limit=LIMIT, actor=SYSTEM),
             lambda: sql_page(db, None),
         ),
         (
             "segment page mid",
-            lambda: school.segments.page(VIP, after=middle, limit=LIMIT),
+            lambda: school.segments.page(VIP, after=middle, limit=LIMIT, actor=SYSTEM),
             lambda: sql_page(db, students // 2),
         ),
         (

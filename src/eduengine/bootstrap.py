@@ -789,6 +789,8 @@ class School:
         school.community.gate = school.students.gate
         school.policies.gate = school.reminders.gate = school.rush.gate = school.students.gate
         school.calendar.gate = school.students.gate
+        school.experiments.gate = school.segments.gate = school.journeys.gate = school.students.gate
+        school.catalogue.gate = school.purchases.gate = school.people.gate = school.students.gate
         # and one, under the same policy, on every read of a student's learning record
         school.mastery.gate = school.milestones.gate = school.learning.gate
         school.learning.mastery.gate = school.learning.gate

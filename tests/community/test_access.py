@@ -17,6 +17,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.community import CommunityService, PostStatus
 from eduengine.errors import AccessDenied, PostNotFound
+from eduengine.people import SYSTEM
 from eduengine.students import Actor
 from eduengine.students.model import SchoolClass
 from tests.adapters import StoreHandle
@@ -118,7 +119,7 @@ def test_every_community_read_of_personal_data_takes_an_actor() -> None:
 
 
 def audit_rows(school: School, actor: Actor) -> list[tuple[str, str]]:
-    page = school.people.audit_log(actor_id=actor.id, limit=1000)
+    page = school.people.audit_log(actor=SYSTEM, actor_id=actor.id, limit=1000)
     return [(e.student_id, e.action) for e in page.entries]
 
 

@@ -29,6 +29,7 @@ from eduengine.deals import (
 from eduengine.errors import CouponRefused, InvalidInput, ShareLinkNotFound
 from eduengine.kernel.events import DomainEvent
 from eduengine.payments import FakePaymentGateway
+from eduengine.people import SYSTEM
 from eduengine.pricing import Customer, DiscountKind, Money, OrderLine
 from eduengine.referrals import ReferralClawedBack, ReferralReward, ReferralRewarded
 from tests.adapters import ADAPTERS, StoreHandle, make_store
@@ -133,18 +134,20 @@ def test_a_share_link_chain_of_three_generations_attributes_rewards_and_claws_ba
         ("bob", "cat", True, Money("50", "CNY")),  # spent already: a debt
         ("cat", "dan", False, None),  # unused: revoked
     ]
-    assert [d["coupon"] for d in deals.referral_debts("bob")] == [rewards["bob", "cat"]]
-    assert deals.referral_debts("cat") == []
+    assert [d["coupon"] for d in deals.referral_debts("bob", actor=SYSTEM)] == [
+        rewards["bob", "cat"]
+    ]
+    assert deals.referral_debts("cat", actor=SYSTEM) == []
     with pytest.raises(CouponRefused, match="revoked"):
         school.pricing.quote(Customer(student_id="cat"), LINES, coupons=[rewards["cat", "dan"]])
     # ann's reward stands: bob's order in a formed group was never refunded
     quote = school.pricing.quote(Customer(student_id="ann"), LINES, coupons=[rewards["ann", "bob"]])
     assert quote.total == Money("149.00", "CNY")
 
-    bob = deals.attribution("bob")
+    bob = deals.attribution("bob", actor=SYSTEM)
     assert bob is not None and bob.referrer == "ann" and bob.touches == 2
     assert (bob.first.via, bob.last.via, bob.last.group_id) == ("registration", "join", g1)
-    assert deals.attribution("ann") is None
+    assert deals.attribution("ann", actor=SYSTEM) is None
 
     metrics = DealMetrics()
     for event in events:
@@ -200,7 +203,7 @@ def test_first_touch_stays_last_touch_moves_and_only_the_first_sharer_refers(
     dans = deals.share_link("dan", "duo", group_id=g)
     deals.join_group(g, "bob", account="wx-bob", via=dans.token)
     deals.registered_via(cat.token, "bob")
-    bob = deals.attribution("bob")
+    bob = deals.attribution("bob", actor=SYSTEM)
     assert bob is not None
     assert (bob.first.sharer_id, bob.last.sharer_id, bob.touches, bob.referrer) == (
         "ann", "cat", 3, "ann",
@@ -372,7 +375,7 @@ def test_attribution_rewards_and_claw_backs_follow_a_model_exactly_once(
         assert got_clawed == clawed
         for i in range(STUDENTS):
             student = f"s{i}"
-            found = school.deals.attribution(student)
+            found = school.deals.attribution(student, actor=SYSTEM)
             if student not in first:
                 assert found is None
                 continue

@@ -14,6 +14,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.desk.model import DeskSetup, LeadContact, LeadRouting, Party
 from eduengine.errors import AccessDenied
+from eduengine.people import SYSTEM
 from eduengine.students import Actor
 from tests.adapters import StoreHandle
 
@@ -32,7 +33,7 @@ def build(store: StoreHandle) -> School:
 
 
 def audit(school: School, actor: Actor) -> list[tuple[str, str]]:
-    page = school.people.audit_log(actor_id=actor.id, limit=1000)
+    page = school.people.audit_log(actor=SYSTEM, actor_id=actor.id, limit=1000)
     return [(e.student_id, e.action) for e in page.entries]
 
 

@@ -18,6 +18,8 @@ from eduengine.students import Actor
 from tests.adapters import StoreHandle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: reads the reviews whole (the school's policy: an academic sees every student)
+MODERATOR = Actor(id="mod-li", role="academic")
 
 
 class Recorder:
@@ -61,10 +63,10 @@ def test_reviews_are_shown_masked_held_or_blocked_by_the_word_list(store: StoreH
     assert (held.text, held.words) == (None, ("加微信",))
     assert blocked.text is None and blocked.original == "代開發票 找我"
     # only what may be shown is listed, newest first, and a tutor's page agrees
-    shown = [r.id for r in sat.reviews(course_id="math")]
+    shown = [r.id for r in sat.reviews(course_id="math", actor=MODERATOR)]
     assert sorted(shown) == sorted([good.id, masked.id, bare.id])
-    assert {r.id for r in sat.reviews(tutor_id="tom")} == {good.id, masked.id}
-    assert [r.id for r in sat.review_queue()] == [held.id]
+    assert {r.id for r in sat.reviews(tutor_id="tom", actor=MODERATOR)} == {good.id, masked.id}
+    assert [r.id for r in sat.review_queue(actor=MODERATOR)] == [held.id]
     statuses = [e.status for e in recorder.events if isinstance(e, ReviewPosted)]
     assert statuses == ["shown", "masked", "held", "blocked", "shown"]
     # ratings count whatever the text's fate (moderation governs the words)
@@ -74,12 +76,12 @@ def test_reviews_are_shown_masked_held_or_blocked_by_the_word_list(store: StoreH
     clock.advance(timedelta(minutes=1))
     fixed = sat.review("dan", "math", rating=2, text="上课太快了")
     assert (fixed.status, fixed.text, fixed.edits) == ("shown", "上课太快了", 1)
-    assert sat.reviews(course_id="math")[0].id == fixed.id
+    assert sat.reviews(course_id="math", actor=MODERATOR)[0].id == fixed.id
     # and a shown review edited into a held one leaves the page for the queue
     clock.advance(timedelta(minutes=1))
     sat.review("ann", "math", rating=5, text="加微信 领资料")
-    assert good.id not in {r.id for r in sat.reviews(course_id="math")}
-    assert [r.id for r in sat.review_queue()] == [held.id, good.id]
+    assert good.id not in {r.id for r in sat.reviews(course_id="math", actor=MODERATOR)}
+    assert [r.id for r in sat.review_queue(actor=MODERATOR)] == [held.id, good.id]
 
 
 def test_a_moderator_decides_a_held_review_once(store: StoreHandle) -> None:
@@ -105,9 +107,9 @@ def test_a_moderator_decides_a_held_review_once(store: StoreHandle) -> None:
         sat.approve_review("nobody:math", "mod-li")
     with pytest.raises(InvalidInput):
         sat.reviews()
-    assert sat.review_queue() == []
-    assert [r.id for r in sat.reviews(course_id="math")] == [held.id]
-    assert sat.review_of(other.id).original == "加微信 看广告"
+    assert sat.review_queue(actor=MODERATOR) == []
+    assert [r.id for r in sat.reviews(course_id="math", actor=MODERATOR)] == [held.id]
+    assert sat.review_of(other.id, actor=MODERATOR).original == "加微信 看广告"
     decisions = [
         (type(e).__name__, e.review_id)
         for e in recorder.events
@@ -122,6 +124,7 @@ def test_erasure_blanks_a_held_review_both_ways(store: StoreHandle) -> None:
     sat = school.desk.satisfaction
     held = sat.review("cai", "math", rating=4, text="加微信 cai_123")
     school.students.erase(Actor(id="admin", role="admin"), "cai")
-    erased = sat.review_of(held.id)
+    erased = sat.review_of(held.id, actor=MODERATOR)
     assert (erased.original, erased.words, erased.status) == ("[erased]", (), "held")
-    assert [r.id for r in sat.review_queue()] == [held.id]  # still for a moderator to close
+    # still for a moderator to close
+    assert [r.id for r in sat.review_queue(actor=MODERATOR)] == [held.id]

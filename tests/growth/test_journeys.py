@@ -21,6 +21,7 @@ from eduengine.growth.segments import Segment
 from eduengine.kernel.events import DomainEvent
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.notices import QuietHours
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, DiscountKind, OrderLine
 from tests.adapters import StoreHandle
@@ -75,8 +76,8 @@ def test_registered_and_no_purchase_sends_a_notice_from_a_template_once(
     assert [(e.student_id, e.reason) for e in skipped] == [("bob", "purchased")]  # type: ignore[attr-defined]
     [notice] = school.notices.for_student("ann")
     assert notice.kind == "journey" and notice.context["template"]["version"] == 1
-    assert school.journeys.passed("welcome", "nudge", "ann") == clock.now()
-    assert school.journeys.passed("welcome", "nudge", "bob") is None
+    assert school.journeys.passed("welcome", "nudge", "ann", actor=SYSTEM) == clock.now()
+    assert school.journeys.passed("welcome", "nudge", "bob", actor=SYSTEM) is None
 
 
 def test_package_triggers_coupon_and_task(store: StoreHandle) -> None:
@@ -199,7 +200,7 @@ def test_a_step_waits_for_its_template_and_other_journeys_go_on(store: StoreHand
     assert school.journeys.sweep_due() == 1  # the task; the notice has no template yet
     school.templates.save("later", "sms", "en", "Hi {{ student.name }}")
     assert school.journeys.sweep_due() == 1
-    assert school.journeys.passed("missing", "hi", "ann") == clock.now()
+    assert school.journeys.passed("missing", "hi", "ann", actor=SYSTEM) == clock.now()
 
 
 def test_a_step_goes_on_each_recipients_best_channel_when_the_school_says_so(

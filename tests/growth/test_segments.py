@@ -11,6 +11,7 @@ from eduengine import FixedClock, School
 from eduengine.errors import InvalidInput, NotFound
 from eduengine.growth.segments import RETAG_DUE, ROSTER, Segment
 from eduengine.kernel.codec import micros
+from eduengine.people import SYSTEM
 from eduengine.students import Guardian, TagRule
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -36,7 +37,7 @@ def test_pages_by_keyset_in_registration_order(store: StoreHandle) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        page = school.segments.page("regular", after=cursor, limit=2)
+        page = school.segments.page("regular", after=cursor, limit=2, actor=SYSTEM)
         seen += page.student_ids
         if cursor is None:
             school.students.register("late", name="Late")  # never shifts a page
@@ -46,11 +47,11 @@ def test_pages_by_keyset_in_registration_order(store: StoreHandle) -> None:
     assert seen == ["s0", "s2", "s3", "s5", "s6", "late"]
     assert school.segments.count("regular") == 6
     assert school.segments.count(Segment(tags_all={"vip"})) == 2
-    assert list(school.segments.audience(Segment(tags_any={"vip"}))) == ["s1", "s4"]
+    assert list(school.segments.audience(Segment(tags_any={"vip"}), actor=SYSTEM)) == ["s1", "s4"]
     with pytest.raises(NotFound):
         school.segments.count("nope")
     with pytest.raises(InvalidInput):
-        school.segments.page("regular", after="bogus")
+        school.segments.page("regular", after="bogus", actor=SYSTEM)
 
 
 def test_conditions_and_export(store: StoreHandle) -> None:
@@ -61,17 +62,23 @@ def test_conditions_and_export(store: StoreHandle) -> None:
     )
     school.students.register("bob", name="Bob")
     school.students.buy_package("bob", credits=3, valid_for=timedelta(days=30), activate=True)
-    assert list(school.segments.audience(Segment(guardian_channel="phone"))) == ["ann"]
-    assert list(school.segments.audience(Segment(min_purchases=1, credits_left_at_most=3))) == [
+    assert list(school.segments.audience(Segment(guardian_channel="phone"), actor=SYSTEM)) == [
+        "ann"
+    ]
+    assert list(
+        school.segments.audience(Segment(min_purchases=1, credits_left_at_most=3), actor=SYSTEM)
+    ) == ["bob"]
+    assert list(school.segments.audience(Segment(has_active_package=False), actor=SYSTEM)) == [
+        "ann"
+    ]
+    assert list(school.segments.audience(Segment(stages={"first_purchase"}), actor=SYSTEM)) == [
         "bob"
     ]
-    assert list(school.segments.audience(Segment(has_active_package=False))) == ["ann"]
-    assert list(school.segments.audience(Segment(stages={"first_purchase"}))) == ["bob"]
     clock.advance(timedelta(days=10))
-    assert list(school.segments.audience(Segment(inactive_days=7))) == ["ann", "bob"]
-    assert list(school.segments.audience(Segment(active_within_days=7))) == []
+    assert list(school.segments.audience(Segment(inactive_days=7), actor=SYSTEM)) == ["ann", "bob"]
+    assert list(school.segments.audience(Segment(active_within_days=7), actor=SYSTEM)) == []
     assert school.segments.sweep_due() == 2  # both never logged in: at-risk
-    csv = school.segments.export(Segment(stages={"first_purchase"})).splitlines()
+    csv = school.segments.export(Segment(stages={"first_purchase"}), actor=SYSTEM).splitlines()
     assert csv[0] == "student_id,stage,tags,purchases,last_active,region"
     assert csv[1] == "bob,first_purchase,at-risk,1,2026-03-02T09:00:00+00:00,"
 
@@ -112,12 +119,15 @@ def test_the_sweep_reads_only_due_students_and_moves_them(store: StoreHandle) ->
     assert sorted(due_students(store, clock)) == ["ann", "bob", "cy"]
     assert school.segments.sweep_due() == 3
     assert school.segments.sweep_due() == 0  # run twice: nothing more
-    assert list(school.segments.audience(Segment(tags_all={"at-risk"}))) == ["ann", "cy"]
+    assert list(school.segments.audience(Segment(tags_all={"at-risk"}), actor=SYSTEM)) == [
+        "ann",
+        "cy",
+    ]
     assert due_students(store, clock) == []
     assert "at-risk" in school.students.refresh_tags("ann")[0]
     clock.advance(timedelta(days=46))  # cy: 61 days without activity after buying
     assert school.segments.sweep_due() >= 1
-    assert list(school.segments.audience(Segment(stages={"churned"}))) == ["cy"]
+    assert list(school.segments.audience(Segment(stages={"churned"}), actor=SYSTEM)) == ["cy"]
     assert [s for s, _, _ in school.students.stage_history("cy")][-1] == "churned"
 
 
@@ -134,16 +144,18 @@ def test_mastery_and_linked_guardians_channels(store: StoreHandle) -> None:
         school.mastery.observe("bob", "fractions", False)
     # cy has not met the point: she counts at its prior, below 0.6
     weak = Segment(mastery_below={"fractions": Decimal("0.6")})
-    assert list(school.segments.audience(weak)) == ["bob", "cy"]
+    assert list(school.segments.audience(weak, actor=SYSTEM)) == ["bob", "cy"]
     strong = Segment(mastery_at_least={"fractions": "0.6"})
-    assert list(school.segments.audience(strong)) == ["ann"]
+    assert list(school.segments.audience(strong, actor=SYSTEM)) == ["ann"]
     school.segments.save("weak", weak)
     assert school.segments.get("weak") == weak
     # a guardian account linked to bob (not given at registration) reaches him by email
     school.people.add_guardian("g-li", name="李强", email="li@example.com")
     school.people.link("g-li", "bob", {GuardianRole.RECEIVE_REMINDERS})
-    assert list(school.segments.audience(Segment(guardian_channel="email"))) == ["bob"]
-    assert list(school.segments.audience(Segment(guardian_channel="phone"))) == []
+    assert list(school.segments.audience(Segment(guardian_channel="email"), actor=SYSTEM)) == [
+        "bob"
+    ]
+    assert list(school.segments.audience(Segment(guardian_channel="phone"), actor=SYSTEM)) == []
     with pytest.raises(InvalidInput):
         Segment(mastery_below={"fractions": "1.5"})
     with pytest.raises(InvalidInput):

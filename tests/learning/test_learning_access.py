@@ -20,7 +20,7 @@ from eduengine.learning import Assignment, LearningService, WorkKind
 from eduengine.mastery.service import MasteryService
 from eduengine.milestones import Quest
 from eduengine.milestones.service import MilestoneService
-from eduengine.people import FieldSet, Scope, StaffRole
+from eduengine.people import SYSTEM, FieldSet, Scope, StaffRole
 from eduengine.people.model import Access
 from eduengine.students import Actor, SchoolClass
 from tests.adapters import StoreHandle
@@ -169,7 +169,7 @@ def test_every_public_read_of_a_learning_record_takes_an_actor() -> None:
 
 
 def audit_rows(school: School, actor: Actor) -> list[tuple[str, str]]:
-    page = school.people.audit_log(actor_id=actor.id, limit=1000)
+    page = school.people.audit_log(actor=SYSTEM, actor_id=actor.id, limit=1000)
     return [(e.student_id, e.action) for e in page.entries]
 
 

@@ -16,9 +16,11 @@ import pytest
 
 from eduengine import FixedClock, School
 from eduengine.analytics import Period
-from eduengine.errors import InvalidInput
+from eduengine.errors import InvalidInput, WrongType
 from eduengine.growth import Segment
 from eduengine.ops.board import BoardApp, BoardSettings, board_token, board_view
+from eduengine.people import SYSTEM, StaffRole
+from eduengine.students import Actor
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -115,6 +117,34 @@ def test_the_app_serves_the_page_the_font_and_answers_a_long_poll_on_news(
     assert get(app, "/segments/未购买", "after=bogus")[0] == 422
     assert get(app, "/board.json", method="POST")[0] == 405
     assert get(app, "/nothing")[0] == 404
+
+
+def test_a_board_served_to_an_operator_lists_only_the_students_she_may_see(
+    store: StoreHandle,
+) -> None:
+    school, _, _ = seeded(store)
+    school.people.register_staff("u-tutor", StaffRole.TUTOR, student_ids={"s2"})
+    tutor = Actor(id="u-tutor", role="tutor")
+    settings = BoardSettings(actor=tutor, segment_every=0.01)
+    view = board_view(school, settings=settings)
+    # the count is a number of the whole segment; the students listed are hers
+    assert view["segments"] == [{"name": "未购买", "count": 3, "first": ["s2"], "more": None}]
+    assert view["renewals"] == []  # s0's package: not her student
+    app = BoardApp(school, settings)
+    status, body = get(app, "/segments/未购买")
+    assert status == 200 and json.loads(body)["student_ids"] == ["s2"]
+    school.people.revoke_all("u-tutor")
+    assert get(app, "/segments/未购买")[0] == 403
+    page = school.people.audit_log(actor=SYSTEM, actor_id="u-tutor", limit=100)
+    assert {(e.student_id, e.action) for e in page.entries} == {
+        ("s2", "read"),
+        ("s0", "denied"),
+        ("s1", "denied"),
+        ("s2", "denied"),
+        ("s3", "denied"),
+    }
+    with pytest.raises(WrongType):
+        BoardSettings(actor="u-tutor")  # type: ignore[arg-type]
 
 
 def test_the_board_command_refuses_bad_arguments_in_one_line(

@@ -143,7 +143,7 @@ def test_a_removed_guardian_gets_nothing_after_removal(
             school.booking.bookings_for_student(child, actor=DAD)
     with pytest.raises(PayerNotAllowed):
         school.students.buy_package("mei", credits=1, valid_for=timedelta(days=9), payer="g-li")
-    denied = school.people.audit_log(actor_id="g-li").entries
+    denied = school.people.audit_log(actor=SYSTEM, actor_id="g-li").entries
     assert [e.action for e in denied] == ["denied"] * 6
 
 
@@ -189,3 +189,29 @@ def test_a_guardian_pays_for_a_quoted_order_and_package_and_one_without_pay_take
         if type(e).__name__ in ("OrderPaid", "PackageBought")
         and getattr(e, "student_id", "") == "mei"
     ] == [("OrderPaid", "g-li"), ("PackageBought", "g-li")]
+
+
+def test_a_guardian_pays_for_the_place_of_a_child_who_opens_a_group(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    school = family(store, clock)
+    before = school.feed.head()
+    with pytest.raises(PayerNotAllowed) as refused:  # no "pay" role on his link to lei
+        school.deals.open_group("spring", "lei", account="wx-li", payer="g-li")
+    assert (refused.value.payer_id, refused.value.student_id) == ("g-li", "lei")
+    assert school.feed.head() == before  # no group opened, nothing charged
+    with pytest.raises(PayerNotAllowed):  # nobody's guardian
+        school.deals.open_group("spring", "mei", account="wx-li", payer="g-wang")
+    group = school.deals.open_group("spring", "mei", account="wx-li", payer="g-li")
+    opener = school.deals.get_group(group.id, actor=SYSTEM).member("mei")
+    assert opener is not None and opener.payer_id == "g-li"
+    [paid] = [
+        e.event
+        for e in school.feed.events_since(0, limit=1000)
+        if e.type == "deals.member_joined" and getattr(e.event, "student_id", "") == "mei"
+    ]
+    assert getattr(paid, "is_initiator", None) is True
+    assert getattr(paid, "payer_id", None) == "g-li"
+    # lei opens her own group and pays for it herself: no payer recorded
+    own = school.deals.open_group("spring", "lei", account="wx-lei").member("lei")
+    assert own is not None and own.payer_id is None

@@ -10,6 +10,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.errors import AccessDenied, InvalidInput, NotFound, WrongType
 from eduengine.notices import NoticePolicy
+from eduengine.people import SYSTEM
 from eduengine.students import Actor, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
@@ -119,27 +120,27 @@ def test_the_audit_log_pages_by_student_actor_and_period_and_outlives_erasure(
         clock.advance(timedelta(days=10))
     pages, after = [], None
     while True:
-        page = school.people.audit_log(student_id="mei", limit=2, after=after)
+        page = school.people.audit_log(actor=SYSTEM, student_id="mei", limit=2, after=after)
         pages.append(page.entries)
         if page.next is None:
             break
         after = page.next
     assert [len(p) for p in pages] == [2, 1]
     assert {e.actor_id for p in pages for e in p} == {"u-office"}
-    by_support = school.people.audit_log(actor_id="u-support").entries
+    by_support = school.people.audit_log(actor=SYSTEM, actor_id="u-support").entries
     assert [e.student_id for e in by_support] == ["lei", "lei", "lei"]
     start = clock.now() - timedelta(days=25)
-    in_period = school.people.audit_log(since=start, until=start + timedelta(days=10))
+    in_period = school.people.audit_log(actor=SYSTEM, since=start, until=start + timedelta(days=10))
     assert [(e.actor_id, e.student_id) for e in in_period.entries] == [
         ("u-office", "mei"),
         ("u-support", "lei"),
     ]
     school.students.erase(OFFICE, "mei")
-    trail = school.people.audit_log(student_id="mei").entries
+    trail = school.people.audit_log(actor=SYSTEM, student_id="mei").entries
     assert [e.action for e in trail] == ["read", "read", "read", "erase"]
     assert "李mei" not in repr(trail)
     assert school.people.children_of("g-li") == {
         "lei": frozenset({GuardianRole.SEE_REPORTS, GuardianRole.RECEIVE_REMINDERS})
     }
     with pytest.raises(InvalidInput):
-        school.people.audit_log(after="not a cursor")
+        school.people.audit_log(actor=SYSTEM, after="not a cursor")

@@ -169,6 +169,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         ip: str | None = None,
         course_id: str | None = None,
         via: str | None = None,
+        payer: str | None = None,
     ) -> GroupDeal:
         """Open a group (开团) and pay the group price as its first member, with the
         opener's payment method (``method_id``, or their default on file).
@@ -183,6 +184,11 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         default its ``course_id``); ``via`` the token of the share link she came
         through (the open is attributed to its sharer, ``JoinAttributed``).
 
+        ``payer`` is a guardian paying for the opener's place on her behalf (recorded on
+        the member and the opener's ``MemberJoined``), as in :meth:`join_group`: one
+        without the "pay" role on a link to the opener is refused (``PayerNotAllowed``)
+        and no group is opened.
+
         Raises ``PaymentOutcomeUnknown`` when the provider's answer is lost: the group
         stays open with the opener ``pending``; calling ``open_group`` again resumes that
         group's payment (same idempotency key) instead of opening another.
@@ -191,21 +197,23 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         check_id(initiator, "initiator")
         _check_payer(account, method_id, device_id, ip, "open_group")
         check_optional_id(quote_id, "quote_id")
-        payer = account or ""
+        check_optional_id(payer, "payer")
+        charged = account or ""
         check_optional_id(course_id, "course_id")
         check_optional_id(via, "via")
 
         def reserve(uow: UnitOfWork, now: datetime) -> str:
-            nonlocal payer
-            payer = account or paying_method(uow, initiator, method_id).account
+            nonlocal charged
+            charged = account or paying_method(uow, initiator, method_id).account
             part = _participation(uow, campaign_id, initiator)
             for gid in part["groups"]:
                 mine = _group(uow, gid)
                 me = mine.member(initiator)
                 if mine.initiator == initiator and me is not None and me.status == "pending":
                     # a retry of an open whose payment is under way or unknown: resume it
-                    self._file_charge(uow, mine, me, payer, now)
+                    self._file_charge(uow, mine, me, charged, now)
                     return str(gid)
+            check_payer(uow, payer, initiator)
             campaign = _campaign(uow, campaign_id)
             if not campaign.starts_at <= now < campaign.ends_at:
                 raise GroupClosed(campaign_id, "the campaign is not running")
@@ -217,7 +225,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
             self._ensure_not_in_open_group(uow, campaign_id, initiator, part)
             course = campaign.course_for(course_id)
             attempt = JoinAttempt(
-                student_id=initiator, account=payer, device_id=device_id, ip=ip, at=now
+                student_id=initiator, account=charged, device_id=device_id, ip=ip, at=now
             )
             group_id = self._new_id()
             self._check_risk(uow, attempt, None, [], now, campaign_id=campaign_id, seen_in=group_id)
@@ -236,14 +244,15 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                         student_id=initiator,
                         status="pending",
                         joined_at=now,
-                        account=payer,
+                        account=charged,
                         device_id=device_id,
                         ip=ip,
+                        payer_id=payer,
                         course_id=course,
                     )
                 ],
             )
-            self._file_charge(uow, group, group.members[0], payer, now)
+            self._file_charge(uow, group, group.members[0], charged, now)
             part["opened"] += 1
             part["groups"].append(group.id)
             uow.records.put(PARTICIPATION, f"{campaign_id}:{initiator}", part)
@@ -278,7 +287,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
                 "course_id": course_id,
             },
         )
-        return self._pay(group_id, initiator, payer)
+        return self._pay(group_id, initiator, charged)
 
     def _group_price(
         self,

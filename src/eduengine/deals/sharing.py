@@ -36,6 +36,8 @@ from eduengine.deals.records import (
 from eduengine.errors import InvalidInput, ShareCodeUnavailable, ShareLinkNotFound
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id, check_optional_id
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor, mask_name
 from eduengine.pricing import referrals
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
@@ -48,6 +50,8 @@ class ShareLinks(ServiceBase):
     """Share links: make one, find one, attribute registrations, opens and joins."""
 
     _new_token: Callable[[], str]
+    #: the access check of the attribution reads (School.build passes the school's)
+    gate: AccessGate = AccessGate()
 
     def share_link(
         self, sharer_id: str, campaign_id: str, *, group_id: str | None = None
@@ -111,33 +115,65 @@ class ShareLinks(ServiceBase):
 
         return self._run(command, ids={"student_id": student_id})
 
-    def attribution(self, student_id: str) -> Attribution | None:
-        """Whom ``student_id`` is attributed to (first and last touch), if anyone."""
+    def attribution(
+        self, student_id: str, *, actor: Actor | None = None
+    ) -> Attribution | None:
+        """Whom ``student_id`` is attributed to (first and last touch), if anyone, read
+        as ``actor``: refused unless the actor may see the student; audited (fields
+        ``attribution``; docs/privacy.md). The sharers are named by id, as on their
+        links. Without an actor (deprecated) it is read as before."""
         check_id(student_id, "student_id")
-        return self._run(
-            lambda uow, now: _attribution(uow, student_id),
-            write=False,
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Attribution | None:
+            shown(look, student_id)
+            return _attribution(uow, student_id)
+
+        return self.gate.read(
+            self._run,
+            actor,
+            ("attribution",),
+            query,
             ids={"student_id": student_id},
+            records=True,
         )
 
-    def referral_debts(self, referrer_id: str) -> list[dict[str, Any]]:
+    def referral_debts(
+        self, referrer_id: str, *, actor: Actor | None = None
+    ) -> list[dict[str, Any]]:
         """The referral rewards clawed back from ``referrer_id`` after she had used them,
         oldest first: ``{"referrer", "referred", "coupon", "order", "amount", "at"}``
         (``amount`` a money record, ``None`` for a percentage coupon). Settling a debt is
-        the school's business; this lists what is owed."""
+        the school's business; this lists what is owed.
+
+        Read as ``actor``: refused unless the actor may see the referrer; a referred
+        student the actor may not see is shown by a masked id (``b**``) and her order
+        left out (``None``). Audited (fields ``referrals``) for the referrer and each
+        referred student shown. Without an actor (deprecated) it is read as before."""
         check_id(referrer_id, "referrer_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[dict[str, Any]]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[dict[str, Any]]:
+            shown(look, referrer_id)
             found = []
             for key, _ in uow.records.scan(
                 referrals.REFERRAL_DEBTS, referrals.debtor_index(referrer_id)
             ):
                 doc = uow.records.get(referrals.REFERRAL_DEBTS, key)
-                if doc is not None and doc["referrer"] == referrer_id:
-                    found.append(doc)
+                if doc is None or doc["referrer"] != referrer_id:
+                    continue
+                referred = doc.get("referred")
+                if isinstance(referred, str) and look(referred).refused:
+                    doc = {**doc, "referred": mask_name(referred) or "*", "order": None}
+                found.append(doc)
             return found
 
-        return self._run(query, write=False, ids={"referrer_id": referrer_id})
+        return self.gate.read(
+            self._run,
+            actor,
+            ("referrals",),
+            query,
+            ids={"referrer_id": referrer_id},
+            records=True,
+        )
 
     def _touch(
         self,

@@ -56,7 +56,7 @@ from eduengine.errors import (
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
 from eduengine.people.access import AccessGate
-from eduengine.people.model import Access, Actor
+from eduengine.people.model import Access, Actor, mask_name
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 from eduengine.students.records import STUDENTS
@@ -157,6 +157,36 @@ def _review(review_id: str, doc: dict[str, Any]) -> Review:
         original=doc.get("original", doc["text"]),
         words=tuple(doc.get("words", ())),
         moderator_id=doc.get("moderator_id"),
+    )
+
+
+def _review_as(review: Review, contacts: Access | None) -> Review:
+    """``review`` as a reader whose field set shows its author's contacts so
+    (``None``: no actor, shown as to a masked role): whole; with the contacts in its
+    texts starred (:func:`mask_text`); or, for a reader who may not see her, her id
+    masked and what she wrote left out too (the rating and the shown text, its contacts
+    starred, are the public listing)."""
+    if contacts is Access.FULL:
+        return review
+    text = None if review.text is None else mask_text(review.text)
+    if contacts is Access.NONE:
+        return attrs.evolve(
+            review,
+            student_id=mask_name(review.student_id) or "*",
+            text=text,
+            original=None,
+            words=(),
+        )
+    original = None if review.original is None else mask_text(review.original)
+    return attrs.evolve(review, text=text, original=original)
+
+
+def _deprecated_review_read(stacklevel: int = 3) -> None:
+    warnings.warn(
+        "reading reviews without an actor is deprecated: pass actor=; without one what "
+        "the author wrote is masked",
+        DeprecationWarning,
+        stacklevel=stacklevel,
     )
 
 
@@ -481,34 +511,65 @@ class SatisfactionService(ServiceBase):
         )
 
     def reviews(
-        self, *, course_id: str | None = None, tutor_id: str | None = None, limit: int = 100
+        self,
+        *,
+        course_id: str | None = None,
+        tutor_id: str | None = None,
+        limit: int = 100,
+        actor: Actor | None = None,
     ) -> list[Review]:
         """The shown reviews of a course or of a tutor, newest first (held, blocked and
-        rejected ones are not shown; masked ones show their starred text)."""
+        rejected ones are not shown; masked ones show their starred text), each as
+        ``actor`` may see its author (see :meth:`review_of`; an author the actor may not
+        see is named by a masked id and her original text is left out, the rating and
+        shown text stay, contacts in it starred: the listing is public). Without an actor
+        (deprecated) every author is shown as to a masked role."""
         if (course_id is None) == (tutor_id is None):
             raise InvalidInput("list the reviews of a course_id or of a tutor_id")
         check_optional_id(course_id, "course_id")
         check_optional_id(tutor_id, "tutor_id")
         check_int(limit, "limit", low=1, high=10_000)
         index = f"course:{course_id}" if course_id is not None else f"tutor:{tutor_id}"
-        return self._reviews_in(index, limit, descending=True)
+        return self._reviews_in(index, limit, descending=True, actor=actor)
 
-    def review_queue(self, *, limit: int = 100) -> list[Review]:
-        """Held reviews, oldest first, for a moderator."""
+    def review_queue(self, *, limit: int = 100, actor: Actor | None = None) -> list[Review]:
+        """Held reviews, oldest first, for a moderator, each as ``actor`` may see its
+        author (as :meth:`reviews` shows them)."""
         check_int(limit, "limit", low=1, high=10_000)
-        return self._reviews_in(QUEUE, limit, descending=False)
+        return self._reviews_in(QUEUE, limit, descending=False, actor=actor)
 
-    def review_of(self, review_id: str) -> Review:
-        """One review, whatever its state (the author's and a moderator's view)."""
+    def review_of(self, review_id: str, *, actor: Actor | None = None) -> Review:
+        """One review, whatever its state (the author's and a moderator's view), read as
+        ``actor``: the author herself (role ``student``) whole; anyone else by the
+        school's access check on the author: whole and audited (fields ``review``), with
+        the contacts in its texts starred (:func:`mask_text`) for a masked role, or
+        refused (``AccessDenied``, audited ``denied``). Without an actor (deprecated) it
+        is shown as to a masked role."""
         check_text(review_id, "review_id", max_length=1000)
 
-        def query(uow: UnitOfWork, now: datetime) -> Review:
+        def load(uow: UnitOfWork) -> Review:
             doc = uow.records.get(REVIEWS, review_id)
             if doc is None:
                 raise ReviewNotFound(review_id)
             return _review(review_id, doc)
 
-        return self._run(query, write=False, ids={"review_id": review_id})
+        if actor is None:
+            _deprecated_review_read()
+            found = self._run(lambda uow, now: load(uow), write=False, ids={"review_id": review_id})
+            return _review_as(found, None)
+
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> Review:
+            found = load(uow)
+            if actor.role == "student" and actor.id == found.student_id:
+                return found  # her own review
+            fields = look(found.student_id)
+            if fields.refused:
+                raise Refused()
+            return _review_as(found, fields.contacts)
+
+        return read_personal(
+            self._run, self.gate, actor, ("review",), query, ids={"review_id": review_id}
+        )
 
     def approve_review(self, review_id: str, moderator_id: str) -> Review:
         """Show a held review (its ``mask`` words still starred): once."""
@@ -556,10 +617,26 @@ class SatisfactionService(ServiceBase):
 
         return self._run(command, ids={"review_id": review_id, "moderator_id": moderator_id})
 
-    def _reviews_in(self, index: str, limit: int, *, descending: bool) -> list[Review]:
-        def query(uow: UnitOfWork, now: datetime) -> list[Review]:
+    def _reviews_in(
+        self, index: str, limit: int, *, descending: bool, actor: Actor | None
+    ) -> list[Review]:
+        def load(uow: UnitOfWork) -> list[Review]:
             rows = uow.records.scan(REVIEWS, index, limit=limit, descending=descending)
             docs = ((key, uow.records.get(REVIEWS, key)) for key, _ in rows)
             return [_review(key, doc) for key, doc in docs if doc is not None]
 
-        return self._run(query, write=False)
+        if actor is None:
+            _deprecated_review_read(stacklevel=4)
+            found = self._run(lambda uow, now: load(uow), write=False)
+            return [_review_as(r, None) for r in found]
+
+        def query(uow: UnitOfWork, now: datetime, look: DeskLook) -> list[Review]:
+            out = []
+            for review in load(uow):
+                if actor.role == "student" and actor.id == review.student_id:
+                    out.append(review)
+                    continue
+                out.append(_review_as(review, look(review.student_id).contacts))
+            return out
+
+        return read_personal(self._run, self.gate, actor, ("review",), query)

@@ -41,6 +41,8 @@ from eduengine.kernel.money import Money
 from eduengine.levels.events import LevelUp
 from eduengine.notices import planning
 from eduengine.notices.model import NoticePolicy, QuietHours, best_of
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.pricing.coupons import COUPONS
 from eduengine.pricing.rules import Coupon, DiscountKind
 from eduengine.service_layer.messagebus import Handler
@@ -357,18 +359,27 @@ class JourneyService(ServiceBase):
         self.segments = segments
         self.templates = templates
         self.notice_policy = notice_policy or NoticePolicy()
+        # the school's access check (School.build sets its own)
+        self.gate = AccessGate()
 
-    def passed(self, journey: str, step: str, student_id: str) -> datetime | None:
-        """When the student passed the step (``None``: not yet)."""
+    def passed(
+        self, journey: str, step: str, student_id: str, *, actor: Actor | None = None
+    ) -> datetime | None:
+        """When the student passed the step (``None``: not yet), read as ``actor``:
+        refused unless the actor may see the student; audited (fields ``journeys``;
+        docs/privacy.md). Without an actor (deprecated) it is read as before."""
         check_id(journey, "journey")
         check_id(step, "step")
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> datetime | None:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> datetime | None:
+            shown(look, student_id)
             doc = uow.records.get(STEPS, due_key(journey, step, student_id))
             return None if doc is None else from_micros(doc["at"])
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, ("journeys",), query, ids={"student_id": student_id}, records=True
+        )
 
     def reindex(self) -> int:
         """File every waiting step under ``due`` again (a one-off upgrade step, with

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -38,6 +38,8 @@ from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.kernel.money import Money
 from eduengine.mastery.service import mastery_in, prior_in
+from eduengine.people.access import AccessGate, Look
+from eduengine.people.model import Actor
 from eduengine.people.service import linked_guardians
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
@@ -306,9 +308,13 @@ class SegmentService(ServiceBase):
     >>> school.segments.save("not-vip", Segment(tags_none={"vip"}))
     >>> school.segments.count("not-vip"), school.segments.names()
     (2, ['not-vip'])
-    >>> first = school.segments.page("not-vip", limit=1)
-    >>> first.student_ids, school.segments.page("not-vip", after=first.next_cursor).student_ids
-    (('ann',), ('cy',))
+    >>> from eduengine.students import Actor
+    >>> office = Actor(id="u-office", role="academic")
+    >>> first = school.segments.page("not-vip", limit=1, actor=office)
+    >>> first.student_ids
+    ('ann',)
+    >>> school.segments.page("not-vip", after=first.next_cursor, actor=office).student_ids
+    ('cy',)
     """
 
     def __init__(
@@ -320,6 +326,8 @@ class SegmentService(ServiceBase):
     ) -> None:
         super().__init__(uow, **base)
         self.lifecycle = lifecycle
+        # the school's access check (School.build sets its own)
+        self.gate = AccessGate()
 
     # -- saved segments -------------------------------------------------------------
 
@@ -358,58 +366,104 @@ class SegmentService(ServiceBase):
     # -- reading a segment ----------------------------------------------------------
 
     def page(
-        self, segment: str | Segment, *, after: str | None = None, limit: int = 100
+        self,
+        segment: str | Segment,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        actor: Actor | None = None,
     ) -> SegmentPage:
         """Up to ``limit`` students of a segment (saved by name, or given) in
         registration order, after the ``after`` cursor of the previous page. A page is
         read by keyset, so later pages cost what the first does and a student registered
-        meanwhile never shifts one."""
-        wanted = self._segment(segment)
+        meanwhile never shifts one.
+
+        Read as ``actor``: the students the actor may not see (outside a tutor's or a
+        head teacher's scope, customers for sales) are left out, and the page fills on
+        with the next ones the actor may see; a page whose every student is refused is
+        refused (``AccessDenied``, each audited ``denied``). Each student listed is
+        audited once (fields ``segments``). Without an actor (deprecated) every student
+        of the segment is listed, as before."""
         check_int(limit, "limit", low=1, high=MAX_PAGE)
+        if after is not None:
+            _parse_cursor(after)
+        wanted = self._segment(segment)
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> SegmentPage:
+            return self._page(uow, now, wanted, after, limit, lambda sid: not look(sid).refused)
+
+        return self.gate.read(self._run, actor, ("segments",), query, records=True)
+
+    def _page(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        wanted: Segment,
+        after: str | None,
+        limit: int,
+        listed: Callable[[str], bool] = lambda student_id: True,
+    ) -> SegmentPage:
+        """A page of the segment's students that ``listed`` lets through."""
+        found: list[str] = []
         start = None if after is None else _parse_cursor(after)
-
         exact = _index_decides(wanted)
-
-        def query(uow: UnitOfWork, now: datetime) -> SegmentPage:
-            found: list[str] = []
-            candidates = self._candidates(uow, wanted, start)
-            while True:
-                # the first read takes a page's worth: most segments fill it at once
-                chunk = list(islice(candidates, limit if not found else EVALUATE_BATCH))
-                docs = {} if exact else _documents(uow, [key for _, key in chunk])
-                for place, key in chunk:
-                    if exact or self._matches(uow, wanted, key, docs.get(key), now):
-                        found.append(key)
-                        if len(found) == limit:
-                            return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(place))
-                if not chunk:
-                    return SegmentPage(student_ids=tuple(found), next_cursor=None)
-
-        return self._run(query, write=False)
+        candidates = self._candidates(uow, wanted, start)
+        while True:
+            # the first read takes a page's worth: most segments fill it at once
+            chunk = list(islice(candidates, limit if not found else EVALUATE_BATCH))
+            docs = {} if exact else _documents(uow, [key for _, key in chunk])
+            for place, key in chunk:
+                if (
+                    exact or self._matches(uow, wanted, key, docs.get(key), now)
+                ) and listed(key):
+                    found.append(key)
+                    if len(found) == limit:
+                        return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(place))
+            if not chunk:
+                return SegmentPage(student_ids=tuple(found), next_cursor=None)
 
     def count(self, segment: str | Segment) -> int:
-        """How many students are in the segment now."""
-        return sum(1 for _ in self.audience(segment))
+        """How many students are in the segment now (a number: read without the access
+        check, which only decides who is listed)."""
+        wanted = self._segment(segment)
+        total, cursor = 0, None
+        while True:
+            page = self._run(
+                partial(self._counted, wanted=wanted, after=cursor), write=False
+            )
+            total += len(page.student_ids)
+            if page.next_cursor is None:
+                return total
+            cursor = page.next_cursor
 
-    def audience(self, segment: str | Segment, *, batch: int = 500) -> Iterator[str]:
-        """Every student id of the segment, in registration order, read a page at a time
-        (each page a short read): the audience of a campaign or a journey."""
+    def _counted(
+        self, uow: UnitOfWork, now: datetime, *, wanted: Segment, after: str | None
+    ) -> SegmentPage:
+        return self._page(uow, now, wanted, after, 500)
+
+    def audience(
+        self, segment: str | Segment, *, batch: int = 500, actor: Actor | None = None
+    ) -> Iterator[str]:
+        """Every student id of the segment ``actor`` may see (as :meth:`page` lists
+        them), in registration order, read a page at a time (each page a short read): the
+        audience of a campaign or a journey."""
         cursor: str | None = None
         while True:
-            page = self.page(segment, after=cursor, limit=batch)
+            page = self.page(segment, after=cursor, limit=batch, actor=actor)
             yield from page.student_ids
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    def export(self, segment: str | Segment) -> str:
+    def export(self, segment: str | Segment, *, actor: Actor | None = None) -> str:
         """The segment as CSV: student id, stage, tags (``;``-separated), purchases, last
         activity and the region her data belongs to (data residency; empty: not said),
-        with no contact data: a host joins what its policy lets it see."""
+        with no contact data: a host joins what its policy lets it see. The students are
+        those ``actor`` may see, each audited, as :meth:`page` lists them."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["student_id", "stage", "tags", "purchases", "last_active", "region"])
-        for student_ids in self._batches(segment):
+        for student_ids in self._batches(segment, actor):
 
             def query(uow: UnitOfWork, now: datetime, ids: Sequence[str] = student_ids) -> None:
                 for sid in ids:
@@ -430,10 +484,12 @@ class SegmentService(ServiceBase):
             self._run(query, write=False)
         return out.getvalue()
 
-    def _batches(self, segment: str | Segment) -> Iterator[tuple[str, ...]]:
+    def _batches(
+        self, segment: str | Segment, actor: Actor | None
+    ) -> Iterator[tuple[str, ...]]:
         cursor: str | None = None
         while True:
-            page = self.page(segment, after=cursor, limit=500)
+            page = self.page(segment, after=cursor, limit=500, actor=actor)
             if page.student_ids:
                 yield page.student_ids
             if page.next_cursor is None:

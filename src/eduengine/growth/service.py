@@ -11,7 +11,8 @@ read the results; message templates (``school.templates``): save versions, previ
 ...     Variant("pairs", params={"group_size": 2}))))
 >>> experiments.expose("group-size", "ann").params["group_size"]
 2
->>> experiments.exposure("group-size", "ann")
+>>> from eduengine.people import SYSTEM
+>>> experiments.exposure("group-size", "ann", actor=SYSTEM)
 'pairs'
 >>> experiments.stop("group-size"), experiments.assign("group-size", "ann").key
 (True, 'pairs')
@@ -46,6 +47,8 @@ from eduengine.growth.templates import (
 )
 from eduengine.kernel.codec import dt_out
 from eduengine.kernel.inputs import check_id, check_int, check_text
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -70,6 +73,8 @@ class ExperimentService(ServiceBase):
         super().__init__(uow, **base)
         self._lock = threading.Lock()
         self._known: dict[str, Experiment] = {}
+        # the school's access check (School.build sets its own)
+        self.gate = AccessGate()
 
     def define(self, experiment: Experiment) -> Experiment:
         """Store an experiment, running from now. Defining the same one again changes
@@ -165,16 +170,27 @@ class ExperimentService(ServiceBase):
         self._run(command, ids={"experiment_key": key, "student_id": student_id})
         return variant
 
-    def exposure(self, key: str, student_id: str) -> str | None:
-        """The variant the student was recorded as exposed to, or ``None``."""
+    def exposure(self, key: str, student_id: str, *, actor: Actor | None = None) -> str | None:
+        """The variant the student was recorded as exposed to, or ``None``, read as
+        ``actor``: refused unless the actor may see the student; audited (fields
+        ``experiments``; docs/privacy.md). Without an actor (deprecated) it is read as
+        before."""
         check_id(key, "experiment key")
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> str | None:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> str | None:
+            shown(look, student_id)
             doc = uow.records.get(EXPOSURES, f"{key}/{student_id}")
             return None if doc is None else str(doc["variant"])
 
-        return self._run(query, write=False, ids={"experiment_key": key, "student_id": student_id})
+        return self.gate.read(
+            self._run,
+            actor,
+            ("experiments",),
+            query,
+            ids={"experiment_key": key, "student_id": student_id},
+            records=True,
+        )
 
     def stop(self, key: str) -> bool:
         """Stop recording exposures; ``False`` if already stopped. Every student keeps

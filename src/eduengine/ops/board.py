@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote
 from zoneinfo import ZoneInfo
 
@@ -46,13 +46,18 @@ import attrs
 
 from eduengine.analytics.model import Period
 from eduengine.bootstrap import School
-from eduengine.errors import EduEngineError, InvalidInput, NotFound
+from eduengine.errors import AccessDenied, EduEngineError, InvalidInput, NotFound
+from eduengine.growth.segments import SegmentPage
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.notices.model import check_zone
+from eduengine.people.access import check_actor
+from eduengine.people.model import SYSTEM, Actor
+from eduengine.students.records import PackageView
 
 __all__ = ["BoardApp", "BoardSettings", "board_token", "board_view", "serve"]
 
 log = logging.getLogger("eduengine.board")
+T = TypeVar("T")
 
 #: the projections whose counters the board shows: a move of one refreshes the page
 READS = ("analytics", "segments")
@@ -81,7 +86,11 @@ class BoardSettings:
     every one); ``segment_every``: how often (seconds) the segments are counted again,
     since a count reads every student (the other numbers follow each commit);
     ``poll``: how often (seconds) a waiting request looks at the feed; ``wait``: how
-    long it waits before answering with no change."""
+    long it waits before answering with no change; ``actor``: who reads the students the
+    board lists (segments, renewals) under the school's access check: the library's
+    ``SYSTEM`` by default (audited once a day per student), or the operator a host
+    serves the board to (students outside her scope are left out, each listed one
+    audited)."""
 
     zone: str = attrs.field(default="UTC")
     renew_within: timedelta = attrs.field(default=timedelta(days=7), validator=_duration)
@@ -91,9 +100,11 @@ class BoardSettings:
     poll: float = attrs.field(default=0.2, validator=_seconds)
     wait: float = attrs.field(default=20.0, validator=_seconds)
     listed: int = 10
+    actor: Actor = SYSTEM
 
     def __attrs_post_init__(self) -> None:
         check_zone(self.zone)
+        check_actor(self.actor)
         if self.segments is not None:
             for name in self.segments:
                 check_id(name, "segment")
@@ -140,7 +151,9 @@ def board_view(
     groups = sorted(
         school.deals.closing_soon(settings.forming_within), key=lambda g: (g.deadline, g.id)
     )
-    renewals = school.students.expiring_soon(settings.renew_within)
+    renewals: list[PackageView] = _seen(
+        lambda: school.students.expiring_soon(settings.renew_within, actor=settings.actor), []
+    )
     names = list(settings.segments) if settings.segments is not None else school.segments.names()
     segments = []
     for name in names:
@@ -195,13 +208,25 @@ def board_view(
 
 def count_segment(school: School, name: str, settings: BoardSettings) -> dict[str, Any]:
     """A saved segment's count and its first students (``listed``)."""
-    first = school.segments.page(name, limit=settings.listed)
+    first = _seen(
+        lambda: school.segments.page(name, limit=settings.listed, actor=settings.actor),
+        SegmentPage(student_ids=(), next_cursor=None),
+    )
     return {
         "name": name,
         "count": school.segments.count(name),
         "first": list(first.student_ids),
         "more": first.next_cursor,
     }
+
+
+def _seen(read: Callable[[], T], none: T) -> T:
+    """What ``read`` lists of the students the board's actor may see; ``none`` when she
+    may see none of those it touched (the read is refused, and audited so)."""
+    try:
+        return read()
+    except AccessDenied:
+        return none
 
 
 def _asset(name: str) -> bytes:
@@ -297,6 +322,8 @@ class BoardApp:
                 await _answer(send, 404, b"not found\n", "text/plain; charset=utf-8")
         except NotFound as exc:
             await _json(send, 404, {"error": str(exc)})
+        except AccessDenied as exc:
+            await _json(send, 403, {"error": str(exc)})
         except EduEngineError as exc:
             await _json(send, 422 if isinstance(exc, InvalidInput) else 500, {"error": str(exc)})
 
@@ -310,7 +337,9 @@ class BoardApp:
             await asyncio.sleep(self.settings.poll)
 
     def _segment_page(self, name: str, after: str | None) -> dict[str, Any]:
-        page = self.school.segments.page(name, after=after, limit=100)
+        page = self.school.segments.page(
+            name, after=after, limit=100, actor=self.settings.actor
+        )
         return {"segment": name, "student_ids": list(page.student_ids), "next": page.next_cursor}
 
 

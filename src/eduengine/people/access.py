@@ -77,6 +77,8 @@ REVOKED = "access_revoked"
 ACCESS_REVISION = "access_revision"
 #: how many people a gate remembers (it forgets them all when full)
 ACTORS_KEPT = 4096
+#: the roles that may read the audit log (besides staff registered as ``ADMIN``)
+AUDITORS = frozenset({StaffRole.ADMIN.value})
 
 
 def check_actor(actor: object) -> Actor:
@@ -322,11 +324,33 @@ class AccessGate:
         self,
         policy: AccessPolicy | None = None,
         roles: Mapping[StaffRole, RoleRule] = DEFAULT_ROLES,
+        auditors: frozenset[str] = AUDITORS,
     ) -> None:
         self.policy: AccessPolicy = policy or RoleBasedPolicy()
         self.roles = dict(roles)
         #: what was read of each person, by (id, reads as guardian, access revision)
         self._known: dict[tuple[str, bool, str], _Actor] = {}
+        #: the roles (named by an actor not on the registry) that may read the audit log
+        self.auditors = frozenset(auditors)
+
+    def may_audit(self, uow: UnitOfWork, actor: Actor) -> bool:
+        """Whether ``actor`` may read the audit log: the library (:data:`SYSTEM`), staff
+        registered as ``ADMIN`` and active, or an actor not on the registry whose role is
+        one of ``auditors``; never a person whose grants were all revoked.
+
+        >>> from eduengine import InMemoryStore
+        >>> with InMemoryStore().unit_of_work() as uow:
+        ...     [AccessGate().may_audit(uow, Actor(id="u1", role=r)) for r in ("admin", "academic")]
+        [True, False]
+        """
+        if actor.role == SYSTEM.role:
+            return True
+        if uow.records.get(REVOKED, actor.id) is not None:
+            return False
+        staff = uow.records.get(STAFF, actor.id)
+        if staff is not None:
+            return bool(staff["active"]) and staff["role"] == StaffRole.ADMIN.value
+        return actor.role in self.auditors
 
     def fields(
         self,

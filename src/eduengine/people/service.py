@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import base64
 import uuid
+import warnings
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Unpack
 
 import attrs
 
-from eduengine.errors import InvalidInput, NotFound, WrongType
+from eduengine.errors import AccessDenied, InvalidInput, NotFound, WrongType
 from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_int, check_text
@@ -37,14 +38,17 @@ from eduengine.people.access import (
     LEGACY_GRANTS,
     REVOKED,
     STAFF,
+    AccessGate,
     audit_entry,
     audit_index,
     audit_order,
+    check_actor,
     grant_out,
     grants_of,
     staff_in,
     staff_out,
     touch_access,
+    write_audit,
 )
 from eduengine.people.events import (
     GrantIssued,
@@ -57,6 +61,7 @@ from eduengine.people.events import (
     StaffRegistered,
 )
 from eduengine.people.model import (
+    Actor,
     AuditEntry,
     FieldSet,
     Grant,
@@ -165,6 +170,8 @@ class PeopleService(ServiceBase):
 
     def __init__(self, uow: UnitOfWorkFactory, **base: Unpack[ServiceOptions]) -> None:
         super().__init__(uow, **base)
+        # the school's access check (School.build sets its own): who may read the log
+        self.gate = AccessGate()
 
     # --- guardians -------------------------------------------------------------------
 
@@ -431,6 +438,7 @@ class PeopleService(ServiceBase):
     def audit_log(
         self,
         *,
+        actor: Actor | None = None,
         student_id: str | None = None,
         actor_id: str | None = None,
         since: datetime | None = None,
@@ -440,7 +448,37 @@ class PeopleService(ServiceBase):
     ) -> AuditPage:
         """Audit rows by student, by actor and/or in ``[since, until)``, oldest first,
         ``limit`` a page; pass a page's ``next`` as ``after`` for the next one. Reads
-        the narrowest index (student, else actor, else instant) and filters by the rest."""
+        the narrowest index (student, else actor, else instant) and filters by the rest.
+
+        Read as ``actor``: only an auditor reads the log (:meth:`AccessGate.may_audit`:
+        staff registered as ``ADMIN``, the ``admin`` role, the library's ``SYSTEM``);
+        anyone else is refused (``AccessDenied``; a refused read of one student's rows
+        is audited ``denied`` under her). Reading the log writes no row itself: its rows
+        hold ids, roles and field names, never a value, and a read that wrote rows would
+        change the log it pages through. Without an actor (deprecated) it is read as
+        before.
+
+        >>> from datetime import datetime, timezone
+        >>> from eduengine import FixedClock, InMemoryStore, School
+        >>> from eduengine.people import SYSTEM
+        >>> from eduengine.students import Actor
+        >>> school = School.build(InMemoryStore(),
+        ...     clock=FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+        >>> school.students.register("ann", name="Ann")
+        >>> _ = school.booking.bookings_for_student("ann", actor=SYSTEM)
+        >>> admin = Actor(id="u-admin", role="admin")
+        >>> [e.fields for e in school.people.audit_log(actor=admin, student_id="ann").entries]
+        [('bookings',)]
+        """
+        if actor is None:
+            warnings.warn(
+                "reading the audit log without an actor is deprecated: pass actor= (an "
+                "auditor: an admin)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        else:
+            check_actor(actor)
         for what, value in (("student_id", student_id), ("actor_id", actor_id)):
             if value is not None:
                 check_id(value, what)
@@ -468,7 +506,9 @@ class PeopleService(ServiceBase):
                 and (until is None or at < until)
             )
 
-        def query(uow: UnitOfWork, now: datetime) -> AuditPage:
+        def query(uow: UnitOfWork, now: datetime) -> AuditPage | None:
+            if actor is not None and not self.gate.may_audit(uow, actor):
+                return None
             found: list[AuditEntry] = []
             position = cursor if cursor is not None else (None if lo is None else (lo - 1, ""))
             while len(found) < limit:
@@ -485,9 +525,19 @@ class PeopleService(ServiceBase):
             assert position is not None
             return AuditPage(entries=tuple(found), next=_cursor_out(*position))
 
-        return self._run(
-            query, write=False, ids={"student_id": student_id, "actor_id": actor_id}
-        )
+        ids = {"student_id": student_id, "actor_id": actor_id}
+        page = self._run(query, write=False, ids=ids)
+        if page is not None:
+            return page
+        assert actor is not None
+        if student_id is not None:
+            refused = student_id  # typed for the closure
+
+            def denied(uow: UnitOfWork, now: datetime) -> None:
+                write_audit(uow, actor, refused, "denied", ("audit",), now)
+
+            self._run(denied, ids=ids)
+        raise AccessDenied(f"{actor.role} {actor.id!r} may not read the audit log")
 
     def reindex_audit(self) -> int:
         """File audit rows written before the log was indexed by actor and instant (a

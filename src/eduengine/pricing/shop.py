@@ -47,6 +47,8 @@ from eduengine.errors import (
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_duration, check_id, check_ids
 from eduengine.kernel.money import Money
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.pricing.catalogue import (
     CatalogueItem,
     CatalogueQuote,
@@ -210,6 +212,8 @@ class CatalogueService(ServiceBase):
         self.rules = tuple(rules)
         self.max_discount = max_discount
         self.quote_ttl = quote_ttl
+        # the school's access check (School.build sets its own)
+        self.gate = AccessGate()
 
     def add_item(self, item: CatalogueItem) -> None:
         """Add a course, package or campaign to the catalogue (an id is used once)."""
@@ -378,11 +382,21 @@ class CatalogueService(ServiceBase):
         self._run(keep, ids={"student_id": customer.student_id})
         return given
 
-    def get_quote(self, quote_id: str) -> CatalogueQuote:
-        """A quote as given (``QuoteNotFound`` if there is none)."""
+    def get_quote(self, quote_id: str, *, actor: Actor | None = None) -> CatalogueQuote:
+        """A quote as given (``QuoteNotFound`` if there is none), read as ``actor``:
+        refused unless the actor may see its student; audited (fields ``quotes``;
+        docs/privacy.md). A quote holds the customer facts the rules saw (tags, level),
+        no contact value, so nothing in it is masked. Without an actor (deprecated) it is
+        read as before."""
         check_id(quote_id, "quote_id")
-        return self._run(
-            lambda uow, now: get_quote(uow, quote_id)[0], write=False, ids={"quote_id": quote_id}
+
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> CatalogueQuote:
+            found = get_quote(uow, quote_id)[0]
+            shown(look, found.student_id)
+            return found
+
+        return self.gate.read(
+            self._run, actor, ("quotes",), query, ids={"quote_id": quote_id}, records=True
         )
 
 

@@ -15,10 +15,14 @@ student's own rows, never every order or package. Pages are newest first, keyset
 ...     _ = school.students.buy_package("ann", credits=n, valid_for=timedelta(days=90),
 ...                                     package_id=f"p{n}", activate=True)
 ...     _ = clock.advance(timedelta(hours=1))
->>> page = school.purchases.packages("ann", limit=2)
->>> [p.id for p in page], [p.id for p in school.purchases.packages("ann", after=page.next)]
-(['p20', 'p5'], ['p10'])
->>> [(c.course_id, c.credits_left) for c in school.purchases.credits("ann")]
+>>> from eduengine.students import Actor
+>>> office = Actor(id="u-office", role="academic")
+>>> page = school.purchases.packages("ann", limit=2, actor=office)
+>>> [p.id for p in page]
+['p20', 'p5']
+>>> [p.id for p in school.purchases.packages("ann", after=page.next, actor=office)]
+['p10']
+>>> [(c.course_id, c.credits_left) for c in school.purchases.credits("ann", actor=office)]
 [(None, 35)]
 """
 
@@ -32,10 +36,14 @@ import attrs
 
 from eduengine.booking.timetable import Page, decode_cursor, encode_cursor
 from eduengine.kernel.inputs import check_id, check_int
+from eduengine.people.access import AccessGate, Look, shown
+from eduengine.people.model import Actor
 from eduengine.pricing.orders import ORDERS, Order, _order_from
+from eduengine.pricing.service import ORDER_FIELDS
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 from eduengine.students import records as rec
+from eduengine.students.packages import PACKAGE_FIELDS
 
 #: the most rows one page may ask for
 MAX_PAGE = 500
@@ -100,44 +108,73 @@ def _paged(
 
 
 class PurchaseQueries(ServiceBase):
-    """A student's orders, packages and credits (see the module's docs)."""
+    """A student's orders, packages and credits (see the module's docs), each read as an
+    actor under the school's access check: refused unless the actor may see the student;
+    audited (docs/privacy.md). Without an actor (deprecated) they are read as before."""
 
-    def orders(self, student_id: str, *, limit: int = 50, after: str | None = None) -> Page[Order]:
-        """The student's orders, newest first, any status."""
+    # the school's access check (School.build sets its own)
+    gate: AccessGate = AccessGate()
+
+    def orders(
+        self,
+        student_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        actor: Actor | None = None,
+    ) -> Page[Order]:
+        """The student's orders, newest first, any status, read as ``actor`` (fields
+        ``orders``)."""
         check_id(student_id, "student_id")
         limit = check_int(limit, "limit", low=1, high=MAX_PAGE)
 
-        def query(uow: UnitOfWork, now: datetime) -> Page[Order]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Page[Order]:
+            shown(look, student_id)
+
             def read(key: str) -> Order | None:
                 doc = uow.records.get(ORDERS, key)
                 return None if doc is None else _order_from(key, doc)
 
             return _paged(uow, ORDERS, f"student:{student_id}", after, limit, read)
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, ORDER_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
     def packages(
-        self, student_id: str, *, limit: int = 50, after: str | None = None
+        self,
+        student_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        actor: Actor | None = None,
     ) -> Page[rec.PackageView]:
-        """The student's lesson packages, newest purchase first, any status."""
+        """The student's lesson packages, newest purchase first, any status, read as
+        ``actor`` (fields ``packages``)."""
         check_id(student_id, "student_id")
         limit = check_int(limit, "limit", low=1, high=MAX_PAGE)
 
-        def query(uow: UnitOfWork, now: datetime) -> Page[rec.PackageView]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> Page[rec.PackageView]:
+            shown(look, student_id)
+
             def read(key: str) -> rec.PackageView | None:
                 doc = uow.records.get(rec.PACKAGES, key)
                 return None if doc is None else rec.package_view(key, doc, now)
 
             return _paged(uow, rec.PACKAGES, f"student:{student_id}", after, limit, read)
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, PACKAGE_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
-    def credits(self, student_id: str) -> list[CreditBalance]:
+    def credits(self, student_id: str, *, actor: Actor | None = None) -> list[CreditBalance]:
         """The credits the student can spend now, by scope (any course first, then by
-        course id): active packages with credits left only."""
+        course id): active packages with credits left only; read as ``actor`` (fields
+        ``packages``)."""
         check_id(student_id, "student_id")
 
-        def query(uow: UnitOfWork, now: datetime) -> list[CreditBalance]:
+        def query(uow: UnitOfWork, now: datetime, look: Look) -> list[CreditBalance]:
+            shown(look, student_id)
             scopes: dict[str | None, list[rec.PackageView]] = {}
             for key, _ in uow.records.scan(rec.PACKAGES, f"student:{student_id}"):
                 doc = uow.records.get(rec.PACKAGES, key)
@@ -159,7 +196,9 @@ class PurchaseQueries(ServiceBase):
                 )
             return out
 
-        return self._run(query, write=False, ids={"student_id": student_id})
+        return self.gate.read(
+            self._run, actor, PACKAGE_FIELDS, query, ids={"student_id": student_id}, records=True
+        )
 
 
 __all__ = ["MAX_PAGE", "CreditBalance", "PurchaseQueries", "newest_first"]
