@@ -24,8 +24,8 @@ from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM, FieldSet, Scope, StaffRole
 from eduengine.policies.service import PolicyService
 from eduengine.pricing import Customer, Money, OrderLine
-from eduengine.reminders.service import ReminderService
 from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
+from eduengine.reminders.service import ReminderService
 from eduengine.students import Actor, Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
