@@ -525,8 +525,9 @@ class PeopleService(ServiceBase):
             assert position is not None
             return AuditPage(entries=tuple(found), next=_cursor_out(*position))
 
-        ids = {"student_id": student_id, "actor_id": actor_id}
-        page = self._run(query, write=False, ids=ids)
+        page = self._run(
+            query, write=False, ids={"student_id": student_id, "actor_id": actor_id}
+        )
         if page is not None:
             return page
         assert actor is not None
@@ -536,7 +537,7 @@ class PeopleService(ServiceBase):
             def denied(uow: UnitOfWork, now: datetime) -> None:
                 write_audit(uow, actor, refused, "denied", ("audit",), now)
 
-            self._run(denied, ids=ids)
+            self._run(denied, ids={"student_id": student_id, "actor_id": actor_id})
         raise AccessDenied(f"{actor.role} {actor.id!r} may not read the audit log")
 
     def reindex_audit(self) -> int:
