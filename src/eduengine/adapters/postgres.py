@@ -165,7 +165,7 @@ class PostgresStore(SqlStore[Conn]):
         max_size: int = 10,
         check_connections: bool = True,
         application_name: str | None = None,
-        keys: KeyProvider | None = None,
+        keys: KeyProvider | str | None = None,
         region: str | None = None,
     ) -> None:
         if (
@@ -187,7 +187,7 @@ class PostgresStore(SqlStore[Conn]):
         self.schema = schema
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.outbox(outbox)
-        self.sealer = settings.sealer(keys, region)
+        self.sealer = settings.sealer(settings.remote_keys(keys), region)
         self.min_size = min_size
         self.max_size = max_size
         self.check_connections = check_connections
