@@ -299,7 +299,7 @@ class InMemoryKeyProvider(LocalKeyProvider):
 class KeyFile:
     """A key file opened when first needed: what ``SqliteStore(path)`` seals with by
     default (``<database>.keys``). Making the store touches no file; ``migrate()`` (or
-    the first unit of work of a store migrated before it sealed) creates the key file,
+    the first value sealed by a store migrated before it sealed) creates the key file,
     mode 0600, when ``may_create()`` says the database holds no sealed value. A missing
     key file beside a database that does hold some is refused (:class:`InvalidSetting`)
     instead of replaced: fresh keys would read every sealed contact as absent.
