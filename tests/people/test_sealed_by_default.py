@@ -126,6 +126,14 @@ def test_a_missing_key_file_beside_a_sealed_database_is_refused_not_replaced(
         assert not (tmp_path / "school.sqlite3.keys").exists()  # no fresh keys made
     finally:
         again.close()
+    plain = SqliteStore(path, keys="off")  # nor read as if it were clear
+    try:
+        with pytest.raises(InvalidSetting, match="holds sealed contact values"):
+            _school(plain, clock).students.view(OFFICE, "mei")
+        with pytest.raises(InvalidSetting, match="holds sealed contact values"):
+            plain.migrate()
+    finally:
+        plain.close()
     moved = store_from_url(f"sqlite:///{path}?keys=local:{tmp_path / 'elsewhere.keys'}")
     assert isinstance(moved, SqliteStore)
     try:

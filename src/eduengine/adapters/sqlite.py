@@ -270,6 +270,17 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         keys = None if self.sealer is None else self.sealer.keys
         if isinstance(keys, KeyFile):
             keys.open()  # the key file beside the database, created at the first migrate
+        self._refuse_sealed_without_keys()
+
+    def _refuse_sealed_without_keys(self) -> None:
+        # keys="off" on a database that holds sealed values would hand the domain
+        # {"$sealed": ...} where it expects a phone: refused once, when first used
+        if (self.sealer is None or self.sealer.keys is None) and not self._holds_no_sealed_value():
+            raise InvalidSetting(
+                f"SQLite database {self.path!r} holds sealed contact values but its store "
+                "has no keys (keys='off'): open it with its key file (keys='local', the "
+                "default, or keys=local:/path/to/key/file)"
+            )
 
     def _holds_no_sealed_value(self) -> bool:
         """Whether the database holds no data key, so its missing key file may be made
@@ -335,6 +346,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 f"SQLite database {self.path!r} is not migrated "
                 f"(version {found}, need {SCHEMA_VERSION}): call migrate()"
             )
+        self._refuse_sealed_without_keys()
         # a newer schema: reads go on (a migration only adds); writes are refused, with
         # the reason, by _check_write_version
         self._schema_checked = True
