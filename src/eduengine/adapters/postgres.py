@@ -152,6 +152,10 @@ class PostgresStore(SqlStore[Conn]):
     Inside ``with store.joined(conn):`` its units of work run in the transaction the
     host opened on its own psycopg connection ``conn`` (see
     :mod:`eduengine.adapters.joined`).
+
+    ``keys=`` a :class:`~eduengine.service_layer.crypto.KeyProvider` (a KMS, or a key
+    file) seals contact fields; without it they are stored in clear, which is logged
+    once per process; ``keys="off"`` says clear text is meant (docs/privacy.md).
     """
 
     def __init__(
