@@ -28,6 +28,11 @@ if PG_DSN or os.environ.get("CI") == "true":
 #: ``EDUENGINE_TEST_SEAL=1`` runs the suite on stores that seal contact fields (key files
 #: beside the SQLite file, in the temp folder for PostgreSQL, so another process finds them)
 SEAL = os.environ.get("EDUENGINE_TEST_SEAL") == "1"
+#: SQLite seals by default (the key file beside the database), which is what
+#: ``EDUENGINE_TEST_SEAL=1`` runs; otherwise the contract suite says ``keys="off"``, since
+#: its erasure tests read raw snapshots to see a value stored and then gone (the sealed
+#: default has tests of its own: tests/people/test_sealed_by_default.py)
+SQLITE_KEYS = "local" if SEAL else "off"
 
 
 @attrs.define
@@ -73,7 +78,7 @@ def make_store(
         return StoreHandle(name, mem.unit_of_work, mem.snapshot, store=mem)
     if name == "sqlite":
         path = tmp / "eduengine.sqlite3"
-        lite = SqliteStore(path, outbox=outbox, keys=keys or _test_keys(path), region=region)
+        lite = SqliteStore(path, outbox=outbox, keys=keys or SQLITE_KEYS, region=region)
         lite.migrate()
         return StoreHandle(
             name, lite.unit_of_work, lite.snapshot, lite.close, str(path), store=lite
@@ -81,7 +86,11 @@ def make_store(
     if name == "postgres":
         schema = f"t_{uuid.uuid4().hex[:12]}"
         return _postgres_store(
-            schema, create=True, outbox=outbox, keys=keys or _test_keys(schema), region=region
+            schema,
+            create=True,
+            outbox=outbox,
+            keys=keys or _test_keys(schema) or "off",
+            region=region,
         )
     raise ValueError(f"unknown adapter {name!r}")
 
@@ -100,13 +109,14 @@ def _test_keys(where: Path | str | None) -> KeyProvider | None:
 def reopen(name: str, location: str, *, outbox: bool | None = None) -> StoreHandle:
     """Open, from another process, the store a parent made with :func:`make_store`."""
     if name == "sqlite":
-        lite = SqliteStore(location, outbox=outbox, keys=_test_keys(Path(location)))
+        lite = SqliteStore(location, outbox=outbox, keys=SQLITE_KEYS)
         return StoreHandle(
             name, lite.unit_of_work, lite.snapshot, lite.close, location, store=lite
         )
     if name == "postgres":
         schema = location.rpartition("#")[2]
-        return _postgres_store(schema, create=False, outbox=outbox, keys=_test_keys(schema))
+        keys = _test_keys(schema) or "off"
+        return _postgres_store(schema, create=False, outbox=outbox, keys=keys)
     raise ValueError(f"adapter {name!r} cannot be reopened from another process")
 
 
@@ -115,7 +125,7 @@ def _postgres_store(
     *,
     create: bool,
     outbox: bool | None = None,
-    keys: KeyProvider | None = None,
+    keys: KeyProvider | str | None = None,
     region: str | None = None,
 ) -> StoreHandle:
     """A store in its own schema of the test server, dropped again on close."""

@@ -77,7 +77,9 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
+    # sealed, as a deployment should be: the key file in the test's folder
+    keys = f"keys=local:{tmp_path / 'pg.keys'}"
+    yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}&{keys}"
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 

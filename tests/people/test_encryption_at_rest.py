@@ -5,17 +5,20 @@ holds no contact value in clear text after a realistic flow."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.deals import GroupDealCampaign, SameDevice
+from eduengine.desk.model import LeadContact
 from eduengine.errors import AbuseSuspected, UnreadableData, WrongRegion
 from eduengine.growth import Segment
 from eduengine.notices import NoticePolicy
@@ -48,7 +51,18 @@ PAYMENT = {"account": "wx-acct-77731", "device_id": "dev-mei-5e2c", "ip": "203.0
 LEI_ACCOUNT = "wx-acct-77732"
 FEE_ACCOUNT = "alipay-77733"
 CLEAR = [*MEI.values(), *MEI_GUARDIAN.values(), *DAD.values(), *PAYMENT.values()]
-CLEAR += [LEI_ACCOUNT, FEE_ACCOUNT]
+METHOD_ACCOUNT = "tok-visa-77734"
+#: a consultation lead's contact (the desk), before she is a student
+LEAD = {
+    "name": "Lead Qianwu",
+    "phone": "13977770005",
+    "email": "lead.qw@example.org",
+    "wechat": "wx-lead-77735",
+}
+CLEAR += [LEI_ACCOUNT, FEE_ACCOUNT, METHOD_ACCOUNT, *LEAD.values()]
+#: values the library looks up by equality (anti-abuse across groups): their plain
+#: SHA-256 must not be stored either (a dictionary of phone-like values would find them)
+LOOKED_UP = [*PAYMENT.values(), LEI_ACCOUNT]
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -109,6 +123,10 @@ def flow(store: StoreHandle, clock: FixedClock) -> tuple[School, str]:
         )
     )
     gid = school.deals.open_group("spring", "mei", **PAYMENT).id
+    school.payments.add_method("g-dad", METHOD_ACCOUNT, method_id="m-dad", pays_for=["mei"])
+    school.desk.leads.capture(
+        source="douyin", contact=LeadContact(**LEAD), lead_id="lead-1", interests=["math"]
+    )
     return school, gid
 
 
@@ -143,6 +161,9 @@ def assert_no_clear_value(text: str) -> None:
     for value in CLEAR:
         escaped = json.dumps(value)[1:-1]
         assert value not in text and escaped not in text, value
+    for value in LOOKED_UP:
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        assert digest[:16] not in text, f"the plain SHA-256 of {value}"
 
 
 def test_raw_storage_holds_no_contact_value_in_clear_text(
@@ -172,6 +193,10 @@ def test_raw_storage_holds_no_contact_value_in_clear_text(
     assert decision["reasons"] == [f"device {PAYMENT['device_id']} already in the group"]
     phones = {n.recipient.phone for n in school.notices.for_student("mei", actor=OFFICE)}
     assert {MEI["phone"], MEI_GUARDIAN["phone"], DAD["phone"]} <= phones
+    [method] = school.payments.methods_of("mei", actor=OFFICE)
+    assert method.account == METHOD_ACCOUNT
+    lead = school.desk.leads.lead("lead-1", OFFICE).contact
+    assert lead is not None and attrs.asdict(lead) == LEAD
     # ... and the storage none of them
     assert_no_clear_value(raw_storage(store))
 
@@ -352,5 +377,5 @@ def test_the_rotate_keys_command_rewraps_a_sqlite_stores_keys_and_retires_the_ol
         assert (profile.name, profile.region) == (MEI["name"], "cn")
     finally:
         again.close()
-    refused = cli("rotate-keys", url=f"sqlite:///{tmp_path}/school.sqlite3")
+    refused = cli("rotate-keys", url=f"sqlite:///{tmp_path}/school.sqlite3?keys=off")
     assert refused.returncode != 0 and "seals nothing" in refused.stderr

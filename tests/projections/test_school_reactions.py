@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from eduengine.events import projections as projections_module
 from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.ports import UnitOfWork
-from tests.adapters import PG_DSN, StoreHandle
+from tests.adapters import PG_DSN, SEAL, SQLITE_KEYS, StoreHandle
 from tests.conftest import T0
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -132,10 +133,12 @@ def test_a_reaction_that_fails_inline_holds_back_only_itself_and_catches_up_late
 
 def _url(store: StoreHandle) -> str:
     assert store.location is not None
+    # the keys the harness made the store with (tests/adapters.py)
     if store.name == "sqlite":
-        return f"sqlite:///{store.location}"
+        return f"sqlite:///{store.location}?keys={SQLITE_KEYS}"
     dsn, _, schema = store.location.rpartition("#")
-    return f"{dsn}?schema={schema}"
+    keys = f"local:{tempfile.gettempdir()}/eduengine-{schema}.keys" if SEAL else "off"
+    return f"{dsn}?schema={schema}&keys={keys}"
 
 
 def _paused(ready: Any) -> Callable[..., Any]:

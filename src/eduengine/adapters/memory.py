@@ -476,6 +476,13 @@ class InMemoryRecordRepository:
         del self._store.records[kind][key]
         self._store.record_index.replace(kind, key, None)
 
+    def rewrite(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Replace a document's data and keep its index entries (sealing values written
+        before the store had keys, see :func:`eduengine.service_layer.crypto.seal_existing`)."""
+        text = json.dumps(data, sort_keys=True)
+        self._remember(kind, key, "writing")
+        self._store.records.setdefault(kind, {})[key] = text
+
     def _remember(self, kind: str, key: str, what: str) -> None:
         self._uow.refuse_if_read_only(f"{what} record {kind}/{key}")
         self._uow.undo.append(

@@ -152,6 +152,10 @@ class PostgresStore(SqlStore[Conn]):
     Inside ``with store.joined(conn):`` its units of work run in the transaction the
     host opened on its own psycopg connection ``conn`` (see
     :mod:`eduengine.adapters.joined`).
+
+    ``keys=`` a :class:`~eduengine.service_layer.crypto.KeyProvider` (a KMS, or a key
+    file) seals contact fields; without it they are stored in clear, which is logged
+    once per process; ``keys="off"`` says clear text is meant (docs/privacy.md).
     """
 
     def __init__(
@@ -165,7 +169,7 @@ class PostgresStore(SqlStore[Conn]):
         max_size: int = 10,
         check_connections: bool = True,
         application_name: str | None = None,
-        keys: KeyProvider | None = None,
+        keys: KeyProvider | str | None = None,
         region: str | None = None,
     ) -> None:
         if (
@@ -187,7 +191,7 @@ class PostgresStore(SqlStore[Conn]):
         self.schema = schema
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.outbox(outbox)
-        self.sealer = settings.sealer(keys, region)
+        self.sealer = settings.sealer(settings.remote_keys(keys), region)
         self.min_size = min_size
         self.max_size = max_size
         self.check_connections = check_connections

@@ -11,11 +11,20 @@ eduengine.errors.InvalidSetting: lock_timeout must be a finite number of seconds
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
+from collections.abc import Callable
 
 from eduengine.errors import InvalidSetting
-from eduengine.service_layer.crypto import KeyProvider, Sealer
+from eduengine.service_layer.crypto import (
+    InMemoryKeyProvider,
+    KeyFile,
+    KeyProvider,
+    Sealer,
+)
+
+log = logging.getLogger("eduengine.adapters")
 
 
 def lock_timeout(value: object, name: str = "lock_timeout") -> float:
@@ -62,6 +71,64 @@ def outbox(value: object) -> bool:
         # stacklevel 3: the line that built the store, not the store's constructor
         warnings.warn(OUTBOX_IGNORED, DeprecationWarning, stacklevel=3)
     return True
+
+
+#: ``keys=`` of a store that keeps its key file beside its database (SQLite's default)
+LOCAL_KEYS = "local"
+#: ``keys=`` of a store that seals nothing (an explicit choice: contacts in clear)
+NO_KEYS = "off"
+
+
+def local_keys(
+    keys: KeyProvider | str | None, database: str, may_create: Callable[[], bool]
+) -> KeyProvider | None:
+    """What a SQLite store seals with: ``"local"`` the key file ``<database>.keys``
+    (opened when first needed, see :class:`~eduengine.service_layer.crypto.KeyFile`;
+    keys in the process for ``":memory:"``), ``"off"`` or ``None`` nothing, a provider
+    itself.
+
+    >>> local_keys("off", "school.sqlite3", lambda: True) is None
+    True
+    >>> local_keys("local", "school.sqlite3", lambda: True).path.name
+    'school.sqlite3.keys'
+    """
+    if keys is None or keys == NO_KEYS:
+        return None
+    if keys == LOCAL_KEYS:
+        if database == ":memory:":
+            return InMemoryKeyProvider()
+        return KeyFile(f"{database}.keys", may_create=may_create)
+    if isinstance(keys, str):
+        raise InvalidSetting(f"keys must be a KeyProvider, 'local' or 'off', got {keys!r}")
+    return keys
+
+
+#: what a PostgreSQL store built without keys logs, once per process
+CLEAR_CONTACTS = (
+    "PostgreSQL store without keys: contact fields are stored in clear text; give it "
+    "keys= (a KMS-backed KeyProvider, or ?keys=local:/path/to/key/file in its URL), or "
+    "keys='off' (?keys=off) to say clear text is meant (docs/privacy.md)"
+)
+_clear_warned = False
+
+
+def remote_keys(keys: KeyProvider | str | None) -> KeyProvider | None:
+    """What a store with no file of its own (PostgreSQL) seals with: a provider, or
+    nothing. There is no place beside a server's database for a key file, so nothing
+    is the default, said once per process in the log (``"off"`` says it is meant).
+
+    >>> remote_keys("off") is None
+    True
+    """
+    global _clear_warned
+    if keys == NO_KEYS:
+        return None
+    if isinstance(keys, str):
+        raise InvalidSetting(f"keys must be a KeyProvider or 'off', got {keys!r}")
+    if keys is None and not _clear_warned:
+        _clear_warned = True
+        log.warning(CLEAR_CONTACTS)
+    return keys
 
 
 def sealer(keys: KeyProvider | None, region: str | None) -> Sealer | None:

@@ -554,6 +554,14 @@ class SqlRecordRepository(Generic[C]):
         if self._remember:
             self._known[kind, key] = text
 
+    def rewrite(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Replace a document's data and keep its index entries (sealing values written
+        before the store had keys, see :func:`eduengine.service_layer.crypto.seal_existing`)."""
+        self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
+        self._lock(kind, key)
+        self._known.pop((kind, key), None)
+        self._uow.execute(self._update, (json.dumps(data, sort_keys=True), kind, key))
+
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._lock(kind, key)

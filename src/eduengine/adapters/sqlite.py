@@ -65,7 +65,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
-from eduengine.service_layer.crypto import KeyProvider
+from eduengine.service_layer.crypto import DATA_KEYS, KeyFile, KeyProvider
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -96,6 +96,12 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     A file in a directory that does not exist raises :class:`StoreNotFound` at once, a
     ``lock_timeout`` that is not a number of seconds above zero :class:`InvalidSetting`.
     After :meth:`close` every use raises :class:`StoreClosed`.
+
+    Contact fields are sealed by default (docs/privacy.md): ``keys="local"`` keeps the
+    master keys in the key file ``<path>.keys`` beside the database, created (mode 0600)
+    by the first :meth:`migrate`; ``":memory:"`` keeps them in the process. ``keys=`` a
+    :class:`~eduengine.service_layer.crypto.KeyProvider` (a KMS) seals with it;
+    ``keys="off"`` (or ``None``) seals nothing. Losing the key file loses the contacts.
     """
 
     def __init__(
@@ -104,7 +110,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         *,
         lock_timeout: float = 10.0,
         outbox: bool | None = None,
-        keys: KeyProvider | None = None,
+        keys: KeyProvider | str | None = settings.LOCAL_KEYS,
         region: str | None = None,
     ) -> None:
         if not isinstance(path, str | Path) or str(path) == "":
@@ -112,7 +118,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self.path = str(path)
         self.lock_timeout = settings.lock_timeout(lock_timeout)
         self.outbox = settings.outbox(outbox)
-        self.sealer = settings.sealer(keys, region)
+        provider = settings.local_keys(keys, self.path, self._holds_no_sealed_value)
+        self.sealer = settings.sealer(provider, region)
         self._memory = self.path == ":memory:"
         self._database = f"SQLite database {self.path!r}"  # as messages name it
         if not self._memory:
@@ -260,6 +267,37 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             # each version was applied. (PRAGMA cannot take a bound parameter.)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
         self._schema_checked = True
+        keys = None if self.sealer is None else self.sealer.keys
+        if isinstance(keys, KeyFile):
+            keys.open()  # the key file beside the database, created at the first migrate
+        self._refuse_sealed_without_keys()
+
+    def _refuse_sealed_without_keys(self) -> None:
+        # keys="off" on a database that holds sealed values would hand the domain
+        # {"$sealed": ...} where it expects a phone: refused once, when first used
+        if (self.sealer is None or self.sealer.keys is None) and not self._holds_no_sealed_value():
+            raise InvalidSetting(
+                f"SQLite database {self.path!r} holds sealed contact values but its store "
+                "has no keys (keys='off'): open it with its key file (keys='local', the "
+                "default, or keys=local:/path/to/key/file)"
+            )
+
+    def _holds_no_sealed_value(self) -> bool:
+        """Whether the database holds no data key, so its missing key file may be made
+        afresh (a new database, or one written before its store sealed)."""
+        if self._memory or not Path(self.path).exists():
+            return True
+        try:
+            conn = sqlite3.connect(f"{Path(self.path).absolute().as_uri()}?mode=ro", uri=True)
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM records WHERE kind = ? LIMIT 1", (DATA_KEYS,)
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.OperationalError:
+            return True  # no records table yet: nothing was sealed
+        return row is None
 
     def _use_wal(self) -> None:
         # WAL is a property of the database file, so setting it once (here) is enough.
@@ -308,6 +346,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 f"SQLite database {self.path!r} is not migrated "
                 f"(version {found}, need {SCHEMA_VERSION}): call migrate()"
             )
+        self._refuse_sealed_without_keys()
         # a newer schema: reads go on (a migration only adds); writes are refused, with
         # the reason, by _check_write_version
         self._schema_checked = True

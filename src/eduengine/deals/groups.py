@@ -33,7 +33,7 @@ from eduengine.deals.records import (
     save_group,
 )
 from eduengine.deals.risk import JoinAttempt, Peer
-from eduengine.deals.screening import RiskScreen, put_sighting
+from eduengine.deals.screening import RiskScreen, refile_sighting
 from eduengine.deals.settlement import DealPayments
 from eduengine.deals.sharing import ShareLinks
 from eduengine.errors import (
@@ -130,8 +130,8 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         def refile_risk(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
             put_risk_entry(uow.records, key, doc)
 
-        def refile_sighting(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
-            put_sighting(uow.records, key, doc)
+        def refile(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
+            refile_sighting(uow.records, key, doc)
 
         def refile_debt(uow: UnitOfWork, key: str, doc: dict[str, Any]) -> None:
             uow.records.put(
@@ -144,7 +144,7 @@ class GroupService(ShareLinks, RiskScreen, DealPayments):
         return (
             self._refile_all(GROUPS, refile_group, SWEEP_BATCH)
             + self._refile_all(RISK_LOG, refile_risk, SWEEP_BATCH)
-            + self._refile_all(SIGHTINGS, refile_sighting, SWEEP_BATCH)
+            + self._refile_all(SIGHTINGS, refile, SWEEP_BATCH)
             + self._refile_all(referrals.REFERRAL_DEBTS, refile_debt, SWEEP_BATCH)
         )
 

@@ -30,6 +30,7 @@ from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id
 from eduengine.people.access import AccessGate, Look, Refused, audit_system
 from eduengine.people.model import Actor
+from eduengine.service_layer.crypto import blind_index
 from eduengine.service_layer.ports import RecordRepository, UnitOfWork
 from eduengine.service_layer.runner import ServiceBase
 
@@ -234,15 +235,22 @@ class _Denied(Exception):
         self.flags = tuple(flags)
 
 
-def _digest(value: str) -> str:
-    # the key names a value by its hash: erasure deletes the record, a key cannot be
-    # scrubbed in place
-    return hashlib.sha256(value.encode()).hexdigest()[:24]
+def _digest(records: RecordRepository, value: str) -> str:
+    # the key names a value by a hash (erasure deletes the record, a key cannot be
+    # scrubbed in place): the store's keyed blind index when it has keys, since an
+    # unkeyed hash of a phone-like value falls to a dictionary attack
+    return blind_index(records, value) or hashlib.sha256(value.encode()).hexdigest()[:24]
 
 
-def sighting_index(campaign_id: str, field: str, value: str) -> str:
+def sighting_index(records: RecordRepository, campaign_id: str, field: str, value: str) -> str:
     """The index that files the sightings of one value in one campaign, by time."""
-    return f"seen:{campaign_id}|{field}|{_digest(value)}"
+    return f"seen:{campaign_id}|{field}|{_digest(records, value)}"
+
+
+def sighting_key(records: RecordRepository, doc: Mapping[str, Any]) -> str:
+    """The key of a sighting: its campaign, field and value's hash, student and group."""
+    digest = _digest(records, doc["value"])
+    return f"{doc['campaign_id']}|{doc['field']}|{digest}|{doc['student_id']}|{doc['group_id']}"
 
 
 def _sightings(
@@ -254,7 +262,10 @@ def _sightings(
     found = []
     for field, value in sorted(across.values(attempt).items()):
         for key, _ in uow.records.scan(
-            SIGHTINGS, sighting_index(campaign_id, field, value), lo=lo, hi=micros(attempt.at)
+            SIGHTINGS,
+            sighting_index(uow.records, campaign_id, field, value),
+            lo=lo,
+            hi=micros(attempt.at),
         ):
             doc = uow.records.get(SIGHTINGS, key)
             if doc is not None and doc["value"] == value:
@@ -276,22 +287,18 @@ def _sightings(
 def _file_sighting(
     uow: UnitOfWork, campaign_id: str, group_id: str, field: str, value: str, attempt: JoinAttempt
 ) -> None:
-    key = f"{campaign_id}|{field}|{_digest(value)}|{attempt.student_id}|{group_id}"
-    put_sighting(
-        uow.records,
-        key,
-        {
-            "campaign_id": campaign_id,
-            "group_id": group_id,
-            "student_id": attempt.student_id,
-            "field": field,
-            "value": value,
-            "at": dt_out(attempt.at),
-            "account": attempt.account,
-            "device_id": attempt.device_id,
-            "ip": attempt.ip,
-        },
-    )
+    doc = {
+        "campaign_id": campaign_id,
+        "group_id": group_id,
+        "student_id": attempt.student_id,
+        "field": field,
+        "value": value,
+        "at": dt_out(attempt.at),
+        "account": attempt.account,
+        "device_id": attempt.device_id,
+        "ip": attempt.ip,
+    }
+    put_sighting(uow.records, sighting_key(uow.records, doc), doc)
 
 
 def put_sighting(records: RecordRepository, key: str, doc: dict[str, Any]) -> None:
@@ -303,7 +310,17 @@ def put_sighting(records: RecordRepository, key: str, doc: dict[str, Any]) -> No
         key,
         doc,
         index={
-            sighting_index(doc["campaign_id"], doc["field"], doc["value"]): at,
+            sighting_index(records, doc["campaign_id"], doc["field"], doc["value"]): at,
             risk_index(doc["student_id"]): at,
         },
     )
+
+
+def refile_sighting(records: RecordRepository, key: str, doc: dict[str, Any]) -> None:
+    """File a sighting again under its indexes, moving it to the key the store names it
+    by now (one filed under the unkeyed hash before the store had keys moves under the
+    blind index)."""
+    fresh = sighting_key(records, doc)
+    if fresh != key:
+        records.delete(SIGHTINGS, key)
+    put_sighting(records, fresh, doc)

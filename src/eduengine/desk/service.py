@@ -92,6 +92,7 @@ from eduengine.notices.model import QuietHours, StaffContact
 from eduengine.notices.planning import erase_staff, put_staff_contact
 from eduengine.people.access import AccessGate, check_actor
 from eduengine.people.model import Access, AccessPolicy, Actor
+from eduengine.service_layer.crypto import sealed_records
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from eduengine.service_layer.runner import ServiceBase, ServiceOptions
 
@@ -650,6 +651,9 @@ class DeskService(ServiceBase):
         lead["contact"] = {k: None for k in lead["contact"]}
         lead["erased"] = True
         uow.records.put(LEADS, lead_id, lead, index=lead_index(lead))
+        sealed = sealed_records(uow)
+        if sealed is not None:  # any copy of its contact left anywhere no longer opens
+            sealed.shred(f"lead:{lead_id}")
         keys = [k for k, _ in uow.records.scan(TICKETS, party_index("lead", lead_id))]
         uow.record_events([LeadErased(occurred_at=now, lead_id=lead_id)])
         return changed + self._erase(uow, keys)

@@ -47,7 +47,7 @@ from eduengine.ops.jobs import (
 from eduengine.ops.report import report, report_period
 from eduengine.ops.stores import ENV_VAR, Store, store_from_url
 from eduengine.people.model import SYSTEM
-from eduengine.service_layer.crypto import rewrap, rotate_master_key
+from eduengine.service_layer.crypto import rewrap, rotate_master_key, seal_existing
 from eduengine.version import __version__
 
 log = logging.getLogger("eduengine.cli")
@@ -367,7 +367,7 @@ def cmd_rotate_keys(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     sealer = store.sealer
     if sealer is None or sealer.keys is None:
         raise InvalidSetting(
-            "this store seals nothing: give its URL ?keys=local or ?keys=/path/to/key/file"
+            "this store seals nothing: give its URL ?keys=local or ?keys=local:/path/to/key/file"
         )
     keys = sealer.keys
     if args.resume:
@@ -389,6 +389,18 @@ def cmd_rotate_keys(args: argparse.Namespace, store: Store, out: TextIO) -> int:
         )
         + "\n"
     )
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    """Seal the contact values a store wrote before it had keys, and file its anti-abuse
+    sightings under the blind index (docs/privacy.md)."""
+    sealer = store.sealer
+    if sealer is None or sealer.keys is None:
+        raise InvalidSetting("this store seals nothing (keys=off): give its URL keys= to seal")
+    sealed = seal_existing(store.unit_of_work)
+    refiled = _school(args, store).deals.reindex()
+    _emit(out, {"seal": {"sealed": sealed, "refiled": refiled}})
     return 0
 
 
@@ -580,6 +592,12 @@ def parser() -> argparse.ArgumentParser:
         "--retire", action="store_true", help="then forget the old master keys (key files)"
     )
     rotate.set_defaults(run=cmd_rotate_keys)
+    seal = sub.add_parser(
+        "seal",
+        help="seal the contact values written before the store had keys (run once after "
+        "upgrading a plain store; running it again changes nothing)",
+    )
+    seal.set_defaults(run=cmd_seal)
 
     copy = sub.add_parser("backup", help="copy a SQLite store while it runs")
     copy.add_argument("target", type=Path, help="the backup file to write (replaced)")

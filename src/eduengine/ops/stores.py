@@ -6,9 +6,12 @@
 in-memory store, for trials). Store settings ride in the query string:
 ``?lock_timeout=5`` for every store, plus ``schema=``, ``min_size=`` and ``max_size=``
 for PostgreSQL (every other query parameter goes to libpq unchanged, e.g.
-``sslmode=require``). ``?keys=`` seals contact fields (docs/privacy.md): ``keys=local``
-keeps a key file beside a SQLite database, ``keys=/path/to/file`` names one (created if
-absent) for any store; ``?region=cn`` keeps a store to one region's students. Every
+``sslmode=require``). ``?keys=`` seals contact fields (docs/privacy.md): a SQLite store
+seals by default with the key file beside its database (``keys=local``, created by the
+first ``migrate``); ``keys=local:/path/to/file`` (or ``keys=/path/to/file``) names a key
+file (created if absent) for any store; ``keys=off`` seals nothing (a PostgreSQL URL
+without ``keys=`` seals nothing too, and says so once in the log); ``?region=cn`` keeps a
+store to one region's students. Every
 store a URL names writes its events to the event feed; ``?outbox=`` is accepted and
 ignored (deprecated: ``outbox=false`` warns once).
 
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eduengine.adapters.memory import InMemoryStore
+from eduengine.adapters.settings import LOCAL_KEYS, NO_KEYS
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import InvalidSetting
 from eduengine.service_layer.crypto import InMemoryKeyProvider, LocalKeyProvider
@@ -99,7 +103,7 @@ def store_from_url(url: str) -> Store:
     if scheme == "memory":
         if parts.netloc or parts.path or params:
             raise InvalidSetting(f"memory:// takes no path or settings but lock_timeout: {shown!r}")
-        if keys is not None:
+        if keys is not None and keys != NO_KEYS:
             ours["keys"] = InMemoryKeyProvider() if keys == "memory" else _key_file(shown, keys)
         return InMemoryStore(**ours)  # type: ignore[arg-type]
     if scheme == "sqlite":
@@ -111,9 +115,10 @@ def store_from_url(url: str) -> Store:
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
             raise InvalidSetting(f"{shown!r} names no file: use sqlite:///path/to/file")
-        if keys is not None:
-            local = keys == "local"
-            ours["keys"] = LocalKeyProvider.beside(path) if local else _key_file(shown, keys)
+        if keys is not None and keys not in {LOCAL_KEYS, NO_KEYS}:
+            ours["keys"] = _key_file(shown, keys)
+        elif keys == NO_KEYS:
+            ours["keys"] = NO_KEYS
         return SqliteStore(path, **ours)  # type: ignore[arg-type]
     if scheme in {"postgresql", "postgres"}:
         try:  # here, not at the top: psycopg is the optional ``postgres`` extra
@@ -128,7 +133,7 @@ def store_from_url(url: str) -> Store:
         if "schema" in params:
             ours["schema"] = params.pop("schema")
         if keys is not None:
-            ours["keys"] = _key_file(shown, keys)
+            ours["keys"] = NO_KEYS if keys == NO_KEYS else _key_file(shown, keys)
         dsn = urlunsplit(parts._replace(query=urlencode(params)))
         return PostgresStore(dsn, **ours)  # type: ignore[arg-type]
     raise InvalidSetting(
@@ -138,13 +143,15 @@ def store_from_url(url: str) -> Store:
 
 
 def _key_file(url: str, keys: str) -> LocalKeyProvider:
-    """The key file ``keys`` names (created with fresh keys if absent)."""
-    if keys in {"", "local", "memory"}:
+    """The key file ``keys`` names, ``local:/path`` or ``/path`` (created with fresh
+    keys if absent)."""
+    path = keys.removeprefix(LOCAL_KEYS + ":")
+    if path in {"", "local", "memory"}:
         raise InvalidSetting(
             f"keys={keys!r} in store URL {url!r}: use keys=local (SQLite: a key file beside "
-            "the database), keys=memory (memory://) or keys=/path/to/key/file"
+            "the database), keys=local:/path/to/key/file, keys=memory (memory://) or keys=off"
         )
-    return LocalKeyProvider.at(keys)
+    return LocalKeyProvider.at(path)
 
 
 def _without_password(url: str) -> str:

@@ -62,12 +62,15 @@ __all__ = [
     "DATA_KEYS",
     "ContactFields",
     "InMemoryKeyProvider",
+    "KeyFile",
     "KeyProvider",
     "LocalKeyProvider",
     "SealedRecords",
     "Sealer",
+    "blind_index",
     "rewrap",
     "rotate_master_key",
+    "seal_existing",
     "sealed_records",
 ]
 
@@ -294,6 +297,64 @@ class InMemoryKeyProvider(LocalKeyProvider):
         super().__init__(fresh._keys, current=fresh._current, index_key=fresh._index_key)
 
 
+class KeyFile:
+    """A key file opened when first needed: what ``SqliteStore(path)`` seals with by
+    default (``<database>.keys``). Making the store touches no file; ``migrate()`` (or
+    the first value sealed by a store migrated before it sealed) creates the key file,
+    mode 0600, when ``may_create()`` says the database holds no sealed value. A missing
+    key file beside a database that does hold some is refused (:class:`InvalidSetting`)
+    instead of replaced: fresh keys would read every sealed contact as absent.
+
+    >>> import tempfile
+    >>> keys = KeyFile(f"{tempfile.mkdtemp()}/school.sqlite3.keys")
+    >>> keys.path.exists(), keys.current_key_id(), keys.path.exists()
+    (False, 'k1', True)
+    """
+
+    def __init__(self, path: str | Path, *, may_create: Callable[[], bool] = lambda: True) -> None:
+        self.path = Path(path)
+        self._may_create = may_create
+        self._keys: LocalKeyProvider | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> LocalKeyProvider:
+        """The keys of the file, creating it if it is absent and may be created."""
+        found = self._keys
+        if found is not None:
+            return found
+        with self._lock:
+            if self._keys is None:
+                if not self.path.exists() and not self._may_create():
+                    raise InvalidSetting(
+                        f"the key file {str(self.path)!r} is missing but the database holds "
+                        "sealed contact values: restore the key file from its backup (without "
+                        "it those values cannot be read), or name it with ?keys=/path/to/file"
+                    )
+                self._keys = LocalKeyProvider.at(self.path)
+            return self._keys
+
+    def current_key_id(self) -> str:
+        return self.open().current_key_id()
+
+    def key_ids(self) -> list[str]:
+        return self.open().key_ids()
+
+    def wrap(self, data_key: bytes, subject: str) -> tuple[str, bytes]:
+        return self.open().wrap(data_key, subject)
+
+    def unwrap(self, key_id: str, wrapped: bytes, subject: str) -> bytes:
+        return self.open().unwrap(key_id, wrapped, subject)
+
+    def rotate(self) -> str:
+        return self.open().rotate()
+
+    def retire(self, key_id: str) -> None:
+        self.open().retire(key_id)
+
+    def index_key(self) -> bytes:
+        return self.open().index_key()
+
+
 def _aad(kid: str, subject: str) -> bytes:
     return f"{kid}\x1f{subject}".encode()
 
@@ -368,6 +429,14 @@ CONTACT_FIELDS: tuple[ContactFields, ...] = (
     ContactFields("community_member", ("devices",), shredded={"devices": []}),
     ContactFields("community_post", ("device_id",), subject="author_id"),
     ContactFields("community_device", blind_key=True),
+    # payment methods on file: the holder's key (a student's, or a guardian account id's)
+    ContactFields("payment_method", ("account",), subject="holder_id"),
+    # the desk's consultation leads, before they are students
+    ContactFields(
+        "desk_lead",
+        ("contact.name", "contact.phone", "contact.email", "contact.wechat"),
+        prefix="lead:",
+    ),
 )
 
 
@@ -406,7 +475,8 @@ class Sealer:
         self._cached = cached
         self._unwrapped: OrderedDict[tuple[str, bytes], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
-        self._index_key = None if keys is None else keys.index_key()
+        # read on the first blind index: a KeyFile is opened when first needed
+        self._index_key: bytes | None = None
 
     def records(self, inner: RecordRepository) -> SealedRecords:
         return SealedRecords(inner, self)
@@ -418,8 +488,10 @@ class Sealer:
         >>> sealer.blind("phone-1") == sealer.blind("phone-1") != sealer.blind("phone-2")
         True
         """
-        if self._index_key is None:
+        if self.keys is None:
             return value
+        if self._index_key is None:
+            self._index_key = self.keys.index_key()
         digest = hmac.new(self._index_key, value.encode(), hashlib.sha256).digest()
         return "bi:" + base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
@@ -691,6 +763,94 @@ def sealed_records(uow: UnitOfWork) -> SealedRecords | None:
     """The unit of work's sealing repository, if its store seals."""
     records = uow.records
     return records if isinstance(records, SealedRecords) else None
+
+
+def blind_index(records: RecordRepository, value: str) -> str | None:
+    """The keyed blind index of ``value`` if ``records`` seal with keys (``None``: the
+    store has no index key, and the caller keeps its own unkeyed form).
+
+    >>> from eduengine import InMemoryStore
+    >>> with InMemoryStore(keys=InMemoryKeyProvider()).unit_of_work() as u:
+    ...     blind_index(u.records, "dev-1").startswith("bi:")
+    True
+    >>> with InMemoryStore().unit_of_work() as u:
+    ...     blind_index(u.records, "dev-1") is None
+    True
+    """
+    if isinstance(records, SealedRecords) and records.sealer.keys is not None:
+        return records.blind(value)
+    return None
+
+
+def seal_existing(uow: Callable[[], UnitOfWork], *, batch: int = 500) -> int:
+    """Seal the contact values a store holds in clear (written before it had keys),
+    ``batch`` documents per unit of work, keeping each document's index entries; a
+    blind-keyed document (a community device) moves under its blind index. Returns how
+    many documents changed; running it again changes nothing.
+
+    >>> from eduengine import InMemoryStore
+    >>> keys = InMemoryKeyProvider()
+    >>> plain = InMemoryStore()
+    >>> with plain.unit_of_work() as u:
+    ...     u.records.put("payment_account", "ann", {"account": "acct-1"}); u.commit()
+    >>> store = InMemoryStore(keys=keys)
+    >>> store.records = plain.records  # the same documents, now with keys
+    >>> seal_existing(store.unit_of_work), seal_existing(store.unit_of_work)
+    (1, 0)
+    >>> "acct-1" in store.records["payment_account"]["ann"]
+    False
+    """
+    with uow() as u:
+        sealed = sealed_records(u)
+        if sealed is None or sealed.sealer.keys is None:
+            raise InvalidSetting("this store has no keys: give it a key provider to seal with")
+        specs = list(sealed.sealer.fields.values())
+    changed = 0
+    for spec in specs:
+        with uow() as u:
+            found = sealed_records(u)
+            assert found is not None
+            keys = [k for k, _ in found.inner.list(spec.kind)]
+        for start in range(0, len(keys), batch):
+            with uow() as u:
+                found = sealed_records(u)
+                assert found is not None
+                for key in keys[start : start + batch]:
+                    changed += _seal_one(found, spec, key)
+                scrub = getattr(u, "scrub_on_commit", None)
+                if callable(scrub):
+                    scrub()  # SQLite: the clear versions leave the WAL too
+                u.commit()
+    return changed
+
+
+def _seal_one(records: SealedRecords, spec: ContactFields, key: str) -> int:
+    inner = records.inner
+    doc = inner.get(spec.kind, key)
+    if doc is None:
+        return 0
+    if spec.blind_key:
+        if key.startswith("bi:"):
+            return 0
+        blind = records.blind(key)
+        target = inner.get(spec.kind, blind) or {}
+        merged: dict[str, Any] = dict(doc)
+        for name, value in target.items():  # a later write under the blind key: both kept
+            if isinstance(value, list) and isinstance(doc.get(name), list):
+                merged[name] = value + [v for v in doc[name] if v not in value]
+            else:
+                merged[name] = value
+        inner.put(spec.kind, blind, merged)
+        inner.delete(spec.kind, key)
+        return 1
+    sealed = records._seal(spec, key, doc)
+    if sealed == doc:
+        return 0
+    rewrite = getattr(inner, "rewrite", None)
+    if not callable(rewrite):
+        raise InvalidSetting(f"this store cannot rewrite a document in place: {inner!r}")
+    rewrite(spec.kind, key, sealed)
+    return 1
 
 
 def rotate_master_key(uow: Callable[[], UnitOfWork], keys: KeyProvider, *, batch: int = 500) -> int:
