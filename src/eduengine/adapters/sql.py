@@ -462,6 +462,10 @@ class SqlRecordRepository(Generic[C]):
         self._update = (
             f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
         )
+        self._get_for_write = (
+            f"SELECT r.data, {dialect.index_entries_sql} AS entries FROM records r "
+            "WHERE r.kind = ? AND r.key = ?"
+        )
 
     def _lock(self, kind: str, key: str) -> None:
         uow = self._uow
@@ -477,13 +481,25 @@ class SqlRecordRepository(Generic[C]):
             text = self._known[kind, key]
             return None if text is None else self._json_in(text)
         self._lock(kind, key)
-        row = self._uow.execute(
-            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
-        ).fetchone()
+        if self._uow.read_only:
+            row = self._uow.execute(
+                "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        else:
+            # locked (or under the write lock) from here on: its index entries come
+            # along, so a put that keeps them rewrites none
+            row = self._uow.execute(self._get_for_write, (kind, key)).fetchone()
+            doc = (kind, key)
+            if row is None:
+                self._unindexed.add(doc)
+                self._entries[doc] = frozenset()
+            else:
+                self._present.add(doc)
+                self._entries[doc] = entries = _entries_in(row["entries"])
+                if not entries:
+                    self._unindexed.add(doc)
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
-        if not self._uow.read_only:  # locked (or under the write lock) from here on
-            (self._unindexed if row is None else self._present).add((kind, key))
         return None if row is None else self._json_in(row["data"])
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
@@ -518,6 +534,52 @@ class SqlRecordRepository(Generic[C]):
                 if not entries:
                     self._unindexed.add(doc)
             found[key] = None if row is None else self._json_in(row["data"])
+        return found
+
+    @property
+    def remembers(self) -> bool:
+        """Whether a document read here is answered from memory when read again in this
+        unit of work (SQLite): reading a handler's documents ahead then saves statements."""
+        return self._remember
+
+    def get_across(
+        self, wanted: Mapping[str, Iterable[str]]
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """``get_many`` of several kinds at once (``wanted``: kind -> keys), in one query
+        per :data:`_IDS_PER_QUERY` documents, locked like ``get`` (kinds, then keys, in
+        sorted order); by ``(kind, key)``."""
+        uow = self._uow
+        pairs = [(kind, key) for kind in sorted(wanted) for key in sorted(set(wanted[kind]))]
+        if uow.dialect.record_locks and not uow.read_only:
+            for kind in sorted(wanted):
+                fresh = [k for c, k in pairs if c == kind and (c, k) not in self._locked]
+                if fresh:
+                    uow.dialect.lock_records(uow, kind, fresh)
+                    self._locked.update((kind, key) for key in fresh)
+        rows: dict[tuple[str, str], Any] = {}
+        step = _IDS_PER_QUERY // 2
+        for at in range(0, len(pairs), step):
+            chunk = pairs[at : at + step]
+            cursor = uow.execute(
+                f"SELECT r.kind, r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
+                "FROM records r WHERE (r.kind, r.key) IN "
+                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                [v for pair in chunk for v in pair],
+            )
+            rows.update(((row["kind"], row["key"]), row) for row in cursor)
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for doc in pairs:
+            row = rows.get(doc)
+            if self._remember:
+                self._known[doc] = None if row is None else row["data"]
+            if not uow.read_only:
+                entries = frozenset() if row is None else _entries_in(row["entries"])
+                self._entries[doc] = entries
+                if row is not None:
+                    self._present.add(doc)
+                if not entries:
+                    self._unindexed.add(doc)
+            found[doc] = None if row is None else self._json_in(row["data"])
         return found
 
     def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
