@@ -89,7 +89,9 @@ class Dialect(Generic[C]):
     #: none), in a query over ``records r``: ``records.get_many`` reads them along, so a
     #: ``put`` that keeps them rewrites none
     index_entries_sql = (
-        "(SELECT json_group_array(json_array(i.name, i.value)) FROM record_index i "
+        "(SELECT json_group_array(json_array(i.name, i.value)) "
+        # named: with no statistics the planner walks the primary key by kind alone
+        "FROM record_index i INDEXED BY record_index_by_key "
         "WHERE i.kind = r.kind AND i.key = r.key)"
     )
 
@@ -557,14 +559,21 @@ class SqlRecordRepository(Generic[C]):
                     uow.dialect.lock_records(uow, kind, fresh)
                     self._locked.update((kind, key) for key in fresh)
         rows: dict[tuple[str, str], Any] = {}
-        step = _IDS_PER_QUERY // 2
-        for at in range(0, len(pairs), step):
-            chunk = pairs[at : at + step]
+        select = (
+            f"SELECT r.kind, r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
+            "FROM records r WHERE r.kind = ? AND r.key IN ({marks})"
+        )
+        for at in range(0, len(pairs), _IDS_PER_QUERY):
+            chunk = pairs[at : at + _IDS_PER_QUERY]
+            # one SELECT per kind (each a search of the primary key), in one statement
+            kinds: dict[str, list[str]] = {}
+            for kind, key in chunk:
+                kinds.setdefault(kind, []).append(key)
             cursor = uow.execute(
-                f"SELECT r.kind, r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
-                "FROM records r WHERE (r.kind, r.key) IN "
-                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
-                [v for pair in chunk for v in pair],
+                " UNION ALL ".join(
+                    select.format(marks=", ".join("?" * len(keys))) for keys in kinds.values()
+                ),
+                [v for kind, keys in kinds.items() for v in (kind, *keys)],
             )
             rows.update(((row["kind"], row["key"]), row) for row in cursor)
         found: dict[tuple[str, str], dict[str, Any] | None] = {}
