@@ -723,7 +723,9 @@ class SqlRecordRepository(Generic[C]):
 def _entries_in(value: Any) -> frozenset[tuple[str, int]]:
     """Index entries as :attr:`Dialect.index_entries_sql` reads them (JSON text, or
     already parsed; NULL or ``[]``: none)."""
-    pairs = json.loads(value) if isinstance(value, str | bytes) else value or ()
+    if value is None or value == "[]":  # most documents: not worth a parse
+        return frozenset()
+    pairs = json.loads(value) if isinstance(value, str | bytes) else value
     return frozenset((str(name), int(number)) for name, number in pairs)
 
 
