@@ -178,3 +178,95 @@ def test_a_document_read_again_in_one_unit_of_work_is_as_last_written_and_never_
         uow.commit()
     with store.unit_of_work() as uow:
         assert uow.records.get("profile", "bob") == {"xp": 4}
+
+
+def test_a_document_put_again_with_the_index_it_had_keeps_it_and_one_put_differently_changes_it(
+    store: StoreHandle,
+) -> None:
+    with store.unit_of_work() as uow:
+        for key, due in (("a", 1), ("b", 2), ("c", 3)):
+            uow.records.put("tallies", key, {"n": 0}, index={"due": due, "day": 10})
+        uow.commit()
+    statements: list[str] = []
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(statements.append)
+    with store.unit_of_work() as uow:
+        found = cast(Any, uow.records).get_many("tallies", ["a", "b", "c", "d"])
+        assert [doc and doc["n"] for doc in found.values()] == [0, 0, 0, None]
+        uow.records.put("tallies", "a", {"n": 1}, index={"day": 10, "due": 1})  # the same
+        uow.records.put("tallies", "b", {"n": 1}, index={"due": 5})  # moved, one dropped
+        uow.records.put("tallies", "c", {"n": 1})  # none any more
+        uow.records.put("tallies", "d", {"n": 1}, index={"due": 4})  # new
+        uow.records.put("tallies", "d", {"n": 2}, index={"due": 4})  # again, the same
+        uow.commit()
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(None)
+        # the entries a and d kept are not deleted and written again
+        cleared = [s for s in statements if s.startswith("DELETE FROM record_index")]
+        assert cleared == [
+            f"DELETE FROM record_index WHERE kind = 'tallies' AND key = '{k}'" for k in "bc"
+        ]
+        filed = [s for s in statements if s.startswith("INSERT INTO record_index")]
+        assert len(filed) == 2, filed  # b's and d's first
+    with store.unit_of_work() as uow:
+        assert uow.records.scan("tallies", "due") == [("a", 1), ("d", 4), ("b", 5)]
+        assert uow.records.scan("tallies", "day") == [("a", 10)]
+        assert [(k, d["n"]) for k, d in uow.records.list("tallies")] == [
+            ("a", 1),
+            ("b", 1),
+            ("c", 1),
+            ("d", 2),
+        ]
+
+
+def test_documents_put_together_are_stored_like_one_put_each(store: StoreHandle) -> None:
+    with store.unit_of_work() as uow:
+        uow.records.put("marks", "old", {"at": 1}, index={"due": 7})
+        uow.commit()
+    statements: list[str] = []
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(statements.append)
+    with store.unit_of_work() as uow:
+        records = cast(Any, uow.records)
+        records.get_many("marks", ["x", "y"])
+        records.put_many("marks", {"y": {"at": 2}, "x": {"at": 3}, "old": {"at": 4}})
+        uow.commit()
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(None)
+        writes = [s for s in statements if s.startswith("INSERT INTO records")]
+        # x and y, read with no entries, in one statement; old on its own (its entry goes)
+        assert len(writes) == 2 and "'x'" in writes[1] and "'y'" in writes[1], writes
+    with store.unit_of_work() as uow:
+        assert [(k, d["at"]) for k, d in uow.records.list("marks")] == [
+            ("old", 4),
+            ("x", 3),
+            ("y", 2),
+        ]
+        assert uow.records.scan("marks", "due") == []
+
+
+def test_documents_of_several_kinds_read_at_once_are_what_get_reads(store: StoreHandle) -> None:
+    with store.unit_of_work() as uow:
+        uow.records.put("rooms", "r1", {"url": "u"}, index={"due": 3})
+        uow.records.put("prefs", "ann", {"zone": "UTC"})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        get_across = getattr(uow.records, "get_across", None)
+        if get_across is None:
+            pytest.skip(f"the {store.name} adapter reads one kind per query (get_many)")
+        found = get_across({"rooms": ["r2", "r1"], "prefs": ["ann"]})
+        assert found == {
+            ("prefs", "ann"): {"zone": "UTC"},
+            ("rooms", "r1"): {"url": "u"},
+            ("rooms", "r2"): None,
+        }
+        assert uow.records.get("rooms", "r1") == {"url": "u"}
+        # r1 keeps its entry, r2 is filed: the index stays right after the read
+        uow.records.put("rooms", "r1", {"url": "v"}, index={"due": 3})
+        uow.records.put("rooms", "r2", {"url": "w"}, index={"due": 1})
+        uow.records.put("prefs", "ann", {"zone": "Asia/Tokyo"}, index={"due": 2})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.records.scan("rooms", "due") == [("r2", 1), ("r1", 3)]
+        assert uow.records.scan("prefs", "due") == [("ann", 2)]
+        assert uow.records.get("rooms", "r1") == {"url": "v"}

@@ -468,6 +468,11 @@ class InMemoryRecordRepository:
         self._store.records.setdefault(kind, {})[key] = text
         self._store.record_index.replace(kind, key, index)
 
+    def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """``put`` of each document of ``docs``, without index entries, in key order."""
+        for key in sorted(docs):
+            self.put(kind, key, docs[key])
+
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         if key not in self._store.records.get(kind, {}):

@@ -502,6 +502,10 @@ class PostgresDialect(Dialect[Conn]):
     json_param = "?::jsonb"
     record_locks = True
     index_key_as_record_key = 'i.key COLLATE "default"'
+    index_entries_sql = (
+        "(SELECT json_agg(json_build_array(i.name, i.value)) FROM record_index i "
+        "WHERE i.kind = r.kind AND i.key = r.key)"
+    )
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store

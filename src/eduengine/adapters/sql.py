@@ -85,6 +85,15 @@ class Dialect(Generic[C]):
     #: each document by its primary key (PostgreSQL: the index's "C" collation back to
     #: the default one; a mismatch scans every document of the kind)
     index_key_as_record_key = "i.key"
+    #: a document's index entries as one JSON array of ``[name, value]`` pairs (NULL:
+    #: none), in a query over ``records r``: ``records.get_many`` reads them along, so a
+    #: ``put`` that keeps them rewrites none
+    index_entries_sql = (
+        "(SELECT json_group_array(json_array(i.name, i.value)) "
+        # named: with no statistics the planner walks the primary key by kind alone
+        "FROM record_index i INDEXED BY record_index_by_key "
+        "WHERE i.kind = r.kind AND i.key = r.key)"
+    )
 
     # --- connections and transactions ---------------------------------------------
 
@@ -456,6 +465,9 @@ class SqlRecordRepository(Generic[C]):
         self._unindexed: set[tuple[str, str]] = set()
         #: documents this transaction knows to exist (read, or written by it)
         self._present: set[tuple[str, str]] = set()
+        #: the index entries ``(name, value)`` of documents this transaction read (by
+        #: ``get_many``) or wrote: a ``put`` with the same entries leaves them alone
+        self._entries: dict[tuple[str, str], frozenset[tuple[str, int]]] = {}
         dialect = uow.dialect
         self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
@@ -464,6 +476,10 @@ class SqlRecordRepository(Generic[C]):
         self._add = f"{insert}ON CONFLICT (kind, key) DO NOTHING"
         self._update = (
             f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
+        )
+        self._get_for_write = (
+            f"SELECT r.data, {dialect.index_entries_sql} AS entries FROM records r "
+            "WHERE r.kind = ? AND r.key = ?"
         )
 
     def _lock(self, kind: str, key: str) -> None:
@@ -480,13 +496,25 @@ class SqlRecordRepository(Generic[C]):
             text = self._known[kind, key]
             return None if text is None else self._json_in(text)
         self._lock(kind, key)
-        row = self._uow.execute(
-            "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
-        ).fetchone()
+        if self._uow.read_only:
+            row = self._uow.execute(
+                "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        else:
+            # locked (or under the write lock) from here on: its index entries come
+            # along, so a put that keeps them rewrites none
+            row = self._uow.execute(self._get_for_write, (kind, key)).fetchone()
+            doc = (kind, key)
+            if row is None:
+                self._unindexed.add(doc)
+                self._entries[doc] = frozenset()
+            else:
+                self._present.add(doc)
+                self._entries[doc] = entries = _entries_in(row["entries"])
+                if not entries:
+                    self._unindexed.add(doc)
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
-        if not self._uow.read_only:  # locked (or under the write lock) from here on
-            (self._unindexed if row is None else self._present).add((kind, key))
         return None if row is None else self._json_in(row["data"])
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
@@ -503,9 +531,8 @@ class SqlRecordRepository(Generic[C]):
         if not wanted:
             return found
         rows = uow.execute(
-            "SELECT r.key, r.data, EXISTS (SELECT 1 FROM record_index i WHERE i.kind = r.kind "
-            f"AND i.key = r.key) AS indexed FROM records r WHERE r.kind = ? AND r.key IN "
-            f"({', '.join('?' * len(wanted))})",
+            f"SELECT r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
+            f"FROM records r WHERE r.kind = ? AND r.key IN ({', '.join('?' * len(wanted))})",
             (kind, *wanted),
         ).fetchall()
         texts = {row["key"]: row for row in rows}
@@ -514,12 +541,89 @@ class SqlRecordRepository(Generic[C]):
             if self._remember:
                 self._known[kind, key] = None if row is None else row["data"]
             if not uow.read_only:
+                doc = (kind, key)
                 if row is not None:
-                    self._present.add((kind, key))
-                if row is None or not row["indexed"]:
-                    self._unindexed.add((kind, key))
+                    self._present.add(doc)
+                entries = frozenset() if row is None else _entries_in(row["entries"])
+                self._entries[doc] = entries
+                if not entries:
+                    self._unindexed.add(doc)
             found[key] = None if row is None else self._json_in(row["data"])
         return found
+
+    @property
+    def remembers(self) -> bool:
+        """Whether a document read here is answered from memory when read again in this
+        unit of work (SQLite): reading a handler's documents ahead then saves statements."""
+        return self._remember
+
+    def get_across(
+        self, wanted: Mapping[str, Iterable[str]]
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """``get_many`` of several kinds at once (``wanted``: kind -> keys), in one query
+        per :data:`_IDS_PER_QUERY` documents, locked like ``get`` (kinds, then keys, in
+        sorted order); by ``(kind, key)``."""
+        uow = self._uow
+        pairs = [(kind, key) for kind in sorted(wanted) for key in sorted(set(wanted[kind]))]
+        if uow.dialect.record_locks and not uow.read_only:
+            for kind in sorted(wanted):
+                fresh = [k for c, k in pairs if c == kind and (c, k) not in self._locked]
+                if fresh:
+                    uow.dialect.lock_records(uow, kind, fresh)
+                    self._locked.update((kind, key) for key in fresh)
+        rows: dict[tuple[str, str], Any] = {}
+        select = (
+            f"SELECT r.kind, r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
+            "FROM records r WHERE r.kind = ? AND r.key IN ({marks})"
+        )
+        for at in range(0, len(pairs), _IDS_PER_QUERY):
+            chunk = pairs[at : at + _IDS_PER_QUERY]
+            # one SELECT per kind (each a search of the primary key), in one statement
+            kinds: dict[str, list[str]] = {}
+            for kind, key in chunk:
+                kinds.setdefault(kind, []).append(key)
+            cursor = uow.execute(
+                " UNION ALL ".join(
+                    select.format(marks=", ".join("?" * len(keys))) for keys in kinds.values()
+                ),
+                [v for kind, keys in kinds.items() for v in (kind, *keys)],
+            )
+            rows.update(((row["kind"], row["key"]), row) for row in cursor)
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for doc in pairs:
+            row = rows.get(doc)
+            if self._remember:
+                self._known[doc] = None if row is None else row["data"]
+            if not uow.read_only:
+                entries = frozenset() if row is None else _entries_in(row["entries"])
+                self._entries[doc] = entries
+                if row is not None:
+                    self._present.add(doc)
+                if not entries:
+                    self._unindexed.add(doc)
+            found[doc] = None if row is None else self._json_in(row["data"])
+        return found
+
+    def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """``put`` of each document of ``docs`` without index entries: those this
+        transaction knows to have none (read by ``get_many``, say) in one multi-row
+        upsert where the dialect gains by it (projection checkpoints), the others one by
+        one."""
+        self._uow.refuse_if_read_only(f"writing records {kind}/{', '.join(docs)}")
+        plain: list[tuple[str, str, str]] = []
+        for key in sorted(docs):
+            if (kind, key) not in self._unindexed:
+                self.put(kind, key, docs[key])
+                continue
+            self._lock(kind, key)
+            plain.append((kind, key, json.dumps(docs[key], sort_keys=True)))
+        if not plain:
+            return
+        self._uow.insert_rows(self._put, plain)
+        for _, key, text in plain:
+            self._present.add((kind, key))
+            if self._remember:
+                self._known[kind, key] = text
 
     def put(
         self,
@@ -535,7 +639,12 @@ class SqlRecordRepository(Generic[C]):
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
         doc = (kind, key)
-        if doc in self._unindexed:
+        entries = frozenset((row[1], row[2]) for row in rows)
+        if self._entries.get(doc) == entries:
+            # it has these very entries (read or written so): the document alone changes
+            self._uow.execute(self._put, (kind, key, text))
+            rows = []
+        elif doc in self._unindexed:
             self._uow.execute(self._put, (kind, key, text))
         elif doc in self._present:
             self._uow.execute(self._put, (kind, key, text))
@@ -546,10 +655,11 @@ class SqlRecordRepository(Generic[C]):
             self._uow.execute(self._update, (text, kind, key))
             self._uow.execute(enc.DELETE_INDEX, (kind, key))
         self._present.add(doc)
+        self._entries[doc] = entries
         if rows:
             self._unindexed.discard((kind, key))
             self._uow.insert_rows(enc.INSERT_INDEX, rows)
-        else:
+        elif not entries:
             self._unindexed.add((kind, key))
         if self._remember:
             self._known[kind, key] = text
@@ -570,6 +680,7 @@ class SqlRecordRepository(Generic[C]):
         if (kind, key) not in self._unindexed:
             self._uow.execute(enc.DELETE_INDEX, (kind, key))
             self._unindexed.add((kind, key))
+        self._entries[kind, key] = frozenset()
         self._present.discard((kind, key))
         if self._remember:
             self._known[kind, key] = None
@@ -628,6 +739,15 @@ class SqlRecordRepository(Generic[C]):
             (row["key"], int(row["value"]), json_in(row["data"]))
             for row in self._uow.execute(sql, params)
         ]
+
+
+def _entries_in(value: Any) -> frozenset[tuple[str, int]]:
+    """Index entries as :attr:`Dialect.index_entries_sql` reads them (JSON text, or
+    already parsed; NULL or ``[]``: none)."""
+    if value is None or value == "[]":  # most documents: not worth a parse
+        return frozenset()
+    pairs = json.loads(value) if isinstance(value, str | bytes) else value
+    return frozenset((str(name), int(number)) for name, number in pairs)
 
 
 class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
@@ -716,6 +836,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._records._known = {}
         self._records._unindexed = set()
         self._records._present = set()
+        self._records._entries = {}
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -824,6 +945,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._records._known = {}
         self._records._unindexed = set()
         self._records._present = set()
+        self._records._entries = {}
         if self._open:
             self._open = False
             try:

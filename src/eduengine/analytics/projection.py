@@ -60,7 +60,7 @@ import functools
 import logging
 import weakref
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -269,9 +269,10 @@ def flush(uow: UnitOfWork) -> None:
         return
     keys = pending.counts.keys() | pending.money.keys()
     keys |= {(family, SCHOOL, day) for family, day in pending.totals}
+    counters = _read_ahead(uow, COUNTERS, [f"{f}|{d}|{day}" for f, d, day in keys])
     for family, dim, day in sorted(keys):
         _guarded(
-            functools.partial(_write_counter, uow, pending, family, dim, day),
+            functools.partial(_write_counter, uow, pending, family, dim, day, counters),
             f"counter {family}|{dim}|{day}",
         )
     for kind, key in sorted(pending.dirty):
@@ -282,13 +283,52 @@ def flush(uow: UnitOfWork) -> None:
     for student_id, hour in sorted(pending.active):
         day = hour // DAY * DAY
         days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
+    known = _read_ahead(uow, ACTIVE_DAYS, days)
     for key, seen in sorted(days.items()):
-        _guarded(functools.partial(_write_active, uow, key, seen), f"active {key}")
+        _guarded(functools.partial(_write_active, uow, key, seen, known), f"active {key}")
 
 
-def _write_active(uow: UnitOfWork, key: str, seen: list[tuple[str, int]]) -> None:
+#: keys per ``records.get_many`` of :func:`_read_ahead` (SQLite binds at most 999)
+READ_AHEAD = 400
+
+
+def _read_ahead(
+    uow: UnitOfWork, kind: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any] | None]:
+    """The documents ``keys`` of ``kind``, in one query per :data:`READ_AHEAD` keys where
+    the store can (``records.get_many``; locked like ``get``, in key order): a batch
+    writes each, so reading them one by one costs a statement each. Empty when the store
+    cannot, or a document does not parse: each write then reads its own (and a bad one
+    fails alone)."""
+    get_many = getattr(uow.records, "get_many", None)
+    wanted = sorted(set(keys))
+    found: dict[str, dict[str, Any] | None] = {}
+    if get_many is None or not wanted:
+        return found
+    try:
+        for at in range(0, len(wanted), READ_AHEAD):
+            found.update(get_many(kind, wanted[at : at + READ_AHEAD]))
+    except PersistenceError:
+        raise
+    except Exception:
+        return {}
+    return found
+
+
+def _stored(
+    uow: UnitOfWork, kind: str, key: str, known: Mapping[str, dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    return known[key] if key in known else uow.records.get(kind, key)
+
+
+def _write_active(
+    uow: UnitOfWork,
+    key: str,
+    seen: list[tuple[str, int]],
+    known: Mapping[str, dict[str, Any] | None],
+) -> None:
     day = int(key.partition("|")[0])
-    doc = uow.records.get(ACTIVE_DAYS, key) or {"day": day, "s": {}}
+    doc = _stored(uow, ACTIVE_DAYS, key, known) or {"day": day, "s": {}}
     for student_id, offset in seen:
         hours: list[int] = doc["s"].setdefault(student_id, [])
         cell = offset // HOUR
@@ -319,9 +359,22 @@ def _merge_money(into: dict[str, dict[str, str]], changes: Mapping[str, Sums]) -
             sums[currency] = str(Decimal(sums.get(currency, "0")) + amount)
 
 
-def _write_counter(uow: UnitOfWork, pending: Pending, family: str, dim: str, day: int) -> None:
+def _write_counter(
+    uow: UnitOfWork,
+    pending: Pending,
+    family: str,
+    dim: str,
+    day: int,
+    known: Mapping[str, dict[str, Any] | None],
+) -> None:
     key = f"{family}|{dim}|{day}"
-    doc = uow.records.get(COUNTERS, key) or {"f": family, "d": dim, "day": day, "h": {}, "m": {}}
+    doc = _stored(uow, COUNTERS, key, known) or {
+        "f": family,
+        "d": dim,
+        "day": day,
+        "h": {},
+        "m": {},
+    }
     _merge_counts(doc["h"], pending.counts.get((family, dim, day), {}))
     _merge_money(doc["m"], pending.money.get((family, dim, day), {}))
     if dim == SCHOOL and (family, day) in pending.totals:

@@ -281,6 +281,19 @@ def _read_checkpoints(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int | 
     return {name: None if doc is None else _checkpoint(doc) for name, doc in docs.items()}
 
 
+def _write_checkpoints(uow: UnitOfWork, moved: Mapping[str, dict[str, Any]]) -> None:
+    """Store the checkpoints ``moved`` (already locked by :func:`_read_checkpoints`), in
+    one statement where the store can (``records.put_many``)."""
+    if not moved:
+        return
+    put_many = getattr(uow.records, "put_many", None)
+    if put_many is not None and len(moved) > 1:
+        put_many(CHECKPOINTS, moved)
+        return
+    for name, doc in moved.items():
+        uow.records.put(CHECKPOINTS, name, doc)
+
+
 class ProjectionRunner:
     """Runs projections over a store's feed, each event once per projection.
 
@@ -662,6 +675,7 @@ class ProjectionRunner:
                     # in a circle.
                     current = _read_checkpoints(uow, [p.name for p in busy])
                     done: dict[str, tuple[_Known | _Moved, int]] = {}
+                    moved: dict[str, dict[str, Any]] = {}
                     for p in busy:
                         at = current[p.name] or 0
                         if not known[p.name].stored <= at <= last:
@@ -674,12 +688,9 @@ class ProjectionRunner:
                         if envelopes:
                             p.apply(uow, envelopes)
                         if at < last:
-                            uow.records.put(
-                                CHECKPOINTS,
-                                p.name,
-                                {"position": last, "at": self.clock.now().isoformat()},
-                            )
+                            moved[p.name] = {"position": last, "at": self.clock.now().isoformat()}
                         done[p.name] = (_Known(last, last), len(envelopes))
+                    _write_checkpoints(uow, moved)
                     # events a projection raised (a stage moved, reminders planned) join
                     # the feed with its changes, like a command's: other projections,
                     # and this one, apply them from there, each once

@@ -182,7 +182,9 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
     of a batch (the student's profile and preferences, a reschedule, the class document,
     the lesson's room), so a catch-up of a rush reads them per batch, not per seat: a
     SQLite unit of work answers the handlers' reads from what it read here, a PostgreSQL
-    one holds their locks already. A batch with fewer than two seats reads as before.
+    one holds their locks already. Where the store reads several kinds at once
+    (``records.get_across``) it is one query for all; a single seat is read ahead only
+    where the unit of work remembers what it read (SQLite).
 
     >>> from eduengine import InMemoryStore
     >>> with InMemoryStore().unit_of_work() as uow:
@@ -190,8 +192,11 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
     """
     seats = [e.event for e in envelopes if isinstance(e.event, SEAT_TAKEN)]
     get_many = getattr(uow.records, "get_many", None)
-    if len(seats) < 2 or get_many is None:
+    get_across = getattr(uow.records, "get_across", None)
+    if not seats or get_many is None:
         return
+    if len(seats) < 2 and not (get_across is not None and getattr(uow.records, "remembers", False)):
+        return  # one seat: where reads are not remembered, reading ahead saves nothing
     students = {e.student_id for e in seats}
     wanted = {
         RESCHEDULES: {e.booking_id for e in seats},
@@ -201,6 +206,9 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
         PREFS: students,
         REMINDER_PREFS: students,
     }
+    if get_across is not None:
+        get_across(wanted)  # every kind in one query
+        return
     for kind, keys in sorted(wanted.items()):
         get_many(kind, keys)
 
