@@ -20,6 +20,12 @@ the day. A month query by weekday, hour or for the school reads about 31 of them
 course or tutor reads their day totals, and the per-course documents of the period's
 two partial days only (a period in a zone off UTC starts and ends inside a UTC day).
 
+**Active students as bitmaps.** A student gets a number within her shard the first time
+she is active (:data:`ACTIVE_IDS`, given in feed order, so a replay gives the same); each
+(UTC day, shard) keeps her active hours (:data:`ACTIVE_DAYS`) and a bitmap of the numbers
+active that day (:data:`ACTIVE_BITS`): a distinct count over whole days is an OR of
+integers.
+
 **Everything from the feed.** A rule reads only its event and the projection's own
 documents (a slot's course, tutor and start from :class:`SlotCreated`, a group's
 dimensions from :class:`GroupOpened`, a student's registration from
