@@ -164,10 +164,14 @@ def _top(rows: list[FillRow], limit: int) -> list[CountRow]:
 
 
 def _erased(uow: UnitOfWork, students: set[str]) -> set[str]:
-    """Which of ``students`` were erased: the projection's markers, read as the whole
-    index when there are fewer of them than students asked about, else by key."""
-    if uow.records.count(pj.ERASED, "at") <= len(students):
-        return {key for key, _ in uow.records.scan(pj.ERASED, "at")} & students
+    """Which of ``students`` were erased: the projection's markers, read whole when there
+    are no more of them than students asked about, else by key (so it costs at most
+    the students asked about, however many were erased)."""
+    if not students:
+        return set()
+    marked = uow.records.scan(pj.ERASED, "at", limit=len(students) + 1)
+    if len(marked) <= len(students):
+        return {key for key, _ in marked} & students
     found = _get_many(uow, pj.ERASED, sorted(students))
     return {key for key, doc in found.items() if doc is not None}
 
