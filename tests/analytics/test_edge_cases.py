@@ -302,3 +302,5 @@ def test_an_erased_opener_is_found_among_few_or_many_erased_students(
     day = Period.days(T0.date(), 1)
     rows = b.analytics.group_metrics(day, by="opener")
     assert [(r.key, r.opened) for r in rows] == [("bob", 1), ("erased", 1)]
+    assert b.analytics.reindex() >= 1 + others_erased  # the markers are refiled too
+    assert b.analytics.group_metrics(day, by="opener") == rows
