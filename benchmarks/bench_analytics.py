@@ -248,9 +248,9 @@ def seed(path: Path, bookings: int, students: int) -> tuple[SqliteStore, int]:
         UOW.apply(event)
     store = SqliteStore(path)
     store.migrate()
-    kinds = (pj.COUNTERS, pj.ACTIVE_DAYS, pj.PROFILES, rec.STUDENTS)
-    for sid, at in HISTORY.registered.items():  # the profiles an erased-opener check reads
-        UOW.records.put(rec.STUDENTS, sid, {"erased": False, "registered": at.isoformat()})
+    # what the queries read (the students' numbers and the erased markers are read only
+    # for days counted before the bitmaps, and for erased openers: none here)
+    kinds = (pj.COUNTERS, pj.ACTIVE_DAYS, pj.ACTIVE_BITS, pj.PROFILES, pj.ERASED)
     docs = [(k, key, d, i) for (k, key), (d, i) in UOW.records.docs.items() if k in kinds]
     for n in range(0, len(docs), 10_000):
         with store.unit_of_work() as uow:

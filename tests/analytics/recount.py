@@ -27,7 +27,7 @@ from eduengine.analytics import (
 from eduengine.analytics.model import WEEKDAYS, rate
 from eduengine.booking import events as ev
 from eduengine.deals import GroupFailed, GroupFormed, GroupOpened, MemberJoined
-from eduengine.deals.events import RefundIssued
+from eduengine.deals.events import JoinAttributed, RefundIssued, RegistrationAttributed
 from eduengine.pricing import Money
 from eduengine.pricing.events import OrderPaid
 from eduengine.referrals import ReferralRewarded
@@ -199,6 +199,27 @@ class Recount:
             return self.courses[g.campaign_id]
 
         for e in self.events:
+            if (
+                isinstance(e, RegistrationAttributed | JoinAttributed)
+                and e.first_touch
+                and e.new_student
+            ):
+                # as DealMetrics counts her: the link's campaign, its sharer as opener,
+                # the course of her group; in the hour her group opened
+                g = opened.get(e.group_id) if e.group_id is not None else None
+                if not inside(e.occurred_at if g is None else g.occurred_at, period):
+                    continue
+                if by == "opener":
+                    brought = "erased" if e.sharer_id in erased else e.sharer_id
+                elif by == "campaign":
+                    brought = e.campaign_id
+                elif by == "school":
+                    brought = "all"
+                elif g is None:
+                    continue
+                else:
+                    brought = self.courses[g.campaign_id]
+                t[brought]["attributed"] += 1
             if isinstance(e, GroupOpened | GroupFormed | GroupFailed | MemberJoined):
                 k = group_key(e.group_id)
                 if k is None:
@@ -233,7 +254,9 @@ class Recount:
                     orders=v["orders"],
                     average_order_value=avg,
                     new_students=v["new"],
-                    viral_coefficient=rate(v["new"], v["opened"]),
+                    attributed_students=v["attributed"],
+                    viral_coefficient=rate(v["attributed"], v["opened"]),
+                    first_payment_coefficient=rate(v["new"], v["opened"]),
                 )
             )
         return rows

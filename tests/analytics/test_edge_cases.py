@@ -272,3 +272,35 @@ def test_a_school_built_without_analytics_keeps_no_counters_and_books_as_usual(
     counted.booking.book(slot.id, "cat")
     period = Period.week(date(2026, 3, 30), "UTC")
     assert [(r.key, r.booked) for r in counted.analytics.fill_rate(period)] == [("math", 1)]
+
+
+@pytest.mark.parametrize("others_erased", [0, 5])
+def test_an_erased_opener_is_found_among_few_or_many_erased_students(
+    bench: Bench, others_erased: int
+) -> None:
+    """The opener check reads the projection's erased markers whole when there are few,
+    by opener when there are more erased students than openers: the same answer."""
+    b = bench.school
+    students = ["ann", "bob", "cat"] + [f"x{n}" for n in range(others_erased)]
+    for sid in students:
+        b.students.register(sid, name=f"name-{sid}")
+    b.deals.create_campaign(
+        GroupDealCampaign(
+            id="spring",
+            course_id="math",
+            list_price=Money("199", "CNY"),
+            group_price=Money("99", "CNY"),
+            required_size=2,
+            starts_at=T0,
+            ends_at=T0 + timedelta(days=30),
+        )
+    )
+    for opener in ("ann", "bob"):
+        b.deals.open_group("spring", opener, account=f"acct-{opener}")
+    for sid in ["ann", *students[3:]]:
+        b.students.erase(Actor(id="dpo", role="admin"), sid)
+    day = Period.days(T0.date(), 1)
+    rows = b.analytics.group_metrics(day, by="opener")
+    assert [(r.key, r.opened) for r in rows] == [("bob", 1), ("erased", 1)]
+    assert b.analytics.reindex() >= 1 + others_erased  # the markers are refiled too
+    assert b.analytics.group_metrics(day, by="opener") == rows

@@ -53,6 +53,8 @@ OPS = (
     "erase",
     "cancel_series",
     "series",
+    "share",
+    "join_via",
 )
 
 
@@ -140,6 +142,8 @@ def step(world: World, op: str, n: int) -> None:
         "erase": _erase,
         "cancel_series": _cancel_series,
         "xp": _xp,
+        "share": _share,
+        "join_via": _join_via,
     }
     with contextlib.suppress(EduEngineError):
         actions[op](world, n)
@@ -271,6 +275,26 @@ def _join(w: World, n: int) -> None:
     if group is not None:
         sid = student(n // 2)
         w.school.deals.join_group(group, sid, account=f"acct-{sid}")
+
+
+def _share(w: World, n: int) -> None:
+    """A student registers through a share link (to a group, or to the campaign)."""
+    group = pick(w.groups, n) if n % 2 else None
+    campaign = list(CAMPAIGNS)[n % 2]
+    if group is not None:
+        campaign = w.school.deals.get_group(group).campaign_id
+    link = w.school.deals.share_link(student(n // 7), campaign, group_id=group)
+    w.school.deals.registered_via(link.token, student(n))
+
+
+def _join_via(w: World, n: int) -> None:
+    """A student joins a group through a link its opener (or another member) shared."""
+    group = pick(w.groups, n)
+    if group is not None:
+        sid = student(n // 3)
+        campaign = w.school.deals.get_group(group).campaign_id
+        link = w.school.deals.share_link(student(n // 5), campaign, group_id=group)
+        w.school.deals.join_group(group, sid, account=f"acct-{sid}", via=link.token)
 
 
 def _cancel_group(w: World, n: int) -> None:

@@ -186,7 +186,9 @@ def _sum_groups(rows: Sequence[GroupRow]) -> GroupRow:
         orders=total("orders"),
         average_order_value=None,
         new_students=total("new_students"),
-        viral_coefficient=rate(total("new_students"), total("opened")),
+        attributed_students=total("attributed_students"),
+        viral_coefficient=rate(total("attributed_students"), total("opened")),
+        first_payment_coefficient=rate(total("new_students"), total("opened")),
     )
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from typing import Any
 
 from eduengine.analytics import projection as pj
 from eduengine.analytics.model import (
@@ -27,7 +28,6 @@ from eduengine.errors import InvalidInput
 from eduengine.kernel.codec import micros
 from eduengine.kernel.money import Money
 from eduengine.service_layer.ports import UnitOfWork
-from eduengine.students import records as rec
 
 Cell = tuple[str, int, dict[str, int], dict[str, str]]
 Total = tuple[str, dict[str, int], dict[str, str]]
@@ -163,20 +163,31 @@ def _top(rows: list[FillRow], limit: int) -> list[CountRow]:
     return [CountRow(key=r.key, count=r.booked) for r in ranked[:limit] if r.booked > 0]
 
 
+def _erased(uow: UnitOfWork, students: set[str]) -> set[str]:
+    """Which of ``students`` were erased: the projection's markers, read whole when there
+    are no more of them than students asked about, else by key (so it costs at most
+    the students asked about, however many were erased)."""
+    if not students:
+        return set()
+    marked = uow.records.scan(pj.ERASED, "at", limit=len(students) + 1)
+    if len(marked) <= len(students):
+        return {key for key, _ in marked} & students
+    found = _get_many(uow, pj.ERASED, sorted(students))
+    return {key for key, doc in found.items() if doc is not None}
+
+
 def _groups(uow: UnitOfWork, period: Period, by: str) -> list[GroupRow]:
-    family = pj.GROUP_FAMILIES.get("course" if by == "school" else by)
+    # the school's figures from the campaign family: every count is filed under a
+    # campaign, not every one under a course (a share link without a group)
+    family = pj.GROUP_FAMILIES.get("campaign" if by == "school" else by)
     if family is None:
         raise InvalidInput(f"groups group by course, campaign, opener or school, not {by!r}")
+    cells = list(_grouped(uow, family, period, by))
+    erased = _erased(uow, {dim for dim, _, _ in cells}) if by == "opener" else set()
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     money: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    erased: dict[str, bool] = {}
-    for dim, cell, sums in _grouped(uow, family, period, by):
-        key = dim
-        if by == "opener":
-            if dim not in erased:
-                doc = uow.records.get(rec.STUDENTS, dim)
-                erased[dim] = bool(doc and doc.get("erased"))
-            key = "erased" if erased[dim] else dim
+    for dim, cell, sums in cells:
+        key = "erased" if dim in erased else dim
         for name, n in cell.items():
             totals[key][name] += n
         for currency, amount in sums.items():
@@ -202,7 +213,9 @@ def _groups(uow: UnitOfWork, period: Period, by: str) -> list[GroupRow]:
                 orders=t["orders"],
                 average_order_value=average,
                 new_students=t["new_students"],
-                viral_coefficient=rate(t["new_students"], t["opened"]),
+                attributed_students=t["attributed"],
+                viral_coefficient=rate(t["attributed"], t["opened"]),
+                first_payment_coefficient=rate(t["new_students"], t["opened"]),
             )
         )
     return rows
@@ -220,19 +233,52 @@ def _student_total(uow: UnitOfWork, period: Period, name: str) -> int:
     return _student_cells(uow, pj.STUDENTS, period).get(name, 0)
 
 
+def _get_many(uow: UnitOfWork, kind: str, keys: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Documents by key, in one query per 500 where the store can (``records.get_many``)."""
+    many = getattr(uow.records, "get_many", None)
+    if many is None:
+        return {key: uow.records.get(kind, key) for key in keys}
+    found: dict[str, dict[str, Any] | None] = {}
+    for start in range(0, len(keys), 500):
+        found.update(many(kind, keys[start : start + 500]))
+    return found
+
+
 def _active(uow: UnitOfWork, period: Period) -> int:
-    """Distinct students active in the period: every student of the days wholly inside
-    it, and those active in its hours of the (at most two) days it covers in part."""
+    """Distinct students active in the period: the union of the day bitmaps of the UTC
+    days wholly inside it (one OR of integers per shard), with those active in its hours
+    of the (at most two) days it covers in part, from the day documents."""
     lo, hi = micros(period.start), micros(period.end)
-    students: set[str] = set()
-    for key, day in uow.records.scan(pj.ACTIVE_DAYS, "day", lo=lo // pj.DAY * pj.DAY, hi=hi - 1):
-        doc = uow.records.get(pj.ACTIVE_DAYS, key)
-        if doc is None:
-            continue
-        if lo <= day and day + pj.DAY <= hi:
-            students.update(doc["s"])
-            continue
-        for student_id, hours in doc["s"].items():
-            if any(lo <= day + h * pj.HOUR < hi for h in hours):
-                students.add(student_id)
-    return len(students)
+    first, last = lo // pj.DAY * pj.DAY, (hi - 1) // pj.DAY * pj.DAY
+    whole = [d for d in range(first, last + 1, pj.DAY) if lo <= d and d + pj.DAY <= hi]
+    shards = [f"s{n}" for n in range(pj.SHARDS)]
+    bits = dict.fromkeys(shards, 0)
+    keys = [f"{day}|{part}" for day in whole for part in shards]
+    read_by_hour: list[int] = [d for d in (first, last) if d not in whole]
+    for key, doc in _get_many(uow, pj.ACTIVE_BITS, keys).items():
+        if doc is not None:
+            bits[key.partition("|")[2]] |= int(doc["b"], 16)
+        if doc is None or doc.get("partial"):
+            # a day counted (in part) before the bitmaps were kept: its day documents
+            read_by_hour.append(int(key.partition("|")[0]))
+    loose: set[str] = set()
+    for day in sorted(set(read_by_hour)):
+        for part in shards:
+            doc = uow.records.get(pj.ACTIVE_DAYS, f"{day}|{part}")
+            if doc is None:
+                continue
+            numbers = doc.get("n", {})
+            for student_id, hours in doc["s"].items():
+                if any(lo <= day + h * pj.HOUR < hi for h in hours):
+                    number = numbers.get(student_id)
+                    if number is None:
+                        loose.add(student_id)
+                    else:
+                        bits[part] |= 1 << number
+    # a student counted without her number (before the bitmaps): her number if she has
+    # one since, else herself
+    for student_id, doc in _get_many(uow, pj.ACTIVE_IDS, sorted(loose)).items():
+        if doc is not None:
+            bits[pj.shard(student_id)] |= 1 << int(doc["n"])
+            loose.discard(student_id)
+    return sum(b.bit_count() for b in bits.values()) + len(loose)

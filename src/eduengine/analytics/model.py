@@ -197,9 +197,16 @@ class GroupRow:
     formed_share: Decimal | None
     orders: int
     average_order_value: Money | None
+    #: members other than the opener whose group payment was their first paid order
     new_students: int
-    #: new students per group opened (裂变系数 / 病毒传播系数)
+    #: students a share link brought (first touch, before any paid order), as
+    #: :class:`eduengine.deals.metrics.DealMetrics` counts them
+    attributed_students: int
+    #: attributed students per group opened (裂变系数 / 病毒传播系数), the definition of
+    #: ``DealMetrics.viral_coefficient``
     viral_coefficient: Decimal | None
+    #: new (paying) students per group opened: what ``viral_coefficient`` was before
+    first_payment_coefficient: Decimal | None
 
 
 @attrs.frozen(kw_only=True)

@@ -20,6 +20,12 @@ the day. A month query by weekday, hour or for the school reads about 31 of them
 course or tutor reads their day totals, and the per-course documents of the period's
 two partial days only (a period in a zone off UTC starts and ends inside a UTC day).
 
+**Active students as bitmaps.** A student gets a number within her shard the first time
+she is active (:data:`ACTIVE_IDS`, given in feed order, so a replay gives the same); each
+(UTC day, shard) keeps her active hours (:data:`ACTIVE_DAYS`) and a bitmap of the numbers
+active that day (:data:`ACTIVE_BITS`): a distinct count over whole days is an OR of
+integers.
+
 **Everything from the feed.** A rule reads only its event and the projection's own
 documents (a slot's course, tutor and start from :class:`SlotCreated`, a group's
 dimensions from :class:`GroupOpened`, a student's registration from
@@ -37,7 +43,8 @@ family                    bucketed by          cells
                                                attended, no_show
 ``activity.course``       when it happened     bookings, lead_s, cancel:<reason>
 ``group.course|campaign|  group opened         opened, formed, failed, cancelled,
-opener``                                       orders, new_students (+ money "value")
+opener``                                       orders, new_students (+ money "value"),
+                                               attributed
 ``students``              when it happened     registered, entered:<stage>,
                                                churn:<reason>, referred
 ``cohort``                registration         reached:<stage>
@@ -68,7 +75,15 @@ from typing import Any
 import attrs
 
 from eduengine.booking import events as ev
-from eduengine.deals.events import GroupFailed, GroupFormed, GroupOpened, MemberJoined, RefundIssued
+from eduengine.deals.events import (
+    GroupFailed,
+    GroupFormed,
+    GroupOpened,
+    JoinAttributed,
+    MemberJoined,
+    RefundIssued,
+    RegistrationAttributed,
+)
 from eduengine.deals.records import CAMPAIGNS, GROUPS
 from eduengine.errors import EduEngineError, PersistenceError
 from eduengine.kernel.codec import dt_in, micros
@@ -78,13 +93,26 @@ from eduengine.pricing.events import OrderPaid, ReferralRewarded
 from eduengine.service_layer.messagebus import Handler
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import records as rec
+from eduengine.students.events import StudentErased
 
 COUNTERS = "analytics_counter"
 #: one marker per (student, UTC hour) the student was active in (before 0.4: a rebuild
 #: drops them, :data:`ACTIVE_DAYS` holds the same)
 ACTIVE = "analytics_active"
 #: one document per (UTC day, student shard): each active student's active hours that day
+#: (``s``), and her number (``n``, see :data:`ACTIVE_IDS`)
 ACTIVE_DAYS = "analytics_active_day"
+#: one document per (UTC day, student shard), keyed ``"<day>|<shard>"``: the shard's
+#: students active that day as a bitmap of their numbers (``b``, hexadecimal), so a
+#: distinct count over whole days is an OR of integers, not a union of names
+ACTIVE_BITS = "analytics_active_bits"
+#: one document per student seen active: her number within her shard (``n``), given in
+#: feed order (a rebuild gives the same numbers)
+ACTIVE_IDS = "analytics_active_id"
+#: one document per student shard: the next number to give (``next``)
+ACTIVE_SEQ = "analytics_active_seq"
+#: one document per erased student (index ``at``): an erased opener is shown as ``erased``
+ERASED = "analytics_erased"
 #: one document per student: stage reached, first purchase, spend (segments read its indexes)
 PROFILES = "analytics_student"
 #: one document per slot: its course, tutor and start, as :class:`SlotCreated` gave them
@@ -92,7 +120,20 @@ SLOTS = "analytics_slot"
 #: one document per group deal: the hour it opened, its course, campaign and opener
 GROUP_DIMS = "analytics_group"
 #: every kind the projection writes: what a rebuild clears
-KINDS = (COUNTERS, ACTIVE, ACTIVE_DAYS, PROFILES, SLOTS, GROUP_DIMS)
+KINDS = (
+    COUNTERS,
+    ACTIVE,
+    ACTIVE_DAYS,
+    PROFILES,
+    SLOTS,
+    GROUP_DIMS,
+    ACTIVE_BITS,
+    ACTIVE_IDS,
+    ACTIVE_SEQ,
+    ERASED,
+)
+#: the kinds written with no index entry (read by key only)
+UNINDEXED = frozenset({ACTIVE_BITS, ACTIVE_IDS, ACTIVE_SEQ})
 #: the projection's name, and its checkpoint's key
 PROJECTION = "analytics"
 
@@ -208,8 +249,24 @@ def _doc(uow: UnitOfWork, kind: str, key: str) -> dict[str, Any] | None:
     """One of the projection's own documents, read once per batch."""
     docs = _pending(uow).docs
     if (kind, key) not in docs:
-        docs[kind, key] = uow.records.get(kind, key)
+        read = _unindexed_get if kind in UNINDEXED else _get
+        docs[kind, key] = read(uow, kind, key)
     return docs[kind, key]
+
+
+def _get(uow: UnitOfWork, kind: str, key: str) -> dict[str, Any] | None:
+    return uow.records.get(kind, key)
+
+
+def _unindexed_get(uow: UnitOfWork, kind: str, key: str) -> dict[str, Any] | None:
+    """``get`` of a document filed under no index, through ``get_many`` where the store
+    has it: a SQL store then knows it has no index entries, and its rewrite is one
+    statement, not two."""
+    many = getattr(uow.records, "get_many", None)
+    if many is None:
+        return uow.records.get(kind, key)
+    found: dict[str, dict[str, Any] | None] = many(kind, [key])
+    return found.get(key)
 
 
 def _keep(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:
@@ -257,7 +314,21 @@ def bump(
 
 def mark_active(uow: UnitOfWork, student_id: str, at: datetime) -> None:
     """The student did something that counts as active (booked, attended, paid)."""
+    active_number(uow, student_id)  # given here, in feed order, whatever the batch size
     _pending(uow).active.add((student_id, hour_of(at)))
+
+
+def active_number(uow: UnitOfWork, student_id: str) -> int:
+    """The student's number within her shard (:func:`shard`): her bit in the
+    :data:`ACTIVE_BITS` bitmaps, given the first time she is active."""
+    doc = _doc(uow, ACTIVE_IDS, student_id)
+    if doc is None:
+        part = shard(student_id)
+        seq = _doc(uow, ACTIVE_SEQ, part) or {"next": 0}
+        doc = {"n": int(seq["next"])}
+        _keep(uow, ACTIVE_SEQ, part, {"next": doc["n"] + 1})
+        _keep(uow, ACTIVE_IDS, student_id, doc)
+    return int(doc["n"])
 
 
 def flush(uow: UnitOfWork) -> None:
@@ -283,9 +354,16 @@ def flush(uow: UnitOfWork) -> None:
     for student_id, hour in sorted(pending.active):
         day = hour // DAY * DAY
         days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
-    known = _read_ahead(uow, ACTIVE_DAYS, days)
+    numbers = {
+        student_id: int(doc["n"])
+        for (kind, student_id), doc in pending.docs.items()
+        if kind == ACTIVE_IDS and doc is not None
+    }
+    stored = _read_ahead(uow, ACTIVE_DAYS, days)
     for key, seen in sorted(days.items()):
-        _guarded(functools.partial(_write_active, uow, key, seen, known), f"active {key}")
+        _guarded(
+            functools.partial(_write_active, uow, key, seen, numbers, stored), f"active {key}"
+        )
 
 
 #: keys per ``records.get_many`` of :func:`_read_ahead` (SQLite binds at most 999)
@@ -325,21 +403,38 @@ def _write_active(
     uow: UnitOfWork,
     key: str,
     seen: list[tuple[str, int]],
-    known: Mapping[str, dict[str, Any] | None],
+    numbers: Mapping[str, int],
+    stored: Mapping[str, dict[str, Any] | None],
 ) -> None:
     day = int(key.partition("|")[0])
-    doc = _stored(uow, ACTIVE_DAYS, key, known) or {"day": day, "s": {}}
+    doc = _stored(uow, ACTIVE_DAYS, key, stored) or {"day": day, "s": {}}
+    known: dict[str, int] = doc.setdefault("n", {})
+    bits_doc = _unindexed_get(uow, ACTIVE_BITS, key) or {"day": day, "b": "0"}
+    bits = int(bits_doc["b"], 16)
     for student_id, offset in seen:
         hours: list[int] = doc["s"].setdefault(student_id, [])
         cell = offset // HOUR
         if cell not in hours:
             hours.append(cell)
+        number = numbers.get(student_id)
+        if number is not None:  # None: a rule failed before numbering her (logged)
+            known[student_id] = number
+            bits |= 1 << number
     uow.records.put(ACTIVE_DAYS, key, doc, index={"day": day})
+    bits_doc["b"] = format(bits, "x")
+    if len(known) < len(doc["s"]):
+        # someone counted that day without a number (before the bitmaps were kept, or a
+        # rule that failed): the queries read this day from its day document
+        bits_doc["partial"] = True
+    # read by key (the period's days and shards), so it needs no index entry
+    uow.records.put(ACTIVE_BITS, key, bits_doc)
 
 
 def _write_doc(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:
     if kind == PROFILES:
         put_profile(uow, key, doc)
+    elif kind == ERASED:
+        uow.records.put(kind, key, doc, index={"at": doc["at"]})
     else:
         uow.records.put(kind, key, doc)
 
@@ -536,7 +631,31 @@ def on_group_event(event: ev.DomainEvent, uow: UnitOfWork) -> None:
         _spend(uow, event.student_id, -event.amount, event.occurred_at)
 
 
+def on_attributed(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    """A student a share link brought (her first touch, before any paid order): counted
+    as :class:`eduengine.deals.metrics.DealMetrics` counts her (the viral coefficient's
+    numerator), under the link's campaign, its sharer as opener and the course of the
+    group she came to, in the hour that group opened (a link without a group: the hour
+    she came)."""
+    assert isinstance(event, RegistrationAttributed | JoinAttributed)
+    if not (event.first_touch and event.new_student):
+        return
+    dims = None if event.group_id is None else _group_dims(uow, event.group_id)
+    hour = hour_of(event.occurred_at) if dims is None else dims["hour"]
+    counts = {"attributed": 1}
+    bump(uow, GROUP_FAMILIES["campaign"], event.campaign_id, hour, counts)
+    bump(uow, GROUP_FAMILIES["opener"], event.sharer_id, hour, counts)
+    if dims is not None:
+        bump(uow, GROUP_FAMILIES["course"], dims["course"], hour, counts)
+
+
 # --- students ---------------------------------------------------------------------------
+
+
+def on_erased(event: ev.DomainEvent, uow: UnitOfWork) -> None:
+    """An erased student: the group queries show her as ``erased`` where she opened."""
+    assert isinstance(event, StudentErased)
+    _keep(uow, ERASED, event.student_id, {"at": micros(event.occurred_at)})
 
 
 def _new_profile(registered: int) -> dict[str, Any]:
@@ -675,6 +794,9 @@ def analytics_rules() -> dict[type[ev.DomainEvent], list[Handler]]:
         GroupFailed: [on_group_event],
         MemberJoined: [on_group_event],
         RefundIssued: [on_group_event],
+        RegistrationAttributed: [on_attributed],
+        JoinAttributed: [on_attributed],
+        StudentErased: [on_erased],
         rec.StudentRegistered: [on_registered],
         rec.StageChanged: [on_stage_changed],
         OrderPaid: [on_order_paid],

@@ -167,7 +167,9 @@ class AnalyticsQueries(ServiceBase):
 
     def group_metrics(self, period: Period, *, by: str = "course") -> list[GroupRow]:
         """拼团 figures of the groups opened in the period, per course, campaign or
-        opener (团长; an erased opener is shown as ``erased``) or for the school."""
+        opener (团长; an erased opener is shown as ``erased``) or for the school. The
+        viral coefficient is ``DealMetrics``'s: students share links brought (first
+        touch, no paid order yet) per group opened."""
         check_period(period)
         check_id(by, "by")
         return self._read(lambda uow: _groups(uow, period, by))
@@ -209,9 +211,9 @@ class AnalyticsQueries(ServiceBase):
         return self._read(query)
 
     def active_students(self, period: Period) -> int:
-        """Distinct students who booked, attended or paid in the period. It reads one
-        marker per (student, active hour), so it costs the period's activity, not
-        O(log N): keep dashboard periods to weeks or months."""
+        """Distinct students who booked, attended or paid in the period: an OR of the
+        daily bitmaps of active students (one per UTC day and shard) for the days wholly
+        inside it, and the active hours of its (at most two) partial days."""
         check_period(period)
         return self._read(lambda uow: _active(uow, period))
 

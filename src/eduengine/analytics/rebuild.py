@@ -123,9 +123,14 @@ class AnalyticsRebuild(AnalyticsQueries):
         def active_day(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
             uow.records.put(pj.ACTIVE_DAYS, key, doc, index={"day": int(str(doc["day"]))})
 
+        def erased(uow: UnitOfWork, key: str, doc: dict[str, object]) -> None:
+            uow.records.put(pj.ERASED, key, doc, index={"at": int(str(doc["at"]))})
+
+        # the bitmaps, numbers and sequences are read by key: they have no index
         return (
             self._refile_all(pj.COUNTERS, counter)
             + self._refile_all(pj.ACTIVE, marker)
             + self._refile_all(pj.ACTIVE_DAYS, active_day)
             + self._refile_all(pj.PROFILES, pj.put_profile)
+            + self._refile_all(pj.ERASED, erased)
         )
