@@ -583,6 +583,21 @@ class SealedRecords:
             key = self._key(spec, key)
         self.inner.put(kind, key, data, index=index)
 
+    def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """``put`` of each document of ``docs`` without index entries, sealed, in one
+        statement where the inner repository can (projection checkpoints)."""
+        spec = self.sealer.fields.get(kind)
+        if spec is not None or (kind == "student" and self.sealer.region is not None):
+            for key in sorted(docs):
+                self.put(kind, key, docs[key])
+            return
+        many = getattr(self.inner, "put_many", None)
+        if many is None:
+            for key in sorted(docs):
+                self.inner.put(kind, key, docs[key])
+            return
+        many(kind, docs)
+
     def delete(self, kind: str, key: str) -> None:
         spec = self.sealer.fields.get(kind)
         self.inner.delete(kind, key if spec is None else self._key(spec, key))
