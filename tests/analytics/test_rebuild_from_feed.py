@@ -135,13 +135,16 @@ def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> 
 
     def counting_uow() -> object:
         uow = original()
-        put = uow.records.put
+        # a sealing store's records are made afresh as the unit of work is entered: spy
+        # on the repository they write to
+        records = getattr(uow.records, "inner", uow.records)
+        put = records.put
 
         def spy(kind: str, key: str, data: dict[str, object], **kw: object) -> None:
             writes.append((kind, key))
             put(kind, key, data, **kw)  # type: ignore[arg-type]
 
-        uow.records.put = spy  # type: ignore[method-assign]
+        records.put = spy  # type: ignore[method-assign]
         return uow
 
     school.projections._uow = counting_uow  # type: ignore[assignment]

@@ -224,8 +224,10 @@ def counting(counts: Counter[tuple[str, str]]) -> Callable[[UnitOfWork], UnitOfW
 
 
 def dump(store: StoreHandle) -> str:
-    """The whole store as JSON text (what an auditor searching for a value would read)."""
-    return json.dumps(store.snapshot(), default=str, sort_keys=True, ensure_ascii=False)
+    """The whole store as JSON text (what an auditor searching for a value would read),
+    sealed values opened with the store's keys (a value left sealed shows)."""
+    snap = store.opened_snapshot()
+    return json.dumps(snap, default=str, sort_keys=True, ensure_ascii=False)
 
 
 __all__ = ["PRICE", "RULES", "CountingUnitOfWork", "Mall", "counting", "dump"]

@@ -316,6 +316,50 @@ def test_a_value_sealed_for_one_student_does_not_open_as_anothers_nor_altered(
         uow.rollback()
 
 
+def test_removing_a_guardian_shreds_the_cards_he_holds(
+    sealed: tuple[StoreHandle, InMemoryKeyProvider], clock: FixedClock
+) -> None:
+    store, _ = sealed
+    school, _ = flow(store, clock)
+    with store.unit_of_work() as uow:
+        records = uow.records
+        assert isinstance(records, SealedRecords)
+        copy = records.inner.get("payment_method", "m-dad")  # as a backup kept it
+        # a card filed before cards were sealed under the guardian's own key: his id's
+        records.put(
+            "payment_method",
+            "m-old",
+            {
+                "holder_id": "g-dad",
+                "account": "tok-old-77736",
+                "label": "",
+                "pays_for": ["mei"],
+                "added_at": None,
+            },
+            index={"for:mei": 0, "for:g-dad": 0},
+        )
+        uow.commit()
+    assert copy is not None and copy["sealed_for"] == "guardian:g-dad"
+    old = school.payments.methods_of("mei", actor=OFFICE)
+    assert [m.account for m in old] == ["tok-old-77736", METHOD_ACCOUNT]
+    school.people.remove_guardian("g-dad")
+    with store.unit_of_work() as uow:
+        records = uow.records
+        assert isinstance(records, SealedRecords)
+        records.inner.put("payment_method", "copy", copy)
+        assert records.get("payment_method", "copy")["account"] is None  # type: ignore[index]
+        uow.rollback()
+    # his card is gone for the child it paid for; the old row reads as before
+    methods = school.payments.methods_of("mei", actor=OFFICE)
+    assert [m.account for m in methods] == ["tok-old-77736"]
+    assert METHOD_ACCOUNT not in json.dumps(store.opened_snapshot(), default=str)
+    # erasing the child drops the shredded card that paid for her, and her from the old
+    school.students.erase(OFFICE, "mei")
+    with store.unit_of_work() as uow:
+        assert uow.records.get("payment_method", "m-dad") is None
+        assert uow.records.get("payment_method", "m-old")["pays_for"] == []  # type: ignore[index]
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_store_kept_for_one_region_refuses_a_student_of_another(
     adapter: str, tmp_path: Path, clock: FixedClock

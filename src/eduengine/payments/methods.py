@@ -24,6 +24,7 @@ import attrs
 from eduengine.errors import NoPaymentMethod, PaymentMethodNotFound
 from eduengine.kernel.codec import dt_in, dt_out, micros
 from eduengine.kernel.inputs import check_id, check_ids, check_text
+from eduengine.people.access import GUARDIANS
 from eduengine.service_layer.ports import UnitOfWork
 
 METHODS = "payment_method"
@@ -80,23 +81,37 @@ class PaymentMethod:
 def put_method(uow: UnitOfWork, method: PaymentMethod) -> None:
     at = 0 if method.added_at is None else micros(method.added_at)
     index = {f"for:{payer}": at for payer in _payers(method.holder_id, method.pays_for)}
-    uow.records.put(METHODS, method.id, method.to_record(), index=index)
+    record = method.to_record()
+    # whose data key seals the account (crypto.CONTACT_FIELDS): a guardian account's own
+    # (``guardian:<id>``), so removing the guardian shreds his cards as his contacts
+    guardian = uow.records.get(GUARDIANS, method.holder_id)
+    subject = method.holder_id
+    if guardian is not None and not guardian.get("removed"):
+        subject = f"guardian:{method.holder_id}"
+    uow.records.put(METHODS, method.id, {**record, "sealed_for": subject}, index=index)
+
+
+def _method_in(method_id: str, doc: dict[str, Any] | None) -> PaymentMethod | None:
+    # a method whose account was crypto-shredded (its guardian removed) is gone
+    if doc is None or doc.get("account") is None:
+        return None
+    return PaymentMethod.from_record(method_id, doc)
 
 
 def get_method(uow: UnitOfWork, method_id: str) -> PaymentMethod:
-    doc = uow.records.get(METHODS, method_id)
-    if doc is None:
+    method = _method_in(method_id, uow.records.get(METHODS, method_id))
+    if method is None:
         raise PaymentMethodNotFound(method_id)
-    return PaymentMethod.from_record(method_id, doc)
+    return method
 
 
 def methods_for(uow: UnitOfWork, student_id: str) -> list[PaymentMethod]:
     """The methods that may pay for ``student_id`` (held or a guardian's), oldest first."""
     out = []
     for key, _ in uow.records.scan(METHODS, f"for:{student_id}"):
-        doc = uow.records.get(METHODS, key)
-        if doc is not None:
-            out.append(PaymentMethod.from_record(key, doc))
+        method = _method_in(key, uow.records.get(METHODS, key))
+        if method is not None:
+            out.append(method)
     return out
 
 
@@ -104,8 +119,7 @@ def default_of(uow: UnitOfWork, student_id: str) -> PaymentMethod | None:
     doc = uow.records.get(DEFAULTS, student_id)
     if doc is None:
         return None
-    found = uow.records.get(METHODS, str(doc["method_id"]))
-    return None if found is None else PaymentMethod.from_record(str(doc["method_id"]), found)
+    return _method_in(str(doc["method_id"]), uow.records.get(METHODS, str(doc["method_id"])))
 
 
 def set_default(uow: UnitOfWork, student_id: str, method: PaymentMethod) -> None:
@@ -132,7 +146,14 @@ def erase_methods(uow: UnitOfWork, student_id: str, now: datetime) -> int:
     """Eraser: the methods the student holds are deleted, and they are taken off the
     methods that paid for them (a guardian's card stays the guardian's)."""
     erased = 0
-    for method in methods_for(uow, student_id):
+    for key, _ in uow.records.scan(METHODS, f"for:{student_id}"):
+        doc = uow.records.get(METHODS, key)
+        method = _method_in(key, doc)
+        if method is None:
+            if doc is not None:  # a removed guardian's shredded card: no use to keep
+                uow.records.delete(METHODS, key)
+                erased += 1
+            continue
         if method.holder_id == student_id:
             uow.records.delete(METHODS, method.id)
         else:

@@ -369,7 +369,8 @@ class ContactFields:
     ``fields`` are paths: ``"phone"``, ``"recipient.name"`` (a field of a nested
     object), ``"guardians[].email"`` (a field of each object of a list). ``subject`` is
     the path of the subject's id (``"@key"``: the record key), optionally per list item
-    (``"members[].student_id"``: each member's own key seals her fields); ``prefix``
+    (``"members[].student_id"``: each member's own key seals her fields), or the first
+    present of several (``"sealed_for|holder_id"``); ``prefix``
     namespaces it (``"guardian:"``). A value whose data key was shredded reads as
     ``None``, or as ``shredded[field]``. ``blind_key``: the record key itself is a
     contact value, stored as its blind index.
@@ -429,8 +430,9 @@ CONTACT_FIELDS: tuple[ContactFields, ...] = (
     ContactFields("community_member", ("devices",), shredded={"devices": []}),
     ContactFields("community_post", ("device_id",), subject="author_id"),
     ContactFields("community_device", blind_key=True),
-    # payment methods on file: the holder's key (a student's, or a guardian account id's)
-    ContactFields("payment_method", ("account",), subject="holder_id"),
+    # payment methods on file: the holder's key (a student's, or a guardian account's
+    # ``guardian:<id>``, named by ``sealed_for``; rows written before it: ``holder_id``)
+    ContactFields("payment_method", ("account",), subject="sealed_for|holder_id"),
     # the desk's consultation leads, before they are students
     ContactFields(
         "desk_lead",
@@ -580,6 +582,21 @@ class SealedRecords:
             data = self._seal(spec, key, data)
             key = self._key(spec, key)
         self.inner.put(kind, key, data, index=index)
+
+    def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """``put`` of each document of ``docs`` without index entries, sealed, in one
+        statement where the inner repository can (projection checkpoints)."""
+        spec = self.sealer.fields.get(kind)
+        if spec is not None or (kind == "student" and self.sealer.region is not None):
+            for key in sorted(docs):
+                self.put(kind, key, docs[key])
+            return
+        many = getattr(self.inner, "put_many", None)
+        if many is None:
+            for key in sorted(docs):
+                self.inner.put(kind, key, docs[key])
+            return
+        many(kind, docs)
 
     def delete(self, kind: str, key: str) -> None:
         spec = self.sealer.fields.get(kind)
@@ -746,12 +763,15 @@ class SealedRecords:
 def _subject(spec: ContactFields, key: str, doc: Mapping[str, Any]) -> str | None:
     if spec.subject == "@key":
         return spec.prefix + key
-    head, sep, rest = _split(spec.subject)
-    value = doc.get(head)
-    if sep == "." and isinstance(value, dict):
-        value = value.get(rest)
-    if isinstance(value, str):
-        return spec.prefix + value
+    # ``"a|b"``: the first of the paths the document has (a field added later, ``a``,
+    # and the one older rows were sealed under, ``b``)
+    for path in spec.subject.split("|"):
+        head, sep, rest = _split(path)
+        value = doc.get(head)
+        if sep == "." and isinstance(value, dict):
+            value = value.get(rest)
+        if isinstance(value, str):
+            return spec.prefix + value
     # a document without its subject (a charge of no student): its own key seals it
     return f"{spec.kind}:{key}"
 
