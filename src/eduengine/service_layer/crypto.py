@@ -567,6 +567,37 @@ class SealedRecords:
         docs = many(kind, wanted)
         return {k: None if d is None else self._open(spec, k, d) for k, d in docs.items()}
 
+    @property
+    def remembers(self) -> bool:
+        """Whether the inner repository answers a document read again in this unit of
+        work from memory (SQLite): reading ahead through it then saves statements."""
+        return bool(getattr(self.inner, "remembers", False))
+
+    def get_across(
+        self, wanted: Mapping[str, Iterable[str]]
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """``get_many`` of several kinds at once, opened: one query where the inner
+        repository can (kinds keyed by a blind index are read by ``get_many``)."""
+        across = getattr(self.inner, "get_across", None)
+        blind = {
+            kind
+            for kind in wanted
+            if (spec := self.sealer.fields.get(kind)) is not None and spec.blind_key
+        }
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        rest = set(wanted)
+        if across is not None:
+            rows = across({kind: keys for kind, keys in wanted.items() if kind not in blind})
+            for (kind, key), doc in rows.items():
+                spec = self.sealer.fields.get(kind)
+                opened = doc if doc is None or spec is None else self._open(spec, key, doc)
+                found[kind, key] = opened
+            rest = blind
+        for kind in sorted(rest):
+            for key, doc in self.get_many(kind, wanted[kind]).items():
+                found[kind, key] = doc
+        return found
+
     def put(
         self,
         kind: str,
