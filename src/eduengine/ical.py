@@ -1,6 +1,7 @@
 """Moved to :mod:`eduengine.booking.ical`; this path re-exports it until 0.4."""
 
 from eduengine.booking.ical import (
+    CALENDAR_FIELDS,
     PRODID,
     CalendarService,
     CourseCatalog,
@@ -11,6 +12,7 @@ from eduengine.booking.ical import (
 from eduengine.kernel.deprecation import warn_moved
 
 __all__ = [
+    "CALENDAR_FIELDS",
     "PRODID",
     "CalendarService",
     "CourseCatalog",

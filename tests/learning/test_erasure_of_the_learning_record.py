@@ -40,6 +40,7 @@ OUTSIDE = {
     "community_member",
     "community_group",
     "analytics_student",
+    "analytics_erased",  # the analytics' mark that she was erased (her opaque id only)
     "growth_student",
 }
 
