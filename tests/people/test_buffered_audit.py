@@ -11,8 +11,8 @@ import pytest
 
 from eduengine import FixedClock, InMemoryStore, School, SchoolSettings
 from eduengine.errors import AccessDenied, InvalidSetting
-from eduengine.people import SYSTEM
-from eduengine.people.access import AUDIT, AuditBuffer
+from eduengine.people import SYSTEM, StaffRole
+from eduengine.people.access import AUDIT, STUDENTS, AuditBuffer
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import Actor, Guardian, GuardianRole
 from tests.adapters import StoreHandle
@@ -174,3 +174,38 @@ def test_a_failed_write_keeps_the_rows_queued() -> None:
     assert len(buffer) == 1
     fail = False
     assert buffer.flush() == 1
+
+
+class CountingRecords:
+    """The records of a unit of work, counting the documents read of each kind."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.kinds: list[str] = []
+
+    def get(self, kind: str, key: str) -> Any:
+        self.kinds.append(kind)
+        return self.inner.get(kind, key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_check_reads_a_students_document_only_when_her_class_or_stage_decides(
+    clock: FixedClock,
+) -> None:
+    store = InMemoryStore()
+    school = School.build(store, clock=clock)
+    school.students.register("ann", name="王小明", phone="13812341234")
+    school.people.register_staff("u-help", StaffRole.SUPPORT)
+    school.people.register_staff("u-head", StaffRole.HEAD_TEACHER, class_ids={"c1"})
+    gate = school.students.gate
+    seen = {}
+    for actor in (SUPPORT, Actor(id="u-head", role="head_teacher"), Actor(id="u9", role="x")):
+        with store.unit_of_work() as uow:
+            counting = CountingRecords(uow.records)
+            uow.records = counting  # type: ignore[assignment]
+            seen[actor.id] = gate.fields(uow, actor, "ann", clock.now()).contacts.value
+            kinds = counting.kinds
+        assert (STUDENTS in kinds) == (actor.id != "u-help"), (actor, kinds)
+    assert seen == {"u-help": "masked", "u-head": "none", "u9": "none"}
