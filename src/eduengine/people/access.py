@@ -431,6 +431,8 @@ class _Actor:
     grants: tuple[Grant, ...]
     guardian: Mapping[str, Any] | None
     revoked: bool = False
+    #: whether what they see of a student turns on her class or stage
+    by_facts: bool = True
 
 
 class AccessGate:
@@ -509,7 +511,7 @@ class AccessGate:
             return NOTHING
         rule = None if who.member is None else self.roles.get(who.member.role)
         doc = student
-        if doc is None and _by_class_or_stage(who, rule):
+        if doc is None and who.by_facts:
             doc = uow.records.get(STUDENTS, student_id)
         facts = StudentFacts(
             student_id=student_id,
@@ -554,9 +556,13 @@ class AccessGate:
     def _read_actor(self, uow: UnitOfWork, actor: Actor) -> _Actor:
         staff = uow.records.get(STAFF, actor.id)
         guardian = uow.records.get(GUARDIANS, actor.id) if actor.role == "guardian" else None
+        member = None if staff is None else staff_in(actor.id, staff)
+        grants = tuple(grants_of(uow, actor.id))
+        rule = None if member is None else self.roles.get(member.role)
         return _Actor(
-            member=None if staff is None else staff_in(actor.id, staff),
-            grants=tuple(grants_of(uow, actor.id)),
+            member=member,
+            grants=grants,
+            by_facts=_by_class_or_stage(member, rule, grants),
             # what the check looks at, never the account's contact values
             guardian=None
             if guardian is None
@@ -668,14 +674,16 @@ class AccessGate:
         return cast(T, result)
 
 
-def _by_class_or_stage(who: _Actor, rule: RoleRule | None) -> bool:
-    """Whether what ``who`` sees of a student turns on her class or stage (so her
-    document is read): the school's policy decides by class for anyone not on the
-    registry; a role or grant scoped to all students or to named ones never does, and a
-    check that reads only those skips the read (most staff: academic, support)."""
-    if who.member is None:
+def _by_class_or_stage(
+    member: StaffMember | None, rule: RoleRule | None, grants: Sequence[Grant]
+) -> bool:
+    """Whether what a person sees of a student turns on her class or stage (so the
+    check reads her document): the school's policy decides by class for anyone not on
+    the registry; a role or grant scoped to all students or to named ones never does,
+    and a check that reads only those skips the read (most staff: academic, support)."""
+    if member is None:
         return True
-    scopes = [g.scope for g in who.grants]
+    scopes = [g.scope for g in grants]
     if rule is not None:
         scopes.append(rule.scope)
     return any(scope in (Scope.MY_CLASSES, Scope.PROSPECTS) for scope in scopes)
