@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eduengine import FixedClock, InMemoryStore, School, SchoolSettings
-from eduengine.errors import AccessDenied, InvalidSetting
+from eduengine.errors import AccessDenied, InvalidInput, InvalidSetting
 from eduengine.people import SYSTEM, StaffRole
 from eduengine.people.access import AUDIT, STUDENTS, AuditBuffer
 from eduengine.service_layer.ports import UnitOfWork
@@ -209,3 +209,20 @@ def test_the_check_reads_a_students_document_only_when_her_class_or_stage_decide
             kinds = counting.kinds
         assert (STUDENTS in kinds) == (actor.id != "u-help"), (actor, kinds)
     assert seen == {"u-help": "masked", "u-head": "none", "u9": "none"}
+
+
+def test_an_actor_the_gate_found_valid_is_remembered_and_a_bad_one_refused_every_time(
+    clock: FixedClock,
+) -> None:
+    school = School.build(InMemoryStore(), clock=clock)
+    school.students.register("ann", name="王小明", phone="13812341234")
+    for _ in range(2):
+        assert school.students.guardians_with("ann", GuardianRole.PAY, actor=SUPPORT) == []
+        with pytest.raises(InvalidInput):
+            school.students.guardians_with(
+                "ann", GuardianRole.PAY, actor=Actor(id="bad\nid", role="support")
+            )
+        # class ids in a list (the input rule takes one) make an unhashable actor:
+        # checked each time rather than remembered
+        listed = Actor(id="u1", role="support", class_ids=["c1"])  # type: ignore[arg-type]
+        assert school.students.guardians_with("ann", GuardianRole.PAY, actor=listed) == []
