@@ -94,6 +94,7 @@ def test_an_audit_query_sees_the_rows_of_reads_made_just_before_it(
     assert school.audit is not None and len(school.audit) == 1
     by_actor = school.people.audit_log(actor=AUDITOR, actor_id=ACADEMIC.id)
     assert [e.fields for e in by_actor.entries][-1] == ("audit_trail",)
+    school.close()
 
 
 def test_close_writes_what_the_buffer_holds(store: StoreHandle, clock: FixedClock) -> None:
