@@ -4,7 +4,8 @@ A read names its actor; :class:`AccessGate` decides what the actor sees of each 
 it touches (a :class:`~eduengine.people.model.FieldSet`, from the staff registry, the
 actor's grants and the school's :class:`~eduengine.people.model.AccessPolicy`); the read
 masks what the field set hides; then every student shown unmasked gets one ``read`` row
-in the audit log, written before the values leave the library. A read refused for every
+in the audit log, written before the values leave the library (queued, and written
+in batches, under the opt-in :class:`AuditBuffer`). A read refused for every
 student it touches is refused (``AccessDenied``), audited ``denied``.
 
 Audit rows are filed under the student, the actor and the instant, so "who read this
