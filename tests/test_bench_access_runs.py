@@ -13,14 +13,15 @@ import pytest
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_access.py"
 
 
+@pytest.mark.parametrize("audit", ["synchronous", "buffered"])
 def test_the_access_benchmark_times_each_read_with_and_without_the_check(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], audit: str
 ) -> None:
     spec = importlib.util.spec_from_file_location("bench_access", SCRIPT)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--students", "50", "--reads", "20"])
+    bench.main(["--students", "50", "--reads", "20", "--audit", audit])
     rows = [
         line
         for line in capsys.readouterr().out.splitlines()

@@ -75,7 +75,7 @@ from eduengine.desk.notify import PROJECTION as DESK_NOTICES
 from eduengine.desk.notify import staff_notice_rules
 from eduengine.desk.satisfaction import ReviewScreen
 from eduengine.desk.service import DeskService
-from eduengine.errors import PaymentFailed
+from eduengine.errors import InvalidSetting, PaymentFailed
 from eduengine.events.codec import envelope_to_json
 from eduengine.events.feed import EventFeed, FeedStore
 from eduengine.events.projections import (
@@ -91,6 +91,7 @@ from eduengine.growth.service import ExperimentService, TemplateService
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.ids import IdFactory, uuid_ids
+from eduengine.kernel.inputs import check_int
 from eduengine.kernel.money import Money
 from eduengine.learning import analytics as learning_stats
 from eduengine.learning import handlers as learning_rules
@@ -113,6 +114,7 @@ from eduengine.payments import Charge, PaymentGateway, PaymentOutcome, PaymentSt
 from eduengine.payments.intents import erase_accounts
 from eduengine.payments.methods import erase_methods
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
+from eduengine.people.access import AUDIT_BATCH, AUDIT_MODES, AUDIT_WAIT, AuditBuffer
 from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
@@ -425,6 +427,9 @@ class School:
     catalogue: CatalogueService
     #: a student's orders, packages and credits, paged (docs/pricing.md)
     purchases: PurchaseQueries
+    #: the buffered audit writer of ``School.build(audit="buffered")`` (``None``: every
+    #: unmasked read writes its audit row in its own transaction; docs/privacy.md)
+    audit: AuditBuffer | None = None
 
     @classmethod
     def build(
@@ -471,6 +476,9 @@ class School:
         journeys: Sequence[Journey] = (),
         attendance_xp: int | XpRule | None = None,
         plugins: Plugins | None = None,
+        audit: str | None = None,
+        audit_rows: int = AUDIT_BATCH,
+        audit_wait: timedelta = AUDIT_WAIT,
     ) -> School:
         """Wire a school.
 
@@ -521,7 +529,19 @@ class School:
         settling delay, community rate limits, attendance XP, and the plugins to load
         (docs/embedding.md). ``plugins`` adds a host's rules and reactions directly, as an
         entry-point plugin would.
+
+        ``audit="buffered"`` queues the audit rows of unmasked reads in the process and
+        writes them in batches (``audit_rows`` rows, or at the first audited read after
+        ``audit_wait``; before every audit query; at :meth:`close`), so a read no longer
+        waits for a write; the rows queued when the process dies are lost. The default,
+        ``"synchronous"`` (or the settings' ``[school] audit``), writes each row in the
+        read's transaction (docs/privacy.md).
         """
+        if audit is not None and audit not in AUDIT_MODES:
+            raise InvalidSetting(f"audit must be one of {AUDIT_MODES}, got {audit!r}")
+        check_int(audit_rows, "audit_rows", low=1, high=100_000)
+        if not isinstance(audit_wait, timedelta) or audit_wait < timedelta(0):
+            raise InvalidSetting(f"audit_wait must be a timedelta >= 0, got {audit_wait!r}")
         if settings is not None:
             # a keyword argument left at its default takes the settings' value
             policy = policy if policy is not None else settings.cancellation.policy()
@@ -535,6 +555,7 @@ class School:
             community_limits = community_limits or settings.community.limits()
             if attendance_xp is None:
                 attendance_xp = settings.levels.attendance_xp
+            audit = audit or settings.wiring.audit
             if settings.wiring.plugins:
                 loaded = load_plugins(settings.wiring.plugins)
                 if plugins is not None:
@@ -794,6 +815,10 @@ class School:
         # and one, under the same policy, on every read of a student's learning record
         school.mastery.gate = school.milestones.gate = school.learning.gate
         school.learning.mastery.gate = school.learning.gate
+        if audit == "buffered":
+            # one buffer for both gates, written through the people service's runner
+            school.audit = AuditBuffer(school.people._run, rows=audit_rows, wait=audit_wait)
+            school.students.gate.audit = school.learning.gate.audit = school.audit
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -873,6 +898,18 @@ class School:
         if paid_by is None:
             return outcome
         return attrs.evolve(outcome, credit_returned=not outcome.late)
+
+    def close(self) -> None:
+        """Write the audit rows the school still buffers (``audit="buffered"``; nothing
+        to do otherwise). Call it when the process stops serving; the store stays open
+        (whoever opened it closes it). The buffer is also written at the interpreter's
+        exit, but not when the process is killed.
+
+        >>> from eduengine import InMemoryStore
+        >>> School.build(InMemoryStore(), audit="buffered").close()
+        """
+        if self.audit is not None:
+            self.audit.flush()
 
     def reindex(self) -> dict[str, int]:
         """The one-off upgrade of a store written by a release before indexes: file every

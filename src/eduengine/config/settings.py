@@ -189,6 +189,9 @@ class WiringSettings:
     inline_projections: bool = True
     settle_payments_after: timedelta = timedelta(minutes=15)
     plugins: tuple[str, ...] = ()
+    #: how unmasked reads file their audit rows: ``synchronous`` (in the read's
+    #: transaction) or ``buffered`` (in batches; docs/privacy.md)
+    audit: str = "synchronous"
 
 
 _Reader = Callable[[object, str], Any]
@@ -212,6 +215,12 @@ def _durations(value: object, where: str) -> tuple[timedelta, ...]:
     )
 
 
+def _audit_mode(value: object, where: str) -> str:
+    if value not in ("synchronous", "buffered"):
+        raise InvalidSetting(f"{where}: 'synchronous' or 'buffered' is expected, got {value!r}")
+    return str(value)
+
+
 def _names(value: object, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
@@ -230,6 +239,7 @@ _SECTIONS: dict[str, tuple[str, type[Any], dict[str, _Reader]]] = {
             "inline_projections": _flag,
             "settle_payments_after": _duration,
             "plugins": _names,
+            "audit": _audit_mode,
         },
     ),
     "cancellation": (

@@ -125,6 +125,7 @@ class _Strict(AccessGate):
     def __init__(self, inner: LearningGate) -> None:
         super().__init__(inner.policy, inner.roles)
         self.inner = inner
+        self.audit = inner.audit
 
     def fields(
         self,

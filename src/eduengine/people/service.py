@@ -488,6 +488,8 @@ class PeopleService(ServiceBase):
                 require_aware(what, at)
         check_int(limit, "limit", low=1, high=10_000)
         cursor = None if after is None else _cursor_in(check_text(after, "after", max_length=200))
+        # the rows of reads this process answered are in the log before it is read
+        self.gate.flush_audit()
         if student_id is not None:
             index = f"student:{student_id}"
         elif actor_id is not None:

@@ -165,15 +165,23 @@ class ProfileService(ServiceBase):
         _check_actor(actor)
         check_id(student_id, "student_id")
 
+        buffer = self.gate.audit
+        at: list[datetime] = []
+
         def command(uow: UnitOfWork, now: datetime) -> Profile:
             doc = rec.student(uow, student_id)
             fields = self._access(uow, actor, student_id, doc, now)
             if fields.refused:
                 raise _Refused()
-            self._audit(uow, actor, student_id, "read", (), now)
+            if buffer is None:
+                self._audit(uow, actor, student_id, "read", (), now)
+            at[:] = [now]
             return _profile(student_id, doc, fields)
 
-        return self._audited(actor, student_id, command)
+        profile = self._audited(actor, student_id, command, write=buffer is None)
+        if buffer is not None:
+            buffer.add(actor, [(student_id, "read", ())], at[-1])
+        return profile
 
     def update(self, actor: Actor, student_id: str, **fields: Any) -> None:
         """Change contact fields (name, phone, email); needs full access; audited."""
@@ -224,6 +232,7 @@ class ProfileService(ServiceBase):
         audited, after the rows it answers with: docs/privacy.md). Without an actor
         (deprecated) it is read as before."""
         check_id(student_id, "student_id")
+        self.gate.flush_audit()
 
         def query(uow: UnitOfWork, now: datetime, look: Look) -> list[AuditEntry]:
             shown(look, student_id)
@@ -340,11 +349,16 @@ class ProfileService(ServiceBase):
         rec.write_audit(uow, actor, student_id, action, fields, now)
 
     def _audited(
-        self, actor: Actor, student_id: str, command: Callable[[UnitOfWork, datetime], T]
+        self,
+        actor: Actor,
+        student_id: str,
+        command: Callable[[UnitOfWork, datetime], T],
+        *,
+        write: bool = True,
     ) -> T:
         """Run ``command``; a refusal is audited in a unit of work of its own."""
         try:
-            return self._run(command, ids={"student_id": student_id})
+            return self._run(command, write=write, ids={"student_id": student_id})
         except _Refused:
             pass
         self._run(
