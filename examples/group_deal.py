@@ -69,24 +69,28 @@ def main() -> None:
         )
     )
 
+    # each student's payment account, on file: a join charges her default method
+    for sid in ("ann", "bob", "bob-2", "cat", "dan", "eve"):
+        school.payments.add_method(sid, f"wx-{sid.replace('-', '')}")
+
     print("group 1:")
-    g1 = deals.open_group("spring-python", "ann", account="wx-ann", device_id="ann-phone")
+    g1 = deals.open_group("spring-python", "ann", device_id="ann-phone")
     print(f"  ann opened a group, share code {g1.share_code}")
     shared = deals.group_by_code(g1.share_code)
     # ann's share link carries her: bob's sign-up and join are attributed to her
     link = deals.share_link("ann", "spring-python", group_id=g1.id)
     deals.registered_via(link.token, "bob")
-    deals.join_group(shared.id, "bob", account="wx-bob", device_id="bob-phone", via=link.token)
+    deals.join_group(shared.id, "bob", device_id="bob-phone", via=link.token)
     try:
-        deals.join_group(shared.id, "bob-2", account="wx-bob2", device_id="ann-phone")
+        deals.join_group(shared.id, "bob-2", device_id="ann-phone")
     except AbuseSuspected as denied:
         print(f"  denied: {denied}")
-    deals.join_group(shared.id, "cat", account="wx-cat", device_id="cat-phone")
+    deals.join_group(shared.id, "cat", device_id="cat-phone")
 
     print("group 2:")
-    g2 = deals.open_group("spring-python", "dan", account="wx-dan")
+    g2 = deals.open_group("spring-python", "dan")
     dans = deals.share_link("dan", "spring-python", group_id=g2.id)
-    deals.join_group(g2.id, "eve", account="wx-eve", via=dans.token)
+    deals.join_group(g2.id, "eve", via=dans.token)
     clock.advance(timedelta(hours=24))
     gateway.fail_next_refunds(1)  # the payment provider hiccups once
     deals.expire_due()

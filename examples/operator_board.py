@@ -35,7 +35,7 @@ from eduengine.ops.jobs import migrate
 from eduengine.ops.stores import Store, store_from_url
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
-from eduengine.pricing.rules import Customer, OrderLine
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TERM = date(2026, 3, 2)  # a Monday
@@ -89,29 +89,29 @@ def seed(store: Store, rng: random.Random) -> None:
     clock = FixedClock(datetime.combine(TERM - timedelta(days=14), time(9), ZONE))
     school = build(store, clock)
     students = [f"s{i:03d}" for i in range(90)]
+    # the catalogue owns the prices: each order pays a quote of it
+    for course in ("python", "math"):
+        school.catalogue.add_item(CatalogueItem(id=course, kind=ItemKind.COURSE, title=course))
+    school.catalogue.publish(
+        PriceList(id="base", currency="CNY", valid_from=clock.now(),
+                  prices={"python": Money("399", "CNY"), "math": Money("599", "CNY")})
+    )
     # sign-ups over the two weeks before term and the first weeks of it
     for n, sid in enumerate(students):
         clock.set(
             datetime.combine(TERM - timedelta(days=14), time(9), ZONE) + timedelta(hours=7 * n)
         )
         school.students.register(sid, name=f"学员{n}")
+        school.payments.add_method(sid, f"acct-{sid}")  # what her orders and groups charge
         if rng.random() < 0.7:
             school.students.record_activity(sid, "trial_booked")
             if rng.random() < 0.6:
-                school.pricing.checkout(
-                    f"o-{sid}",
-                    Customer(student_id=sid),
-                    [OrderLine(course_id="python", price=Money("399", "CNY"))],
-                    account=f"acct-{sid}",
-                )
+                quote = school.catalogue.quote(sid, ["python"], "CNY")
+                school.pricing.checkout(f"o-{sid}", quote_id=quote.id)
                 if rng.random() < 0.35:
                     clock.advance(timedelta(days=3))
-                    school.pricing.checkout(
-                        f"r-{sid}",
-                        Customer(student_id=sid),
-                        [OrderLine(course_id="math", price=Money("599", "CNY"))],
-                        account=f"acct-{sid}",
-                    )
+                    quote = school.catalogue.quote(sid, ["math"], "CNY")
+                    school.pricing.checkout(f"r-{sid}", quote_id=quote.id)
     # group deals: two campaigns, groups opened during the first week of term
     for cid, course, size in (("spring-python", "python", 3), ("spring-math", "math", 4)):
         clock.set(datetime.combine(TERM, time(8), ZONE))
@@ -134,10 +134,10 @@ def seed(store: Store, rng: random.Random) -> None:
             opener = rng.choice(students)
             # a full group, or a student already in one, refuses a join: as in life
             with contextlib.suppress(EduEngineError):
-                group = school.deals.open_group(cid, opener, account=f"acct-{opener}")
+                group = school.deals.open_group(cid, opener)
                 for joiner in rng.sample(students, rng.randint(0, size)):
                     clock.advance(timedelta(hours=2))
-                    school.deals.join_group(group.id, joiner, account=f"acct-{joiner}")
+                    school.deals.join_group(group.id, joiner)
     clock.set(datetime.combine(TERM + timedelta(days=WEEKS * 7), time(9), ZONE))
     school.deals.expire_due()
     # the term's timetable, booked, cancelled (with reasons) and attended
@@ -170,7 +170,7 @@ def seed(store: Store, rng: random.Random) -> None:
         school.students.buy_package(sid, credits=8, valid_for=timedelta(days=6), activate=True)
     for opener in students[60:63]:
         with contextlib.suppress(EduEngineError):
-            school.deals.open_group("spring-python", opener, account=f"acct-{opener}")
+            school.deals.open_group("spring-python", opener)
     school.segments.save("沉睡学员", Segment(stages={"registered"}, inactive_days=14))
     school.segments.save("已购未学", Segment(min_purchases=1, inactive_days=10))
 

@@ -13,9 +13,9 @@ from eduengine.pricing import (
     Customer,
     DiscountKind,
     Money,
-    OrderLine,
     PriceRule,
 )
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.students import Actor
 
 #: the school office reading a student's records (every such read is audited)
@@ -70,14 +70,19 @@ def main() -> None:
             max_per_student=1,
         )
     )
+    # the catalogue owns the prices: a quote prices its items from the list in effect
+    catalogue = school.catalogue
+    catalogue.add_item(CatalogueItem(id="ielts", kind=ItemKind.COURSE, title="IELTS"))
+    catalogue.add_item(CatalogueItem(id="trial", kind=ItemKind.COURSE, title="Trial lesson"))
+    catalogue.publish(
+        PriceList(id="base", currency="CNY", valid_from=clock.now(),
+                  prices={"ielts": Money("399.00", "CNY"), "trial": Money("99.00", "CNY")})
+    )
     mei = Customer(student_id="mei", tags=frozenset({"vip"}), first_purchase=True)
-    lines = [
-        OrderLine(course_id="ielts", price=Money("399.00", "CNY")),
-        OrderLine(course_id="trial", price=Money("99.00", "CNY")),
-    ]
-    q = shop.quote(mei, lines, ["BACK2SCHOOL"])
-    print("\n".join(q.explain()))
-    order = shop.checkout("order-1", mei, lines, coupons=["BACK2SCHOOL"], account="alipay-mei")
+    q = catalogue.quote(mei, ["ielts", "trial"], "CNY", coupons=["BACK2SCHOOL"])
+    print("\n".join(q.breakdown.explain()))
+    school.payments.add_method("mei", "alipay-mei")  # her account on file: the default
+    order = shop.checkout("order-1", quote_id=q.id)  # charges exactly the quote's total
     print(f"charged {gateway.charges['order:order-1'].amount} for {order.id} ({order.status})")
     # a paid order is a purchase to the student records too
     stages = school.students.stage_history("mei", actor=OFFICE)

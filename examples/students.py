@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.payments import FakePaymentGateway
 from eduengine.policies import CancellationPolicy
-from eduengine.pricing import Customer, Money, OrderLine
+from eduengine.pricing import Money
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.students import Actor, SchoolClass, TagRule
 
 #: the school office, reading students' records (each read names who reads)
@@ -60,9 +61,16 @@ def main() -> None:
 
     students.record_activity("mei", "login")
     students.record_activity("mei", "module_completed", module="core")
-    mei = Customer(student_id="mei")
-    lines = [OrderLine(course_id="reading-plus", price=Money("199.00", "CNY"))]
-    school.pricing.checkout("order-1", mei, lines, account="alipay-mei")  # a paid order...
+    school.catalogue.add_item(
+        CatalogueItem(id="reading-plus", kind=ItemKind.COURSE, title="Reading Plus")
+    )
+    school.catalogue.publish(
+        PriceList(id="base", currency="CNY", valid_from=clock.now(),
+                  prices={"reading-plus": Money("199.00", "CNY")})
+    )
+    school.payments.add_method("mei", "alipay-mei")  # her account on file: the default
+    quote = school.catalogue.quote("mei", ["reading-plus"], "CNY")
+    school.pricing.checkout("order-1", quote_id=quote.id)  # a paid order...
     clock.advance(timedelta(days=20))
     tags, stage = students.refresh_tags("mei")
     print(f"tags {sorted(tags)}, lifecycle stage {stage}")
