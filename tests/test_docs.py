@@ -203,7 +203,7 @@ def run_blocks(page: Path) -> int:
     newcomer a deprecated call; a block opts out only by starting with SHOWS_DEPRECATED."""
     blocks = PYTHON_BLOCK.findall(page.read_text())
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
-    where = page.relative_to(ROOT)
+    where = page.relative_to(ROOT) if page.is_relative_to(ROOT) else page
     for number, block in enumerate(blocks, 1):
         with warnings.catch_warnings():
             if block.startswith(SHOWS_DEPRECATED):
@@ -227,6 +227,16 @@ def test_every_python_block_of_a_doc_page_runs(
     store) leaves nothing behind."""
     monkeypatch.chdir(tmp_path)
     run_blocks(DOCS / page)
+
+
+def test_a_deprecated_call_in_a_block_fails_unless_the_block_shows_one(tmp_path: Path) -> None:
+    deprecated = "import warnings\nwarnings.warn('old form', DeprecationWarning)\n"
+    page = tmp_path / "page.md"
+    page.write_text(f"```python\n{deprecated}```\n")
+    with pytest.raises(DeprecationWarning, match="old form"):
+        run_blocks(page)
+    page.write_text(f"```python\n{SHOWS_DEPRECATED}\n{deprecated}```\n")
+    assert run_blocks(page) == 1
 
 
 def test_every_python_looking_block_in_the_docs_is_marked_python() -> None:

@@ -857,6 +857,7 @@ class School:
 
         >>> from datetime import datetime, timedelta, timezone
         >>> from eduengine import FixedClock, InMemoryStore
+        >>> from eduengine.people import SYSTEM
         >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
         >>> school = School.build(InMemoryStore(), clock=clock)
         >>> start = clock.now() + timedelta(days=3)
@@ -865,12 +866,12 @@ class School:
         >>> package = school.students.buy_package("mei", credits=4, valid_for=timedelta(days=90))
         >>> _ = school.students.activate_package(package)
         >>> seat = school.book(slot.id, "mei", require_credit=True)
-        >>> school.students.packages_of("mei")[0].credits_left
+        >>> school.students.packages_of("mei", actor=SYSTEM)[0].credits_left
         3
         >>> outcome = school.cancel(seat.id)
         >>> outcome.late, outcome.credit_returned
         (False, True)
-        >>> school.students.packages_of("mei")[0].credits_left
+        >>> school.students.packages_of("mei", actor=SYSTEM)[0].credits_left
         4
         """
         if require_credit:

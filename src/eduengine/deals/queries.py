@@ -13,14 +13,16 @@ a campaign with 10^5 groups costs what a page of them costs.
 >>> from eduengine.pricing import Money
 >>> clock = FixedClock(datetime(2026, 3, 2, 8, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock, gateway=FakePaymentGateway())
+>>> for student in ("ann", "bob"):
+...     _ = school.payments.add_method(student, f"wx-{student}")
 >>> school.deals.create_campaign(GroupDealCampaign(
 ...     id="spring", course_id="math", list_price=Money("299", "CNY"),
 ...     group_price=Money("199", "CNY"), required_size=3, max_size=5,
 ...     duration=timedelta(hours=24), starts_at=clock.now(),
 ...     ends_at=clock.now() + timedelta(days=30)))
->>> first = school.deals.open_group("spring", "ann", account="wx-ann")
+>>> first = school.deals.open_group("spring", "ann")
 >>> _ = clock.advance(timedelta(hours=1))
->>> second = school.deals.open_group("spring", "bob", account="wx-bob")
+>>> second = school.deals.open_group("spring", "bob")
 >>> page = school.queries.open_groups("spring", order="newest", limit=1)
 >>> [(g.group_id == second.id, g.members, g.seats_to_go) for g in page]
 [(True, 1, 2)]

@@ -81,15 +81,19 @@ class DealService(GroupService, CampaignService):
     >>> from datetime import datetime, timedelta, timezone
     >>> from eduengine import FixedClock, InMemoryStore
     >>> from eduengine.payments import FakePaymentGateway
+    >>> from eduengine.payments.service import PaymentService
     >>> from eduengine.pricing import Money
     >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
-    >>> deals = DealService(InMemoryStore().unit_of_work, gateway=FakePaymentGateway(),
-    ...                     clock=clock)
+    >>> store, gateway = InMemoryStore(), FakePaymentGateway()
+    >>> deals = DealService(store.unit_of_work, gateway=gateway, clock=clock)
+    >>> payments = PaymentService(store.unit_of_work, gateway=gateway, clock=clock)
+    >>> _ = payments.add_method("ann", "acct-ann")  # what a place charges: a method on file
+    >>> _ = payments.add_method("bob", "acct-bob")
     >>> deals.create_campaign(GroupDealCampaign(id="spring", course_id="python-101",
     ...     list_price=Money("199", "CNY"), group_price=Money("99", "CNY"), required_size=2,
     ...     starts_at=clock.now(), ends_at=clock.now() + timedelta(days=30)))
-    >>> group = deals.open_group("spring", "ann", account="acct-ann")
-    >>> deals.join_group(group.id, "bob", account="acct-bob").state.value
+    >>> group = deals.open_group("spring", "ann")
+    >>> deals.join_group(group.id, "bob").state.value
     'formed'
     """
 

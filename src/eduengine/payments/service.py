@@ -13,16 +13,20 @@ one key at once the same way.
 >>> from eduengine import FixedClock, InMemoryStore, School
 >>> from eduengine.payments import FakePaymentGateway, Fault
 >>> from eduengine.kernel.money import Money
->>> from eduengine.pricing.rules import Customer, OrderLine
+>>> from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 >>> from eduengine.errors import PaymentOutcomeUnknown
 >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
 >>> from eduengine.people import SYSTEM
 >>> gateway = FakePaymentGateway()
 >>> school = School.build(InMemoryStore(), clock=clock, gateway=gateway)
+>>> school.catalogue.add_item(CatalogueItem(id="py", kind=ItemKind.COURSE, title="Python"))
+>>> _ = school.catalogue.publish(PriceList(id="base", currency="CNY",
+...     valid_from=clock.now(), prices={"py": Money("199", "CNY")}))
+>>> _ = school.payments.add_method("ann", "acct-ann")
+>>> quote = school.catalogue.quote("ann", ["py"], "CNY")
 >>> gateway.script(Fault.TIMEOUT_AFTER)          # charged, but the answer is lost
 >>> try:
-...     school.pricing.checkout("o1", Customer(student_id="ann"),
-...         [OrderLine(course_id="py", price=Money("199", "CNY"))], account="acct-ann")
+...     school.pricing.checkout("o1", quote_id=quote.id)
 ... except PaymentOutcomeUnknown as lost:
 ...     print(lost.key, school.pricing.get_order("o1", actor=SYSTEM).status)
 order:o1 payment_unknown

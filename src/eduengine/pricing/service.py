@@ -104,16 +104,21 @@ class PricingService(OrderSettlement):
 
     >>> from datetime import datetime, timezone
     >>> from decimal import Decimal
-    >>> from eduengine import FixedClock, InMemoryStore
+    >>> from eduengine import FixedClock, InMemoryStore, School
     >>> from eduengine.payments import FakePaymentGateway
+    >>> from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
     >>> from eduengine.pricing.rules import DiscountKind
-    >>> shop = PricingService(InMemoryStore().unit_of_work, gateway=FakePaymentGateway(),
-    ...     clock=FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> clock = FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc))
+    >>> school = School.build(InMemoryStore(), clock=clock, gateway=FakePaymentGateway())
+    >>> shop = school.pricing
     >>> shop.add_coupon(Coupon(code="HELLO", kind=DiscountKind.AMOUNT,
     ...                        value=Money("20", "CNY")))
-    >>> order = shop.checkout("o1", Customer(student_id="ann"),
-    ...     [OrderLine(course_id="py", price=Money("199", "CNY"))], coupons=["HELLO"],
-    ...     account="acct-ann")
+    >>> school.catalogue.add_item(CatalogueItem(id="py", kind=ItemKind.COURSE, title="Py"))
+    >>> _ = school.catalogue.publish(PriceList(id="base", currency="CNY",
+    ...     valid_from=clock.now(), prices={"py": Money("199", "CNY")}))
+    >>> _ = school.payments.add_method("ann", "acct-ann")
+    >>> quote = school.catalogue.quote("ann", ["py"], "CNY", coupon="HELLO")
+    >>> order = shop.checkout("o1", quote_id=quote.id)
     >>> str(order.quote.total), order.status
     ('179.00 CNY', 'paid')
     """

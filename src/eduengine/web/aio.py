@@ -17,6 +17,7 @@ under the host's control. See ``docs/embedding.md``.
 >>> import asyncio
 >>> from datetime import datetime, timedelta, timezone
 >>> from eduengine import FixedClock, InMemoryStore, School
+>>> from eduengine.people import SYSTEM
 >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
 >>> school = School.build(InMemoryStore(), clock=clock, reminders=None)
 >>> async def main() -> int:
@@ -25,7 +26,7 @@ under the host's control. See ``docs/embedding.md``.
 ...             "math", clock.now() + timedelta(hours=2), clock.now() + timedelta(hours=3),
 ...             capacity=3)
 ...         await aschool.booking.book(slot.id, "ann")
-...         return (await aschool.booking.get_slot(slot.id)).seats_left
+...         return (await aschool.booking.get_slot(slot.id, actor=SYSTEM)).seats_left
 >>> asyncio.run(main())
 2
 
