@@ -19,7 +19,7 @@ from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.deals import GroupDealCampaign, SameDevice
 from eduengine.desk.model import LeadContact
-from eduengine.errors import AbuseSuspected, UnreadableData, WrongRegion
+from eduengine.errors import AbuseSuspected, PaymentMethodNotFound, UnreadableData, WrongRegion
 from eduengine.growth import Segment
 from eduengine.notices import NoticePolicy
 from eduengine.payments.fake import FakePaymentGateway
@@ -353,7 +353,15 @@ def test_removing_a_guardian_shreds_the_cards_he_holds(
     methods = school.payments.methods_of("mei", actor=OFFICE)
     assert [m.account for m in methods] == ["tok-old-77736"]
     assert METHOD_ACCOUNT not in json.dumps(store.opened_snapshot(), default=str)
-    # erasing the child drops the shredded card that paid for her, and her from the old
+    # the shredded card can still be removed by its id: its record and mei's default go
+    school.payments.remove_method("m-dad")
+    with store.unit_of_work() as uow:
+        assert uow.records.get("payment_method", "m-dad") is None
+        default = uow.records.get("payment_default", "mei")
+        assert default is None or default["method_id"] != "m-dad"
+    with pytest.raises(PaymentMethodNotFound):
+        school.payments.remove_method("m-dad")
+    # erasing the child drops her from the old card that paid for her
     school.students.erase(OFFICE, "mei")
     with store.unit_of_work() as uow:
         assert uow.records.get("payment_method", "m-dad") is None

@@ -44,7 +44,7 @@ from typing import Unpack
 
 import attrs
 
-from eduengine.errors import DuplicateId, InvalidInput, PaymentFailed
+from eduengine.errors import DuplicateId, InvalidInput, PaymentFailed, PaymentMethodNotFound
 from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
@@ -227,12 +227,17 @@ class PaymentService(ServiceBase):
         )
 
     def remove_method(self, method_id: str) -> None:
-        """Delete a method; it stops being anyone's default."""
+        """Delete a method; it stops being anyone's default. A card whose account was
+        crypto-shredded (its guardian removed) reads as gone, and is removed all the
+        same: its record and the defaults that name it."""
         check_id(method_id, "method_id")
 
         def command(uow: UnitOfWork, now: datetime) -> None:
-            method = get_method(uow, method_id)
-            for payer in dict.fromkeys((method.holder_id, *method.pays_for)):
+            doc = uow.records.get(METHODS, method_id)
+            if doc is None:
+                raise PaymentMethodNotFound(method_id)
+            holder, paid_for = str(doc["holder_id"]), [str(s) for s in doc["pays_for"]]
+            for payer in dict.fromkeys((holder, *paid_for)):
                 found = uow.records.get(DEFAULTS, payer)
                 if found is not None and found["method_id"] == method_id:
                     uow.records.delete(DEFAULTS, payer)
