@@ -40,12 +40,10 @@ own, dropped at the end).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -55,7 +53,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_mastery import COURSES, GRAPH, MASTERED, POINTS, student_doc, template_doc
+from bench_mastery import (
+    COURSES,
+    GRAPH,
+    MASTERED,
+    POINTS,
+    ms,
+    student_doc,
+    template_doc,
+    timed,
+)
 
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.kernel.codec import dt_in, dt_out, micros
@@ -68,7 +75,7 @@ from eduengine.students import records as srec
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 START = T - timedelta(days=365)
 ACADEMIC = Actor(id="bench", role="academic")
-LONG, LONG_LINES, SAMPLE, SLOTS, PAGE, WARMUP, BATCH = 200, 500, 20, 40, 50, 5, 20_000
+LONG, LONG_LINES, SAMPLE, SLOTS, PAGE, BATCH = 200, 500, 20, 40, 50, 20_000
 HORIZON = timedelta(days=14)
 
 
@@ -333,29 +340,6 @@ def sql_recommend(db: Db, student: str) -> str | None:
         if best is None or score > best[0]:
             best = (score, slot_id)
     return best[1] if best else None
-
-
-# --- timing ----------------------------------------------------------------------------
-
-
-def timed(call: Callable[[str], object], students: Sequence[str]) -> tuple[float, float]:
-    for student in students[:WARMUP]:
-        call(student)
-    times = []
-    gc.disable()
-    try:
-        for student in students:
-            started = time.perf_counter()
-            call(student)
-            times.append(time.perf_counter() - started)
-    finally:
-        gc.enable()
-    times.sort()
-    return statistics.median(times), times[int(0.9 * (len(times) - 1))]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.3f} ms"
 
 
 def open_engine(engine: str, tmp: Path, dsn: str | None) -> tuple[Any, Db, Callable[[], None]]:
