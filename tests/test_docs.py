@@ -98,6 +98,7 @@ MODULES = [
     "eduengine.kernel.ids",
     "eduengine.kernel.inputs",
     "eduengine.kernel.money",
+    "eduengine.kernel.records",
     "eduengine.learning.events",
     "eduengine.learning.model",
     "eduengine.learning.report",

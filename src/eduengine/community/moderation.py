@@ -40,6 +40,7 @@ import attrs
 
 from eduengine.community.tables import INITIALS, INITIALS_START, SIMPLIFIED, TRADITIONAL
 from eduengine.errors import InvalidInput, WrongType
+from eduengine.kernel.records import reader, writer
 
 __all__ = ["Folded", "Screening", "Word", "WordAction", "WordFilter", "fold", "initials_of"]
 
@@ -201,10 +202,10 @@ class Word:
 
     @classmethod
     def from_record(cls, doc: dict[str, Any]) -> Word:
-        return cls(text=doc["text"], action=WordAction(doc["action"]), initials=doc["initials"])
+        return _word_in(doc)
 
     def to_record(self) -> dict[str, Any]:
-        return {"text": self.text, "action": self.action.value, "initials": self.initials}
+        return _word_out(self)
 
     def patterns(self) -> tuple[str, ...]:
         """The folded forms this entry matches."""
@@ -217,6 +218,10 @@ class Word:
             if derived is not None:
                 found.append(derived)
         return tuple(dict.fromkeys(found))
+
+
+_word_out = writer(Word)
+_word_in = reader(Word)
 
 
 @attrs.frozen
