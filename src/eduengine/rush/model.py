@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.records import override, reader, writer
 
 
 def fair_order(seed: str, students: Iterable[str]) -> list[str]:
@@ -76,30 +76,13 @@ class RushQueue:
         return fair_order(self.seed, early) + [e.student_id for e in late]
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "slot_id": self.slot_id,
-            "opens_at": dt_out(self.opens_at),
-            "window_us": self.window // timedelta(microseconds=1),
-            "seed": self.seed,
-            "entries": [
-                {"student_id": e.student_id, "entered_at": dt_out(e.entered_at)}
-                for e in self.entries
-            ],
-            "admitted": self.admitted,
-            "order": list(self.order),
-        }
+        return _queue_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> RushQueue:
-        return cls(
-            slot_id=data["slot_id"],
-            opens_at=dt_in(data["opens_at"]),
-            window=timedelta(microseconds=data["window_us"]),
-            seed=data["seed"],
-            entries=[
-                Entry(student_id=e["student_id"], entered_at=dt_in(e["entered_at"]))
-                for e in data["entries"]
-            ],
-            admitted=data["admitted"],
-            order=list(data["order"]),
-        )
+        return _queue_in(data)
+
+
+_WINDOW = override(rename="window_us")
+_queue_out = writer(RushQueue, window=_WINDOW)
+_queue_in = reader(RushQueue, window=_WINDOW)
