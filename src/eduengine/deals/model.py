@@ -33,7 +33,7 @@ import attrs
 
 from eduengine.errors import InvalidInput, InvalidMoney, InvalidTimeRange
 from eduengine.kernel.clock import require_aware
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import (
     MAX_CAPACITY,
     check_duration,
@@ -43,6 +43,7 @@ from eduengine.kernel.inputs import (
     check_int,
 )
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import override, reader, writer
 
 #: Digits and capitals without 0/O, 1/I/L: a code read aloud or typed from a poster
 #: cannot be mistaken for another.
@@ -197,40 +198,11 @@ class GroupDealCampaign:
         return self.max_size if self.max_size is not None else self.required_size
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "course_id": self.course_id,
-            "list_price": self.list_price.to_record(),
-            "group_price": self.group_price.to_record(),
-            "required_size": self.required_size,
-            "max_size": self.max_size,
-            "duration_s": self.duration.total_seconds(),
-            "starts_at": dt_out(self.starts_at),
-            "ends_at": dt_out(self.ends_at),
-            "max_opened_per_student": self.max_opened_per_student,
-            "max_joined_per_student": self.max_joined_per_student,
-            "force_share": None if self.force_share is None else str(self.force_share),
-            "course_ids": None if self.course_ids is None else sorted(self.course_ids),
-        }
+        return _campaign_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> GroupDealCampaign:
-        return cls(
-            id=d["id"],
-            course_id=d["course_id"],
-            list_price=Money.from_record(d["list_price"]),
-            group_price=Money.from_record(d["group_price"]),
-            required_size=d["required_size"],
-            max_size=d["max_size"],
-            duration=timedelta(seconds=d["duration_s"]),
-            starts_at=dt_in(d["starts_at"]),
-            ends_at=dt_in(d["ends_at"]),
-            max_opened_per_student=d["max_opened_per_student"],
-            max_joined_per_student=d["max_joined_per_student"],
-            force_share=None if d["force_share"] is None else Decimal(d["force_share"]),
-            # campaigns stored before cross-course groups lack the field
-            course_ids=None if d.get("course_ids") is None else frozenset(d["course_ids"]),
-        )
+        return _campaign_in(d)
 
 
 @attrs.define(kw_only=True)
@@ -321,72 +293,11 @@ class GroupDeal:
         return index
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "campaign_id": self.campaign_id,
-            "initiator": self.initiator,
-            "share_code": self.share_code,
-            "opened_at": dt_out(self.opened_at),
-            "deadline": dt_out(self.deadline),
-            "price": self.price.to_record(),
-            "required_size": self.required_size,
-            "capacity": self.capacity,
-            "state": self.state.value,
-            "forced": self.forced,
-            "refund_due_since": (
-                None if self.refund_due_since is None else dt_out(self.refund_due_since)
-            ),
-            "members": [
-                {
-                    "student_id": m.student_id,
-                    "status": m.status,
-                    "joined_at": dt_out(m.joined_at),
-                    "account": m.account,
-                    "device_id": m.device_id,
-                    "ip": m.ip,
-                    "charge_id": m.charge_id,
-                    "access": m.access,
-                    "charge_key": m.charge_key,
-                    "payer_id": m.payer_id,
-                    "course_id": m.course_id,
-                }
-                for m in self.members
-            ],
-        }
+        return _deal_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> GroupDeal:
-        return cls(
-            id=d["id"],
-            campaign_id=d["campaign_id"],
-            initiator=d["initiator"],
-            share_code=d["share_code"],
-            opened_at=dt_in(d["opened_at"]),
-            deadline=dt_in(d["deadline"]),
-            price=Money.from_record(d["price"]),
-            required_size=d["required_size"],
-            capacity=d["capacity"],
-            state=GroupState(d["state"]),
-            forced=d["forced"],
-            # documents written before refunds were indexed lack the field
-            refund_due_since=(dt_in(d["refund_due_since"]) if d.get("refund_due_since") else None),
-            members=[
-                Member(
-                    student_id=m["student_id"],
-                    status=m["status"],
-                    joined_at=dt_in(m["joined_at"]),
-                    account=m["account"],
-                    device_id=m["device_id"],
-                    ip=m["ip"],
-                    charge_id=m["charge_id"],
-                    access=m["access"],
-                    charge_key=m.get("charge_key"),
-                    payer_id=m.get("payer_id"),
-                    course_id=m.get("course_id"),
-                )
-                for m in d["members"]
-            ],
-        )
+        return _deal_in(d)
 
 
 #: 16 random bytes, url-safe base64 (22 characters): a share link is posted publicly, so
@@ -429,23 +340,11 @@ class ShareLink:
     created_at: datetime
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "sharer_id": self.sharer_id,
-            "campaign_id": self.campaign_id,
-            "group_id": self.group_id,
-            "created_at": dt_out(self.created_at),
-        }
+        return _link_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> ShareLink:
-        return cls(
-            token=d["token"],
-            sharer_id=d["sharer_id"],
-            campaign_id=d["campaign_id"],
-            group_id=d["group_id"],
-            created_at=dt_in(d["created_at"]),
-        )
+        return _link_in(d)
 
 
 @attrs.frozen(kw_only=True)
@@ -460,25 +359,11 @@ class Touch:
     at: datetime
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "sharer_id": self.sharer_id,
-            "campaign_id": self.campaign_id,
-            "group_id": self.group_id,
-            "via": self.via,
-            "at": dt_out(self.at),
-        }
+        return _touch_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> Touch:
-        return cls(
-            token=d["token"],
-            sharer_id=d["sharer_id"],
-            campaign_id=d["campaign_id"],
-            group_id=d["group_id"],
-            via=d["via"],
-            at=dt_in(d["at"]),
-        )
+        return _touch_in(d)
 
 
 @attrs.frozen(kw_only=True)
@@ -496,20 +381,26 @@ class Attribution:
     referrer: str | None
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "student_id": self.student_id,
-            "first": self.first.to_record(),
-            "last": self.last.to_record(),
-            "touches": self.touches,
-            "referrer": self.referrer,
-        }
+        return _attribution_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> Attribution:
-        return cls(
-            student_id=d["student_id"],
-            first=Touch.from_record(d["first"]),
-            last=Touch.from_record(d["last"]),
-            touches=d["touches"],
-            referrer=d["referrer"],
-        )
+        return _attribution_in(d)
+
+
+# float seconds, as the first campaigns were stored (whole seconds in practice)
+_DURATION = override(
+    rename="duration_s",
+    unstruct_hook=timedelta.total_seconds,
+    struct_hook=lambda seconds, _: timedelta(seconds=seconds),
+)
+_campaign_out = writer(GroupDealCampaign, duration=_DURATION)
+_campaign_in = reader(GroupDealCampaign, duration=_DURATION)
+_deal_out = writer(GroupDeal)
+_deal_in = reader(GroupDeal)
+_link_out = writer(ShareLink)
+_link_in = reader(ShareLink)
+_touch_out = writer(Touch)
+_touch_in = reader(Touch)
+_attribution_out = writer(Attribution)
+_attribution_in = reader(Attribution)
