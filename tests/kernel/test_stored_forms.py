@@ -31,6 +31,7 @@ from eduengine.deals.model import (
     Touch,
 )
 from eduengine.growth.experiments import Experiment, Variant
+from eduengine.growth.segments import Segment
 from eduengine.growth.templates import MessageTemplate
 from eduengine.kernel.money import Money
 from eduengine.mastery.model import BktParams
@@ -411,6 +412,65 @@ CASES: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
             "coverage": "0.50",
             "currency": "EUR",
             "description": "cheaper",
+        },
+    ),
+    (
+        "segment-everyone",
+        Segment(),
+        _write,
+        _read(Segment),
+        {
+            "stages": [],
+            "tags_all": [],
+            "tags_any": [],
+            "tags_none": [],
+            "inactive_days": None,
+            "active_within_days": None,
+            "min_purchases": None,
+            "max_purchases": None,
+            "has_active_package": None,
+            "credits_left_at_most": None,
+            "guardian_channel": None,
+            "min_spend": None,
+            "mastery_below": [],
+            "mastery_at_least": [],
+        },
+    ),
+    (
+        "segment",
+        Segment(
+            stages=frozenset({"trial", "active"}),
+            tags_all=frozenset({"vip"}),
+            tags_any=frozenset({"b", "a"}),
+            tags_none=frozenset({"churned"}),
+            inactive_days=30,
+            active_within_days=90,
+            min_purchases=1,
+            max_purchases=5,
+            has_active_package=False,
+            credits_left_at_most=2,
+            guardian_channel="email",
+            min_spend=Money("99", "EUR"),
+            mastery_below={"fractions": "0.6", "algebra": Decimal("0.25")},
+            mastery_at_least={"counting": "1"},
+        ),
+        _write,
+        _read(Segment),
+        {
+            "stages": ["active", "trial"],
+            "tags_all": ["vip"],
+            "tags_any": ["a", "b"],
+            "tags_none": ["churned"],
+            "inactive_days": 30,
+            "active_within_days": 90,
+            "min_purchases": 1,
+            "max_purchases": 5,
+            "has_active_package": False,
+            "credits_left_at_most": 2,
+            "guardian_channel": "email",
+            "min_spend": ["99.00", "EUR"],
+            "mastery_below": [["algebra", "0.25"], ["fractions", "0.6"]],
+            "mastery_at_least": [["counting", "1"]],
         },
     ),
     (

@@ -45,6 +45,7 @@ import attrs
 from eduengine.errors import InvalidInput, WrongType
 from eduengine.kernel.inputs import check_id, check_text
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import override, reader, writer
 
 __all__ = [
     "BUCKETS",
@@ -163,16 +164,11 @@ class Variant:
         return f"Variant(key={self.key!r}, weight={self.weight!r}, params={dict(self.params)!r})"
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "weight": str(self.weight),
-            "params": {name: _param_out(v) for name, v in self.params.items()},
-        }
+        return _variant_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Variant:
-        params = {name: _param_in(v) for name, v in data["params"].items()}
-        return cls(data["key"], Decimal(data["weight"]), params=params)
+        return _variant_in(data)
 
 
 def _coverage(value: object) -> Decimal:
@@ -247,20 +243,19 @@ class Experiment:
         raise InvalidInput(f"experiment {self.key!r} has no variant {key!r}")
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "variants": [v.to_record() for v in self.variants],
-            "coverage": str(self.coverage),
-            "currency": self.currency,
-            "description": self.description,
-        }
+        return _experiment_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Experiment:
-        return cls(
-            key=data["key"],
-            variants=tuple(Variant.from_record(v) for v in data["variants"]),
-            coverage=Decimal(data["coverage"]),
-            currency=data["currency"],
-            description=data["description"],
-        )
+        return _experiment_in(data)
+
+
+# a param's value says its own type: Money, Decimal and timedelta as tagged objects
+_PARAMS = override(
+    unstruct_hook=lambda params: {name: _param_out(v) for name, v in params.items()},
+    struct_hook=lambda params, _: {name: _param_in(v) for name, v in params.items()},
+)
+_variant_out = writer(Variant, params=_PARAMS)
+_variant_in = reader(Variant, params=_PARAMS)
+_experiment_out = writer(Experiment)
+_experiment_in = reader(Experiment)

@@ -37,6 +37,7 @@ from eduengine.kernel.codec import dt_in, from_micros, micros
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import override, reader, writer
 from eduengine.mastery.service import mastery_in, prior_in
 from eduengine.people.access import AccessGate, Look
 from eduengine.people.model import Actor
@@ -226,24 +227,24 @@ class Segment:
         return True
 
     def to_record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for field in attrs.fields(Segment):
-            value = getattr(self, field.name)
-            if isinstance(value, frozenset):
-                out[field.name] = sorted(value)
-            elif isinstance(value, Money):
-                out[field.name] = [str(value.amount), value.currency]
-            elif field.name.startswith("mastery_"):
-                out[field.name] = [[p, str(level)] for p, level in value]
-            else:
-                out[field.name] = value
-        return out
+        return _segment_out(self)
 
     @classmethod
     def from_record(cls, d: Mapping[str, Any]) -> Segment:
-        spend = d.get("min_spend")
-        fields = {k: v for k, v in d.items() if k != "min_spend"}
-        return cls(**fields, min_spend=None if spend is None else Money(spend[0], spend[1]))
+        return _segment_in(d)
+
+
+# a segment's money is a pair, a point's bound a [point, level] pair
+_SPEND = override(
+    unstruct_hook=lambda m: None if m is None else [str(m.amount), m.currency],
+    struct_hook=lambda pair, _: None if pair is None else Money(pair[0], pair[1]),
+)
+_BOUNDS = override(
+    unstruct_hook=lambda bounds: [[point, str(level)] for point, level in bounds],
+    struct_hook=lambda pairs, _: pairs,  # Segment's own converter reads the pairs
+)
+_segment_out = writer(Segment, min_spend=_SPEND, mastery_below=_BOUNDS, mastery_at_least=_BOUNDS)
+_segment_in = reader(Segment, min_spend=_SPEND, mastery_below=_BOUNDS, mastery_at_least=_BOUNDS)
 
 
 @attrs.frozen(kw_only=True)

@@ -44,8 +44,8 @@ import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from eduengine.errors import TemplateInvalid, UnknownTemplateVariable
-from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import reader, writer
 
 __all__ = [
     "MAX_OUTPUT",
@@ -294,27 +294,11 @@ class MessageTemplate:
         return TemplateRef(self.kind, self.channel, self.language, self.version)
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "channel": self.channel,
-            "language": self.language,
-            "version": self.version,
-            "body": self.body,
-            "subject": self.subject,
-            "saved_at": dt_out(self.saved_at),
-        }
+        return _template_out(self)
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> MessageTemplate:
-        return cls(
-            kind=data["kind"],
-            channel=data["channel"],
-            language=data["language"],
-            version=int(data["version"]),
-            body=data["body"],
-            subject=data["subject"],
-            saved_at=dt_in(data["saved_at"]),
-        )
+        return _template_in(data)
 
 
 @attrs.frozen
@@ -338,3 +322,7 @@ class RenderedMessage:
     ref: TemplateRef
     subject: str | None
     body: str
+
+
+_template_out = writer(MessageTemplate)
+_template_in = reader(MessageTemplate)
