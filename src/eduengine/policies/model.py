@@ -20,9 +20,9 @@ from typing import Any
 import attrs
 
 from eduengine.errors import InvalidInput, InvalidTimeRange
-from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import MAX_COUNT, MAX_DURATION
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import reader, writer
 
 
 class ViolationKind(enum.Enum):
@@ -105,23 +105,11 @@ class Violation:
     fee: Money | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "at": dt_out(self.at),
-            "booking_id": self.booking_id,
-            "slot_id": self.slot_id,
-            "fee": None if self.fee is None else self.fee.to_record(),
-        }
+        return _violation_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Violation:
-        return cls(
-            kind=ViolationKind(data["kind"]),
-            at=dt_in(data["at"]),
-            booking_id=data["booking_id"],
-            slot_id=data["slot_id"],
-            fee=None if data["fee"] is None else Money.from_record(data["fee"]),
-        )
+        return _violation_in(data)
 
 
 @attrs.frozen(kw_only=True)
@@ -131,3 +119,7 @@ class Restriction:
     until: datetime
     max_open_bookings: int | None
     violations: int
+
+
+_violation_out = writer(Violation)
+_violation_in = reader(Violation)
