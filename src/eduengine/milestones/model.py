@@ -27,6 +27,7 @@ import attrs
 from eduengine.errors import InvalidInput, InvalidTimeRange
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_id, check_instant, check_int, check_text
+from eduengine.kernel.records import reader, writer
 
 __all__ = [
     "MEASURES",
@@ -99,33 +100,11 @@ class Quest:
         return (self.starts_at is None or self.starts_at <= at) and at < self.ends_at
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "measure": self.measure,
-            "target": self.target,
-            "ends_at": dt_out(self.ends_at),
-            "starts_at": dt_out(self.starts_at) if self.starts_at else None,
-            "event_type": self.event_type,
-            "reward_xp": self.reward_xp,
-            "reward_badge": self.reward_badge,
-            "certificate": self.certificate,
-        }
+        return _quest_out(self)
 
     @classmethod
     def from_record(cls, doc: Mapping[str, Any]) -> Quest:
-        return cls(
-            id=doc["id"],
-            title=doc["title"],
-            measure=doc["measure"],
-            target=int(doc["target"]),
-            ends_at=dt_in(doc["ends_at"]),
-            starts_at=dt_in(doc["starts_at"]) if doc.get("starts_at") else None,
-            event_type=doc.get("event_type"),
-            reward_xp=int(doc["reward_xp"]),
-            reward_badge=doc.get("reward_badge"),
-            certificate=bool(doc.get("certificate")),
-        )
+        return _quest_in(doc)
 
 
 @attrs.frozen(kw_only=True)
@@ -323,3 +302,7 @@ class Certificate:
             signature="",
         )
         return attrs.evolve(unsigned, signature=sign(key, unsigned.content()))
+
+
+_quest_out = writer(Quest)
+_quest_in = reader(Quest)
