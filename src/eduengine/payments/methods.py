@@ -22,8 +22,9 @@ from typing import Any
 import attrs
 
 from eduengine.errors import NoPaymentMethod, PaymentMethodNotFound
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import micros
 from eduengine.kernel.inputs import check_id, check_ids, check_text
+from eduengine.kernel.records import override, reader, writer
 from eduengine.people.access import GUARDIANS
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -58,24 +59,16 @@ class PaymentMethod:
         return student_id == self.holder_id or student_id in self.pays_for
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "holder_id": self.holder_id,
-            "account": self.account,
-            "label": self.label,
-            "pays_for": list(self.pays_for),
-            "added_at": None if self.added_at is None else dt_out(self.added_at),
-        }
+        return _record_out(self)
 
     @classmethod
     def from_record(cls, method_id: str, d: dict[str, Any]) -> PaymentMethod:
-        return cls(
-            id=method_id,
-            holder_id=d["holder_id"],
-            account=d["account"],
-            label=d["label"],
-            pays_for=tuple(d["pays_for"]),
-            added_at=None if d["added_at"] is None else dt_in(d["added_at"]),
-        )
+        # the id is the document's key, not in it
+        return _record_in({**d, "id": method_id})
+
+
+_record_out = writer(PaymentMethod, id=override(omit=True))
+_record_in = reader(PaymentMethod)
 
 
 def put_method(uow: UnitOfWork, method: PaymentMethod) -> None:
