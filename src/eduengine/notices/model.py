@@ -22,6 +22,7 @@ import attrs
 
 from eduengine.errors import InvalidInput, InvalidTimeRange
 from eduengine.kernel.codec import dt_in, dt_out, from_micros, micros
+from eduengine.kernel.records import override, reader, writer
 
 # Notice kinds: a school writes one template per kind (the template key is the kind
 # unless a plan names another, e.g. ``class_reminder.1h``).
@@ -213,11 +214,11 @@ class Recipient:
     email: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return _recipient_out(self)
 
     @classmethod
     def from_record(cls, d: Mapping[str, Any]) -> Recipient:
-        return cls(**d)
+        return _recipient_in(d)
 
 
 @attrs.frozen(kw_only=True)
@@ -231,22 +232,11 @@ class Preferences:
     quiet: QuietHours | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "zone": self.zone,
-            "channels": list(self.channels),
-            "fallback": list(self.fallback),
-            "quiet": None if self.quiet is None else self.quiet.to_record(),
-        }
+        return _preferences_out(self)
 
     @classmethod
     def from_record(cls, d: Mapping[str, Any]) -> Preferences:
-        quiet = d.get("quiet")
-        return cls(
-            zone=d["zone"],
-            channels=tuple(d["channels"]),
-            fallback=tuple(d.get("fallback", ())),
-            quiet=None if quiet is None else QuietHours.parse(*quiet),
-        )
+        return _preferences_in(d)
 
 
 @attrs.frozen(kw_only=True)
@@ -686,27 +676,21 @@ class StaffContact:
         )
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "staff_id": self.staff_id,
-            "name": self.name,
-            "phone": self.phone,
-            "email": self.email,
-            "channels": list(self.channels),
-            "fallback": list(self.fallback),
-            "zone": self.zone,
-            "quiet": None if self.quiet is None else self.quiet.to_record(),
-        }
+        return _staff_out(self)
 
     @classmethod
     def from_record(cls, d: Mapping[str, Any]) -> StaffContact:
-        quiet = d.get("quiet")
-        return cls(
-            staff_id=d["staff_id"],
-            name=d.get("name"),
-            phone=d.get("phone"),
-            email=d.get("email"),
-            channels=tuple(d.get("channels", ())),
-            fallback=tuple(d.get("fallback", ())),
-            zone=d.get("zone"),
-            quiet=None if quiet is None else QuietHours.parse(*quiet),
-        )
+        return _staff_in(d)
+
+
+# quiet hours are a ["HH:MM", "HH:MM"] pair
+_QUIET = override(
+    unstruct_hook=lambda quiet: None if quiet is None else quiet.to_record(),
+    struct_hook=lambda pair, _: None if pair is None else QuietHours.parse(*pair),
+)
+_recipient_out = writer(Recipient)
+_recipient_in = reader(Recipient)
+_preferences_out = writer(Preferences, quiet=_QUIET)
+_preferences_in = reader(Preferences, quiet=_QUIET)
+_staff_out = writer(StaffContact, quiet=_QUIET)
+_staff_in = reader(StaffContact, quiet=_QUIET)
