@@ -31,6 +31,7 @@ from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import check_duration, check_id, check_instant, check_int, check_text
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import override, reader, writer
 from eduengine.pricing.rules import Quote, QuoteLine
 
 
@@ -70,28 +71,11 @@ class CatalogueItem:
             raise InvalidInput(f"only a package has credits, valid_for and course_id ({self.id!r})")
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "title": self.title,
-            "credits": self.credits,
-            "valid_for_us": None
-            if self.valid_for is None
-            else self.valid_for // timedelta(microseconds=1),
-            "course_id": self.course_id,
-        }
+        return _item_out(self)
 
     @classmethod
     def from_record(cls, item_id: str, d: dict[str, Any]) -> CatalogueItem:
-        return cls(
-            id=item_id,
-            kind=ItemKind(d["kind"]),
-            title=d["title"],
-            credits=d["credits"],
-            valid_for=None
-            if d["valid_for_us"] is None
-            else timedelta(microseconds=d["valid_for_us"]),
-            course_id=d["course_id"],
-        )
+        return _item_in({**d, "id": item_id})
 
 
 def _prices(value: Mapping[str, Money]) -> dict[str, Money]:
@@ -146,26 +130,11 @@ class PriceList:
         return self.prices.get(item_id)
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "currency": self.currency,
-            "valid_from": dt_out(self.valid_from),
-            "valid_until": None if self.valid_until is None else dt_out(self.valid_until),
-            "name": self.name,
-            "version": self.version,
-            "prices": {k: v.to_record() for k, v in self.prices.items()},
-        }
+        return _list_out(self)
 
     @classmethod
     def from_record(cls, list_id: str, d: dict[str, Any]) -> PriceList:
-        return cls(
-            id=list_id,
-            currency=d["currency"],
-            valid_from=dt_in(d["valid_from"]),
-            valid_until=None if d["valid_until"] is None else dt_in(d["valid_until"]),
-            name=d["name"],
-            version=d["version"],
-            prices={k: Money.from_record(v) for k, v in d["prices"].items()},
-        )
+        return _list_in({**d, "id": list_id})
 
 
 @attrs.frozen(kw_only=True)
@@ -310,3 +279,12 @@ __all__ = [
     "quote_from_record",
     "quote_record",
 ]
+
+
+# an item's and a list's id is its document's key, not in the document
+_NO_ID = override(omit=True)
+_VALID_FOR = override(rename="valid_for_us")
+_item_out = writer(CatalogueItem, id=_NO_ID, valid_for=_VALID_FOR)
+_item_in = reader(CatalogueItem, valid_for=_VALID_FOR)
+_list_out = writer(PriceList, id=_NO_ID)
+_list_in = reader(PriceList)

@@ -29,9 +29,9 @@ import attrs
 
 from eduengine.errors import CouponRefused, InvalidInput, InvalidMoney, InvalidTimeRange
 from eduengine.kernel.clock import require_aware
-from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import MAX_COUNT, check_id, check_ids, check_instant, check_int
 from eduengine.kernel.money import Money
+from eduengine.kernel.records import override, reader, writer
 
 
 class DiscountKind(enum.Enum):
@@ -233,38 +233,11 @@ class Coupon:
         return canonical_code(self.code)
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "kind": self.kind.value,
-            "value": str(self.value) if isinstance(self.value, Decimal) else self.value.to_record(),
-            "valid_from": None if self.valid_from is None else dt_out(self.valid_from),
-            "valid_until": None if self.valid_until is None else dt_out(self.valid_until),
-            "min_spend": None if self.min_spend is None else self.min_spend.to_record(),
-            "max_redemptions": self.max_redemptions,
-            "max_per_student": self.max_per_student,
-            "course_ids": None if self.course_ids is None else sorted(self.course_ids),
-            "student_id": self.student_id,
-        }
+        return _coupon_out(self)
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> Coupon:
-        kind = DiscountKind(d["kind"])
-        value: Decimal | Money = (
-            Decimal(d["value"]) if kind is DiscountKind.PERCENT else Money.from_record(d["value"])
-        )
-        return cls(
-            code=d["code"],
-            kind=kind,
-            value=value,
-            valid_from=None if d["valid_from"] is None else dt_in(d["valid_from"]),
-            valid_until=None if d["valid_until"] is None else dt_in(d["valid_until"]),
-            min_spend=None if d["min_spend"] is None else Money.from_record(d["min_spend"]),
-            max_redemptions=d["max_redemptions"],
-            max_per_student=d["max_per_student"],
-            course_ids=None if d["course_ids"] is None else frozenset(d["course_ids"]),
-            # coupons stored before coupons could be issued to one student lack it
-            student_id=d.get("student_id"),
-        )
+        return _coupon_in(d)
 
 
 @attrs.frozen(kw_only=True)
@@ -451,3 +424,15 @@ def _check_coupon_window(coupon: Coupon, now: datetime | None) -> None:
         raise CouponRefused(coupon.code, f"valid from {coupon.valid_from}")
     if coupon.valid_until is not None and now >= coupon.valid_until:
         raise CouponRefused(coupon.code, f"expired at {coupon.valid_until}")
+
+
+# a percentage is a decimal string, an amount or a fixed price a money object: the stored
+# form says which (as the kind does)
+_VALUE = override(
+    unstruct_hook=lambda value: str(value) if isinstance(value, Decimal) else value.to_record(),
+    struct_hook=lambda value, _: (
+        Money.from_record(value) if isinstance(value, dict) else Decimal(value)
+    ),
+)
+_coupon_out = writer(Coupon, value=_VALUE)
+_coupon_in = reader(Coupon, value=_VALUE)
