@@ -29,8 +29,8 @@ from sortedcontainers import SortedKeyList
 
 from eduengine.errors import InvalidInput, InvalidTimeRange, OverlappingRanges
 from eduengine.kernel.clock import require_aware
-from eduengine.kernel.codec import dt_in, dt_out
 from eduengine.kernel.inputs import MAX_COUNT, MAX_DURATION, check_id
+from eduengine.kernel.records import reader, writer
 
 ZERO = timedelta(0)
 #: IANA zone names are far shorter ("America/Argentina/ComodRivadavia" is 32)
@@ -281,31 +281,17 @@ class BusyIndex:
     # (``AvailabilityService.migrate_calendar`` reads it once, then drops it).
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "busy": [
-                {
-                    "start": dt_out(b.start),
-                    "end": dt_out(b.end),
-                    "booking_id": b.booking_id,
-                    "slot_id": b.slot_id,
-                }
-                for b in self._items
-            ]
-        }
+        return {"busy": [_busy_out(b) for b in self._items]}
 
     @classmethod
     def from_record(cls, data: dict[str, Any] | None) -> BusyIndex:
         if not data:
             return cls()
-        return cls(
-            Busy(
-                start=dt_in(b["start"]),
-                end=dt_in(b["end"]),
-                booking_id=b["booking_id"],
-                slot_id=b["slot_id"],
-            )
-            for b in data["busy"]
-        )
+        return cls(_busy_in(b) for b in data["busy"])
+
+
+_busy_out = writer(Busy)
+_busy_in = reader(Busy)
 
 
 def localize(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
