@@ -38,6 +38,7 @@ from typing import Any
 import attrs
 
 from eduengine.errors import InvalidInput
+from eduengine.kernel.records import reader, writer
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -108,27 +109,18 @@ class BktParams:
             )
 
     def to_record(self) -> dict[str, str]:
-        return {
-            "prior": str(self.prior),
-            "learn": str(self.learn),
-            "guess": str(self.guess),
-            "slip": str(self.slip),
-            "forget": str(self.forget),
-        }
+        return _params_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> BktParams:
-        return cls(
-            prior=Decimal(data["prior"]),
-            learn=Decimal(data["learn"]),
-            guess=Decimal(data["guess"]),
-            slip=Decimal(data["slip"]),
-            forget=Decimal(data.get("forget", "0")),
-        )
+        return _params_in(data)
 
 
 #: the school's defaults for a point without parameters of its own: a fifth of students
 #: know it already, 15% learn it at each opportunity, a fifth guess, one in ten slips
+_params_out = writer(BktParams)
+_params_in = reader(BktParams)
+
 DEFAULT_PARAMS = BktParams(
     prior=Decimal("0.2"), learn=Decimal("0.15"), guess=Decimal("0.2"), slip=Decimal("0.1")
 )

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from eduengine.kernel.records import reader, writer
 from eduengine.mastery.model import DEFAULT_PARAMS
 from eduengine.mastery.path import MASTERED
 
@@ -72,11 +73,15 @@ class Goals:
     courses: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
-        return {"points": list(self.points), "courses": list(self.courses)}
+        return _goals_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Goals:
-        return cls(points=tuple(data["points"]), courses=tuple(data["courses"]))
+        return _goals_in(data)
+
+
+_goals_out = writer(Goals)
+_goals_in = reader(Goals)
 
 
 @attrs.frozen(kw_only=True)

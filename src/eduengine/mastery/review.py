@@ -30,7 +30,7 @@ import attrs
 import fsrs
 
 from eduengine.errors import InvalidInput
-from eduengine.kernel.codec import dt_in, dt_out
+from eduengine.kernel.records import override, reader, writer
 from eduengine.mastery.model import Score, check_score
 
 __all__ = [
@@ -96,21 +96,11 @@ class ReviewSettings:
             raise InvalidInput(f"review settings {self.version!r}: {exc}") from exc
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "parameters": list(self.parameters),
-            "desired_retention": self.desired_retention,
-            "maximum_interval_days": self.maximum_interval_days,
-        }
+        return _settings_out(self)
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> ReviewSettings:
-        return cls(
-            version=data["version"],
-            parameters=tuple(float(p) for p in data["parameters"]),
-            desired_retention=float(data["desired_retention"]),
-            maximum_interval_days=int(data["maximum_interval_days"]),
-        )
+        return _settings_in(data)
 
 
 DEFAULT_REVIEW = ReviewSettings(version="fsrs6-2025")
@@ -162,31 +152,18 @@ class ReviewCard:
         )
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "state": self.state,
-            "step": self.step,
-            # repr-exact floats: JSON keeps them bit for bit on every adapter
-            "stability": self.stability,
-            "difficulty": self.difficulty,
-            "due": dt_out(self.due),
-            "last_review": dt_out(self.last_review) if self.last_review else None,
-            "reviews": self.reviews,
-        }
+        return _card_out(self)
 
     @classmethod
     def from_record(cls, point_id: str, data: dict[str, Any]) -> ReviewCard:
-        return cls(
-            point_id=point_id,
-            version=data["version"],
-            state=int(data["state"]),
-            step=data["step"],
-            stability=None if data["stability"] is None else float(data["stability"]),
-            difficulty=None if data["difficulty"] is None else float(data["difficulty"]),
-            due=dt_in(data["due"]),
-            last_review=dt_in(data["last_review"]) if data["last_review"] else None,
-            reviews=int(data["reviews"]),
-        )
+        return _card_in({**data, "point_id": point_id})
+
+
+# a card's point is its key in the student's document, not in the card
+_card_out = writer(ReviewCard, point_id=override(omit=True))
+_card_in = reader(ReviewCard)
+_settings_out = writer(ReviewSettings)
+_settings_in = reader(ReviewSettings)
 
 
 def review(
