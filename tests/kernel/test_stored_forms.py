@@ -12,14 +12,14 @@ too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from eduengine.availability.model import Busy, BusyIndex
+from eduengine.availability.model import Busy, BusyIndex, Grid, TimeRange, TutorSchedule
 from eduengine.community.moderation import Word, WordAction
 from eduengine.deals.model import (
     Attribution,
@@ -786,6 +786,65 @@ CASES: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
         },
     ),
     (
+        "schedule-defaults",
+        TutorSchedule(tutor_id="t1", timezone="Europe/Berlin"),
+        _write,
+        _read(TutorSchedule),
+        {
+            "tutor_id": "t1",
+            "timezone": "Europe/Berlin",
+            "weekly": {},
+            "overrides": {},
+            "session_us": 3_600_000_000,
+            "step_us": 1_800_000_000,
+            "buffer_before_us": 0,
+            "buffer_after_us": 0,
+            "min_notice_us": 0,
+            "horizon_us": 5_184_000_000_000,
+            "max_per_day": None,
+            "grid": "range_start",
+        },
+    ),
+    (
+        "schedule",
+        TutorSchedule(
+            tutor_id="t1",
+            timezone="Asia/Shanghai",
+            weekly={
+                0: (TimeRange(time(9), time(12)), TimeRange(time(14, 30), time(18))),
+                5: (TimeRange(time(20), time(0)),),
+            },
+            overrides={date(2026, 3, 29): (), date(2026, 4, 1): (TimeRange(time(8), time(9)),)},
+            session=timedelta(minutes=45),
+            step=timedelta(minutes=15),
+            buffer_before=timedelta(minutes=5),
+            buffer_after=timedelta(minutes=10),
+            min_notice=timedelta(hours=12),
+            horizon=timedelta(days=30),
+            max_per_day=4,
+            grid=Grid.CLOCK,
+        ),
+        _write,
+        _read(TutorSchedule),
+        {
+            "tutor_id": "t1",
+            "timezone": "Asia/Shanghai",
+            "weekly": {
+                "0": [["09:00:00", "12:00:00"], ["14:30:00", "18:00:00"]],
+                "5": [["20:00:00", "00:00:00"]],
+            },
+            "overrides": {"2026-03-29": [], "2026-04-01": [["08:00:00", "09:00:00"]]},
+            "session_us": 2_700_000_000,
+            "step_us": 900_000_000,
+            "buffer_before_us": 300_000_000,
+            "buffer_after_us": 600_000_000,
+            "min_notice_us": 43_200_000_000,
+            "horizon_us": 2_592_000_000_000,
+            "max_per_day": 4,
+            "grid": "clock",
+        },
+    ),
+    (
         "busy-index",
         BusyIndex(
             [
@@ -1022,6 +1081,12 @@ OLDER: list[tuple[str, Any, Callable[[Any], Any], Any]] = [
         {"text": "idiot", "action": "block", "initials": None, "score": 3},
         _read(Word),
         Word(text="idiot"),
+    ),
+    (
+        "schedule-before-grids",
+        {k: v for k, v in _doc("schedule-defaults").items() if k != "grid"},
+        _read(TutorSchedule),
+        _value("schedule-defaults"),
     ),
     ("busy-index-none", None, _read(BusyIndex), BusyIndex()),
 ]
