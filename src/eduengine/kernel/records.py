@@ -36,12 +36,15 @@ frozenset()
 from __future__ import annotations
 
 import enum
+import types
+import typing
 from collections.abc import Callable, Mapping, Set
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import cattrs
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from eduengine.kernel.codec import dt_in, dt_out
@@ -65,6 +68,109 @@ def _is_set(kind: Any) -> bool:
     return kind in (set, frozenset) or get_origin(kind) in (set, frozenset, Set)
 
 
+def _optional(kind: Any) -> Any:
+    """``X`` of ``X | None``, else ``None``."""
+    if get_origin(kind) in (typing.Union, types.UnionType):
+        args = get_args(kind)
+        if len(args) == 2 and type(None) in args:
+            return args[0] if args[1] is type(None) else args[1]
+    return None
+
+
+def _items(kind: Any) -> tuple[type, Any] | None:
+    """``(tuple, X)`` of ``tuple[X, ...]``, ``(list, X)`` of ``list[X]``, ``(frozenset, X)``
+    of ``frozenset[X]``, else ``None``."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple, args[0]
+    if origin in (list, frozenset) and len(args) == 1:
+        return origin, args[0]
+    return None
+
+
+def _pair(kind: Any) -> tuple[Any, ...] | None:
+    """The item types of a fixed-length tuple (``tuple[str, Decimal]``), else ``None``."""
+    args = get_args(kind)
+    if get_origin(kind) is tuple and args and Ellipsis not in args:
+        return args
+    return None
+
+
+def _same(value: Any, _: Any = None) -> Any:
+    return value
+
+
+# The hooks below resolve an optional's or a collection's inner hook once, when cattrs
+# generates a class's functions, instead of on every value (cattrs' own dispatch on each
+# read made a small document several times slower to read than the hand-written code).
+
+
+def _structure_hook(conv: cattrs.Converter, kind: Any) -> Callable[[Any, Any], Any]:
+    get = getattr(conv, "get_structure_hook", None)  # cattrs >= 24.1
+    if get is None:
+        dispatch: Any = conv._structure_func
+        get = dispatch.dispatch
+    hook: Callable[[Any, Any], Any] = get(kind)
+    return hook
+
+
+def _unstructure_hook(conv: cattrs.Converter, kind: Any) -> Callable[[Any], Any]:
+    get = getattr(conv, "get_unstructure_hook", None)  # cattrs >= 24.1
+    if get is None:
+        dispatch: Any = conv._unstructure_func
+        get = dispatch.dispatch
+    hook: Callable[[Any], Any] = get(kind)
+    return hook
+
+
+def _install_fast_paths(conv: cattrs.Converter) -> None:
+    def optional_in(kind: Any) -> Callable[[Any, Any], Any]:
+        inner = _optional(kind)
+        hook = _structure_hook(conv, inner)
+        return lambda value, _: None if value is None else hook(value, inner)
+
+    def optional_out(kind: Any) -> Callable[[Any], Any]:
+        hook = _unstructure_hook(conv, _optional(kind))
+        return lambda value: None if value is None else hook(value)
+
+    def items_in(kind: Any) -> Callable[[Any, Any], Any]:
+        collection, item = _items(kind) or (tuple, Any)
+        hook = _structure_hook(conv, item)
+        if hook is _same:
+            return lambda value, _: collection(value)
+        return lambda value, _: collection([hook(v, item) for v in value])
+
+    def items_out(kind: Any) -> Callable[[Any], Any]:
+        collection, item = _items(kind) or (tuple, Any)
+        hook = _unstructure_hook(conv, item)
+        if collection is frozenset:
+            if hook is identity:
+                return sorted
+            return lambda value: sorted([hook(v) for v in value])
+        if hook is identity:  # strings, numbers: written as they are
+            return list
+        return lambda value: [hook(v) for v in value]
+
+    # a fixed-length tuple is a list, as tuples are (cattrs >= 24.1 would keep a tuple)
+    def pair_in(kind: Any) -> Callable[[Any, Any], Any]:
+        kinds = _pair(kind) or ()
+        hooks = [(_structure_hook(conv, k), k) for k in kinds]
+        return lambda value, _: tuple([h(v, k) for (h, k), v in zip(hooks, value, strict=True)])
+
+    def pair_out(kind: Any) -> Callable[[Any], Any]:
+        hooks = [_unstructure_hook(conv, k) for k in _pair(kind) or ()]
+        return lambda value: [h(v) for h, v in zip(hooks, value, strict=True)]
+
+    conv.register_structure_hook_factory(lambda kind: _pair(kind) is not None, pair_in)
+    conv.register_unstructure_hook_factory(lambda kind: _pair(kind) is not None, pair_out)
+    conv.register_structure_hook_factory(lambda kind: _optional(kind) is not None, optional_in)
+    conv.register_unstructure_hook_factory(
+        lambda kind: _optional(kind) is not None, optional_out
+    )
+    conv.register_structure_hook_factory(lambda kind: _items(kind) is not None, items_in)
+    conv.register_unstructure_hook_factory(lambda kind: _items(kind) is not None, items_out)
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(
         # the exceptions a document raises are those of its values (a bad zone, a
@@ -73,6 +179,8 @@ def _make_converter() -> cattrs.Converter:
         forbid_extra_keys=False,
         unstruct_collection_overrides={tuple: list, Mapping: dict},
     )
+    # stored strings are read as they are, as the hand-written readers did
+    conv.register_structure_hook(str, _same)
     conv.register_unstructure_hook(datetime, dt_out)
     conv.register_structure_hook(datetime, lambda value, _: dt_in(value))
     conv.register_unstructure_hook(date, date.isoformat)
@@ -89,6 +197,7 @@ def _make_converter() -> cattrs.Converter:
         return sorted(conv.unstructure(item) for item in value)
 
     conv.register_unstructure_hook_func(_is_set, sorted_list)
+    _install_fast_paths(conv)
     return conv
 
 
