@@ -188,19 +188,18 @@ def put_entry(uow: UnitOfWork, key: str, entry: ArchiveEntry) -> None:
     seen = uow.records.get(ACTIVE, entry.student_id)
     if seen is None or seen["last"] < at:
         uow.records.put(ACTIVE, entry.student_id, {"last": at}, index={"active": at})
-    uow.records.put(
-        ARCHIVE,
-        key,
-        {
-            "student_id": entry.student_id,
-            "at": dt_out(entry.at),
-            "kind": entry.kind,
-            "course_id": entry.course_id,
-            "ref": entry.ref,
-            "detail": dict(entry.detail),
-        },
-        index=index,
-    )
+    uow.records.put(ARCHIVE, key, entry_out(entry), index=index)
+
+
+def entry_out(entry: ArchiveEntry) -> dict[str, Any]:
+    return {
+        "student_id": entry.student_id,
+        "at": dt_out(entry.at),
+        "kind": entry.kind,
+        "course_id": entry.course_id,
+        "ref": entry.ref,
+        "detail": dict(entry.detail),
+    }
 
 
 def entry_in(d: dict[str, Any]) -> ArchiveEntry:
