@@ -8,22 +8,17 @@ student's archive, of a period or a course, reads only that page.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from eduengine.errors import InvalidInput, WorkNotFound
-from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.codec import dt_out, micros
+from eduengine.kernel.records import override, reader, writer
 from eduengine.learning.model import (
     AbilityDimension,
     ArchiveEntry,
-    Attempt,
     Curriculum,
-    KnowledgePoint,
-    Unit,
     Work,
-    WorkKind,
-    WorkState,
 )
 from eduengine.service_layer.ports import IndexEntries, RecordRepository, UnitOfWork
 
@@ -57,106 +52,43 @@ def by_course(student_id: str, course_id: str) -> str:
 # --- curriculum ------------------------------------------------------------------------
 
 
+_dimension_out = writer(AbilityDimension)
+_dimension_in = reader(AbilityDimension)
+# a curriculum's course and a work's id are their documents' keys, not in them
+_curriculum_out = writer(Curriculum, course_id=override(omit=True))
+_curriculum_in = reader(Curriculum)
+
+
 def dimensions_out(dimensions: list[AbilityDimension]) -> dict[str, Any]:
-    return {"dimensions": [{"id": d.id, "name": d.name} for d in dimensions]}
+    return {"dimensions": [_dimension_out(d) for d in dimensions]}
 
 
 def dimensions_in(doc: dict[str, Any] | None) -> list[AbilityDimension]:
-    return [AbilityDimension(**d) for d in (doc or {"dimensions": []})["dimensions"]]
+    return [_dimension_in(d) for d in (doc or {"dimensions": []})["dimensions"]]
 
 
 def curriculum_out(c: Curriculum) -> dict[str, Any]:
-    return {
-        "title": c.title,
-        "points": [
-            {"id": p.id, "name": p.name, "prerequisites": list(p.prerequisites)} for p in c.points
-        ],
-        "units": [
-            {"id": u.id, "name": u.name, "points": list(u.points), "dimensions": list(u.dimensions)}
-            for u in c.units
-        ],
-    }
+    return _curriculum_out(c)
 
 
 def curriculum_in(course_id: str, doc: dict[str, Any]) -> Curriculum:
-    return Curriculum(
-        course_id=course_id,
-        title=doc["title"],
-        points=tuple(KnowledgePoint(**p) for p in doc["points"]),
-        units=tuple(Unit(**u) for u in doc["units"]),
-    )
+    return _curriculum_in({**doc, "course_id": course_id})
 
 
 # --- work ------------------------------------------------------------------------------
 
 
-def _attempt_out(a: Attempt) -> dict[str, Any]:
-    return {
-        "number": a.number,
-        "submitted_at": dt_out(a.submitted_at),
-        "late": a.late,
-        "content": a.content,
-        "score": None if a.score is None else str(a.score),
-        "rubric": [[d, str(v)] for d, v in a.rubric],
-        "comment": a.comment,
-        "graded_by": a.graded_by,
-        "returned": a.returned,
-    }
-
-
-def _attempt_in(d: dict[str, Any]) -> Attempt:
-    return Attempt(
-        number=d["number"],
-        submitted_at=dt_in(d["submitted_at"]),
-        late=d["late"],
-        content=d["content"],
-        score=None if d["score"] is None else Decimal(d["score"]),
-        rubric=tuple((k, Decimal(v)) for k, v in d["rubric"]),
-        comment=d["comment"],
-        graded_by=d["graded_by"],
-        returned=d["returned"],
-    )
+_LATE_WINDOW = override(rename="late_window_us")
+_work_out = writer(Work, id=override(omit=True), late_window=_LATE_WINDOW)
+_work_in = reader(Work, late_window=_LATE_WINDOW)
 
 
 def work_out(w: Work) -> dict[str, Any]:
-    return {
-        "assignment_id": w.assignment_id,
-        "student_id": w.student_id,
-        "kind": w.kind.value,
-        "course_id": w.course_id,
-        "unit_id": w.unit_id,
-        "title": w.title,
-        "points": list(w.points),
-        "dimensions": list(w.dimensions),
-        "teacher_id": w.teacher_id,
-        "assigned_at": dt_out(w.assigned_at),
-        "due_at": None if w.due_at is None else dt_out(w.due_at),
-        "late_window_us": w.late_window // timedelta(microseconds=1),
-        "max_attempts": w.max_attempts,
-        "state": w.state.value,
-        "attempts": [_attempt_out(a) for a in w.attempts],
-    }
+    return _work_out(w)
 
 
 def work_in(work_id: str, d: dict[str, Any]) -> Work:
-    return Work(
-        id=work_id,
-        assignment_id=d["assignment_id"],
-        student_id=d["student_id"],
-        kind=WorkKind(d["kind"]),
-        course_id=d["course_id"],
-        unit_id=d["unit_id"],
-        title=d["title"],
-        points=tuple(d["points"]),
-        dimensions=tuple(d["dimensions"]),
-        teacher_id=d["teacher_id"],
-        assigned_at=dt_in(d["assigned_at"]),
-        due_at=None if d["due_at"] is None else dt_in(d["due_at"]),
-        late_window=timedelta(microseconds=d["late_window_us"]),
-        max_attempts=d["max_attempts"],
-        state=WorkState(d["state"]),
-        attempts=[_attempt_in(a) for a in d["attempts"]],
-    )
+    return _work_in({**d, "id": work_id})
 
 
 def load_work(uow: UnitOfWork, work_id: str) -> Work:
@@ -191,26 +123,18 @@ def put_entry(uow: UnitOfWork, key: str, entry: ArchiveEntry) -> None:
     uow.records.put(ARCHIVE, key, entry_out(entry), index=index)
 
 
+# a line's detail is JSON as the projection wrote it
+_DETAIL = override(unstruct_hook=dict, struct_hook=lambda detail, _: detail)
+_entry_out = writer(ArchiveEntry, detail=_DETAIL)
+_entry_in = reader(ArchiveEntry, detail=_DETAIL)
+
+
 def entry_out(entry: ArchiveEntry) -> dict[str, Any]:
-    return {
-        "student_id": entry.student_id,
-        "at": dt_out(entry.at),
-        "kind": entry.kind,
-        "course_id": entry.course_id,
-        "ref": entry.ref,
-        "detail": dict(entry.detail),
-    }
+    return _entry_out(entry)
 
 
 def entry_in(d: dict[str, Any]) -> ArchiveEntry:
-    return ArchiveEntry(
-        student_id=d["student_id"],
-        at=dt_in(d["at"]),
-        kind=d["kind"],
-        course_id=d["course_id"],
-        ref=d["ref"],
-        detail=d["detail"],
-    )
+    return _entry_in(d)
 
 
 def cursor_out(value: int, key: str) -> str:
