@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from eduengine.availability.model import Busy, BusyIndex, Grid, TimeRange, TutorSchedule
+from eduengine.booking import seats
+from eduengine.booking.model import Booking, BookingStatus
 from eduengine.community.moderation import Word, WordAction
 from eduengine.deals.model import (
     Attribution,
@@ -52,6 +54,8 @@ from eduengine.mastery.review import ReviewCard, ReviewSettings
 from eduengine.milestones.model import Quest
 from eduengine.notices.model import Preferences, QuietHours, Recipient, StaffContact
 from eduengine.payments.methods import PaymentMethod
+from eduengine.people import access
+from eduengine.people.model import Access, FieldSet, Grant, Scope, StaffMember, StaffRole
 from eduengine.policies.model import Violation, ViolationKind
 from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.pricing.rules import Coupon, DiscountKind
@@ -1116,6 +1120,66 @@ CASES: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
             "course_id": None,
             "ref": "n1",
             "detail": {},
+        },
+    ),
+    # written by hand (faster on the seat path and the access check), pinned all the same
+    (
+        "booking",
+        Booking(
+            id="b1",
+            student_id="ann",
+            slot_id="s1",
+            status=BookingStatus.NO_SHOW,
+            created_at=T1,
+            series_id="r1",
+        ),
+        seats.booking_out,
+        seats.booking_in,
+        {
+            "id": "b1",
+            "student_id": "ann",
+            "slot_id": "s1",
+            "status": "no_show",
+            "created_at": T1_TEXT,
+            "series_id": "r1",
+        },
+    ),
+    (
+        "staff-member",
+        StaffMember(
+            id="tom",
+            role=StaffRole.HEAD_TEACHER,
+            class_ids=frozenset({"c2", "c1"}),
+            student_ids=frozenset(),
+            active=False,
+        ),
+        access.staff_out,
+        lambda doc: access.staff_in("tom", doc),
+        {"role": "head_teacher", "class_ids": ["c1", "c2"], "student_ids": [], "active": False},
+    ),
+    (
+        "grant",
+        Grant(
+            id="g1",
+            person_id="tom",
+            scope=Scope.MY_STUDENTS,
+            fields=FieldSet(contacts=Access.MASKED, birth_date=True),
+            starts_at=T2,
+            ends_at=T1,
+            student_ids=frozenset({"bob", "ann"}),
+            revoked_at=T1,
+        ),
+        access.grant_out,
+        lambda doc: access.grant_in("g1", doc),
+        {
+            "person_id": "tom",
+            "scope": "my_students",
+            "fields": {"contacts": "masked", "birth_date": True, "payments": False},
+            "starts_at": T2_TEXT,
+            "ends_at": T1_TEXT,
+            "student_ids": ["ann", "bob"],
+            "class_ids": [],
+            "revoked_at": T1_TEXT,
         },
     ),
     (
