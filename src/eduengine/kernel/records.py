@@ -127,10 +127,14 @@ def _install_fast_paths(conv: cattrs.Converter) -> None:
     def optional_in(kind: Any) -> Callable[[Any, Any], Any]:
         inner = _optional(kind)
         hook = _structure_hook(conv, inner)
+        if hook is _same:  # a string or None, read as it is
+            return _same
         return lambda value, _: None if value is None else hook(value, inner)
 
     def optional_out(kind: Any) -> Callable[[Any], Any]:
         hook = _unstructure_hook(conv, _optional(kind))
+        if hook is identity:  # cattrs then writes the attribute as it is
+            return identity
         return lambda value: None if value is None else hook(value)
 
     def items_in(kind: Any) -> Callable[[Any, Any], Any]:
