@@ -168,9 +168,7 @@ def _install_fast_paths(conv: cattrs.Converter) -> None:
     conv.register_structure_hook_factory(lambda kind: _pair(kind) is not None, pair_in)
     conv.register_unstructure_hook_factory(lambda kind: _pair(kind) is not None, pair_out)
     conv.register_structure_hook_factory(lambda kind: _optional(kind) is not None, optional_in)
-    conv.register_unstructure_hook_factory(
-        lambda kind: _optional(kind) is not None, optional_out
-    )
+    conv.register_unstructure_hook_factory(lambda kind: _optional(kind) is not None, optional_out)
     conv.register_structure_hook_factory(lambda kind: _items(kind) is not None, items_in)
     conv.register_unstructure_hook_factory(lambda kind: _items(kind) is not None, items_out)
 
