@@ -148,6 +148,7 @@ class Unchecked(AccessGate):
         ids: Mapping[str, str | None] | None = None,
         records: bool = False,
         stacklevel: int = 3,
+        ahead: Sequence[tuple[str, str]] = (),
     ) -> T:
         result: T = run(lambda uow, now: query(uow, now, lambda sid: self.seen), write=False)
         return result
