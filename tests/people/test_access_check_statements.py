@@ -18,7 +18,7 @@ from eduengine import FixedClock, School
 from eduengine.people import StaffRole
 from eduengine.people.access import AccessGate, Look, Runner
 from eduengine.people.model import MASKED, WHOLE
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
 from eduengine.students import Actor, Guardian, GuardianRole
 from eduengine.students import records as rec
 from eduengine.students.profiles import _profile
@@ -157,3 +157,26 @@ def test_a_buffered_profile_read_runs_the_statements_of_the_read_without_the_che
     else:
         assert len(with_check) == len(without)
         assert "UNION ALL" in revision and "'student'" in revision
+
+
+def test_a_read_ahead_reads_only_where_it_saves_a_round_trip_and_hands_each_document_once(
+    store: StoreHandle,
+) -> None:
+    if store.name == "memory":
+        pytest.skip("no statements")
+    with store.unit_of_work() as uow:
+        uow.records.put("student", "ann", {"name": "Ann"})
+        uow.commit()
+    wanted = {"student": ["ann", "nobody"], "access_revision": ["u1"]}
+    with store.unit_of_work() as uow:  # a write: a get locks (PostgreSQL) or it is SQLite
+        records: Any = uow.records
+        assert records.reads_ahead is False
+        assert records.read_ahead(wanted) is False
+    with open_read_only(store.unit_of_work) as uow:
+        records = uow.records
+        assert records.reads_ahead is (store.name != "sqlite")
+        assert records.read_ahead(wanted) is records.reads_ahead
+        for _ in range(2):  # from the read ahead, then from the store: the same
+            assert records.get("student", "ann") == {"name": "Ann"}
+            assert records.get("student", "nobody") is None
+            assert records.peek("access_revision", "u1") is None
