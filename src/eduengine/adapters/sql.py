@@ -60,6 +60,9 @@ _NO_FLIGHT = nullcontext()
 #: slot ids per summary query (below SQLite's smallest limit of bound parameters, 999)
 _IDS_PER_QUERY = 500
 
+#: ``records.read_ahead``'s statements, by how many keys of each kind they read
+_AHEAD: dict[tuple[int, ...], str] = {}
+
 #: a slot's row, waitlist rows and offer rows, as a dialect loads them
 SlotRows = tuple[Any, list[Any], list[Any]]
 
@@ -81,6 +84,9 @@ class Dialect(Generic[C]):
     #: whether a unit of work keeps the documents it read or wrote (as JSON text, parsed
     #: afresh on each read) so reading one again costs no statement
     remembers_documents = False
+    #: whether ``records.read_ahead`` reads: where each statement is a round trip to a
+    #: server, reading the documents a command reads next in one statement saves them
+    reads_ahead = True
     #: ``record_index.key`` as ``records.key`` compares it, so a join of the two finds
     #: each document by its primary key (PostgreSQL: the index's "C" collation back to
     #: the default one; a mismatch scans every document of the kind)
@@ -460,6 +466,9 @@ class SqlRecordRepository(Generic[C]):
         #: documents as this transaction last read or wrote them (JSON text; None:
         #: absent), when the dialect remembers them
         self._known: dict[tuple[str, str], str | None] = {}
+        #: documents read ahead (``read_ahead``) where nothing is remembered: each is
+        #: handed to the first ``get`` or ``peek`` of it, then forgotten
+        self._ahead: dict[tuple[str, str], Any] = {}
         #: documents this transaction knows to have no index entries (absent, written
         #: without, or read with none): their next ``put`` has no entries to clear
         self._unindexed: set[tuple[str, str]] = set()
@@ -495,6 +504,9 @@ class SqlRecordRepository(Generic[C]):
             # (or reads one snapshot): the stored text cannot have changed since
             text = self._known[kind, key]
             return None if text is None else self._json_in(text)
+        if self._ahead and (kind, key) in self._ahead:
+            data = self._ahead.pop((kind, key))
+            return None if data is None else self._json_in(data)
         self._lock(kind, key)
         if self._uow.read_only:
             row = self._uow.execute(
@@ -604,6 +616,58 @@ class SqlRecordRepository(Generic[C]):
             found[doc] = None if row is None else self._json_in(row["data"])
         return found
 
+    @property
+    def reads_ahead(self) -> bool:
+        """Whether :meth:`read_ahead` reads here (a round trip saved per document a
+        command reads next); it does not where a ``get`` locks first or a statement costs
+        no round trip."""
+        uow = self._uow
+        dialect = uow.dialect
+        return dialect.reads_ahead and (uow.read_only or not dialect.record_locks)
+
+    def read_ahead(self, wanted: Mapping[str, Iterable[str]]) -> bool:
+        """Read the documents ``wanted`` (kind -> keys) in one statement and hold them,
+        unparsed, for the ``get`` or ``peek`` that reads each next (SQLite remembers
+        them for the whole unit of work, as any document it read; elsewhere each is
+        handed out once). Where a ``get`` locks the document first (a PostgreSQL write
+        unit of work), or a statement costs no round trip (SQLite: see
+        ``Dialect.reads_ahead``), it reads nothing and returns ``False``: the reads stay
+        as they were."""
+        if not self.reads_ahead:
+            return False
+        uow = self._uow
+        held = self._known if self._remember else self._ahead
+        params: list[str] = []
+        shape: list[int] = []
+        for kind, keys in wanted.items():
+            fresh = [key for key in keys if (kind, key) not in held]
+            if fresh:
+                params.append(kind)
+                params.extend(fresh)
+                shape.append(len(fresh))
+        if not shape:
+            return True
+        sql = _AHEAD.get(tuple(shape))
+        if sql is None:
+            # no index entries along (``get_across`` reads them for a later ``put``): a
+            # read ahead is for reads, and a ``put`` of a document it read finds them
+            sql = " UNION ALL ".join(
+                "SELECT kind, key, data FROM records WHERE kind = ? AND "
+                + ("key = ?" if n == 1 else f"key IN ({', '.join('?' * n)})")
+                for n in shape
+            )
+            if len(_AHEAD) < 64:
+                _AHEAD[tuple(shape)] = sql
+        rows = uow.execute(sql, params).fetchall()
+        at = 0
+        for n in shape:
+            for key in params[at + 1 : at + 1 + n]:
+                held[params[at], key] = None
+            at += 1 + n
+        for row in rows:
+            held[row["kind"], row["key"]] = row["data"]
+        return True
+
     def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
         """``put`` of each document of ``docs`` without index entries: those this
         transaction knows to have none (read by ``get_many``, say) in one multi-row
@@ -622,6 +686,7 @@ class SqlRecordRepository(Generic[C]):
         self._uow.insert_rows(self._put, plain)
         for _, key, text in plain:
             self._present.add((kind, key))
+            self._ahead.pop((kind, key), None)
             if self._remember:
                 self._known[kind, key] = text
 
@@ -638,6 +703,7 @@ class SqlRecordRepository(Generic[C]):
         text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
+        self._ahead.pop((kind, key), None)
         doc = (kind, key)
         entries = frozenset((row[1], row[2]) for row in rows)
         if self._entries.get(doc) == entries:
@@ -670,12 +736,14 @@ class SqlRecordRepository(Generic[C]):
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         self._lock(kind, key)
         self._known.pop((kind, key), None)
+        self._ahead.pop((kind, key), None)
         self._uow.execute(self._update, (json.dumps(data, sort_keys=True), kind, key))
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the delete is done
+        self._ahead.pop((kind, key), None)
         self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
         if (kind, key) not in self._unindexed:
             self._uow.execute(enc.DELETE_INDEX, (kind, key))
@@ -691,6 +759,9 @@ class SqlRecordRepository(Generic[C]):
         if self._remember and (kind, key) in self._known:
             text = self._known[kind, key]
             return None if text is None else self._json_in(text)
+        if self._ahead and (kind, key) in self._ahead:
+            data = self._ahead.pop((kind, key))
+            return None if data is None else self._json_in(data)
         row = self._uow.execute(
             "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
@@ -834,6 +905,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
             self._sealed = self.store.sealer.records(self._records)
         self._records._locked = set()
         self._records._known = {}
+        self._records._ahead = {}
         self._records._unindexed = set()
         self._records._present = set()
         self._records._entries = {}
@@ -943,6 +1015,7 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
 
     def rollback(self) -> None:
         self._records._known = {}
+        self._records._ahead = {}
         self._records._unindexed = set()
         self._records._present = set()
         self._records._entries = {}

@@ -448,6 +448,10 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
 
     #: every statement is a call through sqlite3: one for a table's rows, not one each
     multi_row_inserts = True
+    #: a document is read in-process, no round trip: two point reads cost about what one
+    #: statement reading both does, and the read ahead's own work would be a loss
+    #: (docs/benchmarks.md, the access check)
+    reads_ahead = False
     #: documents are stored as text, so a remembered one is parsed afresh on each read
     remembers_documents = True
 

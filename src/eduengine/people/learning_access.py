@@ -126,6 +126,10 @@ class _Strict(AccessGate):
         super().__init__(inner.policy, inner.roles)
         self.inner = inner
         self.audit = inner.audit
+        # made per read: what the inner gate knows of people (and the field sets it
+        # decided) is shared, not read again each time
+        self._known = inner._known
+        self._checked = inner._checked
 
     def fields(
         self,

@@ -598,6 +598,29 @@ class SealedRecords:
                 found[kind, key] = doc
         return found
 
+    @property
+    def reads_ahead(self) -> bool:
+        """Whether the inner repository's ``read_ahead`` reads (PostgreSQL, read-only)."""
+        return bool(getattr(self.inner, "reads_ahead", False))
+
+    def read_ahead(self, wanted: Mapping[str, Iterable[str]]) -> bool:
+        """The inner repository's ``read_ahead`` (``False`` where it has none), under the
+        keys the documents are stored by; each is opened when it is read."""
+        ahead = getattr(self.inner, "read_ahead", None)
+        if ahead is None:
+            return False
+        fields = self.sealer.fields
+        return bool(
+            ahead(
+                {
+                    kind: keys
+                    if (spec := fields.get(kind)) is None or not spec.blind_key
+                    else [self._key(spec, key) for key in keys]
+                    for kind, keys in wanted.items()
+                }
+            )
+        )
+
     def put(
         self,
         kind: str,

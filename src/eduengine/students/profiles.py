@@ -169,8 +169,12 @@ class ProfileService(ServiceBase):
         at: list[datetime] = []
 
         def command(uow: UnitOfWork, now: datetime) -> Profile:
+            # the actor's access revision read along with her document
+            who = None
+            if actor.role != "system":
+                who = self.gate.known(uow, actor, ahead=[(STUDENTS, student_id)])
             doc = rec.student(uow, student_id)
-            fields = self._access(uow, actor, student_id, doc, now)
+            fields = self.gate.fields(uow, actor, student_id, now, who, student=doc)
             if fields.refused:
                 raise _Refused()
             if buffer is None:
@@ -326,7 +330,12 @@ class ProfileService(ServiceBase):
             ]
 
         return self.gate.read(
-            self._run, actor, ("guardians",), query, ids={"student_id": student_id}
+            self._run,
+            actor,
+            ("guardians",),
+            query,
+            ids={"student_id": student_id},
+            ahead=[(STUDENTS, student_id)],
         )
 
     # --- internals ---------------------------------------------------------------------

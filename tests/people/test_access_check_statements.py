@@ -1,0 +1,182 @@
+"""What the access check costs a read in statements (issue #24): where a statement is a
+round trip (PostgreSQL) a read-only profile read with the check runs no more statements
+than without it, the person's access revision read along with the student's document;
+on SQLite, where a document is read in-process and one statement for two saves nothing,
+the check's one point read stays on its own; nothing more on either."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pytest
+
+from eduengine import FixedClock, School
+from eduengine.people import StaffRole
+from eduengine.people.access import AccessGate, Look, Runner
+from eduengine.people.model import MASKED, WHOLE
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
+from eduengine.students import Actor, Guardian, GuardianRole
+from eduengine.students import records as rec
+from eduengine.students.profiles import _profile
+from tests.adapters import StoreHandle
+
+T = TypeVar("T")
+HELPDESK = Actor(id="u-help", role="support")
+OFFICE = Actor(id="u-office", role="academic")
+
+
+class _Unchecked(AccessGate):
+    """The same read with no check: every student seen masked, nothing read."""
+
+    def read(
+        self,
+        run: Runner,
+        actor: Actor | None,
+        what: Sequence[str],
+        query: Callable[[UnitOfWork, datetime, Look], T],
+        *,
+        ids: Mapping[str, str | None] | None = None,
+        records: bool = False,
+        stacklevel: int = 3,
+        ahead: Sequence[tuple[str, str]] = (),
+    ) -> T:
+        result: T = run(lambda uow, now: query(uow, now, lambda sid: MASKED), write=False)
+        return result
+
+
+@contextmanager
+def _statements(store: StoreHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements the store runs meanwhile (BEGIN and the transaction's end aside,
+    which every unit of work runs once)."""
+    seen: list[str] = []
+    if store.name == "sqlite":
+        conn = store.store.connection()
+        conn.set_trace_callback(seen.append)
+        try:
+            yield seen
+        finally:
+            conn.set_trace_callback(None)
+        seen[:] = [s for s in seen if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+        return
+    from eduengine.adapters.postgres import PostgresDialect
+
+    real = PostgresDialect.executors
+
+    def counted(self: PostgresDialect, uow: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        execute, executemany = real(self, uow)
+
+        def run(sql: str, params: Any = None) -> Any:
+            seen.append(f"{sql} -- {params!r}")
+            return execute(sql, params)
+
+        return run, executemany
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PostgresDialect, "executors", counted)
+        yield seen
+
+
+def _school(store: StoreHandle, clock: FixedClock, audit: str) -> School:
+    school = School.build(store, clock=clock, audit=audit)
+    guardian = Guardian(name="王芳", phone="13900001111", roles=frozenset(GuardianRole))
+    school.students.register("ann", name="王小明", phone="13812341234", guardians=[guardian])
+    school.people.register_staff(HELPDESK.id, StaffRole.SUPPORT)
+    school.people.register_staff(OFFICE.id, StaffRole.ACADEMIC)
+    return school
+
+
+def _counted(
+    store: StoreHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    checked: Callable[[], object],
+    plain: Callable[[], object],
+) -> tuple[list[str], list[str]]:
+    checked(), plain()  # what is read once (the person, the schema) is read
+    with _statements(store, monkeypatch) as with_check:
+        checked()
+    with _statements(store, monkeypatch) as without:
+        plain()
+    return with_check, without
+
+
+def _revision_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if "access_revision" in s]
+
+
+@pytest.mark.parametrize("audit", ["synchronous", "buffered"])
+def test_a_masked_read_runs_the_statements_of_the_read_without_the_check(
+    store: StoreHandle, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, audit: str
+) -> None:
+    if store.name == "memory":
+        pytest.skip("no statements")
+    school = _school(store, clock, audit)
+    unchecked = copy.copy(school.students)
+    unchecked.gate = _Unchecked()
+    shown = school.students.guardians_with("ann", GuardianRole.PAY, actor=HELPDESK)
+    assert shown == unchecked.guardians_with("ann", GuardianRole.PAY, actor=HELPDESK)
+    assert shown[0].phone == "139****1111"
+    with_check, without = _counted(
+        store,
+        monkeypatch,
+        lambda: school.students.guardians_with("ann", GuardianRole.PAY, actor=HELPDESK),
+        lambda: unchecked.guardians_with("ann", GuardianRole.PAY, actor=HELPDESK),
+    )
+    [revision] = _revision_reads(with_check)
+    if store.name == "sqlite":
+        # one point read of the person's access revision, and nothing else
+        assert len(with_check) == len(without) + 1
+        assert "UNION" not in revision
+    else:
+        # read along with her document, in the statement that reads it anyway
+        assert len(with_check) == len(without)
+        assert "UNION ALL" in revision and "'student'" in revision
+
+
+def test_a_buffered_profile_read_runs_the_statements_of_the_read_without_the_check(
+    store: StoreHandle, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.name == "memory":
+        pytest.skip("no statements")
+    school = _school(store, clock, "buffered")
+    run = school.students._run
+
+    def plain() -> object:
+        return run(lambda uow, now: _profile("ann", rec.student(uow, "ann"), WHOLE), write=False)
+
+    assert school.students.view(OFFICE, "ann") == plain()
+    with_check, without = _counted(
+        store, monkeypatch, lambda: school.students.view(OFFICE, "ann"), plain
+    )
+    [revision] = _revision_reads(with_check)
+    if store.name == "sqlite":
+        assert len(with_check) == len(without) + 1
+    else:
+        assert len(with_check) == len(without)
+        assert "UNION ALL" in revision and "'student'" in revision
+
+
+def test_a_read_ahead_reads_only_where_it_saves_a_round_trip_and_hands_each_document_once(
+    store: StoreHandle,
+) -> None:
+    if store.name == "memory":
+        pytest.skip("no statements")
+    with store.unit_of_work() as uow:
+        uow.records.put("student", "ann", {"name": "Ann"})
+        uow.commit()
+    wanted = {"student": ["ann", "nobody"], "access_revision": ["u1"]}
+    with store.unit_of_work() as uow:  # a write: a get locks (PostgreSQL) or it is SQLite
+        records: Any = uow.records
+        assert records.reads_ahead is False
+        assert records.read_ahead(wanted) is False
+    with open_read_only(store.unit_of_work) as uow:
+        records = uow.records
+        assert records.reads_ahead is (store.name != "sqlite")
+        assert records.read_ahead(wanted) is records.reads_ahead
+        for _ in range(2):  # from the read ahead, then from the store: the same
+            assert records.get("student", "ann") == {"name": "Ann"}
+            assert records.get("student", "nobody") is None
+            assert records.peek("access_revision", "u1") is None
