@@ -106,8 +106,12 @@ def test_a_document_holds_one_ciphertext_per_subject(sealed: StoreHandle) -> Non
         "guardians.1.phone",
         "guardians.1.email",
     ]
-    # what is not sealed stays in its place, in clear
-    assert raw["guardians"] == [{"email": None, "roles": ["pay"]}, {}]
+    # what is not sealed stays in its place, in clear; a sealed value's place holds null
+    assert raw["guardians"] == [
+        {"name": None, "phone": None, "email": None, "roles": ["pay"]},
+        {"name": None, "phone": None, "email": None},
+    ]
+    assert [raw[f] for f in ("name", "phone", "email", "birth_date")] == [None] * 4
     assert raw["class_id"] is None and raw["erased"] is False
     # each member's values under her own key
     assert [e["p"] for e in group[SEAL]["s"]] == [

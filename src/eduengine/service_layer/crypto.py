@@ -85,11 +85,12 @@ DATA_KEYS = "data_key"
 #: naming the data key that sealed it (still read; rewritten in the second on a put)
 SEALED = "$sealed"
 #: the second stored format, one ciphertext per subject per document: the sealed values
-#: leave their places for ``"$seal": {"v": 2, "s": [{"p": [<paths>], "c": "<key tag>.
-#: <base64(nonce + ciphertext)>"}, ...]}`` (the ciphertext: the JSON list of the values
-#: at those paths, ``"phone"``, ``"recipient.name"``, ``"guardians.0.email"``; bound to
-#: the format, the key tag, the subject, the document's kind and key and the paths);
-#: ``"mixed": 1`` when first-format values the store could not open stay in place
+#: leave their places (``null`` there, so the document keeps its shape) for ``"$seal":
+#: {"v": 2, "s": [{"p": "<paths>", "c": "<key tag>.<base64(nonce + ciphertext)>"}, ...]}``
+#: (the ciphertext: the JSON list of the values at those comma-separated paths,
+#: ``"phone,recipient.name,guardians.0.email"``; bound to the format, the key tag, the
+#: subject, the document's kind and key and the paths); ``"mixed": 1`` when first-format
+#: values the store could not open stay in place
 SEAL = "$seal"
 _FORMAT = 2
 _NONCE = 12
@@ -821,14 +822,14 @@ class SealedRecords:
                 value = out.get(head)
                 if value is not None and whole is not None:
                     if gather(whole, head, value):
-                        del out[head]
+                        out[head] = None
                     else:
                         mixed = True
             elif sep == ".":
                 inner = out.get(head)
                 if isinstance(inner, dict) and inner.get(rest) is not None and whole is not None:
                     if gather(whole, path, inner[rest]):
-                        out[head] = {k: v for k, v in inner.items() if k != rest}
+                        out[head] = {**inner, rest: None}
                     else:
                         mixed = True
             else:
@@ -844,7 +845,7 @@ class SealedRecords:
                             subject = spec.prefix + subject
                         if isinstance(subject, str):
                             if gather(subject, f"{head}.{at}.{rest}", item[rest]):
-                                item = {k: v for k, v in item.items() if k != rest}
+                                item = {**item, rest: None}
                             else:
                                 mixed = True
                     changed.append(item)
