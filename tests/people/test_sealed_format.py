@@ -284,3 +284,26 @@ def test_a_read_only_unit_of_work_reads_the_key_along_too(tmp_path: Path) -> Non
         assert uow.records.get("student", "wen") == STUDENT
     assert len([s for s in statements if s.startswith("SELECT")]) == 1
     store.close()
+
+
+def test_several_students_and_their_keys_come_in_one_statement(tmp_path: Path) -> None:
+    path = tmp_path / "school.sqlite3"
+    store = SqliteStore(path, keys=LocalKeyProvider.beside(path))
+    store.migrate()
+    with store.unit_of_work() as uow:
+        for name in ("wen", "lu"):
+            uow.records.put("student", name, {**STUDENT, "name": name})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        statements = _statements(
+            store, lambda: uow.records.get_many("student", ["wen", "lu", "nobody"])
+        )
+        found = uow.records.get_many("student", ["wen", "lu", "nobody"])
+    assert [s for s in statements if "FROM records" in s] == statements[-1:]
+    assert "'data_key'" in statements[-1]
+    assert {k: d and d["name"] for k, d in found.items()} == {
+        "wen": "wen",
+        "lu": "lu",
+        "nobody": None,
+    }
+    store.close()
