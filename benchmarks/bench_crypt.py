@@ -11,8 +11,8 @@ key). Then, alternating plain and sealed calls on random students so both see th
 machine load:
 
 1. **a profile read**: ``school.students.view(actor, student)`` (the access check, the
-   audit row, and on the sealed store the data key's point read and the decryption of
-   seven fields);
+   audit row, and on the sealed store her data key read in the document's statement and
+   one decryption of her seven sealed values);
 2. **a booking**: ``school.booking.book(slot, student)`` with the school's default notices
    (the confirmation to the student, planned inline from the feed: her contact copied
    into the notice, sealed on the sealed store).

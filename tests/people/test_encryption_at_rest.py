@@ -5,6 +5,7 @@ holds no contact value in clear text after a realistic flow."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.service_layer.crypto import (
     DATA_KEYS,
+    SEAL,
     InMemoryKeyProvider,
     LocalKeyProvider,
     SealedRecords,
@@ -308,11 +310,46 @@ def test_a_value_sealed_for_one_student_does_not_open_as_anothers_nor_altered(
         assert doc is not None
         records.inner.put("payment_account", "lei", doc)
         assert records.get("payment_account", "lei") == {"account": None}
-        sealed_value = doc["account"]["$sealed"]
-        flipped = sealed_value[:-2] + ("A" if sealed_value[-2] != "A" else "B") + sealed_value[-1]
-        records.inner.put("payment_account", "mei", {"account": {"$sealed": flipped}})
+        [entry] = doc[SEAL]["s"]
+        tag, _, body = entry["c"].partition(".")
+        raw = bytearray(base64.b64decode(body))
+        raw[-1] ^= 1  # one bit of the authentication tag (a base64 letter may carry none)
+        flipped = f"{tag}.{base64.b64encode(bytes(raw)).decode()}"
+        altered = {SEAL: {"v": 2, "s": [{"p": "account", "c": flipped}]}}
+        records.inner.put("payment_account", "mei", altered)
         with pytest.raises(UnreadableData):
             records.get("payment_account", "mei")
+        uow.rollback()
+
+
+def test_sealed_values_moved_to_another_record_of_the_same_subject_do_not_open(
+    sealed: tuple[StoreHandle, InMemoryKeyProvider], clock: FixedClock
+) -> None:
+    # the ciphertext is bound to the document's kind and key and to the values' places,
+    # not to the subject alone: two notices to mei cannot trade their recipients
+    store, _ = sealed
+    flow(store, clock)
+    with store.unit_of_work() as uow:
+        records = uow.records
+        assert isinstance(records, SealedRecords)
+        mine = [
+            (key, doc)
+            for key, doc in records.inner.list("notice")
+            if doc["recipient"]["student_id"] == "mei"
+        ]
+        assert len(mine) >= 2
+        (first, first_doc), (second, second_doc) = mine[:2]
+        assert first_doc[SEAL]["s"][0]["p"] == second_doc[SEAL]["s"][0]["p"]
+        records.inner.put("notice", second, {**second_doc, SEAL: first_doc[SEAL]})
+        with pytest.raises(UnreadableData):
+            records.get("notice", second)
+        # nor in another place of the same document
+        entry = first_doc[SEAL]["s"][0]
+        first_path, second_path, *rest = entry["p"].split(",")
+        swapped = {"p": ",".join([second_path, first_path, *rest]), "c": entry["c"]}
+        records.inner.put("notice", first, {**first_doc, SEAL: {"v": 2, "s": [swapped]}})
+        with pytest.raises(UnreadableData):
+            records.get("notice", first)
         uow.rollback()
 
 

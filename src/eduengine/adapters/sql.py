@@ -490,6 +490,14 @@ class SqlRecordRepository(Generic[C]):
             f"SELECT r.data, {dialect.index_entries_sql} AS entries FROM records r "
             "WHERE r.kind = ? AND r.key = ?"
         )
+        # a document and (side 1) another one, unlocked, in one statement
+        beside = (
+            "SELECT 0 AS side, r.data, {entries} AS entries FROM records r "
+            "WHERE r.kind = ? AND r.key = ? UNION ALL "
+            "SELECT 1, r.data, NULL FROM records r WHERE r.kind = ? AND r.key = ?"
+        )
+        self._beside_write = beside.format(entries=dialect.index_entries_sql)
+        self._beside_read = beside.format(entries="NULL")
 
     def _lock(self, kind: str, key: str) -> None:
         uow = self._uow
@@ -562,6 +570,101 @@ class SqlRecordRepository(Generic[C]):
                     self._unindexed.add(doc)
             found[key] = None if row is None else self._json_in(row["data"])
         return found
+
+    def get_beside(
+        self, kind: str, key: str, other: str, other_key: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """``get(kind, key)`` and, in the same statement, ``peek(other, other_key)``
+        (unlocked: the sealer's data key, read along with the document it opens, issue
+        #24)."""
+        remember = self._remember
+        if remember and ((kind, key) in self._known or (other, other_key) in self._known):
+            return self.get(kind, key), self.peek(other, other_key)
+        self._lock(kind, key)
+        uow = self._uow
+        sql = self._beside_read if uow.read_only else self._beside_write
+        row = found = None
+        for got in uow.execute(sql, (kind, key, other, other_key)):
+            if got["side"]:
+                found = got
+            else:
+                row = got
+        if not uow.read_only:
+            doc = (kind, key)
+            if row is None:
+                self._unindexed.add(doc)
+                self._entries[doc] = frozenset()
+            else:
+                self._present.add(doc)
+                self._entries[doc] = entries = _entries_in(row["entries"])
+                if not entries:
+                    self._unindexed.add(doc)
+        if remember:
+            self._known[kind, key] = None if row is None else row["data"]
+        json_in = self._json_in
+        return (
+            None if row is None else json_in(row["data"]),
+            None if found is None else json_in(found["data"]),
+        )
+
+    def get_many_beside(
+        self, kind: str, keys: Sequence[str], other: str, others: Sequence[str]
+    ) -> tuple[dict[str, dict[str, Any] | None], dict[str, dict[str, Any] | None]]:
+        """``get_many(kind, keys)`` and, in the same statement, ``peek`` of each of
+        ``others`` of kind ``other`` (see :meth:`get_beside`); documents this transaction
+        remembers are answered from memory."""
+        uow = self._uow
+        remember = self._remember
+        known = self._known
+        wanted = sorted(set(keys))
+        reads = [key for key in wanted if not (remember and (kind, key) in known)]
+        beside = [key for key in sorted(set(others)) if not (remember and (other, key) in known)]
+        if uow.dialect.record_locks and not uow.read_only:
+            fresh = [key for key in reads if (kind, key) not in self._locked]
+            if fresh:
+                uow.dialect.lock_records(uow, kind, fresh)
+                self._locked.update((kind, key) for key in fresh)
+        rows: dict[tuple[str, str], Any] = {}
+        if reads or beside:
+            entries = "NULL" if uow.read_only else uow.dialect.index_entries_sql
+            parts: list[str] = []
+            params: list[str] = []
+            for which, names, with_entries in ((kind, reads, entries), (other, beside, "NULL")):
+                if names:
+                    parts.append(
+                        f"SELECT r.kind, r.key, r.data, {with_entries} AS entries FROM records r "
+                        f"WHERE r.kind = ? AND r.key IN ({', '.join('?' * len(names))})"
+                    )
+                    params += [which, *names]
+            for row in uow.execute(" UNION ALL ".join(parts), params):
+                rows[row["kind"], row["key"]] = row
+        found: dict[str, dict[str, Any] | None] = {}
+        for key in wanted:
+            doc = (kind, key)
+            if doc not in rows and remember and doc in known:
+                text = known[doc]
+                found[key] = None if text is None else self._json_in(text)
+                continue
+            row = rows.get(doc)
+            if remember:
+                known[doc] = None if row is None else row["data"]
+            if not uow.read_only:
+                if row is not None:
+                    self._present.add(doc)
+                got = frozenset() if row is None else _entries_in(row["entries"])
+                self._entries[doc] = got
+                if not got:
+                    self._unindexed.add(doc)
+            found[key] = None if row is None else self._json_in(row["data"])
+        peeked: dict[str, dict[str, Any] | None] = {}
+        for key in sorted(set(others)):
+            row = rows.get((other, key))
+            if row is None and remember and (other, key) in known:
+                text = known[other, key]
+                peeked[key] = None if text is None else self._json_in(text)
+            else:
+                peeked[key] = None if row is None else self._json_in(row["data"])
+        return found, peeked
 
     @property
     def remembers(self) -> bool:
@@ -869,6 +972,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._series = SqlSeriesRepository(self)
         self._records = SqlRecordRepository(self)
         self._sealed = None if store.sealer is None else store.sealer.records(self._records)
+        #: whether ``_sealed`` may have cached something (a fresh one is made on entering)
+        self._sealed_used = False
 
     @property
     def slots(self) -> SqlSlotRepository[C]:
@@ -902,7 +1007,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.committed_feed = []
         self._dispatched = 0
         if self.store.sealer is not None:  # what it caches lasts one transaction
-            self._sealed = self.store.sealer.records(self._records)
+            if self._sealed_used:
+                self._sealed = self.store.sealer.records(self._records)
+            self._sealed_used = True
         self._records._locked = set()
         self._records._known = {}
         self._records._ahead = {}

@@ -9,8 +9,10 @@ its files and its dumps hold ciphertext:
 
 * each **subject** (a student, a guardian account, a staff member) has a random 256-bit
   **data key**, kept in the store itself (kind ``data_key``) wrapped by the provider's
-  **master key**; each value is AES-GCM encrypted with its subject's data key, bound to
-  the subject (a value copied to another student's document does not open);
+  **master key**; a document's values of one subject are AES-GCM encrypted together with
+  her data key (one ciphertext per subject per document, :data:`SEAL`), bound to the
+  subject, the document and the values' places (copied to another student's document, or
+  to another record of hers, they do not open);
 * **crypto-shredding**: erasing a student deletes her data key, so every copy of her
   values left anywhere (a document a module forgot, an old row in a WAL page) is noise;
 * **rotation** (:func:`rotate_master_key`) makes a new master key current and rewraps
@@ -42,11 +44,12 @@ import functools
 import hashlib
 import hmac
 import json
+import json.scanner
 import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +63,7 @@ from eduengine.service_layer.ports import IndexEntries, JsonValue, RecordReposit
 __all__ = [
     "CONTACT_FIELDS",
     "DATA_KEYS",
+    "SEAL",
     "ContactFields",
     "InMemoryKeyProvider",
     "KeyFile",
@@ -76,9 +80,19 @@ __all__ = [
 
 #: the kind of the wrapped data keys, one document per subject
 DATA_KEYS = "data_key"
-#: how a sealed value sits in a JSON document: ``{"$sealed": "<key tag>.<base64(nonce +
-#: ciphertext)>"}``, the tag naming the data key that sealed it
+#: the first stored format, one ciphertext per value: a sealed value sits in its place in
+#: the document as ``{"$sealed": "<key tag>.<base64(nonce + ciphertext)>"}``, the tag
+#: naming the data key that sealed it (still read; rewritten in the second on a put)
 SEALED = "$sealed"
+#: the second stored format, one ciphertext per subject per document: the sealed values
+#: leave their places (``null`` there, so the document keeps its shape) for ``"$seal":
+#: {"v": 2, "s": [{"p": "<paths>", "c": "<key tag>.<base64(nonce + ciphertext)>"}, ...]}``
+#: (the ciphertext: the JSON list of the values at those comma-separated paths,
+#: ``"phone,recipient.name,guardians.0.email"``; bound to the format, the key tag, the
+#: subject, the document's kind and key and the paths); ``"mixed": 1`` when first-format
+#: values the store could not open stay in place
+SEAL = "$seal"
+_FORMAT = 2
 _NONCE = 12
 _KID_INDEX = "kid:"
 
@@ -474,8 +488,15 @@ class Sealer:
         self.keys = keys
         self.region = region
         self.fields: dict[str, ContactFields] = {} if keys is None else {f.kind: f for f in fields}
+        #: the kinds whose subject is the record key itself: their data key can be read
+        #: along with the document
+        self.keyed = frozenset(
+            kind
+            for kind, spec in self.fields.items()
+            if spec.subject == "@key" and not spec.blind_key
+        )
         self._cached = cached
-        self._unwrapped: OrderedDict[tuple[str, bytes], AESGCM] = OrderedDict()
+        self._unwrapped: OrderedDict[tuple[str, str], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
         # read on the first blind index: a KeyFile is opened when first needed
         self._index_key: bytes | None = None
@@ -500,13 +521,17 @@ class Sealer:
     def cipher(self, doc: Mapping[str, Any], subject: str) -> AESGCM:
         """The data key of ``subject`` from its stored document."""
         assert self.keys is not None
-        kid, wrapped = doc["kid"], _unb64(doc["wrapped"])
-        with self._lock:
-            found = self._unwrapped.get((kid, wrapped))
-            if found is not None:
+        # by the wrapped key's stored text: a hit decodes nothing
+        kid, wrapped = doc["kid"], doc["wrapped"]
+        found = self._unwrapped.get((kid, wrapped))
+        if found is not None:
+            # each call is atomic: a hit takes no lock
+            try:
                 self._unwrapped.move_to_end((kid, wrapped))
-                return found
-        cipher = AESGCM(self.keys.unwrap(kid, wrapped, subject))
+            except KeyError:
+                return found  # evicted meanwhile by another thread: still the right key
+            return found
+        cipher = AESGCM(self.keys.unwrap(kid, _unb64(wrapped), subject))
         with self._lock:
             self._unwrapped[kid, wrapped] = cipher
             if len(self._unwrapped) > self._cached:
@@ -519,9 +544,10 @@ class Sealer:
         raw = AESGCM.generate_key(256)
         kid, wrapped = self.keys.wrap(raw, subject)
         cipher = AESGCM(raw)
+        doc = {"kid": kid, "wrapped": _b64(wrapped), "tag": secrets.token_hex(4)}
         with self._lock:
-            self._unwrapped[kid, wrapped] = cipher
-        return cipher, {"kid": kid, "wrapped": _b64(wrapped), "tag": secrets.token_hex(4)}
+            self._unwrapped[kid, doc["wrapped"]] = cipher
+        return cipher, doc
 
 
 def key_index(doc: Mapping[str, Any]) -> dict[str, int]:
@@ -538,13 +564,18 @@ class SealedRecords:
         self.inner = inner
         self.sealer = sealer
         self._peek: Callable[[str, str], dict[str, Any] | None] = getattr(inner, "peek", inner.get)
+        # SQL adapters: documents and, in the same statement, their subjects' data keys
+        self._beside: Callable[..., Any] | None = getattr(inner, "get_beside", None)
+        self._many_beside: Callable[..., Any] | None = getattr(inner, "get_many_beside", None)
         # what this transaction learnt (a unit of work makes a fresh repository each
-        # time it is entered): each subject's data key and tag, and each sealed value
-        # it opened, so a document read by several handlers of one command is opened
-        # once, and a value written back unchanged keeps its ciphertext
+        # time it is entered): each subject's data key and tag (and the key documents
+        # read along with a document, not yet needed), and each ciphertext it opened, so
+        # a document read by several handlers of one command is opened once, and values
+        # written back unchanged keep their ciphertext
         self._ciphers: dict[str, tuple[AESGCM, str] | None] = {}
-        self._opened: dict[str, tuple[str, Any]] = {}
-        self._sealed: dict[tuple[str, str], str] = {}
+        self._key_docs: dict[str, dict[str, Any] | None] = {}
+        self._opened: dict[Any, tuple[str, Any]] = {}
+        self._sealed: dict[tuple[str, str, str, str, str], str] = {}
 
     # --- the port ----------------------------------------------------------------------
 
@@ -552,7 +583,17 @@ class SealedRecords:
         spec = self.sealer.fields.get(kind)
         if spec is None:
             return self.inner.get(kind, key)
-        doc = self.inner.get(kind, self._key(spec, key))
+        subject = spec.prefix + key
+        if (
+            self._beside is not None
+            and kind in self.sealer.keyed
+            and subject not in self._ciphers
+            and subject not in self._key_docs
+        ):
+            # her data key comes with the document: no statement of its own
+            doc, self._key_docs[subject] = self._beside(kind, key, DATA_KEYS, subject)
+        else:
+            doc = self.inner.get(kind, self._key(spec, key))
         return None if doc is None else self._open(spec, key, doc)
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
@@ -562,6 +603,15 @@ class SealedRecords:
         if spec is None and many is not None:
             found: dict[str, dict[str, Any] | None] = many(kind, wanted)
             return found
+        beside = self._many_beside
+        if beside is not None and spec is not None and kind in self.sealer.keyed:
+            # the subjects' data keys come with the documents: no statement of their own
+            subjects = {spec.prefix + key for key in wanted}
+            known = self._ciphers.keys() | self._key_docs.keys()
+            fresh = sorted(subjects - known)
+            docs, key_docs = beside(kind, wanted, DATA_KEYS, fresh)
+            self._key_docs.update(key_docs)
+            return {k: None if d is None else self._open(spec, k, d) for k, d in docs.items()}
         if spec is None or spec.blind_key or many is None:
             return {key: self.get(kind, key) for key in wanted}
         docs = many(kind, wanted)
@@ -688,6 +738,7 @@ class SealedRecords:
         """Delete ``subject``'s data key: every value sealed with it becomes unreadable,
         wherever a copy of it lies. Returns 1 if there was a key."""
         self._ciphers.pop(subject, None)
+        self._key_docs.pop(subject, None)
         self._opened.clear()
         self._sealed.clear()
         if self.inner.get(DATA_KEYS, subject) is None:
@@ -719,7 +770,10 @@ class SealedRecords:
         sealed by a shredded key is known as such after a new key was made)."""
         if subject in self._ciphers and (self._ciphers[subject] is not None or not create):
             return self._ciphers[subject]
-        doc = self._peek(DATA_KEYS, subject)
+        if subject in self._key_docs:
+            doc = self._key_docs.pop(subject)  # read along with the document
+        else:
+            doc = self._peek(DATA_KEYS, subject)
         if doc is None and create:
             doc = self.inner.get(DATA_KEYS, subject)  # locked: one writer makes it
             if doc is None:
@@ -765,23 +819,191 @@ class SealedRecords:
         return out
 
     def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        def seal(value: Any, subject: str, field: str) -> Any:
+        """``doc`` as stored, in the second format: its sealed values gathered by subject
+        and sealed once per subject (a first-format value, one this transaction could not
+        open, stays in its place as it is)."""
+        out = dict(doc)
+        header = out.pop(SEAL, None)
+        # entries of a document opened with ``keep`` (``seal_existing``): those of a
+        # shredded key stay as they are
+        kept = header.get("s", []) if isinstance(header, dict) else []
+        groups: dict[str, tuple[list[str], list[Any]]] = {}
+        mixed = False
+
+        def gather(subject: str, path: str, value: Any) -> bool:
             if isinstance(value, dict) and SEALED in value:
-                return value  # sealed already (copied from another document)
-            text = json.dumps(value, ensure_ascii=False)
-            known = self._sealed.get((subject, text))
-            if known is not None:
-                return {SEALED: known}  # unchanged since this transaction opened it
-            found = self._cipher(subject, create=True)
-            assert found is not None
-            cipher, tag = found
-            nonce = secrets.token_bytes(_NONCE)
-            sealed = _b64(nonce + cipher.encrypt(nonce, text.encode(), subject.encode()))
-            return {SEALED: f"{tag}.{sealed}"}
+                return False
+            paths, values = groups.setdefault(subject, ([], []))
+            paths.append(path)
+            values.append(value)
+            return True
 
-        return self._transform(spec, key, doc, seal)
+        whole = None if "[]" in spec.subject else _subject(spec, key, doc)
+        for path in spec.fields:
+            head, sep, rest = _split(path)
+            if sep == "":
+                value = out.get(head)
+                if value is not None and whole is not None:
+                    if gather(whole, head, value):
+                        out[head] = None
+                    else:
+                        mixed = True
+            elif sep == ".":
+                inner = out.get(head)
+                if isinstance(inner, dict) and inner.get(rest) is not None and whole is not None:
+                    if gather(whole, path, inner[rest]):
+                        out[head] = {**inner, rest: None}
+                    else:
+                        mixed = True
+            else:
+                items = out.get(head)
+                if not isinstance(items, list):
+                    continue
+                own = spec.subject.partition("[].")[2] if whole is None else ""
+                changed = []
+                for at, item in enumerate(items):
+                    if isinstance(item, dict) and item.get(rest) is not None:
+                        subject = whole if whole is not None else item.get(own)
+                        if whole is None and isinstance(subject, str):
+                            subject = spec.prefix + subject
+                        if isinstance(subject, str):
+                            if gather(subject, f"{head}.{at}.{rest}", item[rest]):
+                                item = {**item, rest: None}
+                            else:
+                                mixed = True
+                    changed.append(item)
+                out[head] = changed
+        if not groups and not kept:
+            return out
+        taken = {path for paths, _ in groups.values() for path in paths}
+        entries = [
+            entry
+            for entry in kept
+            if isinstance(entry, dict) and not taken.intersection(str(entry.get("p")).split(","))
+        ]
+        for subject, (paths, values) in groups.items():
+            joined = ",".join(paths)
+            sealed = self._seal_values(spec, key, subject, joined, values)
+            entries.append({"p": joined, "c": sealed})
+        # in the order of their paths: a document opened and sealed again unchanged is
+        # stored as it was
+        entries.sort(key=lambda entry: str(entry.get("p")))
+        out[SEAL] = {"v": _FORMAT, "s": entries, **({"mixed": 1} if mixed else {})}
+        return out
 
-    def _open(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _seal_values(
+        self,
+        spec: ContactFields,
+        key: str,
+        subject: str,
+        paths: str,
+        values: Sequence[Any],
+    ) -> str:
+        text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        known = self._sealed.get((spec.kind, key, subject, paths, text))
+        if known is not None:
+            return known  # unchanged since this transaction opened it
+        found = self._cipher(subject, create=True)
+        assert found is not None
+        cipher, tag = found
+        nonce = secrets.token_bytes(_NONCE)
+        aad = _document_aad(tag, subject, spec.kind, key, paths)
+        raw = nonce + cipher.encrypt(nonce, text.encode(), aad)
+        return f"{tag}.{binascii.b2a_base64(raw, newline=False).decode('ascii')}"
+
+    def _open(
+        self, spec: ContactFields, key: str, doc: dict[str, Any], *, keep: bool = False
+    ) -> dict[str, Any]:
+        """``doc`` with its sealed values in clear, opened in place (``doc`` is the
+        caller's to give); a value whose data key was shredded reads as
+        ``spec.shredded[field]``, or with ``keep`` stays as stored (``seal_existing``)."""
+        header = doc.pop(SEAL, None)
+        if header is None:
+            return self._open_fields(spec, key, doc, keep=keep)
+        try:
+            version, entries = header["v"], header["s"]
+        except (TypeError, KeyError):
+            raise UnreadableData(f"{spec.kind}/{key} holds a malformed {SEAL!r}") from None
+        if version != _FORMAT:
+            raise UnreadableData(f"{spec.kind}/{key} is sealed in an unknown format {version!r}")
+        if spec.subject == "@key":
+            whole: str | None = spec.prefix + key
+        else:
+            whole = None if "[]" in spec.subject else _subject(spec, key, doc)
+        kept = []
+        for entry in entries:
+            try:
+                paths, sealed = entry["p"], entry["c"]
+                plan = _plan(paths)
+            except (TypeError, KeyError, ValueError):
+                raise UnreadableData(f"{spec.kind}/{key} holds a malformed {SEAL!r}") from None
+            subject = whole if whole is not None else _own_subject(spec, doc, plan[0])
+            values = (
+                None if subject is None else self._open_values(spec, key, subject, paths, sealed)
+            )
+            if values is None:  # crypto-shredded (a new key may follow)
+                if keep:
+                    kept.append(entry)
+                    continue
+                values = [spec.shredded.get(field) for _, _, _, field in plan]
+            elif len(values) != len(plan):
+                raise UnreadableData(f"the sealed values of {spec.kind}/{key} do not fit")
+            try:
+                for (head, at, rest, _), value in zip(plan, values, strict=True):
+                    if at is None:
+                        doc[head] = value
+                    elif rest is None:
+                        doc[head][at] = value
+                    else:
+                        doc[head][at][rest] = value
+            except (KeyError, IndexError, TypeError):
+                raise UnreadableData(
+                    f"{spec.kind}/{key} has no place for its sealed values {paths!r}"
+                ) from None
+        if kept:
+            doc[SEAL] = {"v": _FORMAT, "s": kept}
+        if header.get("mixed"):
+            return self._open_fields(spec, key, doc, keep=keep)
+        return doc
+
+    def _open_values(
+        self, spec: ContactFields, key: str, subject: str, paths: str, sealed: str
+    ) -> Sequence[Any] | None:
+        """The values of one entry (``None``: its data key was shredded)."""
+        memo = (spec.kind, key, subject, sealed)
+        known = self._opened.get(memo)
+        if known is not None:
+            text, values = known
+            # strings and numbers are immutable: shared; a list or an object: a fresh copy
+            return values if values is not None else _scan(text, 0)[0]  # type: ignore[no-any-return]
+        found = self._cipher(subject, create=False)
+        tag, _, body = sealed.partition(".")
+        if found is None or found[1] != tag:
+            return None
+        try:
+            raw = binascii.a2b_base64(body)
+            opened = found[0].decrypt(
+                raw[:_NONCE], raw[_NONCE:], _document_aad(tag, subject, spec.kind, key, paths)
+            )
+            text = opened.decode()
+            values, end = _scan(text, 0)
+        except (InvalidTag, ValueError, StopIteration):  # binascii.Error is a ValueError
+            raise UnreadableData(
+                f"the sealed values of {spec.kind}/{key} do not open with {subject!r}'s key"
+            ) from None
+        if end != len(text) or not isinstance(values, list):
+            raise UnreadableData(f"the sealed values of {spec.kind}/{key} are malformed")
+        # no nested list or object (a bracket inside a string only costs a parse)
+        shared = "{" not in text and text.count("[") == 1
+        self._opened[memo] = (text, values if shared else None)
+        self._sealed[spec.kind, key, subject, paths, text] = sealed
+        return values
+
+    def _open_fields(
+        self, spec: ContactFields, key: str, doc: dict[str, Any], *, keep: bool = False
+    ) -> dict[str, Any]:
+        """Open the values of the first stored format, one ciphertext each."""
+
         def open_(value: Any, subject: str, field: str) -> Any:
             if not (isinstance(value, dict) and SEALED in value):
                 return value  # written before the store sealed, or not sealed
@@ -794,7 +1016,8 @@ class SealedRecords:
             found = self._cipher(subject, create=False)
             tag, _, sealed = whole.rpartition(".")
             if found is None or found[1] != tag:
-                return spec.shredded.get(field)  # crypto-shredded (a new key may follow)
+                # crypto-shredded (a new key may follow)
+                return value if keep else spec.shredded.get(field)
             raw = binascii.a2b_base64(sealed)
             try:
                 opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
@@ -808,10 +1031,53 @@ class SealedRecords:
             plain = text[0] == '"' and "\\" not in text
             parsed = text[1:-1] if plain else json.loads(text)
             self._opened[whole] = (text, parsed)
-            self._sealed[subject, text] = whole
             return parsed if isinstance(parsed, str) else json.loads(text)
 
         return self._transform(spec, key, doc, open_)
+
+
+#: the JSON decoder's scanner without ``json.loads``' wrappers (a sealed plaintext is
+#: compact JSON written by :meth:`SealedRecords._seal_values`)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def _document_aad(tag: str, subject: str, kind: str, key: str, paths: str) -> bytes:
+    """What a second-format ciphertext is bound to: moved to another subject, document or
+    place, or sealed under another key, it does not open."""
+    return f"{_FORMAT}\x1f{tag}\x1f{subject}\x1f{kind}\x1f{key}\x1f{paths}".encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(paths: str) -> tuple[tuple[str, Any, Any, str], ...]:
+    """Where an entry's values go, and their field names: ``"phone,recipient.name,
+    guardians.0.email"`` -> ``("phone", None, None, "phone"), ("recipient", "name", None,
+    "name"), ("guardians", 0, "email", "email")``."""
+    plan: list[tuple[str, Any, Any, str]] = []
+    for path in paths.split(","):
+        parts = path.split(".")
+        if len(parts) == 1:
+            plan.append((path, None, None, path))
+        elif len(parts) == 2:
+            plan.append((parts[0], parts[1], None, parts[1]))
+        elif len(parts) == 3:
+            plan.append((parts[0], int(parts[1]), parts[2], parts[2]))
+        else:
+            raise ValueError(f"not a sealed value's path: {path!r}")
+    return tuple(plan)
+
+
+def _own_subject(
+    spec: ContactFields, doc: Mapping[str, Any], step: tuple[str, Any, Any, str]
+) -> str | None:
+    """The subject of a list item's values (``"members[].student_id"``)."""
+    own = spec.subject.partition("[].")[2]
+    try:
+        subject = doc[step[0]][step[1]].get(own)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return spec.prefix + subject if isinstance(subject, str) else None
 
 
 def _subject(spec: ContactFields, key: str, doc: Mapping[str, Any]) -> str | None:
@@ -917,7 +1183,11 @@ def _seal_one(records: SealedRecords, spec: ContactFields, key: str) -> int:
         inner.put(spec.kind, blind, merged)
         inner.delete(spec.kind, key)
         return 1
-    sealed = records._seal(spec, key, doc)
+    # opened (a copy: ``_open`` opens in place) and sealed again: values in clear and
+    # first-format ones that open move into the second format; a document in it already
+    # comes out as it went in (its ciphertexts kept), as do values of a shredded key
+    clear = records._open(spec, key, json.loads(json.dumps(doc)), keep=True)
+    sealed = records._seal(spec, key, clear)
     if sealed == doc:
         return 0
     rewrite = getattr(inner, "rewrite", None)
