@@ -78,7 +78,9 @@ _FEED_LOCK = (
     b"SELECT pg_advisory_xact_lock(hashtextextended('eduengine.feed:' || current_schema(), 0))"
 )
 _DATABASE = "PostgreSQL database"  # as messages name it
-_MIGRATION_LOCK = 0x6564_7565  # "edue": one advisory lock key for migrations
+#: "edue": the advisory lock key of migrations, with the schema's name hashed as the
+#: second key, so migrations of one schema queue and other schemas' do not wait for them
+_MIGRATION_LOCK = 0x6564_7565
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
 
@@ -368,7 +370,10 @@ class PostgresStore(SqlStore[Conn]):
         """Bring the schema to :data:`SCHEMA_VERSION`; idempotent and safe concurrently."""
         try:
             with self.transaction(check_schema=False) as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (_MIGRATION_LOCK, self.schema or ""),
+                )
                 if self.schema:
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 conn.execute(

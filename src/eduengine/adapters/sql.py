@@ -483,9 +483,7 @@ class SqlRecordRepository(Generic[C]):
         insert = f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
         self._put = f"{insert}ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
         self._add = f"{insert}ON CONFLICT (kind, key) DO NOTHING"
-        self._update = (
-            f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
-        )
+        self._update = f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
         self._get_for_write = (
             f"SELECT r.data, {dialect.index_entries_sql} AS entries FROM records r "
             "WHERE r.kind = ? AND r.key = ?"
@@ -578,7 +576,10 @@ class SqlRecordRepository(Generic[C]):
         (unlocked: the sealer's data key, read along with the document it opens, issue
         #24)."""
         remember = self._remember
-        if remember and ((kind, key) in self._known or (other, other_key) in self._known):
+        if (remember and ((kind, key) in self._known or (other, other_key) in self._known)) or (
+            self._ahead and (kind, key) in self._ahead
+        ):
+            # read already, or read ahead (with its key: ``SealedRecords.read_ahead``)
             return self.get(kind, key), self.peek(other, other_key)
         self._lock(kind, key)
         uow = self._uow

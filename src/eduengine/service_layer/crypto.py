@@ -436,9 +436,7 @@ CONTACT_FIELDS: tuple[ContactFields, ...] = (
         shredded={"reasons": []},
     ),
     # anti-abuse across groups: the value seen and the attempt's account, device and IP
-    ContactFields(
-        "deal_sighting", ("value", "account", "device_id", "ip"), subject="student_id"
-    ),
+    ContactFields("deal_sighting", ("value", "account", "device_id", "ip"), subject="student_id"),
     ContactFields("payment_account", ("account",)),
     ContactFields("payment_intent", ("account",), subject="student_id"),
     ContactFields("community_member", ("devices",), shredded={"devices": []}),
@@ -659,17 +657,23 @@ class SealedRecords:
         ahead = getattr(self.inner, "read_ahead", None)
         if ahead is None:
             return False
-        fields = self.sealer.fields
-        return bool(
-            ahead(
-                {
-                    kind: keys
-                    if (spec := fields.get(kind)) is None or not spec.blind_key
-                    else [self._key(spec, key) for key in keys]
-                    for kind, keys in wanted.items()
-                }
+        fields, keyed = self.sealer.fields, self.sealer.keyed
+        stored: dict[str, list[str]] = {}
+        subjects: list[str] = []
+        for kind, keys in wanted.items():
+            spec = fields.get(kind)
+            keys = list(keys)
+            stored[kind] = (
+                keys
+                if spec is None or not spec.blind_key
+                else [self._key(spec, key) for key in keys]
             )
-        )
+            if spec is not None and kind in keyed:
+                # each document's data key comes along, as ``get`` would read it beside it
+                subjects.extend(s for key in keys if (s := spec.prefix + key) not in self._ciphers)
+        if subjects and DATA_KEYS not in stored:
+            stored[DATA_KEYS] = subjects
+        return bool(ahead(stored))
 
     def put(
         self,
@@ -1023,8 +1027,7 @@ class SealedRecords:
                 opened = found[0].decrypt(raw[:_NONCE], raw[_NONCE:], subject.encode())
             except InvalidTag:
                 raise UnreadableData(
-                    f"a sealed {field!r} of {spec.kind}/{key} does not open with "
-                    f"{subject!r}'s key"
+                    f"a sealed {field!r} of {spec.kind}/{key} does not open with {subject!r}'s key"
                 ) from None
             text = opened.decode()
             # most sealed values are plain strings: no JSON parser needed for those
