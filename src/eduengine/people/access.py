@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -139,6 +140,19 @@ _PROCESS_MARK = secrets.token_hex(4)
 _AUDIT_ROWS = itertools.count()
 
 
+def _new_mark() -> None:
+    # a forked child (a pre-forking web server's worker) would otherwise key its rows
+    # with its parent's mark and count, and two rows of the same microsecond would share
+    # a key (one overwriting the other)
+    global _PROCESS_MARK, _AUDIT_ROWS
+    _PROCESS_MARK = secrets.token_hex(4)
+    _AUDIT_ROWS = itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_mark)
+
+
 def audit_key(at: int) -> str:
     """A new audit row's key: its instant ``at`` (microseconds), then this process's
     mark and count, so keys sort by time and never collide.
@@ -222,8 +236,10 @@ def audit_entry(doc: Mapping[str, Any]) -> AuditEntry:
 # --- the buffered writer -------------------------------------------------------------
 
 #: the audit modes of ``School.build(audit=...)``: rows written in the read's transaction
-#: (the default), or queued in the process and written in batches (:class:`AuditBuffer`)
-AUDIT_MODES = ("synchronous", "buffered")
+#: (the memory and PostgreSQL default), queued in the process and written in batches
+#: (:class:`AuditBuffer`), or queued and appended to a journal file that survives the
+#: process (:class:`~eduengine.people.journal.AuditJournal`, the file SQLite default)
+AUDIT_MODES = ("synchronous", "buffered", "journal")
 #: how many rows a buffer holds before it writes them
 AUDIT_BATCH = 100
 #: how long a buffer keeps a row before the next audited read writes them
@@ -320,14 +336,21 @@ class AuditBuffer:
                 raise
             return len(batch)
 
+    def close(self) -> None:
+        """Write every queued row (``School.close()``); the buffer stays usable."""
+        self.flush()
+
+    def _lost_at_exit(self) -> None:
+        _log.exception("%d audit rows could not be written at exit", len(self))
+
 
 @atexit.register
 def _flush_at_exit() -> None:
     for buffer in list(_BUFFERS):
         try:
-            buffer.flush()
+            buffer.close()
         except Exception:  # the store may be closed by now: say what is lost
-            _log.exception("%d audit rows could not be written at exit", len(buffer))
+            buffer._lost_at_exit()
 
 
 # --- the registry's documents ------------------------------------------------------
