@@ -356,3 +356,28 @@ def test_threads_recovering_the_same_journals_at_once_file_each_row_once(
         thread.join()
     assert sum(filed) >= 400 and list(tmp_path.iterdir()) == []
     assert len(_rows(store)) == 400
+
+
+def test_a_forked_child_journals_in_a_file_of_its_own_under_keys_of_its_own(
+    tmp_path: Path,
+) -> None:
+    store = InMemoryStore()
+    journal = AuditJournal(_runner(store, []), tmp_path, rows=1000)
+    journal.add(ACADEMIC, [("ann", "read", ())], AT)
+    parent = journal.path
+    assert parent is not None
+    pid = os.fork()
+    if pid == 0:  # the child: a read of its own, then gone without moving it
+        code = 1
+        try:
+            journal.add(ACADEMIC, [("ann", "read", ())], AT)
+            code = 0 if journal.path not in (None, parent) and len(journal) == 1 else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(list(tmp_path.glob("*.journal"))) == 2
+    assert len(parent.read_text().splitlines()) == 1  # the child never wrote to it
+    assert recover_journals(_runner(store, []), tmp_path) == 1  # the child's: unlocked
+    journal.close()
+    assert len(_rows(store)) == 2  # the same instant, two keys

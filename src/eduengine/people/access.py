@@ -4,9 +4,10 @@ A read names its actor; :class:`AccessGate` decides what the actor sees of each 
 it touches (a :class:`~eduengine.people.model.FieldSet`, from the staff registry, the
 actor's grants and the school's :class:`~eduengine.people.model.AccessPolicy`); the read
 masks what the field set hides; then every student shown unmasked gets one ``read`` row
-in the audit log, written before the values leave the library (queued, and written
-in batches, under the opt-in :class:`AuditBuffer`). A read refused for every
-student it touches is refused (``AccessDenied``), audited ``denied``.
+in the audit log, written before the values leave the library (appended to the
+process's audit journal and moved into the log in batches under the journal mode,
+:mod:`eduengine.people.journal`; queued under the opt-in :class:`AuditBuffer`). A read
+refused for every student it touches is refused (``AccessDenied``), audited ``denied``.
 
 Audit rows are filed under the student, the actor and the instant, so "who read this
 student", "what did this person read" and "everything in March" are each one index scan.
@@ -488,7 +489,8 @@ class AccessGate:
         #: the roles (named by an actor not on the registry) that may read the audit log
         self.auditors = frozenset(auditors)
         #: where unmasked reads file their rows: ``None`` in the read's transaction, else
-        #: an :class:`AuditBuffer` (``School.build(audit="buffered")``)
+        #: an :class:`AuditBuffer` (``School.build(audit="buffered")``) or its journaled
+        #: kind (``audit="journal"``)
         self.audit: AuditBuffer | None = None
         #: actors already found valid (:func:`check_actor`)
         self._checked: set[Actor] = set()

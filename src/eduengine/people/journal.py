@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -312,6 +313,9 @@ def _after_fork_in_child() -> None:
     # starts its own at its first read; the rows it inherited queued are its parent's,
     # filed by the parent (and keyed, so filing them here too would add nothing)
     for journal in list(_JOURNALS):
+        # a lock another thread of the parent held at the fork is never released here
+        journal._lock = threading.Lock()
+        journal._writing = threading.Lock()
         journal._forget()
 
 
