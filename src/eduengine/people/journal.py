@@ -8,13 +8,14 @@ last of either). The rows are moved into the store (each under the key and with 
 content the synchronous writer gives it, so moving a row twice files it once) when
 ``rows`` are queued, at the first audited read after the oldest waited ``wait``, before
 every audit query, at ``School.close()`` and at the interpreter's exit; then the file
-holding them is deleted.
+holding them is emptied.
 
-Each journal is a file ``<pid>-<token>.journal`` in one directory (``<database>.audit/``
-beside a SQLite database), mode 0600, on which its process holds an exclusive
-``flock``. :func:`recover_journals` (run by ``School.build`` and ``eduengine run-due``)
-moves every journal whose lock it can take (a dead process's) into the store and deletes
-it; a live process's lock keeps it out.
+A journal is two files ``<pid>-<token>-a.journal`` and ``-b.journal`` in one directory
+(``<database>.audit/`` beside a SQLite database), mode 0600, on which its process holds
+an exclusive ``flock`` (reads append to one while the other's batch is moved).
+:func:`recover_journals` (run by ``School.build`` and ``eduengine run-due --every``)
+moves every journal file whose lock it can take (a dead process's) into the store and
+deletes it; a live process's lock keeps it out.
 
 >>> import tempfile
 >>> from datetime import datetime, timezone
@@ -30,7 +31,7 @@ it; a live process's lock keeps it out.
 >>> journal.add(SYSTEM, [("ann", "read", ("profile",))],
 ...             datetime(2026, 3, 1, tzinfo=timezone.utc))
 >>> len(journal), len(list(folder.glob("*.journal")))
-(1, 1)
+(1, 2)
 >>> journal.close()
 >>> len(journal), list(folder.glob("*.journal"))
 (0, [])
@@ -136,10 +137,13 @@ def _release(fds: list[int]) -> None:
 class AuditJournal(AuditBuffer):
     """The journaled audit writer (``School.build(audit="journal")``): an
     :class:`~eduengine.people.access.AuditBuffer` whose queued rows are also appended,
-    one ``os.write`` per read, to this journal's file in ``folder`` (created at the
-    first audited read). Moving a batch files the rows through ``run`` in one
-    transaction, then deletes the file that held them (the next read starts a new one).
-    The module's docstring shows it at work."""
+    one ``os.write`` per read, to this journal's file in ``folder``.
+
+    A journal holds two files (created at its first audited read, locked while it
+    lives): reads append to one; moving a batch switches the reads to the other, files
+    the batch through ``run`` in one transaction, then empties the first (a truncation:
+    no file is created or deleted per batch). :meth:`close` deletes both. The module's
+    docstring shows it at work."""
 
     def __init__(
         self,
@@ -153,12 +157,11 @@ class AuditJournal(AuditBuffer):
         super().__init__(run, rows=rows, wait=wait, monotonic=monotonic)
         self.folder = Path(folder)
         self._pending: list[Line] = []
-        #: the file the next read appends to (``None``: opened at the next read)
-        self._fd: int | None = None
-        self._path: Path | None = None
-        #: files whose rows are queued but not filed yet (their batch is being moved, or
-        #: its move failed): deleted once a move files every queued row
-        self._moving: list[tuple[int, Path]] = []
+        #: the journal's two files (none until the first audited read), and which one
+        #: reads append to; every row in either is filed or queued, and a file is
+        #: emptied only once every row it holds is filed
+        self._files: list[tuple[int, Path]] = []
+        self._current = 0
         #: every descriptor held, closed if the journal is dropped unclosed
         self._fds: list[int] = []
         self._finalizer = weakref.finalize(self, _release, self._fds)
@@ -169,8 +172,8 @@ class AuditJournal(AuditBuffer):
 
     @property
     def path(self) -> Path | None:
-        """The file the next read appends to (``None`` until the next audited read)."""
-        return self._path
+        """The file reads append to now (``None`` before the first audited read)."""
+        return self._files[self._current][1] if self._files else None
 
     def add(
         self,
@@ -190,17 +193,22 @@ class AuditJournal(AuditBuffer):
         data = "".join(map(_encode, lines)).encode()
         with self._lock:
             try:
-                self._append(data)
+                if not self._files:
+                    self._open()
+                fd = self._files[self._current][0]
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
             except OSError:
                 written = False
             else:
                 written = True
-            if written:
                 if not self._pending:
                     self._since = self._monotonic()
                 self._pending.extend(lines)
                 due = (
-                    len(self._pending) >= self.rows or self._monotonic() - self._since >= self.wait
+                    len(self._pending) >= self.rows
+                    or self._monotonic() - self._since >= self.wait
                 )
         if not written:
             # no room on the disk (or no folder): the read's rows go to the store at once,
@@ -215,29 +223,28 @@ class AuditJournal(AuditBuffer):
         elif due:
             self.flush()
 
-    def _append(self, data: bytes) -> None:
-        fd = self._fd if self._fd is not None else self._open()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-
-    def _open(self) -> int:
+    def _open(self) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"{os.getpid()}-{secrets.token_hex(6)}"
-        new = self.folder / f".{name}{_NEW_SUFFIX}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(new, flags, 0o600)
+        opened: list[tuple[int, Path]] = []
         try:
-            # locked before it is named a journal, so no recovery ever takes a live one
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            path = self.folder / f"{name}{JOURNAL_SUFFIX}"
-            os.rename(new, path)
+            for half in "ab":
+                new = self.folder / f".{name}-{half}{_NEW_SUFFIX}"
+                fd = os.open(new, flags, 0o600)
+                self._fds.append(fd)
+                # locked before it is named a journal, so no recovery takes a live one
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path = self.folder / f"{name}-{half}{JOURNAL_SUFFIX}"
+                os.rename(new, path)
+                opened.append((fd, path))
         except BaseException:
-            os.close(fd)
+            for _, path in opened:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            _release(self._fds)
             raise
-        self._fds.append(fd)
-        self._fd, self._path = fd, path
-        return fd
+        self._files, self._current = opened, 0
 
     def _file(self, batch: Sequence[Line]) -> None:
         def file_audit_rows(uow: UnitOfWork, now: datetime) -> None:
@@ -247,18 +254,18 @@ class AuditJournal(AuditBuffer):
         self.run(file_audit_rows)
 
     def flush(self) -> int:
-        """Move every queued row into the store in one transaction, then delete the
-        journal files that held them; returns how many. A move that fails leaves them
+        """Move every queued row into the store in one transaction, then empty the
+        journal file that held them; returns how many. A move that fails leaves them
         queued and journaled (and raises)."""
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
-                if self._fd is not None:
-                    # the next read appends to a new file: this one holds only the batch
-                    assert self._path is not None
-                    self._moving.append((self._fd, self._path))
-                    self._fd = self._path = None
-                moving = list(self._moving)
+                done: int | None = None
+                if self._files:
+                    # reads append to the other file (emptied by the last move): this one
+                    # holds only rows of the batch, or filed already
+                    done = self._files[self._current][0]
+                    self._current = 1 - self._current
             if batch:
                 try:
                     self._file(batch)
@@ -266,44 +273,41 @@ class AuditJournal(AuditBuffer):
                     with self._lock:
                         self._pending[:0] = batch
                     raise
-            with self._lock:
-                del self._moving[: len(moving)]
-            for fd, path in moving:
-                self._let_go(fd, path)
+            if done is not None:
+                os.ftruncate(done, 0)
             return len(batch)
-
-    def _let_go(self, fd: int, path: Path) -> None:
-        # deleted while still locked: a recovery that opened it meanwhile finds its rows
-        # filed already (same keys) or cannot take the lock
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        finally:
-            if fd in self._fds:
-                self._fds.remove(fd)
-            os.close(fd)
 
     def close(self) -> None:
         """Move every queued row into the store and delete the journal's files
-        (``School.close()``); the next audited read starts a new file."""
-        self.flush()
+        (``School.close()``); the next audited read starts new ones."""
+        while True:
+            self.flush()
+            with self._writing, self._lock:
+                if self._pending:
+                    continue  # a read appended meanwhile: move it too
+                files, self._files = self._files, []
+                for fd, path in files:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()  # still locked: no recovery reads it meanwhile
+                    if fd in self._fds:
+                        self._fds.remove(fd)
+                    os.close(fd)
+                return
 
     def _lost_at_exit(self) -> None:
-        files = [str(p) for _, p in self._moving] + ([str(self._path)] if self._path else [])
+        files = ", ".join(str(p) for _, p in self._files) or str(self.folder)
         _log.warning(
             "%d audit rows could not be moved into the store at exit; they stay in %s, "
             "which the next School.build on this store (or eduengine run-due) files",
             len(self),
-            ", ".join(files) or str(self.folder),
+            files,
         )
         self._forget()
 
     def _forget(self) -> None:
-        """Let go of every file without deleting it (their rows stay for recovery)."""
+        """Let go of the files without deleting them (their rows stay for recovery)."""
         with self._lock:
-            self._fd = self._path = None
-            self._moving.clear()
+            self._files = []
             self._pending.clear()
             _release(self._fds)
 
