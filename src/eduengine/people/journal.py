@@ -68,7 +68,7 @@ from eduengine.service_layer.ports import UnitOfWork
 
 __all__ = ["JOURNAL_SUFFIX", "AuditJournal", "file_rows", "recover_journals"]
 
-#: the suffix of a journal file (one per school object per process)
+#: the suffix of a journal file (two per school object per process)
 JOURNAL_SUFFIX = ".journal"
 #: a file created but not yet named a journal (its lock is taken before it is)
 _NEW_SUFFIX = ".new"
