@@ -30,6 +30,8 @@ from tests.adapters import StoreHandle
 from tests.people.test_buffered_audit import ACADEMIC, AUDITOR, reads, stored
 
 HOUR = timedelta(hours=1)
+#: the environment of the processes a test starts: this checkout's code
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
 NAME, PHONE = "王小明", "13812341234"
 
 
@@ -298,7 +300,7 @@ def _killed_after_reads(path: Path, reads: int, schools: int = 1) -> None:
     """A process makes ``reads`` audited reads through each of ``schools`` schools and
     is killed (SIGKILL) before it moved a row into the store."""
     argv = [sys.executable, "-c", CHILD, str(path), str(reads), *["school"] * schools]
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=ENV)
     try:
         assert child.stdout is not None and child.stdout.readline() == "read\n"
     finally:
@@ -337,7 +339,9 @@ def test_two_recovering_processes_file_each_row_once(tmp_path: Path) -> None:
     folder = Path(f"{path}.audit")
     assert len(list(folder.glob("*.journal"))) == 4  # two schools' two files
     assert len(journal_lines(folder)) == 80
-    both = [subprocess.Popen([sys.executable, "-c", RECOVER, str(path)]) for _ in range(2)]
+    both = [
+        subprocess.Popen([sys.executable, "-c", RECOVER, str(path)], env=ENV) for _ in range(2)
+    ]
     assert [p.wait(timeout=60) for p in both] == [0, 0]
     assert list(folder.glob("*.journal")) == []
     keys = _keys(store)
@@ -390,3 +394,32 @@ def test_a_forked_child_journals_in_a_file_of_its_own_under_keys_of_its_own(
     assert recover_journals(_runner(store, []), tmp_path) == 1  # the child's: unlocked
     journal.close()
     assert len(_rows(store)) == 2  # the same instant, two keys
+
+
+def test_run_due_every_files_a_journal_left_while_it_runs(tmp_path: Path) -> None:
+    store, path = _school_file(tmp_path)
+    url = f"sqlite:///{path}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "eduengine", "--store", url, "run-due", "--every", "100ms"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert worker.stdout is not None
+        assert "run_due" in worker.stdout.readline()  # it runs, before the process dies
+        _killed_after_reads(path, 3)
+        for _ in range(100):  # passes of 100 ms: the next files the dead one's journal
+            if not list(Path(f"{path}.audit").glob("*.journal")):
+                break
+            worker.stdout.readline()
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, err
+    keys = _keys(store)
+    assert sum(keys.values()) == 3 and set(keys.values()) == {1}
+    store.close()
