@@ -72,6 +72,13 @@ class StoreHandle:
     def feed_head(self) -> int:
         return int(self.store.feed_head())
 
+    @property
+    def audit_journals(self) -> Path | None:
+        """The store's audit journal folder (a SQLite file's: its default audit mode is
+        ``journal``, as on the store itself)."""
+        folder: Path | None = getattr(self.store, "audit_journals", None)
+        return folder
+
     def prune_feed(self, before_us: int, limit: int) -> int:
         return int(self.store.prune_feed(before_us, limit))
 

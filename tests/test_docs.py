@@ -128,6 +128,7 @@ MODULES = [
     "eduengine.notices.handlers",
     "eduengine.ops",
     "eduengine.people.access",
+    "eduengine.people.journal",
     "eduengine.people.learning_access",
     "eduengine.people.events",
     "eduengine.people.model",

@@ -36,6 +36,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import attrs
@@ -115,6 +116,7 @@ from eduengine.payments.intents import erase_accounts
 from eduengine.payments.methods import erase_methods
 from eduengine.payments.service import SETTLE_AFTER, PaymentService
 from eduengine.people.access import AUDIT_BATCH, AUDIT_MODES, AUDIT_WAIT, AuditBuffer
+from eduengine.people.journal import AuditJournal, recover_journals
 from eduengine.people.service import PeopleService, erase_guardian_links
 from eduengine.policies import fees as fee_rules
 from eduengine.policies import handlers as policy_rules
@@ -364,6 +366,16 @@ PERIODIC_JOBS: dict[str, str] = {
 }
 
 
+def _audit_folder(store: object, named: str | os.PathLike[str] | None) -> Path | None:
+    """Where the audit journals of ``store`` live: the directory the host named, else
+    the store's own (``audit_journals``: ``<database>.audit`` beside a SQLite database
+    file), else nowhere."""
+    if named is not None:
+        return Path(named).absolute()
+    own = getattr(store, "audit_journals", None)
+    return None if own is None else Path(own)
+
+
 @attrs.define(kw_only=True)
 class School:
     """Every service of one school, built on one store, clock and bus.
@@ -427,9 +439,12 @@ class School:
     catalogue: CatalogueService
     #: a student's orders, packages and credits, paged (docs/pricing.md)
     purchases: PurchaseQueries
-    #: the buffered audit writer of ``School.build(audit="buffered")`` (``None``: every
-    #: unmasked read writes its audit row in its own transaction; docs/privacy.md)
+    #: the audit writer of ``School.build(audit="buffered")`` or ``"journal"`` (an
+    #: :class:`AuditJournal`; ``None``: every unmasked read writes its audit row in its
+    #: own transaction; docs/privacy.md)
     audit: AuditBuffer | None = None
+    #: where the audit journals of this school's store live (``None``: nowhere)
+    audit_folder: Path | None = None
 
     @classmethod
     def build(
@@ -479,6 +494,7 @@ class School:
         audit: str | None = None,
         audit_rows: int = AUDIT_BATCH,
         audit_wait: timedelta = AUDIT_WAIT,
+        audit_journal: str | os.PathLike[str] | None = None,
     ) -> School:
         """Wire a school.
 
@@ -536,9 +552,21 @@ class School:
         waits for a write; the rows queued when the process dies are lost. The default,
         ``"synchronous"`` (or the settings' ``[school] audit``), writes each row in the
         read's transaction (docs/privacy.md).
+
+        ``audit="journal"`` queues them too, and appends them to a journal file of the
+        process before the values leave the library (one write, no fsync: they outlive
+        the process being killed); they are moved into the store as the buffered ones
+        are. It is the default on a SQLite database file (its journals in
+        ``<database>.audit/``); elsewhere ``audit_journal`` (or the settings' ``[school]
+        audit_journal``) names the journals' directory, and naming one makes it the
+        default. Every build moves the journals of dead processes found there into the
+        store (docs/privacy.md). The default stays ``"synchronous"`` on the memory store,
+        an in-memory SQLite database and PostgreSQL.
         """
         if audit is not None and audit not in AUDIT_MODES:
             raise InvalidSetting(f"audit must be one of {AUDIT_MODES}, got {audit!r}")
+        if audit_journal is not None and not isinstance(audit_journal, (str, os.PathLike)):
+            raise InvalidSetting(f"audit_journal must be a directory path, got {audit_journal!r}")
         check_int(audit_rows, "audit_rows", low=1, high=100_000)
         if not isinstance(audit_wait, timedelta) or audit_wait < timedelta(0):
             raise InvalidSetting(f"audit_wait must be a timedelta >= 0, got {audit_wait!r}")
@@ -556,6 +584,7 @@ class School:
             if attendance_xp is None:
                 attendance_xp = settings.levels.attendance_xp
             audit = audit or settings.wiring.audit
+            audit_journal = audit_journal or settings.wiring.audit_journal
             if settings.wiring.plugins:
                 loaded = load_plugins(settings.wiring.plugins)
                 if plugins is not None:
@@ -815,10 +844,25 @@ class School:
         # and one, under the same policy, on every read of a student's learning record
         school.mastery.gate = school.milestones.gate = school.learning.gate
         school.learning.mastery.gate = school.learning.gate
-        if audit == "buffered":
+        folder = _audit_folder(store, audit_journal)
+        if audit is None:
+            audit = "synchronous" if folder is None else "journal"
+        school.audit_folder = folder
+        if audit == "journal":
+            if folder is None:
+                raise InvalidSetting(
+                    "audit='journal' needs a directory for its journals: a SQLite database "
+                    "file keeps them beside it; for this store name one (audit_journal=)"
+                )
+            school.audit = AuditJournal(
+                school.people._run, folder, rows=audit_rows, wait=audit_wait
+            )
+        elif audit == "buffered":
             # one buffer for both gates, written through the people service's runner
             school.audit = AuditBuffer(school.people._run, rows=audit_rows, wait=audit_wait)
-            school.students.gate.audit = school.learning.gate.audit = school.audit
+        school.students.gate.audit = school.learning.gate.audit = school.audit
+        if folder is not None:
+            school.recover_audit()
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)
@@ -901,16 +945,41 @@ class School:
         return attrs.evolve(outcome, credit_returned=not outcome.late)
 
     def close(self) -> None:
-        """Write the audit rows the school still buffers (``audit="buffered"``; nothing
-        to do otherwise). Call it when the process stops serving; the store stays open
+        """Write the audit rows the school still buffers or journals
+        (``audit="buffered"`` or ``"journal"``, and delete its journal file; nothing to
+        do otherwise). Call it when the process stops serving; the store stays open
         (whoever opened it closes it). The buffer is also written at the interpreter's
-        exit, but not when the process is killed.
+        exit, but not when the process is killed (a journal's rows are then filed by
+        the next ``School.build`` on the store).
 
         >>> from eduengine import InMemoryStore
         >>> School.build(InMemoryStore(), audit="buffered").close()
         """
         if self.audit is not None:
-            self.audit.flush()
+            self.audit.close()
+
+    def recover_audit(self) -> int:
+        """Move into the store the audit journals of processes that died (or dropped a
+        school unclosed) before moving them, and delete them; returns how many rows
+        were filed. :meth:`build` runs it, and ``eduengine run-due --every`` before each
+        pass; a journal a live process holds is left alone.
+
+        >>> from eduengine import InMemoryStore
+        >>> School.build(InMemoryStore()).recover_audit()
+        0
+        """
+        if self.audit_folder is None:
+            return 0
+        try:
+            return recover_journals(self.people._run, self.audit_folder)
+        except Exception:
+            # a store not migrated yet: the journals wait for the next build or run-due
+            logging.getLogger("eduengine.people").warning(
+                "the audit journals in %s could not be filed yet",
+                self.audit_folder,
+                exc_info=True,
+            )
+            return 0
 
     def reindex(self) -> dict[str, int]:
         """The one-off upgrade of a store written by a release before indexes: file every

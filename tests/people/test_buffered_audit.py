@@ -73,7 +73,7 @@ def test_a_buffered_read_files_the_row_the_synchronous_writer_files_after_a_flus
     buffered = stored(school)
     # the same reads on a school writing synchronously (the clock set back) file the same
     clock.advance(timedelta(seconds=-3))
-    synchronous = School.build(store, clock=clock)
+    synchronous = School.build(store, clock=clock, audit="synchronous")
     reads(synchronous, clock)
     assert stored(school) == sorted(buffered * 2)
     assert [row[4] for row in buffered] == [(), ("guardians",), ("bookings",)]

@@ -30,7 +30,10 @@ DEVICE, IP, ACCOUNT = "dev-default-9a1c", "198.51.100.77", "wx-acct-66602"
 
 
 def _raw(path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    """The database file, its WAL and its audit journals, as stored."""
+    journals = sorted(Path(f"{path}.audit").glob("*"))
+    found = (path, Path(f"{path}-wal"), *journals)
+    return b"".join(p.read_bytes() for p in found if p.is_file())
 
 
 def _sha(value: str) -> bytes:

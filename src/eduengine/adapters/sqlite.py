@@ -196,6 +196,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             if self._memory:
                 self._shared_lock.release()
 
+    @property
+    def audit_journals(self) -> Path | None:
+        """Where schools built on this database keep their audit journals (the default
+        of ``School.build(audit="journal")``): ``<database>.audit`` beside the file;
+        ``None`` in memory."""
+        return None if self._memory else Path(f"{Path(self.path).absolute()}.audit")
+
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards (each use raises
         :class:`StoreClosed`). Calling it again does nothing."""

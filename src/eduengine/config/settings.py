@@ -190,8 +190,12 @@ class WiringSettings:
     settle_payments_after: timedelta = timedelta(minutes=15)
     plugins: tuple[str, ...] = ()
     #: how unmasked reads file their audit rows: ``synchronous`` (in the read's
-    #: transaction) or ``buffered`` (in batches; docs/privacy.md)
-    audit: str = "synchronous"
+    #: transaction), ``buffered`` (in batches) or ``journal`` (in batches, journaled in
+    #: a file first); ``None``: the store's default (``journal`` on a SQLite database
+    #: file or where ``audit_journal`` is named, else ``synchronous``; docs/privacy.md)
+    audit: str | None = None
+    #: the directory of the audit journals (``None``: beside a SQLite database file)
+    audit_journal: str | None = None
 
 
 _Reader = Callable[[object, str], Any]
@@ -216,9 +220,19 @@ def _durations(value: object, where: str) -> tuple[timedelta, ...]:
 
 
 def _audit_mode(value: object, where: str) -> str:
-    if value not in ("synchronous", "buffered"):
-        raise InvalidSetting(f"{where}: 'synchronous' or 'buffered' is expected, got {value!r}")
+    if value not in ("synchronous", "buffered", "journal"):
+        raise InvalidSetting(
+            f"{where}: 'synchronous', 'buffered' or 'journal' is expected, got {value!r}"
+        )
     return str(value)
+
+
+def _folder(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidSetting(f"{where}: a directory path is expected, got {value!r}")
+    return value
 
 
 def _names(value: object, where: str) -> tuple[str, ...]:
@@ -240,6 +254,7 @@ _SECTIONS: dict[str, tuple[str, type[Any], dict[str, _Reader]]] = {
             "settle_payments_after": _duration,
             "plugins": _names,
             "audit": _audit_mode,
+            "audit_journal": _folder,
         },
     ),
     "cancellation": (

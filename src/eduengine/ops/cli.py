@@ -247,6 +247,10 @@ def cmd_run_due(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     failed = False
     while True:
         started = datetime.now(UTC)
+        if args.every is not None:
+            # the audit journals of processes that died since the last pass (School.build
+            # filed those found before the first)
+            school.recover_audit()
         done = run_due(school, notifier, jobs=jobs, stop=stop.is_set)
         failed = failed or any(n < 0 for n in done.values())
         _emit(out, {"run_due": {"at": started.isoformat(), "done": done}})

@@ -4,9 +4,10 @@ A read names its actor; :class:`AccessGate` decides what the actor sees of each 
 it touches (a :class:`~eduengine.people.model.FieldSet`, from the staff registry, the
 actor's grants and the school's :class:`~eduengine.people.model.AccessPolicy`); the read
 masks what the field set hides; then every student shown unmasked gets one ``read`` row
-in the audit log, written before the values leave the library (queued, and written
-in batches, under the opt-in :class:`AuditBuffer`). A read refused for every
-student it touches is refused (``AccessDenied``), audited ``denied``.
+in the audit log, written before the values leave the library (appended to the
+process's audit journal and moved into the log in batches under the journal mode,
+:mod:`eduengine.people.journal`; queued under the opt-in :class:`AuditBuffer`). A read
+refused for every student it touches is refused (``AccessDenied``), audited ``denied``.
 
 Audit rows are filed under the student, the actor and the instant, so "who read this
 student", "what did this person read" and "everything in March" are each one index scan.
@@ -18,6 +19,7 @@ import atexit
 import bisect
 import itertools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -143,6 +145,19 @@ _PROCESS_MARK = secrets.token_hex(4)
 _AUDIT_ROWS = itertools.count()
 
 
+def _new_mark() -> None:
+    # a forked child (a pre-forking web server's worker) would otherwise key its rows
+    # with its parent's mark and count, and two rows of the same microsecond would share
+    # a key (one overwriting the other)
+    global _PROCESS_MARK, _AUDIT_ROWS
+    _PROCESS_MARK = secrets.token_hex(4)
+    _AUDIT_ROWS = itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_mark)
+
+
 def audit_key(at: int) -> str:
     """A new audit row's key: its instant ``at`` (microseconds), then this process's
     mark and count, so keys sort by time and never collide.
@@ -226,8 +241,10 @@ def audit_entry(doc: Mapping[str, Any]) -> AuditEntry:
 # --- the buffered writer -------------------------------------------------------------
 
 #: the audit modes of ``School.build(audit=...)``: rows written in the read's transaction
-#: (the default), or queued in the process and written in batches (:class:`AuditBuffer`)
-AUDIT_MODES = ("synchronous", "buffered")
+#: (the memory and PostgreSQL default), queued in the process and written in batches
+#: (:class:`AuditBuffer`), or queued and appended to a journal file that survives the
+#: process (:class:`~eduengine.people.journal.AuditJournal`, the file SQLite default)
+AUDIT_MODES = ("synchronous", "buffered", "journal")
 #: how many rows a buffer holds before it writes them
 AUDIT_BATCH = 100
 #: how long a buffer keeps a row before the next audited read writes them
@@ -324,14 +341,21 @@ class AuditBuffer:
                 raise
             return len(batch)
 
+    def close(self) -> None:
+        """Write every queued row (``School.close()``); the buffer stays usable."""
+        self.flush()
+
+    def _lost_at_exit(self) -> None:
+        _log.exception("%d audit rows could not be written at exit", len(self))
+
 
 @atexit.register
 def _flush_at_exit() -> None:
     for buffer in list(_BUFFERS):
         try:
-            buffer.flush()
+            buffer.close()
         except Exception:  # the store may be closed by now: say what is lost
-            _log.exception("%d audit rows could not be written at exit", len(buffer))
+            buffer._lost_at_exit()
 
 
 # --- the registry's documents ------------------------------------------------------
@@ -497,7 +521,8 @@ class AccessGate:
         #: the roles (named by an actor not on the registry) that may read the audit log
         self.auditors = frozenset(auditors)
         #: where unmasked reads file their rows: ``None`` in the read's transaction, else
-        #: an :class:`AuditBuffer` (``School.build(audit="buffered")``)
+        #: an :class:`AuditBuffer` (``School.build(audit="buffered")``) or its journaled
+        #: kind (``audit="journal"``)
         self.audit: AuditBuffer | None = None
         #: actors already found valid (:func:`check_actor`)
         self._checked: set[Actor] = set()
