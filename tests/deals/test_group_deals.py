@@ -30,6 +30,7 @@ from eduengine.errors import (
     InvalidInput,
     PaymentFailed,
 )
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from tests.adapters import StoreHandle
 from tests.deals.mall import PRICE, Mall
@@ -56,7 +57,7 @@ def test_a_formed_group_seats_paid_members_up_to_its_max_size(mall: Mall) -> Non
     mall.join(gid, "bob")
     assert mall.join(gid, "cat") is GroupState.FORMED
     assert mall.join(gid, "dan") is GroupState.FORMED  # a place below max_size
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     dan = group.member("dan")
     assert dan is not None and dan.status == "paid" and dan.access
     assert len(mall.events(GroupFormed)) == 1  # formed once, at required_size
@@ -82,7 +83,7 @@ def test_a_formed_group_takes_no_joins_after_its_deadline(mall: Mall) -> None:
     with pytest.raises(GroupClosed, match="deadline"):
         mall.join(gid, "dan")
     assert mall.deals.expire_due() == 0  # a formed group has nothing to settle
-    assert mall.deals.get_group(gid).state is GroupState.FORMED
+    assert mall.deals.get_group(gid, actor=SYSTEM).state is GroupState.FORMED
 
 
 def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall: Mall) -> None:
@@ -93,7 +94,7 @@ def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall:
         mall.join(gid, "cat")
     assert mall.deals.expire_due() == 1
     assert mall.deals.expire_due() == 0
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert group.state is GroupState.FAILED
     assert {m.status for m in group.members} == {"refunded"}
     refunds = [e.student_id for e in mall.events(RefundIssued)]  # type: ignore[attr-defined]
@@ -108,10 +109,10 @@ def test_a_refund_the_gateway_did_not_confirm_is_retried_by_the_next_sweep(mall:
     mall.clock.advance(timedelta(days=1))
     mall.gateway.fail_next_refunds(1)
     mall.deals.expire_due()
-    statuses = sorted(m.status for m in mall.deals.get_group(gid).members)
+    statuses = sorted(m.status for m in mall.deals.get_group(gid, actor=SYSTEM).members)
     assert statuses == ["refund_due", "refunded"]
     mall.deals.expire_due()
-    assert {m.status for m in mall.deals.get_group(gid).members} == {"refunded"}
+    assert {m.status for m in mall.deals.get_group(gid, actor=SYSTEM).members} == {"refunded"}
     assert len(mall.gateway.refunds) == 2 and len(mall.events(RefundIssued)) == 2
 
 
@@ -135,7 +136,7 @@ def test_concurrent_joins_never_overfill_a_group(mall: Mall) -> None:
         t.start()
     for t in threads:
         t.join()
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert len(group.paid) <= 4 and group.state is GroupState.FORMED
     assert len(group.paid) == 1 + sum(1 for r in results if r in ("open", "formed"))
     charged, _ = mall.gateway.totals()
@@ -158,7 +159,7 @@ def test_one_open_group_per_campaign_and_per_student_limits(mall: Mall) -> None:
     second = mall.open("bob")
     with pytest.raises(DealLimitReached, match="already in open group"):
         mall.join(second, "ann")
-    assert mall.deals.get_group(first).places_taken == 1
+    assert mall.deals.get_group(first, actor=SYSTEM).places_taken == 1
 
 
 def test_a_forced_group_forms_with_its_real_members_when_allowed(
@@ -169,7 +170,7 @@ def test_a_forced_group_forms_with_its_real_members_when_allowed(
     mall.join(gid, "bob")  # 2 of 3 = 67% >= 60%
     mall.clock.advance(timedelta(days=1))
     mall.deals.expire_due()
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert group.state is GroupState.FORMED and group.forced
     assert len(mall.events(AccessGranted)) == 2
 
@@ -179,7 +180,7 @@ def test_a_declined_charge_releases_the_reserved_place(mall: Mall) -> None:
     mall.gateway.fail_next_charges(1)
     with pytest.raises(PaymentFailed):
         mall.join(gid, "bob")
-    assert mall.deals.get_group(gid).member("bob") is None
+    assert mall.deals.get_group(gid, actor=SYSTEM).member("bob") is None
     assert mall.join(gid, "bob") is GroupState.OPEN
 
 
@@ -196,11 +197,13 @@ def test_the_same_device_or_payment_account_is_denied_and_recorded(
         mall.deals.join_group(gid.id, "cat", account="acct-1")
     after = store.snapshot()
     assert after["records"].get("group_deal") == before["records"].get("group_deal")
-    decisions = mall.deals.risk_decisions("bob") + mall.deals.risk_decisions("cat")
+    decisions = mall.deals.risk_decisions("bob", actor=SYSTEM) + mall.deals.risk_decisions(
+        "cat", actor=SYSTEM
+    )
     assert [d["level"] for d in decisions] == ["deny", "deny"]
     # the same IP only flags the join for review
     mall.deals.join_group(gid.id, "dan", account="acct-3", ip="1.1.1.1")
-    assert [d["level"] for d in mall.deals.risk_decisions("dan")] == ["review"]
+    assert [d["level"] for d in mall.deals.risk_decisions("dan", actor=SYSTEM)] == ["review"]
 
 
 def test_a_referrer_is_rewarded_once_when_the_new_student_first_pays(mall: Mall) -> None:
