@@ -17,6 +17,7 @@ from eduengine.errors import (
     RescheduleRefused,
     SlotFull,
 )
+from eduengine.people import SYSTEM
 from eduengine.policies import (
     BookingRescheduled,
     CancellationPolicy,
@@ -69,7 +70,7 @@ def test_a_cancellation_inside_the_free_window_costs_nothing(school: School) -> 
     outcome = school.desk.cancel(school.desk.book(slot.id, "ann").id)
     assert not outcome.late and outcome.fee is None
     assert outcome.booking.status is BookingStatus.CANCELLED
-    assert school.desk.violations("ann") == []
+    assert school.desk.violations("ann", actor=SYSTEM) == []
 
 
 def test_a_late_cancellation_is_a_violation_with_the_fee(school: School) -> None:
@@ -77,7 +78,7 @@ def test_a_late_cancellation_is_a_violation_with_the_fee(school: School) -> None
     booking = school.desk.book(slot.id, "ann")
     outcome = school.desk.cancel(booking.id)
     assert outcome.late and outcome.fee == FEE
-    [violation] = school.desk.violations("ann")
+    [violation] = school.desk.violations("ann", actor=SYSTEM)
     assert violation.kind is ViolationKind.LATE_CANCELLATION
     assert violation.booking_id == booking.id and violation.fee == FEE
     recorded = [e for e in school.bus.events if isinstance(e, ViolationRecorded)]
@@ -87,11 +88,11 @@ def test_a_late_cancellation_is_a_violation_with_the_fee(school: School) -> None
 def test_too_many_violations_restrict_booking_rights_for_a_while(school: School) -> None:
     first, second, later = school.slot(5), school.slot(6), school.slot(24 * 20)
     school.desk.cancel(school.desk.book(first.id, "ann").id)
-    assert school.desk.restriction("ann") is None
+    assert school.desk.restriction("ann", actor=SYSTEM) is None
     booking = school.desk.book(second.id, "ann")
     school.clock.set(second.start + timedelta(minutes=10))
     school.desk.mark_no_show(booking.id)
-    restriction = school.desk.restriction("ann")
+    restriction = school.desk.restriction("ann", actor=SYSTEM)
     assert restriction is not None
     assert restriction.until == school.clock.now() + timedelta(days=7)
     assert any(isinstance(e, StudentRestricted) for e in school.bus.events)
@@ -117,8 +118,10 @@ def test_rescheduling_moves_the_seat_atomically(school: School) -> None:
     school.slots.join_waitlist(old.id, "bob")
     moved = school.desk.reschedule(booking.id, new.id)
     assert moved.slot_id == new.id and moved.student_id == "ann"
-    assert school.slots.get_booking(booking.id).status is BookingStatus.CANCELLED
-    assert school.slots.get_slot(old.id).holds_seat("bob"), "the freed seat went to the waitlist"
+    assert school.slots.get_booking(booking.id, actor=SYSTEM).status is BookingStatus.CANCELLED
+    assert school.slots.get_slot(old.id, actor=SYSTEM).holds_seat("bob"), (
+        "the freed seat went to the waitlist"
+    )
     assert [e.new_booking_id for e in school.bus.events if isinstance(e, BookingRescheduled)] == [
         moved.id
     ]
@@ -150,35 +153,38 @@ def test_rescheduling_is_limited_and_only_inside_the_free_window(school: School)
 def test_reminders_are_due_once_each_at_their_time(school: School) -> None:
     slot = school.slot(in_hours=48)
     booking = school.desk.book(slot.id, "ann")
-    assert [r.kind for r in school.reminders.due_reminders()] == ["confirmation"]
-    assert school.reminders.due_reminders() == []
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == ["confirmation"]
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
     school.clock.set(slot.start - timedelta(days=1))
-    [day_before] = school.reminders.due_reminders()
+    [day_before] = school.reminders.due_reminders(actor=SYSTEM)
     assert day_before.kind == "before:1d" and day_before.booking_id == booking.id
     school.clock.set(slot.start - timedelta(minutes=15))
-    assert [r.kind for r in school.reminders.due_reminders()] == ["before:1h", "before:15m"]
-    assert school.reminders.due_reminders() == []
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == [
+        "before:1h",
+        "before:15m",
+    ]
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
 
 
 def test_a_reminder_is_never_sent_after_the_class_started(school: School) -> None:
     slot = school.slot(in_hours=48)
     booking = school.desk.book(slot.id, "ann")
     school.clock.set(slot.start + timedelta(minutes=1))  # the worker was down for two days
-    assert school.reminders.due_reminders() == []
-    assert school.reminders.pending(booking.id) == []
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
+    assert school.reminders.pending(booking.id, actor=SYSTEM) == []
 
 
 def test_cancelling_voids_and_rescheduling_moves_pending_reminders(school: School) -> None:
     a, b = school.slot(48), school.slot(96)
     first = school.desk.book(a.id, "ann")
-    school.reminders.due_reminders()  # confirmations
+    school.reminders.due_reminders(actor=SYSTEM)  # confirmations
     moved = school.desk.reschedule(first.id, b.id)
-    assert school.reminders.pending(first.id) == []
-    assert {r.start for r in school.reminders.pending(moved.id)} == {b.start}
+    assert school.reminders.pending(first.id, actor=SYSTEM) == []
+    assert {r.start for r in school.reminders.pending(moved.id, actor=SYSTEM)} == {b.start}
     school.desk.cancel(moved.id)
-    assert school.reminders.pending(moved.id) == []
+    assert school.reminders.pending(moved.id, actor=SYSTEM) == []
     school.clock.set(b.start)
-    assert school.reminders.due_reminders() == []
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
 
 
 def test_a_reminder_uses_the_students_channel(school: School) -> None:
@@ -206,7 +212,7 @@ def test_concurrent_workers_never_hand_out_a_reminder_twice(school: School) -> N
 
     def worker() -> None:
         for _ in range(5):
-            got = school.reminders.due_reminders()
+            got = school.reminders.due_reminders(actor=SYSTEM)
             with lock:
                 taken.extend((r.booking_id, r.kind) for r in got)
 
