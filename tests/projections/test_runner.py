@@ -306,10 +306,11 @@ def test_projections_at_one_position_catch_up_with_one_feed_read_and_unit_of_wor
     history(fed_store.unit_of_work, seed=3, commands=8)
     units = 0
 
-    def counted_unit_of_work() -> UnitOfWork:
+    def counted_unit_of_work(read_only: bool = False) -> UnitOfWork:
         nonlocal units
         units += 1
-        return fed_store.unit_of_work()
+        uow: UnitOfWork = fed_store.store.unit_of_work(read_only=read_only)
+        return uow
 
     feed = CountingFeed(fed_store.store)
     every, seats = counting("every"), counting("seats", events=[SeatBooked])
