@@ -22,6 +22,7 @@ from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle
+from tests.payers import method_for
 
 T0 = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)  # Friday; Berlin goes to summer time on Sunday
 
@@ -201,8 +202,8 @@ def test_erased_students_are_counted_but_never_identified(bench: Bench) -> None:
             ends_at=T0 + timedelta(days=30),
         )
     )
-    group = b.deals.open_group("spring", "ann", account="a")
-    b.deals.join_group(group.id, "bob", account="b")
+    group = b.deals.open_group("spring", "ann", method_id=method_for(b.payments, "ann", "a"))
+    b.deals.join_group(group.id, "bob", method_id=method_for(b.payments, "bob", "b"))
     b.students.erase(Actor(id="dpo", role="admin"), "ann")
     day = Period.days(T0.date(), 1)
     assert b.analytics.new_students(day) == 2
@@ -297,7 +298,9 @@ def test_an_erased_opener_is_found_among_few_or_many_erased_students(
         )
     )
     for opener in ("ann", "bob"):
-        b.deals.open_group("spring", opener, account=f"acct-{opener}")
+        b.deals.open_group(
+            "spring", opener, method_id=method_for(b.payments, opener, f"acct-{opener}")
+        )
     for sid in ["ann", *students[3:]]:
         b.students.erase(Actor(id="dpo", role="admin"), sid)
     day = Period.days(T0.date(), 1)

@@ -31,6 +31,7 @@ from eduengine.errors import (
     SlotFull,
 )
 from eduengine.people import SYSTEM
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 
 HOUR = timedelta(hours=1)
@@ -322,9 +323,9 @@ def test_a_transient_conflict_is_retried_with_fresh_state(
 
     calls = {"n": 0}
 
-    def flaky_uow() -> Any:
+    def flaky_uow(read_only: bool = False) -> Any:
         calls["n"] += 1
-        uow = store.unit_of_work()
+        uow: UnitOfWork = store.store.unit_of_work(read_only=read_only)
         if calls["n"] == 1:
             original = uow.commit
 

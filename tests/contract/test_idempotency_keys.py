@@ -34,6 +34,7 @@ from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
 from tests.deals.mall import PRICE, Mall
+from tests.payers import method_for
 
 HOUR = timedelta(hours=1)
 SPAWN = multiprocessing.get_context("spawn")
@@ -187,20 +188,35 @@ def test_a_group_join_replayed_with_its_key_takes_one_place_and_charges_once(
     gid = mall.open("ann")
     mall.gateway.script(Fault.TIMEOUT_AFTER)  # charged, the answer lost
     with pytest.raises(PaymentOutcomeUnknown):
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
-    again = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        )
+    again = mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "acct-bob"), idempotency_key="join-1"
+    )
     bob = again.member("bob")
     assert bob is not None and bob.status == "paid"
     # once paid, the replay is still an answer, not "already a member"
     assert (
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1").member(
-            "bob"
-        )
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        ).member("bob")
         == bob
     )
     assert mall.gateway.balance("acct-bob") == -PRICE
     with pytest.raises(IdempotencyKeyReused):
-        mall.deals.join_group(gid, "bob", account="acct-other", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-other"),
+            idempotency_key="join-1",
+        )
 
 
 def test_a_checkout_key_binds_one_order(store: StoreHandle, clock: FixedClock) -> None:
@@ -273,7 +289,14 @@ def test_a_declined_group_join_retried_with_its_key_joins_afresh(
     gid = mall.open("ann")
     mall.gateway.fail_next_charges(1)
     with pytest.raises(PaymentFailed):
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
-    joined = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        )
+    joined = mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "acct-bob"), idempotency_key="join-1"
+    )
     bob = joined.member("bob")
     assert bob is not None and bob.status == "paid"

@@ -21,6 +21,7 @@ from eduengine.pricing import Money
 from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.deals.mall import CountingUnitOfWork, Mall, counting
+from tests.payers import method_for
 
 Counts = Counter[tuple[str, str]]
 
@@ -192,8 +193,12 @@ def test_every_index_follows_the_group(store: StoreHandle, clock: FixedClock) ->
 def test_risk_decisions_and_queries_read_by_index(store: StoreHandle, clock: FixedClock) -> None:
     counts: Counts = Counter()
     mall = Mall(store, clock, uow=counting(counts))
-    gid = mall.deals.open_group("spring", "ann", account="a1", ip="10.0.0.1").id
-    mall.deals.join_group(gid, "bob", account="a2", ip="10.0.0.1")  # same IP: review
+    gid = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "a1"), ip="10.0.0.1"
+    ).id
+    mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "a2"), ip="10.0.0.1"
+    )  # same IP: review
     counts.clear()
     assert [d["level"] for d in mall.deals.risk_decisions("bob", actor=SYSTEM)] == ["review"]
     assert mall.deals.risk_decisions("ann", actor=SYSTEM) == []
@@ -208,8 +213,12 @@ def test_reindex_files_groups_and_risk_entries_stored_before_indexes(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     mall = Mall(store, clock)
-    gid = mall.deals.open_group("spring", "ann", account="a1", ip="10.0.0.1").id
-    mall.deals.join_group(gid, "bob", account="a2", ip="10.0.0.1")
+    gid = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "a1"), ip="10.0.0.1"
+    ).id
+    mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "a2"), ip="10.0.0.1"
+    )
     with store.unit_of_work() as uow:  # as an older version stored them: no index entries
         for kind in (GROUPS, RISK_LOG):
             for key, doc in uow.records.list(kind):

@@ -34,6 +34,7 @@ from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from tests.adapters import StoreHandle
 from tests.deals.mall import PRICE, Mall
+from tests.payers import method_for
 
 
 @pytest.fixture
@@ -188,13 +189,19 @@ def test_the_same_device_or_payment_account_is_denied_and_recorded(
     store: StoreHandle, mall: Mall
 ) -> None:
     gid = mall.deals.open_group(
-        "spring", "ann", account="acct-1", device_id="phone-A", ip="1.1.1.1"
+        "spring",
+        "ann",
+        method_id=method_for(mall.payments, "ann", "acct-1"),
+        device_id="phone-A",
+        ip="1.1.1.1",
     )
     before = store.snapshot()
     with pytest.raises(AbuseSuspected, match="device phone-A"):
-        mall.deals.join_group(gid.id, "bob", account="acct-2", device_id="phone-A")
+        mall.deals.join_group(
+            gid.id, "bob", method_id=method_for(mall.payments, "bob", "acct-2"), device_id="phone-A"
+        )
     with pytest.raises(AbuseSuspected, match="payment account acct-1"):
-        mall.deals.join_group(gid.id, "cat", account="acct-1")
+        mall.deals.join_group(gid.id, "cat", method_id=method_for(mall.payments, "cat", "acct-1"))
     after = store.snapshot()
     assert after["records"].get("group_deal") == before["records"].get("group_deal")
     decisions = mall.deals.risk_decisions("bob", actor=SYSTEM) + mall.deals.risk_decisions(
@@ -202,7 +209,9 @@ def test_the_same_device_or_payment_account_is_denied_and_recorded(
     )
     assert [d["level"] for d in decisions] == ["deny", "deny"]
     # the same IP only flags the join for review
-    mall.deals.join_group(gid.id, "dan", account="acct-3", ip="1.1.1.1")
+    mall.deals.join_group(
+        gid.id, "dan", method_id=method_for(mall.payments, "dan", "acct-3"), ip="1.1.1.1"
+    )
     assert [d["level"] for d in mall.deals.risk_decisions("dan", actor=SYSTEM)] == ["review"]
 
 
@@ -249,11 +258,21 @@ def test_bad_input_is_refused_and_changes_nothing(store: StoreHandle, mall: Mall
     mall.join(gid, "bob")
     mall.join(gid, "cat")
     mall.join(gid, "dan")  # formed and full (max_size 4)
+    xs = method_for(mall.payments, "x", "a")  # filed before: the refusals change nothing
     before = store.snapshot()
     for bad, error in (
-        (lambda: mall.deals.open_group("nope", "x", account="a"), CampaignNotFound),
-        (lambda: mall.deals.join_group("nope", "x", account="a"), GroupNotFound),
-        (lambda: mall.deals.join_group(gid, "x", account="a"), GroupClosed),
+        (
+            lambda: mall.deals.open_group("nope", "x", method_id=xs),
+            CampaignNotFound,
+        ),
+        (
+            lambda: mall.deals.join_group("nope", "x", method_id=xs),
+            GroupNotFound,
+        ),
+        (
+            lambda: mall.deals.join_group(gid, "x", method_id=xs),
+            GroupClosed,
+        ),
         (lambda: mall.deals.leave_group(gid, "zed"), EduEngineError),
         (lambda: mall.deals.cancel_group(gid), GroupClosed),
         (lambda: mall.deals.register_referral("ann", "ann"), InvalidInput),

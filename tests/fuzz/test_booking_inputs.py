@@ -202,7 +202,7 @@ ID_ARGUMENTS: dict[str, Command] = {
     "rush enter student_id": lambda w, v: w.school.rush.enter(w.rush_slot, v),
     "rush admit": lambda w, v: w.school.rush.admit(v),
     "rush position": lambda w, v: w.school.rush.position(w.rush_slot, v),
-    "policies book": lambda w, v: w.school.policies.book(w.open_slot, v),
+    "school book": lambda w, v: w.school.book(w.open_slot, v),
     "policies cancel": lambda w, v: w.school.policies.cancel(v),
     "policies mark_no_show": lambda w, v: w.school.policies.mark_no_show(v),
     "policies reschedule booking_id": lambda w, v: w.school.policies.reschedule(v, w.full_slot),
@@ -210,10 +210,8 @@ ID_ARGUMENTS: dict[str, Command] = {
     "policies violations": lambda w, v: w.school.policies.violations(v),
     "policies restriction": lambda w, v: w.school.policies.restriction(v, actor=SYSTEM),
     "policies reschedules_of": lambda w, v: w.school.policies.reschedules_of(v),
-    "fees set_payment_account student_id": lambda w, v: w.school.fees.set_payment_account(
-        v, "acct-1"
-    ),
-    "fees set_payment_account account": lambda w, v: w.school.fees.set_payment_account("ann", v),
+    "payments add_method holder_id": lambda w, v: w.school.payments.add_method(v, "acct-1"),
+    "payments add_method account": lambda w, v: w.school.payments.add_method("ann", v),
     "fees fees_of": lambda w, v: w.school.fees.fees_of(v),
     "fees collect": lambda w, v: w.school.fees.collect(v),
     "reminders set_channel student_id": lambda w, v: w.school.reminders.set_channel(v, "sms"),
