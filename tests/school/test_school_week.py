@@ -183,7 +183,7 @@ class SchoolWeek(RuleBasedStateMachine):
     @rule(
         slot_id=slots,
         student=st.sampled_from(STUDENTS),
-        via=st.sampled_from(["booking", "policies", "credit"]),
+        via=st.sampled_from(["booking", "school", "credit"]),
     )
     def book(self, slot_id: str, student: str, via: str) -> None:
         slot = self.model[slot_id]
@@ -201,7 +201,7 @@ class SchoolWeek(RuleBasedStateMachine):
         s = self.school
         act = {
             "booking": lambda: s.booking.book(slot_id, student),
-            "policies": lambda: s.policies.book(slot_id, student),
+            "school": lambda: s.book(slot_id, student),
             "credit": lambda: s.book(slot_id, student, require_credit=True),
         }[via]
         booked = self.expect(predicted, act)
