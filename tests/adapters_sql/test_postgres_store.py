@@ -138,9 +138,7 @@ def _store(schema: str, **options: Any) -> PostgresStore:
 
 
 def _read_only(store: PostgresStore) -> PostgresUnitOfWork:
-    uow = store.unit_of_work()
-    uow.read_only = True
-    return uow
+    return store.unit_of_work(read_only=True)
 
 
 def test_a_read_only_unit_of_work_neither_waits_for_nor_takes_row_locks(
@@ -205,8 +203,7 @@ def test_a_process_whose_library_is_newer_than_the_database_is_told_to_migrate(
     store = _store(schema)
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     for read_only in (False, True):
-        uow = store.unit_of_work()
-        uow.read_only = read_only
+        uow = store.unit_of_work(read_only=read_only)
         with pytest.raises(SchemaError, match=r"call migrate\(\)"), uow:
             pass
     store.close()

@@ -116,8 +116,7 @@ def test_a_read_only_unit_of_work_reads_while_a_writer_holds_the_lock(
     reader = SqliteStore(path, lock_timeout=0.2)
     with writer.unit_of_work() as holding:
         holding.slots.get("s1").book("ann", now=clock.now(), new_id=lambda: "b1")
-        query = reader.unit_of_work()
-        query.read_only = True
+        query = reader.unit_of_work(read_only=True)
         with query:  # a deferred BEGIN: no LockTimeout although the write lock is taken
             assert query.slots.get("s1").seats_left == 2  # the snapshot before the commit
         holding.commit()
@@ -155,8 +154,7 @@ def test_an_older_process_refuses_to_write_once_another_migrated_the_database(
         svc.cancel(svc.bookings_for_student("ann", actor=SYSTEM)[0].id)
     # reads go on, and the slot is exactly as it was: one seat, still ann's
     assert old.snapshot() == before
-    query = old.unit_of_work()
-    query.read_only = True
+    query = old.unit_of_work(read_only=True)
     with query:
         assert query.slots.get("s1").holds_seat("ann")
         assert query.slots.get("s1").seats_left == 0

@@ -96,7 +96,7 @@ class MoneyMachine(RuleBasedStateMachine):
             )
         )
         for student in STUDENTS:
-            self.school.fees.set_payment_account(student, f"acct-{student}")
+            self.school.payments.add_method(student, f"acct-{student}")
         for service in (self.school.deals, self.school.fees, self.school.payments):
             service.sweep_rest = 0  # sweeps rest between batches for real traffic only
         self.order_of: dict[str, tuple[str, bool]] = {}  # order -> (student, coupon)
@@ -145,7 +145,6 @@ class MoneyMachine(RuleBasedStateMachine):
                 Customer(student_id=student),
                 LINES,
                 coupons=["TWO"] if coupon else [],
-                account=f"acct-{student}",
             ).status
         except CouponRefused:
             assert refused
@@ -179,7 +178,6 @@ class MoneyMachine(RuleBasedStateMachine):
                 Customer(student_id=student),
                 LINES,
                 coupons=["TWO"] if coupon else [],
-                account=f"acct-{student}",
             ).status
         except DuplicateId:
             assert before in CLOSED
@@ -230,7 +228,7 @@ class MoneyMachine(RuleBasedStateMachine):
         busy = self._in_open_group(student)
         reachable = self._script(fault)
         try:
-            group = self.school.deals.open_group("c", student, account=f"acct-{student}")
+            group = self.school.deals.open_group("c", student)
         except DealLimitReached:
             assert busy
             return "none"
@@ -256,7 +254,7 @@ class MoneyMachine(RuleBasedStateMachine):
         resuming = mine is not None and mine.status == "pending"
         reachable = self._script(fault)
         try:
-            after = self.school.deals.join_group(group, student, account=f"acct-{student}")
+            after = self.school.deals.join_group(group, student)
         except (GroupClosed, GroupFull, DealLimitReached):
             assert not resuming
             return
