@@ -201,7 +201,7 @@ ID_ARGUMENTS: dict[str, Command] = {
     "rush enter slot_id": lambda w, v: w.school.rush.enter(v, "bob"),
     "rush enter student_id": lambda w, v: w.school.rush.enter(w.rush_slot, v),
     "rush admit": lambda w, v: w.school.rush.admit(v),
-    "rush position": lambda w, v: w.school.rush.position(w.rush_slot, v),
+    "rush position": lambda w, v: w.school.rush.position(w.rush_slot, v, actor=SYSTEM),
     "school book": lambda w, v: w.school.book(w.open_slot, v),
     "policies cancel": lambda w, v: w.school.policies.cancel(v),
     "policies mark_no_show": lambda w, v: w.school.policies.mark_no_show(v),
@@ -234,7 +234,9 @@ INT_ARGUMENTS: dict[str, Command] = {
     ),
     "rush admit_due batch": lambda w, v: w.school.rush.admit_due(batch=v),
     "fees collect_due batch": lambda w, v: w.school.fees.collect_due(batch=v),
-    "reminders due_reminders batch": lambda w, v: w.school.reminders.due_reminders(batch=v),
+    "reminders due_reminders batch": lambda w, v: w.school.reminders.due_reminders(
+        batch=v, actor=SYSTEM
+    ),
     "reminders send_due batch": lambda w, v: w.school.reminders.send_due(_Quiet(), batch=v),
     "feed events_since cursor": lambda w, v: w.school.feed.events_since(v),
     "feed events_since limit": lambda w, v: w.school.feed.events_since(0, v),
