@@ -285,7 +285,7 @@ def test_every_seat_freed_settles_reminders_violations_and_credits(
 def test_a_late_fee_is_charged_once_through_the_gateway_and_retried_after_a_decline(
     world: World,
 ) -> None:
-    world.school.fees.set_payment_account("ann", "acct-ann")
+    world.school.payments.add_method("ann", "acct-ann")
     world.gateway.fail_next_charges(1)
     near = slot(world, start=T0 + timedelta(hours=2))
     seat = world.school.booking.book(near, "ann")
