@@ -213,9 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             after: tuple[int, str] | None = None,
         ) -> Callable[[], object]:
             def read() -> object:
-                uow = store.unit_of_work()
-                uow.read_only = True
-                with uow:
+                with store.unit_of_work(read_only=True) as uow:
                     index = lrec.by_student(sid) if course is None else lrec.by_course(sid, course)
                     rows, _ = lrec.page(
                         uow.records,

@@ -29,6 +29,7 @@ if not PG_DSN and os.environ.get("CI") != "true":
     )
 
 from eduengine.adapters.postgres import SCHEMA_VERSION, PostgresStore, PostgresUnitOfWork
+from eduengine.people import SYSTEM
 
 
 @pytest.fixture
@@ -125,7 +126,7 @@ def test_series_booked_concurrently_lock_in_one_order_and_never_deadlock(
         t.join()
     assert errors == []
     for s in series:
-        assert {svc.get_slot(sid).seats_taken for sid in s.slot_ids} == {30}
+        assert {svc.get_slot(sid, actor=SYSTEM).seats_taken for sid in s.slot_ids} == {30}
     store.close()
 
 
@@ -137,9 +138,7 @@ def _store(schema: str, **options: Any) -> PostgresStore:
 
 
 def _read_only(store: PostgresStore) -> PostgresUnitOfWork:
-    uow = store.unit_of_work()
-    uow.read_only = True
-    return uow
+    return store.unit_of_work(read_only=True)
 
 
 def test_a_read_only_unit_of_work_neither_waits_for_nor_takes_row_locks(
@@ -188,7 +187,7 @@ def test_an_older_process_refuses_to_write_once_another_migrated_the_database(
     with pytest.raises(SchemaError, match=r"upgrade eduengine.*nothing was written"):
         svc.book("s1", "bob")
     with pytest.raises(SchemaError, match="upgrade eduengine"):
-        svc.cancel(svc.bookings_for_student("ann")[0].id)
+        svc.cancel(svc.bookings_for_student("ann", actor=SYSTEM)[0].id)
     assert old.snapshot() == before
     with _read_only(old) as query:
         assert query.slots.get("s1").holds_seat("ann")
@@ -204,8 +203,7 @@ def test_a_process_whose_library_is_newer_than_the_database_is_told_to_migrate(
     store = _store(schema)
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     for read_only in (False, True):
-        uow = store.unit_of_work()
-        uow.read_only = read_only
+        uow = store.unit_of_work(read_only=read_only)
         with pytest.raises(SchemaError, match=r"call migrate\(\)"), uow:
             pass
     store.close()
@@ -243,7 +241,7 @@ def test_a_command_after_the_server_dropped_every_connection_succeeds(
     assert _terminate_backends(schema) >= 1
     # the pool's check (or, unchecked, the failed BEGIN) replaces the dead connection
     assert svc.book("s1", "bob").student_id == "bob"
-    assert svc.get_slot("s1").seats_left == 1
+    assert svc.get_slot("s1", actor=SYSTEM).seats_left == 1
     store.close()
 
 
@@ -271,7 +269,7 @@ def test_a_dropped_connection_costs_the_next_command_one_reconnect_not_seconds(
         assert svc.book("s1", f"after{attempt}").student_id == f"after{attempt}"
         took = time.perf_counter() - began
         assert took < 1.0, f"the first command after the drop took {took:.2f} s"
-    assert svc.get_slot("s1").seats_left == 24
+    assert svc.get_slot("s1", actor=SYSTEM).seats_left == 24
     store.close()
 
 
@@ -328,7 +326,7 @@ def test_a_read_only_unit_of_work_reads_one_snapshot_although_it_takes_no_locks(
         svc.book("s1", "ann")  # commits meanwhile, on another connection
         assert sorted(slot.bookings) == ["bob"]  # seats from the same snapshot as the row
         assert len(slot.bookings) == 1
-    assert svc.get_slot("s1").seats_taken == 2
+    assert svc.get_slot("s1", actor=SYSTEM).seats_taken == 2
     store.close()
 
 
@@ -341,8 +339,8 @@ def test_service_queries_do_not_wait_for_a_command_holding_the_slot_lock(
     svc.create_slot("math", start, start + timedelta(hours=1), 2, slot_id="s1")
     with store.unit_of_work() as holding:
         holding.slots.get("s1")  # row locked until this unit of work ends
-        assert svc.get_slot("s1").seats_left == 2  # no LockTimeout: no FOR UPDATE
-        assert svc.waitlist_position("s1", "ann") is None
+        assert svc.get_slot("s1", actor=SYSTEM).seats_left == 2  # no LockTimeout: no FOR UPDATE
+        assert svc.waitlist_position("s1", "ann", actor=SYSTEM) is None
     store.close()
 
 

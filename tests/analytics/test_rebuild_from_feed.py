@@ -23,8 +23,10 @@ from eduengine.kernel.codec import micros
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
+from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle, make_store
 from tests.analytics.world import OPS, T0, build, step
+from tests.payers import method_for
 
 ZONES = ("UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata")
 #: the world's commands, with level-ups
@@ -131,10 +133,10 @@ def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> 
     with store.unit_of_work() as uow:
         assert all(uow.records.list(kind) == [] for kind in pj.KINDS)  # none in the commands
     writes: list[tuple[str, str]] = []
-    original = store.unit_of_work
+    original = store.store.unit_of_work
 
-    def counting_uow() -> object:
-        uow = original()
+    def counting_uow(read_only: bool = False) -> object:
+        uow: UnitOfWork = original(read_only=read_only)
         # a sealing store's records are made afresh as the unit of work is entered: spy
         # on the repository they write to
         records = getattr(uow.records, "inner", uow.records)
@@ -219,7 +221,7 @@ def test_feed_rows_written_before_events_carried_tutor_and_course_count_alike(
         "art", start, start + timedelta(hours=1), capacity=2, tutor_id="li"
     )
     school.booking.book(slot.id, "ann")
-    school.deals.open_group("spring", "bob", account="b")
+    school.deals.open_group("spring", "bob", method_id=method_for(school.payments, "bob", "b"))
     week = Period.week(T0.date())
     live = dashboard(school.analytics, [week])
     assert [r.key for r in school.analytics.fill_rate(week, by="tutor")] == ["li"]

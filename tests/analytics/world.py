@@ -17,8 +17,9 @@ from eduengine.deals import GroupDealCampaign
 from eduengine.errors import EduEngineError
 from eduengine.levels import LearningEvent, XpRule
 from eduengine.payments import FakePaymentGateway
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
-from eduengine.pricing.rules import Customer, OrderLine
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle
 
@@ -111,6 +112,13 @@ def build(handle: StoreHandle, *, feed: bool = False) -> World:
                 max_joined_per_student=5,
             )
         )
+    # the courses' prices (what orders quote) and each student's payment method on file
+    for course in COURSES:
+        school.catalogue.add_item(CatalogueItem(id=course, kind=ItemKind.COURSE, title=course))
+    prices = {c: Money(150 * (1 + i), "CNY") for i, c in enumerate(COURSES)}
+    school.catalogue.publish(PriceList(id="base", currency="CNY", valid_from=T0, prices=prices))
+    for n in range(9):
+        school.payments.add_method(student(n), f"acct-{student(n)}")
     return world
 
 
@@ -248,12 +256,8 @@ def _trial(w: World, n: int) -> None:
 
 
 def _order(w: World, n: int) -> None:
-    w.school.pricing.checkout(
-        w.new_id(),
-        Customer(student_id=student(n)),
-        [OrderLine(course_id=COURSES[n % 3], price=Money(150 * (1 + n % 3), "CNY"))],
-        account=f"acct-{student(n)}",
-    )
+    quote = w.school.catalogue.quote(student(n), [COURSES[n % 3]], "CNY")
+    w.school.pricing.checkout(w.new_id(), quote_id=quote.id)
 
 
 def _churn(w: World, n: int) -> None:
@@ -266,7 +270,7 @@ def _refer(w: World, n: int) -> None:
 
 def _open_group(w: World, n: int) -> None:
     sid = student(n)
-    group = w.school.deals.open_group(list(CAMPAIGNS)[n % 2], sid, account=f"acct-{sid}")
+    group = w.school.deals.open_group(list(CAMPAIGNS)[n % 2], sid)
     w.groups.append(group.id)
 
 
@@ -274,7 +278,7 @@ def _join(w: World, n: int) -> None:
     group = pick(w.groups, n)
     if group is not None:
         sid = student(n // 2)
-        w.school.deals.join_group(group, sid, account=f"acct-{sid}")
+        w.school.deals.join_group(group, sid)
 
 
 def _share(w: World, n: int) -> None:
@@ -282,7 +286,7 @@ def _share(w: World, n: int) -> None:
     group = pick(w.groups, n) if n % 2 else None
     campaign = list(CAMPAIGNS)[n % 2]
     if group is not None:
-        campaign = w.school.deals.get_group(group).campaign_id
+        campaign = w.school.deals.get_group(group, actor=SYSTEM).campaign_id
     link = w.school.deals.share_link(student(n // 7), campaign, group_id=group)
     w.school.deals.registered_via(link.token, student(n))
 
@@ -292,9 +296,9 @@ def _join_via(w: World, n: int) -> None:
     group = pick(w.groups, n)
     if group is not None:
         sid = student(n // 3)
-        campaign = w.school.deals.get_group(group).campaign_id
+        campaign = w.school.deals.get_group(group, actor=SYSTEM).campaign_id
         link = w.school.deals.share_link(student(n // 5), campaign, group_id=group)
-        w.school.deals.join_group(group, sid, account=f"acct-{sid}", via=link.token)
+        w.school.deals.join_group(group, sid, via=link.token)
 
 
 def _cancel_group(w: World, n: int) -> None:

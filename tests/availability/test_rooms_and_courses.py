@@ -16,6 +16,7 @@ from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.booking.ical import CalendarService, CourseInfo
 from eduengine.errors import InvalidInput
 from eduengine.notices import Notice
+from eduengine.people import SYSTEM
 from eduengine.reminders import Reminder, ReminderPlan
 from tests.adapters import StoreHandle
 
@@ -86,7 +87,9 @@ def test_the_room_link_is_in_the_15_minute_reminder_the_notices_and_the_ics_even
     assert kinds["class_reminder"].context["room"] == link
     assert kinds["booking_confirmed"].context["room"] == link
 
-    event = _events(school.calendar.student_calendar("ann"))[f"{lesson.booking.id}@eduengine"]
+    event = _events(school.calendar.student_calendar("ann", actor=SYSTEM))[
+        f"{lesson.booking.id}@eduengine"
+    ]
     assert str(event["LOCATION"]) == link and str(event["URL"]) == link
     tutor = _events(school.calendar.tutor_calendar("lin"))[f"slot-{lesson.slot_id}@eduengine"]
     assert str(tutor["URL"]) == link
@@ -120,7 +123,7 @@ def test_ics_events_describe_the_course_from_the_hosts_catalog(store: StoreHandl
     )
     seats = [school.booking.book(known.id, "ann"), school.booking.book(unknown.id, "ann")]
     school.booking.book_series("weekly", "ann")
-    ics = school.calendar.student_calendar("ann")
+    ics = school.calendar.student_calendar("ann", actor=SYSTEM)
     found = _events(ics)
     py = found[f"{seats[0].id}@eduengine"]
     assert str(py["SUMMARY"]) == "Python 101"
@@ -155,7 +158,7 @@ def test_a_catalog_may_be_a_function_and_must_answer_with_course_info(
         return PYTHON if course_id == "py" else None
 
     cals = CalendarService(store.unit_of_work, clock=clock, course_info=catalog)
-    event = _events(cals.student_calendar("ann"))[f"{seat.id}@eduengine"]
+    event = _events(cals.student_calendar("ann", actor=SYSTEM))[f"{seat.id}@eduengine"]
     assert str(event["SUMMARY"]) == "Python 101" and asked == ["py"]
     wrong = CalendarService(
         store.unit_of_work,
@@ -163,7 +166,7 @@ def test_a_catalog_may_be_a_function_and_must_answer_with_course_info(
         course_info=lambda course_id: "Python 101",  # type: ignore[arg-type]
     )
     with pytest.raises(InvalidInput, match="CourseInfo"):
-        wrong.student_calendar("ann")
+        wrong.student_calendar("ann", actor=SYSTEM)
     with pytest.raises(InvalidInput):
         CourseInfo(title="  ")
     with pytest.raises(InvalidInput):

@@ -18,6 +18,7 @@ from eduengine.pricing.rules import Customer, OrderLine
 from eduengine.students import Actor
 from eduengine.students.model import SchoolClass
 from tests.adapters import StoreHandle
+from tests.payers import method_for
 
 OFFICE = Actor(id="u-office", role="academic")
 
@@ -62,9 +63,13 @@ def test_a_group_deal_forming_joins_its_members_to_the_course_group(
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    group = school.deals.open_group("spring", "ann", account="acct-ann")
+    group = school.deals.open_group(
+        "spring", "ann", method_id=method_for(school.payments, "ann", "acct-ann")
+    )
     assert school.community.members_of("course:math", actor=OFFICE) == []  # not formed yet
-    school.deals.join_group(group.id, "bob", account="acct-bob")
+    school.deals.join_group(
+        group.id, "bob", method_id=method_for(school.payments, "bob", "acct-bob")
+    )
     assert school.community.members_of("course:math", actor=OFFICE) == ["ann", "bob"]
 
 

@@ -15,6 +15,7 @@ from eduengine import FixedClock, InMemoryStore, School
 from eduengine.config import SchoolSettings, parse_duration
 from eduengine.errors import InvalidSetting
 from eduengine.kernel.money import Money
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -63,7 +64,7 @@ def test_a_settings_file_reaches_the_school_it_builds(store: StoreHandle, tmp_pa
     booking = school.booking.book(slot.id, "ann")
     clock.set(start + timedelta(minutes=5))
     school.booking.mark_attended(booking.id)
-    assert school.levels.progress("ann").xp == 10
+    assert school.levels.progress("ann", actor=SYSTEM).xp == 10
 
 
 def test_without_settings_the_defaults_hold(store: StoreHandle) -> None:

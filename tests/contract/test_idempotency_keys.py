@@ -26,6 +26,7 @@ from eduengine.errors import (
 from eduengine.ops.jobs import run_due
 from eduengine.payments import FakePaymentGateway
 from eduengine.payments.fake import Fault
+from eduengine.people import SYSTEM
 from eduengine.pricing import Customer, Money, OrderLine
 from eduengine.pricing.service import PricingService
 from eduengine.service_layer.idempotency import KEY_TTL, KEYS, forget_expired
@@ -33,6 +34,7 @@ from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
 from tests.deals.mall import PRICE, Mall
+from tests.payers import method_for
 
 HOUR = timedelta(hours=1)
 SPAWN = multiprocessing.get_context("spawn")
@@ -149,7 +151,7 @@ def test_concurrent_sends_of_one_key_make_one_booking(
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(send, range(6)))
     assert len({b.id for b in answers}) == 1
-    assert svc.get_slot("s1").seats_left == 2
+    assert svc.get_slot("s1", actor=SYSTEM).seats_left == 2
 
 
 def _send_from_child(name: str, location: str, n: int) -> tuple[str, str]:
@@ -172,8 +174,8 @@ def test_concurrent_sends_from_processes_make_one_effect(
     with ProcessPoolExecutor(3, mp_context=SPAWN) as pool:
         answers = list(pool.map(_send_from_child, [store.name] * 3, [store.location] * 3, range(3)))
     assert len(set(answers)) == 1 and answers[0][1] == "cancelled"
-    assert svc.get_slot("s1").seats_left == 3
-    assert len(svc.bookings_for_student("ann")) == 1
+    assert svc.get_slot("s1", actor=SYSTEM).seats_left == 3
+    assert len(svc.bookings_for_student("ann", actor=SYSTEM)) == 1
 
 
 # --- money: group joins and checkout ------------------------------------------------------
@@ -186,20 +188,35 @@ def test_a_group_join_replayed_with_its_key_takes_one_place_and_charges_once(
     gid = mall.open("ann")
     mall.gateway.script(Fault.TIMEOUT_AFTER)  # charged, the answer lost
     with pytest.raises(PaymentOutcomeUnknown):
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
-    again = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        )
+    again = mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "acct-bob"), idempotency_key="join-1"
+    )
     bob = again.member("bob")
     assert bob is not None and bob.status == "paid"
     # once paid, the replay is still an answer, not "already a member"
     assert (
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1").member(
-            "bob"
-        )
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        ).member("bob")
         == bob
     )
     assert mall.gateway.balance("acct-bob") == -PRICE
     with pytest.raises(IdempotencyKeyReused):
-        mall.deals.join_group(gid, "bob", account="acct-other", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-other"),
+            idempotency_key="join-1",
+        )
 
 
 def test_a_checkout_key_binds_one_order(store: StoreHandle, clock: FixedClock) -> None:
@@ -214,7 +231,7 @@ def test_a_checkout_key_binds_one_order(store: StoreHandle, clock: FixedClock) -
     assert other_order.value.order_id is None and "order_id" in str(other_order.value)
     assert gateway.balance("acct-ann") == Money("-199", "CNY")
     with pytest.raises(OrderNotFound):
-        shop.get_order("o2")
+        shop.get_order("o2", actor=SYSTEM)
 
 
 def test_the_sweep_job_and_erasure_forget_keys(store: StoreHandle, clock: FixedClock) -> None:
@@ -244,7 +261,7 @@ def test_a_reschedule_retried_with_its_key_returns_the_first_move(
     assert school.policies.reschedule(booking.id, "s2", idempotency_key="move-1") == moved
     with pytest.raises(InvalidTransition):  # without the key: the booking was moved
         school.policies.reschedule(booking.id, "s2")
-    assert school.booking.get_slot("s2").seats_left == 1
+    assert school.booking.get_slot("s2", actor=SYSTEM).seats_left == 1
 
 
 def test_a_package_bought_again_with_its_key_is_sold_once(
@@ -258,7 +275,7 @@ def test_a_package_bought_again_with_its_key_is_sold_once(
     again = school.students.buy_package(
         "ann", credits=10, valid_for=timedelta(days=90), idempotency_key="buy-1"
     )
-    assert again == first and len(school.students.packages_of("ann")) == 1
+    assert again == first and len(school.students.packages_of("ann", actor=SYSTEM)) == 1
     with pytest.raises(IdempotencyKeyReused, match="credits"):
         school.students.buy_package(
             "ann", credits=5, valid_for=timedelta(days=90), idempotency_key="buy-1"
@@ -272,7 +289,14 @@ def test_a_declined_group_join_retried_with_its_key_joins_afresh(
     gid = mall.open("ann")
     mall.gateway.fail_next_charges(1)
     with pytest.raises(PaymentFailed):
-        mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
-    joined = mall.deals.join_group(gid, "bob", account="acct-bob", idempotency_key="join-1")
+        mall.deals.join_group(
+            gid,
+            "bob",
+            method_id=method_for(mall.payments, "bob", "acct-bob"),
+            idempotency_key="join-1",
+        )
+    joined = mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "acct-bob"), idempotency_key="join-1"
+    )
     bob = joined.member("bob")
     assert bob is not None and bob.status == "paid"

@@ -35,6 +35,7 @@ from eduengine.pricing import Money
 from eduengine.students import Actor, SchoolClass
 from eduengine.students.roster import RosterEntry
 from tests.adapters import StoreHandle
+from tests.payers import method_for
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 EXAMPLE = itertools.count()
@@ -108,7 +109,7 @@ def test_the_roster_answers_what_the_slot_and_the_class_hold(
         slot_id, student_id = slots[index], ids[student]
         seats = [
             b
-            for b in school.booking.bookings_for_student(student_id)
+            for b in school.booking.bookings_for_student(student_id, actor=SYSTEM)
             if b.slot_id == slot_id and b.holds_seat
         ]
         try:
@@ -129,7 +130,7 @@ def test_the_roster_answers_what_the_slot_and_the_class_hold(
             seats = {
                 b.student_id: b
                 for s in STUDENTS
-                for b in school.booking.bookings_for_student(ids[s])
+                for b in school.booking.bookings_for_student(ids[s], actor=SYSTEM)
                 if b.slot_id == slot_id and b.status.value != "cancelled"
             }
         who = {ids[s] for s in members} if with_class else set(seats)
@@ -261,19 +262,29 @@ def test_open_groups_answer_what_a_brute_force_filter_of_every_group_answers(
     school.deals.create_campaign(campaign(campaign_id, clock))
     if other:  # a second campaign's groups never show on the first's page
         school.deals.create_campaign(campaign(f"{campaign_id}-b", clock))
-        school.deals.open_group(f"{campaign_id}-b", f"x{n}", account=f"acct-x{n}")
+        school.deals.open_group(
+            f"{campaign_id}-b",
+            f"x{n}",
+            method_id=method_for(school.payments, f"x{n}", f"acct-x{n}"),
+        )
     opened: list[str] = []
     people = itertools.count()
     for op, index in ops:
         try:
             if op == "open" or not opened:
                 p = next(people)
-                group = school.deals.open_group(campaign_id, f"p{n}-{p}", account=f"a{n}-{p}")
+                group = school.deals.open_group(
+                    campaign_id,
+                    f"p{n}-{p}",
+                    method_id=method_for(school.payments, f"p{n}-{p}", f"a{n}-{p}"),
+                )
                 opened.append(group.id)
             elif op == "join":
                 p = next(people)
                 school.deals.join_group(
-                    opened[index % len(opened)], f"p{n}-{p}", account=f"a{n}-{p}"
+                    opened[index % len(opened)],
+                    f"p{n}-{p}",
+                    method_id=method_for(school.payments, f"p{n}-{p}", f"a{n}-{p}"),
                 )
             elif op == "cancel":
                 school.deals.cancel_group(opened[index % len(opened)])
@@ -314,8 +325,10 @@ def test_open_groups_refuse_bad_input(store: StoreHandle, clock: FixedClock) -> 
 def test_a_group_page_shows_counts_and_no_member(store: StoreHandle, clock: FixedClock) -> None:
     school = school_for(store, clock)
     school.deals.create_campaign(campaign("c1", clock))
-    group = school.deals.open_group("c1", "ann", account="wx-ann-7731", ip="198.51.100.77")
-    school.deals.join_group(group.id, "bob", account="wx-bob")
+    group = school.deals.open_group(
+        "c1", "ann", method_id=method_for(school.payments, "ann", "wx-ann-7731"), ip="198.51.100.77"
+    )
+    school.deals.join_group(group.id, "bob", method_id=method_for(school.payments, "bob", "wx-bob"))
     (found,) = school.queries.open_groups("c1")
     assert (found.members, found.seats_to_go, found.places_left) == (2, 1, 2)
     shown = repr(found) + repr(found.as_dict())
@@ -370,12 +383,22 @@ def test_group_pages_neither_repeat_nor_skip_while_groups_open_and_fill(
     school.deals.create_campaign(campaign("c1", clock))
     groups = []
     for i in range(8):
-        groups.append(school.deals.open_group("c1", f"o{i}", account=f"a-o{i}").id)
+        groups.append(
+            school.deals.open_group(
+                "c1", f"o{i}", method_id=method_for(school.payments, f"o{i}", f"a-o{i}")
+            ).id
+        )
         clock.advance(timedelta(minutes=1))
 
     def write(i: int) -> None:
-        school.deals.open_group("c1", f"n{i}", account=f"a-n{i}")
-        school.deals.join_group(groups[i % len(groups)], f"j{i}", account=f"a-j{i}")
+        school.deals.open_group(
+            "c1", f"n{i}", method_id=method_for(school.payments, f"n{i}", f"a-n{i}")
+        )
+        school.deals.join_group(
+            groups[i % len(groups)],
+            f"j{i}",
+            method_id=method_for(school.payments, f"j{i}", f"a-j{i}"),
+        )
         clock.advance(timedelta(seconds=1))
 
     for order in ("closing", "newest"):
@@ -402,7 +425,7 @@ def test_a_students_pages_neither_repeat_nor_skip_while_she_books(
     for i in range(0, 24, 2):
         school.book(slots[i], "ann")
     assert_stable(
-        lambda after: school.queries.student_timetable("ann", limit=3, after=after),
+        lambda after: school.queries.student_timetable("ann", limit=3, after=after, actor=SYSTEM),
         lambda lesson: lesson.booking_id,
         lambda i: school.book(slots[2 * i + 1], "ann"),
     )
@@ -413,7 +436,9 @@ def test_a_group_snapshot_reads_the_stream_before_the_state(
 ) -> None:
     school = school_for(store, clock)
     school.deals.create_campaign(campaign("c1", clock))
-    group = school.deals.open_group("c1", "ann", account="wx-ann-7731")
+    group = school.deals.open_group(
+        "c1", "ann", method_id=method_for(school.payments, "ann", "wx-ann-7731")
+    )
     shot = school.queries.group_snapshot(group.id)
     assert shot.sequence == store.store.stream_sequence(f"group:{group.id}") > 0
     assert shot.position == store.store.feed_head() > 0
@@ -431,7 +456,9 @@ def test_a_group_snapshot_reads_the_stream_before_the_state(
 
     def spy(stream: str) -> int:
         value = sequence_of(stream)
-        school.deals.join_group(group.id, "bob", account="wx-bob")
+        school.deals.join_group(
+            group.id, "bob", method_id=method_for(school.payments, "bob", "wx-bob")
+        )
         return value
 
     queries._sequence_of = spy
@@ -515,9 +542,13 @@ def test_a_page_of_groups_reads_the_page_not_every_group(
     for campaign_id in ("busy", "quiet"):
         school.deals.create_campaign(campaign(campaign_id, clock))
     for i in range(30):
-        school.deals.open_group("busy", f"b{i}", account=f"a-b{i}")
+        school.deals.open_group(
+            "busy", f"b{i}", method_id=method_for(school.payments, f"b{i}", f"a-b{i}")
+        )
     for i in range(5):
-        school.deals.open_group("quiet", f"q{i}", account=f"a-q{i}")
+        school.deals.open_group(
+            "quiet", f"q{i}", method_id=method_for(school.payments, f"q{i}", f"a-q{i}")
+        )
     loaded: list[str] = []
     from_record = GroupDeal.from_record
 
@@ -553,7 +584,7 @@ def test_a_students_history_pages_neither_repeat_nor_skip_while_she_cancels(
 
     cancel(*range(0, 20, 2))  # the history: cancelled lessons, latest first
     assert_stable(
-        lambda after: school.queries.student_history("bo", limit=3, after=after),
+        lambda after: school.queries.student_history("bo", limit=3, after=after, actor=SYSTEM),
         lambda lesson: lesson.booking_id,
         # more cancellations land on both sides of the cursor
         lambda i: cancel((2 * i + 1) % 20, (19 - 2 * i) % 20),

@@ -25,6 +25,7 @@ from eduengine.deals.risk import DEFAULT_ACROSS_GROUPS
 from eduengine.events import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.payments import FakePaymentGateway
+from eduengine.payments.service import PaymentService
 from eduengine.pricing import Money
 from eduengine.service_layer.ports import (
     BookingRepository,
@@ -68,6 +69,9 @@ class Mall:
             # takes read_only, as the stores' factories do (queries open read-only)
             return uow(store.store.unit_of_work(read_only=read_only))
 
+        self.payments = PaymentService(factory, gateway=self.gateway, clock=clock)
+        #: the students whose default payment method is on file (``acct-<student>``)
+        self.paying: set[str] = set()
         self.deals = DealService(
             factory,
             gateway=self.gateway,
@@ -93,11 +97,19 @@ class Mall:
         self.campaign = GroupDealCampaign(**settings)  # type: ignore[arg-type]
         self.deals.create_campaign(self.campaign)
 
+    def pays(self, student: str) -> None:
+        """File ``acct-<student>`` as the student's default payment method (once)."""
+        if student not in self.paying:
+            self.payments.add_method(student, f"acct-{student}")
+            self.paying.add(student)
+
     def open(self, student: str) -> str:
-        return self.deals.open_group("spring", student, account=f"acct-{student}").id
+        self.pays(student)
+        return self.deals.open_group("spring", student).id
 
     def join(self, group_id: str, student: str) -> GroupState:
-        return self.deals.join_group(group_id, student, account=f"acct-{student}").state
+        self.pays(student)
+        return self.deals.join_group(group_id, student).state
 
     def events(self, kind: type) -> list[object]:
         return [e for e in self.bus.events if isinstance(e, kind)]

@@ -19,6 +19,7 @@ from eduengine.errors import AbuseSuspected, EduEngineError
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 from tests.deals.mall import Mall
+from tests.payers import method_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:reading personal data:DeprecationWarning")
 
@@ -31,9 +32,13 @@ def test_a_device_reused_across_two_groups_of_one_campaign_is_flagged_in_both(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     mall = Mall(store, clock)
-    first = mall.deals.open_group("spring", "ann", account="wx-ann", device_id="phone-1").id
+    first = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "wx-ann"), device_id="phone-1"
+    ).id
     clock.advance(timedelta(hours=1))
-    second = mall.deals.open_group("spring", "bob", account="wx-bob", device_id="phone-1").id
+    second = mall.deals.open_group(
+        "spring", "bob", method_id=method_for(mall.payments, "bob", "wx-bob"), device_id="phone-1"
+    ).id
     assert flagged(mall, first) == [("ann", "review")]
     assert flagged(mall, second) == [("bob", "review")]
     [about_bob] = mall.deals.risk_decisions("bob")
@@ -47,8 +52,12 @@ def test_a_device_reused_across_two_groups_of_one_campaign_is_flagged_in_both(
         [("ann", first), ("bob", second)]
     )
     # a joiner of a third group on the same device flags it too, and both earlier ones
-    third = mall.deals.open_group("spring", "cat", account="wx-cat").id
-    mall.deals.join_group(third, "dan", account="wx-dan", device_id="phone-1")
+    third = mall.deals.open_group(
+        "spring", "cat", method_id=method_for(mall.payments, "cat", "wx-cat")
+    ).id
+    mall.deals.join_group(
+        third, "dan", method_id=method_for(mall.payments, "dan", "wx-dan"), device_id="phone-1"
+    )
     assert flagged(mall, third) == [("dan", "review")]
     assert flagged(mall, first) == [("ann", "review"), ("ann", "review")]
     assert flagged(mall, second) == [("bob", "review"), ("bob", "review")]
@@ -61,7 +70,12 @@ def test_six_ids_on_one_device_each_opening_a_group_are_all_flagged(
     groups = []
     for n in range(6):
         groups.append(
-            mall.deals.open_group("spring", f"id{n}", account=f"wx-{n}", device_id="farm-1").id
+            mall.deals.open_group(
+                "spring",
+                f"id{n}",
+                method_id=method_for(mall.payments, f"id{n}", f"wx-{n}"),
+                device_id="farm-1",
+            ).id
         )
     assert all(flagged(mall, g) for g in groups)
 
@@ -71,11 +85,17 @@ def test_another_campaign_or_outside_the_window_is_not_flagged(
 ) -> None:
     mall = Mall(store, clock, across_groups=AcrossGroups(window=timedelta(days=1)))
     mall.deals.create_campaign(attrs.evolve(mall.campaign, id="autumn"))
-    first = mall.deals.open_group("spring", "ann", account="wx-ann", ip="10.0.0.9").id
-    other = mall.deals.open_group("autumn", "bob", account="wx-bob", ip="10.0.0.9").id
+    first = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "wx-ann"), ip="10.0.0.9"
+    ).id
+    other = mall.deals.open_group(
+        "autumn", "bob", method_id=method_for(mall.payments, "bob", "wx-bob"), ip="10.0.0.9"
+    ).id
     assert flagged(mall, first) == flagged(mall, other) == []
     clock.advance(timedelta(days=1, minutes=1))
-    later = mall.deals.open_group("spring", "cat", account="wx-cat", ip="10.0.0.9").id
+    later = mall.deals.open_group(
+        "spring", "cat", method_id=method_for(mall.payments, "cat", "wx-cat"), ip="10.0.0.9"
+    ).id
     assert flagged(mall, first) == flagged(mall, later) == []
 
 
@@ -83,10 +103,17 @@ def test_a_deny_level_refuses_the_attempt_and_still_flags_the_other_group(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     mall = Mall(store, clock, across_groups=AcrossGroups(level="deny"))
-    first = mall.deals.open_group("spring", "ann", account="wx-ann", device_id="phone-1").id
+    first = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "wx-ann"), device_id="phone-1"
+    ).id
     before = mall.deals.group_risk_decisions(first)
     with pytest.raises(AbuseSuspected, match="also in group"):
-        mall.deals.open_group("spring", "bob", account="wx-bob", device_id="phone-1")
+        mall.deals.open_group(
+            "spring",
+            "bob",
+            method_id=method_for(mall.payments, "bob", "wx-bob"),
+            device_id="phone-1",
+        )
     assert before == [] and flagged(mall, first) == [("ann", "review")]
     assert [d["level"] for d in mall.deals.risk_decisions("bob")] == ["deny"]
 
@@ -137,14 +164,22 @@ def test_flags_match_a_model_of_who_shared_a_device_with_whom(
             try:
                 if step[0] == "open":
                     group = mall.deals.open_group(
-                        "spring", student, account=f"a-{student}", device_id=device
+                        "spring",
+                        student,
+                        method_id=method_for(mall.payments, student, f"a-{student}"),
+                        device_id=device,
                     ).id
                     groups.append(group)
                 else:
                     if not groups:
                         continue
                     group = groups[step[3] % len(groups)]
-                    mall.deals.join_group(group, student, account=f"a-{student}", device_id=device)
+                    mall.deals.join_group(
+                        group,
+                        student,
+                        method_id=method_for(mall.payments, student, f"a-{student}"),
+                        device_id=device,
+                    )
             except EduEngineError:
                 continue  # a limit (one open group, already a member, full): nothing flagged
             now = clock.now()

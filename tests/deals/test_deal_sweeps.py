@@ -16,10 +16,12 @@ from eduengine.deals import GroupDeal, GroupState, RefundIssued
 from eduengine.deals.model import DUE, REFUND_DUE, member_index
 from eduengine.deals.records import GROUPS, RISK_LOG, risk_index
 from eduengine.kernel.codec import micros
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle
 from tests.deals.mall import CountingUnitOfWork, Mall, counting
+from tests.payers import method_for
 
 Counts = Counter[tuple[str, str]]
 
@@ -166,7 +168,9 @@ def test_refunds_the_gateway_declines_stay_due_and_a_sweep_still_ends(
     assert indexed(store, REFUND_DUE) == set()
     zero = Money("0.00", "CNY")
     assert all(mall.gateway.balance(f"acct-s{n}") == zero for n in range(5))
-    assert {m.status for gid in ids for m in mall.deals.get_group(gid).members} == {"refunded"}
+    assert {m.status for gid in ids for m in mall.deals.get_group(gid, actor=SYSTEM).members} == {
+        "refunded"
+    }
 
 
 def test_every_index_follows_the_group(store: StoreHandle, clock: FixedClock) -> None:
@@ -181,7 +185,7 @@ def test_every_index_follows_the_group(store: StoreHandle, clock: FixedClock) ->
     assert indexed(store, REFUND_DUE) == set()
     assert indexed(store, member_index("fay")) == {left}
     assert indexed(store, member_index("ann")) == {formed}
-    deadline = micros(mall.deals.get_group(left).deadline)
+    deadline = micros(mall.deals.get_group(left, actor=SYSTEM).deadline)
     with store.unit_of_work() as uow:
         assert uow.records.scan(GROUPS, DUE) == [(left, deadline)]
 
@@ -189,11 +193,15 @@ def test_every_index_follows_the_group(store: StoreHandle, clock: FixedClock) ->
 def test_risk_decisions_and_queries_read_by_index(store: StoreHandle, clock: FixedClock) -> None:
     counts: Counts = Counter()
     mall = Mall(store, clock, uow=counting(counts))
-    gid = mall.deals.open_group("spring", "ann", account="a1", ip="10.0.0.1").id
-    mall.deals.join_group(gid, "bob", account="a2", ip="10.0.0.1")  # same IP: review
+    gid = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "a1"), ip="10.0.0.1"
+    ).id
+    mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "a2"), ip="10.0.0.1"
+    )  # same IP: review
     counts.clear()
-    assert [d["level"] for d in mall.deals.risk_decisions("bob")] == ["review"]
-    assert mall.deals.risk_decisions("ann") == []
+    assert [d["level"] for d in mall.deals.risk_decisions("bob", actor=SYSTEM)] == ["review"]
+    assert mall.deals.risk_decisions("ann", actor=SYSTEM) == []
     assert [g.id for g in mall.deals.closing_soon(timedelta(days=1))] == [gid]
     assert not [key for key in counts if key[0] == "list"]
     assert counts["get", RISK_LOG] == 1
@@ -205,8 +213,12 @@ def test_reindex_files_groups_and_risk_entries_stored_before_indexes(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     mall = Mall(store, clock)
-    gid = mall.deals.open_group("spring", "ann", account="a1", ip="10.0.0.1").id
-    mall.deals.join_group(gid, "bob", account="a2", ip="10.0.0.1")
+    gid = mall.deals.open_group(
+        "spring", "ann", method_id=method_for(mall.payments, "ann", "a1"), ip="10.0.0.1"
+    ).id
+    mall.deals.join_group(
+        gid, "bob", method_id=method_for(mall.payments, "bob", "a2"), ip="10.0.0.1"
+    )
     with store.unit_of_work() as uow:  # as an older version stored them: no index entries
         for kind in (GROUPS, RISK_LOG):
             for key, doc in uow.records.list(kind):
@@ -214,12 +226,12 @@ def test_reindex_files_groups_and_risk_entries_stored_before_indexes(
                 uow.records.put(kind, key, doc)
         uow.commit()
     assert mall.deals.closing_soon(timedelta(days=1)) == []
-    assert mall.deals.risk_decisions("bob") == []
+    assert mall.deals.risk_decisions("bob", actor=SYSTEM) == []
     # the group and bob's review, and the four sightings anti-abuse across groups keeps
     # (each student's account and IP), refiled as they stand
     assert mall.deals.reindex() == 6
     assert [g.id for g in mall.deals.closing_soon(timedelta(days=1))] == [gid]
-    assert len(mall.deals.risk_decisions("bob")) == 1
+    assert len(mall.deals.risk_decisions("bob", actor=SYSTEM)) == 1
     clock.advance(timedelta(days=1))
     assert mall.deals.expire_due() == 1
     assert indexed(store, DUE) == indexed(store, REFUND_DUE) == set()

@@ -30,9 +30,11 @@ from eduengine.errors import (
     InvalidInput,
     PaymentFailed,
 )
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from tests.adapters import StoreHandle
 from tests.deals.mall import PRICE, Mall
+from tests.payers import method_for
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def test_a_formed_group_seats_paid_members_up_to_its_max_size(mall: Mall) -> Non
     mall.join(gid, "bob")
     assert mall.join(gid, "cat") is GroupState.FORMED
     assert mall.join(gid, "dan") is GroupState.FORMED  # a place below max_size
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     dan = group.member("dan")
     assert dan is not None and dan.status == "paid" and dan.access
     assert len(mall.events(GroupFormed)) == 1  # formed once, at required_size
@@ -82,7 +84,7 @@ def test_a_formed_group_takes_no_joins_after_its_deadline(mall: Mall) -> None:
     with pytest.raises(GroupClosed, match="deadline"):
         mall.join(gid, "dan")
     assert mall.deals.expire_due() == 0  # a formed group has nothing to settle
-    assert mall.deals.get_group(gid).state is GroupState.FORMED
+    assert mall.deals.get_group(gid, actor=SYSTEM).state is GroupState.FORMED
 
 
 def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall: Mall) -> None:
@@ -93,7 +95,7 @@ def test_a_group_short_at_the_deadline_fails_and_refunds_every_member_once(mall:
         mall.join(gid, "cat")
     assert mall.deals.expire_due() == 1
     assert mall.deals.expire_due() == 0
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert group.state is GroupState.FAILED
     assert {m.status for m in group.members} == {"refunded"}
     refunds = [e.student_id for e in mall.events(RefundIssued)]  # type: ignore[attr-defined]
@@ -108,10 +110,10 @@ def test_a_refund_the_gateway_did_not_confirm_is_retried_by_the_next_sweep(mall:
     mall.clock.advance(timedelta(days=1))
     mall.gateway.fail_next_refunds(1)
     mall.deals.expire_due()
-    statuses = sorted(m.status for m in mall.deals.get_group(gid).members)
+    statuses = sorted(m.status for m in mall.deals.get_group(gid, actor=SYSTEM).members)
     assert statuses == ["refund_due", "refunded"]
     mall.deals.expire_due()
-    assert {m.status for m in mall.deals.get_group(gid).members} == {"refunded"}
+    assert {m.status for m in mall.deals.get_group(gid, actor=SYSTEM).members} == {"refunded"}
     assert len(mall.gateway.refunds) == 2 and len(mall.events(RefundIssued)) == 2
 
 
@@ -135,7 +137,7 @@ def test_concurrent_joins_never_overfill_a_group(mall: Mall) -> None:
         t.start()
     for t in threads:
         t.join()
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert len(group.paid) <= 4 and group.state is GroupState.FORMED
     assert len(group.paid) == 1 + sum(1 for r in results if r in ("open", "formed"))
     charged, _ = mall.gateway.totals()
@@ -158,7 +160,7 @@ def test_one_open_group_per_campaign_and_per_student_limits(mall: Mall) -> None:
     second = mall.open("bob")
     with pytest.raises(DealLimitReached, match="already in open group"):
         mall.join(second, "ann")
-    assert mall.deals.get_group(first).places_taken == 1
+    assert mall.deals.get_group(first, actor=SYSTEM).places_taken == 1
 
 
 def test_a_forced_group_forms_with_its_real_members_when_allowed(
@@ -169,7 +171,7 @@ def test_a_forced_group_forms_with_its_real_members_when_allowed(
     mall.join(gid, "bob")  # 2 of 3 = 67% >= 60%
     mall.clock.advance(timedelta(days=1))
     mall.deals.expire_due()
-    group = mall.deals.get_group(gid)
+    group = mall.deals.get_group(gid, actor=SYSTEM)
     assert group.state is GroupState.FORMED and group.forced
     assert len(mall.events(AccessGranted)) == 2
 
@@ -179,7 +181,7 @@ def test_a_declined_charge_releases_the_reserved_place(mall: Mall) -> None:
     mall.gateway.fail_next_charges(1)
     with pytest.raises(PaymentFailed):
         mall.join(gid, "bob")
-    assert mall.deals.get_group(gid).member("bob") is None
+    assert mall.deals.get_group(gid, actor=SYSTEM).member("bob") is None
     assert mall.join(gid, "bob") is GroupState.OPEN
 
 
@@ -187,20 +189,30 @@ def test_the_same_device_or_payment_account_is_denied_and_recorded(
     store: StoreHandle, mall: Mall
 ) -> None:
     gid = mall.deals.open_group(
-        "spring", "ann", account="acct-1", device_id="phone-A", ip="1.1.1.1"
+        "spring",
+        "ann",
+        method_id=method_for(mall.payments, "ann", "acct-1"),
+        device_id="phone-A",
+        ip="1.1.1.1",
     )
     before = store.snapshot()
     with pytest.raises(AbuseSuspected, match="device phone-A"):
-        mall.deals.join_group(gid.id, "bob", account="acct-2", device_id="phone-A")
+        mall.deals.join_group(
+            gid.id, "bob", method_id=method_for(mall.payments, "bob", "acct-2"), device_id="phone-A"
+        )
     with pytest.raises(AbuseSuspected, match="payment account acct-1"):
-        mall.deals.join_group(gid.id, "cat", account="acct-1")
+        mall.deals.join_group(gid.id, "cat", method_id=method_for(mall.payments, "cat", "acct-1"))
     after = store.snapshot()
     assert after["records"].get("group_deal") == before["records"].get("group_deal")
-    decisions = mall.deals.risk_decisions("bob") + mall.deals.risk_decisions("cat")
+    decisions = mall.deals.risk_decisions("bob", actor=SYSTEM) + mall.deals.risk_decisions(
+        "cat", actor=SYSTEM
+    )
     assert [d["level"] for d in decisions] == ["deny", "deny"]
     # the same IP only flags the join for review
-    mall.deals.join_group(gid.id, "dan", account="acct-3", ip="1.1.1.1")
-    assert [d["level"] for d in mall.deals.risk_decisions("dan")] == ["review"]
+    mall.deals.join_group(
+        gid.id, "dan", method_id=method_for(mall.payments, "dan", "acct-3"), ip="1.1.1.1"
+    )
+    assert [d["level"] for d in mall.deals.risk_decisions("dan", actor=SYSTEM)] == ["review"]
 
 
 def test_a_referrer_is_rewarded_once_when_the_new_student_first_pays(mall: Mall) -> None:
@@ -246,11 +258,21 @@ def test_bad_input_is_refused_and_changes_nothing(store: StoreHandle, mall: Mall
     mall.join(gid, "bob")
     mall.join(gid, "cat")
     mall.join(gid, "dan")  # formed and full (max_size 4)
+    xs = method_for(mall.payments, "x", "a")  # filed before: the refusals change nothing
     before = store.snapshot()
     for bad, error in (
-        (lambda: mall.deals.open_group("nope", "x", account="a"), CampaignNotFound),
-        (lambda: mall.deals.join_group("nope", "x", account="a"), GroupNotFound),
-        (lambda: mall.deals.join_group(gid, "x", account="a"), GroupClosed),
+        (
+            lambda: mall.deals.open_group("nope", "x", method_id=xs),
+            CampaignNotFound,
+        ),
+        (
+            lambda: mall.deals.join_group("nope", "x", method_id=xs),
+            GroupNotFound,
+        ),
+        (
+            lambda: mall.deals.join_group(gid, "x", method_id=xs),
+            GroupClosed,
+        ),
         (lambda: mall.deals.leave_group(gid, "zed"), EduEngineError),
         (lambda: mall.deals.cancel_group(gid), GroupClosed),
         (lambda: mall.deals.register_referral("ann", "ann"), InvalidInput),

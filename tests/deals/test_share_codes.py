@@ -14,6 +14,7 @@ from eduengine.deals.model import (
     normalise_share_code,
 )
 from eduengine.errors import GroupNotFound, InvalidInput, ShareCodeUnavailable
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.deals.mall import Mall
 
@@ -38,7 +39,7 @@ def test_a_student_finds_the_group_however_they_type_the_code(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     mall = Mall(store, clock)
-    group = mall.deals.get_group(mall.open("ann"))
+    group = mall.deals.get_group(mall.open("ann"), actor=SYSTEM)
     code = group.share_code
     assert len(code) == SHARE_CODE_LENGTH and normalise_share_code(code) == code
     typed: Iterable[str] = (
@@ -62,8 +63,8 @@ def test_a_colliding_code_is_drawn_again_so_each_link_finds_its_own_group(
 ) -> None:
     first, second = "AAAAAAAAAAAA", "BBBBBBBBBBBB"
     mall = Mall(store, clock, new_code=codes(first, first, first, second))
-    ann = mall.deals.get_group(mall.open("ann"))
-    bob = mall.deals.get_group(mall.open("bob"))
+    ann = mall.deals.get_group(mall.open("ann"), actor=SYSTEM)
+    bob = mall.deals.get_group(mall.open("bob"), actor=SYSTEM)
     assert (ann.share_code, bob.share_code) == (first, second)
     assert mall.deals.group_by_code(first.lower()).id == ann.id
     assert mall.deals.group_by_code(second).id == bob.id
@@ -74,6 +75,7 @@ def test_a_broken_code_source_is_refused_with_a_typed_error_and_changes_nothing(
 ) -> None:
     mall = Mall(store, clock, new_code=lambda: "SAMESAMESAME")
     ann = mall.open("ann")
+    mall.pays("bob")
     before = store.snapshot()
     with pytest.raises(ShareCodeUnavailable, match="SAMESAMESAME") as refused:
         mall.open("bob")
@@ -85,6 +87,7 @@ def test_a_broken_code_source_is_refused_with_a_typed_error_and_changes_nothing(
 
 def test_an_empty_code_from_the_source_is_refused(store: StoreHandle, clock: FixedClock) -> None:
     mall = Mall(store, clock, new_code=lambda: " - ")
+    mall.pays("ann")
     before = store.snapshot()
     with pytest.raises(InvalidInput, match="empty"):
         mall.open("ann")

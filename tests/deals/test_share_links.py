@@ -34,6 +34,7 @@ from eduengine.pricing import Customer, DiscountKind, Money, OrderLine
 from eduengine.referrals import ReferralClawedBack, ReferralReward, ReferralRewarded
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
+from tests.payers import method_for
 
 REWARD = ReferralReward(kind=DiscountKind.AMOUNT, value=Money("50", "CNY"))
 LINES = [OrderLine(course_id="py", price=Money("199.00", "CNY"))]
@@ -222,12 +223,15 @@ def test_share_links_refuse_bad_input_and_change_nothing(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     school = _school(store, clock)
-    g = school.deals.open_group("duo", "ann", account="wx-ann").id
+    g = school.deals.open_group(
+        "duo", "ann", method_id=method_for(school.payments, "ann", "wx-ann")
+    ).id
+    bobs = method_for(school.payments, "bob", "wx-bob")  # filed before: nothing changes below
     before = store.snapshot()
     with pytest.raises(ShareLinkNotFound):
         school.deals.registered_via("no-such-token", "bob")
     with pytest.raises(ShareLinkNotFound):
-        school.deals.join_group(g, "bob", account="wx-bob", via="no-such-token")
+        school.deals.join_group(g, "bob", method_id=bobs, via="no-such-token")
     with pytest.raises(InvalidInput):
         school.deals.share_link("ann", "trio", group_id=g)  # a group of another campaign
     with pytest.raises(InvalidInput):
@@ -251,11 +255,19 @@ def test_members_of_different_courses_of_one_price_band_form_one_group(
             ends_at=T0 + timedelta(days=30),
         )
     )
-    g = school.deals.open_group("band", "ann", account="wx-ann", course_id="js").id
-    school.deals.join_group(g, "bob", account="wx-bob")  # the campaign's own course
+    g = school.deals.open_group(
+        "band", "ann", method_id=method_for(school.payments, "ann", "wx-ann"), course_id="js"
+    ).id
+    school.deals.join_group(
+        g, "bob", method_id=method_for(school.payments, "bob", "wx-bob")
+    )  # the campaign's own course
     with pytest.raises(InvalidInput, match="covers"):
-        school.deals.join_group(g, "cat", account="wx-cat", course_id="rust")
-    formed = school.deals.join_group(g, "cat", account="wx-cat", course_id="go")
+        school.deals.join_group(
+            g, "cat", method_id=method_for(school.payments, "cat", "wx-cat"), course_id="rust"
+        )
+    formed = school.deals.join_group(
+        g, "cat", method_id=method_for(school.payments, "cat", "wx-cat"), course_id="go"
+    )
     assert formed.state is GroupState.FORMED
     assert {m.student_id: m.course_id for m in formed.members} == {
         "ann": "js",

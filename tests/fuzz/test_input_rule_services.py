@@ -31,6 +31,7 @@ from eduengine.errors import EduEngineError
 from eduengine.kernel.inputs import MAX_CAPACITY, MAX_COUNT, MAX_DURATION, MAX_ID_LENGTH
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.payments import FakePaymentGateway
+from eduengine.people import SYSTEM
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.rules import quote
 from eduengine.students import Actor, Guardian, GuardianRole, SchoolClass
@@ -204,7 +205,7 @@ PRICING: Table = [
             "o6", Customer(student_id="cat"), [LINE], coupons=v, account="acct-cat"
         ),
     ),
-    ("get order", ids, lambda s, v: s.school.pricing.get_order(v)),
+    ("get order", ids, lambda s, v: s.school.pricing.get_order(v, actor=SYSTEM)),
     ("cancel order", ids, lambda s, v: s.school.pricing.cancel_order(v)),
     ("redemptions", ids, lambda s, v: s.school.pricing.redemptions(v)),
     ("coupon code", ids, lambda s, v: s.school.pricing.add_coupon(coupon(code=v))),
@@ -235,7 +236,7 @@ PRICING: Table = [
 ]
 
 DEALS: Table = [
-    ("get group", ids, lambda s, v: s.school.deals.get_group(v)),
+    ("get group", ids, lambda s, v: s.school.deals.get_group(v, actor=SYSTEM)),
     ("group by code", ids, lambda s, v: s.school.deals.group_by_code(v)),
     ("closing soon", durations, lambda s, v: s.school.deals.closing_soon(v)),
     ("risk decisions", ids, lambda s, v: s.school.deals.risk_decisions(v)),
@@ -337,9 +338,9 @@ LEVELS: Table = [
         lambda s, v: s.school.levels.record(event(source_id="l4", occurred_at=v)),
     ),
     ("progress", ids, lambda s, v: s.school.levels.progress(v)),
-    ("badges", ids, lambda s, v: s.school.levels.badges_of(v)),
+    ("badges", ids, lambda s, v: s.school.levels.badges_of(v, actor=SYSTEM)),
     ("refused awards", ids, lambda s, v: s.school.levels.refused_awards(v)),
-    ("state", ids, lambda s, v: s.school.levels.state_of(v)),
+    ("state", ids, lambda s, v: s.school.levels.state_of(v, actor=SYSTEM)),
     ("class board", ids, lambda s, v: s.school.levels.leaderboard(class_id=v).top(3)),
     ("period board", ids, lambda s, v: s.school.levels.leaderboard(period=v).rank("ann")),
     ("top", ints, lambda s, v: s.school.levels.leaderboard().top(v)),
@@ -395,13 +396,13 @@ STUDENTS: Table = [
     ),
     ("activate", ids, lambda s, v: s.school.students.activate_package(v)),
     ("packages of", ids, lambda s, v: s.school.students.packages_of(v)),
-    ("expiring soon", durations, lambda s, v: s.school.students.expiring_soon(v)),
-    ("never activated", durations, lambda s, v: s.school.students.never_activated(v)),
-    ("book slot", ids, lambda s, v: s.school.students.book_with_credit(v, "ann")),
-    ("book student", ids, lambda s, v: s.school.students.book_with_credit(s.slot_id, v)),
-    ("cancel credit", ids, lambda s, v: s.school.students.cancel_with_credit(v)),
+    ("expiring soon", durations, lambda s, v: s.school.students.expiring_soon(v, actor=SYSTEM)),
+    ("never activated", durations, lambda s, v: s.school.students.never_activated(v, actor=SYSTEM)),
+    ("book slot", ids, lambda s, v: s.school.book(v, "ann", require_credit=True)),
+    ("book student", ids, lambda s, v: s.school.book(s.slot_id, v, require_credit=True)),
+    ("cancel credit", ids, lambda s, v: s.school.cancel(v)),
     ("no-show credit", ids, lambda s, v: s.school.students.mark_no_show_with_credit(v)),
-    ("enrolments", ids, lambda s, v: s.school.students.enrolments(v)),
+    ("enrolments", ids, lambda s, v: s.school.students.enrolments(v, actor=SYSTEM)),
     (
         "class id",
         ids,
@@ -429,13 +430,13 @@ STUDENTS: Table = [
     ),
     ("churn", ids, lambda s, v: s.school.students.churn(v)),
     ("refresh tags", ids, lambda s, v: s.school.students.refresh_tags(v)),
-    ("stage history", ids, lambda s, v: s.school.students.stage_history(v)),
+    ("stage history", ids, lambda s, v: s.school.students.stage_history(v, actor=SYSTEM)),
     ("view actor", ids, lambda s, v: s.school.students.view(Actor(id=v, role="admin"), "ann")),
     ("view", ids, lambda s, v: s.school.students.view(ADMIN, v)),
     ("update", texts, lambda s, v: s.school.students.update(ADMIN, "ann", phone=v)),
     ("grant", instants, lambda s, v: s.school.students.grant(ADMIN, "ann", v)),
     ("revoke", ids, lambda s, v: s.school.students.revoke(ADMIN, v)),
-    ("audit trail", ids, lambda s, v: s.school.students.audit_trail(v)),
+    ("audit trail", ids, lambda s, v: s.school.students.audit_trail(v, actor=SYSTEM)),
     ("erase", ids, lambda s, v: s.school.students.erase(ADMIN, v)),
     (
         "actor classes",
@@ -445,7 +446,11 @@ STUDENTS: Table = [
             "ann",
         ),
     ),
-    ("guardians", ids, lambda s, v: s.school.students.guardians_with(v, GuardianRole.PAY)),
+    (
+        "guardians",
+        ids,
+        lambda s, v: s.school.students.guardians_with(v, GuardianRole.PAY, actor=SYSTEM),
+    ),
 ]
 
 NOTICES: Table = [
@@ -472,11 +477,15 @@ NOTICES: Table = [
         texts,
         lambda s, v: s.school.notices.set_head_teacher("c1", name=v, contact="li@x"),
     ),
-    ("notice", ids, lambda s, v: s.school.notices.notice(v)),
+    ("notice", ids, lambda s, v: s.school.notices.notice(v, actor=SYSTEM)),
     ("states", ids, lambda s, v: s.school.notices.states(v)),
     ("for student", ids, lambda s, v: s.school.notices.for_student(v)),
-    ("for student limit", ints, lambda s, v: s.school.notices.for_student("ann", limit=v)),
-    ("dead letters", ints, lambda s, v: s.school.notices.dead_letters(limit=v)),
+    (
+        "for student limit",
+        ints,
+        lambda s, v: s.school.notices.for_student("ann", limit=v, actor=SYSTEM),
+    ),
+    ("dead letters", ints, lambda s, v: s.school.notices.dead_letters(limit=v, actor=SYSTEM)),
     ("deliver worker", ids, lambda s, v: s.school.notices.deliver_due(v)),
     ("deliver batch", ints, lambda s, v: s.school.notices.deliver_due("w1", batch=v)),
     ("outcome notice", ids, lambda s, v: s.school.notices.record_outcome(v, "sms", "opened")),
@@ -569,7 +578,7 @@ def test_the_longest_ids_and_largest_bounds_work_on_every_adapter(store: StoreHa
     s.students.buy_package(
         longest, credits=MAX_COUNT, valid_for=MAX_DURATION, package_id=other, activate=True
     )
-    assert s.students.packages_of(longest)[0].credits_left == MAX_COUNT
+    assert s.students.packages_of(longest, actor=SYSTEM)[0].credits_left == MAX_COUNT
     order = s.pricing.checkout(
         longest,
         Customer(student_id=longest),
@@ -580,7 +589,7 @@ def test_the_longest_ids_and_largest_bounds_work_on_every_adapter(store: StoreHa
     assert s.payments.intent(f"order:{longest}") is not None
     s.deals.create_campaign(campaign(id=longest, required_size=MAX_CAPACITY))
     group = s.deals.open_group(longest, longest, account=longest, device_id=other, ip=other)
-    assert s.deals.get_group(group.id).capacity == MAX_CAPACITY
+    assert s.deals.get_group(group.id, actor=SYSTEM).capacity == MAX_CAPACITY
     award = s.levels.record(event(student_id=longest, source_id=longest, quantity=MAX_COUNT))
     assert award.awarded
     assert s.levels.leaderboard().rank(longest) == 1
@@ -590,7 +599,7 @@ def test_the_longest_ids_and_largest_bounds_work_on_every_adapter(store: StoreHa
     s.notices.set_preferences(f"{longest}#{other}", channels=["sms"], zone="Asia/Shanghai")
     assert s.notices.preferences(f"{longest}#{other}").zone == "Asia/Shanghai"
     assert group.id in [g.id for g in s.deals.closing_soon(MAX_DURATION)]
-    assert other in [p.id for p in s.students.expiring_soon(MAX_DURATION)]
+    assert other in [p.id for p in s.students.expiring_soon(MAX_DURATION, actor=SYSTEM)]
     assert s.payments.reconcile(settle_after=MAX_DURATION) == 0
 
 
@@ -601,7 +610,9 @@ def test_join_group_without_a_student_is_refused_and_charges_nobody(store: Store
         lambda: seeded.school.deals.join_group(seeded.group_id, None, account=None),  # type: ignore[arg-type]
     )
     assert refusal is not None and refusal.code == "invalid_id"
-    assert [m.student_id for m in seeded.school.deals.get_group(seeded.group_id).members] == ["ann"]
+    assert [
+        m.student_id for m in seeded.school.deals.get_group(seeded.group_id, actor=SYSTEM).members
+    ] == ["ann"]
 
 
 def test_a_refusal_names_the_argument() -> None:

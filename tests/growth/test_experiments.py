@@ -24,6 +24,7 @@ from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 from tests.growth.test_stats import CONTROL, TREATED
+from tests.payers import method_for
 
 RUNS = itertools.count()
 PRICE = Experiment(
@@ -215,11 +216,17 @@ def test_group_formation_rates_per_variant_from_the_deals_feed(store: StoreHandl
             chosen = school.experiments.expose("group-size", opener)
             assert chosen is not None and chosen.key == variant
             campaign = str(chosen.params["campaign"])
-            group = school.deals.open_group(campaign, opener, account=f"acct-{opener}").id
+            group = school.deals.open_group(
+                campaign, opener, method_id=method_for(school.payments, opener, f"acct-{opener}")
+            ).id
             if i % 2 == 0:  # filled by friends who are in no experiment
                 for k in range(1, 3 if campaign == "trios" else 2):
                     friend = f"friend-{opener}-{k}"
-                    school.deals.join_group(group, friend, account=f"acct-{friend}")
+                    school.deals.join_group(
+                        group,
+                        friend,
+                        method_id=method_for(school.payments, friend, f"acct-{friend}"),
+                    )
                 formed += 1
         expected[variant] = formed
     clock.advance(timedelta(days=2))

@@ -74,7 +74,7 @@ def test_registered_and_no_purchase_sends_a_notice_from_a_template_once(
     ]
     skipped = events_of(school, JourneyStepSkipped)
     assert [(e.student_id, e.reason) for e in skipped] == [("bob", "purchased")]  # type: ignore[attr-defined]
-    [notice] = school.notices.for_student("ann")
+    [notice] = school.notices.for_student("ann", actor=SYSTEM)
     assert notice.kind == "journey" and notice.context["template"]["version"] == 1
     assert school.journeys.passed("welcome", "nudge", "ann", actor=SYSTEM) == clock.now()
     assert school.journeys.passed("welcome", "nudge", "bob", actor=SYSTEM) is None
@@ -141,7 +141,7 @@ def test_event_triggers_credits_low_level_reached_and_no_lesson(store: StoreHand
     school.students.buy_package("ann", credits=2, valid_for=timedelta(days=90), activate=True)
     start = T0 + timedelta(days=30)
     slot = school.booking.create_slot("c", start, start + timedelta(hours=1), capacity=5)
-    school.students.book_with_credit(slot.id, "ann")  # 1 left: low
+    school.book(slot.id, "ann", require_credit=True)  # 1 left: low
     # 250 XP: from level 1 past level 3
     school.levels.record(
         LearningEvent(student_id="bob", kind="lesson", source_id="l1", occurred_at=clock.now())

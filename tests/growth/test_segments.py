@@ -128,7 +128,7 @@ def test_the_sweep_reads_only_due_students_and_moves_them(store: StoreHandle) ->
     clock.advance(timedelta(days=46))  # cy: 61 days without activity after buying
     assert school.segments.sweep_due() >= 1
     assert list(school.segments.audience(Segment(stages={"churned"}), actor=SYSTEM)) == ["cy"]
-    assert [s for s, _, _ in school.students.stage_history("cy")][-1] == "churned"
+    assert [s for s, _, _ in school.students.stage_history("cy", actor=SYSTEM)][-1] == "churned"
 
 
 def test_mastery_and_linked_guardians_channels(store: StoreHandle) -> None:

@@ -13,6 +13,7 @@ from eduengine import FixedClock, School
 from eduengine.errors import AccessDenied, InvalidInput, StudentNotFound
 from eduengine.learning import ArchiveEntry, Assignment, WorkKind
 from eduengine.levels import LearningEvent, XpRule
+from eduengine.people import SYSTEM
 from eduengine.students import Actor, SchoolClass
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -174,7 +175,7 @@ def test_a_teacher_reads_her_classes_a_guardian_his_child_and_each_read_is_audit
         school.learning.add_note(TEACHER_B, "ann", "not my student")
     with pytest.raises(AccessDenied):
         school.learning.archive(Actor(id="s9", role="support"), "ann")
-    trail = [(e.actor_id, e.action) for e in school.students.audit_trail("ann")]
+    trail = [(e.actor_id, e.action) for e in school.students.audit_trail("ann", actor=SYSTEM)]
     assert trail[-5:] == [
         ("t1", "read"),
         ("g1", "read"),
@@ -183,7 +184,7 @@ def test_a_teacher_reads_her_classes_a_guardian_his_child_and_each_read_is_audit
         ("s9", "denied"),
     ]
     assert ("t1", "update") in trail  # the note written in a_term
-    assert [(e.actor_id, e.action) for e in school.students.audit_trail("bob")] == [
+    assert [(e.actor_id, e.action) for e in school.students.audit_trail("bob", actor=SYSTEM)] == [
         ("g1", "denied")
     ]
     # the refused note left no line in the archive
@@ -195,7 +196,7 @@ def test_a_teacher_reads_her_classes_a_guardian_his_child_and_each_read_is_audit
 
 def test_a_corrected_attendance_mark_replaces_its_line(store: StoreHandle) -> None:
     school, _ = a_term(store)
-    seats = school.booking.bookings_for_student("ann")
+    seats = school.booking.bookings_for_student("ann", actor=SYSTEM)
     [missed] = [b for b in seats if b.status.value == "no_show"]
     school.booking.mark_attended(missed.id)
     math = school.learning.archive(ACADEMIC, "ann", course_id="math").entries

@@ -14,6 +14,7 @@ from eduengine.learning import Assignment, Curriculum, KnowledgePoint, WorkKind
 from eduengine.learning.handlers import MASTERY_PROJECTION
 from eduengine.mastery import DEFAULT_PARAMS
 from eduengine.mastery.model import update
+from eduengine.people import SYSTEM
 from eduengine.students import Actor
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -52,13 +53,13 @@ def test_grading_work_moves_the_mastery_of_each_point_it_exercises(store: StoreH
     graded(school, "hw1", "ann", "0.9")
     clock.advance(timedelta(hours=1))
     graded(school, "hw2", "ann", "0.4")
-    state = school.mastery.mastery("ann")
+    state = school.mastery.mastery("ann", actor=SYSTEM)
     assert sorted(state) == ["greetings", "numbers"]
     for point in ("greetings", "numbers"):
         assert state[point].mastery == expected("0.9", "0.4")
         assert state[point].observations == 2
         assert state[point].last_observed == T0 + timedelta(hours=1)
-    assert school.mastery.mastery("bob") == {}
+    assert school.mastery.mastery("bob", actor=SYSTEM) == {}
 
 
 def test_each_graded_attempt_is_applied_once_through_rebuilds_and_replays(
@@ -66,9 +67,9 @@ def test_each_graded_attempt_is_applied_once_through_rebuilds_and_replays(
 ) -> None:
     school, clock = a_school(store, inline=False)
     graded(school, "hw1", "ann", "0.9")
-    assert school.mastery.mastery("ann") == {}  # nothing until the projection runs
+    assert school.mastery.mastery("ann", actor=SYSTEM) == {}  # nothing until the projection runs
     school.projections.catch_up()
-    before = school.mastery.mastery("ann")
+    before = school.mastery.mastery("ann", actor=SYSTEM)
     assert before["greetings"].observations == 1
     school.projections.rebuild(MASTERY_PROJECTION)
     # a worker that crashed after applying, its checkpoint lost: the replay skips it too
@@ -76,11 +77,11 @@ def test_each_graded_attempt_is_applied_once_through_rebuilds_and_replays(
         uow.records.delete("projection_checkpoint", MASTERY_PROJECTION)
         uow.commit()
     school.projections.catch_up()
-    assert school.mastery.mastery("ann") == before
+    assert school.mastery.mastery("ann", actor=SYSTEM) == before
     clock.advance(timedelta(hours=1))
     graded(school, "hw2", "ann", "0.9")
     school.projections.catch_up()
-    assert school.mastery.mastery("ann")["numbers"].observations == 2
+    assert school.mastery.mastery("ann", actor=SYSTEM)["numbers"].observations == 2
 
 
 def test_a_grade_dated_before_the_last_observation_is_applied_at_that_time(
@@ -91,14 +92,14 @@ def test_a_grade_dated_before_the_last_observation_is_applied_at_that_time(
     # the host observed her on greetings two days from now (a test it ran elsewhere)
     school.mastery.observe("ann", "greetings", Decimal("0.5"), at=later)
     graded(school, "hw1", "ann", "0.9")
-    state = school.mastery.mastery("ann")
+    state = school.mastery.mastery("ann", actor=SYSTEM)
     assert state["greetings"].observations == 2
     assert state["greetings"].last_observed == later
     assert state["greetings"].mastery == expected("0.5", "0.9")
     assert state["numbers"].last_observed == T0  # untouched points keep the grade's time
     # two grades of the same instant both count, in feed order
     graded(school, "hw2", "ann", "0.2")
-    state = school.mastery.mastery("ann")
+    state = school.mastery.mastery("ann", actor=SYSTEM)
     assert state["numbers"].observations == 2
     assert state["numbers"].mastery == expected("0.9", "0.2")
 
@@ -109,7 +110,7 @@ def test_an_erased_student_feeds_no_mastery(store: StoreHandle) -> None:
     graded(school, "hw1", "ann", "0.9")
     school.students.erase(Actor(id="a1", role="admin"), "ann")
     school.projections.catch_up()
-    assert school.mastery.mastery("ann") == {}
+    assert school.mastery.mastery("ann", actor=SYSTEM) == {}
 
 
 def test_the_mastery_graph_follows_the_curriculum(store: StoreHandle) -> None:
@@ -124,7 +125,7 @@ def test_the_mastery_graph_follows_the_curriculum(store: StoreHandle) -> None:
         Curriculum(course_id="en1", points=ENGLISH.points[:2], units=ENGLISH.units[:1])
     )
     assert school.mastery.prerequisites() == {"greetings": (), "numbers": ()}
-    step = school.mastery.next_step("ann")
+    step = school.mastery.next_step("ann", actor=SYSTEM)
     assert step.candidates.keys() == {"greetings", "numbers"}
 
 

@@ -23,6 +23,7 @@ from eduengine.learning.events import WorkAssigned
 from eduengine.learning.progress import BY, PROGRESS_PROJECTION, ProgressRow
 from eduengine.mastery.events import MasteryUpdated
 from eduengine.mastery.path import MASTERED
+from eduengine.people import SYSTEM
 from eduengine.students import Actor, SchoolClass
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -165,7 +166,7 @@ def brute_force(school: School, period: Period, by: str) -> list[ProgressRow]:
                 if event.unit_id is not None:
                     started.setdefault((event.course_id, event.unit_id), event.occurred_at)
             elif isinstance(event, AttendanceMarked):
-                slot = school.booking.get_slot(event.slot_id)
+                slot = school.booking.get_slot(event.slot_id, actor=SYSTEM)
                 mine = [x for x in lessons if x["booking"] == event.booking_id]
                 if event.status == "attended" and not mine:
                     lessons.append({"booking": event.booking_id, "course": slot.course_id,

@@ -27,6 +27,7 @@ from eduengine.learning.reporting import period_key
 from eduengine.mastery import DEFAULT_PARAMS
 from eduengine.mastery.model import update
 from eduengine.notices import NoticePolicy
+from eduengine.people import SYSTEM
 from eduengine.students import Actor, Guardian
 from eduengine.students.model import GuardianRole
 from tests.adapters import StoreHandle
@@ -171,7 +172,7 @@ def brute_force(school: School, history: History, period: Period) -> LearningRep
     def scores(point: str, until: datetime) -> list[Decimal]:
         return [g[3] for g in history.grades if point in g[2] and g[0] < until]
 
-    step = school.mastery.next_step("ann")
+    step = school.mastery.next_step("ann", actor=SYSTEM)
     return LearningReport(
         student_id="ann",
         name=NAME,
@@ -207,7 +208,7 @@ def brute_force(school: School, history: History, period: Period) -> LearningRep
 def report_notices(school: School, student_id: str) -> dict[str, dict[str, object]]:
     return {
         n.recipient.id: dict(n.context)
-        for n in school.notices.for_student(student_id)
+        for n in school.notices.for_student(student_id, actor=SYSTEM)
         if n.kind == "learning_report"
     }
 

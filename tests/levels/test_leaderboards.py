@@ -20,6 +20,7 @@ from eduengine.errors import NotRanked
 from eduengine.levels import LearningEvent, LevelCurve, LevelService, XpRule, period_keys
 from eduengine.levels import board as board_module
 from eduengine.levels.board import board_name
+from eduengine.people import SYSTEM
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students import SchoolClass, StudentService
 from tests.adapters import ADAPTERS, StoreHandle, make_store
@@ -208,7 +209,7 @@ def test_a_transfer_moves_future_xp_only(store: StoreHandle) -> None:
     ]
     assert len(xp.leaderboard(class_id="Z")) == 0
     assert xp.leaderboard().rank("ann") == 1 and xp.leaderboard().xp_of("ann") == 80
-    state = xp.state_of("ann")
+    state = xp.state_of("ann", actor=SYSTEM)
     assert state["class_id"] == "B" and state["class_xp"] == {"A": 50, "B": 30}
 
 
@@ -308,7 +309,11 @@ def test_a_page_and_a_rank_read_the_index_not_every_student(store: StoreHandle) 
             state = {"xp": n % 50 * 100, "periods": {}, "class_xp": {}, "class_periods": {}}
             board_module.file_xp(uow.records, [(f"s{n:03d}", {}, state)])
         uow.commit()
-    counted = service(lambda: CountingUnitOfWork(store.unit_of_work(), seen))
+    counted = service(
+        lambda read_only=False: CountingUnitOfWork(
+            store.store.unit_of_work(read_only=read_only), seen
+        )
+    )
     top = counted.leaderboard().top(10)
     assert [s.xp for s in top] == [4900] * 6 + [4800] * 4
     assert "list" not in seen and seen["rows"] <= 20 and seen.get("counted", 0) == 0
@@ -335,7 +340,11 @@ def test_a_rank_counts_only_inside_the_students_band(store: StoreHandle) -> None
             state = {"xp": n % 100, "periods": {}, "class_xp": {}, "class_periods": {}}
             board_module.file_xp(uow.records, [(f"s{n:03d}", {}, state)])
         uow.commit()
-    counted = service(lambda: CountingUnitOfWork(store.unit_of_work(), seen))
+    counted = service(
+        lambda read_only=False: CountingUnitOfWork(
+            store.store.unit_of_work(read_only=read_only), seen
+        )
+    )
     # s040 has 40 XP: band 32..63, so only 41..63 is counted in the index
     assert counted.leaderboard().rank("s040") == 1 + 5 * 59
     assert seen["counted"] == 5 * 23

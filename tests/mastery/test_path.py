@@ -16,6 +16,7 @@ from eduengine.errors import PrerequisiteCycle
 from eduengine.mastery import BktParams, MasteryService
 from eduengine.mastery import service as service_module
 from eduengine.mastery.path import check_graph as real_check
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -43,7 +44,7 @@ def test_the_path_opens_points_as_their_prerequisites_are_mastered(store: StoreH
     clock = FixedClock(T0)
     mastery = MasteryService(store.unit_of_work, clock=clock)
     _school_graph(mastery)
-    first = mastery.next_step("ann")
+    first = mastery.next_step("ann", actor=SYSTEM)
     # nothing observed: "count" (prior 0.2) is open and lower than "shapes" (prior 0.6)
     assert (first.kind, first.point_id, first.mastery) == ("learn", "count", Decimal("0.2"))
     assert first.candidates == {"count": Decimal("0.2"), "shapes": Decimal("0.6")}
@@ -53,8 +54,8 @@ def test_the_path_opens_points_as_their_prerequisites_are_mastered(store: StoreH
     hour = _master(mastery, "sub", hour)
     mastery.observe("ann", "add", False, T0 + timedelta(hours=hour))
     clock.set(T0 + timedelta(hours=hour))  # no review is due yet: the path learns
-    step = mastery.next_step("ann")
-    ann = mastery.mastery("ann")
+    step = mastery.next_step("ann", actor=SYSTEM)
+    ann = mastery.mastery("ann", actor=SYSTEM)
     assert step.kind == "learn" and step.point_id == "add"
     assert step.mastery == ann["add"].mastery < Decimal("0.6")
     assert step.prerequisites == {"count": ann["count"].mastery}
@@ -68,13 +69,13 @@ def test_a_due_review_comes_first(store: StoreHandle) -> None:
     _school_graph(mastery)
     mastery.observe("ann", "shapes", True)
     mastery.observe("ann", "count", False)
-    due = mastery.due_reviews("ann", T0 + timedelta(days=365))
+    due = mastery.due_reviews("ann", T0 + timedelta(days=365), actor=SYSTEM)
     assert [r.point_id for r in due] == ["count", "shapes"]  # the wrong answer is due first
     clock.set(due[0].due)
-    step = mastery.next_step("ann")
+    step = mastery.next_step("ann", actor=SYSTEM)
     assert step.kind == "review" and step.point_id == "count"
     assert step.review == due[0]
-    assert step.mastery == mastery.mastery("ann")["count"].mastery
+    assert step.mastery == mastery.mastery("ann", actor=SYSTEM)["count"].mastery
     assert "review count: due since" in step.explain()
 
 
@@ -83,13 +84,13 @@ def test_a_caller_may_pass_its_own_graph_and_done_means_all_mastered(
 ) -> None:
     mastery = MasteryService(store.unit_of_work, clock=FixedClock(T0))
     _master(mastery, "a", 0)
-    step = mastery.next_step("ann", at=T0, prerequisites={"a": [], "b": ["a"]})
+    step = mastery.next_step("ann", at=T0, prerequisites={"a": [], "b": ["a"]}, actor=SYSTEM)
     assert (step.kind, step.point_id, step.prerequisites) == (
         "learn",
         "b",
-        {"a": mastery.mastery("ann")["a"].mastery},
+        {"a": mastery.mastery("ann", actor=SYSTEM)["a"].mastery},
     )
-    assert mastery.next_step("ann", at=T0, prerequisites={"a": []}).kind == "done"
+    assert mastery.next_step("ann", at=T0, prerequisites={"a": []}, actor=SYSTEM).kind == "done"
 
 
 def test_a_prerequisite_cycle_is_refused_and_changes_nothing(store: StoreHandle) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from eduengine import FixedClock, School
 from eduengine.errors import InvalidInput, SlotNotFound
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -76,7 +77,7 @@ def test_the_course_and_slot_a_person_would_pick_come_first_with_the_reasons(
     store: StoreHandle,
 ) -> None:
     school, ids = _plant(store)
-    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai")
+    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai", actor=SYSTEM)
 
     best = ranked.courses[0]
     assert best.course_id == "algebra"
@@ -121,12 +122,12 @@ def test_the_course_and_slot_a_person_would_pick_come_first_with_the_reasons(
 
 def test_the_ranking_is_the_same_for_the_same_state(store: StoreHandle) -> None:
     school, ids = _plant(store)
-    first = school.mastery.recommend("mei", zone="Asia/Shanghai")
-    again = school.mastery.recommend("mei", zone="Asia/Shanghai")
+    first = school.mastery.recommend("mei", zone="Asia/Shanghai", actor=SYSTEM)
+    again = school.mastery.recommend("mei", zone="Asia/Shanghai", actor=SYSTEM)
     assert first == again
     # the host's own timetable gives the same ranking of the slots it lists
     listed = school.mastery.recommend(
-        "mei", zone="Asia/Shanghai", slot_ids=[ids["saturday"], ids["pick"]]
+        "mei", zone="Asia/Shanghai", slot_ids=[ids["saturday"], ids["pick"]], actor=SYSTEM
     )
     assert [s.slot_id for s in listed.slots] == [ids["pick"], ids["saturday"]]
     assert listed.slots[0].score == first.slots[0].score
@@ -136,7 +137,7 @@ def test_the_ranking_is_the_same_for_the_same_state(store: StoreHandle) -> None:
 def test_a_goal_course_comes_first(store: StoreHandle) -> None:
     school, _ = _plant(store)
     school.mastery.set_goals("mei", courses=["poetry"])
-    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai")
+    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai", actor=SYSTEM)
     assert ranked.courses[0].course_id == "poetry"
     assert ranked.courses[0].reasons[0] == "one of her goal courses"
     assert ranked.slots[0].course_id == "poetry"
@@ -189,10 +190,10 @@ def test_recommend_reads_only_the_candidate_courses_slots_in_the_horizon(
     with store.unit_of_work() as uow:
         history = {b.slot_id for b in uow.bookings.for_student("mei")}
         every_id = uow.slots.list_ids()
-    every = school.mastery.recommend("mei", zone="Asia/Shanghai", slot_ids=every_id)
+    every = school.mastery.recommend("mei", zone="Asia/Shanghai", slot_ids=every_id, actor=SYSTEM)
     calls = _spy_slot_reads(school)
 
-    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai")
+    ranked = school.mastery.recommend("mei", zone="Asia/Shanghai", actor=SYSTEM)
 
     assert ranked == every  # the same ranking as reading every slot
     assert calls, "the spy saw no slot reads"
@@ -208,4 +209,4 @@ def test_recommend_reads_only_the_candidate_courses_slots_in_the_horizon(
 def test_an_unknown_listed_slot_is_refused(store: StoreHandle) -> None:
     school, ids = _plant(store)
     with pytest.raises(SlotNotFound):
-        school.mastery.recommend("mei", slot_ids=[ids["pick"], "no-such-slot"])
+        school.mastery.recommend("mei", slot_ids=[ids["pick"], "no-such-slot"], actor=SYSTEM)

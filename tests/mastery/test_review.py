@@ -16,6 +16,7 @@ from eduengine.mastery import MasteryService, ReviewSettings
 from eduengine.mastery.model import Score
 from eduengine.mastery.review import DEFAULT_REVIEW, FSRS6_DEFAULTS, ReviewCard, review
 from eduengine.mastery.service import SETTINGS, STUDENTS
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -71,8 +72,8 @@ def test_the_service_schedules_the_same_due_dates_on_every_adapter(store: StoreH
         dues.append(state.card.due)
     assert dues == _direct_due_dates()
     last = dues[-1]
-    assert mastery.due_reviews("ann", last - timedelta(seconds=1)) == []
-    (due,) = mastery.due_reviews("ann", last)
+    assert mastery.due_reviews("ann", last - timedelta(seconds=1), actor=SYSTEM) == []
+    (due,) = mastery.due_reviews("ann", last, actor=SYSTEM)
     assert (due.point_id, due.due, due.reviews) == ("fractions", last, len(LOG))
 
 
@@ -82,7 +83,7 @@ def test_stored_cards_survive_a_round_trip_through_every_adapter(store: StoreHan
     written = [
         mastery.observe("ann", p, r, T0 + timedelta(hours=n)) for n, (p, r) in enumerate(seen)
     ]
-    read = mastery.mastery("ann")
+    read = mastery.mastery("ann", actor=SYSTEM)
     assert read["add"] == written[2] and read["sub"] == written[1]
     card = read["add"].card
     assert card is not None and card.version == DEFAULT_REVIEW.version
@@ -154,7 +155,7 @@ def test_students_with_due_reviews_come_from_the_index(store: StoreHandle) -> No
     mastery = MasteryService(store.unit_of_work, clock=FixedClock(T0))
     mastery.observe("ann", "add", False)  # Again: due again about a day later
     mastery.observe("bob", "add", Decimal("0.95"))  # Easy: due much later
-    ann_due = mastery.due_reviews("ann", T0 + timedelta(days=400))[0].due
+    ann_due = mastery.due_reviews("ann", T0 + timedelta(days=400), actor=SYSTEM)[0].due
     assert mastery.students_with_due_reviews(ann_due) == ["ann"]
     assert mastery.students_with_due_reviews(T0 + timedelta(days=400)) == ["ann", "bob"]
     assert mastery.students_with_due_reviews(T0) == []

@@ -12,6 +12,7 @@ from eduengine import FixedClock, School
 from eduengine.errors import InvalidInput
 from eduengine.mastery import BktParams, GoalsSet, MasteryUpdated, ReviewScheduled, observe_in
 from eduengine.mastery.service import GOALS, STUDENTS
+from eduengine.people import SYSTEM
 from eduengine.students import Actor
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -49,13 +50,13 @@ def test_erasure_removes_her_mastery_cards_and_goals_and_nobody_elses(store: Sto
         school.mastery.set_goals(student, points=["fractions"])
     report = school.students.erase(Actor(id="dpo", role="admin"), "ann")
     assert report.removed["mastery"] == 2
-    assert school.mastery.mastery("ann") == {}
-    assert school.mastery.goals("ann").points == ()
-    assert school.mastery.due_reviews("ann", T0 + timedelta(days=400)) == []
+    assert school.mastery.mastery("ann", actor=SYSTEM) == {}
+    assert school.mastery.goals("ann", actor=SYSTEM).points == ()
+    assert school.mastery.due_reviews("ann", T0 + timedelta(days=400), actor=SYSTEM) == []
     assert school.mastery.students_with_due_reviews(T0 + timedelta(days=400)) == ["bob"]
     with store.unit_of_work() as uow:
         assert uow.records.get(STUDENTS, "ann") is None and uow.records.get(GOALS, "ann") is None
-    assert list(school.mastery.mastery("bob")) == ["fractions"]
+    assert list(school.mastery.mastery("bob", actor=SYSTEM)) == ["fractions"]
 
 
 def test_observe_in_applies_inside_the_callers_unit_of_work(store: StoreHandle) -> None:
@@ -65,7 +66,7 @@ def test_observe_in_applies_inside_the_callers_unit_of_work(store: StoreHandle) 
         assert [type(e) for e in uow.raised_events()] == [MasteryUpdated, ReviewScheduled]
         uow.rollback()
     school = School.build(store, clock=FixedClock(T0), reminders=None)
-    assert school.mastery.mastery("ann") == {}  # rolled back with the caller
+    assert school.mastery.mastery("ann", actor=SYSTEM) == {}  # rolled back with the caller
     assert school.mastery.observe("ann", "fractions", Decimal("1"), T0) == state
 
 

@@ -17,6 +17,7 @@ from eduengine.booking.events import SeatBooked, SlotCreated
 from eduengine.errors import InvalidInput, InvalidSetting, InvalidTimeRange
 from eduengine.levels import LearningEvent, XpRule
 from eduengine.milestones import Quest, QuestCompleted
+from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 
@@ -88,13 +89,15 @@ def test_attending_lessons_completes_a_quest_with_its_xp_badge_and_certificate_o
         booking = school.booking.book(slot.id, "ann")
         clock.set(start + timedelta(minutes=5))
         school.booking.mark_attended(booking.id)
-        [progress] = school.milestones.quest_progress("ann")
+        [progress] = school.milestones.quest_progress("ann", actor=SYSTEM)
         assert progress.count == min(n + 1, 3)
         assert progress.status == ("done" if n >= 2 else "open")
     assert len(completions(school, "ann")) == 1
-    assert school.levels.progress("ann").xp == 30  # the reward, once (no XP rule fires)
-    assert school.levels.badges_of("ann") == ["regular"]
-    [cert] = school.milestones.certificates_of("ann")
+    assert (
+        school.levels.progress("ann", actor=SYSTEM).xp == 30
+    )  # the reward, once (no XP rule fires)
+    assert school.levels.badges_of("ann", actor=SYSTEM) == ["regular"]
+    [cert] = school.milestones.certificates_of("ann", actor=SYSTEM)
     assert (cert.kind, cert.subject_id, cert.basis) == ("quest", "three-lessons", "quest")
     assert school.milestones.verify_certificate(cert.id, cert.payload()).valid
 
@@ -117,9 +120,9 @@ def test_what_happens_after_the_end_does_not_count_and_the_quest_expires(
     xp(school, "ann", 60, "a", at_days=1)
     xp(school, "ann", 60, "b", at_days=3)  # at the end: too late
     xp(school, "ann", 60, "c", at_days=-1)  # before the start
-    [progress] = school.milestones.quest_progress("ann", at=T0 + timedelta(days=2))
+    [progress] = school.milestones.quest_progress("ann", at=T0 + timedelta(days=2), actor=SYSTEM)
     assert (progress.count, progress.status) == (60, "open")
-    [progress] = school.milestones.quest_progress("ann", at=T0 + timedelta(days=3))
+    [progress] = school.milestones.quest_progress("ann", at=T0 + timedelta(days=3), actor=SYSTEM)
     assert progress.status == "expired"
     assert completions(school, "ann") == []
 
@@ -138,11 +141,11 @@ def test_mastering_points_counts_each_point_once(store: StoreHandle) -> None:
     )
     for n in range(6):  # "count" goes past the threshold once, then stays above it
         school.mastery.observe("ann", "count", True, at=T0 + timedelta(hours=n))
-    [progress] = school.milestones.quest_progress("ann")
+    [progress] = school.milestones.quest_progress("ann", actor=SYSTEM)
     assert progress.count == 1
     for n in range(6):
         school.mastery.observe("ann", "add", True, at=T0 + timedelta(hours=n))
-    [progress] = school.milestones.quest_progress("ann")
+    [progress] = school.milestones.quest_progress("ann", actor=SYSTEM)
     assert (progress.count, progress.status) == (2, "done")
 
 
@@ -225,11 +228,11 @@ def test_a_quest_is_awarded_at_most_once_whatever_the_interleaving(
     done = [c.quest_id for c in completions(school, student)]
     quests = [q.id for q in school.milestones.quests()]
     assert sorted(done) == (sorted(quests) if counted >= 50 else [])
-    state = school.levels.state_of(student)
+    state = school.levels.state_of(student, actor=SYSTEM)
     assert sorted(s for s in state["sources"] if s.startswith("quest_reward:")) == sorted(
         f"quest_reward:{q}" for q in done
     )
-    assert school.levels.progress(student).xp == earned + 7 * len(done)
+    assert school.levels.progress(student, actor=SYSTEM).xp == earned + 7 * len(done)
 
 
 def test_two_workers_catching_up_at_once_award_a_quest_once(store: StoreHandle) -> None:
@@ -262,9 +265,9 @@ def test_two_workers_catching_up_at_once_award_a_quest_once(store: StoreHandle) 
     for worker in workers:
         worker.projections.catch_up()
     assert len(completions(school, "ann")) == 1
-    assert school.levels.progress("ann").xp == 65
-    assert school.levels.badges_of("ann") == ["fast"]
-    [progress] = school.milestones.quest_progress("ann")
+    assert school.levels.progress("ann", actor=SYSTEM).xp == 65
+    assert school.levels.badges_of("ann", actor=SYSTEM) == ["fast"]
+    [progress] = school.milestones.quest_progress("ann", actor=SYSTEM)
     assert (progress.count, progress.status, progress.done_at) == (30, "done", T0)
     assert Decimal(progress.count) / progress.target == 1
 
@@ -291,9 +294,9 @@ def test_a_quest_may_count_any_event_of_hers_the_school_counts_for_quests(
         start = T0 + timedelta(days=1, hours=n)
         slot = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
         school.booking.book(slot.id, "ann")
-    [progress] = school.milestones.quest_progress("ann")
+    [progress] = school.milestones.quest_progress("ann", actor=SYSTEM)
     assert (progress.count, progress.status) == (2, "done")
-    assert school.levels.progress("ann").xp == 10
+    assert school.levels.progress("ann", actor=SYSTEM).xp == 10
     with pytest.raises(InvalidInput, match="not counted for quests"):
         school.milestones.define_quest(
             Quest(

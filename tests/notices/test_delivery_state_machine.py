@@ -43,6 +43,7 @@ from eduengine.errors import EduEngineError
 from eduengine.kernel.codec import from_micros, micros
 from eduengine.notices import Notice, NoticePolicy, QuietHours
 from eduengine.notices.planning import DUE, NOTICES
+from eduengine.service_layer.ports import open_read_only
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 
@@ -238,9 +239,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         # a calm provider; the clock jumps to each next due notice until none is left
         self.provider.script = []
         for _ in range(500):
-            uow = self.store.unit_of_work()
-            uow.read_only = True
-            with uow:
+            with open_read_only(self.store.unit_of_work) as uow:
                 rows = uow.records.scan(NOTICES, DUE, limit=1)
             if not rows:
                 break

@@ -13,12 +13,14 @@ from eduengine.errors import InvalidInput, NoticeNotFound
 from eduengine.levels.model import Badge, LearningEvent, XpRule
 from eduengine.notices import DeliveryReport, Notice, NoticePolicy, QuietHours
 from eduengine.payments import FakePaymentGateway
+from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from eduengine.reminders import Reminder
 from eduengine.students.model import Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import NoticeSchool, Provider, notice_school
+from tests.payers import method_for
 
 
 @pytest.fixture
@@ -170,7 +172,7 @@ def test_a_failing_channel_is_retried_with_backoff_then_falls_back(
     assert ns.deliver() == [f"{key}:sms"]  # the third failure: dead
     assert ns.deliver() == [f"{key}:email"]  # the fallback, at once
     assert ns.school.notices.states(key) == {"sms": "dead", "email": "sent"}
-    assert [n.id for n in ns.school.notices.dead_letters()] == [key]
+    assert [n.id for n in ns.school.notices.dead_letters(actor=SYSTEM)] == [key]
     assert ns.school.notices.channel_history("ann") == {
         "sms": {"failed": 2, "dead": 1},
         "email": {"sent": 1},
@@ -262,8 +264,10 @@ def test_group_members_hear_progress_a_closing_nudge_once_and_the_outcome(
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    group = school.deals.open_group("spring", "ann", account="a-ann")
-    school.deals.join_group(group.id, "bob", account="a-bob")
+    group = school.deals.open_group(
+        "spring", "ann", method_id=method_for(school.payments, "ann", "a-ann")
+    )
+    school.deals.join_group(group.id, "bob", method_id=method_for(school.payments, "bob", "a-bob"))
     school.notices.deliver_due("w1")
     joined = [n for _, n in provider.calls if n.context.get("joined") == "bob"]
     assert {n.recipient.id for n in joined} == {"ann", "bob"}
@@ -305,8 +309,10 @@ def test_a_formed_group_voids_its_nudges(store: StoreHandle, clock: FixedClock) 
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    group = school.deals.open_group("duo", "ann", account="a-ann")
-    school.deals.join_group(group.id, "bob", account="a-bob")
+    group = school.deals.open_group(
+        "duo", "ann", method_id=method_for(school.payments, "ann", "a-ann")
+    )
+    school.deals.join_group(group.id, "bob", method_id=method_for(school.payments, "bob", "a-bob"))
     clock.set(group.deadline - timedelta(minutes=30))
     school.notices.deliver_due("w1")
     kinds = sorted(n.kind for _, n in provider.calls)
@@ -418,7 +424,7 @@ def test_erasing_a_student_removes_their_notices(ns: NoticeSchool) -> None:
     report = ns.school.students.erase(Actor(id="admin", role="admin"), "ann")
     # the booking's 4 notices (confirmation, 3 reminders) are one class document
     assert report.removed["notices"] == 2  # the class document and the preferences
-    assert ns.school.notices.for_student("ann") == []
+    assert ns.school.notices.for_student("ann", actor=SYSTEM) == []
 
 
 def test_send_due_marks_sent_only_what_the_notifier_delivered() -> None:
@@ -483,9 +489,13 @@ def test_a_member_who_joins_a_formed_group_is_enrolled_and_told_it_formed(
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    group = school.deals.open_group("two-to-three", "ann", account="a-ann")
-    school.deals.join_group(group.id, "bob", account="a-bob")
-    school.deals.join_group(group.id, "cai", account="a-cai")  # after it formed
+    group = school.deals.open_group(
+        "two-to-three", "ann", method_id=method_for(school.payments, "ann", "a-ann")
+    )
+    school.deals.join_group(group.id, "bob", method_id=method_for(school.payments, "bob", "a-bob"))
+    school.deals.join_group(
+        group.id, "cai", method_id=method_for(school.payments, "cai", "a-cai")
+    )  # after it formed
     school.notices.deliver_due("w1")
     formed = sorted(n.recipient.id for _, n in provider.calls if n.kind == "group_formed")
     assert formed == ["ann", "bob", "cai"]  # each told once
@@ -493,4 +503,4 @@ def test_a_member_who_joins_a_formed_group_is_enrolled_and_told_it_formed(
         n for _, n in provider.calls if n.kind == "group_formed" and n.recipient.id == "cai"
     )
     assert late.context["joined_formed"] is True and late.context["members"] == 3
-    assert school.students.enrolments("cai") == ["go-101"]
+    assert school.students.enrolments("cai", actor=SYSTEM) == ["go-101"]

@@ -9,17 +9,18 @@ from datetime import timedelta
 from eduengine import FixedClock, School
 from eduengine.notices import NoticePolicy
 from eduengine.notices.planning import NOTICES
+from eduengine.people import SYSTEM
 from eduengine.reminders.model import Channel, reminder_record
 from eduengine.reminders.service import KIND as OLD_REMINDERS
 from eduengine.reminders.service import store as store_old_reminders
+from eduengine.service_layer.ports import open_read_only
 from eduengine.students import Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
 
 
 def _rows(store: StoreHandle, kind: str) -> list[str]:
-    with store.unit_of_work() as uow:
-        uow.read_only = True
+    with open_read_only(store.unit_of_work) as uow:
         return [key for key, _ in uow.records.list(kind)]
 
 
@@ -35,22 +36,22 @@ def test_a_booking_plans_its_reminders_once_in_one_row(
     # the confirmation, three reminders and the reminders school.reminders hands out
     assert _rows(store, NOTICES) == [f"class:{seat.id}:ann"]
     assert _rows(store, OLD_REMINDERS) == []
-    kinds = [r.kind for r in school.reminders.pending(seat.id)]
+    kinds = [r.kind for r in school.reminders.pending(seat.id, actor=SYSTEM)]
     assert kinds == ["confirmation", "before:1d", "before:1h", "before:15m"]
     feed = [e.type for e in school.feed.events_since(0, limit=100)]
     assert feed.count("reminders.scheduled") == 1  # planned once, by one system
 
     # both deliveries read the same row, each hands out its own once
-    assert [r.kind for r in school.reminders.due_reminders()] == ["confirmation"]
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == ["confirmation"]
     assert school.notices.deliver_due("w1").sent == 1
     clock.set(start - timedelta(days=1))
-    assert [r.kind for r in school.reminders.due_reminders()] == ["before:1d"]
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == ["before:1d"]
     assert school.notices.deliver_due("w1").sent == 1
     assert provider.keys()[-1] == f"class_reminder:{seat.id}:1d:ann:in_app"
     assert school.notices.states(f"class_reminder:{seat.id}:1h:ann") == {"in_app": "pending"}
 
     school.booking.cancel(seat.id)  # one row voided: both its notices and its reminders
-    assert school.reminders.pending(seat.id) == []
+    assert school.reminders.pending(seat.id, actor=SYSTEM) == []
     assert school.notices.states(f"class_reminder:{seat.id}:1h:ann") == {"in_app": "void"}
     assert sorted(_rows(store, NOTICES)) == [
         f"booking_cancelled:{seat.id}:ann",
@@ -66,9 +67,9 @@ def test_without_notices_the_reminders_still_cost_one_row_and_leave_with_it(
     lesson = school.booking.create_slot("math", start, start + timedelta(hours=1), 5)
     seat = school.booking.book(lesson.id, "ann")
     assert _rows(store, NOTICES) == [f"class:{seat.id}:ann"]
-    assert school.notices.for_student("ann") == []  # it holds no notice
+    assert school.notices.for_student("ann", actor=SYSTEM) == []  # it holds no notice
     clock.set(start)
-    assert school.reminders.due_reminders() == []  # never after class
+    assert school.reminders.due_reminders(actor=SYSTEM) == []  # never after class
     assert _rows(store, NOTICES) == []  # nothing left: the row is gone
 
 
@@ -91,10 +92,13 @@ def test_reminder_documents_written_before_are_still_handed_out_and_voided(
         )
         store_old_reminders(uow, seat.id, record)
         uow.commit()
-    assert [r.kind for r in school.reminders.pending(seat.id)] == ["confirmation", "before:1h"]
-    assert [r.channel for r in school.reminders.due_reminders()] == [Channel.SMS]
+    assert [r.kind for r in school.reminders.pending(seat.id, actor=SYSTEM)] == [
+        "confirmation",
+        "before:1h",
+    ]
+    assert [r.channel for r in school.reminders.due_reminders(actor=SYSTEM)] == [Channel.SMS]
     school.booking.cancel(seat.id)
-    assert school.reminders.pending(seat.id) == []
+    assert school.reminders.pending(seat.id, actor=SYSTEM) == []
     assert _rows(store, OLD_REMINDERS) == []
 
 
@@ -111,7 +115,7 @@ def test_a_dead_step_is_reported_under_its_own_id_after_the_booking_moved_on(
     clock.set(start - timedelta(days=1))
     assert school.notices.deliver_due("w1").sent == 1  # the class document moved on
     confirmation = f"booking_confirmed:{seat.id}:ann"
-    assert [n.id for n in school.notices.dead_letters()] == [confirmation]
+    assert [n.id for n in school.notices.dead_letters(actor=SYSTEM)] == [confirmation]
     assert school.notices.states(confirmation) == {"in_app": "dead"}
     assert school.notices.states(f"class_reminder:{seat.id}:1d:ann") == {"in_app": "sent"}
 
@@ -126,10 +130,10 @@ def test_attendance_voids_the_notices_and_reminders_still_ahead_in_one_row(
     seat = school.booking.book(lesson.id, "ann")
     clock.set(start + timedelta(minutes=5))  # attendance is marked once class began
     school.booking.mark_attended(seat.id)
-    assert school.reminders.pending(seat.id) == []
+    assert school.reminders.pending(seat.id, actor=SYSTEM) == []
     assert school.notices.states(f"class_reminder:{seat.id}:15m:ann") == {"in_app": "void"}
     assert _rows(store, NOTICES) == [f"class:{seat.id}:ann"]
-    assert school.reminders.due_reminders() == []
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
     feed = [e.type for e in school.feed.events_since(0, limit=100)]
     assert feed.count("reminders.voided") == 1
 
@@ -153,5 +157,5 @@ def test_a_guardians_copy_holds_no_second_set_of_reminders(
     assert school.notices.states(f"class_reminder:{seat.id}:1h:ann#guardian0") == {
         "in_app": "pending"
     }
-    assert len(school.reminders.pending(seat.id)) == 4
-    assert [r.student_id for r in school.reminders.due_reminders()] == ["ann"]
+    assert len(school.reminders.pending(seat.id, actor=SYSTEM)) == 4
+    assert [r.student_id for r in school.reminders.due_reminders(actor=SYSTEM)] == ["ann"]

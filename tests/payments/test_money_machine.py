@@ -33,6 +33,7 @@ from eduengine.errors import (
     PaymentOutcomeUnknown,
 )
 from eduengine.payments import Charge, FakePaymentGateway, Fault
+from eduengine.people import SYSTEM
 from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine
@@ -95,7 +96,7 @@ class MoneyMachine(RuleBasedStateMachine):
             )
         )
         for student in STUDENTS:
-            self.school.fees.set_payment_account(student, f"acct-{student}")
+            self.school.payments.add_method(student, f"acct-{student}")
         for service in (self.school.deals, self.school.fees, self.school.payments):
             service.sweep_rest = 0  # sweeps rest between batches for real traffic only
         self.order_of: dict[str, tuple[str, bool]] = {}  # order -> (student, coupon)
@@ -109,7 +110,7 @@ class MoneyMachine(RuleBasedStateMachine):
     # --- helpers -----------------------------------------------------------------------
 
     def _status(self, order_id: str) -> str:
-        return self.school.pricing.get_order(order_id).status
+        return self.school.pricing.get_order(order_id, actor=SYSTEM).status
 
     def _coupon_holders(self) -> int:
         return sum(
@@ -124,7 +125,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _in_open_group(self, student: str) -> bool:
         for gid in self.group_ids:
-            group = self.school.deals.get_group(gid)
+            group = self.school.deals.get_group(gid, actor=SYSTEM)
             mine = group.member(student)
             if group.state is GroupState.OPEN and mine is not None and mine.counts:
                 return True
@@ -144,7 +145,6 @@ class MoneyMachine(RuleBasedStateMachine):
                 Customer(student_id=student),
                 LINES,
                 coupons=["TWO"] if coupon else [],
-                account=f"acct-{student}",
             ).status
         except CouponRefused:
             assert refused
@@ -178,7 +178,6 @@ class MoneyMachine(RuleBasedStateMachine):
                 Customer(student_id=student),
                 LINES,
                 coupons=["TWO"] if coupon else [],
-                account=f"acct-{student}",
             ).status
         except DuplicateId:
             assert before in CLOSED
@@ -229,7 +228,7 @@ class MoneyMachine(RuleBasedStateMachine):
         busy = self._in_open_group(student)
         reachable = self._script(fault)
         try:
-            group = self.school.deals.open_group("c", student, account=f"acct-{student}")
+            group = self.school.deals.open_group("c", student)
         except DealLimitReached:
             assert busy
             return "none"
@@ -250,22 +249,22 @@ class MoneyMachine(RuleBasedStateMachine):
     def join_group(self, group: str, student: str, fault: Fault) -> None:
         if group == "none":
             return
-        before = self.school.deals.get_group(group)
+        before = self.school.deals.get_group(group, actor=SYSTEM)
         mine = before.member(student)
         resuming = mine is not None and mine.status == "pending"
         reachable = self._script(fault)
         try:
-            after = self.school.deals.join_group(group, student, account=f"acct-{student}")
+            after = self.school.deals.join_group(group, student)
         except (GroupClosed, GroupFull, DealLimitReached):
             assert not resuming
             return
         except PaymentFailed:
             assert reachable and fault is Fault.DECLINE
-            assert self.school.deals.get_group(group).member(student) is None
+            assert self.school.deals.get_group(group, actor=SYSTEM).member(student) is None
             return
         except PaymentOutcomeUnknown:
             assert not reachable or fault in TIMEOUTS
-            still = self.school.deals.get_group(group).member(student)
+            still = self.school.deals.get_group(group, actor=SYSTEM).member(student)
             assert still is not None and still.status == "pending"
             return
         finally:
@@ -286,7 +285,9 @@ class MoneyMachine(RuleBasedStateMachine):
         reachable = self._script(fault)
         self.school.booking.cancel(seat.id)  # the fee is tried after commit
         self.gateway.clear_script()
-        fee = next(f for f in self.school.fees.fees_of(student) if f.booking_id == seat.id)
+        fee = next(
+            f for f in self.school.fees.fees_of(student, actor=SYSTEM) if f.booking_id == seat.id
+        )
         assert fee.state == ("charged" if reachable and fault is Fault.OK else "due")
 
     @rule(minutes=st.integers(1, 45))
@@ -329,7 +330,7 @@ class MoneyMachine(RuleBasedStateMachine):
         for order in self.order_of:
             assert self._status(order) not in (*PAYING, "refund_due")
         for gid in self.group_ids:
-            group = self.school.deals.get_group(gid)
+            group = self.school.deals.get_group(gid, actor=SYSTEM)
             kept = "paid" if group.state in (GroupState.OPEN, GroupState.FORMED) else "refunded"
             for m in group.members:
                 assert m.status in (kept, "refunded"), (gid, group.state, m)
@@ -342,15 +343,17 @@ class MoneyMachine(RuleBasedStateMachine):
         net = (charged or ZERO) - (refunded or ZERO)
         held = ZERO
         for order in self.order_of:
-            got = self.school.pricing.get_order(order)
+            got = self.school.pricing.get_order(order, actor=SYSTEM)
             if got.status == "paid":
                 held += got.quote.total
         for gid in self.group_ids:
-            group = self.school.deals.get_group(gid)
+            group = self.school.deals.get_group(gid, actor=SYSTEM)
             if group.state in (GroupState.OPEN, GroupState.FORMED):
                 held += PRICE * len(group.paid)
         for student in STUDENTS:
-            held += FEE * sum(1 for f in self.school.fees.fees_of(student) if f.state == "charged")
+            held += FEE * sum(
+                1 for f in self.school.fees.fees_of(student, actor=SYSTEM) if f.state == "charged"
+            )
         assert net == held, (net, held)
 
     def _held(self, charge: Charge) -> bool:
@@ -360,14 +363,14 @@ class MoneyMachine(RuleBasedStateMachine):
             return True  # its outcome is being learnt
         kind, _, rest = charge.key.partition(":")
         if kind == "order":
-            got = self.school.pricing.get_order(rest)
+            got = self.school.pricing.get_order(rest, actor=SYSTEM)
             refund = self.school.payments.intent(f"refund:{rest}")
             return (got.charge_id == charge.id and got.status in ("paid", "refund_due")) or (
                 refund is not None and refund.is_open
             )
         if kind == "charge":
             gid, student = rest.split(":")[:2]
-            group = self.school.deals.get_group(gid)
+            group = self.school.deals.get_group(gid, actor=SYSTEM)
             member = group.member(student)
             refund = self.school.payments.intent(f"refund:{charge.key}")
             live = group.state in (GroupState.OPEN, GroupState.FORMED)
@@ -377,7 +380,12 @@ class MoneyMachine(RuleBasedStateMachine):
                 and (member.status == "refund_due" or (live and member.status == "paid"))
             ) or (refund is not None and refund.is_open)
         assert kind == "late-fee", charge.key
-        fees = [f for s in STUDENTS for f in self.school.fees.fees_of(s) if f.booking_id == rest]
+        fees = [
+            f
+            for s in STUDENTS
+            for f in self.school.fees.fees_of(s, actor=SYSTEM)
+            if f.booking_id == rest
+        ]
         return any(f.state == "charged" and f.charge_id == charge.id for f in fees)
 
     @invariant()

@@ -123,8 +123,8 @@ def setup(store: StoreHandle, clock: FixedClock, *, customer: bool = True) -> Se
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    group = school.deals.open_group("spring", "ann", account=ACCOUNT, device_id=DEVICE, ip=IP)
-    school.payments.add_method("ann", ACCOUNT, label="ann's wallet")
+    school.payments.add_method("ann", ACCOUNT, label="ann's wallet")  # her default
+    group = school.deals.open_group("spring", "ann", device_id=DEVICE, ip=IP)
     school.deals.registered_via(school.deals.share_link("cy", "spring").token, "ann")
     if customer:
         school.students.buy_package(
@@ -135,7 +135,6 @@ def setup(store: StoreHandle, clock: FixedClock, *, customer: bool = True) -> Se
             "o-ann",
             Customer(student_id="ann"),
             [OrderLine(course_id="math", price=Money("99", "CNY"))],
-            account=ACCOUNT,
         )
     return Setup(
         school, f"booking_confirmed:{seat.id}:ann", group.id, slot.id, seat.id, quote.id

@@ -17,6 +17,7 @@ from eduengine.errors import (
     RescheduleRefused,
     SlotFull,
 )
+from eduengine.people import SYSTEM
 from eduengine.policies import (
     BookingRescheduled,
     CancellationPolicy,
@@ -46,9 +47,13 @@ class School:
     def __init__(self, store: StoreHandle, clock: FixedClock, policy: CancellationPolicy = POLICY):
         self.clock = clock
         self.bus = InMemoryEventBus()
-        self.slots = BookingService(store.unit_of_work, clock=clock, publisher=self.bus)
         self.desk = PolicyService(
             store.unit_of_work, policy=policy, clock=clock, publisher=self.bus
+        )
+        # on the desk's bus: a seat booked here meets the policy's rules (restrictions,
+        # reminders), as policies.book did before it was deprecated
+        self.slots = BookingService(
+            store.unit_of_work, clock=clock, publisher=self.bus, bus=self.desk.bus
         )
         # built alone, the service plans no reminders: the reminder rules go on its bus
         reminder_rules.subscribe(self.desk.bus, ReminderPlan())
@@ -66,18 +71,18 @@ def school(store: StoreHandle, clock: FixedClock) -> School:
 
 def test_a_cancellation_inside_the_free_window_costs_nothing(school: School) -> None:
     slot = school.slot(in_hours=48)
-    outcome = school.desk.cancel(school.desk.book(slot.id, "ann").id)
+    outcome = school.desk.cancel(school.slots.book(slot.id, "ann").id)
     assert not outcome.late and outcome.fee is None
     assert outcome.booking.status is BookingStatus.CANCELLED
-    assert school.desk.violations("ann") == []
+    assert school.desk.violations("ann", actor=SYSTEM) == []
 
 
 def test_a_late_cancellation_is_a_violation_with_the_fee(school: School) -> None:
     slot = school.slot(in_hours=5)
-    booking = school.desk.book(slot.id, "ann")
+    booking = school.slots.book(slot.id, "ann")
     outcome = school.desk.cancel(booking.id)
     assert outcome.late and outcome.fee == FEE
-    [violation] = school.desk.violations("ann")
+    [violation] = school.desk.violations("ann", actor=SYSTEM)
     assert violation.kind is ViolationKind.LATE_CANCELLATION
     assert violation.booking_id == booking.id and violation.fee == FEE
     recorded = [e for e in school.bus.events if isinstance(e, ViolationRecorded)]
@@ -86,39 +91,41 @@ def test_a_late_cancellation_is_a_violation_with_the_fee(school: School) -> None
 
 def test_too_many_violations_restrict_booking_rights_for_a_while(school: School) -> None:
     first, second, later = school.slot(5), school.slot(6), school.slot(24 * 20)
-    school.desk.cancel(school.desk.book(first.id, "ann").id)
-    assert school.desk.restriction("ann") is None
-    booking = school.desk.book(second.id, "ann")
+    school.desk.cancel(school.slots.book(first.id, "ann").id)
+    assert school.desk.restriction("ann", actor=SYSTEM) is None
+    booking = school.slots.book(second.id, "ann")
     school.clock.set(second.start + timedelta(minutes=10))
     school.desk.mark_no_show(booking.id)
-    restriction = school.desk.restriction("ann")
+    restriction = school.desk.restriction("ann", actor=SYSTEM)
     assert restriction is not None
     assert restriction.until == school.clock.now() + timedelta(days=7)
     assert any(isinstance(e, StudentRestricted) for e in school.bus.events)
     with pytest.raises(BookingRestricted, match="ann"):
-        school.desk.book(later.id, "ann")
+        school.slots.book(later.id, "ann")
     school.clock.advance(timedelta(days=7))
-    assert school.desk.book(later.id, "ann").student_id == "ann"
+    assert school.slots.book(later.id, "ann").student_id == "ann"
 
 
 def test_a_restriction_may_cap_open_bookings_instead(store: StoreHandle, clock: FixedClock) -> None:
     policy = CancellationPolicy(max_violations=1, max_open_bookings=1)
     school = School(store, clock, policy)
     a, b, c = school.slot(5), school.slot(48), school.slot(72)
-    school.desk.cancel(school.desk.book(a.id, "ann").id)
-    school.desk.book(b.id, "ann")
+    school.desk.cancel(school.slots.book(a.id, "ann").id)
+    school.slots.book(b.id, "ann")
     with pytest.raises(BookingRestricted, match="at most 1"):
-        school.desk.book(c.id, "ann")
+        school.slots.book(c.id, "ann")
 
 
 def test_rescheduling_moves_the_seat_atomically(school: School) -> None:
     old, new = school.slot(48, capacity=1), school.slot(72, capacity=1)
-    booking = school.desk.book(old.id, "ann")
+    booking = school.slots.book(old.id, "ann")
     school.slots.join_waitlist(old.id, "bob")
     moved = school.desk.reschedule(booking.id, new.id)
     assert moved.slot_id == new.id and moved.student_id == "ann"
-    assert school.slots.get_booking(booking.id).status is BookingStatus.CANCELLED
-    assert school.slots.get_slot(old.id).holds_seat("bob"), "the freed seat went to the waitlist"
+    assert school.slots.get_booking(booking.id, actor=SYSTEM).status is BookingStatus.CANCELLED
+    assert school.slots.get_slot(old.id, actor=SYSTEM).holds_seat("bob"), (
+        "the freed seat went to the waitlist"
+    )
     assert [e.new_booking_id for e in school.bus.events if isinstance(e, BookingRescheduled)] == [
         moved.id
     ]
@@ -129,8 +136,8 @@ def test_rescheduling_into_a_full_slot_keeps_the_old_seat(
     store: StoreHandle, school: School
 ) -> None:
     old, full = school.slot(48), school.slot(72, capacity=1)
-    booking = school.desk.book(old.id, "ann")
-    school.desk.book(full.id, "bob")
+    booking = school.slots.book(old.id, "ann")
+    school.slots.book(full.id, "bob")
     before = store.snapshot()
     with pytest.raises(SlotFull):
         school.desk.reschedule(booking.id, full.id)
@@ -139,52 +146,55 @@ def test_rescheduling_into_a_full_slot_keeps_the_old_seat(
 
 def test_rescheduling_is_limited_and_only_inside_the_free_window(school: School) -> None:
     a, b, c, soon = school.slot(48), school.slot(72), school.slot(96), school.slot(5)
-    moved = school.desk.reschedule(school.desk.book(a.id, "ann").id, b.id)
+    moved = school.desk.reschedule(school.slots.book(a.id, "ann").id, b.id)
     with pytest.raises(RescheduleRefused, match="limit"):
         school.desk.reschedule(moved.id, c.id)
-    late = school.desk.book(soon.id, "bob")
+    late = school.slots.book(soon.id, "bob")
     with pytest.raises(RescheduleRefused, match="free window"):
         school.desk.reschedule(late.id, c.id)
 
 
 def test_reminders_are_due_once_each_at_their_time(school: School) -> None:
     slot = school.slot(in_hours=48)
-    booking = school.desk.book(slot.id, "ann")
-    assert [r.kind for r in school.reminders.due_reminders()] == ["confirmation"]
-    assert school.reminders.due_reminders() == []
+    booking = school.slots.book(slot.id, "ann")
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == ["confirmation"]
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
     school.clock.set(slot.start - timedelta(days=1))
-    [day_before] = school.reminders.due_reminders()
+    [day_before] = school.reminders.due_reminders(actor=SYSTEM)
     assert day_before.kind == "before:1d" and day_before.booking_id == booking.id
     school.clock.set(slot.start - timedelta(minutes=15))
-    assert [r.kind for r in school.reminders.due_reminders()] == ["before:1h", "before:15m"]
-    assert school.reminders.due_reminders() == []
+    assert [r.kind for r in school.reminders.due_reminders(actor=SYSTEM)] == [
+        "before:1h",
+        "before:15m",
+    ]
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
 
 
 def test_a_reminder_is_never_sent_after_the_class_started(school: School) -> None:
     slot = school.slot(in_hours=48)
-    booking = school.desk.book(slot.id, "ann")
+    booking = school.slots.book(slot.id, "ann")
     school.clock.set(slot.start + timedelta(minutes=1))  # the worker was down for two days
-    assert school.reminders.due_reminders() == []
-    assert school.reminders.pending(booking.id) == []
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
+    assert school.reminders.pending(booking.id, actor=SYSTEM) == []
 
 
 def test_cancelling_voids_and_rescheduling_moves_pending_reminders(school: School) -> None:
     a, b = school.slot(48), school.slot(96)
-    first = school.desk.book(a.id, "ann")
-    school.reminders.due_reminders()  # confirmations
+    first = school.slots.book(a.id, "ann")
+    school.reminders.due_reminders(actor=SYSTEM)  # confirmations
     moved = school.desk.reschedule(first.id, b.id)
-    assert school.reminders.pending(first.id) == []
-    assert {r.start for r in school.reminders.pending(moved.id)} == {b.start}
+    assert school.reminders.pending(first.id, actor=SYSTEM) == []
+    assert {r.start for r in school.reminders.pending(moved.id, actor=SYSTEM)} == {b.start}
     school.desk.cancel(moved.id)
-    assert school.reminders.pending(moved.id) == []
+    assert school.reminders.pending(moved.id, actor=SYSTEM) == []
     school.clock.set(b.start)
-    assert school.reminders.due_reminders() == []
+    assert school.reminders.due_reminders(actor=SYSTEM) == []
 
 
 def test_a_reminder_uses_the_students_channel(school: School) -> None:
     school.reminders.set_channel("ann", "sms")
     slot = school.slot(in_hours=48)
-    school.desk.book(slot.id, "ann")
+    school.slots.book(slot.id, "ann")
     sent: list[Reminder] = []
 
     class Outbox:
@@ -200,13 +210,13 @@ def test_a_reminder_uses_the_students_channel(school: School) -> None:
 def test_concurrent_workers_never_hand_out_a_reminder_twice(school: School) -> None:
     slots = [school.slot(in_hours=48) for _ in range(5)]
     for n in range(20):
-        school.desk.book(slots[n % 5].id, f"s{n}")
+        school.slots.book(slots[n % 5].id, f"s{n}")
     taken: list[tuple[str, str]] = []
     lock = threading.Lock()
 
     def worker() -> None:
         for _ in range(5):
-            got = school.reminders.due_reminders()
+            got = school.reminders.due_reminders(actor=SYSTEM)
             with lock:
                 taken.extend((r.booking_id, r.kind) for r in got)
 
@@ -228,14 +238,14 @@ def test_bad_policy_settings_and_bad_commands_are_typed_errors(
     with pytest.raises(InvalidTimeRange):
         ReminderPlan(offsets=(timedelta(0),))
     slot = school.slot(48)
-    booking = school.desk.book(slot.id, "ann")
+    booking = school.slots.book(slot.id, "ann")
     school.desk.cancel(booking.id)
     before = store.snapshot()
     for bad in (
         lambda: school.desk.cancel(booking.id),
         lambda: school.desk.reschedule(booking.id, slot.id),
         lambda: school.desk.mark_no_show("nope"),
-        lambda: school.desk.book("nope", "ann"),
+        lambda: school.slots.book("nope", "ann"),
     ):
         with pytest.raises(EduEngineError):
             bad()

@@ -12,7 +12,7 @@ from eduengine.errors import BookingRefused, InvalidTransition, NotFound
 from eduengine.events import EventFeed
 from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
-from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
+from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_read_only
 from tests.conftest import T0
 
 #: where the counting projections write: one document per (projection, event)
@@ -38,9 +38,7 @@ def counting(name: str, events: Iterable[type[DomainEvent] | str] | None = None)
 
 def applied(unit_of_work: UnitOfWorkFactory, name: str) -> dict[str, int]:
     """How often projection ``name`` applied each event, by event id."""
-    uow = unit_of_work()
-    uow.read_only = True
-    with uow:
+    with open_read_only(unit_of_work) as uow:
         docs = uow.records.list(APPLIED)
     prefix = f"{name}:"
     return {k.removeprefix(prefix): int(d["n"]) for k, d in docs if k.startswith(prefix)}

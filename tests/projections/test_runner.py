@@ -19,7 +19,7 @@ from eduengine.events.projections import (
     ProjectionRunner,
 )
 from eduengine.kernel.envelope import Envelope
-from eduengine.service_layer.ports import UnitOfWork
+from eduengine.service_layer.ports import UnitOfWork, open_read_only
 from tests.adapters import StoreHandle
 from tests.conftest import T0
 from tests.projections.helpers import APPLIED, applied, counting, feed_ids, history
@@ -36,9 +36,7 @@ def runner(
 
 
 def stored_checkpoint(handle: StoreHandle, name: str) -> int | None:
-    uow = handle.unit_of_work()
-    uow.read_only = True
-    with uow:
+    with open_read_only(handle.unit_of_work) as uow:
         doc = uow.records.get(CHECKPOINTS, name)
     return None if doc is None else int(doc["position"])
 
@@ -306,10 +304,11 @@ def test_projections_at_one_position_catch_up_with_one_feed_read_and_unit_of_wor
     history(fed_store.unit_of_work, seed=3, commands=8)
     units = 0
 
-    def counted_unit_of_work() -> UnitOfWork:
+    def counted_unit_of_work(read_only: bool = False) -> UnitOfWork:
         nonlocal units
         units += 1
-        return fed_store.unit_of_work()
+        uow: UnitOfWork = fed_store.store.unit_of_work(read_only=read_only)
+        return uow
 
     feed = CountingFeed(fed_store.store)
     every, seats = counting("every"), counting("seats", events=[SeatBooked])

@@ -19,6 +19,7 @@ from eduengine.analytics import Period
 from eduengine.events import projections as projections_module
 from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
+from eduengine.people import SYSTEM
 from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import PG_DSN, SEAL, SQLITE_KEYS, StoreHandle
 from tests.conftest import T0
@@ -62,11 +63,13 @@ def _reacted_once(school: School, store: StoreHandle, booking_id: str) -> None:
     """One confirmation, one set of reminders, each counter counted once."""
     # one class document holds the confirmation and the three reminders, listed once at
     # the step it is at
-    assert [n.template for n in school.notices.for_student("ann")] == ["booking_confirmed"]
+    assert [n.template for n in school.notices.for_student("ann", actor=SYSTEM)] == [
+        "booking_confirmed"
+    ]
     for label in ("1d", "1h", "15m"):
         reminder = f"class_reminder:{booking_id}:{label}:ann"
         assert school.notices.states(reminder) == {"in_app": "pending"}
-    assert [r.kind for r in school.reminders.pending(booking_id)] == [
+    assert [r.kind for r in school.reminders.pending(booking_id, actor=SYSTEM)] == [
         "confirmation",
         "before:1d",
         "before:1h",
@@ -81,8 +84,8 @@ def _reacted_once(school: School, store: StoreHandle, booking_id: str) -> None:
 
 
 def _not_reacted(school: School, booking_id: str) -> None:
-    assert school.notices.for_student("ann") == []
-    assert school.reminders.pending(booking_id) == []
+    assert school.notices.for_student("ann", actor=SYSTEM) == []
+    assert school.reminders.pending(booking_id, actor=SYSTEM) == []
     assert sum(r.booked for r in school.analytics.fill_rate(WEEK)) == 0
 
 
@@ -123,8 +126,10 @@ def test_a_reaction_that_fails_inline_holds_back_only_itself_and_catches_up_late
     school.projections.projections["notices"] = Projection("notices", flaky, events=real.events)
     booking_id = _book(school)  # the command commits: a reaction never refuses it
     assert sum(r.booked for r in school.analytics.fill_rate(WEEK)) == 1  # the others ran
-    assert school.notices.for_student("ann") == []
-    assert school.reminders.pending(booking_id) == []  # reminders are notices: held back too
+    assert school.notices.for_student("ann", actor=SYSTEM) == []
+    assert (
+        school.reminders.pending(booking_id, actor=SYSTEM) == []
+    )  # reminders are notices: held back too
     broken = False
     report = school.projections.catch_up()
     assert report.ok and report["notices"] > 0
@@ -247,9 +252,9 @@ class Counted:
         self.units = 0
         self.reads = 0
 
-    def unit_of_work(self) -> UnitOfWork:
+    def unit_of_work(self, read_only: bool = False) -> UnitOfWork:
         self.units += 1
-        uow: UnitOfWork = self.store.unit_of_work()
+        uow: UnitOfWork = self.store.unit_of_work(read_only=read_only)
         return uow
 
     def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:
@@ -297,8 +302,10 @@ def test_a_booking_after_another_processs_commit_reads_the_feed_and_reacts_to_bo
     assert [(r.key, r.booked) for r in school.analytics.fill_rate(WEEK)] == [("math", 3)]
     for student in ("cat", "bob", "ann"):
         # one class document each: the confirmation first, its reminders after
-        assert [n.template for n in school.notices.for_student(student)] == ["booking_confirmed"]
-    assert len(school.reminders.pending(booking_id)) == 4
+        assert [n.template for n in school.notices.for_student(student, actor=SYSTEM)] == [
+            "booking_confirmed"
+        ]
+    assert len(school.reminders.pending(booking_id, actor=SYSTEM)) == 4
     assert dict(school.projections.catch_up()) == dict.fromkeys(REACTIONS, 0)
 
 
@@ -365,9 +372,11 @@ def test_a_rush_caught_up_reads_the_seats_documents_per_batch_and_plans_the_same
         point = [s for s in statements if s.startswith(("SELECT data", "SELECT r.data"))]
         assert not [s for s in point if "'student'" in s or "'notice_prefs'" in s], point
     for student, booking_id in seats.items():
-        assert [n.template for n in school.notices.for_student(student)] == ["booking_confirmed"]
-        assert len(school.reminders.pending(booking_id)) == 4
-    [confirmed] = school.notices.for_student("s1")
+        assert [n.template for n in school.notices.for_student(student, actor=SYSTEM)] == [
+            "booking_confirmed"
+        ]
+        assert len(school.reminders.pending(booking_id, actor=SYSTEM)) == 4
+    [confirmed] = school.notices.for_student("s1", actor=SYSTEM)
     assert confirmed.context["start"].endswith("+08:00")  # s1's own zone, read ahead
     assert school.projections.catch_up() == dict.fromkeys(REACTIONS, 0)
 
@@ -414,5 +423,7 @@ def test_a_bookings_reactions_write_their_checkpoints_at_once_and_rewrite_no_ind
 
 
 def _reacted_once_more(school: School, booking_id: str) -> None:
-    assert [n.template for n in school.notices.for_student("ann")] == ["booking_confirmed"]
-    assert len(school.reminders.pending(booking_id)) == 4
+    assert [n.template for n in school.notices.for_student("ann", actor=SYSTEM)] == [
+        "booking_confirmed"
+    ]
+    assert len(school.reminders.pending(booking_id, actor=SYSTEM)) == 4

@@ -19,6 +19,7 @@ from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.booking import events as ev
 from eduengine.errors import BookingRestricted
 from eduengine.payments import FakePaymentGateway
+from eduengine.people import SYSTEM
 from eduengine.policies import CancellationPolicy
 from eduengine.pricing import Money
 from tests.adapters import StoreHandle
@@ -83,11 +84,13 @@ def restrict(w: World, student: str) -> None:
     near = slot(w, start=T0 + timedelta(hours=2))
     seat = w.school.booking.book(near, student)
     w.school.booking.cancel(seat.id)
-    assert w.school.policies.restriction(student) is not None
+    assert w.school.policies.restriction(student, actor=SYSTEM) is not None
 
 
 def held(w: World, student: str) -> list[str]:
-    return [b.id for b in w.school.booking.bookings_for_student(student) if b.holds_seat]
+    return [
+        b.id for b in w.school.booking.bookings_for_student(student, actor=SYSTEM) if b.holds_seat
+    ]
 
 
 # --- taking a seat --------------------------------------------------------------------
@@ -136,7 +139,7 @@ def take(w: World, path: str, student: str, ready: dict[str, str]) -> None:
         s.booking.cancel(ready["filler"])
     elif path == "offer":
         s.booking.cancel(ready["filler"])
-        if s.booking.get_slot(ready["slot"]).offers.get(student) is not None:
+        if s.booking.get_slot(ready["slot"], actor=SYSTEM).offers.get(student) is not None:
             s.booking.accept_offer(ready["slot"], student)
     elif path == "one_on_one":
         s.availability.book("lin", student, SOON)
@@ -162,7 +165,7 @@ def test_every_seat_taken_gets_its_reminders_and_one_event(world: World, path: s
     assert seats, f"{path} gave ann no seat"
     taken = (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted)
     for booking_id in seats:
-        kinds = [r.kind for r in world.school.reminders.pending(booking_id)]
+        kinds = [r.kind for r in world.school.reminders.pending(booking_id, actor=SYSTEM)]
         assert kinds == [k for k in PLAN_KINDS if k != "confirmation"] or kinds == PLAN_KINDS
         assert "before:15m" in kinds
         events = [
@@ -172,7 +175,7 @@ def test_every_seat_taken_gets_its_reminders_and_one_event(world: World, path: s
         ]
         assert len(events) == 1, (path, events)
     if path == "reschedule":
-        assert world.school.reminders.pending(ready["booking"]) == []
+        assert world.school.reminders.pending(ready["booking"], actor=SYSTEM) == []
 
 
 @pytest.mark.parametrize("path", TAKE)
@@ -190,8 +193,8 @@ def test_a_restricted_student_gains_no_seat_on_any_path(world: World, path: str)
         take(world, path, "ann", ready)
     assert set(held(world, "ann")) == seats_before
     if path in ("promotion", "offer"):
-        assert world.school.booking.waitlist_position(ready["slot"], "ann") is None
-        assert world.school.booking.get_slot(ready["slot"]).offers.get("ann") is None
+        assert world.school.booking.waitlist_position(ready["slot"], "ann", actor=SYSTEM) is None
+        assert world.school.booking.get_slot(ready["slot"], actor=SYSTEM).offers.get("ann") is None
     if path == "rush":
         admitted = [e for e in world.events.events if type(e).__name__ == "QueueAdmitted"]
         assert [getattr(e, "refused", ()) for e in admitted] == [("ann",)]
@@ -208,7 +211,7 @@ def test_a_seat_covered_by_a_package_spends_a_credit_on_every_path(
     )
     ready = prepare(world, path, "ann")
     take(world, path, "ann", ready)
-    [package] = world.school.students.packages_of("ann")
+    [package] = world.school.students.packages_of("ann", actor=SYSTEM)
     assert package.credits_left == 5 - len(held(world, "ann"))
 
 
@@ -235,7 +238,7 @@ def seat_for(w: World, path: str, *, late: bool) -> tuple[str, str]:
         lesson = w.school.availability.book("lin", "ann", start)
         return lesson.slot_id, lesson.booking.id
     target = slot(w, start=start)
-    return target, w.school.students.book_with_credit(target, "ann").id
+    return target, w.school.book(target, "ann", require_credit=True).id
 
 
 def free(w: World, path: str, slot_id: str, booking_id: str) -> None:
@@ -249,9 +252,9 @@ def free(w: World, path: str, slot_id: str, booking_id: str) -> None:
     elif path == "one_on_one_cancel":
         s.availability.cancel(booking_id)
     elif path == "credit_cancel":
-        s.students.cancel_with_credit(booking_id)
+        assert s.cancel(booking_id).credit_returned is not None
     elif path == "no_show":
-        w.clock.set(s.booking.get_slot(slot_id).start + timedelta(minutes=5))
+        w.clock.set(s.booking.get_slot(slot_id, actor=SYSTEM).start + timedelta(minutes=5))
         s.booking.mark_no_show(booking_id)
     else:  # pragma: no cover
         raise AssertionError(path)
@@ -263,32 +266,32 @@ def test_every_seat_freed_settles_reminders_violations_and_credits(
     world: World, path: str, late: bool
 ) -> None:
     slot_id, booking_id = seat_for(world, path, late=late)
-    assert world.school.reminders.pending(booking_id)
+    assert world.school.reminders.pending(booking_id, actor=SYSTEM)
     free(world, path, slot_id, booking_id)
-    assert world.school.reminders.pending(booking_id) == []
-    violations = world.school.policies.violations("ann")
+    assert world.school.reminders.pending(booking_id, actor=SYSTEM) == []
+    violations = world.school.policies.violations("ann", actor=SYSTEM)
     judged = path in ("cancel", "policy_cancel", "one_on_one_cancel", "credit_cancel")
     expected = 1 if path == "no_show" or (late and judged) else 0
     assert len(violations) == expected
-    [package] = world.school.students.packages_of("ann")
+    [package] = world.school.students.packages_of("ann", actor=SYSTEM)
     if path == "one_on_one_cancel":
         return  # the lesson was booked without a credit
     kept = path == "no_show" or (late and judged)
     assert package.credits_left == (2 if kept else 3)
-    fees = world.school.fees.fees_of("ann")
+    fees = world.school.fees.fees_of("ann", actor=SYSTEM)
     assert [f.fee for f in fees] == ([FEE] if late and judged else [])
 
 
 def test_a_late_fee_is_charged_once_through_the_gateway_and_retried_after_a_decline(
     world: World,
 ) -> None:
-    world.school.fees.set_payment_account("ann", "acct-ann")
+    world.school.payments.add_method("ann", "acct-ann")
     world.gateway.fail_next_charges(1)
     near = slot(world, start=T0 + timedelta(hours=2))
     seat = world.school.booking.book(near, "ann")
     world.school.booking.cancel(seat.id)  # declined on commit: the cancel still stands
-    assert world.school.booking.get_booking(seat.id).holds_seat is False
-    [fee] = world.school.fees.fees_of("ann")
+    assert world.school.booking.get_booking(seat.id, actor=SYSTEM).holds_seat is False
+    [fee] = world.school.fees.fees_of("ann", actor=SYSTEM)
     assert (fee.state, fee.attempts) == ("due", 1)
     assert world.school.fees.collect_due() == 0  # backing off
     world.clock.advance(timedelta(minutes=11))
@@ -306,4 +309,4 @@ def test_a_one_on_one_lesson_freed_on_any_path_frees_the_tutors_time(
     assert SOON not in world.school.availability.open_times("lin", *window)
     free(world, path, lesson.slot_id, lesson.booking.id)
     assert SOON in world.school.availability.open_times("lin", *window)
-    assert world.school.booking.get_slot(lesson.slot_id).status.value == "cancelled"
+    assert world.school.booking.get_slot(lesson.slot_id, actor=SYSTEM).status.value == "cancelled"

@@ -50,7 +50,7 @@ def read_all(read: object, student: str, limit: int, *, write: object = None) ->
     ids: list[str] = []
     after = None
     for n in itertools.count():
-        page = read(student, limit=limit, after=after)  # type: ignore[operator]
+        page = read(student, limit=limit, after=after, actor=SYSTEM)  # type: ignore[operator]
         ids += [item.id for item in page]
         if n == 0 and write is not None:
             write()  # type: ignore[operator]

@@ -40,6 +40,7 @@ from eduengine.errors import (
     StoreClosed,
 )
 from eduengine.events.feed import feed_rows
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.crypto import KeyProvider, SealedRecords
@@ -556,7 +557,7 @@ class UnitOfWorkBase:
         warnings.warn(
             "setting uow.read_only is deprecated: open a query with "
             "store.unit_of_work(read_only=True)",
-            DeprecationWarning,
+            EduEngineDeprecationWarning,
             stacklevel=2,
         )
         self._read_only = value

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 
 from eduengine.errors import InvalidSetting
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.service_layer.crypto import (
     InMemoryKeyProvider,
     KeyFile,
@@ -69,7 +70,7 @@ def outbox(value: object) -> bool:
     if value is False and not _outbox_warned:
         _outbox_warned = True
         # stacklevel 3: the line that built the store, not the store's constructor
-        warnings.warn(OUTBOX_IGNORED, DeprecationWarning, stacklevel=3)
+        warnings.warn(OUTBOX_IGNORED, EduEngineDeprecationWarning, stacklevel=3)
     return True
 
 

@@ -48,6 +48,7 @@ from eduengine.errors import (
     ShareCodeUnavailable,
 )
 from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import (
     MAX_ID_LENGTH,
     check_duration,
@@ -585,7 +586,7 @@ def _check_payer(
         warnings.warn(
             f"{command}(account=...) is deprecated: file a payment method with "
             "school.payments.add_method and pass method_id= (or none: the default)",
-            DeprecationWarning,
+            EduEngineDeprecationWarning,
             stacklevel=3,
         )
         check_id(account, "account")

@@ -54,6 +54,7 @@ from eduengine.errors import (
     SurveyNotFound,
 )
 from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id, check_int, check_optional_id, check_text
 from eduengine.people.access import AccessGate
 from eduengine.people.model import Access, Actor, mask_name
@@ -185,7 +186,7 @@ def _deprecated_review_read(stacklevel: int = 3) -> None:
     warnings.warn(
         "reading reviews without an actor is deprecated: pass actor=; without one what "
         "the author wrote is masked",
-        DeprecationWarning,
+        EduEngineDeprecationWarning,
         stacklevel=stacklevel,
     )
 
@@ -425,7 +426,7 @@ class SatisfactionService(ServiceBase):
             warnings.warn(
                 "reading a survey without an actor is deprecated: pass actor=; without "
                 "one its text is masked",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=2,
             )
             found = self._run(lambda uow, now: load(uow), write=False, ids={"survey_id": survey_id})

@@ -1,5 +1,9 @@
-"""Deprecated import paths: a module that moved warns whoever still imports it by its old
-name (the shims at the top of the package, removed in 0.4).
+"""Deprecations: every deprecated form of the library warns with
+:class:`EduEngineDeprecationWarning` (a ``DeprecationWarning``), so a host's test suite can
+make the library's deprecations errors without failing on other packages' (pytest:
+``filterwarnings = ["error::eduengine.kernel.deprecation.EduEngineDeprecationWarning"]``).
+A module that moved warns whoever still imports it by its old name (the shims at the top
+of the package, removed in 0.4).
 
 The warning points at the importing line, not at the import machinery, so ``python -W
 error::DeprecationWarning`` and pytest's summary name the host's own file:
@@ -19,6 +23,14 @@ import warnings
 from types import FrameType
 
 
+class EduEngineDeprecationWarning(DeprecationWarning):
+    """A deprecated form of eduengine was used: its message names the current form.
+
+    >>> issubclass(EduEngineDeprecationWarning, DeprecationWarning)
+    True
+    """
+
+
 def warn_moved(old: str, new: str) -> None:
     """Warn, from the body of the module ``old``, that it moved to ``new``."""
     # warnings counts this function as level 1 and the shim's body as level 2, and skips
@@ -29,7 +41,7 @@ def warn_moved(old: str, new: str) -> None:
         level, frame = level + 1, _above_the_import_system(frame.f_back)
     warnings.warn(
         f"{old} is deprecated and will be removed in 0.4: import {new} instead",
-        DeprecationWarning,
+        EduEngineDeprecationWarning,
         stacklevel=level,
     )
 

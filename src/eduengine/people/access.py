@@ -33,6 +33,7 @@ import attrs
 
 from eduengine.errors import AccessDenied, PayerNotAllowed, WrongType
 from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.people.model import (
     DEFAULT_ROLES,
@@ -727,7 +728,7 @@ class AccessGate:
             warnings.warn(
                 "reading personal data without an actor is deprecated: pass actor="
                 + ("" if records else "; without one the values are masked"),
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=stacklevel,
             )
             masked: T = run(

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.people.access import AccessGate, Look, Refused, Runner, _Actor
 from eduengine.people.model import MASKED, NOTHING, WHOLE, Access, Actor, FieldSet
 from eduengine.service_layer.ports import UnitOfWork
@@ -79,7 +80,7 @@ class LearningGate(AccessGate):
         if actor is None and strict:
             warnings.warn(
                 "reading a learning record without an actor is deprecated: pass actor=",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=stacklevel,
             )
             unchecked: T = run(

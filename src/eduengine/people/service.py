@@ -29,6 +29,7 @@ import attrs
 from eduengine.errors import AccessDenied, InvalidInput, NotFound, WrongType
 from eduengine.kernel.clock import require_aware
 from eduengine.kernel.codec import dt_in, dt_out, micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id, check_ids, check_instant, check_int, check_text
 from eduengine.people.access import (
     AUDIT,
@@ -474,7 +475,7 @@ class PeopleService(ServiceBase):
             warnings.warn(
                 "reading the audit log without an actor is deprecated: pass actor= (an "
                 "auditor: an admin)",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=2,
             )
         else:

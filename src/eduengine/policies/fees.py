@@ -26,6 +26,7 @@ import attrs
 
 from eduengine.errors import PaymentFailed, PaymentOutcomeUnknown, PersistenceError
 from eduengine.kernel.codec import micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.events import DomainEvent
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
@@ -89,7 +90,7 @@ class FeeService(ServiceBase):
         warnings.warn(
             "fees.set_payment_account is deprecated: use school.payments.add_method "
             "(late fees charge the student's default payment method)",
-            DeprecationWarning,
+            EduEngineDeprecationWarning,
             stacklevel=2,
         )
         check_id(student_id, "student_id")

@@ -16,6 +16,7 @@ from eduengine.booking import handlers as booking_handlers
 from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidTransition, RescheduleRefused
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id
 from eduengine.kernel.money import Money
 from eduengine.people.access import AccessGate, Look, shown
@@ -121,7 +122,7 @@ class PolicyService(ServiceBase):
                     "PolicyService(reminders=...) built alone plans no reminders since "
                     "reminders are notices (0.3): build a School, or call "
                     "eduengine.reminders.handlers.subscribe(service.bus, plan)",
-                    DeprecationWarning,
+                    EduEngineDeprecationWarning,
                     stacklevel=2,
                 )
 
@@ -170,7 +171,7 @@ class PolicyService(ServiceBase):
         warnings.warn(
             "policies.book is deprecated: use school.book(slot_id, student_id) (the same "
             "rules hold); it will be removed in 0.5",
-            DeprecationWarning,
+            EduEngineDeprecationWarning,
             stacklevel=2,
         )
         check_id(slot_id, "slot_id")

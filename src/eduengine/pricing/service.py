@@ -41,6 +41,7 @@ from eduengine.errors import (
     WrongType,
 )
 from eduengine.kernel.codec import micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id, check_ids, check_optional_id
 from eduengine.kernel.money import Money
 from eduengine.payments import PaymentGateway, PaymentState
@@ -268,7 +269,7 @@ class PricingService(OrderSettlement):
             warnings.warn(
                 "checkout(account=...) is deprecated: file a payment method with "
                 "school.payments.add_method and pass method_id= (or none: the default)",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=2,
             )
             check_id(account, "account")
@@ -278,7 +279,7 @@ class PricingService(OrderSettlement):
             warnings.warn(
                 "checkout(order_id, customer, lines) is deprecated: the caller's prices are "
                 "not checked; quote with school.catalogue.quote and pass quote_id=",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=2,
             )
             _check_order(customer, lines, coupons)

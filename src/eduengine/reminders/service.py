@@ -24,6 +24,7 @@ from typing import Unpack
 
 from eduengine.errors import AccessDenied, BookingNotFound
 from eduengine.kernel.codec import micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_id, check_int
 from eduengine.notices.events import RemindersScheduled as RemindersScheduled
 from eduengine.notices.events import RemindersVoided as RemindersVoided
@@ -163,7 +164,7 @@ class ReminderService(ServiceBase):
             warnings.warn(
                 "handing out reminders without an actor is deprecated: pass actor= "
                 "(eduengine.people.SYSTEM for a sweep)",
-                DeprecationWarning,
+                EduEngineDeprecationWarning,
                 stacklevel=2,
             )
         else:

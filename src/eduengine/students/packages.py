@@ -17,6 +17,7 @@ from eduengine.booking.model import Booking, BookingStatus, check_reason_code
 from eduengine.booking.seats import booking_in, booking_out
 from eduengine.errors import InvalidInput, InvalidTransition, NoCredit, QuoteRefused
 from eduengine.kernel.codec import dt_out, micros
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.inputs import check_duration, check_id, check_int, check_optional_id
 from eduengine.people.access import AccessGate, Look, check_payer, shown
 from eduengine.people.model import Actor
@@ -360,7 +361,7 @@ class PackageService(ServiceBase):
     def book_with_credit(self, slot_id: str, student_id: str) -> Booking:
         """Deprecated alias of ``school.book(slot_id, student_id, require_credit=True)``:
         a seat and a credit in one unit of work (no credit, ``NoCredit``: no seat)."""
-        warnings.warn(BOOK_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
+        warnings.warn(BOOK_WITH_CREDIT_MOVED, EduEngineDeprecationWarning, stacklevel=2)
         return self.book_paid_by_credit(slot_id, student_id)
 
     def book_paid_by_credit(
@@ -418,7 +419,7 @@ class PackageService(ServiceBase):
         """Deprecated alias of ``school.cancel(booking_id)`` for a booking paid with a
         credit: returns whether the credit came back (cancelled ``free_cancel_before``
         the start or earlier), ``InvalidTransition`` if no credit paid for it."""
-        warnings.warn(CANCEL_WITH_CREDIT_MOVED, DeprecationWarning, stacklevel=2)
+        warnings.warn(CANCEL_WITH_CREDIT_MOVED, EduEngineDeprecationWarning, stacklevel=2)
         check_id(booking_id, "booking_id")
         check_reason_code(reason_code)
 
