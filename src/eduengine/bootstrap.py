@@ -1000,6 +1000,7 @@ class School:
             "segments": self.segments.reindex(),
             "journeys": self.journeys.reindex(),
             "orders": self.pricing.reindex_orders(),
+            "payment methods": self.payments.reindex_methods(),
         }
 
     def periodic_jobs(

@@ -91,6 +91,16 @@ def _method_in(method_id: str, doc: dict[str, Any] | None) -> PaymentMethod | No
     return PaymentMethod.from_record(method_id, doc)
 
 
+def refile_method(uow: UnitOfWork, method_id: str, doc: dict[str, Any]) -> bool:
+    """Write a stored method again with its index entries (a reindex step); a method
+    whose account was crypto-shredded is left as it is (``False``)."""
+    method = _method_in(method_id, doc)
+    if method is None:
+        return False
+    put_method(uow, method)
+    return True
+
+
 def get_method(uow: UnitOfWork, method_id: str) -> PaymentMethod:
     method = _method_in(method_id, uow.records.get(METHODS, method_id))
     if method is None:

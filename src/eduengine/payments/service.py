@@ -65,6 +65,7 @@ from eduengine.payments.methods import (
     mask_account,
     methods_for,
     put_method,
+    refile_method,
     set_default,
 )
 from eduengine.people.access import AccessGate, Look, Refused
@@ -225,6 +226,14 @@ class PaymentService(ServiceBase):
         return self.gate.read(
             self._run, actor, ("payments",), query, ids={"student_id": student_id}
         )
+
+    def reindex_methods(self) -> int:
+        """File every payment method under its payers again (``for:<holder>`` and each
+        student it pays for), a one-off repair step that reads every method; returns
+        how many. A method whose account was crypto-shredded is left as it is (it reads
+        as gone). ``School.reindex()`` runs it."""
+
+        return self._refile_all(METHODS, refile_method)
 
     def remove_method(self, method_id: str) -> None:
         """Delete a method; it stops being anyone's default. A card whose account was
