@@ -522,15 +522,7 @@ class SqlRecordRepository(Generic[C]):
             # locked (or under the write lock) from here on: its index entries come
             # along, so a put that keeps them rewrites none
             row = self._uow.execute(self._get_for_write, (kind, key)).fetchone()
-            doc = (kind, key)
-            if row is None:
-                self._unindexed.add(doc)
-                self._entries[doc] = frozenset()
-            else:
-                self._present.add(doc)
-                self._entries[doc] = entries = _entries_in(row["entries"])
-                if not entries:
-                    self._unindexed.add(doc)
+            self._note_entries(kind, key, row)
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
         return None if row is None else self._json_in(row["data"])
@@ -559,15 +551,23 @@ class SqlRecordRepository(Generic[C]):
             if self._remember:
                 self._known[kind, key] = None if row is None else row["data"]
             if not uow.read_only:
-                doc = (kind, key)
-                if row is not None:
-                    self._present.add(doc)
-                entries = frozenset() if row is None else _entries_in(row["entries"])
-                self._entries[doc] = entries
-                if not entries:
-                    self._unindexed.add(doc)
+                self._note_entries(kind, key, row)
             found[key] = None if row is None else self._json_in(row["data"])
         return found
+
+    def _note_entries(self, kind: str, key: str, row: Any) -> None:
+        """Remember what a read for a write found of a document: whether it exists and
+        the index entries it has (its row's ``entries``), so a ``put`` that keeps them
+        rewrites none."""
+        doc = (kind, key)
+        if row is None:
+            self._unindexed.add(doc)
+            self._entries[doc] = frozenset()
+        else:
+            self._present.add(doc)
+            self._entries[doc] = entries = _entries_in(row["entries"])
+            if not entries:
+                self._unindexed.add(doc)
 
     def get_beside(
         self, kind: str, key: str, other: str, other_key: str
@@ -591,15 +591,7 @@ class SqlRecordRepository(Generic[C]):
             else:
                 row = got
         if not uow.read_only:
-            doc = (kind, key)
-            if row is None:
-                self._unindexed.add(doc)
-                self._entries[doc] = frozenset()
-            else:
-                self._present.add(doc)
-                self._entries[doc] = entries = _entries_in(row["entries"])
-                if not entries:
-                    self._unindexed.add(doc)
+            self._note_entries(kind, key, row)
         if remember:
             self._known[kind, key] = None if row is None else row["data"]
         json_in = self._json_in
@@ -650,12 +642,7 @@ class SqlRecordRepository(Generic[C]):
             if remember:
                 known[doc] = None if row is None else row["data"]
             if not uow.read_only:
-                if row is not None:
-                    self._present.add(doc)
-                got = frozenset() if row is None else _entries_in(row["entries"])
-                self._entries[doc] = got
-                if not got:
-                    self._unindexed.add(doc)
+                self._note_entries(*doc, row)
             found[key] = None if row is None else self._json_in(row["data"])
         peeked: dict[str, dict[str, Any] | None] = {}
         for key in sorted(set(others)):
@@ -711,12 +698,7 @@ class SqlRecordRepository(Generic[C]):
             if self._remember:
                 self._known[doc] = None if row is None else row["data"]
             if not uow.read_only:
-                entries = frozenset() if row is None else _entries_in(row["entries"])
-                self._entries[doc] = entries
-                if row is not None:
-                    self._present.add(doc)
-                if not entries:
-                    self._unindexed.add(doc)
+                self._note_entries(*doc, row)
             found[doc] = None if row is None else self._json_in(row["data"])
         return found
 
