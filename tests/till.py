@@ -78,7 +78,16 @@ class Till:
     ) -> Order:
         """Check out ``quote_id`` as ``order_id``, charged to ``account`` (the payer's
         method on file for it, filed on first use) or, without one, the default method."""
-        method = None if account is None else method_for(self.payments, payer or student, account)
+        method = None
+        if account is not None and payer is not None:
+            # a guardian's method names the student it pays for
+            method = f"m-{payer}-{account}-{student}"
+            with contextlib.suppress(DuplicateId):
+                self.payments.add_method(
+                    payer, account, method_id=method, pays_for=[student], default=False
+                )
+        elif account is not None:
+            method = method_for(self.payments, student, account)
         return self.pricing.checkout(
             order_id,
             quote_id=quote_id,
