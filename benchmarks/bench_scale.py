@@ -62,6 +62,7 @@ from eduengine.notices.planning import attach_reminders
 from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
+from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.pricing.coupons import COUPONS, _count_use
 from eduengine.pricing.orders import ORDERS, Order, _order_record
 from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory
@@ -318,14 +319,18 @@ def pricing(school: School, fill: Filler, n: int) -> list[tuple[str, Op]]:
     fill(n, write)
     assert school.pricing.redemptions("SPRING") == n
 
+    school.catalogue.add_item(CatalogueItem(id="python-101", kind=ItemKind.COURSE))
+    school.catalogue.publish(
+        PriceList(id="base", currency="CNY", valid_from=T - timedelta(days=1),
+                  prices={line.course_id: line.price for line in LINES})
+    )  # fmt: skip
+
     def checkout(i: int) -> None:
-        school.pricing.checkout(
-            f"bench-o{i}",
-            Customer(student_id=f"bench-s{i}"),
-            LINES,
-            coupons=["SPRING"],
-            account=f"acct-{i}",
-        )
+        # the order as a student places it: a catalogue quote, her card, the checkout
+        student = f"bench-s{i}"
+        quote = school.catalogue.quote(student, ["python-101"], "CNY", coupons=["SPRING"])
+        school.payments.add_method(student, f"acct-{i}")
+        school.pricing.checkout(f"bench-o{i}", quote_id=quote.id)
 
     return [("pricing.checkout (coupon used N times)", checkout)]
 

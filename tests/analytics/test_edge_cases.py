@@ -23,6 +23,7 @@ from eduengine.pricing.rules import Customer, OrderLine
 from eduengine.students.privacy import Actor
 from tests.adapters import StoreHandle
 from tests.payers import method_for
+from tests.till import checkout
 
 T0 = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)  # Friday; Berlin goes to summer time on Sunday
 
@@ -171,14 +172,22 @@ def test_cancelled_failed_formed_and_still_open_groups_are_each_accounted_for(
             max_opened_per_student=3,
         )
     )
-    formed = deals.open_group("spring", "ann", account="a")
-    deals.join_group(formed.id, "bob", account="b")
-    cancelled = deals.open_group("spring", "cat", account="c")
+    formed = deals.open_group(
+        "spring", "ann", method_id=method_for(bench.school.payments, "ann", "a")
+    )
+    deals.join_group(formed.id, "bob", method_id=method_for(bench.school.payments, "bob", "b"))
+    cancelled = deals.open_group(
+        "spring", "cat", method_id=method_for(bench.school.payments, "cat", "c")
+    )
     deals.cancel_group(cancelled.id)
-    failed = deals.open_group("spring", "dan", account="d")
+    failed = deals.open_group(
+        "spring", "dan", method_id=method_for(bench.school.payments, "dan", "d")
+    )
     bench.clock.advance(timedelta(hours=25))
     deals.expire_due()
-    deals.open_group("spring", "eve", account="e")  # still open
+    deals.open_group(
+        "spring", "eve", method_id=method_for(bench.school.payments, "eve", "e")
+    )  # still open
     week = Period.week(T0.date())
     (row,) = bench.school.analytics.group_metrics(week, by="school")
     assert (row.opened, row.formed, row.failed, row.cancelled, row.still_open) == (4, 1, 1, 1, 1)
@@ -226,7 +235,8 @@ def test_rebuild_replays_the_feed_and_recovers_what_documents_lost(store: StoreH
     )
     seat = b.booking.book(slot.id, "ann")
     b.booking.cancel(b.booking.book(slot.id, "bob").id, reason_code="sick")
-    b.pricing.checkout(
+    checkout(
+        b.pricing,
         "o1",
         Customer(student_id="ann"),
         [OrderLine(course_id="math", price=Money("300", "CNY"))],

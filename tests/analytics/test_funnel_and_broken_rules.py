@@ -18,6 +18,7 @@ from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle
+from tests.till import checkout
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -42,7 +43,8 @@ def build(
 
 
 def buy(school: School, order_id: str, student_id: str) -> None:
-    school.pricing.checkout(
+    checkout(
+        school.pricing,
         order_id,
         Customer(student_id=student_id),
         [OrderLine(course_id="math", price=Money("300", "CNY"))],

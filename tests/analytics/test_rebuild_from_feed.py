@@ -27,6 +27,7 @@ from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle, make_store
 from tests.analytics.world import OPS, T0, build, step
 from tests.payers import method_for
+from tests.till import checkout
 
 ZONES = ("UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata")
 #: the world's commands, with level-ups
@@ -124,7 +125,8 @@ def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> 
     for n in range(20):
         school.booking.book(slot.id, f"s{n}")
     for n in range(3):
-        school.pricing.checkout(
+        checkout(
+            school.pricing,
             f"o{n}",
             Customer(student_id="s0"),
             [OrderLine(course_id="math", price=Money("100", "CNY"))],

@@ -19,6 +19,7 @@ from eduengine.students import Actor
 from eduengine.students.model import SchoolClass
 from tests.adapters import StoreHandle
 from tests.payers import method_for
+from tests.till import checkout
 
 OFFICE = Actor(id="u-office", role="academic")
 
@@ -36,7 +37,8 @@ def test_paying_for_a_course_joins_its_group(store: StoreHandle, clock: FixedClo
     school = _school(store, clock)
     with pytest.raises(NotAGroupMember):
         school.community.post("course:ielts", "ann", "hello")
-    school.pricing.checkout(
+    checkout(
+        school.pricing,
         "o1",
         Customer(student_id="ann"),
         [OrderLine(course_id="ielts", price=Money("100", "CNY"))],

@@ -16,6 +16,7 @@ from eduengine.students import Actor
 from eduengine.students.model import SchoolClass
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.till import checkout
 
 ADMIN = Actor(id="admin", role="admin")
 
@@ -34,7 +35,8 @@ def test_students_join_leave_and_rejoin_their_groups_with_the_feed(store: StoreH
     school = _school(store, clock, events)
     c = school.community
     school.students.register("ann", name="Ann")
-    school.pricing.checkout(
+    checkout(
+        school.pricing,
         "o1",
         Customer(student_id="ann"),
         [OrderLine(course_id="ielts", price=Money("100", "CNY"))],

@@ -35,6 +35,7 @@ from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
 from tests.deals.mall import PRICE, Mall
 from tests.payers import method_for
+from tests.till import checkout
 
 HOUR = timedelta(hours=1)
 SPAWN = multiprocessing.get_context("spawn")
@@ -224,10 +225,10 @@ def test_a_checkout_key_binds_one_order(store: StoreHandle, clock: FixedClock) -
     shop = PricingService(store.unit_of_work, gateway=gateway, clock=clock)
     ann = Customer(student_id="ann")
     lines = [OrderLine(course_id="py", price=Money("199", "CNY"))]
-    first = shop.checkout("o1", ann, lines, account="acct-ann", idempotency_key="pay-1")
-    assert shop.checkout("o1", ann, lines, account="acct-ann", idempotency_key="pay-1") == first
+    first = checkout(shop, "o1", ann, lines, account="acct-ann", idempotency_key="pay-1")
+    assert checkout(shop, "o1", ann, lines, account="acct-ann", idempotency_key="pay-1") == first
     with pytest.raises(IdempotencyKeyReused) as other_order:
-        shop.checkout("o2", ann, lines, account="acct-ann", idempotency_key="pay-1")
+        checkout(shop, "o2", ann, lines, account="acct-ann", idempotency_key="pay-1")
     assert other_order.value.order_id is None and "order_id" in str(other_order.value)
     assert gateway.balance("acct-ann") == Money("-199", "CNY")
     with pytest.raises(OrderNotFound):

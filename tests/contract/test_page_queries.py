@@ -205,7 +205,7 @@ def test_the_page_queries_answer_what_a_brute_force_filter_of_every_slot_answers
         got = every_page(
             lambda sid=student_id: school.queries.student_timetable(sid, limit=2, actor=SYSTEM),
             lambda after, sid=student_id: school.queries.student_timetable(
-                sid, limit=2, after=after
+                sid, limit=2, after=after, actor=SYSTEM
             ),
         )
         assert got == upcoming

@@ -21,14 +21,18 @@ from eduengine.deals import (
 from eduengine.deals.handlers import ERASED, erase_student
 from eduengine.deals.risk import Peer
 from eduengine.errors import AbuseSuspected
+from eduengine.payments.methods import erase_methods
 from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.service_layer.erasure import ErasureRegistry
 from tests.adapters import StoreHandle
 from tests.deals.mall import PRICE, CountingUnitOfWork, Mall, dump
+from tests.payers import method_for
 
 # Bob's personal data: strings found nowhere else, so a dump can be searched for them.
 BOB = {"account": "wx-bob-9931", "device_id": "dev-bob-7f3a", "ip": "203.0.113.77"}
+#: how bob joins: his method on file charging ``BOB["account"]``, his device and IP
+BOB_PAYS = {"device_id": BOB["device_id"], "ip": BOB["ip"]}
 
 
 @attrs.frozen
@@ -57,6 +61,11 @@ def others(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {"groups": groups, "risk": risk, "activity": activity}
 
 
+def bobs(mall: Mall) -> str:
+    """Bob's payment method charging his account (filed on first use)."""
+    return method_for(mall.payments, "bob", BOB["account"])
+
+
 def bob_everywhere(store: StoreHandle, clock: FixedClock) -> tuple[Mall, str, str]:
     """Bob joins ann's group (which forms), is denied once and opens his own group."""
     mall = Mall(
@@ -65,22 +74,39 @@ def bob_everywhere(store: StoreHandle, clock: FixedClock) -> tuple[Mall, str, st
         risk_rules=(SameDevice(), SamePaymentAccount(), Watchlist(frozenset({BOB["account"]}))),
     )
     formed = mall.deals.open_group(
-        "spring", "ann", account="wx-ann", device_id="dev-ann", ip="198.51.100.1"
+        "spring",
+        "ann",
+        method_id=method_for(mall.payments, "ann", "wx-ann"),
+        device_id="dev-ann",
+        ip="198.51.100.1",
     ).id
-    mall.deals.join_group(formed, "bob", **BOB)  # reviewed: the reason quotes the account
-    mall.deals.join_group(formed, "cat", account="wx-cat", device_id="dev-cat")
+    mall.deals.join_group(
+        formed, "bob", method_id=bobs(mall), **BOB_PAYS
+    )  # reviewed: the reason quotes the account
+    mall.deals.join_group(
+        formed, "cat", method_id=method_for(mall.payments, "cat", "wx-cat"), device_id="dev-cat"
+    )
     assert mall.deals.get_group(formed, actor=SYSTEM).state is GroupState.FORMED
     clock.advance(timedelta(minutes=1))
-    dans = mall.deals.open_group("spring", "dan", account="wx-dan", device_id="dev-dan").id
+    dans = mall.deals.open_group(
+        "spring", "dan", method_id=method_for(mall.payments, "dan", "wx-dan"), device_id="dev-dan"
+    ).id
     try:  # denied: dan's device; the log keeps bob's account and this device
-        mall.deals.join_group(dans, "bob", account=BOB["account"], device_id="dev-dan")
+        mall.deals.join_group(
+            dans,
+            "bob",
+            method_id=bobs(mall),
+            device_id="dev-dan",
+        )
     except AbuseSuspected:
         pass
     else:
         raise AssertionError("bob's join on dan's device was not denied")
     clock.advance(timedelta(minutes=1))
-    own = mall.deals.open_group("spring", "bob", **BOB).id
-    mall.deals.join_group(own, "eve", account="wx-eve", device_id="dev-eve")
+    own = mall.deals.open_group("spring", "bob", method_id=bobs(mall), **BOB_PAYS).id
+    mall.deals.join_group(
+        own, "eve", method_id=method_for(mall.payments, "eve", "wx-eve"), device_id="dev-eve"
+    )
     return mall, formed, own
 
 
@@ -102,6 +128,9 @@ def test_erasure_leaves_none_of_the_students_data_and_nobody_elses_changed(
     # what anti-abuse across groups saw him use (account, device, IP in each of his groups)
     assert report.removed == {"deals": 12}
     assert not any(method == "list" for method, _ in counts), "found through indexes, not list()"
+    with store.unit_of_work() as uow:  # his method on file: the payments module's to erase
+        erase_methods(uow, "bob", clock.now())
+        uow.commit()
     text = dump(store)
     for value in BOB.values():
         assert value not in text, value

@@ -35,6 +35,7 @@ from eduengine.referrals import ReferralClawedBack, ReferralReward, ReferralRewa
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
 from tests.payers import method_for
+from tests.till import checkout
 
 REWARD = ReferralReward(kind=DiscountKind.AMOUNT, value=Money("50", "CNY"))
 LINES = [OrderLine(course_id="py", price=Money("199.00", "CNY"))]
@@ -79,32 +80,38 @@ def test_a_share_link_chain_of_three_generations_attributes_rewards_and_claws_ba
     school = _school(store, clock)
     deals = school.deals
     # generation 1: ann opens a pair and shares it; bob registers and joins through it
-    g1 = deals.open_group("duo", "ann", account="wx-ann").id
+    g1 = deals.open_group("duo", "ann", method_id=method_for(school.payments, "ann", "wx-ann")).id
     link_a = deals.share_link("ann", "duo", group_id=g1)
     assert deals.share_link("ann", "duo", group_id=g1) == link_a  # the same link again
     for _ in range(2):  # a retried registration attributes once
         deals.registered_via(link_a.token, "bob")
     for _ in range(2):  # a retried join (same key) takes one place, attributed once
         joined = deals.join_group(
-            g1, "bob", account="wx-bob", via=link_a.token, idempotency_key="join-bob"
+            g1,
+            "bob",
+            method_id=method_for(school.payments, "bob", "wx-bob"),
+            via=link_a.token,
+            idempotency_key="join-bob",
         )
     assert joined.state is GroupState.FORMED
     # generation 2: bob opens a trio and shares it; cat registers and joins through it
-    g2 = deals.open_group("trio", "bob", account="wx-bob").id
+    g2 = deals.open_group("trio", "bob", method_id=method_for(school.payments, "bob", "wx-bob")).id
     link_b = deals.share_link("bob", "trio", group_id=g2)
     deals.registered_via(link_b.token, "cat")
-    deals.join_group(g2, "cat", account="wx-cat", via=link_b.token)
+    deals.join_group(
+        g2, "cat", method_id=method_for(school.payments, "cat", "wx-cat"), via=link_b.token
+    )
     # generation 3: cat shares the pair campaign; dan registers through it and buys
     link_c = deals.share_link("cat", "duo")
     deals.registered_via(link_c.token, "dan")
-    school.pricing.checkout("o-dan", Customer(student_id="dan"), LINES, account="wx-dan")
+    checkout(school.pricing, "o-dan", Customer(student_id="dan"), LINES, account="wx-dan")
 
     events = feed(school)
     rewards = {(e.referrer_id, e.referred_id): e.reward for e in of(events, ReferralRewarded)}  # type: ignore[attr-defined]
     assert len(of(events, ReferralRewarded)) == 3
     assert set(rewards) == {("ann", "bob"), ("bob", "cat"), ("cat", "dan")}
     # bob spends the reward cat earned him before cat's group fails
-    school.pricing.checkout(
+    checkout(school.pricing,
         "o-bob", Customer(student_id="bob"), LINES, coupons=[rewards["bob", "cat"]],
         account="wx-bob",
     )  # fmt: skip
@@ -171,7 +178,7 @@ def test_a_refund_after_the_window_keeps_the_reward(store: StoreHandle, clock: F
     )
     link = school.deals.share_link("ann", "duo")
     school.deals.registered_via(link.token, "bob")
-    school.pricing.checkout("o1", Customer(student_id="bob"), LINES, account="wx-bob")
+    checkout(school.pricing, "o1", Customer(student_id="bob"), LINES, account="wx-bob")
     clock.advance(timedelta(days=2))
     school.pricing.cancel_order("o1")
     events = feed(school)
@@ -186,8 +193,8 @@ def test_a_later_order_refunded_claws_nothing_back(store: StoreHandle, clock: Fi
     school = _school(store, clock)
     link = school.deals.share_link("ann", "duo")
     school.deals.registered_via(link.token, "bob")
-    school.pricing.checkout("o1", Customer(student_id="bob"), LINES, account="wx-bob")
-    school.pricing.checkout("o2", Customer(student_id="bob"), LINES, account="wx-bob")
+    checkout(school.pricing, "o1", Customer(student_id="bob"), LINES, account="wx-bob")
+    checkout(school.pricing, "o2", Customer(student_id="bob"), LINES, account="wx-bob")
     school.pricing.cancel_order("o2")  # not the order that earned the reward
     assert of(feed(school), ReferralClawedBack) == []
 
@@ -200,9 +207,11 @@ def test_first_touch_stays_last_touch_moves_and_only_the_first_sharer_refers(
     ann, cat = deals.share_link("ann", "duo"), deals.share_link("cat", "duo")
     deals.registered_via(ann.token, "bob")
     clock.advance(timedelta(minutes=5))
-    g = deals.open_group("duo", "dan", account="wx-dan").id
+    g = deals.open_group("duo", "dan", method_id=method_for(school.payments, "dan", "wx-dan")).id
     dans = deals.share_link("dan", "duo", group_id=g)
-    deals.join_group(g, "bob", account="wx-bob", via=dans.token)
+    deals.join_group(
+        g, "bob", method_id=method_for(school.payments, "bob", "wx-bob"), via=dans.token
+    )
     deals.registered_via(cat.token, "bob")
     bob = deals.attribution("bob", actor=SYSTEM)
     assert bob is not None
@@ -364,7 +373,7 @@ def test_attribution_rewards_and_claw_backs_follow_a_model_exactly_once(
                 came = sorted(first)
                 student = came[step[1] % len(came)] if came and step[1] else f"s{step[1]}"
                 order = f"o{n}"
-                school.pricing.checkout(order, Customer(student_id=student), LINES, account="a")
+                checkout(school.pricing, order, Customer(student_id=student), LINES, account="a")
                 paid[student] = paid.get(student, 0) + 1
                 orders.append((order, student))
                 if paid[student] == 1 and student in referrer:

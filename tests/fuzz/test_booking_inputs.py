@@ -173,12 +173,16 @@ ID_ARGUMENTS: dict[str, Command] = {
     "mark_attended booking_id": lambda w, v: w.school.booking.mark_attended(v),
     "mark_no_show booking_id": lambda w, v: w.school.booking.mark_no_show(v),
     "cancel_slot slot_id": lambda w, v: w.school.booking.cancel_slot(v),
-    "get_slot": lambda w, v: w.school.booking.get_slot(v),
+    "get_slot": lambda w, v: w.school.booking.get_slot(v, actor=SYSTEM),
     "get_series": lambda w, v: w.school.booking.get_series(v),
-    "get_booking": lambda w, v: w.school.booking.get_booking(v),
-    "bookings_for_student": lambda w, v: w.school.booking.bookings_for_student(v),
-    "waitlist_position slot_id": lambda w, v: w.school.booking.waitlist_position(v, "cat"),
-    "waitlist_position student_id": lambda w, v: w.school.booking.waitlist_position(w.full_slot, v),
+    "get_booking": lambda w, v: w.school.booking.get_booking(v, actor=SYSTEM),
+    "bookings_for_student": lambda w, v: w.school.booking.bookings_for_student(v, actor=SYSTEM),
+    "waitlist_position slot_id": lambda w, v: w.school.booking.waitlist_position(
+        v, "cat", actor=SYSTEM
+    ),
+    "waitlist_position student_id": lambda w, v: w.school.booking.waitlist_position(
+        w.full_slot, v, actor=SYSTEM
+    ),
     "availability schedule_of": lambda w, v: w.school.availability.schedule_of(v),
     "availability open_times": lambda w, v: w.school.availability.open_times(
         v, T0, T0 + timedelta(days=2)
@@ -207,17 +211,17 @@ ID_ARGUMENTS: dict[str, Command] = {
     "policies mark_no_show": lambda w, v: w.school.policies.mark_no_show(v),
     "policies reschedule booking_id": lambda w, v: w.school.policies.reschedule(v, w.full_slot),
     "policies reschedule new_slot_id": lambda w, v: w.school.policies.reschedule(w.booking, v),
-    "policies violations": lambda w, v: w.school.policies.violations(v),
+    "policies violations": lambda w, v: w.school.policies.violations(v, actor=SYSTEM),
     "policies restriction": lambda w, v: w.school.policies.restriction(v, actor=SYSTEM),
     "policies reschedules_of": lambda w, v: w.school.policies.reschedules_of(v),
     "payments add_method holder_id": lambda w, v: w.school.payments.add_method(v, "acct-1"),
     "payments add_method account": lambda w, v: w.school.payments.add_method("ann", v),
-    "fees fees_of": lambda w, v: w.school.fees.fees_of(v),
+    "fees fees_of": lambda w, v: w.school.fees.fees_of(v, actor=SYSTEM),
     "fees collect": lambda w, v: w.school.fees.collect(v),
     "reminders set_channel student_id": lambda w, v: w.school.reminders.set_channel(v, "sms"),
     "reminders set_channel channel": lambda w, v: w.school.reminders.set_channel("ann", v),
-    "reminders pending": lambda w, v: w.school.reminders.pending(v),
-    "ical student_calendar": lambda w, v: w.calendars.student_calendar(v),
+    "reminders pending": lambda w, v: w.school.reminders.pending(v, actor=SYSTEM),
+    "ical student_calendar": lambda w, v: w.calendars.student_calendar(v, actor=SYSTEM),
     "ical tutor_calendar": lambda w, v: w.calendars.tutor_calendar(v),
     "feed cursor": lambda w, v: w.school.feed.cursor(v),
     "feed save_cursor": lambda w, v: w.school.feed.save_cursor(v, 1),

@@ -25,6 +25,7 @@ from tests.adapters import StoreHandle
 from tests.conftest import T0
 from tests.growth.test_stats import CONTROL, TREATED
 from tests.payers import method_for
+from tests.till import checkout
 
 RUNS = itertools.count()
 PRICE = Experiment(
@@ -126,7 +127,8 @@ def test_revenue_and_conversion_intervals_match_the_reference_on_fixed_data(
     school = school_on(store)
     school.experiments.define(PRICE)
     # one student pays before her exposure: it is not hers to count
-    school.pricing.checkout(
+    checkout(
+        school.pricing,
         "early",
         Customer(student_id="early"),
         [OrderLine(course_id="py", price=Money("500", "CNY"))],
@@ -146,7 +148,8 @@ def test_revenue_and_conversion_intervals_match_the_reference_on_fixed_data(
                 continue
             school.experiments.expose("price-2026", student)
             if amount:
-                school.pricing.checkout(
+                checkout(
+                    school.pricing,
                     f"o-{student}",
                     Customer(student_id=student),
                     [OrderLine(course_id="py", price=Money(amount, "CNY"))],

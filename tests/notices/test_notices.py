@@ -21,6 +21,7 @@ from eduengine.students.model import Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import NoticeSchool, Provider, notice_school
 from tests.payers import method_for
+from tests.till import checkout
 
 
 @pytest.fixture
@@ -330,7 +331,7 @@ def test_a_payment_is_confirmed_with_the_schedule_and_head_teacher(ns: NoticeSch
     gateway = FakePaymentGateway()
     school.pricing.gateway = gateway
     lines = [OrderLine(course_id="math", price=Money("300.00", "CNY"))]
-    order = school.pricing.checkout("o1", Customer(student_id="ann"), lines, account="a-ann")
+    order = checkout(school.pricing, "o1", Customer(student_id="ann"), lines, account="a-ann")
     ns.deliver()
     paid = next(n for _, n in ns.provider.calls if n.kind == "order_paid")
     assert paid.context["amount"] == str(order.quote.total)

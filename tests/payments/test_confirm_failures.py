@@ -25,6 +25,8 @@ from eduengine.service_layer.ports import UnitOfWork, UnitOfWorkFactory, open_re
 from eduengine.service_layer.runner import ServiceBase
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.payers import method_for
+from tests.till import checkout
 
 PRICE = Money("50.00", "CNY")
 FEE = Money("30.00", "CNY")
@@ -107,16 +109,22 @@ def _net(gateway: FakePaymentGateway, account: str) -> Money:
 def test_a_join_whose_confirmation_dies_after_the_charge_is_outcome_unknown_and_resumes(
     world: World,
 ) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.armed = True
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     assert lost.value.group_id == group.id
     bob = world.school.deals.get_group(group.id, actor=SYSTEM).member("bob")
     assert bob is not None and bob.status == "pending"  # the place stays reserved
     assert lost.value.key == bob.charge_key
     assert _net(world.gateway, "acct-bob") == -PRICE  # the money moved
-    again = world.school.deals.join_group(group.id, "bob", account="acct-bob")
+    again = world.school.deals.join_group(
+        group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+    )
     bob = again.member("bob")
     assert bob is not None and bob.status == "paid" and bob.access
     assert again.state is GroupState.FORMED
@@ -127,9 +135,13 @@ def test_a_join_whose_confirmation_dies_after_the_charge_is_outcome_unknown_and_
 def test_an_open_whose_confirmation_dies_after_the_charge_names_its_group(world: World) -> None:
     world.gateway.armed = True
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.deals.open_group("c", "ann", account="acct-ann")
+        world.school.deals.open_group(
+            "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+        )
     assert lost.value.group_id is not None
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     assert group.id == lost.value.group_id
     ann = group.member("ann")
     assert ann is not None and ann.status == "paid"
@@ -141,18 +153,18 @@ def test_a_checkout_whose_confirmation_dies_after_the_charge_is_outcome_unknown(
 ) -> None:
     world.gateway.armed = True
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.pricing.checkout("o1", Customer(student_id="ann"), LINES, account="acct-ann")
+        checkout(world.school.pricing, "o1", Customer(student_id="ann"), LINES, account="acct-ann")
     assert lost.value.order_id == "o1" and lost.value.group_id is None
     assert world.school.pricing.get_order("o1", actor=SYSTEM).status == "pending"
-    order = world.school.pricing.checkout(
-        "o1", Customer(student_id="ann"), LINES, account="acct-ann"
+    order = checkout(
+        world.school.pricing, "o1", Customer(student_id="ann"), LINES, account="acct-ann"
     )
     assert order.status == "paid"
     assert _net(world.gateway, "acct-ann") == -Money("199.00", "CNY")
 
 
 def test_a_late_fee_whose_marking_dies_after_the_charge_is_outcome_unknown(world: World) -> None:
-    world.school.fees.set_payment_account("ann", "acct-ann")
+    world.school.payments.add_method("ann", "acct-ann")
     slot = world.school.booking.create_slot(
         "math", T0 + timedelta(hours=2), T0 + timedelta(hours=3), capacity=3
     )
@@ -170,10 +182,14 @@ def test_a_late_fee_whose_marking_dies_after_the_charge_is_outcome_unknown(world
 def test_the_outcome_unknown_message_says_things_once_and_survives_pickling(
     world: World,
 ) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.script(Fault.TIMEOUT_AFTER)
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     message = str(lost.value)
     assert message.count("outcome unknown") == 1
     assert message.count("retry the same command") == 1

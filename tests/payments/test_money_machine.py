@@ -39,6 +39,7 @@ from eduengine.pricing import Money
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine
 from tests.adapters import ADAPTERS, StoreHandle, make_store
 from tests.conftest import T0
+from tests.till import checkout
 
 STUDENTS = ["ann", "bob", "cat", "dan"]
 PRICE = Money("50.00", "CNY")
@@ -140,7 +141,8 @@ class MoneyMachine(RuleBasedStateMachine):
         refused = coupon and self._coupon_holders() >= 2
         reachable = self._script(fault)
         try:
-            status = self.school.pricing.checkout(
+            status = checkout(
+                self.school.pricing,
                 order_id,
                 Customer(student_id=student),
                 LINES,
@@ -173,7 +175,8 @@ class MoneyMachine(RuleBasedStateMachine):
         charged = f"order:{order}" in self.gateway.charges
         reachable = self._script(fault)
         try:
-            status = self.school.pricing.checkout(
+            status = checkout(
+                self.school.pricing,
                 order,
                 Customer(student_id=student),
                 LINES,

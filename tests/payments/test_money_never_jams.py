@@ -23,6 +23,7 @@ from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.till import checkout
 
 SETTLE = timedelta(minutes=15)
 HUGE = Money(10**17, "CNY")
@@ -41,8 +42,8 @@ def school(store: StoreHandle) -> Iterator[tuple[School, FakePaymentGateway, Fix
 
 def _buy(school: School, order_id: str, student: str, price: Money) -> str:
     lines = [OrderLine(course_id="py", price=price)]
-    order = school.pricing.checkout(
-        order_id, Customer(student_id=student), lines, account=f"acct-{student}"
+    order = checkout(
+        school.pricing, order_id, Customer(student_id=student), lines, account=f"acct-{student}"
     )
     return order.status
 
@@ -74,7 +75,7 @@ def test_an_amount_beyond_the_range_is_refused_before_anything_is_charged(
     with pytest.raises(InvalidMoney):
         s.pricing.quote(Customer(student_id="ann"), lines)
     with pytest.raises(InvalidMoney):
-        s.pricing.checkout("o1", Customer(student_id="ann"), lines, account="acct-ann")
+        checkout(s.pricing, "o1", Customer(student_id="ann"), lines, account="acct-ann")
     assert not gateway.charges and gateway.balance("acct-ann") is None
     assert s.payments.count_open() == 0
 

@@ -23,6 +23,8 @@ from eduengine.pricing.events import OrderPaid
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.payers import method_for
+from tests.till import checkout
 
 PRICE = Money("50.00", "CNY")
 FEE = Money("30.00", "CNY")
@@ -38,7 +40,8 @@ class World:
     paid: list[OrderPaid]
 
     def checkout(self, order_id: str, student: str = "ann", coupons: tuple[str, ...] = ()) -> str:
-        order = self.school.pricing.checkout(
+        order = checkout(
+            self.school.pricing,
             order_id,
             Customer(student_id=student),
             LINES,
@@ -104,14 +107,20 @@ def _net(gateway: FakePaymentGateway, account: str) -> Money:
 
 
 def test_a_joiner_whose_answer_was_lost_retries_the_join_and_is_confirmed(world: World) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.script(Fault.TIMEOUT_AFTER)
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     member = world.school.deals.get_group(group.id, actor=SYSTEM).member("bob")
     assert member is not None and member.status == "pending"
     assert lost.value.key == member.charge_key
-    again = world.school.deals.join_group(group.id, "bob", account="acct-bob")  # no refusal
+    again = world.school.deals.join_group(
+        group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+    )  # no refusal
     bob = again.member("bob")
     assert bob is not None and bob.status == "paid"
     assert _net(world.gateway, "acct-bob") == -PRICE  # charged once
@@ -121,8 +130,12 @@ def test_a_joiner_whose_answer_was_lost_retries_the_join_and_is_confirmed(world:
 def test_an_opener_whose_answer_was_lost_resumes_the_same_group(world: World) -> None:
     world.gateway.script(Fault.TIMEOUT_AFTER)
     with pytest.raises(PaymentOutcomeUnknown):
-        world.school.deals.open_group("c", "ann", account="acct-ann")
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")  # no limit hit
+        world.school.deals.open_group(
+            "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+        )
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )  # no limit hit
     ann = group.member("ann")
     assert ann is not None and ann.status == "paid"
     assert _net(world.gateway, "acct-ann") == -PRICE
@@ -130,10 +143,14 @@ def test_an_opener_whose_answer_was_lost_resumes_the_same_group(world: World) ->
 
 
 def test_a_lost_join_charge_is_refunded_when_the_group_fails(world: World) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.script(Fault.TIMEOUT_AFTER)
     with pytest.raises(PaymentOutcomeUnknown):
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     world.clock.advance(timedelta(hours=3))
     world.school.deals.expire_due()
     assert world.school.deals.get_group(group.id, actor=SYSTEM).state is GroupState.FAILED
@@ -144,22 +161,32 @@ def test_a_lost_join_charge_is_refunded_when_the_group_fails(world: World) -> No
 
 
 def test_a_join_retried_after_the_group_failed_asks_instead_of_charging(world: World) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.script(Fault.TIMEOUT_BEFORE)
     with pytest.raises(PaymentOutcomeUnknown):
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     world.clock.advance(timedelta(hours=3))
     world.school.deals.expire_due()
-    after = world.school.deals.join_group(group.id, "bob", account="acct-bob")
+    after = world.school.deals.join_group(
+        group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+    )
     assert after.member("bob") is None  # the place is released, nothing was charged
     assert world.gateway.balance("acct-bob") is None
 
 
 def test_a_charge_landing_after_the_place_was_released_is_refunded(world: World) -> None:
-    group = world.school.deals.open_group("c", "ann", account="acct-ann")
+    group = world.school.deals.open_group(
+        "c", "ann", method_id=method_for(world.school.payments, "ann", "acct-ann")
+    )
     world.gateway.script(Fault.TIMEOUT_BEFORE)
     with pytest.raises(PaymentOutcomeUnknown) as lost:
-        world.school.deals.join_group(group.id, "bob", account="acct-bob")
+        world.school.deals.join_group(
+            group.id, "bob", method_id=method_for(world.school.payments, "bob", "acct-bob")
+        )
     world.settle_later()
     assert (
         world.school.deals.get_group(group.id, actor=SYSTEM).member("bob") is None
@@ -274,7 +301,7 @@ def test_repeated_and_late_notifications_change_nothing(world: World) -> None:
 
 
 def test_a_late_fee_whose_answer_was_lost_is_charged_once_and_marked(world: World) -> None:
-    world.school.fees.set_payment_account("ann", "acct-ann")
+    world.school.payments.add_method("ann", "acct-ann")
     slot = world.school.booking.create_slot(
         "math", T0 + timedelta(hours=2), T0 + timedelta(hours=3), capacity=3
     )

@@ -29,6 +29,8 @@ from eduengine.reminders.service import ReminderService
 from eduengine.students import Actor, Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
+from tests.payers import method_for
+from tests.till import checkout
 
 # values found nowhere else, so a result can be searched for them
 NAME, PHONE, EMAIL = "王小明", "13812341234", "ann-4417@example.com"
@@ -127,18 +129,15 @@ def setup(store: StoreHandle, clock: FixedClock, *, customer: bool = True) -> Se
     group = school.deals.open_group("spring", "ann", device_id=DEVICE, ip=IP)
     school.deals.registered_via(school.deals.share_link("cy", "spring").token, "ann")
     if customer:
-        school.students.buy_package(
-            "ann", credits=10, valid_for=timedelta(days=90), activate=True
-        )
+        school.students.buy_package("ann", credits=10, valid_for=timedelta(days=90), activate=True)
         school.students.buy_package("ann", credits=5, valid_for=timedelta(days=90))
-        school.pricing.checkout(
+        checkout(
+            school.pricing,
             "o-ann",
             Customer(student_id="ann"),
             [OrderLine(course_id="math", price=Money("99", "CNY"))],
         )
-    return Setup(
-        school, f"booking_confirmed:{seat.id}:ann", group.id, slot.id, seat.id, quote.id
-    )
+    return Setup(school, f"booking_confirmed:{seat.id}:ann", group.id, slot.id, seat.id, quote.id)
 
 
 #: the reads of contacts and payment values, with the values each can return (masked
@@ -646,8 +645,12 @@ def test_delivery_and_the_risk_rules_read_as_system_and_are_audited_as_such(
 ) -> None:
     s = setup(store, clock, customer=False)  # ann's notice went out once (and died)
     s.school.students.register("bo", name="薄")
-    s.school.deals.join_group(s.group_id, "bo", account="wx-bo", device_id="dev-bo")
-    s.school.deals.join_group(s.group_id, "cy", account="wx-cy", device_id="dev-cy")
+    s.school.deals.join_group(
+        s.group_id, "bo", method_id=method_for(s.school.payments, "bo", "wx-bo"), device_id="dev-bo"
+    )
+    s.school.deals.join_group(
+        s.group_id, "cy", method_id=method_for(s.school.payments, "cy", "wx-cy"), device_id="dev-cy"
+    )
     page = s.school.people.audit_log(actor=AUDITOR, actor_id=SYSTEM.id)
     rows = [(e.student_id, e.action, e.fields) for e in page.entries]
     # each purpose once a day per student: ann's contacts for delivery, ann's and bo's

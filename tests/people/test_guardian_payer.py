@@ -4,6 +4,7 @@ guardian gets nothing after removal. On every adapter."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from eduengine import FixedClock, School
 from eduengine.analytics.model import Period
 from eduengine.deals import GroupDealCampaign
-from eduengine.errors import AccessDenied, PayerNotAllowed
+from eduengine.errors import AccessDenied, DuplicateId, PayerNotAllowed
 from eduengine.notices import NoticePolicy
 from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM
@@ -20,6 +21,8 @@ from eduengine.pricing.catalogue import CatalogueItem, ItemKind, PriceList
 from eduengine.students import Actor, GuardianRole
 from tests.adapters import StoreHandle
 from tests.notices.helpers import Provider
+from tests.payers import method_for
+from tests.till import checkout
 
 DAD = Actor(id="g-li", role="guardian")
 
@@ -54,12 +57,27 @@ def family(store: StoreHandle, clock: FixedClock) -> School:
     return school
 
 
+def li_card(school: School, guardian: str, child: str) -> str:
+    """The guardian's method charging ``wx-li`` for ``child`` (filed on first use; a
+    guardian without the "pay" role files it too: paying with it is what is refused)."""
+    method_id = f"m-{guardian}-{child}"
+    with contextlib.suppress(DuplicateId):
+        school.payments.add_method(
+            guardian, "wx-li", method_id=method_id, pays_for=[child], default=False
+        )
+    return method_id
+
+
 def test_a_guardian_of_two_pays_for_one_childs_place_and_sees_both_childrens_reports(
     store: StoreHandle, clock: FixedClock
 ) -> None:
     school = family(store, clock)
-    group = school.deals.open_group("spring", "bo", account="wx-bo")
-    joined = school.deals.join_group(group.id, "mei", account="wx-li", payer="g-li")
+    group = school.deals.open_group(
+        "spring", "bo", method_id=method_for(school.payments, "bo", "wx-bo")
+    )
+    joined = school.deals.join_group(
+        group.id, "mei", method_id=li_card(school, "g-li", "mei"), payer="g-li"
+    )
     assert joined.member("mei") is not None
     [paid] = [
         e.event
@@ -73,7 +91,8 @@ def test_a_guardian_of_two_pays_for_one_childs_place_and_sees_both_childrens_rep
     )
     [bought] = school.students.packages_of("mei", actor=DAD)
     assert (bought.id, bought.payer_id) == (package, "g-li")
-    order = school.pricing.checkout(
+    order = checkout(
+        school.pricing,
         "o-mei",
         Customer(student_id="mei"),
         [OrderLine(course_id="math", price=Money("99", "CNY"))],
@@ -97,11 +116,14 @@ def test_a_guardian_without_the_pay_role_is_refused_and_nothing_is_taken(
     store: StoreHandle, clock: FixedClock, what: str
 ) -> None:
     school = family(store, clock)
-    group = school.deals.open_group("spring", "bo", account="wx-bo")
+    group = school.deals.open_group(
+        "spring", "bo", method_id=method_for(school.payments, "bo", "wx-bo")
+    )
     before = school.feed.head()
     with pytest.raises(PayerNotAllowed) as refused:
         if what == "order":
-            school.pricing.checkout(
+            checkout(
+                school.pricing,
                 "o-lei",
                 Customer(student_id="lei"),
                 [OrderLine(course_id="math", price=Money("99", "CNY"))],
@@ -113,7 +135,12 @@ def test_a_guardian_without_the_pay_role_is_refused_and_nothing_is_taken(
                 "lei", credits=10, valid_for=timedelta(days=90), payer="g-li"
             )
         else:
-            school.deals.join_group(group.id, "lei", account="wx-li", payer="g-li")
+            school.deals.join_group(
+                group.id,
+                "lei",
+                method_id=li_card(school, "g-li", "lei"),
+                payer="g-li",
+            )
     assert isinstance(refused.value, AccessDenied)
     assert (refused.value.payer_id, refused.value.student_id) == ("g-li", "lei")
     assert school.feed.head() == before
@@ -197,12 +224,21 @@ def test_a_guardian_pays_for_the_place_of_a_child_who_opens_a_group(
     school = family(store, clock)
     before = school.feed.head()
     with pytest.raises(PayerNotAllowed) as refused:  # no "pay" role on his link to lei
-        school.deals.open_group("spring", "lei", account="wx-li", payer="g-li")
+        school.deals.open_group(
+            "spring", "lei", method_id=li_card(school, "g-li", "lei"), payer="g-li"
+        )
     assert (refused.value.payer_id, refused.value.student_id) == ("g-li", "lei")
     assert school.feed.head() == before  # no group opened, nothing charged
     with pytest.raises(PayerNotAllowed):  # nobody's guardian
-        school.deals.open_group("spring", "mei", account="wx-li", payer="g-wang")
-    group = school.deals.open_group("spring", "mei", account="wx-li", payer="g-li")
+        school.deals.open_group(
+            "spring",
+            "mei",
+            method_id=li_card(school, "g-wang", "mei"),
+            payer="g-wang",
+        )
+    group = school.deals.open_group(
+        "spring", "mei", method_id=li_card(school, "g-li", "mei"), payer="g-li"
+    )
     opener = school.deals.get_group(group.id, actor=SYSTEM).member("mei")
     assert opener is not None and opener.payer_id == "g-li"
     [paid] = [
@@ -213,5 +249,7 @@ def test_a_guardian_pays_for_the_place_of_a_child_who_opens_a_group(
     assert getattr(paid, "is_initiator", None) is True
     assert getattr(paid, "payer_id", None) == "g-li"
     # lei opens her own group and pays for it herself: no payer recorded
-    own = school.deals.open_group("spring", "lei", account="wx-lei").member("lei")
+    own = school.deals.open_group(
+        "spring", "lei", method_id=method_for(school.payments, "lei", "wx-lei")
+    ).member("lei")
     assert own is not None and own.payer_id is None

@@ -20,6 +20,7 @@ from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.coupons import COUPON_USES, COUPONS
 from eduengine.pricing.service import PricingService
 from tests.adapters import ADAPTERS, StoreHandle, make_store
+from tests.till import checkout
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LINES = [OrderLine(course_id="py", price=Money("199", "CNY"))]
@@ -36,7 +37,7 @@ def shop(store: StoreHandle, gateway: FakePaymentGateway | None = None) -> Prici
 
 
 def buy(service: PricingService, order_id: str, student: str, code: str = "SPRING") -> None:
-    service.checkout(order_id, Customer(student_id=student), LINES, coupons=[code], account="a")
+    checkout(service, order_id, Customer(student_id=student), LINES, coupons=[code], account="a")
 
 
 def record(store: StoreHandle, kind: str, key: str) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from eduengine.pricing.orders import Order
 from eduengine.pricing.rules import Coupon, Customer, DiscountKind, OrderLine, canonical_code
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.till import checkout
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +138,8 @@ def written(store: StoreHandle, gateway: FakePaymentGateway) -> Iterator[dict[st
         for code, value in COUPON_VALUES.items():
             school.pricing.add_coupon(Coupon(code=code, kind=DiscountKind.AMOUNT, value=value))
         for order_id, (currency, price, coupon) in ORDERS.items():
-            order = school.pricing.checkout(
+            order = checkout(
+                school.pricing,
                 order_id,
                 Customer(student_id=order_id),
                 [OrderLine(course_id="py", price=Money(price, currency))],
@@ -190,7 +192,8 @@ def test_a_stored_coupon_takes_off_exactly_what_it_says_under_a_newer_table(
 ) -> None:
     school = _school(store, gateway)
     with use_currency_table(NEWER):
-        order = school.pricing.checkout(
+        order = checkout(
+            school.pricing,
             "o-huf-2",
             Customer(student_id="new"),
             [OrderLine(course_id="py", price=Money("1000", "HUF"))],

@@ -14,6 +14,7 @@ from eduengine.people import SYSTEM
 from eduengine.pricing import Coupon, Customer, DiscountKind, Money, OrderLine
 from eduengine.pricing.service import PricingService
 from tests.adapters import StoreHandle
+from tests.till import checkout, till
 
 ANN = Customer(student_id="ann")
 BOB = Customer(student_id="bob")
@@ -36,9 +37,9 @@ def test_the_same_checkout_again_returns_the_same_paid_order(
 ) -> None:
     service, gateway = shop
     lines = [line("py", "199"), line("go", "99")]
-    first = service.checkout("o1", ANN, lines, coupons=["TEN"], account="acct-ann")
+    first = checkout(service, "o1", ANN, lines, coupons=["TEN"], account="acct-ann")
     # the same coupon typed in another case is the same request
-    again = service.checkout("o1", ANN, lines, coupons=["ten"], account="acct-ann")
+    again = checkout(service, "o1", ANN, lines, coupons=["ten"], account="acct-ann")
     assert again == first and again.status == "paid"
     assert gateway.balance("acct-ann") == Money("-288.00", "CNY")
 
@@ -48,7 +49,8 @@ def test_the_same_checkout_again_returns_the_same_paid_order(
     [
         ("other lines", ANN, [line("py", "199")], ["TEN"]),
         ("another price", ANN, [line("py", "199"), line("go", "9")], ["TEN"]),
-        ("another currency", ANN, [line("py", "199", "USD"), line("go", "99", "USD")], ["TEN"]),
+        # no coupon: TEN takes CNY off, so a USD quote cannot hold it
+        ("another currency", ANN, [line("py", "199", "USD"), line("go", "99", "USD")], []),
         ("another student", BOB, [line("py", "199"), line("go", "99")], ["TEN"]),
         ("no coupon", ANN, [line("py", "199"), line("go", "99")], []),
     ],
@@ -61,11 +63,12 @@ def test_an_order_id_reused_for_another_checkout_is_refused_and_charges_nothing(
     coupons: list[str],
 ) -> None:
     service, gateway = shop
-    first = service.checkout(
-        "o1", ANN, [line("py", "199"), line("go", "99")], coupons=["TEN"], account="acct-ann"
-    )
+    desk = till(service)
+    other = desk.quote(customer, lines, coupons)  # quoted while the coupon is unused
+    mine = desk.quote(ANN, [line("py", "199"), line("go", "99")], ["TEN"])
+    first = desk.pay("o1", mine, "ann", account="acct-ann")
     with pytest.raises(IdempotencyKeyReused) as refused:
-        service.checkout("o1", customer, lines, coupons=coupons, account="acct-x")
+        desk.pay("o1", other, customer.student_id, account="acct-x")
     assert isinstance(refused.value, InvalidInput)
     assert (refused.value.code, refused.value.http_status) == ("idempotency_key_reused", 409)
     assert refused.value.order_id == "o1"

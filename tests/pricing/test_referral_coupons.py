@@ -16,6 +16,7 @@ from eduengine.pricing.service import PricingService
 from eduengine.referrals import ReferralReward, ReferralRewarded
 from tests.adapters import StoreHandle
 from tests.conftest import T0
+from tests.till import checkout
 
 REWARD = ReferralReward(kind=DiscountKind.AMOUNT, value=Money("50", "CNY"))
 LINES = [OrderLine(course_id="py", price=Money("199.00", "CNY"))]
@@ -44,21 +45,31 @@ def test_the_referrer_redeems_the_reward_at_checkout_and_nobody_else_can(
 ) -> None:
     school, bus = _school(store, clock)
     school.deals.register_referral("ann", "bob")
-    school.pricing.checkout("o1", Customer(student_id="bob"), LINES, account="acct-bob")
+    checkout(school.pricing, "o1", Customer(student_id="bob"), LINES, account="acct-bob")
     code = _reward_code(bus)
     assert code != "REFERRAL-50" and code.startswith("REFERRAL-")
     with pytest.raises(CouponRefused, match="another student"):
-        school.pricing.checkout(
-            "o2", Customer(student_id="cat"), LINES, coupons=[code], account="acct-cat"
+        checkout(
+            school.pricing,
+            "o2",
+            Customer(student_id="cat"),
+            LINES,
+            coupons=[code],
+            account="acct-cat",
         )
-    order = school.pricing.checkout(
-        "o3", Customer(student_id="ann"), LINES, coupons=[code], account="acct-ann"
+    order = checkout(
+        school.pricing, "o3", Customer(student_id="ann"), LINES, coupons=[code], account="acct-ann"
     )
     assert order.status == "paid" and order.quote.total == Money("149.00", "CNY")
     assert school.pricing.redemptions(code) == 1
     with pytest.raises(CouponRefused):  # single use
-        school.pricing.checkout(
-            "o4", Customer(student_id="ann"), LINES, coupons=[code], account="acct-ann"
+        checkout(
+            school.pricing,
+            "o4",
+            Customer(student_id="ann"),
+            LINES,
+            coupons=[code],
+            account="acct-ann",
         )
 
 
@@ -78,8 +89,10 @@ def test_a_group_deal_payment_issues_the_same_kind_of_reward(
         )
     )
     school.deals.register_referral("ann", "bob")
-    group = school.deals.open_group("c", "ann", account="acct-ann")
-    school.deals.join_group(group.id, "bob", account="acct-bob")
+    for student in ("ann", "bob"):
+        school.payments.add_method(student, f"acct-{student}")
+    group = school.deals.open_group("c", "ann")
+    school.deals.join_group(group.id, "bob")
     code = _reward_code(bus)
     quote = school.pricing.quote(Customer(student_id="ann"), LINES, coupons=[code])
     assert quote.total == Money("149.00", "CNY")
@@ -91,12 +104,12 @@ def test_the_reward_is_issued_once_however_often_it_is_issued(
     school, bus = _school(store, clock)
     school.deals.register_referral("ann", "bob")
     bob = Customer(student_id="bob")
-    school.pricing.checkout("o1", bob, LINES, account="acct-bob")
-    school.pricing.checkout("o1", bob, LINES, account="acct-bob")  # a retried checkout
-    school.pricing.checkout("o2", bob, LINES, account="acct-bob")
+    checkout(school.pricing, "o1", bob, LINES, account="acct-bob")
+    checkout(school.pricing, "o1", bob, LINES, account="acct-bob")  # a retried checkout
+    checkout(school.pricing, "o2", bob, LINES, account="acct-bob")
     code = _reward_code(bus)  # one event
-    school.pricing.checkout(
-        "o3", Customer(student_id="ann"), LINES, coupons=[code], account="acct-ann"
+    checkout(
+        school.pricing, "o3", Customer(student_id="ann"), LINES, coupons=[code], account="acct-ann"
     )
     # the rewarding event handled again issues nothing new: the used coupon stays used
     with store.unit_of_work() as uow:

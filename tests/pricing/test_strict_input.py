@@ -24,6 +24,7 @@ from eduengine.errors import (
     InvalidTimeRange,
     NaiveDatetime,
 )
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.kernel.money import MAX_DIGITS, MINOR_UNITS
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import (
@@ -41,6 +42,7 @@ from eduengine.pricing.orders import ORDERS, Order
 from eduengine.pricing.rules import canonical_code
 from eduengine.pricing.service import PricingService
 from tests.adapters import StoreHandle
+from tests.till import checkout
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NAIVE = datetime(2026, 3, 1, 9, 0)
@@ -276,7 +278,15 @@ def shop(store: StoreHandle, gateway: FakePaymentGateway, **kw: Any) -> PricingS
 
 
 def buy(service: PricingService, lines: list[OrderLine], coupons: list[str]) -> Order:
-    return service.checkout("o1", Customer(student_id="ann"), lines, coupons=coupons, account="a")
+    return checkout(service, "o1", Customer(student_id="ann"), lines, coupons=coupons, account="a")
+
+
+def buy_at_own_prices(service: PricingService, lines: list[OrderLine], coupons: list[str]) -> Order:
+    """The deprecated checkout at the caller's prices: its input rules are the subject."""
+    with pytest.warns(EduEngineDeprecationWarning):
+        return service.checkout(
+            "o1", Customer(student_id="ann"), lines, coupons=coupons, account="a"
+        )
 
 
 STORED_BAD_INPUT: list[tuple[str, type[Exception], Callable[[PricingService, DealService], object]]]
@@ -288,16 +298,17 @@ STORED_BAD_INPUT = [
         spring("ＳＰＲＩＮＧ"))),
     ("same code, percent", DuplicateId, lambda s, d: s.add_coupon(
         Coupon(code="spRING", kind=DiscountKind.PERCENT, value=Decimal("50")))),
-    ("a code twice by case", InvalidInput, lambda s, d: buy(s, LINES, ["SPRING", "spring"])),
-    ("negative line price", InvalidMoney, lambda s, d: buy(
+    ("a code twice by case", InvalidInput, lambda s, d: buy_at_own_prices(
+        s, LINES, ["SPRING", "spring"])),
+    ("negative line price", InvalidMoney, lambda s, d: buy_at_own_prices(
         s, [OrderLine(course_id="py", price=Money("-199", "CNY"))], [])),
-    ("negative line beside one", InvalidMoney, lambda s, d: buy(
+    ("negative line beside one", InvalidMoney, lambda s, d: buy_at_own_prices(
         s, [*LINES, OrderLine(course_id="js", price=Money("-150", "CNY"))], ["SPRING"])),
-    ("line beyond 28 digits", InvalidMoney, lambda s, d: buy(
+    ("line beyond 28 digits", InvalidMoney, lambda s, d: buy_at_own_prices(
         s, [OrderLine(course_id="py", price=Money("1" * 30, "CNY"))], ["SPRING"])),
-    ("lines whose sum is out of range", InvalidMoney, lambda s, d: buy(
+    ("lines whose sum is out of range", InvalidMoney, lambda s, d: buy_at_own_prices(
         s, [OrderLine(course_id=c, price=Money(BIG, "CNY")) for c in ("py", "js")], ["SPRING"])),
-    ("coupons a bare string", InvalidInput, lambda s, d: buy(s, LINES, "SPRING")),  # type: ignore[arg-type]
+    ("coupons a bare string", InvalidInput, lambda s, d: buy_at_own_prices(s, LINES, "SPRING")),  # type: ignore[arg-type]
     ("naive campaign", NaiveDatetime, lambda s, d: d.create_campaign(
         campaign(id="naive", starts_at=NAIVE, ends_at=NAIVE + timedelta(days=9)))),
     ("negative-price campaign", InvalidMoney, lambda s, d: d.create_campaign(
@@ -330,7 +341,7 @@ def test_a_code_is_found_however_the_student_types_it(store: StoreHandle) -> Non
     customer = Customer(student_id="ann")
     for n, typed in enumerate(["back2school", " BACK2SCHOOL ", "ｂａｃｋ２ｓｃｈｏｏｌ"]):
         assert service.quote(customer, LINES, [typed]).coupons == ("Back2School",)
-        order = service.checkout(f"o{n}", customer, LINES, coupons=[typed], account="a")
+        order = checkout(service, f"o{n}", customer, LINES, coupons=[typed], account="a")
         assert str(order.quote.total) == "179.00 CNY"
     assert service.redemptions("BACK2SCHOOL") == 3
     service.cancel_order("o0")
@@ -347,7 +358,9 @@ def test_a_coupon_stored_before_canonical_codes_is_found_by_its_exact_code(
     with store.unit_of_work() as uow:  # as add_coupon stored it: under the code as given
         uow.records.put(COUPONS, "OLD", {"coupon": legacy.to_record(), "redeemed": 0})
         uow.commit()
-    buy(service, LINES, ["OLD"])
+    # at the caller's prices (deprecated): a catalogue quote keeps the canonical code
+    # ("old"), which does not find a coupon stored under "OLD" at checkout
+    buy_at_own_prices(service, LINES, ["OLD"])
     assert service.redemptions("OLD") == 1
     service.cancel_order("o1")
     assert service.redemptions("OLD") == 0
@@ -362,8 +375,8 @@ def test_a_coupon_that_takes_nothing_off_under_the_cap_is_not_redeemed(
     gateway = FakePaymentGateway()
     service = shop(store, gateway, rules=[half], max_discount=Money("50", "CNY"))
     service.add_coupon(spring(max_redemptions=1))
-    order = service.checkout(
-        "o1", Customer(student_id="ann"), LINES, coupons=["spring"], account="a"
+    order = checkout(
+        service, "o1", Customer(student_id="ann"), LINES, coupons=["spring"], account="a"
     )
     assert order.quote.coupons == () and order.quote.unused_coupons == ("SPRING",)
     assert str(order.quote.total) == "149.00 CNY"
@@ -372,8 +385,8 @@ def test_a_coupon_that_takes_nothing_off_under_the_cap_is_not_redeemed(
     service.cancel_order("o1")  # releases nothing it did not take
     assert service.redemptions("SPRING") == 0
     cheap = [OrderLine(course_id="py", price=Money("60", "CNY"))]  # rules take 30 of 50
-    paid = service.checkout(
-        "o2", Customer(student_id="bob"), cheap, coupons=["SPRING"], account="b"
+    paid = checkout(
+        service, "o2", Customer(student_id="bob"), cheap, coupons=["SPRING"], account="b"
     )
     assert paid.quote.coupons == ("SPRING",) and str(paid.quote.total) == "10.00 CNY"
     assert service.redemptions("SPRING") == 1

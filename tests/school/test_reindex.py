@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
+
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.deals import GroupDealCampaign
+from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM
@@ -55,7 +58,10 @@ def a_busy_school(store: InMemoryStore, clock: FixedClock) -> School:
             ends_at=T0 + timedelta(days=30),
         )
     )
-    school.deals.open_group("spring", "cat", account="acct-cat")
+    # account= (deprecated), not a method on file: school.reindex() does not refile the
+    # payment methods' "for:<student>" index yet, which this test would catch (reported)
+    with pytest.warns(EduEngineDeprecationWarning):
+        school.deals.open_group("spring", "cat", account="acct-cat")
     school.students.view(Actor(id="u1", role="academic"), "ann")  # an audit entry
     return school
 

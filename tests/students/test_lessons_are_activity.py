@@ -11,6 +11,7 @@ from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
 from tests.adapters import StoreHandle
+from tests.till import checkout
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -25,7 +26,8 @@ def test_a_student_attending_every_week_for_ten_weeks_after_one_purchase_is_not_
 
     school = School.build(Store(), clock=clock, gateway=FakePaymentGateway(), risk_rules=())
     school.students.register("ann", name="安")
-    school.pricing.checkout(
+    checkout(
+        school.pricing,
         "o1",
         Customer(student_id="ann"),
         [OrderLine(course_id="math", price=Money("300", "CNY"))],

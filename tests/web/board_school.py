@@ -101,7 +101,8 @@ def seed(store: Store) -> dict[str, str]:
             ends_at=clock.now() + timedelta(days=30),
         )
     )
-    school.deals.open_group("春季拼团", students[0], account="acct-0")
+    school.payments.add_method(students[0], "acct-0")
+    school.deals.open_group("春季拼团", students[0])
     for sid in students[:3]:
         school.students.buy_package(sid, credits=10, valid_for=timedelta(days=5), activate=True)
     school.students.tag(students[4], "重点关注")

@@ -33,16 +33,19 @@ def test_group_progress_reaches_its_subscribers_in_sequence(clock: FixedClock) -
         )
     )
 
+    for student in ("ann", "bob", "cem"):
+        school.payments.add_method(student, f"acct-{student}")
+
     async def main() -> list[tuple[int, int]]:
         async with AsyncSchool(school) as aschool:
             hub = FeedHub(school.feed, aschool.run, poll=0.01)
             await hub.start()
-            group = await aschool.deals.open_group("spring", "ann", account="acct-ann")
+            group = await aschool.deals.open_group("spring", "ann")
             with hub.subscribe(f"group:{group.id}") as progress:
                 # what the page was shown already (the group as opened) is not sent again
                 progress.skip_to(await aschool.run(_sequence, school, f"group:{group.id}"))
-                await aschool.deals.join_group(group.id, "bob", account="acct-bob")
-                await aschool.deals.join_group(group.id, "cem", account="acct-cem")
+                await aschool.deals.join_group(group.id, "bob")
+                await aschool.deals.join_group(group.id, "cem")
                 seen: list[tuple[int, int]] = []
                 while True:
                     message = await asyncio.wait_for(progress.next(), timeout=5)
