@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 
-import pytest
-
 from eduengine import FixedClock, InMemoryStore, School
 from eduengine.availability import TimeRange, TutorSchedule
 from eduengine.deals import GroupDealCampaign
-from eduengine.kernel.deprecation import EduEngineDeprecationWarning
 from eduengine.levels import LearningEvent, LevelCurve, XpRule
 from eduengine.payments import FakePaymentGateway
 from eduengine.people import SYSTEM
 from eduengine.pricing import Money
 from eduengine.students import Actor
+from tests.payers import method_for
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -58,10 +56,10 @@ def a_busy_school(store: InMemoryStore, clock: FixedClock) -> School:
             ends_at=T0 + timedelta(days=30),
         )
     )
-    # account= (deprecated), not a method on file: school.reindex() does not refile the
-    # payment methods' "for:<student>" index yet, which this test would catch (reported)
-    with pytest.warns(EduEngineDeprecationWarning):
-        school.deals.open_group("spring", "cat", account="acct-cat")
+    # a method on file: reindex files it under its payer again, as every other document
+    school.deals.open_group(
+        "spring", "cat", method_id=method_for(school.payments, "cat", "acct-cat")
+    )
     school.students.view(Actor(id="u1", role="academic"), "ann")  # an audit entry
     return school
 
