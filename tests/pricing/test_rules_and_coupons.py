@@ -141,6 +141,18 @@ def test_coupon_windows_and_minimum_spend(clock: FixedClock) -> None:
         Coupon(code="BAD", kind=DiscountKind.PERCENT, value=Decimal("150"))
 
 
+def test_a_coupon_in_another_currency_is_refused_by_name() -> None:
+    usd = [OrderLine(course_id="py", price=Money("199", "USD"))]
+    fixed = Coupon(code="TEN", kind=DiscountKind.AMOUNT, value=cny("10"))
+    with pytest.raises(CouponRefused, match=r"TEN.*in CNY, the order in USD"):
+        quote(usd, ANN, coupons=[fixed])
+    spend = Coupon(code="PCT", kind=DiscountKind.PERCENT, value=Decimal("5"), min_spend=cny("9"))
+    with pytest.raises(CouponRefused, match=r"PCT.*in CNY, the order in USD"):
+        quote(usd, ANN, coupons=[spend])
+    # in the order's own currency both apply as ever
+    assert quote([line("py", "199")], ANN, coupons=[fixed, spend]).coupons == ("TEN", "PCT")
+
+
 @pytest.fixture
 def shop(store: StoreHandle, clock: FixedClock) -> tuple[PricingService, FakePaymentGateway]:
     gateway = FakePaymentGateway()

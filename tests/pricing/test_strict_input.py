@@ -368,6 +368,21 @@ def test_a_coupon_stored_before_canonical_codes_is_found_by_its_exact_code(
         service.add_coupon(spring("OLD"))
 
 
+def test_a_coupon_stored_before_canonical_codes_is_redeemed_by_a_quote_checkout(
+    store: StoreHandle,
+) -> None:
+    service = shop(store, FakePaymentGateway())
+    legacy = spring("OLD", max_redemptions=5)
+    with store.unit_of_work() as uow:  # as add_coupon stored it: under the code as given
+        uow.records.put(COUPONS, "OLD", {"coupon": legacy.to_record(), "redeemed": 0})
+        uow.commit()
+    order = checkout(service, "o1", Customer(student_id="ann"), LINES, coupons=["OLD"], account="a")
+    assert order.quote.coupons == ("OLD",)
+    assert service.redemptions("OLD") == 1
+    service.cancel_order("o1")
+    assert service.redemptions("OLD") == 0
+
+
 def test_a_coupon_that_takes_nothing_off_under_the_cap_is_not_redeemed(
     store: StoreHandle,
 ) -> None:

@@ -351,6 +351,13 @@ def quote(
         rule_discount = max_discount
     for coupon in coupons:
         _check_coupon_window(coupon, now)
+        for amount in (coupon.value, coupon.min_spend):
+            # a fixed amount or minimum spend in another currency: the coupon does not
+            # apply (a refusal that names it, not the arithmetic's CurrencyMismatch)
+            if isinstance(amount, Money) and amount.currency != currency:
+                raise CouponRefused(
+                    coupon.code, f"it is in {amount.currency}, the order in {currency}"
+                )
         eligible = [
             i
             for i, (line, _, p) in enumerate(priced)

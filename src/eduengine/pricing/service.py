@@ -472,8 +472,10 @@ class PricingService(OrderSettlement):
                 )
                 priced, student_id = given.breakdown, given.student_id
                 found = {}
-                for code in sorted(canonical_code(c) for c in priced.coupons):
-                    found[code] = usable_coupon(uow, code, student_id)
+                # by the code as quoted, so a coupon stored before codes were canonical
+                # (under the code as given) is found as at a checkout at one's own prices
+                for code in sorted(priced.coupons, key=canonical_code):
+                    found[canonical_code(code)] = usable_coupon(uow, code, student_id)
             check_payer(uow, payer, student_id)
             account = paying_method(uow, student_id, method_id).account
             stored_keys = []
