@@ -346,6 +346,7 @@ class AsyncPaymentService(AsyncService):
     open_intents = AsyncMethod(PaymentService.open_intents)
     reconcile = AsyncMethod(PaymentService.reconcile)
     register = AsyncMethod(PaymentService.register)
+    reindex_methods = AsyncMethod(PaymentService.reindex_methods)
     remove_method = AsyncMethod(PaymentService.remove_method)
     set_default_method = AsyncMethod(PaymentService.set_default_method)
     settle = AsyncMethod(PaymentService.settle)
