@@ -7,6 +7,7 @@ lines, account=...)`` it replaces: docs/pricing.md, docs/payments.md)."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,10 +41,17 @@ class Till:
         #: each order's request and the quote it was checked out with: the same request
         #: again is a retry of that checkout (the same quote), another one a new quote
         self.quotes: dict[str, tuple[str, str]] = {}
+        self._pricing = threading.Lock()
 
     def price(self, lines: Sequence[OrderLine]) -> None:
         """Put each line's course in the catalogue at the line's price (a new version of
         the till's price list when a price is new)."""
+        # one publisher at a time: a thread that finds a price noted must find it
+        # committed too (concurrent buyers share one till)
+        with self._pricing:
+            self._price(lines)
+
+    def _price(self, lines: Sequence[OrderLine]) -> None:
         for line in lines:
             wanted = self.prices.setdefault(line.price.currency, {})
             if wanted.get(line.course_id) == line.price:
@@ -126,14 +134,16 @@ class Till:
 
 
 _TILLS: weakref.WeakKeyDictionary[PricingService, Till] = weakref.WeakKeyDictionary()
+_MAKING = threading.Lock()
 
 
 def till(pricing: PricingService) -> Till:
     """The till beside ``pricing`` (one per service, so its prices are published once)."""
-    found = _TILLS.get(pricing)
-    if found is None:
-        found = _TILLS[pricing] = Till(pricing)
-    return found
+    with _MAKING:  # concurrent buyers of one service share one till
+        found = _TILLS.get(pricing)
+        if found is None:
+            found = _TILLS[pricing] = Till(pricing)
+        return found
 
 
 def checkout(
