@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -186,17 +187,24 @@ class LocalKeyProvider:
         if not path.exists():
             fresh = cls.generate()
             text = json.dumps(fresh._file_doc()).encode()
+            # written whole under a name of its own, then linked to ``path``: a process
+            # that finds the file (another's migrate running at the same time) reads all
+            # of it, never a file still being written
+            tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: read theirs
-            except OSError as exc:
-                raise InvalidSetting(f"cannot create key file {str(path)!r}: {exc}") from exc
-            else:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     out.write(text)
                     out.flush()
                     os.fsync(out.fileno())
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            except OSError as exc:
+                raise InvalidSetting(f"cannot create key file {str(path)!r}: {exc}") from exc
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         return cls(**cls._read(path), path=path)
 
     @classmethod
@@ -792,73 +800,22 @@ class SealedRecords:
         spec: ContactFields,
         key: str,
         doc: dict[str, Any],
-        change: Callable[[Any, str, str], Any],
+        change: Callable[[Any, str, str, str], Any],
     ) -> dict[str, Any]:
+        """``doc`` with each value of the spec's fields replaced by ``change(value,
+        subject, field, path)``: its subject (whose key seals it), its field's name and
+        its place in the document (``name``, ``guardian.phone``, ``guardians.0.phone``)."""
         out = dict(doc)
         whole = None if "[]" in spec.subject else _subject(spec, key, doc)
         for path in spec.fields:
             head, sep, rest = _split(path)
             if sep == "":
                 if out.get(head) is not None and whole is not None:
-                    out[head] = change(out[head], whole, head)
+                    out[head] = change(out[head], whole, head, head)
             elif sep == ".":
                 inner = out.get(head)
                 if isinstance(inner, dict) and inner.get(rest) is not None and whole is not None:
-                    out[head] = {**inner, rest: change(inner[rest], whole, rest)}
-            else:
-                items = out.get(head)
-                if not isinstance(items, list):
-                    continue
-                own = spec.subject.partition("[].")[2] if whole is None else ""
-                changed = []
-                for item in items:
-                    if isinstance(item, dict) and item.get(rest) is not None:
-                        subject = whole if whole is not None else item.get(own)
-                        if whole is None and isinstance(subject, str):
-                            subject = spec.prefix + subject
-                        if isinstance(subject, str):
-                            item = {**item, rest: change(item[rest], subject, rest)}
-                    changed.append(item)
-                out[head] = changed
-        return out
-
-    def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """``doc`` as stored, in the second format: its sealed values gathered by subject
-        and sealed once per subject (a first-format value, one this transaction could not
-        open, stays in its place as it is)."""
-        out = dict(doc)
-        header = out.pop(SEAL, None)
-        # entries of a document opened with ``keep`` (``seal_existing``): those of a
-        # shredded key stay as they are
-        kept = header.get("s", []) if isinstance(header, dict) else []
-        groups: dict[str, tuple[list[str], list[Any]]] = {}
-        mixed = False
-
-        def gather(subject: str, path: str, value: Any) -> bool:
-            if isinstance(value, dict) and SEALED in value:
-                return False
-            paths, values = groups.setdefault(subject, ([], []))
-            paths.append(path)
-            values.append(value)
-            return True
-
-        whole = None if "[]" in spec.subject else _subject(spec, key, doc)
-        for path in spec.fields:
-            head, sep, rest = _split(path)
-            if sep == "":
-                value = out.get(head)
-                if value is not None and whole is not None:
-                    if gather(whole, head, value):
-                        out[head] = None
-                    else:
-                        mixed = True
-            elif sep == ".":
-                inner = out.get(head)
-                if isinstance(inner, dict) and inner.get(rest) is not None and whole is not None:
-                    if gather(whole, path, inner[rest]):
-                        out[head] = {**inner, rest: None}
-                    else:
-                        mixed = True
+                    out[head] = {**inner, rest: change(inner[rest], whole, rest, path)}
             else:
                 items = out.get(head)
                 if not isinstance(items, list):
@@ -871,12 +828,35 @@ class SealedRecords:
                         if whole is None and isinstance(subject, str):
                             subject = spec.prefix + subject
                         if isinstance(subject, str):
-                            if gather(subject, f"{head}.{at}.{rest}", item[rest]):
-                                item = {**item, rest: None}
-                            else:
-                                mixed = True
+                            place = f"{head}.{at}.{rest}"
+                            item = {**item, rest: change(item[rest], subject, rest, place)}
                     changed.append(item)
                 out[head] = changed
+        return out
+
+    def _seal(self, spec: ContactFields, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` as stored, in the second format: its sealed values gathered by subject
+        and sealed once per subject (a first-format value, one this transaction could not
+        open, stays in its place as it is)."""
+        body = dict(doc)
+        header = body.pop(SEAL, None)
+        # entries of a document opened with ``keep`` (``seal_existing``): those of a
+        # shredded key stay as they are
+        kept = header.get("s", []) if isinstance(header, dict) else []
+        groups: dict[str, tuple[list[str], list[Any]]] = {}
+        mixed = False
+
+        def gather(value: Any, subject: str, field: str, path: str) -> Any:
+            nonlocal mixed
+            if isinstance(value, dict) and SEALED in value:
+                mixed = True
+                return value
+            paths, values = groups.setdefault(subject, ([], []))
+            paths.append(path)
+            values.append(value)
+            return None
+
+        out = self._transform(spec, key, body, gather)
         if not groups and not kept:
             return out
         taken = {path for paths, _ in groups.values() for path in paths}
@@ -1008,7 +988,7 @@ class SealedRecords:
     ) -> dict[str, Any]:
         """Open the values of the first stored format, one ciphertext each."""
 
-        def open_(value: Any, subject: str, field: str) -> Any:
+        def open_(value: Any, subject: str, field: str, path: str) -> Any:
             if not (isinstance(value, dict) and SEALED in value):
                 return value  # written before the store sealed, or not sealed
             whole = str(value[SEALED])
