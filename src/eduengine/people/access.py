@@ -313,12 +313,17 @@ class AuditBuffer:
         instant; write the batch if it is full or its oldest row waited long enough."""
         filed = [audit_row(actor, sid, action, fields, now) for sid, action, fields in rows]
         with self._lock:
-            if not self._queued:
-                self._since = self._monotonic()
-            self._queued.extend(filed)
-            due = len(self._queued) >= self.rows or self._monotonic() - self._since >= self.wait
+            due = self._queue(self._queued, filed)
         if due:
             self.flush()
+
+    def _queue(self, queue: list[Any], rows: Sequence[Any]) -> bool:
+        """Add ``rows`` to ``queue`` (under ``_lock``); whether its batch is due: full, or
+        its oldest row waited long enough."""
+        if not queue:
+            self._since = self._monotonic()
+        queue.extend(rows)
+        return len(queue) >= self.rows or self._monotonic() - self._since >= self.wait
 
     def flush(self) -> int:
         """Write every queued row in one transaction; returns how many. A write that

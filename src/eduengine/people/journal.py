@@ -203,13 +203,7 @@ class AuditJournal(AuditBuffer):
                 written = False
             else:
                 written = True
-                if not self._pending:
-                    self._since = self._monotonic()
-                self._pending.extend(lines)
-                due = (
-                    len(self._pending) >= self.rows
-                    or self._monotonic() - self._since >= self.wait
-                )
+                due = self._queue(self._pending, lines)
         if not written:
             # no room on the disk (or no folder): the read's rows go to the store at once,
             # as the synchronous writer files them, rather than not at all
