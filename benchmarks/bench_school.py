@@ -171,6 +171,8 @@ def drain_worker(
             continue
         latencies.append(time.perf_counter() - t)
         booked += 1
+    # the reactions still deferred (reaction_batch) are applied inside the drain's time
+    school.close()
     ended = time.monotonic()
     store.close()
     results.put((booked, errors, latencies, started, ended))

@@ -80,6 +80,8 @@ def school_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int:
     store = _open(kind, where)
     school = School.build(store, clock=FixedClock(NOW))
     done = _book_all(school.booking, slot_ids, tag)
+    # the reactions still deferred (reaction_batch) are applied inside the timing
+    school.close()
     store.close()
     return done
 

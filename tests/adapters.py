@@ -17,6 +17,7 @@ import attrs
 
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
+from eduengine.events.projections import flush_deferred
 from eduengine.service_layer.crypto import KeyProvider, LocalKeyProvider
 from eduengine.service_layer.ports import UnitOfWork
 
@@ -40,12 +41,20 @@ class StoreHandle:
 
     name: str
     unit_of_work: Callable[[], UnitOfWork]
-    snapshot: Callable[[], dict[str, Any]]
+    raw_snapshot: Callable[[], dict[str, Any]]
     close: Callable[[], None] = lambda: None
     #: something another process can use to open the same store (None: in-process only)
     location: str | None = None
     #: the adapter's store object (for what only a store offers, e.g. its event feed)
     store: Any = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every document and row in the store, once the reactions the process's schools
+        defer are applied (``reaction_batch``): what a read through a school would see,
+        so "a refused command changes nothing" compares the store before and after it,
+        not the earlier commands' reactions that its own unit of work applies first."""
+        flush_deferred()
+        return self.raw_snapshot()
 
     def opened_snapshot(self) -> dict[str, Any]:
         """``snapshot()`` with each sealed record as the store's own reads open it (its

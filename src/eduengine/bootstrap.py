@@ -78,11 +78,12 @@ from eduengine.desk.satisfaction import ReviewScreen
 from eduengine.desk.service import DeskService
 from eduengine.errors import InvalidSetting, PaymentFailed
 from eduengine.events.codec import envelope_to_json
-from eduengine.events.feed import EventFeed, FeedStore
+from eduengine.events.feed import MAX_LIMIT, EventFeed, FeedStore
 from eduengine.events.projections import (
     Projection,
     ProjectionRunner,
     Reactions,
+    ReactionsFirst,
     reaction_projection,
 )
 from eduengine.growth.journeys import Journey, JourneyService, journey_rules
@@ -329,7 +330,7 @@ class RunReactions:
         self.runner = runner
 
     def publish(self, events: Sequence[ev.DomainEvent]) -> None:
-        self.runner.after_commit()
+        self.runner.defer()
 
     def publish_committed(
         self, events: Sequence[ev.DomainEvent], envelopes: Sequence[Envelope]
@@ -338,9 +339,15 @@ class RunReactions:
         # feed query to find the command's events
         if envelopes and all(e.position is not None for e in envelopes):
             rows = [(e.position or 0, envelope_to_json(e)) for e in envelopes]
-            self.runner.after_commit(committed=rows)
+            self.runner.defer(committed=rows)
         else:
-            self.runner.after_commit()
+            self.runner.defer()
+
+
+#: Events whose reactions a school applies together, inline (``School.build``'s
+#: ``reaction_batch``), and how long the oldest may wait for the batch to fill.
+REACTION_BATCH = 100
+REACTION_WAIT = timedelta(milliseconds=100)
 
 
 #: Every periodic job, by name, in the order they run, with what it does: the one list
@@ -495,6 +502,8 @@ class School:
         audit_rows: int = AUDIT_BATCH,
         audit_wait: timedelta = AUDIT_WAIT,
         audit_journal: str | os.PathLike[str] | None = None,
+        reaction_batch: int = REACTION_BATCH,
+        reaction_wait: timedelta = REACTION_WAIT,
     ) -> School:
         """Wire a school.
 
@@ -527,7 +536,14 @@ class School:
         run from the feed after each command commits, in the same process, with
         ``inline_projections=True``; pass ``False`` where a worker runs them
         (``eduengine run-due --jobs projections`` or ``school.projections.catch_up()``),
-        so a command returns before its reactions are applied.
+        so a command returns before its reactions are applied. Inline, the reactions of
+        several commands are applied together, in one unit of work: once
+        ``reaction_batch`` events wait, at the first command after the oldest waited
+        ``reaction_wait``, before any read through the school's services (so the
+        process reads them as if each command had applied its own), at :meth:`close`
+        and at the interpreter's exit; ``reaction_batch=1`` applies each command's at
+        once. What waits when the process dies is in the feed: ``run-due``, a worker or
+        the next build's catch-up applies it, once (docs/architecture.md).
 
         ``mastery_params`` are the BKT parameters of a knowledge point without its own and
         ``review_settings`` the FSRS settings new review cards use (see docs/mastery.md).
@@ -568,6 +584,13 @@ class School:
         if audit_journal is not None and not isinstance(audit_journal, (str, os.PathLike)):
             raise InvalidSetting(f"audit_journal must be a directory path, got {audit_journal!r}")
         check_int(audit_rows, "audit_rows", low=1, high=100_000)
+        check_int(reaction_batch, "reaction_batch", low=1, high=MAX_LIMIT)
+        if not isinstance(reaction_wait, timedelta) or not (
+            timedelta(0) <= reaction_wait <= timedelta(hours=1)
+        ):
+            raise InvalidSetting(
+                f"reaction_wait must be a timedelta from 0 to 1 hour, got {reaction_wait!r}"
+            )
         if not isinstance(audit_wait, timedelta) or audit_wait < timedelta(0):
             raise InvalidSetting(f"audit_wait must be a timedelta >= 0, got {audit_wait!r}")
         if settings is not None:
@@ -611,7 +634,9 @@ class School:
         if plugins is not None:
             # a host's rules run after the library's, in the command's unit of work
             bus.subscribe_many(plugins.rules)
-        uow = store.unit_of_work
+        # every service reads through it: it first applies the reactions this process
+        # still defers (the seat's commands open theirs directly: no rule reads them)
+        uow = ReactionsFirst(store.unit_of_work)
         # every adapter of the library is a FeedStore; a host's own that is not raises
         # FeedUnavailable when the feed is read
         feed = EventFeed(cast(FeedStore, store), clock=clock)
@@ -634,7 +659,7 @@ class School:
         # through the school's levels service
         milestone_wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
         levels = LevelService(
-            store.unit_of_work,
+            uow,
             rules=xp_rules,
             curve=level_curve or LevelCurve.geometric(),
             multipliers=xp_multipliers,
@@ -643,7 +668,7 @@ class School:
             **milestone_wiring,
         )
         milestones = MilestoneService(
-            store.unit_of_work,
+            uow,
             levels=levels,
             certificate_key=certificate_key,
             quest_events=quest_events,
@@ -699,7 +724,14 @@ class School:
                 for finisher in projection.apply.finishers:
                     bus.add_finisher(finisher)
             reactions = []
-        runner = ProjectionRunner(uow, feed, reactions, clock=clock)
+        runner = ProjectionRunner(
+            store.unit_of_work,
+            feed,
+            reactions,
+            clock=clock,
+            defer_events=reaction_batch,
+            defer_wait=reaction_wait.total_seconds(),
+        )
         try:
             runner.start_at_head()
         except Exception:
@@ -713,6 +745,8 @@ class School:
             # first: the reactions of a command are applied before a publisher that runs
             # a command of its own (a late fee's collection) adds more to the feed
             bus.publishers.insert(0, RunReactions(runner))
+            uow.runner = runner
+            feed.settle = runner.flush
         erasure = ErasureRegistry()
         # every service runs on the school's one clock, id factory and bus
         wiring: ServiceOptions = {"clock": clock, "new_id": new_id, "bus": bus}
@@ -730,7 +764,7 @@ class School:
             feed=feed,
             projections=runner,
             erasure=erasure,
-            booking=BookingService(uow, **wiring),
+            booking=BookingService(store.unit_of_work, **wiring),
             policies=PolicyService(uow, policy=policy, reminders=reminders, **wiring),
             fees=fees,
             reminders=ReminderService(uow, **wiring),
@@ -779,7 +813,9 @@ class School:
                 rules=alert_rules,
                 replay=runner
                 if "analytics" in runner.projections
-                else ProjectionRunner(uow, feed, [analytics_projection()], clock=clock),
+                else ProjectionRunner(
+                    store.unit_of_work, feed, [analytics_projection()], clock=clock
+                ),
                 **wiring,
             ),
             calendar=CalendarService(uow, course_info=course_info, **wiring),
@@ -945,16 +981,18 @@ class School:
         return attrs.evolve(outcome, credit_returned=not outcome.late)
 
     def close(self) -> None:
-        """Write the audit rows the school still buffers or journals
-        (``audit="buffered"`` or ``"journal"``, and delete its journal file; nothing to
-        do otherwise). Call it when the process stops serving; the store stays open
-        (whoever opened it closes it). The buffer is also written at the interpreter's
-        exit, but not when the process is killed (a journal's rows are then filed by
-        the next ``School.build`` on the store).
+        """Apply the reactions this process still defers (``reaction_batch``), and write
+        the audit rows the school still buffers or journals (``audit="buffered"`` or
+        ``"journal"``, and delete its journal file). Call it when the process stops
+        serving; the store stays open (whoever opened it closes it). Both are also
+        done at the interpreter's exit, but not when the process is killed (the
+        reactions are then applied by the next catch-up, a journal's rows filed by the
+        next ``School.build`` on the store).
 
         >>> from eduengine import InMemoryStore
         >>> School.build(InMemoryStore(), audit="buffered").close()
         """
+        self.projections.flush()
         if self.audit is not None:
             self.audit.close()
 

@@ -60,6 +60,7 @@ def _book_everyone(store: StoreHandle, clock: FixedClock) -> None:
     slot = school.booking.create_slot("math", start, start + timedelta(hours=1), STUDENTS)
     for n in range(STUDENTS):
         school.booking.book(slot.id, f"s{n}")
+    school.close()  # this "process" is done: the reactions it deferred are applied
 
 
 def test_two_processes_delivering_at_once_never_send_a_notice_twice(

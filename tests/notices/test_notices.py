@@ -88,9 +88,25 @@ def test_guardians_with_the_reminder_role_get_copies_on_their_own_channels(
 def test_cancelling_voids_pending_notices_and_sends_a_cancellation(ns: NoticeSchool) -> None:
     lesson = ns.slot(in_hours=48)
     seat = ns.school.booking.book(lesson.id, "ann")
+    # a read through the school applies the booking's reactions: the confirmation waits
+    assert ns.school.notices.states(f"booking_confirmed:{seat.id}:ann") == {"in_app": "pending"}
     ns.school.booking.cancel(seat.id)
     assert ns.deliver() == [f"booking_cancelled:{seat.id}:ann:in_app"]
     assert ns.school.notices.states(f"booking_confirmed:{seat.id}:ann") == {"in_app": "void"}
+    ns.clock.set(lesson.start - timedelta(minutes=15))
+    assert ns.deliver() == []
+
+
+def test_a_seat_cancelled_before_its_reactions_ran_gets_the_cancellation_alone(
+    ns: NoticeSchool,
+) -> None:
+    lesson = ns.slot(in_hours=48)
+    seat = ns.school.booking.book(lesson.id, "ann")
+    ns.school.booking.cancel(seat.id)  # both deferred: one batch applies them
+    # a reaction reads the state when it runs: the cancelled seat is confirmed to no one
+    assert ns.deliver() == [f"booking_cancelled:{seat.id}:ann:in_app"]
+    with pytest.raises(NoticeNotFound):
+        ns.school.notices.states(f"booking_confirmed:{seat.id}:ann")
     ns.clock.set(lesson.start - timedelta(minutes=15))
     assert ns.deliver() == []
 

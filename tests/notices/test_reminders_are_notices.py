@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eduengine import FixedClock, School
+from eduengine.events.projections import flush_deferred
 from eduengine.notices import NoticePolicy
 from eduengine.notices.planning import NOTICES
 from eduengine.people import SYSTEM
@@ -20,6 +21,7 @@ from tests.notices.helpers import Provider
 
 
 def _rows(store: StoreHandle, kind: str) -> list[str]:
+    flush_deferred()  # a raw read: the reactions the school defers applied first
     with open_read_only(store.unit_of_work) as uow:
         return [key for key, _ in uow.records.list(kind)]
 

@@ -233,7 +233,9 @@ def test_a_store_whose_reactions_ran_in_its_commands_is_not_replayed(
     store: StoreHandle,
 ) -> None:
     clock = FixedClock(T0)
-    booking_id = _book(School.build(store, clock=clock))
+    school = School.build(store, clock=clock)
+    booking_id = _book(school)
+    school.close()
     with store.unit_of_work() as uow:  # a store written before 0.3 has no checkpoints
         for name in REACTIONS:
             uow.records.delete("projection_checkpoint", name)
@@ -273,7 +275,7 @@ def test_a_bookings_reactions_take_one_unit_of_work_and_no_feed_read(
     store: StoreHandle,
 ) -> None:
     counted = Counted(store.store)
-    school = School.build(counted, clock=FixedClock(T0))
+    school = School.build(counted, clock=FixedClock(T0), reaction_batch=1)
     slot_id = _lesson(school)
     counted.units = counted.reads = 0
     booking_id = school.booking.book(slot_id, "ann").id
@@ -288,7 +290,7 @@ def test_a_booking_after_another_processs_commit_reads_the_feed_and_reacts_to_bo
     store: StoreHandle,
 ) -> None:
     counted = Counted(store.store)
-    school = School.build(counted, clock=FixedClock(T0))
+    school = School.build(counted, clock=FixedClock(T0), reaction_batch=1)
     slot_id = _lesson(school)
     school.booking.book(slot_id, "cat")
     # another process books (it runs no reactions): its commit lies between what this
@@ -312,7 +314,7 @@ def test_a_booking_after_another_processs_commit_reads_the_feed_and_reacts_to_bo
 def test_a_booking_costs_nothing_for_the_projections_it_gives_no_work(
     store: StoreHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    school = School.build(store, clock=FixedClock(T0))
+    school = School.build(store, clock=FixedClock(T0), reaction_batch=1)
     slot_id = _lesson(school)
     booked = {"booking.seat_booked", "reminders.scheduled"}
     busy = {name for name, types in school.projections.table() if booked & set(types)}
@@ -384,7 +386,7 @@ def test_a_rush_caught_up_reads_the_seats_documents_per_batch_and_plans_the_same
 def test_a_bookings_reactions_write_their_checkpoints_at_once_and_rewrite_no_index_entry(
     store: StoreHandle,
 ) -> None:
-    school = School.build(store, clock=FixedClock(T0))
+    school = School.build(store, clock=FixedClock(T0), reaction_batch=1)
     slot_id = _lesson(school)
     school.booking.book(slot_id, "cat")  # the counters and active day exist from here on
     statements: list[str] = []

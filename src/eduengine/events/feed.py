@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -109,9 +109,18 @@ class EventFeed:
     ``school.feed`` is one; build your own as ``EventFeed(store, clock=clock)``.
     """
 
-    def __init__(self, store: FeedStore, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: FeedStore,
+        *,
+        clock: Clock | None = None,
+        settle: Callable[[], object] | None = None,
+    ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
+        #: called before each read: a school's applies the reactions its process defers,
+        #: so the events they raise are in the feed it reads (``ProjectionRunner.flush``)
+        self.settle = settle
 
     def _check(self) -> None:
         # Every store of the library keeps a feed; only a host's own adapter that never
@@ -138,11 +147,15 @@ class EventFeed:
         check_int(cursor, "cursor", high=MAX_POSITION)
         check_int(limit, "limit", low=1, high=MAX_LIMIT)
         self._check()
+        if self.settle is not None:
+            self.settle()
         return self.store.read_feed(cursor, limit)
 
     def head(self) -> int:
         """The highest position in the feed (0 if empty): start here to see only news."""
         self._check()
+        if self.settle is not None:
+            self.settle()
         return self.store.feed_head()
 
     def follow(

@@ -38,10 +38,14 @@ True
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +69,8 @@ __all__ = [
     "ProjectionFailure",
     "ProjectionRunner",
     "Reactions",
+    "ReactionsFirst",
+    "flush_deferred",
     "reaction_projection",
 ]
 
@@ -316,6 +322,8 @@ class ProjectionRunner:
         inline_batches: int = 5,
         inline_backoff: float = 10.0,
         idle_lag: int = 1000,
+        defer_events: int = 1,
+        defer_wait: float = 0.0,
     ) -> None:
         self._uow = unit_of_work
         self.feed = feed
@@ -349,6 +357,26 @@ class ProjectionRunner:
         self._resting: dict[str, float] = {}
         self._lock = threading.Lock()
         self._known: dict[str, _Known] = {}
+        #: :meth:`defer` applies the deferred commits' events once ``defer_events`` of
+        #: them wait, or at the first commit after the oldest waited ``defer_wait``
+        #: seconds (1: :meth:`after_commit` at once, as before deferral)
+        self.defer_events = check_int(defer_events, "defer_events", low=1, high=MAX_LIMIT)
+        if isinstance(defer_wait, bool) or not isinstance(defer_wait, int | float):
+            raise WrongType(f"defer_wait must be seconds, got {defer_wait!r}", field="defer_wait")
+        if not 0 <= defer_wait <= 3600:
+            raise OutOfRange(
+                f"defer_wait must be from 0 to 3600 seconds, got {defer_wait!r}",
+                field="defer_wait",
+            )
+        self.defer_wait = float(defer_wait)
+        self._deferred = _Deferred()
+        self._defer_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        # one deferred batch applied at a time: a flush returns only once every commit
+        # deferred before it is applied, by this thread or another
+        self._flush_lock = threading.Lock()
+        self._local = threading.local()
+        _RUNNERS.add(self)
 
     # --- what is there -----------------------------------------------------------------
 
@@ -584,6 +612,96 @@ class ProjectionRunner:
             )
         return report
 
+    # --- deferred: a batch of commands' reactions at once ------------------------------
+
+    def defer(
+        self, position: int | None = None, *, committed: Sequence[tuple[int, str]] = ()
+    ) -> CatchUp | None:
+        """:meth:`after_commit`, for several commits at once: the commit's feed rows (or
+        its last position) wait in this process until ``defer_events`` events wait or
+        the oldest waited ``defer_wait`` seconds (at the next commit, or on a timer
+        thread if none comes), then they are applied together (one unit of work for the
+        batch instead of one per command). Every read of what the
+        reactions write goes through :class:`ReactionsFirst`, which applies what waits
+        first; :meth:`flush` applies it now. Returns the run's report when it ran.
+        Rows still waiting when the process dies are in the feed already: the next
+        :meth:`catch_up` (``run-due``, a worker, a restart) applies them, once.
+        """
+        if self.defer_events <= 1:
+            return self.after_commit(position, committed=committed)
+        waiting = self._deferred
+        with self._defer_lock:
+            if waiting.empty():
+                waiting.since = time.monotonic()
+            waiting.add(position, committed)
+            due = (
+                waiting.count >= self.defer_events
+                or time.monotonic() - waiting.since >= self.defer_wait
+            )
+            if not due and self._timer is None:
+                # nothing may wait longer than defer_wait for want of a next command
+                self._timer = threading.Timer(self.defer_wait, self._flush_in_background)
+                self._timer.daemon = True
+                self._timer.start()
+        return self.flush() if due else None
+
+    def _flush_in_background(self) -> None:
+        with self._defer_lock:
+            self._timer = None
+        self.flush()  # never raises
+
+    @property
+    def deferred(self) -> int:
+        """How many committed events wait for :meth:`flush` in this process."""
+        return self._deferred.count
+
+    def flush(self) -> CatchUp:
+        """Apply now the reactions of every commit :meth:`defer` holds (never raises,
+        like :meth:`after_commit`). :class:`ReactionsFirst` calls it before each unit of
+        work a read opens, ``School.close()`` and the interpreter's exit too."""
+        if self.flushing():
+            return CatchUp()  # a reaction's own read, within this thread's flush
+        with self._flush_lock:
+            with self._defer_lock:
+                waiting, self._deferred = self._deferred, _Deferred()
+            if waiting.empty():
+                return CatchUp()
+            return self._apply_deferred(waiting)
+
+    def _apply_deferred(self, waiting: _Deferred) -> CatchUp:
+        self._local.flushing = True
+        try:
+            rows = sorted(waiting.rows)
+            # a run of consecutive positions holds every event between them (a commit
+            # appends its rows under the feed's lock); anything else is read from the feed
+            whole = not waiting.blind and all(
+                b[0] == a[0] + 1 for a, b in itertools.pairwise(rows)
+            )
+            if whole:
+                return self.after_commit(waiting.position, committed=rows)
+            return self.after_commit(waiting.position)
+        finally:
+            self._local.flushing = False
+
+    def flushing(self) -> bool:
+        """Whether this thread is applying deferred reactions (:class:`ReactionsFirst`
+        then opens units of work as they are: the reactions' own reads)."""
+        return bool(getattr(self._local, "flushing", False))
+
+    def settled(self) -> bool:
+        """Whether nothing waits: no deferred commit, no batch being applied."""
+        return self._deferred.empty() and not self._flush_lock.locked()
+
+    def _flush_at_exit(self) -> None:
+        if self._deferred.empty():
+            return
+        report = self.flush()
+        if not report.ok:
+            log.warning(
+                "the reactions deferred in this process could not all be applied at exit; "
+                "catch_up applies them from the feed"
+            )
+
     # --- one batch ---------------------------------------------------------------------
 
     def _batch(
@@ -767,3 +885,98 @@ class ProjectionRunner:
                 new = outcome
             self._known[name] = new
             return new
+
+
+class _Deferred:
+    """The commits a :class:`ProjectionRunner` defers: their feed rows, the highest
+    position known, and whether a commit came without its rows (``blind``)."""
+
+    __slots__ = ("blind", "count", "position", "rows", "since")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str]] = []
+        self.position: int | None = None
+        self.blind = False
+        self.count = 0
+        self.since = 0.0
+
+    def empty(self) -> bool:
+        return self.count == 0
+
+    def add(self, position: int | None, committed: Sequence[tuple[int, str]]) -> None:
+        if committed:
+            self.rows.extend(committed)
+            last = max(p for p, _ in committed)
+            position = last if position is None else max(position, last)
+            self.count += len(committed)
+        else:
+            self.blind = True
+            self.count += 1
+        if position is not None:
+            self.position = position if self.position is None else max(self.position, position)
+
+
+class ReactionsFirst:
+    """A unit-of-work factory that first applies the reactions its runner defers
+    (:meth:`ProjectionRunner.defer`): a school's services read through it, so what a
+    command's reactions write (its notices, counters, XP, a student's last activity)
+    is there for the next read in the process, however many commands the runner
+    batches. The seat's commands open theirs directly: no rule reads a reaction's
+    output (docs/architecture.md), so they never wait for the batch.
+
+    >>> from eduengine import InMemoryStore
+    >>> store = InMemoryStore()
+    >>> factory = ReactionsFirst(store.unit_of_work)
+    >>> with factory(read_only=True) as uow:
+    ...     uow.read_only
+    True
+    """
+
+    def __init__(self, factory: UnitOfWorkFactory, runner: ProjectionRunner | None = None):
+        self.factory = factory
+        self.runner = runner
+
+    def __call__(self, **options: Any) -> UnitOfWork:
+        runner = self.runner
+        if runner is not None and not runner.settled():
+            runner.flush()
+        return self.factory(**options)
+
+
+_RUNNERS: weakref.WeakSet[ProjectionRunner] = weakref.WeakSet()
+
+
+def flush_deferred() -> int:
+    """Apply the reactions every runner of this process defers (each school's
+    :meth:`ProjectionRunner.flush`); returns how many events they applied. The
+    interpreter's exit runs it; a host calls it where it reads the store other than
+    through a school (a test's raw snapshot) or before it forks.
+
+    >>> flush_deferred()
+    0
+    """
+    applied = 0
+    for runner in list(_RUNNERS):
+        applied += sum(runner.flush().values())
+    return applied
+
+
+def _forked() -> None:
+    # a forked child has none of its parent's threads: no timer runs for it, and a lock
+    # another thread held at the fork would never be released
+    for runner in list(_RUNNERS):
+        runner._timer = None
+        runner._defer_lock = threading.Lock()
+        runner._flush_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for runner in list(_RUNNERS):
+        try:
+            runner._flush_at_exit()
+        except Exception:  # the store may be closed by now: catch_up applies them
+            log.warning("deferred reactions were left to catch_up at exit", exc_info=True)
