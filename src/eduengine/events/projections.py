@@ -647,6 +647,15 @@ class ProjectionRunner:
 
     def _flush_in_background(self) -> None:
         with self._defer_lock:
+            waiting = self._deferred
+            left = waiting.since + self.defer_wait - time.monotonic()
+            if not waiting.empty() and left > 0:
+                # a command flushed meanwhile and a younger batch waits: commands still
+                # come, and the next one applies it when due; look again when it is
+                self._timer = threading.Timer(left, self._flush_in_background)
+                self._timer.daemon = True
+                self._timer.start()
+                return
             self._timer = None
         self.flush()  # never raises
 
