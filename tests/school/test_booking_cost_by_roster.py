@@ -77,8 +77,10 @@ def _booking(school: School, clock: FixedClock, student: str, reads: Reads) -> R
     start = clock.now() + timedelta(days=2)
     slot = school.booking.create_slot("math", start, start + timedelta(hours=1), capacity=30)
     school.booking.book(slot.id, "s0")  # the slot's first booking, not measured
+    school.projections.flush()
     reads.clear()
     school.booking.book(slot.id, student)
+    school.projections.flush()  # its reactions (they wait for a batch) are measured too
     measured = Counter(reads)
     clock.advance(timedelta(minutes=1))
     return measured

@@ -961,8 +961,16 @@ def flush_deferred() -> int:
     interpreter's exit runs it; a host calls it where it reads the store other than
     through a school (a test's raw snapshot) or before it forks.
 
-    >>> flush_deferred()
-    0
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from eduengine import FixedClock, InMemoryStore, School
+    >>> clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+    >>> school = School.build(InMemoryStore(), clock=clock)
+    >>> start = clock.now() + timedelta(days=1)
+    >>> _ = school.booking.create_slot("math", start, start + timedelta(hours=1), 3)
+    >>> school.projections.deferred
+    1
+    >>> flush_deferred() > 0, school.projections.deferred
+    (True, 0)
     """
     applied = 0
     for runner in list(_RUNNERS):
