@@ -18,7 +18,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from eduengine import FixedClock, InMemoryStore, School, store_from_url
 from eduengine.errors import InvalidInput, InvalidSetting
-from eduengine.events import projections as projections_module
 from eduengine.events.projections import flush_deferred
 from eduengine.people import SYSTEM
 from tests.adapters import StoreHandle
@@ -94,7 +93,7 @@ class NoTimer:
 def test_the_first_command_after_the_wait_applies_the_batch(
     store: StoreHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(projections_module.threading, "Timer", NoTimer)
+    monkeypatch.setattr(threading, "Timer", NoTimer)
     wait = timedelta(milliseconds=30)
     school = School.build(store, clock=FixedClock(T0), reaction_batch=100, reaction_wait=wait)
     slot_id = _slot(school)
