@@ -899,6 +899,10 @@ class School:
         school.students.gate.audit = school.learning.gate.audit = school.audit
         if folder is not None:
             school.recover_audit()
+        before_close = getattr(store, "before_close", None)
+        if before_close is not None:
+            # a script that closes its store and exits loses no reaction and no audit row
+            before_close.add(school.close)
         payments = school.payments
         payments.register(pricing_rules.ORDER_OWNER, school.pricing)
         payments.register(deal_rules.DEAL_OWNER, school.deals)

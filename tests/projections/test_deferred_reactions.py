@@ -20,7 +20,7 @@ from eduengine import FixedClock, InMemoryStore, School, store_from_url
 from eduengine.errors import InvalidInput, InvalidSetting
 from eduengine.events.projections import flush_deferred
 from eduengine.people import SYSTEM
-from tests.adapters import StoreHandle
+from tests.adapters import StoreHandle, reopen
 from tests.conftest import T0
 from tests.projections.test_school_reactions import REACTIONS, WEEK, _url
 
@@ -142,6 +142,23 @@ def test_close_and_flush_deferred_apply_what_waits(store: StoreHandle) -> None:
     assert flush_deferred() >= 2 * len({"notices", "lifecycle", "analytics", "segments"})
     assert _notices_stored(store) == 3
     assert school.projections.deferred == other.projections.deferred == 0
+
+
+def test_closing_the_store_applies_what_the_schools_on_it_defer(store: StoreHandle) -> None:
+    real = store.store  # the adapter's own object: the handle is a test's wrapper
+    school = School.build(real, clock=FixedClock(T0), reaction_batch=50, reaction_wait=LONG)
+    slot_id = _slot(school)
+    school.booking.book(slot_id, "s0")
+    school.booking.book(slot_id, "s1")
+    assert school.projections.deferred == 2
+    real.close()  # a script's last line: no school.close() before it
+    assert school.projections.deferred == 0
+    if store.location is not None:
+        again = reopen(store.name, store.location)
+        try:
+            assert _notices_stored(again) == 2
+        finally:
+            again.close()
 
 
 def test_the_settings_are_checked() -> None:

@@ -70,6 +70,8 @@ class InMemoryStore:
         #: always True: every commit writes its envelopes to the feed (``outbox=`` is a
         #: deprecated no-op, see :func:`eduengine.adapters.settings.outbox`)
         self.outbox = settings.outbox(outbox)
+        #: run before the store closes (a school's deferred reactions, its audit rows)
+        self.before_close = settings.BeforeClose()
         self._closed = False
         self._lock = threading.Lock()
         #: the feed: (position, occurred micros, envelope JSON) in commit order
@@ -93,6 +95,8 @@ class InMemoryStore:
     def close(self) -> None:
         """Refuse every later unit of work with :class:`StoreClosed`, like the SQL stores
         (the data stays in this object until it is garbage)."""
+        if not self._closed:
+            self.before_close.run()
         self._closed = True
 
     def read_feed(self, after: int, limit: int) -> list[tuple[int, str]]:

@@ -209,6 +209,8 @@ class PostgresStore(SqlStore[Conn]):
         self._lent_lock = threading.Lock()
         #: the last connection of its own was refused: the server is probably down
         self._refused = False
+        #: run before the store closes (a school's deferred reactions, its audit rows)
+        self.before_close = settings.BeforeClose()
         self._closed = False
         self.dialect = PostgresDialect(self)
 
@@ -345,6 +347,8 @@ class PostgresStore(SqlStore[Conn]):
 
     def close(self) -> None:
         """Close the pool and every connection; the store cannot be used afterwards."""
+        if not self._closed:
+            self.before_close.run()
         with self._pool_lock:
             self._closed = True
             pool, self._pool = self._pool, None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 
 from eduengine.errors import InvalidSetting
@@ -142,3 +143,41 @@ def sealer(keys: KeyProvider | None, region: str | None) -> Sealer | None:
     ):
         raise InvalidSetting(f"keys must be a KeyProvider, got {keys!r}")
     return Sealer(keys, region=region)
+
+
+class BeforeClose:
+    """What a store runs before it closes: a school built on it applies the reactions it
+    still defers and writes the audit rows it buffers (``School.close``), so a script
+    that closes its store and exits loses none of them. Held weakly: a school dropped
+    is not kept alive by its store.
+
+    >>> calls = []
+    >>> class Job:
+    ...     def run(self):
+    ...         calls.append("ran")
+    >>> job = Job()
+    >>> hooks = BeforeClose()
+    >>> hooks.add(job.run)
+    >>> hooks.run(); calls
+    ['ran']
+    """
+
+    def __init__(self) -> None:
+        self._hooks: list[weakref.WeakMethod[Callable[[], object]]] = []
+
+    def add(self, hook: Callable[[], object]) -> None:
+        """Run the bound method ``hook`` before the store closes (while its object lives)."""
+        self._hooks = [h for h in self._hooks if h() is not None]
+        self._hooks.append(weakref.WeakMethod(hook))
+
+    def run(self) -> None:
+        """Run each live hook once; one that raises is logged, the others still run."""
+        hooks, self._hooks = self._hooks, []
+        for ref in hooks:
+            hook = ref()
+            if hook is None:
+                continue
+            try:
+                hook()
+            except Exception:
+                log.exception("a hook before the store closed failed")

@@ -131,6 +131,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                     f"SQLite database {self.path!r}: directory {str(folder)!r} does not "
                     "exist (create it first; the database file itself is created on migrate)"
                 )
+        #: run before the store closes (a school's deferred reactions, its audit rows)
+        self.before_close = settings.BeforeClose()
         self._closed = False
         self._local = threading.local()
         self._shared_lock = threading.Lock()
@@ -206,6 +208,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards (each use raises
         :class:`StoreClosed`). Calling it again does nothing."""
+        if not self._closed:
+            self.before_close.run()
         self._closed = True
         with self._connections_lock:
             for conn in self._connections:
