@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import TracebackType
@@ -187,6 +187,12 @@ class Dialect(Generic[C]):
         empty list: not known, and a reader of the feed finds them)."""
         uow.insert_rows(enc.INSERT_FEED, params)
         return list
+
+    def commit_mark(self, uow: SqlUnitOfWork[C]) -> Hashable | None:
+        """A mark of the committed state ``uow`` reads (see
+        :meth:`SqlRecordRepository.commit_mark`); ``None``: the engine cannot tell
+        cheaply, and a caller reads what it needs."""
+        return None
 
     # --- values -------------------------------------------------------------------
 
@@ -659,6 +665,15 @@ class SqlRecordRepository(Generic[C]):
         """Whether a document read here is answered from memory when read again in this
         unit of work (SQLite): reading a handler's documents ahead then saves statements."""
         return self._remember
+
+    def commit_mark(self) -> Hashable | None:
+        """A mark of the committed state this unit of work reads: two units of work whose
+        marks are equal (and not ``None``) read the same committed documents, so what a
+        caller read in one still holds in the other (the access gate keeps what it read
+        of a person under it instead of reading their access revision again, issue
+        #24). ``None`` where the engine cannot tell without reading (PostgreSQL, a
+        write, a host's transaction): the caller reads."""
+        return self._uow.dialect.commit_mark(self._uow)
 
     def get_across(
         self, wanted: Mapping[str, Iterable[str]]

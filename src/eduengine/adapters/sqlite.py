@@ -34,11 +34,12 @@ PostgreSQL; :class:`SqliteDialect` is what SQLite does its own way.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +150,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 timeout=self.lock_timeout,
                 isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
                 check_same_thread=False,
+                factory=_Connection,
             )
         except sqlite3.OperationalError as exc:
             raise StoreNotFound(f"cannot open SQLite database {self.path!r}: {exc}") from exc
@@ -388,6 +390,20 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             return int(conn.execute(enc.PRUNE_FEED, (before_us, limit)).rowcount)
 
 
+#: serial numbers of the connections this process opens (see :class:`_Connection`)
+_SERIALS = itertools.count()
+
+
+class _Connection(sqlite3.Connection):
+    """A connection a store opened, with a serial number no other connection of the
+    process ever has (an ``id()`` may be reused), so a commit mark taken on one is never
+    mistaken for another's (:meth:`SqliteDialect.commit_mark`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.serial = next(_SERIALS)
+
+
 def scrub_deleted(conn: sqlite3.Connection) -> None:
     """Zero what a write deletes or overwrites, so an erased value does not stay in the
     file's free space (measured cost: within noise for booking commands)."""
@@ -508,6 +524,20 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
 
     def control(self, conn: sqlite3.Connection, statement: str) -> None:
         conn.execute(statement)
+
+    def commit_mark(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> Hashable | None:
+        """``(connection, data_version, total_changes)`` in a read-only unit of work on a
+        connection of this store. ``PRAGMA data_version`` changes when any other
+        connection (another thread's, another process's) committed since this one's last
+        transaction, and is read in this one's snapshot; ``total_changes`` counts every
+        row this connection itself wrote, committed or rolled back. Equal marks: nothing
+        committed in between. ``None`` in a write (it may have written already, and roll
+        back) or a host's transaction."""
+        conn = uow.conn
+        if not uow.read_only or uow.joined is not None or not isinstance(conn, _Connection):
+            return None
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        return conn.serial, version, conn.total_changes
 
     def commit_failed(self, exc: BaseException) -> Exception | None:
         if isinstance(exc, sqlite3.IntegrityError):

@@ -190,15 +190,17 @@ class AuditJournal(AuditBuffer):
             (audit_key(at), text, actor.id, actor.role, sid, action, tuple(fields))
             for sid, action, fields in rows
         ]
-        data = "".join(map(_encode, lines)).encode()
+        data = (_encode(lines[0]) if len(lines) == 1 else "".join(map(_encode, lines))).encode()
         with self._lock:
             try:
                 if not self._files:
                     self._open()
                 fd = self._files[self._current][0]
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                written = os.write(fd, data)
+                if written < len(data):  # a short write (a signal, a full disk): the rest
+                    view = memoryview(data)[written:]
+                    while view:
+                        view = view[os.write(fd, view) :]
             except OSError:
                 written = False
             else:

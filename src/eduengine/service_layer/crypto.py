@@ -50,9 +50,9 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -653,6 +653,11 @@ class SealedRecords:
             for key, doc in self.get_many(kind, wanted[kind]).items():
                 found[kind, key] = doc
         return found
+
+    def commit_mark(self) -> Hashable | None:
+        """The inner repository's ``commit_mark`` (``None`` where it has none)."""
+        mark = getattr(self.inner, "commit_mark", None)
+        return None if mark is None else cast(Hashable | None, mark())
 
     @property
     def reads_ahead(self) -> bool:
