@@ -166,7 +166,7 @@ def audit_key(at: int) -> str:
     >>> audit_key(1772323200000000)[:17]
     '1772323200000000-'
     """
-    return f"{at:016d}-{_PROCESS_MARK}{next(_AUDIT_ROWS):010d}"
+    return "%016d-%s%010d" % (at, _PROCESS_MARK, next(_AUDIT_ROWS))  # noqa: UP031 (faster)
 
 
 def audit_order(key: str, doc: Mapping[str, Any]) -> int:
