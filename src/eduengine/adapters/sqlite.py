@@ -390,6 +390,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             return int(conn.execute(enc.PRUNE_FEED, (before_us, limit)).rowcount)
 
 
+#: how many read-only units of work on a connection go without a commit mark after one
+#: found that another connection had committed since the last (see
+#: :meth:`SqliteDialect.commit_mark`)
+UNMARKED_AFTER_A_COMMIT = 7
 #: serial numbers of the connections this process opens (see :class:`_Connection`)
 _SERIALS = itertools.count()
 
@@ -402,6 +406,12 @@ class _Connection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.serial = next(_SERIALS)
+        #: ``PRAGMA data_version`` as this connection last read it
+        self.data_version: int | None = None
+        #: how many more read-only units of work go unmarked (another connection
+        #: committed between the last two marks: where others commit that often, a mark
+        #: would rarely match, and asking would only add a statement)
+        self.unmarked = 0
 
 
 def scrub_deleted(conn: sqlite3.Connection) -> None:
@@ -532,11 +542,20 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         transaction, and is read in this one's snapshot; ``total_changes`` counts every
         row this connection itself wrote, committed or rolled back. Equal marks: nothing
         committed in between. ``None`` in a write (it may have written already, and roll
-        back) or a host's transaction."""
+        back) or a host's transaction, and for the next :data:`UNMARKED_AFTER_A_COMMIT`
+        read-only ones after a mark found another connection's commit (where others
+        commit between most reads, a caller would read anyway: asking costs a
+        statement)."""
         conn = uow.conn
         if not uow.read_only or uow.joined is not None or not isinstance(conn, _Connection):
             return None
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if conn.unmarked:
+            conn.unmarked -= 1
+            return None
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if conn.data_version is not None and version != conn.data_version:
+            conn.unmarked = UNMARKED_AFTER_A_COMMIT
+        conn.data_version = version
         return conn.serial, version, conn.total_changes
 
     def commit_failed(self, exc: BaseException) -> Exception | None:
