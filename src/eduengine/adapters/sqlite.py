@@ -408,6 +408,9 @@ class _Connection(sqlite3.Connection):
         self.serial = next(_SERIALS)
         #: ``PRAGMA data_version`` as this connection last read it
         self.data_version: int | None = None
+        #: the cursor it is read with (a fresh cursor and a row object per read cost
+        #: about as much as the statement)
+        self.version_cursor: sqlite3.Cursor | None = None
         #: how many more read-only units of work go unmarked (another connection
         #: committed between the last two marks: where others commit that often, a mark
         #: would rarely match, and asking would only add a statement)
@@ -552,7 +555,11 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         if conn.unmarked:
             conn.unmarked -= 1
             return None
-        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        cursor = conn.version_cursor
+        if cursor is None:
+            cursor = conn.version_cursor = conn.cursor()
+            cursor.row_factory = None
+        version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
         if conn.data_version is not None and version != conn.data_version:
             conn.unmarked = UNMARKED_AFTER_A_COMMIT
         conn.data_version = version

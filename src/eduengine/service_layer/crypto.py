@@ -52,7 +52,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -573,6 +573,7 @@ class SealedRecords:
         # SQL adapters: documents and, in the same statement, their subjects' data keys
         self._beside: Callable[..., Any] | None = getattr(inner, "get_beside", None)
         self._many_beside: Callable[..., Any] | None = getattr(inner, "get_many_beside", None)
+        self._mark: Callable[[], Hashable | None] | None = getattr(inner, "commit_mark", None)
         # what this transaction learnt (a unit of work makes a fresh repository each
         # time it is entered): each subject's data key and tag (and the key documents
         # read along with a document, not yet needed), and each ciphertext it opened, so
@@ -656,8 +657,8 @@ class SealedRecords:
 
     def commit_mark(self) -> Hashable | None:
         """The inner repository's ``commit_mark`` (``None`` where it has none)."""
-        mark = getattr(self.inner, "commit_mark", None)
-        return None if mark is None else cast(Hashable | None, mark())
+        mark = self._mark
+        return None if mark is None else mark()
 
     @property
     def reads_ahead(self) -> bool:
