@@ -9,7 +9,9 @@ asking); nothing more on either."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -209,6 +211,46 @@ def test_on_sqlite_a_commit_by_another_connection_makes_the_next_check_read_the_
     assert marked_again[0] == "PRAGMA data_version"
     assert _revision_reads(marked_again) == []
     assert len(marked_again) == len(unmarked[0])
+
+
+def test_on_sqlite_each_connection_keeps_its_own_mark(
+    store: StoreHandle, clock: FixedClock
+) -> None:
+    if store.name != "sqlite":
+        pytest.skip("SQLite's commit mark")
+    school = _school(store, clock, "synchronous")
+
+    def masked() -> list[str]:
+        """The statements of one masked read on this thread's connection."""
+        seen: list[str] = []
+        conn = store.store.connection()
+        conn.set_trace_callback(seen.append)
+        try:
+            school.students.guardians_with("ann", GuardianRole.PAY, actor=HELPDESK)
+        finally:
+            conn.set_trace_callback(None)
+        return seen
+
+    def in_a_thread() -> list[str]:
+        found: list[list[str]] = []
+        thread = threading.Thread(target=lambda: found.append(masked()))
+        thread.start()
+        thread.join(timeout=60)
+        [seen] = found
+        return seen
+
+    reader = ThreadPoolExecutor(max_workers=1)  # one thread: one other connection
+    try:
+        for _ in range(2):  # each connection reads the person once, then marks alone
+            masked()
+            reader.submit(masked).result(timeout=60)
+        ours, theirs = masked(), reader.submit(masked).result(timeout=60)
+    finally:
+        reader.shutdown()
+    for seen in (ours, theirs):
+        assert "PRAGMA data_version" in seen
+        assert _revision_reads(seen) == []
+    assert _revision_reads(in_a_thread()) != []  # a new connection reads the person
 
 
 def test_a_read_ahead_reads_only_where_it_saves_a_round_trip_and_hands_each_document_once(

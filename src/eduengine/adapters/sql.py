@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import TracebackType
@@ -48,7 +48,7 @@ from eduengine.errors import (
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.crypto import SealedRecords, Sealer
-from eduengine.service_layer.ports import IndexEntries
+from eduengine.service_layer.ports import CommitMark, IndexEntries
 from eduengine.version import __version__
 
 #: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
@@ -188,7 +188,7 @@ class Dialect(Generic[C]):
         uow.insert_rows(enc.INSERT_FEED, params)
         return list
 
-    def commit_mark(self, uow: SqlUnitOfWork[C]) -> Hashable | None:
+    def commit_mark(self, uow: SqlUnitOfWork[C]) -> CommitMark | None:
         """A mark of the committed state ``uow`` reads (see
         :meth:`SqlRecordRepository.commit_mark`); ``None``: the engine cannot tell
         cheaply, and a caller reads what it needs."""
@@ -666,13 +666,14 @@ class SqlRecordRepository(Generic[C]):
         unit of work (SQLite): reading a handler's documents ahead then saves statements."""
         return self._remember
 
-    def commit_mark(self) -> Hashable | None:
-        """A mark of the committed state this unit of work reads: two units of work whose
-        marks are equal (and not ``None``) read the same committed documents, so what a
-        caller read in one still holds in the other (the access gate keeps what it read
-        of a person under it instead of reading their access revision again, issue
-        #24). ``None`` where the engine cannot tell without reading (PostgreSQL, a
-        write, a host's transaction): the caller reads."""
+    def commit_mark(self) -> CommitMark | None:
+        """A mark of the committed state this unit of work reads, ``(place, sight)``: two
+        units of work whose marks are equal (and not ``None``) read the same committed
+        documents, so what a caller read in one still holds in the other (the access
+        gate keeps what it read of a person under it instead of reading their access
+        revision again, issue #24); ``place`` is the connection, so a caller keeps one
+        mark per connection. ``None`` where the engine cannot tell without reading
+        (PostgreSQL, a write, a host's transaction): the caller reads."""
         return self._uow.dialect.commit_mark(self._uow)
 
     def get_across(

@@ -39,7 +39,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ from eduengine.errors import (
     StoreNotFound,
 )
 from eduengine.service_layer.crypto import DATA_KEYS, KeyFile, KeyProvider
+from eduengine.service_layer.ports import CommitMark
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -538,8 +539,8 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
     def control(self, conn: sqlite3.Connection, statement: str) -> None:
         conn.execute(statement)
 
-    def commit_mark(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> Hashable | None:
-        """``(connection, data_version, total_changes)`` in a read-only unit of work on a
+    def commit_mark(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> CommitMark | None:
+        """``(connection, (data_version, total_changes))`` in a read-only unit of work on a
         connection of this store. ``PRAGMA data_version`` changes when any other
         connection (another thread's, another process's) committed since this one's last
         transaction, and is read in this one's snapshot; ``total_changes`` counts every
@@ -563,7 +564,7 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         if conn.data_version is not None and version != conn.data_version:
             conn.unmarked = UNMARKED_AFTER_A_COMMIT
         conn.data_version = version
-        return conn.serial, version, conn.total_changes
+        return conn.serial, (version, conn.total_changes)
 
     def commit_failed(self, exc: BaseException) -> Exception | None:
         if isinstance(exc, sqlite3.IntegrityError):

@@ -533,9 +533,10 @@ class AccessGate:
         self.audit: AuditBuffer | None = None
         #: actors already found valid (:func:`check_actor`)
         self._checked: set[object] = set()
-        #: what was read of each person (by id, reads as guardian) and the commit mark of
-        #: the unit of work that read it (``records.commit_mark``, where the store has one)
-        self._marked: dict[tuple[str, bool], tuple[Hashable, _Actor]] = {}
+        #: what was read of each person (by id, reads as guardian, and the place of the
+        #: commit mark: a connection) and what the mark saw there when it was read
+        #: (``records.commit_mark``, where the store has one)
+        self._marked: dict[tuple[str, bool, Hashable], tuple[Hashable, _Actor]] = {}
 
     def flush_audit(self) -> None:
         """Write the rows this gate's buffer still holds (nothing to do when it writes
@@ -678,14 +679,15 @@ class AccessGate:
         # connection's commit, none of this one's writes) read them: what it read holds,
         # and their access revision needs no read (a revocation commits, so it changes
         # the next read's mark in every process)
-        person = (actor.id, actor.role == "guardian")
+        place, sight = mark
+        person = (actor.id, actor.role == "guardian", place)
         kept = self._marked.get(person)
-        if kept is not None and kept[0] == mark:
+        if kept is not None and kept[0] == sight:
             return kept[1]
         known = self._current(uow, actor, ahead)
         if len(self._marked) >= ACTORS_KEPT:
             self._marked.clear()
-        self._marked[person] = (mark, known)
+        self._marked[person] = (sight, known)
         return known
 
     def _current(self, uow: UnitOfWork, actor: Actor, ahead: Iterable[tuple[str, str]]) -> _Actor:
