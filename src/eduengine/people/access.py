@@ -533,6 +533,8 @@ class AccessGate:
         self.audit: AuditBuffer | None = None
         #: actors already found valid (:func:`check_actor`)
         self._checked: set[object] = set()
+        #: the same, by identity (an Actor is frozen)
+        self._same: dict[int, Actor] = {}
         #: what was read of each person (by id, reads as guardian, and the place of the
         #: commit mark: a connection) and what the mark saw there when it was read
         #: (``records.commit_mark``, where the store has one)
@@ -570,15 +572,19 @@ class AccessGate:
         >>> AccessGate().check_actor(Actor(id="u9", role="support")).id
         'u9'
         """
+        if type(actor) is Actor and self._same.get(id(actor)) is actor:
+            return actor  # this very (frozen) object passed: no hash of its fields
         try:
-            if actor in self._checked:
-                return cast(Actor, actor)
+            known = actor in self._checked
         except TypeError:  # unhashable (class_ids not a frozenset): check it every time
             return check_actor(actor)
-        checked = check_actor(actor)
-        if len(self._checked) >= ACTORS_KEPT:
+        checked = cast(Actor, actor) if known else check_actor(actor)
+        if len(self._checked) >= ACTORS_KEPT or len(self._same) >= ACTORS_KEPT:
             self._checked.clear()
+            self._same.clear()
         self._checked.add(checked)
+        if type(checked) is Actor:
+            self._same[id(checked)] = checked  # held, so its id is not reused meanwhile
         return checked
 
     _check_actor = check_actor
