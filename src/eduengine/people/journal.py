@@ -213,9 +213,9 @@ class AuditJournal(AuditBuffer):
                 if not self._files:
                     self._open()
                 fd = self._files[self._current][0]
-                written = os.write(fd, data)
-                if written < len(data):  # a short write (a signal, a full disk): the rest
-                    view = memoryview(data)[written:]
+                sent = os.write(fd, data)
+                if sent < len(data):  # a short write (a signal, a full disk): the rest
+                    view = memoryview(data)[sent:]
                     while view:
                         view = view[os.write(fd, view) :]
             except OSError:
