@@ -14,8 +14,9 @@ one right after the other (which goes first alternating), each p50 / p99 in
 milliseconds:
 
 - *profile*: ``school.students.view(office, sid)`` (the check: the person's access
-  revision, and on a change since the gate last read them their staff document, grants
-  and revocation; the student's class and stage from the document the read holds; one
+  revision, or on SQLite while nothing was committed since the gate read them only the
+  commit mark, and on a change since the gate last read them their staff document,
+  grants and revocation; the student's class and stage from the document the read holds; one
   audit row, in the read's own write unit of work) beside the same document read and
   shaped into the same ``Profile`` through the same service runner in a read-only unit
   of work, with no check and no audit row;

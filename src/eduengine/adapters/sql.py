@@ -48,7 +48,7 @@ from eduengine.errors import (
 from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.events import DomainEvent
 from eduengine.service_layer.crypto import SealedRecords, Sealer
-from eduengine.service_layer.ports import IndexEntries
+from eduengine.service_layer.ports import CommitMark, IndexEntries
 from eduengine.version import __version__
 
 #: ``(key, value, document)`` of a keyset page, as ``scan_documents`` returns
@@ -187,6 +187,12 @@ class Dialect(Generic[C]):
         empty list: not known, and a reader of the feed finds them)."""
         uow.insert_rows(enc.INSERT_FEED, params)
         return list
+
+    def commit_mark(self, uow: SqlUnitOfWork[C]) -> CommitMark | None:
+        """A mark of the committed state ``uow`` reads (see
+        :meth:`SqlRecordRepository.commit_mark`); ``None``: the engine cannot tell
+        cheaply, and a caller reads what it needs."""
+        return None
 
     # --- values -------------------------------------------------------------------
 
@@ -659,6 +665,16 @@ class SqlRecordRepository(Generic[C]):
         """Whether a document read here is answered from memory when read again in this
         unit of work (SQLite): reading a handler's documents ahead then saves statements."""
         return self._remember
+
+    def commit_mark(self) -> CommitMark | None:
+        """A mark of the committed state this unit of work reads, ``(place, sight)``: two
+        units of work whose marks are equal (and not ``None``) read the same committed
+        documents, so what a caller read in one still holds in the other (the access
+        gate keeps what it read of a person under it instead of reading their access
+        revision again, issue #24); ``place`` is the connection, so a caller keeps one
+        mark per connection. ``None`` where the engine cannot tell without reading
+        (PostgreSQL, a write, a host's transaction): the caller reads."""
+        return self._uow.dialect.commit_mark(self._uow)
 
     def get_across(
         self, wanted: Mapping[str, Iterable[str]]

@@ -34,6 +34,7 @@ PostgreSQL; :class:`SqliteDialect` is what SQLite does its own way.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
@@ -66,6 +67,7 @@ from eduengine.errors import (
     StoreNotFound,
 )
 from eduengine.service_layer.crypto import DATA_KEYS, KeyFile, KeyProvider
+from eduengine.service_layer.ports import CommitMark
 
 log = logging.getLogger("eduengine.adapters")
 
@@ -151,6 +153,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 timeout=self.lock_timeout,
                 isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
                 check_same_thread=False,
+                factory=_Connection,
             )
         except sqlite3.OperationalError as exc:
             raise StoreNotFound(f"cannot open SQLite database {self.path!r}: {exc}") from exc
@@ -392,6 +395,33 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             return int(conn.execute(enc.PRUNE_FEED, (before_us, limit)).rowcount)
 
 
+#: how many read-only units of work on a connection go without a commit mark after one
+#: found that another connection had committed since the last (see
+#: :meth:`SqliteDialect.commit_mark`)
+UNMARKED_AFTER_A_COMMIT = 7
+#: serial numbers of the connections this process opens (see :class:`_Connection`)
+_SERIALS = itertools.count()
+
+
+class _Connection(sqlite3.Connection):
+    """A connection a store opened, with a serial number no other connection of the
+    process ever has (an ``id()`` may be reused), so a commit mark taken on one is never
+    mistaken for another's (:meth:`SqliteDialect.commit_mark`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.serial = next(_SERIALS)
+        #: ``PRAGMA data_version`` as this connection last read it
+        self.data_version: int | None = None
+        #: the cursor it is read with (a fresh cursor and a row object per read cost
+        #: about as much as the statement)
+        self.version_cursor: sqlite3.Cursor | None = None
+        #: how many more read-only units of work go unmarked (another connection
+        #: committed between the last two marks: where others commit that often, a mark
+        #: would rarely match, and asking would only add a statement)
+        self.unmarked = 0
+
+
 def scrub_deleted(conn: sqlite3.Connection) -> None:
     """Zero what a write deletes or overwrites, so an erased value does not stay in the
     file's free space (measured cost: within noise for booking commands)."""
@@ -512,6 +542,33 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
 
     def control(self, conn: sqlite3.Connection, statement: str) -> None:
         conn.execute(statement)
+
+    def commit_mark(self, uow: SqlUnitOfWork[sqlite3.Connection]) -> CommitMark | None:
+        """``(connection, (data_version, total_changes))`` in a read-only unit of work on a
+        connection of this store. ``PRAGMA data_version`` changes when any other
+        connection (another thread's, another process's) committed since this one's last
+        transaction, and is read in this one's snapshot; ``total_changes`` counts every
+        row this connection itself wrote, committed or rolled back. Equal marks: nothing
+        committed in between. ``None`` in a write (it may have written already, and roll
+        back) or a host's transaction, and for the next :data:`UNMARKED_AFTER_A_COMMIT`
+        read-only ones after a mark found another connection's commit (where others
+        commit between most reads, a caller would read anyway: asking costs a
+        statement)."""
+        conn = uow.conn
+        if not uow.read_only or uow.joined is not None or not isinstance(conn, _Connection):
+            return None
+        if conn.unmarked:
+            conn.unmarked -= 1
+            return None
+        cursor = conn.version_cursor
+        if cursor is None:
+            cursor = conn.version_cursor = conn.cursor()
+            cursor.row_factory = None
+        version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
+        if conn.data_version is not None and version != conn.data_version:
+            conn.unmarked = UNMARKED_AFTER_A_COMMIT
+        conn.data_version = version
+        return conn.serial, (version, conn.total_changes)
 
     def commit_failed(self, exc: BaseException) -> Exception | None:
         if isinstance(exc, sqlite3.IntegrityError):

@@ -76,6 +76,7 @@ def _dt_in(text: str) -> datetime:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros(value: datetime) -> int:
@@ -84,7 +85,7 @@ def micros(value: datetime) -> int:
     >>> micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
     1000000
     """
-    return (value - EPOCH) // timedelta(microseconds=1)
+    return (value - EPOCH) // _MICROSECOND
 
 
 def from_micros(value: int) -> datetime:

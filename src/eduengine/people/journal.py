@@ -86,9 +86,26 @@ Line = tuple[str, str, str, str, str, str, tuple[str, ...]]
 _JOURNALS: weakref.WeakSet[AuditJournal] = weakref.WeakSet()
 
 
+_TAB = "\t"
+
+
 def _encode(row: Line) -> str:
     # tab-separated: ids are printable (no tab, no line break: check_id), so this is the
     # common line, at a tenth of json's cost; anything else is written as a JSON list
+    key, at, actor_id, role, student_id, action, fields = row
+    if (
+        key.isprintable()
+        and at.isprintable()
+        and actor_id.isprintable()
+        and role.isprintable()
+        and student_id.isprintable()
+        and action.isprintable()
+        and all(map(str.isprintable, fields))
+    ):
+        # the common row, checked part by part (no tab or line break is printable) and
+        # written in one format: the line the general case below writes
+        line = f"{key}\t{at}\t{actor_id}\t{role}\t{student_id}\t{action}"
+        return f"{line}\t{_TAB.join(fields)}\n" if fields else f"{line}\n"
     text = "\t".join((*row[:6], *row[6]))
     if "\n" in text or "\r" in text or text.count("\t") != 5 + len(row[6]):
         text = json.dumps([*row[:6], list(row[6])])
@@ -190,15 +207,17 @@ class AuditJournal(AuditBuffer):
             (audit_key(at), text, actor.id, actor.role, sid, action, tuple(fields))
             for sid, action, fields in rows
         ]
-        data = "".join(map(_encode, lines)).encode()
+        data = (_encode(lines[0]) if len(lines) == 1 else "".join(map(_encode, lines))).encode()
         with self._lock:
             try:
                 if not self._files:
                     self._open()
                 fd = self._files[self._current][0]
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                sent = os.write(fd, data)
+                if sent < len(data):  # a short write (a signal, a full disk): the rest
+                    view = memoryview(data)[sent:]
+                    while view:
+                        view = view[os.write(fd, view) :]
             except OSError:
                 written = False
             else:

@@ -59,7 +59,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from eduengine.errors import InvalidSetting, UnreadableData, WrongRegion
-from eduengine.service_layer.ports import IndexEntries, JsonValue, RecordRepository, UnitOfWork
+from eduengine.service_layer.ports import (
+    CommitMark,
+    IndexEntries,
+    JsonValue,
+    RecordRepository,
+    UnitOfWork,
+)
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -573,6 +579,7 @@ class SealedRecords:
         # SQL adapters: documents and, in the same statement, their subjects' data keys
         self._beside: Callable[..., Any] | None = getattr(inner, "get_beside", None)
         self._many_beside: Callable[..., Any] | None = getattr(inner, "get_many_beside", None)
+        self._mark: Callable[[], CommitMark | None] | None = getattr(inner, "commit_mark", None)
         # what this transaction learnt (a unit of work makes a fresh repository each
         # time it is entered): each subject's data key and tag (and the key documents
         # read along with a document, not yet needed), and each ciphertext it opened, so
@@ -653,6 +660,11 @@ class SealedRecords:
             for key, doc in self.get_many(kind, wanted[kind]).items():
                 found[kind, key] = doc
         return found
+
+    def commit_mark(self) -> CommitMark | None:
+        """The inner repository's ``commit_mark`` (``None`` where it has none)."""
+        mark = self._mark
+        return None if mark is None else mark()
 
     @property
     def reads_ahead(self) -> bool:

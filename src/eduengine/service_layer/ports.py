@@ -7,7 +7,7 @@ called; every repository it hands out sees and writes one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
@@ -96,6 +96,10 @@ JsonValue = Any
 IndexEntry = tuple[str, int]
 """``(key, value)`` of one document in an index, as :meth:`RecordRepository.scan` returns."""
 IndexEntries = list[IndexEntry]
+#: a mark of the committed state a unit of work reads (``records.commit_mark()``, where
+#: a store has one): where it was taken (a connection) and what it saw there; two marks
+#: with the same place and the same sight: nothing was committed between them
+CommitMark = tuple[Hashable, Hashable]
 
 
 class RecordRepository(Protocol):

@@ -162,7 +162,7 @@ class ProfileService(ServiceBase):
 
     def view(self, actor: Actor, student_id: str) -> Profile:
         """Read a profile as ``actor`` sees it (full, masked or refused); always audited."""
-        _check_actor(actor)
+        self.gate.check_actor(actor)
         check_id(student_id, "student_id")
 
         buffer = self.gate.audit
