@@ -163,6 +163,17 @@ class MessageBus:
         aggregates' locks (see :class:`PublicationOrder`)."""
         return self._order.reserve()
 
+    @property
+    def heard(self) -> bool:
+        """Whether anyone receives committed events (a publisher or a listener): a
+        command of a bus nobody hears takes no place in the publication order.
+
+        >>> bus = MessageBus()
+        >>> bus.heard, (bus.listen(print) or bus.heard)
+        (False, True)
+        """
+        return bool(self.publishers or self.listeners)
+
     def release(
         self,
         ticket: int,
