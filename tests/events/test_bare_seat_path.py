@@ -4,7 +4,8 @@ text, the bus's publication order, the feed, and a transaction's documents."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,8 +40,6 @@ def test_the_envelope_text_is_the_compact_json_of_its_dict(
     offset: int,
     micro: int,
 ) -> None:
-    from datetime import timezone
-
     when = datetime(2026, 3, 2, 9, 0, 0, micro, tzinfo=timezone(timedelta(minutes=offset)))
     event = SeatBooked(
         occurred_at=when,
@@ -80,7 +79,7 @@ def test_a_bare_service_takes_no_publication_ticket_and_still_feeds_every_event(
     seen: list[Envelope] = []
 
     class Publisher:
-        def publish(self, events: list[DomainEvent]) -> None:
+        def publish(self, events: Sequence[DomainEvent]) -> None:
             heard.extend(events)
 
     svc.bus.publishers.append(Publisher())
