@@ -492,6 +492,13 @@ CREATE TABLE event_streams (
 """,
 )
 
+#: Schema version 5 drops ``bookings_by_slot``: the one-active-seat index starts with the
+#: slot id under the same condition, so every read of a slot's seats uses it instead (a
+#: roster's ``ORDER BY seq`` sorts the slot's few rows), and each booking writes one
+#: index page fewer (issue #22: the WAL frames a SQLite commit writes are most of its
+#: cost).
+SCHEMA_V5: tuple[str, ...] = ("DROP INDEX IF EXISTS bookings_by_slot",)
+
 #: One statement per stream: bump its counter (row-locked to the end of the transaction)
 #: and return the new value.
 NEXT_SEQUENCE = (
