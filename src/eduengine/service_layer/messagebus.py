@@ -147,6 +147,8 @@ class MessageBus:
         for _ in range(MAX_ROUNDS):
             events = uow.raised_events()
             if not events:
+                if not self.finishers:
+                    return seen
                 for finish in self.finishers:
                     finish(uow)
                 events = uow.raised_events()
