@@ -1,7 +1,7 @@
 """Bookings per second through the school and the bare service on SQLite and PostgreSQL,
 beside raw SQL.
 
-    .venv/bin/python benchmarks/bench_storage.py [--quick] [--dsn postgresql://...]
+    .venv/bin/python benchmarks/bench_storage.py [--quick] [--floor] [--dsn postgresql://...]
 
 For each store it measures, in the same run, the path a school takes
 (``School.build(store)`` with its defaults, then ``school.booking.book``: every rule and
@@ -14,7 +14,9 @@ SQL statements per booking. The SQLite baseline runs with the library's own conn
 settings (WAL journal, ``synchronous = NORMAL``, the same busy timeout; checked before
 timing), so the ratio measures the library's work and not a slower durability setting on
 one side. PostgreSQL runs when ``--dsn`` or ``EDUENGINE_PG_DSN`` names a server
-(``python3 scripts/postgres.py start`` prints one).
+(``python3 scripts/postgres.py start`` prints one). ``--floor`` also replays, on SQLite,
+the bare service's own statements for each booking with no Python layers around them
+(:func:`floor_worker`): what the service would cost if its Python took no time.
 """
 
 from __future__ import annotations
