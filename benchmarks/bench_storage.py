@@ -1,7 +1,7 @@
 """Bookings per second through the school and the bare service on SQLite and PostgreSQL,
 beside raw SQL.
 
-    .venv/bin/python benchmarks/bench_storage.py [--quick] [--dsn postgresql://...]
+    .venv/bin/python benchmarks/bench_storage.py [--quick] [--floor] [--dsn postgresql://...]
 
 For each store it measures, in the same run, the path a school takes
 (``School.build(store)`` with its defaults, then ``school.booking.book``: every rule and
@@ -14,7 +14,9 @@ SQL statements per booking. The SQLite baseline runs with the library's own conn
 settings (WAL journal, ``synchronous = NORMAL``, the same busy timeout; checked before
 timing), so the ratio measures the library's work and not a slower durability setting on
 one side. PostgreSQL runs when ``--dsn`` or ``EDUENGINE_PG_DSN`` names a server
-(``python3 scripts/postgres.py start`` prints one).
+(``python3 scripts/postgres.py start`` prints one). ``--floor`` also replays, on SQLite,
+the bare service's own statements for each booking with no Python layers around them
+(:func:`floor_worker`): what the service would cost if its Python took no time.
 """
 
 from __future__ import annotations
@@ -180,6 +182,63 @@ def baseline_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int
     return done
 
 
+#: the statements the bare service runs for one booking on SQLite (its trace, with the
+#: schema check folded into the slot's load), for :func:`floor_worker`
+FLOOR_STATEMENTS = (
+    "SELECT s.*, EXISTS (SELECT 1 FROM waitlist w WHERE w.slot_id = s.id) AS queued, "
+    "EXISTS (SELECT 1 FROM offers o WHERE o.slot_id = s.id) AS held, "
+    "(SELECT MAX(version) FROM schema_version) AS schema_v, "
+    "EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = s.id AND b.student_id = ? "
+    "AND b.status <> 'cancelled') AS seat_held FROM slots s WHERE s.id = ?",
+    "INSERT INTO event_streams (stream, last) VALUES (?, 1) ON CONFLICT (stream) "
+    "DO UPDATE SET last = event_streams.last + excluded.last RETURNING stream, last",
+    "UPDATE slots SET booked = ?, version = ? WHERE id = ? AND version = ?",
+    "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
+    "VALUES (?, ?, ?, 'confirmed', ?, NULL) ON CONFLICT (id) DO UPDATE SET status = "
+    "excluded.status",
+    "INSERT INTO event_feed (event_id, type, stream, sequence, occurred_us, envelope) "
+    "VALUES (?, 'booking.seat_booked', ?, ?, ?, ?)",
+)
+
+
+def floor_worker(kind: str, where: str, slot_ids: list[str], tag: str) -> int:
+    """The bare service's own SQLite statements for each booking, replayed with as
+    little Python as raw SQL takes (``--floor``): what the service would cost if its
+    Python took no time, on the library's schema and connection settings."""
+    from eduengine.kernel.codec import micros
+
+    store = _open(kind, where)
+    conn = store.connection()
+    load, number, update, seat, feed = FLOOR_STATEMENTS
+    created, occurred = f"{NOW.isoformat()}|", micros(NOW)
+    # the envelope's text as long as the service's (the feed's pages fill alike)
+    envelope = (
+        '{"id":"%s","type":"booking.seat_booked","aggregate_type":"slot","aggregate_id":'
+        '"%s","sequence":%d,"occurred_at":"2026-03-02T09:00:00+00:00","data":{"slot_id":'
+        '"%s","capacity":4000,"seats_left":3999,"booking_id":"%s","student_id":"%s",'
+        '"series_id":null}}'
+    )
+    done = 0
+    for n, slot_id in enumerate(slot_ids):
+        student = f"{tag}-{n}"
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(load, (student, slot_id)).fetchone()
+        if row["seat_held"] or row["booked"] >= row["capacity"]:
+            conn.execute("ROLLBACK")
+            continue
+        stream = f"slot:{slot_id}"
+        last = conn.execute(number, (stream,)).fetchone()["last"]
+        conn.execute(update, (row["booked"] + 1, row["version"] + 1, slot_id, row["version"]))
+        booking_id, event_id = uuid.uuid4().hex, uuid.uuid4().hex
+        conn.execute(seat, (booking_id, slot_id, student, created))
+        text = envelope % (event_id, slot_id, last, slot_id, booking_id, student)
+        conn.execute(feed, (event_id, stream, last, occurred, text))
+        conn.execute("COMMIT")
+        done += 1
+    store.close()
+    return done
+
+
 def baseline_connection(where: str) -> sqlite3.Connection:
     """A plain sqlite3 connection with the library's settings (WAL is set at setup)."""
     conn = sqlite3.connect(where, isolation_level=None, timeout=SQLITE_LOCK_TIMEOUT)
@@ -266,7 +325,9 @@ def timed(
     return attempts / elapsed
 
 
-def compare(kind: str, make_where: Callable[[str], str], attempts: int) -> None:
+def compare(
+    kind: str, make_where: Callable[[str], str], attempts: int, *, floor: bool = False
+) -> None:
     slots, capacity = 50, attempts  # never full: every attempt books
     for processes in (1, 4):
         where_s, where_b = make_where("svc"), make_where("base")
@@ -293,16 +354,35 @@ def compare(kind: str, make_where: Callable[[str], str], attempts: int) -> None:
             f"service/raw {baseline / service:.2f}x (aim 2x), "
             f"school/service {service / school:.2f}x (aim 2x)"
         )
+        if floor and kind == "sqlite" and processes == 1:
+            where_f = make_where("floor")
+            floor_ids = setup_service(kind, where_f, slots, capacity)
+            replayed = timed(floor_worker, kind, where_f, floor_ids, processes, attempts)
+            print(
+                f"{kind:<9} {processes} process(es): the service's statements replayed "
+                f"{replayed:>8,.0f} bookings/s; replayed/raw {baseline / replayed:.2f}x, "
+                f"service/replayed {replayed / service:.2f}x"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dsn", default=os.environ.get("EDUENGINE_PG_DSN"))
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also replay the bare service's own SQLite statements with no Python layers",
+    )
     args = parser.parse_args()
     attempts = 400 if args.quick else 4000
     with tempfile.TemporaryDirectory() as tmp:
-        compare("sqlite", lambda tag: str(Path(tmp) / f"{tag}-{uuid.uuid4().hex}.db"), attempts)
+        compare(
+            "sqlite",
+            lambda tag: str(Path(tmp) / f"{tag}-{uuid.uuid4().hex}.db"),
+            attempts,
+            floor=args.floor,
+        )
     if args.dsn:
         dsn = args.dsn
         compare("postgres", lambda tag: f"{dsn}#bench_{tag}_{uuid.uuid4().hex[:8]}", attempts)

@@ -366,3 +366,37 @@ def test_a_database_whose_schema_has_no_feed_is_refused_until_migrate_adds_it(
     svc.create_slot("math", start, start + timedelta(hours=1), 1, slot_id="s1")
     assert [e.type for e in EventFeed(store).events_since(0)] == ["booking.slot_created"]
     store.close()
+
+
+def test_schema_version_5_drops_the_seat_index_a_booking_wrote_for_nothing(
+    schema: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eduengine.adapters import postgres
+
+    with monkeypatch.context() as old_release:  # a schema migrated to version 4
+        old_release.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:4])
+        old_release.setattr(postgres, "SCHEMA_VERSION", 4)
+        _store(schema).close()
+
+    def indexes(store: PostgresStore) -> set[str]:
+        with store.connection() as conn:
+            rows = conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s "
+                "AND tablename = 'bookings'",
+                (schema,),
+            ).fetchall()
+        return {row["indexname"] for row in rows}
+
+    assert PG_DSN
+    store = PostgresStore(PG_DSN, schema=schema)
+    assert "bookings_by_slot" in indexes(store)
+    store.migrate()
+    assert "bookings_by_slot" not in indexes(store)
+    assert "bookings_one_active_seat" in indexes(store)
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    for student in ("cat", "ann", "bob"):
+        svc.book("s1", student)
+    assert list(svc.get_slot("s1", actor=SYSTEM).bookings) == ["cat", "ann", "bob"]
+    store.close()

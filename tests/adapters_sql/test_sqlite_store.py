@@ -304,3 +304,48 @@ def test_a_document_read_twice_in_one_unit_of_work_is_read_from_the_database_onc
         assert uow.records.get("profile", "bob") is None
         store.connection().set_trace_callback(None)
     assert sum("FROM records" in s for s in seen) == 2
+
+
+def test_schema_version_5_drops_the_seat_index_a_booking_wrote_for_nothing(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bookings_by_slot`` repeated the one-active-seat index's first column under the
+    same condition: gone, a booking writes one index page fewer, and the reads of a
+    slot's seats use the one-active-seat index (issue #22)."""
+    from eduengine.adapters import sqlite as adapter
+
+    path = tmp_path / "school.sqlite3"
+    with monkeypatch.context() as old_release:  # a database migrated to version 4
+        old_release.setattr(adapter, "MIGRATIONS", adapter.MIGRATIONS[:4])
+        old_release.setattr(adapter, "SCHEMA_VERSION", 4)
+        SqliteStore(path).migrate()
+
+    def indexes(store: SqliteStore) -> set[str]:
+        rows = store.connection().execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bookings'"
+        )
+        return {row["name"] for row in rows}
+
+    store = SqliteStore(path)
+    assert "bookings_by_slot" in indexes(store)
+    store.migrate()
+    assert indexes(store) == {
+        "sqlite_autoindex_bookings_1", "bookings_one_active_seat", "bookings_by_student"
+    }  # fmt: skip
+    plan = " ".join(
+        row["detail"]
+        for row in store.connection().execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM bookings WHERE slot_id = ? "
+            "AND status <> 'cancelled' ORDER BY seq",
+            ("s1",),
+        )
+    )
+    assert "USING INDEX bookings_one_active_seat (slot_id=?)" in plan
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    for student in ("cat", "ann", "bob"):
+        svc.book("s1", student)
+    roster = svc.get_slot("s1", actor=SYSTEM).bookings
+    assert list(roster) == ["cat", "ann", "bob"]  # still in booking order
+    store.close()

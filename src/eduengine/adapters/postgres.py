@@ -69,6 +69,7 @@ MIGRATIONS: list[Sequence[str]] = [
     enc.SCHEMA_V2,
     enc.filled(enc.SCHEMA_V3, binary=' COLLATE "C"'),
     enc.filled(enc.SCHEMA_V4, position="BIGSERIAL PRIMARY KEY"),
+    enc.SCHEMA_V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -923,6 +923,10 @@ def _entries_in(value: Any) -> frozenset[tuple[str, int]]:
     return frozenset((str(name), int(number)) for name, number in pairs)
 
 
+#: the counter of one stream, bumped
+_NEXT_SEQUENCE = enc.next_sequences_sql(1)
+
+
 class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     """One transaction of a SQL store; rolls back unless :meth:`commit` is called.
 
@@ -969,10 +973,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._slots = SqlSlotRepository(self)
         self._bookings = SqlBookingRepository(self)
         self._series = SqlSeriesRepository(self)
-        self._records = SqlRecordRepository(self)
-        self._sealed = None if store.sealer is None else store.sealer.records(self._records)
-        #: whether ``_sealed`` may have cached something (a fresh one is made on entering)
-        self._sealed_used = False
+        #: the documents' repositories, made on first use in each transaction: most
+        #: commands (a booking) touch no document, and each is fresh per transaction
+        self._records_now: tuple[SqlRecordRepository[C], SealedRecords | None] | None = None
 
     @property
     def slots(self) -> SqlSlotRepository[C]:
@@ -987,8 +990,21 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         return self._series
 
     @property
+    def _records(self) -> SqlRecordRepository[C]:
+        return self._documents()[0]
+
+    @property
     def records(self) -> SqlRecordRepository[C] | SealedRecords:
-        return self._records if self._sealed is None else self._sealed
+        plain, sealed = self._documents()
+        return plain if sealed is None else sealed
+
+    def _documents(self) -> tuple[SqlRecordRepository[C], SealedRecords | None]:
+        made = self._records_now
+        if made is None:
+            plain = SqlRecordRepository(self)
+            sealer = self.store.sealer
+            made = self._records_now = (plain, None if sealer is None else sealer.records(plain))
+        return made
 
     def __enter__(self) -> Self:
         if self.joined is not None:
@@ -1005,16 +1021,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self.committed_feed = []
         self._dispatched = 0
-        if self.store.sealer is not None:  # what it caches lasts one transaction
-            if self._sealed_used:
-                self._sealed = self.store.sealer.records(self._records)
-            self._sealed_used = True
-        self._records._locked = set()
-        self._records._known = {}
-        self._records._ahead = {}
-        self._records._unindexed = set()
-        self._records._present = set()
-        self._records._entries = {}
+        # what the documents' repositories know (locks, texts read, sealed values)
+        # lasts one transaction: fresh ones are made when first used
+        self._records_now = None
         return self
 
     def _enter_joined(self, joined: Joined[C]) -> None:
@@ -1120,11 +1129,14 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                 self.execute(w.sql, w.params)
 
     def rollback(self) -> None:
-        self._records._known = {}
-        self._records._ahead = {}
-        self._records._unindexed = set()
-        self._records._present = set()
-        self._records._entries = {}
+        made = self._records_now
+        if made is not None:
+            records = made[0]
+            records._known = {}
+            records._ahead = {}
+            records._unindexed = set()
+            records._present = set()
+            records._entries = {}
         if self._open:
             self._open = False
             try:
@@ -1158,6 +1170,10 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
 
     def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
         self.refuse_if_read_only("numbering events")
+        if len(counts) == 1:  # most commands: one aggregate's events
+            ((stream, count),) = counts.items()
+            row = self.execute(_NEXT_SEQUENCE, (stream, count)).fetchone()
+            return {stream: int(row["last"]) - count}
         streams = sorted(counts)  # the counters' row locks, in sorted order
         cursor = self.execute(
             enc.next_sequences_sql(len(streams)), [v for s in streams for v in (s, counts[s])]

@@ -13,7 +13,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -324,15 +324,16 @@ def summary_from_row(row: Any) -> SlotSummary:
     )
 
 
-def booking_row(booking: Booking) -> dict[str, Any]:
-    return {
-        "id": booking.id,
-        "slot_id": booking.slot_id,
-        "student_id": booking.student_id,
-        "status": booking.status.value,
-        "created_at": dt_out(booking.created_at),
-        "series_id": booking.series_id,
-    }
+def booking_params(booking: Booking) -> tuple[Any, ...]:
+    """A booking's columns: ``id, slot_id, student_id, status, created_at, series_id``."""
+    return (
+        booking.id,
+        booking.slot_id,
+        booking.student_id,
+        booking.status.value,
+        dt_out(booking.created_at),
+        booking.series_id,
+    )
 
 
 def booking_from_row(row: Any) -> Booking:
@@ -492,6 +493,13 @@ CREATE TABLE event_streams (
 """,
 )
 
+#: Schema version 5 drops ``bookings_by_slot``: the one-active-seat index starts with the
+#: slot id under the same condition, so every read of a slot's seats uses it instead (a
+#: roster's ``ORDER BY seq`` sorts the slot's few rows), and each booking writes one
+#: index page fewer (issue #22: the WAL frames a SQLite commit writes are most of its
+#: cost).
+SCHEMA_V5: tuple[str, ...] = ("DROP INDEX IF EXISTS bookings_by_slot",)
+
 #: One statement per stream: bump its counter (row-locked to the end of the transaction)
 #: and return the new value.
 NEXT_SEQUENCE = (
@@ -623,9 +631,9 @@ def scan_documents_sql(
     return sql, params
 
 
-@attrs.frozen
-class Write:
-    """One statement (``?`` placeholders) of a slot's write-back."""
+class Write(NamedTuple):
+    """One statement (``?`` placeholders) of a slot's write-back (a tuple: two are made
+    per booking, and a frozen class's constructor costs more than the rest of it)."""
 
     sql: str
     params: Sequence[Any]
@@ -659,7 +667,7 @@ def slot_writes(
             Write(
                 "INSERT INTO bookings (id, slot_id, student_id, status, created_at, series_id) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
-                [tuple(booking_row(b).values()) for b in slot.changed_bookings.values()],
+                [booking_params(b) for b in slot.changed_bookings.values()],
                 many=True,
             )
         )

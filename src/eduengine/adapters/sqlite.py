@@ -77,6 +77,7 @@ MIGRATIONS: list[Sequence[str]] = [
     enc.SCHEMA_V2,
     enc.filled(enc.SCHEMA_V3, binary=""),
     enc.filled(enc.SCHEMA_V4, position="INTEGER PRIMARY KEY AUTOINCREMENT"),
+    enc.SCHEMA_V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -197,9 +197,44 @@ def envelope_from_dict(value: Any) -> Envelope:
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+#: a string as ``_COMPACT`` writes it (quoted, escaped, non-ASCII kept)
+_quoted: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def envelope_to_json(envelope: Envelope) -> str:
-    """The compact JSON text of :func:`envelope_to_dict`."""
-    return _COMPACT.encode(envelope_to_dict(envelope))
+    """The compact JSON text of :func:`envelope_to_dict`, character for character.
+
+    The envelope's own keys are written straight into the text and only the event's
+    data goes through the encoder: every committed event is encoded here, and the dict
+    around the data was half of the work.
+
+    >>> from eduengine.booking.events import SeatBooked
+    >>> t = datetime(2026, 3, 2, 9, 0).astimezone()
+    >>> env = Envelope.wrap(SeatBooked(occurred_at=t, slot_id="s1", capacity=2,
+    ...     seats_left=1, booking_id="b1", student_id="ann"), sequence=3, id="e1")
+    >>> envelope_to_json(env) == _COMPACT.encode(envelope_to_dict(env))
+    True
+    """
+    position = envelope.position
+    return "".join(
+        (
+            '{"id":',
+            _quoted(envelope.id),
+            ',"type":',
+            _quoted(envelope.type),
+            ',"aggregate_type":',
+            _quoted(envelope.aggregate_type),
+            ',"aggregate_id":',
+            _quoted(envelope.aggregate_id),
+            ',"sequence":',
+            int.__repr__(envelope.sequence),
+            ',"occurred_at":"',
+            envelope.occurred_at.isoformat(),  # digits, signs, "T", ":" and ".": no escape
+            '","data":',
+            _COMPACT.encode(event_data(envelope.event)),
+            "}" if position is None else f',"position":{int.__repr__(position)}}}',
+        )
+    )
 
 
 def envelope_from_json(text: str | bytes) -> Envelope:

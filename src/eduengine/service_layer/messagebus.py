@@ -147,6 +147,8 @@ class MessageBus:
         for _ in range(MAX_ROUNDS):
             events = uow.raised_events()
             if not events:
+                if not self.finishers:
+                    return seen
                 for finish in self.finishers:
                     finish(uow)
                 events = uow.raised_events()
@@ -162,6 +164,17 @@ class MessageBus:
         """A place in the publication order, taken while the command still holds its
         aggregates' locks (see :class:`PublicationOrder`)."""
         return self._order.reserve()
+
+    @property
+    def heard(self) -> bool:
+        """Whether anyone receives committed events (a publisher or a listener): a
+        command of a bus nobody hears takes no place in the publication order.
+
+        >>> bus = MessageBus()
+        >>> bus.heard, (bus.listen(print) or bus.heard)
+        (False, True)
+        """
+        return bool(self.publishers or self.listeners)
 
     def release(
         self,

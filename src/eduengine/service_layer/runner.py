@@ -117,9 +117,11 @@ class ServiceBase:
         ``None``, an optional id not given, is left out)."""
         log = self.log
         started = time.monotonic()
+        bus = self.bus
         for attempt in range(1, self.max_attempts + 1):
             now = self.clock.now()
             ticket: int | None = None
+            unheard = False
             try:
                 # a query reads without the write lock (SQLite) or row locks (PostgreSQL),
                 # so reports never hold up bookings; a write in it raises InvalidInput
@@ -130,17 +132,21 @@ class ServiceBase:
                         return result
                     # the school's rules run before commit: a handler that refuses
                     # rolls the whole command back
-                    raised = self.bus.dispatch(uow)
+                    raised = bus.dispatch(uow)
                     envelopes = stamp(uow, raised) if raised else []
-                    if raised:
+                    if raised and bus.heard:
                         # taken while this command still holds its aggregates' locks,
                         # so the bus publishes each aggregate's events in commit order
-                        ticket = self.bus.reserve()
+                        ticket = bus.reserve()
+                    elif raised:
+                        # nobody to publish to (a bare service): no place to keep, and a
+                        # publisher added meanwhile does not get these out of order
+                        unheard = True
                     uow.stage_feed(envelopes)
                     uow.commit()
                     events = uow.collect_events()
                     written: Sequence[tuple[int, str]] = getattr(uow, "committed_feed", ())
-                    if envelopes and len(written) == len(envelopes):
+                    if envelopes and not unheard and len(written) == len(envelopes):
                         # the store reported where its commit put them in the feed
                         envelopes = [
                             e.at(at) for e, (at, _) in zip(envelopes, written, strict=True)
@@ -152,7 +158,7 @@ class ServiceBase:
                 break
             except BaseException as exc:
                 if ticket is not None:
-                    self.bus.release(ticket, committed=False)
+                    bus.release(ticket, committed=False)
                 retry = isinstance(exc, RetryableConflict) and attempt < self.max_attempts
                 if isinstance(exc, EduEngineError):
                     self._log_failure(command, ids, exc, attempt, retry=retry)
@@ -170,9 +176,9 @@ class ServiceBase:
                 extra={"command": name, "events": len(events), "attempt": attempt, **named},
             )
         if ticket is not None:
-            self.bus.release(ticket, events, envelopes)
-        elif events:
-            self.bus.publish(events)
+            bus.release(ticket, events, envelopes)
+        elif events and not unheard:
+            bus.publish(events)
         return result
 
     def _describe(
