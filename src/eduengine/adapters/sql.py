@@ -354,6 +354,40 @@ class SqlSlotRepository(Generic[C]):
                 self._uow.loaded_fields[sid] = enc.slot_fields(slot)
         return [staged[sid] for sid in slot_ids]
 
+    def read_seats(self, seats: Iterable[tuple[str, str]]) -> None:
+        """Load the slots of ``seats`` (``(slot_id, student_id)`` pairs) and each
+        student's active seat in hers, in one query for the slots (SQLite) and one for
+        the seats: a batch of reactions reads every seat its events name here, not one
+        by one (``slot.bookings.get(student_id)`` then asks nothing). Slots loaded
+        already keep what they hold; a missing slot raises ``SlotNotFound`` as ``get``."""
+        pairs = sorted(set(seats))
+        if not pairs:
+            return
+        self.get_many(sorted({sid for sid, _ in pairs}))
+        staged = self._uow.staged
+        wanted: list[tuple[str, str]] = []
+        for sid, student_id in pairs:
+            seats_of = staged[sid].bookings
+            if isinstance(seats_of, enc.LazySeats) and seats_of.unknown(student_id):
+                wanted.append((sid, student_id))
+        step = _IDS_PER_QUERY // 2
+        for at in range(0, len(wanted), step):
+            chunk = wanted[at : at + step]
+            slot_ids = sorted({sid for sid, _ in chunk})
+            students = sorted({student for _, student in chunk})
+            rows = self._uow.execute(
+                f"SELECT * FROM bookings WHERE slot_id IN ({', '.join('?' * len(slot_ids))}) "
+                f"AND student_id IN ({', '.join('?' * len(students))}) "
+                "AND status <> 'cancelled'",
+                [*slot_ids, *students],
+            ).fetchall()
+            found = {(row["slot_id"], row["student_id"]): row for row in rows}
+            for sid, student_id in chunk:
+                row = found.get((sid, student_id))
+                seats_of = staged[sid].bookings
+                assert isinstance(seats_of, enc.LazySeats)
+                seats_of.known_seat(student_id, None if row is None else enc.booking_from_row(row))
+
     def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
         execute = self._uow.execute
 
