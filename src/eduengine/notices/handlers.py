@@ -60,6 +60,8 @@ from eduengine.notices.planning import (
 from eduengine.notices.reminding import PREFS as REMINDER_PREFS
 from eduengine.notices.reminding import announce, reminders_of, schedule
 from eduengine.notices.reminding import void as void_booking
+from eduengine.people.access import GUARDIANS
+from eduengine.people.service import child_index
 from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.records import RESCHEDULES
 from eduengine.pricing.events import OrderPaid
@@ -181,8 +183,9 @@ SEAT_TAKEN = (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted)
 def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
     """Read, in one query per kind, the documents :func:`on_seat_taken` reads for each seat
     of a batch (the student's profile and preferences, a reschedule, the class document,
-    the lesson's room, her data key where the store remembers reads), and the seats'
-    slots and bookings (``slots.read_seats``, where the store has it), so a catch-up of a
+    the lesson's room, her data key where the store remembers reads, the guardian accounts
+    linked to her by index), and the seats' slots and bookings (``slots.read_seats``,
+    where the store has it), so a catch-up of a
     rush reads them per batch, not per seat: a SQLite unit of work answers the handlers'
     reads from what it read here, a PostgreSQL one holds their locks already. Where the
     store reads several kinds at once (``records.get_across``) it is one query for all; a
@@ -219,6 +222,10 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
         # the data keys that seal the students' notices (and open their documents),
         # remembered with the rest; read unlocked (no store that remembers locks them)
         wanted[DATA_KEYS] = students
+    scan_ahead = getattr(uow.records, "scan_ahead", None)
+    if scan_ahead is not None:
+        # the guardian accounts linked to each student, by index: one query
+        scan_ahead(GUARDIANS, [child_index(s) for s in sorted(students)])
     if get_across is not None:
         get_across(wanted)  # every kind in one query
         return
