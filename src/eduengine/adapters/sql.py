@@ -493,8 +493,10 @@ class SqlSeriesRepository(Generic[C]):
 
 
 class SqlRecordRepository(Generic[C]):
-    """JSON documents and their index rows, written through at once; a write command
-    holds the database's write lock (SQLite) or the document's lock (PostgreSQL)."""
+    """JSON documents and their index rows; a write command holds the database's write
+    lock (SQLite) or the document's lock (PostgreSQL). A ``put`` whose document's index
+    entries the transaction knows is held back and written with the others in multi-row
+    statements before any statement that could read it, and at commit (``_hold``)."""
 
     def __init__(self, uow: SqlUnitOfWork[C]) -> None:
         self._uow = uow
