@@ -44,6 +44,7 @@ import attrs
 from eduengine.analytics.model import AlertRule
 from eduengine.analytics.projection import analytics_rules
 from eduengine.analytics.projection import flush as analytics_flush
+from eduengine.analytics.projection import read_ahead as analytics_read_ahead
 from eduengine.analytics.projection import reset as analytics_reset
 from eduengine.analytics.service import AnalyticsService
 from eduengine.availability import handlers as availability_rules
@@ -88,7 +89,7 @@ from eduengine.events.projections import (
 )
 from eduengine.growth.journeys import Journey, JourneyService, journey_rules
 from eduengine.growth.results import reset_results, result_rules
-from eduengine.growth.segments import SegmentService, roster_rules
+from eduengine.growth.segments import SegmentService, roster_read_ahead, roster_rules
 from eduengine.growth.service import ExperimentService, TemplateService
 from eduengine.kernel.clock import Clock, SystemClock
 from eduengine.kernel.envelope import Envelope
@@ -318,7 +319,11 @@ def analytics_projection() -> Projection:
     replays the feed into it; a school built with ``analytics=False`` still rebuilds
     through one of its own)."""
     return reaction_projection(
-        "analytics", analytics_rules(), finishers=[analytics_flush], reset=analytics_reset
+        "analytics",
+        analytics_rules(),
+        finishers=[analytics_flush],
+        reset=analytics_reset,
+        prepare=[analytics_read_ahead],
     )
 
 
@@ -709,7 +714,9 @@ class School:
             )
         )
         # segments' roster and retag due times; the journeys' steps that events start
-        reactions.append(reaction_projection("segments", roster_rules(tag_rules)))
+        reactions.append(
+            reaction_projection("segments", roster_rules(tag_rules), prepare=[roster_read_ahead])
+        )
         reactions.append(reaction_projection("journeys", journey_rules(journeys)))
         # a referral reward is clawed back when the order that earned it is refunded
         reactions.append(reaction_projection(CLAWBACK_PROJECTION, clawback_rules()))

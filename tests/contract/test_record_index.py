@@ -270,3 +270,54 @@ def test_documents_of_several_kinds_read_at_once_are_what_get_reads(store: Store
         assert uow.records.scan("rooms", "due") == [("r2", 1), ("r1", 3)]
         assert uow.records.scan("prefs", "due") == [("ann", 2)]
         assert uow.records.get("rooms", "r1") == {"url": "v"}
+
+
+def test_writes_held_back_are_read_by_every_later_statement_and_dropped_with_a_rollback(
+    store: StoreHandle,
+) -> None:
+    keys = [f"k{n}" for n in range(5)]
+    statements: list[str] = []
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(statements.append)
+    with store.unit_of_work() as uow:
+        records = cast(Any, uow.records)
+        if hasattr(records, "get_many"):
+            records.get_many("held", keys)  # known absent: their writes can wait
+        for n, key in enumerate(keys):
+            uow.records.put("held", key, {"n": n}, index={"due": 10 - n})
+        uow.commit()
+    if store.name == "sqlite":
+        store.store.connection().set_trace_callback(None)
+        # five documents and their entries: one statement each, at commit
+        writes = [s for s in statements if s.startswith("INSERT INTO record")]
+        assert len(writes) == 2, writes
+    with store.unit_of_work() as uow:
+        records = cast(Any, uow.records)
+        if hasattr(records, "get_many"):
+            records.get_many("held", ["a", "b"])
+        uow.records.put("held", "a", {"n": 1}, index={"due": 3})
+        uow.records.put("held", "b", {"n": 2})
+        # every read after a write sees it: a scan, a count, a list, a plain statement
+        assert uow.records.scan("held", "due", lo=3, hi=6) == [("a", 3), ("k4", 6)]
+        assert uow.records.count("held", "due") == 6
+        assert [k for k, _ in uow.records.list("held")][:2] == ["a", "b"]
+        execute = getattr(uow, "execute", None)
+        if execute is not None:
+            row = execute("SELECT COUNT(*) AS n FROM records WHERE kind = 'held'").fetchone()
+            assert row["n"] == 7
+        uow.records.put("held", "b", {"n": 3}, index={"due": 1})  # held again, with entries
+        assert uow.records.scan("held", "due", hi=3) == [("b", 1), ("a", 3)]
+        uow.records.delete("held", "a")
+        assert uow.records.get("held", "a") is None
+        uow.commit()
+    with store.unit_of_work() as uow:
+        records = cast(Any, uow.records)
+        if hasattr(records, "get_many"):
+            records.get_many("held", ["c"])
+        uow.records.put("held", "c", {"n": 4}, index={"due": 0})
+        uow.records.put("held", "b", {"n": 5}, index={"due": 1})
+        # no commit: what was held back is dropped with the rest
+    with store.unit_of_work() as uow:
+        assert uow.records.get("held", "c") is None
+        assert uow.records.get("held", "b") == {"n": 3}
+        assert uow.records.scan("held", "due", hi=6) == [("b", 1), ("k4", 6)]

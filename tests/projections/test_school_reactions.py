@@ -429,3 +429,44 @@ def _reacted_once_more(school: School, booking_id: str) -> None:
         "booking_confirmed"
     ]
     assert len(school.reminders.pending(booking_id, actor=SYSTEM)) == 4
+
+
+
+def test_a_batch_of_reactions_costs_the_same_statements_for_three_seats_or_twelve(
+    store: StoreHandle,
+) -> None:
+    """Each handler's reads are read ahead for the batch and its writes held back to a
+    few multi-row statements: a catch-up's statements do not grow with its seats, and it
+    plans and counts what it did seat by seat."""
+    counted: dict[int, list[str]] = {}
+    for rush, seats in enumerate((3, 12)):
+        school = School.build(store, clock=FixedClock(T0), inline_projections=False)
+        course = f"course{rush}"
+        slots = [
+            school.booking.create_slot(course, START, START + timedelta(hours=1), 20).id
+            for _ in range(4)
+        ]
+        students = [f"r{rush}s{n}" for n in range(seats)]
+        for student in students[1::2]:  # half of them registered (names to seal)
+            school.students.register(student, name=student.upper())
+        assert school.projections.catch_up().ok  # the slots' and students' reactions
+        booked = {s: school.booking.book(slots[n % 4], s).id for n, s in enumerate(students)}
+        statements: list[str] = []
+        if store.name == "sqlite":
+            store.store.connection().set_trace_callback(statements.append)
+        assert school.projections.catch_up().ok
+        if store.name == "sqlite":
+            store.store.connection().set_trace_callback(None)
+        counted[seats] = statements
+        for student, booking_id in booked.items():
+            assert [n.template for n in school.notices.for_student(student, actor=SYSTEM)] == [
+                "booking_confirmed"
+            ]
+            assert len(school.reminders.pending(booking_id, actor=SYSTEM)) == 4
+        [row] = [r for r in school.analytics.fill_rate(WEEK) if r.key == course]
+        assert row.booked == seats
+        assert school.projections.catch_up() == dict.fromkeys(REACTIONS, 0)
+    if store.name == "sqlite":
+        assert len(counted[12]) == len(counted[3]), "\n".join(counted[12])
+        # no statement per seat: 12 seats in a handful of reads and multi-row writes
+        assert len(counted[12]) <= 30, "\n".join(counted[12])

@@ -59,6 +59,8 @@ C = TypeVar("C")
 _NO_FLIGHT = nullcontext()
 #: slot ids per summary query (below SQLite's smallest limit of bound parameters, 999)
 _IDS_PER_QUERY = 500
+#: documents a unit of work holds back before it writes them (see ``_hold``)
+_HELD_WRITES = 1000
 
 #: ``records.read_ahead``'s statements, by how many keys of each kind they read
 _AHEAD: dict[tuple[int, ...], str] = {}
@@ -360,6 +362,40 @@ class SqlSlotRepository(Generic[C]):
                 self._uow.loaded_fields[sid] = enc.slot_fields(slot)
         return [staged[sid] for sid in slot_ids]
 
+    def read_seats(self, seats: Iterable[tuple[str, str]]) -> None:
+        """Load the slots of ``seats`` (``(slot_id, student_id)`` pairs) and each
+        student's active seat in hers, in one query for the slots (SQLite) and one for
+        the seats: a batch of reactions reads every seat its events name here, not one
+        by one (``slot.bookings.get(student_id)`` then asks nothing). Slots loaded
+        already keep what they hold; a missing slot raises ``SlotNotFound`` as ``get``."""
+        pairs = sorted(set(seats))
+        if not pairs:
+            return
+        self.get_many(sorted({sid for sid, _ in pairs}))
+        staged = self._uow.staged
+        wanted: list[tuple[str, str]] = []
+        for sid, student_id in pairs:
+            seats_of = staged[sid].bookings
+            if isinstance(seats_of, enc.LazySeats) and seats_of.unknown(student_id):
+                wanted.append((sid, student_id))
+        step = _IDS_PER_QUERY // 2
+        for at in range(0, len(wanted), step):
+            chunk = wanted[at : at + step]
+            slot_ids = sorted({sid for sid, _ in chunk})
+            students = sorted({student for _, student in chunk})
+            rows = self._uow.execute(
+                f"SELECT * FROM bookings WHERE slot_id IN ({', '.join('?' * len(slot_ids))}) "
+                f"AND student_id IN ({', '.join('?' * len(students))}) "
+                "AND status <> 'cancelled'",
+                [*slot_ids, *students],
+            ).fetchall()
+            found = {(row["slot_id"], row["student_id"]): row for row in rows}
+            for sid, student_id in chunk:
+                row = found.get((sid, student_id))
+                seats_of = staged[sid].bookings
+                assert isinstance(seats_of, enc.LazySeats)
+                seats_of.known_seat(student_id, None if row is None else enc.booking_from_row(row))
+
     def _seats(self, slot_id: str, count: int) -> enc.LazySeats:
         execute = self._uow.execute
 
@@ -463,8 +499,10 @@ class SqlSeriesRepository(Generic[C]):
 
 
 class SqlRecordRepository(Generic[C]):
-    """JSON documents and their index rows, written through at once; a write command
-    holds the database's write lock (SQLite) or the document's lock (PostgreSQL)."""
+    """JSON documents and their index rows; a write command holds the database's write
+    lock (SQLite) or the document's lock (PostgreSQL). A ``put`` whose document's index
+    entries the transaction knows is held back and written with the others in multi-row
+    statements before any statement that could read it, and at commit (``_hold``)."""
 
     def __init__(self, uow: SqlUnitOfWork[C]) -> None:
         self._uow = uow
@@ -483,6 +521,18 @@ class SqlRecordRepository(Generic[C]):
         #: the index entries ``(name, value)`` of documents this transaction read (by
         #: ``get_many``) or wrote: a ``put`` with the same entries leaves them alone
         self._entries: dict[tuple[str, str], frozenset[tuple[str, int]]] = {}
+        #: writes held back (write-behind): each document's JSON text, in the order first
+        #: written, and the index rows of the documents written with entries where they
+        #: had none; :meth:`flush_writes` writes them in multi-row statements, before
+        #: any other statement of the unit of work and at commit
+        self._behind: dict[tuple[str, str], str] = {}
+        self._behind_index: list[tuple[Any, ...]] = []
+        self._held_kinds: set[str] = set()
+        #: index entries read ahead (``scan_ahead``), by ``(kind, index)``: the answer to
+        #: a whole ``scan`` of it until this transaction writes a document of the kind
+        self._scans: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        #: the unit of work's own ``execute`` and ``executemany`` while writes are held
+        self._raw: tuple[Callable[..., Any], Callable[..., Any]] | None = None
         dialect = uow.dialect
         self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
@@ -520,14 +570,15 @@ class SqlRecordRepository(Generic[C]):
             data = self._ahead.pop((kind, key))
             return None if data is None else self._json_in(data)
         self._lock(kind, key)
+        execute = self._reader(kind)
         if self._uow.read_only:
-            row = self._uow.execute(
+            row = execute(
                 "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
         else:
             # locked (or under the write lock) from here on: its index entries come
             # along, so a put that keeps them rewrites none
-            row = self._uow.execute(self._get_for_write, (kind, key)).fetchone()
+            row = execute(self._get_for_write, (kind, key)).fetchone()
             self._note_entries(kind, key, row)
         if self._remember:
             self._known[kind, key] = None if row is None else row["data"]
@@ -546,7 +597,7 @@ class SqlRecordRepository(Generic[C]):
         found: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
         if not wanted:
             return found
-        rows = uow.execute(
+        rows = self._reader(kind)(
             f"SELECT r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
             f"FROM records r WHERE r.kind = ? AND r.key IN ({', '.join('?' * len(wanted))})",
             (kind, *wanted),
@@ -591,7 +642,7 @@ class SqlRecordRepository(Generic[C]):
         uow = self._uow
         sql = self._beside_read if uow.read_only else self._beside_write
         row = found = None
-        for got in uow.execute(sql, (kind, key, other, other_key)):
+        for got in self._reader(kind, other)(sql, (kind, key, other, other_key)):
             if got["side"]:
                 found = got
             else:
@@ -635,7 +686,7 @@ class SqlRecordRepository(Generic[C]):
                         f"WHERE r.kind = ? AND r.key IN ({', '.join('?' * len(names))})"
                     )
                     params += [which, *names]
-            for row in uow.execute(" UNION ALL ".join(parts), params):
+            for row in self._reader(kind, other)(" UNION ALL ".join(parts), params):
                 rows[row["kind"], row["key"]] = row
         found: dict[str, dict[str, Any] | None] = {}
         for key in wanted:
@@ -701,7 +752,7 @@ class SqlRecordRepository(Generic[C]):
             kinds: dict[str, list[str]] = {}
             for kind, key in chunk:
                 kinds.setdefault(kind, []).append(key)
-            cursor = uow.execute(
+            cursor = self._reader(*kinds)(
                 " UNION ALL ".join(
                     select.format(marks=", ".join("?" * len(keys))) for keys in kinds.values()
                 ),
@@ -737,7 +788,6 @@ class SqlRecordRepository(Generic[C]):
         as they were."""
         if not self.reads_ahead:
             return False
-        uow = self._uow
         held = self._known if self._remember else self._ahead
         params: list[str] = []
         shape: list[int] = []
@@ -760,7 +810,7 @@ class SqlRecordRepository(Generic[C]):
             )
             if len(_AHEAD) < 64:
                 _AHEAD[tuple(shape)] = sql
-        rows = uow.execute(sql, params).fetchall()
+        rows = self._reader(*wanted)(sql, params).fetchall()
         at = 0
         for n in shape:
             for key in params[at + 1 : at + 1 + n]:
@@ -772,10 +822,10 @@ class SqlRecordRepository(Generic[C]):
 
     def put_many(self, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
         """``put`` of each document of ``docs`` without index entries: those this
-        transaction knows to have none (read by ``get_many``, say) in one multi-row
-        upsert where the dialect gains by it (projection checkpoints), the others one by
-        one."""
+        transaction knows to have none (read by ``get_many``, say) held back with the
+        other writes (see :meth:`flush_writes`), the others one by one."""
         self._uow.refuse_if_read_only(f"writing records {kind}/{', '.join(docs)}")
+        self._drop_scans(kind)
         plain: list[tuple[str, str, str]] = []
         for key in sorted(docs):
             if (kind, key) not in self._unindexed:
@@ -783,10 +833,8 @@ class SqlRecordRepository(Generic[C]):
                 continue
             self._lock(kind, key)
             plain.append((kind, key, json.dumps(docs[key], sort_keys=True)))
-        if not plain:
-            return
-        self._uow.insert_rows(self._put, plain)
         for _, key, text in plain:
+            self._hold(kind, key, text, ())
             self._present.add((kind, key))
             self._ahead.pop((kind, key), None)
             if self._remember:
@@ -801,6 +849,7 @@ class SqlRecordRepository(Generic[C]):
         index: Mapping[str, int] | None = None,
     ) -> None:
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
+        self._drop_scans(kind)
         rows = enc.index_rows(kind, key, index)
         text = json.dumps(data, sort_keys=True)
         self._lock(kind, key)
@@ -808,47 +857,119 @@ class SqlRecordRepository(Generic[C]):
         self._ahead.pop((kind, key), None)
         doc = (kind, key)
         entries = frozenset((row[1], row[2]) for row in rows)
+        held = False
         if self._entries.get(doc) == entries:
             # it has these very entries (read or written so): the document alone changes
-            self._uow.execute(self._put, (kind, key, text))
             rows = []
+            held = self._hold(kind, key, text, rows)
         elif doc in self._unindexed:
-            self._uow.execute(self._put, (kind, key, text))
+            # known to have no entries: an upsert and new entries, held back with others
+            held = self._hold(kind, key, text, rows)
         elif doc in self._present:
-            self._uow.execute(self._put, (kind, key, text))
-            self._uow.execute(enc.DELETE_INDEX, (kind, key))
-        elif self._uow.execute(self._add, (kind, key, text)).rowcount != 1:
+            # its kind's held writes go first (this document's may be among them)
+            execute = self._reader(kind)
+            execute(self._put, (kind, key, text))
+            execute(enc.DELETE_INDEX, (kind, key))
+        elif (execute := self._reader(kind))(self._add, (kind, key, text)).rowcount != 1:
             # it was there (this transaction did not know): replace it and its entries; a
             # document that was not there has none
-            self._uow.execute(self._update, (text, kind, key))
-            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+            execute(self._update, (text, kind, key))
+            execute(enc.DELETE_INDEX, (kind, key))
         self._present.add(doc)
         self._entries[doc] = entries
         if rows:
             self._unindexed.discard((kind, key))
-            self._uow.insert_rows(enc.INSERT_INDEX, rows)
+            if not held:
+                self._uow.insert_rows(enc.INSERT_INDEX, rows)
         elif not entries:
             self._unindexed.add((kind, key))
         if self._remember:
             self._known[kind, key] = text
 
+    def _hold(self, kind: str, key: str, text: str, rows: Sequence[tuple[Any, ...]]) -> bool:
+        """Hold back the upsert of a document (and the index ``rows`` it gains): a
+        batch's writes then cost a multi-row statement per hundred documents, not one or
+        two each. Until :meth:`flush_writes`, every statement of the unit of work writes
+        them first, so nothing reads around them. Returns True."""
+        uow = self._uow
+        if self._raw is None:
+            raw = self._raw = (uow.execute, uow.executemany)
+            flush = self.flush_writes
+
+            def execute(*args: Any, **kwargs: Any) -> Any:
+                flush()
+                return raw[0](*args, **kwargs)
+
+            def executemany(*args: Any, **kwargs: Any) -> Any:
+                flush()
+                return raw[1](*args, **kwargs)
+
+            uow.execute, uow.executemany = execute, executemany
+        self._behind.pop((kind, key), None)  # written again: in the order last written
+        self._behind[kind, key] = text
+        self._behind_index.extend(rows)
+        self._held_kinds.add(kind)
+        if len(self._behind) >= _HELD_WRITES:
+            self.flush_writes()
+        return True
+
+    def _reader(self, *kinds: str) -> Callable[..., Any]:
+        """The ``execute`` for a statement of this repository on ``kinds``: the writes
+        held back of those kinds are written first, those of other kinds stay held (the
+        statement cannot see them)."""
+        raw = self._raw
+        if raw is None:
+            return self._uow.execute
+        if self._held_kinds.isdisjoint(kinds):
+            return raw[0]
+        self.flush_writes()
+        return self._uow.execute
+
+    def flush_writes(self) -> None:
+        """Write the documents held back (:meth:`_hold`), in multi-row upserts where the
+        dialect gains by it, then their new index rows."""
+        if self._raw is None:
+            return
+        uow = self._uow
+        uow.execute, uow.executemany = self._raw
+        self._raw = None
+        docs = [(kind, key, text) for (kind, key), text in self._behind.items()]
+        index, self._behind, self._behind_index = self._behind_index, {}, []
+        self._held_kinds = set()
+        if docs:
+            uow.insert_rows(self._put, docs)
+        if index:
+            uow.insert_rows(enc.INSERT_INDEX, index)
+
+    def drop_writes(self) -> None:
+        """Forget the writes held back (the unit of work rolls back)."""
+        if self._raw is not None:
+            uow = self._uow
+            uow.execute, uow.executemany = self._raw
+            self._raw = None
+        self._behind, self._behind_index = {}, []
+        self._held_kinds = set()
+
     def rewrite(self, kind: str, key: str, data: dict[str, Any]) -> None:
         """Replace a document's data and keep its index entries (sealing values written
         before the store had keys, see :func:`eduengine.service_layer.crypto.seal_existing`)."""
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
+        self._drop_scans(kind)
         self._lock(kind, key)
         self._known.pop((kind, key), None)
         self._ahead.pop((kind, key), None)
-        self._uow.execute(self._update, (json.dumps(data, sort_keys=True), kind, key))
+        self._reader(kind)(self._update, (json.dumps(data, sort_keys=True), kind, key))
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
+        self._drop_scans(kind)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the delete is done
         self._ahead.pop((kind, key), None)
-        self._uow.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        execute = self._reader(kind)
+        execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
         if (kind, key) not in self._unindexed:
-            self._uow.execute(enc.DELETE_INDEX, (kind, key))
+            execute(enc.DELETE_INDEX, (kind, key))
             self._unindexed.add((kind, key))
         self._entries[kind, key] = frozenset()
         self._present.discard((kind, key))
@@ -864,13 +985,13 @@ class SqlRecordRepository(Generic[C]):
         if self._ahead and (kind, key) in self._ahead:
             data = self._ahead.pop((kind, key))
             return None if data is None else self._json_in(data)
-        row = self._uow.execute(
+        row = self._reader(kind)(
             "SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
         return None if row is None else self._json_in(row["data"])
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._uow.execute(
+        rows = self._reader(kind)(
             "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,)
         )
         return [(row["key"], self._json_in(row["data"])) for row in rows]
@@ -885,12 +1006,41 @@ class SqlRecordRepository(Generic[C]):
         limit: int | None = None,
         descending: bool = False,
     ) -> IndexEntries:
+        if self._scans and lo is None and hi is None and limit is None and not descending:
+            ahead = self._scans.get((kind, index))
+            if ahead is not None:
+                return list(ahead)
         sql, params = enc.scan_sql(kind, index, lo, hi, limit, descending)
-        return [(row["key"], int(row["value"])) for row in self._uow.execute(sql, params)]
+        return [(row["key"], int(row["value"])) for row in self._reader(kind)(sql, params)]
+
+    def scan_ahead(self, kind: str, indexes: Iterable[str]) -> None:
+        """Read the entries of each of ``indexes`` of ``kind`` in one query, and answer
+        the next whole ``scan`` of each (no bounds, no limit, ascending) from them until
+        this transaction writes a document of ``kind`` (a batch of reactions looks up
+        each student's guardian accounts by index: one query for the batch)."""
+        names = sorted({name for name in indexes if (kind, name) not in self._scans})
+        found: dict[str, list[tuple[str, int]]] = {name: [] for name in names}
+        for at in range(0, len(names), _IDS_PER_QUERY):
+            chunk = names[at : at + _IDS_PER_QUERY]
+            rows = self._reader(kind)(
+                "SELECT name, key, value FROM record_index WHERE kind = ? AND name IN "
+                f"({', '.join('?' * len(chunk))}) ORDER BY name, value, key",
+                (kind, *chunk),
+            )
+            for row in rows:
+                found[row["name"]].append((row["key"], int(row["value"])))
+        for name, entries in found.items():
+            self._scans[kind, name] = entries
+
+    def _drop_scans(self, kind: str) -> None:
+        """Forget the entries of ``kind`` read ahead: a document of it is written."""
+        if self._scans:
+            for seen in [seen for seen in self._scans if seen[0] == kind]:
+                del self._scans[seen]
 
     def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
         sql, params = enc.scan_sql(kind, index, lo, hi, None, False, count=True)
-        return int(self._uow.execute(sql, params).fetchone()["n"])
+        return int(self._reader(kind)(sql, params).fetchone()["n"])
 
     def scan_documents(
         self,
@@ -910,7 +1060,7 @@ class SqlRecordRepository(Generic[C]):
         json_in = self._json_in
         return [
             (row["key"], int(row["value"]), json_in(row["data"]))
-            for row in self._uow.execute(sql, params)
+            for row in self._reader(kind)(sql, params)
         ]
 
 
@@ -1021,8 +1171,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self._envelopes = ()
         self.committed_feed = []
         self._dispatched = 0
-        # what the documents' repositories know (locks, texts read, sealed values)
-        # lasts one transaction: fresh ones are made when first used
+        # what the documents' repositories know (locks, texts read, sealed values,
+        # writes held back) lasts one transaction: fresh ones are made when first used
         self._records_now = None
         return self
 
@@ -1082,6 +1232,9 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         params: list[tuple[Any, ...]] = []
         positions: Callable[[], list[int]] = list
         try:
+            made = self._records_now
+            if made is not None:  # a booking touches no document: nothing to make
+                made[0].flush_writes()
             with self.dialect.flight(self):
                 for slot in self.staged.values():
                     self._events.extend(slot.events)
@@ -1132,6 +1285,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         made = self._records_now
         if made is not None:
             records = made[0]
+            records.drop_writes()
+            records._scans = {}
             records._known = {}
             records._ahead = {}
             records._unindexed = set()

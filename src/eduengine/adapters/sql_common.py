@@ -131,6 +131,23 @@ class LazySeats(CountedSeats):
         if not dict.__contains__(self, student_id):
             self._absent.add(student_id)
 
+    def unknown(self, student_id: str) -> bool:
+        """Whether asking for ``student_id``'s seat would read the database."""
+        return not (
+            self._complete or student_id in self._absent or dict.__contains__(self, student_id)
+        )
+
+    def known_seat(self, student_id: str, booking: Booking | None) -> None:
+        """Note what a read of many slots' seats found of ``student_id``'s (read under
+        the slot's lock, see ``SqlSlotRepository.read_seats``), so asking costs no
+        query; a seat this transaction changed already is left as it is."""
+        if dict.__contains__(self, student_id) or student_id in self._absent:
+            return
+        if booking is None:
+            self._absent.add(student_id)
+        else:
+            dict.__setitem__(self, student_id, booking)
+
     def _lookup(self, student_id: object) -> Booking | None:
         if not isinstance(student_id, str):
             return None

@@ -639,7 +639,8 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         seat_of: str | None = None,
     ) -> dict[str, SlotRows]:
         # The transaction already holds the database's write lock, so there is nothing
-        # to lock; slots load one by one (in id order, like the row-locking adapter).
+        # to lock; several slots load in one statement, in id order like the row-locking
+        # adapter (one by one while the schema check is owed).
         # The slot row says whether it has a waitlist or offers (most slots have
         # neither), so a booking reads them only when there is something to read; the
         # first slot read also carries the schema check a write transaction still owes.
@@ -647,8 +648,18 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         found: dict[str, SlotRows] = {}
         load, checked = (_LOAD_SLOT, _LOAD_SLOT_CHECKED) if seat_of is None else _LOAD_SEAT
         head = () if seat_of is None else (seat_of,)
+        rows: dict[str, sqlite3.Row] = {}
+        batched = seat_of is None and len(slot_ids) > 1 and not uow.version_due
+        if batched:
+            # several slots (a batch of reactions, a series): their rows in one statement
+            for at in range(0, len(slot_ids), _SLOTS_PER_LOAD):
+                chunk = slot_ids[at : at + _SLOTS_PER_LOAD]
+                many = _LOAD_SLOT.replace("s.id = ?", f"s.id IN ({', '.join('?' * len(chunk))})")
+                rows.update((row["id"], row) for row in conn.execute(many, chunk))
         for sid in slot_ids:
-            if uow.version_due:
+            if batched:
+                row = rows.get(sid)
+            elif uow.version_due:
                 row = conn.execute(checked, (*head, sid)).fetchone()
                 if row is not None:
                     self._check_version(uow, int(row["schema_v"]))
@@ -671,6 +682,9 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
             )
         return found
 
+
+#: slot ids per statement of a load of several slots (SQLite binds at most 999)
+_SLOTS_PER_LOAD = 500
 
 _LOAD_SLOT = (
     "SELECT s.*, EXISTS (SELECT 1 FROM waitlist w WHERE w.slot_id = s.id) AS queued, "

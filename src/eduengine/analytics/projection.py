@@ -67,7 +67,7 @@ import functools
 import logging
 import weakref
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -87,6 +87,7 @@ from eduengine.deals.events import (
 from eduengine.deals.records import CAMPAIGNS, GROUPS
 from eduengine.errors import EduEngineError, PersistenceError
 from eduengine.kernel.codec import dt_in, micros
+from eduengine.kernel.envelope import Envelope
 from eduengine.kernel.money import Money
 from eduengine.levels.events import LevelUp
 from eduengine.pricing.events import OrderPaid, ReferralRewarded
@@ -340,30 +341,118 @@ def flush(uow: UnitOfWork) -> None:
         return
     keys = pending.counts.keys() | pending.money.keys()
     keys |= {(family, SCHOOL, day) for family, day in pending.totals}
-    counters = _read_ahead(uow, COUNTERS, [f"{f}|{d}|{day}" for f, d, day in keys])
+    days: dict[str, list[tuple[str, int]]] = {}
+    for student_id, hour in sorted(pending.active):
+        day = hour // DAY * DAY
+        days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
+    # every document the batch rewrites, in one query where the store can
+    stored = _read_across(
+        uow,
+        {
+            COUNTERS: [f"{f}|{d}|{day}" for f, d, day in keys],
+            ACTIVE_DAYS: list(days),
+            ACTIVE_BITS: list(days),
+        },
+    )
+    counters = stored.get(COUNTERS, {})
     for family, dim, day in sorted(keys):
         _guarded(
             functools.partial(_write_counter, uow, pending, family, dim, day, counters),
             f"counter {family}|{dim}|{day}",
         )
+    plain: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, key in sorted(pending.dirty):
         doc = pending.docs[kind, key]
-        if doc is not None:
+        if doc is None:
+            continue
+        if kind in PLAIN:
+            plain.setdefault(kind, {})[key] = doc
+        else:
             _guarded(functools.partial(_write_doc, uow, kind, key, doc), f"{kind} {key}")
-    days: dict[str, list[tuple[str, int]]] = {}
-    for student_id, hour in sorted(pending.active):
-        day = hour // DAY * DAY
-        days.setdefault(f"{day}|{shard(student_id)}", []).append((student_id, hour - day))
+    for kind, docs in sorted(plain.items()):
+        _write_plain(uow, kind, docs)
     numbers = {
         student_id: int(doc["n"])
         for (kind, student_id), doc in pending.docs.items()
         if kind == ACTIVE_IDS and doc is not None
     }
-    stored = _read_ahead(uow, ACTIVE_DAYS, days)
+    bits: dict[str, dict[str, Any]] = {}
     for key, seen in sorted(days.items()):
         _guarded(
-            functools.partial(_write_active, uow, key, seen, numbers, stored), f"active {key}"
+            functools.partial(_write_active, uow, key, seen, numbers, stored, bits),
+            f"active {key}",
         )
+    _write_plain(uow, ACTIVE_BITS, bits)
+
+
+#: the kinds of the projection's documents written with no index entry, several of a
+#: kind in one statement where the store can (``records.put_many``)
+PLAIN = frozenset({SLOTS, GROUP_DIMS, ACTIVE_IDS, ACTIVE_SEQ})
+
+
+def _write_plain(uow: UnitOfWork, kind: str, docs: Mapping[str, dict[str, Any]]) -> None:
+    """``put`` of each of ``docs`` (no index entries), in one statement where the store
+    can; if that fails but for the store, each alone (a bad one fails alone, logged)."""
+    if not docs:
+        return
+    put_many = getattr(uow.records, "put_many", None)
+    if put_many is not None:
+        try:
+            put_many(kind, docs)
+            return
+        except PersistenceError:
+            raise
+        except Exception:
+            pass  # written one by one below, each failure logged on its own
+    for key, doc in sorted(docs.items()):
+        _guarded(functools.partial(uow.records.put, kind, key, doc), f"{kind} {key}")
+
+
+#: the events whose rules read a slot's analytics document (:func:`_slot`)
+_SLOT_EVENTS = (
+    ev.SeatBooked,
+    ev.WaitlistPromoted,
+    ev.OfferAccepted,
+    ev.SeatReleased,
+    ev.AttendanceMarked,
+    ev.CapacityChanged,
+    ev.SlotCancelled,
+)
+#: the events whose rules may number a student (:func:`mark_active`)
+_ACTIVE_EVENTS = (
+    ev.SeatBooked,
+    ev.WaitlistPromoted,
+    ev.OfferAccepted,
+    ev.AttendanceMarked,
+    MemberJoined,
+    OrderPaid,
+)
+
+
+def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+    """The projection's ``prepare``: read the documents its rules read per event (each
+    seat's slot document, each active student's number and her shard's sequence) in one
+    query for the batch, where the store can, and hold them for the rules (a rule reads
+    each of the projection's documents once per batch, see :func:`_doc`).
+
+    >>> from eduengine import InMemoryStore
+    >>> with InMemoryStore().unit_of_work() as uow:
+    ...     read_ahead(uow, [])
+    """
+    events = [e.event for e in envelopes]
+    slots = {e.slot_id for e in events if isinstance(e, _SLOT_EVENTS)}
+    students = {e.student_id for e in events if isinstance(e, _ACTIVE_EVENTS)}
+    if not slots and not students:
+        return
+    docs = _pending(uow).docs
+    wanted = {
+        SLOTS: [k for k in slots if (SLOTS, k) not in docs],
+        ACTIVE_IDS: [k for k in students if (ACTIVE_IDS, k) not in docs],
+        ACTIVE_SEQ: [k for k in {shard(s) for s in students} if (ACTIVE_SEQ, k) not in docs],
+    }
+    for kind, found in _read_across(uow, wanted).items():
+        for key, doc in found.items():
+            docs.setdefault((kind, key), doc)
 
 
 #: keys per ``records.get_many`` of :func:`_read_ahead` (SQLite binds at most 999)
@@ -393,6 +482,30 @@ def _read_ahead(
     return found
 
 
+def _read_across(
+    uow: UnitOfWork, wanted: Mapping[str, Iterable[str]]
+) -> dict[str, dict[str, dict[str, Any] | None]]:
+    """:func:`_read_ahead` of several kinds (kind -> keys), in one query where the store
+    reads several kinds at once (``records.get_across``); by kind, then key. A kind is
+    left out when the store cannot, or a document does not parse (as there)."""
+    wanted = {kind: sorted(set(keys)) for kind, keys in wanted.items() if keys}
+    get_across = getattr(uow.records, "get_across", None)
+    if get_across is None or getattr(uow.records, "get_many", None) is None:
+        return {kind: _read_ahead(uow, kind, keys) for kind, keys in wanted.items()}
+    found: dict[str, dict[str, dict[str, Any] | None]] = {}
+    if not wanted:
+        return found
+    try:
+        rows: Mapping[tuple[str, str], dict[str, Any] | None] = get_across(wanted)
+    except PersistenceError:
+        raise
+    except Exception:
+        return {}
+    for (kind, key), doc in rows.items():
+        found.setdefault(kind, {})[key] = doc
+    return found
+
+
 def _stored(
     uow: UnitOfWork, kind: str, key: str, known: Mapping[str, dict[str, Any] | None]
 ) -> dict[str, Any] | None:
@@ -404,12 +517,19 @@ def _write_active(
     key: str,
     seen: list[tuple[str, int]],
     numbers: Mapping[str, int],
-    stored: Mapping[str, dict[str, Any] | None],
+    stored: Mapping[str, Mapping[str, dict[str, Any] | None]],
+    bitmaps: dict[str, dict[str, Any]],
 ) -> None:
+    """Write the day document ``key`` and put its bitmap in ``bitmaps`` (written for
+    every day at once); ``stored``: the documents read ahead, by kind and key."""
     day = int(key.partition("|")[0])
-    doc = _stored(uow, ACTIVE_DAYS, key, stored) or {"day": day, "s": {}}
+    doc = _stored(uow, ACTIVE_DAYS, key, stored.get(ACTIVE_DAYS, {})) or {"day": day, "s": {}}
     known: dict[str, int] = doc.setdefault("n", {})
-    bits_doc = _unindexed_get(uow, ACTIVE_BITS, key) or {"day": day, "b": "0"}
+    ahead = stored.get(ACTIVE_BITS, {})
+    bits_doc = (ahead[key] if key in ahead else _unindexed_get(uow, ACTIVE_BITS, key)) or {
+        "day": day,
+        "b": "0",
+    }
     bits = int(bits_doc["b"], 16)
     for student_id, offset in seen:
         hours: list[int] = doc["s"].setdefault(student_id, [])
@@ -427,7 +547,7 @@ def _write_active(
         # rule that failed): the queries read this day from its day document
         bits_doc["partial"] = True
     # read by key (the period's days and shards), so it needs no index entry
-    uow.records.put(ACTIVE_BITS, key, bits_doc)
+    bitmaps[key] = bits_doc
 
 
 def _write_doc(uow: UnitOfWork, kind: str, key: str, doc: dict[str, Any]) -> None:

@@ -60,9 +60,12 @@ from eduengine.notices.planning import (
 from eduengine.notices.reminding import PREFS as REMINDER_PREFS
 from eduengine.notices.reminding import announce, reminders_of, schedule
 from eduengine.notices.reminding import void as void_booking
+from eduengine.people.access import GUARDIANS
+from eduengine.people.service import child_index
 from eduengine.policies.events import BookingRescheduled
 from eduengine.policies.records import RESCHEDULES
 from eduengine.pricing.events import OrderPaid
+from eduengine.service_layer.crypto import DATA_KEYS
 from eduengine.service_layer.messagebus import Handler, MessageBus
 from eduengine.service_layer.ports import UnitOfWork
 from eduengine.students.records import STUDENTS
@@ -180,11 +183,14 @@ SEAT_TAKEN = (ev.SeatBooked, ev.WaitlistPromoted, ev.OfferAccepted)
 def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
     """Read, in one query per kind, the documents :func:`on_seat_taken` reads for each seat
     of a batch (the student's profile and preferences, a reschedule, the class document,
-    the lesson's room), so a catch-up of a rush reads them per batch, not per seat: a
-    SQLite unit of work answers the handlers' reads from what it read here, a PostgreSQL
-    one holds their locks already. Where the store reads several kinds at once
-    (``records.get_across``) it is one query for all; a single seat is read ahead only
-    where the unit of work remembers what it read (SQLite).
+    the lesson's room, her data key where the store remembers reads, the guardian accounts
+    linked to her by index), and the seats' slots and bookings (``slots.read_seats``,
+    where the store has it), so a catch-up of a
+    rush reads them per batch, not per seat: a SQLite unit of work answers the handlers'
+    reads from what it read here, a PostgreSQL one holds their locks already. Where the
+    store reads several kinds at once (``records.get_across``) it is one query for all; a
+    single seat is read ahead only where the unit of work remembers what it read
+    (SQLite).
 
     >>> from eduengine import InMemoryStore
     >>> with InMemoryStore().unit_of_work() as uow:
@@ -195,8 +201,14 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
     get_across = getattr(uow.records, "get_across", None)
     if not seats or get_many is None:
         return
-    if len(seats) < 2 and not (get_across is not None and getattr(uow.records, "remembers", False)):
+    remembers = get_across is not None and getattr(uow.records, "remembers", False)
+    if len(seats) < 2 and not remembers:
         return  # one seat: where reads are not remembered, reading ahead saves nothing
+    read_seats = getattr(uow.slots, "read_seats", None)
+    if read_seats is not None:
+        # each seat's slot and booking (the handler checks it is still held): one query
+        # for the slots and one for the seats, not two per seat
+        read_seats([(e.slot_id, e.student_id) for e in seats])
     students = {e.student_id for e in seats}
     wanted = {
         RESCHEDULES: {e.booking_id for e in seats},
@@ -206,6 +218,14 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
         PREFS: students,
         REMINDER_PREFS: students,
     }
+    if remembers:
+        # the data keys that seal the students' notices (and open their documents),
+        # remembered with the rest; read unlocked (no store that remembers locks them)
+        wanted[DATA_KEYS] = students
+    scan_ahead = getattr(uow.records, "scan_ahead", None)
+    if scan_ahead is not None:
+        # the guardian accounts linked to each student, by index: one query
+        scan_ahead(GUARDIANS, [child_index(s) for s in sorted(students)])
     if get_across is not None:
         get_across(wanted)  # every kind in one query
         return

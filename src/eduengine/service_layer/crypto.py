@@ -752,6 +752,12 @@ class SealedRecords:
     def count(self, kind: str, index: str, *, lo: int | None = None, hi: int | None = None) -> int:
         return self.inner.count(kind, index, lo=lo, hi=hi)
 
+    def scan_ahead(self, kind: str, indexes: Iterable[str]) -> None:
+        """The inner repository's ``scan_ahead`` (nothing where it has none)."""
+        ahead = getattr(self.inner, "scan_ahead", None)
+        if ahead is not None:
+            ahead(kind, indexes)
+
     # --- beyond the port ---------------------------------------------------------------
 
     def peek(self, kind: str, key: str) -> dict[str, JsonValue] | None:
