@@ -4,6 +4,7 @@ from eduengine.kernel.clock import Clock
 from eduengine.kernel.deprecation import warn_moved
 from eduengine.service_layer.ports import (
     BookingRepository,
+    CommitMark,
     EventPublisher,
     IndexEntries,
     IndexEntry,
@@ -21,6 +22,7 @@ from eduengine.service_layer.ports import (
 __all__ = [
     "BookingRepository",
     "Clock",
+    "CommitMark",
     "EventPublisher",
     "IndexEntries",
     "IndexEntry",

@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eduengine import FixedClock, School
+from eduengine.adapters.memory import InMemoryRecordRepository
+from eduengine.adapters.sql import SqlRecordRepository
 from eduengine.analytics import AnalyticsService, Period
 from eduengine.analytics import projection as pj
 from eduengine.booking.events import SlotCreated
@@ -23,7 +25,6 @@ from eduengine.kernel.codec import micros
 from eduengine.payments import FakePaymentGateway
 from eduengine.pricing import Money
 from eduengine.pricing.rules import Customer, OrderLine
-from eduengine.service_layer.ports import UnitOfWork
 from tests.adapters import StoreHandle, make_store
 from tests.analytics.world import OPS, T0, build, step
 from tests.payers import method_for
@@ -111,7 +112,9 @@ def test_rebuild_from_the_feed_equals_the_live_counters(
         handle.close()
 
 
-def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> None:
+def test_each_touched_document_is_written_once_per_batch(
+    store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The projection buffers a batch: a counter, roll-up or student profile that many
     events touch is one write (a booking's own transaction writes none: the projection
     runs after it commits)."""
@@ -135,24 +138,33 @@ def test_each_touched_document_is_written_once_per_batch(store: StoreHandle) -> 
     with store.unit_of_work() as uow:
         assert all(uow.records.list(kind) == [] for kind in pj.KINDS)  # none in the commands
     writes: list[tuple[str, str]] = []
-    original = store.store.unit_of_work
+    inside_put_many = [0]
 
-    def counting_uow(read_only: bool = False) -> object:
-        uow: UnitOfWork = original(read_only=read_only)
-        # a sealing store's records are made afresh as the unit of work is entered: spy
-        # on the repository they write to
-        records = getattr(uow.records, "inner", uow.records)
-        put = records.put
+    def spying(cls: type) -> None:
+        # on the adapters' repositories themselves: a unit of work makes its own afresh
+        # in each transaction, and a sealing store wraps them
+        put, put_many = cls.put, cls.put_many  # type: ignore[attr-defined]
 
-        def spy(kind: str, key: str, data: dict[str, object], **kw: object) -> None:
-            writes.append((kind, key))
-            put(kind, key, data, **kw)  # type: ignore[arg-type]
+        def spy_put(self: object, kind: str, key: str, data: object, **kw: object) -> None:
+            if not inside_put_many[0]:
+                writes.append((kind, key))
+            put(self, kind, key, data, **kw)
 
-        records.put = spy  # type: ignore[method-assign]
-        return uow
+        def spy_put_many(self: object, kind: str, docs: dict[str, object]) -> None:
+            writes.extend((kind, key) for key in docs)
+            inside_put_many[0] += 1
+            try:
+                put_many(self, kind, docs)
+            finally:
+                inside_put_many[0] -= 1
 
-    school.projections._uow = counting_uow  # type: ignore[assignment]
+        monkeypatch.setattr(cls, "put", spy_put)
+        monkeypatch.setattr(cls, "put_many", spy_put_many)
+
+    spying(SqlRecordRepository)
+    spying(InMemoryRecordRepository)
     assert school.projections.catch_up(batch=500).get("analytics", 0) >= 25
+    monkeypatch.undo()
     ours = [(kind, key) for kind, key in writes if kind in pj.KINDS]
     assert len(ours) == len(set(ours))
     assert (pj.PROFILES, "s0") in ours
