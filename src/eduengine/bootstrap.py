@@ -613,6 +613,10 @@ class School:
                 attendance_xp = settings.levels.attendance_xp
             audit = audit or settings.wiring.audit
             audit_journal = audit_journal or settings.wiring.audit_journal
+            if reaction_batch == REACTION_BATCH:
+                reaction_batch = settings.wiring.reaction_batch
+            if reaction_wait == REACTION_WAIT:
+                reaction_wait = settings.wiring.reaction_wait
             if settings.wiring.plugins:
                 loaded = load_plugins(settings.wiring.plugins)
                 if plugins is not None:

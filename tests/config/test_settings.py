@@ -151,3 +151,19 @@ def test_a_written_duration_reads_back(days: int, hours: int, minutes: int, seco
     expected = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     assert parse_duration(text) == expected
     assert parse_duration(int(expected.total_seconds())) == expected
+
+
+def test_the_reactions_batch_and_wait_come_from_the_settings() -> None:
+    settings = SchoolSettings.from_toml_text('[school]\nreaction_batch = 1\nreaction_wait = "2s"')
+    runner = School.build(InMemoryStore(), settings).projections
+    assert (runner.defer_events, runner.defer_wait) == (1, 2.0)
+    default = School.build(InMemoryStore(), SchoolSettings()).projections
+    assert (default.defer_events, default.defer_wait) == (100, 0.1)
+    # a keyword argument wins over the settings
+    assert School.build(InMemoryStore(), settings, reaction_batch=7).projections.defer_events == 7
+    quick = SchoolSettings.from_toml_text("[school]\nreaction_wait = 0.25")
+    assert School.build(InMemoryStore(), quick).projections.defer_wait == 0.25
+    bad_ones = ("reaction_batch = 0", "reaction_batch = true", 'reaction_wait = "2h"')
+    for bad in (*bad_ones, "reaction_wait = -1", "reaction_wait = 5000"):
+        with pytest.raises(InvalidSetting, match=bad.split(" ")[0]):
+            SchoolSettings.from_toml_text(f"[school]\n{bad}")

@@ -26,6 +26,7 @@ and a unit (d, h, m or s), like "24h" or "1h30m", got 'soon'
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -104,6 +105,25 @@ def _count(value: object, where: str, *, optional: bool = False) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidSetting(f"{where}: a whole number >= 0 is expected, got {value!r}")
     return value
+
+
+def _batch(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise InvalidSetting(f"{where}: a whole number from 1 to 10000 is expected, got {value!r}")
+    return value
+
+
+def _reaction_wait(value: object, where: str) -> timedelta:
+    # under a second is what it usually is: a number of seconds (0.1), or a duration
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        if value < 0:
+            raise InvalidSetting(f"{where}: a wait >= 0 is expected, got {value!r}")
+        wait = timedelta(seconds=value)
+    else:
+        wait = parse_duration(value, where)
+    if wait > timedelta(hours=1):
+        raise InvalidSetting(f"{where}: at most one hour is expected, got {value!r}")
+    return wait
 
 
 def _flag(value: object, where: str) -> bool:
@@ -196,6 +216,10 @@ class WiringSettings:
     audit: str | None = None
     #: the directory of the audit journals (``None``: beside a SQLite database file)
     audit_journal: str | None = None
+    #: events whose reactions an inline school applies together, and how long the
+    #: oldest may wait (``School.build``'s ``reaction_batch`` and ``reaction_wait``)
+    reaction_batch: int = 100
+    reaction_wait: timedelta = timedelta(milliseconds=100)
 
 
 _Reader = Callable[[object, str], Any]
@@ -255,6 +279,8 @@ _SECTIONS: dict[str, tuple[str, type[Any], dict[str, _Reader]]] = {
             "plugins": _names,
             "audit": _audit_mode,
             "audit_journal": _folder,
+            "reaction_batch": _batch,
+            "reaction_wait": _reaction_wait,
         },
     ),
     "cancellation": (
