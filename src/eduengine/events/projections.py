@@ -629,8 +629,9 @@ class ProjectionRunner:
         """
         if self.defer_events <= 1:
             return self.after_commit(position, committed=committed)
-        waiting = self._deferred
         with self._defer_lock:
+            # read under the lock: a flush swaps the batch for a new one
+            waiting = self._deferred
             if waiting.empty():
                 waiting.since = time.monotonic()
             waiting.add(position, committed)
@@ -640,10 +641,14 @@ class ProjectionRunner:
             )
             if not due and self._timer is None:
                 # nothing may wait longer than defer_wait for want of a next command
-                self._timer = threading.Timer(self.defer_wait, self._flush_in_background)
-                self._timer.daemon = True
-                self._timer.start()
+                self._start_timer(self.defer_wait)
         return self.flush() if due else None
+
+    def _start_timer(self, delay: float) -> None:
+        """(Under ``_defer_lock``.) Look at the batch again in ``delay`` seconds."""
+        self._timer = threading.Timer(delay, self._flush_in_background)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _flush_in_background(self) -> None:
         with self._defer_lock:
@@ -652,9 +657,7 @@ class ProjectionRunner:
             if not waiting.empty() and left > 0:
                 # a command flushed meanwhile and a younger batch waits: commands still
                 # come, and the next one applies it when due; look again when it is
-                self._timer = threading.Timer(left, self._flush_in_background)
-                self._timer.daemon = True
-                self._timer.start()
+                self._start_timer(left)
                 return
             self._timer = None
         self.flush()  # never raises
@@ -700,16 +703,6 @@ class ProjectionRunner:
     def settled(self) -> bool:
         """Whether nothing waits: no deferred commit, no batch being applied."""
         return self._deferred.empty() and not self._flush_lock.locked()
-
-    def _flush_at_exit(self) -> None:
-        if self._deferred.empty():
-            return
-        report = self.flush()
-        if not report.ok:
-            log.warning(
-                "the reactions deferred in this process could not all be applied at exit; "
-                "catch_up applies them from the feed"
-            )
 
     # --- one batch ---------------------------------------------------------------------
 
@@ -994,6 +987,12 @@ os.register_at_fork(after_in_child=_forked)
 def _flush_at_exit() -> None:
     for runner in list(_RUNNERS):
         try:
-            runner._flush_at_exit()
+            report = runner.flush()
         except Exception:  # the store may be closed by now: catch_up applies them
             log.warning("deferred reactions were left to catch_up at exit", exc_info=True)
+            continue
+        if not report.ok:
+            log.warning(
+                "the reactions deferred in this process could not all be applied at exit; "
+                "catch_up applies them from the feed"
+            )
