@@ -232,6 +232,19 @@ def test_rotating_the_master_key_keeps_every_record_readable(
     assert school.students.view(OFFICE, "fei").phone == "13977770009"
 
 
+def test_a_retired_master_key_opens_nothing_after_its_cipher_was_kept() -> None:
+    keys = LocalKeyProvider.generate()
+    kid, wrapped = keys.wrap(b"k" * 32, "ann")
+    assert keys.unwrap(kid, wrapped, "ann") == b"k" * 32  # its cipher made once, kept
+    fresh = keys.rotate()
+    keys.retire(kid)
+    with pytest.raises(UnreadableData, match=kid):
+        keys.unwrap(kid, wrapped, "ann")
+    # the current key's kept cipher still wraps and opens
+    again, rewrapped = keys.wrap(b"k" * 32, "ann")
+    assert again == fresh and keys.unwrap(fresh, rewrapped, "ann") == b"k" * 32
+
+
 def _reads(school: School, gid: str) -> Any:
     return (
         school.students.view(OFFICE, "mei"),

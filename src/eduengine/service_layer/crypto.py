@@ -173,6 +173,10 @@ class LocalKeyProvider:
         if len(index_key) < 32:
             raise InvalidSetting("the blind-index key must be at least 32 bytes")
         self._keys = dict(keys)
+        #: each master key's cipher, made when first used (a key schedule per unwrap
+        #: otherwise), beside the key it was made from: used only while that very key
+        #: is still held under its id (a retired key is never found here)
+        self._ciphers: dict[str, tuple[bytes, AESGCM]] = {}
         self._current = current
         self._index_key = index_key
         self.path = None if path is None else Path(path)
@@ -275,20 +279,29 @@ class LocalKeyProvider:
                 self._reload()  # rotated by another process: wrap with its new key
         kid = self._current
         nonce = secrets.token_bytes(_NONCE)
-        sealed = AESGCM(self._keys[kid]).encrypt(nonce, data_key, _aad(kid, subject))
+        sealed = self._master(kid).encrypt(nonce, data_key, _aad(kid, subject))
         return kid, nonce + sealed
 
     def unwrap(self, key_id: str, wrapped: bytes, subject: str) -> bytes:
         if key_id not in self._keys:
             with self._lock:
                 self._reload()  # rotated by another process
-        master = self._keys.get(key_id)
-        if master is None:
-            raise UnreadableData(f"master key {key_id!r} is not held by this key provider")
+        master = self._master(key_id)
         try:
-            return AESGCM(master).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _aad(key_id, subject))
+            return master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _aad(key_id, subject))
         except InvalidTag:
             raise UnreadableData(f"the data key of {subject!r} does not open") from None
+
+    def _master(self, key_id: str) -> AESGCM:
+        """The cipher of master key ``key_id`` (made once: a process unwraps a data key
+        on each first read of a subject)."""
+        key = self._keys.get(key_id)
+        if key is None:
+            raise UnreadableData(f"master key {key_id!r} is not held by this key provider")
+        found = self._ciphers.get(key_id)
+        if found is None or found[0] is not key:
+            found = self._ciphers[key_id] = (key, AESGCM(key))
+        return found[1]
 
     def rotate(self) -> str:
         with self._lock:
@@ -307,6 +320,7 @@ class LocalKeyProvider:
             if key_id == self._current:
                 raise InvalidSetting("the current master key cannot be retired")
             self._keys.pop(key_id, None)
+            self._ciphers.pop(key_id, None)
             self._save()
 
     def index_key(self) -> bytes:
@@ -543,7 +557,7 @@ class Sealer:
             except KeyError:
                 return found  # evicted meanwhile by another thread: still the right key
             return found
-        cipher = AESGCM(self.keys.unwrap(kid, _unb64(wrapped), subject))
+        cipher = AESGCM(self.keys.unwrap(kid, binascii.a2b_base64(wrapped), subject))
         with self._lock:
             self._unwrapped[kid, wrapped] = cipher
             if len(self._unwrapped) > self._cached:
