@@ -163,19 +163,23 @@ class Unchecked(AccessGate):
 
 def time_pairs(
     checked: Callable[[str], object], plain: Callable[[str], object], sids: list[str]
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """Each read of each student with the check and without it, one right after the
     other (which goes first alternating), in milliseconds: a change of load on a shared
-    machine falls on both alike."""
+    machine falls on both alike. Wall time with and without, then the process's CPU
+    time with and without (which other processes' load disturbs less)."""
     with_check: list[float] = []
     without: list[float] = []
+    cpu_with: list[float] = []
+    cpu_without: list[float] = []
     for n, sid in enumerate(sids):
-        pair = ((checked, with_check), (plain, without))
-        for read, out in pair if n % 2 == 0 else pair[::-1]:
-            began = timer.perf_counter()
+        pair = ((checked, with_check, cpu_with), (plain, without, cpu_without))
+        for read, out, cpu in pair if n % 2 == 0 else pair[::-1]:
+            began, used = timer.perf_counter(), timer.process_time()
             read(sid)
             out.append((timer.perf_counter() - began) * 1000)
-    return with_check, without
+            cpu.append((timer.process_time() - used) * 1000)
+    return with_check, without, cpu_with, cpu_without
 
 
 def cell(ms: list[float]) -> str:
@@ -210,8 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             type(school.audit), "synchronous"
         )
         print(
-            f"seeded {students:,} students on {on}, {len(timed)} timed, audit {mode}: "
-            f"{took:.1f} s"
+            f"seeded {students:,} students on {on}, {len(timed)} timed, audit {mode}: {took:.1f} s"
         )
         # the same reads through the same service runner (a read-only unit of work,
         # retries, logging), with no check and no audit row: the profile shaped by the
@@ -236,9 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             ("profile", lambda sid: school.students.view(OFFICE, sid), plain_profile),
             (
                 "profile, masked role",
-                lambda sid: school.students.guardians_with(
-                    sid, GuardianRole.PAY, actor=SUPPORT
-                ),
+                lambda sid: school.students.guardians_with(sid, GuardianRole.PAY, actor=SUPPORT),
                 plain_guardians,
             ),
             (
@@ -247,17 +248,27 @@ def main(argv: list[str] | None = None) -> None:
                 plain_bookings,
             ),
         ]
-        print("| read | with the check | without | mean with / without | ratio (p50) |")
-        print("|---|---|---|---|---|")
+        print(
+            "| read | with the check | without | mean with / without "
+            "| CPU p50 with / without, ratio | ratio (p50) |"
+        )
+        print("|---|---|---|---|---|---|")
         for name, checked, plain in pairs:
             order = random.Random(name).sample(timed, len(timed))
             for warm in order[:10]:
                 checked(warm)
                 plain(warm)
-            with_check, without = time_pairs(checked, plain, order)
+            with_check, without, cpu_with, cpu_without = time_pairs(checked, plain, order)
             ratio = statistics.median(with_check) / statistics.median(without)
             means = f"{statistics.fmean(with_check):.3f} / {statistics.fmean(without):.3f} ms"
-            print(f"| {name} | {cell(with_check)} | {cell(without)} | {means} | {ratio:.2f}x |")
+            cpu = f"{statistics.median(cpu_with):.3f} / {statistics.median(cpu_without):.3f} ms"
+            cpu += (
+                f", {statistics.median(cpu_with) / max(statistics.median(cpu_without), 1e-9):.2f}x"
+            )
+            print(
+                f"| {name} | {cell(with_check)} | {cell(without)} | {means} | {cpu} "
+                f"| {ratio:.2f}x |"
+            )
         school.close()
 
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -32,6 +32,7 @@ from tests.adapters import StoreHandle
 T = TypeVar("T")
 HELPDESK = Actor(id="u-help", role="support")
 OFFICE = Actor(id="u-office", role="academic")
+DAY = timedelta(days=1)
 
 
 class _Unchecked(AccessGate):
@@ -274,3 +275,36 @@ def test_a_read_ahead_reads_only_where_it_saves_a_round_trip_and_hands_each_docu
             assert records.get("student", "ann") == {"name": "Ann"}
             assert records.get("student", "nobody") is None
             assert records.peek("access_revision", "u1") is None
+
+
+@pytest.mark.parametrize("audit", ["synchronous", "buffered"])
+def test_a_checked_read_of_bookings_makes_no_document_repository_on_sqlite(
+    store: StoreHandle, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, audit: str
+) -> None:
+    # the commit mark is asked of the unit of work: a read that touches no document
+    # does not make (and, sealed, wrap) a document repository only to ask for it
+    if store.name != "sqlite":
+        pytest.skip("SQLite's commit mark")
+    from eduengine.adapters.sql import SqlRecordRepository
+
+    school = _school(store, clock, audit)
+    slot = school.booking.create_slot("math", clock.now() + DAY, clock.now() + 2 * DAY, 3)
+    school.booking.book(slot.id, "ann")
+    checked = school.booking.bookings_for_student("ann", actor=OFFICE)
+    made: list[object] = []
+    real = SqlRecordRepository.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlRecordRepository, "__init__", counted)
+    with _statements(store, monkeypatch) as seen:
+        again = school.booking.bookings_for_student("ann", actor=OFFICE)
+    assert again == checked and len(again) == 1
+    if audit == "buffered":  # a read-only unit of work: the mark, then the bookings
+        assert seen[0] == "PRAGMA data_version"
+        assert _revision_reads(seen) == []
+        assert made == []
+    else:  # the audit row is written at once: a write unit of work, which has no mark
+        assert "PRAGMA data_version" not in seen

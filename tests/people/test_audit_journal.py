@@ -24,7 +24,7 @@ from eduengine import FixedClock, InMemoryStore, School, SchoolSettings
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.errors import AccessDenied, InvalidSetting
 from eduengine.people.access import AUDIT
-from eduengine.people.journal import AuditJournal, recover_journals
+from eduengine.people.journal import AuditJournal, _decode, _encode, recover_journals
 from eduengine.students import Actor, Guardian, GuardianRole
 from tests.adapters import StoreHandle
 from tests.people.test_buffered_audit import ACADEMIC, AUDITOR, reads, stored
@@ -258,6 +258,30 @@ def test_odd_ids_a_cut_line_and_a_foreign_line_are_read_safely(tmp_path: Path) -
     assert list(tmp_path.iterdir()) == []
 
 
+def test_each_line_is_the_encoding_of_its_row_whichever_parts_are_printable(
+    tmp_path: Path,
+) -> None:
+    # the common line is built from parts checked once per actor and per list of fields:
+    # a read mixing rows of odd parts with common ones writes each as _encode would
+    journal = AuditJournal(_runner(InMemoryStore(), []), tmp_path, rows=1000)
+    odd = Actor(id="u\tx", role="academic")
+    made: list[tuple[Actor, list[tuple[str, str, tuple[str, ...]]]]] = [
+        (ACADEMIC, [("ann", "read", ()), ("bob", "read", ("bookings", "orders"))]),
+        (ACADEMIC, [("a\nb", "read", ("x",)), ("cy", "denied", ("tab\there",))]),
+        (odd, [("ann", "read", ())]),
+        (ACADEMIC, [("ann", "read\r", ()), ("ann", "read", ("bookings", "orders"))]),
+    ]
+    for actor, rows in made:
+        journal.add(actor, rows, AT)
+    path = journal.path
+    assert path is not None
+    lines = journal._pending
+    assert len(lines) == 7
+    assert path.read_text() == "".join(_encode(line) for line in lines)
+    assert [_decode(text) for text in path.read_text().splitlines()] == lines
+    journal._forget()
+
+
 # --- other processes -----------------------------------------------------------------
 
 CHILD = textwrap.dedent(
@@ -339,9 +363,7 @@ def test_two_recovering_processes_file_each_row_once(tmp_path: Path) -> None:
     folder = Path(f"{path}.audit")
     assert len(list(folder.glob("*.journal"))) == 4  # two schools' two files
     assert len(journal_lines(folder)) == 80
-    both = [
-        subprocess.Popen([sys.executable, "-c", RECOVER, str(path)], env=ENV) for _ in range(2)
-    ]
+    both = [subprocess.Popen([sys.executable, "-c", RECOVER, str(path)], env=ENV) for _ in range(2)]
     assert [p.wait(timeout=60) for p in both] == [0, 0]
     assert list(folder.glob("*.journal")) == []
     keys = _keys(store)

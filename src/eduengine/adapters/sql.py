@@ -1143,6 +1143,12 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
     def _records(self) -> SqlRecordRepository[C]:
         return self._documents()[0]
 
+    def commit_mark(self) -> CommitMark | None:
+        """:meth:`SqlRecordRepository.commit_mark`, asked of the unit of work itself: a
+        read that touches no document (a student's bookings) then makes no document
+        repository just to ask for it."""
+        return self.dialect.commit_mark(self)
+
     @property
     def records(self) -> SqlRecordRepository[C] | SealedRecords:
         plain, sealed = self._documents()

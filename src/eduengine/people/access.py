@@ -676,8 +676,11 @@ class AccessGate:
     def _actor(
         self, uow: UnitOfWork, actor: Actor, ahead: Iterable[tuple[str, str]] = ()
     ) -> _Actor:
-        records = uow.records
-        marking = getattr(records, "commit_mark", None)
+        # the unit of work's own mark where it has one (the SQL stores): a read of no
+        # document then makes no document repository only to ask the records for it
+        marking = getattr(uow, "commit_mark", None)
+        if marking is None:
+            marking = getattr(uow.records, "commit_mark", None)
         mark = None if marking is None else marking()
         if mark is None:
             return self._current(uow, actor, ahead)

@@ -97,8 +97,9 @@ IndexEntry = tuple[str, int]
 """``(key, value)`` of one document in an index, as :meth:`RecordRepository.scan` returns."""
 IndexEntries = list[IndexEntry]
 #: a mark of the committed state a unit of work reads (``records.commit_mark()``, where
-#: a store has one): where it was taken (a connection) and what it saw there; two marks
-#: with the same place and the same sight: nothing was committed between them
+#: a store has one; the SQL stores' units of work answer ``uow.commit_mark()`` too):
+#: where it was taken (a connection) and what it saw there; two marks with the same
+#: place and the same sight: nothing was committed between them
 CommitMark = tuple[Hashable, Hashable]
 
 
