@@ -92,6 +92,13 @@ class StoreHandle:
         return int(self.store.prune_feed(before_us, limit))
 
 
+def each_once(traced: list[str]) -> list[str]:
+    """The statements a sqlite3 trace callback saw, each once: Python's callback (3.11)
+    reports each row the feed's trigger fires on (schema version 6) as two more calls
+    with the text of the statement that fired it, one after the other."""
+    return [sql for n, sql in enumerate(traced) if n == 0 or traced[n - 1] != sql]
+
+
 def make_store(
     name: str,
     tmp: Path,

@@ -18,6 +18,7 @@ from eduengine.errors import (
     InvalidInput,
     LockTimeout,
     PersistenceError,
+    RetryableConflict,
     SchemaError,
 )
 from tests.adapters import PG_DSN
@@ -381,8 +382,7 @@ def test_schema_version_5_drops_the_seat_index_a_booking_wrote_for_nothing(
     def indexes(store: PostgresStore) -> set[str]:
         with store.connection() as conn:
             rows = conn.execute(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = %s "
-                "AND tablename = 'bookings'",
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'bookings'",
                 (schema,),
             ).fetchall()
         return {row["indexname"] for row in rows}
@@ -399,4 +399,38 @@ def test_schema_version_5_drops_the_seat_index_a_booking_wrote_for_nothing(
     for student in ("cat", "ann", "bob"):
         svc.book("s1", student)
     assert list(svc.get_slot("s1", actor=SYSTEM).bookings) == ["cat", "ann", "bob"]
+    store.close()
+
+
+def test_a_booking_numbers_its_slots_stream_from_the_load_and_refuses_a_moved_counter(
+    schema: str, clock: FixedClock
+) -> None:
+    assert PG_DSN
+    store = PostgresStore(PG_DSN, schema=schema)
+    store.migrate()
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    svc.book("s1", "ann")
+    assert store.stream_sequence("slot:s1") == 2
+    # the counter read with the slot numbers its events, and the commit stores it
+    with store.unit_of_work() as uow:
+        uow.slots.get_for_student("s1", "bob")
+        assert uow.next_sequences({"slot:s1": 2}) == {"slot:s1": 2}
+        assert uow.next_sequences({"slot:s1": 1}) == {"slot:s1": 4}
+        uow.commit()
+    assert store.stream_sequence("slot:s1") == 5
+    # a writer that numbered the stream meanwhile without the slot's lock: the commit
+    # fails as a conflict (the command is tried again) and writes nothing
+    with store.unit_of_work() as uow:
+        uow.slots.get("s1")
+        uow.next_sequences({"slot:s1": 1})
+        with store.unit_of_work() as other:
+            other.next_sequences({"slot:s1": 1})
+            other.commit()
+        with pytest.raises(RetryableConflict, match="slot:s1"):
+            uow.commit()
+    assert store.stream_sequence("slot:s1") == 6
+    svc.book("s1", "bob")  # numbered 7, after the counter the other writer left
+    assert store.stream_sequence("slot:s1") == 7
     store.close()

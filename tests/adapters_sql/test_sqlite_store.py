@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import closing
@@ -15,6 +16,7 @@ from eduengine.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from eduengine.errors import LockTimeout, SchemaError
 from eduengine.events import EventFeed
 from eduengine.people import SYSTEM
+from tests.adapters import each_once
 
 
 def test_an_unmigrated_database_is_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -200,7 +202,7 @@ def test_a_write_refused_for_its_schema_reads_and_writes_nothing_even_if_caught(
     assert store.snapshot() == before
 
 
-def test_a_booking_takes_seven_statements_and_reads_no_empty_waitlist_or_offers(
+def test_a_booking_takes_six_statements_and_reads_no_empty_waitlist_or_offers(
     tmp_path: Path, clock: FixedClock
 ) -> None:
     store = SqliteStore(tmp_path / "school.sqlite3")
@@ -213,12 +215,18 @@ def test_a_booking_takes_seven_statements_and_reads_no_empty_waitlist_or_offers(
     store.connection().set_trace_callback(seen.append)
     svc.book("s1", "bob")  # a seat is taken: bob's own seat is looked up
     store.connection().set_trace_callback(None)
-    # BEGIN, the slot (with the schema check and whether bob holds a seat), the stream
-    # number, the slot's versioned UPDATE, the booking, the feed row, COMMIT (raw SQL: 4)
+    seen = each_once(seen)  # the feed row's trigger is traced as repeats of its INSERT
+    # BEGIN, the slot (with the schema check, whether bob holds a seat and the stream's
+    # counter), the slot's versioned UPDATE, the booking, the feed row (its trigger moves
+    # the counter on), COMMIT (raw SQL: 4); the stream had its own upsert before
     assert [s.split()[0] for s in seen] == [
-        "BEGIN", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"
+        "BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT", "COMMIT"
     ]  # fmt: skip
-    assert "AS seat_held" in seen[1]
+    assert "AS seat_held" in seen[1] and "AS stream_last" in seen[1]
+    assert "event_streams" not in " ".join(seen[2:])
+    # ann's and bob's seats are the slot's events 2 and 3, and the counter says so
+    assert [json.loads(text)["sequence"] for _, text in store.read_feed(0, 10)] == [1, 2, 3]
+    assert store.stream_sequence("slot:s1") == 3
     assert svc.get_slot("s1", actor=SYSTEM).seats_left == 1
     # the slot's UPDATE sets the seat count and the version, not the thirteen columns
     # of its row (nothing else changed; issue #22)
@@ -349,3 +357,28 @@ def test_schema_version_5_drops_the_seat_index_a_booking_wrote_for_nothing(
     roster = svc.get_slot("s1", actor=SYSTEM).bookings
     assert list(roster) == ["cat", "ann", "bob"]  # still in booking order
     store.close()
+
+
+def test_numbers_taken_from_the_counter_read_with_the_slot_are_never_given_again(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    store = SqliteStore(tmp_path / "school.sqlite3")
+    store.migrate()
+    svc = BookingService(store.unit_of_work, clock=clock)
+    start = clock.now() + timedelta(days=1)
+    svc.create_slot("math", start, start + timedelta(hours=1), 3, slot_id="s1")
+    with store.unit_of_work() as uow:
+        uow.slots.get_for_student("s1", "ann")  # reads the counter with the row: 1
+        assert uow.next_sequences({"slot:s1": 2}) == {"slot:s1": 1}
+        assert uow.next_sequences({"slot:s1": 1, "slot:s9": 1}) == {"slot:s1": 3, "slot:s9": 0}
+        uow.commit()  # no feed row carries them: the commit stores the counter itself
+    assert store.stream_sequence("slot:s1") == 4
+    assert store.stream_sequence("slot:s9") == 1
+    with store.unit_of_work() as uow:
+        uow.slots.get("s1")
+        uow.next_sequences({"slot:s1": 5})
+        uow.rollback()  # nothing given out: the next command numbers from 5 again
+    svc.book("s1", "ann")
+    [(_, text)] = store.read_feed(1, 10)
+    assert json.loads(text)["sequence"] == 5
+    assert store.stream_sequence("slot:s1") == 5

@@ -123,12 +123,18 @@ def test_an_operators_round_migrate_status_run_due_export_and_backup(
     assert lines(before.stdout)[0]["status"]["problem"].startswith("not migrated")
     migrated = cli("migrate", url=url)
     assert migrated.returncode == 0, migrated.stderr
-    assert lines(migrated.stdout) == [{"migrate": {"schema_version": SCHEMA_VERSION}}]
+    # each adapter numbers its own migrations (SQLite's version 6 is a trigger of its own)
+    version = SCHEMA_VERSION
+    if not url.startswith("sqlite"):
+        from eduengine.adapters import postgres  # psycopg: only where PostgreSQL is tested
+
+        version = postgres.SCHEMA_VERSION
+    assert lines(migrated.stdout) == [{"migrate": {"schema_version": version}}]
 
     store, school = open_school(url)
     slot_id = seed_due_work(school)
     status = lines(cli("status", "--json", url=url).stdout)[0]["status"]
-    assert status["schema_version"] == SCHEMA_VERSION
+    assert status["schema_version"] == version
     assert (status["counts"]["slots"], status["counts"]["bookings"]) == (2, 2)
     assert status["pending"]["offers"] == 1
     assert status["pending"]["reminders"] == 1  # ann's confirmation

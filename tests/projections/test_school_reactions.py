@@ -21,7 +21,7 @@ from eduengine.events.projections import Projection
 from eduengine.kernel.envelope import Envelope
 from eduengine.people import SYSTEM
 from eduengine.service_layer.ports import UnitOfWork
-from tests.adapters import PG_DSN, SEAL, SQLITE_KEYS, StoreHandle
+from tests.adapters import PG_DSN, SEAL, SQLITE_KEYS, StoreHandle, each_once
 from tests.conftest import T0
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -457,7 +457,7 @@ def test_a_batch_of_reactions_costs_the_same_statements_for_three_seats_or_twelv
         assert school.projections.catch_up().ok
         if store.name == "sqlite":
             store.store.connection().set_trace_callback(None)
-        counted[seats] = statements
+        counted[seats] = each_once(statements)
         for student, booking_id in booked.items():
             assert [n.template for n in school.notices.for_student(student, actor=SYSTEM)] == [
                 "booking_confirmed"

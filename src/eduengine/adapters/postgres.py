@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -56,6 +56,7 @@ from eduengine.errors import (
     StoreClosed,
     StoreNotFound,
 )
+from eduengine.kernel.envelope import Envelope
 from eduengine.service_layer.crypto import KeyProvider
 
 log = logging.getLogger("eduengine.adapters")
@@ -84,6 +85,8 @@ _DATABASE = "PostgreSQL database"  # as messages name it
 _MIGRATION_LOCK = 0x6564_7565
 #: marks the error a stale slot version raises inside the commit flight
 _STALE = "eduengine: stale version of slot"
+#: marks the error a stream counter that moved since it was read raises there
+_STALE_COUNTER = "eduengine: moved counter of stream"
 
 
 #: How long a command waits for the pool while some of its connections are not lent
@@ -113,6 +116,8 @@ def _sql(sql: str) -> bytes:
 def _translate(exc: psycopg.Error, what: str) -> Exception:
     if isinstance(exc, pg_errors.InvalidTextRepresentation) and _STALE in str(exc):
         return RetryableConflict(f"a slot changed under the lock ({str(exc).splitlines()[0]})")
+    if isinstance(exc, pg_errors.InvalidTextRepresentation) and _STALE_COUNTER in str(exc):
+        return RetryableConflict(f"a stream was numbered meanwhile ({str(exc).splitlines()[0]})")
     if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
         return LockTimeout(f"PostgreSQL lock not available in time during {what}: {exc}")
     if isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure):
@@ -473,12 +478,14 @@ def check_version(found: int, *, write: bool) -> None:
     sql.check_version(_DATABASE, found, SCHEMA_VERSION, write=write)
 
 
-_LOAD_SLOTS = """
+_LOAD_SLOTS = f"""
 SELECT s.*,
     (SELECT coalesce(json_agg(w ORDER BY w.position), '[]'::json) FROM waitlist w
         WHERE w.slot_id = s.id) AS queue,
     (SELECT coalesce(json_agg(o ORDER BY o.id), '[]'::json) FROM offers o
-        WHERE o.slot_id = s.id) AS held
+        WHERE o.slot_id = s.id) AS held,
+    (SELECT e.last FROM event_streams e WHERE e.stream = '{enc.SLOT_STREAM}' || s.id)
+        AS stream_last
 FROM slots s
 WHERE s.id = ANY(?)
 """
@@ -492,6 +499,15 @@ _LOAD_SEAT = _LOAD_SLOTS.replace(
 )
 
 _LOCK_SLOTS = "SELECT id FROM slots WHERE id = ANY(?) ORDER BY id FOR UPDATE"
+
+#: a stream's counter moved from the number read (the third ``?``) to the last one given
+#: out, or an error naming it (the fourth) that fails the commit's flight
+_STORE_COUNTER = (
+    "WITH moved AS (INSERT INTO event_streams (stream, last) VALUES (?, ?) "
+    "ON CONFLICT (stream) DO UPDATE SET last = excluded.last "
+    "WHERE event_streams.last = ? RETURNING 1) "
+    "SELECT (CASE WHEN count(*) = 1 THEN '1'::text ELSE ?::text END)::int FROM moved"
+)
 
 
 class PostgresUnitOfWork(SqlUnitOfWork[Conn]):
@@ -662,7 +678,27 @@ class PostgresDialect(Dialect[Conn]):
             rows = loading.fetchall()
         except psycopg.Error as exc:
             raise _translate(exc, "loading slots") from exc
+        if not uow.read_only and uow.joined is None:
+            # read after the lock, so no other command numbers the slot's stream until
+            # this one ends; in a host's transaction the host appends the feed rows,
+            # later: these could be behind by then
+            counted = uow.stream_lasts
+            for row in rows:
+                counted.setdefault(enc.SLOT_STREAM + row["id"], row["stream_last"] or 0)
         return {row["id"]: (row, row["queue"], row["held"]) for row in rows}
+
+    def store_numbered(
+        self, uow: SqlUnitOfWork[Conn], numbered: Mapping[str, int], envelopes: Sequence[Envelope]
+    ) -> None:
+        # In the commit's flight, the counters in sorted order: each moves from what the
+        # load read to the last number given out, or the flight fails and nothing is
+        # committed (a writer that numbered the stream without the slot's lock)
+        read = uow.stream_lasts
+        for stream in sorted(numbered):
+            uow.execute(
+                _STORE_COUNTER,
+                (stream, numbered[stream], read[stream], f"{_STALE_COUNTER} {stream}"),
+            )
 
     def lock_record(self, uow: SqlUnitOfWork[Conn], kind: str, key: str) -> None:
         # advisory locks are database-wide: the schema keeps two schools' (or two test

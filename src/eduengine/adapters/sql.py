@@ -181,6 +181,19 @@ class Dialect(Generic[C]):
     def lock_feed(self, uow: SqlUnitOfWork[C]) -> None:
         """Make feed positions visible in commit order (taken just before ``COMMIT``)."""
 
+    def store_numbered(
+        self, uow: SqlUnitOfWork[C], numbered: Mapping[str, int], envelopes: Sequence[Envelope]
+    ) -> None:
+        """Store the counters ``uow`` numbered from :attr:`SqlUnitOfWork.stream_lasts`
+        (``numbered``: each one's last number given out), in its commit, after the feed
+        rows ``envelopes``. Here: those no feed row moved on already (SQLite's trigger;
+        numbers given out and not staged on the feed) are moved up to their last, so
+        none is given twice."""
+        appended = {e.stream: e.sequence for e in envelopes}  # in order: each one's last
+        for stream, last in numbered.items():
+            if appended.get(stream, 0) < last:
+                uow.execute(_RAISE_SEQUENCE, (stream, last))
+
     def insert_feed(
         self, uow: SqlUnitOfWork[C], params: Sequence[Sequence[Any]]
     ) -> Callable[[], list[int]]:
@@ -1075,6 +1088,11 @@ def _entries_in(value: Any) -> frozenset[tuple[str, int]]:
 
 #: the counter of one stream, bumped
 _NEXT_SEQUENCE = enc.next_sequences_sql(1)
+#: the counter of one stream, moved up to a number (never down)
+_RAISE_SEQUENCE = (
+    "INSERT INTO event_streams (stream, last) VALUES (?, ?) ON CONFLICT (stream) "
+    "DO UPDATE SET last = excluded.last WHERE excluded.last > event_streams.last"
+)
 
 
 class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
@@ -1113,6 +1131,13 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         #: the schema version is still to be checked, with the transaction's first
         #: statement (a dialect that folds the check into it sets this in ``begin``)
         self.version_due = False
+        #: stream counters a dialect read under this transaction's locks with the rows
+        #: of their aggregates (a slot's, with the slot): :meth:`next_sequences` numbers
+        #: those streams from them without a statement of its own, and the commit stores
+        #: what it gave out (:meth:`Dialect.store_numbered`)
+        self.stream_lasts: dict[str, int] = {}
+        #: the last number given out of each of those
+        self._numbered: dict[str, int] = {}
         self._events: list[DomainEvent] = []
         self._envelopes: Sequence[Envelope] = ()
         #: ``(position, envelope JSON)`` of the feed rows the last commit appended (empty
@@ -1173,6 +1198,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
         self.new_slot_ids = set()
         self.loaded_children = {}
         self.loaded_fields = {}
+        self.stream_lasts = {}
+        self._numbered = {}
         self._events = []
         self._envelopes = ()
         self.committed_feed = []
@@ -1250,6 +1277,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                     params = enc.feed_params(self._envelopes)
                     self.dialect.lock_feed(self)
                     positions = self.dialect.insert_feed(self, params)
+                if self._numbered:
+                    self.dialect.store_numbered(self, self._numbered, self._envelopes)
                 self._end(rollback=False)
         except BaseException as exc:
             self.rollback()
@@ -1307,6 +1336,8 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
                     raise
         self.staged = {}
         self.new_slot_ids = set()
+        self.stream_lasts = {}
+        self._numbered = {}
         self._events = []
         self._envelopes = ()
         self._dispatched = 0
@@ -1331,15 +1362,30 @@ class SqlUnitOfWork(UnitOfWorkBase, Generic[C]):
 
     def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
         self.refuse_if_read_only("numbering events")
+        known = self.stream_lasts
+        if known:
+            # counters read under this transaction's locks: numbered here, and stored at
+            # commit (Dialect.store_numbered)
+            numbered = self._numbered
+            first = {s: numbered.get(s, known[s]) for s in counts if s in known}
+            for stream, last in first.items():
+                numbered[stream] = last + counts[stream]
+            if len(first) == len(counts):
+                return first
+            counts = {s: n for s, n in counts.items() if s not in first}
+        else:
+            first = {}
         if len(counts) == 1:  # most commands: one aggregate's events
             ((stream, count),) = counts.items()
             row = self.execute(_NEXT_SEQUENCE, (stream, count)).fetchone()
-            return {stream: int(row["last"]) - count}
+            first[stream] = int(row["last"]) - count
+            return first
         streams = sorted(counts)  # the counters' row locks, in sorted order
         cursor = self.execute(
             enc.next_sequences_sql(len(streams)), [v for s in streams for v in (s, counts[s])]
         )
-        return {row["stream"]: int(row["last"]) - counts[row["stream"]] for row in cursor}
+        first.update((row["stream"], int(row["last"]) - counts[row["stream"]]) for row in cursor)
+        return first
 
     def stage_feed(self, envelopes: Sequence[Envelope]) -> None:
         """Append ``envelopes`` to the feed in this transaction, at commit."""

@@ -517,6 +517,29 @@ CREATE TABLE event_streams (
 #: cost).
 SCHEMA_V5: tuple[str, ...] = ("DROP INDEX IF EXISTS bookings_by_slot",)
 
+#: the stream of a slot's events is ``SLOT_STREAM + slot id`` (``<aggregate type>:<id>``,
+#: as :func:`~eduengine.service_layer.streams.stamp` names it): the slot loads read its
+#: counter with the row
+SLOT_STREAM = "slot:"
+
+#: SQLite's version 6: a slot's feed row moves its stream's counter up to its own number,
+#: so a transaction that read the counter under the write lock with the slot's row numbers
+#: the events it appends without a statement of its own (issue #22: the seat's
+#: transaction was 7 statements). Counters bumped beforehand (``NEXT_SEQUENCE``) are
+#: already there, and ``WHERE`` keeps the trigger from writing them again; a counter
+#: never moves down, so a number is never given twice. Only slot streams are numbered
+#: from what a load read (``SLOT_STREAM``): the other streams' rows skip the lookup.
+SQLITE_SCHEMA_V6: tuple[str, ...] = (
+    """
+CREATE TRIGGER IF NOT EXISTS event_feed_numbers AFTER INSERT ON event_feed
+WHEN NEW.stream >= 'slot:' AND NEW.stream < 'slot;' BEGIN
+    INSERT INTO event_streams (stream, last) VALUES (NEW.stream, NEW.sequence)
+    ON CONFLICT (stream) DO UPDATE SET last = excluded.last
+    WHERE excluded.last > event_streams.last;
+END
+""",
+)
+
 #: One statement per stream: bump its counter (row-locked to the end of the transaction)
 #: and return the new value.
 NEXT_SEQUENCE = (

@@ -78,6 +78,7 @@ MIGRATIONS: list[Sequence[str]] = [
     enc.filled(enc.SCHEMA_V3, binary=""),
     enc.filled(enc.SCHEMA_V4, position="INTEGER PRIMARY KEY AUTOINCREMENT"),
     enc.SCHEMA_V5,
+    enc.SQLITE_SCHEMA_V6,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -650,6 +651,9 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
         head = () if seat_of is None else (seat_of,)
         rows: dict[str, sqlite3.Row] = {}
         batched = seat_of is None and len(slot_ids) > 1 and not uow.version_due
+        # in a host's transaction the host appends the feed rows, later: the counters
+        # read here could be behind by then
+        counted = None if uow.read_only or uow.joined is not None else uow.stream_lasts
         if batched:
             # several slots (a batch of reactions, a series): their rows in one statement
             for at in range(0, len(slot_ids), _SLOTS_PER_LOAD):
@@ -667,6 +671,9 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
                 row = conn.execute(load, (*head, sid)).fetchone()
             if row is None:
                 break  # the first missing slot is refused: no need to read on
+            if counted is not None:
+                # a counter is told once: what this transaction numbered since is ahead
+                counted.setdefault(enc.SLOT_STREAM + sid, row["stream_last"] or 0)
             found[sid] = (
                 row,
                 conn.execute(
@@ -686,10 +693,14 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
 #: slot ids per statement of a load of several slots (SQLite binds at most 999)
 _SLOTS_PER_LOAD = 500
 
+#: The slot's stream counter comes with its row: read under the write lock, it numbers
+#: the events this transaction appends, and the feed rows' trigger (schema version 6)
+#: moves it on at commit, so numbering them costs no statement of its own.
 _LOAD_SLOT = (
     "SELECT s.*, EXISTS (SELECT 1 FROM waitlist w WHERE w.slot_id = s.id) AS queued, "
-    "EXISTS (SELECT 1 FROM offers o WHERE o.slot_id = s.id) AS held "
-    "FROM slots s WHERE s.id = ?"
+    "EXISTS (SELECT 1 FROM offers o WHERE o.slot_id = s.id) AS held, "
+    f"(SELECT e.last FROM event_streams e WHERE e.stream = '{enc.SLOT_STREAM}' || s.id) "
+    "AS stream_last FROM slots s WHERE s.id = ?"
 )
 #: the slot load of a write transaction that has not checked the schema version yet:
 #: the version comes from the table migrate() writes along with the header copy (a
