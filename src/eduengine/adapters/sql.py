@@ -66,6 +66,11 @@ _HELD_WRITES = 1000
 #: ``records.read_ahead``'s statements, by how many keys of each kind they read
 _AHEAD: dict[tuple[int, ...], str] = {}
 
+#: a document's JSON text, keys sorted: ``json.dumps(data, sort_keys=True)`` to the
+#: character, with its encoder made once (``dumps`` with any argument makes one per call,
+#: and a batch of reactions writes a document or two per event)
+_document_text: Callable[[Any], str] = json.JSONEncoder(sort_keys=True).encode
+
 #: a slot's row, waitlist rows and offer rows, as a dialect loads them
 SlotRows = tuple[Any, list[Any], list[Any]]
 
@@ -844,7 +849,7 @@ class SqlRecordRepository(Generic[C]):
                 self.put(kind, key, docs[key])
                 continue
             self._lock(kind, key)
-            plain.append((kind, key, json.dumps(docs[key], sort_keys=True)))
+            plain.append((kind, key, _document_text(docs[key])))
         for _, key, text in plain:
             self._hold(kind, key, text, ())
             self._present.add((kind, key))
@@ -863,7 +868,7 @@ class SqlRecordRepository(Generic[C]):
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         self._drop_scans(kind)
         rows = enc.index_rows(kind, key, index)
-        text = json.dumps(data, sort_keys=True)
+        text = _document_text(data)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
         self._ahead.pop((kind, key), None)
@@ -970,7 +975,7 @@ class SqlRecordRepository(Generic[C]):
         self._lock(kind, key)
         self._known.pop((kind, key), None)
         self._ahead.pop((kind, key), None)
-        self._reader(kind)(self._update, (json.dumps(data, sort_keys=True), kind, key))
+        self._reader(kind)(self._update, (_document_text(data), kind, key))
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
