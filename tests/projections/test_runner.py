@@ -3,9 +3,11 @@ the projection's changes, failures rolled back and reported, unwanted events ski
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,12 +15,14 @@ from eduengine import BookingService, FixedClock
 from eduengine.booking.events import SeatBooked, SeatReleased, SlotCreated, SlotEvent
 from eduengine.errors import InvalidInput
 from eduengine.events import EventFeed
+from eduengine.events.codec import envelope_to_json
 from eduengine.events.projections import (
     CHECKPOINTS,
     Projection,
     ProjectionRunner,
 )
 from eduengine.kernel.envelope import Envelope
+from eduengine.notices.events import RemindersScheduled
 from eduengine.service_layer.ports import UnitOfWork, open_read_only
 from tests.adapters import StoreHandle
 from tests.conftest import T0
@@ -377,3 +381,64 @@ def test_idle_lag_is_checked(fed_store: StoreHandle) -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(InvalidInput):
             ProjectionRunner(fed_store.unit_of_work, feed, [], idle_lag=bad)  # type: ignore[arg-type]
+
+
+def test_events_a_batch_raises_reach_the_projections_that_want_them_as_the_feed_holds_them(
+    fed_store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the raised event's instants in a named zone: the feed keeps only their offset, so a
+    # projection handed the raised object instead of the feed's would see another tzinfo
+    tokyo = ZoneInfo("Asia/Tokyo")
+
+    def remind(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        uow.record_events(
+            [
+                RemindersScheduled(
+                    occurred_at=e.occurred_at.astimezone(tokyo),
+                    booking_id=e.event.booking_id,
+                    student_id=e.event.student_id,
+                    due=(e.occurred_at.astimezone(tokyo) + timedelta(hours=1),),
+                )
+                for e in envelopes
+                if isinstance(e.event, SeatBooked)
+            ]
+        )
+
+    seen: list[Envelope] = []
+    parsed: list[str] = []
+    loads = json.loads
+
+    def counted(text: str) -> object:
+        parsed.append(text)
+        return loads(text)
+
+    monkeypatch.setattr(json, "loads", counted)
+    feed = EventFeed(fed_store.store)
+    raising = runner(fed_store, Projection("reminding", remind, events=[SeatBooked]), feed=feed)
+    history(fed_store.unit_of_work, seed=3, commands=6)
+    assert raising.catch_up().ok
+    assert raising.catch_up().ok  # and past the reminders it raised
+    svc = BookingService(fed_store.unit_of_work, clock=FixedClock(T0))
+    slot = svc.create_slot("c", T0 + timedelta(days=3), T0 + timedelta(days=3, hours=1), 5)
+    svc.book(slot.id, "zoe")
+    parsed.clear()
+    assert raising.after_commit() == {"reminding": 1}
+    # nobody wants the reminders: their rows went by unparsed (only the seat's was read)
+    assert [p for p in parsed if "reminders.scheduled" in p] == []
+    wanting = runner(
+        fed_store,
+        Projection("reminding", remind, events=[SeatBooked]),
+        Projection("seen", lambda uow, es: seen.extend(es), events=[RemindersScheduled]),
+        feed=feed,
+    )
+    assert wanting.catch_up().ok  # both at the head, with what is there already
+    seen.clear()
+    svc.book(slot.id, "ann")
+    report = wanting.after_commit()
+    assert report == {"reminding": 1, "seen": 1}
+    [got] = seen
+    assert got.position is not None
+    [stored] = feed.events_since(got.position - 1, 1)
+    # as the feed holds it (decoded from its row, position included), not the raised object
+    assert got == stored and envelope_to_json(got) == envelope_to_json(stored)
+    assert got.occurred_at.tzinfo != tokyo

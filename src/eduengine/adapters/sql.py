@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -64,6 +65,11 @@ _HELD_WRITES = 1000
 
 #: ``records.read_ahead``'s statements, by how many keys of each kind they read
 _AHEAD: dict[tuple[int, ...], str] = {}
+
+#: a document's JSON text, keys sorted: ``json.dumps(data, sort_keys=True)`` to the
+#: character, with its encoder made once (``dumps`` with any argument makes one per call,
+#: and a batch of reactions writes a document or two per event)
+_document_text: Callable[[Any], str] = json.JSONEncoder(sort_keys=True).encode
 
 #: a slot's row, waitlist rows and offer rows, as a dialect loads them
 SlotRows = tuple[Any, list[Any], list[Any]]
@@ -549,22 +555,15 @@ class SqlRecordRepository(Generic[C]):
         dialect = uow.dialect
         self._remember = dialect.remembers_documents
         self._json_in = dialect.json_in
-        insert = f"INSERT INTO records (kind, key, data) VALUES (?, ?, {dialect.json_param}) "
-        self._put = f"{insert}ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
-        self._add = f"{insert}ON CONFLICT (kind, key) DO NOTHING"
-        self._update = f"UPDATE records SET data = {dialect.json_param} WHERE kind = ? AND key = ?"
-        self._get_for_write = (
-            f"SELECT r.data, {dialect.index_entries_sql} AS entries FROM records r "
-            "WHERE r.kind = ? AND r.key = ?"
-        )
-        # a document and (side 1) another one, unlocked, in one statement
-        beside = (
-            "SELECT 0 AS side, r.data, {entries} AS entries FROM records r "
-            "WHERE r.kind = ? AND r.key = ? UNION ALL "
-            "SELECT 1, r.data, NULL FROM records r WHERE r.kind = ? AND r.key = ?"
-        )
-        self._beside_write = beside.format(entries=dialect.index_entries_sql)
-        self._beside_read = beside.format(entries="NULL")
+        # made once per dialect: a repository is made afresh in every unit of work
+        (
+            self._put,
+            self._add,
+            self._update,
+            self._get_for_write,
+            self._beside_write,
+            self._beside_read,
+        ) = _record_statements(dialect.json_param, dialect.index_entries_sql)
 
     def _lock(self, kind: str, key: str) -> None:
         uow = self._uow
@@ -747,10 +746,26 @@ class SqlRecordRepository(Generic[C]):
         per :data:`_IDS_PER_QUERY` documents, locked like ``get`` (kinds, then keys, in
         sorted order); by ``(kind, key)``."""
         uow = self._uow
+        read_only = uow.read_only
         pairs = [(kind, key) for kind in sorted(wanted) for key in sorted(set(wanted[kind]))]
-        if uow.dialect.record_locks and not uow.read_only:
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        json_in = self._json_in
+        reads = pairs
+        if self._remember:
+            # what this transaction read (its index entries noted) or wrote is answered
+            # from memory, as ``get`` would: two reactions of a batch reading ahead the
+            # same documents (a student's profile) read them once
+            known, entries = self._known, self._entries
+            reads = []
+            for doc in pairs:
+                if doc in known and (read_only or doc in entries):
+                    text = known[doc]
+                    found[doc] = None if text is None else json_in(text)
+                else:
+                    reads.append(doc)
+        if uow.dialect.record_locks and not read_only:
             for kind in sorted(wanted):
-                fresh = [k for c, k in pairs if c == kind and (c, k) not in self._locked]
+                fresh = [k for c, k in reads if c == kind and (c, k) not in self._locked]
                 if fresh:
                     uow.dialect.lock_records(uow, kind, fresh)
                     self._locked.update((kind, key) for key in fresh)
@@ -759,8 +774,8 @@ class SqlRecordRepository(Generic[C]):
             f"SELECT r.kind, r.key, r.data, {uow.dialect.index_entries_sql} AS entries "
             "FROM records r WHERE r.kind = ? AND r.key IN ({marks})"
         )
-        for at in range(0, len(pairs), _IDS_PER_QUERY):
-            chunk = pairs[at : at + _IDS_PER_QUERY]
+        for at in range(0, len(reads), _IDS_PER_QUERY):
+            chunk = reads[at : at + _IDS_PER_QUERY]
             # one SELECT per kind (each a search of the primary key), in one statement
             kinds: dict[str, list[str]] = {}
             for kind, key in chunk:
@@ -772,15 +787,17 @@ class SqlRecordRepository(Generic[C]):
                 [v for kind, keys in kinds.items() for v in (kind, *keys)],
             )
             rows.update(((row["kind"], row["key"]), row) for row in cursor)
-        found: dict[tuple[str, str], dict[str, Any] | None] = {}
-        for doc in pairs:
+        remember, known = self._remember, self._known
+        note = None if read_only else self._note_entries
+        for doc in reads:
             row = rows.get(doc)
-            if self._remember:
-                self._known[doc] = None if row is None else row["data"]
-            if not uow.read_only:
-                self._note_entries(*doc, row)
-            found[doc] = None if row is None else self._json_in(row["data"])
-        return found
+            if remember:
+                known[doc] = None if row is None else row["data"]
+            if note is not None:
+                note(*doc, row)
+            found[doc] = None if row is None else json_in(row["data"])
+        # in the order asked (kinds, then keys, sorted), as before
+        return found if reads is pairs or len(reads) == len(pairs) else {d: found[d] for d in pairs}
 
     @property
     def reads_ahead(self) -> bool:
@@ -845,7 +862,7 @@ class SqlRecordRepository(Generic[C]):
                 self.put(kind, key, docs[key])
                 continue
             self._lock(kind, key)
-            plain.append((kind, key, json.dumps(docs[key], sort_keys=True)))
+            plain.append((kind, key, _document_text(docs[key])))
         for _, key, text in plain:
             self._hold(kind, key, text, ())
             self._present.add((kind, key))
@@ -864,7 +881,7 @@ class SqlRecordRepository(Generic[C]):
         self._uow.refuse_if_read_only(f"writing record {kind}/{key}")
         self._drop_scans(kind)
         rows = enc.index_rows(kind, key, index)
-        text = json.dumps(data, sort_keys=True)
+        text = _document_text(data)
         self._lock(kind, key)
         self._known.pop((kind, key), None)  # until the write is done
         self._ahead.pop((kind, key), None)
@@ -971,7 +988,7 @@ class SqlRecordRepository(Generic[C]):
         self._lock(kind, key)
         self._known.pop((kind, key), None)
         self._ahead.pop((kind, key), None)
-        self._reader(kind)(self._update, (json.dumps(data, sort_keys=True), kind, key))
+        self._reader(kind)(self._update, (_document_text(data), kind, key))
 
     def delete(self, kind: str, key: str) -> None:
         self._uow.refuse_if_read_only(f"deleting record {kind}/{key}")
@@ -1075,6 +1092,28 @@ class SqlRecordRepository(Generic[C]):
             (row["key"], int(row["value"]), json_in(row["data"]))
             for row in self._reader(kind)(sql, params)
         ]
+
+
+@functools.cache
+def _record_statements(json_param: str, entries: str) -> tuple[str, str, str, str, str, str]:
+    """:class:`SqlRecordRepository`'s statements for a dialect binding JSON as
+    ``json_param`` and reading index entries as ``entries``: its put, add, update, get
+    for a write, and a document beside another for a write and for a read."""
+    insert = f"INSERT INTO records (kind, key, data) VALUES (?, ?, {json_param}) "
+    # a document and (side 1) another one, unlocked, in one statement
+    beside = (
+        "SELECT 0 AS side, r.data, {entries} AS entries FROM records r "
+        "WHERE r.kind = ? AND r.key = ? UNION ALL "
+        "SELECT 1, r.data, NULL FROM records r WHERE r.kind = ? AND r.key = ?"
+    )
+    return (
+        f"{insert}ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
+        f"{insert}ON CONFLICT (kind, key) DO NOTHING",
+        f"UPDATE records SET data = {json_param} WHERE kind = ? AND key = ?",
+        f"SELECT r.data, {entries} AS entries FROM records r WHERE r.kind = ? AND r.key = ?",
+        beside.format(entries=entries),
+        beside.format(entries="NULL"),
+    )
 
 
 def _entries_in(value: Any) -> frozenset[tuple[str, int]]:

@@ -128,11 +128,18 @@ def event_data(event: DomainEvent) -> dict[str, Any]:
 
 def event_from_data(type_name: str, occurred_at: datetime, data: dict[str, Any]) -> DomainEvent:
     """Rebuild the event of type ``type_name`` from :func:`event_data`'s output."""
+    return _event_from_data(type_name, occurred_at.isoformat(), data)
+
+
+def _event_from_data(type_name: str, occurred_at: str, data: dict[str, Any]) -> DomainEvent:
+    """:func:`event_from_data`, ``occurred_at`` as its text (an envelope's, checked
+    already): every event read from the feed is decoded here, and printing its instant
+    only to parse it again cost a ``datetime.isoformat`` per event."""
     kind = kind_named(type_name)
     if not isinstance(data, dict):
         raise InvalidEvent(f"{type_name} data must be an object, got {data!r}")
     try:
-        return converter.structure({**data, "occurred_at": occurred_at.isoformat()}, kind.cls)
+        return converter.structure({**data, "occurred_at": occurred_at}, kind.cls)
     except EduEngineError as exc:
         raise InvalidEvent(f"{type_name}: {exc}") from exc
     except Exception as exc:  # cattrs' validation groups, missing or extra keys
@@ -171,7 +178,7 @@ def envelope_from_dict(value: Any) -> Envelope:
     if kind is None:
         raise InvalidEvent(f"unknown event type {type_name!r}")
     occurred_at = _datetime_in(value["occurred_at"], None)
-    event = event_from_data(type_name, occurred_at, value["data"])
+    event = _event_from_data(type_name, value["occurred_at"], value["data"])
     aggregate_id = _str_in(value["aggregate_id"], None)
     if value["aggregate_type"] != kind.aggregate_type or aggregate_id != kind.aggregate_id(event):
         raise InvalidEvent(

@@ -256,19 +256,26 @@ def _names(projections: Iterable[Projection]) -> str:
 
 class _Row:
     """One feed row of a batch, parsed once for every projection the batch goes to
-    (and its envelope built once, for the first that wants it)."""
+    (and its envelope built once, for the first that wants it). A row whose type is
+    known (one a batch's reactions raised and appended) is parsed only once a
+    projection wants it."""
 
-    __slots__ = ("_envelope", "_value", "position", "type")
+    __slots__ = ("_envelope", "_text", "_value", "position", "type")
 
-    def __init__(self, position: int, text: str) -> None:
+    def __init__(self, position: int, text: str, type_name: str | None = None) -> None:
         self.position = position
-        self._value: dict[str, Any] = json.loads(text)
-        self.type = str(self._value["type"])
+        self._text = text
+        self._value: dict[str, Any] | None = None
+        if type_name is None:
+            self._value = json.loads(text)
+            type_name = str(self._value["type"])
+        self.type = type_name
         self._envelope: Envelope | None = None
 
     def envelope(self) -> Envelope:
         if self._envelope is None:
-            self._envelope = envelope_from_dict({**self._value, "position": self.position})
+            value = json.loads(self._text) if self._value is None else self._value
+            self._envelope = envelope_from_dict({**value, "position": self.position})
         return self._envelope
 
 
@@ -595,7 +602,7 @@ class ProjectionRunner:
                     # the rows the reactions appended, where the store put them: those
                     # that saw the feed up to them move past them with no query (and
                     # apply those they want)
-                    more = _parse(written)
+                    more = written
                     if pending and more[0].position == pending[-1].position + 1:
                         pending.extend(more)
                     else:
@@ -686,9 +693,7 @@ class ProjectionRunner:
             rows = sorted(waiting.rows)
             # a run of consecutive positions holds every event between them (a commit
             # appends its rows under the feed's lock); anything else is read from the feed
-            whole = not waiting.blind and all(
-                b[0] == a[0] + 1 for a, b in itertools.pairwise(rows)
-            )
+            whole = not waiting.blind and all(b[0] == a[0] + 1 for a, b in itertools.pairwise(rows))
             if whole:
                 return self.after_commit(waiting.position, committed=rows)
             return self.after_commit(waiting.position)
@@ -715,7 +720,7 @@ class ProjectionRunner:
         *,
         persist_idle: bool,
         rest: bool = False,
-    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[tuple[int, str]]]:
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[_Row]]:
         """``rows`` applied to ``group`` in one unit of work; if that fails, to each
         projection alone, so one that raises holds back only itself (reported; with
         ``rest``, it then rests for ``inline_backoff`` seconds)."""
@@ -759,7 +764,7 @@ class ProjectionRunner:
         rows: Sequence[_Row],
         *,
         persist_idle: bool,
-    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[tuple[int, str]]]:
+    ) -> tuple[dict[str, tuple[_Known | _Moved, int]], frozenset[str], list[_Row]]:
         """Apply ``rows`` (every feed row in ``(seen, last]``, in order) that each
         projection of ``group`` wants and lie beyond its stored checkpoint, for
         projections that have all seen the feed up to the same position, in ONE unit of
@@ -774,9 +779,7 @@ class ProjectionRunner:
         if busy and not persist_idle:
             # a unit of work opens anyway: take along the checkpoints lagging far behind
             busy += [
-                p
-                for p in group
-                if p not in busy and last - known[p.name].stored >= self.idle_lag
+                p for p in group if p not in busy and last - known[p.name].stored >= self.idle_lag
             ]
         for p in group:
             if p not in busy:
@@ -824,7 +827,14 @@ class ProjectionRunner:
                 return (
                     out,
                     frozenset(e.type for e in stamped),
-                    written if stamped and len(written) == len(stamped) else [],
+                    # each appended row's type is its envelope's: a row no projection
+                    # wants is never parsed
+                    [
+                        _Row(position, text, envelope.type)
+                        for (position, text), envelope in zip(written, stamped, strict=True)
+                    ]
+                    if stamped and len(written) == len(stamped)
+                    else [],
                 )
             except RetryableConflict:
                 if attempt == MAX_ATTEMPTS:
