@@ -6,7 +6,10 @@
 One SQLite store per roster size in one temp folder, each seeded with N students as
 ``benchmarks/bench_crypt.py`` seeds them (the documents ``students.register`` writes,
 one guardian row each), and a ``School.build`` with its defaults on each (notices and
-every projection inline). Then ``booking.book(slot, student)`` for random students,
+every projection inline). Then ``booking.book(slot, student)`` for random students, each
+followed by ``school.projections.flush()`` inside the count (a school applies its
+reactions in batches, so without it a booking's figures would depend on whether the
+batch's wait ran out during that very call),
 **alternating between the stores**, so each roster size sees the same machine load (on
 a shared machine, two runs minutes apart differ by more than any effect of N). Per roster
 size: the median wall time, the mean CPU time of the process (``time.process_time``) and
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> dict[int, tuple[float, float, float]]
                     stores[n].connection().set_trace_callback(seen.append)
                     started, used = timer.perf_counter(), timer.process_time()
                     school.booking.book(slots[n], booked[n][i])
+                    school.projections.flush()
                     wall[n].append((timer.perf_counter() - started) * 1000)
                     cpu[n].append((timer.process_time() - used) * 1000)
                     stores[n].connection().set_trace_callback(None)
