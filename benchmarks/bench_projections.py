@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_storage import Statements
+
 from eduengine import BookingService, FixedClock
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.booking.events import SeatBooked, SlotCancelled
@@ -53,7 +55,7 @@ def measure(
         slot = svc.create_slot("c", start, start + timedelta(hours=1), rounds + 1)
         svc.book(slot.id, "warm-up")  # the first command of a process reads the schema
         runner.catch_up()
-        seen: list[str] = []
+        seen = Statements()
         store.connection().set_trace_callback(seen.append)
         began = time.perf_counter()
         for n in range(rounds):

@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench_crypt import NOW, seed
+from bench_storage import Statements
 
 from eduengine import FixedClock, School
 from eduengine.adapters.sqlite import SqliteStore
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict[int, tuple[float, float, float]]
         try:
             for i in range(args.calls):
                 for n, school in schools.items():
-                    seen: list[str] = []
+                    seen = Statements()
                     stores[n].connection().set_trace_callback(seen.append)
                     started, used = timer.perf_counter(), timer.process_time()
                     school.booking.book(slots[n], booked[n][i])

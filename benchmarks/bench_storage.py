@@ -116,7 +116,7 @@ def statements_per_booking(
     svc.book(slot_ids[0], "warm-up")  # the first command of a process reads the schema
     if built is not None:
         built.close()
-    seen = _Statements()
+    seen = Statements()
     store.connection().set_trace_callback(seen.append)
     # one batch of the school's reactions (its reaction_batch), applied inside the count
     rounds = REACTION_BATCH
@@ -130,7 +130,7 @@ def statements_per_booking(
     return seats / (rounds - 1), len(seen) / rounds
 
 
-class _Statements(list[str]):
+class Statements(list[str]):
     """The statements a sqlite3 trace callback reports, each once: Python's callback
     (3.11) reports each row a trigger fires on (the feed's, which numbers its stream) as
     more calls with the text of the statement that fired it, one after the other."""
