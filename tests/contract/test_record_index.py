@@ -320,6 +320,43 @@ def test_documents_read_at_once_again_are_answered_as_this_unit_of_work_left_the
         assert uow.records.get("rooms", "r2") == {"url": "changed"}
 
 
+def test_documents_held_ahead_are_read_once_and_parsed_only_when_got(
+    store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.unit_of_work() as uow:
+        uow.records.put("rooms", "r1", {"url": "u"}, index={"due": 3})
+        uow.records.put("prefs", "ann", {"quiet": True})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        hold = getattr(uow.records, "hold_across", None)
+        if hold is None:
+            pytest.skip(f"the {store.name} adapter holds nothing ahead (get_many)")
+        parsed: list[object] = []
+        inner = getattr(uow.records, "inner", uow.records)
+        json_in = inner._json_in
+        monkeypatch.setattr(inner, "_json_in", lambda text: parsed.append(text) or json_in(text))
+        statements: list[str] = []
+        if store.name == "sqlite":
+            store.store.connection().set_trace_callback(statements.append)
+        assert hold({"rooms": ["r1", "r9"], "prefs": ["ann"]}) is None
+        assert parsed == []  # a read-ahead parses nothing it is not asked for
+        if store.name == "sqlite":
+            assert len([s for s in statements if "SELECT" in s.upper()]) == 1
+            statements.clear()
+        assert uow.records.get("rooms", "r1") == {"url": "u"}
+        assert uow.records.get("rooms", "r9") is None
+        assert uow.records.get("prefs", "ann") == {"quiet": True}
+        if store.name == "sqlite":
+            store.store.connection().set_trace_callback(None)
+            assert statements == []  # each answered from what was held
+            assert len(parsed) == 2  # and parsed once, when got
+        uow.records.put("rooms", "r1", {"url": "changed"})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.records.get("rooms", "r1") == {"url": "changed"}
+        assert uow.records.scan("rooms", "due") == []
+
+
 def test_writes_held_back_are_read_by_every_later_statement_and_dropped_with_a_rollback(
     store: StoreHandle,
 ) -> None:

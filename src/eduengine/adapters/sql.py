@@ -745,11 +745,21 @@ class SqlRecordRepository(Generic[C]):
         """``get_many`` of several kinds at once (``wanted``: kind -> keys), in one query
         per :data:`_IDS_PER_QUERY` documents, locked like ``get`` (kinds, then keys, in
         sorted order); by ``(kind, key)``."""
+        return self._across(wanted, self._json_in)
+
+    def hold_across(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """``get_across`` for a read-ahead that drops what it gets: the same statements
+        and locks, the documents remembered as read (SQLite), none of them parsed (the
+        command's own ``get`` parses the one it reads)."""
+        self._across(wanted, None)
+
+    def _across(
+        self, wanted: Mapping[str, Iterable[str]], json_in: Callable[[Any], Any] | None
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
         uow = self._uow
         read_only = uow.read_only
         pairs = [(kind, key) for kind in sorted(wanted) for key in sorted(set(wanted[kind]))]
         found: dict[tuple[str, str], dict[str, Any] | None] = {}
-        json_in = self._json_in
         reads = pairs
         if self._remember:
             # what this transaction read (its index entries noted) or wrote is answered
@@ -759,8 +769,9 @@ class SqlRecordRepository(Generic[C]):
             reads = []
             for doc in pairs:
                 if doc in known and (read_only or doc in entries):
-                    text = known[doc]
-                    found[doc] = None if text is None else json_in(text)
+                    if json_in is not None:
+                        text = known[doc]
+                        found[doc] = None if text is None else json_in(text)
                 else:
                     reads.append(doc)
         if uow.dialect.record_locks and not read_only:
@@ -795,7 +806,10 @@ class SqlRecordRepository(Generic[C]):
                 known[doc] = None if row is None else row["data"]
             if note is not None:
                 note(*doc, row)
-            found[doc] = None if row is None else json_in(row["data"])
+            if json_in is not None:
+                found[doc] = None if row is None else json_in(row["data"])
+        if json_in is None:
+            return found
         # in the order asked (kinds, then keys, sorted), as before
         return found if reads is pairs or len(reads) == len(pairs) else {d: found[d] for d in pairs}
 

@@ -415,9 +415,7 @@ class SegmentService(ServiceBase):
             chunk = list(islice(candidates, limit if not found else EVALUATE_BATCH))
             docs = {} if exact else _documents(uow, [key for _, key in chunk])
             for place, key in chunk:
-                if (
-                    exact or self._matches(uow, wanted, key, docs.get(key), now)
-                ) and listed(key):
+                if (exact or self._matches(uow, wanted, key, docs.get(key), now)) and listed(key):
                     found.append(key)
                     if len(found) == limit:
                         return SegmentPage(student_ids=tuple(found), next_cursor=_cursor(place))
@@ -430,9 +428,7 @@ class SegmentService(ServiceBase):
         wanted = self._segment(segment)
         total, cursor = 0, None
         while True:
-            page = self._run(
-                partial(self._counted, wanted=wanted, after=cursor), write=False
-            )
+            page = self._run(partial(self._counted, wanted=wanted, after=cursor), write=False)
             total += len(page.student_ids)
             if page.next_cursor is None:
                 return total
@@ -486,9 +482,7 @@ class SegmentService(ServiceBase):
             self._run(query, write=False)
         return out.getvalue()
 
-    def _batches(
-        self, segment: str | Segment, actor: Actor | None
-    ) -> Iterator[tuple[str, ...]]:
+    def _batches(self, segment: str | Segment, actor: Actor | None) -> Iterator[tuple[str, ...]]:
         cursor: str | None = None
         while True:
             page = self.page(segment, after=cursor, limit=500, actor=actor)
@@ -716,7 +710,8 @@ def roster_read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
         return
     if len(envelopes) < 2 and not getattr(uow.records, "remembers", False):
         return  # one event: where reads are not remembered, reading ahead saves nothing
-    get_across({rec.STUDENTS: students, ROSTER: students})
+    # held unparsed where the store can: the handlers parse what they read
+    getattr(uow.records, "hold_across", get_across)({rec.STUDENTS: students, ROSTER: students})
 
 
 def due_at(roster: Mapping[str, Any]) -> datetime | None:

@@ -227,7 +227,9 @@ def read_ahead(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
         # the guardian accounts linked to each student, by index: one query
         scan_ahead(GUARDIANS, [child_index(s) for s in sorted(students)])
     if get_across is not None:
-        get_across(wanted)  # every kind in one query
+        # every kind in one query; held unparsed where the store can (the handlers parse
+        # what they read)
+        getattr(uow.records, "hold_across", get_across)(wanted)
         return
     for kind, keys in sorted(wanted.items()):
         get_many(kind, keys)

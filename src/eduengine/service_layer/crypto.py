@@ -675,6 +675,23 @@ class SealedRecords:
                 found[kind, key] = doc
         return found
 
+    def hold_across(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """``get_across`` for a read-ahead that drops what it gets: the inner repository
+        reads and remembers the documents (where it can hold them unparsed), and none is
+        opened here (the command's own ``get`` opens the one it reads)."""
+        hold = getattr(self.inner, "hold_across", None)
+        if hold is None:
+            self.get_across(wanted)
+            return
+        blind = {
+            kind
+            for kind in wanted
+            if (spec := self.sealer.fields.get(kind)) is not None and spec.blind_key
+        }
+        hold({kind: keys for kind, keys in wanted.items() if kind not in blind})
+        for kind in sorted(blind):
+            self.get_many(kind, wanted[kind])
+
     def commit_mark(self) -> CommitMark | None:
         """The inner repository's ``commit_mark`` (``None`` where it has none)."""
         mark = self._mark
