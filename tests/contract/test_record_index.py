@@ -332,9 +332,14 @@ def test_documents_held_ahead_are_read_once_and_parsed_only_when_got(
         if hold is None:
             pytest.skip(f"the {store.name} adapter holds nothing ahead (get_many)")
         parsed: list[object] = []
-        inner = getattr(uow.records, "inner", uow.records)
+        inner: Any = getattr(uow.records, "inner", uow.records)
         json_in = inner._json_in
-        monkeypatch.setattr(inner, "_json_in", lambda text: parsed.append(text) or json_in(text))
+
+        def counted(text: object) -> object:
+            parsed.append(text)
+            return json_in(text)
+
+        monkeypatch.setattr(inner, "_json_in", counted)
         statements: list[str] = []
         if store.name == "sqlite":
             store.store.connection().set_trace_callback(statements.append)
