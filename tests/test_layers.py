@@ -91,7 +91,6 @@ def test_no_module_imports_itself_through_others() -> None:
 #: psycopg is the optional ``postgres`` extra: these import the PostgreSQL adapter only
 #: when a PostgreSQL store is asked for (each says so where it is written)
 LAZY_DRIVER_IMPORTS = {
-    "eduengine.ops.jobs -> eduengine.adapters.postgres",  # the schema version it needs
     "eduengine.ops.stores -> eduengine.adapters.postgres",
     "eduengine.web.django -> eduengine.adapters.postgres",
 }

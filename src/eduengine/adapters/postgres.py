@@ -166,6 +166,8 @@ class PostgresStore(SqlStore[Conn]):
     once per process; ``keys="off"`` says clear text is meant (docs/privacy.md).
     """
 
+    library_schema_version = SCHEMA_VERSION
+
     def __init__(
         self,
         dsn: str,

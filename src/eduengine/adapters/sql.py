@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from eduengine.adapters import sql_common as enc
 from eduengine.adapters.joined import SAVEPOINT, Joined, JoinsHostTransactions
@@ -276,6 +276,9 @@ class SqlStore(enc.OutboxRelay, JoinsHostTransactions[C]):
 
     dialect: Dialect[C]
     lock_timeout: float
+    #: the schema version this library migrates the store to (each SQL adapter numbers
+    #: its own migrations: SQLite's version 6 is a trigger PostgreSQL has no need of)
+    library_schema_version: ClassVar[int]
     #: seals contact fields and keeps students to one region (see
     #: :mod:`eduengine.service_layer.crypto`); ``None``: neither
     sealer: Sealer | None = None

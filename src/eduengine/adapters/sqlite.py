@@ -108,6 +108,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     ``keys="off"`` (or ``None``) seals nothing. Losing the key file loses the contacts.
     """
 
+    library_schema_version = SCHEMA_VERSION
+
     def __init__(
         self,
         path: str | Path,

@@ -33,7 +33,6 @@ from typing import Any
 
 import attrs
 
-from eduengine.adapters import sqlite
 from eduengine.adapters.memory import InMemoryStore
 from eduengine.adapters.sqlite import SqliteStore
 from eduengine.bootstrap import School
@@ -148,26 +147,12 @@ def pending(store: Store, now: datetime) -> dict[str, int]:
         }
 
 
-def _library_schema(store: Store) -> int | None:
-    """The schema version this library needs of ``store`` (each SQL adapter numbers its
-    own migrations: SQLite's version 6 is a trigger PostgreSQL has no need of)."""
-    if isinstance(store, InMemoryStore):
-        return None
-    if isinstance(store, SqliteStore):
-        return sqlite.SCHEMA_VERSION
-    # here, not at the top: psycopg is the optional ``postgres`` extra (and a store that
-    # is neither of the above is a PostgresStore, so it is installed)
-    from eduengine.adapters import postgres
-
-    return postgres.SCHEMA_VERSION
-
-
 def status(store: Store, clock: Clock | None = None) -> dict[str, Any]:
     """The store's schema version (and the one this library needs), its row counts and
     the work due now, as plain data (JSON-ready)."""
     now = (clock or SystemClock()).now()
     found = None if isinstance(store, InMemoryStore) else store.schema_version()
-    wanted = _library_schema(store)
+    wanted = None if isinstance(store, InMemoryStore) else store.library_schema_version
     report: dict[str, Any] = {
         "library": __version__,
         "store": type(store).__name__,
