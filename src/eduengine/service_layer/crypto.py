@@ -656,11 +656,7 @@ class SealedRecords:
         """``get_many`` of several kinds at once, opened: one query where the inner
         repository can (kinds keyed by a blind index are read by ``get_many``)."""
         across = getattr(self.inner, "get_across", None)
-        blind = {
-            kind
-            for kind in wanted
-            if (spec := self.sealer.fields.get(kind)) is not None and spec.blind_key
-        }
+        blind = self._blind_kinds(wanted)
         found: dict[tuple[str, str], dict[str, Any] | None] = {}
         rest = set(wanted)
         if across is not None:
@@ -675,6 +671,15 @@ class SealedRecords:
                 found[kind, key] = doc
         return found
 
+    def _blind_kinds(self, wanted: Iterable[str]) -> set[str]:
+        """The kinds of ``wanted`` keyed by a blind index (read by ``get_many``, never
+        across kinds)."""
+        return {
+            kind
+            for kind in wanted
+            if (spec := self.sealer.fields.get(kind)) is not None and spec.blind_key
+        }
+
     def hold_across(self, wanted: Mapping[str, Iterable[str]]) -> None:
         """``get_across`` for a read-ahead that drops what it gets: the inner repository
         reads and remembers the documents (where it can hold them unparsed), and none is
@@ -683,11 +688,7 @@ class SealedRecords:
         if hold is None:
             self.get_across(wanted)
             return
-        blind = {
-            kind
-            for kind in wanted
-            if (spec := self.sealer.fields.get(kind)) is not None and spec.blind_key
-        }
+        blind = self._blind_kinds(wanted)
         hold({kind: keys for kind, keys in wanted.items() if kind not in blind})
         for kind in sorted(blind):
             self.get_many(kind, wanted[kind])
