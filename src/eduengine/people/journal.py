@@ -112,25 +112,6 @@ def _encode(row: Line) -> str:
     return text + "\n"
 
 
-#: how many actors a journal keeps the line part of, and how many field lists the module
-#: keeps the end of a line for (each forgets them all when full)
-_ACTORS_KEPT = 4096
-_TAILS_KEPT = 1024
-#: the end of a line for each list of fields read (``\t``-joined, then the line break)
-_TAILS: dict[tuple[str, ...], str] = {}
-
-
-def _tail(fields: tuple[str, ...]) -> str | None:
-    """The end of ``_encode``'s common line for ``fields`` (kept), ``None`` when one of
-    them is not printable."""
-    if not all(map(str.isprintable, fields)):
-        return None
-    if len(_TAILS) >= _TAILS_KEPT:
-        _TAILS.clear()
-    tail = _TAILS[fields] = f"\t{_TAB.join(fields)}\n" if fields else "\n"
-    return tail
-
-
 def _decode(text: str) -> Line:
     if text.startswith("["):
         key, at, actor_id, role, student_id, action, fields = json.loads(text)
@@ -201,8 +182,6 @@ class AuditJournal(AuditBuffer):
         #: every descriptor held, closed if the journal is dropped unclosed
         self._fds: list[int] = []
         self._finalizer = weakref.finalize(self, _release, self._fds)
-        #: each actor's part of a line, by the actor object's identity (:meth:`_actor_part`)
-        self._actors: dict[int, tuple[Actor, str | None]] = {}
         _JOURNALS.add(self)
 
     def __len__(self) -> int:
@@ -224,26 +203,11 @@ class AuditJournal(AuditBuffer):
         long enough."""
         at = micros(now)
         text = dt_out(now)
-        # the parts every row of this read shares, checked once (the actor's once per
-        # journal): the rows then need only their own parts checked, into the same line
-        # _encode writes
-        who = self._actors.get(id(actor))
-        if who is None or who[0] is not actor:
-            who = self._actor_part(actor)
-        head = f"\t{text}{who[1]}" if who[1] is not None and text.isprintable() else None
-        lines: list[Line] = []
-        out: list[str] = []
-        for sid, action, fields in rows:
-            line = (audit_key(at), text, actor.id, actor.role, sid, action, tuple(fields))
-            lines.append(line)
-            tail = _TAILS.get(line[6]) if head is not None else None
-            if tail is None and head is not None:
-                tail = _tail(line[6])
-            if tail is not None and sid.isprintable() and action.isprintable():
-                out.append(f"{line[0]}{head}{sid}\t{action}{tail}")
-            else:
-                out.append(_encode(line))
-        data = (out[0] if len(out) == 1 else "".join(out)).encode()
+        lines = [
+            (audit_key(at), text, actor.id, actor.role, sid, action, tuple(fields))
+            for sid, action, fields in rows
+        ]
+        data = (_encode(lines[0]) if len(lines) == 1 else "".join(map(_encode, lines))).encode()
         with self._lock:
             try:
                 if not self._files:
@@ -271,19 +235,6 @@ class AuditJournal(AuditBuffer):
             self._file(lines)
         elif due:
             self.flush()
-
-    def _actor_part(self, actor: Actor) -> tuple[Actor, str | None]:
-        """``(actor, "\\t<id>\\t<role>\\t")``, kept by the actor object's identity (held,
-        so the id is not reused meanwhile); ``None`` for a part that is not printable."""
-        part = (
-            f"\t{actor.id}\t{actor.role}\t"
-            if actor.id.isprintable() and actor.role.isprintable()
-            else None
-        )
-        if len(self._actors) >= _ACTORS_KEPT:
-            self._actors.clear()
-        kept = self._actors[id(actor)] = (actor, part)
-        return kept
 
     def _open(self) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
